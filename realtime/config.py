@@ -1,0 +1,212 @@
+"""Daemon configuration: TOML -> validated, frozen dataclasses.
+
+Pure: no I/O beyond reading the TOML text handed in by :func:`load_config`. Every error in a file
+is collected and reported at once (:class:`ConfigError`), quoting the value received.
+CLI flags override file values through ``overrides`` (dotted keys, e.g. ``"stream.name"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        super().__init__("invalid configuration:\n  - " + "\n  - ".join(self.errors))
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    name: str = "EEG"  # LSL stream name to resolve ("" = any name)
+    type: str = ""  # LSL stream type, compared without case ("" = any type)
+    source_id: str = ""  # LSL source id ("" = any)
+    resolve_timeout_s: float = 2.0  # one resolve attempt before logging "waiting" again
+    stale_after_s: float = 3.0  # no sample for this long: signal lost
+    channels: tuple[str, ...] = ()  # channel labels to use; empty = every channel
+    max_chunk_samples: int = 4096  # at most this many samples per pull
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    hop_s: float = 1.0  # a window is scored every hop_s seconds of signal
+    buffer_s: float = 30.0  # ring buffer length per channel
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = ""  # export directory; "" = the model shipped in realtime/models/default
+    backend: str = "tensorflow"  # "tensorflow" or "litert"
+    device: str = "auto"  # "auto" (GPU when TensorFlow sees one), "cpu" or "gpu"
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    aggregation: str = "k_of_n"  # "max" or "k_of_n"
+    k_channels: int = 2  # k-of-n: the k-th highest channel probability is the bed's probability
+    smoothing_windows: int = 3  # moving average over this many aggregated probabilities
+    on_threshold: float = 0.8  # smoothed probability at or above this arms an onset
+    off_threshold: float = 0.5  # smoothed probability below this ends a seizure (hysteresis)
+    min_duration_s: float = 2.0  # above on_threshold for this long before the onset is published
+    merge_gap_s: float = 10.0  # a new onset within this long of an offset continues the event
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    endpoint: str = "tcp://127.0.0.1:5556"  # ZeroMQ PUB bind address
+    replay_endpoint: str = "tcp://127.0.0.1:5557"  # ZeroMQ REP bind address ("" = off)
+    heartbeat_s: float = 5.0  # status.heartbeat period
+    log_path: str = ""  # append-only JSONL alert log; "" = $STATE_DIRECTORY/alerts.jsonl or ./alerts.jsonl
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9108  # 0 = a free port (logged)
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Config:
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+_SECTIONS = {f.name: f.default_factory for f in fields(Config)}  # type: ignore[misc]
+
+
+def _coerce(section: str, f: dataclasses.Field, value: Any, errors: list[str]) -> Any:
+    key = f"{section}.{f.name}"
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        errors.append(f"{key}: expected true or false, got {value!r}")
+    elif kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        errors.append(f"{key}: expected an integer, got {value!r}")
+    elif kind == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        errors.append(f"{key}: expected a number, got {value!r}")
+    elif kind == "str":
+        if isinstance(value, str):
+            return value
+        errors.append(f"{key}: expected a string, got {value!r}")
+    elif kind.startswith("tuple"):
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        errors.append(f"{key}: expected a list of strings, got {value!r}")
+    else:  # pragma: no cover - a field type this function does not know is a programming error
+        raise TypeError(f"unsupported config field type {kind!r} for {key}")
+    return None
+
+
+def _validate(cfg: Config, errors: list[str]) -> None:
+    def check(ok: bool, message: str) -> None:
+        if not ok:
+            errors.append(message)
+
+    s, w, m, d, a, me = cfg.stream, cfg.window, cfg.model, cfg.decision, cfg.alerts, cfg.metrics
+    check(bool(s.name or s.type or s.source_id), "stream: give at least one of name, type, source_id")
+    check(s.resolve_timeout_s > 0, f"stream.resolve_timeout_s: must be > 0, got {s.resolve_timeout_s!r}")
+    check(s.stale_after_s > 0, f"stream.stale_after_s: must be > 0, got {s.stale_after_s!r}")
+    check(s.max_chunk_samples >= 1, f"stream.max_chunk_samples: must be >= 1, got {s.max_chunk_samples!r}")
+    check(w.hop_s > 0, f"window.hop_s: must be > 0, got {w.hop_s!r}")
+    check(w.buffer_s >= 10, f"window.buffer_s: must be >= 10 (a window plus margin), got {w.buffer_s!r}")
+    check(m.backend in ("tensorflow", "litert"), f"model.backend: expected 'tensorflow' or 'litert', got {m.backend!r}")
+    check(m.device in ("auto", "cpu", "gpu"), f"model.device: expected 'auto', 'cpu' or 'gpu', got {m.device!r}")
+    check(d.aggregation in ("max", "k_of_n"), f"decision.aggregation: expected 'max' or 'k_of_n', got {d.aggregation!r}")
+    check(d.k_channels >= 1, f"decision.k_channels: must be >= 1, got {d.k_channels!r}")
+    check(d.smoothing_windows >= 1, f"decision.smoothing_windows: must be >= 1, got {d.smoothing_windows!r}")
+    check(0 < d.on_threshold <= 1, f"decision.on_threshold: must be in (0, 1], got {d.on_threshold!r}")
+    check(0 <= d.off_threshold <= d.on_threshold,
+          f"decision.off_threshold: must be in [0, on_threshold={d.on_threshold!r}], got {d.off_threshold!r}")
+    check(d.min_duration_s >= 0, f"decision.min_duration_s: must be >= 0, got {d.min_duration_s!r}")
+    check(d.merge_gap_s >= 0, f"decision.merge_gap_s: must be >= 0, got {d.merge_gap_s!r}")
+    for key, endpoint in (("alerts.endpoint", a.endpoint), ("alerts.replay_endpoint", a.replay_endpoint)):
+        if key == "alerts.replay_endpoint" and endpoint == "":
+            continue
+        check("://" in endpoint, f"{key}: expected a ZeroMQ endpoint like 'tcp://127.0.0.1:5556', got {endpoint!r}")
+    check(a.endpoint != a.replay_endpoint, f"alerts.replay_endpoint: must differ from alerts.endpoint, got {a.replay_endpoint!r}")
+    check(a.heartbeat_s > 0, f"alerts.heartbeat_s: must be > 0, got {a.heartbeat_s!r}")
+    check(0 <= me.port <= 65535, f"metrics.port: must be in 0..65535, got {me.port!r}")
+    check(cfg.logging.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
+          f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {cfg.logging.level!r}")
+
+
+def build_config(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> Config:
+    """Build a validated :class:`Config` from a parsed TOML mapping plus dotted-key overrides.
+
+    Overrides whose value is ``None`` are ignored (an unset CLI flag). Raises :class:`ConfigError`
+    listing every problem.
+    """
+    errors: list[str] = []
+    merged: dict[str, dict[str, Any]] = {}
+    for section, values in raw.items():
+        if section not in _SECTIONS:
+            errors.append(f"unknown section [{section}] (known: {', '.join(_SECTIONS)})")
+        elif not isinstance(values, Mapping):
+            errors.append(f"[{section}]: expected a table, got {values!r}")
+        else:
+            merged[section] = dict(values)
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        merged.setdefault(section, {})[key] = value
+
+    sections: dict[str, Any] = {}
+    for section, factory in _SECTIONS.items():
+        default = factory()
+        known = {f.name: f for f in fields(default)}
+        kwargs: dict[str, Any] = {}
+        for key, value in merged.get(section, {}).items():
+            if key not in known:
+                errors.append(f"unknown key {section}.{key} (known: {', '.join(known)})")
+                continue
+            coerced = _coerce(section, known[key], value, errors)
+            if coerced is not None:
+                kwargs[key] = coerced
+        sections[section] = dataclasses.replace(default, **kwargs)
+    cfg = Config(**sections)
+    _validate(cfg, errors)
+    if errors:
+        raise ConfigError(errors)
+    return cfg
+
+
+def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read a TOML file (``None`` = defaults only) and apply overrides; raises :class:`ConfigError`."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError([f"cannot read config file {str(path)!r}: {exc.strerror or exc}"]) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"config file {str(path)!r} is not valid TOML: {exc}"]) from exc
+    return build_config(raw, overrides)
+
+
+def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
+    """The configuration as plain TOML-able values (for logs and the model-info metric)."""
+    return {name: {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(getattr(cfg, name)).items()}
+            for name in _SECTIONS}

@@ -1,0 +1,27 @@
+"""Shared fixtures. LSL is confined to this machine for every test (config/lsl_api.cfg)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Must be set before liblsl is loaded, in this process and in every subprocess the tests start.
+os.environ["LSLAPICFG"] = str(REPO / "config" / "lsl_api.cfg")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+CHBMIT_DIR = REPO / "realtime" / "data" / "chbmit"
+SEIZURE_EDF = CHBMIT_DIR / "chb01_03_Seizure.edf"
+NONSEIZURE_EDF = CHBMIT_DIR / "chb01_03_NonSeizure.edf"
+
+
+@pytest.fixture(scope="session")
+def toy_export(tmp_path_factory) -> Path:
+    """A real SavedModel + LiteRT export of a hand-set amplitude model (see tests/toy_export.py)."""
+    from toy_export import make_toy_export
+
+    return make_toy_export(tmp_path_factory.mktemp("toy_export"))
