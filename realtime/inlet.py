@@ -1,0 +1,311 @@
+"""Resolving and reading one LSL stream: resolve, open, pull chunks, staleness, reconnect.
+
+:class:`Inlet` runs no thread of its own: the daemon (or a test) calls :meth:`Inlet.step`, which
+does one resolve attempt while no stream is open, or one ``pull_chunk`` while one is. States:
+
+``waiting``   never connected yet; every step is one resolve attempt (``resolve_timeout_s``).
+``connected`` an inlet is open (``connected`` event on the first open).
+``lost``      the outlet went away (``LostError``) or sent nothing for ``stale_after_s``
+              (``lost`` event); the inlet is closed and re-resolved; the state returns to
+              ``connected`` with a ``restored`` event when samples flow again.
+
+Streams are matched by name (exact), type (compared without case: mne-lsl's ``PlayerLSL``
+announces ``eeg``) and source id (exact); empty criteria match anything. Streams that cannot be
+scored (irregular rate, a rate under 100 Hz, string samples) are rejected with a logged error
+naming the value, once per stream, and the inlet keeps waiting for a usable one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pylsl
+from pylsl.util import LostError
+
+log = logging.getLogger(__name__)
+
+MIN_RATE_HZ = 100.0
+PROCESSING_FLAGS = pylsl.proc_clocksync | pylsl.proc_dejitter | pylsl.proc_monotonize
+_FORMAT_NAMES = {1: "float32", 2: "double64", 3: "string", 4: "int32", 5: "int16", 6: "int8", 7: "int64"}
+_NP_DTYPES = {1: np.float32, 2: np.float64, 4: np.int32, 5: np.int16, 6: np.int8, 7: np.int64}
+
+
+class StreamRejected(ValueError):
+    """A stream matched the criteria but cannot be scored (message quotes the offending value)."""
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """What to resolve; empty strings match anything (at least one should be set)."""
+
+    name: str = ""
+    type: str = ""
+    source_id: str = ""
+
+    def matches(self, name: str, type_: str, source_id: str) -> bool:
+        return ((not self.name or name == self.name)
+                and (not self.type or type_.casefold() == self.type.casefold())
+                and (not self.source_id or source_id == self.source_id))
+
+    def describe(self) -> str:
+        parts = [f"{k}={v!r}" for k, v in (("name", self.name), ("type", self.type), ("source_id", self.source_id)) if v]
+        return ", ".join(parts) or "any stream"
+
+    def label(self) -> str:
+        """A short name for logs and metric labels before a stream is connected."""
+        return self.name or self.source_id or self.type or "any"
+
+
+@dataclass(frozen=True)
+class StreamMeta:
+    """What the daemon needs to know about an opened stream."""
+
+    name: str
+    type: str
+    source_id: str
+    uid: str
+    hostname: str
+    sfreq: float
+    channel_format: str
+    ch_names: tuple[str, ...]
+    units: tuple[str, ...] | None  # raw unit strings from the metadata ("uV", "microvolts", "-6", ...)
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.ch_names)
+
+    def layout(self) -> tuple:
+        """What must stay the same for buffers and the pipeline to be reused after a reconnect."""
+        return (self.sfreq, self.channel_format, self.ch_names, self.units)
+
+
+@dataclass
+class InletStep:
+    """The outcome of one :meth:`Inlet.step`.
+
+    ``samples`` is ``[n_samples, n_channels]`` (the stream's dtype), a view of the inlet's
+    preallocated buffer valid until the next step; ``timestamps`` ``[n_samples]`` float64 LSL
+    clock seconds. ``event`` is None or one of ``connected``, ``lost``, ``restored``, ``rejected``.
+    """
+
+    samples: np.ndarray | None = None
+    timestamps: np.ndarray | None = None
+    event: str | None = None
+    detail: str = ""
+
+    @property
+    def n_samples(self) -> int:
+        return 0 if self.timestamps is None else int(len(self.timestamps))
+
+
+def _xpath_literal(value: str) -> str | None:
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    return None
+
+
+def build_predicate(spec: StreamSpec) -> str | None:
+    """An XPath 1.0 predicate for ``resolve_bypred``; None when a value cannot be quoted in XPath.
+
+    The type is lower-cased with ``translate`` so ``EEG``, ``eeg`` and ``Eeg`` all match; results
+    are filtered again in Python with :meth:`StreamSpec.matches`.
+    """
+    terms = []
+    for field, value in (("name", spec.name), ("source_id", spec.source_id)):
+        if value:
+            lit = _xpath_literal(value)
+            if lit is None:
+                return None
+            terms.append(f"{field}={lit}")
+    if spec.type:
+        lit = _xpath_literal(spec.type.lower())
+        if lit is None:
+            return None
+        terms.append(f"translate(type,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')={lit}")
+    return " and ".join(terms) if terms else None
+
+
+def resolve(spec: StreamSpec, timeout_s: float) -> list[pylsl.StreamInfo]:
+    """Every stream visible within ``timeout_s`` that matches ``spec`` (returns early once one is found)."""
+    predicate = build_predicate(spec)
+    if predicate is not None:
+        found = pylsl.resolve_bypred(predicate, minimum=1, timeout=timeout_s)
+    else:
+        found = pylsl.resolve_streams(wait_time=timeout_s)
+    return [info for info in found if spec.matches(info.name(), info.type(), info.source_id())]
+
+
+def describe_info(info: pylsl.StreamInfo) -> StreamMeta:
+    """Channel labels, units and rate of a full stream info; raises :class:`StreamRejected`."""
+    name = info.name()
+    rate = float(info.nominal_srate())
+    fmt = int(info.channel_format())
+    if rate <= 0:
+        raise StreamRejected(f"stream {name!r} has an irregular sampling rate (nominal_srate={rate!r}); "
+                             "EEG must have a fixed rate")
+    if rate < MIN_RATE_HZ:
+        raise StreamRejected(f"stream {name!r} is sampled at {rate!r} Hz; at least {MIN_RATE_HZ:g} Hz is needed")
+    if fmt not in _NP_DTYPES:
+        raise StreamRejected(f"stream {name!r} has channel format {_FORMAT_NAMES.get(fmt, fmt)!r}; "
+                             "numeric samples are needed")
+    n = int(info.channel_count())
+    if n < 1:
+        raise StreamRejected(f"stream {name!r} has {n!r} channels")
+    labels = info.get_channel_labels() or []
+    if len(labels) != n:
+        labels = [None] * n
+    ch_names = tuple(lab if lab else f"ch{i}" for i, lab in enumerate(labels))
+    if len(set(ch_names)) != n:  # duplicate labels would make channel selection ambiguous
+        ch_names = tuple(f"{lab}#{i}" if ch_names.count(lab) > 1 else lab for i, lab in enumerate(ch_names))
+    units = info.get_channel_units()
+    units_t = tuple((u or "") for u in units) if units and len(units) == n and any(units) else None
+    return StreamMeta(name=name, type=info.type(), source_id=info.source_id(), uid=info.uid(),
+                      hostname=info.hostname(), sfreq=rate, channel_format=_FORMAT_NAMES[fmt], ch_names=ch_names,
+                      units=units_t)
+
+
+class Inlet:
+    """One LSL stream, stepped by hand. Not thread-safe (one owner).
+
+    ``clock`` returns seconds (default ``pylsl.local_clock``); staleness is measured with it.
+    """
+
+    def __init__(self, spec: StreamSpec, *, resolve_timeout_s: float = 2.0, stale_after_s: float = 3.0,
+                 max_chunk_samples: int = 4096, max_buflen_s: int = 60,
+                 clock: Callable[[], float] = pylsl.local_clock):
+        self.spec = spec
+        self.resolve_timeout_s = float(resolve_timeout_s)
+        self.stale_after_s = float(stale_after_s)
+        self.max_chunk_samples = int(max_chunk_samples)
+        self.max_buflen_s = int(max_buflen_s)
+        self.clock = clock
+        self.state = "waiting"
+        self.meta: StreamMeta | None = None
+        self.reconnects = 0
+        self._inlet: pylsl.StreamInlet | None = None
+        self._buffer: np.ndarray | None = None
+        self._last_data = 0.0
+        self._opened_at = 0.0
+        self._had_data_since_open = False
+        self._rejected_uids: set[str] = set()
+
+    # ----------------------------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self._inlet is not None
+
+    def step(self, timeout_s: float = 0.1) -> InletStep:
+        """One resolve attempt (no inlet open) or one pull of at most ``max_chunk_samples``.
+
+        Pulls wait up to ``timeout_s`` for the first sample, then take what is already there.
+        """
+        if self._inlet is None:
+            return self._try_open()
+        return self._pull(timeout_s)
+
+    def close(self) -> None:
+        if self._inlet is not None:
+            try:
+                self._inlet.close_stream()
+            except Exception as exc:  # closing a dead inlet must not matter
+                log.debug("closing inlet: %s", exc)
+            self._inlet = None
+
+    # ----------------------------------------------------------------------------------------------
+    def _try_open(self) -> InletStep:
+        try:
+            candidates = resolve(self.spec, self.resolve_timeout_s)
+        except Exception as exc:
+            log.error("resolving %s failed: %s", self.spec.describe(), exc)
+            return InletStep(event=None, detail=str(exc))
+        candidates = [c for c in candidates if c.uid() not in self._rejected_uids]
+        if not candidates:
+            return InletStep()
+        if self.meta is not None:  # prefer the stream we had (same source id), if it is back
+            same = [c for c in candidates if self.meta.source_id and c.source_id() == self.meta.source_id]
+            candidates = same or candidates
+        if len(candidates) > 1:
+            log.warning("%d streams match %s; using the first (%s on %s)", len(candidates), self.spec.describe(),
+                        candidates[0].name(), candidates[0].hostname())
+        info = candidates[0]
+        inlet = None
+        try:
+            inlet = pylsl.StreamInlet(info, max_buflen=self.max_buflen_s, recover=False,
+                                      processing_flags=PROCESSING_FLAGS)
+            full = inlet.info(timeout=max(self.resolve_timeout_s, 1.0))
+            meta = describe_info(full)
+            inlet.open_stream(timeout=max(self.resolve_timeout_s, 1.0))
+        except StreamRejected as exc:
+            self._rejected_uids.add(info.uid())
+            log.error("rejected stream: %s", exc)
+            if inlet is not None:
+                inlet.close_stream()
+            return InletStep(event="rejected", detail=str(exc))
+        except Exception as exc:  # the outlet vanished between resolve and open, or timed out
+            log.warning("could not open stream %r: %s", info.name(), exc)
+            if inlet is not None:
+                try:
+                    inlet.close_stream()
+                except Exception:
+                    pass
+            return InletStep()
+        previous = self.meta
+        self._inlet, self.meta = inlet, meta
+        dtype = _NP_DTYPES[int(full.channel_format())]
+        if self._buffer is None or self._buffer.dtype != dtype or self._buffer.shape[1] != meta.n_channels:
+            self._buffer = np.empty((self.max_chunk_samples, meta.n_channels), dtype=dtype)
+        self._opened_at = self._last_data = self.clock()
+        self._had_data_since_open = False
+        detail = (f"{meta.name} ({meta.type}, source_id={meta.source_id!r}) on {meta.hostname}: "
+                  f"{meta.sfreq:g} Hz, {meta.n_channels} channels, {meta.channel_format}, "
+                  f"units {sorted(set(meta.units)) if meta.units else 'not given'}")
+        if self.state == "waiting":
+            self.state = "connected"
+            log.info("connected to %s", detail)
+            return InletStep(event="connected", detail=detail)
+        if previous is not None and previous.layout() != meta.layout():
+            log.warning("stream came back with a different layout: %s", detail)
+        log.info("re-opened %s; waiting for samples", detail)
+        return InletStep()
+
+    def _pull(self, timeout_s: float) -> InletStep:
+        assert self._inlet is not None and self._buffer is not None
+        try:
+            samples, timestamps = self._inlet.pull_chunk(timeout=timeout_s, max_samples=self.max_chunk_samples,
+                                                         dest_obj=self._buffer, min_samples=1, as_numpy=True)
+        except LostError:
+            return self._lose("the outlet went away (connection lost)")
+        now = self.clock()
+        n = len(timestamps)
+        if n == 0:
+            if now - self._last_data > self.stale_after_s:
+                if self.state == "lost":  # a re-opened stream that still sends nothing: try again quietly
+                    self.close()
+                    return InletStep()
+                return self._lose(f"no samples for {now - self._last_data:.1f} s (stale_after_s={self.stale_after_s:g})")
+            return InletStep()
+        self._last_data = now
+        event = None
+        detail = ""
+        if self.state == "lost" and not self._had_data_since_open:
+            self.state = "connected"
+            self.reconnects += 1
+            event = "restored"
+            assert self.meta is not None
+            detail = f"{self.meta.name}: samples flowing again (reconnect #{self.reconnects})"
+            log.info("stream restored: %s", detail)
+        self._had_data_since_open = True
+        return InletStep(samples=samples, timestamps=np.asarray(timestamps, dtype=np.float64), event=event,
+                         detail=detail)
+
+    def _lose(self, detail: str) -> InletStep:
+        name = self.meta.name if self.meta else self.spec.label()
+        log.warning("stream %s lost: %s", name, detail)
+        self.close()
+        self.state = "lost"
+        return InletStep(event="lost", detail=detail)

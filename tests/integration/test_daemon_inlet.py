@@ -1,0 +1,127 @@
+"""realtime.inlet against real LSL outlets in subprocesses (LSL confined to loopback by conftest)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from rt_helpers import start_outlet, stop, unique
+from realtime.inlet import Inlet, StreamSpec, build_predicate
+
+pytestmark = pytest.mark.integration
+
+
+def _connect(inlet: Inlet, timeout_s: float = 15.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        step = inlet.step(0.1)
+        if step.event:
+            return step
+    raise AssertionError(f"no stream found for {inlet.spec.describe()}")
+
+
+def _pull(inlet: Inlet, n_samples: int, timeout_s: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    chunks, stamps = [], []
+    deadline = time.monotonic() + timeout_s
+    while sum(len(t) for t in stamps) < n_samples and time.monotonic() < deadline:
+        step = inlet.step(0.1)
+        assert step.event is None, (step.event, step.detail)
+        if step.n_samples:
+            chunks.append(step.samples.copy())
+            stamps.append(step.timestamps.copy())
+    assert stamps, "no samples arrived"
+    return np.concatenate(chunks), np.concatenate(stamps)
+
+
+def test_resolve_by_name_type_in_other_case_and_source_id_reads_mne_lsl_style_units():
+    name, sid = unique("inlet"), unique("sid")
+    # mne-lsl's PlayerLSL style: type "eeg", float64 volts, unit written as a power of ten ("0").
+    proc = start_outlet("--name", name, "--type", "eeg", "--source-id", sid, "--format", "double64",
+                        "--unit", "0", "--amplitude", "5e-5", "--channels", "3", "--rate", "512")
+    try:
+        for spec in (StreamSpec(name=name), StreamSpec(name=name, type="EEG"), StreamSpec(source_id=sid)):
+            inlet = Inlet(spec, resolve_timeout_s=2.0, stale_after_s=3.0, max_chunk_samples=64)
+            try:
+                step = _connect(inlet)
+                assert step.event == "connected", step
+                meta = inlet.meta
+                assert (meta.name, meta.type, meta.source_id) == (name, "eeg", sid)
+                assert meta.sfreq == 512.0 and meta.channel_format == "double64"
+                assert meta.ch_names == ("C0", "C1", "C2")
+                assert meta.units == ("0", "0", "0")
+                data, ts = _pull(inlet, 200)
+                assert data.dtype == np.float64 and data.shape[1] == 3
+                assert len(data) <= 64 * 50  # chunks never exceed max_chunk_samples
+                assert np.all(np.abs(data) <= 5e-5 * 1.0001) and np.max(np.abs(data)) > 1e-5
+                assert np.all(np.diff(ts) > 0)  # dejittered, monotonic
+            finally:
+                inlet.close()
+    finally:
+        stop(proc)
+
+
+def test_type_mismatch_and_other_names_are_not_resolved():
+    name = unique("inlet")
+    proc = start_outlet("--name", name, "--type", "EEG")
+    try:
+        inlet = Inlet(StreamSpec(name=name, type="ECG"), resolve_timeout_s=1.0)
+        assert inlet.step().event is None and inlet.state == "waiting"
+        inlet = Inlet(StreamSpec(name=name + "-other"), resolve_timeout_s=1.0)
+        assert inlet.step().event is None and not inlet.is_open
+    finally:
+        stop(proc)
+
+
+def test_predicate_quotes_and_lowercases_type():
+    assert build_predicate(StreamSpec(name="a'b")) == 'name="a\'b"'
+    pred = build_predicate(StreamSpec(name="X", type="EEG", source_id="s"))
+    assert "name='X'" in pred and "source_id='s'" in pred and "='eeg'" in pred
+    assert build_predicate(StreamSpec(name="a'b\"c")) is None  # falls back to filtering in Python
+
+
+@pytest.mark.parametrize("rate, why", [("0", "irregular"), ("50", "50.0 Hz")])
+def test_unusable_rates_are_rejected_with_the_value(rate, why):
+    name = unique("inlet")
+    proc = start_outlet("--name", name, "--rate", rate)
+    try:
+        inlet = Inlet(StreamSpec(name=name), resolve_timeout_s=2.0)
+        step = _connect(inlet)
+        assert step.event == "rejected" and why in step.detail, step.detail
+        assert not inlet.is_open and inlet.state == "waiting"
+        # Rejected once: the same stream is not reported again on the next attempts.
+        inlet.resolve_timeout_s = 0.3
+        assert inlet.step().event is None
+    finally:
+        stop(proc)
+
+
+def test_killed_outlet_is_reported_lost_then_restored_when_it_comes_back():
+    name, sid = unique("inlet"), unique("sid")
+    args = ("--name", name, "--source-id", sid, "--rate", "256")
+    proc = start_outlet(*args)
+    inlet = Inlet(StreamSpec(name=name), resolve_timeout_s=0.5, stale_after_s=1.0)
+    try:
+        assert _connect(inlet).event == "connected"
+        _pull(inlet, 100)
+        stop(proc)  # the yanked cable: SIGKILL, no goodbye
+        t0 = time.monotonic()
+        events = []
+        while time.monotonic() - t0 < 15 and "lost" not in events:
+            events.append(inlet.step(0.1).event)
+        assert "lost" in events and inlet.state == "lost" and not inlet.is_open
+        for _ in range(3):  # stepping while nothing is there: resolve attempts, no crash, no event
+            assert inlet.step(0.1).event is None
+        proc = start_outlet(*args)
+        t0 = time.monotonic()
+        step = inlet.step(0.1)
+        while step.event != "restored" and time.monotonic() - t0 < 20:
+            assert step.event is None, step
+            step = inlet.step(0.1)
+        assert step.event == "restored" and step.n_samples > 0
+        assert inlet.state == "connected" and inlet.reconnects == 1
+        assert inlet.meta.source_id == sid
+    finally:
+        inlet.close()
+        stop(proc)
