@@ -1,0 +1,199 @@
+"""Alert messages: dicts <-> ZeroMQ frames ``[topic, json]``, schema ``realtime-detect/1``. Pure (stdlib).
+
+Message builders (:func:`onset_message`, :func:`offset_message`, :func:`heartbeat_message`,
+:func:`signal_message`) return plain dicts without ``seq`` and ``wall_time``; the publisher stamps
+them with a :class:`Sequencer` (which adds both) just before logging and sending. :func:`encode`
+refuses unstamped messages, unknown topics and non-finite numbers (JSON has no NaN);
+:func:`decode` validates the schema, the topic and every required field, raising
+:class:`MessageError` quoting the bad value. Extra fields are allowed (offline lines add ``file``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time as _time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+SCHEMA = "realtime-detect/1"
+TOPIC_ONSET = "seizure.onset"
+TOPIC_OFFSET = "seizure.offset"
+TOPIC_HEARTBEAT = "status.heartbeat"
+TOPIC_SIGNAL = "status.signal"
+TOPICS = (TOPIC_ONSET, TOPIC_OFFSET, TOPIC_HEARTBEAT, TOPIC_SIGNAL)
+HEARTBEAT_STATES = ("waiting", "connected", "lost")
+SIGNAL_STATES = ("lost", "restored", "quality")
+
+_NUMBER = (int, float)
+_COMMON = {"schema": str, "seq": int, "type": str, "time": _NUMBER, "wall_time": _NUMBER,
+           "stream": dict, "host": str, "model_version": str}
+_PER_TYPE: dict[str, dict[str, Any]] = {
+    TOPIC_ONSET: {"event_id": int, "probability": _NUMBER, "channels": list,
+                  "window_start": _NUMBER, "window_end": _NUMBER},
+    TOPIC_OFFSET: {"event_id": int, "onset_time": _NUMBER, "duration_s": _NUMBER, "probability": _NUMBER},
+    TOPIC_HEARTBEAT: {"state": str, "alarm_active": bool, "windows_total": int, "uptime_s": _NUMBER},
+    TOPIC_SIGNAL: {"state": str, "detail": str},
+}
+
+
+class MessageError(ValueError):
+    """A message or frame that does not follow the schema."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What every message of one daemon/bed carries: stream identity, host, model version."""
+
+    stream: Mapping[str, str]  # {"name", "type", "source_id"}
+    host: str
+    model_version: str
+
+    @classmethod
+    def of(cls, stream: Any, host: str, model_version: str) -> "Envelope":
+        """From a mapping or any object with ``name``, ``type`` and ``source_id`` attributes."""
+        if not isinstance(stream, Mapping):
+            stream = {"name": stream.name, "type": stream.type, "source_id": stream.source_id}
+        return cls(stream={k: str(stream[k]) for k in ("name", "type", "source_id")},
+                   host=host, model_version=model_version)
+
+
+def _base(topic: str, env: Envelope, time: float) -> dict[str, Any]:
+    return {"schema": SCHEMA, "type": topic, "time": float(time),
+            "stream": {k: str(env.stream[k]) for k in ("name", "type", "source_id")},
+            "host": env.host, "model_version": env.model_version}
+
+
+def onset_message(ev, env: Envelope, ch_names: Sequence[str]) -> dict[str, Any]:
+    """``seizure.onset`` from a :class:`realtime.decision.DecisionEvent` of kind ``onset``."""
+    if ev.kind != "onset":
+        raise MessageError(f"onset_message needs an onset event, got kind {ev.kind!r}")
+    msg = _base(TOPIC_ONSET, env, ev.time)
+    msg.update(event_id=int(ev.event_id), probability=float(ev.probability),
+               channels=[str(ch_names[i]) for i in ev.channels],
+               window_start=float(ev.window_start), window_end=float(ev.window_end),
+               publish_time=float(ev.publish_time))
+    return msg
+
+
+def offset_message(ev, env: Envelope) -> dict[str, Any]:
+    """``seizure.offset`` from a :class:`realtime.decision.DecisionEvent` of kind ``offset``."""
+    if ev.kind != "offset":
+        raise MessageError(f"offset_message needs an offset event, got kind {ev.kind!r}")
+    msg = _base(TOPIC_OFFSET, env, ev.time)
+    msg.update(event_id=int(ev.event_id), onset_time=float(ev.onset_time), duration_s=float(ev.duration_s),
+               probability=float(ev.probability), window_start=float(ev.window_start),
+               window_end=float(ev.window_end), publish_time=float(ev.publish_time))
+    return msg
+
+
+def heartbeat_message(env: Envelope, *, time: float, state: str, alarm_active: bool,
+                      windows_total: int, uptime_s: float) -> dict[str, Any]:
+    if state not in HEARTBEAT_STATES:
+        raise MessageError(f"heartbeat state must be one of {HEARTBEAT_STATES}, got {state!r}")
+    msg = _base(TOPIC_HEARTBEAT, env, time)
+    msg.update(state=state, alarm_active=bool(alarm_active), windows_total=int(windows_total),
+               uptime_s=float(uptime_s))
+    return msg
+
+
+def signal_message(env: Envelope, *, time: float, state: str, detail: str) -> dict[str, Any]:
+    if state not in SIGNAL_STATES:
+        raise MessageError(f"signal state must be one of {SIGNAL_STATES}, got {state!r}")
+    msg = _base(TOPIC_SIGNAL, env, time)
+    msg.update(state=state, detail=str(detail))
+    return msg
+
+
+class Sequencer:
+    """Strictly increasing ``seq``: the first stamped message gets ``start + 1``.
+
+    ``start`` is the last sequence number already used (e.g. the highest in the alert log), so a
+    restarted daemon continues the sequence.
+    """
+
+    def __init__(self, start: int = 0):
+        if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+            raise ValueError(f"sequence start must be an integer >= 0, got {start!r}")
+        self.last = start
+
+    def stamp(self, message: Mapping[str, Any], wall_time: float | None = None) -> dict[str, Any]:
+        """A copy of ``message`` with the next ``seq`` and ``wall_time`` (Unix seconds, default now)."""
+        self.last += 1
+        out = dict(message)
+        out["seq"] = self.last
+        out["wall_time"] = float(_time.time() if wall_time is None else wall_time)
+        return out
+
+
+def _check_type(where: str, value: Any, kind: Any) -> None:
+    ok = isinstance(value, kind) and not (kind in (int, _NUMBER) and isinstance(value, bool))
+    if kind is _NUMBER and ok and not math.isfinite(value):
+        ok = False
+    if not ok:
+        want = "a number" if kind is _NUMBER else getattr(kind, "__name__", str(kind))
+        raise MessageError(f"field {where!r}: expected {want}, got {value!r}")
+
+
+def validate(message: Mapping[str, Any]) -> None:
+    """Raise :class:`MessageError` unless ``message`` is a complete, stamped message of a known type."""
+    if not isinstance(message, Mapping):
+        raise MessageError(f"a message must be a JSON object, got {message!r}")
+    if message.get("schema") != SCHEMA:
+        raise MessageError(f"field 'schema': expected {SCHEMA!r}, got {message.get('schema')!r}")
+    topic = message.get("type")
+    if topic not in TOPICS:
+        raise MessageError(f"field 'type': expected one of {TOPICS}, got {topic!r}")
+    for name, kind in {**_COMMON, **_PER_TYPE[topic]}.items():
+        if name not in message:
+            raise MessageError(f"{topic} message lacks required field {name!r}")
+        _check_type(name, message[name], kind)
+    stream = message["stream"]
+    for key in ("name", "type", "source_id"):
+        if not isinstance(stream.get(key), str):
+            raise MessageError(f"field 'stream.{key}': expected a string, got {stream.get(key)!r}")
+    if topic == TOPIC_ONSET and not all(isinstance(c, str) for c in message["channels"]):
+        raise MessageError(f"field 'channels': expected a list of channel names, got {message['channels']!r}")
+    if topic == TOPIC_HEARTBEAT and message["state"] not in HEARTBEAT_STATES:
+        raise MessageError(f"field 'state': expected one of {HEARTBEAT_STATES}, got {message['state']!r}")
+    if topic == TOPIC_SIGNAL and message["state"] not in SIGNAL_STATES:
+        raise MessageError(f"field 'state': expected one of {SIGNAL_STATES}, got {message['state']!r}")
+
+
+def to_json(message: Mapping[str, Any]) -> str:
+    """Compact JSON; raises :class:`MessageError` for NaN/inf or non-JSON values."""
+    try:
+        return json.dumps(message, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except ValueError as exc:
+        bad = {k: v for k, v in message.items() if isinstance(v, float) and not math.isfinite(v)}
+        raise MessageError(f"message has non-finite numbers (JSON allows none): {bad or exc}") from None
+    except TypeError as exc:
+        raise MessageError(f"message has a value JSON cannot encode: {exc}") from None
+
+
+def encode(message: Mapping[str, Any]) -> list[bytes]:
+    """``[topic, json]`` frames (UTF-8) of a stamped, valid message."""
+    validate(message)
+    return [message["type"].encode("utf-8"), to_json(message).encode("utf-8")]
+
+
+def decode(frames: Sequence[bytes]) -> dict[str, Any]:
+    """Parse and validate ``[topic, json]`` frames; raises :class:`MessageError` quoting the bad value."""
+    if not isinstance(frames, (list, tuple)) or len(frames) != 2:
+        raise MessageError(f"expected 2 frames [topic, json], got {frames!r:.200}")
+    try:
+        topic = bytes(frames[0]).decode("utf-8")
+        text = bytes(frames[1]).decode("utf-8")
+    except (UnicodeDecodeError, TypeError) as exc:
+        raise MessageError(f"frames are not UTF-8 bytes: {frames!r:.200} ({exc})") from None
+    if topic not in TOPICS:
+        raise MessageError(f"unknown topic {topic!r}: expected one of {TOPICS}")
+    try:
+        message = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(
+            MessageError(f"JSON contains {c!r}, which is not valid JSON")))
+    except json.JSONDecodeError as exc:
+        raise MessageError(f"payload is not valid JSON ({exc}): {text!r:.200}") from None
+    validate(message)
+    if message["type"] != topic:
+        raise MessageError(f"topic frame {topic!r} does not match the message type {message['type']!r}")
+    return message

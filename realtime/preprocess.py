@@ -1,0 +1,153 @@
+"""Units to microvolts, and polyphase resampling of the newest window to the model rate. Pure.
+
+Units
+-----
+:func:`unit_scale_to_uv` maps a unit string from LSL channel metadata or an EDF header to the factor
+that converts it to µV: ``V``/``volts``, ``mV``/``millivolts``, ``uV``/``µV``/``μV``/``microvolts``,
+``nV``/``nanovolts`` (case-insensitive, except that ``MV`` is not read as megavolts), and mne-lsl's
+powers of ten: ``"0"`` = V, ``"-3"`` = mV, ``"-6"`` = µV, ``"-9"`` = nV (any integer exponent from
+-12 to 3). An unknown unit raises :class:`UnitError` quoting it. An *empty* unit (many LSL
+streams send none) is assumed to be µV: :func:`resolve_unit` returns ``assumed=True`` and logs a
+warning, so callers can expose the assumption (the pipeline lists such channels in
+``Pipeline.assumed_uv_channels``).
+
+Resampling
+----------
+:class:`Resampler` uses ``scipy.signal.resample_poly`` with ``up/down`` from
+``Fraction(model/native).limit_denominator(2000)`` (exact for 100, 128, 200, 250, 256, 500, 512,
+1000, 2048 Hz; 173.61 Hz becomes 36/25, a 6e-6 rate error). resample_poly's FIR is zero-phase, so
+its outputs within half a filter length of either end see padding instead of signal. The resampler
+asks for a margin on both sides (:meth:`Resampler.native_samples_needed`) and returns only outputs
+whose whole filter support lies inside the input: the window is clean, at the price of ending a few
+tens of milliseconds (``Resampler.end_delay_s``) before the newest sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from fractions import Fraction
+
+import numpy as np
+from scipy.signal import resample_poly
+
+log = logging.getLogger(__name__)
+
+MIN_NATIVE_RATE_HZ = 100.0
+
+_UNIT_SCALES_UV = {
+    "v": 1e6, "volt": 1e6, "volts": 1e6,
+    "mv": 1e3, "millivolt": 1e3, "millivolts": 1e3,
+    "uv": 1.0, "µv": 1.0, "μv": 1.0, "microvolt": 1.0, "microvolts": 1.0,
+    "nv": 1e-3, "nanovolt": 1e-3, "nanovolts": 1e-3,
+}
+
+
+class UnitError(ValueError):
+    """A channel unit that cannot be converted to microvolts."""
+
+
+def unit_scale_to_uv(unit: str) -> float:
+    """Factor converting values in ``unit`` to µV; raises :class:`UnitError` for unknown/empty units."""
+    if not isinstance(unit, str):
+        raise UnitError(f"channel unit must be a string, got {unit!r}")
+    text = unit.strip()
+    if text == "MV":
+        raise UnitError(f"unit {unit!r} reads as megavolts, which is not an EEG unit; use 'mV' for millivolts")
+    key = text.lower()
+    if key in _UNIT_SCALES_UV:
+        return _UNIT_SCALES_UV[key]
+    try:
+        exponent = int(key)  # mne-lsl writes units as powers of ten of volts
+    except ValueError:
+        exponent = None
+    if exponent is not None and -12 <= exponent <= 3:
+        return 10.0 ** (exponent + 6)
+    raise UnitError(
+        f"unknown channel unit {unit!r}: expected V, mV, uV/µV, nV (or volts, millivolts, microvolts) or a "
+        f"power of ten of volts like '-6'")
+
+
+def resolve_unit(unit: str | None, channel: str = "") -> tuple[float, bool]:
+    """``(scale to µV, assumed)``: an empty/missing unit is assumed µV (``assumed=True``, warning logged)."""
+    if unit is None or (isinstance(unit, str) and unit.strip() == ""):
+        log.warning("channel %r has no unit; assuming microvolts", channel)
+        return 1.0, True
+    try:
+        return unit_scale_to_uv(unit), False
+    except UnitError as exc:
+        if channel:
+            raise UnitError(f"channel {channel!r}: {exc}") from None
+        raise
+
+
+def resample_fraction(native_rate_hz: float, model_rate_hz: float, max_denominator: int = 2000) -> tuple[int, int]:
+    """``(up, down)`` with ``native * up / down`` ~= ``model`` (limit_denominator(max_denominator))."""
+    frac = Fraction(model_rate_hz / native_rate_hz).limit_denominator(max_denominator)
+    return frac.numerator, frac.denominator
+
+
+class Resampler:
+    """Polyphase resampling of the newest native-rate window to ``window_samples`` at the model rate."""
+
+    def __init__(self, native_rate_hz: float, model_rate_hz: float = 250.0):
+        native_rate_hz, model_rate_hz = float(native_rate_hz), float(model_rate_hz)
+        if not math.isfinite(native_rate_hz) or native_rate_hz < MIN_NATIVE_RATE_HZ:
+            raise ValueError(f"sampling rate {native_rate_hz!r} Hz is below the supported minimum of "
+                             f"{MIN_NATIVE_RATE_HZ:g} Hz (EEG for this model must be sampled at >= 100 Hz)")
+        if not math.isfinite(model_rate_hz) or model_rate_hz <= 0:
+            raise ValueError(f"model rate must be a positive number, got {model_rate_hz!r}")
+        self.native_rate_hz = native_rate_hz
+        self.model_rate_hz = model_rate_hz
+        self.up, self.down = resample_fraction(native_rate_hz, model_rate_hz)
+        # resample_poly's default filter: firwin(2 * half_len + 1) with half_len = 10 * max(up, down)
+        # taps at the up-sampled rate. Identity ratios skip filtering altogether.
+        self.half_len = 0 if self.up == self.down == 1 else 10 * max(self.up, self.down)
+        self.effective_model_rate_hz = native_rate_hz * self.up / self.down
+
+    def _clean_range(self, n_native: int) -> tuple[int, int]:
+        """First and one-past-last output index whose filter support lies inside ``n_native`` inputs."""
+        first = -(-self.half_len // self.down)  # ceil
+        last = ((n_native - 1) * self.up - self.half_len) // self.down
+        return first, last + 1
+
+    def native_samples_needed(self, window_samples: int) -> int:
+        """Native samples to hand :meth:`to_model_rate` for ``window_samples`` clean outputs."""
+        n = math.ceil(((window_samples - 1) * self.down + 2 * self.half_len) / self.up) + 1
+        while True:
+            first, stop = self._clean_range(n)
+            if stop - first >= window_samples:
+                return n
+            n += 1
+
+    def window_positions(self, window_samples: int) -> tuple[float, float]:
+        """Native sample positions (fractional indices into an input of exactly
+        ``native_samples_needed(window_samples)`` samples) of the first and last output sample that
+        :meth:`to_model_rate` returns."""
+        _, stop = self._clean_range(self.native_samples_needed(window_samples))
+        first_out = stop - window_samples
+        return first_out * self.down / self.up, (stop - 1) * self.down / self.up
+
+    @property
+    def end_delay_s(self) -> float:
+        """How far the last clean output lies before the newest input sample, at most (seconds)."""
+        return self.half_len / self.up / self.native_rate_hz
+
+    def to_model_rate(self, x: np.ndarray, window_samples: int) -> np.ndarray:
+        """``x [n_channels, n_native]`` -> the newest clean ``[n_channels, window_samples]`` at the model rate.
+
+        ``n_native`` must be at least :meth:`native_samples_needed`; extra older samples are ignored.
+        """
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise ValueError(f"expected [n_channels, n_native], got shape {x.shape}")
+        need = self.native_samples_needed(window_samples)
+        if x.shape[1] < need:
+            raise ValueError(f"need at least {need} native samples for {window_samples} clean samples at "
+                             f"{self.model_rate_hz:g} Hz from {self.native_rate_hz:g} Hz, got {x.shape[1]}")
+        x = x[:, x.shape[1] - need:]
+        if self.up == self.down == 1:
+            return np.array(x[:, need - window_samples:], dtype=np.float64)
+        y = resample_poly(x.astype(np.float64, copy=False), self.up, self.down, axis=1)
+        _, stop = self._clean_range(need)
+        return y[:, stop - window_samples: stop]

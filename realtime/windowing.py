@@ -1,0 +1,70 @@
+"""When a window is due, and which samples it covers. Pure arithmetic on sample counts; no I/O.
+
+Counts are native-rate samples received since the stream (re)started. Window ``k`` (k = 0, 1, ...)
+ends just after sample ``window_samples + round(k * hop_samples)`` (an exclusive end count) and
+covers ``[end - window_samples, end)``. The hop may be fractional (e.g. 1 s at 173.61 Hz): ends are
+rounded from the exact multiple, so they never drift.
+
+Policy when the consumer falls behind by several hops:
+
+- ``latest_only=True`` (live): score only the newest due window, count the older ones as skipped.
+  An alarm about *now* matters more than a backlog; the skipped count goes to logs and metrics.
+- ``latest_only=False`` (offline): score every due window, oldest first, so results do not depend
+  on how fast the machine is.
+
+Either way a window whose samples are no longer in the ring buffer (``oldest_available``) is
+skipped and counted, never scored on overwritten data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DueWindows:
+    ends: tuple[int, ...]  # exclusive end counts of the windows to score now, oldest first
+    skipped: int  # due windows that will never be scored (behind in live mode, or overwritten)
+
+
+class WindowScheduler:
+    """Yields the window ends due as samples arrive. ``hop_samples`` may be fractional."""
+
+    def __init__(self, window_samples: int, hop_samples: float):
+        if int(window_samples) != window_samples or window_samples < 1:
+            raise ValueError(f"window_samples must be an integer >= 1, got {window_samples!r}")
+        if not hop_samples > 0:
+            raise ValueError(f"hop_samples must be > 0, got {hop_samples!r}")
+        self.window_samples = int(window_samples)
+        self.hop_samples = float(hop_samples)
+        self._next_k = 0  # index of the next window not yet handed out or skipped
+
+    def end_of(self, k: int) -> int:
+        """Exclusive end count of window ``k``."""
+        return self.window_samples + int(round(k * self.hop_samples))
+
+    def due(self, total_samples: int, *, latest_only: bool, oldest_available: int = 0) -> DueWindows:
+        """Windows due now that ``total_samples`` samples have arrived; advances the schedule.
+
+        ``oldest_available`` is the count index of the oldest sample still buffered: a window
+        starting before it is skipped. Each window is returned or skipped exactly once.
+        """
+        if total_samples < 0:
+            raise ValueError(f"total_samples must be >= 0, got {total_samples!r}")
+        ends: list[int] = []
+        k = self._next_k
+        while self.end_of(k) <= total_samples:
+            ends.append(self.end_of(k))
+            k += 1
+        self._next_k = k
+        skipped = 0
+        readable = [e for e in ends if e - self.window_samples >= oldest_available]
+        skipped += len(ends) - len(readable)
+        if latest_only and len(readable) > 1:
+            skipped += len(readable) - 1
+            readable = readable[-1:]
+        return DueWindows(ends=tuple(readable), skipped=skipped)
+
+    def reset(self) -> None:
+        """Start counting again from zero samples (stream restarted)."""
+        self._next_k = 0
