@@ -1,0 +1,128 @@
+"""``realtime-replay``: play an EDF/BDF/NPZ recording as an LSL outlet, paced on the wall clock.
+
+Samples go out as float32 microvolts with channel labels, units and types in the stream's
+metadata. Pacing is drift-free: sample ``i`` is due at ``t0 + i / (sfreq * speed)`` (monotonic
+clock) and is stamped with the LSL clock of that moment, so the timestamps are exactly regular
+whatever the scheduling jitter; at ``--speed 4`` they advance four times faster than the
+recording's own time. Exits at the end of the recording unless ``--loop``; SIGTERM/SIGINT stop it
+cleanly (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("realtime.replay")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="realtime-replay",
+                                 description="Play an EDF/BDF/NPZ recording as an LSL outlet in real time.")
+    ap.add_argument("file", help="recording: .edf, .bdf or .npz (data [n_channels, n_samples], sfreq, ch_names, unit)")
+    ap.add_argument("--name", default=None, help="LSL stream name (default: the file's stem)")
+    ap.add_argument("--type", default="EEG", help="LSL stream type (default EEG)")
+    ap.add_argument("--source-id", default=None, help="LSL source id (default: replay-<name>)")
+    ap.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default 1.0)")
+    ap.add_argument("--loop", action="store_true", help="start again at the end, forever")
+    ap.add_argument("--chunk-s", type=float, default=0.1, help="seconds of signal per pushed chunk (default 0.1)")
+    ap.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    return ap
+
+
+def make_outlet(rec, name: str, type_: str, source_id: str, chunk_samples: int, path: Path):
+    import pylsl
+
+    info = pylsl.StreamInfo(name, type_, len(rec.ch_names), float(rec.sfreq), pylsl.cf_float32, source_id)
+    desc = info.desc()
+    desc.append_child_value("manufacturer", "realtime-seizure-detector")
+    desc.append_child_value("model", "realtime-replay")
+    acq = desc.append_child("acquisition")
+    acq.append_child_value("recording", path.name)
+    channels = desc.append_child("channels")
+    for label in rec.ch_names:
+        ch = channels.append_child("channel")
+        ch.append_child_value("label", str(label))
+        ch.append_child_value("unit", "microvolts")
+        ch.append_child_value("type", "EEG")
+    return pylsl.StreamOutlet(info, chunk_size=chunk_samples, max_buffered=60)
+
+
+def play(rec, outlet, *, speed: float, chunk_samples: int, loop: bool, stop_flag: list[bool]) -> int:
+    """Push the recording; returns the number of samples sent."""
+    import pylsl
+
+    data = np.ascontiguousarray(np.asarray(rec.data, dtype=np.float32).T)  # [n_samples, n_channels]
+    n_total = data.shape[0]
+    rate = float(rec.sfreq) * speed  # samples per wall-clock second
+    t0 = time.monotonic()
+    lsl0 = pylsl.local_clock()
+    sent = 0
+    while not stop_flag[0]:
+        due = int((time.monotonic() - t0) * rate)
+        if not loop:
+            due = min(due, n_total)
+        while sent < due and not stop_flag[0]:
+            end = min(due, sent + chunk_samples)
+            idx = np.arange(sent, end)
+            pos = idx % n_total
+            chunk = data[pos] if (pos[-1] - pos[0] + 1 != len(pos)) else data[pos[0]:pos[-1] + 1]
+            stamps = lsl0 + idx / rate
+            outlet.push_chunk(np.ascontiguousarray(chunk), stamps.tolist())
+            sent = end
+        if not loop and sent >= n_total:
+            break
+        next_due = t0 + (sent + chunk_samples) / rate  # when the next full chunk is due
+        time.sleep(max(0.0, min(next_due - time.monotonic(), 0.5)))
+    return sent
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not (args.speed > 0 and math.isfinite(args.speed)):
+        print(f"realtime-replay: --speed must be > 0, got {args.speed!r}", file=sys.stderr)
+        return 2
+    if not (args.chunk_s > 0 and math.isfinite(args.chunk_s)):
+        print(f"realtime-replay: --chunk-s must be > 0, got {args.chunk_s!r}", file=sys.stderr)
+        return 2
+    from realtime.recordings import read_recording
+
+    path = Path(args.file)
+    try:
+        rec = read_recording(path)
+    except Exception as exc:  # unreadable file: a clear message and the usage exit code
+        print(f"realtime-replay: cannot read recording {str(path)!r}: {exc}", file=sys.stderr)
+        return 2
+    name = args.name or path.stem
+    source_id = args.source_id if args.source_id is not None else f"replay-{name}"
+    chunk_samples = max(1, int(round(args.chunk_s * rec.sfreq)))
+    stop_flag = [False]
+
+    def on_signal(signum, frame):
+        stop_flag[0] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    outlet = make_outlet(rec, name, args.type, source_id, chunk_samples, path)
+    n = rec.data.shape[1]
+    log.info("replaying %s as LSL stream %r (type %r, source_id %r): %d channels, %g Hz, %.1f s, speed %g%s",
+             path.name, name, args.type, source_id, len(rec.ch_names), rec.sfreq, n / rec.sfreq, args.speed,
+             ", looping" if args.loop else "")
+    sent = play(rec, outlet, speed=args.speed, chunk_samples=chunk_samples, loop=args.loop, stop_flag=stop_flag)
+    log.info("%s after %d samples (%.1f s of signal)", "stopped" if stop_flag[0] else "end of recording", sent,
+             sent / rec.sfreq)
+    time.sleep(0.2)  # let the last chunk leave before the outlet goes away
+    del outlet
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

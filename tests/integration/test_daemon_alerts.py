@@ -1,0 +1,184 @@
+"""realtime.alerts: real PUB/SUB and REQ/REP on random loopback ports, a real JSONL log."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import zmq
+
+from realtime.alerts import AlertLog, Publisher, Subscriber, default_log_path, replay_request
+from realtime.messages import Envelope, decode, heartbeat_message, signal_message
+
+pytestmark = pytest.mark.integration
+
+ENV = Envelope.of({"name": "bed1", "type": "EEG", "source_id": "sid"}, host="host", model_version="toy-1")
+
+
+def onset(t: float) -> dict:
+    # a seizure.onset built by hand with the contract's fields (the decision machine is tested elsewhere)
+    return {"schema": "realtime-detect/1", "type": "seizure.onset", "time": t, "stream": dict(ENV.stream),
+            "host": "host", "model_version": "toy-1", "event_id": 1, "probability": 0.95,
+            "channels": ["C0", "C1"], "window_start": t - 4.1, "window_end": t, "publish_time": t}
+
+
+def heartbeat(t: float) -> dict:
+    return heartbeat_message(ENV, time=t, state="connected", alarm_active=False, windows_total=3, uptime_s=t)
+
+
+@pytest.fixture
+def ctx():
+    c = zmq.Context()
+    yield c
+    c.term()
+
+
+def new_publisher(tmp_path, ctx, **kw) -> Publisher:
+    return Publisher("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", tmp_path / "alerts.jsonl", context=ctx, **kw)
+
+
+def subscribe(ctx, endpoint: str) -> zmq.Socket:
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.RCVTIMEO, 3000)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(endpoint)
+    return sub
+
+
+def wait_joined(pub: Publisher, sub: zmq.Socket) -> None:
+    """PUB/SUB slow joiner: publish heartbeats until one arrives."""
+    for _ in range(100):
+        pub.publish(heartbeat(0.0))
+        if sub.poll(50):
+            sub.recv_multipart()
+            while sub.poll(50):
+                sub.recv_multipart()
+            return
+    raise AssertionError("subscriber never joined")
+
+
+def test_publish_logs_before_sending_and_seq_continues_across_restart(tmp_path, ctx):
+    sent_topics = []
+    pub = new_publisher(tmp_path, ctx, on_published=sent_topics.append)
+    sub = subscribe(ctx, pub.endpoint)
+    try:
+        assert pub.endpoint.startswith("tcp://127.0.0.1:") and not pub.endpoint.endswith("*")
+        wait_joined(pub, sub)
+        stamped = pub.publish(onset(10.0))
+        topic, body = sub.recv_multipart()
+        assert topic == b"seizure.onset"
+        received = decode([topic, body])
+        assert received["seq"] == stamped["seq"] and received["channels"] == ["C0", "C1"]
+        # By the time a subscriber has it, it is in the log (written and flushed before sending).
+        lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
+        assert json.loads(lines[-1]) == received
+        assert "seizure.onset" in sent_topics
+        last = stamped["seq"]
+    finally:
+        sub.close()
+        pub.close(flush_s=0)
+    pub2 = new_publisher(tmp_path, ctx)
+    try:
+        assert pub2.last_seq == last
+        assert pub2.publish(heartbeat(11.0))["seq"] == last + 1
+    finally:
+        pub2.close(flush_s=0)
+
+
+def test_replay_returns_missed_messages_and_answers_bad_requests(tmp_path, ctx):
+    pub = new_publisher(tmp_path, ctx)
+    try:
+        seqs = [pub.publish(m)["seq"] for m in (heartbeat(1.0), onset(2.0), heartbeat(3.0),
+                                                signal_message(ENV, time=4.0, state="lost", detail="cable"))]
+        reply = replay_request(pub.replay_endpoint, {"since_seq": seqs[0]}, context=ctx)
+        assert [m["seq"] for m in reply["messages"]] == seqs[1:]
+        assert reply["more"] is False and reply["last_seq"] == seqs[-1]
+        reply = replay_request(pub.replay_endpoint, {"since_seq": 0, "topics": ["seizure", "status.signal"]},
+                               context=ctx)
+        assert [m["type"] for m in reply["messages"]] == ["seizure.onset", "status.signal"]
+        reply = replay_request(pub.replay_endpoint, {"since_seq": 0, "limit": 2}, context=ctx)
+        assert [m["seq"] for m in reply["messages"]] == seqs[:2] and reply["more"] is True
+        for bad, quoted in ((b"not json", "not json"), ({"since_seq": "7"}, "'7'"), ([1, 2], "[1, 2]"),
+                            ({"since_seq": -1}, "-1"), ({"since_seq": 0, "topics": "seizure"}, "'seizure'"),
+                            ({"since_seq": 0, "colour": "red"}, "colour")):
+            answer = replay_request(pub.replay_endpoint, bad, context=ctx)
+            assert set(answer) == {"error"} and quoted in answer["error"], (bad, answer)
+        # The REP socket still works after bad requests.
+        assert len(replay_request(pub.replay_endpoint, {"since_seq": 0}, context=ctx)["messages"]) == 4
+    finally:
+        pub.close(flush_s=0)
+
+
+def test_replay_of_older_messages_reads_the_log_file(tmp_path, ctx):
+    pub = new_publisher(tmp_path, ctx)
+    first = [pub.publish(heartbeat(float(i)))["seq"] for i in range(5)]
+    pub.close(flush_s=0)
+    pub = new_publisher(tmp_path, ctx)  # a restarted daemon: its memory is empty, the log is not
+    try:
+        more = pub.publish(onset(9.0))["seq"]
+        reply = replay_request(pub.replay_endpoint, {"since_seq": first[1]}, context=ctx)
+        assert [m["seq"] for m in reply["messages"]] == first[2:] + [more]
+    finally:
+        pub.close(flush_s=0)
+
+
+def test_torn_last_line_is_tolerated_and_logged(tmp_path, ctx, caplog):
+    path = tmp_path / "alerts.jsonl"
+    pub = new_publisher(tmp_path, ctx)
+    good = pub.publish(onset(1.0))["seq"]
+    pub.close(flush_s=0)
+    with open(path, "ab") as fh:
+        fh.write(b'{"schema":"realtime-detect/1","seq":99,"type":"seizure.on')  # power cut mid-write
+    with caplog.at_level("WARNING", logger="realtime.alerts"):
+        pub = new_publisher(tmp_path, ctx)
+    try:
+        assert "incomplete or invalid" in caplog.text
+        assert pub.last_seq == good
+        nxt = pub.publish(heartbeat(2.0))["seq"]
+        assert nxt == good + 1
+        lines = path.read_bytes().split(b"\n")
+        assert json.loads(lines[-2])["seq"] == nxt  # the new message is on a line of its own
+        reply = replay_request(pub.replay_endpoint, {"since_seq": 0}, context=ctx)
+        assert [m["seq"] for m in reply["messages"]] == [good, nxt]
+    finally:
+        pub.close(flush_s=0)
+
+
+def test_subscriber_replays_since_then_follows_live_without_duplicates(tmp_path, ctx):
+    pub = new_publisher(tmp_path, ctx)
+    warnings = []
+    try:
+        early = [pub.publish(m)["seq"] for m in (onset(1.0), heartbeat(2.0), onset(3.0))]
+        sub = Subscriber(pub.endpoint, pub.replay_endpoint, topics=["seizure"], since=early[0], context=ctx,
+                         warn=warnings.append)
+        got = [sub.receive(2.0)]
+        assert got[0]["seq"] == early[2]  # replayed: after `since`, seizure topics only
+        # Live: the subscriber may join late (slow joiner); whatever it missed is filled from replay.
+        live = [pub.publish(onset(float(t)))["seq"] for t in range(4, 8)]
+        while len(got) < 5:
+            msg = sub.receive(3.0)
+            assert msg is not None, f"only got {[m['seq'] for m in got]}"
+            got.append(msg)
+        assert [m["seq"] for m in got] == [early[2]] + live
+        assert sub.receive(0.3) is None
+        sub.close()
+        assert not warnings
+    finally:
+        pub.close(flush_s=0)
+
+
+def test_log_path_defaults_to_the_state_directory(tmp_path):
+    assert default_log_path({"STATE_DIRECTORY": f"{tmp_path}/a:{tmp_path}/b"}) == tmp_path / "a" / "alerts.jsonl"
+    assert str(default_log_path({})) == "alerts.jsonl"
+
+
+def test_bind_failure_raises_and_releases_the_log(tmp_path, ctx):
+    pub = new_publisher(tmp_path, ctx)
+    try:
+        with pytest.raises(zmq.ZMQError):
+            Publisher(pub.endpoint, "tcp://127.0.0.1:*", tmp_path / "other.jsonl", context=ctx)
+    finally:
+        pub.close(flush_s=0)
+    AlertLog(tmp_path / "other.jsonl").close()
