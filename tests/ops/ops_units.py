@@ -1,0 +1,69 @@
+"""Reading the repository's systemd units, and copies of them that tools can verify here."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SYSTEMD_DIR = REPO / "systemd"
+UNIT = SYSTEMD_DIR / "realtime-detect.service"
+TEMPLATE = SYSTEMD_DIR / "realtime-detect@.service"
+GPU_DROPIN = SYSTEMD_DIR / "gpu.conf"
+INSTALLED_ENTRY_POINT = "/opt/realtime-detect/.venv/bin/realtime-detect"
+
+
+def parse_unit(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """``{section: [(key, value), ...]}`` in file order; repeated keys kept; comments dropped."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current = None
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        m = re.fullmatch(r"\[(.+)\]", line)
+        if m:
+            current = sections.setdefault(m.group(1), [])
+            continue
+        if current is None or "=" not in line:
+            raise ValueError(f"{path}: cannot parse line {raw!r}")
+        key, _, value = line.partition("=")
+        current.append((key.strip(), value.strip()))
+    return sections
+
+
+def values(unit: dict[str, list[tuple[str, str]]], section: str, key: str) -> list[str]:
+    return [v for k, v in unit.get(section, []) if k == key]
+
+
+def environment(unit: dict[str, list[tuple[str, str]]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in values(unit, "Service", "Environment"):
+        for item in shlex.split(line):
+            key, _, value = item.partition("=")
+            env[key] = value
+    return env
+
+
+def entry_point() -> str:
+    """An existing executable to stand in for the installed entry point in copies of the units:
+    the repository's own `realtime-detect` when the package is installed in this environment."""
+    candidate = Path(sys.executable).parent / "realtime-detect"
+    return str(candidate if candidate.exists() else Path(sys.executable))
+
+
+def write_unit_copy(src: Path, dest_dir: Path, *, dropin: Path | None = None) -> Path:
+    """Copy ``src`` into ``dest_dir`` with ExecStart's binary replaced by :func:`entry_point`
+    (systemd-analyze checks that it exists and is executable); optionally with a drop-in."""
+    text = src.read_text(encoding="utf-8")
+    if INSTALLED_ENTRY_POINT not in text:
+        raise AssertionError(f"{src.name}: ExecStart does not use {INSTALLED_ENTRY_POINT}")
+    dest = dest_dir / src.name
+    dest.write_text(text.replace(INSTALLED_ENTRY_POINT, entry_point()), encoding="utf-8")
+    if dropin is not None:
+        d = dest_dir / f"{src.name}.d"
+        d.mkdir(exist_ok=True)
+        (d / dropin.name).write_text(dropin.read_text(encoding="utf-8"), encoding="utf-8")
+    return dest
