@@ -1,0 +1,42 @@
+"""Per-example augmentation inside the tf.data graph.
+
+``augment(x, hp)``: ``x`` float32 ``[window_samples + crop_margin_samples]`` µV ->
+``[window_samples]``: random crop (a shift of up to ``crop_margin_samples``), polarity flip,
+log-uniform amplitude scale, additive white noise with a random std in [0, noise_std_uv].
+``center_crop`` is the deterministic counterpart for validation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+from train.hparams import AugmentHP
+
+
+def random_crop(x, window_samples: int, seed=None):
+    n = tf.shape(x)[0]
+    tf.debugging.assert_greater_equal(n, window_samples, message="example shorter than window_samples")
+    start = tf.random.uniform([], 0, n - window_samples + 1, dtype=tf.int32, seed=seed)
+    return x[start:start + window_samples]
+
+
+def center_crop(x, window_samples: int):
+    n = tf.shape(x)[0]
+    start = (n - window_samples) // 2
+    return x[start:start + window_samples]
+
+
+def augment(x, window_samples: int, hp: AugmentHP, seed=None):
+    x = random_crop(x, window_samples, seed)
+    if not hp.enabled:
+        return x
+    flip = tf.random.uniform([], seed=seed) < hp.polarity_flip_prob
+    x = tf.where(flip, -x, x)
+    log_gain = tf.random.uniform([], math.log(hp.amplitude_min), math.log(hp.amplitude_max) + 1e-12, seed=seed)
+    x = x * tf.exp(log_gain)
+    if hp.noise_std_uv > 0:
+        std = tf.random.uniform([], 0.0, hp.noise_std_uv, seed=seed)
+        x = x + tf.random.normal(tf.shape(x), stddev=1.0, seed=seed) * std
+    return x

@@ -1,0 +1,96 @@
+"""``train-detector``: fit, export, evaluate.
+
+    train-detector fit --config config/train/default.toml [--out runs/NAME] [--data-root ../shared/data]
+                       [--epochs N] [--architecture lstm] [--set section.name=value ...]
+    train-detector export RUN_DIR OUT_DIR [--overwrite] [--model-version V]
+    train-detector evaluate ...      (train.evaluate.main(argv))
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _fit(args) -> int:
+    from train.fit import run_fit
+    from train.hparams import load, parse_override
+
+    overrides = dict(parse_override(s) for s in args.set)
+    if args.epochs is not None:
+        overrides["fit.epochs"] = args.epochs
+    if args.architecture:
+        overrides["fit.architecture"] = args.architecture
+    hp = load(args.config, overrides)
+    out = Path(args.out or f"runs/{hp.fit.architecture}-{_dt.datetime.now(_dt.timezone.utc):%Y%m%d-%H%M%S}")
+    command = "train-detector " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    summary = run_fit(hp, out, data_root=args.data_root, command=command, verbose=args.verbose)
+    print(json.dumps({"run_dir": str(out), "wall_time_s": summary["wall_time_s"]}))
+    return 0
+
+
+def _export(args) -> int:
+    from train.export import export_model, verify_export
+    from train.fit import load_run
+
+    run = Path(args.run_dir)
+    hp, _, infer = load_run(run)
+    run_info = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
+    split = json.loads((run / "split.json").read_text()) if (run / "split.json").exists() else {}
+    metrics = json.loads((run / "test_metrics.json").read_text()) if (run / "test_metrics.json").exists() else {}
+    training = {**run_info, "split": split}
+    out = export_model(infer, hp, args.out_dir, training=training, metrics=metrics,
+                       model_version=args.model_version, overwrite=args.overwrite)
+    errs = verify_export(infer, out)
+    print(json.dumps({"export": str(out), "max_abs_error": errs}))
+    return 0
+
+
+def _evaluate(argv: list[str]) -> int:
+    try:
+        import train.evaluate as ev
+    except ImportError as e:
+        print(f"train-detector evaluate: train.evaluate is not available: {e}", file=sys.stderr)
+        return 2
+    rc = ev.main(argv)
+    return int(rc or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "evaluate":
+        return _evaluate(argv[1:])
+    ap = argparse.ArgumentParser(prog="train-detector", description="Train and export the seizure detector.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fit", help="train a model into a run directory")
+    f.add_argument("--config", default=None, help="TOML hyper-parameters (default: built-in defaults)")
+    f.add_argument("--out", default=None, help="run directory (default runs/<architecture>-<UTC time>)")
+    f.add_argument("--data-root", default="../shared/data", help="folder holding bonn/ and nscnd/")
+    f.add_argument("--epochs", type=int, default=None)
+    f.add_argument("--architecture", choices=["inception", "lstm"], default=None)
+    f.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
+                   help="override a hyper-parameter (repeatable)")
+    f.add_argument("--verbose", type=int, default=1, help="Keras verbosity (1 = progress bar)")
+    e = sub.add_parser("export", help="export a run's best model (SavedModel + LiteRT + model card)")
+    e.add_argument("run_dir")
+    e.add_argument("out_dir")
+    e.add_argument("--overwrite", action="store_true")
+    e.add_argument("--model-version", default=None)
+    sub.add_parser("evaluate", help="evaluate an export (train.evaluate)", add_help=False)
+    args = ap.parse_args(argv)
+    try:
+        return _fit(args) if args.cmd == "fit" else _export(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"train-detector {args.cmd}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

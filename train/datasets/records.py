@@ -1,0 +1,154 @@
+"""The record type shared by all loaders, the split by recording, and window cutting."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+from scipy import signal
+
+LABELS = {0: "non_seizure", 1: "seizure"}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One single-channel recording at the model rate.
+
+    recording_id: unique name (e.g. ``bonn/S/S001.txt`` or ``edf/chb01_03.edf#FP1-F7``).
+    group_id: recordings sharing a group always land in the same split (same file, same content).
+    signal_uv: float32 ``[n_samples]`` in µV at ``sample_rate_hz``.
+    labels: int8 ``[n_samples]`` (0 non-seizure, 1 seizure) per sample.
+    source: ``bonn`` | ``nscnd`` | ``edf``; subset: e.g. Bonn set letter ``S`` or ``ictal``.
+    """
+
+    recording_id: str
+    group_id: str
+    signal_uv: np.ndarray
+    labels: np.ndarray
+    source: str
+    subset: str
+    sample_rate_hz: float = 250.0
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> int:
+        """Per-recording label: 1 if any sample is seizure."""
+        return int(self.labels.max()) if self.labels.size else 0
+
+
+def check_label(value) -> int:
+    v = int(value)
+    if v not in LABELS or v != value:
+        raise ValueError(f"unknown label {value!r}: expected 0 (non_seizure) or 1 (seizure)")
+    return v
+
+
+def resample_to(x: np.ndarray, fs_in_hz: float, fs_out_hz: float, max_denominator: int = 1000) -> np.ndarray:
+    """Polyphase resampling (scipy.signal.resample_poly) with a rational approximation of the ratio.
+
+    ``x`` ``[n]`` -> ``[round(n * up / down)]`` float64.
+    """
+    if fs_in_hz <= 0 or fs_out_hz <= 0:
+        raise ValueError(f"sample rates must be > 0, got {fs_in_hz!r} -> {fs_out_hz!r}")
+    ratio = Fraction(fs_out_hz / fs_in_hz).limit_denominator(max_denominator)
+    if ratio == 1:
+        return np.asarray(x, dtype=np.float64)
+    return signal.resample_poly(np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator)
+
+
+def content_hash(arr: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()[:16]
+
+
+def split_records(records: list[Record], fractions=(0.6, 0.2, 0.2), seed: int = 0) -> dict[str, list[str]]:
+    """Split by group, stratified by (source, subset, label).
+
+    Returns ``{"train": [recording ids], "validation": [...], "test": [...]}``. All recordings of one
+    group share a split; the group's stratum is that of its first recording (sorted by id).
+    """
+    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
+        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions!r}")
+    groups: dict[str, list[Record]] = {}
+    for r in sorted(records, key=lambda r: r.recording_id):
+        groups.setdefault(r.group_id, []).append(r)
+    strata: dict[tuple, list[str]] = {}
+    for gid, rs in groups.items():
+        first = rs[0]
+        strata.setdefault((first.source, first.subset, max(r.label for r in rs)), []).append(gid)
+    rng = np.random.default_rng(seed)
+    out = {"train": [], "validation": [], "test": []}
+    for key in sorted(strata):
+        gids = sorted(strata[key])
+        rng.shuffle(gids)
+        n = len(gids)
+        n_test = int(round(fractions[2] * n))
+        n_val = int(round(fractions[1] * n))
+        if n >= 3:
+            n_test = max(n_test, 1) if fractions[2] > 0 else 0
+            n_val = max(n_val, 1) if fractions[1] > 0 else 0
+        n_test = min(n_test, n)
+        n_val = min(n_val, n - n_test)
+        parts = {"test": gids[:n_test], "validation": gids[n_test:n_test + n_val], "train": gids[n_test + n_val:]}
+        for name, part in parts.items():
+            for gid in part:
+                out[name].extend(r.recording_id for r in groups[gid])
+    for v in out.values():
+        v.sort()
+    return out
+
+
+def windows(x: np.ndarray, length: int, hop: int) -> np.ndarray:
+    """``[n]`` -> ``[n_windows, length]`` (a copy), windows starting at 0, hop, 2*hop, ...
+
+    A signal shorter than ``length`` gives zero windows.
+    """
+    if length < 1 or hop < 1:
+        raise ValueError(f"length and hop must be >= 1, got {length!r}, {hop!r}")
+    n = (len(x) - length) // hop + 1 if len(x) >= length else 0
+    if n <= 0:
+        return np.zeros((0, length), dtype=np.float32)
+    idx = np.arange(length)[None, :] + hop * np.arange(n)[:, None]
+    return np.asarray(x, dtype=np.float32)[idx]
+
+
+def training_examples(rec: Record, example_samples: int, hop: int):
+    """Cut ``example_samples``-long examples (window + crop margin) from a record.
+
+    Yields ``(offset, signal [example_samples] float32, label)``; the label is the majority of the
+    example's per-sample labels. Records shorter than ``example_samples`` give no example. The
+    last example is aligned to the record's end when the hop leaves at least half a hop uncovered.
+    """
+    x = rec.signal_uv
+    n = len(x)
+    if n < example_samples:
+        return
+    starts = list(range(0, n - example_samples + 1, hop))
+    last = n - example_samples
+    if starts[-1] != last and last - starts[-1] >= hop // 2:
+        starts.append(last)
+    for s in starts:
+        seg_labels = rec.labels[s:s + example_samples]
+        label = int(seg_labels.mean() >= 0.5)
+        yield s, x[s:s + example_samples].astype(np.float32), label
+
+
+def load_sources(sources, data_root, *, sample_rate_hz: float = 250.0, edf_paths=(), edf_channels=()) -> list[Record]:
+    """Load every named source (``bonn``, ``nscnd``, ``edf``) under ``data_root``."""
+    from pathlib import Path
+
+    recs: list[Record] = []
+    for s in sources:
+        if s == "bonn":
+            from train.datasets.bonn import load_bonn
+            recs += load_bonn(Path(data_root) / "bonn", sample_rate_hz=sample_rate_hz)
+        elif s == "nscnd":
+            from train.datasets.nscnd import load_nscnd
+            recs += load_nscnd(Path(data_root) / "nscnd", sample_rate_hz=sample_rate_hz)
+        elif s == "edf":
+            from train.datasets.edf import load_edf_paths
+            recs += load_edf_paths(edf_paths, sample_rate_hz=sample_rate_hz, channels=edf_channels)
+        else:
+            raise ValueError(f"unknown data source {s!r} (expected bonn, nscnd or edf)")
+    return recs

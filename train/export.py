@@ -1,0 +1,107 @@
+"""Export: inference model -> SavedModel (endpoint ``serve``) + LiteRT flatbuffer + model_card.json.
+
+Contract: docs/architecture.md. ``verify_export`` reloads both files and checks they compute what
+the Keras model computes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from train.models import CLASSES
+
+
+def sha256_files(root: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(Path(root).rglob("*")):
+        if p.is_file() and p.name != "model_card.json":
+            out[p.relative_to(root).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def export_model(infer_model, hp, out_dir: Path | str, *, training: dict | None = None, metrics: dict | None = None,
+                 model_version: str | None = None, tflite: bool = True, overwrite: bool = False) -> Path:
+    """Write ``out_dir/{saved_model/, model.tflite, model_card.json}``; returns ``out_dir``."""
+    import tensorflow as tf
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"export directory {str(out_dir)!r} is not empty (use overwrite)")
+        for p in list(out_dir.iterdir()):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n = hp.signal.window_samples
+    infer_model.export(str(out_dir / "saved_model"), format="tf_saved_model", verbose=False,
+                       input_signature=[tf.TensorSpec([None, n], tf.float32, name="eeg_uv")])
+    if tflite:
+        conv = tf.lite.TFLiteConverter.from_saved_model(str(out_dir / "saved_model"))
+        (out_dir / "model.tflite").write_bytes(conv.convert())
+    now = _dt.datetime.now(_dt.timezone.utc)
+    card = {
+        "format_version": 1,
+        "model_version": model_version or f"{hp.fit.architecture}-{now:%Y.%m.%d}",
+        "architecture": hp.fit.architecture,
+        "sample_rate_hz": float(hp.signal.sample_rate_hz),
+        "window_samples": int(n),
+        "input_unit": "uV",
+        "input_scaling": {"method": hp.scaling.method, "scale_uv": hp.scaling.scale_uv,
+                          "mean_removed": True, "inside_model": True},
+        "classes": list(CLASSES),
+        "positive_class": "seizure",
+        "hyperparameters": hp.to_dict(),
+        "training": training or {},
+        "metrics": metrics or {},
+        "files": sha256_files(out_dir),
+        "created": now.isoformat(timespec="seconds"),
+    }
+    (out_dir / "model_card.json").write_text(json.dumps(card, indent=2))
+    return out_dir
+
+
+def verify_export(infer_model, out_dir: Path | str, x: np.ndarray | None = None, atol: float = 1e-4) -> dict:
+    """Reload SavedModel and LiteRT, compare with the Keras model on ``x`` ([n, window] µV); returns max errors."""
+    import tensorflow as tf
+
+    out_dir = Path(out_dir)
+    card = json.loads((out_dir / "model_card.json").read_text())
+    if x is None:
+        rng = np.random.default_rng(0)
+        n = card["window_samples"]
+        t = np.arange(n) / card["sample_rate_hz"]
+        x = np.concatenate([rng.normal(0, 30, (4, n)), 200 * np.sin(2 * np.pi * 3 * t)[None] + rng.normal(0, 20, (1, n)),
+                            np.zeros((1, n))]).astype(np.float32)
+    ref = np.asarray(infer_model(x, training=False))
+    sm = tf.saved_model.load(str(out_dir / "saved_model"))
+    got_sm = np.asarray(sm.serve(tf.constant(x)))
+    errs = {"saved_model": float(np.max(np.abs(got_sm - ref)))}
+    if (out_dir / "model.tflite").exists():
+        got_lite = run_tflite(out_dir / "model.tflite", x)
+        errs["tflite"] = float(np.max(np.abs(got_lite - ref)))
+    for k, v in errs.items():
+        if not v <= atol:
+            raise AssertionError(f"export {k} differs from the Keras model by {v!r} (> {atol!r})")
+    return errs
+
+
+def run_tflite(path: Path | str, x: np.ndarray) -> np.ndarray:
+    """Run a LiteRT flatbuffer's single signature on ``x`` ``[n, window]`` float32 -> ``[n, 2]``."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - fall back to TensorFlow's interpreter
+        import tensorflow as tf
+        Interpreter = tf.lite.Interpreter
+    interp = Interpreter(model_path=str(path))
+    runner = interp.get_signature_runner()
+    (in_name,) = runner.get_input_details().keys()
+    outs = []
+    for i in range(len(x)):  # batch 1 rows: the signature's batch dimension is dynamic
+        res = runner(**{in_name: x[i:i + 1].astype(np.float32)})
+        outs.append(np.asarray(next(iter(res.values()))))
+    return np.concatenate(outs)

@@ -1,0 +1,209 @@
+"""One training run: data -> split -> TFRecords -> tf.data -> model -> fit -> test metrics.
+
+Run directory layout (``runs/NAME``, git-ignored; it holds data derived from the datasets):
+
+    hparams.json        every hyper-parameter used
+    split.json          recording ids per split (train / validation / test) and the seed
+    data/               GZIP TFRecord shards + per-split summaries
+    best.weights.h5     weights of the best epoch by ``fit.monitor``
+    last.weights.h5     weights after the last epoch
+    backup/             BackupAndRestore state (resume after interruption; removed when done)
+    history.csv         CSVLogger
+    tensorboard/        TensorBoard logs
+    curves.png          loss / accuracy per epoch
+    test_metrics.json   segment- and window-level metrics on the test split (train/scoring.py)
+    run.json            command, wall time, data sources, sizes
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from train.hparams import HParams
+
+
+def _log(msg: str) -> None:
+    print(f"[train] {msg}", file=sys.stderr, flush=True)
+
+
+def compile_model(model, hp: HParams):
+    import keras
+
+    names = list(model.output_names) if hasattr(model, "output_names") else ["probabilities"]
+    losses = {n: keras.losses.SparseCategoricalCrossentropy(name=f"{n}_xent") for n in names}
+    weights = {n: (1.0 if n == "probabilities" else hp.fit.aux_loss_weight) for n in names}
+    model.compile(optimizer=keras.optimizers.Adam(hp.fit.learning_rate), loss=losses, loss_weights=weights,
+                  metrics={"probabilities": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]})
+    return names
+
+
+def prepare_data(hp: HParams, data_root: Path | str, run_dir: Path, records=None) -> dict:
+    """Load sources (or use ``records``), split by recording, write shards; returns the data summary."""
+    from train.datasets.records import load_sources, split_records
+    from train.tfrecords import write_split
+
+    if records is None:
+        records = load_sources(hp.data.sources, data_root, sample_rate_hz=hp.signal.sample_rate_hz,
+                               edf_paths=hp.data.edf_paths, edf_channels=hp.data.edf_channels)
+    split = split_records(records, hp.data.split_fractions, hp.fit.seed)
+    by_id = {r.recording_id: r for r in records}
+    (run_dir / "split.json").write_text(json.dumps({"seed": hp.fit.seed, "by": "recording group, stratified by "
+                                                    "source/subset/label", **split}, indent=2))
+    ex = hp.signal.window_samples + hp.signal.crop_margin_samples
+    summaries = {}
+    for name in ("train", "validation"):
+        recs = [by_id[i] for i in split[name]]
+        summaries[name] = write_split(recs, run_dir / "data", name, example_samples=ex,
+                                      hop_samples=hp.signal.train_hop_samples, shard_examples=hp.data.shard_examples,
+                                      balance=name == "train", balance_classes=hp.data.balance_classes,
+                                      source_share=hp.data.source_share, max_repeat=hp.data.max_repeat)
+    return {"records": records, "split": split, "summaries": summaries}
+
+
+def plot_curves(history_csv: Path, out_png: Path, title: str) -> None:
+    import csv
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(history_csv) as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    ep = [int(r["epoch"]) + 1 for r in rows]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+    for key, lab in (("probabilities_loss", "train (main head)"), ("val_probabilities_loss", "validation (main head)")):
+        if key in rows[0]:
+            ax[0].plot(ep, [float(r[key]) for r in rows], marker="o", label=lab)
+    ax[0].set(xlabel="epoch", ylabel="cross-entropy", title="loss", yscale="log")
+    for key, lab in (("probabilities_accuracy", "train"), ("val_probabilities_accuracy", "validation")):
+        if key in rows[0]:
+            ax[1].plot(ep, [float(r[key]) for r in rows], marker="o", label=lab)
+    ax[1].set(xlabel="epoch", ylabel="window accuracy", title="accuracy")
+    for a in ax:
+        a.grid(alpha=0.3)
+        a.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
+def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../shared/data", command: str = "",
+            records=None, verbose: int = 2, score_test: bool = True) -> dict:
+    """Train per ``hp`` into ``run_dir``; returns the run summary (also written to run.json)."""
+    import keras
+    import tensorflow as tf
+
+    from train import strategy as strat
+    from train.models import build
+    from train.tfrecords import make_dataset
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    strat.configure_threads(hp.fit.intra_op_threads, hp.fit.inter_op_threads)
+    keras.utils.set_random_seed(hp.fit.seed)
+    p = strat.plan(hp.fit.strategy, hp.fit.precision, global_batch=hp.fit.batch_size)
+    strategy = strat.make_strategy(p, hp.fit.tpu)
+    _log(f"strategy {p.kind}, precision {p.precision}, replicas {strategy.num_replicas_in_sync}")
+    (run_dir / "hparams.json").write_text(json.dumps(hp.to_dict(), indent=2))
+
+    data = prepare_data(hp, data_root, run_dir, records)
+    files = {n: sorted((run_dir / "data").glob(f"{n}-*.tfrecord.gz")) for n in ("train", "validation")}
+    if p.kind == "tpu":
+        strat.check_tpu_paths(files["train"])
+    _log(f"examples: {json.dumps({k: v['examples_per_epoch'] for k, v in data['summaries'].items()})}")
+
+    with strategy.scope():
+        train_model, infer_model = build(hp)
+        names = compile_model(train_model, hp)
+    ex = hp.signal.window_samples + hp.signal.crop_margin_samples
+    train_ds = make_dataset(files["train"], example_samples=ex, window_samples=hp.signal.window_samples,
+                            batch_size=hp.fit.batch_size, training=True, output_names=names,
+                            augment_hp=hp.augment, seed=hp.fit.seed, drop_remainder=p.drop_remainder,
+                            shuffle_buffer=max(1000, data["summaries"]["train"]["examples_per_epoch"]))
+    val_ds = None
+    if data["summaries"]["validation"]["examples"]:
+        val_ds = make_dataset(files["validation"], example_samples=ex, window_samples=hp.signal.window_samples,
+                              batch_size=hp.fit.val_batch_size, training=False, output_names=names,
+                              drop_remainder=p.drop_remainder)
+    monitor = hp.fit.monitor if val_ds is not None else hp.fit.monitor.removeprefix("val_")
+    mode = "max" if "acc" in monitor or "auc" in monitor else "min"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "best.weights.h5"), monitor=monitor, mode=mode,
+                                        save_best_only=True, save_weights_only=True),
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=hp.fit.plateau_factor,
+                                          patience=hp.fit.plateau_patience, min_lr=hp.fit.min_learning_rate),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+    ]
+    try:
+        import tensorboard  # noqa: F401
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False, profile_batch=0))
+    except ImportError:
+        _log("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
+    steps = hp.fit.steps_per_epoch or None
+    if steps:
+        train_ds = train_ds.repeat()
+    t_fit = time.time()
+    train_model.fit(train_ds, validation_data=val_ds, epochs=hp.fit.epochs, steps_per_epoch=steps,
+                    callbacks=callbacks, verbose=verbose)
+    fit_s = time.time() - t_fit
+    train_model.save_weights(str(run_dir / "last.weights.h5"))
+    if (run_dir / "best.weights.h5").exists():
+        train_model.load_weights(str(run_dir / "best.weights.h5"))
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)
+    plot_curves(run_dir / "history.csv", run_dir / "curves.png", f"{hp.fit.architecture} training")
+
+    summary = {"command": command, "architecture": hp.fit.architecture, "strategy": p.kind,
+               "precision": p.precision, "data_sources": list(hp.data.sources),
+               "data_root": str(data_root), "examples": data["summaries"],
+               "split_counts": {k: len(v) for k, v in data["split"].items()},
+               "fit_wall_time_s": round(fit_s, 1), "params": int(infer_model.count_params()),
+               "seed": hp.fit.seed, "host_cpus": os.cpu_count()}
+    if score_test and data["split"]["test"]:
+        from train.scoring import score, window_probabilities
+        by_id = {r.recording_id: r for r in data["records"]}
+        test = [by_id[i] for i in data["split"]["test"]]
+        infer = tf.function(lambda x: infer_model(x, training=False))
+
+        def predict(w):
+            out = [infer(tf.constant(w[i:i + 512]))[:, 1].numpy() for i in range(0, len(w), 512)]
+            return np.concatenate(out) if out else np.zeros(0)
+        probs = window_probabilities(predict, test, hp.signal.window_samples, hp.signal.eval_hop_samples)
+        metrics = score(test, probs)
+        (run_dir / "test_metrics.json").write_text(json.dumps(metrics, indent=2))
+        (run_dir / "test_probabilities.json").write_text(json.dumps({k: v.round(5).tolist() for k, v in probs.items()}))
+        summary["test_metrics"] = metrics
+    summary["wall_time_s"] = round(time.time() - t0, 1)
+    (run_dir / "run.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "test_metrics"}, indent=2))
+    _log(f"done in {summary['wall_time_s']} s")
+    return summary
+
+
+def load_run(run_dir: Path | str):
+    """Rebuild the models of a finished run with its best weights: ``(hp, train_model, infer_model)``."""
+    from train.hparams import from_dict
+    from train.models import build
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "hparams.json").exists():
+        raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory (no hparams.json)")
+    hp = from_dict(json.loads((run_dir / "hparams.json").read_text()))
+    train_model, infer_model = build(hp)
+    w = run_dir / "best.weights.h5"
+    if not w.exists():
+        w = run_dir / "last.weights.h5"
+    if not w.exists():
+        raise FileNotFoundError(f"no weights in {str(run_dir)!r} (best.weights.h5 / last.weights.h5)")
+    train_model.load_weights(str(w))
+    return hp, train_model, infer_model

@@ -1,0 +1,260 @@
+"""Every hyper-parameter of training, in one frozen dataclass tree.
+
+Each field carries its unit and meaning in ``metadata`` (``describe()`` lists them). Values come
+from TOML (``config/train/default.toml``; ``config/train/tiny.toml`` for tests), may be overridden
+with dotted keys (``"fit.epochs=3"``), and serialise to a plain dict that each run records
+(``<run>/hparams.json``) and the model card embeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class HParamsError(ValueError):
+    """An invalid hyper-parameter file or override; the message quotes the value received."""
+
+
+def _f(default: Any, unit: str, meaning: str):
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"unit": unit, "meaning": meaning})
+    return field(default=default, metadata={"unit": unit, "meaning": meaning})
+
+
+@dataclass(frozen=True)
+class SignalHP:
+    sample_rate_hz: float = _f(250.0, "Hz", "rate every recording is resampled to; the model's input rate")
+    window_samples: int = _f(1024, "samples", "model input length (1024 samples = 4.096 s at 250 Hz)")
+    train_hop_samples: int = _f(512, "samples", "hop between training examples cut from a long recording")
+    eval_hop_samples: int = _f(256, "samples", "hop between windows when scoring a test segment")
+    crop_margin_samples: int = _f(256, "samples",
+                                  "extra samples stored per training example; a random crop of window_samples "
+                                  "is drawn from window_samples + margin (the random-shift augmentation)")
+
+
+@dataclass(frozen=True)
+class ScalingHP:
+    method: str = _f("asinh_uv", "-",
+                     "input scaling inside the model: 'window_minmax' (per-window zero mean scaled into [-1, 1]; "
+                     "flat window -> 0), 'fixed_uv' ((x - mean) / scale_uv), 'asinh_uv' (asinh((x - mean) / scale_uv): "
+                     "linear below scale_uv, logarithmic above, so a gain error is a small shift)")
+    scale_uv: float = _f(100.0, "uV", "amplitude scale for 'fixed_uv' and 'asinh_uv'")
+
+
+@dataclass(frozen=True)
+class FilterBankHP:
+    band_edges_hz: list = _f([1.5, 3.0, 6.0, 12.0, 24.0, 40.0], "Hz",
+                             "edges of consecutive band-pass bands (n_bands = len - 1), from 1.5 Hz upward")
+    taps: int = _f(511, "samples at the up-sampled rate", "FIR length (odd: linear phase, 'same' alignment)")
+    window: str = _f("hamming", "-", "scipy.signal.firwin window")
+    float64: bool = _f(False, "-", "compute the convolution in float64, then cast back")
+
+
+@dataclass(frozen=True)
+class InceptionHP:
+    upsample_factor: int = _f(2, "-", "UpSampling1D factor before the filter bank (the bank is the interpolation filter)")
+    filters: int = _f(8, "channels", "filters per branch of an inception module")
+    kernel_sizes: list = _f([9, 25], "samples", "kernel sizes of the parallel convolution branches")
+    dilation_rate: int = _f(8, "-", "dilation of the two 'global' blocks (the two 'local' blocks use 1)")
+    modules_per_block: int = _f(3, "-", "inception modules per block, each followed by pooling")
+    pool_size: int = _f(4, "samples", "down-sampling pool after each module (and the pooling branch uses 3, stride 1)")
+    dense_units: list = _f([64, 32], "units", "the two dense layers after concatenation")
+    dropout: float = _f(0.3, "-", "dropout before each dense layer and each auxiliary head")
+
+
+@dataclass(frozen=True)
+class LstmHP:
+    upsample_factor: int = _f(1, "-", "UpSampling1D factor before the filter bank")
+    frontend_filters: int = _f(16, "channels", "strided convolution front-end filters")
+    frontend_stride: int = _f(8, "samples", "front-end stride (sequence length = window * upsample / stride)")
+    units: int = _f(32, "units", "LSTM units")
+    dense_units: int = _f(32, "units", "dense layer after the LSTM")
+    dropout: float = _f(0.3, "-", "dropout before the dense layers")
+
+
+@dataclass(frozen=True)
+class AugmentHP:
+    enabled: bool = _f(True, "-", "apply augmentation to training examples")
+    polarity_flip_prob: float = _f(0.5, "probability", "multiply the window by -1")
+    amplitude_min: float = _f(0.5, "x", "amplitude scale, log-uniform between min and max")
+    amplitude_max: float = _f(2.0, "x", "amplitude scale, log-uniform between min and max")
+    noise_std_uv: float = _f(3.0, "uV", "maximum std of additive white noise (std drawn uniform in [0, max])")
+
+
+@dataclass(frozen=True)
+class DataHP:
+    sources: list = _f(["bonn", "nscnd"], "-", "datasets to train on: bonn, nscnd, edf")
+    edf_paths: list = _f([], "-", "EDF/BDF files (or folders) for the 'edf' source")
+    edf_channels: list = _f([], "-", "channels to use from EDF files ([] = all)")
+    split_fractions: list = _f([0.6, 0.2, 0.2], "-", "train / validation / test fractions, by recording")
+    balance_classes: bool = _f(True, "-", "repeat training examples so both classes weigh equally within a source")
+    source_share: dict = _f({"bonn": 0.7, "nscnd": 0.3}, "-",
+                            "target share of training examples per source (reached by repeating the smaller ones)")
+    max_repeat: int = _f(40, "-", "cap on how often one training example is repeated per epoch by balancing")
+    shard_examples: int = _f(2048, "examples", "examples per TFRecord shard")
+
+
+@dataclass(frozen=True)
+class FitHP:
+    architecture: str = _f("inception", "-", "'inception' or 'lstm'")
+    batch_size: int = _f(64, "examples", "global training batch")
+    val_batch_size: int = _f(256, "examples", "validation batch")
+    epochs: int = _f(20, "-", "training epochs")
+    learning_rate: float = _f(2e-3, "-", "Adam initial learning rate")
+    plateau_factor: float = _f(0.5, "-", "ReduceLROnPlateau factor")
+    plateau_patience: int = _f(2, "epochs", "ReduceLROnPlateau patience")
+    min_learning_rate: float = _f(5e-5, "-", "ReduceLROnPlateau floor")
+    aux_loss_weight: float = _f(0.3, "-", "loss weight of each auxiliary head (main head weighs 1)")
+    monitor: str = _f("val_loss", "-", "validation metric for the best checkpoint and the plateau")
+    precision: str = _f("auto", "-",
+                        "'auto' (mixed_float16 on GPU, mixed_bfloat16 on TPU, float32 on CPU), 'float32', "
+                        "'mixed_float16', 'mixed_bfloat16'")
+    strategy: str = _f("auto", "-", "'auto', 'cpu', 'mirrored', 'multi_worker', 'tpu'")
+    tpu: str = _f("", "-", "TPU name or grpc address for the 'tpu' strategy ('' = local / from the environment)")
+    intra_op_threads: int = _f(0, "threads", "TensorFlow intra-op threads (0 = TensorFlow's default)")
+    inter_op_threads: int = _f(0, "threads", "TensorFlow inter-op threads (0 = TensorFlow's default)")
+    steps_per_epoch: int = _f(0, "steps", "0 = one pass over the training data")
+    seed: int = _f(20261124, "-", "seed for the split, shuffling, augmentation and weights")
+
+
+@dataclass(frozen=True)
+class HParams:
+    signal: SignalHP = field(default_factory=SignalHP)
+    scaling: ScalingHP = field(default_factory=ScalingHP)
+    filterbank: FilterBankHP = field(default_factory=FilterBankHP)
+    inception: InceptionHP = field(default_factory=InceptionHP)
+    lstm: LstmHP = field(default_factory=LstmHP)
+    augment: AugmentHP = field(default_factory=AugmentHP)
+    data: DataHP = field(default_factory=DataHP)
+    fit: FitHP = field(default_factory=FitHP)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **dotted: Any) -> "HParams":
+        """``hp.replace(**{"fit.epochs": 3})`` -> a new HParams."""
+        return from_dict(_merge(self.to_dict(), {k: v for k, v in dotted.items()}))
+
+    def validate(self) -> "HParams":
+        errs = []
+        if self.scaling.method not in ("window_minmax", "fixed_uv", "asinh_uv"):
+            errs.append(f"scaling.method must be window_minmax, fixed_uv or asinh_uv, got {self.scaling.method!r}")
+        if self.scaling.scale_uv <= 0:
+            errs.append(f"scaling.scale_uv must be > 0, got {self.scaling.scale_uv!r}")
+        if self.fit.architecture not in ("inception", "lstm"):
+            errs.append(f"fit.architecture must be 'inception' or 'lstm', got {self.fit.architecture!r}")
+        edges = list(self.filterbank.band_edges_hz)
+        if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])) or edges[0] <= 0:
+            errs.append(f"filterbank.band_edges_hz must be increasing positive, got {edges!r}")
+        if self.filterbank.taps % 2 == 0:
+            errs.append(f"filterbank.taps must be odd, got {self.filterbank.taps!r}")
+        fr = list(self.data.split_fractions)
+        if len(fr) != 3 or any(x < 0 for x in fr) or abs(sum(fr) - 1) > 1e-6:
+            errs.append(f"data.split_fractions must be three non-negative numbers summing to 1, got {fr!r}")
+        if not 0 < self.augment.amplitude_min <= self.augment.amplitude_max:
+            errs.append(f"augment amplitude range must satisfy 0 < min <= max, got "
+                        f"{self.augment.amplitude_min!r}..{self.augment.amplitude_max!r}")
+        if self.fit.precision not in ("auto", "float32", "mixed_float16", "mixed_bfloat16"):
+            errs.append(f"fit.precision not understood: {self.fit.precision!r}")
+        if self.fit.strategy not in ("auto", "cpu", "mirrored", "multi_worker", "tpu"):
+            errs.append(f"fit.strategy not understood: {self.fit.strategy!r}")
+        for s in self.data.sources:
+            if s not in ("bonn", "nscnd", "edf"):
+                errs.append(f"data.sources entries must be bonn, nscnd or edf, got {s!r}")
+        if errs:
+            raise HParamsError("invalid hyper-parameters:\n  - " + "\n  - ".join(errs))
+        return self
+
+
+_SECTIONS = {f.name: f.type for f in fields(HParams)}
+_CLASSES = {"signal": SignalHP, "scaling": ScalingHP, "filterbank": FilterBankHP, "inception": InceptionHP,
+            "lstm": LstmHP, "augment": AugmentHP, "data": DataHP, "fit": FitHP}
+
+
+def _merge(base: dict, overrides: Mapping[str, Any]) -> dict:
+    out = json.loads(json.dumps(base))
+    for key, value in overrides.items():
+        parts = key.split(".")
+        if len(parts) != 2 or parts[0] not in out or parts[1] not in out[parts[0]]:
+            raise HParamsError(f"unknown hyper-parameter {key!r}")
+        out[parts[0]][parts[1]] = value
+    return out
+
+
+def from_dict(d: Mapping[str, Any]) -> HParams:
+    kwargs = {}
+    for section, values in d.items():
+        if section not in _CLASSES:
+            raise HParamsError(f"unknown hyper-parameter section {section!r}")
+        cls = _CLASSES[section]
+        names = {f.name: f for f in fields(cls)}
+        for k in values:
+            if k not in names:
+                raise HParamsError(f"unknown hyper-parameter {section}.{k!r}")
+        conv = {}
+        for k, v in values.items():
+            default = names[k].default if names[k].default is not dataclasses.MISSING else names[k].default_factory()
+            if isinstance(default, bool):
+                if not isinstance(v, bool):
+                    raise HParamsError(f"{section}.{k} must be true/false, got {v!r}")
+            elif isinstance(default, int) and not isinstance(v, bool):
+                if isinstance(v, float) and v.is_integer():
+                    v = int(v)
+                if not isinstance(v, int):
+                    raise HParamsError(f"{section}.{k} must be an integer, got {v!r}")
+            elif isinstance(default, float):
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise HParamsError(f"{section}.{k} must be a number, got {v!r}")
+                v = float(v)
+            conv[k] = v
+        kwargs[section] = cls(**conv)
+    return HParams(**kwargs).validate()
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"fit.epochs=3"`` -> ``("fit.epochs", 3)`` (the value is parsed as TOML, else kept as a string)."""
+    if "=" not in text:
+        raise HParamsError(f"override must look like section.name=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def load(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> HParams:
+    """TOML file (or the defaults when ``path`` is None) + dotted overrides -> validated HParams."""
+    base = HParams().to_dict()
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            raise HParamsError(f"cannot read hyper-parameter file {str(path)!r}: {e}") from e
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise HParamsError(f"{str(path)!r} is not valid TOML: {e}") from e
+        flat = {f"{s}.{k}": v for s, sec in data.items() if isinstance(sec, dict) for k, v in sec.items()}
+        stray = [s for s, sec in data.items() if not isinstance(sec, dict)]
+        if stray:
+            raise HParamsError(f"top-level keys must be sections, got {stray!r} in {str(path)!r}")
+        base = _merge(base, flat)
+    if overrides:
+        base = _merge(base, overrides)
+    return from_dict(base)
+
+
+def describe() -> list[dict]:
+    """[{name, default, unit, meaning}] for every hyper-parameter (used in docs/training.md)."""
+    rows = []
+    for section, cls in _CLASSES.items():
+        for f in fields(cls):
+            d = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            rows.append({"name": f"{section}.{f.name}", "default": d, **f.metadata})
+    return rows

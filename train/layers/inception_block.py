@@ -1,0 +1,94 @@
+"""InceptionBlock: stacked inception modules (parallel convolutions + a pooling branch), each pooled."""
+
+from __future__ import annotations
+
+import keras
+
+POOLS = ("max", "avg")
+
+
+@keras.saving.register_keras_serializable(package="train")
+class InceptionBlock(keras.layers.Layer):
+    """[batch, time, channels] -> [batch, time / pool_size**modules, filters * (len(kernel_sizes) + 2)].
+
+    One module = parallel branches {1x1 conv; conv k (dilated) for k in kernel_sizes; pool 3 (stride 1)
+    then 1x1 conv} -> concatenate -> batch norm -> swish -> pool ``pool_size`` (stride ``pool_size``).
+    ``pool`` ('max' | 'avg') chooses both the pooling branch and the down-sampling pool;
+    ``dilation_rate`` > 1 widens the receptive field (global features), 1 keeps it local.
+    """
+
+    def __init__(self, filters: int = 8, kernel_sizes=(9, 25), dilation_rate: int = 1, pool: str = "max",
+                 pool_size: int = 4, modules: int = 3, activation: str = "swish", **kwargs):
+        super().__init__(**kwargs)
+        if pool not in POOLS:
+            raise ValueError(f"InceptionBlock pool must be 'max' or 'avg', got {pool!r}")
+        if int(filters) < 1:
+            raise ValueError(f"InceptionBlock filters must be >= 1, got {filters!r}")
+        if int(dilation_rate) < 1:
+            raise ValueError(f"InceptionBlock dilation_rate must be >= 1, got {dilation_rate!r}")
+        if int(modules) < 1:
+            raise ValueError(f"InceptionBlock modules must be >= 1, got {modules!r}")
+        if int(pool_size) < 1:
+            raise ValueError(f"InceptionBlock pool_size must be >= 1, got {pool_size!r}")
+        if not kernel_sizes or any(int(k) < 1 for k in kernel_sizes):
+            raise ValueError(f"InceptionBlock kernel_sizes must be positive integers, got {kernel_sizes!r}")
+        self.filters = int(filters)
+        self.kernel_sizes = [int(k) for k in kernel_sizes]
+        self.dilation_rate = int(dilation_rate)
+        self.pool = pool
+        self.pool_size = int(pool_size)
+        self.modules = int(modules)
+        self.activation = activation
+        Pool = keras.layers.MaxPooling1D if pool == "max" else keras.layers.AveragePooling1D
+        self._mods = []
+        for m in range(self.modules):
+            branches = [keras.layers.Conv1D(self.filters, 1, padding="same", name=f"m{m}_1x1")]
+            for k in self.kernel_sizes:
+                branches.append(keras.layers.Conv1D(self.filters, k, padding="same", dilation_rate=self.dilation_rate,
+                                                    name=f"m{m}_k{k}"))
+            pool_branch = (Pool(3, strides=1, padding="same", name=f"m{m}_pool3"),
+                           keras.layers.Conv1D(self.filters, 1, padding="same", name=f"m{m}_pool_1x1"))
+            self._mods.append({
+                "branches": branches,
+                "pool_branch": pool_branch,
+                "concat": keras.layers.Concatenate(axis=-1, name=f"m{m}_concat"),
+                "norm": keras.layers.BatchNormalization(name=f"m{m}_bn"),
+                "act": keras.layers.Activation(activation, name=f"m{m}_act"),
+                "down": Pool(self.pool_size, strides=self.pool_size, padding="valid", name=f"m{m}_down"),
+            })
+
+    @property
+    def out_channels(self) -> int:
+        return self.filters * (len(self.kernel_sizes) + 2)
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for mod in self._mods:
+            for b in mod["branches"]:
+                b.build(shape)
+            mod["pool_branch"][0].build(shape)
+            mod["pool_branch"][1].build(shape)
+            cat = (*shape[:-1], self.out_channels)
+            mod["norm"].build(cat)
+            t = None if shape[1] is None else shape[1] // self.pool_size
+            shape = (shape[0], t, self.out_channels)
+
+    def call(self, x, training=None):
+        for mod in self._mods:
+            outs = [b(x) for b in mod["branches"]]
+            outs.append(mod["pool_branch"][1](mod["pool_branch"][0](x)))
+            y = mod["concat"](outs)
+            y = mod["norm"](y, training=training)
+            x = mod["down"](mod["act"](y))
+        return x
+
+    def compute_output_shape(self, input_shape):
+        t = input_shape[1]
+        for _ in range(self.modules):
+            t = None if t is None else t // self.pool_size
+        return (input_shape[0], t, self.out_channels)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_sizes": list(self.kernel_sizes),
+                "dilation_rate": self.dilation_rate, "pool": self.pool, "pool_size": self.pool_size,
+                "modules": self.modules, "activation": self.activation}
