@@ -159,9 +159,7 @@ def describe_info(info: pylsl.StreamInfo) -> StreamMeta:
     labels = info.get_channel_labels() or []
     if len(labels) != n:
         labels = [None] * n
-    ch_names = tuple(lab if lab else f"ch{i}" for i, lab in enumerate(labels))
-    if len(set(ch_names)) != n:  # duplicate labels would make channel selection ambiguous
-        ch_names = tuple(f"{lab}#{i}" if ch_names.count(lab) > 1 else lab for i, lab in enumerate(ch_names))
+    ch_names = tuple(lab if lab else f"ch{i}" for i, lab in enumerate(labels))  # repeats are kept as they are
     units = info.get_channel_units()
     units_t = tuple((u or "") for u in units) if units and len(units) == n and any(units) else None
     return StreamMeta(name=name, type=info.type(), source_id=info.source_id(), uid=info.uid(),
@@ -207,6 +205,17 @@ class Inlet:
         if self._inlet is None:
             return self._try_open()
         return self._pull(timeout_s)
+
+    def reject(self, reason: str) -> None:
+        """The caller cannot use the open stream (e.g. an unknown unit): close it and never pick it again."""
+        if self.meta is not None:
+            self._rejected_uids.add(self.meta.uid)
+            log.error("rejected stream %r: %s", self.meta.name, reason)
+        self.close()
+        if self.state == "connected" and self.reconnects == 0:
+            self.state = "waiting"
+        elif self.state == "connected":
+            self.state = "lost"
 
     def close(self) -> None:
         if self._inlet is not None:

@@ -19,7 +19,7 @@ INFERENCE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 # Newest sample of a window to the window handled (and its message sent): network + chunking + model.
 LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
-ERROR_KINDS = ("chunk", "inference", "publish", "alert_log", "stream_rejected", "stream", "replay", "internal")
+ERROR_KINDS = ("chunk", "inference", "publish", "alert_log", "stream_rejected", "stream", "replay", "config", "internal")
 
 
 class Metrics:

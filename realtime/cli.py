@@ -1,0 +1,154 @@
+"""Command lines: ``realtime-detect`` (the daemon, or ``--file`` offline scoring) and ``realtime-alerts``.
+
+Exit codes of ``realtime-detect``: 0 clean stop, 2 usage error, 69 model (or socket) unavailable,
+70 unexpected crash, 78 invalid configuration (every error listed on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+from realtime.daemon import EX_CONFIG, EX_OK, EX_SOFTWARE, configure_logging
+
+log = logging.getLogger("realtime.cli")
+
+# CLI flag -> dotted config key (flags left unset do not override the file)
+OVERRIDES = {
+    "stream": "stream.name", "type": "stream.type", "source_id": "stream.source_id",
+    "model": "model.path", "backend": "model.backend", "device": "model.device",
+    "endpoint": "alerts.endpoint", "replay_endpoint": "alerts.replay_endpoint", "alert_log": "alerts.log_path",
+    "metrics_port": "metrics.port", "hop_s": "window.hop_s", "log_level": "logging.level",
+}
+
+
+def build_detect_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="realtime-detect",
+        description="Real-time EEG seizure detection on an LSL stream; alerts over ZeroMQ, metrics for Prometheus. "
+                    "With --file, score recordings offline instead.")
+    ap.add_argument("--config", metavar="PATH", help="TOML config file (default: built-in defaults)")
+    g = ap.add_argument_group("stream (live)")
+    g.add_argument("--stream", metavar="NAME", help="LSL stream name (stream.name)")
+    g.add_argument("--type", metavar="TYPE", help="LSL stream type, compared without case (stream.type)")
+    g.add_argument("--source-id", metavar="ID", help="LSL source id (stream.source_id)")
+    g = ap.add_argument_group("model")
+    g.add_argument("--model", metavar="PATH", help="model export directory (model.path; default: the shipped model)")
+    g.add_argument("--backend", choices=("tensorflow", "litert"), help="inference backend (model.backend)")
+    g.add_argument("--device", choices=("auto", "cpu", "gpu"), help="inference device (model.device)")
+    g = ap.add_argument_group("outputs")
+    g.add_argument("--endpoint", metavar="ZMQ", help="ZeroMQ PUB bind address (alerts.endpoint)")
+    g.add_argument("--replay-endpoint", metavar="ZMQ", help="ZeroMQ REP replay bind address, '' = off")
+    g.add_argument("--alert-log", metavar="PATH", help="append-only JSONL alert log (alerts.log_path)")
+    g.add_argument("--metrics-port", type=int, metavar="N", help="Prometheus port on metrics.host; 0 = any free port")
+    g = ap.add_argument_group("run")
+    g.add_argument("--hop-s", type=float, metavar="S", help="score a window every S seconds of signal (window.hop_s)")
+    g.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="logging.level")
+    g.add_argument("--duration-s", type=float, metavar="S", help="stop by itself after S seconds (demos, tests)")
+    g = ap.add_argument_group("offline")
+    g.add_argument("--file", nargs="+", metavar="REC", help="score EDF/BDF/NPZ recordings offline, as fast as possible")
+    g.add_argument("--json", action="store_true", help="with --file: one JSON line per event (the only output format)")
+    g.add_argument("--windows", action="store_true", help="with --file: also one JSON line per scored window")
+    return ap
+
+
+def overrides_from(args: argparse.Namespace) -> dict:
+    return {key: getattr(args, attr) for attr, key in OVERRIDES.items() if getattr(args, attr) is not None}
+
+
+def detect_main(argv: list[str] | None = None) -> int:
+    ap = build_detect_parser()
+    args = ap.parse_args(argv)  # exits 2 on a usage error
+    if (args.json or args.windows) and not args.file:
+        ap.error("--json and --windows go with --file")
+    if args.duration_s is not None and not args.duration_s > 0:
+        ap.error(f"--duration-s must be > 0, got {args.duration_s!r}")
+    if args.file and args.duration_s is not None:
+        ap.error("--duration-s is for live runs, not --file")
+    from realtime.config import ConfigError, load_config
+
+    overrides = overrides_from(args)
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as exc:
+        print(f"realtime-detect: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    configure_logging(config.logging.level)
+    try:
+        if args.file:
+            from realtime.offline import run_offline
+
+            code = run_offline(args.file, config, windows=args.windows)
+            return EX_OK if code is None else int(code)
+        from realtime.daemon import run_daemon
+
+        return run_daemon(config, config_path=args.config, overrides=overrides, duration_s=args.duration_s)
+    except Exception:  # the last line of defence: a crash is logged with its traceback
+        log.critical("unexpected error; exiting with %d", EX_SOFTWARE, exc_info=True)
+        return EX_SOFTWARE
+
+
+def build_alerts_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="realtime-alerts",
+        description="Print the daemon's alerts, one JSON line per message. With --since, first replays what "
+                    "was published after that sequence number; gaps in the sequence are filled from the replay "
+                    "socket; duplicates are dropped.")
+    ap.add_argument("--endpoint", default="tcp://127.0.0.1:5556", help="the daemon's PUB address")
+    ap.add_argument("--replay-endpoint", default="tcp://127.0.0.1:5557", help="the daemon's replay address; '' = none")
+    ap.add_argument("--topic", action="append", default=[], metavar="PREFIX",
+                    help="only topics starting with PREFIX (repeatable; e.g. seizure, status.signal)")
+    ap.add_argument("--count", type=int, metavar="N", help="exit after N messages (exit 1 if the timeout comes first)")
+    ap.add_argument("--timeout-s", type=float, metavar="S", help="exit after S seconds")
+    ap.add_argument("--since", type=int, metavar="SEQ", help="first replay every logged message after SEQ")
+    return ap
+
+
+def alerts_main(argv: list[str] | None = None) -> int:
+    ap = build_alerts_parser()
+    args = ap.parse_args(argv)
+    if args.count is not None and args.count < 1:
+        ap.error(f"--count must be >= 1, got {args.count!r}")
+    if args.since is not None and args.since < 0:
+        ap.error(f"--since must be >= 0, got {args.since!r}")
+    import signal
+
+    from realtime.alerts import Subscriber
+
+    stop = [False]
+
+    def on_signal(signum, frame):
+        stop[0] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sub = Subscriber(args.endpoint, args.replay_endpoint, topics=args.topic, since=args.since,
+                     warn=lambda text: print(f"realtime-alerts: {text}", file=sys.stderr, flush=True))
+    deadline = None if args.timeout_s is None else time.monotonic() + args.timeout_s
+    printed = 0
+    try:
+        while not stop[0] and (args.count is None or printed < args.count):
+            wait = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            if wait <= 0:
+                break
+            msg = sub.receive(wait)
+            if msg is None:
+                continue
+            try:
+                sys.stdout.write(json.dumps(msg, separators=(",", ":"), ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            except BrokenPipeError:  # `realtime-alerts | head -1`
+                return EX_OK
+            printed += 1
+    finally:
+        sub.close()
+    if args.count is not None and printed < args.count:
+        return 1
+    return EX_OK
+
+
+if __name__ == "__main__":
+    sys.exit(detect_main())

@@ -1,0 +1,483 @@
+"""The daemon: wiring and the run loop (one stream, one bed, one process).
+
+Start-up, in this order, before ``READY=1``: load the model (``realtime.model.load_detector``,
+which logs backend and device) and warm it up; bind the alert sockets and open the alert log;
+serve the metrics. Then the loop, one iteration at a time, on the main thread:
+
+- no inlet open: one resolve attempt (``stream.resolve_timeout_s``), ``STATUS=waiting for ...``;
+- inlet open: one ``pull_chunk`` (at most 0.1 s wait) -> ``Pipeline.push`` -> ``Pipeline.step``
+  -> for every scored window: metrics, and the decision events as ``seizure.onset`` /
+  ``seizure.offset`` messages through the :class:`realtime.alerts.Publisher`;
+- a heartbeat every ``alerts.heartbeat_s``; ``WATCHDOG=1`` at half of ``$WATCHDOG_USEC`` when an
+  iteration has completed (a hung iteration stops the pings; a resolve attempt that finds nothing
+  completes, so waiting for an absent stream does not get the service killed);
+- stream lost (outlet gone, or no samples for ``stream.stale_after_s``): ``status.signal`` lost,
+  buffers dropped, the inlet re-resolved every iteration; ``status.signal`` restored when samples
+  flow again (``realtime_detect_stream_reconnects_total`` counts these).
+
+Signals (the handlers only set flags; the loop acts on them between iterations):
+
+- SIGTERM / SIGINT: ``STOPPING=1``, no further pulls, the window in flight is finished, a final
+  heartbeat (``"final": true``) is published, sockets are closed, exit 0. An open seizure event
+  is not closed: the daemon stopping is not the seizure ending (the final heartbeat says
+  ``alarm_active``).
+- SIGHUP: the config file is read again (with the same CLI overrides). ``decision.*``,
+  ``alerts.heartbeat_s``, ``logging.level``, ``stream.stale_after_s`` and
+  ``stream.resolve_timeout_s`` take effect at once without touching the stream; every other changed
+  setting (stream identity, window, model, endpoints, log path, metrics) is logged as
+  "needs restart" and ignored. An invalid file is logged with all its errors and ignored.
+
+Exit codes (:data:`EX_OK` ...): 0 clean stop, 2 usage, 69 the model (or a socket/port) is unavailable,
+70 unexpected crash (logged with its traceback), 78 invalid configuration (every error printed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from realtime import sdnotify
+from realtime.config import Config, ConfigError, config_to_dict, load_config
+
+log = logging.getLogger("realtime.daemon")
+
+EX_OK = 0
+EX_USAGE = 2
+EX_UNAVAILABLE = 69
+EX_SOFTWARE = 70
+EX_CONFIG = 78
+
+PULL_TIMEOUT_S = 0.1
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Settings a SIGHUP applies in place; any other change needs a restart.
+RELOADABLE = {"decision": None, "alerts": ("heartbeat_s",), "logging": None,
+              "stream": ("stale_after_s", "resolve_timeout_s")}
+
+
+class StartupError(RuntimeError):
+    """Start-up failed in a way with its own exit code."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class TimedDetector:
+    """Wraps a detector to time every batched ``predict`` call (for the inference histogram)."""
+
+    def __init__(self, detector, observe):
+        self._detector = detector
+        self._observe = observe
+        self.window_samples = detector.window_samples
+        self.sample_rate_hz = detector.sample_rate_hz
+
+    def predict(self, windows_uv: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = self._detector.predict(windows_uv)
+        self._observe(time.perf_counter() - t0)
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._detector, name)
+
+
+class RateLimitedLog:
+    """Log an error with its traceback at most once per ``every_s`` per kind; count the rest."""
+
+    def __init__(self, every_s: float = 10.0):
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def error(self, kind: str, message: str, *args: Any, exc_info: bool = True, level: int = logging.ERROR) -> None:
+        now = time.monotonic()
+        if now - self._last.get(kind, -math.inf) >= self.every_s:
+            n = self._suppressed.pop(kind, 0)
+            suffix = f" ({n} more like it suppressed)" if n else ""
+            log.log(level, message + suffix, *args, exc_info=exc_info)
+            self._last[kind] = now
+        else:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+
+
+def configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format=LOG_FORMAT)
+    root.setLevel(level.upper())
+
+
+class Daemon:
+    """One bed's detector. ``start()`` then ``run()``; or ``iterate()`` by hand in tests."""
+
+    def __init__(self, config: Config, *, config_path: str | Path | None = None,
+                 overrides: Mapping[str, Any] | None = None, detector=None, env: Mapping[str, str] | None = None):
+        import os
+
+        self.config = config
+        self.config_path = config_path
+        self.overrides = dict(overrides or {})
+        self.env = dict(os.environ if env is None else env)
+        self._detector = detector
+        self.detector = None
+        self.metrics = None
+        self.publisher = None
+        self.inlet = None
+        self.pipeline = None
+        self.envelope = None
+        self._stop_requested = False
+        self._reload_requested = False
+        self._errors = RateLimitedLog()
+        self._started_mono = time.monotonic()
+        self._next_heartbeat = 0.0
+        self._last_watchdog = 0.0
+        self._watchdog_s = sdnotify.watchdog_interval_s(self.env)
+        self._status = ""
+        self._stream_label = ""
+        self._host = socket.gethostname()
+        self.windows_total = 0
+
+    # ----------------------------------------------------------------------------- start-up
+    def start(self) -> None:
+        """Load and warm the model, bind sockets, serve metrics, then ``READY=1``.
+
+        Raises :class:`StartupError` with the exit code for a model or socket that is unavailable.
+        """
+        from realtime.alerts import Publisher, default_log_path
+        from realtime.inlet import Inlet, StreamSpec
+        from realtime.messages import Envelope
+        from realtime.metrics import Metrics
+
+        import realtime.pipeline  # noqa: F401  (imported now, not on the first connection: scipy takes a second)
+
+        cfg = self.config
+        log.info("starting; configuration: %s", config_to_dict(cfg))
+        self.metrics = Metrics()
+        if self._detector is None:
+            from realtime.model import ModelLoadError, load_detector
+
+            try:
+                self._detector = load_detector(cfg.model.path or None, backend=cfg.model.backend,
+                                               device=cfg.model.device)
+                self._detector.warmup((1,))
+            except ModelLoadError as exc:
+                raise StartupError(f"cannot load the model: {exc}", EX_UNAVAILABLE) from exc
+        det = self._detector
+        self.detector = TimedDetector(det, self.metrics.inference_duration.observe)
+        self.metrics.set_model_info(model_version=str(det.model_version),
+                                    architecture=str(getattr(det, "architecture", det.card.get("architecture", ""))),
+                                    backend=str(det.backend), device=str(det.device))
+        spec = StreamSpec(name=cfg.stream.name, type=cfg.stream.type, source_id=cfg.stream.source_id)
+        self._stream_label = spec.label()
+        self.metrics.init_stream(self._stream_label)
+        self.envelope = Envelope.of({"name": spec.name, "type": spec.type, "source_id": spec.source_id},
+                                    host=self._host, model_version=str(det.model_version))
+        log_path = cfg.alerts.log_path or str(default_log_path(self.env))
+        try:
+            self.publisher = Publisher(cfg.alerts.endpoint, cfg.alerts.replay_endpoint, log_path,
+                                       on_error=self.metrics.error,
+                                       on_published=lambda topic: self.metrics.alerts_published.labels(topic=topic).inc())
+        except Exception as exc:  # zmq.ZMQError (address in use, bad endpoint) or OSError (log)
+            raise StartupError(f"cannot open the alert sockets/log ({cfg.alerts.endpoint}, "
+                               f"{cfg.alerts.replay_endpoint or 'no replay'}, {log_path}): {exc}",
+                               EX_UNAVAILABLE) from exc
+        if cfg.metrics.enabled:
+            try:
+                self.metrics.serve(cfg.metrics.host, cfg.metrics.port)
+            except OSError as exc:
+                self.publisher.close(flush_s=0)
+                raise StartupError(f"cannot serve metrics on {cfg.metrics.host}:{cfg.metrics.port}: {exc}",
+                                   EX_UNAVAILABLE) from exc
+        self.inlet = Inlet(spec, resolve_timeout_s=cfg.stream.resolve_timeout_s,
+                           stale_after_s=cfg.stream.stale_after_s, max_chunk_samples=cfg.stream.max_chunk_samples,
+                           max_buflen_s=max(30, int(cfg.window.buffer_s)))
+        self._started_mono = time.monotonic()
+        self._next_heartbeat = self._started_mono  # first heartbeat right away
+        metrics_url = f"http://{self.metrics.host}:{self.metrics.port}/metrics" if cfg.metrics.enabled else "off"
+        log.info("ready: alerts=%s replay=%s metrics=%s model=%s backend=%s device=%s stream=%s",
+                 self.publisher.endpoint, self.publisher.replay_endpoint or "off", metrics_url, det.model_version,
+                 det.backend, det.device, spec.describe())
+        sdnotify.notify("READY=1", self.env)
+        self._set_status(f"waiting for stream {spec.describe()}")
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+    def _on_stop_signal(self, signum, frame) -> None:
+        if not self._stop_requested:
+            log.info("received %s: stopping after the window in flight", signal.Signals(signum).name)
+        self._stop_requested = True
+
+    def _on_hup(self, signum, frame) -> None:
+        self._reload_requested = True
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
+
+    # ----------------------------------------------------------------------------- the loop
+    def run(self, duration_s: float | None = None) -> int:
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        try:
+            while not self._stop_requested:
+                self.iterate()
+                if deadline is not None and time.monotonic() >= deadline:
+                    log.info("--duration-s %g reached: stopping", duration_s)
+                    break
+        finally:
+            self.shutdown()
+        return EX_OK
+
+    def iterate(self) -> None:
+        """One loop iteration: resolve or pull+score, heartbeat, reload, watchdog."""
+        if self._reload_requested:
+            self._reload_requested = False
+            self.reload()
+        self._acquire()
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._heartbeat()
+            self._next_heartbeat = now + self.config.alerts.heartbeat_s
+        if self._watchdog_s is not None and now - self._last_watchdog >= self._watchdog_s:
+            sdnotify.notify("WATCHDOG=1", self.env)
+            self._last_watchdog = now
+
+    def _acquire(self) -> None:
+        step = self.inlet.step(PULL_TIMEOUT_S)
+        if step.event == "connected":
+            self._on_connected(step.detail)
+        elif step.event == "lost":
+            self._on_lost(step.detail)
+        elif step.event == "restored":
+            self._on_restored(step.detail)
+        elif step.event == "rejected":
+            self.metrics.error("stream_rejected")
+            self._set_status(f"waiting for stream {self.inlet.spec.describe()} (rejected: {step.detail})")
+        if step.n_samples and self.pipeline is not None and self.inlet.state == "connected":
+            self._process(step.samples, step.timestamps)
+
+    # ----------------------------------------------------------------------------- stream events
+    def _new_pipeline(self) -> bool:
+        """Build the pipeline for the open stream; on failure reject the stream and return False."""
+        from realtime.messages import Envelope
+        from realtime.pipeline import Pipeline
+
+        meta = self.inlet.meta
+        try:
+            self.pipeline = Pipeline(self.detector, sfreq=meta.sfreq, ch_names=meta.ch_names, units=meta.units,
+                                     window=self.config.window, decision=self.config.decision,
+                                     channels=self.config.stream.channels, mode="live")
+        except ValueError as exc:  # unknown unit, missing channels, window too long for the buffer
+            log.error("cannot score stream %r: %s; waiting for another stream", meta.name, exc)
+            self.metrics.error("stream_rejected")
+            self.inlet.reject(str(exc))
+            self.pipeline = None
+            self._set_status(f"waiting for stream {self.inlet.spec.describe()} (rejected {meta.name}: {exc})")
+            return False
+        self._layout = meta.layout()
+        self.envelope = Envelope.of(meta, host=self._host, model_version=self.envelope.model_version)
+        if self._stream_label != meta.name:
+            self.metrics.stream_connected.labels(stream=self._stream_label).set(0)
+            self._stream_label = meta.name
+            self.metrics.init_stream(meta.name)
+        return True
+
+    def _on_connected(self, detail: str) -> None:
+        if not self._new_pipeline():
+            return
+        meta = self.inlet.meta
+        self.metrics.stream_connected.labels(stream=self._stream_label).set(1)
+        self._set_status(f"connected to {meta.name} ({meta.sfreq:g} Hz, {meta.n_channels} channels, "
+                         f"scoring {len(self.pipeline.ch_names)})")
+
+    def _on_lost(self, detail: str) -> None:
+        from realtime.messages import signal_message
+
+        self.metrics.stream_connected.labels(stream=self._stream_label).set(0)
+        if self.pipeline is not None:
+            self.pipeline.reset()
+            self.metrics.buffer_fill_ratio.labels(stream=self._stream_label).set(0)
+        self._publish(signal_message(self.envelope, time=self._lsl_now(), state="lost", detail=detail))
+        self._set_status(f"lost stream {self._stream_label} ({detail}); reconnecting")
+
+    def _on_restored(self, detail: str) -> None:
+        from realtime.messages import offset_message, signal_message
+
+        meta = self.inlet.meta
+        if self.pipeline is None or meta.layout() != self._layout:
+            if self.pipeline is not None:
+                log.warning("stream %s came back with a different layout; starting a new pipeline", meta.name)
+                for ev in self.pipeline.flush():  # close an open event of the old layout honestly
+                    self._publish(offset_message(ev, self.envelope))
+            if not self._new_pipeline():
+                return
+        self.metrics.stream_reconnects.labels(stream=self._stream_label).inc()
+        self.metrics.stream_connected.labels(stream=self._stream_label).set(1)
+        self._publish(signal_message(self.envelope, time=self._lsl_now(), state="restored", detail=detail))
+        self._set_status(f"connected to {meta.name} ({meta.sfreq:g} Hz, {meta.n_channels} channels) "
+                         f"after reconnect #{self.inlet.reconnects}")
+
+    # ----------------------------------------------------------------------------- windows
+    def _process(self, samples: np.ndarray, timestamps: np.ndarray) -> None:
+        import pylsl
+
+        from realtime.messages import offset_message, onset_message
+
+        label = self._stream_label
+        m = self.metrics
+        try:
+            self.pipeline.push(samples, timestamps)
+        except Exception as exc:
+            m.error("chunk")
+            self._errors.error("chunk", "dropped a chunk of %d samples from %s: %s", len(timestamps), label, exc)
+            return
+        m.samples_received.labels(stream=label).inc(len(timestamps))
+        m.buffer_fill_ratio.labels(stream=label).set(self.pipeline.buffer_fill_ratio)
+        try:
+            results = self.pipeline.step()
+        except Exception as exc:
+            m.error("inference")
+            self._errors.error("inference", "scoring a window of %s failed: %s", label, exc)
+            return
+        for res in results:
+            self.windows_total += 1
+            m.windows_processed.labels(stream=label).inc()
+            m.last_window_timestamp.labels(stream=label).set(time.time())
+            if math.isfinite(res.probability):
+                m.seizure_probability.labels(stream=label).set(res.probability)
+            if res.skipped_before:
+                self._errors.error("behind", "%s: fell behind, skipped %d window(s) to score the newest", label,
+                                   res.skipped_before, exc_info=False, level=logging.WARNING)
+            for ev in res.events:
+                try:
+                    names = getattr(self.pipeline, "unique_ch_names", self.pipeline.ch_names)
+                    msg = (onset_message(ev, self.envelope, names) if ev.kind == "onset"
+                           else offset_message(ev, self.envelope))
+                except Exception as exc:
+                    m.error("internal")
+                    self._errors.error("message", "could not build the %s message: %s", ev.kind, exc)
+                    continue
+                self._publish(msg)
+                if ev.kind == "onset":
+                    log.warning("SEIZURE ONSET on %s: event %d, p=%.2f, channels %s", label, ev.event_id,
+                                ev.probability, msg["channels"])
+                    self._set_status(f"ALARM on {label}: seizure event {ev.event_id} (p={ev.probability:.2f})")
+                else:
+                    log.warning("seizure offset on %s: event %d after %.1f s", label, ev.event_id, ev.duration_s)
+                    self._set_status(f"connected to {label}; last seizure event {ev.event_id} ended")
+            m.alarm_active.labels(stream=label).set(1 if self.pipeline.alarm_active else 0)
+            m.end_to_end_latency.labels(stream=label).observe(max(0.0, pylsl.local_clock() - res.newest_sample_time))
+
+    # ----------------------------------------------------------------------------- messages
+    def _lsl_now(self) -> float:
+        import pylsl
+
+        return pylsl.local_clock()
+
+    def _publish(self, message: dict) -> dict | None:
+        try:
+            return self.publisher.publish(message)
+        except Exception as exc:  # a message the schema refuses is a bug, counted and logged
+            self.metrics.error("publish")
+            self._errors.error("publish", "could not publish a %s message: %s", message.get("type"), exc)
+            return None
+
+    def _heartbeat(self, final: bool = False) -> None:
+        from realtime.messages import heartbeat_message
+
+        state = self.inlet.state if self.inlet is not None else "waiting"
+        msg = heartbeat_message(self.envelope, time=self._lsl_now(), state=state,
+                                alarm_active=bool(self.pipeline is not None and self.pipeline.alarm_active),
+                                windows_total=self.windows_total, uptime_s=time.monotonic() - self._started_mono)
+        if final:
+            msg["final"] = True
+        self._publish(msg)
+
+    def _set_status(self, text: str) -> None:
+        if text != self._status:
+            self._status = text
+            log.info("status: %s", text)
+            sdnotify.notify(f"STATUS={text}", self.env)
+
+    # ----------------------------------------------------------------------------- reload
+    def reload(self) -> bool:
+        """SIGHUP: apply the reloadable settings of the config file; log the rest. True if applied."""
+        try:
+            new = load_config(self.config_path, self.overrides)
+        except ConfigError as exc:
+            self.metrics.error("config")
+            log.error("reload ignored, the configuration is invalid:\n  - %s", "\n  - ".join(exc.errors))
+            return False
+        old = self.config
+        applied, ignored = [], []
+        for section in dataclasses.fields(Config):
+            a, b = getattr(old, section.name), getattr(new, section.name)
+            for f in dataclasses.fields(a):
+                va, vb = getattr(a, f.name), getattr(b, f.name)
+                if va == vb:
+                    continue
+                keys = RELOADABLE.get(section.name, ())
+                ok = section.name in RELOADABLE and (keys is None or f.name in keys)
+                (applied if ok else ignored).append(f"{section.name}.{f.name}: {va!r} -> {vb!r}")
+        for item in ignored:
+            log.warning("reload: %s needs restart; ignored", item)
+        # Keep what needs a restart as it was; take the rest.
+        keep = {s: getattr(old, s) for s in ("window", "model", "metrics")}
+        stream = dataclasses.replace(old.stream, stale_after_s=new.stream.stale_after_s,
+                                     resolve_timeout_s=new.stream.resolve_timeout_s)
+        alerts = dataclasses.replace(old.alerts, heartbeat_s=new.alerts.heartbeat_s)
+        self.config = dataclasses.replace(new, stream=stream, alerts=alerts, **keep)
+        if self.pipeline is not None and new.decision != old.decision:
+            self.pipeline.reconfigure(new.decision)
+        if self.inlet is not None:
+            self.inlet.stale_after_s = new.stream.stale_after_s
+            self.inlet.resolve_timeout_s = new.stream.resolve_timeout_s
+        if new.logging.level != old.logging.level:
+            logging.getLogger().setLevel(new.logging.level.upper())
+        self._next_heartbeat = min(self._next_heartbeat, time.monotonic() + self.config.alerts.heartbeat_s)
+        log.info("reloaded %s: %s", self.config_path or "(no config file)",
+                 "; ".join(applied) if applied else "no reloadable change")
+        return True
+
+    # ----------------------------------------------------------------------------- shutdown
+    def shutdown(self) -> None:
+        """Final heartbeat, close sockets and the metrics endpoint (idempotent)."""
+        sdnotify.notify("STOPPING=1", self.env)
+        self._set_status("stopping")
+        if self.inlet is not None:
+            self.inlet.close()
+        if self.publisher is not None:
+            try:
+                self._heartbeat(final=True)
+            finally:
+                self.publisher.close(flush_s=0.3)
+                self.publisher = None
+        if self.metrics is not None:
+            self.metrics.close()
+        log.info("stopped after %d windows", self.windows_total)
+
+
+def run_daemon(config: Config, *, config_path: str | Path | None, overrides: Mapping[str, Any],
+               duration_s: float | None = None) -> int:
+    """Start and run a daemon with signal handlers; returns the process exit code."""
+    daemon = Daemon(config, config_path=config_path, overrides=overrides)
+    daemon.install_signal_handlers()  # before the (slow) model load, so a TERM then is not fatal
+    try:
+        daemon.start()
+    except StartupError as exc:
+        log.error("%s", exc)
+        sdnotify.notify(f"STATUS=failed: {exc}", daemon.env)
+        return exc.exit_code
+    if daemon._stop_requested:
+        daemon.shutdown()
+        return EX_OK
+    return daemon.run(duration_s)
