@@ -60,7 +60,7 @@ class WindowResult:
     channel_probabilities: np.ndarray  # [n_channels] raw per-channel p(seizure), NaN where flagged
     events: list[DecisionEvent]  # onsets/offsets decided at this window
     raw_probability: float = math.nan  # aggregated before smoothing
-    flagged_channels: dict[str, str] = field(default_factory=dict)  # channel name -> "non-finite"|"flat"|"railed"
+    flagged_channels: dict[str, str] = field(default_factory=dict)  # unique channel name -> "non-finite"|"flat"|"railed"
     skipped_before: int = 0  # due windows skipped (live mode, or overwritten) just before this one
 
 
@@ -117,6 +117,7 @@ class Pipeline:
             self._index = np.arange(len(all_names), dtype=np.intp)
         self.n_stream_channels = len(all_names)
         self.ch_names: list[str] = [all_names[i] for i in self._index]
+        self.unique_ch_names: list[str] = unique_names(self.ch_names)  # keys of flagged_channels
         scales, assumed = [], []
         for i in self._index:
             scale, was_assumed = (1.0, False) if units is None else resolve_unit(units[i], all_names[i])
@@ -198,7 +199,7 @@ class Pipeline:
         t_end = float(np.interp(self._last, idx, ts))
         reasons = channel_quality(x, flat_std_uv=self.flat_std_uv, rail_fraction=self.rail_fraction)
         good = np.array([r is None for r in reasons])
-        flagged = {self.ch_names[i]: r for i, r in enumerate(reasons) if r is not None}
+        flagged = {self.unique_ch_names[i]: r for i, r in enumerate(reasons) if r is not None}
         probs = np.full(len(self.ch_names), np.nan)
         if good.any():
             windows = self.resampler.to_model_rate(x[good], self.window_samples)

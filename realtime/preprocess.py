@@ -91,9 +91,10 @@ class Resampler:
     """Polyphase resampling of the newest native-rate window to ``window_samples`` at the model rate."""
 
     def __init__(self, native_rate_hz: float, model_rate_hz: float = 250.0):
+        given = native_rate_hz
         native_rate_hz, model_rate_hz = float(native_rate_hz), float(model_rate_hz)
         if not math.isfinite(native_rate_hz) or native_rate_hz < MIN_NATIVE_RATE_HZ:
-            raise ValueError(f"sampling rate {native_rate_hz!r} Hz is below the supported minimum of "
+            raise ValueError(f"sampling rate {given!r} Hz is below the supported minimum of "
                              f"{MIN_NATIVE_RATE_HZ:g} Hz (EEG for this model must be sampled at >= 100 Hz)")
         if not math.isfinite(model_rate_hz) or model_rate_hz <= 0:
             raise ValueError(f"model rate must be a positive number, got {model_rate_hz!r}")

@@ -1,0 +1,115 @@
+"""load_detector on the toy export (TensorFlow and LiteRT) and the checks on the card and files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from realtime.model import ModelLoadError, default_model_path, load_detector
+
+
+def toy_p(x: np.ndarray) -> np.ndarray:
+    std = x.std(axis=1)
+    return 1 / (1 + np.exp(-6 * (np.log(std + 1) - np.log(60.0))))
+
+
+@pytest.fixture(scope="module")
+def windows() -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return rng.normal(size=(6, 1024)) * np.array([1, 10, 40, 60, 100, 300])[:, None]
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "litert"])
+def test_predict_matches_the_toy_formula(toy_export, windows, backend):
+    det = load_detector(toy_export, backend=backend, device="auto")
+    assert det.backend == backend and det.device in ("CPU", "GPU:0")
+    assert (det.sample_rate_hz, det.window_samples, det.model_version) == (250.0, 1024, "toy-amplitude-1")
+    det.warmup((1, 3))
+    p = det.predict(windows)
+    assert p.shape == (6,) and p.dtype == np.float64
+    np.testing.assert_allclose(p, toy_p(windows), atol=2e-4)
+    # one batched call equals one call per channel
+    np.testing.assert_allclose(p, np.concatenate([det.predict(w[None]) for w in windows]), atol=1e-6)
+    assert det.predict(np.zeros((0, 1024))).shape == (0,)
+    # integer input is accepted (cast to float32)
+    np.testing.assert_allclose(det.predict(windows.astype(np.int32)), toy_p(windows.astype(np.int32)), atol=2e-4)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "litert"])
+def test_predict_refuses_bad_input(toy_export, windows, backend):
+    det = load_detector(toy_export, backend=backend)
+    bad = windows.copy()
+    bad[4, 10] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or inf \(rows \[4\]\)"):
+        det.predict(bad)
+    with pytest.raises(ValueError, match=r"shape \[n, 1024\], got \(2, 1000\)"):
+        det.predict(np.zeros((2, 1000)))
+
+
+def test_tensorflow_cpu_when_asked_and_gpu_refused_without_one(toy_export):
+    import tensorflow as tf
+
+    assert load_detector(toy_export, device="cpu").device == "CPU"
+    if not tf.config.list_physical_devices("GPU"):
+        with pytest.raises(ModelLoadError, match="TensorFlow sees no GPU"):
+            load_detector(toy_export, device="gpu")
+    with pytest.raises(ModelLoadError, match="LiteRT backend runs on the CPU only"):
+        load_detector(toy_export, backend="litert", device="gpu")
+    with pytest.raises(ModelLoadError, match="got 'onnx'"):
+        load_detector(toy_export, backend="onnx")
+
+
+@pytest.fixture()
+def export_copy(toy_export, tmp_path):
+    dst = tmp_path / "export"
+    shutil.copytree(toy_export, dst)
+    return dst
+
+
+def edit_card(path, **changes):
+    card = json.loads((path / "model_card.json").read_text())
+    for k, v in changes.items():
+        if v is None:
+            card.pop(k)
+        else:
+            card[k] = v
+    (path / "model_card.json").write_text(json.dumps(card))
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"metrics": None}, "lacks required field.*metrics"),
+    ({"format_version": 2}, "'format_version' must be 1, got 2"),
+    ({"positive_class": "ictal"}, "'positive_class' must be one of .*got 'ictal'"),
+    ({"window_samples": "1024"}, "'window_samples' must be a positive integer, got '1024'"),
+    ({"input_unit": "V"}, "'input_unit' must be 'uV', got 'V'"),
+    ({"files": {"missing.bin": "00"}}, "file 'missing.bin' listed in the card is missing"),
+])
+def test_card_problems_are_named(export_copy, changes, message):
+    edit_card(export_copy, **changes)
+    with pytest.raises(ModelLoadError, match=message):
+        load_detector(export_copy, backend="litert")
+
+
+def test_sha256_mismatch_names_the_file(export_copy):
+    with open(export_copy / "model.tflite", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ModelLoadError, match="file 'model.tflite' has sha256 [0-9a-f]{64}, the card says"):
+        load_detector(export_copy, backend="litert")
+
+
+def test_missing_export_and_missing_tflite(tmp_path, export_copy):
+    with pytest.raises(ModelLoadError, match="is not a directory"):
+        load_detector(tmp_path / "nope")
+    (export_copy / "model.tflite").unlink()
+    edit_card(export_copy, files={k: v for k, v in json.loads(
+        (export_copy / "model_card.json").read_text())["files"].items() if k != "model.tflite"})
+    with pytest.raises(ModelLoadError, match="has no model.tflite"):
+        load_detector(export_copy, backend="litert")
+    assert load_detector(export_copy, backend="tensorflow").backend == "tensorflow"
+
+
+def test_default_model_path():
+    assert default_model_path().parts[-3:] == ("realtime", "models", "default")

@@ -1,0 +1,77 @@
+"""run_offline on the shipped CHB-MIT excerpts (and a broken file) with the toy export."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.config import build_config
+from realtime.messages import decode
+from realtime.model import load_detector
+from realtime.offline import run_offline
+from realtime.recordings import write_npz
+
+REPO = Path(__file__).resolve().parents[2]
+SEIZURE = REPO / "realtime" / "data" / "chbmit" / "chb01_03_Seizure.edf"
+NONSEIZURE = REPO / "realtime" / "data" / "chbmit" / "chb01_03_NonSeizure.edf"
+
+
+@pytest.fixture(scope="module")
+def detector(toy_export):
+    return load_detector(toy_export, backend="litert")
+
+
+def lines_of(buf: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in buf.getvalue().splitlines()]
+
+
+def test_chbmit_excerpts_json_lines(detector, tmp_path):
+    missing = tmp_path / "missing.edf"
+    buf = io.StringIO()
+    rc = run_offline([SEIZURE, missing, NONSEIZURE], build_config({}), model=detector, windows=True, out=buf)
+    assert rc == 1  # one file failed, the others were still scored
+    lines = lines_of(buf)
+    assert {line["file"] for line in lines} == {str(SEIZURE), str(missing), str(NONSEIZURE)}
+    errors = [line for line in lines if line["type"] == "error"]
+    assert len(errors) == 1 and "does not exist" in errors[0]["error"]
+    for name in (SEIZURE, NONSEIZURE):
+        wins = [line for line in lines if line["type"] == "window" and line["file"] == str(name)]
+        # 41 s at 256 Hz, a 4.18 s window (with filter margin), a 1 s hop
+        assert len(wins) == 37
+        assert [w["time"] for w in wins] == pytest.approx(4.132 + np.arange(37))
+        assert all(w["time"] == w["window_end"] and 0 <= w["probability"] <= 1 for w in wins)
+        assert len(wins[0]["channel_probabilities"]) == 23 and "T8-P8#2" in wins[0]["channel_probabilities"]
+    events = [line for line in lines if line["type"].startswith("seizure.")]
+    # the toy amplitude model alarms on the high-amplitude ictal excerpt only
+    assert [(e["type"], e["file"]) for e in events] == [("seizure.onset", str(SEIZURE)),
+                                                       ("seizure.offset", str(SEIZURE))]
+    onset, offset = events
+    assert 0 < onset["time"] < 41 and onset["stream"]["name"] == "chb01_03_Seizure.edf"
+    assert onset["model_version"] == "toy-amplitude-1" and len(onset["channels"]) >= 2
+    assert offset["event_id"] == onset["event_id"] and offset["seq"] > onset["seq"]
+    for e in events:  # valid messages of the daemon's schema, plus "file"
+        frames = [e["type"].encode(), json.dumps(e).encode()]
+        assert decode(frames)["file"] == str(SEIZURE)
+
+
+def test_events_only_and_channel_selection(detector, tmp_path):
+    rng = np.random.default_rng(0)
+    t = np.arange(int(40 * 200)) / 200
+    amp = np.where((t > 15) & (t < 30), 300.0, 15.0)
+    data = rng.normal(size=(4, t.size)) * amp
+    rec = write_npz(tmp_path / "synthetic.npz", data, 200.0, ["A", "B", "C", "D"])
+    cfg = build_config({"stream": {"channels": ["B", "D"]}, "decision": {"k_channels": 2, "merge_gap_s": 2.0}})
+    buf = io.StringIO()
+    assert run_offline([rec], cfg, model=detector, out=buf) == 0
+    lines = lines_of(buf)
+    assert [line["type"] for line in lines] == ["seizure.onset", "seizure.offset"]
+    assert sorted(lines[0]["channels"]) == ["B", "D"]
+    assert 15 < lines[0]["time"] < 20 and 30 < lines[1]["time"] < 36
+    bad = build_config({"stream": {"channels": ["Z"]}})
+    buf = io.StringIO()
+    assert run_offline([rec], bad, model=detector, out=buf) == 1
+    assert "channel(s) ['Z'] not in the stream" in lines_of(buf)[0]["error"]

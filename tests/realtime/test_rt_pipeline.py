@@ -1,0 +1,174 @@
+"""Pipeline on synthetic multi-channel EEG through the toy export (a real SavedModel/LiteRT)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from realtime.config import DecisionConfig, WindowConfig
+from realtime.model import load_detector
+from realtime.pipeline import Pipeline, channel_quality
+
+FS = 256.0
+NAMES = ["Fp1", "Fp2", "C3", "C4", "O1", "O2"]
+DECISION = DecisionConfig(aggregation="k_of_n", k_channels=3, smoothing_windows=3, on_threshold=0.8,
+                          off_threshold=0.5, min_duration_s=2.0, merge_gap_s=5.0)
+
+
+@pytest.fixture(scope="module")
+def detector(toy_export):
+    return load_detector(toy_export, backend="litert")
+
+
+def synthetic(seconds: float = 70.0, high=(25.0, 45.0), seed: int = 0) -> np.ndarray:
+    """[n_samples, 6] µV: ~20 µV background, ~300 µV (std) between high[0] and high[1] s."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * FS)
+    t = np.arange(n) / FS
+    amp = np.where((t >= high[0]) & (t < high[1]), 300.0, 20.0)
+    x = rng.normal(size=(n, len(NAMES))) * amp[:, None]
+    x += 5 * np.sin(2 * np.pi * 10 * t)[:, None]  # a little alpha
+    return x
+
+
+def feed(pipe: Pipeline, x: np.ndarray, chunk: int, t0: float = 0.0):
+    results = []
+    for i in range(0, x.shape[0], chunk):
+        block = x[i:i + chunk]
+        pipe.push(block, t0 + np.arange(i, i + block.shape[0]) / FS)
+        results += pipe.step()
+    return results
+
+
+def make(detector, **kw) -> Pipeline:
+    args = dict(sfreq=FS, ch_names=NAMES, units=None, window=WindowConfig(hop_s=1.0, buffer_s=30.0),
+                decision=DECISION, mode="offline")
+    args.update(kw)
+    return Pipeline(detector, **args)
+
+
+def test_onset_after_the_rise_and_offset_after_the_fall(detector):
+    pipe = make(detector)
+    results = feed(pipe, synthetic(), chunk=64, t0=1000.0)
+    events = [e for r in results for e in r.events] + pipe.flush()
+    assert [e.kind for e in events] == ["onset", "offset"]
+    onset, offset = events
+    assert 1025.0 < onset.time < 1030.0  # first window that reaches into the high-amplitude part, smoothed
+    assert onset.publish_time == pytest.approx(onset.time + 2.0, abs=1.01)
+    assert len(onset.channels) >= 3 and onset.probability >= 0.8
+    assert 1045.0 < offset.time < 1052.0 and offset.event_id == onset.event_id
+    assert offset.publish_time >= offset.time + 5.0  # held back for the merge gap
+    # windows: one per hop, 4.1 s long, timestamps from the stream
+    assert len(results) == pipe.windows_total == int((70 - 4.18) // 1) + 1
+    r = results[0]
+    assert r.window_end - r.window_start == pytest.approx(1023 / 250, abs=1e-3)
+    assert r.newest_sample_time == r.window_end and 1004.0 < r.window_end <= 1004.18
+    assert np.diff([r.window_end for r in results]) == pytest.approx(1.0)
+    quiet = [r.probability for r in results if r.window_end < 1024]
+    assert max(quiet) < 0.1 and r.channel_probabilities.shape == (6,)
+    assert not pipe.alarm_active
+
+
+def test_chunking_does_not_change_offline_results(detector):
+    x = synthetic(30.0, high=(12.0, 20.0), seed=1)
+    a = feed(make(detector), x, chunk=256)
+    b = feed(make(detector), x, chunk=37)
+    c = feed(make(detector), x, chunk=5000)  # bigger than a hop: offline still scores every hop
+    assert len(a) == len(b) == len(c)
+    for ra, rb, rc in zip(a, b, c):
+        np.testing.assert_allclose(ra.channel_probabilities, rb.channel_probabilities, rtol=1e-6)
+        np.testing.assert_allclose(ra.channel_probabilities, rc.channel_probabilities, rtol=1e-6)
+        assert ra.window_end == rb.window_end == rc.window_end
+
+
+def test_live_mode_scores_the_newest_window_and_counts_skipped(detector):
+    pipe = make(detector, mode="live")
+    x = synthetic(20.0)
+    pipe.push(x[: int(10 * FS)], np.arange(int(10 * FS)) / FS)
+    (r,) = pipe.step()
+    assert r.skipped_before == 5 and pipe.skipped_windows_total == 5  # windows ending 4.2 ... 9.2 s: 6 due
+    assert r.window_end == pytest.approx(2349 / FS - 0.04, abs=0.005)  # newest sample less the filter margin
+    pipe.push(x[int(10 * FS): int(11 * FS)], np.arange(int(10 * FS), int(11 * FS)) / FS)
+    (r,) = pipe.step()
+    assert r.skipped_before == 0 and pipe.step() == []
+
+
+def test_units_are_converted_to_microvolts(detector):
+    x = synthetic(12.0)
+    ref = feed(make(detector), x, chunk=256)
+    volts = feed(make(detector, units=["V"] * 3 + ["-6"] * 3), np.hstack([x[:, :3] * 1e-6, x[:, 3:]]), chunk=256)
+    for a, b in zip(ref, volts):
+        np.testing.assert_allclose(a.channel_probabilities, b.channel_probabilities, rtol=1e-5, atol=1e-7)
+    ints = make(detector, units=["uV"] * 6)
+    res = feed(ints, np.round(x).astype(np.int16), chunk=256)
+    np.testing.assert_allclose(res[-1].channel_probabilities, ref[-1].channel_probabilities, atol=0.02)
+    assumed = make(detector, units=[""] + ["uV"] * 5)
+    assert assumed.assumed_uv_channels == ["Fp1"]
+
+
+def test_bad_channels_are_flagged_not_scored(detector):
+    x = synthetic(10.0)
+    x[int(5 * FS), 0] = np.nan  # one NaN sample in Fp1
+    x[:, 1] = 12.5  # Fp2 flat
+    x[:, 2] = np.clip(x[:, 2] * 40, -800, 800)  # C3 clipped at the rails
+    pipe = make(detector)
+    results = feed(pipe, x, chunk=128)
+    # window k reads native samples [256 k, 256 k + 1070) (window plus filter margin): k = 1..5 hold the NaN
+    assert pipe.native_window_samples == 1070
+    for k, r in enumerate(results):
+        has_nan = 256 * k <= int(5 * FS) < 256 * k + 1070
+        assert (r.flagged_channels.get("Fp1") == "non-finite") == has_nan
+        assert math.isnan(r.channel_probabilities[0]) == has_nan
+    for r in results:
+        assert r.flagged_channels["Fp2"] == "flat" and r.flagged_channels["C3"] == "railed"
+        assert np.isnan(r.channel_probabilities[1:3]).all() and np.isfinite(r.channel_probabilities[3:]).all()
+        assert math.isfinite(r.probability)
+
+
+def test_all_channels_bad_gives_no_probability(detector):
+    pipe = make(detector)
+    results = feed(pipe, np.zeros((int(8 * FS), 6)), chunk=256)
+    assert results and all(math.isnan(r.probability) and len(r.flagged_channels) == 6 for r in results)
+    assert all(r.events == [] for r in results)
+
+
+def test_channel_selection_reset_and_reconfigure(detector):
+    pipe = make(detector, channels=("O2", "C3"))
+    assert pipe.ch_names == ["O2", "C3"]
+    x = synthetic(40.0, high=(0.0, 40.0))
+    results = feed(pipe, x[: int(10 * FS)], chunk=256)
+    assert results[-1].channel_probabilities.shape == (2,) and pipe.alarm_active
+    assert pipe.buffer_fill_ratio == pytest.approx(10 / 30, abs=0.01)
+    pipe.reset()
+    assert pipe.buffer_fill_ratio == 0.0 and pipe.alarm_active  # no invented offset
+    assert pipe.step() == []
+    pipe.reconfigure(DecisionConfig(aggregation="max", on_threshold=0.99, off_threshold=0.995 - 0.5))
+    assert pipe.decision.config.on_threshold == 0.99
+    assert pipe.samples_total == int(10 * FS)
+
+
+def test_constructor_and_push_errors(detector):
+    with pytest.raises(ValueError, match=r"channel\(s\) \['Cz'\] not in the stream"):
+        make(detector, channels=("Cz",))
+    with pytest.raises(ValueError, match="unknown channel unit 'furlongs'"):
+        make(detector, units=["furlongs"] * 6)
+    with pytest.raises(ValueError, match="sampling rate 64.0 Hz is below"):
+        make(detector, sfreq=64.0)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        make(detector, mode="batch")
+    pipe = make(detector)
+    with pytest.raises(ValueError, match=r"\[n, 6\], got \(10, 5\)"):
+        pipe.push(np.zeros((10, 5)), np.zeros(10))
+    with pytest.raises(ValueError, match="integers or floats, got dtype <U1"):
+        pipe.push(np.full((2, 6), "a"), np.zeros(2))
+
+
+def test_channel_quality_rules():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 500)) * 30
+    x[1] = 0.01 * rng.normal(size=500)
+    x[2, ::3] = x[2].max()
+    x[3, 7] = np.inf
+    assert channel_quality(x) == [None, "flat", "railed", "non-finite"]

@@ -1,0 +1,81 @@
+"""Units to µV and polyphase resampling to the model rate."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from realtime.preprocess import Resampler, UnitError, resolve_unit, unit_scale_to_uv
+
+RATES = [100, 128, 173.61, 200, 250, 256, 500, 512, 1000, 2048]
+W = 1024
+
+
+@pytest.mark.parametrize("unit, scale", [
+    ("V", 1e6), ("volts", 1e6), ("Volt", 1e6), ("mV", 1e3), ("millivolts", 1e3), ("uV", 1.0), ("µV", 1.0),
+    ("μV", 1.0), ("microvolts", 1.0), ("UV", 1.0), ("nV", 1e-3), (" uV ", 1.0),
+    ("0", 1e6), ("-3", 1e3), ("-6", 1.0), ("-9", 1e-3),
+])
+def test_unit_scales(unit, scale):
+    assert unit_scale_to_uv(unit) == pytest.approx(scale)
+
+
+@pytest.mark.parametrize("unit", ["degC", "MV", "kg", "-20", "1e-6", ""])
+def test_unknown_units_are_refused_quoting_the_value(unit):
+    with pytest.raises(UnitError, match=repr(unit).replace("(", r"\(").replace(")", r"\)")):
+        unit_scale_to_uv(unit)
+
+
+def test_empty_unit_is_assumed_microvolts_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING):
+        assert resolve_unit("", "Cz") == (1.0, True)
+        assert resolve_unit(None, "Pz") == (1.0, True)
+    assert "'Cz' has no unit; assuming microvolts" in caplog.text
+    assert resolve_unit("-6", "Cz") == (1.0, False)
+    with pytest.raises(UnitError, match="channel 'Fz': unknown channel unit 'bpm'"):
+        resolve_unit("bpm", "Fz")
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_sine_keeps_frequency_and_amplitude_edge_free(rate):
+    rs = Resampler(rate, 250.0)
+    n = rs.native_samples_needed(W)
+    extra = 50  # older samples beyond what is needed are ignored
+    t = np.arange(n + extra) / rate
+    freqs, amps = (3.0, 11.0, 29.0), (100.0, 40.0, 20.0)
+    x = np.vstack([a * np.sin(2 * np.pi * f * t + 0.3) for f, a in zip(freqs, amps)])
+    y = rs.to_model_rate(x, W)
+    assert y.shape == (3, W)
+    first, last = rs.window_positions(W)
+    # times of the returned samples, from the positions the resampler reports
+    tt = (extra + first + np.arange(W) * (last - first) / (W - 1)) / rate
+    assert (last - first) / (W - 1) * 250.0 / rate == pytest.approx(1.0, rel=1e-4)
+    for row, f, a in zip(y, freqs, amps):
+        ref = a * np.sin(2 * np.pi * f * tt + 0.3)
+        # edge-free: the whole window, first and last samples included, within 0.5 % of the amplitude
+        assert np.abs(row - ref).max() < 0.005 * a, (rate, f)
+        spectrum = np.abs(np.fft.rfft(row * np.hanning(W)))
+        assert np.fft.rfftfreq(W, 1 / 250.0)[spectrum.argmax()] == pytest.approx(f, abs=250.0 / W)
+
+
+def test_window_ends_close_to_the_newest_sample():
+    for rate in RATES:
+        rs = Resampler(rate)
+        n = rs.native_samples_needed(W)
+        first, last = rs.window_positions(W)
+        assert 0 <= first and last <= n - 1
+        assert (n - 1 - last) / rate <= rs.end_delay_s + 1 / rate <= 0.11
+
+
+@pytest.mark.parametrize("rate", [99.9, 50, 0, -256, float("nan")])
+def test_low_rates_are_refused_quoting_the_rate(rate):
+    with pytest.raises(ValueError, match=f"sampling rate {rate!r} Hz is below"):
+        Resampler(rate)
+
+
+def test_too_short_input_is_refused():
+    rs = Resampler(256)
+    with pytest.raises(ValueError, match="need at least 1070 native samples"):
+        rs.to_model_rate(np.zeros((2, 1000)), W)

@@ -1,0 +1,123 @@
+"""read_recording on real EDF/BDF files written by edfio, NPZ files, sidecars and the shipped excerpts."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import edfio
+import numpy as np
+import pytest
+
+from realtime.recordings import RecordingError, read_recording, write_npz
+
+REPO = Path(__file__).resolve().parents[2]
+CHBMIT = REPO / "realtime" / "data" / "chbmit"
+
+
+def sine(rate: float, seconds: float, freq: float, amp: float) -> np.ndarray:
+    return amp * np.sin(2 * np.pi * freq * np.arange(int(rate * seconds)) / rate)
+
+
+def test_edf_units_annotations_and_non_voltage_channels(tmp_path, caplog):
+    sigs = [
+        edfio.EdfSignal(sine(256, 10, 5, 100), 256, label="Fp1", physical_dimension="uV"),
+        edfio.EdfSignal(sine(256, 10, 5, 0.1), 256, label="Fp2", physical_dimension="mV"),
+        edfio.EdfSignal(sine(256, 10, 5, 50), 256, label="Cz", physical_dimension=""),
+        edfio.EdfSignal(np.full(2560, 97.0), 256, label="SpO2", physical_dimension="%"),
+    ]
+    path = tmp_path / "rec.edf"
+    edfio.Edf(sigs, annotations=[edfio.EdfAnnotation(2.5, 3.0, "seizure"), edfio.EdfAnnotation(9.0, None, "note")]
+              ).write(path)
+    with caplog.at_level(logging.WARNING):
+        rec = read_recording(path)
+    assert rec.ch_names == ["Fp1", "Fp2", "Cz"] and rec.sfreq == 256.0 and rec.data.shape == (3, 2560)
+    assert rec.data.dtype == np.float64
+    np.testing.assert_allclose(rec.data[1], sine(256, 10, 5, 100), atol=0.05)  # 0.1 mV -> 100 µV
+    assert np.abs(rec.data[0]).max() == pytest.approx(100, abs=0.05)
+    assert rec.annotations == [(2.5, 5.5, "seizure"), (9.0, 9.0, "note")]
+    assert any("'SpO2' has physical dimension '%'" in w for w in rec.warnings)
+    assert any("'Cz' has no physical dimension; assuming microvolts" in w for w in rec.warnings)
+    assert "SpO2" in caplog.text
+
+
+def test_mixed_rates_are_resampled_to_the_most_common(tmp_path):
+    sigs = [edfio.EdfSignal(sine(256, 8, 3, 80), 256, label=f"E{i}", physical_dimension="uV") for i in range(3)]
+    sigs.append(edfio.EdfSignal(sine(512, 8, 3, 80), 512, label="Fast", physical_dimension="uV"))
+    path = tmp_path / "mixed.edf"
+    edfio.Edf(sigs).write(path)
+    rec = read_recording(path)
+    assert rec.sfreq == 256.0 and rec.data.shape == (4, 2048)
+    np.testing.assert_allclose(rec.data[3, 100:-100], rec.data[0, 100:-100], atol=1.0)
+    assert any("'Fast' (512 Hz)" in w for w in rec.warnings)
+
+
+def test_bdf(tmp_path):
+    path = tmp_path / "rec.bdf"
+    edfio.Bdf([edfio.BdfSignal(sine(512, 4, 7, 1e-4), 512, label="O1", physical_dimension="V")]).write(path)
+    rec = read_recording(path)
+    assert rec.sfreq == 512.0 and rec.ch_names == ["O1"]
+    assert np.abs(rec.data).max() == pytest.approx(100, abs=0.1)
+
+
+def test_shipped_chbmit_excerpts():
+    for name in ("chb01_03_Seizure.edf", "chb01_03_NonSeizure.edf"):
+        rec = read_recording(CHBMIT / name)
+        assert rec.sfreq == 256.0 and rec.data.shape == (23, 41 * 256)
+        assert rec.ch_names[0] == "FP1-F7" and rec.ch_names.count("T8-P8") == 2
+        assert 20 < np.median(rec.data.std(axis=1)) < 200 and np.abs(rec.data).max() <= 800
+
+
+def test_npz_round_trip_units_and_sidecars(tmp_path):
+    data = np.vstack([sine(200, 5, 4, 1e-4), sine(200, 5, 4, 2e-4)])
+    path = write_npz(tmp_path / "rec.npz", data, 200, ["A", "B"], unit="V")
+    (tmp_path / "rec.csv").write_text("onset_s,offset_s,label\n1.0,2.5,seizure\n3,4,\n")
+    (tmp_path / "rec.tsv").write_text("onset_s\toffset_s\n0.5\t0.75\n")
+    rec = read_recording(path)
+    assert rec.ch_names == ["A", "B"] and rec.sfreq == 200.0
+    np.testing.assert_allclose(rec.data, data * 1e6)
+    assert rec.annotations == [(1.0, 2.5, "seizure"), (3.0, 4.0, "seizure"), (0.5, 0.75, "seizure")]
+    # default unit is µV; per-channel units are accepted
+    np.savez(tmp_path / "b.npz", data=data, sfreq=200.0, ch_names=np.array(["A", "B"]), unit=np.array(["V", "mV"]))
+    np.testing.assert_allclose(read_recording(tmp_path / "b.npz").data, data * [[1e6], [1e3]])
+    np.savez(tmp_path / "c.npz", data=data.astype(np.float32), sfreq=200, ch_names=np.array(["A", "B"]))
+    assert read_recording(tmp_path / "c.npz").data.dtype == np.float64
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(data=np.zeros((2, 10)), sfreq=200.0), r"lacks array\(s\) \['ch_names'\]"),
+    (dict(data=np.zeros((2, 10)), sfreq=200.0, ch_names=np.array(["A", None], dtype=object)), "pickle"),
+    (dict(data=np.zeros((2, 10)), sfreq=200.0, ch_names=np.array(["A"])), "'ch_names' must be 2 strings"),
+    (dict(data=np.zeros(10), sfreq=200.0, ch_names=np.array(["A"])), "got shape \\(10,\\)"),
+    (dict(data=np.zeros((1, 10)), sfreq=-5.0, ch_names=np.array(["A"])), "'sfreq' must be one positive number"),
+    (dict(data=np.zeros((1, 10)), sfreq=200.0, ch_names=np.array(["A"]), unit=np.array("kV")),
+     "unknown channel unit 'kV'"),
+])
+def test_bad_npz_files(tmp_path, arrays, message):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(RecordingError, match=message):
+        read_recording(tmp_path / "bad.npz")
+
+
+def test_missing_unsupported_and_corrupt_files(tmp_path):
+    with pytest.raises(RecordingError, match="does not exist"):
+        read_recording(tmp_path / "nope.edf")
+    (tmp_path / "x.fif").write_bytes(b"0")
+    with pytest.raises(RecordingError, match="unsupported extension '.fif'"):
+        read_recording(tmp_path / "x.fif")
+    (tmp_path / "junk.edf").write_bytes(b"not an edf at all" * 20)
+    with pytest.raises(RecordingError, match="is not a readable EDF file"):
+        read_recording(tmp_path / "junk.edf")
+    (tmp_path / "junk.npz").write_bytes(b"PK nope")
+    with pytest.raises(RecordingError, match="is not a readable NPZ file"):
+        read_recording(tmp_path / "junk.npz")
+
+
+def test_bad_sidecar(tmp_path):
+    path = write_npz(tmp_path / "r.npz", np.zeros((1, 400)), 200, ["A"])
+    (tmp_path / "r.csv").write_text("start,stop\n1,2\n")
+    with pytest.raises(RecordingError, match="header must have onset_s and offset_s, got \\['start', 'stop'\\]"):
+        read_recording(path)
+    (tmp_path / "r.csv").write_text("onset_s,offset_s\n1,soon\n")
+    with pytest.raises(RecordingError, match="line 2: onset_s/offset_s must be numbers, got '1', 'soon'"):
+        read_recording(path)
