@@ -1,0 +1,70 @@
+"""PromQL helpers for the operations tests: metric names in an expression, the names the daemon
+really exports, and Grafana template variables replaced so that Prometheus can run a panel query."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+_METRIC = re.compile(r"\brealtime_detect_[a-zA-Z0-9_:]*")
+_HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def metric_names(expr: str) -> set[str]:
+    """Every ``realtime_detect_*`` series name in a PromQL expression, plus ``up`` if used."""
+    names = set(_METRIC.findall(expr))
+    if re.search(r"(?<![\w:])up(?![\w:(])", expr):
+        names.add("up")
+    return names
+
+
+def exported_sample_names() -> set[str]:
+    """Sample names (``..._total``, ``..._bucket`` ...) of a real HTTP scrape of
+    :class:`realtime.metrics.Metrics`, with every labelled series created once."""
+    from realtime.metrics import Metrics
+
+    m = Metrics()
+    try:
+        port = m.serve("127.0.0.1", 0)
+        m.init_stream("bed1")
+        m.set_model_info(model_version="v", architecture="toy", backend="tensorflow", device="CPU")
+        m.end_to_end_latency.labels(stream="bed1")
+        m.alerts_published.labels(topic="status.heartbeat")
+        m.last_window_timestamp.labels(stream="bed1")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    finally:
+        m.close()
+    return {s.name for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def unknown_names(expr: str, exported: set[str]) -> set[str]:
+    """Names in ``expr`` that the daemon does not export (``up`` is Prometheus's own)."""
+    return {n for n in metric_names(expr) if n != "up" and n not in exported}
+
+
+def grafana_to_promql(expr: str, *, stream: str, rate_interval: str = "30s") -> str:
+    """Replace the dashboard's template variables with values Prometheus understands."""
+    out = expr.replace("$__rate_interval", rate_interval).replace("${__rate_interval}", rate_interval)
+    out = out.replace("$__interval", "5s").replace("${stream}", stream).replace("$stream", stream)
+    leftover = re.findall(r"\$\{?\w+", out)
+    if leftover:
+        raise ValueError(f"unknown template variable(s) {leftover} in {expr!r}")
+    return out
+
+
+def family(name: str) -> str:
+    """``realtime_detect_x_total`` / ``_bucket`` / ``_sum`` / ``_count`` -> the metric as documented."""
+    for suffix in _HISTOGRAM_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def contract_metrics(architecture_md: str) -> set[str]:
+    """Metric names (as written, e.g. ``realtime_detect_samples_received_total``) in the
+    "Contract: metrics" table of docs/architecture.md."""
+    section = architecture_md.split("## Contract: metrics", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\|\s*`(realtime_detect_[a-z0-9_]+)", section, flags=re.M))
