@@ -64,6 +64,7 @@ def play(rec, outlet, *, speed: float, chunk_samples: int, loop: bool, stop_flag
     rate = float(rec.sfreq) * speed  # samples per wall-clock second
     t0 = time.monotonic()
     lsl0 = pylsl.local_clock()
+    log.info("first sample at lsl_time=%.6f", lsl0)
     sent = 0
     while not stop_flag[0]:
         due = int((time.monotonic() - t0) * rate)
