@@ -76,22 +76,23 @@ def unique_names(names: Sequence[str]) -> list[str]:
 
 def channel_quality(x: np.ndarray, *, flat_std_uv: float = FLAT_STD_UV,
                     rail_fraction: float = RAIL_FRACTION) -> list[str | None]:
-    """Per row of ``x [n_channels, n_samples]`` (µV): ``None`` when usable, else why not."""
-    reasons: list[str | None] = []
+    """Per row of ``x [n_channels, n_samples]`` (µV): ``None`` when usable, else why not
+    (``"non-finite"``, ``"flat"``, ``"railed"``, checked in that order)."""
     finite = np.isfinite(x).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        std = x.std(axis=1)
+        lo, hi = x.min(axis=1), x.max(axis=1)
+        at_rails = np.count_nonzero((x == lo[:, None]) | (x == hi[:, None]), axis=1)
+    reasons: list[str | None] = []
     for i in range(x.shape[0]):
-        row = x[i]
         if not finite[i]:
             reasons.append("non-finite")
-            continue
-        if row.std() < flat_std_uv:
+        elif std[i] < flat_std_uv:
             reasons.append("flat")
-            continue
-        lo, hi = row.min(), row.max()
-        if np.count_nonzero((row == lo) | (row == hi)) >= rail_fraction * row.size:
+        elif at_rails[i] >= rail_fraction * x.shape[1]:
             reasons.append("railed")
-            continue
-        reasons.append(None)
+        else:
+            reasons.append(None)
     return reasons
 
 
