@@ -19,7 +19,9 @@ Per window (every ``window.hop_s`` seconds of signal, once a full window is buff
 ``mode="live"`` scores only the newest due window when the caller fell behind (the others are
 counted in ``skipped_windows_total`` and in the result's ``skipped_before``); ``mode="offline"``
 scores every hop. Units are converted to µV on ``push`` (``units`` per channel of the stream, see
-:mod:`realtime.preprocess`; ``None`` = already µV).
+:mod:`realtime.preprocess`; ``None`` = already µV). With no channel selection, channels whose unit is
+not a voltage (a trigger, SpO2...) are left out with a warning (``excluded_channels``); a channel
+selected by name with such a unit is an error.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import numpy as np
 
 from realtime.config import DecisionConfig, WindowConfig
 from realtime.decision import DecisionEvent, DecisionMachine
-from realtime.preprocess import Resampler, resolve_unit
+from realtime.preprocess import Resampler, UnitError, resolve_unit
 from realtime.ring_buffer import RingBuffer
 from realtime.windowing import WindowScheduler
 
@@ -109,24 +111,36 @@ class Pipeline:
             raise ValueError("the stream has no channels")
         if units is not None and len(units) != len(all_names):
             raise ValueError(f"got {len(units)} units for {len(all_names)} channels")
+        self.excluded_channels: dict[str, str] = {}  # channels left out for good (all-channel mode), name -> why
         if channels:
             missing = [c for c in channels if c not in all_names]
             if missing:
                 raise ValueError(f"channel(s) {missing} not in the stream; it has {all_names}")
-            self._index = np.array([all_names.index(c) for c in channels], dtype=np.intp)
+            index = [all_names.index(c) for c in channels]
         else:
-            self._index = np.arange(len(all_names), dtype=np.intp)
-        self.n_stream_channels = len(all_names)
-        self.ch_names: list[str] = [all_names[i] for i in self._index]
-        self.unique_ch_names: list[str] = unique_names(self.ch_names)  # keys of flagged_channels
-        scales, assumed = [], []
-        for i in self._index:
-            scale, was_assumed = (1.0, False) if units is None else resolve_unit(units[i], all_names[i])
+            index = list(range(len(all_names)))
+        scales, assumed, kept = [], [], []
+        for i in index:
+            try:
+                scale, was_assumed = (1.0, False) if units is None else resolve_unit(units[i], all_names[i])
+            except UnitError as exc:
+                if channels:  # asked for by name: refusing is the only honest answer
+                    raise
+                self.excluded_channels[all_names[i]] = str(exc)  # e.g. a trigger or SpO2 channel
+                log.warning("leaving out channel %r: %s", all_names[i], exc)
+                continue
+            kept.append(i)
             scales.append(scale)
             if was_assumed:
                 assumed.append(all_names[i])
+        if not kept:
+            raise ValueError(f"no channel of the stream has a voltage unit: {self.excluded_channels}")
+        self._index = np.array(kept, dtype=np.intp)
         self._scale = np.array(scales, dtype=np.float64)
         self.assumed_uv_channels: list[str] = assumed  # channels whose empty unit was taken as µV
+        self.n_stream_channels = len(all_names)
+        self.ch_names: list[str] = [all_names[i] for i in self._index]
+        self.unique_ch_names: list[str] = unique_names(self.ch_names)  # keys of flagged_channels
 
         self.detector = detector
         self.mode = mode

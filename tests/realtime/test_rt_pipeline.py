@@ -106,6 +106,12 @@ def test_units_are_converted_to_microvolts(detector):
     np.testing.assert_allclose(res[-1].channel_probabilities, ref[-1].channel_probabilities, atol=0.02)
     assumed = make(detector, units=[""] + ["uV"] * 5)
     assert assumed.assumed_uv_channels == ["Fp1"]
+    # without a channel selection, a non-voltage channel (a trigger, SpO2) is left out, not fatal
+    mixed = make(detector, units=["uV", "uV", "%", "uV", "uV", "uV"])
+    assert mixed.ch_names == ["Fp1", "Fp2", "C4", "O1", "O2"] and list(mixed.excluded_channels) == ["C3"]
+    res = feed(mixed, x, chunk=256)
+    np.testing.assert_allclose(res[-1].channel_probabilities, ref[-1].channel_probabilities[[0, 1, 3, 4, 5]],
+                               rtol=1e-6)
 
 
 def test_bad_channels_are_flagged_not_scored(detector):
@@ -152,8 +158,10 @@ def test_channel_selection_reset_and_reconfigure(detector):
 def test_constructor_and_push_errors(detector):
     with pytest.raises(ValueError, match=r"channel\(s\) \['Cz'\] not in the stream"):
         make(detector, channels=("Cz",))
-    with pytest.raises(ValueError, match="unknown channel unit 'furlongs'"):
+    with pytest.raises(ValueError, match="no channel of the stream has a voltage unit.*'furlongs'"):
         make(detector, units=["furlongs"] * 6)
+    with pytest.raises(ValueError, match="channel 'Fp2': unknown channel unit 'bpm'"):
+        make(detector, units=["uV", "bpm"] + ["uV"] * 4, channels=("Fp1", "Fp2"))
     with pytest.raises(ValueError, match="sampling rate 64.0 Hz is below"):
         make(detector, sfreq=64.0)
     with pytest.raises(ValueError, match="mode must be one of"):
