@@ -45,10 +45,12 @@ def unknown_names(expr: str, exported: set[str]) -> set[str]:
     return {n for n in metric_names(expr) if n != "up" and n not in exported}
 
 
-def grafana_to_promql(expr: str, *, stream: str, rate_interval: str = "30s") -> str:
+def grafana_to_promql(expr: str, *, stream: str, instance: str, rate_interval: str = "30s") -> str:
     """Replace the dashboard's template variables with values Prometheus understands."""
     out = expr.replace("$__rate_interval", rate_interval).replace("${__rate_interval}", rate_interval)
-    out = out.replace("$__interval", "5s").replace("${stream}", stream).replace("$stream", stream)
+    out = out.replace("$__interval", "5s")
+    for name, value in (("stream", stream), ("instance", instance)):
+        out = out.replace("${%s}" % name, value).replace(f"${name}", value)
     leftover = re.findall(r"\$\{?\w+", out)
     if leftover:
         raise ValueError(f"unknown template variable(s) {leftover} in {expr!r}")

@@ -150,14 +150,14 @@ def test_ops_model_runs_under_unit_sandbox(toy_export):
 
 
 def test_ops_sandbox_refuses_what_the_unit_forbids(tmp_path):
-    """The sandbox used above is not a no-op: W+X memory and a call of a denied group (@resources:
-    setpriority, which any user may call to lower its own priority) are refused."""
+    """The sandbox used above is not a no-op: W+X memory and a call of a denied group (@privileged:
+    setuid, which any user may call with its own uid) are refused."""
     code = ("import mmap, os\n"
             "try:\n    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
             "    print('wx allowed')\nexcept PermissionError:\n    print('wx refused')\n"
-            "try:\n    os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + 1)\n"
-            "    print('setpriority allowed')\nexcept PermissionError:\n    print('setpriority refused')\n")
+            "try:\n    os.setuid(os.getuid())\n    print('setuid allowed')\n"
+            "except PermissionError:\n    print('setuid refused')\n")
     proc = subprocess.run([sys.executable, str(SANDBOX), *_sandbox_args(TEMPLATE), "--", sys.executable,
                            "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split("\n")[:2] == ["wx refused", "setpriority refused"], proc.stdout
+    assert proc.stdout.split("\n")[:2] == ["wx refused", "setuid refused"], proc.stdout
