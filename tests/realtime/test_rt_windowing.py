@@ -46,3 +46,28 @@ def test_reset_starts_over():
 def test_bad_arguments(window, hop, message):
     with pytest.raises(ValueError, match=message):
         WindowScheduler(window, hop)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=100, deadline=None)
+@given(window=st.integers(1, 50), hop=st.floats(0.5, 30.0), increments=st.lists(st.integers(0, 120), max_size=30),
+       latest_only=st.booleans())
+def test_every_window_is_scored_or_skipped_exactly_once(window, hop, increments, latest_only):
+    s = WindowScheduler(window, hop)
+    total, scored, skipped = 0, [], 0
+    for inc in increments:
+        total += inc
+        due = s.due(total, latest_only=latest_only)
+        assert list(due.ends) == sorted(due.ends) and all(e <= total for e in due.ends)
+        assert len(due.ends) <= 1 or not latest_only
+        scored += due.ends
+        skipped += due.skipped
+    expected = [s.end_of(k) for k in range(10_000) if s.end_of(k) <= total]
+    assert len(scored) + skipped == len(expected)
+    if not latest_only:
+        assert scored == expected and skipped == 0
+    else:
+        assert set(scored) <= set(expected) and (not expected or scored[-1] == expected[-1])
