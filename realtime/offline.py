@@ -13,7 +13,8 @@ from the start. Output is JSON lines on ``out``:
   "flagged_channels": {name: reason}}`` (a probability is ``null`` when every channel was flagged;
   repeated channel names get ``#2``, ``#3`` suffixes as keys);
 - for a file that cannot be read or scored: ``{"type": "error", "file", "error"}``; the other
-  files are still processed and the return code is 1 (0 when every file was scored).
+  files are still processed and the return code is 1 (0 when every file was scored). A model that
+  cannot be loaded gives one error line with ``"file": null`` and return code 1.
 """
 
 from __future__ import annotations
@@ -87,9 +88,16 @@ def run_offline(paths: Sequence[str | Path], config: Config, *, model=None, wind
                 out: IO[str] = sys.stdout) -> int:
     """Score every recording in ``paths``; JSON lines to ``out``. Returns 0, or 1 if any file failed."""
     if model is None:
-        from realtime.model import load_detector
+        from realtime.model import ModelLoadError, load_detector
 
-        model = load_detector(config.model.path or None, backend=config.model.backend, device=config.model.device)
+        try:
+            model = load_detector(config.model.path or None, backend=config.model.backend,
+                                  device=config.model.device)
+        except ModelLoadError as exc:  # nothing can be scored: one error line, no traceback
+            log.error("cannot load the model: %s", exc)
+            out.write(json.dumps({"type": "error", "file": None, "error": f"cannot load the model: {exc}"}) + "\n")
+            out.flush()
+            return 1
     sequencer = Sequencer(0)
     host = socket.gethostname()
     rc = 0

@@ -75,3 +75,11 @@ def test_events_only_and_channel_selection(detector, tmp_path):
     buf = io.StringIO()
     assert run_offline([rec], bad, model=detector, out=buf) == 1
     assert "channel(s) ['Z'] not in the stream" in lines_of(buf)[0]["error"]
+
+
+def test_unloadable_model_is_one_error_line(tmp_path):
+    cfg = build_config({"model": {"path": str(tmp_path / "no-such-export")}})
+    buf = io.StringIO()
+    assert run_offline([SEIZURE], cfg, out=buf) == 1
+    (line,) = lines_of(buf)
+    assert line["type"] == "error" and line["file"] is None and "is not a directory" in line["error"]
