@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         detect += ["--model", args.model]
     if args.backend:
         detect += ["--backend", args.backend]
-    replay = [sys.executable, "-m", "realtime", "replay", str(recording), "--name", name, "--speed", str(args.speed)]
+    replay = [sys.executable, "-m", "realtime", "replay", str(recording), "--name", name, "--speed", str(args.speed),
+              "--wait-for-consumer-s", "30"]
 
     from realtime.alerts import Subscriber
 

@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default 1.0)")
     ap.add_argument("--loop", action="store_true", help="start again at the end, forever")
     ap.add_argument("--chunk-s", type=float, default=0.1, help="seconds of signal per pushed chunk (default 0.1)")
+    ap.add_argument("--wait-for-consumer-s", type=float, default=0.0, metavar="S",
+                    help="wait up to S seconds for an inlet to connect before playing (default 0: play at once)")
     ap.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return ap
 
@@ -113,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     outlet = make_outlet(rec, name, args.type, source_id, chunk_samples, path)
+    if args.wait_for_consumer_s > 0:
+        deadline = time.monotonic() + args.wait_for_consumer_s
+        while not stop_flag[0] and time.monotonic() < deadline and not outlet.have_consumers():
+            time.sleep(0.05)
+        log.info("%s", "a consumer is connected" if outlet.have_consumers() else "no consumer yet; playing anyway")
     n = rec.data.shape[1]
     log.info("replaying %s as LSL stream %r (type %r, source_id %r): %d channels, %g Hz, %.1f s, speed %g%s",
              path.name, name, args.type, source_id, len(rec.ch_names), rec.sfreq, n / rec.sfreq, args.speed,

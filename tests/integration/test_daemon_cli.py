@@ -1,0 +1,107 @@
+"""Exit codes of realtime-detect, realtime-replay of an NPZ recording, and realtime-demo end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from rt_helpers import REPO, env, stop, unique
+from realtime.inlet import Inlet, StreamSpec
+
+pytestmark = pytest.mark.integration
+
+
+def detect(*args: str, cwd=None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "realtime", "detect", *args], capture_output=True, text=True,
+                          env=env(), timeout=timeout, cwd=str(cwd or REPO))
+
+
+def test_invalid_config_exits_78_listing_every_error(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[decision]\non_threshold = 1.5\nk_channels = 0\n[window]\nhop_s = "fast"\n[nonsense]\nx = 1\n')
+    out = detect("--config", str(cfg), "--metrics-port", "70000")
+    assert out.returncode == 78, out.stderr
+    for text in ("decision.on_threshold", "1.5", "decision.k_channels", "window.hop_s", "'fast'",
+                 "unknown section [nonsense]", "metrics.port", "70000"):
+        assert text in out.stderr, (text, out.stderr)
+    missing = detect("--config", str(tmp_path / "missing.toml"))
+    assert missing.returncode == 78 and "missing.toml" in missing.stderr
+
+
+def test_usage_errors_exit_2():
+    assert detect("--no-such-flag").returncode == 2
+    out = detect("--windows")
+    assert out.returncode == 2 and "--file" in out.stderr
+    assert detect("--hop-s", "one").returncode == 2
+
+
+def test_unloadable_model_exits_69(tmp_path):
+    out = detect("--model", str(tmp_path / "no-export"), "--stream", unique("x"), "--metrics-port", "0",
+                 "--endpoint", "tcp://127.0.0.1:*", "--replay-endpoint", "tcp://127.0.0.1:0",
+                 "--alert-log", str(tmp_path / "a.jsonl"), cwd=tmp_path)
+    assert out.returncode == 69, out.stderr
+    assert "no-export" in out.stderr and "cannot load the model" in out.stderr
+
+
+def test_replay_plays_an_npz_in_volts_as_microvolts_with_labels():
+    from realtime.recordings import write_npz
+
+    import tempfile
+    from pathlib import Path
+
+    rate = 200.0
+    t = np.arange(int(rate * 4)) / rate
+    data = np.vstack([50e-6 * np.sin(2 * np.pi * 7 * t), 20e-6 * np.cos(2 * np.pi * 3 * t)])  # volts
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_npz(Path(tmp) / "rec.npz", data, rate, ["Fz", "Cz"], unit="V")
+        name = unique("npz")
+        proc = subprocess.Popen([sys.executable, "-m", "realtime", "replay", str(path), "--name", name,
+                                 "--type", "EEG", "--wait-for-consumer-s", "30", "--speed", "2"],
+                                env=env(), cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        inlet = Inlet(StreamSpec(name=name, type="eeg"), resolve_timeout_s=1.0, stale_after_s=5.0)
+        try:
+            deadline = time.monotonic() + 30
+            while inlet.meta is None and time.monotonic() < deadline:
+                inlet.step(0.1)
+            assert inlet.meta is not None, "replay stream not found"
+            assert inlet.meta.ch_names == ("Fz", "Cz") and inlet.meta.units == ("microvolts", "microvolts")
+            assert inlet.meta.sfreq == rate and inlet.meta.source_id == f"replay-{name}"
+            chunks, stamps = [], []
+            while sum(len(s) for s in stamps) < data.shape[1] and time.monotonic() < deadline:
+                step = inlet.step(0.2)
+                if step.n_samples:
+                    chunks.append(step.samples.copy())
+                    stamps.append(step.timestamps.copy())
+            got = np.concatenate(chunks)
+            assert got.shape == (data.shape[1], 2) and got.dtype == np.float32
+            np.testing.assert_allclose(got.T, data * 1e6, atol=1e-3)
+            ts = np.concatenate(stamps)
+            # Stamped at speed x rate: exactly regular, 1 / (2 * 200 Hz) apart.
+            np.testing.assert_allclose(np.diff(ts), 1 / (2 * rate), atol=2e-4)
+            assert proc.wait(timeout=20) == 0
+        finally:
+            inlet.close()
+            stop(proc)
+
+
+def test_replay_of_an_unreadable_file_exits_2_quoting_it(tmp_path):
+    bad = tmp_path / "broken.edf"
+    bad.write_bytes(b"not an edf")
+    out = subprocess.run([sys.executable, "-m", "realtime", "replay", str(bad)], capture_output=True, text=True,
+                         env=env(), timeout=60)
+    assert out.returncode == 2 and "broken.edf" in out.stderr
+
+
+@pytest.mark.slow
+def test_demo_replays_the_seizure_excerpt_and_reports_the_onset(toy_export):
+    out = subprocess.run([sys.executable, "-m", "realtime", "demo", "--model", str(toy_export), "--speed", "4"],
+                         capture_output=True, text=True, env=env(), timeout=180, cwd=str(REPO))
+    assert out.returncode == 0, out.stdout + out.stderr[-3000:]
+    assert "ODC-By" in out.stdout and "SEIZURE ONSET" in out.stdout
+    assert "Summary:" in out.stdout and "raised 1 seizure onset" in out.stdout
+    assert "stopped cleanly (exit 0)" in out.stdout
