@@ -10,6 +10,8 @@ TensorFlow and liblsl work under the unit's settings on a machine where systemd 
 - ``--allow``: an allow list built from `systemd-analyze syscall-filter GROUP` (groups expanded
   recursively); anything else fails with EPERM, as with `SystemCallErrorNumber=EPERM`.
 - ``--deny``: groups removed from the allow list (`SystemCallFilter=~GROUP`).
+- ``--families``: `RestrictAddressFamilies=` as systemd does it: socket() with any other address
+  family fails with EAFNOSUPPORT (names like AF_UNIX AF_INET).
 - ``--mdwe``: systemd's MemoryDenyWriteExecute filter: mmap with PROT_WRITE|PROT_EXEC, mprotect and
   pkey_mprotect adding PROT_EXEC, and shmat with SHM_EXEC fail with EPERM.
 
@@ -31,6 +33,7 @@ SCMP_ACT_ALLOW = 0x7FFF0000
 SCMP_CMP_MASKED_EQ = 7
 PROT_WRITE, PROT_EXEC = 0x2, 0x4
 SHM_EXEC = 0o100000
+AF_MAX = 46  # Linux's AF_MAX (include/linux/socket.h); families are 0..AF_MAX-1
 
 
 def SCMP_ACT_ERRNO(code: int) -> int:  # noqa: N802 - libseccomp's macro name
@@ -111,11 +114,33 @@ def install_mdwe(lib) -> None:
     lib.seccomp_release(ctx)
 
 
+def install_address_families(lib, families: list[str]) -> None:
+    import socket
+
+    allowed = set()
+    for name in families:
+        value = getattr(socket, name, None)
+        if not isinstance(value, int):
+            raise ValueError(f"unknown address family {name!r}")
+        allowed.add(int(value))
+    ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
+    nr = lib.seccomp_syscall_resolve_name(b"socket")
+    for family in range(AF_MAX + 1):
+        if family in allowed:
+            continue
+        cmp = ScmpArgCmp(0, 4, family, 0)  # SCMP_CMP_EQ
+        _check(lib.seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(errno.EAFNOSUPPORT), nr, 1, ctypes.byref(cmp)),
+               f"address family {family}")
+    _check(lib.seccomp_load(ctx), "load RestrictAddressFamilies filter")
+    lib.seccomp_release(ctx)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--allow", action="append", default=[], help="syscall group or name to allow")
     parser.add_argument("--deny", action="append", default=[], help="syscall group or name to remove")
     parser.add_argument("--mdwe", action="store_true", help="MemoryDenyWriteExecute=yes")
+    parser.add_argument("--families", nargs="+", metavar="AF_NAME", help="RestrictAddressFamilies= allow list")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -129,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
         allowed |= {"execve", "execveat", "exit", "exit_group"}
     if args.mdwe:
         install_mdwe(lib)
+    if args.families:
+        install_address_families(lib, args.families)
     if allowed is not None:
         install_allow_list(lib, allowed)
     os.execvp(command[0], command)

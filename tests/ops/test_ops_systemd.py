@@ -102,6 +102,9 @@ def _sandbox_args(unit_path: Path) -> list[str]:
             args += ["--deny" if deny else "--allow", group]
     if values(unit, "Service", "MemoryDenyWriteExecute")[-1:] == ["yes"]:
         args.append("--mdwe")
+    families = " ".join(values(unit, "Service", "RestrictAddressFamilies")).split()
+    if families:
+        args += ["--families", *families]
     return args
 
 
@@ -150,14 +153,18 @@ def test_ops_model_runs_under_unit_sandbox(toy_export):
 
 
 def test_ops_sandbox_refuses_what_the_unit_forbids(tmp_path):
-    """The sandbox used above is not a no-op: W+X memory and a call of a denied group (@privileged:
-    setuid, which any user may call with its own uid) are refused."""
+    """The sandbox used above is not a no-op: W+X memory, a call of a denied group (@privileged:
+    setuid, which any user may call with its own uid) and a packet socket are refused."""
     code = ("import mmap, os\n"
             "try:\n    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
             "    print('wx allowed')\nexcept PermissionError:\n    print('wx refused')\n"
             "try:\n    os.setuid(os.getuid())\n    print('setuid allowed')\n"
-            "except PermissionError:\n    print('setuid refused')\n")
+            "except PermissionError:\n    print('setuid refused')\n"
+            "import socket\n"
+            "try:\n    socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM)\n    print('packet allowed')\n"
+            "except OSError as e:\n    print('packet refused' if e.errno == 97 else f'packet {e}')\n"
+            "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()\nprint('inet allowed')\n")
     proc = subprocess.run([sys.executable, str(SANDBOX), *_sandbox_args(TEMPLATE), "--", sys.executable,
                            "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split("\n")[:2] == ["wx refused", "setuid refused"], proc.stdout
+    assert proc.stdout.split("\n")[:4] == ["wx refused", "setuid refused", "packet refused", "inet allowed"], proc.stdout
