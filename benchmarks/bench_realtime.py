@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         "host": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                  "cpu_count": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
                  "tensorflow": tf.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+                 "load_average_at_start": list(os.getloadavg()),
                  "note": "shared machine; timings are the best of several runs"},
         "quick": args.quick,
     }
@@ -232,14 +233,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  scipy.signal.resample    {rs['fft_resample_ms']:7.3f} ms   max error {rs['fft_max_error_uV']:.3f} uV "
           f"(newest 20 samples {rs['fft_newest20_max_error_uV']:.3f} uV)")
     print()
-    print(f"{'model':10} {'backend':10} {'device':6} {'batch 23 ms':>11} {'23 x 1 ms':>10} {'speedup':>7} "
+    print(f"{'model':16} {'backend':10} {'device':6} {'batch 23 ms':>11} {'23 x 1 ms':>10} {'speedup':>7} "
           f"{'windows/s':>10} {'x realtime':>10} {'step p50 ms':>11} {'p99 ms':>8}")
     for e in result["models"]:
         p, q = e["predict"], e["pipeline"]
-        print(f"{e['model']:10} {e['backend']:10} {e['device']:6} {p['batched_23_ms']:11.2f} "
+        print(f"{e['model']:16} {e['backend']:10} {e['device']:6} {p['batched_23_ms']:11.2f} "
               f"{p['per_channel_23_calls_ms']:10.2f} {p['speedup']:7.1f} {q['windows_per_s']:10.1f} "
               f"{q['real_time_factor']:10.1f} {q['step_median_ms']:11.2f} {q['step_p99_ms']:8.2f}")
 
+    result["host"]["load_average_at_end"] = list(os.getloadavg())
+    print(f"load average (1, 5, 15 min) at start {result['host']['load_average_at_start']}, "
+          f"at end {result['host']['load_average_at_end']} on {os.cpu_count()} CPUs")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = args.name or f"realtime-{platform.node()}-{result['created'][:10]}.json"
