@@ -105,3 +105,19 @@ def test_demo_replays_the_seizure_excerpt_and_reports_the_onset(toy_export):
     assert "ODC-By" in out.stdout and "SEIZURE ONSET" in out.stdout
     assert "Summary:" in out.stdout and "raised 1 seizure onset" in out.stdout
     assert "stopped cleanly (exit 0)" in out.stdout
+
+
+@pytest.mark.slow
+def test_file_mode_prints_json_lines_per_event_and_window(toy_export):
+    seizure = REPO / "realtime" / "data" / "chbmit" / "chb01_03_Seizure.edf"
+    out = detect("--file", str(seizure), "--json", "--windows", "--model", str(toy_export), "--hop-s", "2",
+                 timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    import json
+
+    lines = [json.loads(ln) for ln in out.stdout.splitlines()]
+    windows = [ln for ln in lines if ln["type"] == "window"]
+    onsets = [ln for ln in lines if ln["type"] == "seizure.onset"]
+    assert len(windows) >= 15 and all(ln["file"] == str(seizure) for ln in lines)
+    assert len(onsets) == 1 and 0 <= onsets[0]["time"] < 41  # seconds from the start of the recording
+    assert len(windows[0]["channel_probabilities"]) == 23
