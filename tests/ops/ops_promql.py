@@ -3,11 +3,14 @@ really exports, and Grafana template variables replaced so that Prometheus can r
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.request
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+DASHBOARD = Path(__file__).resolve().parents[2] / "config" / "grafana" / "dashboards" / "realtime-detect.json"
 _METRIC = re.compile(r"\brealtime_detect_[a-zA-Z0-9_:]*")
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
@@ -70,3 +73,33 @@ def contract_metrics(architecture_md: str) -> set[str]:
     "Contract: metrics" table of docs/architecture.md."""
     section = architecture_md.split("## Contract: metrics", 1)[1].split("\n## ", 1)[0]
     return set(re.findall(r"^\|\s*`(realtime_detect_[a-z0-9_]+)", section, flags=re.M))
+
+
+def dashboard() -> dict:
+    return json.loads(DASHBOARD.read_text())
+
+
+def panel_exprs(dash: dict) -> list[tuple[str, str]]:
+    """``(where, expr)`` for every panel target, nested row panels and annotation queries."""
+    out = []
+
+    def walk(panels):
+        for p in panels:
+            if p.get("type") == "row":
+                walk(p.get("panels", []))
+                continue
+            targets = p.get("targets") or []
+            assert targets, f"panel {p.get('title')!r} has no query"
+            for t in targets:
+                assert t.get("expr"), f"panel {p.get('title')!r} target {t.get('refId')} has no expr"
+                out.append((f"panel {p['title']!r}", t["expr"]))
+
+    walk(dash["panels"])
+    for a in dash.get("annotations", {}).get("list", []):
+        if a.get("expr"):
+            out.append((f"annotation {a['name']!r}", a["expr"]))
+    for v in dash["templating"]["list"]:
+        if v["type"] == "query":
+            q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
+            out.append((f"variable {v['name']!r}", q))
+    return out

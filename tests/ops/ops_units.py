@@ -13,6 +13,7 @@ UNIT = SYSTEMD_DIR / "realtime-detect.service"
 TEMPLATE = SYSTEMD_DIR / "realtime-detect@.service"
 GPU_DROPIN = SYSTEMD_DIR / "gpu.conf"
 INSTALLED_ENTRY_POINT = "/opt/realtime-detect/.venv/bin/realtime-detect"
+SANDBOX = Path(__file__).resolve().parent / "ops_seccomp_sandbox.py"  # seccomp as systemd does it
 
 
 def parse_unit(path: Path) -> dict[str, list[tuple[str, str]]]:
@@ -67,3 +68,19 @@ def write_unit_copy(src: Path, dest_dir: Path, *, dropin: Path | None = None) ->
         d.mkdir(exist_ok=True)
         (d / dropin.name).write_text(dropin.read_text(encoding="utf-8"), encoding="utf-8")
     return dest
+
+
+def sandbox_args(unit_path: Path) -> list[str]:
+    """ops_seccomp_sandbox.py arguments for the unit's SystemCallFilter= and MemoryDenyWriteExecute=."""
+    unit = parse_unit(unit_path)
+    args: list[str] = []
+    for line in values(unit, "Service", "SystemCallFilter"):
+        deny = line.startswith("~")
+        for group in line.lstrip("~").split():
+            args += ["--deny" if deny else "--allow", group]
+    if values(unit, "Service", "MemoryDenyWriteExecute")[-1:] == ["yes"]:
+        args.append("--mdwe")
+    families = " ".join(values(unit, "Service", "RestrictAddressFamilies")).split()
+    if families:
+        args += ["--families", *families]
+    return args

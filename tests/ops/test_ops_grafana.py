@@ -3,17 +3,16 @@ point at the dashboard and a Prometheus datasource."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
-from ops_promql import contract_metrics, exported_sample_names, family, metric_names, unknown_names
+from ops_promql import (contract_metrics, dashboard, exported_sample_names, family, metric_names, panel_exprs,
+                        unknown_names)
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "config" / "grafana"
-DASHBOARD = GRAFANA / "dashboards" / "realtime-detect.json"
 
 # What issue 4 asks the per-bed dashboard to show, as the metric each view needs.
 REQUIRED = {
@@ -27,36 +26,6 @@ REQUIRED = {
     "realtime_detect_alerts_published_total",  # alerts by topic
     "realtime_detect_model_info",  # model table
 }
-
-
-def dashboard() -> dict:
-    return json.loads(DASHBOARD.read_text())
-
-
-def panel_exprs(dash: dict) -> list[tuple[str, str]]:
-    """``(where, expr)`` for every panel target, nested row panels and annotation queries."""
-    out = []
-
-    def walk(panels):
-        for p in panels:
-            if p.get("type") == "row":
-                walk(p.get("panels", []))
-                continue
-            targets = p.get("targets") or []
-            assert targets, f"panel {p.get('title')!r} has no query"
-            for t in targets:
-                assert t.get("expr"), f"panel {p.get('title')!r} target {t.get('refId')} has no expr"
-                out.append((f"panel {p['title']!r}", t["expr"]))
-
-    walk(dash["panels"])
-    for a in dash.get("annotations", {}).get("list", []):
-        if a.get("expr"):
-            out.append((f"annotation {a['name']!r}", a["expr"]))
-    for v in dash["templating"]["list"]:
-        if v["type"] == "query":
-            q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
-            out.append((f"variable {v['name']!r}", q))
-    return out
 
 
 @pytest.mark.integration

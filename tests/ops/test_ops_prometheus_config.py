@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ops_promql import contract_metrics, exported_sample_names, family, unknown_names
+from ops_promql import contract_metrics, exported_sample_names, family, metric_names, unknown_names
 
 REPO = Path(__file__).resolve().parents[2]
 PROM_DIR = REPO / "config" / "prometheus"
@@ -76,6 +76,5 @@ def test_ops_rules_use_only_exported_metrics():
     contract = contract_metrics((REPO / "docs" / "architecture.md").read_text())
     for rule in _alerts():
         assert unknown_names(rule["expr"], exported) == set(), rule["alert"]
-        from ops_promql import metric_names
         for name in metric_names(rule["expr"]) - {"up"}:
             assert family(name) in contract, (rule["alert"], name)

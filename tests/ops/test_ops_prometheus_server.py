@@ -30,10 +30,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ops_promql import grafana_to_promql
-from ops_units import TEMPLATE, environment, parse_unit
-from test_ops_grafana import dashboard, panel_exprs
-from test_ops_systemd import SANDBOX, _sandbox_args
+from ops_promql import dashboard, grafana_to_promql, panel_exprs
+from ops_units import SANDBOX, TEMPLATE, environment, parse_unit, sandbox_args
 
 REPO = Path(__file__).resolve().parents[2]
 PROM_CONFIG = REPO / "config" / "prometheus" / "prometheus.yml"
@@ -123,7 +121,7 @@ def test_ops_prometheus_scrapes_the_daemon(toy_export, tmp_path, prometheus_serv
         replay = subprocess.Popen([*command("realtime-replay", "replay"), str(RECORDING), "--name", name,
                                    "--loop"], cwd=REPO, env=env, stdout=logs["replay"], stderr=subprocess.STDOUT)
         daemon = subprocess.Popen(
-            [sys.executable, str(SANDBOX), *_sandbox_args(TEMPLATE), "--",
+            [sys.executable, str(SANDBOX), *sandbox_args(TEMPLATE), "--",
              *command("realtime-detect", "detect"), "--stream", name, "--model", str(toy_export),
              "--device", "cpu", "--metrics-port", str(metrics_port),
              "--endpoint", f"tcp://127.0.0.1:{free_port()}", "--replay-endpoint", f"tcp://127.0.0.1:{free_port()}",

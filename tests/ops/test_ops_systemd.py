@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from ops_units import (GPU_DROPIN, REPO, TEMPLATE, UNIT, environment, parse_unit, values,
-                       write_unit_copy)
+from ops_units import (GPU_DROPIN, REPO, SANDBOX, TEMPLATE, UNIT, environment, parse_unit, sandbox_args,
+                       values, write_unit_copy)
 
 # systemd-analyze security rates 0 (locked down) .. 10 (exposed); <= 2.0 keeps today's 1.1 honest
 # while leaving room for one more legitimate opening. The measured score is in docs/operations.md.
@@ -92,24 +92,6 @@ def test_ops_unit_restart_policy_matches_daemon_exit_codes():
     assert values(unit, "Service", "ExecReload") == ["/bin/kill -HUP $MAINPID"]
 
 
-def _sandbox_args(unit_path: Path) -> list[str]:
-    """ops_seccomp_sandbox.py arguments for the unit's SystemCallFilter= and MemoryDenyWriteExecute=."""
-    unit = parse_unit(unit_path)
-    args: list[str] = []
-    for line in values(unit, "Service", "SystemCallFilter"):
-        deny = line.startswith("~")
-        for group in line.lstrip("~").split():
-            args += ["--deny" if deny else "--allow", group]
-    if values(unit, "Service", "MemoryDenyWriteExecute")[-1:] == ["yes"]:
-        args.append("--mdwe")
-    families = " ".join(values(unit, "Service", "RestrictAddressFamilies")).split()
-    if families:
-        args += ["--families", *families]
-    return args
-
-
-SANDBOX = Path(__file__).resolve().parent / "ops_seccomp_sandbox.py"
-
 MODEL_CODE = r"""
 import sys
 import numpy as np
@@ -145,7 +127,7 @@ def test_ops_model_runs_under_unit_sandbox(toy_export):
     unit = parse_unit(TEMPLATE)
     env = dict(os.environ, **environment(unit))
     # `-c` with cwd=REPO: the repository's realtime package is importable whether installed or not.
-    cmd = [sys.executable, str(SANDBOX), *_sandbox_args(TEMPLATE), "--", sys.executable, "-c", MODEL_CODE,
+    cmd = [sys.executable, str(SANDBOX), *sandbox_args(TEMPLATE), "--", sys.executable, "-c", MODEL_CODE,
            str(toy_export)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -164,7 +146,7 @@ def test_ops_sandbox_refuses_what_the_unit_forbids(tmp_path):
             "try:\n    socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM)\n    print('packet allowed')\n"
             "except OSError as e:\n    print('packet refused' if e.errno == 97 else f'packet {e}')\n"
             "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()\nprint('inet allowed')\n")
-    proc = subprocess.run([sys.executable, str(SANDBOX), *_sandbox_args(TEMPLATE), "--", sys.executable,
+    proc = subprocess.run([sys.executable, str(SANDBOX), *sandbox_args(TEMPLATE), "--", sys.executable,
                            "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:4] == ["wx refused", "setuid refused", "packet refused", "inet allowed"], proc.stdout
