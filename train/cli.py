@@ -18,6 +18,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from train.strategy import StrategyError  # noqa: E402
+
 
 def _fit(args) -> int:
     from train.fit import run_fit
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         return _fit(args) if args.cmd == "fit" else _export(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, StrategyError) as exc:
         print(f"train-detector {args.cmd}: {exc}", file=sys.stderr)
         return 2
 

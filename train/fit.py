@@ -44,6 +44,21 @@ def compile_model(model, hp: HParams):
     return names
 
 
+def _build_from_local_batch(model, strategy, dataset) -> None:
+    """Work around Keras 3 under MultiWorkerMirroredStrategy: ``fit`` builds the model, losses and
+    metrics from a first batch that it averages with ``strategy.reduce`` over the nested (x, {y})
+    structure, which CollectiveAllReduceStrategy rejects ("Attempt to convert a value (PerReplica...)").
+    Build them here from one local, undistributed batch, and make fit's pre-build use it."""
+    x, y = next(iter(dataset.take(1)))
+    batch = (x, y)
+
+    def build(iterator=None, data_batch=None):
+        with strategy.scope():
+            model._symbolic_build(data_batch=batch)
+    build()
+    model._maybe_symbolic_build = build
+
+
 def prepare_data(hp: HParams, data_root: Path | str, run_dir: Path, records=None) -> dict:
     """Load sources (or use ``records``), split by recording, write shards; returns the data summary."""
     from train.datasets.records import load_sources, split_records
@@ -151,6 +166,8 @@ def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../sha
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False, profile_batch=0))
     except ImportError:
         _log("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
+    if p.kind == "multi_worker":
+        _build_from_local_batch(train_model, strategy, train_ds)
     steps = hp.fit.steps_per_epoch or None
     if steps:
         train_ds = train_ds.repeat()

@@ -78,7 +78,8 @@ def build_lstm(hp: HParams):
     x = keras.layers.BatchNormalization(name="frontend_bn")(x)
     aux0 = _head(keras.layers.GlobalAveragePooling1D(name="frontend_pool")(x), 2, lh.dropout, "aux_0")
     # Block 1: the recurrent block.
-    x = keras.layers.LSTM(lh.units, name="lstm")(x)
+    # Unrolled: no TensorList ops, so the LiteRT export keeps a dynamic batch dimension.
+    x = keras.layers.LSTM(lh.units, unroll=True, name="lstm")(x)
     x = keras.layers.Dropout(lh.dropout, name="dense_0_dropout")(x)
     x = keras.layers.Dense(lh.dense_units, activation="swish", name="dense_0")(x)
     probs = keras.layers.Dense(2, activation="softmax", dtype="float32", name="probabilities")(x)

@@ -107,12 +107,44 @@ def make_strategy(p: Plan, tpu: str = ""):
         strategy = tf.distribute.TPUStrategy(connect_tpu(tpu))
     elif p.kind == "multi_worker":
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        patch_keras_multi_worker()
     elif p.kind == "mirrored":
         strategy = tf.distribute.MirroredStrategy()
     else:
         strategy = tf.distribute.get_strategy()
     keras.mixed_precision.set_global_policy(p.precision)
     return strategy
+
+
+_PATCHED = False
+
+
+def patch_keras_multi_worker() -> None:
+    """Work around Keras 3 (3.15) under MultiWorkerMirroredStrategy: ``fit`` averages each step's
+    scalar logs with ``strategy.reduce("MEAN", v, axis=0)``, which fails on a scalar ("Invalid
+    reduction dimension 0 for input with 0 dimensions"). Reduce scalars with ``axis=None`` instead;
+    everything else goes through Keras unchanged. Idempotent."""
+    global _PATCHED
+    if _PATCHED:
+        return
+    from keras.src.backend.tensorflow import trainer as kt
+    from keras.src import tree
+
+    original = kt.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("mean", "auto") and kt._collective_all_reduce_multi_worker(strategy):
+            def one(v):
+                if not kt._is_per_replica_instance(v):
+                    return v
+                if strategy.experimental_local_results(v)[0].shape.rank == 0:
+                    return strategy.reduce("MEAN", v, axis=None)
+                return original(v, strategy, reduction)
+            return tree.map_structure(one, values)
+        return original(values, strategy, reduction)
+
+    kt.reduce_per_replica = reduce_per_replica
+    _PATCHED = True
 
 
 def configure_threads(intra: int, inter: int) -> None:

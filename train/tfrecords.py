@@ -156,4 +156,7 @@ def make_dataset(files, *, example_samples: int, window_samples: int, batch_size
     names = tuple(output_names)
     ds = ds.map(lambda x, y: (tf.ensure_shape(x, [window_samples]), {n: y for n in names}))
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    opts = tf.data.Options()
+    # Shard by example under multi-worker strategies: works with any number of shard files.
+    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(opts).prefetch(tf.data.AUTOTUNE)

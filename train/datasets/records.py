@@ -32,6 +32,15 @@ class Record:
     sample_rate_hz: float = 250.0
     meta: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if np.ndim(self.signal_uv) != 1 or np.shape(self.labels) != np.shape(self.signal_uv):
+            raise ValueError(f"record {self.recording_id!r}: signal_uv [n] and labels [n] must match, got "
+                             f"{np.shape(self.signal_uv)!r} and {np.shape(self.labels)!r}")
+        bad = np.setdiff1d(np.unique(self.labels), [0, 1])
+        if bad.size:
+            raise ValueError(f"record {self.recording_id!r}: unknown label {bad[0].item()!r} "
+                             "(expected 0 non_seizure or 1 seizure)")
+
     @property
     def label(self) -> int:
         """Per-recording label: 1 if any sample is seizure."""

@@ -1,0 +1,128 @@
+"""Data: hyper-parameter files, split by recording (no leakage), TFRecord schema, unknown labels, balancing."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from train.datasets.records import Record, split_records, windows
+from train.hparams import HParams, HParamsError, describe, load, parse_override
+from train.tfrecords import _example, balance_repeats, make_dataset, write_split
+
+
+def test_hparams_defaults_files_overrides_and_errors(tmp_path):
+    hp = load("config/train/default.toml")
+    assert hp.signal.sample_rate_hz == 250.0 and hp.signal.window_samples == 1024
+    assert hp.scaling.method == "asinh_uv"
+    assert HParams().to_dict() == load(None).to_dict()
+    hp2 = load("config/train/default.toml", dict([parse_override("fit.epochs=3"),
+                                                  parse_override("scaling.method=fixed_uv")]))
+    assert hp2.fit.epochs == 3 and hp2.scaling.method == "fixed_uv"
+    assert json.loads(json.dumps(hp2.to_dict()))["fit"]["epochs"] == 3
+    rows = describe()
+    assert all(r.get("unit") and r.get("meaning") for r in rows)
+    with pytest.raises(HParamsError, match="'fit.epoch'"):
+        load(None, {"fit.epoch": 3})
+    with pytest.raises(HParamsError, match="'zscore'"):
+        load(None, {"scaling.method": "zscore"})
+    with pytest.raises(HParamsError, match="'ten'"):
+        load(None, {"fit.epochs": "ten"})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[fit]\nepochs = [\n")
+    with pytest.raises(HParamsError, match="not valid TOML"):
+        load(bad)
+
+
+def _records(n_groups=30, dup_every=5):
+    rng = np.random.default_rng(1)
+    recs = []
+    for g in range(n_groups):
+        label = g % 3 == 0
+        src = "bonn" if g % 2 else "nscnd"
+        n_members = 2 if g % dup_every == 0 else 1  # duplicates / multi-channel groups
+        for m in range(n_members):
+            x = rng.normal(0, 20, 3000).astype(np.float32)
+            recs.append(Record(f"{src}/g{g:02d}_{m}", f"group{g:02d}", x, np.full(3000, int(label), np.int8), src,
+                               "S" if label else "Z"))
+    return recs
+
+
+def test_split_is_by_group_stratified_and_leak_free(tmp_path):
+    recs = _records()
+    split = split_records(recs, (0.6, 0.2, 0.2), seed=11)
+    assert split == split_records(recs, (0.6, 0.2, 0.2), seed=11)  # fixed seed: reproducible
+    assert sorted(sum(split.values(), [])) == sorted(r.recording_id for r in recs)
+    group_of = {r.recording_id: r.group_id for r in recs}
+    groups = {k: {group_of[i] for i in v} for k, v in split.items()}
+    assert not groups["train"] & groups["test"] and not groups["train"] & groups["validation"]
+    assert not groups["validation"] & groups["test"]
+    for part in ("train", "validation", "test"):  # every stratum in every part
+        ids = split[part]
+        assert {(i.split("/")[0], any(r.label for r in recs if r.recording_id == i)) for i in ids} == \
+            {("bonn", True), ("bonn", False), ("nscnd", True), ("nscnd", False)}
+    # No window of a test recording is in the training shards.
+    by_id = {r.recording_id: r for r in recs}
+    write_split([by_id[i] for i in split["train"]], tmp_path, "train", example_samples=1280, hop_samples=256)
+    seen = set()
+    for raw in tf.data.TFRecordDataset(sorted(map(str, tmp_path.glob("train-*.tfrecord.gz"))), compression_type="GZIP"):
+        ex = tf.train.Example.FromString(raw.numpy())
+        seen.add(ex.features.feature["recording_id"].bytes_list.value[0].decode())
+        sig = np.array(ex.features.feature["signal_uv"].float_list.value, np.float32)
+        off = ex.features.feature["offset"].int64_list.value[0]
+        rid = ex.features.feature["recording_id"].bytes_list.value[0].decode()
+        np.testing.assert_array_equal(sig, by_id[rid].signal_uv[off:off + 1280])
+    assert seen == set(split["train"])
+    test_windows = np.concatenate([windows(by_id[i].signal_uv, 1024, 256) for i in split["test"]])
+    train_examples = np.concatenate([windows(by_id[i].signal_uv, 1024, 64) for i in split["train"]])
+    assert not ({w.tobytes() for w in test_windows} & {w.tobytes() for w in train_examples})
+
+
+def test_unknown_label_is_an_error_never_class_0(tmp_path):
+    with pytest.raises(ValueError, match="unknown label 2"):
+        _example(np.zeros(8, np.float32), 2, 1, "edf", "r", 0)
+    # a record whose labels are not 0/1 cannot be made, so it cannot reach the shards either
+    with pytest.raises(ValueError, match="unknown label 3"):
+        Record("r", "r", np.zeros(3000, np.float32), np.full(3000, 3, np.int8), "edf", "x")
+    # a shard written by someone else with label 5: parsing fails loudly
+    path = tmp_path / "bad-00000-of-00001.tfrecord.gz"
+    feat = {"signal_uv": tf.train.Feature(float_list=tf.train.FloatList(value=[0.0] * 1100)),
+            "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[5]))}
+    with tf.io.TFRecordWriter(str(path), tf.io.TFRecordOptions(compression_type="GZIP")) as w:
+        w.write(tf.train.Example(features=tf.train.Features(feature=feat)).SerializeToString())
+    ds = make_dataset([path], example_samples=1100, window_samples=1024, batch_size=1, training=False)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="unknown label"):
+        next(iter(ds))
+
+
+def test_pipeline_augments_and_balances(tmp_path, tiny_hp):
+    rng = np.random.default_rng(2)
+    recs = [Record(f"edf/r{i}", f"g{i}", rng.normal(0, 20, 2000).astype(np.float32),
+                   np.full(2000, int(i == 0), np.int8), "edf", "s") for i in range(4)]
+    summ = write_split(recs, tmp_path, "train", example_samples=1088, hop_samples=512, balance=True,
+                       balance_classes=True, source_share={}, max_repeat=10)
+    assert summ["per_source_label"]["edf/1"]["per_epoch"] == summ["per_source_label"]["edf/0"]["per_epoch"]
+    ds = make_dataset(sorted(tmp_path.glob("train-*.tfrecord.gz")), example_samples=1088, window_samples=1024,
+                      batch_size=4, training=True, output_names=("probabilities", "aux_0"),
+                      augment_hp=tiny_hp.augment, seed=1)
+    xs, ys = [], []
+    for x, y in ds:
+        assert x.shape[1] == 1024 and set(y) == {"probabilities", "aux_0"}
+        xs.append(x.numpy())
+        ys.append(y["probabilities"].numpy())
+    y = np.concatenate(ys)
+    assert len(y) == summ["examples_per_epoch"] and y.sum() * 2 == len(y)
+    # augmentation: no example equals a raw crop of its source record (gain, noise, flip applied)
+    raw = {w.tobytes() for r in recs for w in windows(r.signal_uv, 1024, 1)}
+    assert not any(row.tobytes() in raw for row in np.concatenate(xs))
+
+
+def test_balance_repeats_follows_source_shares():
+    ex = [("bonn", 0)] * 400 + [("bonn", 1)] * 100 + [("nscnd", 0)] * 20 + [("nscnd", 1)] * 10
+    reps = balance_repeats(ex, balance_classes=True, source_share={"bonn": 0.75, "nscnd": 0.25}, max_repeat=100)
+    tot = {}
+    for (s, y), r in zip(ex, reps):
+        tot[(s, y)] = tot.get((s, y), 0) + r
+    assert tot[("bonn", 0)] == tot[("bonn", 1)] == 400
+    nscnd = tot[("nscnd", 0)] + tot[("nscnd", 1)]
+    assert nscnd / (nscnd + 800) == pytest.approx(0.25, abs=0.03)

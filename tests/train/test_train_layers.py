@@ -1,0 +1,94 @@
+"""Custom layers: get_config round-trip, frozen filter bank, float64 option, input scaling behaviour."""
+
+import keras
+import numpy as np
+import pytest
+
+from train.layers import FilterBank, InceptionBlock, InputScaling
+
+
+@pytest.mark.parametrize("layer", [
+    InputScaling("fixed_uv", 75.0, eps=1e-5, name="s"),
+    InputScaling("window_minmax", name="s2"),
+    FilterBank([4.0, 12.0, 40.0], 255, 500.0, "hann", True, name="fb"),
+    InceptionBlock(3, [5, 7], 4, "avg", 2, 2, activation="swish", name="ib"),
+])
+def test_get_config_round_trip_keeps_every_argument(layer):
+    cfg = layer.get_config()
+    clone = type(layer).from_config(cfg)
+    assert clone.get_config() == cfg
+    again = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert type(again) is type(layer) and again.get_config() == cfg
+
+
+def test_filter_bank_stays_frozen_after_trainable_toggles():
+    inp = keras.Input((256, 1))
+    fb = FilterBank([4.0, 12.0, 40.0], 255, 500.0, name="fb")
+    out = keras.layers.Conv1D(2, 3)(fb(inp))
+    model = keras.Model(inp, out)
+    for flag in (True, False, True):
+        model.trainable = flag
+        fb.trainable = True
+        assert fb.trainable is False
+        assert fb.trainable_weights == []
+        assert all(w.path.split("/")[0] != "fb" for w in model.trainable_weights)
+    assert len(fb.non_trainable_weights) == 1
+    # one gradient step leaves the bank's kernel untouched
+    before = np.array(fb.kernel)
+    model.compile("sgd", "mse")
+    model.fit(np.random.randn(4, 256, 1).astype("float32"), np.zeros((4, 254, 2), "float32"), verbose=0, epochs=1)
+    np.testing.assert_array_equal(np.array(fb.kernel), before)
+
+
+def test_filter_bank_float64_matches_float32_and_passes_a_sine():
+    fs = 500.0
+    t = np.arange(2048) / fs
+    x = np.sin(2 * np.pi * 6.93 * t).astype("float32")[None, :, None]  # centre of band 0 (4-12 Hz)
+    y32 = np.asarray(FilterBank([4.0, 12.0, 40.0], 255, fs)(x))
+    y64 = np.asarray(FilterBank([4.0, 12.0, 40.0], 255, fs, float64=True)(x))
+    assert y64.dtype == np.float32
+    np.testing.assert_allclose(y32, y64, atol=1e-4)
+    mid = slice(300, -300)
+    assert np.abs(y64[0, mid, 0]).max() == pytest.approx(1.0, abs=0.02)
+    assert np.abs(y64[0, mid, 1]).max() < 0.05
+
+
+@pytest.mark.parametrize("method", ["window_minmax", "fixed_uv", "asinh_uv"])
+def test_flat_window_gives_zeros_not_nan(method):
+    x = np.full((3, 1024), 37.5, np.float32)
+    x[1] = 0.0
+    y = np.asarray(InputScaling(method, 100.0)(x))
+    assert np.all(np.isfinite(y)) and np.all(y == 0)
+
+
+def test_scaling_behaviour_under_gain():
+    rng = np.random.default_rng(0)
+    x = (rng.normal(0, 40, (1, 1024)) + 500).astype(np.float32)  # with an offset
+    mm = InputScaling("window_minmax")
+    fx = InputScaling("fixed_uv", 100.0)
+    ah = InputScaling("asinh_uv", 100.0)
+    # window_minmax: into [-1, 1], mean 0, blind to gain (erases the amplitude rise of a seizure)
+    a, b = np.asarray(mm(x)), np.asarray(mm(2 * x))
+    assert np.abs(a).max() == pytest.approx(1.0) and abs(a.mean()) < 1e-3
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    # fixed_uv: linear in µV, mean removed
+    np.testing.assert_allclose(np.asarray(fx(x)), (x - x.mean()) / 100.0, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(fx(2 * x)), 2 * np.asarray(fx(x)), atol=1e-4)
+    # asinh_uv: equals numpy's arcsinh; a 2x gain moves large values by about log(2) only
+    np.testing.assert_allclose(np.asarray(ah(x)), np.arcsinh((x - x.mean()) / 100.0), atol=1e-5)
+    big = np.full((1, 1024), -1000.0, np.float32)
+    big[0, ::2] = 1000.0
+    shift = np.asarray(ah(2 * big)) - np.asarray(ah(big))
+    assert np.abs(shift).max() == pytest.approx(np.log(2), abs=0.01)
+
+
+@pytest.mark.parametrize("ctor,quoted", [
+    (lambda: InputScaling("zscore"), "'zscore'"),
+    (lambda: InputScaling("fixed_uv", -3.0), "-3.0"),
+    (lambda: InceptionBlock(pool="median"), "'median'"),
+    (lambda: InceptionBlock(dilation_rate=0), "0"),
+    (lambda: FilterBank([1.5, 3.0], 64, 500.0), "64"),
+])
+def test_bad_constructor_arguments_quote_the_value(ctor, quoted):
+    with pytest.raises(ValueError, match=quoted):
+        ctor()
