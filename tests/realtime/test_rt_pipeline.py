@@ -180,3 +180,26 @@ def test_channel_quality_rules():
     x[2, ::3] = x[2].max()
     x[3, 7] = np.inf
     assert channel_quality(x) == [None, "flat", "railed", "non-finite"]
+
+
+@pytest.mark.parametrize("rate", [100.0, 173.61, 512.0, 2048.0])
+def test_other_native_rates(detector, rate):
+    """Windows every hop (no drift with a fractional hop), ending within 0.1 s of the newest sample."""
+    rng = np.random.default_rng(4)
+    n = int(20 * rate)
+    x = rng.normal(size=(n, 2)) * 20
+    x[int(10 * rate):] *= 15  # the amplitude rises at 10 s
+    pipe = Pipeline(detector, sfreq=rate, ch_names=["A", "B"], units=["uV", "uV"], window=WindowConfig(),
+                    decision=DECISION, mode="offline")
+    results = []
+    for i in range(0, n, 100):
+        block = x[i:i + 100]
+        pipe.push(block, np.arange(i, i + block.shape[0]) / rate)
+        results += pipe.step()
+    ends = np.array([r.window_end for r in results])
+    assert np.diff(ends) == pytest.approx(1.0, abs=1 / rate)
+    assert 4.1 <= ends[0] <= 4.1 + 0.1 + 1 / rate
+    assert results[0].window_end - results[0].window_start == pytest.approx(1023 / 250, rel=1e-4)
+    quiet = [r.probability for r in results if r.window_end < 10]
+    loud = [r.raw_probability for r in results if r.window_start > 10.1]
+    assert max(quiet) < 0.1 and min(loud) > 0.9
