@@ -33,7 +33,7 @@ DEFAULT_RECORDING = DATA / "chbmit" / "chb01_03_Seizure.edf"
 ATTRIBUTION = DATA / "chbmit" / "ATTRIBUTION.md"
 SEIZURE_START_IN_EXCERPT_S = 1.0  # chb01_03 seizure at 2996 s; the excerpt starts at 2995 s
 
-_READY = re.compile(r"ready: alerts=(\S+) replay=(\S+) metrics=(\S+)")
+_READY = re.compile(r"ready: alerts=(\S+) replay=(\S+) metrics=(\S+) model=(\S+) backend=(\S+) device=(\S+)")
 _LSL_START = re.compile(r"first sample at lsl_time=([0-9.]+)")
 
 
@@ -172,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
                 print("realtime-demo: is the shipped model in realtime/models/default? Or pass --model EXPORT.",
                       file=sys.stderr)
             return 69 if code in (None, 0, 69) else int(code)
-        alerts_ep, replay_ep, metrics_url = ready.groups()
-        print(f"Detector ready: alerts on {alerts_ep}, replay on {replay_ep}, metrics on {metrics_url}")
+        alerts_ep, replay_ep, metrics_url, model_version, backend, device = ready.groups()
+        print(f"Detector ready: model {model_version} ({backend} on {device}); alerts on {alerts_ep}, "
+              f"replay on {replay_ep}, metrics on {metrics_url}")
         sub = Subscriber(alerts_ep, replay_ep, since=0,
                          warn=lambda text: print(f"  (subscriber: {text})", file=sys.stderr))
         print(f"Replaying {recording.name} as LSL stream {name!r} at speed {args.speed:g} ...\n", flush=True)

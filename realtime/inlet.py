@@ -18,6 +18,7 @@ naming the value, once per stream, and the inlet keeps waiting for a usable one.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,6 +29,7 @@ from pylsl.util import LostError
 log = logging.getLogger(__name__)
 
 MIN_RATE_HZ = 100.0
+FORGET_AFTER_S = 5.0  # the continuous resolver drops a vanished stream after this long
 PROCESSING_FLAGS = pylsl.proc_clocksync | pylsl.proc_dejitter | pylsl.proc_monotonize
 _FORMAT_NAMES = {1: "float32", 2: "double64", 3: "string", 4: "int32", 5: "int16", 6: "int8", 7: "int64"}
 _NP_DTYPES = {1: np.float32, 2: np.float64, 4: np.int32, 5: np.int16, 6: np.int8, 7: np.int64}
@@ -191,6 +193,8 @@ class Inlet:
         self._opened_at = 0.0
         self._had_data_since_open = False
         self._rejected_uids: set[str] = set()
+        self._resolver: pylsl.ContinuousResolver | None = None
+        self._skip_until: dict[str, float] = {}  # uid -> clock: streams just lost or that failed to open
 
     # ----------------------------------------------------------------------------------------------
     @property
@@ -226,13 +230,33 @@ class Inlet:
             self._inlet = None
 
     # ----------------------------------------------------------------------------------------------
+    def _candidates(self) -> list[pylsl.StreamInfo]:
+        """Matching streams, polled from a liblsl ContinuousResolver for up to ``resolve_timeout_s``.
+
+        A continuous resolver answers from memory (one-shot ``resolve_bypred`` calls were seen to
+        block for 5 s now and then on a loaded machine, starving the watchdog); it still reports a
+        vanished outlet for ``FORGET_AFTER_S``, so a stream just lost, or one that failed to open,
+        is skipped (by uid) that long.
+        """
+        if self._resolver is None:
+            self._resolver = pylsl.ContinuousResolver(pred=build_predicate(self.spec),
+                                                     forget_after=FORGET_AFTER_S)
+        deadline = self.clock() + self.resolve_timeout_s
+        while True:
+            found = [info for info in self._resolver.results()
+                     if self.spec.matches(info.name(), info.type(), info.source_id())
+                     and info.uid() not in self._rejected_uids
+                     and self._skip_until.get(info.uid(), -1.0) <= self.clock()]
+            if found or self.clock() >= deadline:
+                return found
+            time.sleep(0.05)
+
     def _try_open(self) -> InletStep:
         try:
-            candidates = resolve(self.spec, self.resolve_timeout_s)
+            candidates = self._candidates()
         except Exception as exc:
             log.error("resolving %s failed: %s", self.spec.describe(), exc)
             return InletStep(event=None, detail=str(exc))
-        candidates = [c for c in candidates if c.uid() not in self._rejected_uids]
         if not candidates:
             return InletStep()
         if self.meta is not None:  # prefer the stream we had (same source id), if it is back
@@ -256,7 +280,9 @@ class Inlet:
                 inlet.close_stream()
             return InletStep(event="rejected", detail=str(exc))
         except Exception as exc:  # the outlet vanished between resolve and open, or timed out
-            log.warning("could not open stream %r: %s", info.name(), exc)
+            log.warning("could not open stream %r (uid %s): %s; not trying it again for %g s", info.name(),
+                        info.uid(), exc, FORGET_AFTER_S + 0.5)
+            self._skip_until[info.uid()] = self.clock() + FORGET_AFTER_S + 0.5
             if inlet is not None:
                 try:
                     inlet.close_stream()
@@ -315,6 +341,8 @@ class Inlet:
     def _lose(self, detail: str) -> InletStep:
         name = self.meta.name if self.meta else self.spec.label()
         log.warning("stream %s lost: %s", name, detail)
+        if self.meta is not None:
+            self._skip_until[self.meta.uid] = self.clock() + FORGET_AFTER_S + 0.5
         self.close()
         self.state = "lost"
         return InletStep(event="lost", detail=detail)

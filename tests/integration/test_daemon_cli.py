@@ -99,12 +99,15 @@ def test_replay_of_an_unreadable_file_exits_2_quoting_it(tmp_path):
 
 @pytest.mark.slow
 def test_demo_replays_the_seizure_excerpt_and_reports_the_onset(toy_export):
-    out = subprocess.run([sys.executable, "-m", "realtime", "demo", "--model", str(toy_export), "--speed", "4"],
+    # The LiteRT backend here (the end-to-end test covers TensorFlow): the same export, no TF import.
+    out = subprocess.run([sys.executable, "-m", "realtime", "demo", "--model", str(toy_export), "--speed", "4",
+                          "--backend", "litert"],
                          capture_output=True, text=True, env=env(), timeout=180, cwd=str(REPO))
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
     assert "ODC-By" in out.stdout and "SEIZURE ONSET" in out.stdout
     assert "Summary:" in out.stdout and "raised 1 seizure onset" in out.stdout
     assert "stopped cleanly (exit 0)" in out.stdout
+    assert "(litert on CPU)" in out.stdout
 
 
 @pytest.mark.slow

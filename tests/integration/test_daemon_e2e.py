@@ -4,7 +4,7 @@ One daemon process serves the whole module (each start costs a TensorFlow import
 it waits for an absent stream (READY, STATUS, WATCHDOG while waiting); the non-seizure excerpt is
 replayed (no onset; the stream is then lost); the seizure excerpt is replayed under the same name
 (restored, an onset, metrics); a SIGHUP changes a threshold without reconnecting; SIGTERM stops it
-with a final heartbeat and exit 0.
+with a final heartbeat and exit 0. In between, a replay is killed with SIGKILL (the yanked cable).
 
 The toy model's threshold is 80 µV here instead of the fixture's 60 µV: with 60 µV the
 non-seizure excerpt's smoothed 2nd-highest channel probability peaks at 0.79, a hair under the
@@ -148,6 +148,23 @@ def test_seizure_excerpt_raises_an_onset_and_sighup_reloads_without_reconnect(da
         stop(replay)
 
 
+def test_yanked_cable_is_reported_lost_and_heartbeats_go_on(daemon):
+    last_seq = daemon.messages[-1]["seq"]
+    replay = start_replay(NONSEIZURE, daemon.name, *REPLAY_ARGS, "--loop")
+    try:
+        restored = daemon.wait_message(lambda m: m["type"] == "status.signal" and m["state"] == "restored"
+                                       and m["seq"] > last_seq, 30, "restored")
+        daemon.wait_message(lambda m: m["type"] == "status.heartbeat" and m["seq"] > restored["seq"]
+                            and m["state"] == "connected", 10, "connected heartbeat")
+    finally:
+        stop(replay)  # SIGKILL: the outlet process dies without closing anything
+    lost = daemon.wait_message(lambda m: m["type"] == "status.signal" and m["state"] == "lost"
+                               and m["seq"] > restored["seq"], 15, "signal lost after the kill")
+    beat = daemon.wait_message(lambda m: m["type"] == "status.heartbeat" and m["seq"] > lost["seq"] + 1, 10,
+                               "heartbeats after the loss")
+    assert beat["state"] == "lost" and daemon.proc.poll() is None
+
+
 def test_realtime_alerts_replays_the_onset_from_seq_zero(daemon):
     out = subprocess.run([sys.executable, "-m", "realtime", "alerts", "--endpoint", daemon.endpoint,
                           "--replay-endpoint", daemon.replay_endpoint, "--since", "0", "--topic", "seizure",
@@ -161,6 +178,8 @@ def test_realtime_alerts_replays_the_onset_from_seq_zero(daemon):
 def test_sigterm_stops_with_a_final_status_and_exit_0(daemon):
     daemon.proc.send_signal(signal.SIGTERM)
     assert daemon.proc.wait(timeout=20) == 0
+    # A vanished outlet that the resolver still lists is tried once, not in a busy loop.
+    assert daemon.log_text().count("could not open stream") <= 3
     final = daemon.wait_message(lambda m: m["type"] == "status.heartbeat" and m.get("final"), 5, "final heartbeat")
     assert final["alarm_active"] in (True, False) and final["windows_total"] > 0
     assert "STOPPING=1" in daemon.notify.items
