@@ -116,13 +116,17 @@ class AlertLog:
         return 0, needs_newline
 
     def append(self, message: dict, *, durable: bool) -> None:
-        """Write one line and flush it (``durable``: also fsync). Raises OSError (disk full, ...)."""
-        line = (json.dumps(message, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+        """Write one message as a line and flush it (``durable``: also fsync). Raises OSError."""
+        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        self.append_line(text.encode("utf-8"), seq=int(message["seq"]), durable=durable)
+
+    def append_line(self, line: bytes, *, seq: int, durable: bool) -> None:
+        """Write one JSON text (no newline) as a line and flush it (``durable``: also fsync)."""
         with self.lock:
-            self._fh.write(line)
+            self._fh.write(line + b"\n")
             if durable:
                 os.fsync(self._fh.fileno())
-            self.last_seq = max(self.last_seq, int(message["seq"]))
+            self.last_seq = max(self.last_seq, seq)
 
     def size(self) -> int:
         with self.lock:
@@ -199,22 +203,30 @@ class Publisher:
 
     # -- publishing ---------------------------------------------------------------------------------
     def publish(self, message: dict) -> dict:
-        """Stamp, log (flush, fsync for seizure/signal), then send. Returns the stamped message.
+        """Stamp, validate, log (flush, fsync for seizure/signal), then send. Returns the stamped message.
+
+        A message the schema refuses raises :class:`realtime.messages.MessageError` before anything
+        is logged or sent (and its sequence number is not used).
 
         A log write failure is counted (``alert_log``) and logged, and the message is still sent:
         an alarm nobody hears is worse than a gap in the log.
         """
         stamped = self.sequencer.stamp(dict(message))
+        try:
+            frames = encode(stamped)  # validates: nothing invalid is logged or sent
+        except Exception:
+            self.sequencer.last -= 1  # the number was not used
+            raise
         topic = str(stamped["type"])
         try:
-            self.log.append(stamped, durable=topic.startswith(DURABLE_PREFIXES))
+            self.log.append_line(frames[1], seq=int(stamped["seq"]), durable=topic.startswith(DURABLE_PREFIXES))
         except (OSError, ValueError) as exc:
             self._on_error("alert_log")
             log.error("could not write seq %s to the alert log %s: %s", stamped.get("seq"), self.log.path, exc)
         with self.log.lock:
             self._cache.append(stamped)
         try:
-            self._pub.send_multipart(encode(stamped), flags=zmq.NOBLOCK)
+            self._pub.send_multipart(frames, flags=zmq.NOBLOCK)
             self._on_published(topic)
         except zmq.ZMQError as exc:
             self._on_error("publish")

@@ -56,6 +56,7 @@ EX_SOFTWARE = 70
 EX_CONFIG = 78
 
 PULL_TIMEOUT_S = 0.1
+QUALITY_HOLD_S = 5.0  # at most one status.signal "quality" message per this many seconds
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Settings a SIGHUP applies in place; any other change needs a restart.
 RELOADABLE = {"decision": None, "alerts": ("heartbeat_s",), "logging": None,
@@ -144,6 +145,9 @@ class Daemon:
         self._stream_label = ""
         self._host = socket.gethostname()
         self.windows_total = 0
+        self._last_probability = 0.0  # last finite smoothed bed probability
+        self._quality_sent: tuple = ()  # flagged channels last reported (none at start)
+        self._quality_sent_at = -math.inf
 
     # ----------------------------------------------------------------------------- start-up
     def start(self) -> None:
@@ -284,6 +288,7 @@ class Daemon:
             self._set_status(f"waiting for stream {self.inlet.spec.describe()} (rejected {meta.name}: {exc})")
             return False
         self._layout = meta.layout()
+        self._quality_sent, self._quality_sent_at = (), -math.inf
         self.envelope = Envelope.of(meta, host=self._host, model_version=self.envelope.model_version)
         if self._stream_label != meta.name:
             self.metrics.stream_connected.labels(stream=self._stream_label).set(0)
@@ -317,6 +322,10 @@ class Daemon:
             if self.pipeline is not None:
                 log.warning("stream %s came back with a different layout; starting a new pipeline", meta.name)
                 for ev in self.pipeline.flush():  # close an open event of the old layout honestly
+                    if not math.isfinite(ev.probability):  # the buffers were dropped when it was lost
+                        ev = dataclasses.replace(ev, probability=self._last_probability)
+                        log.warning("offset of event %d: no window since the loss; probability is the last "
+                                    "one scored (%.3f)", ev.event_id, ev.probability)
                     self._publish(offset_message(ev, self.envelope))
             if not self._new_pipeline():
                 return
@@ -354,6 +363,8 @@ class Daemon:
             m.last_window_timestamp.labels(stream=label).set(time.time())
             if math.isfinite(res.probability):
                 m.seizure_probability.labels(stream=label).set(res.probability)
+                self._last_probability = float(res.probability)
+            self._check_quality(res.flagged_channels)
             if res.skipped_before:
                 self._errors.error("behind", "%s: fell behind, skipped %d window(s) to score the newest", label,
                                    res.skipped_before, exc_info=False, level=logging.WARNING)
@@ -376,6 +387,25 @@ class Daemon:
                     self._set_status(f"connected to {label}; last seizure event {ev.event_id} ended")
             m.alarm_active.labels(stream=label).set(1 if self.pipeline.alarm_active else 0)
             m.end_to_end_latency.labels(stream=label).observe(max(0.0, pylsl.local_clock() - res.newest_sample_time))
+
+    def _check_quality(self, flagged: Mapping[str, str]) -> None:
+        """``status.signal`` ``quality`` when the set of channels left out (flat, railed, non-finite)
+        changes; at most one such message per ``QUALITY_HOLD_S``, always ending on the latest state."""
+        current = tuple(sorted(flagged.items()))
+        now = time.monotonic()
+        if current == self._quality_sent or now - self._quality_sent_at < QUALITY_HOLD_S:
+            return
+        from realtime.messages import signal_message
+
+        if current:
+            detail = "channels left out: " + ", ".join(f"{name} ({why})" for name, why in current)
+        else:
+            detail = "every channel usable"
+        n = len(self.pipeline.ch_names)
+        detail += f" ({n - len(current)} of {n} scored)"
+        log.warning("signal quality on %s: %s", self._stream_label, detail)
+        self._publish(signal_message(self.envelope, time=self._lsl_now(), state="quality", detail=detail))
+        self._quality_sent, self._quality_sent_at = current, now
 
     # ----------------------------------------------------------------------------- messages
     def _lsl_now(self) -> float:
@@ -403,6 +433,7 @@ class Daemon:
         self._publish(msg)
 
     def _set_status(self, text: str) -> None:
+        text = " ".join(text.split())  # one line: a newline would start a new sd_notify assignment
         if text != self._status:
             self._status = text
             log.info("status: %s", text)

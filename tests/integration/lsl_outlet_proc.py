@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--unit", default="microvolts")
     ap.add_argument("--amplitude", type=float, default=50.0)
     ap.add_argument("--duration-s", type=float, default=0.0)
+    ap.add_argument("--flat", type=int, default=0, help="the first N channels send zeros (a flat line)")
     a = ap.parse_args()
     fmt, dtype = FORMATS[a.format]
     info = pylsl.StreamInfo(a.name, a.type, a.channels, a.rate, fmt, a.source_id)
@@ -47,7 +48,9 @@ def main() -> None:
         due = int((time.monotonic() - t0) * a.rate)
         if due > sent:
             t = (np.arange(sent, due) / a.rate)[:, None]
-            chunk = (a.amplitude * np.sin(2 * np.pi * freqs[None, :] * t)).astype(dtype)
+            chunk = a.amplitude * np.sin(2 * np.pi * freqs[None, :] * t)
+            chunk[:, :a.flat] = 0.0
+            chunk = chunk.astype(dtype)
             outlet.push_chunk(np.ascontiguousarray(chunk))
             sent = due
         time.sleep(0.02)

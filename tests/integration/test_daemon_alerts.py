@@ -182,3 +182,20 @@ def test_bind_failure_raises_and_releases_the_log(tmp_path, ctx):
     finally:
         pub.close(flush_s=0)
     AlertLog(tmp_path / "other.jsonl").close()
+
+
+def test_an_invalid_message_is_neither_logged_nor_sent_nor_numbered(tmp_path, ctx):
+    from realtime.messages import MessageError
+
+    pub = new_publisher(tmp_path, ctx)
+    try:
+        first = pub.publish(onset(1.0))["seq"]
+        bad = onset(2.0)
+        bad["probability"] = float("nan")
+        with pytest.raises(MessageError, match="probability"):
+            pub.publish(bad)
+        assert pub.publish(heartbeat(3.0))["seq"] == first + 1
+        lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
+        assert [json.loads(ln)["seq"] for ln in lines] == [first, first + 1]
+    finally:
+        pub.close(flush_s=0)

@@ -4,7 +4,8 @@ One daemon process serves the whole module (each start costs a TensorFlow import
 it waits for an absent stream (READY, STATUS, WATCHDOG while waiting); the non-seizure excerpt is
 replayed (no onset; the stream is then lost); the seizure excerpt is replayed under the same name
 (restored, an onset, metrics); a SIGHUP changes a threshold without reconnecting; SIGTERM stops it
-with a final heartbeat and exit 0. In between, a replay is killed with SIGKILL (the yanked cable).
+with a final heartbeat and exit 0. In between, a different device appears under the same name
+(new layout, a flat channel) and is killed with SIGKILL (the yanked cable).
 
 The toy model's threshold is 80 µV here instead of the fixture's 60 µV: with 60 µV the
 non-seizure excerpt's smoothed 2nd-highest channel probability peaks at 0.79, a hair under the
@@ -22,7 +23,7 @@ import time
 import pytest
 
 from rt_daemon_proc import DaemonProc, metric, start_replay
-from rt_helpers import REPO, env, stop, unique
+from rt_helpers import REPO, env, start_outlet, stop, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -148,16 +149,24 @@ def test_seizure_excerpt_raises_an_onset_and_sighup_reloads_without_reconnect(da
         stop(replay)
 
 
-def test_yanked_cable_is_reported_lost_and_heartbeats_go_on(daemon):
+def test_new_layout_flat_channel_and_yanked_cable(daemon):
+    """The stream comes back from another device (4 channels, one flat): the open seizure of the old
+    layout is closed, the flat channel is reported; then the outlet is killed (the yanked cable)."""
     last_seq = daemon.messages[-1]["seq"]
-    replay = start_replay(NONSEIZURE, daemon.name, *REPLAY_ARGS, "--loop")
+    outlet = start_outlet("--name", daemon.name, "--source-id", "bed-e2e", "--channels", "4", "--flat", "1",
+                          "--rate", "512")
     try:
         restored = daemon.wait_message(lambda m: m["type"] == "status.signal" and m["state"] == "restored"
                                        and m["seq"] > last_seq, 30, "restored")
+        offset = daemon.wait_message(lambda m: m["type"] == "seizure.offset", 5, "offset of the open event")
+        assert offset["seq"] < restored["seq"] and offset["event_id"] == 1
+        quality = daemon.wait_message(lambda m: m["type"] == "status.signal" and m["state"] == "quality"
+                                      and m["seq"] > restored["seq"], 30, "quality report")
+        assert "C0 (flat)" in quality["detail"] and "3 of 4 scored" in quality["detail"]
         daemon.wait_message(lambda m: m["type"] == "status.heartbeat" and m["seq"] > restored["seq"]
-                            and m["state"] == "connected", 10, "connected heartbeat")
+                            and m["state"] == "connected" and not m["alarm_active"], 10, "connected heartbeat")
     finally:
-        stop(replay)  # SIGKILL: the outlet process dies without closing anything
+        stop(outlet)  # SIGKILL: the outlet process dies without closing anything
     lost = daemon.wait_message(lambda m: m["type"] == "status.signal" and m["state"] == "lost"
                                and m["seq"] > restored["seq"], 15, "signal lost after the kill")
     beat = daemon.wait_message(lambda m: m["type"] == "status.heartbeat" and m["seq"] > lost["seq"] + 1, 10,
