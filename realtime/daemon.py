@@ -174,6 +174,10 @@ class Daemon:
                 self._detector.warmup((1,))
             except ModelLoadError as exc:
                 raise StartupError(f"cannot load the model: {exc}", EX_UNAVAILABLE) from exc
+            except Exception as exc:  # loaded, but the warm-up window fails: the model is unusable
+                log.debug("model warm-up failure", exc_info=True)
+                raise StartupError(f"the model at {cfg.model.path or 'the default path'} failed its warm-up "
+                                   f"window: {type(exc).__name__}: {exc}", EX_UNAVAILABLE) from exc
         det = self._detector
         self.detector = TimedDetector(det, self.metrics.inference_duration.observe)
         self.metrics.set_model_info(model_version=str(det.model_version),
