@@ -183,6 +183,11 @@ class EventScore:
     tp: int
     fp: int
     latencies_s: list[float | None] = field(default_factory=list)  # per annotated seizure; None = missed
+    # stricter than SzCORE's fp (which merges detections closer than 90 s and forgives any merged
+    # detection touching a seizure's tolerance window): alarms published outside every annotated
+    # seizure's [onset - 30 s, offset + 60 s]
+    alarms_outside: int = 0
+    n_alarms: int = 0
 
     @property
     def fn(self) -> int:
@@ -265,6 +270,9 @@ def score_events(reference: Sequence[tuple[float, float]], detections: Sequence[
     hyp = Annotation(hyp_events, SZCORE_FS_HZ, n)
     scored = EventScoring(ref, hyp, params)
 
+    outside = sum(1 for d in detections
+                  if not any(on - params.toleranceStart <= d.alarm_s <= off + params.toleranceEnd
+                             for on, off in ref_events))
     latencies: list[float | None] = []
     for onset, offset in scored.ref.events:  # after SzCORE merging/splitting
         lo = max(0.0, onset - params.toleranceStart)
@@ -272,7 +280,8 @@ def score_events(reference: Sequence[tuple[float, float]], detections: Sequence[
         alarms = [d.alarm_s for d in detections if d.start_s < hi and max(d.end_s, d.start_s + 1e-9) > lo]
         latencies.append(min(alarms) - onset if alarms else None)
     return EventScore(duration_s=float(duration_s), n_seizures=int(scored.refTrue), tp=int(scored.tp),
-                      fp=int(scored.fp), latencies_s=latencies)
+                      fp=int(scored.fp), latencies_s=latencies, alarms_outside=int(outside),
+                      n_alarms=len(detections))
 
 
 def combine_scores(scores: Sequence[EventScore]) -> EventScore:
@@ -284,6 +293,8 @@ def combine_scores(scores: Sequence[EventScore]) -> EventScore:
         out.tp += s.tp
         out.fp += s.fp
         out.latencies_s.extend(s.latencies_s)
+        out.alarms_outside += s.alarms_outside
+        out.n_alarms += s.n_alarms
     return out
 
 

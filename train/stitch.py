@@ -36,7 +36,7 @@ BACKGROUND = "background"
 
 @dataclass(frozen=True)
 class Piece:
-    """One segment to stitch: ``signal_uv [n]`` µV at ``sfreq`` Hz, a label and where it came from."""
+    """One segment to stitch: ``signal_uv [n]`` or ``[n_channels, n]`` µV at ``sfreq`` Hz, a label, its origin."""
 
     signal_uv: np.ndarray
     sfreq: float
@@ -46,11 +46,11 @@ class Piece:
 
 @dataclass
 class Stitched:
-    """A stitched single-channel recording: ``data [1, n_samples]`` µV at ``sfreq``."""
+    """A stitched recording: ``data [n_channels, n_samples]`` µV at ``sfreq``."""
 
     data: np.ndarray
     sfreq: float
-    ch_name: str
+    ch_names: list[str]
     seizures: list[tuple[float, float]]  # (onset_s, offset_s), merged over consecutive seizure pieces
     pieces: list[dict] = field(default_factory=list)  # {"source", "label", "start_s", "end_s"}
     taper_s: float = 0.0
@@ -76,18 +76,21 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float, max_denominator: int = 
 
 
 def taper(x: np.ndarray, n_taper: int) -> np.ndarray:
-    """Zero-mean copy of ``x [n]`` faded in and out over ``n_taper`` samples (half-cosine)."""
-    y = np.asarray(x, dtype=np.float64) - float(np.mean(x))
-    n_taper = min(int(n_taper), y.size // 2)
+    """Zero-mean copy of ``x [..., n]`` (mean per row) faded in and out over ``n_taper`` samples (half-cosine)."""
+    y = np.asarray(x, dtype=np.float64)
+    y = y - y.mean(axis=-1, keepdims=True)
+    n_taper = min(int(n_taper), y.shape[-1] // 2)
     if n_taper > 0:
         ramp = 0.5 * (1 - np.cos(np.pi * (np.arange(n_taper) + 0.5) / n_taper))  # (0, 1), symmetric
-        y[:n_taper] *= ramp
-        y[-n_taper:] *= ramp[::-1]
+        y[..., :n_taper] *= ramp
+        y[..., -n_taper:] *= ramp[::-1]
     return y
 
 
-def stitch(pieces: Sequence[Piece], sfreq: float = 250.0, taper_s: float = 0.25, ch_name: str = "EEG") -> Stitched:
-    """Resample, de-mean, taper and concatenate ``pieces``; annotate the seizure spans."""
+def stitch(pieces: Sequence[Piece], sfreq: float = 250.0, taper_s: float = 0.25,
+           ch_names: Sequence[str] = ("EEG",)) -> Stitched:
+    """Resample, de-mean, taper and concatenate ``pieces`` (all with ``len(ch_names)`` channels);
+    annotate the seizure spans."""
     if not pieces:
         raise ValueError("nothing to stitch: no pieces")
     parts, table, seizures = [], [], []
@@ -97,10 +100,12 @@ def stitch(pieces: Sequence[Piece], sfreq: float = 250.0, taper_s: float = 0.25,
         if p.label not in (SEIZURE, BACKGROUND):
             raise ValueError(f"piece {p.source!r}: label must be {SEIZURE!r} or {BACKGROUND!r}, got {p.label!r}")
         x = np.asarray(p.signal_uv, dtype=np.float64)
-        if x.ndim != 1 or x.size == 0 or not np.isfinite(x).all():
-            raise ValueError(f"piece {p.source!r}: signal must be a finite non-empty [n] array, got shape {x.shape}")
-        y = taper(resample(x, p.sfreq, sfreq), n_taper)
-        start_s, end_s = pos / sfreq, (pos + y.size) / sfreq
+        x = x[None, :] if x.ndim == 1 else x
+        if x.ndim != 2 or x.shape[0] != len(ch_names) or x.shape[1] == 0 or not np.isfinite(x).all():
+            raise ValueError(f"piece {p.source!r}: signal must be a finite non-empty [n] or [{len(ch_names)}, n] "
+                             f"array for channels {list(ch_names)}, got shape {np.shape(p.signal_uv)}")
+        y = taper(np.vstack([resample(row, p.sfreq, sfreq) for row in x]), n_taper)
+        start_s, end_s = pos / sfreq, (pos + y.shape[1]) / sfreq
         table.append({"source": p.source, "label": p.label, "start_s": start_s, "end_s": end_s})
         if p.label == SEIZURE:
             if seizures and math.isclose(seizures[-1][1], start_s):
@@ -108,9 +113,9 @@ def stitch(pieces: Sequence[Piece], sfreq: float = 250.0, taper_s: float = 0.25,
             else:
                 seizures.append((start_s, end_s))
         parts.append(y)
-        pos += y.size
-    return Stitched(data=np.concatenate(parts)[None, :], sfreq=float(sfreq), ch_name=ch_name, seizures=seizures,
-                    pieces=table, taper_s=float(taper_s))
+        pos += y.shape[1]
+    return Stitched(data=np.concatenate(parts, axis=1), sfreq=float(sfreq), ch_names=[str(c) for c in ch_names],
+                    seizures=seizures, pieces=table, taper_s=float(taper_s))
 
 
 def write_stitched(rec: Stitched, path: str | Path) -> Path:
@@ -122,7 +127,7 @@ def write_stitched(rec: Stitched, path: str | Path) -> Path:
     if path.suffix != ".npz":
         raise ValueError(f"stitched recordings are written as .npz, got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_npz(path, rec.data, rec.sfreq, [rec.ch_name], unit="uV")
+    write_npz(path, rec.data, rec.sfreq, rec.ch_names, unit="uV")
     with open(path.with_suffix(".csv"), "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["onset_s", "offset_s", "label"])
@@ -151,7 +156,7 @@ def interleave(background: Sequence[Piece], seizures: Sequence[Sequence[Piece]],
         while acc < gap_s:
             b = background[i % len(background)]
             out.append(b)
-            acc += b.signal_uv.size / b.sfreq
+            acc += np.shape(b.signal_uv)[-1] / b.sfreq
             i += 1
 
     for block in seizures:
