@@ -86,7 +86,7 @@ class Child:
 def describe(msg: dict, lsl_start: float | None, speed: float = 1.0) -> str:
     """One line per message; times in seconds of the recording (LSL time since its first sample x speed)."""
     t = msg.get("time", 0.0)
-    rel = f"{(t - lsl_start) * speed:6.1f} s" if lsl_start is not None else f"{t:.1f}"
+    rel = f"{(t - lsl_start) * speed:6.1f} s" if lsl_start is not None else "  start "
     kind = msg["type"]
     if kind == "seizure.onset":
         chans = ", ".join(msg["channels"][:6]) + (" ..." if len(msg["channels"]) > 6 else "")
