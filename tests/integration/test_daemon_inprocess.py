@@ -1,4 +1,5 @@
-"""The watchdog is fed by completed loop iterations only (in-process daemon, LiteRT toy model)."""
+"""An in-process daemon (LiteRT toy model): the watchdog is fed by completed loop iterations only;
+a stream it cannot score is rejected and it keeps waiting."""
 
 from __future__ import annotations
 
@@ -50,3 +51,31 @@ def test_watchdog_pings_only_while_iterations_complete(toy_export, tmp_path):
         d.shutdown()
         sock.close()
     assert d.windows_total == 0
+
+
+def test_a_stream_with_an_unknown_unit_is_rejected_and_the_daemon_keeps_waiting(toy_export, tmp_path):
+    from rt_helpers import start_outlet, stop
+
+    name = unique("furlongs")
+    cfg = build_config({"stream": {"name": name, "resolve_timeout_s": 0.2},
+                        "model": {"path": str(toy_export), "backend": "litert"},
+                        "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "",
+                                   "log_path": str(tmp_path / "alerts.jsonl")},
+                        "metrics": {"enabled": False}})
+    d = Daemon(cfg, env={})
+    outlet = start_outlet("--name", name, "--unit", "furlongs")
+    try:
+        d.start()
+        deadline = time.monotonic() + 20
+        errors = d.metrics.registry.get_sample_value
+        while time.monotonic() < deadline and not errors("realtime_detect_errors_total", {"kind": "stream_rejected"}):
+            d.iterate()
+        assert errors("realtime_detect_errors_total", {"kind": "stream_rejected"}) == 1
+        assert "furlongs" in d._status and "rejected" in d._status
+        for _ in range(5):  # the same stream is not picked again; the loop goes on waiting
+            d.iterate()
+        assert errors("realtime_detect_errors_total", {"kind": "stream_rejected"}) == 1
+        assert d.inlet.state == "waiting" and d.pipeline is None and not d.inlet.is_open
+    finally:
+        d.shutdown()
+        stop(outlet)
