@@ -124,3 +124,26 @@ def test_file_mode_prints_json_lines_per_event_and_window(toy_export):
     assert len(windows) >= 15 and all(ln["file"] == str(seizure) for ln in lines)
     assert len(onsets) == 1 and 0 <= onsets[0]["time"] < 41  # seconds from the start of the recording
     assert len(windows[0]["channel_probabilities"]) == 23
+
+
+def test_replay_loops_until_sigterm_then_exits_0():
+    import signal
+
+    seizure = REPO / "realtime" / "data" / "chbmit" / "chb01_03_Seizure.edf"
+    name = unique("loop")
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "replay", str(seizure), "--name", name, "--loop",
+                             "--speed", "8"], env=env(), cwd=str(REPO), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    inlet = Inlet(StreamSpec(name=name), resolve_timeout_s=1.0, stale_after_s=5.0)
+    try:
+        deadline = time.monotonic() + 30
+        received = 0
+        while received < 10496 + 512 and time.monotonic() < deadline:  # past the end: it looped
+            received += inlet.step(0.2).n_samples
+        assert received >= 10496 + 512 and proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert "stopped after" in proc.stderr.read()
+    finally:
+        inlet.close()
+        stop(proc)
