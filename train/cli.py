@@ -38,6 +38,17 @@ def _fit(args) -> int:
     return 0
 
 
+DATA_INFO = {
+    "bonn": {"name": "Bonn epilepsy EEG (sets Z, O, N, F non-seizure; S seizure)",
+             "citation": "Andrzejak RG et al., Phys. Rev. E 64, 061907 (2001)",
+             "licence": "research use only; not redistributed"},
+    "nscnd": {"name": "New Delhi scalp EEG segments (ictal seizure; interictal, preictal non-seizure)",
+              "citation": "Swami P et al., Expert Systems with Applications 56:116-130 (2016)",
+              "licence": "research use only; not redistributed"},
+    "edf": {"name": "user EDF/BDF recordings with seizure annotations", "citation": "", "licence": "the user's"},
+}
+
+
 def _export(args) -> int:
     from train.export import export_model, verify_export
     from train.fit import load_run
@@ -47,7 +58,8 @@ def _export(args) -> int:
     run_info = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
     split = json.loads((run / "split.json").read_text()) if (run / "split.json").exists() else {}
     metrics = json.loads((run / "test_metrics.json").read_text()) if (run / "test_metrics.json").exists() else {}
-    training = {**run_info, "split": split}
+    training = {**run_info, "data": [DATA_INFO[s] for s in run_info.get("data_sources", []) if s in DATA_INFO],
+                "split": split, "notes": list(args.note)}
     out = export_model(infer, hp, args.out_dir, training=training, metrics=metrics,
                        model_version=args.model_version, overwrite=args.overwrite)
     errs = verify_export(infer, out)
@@ -85,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("out_dir")
     e.add_argument("--overwrite", action="store_true")
     e.add_argument("--model-version", default=None)
+    e.add_argument("--note", action="append", default=[], help="a note for the card's training.notes (repeatable)")
     sub.add_parser("evaluate", help="evaluate an export (train.evaluate)", add_help=False)
     args = ap.parse_args(argv)
     try:
