@@ -145,7 +145,9 @@ def _validate(cfg: Config, errors: list[str]) -> None:
         if key == "alerts.replay_endpoint" and endpoint == "":
             continue
         check("://" in endpoint, f"{key}: expected a ZeroMQ endpoint like 'tcp://127.0.0.1:5556', got {endpoint!r}")
-    check(a.endpoint != a.replay_endpoint, f"alerts.replay_endpoint: must differ from alerts.endpoint, got {a.replay_endpoint!r}")
+    wildcard = a.endpoint.endswith((":*", ":0"))  # ZeroMQ picks a free port for each
+    check(wildcard or a.endpoint != a.replay_endpoint,
+          f"alerts.replay_endpoint: must differ from alerts.endpoint, got {a.replay_endpoint!r}")
     check(a.heartbeat_s > 0, f"alerts.heartbeat_s: must be > 0, got {a.heartbeat_s!r}")
     check(0 <= me.port <= 65535, f"metrics.port: must be in 0..65535, got {me.port!r}")
     check(cfg.logging.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
