@@ -113,7 +113,7 @@ def plot_curves(history_csv: Path, out_png: Path, title: str) -> None:
 
 
 def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../shared/data", command: str = "",
-            records=None, verbose: int = 2, score_test: bool = True) -> dict:
+            records=None, verbose: int = 2, score_test: bool = True, extra_callbacks=()) -> dict:
     """Train per ``hp`` into ``run_dir``; returns the run summary (also written to run.json)."""
     import keras
     import tensorflow as tf
@@ -161,6 +161,7 @@ def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../sha
                                           patience=hp.fit.plateau_patience, min_lr=hp.fit.min_learning_rate),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
+    callbacks += list(extra_callbacks)
     try:
         import tensorboard  # noqa: F401
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False, profile_batch=0))
