@@ -185,9 +185,11 @@ class EventScore:
     latencies_s: list[float | None] = field(default_factory=list)  # per annotated seizure; None = missed
     # stricter than SzCORE's fp (which merges detections closer than 90 s and forgives any merged
     # detection touching a seizure's tolerance window): alarms published outside every annotated
-    # seizure's [onset - 30 s, offset + 60 s]
+    # seizure's [onset, offset + 60 s] (an alarm published before the onset was decided on
+    # pre-ictal data only)
     alarms_outside: int = 0
     n_alarms: int = 0
+    strict_latencies_s: list[float | None] = field(default_factory=list)  # first alarm in [onset, offset + 60 s]
 
     @property
     def fn(self) -> int:
@@ -271,8 +273,11 @@ def score_events(reference: Sequence[tuple[float, float]], detections: Sequence[
     scored = EventScoring(ref, hyp, params)
 
     outside = sum(1 for d in detections
-                  if not any(on - params.toleranceStart <= d.alarm_s <= off + params.toleranceEnd
-                             for on, off in ref_events))
+                  if not any(on <= d.alarm_s <= off + params.toleranceEnd for on, off in ref_events))
+    strict = []
+    for on, off in ref_events:
+        alarms = [d.alarm_s for d in detections if on <= d.alarm_s <= off + params.toleranceEnd]
+        strict.append(min(alarms) - on if alarms else None)
     latencies: list[float | None] = []
     for onset, offset in scored.ref.events:  # after SzCORE merging/splitting
         lo = max(0.0, onset - params.toleranceStart)
@@ -281,7 +286,7 @@ def score_events(reference: Sequence[tuple[float, float]], detections: Sequence[
         latencies.append(min(alarms) - onset if alarms else None)
     return EventScore(duration_s=float(duration_s), n_seizures=int(scored.refTrue), tp=int(scored.tp),
                       fp=int(scored.fp), latencies_s=latencies, alarms_outside=int(outside),
-                      n_alarms=len(detections))
+                      n_alarms=len(detections), strict_latencies_s=strict)
 
 
 def combine_scores(scores: Sequence[EventScore]) -> EventScore:
@@ -295,6 +300,7 @@ def combine_scores(scores: Sequence[EventScore]) -> EventScore:
         out.latencies_s.extend(s.latencies_s)
         out.alarms_outside += s.alarms_outside
         out.n_alarms += s.n_alarms
+        out.strict_latencies_s.extend(s.strict_latencies_s)
     return out
 
 
@@ -337,7 +343,7 @@ CONTRASTS: dict[str, tuple[str, tuple[str, ...] | None, str]] = {
     "bonn_s_vs_zo": ("bonn", ("S", "Z", "O"), "Bonn S vs Z, O (confounded: intracranial vs scalp)"),
     "nscnd_ictal_vs_rest": ("nscnd", None, "New Delhi ictal vs interictal, preictal (scalp)"),
 }
-SEGMENT_THRESHOLD = 0.5  # a segment is called seizure when the mean of its window probabilities >= this
+SEGMENT_THRESHOLD = 0.5  # a segment (window) is called seizure when the mean of its window probabilities > this
 
 
 def segment_probability(window_probs: np.ndarray) -> float:
@@ -375,7 +381,7 @@ def contrast_metrics(records: Sequence, probs: dict[str, np.ndarray], threshold:
         entry = {"description": description, "no_windows": empty}
         for level, y, p in (("segment", seg_y, seg_p), ("window", win_y, win_p)):
             y_arr, p_arr = np.asarray(y, dtype=int), np.asarray(p, dtype=np.float64)
-            m = binary_metrics(y_arr, (p_arr >= threshold).astype(int))
+            m = binary_metrics(y_arr, (p_arr > threshold).astype(int))  # "> 0.5", as train/scoring.py
             m["auroc"] = auroc(y_arr, p_arr) if y_arr.size else math.nan
             m["n_positive"], m["n_negative"] = int(y_arr.sum()), int((1 - y_arr).sum())
             entry[level] = m
