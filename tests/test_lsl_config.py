@@ -8,7 +8,9 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _liblsl_log(cfg_path: str) -> str:
