@@ -76,3 +76,16 @@ def test_main_without_data_says_what_is_missing(toy_export, tmp_path, capsys):
     with pytest.raises(SystemExit, match="does not exist"):
         ev.main(["--model", str(toy_export), "--data-root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
                  "--artifacts", str(tmp_path / "a"), "--no-peer"])
+
+
+def test_user_edf_with_annotation_csv(tmp_path):
+    csv_path = tmp_path / "ann.csv"
+    csv_path.write_text("onset_s,offset_s\n1.0,41.0\n")
+    sz = ev.CHBMIT_SEIZURE
+    recs = ev.user_recordings([str(sz), str(ev.CHBMIT_NONSEIZURE)], [str(csv_path), "-"])
+    assert [r.seizures for r in recs] == [[(1.0, 41.0)], []]
+    assert recs[0].role == "user" and recs[1].background_only and recs[0].duration_s == pytest.approx(41.0)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("start,stop\n1,2\n")
+    with pytest.raises(ValueError, match="onset_s"):
+        ev.user_recordings([str(sz)], [str(bad)])
