@@ -142,13 +142,29 @@ def replay_decision(ws: WindowScores, decision, hop_s: float, duration_s: float)
                         events=events_from_decisions(events, duration_s))
 
 
-def peer_window_scores(rec: EvalRecording, scorer, decision, hop_s: float) -> WindowScores:
+def peer_window_scores(rec: EvalRecording, scorer, decision, hop_s: float, cache_dir: Path | None = None) -> WindowScores:
+    """The peer's causal per-window probabilities (cached under ``cache_dir`` by the recording's sha256 and
+    the peer's settings: they do not depend on our model), then our decision machine."""
+    import hashlib
+
     from realtime.recordings import read_recording
 
-    r = read_recording(rec.path)
-    res = scorer.score(r.data, r.sfreq)
-    ws = WindowScores(times=res.times, starts=res.window_starts, channel_probs=res.channel_probabilities,
-                      smoothed=np.zeros(0), events=[])
+    cached = None
+    if cache_dir is not None:
+        h = hashlib.sha256(Path(rec.path).read_bytes())
+        h.update(f"{scorer.model_name}|{scorer.window_s}|{scorer.min_window_s}|{scorer.hop_s}".encode())
+        cached = Path(cache_dir) / f"{h.hexdigest()[:24]}.npz"
+    if cached is not None and cached.is_file():
+        with np.load(cached, allow_pickle=False) as z:
+            times, starts, probs = z["times"], z["starts"], z["probs"]
+    else:
+        r = read_recording(rec.path)
+        res = scorer.score(r.data, r.sfreq)
+        times, starts, probs = res.times, res.window_starts, res.channel_probabilities
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(cached, times=times, starts=starts, probs=probs)
+    ws = WindowScores(times=times, starts=starts, channel_probs=probs, smoothed=np.zeros(0), events=[])
     return replay_decision(ws, decision, hop_s, rec.duration_s)
 
 
@@ -589,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
             tuning[det_name] = tune_decision(runs, decision, hop_s)
             log.info("tuning %s: %s", det_name, tuning[det_name]["chosen"])
         if scorer is not None:
-            runs = [(rec, peer_window_scores(rec, scorer, decision, hop_s)) for rec in tune_recs]
+            runs = [(rec, peer_window_scores(rec, scorer, decision, hop_s, art / "peer_cache")) for rec in tune_recs]
             tuning["peer"] = tune_decision(runs, decision, hop_s)
             log.info("tuning peer: %s", tuning["peer"]["chosen"])
         (art / "decision_tuning.json").write_text(json.dumps(tuning, indent=1, default=float))
@@ -616,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
         if base_det is not None:
             results[rec.name]["baseline"] = offline_window_scores(rec.path, config, base_det, rec.duration_s)
         if scorer is not None:
-            results[rec.name]["peer"] = peer_window_scores(rec, scorer, decision, hop_s)
+            results[rec.name]["peer"] = peer_window_scores(rec, scorer, decision, hop_s, art / "peer_cache")
         for det, w in results[rec.name].items():
             w.score = score_events(rec.seizures, w.events, rec.duration_s)
             if det in tuning:

@@ -89,3 +89,20 @@ def test_user_edf_with_annotation_csv(tmp_path):
     bad.write_text("start,stop\n1,2\n")
     with pytest.raises(ValueError, match="onset_s"):
         ev.user_recordings([str(sz)], [str(bad)])
+
+
+@pytest.mark.skipif(not __import__("train.peer", fromlist=["x"]).peer_available()[0], reason="brainmaze-eeg-models not installed")
+def test_peer_scores_are_cached_by_content(tmp_path):
+    from realtime.recordings import write_npz
+    from train.peer import PeerScorer
+
+    rng = np.random.default_rng(0)
+    path = write_npz(tmp_path / "r.npz", rng.normal(0, 30, (1, 256 * 12)), 256.0, ["EEG"])
+    rec = ev.EvalRecording("r", path, [], "r", duration_s=12.0)
+    scorer = PeerScorer("modelA", window_s=8.0)
+    d = DecisionConfig()
+    a = ev.peer_window_scores(rec, scorer, d, 1.0, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    b = ev.peer_window_scores(rec, scorer, d, 1.0, tmp_path / "cache")
+    np.testing.assert_array_equal(a.channel_probs, b.channel_probs)
+    np.testing.assert_array_equal(a.times, b.times)
