@@ -48,12 +48,18 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DecisionConfig:
+    # on_threshold, off_threshold, smoothing_windows and min_duration_s were chosen by the grid search of
+    # `train-detector evaluate` (train/evaluate.py tune_decision) for the shipped model on TRAINING/VALIDATION
+    # data only (recordings stitched from the validation split + the training split's scalp background; never
+    # the test split or CHB-MIT): zero false alarms, every seizure detected, then within 1 s of the fastest mean
+    # latency the most conservative setting. docs/evaluation.md "Decision settings" has the numbers.
+    # aggregation, k_channels and merge_gap_s are not tuned (the tuning recordings have one channel).
     aggregation: str = "k_of_n"  # "max" or "k_of_n"
     k_channels: int = 2  # k-of-n: the k-th highest channel probability is the bed's probability
-    smoothing_windows: int = 3  # moving average over this many aggregated probabilities
-    on_threshold: float = 0.8  # smoothed probability at or above this arms an onset
+    smoothing_windows: int = 1  # moving average over this many aggregated probabilities
+    on_threshold: float = 0.95  # smoothed probability at or above this arms an onset
     off_threshold: float = 0.5  # smoothed probability below this ends a seizure (hysteresis)
-    min_duration_s: float = 2.0  # above on_threshold for this long before the onset is published
+    min_duration_s: float = 0.0  # above on_threshold for this long before the onset is published
     merge_gap_s: float = 10.0  # a new onset within this long of an offset continues the event
 
 
