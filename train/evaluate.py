@@ -961,6 +961,30 @@ def render_report(*, command, args, card, net, config, split, split_note, test_r
         "signal, like ours (4.1 s).")
     add("")
 
+    add("Installing the peer (`pip install brainmaze-eeg-models onnxruntime`, the `eval` extra) pulls in "
+        "onnxruntime, brainmaze-utils and pandas; no torch, and nothing is downloaded at run time (the ONNX files "
+        "are inside the wheel), so it runs offline here.")
+    add("")
+
+    # ---- reproduce
+    add("## Reproduce")
+    add("")
+    add("```")
+    add("# the whole report (needs ../shared/data; about 7 min on 2 CPU cores):")
+    add(command)
+    add("# only the decision-setting search (validation data), printing the chosen settings:")
+    add("train-detector evaluate --tune-only")
+    add("# add your own recordings (EDF/BDF + CSV with onset_s,offset_s; '-' for a recording without seizures):")
+    add("train-detector evaluate --edf rec1.edf --annotations rec1.csv --edf rec2.edf --annotations -")
+    add("# the evaluation's tests (no ../shared needed):")
+    add(".venv/bin/pytest tests/evaluation -q")
+    add("```")
+    add("")
+    add("Scratch outputs (git-ignored): `artifacts/eval/` holds the stitched recordings, the baseline export, the "
+        "tuning grid (`decision_tuning.json`), per-window probabilities (`test_window_probabilities.json`, "
+        "`recording_scores.json`) and the peer's cached scores.")
+    add("")
+
     # ---- caveats
     add("## What these numbers can and cannot say")
     add("")
@@ -968,6 +992,13 @@ def render_report(*, command, args, card, net, config, split, split_note, test_r
     add(f"- The false-alarm exposure is short: {tot_bg * 60:.1f} min of non-seizure recordings. Zero false alarms "
         f"there still allows up to about {poisson_rate_interval(0, tot_bg)[1]:.1f} per hour "
         f"({poisson_rate_interval(0, tot_bg / 24)[1]:.0f} per 24 h) at 95 % confidence.")
+    all_bg = sum(r.duration_s - sum(min(b, r.duration_s) - a for a, b in r.seizures) for r in test_recs) / 3600
+    if net_all is not None:
+        n_fa = net_all.alarms_outside
+        lo, hi = poisson_rate_interval(n_fa, all_bg)
+        add(f"- Counting every non-seizure minute of every test recording ({all_bg * 60:.0f} min, including the "
+            f"background between stitched seizures), the network published {n_fa} alarm(s) outside the seizures' "
+            f"[onset, offset + 60 s] windows: {n_fa / all_bg:.1f} per hour, 95 % CI {lo:.1f}-{hi:.1f} per hour.")
     add("- Stitched recordings join segments from different people and sessions; junctions are tapered, but "
         "a real recording's slow transitions into a seizure are replaced by a cut. New Delhi ictal segments are "
         "only 5.12 s long, so each stitched scalp 'seizure' lasts 5.12 s: a detector needing a longer build-up "
