@@ -106,3 +106,66 @@ def test_peer_scores_are_cached_by_content(tmp_path):
     b = ev.peer_window_scores(rec, scorer, d, 1.0, tmp_path / "cache")
     np.testing.assert_array_equal(a.channel_probs, b.channel_probs)
     np.testing.assert_array_equal(a.times, b.times)
+
+
+def test_render_report_on_synthetic_results(tmp_path):
+    """The report renders every section from results of the shapes main() produces (no ../shared)."""
+    import argparse
+
+    from realtime.config import build_config
+    from train.baseline import BaselineParams
+    from train.eval_scoring import DetectedEvent, contrast_metrics
+
+    class R:
+        def __init__(self, rid, source, subset, label):
+            self.recording_id, self.source, self.subset, self.label = rid, source, subset, label
+
+    test_records = [R("bonn/S/S1", "bonn", "S", 1), R("bonn/N/N1", "bonn", "N", 0), R("bonn/Z/Z1", "bonn", "Z", 0),
+                    R("nscnd/ictal/i1", "nscnd", "ictal", 1), R("nscnd/interictal/n1", "nscnd", "interictal", 0)]
+    probs = {r.recording_id: np.array([0.9 if r.label else 0.1] * 3) for r in test_records}
+    split_metrics = {"network": contrast_metrics(test_records, probs), "baseline": contrast_metrics(test_records, probs)}
+    recs = [ev.EvalRecording("chbmit_seizure", tmp_path / "a.edf", [(1.0, 41.0)], "sz", 41.0, 23),
+            ev.EvalRecording("chbmit_nonseizure", tmp_path / "b.edf", [], "non", 41.0, 23, background_only=True),
+            ev.EvalRecording("test_scalp_seizures", tmp_path / "c.npz", [(100.0, 105.0), (300.0, 305.0)], "st",
+                             400.0, 1, meta={"junctions": 3, "n_pieces": 4, "taper_s": 0.25, "background_s": 390.0})]
+    t = np.arange(4.0, 41.0)
+
+    def ws(events):
+        w = ev.WindowScores(t, t - 4, np.zeros((t.size, 1)), np.zeros(t.size), events)
+        return w
+
+    results, own = {}, {}
+    for rec in recs:
+        results[rec.name], own[rec.name] = {}, {}
+        for det, evs in (("network", [DetectedEvent(rec.seizures[0][0] + 2, rec.seizures[0][0] + 20,
+                                                    rec.seizures[0][0] + 3)] if rec.seizures else []),
+                         ("baseline", []), ("peer", [DetectedEvent(20.0, 25.0, 21.0)])):
+            w = ws(evs)
+            w.score = ev.score_events(rec.seizures, evs, rec.duration_s)
+            results[rec.name][det] = w
+            o = ws(evs)
+            o.score = w.score
+            own[rec.name][det] = o
+    chosen = {"on_threshold": 0.9, "off_threshold": 0.5, "smoothing_windows": 2, "min_duration_s": 1.0, "fp": 0,
+              "tp": 3, "n_seizures": 3, "mean_latency_s": 2.0}
+    tuning = {d: {"chosen": chosen, "grid_size": 150, "tuning_hours": 1.5, "n_zero_fp": 100,
+                  "fastest_mean_latency_s": 1.5, "latency_slack_s": 1.0,
+                  "recordings": [{"name": "val_x", "duration_s": 600.0, "seizures": 3}]} for d in ("network", "baseline")}
+    cfg = build_config({})
+    card = {"created": "now", "training": {}}
+    net = type("Net", (), {"model_version": "m1", "architecture": "inception", "window_samples": 1024,
+                           "sample_rate_hz": 250.0})()
+    params = BaselineParams(fit_info={"n_windows": 10, "n_seizure_windows": 5, "training_files": 3})
+    text = ev.render_report(
+        command="train-detector evaluate", args=argparse.Namespace(model="m", config="config/realtime-detect.toml"),
+        card=card, net=net, config=cfg, split={"train": set(), "validation": set(), "test": {"a"}},
+        split_note="from the card", test_records=test_records, split_metrics=split_metrics, recs=recs,
+        results=results, own_settings=own, tuning=tuning,
+        baseline_info={"path": "p", "card": {}, "params": params}, peer_note="peer 0.1.0", eval_hop=256,
+        wall_s=60.0)
+    for heading in ("## Headline", "## Targets (issue 5)", "## Continuous recordings", "### Each detector with its own",
+                    "## Test split", "## Decision settings", "## Baseline and peer", "## Reproduce"):
+        assert heading in text
+    assert "| CHB-MIT: alarm on the seizure excerpt, quiet on the non-seizure excerpt | seizure: alarm after 3.0 s" in text
+    assert "Better than the baseline" in text and "Better than the peer" in text
+    assert "nan" not in text.replace("non", "")
