@@ -772,9 +772,12 @@ def render_report(*, command, args, card, net, config, split, split_note, test_r
         a = results["chbmit_seizure"]["network"].score
         b = results["chbmit_nonseizure"]["network"].score
         lat = a.strict_latencies_s[0] if a.strict_latencies_s else None
+        cp = results["chbmit_seizure"]["network"].channel_probs
+        top = float(np.nanmax(cp)) if cp.size and np.isfinite(cp).any() else math.nan
         rows.append(("CHB-MIT: alarm on the seizure excerpt, quiet on the non-seizure excerpt",
-                     f"seizure: {'alarm after %.1f s' % lat if lat is not None else 'no alarm'}; non-seizure: "
-                     f"{b.n_alarms} alarm(s)", lat is not None and b.n_alarms == 0))
+                     f"seizure: {'alarm after %.1f s' % lat if lat is not None else 'no alarm'} (highest channel "
+                     f"probability in any window {_num(top, 2)}); non-seizure: {b.n_alarms} alarm(s)",
+                     lat is not None and b.n_alarms == 0))
     if net_sz is not None:
         strict = [x for x in net_sz.strict_latencies_s if x is not None]
         rows.append(("Every annotated seizure detected (continuous test recordings, alarm after the onset)",
