@@ -329,7 +329,10 @@ def tune_decision(runs: Sequence[tuple[EvalRecording, WindowScores]], base, hop_
 
 # --------------------------------------------------------------------------- figures
 def plot_recording(rec: EvalRecording, runs: dict[str, WindowScores], decision, out_png: Path,
-                   max_channels: int = 4) -> None:
+                   max_channels: int = 4, zoom_over_s: float = 300.0) -> None:
+    """EEG (first ``max_channels`` channels), each detector's smoothed probability, the on/off thresholds,
+    the annotated seizures and the published alarms. Recordings longer than ``zoom_over_s`` with a seizure
+    get two more panels: EEG and probabilities from 60 s before to 60 s after the first seizure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -339,39 +342,53 @@ def plot_recording(rec: EvalRecording, runs: dict[str, WindowScores], decision, 
 
     r = read_recording(rec.path)
     n_ch = min(max_channels, r.data.shape[0])
-    fig, axes = plt.subplots(2, 1, figsize=(12, 2.0 + 1.1 * n_ch + 2.6), sharex=True,
-                             gridspec_kw={"height_ratios": [1.1 * n_ch, 2.6]})
-    ax = axes[0]
+    zoom = rec.seizures[0] if rec.seizures and rec.duration_s > zoom_over_s else None
+    heights = [1.1 * n_ch, 2.6] + ([1.1 * n_ch, 2.6] if zoom else [])
+    fig, axes = plt.subplots(len(heights), 1, figsize=(12, 1.0 + sum(heights)),
+                             gridspec_kw={"height_ratios": heights})
     t = np.arange(r.data.shape[1]) / r.sfreq
-    step = max(1, r.data.shape[1] // 20000)  # plot at most ~20k points per channel
-    spread = 0.0
-    for i in range(n_ch):
-        spread = max(spread, 6 * float(np.std(r.data[i])))
-    spread = spread or 100.0
-    for i in range(n_ch):
-        ax.plot(t[::step], r.data[i, ::step] - i * spread, lw=0.4, color="k")
-    ax.set_yticks([-i * spread for i in range(n_ch)], r.ch_names[:n_ch], fontsize=7)
-    ax.set_title(f"{rec.name}: {rec.description} ({rec.duration_s:.0f} s)", fontsize=9)
-    for a in axes:
-        for on, off in rec.seizures:
-            a.axvspan(on, off, color="tab:red", alpha=0.12, lw=0)
+    spread = max([6 * float(np.std(r.data[i])) for i in range(n_ch)] + [0.0]) or 100.0
     colors = {"network": "tab:blue", "baseline": "tab:orange", "peer": "tab:green"}
-    ax2 = axes[1]
-    for det, ws in runs.items():
-        if ws.times.size:
-            ax2.plot(ws.times, ws.smoothed, lw=1.0 if det == "network" else 0.8, color=colors.get(det),
-                     label=LABELS.get(det, det))
-        for ev in ws.events:
-            ax2.axvline(ev.alarm_s, color=colors.get(det), ls="--", lw=1.0)
-            ax2.plot([ev.alarm_s], [1.04], marker="v", color=colors.get(det), ms=7, clip_on=False)
-    ax2.axhline(decision.on_threshold, color="0.3", lw=0.8, ls=":")
-    ax2.axhline(decision.off_threshold, color="0.6", lw=0.8, ls=":")
-    ax2.text(0.0, decision.on_threshold, " on", va="bottom", fontsize=7, transform=ax2.get_yaxis_transform())
-    ax2.text(0.0, decision.off_threshold, " off", va="bottom", fontsize=7, transform=ax2.get_yaxis_transform())
-    ax2.set_ylim(-0.02, 1.08)
-    ax2.set_ylabel("smoothed p(seizure)")
-    ax2.set_xlabel("time (s); red: annotated seizure; dashed/▼: alarm published")
-    ax2.legend(loc="upper left", fontsize=7, ncol=3)
+
+    def eeg(ax, lo: float, hi: float) -> None:
+        a, b = int(max(0, lo) * r.sfreq), int(min(rec.duration_s, hi) * r.sfreq)
+        step = max(1, (b - a) // 20000)  # at most ~20k points per channel
+        for i in range(n_ch):
+            ax.plot(t[a:b:step], r.data[i, a:b:step] - i * spread, lw=0.4, color="k")
+        ax.set_yticks([-i * spread for i in range(n_ch)], r.ch_names[:n_ch], fontsize=7)
+        ax.set_xlim(max(0, lo), min(rec.duration_s, hi))
+
+    def probs(ax, lo: float, hi: float) -> None:
+        for det, ws in runs.items():
+            if ws.times.size:
+                ax.plot(ws.times, ws.smoothed, lw=1.0 if det == "network" else 0.8, color=colors.get(det),
+                        label=LABELS.get(det, det))
+            for ev in ws.events:
+                if lo <= ev.alarm_s <= hi:
+                    ax.axvline(ev.alarm_s, color=colors.get(det), ls="--", lw=1.0)
+                    ax.plot([ev.alarm_s], [1.04], marker="v", color=colors.get(det), ms=7, clip_on=False)
+        ax.axhline(decision.on_threshold, color="0.3", lw=0.8, ls=":")
+        ax.axhline(decision.off_threshold, color="0.6", lw=0.8, ls=":")
+        ax.text(1.0, decision.on_threshold, "on ", ha="right", va="bottom", fontsize=7,
+                transform=ax.get_yaxis_transform())
+        ax.text(1.0, decision.off_threshold, "off ", ha="right", va="bottom", fontsize=7,
+                transform=ax.get_yaxis_transform())
+        ax.set_ylim(-0.02, 1.08)
+        ax.set_xlim(max(0, lo), min(rec.duration_s, hi))
+        ax.set_ylabel("smoothed p(seizure)")
+
+    panels = [(0.0, rec.duration_s)] + ([(zoom[0] - 60.0, zoom[1] + 60.0)] if zoom else [])
+    for k, (lo, hi) in enumerate(panels):
+        ax_e, ax_p = axes[2 * k], axes[2 * k + 1]
+        eeg(ax_e, lo, hi)
+        probs(ax_p, lo, hi)
+        for a in (ax_e, ax_p):
+            for on, off in rec.seizures:
+                a.axvspan(on, off, color="tab:red", alpha=0.12, lw=0)
+        ax_p.set_xlabel("time (s); red: annotated seizure; dashed line and triangle: alarm published"
+                        + (" (zoom on the first seizure)" if k else ""))
+    axes[0].set_title(f"{rec.name}: {rec.description} ({rec.duration_s:.0f} s)", fontsize=9)
+    axes[1].legend(loc="upper left", fontsize=7, ncol=3)
     fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=90)
