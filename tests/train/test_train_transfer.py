@@ -69,3 +69,25 @@ def test_transfer_cli_refuses_a_folder_that_is_no_model(tmp_path, capsys):
 
     assert main([str(tmp_path)]) == 2
     assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_gain_metrics_apply_the_gain_before_the_model():
+    """An amplitude predictor: a 0.25x gain hides the seizure segments, 1x finds them, a bad gain is refused."""
+    from train.gain_robustness import gain_metrics, table
+
+    rng = np.random.default_rng(5)
+    recs = []
+    for i in range(4):
+        for label, amp, subset in ((1, 200.0, "ictal"), (0, 20.0, "interictal")):
+            x = (amp * rng.standard_normal(1280)).astype(np.float32)
+            recs.append(Record(f"{subset}{i}", f"{subset}{i}", x, np.full(1280, label, np.int8), "nscnd", subset))
+
+    def predict(w):
+        return (w.std(axis=1) > 100.0).astype(np.float64)
+
+    res = gain_metrics(predict, recs, [0.25, 1.0], 1024, 256)
+    assert res[1.0]["nscnd_ictal_vs_rest"]["segment"]["accuracy"] == pytest.approx(1.0)
+    assert res[0.25]["nscnd_ictal_vs_rest"]["segment"]["sensitivity"] == pytest.approx(0.0)
+    assert "| 0.25x | 50.0 % (0 / 100) |" in table(res)
+    with pytest.raises(ValueError, match="-1"):
+        gain_metrics(predict, recs, [-1.0], 1024, 256)
