@@ -39,10 +39,10 @@ class SignalHP:
 
 @dataclass(frozen=True)
 class ScalingHP:
-    method: str = _f("asinh_uv", "-",
+    method: str = _f("fixed_uv", "-",
                      "input scaling inside the model: 'window_minmax' (per-window zero mean scaled into [-1, 1]; "
                      "flat window -> 0), 'fixed_uv' ((x - mean) / scale_uv), 'asinh_uv' (asinh((x - mean) / scale_uv): "
-                     "linear below scale_uv, logarithmic above, so a gain error is a small shift)")
+                     "linear below scale_uv, logarithmic above, so a gain error is a small shift); default fixed_uv, chosen on the scalp-transfer proxy (docs/training.md)")
     scale_uv: float = _f(100.0, "uV", "amplitude scale for 'fixed_uv' and 'asinh_uv'")
 
 
@@ -81,8 +81,8 @@ class LstmHP:
 class AugmentHP:
     enabled: bool = _f(True, "-", "apply augmentation to training examples")
     polarity_flip_prob: float = _f(0.5, "probability", "multiply the window by -1")
-    amplitude_min: float = _f(0.5, "x", "amplitude scale, log-uniform between min and max")
-    amplitude_max: float = _f(2.0, "x", "amplitude scale, log-uniform between min and max")
+    amplitude_min: float = _f(0.8, "x", "amplitude scale, log-uniform between min and max (0.8-1.25: calibrated devices, amplitude stays a cue; chosen on the scalp-transfer proxy)")
+    amplitude_max: float = _f(1.25, "x", "amplitude scale, log-uniform between min and max")
     noise_std_uv: float = _f(3.0, "uV", "maximum std of additive white noise (std drawn uniform in [0, max])")
 
 

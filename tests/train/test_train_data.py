@@ -14,11 +14,12 @@ from train.tfrecords import _example, balance_repeats, make_dataset, write_split
 def test_hparams_defaults_files_overrides_and_errors(tmp_path):
     hp = load("config/train/default.toml")
     assert hp.signal.sample_rate_hz == 250.0 and hp.signal.window_samples == 1024
-    assert hp.scaling.method == "asinh_uv"
+    assert hp.scaling.method == "fixed_uv"  # the scalp-transfer proxy's winner (docs/training.md)
+    assert (hp.augment.amplitude_min, hp.augment.amplitude_max) == (0.8, 1.25)
     assert HParams().to_dict() == load(None).to_dict()
     hp2 = load("config/train/default.toml", dict([parse_override("fit.epochs=3"),
-                                                  parse_override("scaling.method=fixed_uv")]))
-    assert hp2.fit.epochs == 3 and hp2.scaling.method == "fixed_uv"
+                                                  parse_override("scaling.method=asinh_uv")]))
+    assert hp2.fit.epochs == 3 and hp2.scaling.method == "asinh_uv"
     assert json.loads(json.dumps(hp2.to_dict()))["fit"]["epochs"] == 3
     rows = describe()
     assert all(r.get("unit") and r.get("meaning") for r in rows)
