@@ -57,9 +57,9 @@ class DecisionConfig:
     aggregation: str = "k_of_n"  # "max" or "k_of_n"
     k_channels: int = 2  # k-of-n: the k-th highest channel probability is the bed's probability
     smoothing_windows: int = 1  # moving average over this many aggregated probabilities
-    on_threshold: float = 0.95  # smoothed probability at or above this arms an onset
+    on_threshold: float = 0.6  # smoothed probability at or above this arms an onset
     off_threshold: float = 0.5  # smoothed probability below this ends a seizure (hysteresis)
-    min_duration_s: float = 0.0  # above on_threshold for this long before the onset is published
+    min_duration_s: float = 2.0  # above on_threshold for this long before the onset is published
     merge_gap_s: float = 10.0  # a new onset within this long of an offset continues the event
 
 
