@@ -846,12 +846,12 @@ def render_report(*, command, args, card, net, config, split, split_note, test_r
         "checks, batched model, decision machine). The baseline export runs through the same call; the peer's "
         "per-window probabilities go through the same `realtime.decision.DecisionMachine` with the same settings. "
         "Events are scored with `timescoring.scoring.EventScoring` (SzCORE defaults: 30 s before / 60 s after "
-        "tolerance, any overlap, merge < 90 s, split > 5 min). Latency = the onset message's `publish_time` "
-        "(when a bed is alerted) minus the annotated onset; negative = alarm before the annotated onset "
-        "(allowed by the 30 s tolerance).")
+        "tolerance, any overlap, merge < 90 s, split > 5 min). Latency = the publish time of the first onset "
+        "message (when a bed is alerted) in [onset, offset + 60 s], minus the annotated onset; 'missed' = no such "
+        "alarm (SzCORE may still count the seizure when an earlier alarm's event overlaps its tolerance window).")
     add("")
     add("| recording | duration | annotated seizures | detector | detected (SzCORE) | false alarms (SzCORE / "
-        "strict) | latency per seizure, SzCORE (s) | figure |")
+        "strict) | latency per seizure: first alarm after the onset (s) | figure |")
     add("|---|---|---|---|---|---|---|---|")
     for rec in recs:
         for det in dets:
@@ -860,7 +860,7 @@ def render_report(*, command, args, card, net, config, split, split_note, test_r
                 continue
             s = w.score
             add(f"| {rec.name} | {rec.duration_s:.0f} s | {len(rec.seizures)} | {det} | {s.tp}/{s.n_seizures} | "
-                f"{s.fp} / {s.alarms_outside} | {fmt_latencies(s.latencies_s)} | [png](figures/recording_{rec.name}.png) |")
+                f"{s.fp} / {s.alarms_outside} | {fmt_latencies(s.strict_latencies_s)} | [png](figures/recording_{rec.name}.png) |")
     add("")
     add("Recordings:")
     add("")
@@ -1000,7 +1000,7 @@ def render_report(*, command, args, card, net, config, split, split_note, test_r
     add("## Reproduce")
     add("")
     add("```")
-    add("# the whole report (needs ../shared/data; about 7 min on 2 CPU cores):")
+    add("# the whole report (needs ../shared/data; 2-7 min on 2 CPU cores, depending on their load):")
     add(command)
     add("# only the decision-setting search (validation data), printing the chosen settings:")
     add("train-detector evaluate --tune-only")
