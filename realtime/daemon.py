@@ -374,7 +374,7 @@ class Daemon:
                                    res.skipped_before, exc_info=False, level=logging.WARNING)
             for ev in res.events:
                 try:
-                    names = getattr(self.pipeline, "unique_ch_names", self.pipeline.ch_names)
+                    names = self.pipeline.unique_ch_names
                     msg = (onset_message(ev, self.envelope, names) if ev.kind == "onset"
                            else offset_message(ev, self.envelope))
                 except Exception as exc:

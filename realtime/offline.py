@@ -55,7 +55,7 @@ def score_recording(path: str | Path, config: Config, detector, *, windows: bool
     def emit_events(events) -> None:
         nonlocal n_events
         for ev in events:
-            msg = onset_message(ev, env, pipe.ch_names) if ev.kind == "onset" else offset_message(ev, env)
+            msg = onset_message(ev, env, pipe.unique_ch_names) if ev.kind == "onset" else offset_message(ev, env)
             msg = sequencer.stamp(msg)
             msg["file"] = file
             out.write(to_json(msg) + "\n")
