@@ -34,8 +34,7 @@ SZCORE_FS_HZ = 10  # time resolution of the annotation masks (timescoring works 
 
 
 # --------------------------------------------------------------------------- intervals
-def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Exact binomial interval for ``k`` successes in ``n`` trials; ``(nan, nan)`` when ``n == 0``."""
+def _binomial_interval(k: int, n: int, confidence: float, method: str) -> tuple[float, float]:
     k, n = int(k), int(n)
     if n < 0 or k < 0 or k > n:
         raise ValueError(f"need 0 <= k <= n, got k={k!r}, n={n!r}")
@@ -43,27 +42,18 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     if n == 0:
         return math.nan, math.nan
-    alpha = 1.0 - confidence
-    lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
-    return lo, hi
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method=method)
+    return float(ci.low), float(ci.high)
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact binomial interval for ``k`` successes in ``n`` trials; ``(nan, nan)`` when ``n == 0``."""
+    return _binomial_interval(k, n, confidence, "exact")
 
 
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for ``k`` successes in ``n`` trials; ``(nan, nan)`` when ``n == 0``."""
-    k, n = int(k), int(n)
-    if n < 0 or k < 0 or k > n:
-        raise ValueError(f"need 0 <= k <= n, got k={k!r}, n={n!r}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if n == 0:
-        return math.nan, math.nan
-    z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return _binomial_interval(k, n, confidence, "wilson")
 
 
 def poisson_rate_interval(k: int, exposure: float, confidence: float = 0.95) -> tuple[float, float]:
