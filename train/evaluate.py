@@ -498,7 +498,9 @@ def _records_and_split(args, card: dict):
             raise SystemExit("train-detector evaluate: the model card has no training.split "
                              "(train/validation/test recording ids); pass --recompute-split to recompute it")
         hp = card.get("hyperparameters") or {}
-        seed = int(((hp.get("fit") or {}).get("seed")) or 0)
+        seed = int((hp.get("data") or {}).get("split_seed", -1))
+        if seed == -1:
+            seed = int(((hp.get("fit") or {}).get("seed")) or 0)
         fractions = tuple((hp.get("data") or {}).get("split_fractions") or (0.6, 0.2, 0.2))
         split = split_records(records, fractions, seed=seed)
         note = f"RECOMPUTED with split_records(fractions={list(fractions)}, seed={seed}), not read from the card"

@@ -67,9 +67,9 @@ def prepare_data(hp: HParams, data_root: Path | str, run_dir: Path, records=None
     if records is None:
         records = load_sources(hp.data.sources, data_root, sample_rate_hz=hp.signal.sample_rate_hz,
                                edf_paths=hp.data.edf_paths, edf_channels=hp.data.edf_channels)
-    split = split_records(records, hp.data.split_fractions, hp.fit.seed)
+    split = split_records(records, hp.data.split_fractions, hp.split_seed)
     by_id = {r.recording_id: r for r in records}
-    (run_dir / "split.json").write_text(json.dumps({"seed": hp.fit.seed, "by": "recording group, stratified by "
+    (run_dir / "split.json").write_text(json.dumps({"seed": hp.split_seed, "by": "recording group, stratified by "
                                                     "source/subset/label", **split}, indent=2))
     ex = hp.signal.window_samples + hp.signal.crop_margin_samples
     summaries = {}

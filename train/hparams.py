@@ -92,6 +92,8 @@ class DataHP:
     edf_paths: list = _f([], "-", "EDF/BDF files (or folders) for the 'edf' source")
     edf_channels: list = _f([], "-", "channels to use from EDF files ([] = all)")
     split_fractions: list = _f([0.6, 0.2, 0.2], "-", "train / validation / test fractions, by recording")
+    split_seed: int = _f(-1, "-", "seed of the split by recording; -1 = fit.seed (ensemble members keep one "
+                                  "split and differ only in fit.seed: weights, shuffling, augmentation)")
     balance_classes: bool = _f(True, "-", "repeat training examples so both classes weigh equally within a source")
     source_share: dict = _f({"bonn": 0.7, "nscnd": 0.3}, "-",
                             "target share of training examples per source (reached by repeating the smaller ones)")
@@ -140,8 +142,15 @@ class HParams:
         """``hp.replace(**{"fit.epochs": 3})`` -> a new HParams."""
         return from_dict(_merge(self.to_dict(), {k: v for k, v in dotted.items()}))
 
+    @property
+    def split_seed(self) -> int:
+        """The seed of the split by recording: ``data.split_seed``, or ``fit.seed`` when that is -1."""
+        return self.fit.seed if self.data.split_seed == -1 else self.data.split_seed
+
     def validate(self) -> "HParams":
         errs = []
+        if self.data.split_seed < -1:
+            errs.append(f"data.split_seed must be >= 0, or -1 for fit.seed, got {self.data.split_seed!r}")
         if self.scaling.method not in ("window_minmax", "fixed_uv", "asinh_uv"):
             errs.append(f"scaling.method must be window_minmax, fixed_uv or asinh_uv, got {self.scaling.method!r}")
         if self.scaling.scale_uv <= 0:
