@@ -2,6 +2,7 @@
 
     train-detector fit --config config/train/default.toml [--out runs/NAME] [--data-root ../shared/data]
                        [--epochs N] [--architecture lstm] [--set section.name=value ...]
+    train-detector ensemble RUN_DIR RUN_DIR [...] --out DIR [--data-root ../shared/data]
     train-detector export RUN_DIR OUT_DIR [--overwrite] [--model-version V]
     train-detector evaluate ...      (train.evaluate.main(argv))
 """
@@ -49,6 +50,16 @@ DATA_INFO = {
 }
 
 
+def _ensemble(args) -> int:
+    from train.ensemble import make_ensemble_run
+
+    command = "train-detector " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    summary = make_ensemble_run(args.run_dirs, args.out, data_root=args.data_root, command=command)
+    print(json.dumps({"run_dir": args.out, "members": summary["ensemble"]["members"],
+                      "window_log_loss": summary["window_log_loss"]}, indent=2))
+    return 0
+
+
 def _export(args) -> int:
     from train.export import export_model, verify_export
     from train.fit import load_run
@@ -92,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
                    help="override a hyper-parameter (repeatable)")
     f.add_argument("--verbose", type=int, default=1, help="Keras verbosity (1 = progress bar)")
+    en = sub.add_parser("ensemble", help="average finished runs of one configuration (different fit.seed, "
+                                         "same split) into an ensemble run directory, scored per member")
+    en.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    en.add_argument("--out", required=True, help="the ensemble run directory to write")
+    en.add_argument("--data-root", default="../shared/data", help="folder holding bonn/ and nscnd/")
     e = sub.add_parser("export", help="export a run's best model (SavedModel + LiteRT + model card)")
     e.add_argument("run_dir")
     e.add_argument("out_dir")
@@ -101,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("evaluate", help="evaluate an export (train.evaluate)", add_help=False)
     args = ap.parse_args(argv)
     try:
-        return _fit(args) if args.cmd == "fit" else _export(args)
+        return {"fit": _fit, "ensemble": _ensemble, "export": _export}[args.cmd](args)
     except (ValueError, FileNotFoundError, FileExistsError, StrategyError) as exc:
         print(f"train-detector {args.cmd}: {exc}", file=sys.stderr)
         return 2

@@ -24,7 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from train.hparams import HParams
 
@@ -116,7 +115,6 @@ def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../sha
             records=None, verbose: int = 2, score_test: bool = True, extra_callbacks=()) -> dict:
     """Train per ``hp`` into ``run_dir``; returns the run summary (also written to run.json)."""
     import keras
-    import tensorflow as tf
 
     from train import strategy as strat
     from train.models import build
@@ -189,15 +187,11 @@ def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../sha
                "fit_wall_time_s": round(fit_s, 1), "params": int(infer_model.count_params()),
                "seed": hp.fit.seed, "host_cpus": os.cpu_count()}
     if score_test and data["split"]["test"]:
-        from train.scoring import score, window_probabilities
+        from train.scoring import keras_predict, score, window_probabilities
         by_id = {r.recording_id: r for r in data["records"]}
         test = [by_id[i] for i in data["split"]["test"]]
-        infer = tf.function(lambda x: infer_model(x, training=False))
-
-        def predict(w):
-            out = [infer(tf.constant(w[i:i + 512]))[:, 1].numpy() for i in range(0, len(w), 512)]
-            return np.concatenate(out) if out else np.zeros(0)
-        probs = window_probabilities(predict, test, hp.signal.window_samples, hp.signal.eval_hop_samples)
+        probs = window_probabilities(keras_predict(infer_model), test, hp.signal.window_samples,
+                                     hp.signal.eval_hop_samples)
         metrics = score(test, probs)
         (run_dir / "test_metrics.json").write_text(json.dumps(metrics, indent=2))
         (run_dir / "test_probabilities.json").write_text(json.dumps({k: v.round(5).tolist() for k, v in probs.items()}))
@@ -209,11 +203,16 @@ def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../sha
 
 
 def load_run(run_dir: Path | str):
-    """Rebuild the models of a finished run with its best weights: ``(hp, train_model, infer_model)``."""
+    """Rebuild the models of a finished run with its best weights: ``(hp, train_model, infer_model)``.
+
+    An ensemble run directory (``members.json``, train/ensemble.py) gives ``(hp, None, ensemble_model)``."""
     from train.hparams import from_dict
     from train.models import build
 
     run_dir = Path(run_dir)
+    if (run_dir / "members.json").exists():  # an ensemble run (train/ensemble.py): no training model
+        from train.ensemble import load_ensemble_run
+        return load_ensemble_run(run_dir)
     if not (run_dir / "hparams.json").exists():
         raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory (no hparams.json)")
     hp = from_dict(json.loads((run_dir / "hparams.json").read_text()))

@@ -69,6 +69,18 @@ def record_windows(r: Record, window_samples: int, hop_samples: int) -> np.ndarr
     return w
 
 
+def keras_predict(infer_model, batch_windows: int = 512):
+    """``predict`` for :func:`window_probabilities` from a Keras inference model ``[n, window] -> [n, 2]``."""
+    import tensorflow as tf
+
+    infer = tf.function(lambda x: infer_model(x, training=False))
+
+    def predict(w: np.ndarray) -> np.ndarray:
+        out = [infer(tf.constant(w[i:i + batch_windows]))[:, 1].numpy() for i in range(0, len(w), batch_windows)]
+        return np.concatenate(out) if out else np.zeros(0)
+    return predict
+
+
 def window_probabilities(predict, records: list[Record], window_samples: int, hop_samples: int) -> dict[str, np.ndarray]:
     """``predict``: ``[n, window_samples]`` float32 -> ``[n]`` p(seizure). Returns id -> ``[n_windows]``."""
     out = {}
