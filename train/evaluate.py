@@ -475,11 +475,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-tune", action="store_true", help="skip the decision-setting search")
     ap.add_argument("--tune-only", action="store_true",
                     help="only the decision-setting search (prints and writes ARTIFACTS/decision_tuning.json)")
+    ap.add_argument("--write-defaults", action="store_true",
+                    help="with the search: write the network's chosen settings into realtime/config.py and "
+                         "config/realtime-detect.toml (the shipped defaults)")
     ap.add_argument("--recompute-split", action="store_true",
                     help="the card has no split: recompute it with the training split function and the card's "
                          "seed (development only; the report says so)")
     ap.add_argument("--report-name", default="evaluation.md")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.write_defaults and args.no_tune:
+        ap.error("--write-defaults needs the decision-setting search: drop --no-tune")
+    return args
 
 
 def _records_and_split(args, card: dict):
@@ -628,6 +634,13 @@ def main(argv: list[str] | None = None) -> int:
             tuning["peer"] = tune_decision(runs, decision, hop_s)
             log.info("tuning peer: %s", tuning["peer"]["chosen"])
         (art / "decision_tuning.json").write_text(json.dumps(tuning, indent=1, default=float))
+        if args.write_defaults:
+            from train.decision_defaults import write_decision_defaults
+            repo = Path(__file__).resolve().parents[1]
+            written = write_decision_defaults(tuning["network"]["chosen"], repo / "realtime" / "config.py",
+                                              repo / "config" / "realtime-detect.toml")
+            log.info("wrote the network's tuned settings %s into realtime/config.py and config/realtime-detect.toml",
+                     written)
         if args.tune_only:
             print(json.dumps({det: t["chosen"] for det, t in tuning.items()}, indent=1))
             return 0
@@ -1006,6 +1019,9 @@ def render_report(*, command, args, card, net, config, split, split_note, test_r
     add(command)
     add("# only the decision-setting search (validation data), printing the chosen settings:")
     add("train-detector evaluate --tune-only")
+    add("# the same, and write the network's chosen settings as the shipped defaults (realtime/config.py,")
+    add("# config/realtime-detect.toml): how the shipped defaults were set")
+    add("train-detector evaluate --tune-only --write-defaults")
     add("# add your own recordings (EDF/BDF + CSV with onset_s,offset_s; '-' for a recording without seizures):")
     add("train-detector evaluate --edf rec1.edf --annotations rec1.csv --edf rec2.edf --annotations -")
     add("# the evaluation's tests (no ../shared needed):")
