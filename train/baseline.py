@@ -18,7 +18,6 @@ code as the network (``realtime.offline.run_offline(..., model=load_detector(pat
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -206,15 +205,12 @@ def build_keras_model(params: BaselineParams):
     return keras.Model(inputs, out, name="linelength_baseline")
 
 
-def _sha256_files(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "model_card.json"}
-
-
 def export_baseline(params: BaselineParams, out_dir: str | Path, *, training: dict | None = None,
                     metrics: dict | None = None, tflite: bool = True, overwrite: bool = True) -> Path:
     """Write ``out_dir/{saved_model/, model.tflite, model_card.json}`` (the project's export format)."""
     import tensorflow as tf
+
+    from train.export import save_serving, sha256_files
 
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -223,8 +219,7 @@ def export_baseline(params: BaselineParams, out_dir: str | Path, *, training: di
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = build_keras_model(params)
-    model.export(str(out_dir / "saved_model"), format="tf_saved_model", verbose=False,
-                 input_signature=[tf.TensorSpec([None, params.window_samples], tf.float32, name="eeg_uv")])
+    save_serving(model, out_dir / "saved_model", params.window_samples)
     if tflite:
         conv = tf.lite.TFLiteConverter.from_saved_model(str(out_dir / "saved_model"))
         (out_dir / "model.tflite").write_bytes(conv.convert())
@@ -244,7 +239,7 @@ def export_baseline(params: BaselineParams, out_dir: str | Path, *, training: di
         "hyperparameters": hp,
         "training": {**(training or {}), "fit": params.fit_info},
         "metrics": metrics or {},
-        "files": _sha256_files(out_dir),
+        "files": sha256_files(out_dir),
         "created": now.isoformat(timespec="seconds"),
     }
     (out_dir / "model_card.json").write_text(json.dumps(card, indent=2))

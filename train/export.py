@@ -25,6 +25,22 @@ def sha256_files(root: Path) -> dict[str, str]:
     return out
 
 
+def save_serving(infer_model, path: Path | str, window_samples: int) -> None:
+    """SavedModel with the endpoint ``serve`` (and signature ``serving_default``): ``eeg_uv``
+    ``[batch, window_samples]`` float32 µV -> ``[batch, 2]``, the contract ``keras.Model.export`` gives,
+    but with every variable stored once. ``Model.export`` writes each weight twice, under the Keras
+    wrappers and the raw ``tf.Variable``s its endpoint captures (keras-team/keras#23553): twice the
+    size on disk and twice the variable memory in the daemon. Here only the raw variables are tracked.
+    """
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.tf_variables = [v.value for v in infer_model.variables]  # the tf.Variables the endpoint captures
+    spec = tf.TensorSpec([None, window_samples], tf.float32, name="eeg_uv")
+    module.serve = tf.function(lambda eeg_uv: infer_model(eeg_uv, training=False), input_signature=[spec])
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+
+
 def export_model(infer_model, hp, out_dir: Path | str, *, training: dict | None = None, metrics: dict | None = None,
                  model_version: str | None = None, tflite: bool = True, overwrite: bool = False) -> Path:
     """Write ``out_dir/{saved_model/, model.tflite, model_card.json}``; returns ``out_dir``."""
@@ -38,8 +54,7 @@ def export_model(infer_model, hp, out_dir: Path | str, *, training: dict | None 
             shutil.rmtree(p) if p.is_dir() else p.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     n = hp.signal.window_samples
-    infer_model.export(str(out_dir / "saved_model"), format="tf_saved_model", verbose=False,
-                       input_signature=[tf.TensorSpec([None, n], tf.float32, name="eeg_uv")])
+    save_serving(infer_model, out_dir / "saved_model", n)
     if tflite:
         conv = tf.lite.TFLiteConverter.from_saved_model(str(out_dir / "saved_model"))
         (out_dir / "model.tflite").write_bytes(conv.convert())

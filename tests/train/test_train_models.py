@@ -56,3 +56,10 @@ def test_export_reloads_and_matches_keras(trained, tmp_path, synth_windows):
     np.testing.assert_allclose(p, np.asarray(infer_model(synth_windows[0][:3]))[:, 1], atol=1e-4)
     lite = run_tflite(out / "model.tflite", synth_windows[0][:2])
     assert lite.shape == (2, 2)
+    # every weight is stored once (keras.Model.export stores each twice: keras-team/keras#23553)
+    import tensorflow as tf
+    ckpt = tf.train.load_checkpoint(str(out / "saved_model" / "variables" / "variables"))
+    shapes = ckpt.get_variable_to_shape_map()
+    stored = sum(int(np.prod(s)) for k, s in shapes.items() if "OBJECT_GRAPH" not in k)
+    assert stored == sum(int(np.prod(v.shape)) for v in infer_model.variables)
+    assert "serving_default" in tf.saved_model.load(str(out / "saved_model")).signatures
