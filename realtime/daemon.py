@@ -393,7 +393,7 @@ class Daemon:
             m.end_to_end_latency.labels(stream=label).observe(max(0.0, pylsl.local_clock() - res.newest_sample_time))
 
     def _check_quality(self, flagged: Mapping[str, str]) -> None:
-        """``status.signal`` ``quality`` when the set of channels left out (flat, railed, non-finite)
+        """``status.signal`` ``quality`` when the set of channels left out (flat, railed, non-finite, implausible)
         changes; at most one such message per ``QUALITY_HOLD_S``, always ending on the latest state."""
         current = tuple(sorted(flagged.items()))
         now = time.monotonic()
@@ -407,6 +407,9 @@ class Daemon:
             detail = "every channel usable"
         n = len(self.pipeline.ch_names)
         detail += f" ({n - len(current)} of {n} scored)"
+        if any(why == "implausible" for _, why in current):
+            detail += (f"; an implausible channel varies by more than {self.pipeline.max_std_uv:g} uV: check the "
+                       f"stream's units and gain (a channel without a unit is read as uV)")
         log.warning("signal quality on %s: %s", self._stream_label, detail)
         self._publish(signal_message(self.envelope, time=self._lsl_now(), state="quality", detail=detail))
         self._quality_sent, self._quality_sent_at = current, now

@@ -79,3 +79,36 @@ def test_a_stream_with_an_unknown_unit_is_rejected_and_the_daemon_keeps_waiting(
     finally:
         d.shutdown()
         stop(outlet)
+
+
+def test_a_unitless_stream_far_too_large_is_reported_as_implausible_not_scored(toy_export, tmp_path):
+    """nV sent without unit metadata are read as µV: every channel is left out and the report says why."""
+    import json
+
+    from rt_helpers import start_outlet, stop
+
+    name = unique("nanovolts")
+    log_path = tmp_path / "alerts.jsonl"
+    cfg = build_config({"stream": {"name": name, "resolve_timeout_s": 0.2},
+                        "model": {"path": str(toy_export), "backend": "litert"},
+                        "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "", "log_path": str(log_path)},
+                        "metrics": {"enabled": False}})
+    d = Daemon(cfg, env={})
+    outlet = start_outlet("--name", name, "--unit", "", "--amplitude", "50000")
+    try:
+        d.start()
+        deadline = time.monotonic() + 30
+
+        def quality():
+            lines = log_path.read_text().splitlines() if log_path.exists() else []
+            return [m for m in map(json.loads, lines) if m["type"] == "status.signal" and m["state"] == "quality"]
+        while time.monotonic() < deadline and not quality():
+            d.iterate()
+        (msg,) = quality()[:1]
+        assert "C0 (implausible)" in msg["detail"] and "0 of 4 scored" in msg["detail"]
+        assert "check the stream's units" in msg["detail"]
+        assert not d.pipeline.alarm_active
+    finally:
+        d.shutdown()
+        stop(outlet)
+    assert not [m for m in map(json.loads, log_path.read_text().splitlines()) if m["type"] == "seizure.onset"]

@@ -180,6 +180,23 @@ def test_channel_quality_rules():
     x[2, ::3] = x[2].max()
     x[3, 7] = np.inf
     assert channel_quality(x) == [None, "flat", "railed", "non-finite"]
+    y = rng.normal(size=(2, 500)) * np.array([[4000.0], [6000.0]])  # std 4000 µV: extreme but usable
+    assert channel_quality(y) == [None, "implausible"]
+    assert channel_quality(y, max_std_uv=8000.0) == [None, None]
+
+
+def test_nanovolts_without_a_unit_are_flagged_implausible_not_scored(detector):
+    """A stream that sends nV but no unit metadata is read as µV (1000x too large): left out, no alarm."""
+    x = synthetic(40.0)
+    unlabelled = make(detector, units=[""] * 6)
+    results = feed(unlabelled, x * 1000.0, chunk=256)
+    assert results and all(set(r.flagged_channels.values()) == {"implausible"} for r in results)
+    assert all(math.isnan(r.probability) and not r.events for r in results)
+    labelled = feed(make(detector, units=["nV"] * 6), x * 1000.0, chunk=256)
+    ref = feed(make(detector), x, chunk=256)
+    assert any(r.events for r in ref)  # the same signal in the right unit does alarm
+    for a, b in zip(ref, labelled):
+        np.testing.assert_allclose(a.channel_probabilities, b.channel_probabilities, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("rate", [100.0, 173.61, 512.0, 2048.0])
