@@ -24,7 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from train.hparams import HParams
 
 
