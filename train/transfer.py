@@ -10,7 +10,7 @@ Protocol (docs/training.md, "Scalp-transfer proxy (pre-registered)"): the model 
 only; all 120 New Delhi segments are scored, windows as in the test split (``eval_hop_samples``
 plus one aligned to the end), a segment is called seizure when its MEAN window probability > 0.5;
 ictal (positive) vs interictal + preictal (negative): sensitivity, specificity, balanced accuracy,
-AUROC. For a run directory, the segment metrics of the run's own validation split are added (the
+AUROC; and per probe threshold the share of segments whose highest window reaches it. For a run directory, the segment metrics of the run's own validation split are added (the
 selection rule's last tie-breaker).
 """
 
@@ -25,6 +25,10 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# thresholds at which the share of segments with a window at or above them is reported: how
+# confident the model is on a source it never saw (the decision threshold's headroom)
+PROBE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def transfer_metrics(records, probs: dict[str, np.ndarray], threshold: float = 0.5) -> dict:
@@ -53,6 +57,12 @@ def transfer_metrics(records, probs: dict[str, np.ndarray], threshold: float = 0
                              f"{m['n_negative']} negative {level}s")
         m["balanced_accuracy"] = (m["sensitivity"] + m["specificity"]) / 2
         out[level] = m
+    top = np.array([float(np.max(probs[r.recording_id])) for r in records])
+    out["highest_window_p"] = {
+        "meaning": "share of positive / negative segments with at least one window p >= threshold",
+        "negative_max": float(top[y == 0].max()),
+        "by_threshold": {f"{t:g}": {"positive": float(np.mean(top[y == 1] >= t)),
+                                    "negative": float(np.mean(top[y == 0] >= t))} for t in PROBE_THRESHOLDS}}
     subsets = sorted({r.subset for r in records})
     out["mean_segment_p_by_subset"] = {s: float(np.mean([p for r, p in zip(records, seg_p) if r.subset == s]))
                                        for s in subsets}

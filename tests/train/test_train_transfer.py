@@ -32,6 +32,12 @@ def test_transfer_metrics_counts_and_balanced_accuracy():
     assert s["auroc"] == pytest.approx(0.75)
     assert m["window"]["n"] == 12
     assert m["mean_segment_p_by_subset"]["preictal"] == pytest.approx(0.525)
+    # highest window per segment: positives 0.9, 0.5; negatives 0.1, 0.4, 0.5, 0.6
+    h = m["highest_window_p"]
+    assert h["negative_max"] == pytest.approx(0.6)
+    assert h["by_threshold"]["0.5"] == {"positive": 1.0, "negative": 0.5}
+    assert h["by_threshold"]["0.6"] == {"positive": 0.5, "negative": 0.25}
+    assert h["by_threshold"]["0.9"] == {"positive": 0.5, "negative": 0.0}
 
 
 def test_transfer_metrics_refuses_missing_probabilities_and_one_class():
