@@ -61,12 +61,15 @@ def test_tune_decision_prefers_no_false_alarm_then_latency(tmp_path):
     c = res["chosen"]
     assert c["fp"] == 0 and c["tp"] == 1
     # the blip reaches 0.85 for 2 windows: zero false alarms needs on > 0.85, or smoothing/min duration
-    # that outlast it; among those within 1 s of the fastest, the most conservative wins
+    # that outlast it; among those within 1 s of the fastest, the lowest threshold, then the longest
+    # minimum duration wins
     ok = [r for r in res["all"] if r["fp"] == 0 and r["tp"] == 1]
     fastest = min(r["mean_latency_s"] for r in ok)
     assert res["fastest_mean_latency_s"] == fastest and c["mean_latency_s"] <= fastest + 1.0
     near = [r for r in ok if r["mean_latency_s"] <= fastest + 1.0]
-    assert c["min_duration_s"] == max(r["min_duration_s"] for r in near)
+    lowest = min(r["on_threshold"] for r in near)
+    assert c["on_threshold"] == lowest < max(r["on_threshold"] for r in near)  # a real choice was made
+    assert c["min_duration_s"] == max(r["min_duration_s"] for r in near if r["on_threshold"] == lowest)
     assert any(r["fp"] > 0 for r in res["all"])  # the blip does fool the most sensitive settings
     assert res["grid_size"] == len(ev.GRID_ON) * len(ev.GRID_SMOOTHING) * len(ev.GRID_MIN_DURATION_S)
     assert dataclasses.replace(DecisionConfig(), on_threshold=c["on_threshold"]).on_threshold == c["on_threshold"]
