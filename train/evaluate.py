@@ -223,7 +223,7 @@ def build_stitched(records, ids: set[str], out_dir: Path, prefix: str, role: str
 def chbmit_recordings(out_dir: Path) -> list[EvalRecording]:
     """The two shipped CHB-MIT excerpts and the two stitched (non-seizure, then seizure)."""
     from realtime.recordings import read_recording
-    from train.stitch import BACKGROUND, SEIZURE, Piece, stitch, write_stitched
+    from train.stitch import BACKGROUND, Piece, stitch, write_stitched
 
     sz, non = read_recording(CHBMIT_SEIZURE), read_recording(CHBMIT_NONSEIZURE)
     recs = [EvalRecording("chbmit_seizure", CHBMIT_SEIZURE, [CHBMIT_SEIZURE_SPAN],
@@ -586,24 +586,6 @@ def main(argv: list[str] | None = None) -> int:
         base_det = load_detector(base_path, backend=args.backend)
         baseline_info = {"path": str(base_path), "card": base_det.card, "params": params_from_card(base_det.card)}
 
-    # ---------------------------------------------------------------- test split metrics
-    log.info("test split: %d segments", len(test_records))
-    seg = {"network": window_probabilities(net.predict, test_records, window_samples, eval_hop)}
-    if base_det is not None:
-        seg["baseline"] = window_probabilities(base_det.predict, test_records, window_samples, eval_hop)
-    split_metrics = {det: contrast_metrics(test_records, p) for det, p in seg.items()}
-    curves: dict = {}
-    for c, (source, subsets, _) in CONTRASTS.items():
-        sel = [r for r in test_records if r.source == source and (subsets is None or r.subset in subsets)]
-        curves[c] = {}
-        for det, p in seg.items():
-            y = np.concatenate([[r.label] * len(p[r.recording_id]) for r in sel]) if sel else np.zeros(0)
-            s = np.concatenate([p[r.recording_id] for r in sel]) if sel else np.zeros(0)
-            curves[c][det] = (y.astype(int), s)
-    plot_roc(curves, fig_dir / "roc_test_split.png")
-    (art / "test_window_probabilities.json").write_text(json.dumps(
-        {det: {k: v.round(5).tolist() for k, v in p.items()} for det, p in seg.items()}))
-
     # ---------------------------------------------------------------- peer
     scorer = None
     peer_note = ""
@@ -646,6 +628,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.tune_only:
             print(json.dumps({det: t["chosen"] for det, t in tuning.items()}, indent=1))
             return 0
+
+    # ---------------------------------------------------------------- test split metrics (after the tuning: --tune-only never touches the test split)
+    log.info("test split: %d segments", len(test_records))
+    seg = {"network": window_probabilities(net.predict, test_records, window_samples, eval_hop)}
+    if base_det is not None:
+        seg["baseline"] = window_probabilities(base_det.predict, test_records, window_samples, eval_hop)
+    split_metrics = {det: contrast_metrics(test_records, p) for det, p in seg.items()}
+    curves: dict = {}
+    for c, (source, subsets, _) in CONTRASTS.items():
+        sel = [r for r in test_records if r.source == source and (subsets is None or r.subset in subsets)]
+        curves[c] = {}
+        for det, p in seg.items():
+            y = np.concatenate([[r.label] * len(p[r.recording_id]) for r in sel]) if sel else np.zeros(0)
+            s = np.concatenate([p[r.recording_id] for r in sel]) if sel else np.zeros(0)
+            curves[c][det] = (y.astype(int), s)
+    plot_roc(curves, fig_dir / "roc_test_split.png")
+    (art / "test_window_probabilities.json").write_text(json.dumps(
+        {det: {k: v.round(5).tolist() for k, v in p.items()} for det, p in seg.items()}))
 
     # ---------------------------------------------------------------- continuous recordings (test)
     recs = chbmit_recordings(art / "recordings")
