@@ -3,7 +3,7 @@
 ``augment(x, hp)``: ``x`` float32 ``[window_samples + crop_margin_samples]`` µV ->
 ``[window_samples]``: random crop (a shift of up to ``crop_margin_samples``), polarity flip,
 log-uniform amplitude scale, additive white noise with a random std in [0, noise_std_uv].
-``center_crop`` is the deterministic counterpart for validation.
+``center_crop`` is the deterministic counterpart for validation. ``mixup`` works on a batch.
 """
 
 from __future__ import annotations
@@ -40,3 +40,18 @@ def augment(x, window_samples: int, hp: AugmentHP, seed=None):
         std = tf.random.uniform([], 0.0, hp.noise_std_uv, seed=seed)
         x = x + tf.random.normal(tf.shape(x), stddev=1.0, seed=seed) * std
     return x
+
+
+def mixup(x, y, alpha: float, seed=None):
+    """Mix each example of a batch with a random partner from the same batch (Zhang et al. 2018).
+
+    ``x`` ``[batch, samples]``, ``y`` one-hot ``[batch, classes]`` -> the same shapes:
+    ``l * a + (1 - l) * b`` for signals and labels alike, ``l ~ Beta(alpha, alpha)`` per example.
+    """
+    n = tf.shape(x)[0]
+    g1 = tf.random.gamma([n], alpha, seed=seed)
+    g2 = tf.random.gamma([n], alpha, seed=seed)
+    lam = tf.math.divide_no_nan(g1, g1 + g2)  # both gammas can underflow to 0: then the partner alone
+    partner = tf.random.shuffle(tf.range(n), seed=seed)
+    lx, ly = lam[:, None], tf.cast(lam[:, None], y.dtype)
+    return lx * x + (1 - lx) * tf.gather(x, partner), ly * y + (1 - ly) * tf.gather(y, partner)

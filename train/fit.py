@@ -35,10 +35,11 @@ def compile_model(model, hp: HParams):
     import keras
 
     names = list(model.output_names) if hasattr(model, "output_names") else ["probabilities"]
-    losses = {n: keras.losses.SparseCategoricalCrossentropy(name=f"{n}_xent") for n in names}
+    # labels are one-hot (soft under mixup): train/tfrecords.py make_dataset
+    losses = {n: keras.losses.CategoricalCrossentropy(name=f"{n}_xent") for n in names}
     weights = {n: (1.0 if n == "probabilities" else hp.fit.aux_loss_weight) for n in names}
     model.compile(optimizer=keras.optimizers.Adam(hp.fit.learning_rate), loss=losses, loss_weights=weights,
-                  metrics={"probabilities": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]})
+                  metrics={"probabilities": [keras.metrics.CategoricalAccuracy(name="accuracy")]})
     return names
 
 

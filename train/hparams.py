@@ -84,6 +84,8 @@ class AugmentHP:
     amplitude_min: float = _f(0.8, "x", "amplitude scale, log-uniform between min and max (0.8-1.25: calibrated devices, amplitude stays a cue; chosen on the scalp-transfer proxy)")
     amplitude_max: float = _f(1.25, "x", "amplitude scale, log-uniform between min and max")
     noise_std_uv: float = _f(3.0, "uV", "maximum std of additive white noise (std drawn uniform in [0, max])")
+    mixup_alpha: float = _f(0.0, "-", "mixup: each training example mixed with another of its batch, weight "
+                                      "l ~ Beta(alpha, alpha), labels mixed alike; 0 = off")
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,8 @@ class HParams:
         if not 0 < self.augment.amplitude_min <= self.augment.amplitude_max:
             errs.append(f"augment amplitude range must satisfy 0 < min <= max, got "
                         f"{self.augment.amplitude_min!r}..{self.augment.amplitude_max!r}")
+        if self.augment.mixup_alpha < 0:
+            errs.append(f"augment.mixup_alpha must be >= 0 (0 = off), got {self.augment.mixup_alpha!r}")
         if self.fit.precision not in ("auto", "float32", "mixed_float16", "mixed_bfloat16"):
             errs.append(f"fit.precision not understood: {self.fit.precision!r}")
         if self.fit.strategy not in ("auto", "cpu", "mirrored", "multi_worker", "tpu"):

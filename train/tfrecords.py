@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from train.augment import augment, center_crop
+from train.augment import augment, center_crop, mixup
 from train.datasets.records import Record, check_label, training_examples
 from train.hparams import AugmentHP
 
@@ -131,10 +131,11 @@ def parse_fn(example_samples: int):
 def make_dataset(files, *, example_samples: int, window_samples: int, batch_size: int, training: bool,
                  output_names=("probabilities",), augment_hp=None, seed: int = 0, shuffle_buffer: int = 20000,
                  drop_remainder: bool = False, cache: bool = True) -> tf.data.Dataset:
-    """GZIP shards -> batches of ``(x [batch, window_samples], {name: y [batch]})``.
+    """GZIP shards -> batches of ``(x [batch, window_samples], {name: y [batch, 2]})``, ``y`` one-hot
+    (soft when mixed up).
 
     Parallel reads and parsing, cache, (training) per-example repeat + shuffle + augmentation,
-    batch, prefetch.
+    batch, (training, ``augment_hp.mixup_alpha > 0``) mixup within the batch, prefetch.
     """
     files = [str(f) for f in files]
     if not files:
@@ -153,9 +154,12 @@ def make_dataset(files, *, example_samples: int, window_samples: int, batch_size
         ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(lambda x, y, r: (center_crop(x, window_samples), y), num_parallel_calls=tf.data.AUTOTUNE)
-    names = tuple(output_names)
-    ds = ds.map(lambda x, y: (tf.ensure_shape(x, [window_samples]), {n: y for n in names}))
+    ds = ds.map(lambda x, y: (tf.ensure_shape(x, [window_samples]), tf.one_hot(y, 2)))
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if training and hp.mixup_alpha > 0:
+        ds = ds.map(lambda x, y: mixup(x, y, hp.mixup_alpha, seed), num_parallel_calls=tf.data.AUTOTUNE)
+    names = tuple(output_names)
+    ds = ds.map(lambda x, y: (x, {n: y for n in names}))
     opts = tf.data.Options()
     # Shard by example under multi-worker strategies: works with any number of shard files.
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

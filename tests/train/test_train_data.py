@@ -29,6 +29,8 @@ def test_hparams_defaults_files_overrides_and_errors(tmp_path):
         load(None, {"scaling.method": "zscore"})
     with pytest.raises(HParamsError, match="'ten'"):
         load(None, {"fit.epochs": "ten"})
+    with pytest.raises(HParamsError, match="mixup_alpha.*-0.2"):
+        load(None, {"augment.mixup_alpha": -0.2})
     bad = tmp_path / "bad.toml"
     bad.write_text("[fit]\nepochs = [\n")
     with pytest.raises(HParamsError, match="not valid TOML"):
@@ -111,11 +113,48 @@ def test_pipeline_augments_and_balances(tmp_path, tiny_hp):
         assert x.shape[1] == 1024 and set(y) == {"probabilities", "aux_0"}
         xs.append(x.numpy())
         ys.append(y["probabilities"].numpy())
-    y = np.concatenate(ys)
-    assert len(y) == summ["examples_per_epoch"] and y.sum() * 2 == len(y)
+    y = np.concatenate(ys)  # one-hot [n, 2]
+    assert len(y) == summ["examples_per_epoch"] and y[:, 1].sum() * 2 == len(y) and (y.sum(axis=1) == 1).all()
     # augmentation: no example equals a raw crop of its source record (gain, noise, flip applied)
     raw = {w.tobytes() for r in recs for w in windows(r.signal_uv, 1024, 1)}
     assert not any(row.tobytes() in raw for row in np.concatenate(xs))
+
+
+def test_mixup_mixes_signals_and_labels_alike():
+    from train.augment import mixup
+
+    n = 256
+    y = tf.one_hot(np.arange(n) % 2, 2)
+    # column 0 carries the label, column 1 is 1 everywhere: any mix keeps x[:, 0] == y[:, 1], x[:, 1] == 1
+    x = tf.stack([tf.cast(np.arange(n) % 2, tf.float32), tf.ones(n)], axis=1)
+    xm, ym = (v.numpy() for v in mixup(x, y, 1.0, seed=3))
+    assert xm.shape == (n, 2) and ym.shape == (n, 2)
+    np.testing.assert_allclose(xm[:, 0], ym[:, 1], atol=1e-6)
+    np.testing.assert_allclose(xm[:, 1], 1.0, atol=1e-6)
+    np.testing.assert_allclose(ym.sum(axis=1), 1.0, atol=1e-6)
+    assert ((ym[:, 1] > 0.05) & (ym[:, 1] < 0.95)).sum() > n // 4  # Beta(1, 1): mostly real mixes
+    # a small alpha keeps most examples close to one of the two
+    _, ys = mixup(x, y, 0.05, seed=3)
+    assert (np.minimum(ys.numpy()[:, 1], 1 - ys.numpy()[:, 1]) < 0.05).mean() > 0.6
+
+
+def test_pipeline_mixup_only_in_training(tmp_path, tiny_hp):
+    import dataclasses
+
+    rng = np.random.default_rng(3)
+    recs = [Record(f"edf/r{i}", f"g{i}", rng.normal(0, 20, 2000).astype(np.float32),
+                   np.full(2000, i % 2, np.int8), "edf", "s") for i in range(4)]
+    write_split(recs, tmp_path, "train", example_samples=1088, hop_samples=512, balance=False,
+                balance_classes=False, source_share={}, max_repeat=1)
+    files = sorted(tmp_path.glob("train-*.tfrecord.gz"))
+    hp = dataclasses.replace(tiny_hp.augment, mixup_alpha=1.0)
+    labels = {}
+    for training in (True, False):
+        ds = make_dataset(files, example_samples=1088, window_samples=1024, batch_size=8, training=training,
+                          augment_hp=hp, seed=1)
+        labels[training] = np.concatenate([y["probabilities"].numpy() for _, y in ds])
+    soft = lambda y: ((y > 1e-3) & (y < 1 - 1e-3)).any(axis=1)  # noqa: E731
+    assert soft(labels[True]).any() and not soft(labels[False]).any()
 
 
 def test_balance_repeats_follows_source_shares():

@@ -16,7 +16,7 @@ def trained(request, tiny_hp, synth_windows):
     train_model, infer_model = build(hp)
     names = compile_model(train_model, hp)
     x, y = synth_windows
-    train_model.fit(x, {n: y for n in names}, batch_size=16, epochs=1, verbose=0)  # 2 steps
+    train_model.fit(x, {n: np.eye(2)[y] for n in names}, batch_size=16, epochs=1, verbose=0)  # one-hot, 2 steps
     return hp, train_model, infer_model, names
 
 

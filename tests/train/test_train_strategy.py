@@ -78,7 +78,7 @@ def test_mixed_precision_step_on_cpu(policy, tiny_hp, synth_windows, restore_pol
     assert infer_model.get_layer("block_local_max").compute_dtype == policy.removeprefix("mixed_")
     names = compile_model(train_model, tiny_hp)
     x, y = synth_windows
-    hist = train_model.fit(x[:16], {n: y[:16] for n in names}, batch_size=8, epochs=1, verbose=0)
+    hist = train_model.fit(x[:16], {n: np.eye(2)[y[:16]] for n in names}, batch_size=8, epochs=1, verbose=0)
     assert np.isfinite(hist.history["loss"][-1])
     out = infer_model(x[:4])
     assert out.dtype == "float32"
