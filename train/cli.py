@@ -50,6 +50,21 @@ DATA_INFO = {
 }
 
 
+def _cv(args) -> int:
+    from train.crossval import run_cv
+    from train.hparams import load, parse_override
+
+    overrides = dict(parse_override(s) for s in args.set)
+    if args.epochs is not None:
+        overrides["fit.epochs"] = args.epochs
+    hp = load(args.config, overrides)
+    command = "train-detector " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    summary = run_cv(hp, args.out, folds=args.folds, data_root=args.data_root, command=command, verbose=args.verbose)
+    print((Path(args.out) / "cv_report.md").read_text())
+    print(json.dumps({"out": args.out, "wall_time_s": summary["wall_time_s"]}))
+    return 0
+
+
 def _ensemble(args) -> int:
     from train.ensemble import make_ensemble_run
 
@@ -103,6 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
                    help="override a hyper-parameter (repeatable)")
     f.add_argument("--verbose", type=int, default=1, help="Keras verbosity (1 = progress bar)")
+    cv = sub.add_parser("cv", help="k-fold cross-validation by recording: one run per fold, out-of-fold metrics "
+                                   "pooled over every segment (resumes finished folds)")
+    cv.add_argument("--config", default=None, help="TOML hyper-parameters (default: built-in defaults)")
+    cv.add_argument("--out", required=True, help="folder for fold-F run directories and cv_metrics.json")
+    cv.add_argument("--folds", type=int, default=5)
+    cv.add_argument("--data-root", default="../shared/data", help="folder holding bonn/ and nscnd/")
+    cv.add_argument("--epochs", type=int, default=None)
+    cv.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
+                    help="override a hyper-parameter (repeatable)")
+    cv.add_argument("--verbose", type=int, default=2, help="Keras verbosity")
     en = sub.add_parser("ensemble", help="average finished runs of one configuration (different fit.seed, "
                                          "same split) into an ensemble run directory, scored per member")
     en.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
@@ -117,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("evaluate", help="evaluate an export (train.evaluate)", add_help=False)
     args = ap.parse_args(argv)
     try:
-        return {"fit": _fit, "ensemble": _ensemble, "export": _export}[args.cmd](args)
+        return {"fit": _fit, "cv": _cv, "ensemble": _ensemble, "export": _export}[args.cmd](args)
     except (ValueError, FileNotFoundError, FileExistsError, StrategyError) as exc:
         print(f"train-detector {args.cmd}: {exc}", file=sys.stderr)
         return 2

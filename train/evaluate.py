@@ -509,9 +509,12 @@ def _records_and_split(args, card: dict):
         seed = int((hp.get("data") or {}).get("split_seed", -1))
         if seed == -1:
             seed = int(((hp.get("fit") or {}).get("seed")) or 0)
-        fractions = tuple((hp.get("data") or {}).get("split_fractions") or (0.6, 0.2, 0.2))
-        split = split_records(records, fractions, seed=seed)
-        note = f"RECOMPUTED with split_records(fractions={list(fractions)}, seed={seed}), not read from the card"
+        data = hp.get("data") or {}
+        fractions = tuple(data.get("split_fractions") or (0.6, 0.2, 0.2))
+        kfold = {"n_folds": int(data.get("cv_folds", 0)), "fold": int(data.get("cv_fold", 0))}
+        split = split_records(records, fractions, seed=seed, **kfold)
+        note = (f"RECOMPUTED with split_records(fractions={list(fractions)}, seed={seed}, n_folds={kfold['n_folds']}, "
+                f"fold={kfold['fold']}), not read from the card")
     known = {r.recording_id for r in records}
     missing = [i for k in ("train", "validation", "test") for i in split[k] if i not in known]
     if missing:

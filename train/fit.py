@@ -66,10 +66,12 @@ def prepare_data(hp: HParams, data_root: Path | str, run_dir: Path, records=None
     if records is None:
         records = load_sources(hp.data.sources, data_root, sample_rate_hz=hp.signal.sample_rate_hz,
                                edf_paths=hp.data.edf_paths, edf_channels=hp.data.edf_channels)
-    split = split_records(records, hp.data.split_fractions, hp.split_seed)
+    split = split_records(records, hp.data.split_fractions, hp.split_seed, n_folds=hp.data.cv_folds,
+                          fold=hp.data.cv_fold)
     by_id = {r.recording_id: r for r in records}
+    kfold = {"cv_folds": hp.data.cv_folds, "cv_fold": hp.data.cv_fold} if hp.data.cv_folds else {}
     (run_dir / "split.json").write_text(json.dumps({"seed": hp.split_seed, "by": "recording group, stratified by "
-                                                    "source/subset/label", **split}, indent=2))
+                                                    "source/subset/label", **kfold, **split}, indent=2))
     ex = hp.signal.window_samples + hp.signal.crop_margin_samples
     summaries = {}
     for name in ("train", "validation"):

@@ -96,6 +96,9 @@ class DataHP:
     split_fractions: list = _f([0.6, 0.2, 0.2], "-", "train / validation / test fractions, by recording")
     split_seed: int = _f(-1, "-", "seed of the split by recording; -1 = fit.seed (ensemble members keep one "
                                   "split and differ only in fit.seed: weights, shuffling, augmentation)")
+    cv_folds: int = _f(0, "-", "0 = one split by split_fractions; k >= 3 = k-fold by recording group (train-detector cv): "
+                               "fold cv_fold is the test split, the next fold validation, the rest training")
+    cv_fold: int = _f(0, "-", "which fold is the test split when cv_folds >= 3 (0 .. cv_folds - 1)")
     balance_classes: bool = _f(True, "-", "repeat training examples so both classes weigh equally within a source")
     source_share: dict = _f({"bonn": 0.7, "nscnd": 0.3}, "-",
                             "target share of training examples per source (reached by repeating the smaller ones)")
@@ -164,6 +167,9 @@ class HParams:
             errs.append(f"filterbank.band_edges_hz must be increasing positive, got {edges!r}")
         if self.filterbank.taps % 2 == 0:
             errs.append(f"filterbank.taps must be odd, got {self.filterbank.taps!r}")
+        if self.data.cv_folds and not (self.data.cv_folds >= 3 and 0 <= self.data.cv_fold < self.data.cv_folds):
+            errs.append(f"data.cv_folds must be 0 or >= 3 and data.cv_fold in 0 .. cv_folds - 1, got cv_folds="
+                        f"{self.data.cv_folds!r}, cv_fold={self.data.cv_fold!r}")
         fr = list(self.data.split_fractions)
         if len(fr) != 3 or any(x < 0 for x in fr) or abs(sum(fr) - 1) > 1e-6:
             errs.append(f"data.split_fractions must be three non-negative numbers summing to 1, got {fr!r}")

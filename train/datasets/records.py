@@ -71,13 +71,21 @@ def content_hash(arr: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()[:16]
 
 
-def split_records(records: list[Record], fractions=(0.6, 0.2, 0.2), seed: int = 0) -> dict[str, list[str]]:
+def split_records(records: list[Record], fractions=(0.6, 0.2, 0.2), seed: int = 0, *, n_folds: int = 0,
+                  fold: int = 0) -> dict[str, list[str]]:
     """Split by group, stratified by (source, subset, label).
 
     Returns ``{"train": [recording ids], "validation": [...], "test": [...]}``. All recordings of one
     group share a split; the group's stratum is that of its first recording (sorted by id).
+    ``n_folds >= 3``: k-fold instead of ``fractions``: each stratum's shuffled groups are dealt into
+    ``n_folds`` folds; fold ``fold`` is the test split, fold ``fold + 1`` (mod ``n_folds``) the
+    validation split, the others train. Over ``fold = 0 .. n_folds - 1`` every group is tested once.
     """
-    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
+    if n_folds:
+        if n_folds < 3 or not 0 <= fold < n_folds:
+            raise ValueError(f"k-fold needs n_folds >= 3 and 0 <= fold < n_folds, got n_folds={n_folds!r}, "
+                             f"fold={fold!r}")
+    elif len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
         raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions!r}")
     groups: dict[str, list[Record]] = {}
     for r in sorted(records, key=lambda r: r.recording_id):
@@ -88,10 +96,17 @@ def split_records(records: list[Record], fractions=(0.6, 0.2, 0.2), seed: int = 
         strata.setdefault((first.source, first.subset, max(r.label for r in rs)), []).append(gid)
     rng = np.random.default_rng(seed)
     out = {"train": [], "validation": [], "test": []}
+    dealt = 0  # k-fold: deal on across strata, so small strata do not all land in fold 0
     for key in sorted(strata):
         gids = sorted(strata[key])
         rng.shuffle(gids)
         n = len(gids)
+        if n_folds:
+            role = {fold: "test", (fold + 1) % n_folds: "validation"}
+            for i, gid in enumerate(gids):
+                out[role.get((dealt + i) % n_folds, "train")].extend(r.recording_id for r in groups[gid])
+            dealt += n
+            continue
         n_test = int(round(fractions[2] * n))
         n_val = int(round(fractions[1] * n))
         if n >= 3:
