@@ -9,8 +9,10 @@ Formats
 - ``.npz``: ``data`` float ``[n_channels, n_samples]``, ``sfreq``, ``ch_names``, optional ``unit``
   (one string, or one per channel; default ``"uV"``). Read with ``allow_pickle=False``: object
   arrays are refused.
-- Annotations sidecar: ``<stem>.csv`` or ``<stem>.tsv`` beside the recording, header
-  ``onset_s,offset_s[,label]`` (label defaults to ``seizure``); its rows are added to the annotations.
+- Annotation sidecars beside the recording (:mod:`realtime.annotations`): ``<stem>.csv`` /
+  ``<stem>.tsv`` (``onset_s,offset_s[,label]``, or BIDS/SzCORE ``onset,duration,eventType``), a BIDS
+  ``<name>_events.tsv`` for ``<name>_eeg.edf``, a CHB-MIT ``chbNN-summary.txt``; their rows are
+  added to the annotations.
 
 Mixed sampling rates (EDF allows a rate per signal): every kept signal is resampled with
 ``scipy.signal.resample_poly`` to the most common rate among them (ties: the highest), and a warning
@@ -23,7 +25,6 @@ file, unsupported extension, unreadable or malformed file, no usable channel.
 from __future__ import annotations
 
 import collections
-import csv
 import logging
 import zipfile
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from typing import Sequence
 import numpy as np
 from scipy.signal import resample_poly
 
+from realtime.annotations import AnnotationError, sidecar_annotations
 from realtime.preprocess import UnitError, resample_fraction, unit_scale_to_uv
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,10 @@ def read_recording(path: str | Path) -> Recording:
     else:
         raise RecordingError(f"recording {str(path)!r}: unsupported extension {path.suffix!r} "
                              f"(expected one of {', '.join(EXTENSIONS)})")
-    rec.annotations.extend(read_annotations_sidecar(path))
+    try:
+        rec.annotations.extend(sidecar_annotations(path))
+    except AnnotationError as exc:
+        raise RecordingError(str(exc)) from None
     for w in rec.warnings:
         log.warning("%s: %s", path, w)
     return rec
@@ -165,34 +170,6 @@ def _read_npz(path: Path) -> Recording:
         raise RecordingError(f"recording {str(path)!r}: {exc}") from None
     return Recording(data=data.astype(np.float64) * scale[:, None], sfreq=float(sfreq), ch_names=names,
                      path=str(path))
-
-
-def read_annotations_sidecar(path: str | Path) -> list[tuple[float, float, str]]:
-    """Rows of ``<stem>.csv`` or ``<stem>.tsv`` beside ``path`` (both, if both exist)."""
-    path = Path(path)
-    out: list[tuple[float, float, str]] = []
-    for ext, delimiter in ((".csv", ","), (".tsv", "\t")):
-        side = path.with_suffix(ext)
-        if not side.is_file():
-            continue
-        with open(side, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f, delimiter=delimiter)
-            fields = [c.strip() for c in (reader.fieldnames or [])]
-            if "onset_s" not in fields or "offset_s" not in fields:
-                raise RecordingError(f"annotations {str(side)!r}: header must have onset_s and offset_s, "
-                                     f"got {reader.fieldnames!r}")
-            for line_no, row in enumerate(reader, start=2):
-                row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-                try:
-                    onset, offset = float(row["onset_s"]), float(row["offset_s"])
-                except ValueError:
-                    raise RecordingError(f"annotations {str(side)!r} line {line_no}: onset_s/offset_s must be "
-                                         f"numbers, got {row.get('onset_s')!r}, {row.get('offset_s')!r}") from None
-                if offset < onset:
-                    raise RecordingError(f"annotations {str(side)!r} line {line_no}: offset_s {offset!r} is "
-                                         f"before onset_s {onset!r}")
-                out.append((onset, offset, row.get("label") or "seizure"))
-    return out
 
 
 def write_npz(path: str | Path, data: np.ndarray, sfreq: float, ch_names: Sequence[str], unit: str = "uV") -> Path:

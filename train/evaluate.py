@@ -249,32 +249,21 @@ def chbmit_recordings(out_dir: Path) -> list[EvalRecording]:
 
 
 def user_recordings(edfs: Sequence[str], annotations: Sequence[str]) -> list[EvalRecording]:
-    """``--edf FILE`` (with an ``--annotations CSV`` in the same position, ``-`` for none)."""
+    """``--edf FILE`` (with an ``--annotations FILE`` in the same position, ``-`` for the recording's own:
+    EDF+ annotations and sidecars). Any format of :mod:`realtime.annotations`."""
+    from realtime.annotations import is_seizure_label, read_annotations
     from realtime.recordings import read_recording
 
     out = []
     for i, edf in enumerate(edfs):
         ann = annotations[i] if i < len(annotations) else "-"
         rec = read_recording(edf)
-        seizures = [(a, b) for a, b, label in rec.annotations if "seiz" in label.lower() or label == "seizure"]
-        if ann and ann != "-":
-            seizures = _read_csv_annotations(Path(ann))
+        rows = read_annotations(ann, recording=edf) if ann and ann != "-" else rec.annotations
+        seizures = [(a, b) for a, b, label in rows if is_seizure_label(label)]
         out.append(EvalRecording(f"user_{Path(edf).stem}", Path(edf), seizures, f"user recording {edf}",
                                  rec.duration_s, rec.data.shape[0], role="user",
                                  background_only=not seizures))
     return out
-
-
-def _read_csv_annotations(path: Path) -> list[tuple[float, float]]:
-    import csv
-
-    with open(path, newline="", encoding="utf-8") as f:
-        sample = f.read(2048)
-        f.seek(0)
-        reader = csv.DictReader(f, delimiter="\t" if "\t" in sample else ",")
-        if not reader.fieldnames or "onset_s" not in reader.fieldnames or "offset_s" not in reader.fieldnames:
-            raise ValueError(f"annotations {str(path)!r}: header must have onset_s and offset_s, got {reader.fieldnames!r}")
-        return [(float(r["onset_s"]), float(r["offset_s"])) for r in reader]
 
 
 # --------------------------------------------------------------------------- decision tuning
@@ -469,7 +458,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--backend", default="tensorflow", choices=["tensorflow", "litert"])
     ap.add_argument("--edf", action="append", default=[], help="a user EDF/BDF recording to score (repeatable)")
     ap.add_argument("--annotations", action="append", default=[],
-                    help="CSV/TSV (onset_s,offset_s) for the --edf in the same position; '-' for none")
+                    help="annotations for the --edf in the same position: CSV/TSV (onset_s,offset_s), BIDS/SzCORE "
+                         "events TSV (onset,duration,eventType) or a CHB-MIT chbNN-summary.txt; '-' for the "
+                         "recording's own (EDF+ annotations, sidecars)")
     ap.add_argument("--baseline", default=None, help="use this baseline export instead of fitting one")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--no-peer", action="store_true")
@@ -1030,7 +1021,8 @@ def render_report(*, command, args, card, net, config, split, split_note, test_r
     add("# the same, and write the network's chosen settings as the shipped defaults (realtime/config.py,")
     add("# config/realtime-detect.toml): how the shipped defaults were set")
     add("train-detector evaluate --tune-only --write-defaults")
-    add("# add your own recordings (EDF/BDF + CSV with onset_s,offset_s; '-' for a recording without seizures):")
+    add("# add your own recordings (EDF/BDF + CSV with onset_s,offset_s, BIDS/SzCORE events TSV or CHB-MIT "
+        "summary; '-' for the recording's own annotations):")
     add("train-detector evaluate --edf rec1.edf --annotations rec1.csv --edf rec2.edf --annotations -")
     add("# the evaluation's tests (no ../shared needed):")
     add(".venv/bin/pytest tests/evaluation -q")

@@ -1,8 +1,8 @@
 """The user's own recordings: EDF/BDF (or the project's NPZ) with seizure annotations.
 
 Read through :func:`realtime.recordings.read_recording` (edfio; µV from each signal's physical
-dimension; EDF+ annotations; a ``<stem>.csv``/``<stem>.tsv`` sidecar with ``onset_s,offset_s[,label]``).
-An annotation is a seizure when its label contains "seiz" (any case) or is "sz" or "ictal".
+dimension; EDF+ annotations; sidecars: ``<stem>.csv``/``<stem>.tsv``, BIDS/SzCORE events, a CHB-MIT
+summary: :mod:`realtime.annotations`). Which labels mean seizure: ``realtime.annotations.is_seizure_label``.
 Every channel becomes one :class:`Record` (resampled to the model rate, per-sample labels); all
 channels of one file share a group id, so a split never separates them. To keep a patient's files
 together, pass ``group_by="folder"`` (the parent folder names the group).
@@ -14,14 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from realtime.annotations import is_seizure_label
 from train.datasets.records import Record, resample_to
 
 EXTENSIONS = (".edf", ".bdf", ".npz")
-
-
-def is_seizure_label(label: str) -> bool:
-    t = str(label).strip().lower()
-    return "seiz" in t or t in ("sz", "ictal")
 
 
 def seizure_mask(annotations, n_samples: int, sfreq_hz: float) -> np.ndarray:
