@@ -40,6 +40,18 @@ class WindowConfig:
 
 
 @dataclass(frozen=True)
+class SignalConfig:
+    # A channel whose median window standard deviation over amplitude_span_s lies outside
+    # [amplitude_low_uv, amplitude_high_uv] is reported (status.signal "quality", metric
+    # channels_amplitude_atypical): its gain or unit is probably wrong. Defaults: half the 1st and twice
+    # the 99th percentile of the shipped model's non-seizure training windows (python -m train.amplitude).
+    amplitude_low_uv: float = 8.7
+    amplitude_high_uv: float = 465.0
+    amplitude_span_s: float = 300.0  # the median covers this much signal (a seizure is shorter)
+    amplitude_min_s: float = 60.0  # no judgement before this much signal
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     path: str = ""  # export directory; "" = the model shipped in realtime/models/default
     backend: str = "tensorflow"  # "tensorflow" or "litert"
@@ -87,6 +99,7 @@ class LoggingConfig:
 class Config:
     stream: StreamConfig = field(default_factory=StreamConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
+    signal: SignalConfig = field(default_factory=SignalConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
@@ -137,6 +150,11 @@ def _validate(cfg: Config, errors: list[str]) -> None:
     check(s.max_chunk_samples >= 1, f"stream.max_chunk_samples: must be >= 1, got {s.max_chunk_samples!r}")
     check(w.hop_s > 0, f"window.hop_s: must be > 0, got {w.hop_s!r}")
     check(w.buffer_s >= 10, f"window.buffer_s: must be >= 10 (a window plus margin), got {w.buffer_s!r}")
+    sg = cfg.signal
+    check(0 < sg.amplitude_low_uv < sg.amplitude_high_uv, f"signal.amplitude_low_uv / amplitude_high_uv: need "
+          f"0 < low < high, got {sg.amplitude_low_uv!r} / {sg.amplitude_high_uv!r}")
+    check(0 < sg.amplitude_min_s <= sg.amplitude_span_s, f"signal.amplitude_min_s / amplitude_span_s: need "
+          f"0 < min <= span, got {sg.amplitude_min_s!r} / {sg.amplitude_span_s!r}")
     check(m.backend in ("tensorflow", "litert"), f"model.backend: expected 'tensorflow' or 'litert', got {m.backend!r}")
     check(m.device in ("auto", "cpu", "gpu"), f"model.device: expected 'auto', 'cpu' or 'gpu', got {m.device!r}")
     check(d.aggregation in ("max", "k_of_n"), f"decision.aggregation: expected 'max' or 'k_of_n', got {d.aggregation!r}")

@@ -283,7 +283,7 @@ class Daemon:
         try:
             self.pipeline = Pipeline(self.detector, sfreq=meta.sfreq, ch_names=meta.ch_names, units=meta.units,
                                      window=self.config.window, decision=self.config.decision,
-                                     channels=self.config.stream.channels, mode="live")
+                                     channels=self.config.stream.channels, mode="live", signal=self.config.signal)
         except ValueError as exc:  # unknown unit, missing channels, window too long for the buffer
             log.error("cannot score stream %r: %s; waiting for another stream", meta.name, exc)
             self.metrics.error("stream_rejected")
@@ -368,7 +368,9 @@ class Daemon:
             if math.isfinite(res.probability):
                 m.seizure_probability.labels(stream=label).set(res.probability)
                 self._last_probability = float(res.probability)
-            self._check_quality(res.flagged_channels)
+            m.channels_left_out.labels(stream=label).set(len(res.flagged_channels))
+            m.channels_amplitude_atypical.labels(stream=label).set(len(res.amplitude_flags))
+            self._check_quality(res.flagged_channels, res.amplitude_flags)
             if res.skipped_before:
                 self._errors.error("behind", "%s: fell behind, skipped %d window(s) to score the newest", label,
                                    res.skipped_before, exc_info=False, level=logging.WARNING)
@@ -392,24 +394,33 @@ class Daemon:
             m.alarm_active.labels(stream=label).set(1 if self.pipeline.alarm_active else 0)
             m.end_to_end_latency.labels(stream=label).observe(max(0.0, pylsl.local_clock() - res.newest_sample_time))
 
-    def _check_quality(self, flagged: Mapping[str, str]) -> None:
+    def _check_quality(self, flagged: Mapping[str, str], amplitude: Mapping[str, str]) -> None:
         """``status.signal`` ``quality`` when the set of channels left out (flat, railed, non-finite, implausible)
-        changes; at most one such message per ``QUALITY_HOLD_S``, always ending on the latest state."""
-        current = tuple(sorted(flagged.items()))
+        or of channels with an atypical amplitude changes; at most one such message per ``QUALITY_HOLD_S``,
+        always ending on the latest state."""
+        current = tuple(sorted(flagged.items())) + tuple(sorted(amplitude.items()))
         now = time.monotonic()
         if current == self._quality_sent or now - self._quality_sent_at < QUALITY_HOLD_S:
             return
         from realtime.messages import signal_message
 
-        if current:
-            detail = "channels left out: " + ", ".join(f"{name} ({why})" for name, why in current)
+        if flagged:
+            detail = "channels left out: " + ", ".join(f"{name} ({why})" for name, why in sorted(flagged.items()))
         else:
             detail = "every channel usable"
         n = len(self.pipeline.ch_names)
-        detail += f" ({n - len(current)} of {n} scored)"
+        detail += f" ({n - len(flagged)} of {n} scored)"
         if any(why == "implausible" for _, why in current):
             detail += (f"; an implausible channel varies by more than {self.pipeline.max_std_uv:g} uV: check the "
                        f"stream's units and gain (a channel without a unit is read as uV)")
+        if amplitude:
+            amp = self.pipeline.amplitude
+            median = dict(zip(self.pipeline.unique_ch_names, amp.median_uv))
+            detail += ("; amplitude outside the model's training range (median window std over minutes, "
+                       f"expected {amp.low_uv:g}-{amp.high_uv:g} uV): "
+                       + ", ".join(f"{name} ({median[name]:.1f} uV, {why.removeprefix('amplitude_')})"
+                                   for name, why in sorted(amplitude.items()))
+                       + ": still scored, but check the device's gain and units")
         log.warning("signal quality on %s: %s", self._stream_label, detail)
         self._publish(signal_message(self.envelope, time=self._lsl_now(), state="quality", detail=detail))
         self._quality_sent, self._quality_sent_at = current, now
@@ -469,7 +480,7 @@ class Daemon:
         for item in ignored:
             log.warning("reload: %s needs restart; ignored", item)
         # Keep what needs a restart as it was; take the rest.
-        keep = {s: getattr(old, s) for s in ("window", "model", "metrics")}
+        keep = {s: getattr(old, s) for s in ("window", "signal", "model", "metrics")}
         stream = dataclasses.replace(old.stream, stale_after_s=new.stream.stale_after_s,
                                      resolve_timeout_s=new.stream.resolve_timeout_s)
         alerts = dataclasses.replace(old.alerts, heartbeat_s=new.alerts.heartbeat_s)

@@ -50,6 +50,13 @@ class Metrics:
         self.seizure_probability = Gauge(f"{p}seizure_probability", "Latest aggregated, smoothed seizure probability",
                                          ["stream"], registry=r)
         self.alarm_active = Gauge(f"{p}alarm_active", "1 while a seizure event is open", ["stream"], registry=r)
+        self.channels_left_out = Gauge(f"{p}channels_left_out",
+                                       "Channels left out of the last window (flat, railed, non-finite, implausible)",
+                                       ["stream"], registry=r)
+        self.channels_amplitude_atypical = Gauge(
+            f"{p}channels_amplitude_atypical",
+            "Channels whose median window standard deviation over minutes is outside the model's training range "
+            "(gain or unit probably wrong; still scored)", ["stream"], registry=r)
         self.model_info = Gauge(f"{p}model_info", "The loaded model (value is always 1)",
                                 ["model_version", "architecture", "backend", "device"], registry=r)
         self.errors = Counter(f"{p}errors", "Errors handled without stopping the daemon, by kind", ["kind"],
@@ -69,7 +76,8 @@ class Metrics:
         """Create the per-stream series at zero (so dashboards show 0 rather than no data)."""
         for metric in (self.samples_received, self.windows_processed, self.stream_reconnects):
             metric.labels(stream=stream)
-        for gauge in (self.stream_connected, self.buffer_fill_ratio, self.seizure_probability, self.alarm_active):
+        for gauge in (self.stream_connected, self.buffer_fill_ratio, self.seizure_probability, self.alarm_active,
+                      self.channels_left_out, self.channels_amplitude_atypical):
             gauge.labels(stream=stream)
 
     def set_model_info(self, *, model_version: str, architecture: str, backend: str, device: str) -> None:

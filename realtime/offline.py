@@ -47,7 +47,7 @@ def score_recording(path: str | Path, config: Config, detector, *, windows: bool
     rec = read_recording(path)
     file = str(path)
     pipe = Pipeline(detector, sfreq=rec.sfreq, ch_names=rec.ch_names, units=None, window=config.window,
-                    decision=config.decision, channels=config.stream.channels, mode="offline")
+                    decision=config.decision, channels=config.stream.channels, mode="offline", signal=config.signal)
     env = Envelope.of({"name": Path(path).name, "type": "file", "source_id": file}, host, detector.model_version)
     names = pipe.unique_ch_names
     n_events = 0
@@ -73,10 +73,16 @@ def score_recording(path: str | Path, config: Config, detector, *, windows: bool
                         "window_end": r.window_end, "probability": _num(r.probability),
                         "raw_probability": _num(r.raw_probability),
                         "channel_probabilities": {nm: _num(p) for nm, p in zip(names, r.channel_probabilities)},
-                        "flagged_channels": dict(r.flagged_channels)}
+                        "flagged_channels": dict(r.flagged_channels), "amplitude_flags": dict(r.amplitude_flags)}
                 out.write(json.dumps(line, allow_nan=False, separators=(",", ":")) + "\n")
             emit_events(r.events)
     emit_events(pipe.flush())
+    atypical = {nm: f"{m:.1f}" for nm, m in zip(names, pipe.amplitude.median_uv) if m == m
+                and not pipe.amplitude.low_uv <= m <= pipe.amplitude.high_uv}
+    if atypical:
+        log.warning("%s: median window standard deviation (uV) outside the range the model was trained on "
+                    "(%g-%g uV) on %s: check the recording's gain and units; these channels' scores are unreliable",
+                    file, pipe.amplitude.low_uv, pipe.amplitude.high_uv, atypical)
     if pipe.windows_total == 0:
         log.warning("%s: %.1f s is shorter than one window (%.2f s): nothing scored", file, rec.duration_s,
                     pipe.native_window_samples / rec.sfreq)

@@ -17,6 +17,9 @@ Per window (every ``window.hop_s`` seconds of signal, once a full window is buff
 3. one batched ``detector.predict`` scores all of them;
 4. the per-channel probabilities (NaN for flagged channels) go to the :class:`DecisionMachine`.
    If every channel is flagged the window has no probability (NaN) and the decision state holds.
+5. the scored channels' standard deviations go to the :class:`AmplitudeMonitor`, which reports a
+   channel whose median over minutes is outside the range the model was trained on
+   (``amplitude_flags``: probably a wrong gain or unit; the channel stays scored).
 
 ``mode="live"`` scores only the newest due window when the caller fell behind (the others are
 counted in ``skipped_windows_total`` and in the result's ``skipped_before``); ``mode="offline"``
@@ -35,7 +38,8 @@ from typing import Sequence
 
 import numpy as np
 
-from realtime.config import DecisionConfig, WindowConfig
+from realtime.amplitude import AmplitudeMonitor
+from realtime.config import DecisionConfig, SignalConfig, WindowConfig
 from realtime.decision import DecisionEvent, DecisionMachine
 from realtime.preprocess import Resampler, UnitError, resolve_unit
 from realtime.ring_buffer import RingBuffer
@@ -69,6 +73,7 @@ class WindowResult:
     events: list[DecisionEvent]  # onsets/offsets decided at this window
     raw_probability: float = math.nan  # aggregated before smoothing
     flagged_channels: dict[str, str] = field(default_factory=dict)  # unique name -> "non-finite"|"flat"|"railed"|"implausible"
+    amplitude_flags: dict[str, str] = field(default_factory=dict)  # unique name -> "amplitude_low"|"amplitude_high" (scored)
     skipped_before: int = 0  # due windows skipped (live mode, or overwritten) just before this one
 
 
@@ -112,7 +117,7 @@ class Pipeline:
     def __init__(self, detector, *, sfreq: float, ch_names: Sequence[str], units: Sequence[str] | None,
                  window: WindowConfig, decision: DecisionConfig, channels: Sequence[str] = (),
                  mode: str = "live", flat_std_uv: float = FLAT_STD_UV, rail_fraction: float = RAIL_FRACTION,
-                 max_std_uv: float = MAX_STD_UV):
+                 max_std_uv: float = MAX_STD_UV, signal: SignalConfig | None = None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         all_names = [str(n) for n in ch_names]
@@ -167,6 +172,10 @@ class Pipeline:
         self.buffer = RingBuffer(len(self._index), capacity)
         self.scheduler = WindowScheduler(self.native_window_samples, self.hop_samples)
         self.decision = DecisionMachine(decision, window.hop_s)
+        sig = signal or SignalConfig()
+        self.amplitude = AmplitudeMonitor(len(self.ch_names), low_uv=sig.amplitude_low_uv, high_uv=sig.amplitude_high_uv,
+                                          span_windows=max(1, math.ceil(sig.amplitude_span_s / window.hop_s)),
+                                          min_windows=max(1, math.ceil(sig.amplitude_min_s / window.hop_s)))
         self.flat_std_uv, self.rail_fraction, self.max_std_uv = float(flat_std_uv), float(rail_fraction), float(max_std_uv)
         self.samples_total = 0  # every sample pushed, across resets
         self.windows_total = 0  # windows scored
@@ -233,12 +242,15 @@ class Pipeline:
             self.flagged_total += len(flagged)
             log.debug("window ending %.3f: channels left out %s", t_end, flagged)
         events = self.decision.step(t_end, t_start, t_end, probs)
+        std = np.full(len(self.ch_names), np.nan)
+        std[good] = x[good].std(axis=1)
+        amplitude = {self.unique_ch_names[i]: r for i, r in enumerate(self.amplitude.update(std)) if r is not None}
         self.windows_total += 1
         skipped, self._pending_skipped = self._pending_skipped, 0
         return WindowResult(window_start=t_start, window_end=t_end, newest_sample_time=t_end,
                             probability=self.decision.last_probability, channel_probabilities=probs,
                             events=events, raw_probability=self.decision.last_raw_probability,
-                            flagged_channels=flagged, skipped_before=skipped)
+                            flagged_channels=flagged, amplitude_flags=amplitude, skipped_before=skipped)
 
     # ------------------------------------------------------------------ lifecycle
     def flush(self) -> list[DecisionEvent]:
@@ -251,6 +263,7 @@ class Pipeline:
         self.buffer.clear()
         self.scheduler.reset()
         self.decision.reset()
+        self.amplitude.reset()
         self._pending_skipped = 0
 
     def reconfigure(self, decision: DecisionConfig) -> None:

@@ -1,0 +1,56 @@
+"""Is a channel's amplitude in the range the model was trained on? A gain check that needs no truth.
+
+The network reads µV on a fixed scale, so a device whose gain is off (a wrong unit, an amplifier
+setting, a calibration error) gives it a signal it was never shown: it then misses seizures or raises
+false ones without any error. The true amplitude of one patient is unknown, but EEG background is
+not arbitrary: the model's non-seizure training windows have standard deviations of 17-233 µV (1st to
+99th percentile; ``python -m train.amplitude RUN``). :class:`AmplitudeMonitor` keeps, per channel,
+the standard deviation of each scored window over the last ``span_windows`` windows and, once it has
+``min_windows``, flags a channel whose **median** lies outside ``[low_uv, high_uv]`` (by default half
+the 1st and twice the 99th percentile). The median over minutes ignores a seizure's own amplitude
+rise and short artefacts. A flagged channel is still scored (a seizure raises amplitude too): the flag
+says that its scores cannot be trusted until the gain is checked.
+
+Pure: no I/O, no clock. ``update`` takes ``std_uv [n_channels]`` (NaN for channels left out of the
+window: they do not count).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LOW, HIGH = "amplitude_low", "amplitude_high"
+
+
+class AmplitudeMonitor:
+    def __init__(self, n_channels: int, *, low_uv: float, high_uv: float, span_windows: int, min_windows: int):
+        if not 0 < low_uv < high_uv:
+            raise ValueError(f"need 0 < low_uv < high_uv, got {low_uv!r}, {high_uv!r}")
+        if not 1 <= min_windows <= span_windows:
+            raise ValueError(f"need 1 <= min_windows <= span_windows, got {min_windows!r}, {span_windows!r}")
+        self.low_uv, self.high_uv = float(low_uv), float(high_uv)
+        self.min_windows = int(min_windows)
+        self._std = np.full((int(span_windows), int(n_channels)), np.nan)
+        self._next = 0
+        self.median_uv = np.full(int(n_channels), np.nan)  # per channel, after the last update
+
+    def update(self, std_uv: np.ndarray) -> list[str | None]:
+        """Record one window's ``std_uv [n_channels]``; per channel ``None``, ``"amplitude_low"`` or
+        ``"amplitude_high"``."""
+        std_uv = np.asarray(std_uv, dtype=np.float64)
+        if std_uv.shape != self._std.shape[1:]:
+            raise ValueError(f"std_uv must have shape {self._std.shape[1:]}, got {std_uv.shape}")
+        self._std[self._next % len(self._std)] = std_uv
+        self._next += 1
+        ready = np.count_nonzero(np.isfinite(self._std), axis=0) >= self.min_windows
+        self.median_uv[:] = np.nan
+        if ready.any():
+            self.median_uv[ready] = np.nanmedian(self._std[:, ready], axis=0)
+        return [None if not np.isfinite(m) else LOW if m < self.low_uv else HIGH if m > self.high_uv else None
+                for m in self.median_uv]
+
+    def reset(self) -> None:
+        """Stream lost: the next device (or electrode set) may differ; start over."""
+        self._std[:] = np.nan
+        self._next = 0
+        self.median_uv[:] = np.nan

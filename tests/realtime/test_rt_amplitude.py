@@ -1,0 +1,86 @@
+"""AmplitudeMonitor (pure) and its use in the Pipeline: a channel whose gain is off is reported, still scored."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.amplitude import AmplitudeMonitor
+from realtime.config import DecisionConfig, SignalConfig, WindowConfig, build_config, ConfigError
+from realtime.pipeline import Pipeline
+
+
+def test_no_judgement_before_min_windows_then_low_and_high():
+    mon = AmplitudeMonitor(3, low_uv=8.0, high_uv=400.0, span_windows=10, min_windows=4)
+    for _ in range(3):
+        assert mon.update(np.array([2.0, 40.0, 900.0])) == [None, None, None]
+    assert mon.update(np.array([2.0, 40.0, 900.0])) == ["amplitude_low", None, "amplitude_high"]
+    np.testing.assert_allclose(mon.median_uv, [2.0, 40.0, 900.0])
+
+
+def test_median_ignores_a_seizure_shorter_than_half_the_span_and_left_out_windows():
+    mon = AmplitudeMonitor(1, low_uv=8.0, high_uv=400.0, span_windows=10, min_windows=4)
+    flags = [mon.update(np.array([v])) for v in [40.0] * 6 + [1500.0] * 4]  # 4 of 10 windows at seizure level
+    assert flags[-1] == [None] and mon.median_uv[0] == 40.0
+    mon.reset()
+    for v in (900.0, np.nan, 900.0, np.nan, 900.0):  # left out (flat, railed...): NaN, not a value
+        assert mon.update(np.array([v])) == [None]
+    assert np.isnan(mon.median_uv[0])  # 3 values < min_windows
+    assert mon.update(np.array([900.0])) == ["amplitude_high"]
+
+
+def test_monitor_errors_quote_the_values():
+    with pytest.raises(ValueError, match="400.0, 8.0"):
+        AmplitudeMonitor(1, low_uv=400.0, high_uv=8.0, span_windows=10, min_windows=4)
+    with pytest.raises(ValueError, match="20, 10"):
+        AmplitudeMonitor(1, low_uv=8.0, high_uv=400.0, span_windows=10, min_windows=20)
+    with pytest.raises(ValueError, match=r"shape \(2,\), got \(3,\)"):
+        AmplitudeMonitor(2, low_uv=8.0, high_uv=400.0, span_windows=10, min_windows=4).update(np.ones(3))
+    with pytest.raises(ConfigError, match="amplitude_low_uv / amplitude_high_uv.*500.0 / 465.0"):
+        build_config({"signal": {"amplitude_low_uv": 500.0}})
+    with pytest.raises(ConfigError, match="amplitude_min_s / amplitude_span_s.*600.0 / 300.0"):
+        build_config({"signal": {"amplitude_min_s": 600.0}})
+
+
+class _Constant:
+    """A detector stand-in with the real contract: [n, 1024] µV -> [n] p(seizure)."""
+    sample_rate_hz, window_samples, model_version = 250.0, 1024, "const"
+
+    def predict(self, windows):
+        return np.full(len(windows), 0.1)
+
+
+def test_pipeline_reports_a_channel_with_a_wrong_gain_and_keeps_scoring_it():
+    rate = 250.0
+    t = np.arange(int(40 * rate)) / rate
+    rng = np.random.default_rng(0)
+    eeg = rng.normal(0, 30, (t.size, 3))  # std 30 µV: typical background
+    eeg[:, 1] *= 0.05  # a 20x too-small gain (1.5 µV)
+    eeg[:, 2] *= 30.0  # a 30x too-large one (900 µV; not yet "implausible")
+    pipe = Pipeline(_Constant(), sfreq=rate, ch_names=["C3", "C4", "Cz"], units=None, window=WindowConfig(hop_s=1.0),
+                    decision=DecisionConfig(), mode="offline",
+                    signal=SignalConfig(amplitude_span_s=20.0, amplitude_min_s=10.0))
+    results = []
+    for i in range(0, t.size, 250):
+        pipe.push(eeg[i:i + 250], t[i:i + 250])
+        results += pipe.step()
+    assert all(r.amplitude_flags == {} for r in results[:9])  # under 10 s of windows: no judgement
+    assert results[-1].amplitude_flags == {"C4": "amplitude_low", "Cz": "amplitude_high"}
+    assert results[-1].flagged_channels == {} and np.isfinite(results[-1].channel_probabilities).all()
+    pipe.reset()
+    pipe.push(eeg[:1500], t[:1500] + 100)
+    assert all(r.amplitude_flags == {} for r in pipe.step())  # a new connection starts over
+
+
+def test_training_amplitude_range_excludes_seizure_windows():
+    """train.amplitude: the std of non-seizure training windows, which set the [signal] defaults."""
+    from train.amplitude import background_window_std
+    from train.datasets.records import Record
+
+    x = np.concatenate([np.full(2048, 0.0), np.full(2048, 0.0)]).astype(np.float32)
+    x[::2] += 10.0  # std 5 µV everywhere
+    x[2048:][::2] += 90.0  # std 50 µV in the second half, which is annotated seizure
+    labels = np.r_[np.zeros(2048), np.ones(2048)].astype(np.int8)
+    stds = background_window_std([Record("edf/a", "a", x, labels, "edf", "s")], 1024, 512)
+    np.testing.assert_allclose(stds["edf"], 5.0)  # windows touching the seizure are left out
+    assert stds["edf"].size == 3
