@@ -81,67 +81,65 @@ def test_a_stream_with_an_unknown_unit_is_rejected_and_the_daemon_keeps_waiting(
         stop(outlet)
 
 
-def test_a_unitless_stream_far_too_large_is_reported_as_implausible_not_scored(toy_export, tmp_path):
-    """nV sent without unit metadata are read as µV: every channel is left out and the report says why."""
+def _logged(log_path, topic: str) -> list[dict]:
     import json
 
+    lines = log_path.read_text().splitlines() if log_path.exists() else []
+    return [m for m in map(json.loads, lines) if m["type"] == topic]
+
+
+def _first_quality_message(d: Daemon, log_path, timeout_s: float = 30.0) -> dict:
+    """Iterate the daemon until it logs a status.signal "quality" message; return the first one."""
+    def quality():
+        return [m for m in _logged(log_path, "status.signal") if m["state"] == "quality"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not quality():
+        d.iterate()
+    (msg,) = quality()[:1]
+    return msg
+
+
+def _quality_daemon(name: str, log_path, **sections) -> Daemon:
+    return Daemon(build_config({"stream": {"name": name, "resolve_timeout_s": 0.2},
+                                "model": {"path": str(sections.pop("model_path")), "backend": "litert"},
+                                "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "",
+                                           "log_path": str(log_path)},
+                                "metrics": {"enabled": False}, **sections}), env={})
+
+
+def test_a_unitless_stream_far_too_large_is_reported_as_implausible_not_scored(toy_export, tmp_path):
+    """nV sent without unit metadata are read as µV: every channel is left out and the report says why."""
     from rt_helpers import start_outlet, stop
 
-    name = unique("nanovolts")
-    log_path = tmp_path / "alerts.jsonl"
-    cfg = build_config({"stream": {"name": name, "resolve_timeout_s": 0.2},
-                        "model": {"path": str(toy_export), "backend": "litert"},
-                        "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "", "log_path": str(log_path)},
-                        "metrics": {"enabled": False}})
-    d = Daemon(cfg, env={})
+    name, log_path = unique("nanovolts"), tmp_path / "alerts.jsonl"
+    d = _quality_daemon(name, log_path, model_path=toy_export)
     outlet = start_outlet("--name", name, "--unit", "", "--amplitude", "50000")
     try:
         d.start()
-        deadline = time.monotonic() + 30
-
-        def quality():
-            lines = log_path.read_text().splitlines() if log_path.exists() else []
-            return [m for m in map(json.loads, lines) if m["type"] == "status.signal" and m["state"] == "quality"]
-        while time.monotonic() < deadline and not quality():
-            d.iterate()
-        (msg,) = quality()[:1]
+        msg = _first_quality_message(d, log_path)
         assert "C0 (implausible)" in msg["detail"] and "0 of 4 scored" in msg["detail"]
         assert "check the stream's units" in msg["detail"]
         assert not d.pipeline.alarm_active
     finally:
         d.shutdown()
         stop(outlet)
-    assert not [m for m in map(json.loads, log_path.read_text().splitlines()) if m["type"] == "seizure.onset"]
+    assert not _logged(log_path, "seizure.onset")
 
 
 def test_a_stream_with_a_wrong_gain_is_reported_and_still_scored(toy_export, tmp_path):
     """1.4 µV of EEG (a gain 20-30x too small): scored, and status.signal + the metric say the gain is suspect."""
-    import json
-
     from rt_helpers import start_outlet, stop
 
-    name = unique("lowgain")
-    log_path = tmp_path / "alerts.jsonl"
-    cfg = build_config({"stream": {"name": name, "resolve_timeout_s": 0.2},
-                        "signal": {"amplitude_min_s": 3.0, "amplitude_span_s": 6.0},
-                        "model": {"path": str(toy_export), "backend": "litert"},
-                        "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "", "log_path": str(log_path)},
-                        "metrics": {"enabled": False}})
-    d = Daemon(cfg, env={})
+    name, log_path = unique("lowgain"), tmp_path / "alerts.jsonl"
+    d = _quality_daemon(name, log_path, model_path=toy_export,
+                        signal={"amplitude_min_s": 3.0, "amplitude_span_s": 6.0})
     outlet = start_outlet("--name", name, "--amplitude", "2")
     try:
         d.start()
-        gauge = d.metrics.registry.get_sample_value
-        deadline = time.monotonic() + 30
-
-        def quality():
-            lines = log_path.read_text().splitlines() if log_path.exists() else []
-            return [m for m in map(json.loads, lines) if m["type"] == "status.signal" and m["state"] == "quality"]
-        while time.monotonic() < deadline and not quality():
-            d.iterate()
-        (msg,) = quality()[:1]
+        msg = _first_quality_message(d, log_path)
         assert "every channel usable (4 of 4 scored)" in msg["detail"]
         assert "C0 (1.4 uV, low)" in msg["detail"] and "check the device's gain and units" in msg["detail"]
+        gauge = d.metrics.registry.get_sample_value
         assert gauge("realtime_detect_channels_amplitude_atypical", {"stream": name}) == 4
         assert gauge("realtime_detect_channels_left_out", {"stream": name}) == 0
         assert d.windows_total >= 3 and not d.pipeline.alarm_active
