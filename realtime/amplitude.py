@@ -46,6 +46,11 @@ class AmplitudeMonitor:
         self.median_uv[:] = np.nan
         if ready.any():
             self.median_uv[ready] = np.nanmedian(self._std[:, ready], axis=0)
+        return self.flags()
+
+    def flags(self) -> list[str | None]:
+        """Per channel, from the current medians: ``None`` (in range, or not judged yet), ``"amplitude_low"``
+        or ``"amplitude_high"``."""
         return [None if not np.isfinite(m) else LOW if m < self.low_uv else HIGH if m > self.high_uv else None
                 for m in self.median_uv]
 

@@ -77,12 +77,12 @@ def score_recording(path: str | Path, config: Config, detector, *, windows: bool
                 out.write(json.dumps(line, allow_nan=False, separators=(",", ":")) + "\n")
             emit_events(r.events)
     emit_events(pipe.flush())
-    atypical = {nm: f"{m:.1f}" for nm, m in zip(names, pipe.amplitude.median_uv) if m == m
-                and not pipe.amplitude.low_uv <= m <= pipe.amplitude.high_uv}
+    amp = pipe.amplitude
+    atypical = {nm: round(float(m), 1) for nm, m, flag in zip(names, amp.median_uv, amp.flags()) if flag}
     if atypical:
         log.warning("%s: median window standard deviation (uV) outside the range the model was trained on "
                     "(%g-%g uV) on %s: check the recording's gain and units; these channels' scores are unreliable",
-                    file, pipe.amplitude.low_uv, pipe.amplitude.high_uv, atypical)
+                    file, amp.low_uv, amp.high_uv, atypical)
     if pipe.windows_total == 0:
         log.warning("%s: %.1f s is shorter than one window (%.2f s): nothing scored", file, rec.duration_s,
                     pipe.native_window_samples / rec.sfreq)

@@ -84,3 +84,20 @@ def test_training_amplitude_range_excludes_seizure_windows():
     stds = background_window_std([Record("edf/a", "a", x, labels, "edf", "s")], 1024, 512)
     np.testing.assert_allclose(stds["edf"], 5.0)  # windows touching the seizure are left out
     assert stds["edf"].size == 3
+
+
+def test_offline_review_warns_about_a_recording_with_a_wrong_gain(tmp_path, caplog):
+    import io
+    import logging
+
+    from realtime.offline import run_offline
+    from realtime.recordings import write_npz
+
+    t = np.arange(int(70 * 250)) / 250
+    data = np.vstack([2.0 * np.sin(2 * np.pi * 7 * t), 40.0 * np.sin(2 * np.pi * 7 * t)])  # std 1.4 and 28 µV
+    path = write_npz(tmp_path / "lowgain.npz", data, 250.0, ["C3", "C4"])
+    out = io.StringIO()
+    with caplog.at_level(logging.WARNING, logger="realtime.offline"):
+        assert run_offline([path], build_config({}), model=_Constant(), out=out) == 0
+    (msg,) = [r.getMessage() for r in caplog.records if "trained on" in r.getMessage()]
+    assert "{'C3': 1.4}" in msg and "check the recording's gain and units" in msg and "C4" not in msg
