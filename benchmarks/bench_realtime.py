@@ -10,6 +10,9 @@
 3. predict: one batched call for 23 channels vs 23 single-channel calls, per backend and model.
 4. pipeline: 23 channels at 256 Hz through ``Pipeline`` (offline mode, 1 s chunks): windows/s and
    real-time factor (seconds of signal per second of wall time), per backend and model.
+5. amplitude monitor: ``AmplitudeMonitor.update`` per window (23 channels, a 300-window span) vs the
+   naive way (a list of the last 300 std vectors, stacked and ``np.nanmedian``-ed every hop), beside the
+   pipeline's per-window time.
 
 Models: the toy export (tests/toy_export.py, built in a temporary directory), the shipped default
 (realtime/models/default) when it exists, and any ``--model`` given.
@@ -148,6 +151,28 @@ def bench_predict(det, quick: bool) -> dict:
             "speedup": t_single / t_batch}
 
 
+def bench_amplitude(quick: bool) -> dict:
+    from collections import deque
+
+    from realtime.amplitude import AmplitudeMonitor
+
+    span, rng = 300, np.random.default_rng(0)
+    stds = rng.uniform(10, 80, (span, N_CH))
+    mon = AmplitudeMonitor(N_CH, low_uv=8.7, high_uv=465.0, span_windows=span, min_windows=60)
+    naive: deque = deque(maxlen=span)
+    for s in stds:  # full span: the steady state
+        mon.update(s)
+        naive.append(s)
+
+    def naive_update():
+        naive.append(stds[0])
+        return np.nanmedian(np.array(naive), axis=0)
+    number = 200 if quick else 1000
+    return {"channels": N_CH, "span_windows": span,
+            "monitor_us": best_of(lambda: mon.update(stds[0]), 3, number) * 1e6,
+            "naive_us": best_of(naive_update, 3, number) * 1e6}
+
+
 def bench_pipeline(det, quick: bool) -> dict:
     seconds = 60 if quick else 300
     rng = np.random.default_rng(3)
@@ -205,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     result["ring_buffer"] = rb = bench_ring_buffer(args.quick)
     print("resampling ...", flush=True)
     result["resample"] = rs = bench_resample(args.quick)
+    print("amplitude monitor ...", flush=True)
+    result["amplitude_monitor"] = am = bench_amplitude(args.quick)
     result["models"] = []
     for label, path in models:
         for backend in ("tensorflow", "litert"):
@@ -232,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
           f"(newest 20 samples {rs['poly_newest20_max_error_uV']:.3f} uV) of {rs['amplitude_uV']:g} uV")
     print(f"  scipy.signal.resample    {rs['fft_resample_ms']:7.3f} ms   max error {rs['fft_max_error_uV']:.3f} uV "
           f"(newest 20 samples {rs['fft_newest20_max_error_uV']:.3f} uV)")
+    print(f"amplitude monitor, {am['channels']} ch, median over {am['span_windows']} windows, per window:")
+    print(f"  AmplitudeMonitor.update  {am['monitor_us']:7.1f} us   naive (stack a list + nanmedian) "
+          f"{am['naive_us']:7.1f} us")
     print()
     print(f"{'model':16} {'backend':10} {'device':6} {'batch 23 ms':>11} {'23 x 1 ms':>10} {'speedup':>7} "
           f"{'windows/s':>10} {'x realtime':>10} {'step p50 ms':>11} {'p99 ms':>8}")
