@@ -34,14 +34,13 @@ def main(argv=None) -> int:
     ap.add_argument("run_dir")
     ap.add_argument("--data-root", default="../shared/data")
     args = ap.parse_args(argv)
-    from train.datasets.records import load_sources
+    from train.datasets.records import run_records
     from train.hparams import from_dict
 
     run = Path(args.run_dir)
     hp = from_dict(json.loads((run / "hparams.json").read_text()))
     train_ids = set(json.loads((run / "split.json").read_text())["train"])
-    recs = [r for r in load_sources(hp.data.sources, args.data_root, sample_rate_hz=hp.signal.sample_rate_hz,
-                                    edf_paths=hp.data.edf_paths, edf_channels=hp.data.edf_channels)
+    recs = [r for r in run_records(hp, args.data_root)
             if r.recording_id in train_ids]
     stds = background_window_std(recs, hp.signal.window_samples, hp.signal.train_hop_samples)
     stds["all"] = np.concatenate(list(stds.values()))

@@ -90,7 +90,7 @@ def run_cv(hp: HParams, out_dir: Path | str, *, folds: int, data_root: Path | st
     """Train ``folds`` runs into ``out_dir/fold-F`` (skipping finished ones) and pool their test splits."""
     import keras
 
-    from train.datasets.records import load_sources
+    from train.datasets.records import run_records
     from train.fit import run_fit
     from train.scoring import score
 
@@ -99,8 +99,7 @@ def run_cv(hp: HParams, out_dir: Path | str, *, folds: int, data_root: Path | st
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if records is None:
-        records = load_sources(hp.data.sources, data_root, sample_rate_hz=hp.signal.sample_rate_hz,
-                               edf_paths=hp.data.edf_paths, edf_channels=hp.data.edf_channels)
+        records = run_records(hp, data_root)
     t0 = time.time()
     fold_probs = []
     for fold in range(folds):

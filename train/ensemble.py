@@ -107,7 +107,7 @@ def window_log_loss(records, probs: dict) -> float:
 def make_ensemble_run(member_dirs: list, out_dir, *, data_root="../shared/data", records=None,
                       command: str = "") -> dict:
     """Write an ensemble run directory (module docstring) from finished member runs; returns its summary."""
-    from train.datasets.records import load_sources
+    from train.datasets.records import run_records
     from train.scoring import keras_predict, score, window_probabilities
 
     if len(member_dirs) < 2:
@@ -117,8 +117,7 @@ def make_ensemble_run(member_dirs: list, out_dir, *, data_root="../shared/data",
     hp, models, hp_dicts, split = load_members(member_dirs)
     ensemble = build_ensemble(models)
     if records is None:
-        records = load_sources(hp.data.sources, data_root, sample_rate_hz=hp.signal.sample_rate_hz,
-                               edf_paths=hp.data.edf_paths, edf_channels=hp.data.edf_channels)
+        records = run_records(hp, data_root)
     by_id = {r.recording_id: r for r in records}
     missing = [i for part in ("validation", "test") for i in split[part] if i not in by_id]
     if missing:

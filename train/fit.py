@@ -60,12 +60,11 @@ def _build_from_local_batch(model, strategy, dataset) -> None:
 
 def prepare_data(hp: HParams, data_root: Path | str, run_dir: Path, records=None) -> dict:
     """Load sources (or use ``records``), split by recording, write shards; returns the data summary."""
-    from train.datasets.records import load_sources, split_records
+    from train.datasets.records import run_records, split_records
     from train.tfrecords import write_split
 
     if records is None:
-        records = load_sources(hp.data.sources, data_root, sample_rate_hz=hp.signal.sample_rate_hz,
-                               edf_paths=hp.data.edf_paths, edf_channels=hp.data.edf_channels)
+        records = run_records(hp, data_root)
     split = split_records(records, hp.data.split_fractions, hp.split_seed, n_folds=hp.data.cv_folds,
                           fold=hp.data.cv_fold)
     by_id = {r.recording_id: r for r in records}

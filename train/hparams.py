@@ -93,6 +93,8 @@ class DataHP:
     sources: list = _f(["bonn", "nscnd"], "-", "datasets to train on: bonn, nscnd, edf")
     edf_paths: list = _f([], "-", "EDF/BDF files (or folders) for the 'edf' source")
     edf_channels: list = _f([], "-", "channels to use from EDF files ([] = all)")
+    edf_group_by: str = _f("file", "-", "what the split keeps together for EDF recordings: 'file', or 'folder' "
+                                        "(one folder per patient, as CHB-MIT ships: no patient on both sides)")
     split_fractions: list = _f([0.6, 0.2, 0.2], "-", "train / validation / test fractions, by recording")
     split_seed: int = _f(-1, "-", "seed of the split by recording; -1 = fit.seed (ensemble members keep one "
                                   "split and differ only in fit.seed: weights, shuffling, augmentation)")
@@ -182,6 +184,8 @@ class HParams:
             errs.append(f"fit.precision not understood: {self.fit.precision!r}")
         if self.fit.strategy not in ("auto", "cpu", "mirrored", "multi_worker", "tpu"):
             errs.append(f"fit.strategy not understood: {self.fit.strategy!r}")
+        if self.data.edf_group_by not in ("file", "folder"):
+            errs.append(f"data.edf_group_by must be 'file' or 'folder', got {self.data.edf_group_by!r}")
         for s in self.data.sources:
             if s not in ("bonn", "nscnd", "edf"):
                 errs.append(f"data.sources entries must be bonn, nscnd or edf, got {s!r}")

@@ -91,13 +91,12 @@ def _predictor(target: Path):
 
 def validation_metrics(run_dir: Path, hp, predict, data_root: Path) -> dict:
     """Segment/window metrics per contrast on the run's validation split (its own sources)."""
-    from train.datasets.records import load_sources
+    from train.datasets.records import run_records
     from train.scoring import score, window_probabilities
 
     split = json.loads((run_dir / "split.json").read_text())
     ids = set(split["validation"])
-    recs = [r for r in load_sources(hp.data.sources, data_root, sample_rate_hz=hp.signal.sample_rate_hz,
-                                    edf_paths=hp.data.edf_paths, edf_channels=hp.data.edf_channels)
+    recs = [r for r in run_records(hp, data_root)
             if r.recording_id in ids]
     probs = window_probabilities(predict, recs, hp.signal.window_samples, hp.signal.eval_hop_samples)
     return score(recs, probs)

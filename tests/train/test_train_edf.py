@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from train.datasets.edf import load_edf_paths, seizure_mask
+from train.datasets.records import split_records
+from train.hparams import HParamsError
 
 from pathlib import Path
 
@@ -95,3 +97,28 @@ def test_cli_fit_and_export_on_edf(tmp_path):
     bad = subprocess.run(env_cmd + ["fit", "--config", str(TINY_TOML), "--set", "scaling.method=zscore"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "'zscore'" in bad.stderr
+
+
+def test_patient_folders_stay_on_one_side_of_the_split(tmp_path):
+    """data.edf_group_by = "folder": every recording of a patient folder (CHB-MIT's layout) in one split."""
+    from train.datasets.records import run_records
+    from train.hparams import load
+
+    for patient in range(6):
+        folder = tmp_path / f"chb{patient:02d}"
+        folder.mkdir()
+        for rec in range(2):
+            _write_edf(folder / f"chb{patient:02d}_{rec:02d}.edf", seizure_s=None, seed=patient * 2 + rec, seconds=12)
+    hp = load(None, {"data.sources": ["edf"], "data.edf_paths": [str(tmp_path)], "data.edf_group_by": "folder"})
+    recs = run_records(hp, tmp_path)
+    assert len({r.group_id for r in recs}) == 6
+    split = split_records(recs, (0.5, 0.25, 0.25), seed=1)
+    side = {}
+    for name, ids in split.items():
+        for i in ids:
+            side.setdefault(next(r.group_id for r in recs if r.recording_id == i), set()).add(name)
+    assert all(len(s) == 1 for s in side.values())
+    by_file = run_records(load(None, {"data.sources": ["edf"], "data.edf_paths": [str(tmp_path)]}), tmp_path)
+    assert len({r.group_id for r in by_file}) == 12
+    with pytest.raises(HParamsError, match="'patient'"):
+        load(None, {"data.edf_group_by": "patient"})

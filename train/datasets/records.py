@@ -158,7 +158,15 @@ def training_examples(rec: Record, example_samples: int, hop: int):
         yield s, x[s:s + example_samples].astype(np.float32), label
 
 
-def load_sources(sources, data_root, *, sample_rate_hz: float = 250.0, edf_paths=(), edf_channels=()) -> list[Record]:
+def run_records(hp, data_root) -> list[Record]:
+    """The records a run with hyper-parameters ``hp`` trains and is scored on (``hp.data``)."""
+    return load_sources(hp.data.sources, data_root, sample_rate_hz=hp.signal.sample_rate_hz,
+                        edf_paths=hp.data.edf_paths, edf_channels=hp.data.edf_channels,
+                        edf_group_by=hp.data.edf_group_by)
+
+
+def load_sources(sources, data_root, *, sample_rate_hz: float = 250.0, edf_paths=(), edf_channels=(),
+                 edf_group_by: str = "file") -> list[Record]:
     """Load every named source (``bonn``, ``nscnd``, ``edf``) under ``data_root``."""
     from pathlib import Path
 
@@ -172,7 +180,8 @@ def load_sources(sources, data_root, *, sample_rate_hz: float = 250.0, edf_paths
             recs += load_nscnd(Path(data_root) / "nscnd", sample_rate_hz=sample_rate_hz)
         elif s == "edf":
             from train.datasets.edf import load_edf_paths
-            recs += load_edf_paths(edf_paths, sample_rate_hz=sample_rate_hz, channels=edf_channels)
+            recs += load_edf_paths(edf_paths, sample_rate_hz=sample_rate_hz, channels=edf_channels,
+                                   group_by=edf_group_by)
         else:
             raise ValueError(f"unknown data source {s!r} (expected bonn, nscnd or edf)")
     return recs
