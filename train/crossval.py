@@ -66,9 +66,17 @@ def with_intervals(metrics: dict) -> dict:
     return metrics
 
 
-def report_markdown(metrics: dict, folds: int, command: str) -> str:
+def per_fold_accuracy(fold_metrics: list[dict]) -> dict[str, list[float | None]]:
+    """``{contrast: [segment accuracy of fold 0, 1, ...]}`` (None where a fold lacks the contrast)."""
+    names = [n for n in (fold_metrics[0] if fold_metrics else {}) if isinstance(fold_metrics[0][n], dict)]
+    return {n: [m[n]["segment"]["accuracy"] if isinstance(m.get(n), dict) else None for m in fold_metrics]
+            for n in names}
+
+
+def report_markdown(metrics: dict, folds: int, command: str, by_fold: dict | None = None) -> str:
+    by_fold = by_fold or {}
     rows = ["| contrast | segments (pos/neg) | accuracy [95 % CI] | sensitivity [95 % CI] | specificity [95 % CI] "
-            "| AUROC | confusion [[TN, FP], [FN, TP]] |", "|---|---|---|---|---|---|---|"]
+            "| AUROC | confusion [[TN, FP], [FN, TP]] | accuracy per fold |", "|---|---|---|---|---|---|---|---|"]
 
     def pct(v, ci):
         return f"{100 * v:.1f} % [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
@@ -79,7 +87,8 @@ def report_markdown(metrics: dict, folds: int, command: str) -> str:
         auc = "-" if s.get("auroc") is None else f"{s['auroc']:.4f}"
         rows.append(f"| {name} | {s['n']} ({s['n_positive']}/{s['n_negative']}) | "
                     f"{pct(s['accuracy'], s['accuracy_ci95'])} | {pct(s['sensitivity'], s['sensitivity_ci95'])} | "
-                    f"{pct(s['specificity'], s['specificity_ci95'])} | {auc} | {s['confusion_matrix']} |")
+                    f"{pct(s['specificity'], s['specificity_ci95'])} | {auc} | {s['confusion_matrix']} | "
+                    + " / ".join("-" if a is None else f"{100 * a:.1f}" for a in by_fold.get(name, [])) + " |")
     return (f"# {folds}-fold cross-validation by recording (out-of-fold, segment level)\n\n`{command}`\n\n"
             f"{metrics['segment_decision']}; every segment scored once, by the fold whose model never saw it.\n\n"
             + "\n".join(rows) + "\n")
@@ -101,7 +110,7 @@ def run_cv(hp: HParams, out_dir: Path | str, *, folds: int, data_root: Path | st
     if records is None:
         records = run_records(hp, data_root)
     t0 = time.time()
-    fold_probs = []
+    fold_probs, fold_metrics = [], []
     for fold in range(folds):
         run_dir = out_dir / f"fold-{fold}"
         done = run_dir / "test_probabilities.json"
@@ -113,10 +122,12 @@ def run_cv(hp: HParams, out_dir: Path | str, *, folds: int, data_root: Path | st
         else:
             _log(f"fold {fold + 1}/{folds}: finished before, not retrained ({done})")
         fold_probs.append(json.loads(done.read_text()))
+        fold_metrics.append(json.loads((run_dir / "test_metrics.json").read_text()))
     pooled = pool_folds(records, fold_probs)
     metrics = with_intervals(score(records, pooled))
+    by_fold = per_fold_accuracy(fold_metrics)
     summary = {"command": command, "folds": folds, "seed": hp.split_seed, "recordings": len(records),
-               "wall_time_s": round(time.time() - t0, 1), "metrics": metrics}
+               "wall_time_s": round(time.time() - t0, 1), "metrics": metrics, "segment_accuracy_by_fold": by_fold}
     (out_dir / "cv_metrics.json").write_text(json.dumps(summary, indent=2))
-    (out_dir / "cv_report.md").write_text(report_markdown(metrics, folds, command))
+    (out_dir / "cv_report.md").write_text(report_markdown(metrics, folds, command, by_fold))
     return summary

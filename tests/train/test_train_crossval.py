@@ -79,6 +79,8 @@ def test_cv_scores_every_recording_once_and_resumes(tiny_hp, synth_records, tmp_
     splits = [json.loads((out / f"fold-{f}" / "split.json").read_text()) for f in range(3)]
     assert [s["cv_fold"] for s in splits] == [0, 1, 2] and all(s["cv_folds"] == 3 for s in splits)
     assert (out / "cv_report.md").read_text().startswith("# 3-fold cross-validation")
+    per_fold = summary["segment_accuracy_by_fold"]["all"]
+    assert len(per_fold) == 3 and all(0 <= a <= 1 for a in per_fold)
     # a second call reuses the finished folds: nothing is retrained
     stamps = {f: (out / f"fold-{f}" / "best.weights.h5").stat().st_mtime_ns for f in range(3)}
     run_cv(hp, out, folds=3, records=synth_records, verbose=0)
