@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.hparams import HParams
+from train.hparams import THREAD_KEYS, HParams, differences
 
 
 def _log(msg: str) -> None:
@@ -110,24 +110,31 @@ def run_cv(hp: HParams, out_dir: Path | str, *, folds: int, data_root: Path | st
     if records is None:
         records = run_records(hp, data_root)
     t0 = time.time()
-    fold_probs, fold_metrics = [], []
+    fold_probs, fold_metrics, fold_wall_s = [], [], []
     for fold in range(folds):
         run_dir = out_dir / f"fold-{fold}"
         done = run_dir / "test_probabilities.json"
+        fold_hp = hp.replace(**{"data.cv_folds": folds, "data.cv_fold": fold})
         if not done.exists():
             _log(f"fold {fold + 1}/{folds} -> {run_dir}")
             keras.backend.clear_session()
-            run_fit(hp.replace(**{"data.cv_folds": folds, "data.cv_fold": fold}), run_dir, data_root=data_root,
-                    command=f"{command} (fold {fold})", records=records, verbose=verbose)
-        else:
+            run_fit(fold_hp, run_dir, data_root=data_root, command=f"{command} (fold {fold})", records=records,
+                    verbose=verbose)
+        else:  # resume: only a fold of this very configuration may be reused
+            for key, used, asked in differences(json.loads((run_dir / "hparams.json").read_text()),
+                                                fold_hp.to_dict(), THREAD_KEYS)[:1]:
+                raise ValueError(f"{str(run_dir)!r} was trained with {key} = {used!r}, but this run asks for "
+                                 f"{asked!r}: use another --out, or the settings it was run with")
             _log(f"fold {fold + 1}/{folds}: finished before, not retrained ({done})")
         fold_probs.append(json.loads(done.read_text()))
         fold_metrics.append(json.loads((run_dir / "test_metrics.json").read_text()))
+        fold_wall_s.append(json.loads((run_dir / "run.json").read_text()).get("wall_time_s", 0.0))
     pooled = pool_folds(records, fold_probs)
     metrics = with_intervals(score(records, pooled))
     by_fold = per_fold_accuracy(fold_metrics)
     summary = {"command": command, "folds": folds, "seed": hp.split_seed, "recordings": len(records),
-               "wall_time_s": round(time.time() - t0, 1), "metrics": metrics, "segment_accuracy_by_fold": by_fold}
+               "wall_time_s": round(time.time() - t0, 1), "folds_wall_time_s": fold_wall_s,
+               "metrics": metrics, "segment_accuracy_by_fold": by_fold}
     (out_dir / "cv_metrics.json").write_text(json.dumps(summary, indent=2))
     (out_dir / "cv_report.md").write_text(report_markdown(metrics, folds, command, by_fold))
     return summary

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from train.hparams import THREAD_KEYS, differences
+
 # hyper-parameters that may differ between members: the seeds, and thread counts (speed, not design)
-MEMBER_FREE_KEYS = {("fit", "seed"), ("data", "split_seed"), ("fit", "intra_op_threads"), ("fit", "inter_op_threads")}
+MEMBER_FREE_KEYS = {("fit", "seed"), ("data", "split_seed")} | THREAD_KEYS
 SPLITS = ("train", "validation", "test")
 
 
@@ -51,13 +53,9 @@ def build_ensemble(members: list, name: str = "ensemble"):
 
 def check_members(hparams: list[dict], splits: list[dict], names: list[str]) -> None:
     """Raise ``ValueError`` unless all members share hyper-parameters (but the free keys) and the split."""
-    ref = hparams[0]
     for hp, name in zip(hparams[1:], names[1:]):
-        for section, values in ref.items():
-            for key, value in values.items():
-                if (section, key) not in MEMBER_FREE_KEYS and hp.get(section, {}).get(key) != value:
-                    raise ValueError(f"ensemble member {name!r} has {section}.{key} = "
-                                     f"{hp.get(section, {}).get(key)!r}, but {names[0]!r} has {value!r}")
+        for key, ref_value, value in differences(hparams[0], hp, MEMBER_FREE_KEYS)[:1]:
+            raise ValueError(f"ensemble member {name!r} has {key} = {value!r}, but {names[0]!r} has {ref_value!r}")
     for sp, name in zip(splits[1:], names[1:]):
         for part in SPLITS:
             if sorted(sp.get(part, [])) != sorted(splits[0].get(part, [])):

@@ -281,3 +281,15 @@ def describe() -> list[dict]:
             d = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             rows.append({"name": f"{section}.{f.name}", "default": d, **f.metadata})
     return rows
+
+
+# thread counts change speed, not the model: runs that differ only in them are the same design
+THREAD_KEYS = frozenset({("fit", "intra_op_threads"), ("fit", "inter_op_threads")})
+
+
+def differences(a: Mapping[str, Any], b: Mapping[str, Any], ignore=frozenset()) -> list[tuple[str, Any, Any]]:
+    """``(section.key, value in a, value in b)`` for every hyper-parameter (of ``a``'s keys, as in
+    ``to_dict()``) whose value differs, except the ``(section, key)`` pairs in ``ignore``."""
+    return [(f"{section}.{key}", value, b.get(section, {}).get(key))
+            for section, values in a.items() for key, value in values.items()
+            if (section, key) not in ignore and b.get(section, {}).get(key) != value]

@@ -83,5 +83,8 @@ def test_cv_scores_every_recording_once_and_resumes(tiny_hp, synth_records, tmp_
     assert len(per_fold) == 3 and all(0 <= a <= 1 for a in per_fold)
     # a second call reuses the finished folds: nothing is retrained
     stamps = {f: (out / f"fold-{f}" / "best.weights.h5").stat().st_mtime_ns for f in range(3)}
-    run_cv(hp, out, folds=3, records=synth_records, verbose=0)
+    run_cv(hp.replace(**{"fit.intra_op_threads": 1}), out, folds=3, records=synth_records, verbose=0)  # speed only
     assert stamps == {f: (out / f"fold-{f}" / "best.weights.h5").stat().st_mtime_ns for f in range(3)}
+    # a resume with another design must not pool folds of two configurations
+    with pytest.raises(ValueError, match="fold-0' was trained with fit.epochs = 1, but this run asks for 2"):
+        run_cv(hp.replace(**{"fit.epochs": 2}), out, folds=3, records=synth_records, verbose=0)
