@@ -88,9 +88,10 @@ def unique_names(names: Sequence[str]) -> list[str]:
 
 
 def channel_quality(x: np.ndarray, *, flat_std_uv: float = FLAT_STD_UV, rail_fraction: float = RAIL_FRACTION,
-                    max_std_uv: float = MAX_STD_UV) -> list[str | None]:
+                    max_std_uv: float = MAX_STD_UV) -> tuple[list[str | None], np.ndarray]:
     """Per row of ``x [n_channels, n_samples]`` (µV): ``None`` when usable, else why not
-    (``"non-finite"``, ``"flat"``, ``"railed"``, ``"implausible"``, checked in that order)."""
+    (``"non-finite"``, ``"flat"``, ``"railed"``, ``"implausible"``, checked in that order); and the
+    rows' standard deviations ``[n_channels]`` (µV), which the amplitude monitor reuses."""
     finite = np.isfinite(x).all(axis=1)
     with np.errstate(invalid="ignore"):
         std = x.std(axis=1)
@@ -108,7 +109,7 @@ def channel_quality(x: np.ndarray, *, flat_std_uv: float = FLAT_STD_UV, rail_fra
             reasons.append("implausible")
         else:
             reasons.append(None)
-    return reasons
+    return reasons, std
 
 
 class Pipeline:
@@ -173,10 +174,12 @@ class Pipeline:
         self.scheduler = WindowScheduler(self.native_window_samples, self.hop_samples)
         self.decision = DecisionMachine(decision, window.hop_s)
         sig = signal or SignalConfig()
-        self.amplitude = AmplitudeMonitor(len(self.ch_names), low_uv=sig.amplitude_low_uv, high_uv=sig.amplitude_high_uv,
+        self.amplitude = AmplitudeMonitor(len(self.ch_names), low_uv=sig.amplitude_low_uv,
+                                          high_uv=sig.amplitude_high_uv,
                                           span_windows=max(1, math.ceil(sig.amplitude_span_s / window.hop_s)),
                                           min_windows=max(1, math.ceil(sig.amplitude_min_s / window.hop_s)))
-        self.flat_std_uv, self.rail_fraction, self.max_std_uv = float(flat_std_uv), float(rail_fraction), float(max_std_uv)
+        self.flat_std_uv, self.rail_fraction = float(flat_std_uv), float(rail_fraction)
+        self.max_std_uv = float(max_std_uv)
         self.samples_total = 0  # every sample pushed, across resets
         self.windows_total = 0  # windows scored
         self.skipped_windows_total = 0
@@ -230,8 +233,8 @@ class Pipeline:
         idx = np.arange(ts.size)
         t_start = float(np.interp(self._first, idx, ts))
         t_end = float(np.interp(self._last, idx, ts))
-        reasons = channel_quality(x, flat_std_uv=self.flat_std_uv, rail_fraction=self.rail_fraction,
-                                  max_std_uv=self.max_std_uv)
+        reasons, std = channel_quality(x, flat_std_uv=self.flat_std_uv, rail_fraction=self.rail_fraction,
+                                       max_std_uv=self.max_std_uv)
         good = np.array([r is None for r in reasons])
         flagged = {self.unique_ch_names[i]: r for i, r in enumerate(reasons) if r is not None}
         probs = np.full(len(self.ch_names), np.nan)
@@ -242,9 +245,8 @@ class Pipeline:
             self.flagged_total += len(flagged)
             log.debug("window ending %.3f: channels left out %s", t_end, flagged)
         events = self.decision.step(t_end, t_start, t_end, probs)
-        std = np.full(len(self.ch_names), np.nan)
-        std[good] = x[good].std(axis=1)
-        amplitude = {self.unique_ch_names[i]: r for i, r in enumerate(self.amplitude.update(std)) if r is not None}
+        levels = self.amplitude.update(np.where(good, std, np.nan))  # left-out channels do not count
+        amplitude = {self.unique_ch_names[i]: r for i, r in enumerate(levels) if r is not None}
         self.windows_total += 1
         skipped, self._pending_skipped = self._pending_skipped, 0
         return WindowResult(window_start=t_start, window_end=t_end, newest_sample_time=t_end,

@@ -179,10 +179,11 @@ def test_channel_quality_rules():
     x[1] = 0.01 * rng.normal(size=500)
     x[2, ::3] = x[2].max()
     x[3, 7] = np.inf
-    assert channel_quality(x) == [None, "flat", "railed", "non-finite"]
+    assert channel_quality(x)[0] == [None, "flat", "railed", "non-finite"]
     y = rng.normal(size=(2, 500)) * np.array([[4000.0], [6000.0]])  # std 4000 µV: extreme but usable
-    assert channel_quality(y) == [None, "implausible"]
-    assert channel_quality(y, max_std_uv=8000.0) == [None, None]
+    reasons, std = channel_quality(y)
+    assert reasons == [None, "implausible"] and std[1] == pytest.approx(y[1].std())
+    assert channel_quality(y, max_std_uv=8000.0)[0] == [None, None]
 
 
 def test_nanovolts_without_a_unit_are_flagged_implausible_not_scored(detector):
