@@ -22,16 +22,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from train.strategy import StrategyError  # noqa: E402
 
 
-def _fit(args) -> int:
-    from train.fit import run_fit
+def _hparams(args):
+    """``--config`` plus ``--set`` / ``--epochs`` / ``--architecture`` overrides -> validated HParams."""
     from train.hparams import load, parse_override
 
     overrides = dict(parse_override(s) for s in args.set)
     if args.epochs is not None:
         overrides["fit.epochs"] = args.epochs
-    if args.architecture:
+    if getattr(args, "architecture", None):
         overrides["fit.architecture"] = args.architecture
-    hp = load(args.config, overrides)
+    return load(args.config, overrides)
+
+
+def _fit(args) -> int:
+    from train.fit import run_fit
+
+    hp = _hparams(args)
     out = Path(args.out or f"runs/{hp.fit.architecture}-{_dt.datetime.now(_dt.timezone.utc):%Y%m%d-%H%M%S}")
     command = "train-detector " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = run_fit(hp, out, data_root=args.data_root, command=command, verbose=args.verbose)
@@ -52,12 +58,8 @@ DATA_INFO = {
 
 def _cv(args) -> int:
     from train.crossval import run_cv
-    from train.hparams import load, parse_override
 
-    overrides = dict(parse_override(s) for s in args.set)
-    if args.epochs is not None:
-        overrides["fit.epochs"] = args.epochs
-    hp = load(args.config, overrides)
+    hp = _hparams(args)
     command = "train-detector " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = run_cv(hp, args.out, folds=args.folds, data_root=args.data_root, command=command, verbose=args.verbose)
     print((Path(args.out) / "cv_report.md").read_text())
