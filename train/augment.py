@@ -15,6 +15,15 @@ import tensorflow as tf
 from train.hparams import AugmentHP
 
 
+def op_seed(seed, k: int):
+    """The ``k``-th distinct op seed derived from ``seed`` (``None`` stays ``None``).
+
+    Stateful random ops with the same explicit op seed draw the same stream in graph mode (inside
+    tf.data), so every op of one augmentation needs a seed of its own, or their draws are equal.
+    """
+    return None if seed is None else int(seed) * 16 + k
+
+
 def random_crop(x, window_samples: int, seed=None):
     n = tf.shape(x)[0]
     tf.debugging.assert_greater_equal(n, window_samples, message="example shorter than window_samples")
@@ -29,16 +38,17 @@ def center_crop(x, window_samples: int):
 
 
 def augment(x, window_samples: int, hp: AugmentHP, seed=None):
-    x = random_crop(x, window_samples, seed)
+    x = random_crop(x, window_samples, op_seed(seed, 0))
     if not hp.enabled:
         return x
-    flip = tf.random.uniform([], seed=seed) < hp.polarity_flip_prob
+    flip = tf.random.uniform([], seed=op_seed(seed, 1)) < hp.polarity_flip_prob
     x = tf.where(flip, -x, x)
-    log_gain = tf.random.uniform([], math.log(hp.amplitude_min), math.log(hp.amplitude_max) + 1e-12, seed=seed)
+    log_gain = tf.random.uniform([], math.log(hp.amplitude_min), math.log(hp.amplitude_max) + 1e-12,
+                                 seed=op_seed(seed, 2))
     x = x * tf.exp(log_gain)
     if hp.noise_std_uv > 0:
-        std = tf.random.uniform([], 0.0, hp.noise_std_uv, seed=seed)
-        x = x + tf.random.normal(tf.shape(x), stddev=1.0, seed=seed) * std
+        std = tf.random.uniform([], 0.0, hp.noise_std_uv, seed=op_seed(seed, 3))
+        x = x + tf.random.normal(tf.shape(x), stddev=1.0, seed=op_seed(seed, 4)) * std
     return x
 
 
@@ -49,9 +59,9 @@ def mixup(x, y, alpha: float, seed=None):
     ``l * a + (1 - l) * b`` for signals and labels alike, ``l ~ Beta(alpha, alpha)`` per example.
     """
     n = tf.shape(x)[0]
-    g1 = tf.random.gamma([n], alpha, seed=seed)
-    g2 = tf.random.gamma([n], alpha, seed=seed)
+    g1 = tf.random.gamma([n], alpha, seed=op_seed(seed, 5))
+    g2 = tf.random.gamma([n], alpha, seed=op_seed(seed, 6))
     lam = tf.math.divide_no_nan(g1, g1 + g2)  # both gammas can underflow to 0: then the partner alone
-    partner = tf.random.shuffle(tf.range(n), seed=seed)
+    partner = tf.random.shuffle(tf.range(n), seed=op_seed(seed, 7))
     lx, ly = lam[:, None], tf.cast(lam[:, None], y.dtype)
     return lx * x + (1 - lx) * tf.gather(x, partner), ly * y + (1 - ly) * tf.gather(y, partner)

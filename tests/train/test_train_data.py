@@ -166,3 +166,41 @@ def test_balance_repeats_follows_source_shares():
     assert tot[("bonn", 0)] == tot[("bonn", 1)] == 400
     nscnd = tot[("nscnd", 0)] + tot[("nscnd", 1)]
     assert nscnd / (nscnd + 800) == pytest.approx(0.25, abs=0.03)
+
+
+def test_pipeline_mixup_draws_a_weight_per_example(tmp_path, tiny_hp):
+    """Through make_dataset (graph mode), not eagerly: the two gamma draws of Beta(alpha, alpha) must
+    differ, else every mix weight is 0.5 and labels are only 0, 0.5 and 1."""
+    import dataclasses
+
+    rng = np.random.default_rng(4)
+    recs = [Record(f"edf/r{i}", f"g{i}", rng.normal(0, 20, 4000).astype(np.float32),
+                   np.full(4000, i % 2, np.int8), "edf", "s") for i in range(8)]
+    write_split(recs, tmp_path, "train", example_samples=1088, hop_samples=256, balance=False,
+                balance_classes=False, source_share={}, max_repeat=1)
+    files = sorted(tmp_path.glob("train-*.tfrecord.gz"))
+    hp = dataclasses.replace(tiny_hp.augment, mixup_alpha=1.0)
+    ds = make_dataset(files, example_samples=1088, window_samples=1024, batch_size=16, training=True,
+                      augment_hp=hp, seed=1)
+    y1 = np.concatenate([y["probabilities"].numpy()[:, 1] for _, y in ds])
+    soft = y1[(y1 > 1e-3) & (y1 < 1 - 1e-3)]
+    assert len(soft) > len(y1) // 4
+    assert len(np.unique(np.round(soft, 4))) > len(soft) // 2, np.unique(np.round(y1, 4))
+
+
+def test_seeded_augment_draws_are_independent(tiny_hp):
+    """augment(seed=...) inside tf.data: the flip, the gain and the crop must not share one draw."""
+    import dataclasses
+
+    from train.augment import augment
+
+    hp = dataclasses.replace(tiny_hp.augment, enabled=True, polarity_flip_prob=0.5, amplitude_min=0.5,
+                             amplitude_max=2.0, noise_std_uv=0.0)
+    ds = tf.data.Dataset.from_tensors(tf.ones(1024)).repeat(400)
+    ds = ds.map(lambda x: augment(x, 1024, hp, seed=5))
+    v = np.array([float(x.numpy()[0]) for x in ds])
+    gain, flipped = np.abs(v), v < 0
+    assert 0.3 < flipped.mean() < 0.7
+    low = gain < np.median(gain)
+    # both signs at low and at high gains (one shared uniform draw flips only the low gains)
+    assert 0.25 < flipped[low].mean() < 0.75 and 0.25 < flipped[~low].mean() < 0.75
