@@ -4,7 +4,7 @@ The network reads µV on a fixed scale, so a device whose gain is off (a wrong u
 setting, a calibration error) gives it a signal it was never shown: it then misses seizures or raises
 false ones without any error. The true amplitude of one patient is unknown, but EEG background is
 not arbitrary: the model's non-seizure training windows have standard deviations of 17-233 µV (1st to
-99th percentile; ``python -m train.amplitude RUN``). :class:`AmplitudeMonitor` keeps, per channel,
+99th percentile; ``python -m experiments.amplitude RUN``). :class:`AmplitudeMonitor` keeps, per channel,
 the standard deviation of each scored window over the last ``span_windows`` windows and, once it has
 ``min_windows``, flags a channel whose **median** lies outside ``[low_uv, high_uv]`` (by default half
 the 1st and twice the 99th percentile). The median over minutes ignores a seizure's own amplitude

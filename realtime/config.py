@@ -44,7 +44,7 @@ class SignalConfig:
     # A channel whose median window standard deviation over amplitude_span_s lies outside
     # [amplitude_low_uv, amplitude_high_uv] is reported (status.signal "quality", metric
     # channels_amplitude_atypical): its gain or unit is probably wrong. Defaults: half the 1st and twice
-    # the 99th percentile of the shipped model's non-seizure training windows (python -m train.amplitude).
+    # the 99th percentile of the shipped model's non-seizure training windows (python -m experiments.amplitude).
     amplitude_low_uv: float = 8.7
     amplitude_high_uv: float = 465.0
     amplitude_span_s: float = 300.0  # the median covers this much signal (a seizure is shorter)
@@ -61,7 +61,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class DecisionConfig:
     # on_threshold, off_threshold, smoothing_windows and min_duration_s were chosen by the grid search of
-    # `train-detector evaluate` (train/evaluate.py tune_decision) for the shipped model on TRAINING/VALIDATION
+    # `train-detector evaluate` (evaluation/evaluate.py tune_decision) for the shipped model on TRAINING/VALIDATION
     # data only (recordings stitched from the validation split + the training split's scalp background; never
     # the test split or CHB-MIT): zero false alarms, every seizure detected, then within 1 s of the fastest mean
     # latency the most conservative setting. docs/evaluation.md "Decision settings" has the numbers.

@@ -4,7 +4,7 @@
                        [--epochs N] [--architecture lstm] [--set section.name=value ...]
     train-detector ensemble RUN_DIR RUN_DIR [...] --out DIR [--data-root ../shared/data]
     train-detector export RUN_DIR OUT_DIR [--overwrite] [--model-version V]
-    train-detector evaluate ...      (train.evaluate.main(argv))
+    train-detector evaluate ...      (evaluation.evaluate.main(argv))
 """
 
 from __future__ import annotations
@@ -97,9 +97,9 @@ def _export(args) -> int:
 
 def _evaluate(argv: list[str]) -> int:
     try:
-        import train.evaluate as ev
+        import evaluation.evaluate as ev
     except ImportError as e:
-        print(f"train-detector evaluate: train.evaluate is not available: {e}", file=sys.stderr)
+        print(f"train-detector evaluate: evaluation.evaluate is not available: {e}", file=sys.stderr)
         return 2
     rc = ev.main(argv)
     return int(rc or 0)
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--overwrite", action="store_true")
     e.add_argument("--model-version", default=None)
     e.add_argument("--note", action="append", default=[], help="a note for the card's training.notes (repeatable)")
-    sub.add_parser("evaluate", help="evaluate an export (train.evaluate)", add_help=False)
+    sub.add_parser("evaluate", help="evaluate an export (evaluation.evaluate)", add_help=False)
     args = ap.parse_args(argv)
     try:
         return {"fit": _fit, "cv": _cv, "ensemble": _ensemble, "export": _export}[args.cmd](args)

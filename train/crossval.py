@@ -53,7 +53,7 @@ def pool_folds(records, fold_probs: list[dict]) -> dict:
 
 def with_intervals(metrics: dict) -> dict:
     """Add a 95 % Clopper-Pearson interval to every segment-level accuracy, sensitivity and specificity."""
-    from train.eval_scoring import clopper_pearson
+    from evaluation.metrics import clopper_pearson
 
     for name, m in metrics.items():
         if not isinstance(m, dict) or "segment" not in m:

@@ -1,6 +1,6 @@
 """Test-split scoring of a training run: window- and segment-level metrics per contrast.
 
-(The evaluation's own scoring, with confidence intervals and SzCORE events, is train/eval_scoring.py.)
+(The evaluation's own scoring, with confidence intervals and SzCORE events, is evaluation/metrics.py.)
 
 Window level: every ``window_samples`` window at ``eval_hop_samples`` of a test recording (plus one
 aligned to its end), labelled with its recording's label. Segment level: a segment is called

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from realtime.config import DecisionConfig, load_config
-from train.decision_defaults import write_decision_defaults
+from evaluation.decision_defaults import write_decision_defaults
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""The line-length baseline (train/baseline.py): fit, export, reload, and the daemon's pipeline on it."""
+"""The line-length baseline (evaluation/baseline.py): fit, export, reload, and the daemon's pipeline on it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from realtime.model import load_detector
 from realtime.offline import run_offline
 from realtime.pipeline import Pipeline
 from realtime.recordings import write_npz
-from train.baseline import (BaselineParams, band_filters, export_baseline, features, fit_baseline,
+from evaluation.baseline import (BaselineParams, band_filters, export_baseline, features, fit_baseline,
                             params_from_card, predict)
 
 FS = 250.0

@@ -1,4 +1,4 @@
-"""train/evaluate.py pieces that need no ../shared: CHB-MIT recordings through the daemon's offline path,
+"""evaluation/evaluate.py pieces that need no ../shared: CHB-MIT recordings through the daemon's offline path,
 decision replay and tuning, figures, and a clear error without the data."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from realtime.config import Config, DecisionConfig, WindowConfig
 from realtime.model import load_detector
-from train import evaluate as ev
+from evaluation import evaluate as ev
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +94,10 @@ def test_user_edf_with_annotation_csv(tmp_path):
         ev.user_recordings([str(sz)], [str(bad)])
 
 
-@pytest.mark.skipif(not __import__("train.peer", fromlist=["x"]).peer_available()[0], reason="brainmaze-eeg-models not installed")
+@pytest.mark.skipif(not __import__("evaluation.peer", fromlist=["x"]).peer_available()[0], reason="brainmaze-eeg-models not installed")
 def test_peer_scores_are_cached_by_content(tmp_path):
     from realtime.recordings import write_npz
-    from train.peer import PeerScorer
+    from evaluation.peer import PeerScorer
 
     rng = np.random.default_rng(0)
     path = write_npz(tmp_path / "r.npz", rng.normal(0, 30, (1, 256 * 12)), 256.0, ["EEG"])
@@ -116,8 +116,8 @@ def test_render_report_on_synthetic_results(tmp_path):
     import argparse
 
     from realtime.config import build_config
-    from train.baseline import BaselineParams
-    from train.eval_scoring import DetectedEvent, contrast_metrics
+    from evaluation.baseline import BaselineParams
+    from evaluation.metrics import DetectedEvent, contrast_metrics
 
     class R:
         def __init__(self, rid, source, subset, label):

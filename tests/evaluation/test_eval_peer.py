@@ -1,4 +1,4 @@
-"""The peer wrapper (train/peer.py): causal windows, the real brainmaze model when installed, our decision code."""
+"""The peer wrapper (evaluation/peer.py): causal windows, the real brainmaze model when installed, our decision code."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from realtime.config import DecisionConfig
-from train.peer import causal_window_bounds, peer_available, run_decision
+from evaluation.peer import causal_window_bounds, peer_available, run_decision
 
 
 def test_causal_windows_end_on_the_hop_grid_and_never_look_ahead():
@@ -39,7 +39,7 @@ def test_run_decision_uses_the_realtime_decision_machine():
 
 @pytest.mark.skipif(not peer_available()[0], reason=f"brainmaze-eeg-models not installed: {peer_available()[1]}")
 def test_peer_scores_only_from_the_past():
-    from train.peer import PeerScorer
+    from evaluation.peer import PeerScorer
 
     rng = np.random.default_rng(0)
     fs = 256.0
@@ -58,7 +58,7 @@ def test_peer_scores_only_from_the_past():
 
 @pytest.mark.skipif(not peer_available()[0], reason=f"brainmaze-eeg-models not installed: {peer_available()[1]}")
 def test_peer_resamples_a_rate_it_does_not_accept():
-    from train.peer import PeerScorer
+    from evaluation.peer import PeerScorer
 
     x = np.random.default_rng(1).normal(0, 30, (1, int(173.61 * 6)))
     res = PeerScorer("modelA", window_s=6.0, min_window_s=4.0).score(x, 173.61)

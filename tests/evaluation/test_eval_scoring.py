@@ -1,4 +1,4 @@
-"""Confidence intervals, classification metrics and the SzCORE wrapper (train/eval_scoring.py)."""
+"""Confidence intervals, classification metrics and the SzCORE wrapper (evaluation/metrics.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from train.eval_scoring import (DetectedEvent, auroc, binary_metrics, clopper_pearson, combine_scores,
+from evaluation.metrics import (DetectedEvent, auroc, binary_metrics, clopper_pearson, combine_scores,
                                 contrast_metrics, events_from_messages, poisson_rate_interval, roc_curve,
                                 score_events, wilson_interval)
 

@@ -1,4 +1,4 @@
-"""Stitched recordings (train/stitch.py): junction annotations, tapering, files the pipeline reads."""
+"""Stitched recordings (evaluation/stitch.py): junction annotations, tapering, files the pipeline reads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from realtime.recordings import read_recording
-from train.stitch import BACKGROUND, SEIZURE, Piece, interleave, stitch, taper, write_stitched
+from evaluation.stitch import BACKGROUND, SEIZURE, Piece, interleave, stitch, taper, write_stitched
 
 
 def _piece(seconds, sfreq, label, source, offset=0.0, amp=20.0, seed=0):

@@ -73,8 +73,8 @@ def test_pipeline_reports_a_channel_with_a_wrong_gain_and_keeps_scoring_it():
 
 
 def test_training_amplitude_range_excludes_seizure_windows():
-    """train.amplitude: the std of non-seizure training windows, which set the [signal] defaults."""
-    from train.amplitude import background_window_std
+    """experiments.amplitude: the std of non-seizure training windows, which set the [signal] defaults."""
+    from experiments.amplitude import background_window_std
     from train.datasets.records import Record
 
     x = np.concatenate([np.full(2048, 0.0), np.full(2048, 0.0)]).astype(np.float32)

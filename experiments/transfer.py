@@ -1,6 +1,6 @@
 """Scalp-transfer proxy: score a model on every New Delhi segment (a source it never saw).
 
-    python -m train.transfer TARGET [--data-root ../shared/data] [--json OUT.json]
+    python -m experiments.transfer TARGET [--data-root ../shared/data] [--json OUT.json]
 
 TARGET is a run directory (``hparams.json`` + best weights, rebuilt by ``train.fit.load_run``) or an
 export directory (``model_card.json``, loaded by ``realtime.model.load_detector``). Needs

@@ -1,6 +1,6 @@
 """The amplitude range a run was trained on: standard deviation of its non-seizure training windows.
 
-``python -m train.amplitude RUN_DIR`` prints, per source and over all, the 1st / 50th / 99th
+``python -m experiments.amplitude RUN_DIR`` prints, per source and over all, the 1st / 50th / 99th
 percentile of the standard deviation (µV) of every non-seizure training window (window_samples at
 the model rate, hop train_hop_samples), and the daemon's ``[signal]`` amplitude bounds derived from
 them (half the 1st percentile, twice the 99th): how the shipped defaults in realtime/config.py were
@@ -30,7 +30,7 @@ def background_window_std(records, window_samples: int, hop_samples: int) -> dic
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m train.amplitude", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m experiments.amplitude", description=__doc__.splitlines()[0])
     ap.add_argument("run_dir")
     ap.add_argument("--data-root", default="../shared/data")
     args = ap.parse_args(argv)

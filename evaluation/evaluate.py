@@ -16,8 +16,8 @@ What it does, in order:
    (:func:`train.datasets.records.load_sources`), so the windows are cut exactly as in training.
 2. Test split, segment and window level: accuracy, sensitivity, specificity, AUROC, confusion
    matrices with Clopper-Pearson intervals, for Bonn S vs all, S vs N/F, S vs Z/O and New Delhi
-   ictal vs rest (:func:`train.eval_scoring.contrast_metrics`); ROC curves.
-3. The classic baseline (:mod:`train.baseline`) fitted on the same training files, exported in the
+   ictal vs rest (:func:`evaluation.metrics.contrast_metrics`); ROC curves.
+3. The classic baseline (:mod:`evaluation.baseline`) fitted on the same training files, exported in the
    project format.
 4. Decision settings (default on; ``--no-tune`` skips): a grid search over thresholds, smoothing and
    minimum duration on recordings stitched from the VALIDATION split plus the TRAINING split's scalp
@@ -55,11 +55,11 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from train.eval_scoring import (CONTRASTS, DetectedEvent, EventScore, clopper_pearson, combine_scores,  # noqa: E402
+from evaluation.metrics import (CONTRASTS, DetectedEvent, EventScore, clopper_pearson, combine_scores,  # noqa: E402
                                 contrast_metrics, events_from_decisions, events_from_messages,
                                 poisson_rate_interval, roc_curve, score_events)
 
-log = logging.getLogger("train.evaluate")
+log = logging.getLogger("evaluation.evaluate")
 
 REPO = Path(__file__).resolve().parents[1]
 CHBMIT_DIR = REPO / "realtime" / "data" / "chbmit"
@@ -136,7 +136,7 @@ def offline_window_scores(path: Path, config, detector, duration_s: float) -> Wi
 
 def replay_decision(ws: WindowScores, decision, hop_s: float, duration_s: float) -> WindowScores:
     """The same per-window probabilities through :class:`realtime.decision.DecisionMachine` with other settings."""
-    from train.peer import run_decision
+    from evaluation.peer import run_decision
 
     smoothed, events = run_decision(ws.times, ws.starts, ws.channel_probs, decision, hop_s)
     return WindowScores(times=ws.times, starts=ws.starts, channel_probs=ws.channel_probs, smoothed=smoothed,
@@ -171,7 +171,7 @@ def peer_window_scores(rec: EvalRecording, scorer, decision, hop_s: float, cache
 
 # --------------------------------------------------------------------------- recordings
 def _pieces(records, label: str):
-    from train.stitch import Piece
+    from evaluation.stitch import Piece
 
     return [Piece(np.asarray(r.signal_uv, dtype=np.float64), float(r.sample_rate_hz), label, r.recording_id)
             for r in records]
@@ -189,7 +189,7 @@ def build_stitched(records, ids: set[str], out_dir: Path, prefix: str, role: str
                    which: Sequence[str] = STITCHED_KINDS) -> list[EvalRecording]:
     """The stitched recordings of one split (``ids``): scalp background, New Delhi seizures after
     scalp background, Bonn S after Bonn N/F background (``which`` of them). Written under ``out_dir``."""
-    from train.stitch import BACKGROUND, SEIZURE, interleave, stitch, write_stitched
+    from evaluation.stitch import BACKGROUND, SEIZURE, interleave, stitch, write_stitched
 
     out: list[EvalRecording] = []
     scalp_bg = _pieces(_select(records, ids, SCALP_BACKGROUND), BACKGROUND)
@@ -223,7 +223,7 @@ def build_stitched(records, ids: set[str], out_dir: Path, prefix: str, role: str
 def chbmit_recordings(out_dir: Path) -> list[EvalRecording]:
     """The two shipped CHB-MIT excerpts and the two stitched (non-seizure, then seizure)."""
     from realtime.recordings import read_recording
-    from train.stitch import BACKGROUND, Piece, stitch, write_stitched
+    from evaluation.stitch import BACKGROUND, Piece, stitch, write_stitched
 
     sz, non = read_recording(CHBMIT_SEIZURE), read_recording(CHBMIT_NONSEIZURE)
     recs = [EvalRecording("chbmit_seizure", CHBMIT_SEIZURE, [CHBMIT_SEIZURE_SPAN],
@@ -393,7 +393,7 @@ def plot_roc(curves: dict[str, dict[str, tuple]], out_png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from train.eval_scoring import auroc
+    from evaluation.metrics import auroc
 
     names = [c for c in curves if curves[c]]
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.0), squeeze=False)
@@ -559,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     base_det = None
     baseline_info: dict = {}
     if not args.no_baseline:
-        from train.baseline import export_baseline, fit_baseline, params_from_card
+        from evaluation.baseline import export_baseline, fit_baseline, params_from_card
         from train.datasets.records import windows
 
         if args.baseline:
@@ -584,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     scorer = None
     peer_note = ""
     if not args.no_peer:
-        from train.peer import PeerScorer, peer_available
+        from evaluation.peer import PeerScorer, peer_available
 
         ok, why = peer_available()
         if ok:
@@ -613,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
             log.info("tuning peer: %s", tuning["peer"]["chosen"])
         (art / "decision_tuning.json").write_text(json.dumps(tuning, indent=1, default=float))
         if args.write_defaults:
-            from train.decision_defaults import write_decision_defaults
+            from evaluation.decision_defaults import write_decision_defaults
             repo = Path(__file__).resolve().parents[1]
             written = write_decision_defaults(tuning["network"]["chosen"], repo / "realtime" / "config.py",
                                               repo / "config" / "realtime-detect.toml")
@@ -987,7 +987,7 @@ def render_report(*, command, args, card, net, config, split, split_note, test_r
     if baseline_info:
         p = baseline_info["params"]
         fi = p.fit_info
-        add(f"Baseline (`train/baseline.py`, export `{baseline_info['path']}`, architecture `linelength`): logistic "
+        add(f"Baseline (`evaluation/baseline.py`, export `{baseline_info['path']}`, architecture `linelength`): logistic "
             f"regression (L2 {p.l2}, class-balanced) on {', '.join(p.feature_names)} of each "
             f"{p.window_samples}-sample window, fitted on {fi.get('n_windows')} windows "
             f"({fi.get('n_seizure_windows')} seizure) of the {fi.get('training_files')} TRAINING files of the "
@@ -998,7 +998,7 @@ def render_report(*, command, args, card, net, config, split, split_note, test_r
         "(spectrogram CNN + BiLSTM, trained on intracranial EEG; inputs z-scored per window, so units do not "
         "matter; whole even rate >= 200 Hz; designed for 300 s windows). Its own `predict_channel_seizure_probability` "
         "looks ~290 s into the future (300 s windows every 20 s, max over overlaps), which a bedside detector cannot. "
-        "Here it runs causally (`train/peer.py`): every hop (1 s), the newest min(300 s, elapsed) seconds are scored "
+        "Here it runs causally (`evaluation/peer.py`): every hop (1 s), the newest min(300 s, elapsed) seconds are scored "
         "and the probability of the last 1 s column is taken, per channel; those go through our decision machine "
         "with the same settings. The last column sees the future through neither direction of the BiLSTM: that is "
         "the causal price the peer pays here, and its numbers must be read with it. Its first window needs 4 s of "

@@ -1,6 +1,6 @@
 """Test-split metrics of an export when every window is multiplied by a gain (calibration error).
 
-    python -m train.gain_robustness EXPORT_DIR [--data-root ../shared/data] [--gains 0.5 1 2] [--json OUT]
+    python -m experiments.gain_robustness EXPORT_DIR [--data-root ../shared/data] [--gains 0.5 1 2] [--json OUT]
 
 The test recordings are the ones listed in the export's card (``training.split.test``), loaded from
 ``--data-root`` (needs ``/work/shared/data``); windows as in the test split; scored through

@@ -1,6 +1,6 @@
 """One-off sanity check of an export on the shipped CHB-MIT excerpts (TEST data: never tune on it).
 
-    python -m train.sanity_chbmit [EXPORT_DIR] [--backend tensorflow|litert]
+    python -m experiments.sanity_chbmit [EXPORT_DIR] [--backend tensorflow|litert]
 
 Each of the 23 channels is resampled to the model rate (scipy resample_poly), cut into
 ``window_samples`` windows every 1 s, and scored through ``realtime.model.load_detector``.

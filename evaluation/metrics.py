@@ -1,7 +1,7 @@
 """Scoring for the evaluation: confidence intervals, window/segment metrics, ROC, SzCORE events.
 
 Pure functions on arrays (numpy, scipy.stats, and the ``timescoring`` package for the SzCORE event
-rules); no I/O, no TensorFlow. Used by :mod:`train.evaluate` (and by :mod:`train.scoring` for the test-split metrics).
+rules); no I/O, no TensorFlow. Used by :mod:`evaluation.evaluate` (and by :mod:`train.scoring` for the test-split metrics).
 
 Confidence intervals (two-sided, ``confidence`` = 0.95 unless told):
 

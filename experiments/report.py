@@ -1,6 +1,6 @@
 """Markdown tables of a run's test-split metrics (for docs/training.md).
 
-    python -m train.report RUN_DIR
+    python -m experiments.report RUN_DIR
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def tables(metrics: dict) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m train.report RUN_DIR", file=sys.stderr)
+        print("usage: python -m experiments.report RUN_DIR", file=sys.stderr)
         return 2
     print(tables(json.loads((Path(argv[0]) / "test_metrics.json").read_text())))
     return 0

@@ -1,4 +1,4 @@
-"""train/transfer.py: the leave-New-Delhi-out proxy, on synthetic MAT files and the toy export (no /work/shared)."""
+"""experiments/transfer.py: the leave-New-Delhi-out proxy, on synthetic MAT files and the toy export (no /work/shared)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _rec(rid: str, label: int, subset: str, n: int = 1280) -> Record:
 
 
 def test_transfer_metrics_counts_and_balanced_accuracy():
-    from train.transfer import transfer_metrics
+    from experiments.transfer import transfer_metrics
 
     recs = [_rec("i1", 1, "ictal"), _rec("i2", 1, "ictal"), _rec("n1", 0, "interictal"),
             _rec("n2", 0, "interictal"), _rec("n3", 0, "preictal"), _rec("n4", 0, "preictal")]
@@ -41,7 +41,7 @@ def test_transfer_metrics_counts_and_balanced_accuracy():
 
 
 def test_transfer_metrics_refuses_missing_probabilities_and_one_class():
-    from train.transfer import transfer_metrics
+    from experiments.transfer import transfer_metrics
 
     recs = [_rec("i1", 1, "ictal"), _rec("n1", 0, "interictal")]
     with pytest.raises(ValueError, match="'n1'"):
@@ -52,7 +52,7 @@ def test_transfer_metrics_refuses_missing_probabilities_and_one_class():
 
 def test_transfer_cli_on_toy_export(tmp_path, toy_export, capsys):
     """Real MAT files in the New Delhi layout, scored through realtime.model.load_detector."""
-    from train.transfer import main
+    from experiments.transfer import main
 
     rng = np.random.default_rng(3)
     for folder, amp in (("ictal", 200.0), ("interictal", 15.0), ("preictal", 15.0)):
@@ -71,7 +71,7 @@ def test_transfer_cli_on_toy_export(tmp_path, toy_export, capsys):
 
 
 def test_transfer_cli_refuses_a_folder_that_is_no_model(tmp_path, capsys):
-    from train.transfer import main
+    from experiments.transfer import main
 
     assert main([str(tmp_path)]) == 2
     assert str(tmp_path) in capsys.readouterr().err
@@ -79,7 +79,7 @@ def test_transfer_cli_refuses_a_folder_that_is_no_model(tmp_path, capsys):
 
 def test_gain_metrics_apply_the_gain_before_the_model():
     """An amplitude predictor: a 0.25x gain hides the seizure segments, 1x finds them, a bad gain is refused."""
-    from train.gain_robustness import gain_metrics, table
+    from experiments.gain_robustness import gain_metrics, table
 
     rng = np.random.default_rng(5)
     recs = []

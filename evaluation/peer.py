@@ -119,7 +119,7 @@ class PeerScorer:
         """
         from brainmaze_eeg_models.seizure import infer_seizure_probability, preprocess_input
 
-        from train.stitch import resample
+        from evaluation.stitch import resample
 
         x = np.asarray(data_uv, dtype=np.float64)
         if x.ndim != 2:
