@@ -82,17 +82,25 @@ def prepare_data(hp: HParams, data_root: Path | str, run_dir: Path, records=None
     return {"records": records, "split": split, "summaries": summaries}
 
 
-def plot_curves(history_csv: Path, out_png: Path, title: str) -> None:
+def plot_curves(history_csv: Path | str, out_png: Path | str, title: str) -> bool:
+    """Loss and accuracy per epoch from ``history_csv`` -> ``out_png``; returns whether a PNG was written.
+
+    matplotlib is optional (the ``plots`` extra): without it the PNG is skipped with a logged warning.
+    """
     import csv
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        _log(f"matplotlib is not installed ({e}): no {str(out_png)!r} (pip install matplotlib)")
+        return False
 
     with open(history_csv) as f:
         rows = list(csv.DictReader(f))
     if not rows:
-        return
+        return False
     ep = [int(r["epoch"]) + 1 for r in rows]
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
     for key, lab in (("probabilities_loss", "train (main head)"), ("val_probabilities_loss", "validation (main head)")):
@@ -110,6 +118,7 @@ def plot_curves(history_csv: Path, out_png: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
+    return True
 
 
 def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../shared/data", command: str = "",
