@@ -468,16 +468,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-tune", action="store_true", help="skip the decision-setting search")
     ap.add_argument("--tune-only", action="store_true",
                     help="only the decision-setting search (prints and writes ARTIFACTS/decision_tuning.json)")
-    ap.add_argument("--write-defaults", action="store_true",
-                    help="with the search: write the network's chosen settings into realtime/config.py and "
-                         "config/realtime-detect.toml (the shipped defaults)")
+    ap.add_argument("--write-card", action="store_true",
+                    help="with the search: write the network's chosen settings into the --model export's "
+                         "model_card.json (settings.decision), which the daemon reads for that model")
     ap.add_argument("--recompute-split", action="store_true",
                     help="the card has no split: recompute it with the training split function and the card's "
                          "seed (development only; the report says so)")
     ap.add_argument("--report-name", default="evaluation.md")
     args = ap.parse_args(argv)
-    if args.write_defaults and args.no_tune:
-        ap.error("--write-defaults needs the decision-setting search: drop --no-tune")
+    if args.write_card and args.no_tune:
+        ap.error("--write-card needs the decision-setting search: drop --no-tune")
     return args
 
 
@@ -612,13 +612,11 @@ def main(argv: list[str] | None = None) -> int:
             tuning["peer"] = tune_decision(runs, decision, hop_s)
             log.info("tuning peer: %s", tuning["peer"]["chosen"])
         (art / "decision_tuning.json").write_text(json.dumps(tuning, indent=1, default=float))
-        if args.write_defaults:
-            from evaluation.decision_defaults import write_decision_defaults
-            repo = Path(__file__).resolve().parents[1]
-            written = write_decision_defaults(tuning["network"]["chosen"], repo / "realtime" / "config.py",
-                                              repo / "config" / "realtime-detect.toml")
-            log.info("wrote the network's tuned settings %s into realtime/config.py and config/realtime-detect.toml",
-                     written)
+        if args.write_card:
+            from evaluation.model_settings import decision_settings, derived_by, write_card_settings
+            written = write_card_settings(args.model, "decision",
+                                          decision_settings(tuning["network"]["chosen"], derived_by(command)))
+            log.info("wrote the network's tuned settings %s into %s", written, Path(args.model) / "model_card.json")
         if args.tune_only:
             print(json.dumps({det: t["chosen"] for det, t in tuning.items()}, indent=1))
             return 0
@@ -968,7 +966,8 @@ def render_report(*, command, args, card, net, config, split, split_note, test_r
             same = (c["on_threshold"] == d.on_threshold and c["off_threshold"] == d.off_threshold
                     and c["smoothing_windows"] == d.smoothing_windows and c["min_duration_s"] == d.min_duration_s)
             add("")
-            add("These are the shipped defaults (`realtime/config.py` DecisionConfig, `config/realtime-detect.toml`)."
+            add("These are the settings evaluated here; `--tune-only --write-card` writes them into the model's card "
+                "(`settings.decision`), which the daemon reads for that model."
                 if same else
                 f"**The evaluated configuration differs from this choice** (on {d.on_threshold}, off "
                 f"{d.off_threshold}, smoothing {d.smoothing_windows}, min duration {d.min_duration_s} s): the "
@@ -1018,9 +1017,9 @@ def render_report(*, command, args, card, net, config, split, split_note, test_r
     add(command)
     add("# only the decision-setting search (validation data), printing the chosen settings:")
     add("train-detector evaluate --tune-only")
-    add("# the same, and write the network's chosen settings as the shipped defaults (realtime/config.py,")
-    add("# config/realtime-detect.toml): how the shipped defaults were set")
-    add("train-detector evaluate --tune-only --write-defaults")
+    add("# the same, and write the network's chosen settings into the model's card (settings.decision, which the")
+    add("# daemon reads for that model): how the shipped model's settings were set")
+    add("train-detector evaluate --tune-only --write-card")
     add("# add your own recordings (EDF/BDF + CSV with onset_s,offset_s, BIDS/SzCORE events TSV or CHB-MIT "
         "summary; '-' for the recording's own annotations):")
     add("train-detector evaluate --edf rec1.edf --annotations rec1.csv --edf rec2.edf --annotations -")

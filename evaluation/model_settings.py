@@ -1,42 +1,168 @@
-"""Write the decision settings chosen by ``train-detector evaluate --tune-only --write-defaults``.
+"""Model-specific settings written into an export's card: ``model_card.json["settings"]``.
 
-The shipped defaults live in two places a user reads: ``realtime/config.py`` (``DecisionConfig``'s
-field defaults, used when no config file is given) and ``config/realtime-detect.toml`` (the file the
-systemd unit passes). Both are rewritten in place, keeping their comments; a line that is not found
-exactly once is an error (nothing is written then).
+Decision thresholds and amplitude bounds belong to one model, so they travel with its export
+instead of being pasted into ``realtime/config.py``. The daemon reads them with the precedence
+built-in default < card < config file < flags. Schema (every section optional)::
+
+    "settings": {
+      "decision": {"on_threshold", "off_threshold", "smoothing_windows", "min_duration_s", "derived_by"},
+      "signal":   {"amplitude_low_uv", "amplitude_high_uv", "derived_by"}
+    }
+
+``derived_by`` is the command that wrote the section, with its UTC date and time.
+
+Writers: ``train-detector evaluate --tune-only --write-card`` (``decision``, the network's chosen
+settings) and ``python -m experiments.amplitude RUN --write-card EXPORT`` (``signal``).
+
+:func:`decision_settings`, :func:`signal_settings` and :func:`with_settings` are pure (they validate
+and build dicts, quoting any bad value); :func:`write_card_settings` is the one function with I/O:
+it reads the card through ``realtime.model.read_card`` (so only a valid export, whose files match
+their sha256, is written to), replaces one section and writes the card atomically (temporary file
+in the same folder, fsync, ``os.replace``), keeping every other key, their order and the file's mode.
+The card's ``files`` list covers the model files, never the card itself, so the export stays valid.
 """
 
 from __future__ import annotations
 
-import re
+import datetime as _dt
+import json
+import math
+import numbers
+import os
+import tempfile
 from pathlib import Path
+from typing import Any, Mapping
 
-TUNED = {"smoothing_windows": int, "on_threshold": float, "off_threshold": float, "min_duration_s": float}
+CARD_NAME = "model_card.json"
+DECISION_KEYS = ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s")
+SIGNAL_KEYS = ("amplitude_low_uv", "amplitude_high_uv")
+SECTIONS = {"decision": DECISION_KEYS, "signal": SIGNAL_KEYS}
 
 
-def _sub_once(text: str, pattern: str, repl, where: str, key: str) -> str:
-    out, n = re.subn(pattern, repl, text, flags=re.M)
-    if n != 1:
-        raise ValueError(f"{where}: expected one line setting {key!r}, found {n}")
+class SettingsError(ValueError):
+    """A setting that cannot go into a card; the message quotes the value received."""
+
+
+def derived_by(command: str, now: _dt.datetime | None = None) -> str:
+    """``"COMMAND (YYYY-MM-DD HH:MM UTC)"``: what the ``derived_by`` field of a section holds."""
+    if not isinstance(command, str) or not command.strip():
+        raise SettingsError(f"derived_by needs the command that derived the settings, got {command!r}")
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    return f"{command.strip()} ({now.astimezone(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC)"
+
+
+def _number(section: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise SettingsError(f"{section}.{key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _check_derived_by(section: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SettingsError(f"{section}.derived_by must name the command that derived the settings, got {value!r}")
+    return value
+
+
+def _check_keys(section: str, values: Mapping[str, Any]) -> None:
+    if not isinstance(values, Mapping):
+        raise SettingsError(f"{section} settings must be a mapping, got {values!r}")
+    missing = [k for k in SECTIONS[section] if k not in values]
+    if missing:
+        raise SettingsError(f"{section} settings lack {', '.join(map(repr, missing))}: got keys {sorted(values)!r}")
+
+
+def decision_settings(chosen: Mapping[str, Any], derived_by: str) -> dict:
+    """The card's ``settings.decision`` from a tuning result (extra keys of ``chosen`` are ignored).
+
+    Same bounds as the daemon's ``[decision]`` (realtime/config.py): on_threshold in (0, 1],
+    off_threshold in [0, on_threshold], smoothing_windows an integer >= 1, min_duration_s >= 0.
+    """
+    _check_keys("decision", chosen)
+    on = _number("decision", "on_threshold", chosen["on_threshold"])
+    off = _number("decision", "off_threshold", chosen["off_threshold"])
+    md = _number("decision", "min_duration_s", chosen["min_duration_s"])
+    sm = chosen["smoothing_windows"]
+    if isinstance(sm, bool) or not isinstance(sm, numbers.Integral):
+        raise SettingsError(f"decision.smoothing_windows must be an integer, got {sm!r}")
+    if not 0 < on <= 1:
+        raise SettingsError(f"decision.on_threshold must be in (0, 1], got {chosen['on_threshold']!r}")
+    if not 0 <= off <= on:
+        raise SettingsError(f"decision.off_threshold must be in [0, on_threshold={on!r}], "
+                            f"got {chosen['off_threshold']!r}")
+    if int(sm) < 1:
+        raise SettingsError(f"decision.smoothing_windows must be >= 1, got {sm!r}")
+    if md < 0:
+        raise SettingsError(f"decision.min_duration_s must be >= 0, got {chosen['min_duration_s']!r}")
+    return {"on_threshold": on, "off_threshold": off, "smoothing_windows": int(sm), "min_duration_s": md,
+            "derived_by": _check_derived_by("decision", derived_by)}
+
+
+def signal_settings(amplitude_low_uv: Any, amplitude_high_uv: Any, derived_by: str) -> dict:
+    """The card's ``settings.signal``: window-std bounds in µV, 0 < low < high (as the daemon's ``[signal]``)."""
+    low = _number("signal", "amplitude_low_uv", amplitude_low_uv)
+    high = _number("signal", "amplitude_high_uv", amplitude_high_uv)
+    if not 0 < low < high:
+        raise SettingsError(f"signal.amplitude_low_uv / amplitude_high_uv: need 0 < low < high, "
+                            f"got {amplitude_low_uv!r} / {amplitude_high_uv!r}")
+    return {"amplitude_low_uv": low, "amplitude_high_uv": high, "derived_by": _check_derived_by("signal", derived_by)}
+
+
+def _checked_section(section: str, values: Mapping[str, Any]) -> dict:
+    if section not in SECTIONS:
+        raise SettingsError(f"settings section must be one of {sorted(SECTIONS)}, got {section!r}")
+    _check_keys(section, values)
+    unknown = sorted(set(values) - set(SECTIONS[section]) - {"derived_by"})
+    if unknown:
+        raise SettingsError(f"{section} settings: unknown key(s) {unknown!r} (known: {list(SECTIONS[section])} "
+                            f"and 'derived_by')")
+    if "derived_by" not in values:
+        raise SettingsError(f"{section} settings lack 'derived_by': got keys {sorted(values)!r}")
+    if section == "decision":
+        return decision_settings(values, values["derived_by"])
+    return signal_settings(values["amplitude_low_uv"], values["amplitude_high_uv"], values["derived_by"])
+
+
+def with_settings(card: Mapping[str, Any], section: str, values: Mapping[str, Any]) -> dict:
+    """A copy of ``card`` whose ``settings[section]`` is ``values`` (checked); every other key unchanged."""
+    checked = _checked_section(section, values)
+    settings = card.get("settings", {})
+    if not isinstance(settings, Mapping):
+        raise SettingsError(f"the card's 'settings' must be an object, got {settings!r}")
+    out = json.loads(json.dumps(card))  # a deep copy with JSON's types, key order kept
+    out["settings"] = {**out.get("settings", {}), section: checked}
     return out
 
 
-def write_decision_defaults(chosen: dict, config_py: Path | str, config_toml: Path | str) -> dict:
-    """Set the :data:`TUNED` keys of ``chosen`` in both files; returns the values written."""
-    values = {}
-    for key, typ in TUNED.items():
-        if key not in chosen:
-            raise ValueError(f"tuned settings lack {key!r}: got keys {sorted(chosen)!r}")
-        values[key] = typ(chosen[key])
-    config_py, config_toml = Path(config_py), Path(config_toml)
-    py, toml = config_py.read_text(), config_toml.read_text()
-    for key, value in values.items():
-        typ = TUNED[key].__name__
-        py = _sub_once(py, rf"^(    {key}: {typ} = )[-+0-9.eE]+(\s+#.*)?$",
-                       lambda m, v=value: f"{m.group(1)}{v!r}{m.group(2) or ''}", str(config_py), key)
-        toml = _sub_once(toml, rf"^{key} = [-+0-9.eE]+( *)(#.*)?$",
-                         lambda m, k=key, v=value: (f"{k} = {v!r}".ljust(29) + m.group(2)) if m.group(2)
-                         else f"{k} = {v!r}", str(config_toml), key)
-    config_py.write_text(py)
-    config_toml.write_text(toml)
-    return values
+def write_card_settings(export_dir: str | Path, section: str, values: Mapping[str, Any]) -> dict:
+    """Set ``settings[section]`` in ``export_dir/model_card.json`` atomically; returns the section written.
+
+    The export must load (``realtime.model.read_card``: required fields, sha256 of every listed
+    file); on any error nothing is written.
+    """
+    from realtime.model import ModelLoadError, read_card
+
+    export = Path(export_dir)
+    try:
+        card = read_card(export)
+    except ModelLoadError as exc:
+        raise SettingsError(f"cannot write settings into {str(export)!r}: {exc}") from None
+    new = with_settings(card, section, values)
+    card_path = export / CARD_NAME
+    mode = card_path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(dir=export, prefix=f".{CARD_NAME}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(new, indent=2))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, card_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(export, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return new["settings"][section]

@@ -1,55 +1,118 @@
-"""write_decision_defaults rewrites the shipped decision defaults in both files, and they stay loadable."""
+"""evaluation.model_settings: the model's decision and signal settings written into its card, on real exports."""
 
-import ast
+import datetime as dt
+import json
+import os
 import shutil
-import tomllib
 from pathlib import Path
 
 import pytest
 
-from realtime.config import DecisionConfig, load_config
-from evaluation.decision_defaults import write_decision_defaults
+from evaluation.model_settings import (SettingsError, decision_settings, derived_by, signal_settings,
+                                       write_card_settings)
+from realtime.model import read_card
 
 REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "realtime" / "models" / "default"
+CHOSEN = {"on_threshold": 0.8, "off_threshold": 0.5, "smoothing_windows": 3, "min_duration_s": 1.0,
+          "detected": 20, "false_alarms": 0}  # a tuning result: extra keys are ignored
 
 
-def _dataclass_defaults(py: Path) -> dict:
-    tree = ast.parse(py.read_text())
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "DecisionConfig")
-    return {n.target.id: ast.literal_eval(n.value) for n in cls.body if isinstance(n, ast.AnnAssign)}
+@pytest.fixture()
+def export(tmp_path):
+    out = tmp_path / "export"
+    shutil.copytree(SHIPPED, out)
+    os.chmod(out / "model_card.json", 0o644)
+    return out
 
 
-def test_shipped_files_agree():
-    toml = tomllib.loads((REPO / "config" / "realtime-detect.toml").read_text())["decision"]
-    assert toml == _dataclass_defaults(REPO / "realtime" / "config.py")
+def test_shipped_card_has_the_settings_it_runs_with():
+    s = read_card(SHIPPED)["settings"]
+    assert {k: v for k, v in s["decision"].items() if k != "derived_by"} == {
+        "on_threshold": 0.6, "off_threshold": 0.5, "smoothing_windows": 1, "min_duration_s": 2.0}
+    assert "train-detector evaluate --tune-only" in s["decision"]["derived_by"]
+    assert (s["signal"]["amplitude_low_uv"], s["signal"]["amplitude_high_uv"]) == (8.7, 465.0)
+    assert "python -m experiments.amplitude" in s["signal"]["derived_by"]
+    # what the card says is what each section's checker accepts
+    assert decision_settings(s["decision"], s["decision"]["derived_by"]) == s["decision"]
+    assert signal_settings(8.7, 465.0, s["signal"]["derived_by"]) == s["signal"]
 
 
-def test_writes_both_files_keeping_comments(tmp_path):
-    py, toml = tmp_path / "config.py", tmp_path / "realtime-detect.toml"
-    shutil.copy(REPO / "realtime" / "config.py", py)
-    shutil.copy(REPO / "config" / "realtime-detect.toml", toml)
-    chosen = {"on_threshold": 0.8, "off_threshold": 0.5, "smoothing_windows": 3, "min_duration_s": 1.0,
-              "detected": 20}  # extra keys of the tuning result are ignored
-    assert write_decision_defaults(chosen, py, toml) == {"smoothing_windows": 3, "on_threshold": 0.8,
-                                                         "off_threshold": 0.5, "min_duration_s": 1.0}
-    got = _dataclass_defaults(py)
-    assert (got["on_threshold"], got["smoothing_windows"], got["min_duration_s"]) == (0.8, 3, 1.0)
-    assert "# smoothed probability at or above this arms an onset" in py.read_text()
-    d = load_config(toml).decision
-    assert (d.on_threshold, d.off_threshold, d.smoothing_windows, d.min_duration_s) == (0.8, 0.5, 3, 1.0)
-    assert d.k_channels == DecisionConfig().k_channels  # untouched keys stay
-    assert "# smoothed probability that arms an onset" in toml.read_text()
-    assert tomllib.loads(toml.read_text())["decision"] == {**_dataclass_defaults(py)}
+def test_writes_decision_then_signal_keeping_every_other_key(export):
+    before = json.loads((export / "model_card.json").read_text())
+    stamp = derived_by("train-detector evaluate --tune-only --write-card",
+                       dt.datetime(2026, 12, 1, 9, 5, tzinfo=dt.timezone.utc))
+    assert stamp == "train-detector evaluate --tune-only --write-card (2026-12-01 09:05 UTC)"
+    got = write_card_settings(export, "decision", decision_settings(CHOSEN, stamp))
+    assert got == {"on_threshold": 0.8, "off_threshold": 0.5, "smoothing_windows": 3, "min_duration_s": 1.0,
+                   "derived_by": stamp}
+    sig = signal_settings(10, 400.5, "python -m experiments.amplitude runs/x (2026-12-01 09:06 UTC)")
+    write_card_settings(export, "signal", sig)
+    card = read_card(export)  # still a valid export: the sha256 list covers the model files, not the card
+    assert card["settings"] == {"decision": got, "signal": {**sig, "amplitude_low_uv": 10.0}}
+    assert {k: v for k, v in card.items() if k != "settings"} == {k: v for k, v in before.items() if k != "settings"}
+    assert list(card)[:len(before)] == list(before)  # key order kept, settings appended
+    # rewriting one section leaves the other alone
+    write_card_settings(export, "decision", decision_settings({**CHOSEN, "on_threshold": 0.9}, stamp))
+    card2 = read_card(export)
+    assert card2["settings"]["signal"] == card["settings"]["signal"]
+    assert card2["settings"]["decision"]["on_threshold"] == 0.9
+    assert sorted(p.name for p in export.iterdir()) == ["model.tflite", "model_card.json", "saved_model"]
+    assert (export / "model_card.json").stat().st_mode & 0o777 == 0o644
 
 
-def test_refuses_incomplete_settings_or_unknown_files(tmp_path):
-    py, toml = tmp_path / "config.py", tmp_path / "x.toml"
-    shutil.copy(REPO / "realtime" / "config.py", py)
-    toml.write_text("[decision]\non_threshold = 0.6\n")
-    before = py.read_text()
-    with pytest.raises(ValueError, match=r"lack 'min_duration_s'"):
-        write_decision_defaults({"on_threshold": 0.7, "off_threshold": 0.5, "smoothing_windows": 1}, py, toml)
-    with pytest.raises(ValueError, match=r"x.toml: expected one line setting 'smoothing_windows', found 0"):
-        write_decision_defaults({"on_threshold": 0.7, "off_threshold": 0.5, "smoothing_windows": 1,
-                                 "min_duration_s": 2.0}, py, toml)
-    assert py.read_text() == before  # nothing written on error
+@pytest.mark.parametrize("change, message", [
+    ({"on_threshold": 1.5}, r"decision.on_threshold must be in \(0, 1\], got 1.5"),
+    ({"on_threshold": "0.6"}, r"decision.on_threshold must be a finite number, got '0.6'"),
+    ({"off_threshold": 0.9}, r"decision.off_threshold must be in \[0, on_threshold=0.8\], got 0.9"),
+    ({"smoothing_windows": 0}, r"decision.smoothing_windows must be >= 1, got 0"),
+    ({"smoothing_windows": 2.5}, r"decision.smoothing_windows must be an integer, got 2.5"),
+    ({"min_duration_s": float("nan")}, r"decision.min_duration_s must be a finite number, got nan"),
+    ({"min_duration_s": -1}, r"decision.min_duration_s must be >= 0, got -1"),
+    ({"min_duration_s": None}, r"decision.min_duration_s must be a finite number, got None"),
+])
+def test_bad_decision_values_are_refused_quoting_them(change, message):
+    with pytest.raises(SettingsError, match=message):
+        decision_settings({**CHOSEN, **change}, "x")
+
+
+def test_bad_values_or_sections_write_nothing(export):
+    card_bytes = (export / "model_card.json").read_bytes()
+    with pytest.raises(SettingsError, match=r"decision settings lack 'min_duration_s': got keys"):
+        decision_settings({"on_threshold": 0.7, "off_threshold": 0.5, "smoothing_windows": 1}, "x")
+    with pytest.raises(SettingsError, match=r"need 0 < low < high, got 500.0 / 465.0"):
+        signal_settings(500.0, 465.0, "x")
+    with pytest.raises(SettingsError, match=r"signal.amplitude_high_uv must be a finite number, got inf"):
+        signal_settings(8.7, float("inf"), "x")
+    with pytest.raises(SettingsError, match=r"derived_by must name the command .*got ''"):
+        signal_settings(8.7, 465.0, "")
+    with pytest.raises(SettingsError, match=r"section must be one of \['decision', 'signal'\], got 'window'"):
+        write_card_settings(export, "window", {"hop_s": 1.0})
+    with pytest.raises(SettingsError, match=r"unknown key\(s\) \['k_channels'\]"):
+        write_card_settings(export, "decision", {**decision_settings(CHOSEN, "x"), "k_channels": 2})
+    with pytest.raises(SettingsError, match=r"decision.on_threshold must be in \(0, 1\], got 2"):
+        write_card_settings(export, "decision", {**decision_settings(CHOSEN, "x"), "on_threshold": 2})
+    with pytest.raises(SettingsError, match=r"signal settings lack 'derived_by'"):
+        write_card_settings(export, "signal", {"amplitude_low_uv": 1.0, "amplitude_high_uv": 2.0})
+    assert (export / "model_card.json").read_bytes() == card_bytes
+    assert sorted(p.name for p in export.iterdir()) == ["model.tflite", "model_card.json", "saved_model"]
+
+
+def test_refuses_a_folder_that_is_not_a_valid_export(export, tmp_path):
+    (export / "model.tflite").write_bytes(b"changed")
+    card_bytes = (export / "model_card.json").read_bytes()
+    with pytest.raises(SettingsError, match=r"cannot write settings into .*'model.tflite' has sha256"):
+        write_card_settings(export, "signal", signal_settings(8.7, 465.0, "x"))
+    assert (export / "model_card.json").read_bytes() == card_bytes
+    with pytest.raises(SettingsError, match=r"cannot write settings into .*has no model_card.json"):
+        write_card_settings(tmp_path, "signal", signal_settings(8.7, 465.0, "x"))
+
+
+def test_evaluate_writes_the_card_only_with_the_search():
+    from evaluation.evaluate import parse_args
+
+    assert parse_args(["--tune-only", "--write-card"]).write_card
+    with pytest.raises(SystemExit):
+        parse_args(["--no-tune", "--write-card"])
+    with pytest.raises(SystemExit):  # the flag that rewrote realtime/config.py and the TOML is gone
+        parse_args(["--tune-only", "--write-defaults"])
