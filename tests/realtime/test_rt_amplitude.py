@@ -101,3 +101,36 @@ def test_offline_review_warns_about_a_recording_with_a_wrong_gain(tmp_path, capl
         assert run_offline([path], build_config({}), model=_Constant(), out=out) == 0
     (msg,) = [r.getMessage() for r in caplog.records if "trained on" in r.getMessage()]
     assert "{'C3': 1.4}" in msg and "check the recording's gain and units" in msg and "C4" not in msg
+
+
+def test_amplitude_command_writes_the_bounds_into_a_card(tmp_path, capsys):
+    """python -m experiments.amplitude RUN --write-card EXPORT on a real run folder (the CHB-MIT excerpts
+    as an 'edf' source) and a real export: settings.signal holds the printed bounds, the export stays valid."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from experiments.amplitude import amplitude_summary, main
+    from realtime.model import default_model_path, read_card
+    from train.hparams import HParams
+
+    chbmit = Path(__file__).resolve().parents[2] / "realtime" / "data" / "chbmit"
+    run = tmp_path / "run"
+    run.mkdir()
+    hp = HParams().replace(**{"data.sources": ["edf"], "data.edf_paths": [str(chbmit / "chb01_03_NonSeizure.edf")]})
+    (run / "hparams.json").write_text(json.dumps(hp.to_dict()))
+    train_ids = [f"edf/chb01_03_NonSeizure.edf#{ch}" for ch in ("FP1-F7", "F7-T7", "T7-P7")]
+    (run / "split.json").write_text(json.dumps({"train": train_ids, "validation": [], "test": []}))
+    export = tmp_path / "export"
+    shutil.copytree(default_model_path(), export)
+    assert main([str(run), "--data-root", str(tmp_path), "--write-card", str(export)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["all"]["n"] == 3 * 19  # 10250 samples at 250 Hz: 19 windows of 1024, hop 512, per channel
+    bounds = printed["daemon_bounds_uv"]
+    assert bounds["amplitude_low_uv"] == round(printed["all"]["p01"] / 2, 1) > 0
+    signal = read_card(export)["settings"]["signal"]
+    assert {k: signal[k] for k in bounds} == bounds and printed["written"] == signal
+    assert signal["derived_by"].startswith(f"python -m experiments.amplitude {run} --data-root")
+    assert read_card(export)["settings"]["decision"] == read_card(default_model_path())["settings"]["decision"]
+    with pytest.raises(ValueError, match=r"got \{'edf': 0\} windows per source"):
+        amplitude_summary({"edf": np.zeros(0)})
