@@ -37,7 +37,8 @@ def build_detect_parser() -> argparse.ArgumentParser:
     g.add_argument("--source-id", metavar="ID", help="LSL source id (stream.source_id)")
     g = ap.add_argument_group("model")
     g.add_argument("--model", metavar="PATH", help="model export directory (model.path; default: the shipped model)")
-    g.add_argument("--backend", choices=("tensorflow", "litert"), help="inference backend (model.backend)")
+    g.add_argument("--backend", choices=("auto", "tensorflow", "litert"),
+                   help="inference backend (model.backend; auto: TensorFlow when installed, else LiteRT)")
     g.add_argument("--device", choices=("auto", "cpu", "gpu"), help="inference device (model.device)")
     g = ap.add_argument_group("outputs")
     g.add_argument("--endpoint", metavar="ZMQ", help="ZeroMQ PUB bind address (alerts.endpoint)")

@@ -3,6 +3,12 @@
 Pure: no I/O beyond reading the TOML text handed in by :func:`load_config`. Every error in a file
 is collected and reported at once (:class:`ConfigError`), quoting the value received.
 CLI flags override file values through ``overrides`` (dotted keys, e.g. ``"stream.name"``).
+
+Where a value came from: :func:`build_config` / :func:`load_config` record in ``Config.sources``
+every dotted key the file set (``"config file"``) or a flag set (``"command line"``). The model-specific
+keys (:data:`MODEL_SETTING_KEYS`) then rank, in :func:`apply_model_settings`: built-in default <
+the model card's ``"settings"`` < the config file < the command line. A :class:`Config` built in code
+(``sources`` is ``None``) is taken as it is: the card changes nothing.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ class SignalConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     path: str = ""  # export directory; "" = the model shipped in realtime/models/default
-    backend: str = "tensorflow"  # "tensorflow" or "litert"
+    backend: str = "auto"  # "auto" (TensorFlow when installed, else LiteRT), "tensorflow" or "litert"
     device: str = "auto"  # "auto" (GPU when TensorFlow sees one), "cpu" or "gpu"
 
 
@@ -105,9 +111,18 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    # dotted key -> "config file" | "command line" for every key explicitly set; None: built in code
+    # (every value counts as explicit). Not a setting: not compared, not in config_to_dict.
+    sources: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
 
 
-_SECTIONS = {f.name: f.default_factory for f in fields(Config)}  # type: ignore[misc]
+SECTION_NAMES = tuple(f.name for f in fields(Config) if f.name != "sources")
+_SECTIONS = {f.name: f.default_factory for f in fields(Config) if f.name in SECTION_NAMES}  # type: ignore[misc]
+# The keys a model card's "settings" may set (realtime.model.SETTINGS_KEYS has the same list).
+MODEL_SETTING_KEYS = {"decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s"),
+                      "signal": ("amplitude_low_uv", "amplitude_high_uv")}
+SOURCE_DEFAULT, SOURCE_CARD, SOURCE_FILE, SOURCE_FLAG, SOURCE_CODE = (
+    "default", "model card", "config file", "command line", "set in code")
 
 
 def _coerce(section: str, f: dataclasses.Field, value: Any, errors: list[str]) -> Any:
@@ -155,7 +170,8 @@ def _validate(cfg: Config, errors: list[str]) -> None:
           f"0 < low < high, got {sg.amplitude_low_uv!r} / {sg.amplitude_high_uv!r}")
     check(0 < sg.amplitude_min_s <= sg.amplitude_span_s, f"signal.amplitude_min_s / amplitude_span_s: need "
           f"0 < min <= span, got {sg.amplitude_min_s!r} / {sg.amplitude_span_s!r}")
-    check(m.backend in ("tensorflow", "litert"), f"model.backend: expected 'tensorflow' or 'litert', got {m.backend!r}")
+    check(m.backend in ("auto", "tensorflow", "litert"),
+          f"model.backend: expected 'auto', 'tensorflow' or 'litert', got {m.backend!r}")
     check(m.device in ("auto", "cpu", "gpu"), f"model.device: expected 'auto', 'cpu' or 'gpu', got {m.device!r}")
     check(d.aggregation in ("max", "k_of_n"), f"decision.aggregation: expected 'max' or 'k_of_n', got {d.aggregation!r}")
     check(d.k_channels >= 1, f"decision.k_channels: must be >= 1, got {d.k_channels!r}")
@@ -182,10 +198,12 @@ def build_config(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
     """Build a validated :class:`Config` from a parsed TOML mapping plus dotted-key overrides.
 
     Overrides whose value is ``None`` are ignored (an unset CLI flag). Raises :class:`ConfigError`
-    listing every problem.
+    listing every problem. ``Config.sources`` records which keys ``raw`` ("config file") and
+    ``overrides`` ("command line") set.
     """
     errors: list[str] = []
     merged: dict[str, dict[str, Any]] = {}
+    sources: dict[str, str] = {}
     for section, values in raw.items():
         if section not in _SECTIONS:
             errors.append(f"unknown section [{section}] (known: {', '.join(_SECTIONS)})")
@@ -193,11 +211,13 @@ def build_config(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
             errors.append(f"[{section}]: expected a table, got {values!r}")
         else:
             merged[section] = dict(values)
+            sources.update({f"{section}.{key}": SOURCE_FILE for key in values})
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
         section, _, key = dotted.partition(".")
         merged.setdefault(section, {})[key] = value
+        sources[dotted] = SOURCE_FLAG
 
     sections: dict[str, Any] = {}
     for section, factory in _SECTIONS.items():
@@ -212,11 +232,60 @@ def build_config(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
             if coerced is not None:
                 kwargs[key] = coerced
         sections[section] = dataclasses.replace(default, **kwargs)
-    cfg = Config(**sections)
+    cfg = Config(**sections, sources=sources)
     _validate(cfg, errors)
     if errors:
         raise ConfigError(errors)
     return cfg
+
+
+def apply_model_settings(cfg: Config, settings: Mapping[str, Mapping[str, Any]] | None
+                         ) -> tuple[Config, dict[str, str]]:
+    """The effective configuration for a model whose card carries ``settings`` (``{"decision": {...},
+    "signal": {...}}``, validated by :func:`realtime.model.validate_settings`).
+
+    For each of :data:`MODEL_SETTING_KEYS`: a key the config file or a flag set keeps its value; else
+    the card's value, if it has one; else the built-in default. Returns ``(config, {dotted key:
+    source})`` with source "default", "model card" (plus " (derived by ...)" when the section says),
+    "config file", "command line" or "set in code" (``cfg.sources`` is ``None``: nothing changes).
+    Raises :class:`ConfigError` when the mix is invalid (e.g. a file's off_threshold above the card's
+    on_threshold), quoting the values.
+    """
+    settings = settings or {}
+    explicit = cfg.sources
+    used: dict[str, str] = {}
+    sections: dict[str, Any] = {}
+    for section, keys in MODEL_SETTING_KEYS.items():
+        card_section = settings.get(section) or {}
+        derived = card_section.get("derived_by")
+        card_source = SOURCE_CARD + (f" (derived by {derived})" if derived else "")
+        changes: dict[str, Any] = {}
+        for key in keys:
+            dotted = f"{section}.{key}"
+            if explicit is None:
+                used[dotted] = SOURCE_CODE
+            elif dotted in explicit:
+                used[dotted] = explicit[dotted]
+            elif key in card_section:
+                changes[key] = card_section[key]
+                used[dotted] = card_source
+            else:
+                used[dotted] = SOURCE_DEFAULT
+        if changes:
+            current = getattr(cfg, section)
+            kinds = {f.name: f.type for f in fields(current)}
+            changes = {k: float(v) if kinds[k] in ("float", float) else v for k, v in changes.items()}
+            sections[section] = dataclasses.replace(current, **changes)
+    if not sections:
+        return cfg, used
+    out = dataclasses.replace(cfg, **sections)
+    errors: list[str] = []
+    _validate(out, errors)
+    if errors:
+        raise ConfigError([f"{e} (settings from: " + ", ".join(f"{k} {used[k]}" for k in sorted(used)
+                                                              if k.split(".")[0] in e.split(".")[0]) + ")"
+                           for e in errors])
+    return out, used
 
 
 def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -232,7 +301,18 @@ def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = N
     return build_config(raw, overrides)
 
 
+def describe_settings(cfg: Config, sources: Mapping[str, str]) -> str:
+    """``decision.on_threshold=0.6 (model card), ...``: the model-specific settings and their sources
+    (from :func:`apply_model_settings`), for the start-up log."""
+    parts = []
+    for section, keys in MODEL_SETTING_KEYS.items():
+        for key in keys:
+            dotted = f"{section}.{key}"
+            parts.append(f"{dotted}={getattr(getattr(cfg, section), key)!r} ({sources.get(dotted, SOURCE_DEFAULT)})")
+    return ", ".join(parts)
+
+
 def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
     """The configuration as plain TOML-able values (for logs and the model-info metric)."""
     return {name: {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(getattr(cfg, name)).items()}
-            for name in _SECTIONS}
+            for name in SECTION_NAMES}

@@ -1,8 +1,10 @@
 """The daemon: wiring and the run loop (one stream, one bed, one process).
 
 Start-up, in this order, before ``READY=1``: load the model (``realtime.model.load_detector``,
-which logs backend and device) and warm it up; bind the alert sockets and open the alert log;
-serve the metrics. Then the loop, one iteration at a time, on the main thread:
+which logs backend and device) and warm it up; take the model card's settings
+(:func:`realtime.config.apply_model_settings`: default < card < config file < flag) and log the
+effective decision and amplitude settings with where each came from; bind the alert sockets and
+open the alert log; serve the metrics. Then the loop, one iteration at a time, on the main thread:
 
 - no inlet open: one resolve attempt (``stream.resolve_timeout_s``), ``STATUS=waiting for ...``;
 - inlet open: one ``pull_chunk`` (at most 0.1 s wait) -> ``Pipeline.push`` -> ``Pipeline.step``
@@ -15,13 +17,14 @@ serve the metrics. Then the loop, one iteration at a time, on the main thread:
   buffers dropped, the inlet re-resolved every iteration; ``status.signal`` restored when samples
   flow again (``realtime_detect_stream_reconnects_total`` counts these).
 
-Signals (the handlers only set flags; the loop acts on them between iterations):
+Signals (the handlers only set flags, and log nothing: logging is not async-signal-safe; the loop
+logs and acts on them between iterations):
 
 - SIGTERM / SIGINT: ``STOPPING=1``, no further pulls, the window in flight is finished, a final
   heartbeat (``"final": true``) is published, sockets are closed, exit 0. An open seizure event
   is not closed: the daemon stopping is not the seizure ending (the final heartbeat says
   ``alarm_active``).
-- SIGHUP: the config file is read again (with the same CLI overrides). ``decision.*``,
+- SIGHUP: the config file is read again (with the same CLI overrides and the model card's settings). ``decision.*``,
   ``alerts.heartbeat_s``, ``logging.level``, ``stream.stale_after_s`` and
   ``stream.resolve_timeout_s`` take effect at once without touching the stream; every other changed
   setting (stream identity, window, model, endpoints, log path, metrics) is logged as
@@ -40,12 +43,21 @@ import signal
 import socket
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
 from realtime import sdnotify
-from realtime.config import Config, ConfigError, config_to_dict, load_config
+from realtime.config import (SECTION_NAMES, Config, ConfigError, apply_model_settings, config_to_dict,
+                             describe_settings, load_config)
+
+if TYPE_CHECKING:  # the heavy modules are imported in start(), not at import time
+    from realtime.alerts import Publisher
+    from realtime.inlet import Inlet
+    from realtime.messages import Envelope
+    from realtime.metrics import Metrics
+    from realtime.model import Detector
+    from realtime.pipeline import Pipeline
 
 log = logging.getLogger("realtime.daemon")
 
@@ -72,19 +84,29 @@ class StartupError(RuntimeError):
 
 
 class TimedDetector:
-    """Wraps a detector to time every batched ``predict`` call (for the inference histogram)."""
+    """A :class:`realtime.model.Detector` that times every batched ``predict`` call of the one it wraps
+    (for the inference histogram)."""
 
-    def __init__(self, detector, observe):
+    def __init__(self, detector: "Detector", observe: Callable[[float], None]):
         self._detector = detector
         self._observe = observe
-        self.window_samples = detector.window_samples
-        self.sample_rate_hz = detector.sample_rate_hz
+        self.model_version: str = str(detector.model_version)
+        self.architecture: str = str(getattr(detector, "architecture", ""))
+        self.sample_rate_hz: float = float(detector.sample_rate_hz)
+        self.window_samples: int = int(detector.window_samples)
+        self.backend: str = str(getattr(detector, "backend", ""))
+        self.device: str = str(getattr(detector, "device", ""))
+        self.settings: Mapping[str, Mapping[str, Any]] = getattr(detector, "settings", None) or {}
 
     def predict(self, windows_uv: np.ndarray) -> np.ndarray:
+        """``windows_uv [n, window_samples]`` µV -> ``[n]`` p(seizure), timed."""
         t0 = time.perf_counter()
         out = self._detector.predict(windows_uv)
         self._observe(time.perf_counter() - t0)
         return out
+
+    def warmup(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
+        self._detector.warmup(batch_sizes)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._detector, name)
@@ -120,34 +142,39 @@ class Daemon:
     """One bed's detector. ``start()`` then ``run()``; or ``iterate()`` by hand in tests."""
 
     def __init__(self, config: Config, *, config_path: str | Path | None = None,
-                 overrides: Mapping[str, Any] | None = None, detector=None, env: Mapping[str, str] | None = None):
+                 overrides: Mapping[str, Any] | None = None, detector: "Detector | None" = None,
+                 env: Mapping[str, str] | None = None):
         import os
 
-        self.config = config
-        self.config_path = config_path
-        self.overrides = dict(overrides or {})
-        self.env = dict(os.environ if env is None else env)
-        self._detector = detector
-        self.detector = None
-        self.metrics = None
-        self.publisher = None
-        self.inlet = None
-        self.pipeline = None
-        self.envelope = None
-        self._stop_requested = False
-        self._reload_requested = False
-        self._errors = RateLimitedLog()
-        self._started_mono = time.monotonic()
-        self._next_heartbeat = 0.0
-        self._last_watchdog = 0.0
-        self._watchdog_s = sdnotify.watchdog_interval_s(self.env)
-        self._status = ""
-        self._stream_label = ""
-        self._host = socket.gethostname()
-        self.windows_total = 0
-        self._last_probability = 0.0  # last finite smoothed bed probability
+        self.config: Config = config  # effective: with the model card's settings once start() has loaded it
+        self.config_path: str | Path | None = config_path
+        self.overrides: dict[str, Any] = dict(overrides or {})
+        self.env: dict[str, str] = dict(os.environ if env is None else env)
+        self._detector: "Detector | None" = detector
+        self.detector: TimedDetector | None = None
+        self.metrics: "Metrics | None" = None
+        self.publisher: "Publisher | None" = None
+        self.inlet: "Inlet | None" = None
+        self.pipeline: "Pipeline | None" = None
+        self.envelope: "Envelope | None" = None
+        self.setting_sources: dict[str, str] = {}  # dotted model-setting key -> where its value came from
+        self._stop_requested: bool = False
+        self._stop_signal: int | None = None  # set by the handler, logged by the loop
+        self._stop_logged: bool = False
+        self._reload_requested: bool = False
+        self._errors: RateLimitedLog = RateLimitedLog()
+        self._started_mono: float = time.monotonic()
+        self._next_heartbeat: float = 0.0
+        self._last_watchdog: float = 0.0
+        self._watchdog_s: float | None = sdnotify.watchdog_interval_s(self.env)
+        self._status: str = ""
+        self._stream_label: str = ""
+        self._host: str = socket.gethostname()
+        self._layout: Any = None  # the open stream's channel layout (a reconnect with another one rebuilds)
+        self.windows_total: int = 0
+        self._last_probability: float = 0.0  # last finite smoothed bed probability
         self._quality_sent: tuple = ()  # flagged channels last reported (none at start)
-        self._quality_sent_at = -math.inf
+        self._quality_sent_at: float = -math.inf
 
     # ----------------------------------------------------------------------------- start-up
     def start(self) -> None:
@@ -180,8 +207,13 @@ class Daemon:
                                    f"window: {type(exc).__name__}: {exc}", EX_UNAVAILABLE) from exc
         det = self._detector
         self.detector = TimedDetector(det, self.metrics.inference_duration.observe)
-        self.metrics.set_model_info(model_version=str(det.model_version),
-                                    architecture=str(getattr(det, "architecture", det.card.get("architecture", ""))),
+        try:
+            self.config, self.setting_sources = apply_model_settings(cfg, self.detector.settings)
+        except ConfigError as exc:
+            raise StartupError(f"the model card's settings do not fit the configuration: {exc}", EX_CONFIG) from exc
+        cfg = self.config
+        log_settings(cfg, self.setting_sources)
+        self.metrics.set_model_info(model_version=str(det.model_version), architecture=self.detector.architecture,
                                     backend=str(det.backend), device=str(det.device))
         spec = StreamSpec(name=cfg.stream.name, type=cfg.stream.type, source_id=cfg.stream.source_id)
         self._stream_label = spec.label()
@@ -221,13 +253,19 @@ class Daemon:
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_hup)
 
+    # The handlers only set flags (no logging, no I/O: neither is safe inside a signal handler).
     def _on_stop_signal(self, signum, frame) -> None:
-        if not self._stop_requested:
-            log.info("received %s: stopping after the window in flight", signal.Signals(signum).name)
+        self._stop_signal = signum
         self._stop_requested = True
 
     def _on_hup(self, signum, frame) -> None:
         self._reload_requested = True
+
+    def _log_stop(self) -> None:
+        """Log, once, from the loop, the signal that asked for the stop."""
+        if self._stop_signal is not None and not self._stop_logged:
+            self._stop_logged = True
+            log.info("received %s: stopping after the window in flight", signal.Signals(self._stop_signal).name)
 
     def request_stop(self) -> None:
         self._stop_requested = True
@@ -241,6 +279,7 @@ class Daemon:
                 if deadline is not None and time.monotonic() >= deadline:
                     log.info("--duration-s %g reached: stopping", duration_s)
                     break
+            self._log_stop()
         finally:
             self.shutdown()
         return EX_OK
@@ -249,6 +288,7 @@ class Daemon:
         """One loop iteration: resolve or pull+score, heartbeat, reload, watchdog."""
         if self._reload_requested:
             self._reload_requested = False
+            log.info("received SIGHUP: reloading %s", self.config_path or "(no config file)")
             self.reload()
         self._acquire()
         now = time.monotonic()
@@ -343,7 +383,7 @@ class Daemon:
     def _process(self, samples: np.ndarray, timestamps: np.ndarray) -> None:
         import pylsl
 
-        from realtime.messages import offset_message, onset_message
+        from realtime.messages import window_messages
 
         label = self._stream_label
         m = self.metrics
@@ -374,15 +414,14 @@ class Daemon:
             if res.skipped_before:
                 self._errors.error("behind", "%s: fell behind, skipped %d window(s) to score the newest", label,
                                    res.skipped_before, exc_info=False, level=logging.WARNING)
-            for ev in res.events:
-                try:
-                    names = self.pipeline.unique_ch_names
-                    msg = (onset_message(ev, self.envelope, names) if ev.kind == "onset"
-                           else offset_message(ev, self.envelope))
-                except Exception as exc:
-                    m.error("internal")
-                    self._errors.error("message", "could not build the %s message: %s", ev.kind, exc)
-                    continue
+            try:
+                messages = window_messages(res, self.envelope, self.pipeline.unique_ch_names)
+            except Exception as exc:
+                m.error("internal")
+                self._errors.error("message", "could not build the messages of events %s: %s",
+                                   [ev.kind for ev in res.events], exc)
+                messages = []
+            for ev, msg in zip(res.events, messages):
                 self._publish(msg)
                 if ev.kind == "onset":
                     log.warning("SEIZURE ONSET on %s: event %d, p=%.2f, channels %s", label, ev.event_id,
@@ -404,23 +443,7 @@ class Daemon:
             return
         from realtime.messages import signal_message
 
-        if flagged:
-            detail = "channels left out: " + ", ".join(f"{name} ({why})" for name, why in sorted(flagged.items()))
-        else:
-            detail = "every channel usable"
-        n = len(self.pipeline.ch_names)
-        detail += f" ({n - len(flagged)} of {n} scored)"
-        if any(why == "implausible" for _, why in current):
-            detail += (f"; an implausible channel varies by more than {self.pipeline.max_std_uv:g} uV: check the "
-                       f"stream's units and gain (a channel without a unit is read as uV)")
-        if amplitude:
-            amp = self.pipeline.amplitude
-            median = dict(zip(self.pipeline.unique_ch_names, amp.median_uv))
-            detail += ("; amplitude outside the model's training range (median window std over minutes, "
-                       f"expected {amp.low_uv:g}-{amp.high_uv:g} uV): "
-                       + ", ".join(f"{name} ({median[name]:.1f} uV, {why.removeprefix('amplitude_')})"
-                                   for name, why in sorted(amplitude.items()))
-                       + ": still scored, but check the device's gain and units")
+        detail = self.pipeline.quality_detail(flagged, amplitude)
         log.warning("signal quality on %s: %s", self._stream_label, detail)
         self._publish(signal_message(self.envelope, time=self._lsl_now(), state="quality", detail=detail))
         self._quality_sent, self._quality_sent_at = current, now
@@ -461,22 +484,23 @@ class Daemon:
     def reload(self) -> bool:
         """SIGHUP: apply the reloadable settings of the config file; log the rest. True if applied."""
         try:
-            new = load_config(self.config_path, self.overrides)
+            new, sources = apply_model_settings(load_config(self.config_path, self.overrides),
+                                                self.detector.settings if self.detector is not None else {})
         except ConfigError as exc:
             self.metrics.error("config")
             log.error("reload ignored, the configuration is invalid:\n  - %s", "\n  - ".join(exc.errors))
             return False
         old = self.config
         applied, ignored = [], []
-        for section in dataclasses.fields(Config):
-            a, b = getattr(old, section.name), getattr(new, section.name)
+        for name in SECTION_NAMES:
+            a, b = getattr(old, name), getattr(new, name)
             for f in dataclasses.fields(a):
                 va, vb = getattr(a, f.name), getattr(b, f.name)
                 if va == vb:
                     continue
-                keys = RELOADABLE.get(section.name, ())
-                ok = section.name in RELOADABLE and (keys is None or f.name in keys)
-                (applied if ok else ignored).append(f"{section.name}.{f.name}: {va!r} -> {vb!r}")
+                keys = RELOADABLE.get(name, ())
+                ok = name in RELOADABLE and (keys is None or f.name in keys)
+                (applied if ok else ignored).append(f"{name}.{f.name}: {va!r} -> {vb!r}")
         for item in ignored:
             log.warning("reload: %s needs restart; ignored", item)
         # Keep what needs a restart as it was; take the rest.
@@ -485,6 +509,7 @@ class Daemon:
                                      resolve_timeout_s=new.stream.resolve_timeout_s)
         alerts = dataclasses.replace(old.alerts, heartbeat_s=new.alerts.heartbeat_s)
         self.config = dataclasses.replace(new, stream=stream, alerts=alerts, **keep)
+        self.setting_sources.update({k: v for k, v in sources.items() if k.startswith("decision.")})
         if self.pipeline is not None and new.decision != old.decision:
             self.pipeline.reconfigure(new.decision)
         if self.inlet is not None:
@@ -515,6 +540,11 @@ class Daemon:
         log.info("stopped after %d windows", self.windows_total)
 
 
+def log_settings(cfg: Config, sources: Mapping[str, str], logger: logging.Logger = log) -> None:
+    """Log at start which value each model-specific setting took and where it came from."""
+    logger.info("model settings: %s", describe_settings(cfg, sources))
+
+
 def run_daemon(config: Config, *, config_path: str | Path | None, overrides: Mapping[str, Any],
                duration_s: float | None = None) -> int:
     """Start and run a daemon with signal handlers; returns the process exit code."""
@@ -527,6 +557,7 @@ def run_daemon(config: Config, *, config_path: str | Path | None, overrides: Map
         sdnotify.notify(f"STATUS=failed: {exc}", daemon.env)
         return exc.exit_code
     if daemon._stop_requested:
+        daemon._log_stop()
         daemon.shutdown()
         return EX_OK
     return daemon.run(duration_s)

@@ -104,7 +104,7 @@ def describe(msg: dict, lsl_start: float | None, speed: float = 1.0) -> str:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="realtime-demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="model export (default: the shipped realtime/models/default)")
-    ap.add_argument("--backend", choices=("tensorflow", "litert"), default=None)
+    ap.add_argument("--backend", choices=("auto", "tensorflow", "litert"), default=None)
     ap.add_argument("--file", default=str(DEFAULT_RECORDING), help="recording to replay (default: the seizure excerpt)")
     ap.add_argument("--speed", type=float, default=1.0, help="replay speed (default 1: real time)")
     ap.add_argument("--hop-s", type=float, default=1.0)

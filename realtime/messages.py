@@ -6,6 +6,8 @@ them with a :class:`Sequencer` (which adds both) just before logging and sending
 refuses unstamped messages, unknown topics and non-finite numbers (JSON has no NaN);
 :func:`decode` validates the schema, the topic and every required field, raising
 :class:`MessageError` quoting the bad value. Extra fields are allowed (offline lines add ``file``).
+:func:`window_messages` (a scored window -> its messages) and :func:`quality_detail` (the
+signal-quality report) are the one path the daemon and offline scoring share.
 """
 
 from __future__ import annotations
@@ -103,6 +105,56 @@ def signal_message(env: Envelope, *, time: float, state: str, detail: str) -> di
     msg = _base(TOPIC_SIGNAL, env, time)
     msg.update(state=state, detail=str(detail))
     return msg
+
+
+def event_messages(events: Sequence[Any], env: Envelope, ch_names: Sequence[str]) -> list[dict[str, Any]]:
+    """``seizure.onset`` / ``seizure.offset`` messages (unstamped) of decision events, in order.
+
+    ``ch_names`` are the pipeline's unique channel names (``Pipeline.unique_ch_names``), indexed by
+    an onset's ``channels``. The one path from decisions to messages: the daemon publishes these,
+    offline scoring writes them as JSON lines.
+    """
+    out = []
+    for ev in events:
+        if ev.kind == "onset":
+            out.append(onset_message(ev, env, ch_names))
+        elif ev.kind == "offset":
+            out.append(offset_message(ev, env))
+        else:
+            raise MessageError(f"decision event kind must be 'onset' or 'offset', got {ev.kind!r}")
+    return out
+
+
+def window_messages(result: Any, env: Envelope, ch_names: Sequence[str]) -> list[dict[str, Any]]:
+    """The messages of one scored window (a :class:`realtime.pipeline.WindowResult`): its decision
+    events' onset/offset messages, unstamped (:func:`event_messages`)."""
+    return event_messages(result.events, env, ch_names)
+
+
+def quality_detail(flagged: Mapping[str, str], amplitude: Mapping[str, str], *, n_channels: int,
+                   median_uv: Mapping[str, float], low_uv: float, high_uv: float, max_std_uv: float) -> str:
+    """The signal-quality report (``status.signal`` ``quality`` detail; the offline review's warning).
+
+    ``flagged``: channel -> why it was left out ("flat", "railed", "non-finite", "implausible");
+    ``amplitude``: channel -> "amplitude_low" / "amplitude_high" (still scored); ``median_uv``: channel
+    -> median window standard deviation (µV) over minutes; ``[low_uv, high_uv]`` the model's range;
+    ``max_std_uv`` the implausibility bound; ``n_channels`` the channels scored when all are usable.
+    """
+    if flagged:
+        detail = "channels left out: " + ", ".join(f"{name} ({why})" for name, why in sorted(flagged.items()))
+    else:
+        detail = "every channel usable"
+    detail += f" ({n_channels - len(flagged)} of {n_channels} scored)"
+    if any(why == "implausible" for why in flagged.values()):
+        detail += (f"; an implausible channel varies by more than {max_std_uv:g} uV: check the "
+                   f"stream's units and gain (a channel without a unit is read as uV)")
+    if amplitude:
+        detail += ("; amplitude outside the model's training range (median window std over minutes, "
+                   f"expected {low_uv:g}-{high_uv:g} uV): "
+                   + ", ".join(f"{name} ({median_uv[name]:.1f} uV, {why.removeprefix('amplitude_')})"
+                               for name, why in sorted(amplitude.items()))
+                   + ": still scored, but check the device's gain and units")
+    return detail
 
 
 class Sequencer:

@@ -8,10 +8,21 @@ loads the backend:
   ``tf.config.list_physical_devices("GPU")`` finds one and ``device`` is ``"auto"`` or ``"gpu"``,
   else on the CPU; ``Detector.device`` says which, and it is logged. ``device="gpu"`` without a GPU
   is an error.
-- ``"litert"``: ``ai_edge_litert.interpreter.Interpreter(<export>/model.tflite)`` through its single
-  signature runner (CPU), which resizes its input to the batch.
+- ``"litert"``: ``ai_edge_litert.interpreter.Interpreter(<export>/model.tflite)`` (or
+  ``tflite_runtime.interpreter``) through its single signature runner (CPU), which resizes its input
+  to the batch.
+- ``"auto"`` (the default): TensorFlow when it can be imported, else LiteRT; an error naming both
+  when neither can. TensorFlow is imported only by the tensorflow backend, so a daemon on LiteRT
+  runs without it.
 
-:meth:`Detector.predict` takes ``[n, window_samples]`` µV windows and returns ``[n]`` p(seizure)
+:class:`Detector` is the protocol the pipeline, the daemon and offline scoring need; the loaded
+:class:`ExportedDetector`, the daemon's ``TimedDetector`` and any export (the evaluation baseline
+included) satisfy it. The card's optional ``"settings"`` (decision thresholds and amplitude bounds
+derived for this model, :func:`validate_settings`) are checked at load and exposed as
+``Detector.settings``; :func:`realtime.config.apply_model_settings` ranks them between the built-in
+defaults and the config file.
+
+:meth:`ExportedDetector.predict` takes ``[n, window_samples]`` µV windows and returns ``[n]`` p(seizure)
 (the ``positive_class`` column). It refuses NaN/inf inputs (the pipeline flags such channels
 instead of passing them) and checks the output's shape. This module never imports ``train/``.
 """
@@ -23,6 +34,7 @@ import json
 import logging
 import math
 from pathlib import Path
+from typing import Any, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -32,12 +44,91 @@ CARD_NAME = "model_card.json"
 REQUIRED_CARD_FIELDS = ("format_version", "model_version", "architecture", "sample_rate_hz", "window_samples",
                         "input_unit", "input_scaling", "classes", "positive_class", "hyperparameters",
                         "training", "metrics", "files", "created")
-BACKENDS = ("tensorflow", "litert")
+BACKENDS = ("auto", "tensorflow", "litert")
+# The card's optional "settings": section -> the keys a model may carry (each optional).
+SETTINGS_KEYS = {"decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s"),
+                 "signal": ("amplitude_low_uv", "amplitude_high_uv")}
 DEVICES = ("auto", "cpu", "gpu")
 
 
 class ModelLoadError(RuntimeError):
     """An export that cannot be used: missing file, bad card field, sha256 mismatch, backend failure."""
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """What the pipeline, the daemon and offline scoring need from a model.
+
+    ``predict(windows_uv [n, window_samples] float32 µV) -> [n]`` p(seizure) (float64);
+    ``settings``: the card's validated ``{"decision": {...}, "signal": {...}}`` (``{}`` when none).
+    """
+
+    model_version: str
+    architecture: str
+    sample_rate_hz: float
+    window_samples: int
+    backend: str
+    device: str
+    settings: Mapping[str, Mapping[str, Any]]
+
+    def predict(self, windows_uv: np.ndarray) -> np.ndarray: ...
+
+    def warmup(self, batch_sizes: tuple[int, ...] = (1,)) -> None: ...
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate_settings(settings: Any, where: str = "settings") -> dict[str, dict[str, Any]]:
+    """Check a card's ``"settings"`` object; returns ``{section: {key: value}}`` (``derived_by`` kept).
+
+    Each section and key is optional. Raises :class:`ModelLoadError` quoting the bad value: unknown
+    section or key, wrong type, out of range (thresholds in [0, 1], on > 0, off <= on,
+    smoothing_windows >= 1, min_duration_s >= 0, 0 < amplitude_low_uv < amplitude_high_uv).
+    """
+    if not isinstance(settings, Mapping):
+        raise ModelLoadError(f"{where}: expected an object with sections {sorted(SETTINGS_KEYS)}, got {settings!r}")
+    out: dict[str, dict[str, Any]] = {}
+    for section, values in settings.items():
+        if section not in SETTINGS_KEYS:
+            raise ModelLoadError(f"{where}: unknown section {section!r} (known: {', '.join(SETTINGS_KEYS)})")
+        if not isinstance(values, Mapping):
+            raise ModelLoadError(f"{where}.{section}: expected an object, got {values!r}")
+        known = SETTINGS_KEYS[section] + ("derived_by",)
+        for key in values:
+            if key not in known:
+                raise ModelLoadError(f"{where}.{section}: unknown key {key!r} (known: {', '.join(known)})")
+        out[section] = dict(values)
+
+    def bad(section: str, key: str, expected: str) -> ModelLoadError:
+        return ModelLoadError(f"{where}.{section}.{key} must be {expected}, got {out[section][key]!r}")
+
+    for section, values in out.items():
+        if "derived_by" in values and not isinstance(values["derived_by"], str):
+            raise bad(section, "derived_by", "a string (the command that wrote the section)")
+    d = out.get("decision", {})
+    for key in ("on_threshold", "off_threshold"):
+        if key in d and not (_number(d[key]) and 0 <= d[key] <= 1):
+            raise bad("decision", key, "a number in [0, 1]")
+    if "on_threshold" in d and d["on_threshold"] == 0:
+        raise bad("decision", "on_threshold", "a number in (0, 1]")
+    if "on_threshold" in d and "off_threshold" in d and d["off_threshold"] > d["on_threshold"]:
+        raise ModelLoadError(f"{where}.decision: off_threshold must be <= on_threshold, got off_threshold "
+                             f"{d['off_threshold']!r} > on_threshold {d['on_threshold']!r}")
+    sw = d.get("smoothing_windows", 1)
+    if isinstance(sw, bool) or not isinstance(sw, int) or sw < 1:
+        raise bad("decision", "smoothing_windows", "an integer >= 1")
+    if "min_duration_s" in d and not (_number(d["min_duration_s"]) and d["min_duration_s"] >= 0):
+        raise bad("decision", "min_duration_s", "a number >= 0")
+    sg = out.get("signal", {})
+    for key in ("amplitude_low_uv", "amplitude_high_uv"):
+        if key in sg and not (_number(sg[key]) and sg[key] > 0):
+            raise bad("signal", key, "a number > 0")
+    if "amplitude_low_uv" in sg and "amplitude_high_uv" in sg and sg["amplitude_low_uv"] >= sg["amplitude_high_uv"]:
+        raise ModelLoadError(f"{where}.signal: amplitude_low_uv must be < amplitude_high_uv, got "
+                             f"{sg['amplitude_low_uv']!r} >= {sg['amplitude_high_uv']!r}")
+    return out
 
 
 def default_model_path() -> Path:
@@ -90,6 +181,8 @@ def read_card(path: Path) -> dict:
         raise bad("classes", "a list of at least two class names")
     if card["positive_class"] not in classes:
         raise bad("positive_class", f"one of {classes}")
+    if "settings" in card:
+        card["settings"] = validate_settings(card["settings"], f"{str(card_path)!r}: field 'settings'")
     files = card["files"]
     if not isinstance(files, dict) or not files:
         raise bad("files", "a non-empty {relative path: sha256} object")
@@ -104,20 +197,21 @@ def read_card(path: Path) -> dict:
     return card
 
 
-class Detector:
-    """A loaded export. ``predict(windows_uv [n, window_samples]) -> [n]`` p(seizure), float64."""
+class ExportedDetector:
+    """A loaded export (a :class:`Detector`). ``predict(windows_uv [n, window_samples]) -> [n]`` p(seizure), float64."""
 
     def __init__(self, path: Path, card: dict, backend: str, device: str, runner, input_name: str | None):
-        self.path = path
-        self.card = card
+        self.path: Path = path
+        self.card: dict = card
         self.model_version: str = card["model_version"]
         self.architecture: str = str(card["architecture"])
-        self.sample_rate_hz = float(card["sample_rate_hz"])
-        self.window_samples = int(card["window_samples"])
+        self.sample_rate_hz: float = float(card["sample_rate_hz"])
+        self.window_samples: int = int(card["window_samples"])
         self.classes: list[str] = list(card["classes"])
-        self.positive_index = self.classes.index(card["positive_class"])
-        self.backend = backend
-        self.device = device
+        self.positive_index: int = self.classes.index(card["positive_class"])
+        self.settings: dict[str, dict[str, Any]] = card.get("settings") or {}
+        self.backend: str = backend
+        self.device: str = device
         self._runner = runner
         self._input_name = input_name
 
@@ -158,18 +252,53 @@ class Detector:
             self.predict(np.zeros((n, self.window_samples), dtype=np.float32))
 
     def __repr__(self) -> str:
-        return (f"Detector({self.model_version!r}, {self.architecture}, backend={self.backend}, "
+        return (f"ExportedDetector({self.model_version!r}, {self.architecture}, backend={self.backend}, "
                 f"device={self.device}, {self.window_samples} samples at {self.sample_rate_hz:g} Hz)")
 
 
-def load_detector(path: str | Path | None = None, backend: str = "tensorflow", device: str = "auto") -> Detector:
-    """Load and check an export (``None``/``""`` = :func:`default_model_path`)."""
+def resolve_backend(backend: str = "auto") -> str:
+    """``"auto"`` -> ``"tensorflow"`` when TensorFlow imports, else ``"litert"`` when a LiteRT runtime
+    (ai_edge_litert or tflite_runtime) imports; an error naming both when neither does. Others unchanged."""
+    if backend != "auto":
+        return backend
+    try:
+        import tensorflow  # noqa: F401
+        return "tensorflow"
+    except ImportError as exc:
+        tf_error = exc
+    try:
+        _litert_interpreter()
+        return "litert"
+    except ImportError as exc:
+        raise ModelLoadError(f"model backend 'auto' found neither TensorFlow ({tf_error}) nor a LiteRT runtime "
+                             f"({exc}): pip install tensorflow, or ai-edge-litert") from None
+
+
+def _litert_interpreter():
+    """The LiteRT ``Interpreter`` class: ai_edge_litert, else tflite_runtime; ImportError when neither."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as first:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError:
+            raise ImportError(f"neither ai_edge_litert nor tflite_runtime can be imported ({first})") from None
+    return Interpreter
+
+
+def load_detector(path: str | Path | None = None, backend: str = "auto", device: str = "auto") -> ExportedDetector:
+    """Load and check an export (``None``/``""`` = :func:`default_model_path`); ``backend`` "auto" picks
+    TensorFlow when it is installed, else LiteRT (:func:`resolve_backend`)."""
     if backend not in BACKENDS:
         raise ModelLoadError(f"model backend must be one of {BACKENDS}, got {backend!r}")
     if device not in DEVICES:
         raise ModelLoadError(f"model device must be one of {DEVICES}, got {device!r}")
     export = Path(path) if path else default_model_path()
     card = read_card(export)
+    asked = backend
+    backend = resolve_backend(backend)
+    if asked == "auto":
+        log.info("model backend 'auto': %s", backend)
     if backend == "tensorflow":
         runner, input_name, dev = _load_tensorflow(export, device)
     else:
@@ -178,7 +307,7 @@ def load_detector(path: str | Path | None = None, backend: str = "tensorflow", d
                                  "or backend 'tensorflow' for a GPU")
         runner, input_name = _load_litert(export)
         dev = "CPU"
-    det = Detector(export, card, backend, dev, runner, input_name)
+    det = ExportedDetector(export, card, backend, dev, runner, input_name)
     log.info("loaded model %s (%s) from %s: backend %s on %s", det.model_version, det.architecture, export,
              backend, dev)
     return det
@@ -222,7 +351,7 @@ def _load_litert(export: Path):
     if not tfl.is_file():
         raise ModelLoadError(f"model export {str(export)!r} has no model.tflite (needed by the litert backend)")
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        Interpreter = _litert_interpreter()
     except ImportError as exc:
         raise ModelLoadError(f"the litert backend needs ai-edge-litert (pip install ai-edge-litert): {exc}") from None
     try:

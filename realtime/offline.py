@@ -15,6 +15,12 @@ from the start. Output is JSON lines on ``out``:
 - for a file that cannot be read or scored: ``{"type": "error", "file", "error"}``; the other
   files are still processed and the return code is 1 (0 when every file was scored). A model that
   cannot be loaded gives one error line with ``"file": null`` and return code 1.
+
+Events become messages through :func:`realtime.messages.window_messages`, and the signal-quality
+report (channels left out and why, atypical amplitude) is :func:`realtime.messages.quality_detail`,
+exactly as in the daemon; the report is logged as a warning whenever it changes. The decision and
+amplitude settings are the model card's unless the config file or a flag sets them
+(:func:`realtime.config.apply_model_settings`); their values and sources are logged once.
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ from typing import IO, Sequence
 
 import numpy as np
 
-from realtime.config import Config
-from realtime.messages import Envelope, Sequencer, offset_message, onset_message, to_json
+from realtime.config import Config, ConfigError, apply_model_settings, describe_settings
+from realtime.messages import Envelope, Sequencer, event_messages, to_json, window_messages
 from realtime.pipeline import Pipeline
 from realtime.recordings import read_recording
 
@@ -51,11 +57,11 @@ def score_recording(path: str | Path, config: Config, detector, *, windows: bool
     env = Envelope.of({"name": Path(path).name, "type": "file", "source_id": file}, host, detector.model_version)
     names = pipe.unique_ch_names
     n_events = 0
+    quality_reported: tuple = ()
 
-    def emit_events(events) -> None:
+    def emit(messages) -> None:
         nonlocal n_events
-        for ev in events:
-            msg = onset_message(ev, env, pipe.unique_ch_names) if ev.kind == "onset" else offset_message(ev, env)
+        for msg in messages:
             msg = sequencer.stamp(msg)
             msg["file"] = file
             out.write(to_json(msg) + "\n")
@@ -75,14 +81,18 @@ def score_recording(path: str | Path, config: Config, detector, *, windows: bool
                         "channel_probabilities": {nm: _num(p) for nm, p in zip(names, r.channel_probabilities)},
                         "flagged_channels": dict(r.flagged_channels), "amplitude_flags": dict(r.amplitude_flags)}
                 out.write(json.dumps(line, allow_nan=False, separators=(",", ":")) + "\n")
-            emit_events(r.events)
-    emit_events(pipe.flush())
+            emit(window_messages(r, env, names))
+            quality = tuple(sorted(r.flagged_channels.items())) + tuple(sorted(r.amplitude_flags.items()))
+            if quality != quality_reported:
+                log.warning("%s: signal quality at %.1f s: %s", file, r.window_end,
+                            pipe.quality_detail(r.flagged_channels, r.amplitude_flags))
+                quality_reported = quality
+    emit(event_messages(pipe.flush(), env, names))
     amp = pipe.amplitude
-    atypical = {nm: round(float(m), 1) for nm, m, flag in zip(names, amp.median_uv, amp.flags()) if flag}
+    atypical = {nm: flag for nm, flag in zip(names, amp.flags()) if flag}
     if atypical:
-        log.warning("%s: median window standard deviation (uV) outside the range the model was trained on "
-                    "(%g-%g uV) on %s: check the recording's gain and units; these channels' scores are unreliable",
-                    file, amp.low_uv, amp.high_uv, atypical)
+        log.warning("%s: at the end: %s; these channels' scores are unreliable", file,
+                    pipe.quality_detail({}, atypical))
     if pipe.windows_total == 0:
         log.warning("%s: %.1f s is shorter than one window (%.2f s): nothing scored", file, rec.duration_s,
                     pipe.native_window_samples / rec.sfreq)
@@ -104,6 +114,15 @@ def run_offline(paths: Sequence[str | Path], config: Config, *, model=None, wind
             out.write(json.dumps({"type": "error", "file": None, "error": f"cannot load the model: {exc}"}) + "\n")
             out.flush()
             return 1
+    try:
+        config, sources = apply_model_settings(config, getattr(model, "settings", None))
+    except ConfigError as exc:
+        log.error("the model card's settings do not fit the configuration: %s", exc)
+        out.write(json.dumps({"type": "error", "file": None,
+                              "error": f"the model card's settings do not fit the configuration: {exc}"}) + "\n")
+        out.flush()
+        return 1
+    log.info("model settings: %s", describe_settings(config, sources))
     sequencer = Sequencer(0)
     host = socket.gethostname()
     rc = 0

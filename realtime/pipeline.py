@@ -268,6 +268,16 @@ class Pipeline:
         self.amplitude.reset()
         self._pending_skipped = 0
 
+    def quality_detail(self, flagged: dict[str, str], amplitude: dict[str, str]) -> str:
+        """The signal-quality report (:func:`realtime.messages.quality_detail`) with this pipeline's
+        channel count, amplitude medians and bounds: the daemon's ``status.signal`` detail, offline's warning."""
+        from realtime.messages import quality_detail
+
+        amp = self.amplitude
+        return quality_detail(flagged, amplitude, n_channels=len(self.ch_names),
+                              median_uv=dict(zip(self.unique_ch_names, (float(v) for v in amp.median_uv))),
+                              low_uv=amp.low_uv, high_uv=amp.high_uv, max_std_uv=self.max_std_uv)
+
     def reconfigure(self, decision: DecisionConfig) -> None:
         """New decision settings (SIGHUP); buffers and the open event are kept."""
         self.decision.reconfigure(decision)
