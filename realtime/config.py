@@ -153,7 +153,15 @@ def _coerce(section: str, f: dataclasses.Field, value: Any, errors: list[str]) -
     return None
 
 
-def _validate(cfg: Config, errors: list[str]) -> None:
+def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
+    """Append every problem of ``cfg`` to ``errors``. ``pairs=False`` skips the checks between two
+    model-specific keys (off <= on, low < high) when only one of a pair was set: the model card may
+    set the other (:func:`apply_model_settings` checks them)."""
+    set_keys = cfg.sources or {}
+
+    def pair_known(a: str, b: str) -> bool:
+        return pairs or (a in set_keys) == (b in set_keys)
+
     def check(ok: bool, message: str) -> None:
         if not ok:
             errors.append(message)
@@ -166,7 +174,10 @@ def _validate(cfg: Config, errors: list[str]) -> None:
     check(w.hop_s > 0, f"window.hop_s: must be > 0, got {w.hop_s!r}")
     check(w.buffer_s >= 10, f"window.buffer_s: must be >= 10 (a window plus margin), got {w.buffer_s!r}")
     sg = cfg.signal
-    check(0 < sg.amplitude_low_uv < sg.amplitude_high_uv, f"signal.amplitude_low_uv / amplitude_high_uv: need "
+    check(0 < sg.amplitude_low_uv and 0 < sg.amplitude_high_uv, f"signal.amplitude_low_uv / amplitude_high_uv: "
+          f"must be > 0, got {sg.amplitude_low_uv!r} / {sg.amplitude_high_uv!r}")
+    check(not pair_known("signal.amplitude_low_uv", "signal.amplitude_high_uv") or sg.amplitude_low_uv <= 0
+          or sg.amplitude_low_uv < sg.amplitude_high_uv, f"signal.amplitude_low_uv / amplitude_high_uv: need "
           f"0 < low < high, got {sg.amplitude_low_uv!r} / {sg.amplitude_high_uv!r}")
     check(0 < sg.amplitude_min_s <= sg.amplitude_span_s, f"signal.amplitude_min_s / amplitude_span_s: need "
           f"0 < min <= span, got {sg.amplitude_min_s!r} / {sg.amplitude_span_s!r}")
@@ -177,7 +188,9 @@ def _validate(cfg: Config, errors: list[str]) -> None:
     check(d.k_channels >= 1, f"decision.k_channels: must be >= 1, got {d.k_channels!r}")
     check(d.smoothing_windows >= 1, f"decision.smoothing_windows: must be >= 1, got {d.smoothing_windows!r}")
     check(0 < d.on_threshold <= 1, f"decision.on_threshold: must be in (0, 1], got {d.on_threshold!r}")
-    check(0 <= d.off_threshold <= d.on_threshold,
+    check(0 <= d.off_threshold <= 1, f"decision.off_threshold: must be in [0, 1], got {d.off_threshold!r}")
+    check(not pair_known("decision.on_threshold", "decision.off_threshold") or not 0 <= d.off_threshold <= 1
+          or d.off_threshold <= d.on_threshold,
           f"decision.off_threshold: must be in [0, on_threshold={d.on_threshold!r}], got {d.off_threshold!r}")
     check(d.min_duration_s >= 0, f"decision.min_duration_s: must be >= 0, got {d.min_duration_s!r}")
     check(d.merge_gap_s >= 0, f"decision.merge_gap_s: must be >= 0, got {d.merge_gap_s!r}")
@@ -233,7 +246,7 @@ def build_config(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
                 kwargs[key] = coerced
         sections[section] = dataclasses.replace(default, **kwargs)
     cfg = Config(**sections, sources=sources)
-    _validate(cfg, errors)
+    _validate(cfg, errors, pairs=False)
     if errors:
         raise ConfigError(errors)
     return cfg
@@ -276,9 +289,7 @@ def apply_model_settings(cfg: Config, settings: Mapping[str, Mapping[str, Any]] 
             kinds = {f.name: f.type for f in fields(current)}
             changes = {k: float(v) if kinds[k] in ("float", float) else v for k, v in changes.items()}
             sections[section] = dataclasses.replace(current, **changes)
-    if not sections:
-        return cfg, used
-    out = dataclasses.replace(cfg, **sections)
+    out = dataclasses.replace(cfg, **sections) if sections else cfg
     errors: list[str] = []
     _validate(out, errors)
     if errors:

@@ -1,0 +1,291 @@
+"""Model settings travel with the model: the card's "settings" are validated at load, exposed on the
+detector, and ranked default < model card < config file < command line by daemon and offline review.
+Also: the typed Detector protocol, and the "auto" backend."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.config import ConfigError, Config, DecisionConfig, apply_model_settings, build_config
+from realtime.daemon import Daemon, TimedDetector
+from realtime.model import Detector, ModelLoadError, load_detector, read_card, validate_settings
+from realtime.offline import run_offline
+
+REPO = Path(__file__).resolve().parents[2]
+SEIZURE = REPO / "realtime" / "data" / "chbmit" / "chb01_03_Seizure.edf"
+
+SETTINGS = {"decision": {"on_threshold": 0.95, "off_threshold": 0.9, "smoothing_windows": 2,
+                         "min_duration_s": 3.0, "derived_by": "train-detector evaluate --tune"},
+            "signal": {"amplitude_low_uv": 5.0, "amplitude_high_uv": 300.0}}
+
+
+def with_settings(toy_export: Path, dest: Path, settings) -> Path:
+    """A copy of the toy export whose card carries ``settings`` (the card is not in its own sha256 list)."""
+    shutil.copytree(toy_export, dest)
+    card = json.loads((dest / "model_card.json").read_text())
+    card["settings"] = settings
+    (dest / "model_card.json").write_text(json.dumps(card))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def carded(toy_export, tmp_path_factory) -> Path:
+    return with_settings(toy_export, tmp_path_factory.mktemp("carded") / "export", SETTINGS)
+
+
+# ----------------------------------------------------------------------------- validation
+def test_valid_settings_are_kept_and_each_section_and_key_is_optional():
+    assert validate_settings(SETTINGS) == SETTINGS
+    assert validate_settings({}) == {}
+    assert validate_settings({"decision": {"on_threshold": 0.7}}) == {"decision": {"on_threshold": 0.7}}
+    assert validate_settings({"signal": {"derived_by": "python -m experiments.amplitude"}})["signal"] == {
+        "derived_by": "python -m experiments.amplitude"}
+
+
+@pytest.mark.parametrize("settings, quoted", [
+    ({"decision": {"on_threshold": 1.5}}, "1.5"),
+    ({"decision": {"on_threshold": 0}}, "0"),
+    ({"decision": {"off_threshold": "0.4"}}, "'0.4'"),
+    ({"decision": {"on_threshold": 0.5, "off_threshold": 0.6}}, "0.6"),
+    ({"decision": {"smoothing_windows": 0}}, "0"),
+    ({"decision": {"smoothing_windows": 2.5}}, "2.5"),
+    ({"decision": {"min_duration_s": -1}}, "-1"),
+    ({"decision": {"on_thresold": 0.5}}, "'on_thresold'"),
+    ({"decision": {"derived_by": 3}}, "3"),
+    ({"signal": {"amplitude_low_uv": 500.0, "amplitude_high_uv": 400.0}}, "500.0"),
+    ({"signal": {"amplitude_high_uv": float("nan")}}, "nan"),
+    ({"window": {"hop_s": 1.0}}, "'window'"),
+    ({"decision": [0.5]}, "[0.5]"),
+    ([1, 2], "[1, 2]"),
+])
+def test_invalid_settings_are_refused_quoting_the_value(settings, quoted):
+    with pytest.raises(ModelLoadError) as info:
+        validate_settings(settings)
+    assert quoted in str(info.value)
+
+
+def test_an_export_with_an_invalid_settings_section_is_refused_at_load(toy_export, tmp_path):
+    bad = with_settings(toy_export, tmp_path / "bad", {"decision": {"on_threshold": 0.4, "off_threshold": 0.7}})
+    with pytest.raises(ModelLoadError, match=r"off_threshold .*0\.7.*0\.4") as info:
+        load_detector(bad, backend="litert")
+    assert "model_card.json" in str(info.value) and "settings" in str(info.value)
+
+
+def test_settings_are_exposed_on_the_detector(carded, toy_export):
+    assert read_card(carded)["settings"] == SETTINGS
+    assert load_detector(carded, backend="litert").settings == SETTINGS
+    assert load_detector(toy_export, backend="litert").settings == {}
+
+
+# ----------------------------------------------------------------------------- precedence
+def test_precedence_default_card_file_flag():
+    card = SETTINGS
+    # nothing set: the card's values, "model card (derived by ...)" as the source
+    cfg, src = apply_model_settings(build_config({}), card)
+    assert (cfg.decision.on_threshold, cfg.decision.off_threshold, cfg.decision.smoothing_windows,
+            cfg.decision.min_duration_s) == (0.95, 0.9, 2, 3.0)
+    assert (cfg.signal.amplitude_low_uv, cfg.signal.amplitude_high_uv) == (5.0, 300.0)
+    assert src["decision.on_threshold"] == "model card (derived by train-detector evaluate --tune)"
+    assert src["signal.amplitude_low_uv"] == "model card"
+    # a value in the file beats the card; a flag beats both
+    cfg, src = apply_model_settings(build_config({"decision": {"on_threshold": 0.97}},
+                                                 {"decision.smoothing_windows": 4}), card)
+    assert (cfg.decision.on_threshold, src["decision.on_threshold"]) == (0.97, "config file")
+    assert (cfg.decision.smoothing_windows, src["decision.smoothing_windows"]) == (4, "command line")
+    assert cfg.decision.off_threshold == 0.9 and src["decision.off_threshold"].startswith("model card")
+    cfg, _ = apply_model_settings(build_config({"decision": {"on_threshold": 0.97}},
+                                               {"decision.on_threshold": 0.99}), card)
+    assert cfg.decision.on_threshold == 0.99
+    # no card settings: the built-in defaults
+    cfg, src = apply_model_settings(build_config({}), {})
+    assert cfg.decision == DecisionConfig() and src["decision.on_threshold"] == "default"
+    # a Config built in code is taken as it is
+    mine = Config(decision=DecisionConfig(on_threshold=0.7))
+    cfg, src = apply_model_settings(mine, card)
+    assert cfg is mine and src["decision.on_threshold"] == "set in code"
+
+
+def test_a_file_value_that_does_not_fit_the_card_is_an_error_quoting_both():
+    with pytest.raises(ConfigError) as info:
+        apply_model_settings(build_config({"decision": {"off_threshold": 0.97}}), SETTINGS)
+    text = str(info.value)
+    assert "0.97" in text and "0.95" in text and "model card" in text and "config file" in text
+
+
+def test_a_toml_file_with_the_model_keys_commented_out_leaves_them_to_the_card():
+    from realtime.config import load_config
+
+    cfg, src = apply_model_settings(load_config(REPO / "config" / "realtime-detect.toml"), SETTINGS)
+    assert cfg.decision.on_threshold == 0.95 and src["decision.on_threshold"].startswith("model card")
+    assert cfg.signal.amplitude_high_uv == 300.0 and cfg.decision.k_channels == 2
+
+
+# ----------------------------------------------------------------------------- offline and daemon use them
+def _events(model, cfg) -> list[dict]:
+    buf = io.StringIO()
+    assert run_offline([SEIZURE], cfg, model=model, out=buf) == 0
+    return [json.loads(s) for s in buf.getvalue().splitlines() if s.strip()]
+
+
+def _onset_time(events: list[dict]) -> float:
+    return next(m["time"] for m in events if m["type"] == "seizure.onset")
+
+
+def test_offline_review_uses_the_card_unless_the_file_or_a_flag_sets_a_value(carded, toy_export, caplog):
+    plain = load_detector(toy_export, backend="litert")
+    withcard = load_detector(carded, backend="litert")
+    # the toy model's smoothed probability crosses 0.6 at the 3rd window (0.94): onset after 2 s more;
+    # the card's 2-window smoothing, 0.95 threshold and 3 s confirmation publish one window later
+    assert _onset_time(_events(plain, build_config({}))) == pytest.approx(6.132)
+    with caplog.at_level(logging.INFO, logger="realtime.offline"):
+        assert _onset_time(_events(withcard, build_config({}))) == pytest.approx(7.132)
+    assert "decision.on_threshold=0.95 (model card (derived by train-detector evaluate --tune))" in caplog.text
+    # the config file's explicit keys win over the card: the same events as the plain model
+    file_cfg = build_config({"decision": {"on_threshold": 0.6, "off_threshold": 0.5, "smoothing_windows": 1,
+                                          "min_duration_s": 2.0}})
+    strip = lambda ls: [{k: v for k, v in m.items() if k != "wall_time"} for m in ls]  # noqa: E731
+    assert strip(_events(withcard, file_cfg)) == strip(_events(plain, file_cfg))
+    assert _onset_time(_events(withcard, file_cfg)) == pytest.approx(6.132)
+    # a flag wins over both: 0.99 is reached later than the card's 0.95
+    flag_cfg = build_config({"decision": {"on_threshold": 0.6}}, {"decision.on_threshold": 0.99})
+    assert _onset_time(_events(withcard, flag_cfg)) > 7.132 + 0.5
+
+
+def test_offline_refuses_a_file_value_that_does_not_fit_the_card(carded):
+    buf = io.StringIO()
+    assert run_offline([SEIZURE], build_config({"decision": {"off_threshold": 0.97}}),
+                       model=load_detector(carded, backend="litert"), out=buf) == 1
+    line = json.loads(buf.getvalue())
+    assert line["type"] == "error" and "0.97" in line["error"]
+
+
+def test_the_daemon_takes_the_card_settings_at_start_and_logs_their_sources(carded, tmp_path, caplog):
+    cfg = build_config({"stream": {"name": "absent-bed"}, "decision": {"min_duration_s": 1.0},
+                        "model": {"path": str(carded), "backend": "litert"},
+                        "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "",
+                                   "log_path": str(tmp_path / "alerts.jsonl")},
+                        "metrics": {"enabled": False}}, {"decision.off_threshold": 0.5})
+    d = Daemon(cfg, env={})
+    try:
+        with caplog.at_level(logging.INFO, logger="realtime.daemon"):
+            d.start()
+    finally:
+        d.shutdown()
+    dec = d.config.decision
+    assert (dec.on_threshold, dec.off_threshold, dec.smoothing_windows, dec.min_duration_s) == (0.95, 0.5, 2, 1.0)
+    assert d.config.signal.amplitude_low_uv == 5.0
+    assert d.setting_sources["decision.min_duration_s"] == "config file"
+    assert d.setting_sources["decision.off_threshold"] == "command line"
+    assert "decision.on_threshold=0.95 (model card (derived by train-detector evaluate --tune))" in caplog.text
+    assert "decision.off_threshold=0.5 (command line)" in caplog.text
+
+
+def test_a_reload_keeps_the_card_settings(carded, tmp_path):
+    from realtime.config import load_config
+    from realtime.metrics import Metrics
+
+    path = tmp_path / "detect.toml"
+    path.write_text('[stream]\nname = "absent-bed"\n[model]\nbackend = "litert"\n')
+    d = Daemon(load_config(path), config_path=path, env={}, detector=load_detector(carded, backend="litert"))
+    d.metrics = Metrics()
+    d.detector = TimedDetector(d._detector, d.metrics.inference_duration.observe)
+    d.config, d.setting_sources = apply_model_settings(d.config, d.detector.settings)
+    path.write_text('[stream]\nname = "absent-bed"\n[model]\nbackend = "litert"\n[decision]\nmin_duration_s = 5.0\n')
+    assert d.reload() is True
+    assert d.config.decision.on_threshold == 0.95 and d.config.decision.min_duration_s == 5.0
+    assert d.setting_sources["decision.min_duration_s"] == "config file"
+
+
+# ----------------------------------------------------------------------------- the Detector protocol
+@pytest.fixture(scope="module")
+def baseline_export(tmp_path_factory) -> Path:
+    from evaluation.baseline import export_baseline, fit_baseline
+
+    rng = np.random.default_rng(0)
+    t = np.arange(1024) / 250.0
+    neg = rng.normal(0, 20, (40, 1024))
+    pos = rng.normal(0, 20, (40, 1024)) + 150 * np.sin(2 * np.pi * 3 * t)
+    params = fit_baseline(np.vstack([neg, pos]), np.r_[np.zeros(40), np.ones(40)])
+    return export_baseline(params, tmp_path_factory.mktemp("baseline"), training={"note": "synthetic"})
+
+
+@pytest.mark.parametrize("which", ["tensorflow", "litert", "auto", "timed", "baseline"])
+def test_every_model_object_is_a_detector(which, toy_export, request):
+    if which == "baseline":
+        det = load_detector(request.getfixturevalue("baseline_export"), backend="litert")
+    elif which == "timed":
+        det = TimedDetector(load_detector(toy_export, backend="litert"), lambda s: None)
+    else:
+        det = load_detector(toy_export, backend=which)
+    assert isinstance(det, Detector)
+    p = det.predict(np.zeros((2, det.window_samples), dtype=np.float32))
+    assert p.shape == (2,) and det.settings == {}
+
+
+def test_an_object_without_predict_is_not_a_detector():
+    class NoPredict:
+        model_version, architecture, sample_rate_hz, window_samples = "x", "toy", 250.0, 1024
+        backend, device, settings = "litert", "CPU", {}
+
+        def warmup(self, batch_sizes=(1,)):
+            pass
+
+    assert not isinstance(NoPredict(), Detector)
+
+
+# ----------------------------------------------------------------------------- backend "auto"
+def test_auto_is_the_default_and_picks_tensorflow_when_installed(toy_export):
+    assert Config().model.backend == "auto"
+    assert load_detector(toy_export).backend == "tensorflow"
+
+
+BLOCKED = """
+import sys
+sys.modules["tensorflow"] = None  # importing tensorflow now raises ImportError
+import io, json
+from realtime.config import build_config
+from realtime.offline import run_offline
+buf = io.StringIO()
+rc = run_offline([sys.argv[1]], build_config({"model": {"backend": "auto"}}), out=buf)
+from realtime.model import load_detector
+print(json.dumps({"rc": rc, "lines": buf.getvalue().splitlines(),
+                  "backend": load_detector(None).backend,
+                  "tf_modules": sorted(m for m in sys.modules if m.startswith(("tensorflow", "keras"))
+                                       and sys.modules[m] is not None)}))
+"""
+
+
+def test_without_tensorflow_auto_runs_on_litert_and_finds_the_same_onsets_as_tensorflow():
+    env_py = [sys.executable, "-c", BLOCKED, str(SEIZURE)]
+    proc = subprocess.run(env_py, capture_output=True, text=True, timeout=300, cwd=str(REPO))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["rc"] == 0 and got["backend"] == "litert" and got["tf_modules"] == []
+    lite = [json.loads(s) for s in got["lines"]]
+    buf = io.StringIO()
+    assert run_offline([SEIZURE], build_config({"model": {"backend": "tensorflow"}}), out=buf) == 0
+    tf_lines = [json.loads(s) for s in buf.getvalue().splitlines()]
+    key = lambda m: (m["type"], m["event_id"], round(m["time"], 3), m.get("channels"))  # noqa: E731
+    onsets = [key(m) for m in lite if m["type"] == "seizure.onset"]
+    assert onsets, lite
+    assert onsets == [key(m) for m in tf_lines if m["type"] == "seizure.onset"]
+    assert [key(m) for m in lite] == [key(m) for m in tf_lines]
+
+
+def test_neither_backend_importable_is_an_error_naming_both():
+    code = ("import sys\nsys.modules['tensorflow'] = None\nsys.modules['ai_edge_litert'] = None\n"
+            "sys.modules['tflite_runtime'] = None\n"
+            "from realtime.model import load_detector, ModelLoadError\n"
+            "try:\n    load_detector(None)\nexcept ModelLoadError as e:\n    print(e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(REPO))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "TensorFlow" in proc.stdout and "LiteRT" in proc.stdout and "'auto'" in proc.stdout
