@@ -1,7 +1,9 @@
-"""Scoring for the evaluation: confidence intervals, window/segment metrics, ROC, SzCORE events.
+"""The project's one set of detection metrics: intervals, window/segment metrics, ROC, test-split contrasts.
 
-Pure functions on arrays (numpy, scipy.stats, and the ``timescoring`` package for the SzCORE event
-rules); no I/O, no TensorFlow. Used by :mod:`evaluation.evaluate` (and by :mod:`train.scoring` for the test-split metrics).
+Pure functions on arrays (numpy and scipy.stats); no I/O, no TensorFlow, nothing of the project.
+Used by the evaluation (:mod:`evaluation.evaluate`, :mod:`evaluation.events`) and by training
+(:mod:`train.scoring` writes ``test_metrics.json`` with :func:`contrast_metrics`; cross-validation
+pools folds with it).
 
 Confidence intervals (two-sided, ``confidence`` = 0.95 unless told):
 
@@ -11,26 +13,23 @@ Confidence intervals (two-sided, ``confidence`` = 0.95 unless told):
   (:func:`poisson_rate_interval`). With **zero** events observed it is the one-sided upper bound
   ``-ln(1 - confidence) / T`` (about ``3.0 / T`` at 95 %), as is customary for "none observed".
 
-SzCORE event scoring (:func:`score_events`): the reference (annotated seizures) and the hypotheses
-(detected events) are turned into ``timescoring.annotations.Annotation`` objects and scored with
-``timescoring.scoring.EventScoring`` and its default parameters, which are the SzCORE rules
-(Dan et al., Epilepsia 2024): 30 s tolerance before and 60 s after an annotated event, any overlap
-counts, events longer than 5 min are split, events closer than 90 s are merged. Onset latency is
-computed here (the package does not): for each annotated seizure, the first *alarm time* (the time
-the onset message is published) of a detected event overlapping the seizure's tolerance-extended
-span, minus the annotated onset.
+Test-split contrasts (:data:`CONTRASTS`, :func:`contrast_metrics`): a segment's probability is the
+MEAN of its windows' probabilities, seizure when it exceeds 0.5 (a window: when its probability
+does); every window carries its segment's label. AUROC is the Mann-Whitney statistic (ties count
+one half). Confusion matrices: rows true [non_seizure, seizure], columns predicted. A rate whose
+denominator is zero is NaN (:func:`json_ready` turns NaN into JSON ``null``).
+
+SzCORE event scoring of continuous recordings is :mod:`evaluation.events`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from scipy import stats
-
-SZCORE_FS_HZ = 10  # time resolution of the annotation masks (timescoring works at 10 Hz)
 
 
 # --------------------------------------------------------------------------- intervals
@@ -81,10 +80,10 @@ def poisson_rate_interval(k: int, exposure: float, confidence: float = 0.95) -> 
 def binary_metrics(y_true: Sequence[int], y_pred: Sequence[int], confidence: float = 0.95) -> dict:
     """``y_true [n]``, ``y_pred [n]`` in {0, 1} (1 = seizure) -> counts, rates and Clopper-Pearson CIs.
 
-    Returns ``{"n", "tp", "fn", "tn", "fp", "confusion": [[tn, fp], [fn, tp]], "accuracy",
-    "sensitivity", "specificity", "accuracy_ci", "sensitivity_ci", "specificity_ci"}``
-    (rows of the confusion matrix: true class 0, 1; columns: predicted 0, 1). A rate whose
-    denominator is zero is NaN.
+    Returns ``{"n", "n_positive", "n_negative", "tp", "fn", "tn", "fp", "confusion_matrix": [[tn, fp],
+    [fn, tp]], "accuracy", "sensitivity", "specificity", "accuracy_ci", "sensitivity_ci",
+    "specificity_ci"}`` (rows of the confusion matrix: true class 0, 1; columns: predicted 0, 1). A
+    rate whose denominator is zero is NaN, its interval ``(nan, nan)``.
     """
     t = np.asarray(y_true)
     p = np.asarray(y_pred)
@@ -103,12 +102,24 @@ def binary_metrics(y_true: Sequence[int], y_pred: Sequence[int], confidence: flo
         return k / m if m else math.nan
 
     return {
-        "n": n, "tp": tp, "fn": fn, "tn": tn, "fp": fp, "confusion": [[tn, fp], [fn, tp]],
+        "n": n, "n_positive": tp + fn, "n_negative": tn + fp, "tp": tp, "fn": fn, "tn": tn, "fp": fp,
+        "confusion_matrix": [[tn, fp], [fn, tp]],
         "accuracy": rate(tp + tn, n), "sensitivity": rate(tp, tp + fn), "specificity": rate(tn, tn + fp),
         "accuracy_ci": clopper_pearson(tp + tn, n, confidence),
         "sensitivity_ci": clopper_pearson(tp, tp + fn, confidence),
         "specificity_ci": clopper_pearson(tn, tn + fp, confidence),
     }
+
+
+def level_metrics(y_true: Sequence[int], scores: Sequence[float], threshold: float = 0.5,
+                  confidence: float = 0.95) -> dict:
+    """``y_true [n]`` in {0, 1}, ``scores [n]`` p(seizure) -> :func:`binary_metrics` of ``scores > threshold``
+    plus ``"auroc"`` (NaN when a class is absent)."""
+    y = np.asarray(y_true).astype(int)
+    s = np.asarray(scores, dtype=np.float64)
+    m = binary_metrics(y, (s > threshold).astype(int), confidence)
+    m["auroc"] = auroc(y, s)
+    return m
 
 
 def _check_scores(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
@@ -154,185 +165,45 @@ def roc_curve(y_true: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarra
     return fpr, tpr, thr
 
 
-# --------------------------------------------------------------------------- SzCORE events
-@dataclass(frozen=True)
-class DetectedEvent:
-    """A detection: ``start_s``..``end_s`` (seconds from the recording start) and when it was alarmed."""
-
-    start_s: float  # onset message "time": the smoothed probability first reached on_threshold
-    end_s: float  # offset message "time" (or the end of the recording)
-    alarm_s: float  # onset message "publish_time": when a bed would have been alerted
-
-
-@dataclass
-class EventScore:
-    """SzCORE event scoring of one recording (or of several, summed by :func:`combine_scores`)."""
-
-    duration_s: float
-    n_seizures: int  # annotated events after SzCORE merging/splitting
-    tp: int
-    fp: int
-    latencies_s: list[float | None] = field(default_factory=list)  # per annotated seizure; None = missed
-    # stricter than SzCORE's fp (which merges detections closer than 90 s and forgives any merged
-    # detection touching a seizure's tolerance window): alarms published outside every annotated
-    # seizure's [onset, offset + 60 s] (an alarm published before the onset was decided on
-    # pre-ictal data only)
-    alarms_outside: int = 0
-    n_alarms: int = 0
-    strict_latencies_s: list[float | None] = field(default_factory=list)  # first alarm in [onset, offset + 60 s]
-
-    @property
-    def fn(self) -> int:
-        return self.n_seizures - self.tp
-
-    @property
-    def sensitivity(self) -> float:
-        return self.tp / self.n_seizures if self.n_seizures else math.nan
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if (self.tp + self.fp) else math.nan
-
-    @property
-    def f1(self) -> float:
-        denom = 2 * self.tp + self.fp + self.fn
-        return 2 * self.tp / denom if (self.n_seizures + self.fp) else math.nan
-
-    @property
-    def hours(self) -> float:
-        return self.duration_s / 3600.0
-
-    @property
-    def fp_per_24h(self) -> float:
-        return self.fp / (self.duration_s / 86400.0)
-
-    def fp_per_24h_ci(self, confidence: float = 0.95) -> tuple[float, float]:
-        lo, hi = poisson_rate_interval(self.fp, self.duration_s / 86400.0, confidence)
-        return lo, hi
-
-    def fp_per_hour_ci(self, confidence: float = 0.95) -> tuple[float, float]:
-        return poisson_rate_interval(self.fp, self.hours, confidence)
-
-    def sensitivity_ci(self, confidence: float = 0.95) -> tuple[float, float]:
-        return clopper_pearson(self.tp, self.n_seizures, confidence)
-
-    @property
-    def detected_latencies_s(self) -> list[float]:
-        return [x for x in self.latencies_s if x is not None]
-
-
-def szcore_parameters():
-    """The SzCORE defaults of ``timescoring.scoring.EventScoring.Parameters``."""
-    from timescoring.scoring import EventScoring
-
-    return EventScoring.Parameters(toleranceStart=30, toleranceEnd=60, minOverlap=0, maxEventDuration=5 * 60,
-                                   minDurationBetweenEvents=90)
-
-
-def _clip_events(events: Sequence[tuple[float, float]], duration_s: float) -> list[tuple[float, float]]:
-    out = []
-    for start, end in events:
-        if not (math.isfinite(start) and math.isfinite(end)) or end < start:
-            raise ValueError(f"event ({start!r}, {end!r}) must have finite start <= end")
-        s, e = max(0.0, float(start)), min(float(duration_s), float(end))
-        if e - s < 1.0 / SZCORE_FS_HZ:  # shorter than one mask sample: keep it visible
-            e = min(float(duration_s), s + 1.0 / SZCORE_FS_HZ)
-            s = max(0.0, e - 1.0 / SZCORE_FS_HZ)
-        out.append((s, e))
-    return out
-
-
-def score_events(reference: Sequence[tuple[float, float]], detections: Sequence[DetectedEvent],
-                 duration_s: float, params=None) -> EventScore:
-    """SzCORE event scoring of one recording.
-
-    ``reference``: annotated seizures ``[(onset_s, offset_s)]``; ``detections``: :class:`DetectedEvent`;
-    ``duration_s``: the recording's length (the false-alarm rate's denominator).
-    """
-    from timescoring.annotations import Annotation
-    from timescoring.scoring import EventScoring
-
-    if not duration_s > 0:
-        raise ValueError(f"duration_s must be > 0, got {duration_s!r}")
-    params = params or szcore_parameters()
-    n = int(round(duration_s * SZCORE_FS_HZ))
-    ref_events = sorted(_clip_events(reference, duration_s))
-    hyp_events = sorted(_clip_events([(d.start_s, d.end_s) for d in detections], duration_s))
-    ref = Annotation(ref_events, SZCORE_FS_HZ, n)
-    hyp = Annotation(hyp_events, SZCORE_FS_HZ, n)
-    scored = EventScoring(ref, hyp, params)
-
-    outside = sum(1 for d in detections
-                  if not any(on <= d.alarm_s <= off + params.toleranceEnd for on, off in ref_events))
-    strict = []
-    for on, off in ref_events:
-        alarms = [d.alarm_s for d in detections if on <= d.alarm_s <= off + params.toleranceEnd]
-        strict.append(min(alarms) - on if alarms else None)
-    latencies: list[float | None] = []
-    for onset, offset in scored.ref.events:  # after SzCORE merging/splitting
-        lo = max(0.0, onset - params.toleranceStart)
-        hi = min(duration_s, offset + params.toleranceEnd)
-        alarms = [d.alarm_s for d in detections if d.start_s < hi and max(d.end_s, d.start_s + 1e-9) > lo]
-        latencies.append(min(alarms) - onset if alarms else None)
-    return EventScore(duration_s=float(duration_s), n_seizures=int(scored.refTrue), tp=int(scored.tp),
-                      fp=int(scored.fp), latencies_s=latencies, alarms_outside=int(outside),
-                      n_alarms=len(detections), strict_latencies_s=strict)
-
-
-def combine_scores(scores: Sequence[EventScore]) -> EventScore:
-    """Sum several recordings' scores (events and durations add up)."""
-    out = EventScore(duration_s=0.0, n_seizures=0, tp=0, fp=0, latencies_s=[])
-    for s in scores:
-        out.duration_s += s.duration_s
-        out.n_seizures += s.n_seizures
-        out.tp += s.tp
-        out.fp += s.fp
-        out.latencies_s.extend(s.latencies_s)
-        out.alarms_outside += s.alarms_outside
-        out.n_alarms += s.n_alarms
-        out.strict_latencies_s.extend(s.strict_latencies_s)
-    return out
-
-
-def events_from_messages(messages: Sequence[dict], duration_s: float) -> list[DetectedEvent]:
-    """Onset/offset messages (offline JSON lines of one file) -> :class:`DetectedEvent` per event id.
-
-    An onset without an offset (should not happen: offline scoring flushes) ends at ``duration_s``.
-    """
-    onsets: dict[int, dict] = {}
-    offsets: dict[int, dict] = {}
-    for m in messages:
-        kind = m.get("type")
-        if kind == "seizure.onset":
-            onsets[int(m["event_id"])] = m
-        elif kind == "seizure.offset":
-            offsets[int(m["event_id"])] = m
-    out = []
-    for eid, on in sorted(onsets.items()):
-        off = offsets.get(eid)
-        end = float(off["time"]) if off is not None else float(duration_s)
-        out.append(DetectedEvent(start_s=float(on["time"]), end_s=max(end, float(on["time"])),
-                                 alarm_s=float(on.get("publish_time", on["time"]))))
-    return out
-
-
-def events_from_decisions(decision_events: Sequence, duration_s: float) -> list[DetectedEvent]:
-    """:class:`realtime.decision.DecisionEvent` objects -> :class:`DetectedEvent` (same rules as above)."""
-    msgs = []
-    for ev in decision_events:
-        msgs.append({"type": "seizure." + ev.kind, "event_id": ev.event_id, "time": ev.time,
-                     "publish_time": ev.publish_time})
-    return events_from_messages(msgs, duration_s)
-
-
 # --------------------------------------------------------------------------- test-split contrasts
-# name -> (source, subsets kept (None = all), description). Positives are records whose label is 1.
-CONTRASTS: dict[str, tuple[str, tuple[str, ...] | None, str]] = {
-    "bonn_s_vs_all": ("bonn", None, "Bonn S vs Z, O, N, F"),
-    "bonn_s_vs_nf": ("bonn", ("S", "N", "F"), "Bonn S vs N, F (intracranial only: the fair contrast)"),
-    "bonn_s_vs_zo": ("bonn", ("S", "Z", "O"), "Bonn S vs Z, O (confounded: intracranial vs scalp)"),
-    "nscnd_ictal_vs_rest": ("nscnd", None, "New Delhi ictal vs interictal, preictal (scalp)"),
+@dataclass(frozen=True)
+class Contrast:
+    """Positive vs negative records of one ``source`` (``None``: every source).
+
+    ``positive_subsets`` / ``negative_subsets`` pick records by subset (e.g. Bonn set ``"S"``);
+    ``None`` picks them by label (1 positive, 0 negative). Records are objects with ``source``,
+    ``subset`` and ``label`` (e.g. :class:`train.datasets.records.Record`).
+    """
+
+    description: str
+    source: str | None = None
+    positive_subsets: tuple[str, ...] | None = None
+    negative_subsets: tuple[str, ...] | None = None
+
+    def _picks(self, r, subsets: tuple[str, ...] | None, label: int) -> bool:
+        if self.source is not None and r.source != self.source:
+            return False
+        return r.subset in subsets if subsets is not None else int(r.label) == label
+
+    def is_positive(self, r) -> bool:
+        return self._picks(r, self.positive_subsets, 1)
+
+    def is_negative(self, r) -> bool:
+        return self._picks(r, self.negative_subsets, 0)
+
+
+# The names are the keys of test_metrics.json, cv_metrics.json and the model card's test metrics.
+CONTRASTS: dict[str, Contrast] = {
+    "bonn_S_vs_all": Contrast("Bonn S vs Z, O, N, F", "bonn", ("S",), ("Z", "O", "N", "F")),
+    "bonn_S_vs_NF": Contrast("Bonn S vs N, F (intracranial only: the fair contrast)", "bonn", ("S",), ("N", "F")),
+    "bonn_S_vs_ZO": Contrast("Bonn S vs Z, O (confounded: intracranial vs scalp)", "bonn", ("S",), ("Z", "O")),
+    "nscnd_ictal_vs_rest": Contrast("New Delhi ictal vs interictal, preictal (scalp)", "nscnd"),
+    "edf_seizure_vs_rest": Contrast("EDF seizure vs rest", "edf"),
+    "all": Contrast("every source: seizure vs non-seizure"),
 }
+# the contrasts `train-detector evaluate` reports (its data are Bonn and New Delhi)
+EVALUATION_CONTRASTS: dict[str, Contrast] = {
+    k: CONTRASTS[k] for k in ("bonn_S_vs_all", "bonn_S_vs_NF", "bonn_S_vs_ZO", "nscnd_ictal_vs_rest")}
 SEGMENT_THRESHOLD = 0.5  # a segment (window) is called seizure when the mean of its window probabilities > this
 
 
@@ -342,20 +213,20 @@ def segment_probability(window_probs: np.ndarray) -> float:
     return float(w.mean()) if w.size else math.nan
 
 
-def contrast_metrics(records: Sequence, probs: dict[str, np.ndarray], threshold: float = 0.5,
-                     contrasts: dict = CONTRASTS) -> dict:
+def contrast_metrics(records: Sequence, probs: dict[str, np.ndarray], threshold: float = SEGMENT_THRESHOLD,
+                     contrasts: dict[str, Contrast] = CONTRASTS, *, both_classes: bool = False) -> dict:
     """Segment- and window-level metrics per contrast.
 
-    ``records``: objects with ``recording_id``, ``source``, ``subset``, ``label`` (e.g.
-    :class:`train.datasets.records.Record`); ``probs``: ``{recording_id: [n_windows] p(seizure)}``.
-    A window is labelled with its segment's label (every Bonn/New Delhi segment is wholly ictal or
-    not). Returns ``{contrast: {"description", "segment": {...}, "window": {...}}}`` where each level
-    has :func:`binary_metrics` fields plus ``"auroc"`` and ``"n_positive"``/``"n_negative"``.
-    Contrasts with no record are left out; records without windows are counted in ``"no_windows"``.
+    ``records``: objects with ``recording_id``, ``source``, ``subset``, ``label``; ``probs``:
+    ``{recording_id: [n_windows] p(seizure)}``. A window is labelled with its segment's label (every
+    Bonn/New Delhi segment is wholly ictal or not). Returns ``{contrast: {"description", "no_windows",
+    "segment": {...}, "window": {...}}}`` where each level is :func:`level_metrics`. Records without
+    windows are counted in ``"no_windows"`` and left out. A contrast with no record is left out; with
+    ``both_classes``, so is one without a positive and a negative record that has windows.
     """
     out: dict = {}
-    for name, (source, subsets, description) in contrasts.items():
-        sel = [r for r in records if r.source == source and (subsets is None or r.subset in subsets)]
+    for name, contrast in contrasts.items():
+        sel = [r for r in records if contrast.is_positive(r) or contrast.is_negative(r)]
         if not sel:
             continue
         seg_y, seg_p, win_y, win_p, empty = [], [], [], [], 0
@@ -364,16 +235,28 @@ def contrast_metrics(records: Sequence, probs: dict[str, np.ndarray], threshold:
             if w.size == 0:
                 empty += 1
                 continue
-            seg_y.append(int(r.label))
+            y = 1 if contrast.is_positive(r) else 0
+            seg_y.append(y)
             seg_p.append(segment_probability(w))
-            win_y.extend([int(r.label)] * w.size)
+            win_y.extend([y] * w.size)
             win_p.extend(w.tolist())
-        entry = {"description": description, "no_windows": empty}
+        if both_classes and not (any(seg_y) and not all(seg_y)):
+            continue
+        entry = {"description": contrast.description, "no_windows": empty}
         for level, y, p in (("segment", seg_y, seg_p), ("window", win_y, win_p)):
-            y_arr, p_arr = np.asarray(y, dtype=int), np.asarray(p, dtype=np.float64)
-            m = binary_metrics(y_arr, (p_arr > threshold).astype(int))  # "> 0.5", as train/scoring.py
-            m["auroc"] = auroc(y_arr, p_arr) if y_arr.size else math.nan
-            m["n_positive"], m["n_negative"] = int(y_arr.sum()), int((1 - y_arr).sum())
-            entry[level] = m
+            entry[level] = level_metrics(np.asarray(y, dtype=int), np.asarray(p, dtype=np.float64), threshold)
         out[name] = entry
     return out
+
+
+def json_ready(value):
+    """A metrics structure with NaN as ``None`` (JSON ``null``), tuples as lists and numpy scalars as Python's."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

@@ -38,7 +38,7 @@ def transfer_metrics(records, probs: dict[str, np.ndarray], threshold: float = 0
     p(seizure). Adds ``balanced_accuracy`` ((sensitivity + specificity) / 2) and the mean segment
     probability per subset. A record without windows is refused (it cannot be scored).
     """
-    from train.scoring import binary_metrics
+    from evaluation.metrics import json_ready, level_metrics
 
     if not records:
         raise ValueError("no records to score")
@@ -51,7 +51,7 @@ def transfer_metrics(records, probs: dict[str, np.ndarray], threshold: float = 0
     win_p = np.concatenate([np.asarray(probs[r.recording_id], dtype=np.float64) for r in records])
     out = {"segment_decision": f"seizure when the mean window probability > {threshold}"}
     for level, yy, pp in (("segment", y, seg_p), ("window", win_y, win_p)):
-        m = binary_metrics(yy, pp, threshold)
+        m = json_ready(level_metrics(yy, pp, threshold))  # NaN -> None
         if m["sensitivity"] is None or m["specificity"] is None:
             raise ValueError(f"both classes are needed, got {m['n_positive']} positive and "
                              f"{m['n_negative']} negative {level}s")

@@ -1,4 +1,5 @@
-"""Confidence intervals, classification metrics and the SzCORE wrapper (evaluation/metrics.py)."""
+"""Confidence intervals, classification metrics, contrasts (evaluation/metrics.py, the project's one metrics
+module, also behind train/scoring.py) and the SzCORE wrapper (evaluation/events.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from evaluation.metrics import (DetectedEvent, auroc, binary_metrics, clopper_pearson, combine_scores,
-                                contrast_metrics, events_from_messages, poisson_rate_interval, roc_curve,
-                                score_events, wilson_interval)
+from evaluation.events import DetectedEvent, combine_scores, events_from_decisions, events_from_messages, score_events
+from evaluation.metrics import (CONTRASTS, Contrast, auroc, binary_metrics, clopper_pearson, contrast_metrics,
+                                json_ready, level_metrics, poisson_rate_interval, roc_curve, wilson_interval)
 
 
 # ------------------------------------------------------------------ intervals (known values)
@@ -53,7 +54,8 @@ def test_binary_metrics_confusion_and_rates():
     y = [1, 1, 1, 0, 0, 0, 0, 0]
     p = [1, 1, 0, 0, 0, 0, 1, 0]
     m = binary_metrics(y, p)
-    assert m["confusion"] == [[4, 1], [1, 2]]
+    assert m["confusion_matrix"] == [[4, 1], [1, 2]]
+    assert (m["tp"], m["fn"], m["tn"], m["fp"], m["n_positive"], m["n_negative"]) == (2, 1, 4, 1, 3, 5)
     assert m["sensitivity"] == pytest.approx(2 / 3) and m["specificity"] == pytest.approx(4 / 5)
     assert m["accuracy"] == pytest.approx(6 / 8)
     assert m["sensitivity_ci"] == pytest.approx(clopper_pearson(2, 3))
@@ -88,10 +90,14 @@ def test_contrast_metrics_by_segment_mean():
     recs = [R("s1", "bonn", "S", 1), R("n1", "bonn", "N", 0), R("z1", "bonn", "Z", 0), R("i1", "nscnd", "ictal", 1)]
     probs = {"s1": np.array([0.9, 0.3, 0.8]), "n1": np.array([0.6, 0.2]), "z1": np.array([0.1]), "i1": np.array([])}
     m = contrast_metrics(recs, probs)
-    assert m["bonn_s_vs_all"]["segment"]["confusion"] == [[2, 0], [0, 1]]  # means 0.667, 0.4, 0.1
-    assert m["bonn_s_vs_all"]["window"]["confusion"] == [[2, 1], [1, 2]]
-    assert m["bonn_s_vs_nf"]["segment"]["n"] == 2
+    assert m["bonn_S_vs_all"]["segment"]["confusion_matrix"] == [[2, 0], [0, 1]]  # means 0.667, 0.4, 0.1
+    assert m["bonn_S_vs_all"]["window"]["confusion_matrix"] == [[2, 1], [1, 2]]
+    assert m["bonn_S_vs_NF"]["segment"]["n"] == 2
     assert m["nscnd_ictal_vs_rest"]["no_windows"] == 1
+    assert m["all"]["segment"]["n"] == 3 and "edf_seizure_vs_rest" not in m
+    # train's form: only contrasts with a positive and a negative record that has windows
+    both = contrast_metrics(recs, probs, both_classes=True)
+    assert sorted(both) == ["all", "bonn_S_vs_NF", "bonn_S_vs_ZO", "bonn_S_vs_all"]
 
 
 # ------------------------------------------------------------------ SzCORE wrapper
@@ -134,3 +140,70 @@ def test_combine_and_messages_to_events():
     b = score_events([], [], 120.0)
     c = combine_scores([a, b])
     assert (c.tp, c.n_seizures, c.fp, c.duration_s) == (1, 1, 0, 180.0)
+
+
+def test_events_from_decisions_equal_events_from_messages():
+    from realtime.decision import DecisionEvent
+
+    on = DecisionEvent("onset", 1, 10.0, 0.9, (0,), None, None, 6.0, 10.0, 11.0)
+    off = DecisionEvent("offset", 1, 30.0, 0.1, (), 10.0, 20.0, 26.0, 30.0, 30.0)
+    assert events_from_decisions([on, off], 60.0) == [DetectedEvent(10.0, 30.0, 11.0)]
+    assert events_from_decisions([on], 60.0) == [DetectedEvent(10.0, 60.0, 11.0)]
+
+
+# ------------------------------------------------------------------ contrasts, JSON, one definition
+def test_contrast_picks_by_subset_or_label():
+    class Rec:
+        def __init__(self, source, subset, label):
+            self.source, self.subset, self.label = source, subset, label
+
+    s, z, n, ictal, inter = (Rec("bonn", "S", 1), Rec("bonn", "Z", 0), Rec("bonn", "N", 0), Rec("nscnd", "ictal", 1),
+                             Rec("nscnd", "interictal", 0))
+    nf = CONTRASTS["bonn_S_vs_NF"]
+    assert (nf.is_positive(s), nf.is_negative(n), nf.is_negative(z), nf.is_positive(ictal)) == (True, True, False, False)
+    nd = CONTRASTS["nscnd_ictal_vs_rest"]
+    assert (nd.is_positive(ictal), nd.is_negative(inter), nd.is_negative(z)) == (True, True, False)
+    every = Contrast("all")
+    assert [every.is_positive(r) for r in (s, z, ictal, inter)] == [True, False, True, False]
+
+
+def test_level_metrics_threshold_is_strict_and_json_ready_turns_nan_into_null():
+    m = level_metrics([0, 1, 1], [0.5, 0.5, 0.9])
+    assert m["confusion_matrix"] == [[1, 0], [1, 1]] and m["auroc"] == pytest.approx(0.75)
+    one_class = json_ready(level_metrics([1, 1], [0.2, 0.9]))
+    assert one_class["specificity"] is None and one_class["auroc"] is None
+    assert one_class["specificity_ci"] == [None, None] and one_class["sensitivity"] == 0.5
+    assert json_ready({"x": np.float32(0.25), "y": (np.int64(2), math.nan)}) == {"x": 0.25, "y": [2, None]}
+
+
+def test_one_definition_of_the_metrics_in_the_project():
+    """train.scoring and the experiments use evaluation.metrics: no CONTRASTS, auroc or binary_metrics of their own."""
+    import evaluation.metrics as em
+    import experiments.transfer as transfer
+    import train.scoring as ts
+
+    assert ts.CONTRASTS is em.CONTRASTS
+    for name in ("auroc", "binary_metrics"):
+        assert not hasattr(ts, name) or getattr(ts, name) is getattr(em, name)
+    own = [n for n, v in vars(ts).items() if callable(v) and getattr(v, "__module__", "") == "train.scoring"]
+    assert sorted(own) == ["keras_predict", "record_windows", "score", "window_probabilities"]
+    assert not hasattr(transfer, "CONTRASTS") and not hasattr(transfer, "binary_metrics")
+
+
+def test_train_scoring_writes_the_run_directory_keys():
+    """test_metrics.json keeps its keys: contrast names, confusion_matrix, null for an undefined rate."""
+    import json
+
+    from train.scoring import score
+
+    class Rec:
+        def __init__(self, rid, source, subset, label):
+            self.recording_id, self.source, self.subset, self.label = rid, source, subset, label
+
+    recs = [Rec("s", "bonn", "S", 1), Rec("z", "bonn", "Z", 0), Rec("i", "nscnd", "ictal", 1)]
+    res = score(recs, {"s": np.array([0.9, 0.8]), "z": np.array([0.2]), "i": np.array([0.7])})
+    assert sorted(k for k, v in res.items() if isinstance(v, dict)) == ["all", "bonn_S_vs_ZO", "bonn_S_vs_all"]
+    seg = res["bonn_S_vs_all"]["segment"]
+    assert seg["confusion_matrix"] == [[1, 0], [0, 1]] and seg["auroc"] == 1.0 and seg["n_positive"] == 1
+    assert res["segment_decision"] == "seizure when the mean window probability > 0.5"
+    assert json.loads(json.dumps(res, allow_nan=False)) == res  # strict JSON: no NaN anywhere

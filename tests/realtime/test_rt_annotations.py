@@ -113,7 +113,7 @@ def test_sidecars_found_beside_real_edf_files(tmp_path):
 
 def test_training_loader_and_evaluate_read_every_format(tmp_path):
     from train.datasets.edf import load_edf
-    from evaluation.evaluate import user_recordings
+    from evaluation.recordings import user_recordings
 
     (tmp_path / "chb01").mkdir()
     chb = _edf(tmp_path / "chb01" / "chb01_03.edf")

@@ -1,0 +1,111 @@
+"""Per-window scores of one detector on one recording, and the same scores through other decision settings.
+
+- :func:`pipeline_window_scores`: the network or the baseline export through the daemon's own
+  :class:`realtime.pipeline.Pipeline` in offline mode, fed exactly as ``realtime-detect --file``
+  (:mod:`realtime.offline`) feeds it: one hop of samples at a time, timestamps in seconds from the
+  start, every hop scored, the decision machine flushed at the end;
+- :func:`peer_window_scores`: the peer's causal per-window probabilities (cached), then our decision
+  machine;
+- :func:`replay_decision`: stored per-window probabilities through
+  :class:`realtime.decision.DecisionMachine` with other settings (decision tuning, each detector's
+  own settings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.events import DetectedEvent, EventScore, events_from_decisions
+from evaluation.recordings import EvalRecording
+
+DETECTORS = ("network", "baseline", "peer")
+LABELS = {"network": "network (shipped model)", "baseline": "baseline (line length + band power)",
+          "peer": "peer (brainmaze modelA, causal)"}
+
+
+@dataclass
+class WindowScores:
+    """Per-window output of one detector on one recording."""
+
+    times: np.ndarray  # [n_windows] window end ("now"), seconds from the start
+    starts: np.ndarray  # [n_windows] window start
+    channel_probs: np.ndarray  # [n_windows, n_channels] raw p(seizure), NaN = flagged channel
+    smoothed: np.ndarray  # [n_windows] smoothed bed probability (as the decision machine saw it)
+    events: list[DetectedEvent]
+    score: EventScore | None = None
+
+
+def _finite(x) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    return np.where(np.isfinite(a), a, np.nan)
+
+
+def pipeline_window_scores(path: Path, config, detector, duration_s: float) -> WindowScores:
+    """Score ``path`` with ``detector`` through the daemon's :class:`realtime.pipeline.Pipeline` (offline mode).
+
+    ``config``: a :class:`realtime.config.Config` (its ``window``, ``decision``, ``stream.channels`` and
+    ``signal`` are used, as by ``realtime-detect --file``); ``duration_s``: the recording's length (an
+    onset never closed ends there). The recording is fed as :mod:`realtime.offline` feeds it, so the
+    windows and events equal that command's ``--json --windows`` lines.
+    """
+    from realtime.pipeline import Pipeline
+    from realtime.recordings import read_recording
+
+    rec = read_recording(path)
+    pipe = Pipeline(detector, sfreq=rec.sfreq, ch_names=rec.ch_names, units=None, window=config.window,
+                    decision=config.decision, channels=config.stream.channels, mode="offline", signal=config.signal)
+    hop = max(1, int(round(config.window.hop_s * rec.sfreq)))
+    n = rec.data.shape[1]
+    times = np.arange(n, dtype=np.float64) / rec.sfreq
+    results, decisions = [], []
+    for start in range(0, n, hop):
+        stop = min(n, start + hop)
+        pipe.push(rec.data[:, start:stop].T, times[start:stop])
+        for r in pipe.step():
+            results.append(r)
+            decisions.extend(r.events)
+    decisions.extend(pipe.flush())
+    n_ch = len(results[0].channel_probabilities) if results else 0
+    probs = _finite([r.channel_probabilities for r in results]).reshape(len(results), n_ch)
+    return WindowScores(times=np.array([r.window_end for r in results], dtype=np.float64),
+                        starts=np.array([r.window_start for r in results], dtype=np.float64),
+                        channel_probs=probs, smoothed=_finite([r.probability for r in results]),
+                        events=events_from_decisions(decisions, duration_s))
+
+
+def replay_decision(ws: WindowScores, decision, hop_s: float, duration_s: float) -> WindowScores:
+    """The same per-window probabilities through :class:`realtime.decision.DecisionMachine` with other settings."""
+    from evaluation.peer import run_decision
+
+    smoothed, events = run_decision(ws.times, ws.starts, ws.channel_probs, decision, hop_s)
+    return WindowScores(times=ws.times, starts=ws.starts, channel_probs=ws.channel_probs, smoothed=smoothed,
+                        events=events_from_decisions(events, duration_s))
+
+
+def peer_window_scores(rec: EvalRecording, scorer, decision, hop_s: float, cache_dir: Path | None = None) -> WindowScores:
+    """The peer's causal per-window probabilities (cached under ``cache_dir`` by the recording's sha256 and
+    the peer's settings: they do not depend on our model), then our decision machine."""
+    import hashlib
+
+    from realtime.recordings import read_recording
+
+    cached = None
+    if cache_dir is not None:
+        h = hashlib.sha256(Path(rec.path).read_bytes())
+        h.update(f"{scorer.model_name}|{scorer.window_s}|{scorer.min_window_s}|{scorer.hop_s}".encode())
+        cached = Path(cache_dir) / f"{h.hexdigest()[:24]}.npz"
+    if cached is not None and cached.is_file():
+        with np.load(cached, allow_pickle=False) as z:
+            times, starts, probs = z["times"], z["starts"], z["probs"]
+    else:
+        r = read_recording(rec.path)
+        res = scorer.score(r.data, r.sfreq)
+        times, starts, probs = res.times, res.window_starts, res.channel_probabilities
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(cached, times=times, starts=starts, probs=probs)
+    ws = WindowScores(times=times, starts=starts, channel_probs=probs, smoothed=np.zeros(0), events=[])
+    return replay_decision(ws, decision, hop_s, rec.duration_s)
