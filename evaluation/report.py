@@ -282,9 +282,10 @@ def section_recordings(inp: ReportInputs) -> list[str]:
     add = L.append
     add("## Continuous recordings (SzCORE event scoring)")
     add("")
-    add("Each recording runs through `realtime.offline.run_offline` (the code behind `realtime-detect --file "
-        "REC --json --windows`, i.e. the daemon's `Pipeline`: buffering, hop scheduling, resampling, channel "
-        "checks, batched model, decision machine). The baseline export runs through the same call; the peer's "
+    add("Each recording runs through the daemon's `realtime.pipeline.Pipeline`, fed as `realtime-detect --file "
+        "REC --json --windows` feeds it (`evaluation.runs.pipeline_window_scores`: buffering, hop scheduling, "
+        "resampling, channel checks, batched model, decision machine). The baseline export runs through the same "
+        "code; the peer's "
         "per-window probabilities go through the same `realtime.decision.DecisionMachine` with the same settings. "
         "Events are scored with `timescoring.scoring.EventScoring` (SzCORE defaults: 30 s before / 60 s after "
         "tolerance, any overlap, merge < 90 s, split > 5 min). Latency = the publish time of the first onset "

@@ -112,6 +112,7 @@ def test_recordings_table_has_a_row_per_recording_and_detector(inp):
     assert len(rows) == 9
     assert "| test_scalp_seizures | 400 s | 2 | network | 1/2 | 0 / 0 | +3.0, missed |" in "\n".join(rows)
     assert any("3 junctions" in x for x in lines)
+    assert any("runs through the daemon's `realtime.pipeline.Pipeline`" in x for x in lines)
 
 
 def test_own_settings_only_when_tuned(inp, tmp_path):
