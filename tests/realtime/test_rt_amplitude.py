@@ -36,8 +36,15 @@ def test_monitor_errors_quote_the_values():
         AmplitudeMonitor(1, low_uv=8.0, high_uv=400.0, span_windows=10, min_windows=20)
     with pytest.raises(ValueError, match=r"shape \(2,\), got \(3,\)"):
         AmplitudeMonitor(2, low_uv=8.0, high_uv=400.0, span_windows=10, min_windows=4).update(np.ones(3))
+    # a low bound alone may be meant for a model card's high bound: checked once the card is known
+    from realtime.config import apply_model_settings
+
+    alone = build_config({"signal": {"amplitude_low_uv": 500.0}})
     with pytest.raises(ConfigError, match="amplitude_low_uv / amplitude_high_uv.*500.0 / 465.0"):
-        build_config({"signal": {"amplitude_low_uv": 500.0}})
+        apply_model_settings(alone, {})
+    assert apply_model_settings(alone, {"signal": {"amplitude_high_uv": 900.0}})[0].signal.amplitude_high_uv == 900.0
+    with pytest.raises(ConfigError, match="amplitude_low_uv / amplitude_high_uv.*500.0 / 465.0"):
+        build_config({"signal": {"amplitude_low_uv": 500.0, "amplitude_high_uv": 465.0}})
     with pytest.raises(ConfigError, match="amplitude_min_s / amplitude_span_s.*600.0 / 300.0"):
         build_config({"signal": {"amplitude_min_s": 600.0}})
 
@@ -99,8 +106,9 @@ def test_offline_review_warns_about_a_recording_with_a_wrong_gain(tmp_path, capl
     out = io.StringIO()
     with caplog.at_level(logging.WARNING, logger="realtime.offline"):
         assert run_offline([path], build_config({}), model=_Constant(), out=out) == 0
-    (msg,) = [r.getMessage() for r in caplog.records if "trained on" in r.getMessage()]
-    assert "{'C3': 1.4}" in msg and "check the recording's gain and units" in msg and "C4" not in msg
+    (msg,) = [r.getMessage() for r in caplog.records if "at the end" in r.getMessage()]
+    assert "outside the model's training range" in msg and "C3 (1.4 uV, low)" in msg
+    assert "check the device's gain and units" in msg and "C4" not in msg
 
 
 def test_amplitude_command_writes_the_bounds_into_a_card(tmp_path, capsys):
