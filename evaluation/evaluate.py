@@ -22,8 +22,9 @@ What it does, in order:
 4. Decision settings (default on; ``--no-tune`` skips): a grid search over thresholds, smoothing and
    minimum duration on recordings stitched from the VALIDATION split plus the TRAINING split's scalp
    background, never the test split or CHB-MIT (see :func:`evaluation.tuning.tune_decision`); it reports what it
-   would choose. The evaluation itself always uses the
-   settings in ``--config`` (the shipped defaults), so the report shows what a bed gets.
+   would choose. The evaluation itself always uses the settings a daemon runs the model with (the
+   model card's ``settings`` under what ``--config`` sets: :func:`evaluated_config`), for every
+   detector, so the report shows what a bed gets.
 5. Continuous recordings through the daemon's own :class:`realtime.pipeline.Pipeline`, fed as
    ``realtime-detect --file`` feeds it (:func:`evaluation.runs.pipeline_window_scores`):
    the two CHB-MIT excerpts, the two stitched together (junction annotated), the scalp background
@@ -75,7 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", default="docs", help="report folder: OUT/evaluation.md and OUT/figures/")
     ap.add_argument("--artifacts", default="artifacts/eval", help="scratch folder (git-ignored)")
     ap.add_argument("--config", default=str(REPO / "config" / "realtime-detect.toml"),
-                    help="daemon configuration whose [window] and [decision] settings are evaluated")
+                    help="daemon configuration whose [window] and [decision] settings are evaluated; a "
+                         "decision key it leaves unset comes from the model card, as in the daemon")
     ap.add_argument("--backend", default="tensorflow", choices=["tensorflow", "litert"])
     ap.add_argument("--edf", action="append", default=[], help="a user EDF/BDF recording to score (repeatable)")
     ap.add_argument("--annotations", action="append", default=[],
