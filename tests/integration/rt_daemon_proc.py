@@ -140,6 +140,8 @@ class DaemonProc:
             self.sub.close(linger=0)
         self.ctx.term()
         self._reader.join(timeout=2)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
         if self.notify:
             self.notify.close()
 

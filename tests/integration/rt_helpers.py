@@ -39,16 +39,27 @@ def start_outlet(*args: str, timeout_s: float = 20.0) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen | None, sig: int = signal.SIGKILL, timeout_s: float = 10.0) -> int | None:
+    """Signal ``proc`` if it still runs, wait for it, and close its pipes (pytest turns the
+    ResourceWarning of an unclosed pipe into an error)."""
     if proc is None:
         return None
-    if proc.poll() is None:
-        try:
-            proc.send_signal(sig)
-            return proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            return proc.wait(timeout=timeout_s)
-    return proc.returncode
+    try:
+        if proc.poll() is None:
+            try:
+                proc.send_signal(sig)
+                return proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                return proc.wait(timeout=timeout_s)
+        return proc.returncode
+    finally:
+        close_pipes(proc)
+
+
+def close_pipes(proc: subprocess.Popen) -> None:
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def wait_for(predicate, timeout_s: float, interval_s: float = 0.05, what: str = "condition"):

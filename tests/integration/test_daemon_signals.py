@@ -90,4 +90,3 @@ def test_sighup_to_a_running_daemon_is_logged_and_applied_by_the_loop(toy_export
         assert "received SIGTERM: stopping after the window in flight" in d.log_text()
     finally:
         d.close()
-        d.proc.stderr.close()
