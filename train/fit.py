@@ -8,7 +8,7 @@ Run directory layout (``runs/NAME``, git-ignored; it holds data derived from the
     best.weights.h5     weights of the best epoch by ``fit.monitor``
     last.weights.h5     weights after the last epoch
     backup/             BackupAndRestore state (resume after interruption; removed when done)
-    history.csv         CSVLogger
+    history.csv         every logged value per epoch (history_csv_callback)
     tensorboard/        TensorBoard logs
     curves.png          loss / accuracy per epoch
     test_metrics.json   segment- and window-level metrics on the test split (train/scoring.py)
@@ -58,10 +58,25 @@ def _build_from_local_batch(model, strategy, dataset) -> None:
     model._maybe_symbolic_build = build
 
 
-def prepare_data(hp: HParams, data_root: Path | str, run_dir: Path, records=None) -> dict:
-    """Load sources (or use ``records``), split by recording, write shards; returns the data summary."""
+def _write_text(path: str, text: str) -> None:
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(text)
+
+
+def _read_text(path: str) -> str:
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "r") as f:
+        return f.read()
+
+
+def prepare_data(hp: HParams, data_root: Path | str, run_dir: Path | str, records=None) -> dict:
+    """Load sources (or use ``records``), split by recording, write ``split.json`` and the shards into
+    ``run_dir`` (a local path or a ``tf.io.gfile`` URL); returns the data summary."""
     from train.datasets.records import run_records, split_records
-    from train.tfrecords import write_split
+    from train.tfrecords import join, write_split
 
     if records is None:
         records = run_records(hp, data_root)
@@ -69,13 +84,13 @@ def prepare_data(hp: HParams, data_root: Path | str, run_dir: Path, records=None
                           fold=hp.data.cv_fold)
     by_id = {r.recording_id: r for r in records}
     kfold = {"cv_folds": hp.data.cv_folds, "cv_fold": hp.data.cv_fold} if hp.data.cv_folds else {}
-    (run_dir / "split.json").write_text(json.dumps({"seed": hp.split_seed, "by": "recording group, stratified by "
-                                                    "source/subset/label", **kfold, **split}, indent=2))
+    _write_text(join(run_dir, "split.json"), json.dumps({"seed": hp.split_seed, "by": "recording group, stratified by "
+                                                         "source/subset/label", **kfold, **split}, indent=2))
     ex = hp.signal.window_samples + hp.signal.crop_margin_samples
     summaries = {}
     for name in ("train", "validation"):
         recs = [by_id[i] for i in split[name]]
-        summaries[name] = write_split(recs, run_dir / "data", name, example_samples=ex,
+        summaries[name] = write_split(recs, join(run_dir, "data"), name, example_samples=ex,
                                       hop_samples=hp.signal.train_hop_samples, shard_examples=hp.data.shard_examples,
                                       balance=name == "train", balance_classes=hp.data.balance_classes,
                                       source_share=hp.data.source_share, max_repeat=hp.data.max_repeat)
@@ -97,8 +112,9 @@ def plot_curves(history_csv: Path | str, out_png: Path | str, title: str) -> boo
         _log(f"matplotlib is not installed ({e}): no {str(out_png)!r} (pip install matplotlib)")
         return False
 
-    with open(history_csv) as f:
-        rows = list(csv.DictReader(f))
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(_read_text(str(history_csv)))))
     if not rows:
         return False
     ep = [int(r["epoch"]) + 1 for r in rows]
@@ -116,98 +132,199 @@ def plot_curves(history_csv: Path | str, out_png: Path | str, title: str) -> boo
         a.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
+    import tensorflow as tf
+    with tf.io.gfile.GFile(str(out_png), "wb") as f:
+        f.write(buf.getvalue())
     return True
+
+
+def best_state_callback(path: str, checkpoint, plateau):
+    """A Keras callback that persists ``checkpoint.best`` (ModelCheckpoint) and ``plateau``'s ``best`` /
+    ``wait`` / ``cooldown_counter`` (ReduceLROnPlateau), with the optimizer's learning rate, in ``path``
+    (JSON beside the BackupAndRestore state) after every epoch, and sets them back at the start of a
+    resumed run.
+
+    BackupAndRestore restores the weights and the epoch, not these: without them the first epoch after a
+    resume saves its weights as the best even when it is worse than the best before the interruption.
+    Place it after the checkpoint and the plateau callbacks (their ``on_train_begin`` resets ``best``) and
+    before BackupAndRestore (an epoch's backup is written only after its best values are).
+    """
+    import keras
+    import tensorflow as tf
+
+    class BestState(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            if not tf.io.gfile.exists(path):
+                return
+            st = json.loads(_read_text(path))
+            checkpoint.best = st["checkpoint_best"]
+            plateau.best = st["plateau_best"]
+            plateau.wait = st["plateau_wait"]
+            plateau.cooldown_counter = st["plateau_cooldown_counter"]
+            self.model.optimizer.learning_rate = st["learning_rate"]
+            _log(f"resumed: best {checkpoint.monitor} so far {st['checkpoint_best']!r}, "
+                 f"learning rate {st['learning_rate']!r}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            st = {"checkpoint_best": float(checkpoint.best), "plateau_best": float(plateau.best),
+                  "plateau_wait": int(plateau.wait), "plateau_cooldown_counter": int(plateau.cooldown_counter),
+                  "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))}
+            tf.io.gfile.makedirs(path.rsplit("/", 1)[0])
+            _write_text(path + ".tmp", json.dumps(st))
+            tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+
+    return BestState()
+
+
+def history_csv_callback(path: str):
+    """A Keras callback that writes ``epoch`` + every log value per epoch to ``path`` (CSV), continuing the
+    rows already there (a resumed run), through ``tf.io.gfile``. It rewrites the file each epoch: unlike
+    keras.callbacks.CSVLogger it needs no append mode (which gs:// lacks) and closes remote files cleanly."""
+    import csv
+    import io
+
+    import keras
+    import tensorflow as tf
+
+    class HistoryCsv(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.rows = (list(csv.DictReader(io.StringIO(_read_text(path)))) if tf.io.gfile.exists(path) else [])
+
+        def on_epoch_end(self, epoch, logs=None):
+            row = {"epoch": epoch}
+            for k, v in sorted((logs or {}).items()):
+                row[k] = float(keras.ops.convert_to_numpy(v))
+            self.rows.append(row)
+            keys = list(dict.fromkeys(k for r in self.rows for k in r))
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, keys, lineterminator="\n")
+            w.writeheader()
+            w.writerows(self.rows)
+            _write_text(path + ".tmp", buf.getvalue())
+            tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+
+    return HistoryCsv()
 
 
 def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../shared/data", command: str = "",
             records=None, verbose: int = 2, score_test: bool = True, extra_callbacks=()) -> dict:
-    """Train per ``hp`` into ``run_dir``; returns the run summary (also written to run.json)."""
+    """Train per ``hp`` into ``run_dir``; returns the run summary (also written to run.json).
+
+    ``run_dir`` is a local path or any URL ``tf.io.gfile`` writes (``gs://bucket/run``): it stays a string
+    and every file goes through ``tf.io.gfile`` or Keras' own remote-aware file handling. Under the
+    multi-worker strategy only the chief writes into ``run_dir``; every other worker writes into a local
+    temporary directory, removed at the end (the usual Keras pattern: all workers save, only one keeps).
+    """
+    import tempfile
+
     import keras
+    import tensorflow as tf
 
     from train import strategy as strat
     from train.models import build
-    from train.tfrecords import make_dataset
+    from train.tfrecords import join, make_dataset, shard_files
 
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = str(run_dir)
     t0 = time.time()
     strat.configure_threads(hp.fit.intra_op_threads, hp.fit.inter_op_threads)
     keras.utils.set_random_seed(hp.fit.seed)
     p = strat.plan(hp.fit.strategy, hp.fit.precision, global_batch=hp.fit.batch_size)
     strategy = strat.make_strategy(p, hp.fit.tpu)
-    _log(f"strategy {p.kind}, precision {p.precision}, replicas {strategy.num_replicas_in_sync}")
-    (run_dir / "hparams.json").write_text(json.dumps(hp.to_dict(), indent=2))
-
-    data = prepare_data(hp, data_root, run_dir, records)
-    files = {n: sorted((run_dir / "data").glob(f"{n}-*.tfrecord.gz")) for n in ("train", "validation")}
-    if p.kind == "tpu":
-        strat.check_tpu_paths(files["train"])
-    _log(f"examples: {json.dumps({k: v['examples_per_epoch'] for k, v in data['summaries'].items()})}")
-
-    with strategy.scope():
-        train_model, infer_model = build(hp)
-        names = compile_model(train_model, hp)
-    ex = hp.signal.window_samples + hp.signal.crop_margin_samples
-    train_ds = make_dataset(files["train"], example_samples=ex, window_samples=hp.signal.window_samples,
-                            batch_size=hp.fit.batch_size, training=True, output_names=names,
-                            augment_hp=hp.augment, seed=hp.fit.seed, drop_remainder=p.drop_remainder,
-                            shuffle_buffer=max(1000, data["summaries"]["train"]["examples_per_epoch"]))
-    val_ds = None
-    if data["summaries"]["validation"]["examples"]:
-        val_ds = make_dataset(files["validation"], example_samples=ex, window_samples=hp.signal.window_samples,
-                              batch_size=hp.fit.val_batch_size, training=False, output_names=names,
-                              drop_remainder=p.drop_remainder)
-    monitor = hp.fit.monitor if val_ds is not None else hp.fit.monitor.removeprefix("val_")
-    mode = "max" if "acc" in monitor or "auc" in monitor else "min"
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "best.weights.h5"), monitor=monitor, mode=mode,
-                                        save_best_only=True, save_weights_only=True),
-        keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=hp.fit.plateau_factor,
-                                          patience=hp.fit.plateau_patience, min_lr=hp.fit.min_learning_rate),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-    ]
-    callbacks += list(extra_callbacks)
+    chief = p.kind != "multi_worker" or strat.is_chief(os.environ.get("TF_CONFIG"))
+    work_dir = run_dir if chief else tempfile.mkdtemp(prefix="train-worker-")
+    _log(f"strategy {p.kind}, precision {p.precision}, replicas {strategy.num_replicas_in_sync}"
+         + ("" if chief else f"; not the chief: writing to the temporary {work_dir!r}"))
     try:
-        import tensorboard  # noqa: F401
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False, profile_batch=0))
-    except ImportError:
-        _log("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
-    if p.kind == "multi_worker":
-        _build_from_local_batch(train_model, strategy, train_ds)
-    steps = hp.fit.steps_per_epoch or None
-    if steps:
-        train_ds = train_ds.repeat()
-    t_fit = time.time()
-    train_model.fit(train_ds, validation_data=val_ds, epochs=hp.fit.epochs, steps_per_epoch=steps,
-                    callbacks=callbacks, verbose=verbose)
-    fit_s = time.time() - t_fit
-    train_model.save_weights(str(run_dir / "last.weights.h5"))
-    if (run_dir / "best.weights.h5").exists():
-        train_model.load_weights(str(run_dir / "best.weights.h5"))
-    shutil.rmtree(run_dir / "backup", ignore_errors=True)
-    plot_curves(run_dir / "history.csv", run_dir / "curves.png", f"{hp.fit.architecture} training")
+        tf.io.gfile.makedirs(work_dir)
+        _write_text(join(work_dir, "hparams.json"), json.dumps(hp.to_dict(), indent=2))
 
-    summary = {"command": command, "architecture": hp.fit.architecture, "strategy": p.kind,
-               "precision": p.precision, "data_sources": list(hp.data.sources),
-               "data_root": str(data_root), "examples": data["summaries"],
-               "split_counts": {k: len(v) for k, v in data["split"].items()},
-               "fit_wall_time_s": round(fit_s, 1), "params": int(infer_model.count_params()),
-               "seed": hp.fit.seed, "host_cpus": os.cpu_count()}
-    if score_test and data["split"]["test"]:
-        from train.scoring import keras_predict, score, window_probabilities
-        by_id = {r.recording_id: r for r in data["records"]}
-        test = [by_id[i] for i in data["split"]["test"]]
-        probs = window_probabilities(keras_predict(infer_model), test, hp.signal.window_samples,
-                                     hp.signal.eval_hop_samples)
-        metrics = score(test, probs)
-        (run_dir / "test_metrics.json").write_text(json.dumps(metrics, indent=2))
-        (run_dir / "test_probabilities.json").write_text(json.dumps({k: v.round(5).tolist() for k, v in probs.items()}))
-        summary["test_metrics"] = metrics
-    summary["wall_time_s"] = round(time.time() - t0, 1)
-    (run_dir / "run.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "test_metrics"}, indent=2))
+        data = prepare_data(hp, data_root, work_dir, records)
+        files = {n: shard_files(join(work_dir, "data"), n) for n in ("train", "validation")}
+        if p.kind == "tpu":
+            strat.check_tpu_paths(files["train"])
+        _log(f"examples: {json.dumps({k: v['examples_per_epoch'] for k, v in data['summaries'].items()})}")
+
+        with strategy.scope():
+            train_model, infer_model = build(hp)
+            names = compile_model(train_model, hp)
+        ex = hp.signal.window_samples + hp.signal.crop_margin_samples
+        train_ds = make_dataset(files["train"], example_samples=ex, window_samples=hp.signal.window_samples,
+                                batch_size=hp.fit.batch_size, training=True, output_names=names,
+                                augment_hp=hp.augment, seed=hp.fit.seed, drop_remainder=p.drop_remainder,
+                                shuffle_buffer=max(1000, data["summaries"]["train"]["examples_per_epoch"]))
+        val_ds = None
+        if data["summaries"]["validation"]["examples"]:
+            val_ds = make_dataset(files["validation"], example_samples=ex, window_samples=hp.signal.window_samples,
+                                  batch_size=hp.fit.val_batch_size, training=False, output_names=names,
+                                  drop_remainder=p.drop_remainder)
+        monitor = hp.fit.monitor if val_ds is not None else hp.fit.monitor.removeprefix("val_")
+        mode = "max" if "acc" in monitor or "auc" in monitor else "min"
+        best_path = join(work_dir, "best.weights.h5")
+        checkpoint = keras.callbacks.ModelCheckpoint(best_path, monitor=monitor, mode=mode,
+                                                     save_best_only=True, save_weights_only=True)
+        plateau = keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=hp.fit.plateau_factor,
+                                                    patience=hp.fit.plateau_patience, min_lr=hp.fit.min_learning_rate)
+        backup_dir = join(work_dir, "backup")
+        callbacks = [
+            checkpoint,
+            plateau,
+            best_state_callback(join(backup_dir, "best_state.json"), checkpoint, plateau),
+            keras.callbacks.BackupAndRestore(backup_dir),
+            history_csv_callback(join(work_dir, "history.csv")),
+        ]
+        callbacks += list(extra_callbacks)
+        try:
+            import tensorboard  # noqa: F401
+            callbacks.append(keras.callbacks.TensorBoard(join(work_dir, "tensorboard"), write_graph=False,
+                                                         profile_batch=0))
+        except ImportError:
+            _log("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
+        if p.kind == "multi_worker":
+            _build_from_local_batch(train_model, strategy, train_ds)
+        steps = hp.fit.steps_per_epoch or None
+        if steps:
+            train_ds = train_ds.repeat()
+        t_fit = time.time()
+        history = train_model.fit(train_ds, validation_data=val_ds, epochs=hp.fit.epochs, steps_per_epoch=steps,
+                                  callbacks=callbacks, verbose=verbose, shuffle=False)  # shuffled in make_dataset
+        fit_s = time.time() - t_fit
+        train_model.save_weights(join(work_dir, "last.weights.h5"))
+        if tf.io.gfile.exists(best_path):
+            train_model.load_weights(best_path)
+        if tf.io.gfile.exists(backup_dir):
+            tf.io.gfile.rmtree(backup_dir)
+        if chief:
+            plot_curves(join(run_dir, "history.csv"), join(run_dir, "curves.png"), f"{hp.fit.architecture} training")
+
+        summary = {"command": command, "architecture": hp.fit.architecture, "strategy": p.kind,
+                   "precision": p.precision, "chief": chief, "data_sources": list(hp.data.sources),
+                   "data_root": str(data_root), "examples": data["summaries"],
+                   "split_counts": {k: len(v) for k, v in data["split"].items()},
+                   "fit_wall_time_s": round(fit_s, 1), "params": int(infer_model.count_params()),
+                   "final_logs": {k: float(v[-1]) for k, v in history.history.items() if v},
+                   "seed": hp.fit.seed, "host_cpus": os.cpu_count()}
+        if score_test and chief and data["split"]["test"]:
+            from train.scoring import keras_predict, score, window_probabilities
+            by_id = {r.recording_id: r for r in data["records"]}
+            test = [by_id[i] for i in data["split"]["test"]]
+            probs = window_probabilities(keras_predict(infer_model), test, hp.signal.window_samples,
+                                         hp.signal.eval_hop_samples)
+            metrics = score(test, probs)
+            _write_text(join(run_dir, "test_metrics.json"), json.dumps(metrics, indent=2))
+            _write_text(join(run_dir, "test_probabilities.json"),
+                        json.dumps({k: v.round(5).tolist() for k, v in probs.items()}))
+            summary["test_metrics"] = metrics
+        summary["wall_time_s"] = round(time.time() - t0, 1)
+        if chief:
+            _write_text(join(run_dir, "run.json"),
+                        json.dumps({k: v for k, v in summary.items() if k != "test_metrics"}, indent=2))
+    finally:
+        if not chief:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    summary["work_dir"] = work_dir
     _log(f"done in {summary['wall_time_s']} s")
     return summary
 
@@ -215,22 +332,25 @@ def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../sha
 def load_run(run_dir: Path | str):
     """Rebuild the models of a finished run with its best weights: ``(hp, train_model, infer_model)``.
 
-    An ensemble run directory (``members.json``, train/ensemble.py) gives ``(hp, None, ensemble_model)``."""
+    ``run_dir``: a local path or a ``tf.io.gfile`` URL. An ensemble run directory (``members.json``,
+    train/ensemble.py) gives ``(hp, None, ensemble_model)``."""
+    import tensorflow as tf
+
     from train.hparams import from_dict
     from train.models import build
+    from train.tfrecords import join
 
-    run_dir = Path(run_dir)
-    if (run_dir / "members.json").exists():  # an ensemble run (train/ensemble.py): no training model
+    if tf.io.gfile.exists(join(run_dir, "members.json")):  # an ensemble run (train/ensemble.py): no training model
         from train.ensemble import load_ensemble_run
-        return load_ensemble_run(run_dir)
-    if not (run_dir / "hparams.json").exists():
+        return load_ensemble_run(Path(run_dir))
+    if not tf.io.gfile.exists(join(run_dir, "hparams.json")):
         raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory (no hparams.json)")
-    hp = from_dict(json.loads((run_dir / "hparams.json").read_text()))
+    hp = from_dict(json.loads(_read_text(join(run_dir, "hparams.json"))))
     train_model, infer_model = build(hp)
-    w = run_dir / "best.weights.h5"
-    if not w.exists():
-        w = run_dir / "last.weights.h5"
-    if not w.exists():
+    w = join(run_dir, "best.weights.h5")
+    if not tf.io.gfile.exists(w):
+        w = join(run_dir, "last.weights.h5")
+    if not tf.io.gfile.exists(w):
         raise FileNotFoundError(f"no weights in {str(run_dir)!r} (best.weights.h5 / last.weights.h5)")
-    train_model.load_weights(str(w))
+    train_model.load_weights(w)
     return hp, train_model, infer_model

@@ -4,7 +4,10 @@
 - ``mirrored``: MirroredStrategy over every local GPU (chosen by ``auto`` when >= 1 GPU is visible).
 - ``multi_worker``: MultiWorkerMirroredStrategy from ``TF_CONFIG`` (chosen by ``auto`` when it is set).
 - ``tpu``: TPUStrategy (only when asked): static global batch, a multiple of 1024, drop_remainder,
-  and training data on ``gs://``; a clear :class:`StrategyError` when no TPU is reachable.
+  and training data on a non-local filesystem (``gs://``: the TPU hosts read the shards themselves,
+  so the run directory must be a URL); a clear :class:`StrategyError` when no TPU is reachable.
+
+Under ``multi_worker`` only the chief (:func:`is_chief`) writes into the run directory.
 
 Precision: ``auto`` = mixed_float16 on GPU, mixed_bfloat16 on TPU, float32 on CPU (mixed may be
 asked for explicitly on CPU). Output layers are built with ``dtype="float32"`` in train/models.py.
@@ -75,10 +78,37 @@ def check_tpu_batch(global_batch: int) -> None:
                             f"got {global_batch!r}")
 
 
+def is_local_path(path) -> bool:
+    """True for a path on this machine's filesystem (no URL scheme, or ``file://``)."""
+    text = str(path)
+    return "://" not in text or text.startswith("file://")
+
+
 def check_tpu_paths(paths) -> None:
-    bad = [str(p) for p in paths if not str(p).startswith("gs://")]
+    """TPU hosts read the training shards themselves: refuse local paths (a ``gs://`` run directory)."""
+    paths = [str(p) for p in paths]
+    if not paths:
+        raise StrategyError("TPU training found no training shards, got []")
+    bad = [p for p in paths if is_local_path(p)]
     if bad:
-        raise StrategyError(f"TPU training reads data from gs:// paths only, got {bad[:3]!r}")
+        raise StrategyError(f"TPU training reads data from a non-local filesystem (gs://...) only; local paths "
+                            f"cannot be read by the TPU hosts, got {bad[:3]!r}")
+
+
+def is_chief(tf_config: str | None) -> bool:
+    """Pure: whether this process is the chief of a ``TF_CONFIG`` cluster (task type ``chief``, or worker 0
+    of a cluster without a chief); True without ``TF_CONFIG``. Only the chief keeps what it writes."""
+    if not tf_config:
+        return True
+    try:
+        cfg = json.loads(tf_config)
+    except json.JSONDecodeError as e:
+        raise StrategyError(f"TF_CONFIG is not JSON: {tf_config!r}") from e
+    task = cfg.get("task") or {}
+    kind, index = task.get("type"), int(task.get("index", 0))
+    if kind is None or kind == "chief":
+        return True
+    return kind == "worker" and not cfg.get("cluster", {}).get("chief") and index == 0
 
 
 def plan(requested: str, precision: str, *, global_batch: int) -> Plan:

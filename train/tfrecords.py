@@ -12,7 +12,9 @@ Schema (one ``tf.train.Example`` per example; see docs/training.md):
 | ``offset`` | int64 | first sample of the example in the recording |
 
 Shards: ``<dir>/<split>-00000-of-00003.tfrecord.gz``; ``<dir>/<split>.json`` records the count,
-``example_samples`` and the schema version.
+``example_samples`` and the schema version. ``<dir>`` is a local path or any URL that
+``tf.io.gfile`` reads and writes (``gs://...``, ``ram://...``): it is kept as a string and every
+file goes through ``tf.io.gfile`` / TensorFlow's record I/O. Defaults come from train/hparams.py.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import tensorflow as tf
 
 from train.augment import augment, center_crop, mixup
 from train.datasets.records import Record, check_label, training_examples
-from train.hparams import AugmentHP
+from train.hparams import AugmentHP, DataHP, FitHP
+
+_DATA = DataHP()
 
 SCHEMA_VERSION = 1
 
@@ -69,25 +73,34 @@ def balance_repeats(examples, *, balance_classes: bool, source_share: dict, max_
     return [int(min(max_repeat, max(1, round(cls_rep[(s, y)] * src_rep[s])))) for s, y in examples]
 
 
+def join(base: Path | str, *parts: str) -> str:
+    """``base/part/...`` as a string; ``base`` may be a URL (``gs://b/run``), which ``pathlib`` would mangle."""
+    return "/".join([str(base).rstrip("/"), *parts])
+
+
 def write_split(records: list[Record], out_dir: Path | str, split: str, *, example_samples: int, hop_samples: int,
-                shard_examples: int = 2048, balance: bool = False, balance_classes: bool = True,
-                source_share: dict | None = None, max_repeat: int = 40) -> dict:
-    """Cut examples from ``records`` and write GZIP shards; returns the split's summary dict."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+                shard_examples: int = _DATA.shard_examples, balance: bool = False,
+                balance_classes: bool = _DATA.balance_classes, source_share: dict | None = None,
+                max_repeat: int = _DATA.max_repeat) -> dict:
+    """Cut examples from ``records`` and write GZIP shards into ``out_dir`` (a local path or a
+    ``tf.io.gfile`` URL); returns the split's summary dict. ``source_share`` None = ``DataHP``'s default."""
+    if source_share is None:
+        source_share = _DATA.source_share
+    out_dir = str(out_dir)
+    tf.io.gfile.makedirs(out_dir)
     items = []
     for r in records:
         for off, x, y in training_examples(r, example_samples, hop_samples):
             items.append((x, y, r.source, r.recording_id, off))
     if balance:
         reps = balance_repeats([(s, y) for _, y, s, _, _ in items], balance_classes=balance_classes,
-                               source_share=source_share or {}, max_repeat=max_repeat)
+                               source_share=source_share, max_repeat=max_repeat)
     else:
         reps = [1] * len(items)
     n_shards = max(1, -(-len(items) // shard_examples))
-    paths = [out_dir / f"{split}-{i:05d}-of-{n_shards:05d}.tfrecord.gz" for i in range(n_shards)]
+    names = [f"{split}-{i:05d}-of-{n_shards:05d}.tfrecord.gz" for i in range(n_shards)]
     opts = tf.io.TFRecordOptions(compression_type="GZIP")
-    writers = [tf.io.TFRecordWriter(str(p), opts) for p in paths]
+    writers = [tf.io.TFRecordWriter(join(out_dir, n), opts) for n in names]
     try:
         for i, ((x, y, s, rid, off), rep) in enumerate(zip(items, reps)):
             writers[i % n_shards].write(_example(x, y, rep, s, rid, off))
@@ -103,9 +116,15 @@ def write_split(records: list[Record], out_dir: Path | str, split: str, *, examp
     summary = {"schema_version": SCHEMA_VERSION, "split": split, "examples": len(items),
                "examples_per_epoch": int(sum(reps)), "example_samples": example_samples,
                "per_source_label": {k: {"examples": v[0], "per_epoch": v[1]} for k, v in sorted(per.items())},
-               "shards": [p.name for p in paths]}
-    (out_dir / f"{split}.json").write_text(json.dumps(summary, indent=2))
+               "shards": names}
+    with tf.io.gfile.GFile(join(out_dir, f"{split}.json"), "w") as f:
+        f.write(json.dumps(summary, indent=2))
     return summary
+
+
+def shard_files(data_dir: Path | str, split: str) -> list[str]:
+    """The sorted shard paths of ``split`` in ``data_dir`` (a local path or a ``tf.io.gfile`` URL)."""
+    return sorted(tf.io.gfile.glob(join(data_dir, f"{split}-*.tfrecord.gz")))
 
 
 def parse_fn(example_samples: int):
@@ -129,12 +148,12 @@ def parse_fn(example_samples: int):
 
 
 def make_dataset(files, *, example_samples: int, window_samples: int, batch_size: int, training: bool,
-                 output_names=("probabilities",), augment_hp=None, seed: int = 0, shuffle_buffer: int = 20000,
+                 output_names=("probabilities",), augment_hp=None, seed: int = FitHP.seed, shuffle_buffer: int = 20000,
                  drop_remainder: bool = False, cache: bool = True) -> tf.data.Dataset:
     """GZIP shards -> batches of ``(x [batch, window_samples], {name: y [batch, 2]})``, ``y`` one-hot
     (soft when mixed up).
 
-    Parallel reads and parsing, cache, (training) per-example repeat + shuffle + augmentation,
+    ``files``: local paths or ``tf.io.gfile`` URLs. Parallel reads and parsing, cache, (training) per-example repeat + shuffle + augmentation,
     batch, (training, ``augment_hp.mixup_alpha > 0``) mixup within the batch, prefetch.
     """
     files = [str(f) for f in files]
