@@ -48,7 +48,7 @@ _TAIL_BLOCK = 64 * 1024
 
 def default_log_path(env: dict[str, str] | None = None) -> Path:
     """``$STATE_DIRECTORY/alerts.jsonl`` (the first directory, as systemd sets it), else ``./alerts.jsonl``."""
-    env = env if env is not None else os.environ
+    env = env if env is not None else dict(os.environ)
     state = env.get("STATE_DIRECTORY", "").split(":")[0]
     return Path(state) / "alerts.jsonl" if state else Path("alerts.jsonl")
 
@@ -273,6 +273,8 @@ class Publisher:
 
     def _serve_replay(self) -> None:
         rep = self._rep
+        if rep is None:  # started only when a replay endpoint is bound
+            return
         poller = zmq.Poller()
         poller.register(rep, zmq.POLLIN)
         while not self._stop.is_set():

@@ -117,7 +117,7 @@ class Config:
 
 
 SECTION_NAMES = tuple(f.name for f in fields(Config) if f.name != "sources")
-_SECTIONS = {f.name: f.default_factory for f in fields(Config) if f.name in SECTION_NAMES}  # type: ignore[misc]
+_SECTIONS: dict[str, Any] = {f.name: f.default_factory for f in fields(Config) if f.name in SECTION_NAMES}
 # The keys a model card's "settings" may set (realtime.model.SETTINGS_KEYS has the same list).
 MODEL_SETTING_KEYS = {"decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s"),
                       "signal": ("amplitude_low_uv", "amplitude_high_uv")}

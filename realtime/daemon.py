@@ -43,7 +43,7 @@ import signal
 import socket
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 import numpy as np
 
@@ -53,7 +53,7 @@ from realtime.config import (SECTION_NAMES, Config, ConfigError, apply_model_set
 
 if TYPE_CHECKING:  # the heavy modules are imported in start(), not at import time
     from realtime.alerts import Publisher
-    from realtime.inlet import Inlet
+    from realtime.inlet import Inlet, StreamMeta
     from realtime.messages import Envelope
     from realtime.metrics import Metrics
     from realtime.model import Detector
@@ -110,6 +110,15 @@ class TimedDetector:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._detector, name)
+
+
+T = TypeVar("T")
+
+
+def _started(part: T | None, what: str) -> T:
+    if part is None:
+        raise RuntimeError(f"the daemon's {what} is not there yet: call start() first")
+    return part
 
 
 class RateLimitedLog:
@@ -176,6 +185,31 @@ class Daemon:
         self._quality_sent: tuple = ()  # flagged channels last reported (none at start)
         self._quality_sent_at: float = -math.inf
 
+    # The parts start() (or a connected stream, for the pipeline) provides; an error before then.
+    @property
+    def _metrics(self) -> "Metrics":
+        return _started(self.metrics, "metrics")
+
+    @property
+    def _publisher(self) -> "Publisher":
+        return _started(self.publisher, "publisher")
+
+    @property
+    def _inlet(self) -> "Inlet":
+        return _started(self.inlet, "inlet")
+
+    @property
+    def _envelope(self) -> "Envelope":
+        return _started(self.envelope, "envelope")
+
+    @property
+    def _meta(self) -> "StreamMeta":
+        return _started(self._inlet.meta, "stream metadata (no stream is open)")
+
+    @property
+    def _pipeline(self) -> "Pipeline":
+        return _started(self.pipeline, "pipeline (no stream is open)")
+
     # ----------------------------------------------------------------------------- start-up
     def start(self) -> None:
         """Load and warm the model, bind sockets, serve metrics, then ``READY=1``.
@@ -196,44 +230,44 @@ class Daemon:
             from realtime.model import ModelLoadError, load_detector
 
             try:
-                self._detector = load_detector(cfg.model.path or None, backend=cfg.model.backend,
-                                               device=cfg.model.device)
-                self._detector.warmup((1,))
+                loaded = load_detector(cfg.model.path or None, backend=cfg.model.backend, device=cfg.model.device)
+                loaded.warmup((1,))
+                self._detector = loaded
             except ModelLoadError as exc:
                 raise StartupError(f"cannot load the model: {exc}", EX_UNAVAILABLE) from exc
             except Exception as exc:  # loaded, but the warm-up window fails: the model is unusable
                 log.debug("model warm-up failure", exc_info=True)
                 raise StartupError(f"the model at {cfg.model.path or 'the default path'} failed its warm-up "
                                    f"window: {type(exc).__name__}: {exc}", EX_UNAVAILABLE) from exc
-        det = self._detector
-        self.detector = TimedDetector(det, self.metrics.inference_duration.observe)
+        det = _started(self._detector, "model")
+        self.detector = TimedDetector(det, self._metrics.inference_duration.observe)
         try:
             self.config, self.setting_sources = apply_model_settings(cfg, self.detector.settings)
         except ConfigError as exc:
             raise StartupError(f"the model card's settings do not fit the configuration: {exc}", EX_CONFIG) from exc
         cfg = self.config
         log_settings(cfg, self.setting_sources)
-        self.metrics.set_model_info(model_version=str(det.model_version), architecture=self.detector.architecture,
+        self._metrics.set_model_info(model_version=str(det.model_version), architecture=self.detector.architecture,
                                     backend=str(det.backend), device=str(det.device))
         spec = StreamSpec(name=cfg.stream.name, type=cfg.stream.type, source_id=cfg.stream.source_id)
         self._stream_label = spec.label()
-        self.metrics.init_stream(self._stream_label)
+        self._metrics.init_stream(self._stream_label)
         self.envelope = Envelope.of({"name": spec.name, "type": spec.type, "source_id": spec.source_id},
                                     host=self._host, model_version=str(det.model_version))
         log_path = cfg.alerts.log_path or str(default_log_path(self.env))
         try:
             self.publisher = Publisher(cfg.alerts.endpoint, cfg.alerts.replay_endpoint, log_path,
-                                       on_error=self.metrics.error,
-                                       on_published=lambda topic: self.metrics.alerts_published.labels(topic=topic).inc())
+                                       on_error=self._metrics.error,
+                                       on_published=lambda topic: self._metrics.alerts_published.labels(topic=topic).inc())
         except Exception as exc:  # zmq.ZMQError (address in use, bad endpoint) or OSError (log)
             raise StartupError(f"cannot open the alert sockets/log ({cfg.alerts.endpoint}, "
                                f"{cfg.alerts.replay_endpoint or 'no replay'}, {log_path}): {exc}",
                                EX_UNAVAILABLE) from exc
         if cfg.metrics.enabled:
             try:
-                self.metrics.serve(cfg.metrics.host, cfg.metrics.port)
+                self._metrics.serve(cfg.metrics.host, cfg.metrics.port)
             except OSError as exc:
-                self.publisher.close(flush_s=0)
+                self._publisher.close(flush_s=0)
                 raise StartupError(f"cannot serve metrics on {cfg.metrics.host}:{cfg.metrics.port}: {exc}",
                                    EX_UNAVAILABLE) from exc
         self.inlet = Inlet(spec, resolve_timeout_s=cfg.stream.resolve_timeout_s,
@@ -241,9 +275,9 @@ class Daemon:
                            max_buflen_s=max(30, int(cfg.window.buffer_s)))
         self._started_mono = time.monotonic()
         self._next_heartbeat = self._started_mono  # first heartbeat right away
-        metrics_url = f"http://{self.metrics.host}:{self.metrics.port}/metrics" if cfg.metrics.enabled else "off"
+        metrics_url = f"http://{self._metrics.host}:{self._metrics.port}/metrics" if cfg.metrics.enabled else "off"
         log.info("ready: alerts=%s replay=%s metrics=%s model=%s backend=%s device=%s stream=%s",
-                 self.publisher.endpoint, self.publisher.replay_endpoint or "off", metrics_url, det.model_version,
+                 self._publisher.endpoint, self._publisher.replay_endpoint or "off", metrics_url, det.model_version,
                  det.backend, det.device, spec.describe())
         sdnotify.notify("READY=1", self.env)
         self._set_status(f"waiting for stream {spec.describe()}")
@@ -300,7 +334,7 @@ class Daemon:
             self._last_watchdog = now
 
     def _acquire(self) -> None:
-        step = self.inlet.step(PULL_TIMEOUT_S)
+        step = self._inlet.step(PULL_TIMEOUT_S)
         if step.event == "connected":
             self._on_connected(step.detail)
         elif step.event == "lost":
@@ -308,9 +342,10 @@ class Daemon:
         elif step.event == "restored":
             self._on_restored(step.detail)
         elif step.event == "rejected":
-            self.metrics.error("stream_rejected")
-            self._set_status(f"waiting for stream {self.inlet.spec.describe()} (rejected: {step.detail})")
-        if step.n_samples and self.pipeline is not None and self.inlet.state == "connected":
+            self._metrics.error("stream_rejected")
+            self._set_status(f"waiting for stream {self._inlet.spec.describe()} (rejected: {step.detail})")
+        if step.n_samples and self.pipeline is not None and self._inlet.state == "connected":
+            assert step.samples is not None and step.timestamps is not None  # n_samples > 0
             self._process(step.samples, step.timestamps)
 
     # ----------------------------------------------------------------------------- stream events
@@ -319,65 +354,65 @@ class Daemon:
         from realtime.messages import Envelope
         from realtime.pipeline import Pipeline
 
-        meta = self.inlet.meta
+        meta = self._meta
         try:
             self.pipeline = Pipeline(self.detector, sfreq=meta.sfreq, ch_names=meta.ch_names, units=meta.units,
                                      window=self.config.window, decision=self.config.decision,
                                      channels=self.config.stream.channels, mode="live", signal=self.config.signal)
         except ValueError as exc:  # unknown unit, missing channels, window too long for the buffer
             log.error("cannot score stream %r: %s; waiting for another stream", meta.name, exc)
-            self.metrics.error("stream_rejected")
-            self.inlet.reject(str(exc))
+            self._metrics.error("stream_rejected")
+            self._inlet.reject(str(exc))
             self.pipeline = None
-            self._set_status(f"waiting for stream {self.inlet.spec.describe()} (rejected {meta.name}: {exc})")
+            self._set_status(f"waiting for stream {self._inlet.spec.describe()} (rejected {meta.name}: {exc})")
             return False
         self._layout = meta.layout()
         self._quality_sent, self._quality_sent_at = (), -math.inf
-        self.envelope = Envelope.of(meta, host=self._host, model_version=self.envelope.model_version)
+        self.envelope = Envelope.of(meta, host=self._host, model_version=self._envelope.model_version)
         if self._stream_label != meta.name:
-            self.metrics.stream_connected.labels(stream=self._stream_label).set(0)
+            self._metrics.stream_connected.labels(stream=self._stream_label).set(0)
             self._stream_label = meta.name
-            self.metrics.init_stream(meta.name)
+            self._metrics.init_stream(meta.name)
         return True
 
     def _on_connected(self, detail: str) -> None:
         if not self._new_pipeline():
             return
-        meta = self.inlet.meta
-        self.metrics.stream_connected.labels(stream=self._stream_label).set(1)
+        meta = self._meta
+        self._metrics.stream_connected.labels(stream=self._stream_label).set(1)
         self._set_status(f"connected to {meta.name} ({meta.sfreq:g} Hz, {meta.n_channels} channels, "
-                         f"scoring {len(self.pipeline.ch_names)})")
+                         f"scoring {len(self._pipeline.ch_names)})")
 
     def _on_lost(self, detail: str) -> None:
         from realtime.messages import signal_message
 
-        self.metrics.stream_connected.labels(stream=self._stream_label).set(0)
+        self._metrics.stream_connected.labels(stream=self._stream_label).set(0)
         if self.pipeline is not None:
-            self.pipeline.reset()
-            self.metrics.buffer_fill_ratio.labels(stream=self._stream_label).set(0)
-        self._publish(signal_message(self.envelope, time=self._lsl_now(), state="lost", detail=detail))
+            self._pipeline.reset()
+            self._metrics.buffer_fill_ratio.labels(stream=self._stream_label).set(0)
+        self._publish(signal_message(self._envelope, time=self._lsl_now(), state="lost", detail=detail))
         self._set_status(f"lost stream {self._stream_label} ({detail}); reconnecting")
 
     def _on_restored(self, detail: str) -> None:
         from realtime.messages import offset_message, signal_message
 
-        meta = self.inlet.meta
+        meta = self._meta
         if self.pipeline is None or meta.layout() != self._layout:
             if self.pipeline is not None:
                 log.warning("stream %s came back with a different layout; starting a new pipeline", meta.name)
-                for ev in self.pipeline.flush():  # close an open event of the old layout honestly
+                for ev in self._pipeline.flush():  # close an open event of the old layout honestly
                     if not math.isfinite(ev.probability):  # the buffers were dropped when it was lost
                         ev = dataclasses.replace(ev, probability=self._last_probability)
                         log.warning("offset of event %d: no window since the loss; probability is the last "
                                     "one scored (%.3f)", ev.event_id, ev.probability)
-                    self._publish(offset_message(ev, self.envelope))
+                    self._publish(offset_message(ev, self._envelope))
             if not self._new_pipeline():
                 return
-        self.metrics.stream_reconnects.labels(stream=self._stream_label).inc()
-        self.metrics.stream_connected.labels(stream=self._stream_label).set(1)
-        self._publish(signal_message(self.envelope, time=self._lsl_now(), state="restored", detail=detail))
+        self._metrics.stream_reconnects.labels(stream=self._stream_label).inc()
+        self._metrics.stream_connected.labels(stream=self._stream_label).set(1)
+        self._publish(signal_message(self._envelope, time=self._lsl_now(), state="restored", detail=detail))
         self._set_status(f"connected to {meta.name} ({meta.sfreq:g} Hz, {meta.n_channels} channels) "
-                         f"after reconnect #{self.inlet.reconnects}")
+                         f"after reconnect #{self._inlet.reconnects}")
 
     # ----------------------------------------------------------------------------- windows
     def _process(self, samples: np.ndarray, timestamps: np.ndarray) -> None:
@@ -386,17 +421,17 @@ class Daemon:
         from realtime.messages import window_messages
 
         label = self._stream_label
-        m = self.metrics
+        m = self._metrics
         try:
-            self.pipeline.push(samples, timestamps)
+            self._pipeline.push(samples, timestamps)
         except Exception as exc:
             m.error("chunk")
             self._errors.error("chunk", "dropped a chunk of %d samples from %s: %s", len(timestamps), label, exc)
             return
         m.samples_received.labels(stream=label).inc(len(timestamps))
-        m.buffer_fill_ratio.labels(stream=label).set(self.pipeline.buffer_fill_ratio)
+        m.buffer_fill_ratio.labels(stream=label).set(self._pipeline.buffer_fill_ratio)
         try:
-            results = self.pipeline.step()
+            results = self._pipeline.step()
         except Exception as exc:
             m.error("inference")
             self._errors.error("inference", "scoring a window of %s failed: %s", label, exc)
@@ -415,7 +450,7 @@ class Daemon:
                 self._errors.error("behind", "%s: fell behind, skipped %d window(s) to score the newest", label,
                                    res.skipped_before, exc_info=False, level=logging.WARNING)
             try:
-                messages = window_messages(res, self.envelope, self.pipeline.unique_ch_names)
+                messages = window_messages(res, self._envelope, self._pipeline.unique_ch_names)
             except Exception as exc:
                 m.error("internal")
                 self._errors.error("message", "could not build the messages of events %s: %s",
@@ -430,7 +465,7 @@ class Daemon:
                 else:
                     log.warning("seizure offset on %s: event %d after %.1f s", label, ev.event_id, ev.duration_s)
                     self._set_status(f"connected to {label}; last seizure event {ev.event_id} ended")
-            m.alarm_active.labels(stream=label).set(1 if self.pipeline.alarm_active else 0)
+            m.alarm_active.labels(stream=label).set(1 if self._pipeline.alarm_active else 0)
             m.end_to_end_latency.labels(stream=label).observe(max(0.0, pylsl.local_clock() - res.newest_sample_time))
 
     def _check_quality(self, flagged: Mapping[str, str], amplitude: Mapping[str, str]) -> None:
@@ -443,9 +478,9 @@ class Daemon:
             return
         from realtime.messages import signal_message
 
-        detail = self.pipeline.quality_detail(flagged, amplitude)
+        detail = self._pipeline.quality_detail(flagged, amplitude)
         log.warning("signal quality on %s: %s", self._stream_label, detail)
-        self._publish(signal_message(self.envelope, time=self._lsl_now(), state="quality", detail=detail))
+        self._publish(signal_message(self._envelope, time=self._lsl_now(), state="quality", detail=detail))
         self._quality_sent, self._quality_sent_at = current, now
 
     # ----------------------------------------------------------------------------- messages
@@ -456,18 +491,18 @@ class Daemon:
 
     def _publish(self, message: dict) -> dict | None:
         try:
-            return self.publisher.publish(message)
+            return self._publisher.publish(message)
         except Exception as exc:  # a message the schema refuses is a bug, counted and logged
-            self.metrics.error("publish")
+            self._metrics.error("publish")
             self._errors.error("publish", "could not publish a %s message: %s", message.get("type"), exc)
             return None
 
     def _heartbeat(self, final: bool = False) -> None:
         from realtime.messages import heartbeat_message
 
-        state = self.inlet.state if self.inlet is not None else "waiting"
-        msg = heartbeat_message(self.envelope, time=self._lsl_now(), state=state,
-                                alarm_active=bool(self.pipeline is not None and self.pipeline.alarm_active),
+        state = self._inlet.state if self.inlet is not None else "waiting"
+        msg = heartbeat_message(self._envelope, time=self._lsl_now(), state=state,
+                                alarm_active=bool(self.pipeline is not None and self._pipeline.alarm_active),
                                 windows_total=self.windows_total, uptime_s=time.monotonic() - self._started_mono)
         if final:
             msg["final"] = True
@@ -487,11 +522,12 @@ class Daemon:
             new, sources = apply_model_settings(load_config(self.config_path, self.overrides),
                                                 self.detector.settings if self.detector is not None else {})
         except ConfigError as exc:
-            self.metrics.error("config")
+            self._metrics.error("config")
             log.error("reload ignored, the configuration is invalid:\n  - %s", "\n  - ".join(exc.errors))
             return False
         old = self.config
-        applied, ignored = [], []
+        applied: list[str] = []
+        ignored: list[str] = []
         for name in SECTION_NAMES:
             a, b = getattr(old, name), getattr(new, name)
             for f in dataclasses.fields(a):
@@ -511,10 +547,10 @@ class Daemon:
         self.config = dataclasses.replace(new, stream=stream, alerts=alerts, **keep)
         self.setting_sources.update({k: v for k, v in sources.items() if k.startswith("decision.")})
         if self.pipeline is not None and new.decision != old.decision:
-            self.pipeline.reconfigure(new.decision)
+            self._pipeline.reconfigure(new.decision)
         if self.inlet is not None:
-            self.inlet.stale_after_s = new.stream.stale_after_s
-            self.inlet.resolve_timeout_s = new.stream.resolve_timeout_s
+            self._inlet.stale_after_s = new.stream.stale_after_s
+            self._inlet.resolve_timeout_s = new.stream.resolve_timeout_s
         if new.logging.level != old.logging.level:
             logging.getLogger().setLevel(new.logging.level.upper())
         self._next_heartbeat = min(self._next_heartbeat, time.monotonic() + self.config.alerts.heartbeat_s)
@@ -528,15 +564,15 @@ class Daemon:
         sdnotify.notify("STOPPING=1", self.env)
         self._set_status("stopping")
         if self.inlet is not None:
-            self.inlet.close()
+            self._inlet.close()
         if self.publisher is not None:
             try:
                 self._heartbeat(final=True)
             finally:
-                self.publisher.close(flush_s=0.3)
+                self._publisher.close(flush_s=0.3)
                 self.publisher = None
         if self.metrics is not None:
-            self.metrics.close()
+            self._metrics.close()
         log.info("stopped after %d windows", self.windows_total)
 
 

@@ -55,6 +55,7 @@ class Child:
         self._thread.start()
 
     def _read(self) -> None:
+        assert self.proc.stderr is not None  # stderr=PIPE
         for line in self.proc.stderr:
             self.lines.append(line.rstrip("\n"))
             if self._verbose:

@@ -7,6 +7,7 @@ can live in one process) and optionally serves it over HTTP on loopback.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -67,8 +68,8 @@ class Metrics:
                                            "Unix time at which the last window was processed", ["stream"], registry=r)
         for kind in ERROR_KINDS:  # export zeros so rate() and alert rules see every series from the start
             self.errors.labels(kind=kind)
-        self._server = None
-        self._thread = None
+        self._server: Any = None  # prometheus_client's WSGIServer, while serving
+        self._thread: Any = None
         self.host: str | None = None
         self.port: int | None = None
 

@@ -209,7 +209,7 @@ class ExportedDetector:
         self.window_samples: int = int(card["window_samples"])
         self.classes: list[str] = list(card["classes"])
         self.positive_index: int = self.classes.index(card["positive_class"])
-        self.settings: dict[str, dict[str, Any]] = card.get("settings") or {}
+        self.settings: Mapping[str, Mapping[str, Any]] = card.get("settings") or {}
         self.backend: str = backend
         self.device: str = device
         self._runner = runner
@@ -221,7 +221,7 @@ class ExportedDetector:
 
             with tf.device("/GPU:0" if self.device == "GPU:0" else "/CPU:0"):
                 return np.asarray(self._runner(tf.constant(x)))
-        outputs = self._runner(**{self._input_name: x})
+        outputs = self._runner(**{str(self._input_name): x})
         if len(outputs) != 1:
             raise ModelLoadError(f"LiteRT signature returned {len(outputs)} outputs ({sorted(outputs)}), expected 1")
         return np.asarray(next(iter(outputs.values())))

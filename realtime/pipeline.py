@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -268,7 +268,7 @@ class Pipeline:
         self.amplitude.reset()
         self._pending_skipped = 0
 
-    def quality_detail(self, flagged: dict[str, str], amplitude: dict[str, str]) -> str:
+    def quality_detail(self, flagged: Mapping[str, str], amplitude: Mapping[str, str]) -> str:
         """The signal-quality report (:func:`realtime.messages.quality_detail`) with this pipeline's
         channel count, amplitude medians and bounds: the daemon's ``status.signal`` detail, offline's warning."""
         from realtime.messages import quality_detail

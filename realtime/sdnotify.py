@@ -38,7 +38,7 @@ def watchdog_interval_s(env: dict[str, str] | None = None) -> float | None:
 
     ``$WATCHDOG_PID``, when set, must be this process; otherwise the watchdog is someone else's.
     """
-    env = env if env is not None else os.environ
+    env = env if env is not None else dict(os.environ)
     try:
         usec = int(env.get("WATCHDOG_USEC", ""))
     except ValueError:
