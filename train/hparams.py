@@ -110,7 +110,7 @@ class DataHP:
 
 @dataclass(frozen=True)
 class FitHP:
-    architecture: str = _f("inception", "-", "'inception' or 'lstm'")
+    architecture: str = _f("inception", "-", "a registered architecture (train/models/): 'inception' or 'lstm'")
     batch_size: int = _f(64, "examples", "global training batch")
     val_batch_size: int = _f(256, "examples", "validation batch")
     epochs: int = _f(20, "-", "training epochs")
@@ -162,8 +162,10 @@ class HParams:
             errs.append(f"scaling.method must be window_minmax, fixed_uv or asinh_uv, got {self.scaling.method!r}")
         if self.scaling.scale_uv <= 0:
             errs.append(f"scaling.scale_uv must be > 0, got {self.scaling.scale_uv!r}")
-        if self.fit.architecture not in ("inception", "lstm"):
-            errs.append(f"fit.architecture must be 'inception' or 'lstm', got {self.fit.architecture!r}")
+        from train.models import registered  # the registry imports Keras: only when validating
+        if self.fit.architecture not in registered():
+            errs.append(f"fit.architecture must be one of {list(registered())!r} (train/models/), "
+                        f"got {self.fit.architecture!r}")
         edges = list(self.filterbank.band_edges_hz)
         if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])) or edges[0] <= 0:
             errs.append(f"filterbank.band_edges_hz must be increasing positive, got {edges!r}")

@@ -1,16 +1,75 @@
-"""Both architectures: build, training steps on synthetic data, aux heads, export/reload equivalence."""
+"""Every registered architecture: the model contract, serialisation, training steps, aux heads, and
+export/reload equivalence."""
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
 from train.export import export_model, run_tflite, verify_export
 from train.fit import compile_model
-from train.models import build
+from train.models import build, build_model, check_contract, custom_objects, register, registered
 
 
-@pytest.fixture(scope="module", params=["inception", "lstm"])
+@pytest.mark.parametrize("architecture", registered())
+def test_every_registered_architecture_follows_the_contract(architecture, tiny_hp, synth_windows):
+    hp = tiny_hp.replace(**{"fit.architecture": architecture})
+    train_model, infer_model = build_model(hp)
+    n = hp.signal.window_samples
+    x, y = synth_windows
+    # shapes: [batch, window_samples] µV in; probabilities [batch, 2] plus aux heads (training only)
+    assert train_model.input_shape == infer_model.input_shape == (None, n)
+    outs = train_model(x[:3], training=False)
+    assert "probabilities" in outs and any(k.startswith("aux_") for k in outs)
+    assert all(tuple(v.shape) == (3, 2) and v.dtype == "float32" for v in outs.values())
+    p = np.asarray(infer_model(x[:3], training=False))
+    assert p.shape == (3, 2)
+    np.testing.assert_allclose(p, np.asarray(outs["probabilities"]), atol=1e-6)
+    assert list(infer_model.output_names) == ["probabilities"]
+    assert not any(layer.name.startswith("aux_") for layer in infer_model.layers)
+    # serialises: get_config -> from_config rebuilds the same graph, which computes the same with the same weights
+    for m in (train_model, infer_model):
+        clone = keras.Model.from_config(m.get_config(), custom_objects=custom_objects())
+        assert [layer.get_config() for layer in clone.layers] == [layer.get_config() for layer in m.layers]
+        clone.set_weights(m.get_weights())
+        a, b = m(x[:2], training=False), clone(x[:2], training=False)
+        for k in (a if isinstance(a, dict) else {"p": a}):
+            np.testing.assert_allclose(np.asarray(a[k] if isinstance(a, dict) else a),
+                                       np.asarray(b[k] if isinstance(b, dict) else b), atol=1e-6)
+    # trains a step: the loss is finite and the trainable weights move
+    names = compile_model(train_model, hp)
+    before = [np.array(w) for w in train_model.trainable_weights]
+    logs = train_model.train_on_batch(x[:8], {k: np.eye(2)[y[:8]] for k in names}, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    assert any(not np.array_equal(b, np.array(w)) for b, w in zip(before, train_model.trainable_weights))
+
+
+def test_registry_refuses_unknown_and_contract_breaking_architectures(tiny_hp):
+    import dataclasses
+
+    fit = dataclasses.replace(tiny_hp.fit, architecture="nope")  # bypasses validate()
+    with pytest.raises(ValueError, match="'nope'.*inception, lstm"):
+        build_model(dataclasses.replace(tiny_hp, fit=fit))
+
+    @register("no_aux_test_only")
+    def _no_aux(hp):
+        inp = keras.Input((hp.signal.window_samples,), name="eeg_uv")
+        out = keras.layers.Dense(2, activation="softmax", name="probabilities")(inp)
+        return keras.Model(inp, {"probabilities": out}), keras.Model(inp, out)
+
+    try:
+        fit = dataclasses.replace(tiny_hp.fit, architecture="no_aux_test_only")
+        with pytest.raises(ValueError, match="aux_"):
+            build_model(dataclasses.replace(tiny_hp, fit=fit))
+    finally:
+        import train.models
+        train.models._REGISTRY.pop("no_aux_test_only")
+    assert "no_aux_test_only" not in registered()
+    check_contract(tiny_hp, *build(tiny_hp))
+
+
+@pytest.fixture(scope="module", params=registered())
 def trained(request, tiny_hp, synth_windows):
     hp = tiny_hp.replace(**{"fit.architecture": request.param})
     train_model, infer_model = build(hp)

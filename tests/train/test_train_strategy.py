@@ -83,3 +83,15 @@ def test_mixed_precision_step_on_cpu(policy, tiny_hp, synth_windows, restore_pol
     out = infer_model(x[:4])
     assert out.dtype == "float32"
     assert all(t.dtype == "float32" for t in train_model(x[:2]).values())
+
+
+def test_is_chief():
+    two = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}}
+    assert strat.is_chief(None) and strat.is_chief("")
+    assert strat.is_chief(json.dumps({**two, "task": {"type": "worker", "index": 0}}))
+    assert not strat.is_chief(json.dumps({**two, "task": {"type": "worker", "index": 1}}))
+    with_chief = {"cluster": {"chief": ["127.0.0.1:3"], "worker": ["127.0.0.1:1"]}}
+    assert strat.is_chief(json.dumps({**with_chief, "task": {"type": "chief", "index": 0}}))
+    assert not strat.is_chief(json.dumps({**with_chief, "task": {"type": "worker", "index": 0}}))
+    with pytest.raises(strat.StrategyError, match="not-json"):
+        strat.is_chief("not-json")
