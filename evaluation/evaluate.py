@@ -147,6 +147,84 @@ def evaluated_config(config_path: str | Path, detector):
     return config
 
 
+def baseline_detector(args, records, split: dict[str, set[str]], split_note: str, window_samples: int,
+                      train_hop: int, art: Path):
+    """The baseline (``--baseline`` export, or fitted on the TRAINING split's windows and exported under
+    ``art``), loaded through :func:`realtime.model.load_detector`: ``(detector, {"path", "card", "params"})``."""
+    from evaluation.baseline import export_baseline, fit_baseline, params_from_card
+    from realtime.model import load_detector
+    from train.datasets.records import windows
+
+    if args.baseline:
+        base_path = Path(args.baseline)
+    else:
+        by_id = {r.recording_id: r for r in records}
+        train_recs = [by_id[i] for i in sorted(split["train"]) if i in by_id]
+        xs, ys = [], []
+        for r in train_recs:
+            w = windows(r.signal_uv, window_samples, train_hop)
+            xs.append(w)
+            ys.extend([r.label] * len(w))
+        X = np.concatenate(xs) if xs else np.zeros((0, window_samples))
+        log.info("baseline: fitting on %d windows of %d training files", len(X), len(train_recs))
+        params = fit_baseline(X, ys, info={"training_files": len(train_recs), "hop_samples": train_hop})
+        base_path = export_baseline(params, art / "baseline_export",
+                                    training={"split": {k: sorted(v) for k, v in split.items()},
+                                              "split_note": split_note, "data": ["bonn", "nscnd"]})
+    base_det = load_detector(base_path, backend=args.backend)
+    return base_det, {"path": str(base_path), "card": base_det.card, "params": params_from_card(base_det.card)}
+
+
+def split_metrics_and_curves(test_records, seg: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict]:
+    """``seg``: ``{detector: {recording_id: [n_windows] p}}`` -> ``(split_metrics, curves)``:
+    :func:`evaluation.metrics.contrast_metrics` per detector over :data:`EVALUATION_CONTRASTS`, and the
+    window-level ``curves[contrast][detector] = (y_true [n], scores [n])`` for the ROC figure."""
+    split_metrics = {det: contrast_metrics(test_records, p, contrasts=EVALUATION_CONTRASTS) for det, p in seg.items()}
+    curves: dict = {}
+    for c, contrast in EVALUATION_CONTRASTS.items():
+        sel = [r for r in test_records if contrast.is_positive(r) or contrast.is_negative(r)]
+        curves[c] = {}
+        for det, p in seg.items():
+            y = (np.concatenate([[int(contrast.is_positive(r))] * len(p[r.recording_id]) for r in sel]) if sel
+                 else np.zeros(0))
+            s = np.concatenate([p[r.recording_id] for r in sel]) if sel else np.zeros(0)
+            curves[c][det] = (y.astype(int), s)
+    return split_metrics, curves
+
+
+def score_test_recordings(recs, config, detectors: dict, scorer, tuning: dict, art: Path, fig_dir: Path):
+    """Every continuous recording through each detector (``detectors``: name -> export, through the
+    pipeline; ``scorer``: the peer or None), scored with SzCORE, replayed with each tuned detector's own
+    settings, and plotted. Returns ``(results, own_settings)``: ``{recording: {detector: WindowScores}}``."""
+    decision, hop_s = config.decision, config.window.hop_s
+    results: dict[str, dict[str, WindowScores]] = {}
+    own_settings: dict[str, dict[str, WindowScores]] = {}
+    for rec in recs:
+        log.info("recording %s (%.0f s, %d seizure(s))", rec.name, rec.duration_s, len(rec.seizures))
+        results[rec.name] = {}
+        own_settings[rec.name] = {}
+        for name, det in detectors.items():
+            results[rec.name][name] = pipeline_window_scores(rec.path, config, det, rec.duration_s)
+        # the replay must reproduce the pipeline's own events (same decision code): a consistency check
+        ws = results[rec.name]["network"]
+        rep = replay_decision(ws, decision, hop_s, rec.duration_s)
+        if [(e.start_s, e.alarm_s) for e in rep.events] != [(e.start_s, e.alarm_s) for e in ws.events]:
+            log.warning("%s: replayed decisions differ from the pipeline's: %s vs %s", rec.name, rep.events, ws.events)
+        if scorer is not None:
+            results[rec.name]["peer"] = peer_window_scores(rec, scorer, decision, hop_s, art / "peer_cache")
+        for det, w in results[rec.name].items():
+            w.score = score_events(rec.seizures, w.events, rec.duration_s)
+            if det in tuning:
+                c = tuning[det]["chosen"]
+                cfg = dataclasses.replace(decision, on_threshold=c["on_threshold"], off_threshold=c["off_threshold"],
+                                          smoothing_windows=c["smoothing_windows"], min_duration_s=c["min_duration_s"])
+                o = replay_decision(w, cfg, hop_s, rec.duration_s)
+                o.score = score_events(rec.seizures, o.events, rec.duration_s)
+                own_settings[rec.name][det] = o
+        plot_recording(rec, results[rec.name], decision, fig_dir / f"recording_{rec.name}.png")
+    return results, own_settings
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("realtime.offline", "realtime.model", "realtime.recordings", "absl"):
@@ -177,29 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     train_hop = int(sig.get("train_hop_samples") or window_samples // 2)
 
     # ---------------------------------------------------------------- baseline
-    base_det = None
-    baseline_info: dict = {}
+    base_det, baseline_info = None, {}
     if not args.no_baseline:
-        from evaluation.baseline import export_baseline, fit_baseline, params_from_card
-        from train.datasets.records import windows
-
-        if args.baseline:
-            base_path = Path(args.baseline)
-        else:
-            train_recs = [by_id[i] for i in sorted(split["train"]) if i in by_id]
-            xs, ys = [], []
-            for r in train_recs:
-                w = windows(r.signal_uv, window_samples, train_hop)
-                xs.append(w)
-                ys.extend([r.label] * len(w))
-            X = np.concatenate(xs) if xs else np.zeros((0, window_samples))
-            log.info("baseline: fitting on %d windows of %d training files", len(X), len(train_recs))
-            params = fit_baseline(X, ys, info={"training_files": len(train_recs), "hop_samples": train_hop})
-            base_path = export_baseline(params, art / "baseline_export",
-                                        training={"split": {k: sorted(v) for k, v in split.items()},
-                                                  "split_note": split_note, "data": ["bonn", "nscnd"]})
-        base_det = load_detector(base_path, backend=args.backend)
-        baseline_info = {"path": str(base_path), "card": base_det.card, "params": params_from_card(base_det.card)}
+        base_det, baseline_info = baseline_detector(args, records, split, split_note, window_samples, train_hop, art)
+    detectors = {"network": net, **({"baseline": base_det} if base_det is not None else {})}  # through the pipeline
 
     # ---------------------------------------------------------------- peer
     scorer = None
@@ -223,8 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         tune_recs = build_stitched(records, split["validation"], art / "tuning", "val_", "tuning")
         tune_recs += build_stitched(records, split["train"], art / "tuning", "train_", "tuning",
                                     which=("scalp_background",))
-        dets = {"network": net, **({"baseline": base_det} if base_det is not None else {})}
-        for det_name, det in dets.items():
+        for det_name, det in detectors.items():
             runs = [(rec, pipeline_window_scores(rec.path, config, det, rec.duration_s)) for rec in tune_recs]
             tuning[det_name] = tune_decision(runs, decision, hop_s)
             log.info("tuning %s: %s", det_name, tuning[det_name]["chosen"])
@@ -249,16 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     seg = {"network": window_probabilities(net.predict, test_records, window_samples, eval_hop)}
     if base_det is not None:
         seg["baseline"] = window_probabilities(base_det.predict, test_records, window_samples, eval_hop)
-    split_metrics = {det: contrast_metrics(test_records, p, contrasts=EVALUATION_CONTRASTS) for det, p in seg.items()}
-    curves: dict = {}
-    for c, contrast in EVALUATION_CONTRASTS.items():
-        sel = [r for r in test_records if contrast.is_positive(r) or contrast.is_negative(r)]
-        curves[c] = {}
-        for det, p in seg.items():
-            y = (np.concatenate([[int(contrast.is_positive(r))] * len(p[r.recording_id]) for r in sel]) if sel
-                 else np.zeros(0))
-            s = np.concatenate([p[r.recording_id] for r in sel]) if sel else np.zeros(0)
-            curves[c][det] = (y.astype(int), s)
+    split_metrics, curves = split_metrics_and_curves(test_records, seg)
     plot_roc(curves, fig_dir / "roc_test_split.png")
     (art / "test_window_probabilities.json").write_text(json.dumps(
         {det: {k: v.round(5).tolist() for k, v in p.items()} for det, p in seg.items()}))
@@ -267,33 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     recs = chbmit_recordings(art / "recordings")
     recs += build_stitched(records, split["test"], art / "recordings", "test_", "test")
     recs += user_recordings(args.edf, args.annotations)
-    results: dict[str, dict[str, WindowScores]] = {}
-    own_settings: dict[str, dict[str, WindowScores]] = {}
-    for rec in recs:
-        log.info("recording %s (%.0f s, %d seizure(s))", rec.name, rec.duration_s, len(rec.seizures))
-        results[rec.name] = {}
-        own_settings[rec.name] = {}
-        ws = pipeline_window_scores(rec.path, config, net, rec.duration_s)
-        # the replay must reproduce the pipeline's own events (same decision code): a consistency check
-        rep = replay_decision(ws, decision, hop_s, rec.duration_s)
-        if [(e.start_s, e.alarm_s) for e in rep.events] != [(e.start_s, e.alarm_s) for e in ws.events]:
-            log.warning("%s: replayed decisions differ from the pipeline's: %s vs %s", rec.name, rep.events, ws.events)
-        results[rec.name]["network"] = ws
-        if base_det is not None:
-            results[rec.name]["baseline"] = pipeline_window_scores(rec.path, config, base_det, rec.duration_s)
-        if scorer is not None:
-            results[rec.name]["peer"] = peer_window_scores(rec, scorer, decision, hop_s, art / "peer_cache")
-        for det, w in results[rec.name].items():
-            w.score = score_events(rec.seizures, w.events, rec.duration_s)
-            if det in tuning:
-                c = tuning[det]["chosen"]
-                cfg = dataclasses.replace(decision, on_threshold=c["on_threshold"], off_threshold=c["off_threshold"],
-                                          smoothing_windows=c["smoothing_windows"], min_duration_s=c["min_duration_s"])
-                o = replay_decision(w, cfg, hop_s, rec.duration_s)
-                o.score = score_events(rec.seizures, o.events, rec.duration_s)
-                own_settings[rec.name][det] = o
-        plot_recording(rec, results[rec.name], decision, fig_dir / f"recording_{rec.name}.png")
-
+    results, own_settings = score_test_recordings(recs, config, detectors, scorer, tuning, art, fig_dir)
     raw = {rec.name: {det: {"times": w.times.round(3).tolist(), "smoothed": np.round(w.smoothed, 4).tolist(),
                             "events": [dataclasses.asdict(e) for e in w.events]}
                       for det, w in results[rec.name].items()} for rec in recs}

@@ -161,3 +161,27 @@ def test_evaluated_settings_rank_card_below_the_config_file(toy_export, tmp_path
     file_sets.write_text("[decision]\non_threshold = 0.7\n")
     cfg = ev.evaluated_config(file_sets, det)
     assert (cfg.decision.on_threshold, cfg.decision.off_threshold) == (0.7, 0.4)
+
+
+def test_baseline_detector_fits_on_the_training_split_only(tmp_path):
+    """The baseline is fitted on the TRAINING records' windows, exported, and loaded as a pipeline detector."""
+    import argparse
+
+    from realtime.model import Detector
+
+    class Rec:
+        def __init__(self, rid, signal_uv, label):
+            self.recording_id, self.signal_uv, self.label = rid, signal_uv.astype(np.float32), label
+
+    rng = np.random.default_rng(0)
+    t = np.arange(2048) / 250.0
+    records = [Rec(f"n{i}", rng.normal(0, 20, t.size), 0) for i in range(4)]
+    records += [Rec(f"s{i}", rng.normal(0, 20, t.size) + 150 * np.sin(2 * np.pi * 3 * t + i), 1) for i in range(4)]
+    split = {"train": {"n0", "n1", "n2", "s0", "s1", "s2"}, "validation": {"n3"}, "test": {"s3"}}
+    args = argparse.Namespace(baseline=None, backend="tensorflow")
+    det, info = ev.baseline_detector(args, records, split, "from a test", 1024, 512, tmp_path)
+    assert isinstance(det, Detector) and info["path"] == str(tmp_path / "baseline_export")
+    assert info["params"].fit_info["training_files"] == 6 and info["params"].fit_info["n_windows"] == 6 * 3
+    assert det.card["training"]["split"]["test"] == ["s3"]
+    p = det.predict(np.stack([records[3].signal_uv[:1024], records[7].signal_uv[:1024]]))
+    assert p[0] < 0.5 < p[1]  # the held-out noise and rhythm
