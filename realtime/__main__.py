@@ -15,8 +15,10 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
-        print(f"usage: python -m realtime {{{','.join(COMMANDS)}}} [options]  (-h after a command for its help)",
-              file=sys.stderr)
+        print(
+            f"usage: python -m realtime {{{','.join(COMMANDS)}}} [options]  (-h after a command for its help)",
+            file=sys.stderr,
+        )
         return 2
     module, func = COMMANDS[argv[0]]
     import importlib

@@ -26,13 +26,15 @@ the sequence from the replay socket.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import zmq
 
@@ -74,7 +76,7 @@ class AlertLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.last_seq, needs_newline = self._scan_tail()
-        self._fh = open(self.path, "ab", buffering=0)
+        self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - open for the log's lifetime, closed by close()
         if needs_newline:  # keep the torn line as it is, and start the next message on its own line
             self._fh.write(b"\n")
             os.fsync(self._fh.fileno())
@@ -107,8 +109,13 @@ class AlertLog:
                     if msg is not None:
                         return msg["seq"], needs_newline
                     if first:
-                        log.warning("alert log %s: last line is incomplete or invalid (%d bytes: %r...); "
-                                    "ignored, the log continues after it", self.path, len(line), line[:80])
+                        log.warning(
+                            "alert log %s: last line is incomplete or invalid (%d bytes: %r...); "
+                            "ignored, the log continues after it",
+                            self.path,
+                            len(line),
+                            line[:80],
+                        )
                     else:
                         log.warning("alert log %s: an invalid line (%r...) ignored", self.path, line[:80])
                     first = False
@@ -132,8 +139,9 @@ class AlertLog:
         with self.lock:
             return self._fh.tell()
 
-    def read_since(self, since_seq: int, topics: tuple[str, ...] = (), limit: int = REPLAY_LIMIT,
-                   upto_bytes: int | None = None) -> tuple[list[dict], bool]:
+    def read_since(
+        self, since_seq: int, topics: tuple[str, ...] = (), limit: int = REPLAY_LIMIT, upto_bytes: int | None = None
+    ) -> tuple[list[dict], bool]:
         """Messages with ``seq > since_seq`` (oldest first, at most ``limit``) and whether more exist."""
         out: list[dict] = []
         upto = self.size() if upto_bytes is None else upto_bytes
@@ -152,10 +160,8 @@ class AlertLog:
         return out, False
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._fh.close()
-        except OSError:
-            pass
 
 
 class Publisher:
@@ -168,9 +174,16 @@ class Publisher:
     cannot be opened.
     """
 
-    def __init__(self, endpoint: str, replay_endpoint: str, log_path: str | Path, *,
-                 on_error: Callable[[str], None] | None = None, on_published: Callable[[str], None] | None = None,
-                 context: zmq.Context | None = None):
+    def __init__(
+        self,
+        endpoint: str,
+        replay_endpoint: str,
+        log_path: str | Path,
+        *,
+        on_error: Callable[[str], None] | None = None,
+        on_published: Callable[[str], None] | None = None,
+        context: zmq.Context | None = None,
+    ):
         self._ctx = context or zmq.Context.instance()
         self._on_error = on_error or (lambda kind: None)
         self._on_published = on_published or (lambda topic: None)
@@ -198,8 +211,13 @@ class Publisher:
         if self._rep is not None:
             self._thread = threading.Thread(target=self._serve_replay, name="alerts-replay", daemon=True)
             self._thread.start()
-        log.info("alerts: PUB %s, replay %s, log %s (continuing after seq %d)", self.endpoint,
-                 self.replay_endpoint or "off", self.log.path, self.log.last_seq)
+        log.info(
+            "alerts: PUB %s, replay %s, log %s (continuing after seq %d)",
+            self.endpoint,
+            self.replay_endpoint or "off",
+            self.log.path,
+            self.log.last_seq,
+        )
 
     # -- publishing ---------------------------------------------------------------------------------
     def publish(self, message: dict) -> dict:
@@ -243,9 +261,9 @@ class Publisher:
         try:
             req = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            return {"error": f"expected a JSON object like {{\"since_seq\": 0}}, got {raw[:200]!r}"}
+            return {"error": f'expected a JSON object like {{"since_seq": 0}}, got {raw[:200]!r}'}
         if not isinstance(req, dict):
-            return {"error": f"expected a JSON object like {{\"since_seq\": 0}}, got {req!r}"[:300]}
+            return {"error": f'expected a JSON object like {{"since_seq": 0}}, got {req!r}'[:300]}
         since = req.get("since_seq")
         if not isinstance(since, int) or isinstance(since, bool) or since < 0:
             return {"error": f"since_seq: expected an integer >= 0, got {since!r}"}
@@ -320,9 +338,17 @@ class Subscriber:
     SUB socket takes everything so gaps in ``seq`` are noticed and filled from the replay socket.
     """
 
-    def __init__(self, endpoint: str, replay_endpoint: str = "", topics: Iterable[str] = (),
-                 since: int | None = None, *, context: zmq.Context | None = None,
-                 replay_timeout_s: float = 2.0, warn: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        endpoint: str,
+        replay_endpoint: str = "",
+        topics: Iterable[str] = (),
+        since: int | None = None,
+        *,
+        context: zmq.Context | None = None,
+        replay_timeout_s: float = 2.0,
+        warn: Callable[[str], None] | None = None,
+    ):
         self._ctx = context or zmq.Context.instance()
         self.endpoint, self.replay_endpoint = endpoint, replay_endpoint
         self.topics = tuple(topics)
@@ -404,8 +430,7 @@ class Subscriber:
                 self._warn(f"ignored an undecodable message: {exc}")
                 continue
             seq = msg.get("seq")
-            if (isinstance(seq, int) and self.last_seq is not None and seq > self.last_seq + 1
-                    and self.replay_endpoint):
+            if isinstance(seq, int) and self.last_seq is not None and seq > self.last_seq + 1 and self.replay_endpoint:
                 self._fill(self.last_seq)  # missed something: fetch it before the live message
             self._accept(msg)
         return self._pending.popleft()
@@ -420,8 +445,7 @@ class Subscriber:
         self._sub.close(linger=0)
 
 
-def replay_request(endpoint: str, request: Any, timeout_s: float = 2.0,
-                   context: zmq.Context | None = None) -> dict:
+def replay_request(endpoint: str, request: Any, timeout_s: float = 2.0, context: zmq.Context | None = None) -> dict:
     """Send one raw replay request (a JSON-able object, or bytes as they are); return the reply."""
     ctx = context or zmq.Context.instance()
     req = ctx.socket(zmq.REQ)

@@ -51,8 +51,10 @@ class AmplitudeMonitor:
     def flags(self) -> list[str | None]:
         """Per channel, from the current medians: ``None`` (in range, or not judged yet), ``"amplitude_low"``
         or ``"amplitude_high"``."""
-        return [None if not np.isfinite(m) else LOW if m < self.low_uv else HIGH if m > self.high_uv else None
-                for m in self.median_uv]
+        return [
+            None if not np.isfinite(m) else LOW if m < self.low_uv else HIGH if m > self.high_uv else None
+            for m in self.median_uv
+        ]
 
     def reset(self) -> None:
         """Stream lost: the next device (or electrode set) may differ; start over."""

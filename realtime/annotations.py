@@ -55,8 +55,10 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
         f.seek(0)
         reader = csv.DictReader(f, delimiter="\t" if "\t" in first else ",")
         fields = [(c or "").strip() for c in (reader.fieldnames or [])]
-        rows = [(n, {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None})
-                for n, row in enumerate(reader, start=2)]
+        rows = [
+            (n, {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None})
+            for n, row in enumerate(reader, start=2)
+        ]
     return fields, rows
 
 
@@ -76,8 +78,10 @@ def read_table(path: str | Path) -> list[Annotation]:
     if "onset" in fields and "duration" in fields:
         key = next((k for k in ("eventType", "trial_type", "value") if k in fields), None)
         if key is None:
-            raise AnnotationError(f"annotations {str(path)!r}: a BIDS events table needs an eventType, trial_type "
-                                  f"or value column to say which events are seizures, got {fields!r}")
+            raise AnnotationError(
+                f"annotations {str(path)!r}: a BIDS events table needs an eventType, trial_type "
+                f"or value column to say which events are seizures, got {fields!r}"
+            )
         for n, row in rows:
             where = f"annotations {str(path)!r} line {n}"
             label = row.get(key, "")
@@ -88,8 +92,10 @@ def read_table(path: str | Path) -> list[Annotation]:
                 raise AnnotationError(f"{where}: duration must be >= 0, got {row['duration']!r}")
             out.append((onset, onset + duration, label))
         return out
-    raise AnnotationError(f"annotations {str(path)!r}: header must have onset_s and offset_s (this project's "
-                          f"format) or onset and duration (BIDS / SzCORE events), got {fields!r}")
+    raise AnnotationError(
+        f"annotations {str(path)!r}: header must have onset_s and offset_s (this project's "
+        f"format) or onset and duration (BIDS / SzCORE events), got {fields!r}"
+    )
 
 
 _FILE = re.compile(r"^\s*File Name:\s*(\S+)\s*$", re.I)
@@ -126,8 +132,9 @@ def _summary_seizures(path: Path, name: str, times: list[tuple[int, str, str]]) 
             out.append((start, t, "seizure"))
             start = None
         else:
-            raise AnnotationError(f"{where}: seizure {kind} time {text!r} without a matching "
-                                  f"{'end' if kind == 'start' else 'start'}")
+            raise AnnotationError(
+                f"{where}: seizure {kind} time {text!r} without a matching {'end' if kind == 'start' else 'start'}"
+            )
     if start is not None:
         raise AnnotationError(f"CHB-MIT summary {str(path)!r}: {name!r} has a seizure start {start!r} s without an end")
     return out
@@ -142,8 +149,10 @@ def read_chbmit_summary(path: str | Path, recording: str | Path) -> list[Annotat
     path, name = Path(path), Path(recording).name
     files = _summary_files(path)
     if name not in files:
-        raise AnnotationError(f"CHB-MIT summary {str(path)!r} does not list {name!r} "
-                              f"(it lists {len(files)} files, e.g. {sorted(files)[:3]!r})")
+        raise AnnotationError(
+            f"CHB-MIT summary {str(path)!r} does not list {name!r} "
+            f"(it lists {len(files)} files, e.g. {sorted(files)[:3]!r})"
+        )
     return _summary_seizures(path, name, files[name])
 
 
@@ -158,8 +167,10 @@ def read_annotations(path: str | Path, recording: str | Path | None = None) -> l
         return read_chbmit_summary(path, recording)
     if path.suffix.lower() in (".csv", ".tsv"):
         return read_table(path)
-    raise AnnotationError(f"annotations {str(path)!r}: unsupported extension {path.suffix!r} "
-                          f"(expected .csv, .tsv or a CHB-MIT summary .txt)")
+    raise AnnotationError(
+        f"annotations {str(path)!r}: unsupported extension {path.suffix!r} "
+        f"(expected .csv, .tsv or a CHB-MIT summary .txt)"
+    )
 
 
 def sidecar_paths(recording: str | Path) -> list[Path]:

@@ -18,10 +18,18 @@ log = logging.getLogger("realtime.cli")
 
 # CLI flag -> dotted config key (flags left unset do not override the file)
 OVERRIDES = {
-    "stream": "stream.name", "type": "stream.type", "source_id": "stream.source_id",
-    "model": "model.path", "backend": "model.backend", "device": "model.device",
-    "endpoint": "alerts.endpoint", "replay_endpoint": "alerts.replay_endpoint", "alert_log": "alerts.log_path",
-    "metrics_port": "metrics.port", "hop_s": "window.hop_s", "log_level": "logging.level",
+    "stream": "stream.name",
+    "type": "stream.type",
+    "source_id": "stream.source_id",
+    "model": "model.path",
+    "backend": "model.backend",
+    "device": "model.device",
+    "endpoint": "alerts.endpoint",
+    "replay_endpoint": "alerts.replay_endpoint",
+    "alert_log": "alerts.log_path",
+    "metrics_port": "metrics.port",
+    "hop_s": "window.hop_s",
+    "log_level": "logging.level",
 }
 
 
@@ -29,7 +37,8 @@ def build_detect_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="realtime-detect",
         description="Real-time EEG seizure detection on an LSL stream; alerts over ZeroMQ, metrics for Prometheus. "
-                    "With --file, score recordings offline instead.")
+        "With --file, score recordings offline instead.",
+    )
     ap.add_argument("--config", metavar="PATH", help="TOML config file (default: built-in defaults)")
     g = ap.add_argument_group("stream (live)")
     g.add_argument("--stream", metavar="NAME", help="LSL stream name (stream.name)")
@@ -37,8 +46,11 @@ def build_detect_parser() -> argparse.ArgumentParser:
     g.add_argument("--source-id", metavar="ID", help="LSL source id (stream.source_id)")
     g = ap.add_argument_group("model")
     g.add_argument("--model", metavar="PATH", help="model export directory (model.path; default: the shipped model)")
-    g.add_argument("--backend", choices=("auto", "tensorflow", "litert"),
-                   help="inference backend (model.backend; auto: TensorFlow when installed, else LiteRT)")
+    g.add_argument(
+        "--backend",
+        choices=("auto", "tensorflow", "litert"),
+        help="inference backend (model.backend; auto: TensorFlow when installed, else LiteRT)",
+    )
     g.add_argument("--device", choices=("auto", "cpu", "gpu"), help="inference device (model.device)")
     g = ap.add_argument_group("outputs")
     g.add_argument("--endpoint", metavar="ZMQ", help="ZeroMQ PUB bind address (alerts.endpoint)")
@@ -96,12 +108,18 @@ def build_alerts_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="realtime-alerts",
         description="Print the daemon's alerts, one JSON line per message. With --since, first replays what "
-                    "was published after that sequence number; gaps in the sequence are filled from the replay "
-                    "socket; duplicates are dropped.")
+        "was published after that sequence number; gaps in the sequence are filled from the replay "
+        "socket; duplicates are dropped.",
+    )
     ap.add_argument("--endpoint", default="tcp://127.0.0.1:5556", help="the daemon's PUB address")
     ap.add_argument("--replay-endpoint", default="tcp://127.0.0.1:5557", help="the daemon's replay address; '' = none")
-    ap.add_argument("--topic", action="append", default=[], metavar="PREFIX",
-                    help="only topics starting with PREFIX (repeatable; e.g. seizure, status.signal)")
+    ap.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="only topics starting with PREFIX (repeatable; e.g. seizure, status.signal)",
+    )
     ap.add_argument("--count", type=int, metavar="N", help="exit after N messages (exit 1 if the timeout comes first)")
     ap.add_argument("--timeout-s", type=float, metavar="S", help="exit after S seconds")
     ap.add_argument("--since", type=int, metavar="SEQ", help="first replay every logged message after SEQ")
@@ -126,8 +144,13 @@ def alerts_main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    sub = Subscriber(args.endpoint, args.replay_endpoint, topics=args.topic, since=args.since,
-                     warn=lambda text: print(f"realtime-alerts: {text}", file=sys.stderr, flush=True))
+    sub = Subscriber(
+        args.endpoint,
+        args.replay_endpoint,
+        topics=args.topic,
+        since=args.since,
+        warn=lambda text: print(f"realtime-alerts: {text}", file=sys.stderr, flush=True),
+    )
     deadline = None if args.timeout_s is None else time.monotonic() + args.timeout_s
     printed = 0
     try:

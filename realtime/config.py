@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -119,10 +120,17 @@ class Config:
 SECTION_NAMES = tuple(f.name for f in fields(Config) if f.name != "sources")
 _SECTIONS: dict[str, Any] = {f.name: f.default_factory for f in fields(Config) if f.name in SECTION_NAMES}
 # The keys a model card's "settings" may set (realtime.model.SETTINGS_KEYS has the same list).
-MODEL_SETTING_KEYS = {"decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s"),
-                      "signal": ("amplitude_low_uv", "amplitude_high_uv")}
+MODEL_SETTING_KEYS = {
+    "decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s"),
+    "signal": ("amplitude_low_uv", "amplitude_high_uv"),
+}
 SOURCE_DEFAULT, SOURCE_CARD, SOURCE_FILE, SOURCE_FLAG, SOURCE_CODE = (
-    "default", "model card", "config file", "command line", "set in code")
+    "default",
+    "model card",
+    "config file",
+    "command line",
+    "set in code",
+)
 
 
 def _coerce(section: str, f: dataclasses.Field, value: Any, errors: list[str]) -> Any:
@@ -174,24 +182,41 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
     check(w.hop_s > 0, f"window.hop_s: must be > 0, got {w.hop_s!r}")
     check(w.buffer_s >= 10, f"window.buffer_s: must be >= 10 (a window plus margin), got {w.buffer_s!r}")
     sg = cfg.signal
-    check(0 < sg.amplitude_low_uv and 0 < sg.amplitude_high_uv, f"signal.amplitude_low_uv / amplitude_high_uv: "
-          f"must be > 0, got {sg.amplitude_low_uv!r} / {sg.amplitude_high_uv!r}")
-    check(not pair_known("signal.amplitude_low_uv", "signal.amplitude_high_uv") or sg.amplitude_low_uv <= 0
-          or sg.amplitude_low_uv < sg.amplitude_high_uv, f"signal.amplitude_low_uv / amplitude_high_uv: need "
-          f"0 < low < high, got {sg.amplitude_low_uv!r} / {sg.amplitude_high_uv!r}")
-    check(0 < sg.amplitude_min_s <= sg.amplitude_span_s, f"signal.amplitude_min_s / amplitude_span_s: need "
-          f"0 < min <= span, got {sg.amplitude_min_s!r} / {sg.amplitude_span_s!r}")
-    check(m.backend in ("auto", "tensorflow", "litert"),
-          f"model.backend: expected 'auto', 'tensorflow' or 'litert', got {m.backend!r}")
+    check(
+        sg.amplitude_low_uv > 0 and sg.amplitude_high_uv > 0,
+        f"signal.amplitude_low_uv / amplitude_high_uv: "
+        f"must be > 0, got {sg.amplitude_low_uv!r} / {sg.amplitude_high_uv!r}",
+    )
+    check(
+        not pair_known("signal.amplitude_low_uv", "signal.amplitude_high_uv")
+        or sg.amplitude_low_uv <= 0
+        or sg.amplitude_low_uv < sg.amplitude_high_uv,
+        f"signal.amplitude_low_uv / amplitude_high_uv: need "
+        f"0 < low < high, got {sg.amplitude_low_uv!r} / {sg.amplitude_high_uv!r}",
+    )
+    check(
+        0 < sg.amplitude_min_s <= sg.amplitude_span_s,
+        f"signal.amplitude_min_s / amplitude_span_s: need "
+        f"0 < min <= span, got {sg.amplitude_min_s!r} / {sg.amplitude_span_s!r}",
+    )
+    check(
+        m.backend in ("auto", "tensorflow", "litert"),
+        f"model.backend: expected 'auto', 'tensorflow' or 'litert', got {m.backend!r}",
+    )
     check(m.device in ("auto", "cpu", "gpu"), f"model.device: expected 'auto', 'cpu' or 'gpu', got {m.device!r}")
-    check(d.aggregation in ("max", "k_of_n"), f"decision.aggregation: expected 'max' or 'k_of_n', got {d.aggregation!r}")
+    check(
+        d.aggregation in ("max", "k_of_n"), f"decision.aggregation: expected 'max' or 'k_of_n', got {d.aggregation!r}"
+    )
     check(d.k_channels >= 1, f"decision.k_channels: must be >= 1, got {d.k_channels!r}")
     check(d.smoothing_windows >= 1, f"decision.smoothing_windows: must be >= 1, got {d.smoothing_windows!r}")
     check(0 < d.on_threshold <= 1, f"decision.on_threshold: must be in (0, 1], got {d.on_threshold!r}")
     check(0 <= d.off_threshold <= 1, f"decision.off_threshold: must be in [0, 1], got {d.off_threshold!r}")
-    check(not pair_known("decision.on_threshold", "decision.off_threshold") or not 0 <= d.off_threshold <= 1
-          or d.off_threshold <= d.on_threshold,
-          f"decision.off_threshold: must be in [0, on_threshold={d.on_threshold!r}], got {d.off_threshold!r}")
+    check(
+        not pair_known("decision.on_threshold", "decision.off_threshold")
+        or not 0 <= d.off_threshold <= 1
+        or d.off_threshold <= d.on_threshold,
+        f"decision.off_threshold: must be in [0, on_threshold={d.on_threshold!r}], got {d.off_threshold!r}",
+    )
     check(d.min_duration_s >= 0, f"decision.min_duration_s: must be >= 0, got {d.min_duration_s!r}")
     check(d.merge_gap_s >= 0, f"decision.merge_gap_s: must be >= 0, got {d.merge_gap_s!r}")
     for key, endpoint in (("alerts.endpoint", a.endpoint), ("alerts.replay_endpoint", a.replay_endpoint)):
@@ -199,12 +224,16 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
             continue
         check("://" in endpoint, f"{key}: expected a ZeroMQ endpoint like 'tcp://127.0.0.1:5556', got {endpoint!r}")
     wildcard = a.endpoint.endswith((":*", ":0"))  # ZeroMQ picks a free port for each
-    check(wildcard or a.endpoint != a.replay_endpoint,
-          f"alerts.replay_endpoint: must differ from alerts.endpoint, got {a.replay_endpoint!r}")
+    check(
+        wildcard or a.endpoint != a.replay_endpoint,
+        f"alerts.replay_endpoint: must differ from alerts.endpoint, got {a.replay_endpoint!r}",
+    )
     check(a.heartbeat_s > 0, f"alerts.heartbeat_s: must be > 0, got {a.heartbeat_s!r}")
     check(0 <= me.port <= 65535, f"metrics.port: must be in 0..65535, got {me.port!r}")
-    check(cfg.logging.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
-          f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {cfg.logging.level!r}")
+    check(
+        cfg.logging.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
+        f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {cfg.logging.level!r}",
+    )
 
 
 def build_config(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> Config:
@@ -252,8 +281,9 @@ def build_config(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
     return cfg
 
 
-def apply_model_settings(cfg: Config, settings: Mapping[str, Mapping[str, Any]] | None
-                         ) -> tuple[Config, dict[str, str]]:
+def apply_model_settings(
+    cfg: Config, settings: Mapping[str, Mapping[str, Any]] | None
+) -> tuple[Config, dict[str, str]]:
     """The effective configuration for a model whose card carries ``settings`` (``{"decision": {...},
     "signal": {...}}``, validated by :func:`realtime.model.validate_settings`).
 
@@ -293,9 +323,14 @@ def apply_model_settings(cfg: Config, settings: Mapping[str, Mapping[str, Any]] 
     errors: list[str] = []
     _validate(out, errors)
     if errors:
-        raise ConfigError([f"{e} (settings from: " + ", ".join(f"{k} {used[k]}" for k in sorted(used)
-                                                              if k.split(".")[0] in e.split(".")[0]) + ")"
-                           for e in errors])
+        raise ConfigError(
+            [
+                f"{e} (settings from: "
+                + ", ".join(f"{k} {used[k]}" for k in sorted(used) if k.split(".")[0] in e.split(".")[0])
+                + ")"
+                for e in errors
+            ]
+        )
     return out, used
 
 
@@ -325,5 +360,7 @@ def describe_settings(cfg: Config, sources: Mapping[str, str]) -> str:
 
 def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
     """The configuration as plain TOML-able values (for logs and the model-info metric)."""
-    return {name: {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(getattr(cfg, name)).items()}
-            for name in SECTION_NAMES}
+    return {
+        name: {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(getattr(cfg, name)).items()}
+        for name in SECTION_NAMES
+    }

@@ -42,14 +42,22 @@ import math
 import signal
 import socket
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from realtime import sdnotify
-from realtime.config import (SECTION_NAMES, Config, ConfigError, apply_model_settings, config_to_dict,
-                             describe_settings, load_config)
+from realtime.config import (
+    SECTION_NAMES,
+    Config,
+    ConfigError,
+    apply_model_settings,
+    config_to_dict,
+    describe_settings,
+    load_config,
+)
 
 if TYPE_CHECKING:  # the heavy modules are imported in start(), not at import time
     from realtime.alerts import Publisher
@@ -71,8 +79,12 @@ PULL_TIMEOUT_S = 0.1
 QUALITY_HOLD_S = 5.0  # at most one status.signal "quality" message per this many seconds
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Settings a SIGHUP applies in place; any other change needs a restart.
-RELOADABLE = {"decision": None, "alerts": ("heartbeat_s",), "logging": None,
-              "stream": ("stale_after_s", "resolve_timeout_s")}
+RELOADABLE = {
+    "decision": None,
+    "alerts": ("heartbeat_s",),
+    "logging": None,
+    "stream": ("stale_after_s", "resolve_timeout_s"),
+}
 
 
 class StartupError(RuntimeError):
@@ -87,7 +99,7 @@ class TimedDetector:
     """A :class:`realtime.model.Detector` that times every batched ``predict`` call of the one it wraps
     (for the inference histogram)."""
 
-    def __init__(self, detector: "Detector", observe: Callable[[float], None]):
+    def __init__(self, detector: Detector, observe: Callable[[float], None]):
         self._detector = detector
         self._observe = observe
         self.model_version: str = str(detector.model_version)
@@ -150,22 +162,28 @@ def configure_logging(level: str) -> None:
 class Daemon:
     """One bed's detector. ``start()`` then ``run()``; or ``iterate()`` by hand in tests."""
 
-    def __init__(self, config: Config, *, config_path: str | Path | None = None,
-                 overrides: Mapping[str, Any] | None = None, detector: "Detector | None" = None,
-                 env: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: str | Path | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        detector: Detector | None = None,
+        env: Mapping[str, str] | None = None,
+    ):
         import os
 
         self.config: Config = config  # effective: with the model card's settings once start() has loaded it
         self.config_path: str | Path | None = config_path
         self.overrides: dict[str, Any] = dict(overrides or {})
         self.env: dict[str, str] = dict(os.environ if env is None else env)
-        self._detector: "Detector | None" = detector
+        self._detector: Detector | None = detector
         self.detector: TimedDetector | None = None
-        self.metrics: "Metrics | None" = None
-        self.publisher: "Publisher | None" = None
-        self.inlet: "Inlet | None" = None
-        self.pipeline: "Pipeline | None" = None
-        self.envelope: "Envelope | None" = None
+        self.metrics: Metrics | None = None
+        self.publisher: Publisher | None = None
+        self.inlet: Inlet | None = None
+        self.pipeline: Pipeline | None = None
+        self.envelope: Envelope | None = None
         self.setting_sources: dict[str, str] = {}  # dotted model-setting key -> where its value came from
         self._stop_requested: bool = False
         self._stop_signal: int | None = None  # set by the handler, logged by the loop
@@ -187,27 +205,27 @@ class Daemon:
 
     # The parts start() (or a connected stream, for the pipeline) provides; an error before then.
     @property
-    def _metrics(self) -> "Metrics":
+    def _metrics(self) -> Metrics:
         return _started(self.metrics, "metrics")
 
     @property
-    def _publisher(self) -> "Publisher":
+    def _publisher(self) -> Publisher:
         return _started(self.publisher, "publisher")
 
     @property
-    def _inlet(self) -> "Inlet":
+    def _inlet(self) -> Inlet:
         return _started(self.inlet, "inlet")
 
     @property
-    def _envelope(self) -> "Envelope":
+    def _envelope(self) -> Envelope:
         return _started(self.envelope, "envelope")
 
     @property
-    def _meta(self) -> "StreamMeta":
+    def _meta(self) -> StreamMeta:
         return _started(self._inlet.meta, "stream metadata (no stream is open)")
 
     @property
-    def _pipeline(self) -> "Pipeline":
+    def _pipeline(self) -> Pipeline:
         return _started(self.pipeline, "pipeline (no stream is open)")
 
     # ----------------------------------------------------------------------------- start-up
@@ -216,12 +234,11 @@ class Daemon:
 
         Raises :class:`StartupError` with the exit code for a model or socket that is unavailable.
         """
+        import realtime.pipeline  # noqa: F401  (imported now, not on the first connection: scipy takes a second)
         from realtime.alerts import Publisher, default_log_path
         from realtime.inlet import Inlet, StreamSpec
         from realtime.messages import Envelope
         from realtime.metrics import Metrics
-
-        import realtime.pipeline  # noqa: F401  (imported now, not on the first connection: scipy takes a second)
 
         cfg = self.config
         log.info("starting; configuration: %s", config_to_dict(cfg))
@@ -237,8 +254,11 @@ class Daemon:
                 raise StartupError(f"cannot load the model: {exc}", EX_UNAVAILABLE) from exc
             except Exception as exc:  # loaded, but the warm-up window fails: the model is unusable
                 log.debug("model warm-up failure", exc_info=True)
-                raise StartupError(f"the model at {cfg.model.path or 'the default path'} failed its warm-up "
-                                   f"window: {type(exc).__name__}: {exc}", EX_UNAVAILABLE) from exc
+                raise StartupError(
+                    f"the model at {cfg.model.path or 'the default path'} failed its warm-up "
+                    f"window: {type(exc).__name__}: {exc}",
+                    EX_UNAVAILABLE,
+                ) from exc
         det = _started(self._detector, "model")
         self.detector = TimedDetector(det, self._metrics.inference_duration.observe)
         try:
@@ -247,38 +267,63 @@ class Daemon:
             raise StartupError(f"the model card's settings do not fit the configuration: {exc}", EX_CONFIG) from exc
         cfg = self.config
         log_settings(cfg, self.setting_sources)
-        self._metrics.set_model_info(model_version=str(det.model_version), architecture=self.detector.architecture,
-                                    backend=str(det.backend), device=str(det.device))
+        self._metrics.set_model_info(
+            model_version=str(det.model_version),
+            architecture=self.detector.architecture,
+            backend=str(det.backend),
+            device=str(det.device),
+        )
         spec = StreamSpec(name=cfg.stream.name, type=cfg.stream.type, source_id=cfg.stream.source_id)
         self._stream_label = spec.label()
         self._metrics.init_stream(self._stream_label)
-        self.envelope = Envelope.of({"name": spec.name, "type": spec.type, "source_id": spec.source_id},
-                                    host=self._host, model_version=str(det.model_version))
+        self.envelope = Envelope.of(
+            {"name": spec.name, "type": spec.type, "source_id": spec.source_id},
+            host=self._host,
+            model_version=str(det.model_version),
+        )
         log_path = cfg.alerts.log_path or str(default_log_path(self.env))
         try:
-            self.publisher = Publisher(cfg.alerts.endpoint, cfg.alerts.replay_endpoint, log_path,
-                                       on_error=self._metrics.error,
-                                       on_published=lambda topic: self._metrics.alerts_published.labels(topic=topic).inc())
+            self.publisher = Publisher(
+                cfg.alerts.endpoint,
+                cfg.alerts.replay_endpoint,
+                log_path,
+                on_error=self._metrics.error,
+                on_published=lambda topic: self._metrics.alerts_published.labels(topic=topic).inc(),
+            )
         except Exception as exc:  # zmq.ZMQError (address in use, bad endpoint) or OSError (log)
-            raise StartupError(f"cannot open the alert sockets/log ({cfg.alerts.endpoint}, "
-                               f"{cfg.alerts.replay_endpoint or 'no replay'}, {log_path}): {exc}",
-                               EX_UNAVAILABLE) from exc
+            raise StartupError(
+                f"cannot open the alert sockets/log ({cfg.alerts.endpoint}, "
+                f"{cfg.alerts.replay_endpoint or 'no replay'}, {log_path}): {exc}",
+                EX_UNAVAILABLE,
+            ) from exc
         if cfg.metrics.enabled:
             try:
                 self._metrics.serve(cfg.metrics.host, cfg.metrics.port)
             except OSError as exc:
                 self._publisher.close(flush_s=0)
-                raise StartupError(f"cannot serve metrics on {cfg.metrics.host}:{cfg.metrics.port}: {exc}",
-                                   EX_UNAVAILABLE) from exc
-        self.inlet = Inlet(spec, resolve_timeout_s=cfg.stream.resolve_timeout_s,
-                           stale_after_s=cfg.stream.stale_after_s, max_chunk_samples=cfg.stream.max_chunk_samples,
-                           max_buflen_s=max(30, int(cfg.window.buffer_s)))
+                raise StartupError(
+                    f"cannot serve metrics on {cfg.metrics.host}:{cfg.metrics.port}: {exc}", EX_UNAVAILABLE
+                ) from exc
+        self.inlet = Inlet(
+            spec,
+            resolve_timeout_s=cfg.stream.resolve_timeout_s,
+            stale_after_s=cfg.stream.stale_after_s,
+            max_chunk_samples=cfg.stream.max_chunk_samples,
+            max_buflen_s=max(30, int(cfg.window.buffer_s)),
+        )
         self._started_mono = time.monotonic()
         self._next_heartbeat = self._started_mono  # first heartbeat right away
         metrics_url = f"http://{self._metrics.host}:{self._metrics.port}/metrics" if cfg.metrics.enabled else "off"
-        log.info("ready: alerts=%s replay=%s metrics=%s model=%s backend=%s device=%s stream=%s",
-                 self._publisher.endpoint, self._publisher.replay_endpoint or "off", metrics_url, det.model_version,
-                 det.backend, det.device, spec.describe())
+        log.info(
+            "ready: alerts=%s replay=%s metrics=%s model=%s backend=%s device=%s stream=%s",
+            self._publisher.endpoint,
+            self._publisher.replay_endpoint or "off",
+            metrics_url,
+            det.model_version,
+            det.backend,
+            det.device,
+            spec.describe(),
+        )
         sdnotify.notify("READY=1", self.env)
         self._set_status(f"waiting for stream {spec.describe()}")
 
@@ -356,9 +401,17 @@ class Daemon:
 
         meta = self._meta
         try:
-            self.pipeline = Pipeline(self.detector, sfreq=meta.sfreq, ch_names=meta.ch_names, units=meta.units,
-                                     window=self.config.window, decision=self.config.decision,
-                                     channels=self.config.stream.channels, mode="live", signal=self.config.signal)
+            self.pipeline = Pipeline(
+                self.detector,
+                sfreq=meta.sfreq,
+                ch_names=meta.ch_names,
+                units=meta.units,
+                window=self.config.window,
+                decision=self.config.decision,
+                channels=self.config.stream.channels,
+                mode="live",
+                signal=self.config.signal,
+            )
         except ValueError as exc:  # unknown unit, missing channels, window too long for the buffer
             log.error("cannot score stream %r: %s; waiting for another stream", meta.name, exc)
             self._metrics.error("stream_rejected")
@@ -380,8 +433,10 @@ class Daemon:
             return
         meta = self._meta
         self._metrics.stream_connected.labels(stream=self._stream_label).set(1)
-        self._set_status(f"connected to {meta.name} ({meta.sfreq:g} Hz, {meta.n_channels} channels, "
-                         f"scoring {len(self._pipeline.ch_names)})")
+        self._set_status(
+            f"connected to {meta.name} ({meta.sfreq:g} Hz, {meta.n_channels} channels, "
+            f"scoring {len(self._pipeline.ch_names)})"
+        )
 
     def _on_lost(self, detail: str) -> None:
         from realtime.messages import signal_message
@@ -403,16 +458,21 @@ class Daemon:
                 for ev in self._pipeline.flush():  # close an open event of the old layout honestly
                     if not math.isfinite(ev.probability):  # the buffers were dropped when it was lost
                         ev = dataclasses.replace(ev, probability=self._last_probability)
-                        log.warning("offset of event %d: no window since the loss; probability is the last "
-                                    "one scored (%.3f)", ev.event_id, ev.probability)
+                        log.warning(
+                            "offset of event %d: no window since the loss; probability is the last one scored (%.3f)",
+                            ev.event_id,
+                            ev.probability,
+                        )
                     self._publish(offset_message(ev, self._envelope))
             if not self._new_pipeline():
                 return
         self._metrics.stream_reconnects.labels(stream=self._stream_label).inc()
         self._metrics.stream_connected.labels(stream=self._stream_label).set(1)
         self._publish(signal_message(self._envelope, time=self._lsl_now(), state="restored", detail=detail))
-        self._set_status(f"connected to {meta.name} ({meta.sfreq:g} Hz, {meta.n_channels} channels) "
-                         f"after reconnect #{self._inlet.reconnects}")
+        self._set_status(
+            f"connected to {meta.name} ({meta.sfreq:g} Hz, {meta.n_channels} channels) "
+            f"after reconnect #{self._inlet.reconnects}"
+        )
 
     # ----------------------------------------------------------------------------- windows
     def _process(self, samples: np.ndarray, timestamps: np.ndarray) -> None:
@@ -447,20 +507,32 @@ class Daemon:
             m.channels_amplitude_atypical.labels(stream=label).set(len(res.amplitude_flags))
             self._check_quality(res.flagged_channels, res.amplitude_flags)
             if res.skipped_before:
-                self._errors.error("behind", "%s: fell behind, skipped %d window(s) to score the newest", label,
-                                   res.skipped_before, exc_info=False, level=logging.WARNING)
+                self._errors.error(
+                    "behind",
+                    "%s: fell behind, skipped %d window(s) to score the newest",
+                    label,
+                    res.skipped_before,
+                    exc_info=False,
+                    level=logging.WARNING,
+                )
             try:
                 messages = window_messages(res, self._envelope, self._pipeline.unique_ch_names)
             except Exception as exc:
                 m.error("internal")
-                self._errors.error("message", "could not build the messages of events %s: %s",
-                                   [ev.kind for ev in res.events], exc)
+                self._errors.error(
+                    "message", "could not build the messages of events %s: %s", [ev.kind for ev in res.events], exc
+                )
                 messages = []
-            for ev, msg in zip(res.events, messages):
+            for ev, msg in zip(res.events, messages, strict=False):
                 self._publish(msg)
                 if ev.kind == "onset":
-                    log.warning("SEIZURE ONSET on %s: event %d, p=%.2f, channels %s", label, ev.event_id,
-                                ev.probability, msg["channels"])
+                    log.warning(
+                        "SEIZURE ONSET on %s: event %d, p=%.2f, channels %s",
+                        label,
+                        ev.event_id,
+                        ev.probability,
+                        msg["channels"],
+                    )
                     self._set_status(f"ALARM on {label}: seizure event {ev.event_id} (p={ev.probability:.2f})")
                 else:
                     log.warning("seizure offset on %s: event %d after %.1f s", label, ev.event_id, ev.duration_s)
@@ -501,9 +573,14 @@ class Daemon:
         from realtime.messages import heartbeat_message
 
         state = self._inlet.state if self.inlet is not None else "waiting"
-        msg = heartbeat_message(self._envelope, time=self._lsl_now(), state=state,
-                                alarm_active=bool(self.pipeline is not None and self._pipeline.alarm_active),
-                                windows_total=self.windows_total, uptime_s=time.monotonic() - self._started_mono)
+        msg = heartbeat_message(
+            self._envelope,
+            time=self._lsl_now(),
+            state=state,
+            alarm_active=bool(self.pipeline is not None and self._pipeline.alarm_active),
+            windows_total=self.windows_total,
+            uptime_s=time.monotonic() - self._started_mono,
+        )
         if final:
             msg["final"] = True
         self._publish(msg)
@@ -519,8 +596,10 @@ class Daemon:
     def reload(self) -> bool:
         """SIGHUP: apply the reloadable settings of the config file; log the rest. True if applied."""
         try:
-            new, sources = apply_model_settings(load_config(self.config_path, self.overrides),
-                                                self.detector.settings if self.detector is not None else {})
+            new, sources = apply_model_settings(
+                load_config(self.config_path, self.overrides),
+                self.detector.settings if self.detector is not None else {},
+            )
         except ConfigError as exc:
             self._metrics.error("config")
             log.error("reload ignored, the configuration is invalid:\n  - %s", "\n  - ".join(exc.errors))
@@ -541,8 +620,9 @@ class Daemon:
             log.warning("reload: %s needs restart; ignored", item)
         # Keep what needs a restart as it was; take the rest.
         keep = {s: getattr(old, s) for s in ("window", "signal", "model", "metrics")}
-        stream = dataclasses.replace(old.stream, stale_after_s=new.stream.stale_after_s,
-                                     resolve_timeout_s=new.stream.resolve_timeout_s)
+        stream = dataclasses.replace(
+            old.stream, stale_after_s=new.stream.stale_after_s, resolve_timeout_s=new.stream.resolve_timeout_s
+        )
         alerts = dataclasses.replace(old.alerts, heartbeat_s=new.alerts.heartbeat_s)
         self.config = dataclasses.replace(new, stream=stream, alerts=alerts, **keep)
         self.setting_sources.update({k: v for k, v in sources.items() if k.startswith("decision.")})
@@ -554,8 +634,11 @@ class Daemon:
         if new.logging.level != old.logging.level:
             logging.getLogger().setLevel(new.logging.level.upper())
         self._next_heartbeat = min(self._next_heartbeat, time.monotonic() + self.config.alerts.heartbeat_s)
-        log.info("reloaded %s: %s", self.config_path or "(no config file)",
-                 "; ".join(applied) if applied else "no reloadable change")
+        log.info(
+            "reloaded %s: %s",
+            self.config_path or "(no config file)",
+            "; ".join(applied) if applied else "no reloadable change",
+        )
         return True
 
     # ----------------------------------------------------------------------------- shutdown
@@ -581,8 +664,9 @@ def log_settings(cfg: Config, sources: Mapping[str, str], logger: logging.Logger
     logger.info("model settings: %s", describe_settings(cfg, sources))
 
 
-def run_daemon(config: Config, *, config_path: str | Path | None, overrides: Mapping[str, Any],
-               duration_s: float | None = None) -> int:
+def run_daemon(
+    config: Config, *, config_path: str | Path | None, overrides: Mapping[str, Any], duration_s: float | None = None
+) -> int:
     """Start and run a daemon with signal handlers; returns the process exit code."""
     daemon = Daemon(config, config_path=config_path, overrides=overrides)
     daemon.install_signal_handlers()  # before the (slow) model load, so a TERM then is not fatal

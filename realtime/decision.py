@@ -106,11 +106,13 @@ class DecisionMachine:
         if cfg.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {cfg.aggregation!r}")
         if cfg.smoothing_windows < 1 or cfg.k_channels < 1:
-            raise ValueError(f"smoothing_windows and k_channels must be >= 1, got "
-                             f"{cfg.smoothing_windows!r}, {cfg.k_channels!r}")
+            raise ValueError(
+                f"smoothing_windows and k_channels must be >= 1, got {cfg.smoothing_windows!r}, {cfg.k_channels!r}"
+            )
         if not 0 <= cfg.off_threshold <= cfg.on_threshold <= 1:
-            raise ValueError(f"need 0 <= off_threshold <= on_threshold <= 1, got off={cfg.off_threshold!r} "
-                             f"on={cfg.on_threshold!r}")
+            raise ValueError(
+                f"need 0 <= off_threshold <= on_threshold <= 1, got off={cfg.off_threshold!r} on={cfg.on_threshold!r}"
+            )
 
     @property
     def alarm_active(self) -> bool:
@@ -121,8 +123,9 @@ class DecisionMachine:
     def open_event_id(self) -> int | None:
         return self._event_id if self.alarm_active else None
 
-    def step(self, time: float, window_start: float, window_end: float,
-             channel_probs: np.ndarray) -> list[DecisionEvent]:
+    def step(
+        self, time: float, window_start: float, window_end: float, channel_probs: np.ndarray
+    ) -> list[DecisionEvent]:
         """Feed one scored window (``channel_probs [n_channels]``, NaN = excluded); returns events."""
         cfg = self.config
         raw, top = aggregate(channel_probs, cfg.aggregation, cfg.k_channels)
@@ -137,8 +140,11 @@ class DecisionMachine:
         p = float(np.mean(self._history))
         self.last_probability = p
         probs = np.asarray(channel_probs, dtype=np.float64)
-        above = [i for i in np.argsort(-np.nan_to_num(probs, nan=-1.0), kind="stable")
-                 if np.isfinite(probs[i]) and probs[i] >= cfg.on_threshold]
+        above = [
+            i
+            for i in np.argsort(-np.nan_to_num(probs, nan=-1.0), kind="stable")
+            if np.isfinite(probs[i]) and probs[i] >= cfg.on_threshold
+        ]
         self.last_channels = tuple(int(i) for i in above) or top
         events: list[DecisionEvent] = []
 
@@ -155,8 +161,9 @@ class DecisionMachine:
                 self._ending = (float(time), p, float(window_start), float(window_end))
                 self.state = "ending"
                 if cfg.merge_gap_s <= 0:
-                    events.append(self._offset(float(time), p, float(window_start), float(window_end),
-                                               publish_time=time))
+                    events.append(
+                        self._offset(float(time), p, float(window_start), float(window_end), publish_time=time)
+                    )
             return events
         if self.state == "idle" and p >= cfg.on_threshold:
             self.state, self._cross_time = "pending", float(time)
@@ -167,17 +174,35 @@ class DecisionMachine:
             self._next_event_id += 1
             self._onset_time = self._cross_time
             self.state, self._cross_time = "active", None
-            events.append(DecisionEvent(
-                kind="onset", event_id=self._event_id, time=self._onset_time, probability=p,  # type: ignore[arg-type]
-                channels=self.last_channels, onset_time=None, duration_s=None,
-                window_start=float(window_start), window_end=float(window_end), publish_time=float(time)))
+            events.append(
+                DecisionEvent(
+                    kind="onset",
+                    event_id=self._event_id,
+                    time=self._onset_time,  # type: ignore[arg-type]
+                    probability=p,
+                    channels=self.last_channels,
+                    onset_time=None,
+                    duration_s=None,
+                    window_start=float(window_start),
+                    window_end=float(window_end),
+                    publish_time=float(time),
+                )
+            )
         return events
 
     def _offset(self, off_time: float, p: float, ws: float, we: float, *, publish_time: float) -> DecisionEvent:
         ev = DecisionEvent(
-            kind="offset", event_id=self._event_id, time=off_time, probability=p, channels=(),  # type: ignore[arg-type]
-            onset_time=self._onset_time, duration_s=off_time - self._onset_time,  # type: ignore[operator]
-            window_start=ws, window_end=we, publish_time=float(publish_time))
+            kind="offset",
+            event_id=self._event_id,  # type: ignore[arg-type]
+            time=off_time,
+            probability=p,
+            channels=(),
+            onset_time=self._onset_time,
+            duration_s=off_time - self._onset_time,  # type: ignore[operator]
+            window_start=ws,
+            window_end=we,
+            publish_time=float(publish_time),
+        )
         self.state, self._ending, self._onset_time = "idle", None, None
         return ev
 

@@ -48,8 +48,15 @@ class Child:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], verbose: bool):
         self.name = name
         self.lines: list[str] = []
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
         self._verbose = verbose
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -91,15 +98,20 @@ def describe(msg: dict, lsl_start: float | None, speed: float = 1.0) -> str:
     kind = msg["type"]
     if kind == "seizure.onset":
         chans = ", ".join(msg["channels"][:6]) + (" ..." if len(msg["channels"]) > 6 else "")
-        pub = (f"  (published at {(msg.get('publish_time', t) - lsl_start) * speed:.1f} s)"
-               if lsl_start is not None else "")
+        pub = (
+            f"  (published at {(msg.get('publish_time', t) - lsl_start) * speed:.1f} s)"
+            if lsl_start is not None
+            else ""
+        )
         return f"[{rel}] SEIZURE ONSET  event {msg['event_id']}  p={msg['probability']:.2f}  channels: {chans}{pub}"
     if kind == "seizure.offset":
         return f"[{rel}] seizure offset event {msg['event_id']} after {msg['duration_s']:.1f} s"
     if kind == "status.signal":
         return f"[{rel}] signal {msg['state']}: {msg['detail']}"
-    return (f"[{rel}] heartbeat: {msg['state']}, alarm {'ON' if msg['alarm_active'] else 'off'}, "
-            f"{msg['windows_total']} windows{' (final)' if msg.get('final') else ''}")
+    return (
+        f"[{rel}] heartbeat: {msg['state']}, alarm {'ON' if msg['alarm_active'] else 'off'}, "
+        f"{msg['windows_total']} windows{' (final)' if msg.get('final') else ''}"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,15 +146,41 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(full attribution: {ATTRIBUTION})\n")
     name = f"demo-{uuid.uuid4().hex[:8]}"
     workdir = Path(tempfile.mkdtemp(prefix="realtime-demo-"))
-    detect = [sys.executable, "-m", "realtime", "detect", "--stream", name, "--endpoint", "tcp://127.0.0.1:*",
-              "--replay-endpoint", "tcp://127.0.0.1:0", "--metrics-port", "0",
-              "--alert-log", str(workdir / "alerts.jsonl"), "--hop-s", str(args.hop_s)]
+    detect = [
+        sys.executable,
+        "-m",
+        "realtime",
+        "detect",
+        "--stream",
+        name,
+        "--endpoint",
+        "tcp://127.0.0.1:*",
+        "--replay-endpoint",
+        "tcp://127.0.0.1:0",
+        "--metrics-port",
+        "0",
+        "--alert-log",
+        str(workdir / "alerts.jsonl"),
+        "--hop-s",
+        str(args.hop_s),
+    ]
     if args.model:
         detect += ["--model", args.model]
     if args.backend:
         detect += ["--backend", args.backend]
-    replay = [sys.executable, "-m", "realtime", "replay", str(recording), "--name", name, "--speed", str(args.speed),
-              "--wait-for-consumer-s", "30"]
+    replay = [
+        sys.executable,
+        "-m",
+        "realtime",
+        "replay",
+        str(recording),
+        "--name",
+        name,
+        "--speed",
+        str(args.speed),
+        "--wait-for-consumer-s",
+        "30",
+    ]
 
     from realtime.alerts import Subscriber
 
@@ -170,14 +208,19 @@ def main(argv: list[str] | None = None) -> int:
             code = daemon.stop()
             print(f"realtime-demo: the detector did not start (exit {code}):\n{daemon.tail()}", file=sys.stderr)
             if code == 69 and not args.model:
-                print("realtime-demo: is the shipped model in realtime/models/default? Or pass --model EXPORT.",
-                      file=sys.stderr)
+                print(
+                    "realtime-demo: is the shipped model in realtime/models/default? Or pass --model EXPORT.",
+                    file=sys.stderr,
+                )
             return 69 if code in (None, 0, 69) else int(code)
         alerts_ep, replay_ep, metrics_url, model_version, backend, device = ready.groups()
-        print(f"Detector ready: model {model_version} ({backend} on {device}); alerts on {alerts_ep}, "
-              f"replay on {replay_ep}, metrics on {metrics_url}")
-        sub = Subscriber(alerts_ep, replay_ep, since=0,
-                         warn=lambda text: print(f"  (subscriber: {text})", file=sys.stderr))
+        print(
+            f"Detector ready: model {model_version} ({backend} on {device}); alerts on {alerts_ep}, "
+            f"replay on {replay_ep}, metrics on {metrics_url}"
+        )
+        sub = Subscriber(
+            alerts_ep, replay_ep, since=0, warn=lambda text: print(f"  (subscriber: {text})", file=sys.stderr)
+        )
         print(f"Replaying {recording.name} as LSL stream {name!r} at speed {args.speed:g} ...\n", flush=True)
         player = Child("replay", replay, env, args.verbose)
         ended_at = None
@@ -194,8 +237,10 @@ def main(argv: list[str] | None = None) -> int:
                 if msg["type"] == "status.signal" and msg["state"] == "lost":
                     lost_seen = True  # the recording ended (or the replay died): nothing more will come
             if daemon.proc.poll() is not None:
-                print(f"realtime-demo: the detector exited early ({daemon.proc.returncode}):\n{daemon.tail()}",
-                      file=sys.stderr)
+                print(
+                    f"realtime-demo: the detector exited early ({daemon.proc.returncode}):\n{daemon.tail()}",
+                    file=sys.stderr,
+                )
                 break
             if ended_at is None and player.proc.poll() is not None:
                 ended_at = time.monotonic()
@@ -221,18 +266,25 @@ def main(argv: list[str] | None = None) -> int:
     model_version = (onsets[0] if onsets else final or {}).get("model_version", "the model")
     if onsets:
         first = onsets[0]
-        when = (f"{(first['time'] - lsl_start) * args.speed:.1f} s into the recording (the annotated seizure "
-                f"starts at {SEIZURE_START_IN_EXCERPT_S:.0f} s; published at "
-                f"{(first['publish_time'] - lsl_start) * args.speed:.1f} s)"
-                if lsl_start is not None else f"at LSL time {first['time']:.1f}")
-        summary = (f"Summary: {model_version} scored {windows} windows of {recording.name} streamed over LSL "
-                   f"and raised {len(onsets)} seizure onset(s); the first at {when}, on channels "
-                   f"{', '.join(first['channels'][:5])}{' ...' if len(first['channels']) > 5 else ''} with "
-                   f"probability {first['probability']:.2f}. The detector stopped cleanly (exit {code}); the "
-                   f"alert log is {workdir / 'alerts.jsonl'}.")
+        when = (
+            f"{(first['time'] - lsl_start) * args.speed:.1f} s into the recording (the annotated seizure "
+            f"starts at {SEIZURE_START_IN_EXCERPT_S:.0f} s; published at "
+            f"{(first['publish_time'] - lsl_start) * args.speed:.1f} s)"
+            if lsl_start is not None
+            else f"at LSL time {first['time']:.1f}"
+        )
+        summary = (
+            f"Summary: {model_version} scored {windows} windows of {recording.name} streamed over LSL "
+            f"and raised {len(onsets)} seizure onset(s); the first at {when}, on channels "
+            f"{', '.join(first['channels'][:5])}{' ...' if len(first['channels']) > 5 else ''} with "
+            f"probability {first['probability']:.2f}. The detector stopped cleanly (exit {code}); the "
+            f"alert log is {workdir / 'alerts.jsonl'}."
+        )
     else:
-        summary = (f"Summary: {model_version} scored {windows} windows of {recording.name} and raised no seizure "
-                   f"onset (detector exit {code}). Alert log: {workdir / 'alerts.jsonl'}.")
+        summary = (
+            f"Summary: {model_version} scored {windows} windows of {recording.name} and raised no seizure "
+            f"onset (detector exit {code}). Alert log: {workdir / 'alerts.jsonl'}."
+        )
     print("\n" + summary, flush=True)
     if interrupted[0]:
         return 130

@@ -17,10 +17,11 @@ naming the value, once per stream, and the inlet keeps waiting for a usable one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pylsl
@@ -48,12 +49,16 @@ class StreamSpec:
     source_id: str = ""
 
     def matches(self, name: str, type_: str, source_id: str) -> bool:
-        return ((not self.name or name == self.name)
-                and (not self.type or type_.casefold() == self.type.casefold())
-                and (not self.source_id or source_id == self.source_id))
+        return (
+            (not self.name or name == self.name)
+            and (not self.type or type_.casefold() == self.type.casefold())
+            and (not self.source_id or source_id == self.source_id)
+        )
 
     def describe(self) -> str:
-        parts = [f"{k}={v!r}" for k, v in (("name", self.name), ("type", self.type), ("source_id", self.source_id)) if v]
+        parts = [
+            f"{k}={v!r}" for k, v in (("name", self.name), ("type", self.type), ("source_id", self.source_id)) if v
+        ]
         return ", ".join(parts) or "any stream"
 
     def label(self) -> str:
@@ -100,7 +105,7 @@ class InletStep:
 
     @property
     def n_samples(self) -> int:
-        return 0 if self.timestamps is None else int(len(self.timestamps))
+        return 0 if self.timestamps is None else len(self.timestamps)
 
 
 def _xpath_literal(value: str) -> str | None:
@@ -148,13 +153,15 @@ def describe_info(info: pylsl.StreamInfo) -> StreamMeta:
     rate = float(info.nominal_srate())
     fmt = int(info.channel_format())
     if rate <= 0:
-        raise StreamRejected(f"stream {name!r} has an irregular sampling rate (nominal_srate={rate!r}); "
-                             "EEG must have a fixed rate")
+        raise StreamRejected(
+            f"stream {name!r} has an irregular sampling rate (nominal_srate={rate!r}); EEG must have a fixed rate"
+        )
     if rate < MIN_RATE_HZ:
         raise StreamRejected(f"stream {name!r} is sampled at {rate!r} Hz; at least {MIN_RATE_HZ:g} Hz is needed")
     if fmt not in _NP_DTYPES:
-        raise StreamRejected(f"stream {name!r} has channel format {_FORMAT_NAMES.get(fmt, fmt)!r}; "
-                             "numeric samples are needed")
+        raise StreamRejected(
+            f"stream {name!r} has channel format {_FORMAT_NAMES.get(fmt, fmt)!r}; numeric samples are needed"
+        )
     n = int(info.channel_count())
     if n < 1:
         raise StreamRejected(f"stream {name!r} has {n!r} channels")
@@ -164,9 +171,17 @@ def describe_info(info: pylsl.StreamInfo) -> StreamMeta:
     ch_names = tuple(lab if lab else f"ch{i}" for i, lab in enumerate(labels))  # repeats are kept as they are
     units = info.get_channel_units()
     units_t = tuple((u or "") for u in units) if units and len(units) == n and any(units) else None
-    return StreamMeta(name=name, type=info.type(), source_id=info.source_id(), uid=info.uid(),
-                      hostname=info.hostname(), sfreq=rate, channel_format=_FORMAT_NAMES[fmt], ch_names=ch_names,
-                      units=units_t)
+    return StreamMeta(
+        name=name,
+        type=info.type(),
+        source_id=info.source_id(),
+        uid=info.uid(),
+        hostname=info.hostname(),
+        sfreq=rate,
+        channel_format=_FORMAT_NAMES[fmt],
+        ch_names=ch_names,
+        units=units_t,
+    )
 
 
 class Inlet:
@@ -175,9 +190,16 @@ class Inlet:
     ``clock`` returns seconds (default ``pylsl.local_clock``); staleness is measured with it.
     """
 
-    def __init__(self, spec: StreamSpec, *, resolve_timeout_s: float = 2.0, stale_after_s: float = 3.0,
-                 max_chunk_samples: int = 4096, max_buflen_s: int = 60,
-                 clock: Callable[[], float] = pylsl.local_clock):
+    def __init__(
+        self,
+        spec: StreamSpec,
+        *,
+        resolve_timeout_s: float = 2.0,
+        stale_after_s: float = 3.0,
+        max_chunk_samples: int = 4096,
+        max_buflen_s: int = 60,
+        clock: Callable[[], float] = pylsl.local_clock,
+    ):
         self.spec = spec
         self.resolve_timeout_s = float(resolve_timeout_s)
         self.stale_after_s = float(stale_after_s)
@@ -239,14 +261,16 @@ class Inlet:
         is skipped (by uid) that long.
         """
         if self._resolver is None:
-            self._resolver = pylsl.ContinuousResolver(pred=build_predicate(self.spec),
-                                                     forget_after=FORGET_AFTER_S)
+            self._resolver = pylsl.ContinuousResolver(pred=build_predicate(self.spec), forget_after=FORGET_AFTER_S)
         deadline = self.clock() + self.resolve_timeout_s
         while True:
-            found = [info for info in self._resolver.results()
-                     if self.spec.matches(info.name(), info.type(), info.source_id())
-                     and info.uid() not in self._rejected_uids
-                     and self._skip_until.get(info.uid(), -1.0) <= self.clock()]
+            found = [
+                info
+                for info in self._resolver.results()
+                if self.spec.matches(info.name(), info.type(), info.source_id())
+                and info.uid() not in self._rejected_uids
+                and self._skip_until.get(info.uid(), -1.0) <= self.clock()
+            ]
             if found or self.clock() >= deadline:
                 return found
             time.sleep(0.05)
@@ -263,13 +287,19 @@ class Inlet:
             same = [c for c in candidates if self.meta.source_id and c.source_id() == self.meta.source_id]
             candidates = same or candidates
         if len(candidates) > 1:
-            log.warning("%d streams match %s; using the first (%s on %s)", len(candidates), self.spec.describe(),
-                        candidates[0].name(), candidates[0].hostname())
+            log.warning(
+                "%d streams match %s; using the first (%s on %s)",
+                len(candidates),
+                self.spec.describe(),
+                candidates[0].name(),
+                candidates[0].hostname(),
+            )
         info = candidates[0]
         inlet = None
         try:
-            inlet = pylsl.StreamInlet(info, max_buflen=self.max_buflen_s, recover=False,
-                                      processing_flags=PROCESSING_FLAGS)
+            inlet = pylsl.StreamInlet(
+                info, max_buflen=self.max_buflen_s, recover=False, processing_flags=PROCESSING_FLAGS
+            )
             full = inlet.info(timeout=max(self.resolve_timeout_s, 1.0))
             meta = describe_info(full)
             inlet.open_stream(timeout=max(self.resolve_timeout_s, 1.0))
@@ -280,14 +310,17 @@ class Inlet:
                 inlet.close_stream()
             return InletStep(event="rejected", detail=str(exc))
         except Exception as exc:  # the outlet vanished between resolve and open, or timed out
-            log.warning("could not open stream %r (uid %s): %s; not trying it again for %g s", info.name(),
-                        info.uid(), exc, FORGET_AFTER_S + 0.5)
+            log.warning(
+                "could not open stream %r (uid %s): %s; not trying it again for %g s",
+                info.name(),
+                info.uid(),
+                exc,
+                FORGET_AFTER_S + 0.5,
+            )
             self._skip_until[info.uid()] = self.clock() + FORGET_AFTER_S + 0.5
             if inlet is not None:
-                try:
+                with contextlib.suppress(Exception):
                     inlet.close_stream()
-                except Exception:
-                    pass
             return InletStep()
         previous = self.meta
         self._inlet, self.meta = inlet, meta
@@ -296,9 +329,11 @@ class Inlet:
             self._buffer = np.empty((self.max_chunk_samples, meta.n_channels), dtype=dtype)
         self._opened_at = self._last_data = self.clock()
         self._had_data_since_open = False
-        detail = (f"{meta.name} ({meta.type}, source_id={meta.source_id!r}) on {meta.hostname}: "
-                  f"{meta.sfreq:g} Hz, {meta.n_channels} channels, {meta.channel_format}, "
-                  f"units {sorted(set(meta.units)) if meta.units else 'not given'}")
+        detail = (
+            f"{meta.name} ({meta.type}, source_id={meta.source_id!r}) on {meta.hostname}: "
+            f"{meta.sfreq:g} Hz, {meta.n_channels} channels, {meta.channel_format}, "
+            f"units {sorted(set(meta.units)) if meta.units else 'not given'}"
+        )
         if self.state == "waiting":
             self.state = "connected"
             log.info("connected to %s", detail)
@@ -311,8 +346,13 @@ class Inlet:
     def _pull(self, timeout_s: float) -> InletStep:
         assert self._inlet is not None and self._buffer is not None
         try:
-            samples, timestamps = self._inlet.pull_chunk(timeout=timeout_s, max_samples=self.max_chunk_samples,
-                                                         dest_obj=self._buffer, min_samples=1, as_numpy=True)
+            samples, timestamps = self._inlet.pull_chunk(
+                timeout=timeout_s,
+                max_samples=self.max_chunk_samples,
+                dest_obj=self._buffer,
+                min_samples=1,
+                as_numpy=True,
+            )
         except LostError:
             return self._lose("the outlet went away (connection lost)")
         now = self.clock()
@@ -322,7 +362,9 @@ class Inlet:
                 if self.state == "lost":  # a re-opened stream that still sends nothing: try again quietly
                     self.close()
                     return InletStep()
-                return self._lose(f"no samples for {now - self._last_data:.1f} s (stale_after_s={self.stale_after_s:g})")
+                return self._lose(
+                    f"no samples for {now - self._last_data:.1f} s (stale_after_s={self.stale_after_s:g})"
+                )
             return InletStep()
         self._last_data = now
         event = None
@@ -335,8 +377,9 @@ class Inlet:
             detail = f"{self.meta.name}: samples flowing again (reconnect #{self.reconnects})"
             log.info("stream restored: %s", detail)
         self._had_data_since_open = True
-        return InletStep(samples=samples, timestamps=np.asarray(timestamps, dtype=np.float64), event=event,
-                         detail=detail)
+        return InletStep(
+            samples=samples, timestamps=np.asarray(timestamps, dtype=np.float64), event=event, detail=detail
+        )
 
     def _lose(self, detail: str) -> InletStep:
         name = self.meta.name if self.meta else self.spec.label()

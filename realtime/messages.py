@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import math
 import time as _time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 SCHEMA = "realtime-detect/1"
 TOPIC_ONSET = "seizure.onset"
@@ -28,11 +29,24 @@ HEARTBEAT_STATES = ("waiting", "connected", "lost")
 SIGNAL_STATES = ("lost", "restored", "quality")
 
 _NUMBER = (int, float)
-_COMMON = {"schema": str, "seq": int, "type": str, "time": _NUMBER, "wall_time": _NUMBER,
-           "stream": dict, "host": str, "model_version": str}
+_COMMON = {
+    "schema": str,
+    "seq": int,
+    "type": str,
+    "time": _NUMBER,
+    "wall_time": _NUMBER,
+    "stream": dict,
+    "host": str,
+    "model_version": str,
+}
 _PER_TYPE: dict[str, dict[str, Any]] = {
-    TOPIC_ONSET: {"event_id": int, "probability": _NUMBER, "channels": list,
-                  "window_start": _NUMBER, "window_end": _NUMBER},
+    TOPIC_ONSET: {
+        "event_id": int,
+        "probability": _NUMBER,
+        "channels": list,
+        "window_start": _NUMBER,
+        "window_end": _NUMBER,
+    },
     TOPIC_OFFSET: {"event_id": int, "onset_time": _NUMBER, "duration_s": _NUMBER, "probability": _NUMBER},
     TOPIC_HEARTBEAT: {"state": str, "alarm_active": bool, "windows_total": int, "uptime_s": _NUMBER},
     TOPIC_SIGNAL: {"state": str, "detail": str},
@@ -52,18 +66,24 @@ class Envelope:
     model_version: str
 
     @classmethod
-    def of(cls, stream: Any, host: str, model_version: str) -> "Envelope":
+    def of(cls, stream: Any, host: str, model_version: str) -> Envelope:
         """From a mapping or any object with ``name``, ``type`` and ``source_id`` attributes."""
         if not isinstance(stream, Mapping):
             stream = {"name": stream.name, "type": stream.type, "source_id": stream.source_id}
-        return cls(stream={k: str(stream[k]) for k in ("name", "type", "source_id")},
-                   host=host, model_version=model_version)
+        return cls(
+            stream={k: str(stream[k]) for k in ("name", "type", "source_id")}, host=host, model_version=model_version
+        )
 
 
 def _base(topic: str, env: Envelope, time: float) -> dict[str, Any]:
-    return {"schema": SCHEMA, "type": topic, "time": float(time),
-            "stream": {k: str(env.stream[k]) for k in ("name", "type", "source_id")},
-            "host": env.host, "model_version": env.model_version}
+    return {
+        "schema": SCHEMA,
+        "type": topic,
+        "time": float(time),
+        "stream": {k: str(env.stream[k]) for k in ("name", "type", "source_id")},
+        "host": env.host,
+        "model_version": env.model_version,
+    }
 
 
 def onset_message(ev, env: Envelope, ch_names: Sequence[str]) -> dict[str, Any]:
@@ -71,10 +91,14 @@ def onset_message(ev, env: Envelope, ch_names: Sequence[str]) -> dict[str, Any]:
     if ev.kind != "onset":
         raise MessageError(f"onset_message needs an onset event, got kind {ev.kind!r}")
     msg = _base(TOPIC_ONSET, env, ev.time)
-    msg.update(event_id=int(ev.event_id), probability=float(ev.probability),
-               channels=[str(ch_names[i]) for i in ev.channels],
-               window_start=float(ev.window_start), window_end=float(ev.window_end),
-               publish_time=float(ev.publish_time))
+    msg.update(
+        event_id=int(ev.event_id),
+        probability=float(ev.probability),
+        channels=[str(ch_names[i]) for i in ev.channels],
+        window_start=float(ev.window_start),
+        window_end=float(ev.window_end),
+        publish_time=float(ev.publish_time),
+    )
     return msg
 
 
@@ -83,19 +107,25 @@ def offset_message(ev, env: Envelope) -> dict[str, Any]:
     if ev.kind != "offset":
         raise MessageError(f"offset_message needs an offset event, got kind {ev.kind!r}")
     msg = _base(TOPIC_OFFSET, env, ev.time)
-    msg.update(event_id=int(ev.event_id), onset_time=float(ev.onset_time), duration_s=float(ev.duration_s),
-               probability=float(ev.probability), window_start=float(ev.window_start),
-               window_end=float(ev.window_end), publish_time=float(ev.publish_time))
+    msg.update(
+        event_id=int(ev.event_id),
+        onset_time=float(ev.onset_time),
+        duration_s=float(ev.duration_s),
+        probability=float(ev.probability),
+        window_start=float(ev.window_start),
+        window_end=float(ev.window_end),
+        publish_time=float(ev.publish_time),
+    )
     return msg
 
 
-def heartbeat_message(env: Envelope, *, time: float, state: str, alarm_active: bool,
-                      windows_total: int, uptime_s: float) -> dict[str, Any]:
+def heartbeat_message(
+    env: Envelope, *, time: float, state: str, alarm_active: bool, windows_total: int, uptime_s: float
+) -> dict[str, Any]:
     if state not in HEARTBEAT_STATES:
         raise MessageError(f"heartbeat state must be one of {HEARTBEAT_STATES}, got {state!r}")
     msg = _base(TOPIC_HEARTBEAT, env, time)
-    msg.update(state=state, alarm_active=bool(alarm_active), windows_total=int(windows_total),
-               uptime_s=float(uptime_s))
+    msg.update(state=state, alarm_active=bool(alarm_active), windows_total=int(windows_total), uptime_s=float(uptime_s))
     return msg
 
 
@@ -131,8 +161,16 @@ def window_messages(result: Any, env: Envelope, ch_names: Sequence[str]) -> list
     return event_messages(result.events, env, ch_names)
 
 
-def quality_detail(flagged: Mapping[str, str], amplitude: Mapping[str, str], *, n_channels: int,
-                   median_uv: Mapping[str, float], low_uv: float, high_uv: float, max_std_uv: float) -> str:
+def quality_detail(
+    flagged: Mapping[str, str],
+    amplitude: Mapping[str, str],
+    *,
+    n_channels: int,
+    median_uv: Mapping[str, float],
+    low_uv: float,
+    high_uv: float,
+    max_std_uv: float,
+) -> str:
     """The signal-quality report (``status.signal`` ``quality`` detail; the offline review's warning).
 
     ``flagged``: channel -> why it was left out ("flat", "railed", "non-finite", "implausible");
@@ -146,14 +184,20 @@ def quality_detail(flagged: Mapping[str, str], amplitude: Mapping[str, str], *, 
         detail = "every channel usable"
     detail += f" ({n_channels - len(flagged)} of {n_channels} scored)"
     if any(why == "implausible" for why in flagged.values()):
-        detail += (f"; an implausible channel varies by more than {max_std_uv:g} uV: check the "
-                   f"stream's units and gain (a channel without a unit is read as uV)")
+        detail += (
+            f"; an implausible channel varies by more than {max_std_uv:g} uV: check the "
+            f"stream's units and gain (a channel without a unit is read as uV)"
+        )
     if amplitude:
-        detail += ("; amplitude outside the model's training range (median window std over minutes, "
-                   f"expected {low_uv:g}-{high_uv:g} uV): "
-                   + ", ".join(f"{name} ({median_uv[name]:.1f} uV, {why.removeprefix('amplitude_')})"
-                               for name, why in sorted(amplitude.items()))
-                   + ": still scored, but check the device's gain and units")
+        detail += (
+            "; amplitude outside the model's training range (median window std over minutes, "
+            f"expected {low_uv:g}-{high_uv:g} uV): "
+            + ", ".join(
+                f"{name} ({median_uv[name]:.1f} uV, {why.removeprefix('amplitude_')})"
+                for name, why in sorted(amplitude.items())
+            )
+            + ": still scored, but check the device's gain and units"
+        )
     return detail
 
 
@@ -241,8 +285,12 @@ def decode(frames: Sequence[bytes]) -> dict[str, Any]:
     if topic not in TOPICS:
         raise MessageError(f"unknown topic {topic!r}: expected one of {TOPICS}")
     try:
-        message = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(
-            MessageError(f"JSON contains {c!r}, which is not valid JSON")))
+        message = json.loads(
+            text,
+            parse_constant=lambda c: (_ for _ in ()).throw(
+                MessageError(f"JSON contains {c!r}, which is not valid JSON")
+            ),
+        )
     except json.JSONDecodeError as exc:
         raise MessageError(f"payload is not valid JSON ({exc}): {text!r:.200}") from None
     validate(message)

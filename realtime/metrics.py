@@ -20,7 +20,17 @@ INFERENCE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 # Newest sample of a window to the window handled (and its message sent): network + chunking + model.
 LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
-ERROR_KINDS = ("chunk", "inference", "publish", "alert_log", "stream_rejected", "stream", "replay", "config", "internal")
+ERROR_KINDS = (
+    "chunk",
+    "inference",
+    "publish",
+    "alert_log",
+    "stream_rejected",
+    "stream",
+    "replay",
+    "config",
+    "internal",
+)
 
 
 class Metrics:
@@ -32,40 +42,65 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry(auto_describe=True)
         p = PREFIX
-        self.samples_received = Counter(f"{p}samples_received", "EEG samples (per channel set) received from LSL",
-                                        ["stream"], registry=r)
-        self.windows_processed = Counter(f"{p}windows_processed", "Windows scored by the model", ["stream"],
-                                         registry=r)
-        self.inference_duration = Histogram(f"{p}inference_duration_seconds", "Duration of one batched model call",
-                                            buckets=INFERENCE_BUCKETS_S, registry=r)
+        self.samples_received = Counter(
+            f"{p}samples_received", "EEG samples (per channel set) received from LSL", ["stream"], registry=r
+        )
+        self.windows_processed = Counter(f"{p}windows_processed", "Windows scored by the model", ["stream"], registry=r)
+        self.inference_duration = Histogram(
+            f"{p}inference_duration_seconds",
+            "Duration of one batched model call",
+            buckets=INFERENCE_BUCKETS_S,
+            registry=r,
+        )
         self.end_to_end_latency = Histogram(
             f"{p}end_to_end_latency_seconds",
             "LSL clock at the end of handling a window (its messages sent) minus the window's newest sample",
-            ["stream"], buckets=LATENCY_BUCKETS_S, registry=r)
-        self.alerts_published = Counter(f"{p}alerts_published", "Messages published on the PUB socket", ["topic"],
-                                        registry=r)
-        self.stream_connected = Gauge(f"{p}stream_connected", "1 while the LSL stream delivers samples", ["stream"],
-                                      registry=r)
-        self.buffer_fill_ratio = Gauge(f"{p}buffer_fill_ratio", "Fill ratio of the ring buffer (0..1)", ["stream"],
-                                       registry=r)
-        self.seizure_probability = Gauge(f"{p}seizure_probability", "Latest aggregated, smoothed seizure probability",
-                                         ["stream"], registry=r)
+            ["stream"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.alerts_published = Counter(
+            f"{p}alerts_published", "Messages published on the PUB socket", ["topic"], registry=r
+        )
+        self.stream_connected = Gauge(
+            f"{p}stream_connected", "1 while the LSL stream delivers samples", ["stream"], registry=r
+        )
+        self.buffer_fill_ratio = Gauge(
+            f"{p}buffer_fill_ratio", "Fill ratio of the ring buffer (0..1)", ["stream"], registry=r
+        )
+        self.seizure_probability = Gauge(
+            f"{p}seizure_probability", "Latest aggregated, smoothed seizure probability", ["stream"], registry=r
+        )
         self.alarm_active = Gauge(f"{p}alarm_active", "1 while a seizure event is open", ["stream"], registry=r)
-        self.channels_left_out = Gauge(f"{p}channels_left_out",
-                                       "Channels left out of the last window (flat, railed, non-finite, implausible)",
-                                       ["stream"], registry=r)
+        self.channels_left_out = Gauge(
+            f"{p}channels_left_out",
+            "Channels left out of the last window (flat, railed, non-finite, implausible)",
+            ["stream"],
+            registry=r,
+        )
         self.channels_amplitude_atypical = Gauge(
             f"{p}channels_amplitude_atypical",
             "Channels whose median window standard deviation over minutes is outside the model's training range "
-            "(gain or unit probably wrong; still scored)", ["stream"], registry=r)
-        self.model_info = Gauge(f"{p}model_info", "The loaded model (value is always 1)",
-                                ["model_version", "architecture", "backend", "device"], registry=r)
-        self.errors = Counter(f"{p}errors", "Errors handled without stopping the daemon, by kind", ["kind"],
-                              registry=r)
-        self.stream_reconnects = Counter(f"{p}stream_reconnects", "Times the stream was re-opened after being lost",
-                                         ["stream"], registry=r)
-        self.last_window_timestamp = Gauge(f"{p}last_window_timestamp_seconds",
-                                           "Unix time at which the last window was processed", ["stream"], registry=r)
+            "(gain or unit probably wrong; still scored)",
+            ["stream"],
+            registry=r,
+        )
+        self.model_info = Gauge(
+            f"{p}model_info",
+            "The loaded model (value is always 1)",
+            ["model_version", "architecture", "backend", "device"],
+            registry=r,
+        )
+        self.errors = Counter(f"{p}errors", "Errors handled without stopping the daemon, by kind", ["kind"], registry=r)
+        self.stream_reconnects = Counter(
+            f"{p}stream_reconnects", "Times the stream was re-opened after being lost", ["stream"], registry=r
+        )
+        self.last_window_timestamp = Gauge(
+            f"{p}last_window_timestamp_seconds",
+            "Unix time at which the last window was processed",
+            ["stream"],
+            registry=r,
+        )
         for kind in ERROR_KINDS:  # export zeros so rate() and alert rules see every series from the start
             self.errors.labels(kind=kind)
         self._server: Any = None  # prometheus_client's WSGIServer, while serving
@@ -77,14 +112,21 @@ class Metrics:
         """Create the per-stream series at zero (so dashboards show 0 rather than no data)."""
         for metric in (self.samples_received, self.windows_processed, self.stream_reconnects):
             metric.labels(stream=stream)
-        for gauge in (self.stream_connected, self.buffer_fill_ratio, self.seizure_probability, self.alarm_active,
-                      self.channels_left_out, self.channels_amplitude_atypical):
+        for gauge in (
+            self.stream_connected,
+            self.buffer_fill_ratio,
+            self.seizure_probability,
+            self.alarm_active,
+            self.channels_left_out,
+            self.channels_amplitude_atypical,
+        ):
             gauge.labels(stream=stream)
 
     def set_model_info(self, *, model_version: str, architecture: str, backend: str, device: str) -> None:
         self.model_info.clear()
-        self.model_info.labels(model_version=model_version, architecture=architecture, backend=backend,
-                               device=device).set(1)
+        self.model_info.labels(
+            model_version=model_version, architecture=architecture, backend=backend, device=device
+        ).set(1)
 
     def error(self, kind: str) -> None:
         self.errors.labels(kind=kind).inc()

@@ -33,21 +33,37 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
 CARD_NAME = "model_card.json"
-REQUIRED_CARD_FIELDS = ("format_version", "model_version", "architecture", "sample_rate_hz", "window_samples",
-                        "input_unit", "input_scaling", "classes", "positive_class", "hyperparameters",
-                        "training", "metrics", "files", "created")
+REQUIRED_CARD_FIELDS = (
+    "format_version",
+    "model_version",
+    "architecture",
+    "sample_rate_hz",
+    "window_samples",
+    "input_unit",
+    "input_scaling",
+    "classes",
+    "positive_class",
+    "hyperparameters",
+    "training",
+    "metrics",
+    "files",
+    "created",
+)
 BACKENDS = ("auto", "tensorflow", "litert")
 # The card's optional "settings": section -> the keys a model may carry (each optional).
-SETTINGS_KEYS = {"decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s"),
-                 "signal": ("amplitude_low_uv", "amplitude_high_uv")}
+SETTINGS_KEYS = {
+    "decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s"),
+    "signal": ("amplitude_low_uv", "amplitude_high_uv"),
+}
 DEVICES = ("auto", "cpu", "gpu")
 
 
@@ -114,8 +130,10 @@ def validate_settings(settings: Any, where: str = "settings") -> dict[str, dict[
     if "on_threshold" in d and d["on_threshold"] == 0:
         raise bad("decision", "on_threshold", "a number in (0, 1]")
     if "on_threshold" in d and "off_threshold" in d and d["off_threshold"] > d["on_threshold"]:
-        raise ModelLoadError(f"{where}.decision: off_threshold must be <= on_threshold, got off_threshold "
-                             f"{d['off_threshold']!r} > on_threshold {d['on_threshold']!r}")
+        raise ModelLoadError(
+            f"{where}.decision: off_threshold must be <= on_threshold, got off_threshold "
+            f"{d['off_threshold']!r} > on_threshold {d['on_threshold']!r}"
+        )
     sw = d.get("smoothing_windows", 1)
     if isinstance(sw, bool) or not isinstance(sw, int) or sw < 1:
         raise bad("decision", "smoothing_windows", "an integer >= 1")
@@ -126,8 +144,10 @@ def validate_settings(settings: Any, where: str = "settings") -> dict[str, dict[
         if key in sg and not (_number(sg[key]) and sg[key] > 0):
             raise bad("signal", key, "a number > 0")
     if "amplitude_low_uv" in sg and "amplitude_high_uv" in sg and sg["amplitude_low_uv"] >= sg["amplitude_high_uv"]:
-        raise ModelLoadError(f"{where}.signal: amplitude_low_uv must be < amplitude_high_uv, got "
-                             f"{sg['amplitude_low_uv']!r} >= {sg['amplitude_high_uv']!r}")
+        raise ModelLoadError(
+            f"{where}.signal: amplitude_low_uv must be < amplitude_high_uv, got "
+            f"{sg['amplitude_low_uv']!r} >= {sg['amplitude_high_uv']!r}"
+        )
     return out
 
 
@@ -192,8 +212,9 @@ def read_card(path: Path) -> dict:
             raise ModelLoadError(f"model export {str(path)!r}: file {rel!r} listed in the card is missing")
         actual = _sha256(f)
         if actual != digest:
-            raise ModelLoadError(f"model export {str(path)!r}: file {rel!r} has sha256 {actual}, "
-                                 f"the card says {digest!r}")
+            raise ModelLoadError(
+                f"model export {str(path)!r}: file {rel!r} has sha256 {actual}, the card says {digest!r}"
+            )
     return card
 
 
@@ -238,12 +259,16 @@ class ExportedDetector:
         finite = np.isfinite(x)
         if not finite.all():
             rows = np.flatnonzero(~finite.all(axis=1))
-            raise ValueError(f"windows contain NaN or inf (rows {rows[:10].tolist()}"
-                             f"{'...' if rows.size > 10 else ''}); flag those channels instead of scoring them")
+            raise ValueError(
+                f"windows contain NaN or inf (rows {rows[:10].tolist()}"
+                f"{'...' if rows.size > 10 else ''}); flag those channels instead of scoring them"
+            )
         out = self._run(np.ascontiguousarray(x, dtype=np.float32))
         if out.shape != (x.shape[0], len(self.classes)):
-            raise RuntimeError(f"model {self.model_version!r} returned shape {out.shape}, expected "
-                               f"({x.shape[0]}, {len(self.classes)}) for classes {self.classes}")
+            raise RuntimeError(
+                f"model {self.model_version!r} returned shape {out.shape}, expected "
+                f"({x.shape[0]}, {len(self.classes)}) for classes {self.classes}"
+            )
         return out[:, self.positive_index].astype(np.float64)
 
     def warmup(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
@@ -252,8 +277,10 @@ class ExportedDetector:
             self.predict(np.zeros((n, self.window_samples), dtype=np.float32))
 
     def __repr__(self) -> str:
-        return (f"ExportedDetector({self.model_version!r}, {self.architecture}, backend={self.backend}, "
-                f"device={self.device}, {self.window_samples} samples at {self.sample_rate_hz:g} Hz)")
+        return (
+            f"ExportedDetector({self.model_version!r}, {self.architecture}, backend={self.backend}, "
+            f"device={self.device}, {self.window_samples} samples at {self.sample_rate_hz:g} Hz)"
+        )
 
 
 def resolve_backend(backend: str = "auto") -> str:
@@ -263,6 +290,7 @@ def resolve_backend(backend: str = "auto") -> str:
         return backend
     try:
         import tensorflow  # noqa: F401
+
         return "tensorflow"
     except ImportError as exc:
         tf_error = exc
@@ -270,8 +298,10 @@ def resolve_backend(backend: str = "auto") -> str:
         _litert_interpreter()
         return "litert"
     except ImportError as exc:
-        raise ModelLoadError(f"model backend 'auto' found neither TensorFlow ({tf_error}) nor a LiteRT runtime "
-                             f"({exc}): pip install tensorflow, or ai-edge-litert") from None
+        raise ModelLoadError(
+            f"model backend 'auto' found neither TensorFlow ({tf_error}) nor a LiteRT runtime "
+            f"({exc}): pip install tensorflow, or ai-edge-litert"
+        ) from None
 
 
 def _litert_interpreter():
@@ -303,13 +333,15 @@ def load_detector(path: str | Path | None = None, backend: str = "auto", device:
         runner, input_name, dev = _load_tensorflow(export, device)
     else:
         if device == "gpu":
-            raise ModelLoadError("the LiteRT backend runs on the CPU only; use device 'auto' or 'cpu', "
-                                 "or backend 'tensorflow' for a GPU")
+            raise ModelLoadError(
+                "the LiteRT backend runs on the CPU only; use device 'auto' or 'cpu', or backend 'tensorflow' for a GPU"
+            )
         runner, input_name = _load_litert(export)
         dev = "CPU"
     det = ExportedDetector(export, card, backend, dev, runner, input_name)
-    log.info("loaded model %s (%s) from %s: backend %s on %s", det.model_version, det.architecture, export,
-             backend, dev)
+    log.info(
+        "loaded model %s (%s) from %s: backend %s on %s", det.model_version, det.architecture, export, backend, dev
+    )
     return det
 
 
@@ -328,7 +360,7 @@ def _load_tensorflow(export: Path, device: str):
     try:
         with tf.device("/" + dev):
             loaded = tf.saved_model.load(str(sm))
-    except Exception as exc:  # noqa: BLE001 - TensorFlow raises many kinds; report them all the same way
+    except Exception as exc:
         raise ModelLoadError(f"cannot load SavedModel {str(sm)!r}: {exc}") from None
     serve = getattr(loaded, "serve", None)
     if serve is None:
@@ -357,7 +389,7 @@ def _load_litert(export: Path):
     try:
         interp = Interpreter(model_path=str(tfl))
         sigs = interp.get_signature_list()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ModelLoadError(f"cannot load LiteRT model {str(tfl)!r}: {exc}") from None
     if len(sigs) != 1:
         raise ModelLoadError(f"LiteRT model {str(tfl)!r} has {len(sigs)} signatures ({sorted(sigs)}), expected 1")

@@ -30,8 +30,9 @@ import logging
 import math
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
 
 import numpy as np
 
@@ -47,13 +48,23 @@ def _num(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def score_recording(path: str | Path, config: Config, detector, *, windows: bool, out: IO[str],
-                    sequencer: Sequencer, host: str) -> int:
+def score_recording(
+    path: str | Path, config: Config, detector, *, windows: bool, out: IO[str], sequencer: Sequencer, host: str
+) -> int:
     """Score one recording, writing its lines to ``out``; returns the number of events."""
     rec = read_recording(path)
     file = str(path)
-    pipe = Pipeline(detector, sfreq=rec.sfreq, ch_names=rec.ch_names, units=None, window=config.window,
-                    decision=config.decision, channels=config.stream.channels, mode="offline", signal=config.signal)
+    pipe = Pipeline(
+        detector,
+        sfreq=rec.sfreq,
+        ch_names=rec.ch_names,
+        units=None,
+        window=config.window,
+        decision=config.decision,
+        channels=config.stream.channels,
+        mode="offline",
+        signal=config.signal,
+    )
     env = Envelope.of({"name": Path(path).name, "type": "file", "source_id": file}, host, detector.model_version)
     names = pipe.unique_ch_names
     n_events = 0
@@ -67,7 +78,7 @@ def score_recording(path: str | Path, config: Config, detector, *, windows: bool
             out.write(to_json(msg) + "\n")
             n_events += 1
 
-    hop = max(1, int(round(config.window.hop_s * rec.sfreq)))
+    hop = max(1, round(config.window.hop_s * rec.sfreq))
     n = rec.data.shape[1]
     times = np.arange(n, dtype=np.float64) / rec.sfreq
     for start in range(0, n, hop):
@@ -75,40 +86,58 @@ def score_recording(path: str | Path, config: Config, detector, *, windows: bool
         pipe.push(rec.data[:, start:stop].T, times[start:stop])
         for r in pipe.step():
             if windows:
-                line = {"type": "window", "file": file, "time": r.window_end, "window_start": r.window_start,
-                        "window_end": r.window_end, "probability": _num(r.probability),
-                        "raw_probability": _num(r.raw_probability),
-                        "channel_probabilities": {nm: _num(p) for nm, p in zip(names, r.channel_probabilities)},
-                        "flagged_channels": dict(r.flagged_channels), "amplitude_flags": dict(r.amplitude_flags)}
+                line = {
+                    "type": "window",
+                    "file": file,
+                    "time": r.window_end,
+                    "window_start": r.window_start,
+                    "window_end": r.window_end,
+                    "probability": _num(r.probability),
+                    "raw_probability": _num(r.raw_probability),
+                    "channel_probabilities": {
+                        nm: _num(p) for nm, p in zip(names, r.channel_probabilities, strict=False)
+                    },
+                    "flagged_channels": dict(r.flagged_channels),
+                    "amplitude_flags": dict(r.amplitude_flags),
+                }
                 out.write(json.dumps(line, allow_nan=False, separators=(",", ":")) + "\n")
             emit(window_messages(r, env, names))
             quality = tuple(sorted(r.flagged_channels.items())) + tuple(sorted(r.amplitude_flags.items()))
             if quality != quality_reported:
-                log.warning("%s: signal quality at %.1f s: %s", file, r.window_end,
-                            pipe.quality_detail(r.flagged_channels, r.amplitude_flags))
+                log.warning(
+                    "%s: signal quality at %.1f s: %s",
+                    file,
+                    r.window_end,
+                    pipe.quality_detail(r.flagged_channels, r.amplitude_flags),
+                )
                 quality_reported = quality
     emit(event_messages(pipe.flush(), env, names))
     amp = pipe.amplitude
-    atypical = {nm: flag for nm, flag in zip(names, amp.flags()) if flag}
+    atypical = {nm: flag for nm, flag in zip(names, amp.flags(), strict=False) if flag}
     if atypical:
-        log.warning("%s: at the end: %s; these channels' scores are unreliable", file,
-                    pipe.quality_detail({}, atypical))
+        log.warning(
+            "%s: at the end: %s; these channels' scores are unreliable", file, pipe.quality_detail({}, atypical)
+        )
     if pipe.windows_total == 0:
-        log.warning("%s: %.1f s is shorter than one window (%.2f s): nothing scored", file, rec.duration_s,
-                    pipe.native_window_samples / rec.sfreq)
+        log.warning(
+            "%s: %.1f s is shorter than one window (%.2f s): nothing scored",
+            file,
+            rec.duration_s,
+            pipe.native_window_samples / rec.sfreq,
+        )
     out.flush()
     return n_events
 
 
-def run_offline(paths: Sequence[str | Path], config: Config, *, model=None, windows: bool = False,
-                out: IO[str] = sys.stdout) -> int:
+def run_offline(
+    paths: Sequence[str | Path], config: Config, *, model=None, windows: bool = False, out: IO[str] = sys.stdout
+) -> int:
     """Score every recording in ``paths``; JSON lines to ``out``. Returns 0, or 1 if any file failed."""
     if model is None:
         from realtime.model import ModelLoadError, load_detector
 
         try:
-            model = load_detector(config.model.path or None, backend=config.model.backend,
-                                  device=config.model.device)
+            model = load_detector(config.model.path or None, backend=config.model.backend, device=config.model.device)
         except ModelLoadError as exc:  # nothing can be scored: one error line, no traceback
             log.error("cannot load the model: %s", exc)
             out.write(json.dumps({"type": "error", "file": None, "error": f"cannot load the model: {exc}"}) + "\n")
@@ -118,8 +147,16 @@ def run_offline(paths: Sequence[str | Path], config: Config, *, model=None, wind
         config, sources = apply_model_settings(config, getattr(model, "settings", None))
     except ConfigError as exc:
         log.error("the model card's settings do not fit the configuration: %s", exc)
-        out.write(json.dumps({"type": "error", "file": None,
-                              "error": f"the model card's settings do not fit the configuration: {exc}"}) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "type": "error",
+                    "file": None,
+                    "error": f"the model card's settings do not fit the configuration: {exc}",
+                }
+            )
+            + "\n"
+        )
         out.flush()
         return 1
     log.info("model settings: %s", describe_settings(config, sources))

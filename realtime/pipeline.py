@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -72,8 +72,12 @@ class WindowResult:
     channel_probabilities: np.ndarray  # [n_channels] raw per-channel p(seizure), NaN where flagged
     events: list[DecisionEvent]  # onsets/offsets decided at this window
     raw_probability: float = math.nan  # aggregated before smoothing
-    flagged_channels: dict[str, str] = field(default_factory=dict)  # unique name -> "non-finite"|"flat"|"railed"|"implausible"
-    amplitude_flags: dict[str, str] = field(default_factory=dict)  # unique name -> "amplitude_low"|"amplitude_high" (scored)
+    flagged_channels: dict[str, str] = field(
+        default_factory=dict
+    )  # unique name -> "non-finite"|"flat"|"railed"|"implausible"
+    amplitude_flags: dict[str, str] = field(
+        default_factory=dict
+    )  # unique name -> "amplitude_low"|"amplitude_high" (scored)
     skipped_before: int = 0  # due windows skipped (live mode, or overwritten) just before this one
 
 
@@ -87,8 +91,13 @@ def unique_names(names: Sequence[str]) -> list[str]:
     return out
 
 
-def channel_quality(x: np.ndarray, *, flat_std_uv: float = FLAT_STD_UV, rail_fraction: float = RAIL_FRACTION,
-                    max_std_uv: float = MAX_STD_UV) -> tuple[list[str | None], np.ndarray]:
+def channel_quality(
+    x: np.ndarray,
+    *,
+    flat_std_uv: float = FLAT_STD_UV,
+    rail_fraction: float = RAIL_FRACTION,
+    max_std_uv: float = MAX_STD_UV,
+) -> tuple[list[str | None], np.ndarray]:
     """Per row of ``x [n_channels, n_samples]`` (µV): ``None`` when usable, else why not
     (``"non-finite"``, ``"flat"``, ``"railed"``, ``"implausible"``, checked in that order); and the
     rows' standard deviations ``[n_channels]`` (µV), which the amplitude monitor reuses."""
@@ -115,10 +124,22 @@ def channel_quality(x: np.ndarray, *, flat_std_uv: float = FLAT_STD_UV, rail_fra
 class Pipeline:
     """Buffer, schedule, preprocess, score and decide for one stream (one bed)."""
 
-    def __init__(self, detector, *, sfreq: float, ch_names: Sequence[str], units: Sequence[str] | None,
-                 window: WindowConfig, decision: DecisionConfig, channels: Sequence[str] = (),
-                 mode: str = "live", flat_std_uv: float = FLAT_STD_UV, rail_fraction: float = RAIL_FRACTION,
-                 max_std_uv: float = MAX_STD_UV, signal: SignalConfig | None = None):
+    def __init__(
+        self,
+        detector,
+        *,
+        sfreq: float,
+        ch_names: Sequence[str],
+        units: Sequence[str] | None,
+        window: WindowConfig,
+        decision: DecisionConfig,
+        channels: Sequence[str] = (),
+        mode: str = "live",
+        flat_std_uv: float = FLAT_STD_UV,
+        rail_fraction: float = RAIL_FRACTION,
+        max_std_uv: float = MAX_STD_UV,
+        signal: SignalConfig | None = None,
+    ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         all_names = [str(n) for n in ch_names]
@@ -164,20 +185,25 @@ class Pipeline:
         self.resampler = Resampler(self.sfreq, float(detector.sample_rate_hz))
         self.native_window_samples = self.resampler.native_samples_needed(self.window_samples)
         self.hop_samples = float(window.hop_s) * self.sfreq
-        capacity = int(math.ceil(window.buffer_s * self.sfreq))
-        if capacity < self.native_window_samples + int(math.ceil(self.hop_samples)):
-            raise ValueError(f"window.buffer_s={window.buffer_s!r} s is too short for a "
-                             f"{self.native_window_samples / self.sfreq:.2f} s window plus a {window.hop_s!r} s hop")
+        capacity = math.ceil(window.buffer_s * self.sfreq)
+        if capacity < self.native_window_samples + math.ceil(self.hop_samples):
+            raise ValueError(
+                f"window.buffer_s={window.buffer_s!r} s is too short for a "
+                f"{self.native_window_samples / self.sfreq:.2f} s window plus a {window.hop_s!r} s hop"
+            )
         self.window = window
         self._first, self._last = self.resampler.window_positions(self.window_samples)
         self.buffer = RingBuffer(len(self._index), capacity)
         self.scheduler = WindowScheduler(self.native_window_samples, self.hop_samples)
         self.decision = DecisionMachine(decision, window.hop_s)
         sig = signal or SignalConfig()
-        self.amplitude = AmplitudeMonitor(len(self.ch_names), low_uv=sig.amplitude_low_uv,
-                                          high_uv=sig.amplitude_high_uv,
-                                          span_windows=max(1, math.ceil(sig.amplitude_span_s / window.hop_s)),
-                                          min_windows=max(1, math.ceil(sig.amplitude_min_s / window.hop_s)))
+        self.amplitude = AmplitudeMonitor(
+            len(self.ch_names),
+            low_uv=sig.amplitude_low_uv,
+            high_uv=sig.amplitude_high_uv,
+            span_windows=max(1, math.ceil(sig.amplitude_span_s / window.hop_s)),
+            min_windows=max(1, math.ceil(sig.amplitude_min_s / window.hop_s)),
+        )
         self.flat_std_uv, self.rail_fraction = float(flat_std_uv), float(rail_fraction)
         self.max_std_uv = float(max_std_uv)
         self.samples_total = 0  # every sample pushed, across resets
@@ -219,8 +245,9 @@ class Pipeline:
     def step(self) -> list[WindowResult]:
         """Score the windows now due, oldest first (live: the newest only)."""
         total = self.buffer.total_samples
-        due = self.scheduler.due(total, latest_only=self.mode == "live",
-                                 oldest_available=total - self.buffer.available_samples)
+        due = self.scheduler.due(
+            total, latest_only=self.mode == "live", oldest_available=total - self.buffer.available_samples
+        )
         self._pending_skipped += due.skipped
         self.skipped_windows_total += due.skipped
         results = []
@@ -233,8 +260,9 @@ class Pipeline:
         idx = np.arange(ts.size)
         t_start = float(np.interp(self._first, idx, ts))
         t_end = float(np.interp(self._last, idx, ts))
-        reasons, std = channel_quality(x, flat_std_uv=self.flat_std_uv, rail_fraction=self.rail_fraction,
-                                       max_std_uv=self.max_std_uv)
+        reasons, std = channel_quality(
+            x, flat_std_uv=self.flat_std_uv, rail_fraction=self.rail_fraction, max_std_uv=self.max_std_uv
+        )
         good = np.array([r is None for r in reasons])
         flagged = {self.unique_ch_names[i]: r for i, r in enumerate(reasons) if r is not None}
         probs = np.full(len(self.ch_names), np.nan)
@@ -249,10 +277,18 @@ class Pipeline:
         amplitude = {self.unique_ch_names[i]: r for i, r in enumerate(levels) if r is not None}
         self.windows_total += 1
         skipped, self._pending_skipped = self._pending_skipped, 0
-        return WindowResult(window_start=t_start, window_end=t_end, newest_sample_time=t_end,
-                            probability=self.decision.last_probability, channel_probabilities=probs,
-                            events=events, raw_probability=self.decision.last_raw_probability,
-                            flagged_channels=flagged, amplitude_flags=amplitude, skipped_before=skipped)
+        return WindowResult(
+            window_start=t_start,
+            window_end=t_end,
+            newest_sample_time=t_end,
+            probability=self.decision.last_probability,
+            channel_probabilities=probs,
+            events=events,
+            raw_probability=self.decision.last_raw_probability,
+            flagged_channels=flagged,
+            amplitude_flags=amplitude,
+            skipped_before=skipped,
+        )
 
     # ------------------------------------------------------------------ lifecycle
     def flush(self) -> list[DecisionEvent]:
@@ -274,9 +310,15 @@ class Pipeline:
         from realtime.messages import quality_detail
 
         amp = self.amplitude
-        return quality_detail(flagged, amplitude, n_channels=len(self.ch_names),
-                              median_uv=dict(zip(self.unique_ch_names, (float(v) for v in amp.median_uv))),
-                              low_uv=amp.low_uv, high_uv=amp.high_uv, max_std_uv=self.max_std_uv)
+        return quality_detail(
+            flagged,
+            amplitude,
+            n_channels=len(self.ch_names),
+            median_uv=dict(zip(self.unique_ch_names, (float(v) for v in amp.median_uv), strict=False)),
+            low_uv=amp.low_uv,
+            high_uv=amp.high_uv,
+            max_std_uv=self.max_std_uv,
+        )
 
     def reconfigure(self, decision: DecisionConfig) -> None:
         """New decision settings (SIGHUP); buffers and the open event are kept."""

@@ -36,10 +36,20 @@ log = logging.getLogger(__name__)
 MIN_NATIVE_RATE_HZ = 100.0
 
 _UNIT_SCALES_UV = {
-    "v": 1e6, "volt": 1e6, "volts": 1e6,
-    "mv": 1e3, "millivolt": 1e3, "millivolts": 1e3,
-    "uv": 1.0, "µv": 1.0, "μv": 1.0, "microvolt": 1.0, "microvolts": 1.0,
-    "nv": 1e-3, "nanovolt": 1e-3, "nanovolts": 1e-3,
+    "v": 1e6,
+    "volt": 1e6,
+    "volts": 1e6,
+    "mv": 1e3,
+    "millivolt": 1e3,
+    "millivolts": 1e3,
+    "uv": 1.0,
+    "µv": 1.0,
+    "μv": 1.0,
+    "microvolt": 1.0,
+    "microvolts": 1.0,
+    "nv": 1e-3,
+    "nanovolt": 1e-3,
+    "nanovolts": 1e-3,
 }
 
 
@@ -65,7 +75,8 @@ def unit_scale_to_uv(unit: str) -> float:
         return 10.0 ** (exponent + 6)
     raise UnitError(
         f"unknown channel unit {unit!r}: expected V, mV, uV/µV, nV (or volts, millivolts, microvolts) or a "
-        f"power of ten of volts like '-6'")
+        f"power of ten of volts like '-6'"
+    )
 
 
 def resolve_unit(unit: str | None, channel: str = "") -> tuple[float, bool]:
@@ -94,8 +105,10 @@ class Resampler:
         given = native_rate_hz
         native_rate_hz, model_rate_hz = float(native_rate_hz), float(model_rate_hz)
         if not math.isfinite(native_rate_hz) or native_rate_hz < MIN_NATIVE_RATE_HZ:
-            raise ValueError(f"sampling rate {given!r} Hz is below the supported minimum of "
-                             f"{MIN_NATIVE_RATE_HZ:g} Hz (EEG for this model must be sampled at >= 100 Hz)")
+            raise ValueError(
+                f"sampling rate {given!r} Hz is below the supported minimum of "
+                f"{MIN_NATIVE_RATE_HZ:g} Hz (EEG for this model must be sampled at >= 100 Hz)"
+            )
         if not math.isfinite(model_rate_hz) or model_rate_hz <= 0:
             raise ValueError(f"model rate must be a positive number, got {model_rate_hz!r}")
         self.native_rate_hz = native_rate_hz
@@ -144,11 +157,13 @@ class Resampler:
             raise ValueError(f"expected [n_channels, n_native], got shape {x.shape}")
         need = self.native_samples_needed(window_samples)
         if x.shape[1] < need:
-            raise ValueError(f"need at least {need} native samples for {window_samples} clean samples at "
-                             f"{self.model_rate_hz:g} Hz from {self.native_rate_hz:g} Hz, got {x.shape[1]}")
-        x = x[:, x.shape[1] - need:]
+            raise ValueError(
+                f"need at least {need} native samples for {window_samples} clean samples at "
+                f"{self.model_rate_hz:g} Hz from {self.native_rate_hz:g} Hz, got {x.shape[1]}"
+            )
+        x = x[:, x.shape[1] - need :]
         if self.up == self.down == 1:
-            return np.array(x[:, need - window_samples:], dtype=np.float64)
+            return np.array(x[:, need - window_samples :], dtype=np.float64)
         y = resample_poly(x.astype(np.float64, copy=False), self.up, self.down, axis=1)
         _, stop = self._clean_range(need)
-        return y[:, stop - window_samples: stop]
+        return y[:, stop - window_samples : stop]

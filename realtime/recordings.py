@@ -27,9 +27,9 @@ from __future__ import annotations
 import collections
 import logging
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy.signal import resample_poly
@@ -73,8 +73,9 @@ def read_recording(path: str | Path) -> Recording:
     elif ext == ".npz":
         rec = _read_npz(path)
     else:
-        raise RecordingError(f"recording {str(path)!r}: unsupported extension {path.suffix!r} "
-                             f"(expected one of {', '.join(EXTENSIONS)})")
+        raise RecordingError(
+            f"recording {str(path)!r}: unsupported extension {path.suffix!r} (expected one of {', '.join(EXTENSIONS)})"
+        )
     try:
         rec.annotations.extend(sidecar_annotations(path))
     except AnnotationError as exc:
@@ -89,7 +90,7 @@ def _read_edf(path: Path, *, bdf: bool) -> Recording:
 
     try:
         edf = edfio.read_bdf(path) if bdf else edfio.read_edf(path)
-    except Exception as exc:  # noqa: BLE001 - edfio raises ValueError, EdfError... all mean "not readable"
+    except Exception as exc:
         kind = "BDF" if bdf else "EDF"
         raise RecordingError(f"recording {str(path)!r} is not a readable {kind} file: {exc}") from None
     warnings: list[str] = []
@@ -107,17 +108,19 @@ def _read_edf(path: Path, *, bdf: bool) -> Recording:
                 continue
         kept.append((sig.label, float(sig.sampling_frequency), np.asarray(sig.data, dtype=np.float64) * scale))
     if not kept:
-        raise RecordingError(f"recording {str(path)!r} has no voltage signals "
-                             f"(signals: {[s.label for s in edf.signals]})")
+        raise RecordingError(
+            f"recording {str(path)!r} has no voltage signals (signals: {[s.label for s in edf.signals]})"
+        )
     rates = collections.Counter(rate for _, rate, _ in kept)
     sfreq = max(rates, key=lambda r: (rates[r], r))
     odd = [(name, rate) for name, rate, _ in kept if rate != sfreq]
     if odd:
-        warnings.append(f"signals at other rates resampled to {sfreq:g} Hz: "
-                        + ", ".join(f"{n!r} ({r:g} Hz)" for n, r in odd))
+        warnings.append(
+            f"signals at other rates resampled to {sfreq:g} Hz: " + ", ".join(f"{n!r} ({r:g} Hz)" for n, r in odd)
+        )
     rows = []
-    n_samples = int(round(edf.duration * sfreq)) if edf.duration else None
-    for name, rate, x in kept:
+    n_samples = round(edf.duration * sfreq) if edf.duration else None
+    for _name, rate, x in kept:
         if rate != sfreq:
             up, down = resample_fraction(rate, sfreq)
             x = resample_poly(x, up, down)
@@ -129,8 +132,14 @@ def _read_edf(path: Path, *, bdf: bool) -> Recording:
         onset = float(a.onset)
         offset = onset + float(a.duration) if a.duration is not None else onset
         annotations.append((onset, offset, str(a.text)))
-    return Recording(data=data, sfreq=sfreq, ch_names=[name for name, _, _ in kept],
-                     annotations=annotations, path=str(path), warnings=warnings)
+    return Recording(
+        data=data,
+        sfreq=sfreq,
+        ch_names=[name for name, _, _ in kept],
+        annotations=annotations,
+        path=str(path),
+        warnings=warnings,
+    )
 
 
 def _read_npz(path: Path) -> Recording:
@@ -147,29 +156,34 @@ def _read_npz(path: Path) -> Recording:
     except RecordingError:
         raise
     except ValueError as exc:  # object arrays need pickle, which is refused
-        raise RecordingError(f"recording {str(path)!r}: cannot load without pickle ({exc}); store ch_names and "
-                             f"unit as string arrays, not object arrays") from None
-    except Exception as exc:  # noqa: BLE001 - zipfile/OSError: not an NPZ
+        raise RecordingError(
+            f"recording {str(path)!r}: cannot load without pickle ({exc}); store ch_names and "
+            f"unit as string arrays, not object arrays"
+        ) from None
+    except Exception as exc:
         raise RecordingError(f"recording {str(path)!r} is not a readable NPZ file: {exc}") from None
     if data.ndim != 2 or not (np.issubdtype(data.dtype, np.floating) or np.issubdtype(data.dtype, np.integer)):
-        raise RecordingError(f"recording {str(path)!r}: 'data' must be a numeric [n_channels, n_samples] array, "
-                             f"got shape {data.shape} dtype {data.dtype}")
+        raise RecordingError(
+            f"recording {str(path)!r}: 'data' must be a numeric [n_channels, n_samples] array, "
+            f"got shape {data.shape} dtype {data.dtype}"
+        )
     if sfreq.size != 1 or not np.issubdtype(sfreq.dtype, np.number) or not float(sfreq) > 0:
         raise RecordingError(f"recording {str(path)!r}: 'sfreq' must be one positive number, got {sfreq!r}")
     if ch_names.ndim != 1 or ch_names.dtype.kind not in "US" or ch_names.size != data.shape[0]:
-        raise RecordingError(f"recording {str(path)!r}: 'ch_names' must be {data.shape[0]} strings, "
-                             f"got {ch_names!r:.200}")
+        raise RecordingError(
+            f"recording {str(path)!r}: 'ch_names' must be {data.shape[0]} strings, got {ch_names!r:.200}"
+        )
     names = [str(n) for n in ch_names.tolist()]
     units = [str(unit)] * len(names) if unit.ndim == 0 else [str(u) for u in unit.tolist()]
     if unit.dtype.kind not in "US" or len(units) != len(names):
-        raise RecordingError(f"recording {str(path)!r}: 'unit' must be one string or {len(names)} strings, "
-                             f"got {unit!r:.200}")
+        raise RecordingError(
+            f"recording {str(path)!r}: 'unit' must be one string or {len(names)} strings, got {unit!r:.200}"
+        )
     try:
         scale = np.array([unit_scale_to_uv(u) for u in units])
     except UnitError as exc:
         raise RecordingError(f"recording {str(path)!r}: {exc}") from None
-    return Recording(data=data.astype(np.float64) * scale[:, None], sfreq=float(sfreq), ch_names=names,
-                     path=str(path))
+    return Recording(data=data.astype(np.float64) * scale[:, None], sfreq=float(sfreq), ch_names=names, path=str(path))
 
 
 def write_npz(path: str | Path, data: np.ndarray, sfreq: float, ch_names: Sequence[str], unit: str = "uV") -> Path:
@@ -179,6 +193,7 @@ def write_npz(path: str | Path, data: np.ndarray, sfreq: float, ch_names: Sequen
         raise ValueError(f"data must be [n_channels={len(ch_names)}, n_samples], got shape {data.shape}")
     unit_scale_to_uv(unit)  # refuse a unit the reader would refuse
     path = Path(path)
-    np.savez(path, data=data, sfreq=np.float64(sfreq), ch_names=np.array([str(c) for c in ch_names]),
-             unit=np.array(unit))
+    np.savez(
+        path, data=data, sfreq=np.float64(sfreq), ch_names=np.array([str(c) for c in ch_names]), unit=np.array(unit)
+    )
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")

@@ -24,8 +24,9 @@ log = logging.getLogger("realtime.replay")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="realtime-replay",
-                                 description="Play an EDF/BDF/NPZ recording as an LSL outlet in real time.")
+    ap = argparse.ArgumentParser(
+        prog="realtime-replay", description="Play an EDF/BDF/NPZ recording as an LSL outlet in real time."
+    )
     ap.add_argument("file", help="recording: .edf, .bdf or .npz (data [n_channels, n_samples], sfreq, ch_names, unit)")
     ap.add_argument("--name", default=None, help="LSL stream name (default: the file's stem)")
     ap.add_argument("--type", default="EEG", help="LSL stream type (default EEG)")
@@ -33,8 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default 1.0)")
     ap.add_argument("--loop", action="store_true", help="start again at the end, forever")
     ap.add_argument("--chunk-s", type=float, default=0.1, help="seconds of signal per pushed chunk (default 0.1)")
-    ap.add_argument("--wait-for-consumer-s", type=float, default=0.0, metavar="S",
-                    help="wait up to S seconds for an inlet to connect before playing (default 0: play at once)")
+    ap.add_argument(
+        "--wait-for-consumer-s",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="wait up to S seconds for an inlet to connect before playing (default 0: play at once)",
+    )
     ap.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return ap
 
@@ -76,7 +82,7 @@ def play(rec, outlet, *, speed: float, chunk_samples: int, loop: bool, stop_flag
             end = min(due, sent + chunk_samples)
             idx = np.arange(sent, end)
             pos = idx % n_total
-            chunk = data[pos] if (pos[-1] - pos[0] + 1 != len(pos)) else data[pos[0]:pos[-1] + 1]
+            chunk = data[pos] if (pos[-1] - pos[0] + 1 != len(pos)) else data[pos[0] : pos[-1] + 1]
             stamps = lsl0 + idx / rate
             outlet.push_chunk(np.ascontiguousarray(chunk), stamps.tolist())
             sent = end
@@ -89,7 +95,9 @@ def play(rec, outlet, *, speed: float, chunk_samples: int, loop: bool, stop_flag
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     if not (args.speed > 0 and math.isfinite(args.speed)):
         print(f"realtime-replay: --speed must be > 0, got {args.speed!r}", file=sys.stderr)
         return 2
@@ -106,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name = args.name or path.stem
     source_id = args.source_id if args.source_id is not None else f"replay-{name}"
-    chunk_samples = max(1, int(round(args.chunk_s * rec.sfreq)))
+    chunk_samples = max(1, round(args.chunk_s * rec.sfreq))
     stop_flag = [False]
 
     def on_signal(signum, frame):
@@ -121,12 +129,25 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.05)
         log.info("%s", "a consumer is connected" if outlet.have_consumers() else "no consumer yet; playing anyway")
     n = rec.data.shape[1]
-    log.info("replaying %s as LSL stream %r (type %r, source_id %r): %d channels, %g Hz, %.1f s, speed %g%s",
-             path.name, name, args.type, source_id, len(rec.ch_names), rec.sfreq, n / rec.sfreq, args.speed,
-             ", looping" if args.loop else "")
+    log.info(
+        "replaying %s as LSL stream %r (type %r, source_id %r): %d channels, %g Hz, %.1f s, speed %g%s",
+        path.name,
+        name,
+        args.type,
+        source_id,
+        len(rec.ch_names),
+        rec.sfreq,
+        n / rec.sfreq,
+        args.speed,
+        ", looping" if args.loop else "",
+    )
     sent = play(rec, outlet, speed=args.speed, chunk_samples=chunk_samples, loop=args.loop, stop_flag=stop_flag)
-    log.info("%s after %d samples (%.1f s of signal)", "stopped" if stop_flag[0] else "end of recording", sent,
-             sent / rec.sfreq)
+    log.info(
+        "%s after %d samples (%.1f s of signal)",
+        "stopped" if stop_flag[0] else "end of recording",
+        sent,
+        sent / rec.sfreq,
+    )
     time.sleep(0.2)  # let the last chunk leave before the outlet goes away
     del outlet
     return 0

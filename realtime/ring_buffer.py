@@ -67,19 +67,19 @@ class RingBuffer:
         cap = self.capacity_samples
         self.total_samples += n
         if n > cap:  # only the newest capacity samples can survive
-            samples = samples[n - cap:]
-            timestamps = timestamps[n - cap:]
+            samples = samples[n - cap :]
+            timestamps = timestamps[n - cap :]
             n = cap
         w = self._write
         first = min(n, cap - w)  # samples before the physical end of the first copy
         # Transposed write: data is stored [channel, time].
         for offset in (0, cap):
-            self._data[:, offset + w: offset + w + first] = samples[:first].T
-            self._times[offset + w: offset + w + first] = timestamps[:first]
+            self._data[:, offset + w : offset + w + first] = samples[:first].T
+            self._times[offset + w : offset + w + first] = timestamps[:first]
             if first < n:
                 rest = n - first
-                self._data[:, offset: offset + rest] = samples[first:].T
-                self._times[offset: offset + rest] = timestamps[first:]
+                self._data[:, offset : offset + rest] = samples[first:].T
+                self._times[offset : offset + rest] = timestamps[first:]
         self._write = (w + n) % cap
 
     # ------------------------------------------------------------------ read
@@ -96,7 +96,8 @@ class RingBuffer:
         if n_samples + skip_newest > self.available_samples:
             raise ValueError(
                 f"asked for {n_samples} samples ending {skip_newest} before the newest, but only "
-                f"{self.available_samples} are available (capacity {self.capacity_samples})")
+                f"{self.available_samples} are available (capacity {self.capacity_samples})"
+            )
         stop = self._write + self.capacity_samples - skip_newest
         start = stop - n_samples
         data = self._data[:, start:stop]

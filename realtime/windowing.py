@@ -41,7 +41,7 @@ class WindowScheduler:
 
     def end_of(self, k: int) -> int:
         """Exclusive end count of window ``k``."""
-        return self.window_samples + int(round(k * self.hop_samples))
+        return self.window_samples + round(k * self.hop_samples)
 
     def due(self, total_samples: int, *, latest_only: bool, oldest_available: int = 0) -> DueWindows:
         """Windows due now that ``total_samples`` samples have arrived; advances the schedule.

@@ -56,12 +56,18 @@ def test_every_contract_metric_is_served_with_its_type_and_labels():
             assert fam.samples, f"{name} has no samples"
             for sample in fam.samples:
                 assert labels <= set(sample.labels), (name, sample.labels)
+
         def value(family, sample_name, **labels):
-            return next(s.value for s in families[family].samples
-                        if s.name == sample_name and all(s.labels.get(k) == v for k, v in labels.items()))
+            return next(
+                s.value
+                for s in families[family].samples
+                if s.name == sample_name and all(s.labels.get(k) == v for k, v in labels.items())
+            )
+
         assert value("realtime_detect_samples_received", "realtime_detect_samples_received_total", stream="bed1") == 256
-        assert value("realtime_detect_inference_duration_seconds",
-                     "realtime_detect_inference_duration_seconds_count") == 1
+        assert (
+            value("realtime_detect_inference_duration_seconds", "realtime_detect_inference_duration_seconds_count") == 1
+        )
         assert value("realtime_detect_errors", "realtime_detect_errors_total", kind="chunk") == 1
         assert value("realtime_detect_errors", "realtime_detect_errors_total", kind="inference") == 0
         assert value("realtime_detect_model_info", "realtime_detect_model_info", backend="tensorflow") == 1

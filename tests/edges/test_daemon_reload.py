@@ -20,9 +20,11 @@ def make(tmp_path, text: str, overrides=None) -> tuple[Daemon, object]:
 def test_reload_applies_decision_heartbeat_logging_and_keeps_the_rest(tmp_path, caplog):
     root_level = logging.getLogger().level
     d, path = make(tmp_path, "[decision]\non_threshold = 0.8\n[window]\nhop_s = 1.0\n", {"stream.name": "bed7"})
-    path.write_text('[decision]\non_threshold = 0.9\nk_channels = 3\n[alerts]\nheartbeat_s = 2.0\n'
-                    'endpoint = "tcp://127.0.0.1:6000"\n[window]\nhop_s = 0.5\n[logging]\nlevel = "DEBUG"\n'
-                    '[stream]\nstale_after_s = 9.0\nname = "other"\n')
+    path.write_text(
+        "[decision]\non_threshold = 0.9\nk_channels = 3\n[alerts]\nheartbeat_s = 2.0\n"
+        'endpoint = "tcp://127.0.0.1:6000"\n[window]\nhop_s = 0.5\n[logging]\nlevel = "DEBUG"\n'
+        '[stream]\nstale_after_s = 9.0\nname = "other"\n'
+    )
     try:
         with caplog.at_level(logging.INFO, logger="realtime.daemon"):
             assert d.reload() is True

@@ -14,8 +14,12 @@ import time
 import numpy as np
 import pylsl
 
-FORMATS = {"float32": (pylsl.cf_float32, np.float32), "double64": (pylsl.cf_double64, np.float64),
-           "int16": (pylsl.cf_int16, np.int16), "string": (pylsl.cf_string, None)}
+FORMATS = {
+    "float32": (pylsl.cf_float32, np.float32),
+    "double64": (pylsl.cf_double64, np.float64),
+    "int16": (pylsl.cf_int16, np.int16),
+    "string": (pylsl.cf_string, None),
+}
 
 
 def main() -> None:
@@ -49,7 +53,7 @@ def main() -> None:
         if due > sent:
             t = (np.arange(sent, due) / a.rate)[:, None]
             chunk = a.amplitude * np.sin(2 * np.pi * freqs[None, :] * t)
-            chunk[:, :a.flat] = 0.0
+            chunk[:, : a.flat] = 0.0
             chunk = chunk.astype(dtype)
             outlet.push_chunk(np.ascontiguousarray(chunk))
             sent = due

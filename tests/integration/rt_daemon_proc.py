@@ -14,8 +14,8 @@ from pathlib import Path
 
 import zmq
 from prometheus_client.parser import text_string_to_metric_families
-
-from rt_helpers import REPO, env as base_env
+from rt_helpers import REPO
+from rt_helpers import env as base_env
 
 READY = re.compile(r"ready: alerts=(\S+) replay=(\S+) metrics=(\S+)")
 
@@ -37,7 +37,7 @@ class Notifications:
         while not self._stop:
             try:
                 self.items.append(self.sock.recv(4096).decode())
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
 
     def close(self) -> None:
@@ -55,9 +55,15 @@ class DaemonProc:
         if watchdog_usec:
             env["WATCHDOG_USEC"] = str(watchdog_usec)
         self.lines: list[str] = []
-        self.proc = subprocess.Popen([sys.executable, "-m", "realtime", "detect", *args], cwd=str(tmp),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "realtime", "detect", *args],
+            cwd=str(tmp),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.ctx = zmq.Context()
@@ -151,6 +157,11 @@ def metric(samples: dict, name: str, **labels) -> float | None:
 
 
 def start_replay(path: Path, name: str, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "realtime", "replay", str(path), "--name", name, *extra],
-                            cwd=str(REPO), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=base_env())
+    return subprocess.Popen(
+        [sys.executable, "-m", "realtime", "replay", str(path), "--name", name, *extra],
+        cwd=str(REPO),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=base_env(),
+    )

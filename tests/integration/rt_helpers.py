@@ -29,8 +29,13 @@ def env() -> dict[str, str]:
 
 def start_outlet(*args: str, timeout_s: float = 20.0) -> subprocess.Popen:
     """Start tests/integration/lsl_outlet_proc.py and wait for its "ready" line."""
-    proc = subprocess.Popen([sys.executable, str(OUTLET_SCRIPT), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=env())
+    proc = subprocess.Popen(
+        [sys.executable, str(OUTLET_SCRIPT), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env(),
+    )
     line = proc.stdout.readline()  # blocks until ready or the process dies
     if line.strip() != "ready":
         stop(proc)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import zmq
@@ -18,9 +17,20 @@ ENV = Envelope.of({"name": "bed1", "type": "EEG", "source_id": "sid"}, host="hos
 
 def onset(t: float) -> dict:
     # a seizure.onset built by hand with the contract's fields (the decision machine is tested elsewhere)
-    return {"schema": "realtime-detect/1", "type": "seizure.onset", "time": t, "stream": dict(ENV.stream),
-            "host": "host", "model_version": "toy-1", "event_id": 1, "probability": 0.95,
-            "channels": ["C0", "C1"], "window_start": t - 4.1, "window_end": t, "publish_time": t}
+    return {
+        "schema": "realtime-detect/1",
+        "type": "seizure.onset",
+        "time": t,
+        "stream": dict(ENV.stream),
+        "host": "host",
+        "model_version": "toy-1",
+        "event_id": 1,
+        "probability": 0.95,
+        "channels": ["C0", "C1"],
+        "window_start": t - 4.1,
+        "window_end": t,
+        "publish_time": t,
+    }
 
 
 def heartbeat(t: float) -> dict:
@@ -90,19 +100,32 @@ def test_publish_logs_before_sending_and_seq_continues_across_restart(tmp_path, 
 def test_replay_returns_missed_messages_and_answers_bad_requests(tmp_path, ctx):
     pub = new_publisher(tmp_path, ctx)
     try:
-        seqs = [pub.publish(m)["seq"] for m in (heartbeat(1.0), onset(2.0), heartbeat(3.0),
-                                                signal_message(ENV, time=4.0, state="lost", detail="cable"))]
+        seqs = [
+            pub.publish(m)["seq"]
+            for m in (
+                heartbeat(1.0),
+                onset(2.0),
+                heartbeat(3.0),
+                signal_message(ENV, time=4.0, state="lost", detail="cable"),
+            )
+        ]
         reply = replay_request(pub.replay_endpoint, {"since_seq": seqs[0]}, context=ctx)
         assert [m["seq"] for m in reply["messages"]] == seqs[1:]
         assert reply["more"] is False and reply["last_seq"] == seqs[-1]
-        reply = replay_request(pub.replay_endpoint, {"since_seq": 0, "topics": ["seizure", "status.signal"]},
-                               context=ctx)
+        reply = replay_request(
+            pub.replay_endpoint, {"since_seq": 0, "topics": ["seizure", "status.signal"]}, context=ctx
+        )
         assert [m["type"] for m in reply["messages"]] == ["seizure.onset", "status.signal"]
         reply = replay_request(pub.replay_endpoint, {"since_seq": 0, "limit": 2}, context=ctx)
         assert [m["seq"] for m in reply["messages"]] == seqs[:2] and reply["more"] is True
-        for bad, quoted in ((b"not json", "not json"), ({"since_seq": "7"}, "'7'"), ([1, 2], "[1, 2]"),
-                            ({"since_seq": -1}, "-1"), ({"since_seq": 0, "topics": "seizure"}, "'seizure'"),
-                            ({"since_seq": 0, "colour": "red"}, "colour")):
+        for bad, quoted in (
+            (b"not json", "not json"),
+            ({"since_seq": "7"}, "'7'"),
+            ([1, 2], "[1, 2]"),
+            ({"since_seq": -1}, "-1"),
+            ({"since_seq": 0, "topics": "seizure"}, "'seizure'"),
+            ({"since_seq": 0, "colour": "red"}, "colour"),
+        ):
             answer = replay_request(pub.replay_endpoint, bad, context=ctx)
             assert set(answer) == {"error"} and quoted in answer["error"], (bad, answer)
         # The REP socket still works after bad requests.
@@ -119,7 +142,7 @@ def test_replay_of_older_messages_reads_the_log_file(tmp_path, ctx):
     try:
         more = pub.publish(onset(9.0))["seq"]
         reply = replay_request(pub.replay_endpoint, {"since_seq": first[1]}, context=ctx)
-        assert [m["seq"] for m in reply["messages"]] == first[2:] + [more]
+        assert [m["seq"] for m in reply["messages"]] == [*first[2:], more]
     finally:
         pub.close(flush_s=0)
 
@@ -151,8 +174,9 @@ def test_subscriber_replays_since_then_follows_live_without_duplicates(tmp_path,
     warnings = []
     try:
         early = [pub.publish(m)["seq"] for m in (onset(1.0), heartbeat(2.0), onset(3.0))]
-        sub = Subscriber(pub.endpoint, pub.replay_endpoint, topics=["seizure"], since=early[0], context=ctx,
-                         warn=warnings.append)
+        sub = Subscriber(
+            pub.endpoint, pub.replay_endpoint, topics=["seizure"], since=early[0], context=ctx, warn=warnings.append
+        )
         got = [sub.receive(2.0)]
         assert got[0]["seq"] == early[2]  # replayed: after `since`, seizure topics only
         # Live: the subscriber may join late (slow joiner); whatever it missed is filled from replay.
@@ -161,7 +185,7 @@ def test_subscriber_replays_since_then_follows_live_without_duplicates(tmp_path,
             msg = sub.receive(3.0)
             assert msg is not None, f"only got {[m['seq'] for m in got]}"
             got.append(msg)
-        assert [m["seq"] for m in got] == [early[2]] + live
+        assert [m["seq"] for m in got] == [early[2], *live]
         assert sub.receive(0.3) is None
         sub.close()
         assert not warnings

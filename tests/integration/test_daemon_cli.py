@@ -8,16 +8,22 @@ import time
 
 import numpy as np
 import pytest
-
 from rt_helpers import REPO, env, stop, unique
+
 from realtime.inlet import Inlet, StreamSpec
 
 pytestmark = pytest.mark.integration
 
 
 def detect(*args: str, cwd=None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "realtime", "detect", *args], capture_output=True, text=True,
-                          env=env(), timeout=timeout, cwd=str(cwd or REPO))
+    return subprocess.run(
+        [sys.executable, "-m", "realtime", "detect", *args],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=timeout,
+        cwd=str(cwd or REPO),
+    )
 
 
 def test_invalid_config_exits_78_listing_every_error(tmp_path):
@@ -25,8 +31,16 @@ def test_invalid_config_exits_78_listing_every_error(tmp_path):
     cfg.write_text('[decision]\non_threshold = 1.5\nk_channels = 0\n[window]\nhop_s = "fast"\n[nonsense]\nx = 1\n')
     out = detect("--config", str(cfg), "--metrics-port", "70000")
     assert out.returncode == 78, out.stderr
-    for text in ("decision.on_threshold", "1.5", "decision.k_channels", "window.hop_s", "'fast'",
-                 "unknown section [nonsense]", "metrics.port", "70000"):
+    for text in (
+        "decision.on_threshold",
+        "1.5",
+        "decision.k_channels",
+        "window.hop_s",
+        "'fast'",
+        "unknown section [nonsense]",
+        "metrics.port",
+        "70000",
+    ):
         assert text in out.stderr, (text, out.stderr)
     missing = detect("--config", str(tmp_path / "missing.toml"))
     assert missing.returncode == 78 and "missing.toml" in missing.stderr
@@ -40,18 +54,30 @@ def test_usage_errors_exit_2():
 
 
 def test_unloadable_model_exits_69(tmp_path):
-    out = detect("--model", str(tmp_path / "no-export"), "--stream", unique("x"), "--metrics-port", "0",
-                 "--endpoint", "tcp://127.0.0.1:*", "--replay-endpoint", "tcp://127.0.0.1:0",
-                 "--alert-log", str(tmp_path / "a.jsonl"), cwd=tmp_path)
+    out = detect(
+        "--model",
+        str(tmp_path / "no-export"),
+        "--stream",
+        unique("x"),
+        "--metrics-port",
+        "0",
+        "--endpoint",
+        "tcp://127.0.0.1:*",
+        "--replay-endpoint",
+        "tcp://127.0.0.1:0",
+        "--alert-log",
+        str(tmp_path / "a.jsonl"),
+        cwd=tmp_path,
+    )
     assert out.returncode == 69, out.stderr
     assert "no-export" in out.stderr and "cannot load the model" in out.stderr
 
 
 def test_replay_plays_an_npz_in_volts_as_microvolts_with_labels():
-    from realtime.recordings import write_npz
-
     import tempfile
     from pathlib import Path
+
+    from realtime.recordings import write_npz
 
     rate = 200.0
     t = np.arange(int(rate * 4)) / rate
@@ -59,10 +85,28 @@ def test_replay_plays_an_npz_in_volts_as_microvolts_with_labels():
     with tempfile.TemporaryDirectory() as tmp:
         path = write_npz(Path(tmp) / "rec.npz", data, rate, ["Fz", "Cz"], unit="V")
         name = unique("npz")
-        proc = subprocess.Popen([sys.executable, "-m", "realtime", "replay", str(path), "--name", name,
-                                 "--type", "EEG", "--wait-for-consumer-s", "30", "--speed", "2"],
-                                env=env(), cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "realtime",
+                "replay",
+                str(path),
+                "--name",
+                name,
+                "--type",
+                "EEG",
+                "--wait-for-consumer-s",
+                "30",
+                "--speed",
+                "2",
+            ],
+            env=env(),
+            cwd=str(REPO),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         inlet = Inlet(StreamSpec(name=name, type="eeg"), resolve_timeout_s=1.0, stale_after_s=5.0)
         try:
             deadline = time.monotonic() + 30
@@ -92,17 +136,23 @@ def test_replay_plays_an_npz_in_volts_as_microvolts_with_labels():
 def test_replay_of_an_unreadable_file_exits_2_quoting_it(tmp_path):
     bad = tmp_path / "broken.edf"
     bad.write_bytes(b"not an edf")
-    out = subprocess.run([sys.executable, "-m", "realtime", "replay", str(bad)], capture_output=True, text=True,
-                         env=env(), timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "realtime", "replay", str(bad)], capture_output=True, text=True, env=env(), timeout=60
+    )
     assert out.returncode == 2 and "broken.edf" in out.stderr
 
 
 @pytest.mark.slow
 def test_demo_replays_the_seizure_excerpt_and_reports_the_onset(toy_export):
     # The LiteRT backend here (the end-to-end test covers TensorFlow): the same export, no TF import.
-    out = subprocess.run([sys.executable, "-m", "realtime", "demo", "--model", str(toy_export), "--speed", "4",
-                          "--backend", "litert"],
-                         capture_output=True, text=True, env=env(), timeout=180, cwd=str(REPO))
+    out = subprocess.run(
+        [sys.executable, "-m", "realtime", "demo", "--model", str(toy_export), "--speed", "4", "--backend", "litert"],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=180,
+        cwd=str(REPO),
+    )
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
     assert "ODC-By" in out.stdout and "SEIZURE ONSET" in out.stdout
     assert "Summary:" in out.stdout and "raised 1 seizure onset" in out.stdout
@@ -113,8 +163,7 @@ def test_demo_replays_the_seizure_excerpt_and_reports_the_onset(toy_export):
 @pytest.mark.slow
 def test_file_mode_prints_json_lines_per_event_and_window(toy_export):
     seizure = REPO / "realtime" / "data" / "chbmit" / "chb01_03_Seizure.edf"
-    out = detect("--file", str(seizure), "--json", "--windows", "--model", str(toy_export), "--hop-s", "2",
-                 timeout=120)
+    out = detect("--file", str(seizure), "--json", "--windows", "--model", str(toy_export), "--hop-s", "2", timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     import json
 
@@ -131,9 +180,14 @@ def test_replay_loops_until_sigterm_then_exits_0():
 
     seizure = REPO / "realtime" / "data" / "chbmit" / "chb01_03_Seizure.edf"
     name = unique("loop")
-    proc = subprocess.Popen([sys.executable, "-m", "realtime", "replay", str(seizure), "--name", name, "--loop",
-                             "--speed", "8"], env=env(), cwd=str(REPO), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "realtime", "replay", str(seizure), "--name", name, "--loop", "--speed", "8"],
+        env=env(),
+        cwd=str(REPO),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     inlet = Inlet(StreamSpec(name=name), resolve_timeout_s=1.0, stale_after_s=5.0)
     try:
         deadline = time.monotonic() + 30

@@ -21,7 +21,6 @@ import sys
 import time
 
 import pytest
-
 from rt_daemon_proc import DaemonProc, metric, start_replay
 from rt_helpers import REPO, env, start_outlet, stop, unique
 
@@ -61,9 +60,26 @@ def daemon(strict_toy, tmp_path_factory):
     config = tmp / "detect.toml"
     config.write_text(CONFIG.format(on=0.8, port=0))
     name = unique("e2e")
-    d = DaemonProc(["--config", str(config), "--stream", name, "--model", str(strict_toy), "--hop-s", "1",
-                    "--endpoint", "tcp://127.0.0.1:*", "--replay-endpoint", "tcp://127.0.0.1:0",
-                    "--alert-log", str(tmp / "alerts.jsonl")], tmp, watchdog_usec=400_000)
+    d = DaemonProc(
+        [
+            "--config",
+            str(config),
+            "--stream",
+            name,
+            "--model",
+            str(strict_toy),
+            "--hop-s",
+            "1",
+            "--endpoint",
+            "tcp://127.0.0.1:*",
+            "--replay-endpoint",
+            "tcp://127.0.0.1:0",
+            "--alert-log",
+            str(tmp / "alerts.jsonl"),
+        ],
+        tmp,
+        watchdog_usec=400_000,
+    )
     d.name, d.config, d.tmp = name, config, tmp
     try:
         d.wait_ready()
@@ -88,8 +104,11 @@ def test_ready_after_start_up_and_watchdog_while_waiting_for_the_stream(daemon):
 def test_non_seizure_excerpt_stays_quiet_then_signal_lost(daemon):
     replay = start_replay(NONSEIZURE, daemon.name, *REPLAY_ARGS)
     try:
-        daemon.wait_message(lambda m: m["type"] == "status.heartbeat" and m["state"] == "connected"
-                            and m["windows_total"] > 0, 30, "connected heartbeat with windows")
+        daemon.wait_message(
+            lambda m: m["type"] == "status.heartbeat" and m["state"] == "connected" and m["windows_total"] > 0,
+            30,
+            "connected heartbeat with windows",
+        )
         assert replay.wait(timeout=40) == 0
         daemon.wait_message(lambda m: m["type"] == "status.signal" and m["state"] == "lost", 15, "signal lost")
     finally:
@@ -123,8 +142,17 @@ def test_seizure_excerpt_raises_an_onset_and_sighup_reloads_without_reconnect(da
         assert metric(before, "realtime_detect_inference_duration_seconds_count") >= windows
         assert metric(before, "realtime_detect_end_to_end_latency_seconds_count", stream=daemon.name) > 0
         assert metric(before, "realtime_detect_alerts_published_total", topic="seizure.onset") == 1
-        assert metric(before, "realtime_detect_model_info", model_version="toy-amplitude-1", architecture="toy",
-                      backend="tensorflow", device="CPU") == 1
+        assert (
+            metric(
+                before,
+                "realtime_detect_model_info",
+                model_version="toy-amplitude-1",
+                architecture="toy",
+                backend="tensorflow",
+                device="CPU",
+            )
+            == 1
+        )
 
         # SIGHUP with a new threshold (applied) and a new metrics port (needs a restart: ignored).
         daemon.config.write_text(CONFIG.format(on=0.9, port=9))
@@ -153,32 +181,70 @@ def test_new_layout_flat_channel_and_yanked_cable(daemon):
     """The stream comes back from another device (4 channels, one flat): the open seizure of the old
     layout is closed, the flat channel is reported; then the outlet is killed (the yanked cable)."""
     last_seq = daemon.messages[-1]["seq"]
-    outlet = start_outlet("--name", daemon.name, "--source-id", "bed-e2e", "--channels", "4", "--flat", "1",
-                          "--rate", "512")
+    outlet = start_outlet(
+        "--name", daemon.name, "--source-id", "bed-e2e", "--channels", "4", "--flat", "1", "--rate", "512"
+    )
     try:
-        restored = daemon.wait_message(lambda m: m["type"] == "status.signal" and m["state"] == "restored"
-                                       and m["seq"] > last_seq, 30, "restored")
+        restored = daemon.wait_message(
+            lambda m: m["type"] == "status.signal" and m["state"] == "restored" and m["seq"] > last_seq, 30, "restored"
+        )
         offset = daemon.wait_message(lambda m: m["type"] == "seizure.offset", 5, "offset of the open event")
         assert offset["seq"] < restored["seq"] and offset["event_id"] == 1
-        quality = daemon.wait_message(lambda m: m["type"] == "status.signal" and m["state"] == "quality"
-                                      and m["seq"] > restored["seq"], 30, "quality report")
+        quality = daemon.wait_message(
+            lambda m: m["type"] == "status.signal" and m["state"] == "quality" and m["seq"] > restored["seq"],
+            30,
+            "quality report",
+        )
         assert "C0 (flat)" in quality["detail"] and "3 of 4 scored" in quality["detail"]
-        daemon.wait_message(lambda m: m["type"] == "status.heartbeat" and m["seq"] > restored["seq"]
-                            and m["state"] == "connected" and not m["alarm_active"], 10, "connected heartbeat")
+        daemon.wait_message(
+            lambda m: (
+                m["type"] == "status.heartbeat"
+                and m["seq"] > restored["seq"]
+                and m["state"] == "connected"
+                and not m["alarm_active"]
+            ),
+            10,
+            "connected heartbeat",
+        )
     finally:
         stop(outlet)  # SIGKILL: the outlet process dies without closing anything
-    lost = daemon.wait_message(lambda m: m["type"] == "status.signal" and m["state"] == "lost"
-                               and m["seq"] > restored["seq"], 15, "signal lost after the kill")
-    beat = daemon.wait_message(lambda m: m["type"] == "status.heartbeat" and m["seq"] > lost["seq"] + 1, 10,
-                               "heartbeats after the loss")
+    lost = daemon.wait_message(
+        lambda m: m["type"] == "status.signal" and m["state"] == "lost" and m["seq"] > restored["seq"],
+        15,
+        "signal lost after the kill",
+    )
+    beat = daemon.wait_message(
+        lambda m: m["type"] == "status.heartbeat" and m["seq"] > lost["seq"] + 1, 10, "heartbeats after the loss"
+    )
     assert beat["state"] == "lost" and daemon.proc.poll() is None
 
 
 def test_realtime_alerts_replays_the_onset_from_seq_zero(daemon):
-    out = subprocess.run([sys.executable, "-m", "realtime", "alerts", "--endpoint", daemon.endpoint,
-                          "--replay-endpoint", daemon.replay_endpoint, "--since", "0", "--topic", "seizure",
-                          "--count", "1", "--timeout-s", "20"], capture_output=True, text=True, env=env(),
-                         timeout=60, cwd=str(REPO))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "realtime",
+            "alerts",
+            "--endpoint",
+            daemon.endpoint,
+            "--replay-endpoint",
+            daemon.replay_endpoint,
+            "--since",
+            "0",
+            "--topic",
+            "seizure",
+            "--count",
+            "1",
+            "--timeout-s",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=60,
+        cwd=str(REPO),
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["type"] == "seizure.onset"

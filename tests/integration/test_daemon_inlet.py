@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 import pytest
-
 from rt_helpers import start_outlet, stop, unique
+
 from realtime.inlet import Inlet, StreamSpec, build_predicate
 
 pytestmark = pytest.mark.integration
@@ -38,8 +38,24 @@ def _pull(inlet: Inlet, n_samples: int, timeout_s: float = 10.0) -> tuple[np.nda
 def test_resolve_by_name_type_in_other_case_and_source_id_reads_mne_lsl_style_units():
     name, sid = unique("inlet"), unique("sid")
     # mne-lsl's PlayerLSL style: type "eeg", float64 volts, unit written as a power of ten ("0").
-    proc = start_outlet("--name", name, "--type", "eeg", "--source-id", sid, "--format", "double64",
-                        "--unit", "0", "--amplitude", "5e-5", "--channels", "3", "--rate", "512")
+    proc = start_outlet(
+        "--name",
+        name,
+        "--type",
+        "eeg",
+        "--source-id",
+        sid,
+        "--format",
+        "double64",
+        "--unit",
+        "0",
+        "--amplitude",
+        "5e-5",
+        "--channels",
+        "3",
+        "--rate",
+        "512",
+    )
     try:
         for spec in (StreamSpec(name=name), StreamSpec(name=name, type="EEG"), StreamSpec(source_id=sid)):
             inlet = Inlet(spec, resolve_timeout_s=2.0, stale_after_s=3.0, max_chunk_samples=64)

@@ -7,10 +7,10 @@ import socket
 import time
 
 import pytest
+from rt_helpers import unique
 
 from realtime.config import build_config
 from realtime.daemon import Daemon
-from rt_helpers import unique
 
 pytestmark = pytest.mark.integration
 
@@ -26,14 +26,21 @@ def test_watchdog_pings_only_while_iterations_complete(toy_export, tmp_path):
         while True:
             try:
                 out.append(sock.recv(4096).decode())
-            except socket.timeout:
+            except TimeoutError:
                 return out
 
-    cfg = build_config({"stream": {"name": unique("absent"), "resolve_timeout_s": 0.1},
-                        "model": {"path": str(toy_export), "backend": "litert"},
-                        "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "tcp://127.0.0.1:0",
-                                   "log_path": str(tmp_path / "alerts.jsonl")},
-                        "metrics": {"enabled": False}})
+    cfg = build_config(
+        {
+            "stream": {"name": unique("absent"), "resolve_timeout_s": 0.1},
+            "model": {"path": str(toy_export), "backend": "litert"},
+            "alerts": {
+                "endpoint": "tcp://127.0.0.1:*",
+                "replay_endpoint": "tcp://127.0.0.1:0",
+                "log_path": str(tmp_path / "alerts.jsonl"),
+            },
+            "metrics": {"enabled": False},
+        }
+    )
     d = Daemon(cfg, env={"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "100000"})
     try:
         d.start()
@@ -57,11 +64,18 @@ def test_a_stream_with_an_unknown_unit_is_rejected_and_the_daemon_keeps_waiting(
     from rt_helpers import start_outlet, stop
 
     name = unique("furlongs")
-    cfg = build_config({"stream": {"name": name, "resolve_timeout_s": 0.2},
-                        "model": {"path": str(toy_export), "backend": "litert"},
-                        "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "",
-                                   "log_path": str(tmp_path / "alerts.jsonl")},
-                        "metrics": {"enabled": False}})
+    cfg = build_config(
+        {
+            "stream": {"name": name, "resolve_timeout_s": 0.2},
+            "model": {"path": str(toy_export), "backend": "litert"},
+            "alerts": {
+                "endpoint": "tcp://127.0.0.1:*",
+                "replay_endpoint": "",
+                "log_path": str(tmp_path / "alerts.jsonl"),
+            },
+            "metrics": {"enabled": False},
+        }
+    )
     d = Daemon(cfg, env={})
     outlet = start_outlet("--name", name, "--unit", "furlongs")
     try:
@@ -90,8 +104,10 @@ def _logged(log_path, topic: str) -> list[dict]:
 
 def _first_quality_message(d: Daemon, log_path, timeout_s: float = 30.0) -> dict:
     """Iterate the daemon until it logs a status.signal "quality" message; return the first one."""
+
     def quality():
         return [m for m in _logged(log_path, "status.signal") if m["state"] == "quality"]
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not quality():
         d.iterate()
@@ -100,11 +116,18 @@ def _first_quality_message(d: Daemon, log_path, timeout_s: float = 30.0) -> dict
 
 
 def _quality_daemon(name: str, log_path, **sections) -> Daemon:
-    return Daemon(build_config({"stream": {"name": name, "resolve_timeout_s": 0.2},
-                                "model": {"path": str(sections.pop("model_path")), "backend": "litert"},
-                                "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "",
-                                           "log_path": str(log_path)},
-                                "metrics": {"enabled": False}, **sections}), env={})
+    return Daemon(
+        build_config(
+            {
+                "stream": {"name": name, "resolve_timeout_s": 0.2},
+                "model": {"path": str(sections.pop("model_path")), "backend": "litert"},
+                "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "", "log_path": str(log_path)},
+                "metrics": {"enabled": False},
+                **sections,
+            }
+        ),
+        env={},
+    )
 
 
 def test_a_unitless_stream_far_too_large_is_reported_as_implausible_not_scored(toy_export, tmp_path):
@@ -131,8 +154,7 @@ def test_a_stream_with_a_wrong_gain_is_reported_and_still_scored(toy_export, tmp
     from rt_helpers import start_outlet, stop
 
     name, log_path = unique("lowgain"), tmp_path / "alerts.jsonl"
-    d = _quality_daemon(name, log_path, model_path=toy_export,
-                        signal={"amplitude_min_s": 3.0, "amplitude_span_s": 6.0})
+    d = _quality_daemon(name, log_path, model_path=toy_export, signal={"amplitude_min_s": 3.0, "amplitude_span_s": 6.0})
     outlet = start_outlet("--name", name, "--amplitude", "2")
     try:
         d.start()

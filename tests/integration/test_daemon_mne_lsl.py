@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from rt_daemon_proc import DaemonProc
 from rt_helpers import HERE, REPO, env, stop, unique
 
@@ -25,16 +24,38 @@ CROP_S = 20.0
 def test_mne_lsl_player_in_volts_type_eeg_raises_an_onset_with_the_shipped_model(tmp_path):
     name = unique("mnelsl")
     source_id = unique("src")
-    d = DaemonProc(["--type", "EEG", "--stream", name, "--source-id", source_id, "--hop-s", "1",
-                    "--endpoint", "tcp://127.0.0.1:*", "--replay-endpoint", "tcp://127.0.0.1:0",
-                    "--metrics-port", "0", "--alert-log", str(tmp_path / "alerts.jsonl")], tmp_path)
+    d = DaemonProc(
+        [
+            "--type",
+            "EEG",
+            "--stream",
+            name,
+            "--source-id",
+            source_id,
+            "--hop-s",
+            "1",
+            "--endpoint",
+            "tcp://127.0.0.1:*",
+            "--replay-endpoint",
+            "tcp://127.0.0.1:0",
+            "--metrics-port",
+            "0",
+            "--alert-log",
+            str(tmp_path / "alerts.jsonl"),
+        ],
+        tmp_path,
+    )
     player = None
     try:
         d.wait_ready()
         d.subscribe()
-        player = subprocess.Popen([sys.executable, str(HERE / "mne_lsl_player_proc.py"), str(SEIZURE), name,
-                                   source_id, str(CROP_S)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                  text=True, env=env())
+        player = subprocess.Popen(
+            [sys.executable, str(HERE / "mne_lsl_player_proc.py"), str(SEIZURE), name, source_id, str(CROP_S)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env(),
+        )
         assert player.stdout.readline().strip() == "ready"
         onset = d.wait_message(lambda m: m["type"] == "seizure.onset", CROP_S + 20, "seizure.onset")
         assert onset["stream"] == {"name": name, "type": "eeg", "source_id": source_id}

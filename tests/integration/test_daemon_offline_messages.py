@@ -44,12 +44,19 @@ def recording(path):
 def test_daemon_and_offline_publish_the_same_event_messages(toy_export, tmp_path):
     rec_path = recording(tmp_path / "bed.npz")
     model = load_detector(toy_export, backend="litert")
-    cfg = build_config({"stream": {"name": "bed.npz"}, "model": {"path": str(toy_export), "backend": "litert"},
-                        "decision": {"on_threshold": 0.8, "smoothing_windows": 2, "min_duration_s": 2.0,
-                                     "merge_gap_s": 5.0},
-                        "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "",
-                                   "log_path": str(tmp_path / "alerts.jsonl")},
-                        "metrics": {"enabled": False}})
+    cfg = build_config(
+        {
+            "stream": {"name": "bed.npz"},
+            "model": {"path": str(toy_export), "backend": "litert"},
+            "decision": {"on_threshold": 0.8, "smoothing_windows": 2, "min_duration_s": 2.0, "merge_gap_s": 5.0},
+            "alerts": {
+                "endpoint": "tcp://127.0.0.1:*",
+                "replay_endpoint": "",
+                "log_path": str(tmp_path / "alerts.jsonl"),
+            },
+            "metrics": {"enabled": False},
+        }
+    )
 
     buf = io.StringIO()
     assert run_offline([rec_path], cfg, model=model, out=buf) == 0
@@ -59,14 +66,24 @@ def test_daemon_and_offline_publish_the_same_event_messages(toy_export, tmp_path
     d = Daemon(cfg, detector=model, env={})
     try:
         d.start()
-        d.pipeline = Pipeline(d.detector, sfreq=rec.sfreq, ch_names=rec.ch_names, units=None, window=d.config.window,
-                              decision=d.config.decision, channels=(), mode="live", signal=d.config.signal)
-        d.envelope = Envelope.of({"name": rec_path.name, "type": "file", "source_id": str(rec_path)}, d._host,
-                                 model.model_version)
-        hop = int(round(d.config.window.hop_s * rec.sfreq))
+        d.pipeline = Pipeline(
+            d.detector,
+            sfreq=rec.sfreq,
+            ch_names=rec.ch_names,
+            units=None,
+            window=d.config.window,
+            decision=d.config.decision,
+            channels=(),
+            mode="live",
+            signal=d.config.signal,
+        )
+        d.envelope = Envelope.of(
+            {"name": rec_path.name, "type": "file", "source_id": str(rec_path)}, d._host, model.model_version
+        )
+        hop = round(d.config.window.hop_s * rec.sfreq)
         times = np.arange(rec.data.shape[1]) / rec.sfreq
         for start in range(0, rec.data.shape[1], hop):
-            d._process(rec.data[:, start:start + hop].T, times[start:start + hop])
+            d._process(rec.data[:, start : start + hop].T, times[start : start + hop])
     finally:
         d.shutdown()
     logged = [json.loads(s) for s in (tmp_path / "alerts.jsonl").read_text().splitlines()]

@@ -12,11 +12,11 @@ import signal
 import time
 
 import pytest
+from rt_daemon_proc import DaemonProc
+from rt_helpers import unique
 
 from realtime.config import load_config
 from realtime.daemon import Daemon
-from rt_daemon_proc import DaemonProc
-from rt_helpers import unique
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ enabled = false
 
 def test_handlers_log_nothing_and_the_loop_logs_the_reload_and_the_stop(toy_export, tmp_path, caplog):
     path = tmp_path / "detect.toml"
-    fill = dict(name=unique("absent"), model=toy_export, log=tmp_path / "alerts.jsonl")
+    fill = {"name": unique("absent"), "model": toy_export, "log": tmp_path / "alerts.jsonl"}
     path.write_text(CONFIG.format(on=0.8, **fill))
     d = Daemon(load_config(path), config_path=path, env={})
     d.start()
@@ -69,7 +69,7 @@ def test_handlers_log_nothing_and_the_loop_logs_the_reload_and_the_stop(toy_expo
 
 def test_sighup_to_a_running_daemon_is_logged_and_applied_by_the_loop(toy_export, tmp_path):
     path = tmp_path / "detect.toml"
-    fill = dict(name=unique("absent"), model=toy_export, log=tmp_path / "alerts.jsonl")
+    fill = {"name": unique("absent"), "model": toy_export, "log": tmp_path / "alerts.jsonl"}
     path.write_text(CONFIG.format(on=0.8, **fill))
     d = DaemonProc(["--config", str(path)], tmp_path, notify=False)
     try:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from realtime.amplitude import AmplitudeMonitor
-from realtime.config import DecisionConfig, SignalConfig, WindowConfig, build_config, ConfigError
+from realtime.config import ConfigError, DecisionConfig, SignalConfig, WindowConfig, build_config
 from realtime.pipeline import Pipeline
 
 
@@ -30,7 +30,7 @@ def test_median_ignores_a_seizure_shorter_than_half_the_span_and_left_out_window
 
 
 def test_monitor_errors_quote_the_values():
-    with pytest.raises(ValueError, match="400.0, 8.0"):
+    with pytest.raises(ValueError, match=r"400.0, 8.0"):
         AmplitudeMonitor(1, low_uv=400.0, high_uv=8.0, span_windows=10, min_windows=4)
     with pytest.raises(ValueError, match="20, 10"):
         AmplitudeMonitor(1, low_uv=8.0, high_uv=400.0, span_windows=10, min_windows=20)
@@ -40,17 +40,18 @@ def test_monitor_errors_quote_the_values():
     from realtime.config import apply_model_settings
 
     alone = build_config({"signal": {"amplitude_low_uv": 500.0}})
-    with pytest.raises(ConfigError, match="amplitude_low_uv / amplitude_high_uv.*500.0 / 465.0"):
+    with pytest.raises(ConfigError, match=r"amplitude_low_uv / amplitude_high_uv.*500.0 / 465.0"):
         apply_model_settings(alone, {})
     assert apply_model_settings(alone, {"signal": {"amplitude_high_uv": 900.0}})[0].signal.amplitude_high_uv == 900.0
-    with pytest.raises(ConfigError, match="amplitude_low_uv / amplitude_high_uv.*500.0 / 465.0"):
+    with pytest.raises(ConfigError, match=r"amplitude_low_uv / amplitude_high_uv.*500.0 / 465.0"):
         build_config({"signal": {"amplitude_low_uv": 500.0, "amplitude_high_uv": 465.0}})
-    with pytest.raises(ConfigError, match="amplitude_min_s / amplitude_span_s.*600.0 / 300.0"):
+    with pytest.raises(ConfigError, match=r"amplitude_min_s / amplitude_span_s.*600.0 / 300.0"):
         build_config({"signal": {"amplitude_min_s": 600.0}})
 
 
 class _Constant:
     """A detector stand-in with the real contract: [n, 1024] µV -> [n] p(seizure)."""
+
     sample_rate_hz, window_samples, model_version = 250.0, 1024, "const"
 
     def predict(self, windows):
@@ -64,12 +65,19 @@ def test_pipeline_reports_a_channel_with_a_wrong_gain_and_keeps_scoring_it():
     eeg = rng.normal(0, 30, (t.size, 3))  # std 30 µV: typical background
     eeg[:, 1] *= 0.05  # a 20x too-small gain (1.5 µV)
     eeg[:, 2] *= 30.0  # a 30x too-large one (900 µV; not yet "implausible")
-    pipe = Pipeline(_Constant(), sfreq=rate, ch_names=["C3", "C4", "Cz"], units=None, window=WindowConfig(hop_s=1.0),
-                    decision=DecisionConfig(), mode="offline",
-                    signal=SignalConfig(amplitude_span_s=20.0, amplitude_min_s=10.0))
+    pipe = Pipeline(
+        _Constant(),
+        sfreq=rate,
+        ch_names=["C3", "C4", "Cz"],
+        units=None,
+        window=WindowConfig(hop_s=1.0),
+        decision=DecisionConfig(),
+        mode="offline",
+        signal=SignalConfig(amplitude_span_s=20.0, amplitude_min_s=10.0),
+    )
     results = []
     for i in range(0, t.size, 250):
-        pipe.push(eeg[i:i + 250], t[i:i + 250])
+        pipe.push(eeg[i : i + 250], t[i : i + 250])
         results += pipe.step()
     assert all(r.amplitude_flags == {} for r in results[:9])  # under 10 s of windows: no judgement
     assert results[-1].amplitude_flags == {"C4": "amplitude_low", "Cz": "amplitude_high"}
@@ -100,7 +108,7 @@ def test_offline_review_warns_about_a_recording_with_a_wrong_gain(tmp_path, capl
     from realtime.offline import run_offline
     from realtime.recordings import write_npz
 
-    t = np.arange(int(70 * 250)) / 250
+    t = np.arange(70 * 250) / 250
     data = np.vstack([2.0 * np.sin(2 * np.pi * 7 * t), 40.0 * np.sin(2 * np.pi * 7 * t)])  # std 1.4 and 28 µV
     path = write_npz(tmp_path / "lowgain.npz", data, 250.0, ["C3", "C4"])
     out = io.StringIO()

@@ -7,8 +7,13 @@ import edfio
 import numpy as np
 import pytest
 
-from realtime.annotations import (AnnotationError, is_seizure_label, read_annotations, read_chbmit_summary,
-                                  sidecar_annotations)
+from realtime.annotations import (
+    AnnotationError,
+    is_seizure_label,
+    read_annotations,
+    read_chbmit_summary,
+    sidecar_annotations,
+)
 from realtime.recordings import RecordingError, read_recording
 
 SUMMARY = """Data Sampling Rate: 256 Hz
@@ -38,11 +43,13 @@ Seizure 2 Start Time: 7461 seconds
 Seizure 2 End Time: 7476 seconds
 """
 
-EVENTS = ("onset\tduration\teventType\tconfidence\tchannels\tdateTime\trecordingDuration\n"
-          "0.0\t12.0\tbckg\tn/a\tn/a\t2026-01-01 00:00:00\t60.0\n"
-          "12.0\t20.5\tsz_foc_ia\tn/a\tn/a\t2026-01-01 00:00:00\t60.0\n"
-          "40.0\tn/a\tbckg\tn/a\tn/a\t2026-01-01 00:00:00\t60.0\n"
-          "50.0\t5\tsz\tn/a\tn/a\t2026-01-01 00:00:00\t60.0\n")
+EVENTS = (
+    "onset\tduration\teventType\tconfidence\tchannels\tdateTime\trecordingDuration\n"
+    "0.0\t12.0\tbckg\tn/a\tn/a\t2026-01-01 00:00:00\t60.0\n"
+    "12.0\t20.5\tsz_foc_ia\tn/a\tn/a\t2026-01-01 00:00:00\t60.0\n"
+    "40.0\tn/a\tbckg\tn/a\tn/a\t2026-01-01 00:00:00\t60.0\n"
+    "50.0\t5\tsz\tn/a\tn/a\t2026-01-01 00:00:00\t60.0\n"
+)
 
 
 def _edf(path, seconds=60, rate=256):
@@ -51,9 +58,21 @@ def _edf(path, seconds=60, rate=256):
     return path
 
 
-@pytest.mark.parametrize("label, yes", [("seizure", True), ("Seizure 2", True), ("sz", True), ("SZ_FOC_A", True),
-                                        ("ictal", True), ("bckg", False), ("preictal", False),
-                                        ("interictal", False), ("artifact", False), ("", False)])
+@pytest.mark.parametrize(
+    "label, yes",
+    [
+        ("seizure", True),
+        ("Seizure 2", True),
+        ("sz", True),
+        ("SZ_FOC_A", True),
+        ("ictal", True),
+        ("bckg", False),
+        ("preictal", False),
+        ("interictal", False),
+        ("artifact", False),
+        ("", False),
+    ],
+)
 def test_seizure_labels(label, yes):
     assert is_seizure_label(label) is yes
 
@@ -62,19 +81,21 @@ def test_chbmit_summary(tmp_path):
     path = tmp_path / "chb01-summary.txt"
     path.write_text(SUMMARY)
     assert read_chbmit_summary(path, "chb01_03.edf") == [(2996.0, 3036.0, "seizure")]
-    assert read_chbmit_summary(path, "/data/chb06/chb06_01.edf") == [(1724.0, 1738.0, "seizure"),
-                                                                     (7461.0, 7476.0, "seizure")]
+    assert read_chbmit_summary(path, "/data/chb06/chb06_01.edf") == [
+        (1724.0, 1738.0, "seizure"),
+        (7461.0, 7476.0, "seizure"),
+    ]
     assert read_chbmit_summary(path, "chb01_01.edf") == []  # listed, no seizure
-    with pytest.raises(AnnotationError, match="does not list 'chb01_99.edf'"):
+    with pytest.raises(AnnotationError, match=r"does not list 'chb01_99.edf'"):
         read_chbmit_summary(path, "chb01_99.edf")
     with pytest.raises(AnnotationError, match="needs the recording"):
         read_annotations(path)
     bad = tmp_path / "bad-summary.txt"
     bad.write_text("File Name: x.edf\nSeizure Start Time: 10 seconds\n")
-    with pytest.raises(AnnotationError, match="'x.edf' has a seizure start 10.0 s without an end"):
+    with pytest.raises(AnnotationError, match=r"'x.edf' has a seizure start 10.0 s without an end"):
         read_chbmit_summary(bad, "x.edf")
     bad.write_text("File Name: x.edf\nSeizure Start Time: 10 seconds\nSeizure End Time: 5 seconds\n")
-    with pytest.raises(AnnotationError, match="line 3: seizure end 5.0 s is before its start 10.0 s"):
+    with pytest.raises(AnnotationError, match=r"line 3: seizure end 5.0 s is before its start 10.0 s"):
         read_chbmit_summary(bad, "x.edf")
 
 
@@ -89,8 +110,8 @@ def test_bids_szcore_events(tmp_path):
     path.write_text("onset\tduration\n3\t4\n")
     with pytest.raises(AnnotationError, match="eventType, trial_type or value column"):
         read_annotations(path)
-    with pytest.raises(AnnotationError, match="unsupported extension '.json'"):
-        (tmp_path / "a.json").write_text("{}")
+    (tmp_path / "a.json").write_text("{}")
+    with pytest.raises(AnnotationError, match=r"unsupported extension '.json'"):
         read_annotations(tmp_path / "a.json")
 
 
@@ -106,21 +127,23 @@ def test_sidecars_found_beside_real_edf_files(tmp_path):
     (tmp_path / "sub-01_ses-01_task-szMonitoring_run-00_events.tsv").write_text(EVENTS)
     assert read_recording(bids).annotations == [(12.0, 32.5, "sz_foc_ia"), (50.0, 55.0, "sz")]
 
-    (tmp_path / "sub-01_ses-01_task-szMonitoring_run-00_events.tsv").write_text("onset\tduration\teventType\nx\t1\tsz\n")
+    (tmp_path / "sub-01_ses-01_task-szMonitoring_run-00_events.tsv").write_text(
+        "onset\tduration\teventType\nx\t1\tsz\n"
+    )
     with pytest.raises(RecordingError, match="line 2: onset must be a number of seconds, got 'x'"):
         read_recording(bids)
 
 
 def test_training_loader_and_evaluate_read_every_format(tmp_path):
-    from train.datasets.edf import load_edf
     from evaluation.recordings import user_recordings
+    from train.datasets.edf import load_edf
 
     (tmp_path / "chb01").mkdir()
     chb = _edf(tmp_path / "chb01" / "chb01_03.edf")
     (tmp_path / "chb01" / "chb01-summary.txt").write_text(SUMMARY.replace("2996", "20").replace("3036", "31"))
     (rec,) = load_edf(chb, sample_rate_hz=250.0)
     labels = rec.labels
-    assert labels[: 19 * 250].max() == 0 and labels[21 * 250: 30 * 250].min() == 1 and labels[32 * 250:].max() == 0
+    assert labels[: 19 * 250].max() == 0 and labels[21 * 250 : 30 * 250].min() == 1 and labels[32 * 250 :].max() == 0
 
     events = tmp_path / "ev.tsv"
     events.write_text(EVENTS)

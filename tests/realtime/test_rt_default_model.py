@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from realtime.config import build_config, load_config
 from realtime.model import default_model_path, load_detector
 from realtime.offline import run_offline
@@ -29,8 +30,9 @@ def test_backends_agree_on_chbmit_windows():
     rec = read_recording(SEIZURE)
     rs = Resampler(rec.sfreq, tf_det.sample_rate_hz)
     n = rs.native_samples_needed(tf_det.window_samples)
-    windows = np.vstack([rs.to_model_rate(rec.data[:, s - n:s], tf_det.window_samples)
-                         for s in (n, rec.data.shape[1])])
+    windows = np.vstack(
+        [rs.to_model_rate(rec.data[:, s - n : s], tf_det.window_samples) for s in (n, rec.data.shape[1])]
+    )
     p_tf = tf_det.predict(windows)
     assert p_tf.shape == (windows.shape[0],) and ((p_tf >= 0) & (p_tf <= 1)).all()
     if (default_model_path() / "model.tflite").is_file():

@@ -62,7 +62,7 @@ def test_tensorflow_cpu_when_asked_and_gpu_refused_without_one(toy_export):
         load_detector(toy_export, backend="onnx")
 
 
-@pytest.fixture()
+@pytest.fixture
 def export_copy(toy_export, tmp_path):
     dst = tmp_path / "export"
     shutil.copytree(toy_export, dst)
@@ -79,14 +79,17 @@ def edit_card(path, **changes):
     (path / "model_card.json").write_text(json.dumps(card))
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"metrics": None}, "lacks required field.*metrics"),
-    ({"format_version": 2}, "'format_version' must be 1, got 2"),
-    ({"positive_class": "ictal"}, "'positive_class' must be one of .*got 'ictal'"),
-    ({"window_samples": "1024"}, "'window_samples' must be a positive integer, got '1024'"),
-    ({"input_unit": "V"}, "'input_unit' must be 'uV', got 'V'"),
-    ({"files": {"missing.bin": "00"}}, "file 'missing.bin' listed in the card is missing"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"metrics": None}, "lacks required field.*metrics"),
+        ({"format_version": 2}, "'format_version' must be 1, got 2"),
+        ({"positive_class": "ictal"}, "'positive_class' must be one of .*got 'ictal'"),
+        ({"window_samples": "1024"}, "'window_samples' must be a positive integer, got '1024'"),
+        ({"input_unit": "V"}, "'input_unit' must be 'uV', got 'V'"),
+        ({"files": {"missing.bin": "00"}}, "file 'missing.bin' listed in the card is missing"),
+    ],
+)
 def test_card_problems_are_named(export_copy, changes, message):
     edit_card(export_copy, **changes)
     with pytest.raises(ModelLoadError, match=message):
@@ -96,7 +99,7 @@ def test_card_problems_are_named(export_copy, changes, message):
 def test_sha256_mismatch_names_the_file(export_copy):
     with open(export_copy / "model.tflite", "ab") as f:
         f.write(b"\0")
-    with pytest.raises(ModelLoadError, match="file 'model.tflite' has sha256 [0-9a-f]{64}, the card says"):
+    with pytest.raises(ModelLoadError, match=r"file 'model.tflite' has sha256 [0-9a-f]{64}, the card says"):
         load_detector(export_copy, backend="litert")
 
 
@@ -104,9 +107,15 @@ def test_missing_export_and_missing_tflite(tmp_path, export_copy):
     with pytest.raises(ModelLoadError, match="is not a directory"):
         load_detector(tmp_path / "nope")
     (export_copy / "model.tflite").unlink()
-    edit_card(export_copy, files={k: v for k, v in json.loads(
-        (export_copy / "model_card.json").read_text())["files"].items() if k != "model.tflite"})
-    with pytest.raises(ModelLoadError, match="has no model.tflite"):
+    edit_card(
+        export_copy,
+        files={
+            k: v
+            for k, v in json.loads((export_copy / "model_card.json").read_text())["files"].items()
+            if k != "model.tflite"
+        },
+    )
+    with pytest.raises(ModelLoadError, match=r"has no model.tflite"):
         load_detector(export_copy, backend="litert")
     assert load_detector(export_copy, backend="tensorflow").backend == "tensorflow"
 

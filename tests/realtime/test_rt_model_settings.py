@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.config import ConfigError, Config, DecisionConfig, apply_model_settings, build_config
+from realtime.config import Config, ConfigError, DecisionConfig, apply_model_settings, build_config
 from realtime.daemon import Daemon, TimedDetector
 from realtime.model import Detector, ModelLoadError, load_detector, read_card, validate_settings
 from realtime.offline import run_offline
@@ -23,9 +23,16 @@ from realtime.offline import run_offline
 REPO = Path(__file__).resolve().parents[2]
 SEIZURE = REPO / "realtime" / "data" / "chbmit" / "chb01_03_Seizure.edf"
 
-SETTINGS = {"decision": {"on_threshold": 0.95, "off_threshold": 0.9, "smoothing_windows": 2,
-                         "min_duration_s": 3.0, "derived_by": "train-detector evaluate --tune"},
-            "signal": {"amplitude_low_uv": 5.0, "amplitude_high_uv": 300.0}}
+SETTINGS = {
+    "decision": {
+        "on_threshold": 0.95,
+        "off_threshold": 0.9,
+        "smoothing_windows": 2,
+        "min_duration_s": 3.0,
+        "derived_by": "train-detector evaluate --tune",
+    },
+    "signal": {"amplitude_low_uv": 5.0, "amplitude_high_uv": 300.0},
+}
 
 
 def with_settings(toy_export: Path, dest: Path, settings) -> Path:
@@ -48,25 +55,29 @@ def test_valid_settings_are_kept_and_each_section_and_key_is_optional():
     assert validate_settings({}) == {}
     assert validate_settings({"decision": {"on_threshold": 0.7}}) == {"decision": {"on_threshold": 0.7}}
     assert validate_settings({"signal": {"derived_by": "python -m experiments.amplitude"}})["signal"] == {
-        "derived_by": "python -m experiments.amplitude"}
+        "derived_by": "python -m experiments.amplitude"
+    }
 
 
-@pytest.mark.parametrize("settings, quoted", [
-    ({"decision": {"on_threshold": 1.5}}, "1.5"),
-    ({"decision": {"on_threshold": 0}}, "0"),
-    ({"decision": {"off_threshold": "0.4"}}, "'0.4'"),
-    ({"decision": {"on_threshold": 0.5, "off_threshold": 0.6}}, "0.6"),
-    ({"decision": {"smoothing_windows": 0}}, "0"),
-    ({"decision": {"smoothing_windows": 2.5}}, "2.5"),
-    ({"decision": {"min_duration_s": -1}}, "-1"),
-    ({"decision": {"on_thresold": 0.5}}, "'on_thresold'"),
-    ({"decision": {"derived_by": 3}}, "3"),
-    ({"signal": {"amplitude_low_uv": 500.0, "amplitude_high_uv": 400.0}}, "500.0"),
-    ({"signal": {"amplitude_high_uv": float("nan")}}, "nan"),
-    ({"window": {"hop_s": 1.0}}, "'window'"),
-    ({"decision": [0.5]}, "[0.5]"),
-    ([1, 2], "[1, 2]"),
-])
+@pytest.mark.parametrize(
+    "settings, quoted",
+    [
+        ({"decision": {"on_threshold": 1.5}}, "1.5"),
+        ({"decision": {"on_threshold": 0}}, "0"),
+        ({"decision": {"off_threshold": "0.4"}}, "'0.4'"),
+        ({"decision": {"on_threshold": 0.5, "off_threshold": 0.6}}, "0.6"),
+        ({"decision": {"smoothing_windows": 0}}, "0"),
+        ({"decision": {"smoothing_windows": 2.5}}, "2.5"),
+        ({"decision": {"min_duration_s": -1}}, "-1"),
+        ({"decision": {"on_thresold": 0.5}}, "'on_thresold'"),
+        ({"decision": {"derived_by": 3}}, "3"),
+        ({"signal": {"amplitude_low_uv": 500.0, "amplitude_high_uv": 400.0}}, "500.0"),
+        ({"signal": {"amplitude_high_uv": float("nan")}}, "nan"),
+        ({"window": {"hop_s": 1.0}}, "'window'"),
+        ({"decision": [0.5]}, "[0.5]"),
+        ([1, 2], "[1, 2]"),
+    ],
+)
 def test_invalid_settings_are_refused_quoting_the_value(settings, quoted):
     with pytest.raises(ModelLoadError) as info:
         validate_settings(settings)
@@ -91,19 +102,25 @@ def test_precedence_default_card_file_flag():
     card = SETTINGS
     # nothing set: the card's values, "model card (derived by ...)" as the source
     cfg, src = apply_model_settings(build_config({}), card)
-    assert (cfg.decision.on_threshold, cfg.decision.off_threshold, cfg.decision.smoothing_windows,
-            cfg.decision.min_duration_s) == (0.95, 0.9, 2, 3.0)
+    assert (
+        cfg.decision.on_threshold,
+        cfg.decision.off_threshold,
+        cfg.decision.smoothing_windows,
+        cfg.decision.min_duration_s,
+    ) == (0.95, 0.9, 2, 3.0)
     assert (cfg.signal.amplitude_low_uv, cfg.signal.amplitude_high_uv) == (5.0, 300.0)
     assert src["decision.on_threshold"] == "model card (derived by train-detector evaluate --tune)"
     assert src["signal.amplitude_low_uv"] == "model card"
     # a value in the file beats the card; a flag beats both
-    cfg, src = apply_model_settings(build_config({"decision": {"on_threshold": 0.97}},
-                                                 {"decision.smoothing_windows": 4}), card)
+    cfg, src = apply_model_settings(
+        build_config({"decision": {"on_threshold": 0.97}}, {"decision.smoothing_windows": 4}), card
+    )
     assert (cfg.decision.on_threshold, src["decision.on_threshold"]) == (0.97, "config file")
     assert (cfg.decision.smoothing_windows, src["decision.smoothing_windows"]) == (4, "command line")
     assert cfg.decision.off_threshold == 0.9 and src["decision.off_threshold"].startswith("model card")
-    cfg, _ = apply_model_settings(build_config({"decision": {"on_threshold": 0.97}},
-                                               {"decision.on_threshold": 0.99}), card)
+    cfg, _ = apply_model_settings(
+        build_config({"decision": {"on_threshold": 0.97}}, {"decision.on_threshold": 0.99}), card
+    )
     assert cfg.decision.on_threshold == 0.99
     # no card settings: the built-in defaults
     cfg, src = apply_model_settings(build_config({}), {})
@@ -150,8 +167,9 @@ def test_offline_review_uses_the_card_unless_the_file_or_a_flag_sets_a_value(car
         assert _onset_time(_events(withcard, build_config({}))) == pytest.approx(7.132)
     assert "decision.on_threshold=0.95 (model card (derived by train-detector evaluate --tune))" in caplog.text
     # the config file's explicit keys win over the card: the same events as the plain model
-    file_cfg = build_config({"decision": {"on_threshold": 0.6, "off_threshold": 0.5, "smoothing_windows": 1,
-                                          "min_duration_s": 2.0}})
+    file_cfg = build_config(
+        {"decision": {"on_threshold": 0.6, "off_threshold": 0.5, "smoothing_windows": 1, "min_duration_s": 2.0}}
+    )
     strip = lambda ls: [{k: v for k, v in m.items() if k != "wall_time"} for m in ls]  # noqa: E731
     assert strip(_events(withcard, file_cfg)) == strip(_events(plain, file_cfg))
     assert _onset_time(_events(withcard, file_cfg)) == pytest.approx(6.132)
@@ -162,18 +180,34 @@ def test_offline_review_uses_the_card_unless_the_file_or_a_flag_sets_a_value(car
 
 def test_offline_refuses_a_file_value_that_does_not_fit_the_card(carded):
     buf = io.StringIO()
-    assert run_offline([SEIZURE], build_config({"decision": {"off_threshold": 0.97}}),
-                       model=load_detector(carded, backend="litert"), out=buf) == 1
+    assert (
+        run_offline(
+            [SEIZURE],
+            build_config({"decision": {"off_threshold": 0.97}}),
+            model=load_detector(carded, backend="litert"),
+            out=buf,
+        )
+        == 1
+    )
     line = json.loads(buf.getvalue())
     assert line["type"] == "error" and "0.97" in line["error"]
 
 
 def test_the_daemon_takes_the_card_settings_at_start_and_logs_their_sources(carded, tmp_path, caplog):
-    cfg = build_config({"stream": {"name": "absent-bed"}, "decision": {"min_duration_s": 1.0},
-                        "model": {"path": str(carded), "backend": "litert"},
-                        "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "",
-                                   "log_path": str(tmp_path / "alerts.jsonl")},
-                        "metrics": {"enabled": False}}, {"decision.off_threshold": 0.5})
+    cfg = build_config(
+        {
+            "stream": {"name": "absent-bed"},
+            "decision": {"min_duration_s": 1.0},
+            "model": {"path": str(carded), "backend": "litert"},
+            "alerts": {
+                "endpoint": "tcp://127.0.0.1:*",
+                "replay_endpoint": "",
+                "log_path": str(tmp_path / "alerts.jsonl"),
+            },
+            "metrics": {"enabled": False},
+        },
+        {"decision.off_threshold": 0.5},
+    )
     d = Daemon(cfg, env={})
     try:
         with caplog.at_level(logging.INFO, logger="realtime.daemon"):
@@ -282,10 +316,12 @@ def test_without_tensorflow_auto_runs_on_litert_and_finds_the_same_onsets_as_ten
 
 
 def test_neither_backend_importable_is_an_error_naming_both():
-    code = ("import sys\nsys.modules['tensorflow'] = None\nsys.modules['ai_edge_litert'] = None\n"
-            "sys.modules['tflite_runtime'] = None\n"
-            "from realtime.model import load_detector, ModelLoadError\n"
-            "try:\n    load_detector(None)\nexcept ModelLoadError as e:\n    print(e)\n")
+    code = (
+        "import sys\nsys.modules['tensorflow'] = None\nsys.modules['ai_edge_litert'] = None\n"
+        "sys.modules['tflite_runtime'] = None\n"
+        "from realtime.model import load_detector, ModelLoadError\n"
+        "try:\n    load_detector(None)\nexcept ModelLoadError as e:\n    print(e)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(REPO))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "TensorFlow" in proc.stdout and "LiteRT" in proc.stdout and "'auto'" in proc.stdout

@@ -50,8 +50,10 @@ def test_chbmit_excerpts_json_lines(detector, tmp_path):
         assert len(wins[0]["channel_probabilities"]) == 23 and "T8-P8#2" in wins[0]["channel_probabilities"]
     events = [line for line in lines if line["type"].startswith("seizure.")]
     # the toy amplitude model alarms on the high-amplitude ictal excerpt only
-    assert [(e["type"], e["file"]) for e in events] == [("seizure.onset", str(SEIZURE)),
-                                                       ("seizure.offset", str(SEIZURE))]
+    assert [(e["type"], e["file"]) for e in events] == [
+        ("seizure.onset", str(SEIZURE)),
+        ("seizure.offset", str(SEIZURE)),
+    ]
     onset, offset = events
     assert 0 < onset["time"] < 41 and onset["stream"]["name"] == "chb01_03_Seizure.edf"
     assert onset["model_version"] == "toy-amplitude-1" and len(onset["channels"]) >= 2
@@ -63,7 +65,7 @@ def test_chbmit_excerpts_json_lines(detector, tmp_path):
 
 def test_events_only_and_channel_selection(detector, tmp_path):
     rng = np.random.default_rng(0)
-    t = np.arange(int(40 * 200)) / 200
+    t = np.arange(40 * 200) / 200
     amp = np.where((t > 15) & (t < 30), 300.0, 15.0)
     data = rng.normal(size=(4, t.size)) * amp
     rec = write_npz(tmp_path / "synthetic.npz", data, 200.0, ["A", "B", "C", "D"])

@@ -13,8 +13,15 @@ from realtime.pipeline import Pipeline, channel_quality
 
 FS = 256.0
 NAMES = ["Fp1", "Fp2", "C3", "C4", "O1", "O2"]
-DECISION = DecisionConfig(aggregation="k_of_n", k_channels=3, smoothing_windows=3, on_threshold=0.8,
-                          off_threshold=0.5, min_duration_s=2.0, merge_gap_s=5.0)
+DECISION = DecisionConfig(
+    aggregation="k_of_n",
+    k_channels=3,
+    smoothing_windows=3,
+    on_threshold=0.8,
+    off_threshold=0.5,
+    min_duration_s=2.0,
+    merge_gap_s=5.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +43,21 @@ def synthetic(seconds: float = 70.0, high=(25.0, 45.0), seed: int = 0) -> np.nda
 def feed(pipe: Pipeline, x: np.ndarray, chunk: int, t0: float = 0.0):
     results = []
     for i in range(0, x.shape[0], chunk):
-        block = x[i:i + chunk]
+        block = x[i : i + chunk]
         pipe.push(block, t0 + np.arange(i, i + block.shape[0]) / FS)
         results += pipe.step()
     return results
 
 
 def make(detector, **kw) -> Pipeline:
-    args = dict(sfreq=FS, ch_names=NAMES, units=None, window=WindowConfig(hop_s=1.0, buffer_s=30.0),
-                decision=DECISION, mode="offline")
+    args = {
+        "sfreq": FS,
+        "ch_names": NAMES,
+        "units": None,
+        "window": WindowConfig(hop_s=1.0, buffer_s=30.0),
+        "decision": DECISION,
+        "mode": "offline",
+    }
     args.update(kw)
     return Pipeline(detector, **args)
 
@@ -77,7 +90,7 @@ def test_chunking_does_not_change_offline_results(detector):
     b = feed(make(detector), x, chunk=37)
     c = feed(make(detector), x, chunk=5000)  # bigger than a hop: offline still scores every hop
     assert len(a) == len(b) == len(c)
-    for ra, rb, rc in zip(a, b, c):
+    for ra, rb, rc in zip(a, b, c, strict=False):
         np.testing.assert_allclose(ra.channel_probabilities, rb.channel_probabilities, rtol=1e-6)
         np.testing.assert_allclose(ra.channel_probabilities, rc.channel_probabilities, rtol=1e-6)
         assert ra.window_end == rb.window_end == rc.window_end
@@ -90,7 +103,7 @@ def test_live_mode_scores_the_newest_window_and_counts_skipped(detector):
     (r,) = pipe.step()
     assert r.skipped_before == 5 and pipe.skipped_windows_total == 5  # windows ending 4.2 ... 9.2 s: 6 due
     assert r.window_end == pytest.approx(2349 / FS - 0.04, abs=0.005)  # newest sample less the filter margin
-    pipe.push(x[int(10 * FS): int(11 * FS)], np.arange(int(10 * FS), int(11 * FS)) / FS)
+    pipe.push(x[int(10 * FS) : int(11 * FS)], np.arange(int(10 * FS), int(11 * FS)) / FS)
     (r,) = pipe.step()
     assert r.skipped_before == 0 and pipe.step() == []
 
@@ -99,7 +112,7 @@ def test_units_are_converted_to_microvolts(detector):
     x = synthetic(12.0)
     ref = feed(make(detector), x, chunk=256)
     volts = feed(make(detector, units=["V"] * 3 + ["-6"] * 3), np.hstack([x[:, :3] * 1e-6, x[:, 3:]]), chunk=256)
-    for a, b in zip(ref, volts):
+    for a, b in zip(ref, volts, strict=False):
         np.testing.assert_allclose(a.channel_probabilities, b.channel_probabilities, rtol=1e-5, atol=1e-7)
     ints = make(detector, units=["uV"] * 6)
     res = feed(ints, np.round(x).astype(np.int16), chunk=256)
@@ -110,8 +123,7 @@ def test_units_are_converted_to_microvolts(detector):
     mixed = make(detector, units=["uV", "uV", "%", "uV", "uV", "uV"])
     assert mixed.ch_names == ["Fp1", "Fp2", "C4", "O1", "O2"] and list(mixed.excluded_channels) == ["C3"]
     res = feed(mixed, x, chunk=256)
-    np.testing.assert_allclose(res[-1].channel_probabilities, ref[-1].channel_probabilities[[0, 1, 3, 4, 5]],
-                               rtol=1e-6)
+    np.testing.assert_allclose(res[-1].channel_probabilities, ref[-1].channel_probabilities[[0, 1, 3, 4, 5]], rtol=1e-6)
 
 
 def test_bad_channels_are_flagged_not_scored(detector):
@@ -158,11 +170,11 @@ def test_channel_selection_reset_and_reconfigure(detector):
 def test_constructor_and_push_errors(detector):
     with pytest.raises(ValueError, match=r"channel\(s\) \['Cz'\] not in the stream"):
         make(detector, channels=("Cz",))
-    with pytest.raises(ValueError, match="no channel of the stream has a voltage unit.*'furlongs'"):
+    with pytest.raises(ValueError, match=r"no channel of the stream has a voltage unit.*'furlongs'"):
         make(detector, units=["furlongs"] * 6)
     with pytest.raises(ValueError, match="channel 'Fp2': unknown channel unit 'bpm'"):
         make(detector, units=["uV", "bpm"] + ["uV"] * 4, channels=("Fp1", "Fp2"))
-    with pytest.raises(ValueError, match="sampling rate 64.0 Hz is below"):
+    with pytest.raises(ValueError, match=r"sampling rate 64.0 Hz is below"):
         make(detector, sfreq=64.0)
     with pytest.raises(ValueError, match="mode must be one of"):
         make(detector, mode="batch")
@@ -196,7 +208,7 @@ def test_nanovolts_without_a_unit_are_flagged_implausible_not_scored(detector):
     labelled = feed(make(detector, units=["nV"] * 6), x * 1000.0, chunk=256)
     ref = feed(make(detector), x, chunk=256)
     assert any(r.events for r in ref)  # the same signal in the right unit does alarm
-    for a, b in zip(ref, labelled):
+    for a, b in zip(ref, labelled, strict=False):
         np.testing.assert_allclose(a.channel_probabilities, b.channel_probabilities, rtol=1e-5, atol=1e-7)
 
 
@@ -206,12 +218,19 @@ def test_other_native_rates(detector, rate):
     rng = np.random.default_rng(4)
     n = int(20 * rate)
     x = rng.normal(size=(n, 2)) * 20
-    x[int(10 * rate):] *= 15  # the amplitude rises at 10 s
-    pipe = Pipeline(detector, sfreq=rate, ch_names=["A", "B"], units=["uV", "uV"], window=WindowConfig(),
-                    decision=DECISION, mode="offline")
+    x[int(10 * rate) :] *= 15  # the amplitude rises at 10 s
+    pipe = Pipeline(
+        detector,
+        sfreq=rate,
+        ch_names=["A", "B"],
+        units=["uV", "uV"],
+        window=WindowConfig(),
+        decision=DECISION,
+        mode="offline",
+    )
     results = []
     for i in range(0, n, 100):
-        block = x[i:i + 100]
+        block = x[i : i + 100]
         pipe.push(block, np.arange(i, i + block.shape[0]) / rate)
         results += pipe.step()
     ends = np.array([r.window_end for r in results])

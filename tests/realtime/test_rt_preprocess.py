@@ -13,11 +13,27 @@ RATES = [100, 128, 173.61, 200, 250, 256, 500, 512, 1000, 2048]
 W = 1024
 
 
-@pytest.mark.parametrize("unit, scale", [
-    ("V", 1e6), ("volts", 1e6), ("Volt", 1e6), ("mV", 1e3), ("millivolts", 1e3), ("uV", 1.0), ("µV", 1.0),
-    ("μV", 1.0), ("microvolts", 1.0), ("UV", 1.0), ("nV", 1e-3), (" uV ", 1.0),
-    ("0", 1e6), ("-3", 1e3), ("-6", 1.0), ("-9", 1e-3),
-])
+@pytest.mark.parametrize(
+    "unit, scale",
+    [
+        ("V", 1e6),
+        ("volts", 1e6),
+        ("Volt", 1e6),
+        ("mV", 1e3),
+        ("millivolts", 1e3),
+        ("uV", 1.0),
+        ("µV", 1.0),
+        ("μV", 1.0),
+        ("microvolts", 1.0),
+        ("UV", 1.0),
+        ("nV", 1e-3),
+        (" uV ", 1.0),
+        ("0", 1e6),
+        ("-3", 1e3),
+        ("-6", 1.0),
+        ("-9", 1e-3),
+    ],
+)
 def test_unit_scales(unit, scale):
     assert unit_scale_to_uv(unit) == pytest.approx(scale)
 
@@ -45,14 +61,14 @@ def test_sine_keeps_frequency_and_amplitude_edge_free(rate):
     extra = 50  # older samples beyond what is needed are ignored
     t = np.arange(n + extra) / rate
     freqs, amps = (3.0, 11.0, 29.0), (100.0, 40.0, 20.0)
-    x = np.vstack([a * np.sin(2 * np.pi * f * t + 0.3) for f, a in zip(freqs, amps)])
+    x = np.vstack([a * np.sin(2 * np.pi * f * t + 0.3) for f, a in zip(freqs, amps, strict=False)])
     y = rs.to_model_rate(x, W)
     assert y.shape == (3, W)
     first, last = rs.window_positions(W)
     # times of the returned samples, from the positions the resampler reports
     tt = (extra + first + np.arange(W) * (last - first) / (W - 1)) / rate
     assert (last - first) / (W - 1) * 250.0 / rate == pytest.approx(1.0, rel=1e-4)
-    for row, f, a in zip(y, freqs, amps):
+    for row, f, a in zip(y, freqs, amps, strict=False):
         ref = a * np.sin(2 * np.pi * f * tt + 0.3)
         # edge-free: the whole window, first and last samples included, within 0.5 % of the amplitude
         assert np.abs(row - ref).max() < 0.005 * a, (rate, f)
@@ -65,7 +81,7 @@ def test_window_ends_close_to_the_newest_sample():
         rs = Resampler(rate)
         n = rs.native_samples_needed(W)
         first, last = rs.window_positions(W)
-        assert 0 <= first and last <= n - 1
+        assert first >= 0 and last <= n - 1
         assert (n - 1 - last) / rate <= rs.end_delay_s + 1 / rate <= 0.11
 
 

@@ -27,8 +27,9 @@ def test_edf_units_annotations_and_non_voltage_channels(tmp_path, caplog):
         edfio.EdfSignal(np.full(2560, 97.0), 256, label="SpO2", physical_dimension="%"),
     ]
     path = tmp_path / "rec.edf"
-    edfio.Edf(sigs, annotations=[edfio.EdfAnnotation(2.5, 3.0, "seizure"), edfio.EdfAnnotation(9.0, None, "note")]
-              ).write(path)
+    edfio.Edf(
+        sigs, annotations=[edfio.EdfAnnotation(2.5, 3.0, "seizure"), edfio.EdfAnnotation(9.0, None, "note")]
+    ).write(path)
     with caplog.at_level(logging.WARNING):
         rec = read_recording(path)
     assert rec.ch_names == ["Fp1", "Fp2", "Cz"] and rec.sfreq == 256.0 and rec.data.shape == (3, 2560)
@@ -84,15 +85,23 @@ def test_npz_round_trip_units_and_sidecars(tmp_path):
     assert read_recording(tmp_path / "c.npz").data.dtype == np.float64
 
 
-@pytest.mark.parametrize("arrays, message", [
-    (dict(data=np.zeros((2, 10)), sfreq=200.0), r"lacks array\(s\) \['ch_names'\]"),
-    (dict(data=np.zeros((2, 10)), sfreq=200.0, ch_names=np.array(["A", None], dtype=object)), "pickle"),
-    (dict(data=np.zeros((2, 10)), sfreq=200.0, ch_names=np.array(["A"])), "'ch_names' must be 2 strings"),
-    (dict(data=np.zeros(10), sfreq=200.0, ch_names=np.array(["A"])), "got shape \\(10,\\)"),
-    (dict(data=np.zeros((1, 10)), sfreq=-5.0, ch_names=np.array(["A"])), "'sfreq' must be one positive number"),
-    (dict(data=np.zeros((1, 10)), sfreq=200.0, ch_names=np.array(["A"]), unit=np.array("kV")),
-     "unknown channel unit 'kV'"),
-])
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"data": np.zeros((2, 10)), "sfreq": 200.0}, r"lacks array\(s\) \['ch_names'\]"),
+        ({"data": np.zeros((2, 10)), "sfreq": 200.0, "ch_names": np.array(["A", None], dtype=object)}, "pickle"),
+        ({"data": np.zeros((2, 10)), "sfreq": 200.0, "ch_names": np.array(["A"])}, "'ch_names' must be 2 strings"),
+        ({"data": np.zeros(10), "sfreq": 200.0, "ch_names": np.array(["A"])}, "got shape \\(10,\\)"),
+        (
+            {"data": np.zeros((1, 10)), "sfreq": -5.0, "ch_names": np.array(["A"])},
+            "'sfreq' must be one positive number",
+        ),
+        (
+            {"data": np.zeros((1, 10)), "sfreq": 200.0, "ch_names": np.array(["A"]), "unit": np.array("kV")},
+            "unknown channel unit 'kV'",
+        ),
+    ],
+)
 def test_bad_npz_files(tmp_path, arrays, message):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(RecordingError, match=message):
@@ -103,7 +112,7 @@ def test_missing_unsupported_and_corrupt_files(tmp_path):
     with pytest.raises(RecordingError, match="does not exist"):
         read_recording(tmp_path / "nope.edf")
     (tmp_path / "x.fif").write_bytes(b"0")
-    with pytest.raises(RecordingError, match="unsupported extension '.fif'"):
+    with pytest.raises(RecordingError, match=r"unsupported extension '.fif'"):
         read_recording(tmp_path / "x.fif")
     (tmp_path / "junk.edf").write_bytes(b"not an edf at all" * 20)
     with pytest.raises(RecordingError, match="is not a readable EDF file"):
@@ -116,7 +125,7 @@ def test_missing_unsupported_and_corrupt_files(tmp_path):
 def test_bad_sidecar(tmp_path):
     path = write_npz(tmp_path / "r.npz", np.zeros((1, 400)), 200, ["A"])
     (tmp_path / "r.csv").write_text("start,stop\n1,2\n")
-    with pytest.raises(RecordingError, match="header must have onset_s and offset_s .* got \\['start', 'stop'\\]"):
+    with pytest.raises(RecordingError, match=r"header must have onset_s and offset_s .* got \['start', 'stop'\]"):
         read_recording(path)
     (tmp_path / "r.csv").write_text("onset_s,offset_s\n1,soon\n")
     with pytest.raises(RecordingError, match="line 2: offset_s must be a number of seconds, got 'soon'"):

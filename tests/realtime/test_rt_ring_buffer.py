@@ -17,13 +17,17 @@ class NaiveBuffer:
         self.capacity = capacity
 
     def append(self, samples, timestamps):
-        self.data = np.concatenate([self.data, samples.T], axis=1)[:, -self.capacity:]
-        self.times = np.concatenate([self.times, timestamps])[-self.capacity:]
+        self.data = np.concatenate([self.data, samples.T], axis=1)[:, -self.capacity :]
+        self.times = np.concatenate([self.times, timestamps])[-self.capacity :]
 
 
 @settings(max_examples=60, deadline=None)
-@given(n_channels=st.integers(1, 4), capacity=st.integers(1, 40),
-       chunks=st.lists(st.integers(0, 90), min_size=1, max_size=12), data=st.data())
+@given(
+    n_channels=st.integers(1, 4),
+    capacity=st.integers(1, 40),
+    chunks=st.lists(st.integers(0, 90), min_size=1, max_size=12),
+    data=st.data(),
+)
 def test_matches_naive_concatenate(n_channels, capacity, chunks, data):
     rb, ref = RingBuffer(n_channels, capacity), NaiveBuffer(n_channels, capacity)
     t = 0
@@ -41,8 +45,8 @@ def test_matches_naive_concatenate(n_channels, capacity, chunks, data):
         skip = data.draw(st.integers(0, avail - n), label="skip")
         d, ts = rb.latest(n, skip_newest=skip)
         stop = ref.times.size - skip
-        np.testing.assert_array_equal(d, ref.data[:, stop - n: stop])
-        np.testing.assert_array_equal(ts, ref.times[stop - n: stop])
+        np.testing.assert_array_equal(d, ref.data[:, stop - n : stop])
+        np.testing.assert_array_equal(ts, ref.times[stop - n : stop])
 
 
 def test_latest_is_a_read_only_view_not_a_copy():
@@ -53,14 +57,14 @@ def test_latest_is_a_read_only_view_not_a_copy():
     assert np.shares_memory(d, rb._data) and np.shares_memory(ts, rb._times)
     assert d.shape == (3, 8) and not d.flags.writeable and not ts.flags.writeable
     np.testing.assert_array_equal(ts, np.arange(3.0, 11.0))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         d[0, 0] = 5.0
 
 
 def test_chunk_longer_than_capacity_keeps_newest():
     rb = RingBuffer(1, 4)
     rb.append(np.arange(10.0)[:, None], np.arange(10.0))
-    d, ts = rb.latest(4)
+    d, _ts = rb.latest(4)
     np.testing.assert_array_equal(d[0], [6, 7, 8, 9])
     assert rb.total_samples == 10 and rb.fill_ratio == 1.0
 

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from realtime.decision import DecisionEvent
-from realtime.messages import (Envelope, MessageError, encode, event_messages, quality_detail, Sequencer,
-                               window_messages)
+from realtime.messages import Envelope, MessageError, Sequencer, encode, event_messages, quality_detail, window_messages
 from realtime.pipeline import StreamIdentity, WindowResult
 
 ENV = Envelope.of(StreamIdentity("EEG-bed3", "EEG", "amp-42"), "ward-pc", "inception-2026.11.24")
@@ -18,8 +17,14 @@ OFFSET = DecisionEvent("offset", 6, 90.0, 0.2, (), 60.0, 30.0, 95.9, 100.0, 100.
 
 
 def result(events) -> WindowResult:
-    return WindowResult(window_start=96.4, window_end=100.5, newest_sample_time=100.5, probability=0.93,
-                        channel_probabilities=np.array([0.9, 0.1, 0.2, 0.95]), events=list(events))
+    return WindowResult(
+        window_start=96.4,
+        window_end=100.5,
+        newest_sample_time=100.5,
+        probability=0.93,
+        channel_probabilities=np.array([0.9, 0.1, 0.2, 0.95]),
+        events=list(events),
+    )
 
 
 def test_a_window_without_events_has_no_messages():
@@ -47,8 +52,13 @@ def test_an_unknown_event_kind_is_refused_quoting_it():
         window_messages(result([odd]), ENV, NAMES)
 
 
-REPORT = dict(n_channels=4, median_uv={"Fp1": 3.21, "Fp2": 40.0, "T3": 612.04, "T3#2": 50.0},
-              low_uv=8.7, high_uv=465.0, max_std_uv=5000.0)
+REPORT = {
+    "n_channels": 4,
+    "median_uv": {"Fp1": 3.21, "Fp2": 40.0, "T3": 612.04, "T3#2": 50.0},
+    "low_uv": 8.7,
+    "high_uv": 465.0,
+    "max_std_uv": 5000.0,
+}
 
 
 def test_quality_detail_all_usable():
@@ -56,12 +66,15 @@ def test_quality_detail_all_usable():
 
 
 def test_quality_detail_lists_channels_left_out_with_reasons_and_atypical_amplitude():
-    text = quality_detail({"T3#2": "flat", "Fp2": "implausible"}, {"T3": "amplitude_high", "Fp1": "amplitude_low"},
-                          **REPORT)
+    text = quality_detail(
+        {"T3#2": "flat", "Fp2": "implausible"}, {"T3": "amplitude_high", "Fp1": "amplitude_low"}, **REPORT
+    )
     assert text.startswith("channels left out: Fp2 (implausible), T3#2 (flat) (2 of 4 scored)")
     assert "varies by more than 5000 uV: check the stream's units and gain" in text
-    assert ("amplitude outside the model's training range (median window std over minutes, expected 8.7-465 uV): "
-            "Fp1 (3.2 uV, low), T3 (612.0 uV, high): still scored") in text
+    assert (
+        "amplitude outside the model's training range (median window std over minutes, expected 8.7-465 uV): "
+        "Fp1 (3.2 uV, low), T3 (612.0 uV, high): still scored"
+    ) in text
 
 
 def test_quality_detail_without_implausible_channels_says_nothing_about_units():

@@ -7,21 +7,38 @@ import pytest
 from realtime.windowing import DueWindows, WindowScheduler
 
 
-@pytest.mark.parametrize("window, hop, totals, latest_only, expected", [
-    # not enough for one window yet, then exactly one
-    (10, 5, [9, 10], False, [DueWindows((), 0), DueWindows((10,), 0)]),
-    # one hop at a time
-    (10, 5, [10, 14, 15, 20], True, [DueWindows((10,), 0), DueWindows((), 0), DueWindows((15,), 0),
-                                     DueWindows((20,), 0)]),
-    # offline: a big jump scores every hop, oldest first
-    (10, 5, [27], False, [DueWindows((10, 15, 20, 25), 0)]),
-    # live: a big jump scores only the newest, the rest are skipped
-    (10, 5, [27], True, [DueWindows((25,), 3)]),
-    # fractional hop (1 s at 173.61 Hz): ends rounded from exact multiples, no drift
-    (100, 173.61, [100, 274, 447, 100 + 17361], False,
-     [DueWindows((100,), 0), DueWindows((274,), 0), DueWindows((447,), 0),
-      DueWindows(tuple(100 + round(k * 173.61) for k in range(3, 101)), 0)]),
-])
+@pytest.mark.parametrize(
+    "window, hop, totals, latest_only, expected",
+    [
+        # not enough for one window yet, then exactly one
+        (10, 5, [9, 10], False, [DueWindows((), 0), DueWindows((10,), 0)]),
+        # one hop at a time
+        (
+            10,
+            5,
+            [10, 14, 15, 20],
+            True,
+            [DueWindows((10,), 0), DueWindows((), 0), DueWindows((15,), 0), DueWindows((20,), 0)],
+        ),
+        # offline: a big jump scores every hop, oldest first
+        (10, 5, [27], False, [DueWindows((10, 15, 20, 25), 0)]),
+        # live: a big jump scores only the newest, the rest are skipped
+        (10, 5, [27], True, [DueWindows((25,), 3)]),
+        # fractional hop (1 s at 173.61 Hz): ends rounded from exact multiples, no drift
+        (
+            100,
+            173.61,
+            [100, 274, 447, 100 + 17361],
+            False,
+            [
+                DueWindows((100,), 0),
+                DueWindows((274,), 0),
+                DueWindows((447,), 0),
+                DueWindows(tuple(100 + round(k * 173.61) for k in range(3, 101)), 0),
+            ],
+        ),
+    ],
+)
 def test_due_table(window, hop, totals, latest_only, expected):
     s = WindowScheduler(window, hop)
     assert [s.due(t, latest_only=latest_only) for t in totals] == expected
@@ -41,8 +58,10 @@ def test_reset_starts_over():
     assert s.due(12, latest_only=False).ends == (10,)
 
 
-@pytest.mark.parametrize("window, hop, message", [(0, 5, "window_samples"), (10.5, 5, "window_samples"),
-                                                 (10, 0, "hop_samples must be > 0, got 0")])
+@pytest.mark.parametrize(
+    "window, hop, message",
+    [(0, 5, "window_samples"), (10.5, 5, "window_samples"), (10, 0, "hop_samples must be > 0, got 0")],
+)
 def test_bad_arguments(window, hop, message):
     with pytest.raises(ValueError, match=message):
         WindowScheduler(window, hop)
@@ -53,8 +72,12 @@ from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=100, deadline=None)
-@given(window=st.integers(1, 50), hop=st.floats(0.5, 30.0), increments=st.lists(st.integers(0, 120), max_size=30),
-       latest_only=st.booleans())
+@given(
+    window=st.integers(1, 50),
+    hop=st.floats(0.5, 30.0),
+    increments=st.lists(st.integers(0, 120), max_size=30),
+    latest_only=st.booleans(),
+)
 def test_every_window_is_scored_or_skipped_exactly_once(window, hop, increments, latest_only):
     s = WindowScheduler(window, hop)
     total, scored, skipped = 0, [], 0
