@@ -207,3 +207,19 @@ def test_train_scoring_writes_the_run_directory_keys():
     assert seg["confusion_matrix"] == [[1, 0], [0, 1]] and seg["auroc"] == 1.0 and seg["n_positive"] == 1
     assert res["segment_decision"] == "seizure when the mean window probability > 0.5"
     assert json.loads(json.dumps(res, allow_nan=False)) == res  # strict JSON: no NaN anywhere
+
+
+def test_metrics_and_the_command_import_no_tensorflow_or_matplotlib():
+    """A fresh interpreter: the metrics (and training's scoring, and the evaluate command's module) load
+    neither TensorFlow nor matplotlib nor timescoring until a function needs them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, evaluation.metrics, evaluation.events, train.scoring, evaluation.evaluate; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib', 'timescoring') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
+    project = subprocess.run([sys.executable, "-c", "import sys, evaluation.metrics; print(sorted(m for m in "
+                              "sys.modules if m.split('.')[0] in ('realtime', 'train', 'experiments')))"],
+                             capture_output=True, text=True, timeout=120, check=True)
+    assert project.stdout.strip() == "[]"
