@@ -12,7 +12,8 @@ SAME training files as the network (the model card's split). :func:`export_basel
 fitted detector in the project's export format (a small Keras model computing the same features and
 the logistic layer, SavedModel endpoint ``serve``, LiteRT flatbuffer, ``model_card.json`` with
 sha256, architecture ``"linelength"``), so it runs through exactly the same pipeline and decision
-code as the network (``realtime.offline.run_offline(..., model=load_detector(path))``).
+code as the network (``load_detector(path)`` given to :func:`evaluation.runs.pipeline_window_scores` or to
+``realtime.offline.run_offline``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Bonn and New Delhi segments are 5-24 s long; a bedside detector runs on hours. To score false alarms
 and onset latency with the daemon's own code, segments are concatenated into one continuous
 recording, written in the project's NPZ format (with an ``<stem>.csv`` annotation sidecar that
-:func:`realtime.recordings.read_recording` reads) and scored with :func:`realtime.offline.run_offline`.
+:func:`realtime.recordings.read_recording` reads) and scored through the daemon's pipeline
+(:func:`evaluation.runs.pipeline_window_scores`, or ``realtime-detect --file``).
 
 Junctions: two segments from different recordings never meet smoothly; a raw junction is a step
 (different DC offsets) and a kink, which a detector could take for a sharp transient. Each piece is
