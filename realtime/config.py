@@ -289,7 +289,7 @@ def apply_model_settings(
 
     For each of :data:`MODEL_SETTING_KEYS`: a key the config file or a flag set keeps its value; else
     the card's value, if it has one; else the built-in default. Returns ``(config, {dotted key:
-    source})`` with source "default", "model card" (plus " (derived by ...)" when the section says),
+    source})`` with source "default", "model card",
     "config file", "command line" or "set in code" (``cfg.sources`` is ``None``: nothing changes).
     Raises :class:`ConfigError` when the mix is invalid (e.g. a file's off_threshold above the card's
     on_threshold), quoting the values.
@@ -301,7 +301,6 @@ def apply_model_settings(
     for section, keys in MODEL_SETTING_KEYS.items():
         card_section = settings.get(section) or {}
         derived = card_section.get("derived_by")
-        card_source = SOURCE_CARD + (f" (derived by {derived})" if derived else "")
         changes: dict[str, Any] = {}
         for key in keys:
             dotted = f"{section}.{key}"
@@ -311,7 +310,9 @@ def apply_model_settings(
                 used[dotted] = explicit[dotted]
             elif key in card_section:
                 changes[key] = card_section[key]
-                used[dotted] = card_source
+                used[dotted] = SOURCE_CARD
+                if derived:  # said once per section by describe_settings
+                    used[f"{section}.derived_by"] = str(derived)
             else:
                 used[dotted] = SOURCE_DEFAULT
         if changes:
@@ -348,14 +349,18 @@ def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = N
 
 
 def describe_settings(cfg: Config, sources: Mapping[str, str]) -> str:
-    """``decision.on_threshold=0.6 (model card), ...``: the model-specific settings and their sources
-    (from :func:`apply_model_settings`), for the start-up log."""
+    """``decision.on_threshold=0.6 (model card), ...; the card's decision settings derived by ...``: the
+    model-specific settings and their sources (from :func:`apply_model_settings`), for the start-up log."""
     parts = []
     for section, keys in MODEL_SETTING_KEYS.items():
         for key in keys:
             dotted = f"{section}.{key}"
             parts.append(f"{dotted}={getattr(getattr(cfg, section), key)!r} ({sources.get(dotted, SOURCE_DEFAULT)})")
-    return ", ".join(parts)
+    text = ", ".join(parts)
+    for section in MODEL_SETTING_KEYS:
+        if f"{section}.derived_by" in sources:
+            text += f"; the card's {section} settings derived by {sources[section + '.derived_by']}"
+    return text
 
 
 def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:

@@ -100,7 +100,7 @@ def test_settings_are_exposed_on_the_detector(carded, toy_export):
 # ----------------------------------------------------------------------------- precedence
 def test_precedence_default_card_file_flag():
     card = SETTINGS
-    # nothing set: the card's values, "model card (derived by ...)" as the source
+    # nothing set: the card's values, "model card" as the source (and the section's derived_by)
     cfg, src = apply_model_settings(build_config({}), card)
     assert (
         cfg.decision.on_threshold,
@@ -109,7 +109,8 @@ def test_precedence_default_card_file_flag():
         cfg.decision.min_duration_s,
     ) == (0.95, 0.9, 2, 3.0)
     assert (cfg.signal.amplitude_low_uv, cfg.signal.amplitude_high_uv) == (5.0, 300.0)
-    assert src["decision.on_threshold"] == "model card (derived by train-detector evaluate --tune)"
+    assert src["decision.on_threshold"] == "model card"
+    assert src["decision.derived_by"] == "train-detector evaluate --tune" and "signal.derived_by" not in src
     assert src["signal.amplitude_low_uv"] == "model card"
     # a value in the file beats the card; a flag beats both
     cfg, src = apply_model_settings(
@@ -165,7 +166,7 @@ def test_offline_review_uses_the_card_unless_the_file_or_a_flag_sets_a_value(car
     assert _onset_time(_events(plain, build_config({}))) == pytest.approx(6.132)
     with caplog.at_level(logging.INFO, logger="realtime.offline"):
         assert _onset_time(_events(withcard, build_config({}))) == pytest.approx(7.132)
-    assert "decision.on_threshold=0.95 (model card (derived by train-detector evaluate --tune))" in caplog.text
+    assert "decision.on_threshold=0.95 (model card)" in caplog.text
     # the config file's explicit keys win over the card: the same events as the plain model
     file_cfg = build_config(
         {"decision": {"on_threshold": 0.6, "off_threshold": 0.5, "smoothing_windows": 1, "min_duration_s": 2.0}}
@@ -219,7 +220,8 @@ def test_the_daemon_takes_the_card_settings_at_start_and_logs_their_sources(card
     assert d.config.signal.amplitude_low_uv == 5.0
     assert d.setting_sources["decision.min_duration_s"] == "config file"
     assert d.setting_sources["decision.off_threshold"] == "command line"
-    assert "decision.on_threshold=0.95 (model card (derived by train-detector evaluate --tune))" in caplog.text
+    assert "decision.on_threshold=0.95 (model card)" in caplog.text
+    assert "the card's decision settings derived by train-detector evaluate --tune" in caplog.text
     assert "decision.off_threshold=0.5 (command line)" in caplog.text
 
 
