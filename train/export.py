@@ -43,40 +43,57 @@ def save_serving(infer_model, path: Path | str, window_samples: int) -> None:
 
 def export_model(infer_model, hp, out_dir: Path | str, *, training: dict | None = None, metrics: dict | None = None,
                  model_version: str | None = None, tflite: bool = True, overwrite: bool = False) -> Path:
-    """Write ``out_dir/{saved_model/, model.tflite, model_card.json}``; returns ``out_dir``."""
+    """Write ``out_dir/{saved_model/, model.tflite, model_card.json}``; returns ``out_dir``.
+
+    Atomic: everything is written into a temporary sibling directory and moved into place only when
+    all of it (the LiteRT conversion and the card included) succeeded. On any failure the temporary
+    directory is removed and ``out_dir`` is left as it was (absent, or the previous export).
+    """
+    import tempfile
+
     import tensorflow as tf
 
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"export directory {str(out_dir)!r} is not empty (use overwrite)")
-        for p in list(out_dir.iterdir()):
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    n = hp.signal.window_samples
-    save_serving(infer_model, out_dir / "saved_model", n)
-    if tflite:
-        conv = tf.lite.TFLiteConverter.from_saved_model(str(out_dir / "saved_model"))
-        (out_dir / "model.tflite").write_bytes(conv.convert())
-    now = _dt.datetime.now(_dt.timezone.utc)
-    card = {
-        "format_version": 1,
-        "model_version": model_version or f"{hp.fit.architecture}-{now:%Y.%m.%d}",
-        "architecture": hp.fit.architecture,
-        "sample_rate_hz": float(hp.signal.sample_rate_hz),
-        "window_samples": int(n),
-        "input_unit": "uV",
-        "input_scaling": {"method": hp.scaling.method, "scale_uv": hp.scaling.scale_uv,
-                          "mean_removed": True, "inside_model": True},
-        "classes": list(CLASSES),
-        "positive_class": "seizure",
-        "hyperparameters": hp.to_dict(),
-        "training": training or {},
-        "metrics": metrics or {},
-        "files": sha256_files(out_dir),
-        "created": now.isoformat(timespec="seconds"),
-    }
-    (out_dir / "model_card.json").write_text(json.dumps(card, indent=2))
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
+        raise FileExistsError(f"export directory {str(out_dir)!r} is not empty (use overwrite)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        n = hp.signal.window_samples
+        save_serving(infer_model, tmp / "saved_model", n)
+        if tflite:
+            conv = tf.lite.TFLiteConverter.from_saved_model(str(tmp / "saved_model"))
+            (tmp / "model.tflite").write_bytes(conv.convert())
+        now = _dt.datetime.now(_dt.timezone.utc)
+        card = {
+            "format_version": 1,
+            "model_version": model_version or f"{hp.fit.architecture}-{now:%Y.%m.%d}",
+            "architecture": hp.fit.architecture,
+            "sample_rate_hz": float(hp.signal.sample_rate_hz),
+            "window_samples": int(n),
+            "input_unit": "uV",
+            "input_scaling": {"method": hp.scaling.method, "scale_uv": hp.scaling.scale_uv,
+                              "mean_removed": True, "inside_model": True},
+            "classes": list(CLASSES),
+            "positive_class": "seizure",
+            "hyperparameters": hp.to_dict(),
+            "training": training or {},
+            "metrics": metrics or {},
+            "files": sha256_files(tmp),
+            "created": now.isoformat(timespec="seconds"),
+        }
+        (tmp / "model_card.json").write_text(json.dumps(card, indent=2))
+        tmp.chmod(0o755)  # mkdtemp makes it 0700
+        old = None
+        if out_dir.exists() or out_dir.is_symlink():
+            old = out_dir.with_name(f".{out_dir.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
     return out_dir
 
 

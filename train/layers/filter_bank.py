@@ -8,6 +8,9 @@ import tensorflow as tf
 from keras import ops
 
 from train.filterbank import design_filterbank
+from train.hparams import FilterBankHP
+
+_DEFAULT = FilterBankHP()
 
 
 @keras.saving.register_keras_serializable(package="train")
@@ -16,13 +19,25 @@ class FilterBank(keras.layers.Layer):
 
     The kernel is designed by :func:`train.filterbank.design_filterbank` from the constructor
     arguments and held in a non-trainable weight. ``trainable`` is pinned to False: setting
-    ``model.trainable = True`` (fine-tuning) leaves the bank frozen. With ``float64=True`` the
-    convolution runs in float64 and the result is cast back to the layer's compute dtype.
+    ``model.trainable = True`` (fine-tuning) leaves the bank frozen.
+
+    With ``float64=True`` the layer's dtype policy is float64 (whatever the global policy): its
+    input is cast to float64 (from what the previous layer computed; train/models keeps the front
+    end before the bank in float32 for this), the convolution runs in float64 with the float64
+    design, and the result is cast back to float32 (the next layer casts it to its own compute dtype).
+
+    ``fs_hz`` (the rate at the bank: the model rate times the up-sampling factor) has no default;
+    the other defaults are those of :class:`train.hparams.FilterBankHP`.
     """
 
-    def __init__(self, band_edges_hz=(1.5, 3.0, 6.0, 12.0, 24.0, 40.0), taps: int = 511,
-                 fs_hz: float = 500.0, window: str = "hamming", float64: bool = False, **kwargs):
+    def __init__(self, band_edges_hz=tuple(_DEFAULT.band_edges_hz), taps: int = _DEFAULT.taps,
+                 fs_hz: float | None = None, window: str = _DEFAULT.window, float64: bool = _DEFAULT.float64,
+                 **kwargs):
+        if fs_hz is None:
+            raise ValueError("FilterBank needs fs_hz (the sample rate at the bank, Hz), got None")
         kwargs.pop("trainable", None)
+        if float64:
+            kwargs["dtype"] = "float64"  # the layer's policy, whatever the global (mixed) policy is
         super().__init__(trainable=False, **kwargs)
         self.band_edges_hz = [float(e) for e in band_edges_hz]
         self.taps = int(taps)
@@ -56,7 +71,7 @@ class FilterBank(keras.layers.Layer):
     def call(self, x):
         if self.float64:
             y = tf.nn.conv1d(tf.cast(x, tf.float64), self._kernel64, stride=1, padding="SAME")
-            return ops.cast(y, self.compute_dtype)
+            return ops.cast(y, "float32")
         k = ops.cast(self.kernel, self.compute_dtype)
         return ops.conv(ops.cast(x, self.compute_dtype), k, strides=1, padding="same")
 

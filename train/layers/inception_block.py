@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import keras
 
+from train.hparams import InceptionHP
+
+_DEFAULT = InceptionHP()
+
 POOLS = ("max", "avg")
 
 
@@ -15,10 +19,12 @@ class InceptionBlock(keras.layers.Layer):
     then 1x1 conv} -> concatenate -> batch norm -> swish -> pool ``pool_size`` (stride ``pool_size``).
     ``pool`` ('max' | 'avg') chooses both the pooling branch and the down-sampling pool;
     ``dilation_rate`` > 1 widens the receptive field (global features), 1 keeps it local.
+    ``filters``, ``kernel_sizes``, ``pool_size`` and ``modules`` default to :class:`train.hparams.InceptionHP`'s.
     """
 
-    def __init__(self, filters: int = 8, kernel_sizes=(9, 25), dilation_rate: int = 1, pool: str = "max",
-                 pool_size: int = 4, modules: int = 3, activation: str = "swish", **kwargs):
+    def __init__(self, filters: int = _DEFAULT.filters, kernel_sizes=tuple(_DEFAULT.kernel_sizes),
+                 dilation_rate: int = 1, pool: str = "max", pool_size: int = _DEFAULT.pool_size,
+                 modules: int = _DEFAULT.modules_per_block, activation: str = "swish", **kwargs):
         super().__init__(**kwargs)
         if pool not in POOLS:
             raise ValueError(f"InceptionBlock pool must be 'max' or 'avg', got {pool!r}")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from train.hparams import ScalingHP
+
+_DEFAULT = ScalingHP()
+
 METHODS = ("window_minmax", "fixed_uv", "asinh_uv")
 
 
@@ -17,9 +21,12 @@ class InputScaling(keras.layers.Layer):
     - ``asinh_uv``: asinh((x - mean) / scale_uv), written as sign(y) log(|y| + sqrt(y^2 + 1)) so that
       LiteRT needs no ASINH kernel; linear for |x| << scale_uv, logarithmic above, so a gain error
       g becomes an additive shift of about log(g) on large deflections.
+
+    ``method`` and ``scale_uv`` default to :class:`train.hparams.ScalingHP`'s defaults.
     """
 
-    def __init__(self, method: str = "asinh_uv", scale_uv: float = 100.0, eps: float = 1e-6, **kwargs):
+    def __init__(self, method: str = _DEFAULT.method, scale_uv: float = _DEFAULT.scale_uv, eps: float = 1e-6,
+                 **kwargs):
         super().__init__(**kwargs)
         if method not in METHODS:
             raise ValueError(f"InputScaling method must be one of {METHODS}, got {method!r}")
