@@ -38,10 +38,11 @@ def _fit(args) -> int:
     from train.fit import run_fit
 
     hp = _hparams(args)
-    out = Path(args.out or f"runs/{hp.fit.architecture}-{_dt.datetime.now(_dt.timezone.utc):%Y%m%d-%H%M%S}")
+    # a string, not a Path: --out may be a URL (gs://bucket/run), which pathlib would turn into gs:/bucket/run
+    out = args.out or f"runs/{hp.fit.architecture}-{_dt.datetime.now(_dt.timezone.utc):%Y%m%d-%H%M%S}"
     command = "train-detector " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = run_fit(hp, out, data_root=args.data_root, command=command, verbose=args.verbose)
-    print(json.dumps({"run_dir": str(out), "wall_time_s": summary["wall_time_s"]}))
+    print(json.dumps({"run_dir": out, "wall_time_s": summary["wall_time_s"]}))
     return 0
 
 
@@ -113,10 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fit", help="train a model into a run directory")
     f.add_argument("--config", default=None, help="TOML hyper-parameters (default: built-in defaults)")
-    f.add_argument("--out", default=None, help="run directory (default runs/<architecture>-<UTC time>)")
+    f.add_argument("--out", default=None, help="run directory, local or a tf.io.gfile URL such as gs://bucket/run "
+                                             "(default runs/<architecture>-<UTC time>)")
     f.add_argument("--data-root", default="../shared/data", help="folder holding bonn/ and nscnd/")
     f.add_argument("--epochs", type=int, default=None)
-    f.add_argument("--architecture", choices=["inception", "lstm"], default=None)
+    f.add_argument("--architecture", default=None, help="a registered architecture (train/models/): inception, lstm")
     f.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
                    help="override a hyper-parameter (repeatable)")
     f.add_argument("--verbose", type=int, default=1, help="Keras verbosity (1 = progress bar)")
