@@ -8,6 +8,7 @@ tensorboard and matplotlib cannot be imported, as on a plain ``pip install .``.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.metadata as md
 import json
 import subprocess
@@ -82,10 +83,8 @@ def _closure(requirements: list[str]) -> set[str]:
         if name in seen:
             continue
         seen.add(name)
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):  # not installed: nothing more to follow
             todo += [Requirement(r) for r in md.requires(name) or []]
-        except md.PackageNotFoundError:
-            pass
     return seen
 
 
@@ -139,9 +138,9 @@ def test_the_blocker_really_blocks_tensorflow():
 def _run_pytest_with_project_config(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
     test = tmp_path / "test_warns.py"
     test.write_text("import warnings\n\n\ndef test_it():\n" + textwrap.indent(textwrap.dedent(body), "    "))
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c",
-                           str(REPO / "pyproject.toml"), "--rootdir", str(tmp_path), str(test)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    args = ["-q", "-p", "no:cacheprovider", "-c", str(REPO / "pyproject.toml"), "--rootdir", str(tmp_path)]
+    cmd = [sys.executable, "-m", "pytest", *args, str(test)]
+    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("category", ["UserWarning", "DeprecationWarning", "ResourceWarning"])
@@ -150,10 +149,13 @@ def test_an_unnamed_warning_fails_the_test(tmp_path, category):
     assert proc.returncode == 1 and f"{category}: unexpected" in proc.stdout, proc.stdout[-2000:]
 
 
-@pytest.mark.parametrize(("message", "category"), [
-    ("Your input ran out of data; interrupting training.", "UserWarning"),
-    ("__array__ implementation doesn't accept a copy keyword, so passing copy=False failed.", "DeprecationWarning"),
-])
+@pytest.mark.parametrize(
+    ("message", "category"),
+    [
+        ("Your input ran out of data; interrupting training.", "UserWarning"),
+        ("__array__ implementation doesn't accept a copy keyword, so passing copy=False failed.", "DeprecationWarning"),
+    ],
+)
 def test_the_named_keras_warnings_pass_only_from_keras(tmp_path, message, category):
     explicit = f'warnings.warn_explicit({message!r}, {category}, "core.py", 1, module="{{module}}")\n'
     ok = _run_pytest_with_project_config(tmp_path, explicit.format(module="keras.src.trainers.epoch_iterator"))
@@ -174,11 +176,15 @@ def test_ci_lints_then_runs_the_readme_test_command_verbatim():
 
 
 def test_pre_commit_runs_the_pinned_ruff_and_mypy():
-    hooks = {h["id"]: h for repo in yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())["repos"]
-             for h in repo["hooks"]}
+    hooks = {
+        h["id"]: h
+        for repo in yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())["repos"]
+        for h in repo["hooks"]
+    }
     assert {"ruff-check", "ruff-format", "mypy"} <= set(hooks), sorted(hooks)
-    pin = next(Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["test"]
-               if Requirement(r).name == "ruff")
+    pin = next(
+        Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["test"] if Requirement(r).name == "ruff"
+    )
     for hook in ("ruff-check", "ruff-format"):
         versions = [Requirement(d).specifier for d in hooks[hook]["additional_dependencies"]]
         version = str(versions[0]).removeprefix("==")
