@@ -52,7 +52,8 @@ class FilterBankHP:
                              "edges of consecutive band-pass bands (n_bands = len - 1), from 1.5 Hz upward")
     taps: int = _f(511, "samples at the up-sampled rate", "FIR length (odd: linear phase, 'same' alignment)")
     window: str = _f("hamming", "-", "scipy.signal.firwin window")
-    float64: bool = _f(False, "-", "compute the convolution in float64, then cast back")
+    float64: bool = _f(False, "-", "compute the convolution in float64 (the layers before the bank stay float32 "
+                                   "under mixed precision), then cast back to float32; LiteRT cannot convert it")
 
 
 @dataclass(frozen=True)
