@@ -30,8 +30,9 @@ import math
 import numbers
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 CARD_NAME = "model_card.json"
 DECISION_KEYS = ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s")
@@ -47,8 +48,8 @@ def derived_by(command: str, now: _dt.datetime | None = None) -> str:
     """``"COMMAND (YYYY-MM-DD HH:MM UTC)"``: what the ``derived_by`` field of a section holds."""
     if not isinstance(command, str) or not command.strip():
         raise SettingsError(f"derived_by needs the command that derived the settings, got {command!r}")
-    now = now or _dt.datetime.now(_dt.timezone.utc)
-    return f"{command.strip()} ({now.astimezone(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC)"
+    now = now or _dt.datetime.now(_dt.UTC)
+    return f"{command.strip()} ({now.astimezone(_dt.UTC):%Y-%m-%d %H:%M} UTC)"
 
 
 def _number(section: str, key: str, value: Any) -> float:
@@ -87,14 +88,20 @@ def decision_settings(chosen: Mapping[str, Any], derived_by: str) -> dict:
     if not 0 < on <= 1:
         raise SettingsError(f"decision.on_threshold must be in (0, 1], got {chosen['on_threshold']!r}")
     if not 0 <= off <= on:
-        raise SettingsError(f"decision.off_threshold must be in [0, on_threshold={on!r}], "
-                            f"got {chosen['off_threshold']!r}")
+        raise SettingsError(
+            f"decision.off_threshold must be in [0, on_threshold={on!r}], got {chosen['off_threshold']!r}"
+        )
     if int(sm) < 1:
         raise SettingsError(f"decision.smoothing_windows must be >= 1, got {sm!r}")
     if md < 0:
         raise SettingsError(f"decision.min_duration_s must be >= 0, got {chosen['min_duration_s']!r}")
-    return {"on_threshold": on, "off_threshold": off, "smoothing_windows": int(sm), "min_duration_s": md,
-            "derived_by": _check_derived_by("decision", derived_by)}
+    return {
+        "on_threshold": on,
+        "off_threshold": off,
+        "smoothing_windows": int(sm),
+        "min_duration_s": md,
+        "derived_by": _check_derived_by("decision", derived_by),
+    }
 
 
 def signal_settings(amplitude_low_uv: Any, amplitude_high_uv: Any, derived_by: str) -> dict:
@@ -102,8 +109,10 @@ def signal_settings(amplitude_low_uv: Any, amplitude_high_uv: Any, derived_by: s
     low = _number("signal", "amplitude_low_uv", amplitude_low_uv)
     high = _number("signal", "amplitude_high_uv", amplitude_high_uv)
     if not 0 < low < high:
-        raise SettingsError(f"signal.amplitude_low_uv / amplitude_high_uv: need 0 < low < high, "
-                            f"got {amplitude_low_uv!r} / {amplitude_high_uv!r}")
+        raise SettingsError(
+            f"signal.amplitude_low_uv / amplitude_high_uv: need 0 < low < high, "
+            f"got {amplitude_low_uv!r} / {amplitude_high_uv!r}"
+        )
     return {"amplitude_low_uv": low, "amplitude_high_uv": high, "derived_by": _check_derived_by("signal", derived_by)}
 
 
@@ -113,8 +122,9 @@ def _checked_section(section: str, values: Mapping[str, Any]) -> dict:
     _check_keys(section, values)
     unknown = sorted(set(values) - set(SECTIONS[section]) - {"derived_by"})
     if unknown:
-        raise SettingsError(f"{section} settings: unknown key(s) {unknown!r} (known: {list(SECTIONS[section])} "
-                            f"and 'derived_by')")
+        raise SettingsError(
+            f"{section} settings: unknown key(s) {unknown!r} (known: {list(SECTIONS[section])} and 'derived_by')"
+        )
     if "derived_by" not in values:
         raise SettingsError(f"{section} settings lack 'derived_by': got keys {sorted(values)!r}")
     if section == "decision":

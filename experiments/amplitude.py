@@ -40,8 +40,10 @@ def amplitude_summary(stds: dict[str, np.ndarray]) -> dict:
     if not stds:
         raise ValueError(f"no non-seizure training windows to take percentiles of: got {given!r} windows per source")
     stds["all"] = np.concatenate(list(stds.values()))
-    rows = {k: dict(zip(("p01", "p50", "p99"), np.percentile(v, [1, 50, 99]).round(1).tolist()), n=int(v.size))
-            for k, v in stds.items()}
+    rows = {
+        k: dict(zip(("p01", "p50", "p99"), np.percentile(v, [1, 50, 99]).round(1).tolist(), strict=True), n=int(v.size))
+        for k, v in stds.items()
+    }
     q = rows["all"]
     rows["daemon_bounds_uv"] = {"amplitude_low_uv": round(q["p01"] / 2, 1), "amplitude_high_uv": round(q["p99"] * 2, 1)}
     return rows
@@ -54,8 +56,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m experiments.amplitude", description=__doc__.splitlines()[0])
     ap.add_argument("run_dir")
     ap.add_argument("--data-root", default="../shared/data")
-    ap.add_argument("--write-card", metavar="EXPORT_DIR", default=None,
-                    help="write the bounds into EXPORT_DIR/model_card.json as settings.signal")
+    ap.add_argument(
+        "--write-card",
+        metavar="EXPORT_DIR",
+        default=None,
+        help="write the bounds into EXPORT_DIR/model_card.json as settings.signal",
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
     from train.datasets.records import run_records
@@ -64,16 +70,18 @@ def main(argv=None) -> int:
     run = Path(args.run_dir)
     hp = from_dict(json.loads((run / "hparams.json").read_text()))
     train_ids = set(json.loads((run / "split.json").read_text())["train"])
-    recs = [r for r in run_records(hp, args.data_root)
-            if r.recording_id in train_ids]
+    recs = [r for r in run_records(hp, args.data_root) if r.recording_id in train_ids]
     rows = amplitude_summary(background_window_std(recs, hp.signal.window_samples, hp.signal.train_hop_samples))
     if args.write_card:
         from evaluation.model_settings import derived_by, signal_settings, write_card_settings
 
         b = rows["daemon_bounds_uv"]
         command = "python -m experiments.amplitude " + " ".join(shlex.quote(a) for a in argv)
-        rows["written"] = write_card_settings(args.write_card, "signal", signal_settings(
-            b["amplitude_low_uv"], b["amplitude_high_uv"], derived_by(command)))
+        rows["written"] = write_card_settings(
+            args.write_card,
+            "signal",
+            signal_settings(b["amplitude_low_uv"], b["amplitude_high_uv"], derived_by(command)),
+        )
     print(json.dumps(rows, indent=2))
     return 0
 

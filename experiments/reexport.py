@@ -57,8 +57,9 @@ def saved_weights(saved_model_dir: Path) -> dict[str, np.ndarray]:
 
     loaded = tf.saved_model.load(str(saved_model_dir))
     if "serving_default" not in loaded.signatures:
-        raise ReexportError(f"{str(saved_model_dir)!r} has no serving_default signature: got "
-                            f"{sorted(loaded.signatures)!r}")
+        raise ReexportError(
+            f"{str(saved_model_dir)!r} has no serving_default signature: got {sorted(loaded.signatures)!r}"
+        )
     out: dict[str, np.ndarray] = {}
     for v in loaded.signatures["serving_default"].variables:
         k, value = _key(v.name), v.numpy()
@@ -91,11 +92,13 @@ def copy_weights(model, weights: dict[str, np.ndarray]) -> int:
         w = weights[k]
         if tuple(w.shape) != tuple(v.shape) or np.dtype(w.dtype) != np.dtype(v.dtype):
             problems.append(f"{k!r}: the model has {tuple(v.shape)} {v.dtype}, the old export {w.shape} {w.dtype}")
-    problems += [f"{k!r} {weights[k].shape}: in the old export, not in the rebuilt model"
-                 for k in sorted(set(weights) - seen)]
+    problems += [
+        f"{k!r} {weights[k].shape}: in the old export, not in the rebuilt model" for k in sorted(set(weights) - seen)
+    ]
     if problems:
-        raise ReexportError("the rebuilt model and the old export's weights do not match:\n  - "
-                            + "\n  - ".join(problems))
+        raise ReexportError(
+            "the rebuilt model and the old export's weights do not match:\n  - " + "\n  - ".join(problems)
+        )
     for v in targets:
         v.assign(weights[_key(v.path)])
     return len(targets)
@@ -113,7 +116,7 @@ def chbmit_windows(paths, window_samples: int, sample_rate_hz: float, hop_s: flo
         rs = Resampler(rec.sfreq, sample_rate_hz)
         n, hop = rs.native_samples_needed(window_samples), max(1, int(round(hop_s * rec.sfreq)))
         for end in range(n, rec.data.shape[1] + 1, hop):
-            out.append(rs.to_model_rate(rec.data[:, end - n:end], window_samples))
+            out.append(rs.to_model_rate(rec.data[:, end - n : end], window_samples))
     return np.concatenate(out).astype(np.float32)
 
 
@@ -138,11 +141,14 @@ def compare(old_dir: Path, new_dir: Path, windows: dict[str, np.ndarray]) -> dic
     from realtime.model import load_detector
 
     out = {}
-    backends = ["tensorflow"] + (["litert"] if (old_dir / "model.tflite").is_file()
-                                 and (new_dir / "model.tflite").is_file() else [])
+    backends = ["tensorflow"] + (
+        ["litert"] if (old_dir / "model.tflite").is_file() and (new_dir / "model.tflite").is_file() else []
+    )
     for backend in backends:
-        old, new = load_detector(old_dir, backend=backend, device="cpu"), load_detector(new_dir, backend=backend,
-                                                                                       device="cpu")
+        old, new = (
+            load_detector(old_dir, backend=backend, device="cpu"),
+            load_detector(new_dir, backend=backend, device="cpu"),
+        )
         out[backend] = {name: float(np.max(np.abs(old.predict(x) - new.predict(x)))) for name, x in windows.items()}
     return out
 
@@ -162,23 +168,37 @@ def reexport(src: Path, dest: Path, *, command: str, tolerance: float = 1e-5, n_
     card = read_card(src)
     hp = from_dict(card["hyperparameters"])
     if hp.fit.architecture != card["architecture"]:
-        raise ReexportError(f"card architecture {card['architecture']!r} differs from hyperparameters' "
-                            f"fit.architecture {hp.fit.architecture!r}")
-    if (hp.signal.window_samples, float(hp.signal.sample_rate_hz)) != (card["window_samples"],
-                                                                       float(card["sample_rate_hz"])):
-        raise ReexportError(f"card window {card['window_samples']} samples at {card['sample_rate_hz']} Hz differs "
-                            f"from the hyper-parameters' {hp.signal.window_samples} at {hp.signal.sample_rate_hz}")
+        raise ReexportError(
+            f"card architecture {card['architecture']!r} differs from hyperparameters' "
+            f"fit.architecture {hp.fit.architecture!r}"
+        )
+    if (hp.signal.window_samples, float(hp.signal.sample_rate_hz)) != (
+        card["window_samples"],
+        float(card["sample_rate_hz"]),
+    ):
+        raise ReexportError(
+            f"card window {card['window_samples']} samples at {card['sample_rate_hz']} Hz differs "
+            f"from the hyper-parameters' {hp.signal.window_samples} at {hp.signal.sample_rate_hz}"
+        )
     _, infer = build(hp)
     n_vars = copy_weights(infer, saved_weights(src / "saved_model"))
-    today = _dt.datetime.now(_dt.timezone.utc)
+    today = _dt.datetime.now(_dt.UTC)
     training = json.loads(json.dumps(card["training"]))
     training.setdefault("notes", []).append(
         f"Re-exported {today:%Y-%m-%d} with the export code of that day ({command}) from the export created "
         f"{card['created']}: same weights, p(seizure) within {tolerance:g} of the old export on the CHB-MIT "
-        f"excerpts and random windows.")
+        f"excerpts and random windows."
+    )
     try:
-        export_model(infer, hp, dest, training=training, metrics=card["metrics"], model_version=card["model_version"],
-                     tflite=(src / "model.tflite").is_file())
+        export_model(
+            infer,
+            hp,
+            dest,
+            training=training,
+            metrics=card["metrics"],
+            model_version=card["model_version"],
+            tflite=(src / "model.tflite").is_file(),
+        )
         keras_errors = verify_export(infer, dest)
         new_card = json.loads((dest / "model_card.json").read_text())
         extra = {k: v for k, v in card.items() if k not in new_card and k != "settings"}
@@ -187,26 +207,40 @@ def reexport(src: Path, dest: Path, *, command: str, tolerance: float = 1e-5, n_
             (dest / "model_card.json").write_text(json.dumps(new_card, indent=2))
         for section, values in (card.get("settings") or {}).items():
             write_card_settings(dest, section, values)
-        windows = {"chbmit": chbmit_windows(CHBMIT, card["window_samples"], card["sample_rate_hz"]),
-                   "random": random_windows(n_random, card["window_samples"])}
+        windows = {
+            "chbmit": chbmit_windows(CHBMIT, card["window_samples"], card["sample_rate_hz"]),
+            "random": random_windows(n_random, card["window_samples"]),
+        }
         diffs = compare(src, dest, windows)
         worst = max(v for d in diffs.values() for v in d.values())
         if not worst <= tolerance:
-            raise ReexportError(f"the new export's probabilities differ from the old one's by up to {worst!r} "
-                                f"(> {tolerance!r}): {diffs}")
+            raise ReexportError(
+                f"the new export's probabilities differ from the old one's by up to {worst!r} "
+                f"(> {tolerance!r}): {diffs}"
+            )
         final = read_card(dest)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
-    added = sorted(f"{s}.{k}" for s, vals in final["hyperparameters"].items()
-                   for k in vals if k not in card["hyperparameters"].get(s, {}))
-    return {"model_version": final["model_version"], "variables_copied": n_vars,
-            "old_bytes": export_bytes(src), "new_bytes": export_bytes(dest),
-            "old_files": {k: (src / k).stat().st_size for k in card["files"]},
-            "new_files": {k: (dest / k).stat().st_size for k in final["files"]},
-            "windows": {k: int(len(v)) for k, v in windows.items()}, "max_abs_diff": diffs,
-            "keras_vs_new_export": keras_errors, "hyperparameters_added": added,
-            "card_keys_kept": sorted(extra) + (["settings"] if card.get("settings") else [])}
+    added = sorted(
+        f"{s}.{k}"
+        for s, vals in final["hyperparameters"].items()
+        for k in vals
+        if k not in card["hyperparameters"].get(s, {})
+    )
+    return {
+        "model_version": final["model_version"],
+        "variables_copied": n_vars,
+        "old_bytes": export_bytes(src),
+        "new_bytes": export_bytes(dest),
+        "old_files": {k: (src / k).stat().st_size for k in card["files"]},
+        "new_files": {k: (dest / k).stat().st_size for k in final["files"]},
+        "windows": {k: int(len(v)) for k, v in windows.items()},
+        "max_abs_diff": diffs,
+        "keras_vs_new_export": keras_errors,
+        "hyperparameters_added": added,
+        "card_keys_kept": sorted(extra) + (["settings"] if card.get("settings") else []),
+    }
 
 
 def replace_export(src: Path, new: Path) -> None:

@@ -8,17 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.model_settings import (SettingsError, decision_settings, derived_by, signal_settings,
-                                       write_card_settings)
+from evaluation.model_settings import SettingsError, decision_settings, derived_by, signal_settings, write_card_settings
 from realtime.model import read_card
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "realtime" / "models" / "default"
-CHOSEN = {"on_threshold": 0.8, "off_threshold": 0.5, "smoothing_windows": 3, "min_duration_s": 1.0,
-          "detected": 20, "false_alarms": 0}  # a tuning result: extra keys are ignored
+CHOSEN = {
+    "on_threshold": 0.8,
+    "off_threshold": 0.5,
+    "smoothing_windows": 3,
+    "min_duration_s": 1.0,
+    "detected": 20,
+    "false_alarms": 0,
+}  # a tuning result: extra keys are ignored
 
 
-@pytest.fixture()
+@pytest.fixture
 def export(tmp_path):
     out = tmp_path / "export"
     shutil.copytree(SHIPPED, out)
@@ -29,7 +34,11 @@ def export(tmp_path):
 def test_shipped_card_has_the_settings_it_runs_with():
     s = read_card(SHIPPED)["settings"]
     assert {k: v for k, v in s["decision"].items() if k != "derived_by"} == {
-        "on_threshold": 0.6, "off_threshold": 0.5, "smoothing_windows": 1, "min_duration_s": 2.0}
+        "on_threshold": 0.6,
+        "off_threshold": 0.5,
+        "smoothing_windows": 1,
+        "min_duration_s": 2.0,
+    }
     assert "train-detector evaluate --tune-only" in s["decision"]["derived_by"]
     assert (s["signal"]["amplitude_low_uv"], s["signal"]["amplitude_high_uv"]) == (8.7, 465.0)
     assert "python -m experiments.amplitude" in s["signal"]["derived_by"]
@@ -40,18 +49,24 @@ def test_shipped_card_has_the_settings_it_runs_with():
 
 def test_writes_decision_then_signal_keeping_every_other_key(export):
     before = json.loads((export / "model_card.json").read_text())
-    stamp = derived_by("train-detector evaluate --tune-only --write-card",
-                       dt.datetime(2026, 12, 1, 9, 5, tzinfo=dt.timezone.utc))
+    stamp = derived_by(
+        "train-detector evaluate --tune-only --write-card", dt.datetime(2026, 12, 1, 9, 5, tzinfo=dt.UTC)
+    )
     assert stamp == "train-detector evaluate --tune-only --write-card (2026-12-01 09:05 UTC)"
     got = write_card_settings(export, "decision", decision_settings(CHOSEN, stamp))
-    assert got == {"on_threshold": 0.8, "off_threshold": 0.5, "smoothing_windows": 3, "min_duration_s": 1.0,
-                   "derived_by": stamp}
+    assert got == {
+        "on_threshold": 0.8,
+        "off_threshold": 0.5,
+        "smoothing_windows": 3,
+        "min_duration_s": 1.0,
+        "derived_by": stamp,
+    }
     sig = signal_settings(10, 400.5, "python -m experiments.amplitude runs/x (2026-12-01 09:06 UTC)")
     write_card_settings(export, "signal", sig)
     card = read_card(export)  # still a valid export: the sha256 list covers the model files, not the card
     assert card["settings"] == {"decision": got, "signal": {**sig, "amplitude_low_uv": 10.0}}
     assert {k: v for k, v in card.items() if k != "settings"} == {k: v for k, v in before.items() if k != "settings"}
-    assert list(card)[:len(before)] == list(before)  # key order kept, settings appended
+    assert list(card)[: len(before)] == list(before)  # key order kept, settings appended
     # rewriting one section leaves the other alone
     write_card_settings(export, "decision", decision_settings({**CHOSEN, "on_threshold": 0.9}, stamp))
     card2 = read_card(export)
@@ -61,16 +76,19 @@ def test_writes_decision_then_signal_keeping_every_other_key(export):
     assert (export / "model_card.json").stat().st_mode & 0o777 == 0o644
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"on_threshold": 1.5}, r"decision.on_threshold must be in \(0, 1\], got 1.5"),
-    ({"on_threshold": "0.6"}, r"decision.on_threshold must be a finite number, got '0.6'"),
-    ({"off_threshold": 0.9}, r"decision.off_threshold must be in \[0, on_threshold=0.8\], got 0.9"),
-    ({"smoothing_windows": 0}, r"decision.smoothing_windows must be >= 1, got 0"),
-    ({"smoothing_windows": 2.5}, r"decision.smoothing_windows must be an integer, got 2.5"),
-    ({"min_duration_s": float("nan")}, r"decision.min_duration_s must be a finite number, got nan"),
-    ({"min_duration_s": -1}, r"decision.min_duration_s must be >= 0, got -1"),
-    ({"min_duration_s": None}, r"decision.min_duration_s must be a finite number, got None"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"on_threshold": 1.5}, r"decision.on_threshold must be in \(0, 1\], got 1.5"),
+        ({"on_threshold": "0.6"}, r"decision.on_threshold must be a finite number, got '0.6'"),
+        ({"off_threshold": 0.9}, r"decision.off_threshold must be in \[0, on_threshold=0.8\], got 0.9"),
+        ({"smoothing_windows": 0}, r"decision.smoothing_windows must be >= 1, got 0"),
+        ({"smoothing_windows": 2.5}, r"decision.smoothing_windows must be an integer, got 2.5"),
+        ({"min_duration_s": float("nan")}, r"decision.min_duration_s must be a finite number, got nan"),
+        ({"min_duration_s": -1}, r"decision.min_duration_s must be >= 0, got -1"),
+        ({"min_duration_s": None}, r"decision.min_duration_s must be a finite number, got None"),
+    ],
+)
 def test_bad_decision_values_are_refused_quoting_them(change, message):
     with pytest.raises(SettingsError, match=message):
         decision_settings({**CHOSEN, **change}, "x")

@@ -10,8 +10,14 @@ import shutil
 import numpy as np
 import pytest
 
-from experiments.reexport import (ReexportError, chbmit_windows, copy_weights, random_windows, replace_export,
-                                  saved_weights)
+from experiments.reexport import (
+    ReexportError,
+    chbmit_windows,
+    copy_weights,
+    random_windows,
+    replace_export,
+    saved_weights,
+)
 from realtime.model import ModelLoadError, default_model_path, load_detector, read_card
 
 SHIPPED = default_model_path()
@@ -31,8 +37,14 @@ def rebuilt():
 def test_copied_weights_reproduce_the_shipped_probabilities(rebuilt):
     infer, weights = rebuilt
     assert copy_weights(infer, weights) == len(weights)
-    x = np.concatenate([chbmit_windows(sorted((SHIPPED.parents[1] / "data" / "chbmit").glob("*Seizure.edf"))[-1:],
-                                       1024, 250.0, hop_s=10.0), random_windows(8, 1024)])
+    x = np.concatenate(
+        [
+            chbmit_windows(
+                sorted((SHIPPED.parents[1] / "data" / "chbmit").glob("*Seizure.edf"))[-1:], 1024, 250.0, hop_s=10.0
+            ),
+            random_windows(8, 1024),
+        ]
+    )
     assert x.shape[1] == 1024 and np.isfinite(x).all() and (x[-1] == 0).all()
     p_new = np.asarray(infer(x, training=False))[:, 1]
     p_old = load_detector(SHIPPED, device="cpu").predict(x)
@@ -47,8 +59,11 @@ def test_any_weight_mismatch_is_refused_naming_it(rebuilt):
     missing = {k: v for k, v in weights.items() if k != name}
     with pytest.raises(ReexportError, match=r"'dense_0/kernel' \(\d+, 64\): not in the old export"):
         copy_weights(infer, missing)
-    with pytest.raises(ReexportError, match=r"'dense_0/kernel': the model has \(\d+, 64\) float32, the old export "
-                                            r"\(3, 64\) float32"):
+    with pytest.raises(
+        ReexportError,
+        match=r"'dense_0/kernel': the model has \(\d+, 64\) float32, the old export "
+        r"\(3, 64\) float32",
+    ):
         copy_weights(infer, {**weights, name: np.zeros((3, 64), np.float32)})
     with pytest.raises(ReexportError, match=r"'extra/kernel' \(2,\): in the old export, not in the rebuilt model"):
         copy_weights(infer, {**weights, "extra/kernel": np.zeros(2, np.float32)})
@@ -67,7 +82,7 @@ def test_replace_swaps_exports_and_rolls_back_a_broken_one(tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(SHIPPED, broken)
     (broken / "model.tflite").write_bytes(b"not the listed file")
-    with pytest.raises(ModelLoadError, match="'model.tflite' has sha256"):
+    with pytest.raises(ModelLoadError, match=r"'model\.tflite' has sha256"):
         replace_export(src, broken)
     assert read_card(src)["model_version"] == "swapped"  # put back
     assert sorted(p.name for p in tmp_path.iterdir()) == ["default"]
