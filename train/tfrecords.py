@@ -153,7 +153,8 @@ def make_dataset(files, *, example_samples: int, window_samples: int, batch_size
     """GZIP shards -> batches of ``(x [batch, window_samples], {name: y [batch, 2]})``, ``y`` one-hot
     (soft when mixed up).
 
-    ``files``: local paths or ``tf.io.gfile`` URLs. Parallel reads and parsing, cache, (training) per-example repeat + shuffle + augmentation,
+    ``files``: local paths or ``tf.io.gfile`` URLs. Parallel reads and parsing, cache, (training)
+    per-example repeat + shuffle + augmentation,
     batch, (training, ``augment_hp.mixup_alpha > 0``) mixup within the batch, prefetch.
     """
     files = [str(f) for f in files]

@@ -78,14 +78,14 @@ def test_failed_litert_conversion_leaves_no_half_export(tiny_hp, tmp_path):
     hp = tiny_hp.replace(**{"filterbank.float64": True})
     _, infer = build(hp)
     out = tmp_path / "export"
-    with pytest.raises(Exception, match="(?i)flatbuffer|float64|f64"):
+    with pytest.raises(Exception, match=r"(?i)flatbuffer|float64|f64"):
         export_model(infer, hp, out)
     assert not out.exists() and list(tmp_path.iterdir()) == []
     # an existing export survives a failed overwrite untouched
     _, ok_model = build(tiny_hp)
     export_model(ok_model, tiny_hp, out, tflite=False)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    with pytest.raises(Exception, match="(?i)flatbuffer|float64|f64"):
+    with pytest.raises(Exception, match=r"(?i)flatbuffer|float64|f64"):
         export_model(infer, hp, out, overwrite=True)
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before and json.loads(after[out.joinpath("model_card.json").relative_to(out)])

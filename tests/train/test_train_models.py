@@ -42,14 +42,14 @@ def test_every_registered_architecture_follows_the_contract(architecture, tiny_h
     before = [np.array(w) for w in train_model.trainable_weights]
     logs = train_model.train_on_batch(x[:8], {k: np.eye(2)[y[:8]] for k in names}, return_dict=True)
     assert np.isfinite(logs["loss"])
-    assert any(not np.array_equal(b, np.array(w)) for b, w in zip(before, train_model.trainable_weights))
+    assert any(not np.array_equal(b, np.array(w)) for b, w in zip(before, train_model.trainable_weights, strict=True))
 
 
 def test_registry_refuses_unknown_and_contract_breaking_architectures(tiny_hp):
     import dataclasses
 
     fit = dataclasses.replace(tiny_hp.fit, architecture="nope")  # bypasses validate()
-    with pytest.raises(ValueError, match="'nope'.*inception, lstm"):
+    with pytest.raises(ValueError, match=r"'nope'.*inception, lstm"):
         build_model(dataclasses.replace(tiny_hp, fit=fit))
 
     @register("no_aux_test_only")

@@ -55,5 +55,6 @@ def test_resume_keeps_the_best_checkpoint_of_before_the_interruption(tiny_hp, sy
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     val_after = float(rows[2]["val_loss"])
-    assert np.isfinite(val_after) and val_after > min(val_before)  # the spoiled epoch is worse than the best before the interruption
+    # the spoiled epoch is worse than the best before the interruption
+    assert np.isfinite(val_after) and val_after > min(val_before)
     assert (run / "best.weights.h5").read_bytes() == best_before  # so the best checkpoint is not replaced

@@ -16,7 +16,7 @@ its hyper-parameter section in train/hparams.py; tests/train/test_train_models.p
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from train.hparams import HParams
 from train.models.common import CLASSES, custom_objects
@@ -71,7 +71,7 @@ def build_model(hp: HParams):
 
 build = build_model  # the name the rest of train/ and the tests use
 
-from train.models import inception as _inception, lstm as _lstm  # noqa: E402  (register the architectures)
+# Importing the architecture modules registers them.
 from train.models.inception import build_inception  # noqa: E402
 from train.models.lstm import build_lstm  # noqa: E402
 
