@@ -76,7 +76,7 @@ class NaiveBuffer:
         self.capacity = capacity
 
     def append(self, chunk: np.ndarray) -> None:
-        self.data = np.concatenate([self.data, chunk.T], axis=1)[:, -self.capacity:]
+        self.data = np.concatenate([self.data, chunk.T], axis=1)[:, -self.capacity :]
 
     def latest(self, n: int) -> np.ndarray:
         return self.data[:, -n:].copy()
@@ -99,11 +99,18 @@ def bench_ring_buffer(quick: bool) -> dict:
     bw_cache = copy_bandwidth_gbs(N_CH * cap * 8, 50 if quick else 200)
     naive_bytes = 2 * N_CH * cap * 8 + 2 * N_CH * win * 8  # concatenate copies the buffer; latest copies a window
     return {
-        "channels": N_CH, "capacity_samples": cap, "hop_samples": hop, "window_samples": win,
-        "ring_latest_us": t_latest * 1e6, "naive_latest_copy_us": t_naive_latest * 1e6,
-        "ring_append_us": t_append * 1e6, "naive_append_concatenate_us": t_naive_append * 1e6,
-        "ring_per_hop_us": (t_append + t_latest) * 1e6, "naive_per_hop_us": (t_naive_append + t_naive_latest) * 1e6,
-        "memory_bandwidth_GBps": bw_dram, "cache_copy_bandwidth_GBps": bw_cache,
+        "channels": N_CH,
+        "capacity_samples": cap,
+        "hop_samples": hop,
+        "window_samples": win,
+        "ring_latest_us": t_latest * 1e6,
+        "naive_latest_copy_us": t_naive_latest * 1e6,
+        "ring_append_us": t_append * 1e6,
+        "naive_append_concatenate_us": t_naive_append * 1e6,
+        "ring_per_hop_us": (t_append + t_latest) * 1e6,
+        "naive_per_hop_us": (t_naive_append + t_naive_latest) * 1e6,
+        "memory_bandwidth_GBps": bw_dram,
+        "cache_copy_bandwidth_GBps": bw_cache,
         "naive_bytes_moved_per_hop": naive_bytes,
         "naive_floor_dram_us": naive_bytes / (bw_dram * 1e9) * 1e6,
         "naive_floor_cache_us": naive_bytes / (bw_cache * 1e9) * 1e6,
@@ -123,7 +130,7 @@ def bench_resample(quick: bool) -> dict:
     truth = 50 * np.sin(2 * np.pi * freqs * tt + phases)
     y_poly = rs.to_model_rate(x, W)
     # FFT resampling of the same native span the window covers, to W samples
-    span = x[:, int(round(first)): int(round(last)) + 1]
+    span = x[:, int(round(first)) : int(round(last)) + 1]
     y_fft = resample(span, W, axis=1)
     number = 50 if quick else 200
     t_poly = best_of(lambda: rs.to_model_rate(x, W), 5, number)
@@ -131,8 +138,14 @@ def bench_resample(quick: bool) -> dict:
     t_fft = best_of(lambda: resample(span, W, axis=1), 5, number)
     edge = slice(W - 20, W)  # the newest 20 samples: what a live detector scores first
     return {
-        "channels": N_CH, "native_rate_hz": FS, "up": rs.up, "down": rs.down, "native_samples": n,
-        "resample_poly_ms": t_poly * 1e3, "resample_poly_raw_ms": t_poly_raw * 1e3, "fft_resample_ms": t_fft * 1e3,
+        "channels": N_CH,
+        "native_rate_hz": FS,
+        "up": rs.up,
+        "down": rs.down,
+        "native_samples": n,
+        "resample_poly_ms": t_poly * 1e3,
+        "resample_poly_raw_ms": t_poly_raw * 1e3,
+        "fft_resample_ms": t_fft * 1e3,
         "poly_max_error_uV": float(np.abs(y_poly - truth).max()),
         "poly_newest20_max_error_uV": float(np.abs(y_poly[:, edge] - truth[:, edge]).max()),
         "fft_max_error_uV": float(np.abs(y_fft - truth).max()),
@@ -146,9 +159,8 @@ def bench_predict(det, quick: bool) -> dict:
     det.warmup((1, N_CH))
     number = 5 if quick else 20
     t_batch = best_of(lambda: det.predict(x), 3, number)
-    t_single = best_of(lambda: [det.predict(x[i:i + 1]) for i in range(N_CH)], 3, max(1, number // 4))
-    return {"batched_23_ms": t_batch * 1e3, "per_channel_23_calls_ms": t_single * 1e3,
-            "speedup": t_single / t_batch}
+    t_single = best_of(lambda: [det.predict(x[i : i + 1]) for i in range(N_CH)], 3, max(1, number // 4))
+    return {"batched_23_ms": t_batch * 1e3, "per_channel_23_calls_ms": t_single * 1e3, "speedup": t_single / t_batch}
 
 
 def bench_amplitude(quick: bool) -> dict:
@@ -167,10 +179,14 @@ def bench_amplitude(quick: bool) -> dict:
     def naive_update():
         naive.append(stds[0])
         return np.nanmedian(np.array(naive), axis=0)
+
     number = 200 if quick else 1000
-    return {"channels": N_CH, "span_windows": span,
-            "monitor_us": best_of(lambda: mon.update(stds[0]), 3, number) * 1e6,
-            "naive_us": best_of(naive_update, 3, number) * 1e6}
+    return {
+        "channels": N_CH,
+        "span_windows": span,
+        "monitor_us": best_of(lambda: mon.update(stds[0]), 3, number) * 1e6,
+        "naive_us": best_of(naive_update, 3, number) * 1e6,
+    }
 
 
 def bench_pipeline(det, quick: bool) -> dict:
@@ -179,22 +195,35 @@ def bench_pipeline(det, quick: bool) -> dict:
     data = rng.normal(size=(int(seconds * FS), N_CH)) * 40
     times = np.arange(data.shape[0]) / FS
     names = [f"ch{i}" for i in range(N_CH)]
-    pipe = Pipeline(det, sfreq=FS, ch_names=names, units=None, window=WindowConfig(hop_s=1.0, buffer_s=30.0),
-                    decision=DecisionConfig(), mode="offline")
+    pipe = Pipeline(
+        det,
+        sfreq=FS,
+        ch_names=names,
+        units=None,
+        window=WindowConfig(hop_s=1.0, buffer_s=30.0),
+        decision=DecisionConfig(),
+        mode="offline",
+    )
     det.warmup((N_CH,))
     hop = int(FS)
     step_times = []
     t0 = time.perf_counter()
     for i in range(0, data.shape[0], hop):
-        pipe.push(data[i:i + hop], times[i:i + hop])
+        pipe.push(data[i : i + hop], times[i : i + hop])
         s0 = time.perf_counter()
         pipe.step()
         step_times.append(time.perf_counter() - s0)
     wall = time.perf_counter() - t0
     st = np.array(step_times[5:])  # the first hops hold no full window yet
-    return {"signal_s": seconds, "windows": pipe.windows_total, "wall_s": wall,
-            "windows_per_s": pipe.windows_total / wall, "real_time_factor": seconds / wall,
-            "step_median_ms": float(np.median(st) * 1e3), "step_p99_ms": float(np.percentile(st, 99) * 1e3)}
+    return {
+        "signal_s": seconds,
+        "windows": pipe.windows_total,
+        "wall_s": wall,
+        "windows_per_s": pipe.windows_total / wall,
+        "real_time_factor": seconds / wall,
+        "step_median_ms": float(np.median(st) * 1e3),
+        "step_p99_ms": float(np.percentile(st, 99) * 1e3),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,12 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     result = {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "host": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                 "cpu_count": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-                 "tensorflow": tf.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-                 "load_average_at_start": list(os.getloadavg()),
-                 "note": "shared machine; timings are the best of several runs"},
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "host": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "tensorflow": tf.__version__,
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+            "load_average_at_start": list(os.getloadavg()),
+            "note": "shared machine; timings are the best of several runs",
+        },
         "quick": args.quick,
     }
     print("ring buffer ...", flush=True)
@@ -239,41 +274,65 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"model {label} / {backend} ...", flush=True)
             det = load_detector(path, backend=backend)
-            entry = {"model": label, "model_version": det.model_version, "architecture": det.architecture,
-                     "backend": backend, "device": det.device,
-                     "predict": bench_predict(det, args.quick), "pipeline": bench_pipeline(det, args.quick)}
+            entry = {
+                "model": label,
+                "model_version": det.model_version,
+                "architecture": det.architecture,
+                "backend": backend,
+                "device": det.device,
+                "predict": bench_predict(det, args.quick),
+                "pipeline": bench_pipeline(det, args.quick),
+            }
             result["models"].append(entry)
 
     print()
-    print(f"ring buffer, {N_CH} ch x {rb['capacity_samples']} samples, per hop ({rb['hop_samples']} samples in, "
-          f"{rb['window_samples']}-sample window out):")
+    print(
+        f"ring buffer, {N_CH} ch x {rb['capacity_samples']} samples, per hop ({rb['hop_samples']} samples in, "
+        f"{rb['window_samples']}-sample window out):"
+    )
     print(f"  RingBuffer   append {rb['ring_append_us']:8.1f} us   latest (view) {rb['ring_latest_us']:8.2f} us")
-    print(f"  naive        append {rb['naive_append_concatenate_us']:8.1f} us   latest (copy) "
-          f"{rb['naive_latest_copy_us']:8.2f} us")
-    print(f"  naive moves {rb['naive_bytes_moved_per_hop'] / 1e6:.2f} MB/hop (read + write): >= "
-          f"{rb['naive_floor_cache_us']:.1f} us at the cache-resident copy bandwidth "
-          f"({rb['cache_copy_bandwidth_GBps']:.1f} GB/s), {rb['naive_floor_dram_us']:.1f} us at main-memory "
-          f"bandwidth ({rb['memory_bandwidth_GBps']:.1f} GB/s)")
+    print(
+        f"  naive        append {rb['naive_append_concatenate_us']:8.1f} us   latest (copy) "
+        f"{rb['naive_latest_copy_us']:8.2f} us"
+    )
+    print(
+        f"  naive moves {rb['naive_bytes_moved_per_hop'] / 1e6:.2f} MB/hop (read + write): >= "
+        f"{rb['naive_floor_cache_us']:.1f} us at the cache-resident copy bandwidth "
+        f"({rb['cache_copy_bandwidth_GBps']:.1f} GB/s), {rb['naive_floor_dram_us']:.1f} us at main-memory "
+        f"bandwidth ({rb['memory_bandwidth_GBps']:.1f} GB/s)"
+    )
     print(f"resampling one window, {N_CH} ch, {FS:g} -> 250 Hz (up {rs['up']}, down {rs['down']}):")
-    print(f"  resample_poly (pipeline) {rs['resample_poly_ms']:7.3f} ms   max error {rs['poly_max_error_uV']:.3f} uV "
-          f"(newest 20 samples {rs['poly_newest20_max_error_uV']:.3f} uV) of {rs['amplitude_uV']:g} uV")
-    print(f"  scipy.signal.resample    {rs['fft_resample_ms']:7.3f} ms   max error {rs['fft_max_error_uV']:.3f} uV "
-          f"(newest 20 samples {rs['fft_newest20_max_error_uV']:.3f} uV)")
+    print(
+        f"  resample_poly (pipeline) {rs['resample_poly_ms']:7.3f} ms   max error {rs['poly_max_error_uV']:.3f} uV "
+        f"(newest 20 samples {rs['poly_newest20_max_error_uV']:.3f} uV) of {rs['amplitude_uV']:g} uV"
+    )
+    print(
+        f"  scipy.signal.resample    {rs['fft_resample_ms']:7.3f} ms   max error {rs['fft_max_error_uV']:.3f} uV "
+        f"(newest 20 samples {rs['fft_newest20_max_error_uV']:.3f} uV)"
+    )
     print(f"amplitude monitor, {am['channels']} ch, median over {am['span_windows']} windows, per window:")
-    print(f"  AmplitudeMonitor.update  {am['monitor_us']:7.1f} us   naive (stack a list + nanmedian) "
-          f"{am['naive_us']:7.1f} us")
+    print(
+        f"  AmplitudeMonitor.update  {am['monitor_us']:7.1f} us   naive (stack a list + nanmedian) "
+        f"{am['naive_us']:7.1f} us"
+    )
     print()
-    print(f"{'model':16} {'backend':10} {'device':6} {'batch 23 ms':>11} {'23 x 1 ms':>10} {'speedup':>7} "
-          f"{'windows/s':>10} {'x realtime':>10} {'step p50 ms':>11} {'p99 ms':>8}")
+    print(
+        f"{'model':16} {'backend':10} {'device':6} {'batch 23 ms':>11} {'23 x 1 ms':>10} {'speedup':>7} "
+        f"{'windows/s':>10} {'x realtime':>10} {'step p50 ms':>11} {'p99 ms':>8}"
+    )
     for e in result["models"]:
         p, q = e["predict"], e["pipeline"]
-        print(f"{e['model']:16} {e['backend']:10} {e['device']:6} {p['batched_23_ms']:11.2f} "
-              f"{p['per_channel_23_calls_ms']:10.2f} {p['speedup']:7.1f} {q['windows_per_s']:10.1f} "
-              f"{q['real_time_factor']:10.1f} {q['step_median_ms']:11.2f} {q['step_p99_ms']:8.2f}")
+        print(
+            f"{e['model']:16} {e['backend']:10} {e['device']:6} {p['batched_23_ms']:11.2f} "
+            f"{p['per_channel_23_calls_ms']:10.2f} {p['speedup']:7.1f} {q['windows_per_s']:10.1f} "
+            f"{q['real_time_factor']:10.1f} {q['step_median_ms']:11.2f} {q['step_p99_ms']:8.2f}"
+        )
 
     result["host"]["load_average_at_end"] = list(os.getloadavg())
-    print(f"load average (1, 5, 15 min) at start {result['host']['load_average_at_start']}, "
-          f"at end {result['host']['load_average_at_end']} on {os.cpu_count()} CPUs")
+    print(
+        f"load average (1, 5, 15 min) at start {result['host']['load_average_at_start']}, "
+        f"at end {result['host']['load_average_at_end']} on {os.cpu_count()} CPUs"
+    )
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = args.name or f"realtime-{platform.node()}-{result['created'][:10]}.json"

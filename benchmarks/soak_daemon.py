@@ -83,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     if not (args.minutes > 0 and args.yank_every_s > 0 and args.gap_s >= 0):
-        ap.error(f"--minutes and --yank-every-s must be > 0 and --gap-s >= 0, got {args.minutes!r}, "
-                 f"{args.yank_every_s!r}, {args.gap_s!r}")
+        ap.error(
+            f"--minutes and --yank-every-s must be > 0 and --gap-s >= 0, got {args.minutes!r}, "
+            f"{args.yank_every_s!r}, {args.gap_s!r}"
+        )
     env = dict(os.environ, LSLAPICFG=str(lsl_config_path()), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     os.environ["LSLAPICFG"] = env["LSLAPICFG"]
@@ -93,9 +95,24 @@ def main(argv: list[str] | None = None) -> int:
     name = f"soak-{uuid.uuid4().hex[:8]}"
     work = Path(tempfile.mkdtemp(prefix="realtime-soak-"))
     log_path = work / "alerts.jsonl"
-    detect = [sys.executable, "-m", "realtime", "detect", "--stream", name, "--endpoint", "tcp://127.0.0.1:*",
-              "--replay-endpoint", "tcp://127.0.0.1:0", "--metrics-port", "0", "--alert-log", str(log_path),
-              "--backend", args.backend] + (["--model", args.model] if args.model else [])
+    detect = [
+        sys.executable,
+        "-m",
+        "realtime",
+        "detect",
+        "--stream",
+        name,
+        "--endpoint",
+        "tcp://127.0.0.1:*",
+        "--replay-endpoint",
+        "tcp://127.0.0.1:0",
+        "--metrics-port",
+        "0",
+        "--alert-log",
+        str(log_path),
+        "--backend",
+        args.backend,
+    ] + (["--model", args.model] if args.model else [])
     replay = [sys.executable, "-m", "realtime", "replay", str(DEFAULT_RECORDING), "--name", name, "--loop"]
 
     daemon = Child("daemon", detect, env, verbose=False)
@@ -172,34 +189,54 @@ def main(argv: list[str] | None = None) -> int:
     res = {
         "what": "daemon soak: RSS and continuity with the stream killed (SIGKILL) and restarted repeatedly",
         "command": " ".join([Path(sys.executable).name, "benchmarks/soak_daemon.py", *(argv or sys.argv[1:])]),
-        "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "model_version": model_version, "backend": backend, "device": device,
-        "minutes": args.minutes, "yank_every_s": args.yank_every_s, "gap_s": args.gap_s,
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "model_version": model_version,
+        "backend": backend,
+        "device": device,
+        "minutes": args.minutes,
+        "yank_every_s": args.yank_every_s,
+        "gap_s": args.gap_s,
         "rss_mib_after_first_window": float(rss[0]) if rss.size else None,
-        "rss_mib_end": float(rss[-1]) if rss.size else None, "rss_mib_peak": float(rss.max()) if rss.size else None,
+        "rss_mib_end": float(rss[-1]) if rss.size else None,
+        "rss_mib_peak": float(rss.max()) if rss.size else None,
         "rss_growth_mib_per_hour_second_half": slope,
-        "yanks": yanks, "reconnects": reconnects,
-        "windows_scored": windows, "signal_received_s": received_s, "window_fill_s": fill_s,
-        "windows_expected": expected, "windows_scored_per_expected": windows / expected if expected else None,
+        "yanks": yanks,
+        "reconnects": reconnects,
+        "windows_scored": windows,
+        "signal_received_s": received_s,
+        "window_fill_s": fill_s,
+        "windows_expected": expected,
+        "windows_scored_per_expected": windows / expected if expected else None,
         "seizure_onsets": sum(m["type"] == "seizure.onset" for m in logged),
         "seizure_offsets": sum(m["type"] == "seizure.offset" for m in logged),
-        "alert_log_messages": len(logged), "received_messages": len(received),
-        "alert_log_gap_free": gap_free(log_seqs), "received_equal_to_log": wire_seqs == log_seqs,
+        "alert_log_messages": len(logged),
+        "received_messages": len(received),
+        "alert_log_gap_free": gap_free(log_seqs),
+        "received_equal_to_log": wire_seqs == log_seqs,
         "daemon_exit_code_after_sigterm": code,
     }
-    rows = [("model / backend / device", f"{model_version} / {backend} / {device}"),
-            ("duration, yanks (every, gap)", f"{args.minutes:g} min, {yanks} ({args.yank_every_s:g} s, {args.gap_s:g} s)"),
-            ("RSS after 1st window / end / peak", f"{res['rss_mib_after_first_window']:.0f} / {res['rss_mib_end']:.0f} / "
-                                                  f"{res['rss_mib_peak']:.0f} MiB"),
-            ("RSS growth, second half", f"{slope:+.1f} MiB/h"),
-            ("reconnects / yanks", f"{res['reconnects']} / {yanks}"),
-            ("windows scored / expected", f"{windows:.0f} / {expected:.0f} = {res['windows_scored_per_expected'] or 0:.3f} "
-                                          f"({received_s:.0f} s of signal, {fill_s:.2f} s fill per connection)"),
-            ("seizure onsets / offsets", f"{res['seizure_onsets']} / {res['seizure_offsets']}"),
-            ("alert log: messages, gap-free", f"{len(logged)}, {res['alert_log_gap_free']}"),
-            ("received over ZeroMQ == log", f"{len(received)}, {res['received_equal_to_log']}"),
-            ("exit code after SIGTERM", f"{code}")]
+    rows = [
+        ("model / backend / device", f"{model_version} / {backend} / {device}"),
+        ("duration, yanks (every, gap)", f"{args.minutes:g} min, {yanks} ({args.yank_every_s:g} s, {args.gap_s:g} s)"),
+        (
+            "RSS after 1st window / end / peak",
+            f"{res['rss_mib_after_first_window']:.0f} / {res['rss_mib_end']:.0f} / {res['rss_mib_peak']:.0f} MiB",
+        ),
+        ("RSS growth, second half", f"{slope:+.1f} MiB/h"),
+        ("reconnects / yanks", f"{res['reconnects']} / {yanks}"),
+        (
+            "windows scored / expected",
+            f"{windows:.0f} / {expected:.0f} = {res['windows_scored_per_expected'] or 0:.3f} "
+            f"({received_s:.0f} s of signal, {fill_s:.2f} s fill per connection)",
+        ),
+        ("seizure onsets / offsets", f"{res['seizure_onsets']} / {res['seizure_offsets']}"),
+        ("alert log: messages, gap-free", f"{len(logged)}, {res['alert_log_gap_free']}"),
+        ("received over ZeroMQ == log", f"{len(received)}, {res['received_equal_to_log']}"),
+        ("exit code after SIGTERM", f"{code}"),
+    ]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
     out = Path(args.out or REPO / "benchmarks" / "results" / f"soak-{platform.node()}-{_dt.date.today()}.json")

@@ -21,9 +21,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy import optimize, signal
@@ -95,8 +95,9 @@ def _loss_grad(theta: np.ndarray, z: np.ndarray, y: np.ndarray, w: np.ndarray, l
     return loss, grad
 
 
-def fit_baseline(windows_uv: np.ndarray, labels: Sequence[int], params: BaselineParams | None = None,
-                 info: dict | None = None) -> BaselineParams:
+def fit_baseline(
+    windows_uv: np.ndarray, labels: Sequence[int], params: BaselineParams | None = None, info: dict | None = None
+) -> BaselineParams:
     """Fit the logistic regression on ``windows_uv [n, window_samples]`` µV with ``labels [n]`` (0/1).
 
     Class-balanced: each class carries half of the total weight. Raises ``ValueError`` if a class is absent.
@@ -116,19 +117,38 @@ def fit_baseline(windows_uv: np.ndarray, labels: Sequence[int], params: Baseline
     std = np.where(std > 1e-9, std, 1.0)
     z = (f - mean) / std
     w = np.where(y == 1, 0.5 / n_pos, 0.5 / n_neg)
-    res = optimize.minimize(_loss_grad, np.zeros(z.shape[1] + 1), args=(z, y, w, params.l2), jac=True,
-                            method="L-BFGS-B", options={"maxiter": 1000})
+    res = optimize.minimize(
+        _loss_grad,
+        np.zeros(z.shape[1] + 1),
+        args=(z, y, w, params.l2),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 1000},
+    )
     if not np.all(np.isfinite(res.x)):
         raise RuntimeError(f"logistic regression diverged: {res.message}")
     prob = 1 / (1 + np.exp(-(z @ res.x[:-1] + res.x[-1])))
-    fit_info = {"n_windows": int(y.size), "n_seizure_windows": n_pos, "n_non_seizure_windows": n_neg,
-                "optimizer": "scipy L-BFGS-B", "converged": bool(res.success), "final_loss": float(res.fun),
-                "train_window_accuracy": float(np.mean((prob >= 0.5) == (y == 1))), **(info or {})}
-    return BaselineParams(**{**asdict(params), "bands_hz": tuple(tuple(b) for b in params.bands_hz),
-                             "feature_mean": tuple(float(v) for v in mean),
-                             "feature_std": tuple(float(v) for v in std),
-                             "coef": tuple(float(v) for v in res.x[:-1]), "intercept": float(res.x[-1]),
-                             "fit_info": fit_info})
+    fit_info = {
+        "n_windows": int(y.size),
+        "n_seizure_windows": n_pos,
+        "n_non_seizure_windows": n_neg,
+        "optimizer": "scipy L-BFGS-B",
+        "converged": bool(res.success),
+        "final_loss": float(res.fun),
+        "train_window_accuracy": float(np.mean((prob >= 0.5) == (y == 1))),
+        **(info or {}),
+    }
+    return BaselineParams(
+        **{
+            **asdict(params),
+            "bands_hz": tuple(tuple(b) for b in params.bands_hz),
+            "feature_mean": tuple(float(v) for v in mean),
+            "feature_std": tuple(float(v) for v in std),
+            "coef": tuple(float(v) for v in res.x[:-1]),
+            "intercept": float(res.x[-1]),
+            "fit_info": fit_info,
+        }
+    )
 
 
 def predict(windows_uv: np.ndarray, params: BaselineParams) -> np.ndarray:
@@ -155,8 +175,12 @@ def _keras_layers():
 
         def build(self, input_shape):
             h = band_filters(self.sample_rate_hz, self.bands_hz, self.taps).astype(np.float32)
-            self.kernel = self.add_weight(name="fir", shape=(self.taps, 1, len(self.bands_hz)), trainable=False,
-                                          initializer=keras.initializers.Constant(h[:, None, :]))
+            self.kernel = self.add_weight(
+                name="fir",
+                shape=(self.taps, 1, len(self.bands_hz)),
+                trainable=False,
+                initializer=keras.initializers.Constant(h[:, None, :]),
+            )
 
         def call(self, x):
             x = x - ops.mean(x, axis=-1, keepdims=True)
@@ -166,8 +190,13 @@ def _keras_layers():
             return ops.log(ops.concatenate([ll, power], axis=-1) + self.eps)
 
         def get_config(self):
-            return {**super().get_config(), "sample_rate_hz": self.sample_rate_hz, "bands_hz": self.bands_hz,
-                    "taps": self.taps, "eps": self.eps}
+            return {
+                **super().get_config(),
+                "sample_rate_hz": self.sample_rate_hz,
+                "bands_hz": self.bands_hz,
+                "taps": self.taps,
+                "eps": self.eps,
+            }
 
     @keras.saving.register_keras_serializable(package="baseline")
     class StandardisedLogistic(keras.layers.Layer):
@@ -187,8 +216,13 @@ def _keras_layers():
             return ops.concatenate([1.0 - p, p], axis=-1)
 
         def get_config(self):
-            return {**super().get_config(), "mean": self.mean, "std": self.std, "coef": self.coef,
-                    "intercept": self.intercept}
+            return {
+                **super().get_config(),
+                "mean": self.mean,
+                "std": self.std,
+                "coef": self.coef,
+                "intercept": self.intercept,
+            }
 
     return LineLengthBandPower, StandardisedLogistic
 
@@ -206,8 +240,15 @@ def build_keras_model(params: BaselineParams):
     return keras.Model(inputs, out, name="linelength_baseline")
 
 
-def export_baseline(params: BaselineParams, out_dir: str | Path, *, training: dict | None = None,
-                    metrics: dict | None = None, tflite: bool = True, overwrite: bool = True) -> Path:
+def export_baseline(
+    params: BaselineParams,
+    out_dir: str | Path,
+    *,
+    training: dict | None = None,
+    metrics: dict | None = None,
+    tflite: bool = True,
+    overwrite: bool = True,
+) -> Path:
     """Write ``out_dir/{saved_model/, model.tflite, model_card.json}`` (the project's export format)."""
     import tensorflow as tf
 
@@ -224,7 +265,7 @@ def export_baseline(params: BaselineParams, out_dir: str | Path, *, training: di
     if tflite:
         conv = tf.lite.TFLiteConverter.from_saved_model(str(out_dir / "saved_model"))
         (out_dir / "model.tflite").write_bytes(conv.convert())
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     hp = {k: v for k, v in asdict(params).items() if k != "fit_info"}
     hp["feature_names"] = params.feature_names
     card = {
@@ -255,4 +296,3 @@ def params_from_card(card: dict) -> BaselineParams:
     for k in ("feature_mean", "feature_std", "coef"):
         hp[k] = tuple(hp[k])
     return BaselineParams(**hp, fit_info=card.get("training", {}).get("fit", {}))
-

@@ -57,46 +57,65 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from evaluation.events import score_events  # noqa: E402
-from evaluation.figures import plot_recording, plot_roc  # noqa: E402
-from evaluation.metrics import EVALUATION_CONTRASTS, contrast_metrics  # noqa: E402
-from evaluation.recordings import REPO, build_stitched, chbmit_recordings, user_recordings  # noqa: E402
-from evaluation.report import render_report  # noqa: E402
-from evaluation.runs import WindowScores, peer_window_scores, pipeline_window_scores, replay_decision  # noqa: E402
-from evaluation.tuning import tune_decision  # noqa: E402
+from evaluation.events import score_events
+from evaluation.figures import plot_recording, plot_roc
+from evaluation.metrics import EVALUATION_CONTRASTS, contrast_metrics
+from evaluation.recordings import REPO, build_stitched, chbmit_recordings, user_recordings
+from evaluation.report import render_report
+from evaluation.runs import WindowScores, peer_window_scores, pipeline_window_scores, replay_decision
+from evaluation.tuning import tune_decision
 
 log = logging.getLogger("evaluation.evaluate")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="train-detector evaluate", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="train-detector evaluate",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--model", default=str(REPO / "realtime" / "models" / "default"), help="model export directory")
     ap.add_argument("--data-root", default="../shared/data", help="folder holding bonn/ and nscnd/")
     ap.add_argument("--out", default="docs", help="report folder: OUT/evaluation.md and OUT/figures/")
     ap.add_argument("--artifacts", default="artifacts/eval", help="scratch folder (git-ignored)")
-    ap.add_argument("--config", default=str(REPO / "config" / "realtime-detect.toml"),
-                    help="daemon configuration whose [window] and [decision] settings are evaluated; a "
-                         "decision key it leaves unset comes from the model card, as in the daemon")
+    ap.add_argument(
+        "--config",
+        default=str(REPO / "config" / "realtime-detect.toml"),
+        help="daemon configuration whose [window] and [decision] settings are evaluated; a "
+        "decision key it leaves unset comes from the model card, as in the daemon",
+    )
     ap.add_argument("--backend", default="tensorflow", choices=["tensorflow", "litert"])
     ap.add_argument("--edf", action="append", default=[], help="a user EDF/BDF recording to score (repeatable)")
-    ap.add_argument("--annotations", action="append", default=[],
-                    help="annotations for the --edf in the same position: CSV/TSV (onset_s,offset_s), BIDS/SzCORE "
-                         "events TSV (onset,duration,eventType) or a CHB-MIT chbNN-summary.txt; '-' for the "
-                         "recording's own (EDF+ annotations, sidecars)")
+    ap.add_argument(
+        "--annotations",
+        action="append",
+        default=[],
+        help="annotations for the --edf in the same position: CSV/TSV (onset_s,offset_s), BIDS/SzCORE "
+        "events TSV (onset,duration,eventType) or a CHB-MIT chbNN-summary.txt; '-' for the "
+        "recording's own (EDF+ annotations, sidecars)",
+    )
     ap.add_argument("--baseline", default=None, help="use this baseline export instead of fitting one")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--peer-model", default="modelA", choices=["modelA", "modelB"])
     ap.add_argument("--no-tune", action="store_true", help="skip the decision-setting search")
-    ap.add_argument("--tune-only", action="store_true",
-                    help="only the decision-setting search (prints and writes ARTIFACTS/decision_tuning.json)")
-    ap.add_argument("--write-card", action="store_true",
-                    help="with the search: write the network's chosen settings into the --model export's "
-                         "model_card.json (settings.decision), which the daemon reads for that model")
-    ap.add_argument("--recompute-split", action="store_true",
-                    help="the card has no split: recompute it with the training split function and the card's "
-                         "seed (development only; the report says so)")
+    ap.add_argument(
+        "--tune-only",
+        action="store_true",
+        help="only the decision-setting search (prints and writes ARTIFACTS/decision_tuning.json)",
+    )
+    ap.add_argument(
+        "--write-card",
+        action="store_true",
+        help="with the search: write the network's chosen settings into the --model export's "
+        "model_card.json (settings.decision), which the daemon reads for that model",
+    )
+    ap.add_argument(
+        "--recompute-split",
+        action="store_true",
+        help="the card has no split: recompute it with the training split function and the card's "
+        "seed (development only; the report says so)",
+    )
     ap.add_argument("--report-name", default="evaluation.md")
     args = ap.parse_args(argv)
     if args.write_card and args.no_tune:
@@ -109,16 +128,20 @@ def _records_and_split(args, card: dict):
 
     data_root = Path(args.data_root)
     if not data_root.is_dir():
-        raise SystemExit(f"train-detector evaluate: data root {str(data_root)!r} does not exist "
-                         f"(it needs ../shared/data with bonn/ and nscnd/)")
+        raise SystemExit(
+            f"train-detector evaluate: data root {str(data_root)!r} does not exist "
+            f"(it needs ../shared/data with bonn/ and nscnd/)"
+        )
     rate = float(card["sample_rate_hz"])
     records = load_sources(("bonn", "nscnd"), data_root, sample_rate_hz=rate)
     split = (card.get("training") or {}).get("split") or {}
     note = "from the model card (training.split)"
     if not all(k in split for k in ("train", "validation", "test")):
         if not args.recompute_split:
-            raise SystemExit("train-detector evaluate: the model card has no training.split "
-                             "(train/validation/test recording ids); pass --recompute-split to recompute it")
+            raise SystemExit(
+                "train-detector evaluate: the model card has no training.split "
+                "(train/validation/test recording ids); pass --recompute-split to recompute it"
+            )
         hp = card.get("hyperparameters") or {}
         seed = int((hp.get("data") or {}).get("split_seed", -1))
         if seed == -1:
@@ -127,8 +150,10 @@ def _records_and_split(args, card: dict):
         fractions = tuple(data.get("split_fractions") or (0.6, 0.2, 0.2))
         kfold = {"n_folds": int(data.get("cv_folds", 0)), "fold": int(data.get("cv_fold", 0))}
         split = split_records(records, fractions, seed=seed, **kfold)
-        note = (f"RECOMPUTED with split_records(fractions={list(fractions)}, seed={seed}, n_folds={kfold['n_folds']}, "
-                f"fold={kfold['fold']}), not read from the card")
+        note = (
+            f"RECOMPUTED with split_records(fractions={list(fractions)}, seed={seed}, n_folds={kfold['n_folds']}, "
+            f"fold={kfold['fold']}), not read from the card"
+        )
     known = {r.recording_id for r in records}
     missing = [i for k in ("train", "validation", "test") for i in split[k] if i not in known]
     if missing:
@@ -147,8 +172,9 @@ def evaluated_config(config_path: str | Path, detector):
     return config
 
 
-def baseline_detector(args, records, split: dict[str, set[str]], split_note: str, window_samples: int,
-                      train_hop: int, art: Path):
+def baseline_detector(
+    args, records, split: dict[str, set[str]], split_note: str, window_samples: int, train_hop: int, art: Path
+):
     """The baseline (``--baseline`` export, or fitted on the TRAINING split's windows and exported under
     ``art``), loaded through :func:`realtime.model.load_detector`: ``(detector, {"path", "card", "params"})``."""
     from evaluation.baseline import export_baseline, fit_baseline, params_from_card
@@ -168,9 +194,15 @@ def baseline_detector(args, records, split: dict[str, set[str]], split_note: str
         X = np.concatenate(xs) if xs else np.zeros((0, window_samples))
         log.info("baseline: fitting on %d windows of %d training files", len(X), len(train_recs))
         params = fit_baseline(X, ys, info={"training_files": len(train_recs), "hop_samples": train_hop})
-        base_path = export_baseline(params, art / "baseline_export",
-                                    training={"split": {k: sorted(v) for k, v in split.items()},
-                                              "split_note": split_note, "data": ["bonn", "nscnd"]})
+        base_path = export_baseline(
+            params,
+            art / "baseline_export",
+            training={
+                "split": {k: sorted(v) for k, v in split.items()},
+                "split_note": split_note,
+                "data": ["bonn", "nscnd"],
+            },
+        )
     base_det = load_detector(base_path, backend=args.backend)
     return base_det, {"path": str(base_path), "card": base_det.card, "params": params_from_card(base_det.card)}
 
@@ -185,8 +217,11 @@ def split_metrics_and_curves(test_records, seg: dict[str, dict[str, np.ndarray]]
         sel = [r for r in test_records if contrast.is_positive(r) or contrast.is_negative(r)]
         curves[c] = {}
         for det, p in seg.items():
-            y = (np.concatenate([[int(contrast.is_positive(r))] * len(p[r.recording_id]) for r in sel]) if sel
-                 else np.zeros(0))
+            y = (
+                np.concatenate([[int(contrast.is_positive(r))] * len(p[r.recording_id]) for r in sel])
+                if sel
+                else np.zeros(0)
+            )
             s = np.concatenate([p[r.recording_id] for r in sel]) if sel else np.zeros(0)
             curves[c][det] = (y.astype(int), s)
     return split_metrics, curves
@@ -216,8 +251,13 @@ def score_test_recordings(recs, config, detectors: dict, scorer, tuning: dict, a
             w.score = score_events(rec.seizures, w.events, rec.duration_s)
             if det in tuning:
                 c = tuning[det]["chosen"]
-                cfg = dataclasses.replace(decision, on_threshold=c["on_threshold"], off_threshold=c["off_threshold"],
-                                          smoothing_windows=c["smoothing_windows"], min_duration_s=c["min_duration_s"])
+                cfg = dataclasses.replace(
+                    decision,
+                    on_threshold=c["on_threshold"],
+                    off_threshold=c["off_threshold"],
+                    smoothing_windows=c["smoothing_windows"],
+                    min_duration_s=c["min_duration_s"],
+                )
                 o = replay_decision(w, cfg, hop_s, rec.duration_s)
                 o.score = score_events(rec.seizures, o.events, rec.duration_s)
                 own_settings[rec.name][det] = o
@@ -231,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parse_args(argv)
     t0 = time.time()
-    command = "train-detector evaluate " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = "train-detector evaluate " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
 
     from realtime.model import load_detector
 
@@ -280,8 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         # validation recordings (never trained on) + the training split's scalp background (more
         # non-seizure time for the false-alarm constraint; optimistic, since the network saw it)
         tune_recs = build_stitched(records, split["validation"], art / "tuning", "val_", "tuning")
-        tune_recs += build_stitched(records, split["train"], art / "tuning", "train_", "tuning",
-                                    which=("scalp_background",))
+        tune_recs += build_stitched(
+            records, split["train"], art / "tuning", "train_", "tuning", which=("scalp_background",)
+        )
         for det_name, det in detectors.items():
             runs = [(rec, pipeline_window_scores(rec.path, config, det, rec.duration_s)) for rec in tune_recs]
             tuning[det_name] = tune_decision(runs, decision, hop_s)
@@ -293,14 +336,17 @@ def main(argv: list[str] | None = None) -> int:
         (art / "decision_tuning.json").write_text(json.dumps(tuning, indent=1, default=float))
         if args.write_card:
             from evaluation.model_settings import decision_settings, derived_by, write_card_settings
-            written = write_card_settings(args.model, "decision",
-                                          decision_settings(tuning["network"]["chosen"], derived_by(command)))
+
+            written = write_card_settings(
+                args.model, "decision", decision_settings(tuning["network"]["chosen"], derived_by(command))
+            )
             log.info("wrote the network's tuned settings %s into %s", written, Path(args.model) / "model_card.json")
         if args.tune_only:
             print(json.dumps({det: t["chosen"] for det, t in tuning.items()}, indent=1))
             return 0
 
-    # ---------------------------------------------------------------- test split metrics (after the tuning: --tune-only never touches the test split)
+    # ---------------------------------------------------------------- test split metrics
+    # (after the tuning: --tune-only never touches the test split)
     log.info("test split: %d segments", len(test_records))
     from train.scoring import window_probabilities  # windows cut as in training's test scoring
 
@@ -309,24 +355,47 @@ def main(argv: list[str] | None = None) -> int:
         seg["baseline"] = window_probabilities(base_det.predict, test_records, window_samples, eval_hop)
     split_metrics, curves = split_metrics_and_curves(test_records, seg)
     plot_roc(curves, fig_dir / "roc_test_split.png")
-    (art / "test_window_probabilities.json").write_text(json.dumps(
-        {det: {k: v.round(5).tolist() for k, v in p.items()} for det, p in seg.items()}))
+    (art / "test_window_probabilities.json").write_text(
+        json.dumps({det: {k: v.round(5).tolist() for k, v in p.items()} for det, p in seg.items()})
+    )
 
     # ---------------------------------------------------------------- continuous recordings (test)
     recs = chbmit_recordings(art / "recordings")
     recs += build_stitched(records, split["test"], art / "recordings", "test_", "test")
     recs += user_recordings(args.edf, args.annotations)
     results, own_settings = score_test_recordings(recs, config, detectors, scorer, tuning, art, fig_dir)
-    raw = {rec.name: {det: {"times": w.times.round(3).tolist(), "smoothed": np.round(w.smoothed, 4).tolist(),
-                            "events": [dataclasses.asdict(e) for e in w.events]}
-                      for det, w in results[rec.name].items()} for rec in recs}
+    raw = {
+        rec.name: {
+            det: {
+                "times": w.times.round(3).tolist(),
+                "smoothed": np.round(w.smoothed, 4).tolist(),
+                "events": [dataclasses.asdict(e) for e in w.events],
+            }
+            for det, w in results[rec.name].items()
+        }
+        for rec in recs
+    }
     (art / "recording_scores.json").write_text(json.dumps(raw, allow_nan=True))
 
     report = render_report(
-        command=command, args=args, card=card, net=net, config=config, split=split, split_note=split_note,
-        test_records=test_records, split_metrics=split_metrics, recs=recs, results=results,
-        own_settings=own_settings, tuning=tuning, baseline_info=baseline_info, peer_note=peer_note,
-        eval_hop=eval_hop, wall_s=time.time() - t0)
+        command=command,
+        args=args,
+        card=card,
+        net=net,
+        config=config,
+        split=split,
+        split_note=split_note,
+        test_records=test_records,
+        split_metrics=split_metrics,
+        recs=recs,
+        results=results,
+        own_settings=own_settings,
+        tuning=tuning,
+        baseline_info=baseline_info,
+        peer_note=peer_note,
+        eval_hop=eval_hop,
+        wall_s=time.time() - t0,
+    )
     (out_dir / args.report_name).write_text(report, encoding="utf-8")
     log.info("wrote %s (%.0f s)", out_dir / args.report_name, time.time() - t0)
     return 0

@@ -16,8 +16,8 @@ Pure functions (numpy, ``timescoring``, the intervals of :mod:`evaluation.metric
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from evaluation.metrics import clopper_pearson, poisson_rate_interval
 
@@ -94,8 +94,9 @@ def szcore_parameters():
     """The SzCORE defaults of ``timescoring.scoring.EventScoring.Parameters``."""
     from timescoring.scoring import EventScoring
 
-    return EventScoring.Parameters(toleranceStart=30, toleranceEnd=60, minOverlap=0, maxEventDuration=5 * 60,
-                                   minDurationBetweenEvents=90)
+    return EventScoring.Parameters(
+        toleranceStart=30, toleranceEnd=60, minOverlap=0, maxEventDuration=5 * 60, minDurationBetweenEvents=90
+    )
 
 
 def _clip_events(events: Sequence[tuple[float, float]], duration_s: float) -> list[tuple[float, float]]:
@@ -111,8 +112,9 @@ def _clip_events(events: Sequence[tuple[float, float]], duration_s: float) -> li
     return out
 
 
-def score_events(reference: Sequence[tuple[float, float]], detections: Sequence[DetectedEvent],
-                 duration_s: float, params=None) -> EventScore:
+def score_events(
+    reference: Sequence[tuple[float, float]], detections: Sequence[DetectedEvent], duration_s: float, params=None
+) -> EventScore:
     """SzCORE event scoring of one recording.
 
     ``reference``: annotated seizures ``[(onset_s, offset_s)]``; ``detections``: :class:`DetectedEvent`;
@@ -131,8 +133,9 @@ def score_events(reference: Sequence[tuple[float, float]], detections: Sequence[
     hyp = Annotation(hyp_events, SZCORE_FS_HZ, n)
     scored = EventScoring(ref, hyp, params)
 
-    outside = sum(1 for d in detections
-                  if not any(on <= d.alarm_s <= off + params.toleranceEnd for on, off in ref_events))
+    outside = sum(
+        1 for d in detections if not any(on <= d.alarm_s <= off + params.toleranceEnd for on, off in ref_events)
+    )
     strict = []
     for on, off in ref_events:
         alarms = [d.alarm_s for d in detections if on <= d.alarm_s <= off + params.toleranceEnd]
@@ -143,9 +146,16 @@ def score_events(reference: Sequence[tuple[float, float]], detections: Sequence[
         hi = min(duration_s, offset + params.toleranceEnd)
         alarms = [d.alarm_s for d in detections if d.start_s < hi and max(d.end_s, d.start_s + 1e-9) > lo]
         latencies.append(min(alarms) - onset if alarms else None)
-    return EventScore(duration_s=float(duration_s), n_seizures=int(scored.refTrue), tp=int(scored.tp),
-                      fp=int(scored.fp), latencies_s=latencies, alarms_outside=int(outside),
-                      n_alarms=len(detections), strict_latencies_s=strict)
+    return EventScore(
+        duration_s=float(duration_s),
+        n_seizures=int(scored.refTrue),
+        tp=int(scored.tp),
+        fp=int(scored.fp),
+        latencies_s=latencies,
+        alarms_outside=int(outside),
+        n_alarms=len(detections),
+        strict_latencies_s=strict,
+    )
 
 
 def combine_scores(scores: Sequence[EventScore]) -> EventScore:
@@ -180,8 +190,13 @@ def events_from_messages(messages: Sequence[dict], duration_s: float) -> list[De
     for eid, on in sorted(onsets.items()):
         off = offsets.get(eid)
         end = float(off["time"]) if off is not None else float(duration_s)
-        out.append(DetectedEvent(start_s=float(on["time"]), end_s=max(end, float(on["time"])),
-                                 alarm_s=float(on.get("publish_time", on["time"]))))
+        out.append(
+            DetectedEvent(
+                start_s=float(on["time"]),
+                end_s=max(end, float(on["time"])),
+                alarm_s=float(on.get("publish_time", on["time"])),
+            )
+        )
     return out
 
 
@@ -189,6 +204,7 @@ def events_from_decisions(decision_events: Sequence, duration_s: float) -> list[
     """:class:`realtime.decision.DecisionEvent` objects -> :class:`DetectedEvent` (same rules as above)."""
     msgs = []
     for ev in decision_events:
-        msgs.append({"type": "seizure." + ev.kind, "event_id": ev.event_id, "time": ev.time,
-                     "publish_time": ev.publish_time})
+        msgs.append(
+            {"type": "seizure." + ev.kind, "event_id": ev.event_id, "time": ev.time, "publish_time": ev.publish_time}
+        )
     return events_from_messages(msgs, duration_s)

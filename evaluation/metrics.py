@@ -25,8 +25,8 @@ SzCORE event scoring of continuous recordings is :mod:`evaluation.events`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -102,17 +102,26 @@ def binary_metrics(y_true: Sequence[int], y_pred: Sequence[int], confidence: flo
         return k / m if m else math.nan
 
     return {
-        "n": n, "n_positive": tp + fn, "n_negative": tn + fp, "tp": tp, "fn": fn, "tn": tn, "fp": fp,
+        "n": n,
+        "n_positive": tp + fn,
+        "n_negative": tn + fp,
+        "tp": tp,
+        "fn": fn,
+        "tn": tn,
+        "fp": fp,
         "confusion_matrix": [[tn, fp], [fn, tp]],
-        "accuracy": rate(tp + tn, n), "sensitivity": rate(tp, tp + fn), "specificity": rate(tn, tn + fp),
+        "accuracy": rate(tp + tn, n),
+        "sensitivity": rate(tp, tp + fn),
+        "specificity": rate(tn, tn + fp),
         "accuracy_ci": clopper_pearson(tp + tn, n, confidence),
         "sensitivity_ci": clopper_pearson(tp, tp + fn, confidence),
         "specificity_ci": clopper_pearson(tn, tn + fp, confidence),
     }
 
 
-def level_metrics(y_true: Sequence[int], scores: Sequence[float], threshold: float = 0.5,
-                  confidence: float = 0.95) -> dict:
+def level_metrics(
+    y_true: Sequence[int], scores: Sequence[float], threshold: float = 0.5, confidence: float = 0.95
+) -> dict:
     """``y_true [n]`` in {0, 1}, ``scores [n]`` p(seizure) -> :func:`binary_metrics` of ``scores > threshold``
     plus ``"auroc"`` (NaN when a class is absent)."""
     y = np.asarray(y_true).astype(int)
@@ -203,7 +212,8 @@ CONTRASTS: dict[str, Contrast] = {
 }
 # the contrasts `train-detector evaluate` reports (its data are Bonn and New Delhi)
 EVALUATION_CONTRASTS: dict[str, Contrast] = {
-    k: CONTRASTS[k] for k in ("bonn_S_vs_all", "bonn_S_vs_NF", "bonn_S_vs_ZO", "nscnd_ictal_vs_rest")}
+    k: CONTRASTS[k] for k in ("bonn_S_vs_all", "bonn_S_vs_NF", "bonn_S_vs_ZO", "nscnd_ictal_vs_rest")
+}
 SEGMENT_THRESHOLD = 0.5  # a segment (window) is called seizure when the mean of its window probabilities > this
 
 
@@ -213,8 +223,14 @@ def segment_probability(window_probs: np.ndarray) -> float:
     return float(w.mean()) if w.size else math.nan
 
 
-def contrast_metrics(records: Sequence, probs: dict[str, np.ndarray], threshold: float = SEGMENT_THRESHOLD,
-                     contrasts: dict[str, Contrast] = CONTRASTS, *, both_classes: bool = False) -> dict:
+def contrast_metrics(
+    records: Sequence,
+    probs: dict[str, np.ndarray],
+    threshold: float = SEGMENT_THRESHOLD,
+    contrasts: dict[str, Contrast] = CONTRASTS,
+    *,
+    both_classes: bool = False,
+) -> dict:
     """Segment- and window-level metrics per contrast.
 
     ``records``: objects with ``recording_id``, ``source``, ``subset``, ``label``; ``probs``:

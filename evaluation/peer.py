@@ -28,8 +28,8 @@ our network, so the comparison differs only in the model.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -42,16 +42,17 @@ PEER_PACKAGE = "brainmaze-eeg-models"
 def peer_available() -> tuple[bool, str]:
     """``(True, version)`` when brainmaze-eeg-models and onnxruntime import, else ``(False, why)``."""
     try:
-        import brainmaze_eeg_models  # noqa: F401
+        import brainmaze_eeg_models
         import onnxruntime  # noqa: F401
         from brainmaze_eeg_models.seizure import infer_seizure_probability, preprocess_input  # noqa: F401
-    except Exception as exc:  # noqa: BLE001 - any import failure means "not usable here"
+    except Exception as exc:  # any import failure means "not usable here"
         return False, f"{type(exc).__name__}: {exc}"
     return True, brainmaze_eeg_models.__version__
 
 
-def causal_window_bounds(n_samples: int, sfreq: float, hop_s: float, window_s: float,
-                         min_window_s: float) -> list[tuple[int, int]]:
+def causal_window_bounds(
+    n_samples: int, sfreq: float, hop_s: float, window_s: float, min_window_s: float
+) -> list[tuple[int, int]]:
     """Causal windows over a recording of ``n_samples``: ``[(start, end)]`` sample indices, ``end`` exclusive.
 
     Window ``k`` ends at ``end_k = round(first_end + k * hop)`` samples, where ``first_end`` is the first
@@ -62,8 +63,10 @@ def causal_window_bounds(n_samples: int, sfreq: float, hop_s: float, window_s: f
     if n_samples < 0:
         raise ValueError(f"n_samples must be >= 0, got {n_samples!r}")
     if not (sfreq > 0 and hop_s > 0 and window_s > 0 and min_window_s > 0):
-        raise ValueError(f"sfreq, hop_s, window_s and min_window_s must be > 0, got {sfreq!r}, {hop_s!r}, "
-                         f"{window_s!r}, {min_window_s!r}")
+        raise ValueError(
+            f"sfreq, hop_s, window_s and min_window_s must be > 0, got {sfreq!r}, {hop_s!r}, "
+            f"{window_s!r}, {min_window_s!r}"
+        )
     if min_window_s > window_s:
         raise ValueError(f"min_window_s ({min_window_s!r}) must not exceed window_s ({window_s!r})")
     hop = hop_s * sfreq
@@ -99,17 +102,31 @@ class PeerResult:
 class PeerScorer:
     """Run the brainmaze seizure model causally (see the module docstring)."""
 
-    def __init__(self, model: str = "modelA", *, window_s: float = 300.0, min_window_s: float = 4.0,
-                 hop_s: float = 1.0, batch: int = 64, threads: int | None = None):
+    def __init__(
+        self,
+        model: str = "modelA",
+        *,
+        window_s: float = 300.0,
+        min_window_s: float = 4.0,
+        hop_s: float = 1.0,
+        batch: int = 64,
+        threads: int | None = None,
+    ):
         ok, why = peer_available()
         if not ok:
-            raise RuntimeError(f"the peer needs {PEER_PACKAGE} and onnxruntime (pip install {PEER_PACKAGE} "
-                               f"onnxruntime): {why}")
+            raise RuntimeError(
+                f"the peer needs {PEER_PACKAGE} and onnxruntime (pip install {PEER_PACKAGE} onnxruntime): {why}"
+            )
         from brainmaze_eeg_models.seizure._models import load_trained_model
 
         self.model_name = model
         self.model = load_trained_model(model, device="cpu", threads=threads)
-        self.window_s, self.min_window_s, self.hop_s, self.batch = float(window_s), float(min_window_s), float(hop_s), int(batch)
+        self.window_s, self.min_window_s, self.hop_s, self.batch = (
+            float(window_s),
+            float(min_window_s),
+            float(hop_s),
+            int(batch),
+        )
 
     def score(self, data_uv: np.ndarray, sfreq: float) -> PeerResult:
         """``data_uv [n_channels, n_samples]`` at ``sfreq`` -> causal per-window, per-channel probabilities.
@@ -137,8 +154,8 @@ class PeerScorer:
             by_len.setdefault(e - s, []).append(i)
         for _, idx in sorted(by_len.items()):
             for b in range(0, len(idx), max(1, self.batch // max(1, n_ch))):
-                chunk = idx[b:b + max(1, self.batch // max(1, n_ch))]
-                rows = np.concatenate([x[:, bounds[i][0]:bounds[i][1]] for i in chunk], axis=0)
+                chunk = idx[b : b + max(1, self.batch // max(1, n_ch))]
+                rows = np.concatenate([x[:, bounds[i][0] : bounds[i][1]] for i in chunk], axis=0)
                 finite = np.isfinite(rows).all(axis=1)
                 rows_clean = np.where(np.isfinite(rows), rows, 0.0)
                 p = infer_seizure_probability(preprocess_input(rows_clean, fs), self.model)[:, -1]
@@ -146,12 +163,18 @@ class PeerScorer:
                 probs[chunk] = p
         ends = np.array([e for _, e in bounds], dtype=np.float64)
         starts = np.array([s for s, _ in bounds], dtype=np.float64)
-        return PeerResult(times=(ends - 1) / fs, window_starts=starts / fs, channel_probabilities=probs,
-                          sfreq=float(fs))
+        return PeerResult(
+            times=(ends - 1) / fs, window_starts=starts / fs, channel_probabilities=probs, sfreq=float(fs)
+        )
 
 
-def run_decision(times: Sequence[float], window_starts: Sequence[float], channel_probabilities: np.ndarray,
-                 config: DecisionConfig, hop_s: float) -> tuple[np.ndarray, list[DecisionEvent]]:
+def run_decision(
+    times: Sequence[float],
+    window_starts: Sequence[float],
+    channel_probabilities: np.ndarray,
+    config: DecisionConfig,
+    hop_s: float,
+) -> tuple[np.ndarray, list[DecisionEvent]]:
     """Feed per-window channel probabilities ``[n_windows, n_channels]`` through our decision machine.
 
     Returns ``(smoothed bed probability [n_windows], events)`` including the flush at the end, exactly

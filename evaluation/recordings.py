@@ -13,9 +13,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -51,20 +51,24 @@ class EvalRecording:
 def _pieces(records, label: str):
     from evaluation.stitch import Piece
 
-    return [Piece(np.asarray(r.signal_uv, dtype=np.float64), float(r.sample_rate_hz), label, r.recording_id)
-            for r in records]
+    return [
+        Piece(np.asarray(r.signal_uv, dtype=np.float64), float(r.sample_rate_hz), label, r.recording_id)
+        for r in records
+    ]
 
 
 def _select(records, ids: set[str], kinds) -> list:
-    return sorted((r for r in records if r.recording_id in ids and (r.source, r.subset) in kinds),
-                  key=lambda r: r.recording_id)
+    return sorted(
+        (r for r in records if r.recording_id in ids and (r.source, r.subset) in kinds), key=lambda r: r.recording_id
+    )
 
 
 STITCHED_KINDS = ("scalp_background", "scalp_seizures", "intracranial_seizures")
 
 
-def build_stitched(records, ids: set[str], out_dir: Path, prefix: str, role: str,
-                   which: Sequence[str] = STITCHED_KINDS) -> list[EvalRecording]:
+def build_stitched(
+    records, ids: set[str], out_dir: Path, prefix: str, role: str, which: Sequence[str] = STITCHED_KINDS
+) -> list[EvalRecording]:
     """The stitched recordings of one split (``ids``): scalp background, New Delhi seizures after
     scalp background, Bonn S after Bonn N/F background (``which`` of them). Written under ``out_dir``."""
     from evaluation.stitch import BACKGROUND, SEIZURE, interleave, stitch, write_stitched
@@ -76,53 +80,112 @@ def build_stitched(records, ids: set[str], out_dir: Path, prefix: str, role: str
     bonn_s = _pieces(_select(records, ids, {("bonn", "S")}), SEIZURE)
     specs = []
     if scalp_bg:
-        specs.append(("scalp_background", scalp_bg, True,
-                      "scalp non-seizure segments (Bonn Z, O; New Delhi interictal, preictal) back to back"))
+        specs.append(
+            (
+                "scalp_background",
+                scalp_bg,
+                True,
+                "scalp non-seizure segments (Bonn Z, O; New Delhi interictal, preictal) back to back",
+            )
+        )
     if scalp_bg and nd_ictal:
-        specs.append(("scalp_seizures", interleave(scalp_bg, [[p] for p in nd_ictal], GAP_BEFORE_SEIZURE_S), False,
-                      f"each New Delhi ictal segment (scalp, 5.12 s) after >= {GAP_BEFORE_SEIZURE_S:g} s of scalp "
-                      f"background"))
+        specs.append(
+            (
+                "scalp_seizures",
+                interleave(scalp_bg, [[p] for p in nd_ictal], GAP_BEFORE_SEIZURE_S),
+                False,
+                f"each New Delhi ictal segment (scalp, 5.12 s) after >= {GAP_BEFORE_SEIZURE_S:g} s of scalp background",
+            )
+        )
     if icr_bg and bonn_s:
-        specs.append(("intracranial_seizures", interleave(icr_bg, [[p] for p in bonn_s], GAP_BEFORE_SEIZURE_S), False,
-                      f"each Bonn S segment (intracranial, 23.6 s) after >= {GAP_BEFORE_SEIZURE_S:g} s of Bonn N/F "
-                      f"background"))
+        specs.append(
+            (
+                "intracranial_seizures",
+                interleave(icr_bg, [[p] for p in bonn_s], GAP_BEFORE_SEIZURE_S),
+                False,
+                f"each Bonn S segment (intracranial, 23.6 s) after >= {GAP_BEFORE_SEIZURE_S:g} s of Bonn N/F "
+                f"background",
+            )
+        )
     for name, pieces, bg_only, desc in specs:
         if name not in which:
             continue
         st = stitch(pieces, sfreq=STITCH_RATE_HZ, taper_s=TAPER_S, ch_names=["EEG"])
         path = write_stitched(st, out_dir / f"{prefix}{name}.npz")
-        out.append(EvalRecording(name=f"{prefix}{name}", path=path, seizures=list(st.seizures), description=desc,
-                                 duration_s=st.duration_s, role=role, background_only=bg_only,
-                                 meta={"n_pieces": len(st.pieces), "background_s": st.background_s,
-                                       "junctions": len(st.pieces) - 1, "taper_s": TAPER_S}))
+        out.append(
+            EvalRecording(
+                name=f"{prefix}{name}",
+                path=path,
+                seizures=list(st.seizures),
+                description=desc,
+                duration_s=st.duration_s,
+                role=role,
+                background_only=bg_only,
+                meta={
+                    "n_pieces": len(st.pieces),
+                    "background_s": st.background_s,
+                    "junctions": len(st.pieces) - 1,
+                    "taper_s": TAPER_S,
+                },
+            )
+        )
     return out
 
 
 def chbmit_recordings(out_dir: Path) -> list[EvalRecording]:
     """The two shipped CHB-MIT excerpts and the two stitched (non-seizure, then seizure)."""
-    from realtime.recordings import read_recording
     from evaluation.stitch import BACKGROUND, Piece, stitch, write_stitched
+    from realtime.recordings import read_recording
 
     sz, non = read_recording(CHBMIT_SEIZURE), read_recording(CHBMIT_NONSEIZURE)
-    recs = [EvalRecording("chbmit_seizure", CHBMIT_SEIZURE, [CHBMIT_SEIZURE_SPAN],
-                          "CHB-MIT chb01_03, 2995-3036 s: seizure from 1 s to the end", sz.duration_s, sz.data.shape[0]),
-            EvalRecording("chbmit_nonseizure", CHBMIT_NONSEIZURE, [], "CHB-MIT chb01_03, 0-41 s: no seizure",
-                          non.duration_s, non.data.shape[0], background_only=True)]
+    recs = [
+        EvalRecording(
+            "chbmit_seizure",
+            CHBMIT_SEIZURE,
+            [CHBMIT_SEIZURE_SPAN],
+            "CHB-MIT chb01_03, 2995-3036 s: seizure from 1 s to the end",
+            sz.duration_s,
+            sz.data.shape[0],
+        ),
+        EvalRecording(
+            "chbmit_nonseizure",
+            CHBMIT_NONSEIZURE,
+            [],
+            "CHB-MIT chb01_03, 0-41 s: no seizure",
+            non.duration_s,
+            non.data.shape[0],
+            background_only=True,
+        ),
+    ]
     if sz.ch_names != non.ch_names or sz.sfreq != non.sfreq:
         log.warning("CHB-MIT excerpts differ in channels or rate: not stitched")
         return recs
     # The pre-ictal first second of the seizure excerpt stays a background piece, the rest is seizure.
     one = int(round(CHBMIT_SEIZURE_SPAN[0] * sz.sfreq))
-    st = stitch([Piece(non.data, non.sfreq, BACKGROUND, CHBMIT_NONSEIZURE.name),
-                 Piece(sz.data, sz.sfreq, BACKGROUND, CHBMIT_SEIZURE.name)], sfreq=sz.sfreq, taper_s=TAPER_S,
-                ch_names=sz.ch_names)
+    st = stitch(
+        [
+            Piece(non.data, non.sfreq, BACKGROUND, CHBMIT_NONSEIZURE.name),
+            Piece(sz.data, sz.sfreq, BACKGROUND, CHBMIT_SEIZURE.name),
+        ],
+        sfreq=sz.sfreq,
+        taper_s=TAPER_S,
+        ch_names=sz.ch_names,
+    )
     onset = st.pieces[1]["start_s"] + one / sz.sfreq
     st.seizures = [(onset, st.duration_s)]
     path = write_stitched(st, out_dir / "chbmit_stitched.npz")
-    recs.append(EvalRecording("chbmit_stitched", path, list(st.seizures),
-                              f"CHB-MIT non-seizure excerpt then seizure excerpt (junction at "
-                              f"{st.pieces[1]['start_s']:.1f} s, tapered {TAPER_S:g} s)", st.duration_s,
-                              st.data.shape[0], meta={"junction_s": st.pieces[1]["start_s"]}))
+    recs.append(
+        EvalRecording(
+            "chbmit_stitched",
+            path,
+            list(st.seizures),
+            f"CHB-MIT non-seizure excerpt then seizure excerpt (junction at "
+            f"{st.pieces[1]['start_s']:.1f} s, tapered {TAPER_S:g} s)",
+            st.duration_s,
+            st.data.shape[0],
+            meta={"junction_s": st.pieces[1]["start_s"]},
+        )
+    )
     return recs
 
 
@@ -138,7 +201,16 @@ def user_recordings(edfs: Sequence[str], annotations: Sequence[str]) -> list[Eva
         rec = read_recording(edf)
         rows = read_annotations(ann, recording=edf) if ann and ann != "-" else rec.annotations
         seizures = [(a, b) for a, b, label in rows if is_seizure_label(label)]
-        out.append(EvalRecording(f"user_{Path(edf).stem}", Path(edf), seizures, f"user recording {edf}",
-                                 rec.duration_s, rec.data.shape[0], role="user",
-                                 background_only=not seizures))
+        out.append(
+            EvalRecording(
+                f"user_{Path(edf).stem}",
+                Path(edf),
+                seizures,
+                f"user recording {edf}",
+                rec.duration_s,
+                rec.data.shape[0],
+                role="user",
+                background_only=not seizures,
+            )
+        )
     return out

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -42,26 +43,34 @@ def git_head() -> str:
     import subprocess
 
     try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip() or "unknown"
-    except Exception:  # noqa: BLE001
+        return (
+            subprocess.run(
+                ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or "unknown"
+        )
+    except Exception:
         return "unknown"
 
 
 def _split_table(metrics: dict, level: str) -> list[str]:
-    rows = ["| contrast | detector | n (seizure / non) | accuracy [95 % CI] | sensitivity [95 % CI] | "
-            "specificity [95 % CI] | AUROC | confusion [[TN, FP], [FN, TP]] |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| contrast | detector | n (seizure / non) | accuracy [95 % CI] | sensitivity [95 % CI] | "
+        "specificity [95 % CI] | AUROC | confusion [[TN, FP], [FN, TP]] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for c in CONTRASTS:
         for det, m in metrics.items():
             if c not in m:
                 continue
             e = m[c][level]
-            rows.append(f"| {CONTRASTS[c].description} | {det} | {e['n_positive']} / {e['n_negative']} | "
-                        f"{pct(e['accuracy'])}{ci_pct(e['accuracy_ci'])} | "
-                        f"{pct(e['sensitivity'])}{ci_pct(e['sensitivity_ci'])} | "
-                        f"{pct(e['specificity'])}{ci_pct(e['specificity_ci'])} | "
-                        f"{_num(e['auroc'], 4)} | {e['confusion_matrix']} |")
+            rows.append(
+                f"| {CONTRASTS[c].description} | {det} | {e['n_positive']} / {e['n_negative']} | "
+                f"{pct(e['accuracy'])}{ci_pct(e['accuracy_ci'])} | "
+                f"{pct(e['sensitivity'])}{ci_pct(e['sensitivity_ci'])} | "
+                f"{pct(e['specificity'])}{ci_pct(e['specificity_ci'])} | "
+                f"{_num(e['auroc'], 4)} | {e['confusion_matrix']} |"
+            )
     return rows
 
 
@@ -76,8 +85,9 @@ def _latency_summary(lat: Sequence[float | None]) -> str:
     if not got:
         return f"all {len(lat)} missed"
     early = sum(1 for x in got if x < 0)
-    return (f"median {np.median(got):.1f} s (range {min(got):.1f} to {max(got):.1f}), "
-            f"{len(got)}/{len(lat)} detected" + (f", {early} alarmed before the onset" if early else ""))
+    return f"median {np.median(got):.1f} s (range {min(got):.1f} to {max(got):.1f}), {len(got)}/{len(lat)} detected" + (
+        f", {early} alarmed before the onset" if early else ""
+    )
 
 
 # --------------------------------------------------------------------------- the run's results
@@ -128,8 +138,10 @@ class ReportInputs:
         self.bg_recs = [r for r in self.test_recs if r.background_only]
         self.headline = {}
         for det in self.dets:
-            pools = [combine_scores([results[r.name][det].score for r in group if det in results[r.name]])
-                     for group in (self.sz_recs, self.bg_recs, self.test_recs)]
+            pools = [
+                combine_scores([results[r.name][det].score for r in group if det in results[r.name]])
+                for group in (self.sz_recs, self.bg_recs, self.test_recs)
+            ]
             self.headline[det] = (pools[0], pools[1], pools[2])
 
     @property
@@ -170,22 +182,27 @@ def section_headline(inp: ReportInputs) -> list[str]:
     add = L.append
     add("## Headline")
     add("")
-    add("| detector | seizures detected, SzCORE [95 % CI] | detected by an alarm after the onset | onset latency: "
+    add(
+        "| detector | seizures detected, SzCORE [95 % CI] | detected by an alarm after the onset | onset latency: "
         "first alarm after the onset | false alarms on the non-seizure recordings (rate, 95 % CI) | false alarms, "
-        "all test recordings: SzCORE / strict | F1 (SzCORE) |")
+        "all test recordings: SzCORE / strict | F1 (SzCORE) |"
+    )
     add("|---|---|---|---|---|---|---|")
     for det in dets:
         s_sz, s_bg, s_all = inp.headline[det]
         strict = [x for x in s_sz.strict_latencies_s if x is not None]
         fa_bg = max(s_bg.fp, s_bg.alarms_outside)
         lo, hi = poisson_rate_interval(fa_bg, s_bg.hours) if s_bg.duration_s > 0 else (math.nan, math.nan)
-        add(f"| {LABELS[det]} | {s_sz.tp}/{s_sz.n_seizures}{ci_pct(s_sz.sensitivity_ci())} | "
+        add(
+            f"| {LABELS[det]} | {s_sz.tp}/{s_sz.n_seizures}{ci_pct(s_sz.sensitivity_ci())} | "
             f"{len(strict)}/{s_sz.n_seizures}{ci_pct(clopper_pearson(len(strict), s_sz.n_seizures))} | "
             f"{_latency_summary(s_sz.strict_latencies_s)} | {fa_bg} in {s_bg.duration_s / 60:.1f} min "
             f"({fa_bg / s_bg.hours if s_bg.hours else math.nan:.1f}/h, CI {lo:.1f}-{hi:.1f}/h) | "
-            f"{s_all.fp} / {s_all.alarms_outside} in {s_all.duration_s / 60:.1f} min | {_num(s_all.f1, 2)} |")
+            f"{s_all.fp} / {s_all.alarms_outside} in {s_all.duration_s / 60:.1f} min | {_num(s_all.f1, 2)} |"
+        )
     add("")
-    add("Test recordings only (CHB-MIT excerpts and recordings stitched from test-split segments); the seizure "
+    add(
+        "Test recordings only (CHB-MIT excerpts and recordings stitched from test-split segments); the seizure "
         "columns pool every recording with an annotated seizure, the false-alarm rate the recordings without any. "
         "Intervals: Clopper-Pearson for proportions, exact Poisson for rates (zero observed: one-sided 95 % upper "
         "bound, about 3.0 / T). SzCORE (30 s before / 60 s after tolerance, detections closer than 90 s merged) "
@@ -193,11 +210,19 @@ def section_headline(inp: ReportInputs) -> list[str]:
         "a seizure's tolerance window as false; in the stitched recordings, where the onset is exact (the junction) "
         "and a seizure comes every ~100 s, that forgives background alarms. The strict columns therefore count as "
         "detected only a seizure with an alarm published in [onset, offset + 60 s], latency = that alarm's publish "
-        "time minus the onset, and as false every alarm published outside all such windows.")
+        "time minus the onset, and as false every alarm published outside all such windows."
+    )
     add("")
-    add("Test split (segments), network: " + "; ".join(
-        f"{CONTRASTS[c].description}: accuracy {pct(ms[c]['segment']['accuracy'])}, AUROC "
-        f"{ms[c]['segment']['auroc']:.3f}" for c in CONTRASTS if c in ms) + ".")
+    add(
+        "Test split (segments), network: "
+        + "; ".join(
+            f"{CONTRASTS[c].description}: accuracy {pct(ms[c]['segment']['accuracy'])}, AUROC "
+            f"{ms[c]['segment']['auroc']:.3f}"
+            for c in CONTRASTS
+            if c in ms
+        )
+        + "."
+    )
     add("")
     return L
 
@@ -219,28 +244,48 @@ def section_targets(inp: ReportInputs) -> list[str]:
     for c in ("bonn_S_vs_all", "bonn_S_vs_NF"):
         if c in ms:
             acc = ms[c]["segment"]["accuracy"]
-            rows.append((f"Bonn test split, {CONTRASTS[c].description}: segment accuracy >= 99 %", f"{pct(acc)}", acc >= 0.99))
+            rows.append(
+                (f"Bonn test split, {CONTRASTS[c].description}: segment accuracy >= 99 %", f"{pct(acc)}", acc >= 0.99)
+            )
     if "chbmit_seizure" in by_name and "network" in results.get("chbmit_seizure", {}):
         a = results["chbmit_seizure"]["network"].score
         b = results["chbmit_nonseizure"]["network"].score
         lat = a.strict_latencies_s[0] if a.strict_latencies_s else None
         cp = results["chbmit_seizure"]["network"].channel_probs
         top = float(np.nanmax(cp)) if cp.size and np.isfinite(cp).any() else math.nan
-        rows.append(("CHB-MIT: alarm on the seizure excerpt, quiet on the non-seizure excerpt",
-                     f"seizure: {'alarm after %.1f s' % lat if lat is not None else 'no alarm'} (highest channel "
-                     f"probability in any window {_num(top, 2)}); non-seizure: {b.n_alarms} alarm(s)",
-                     lat is not None and b.n_alarms == 0))
+        rows.append(
+            (
+                "CHB-MIT: alarm on the seizure excerpt, quiet on the non-seizure excerpt",
+                f"seizure: {f'alarm after {lat:.1f} s' if lat is not None else 'no alarm'} (highest channel "
+                f"probability in any window {_num(top, 2)}); non-seizure: {b.n_alarms} alarm(s)",
+                lat is not None and b.n_alarms == 0,
+            )
+        )
     if net_sz is not None:
         strict = [x for x in net_sz.strict_latencies_s if x is not None]
-        rows.append(("Every annotated seizure detected (continuous test recordings, alarm after the onset)",
-                     f"{len(strict)}/{net_sz.n_seizures} (SzCORE: {net_sz.tp}/{net_sz.n_seizures})",
-                     len(strict) == net_sz.n_seizures and net_sz.n_seizures > 0))
-        rows.append(("Onset latency <= 10 s (every detected seizure)",
-                     f"max {max(strict):.1f} s, median {np.median(strict):.1f} s" if strict else "none detected",
-                     bool(strict) and max(strict) <= 10))
-        rows.append(("No false alarm on non-seizure EEG (all test recordings)",
-                     f"{net_all.fp} SzCORE false alarm(s), {net_all.alarms_outside} strict, in "
-                     f"{net_all.duration_s / 60:.1f} min", net_all.fp == 0 and net_all.alarms_outside == 0))
+        rows.append(
+            (
+                "Every annotated seizure detected (continuous test recordings, alarm after the onset)",
+                f"{len(strict)}/{net_sz.n_seizures} (SzCORE: {net_sz.tp}/{net_sz.n_seizures})",
+                len(strict) == net_sz.n_seizures and net_sz.n_seizures > 0,
+            )
+        )
+        rows.append(
+            (
+                "Onset latency <= 10 s (every detected seizure)",
+                f"max {max(strict):.1f} s, median {np.median(strict):.1f} s" if strict else "none detected",
+                bool(strict) and max(strict) <= 10,
+            )
+        )
+        rows.append(
+            (
+                "No false alarm on non-seizure EEG (all test recordings)",
+                f"{net_all.fp} SzCORE false alarm(s), {net_all.alarms_outside} strict, in "
+                f"{net_all.duration_s / 60:.1f} min",
+                net_all.fp == 0 and net_all.alarms_outside == 0,
+            )
+        )
+
         def stats(table: dict, det: str) -> tuple[int, float, int]:
             sz = combine_scores([table[r.name][det].score for r in sz_recs if det in table[r.name]])
             al = combine_scores([table[r.name][det].score for r in test_recs if det in table[r.name]])
@@ -255,18 +300,24 @@ def section_targets(inp: ReportInputs) -> list[str]:
             if other not in headline:
                 continue
             o_shipped = stats(results, other)
-            text = (f"network {n_stats[0]}/{net_sz.n_seizures} detected, median latency {n_stats[1]:.1f} s, "
-                    f"{n_stats[2]} false alarm(s); {other} with the same settings {o_shipped[0]}, "
-                    f"{o_shipped[1]:.1f} s, {o_shipped[2]}")
+            text = (
+                f"network {n_stats[0]}/{net_sz.n_seizures} detected, median latency {n_stats[1]:.1f} s, "
+                f"{n_stats[2]} false alarm(s); {other} with the same settings {o_shipped[0]}, "
+                f"{o_shipped[1]:.1f} s, {o_shipped[2]}"
+            )
             ok = beats(n_stats, o_shipped)
             if any(other in own_settings[r.name] for r in test_recs):
                 o_own = stats(own_settings, other)
                 text += f"; with its own tuned settings {o_own[0]}, {o_own[1]:.1f} s, {o_own[2]}"
                 ok = ok and beats(n_stats, o_own)
-            rows.append((f"Better than the {other} on detection, latency and false alarms (no worse on any, "
-                         f"strict counts)", text, ok))
-    rows.append(("Decision settings chosen on training/validation data only", "see 'Decision settings'",
-                 bool(tuning)))
+            rows.append(
+                (
+                    f"Better than the {other} on detection, latency and false alarms (no worse on any, strict counts)",
+                    text,
+                    ok,
+                )
+            )
+    rows.append(("Decision settings chosen on training/validation data only", "see 'Decision settings'", bool(tuning)))
     add("| target | result | |")
     add("|---|---|---|")
     for name, res, ok in rows:
@@ -282,7 +333,8 @@ def section_recordings(inp: ReportInputs) -> list[str]:
     add = L.append
     add("## Continuous recordings (SzCORE event scoring)")
     add("")
-    add("Each recording runs through the daemon's `realtime.pipeline.Pipeline`, fed as `realtime-detect --file "
+    add(
+        "Each recording runs through the daemon's `realtime.pipeline.Pipeline`, fed as `realtime-detect --file "
         "REC --json --windows` feeds it (`evaluation.runs.pipeline_window_scores`: buffering, hop scheduling, "
         "resampling, channel checks, batched model, decision machine). The baseline export runs through the same "
         "code; the peer's "
@@ -290,10 +342,13 @@ def section_recordings(inp: ReportInputs) -> list[str]:
         "Events are scored with `timescoring.scoring.EventScoring` (SzCORE defaults: 30 s before / 60 s after "
         "tolerance, any overlap, merge < 90 s, split > 5 min). Latency = the publish time of the first onset "
         "message (when a bed is alerted) in [onset, offset + 60 s], minus the annotated onset; 'missed' = no such "
-        "alarm (SzCORE may still count the seizure when an earlier alarm's event overlaps its tolerance window).")
+        "alarm (SzCORE may still count the seizure when an earlier alarm's event overlaps its tolerance window)."
+    )
     add("")
-    add("| recording | duration | annotated seizures | detector | detected (SzCORE) | false alarms (SzCORE / "
-        "strict) | latency per seizure: first alarm after the onset (s) | figure |")
+    add(
+        "| recording | duration | annotated seizures | detector | detected (SzCORE) | false alarms (SzCORE / "
+        "strict) | latency per seizure: first alarm after the onset (s) | figure |"
+    )
     add("|---|---|---|---|---|---|---|---|")
     for rec in recs:
         for det in dets:
@@ -301,23 +356,30 @@ def section_recordings(inp: ReportInputs) -> list[str]:
             if w is None:
                 continue
             s = w.score
-            add(f"| {rec.name} | {rec.duration_s:.0f} s | {len(rec.seizures)} | {det} | {s.tp}/{s.n_seizures} | "
-                f"{s.fp} / {s.alarms_outside} | {fmt_latencies(s.strict_latencies_s)} | [png](figures/recording_{rec.name}.png) |")
+            add(
+                f"| {rec.name} | {rec.duration_s:.0f} s | {len(rec.seizures)} | {det} | {s.tp}/{s.n_seizures} | "
+                f"{s.fp} / {s.alarms_outside} | {fmt_latencies(s.strict_latencies_s)} | "
+                f"[png](figures/recording_{rec.name}.png) |"
+            )
     add("")
     add("Recordings:")
     add("")
     for rec in recs:
         extra = ""
         if rec.meta.get("junctions"):
-            extra = (f" {rec.meta['n_pieces']} segments, {rec.meta['junctions']} junctions (each piece de-meaned "
-                     f"and faded in/out over {rec.meta['taper_s']} s, so about {2 * rec.meta['taper_s']:.1f} s of "
-                     f"attenuated signal per junction), background {rec.meta['background_s'] / 60:.1f} min.")
+            extra = (
+                f" {rec.meta['n_pieces']} segments, {rec.meta['junctions']} junctions (each piece de-meaned "
+                f"and faded in/out over {rec.meta['taper_s']} s, so about {2 * rec.meta['taper_s']:.1f} s of "
+                f"attenuated signal per junction), background {rec.meta['background_s'] / 60:.1f} min."
+            )
         add(f"- `{rec.name}` ({rec.duration_s / 60:.1f} min, {rec.n_channels} channel(s)): {rec.description}.{extra}")
     add("")
-    add("Stitched recordings are written under `artifacts/eval/recordings/` (NPZ + `.csv` annotation sidecar + "
+    add(
+        "Stitched recordings are written under `artifacts/eval/recordings/` (NPZ + `.csv` annotation sidecar + "
         "`.json` list of pieces); they hold research-use-only data and are not in the repository. Figures: "
         "the first channels of the EEG, each detector's smoothed probability, the on/off thresholds, the "
-        "annotated seizure (red) and the published alarms (dashed lines, triangles).")
+        "annotated seizure (red) and the published alarms (dashed lines, triangles)."
+    )
     add("")
     return L
 
@@ -332,12 +394,16 @@ def section_own_settings(inp: ReportInputs) -> list[str]:
     add = L.append
     add("### Each detector with its own tuned settings")
     add("")
-    add("The table above gives every detector the shipped settings (tuned for the network). A detector with "
+    add(
+        "The table above gives every detector the shipped settings (tuned for the network). A detector with "
         "differently calibrated probabilities may deserve its own: the same grid search on the same "
-        "training/validation recordings picked these per detector; the test recordings replayed with them:")
+        "training/validation recordings picked these per detector; the test recordings replayed with them:"
+    )
     add("")
-    add("| detector | its settings (on / off / smoothing / min duration) | seizures detected (SzCORE) | "
-        "latency, first alarm after the onset | false alarms, all test recordings (SzCORE / strict) |")
+    add(
+        "| detector | its settings (on / off / smoothing / min duration) | seizures detected (SzCORE) | "
+        "latency, first alarm after the onset | false alarms, all test recordings (SzCORE / strict) |"
+    )
     add("|---|---|---|---|---|")
     for det in dets:
         if det not in tuning:
@@ -345,9 +411,11 @@ def section_own_settings(inp: ReportInputs) -> list[str]:
         c = tuning[det]["chosen"]
         s_sz = combine_scores([own_settings[r.name][det].score for r in sz_recs if det in own_settings[r.name]])
         s_all = combine_scores([own_settings[r.name][det].score for r in test_recs if det in own_settings[r.name]])
-        add(f"| {det} | {c['on_threshold']} / {c['off_threshold']} / {c['smoothing_windows']} / "
+        add(
+            f"| {det} | {c['on_threshold']} / {c['off_threshold']} / {c['smoothing_windows']} / "
             f"{c['min_duration_s']} s | {s_sz.tp}/{s_sz.n_seizures} | {_latency_summary(s_sz.strict_latencies_s)} | "
-            f"{s_all.fp} / {s_all.alarms_outside} in {s_all.duration_s / 60:.1f} min |")
+            f"{s_all.fp} / {s_all.alarms_outside} in {s_all.duration_s / 60:.1f} min |"
+        )
     add("")
     return L
 
@@ -359,10 +427,13 @@ def section_test_split(inp: ReportInputs) -> list[str]:
     add = L.append
     add("## Test split: segments and windows")
     add("")
-    add(f"{len(test_records)} test segments (Bonn: 23.6 s at 173.61 Hz, New Delhi: 5.12 s at 200 Hz, both resampled "
+    add(
+        f"{len(test_records)} test segments (Bonn: 23.6 s at 173.61 Hz, New Delhi: 5.12 s at 200 Hz, both resampled "
         f"to {net.sample_rate_hz:g} Hz by the training loaders). Windows: {net.window_samples} samples every "
         f"{eval_hop} samples plus one aligned to the segment's end, as training's test scoring cuts them "
-        f"(`train.scoring.record_windows`); a segment's probability is the mean of its windows'; seizure when > 0.5. Every window of a segment carries the segment's label.")
+        f"(`train.scoring.record_windows`); a segment's probability is the mean of its windows'; seizure when "
+        f"> 0.5. Every window of a segment carries the segment's label."
+    )
     add("")
     add("### Segment level")
     add("")
@@ -374,8 +445,10 @@ def section_test_split(inp: ReportInputs) -> list[str]:
     add("")
     add("![ROC curves, window level](figures/roc_test_split.png)")
     add("")
-    add("Bonn S vs Z/O is confounded (intracranial ictal vs healthy scalp): S vs N/F is the fair contrast. "
-        "New Delhi is the only scalp seizure data in the test split.")
+    add(
+        "Bonn S vs Z/O is confounded (intracranial ictal vs healthy scalp): S vs N/F is the fair contrast. "
+        "New Delhi is the only scalp seizure data in the test split."
+    )
     add("")
     return L
 
@@ -391,9 +464,11 @@ def section_decision_settings(inp: ReportInputs) -> list[str]:
         t = tuning.get("network")
         if t:
             c = t["chosen"]
-            tuned_list = ", ".join(f"`{x['name']}` {x['duration_s'] / 60:.1f} min, {x['seizures']} seizures"
-                                   for x in t["recordings"])
-            add(f"Chosen on TRAINING and VALIDATION data only (never the test split or CHB-MIT): the network scored "
+            tuned_list = ", ".join(
+                f"`{x['name']}` {x['duration_s'] / 60:.1f} min, {x['seizures']} seizures" for x in t["recordings"]
+            )
+            add(
+                f"Chosen on TRAINING and VALIDATION data only (never the test split or CHB-MIT): the network scored "
                 f"recordings stitched from the validation split exactly like the test recordings, plus the training "
                 f"split's scalp background (more non-seizure time for the false-alarm constraint) "
                 f"({tuned_list}; "
@@ -401,7 +476,8 @@ def section_decision_settings(inp: ReportInputs) -> list[str]:
                 f"were then replayed through `realtime.decision.DecisionMachine` for each of {t['grid_size']} settings "
                 f"(on_threshold {list(GRID_ON)} x smoothing {list(GRID_SMOOTHING)} windows x min duration "
                 f"{list(GRID_MIN_DURATION_S)} s; off = min(0.5, on - 0.1); k-of-n and merge gap as shipped: the "
-                f"tuning recordings have one channel). Scored strictly, since the stitched onsets are exact: a false alarm is any alarm "
+                f"tuning recordings have one channel). Scored strictly, since the stitched onsets are exact: "
+                f"a false alarm is any alarm "
                 f"published outside every seizure's [onset, offset + 60 s], a detection an alarm inside it. Rule: zero "
                 f"false alarms on every tuning recording, then most seizures detected, then, among the settings whose "
                 f"mean latency is within {t['latency_slack_s']:g} s of the fastest "
@@ -411,24 +487,35 @@ def section_decision_settings(inp: ReportInputs) -> list[str]:
                 f"under-confident (57 % of ictal segments reach 0.6 in some window, 88 % reach 0.2) while no "
                 f"non-ictal window exceeds 0.01 (docs/training.md, 'Decision threshold for unseen sources'; until "
                 f"2026-11-24 07:50 the rule took the highest threshold and the grid started at 0.5). "
-                f"{t['n_zero_fp']} of {t['grid_size']} settings had no false alarm.")
+                f"{t['n_zero_fp']} of {t['grid_size']} settings had no false alarm."
+            )
             add("")
-            add(f"Chosen for the network: on {c['on_threshold']}, off {c['off_threshold']}, smoothing "
+            add(
+                f"Chosen for the network: on {c['on_threshold']}, off {c['off_threshold']}, smoothing "
                 f"{c['smoothing_windows']}, min duration {c['min_duration_s']} s: {c['tp']}/{c['n_seizures']} "
-                f"tuning seizures, {c['fp']} false alarms, mean latency {c['mean_latency_s']:.1f} s.")
-            same = (c["on_threshold"] == d.on_threshold and c["off_threshold"] == d.off_threshold
-                    and c["smoothing_windows"] == d.smoothing_windows and c["min_duration_s"] == d.min_duration_s)
+                f"tuning seizures, {c['fp']} false alarms, mean latency {c['mean_latency_s']:.1f} s."
+            )
+            same = (
+                c["on_threshold"] == d.on_threshold
+                and c["off_threshold"] == d.off_threshold
+                and c["smoothing_windows"] == d.smoothing_windows
+                and c["min_duration_s"] == d.min_duration_s
+            )
             add("")
-            add("These are the settings evaluated here; `--tune-only --write-card` writes them into the model's card "
+            add(
+                "These are the settings evaluated here; `--tune-only --write-card` writes them into the model's card "
                 "(`settings.decision`), which the daemon reads for that model."
-                if same else
-                f"**The evaluated configuration differs from this choice** (on {d.on_threshold}, off "
+                if same
+                else f"**The evaluated configuration differs from this choice** (on {d.on_threshold}, off "
                 f"{d.off_threshold}, smoothing {d.smoothing_windows}, min duration {d.min_duration_s} s): the "
-                f"defaults were set from an earlier tuning run or by hand; see the commit history.")
+                f"defaults were set from an earlier tuning run or by hand; see the commit history."
+            )
             add("")
-            add("Training-split segments were seen by the network in training, so its false-alarm count there is "
+            add(
+                "Training-split segments were seen by the network in training, so its false-alarm count there is "
                 "optimistic; the validation part is not. The tuning background is short: zero false alarms on it "
-                "bounds the rate only loosely (see the intervals above).")
+                "bounds the rate only loosely (see the intervals above)."
+            )
     else:
         add("Not run (--no-tune).")
     add("")
@@ -445,27 +532,35 @@ def section_baseline_and_peer(inp: ReportInputs) -> list[str]:
     if baseline_info:
         p = baseline_info["params"]
         fi = p.fit_info
-        add(f"Baseline (`evaluation/baseline.py`, export `{baseline_info['path']}`, architecture `linelength`): logistic "
+        add(
+            f"Baseline (`evaluation/baseline.py`, export `{baseline_info['path']}`, "
+            f"architecture `linelength`): logistic "
             f"regression (L2 {p.l2}, class-balanced) on {', '.join(p.feature_names)} of each "
             f"{p.window_samples}-sample window, fitted on {fi.get('n_windows')} windows "
             f"({fi.get('n_seizure_windows')} seizure) of the {fi.get('training_files')} TRAINING files of the "
             f"network's split. Exported as a Keras SavedModel + LiteRT with a model card and loaded by "
-            f"`realtime.model.load_detector`, so it runs through the same pipeline and decision code.")
+            f"`realtime.model.load_detector`, so it runs through the same pipeline and decision code."
+        )
         add("")
-    add("Peer: `brainmaze-eeg-models` (PyPI, BSD-3; Mayo Clinic), ONNX seizure-probability model `modelA` "
+    add(
+        "Peer: `brainmaze-eeg-models` (PyPI, BSD-3; Mayo Clinic), ONNX seizure-probability model `modelA` "
         "(spectrogram CNN + BiLSTM, trained on intracranial EEG; inputs z-scored per window, so units do not "
         "matter; whole even rate >= 200 Hz; designed for 300 s windows). Its own `predict_channel_seizure_probability` "
         "looks ~290 s into the future (300 s windows every 20 s, max over overlaps), which a bedside detector cannot. "
-        "Here it runs causally (`evaluation/peer.py`): every hop (1 s), the newest min(300 s, elapsed) seconds are scored "
+        "Here it runs causally (`evaluation/peer.py`): every hop (1 s), the newest min(300 s, elapsed) seconds "
+        "are scored "
         "and the probability of the last 1 s column is taken, per channel; those go through our decision machine "
         "with the same settings. The last column sees the future through neither direction of the BiLSTM: that is "
         "the causal price the peer pays here, and its numbers must be read with it. Its first window needs 4 s of "
-        "signal, like ours (4.1 s).")
+        "signal, like ours (4.1 s)."
+    )
     add("")
 
-    add("Installing the peer (`pip install brainmaze-eeg-models onnxruntime`, the `eval` extra) pulls in "
+    add(
+        "Installing the peer (`pip install brainmaze-eeg-models onnxruntime`, the `eval` extra) pulls in "
         "onnxruntime, brainmaze-utils and pandas; no torch, and nothing is downloaded at run time (the ONNX files "
-        "are inside the wheel), so it runs offline here.")
+        "are inside the wheel), so it runs offline here."
+    )
     add("")
     return L
 
@@ -485,16 +580,20 @@ def section_reproduce(inp: ReportInputs) -> list[str]:
     add("# the same, and write the network's chosen settings into the model's card (settings.decision, which the")
     add("# daemon reads for that model): how the shipped model's settings were set")
     add("train-detector evaluate --tune-only --write-card")
-    add("# add your own recordings (EDF/BDF + CSV with onset_s,offset_s, BIDS/SzCORE events TSV or CHB-MIT "
-        "summary; '-' for the recording's own annotations):")
+    add(
+        "# add your own recordings (EDF/BDF + CSV with onset_s,offset_s, BIDS/SzCORE events TSV or CHB-MIT "
+        "summary; '-' for the recording's own annotations):"
+    )
     add("train-detector evaluate --edf rec1.edf --annotations rec1.csv --edf rec2.edf --annotations -")
     add("# the evaluation's tests (no ../shared needed):")
     add(".venv/bin/pytest tests/evaluation -q")
     add("```")
     add("")
-    add("Scratch outputs (git-ignored): `artifacts/eval/` holds the stitched recordings, the baseline export, the "
+    add(
+        "Scratch outputs (git-ignored): `artifacts/eval/` holds the stitched recordings, the baseline export, the "
         "tuning grid (`decision_tuning.json`), per-window probabilities (`test_window_probabilities.json`, "
-        "`recording_scores.json`) and the peer's cached scores.")
+        "`recording_scores.json`) and the peer's cached scores."
+    )
     add("")
     return L
 
@@ -507,32 +606,51 @@ def section_caveats(inp: ReportInputs) -> list[str]:
     add("## What these numbers can and cannot say")
     add("")
     tot_bg = sum(r.duration_s for r in bg_recs) / 3600
-    add(f"- The false-alarm exposure is short: {tot_bg * 60:.1f} min of non-seizure recordings. Zero false alarms "
+    add(
+        f"- The false-alarm exposure is short: {tot_bg * 60:.1f} min of non-seizure recordings. Zero false alarms "
         f"there still allows up to about {poisson_rate_interval(0, tot_bg)[1]:.1f} per hour "
-        f"({poisson_rate_interval(0, tot_bg / 24)[1]:.0f} per 24 h) at 95 % confidence.")
+        f"({poisson_rate_interval(0, tot_bg / 24)[1]:.0f} per 24 h) at 95 % confidence."
+    )
     all_bg = sum(r.duration_s - sum(min(b, r.duration_s) - a for a, b in r.seizures) for r in test_recs) / 3600
     if net_all is not None:
         n_fa = net_all.alarms_outside
         lo, hi = poisson_rate_interval(n_fa, all_bg)
-        add(f"- Counting every non-seizure minute of every test recording ({all_bg * 60:.0f} min, including the "
+        add(
+            f"- Counting every non-seizure minute of every test recording ({all_bg * 60:.0f} min, including the "
             f"background between stitched seizures), the network published {n_fa} alarm(s) outside the seizures' "
-            f"[onset, offset + 60 s] windows: {n_fa / all_bg:.1f} per hour, 95 % CI {lo:.1f}-{hi:.1f} per hour.")
-    add("- Stitched recordings join segments from different people and sessions; junctions are tapered, but "
+            f"[onset, offset + 60 s] windows: {n_fa / all_bg:.1f} per hour, 95 % CI {lo:.1f}-{hi:.1f} per hour."
+        )
+    add(
+        "- Stitched recordings join segments from different people and sessions; junctions are tapered, but "
         "a real recording's slow transitions into a seizure are replaced by a cut. New Delhi ictal segments are "
         "only 5.12 s long, so each stitched scalp 'seizure' lasts 5.12 s: a detector needing a longer build-up "
-        "can only catch it inside SzCORE's 60 s post-event tolerance.")
-    add("- CHB-MIT: one seizure of one patient (41 s excerpts). It is the only recording here with many channels, "
+        "can only catch it inside SzCORE's 60 s post-event tolerance."
+    )
+    add(
+        "- CHB-MIT: one seizure of one patient (41 s excerpts). It is the only recording here with many channels, "
         "real pre-ictal-to-ictal transition, and a different amplifier, so it carries weight beyond its size, but "
-        "it is one event.")
-    add(f"- Seizure sensitivity over {net_sz.n_seizures if net_sz else 0} test seizures: "
-        f"the Clopper-Pearson interval in the headline is the honest width.")
+        "it is one event."
+    )
+    add(
+        f"- Seizure sensitivity over {net_sz.n_seizures if net_sz else 0} test seizures: "
+        f"the Clopper-Pearson interval in the headline is the honest width."
+    )
     add("")
     return L
 
 
-SECTIONS = (section_preamble, section_headline, section_targets, section_recordings, section_own_settings,
-            section_test_split, section_decision_settings, section_baseline_and_peer, section_reproduce,
-            section_caveats)
+SECTIONS = (
+    section_preamble,
+    section_headline,
+    section_targets,
+    section_recordings,
+    section_own_settings,
+    section_test_split,
+    section_decision_settings,
+    section_baseline_and_peer,
+    section_reproduce,
+    section_caveats,
+)
 
 
 def render_report(**inputs) -> str:

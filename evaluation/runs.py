@@ -22,8 +22,11 @@ from evaluation.events import DetectedEvent, EventScore, events_from_decisions
 from evaluation.recordings import EvalRecording
 
 DETECTORS = ("network", "baseline", "peer")
-LABELS = {"network": "network (shipped model)", "baseline": "baseline (line length + band power)",
-          "peer": "peer (brainmaze modelA, causal)"}
+LABELS = {
+    "network": "network (shipped model)",
+    "baseline": "baseline (line length + band power)",
+    "peer": "peer (brainmaze modelA, causal)",
+}
 
 
 @dataclass
@@ -55,8 +58,17 @@ def pipeline_window_scores(path: Path, config, detector, duration_s: float) -> W
     from realtime.recordings import read_recording
 
     rec = read_recording(path)
-    pipe = Pipeline(detector, sfreq=rec.sfreq, ch_names=rec.ch_names, units=None, window=config.window,
-                    decision=config.decision, channels=config.stream.channels, mode="offline", signal=config.signal)
+    pipe = Pipeline(
+        detector,
+        sfreq=rec.sfreq,
+        ch_names=rec.ch_names,
+        units=None,
+        window=config.window,
+        decision=config.decision,
+        channels=config.stream.channels,
+        mode="offline",
+        signal=config.signal,
+    )
     hop = max(1, int(round(config.window.hop_s * rec.sfreq)))
     n = rec.data.shape[1]
     times = np.arange(n, dtype=np.float64) / rec.sfreq
@@ -70,10 +82,13 @@ def pipeline_window_scores(path: Path, config, detector, duration_s: float) -> W
     decisions.extend(pipe.flush())
     n_ch = len(results[0].channel_probabilities) if results else 0
     probs = _finite([r.channel_probabilities for r in results]).reshape(len(results), n_ch)
-    return WindowScores(times=np.array([r.window_end for r in results], dtype=np.float64),
-                        starts=np.array([r.window_start for r in results], dtype=np.float64),
-                        channel_probs=probs, smoothed=_finite([r.probability for r in results]),
-                        events=events_from_decisions(decisions, duration_s))
+    return WindowScores(
+        times=np.array([r.window_end for r in results], dtype=np.float64),
+        starts=np.array([r.window_start for r in results], dtype=np.float64),
+        channel_probs=probs,
+        smoothed=_finite([r.probability for r in results]),
+        events=events_from_decisions(decisions, duration_s),
+    )
 
 
 def replay_decision(ws: WindowScores, decision, hop_s: float, duration_s: float) -> WindowScores:
@@ -81,11 +96,18 @@ def replay_decision(ws: WindowScores, decision, hop_s: float, duration_s: float)
     from evaluation.peer import run_decision
 
     smoothed, events = run_decision(ws.times, ws.starts, ws.channel_probs, decision, hop_s)
-    return WindowScores(times=ws.times, starts=ws.starts, channel_probs=ws.channel_probs, smoothed=smoothed,
-                        events=events_from_decisions(events, duration_s))
+    return WindowScores(
+        times=ws.times,
+        starts=ws.starts,
+        channel_probs=ws.channel_probs,
+        smoothed=smoothed,
+        events=events_from_decisions(events, duration_s),
+    )
 
 
-def peer_window_scores(rec: EvalRecording, scorer, decision, hop_s: float, cache_dir: Path | None = None) -> WindowScores:
+def peer_window_scores(
+    rec: EvalRecording, scorer, decision, hop_s: float, cache_dir: Path | None = None
+) -> WindowScores:
     """The peer's causal per-window probabilities (cached under ``cache_dir`` by the recording's sha256 and
     the peer's settings: they do not depend on our model), then our decision machine."""
     import hashlib

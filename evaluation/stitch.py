@@ -23,10 +23,10 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy.signal import resample_poly
@@ -88,8 +88,9 @@ def taper(x: np.ndarray, n_taper: int) -> np.ndarray:
     return y
 
 
-def stitch(pieces: Sequence[Piece], sfreq: float = 250.0, taper_s: float = 0.25,
-           ch_names: Sequence[str] = ("EEG",)) -> Stitched:
+def stitch(
+    pieces: Sequence[Piece], sfreq: float = 250.0, taper_s: float = 0.25, ch_names: Sequence[str] = ("EEG",)
+) -> Stitched:
     """Resample, de-mean, taper and concatenate ``pieces`` (all with ``len(ch_names)`` channels);
     annotate the seizure spans."""
     if not pieces:
@@ -103,8 +104,10 @@ def stitch(pieces: Sequence[Piece], sfreq: float = 250.0, taper_s: float = 0.25,
         x = np.asarray(p.signal_uv, dtype=np.float64)
         x = x[None, :] if x.ndim == 1 else x
         if x.ndim != 2 or x.shape[0] != len(ch_names) or x.shape[1] == 0 or not np.isfinite(x).all():
-            raise ValueError(f"piece {p.source!r}: signal must be a finite non-empty [n] or [{len(ch_names)}, n] "
-                             f"array for channels {list(ch_names)}, got shape {np.shape(p.signal_uv)}")
+            raise ValueError(
+                f"piece {p.source!r}: signal must be a finite non-empty [n] or [{len(ch_names)}, n] "
+                f"array for channels {list(ch_names)}, got shape {np.shape(p.signal_uv)}"
+            )
         y = taper(np.vstack([resample(row, p.sfreq, sfreq) for row in x]), n_taper)
         start_s, end_s = pos / sfreq, (pos + y.shape[1]) / sfreq
         table.append({"source": p.source, "label": p.label, "start_s": start_s, "end_s": end_s})
@@ -115,8 +118,14 @@ def stitch(pieces: Sequence[Piece], sfreq: float = 250.0, taper_s: float = 0.25,
                 seizures.append((start_s, end_s))
         parts.append(y)
         pos += y.shape[1]
-    return Stitched(data=np.concatenate(parts, axis=1), sfreq=float(sfreq), ch_names=[str(c) for c in ch_names],
-                    seizures=seizures, pieces=table, taper_s=float(taper_s))
+    return Stitched(
+        data=np.concatenate(parts, axis=1),
+        sfreq=float(sfreq),
+        ch_names=[str(c) for c in ch_names],
+        seizures=seizures,
+        pieces=table,
+        taper_s=float(taper_s),
+    )
 
 
 def write_stitched(rec: Stitched, path: str | Path) -> Path:
@@ -134,8 +143,14 @@ def write_stitched(rec: Stitched, path: str | Path) -> Path:
         w.writerow(["onset_s", "offset_s", "label"])
         for onset, offset in rec.seizures:
             w.writerow([f"{onset:.4f}", f"{offset:.4f}", SEIZURE])
-    meta = {"sfreq": rec.sfreq, "duration_s": rec.duration_s, "taper_s": rec.taper_s, "seizures": rec.seizures,
-            "background_s": rec.background_s, "pieces": rec.pieces}
+    meta = {
+        "sfreq": rec.sfreq,
+        "duration_s": rec.duration_s,
+        "taper_s": rec.taper_s,
+        "seizures": rec.seizures,
+        "background_s": rec.background_s,
+        "pieces": rec.pieces,
+    }
     path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
     return path
 

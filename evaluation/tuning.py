@@ -1,10 +1,13 @@
-"""Decision settings chosen on TRAINING/VALIDATION recordings only: a grid search replayed through the decision machine."""
+"""Decision settings chosen on TRAINING/VALIDATION recordings only.
+
+A grid search replayed through the decision machine.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,8 +25,9 @@ GRID_MIN_DURATION_S = (0.0, 1.0, 2.0, 3.0, 4.0)
 LATENCY_SLACK_S = 1.0
 
 
-def tune_decision(runs: Sequence[tuple[EvalRecording, WindowScores]], base, hop_s: float,
-                  latency_slack_s: float = LATENCY_SLACK_S) -> dict:
+def tune_decision(
+    runs: Sequence[tuple[EvalRecording, WindowScores]], base, hop_s: float, latency_slack_s: float = LATENCY_SLACK_S
+) -> dict:
     """Grid search of decision settings on TRAINING/VALIDATION recordings only.
 
     For each setting (on_threshold x smoothing_windows x min_duration_s; off_threshold = min(0.5,
@@ -43,28 +47,51 @@ def tune_decision(runs: Sequence[tuple[EvalRecording, WindowScores]], base, hop_
     for on in GRID_ON:
         for sm in GRID_SMOOTHING:
             for md in GRID_MIN_DURATION_S:
-                cfg = dataclasses.replace(base, on_threshold=on, off_threshold=round(min(0.5, on - 0.1), 3),
-                                          smoothing_windows=sm, min_duration_s=md)
+                cfg = dataclasses.replace(
+                    base,
+                    on_threshold=on,
+                    off_threshold=round(min(0.5, on - 0.1), 3),
+                    smoothing_windows=sm,
+                    min_duration_s=md,
+                )
                 scores = []
                 for rec, ws in runs:
                     rep = replay_decision(ws, cfg, hop_s, rec.duration_s)
                     scores.append(score_events(rec.seizures, rep.events, rec.duration_s))
                 tot = combine_scores(scores)
                 lat = [x for x in tot.strict_latencies_s if x is not None]
-                results.append({"on_threshold": on, "off_threshold": cfg.off_threshold, "smoothing_windows": sm,
-                                "min_duration_s": md, "fp": tot.alarms_outside, "szcore_fp": tot.fp,
-                                "tp": len(lat), "szcore_tp": tot.tp, "n_seizures": len(tot.strict_latencies_s),
-                                "mean_latency_s": float(np.mean(lat)) if lat else math.inf,
-                                "median_latency_s": float(np.median(lat)) if lat else math.inf})
+                results.append(
+                    {
+                        "on_threshold": on,
+                        "off_threshold": cfg.off_threshold,
+                        "smoothing_windows": sm,
+                        "min_duration_s": md,
+                        "fp": tot.alarms_outside,
+                        "szcore_fp": tot.fp,
+                        "tp": len(lat),
+                        "szcore_tp": tot.tp,
+                        "n_seizures": len(tot.strict_latencies_s),
+                        "mean_latency_s": float(np.mean(lat)) if lat else math.inf,
+                        "median_latency_s": float(np.median(lat)) if lat else math.inf,
+                    }
+                )
     top = min((r["fp"], -r["tp"]) for r in results)
     feasible = [r for r in results if (r["fp"], -r["tp"]) == top]
     fastest = min(r["mean_latency_s"] for r in feasible)
     near = [r for r in feasible if r["mean_latency_s"] <= fastest + latency_slack_s]
-    best = max(near, key=lambda r: (-r["on_threshold"], r["min_duration_s"], r["smoothing_windows"],
-                                    -r["mean_latency_s"]))
+    best = max(
+        near, key=lambda r: (-r["on_threshold"], r["min_duration_s"], r["smoothing_windows"], -r["mean_latency_s"])
+    )
     hours = sum(rec.duration_s for rec, _ in runs) / 3600
-    return {"chosen": best, "grid_size": len(results), "tuning_hours": hours, "fastest_mean_latency_s": fastest,
-            "latency_slack_s": latency_slack_s,
-            "recordings": [{"name": rec.name, "duration_s": rec.duration_s, "seizures": len(rec.seizures)}
-                           for rec, _ in runs],
-            "n_zero_fp": sum(r["fp"] == 0 for r in results), "all": results}
+    return {
+        "chosen": best,
+        "grid_size": len(results),
+        "tuning_hours": hours,
+        "fastest_mean_latency_s": fastest,
+        "latency_slack_s": latency_slack_s,
+        "recordings": [
+            {"name": rec.name, "duration_s": rec.duration_s, "seizures": len(rec.seizures)} for rec, _ in runs
+        ],
+        "n_zero_fp": sum(r["fp"] == 0 for r in results),
+        "all": results,
+    }

@@ -35,8 +35,9 @@ def gain_metrics(predict, records, gains, window_samples: int, hop_samples: int)
         g = float(g)
         if not np.isfinite(g) or g <= 0:
             raise ValueError(f"gain must be a finite number > 0, got {g!r}")
-        probs = window_probabilities(lambda w, g=g: predict((w * g).astype(np.float32)), records,
-                                     window_samples, hop_samples)
+        probs = window_probabilities(
+            lambda w, g=g: predict((w * g).astype(np.float32)), records, window_samples, hop_samples
+        )
         out[g] = score(records, probs)
     return out
 
@@ -74,7 +75,11 @@ def main(argv=None) -> int:
         print(f"error: the card of {args.export!r} lists no test split or no data sources", file=sys.stderr)
         return 2
     hop = int(card.get("hyperparameters", {}).get("signal", {}).get("eval_hop_samples", det.window_samples // 4))
-    recs = [r for r in load_sources(sources, args.data_root, sample_rate_hz=det.sample_rate_hz) if r.recording_id in test_ids]
+    recs = [
+        r
+        for r in load_sources(sources, args.data_root, sample_rate_hz=det.sample_rate_hz)
+        if r.recording_id in test_ids
+    ]
     try:
         res = gain_metrics(det.predict, recs, args.gains, det.window_samples, hop)
     except ValueError as exc:

@@ -1,6 +1,6 @@
 """Markdown tables of a run's test-split metrics (for docs/training.md).
 
-    python -m experiments.report RUN_DIR
+python -m experiments.report RUN_DIR
 """
 
 from __future__ import annotations
@@ -9,9 +9,14 @@ import json
 import sys
 from pathlib import Path
 
-NAMES = {"bonn_S_vs_all": "Bonn S vs Z/O/N/F", "bonn_S_vs_NF": "Bonn S vs N/F", "bonn_S_vs_ZO": "Bonn S vs Z/O",
-         "nscnd_ictal_vs_rest": "New Delhi ictal vs interictal+preictal", "edf_seizure_vs_rest": "EDF seizure vs rest",
-         "all": "all test segments"}
+NAMES = {
+    "bonn_S_vs_all": "Bonn S vs Z/O/N/F",
+    "bonn_S_vs_NF": "Bonn S vs N/F",
+    "bonn_S_vs_ZO": "Bonn S vs Z/O",
+    "nscnd_ictal_vs_rest": "New Delhi ictal vs interictal+preictal",
+    "edf_seizure_vs_rest": "EDF seizure vs rest",
+    "all": "all test segments",
+}
 
 
 def _f(v, pct=True):
@@ -21,16 +26,21 @@ def _f(v, pct=True):
 
 
 def tables(metrics: dict) -> str:
-    lines = ["| contrast | level | n (pos/neg) | accuracy | sensitivity | specificity | AUROC | confusion [[TN, FP], [FN, TP]] |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| contrast | level | n (pos/neg) | accuracy | sensitivity | specificity | AUROC "
+        "| confusion [[TN, FP], [FN, TP]] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for key, label in NAMES.items():
         if key not in metrics:
             continue
         for level in ("segment", "window"):
             m = metrics[key][level]
-            lines.append(f"| {label} | {level} | {m['n']} ({m['n_positive']}/{m['n_negative']}) | {_f(m['accuracy'])} | "
-                         f"{_f(m['sensitivity'])} | {_f(m['specificity'])} | {_f(m['auroc'], False)} | "
-                         f"{m['confusion_matrix']} |")
+            lines.append(
+                f"| {label} | {level} | {m['n']} ({m['n_positive']}/{m['n_negative']}) | {_f(m['accuracy'])} | "
+                f"{_f(m['sensitivity'])} | {_f(m['specificity'])} | {_f(m['auroc'], False)} | "
+                f"{m['confusion_matrix']} |"
+            )
     return "\n".join(lines)
 
 

@@ -20,8 +20,10 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
-FILES = [REPO / "realtime" / "data" / "chbmit" / "chb01_03_Seizure.edf",
-         REPO / "realtime" / "data" / "chbmit" / "chb01_03_NonSeizure.edf"]
+FILES = [
+    REPO / "realtime" / "data" / "chbmit" / "chb01_03_Seizure.edf",
+    REPO / "realtime" / "data" / "chbmit" / "chb01_03_NonSeizure.edf",
+]
 
 
 def channel_probabilities(detector, path: Path, hop_s: float = 1.0) -> dict:
@@ -38,9 +40,12 @@ def channel_probabilities(detector, path: Path, hop_s: float = 1.0) -> dict:
         p = detector.predict(w)
         starts_s = np.arange(len(w)) * hop / fs
         key = name if name not in out else f"{name}#{i}"
-        out[key] = {"mean": float(p.mean()), "max": float(p.max()),
-                    "frac_above_0.5_after_10s": float((p[starts_s >= 10] > 0.5).mean()),
-                    "p": [round(float(v), 3) for v in p]}
+        out[key] = {
+            "mean": float(p.mean()),
+            "max": float(p.max()),
+            "frac_above_0.5_after_10s": float((p[starts_s >= 10] > 0.5).mean()),
+            "p": [round(float(v), 3) for v in p],
+        }
     return out
 
 
@@ -63,10 +68,13 @@ def main(argv=None) -> int:
             print(f"{ch:<12} {r['mean']:6.3f} {r['frac_above_0.5_after_10s']:15.2f} {r['max']:6.3f}")
         means = np.array([r["mean"] for r in res.values()])
         fracs = np.array([r["frac_above_0.5_after_10s"] for r in res.values()])
-        summary[f.name] = {"channels": len(res), "median_channel_mean": float(np.median(means)),
-                           "channels_mean_above_0.5": int((means > 0.5).sum()),
-                           "channels_majority_windows_above_0.5_after_10s": int((fracs > 0.5).sum()),
-                           "max_channel_mean": float(means.max())}
+        summary[f.name] = {
+            "channels": len(res),
+            "median_channel_mean": float(np.median(means)),
+            "channels_mean_above_0.5": int((means > 0.5).sum()),
+            "channels_majority_windows_above_0.5_after_10s": int((fracs > 0.5).sum()),
+            "max_channel_mean": float(means.max()),
+        }
     if args.json:
         Path(args.json).write_text(json.dumps({"summary": summary, "channels": full}, indent=1))
     print(json.dumps(summary))

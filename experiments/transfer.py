@@ -10,8 +10,9 @@ Protocol (docs/training.md, "Scalp-transfer proxy (pre-registered)"): the model 
 only; all 120 New Delhi segments are scored, windows as in the test split (``eval_hop_samples``
 plus one aligned to the end), a segment is called seizure when its MEAN window probability > 0.5;
 ictal (positive) vs interictal + preictal (negative): sensitivity, specificity, balanced accuracy,
-AUROC; and per probe threshold the share of segments whose highest window reaches it. For a run directory, the segment metrics of the run's own validation split are added (the
-selection rule's last tie-breaker).
+AUROC; and per probe threshold the share of segments whose highest window reaches it. For a run
+directory, the segment metrics of the run's own validation split are added (the selection rule's
+last tie-breaker).
 """
 
 from __future__ import annotations
@@ -53,19 +54,24 @@ def transfer_metrics(records, probs: dict[str, np.ndarray], threshold: float = 0
     for level, yy, pp in (("segment", y, seg_p), ("window", win_y, win_p)):
         m = json_ready(level_metrics(yy, pp, threshold))  # NaN -> None
         if m["sensitivity"] is None or m["specificity"] is None:
-            raise ValueError(f"both classes are needed, got {m['n_positive']} positive and "
-                             f"{m['n_negative']} negative {level}s")
+            raise ValueError(
+                f"both classes are needed, got {m['n_positive']} positive and {m['n_negative']} negative {level}s"
+            )
         m["balanced_accuracy"] = (m["sensitivity"] + m["specificity"]) / 2
         out[level] = m
     top = np.array([float(np.max(probs[r.recording_id])) for r in records])
     out["highest_window_p"] = {
         "meaning": "share of positive / negative segments with at least one window p >= threshold",
         "negative_max": float(top[y == 0].max()),
-        "by_threshold": {f"{t:g}": {"positive": float(np.mean(top[y == 1] >= t)),
-                                    "negative": float(np.mean(top[y == 0] >= t))} for t in PROBE_THRESHOLDS}}
+        "by_threshold": {
+            f"{t:g}": {"positive": float(np.mean(top[y == 1] >= t)), "negative": float(np.mean(top[y == 0] >= t))}
+            for t in PROBE_THRESHOLDS
+        },
+    }
     subsets = sorted({r.subset for r in records})
-    out["mean_segment_p_by_subset"] = {s: float(np.mean([p for r, p in zip(records, seg_p) if r.subset == s]))
-                                       for s in subsets}
+    out["mean_segment_p_by_subset"] = {
+        s: float(np.mean([p for r, p in zip(records, seg_p, strict=True) if r.subset == s])) for s in subsets
+    }
     return out
 
 
@@ -84,9 +90,13 @@ def _predictor(target: Path):
         from realtime.model import load_detector
 
         det = load_detector(target)
-        hop = int(det.card.get("hyperparameters", {}).get("signal", {}).get("eval_hop_samples", det.window_samples // 4))
+        hop = int(
+            det.card.get("hyperparameters", {}).get("signal", {}).get("eval_hop_samples", det.window_samples // 4)
+        )
         return det.predict, det.window_samples, hop, det.sample_rate_hz, None
-    raise FileNotFoundError(f"{str(target)!r} is neither a run directory (hparams.json) nor an export (model_card.json)")
+    raise FileNotFoundError(
+        f"{str(target)!r} is neither a run directory (hparams.json) nor an export (model_card.json)"
+    )
 
 
 def validation_metrics(run_dir: Path, hp, predict, data_root: Path) -> dict:
@@ -96,8 +106,7 @@ def validation_metrics(run_dir: Path, hp, predict, data_root: Path) -> dict:
 
     split = json.loads((run_dir / "split.json").read_text())
     ids = set(split["validation"])
-    recs = [r for r in run_records(hp, data_root)
-            if r.recording_id in ids]
+    recs = [r for r in run_records(hp, data_root) if r.recording_id in ids]
     probs = window_probabilities(predict, recs, hp.signal.window_samples, hp.signal.eval_hop_samples)
     return score(recs, probs)
 
@@ -106,8 +115,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("target", help="run directory or export directory")
     ap.add_argument("--data-root", default="../shared/data", help="folder holding nscnd/ (and the run's sources)")
-    ap.add_argument("--json", default=None, help="write the metrics here (default: TARGET/transfer_nscnd.json "
-                                                 "for a run directory, else stdout only)")
+    ap.add_argument(
+        "--json",
+        default=None,
+        help="write the metrics here (default: TARGET/transfer_nscnd.json for a run directory, else stdout only)",
+    )
     args = ap.parse_args(argv)
     from train.datasets.nscnd import load_nscnd
     from train.scoring import window_probabilities
@@ -119,8 +131,11 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if hp is not None and "nscnd" in hp.data.sources:
-        print(f"error: run {str(target)!r} was trained on New Delhi (data.sources = {hp.data.sources!r}); "
-              "the proxy needs a model that never saw it", file=sys.stderr)
+        print(
+            f"error: run {str(target)!r} was trained on New Delhi (data.sources = {hp.data.sources!r}); "
+            "the proxy needs a model that never saw it",
+            file=sys.stderr,
+        )
         return 2
     records = load_nscnd(Path(args.data_root) / "nscnd", sample_rate_hz=fs)
     probs = window_probabilities(predict, records, window, hop)
@@ -133,9 +148,15 @@ def main(argv=None) -> int:
     if out:
         Path(out).write_text(text)
     s = res["nscnd"]["segment"]
-    line = {"target": str(target), "n": s["n"], "sensitivity": s["sensitivity"], "specificity": s["specificity"],
-            "balanced_accuracy": s["balanced_accuracy"], "auroc": s["auroc"],
-            "mean_p": res["nscnd"]["mean_segment_p_by_subset"]}
+    line = {
+        "target": str(target),
+        "n": s["n"],
+        "sensitivity": s["sensitivity"],
+        "specificity": s["specificity"],
+        "balanced_accuracy": s["balanced_accuracy"],
+        "auroc": s["auroc"],
+        "mean_p": res["nscnd"]["mean_segment_p_by_subset"],
+    }
     if hp is not None and "all" in res["validation"]:
         line["validation_segment_accuracy"] = res["validation"]["all"]["segment"]["accuracy"]
     print(json.dumps(line))

@@ -7,7 +7,6 @@ line when it cannot parse the file, so check what it says it loaded.
 import os
 import subprocess
 import sys
-
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -15,8 +14,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _liblsl_log(cfg_path: str) -> str:
     env = dict(os.environ, LSLAPICFG=cfg_path)
-    proc = subprocess.run([sys.executable, "-c", "import pylsl; pylsl.local_clock(); pylsl.resolve_streams(0.1)"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import pylsl; pylsl.local_clock(); pylsl.resolve_streams(0.1)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout + proc.stderr
 

@@ -24,8 +24,7 @@ def sha256_files(root: Path, skip: tuple[str, ...] = ("model_card.json",)) -> di
     return out
 
 
-def make_toy_export(out_dir: Path, *, threshold_uv: float = 60.0, gain: float = 6.0,
-                    with_tflite: bool = True) -> Path:
+def make_toy_export(out_dir: Path, *, threshold_uv: float = 60.0, gain: float = 6.0, with_tflite: bool = True) -> Path:
     """Write ``out_dir/{saved_model/, model.tflite, model_card.json}``; returns ``out_dir``.
 
     p(seizure) = sigmoid(gain * (log(std_uV + 1) - log(threshold_uV))).
@@ -36,10 +35,12 @@ def make_toy_export(out_dir: Path, *, threshold_uv: float = 60.0, gain: float = 
 
     inputs = keras.Input(shape=(WINDOW_SAMPLES,), name="eeg", dtype="float32")
     std = layers.Lambda(lambda x: ops.std(x, axis=-1, keepdims=True), name="std")(inputs)
-    logit = layers.Lambda(lambda s: gain * (ops.log(s + 1.0) - float(__import__("math").log(threshold_uv))),
-                          name="logit")(std)
-    probs = layers.Lambda(lambda z: ops.concatenate([1.0 - ops.sigmoid(z), ops.sigmoid(z)], axis=-1),
-                          name="probabilities")(logit)
+    logit = layers.Lambda(
+        lambda s: gain * (ops.log(s + 1.0) - float(__import__("math").log(threshold_uv))), name="logit"
+    )(std)
+    probs = layers.Lambda(
+        lambda z: ops.concatenate([1.0 - ops.sigmoid(z), ops.sigmoid(z)], axis=-1), name="probabilities"
+    )(logit)
     model = keras.Model(inputs, probs, name="toy_amplitude")
 
     out_dir = Path(out_dir)
@@ -62,7 +63,7 @@ def make_toy_export(out_dir: Path, *, threshold_uv: float = 60.0, gain: float = 
         "training": {"data": [], "note": "hand-set amplitude model for tests; not trained"},
         "metrics": {},
         "files": sha256_files(out_dir),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     (out_dir / "model_card.json").write_text(json.dumps(card, indent=2))
     return out_dir

@@ -8,13 +8,20 @@ import json
 import numpy as np
 import pytest
 
+from evaluation.baseline import (
+    BaselineParams,
+    band_filters,
+    export_baseline,
+    features,
+    fit_baseline,
+    params_from_card,
+    predict,
+)
 from realtime.config import Config, DecisionConfig, WindowConfig
 from realtime.model import load_detector
 from realtime.offline import run_offline
 from realtime.pipeline import Pipeline
 from realtime.recordings import write_npz
-from evaluation.baseline import (BaselineParams, band_filters, export_baseline, features, fit_baseline,
-                            params_from_card, predict)
 
 FS = 250.0
 N = 1024
@@ -88,13 +95,27 @@ def test_baseline_runs_through_the_realtime_pipeline(fitted, tmp_path):
     t = np.arange(int(40 * fs)) / fs
     data = rng.normal(0, 20, (2, t.size))
     data[:, t >= 20] += 150 * np.sin(2 * np.pi * 3 * t[t >= 20])  # "seizure" from 20 s on both channels
-    decision = DecisionConfig(aggregation="k_of_n", k_channels=2, smoothing_windows=2, on_threshold=0.8,
-                              off_threshold=0.5, min_duration_s=2.0, merge_gap_s=5.0)
-    pipe = Pipeline(det, sfreq=fs, ch_names=["C3", "C4"], units=None, window=WindowConfig(hop_s=1.0),
-                    decision=decision, mode="offline")
+    decision = DecisionConfig(
+        aggregation="k_of_n",
+        k_channels=2,
+        smoothing_windows=2,
+        on_threshold=0.8,
+        off_threshold=0.5,
+        min_duration_s=2.0,
+        merge_gap_s=5.0,
+    )
+    pipe = Pipeline(
+        det,
+        sfreq=fs,
+        ch_names=["C3", "C4"],
+        units=None,
+        window=WindowConfig(hop_s=1.0),
+        decision=decision,
+        mode="offline",
+    )
     events = []
     for start in range(0, t.size, 256):
-        pipe.push(data[:, start:start + 256].T, t[start:start + 256])
+        pipe.push(data[:, start : start + 256].T, t[start : start + 256])
         for r in pipe.step():
             events.extend(r.events)
     onsets = [e for e in events if e.kind == "onset"]

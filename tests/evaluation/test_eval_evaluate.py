@@ -9,13 +9,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from realtime.config import Config, DecisionConfig, WindowConfig
-from realtime.model import load_detector
 from evaluation import evaluate as ev
 from evaluation import figures, recordings, runs, tuning
 from evaluation.events import score_events
 from evaluation.recordings import EvalRecording
 from evaluation.runs import WindowScores
+from realtime.config import Config, DecisionConfig, WindowConfig
+from realtime.model import load_detector
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +82,19 @@ def test_tune_decision_prefers_no_false_alarm_then_latency(tmp_path):
 
 def test_main_without_data_says_what_is_missing(toy_export, tmp_path, capsys):
     with pytest.raises(SystemExit, match="does not exist"):
-        ev.main(["--model", str(toy_export), "--data-root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
-                 "--artifacts", str(tmp_path / "a"), "--no-peer"])
+        ev.main(
+            [
+                "--model",
+                str(toy_export),
+                "--data-root",
+                str(tmp_path / "nowhere"),
+                "--out",
+                str(tmp_path / "o"),
+                "--artifacts",
+                str(tmp_path / "a"),
+                "--no-peer",
+            ]
+        )
 
 
 def test_user_edf_with_annotation_csv(tmp_path):
@@ -99,10 +110,12 @@ def test_user_edf_with_annotation_csv(tmp_path):
         recordings.user_recordings([str(sz)], [str(bad)])
 
 
-@pytest.mark.skipif(not __import__("evaluation.peer", fromlist=["x"]).peer_available()[0], reason="brainmaze-eeg-models not installed")
+@pytest.mark.skipif(
+    not __import__("evaluation.peer", fromlist=["x"]).peer_available()[0], reason="brainmaze-eeg-models not installed"
+)
 def test_peer_scores_are_cached_by_content(tmp_path):
-    from realtime.recordings import write_npz
     from evaluation.peer import PeerScorer
+    from realtime.recordings import write_npz
 
     rng = np.random.default_rng(0)
     path = write_npz(tmp_path / "r.npz", rng.normal(0, 30, (1, 256 * 12)), 256.0, ["EEG"])
@@ -133,8 +146,12 @@ def test_pipeline_scores_equal_the_offline_command(chbmit, toy_export):
         assert run_offline([rec.path], cfg, model=det, windows=True, out=buf) == 0
         lines = [json.loads(x) for x in buf.getvalue().splitlines()]
         wins = [m for m in lines if m["type"] == "window"]
-        assert ws.times.tolist() == [m["time"] for m in wins] and ws.starts.tolist() == [m["window_start"] for m in wins]
-        np.testing.assert_array_equal(ws.smoothed, [np.nan if m["probability"] is None else m["probability"] for m in wins])
+        assert ws.times.tolist() == [m["time"] for m in wins] and ws.starts.tolist() == [
+            m["window_start"] for m in wins
+        ]
+        np.testing.assert_array_equal(
+            ws.smoothed, [np.nan if m["probability"] is None else m["probability"] for m in wins]
+        )
         want = np.array([[np.nan if p is None else p for p in m["channel_probabilities"].values()] for m in wins])
         np.testing.assert_array_equal(ws.channel_probs, want)
         onsets = [m for m in lines if m["type"] == "seizure.onset"]
@@ -150,8 +167,17 @@ def test_evaluated_settings_rank_card_below_the_config_file(toy_export, tmp_path
 
     export = tmp_path / "export"
     shutil.copytree(toy_export, export)
-    write_card_settings(export, "decision", {"on_threshold": 0.9, "off_threshold": 0.4, "smoothing_windows": 3,
-                                             "min_duration_s": 1.0, "derived_by": "this test"})
+    write_card_settings(
+        export,
+        "decision",
+        {
+            "on_threshold": 0.9,
+            "off_threshold": 0.4,
+            "smoothing_windows": 3,
+            "min_duration_s": 1.0,
+            "derived_by": "this test",
+        },
+    )
     det = load_detector(export)
     empty = tmp_path / "empty.toml"
     empty.write_text("")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.config import DecisionConfig
 from evaluation.peer import causal_window_bounds, peer_available, run_decision
+from realtime.config import DecisionConfig
 
 
 def test_causal_windows_end_on_the_hop_grid_and_never_look_ahead():
@@ -29,8 +29,9 @@ def test_causal_windows_fractional_hop_and_short_input():
 def test_run_decision_uses_the_realtime_decision_machine():
     times = np.arange(4.0, 30.0)
     probs = np.where((times >= 10) & (times < 20), 0.95, 0.05)[:, None]
-    cfg = DecisionConfig(aggregation="max", smoothing_windows=1, on_threshold=0.8, off_threshold=0.5,
-                         min_duration_s=2.0, merge_gap_s=0.0)
+    cfg = DecisionConfig(
+        aggregation="max", smoothing_windows=1, on_threshold=0.8, off_threshold=0.5, min_duration_s=2.0, merge_gap_s=0.0
+    )
     smoothed, events = run_decision(times, times - 4.0, probs, cfg, hop_s=1.0)
     assert [e.kind for e in events] == ["onset", "offset"]
     assert events[0].time == 10.0 and events[0].publish_time == 12.0 and events[1].time == 20.0
@@ -45,11 +46,12 @@ def test_peer_scores_only_from_the_past():
     fs = 256.0
     x = rng.normal(0, 30, (2, int(20 * fs)))
     y = x.copy()
-    y[:, int(12 * fs):] *= 8  # change the "future" after 12 s
+    y[:, int(12 * fs) :] *= 8  # change the "future" after 12 s
     scorer = PeerScorer("modelA", window_s=8.0, min_window_s=4.0, hop_s=1.0)
     a, b = scorer.score(x, fs), scorer.score(y, fs)
-    assert a.channel_probabilities.shape == (17, 2) and np.all((a.channel_probabilities >= 0)
-                                                               & (a.channel_probabilities <= 1))
+    assert a.channel_probabilities.shape == (17, 2) and np.all(
+        (a.channel_probabilities >= 0) & (a.channel_probabilities <= 1)
+    )
     past = a.times < 12.0
     np.testing.assert_allclose(a.channel_probabilities[past], b.channel_probabilities[past], atol=1e-6)
     assert not np.allclose(a.channel_probabilities[~past], b.channel_probabilities[~past])

@@ -9,8 +9,19 @@ import numpy as np
 import pytest
 
 from evaluation.events import DetectedEvent, combine_scores, events_from_decisions, events_from_messages, score_events
-from evaluation.metrics import (CONTRASTS, Contrast, auroc, binary_metrics, clopper_pearson, contrast_metrics,
-                                json_ready, level_metrics, poisson_rate_interval, roc_curve, wilson_interval)
+from evaluation.metrics import (
+    CONTRASTS,
+    Contrast,
+    auroc,
+    binary_metrics,
+    clopper_pearson,
+    contrast_metrics,
+    json_ready,
+    level_metrics,
+    poisson_rate_interval,
+    roc_curve,
+    wilson_interval,
+)
 
 
 # ------------------------------------------------------------------ intervals (known values)
@@ -103,8 +114,10 @@ def test_contrast_metrics_by_segment_mean():
 # ------------------------------------------------------------------ SzCORE wrapper
 def test_score_events_hit_miss_false_alarm():
     ref = [(100.0, 150.0), (500.0, 560.0)]
-    dets = [DetectedEvent(105.0, 140.0, 107.0),  # hit, alarm 7 s after onset
-            DetectedEvent(800.0, 810.0, 802.0)]  # false alarm, far from both seizures; 2nd seizure missed
+    dets = [
+        DetectedEvent(105.0, 140.0, 107.0),  # hit, alarm 7 s after onset
+        DetectedEvent(800.0, 810.0, 802.0),
+    ]  # false alarm, far from both seizures; 2nd seizure missed
     s = score_events(ref, dets, 1000.0)
     assert (s.n_seizures, s.tp, s.fp, s.fn) == (2, 1, 1, 1)
     assert s.sensitivity == 0.5 and s.precision == 0.5 and s.f1 == pytest.approx(0.5)
@@ -130,10 +143,12 @@ def test_score_events_nothing_detected_on_background():
 
 
 def test_combine_and_messages_to_events():
-    msgs = [{"type": "window"},
-            {"type": "seizure.onset", "event_id": 1, "time": 10.0, "publish_time": 12.0},
-            {"type": "seizure.offset", "event_id": 1, "time": 30.0},
-            {"type": "seizure.onset", "event_id": 2, "time": 50.0, "publish_time": 52.0}]
+    msgs = [
+        {"type": "window"},
+        {"type": "seizure.onset", "event_id": 1, "time": 10.0, "publish_time": 12.0},
+        {"type": "seizure.offset", "event_id": 1, "time": 30.0},
+        {"type": "seizure.onset", "event_id": 2, "time": 50.0, "publish_time": 52.0},
+    ]
     ev = events_from_messages(msgs, 60.0)
     assert ev == [DetectedEvent(10.0, 30.0, 12.0), DetectedEvent(50.0, 60.0, 52.0)]
     a = score_events([(9.0, 20.0)], ev[:1], 60.0)
@@ -157,10 +172,20 @@ def test_contrast_picks_by_subset_or_label():
         def __init__(self, source, subset, label):
             self.source, self.subset, self.label = source, subset, label
 
-    s, z, n, ictal, inter = (Rec("bonn", "S", 1), Rec("bonn", "Z", 0), Rec("bonn", "N", 0), Rec("nscnd", "ictal", 1),
-                             Rec("nscnd", "interictal", 0))
+    s, z, n, ictal, inter = (
+        Rec("bonn", "S", 1),
+        Rec("bonn", "Z", 0),
+        Rec("bonn", "N", 0),
+        Rec("nscnd", "ictal", 1),
+        Rec("nscnd", "interictal", 0),
+    )
     nf = CONTRASTS["bonn_S_vs_NF"]
-    assert (nf.is_positive(s), nf.is_negative(n), nf.is_negative(z), nf.is_positive(ictal)) == (True, True, False, False)
+    assert (nf.is_positive(s), nf.is_negative(n), nf.is_negative(z), nf.is_positive(ictal)) == (
+        True,
+        True,
+        False,
+        False,
+    )
     nd = CONTRASTS["nscnd_ictal_vs_rest"]
     assert (nd.is_positive(ictal), nd.is_negative(inter), nd.is_negative(z)) == (True, True, False)
     every = Contrast("all")
@@ -215,11 +240,22 @@ def test_metrics_and_the_command_import_no_tensorflow_or_matplotlib():
     import subprocess
     import sys
 
-    code = ("import sys, evaluation.metrics, evaluation.events, train.scoring, evaluation.evaluate; "
-            "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib', 'timescoring') if m in sys.modules))")
+    code = (
+        "import sys, evaluation.metrics, evaluation.events, train.scoring, evaluation.evaluate; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib', 'timescoring') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
-    project = subprocess.run([sys.executable, "-c", "import sys, evaluation.metrics; print(sorted(m for m in "
-                              "sys.modules if m.split('.')[0] in ('realtime', 'train', 'experiments')))"],
-                             capture_output=True, text=True, timeout=120, check=True)
+    project = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, evaluation.metrics; print(sorted(m for m in "
+            "sys.modules if m.split('.')[0] in ('realtime', 'train', 'experiments')))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert project.stdout.strip() == "[]"

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from realtime.recordings import read_recording
 from evaluation.stitch import BACKGROUND, SEIZURE, Piece, interleave, stitch, taper, write_stitched
+from realtime.recordings import read_recording
 
 
 def _piece(seconds, sfreq, label, source, offset=0.0, amp=20.0, seed=0):
@@ -17,10 +17,12 @@ def _piece(seconds, sfreq, label, source, offset=0.0, amp=20.0, seed=0):
 
 
 def test_junction_annotation_and_rates():
-    pieces = [_piece(10.0, 200.0, BACKGROUND, "bg1", offset=500.0),
-              _piece(4097 / 173.61, 173.61, SEIZURE, "sz1", amp=200.0, seed=1),
-              _piece(5.12, 200.0, SEIZURE, "sz2", amp=150.0, seed=2),
-              _piece(10.0, 200.0, BACKGROUND, "bg2", offset=-300.0, seed=3)]
+    pieces = [
+        _piece(10.0, 200.0, BACKGROUND, "bg1", offset=500.0),
+        _piece(4097 / 173.61, 173.61, SEIZURE, "sz1", amp=200.0, seed=1),
+        _piece(5.12, 200.0, SEIZURE, "sz2", amp=150.0, seed=2),
+        _piece(10.0, 200.0, BACKGROUND, "bg2", offset=-300.0, seed=3),
+    ]
     st = stitch(pieces, sfreq=250.0, taper_s=0.25)
     assert st.data.shape == (1, 2500 + 5900 + 1280 + 2500)  # 4097 samples at 173.61 Hz -> 5900 at 250 Hz
     # the two consecutive seizure pieces form one event, from the end of bg1 to the start of bg2
@@ -30,8 +32,11 @@ def test_junction_annotation_and_rates():
 
 
 def test_taper_removes_junction_steps():
-    st = stitch([_piece(4.0, 250.0, BACKGROUND, "a", offset=1000.0), _piece(4.0, 250.0, BACKGROUND, "b", offset=-1000.0)],
-                sfreq=250.0, taper_s=0.25)
+    st = stitch(
+        [_piece(4.0, 250.0, BACKGROUND, "a", offset=1000.0), _piece(4.0, 250.0, BACKGROUND, "b", offset=-1000.0)],
+        sfreq=250.0,
+        taper_s=0.25,
+    )
     x = st.data[0]
     j = 1000
     assert abs(x[j - 1]) < 1.0 and abs(x[j]) < 1.0  # both sides of the junction near zero

@@ -1,4 +1,7 @@
-"""experiments/transfer.py: the leave-New-Delhi-out proxy, on synthetic MAT files and the toy export (no /work/shared)."""
+"""experiments/transfer.py: the leave-New-Delhi-out proxy.
+
+On synthetic MAT files and the toy export (no /work/shared).
+"""
 
 from __future__ import annotations
 
@@ -18,11 +21,23 @@ def _rec(rid: str, label: int, subset: str, n: int = 1280) -> Record:
 def test_transfer_metrics_counts_and_balanced_accuracy():
     from experiments.transfer import transfer_metrics
 
-    recs = [_rec("i1", 1, "ictal"), _rec("i2", 1, "ictal"), _rec("n1", 0, "interictal"),
-            _rec("n2", 0, "interictal"), _rec("n3", 0, "preictal"), _rec("n4", 0, "preictal")]
+    recs = [
+        _rec("i1", 1, "ictal"),
+        _rec("i2", 1, "ictal"),
+        _rec("n1", 0, "interictal"),
+        _rec("n2", 0, "interictal"),
+        _rec("n3", 0, "preictal"),
+        _rec("n4", 0, "preictal"),
+    ]
     # segment means: i1 0.8 (TP), i2 0.3 (FN), n1 0.1, n2 0.2, n3 0.45 (TN), n4 0.6 (FP)
-    probs = {"i1": np.array([0.7, 0.9]), "i2": np.array([0.1, 0.5]), "n1": np.array([0.1, 0.1]),
-             "n2": np.array([0.0, 0.4]), "n3": np.array([0.4, 0.5]), "n4": np.array([0.6, 0.6])}
+    probs = {
+        "i1": np.array([0.7, 0.9]),
+        "i2": np.array([0.1, 0.5]),
+        "n1": np.array([0.1, 0.1]),
+        "n2": np.array([0.0, 0.4]),
+        "n3": np.array([0.4, 0.5]),
+        "n4": np.array([0.6, 0.6]),
+    }
     m = transfer_metrics(recs, probs)
     s = m["segment"]
     assert s["confusion_matrix"] == [[3, 1], [1, 1]]

@@ -23,8 +23,7 @@ def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path:
         return path
-    message = (f"{name!r} not found on PATH; install Debian's packages: "
-               f"apt-get install prometheus systemd")
+    message = f"{name!r} not found on PATH; install Debian's packages: apt-get install prometheus systemd"
     if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
         pytest.fail(f"{message} (CI=true: the CI runner must provide it)")
     pytest.skip(message)

@@ -53,7 +53,7 @@ def grafana_to_promql(expr: str, *, stream: str, instance: str, rate_interval: s
     out = expr.replace("$__rate_interval", rate_interval).replace("${__rate_interval}", rate_interval)
     out = out.replace("$__interval", "5s")
     for name, value in (("stream", stream), ("instance", instance)):
-        out = out.replace("${%s}" % name, value).replace(f"${name}", value)
+        out = out.replace(f"${{{name}}}", value).replace(f"${name}", value)
     leftover = re.findall(r"\$\{?\w+", out)
     if leftover:
         raise ValueError(f"unknown template variable(s) {leftover} in {expr!r}")

@@ -36,13 +36,17 @@ SHM_EXEC = 0o100000
 AF_MAX = 46  # Linux's AF_MAX (include/linux/socket.h); families are 0..AF_MAX-1
 
 
-def SCMP_ACT_ERRNO(code: int) -> int:  # noqa: N802 - libseccomp's macro name
+def SCMP_ACT_ERRNO(code: int) -> int:  # named as libseccomp's macro
     return 0x00050000 | (code & 0xFFFF)
 
 
 class ScmpArgCmp(ctypes.Structure):
-    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int),
-                ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64)]
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
 
 
 def expand_groups(groups: list[str]) -> set[str]:
@@ -58,8 +62,9 @@ def expand_groups(groups: list[str]) -> set[str]:
         if not item.startswith("@"):
             names.add(item)
             continue
-        out = subprocess.run(["systemd-analyze", "syscall-filter", item], check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["systemd-analyze", "syscall-filter", item], check=True, capture_output=True, text=True
+        ).stdout
         for line in out.splitlines()[1:]:
             line = line.strip()
             if line and not line.startswith("#") and re.fullmatch(r"@?[a-z0-9_-]+", line):
@@ -73,8 +78,13 @@ def _lib():
     lib.seccomp_init.restype = ctypes.c_void_p
     lib.seccomp_init.argtypes = [ctypes.c_uint32]
     lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
-    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
-                                           ctypes.c_uint, ctypes.POINTER(ScmpArgCmp)]
+    lib.seccomp_rule_add_array.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.POINTER(ScmpArgCmp),
+    ]
     lib.seccomp_load.argtypes = [ctypes.c_void_p]
     lib.seccomp_release.argtypes = [ctypes.c_void_p]
     return lib
@@ -101,15 +111,18 @@ def install_allow_list(lib, names: set[str]) -> int:
 
 def install_mdwe(lib) -> None:
     ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
-    rules = [("mmap", 2, PROT_WRITE | PROT_EXEC), ("mprotect", 2, PROT_EXEC),
-             ("pkey_mprotect", 2, PROT_EXEC), ("shmat", 2, SHM_EXEC)]
+    rules = [
+        ("mmap", 2, PROT_WRITE | PROT_EXEC),
+        ("mprotect", 2, PROT_EXEC),
+        ("pkey_mprotect", 2, PROT_EXEC),
+        ("shmat", 2, SHM_EXEC),
+    ]
     for name, arg, mask in rules:
         nr = lib.seccomp_syscall_resolve_name(name.encode())
         if nr < 0:
             continue
         cmp = ScmpArgCmp(arg, SCMP_CMP_MASKED_EQ, mask, mask)
-        _check(lib.seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(errno.EPERM), nr, 1, ctypes.byref(cmp)),
-               f"mdwe {name}")
+        _check(lib.seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(errno.EPERM), nr, 1, ctypes.byref(cmp)), f"mdwe {name}")
     _check(lib.seccomp_load(ctx), "load MemoryDenyWriteExecute filter")
     lib.seccomp_release(ctx)
 
@@ -129,8 +142,10 @@ def install_address_families(lib, families: list[str]) -> None:
         if family in allowed:
             continue
         cmp = ScmpArgCmp(0, 4, family, 0)  # SCMP_CMP_EQ
-        _check(lib.seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(errno.EAFNOSUPPORT), nr, 1, ctypes.byref(cmp)),
-               f"address family {family}")
+        _check(
+            lib.seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(errno.EAFNOSUPPORT), nr, 1, ctypes.byref(cmp)),
+            f"address family {family}",
+        )
     _check(lib.seccomp_load(ctx), "load RestrictAddressFamilies filter")
     lib.seccomp_release(ctx)
 

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ops_promql import (contract_metrics, dashboard, exported_sample_names, family, metric_names, panel_exprs,
-                        unknown_names)
+from ops_promql import (
+    contract_metrics,
+    dashboard,
+    exported_sample_names,
+    family,
+    metric_names,
+    panel_exprs,
+    unknown_names,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "config" / "grafana"

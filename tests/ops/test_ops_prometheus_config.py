@@ -16,8 +16,13 @@ CONFIG = PROM_DIR / "prometheus.yml"
 RULES = PROM_DIR / "rules" / "realtime-detect.rules.yml"
 RULE_TESTS = sorted((PROM_DIR / "tests").glob("*.yml"))
 
-REQUIRED_ALERTS = {"RealtimeDetectDown", "StreamDisconnected", "NoWindowsProcessed", "InferenceLatencyHigh",
-                   "SeizureAlarmActive"}
+REQUIRED_ALERTS = {
+    "RealtimeDetectDown",
+    "StreamDisconnected",
+    "NoWindowsProcessed",
+    "InferenceLatencyHigh",
+    "SeizureAlarmActive",
+}
 
 
 def _promtool(promtool: str, *args: str | Path) -> subprocess.CompletedProcess:
@@ -25,8 +30,7 @@ def _promtool(promtool: str, *args: str | Path) -> subprocess.CompletedProcess:
 
 
 def _alerts() -> list[dict]:
-    return [rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]
-            if "alert" in rule]
+    return [rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"] if "alert" in rule]
 
 
 def test_ops_promtool_check_config(promtool):
@@ -56,7 +60,7 @@ def test_ops_every_alert_is_unit_tested_firing_and_quiet():
             for case in test.get("alert_rule_test", []):
                 (fired if case.get("exp_alerts") else quiet).add(case["alertname"])
     names = {rule["alert"] for rule in _alerts()}
-    assert REQUIRED_ALERTS <= names
+    assert names >= REQUIRED_ALERTS
     assert names - fired == set(), "alerts never seen firing in a rule test"
     assert names - quiet == set(), "alerts never checked to stay quiet in a rule test"
 

@@ -112,27 +112,59 @@ def test_ops_prometheus_scrapes_the_daemon(toy_export, tmp_path, prometheus_serv
     prom_url = f"http://127.0.0.1:{prom_port}"
     state = tmp_path / "state"
     state.mkdir()
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), PYTHONUNBUFFERED="1")
     daemon_env = dict(env, **environment(parse_unit(TEMPLATE)), STATE_DIRECTORY=str(state))
     logs = {k: (tmp_path / f"{k}.log").open("w") for k in ("replay", "daemon", "prometheus")}
     replay = daemon = prom = None
     try:
-        replay = subprocess.Popen([*command("realtime-replay", "replay"), str(RECORDING), "--name", name,
-                                   "--loop"], cwd=REPO, env=env, stdout=logs["replay"], stderr=subprocess.STDOUT)
+        replay = subprocess.Popen(
+            [*command("realtime-replay", "replay"), str(RECORDING), "--name", name, "--loop"],
+            cwd=REPO,
+            env=env,
+            stdout=logs["replay"],
+            stderr=subprocess.STDOUT,
+        )
         daemon = subprocess.Popen(
-            [sys.executable, str(SANDBOX), *sandbox_args(TEMPLATE), "--",
-             *command("realtime-detect", "detect"), "--stream", name, "--model", str(toy_export),
-             "--device", "cpu", "--metrics-port", str(metrics_port),
-             "--endpoint", f"tcp://127.0.0.1:{free_port()}", "--replay-endpoint", f"tcp://127.0.0.1:{free_port()}",
-             "--duration-s", "120"],
-            cwd=REPO, env=daemon_env, stdout=logs["daemon"], stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                str(SANDBOX),
+                *sandbox_args(TEMPLATE),
+                "--",
+                *command("realtime-detect", "detect"),
+                "--stream",
+                name,
+                "--model",
+                str(toy_export),
+                "--device",
+                "cpu",
+                "--metrics-port",
+                str(metrics_port),
+                "--endpoint",
+                f"tcp://127.0.0.1:{free_port()}",
+                "--replay-endpoint",
+                f"tcp://127.0.0.1:{free_port()}",
+                "--duration-s",
+                "120",
+            ],
+            cwd=REPO,
+            env=daemon_env,
+            stdout=logs["daemon"],
+            stderr=subprocess.STDOUT,
+        )
         config = tmp_path / "prometheus.yml"
         config.write_text(yaml.safe_dump(prometheus_config(target, bed=name)))
         prom = subprocess.Popen(
-            [prometheus_server, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
-            cwd=tmp_path, stdout=logs["prometheus"], stderr=subprocess.STDOUT)
+            [
+                prometheus_server,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+                "--log.level=warn",
+            ],
+            cwd=tmp_path,
+            stdout=logs["prometheus"],
+            stderr=subprocess.STDOUT,
+        )
         procs = [("realtime-replay", replay), ("realtime-detect", daemon), ("prometheus", prom)]
 
         def query(expr: str) -> list[dict]:
@@ -143,43 +175,59 @@ def test_ops_prometheus_scrapes_the_daemon(toy_export, tmp_path, prometheus_serv
         wait_for(lambda: get_text(f"{prom_url}/-/ready"), 30, "Prometheus ready", procs)
         # The daemon's counter, read back through Prometheus.
         series = wait_for(
-            lambda: [r for r in query(f'realtime_detect_windows_processed_total{{stream="{name}"}}')
-                     if float(r["value"][1]) > 0],
-            90, "windows_processed_total > 0 in Prometheus", procs)
+            lambda: [
+                r
+                for r in query(f'realtime_detect_windows_processed_total{{stream="{name}"}}')
+                if float(r["value"][1]) > 0
+            ],
+            90,
+            "windows_processed_total > 0 in Prometheus",
+            procs,
+        )
         assert series[0]["metric"]["job"] == "realtime-detect" and series[0]["metric"]["bed"] == name
         assert [float(r["value"][1]) for r in query(f'up{{job="realtime-detect",instance="{target}"}}')] == [1.0]
 
         # The dashboard's bed variable lists this stream.
-        labels = get_json(f"{prom_url}/api/v1/label/stream/values?"
-                          + urllib.parse.urlencode({"match[]": "realtime_detect_stream_connected"}))
+        labels = get_json(
+            f"{prom_url}/api/v1/label/stream/values?"
+            + urllib.parse.urlencode({"match[]": "realtime_detect_stream_connected"})
+        )
         assert name in labels["data"]
 
         # Every dashboard query runs on a real Prometheus; panels (not the alarm annotation, which
         # is empty without a seizure) return data for this bed.
-        exprs = [(where, grafana_to_promql(e, stream=name, instance=target))
-                 for where, e in panel_exprs(dashboard()) if not where.startswith("variable")]
+        exprs = [
+            (where, grafana_to_promql(e, stream=name, instance=target))
+            for where, e in panel_exprs(dashboard())
+            if not where.startswith("variable")
+        ]
 
         def empty_panels():
             return [(w, e) for w, e in exprs if not w.startswith("annotation") and not query(e)]
 
         wait_for(lambda: not empty_panels(), 30, "every dashboard panel to return data", procs)
-        for where, expr in exprs:
+        for _where, expr in exprs:
             query(expr)  # success, even where empty
+
         # Every rule evaluates without error against the daemon's real series.
         def rules_evaluated():  # health is "unknown" until a rule's first evaluation
             rules = [r for g in get_json(f"{prom_url}/api/v1/rules")["data"]["groups"] for r in g["rules"]]
             return rules if rules and all(r["health"] == "ok" for r in rules) else None
 
         rules = wait_for(rules_evaluated, 20, "all rules healthy", procs)
-        assert {r["name"] for r in rules} >= {"RealtimeDetectDown", "StreamDisconnected", "NoWindowsProcessed",
-                                              "InferenceLatencyHigh", "SeizureAlarmActive"}
+        assert {r["name"] for r in rules} >= {
+            "RealtimeDetectDown",
+            "StreamDisconnected",
+            "NoWindowsProcessed",
+            "InferenceLatencyHigh",
+            "SeizureAlarmActive",
+        }
         # Nothing is alarming on a healthy non-seizure replay.
         assert query('ALERTS{alertstate="firing"}') == []
 
         # promtool's lint of the daemon's exposition, on a real scrape.
         scrape = get_text(f"http://{target}/metrics")
-        lint = subprocess.run([promtool, "check", "metrics"], input=scrape, capture_output=True, text=True,
-                              timeout=30)
+        lint = subprocess.run([promtool, "check", "metrics"], input=scrape, capture_output=True, text=True, timeout=30)
         assert lint.returncode == 0, lint.stdout + lint.stderr
 
         # systemctl stop: SIGTERM -> exit 0 (so Restart=on-failure leaves it stopped).

@@ -10,8 +10,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from ops_units import (GPU_DROPIN, REPO, SANDBOX, TEMPLATE, UNIT, environment, parse_unit, sandbox_args,
-                       values, write_unit_copy)
+from ops_units import (
+    GPU_DROPIN,
+    REPO,
+    SANDBOX,
+    TEMPLATE,
+    UNIT,
+    environment,
+    parse_unit,
+    sandbox_args,
+    values,
+    write_unit_copy,
+)
 
 # systemd-analyze security rates 0 (locked down) .. 10 (exposed); <= 2.0 keeps today's 1.1 honest
 # while leaving room for one more legitimate opening. The measured score is in docs/operations.md.
@@ -41,8 +51,9 @@ def test_ops_unit_verifies_cleanly(case, tmp_path, systemd_analyze):
     directory, name = _unit_copy(tmp_path, case)
     proc = _run([systemd_analyze, "verify", "--man=no", f"./{name}"], directory)
     # verify also reports on units outside this test (the host's); only ours must be clean.
-    ours = [line for line in (proc.stdout + proc.stderr).splitlines()
-            if "realtime-detect" in line or str(tmp_path) in line]
+    ours = [
+        line for line in (proc.stdout + proc.stderr).splitlines() if "realtime-detect" in line or str(tmp_path) in line
+    ]
     assert proc.returncode == 0 and not ours, (proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -127,8 +138,16 @@ def test_ops_model_runs_under_unit_sandbox(toy_export):
     unit = parse_unit(TEMPLATE)
     env = dict(os.environ, **environment(unit))
     # `-c` with cwd=REPO: the repository's realtime package is importable whether installed or not.
-    cmd = [sys.executable, str(SANDBOX), *sandbox_args(TEMPLATE), "--", sys.executable, "-c", MODEL_CODE,
-           str(toy_export)]
+    cmd = [
+        sys.executable,
+        str(SANDBOX),
+        *sandbox_args(TEMPLATE),
+        "--",
+        sys.executable,
+        "-c",
+        MODEL_CODE,
+        str(toy_export),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "ok tensorflow" in proc.stdout and "ok litert" in proc.stdout and "ok conv" in proc.stdout
@@ -137,16 +156,24 @@ def test_ops_model_runs_under_unit_sandbox(toy_export):
 def test_ops_sandbox_refuses_what_the_unit_forbids(tmp_path):
     """The sandbox used above is not a no-op: W+X memory, a call of a denied group (@privileged:
     setuid, which any user may call with its own uid) and a packet socket are refused."""
-    code = ("import mmap, os\n"
-            "try:\n    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
-            "    print('wx allowed')\nexcept PermissionError:\n    print('wx refused')\n"
-            "try:\n    os.setuid(os.getuid())\n    print('setuid allowed')\n"
-            "except PermissionError:\n    print('setuid refused')\n"
-            "import socket\n"
-            "try:\n    socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM)\n    print('packet allowed')\n"
-            "except OSError as e:\n    print('packet refused' if e.errno == 97 else f'packet {e}')\n"
-            "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()\nprint('inet allowed')\n")
-    proc = subprocess.run([sys.executable, str(SANDBOX), *sandbox_args(TEMPLATE), "--", sys.executable,
-                           "-c", code], capture_output=True, text=True, timeout=60)
+    code = (
+        "import mmap, os\n"
+        "try:\n    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
+        "    print('wx allowed')\nexcept PermissionError:\n    print('wx refused')\n"
+        "try:\n    os.setuid(os.getuid())\n    print('setuid allowed')\n"
+        "except PermissionError:\n    print('setuid refused')\n"
+        "import socket\n"
+        "try:\n    socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM)\n    print('packet allowed')\n"
+        "except OSError as e:\n    print('packet refused' if e.errno == 97 else f'packet {e}')\n"
+        "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()\nprint('inet allowed')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(SANDBOX), *sandbox_args(TEMPLATE), "--", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split("\n")[:4] == ["wx refused", "setuid refused", "packet refused", "inet allowed"], proc.stdout
+    assert proc.stdout.split("\n")[:4] == ["wx refused", "setuid refused", "packet refused", "inet allowed"], (
+        proc.stdout
+    )
