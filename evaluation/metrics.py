@@ -77,7 +77,9 @@ def poisson_rate_interval(k: int, exposure: float, confidence: float = 0.95) -> 
 
 
 # --------------------------------------------------------------------------- classification metrics
-def binary_metrics(y_true: Sequence[int], y_pred: Sequence[int], confidence: float = 0.95) -> dict:
+def binary_metrics(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, confidence: float = 0.95
+) -> dict:
     """``y_true [n]``, ``y_pred [n]`` in {0, 1} (1 = seizure) -> counts, rates and Clopper-Pearson CIs.
 
     Returns ``{"n", "n_positive", "n_negative", "tp", "fn", "tn", "fp", "confusion_matrix": [[tn, fp],
@@ -120,7 +122,10 @@ def binary_metrics(y_true: Sequence[int], y_pred: Sequence[int], confidence: flo
 
 
 def level_metrics(
-    y_true: Sequence[int], scores: Sequence[float], threshold: float = 0.5, confidence: float = 0.95
+    y_true: Sequence[int] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    threshold: float = 0.5,
+    confidence: float = 0.95,
 ) -> dict:
     """``y_true [n]`` in {0, 1}, ``scores [n]`` p(seizure) -> :func:`binary_metrics` of ``scores > threshold``
     plus ``"auroc"`` (NaN when a class is absent)."""
@@ -144,7 +149,7 @@ def _check_scores(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
     return t, s
 
 
-def auroc(y_true: Sequence[int], scores: Sequence[float]) -> float:
+def auroc(y_true: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney U / (n_pos * n_neg), ties counted half); NaN if a class is absent."""
     t, s = _check_scores(y_true, scores)
     n_pos, n_neg = int(t.sum()), int((1 - t).sum())
@@ -155,7 +160,9 @@ def auroc(y_true: Sequence[int], scores: Sequence[float]) -> float:
     return float(u / (n_pos * n_neg))
 
 
-def roc_curve(y_true: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roc_curve(
+    y_true: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(fpr, tpr, thresholds)``, thresholds decreasing, starting at +inf (nothing positive).
 
     Point ``i`` is the classifier ``score >= thresholds[i]``.
@@ -259,8 +266,8 @@ def contrast_metrics(
         if both_classes and not (any(seg_y) and not all(seg_y)):
             continue
         entry = {"description": contrast.description, "no_windows": empty}
-        for level, y, p in (("segment", seg_y, seg_p), ("window", win_y, win_p)):
-            entry[level] = level_metrics(np.asarray(y, dtype=int), np.asarray(p, dtype=np.float64), threshold)
+        for level, ys, ps in (("segment", seg_y, seg_p), ("window", win_y, win_p)):
+            entry[level] = level_metrics(np.asarray(ys, dtype=int), np.asarray(ps, dtype=np.float64), threshold)
         out[name] = entry
     return out
 

@@ -169,8 +169,8 @@ class PeerScorer:
 
 
 def run_decision(
-    times: Sequence[float],
-    window_starts: Sequence[float],
+    times: Sequence[float] | np.ndarray,
+    window_starts: Sequence[float] | np.ndarray,
     channel_probabilities: np.ndarray,
     config: DecisionConfig,
     hop_s: float,

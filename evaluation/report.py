@@ -23,6 +23,13 @@ from evaluation.runs import DETECTORS, LABELS, WindowScores
 from evaluation.tuning import GRID_MIN_DURATION_S, GRID_ON, GRID_SMOOTHING
 
 
+def _score(w: WindowScores) -> EventScore:
+    """``w.score``, which the caller sets (``score_events``) before the report is written."""
+    if w.score is None:
+        raise ValueError("WindowScores.score is not set: score the events before writing the report")
+    return w.score
+
+
 # --------------------------------------------------------------------------- formatting
 def pct(x: float, nd: int = 1) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.{nd}f} %"
@@ -139,7 +146,7 @@ class ReportInputs:
         self.headline = {}
         for det in self.dets:
             pools = [
-                combine_scores([results[r.name][det].score for r in group if det in results[r.name]])
+                combine_scores([_score(results[r.name][det]) for r in group if det in results[r.name]])
                 for group in (self.sz_recs, self.bg_recs, self.test_recs)
             ]
             self.headline[det] = (pools[0], pools[1], pools[2])
@@ -248,8 +255,8 @@ def section_targets(inp: ReportInputs) -> list[str]:
                 (f"Bonn test split, {CONTRASTS[c].description}: segment accuracy >= 99 %", f"{pct(acc)}", acc >= 0.99)
             )
     if "chbmit_seizure" in by_name and "network" in results.get("chbmit_seizure", {}):
-        a = results["chbmit_seizure"]["network"].score
-        b = results["chbmit_nonseizure"]["network"].score
+        a = _score(results["chbmit_seizure"]["network"])
+        b = _score(results["chbmit_nonseizure"]["network"])
         lat = a.strict_latencies_s[0] if a.strict_latencies_s else None
         cp = results["chbmit_seizure"]["network"].channel_probs
         top = float(np.nanmax(cp)) if cp.size and np.isfinite(cp).any() else math.nan
@@ -261,7 +268,7 @@ def section_targets(inp: ReportInputs) -> list[str]:
                 lat is not None and b.n_alarms == 0,
             )
         )
-    if net_sz is not None:
+    if net_sz is not None and net_all is not None:  # both come from headline["network"]
         strict = [x for x in net_sz.strict_latencies_s if x is not None]
         rows.append(
             (
@@ -287,8 +294,8 @@ def section_targets(inp: ReportInputs) -> list[str]:
         )
 
         def stats(table: dict, det: str) -> tuple[int, float, int]:
-            sz = combine_scores([table[r.name][det].score for r in sz_recs if det in table[r.name]])
-            al = combine_scores([table[r.name][det].score for r in test_recs if det in table[r.name]])
+            sz = combine_scores([_score(table[r.name][det]) for r in sz_recs if det in table[r.name]])
+            al = combine_scores([_score(table[r.name][det]) for r in test_recs if det in table[r.name]])
             got = [x for x in sz.strict_latencies_s if x is not None]
             return len(got), (float(np.median(got)) if got else math.inf), al.alarms_outside
 
@@ -355,7 +362,7 @@ def section_recordings(inp: ReportInputs) -> list[str]:
             w = results[rec.name].get(det)
             if w is None:
                 continue
-            s = w.score
+            s = _score(w)
             add(
                 f"| {rec.name} | {rec.duration_s:.0f} s | {len(rec.seizures)} | {det} | {s.tp}/{s.n_seizures} | "
                 f"{s.fp} / {s.alarms_outside} | {fmt_latencies(s.strict_latencies_s)} | "
@@ -409,8 +416,8 @@ def section_own_settings(inp: ReportInputs) -> list[str]:
         if det not in tuning:
             continue
         c = tuning[det]["chosen"]
-        s_sz = combine_scores([own_settings[r.name][det].score for r in sz_recs if det in own_settings[r.name]])
-        s_all = combine_scores([own_settings[r.name][det].score for r in test_recs if det in own_settings[r.name]])
+        s_sz = combine_scores([_score(own_settings[r.name][det]) for r in sz_recs if det in own_settings[r.name]])
+        s_all = combine_scores([_score(own_settings[r.name][det]) for r in test_recs if det in own_settings[r.name]])
         add(
             f"| {det} | {c['on_threshold']} / {c['off_threshold']} / {c['smoothing_windows']} / "
             f"{c['min_duration_s']} s | {s_sz.tp}/{s_sz.n_seizures} | {_latency_summary(s_sz.strict_latencies_s)} | "

@@ -95,7 +95,9 @@ def stitch(
     annotate the seizure spans."""
     if not pieces:
         raise ValueError("nothing to stitch: no pieces")
-    parts, table, seizures = [], [], []
+    parts: list[np.ndarray] = []
+    table: list[dict] = []
+    seizures: list[tuple[float, float]] = []
     pos = 0
     n_taper = int(round(taper_s * sfreq))
     for p in pieces:
