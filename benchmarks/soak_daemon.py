@@ -172,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     logged = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
     log_seqs, wire_seqs = [m["seq"] for m in logged], [m["seq"] for m in received]
     t = np.array([s[0] for s in samples])
-    rss = np.array([s[1] for s in samples], dtype=np.float64) / MIB
+    rss_mib = np.array([s[1] for s in samples], dtype=np.float64) / MIB
     half = t >= t[-1] / 2 if t.size else t.astype(bool)
-    slope = float(np.polyfit(t[half] / 3600, rss[half], 1)[0]) if half.sum() >= 10 else float("nan")
+    slope = float(np.polyfit(t[half] / 3600, rss_mib[half], 1)[0]) if half.sum() >= 10 else float("nan")
     windows = metrics.get("realtime_detect_windows_processed_total", 0.0)
     reconnects = sum(m["type"] == "status.signal" and m["state"] == "restored" for m in logged)
     from realtime.model import read_card
@@ -199,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         "minutes": args.minutes,
         "yank_every_s": args.yank_every_s,
         "gap_s": args.gap_s,
-        "rss_mib_after_first_window": float(rss[0]) if rss.size else None,
-        "rss_mib_end": float(rss[-1]) if rss.size else None,
-        "rss_mib_peak": float(rss.max()) if rss.size else None,
+        "rss_mib_after_first_window": float(rss_mib[0]) if rss_mib.size else None,
+        "rss_mib_end": float(rss_mib[-1]) if rss_mib.size else None,
+        "rss_mib_peak": float(rss_mib.max()) if rss_mib.size else None,
         "rss_growth_mib_per_hour_second_half": slope,
         "yanks": yanks,
         "reconnects": reconnects,

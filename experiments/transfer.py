@@ -22,6 +22,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,7 @@ def transfer_metrics(records, probs: dict[str, np.ndarray], threshold: float = 0
     seg_p = np.array([float(np.mean(probs[r.recording_id])) for r in records])
     win_y = np.concatenate([np.full(len(probs[r.recording_id]), r.label) for r in records])
     win_p = np.concatenate([np.asarray(probs[r.recording_id], dtype=np.float64) for r in records])
-    out = {"segment_decision": f"seizure when the mean window probability > {threshold}"}
+    out: dict[str, Any] = {"segment_decision": f"seizure when the mean window probability > {threshold}"}
     for level, yy, pp in (("segment", y, seg_p), ("window", win_y, win_p)):
         m = json_ready(level_metrics(yy, pp, threshold))  # NaN -> None
         if m["sensitivity"] is None or m["specificity"] is None:
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
         return 2
     records = load_nscnd(Path(args.data_root) / "nscnd", sample_rate_hz=fs)
     probs = window_probabilities(predict, records, window, hop)
-    res = {"target": str(target), "nscnd": transfer_metrics(records, probs)}
+    res: dict[str, Any] = {"target": str(target), "nscnd": transfer_metrics(records, probs)}
     if hp is not None:
         val = validation_metrics(target, hp, predict, Path(args.data_root))
         res["validation"] = {k: v for k, v in val.items() if isinstance(v, dict)}
