@@ -54,31 +54,13 @@ def pipeline_window_scores(path: Path, config, detector, duration_s: float) -> W
     onset never closed ends there). The recording is fed as :mod:`realtime.offline` feeds it, so the
     windows and events equal that command's ``--json --windows`` lines.
     """
-    from realtime.pipeline import Pipeline
+    from realtime.offline import feed, recording_pipeline
     from realtime.recordings import read_recording
 
     rec = read_recording(path)
-    pipe = Pipeline(
-        detector,
-        sfreq=rec.sfreq,
-        ch_names=rec.ch_names,
-        units=None,
-        window=config.window,
-        decision=config.decision,
-        channels=config.stream.channels,
-        mode="offline",
-        signal=config.signal,
-    )
-    hop = max(1, int(round(config.window.hop_s * rec.sfreq)))
-    n = rec.data.shape[1]
-    times = np.arange(n, dtype=np.float64) / rec.sfreq
-    results, decisions = [], []
-    for start in range(0, n, hop):
-        stop = min(n, start + hop)
-        pipe.push(rec.data[:, start:stop].T, times[start:stop])
-        for r in pipe.step():
-            results.append(r)
-            decisions.extend(r.events)
+    pipe = recording_pipeline(rec, config, detector)
+    results = list(feed(pipe, rec, config.window.hop_s))
+    decisions = [e for r in results for e in r.events]
     decisions.extend(pipe.flush())
     n_ch = len(results[0].channel_probabilities) if results else 0
     probs = _finite([r.channel_probabilities for r in results]).reshape(len(results), n_ch)

@@ -30,7 +30,7 @@ import logging
 import math
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -38,8 +38,8 @@ import numpy as np
 
 from realtime.config import Config, ConfigError, apply_model_settings, describe_settings
 from realtime.messages import Envelope, Sequencer, event_messages, to_json, window_messages
-from realtime.pipeline import Pipeline
-from realtime.recordings import read_recording
+from realtime.pipeline import Pipeline, WindowResult
+from realtime.recordings import Recording, read_recording
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +48,9 @@ def _num(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def score_recording(
-    path: str | Path, config: Config, detector, *, windows: bool, out: IO[str], sequencer: Sequencer, host: str
-) -> int:
-    """Score one recording, writing its lines to ``out``; returns the number of events."""
-    rec = read_recording(path)
-    file = str(path)
-    pipe = Pipeline(
+def recording_pipeline(rec: Recording, config: Config, detector) -> Pipeline:
+    """The pipeline that scores ``rec`` offline (every hop), with ``config``'s settings."""
+    return Pipeline(
         detector,
         sfreq=rec.sfreq,
         ch_names=rec.ch_names,
@@ -65,6 +61,28 @@ def score_recording(
         mode="offline",
         signal=config.signal,
     )
+
+
+def feed(pipe: Pipeline, rec: Recording, hop_s: float) -> Iterator[WindowResult]:
+    """Push ``rec.data`` ``[n_channels, n_samples]`` into ``pipe`` one hop at a time, with timestamps in
+    seconds from the recording's start, and yield every window result. The caller flushes ``pipe`` at the end.
+    """
+    hop = max(1, round(hop_s * rec.sfreq))
+    n = rec.data.shape[1]
+    times = np.arange(n, dtype=np.float64) / rec.sfreq
+    for start in range(0, n, hop):
+        stop = min(n, start + hop)
+        pipe.push(rec.data[:, start:stop].T, times[start:stop])
+        yield from pipe.step()
+
+
+def score_recording(
+    path: str | Path, config: Config, detector, *, windows: bool, out: IO[str], sequencer: Sequencer, host: str
+) -> int:
+    """Score one recording, writing its lines to ``out``; returns the number of events."""
+    rec = read_recording(path)
+    file = str(path)
+    pipe = recording_pipeline(rec, config, detector)
     env = Envelope.of({"name": Path(path).name, "type": "file", "source_id": file}, host, detector.model_version)
     names = pipe.unique_ch_names
     n_events = 0
@@ -78,39 +96,31 @@ def score_recording(
             out.write(to_json(msg) + "\n")
             n_events += 1
 
-    hop = max(1, round(config.window.hop_s * rec.sfreq))
-    n = rec.data.shape[1]
-    times = np.arange(n, dtype=np.float64) / rec.sfreq
-    for start in range(0, n, hop):
-        stop = min(n, start + hop)
-        pipe.push(rec.data[:, start:stop].T, times[start:stop])
-        for r in pipe.step():
-            if windows:
-                line = {
-                    "type": "window",
-                    "file": file,
-                    "time": r.window_end,
-                    "window_start": r.window_start,
-                    "window_end": r.window_end,
-                    "probability": _num(r.probability),
-                    "raw_probability": _num(r.raw_probability),
-                    "channel_probabilities": {
-                        nm: _num(p) for nm, p in zip(names, r.channel_probabilities, strict=False)
-                    },
-                    "flagged_channels": dict(r.flagged_channels),
-                    "amplitude_flags": dict(r.amplitude_flags),
-                }
-                out.write(json.dumps(line, allow_nan=False, separators=(",", ":")) + "\n")
-            emit(window_messages(r, env, names))
-            quality = tuple(sorted(r.flagged_channels.items())) + tuple(sorted(r.amplitude_flags.items()))
-            if quality != quality_reported:
-                log.warning(
-                    "%s: signal quality at %.1f s: %s",
-                    file,
-                    r.window_end,
-                    pipe.quality_detail(r.flagged_channels, r.amplitude_flags),
-                )
-                quality_reported = quality
+    for r in feed(pipe, rec, config.window.hop_s):
+        if windows:
+            line = {
+                "type": "window",
+                "file": file,
+                "time": r.window_end,
+                "window_start": r.window_start,
+                "window_end": r.window_end,
+                "probability": _num(r.probability),
+                "raw_probability": _num(r.raw_probability),
+                "channel_probabilities": {nm: _num(p) for nm, p in zip(names, r.channel_probabilities, strict=False)},
+                "flagged_channels": dict(r.flagged_channels),
+                "amplitude_flags": dict(r.amplitude_flags),
+            }
+            out.write(json.dumps(line, allow_nan=False, separators=(",", ":")) + "\n")
+        emit(window_messages(r, env, names))
+        quality = tuple(sorted(r.flagged_channels.items())) + tuple(sorted(r.amplitude_flags.items()))
+        if quality != quality_reported:
+            log.warning(
+                "%s: signal quality at %.1f s: %s",
+                file,
+                r.window_end,
+                pipe.quality_detail(r.flagged_channels, r.amplitude_flags),
+            )
+            quality_reported = quality
     emit(event_messages(pipe.flush(), env, names))
     amp = pipe.amplitude
     atypical = {nm: flag for nm, flag in zip(names, amp.flags(), strict=False) if flag}
