@@ -28,13 +28,13 @@ def random_crop(x, window_samples: int, seed=None):
     n = tf.shape(x)[0]
     tf.debugging.assert_greater_equal(n, window_samples, message="example shorter than window_samples")
     start = tf.random.uniform([], 0, n - window_samples + 1, dtype=tf.int32, seed=seed)
-    return x[start:start + window_samples]
+    return x[start : start + window_samples]
 
 
 def center_crop(x, window_samples: int):
     n = tf.shape(x)[0]
     start = (n - window_samples) // 2
-    return x[start:start + window_samples]
+    return x[start : start + window_samples]
 
 
 def augment(x, window_samples: int, hp: AugmentHP, seed=None):
@@ -43,8 +43,9 @@ def augment(x, window_samples: int, hp: AugmentHP, seed=None):
         return x
     flip = tf.random.uniform([], seed=op_seed(seed, 1)) < hp.polarity_flip_prob
     x = tf.where(flip, -x, x)
-    log_gain = tf.random.uniform([], math.log(hp.amplitude_min), math.log(hp.amplitude_max) + 1e-12,
-                                 seed=op_seed(seed, 2))
+    log_gain = tf.random.uniform(
+        [], math.log(hp.amplitude_min), math.log(hp.amplitude_max) + 1e-12, seed=op_seed(seed, 2)
+    )
     x = x * tf.exp(log_gain)
     if hp.noise_std_uv > 0:
         std = tf.random.uniform([], 0.0, hp.noise_std_uv, seed=op_seed(seed, 3))

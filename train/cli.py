@@ -1,10 +1,10 @@
 """``train-detector``: fit, export, evaluate.
 
-    train-detector fit --config config/train/default.toml [--out runs/NAME] [--data-root ../shared/data]
-                       [--epochs N] [--architecture lstm] [--set section.name=value ...]
-    train-detector ensemble RUN_DIR RUN_DIR [...] --out DIR [--data-root ../shared/data]
-    train-detector export RUN_DIR OUT_DIR [--overwrite] [--model-version V]
-    train-detector evaluate ...      (evaluation.evaluate.main(argv))
+train-detector fit --config config/train/default.toml [--out runs/NAME] [--data-root ../shared/data]
+                   [--epochs N] [--architecture lstm] [--set section.name=value ...]
+train-detector ensemble RUN_DIR RUN_DIR [...] --out DIR [--data-root ../shared/data]
+train-detector export RUN_DIR OUT_DIR [--overwrite] [--model-version V]
+train-detector evaluate ...      (evaluation.evaluate.main(argv))
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from train.strategy import StrategyError  # noqa: E402
+from train.strategy import StrategyError
 
 
 def _hparams(args):
@@ -39,7 +39,7 @@ def _fit(args) -> int:
 
     hp = _hparams(args)
     # a string, not a Path: --out may be a URL (gs://bucket/run), which pathlib would turn into gs:/bucket/run
-    out = args.out or f"runs/{hp.fit.architecture}-{_dt.datetime.now(_dt.timezone.utc):%Y%m%d-%H%M%S}"
+    out = args.out or f"runs/{hp.fit.architecture}-{_dt.datetime.now(_dt.UTC):%Y%m%d-%H%M%S}"
     command = "train-detector " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = run_fit(hp, out, data_root=args.data_root, command=command, verbose=args.verbose)
     print(json.dumps({"run_dir": out, "wall_time_s": summary["wall_time_s"]}))
@@ -47,12 +47,16 @@ def _fit(args) -> int:
 
 
 DATA_INFO = {
-    "bonn": {"name": "Bonn epilepsy EEG (sets Z, O, N, F non-seizure; S seizure)",
-             "citation": "Andrzejak RG et al., Phys. Rev. E 64, 061907 (2001)",
-             "licence": "research use only; not redistributed"},
-    "nscnd": {"name": "New Delhi scalp EEG segments (ictal seizure; interictal, preictal non-seizure)",
-              "citation": "Swami P et al., Expert Systems with Applications 56:116-130 (2016)",
-              "licence": "research use only; not redistributed"},
+    "bonn": {
+        "name": "Bonn epilepsy EEG (sets Z, O, N, F non-seizure; S seizure)",
+        "citation": "Andrzejak RG et al., Phys. Rev. E 64, 061907 (2001)",
+        "licence": "research use only; not redistributed",
+    },
+    "nscnd": {
+        "name": "New Delhi scalp EEG segments (ictal seizure; interictal, preictal non-seizure)",
+        "citation": "Swami P et al., Expert Systems with Applications 56:116-130 (2016)",
+        "licence": "research use only; not redistributed",
+    },
     "edf": {"name": "user EDF/BDF recordings with seizure annotations", "citation": "", "licence": "the user's"},
 }
 
@@ -73,8 +77,16 @@ def _ensemble(args) -> int:
 
     command = "train-detector " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = make_ensemble_run(args.run_dirs, args.out, data_root=args.data_root, command=command)
-    print(json.dumps({"run_dir": args.out, "members": summary["ensemble"]["members"],
-                      "window_log_loss": summary["window_log_loss"]}, indent=2))
+    print(
+        json.dumps(
+            {
+                "run_dir": args.out,
+                "members": summary["ensemble"]["members"],
+                "window_log_loss": summary["window_log_loss"],
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -87,10 +99,21 @@ def _export(args) -> int:
     run_info = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
     split = json.loads((run / "split.json").read_text()) if (run / "split.json").exists() else {}
     metrics = json.loads((run / "test_metrics.json").read_text()) if (run / "test_metrics.json").exists() else {}
-    training = {**run_info, "data": [DATA_INFO[s] for s in run_info.get("data_sources", []) if s in DATA_INFO],
-                "split": split, "notes": list(args.note)}
-    out = export_model(infer, hp, args.out_dir, training=training, metrics=metrics,
-                       model_version=args.model_version, overwrite=args.overwrite)
+    training = {
+        **run_info,
+        "data": [DATA_INFO[s] for s in run_info.get("data_sources", []) if s in DATA_INFO],
+        "split": split,
+        "notes": list(args.note),
+    }
+    out = export_model(
+        infer,
+        hp,
+        args.out_dir,
+        training=training,
+        metrics=metrics,
+        model_version=args.model_version,
+        overwrite=args.overwrite,
+    )
     errs = verify_export(infer, out)
     print(json.dumps({"export": str(out), "max_abs_error": errs}))
     return 0
@@ -114,26 +137,46 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fit", help="train a model into a run directory")
     f.add_argument("--config", default=None, help="TOML hyper-parameters (default: built-in defaults)")
-    f.add_argument("--out", default=None, help="run directory, local or a tf.io.gfile URL such as gs://bucket/run "
-                                             "(default runs/<architecture>-<UTC time>)")
+    f.add_argument(
+        "--out",
+        default=None,
+        help="run directory, local or a tf.io.gfile URL such as gs://bucket/run "
+        "(default runs/<architecture>-<UTC time>)",
+    )
     f.add_argument("--data-root", default="../shared/data", help="folder holding bonn/ and nscnd/")
     f.add_argument("--epochs", type=int, default=None)
     f.add_argument("--architecture", default=None, help="a registered architecture (train/models/): inception, lstm")
-    f.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
-                   help="override a hyper-parameter (repeatable)")
+    f.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.NAME=VALUE",
+        help="override a hyper-parameter (repeatable)",
+    )
     f.add_argument("--verbose", type=int, default=1, help="Keras verbosity (1 = progress bar)")
-    cv = sub.add_parser("cv", help="k-fold cross-validation by recording: one run per fold, out-of-fold metrics "
-                                   "pooled over every segment (resumes finished folds)")
+    cv = sub.add_parser(
+        "cv",
+        help="k-fold cross-validation by recording: one run per fold, out-of-fold metrics "
+        "pooled over every segment (resumes finished folds)",
+    )
     cv.add_argument("--config", default=None, help="TOML hyper-parameters (default: built-in defaults)")
     cv.add_argument("--out", required=True, help="folder for fold-F run directories and cv_metrics.json")
     cv.add_argument("--folds", type=int, default=5)
     cv.add_argument("--data-root", default="../shared/data", help="folder holding bonn/ and nscnd/")
     cv.add_argument("--epochs", type=int, default=None)
-    cv.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
-                    help="override a hyper-parameter (repeatable)")
+    cv.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.NAME=VALUE",
+        help="override a hyper-parameter (repeatable)",
+    )
     cv.add_argument("--verbose", type=int, default=2, help="Keras verbosity")
-    en = sub.add_parser("ensemble", help="average finished runs of one configuration (different fit.seed, "
-                                         "same split) into an ensemble run directory, scored per member")
+    en = sub.add_parser(
+        "ensemble",
+        help="average finished runs of one configuration (different fit.seed, "
+        "same split) into an ensemble run directory, scored per member",
+    )
     en.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     en.add_argument("--out", required=True, help="the ensemble run directory to write")
     en.add_argument("--data-root", default="../shared/data", help="folder holding bonn/ and nscnd/")

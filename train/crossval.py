@@ -28,6 +28,7 @@ from train.hparams import THREAD_KEYS, HParams, differences
 
 def _log(msg: str) -> None:
     import sys
+
     print(f"[cv] {msg}", file=sys.stderr, flush=True)
 
 
@@ -46,8 +47,10 @@ def pool_folds(records, fold_probs: list[dict]) -> dict:
             pooled[rid] = np.asarray(p, dtype=np.float64)
     never = sorted({r.recording_id for r in records} - set(pooled))
     if twice or never:
-        raise ValueError(f"folds do not partition the recordings: scored twice {sorted(twice)[:5]!r}, "
-                         f"never {never[:5]!r} ({len(twice)} / {len(never)} in all)")
+        raise ValueError(
+            f"folds do not partition the recordings: scored twice {sorted(twice)[:5]!r}, "
+            f"never {never[:5]!r} ({len(twice)} / {len(never)} in all)"
+        )
     return pooled
 
 
@@ -55,13 +58,16 @@ def with_intervals(metrics: dict) -> dict:
     """Add a 95 % Clopper-Pearson interval to every segment-level accuracy, sensitivity and specificity."""
     from evaluation.metrics import clopper_pearson
 
-    for name, m in metrics.items():
+    for m in metrics.values():
         if not isinstance(m, dict) or "segment" not in m:
             continue
         seg = m["segment"]
         (tn, fp), (fn, tp) = seg["confusion_matrix"]
-        for key, k, n in (("accuracy", tn + tp, tn + fp + fn + tp), ("sensitivity", tp, tp + fn),
-                          ("specificity", tn, tn + fp)):
+        for key, k, n in (
+            ("accuracy", tn + tp, tn + fp + fn + tp),
+            ("sensitivity", tp, tp + fn),
+            ("specificity", tn, tn + fp),
+        ):
             seg[f"{key}_ci95"] = list(clopper_pearson(k, n))
     return metrics
 
@@ -69,33 +75,52 @@ def with_intervals(metrics: dict) -> dict:
 def per_fold_accuracy(fold_metrics: list[dict]) -> dict[str, list[float | None]]:
     """``{contrast: [segment accuracy of fold 0, 1, ...]}`` (None where a fold lacks the contrast)."""
     names = [n for n in (fold_metrics[0] if fold_metrics else {}) if isinstance(fold_metrics[0][n], dict)]
-    return {n: [m[n]["segment"]["accuracy"] if isinstance(m.get(n), dict) else None for m in fold_metrics]
-            for n in names}
+    return {
+        n: [m[n]["segment"]["accuracy"] if isinstance(m.get(n), dict) else None for m in fold_metrics] for n in names
+    }
 
 
 def report_markdown(metrics: dict, folds: int, command: str, by_fold: dict | None = None) -> str:
     by_fold = by_fold or {}
-    rows = ["| contrast | segments (pos/neg) | accuracy [95 % CI] | sensitivity [95 % CI] | specificity [95 % CI] "
-            "| AUROC | confusion [[TN, FP], [FN, TP]] | accuracy per fold |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| contrast | segments (pos/neg) | accuracy [95 % CI] | sensitivity [95 % CI] | specificity [95 % CI] "
+        "| AUROC | confusion [[TN, FP], [FN, TP]] | accuracy per fold |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
 
     def pct(v, ci):
         return f"{100 * v:.1f} % [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
     for name, m in metrics.items():
         if not isinstance(m, dict) or "segment" not in m:
             continue
         s = m["segment"]
         auc = "-" if s.get("auroc") is None else f"{s['auroc']:.4f}"
-        rows.append(f"| {name} | {s['n']} ({s['n_positive']}/{s['n_negative']}) | "
-                    f"{pct(s['accuracy'], s['accuracy_ci95'])} | {pct(s['sensitivity'], s['sensitivity_ci95'])} | "
-                    f"{pct(s['specificity'], s['specificity_ci95'])} | {auc} | {s['confusion_matrix']} | "
-                    + " / ".join("-" if a is None else f"{100 * a:.1f}" for a in by_fold.get(name, [])) + " |")
-    return (f"# {folds}-fold cross-validation by recording (out-of-fold, segment level)\n\n`{command}`\n\n"
-            f"{metrics['segment_decision']}; every segment scored once, by the fold whose model never saw it.\n\n"
-            + "\n".join(rows) + "\n")
+        rows.append(
+            f"| {name} | {s['n']} ({s['n_positive']}/{s['n_negative']}) | "
+            f"{pct(s['accuracy'], s['accuracy_ci95'])} | {pct(s['sensitivity'], s['sensitivity_ci95'])} | "
+            f"{pct(s['specificity'], s['specificity_ci95'])} | {auc} | {s['confusion_matrix']} | "
+            + " / ".join("-" if a is None else f"{100 * a:.1f}" for a in by_fold.get(name, []))
+            + " |"
+        )
+    return (
+        f"# {folds}-fold cross-validation by recording (out-of-fold, segment level)\n\n`{command}`\n\n"
+        f"{metrics['segment_decision']}; every segment scored once, by the fold whose model never saw it.\n\n"
+        + "\n".join(rows)
+        + "\n"
+    )
 
 
-def run_cv(hp: HParams, out_dir: Path | str, *, folds: int, data_root: Path | str = "../shared/data",
-           command: str = "", records=None, verbose: int = 2) -> dict:
+def run_cv(
+    hp: HParams,
+    out_dir: Path | str,
+    *,
+    folds: int,
+    data_root: Path | str = "../shared/data",
+    command: str = "",
+    records=None,
+    verbose: int = 2,
+) -> dict:
     """Train ``folds`` runs into ``out_dir/fold-F`` (skipping finished ones) and pool their test splits."""
     import keras
 
@@ -118,13 +143,22 @@ def run_cv(hp: HParams, out_dir: Path | str, *, folds: int, data_root: Path | st
         if not done.exists():
             _log(f"fold {fold + 1}/{folds} -> {run_dir}")
             keras.backend.clear_session()
-            run_fit(fold_hp, run_dir, data_root=data_root, command=f"{command} (fold {fold})", records=records,
-                    verbose=verbose)
+            run_fit(
+                fold_hp,
+                run_dir,
+                data_root=data_root,
+                command=f"{command} (fold {fold})",
+                records=records,
+                verbose=verbose,
+            )
         else:  # resume: only a fold of this very configuration may be reused
-            for key, used, asked in differences(json.loads((run_dir / "hparams.json").read_text()),
-                                                fold_hp.to_dict(), THREAD_KEYS)[:1]:
-                raise ValueError(f"{str(run_dir)!r} was trained with {key} = {used!r}, but this run asks for "
-                                 f"{asked!r}: use another --out, or the settings it was run with")
+            for key, used, asked in differences(
+                json.loads((run_dir / "hparams.json").read_text()), fold_hp.to_dict(), THREAD_KEYS
+            )[:1]:
+                raise ValueError(
+                    f"{str(run_dir)!r} was trained with {key} = {used!r}, but this run asks for "
+                    f"{asked!r}: use another --out, or the settings it was run with"
+                )
             _log(f"fold {fold + 1}/{folds}: finished before, not retrained ({done})")
         fold_probs.append(json.loads(done.read_text()))
         fold_metrics.append(json.loads((run_dir / "test_metrics.json").read_text()))
@@ -132,9 +166,16 @@ def run_cv(hp: HParams, out_dir: Path | str, *, folds: int, data_root: Path | st
     pooled = pool_folds(records, fold_probs)
     metrics = with_intervals(score(records, pooled))
     by_fold = per_fold_accuracy(fold_metrics)
-    summary = {"command": command, "folds": folds, "seed": hp.split_seed, "recordings": len(records),
-               "wall_time_s": round(time.time() - t0, 1), "folds_wall_time_s": fold_wall_s,
-               "metrics": metrics, "segment_accuracy_by_fold": by_fold}
+    summary = {
+        "command": command,
+        "folds": folds,
+        "seed": hp.split_seed,
+        "recordings": len(records),
+        "wall_time_s": round(time.time() - t0, 1),
+        "folds_wall_time_s": fold_wall_s,
+        "metrics": metrics,
+        "segment_accuracy_by_fold": by_fold,
+    }
     (out_dir / "cv_metrics.json").write_text(json.dumps(summary, indent=2))
     (out_dir / "cv_report.md").write_text(report_markdown(metrics, folds, command, by_fold))
     return summary

@@ -53,14 +53,16 @@ def build_ensemble(members: list, name: str = "ensemble"):
 
 def check_members(hparams: list[dict], splits: list[dict], names: list[str]) -> None:
     """Raise ``ValueError`` unless all members share hyper-parameters (but the free keys) and the split."""
-    for hp, name in zip(hparams[1:], names[1:]):
+    for hp, name in zip(hparams[1:], names[1:], strict=False):
         for key, ref_value, value in differences(hparams[0], hp, MEMBER_FREE_KEYS)[:1]:
             raise ValueError(f"ensemble member {name!r} has {key} = {value!r}, but {names[0]!r} has {ref_value!r}")
-    for sp, name in zip(splits[1:], names[1:]):
+    for sp, name in zip(splits[1:], names[1:], strict=False):
         for part in SPLITS:
             if sorted(sp.get(part, [])) != sorted(splits[0].get(part, [])):
-                raise ValueError(f"ensemble member {name!r} was trained on another split than {names[0]!r} "
-                                 f"({part} differs): train members with the same data.split_seed")
+                raise ValueError(
+                    f"ensemble member {name!r} was trained on another split than {names[0]!r} "
+                    f"({part} differs): train members with the same data.split_seed"
+                )
     seeds = [hp["fit"]["seed"] for hp in hparams]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"ensemble members must differ in fit.seed, got seeds {seeds!r}")
@@ -102,8 +104,9 @@ def window_log_loss(records, probs: dict) -> float:
     return float(np.mean(np.concatenate(losses))) if losses else float("nan")
 
 
-def make_ensemble_run(member_dirs: list, out_dir, *, data_root="../shared/data", records=None,
-                      command: str = "") -> dict:
+def make_ensemble_run(
+    member_dirs: list, out_dir, *, data_root="../shared/data", records=None, command: str = ""
+) -> dict:
     """Write an ensemble run directory (module docstring) from finished member runs; returns its summary."""
     from train.datasets.records import run_records
     from train.scoring import keras_predict, score, window_probabilities
@@ -119,41 +122,57 @@ def make_ensemble_run(member_dirs: list, out_dir, *, data_root="../shared/data",
     by_id = {r.recording_id: r for r in records}
     missing = [i for part in ("validation", "test") for i in split[part] if i not in by_id]
     if missing:
-        raise ValueError(f"{len(missing)} validation/test recordings of the split are not in the data, e.g. {missing[:3]!r}")
+        raise ValueError(
+            f"{len(missing)} validation/test recordings of the split are not in the data, e.g. {missing[:3]!r}"
+        )
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    named = {**{str(d): m for d, m in zip(member_dirs, models)}, "ensemble": ensemble}
-    per_split, ens_metrics, ens_probs = {}, {}, {}
+    named = {**{str(d): m for d, m in zip(member_dirs, models, strict=False)}, "ensemble": ensemble}
+    per_split: dict[str, dict] = {}
+    ens_metrics: dict[str, dict] = {}
+    ens_probs: dict[str, dict] = {}
     for part in ("validation", "test"):
         recs = [by_id[i] for i in split[part]]
         per_split[part] = {}
         for name, model in named.items():
-            probs = window_probabilities(keras_predict(model), recs, hp.signal.window_samples,
-                                         hp.signal.eval_hop_samples)
+            probs = window_probabilities(
+                keras_predict(model), recs, hp.signal.window_samples, hp.signal.eval_hop_samples
+            )
             metrics = score(recs, probs)
             per_split[part][name] = {"window_log_loss": window_log_loss(recs, probs), "metrics": metrics}
             if name == "ensemble":
                 ens_metrics[part], ens_probs[part] = metrics, probs
 
-    members = [{"run_dir": os.path.relpath(d.resolve(), out_dir.resolve()), "seed": h["fit"]["seed"]}
-               for d, h in zip(member_dirs, hp_dicts)]
-    (out_dir / "members.json").write_text(json.dumps({"combination": "mean of the members' softmax outputs",
-                                                      "members": members}, indent=2))
+    members = [
+        {"run_dir": os.path.relpath(d.resolve(), out_dir.resolve()), "seed": h["fit"]["seed"]}
+        for d, h in zip(member_dirs, hp_dicts, strict=False)
+    ]
+    (out_dir / "members.json").write_text(
+        json.dumps({"combination": "mean of the members' softmax outputs", "members": members}, indent=2)
+    )
     (out_dir / "hparams.json").write_text(json.dumps(hp_dicts[0], indent=2))
     (out_dir / "split.json").write_text(json.dumps(split, indent=2))
     (out_dir / "validation_metrics.json").write_text(json.dumps(ens_metrics["validation"], indent=2))
     (out_dir / "test_metrics.json").write_text(json.dumps(ens_metrics["test"], indent=2))
     (out_dir / "test_probabilities.json").write_text(
-        json.dumps({k: np.round(v, 5).tolist() for k, v in ens_probs["test"].items()}))
+        json.dumps({k: np.round(v, 5).tolist() for k, v in ens_probs["test"].items()})
+    )
     (out_dir / "members_metrics.json").write_text(json.dumps(per_split, indent=2))
     member_runs = [json.loads((d / "run.json").read_text()) if (d / "run.json").exists() else {} for d in member_dirs]
-    summary = {"command": command, "architecture": hp.fit.architecture,
-               "ensemble": {"combination": "mean of the members' softmax outputs", "members": members},
-               "data_sources": list(hp.data.sources), "data_root": str(data_root),
-               "examples": member_runs[0].get("examples", {}),
-               "split_counts": {k: len(split[k]) for k in SPLITS},
-               "fit_wall_time_s": round(sum(r.get("fit_wall_time_s", 0.0) for r in member_runs), 1),
-               "params": int(ensemble.count_params()), "seed": [m["seed"] for m in members]}
+    summary = {
+        "command": command,
+        "architecture": hp.fit.architecture,
+        "ensemble": {"combination": "mean of the members' softmax outputs", "members": members},
+        "data_sources": list(hp.data.sources),
+        "data_root": str(data_root),
+        "examples": member_runs[0].get("examples", {}),
+        "split_counts": {k: len(split[k]) for k in SPLITS},
+        "fit_wall_time_s": round(sum(r.get("fit_wall_time_s", 0.0) for r in member_runs), 1),
+        "params": int(ensemble.count_params()),
+        "seed": [m["seed"] for m in members],
+    }
     (out_dir / "run.json").write_text(json.dumps(summary, indent=2))
-    return {**summary, "window_log_loss": {part: {k: v["window_log_loss"] for k, v in per_split[part].items()}
-                                           for part in per_split}}
+    return {
+        **summary,
+        "window_log_loss": {part: {k: v["window_log_loss"] for k, v in per_split[part].items()} for part in per_split},
+    }

@@ -41,8 +41,17 @@ def save_serving(infer_model, path: Path | str, window_samples: int) -> None:
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
 
 
-def export_model(infer_model, hp, out_dir: Path | str, *, training: dict | None = None, metrics: dict | None = None,
-                 model_version: str | None = None, tflite: bool = True, overwrite: bool = False) -> Path:
+def export_model(
+    infer_model,
+    hp,
+    out_dir: Path | str,
+    *,
+    training: dict | None = None,
+    metrics: dict | None = None,
+    model_version: str | None = None,
+    tflite: bool = True,
+    overwrite: bool = False,
+) -> Path:
     """Write ``out_dir/{saved_model/, model.tflite, model_card.json}``; returns ``out_dir``.
 
     Atomic: everything is written into a temporary sibling directory and moved into place only when
@@ -64,7 +73,7 @@ def export_model(infer_model, hp, out_dir: Path | str, *, training: dict | None 
         if tflite:
             conv = tf.lite.TFLiteConverter.from_saved_model(str(tmp / "saved_model"))
             (tmp / "model.tflite").write_bytes(conv.convert())
-        now = _dt.datetime.now(_dt.timezone.utc)
+        now = _dt.datetime.now(_dt.UTC)
         card = {
             "format_version": 1,
             "model_version": model_version or f"{hp.fit.architecture}-{now:%Y.%m.%d}",
@@ -72,8 +81,12 @@ def export_model(infer_model, hp, out_dir: Path | str, *, training: dict | None 
             "sample_rate_hz": float(hp.signal.sample_rate_hz),
             "window_samples": int(n),
             "input_unit": "uV",
-            "input_scaling": {"method": hp.scaling.method, "scale_uv": hp.scaling.scale_uv,
-                              "mean_removed": True, "inside_model": True},
+            "input_scaling": {
+                "method": hp.scaling.method,
+                "scale_uv": hp.scaling.scale_uv,
+                "mean_removed": True,
+                "inside_model": True,
+            },
             "classes": list(CLASSES),
             "positive_class": "seizure",
             "hyperparameters": hp.to_dict(),
@@ -107,8 +120,13 @@ def verify_export(infer_model, out_dir: Path | str, x: np.ndarray | None = None,
         rng = np.random.default_rng(0)
         n = card["window_samples"]
         t = np.arange(n) / card["sample_rate_hz"]
-        x = np.concatenate([rng.normal(0, 30, (4, n)), 200 * np.sin(2 * np.pi * 3 * t)[None] + rng.normal(0, 20, (1, n)),
-                            np.zeros((1, n))]).astype(np.float32)
+        x = np.concatenate(
+            [
+                rng.normal(0, 30, (4, n)),
+                200 * np.sin(2 * np.pi * 3 * t)[None] + rng.normal(0, 20, (1, n)),
+                np.zeros((1, n)),
+            ]
+        ).astype(np.float32)
     ref = np.asarray(infer_model(x, training=False))
     sm = tf.saved_model.load(str(out_dir / "saved_model"))
     got_sm = np.asarray(sm.serve(tf.constant(x)))
@@ -128,12 +146,13 @@ def run_tflite(path: Path | str, x: np.ndarray) -> np.ndarray:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # pragma: no cover - fall back to TensorFlow's interpreter
         import tensorflow as tf
+
         Interpreter = tf.lite.Interpreter
     interp = Interpreter(model_path=str(path))
     runner = interp.get_signature_runner()
     (in_name,) = runner.get_input_details().keys()
     outs = []
     for i in range(len(x)):  # batch 1 rows: the signature's batch dimension is dynamic
-        res = runner(**{in_name: x[i:i + 1].astype(np.float32)})
+        res = runner(**{in_name: x[i : i + 1].astype(np.float32)})
         outs.append(np.asarray(next(iter(res.values()))))
     return np.concatenate(outs)

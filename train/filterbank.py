@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scipy import signal
 
@@ -19,7 +21,7 @@ def design_filterbank(band_edges_hz, taps: int, fs_hz: float, window: str = "ham
     Each filter is normalised to unit gain at its band's geometric centre.
     """
     edges = [float(e) for e in band_edges_hz]
-    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])) or edges[0] <= 0:
+    if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)) or edges[0] <= 0:
         raise ValueError(f"band_edges_hz must be increasing and positive, got {band_edges_hz!r}")
     if taps < 3 or taps % 2 == 0:
         raise ValueError(f"taps must be an odd integer >= 3, got {taps!r}")
@@ -27,7 +29,7 @@ def design_filterbank(band_edges_hz, taps: int, fs_hz: float, window: str = "ham
         raise ValueError(f"highest band edge {edges[-1]!r} Hz must be below Nyquist ({fs_hz / 2!r} Hz)")
     centres = band_centres_hz(edges)
     kernel = np.empty((taps, 1, len(edges) - 1), dtype=np.float64)
-    for i, (lo, hi) in enumerate(zip(edges, edges[1:])):
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
         h = signal.firwin(taps, [lo, hi], pass_zero=False, window=window, fs=fs_hz)
         _, resp = signal.freqz(h, worN=[centres[i]], fs=fs_hz)
         h = h / np.abs(resp[0])

@@ -38,8 +38,12 @@ def compile_model(model, hp: HParams):
     # labels are one-hot (soft under mixup): train/tfrecords.py make_dataset
     losses = {n: keras.losses.CategoricalCrossentropy(name=f"{n}_xent") for n in names}
     weights = {n: (1.0 if n == "probabilities" else hp.fit.aux_loss_weight) for n in names}
-    model.compile(optimizer=keras.optimizers.Adam(hp.fit.learning_rate), loss=losses, loss_weights=weights,
-                  metrics={"probabilities": [keras.metrics.CategoricalAccuracy(name="accuracy")]})
+    model.compile(
+        optimizer=keras.optimizers.Adam(hp.fit.learning_rate),
+        loss=losses,
+        loss_weights=weights,
+        metrics={"probabilities": [keras.metrics.CategoricalAccuracy(name="accuracy")]},
+    )
     return names
 
 
@@ -54,6 +58,7 @@ def _build_from_local_batch(model, strategy, dataset) -> None:
     def build(iterator=None, data_batch=None):
         with strategy.scope():
             model._symbolic_build(data_batch=batch)
+
     build()
     model._maybe_symbolic_build = build
 
@@ -80,20 +85,34 @@ def prepare_data(hp: HParams, data_root: Path | str, run_dir: Path | str, record
 
     if records is None:
         records = run_records(hp, data_root)
-    split = split_records(records, hp.data.split_fractions, hp.split_seed, n_folds=hp.data.cv_folds,
-                          fold=hp.data.cv_fold)
+    split = split_records(
+        records, hp.data.split_fractions, hp.split_seed, n_folds=hp.data.cv_folds, fold=hp.data.cv_fold
+    )
     by_id = {r.recording_id: r for r in records}
     kfold = {"cv_folds": hp.data.cv_folds, "cv_fold": hp.data.cv_fold} if hp.data.cv_folds else {}
-    _write_text(join(run_dir, "split.json"), json.dumps({"seed": hp.split_seed, "by": "recording group, stratified by "
-                                                         "source/subset/label", **kfold, **split}, indent=2))
+    _write_text(
+        join(run_dir, "split.json"),
+        json.dumps(
+            {"seed": hp.split_seed, "by": "recording group, stratified by source/subset/label", **kfold, **split},
+            indent=2,
+        ),
+    )
     ex = hp.signal.window_samples + hp.signal.crop_margin_samples
     summaries = {}
     for name in ("train", "validation"):
         recs = [by_id[i] for i in split[name]]
-        summaries[name] = write_split(recs, join(run_dir, "data"), name, example_samples=ex,
-                                      hop_samples=hp.signal.train_hop_samples, shard_examples=hp.data.shard_examples,
-                                      balance=name == "train", balance_classes=hp.data.balance_classes,
-                                      source_share=hp.data.source_share, max_repeat=hp.data.max_repeat)
+        summaries[name] = write_split(
+            recs,
+            join(run_dir, "data"),
+            name,
+            example_samples=ex,
+            hop_samples=hp.signal.train_hop_samples,
+            shard_examples=hp.data.shard_examples,
+            balance=name == "train",
+            balance_classes=hp.data.balance_classes,
+            source_share=hp.data.source_share,
+            max_repeat=hp.data.max_repeat,
+        )
     return {"records": records, "split": split, "summaries": summaries}
 
 
@@ -106,6 +125,7 @@ def plot_curves(history_csv: Path | str, out_png: Path | str, title: str) -> boo
 
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:
@@ -136,6 +156,7 @@ def plot_curves(history_csv: Path | str, out_png: Path | str, title: str) -> boo
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     import tensorflow as tf
+
     with tf.io.gfile.GFile(str(out_png), "wb") as f:
         f.write(buf.getvalue())
     return True
@@ -165,13 +186,19 @@ def best_state_callback(path: str, checkpoint, plateau):
             plateau.wait = st["plateau_wait"]
             plateau.cooldown_counter = st["plateau_cooldown_counter"]
             self.model.optimizer.learning_rate = st["learning_rate"]
-            _log(f"resumed: best {checkpoint.monitor} so far {st['checkpoint_best']!r}, "
-                 f"learning rate {st['learning_rate']!r}")
+            _log(
+                f"resumed: best {checkpoint.monitor} so far {st['checkpoint_best']!r}, "
+                f"learning rate {st['learning_rate']!r}"
+            )
 
         def on_epoch_end(self, epoch, logs=None):
-            st = {"checkpoint_best": float(checkpoint.best), "plateau_best": float(plateau.best),
-                  "plateau_wait": int(plateau.wait), "plateau_cooldown_counter": int(plateau.cooldown_counter),
-                  "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))}
+            st = {
+                "checkpoint_best": float(checkpoint.best),
+                "plateau_best": float(plateau.best),
+                "plateau_wait": int(plateau.wait),
+                "plateau_cooldown_counter": int(plateau.cooldown_counter),
+                "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            }
             tf.io.gfile.makedirs(path.rsplit("/", 1)[0])
             _write_text(path + ".tmp", json.dumps(st))
             tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
@@ -191,7 +218,7 @@ def history_csv_callback(path: str):
 
     class HistoryCsv(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.rows = (list(csv.DictReader(io.StringIO(_read_text(path)))) if tf.io.gfile.exists(path) else [])
+            self.rows = list(csv.DictReader(io.StringIO(_read_text(path)))) if tf.io.gfile.exists(path) else []
 
         def on_epoch_end(self, epoch, logs=None):
             row = {"epoch": epoch}
@@ -209,8 +236,17 @@ def history_csv_callback(path: str):
     return HistoryCsv()
 
 
-def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../shared/data", command: str = "",
-            records=None, verbose: int = 2, score_test: bool = True, extra_callbacks=()) -> dict:
+def run_fit(
+    hp: HParams,
+    run_dir: Path | str,
+    *,
+    data_root: Path | str = "../shared/data",
+    command: str = "",
+    records=None,
+    verbose: int = 2,
+    score_test: bool = True,
+    extra_callbacks=(),
+) -> dict:
     """Train per ``hp`` into ``run_dir``; returns the run summary (also written to run.json).
 
     ``run_dir`` is a local path or any URL ``tf.io.gfile`` writes (``gs://bucket/run``): it stays a string
@@ -235,8 +271,10 @@ def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../sha
     strategy = strat.make_strategy(p, hp.fit.tpu)
     chief = p.kind != "multi_worker" or strat.is_chief(os.environ.get("TF_CONFIG"))
     work_dir = run_dir if chief else tempfile.mkdtemp(prefix="train-worker-")
-    _log(f"strategy {p.kind}, precision {p.precision}, replicas {strategy.num_replicas_in_sync}"
-         + ("" if chief else f"; not the chief: writing to the temporary {work_dir!r}"))
+    _log(
+        f"strategy {p.kind}, precision {p.precision}, replicas {strategy.num_replicas_in_sync}"
+        + ("" if chief else f"; not the chief: writing to the temporary {work_dir!r}")
+    )
     try:
         tf.io.gfile.makedirs(work_dir)
         _write_text(join(work_dir, "hparams.json"), json.dumps(hp.to_dict(), indent=2))
@@ -251,22 +289,42 @@ def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../sha
             train_model, infer_model = build(hp)
             names = compile_model(train_model, hp)
         ex = hp.signal.window_samples + hp.signal.crop_margin_samples
-        train_ds = make_dataset(files["train"], example_samples=ex, window_samples=hp.signal.window_samples,
-                                batch_size=hp.fit.batch_size, training=True, output_names=names,
-                                augment_hp=hp.augment, seed=hp.fit.seed, drop_remainder=p.drop_remainder,
-                                shuffle_buffer=max(1000, data["summaries"]["train"]["examples_per_epoch"]))
+        train_ds = make_dataset(
+            files["train"],
+            example_samples=ex,
+            window_samples=hp.signal.window_samples,
+            batch_size=hp.fit.batch_size,
+            training=True,
+            output_names=names,
+            augment_hp=hp.augment,
+            seed=hp.fit.seed,
+            drop_remainder=p.drop_remainder,
+            shuffle_buffer=max(1000, data["summaries"]["train"]["examples_per_epoch"]),
+        )
         val_ds = None
         if data["summaries"]["validation"]["examples"]:
-            val_ds = make_dataset(files["validation"], example_samples=ex, window_samples=hp.signal.window_samples,
-                                  batch_size=hp.fit.val_batch_size, training=False, output_names=names,
-                                  drop_remainder=p.drop_remainder)
+            val_ds = make_dataset(
+                files["validation"],
+                example_samples=ex,
+                window_samples=hp.signal.window_samples,
+                batch_size=hp.fit.val_batch_size,
+                training=False,
+                output_names=names,
+                drop_remainder=p.drop_remainder,
+            )
         monitor = hp.fit.monitor if val_ds is not None else hp.fit.monitor.removeprefix("val_")
         mode = "max" if "acc" in monitor or "auc" in monitor else "min"
         best_path = join(work_dir, "best.weights.h5")
-        checkpoint = keras.callbacks.ModelCheckpoint(best_path, monitor=monitor, mode=mode,
-                                                     save_best_only=True, save_weights_only=True)
-        plateau = keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=hp.fit.plateau_factor,
-                                                    patience=hp.fit.plateau_patience, min_lr=hp.fit.min_learning_rate)
+        checkpoint = keras.callbacks.ModelCheckpoint(
+            best_path, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
+        )
+        plateau = keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor,
+            mode=mode,
+            factor=hp.fit.plateau_factor,
+            patience=hp.fit.plateau_patience,
+            min_lr=hp.fit.min_learning_rate,
+        )
         backup_dir = join(work_dir, "backup")
         callbacks = [
             checkpoint,
@@ -278,8 +336,10 @@ def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../sha
         callbacks += list(extra_callbacks)
         try:
             import tensorboard  # noqa: F401
-            callbacks.append(keras.callbacks.TensorBoard(join(work_dir, "tensorboard"), write_graph=False,
-                                                         profile_batch=0))
+
+            callbacks.append(
+                keras.callbacks.TensorBoard(join(work_dir, "tensorboard"), write_graph=False, profile_batch=0)
+            )
         except ImportError:
             _log("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
         if p.kind == "multi_worker":
@@ -288,8 +348,15 @@ def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../sha
         if steps:
             train_ds = train_ds.repeat()
         t_fit = time.time()
-        history = train_model.fit(train_ds, validation_data=val_ds, epochs=hp.fit.epochs, steps_per_epoch=steps,
-                                  callbacks=callbacks, verbose=verbose, shuffle=False)  # shuffled in make_dataset
+        history = train_model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=hp.fit.epochs,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,
+        )  # shuffled in make_dataset
         fit_s = time.time() - t_fit
         train_model.save_weights(join(work_dir, "last.weights.h5"))
         if tf.io.gfile.exists(best_path):
@@ -299,28 +366,42 @@ def run_fit(hp: HParams, run_dir: Path | str, *, data_root: Path | str = "../sha
         if chief:
             plot_curves(join(run_dir, "history.csv"), join(run_dir, "curves.png"), f"{hp.fit.architecture} training")
 
-        summary = {"command": command, "architecture": hp.fit.architecture, "strategy": p.kind,
-                   "precision": p.precision, "chief": chief, "data_sources": list(hp.data.sources),
-                   "data_root": str(data_root), "examples": data["summaries"],
-                   "split_counts": {k: len(v) for k, v in data["split"].items()},
-                   "fit_wall_time_s": round(fit_s, 1), "params": int(infer_model.count_params()),
-                   "final_logs": {k: float(v[-1]) for k, v in history.history.items() if v},
-                   "seed": hp.fit.seed, "host_cpus": os.cpu_count()}
+        summary = {
+            "command": command,
+            "architecture": hp.fit.architecture,
+            "strategy": p.kind,
+            "precision": p.precision,
+            "chief": chief,
+            "data_sources": list(hp.data.sources),
+            "data_root": str(data_root),
+            "examples": data["summaries"],
+            "split_counts": {k: len(v) for k, v in data["split"].items()},
+            "fit_wall_time_s": round(fit_s, 1),
+            "params": int(infer_model.count_params()),
+            "final_logs": {k: float(v[-1]) for k, v in history.history.items() if v},
+            "seed": hp.fit.seed,
+            "host_cpus": os.cpu_count(),
+        }
         if score_test and chief and data["split"]["test"]:
             from train.scoring import keras_predict, score, window_probabilities
+
             by_id = {r.recording_id: r for r in data["records"]}
             test = [by_id[i] for i in data["split"]["test"]]
-            probs = window_probabilities(keras_predict(infer_model), test, hp.signal.window_samples,
-                                         hp.signal.eval_hop_samples)
+            probs = window_probabilities(
+                keras_predict(infer_model), test, hp.signal.window_samples, hp.signal.eval_hop_samples
+            )
             metrics = score(test, probs)
             _write_text(join(run_dir, "test_metrics.json"), json.dumps(metrics, indent=2))
-            _write_text(join(run_dir, "test_probabilities.json"),
-                        json.dumps({k: v.round(5).tolist() for k, v in probs.items()}))
+            _write_text(
+                join(run_dir, "test_probabilities.json"), json.dumps({k: v.round(5).tolist() for k, v in probs.items()})
+            )
             summary["test_metrics"] = metrics
         summary["wall_time_s"] = round(time.time() - t0, 1)
         if chief:
-            _write_text(join(run_dir, "run.json"),
-                        json.dumps({k: v for k, v in summary.items() if k != "test_metrics"}, indent=2))
+            _write_text(
+                join(run_dir, "run.json"),
+                json.dumps({k: v for k, v in summary.items() if k != "test_metrics"}, indent=2),
+            )
     finally:
         if not chief:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -342,6 +423,7 @@ def load_run(run_dir: Path | str):
 
     if tf.io.gfile.exists(join(run_dir, "members.json")):  # an ensemble run (train/ensemble.py): no training model
         from train.ensemble import load_ensemble_run
+
         return load_ensemble_run(Path(run_dir))
     if not tf.io.gfile.exists(join(run_dir, "hparams.json")):
         raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory (no hparams.json)")

@@ -8,12 +8,23 @@ with dotted keys (``"fit.epochs=3"``), and serialise to a plain dict that each r
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import itertools
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+
+
+def _default(f: dataclasses.Field) -> Any:
+    """A dataclass field's default value, from its default or its default factory."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 class HParamsError(ValueError):
@@ -22,7 +33,7 @@ class HParamsError(ValueError):
 
 def _f(default: Any, unit: str, meaning: str):
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"unit": unit, "meaning": meaning})
+        return field(default_factory=partial(copy.copy, default), metadata={"unit": unit, "meaning": meaning})
     return field(default=default, metadata={"unit": unit, "meaning": meaning})
 
 
@@ -32,33 +43,49 @@ class SignalHP:
     window_samples: int = _f(1024, "samples", "model input length (1024 samples = 4.096 s at 250 Hz)")
     train_hop_samples: int = _f(512, "samples", "hop between training examples cut from a long recording")
     eval_hop_samples: int = _f(256, "samples", "hop between windows when scoring a test segment")
-    crop_margin_samples: int = _f(256, "samples",
-                                  "extra samples stored per training example; a random crop of window_samples "
-                                  "is drawn from window_samples + margin (the random-shift augmentation)")
+    crop_margin_samples: int = _f(
+        256,
+        "samples",
+        "extra samples stored per training example; a random crop of window_samples "
+        "is drawn from window_samples + margin (the random-shift augmentation)",
+    )
 
 
 @dataclass(frozen=True)
 class ScalingHP:
-    method: str = _f("fixed_uv", "-",
-                     "input scaling inside the model: 'window_minmax' (per-window zero mean scaled into [-1, 1]; "
-                     "flat window -> 0), 'fixed_uv' ((x - mean) / scale_uv), 'asinh_uv' (asinh((x - mean) / scale_uv): "
-                     "linear below scale_uv, logarithmic above, so a gain error is a small shift); default fixed_uv, chosen on the scalp-transfer proxy (docs/training.md)")
+    method: str = _f(
+        "fixed_uv",
+        "-",
+        "input scaling inside the model: 'window_minmax' (per-window zero mean scaled into [-1, 1]; "
+        "flat window -> 0), 'fixed_uv' ((x - mean) / scale_uv), 'asinh_uv' (asinh((x - mean) / scale_uv): "
+        "linear below scale_uv, logarithmic above, so a gain error is a small shift); default fixed_uv, "
+        "chosen on the scalp-transfer proxy (docs/training.md)",
+    )
     scale_uv: float = _f(100.0, "uV", "amplitude scale for 'fixed_uv' and 'asinh_uv'")
 
 
 @dataclass(frozen=True)
 class FilterBankHP:
-    band_edges_hz: list = _f([1.5, 3.0, 6.0, 12.0, 24.0, 40.0], "Hz",
-                             "edges of consecutive band-pass bands (n_bands = len - 1), from 1.5 Hz upward")
+    band_edges_hz: list = _f(
+        [1.5, 3.0, 6.0, 12.0, 24.0, 40.0],
+        "Hz",
+        "edges of consecutive band-pass bands (n_bands = len - 1), from 1.5 Hz upward",
+    )
     taps: int = _f(511, "samples at the up-sampled rate", "FIR length (odd: linear phase, 'same' alignment)")
     window: str = _f("hamming", "-", "scipy.signal.firwin window")
-    float64: bool = _f(False, "-", "compute the convolution in float64 (the layers before the bank stay float32 "
-                                   "under mixed precision), then cast back to float32; LiteRT cannot convert it")
+    float64: bool = _f(
+        False,
+        "-",
+        "compute the convolution in float64 (the layers before the bank stay float32 "
+        "under mixed precision), then cast back to float32; LiteRT cannot convert it",
+    )
 
 
 @dataclass(frozen=True)
 class InceptionHP:
-    upsample_factor: int = _f(2, "-", "UpSampling1D factor before the filter bank (the bank is the interpolation filter)")
+    upsample_factor: int = _f(
+        2, "-", "UpSampling1D factor before the filter bank (the bank is the interpolation filter)"
+    )
     filters: int = _f(8, "channels", "filters per branch of an inception module")
     kernel_sizes: list = _f([9, 25], "samples", "kernel sizes of the parallel convolution branches")
     dilation_rate: int = _f(8, "-", "dilation of the two 'global' blocks (the two 'local' blocks use 1)")
@@ -82,11 +109,20 @@ class LstmHP:
 class AugmentHP:
     enabled: bool = _f(True, "-", "apply augmentation to training examples")
     polarity_flip_prob: float = _f(0.5, "probability", "multiply the window by -1")
-    amplitude_min: float = _f(0.8, "x", "amplitude scale, log-uniform between min and max (0.8-1.25: calibrated devices, amplitude stays a cue; chosen on the scalp-transfer proxy)")
+    amplitude_min: float = _f(
+        0.8,
+        "x",
+        "amplitude scale, log-uniform between min and max (0.8-1.25: calibrated devices, amplitude stays "
+        "a cue; chosen on the scalp-transfer proxy)",
+    )
     amplitude_max: float = _f(1.25, "x", "amplitude scale, log-uniform between min and max")
     noise_std_uv: float = _f(3.0, "uV", "maximum std of additive white noise (std drawn uniform in [0, max])")
-    mixup_alpha: float = _f(0.0, "-", "mixup: each training example mixed with another of its batch, weight "
-                                      "l ~ Beta(alpha, alpha), labels mixed alike; 0 = off")
+    mixup_alpha: float = _f(
+        0.0,
+        "-",
+        "mixup: each training example mixed with another of its batch, weight "
+        "l ~ Beta(alpha, alpha), labels mixed alike; 0 = off",
+    )
 
 
 @dataclass(frozen=True)
@@ -94,17 +130,32 @@ class DataHP:
     sources: list = _f(["bonn", "nscnd"], "-", "datasets to train on: bonn, nscnd, edf")
     edf_paths: list = _f([], "-", "EDF/BDF files (or folders) for the 'edf' source")
     edf_channels: list = _f([], "-", "channels to use from EDF files ([] = all)")
-    edf_group_by: str = _f("file", "-", "what the split keeps together for EDF recordings: 'file', or 'folder' "
-                                        "(one folder per patient, as CHB-MIT ships: no patient on both sides)")
+    edf_group_by: str = _f(
+        "file",
+        "-",
+        "what the split keeps together for EDF recordings: 'file', or 'folder' "
+        "(one folder per patient, as CHB-MIT ships: no patient on both sides)",
+    )
     split_fractions: list = _f([0.6, 0.2, 0.2], "-", "train / validation / test fractions, by recording")
-    split_seed: int = _f(-1, "-", "seed of the split by recording; -1 = fit.seed (ensemble members keep one "
-                                  "split and differ only in fit.seed: weights, shuffling, augmentation)")
-    cv_folds: int = _f(0, "-", "0 = one split by split_fractions; k >= 3 = k-fold by recording group (train-detector cv): "
-                               "fold cv_fold is the test split, the next fold validation, the rest training")
+    split_seed: int = _f(
+        -1,
+        "-",
+        "seed of the split by recording; -1 = fit.seed (ensemble members keep one "
+        "split and differ only in fit.seed: weights, shuffling, augmentation)",
+    )
+    cv_folds: int = _f(
+        0,
+        "-",
+        "0 = one split by split_fractions; k >= 3 = k-fold by recording group (train-detector cv): "
+        "fold cv_fold is the test split, the next fold validation, the rest training",
+    )
     cv_fold: int = _f(0, "-", "which fold is the test split when cv_folds >= 3 (0 .. cv_folds - 1)")
     balance_classes: bool = _f(True, "-", "repeat training examples so both classes weigh equally within a source")
-    source_share: dict = _f({"bonn": 0.7, "nscnd": 0.3}, "-",
-                            "target share of training examples per source (reached by repeating the smaller ones)")
+    source_share: dict = _f(
+        {"bonn": 0.7, "nscnd": 0.3},
+        "-",
+        "target share of training examples per source (reached by repeating the smaller ones)",
+    )
     max_repeat: int = _f(40, "-", "cap on how often one training example is repeated per epoch by balancing")
     shard_examples: int = _f(2048, "examples", "examples per TFRecord shard")
 
@@ -121,9 +172,12 @@ class FitHP:
     min_learning_rate: float = _f(5e-5, "-", "ReduceLROnPlateau floor")
     aux_loss_weight: float = _f(0.3, "-", "loss weight of each auxiliary head (main head weighs 1)")
     monitor: str = _f("val_loss", "-", "validation metric for the best checkpoint and the plateau")
-    precision: str = _f("auto", "-",
-                        "'auto' (mixed_float16 on GPU, mixed_bfloat16 on TPU, float32 on CPU), 'float32', "
-                        "'mixed_float16', 'mixed_bfloat16'")
+    precision: str = _f(
+        "auto",
+        "-",
+        "'auto' (mixed_float16 on GPU, mixed_bfloat16 on TPU, float32 on CPU), 'float32', "
+        "'mixed_float16', 'mixed_bfloat16'",
+    )
     strategy: str = _f("auto", "-", "'auto', 'cpu', 'mirrored', 'multi_worker', 'tpu'")
     tpu: str = _f("", "-", "TPU name or grpc address for the 'tpu' strategy ('' = local / from the environment)")
     intra_op_threads: int = _f(0, "threads", "TensorFlow intra-op threads (0 = TensorFlow's default)")
@@ -146,16 +200,16 @@ class HParams:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def replace(self, **dotted: Any) -> "HParams":
+    def replace(self, **dotted: Any) -> HParams:
         """``hp.replace(**{"fit.epochs": 3})`` -> a new HParams."""
-        return from_dict(_merge(self.to_dict(), {k: v for k, v in dotted.items()}))
+        return from_dict(_merge(self.to_dict(), dict(dotted.items())))
 
     @property
     def split_seed(self) -> int:
         """The seed of the split by recording: ``data.split_seed``, or ``fit.seed`` when that is -1."""
         return self.fit.seed if self.data.split_seed == -1 else self.data.split_seed
 
-    def validate(self) -> "HParams":
+    def validate(self) -> HParams:
         errs = []
         if self.data.split_seed < -1:
             errs.append(f"data.split_seed must be >= 0, or -1 for fit.seed, got {self.data.split_seed!r}")
@@ -164,23 +218,29 @@ class HParams:
         if self.scaling.scale_uv <= 0:
             errs.append(f"scaling.scale_uv must be > 0, got {self.scaling.scale_uv!r}")
         from train.models import registered  # the registry imports Keras: only when validating
+
         if self.fit.architecture not in registered():
-            errs.append(f"fit.architecture must be one of {list(registered())!r} (train/models/), "
-                        f"got {self.fit.architecture!r}")
+            errs.append(
+                f"fit.architecture must be one of {list(registered())!r} (train/models/), got {self.fit.architecture!r}"
+            )
         edges = list(self.filterbank.band_edges_hz)
-        if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])) or edges[0] <= 0:
+        if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)) or edges[0] <= 0:
             errs.append(f"filterbank.band_edges_hz must be increasing positive, got {edges!r}")
         if self.filterbank.taps % 2 == 0:
             errs.append(f"filterbank.taps must be odd, got {self.filterbank.taps!r}")
         if self.data.cv_folds and not (self.data.cv_folds >= 3 and 0 <= self.data.cv_fold < self.data.cv_folds):
-            errs.append(f"data.cv_folds must be 0 or >= 3 and data.cv_fold in 0 .. cv_folds - 1, got cv_folds="
-                        f"{self.data.cv_folds!r}, cv_fold={self.data.cv_fold!r}")
+            errs.append(
+                f"data.cv_folds must be 0 or >= 3 and data.cv_fold in 0 .. cv_folds - 1, got cv_folds="
+                f"{self.data.cv_folds!r}, cv_fold={self.data.cv_fold!r}"
+            )
         fr = list(self.data.split_fractions)
         if len(fr) != 3 or any(x < 0 for x in fr) or abs(sum(fr) - 1) > 1e-6:
             errs.append(f"data.split_fractions must be three non-negative numbers summing to 1, got {fr!r}")
         if not 0 < self.augment.amplitude_min <= self.augment.amplitude_max:
-            errs.append(f"augment amplitude range must satisfy 0 < min <= max, got "
-                        f"{self.augment.amplitude_min!r}..{self.augment.amplitude_max!r}")
+            errs.append(
+                f"augment amplitude range must satisfy 0 < min <= max, got "
+                f"{self.augment.amplitude_min!r}..{self.augment.amplitude_max!r}"
+            )
         if self.augment.mixup_alpha < 0:
             errs.append(f"augment.mixup_alpha must be >= 0 (0 = off), got {self.augment.mixup_alpha!r}")
         if self.fit.precision not in ("auto", "float32", "mixed_float16", "mixed_bfloat16"):
@@ -198,8 +258,16 @@ class HParams:
 
 
 _SECTIONS = {f.name: f.type for f in fields(HParams)}
-_CLASSES = {"signal": SignalHP, "scaling": ScalingHP, "filterbank": FilterBankHP, "inception": InceptionHP,
-            "lstm": LstmHP, "augment": AugmentHP, "data": DataHP, "fit": FitHP}
+_CLASSES = {
+    "signal": SignalHP,
+    "scaling": ScalingHP,
+    "filterbank": FilterBankHP,
+    "inception": InceptionHP,
+    "lstm": LstmHP,
+    "augment": AugmentHP,
+    "data": DataHP,
+    "fit": FitHP,
+}
 
 
 def _merge(base: dict, overrides: Mapping[str, Any]) -> dict:
@@ -224,7 +292,7 @@ def from_dict(d: Mapping[str, Any]) -> HParams:
                 raise HParamsError(f"unknown hyper-parameter {section}.{k!r}")
         conv = {}
         for k, v in values.items():
-            default = names[k].default if names[k].default is not dataclasses.MISSING else names[k].default_factory()
+            default = _default(names[k])
             if isinstance(default, bool):
                 if not isinstance(v, bool):
                     raise HParamsError(f"{section}.{k} must be true/false, got {v!r}")
@@ -281,7 +349,7 @@ def describe() -> list[dict]:
     rows = []
     for section, cls in _CLASSES.items():
         for f in fields(cls):
-            d = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            d = _default(f)
             rows.append({"name": f"{section}.{f.name}", "default": d, **f.metadata})
     return rows
 
@@ -293,6 +361,9 @@ THREAD_KEYS = frozenset({("fit", "intra_op_threads"), ("fit", "inter_op_threads"
 def differences(a: Mapping[str, Any], b: Mapping[str, Any], ignore=frozenset()) -> list[tuple[str, Any, Any]]:
     """``(section.key, value in a, value in b)`` for every hyper-parameter (of ``a``'s keys, as in
     ``to_dict()``) whose value differs, except the ``(section, key)`` pairs in ``ignore``."""
-    return [(f"{section}.{key}", value, b.get(section, {}).get(key))
-            for section, values in a.items() for key, value in values.items()
-            if (section, key) not in ignore and b.get(section, {}).get(key) != value]
+    return [
+        (f"{section}.{key}", value, b.get(section, {}).get(key))
+        for section, values in a.items()
+        for key, value in values.items()
+        if (section, key) not in ignore and b.get(section, {}).get(key) != value
+    ]

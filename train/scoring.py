@@ -22,7 +22,7 @@ def record_windows(r: Record, window_samples: int, hop_samples: int) -> np.ndarr
     w = windows(r.signal_uv, window_samples, hop_samples)
     n = len(r.signal_uv)
     if n >= window_samples and (n - window_samples) % hop_samples:
-        w = np.concatenate([w, r.signal_uv[None, n - window_samples:].astype(np.float32)])
+        w = np.concatenate([w, r.signal_uv[None, n - window_samples :].astype(np.float32)])
     return w
 
 
@@ -33,12 +33,15 @@ def keras_predict(infer_model, batch_windows: int = 512):
     infer = tf.function(lambda x: infer_model(x, training=False))
 
     def predict(w: np.ndarray) -> np.ndarray:
-        out = [infer(tf.constant(w[i:i + batch_windows]))[:, 1].numpy() for i in range(0, len(w), batch_windows)]
+        out = [infer(tf.constant(w[i : i + batch_windows]))[:, 1].numpy() for i in range(0, len(w), batch_windows)]
         return np.concatenate(out) if out else np.zeros(0)
+
     return predict
 
 
-def window_probabilities(predict, records: list[Record], window_samples: int, hop_samples: int) -> dict[str, np.ndarray]:
+def window_probabilities(
+    predict, records: list[Record], window_samples: int, hop_samples: int
+) -> dict[str, np.ndarray]:
     """``predict``: ``[n, window_samples]`` float32 -> ``[n]`` p(seizure). Returns id -> ``[n_windows]``."""
     out = {}
     for r in records:
@@ -54,9 +57,11 @@ def score(records: list[Record], probs: dict[str, np.ndarray]) -> dict:
     negative record that have windows. Returns the three description keys and ``{contrast:
     {"segment": {...}, "window": {...}}}``, each level :func:`evaluation.metrics.level_metrics`.
     """
-    res = {"segment_decision": f"seizure when the mean window probability > {SEGMENT_THRESHOLD}",
-           "window_decision": f"seizure when the window probability > {SEGMENT_THRESHOLD}",
-           "confusion_matrix": "rows true [non_seizure, seizure], columns predicted [non_seizure, seizure]"}
+    res = {
+        "segment_decision": f"seizure when the mean window probability > {SEGMENT_THRESHOLD}",
+        "window_decision": f"seizure when the window probability > {SEGMENT_THRESHOLD}",
+        "confusion_matrix": "rows true [non_seizure, seizure], columns predicted [non_seizure, seizure]",
+    }
     for name, m in contrast_metrics(records, probs, SEGMENT_THRESHOLD, CONTRASTS, both_classes=True).items():
         res[name] = json_ready({"segment": m["segment"], "window": m["window"]})
     return res

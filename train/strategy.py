@@ -32,8 +32,8 @@ TPU_BATCH_MULTIPLE = 1024
 
 @dataclass(frozen=True)
 class Plan:
-    kind: str               # cpu | mirrored | multi_worker | tpu
-    precision: str          # float32 | mixed_float16 | mixed_bfloat16
+    kind: str  # cpu | mirrored | multi_worker | tpu
+    precision: str  # float32 | mixed_float16 | mixed_bfloat16
     drop_remainder: bool
     static_batch: bool
 
@@ -74,8 +74,9 @@ def choose_precision(requested: str, kind: str) -> str:
 
 def check_tpu_batch(global_batch: int) -> None:
     if global_batch <= 0 or global_batch % TPU_BATCH_MULTIPLE != 0:
-        raise StrategyError(f"TPU needs a static global batch that is a multiple of {TPU_BATCH_MULTIPLE}, "
-                            f"got {global_batch!r}")
+        raise StrategyError(
+            f"TPU needs a static global batch that is a multiple of {TPU_BATCH_MULTIPLE}, got {global_batch!r}"
+        )
 
 
 def is_local_path(path) -> bool:
@@ -91,8 +92,10 @@ def check_tpu_paths(paths) -> None:
         raise StrategyError("TPU training found no training shards, got []")
     bad = [p for p in paths if is_local_path(p)]
     if bad:
-        raise StrategyError(f"TPU training reads data from a non-local filesystem (gs://...) only; local paths "
-                            f"cannot be read by the TPU hosts, got {bad[:3]!r}")
+        raise StrategyError(
+            f"TPU training reads data from a non-local filesystem (gs://...) only; local paths "
+            f"cannot be read by the TPU hosts, got {bad[:3]!r}"
+        )
 
 
 def is_chief(tf_config: str | None) -> bool:
@@ -112,12 +115,17 @@ def is_chief(tf_config: str | None) -> bool:
 
 
 def plan(requested: str, precision: str, *, global_batch: int) -> Plan:
-    kind = choose_kind(requested, n_gpus=len(tf.config.list_physical_devices("GPU")),
-                       tf_config=os.environ.get("TF_CONFIG"))
+    kind = choose_kind(
+        requested, n_gpus=len(tf.config.list_physical_devices("GPU")), tf_config=os.environ.get("TF_CONFIG")
+    )
     if kind == "tpu":
         check_tpu_batch(global_batch)
-    return Plan(kind, choose_precision(precision, kind), drop_remainder=kind in ("tpu", "multi_worker"),
-                static_batch=kind == "tpu")
+    return Plan(
+        kind,
+        choose_precision(precision, kind),
+        drop_remainder=kind in ("tpu", "multi_worker"),
+        static_batch=kind == "tpu",
+    )
 
 
 def connect_tpu(tpu: str = ""):
@@ -126,7 +134,7 @@ def connect_tpu(tpu: str = ""):
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or None)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
-    except Exception as e:  # noqa: BLE001 - any failure here means "no TPU"
+    except Exception as e:
         raise StrategyError(f"no TPU reachable (tpu={tpu!r}): {type(e).__name__}: {e}") from e
     return resolver
 
@@ -157,19 +165,21 @@ def patch_keras_multi_worker() -> None:
     global _PATCHED
     if _PATCHED:
         return
-    from keras.src.backend.tensorflow import trainer as kt
     from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as kt
 
     original = kt.reduce_per_replica
 
     def reduce_per_replica(values, strategy, reduction):
         if reduction in ("mean", "auto") and kt._collective_all_reduce_multi_worker(strategy):
+
             def one(v):
                 if not kt._is_per_replica_instance(v):
                     return v
                 if strategy.experimental_local_results(v)[0].shape.rank == 0:
                     return strategy.reduce("MEAN", v, axis=None)
                 return original(v, strategy, reduction)
+
             return tree.map_structure(one, values)
         return original(values, strategy, reduction)
 

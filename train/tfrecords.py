@@ -61,10 +61,10 @@ def balance_repeats(examples, *, balance_classes: bool, source_share: dict, max_
     for (s, y), n in counts.items():
         biggest = max(m for (s2, _), m in counts.items() if s2 == s)
         cls_rep[(s, y)] = max(1, round(biggest / n)) if balance_classes else 1
-    totals = {}
+    totals: dict[str, int] = {}
     for (s, y), n in counts.items():
         totals[s] = totals.get(s, 0) + n * cls_rep[(s, y)]
-    src_rep = {s: 1.0 for s in totals}
+    src_rep = dict.fromkeys(totals, 1.0)
     shares = {s: float(source_share.get(s, 0.0)) for s in totals}
     if all(v > 0 for v in shares.values()) and len(totals) > 1:
         # Scale every source up to the one that is largest relative to its share.
@@ -78,10 +78,19 @@ def join(base: Path | str, *parts: str) -> str:
     return "/".join([str(base).rstrip("/"), *parts])
 
 
-def write_split(records: list[Record], out_dir: Path | str, split: str, *, example_samples: int, hop_samples: int,
-                shard_examples: int = _DATA.shard_examples, balance: bool = False,
-                balance_classes: bool = _DATA.balance_classes, source_share: dict | None = None,
-                max_repeat: int = _DATA.max_repeat) -> dict:
+def write_split(
+    records: list[Record],
+    out_dir: Path | str,
+    split: str,
+    *,
+    example_samples: int,
+    hop_samples: int,
+    shard_examples: int = _DATA.shard_examples,
+    balance: bool = False,
+    balance_classes: bool = _DATA.balance_classes,
+    source_share: dict | None = None,
+    max_repeat: int = _DATA.max_repeat,
+) -> dict:
     """Cut examples from ``records`` and write GZIP shards into ``out_dir`` (a local path or a
     ``tf.io.gfile`` URL); returns the split's summary dict. ``source_share`` None = ``DataHP``'s default."""
     if source_share is None:
@@ -93,8 +102,12 @@ def write_split(records: list[Record], out_dir: Path | str, split: str, *, examp
         for off, x, y in training_examples(r, example_samples, hop_samples):
             items.append((x, y, r.source, r.recording_id, off))
     if balance:
-        reps = balance_repeats([(s, y) for _, y, s, _, _ in items], balance_classes=balance_classes,
-                               source_share=source_share, max_repeat=max_repeat)
+        reps = balance_repeats(
+            [(s, y) for _, y, s, _, _ in items],
+            balance_classes=balance_classes,
+            source_share=source_share,
+            max_repeat=max_repeat,
+        )
     else:
         reps = [1] * len(items)
     n_shards = max(1, -(-len(items) // shard_examples))
@@ -102,21 +115,26 @@ def write_split(records: list[Record], out_dir: Path | str, split: str, *, examp
     opts = tf.io.TFRecordOptions(compression_type="GZIP")
     writers = [tf.io.TFRecordWriter(join(out_dir, n), opts) for n in names]
     try:
-        for i, ((x, y, s, rid, off), rep) in enumerate(zip(items, reps)):
+        for i, ((x, y, s, rid, off), rep) in enumerate(zip(items, reps, strict=False)):
             writers[i % n_shards].write(_example(x, y, rep, s, rid, off))
     finally:
         for w in writers:
             w.close()
-    per = {}
-    for (_, y, s, _, _), rep in zip(items, reps):
+    per: dict[str, list[int]] = {}
+    for (_, y, s, _, _), rep in zip(items, reps, strict=False):
         k = f"{s}/{y}"
         per.setdefault(k, [0, 0])
         per[k][0] += 1
         per[k][1] += rep
-    summary = {"schema_version": SCHEMA_VERSION, "split": split, "examples": len(items),
-               "examples_per_epoch": int(sum(reps)), "example_samples": example_samples,
-               "per_source_label": {k: {"examples": v[0], "per_epoch": v[1]} for k, v in sorted(per.items())},
-               "shards": names}
+    summary = {
+        "schema_version": SCHEMA_VERSION,
+        "split": split,
+        "examples": len(items),
+        "examples_per_epoch": int(sum(reps)),
+        "example_samples": example_samples,
+        "per_source_label": {k: {"examples": v[0], "per_epoch": v[1]} for k, v in sorted(per.items())},
+        "shards": names,
+    }
     with tf.io.gfile.GFile(join(out_dir, f"{split}.json"), "w") as f:
         f.write(json.dumps(summary, indent=2))
     return summary
@@ -147,9 +165,20 @@ def parse_fn(example_samples: int):
     return parse
 
 
-def make_dataset(files, *, example_samples: int, window_samples: int, batch_size: int, training: bool,
-                 output_names=("probabilities",), augment_hp=None, seed: int = FitHP.seed, shuffle_buffer: int = 20000,
-                 drop_remainder: bool = False, cache: bool = True) -> tf.data.Dataset:
+def make_dataset(
+    files,
+    *,
+    example_samples: int,
+    window_samples: int,
+    batch_size: int,
+    training: bool,
+    output_names=("probabilities",),
+    augment_hp=None,
+    seed: int = FitHP.seed,
+    shuffle_buffer: int = 20000,
+    drop_remainder: bool = False,
+    cache: bool = True,
+) -> tf.data.Dataset:
     """GZIP shards -> batches of ``(x [batch, window_samples], {name: y [batch, 2]})``, ``y`` one-hot
     (soft when mixed up).
 
@@ -171,6 +200,7 @@ def make_dataset(files, *, example_samples: int, window_samples: int, batch_size
 
         def aug(x, y):
             return augment(x, window_samples, hp), y
+
         ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(lambda x, y, r: (center_crop(x, window_samples), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -179,7 +209,7 @@ def make_dataset(files, *, example_samples: int, window_samples: int, batch_size
     if training and hp.mixup_alpha > 0:
         ds = ds.map(lambda x, y: mixup(x, y, hp.mixup_alpha, seed), num_parallel_calls=tf.data.AUTOTUNE)
     names = tuple(output_names)
-    ds = ds.map(lambda x, y: (x, {n: y for n in names}))
+    ds = ds.map(lambda x, y: (x, dict.fromkeys(names, y)))
     opts = tf.data.Options()
     # Shard by example under multi-worker strategies: works with any number of shard files.
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

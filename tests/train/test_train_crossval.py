@@ -19,8 +19,16 @@ def _records():
         label = int(g % 3 == 0)
         src = "bonn" if g % 2 else "nscnd"
         for m in range(2 if g % 7 == 0 else 1):  # some groups hold two recordings (duplicates)
-            recs.append(Record(f"{src}/g{g:02d}_{m}", f"grp{g:02d}", rng.normal(0, 20, 1500).astype(np.float32),
-                               np.full(1500, label, np.int8), src, "S" if label else "Z"))
+            recs.append(
+                Record(
+                    f"{src}/g{g:02d}_{m}",
+                    f"grp{g:02d}",
+                    rng.normal(0, 20, 1500).astype(np.float32),
+                    np.full(1500, label, np.int8),
+                    src,
+                    "S" if label else "Z",
+                )
+            )
     return recs
 
 
@@ -36,8 +44,9 @@ def test_kfold_split_partitions_by_group_and_stratum():
         assert set().union(*parts) == set(by_id)
         assert set(s["validation"]) == set(folds[(f + 1) % 5]["test"])  # validation = the next fold
         # stratified: each fold's test split holds both labels of both sources
-        assert {(by_id[i].source, by_id[i].label) for i in s["test"]} == {(a, b) for a in ("bonn", "nscnd")
-                                                                         for b in (0, 1)}
+        assert {(by_id[i].source, by_id[i].label) for i in s["test"]} == {
+            (a, b) for a in ("bonn", "nscnd") for b in (0, 1)
+        }
     fold_of_group = collections.defaultdict(set)
     for f, s in enumerate(folds):
         for i in s["test"]:
@@ -63,8 +72,18 @@ def test_pool_folds_refuses_overlap_and_gaps():
 
 
 def test_intervals_bracket_the_point_estimate():
-    m = with_intervals({"all": {"segment": {"accuracy": 0.9, "sensitivity": 0.8, "specificity": 1.0,
-                                            "confusion_matrix": [[10, 0], [2, 8]]}}})["all"]["segment"]
+    m = with_intervals(
+        {
+            "all": {
+                "segment": {
+                    "accuracy": 0.9,
+                    "sensitivity": 0.8,
+                    "specificity": 1.0,
+                    "confusion_matrix": [[10, 0], [2, 8]],
+                }
+            }
+        }
+    )["all"]["segment"]
     assert m["accuracy_ci95"][0] < 0.9 < m["accuracy_ci95"][1]
     assert m["specificity_ci95"][1] == 1.0 and m["specificity_ci95"][0] < 1.0
 
@@ -86,5 +105,5 @@ def test_cv_scores_every_recording_once_and_resumes(tiny_hp, synth_records, tmp_
     run_cv(hp.replace(**{"fit.intra_op_threads": 1}), out, folds=3, records=synth_records, verbose=0)  # speed only
     assert stamps == {f: (out / f"fold-{f}" / "best.weights.h5").stat().st_mtime_ns for f in range(3)}
     # a resume with another design must not pool folds of two configurations
-    with pytest.raises(ValueError, match="fold-0' was trained with fit.epochs = 1, but this run asks for 2"):
+    with pytest.raises(ValueError, match=r"fold-0' was trained with fit.epochs = 1, but this run asks for 2"):
         run_cv(hp.replace(**{"fit.epochs": 2}), out, folds=3, records=synth_records, verbose=0)

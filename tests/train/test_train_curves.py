@@ -6,8 +6,10 @@ import pytest
 
 from train.fit import plot_curves
 
-HISTORY = ("epoch,loss,probabilities_loss,val_probabilities_loss,probabilities_accuracy,val_probabilities_accuracy\n"
-           "0,0.9,0.7,0.8,0.6,0.55\n1,0.5,0.4,0.45,0.8,0.75\n")
+HISTORY = (
+    "epoch,loss,probabilities_loss,val_probabilities_loss,probabilities_accuracy,val_probabilities_accuracy\n"
+    "0,0.9,0.7,0.8,0.6,0.55\n1,0.5,0.4,0.45,0.8,0.75\n"
+)
 
 
 def test_curves_skipped_with_warning_when_matplotlib_is_missing(tmp_path, monkeypatch, capsys):

@@ -1,6 +1,8 @@
 """Data: hyper-parameter files, split by recording (no leakage), TFRecord schema, unknown labels, balancing."""
 
+import functools
 import json
+import operator
 
 import numpy as np
 import pytest
@@ -17,19 +19,20 @@ def test_hparams_defaults_files_overrides_and_errors(tmp_path):
     assert hp.scaling.method == "fixed_uv"  # the scalp-transfer proxy's winner (docs/training.md)
     assert (hp.augment.amplitude_min, hp.augment.amplitude_max) == (0.8, 1.25)
     assert HParams().to_dict() == load(None).to_dict()
-    hp2 = load("config/train/default.toml", dict([parse_override("fit.epochs=3"),
-                                                  parse_override("scaling.method=asinh_uv")]))
+    hp2 = load(
+        "config/train/default.toml", dict([parse_override("fit.epochs=3"), parse_override("scaling.method=asinh_uv")])
+    )
     assert hp2.fit.epochs == 3 and hp2.scaling.method == "asinh_uv"
     assert json.loads(json.dumps(hp2.to_dict()))["fit"]["epochs"] == 3
     rows = describe()
     assert all(r.get("unit") and r.get("meaning") for r in rows)
-    with pytest.raises(HParamsError, match="'fit.epoch'"):
+    with pytest.raises(HParamsError, match=r"'fit.epoch'"):
         load(None, {"fit.epoch": 3})
     with pytest.raises(HParamsError, match="'zscore'"):
         load(None, {"scaling.method": "zscore"})
     with pytest.raises(HParamsError, match="'ten'"):
         load(None, {"fit.epochs": "ten"})
-    with pytest.raises(HParamsError, match="mixup_alpha.*-0.2"):
+    with pytest.raises(HParamsError, match=r"mixup_alpha.*-0.2"):
         load(None, {"augment.mixup_alpha": -0.2})
     bad = tmp_path / "bad.toml"
     bad.write_text("[fit]\nepochs = [\n")
@@ -46,8 +49,16 @@ def _records(n_groups=30, dup_every=5):
         n_members = 2 if g % dup_every == 0 else 1  # duplicates / multi-channel groups
         for m in range(n_members):
             x = rng.normal(0, 20, 3000).astype(np.float32)
-            recs.append(Record(f"{src}/g{g:02d}_{m}", f"group{g:02d}", x, np.full(3000, int(label), np.int8), src,
-                               "S" if label else "Z"))
+            recs.append(
+                Record(
+                    f"{src}/g{g:02d}_{m}",
+                    f"group{g:02d}",
+                    x,
+                    np.full(3000, int(label), np.int8),
+                    src,
+                    "S" if label else "Z",
+                )
+            )
     return recs
 
 
@@ -55,15 +66,19 @@ def test_split_is_by_group_stratified_and_leak_free(tmp_path):
     recs = _records()
     split = split_records(recs, (0.6, 0.2, 0.2), seed=11)
     assert split == split_records(recs, (0.6, 0.2, 0.2), seed=11)  # fixed seed: reproducible
-    assert sorted(sum(split.values(), [])) == sorted(r.recording_id for r in recs)
+    assert sorted(functools.reduce(operator.iadd, split.values(), [])) == sorted(r.recording_id for r in recs)
     group_of = {r.recording_id: r.group_id for r in recs}
     groups = {k: {group_of[i] for i in v} for k, v in split.items()}
     assert not groups["train"] & groups["test"] and not groups["train"] & groups["validation"]
     assert not groups["validation"] & groups["test"]
     for part in ("train", "validation", "test"):  # every stratum in every part
         ids = split[part]
-        assert {(i.split("/")[0], any(r.label for r in recs if r.recording_id == i)) for i in ids} == \
-            {("bonn", True), ("bonn", False), ("nscnd", True), ("nscnd", False)}
+        assert {(i.split("/")[0], any(r.label for r in recs if r.recording_id == i)) for i in ids} == {
+            ("bonn", True),
+            ("bonn", False),
+            ("nscnd", True),
+            ("nscnd", False),
+        }
     # No window of a test recording is in the training shards.
     by_id = {r.recording_id: r for r in recs}
     write_split([by_id[i] for i in split["train"]], tmp_path, "train", example_samples=1280, hop_samples=256)
@@ -74,7 +89,7 @@ def test_split_is_by_group_stratified_and_leak_free(tmp_path):
         sig = np.array(ex.features.feature["signal_uv"].float_list.value, np.float32)
         off = ex.features.feature["offset"].int64_list.value[0]
         rid = ex.features.feature["recording_id"].bytes_list.value[0].decode()
-        np.testing.assert_array_equal(sig, by_id[rid].signal_uv[off:off + 1280])
+        np.testing.assert_array_equal(sig, by_id[rid].signal_uv[off : off + 1280])
     assert seen == set(split["train"])
     test_windows = np.concatenate([windows(by_id[i].signal_uv, 1024, 256) for i in split["test"]])
     train_examples = np.concatenate([windows(by_id[i].signal_uv, 1024, 64) for i in split["train"]])
@@ -89,8 +104,10 @@ def test_unknown_label_is_an_error_never_class_0(tmp_path):
         Record("r", "r", np.zeros(3000, np.float32), np.full(3000, 3, np.int8), "edf", "x")
     # a shard written by someone else with label 5: parsing fails loudly
     path = tmp_path / "bad-00000-of-00001.tfrecord.gz"
-    feat = {"signal_uv": tf.train.Feature(float_list=tf.train.FloatList(value=[0.0] * 1100)),
-            "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[5]))}
+    feat = {
+        "signal_uv": tf.train.Feature(float_list=tf.train.FloatList(value=[0.0] * 1100)),
+        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[5])),
+    }
     with tf.io.TFRecordWriter(str(path), tf.io.TFRecordOptions(compression_type="GZIP")) as w:
         w.write(tf.train.Example(features=tf.train.Features(feature=feat)).SerializeToString())
     ds = make_dataset([path], example_samples=1100, window_samples=1024, batch_size=1, training=False)
@@ -100,14 +117,39 @@ def test_unknown_label_is_an_error_never_class_0(tmp_path):
 
 def test_pipeline_augments_and_balances(tmp_path, tiny_hp):
     rng = np.random.default_rng(2)
-    recs = [Record(f"edf/r{i}", f"g{i}", rng.normal(0, 20, 2000).astype(np.float32),
-                   np.full(2000, int(i == 0), np.int8), "edf", "s") for i in range(4)]
-    summ = write_split(recs, tmp_path, "train", example_samples=1088, hop_samples=512, balance=True,
-                       balance_classes=True, source_share={}, max_repeat=10)
+    recs = [
+        Record(
+            f"edf/r{i}",
+            f"g{i}",
+            rng.normal(0, 20, 2000).astype(np.float32),
+            np.full(2000, int(i == 0), np.int8),
+            "edf",
+            "s",
+        )
+        for i in range(4)
+    ]
+    summ = write_split(
+        recs,
+        tmp_path,
+        "train",
+        example_samples=1088,
+        hop_samples=512,
+        balance=True,
+        balance_classes=True,
+        source_share={},
+        max_repeat=10,
+    )
     assert summ["per_source_label"]["edf/1"]["per_epoch"] == summ["per_source_label"]["edf/0"]["per_epoch"]
-    ds = make_dataset(sorted(tmp_path.glob("train-*.tfrecord.gz")), example_samples=1088, window_samples=1024,
-                      batch_size=4, training=True, output_names=("probabilities", "aux_0"),
-                      augment_hp=tiny_hp.augment, seed=1)
+    ds = make_dataset(
+        sorted(tmp_path.glob("train-*.tfrecord.gz")),
+        example_samples=1088,
+        window_samples=1024,
+        batch_size=4,
+        training=True,
+        output_names=("probabilities", "aux_0"),
+        augment_hp=tiny_hp.augment,
+        seed=1,
+    )
     xs, ys = [], []
     for x, y in ds:
         assert x.shape[1] == 1024 and set(y) == {"probabilities", "aux_0"}
@@ -142,16 +184,30 @@ def test_pipeline_mixup_only_in_training(tmp_path, tiny_hp):
     import dataclasses
 
     rng = np.random.default_rng(3)
-    recs = [Record(f"edf/r{i}", f"g{i}", rng.normal(0, 20, 2000).astype(np.float32),
-                   np.full(2000, i % 2, np.int8), "edf", "s") for i in range(4)]
-    write_split(recs, tmp_path, "train", example_samples=1088, hop_samples=512, balance=False,
-                balance_classes=False, source_share={}, max_repeat=1)
+    recs = [
+        Record(
+            f"edf/r{i}", f"g{i}", rng.normal(0, 20, 2000).astype(np.float32), np.full(2000, i % 2, np.int8), "edf", "s"
+        )
+        for i in range(4)
+    ]
+    write_split(
+        recs,
+        tmp_path,
+        "train",
+        example_samples=1088,
+        hop_samples=512,
+        balance=False,
+        balance_classes=False,
+        source_share={},
+        max_repeat=1,
+    )
     files = sorted(tmp_path.glob("train-*.tfrecord.gz"))
     hp = dataclasses.replace(tiny_hp.augment, mixup_alpha=1.0)
     labels = {}
     for training in (True, False):
-        ds = make_dataset(files, example_samples=1088, window_samples=1024, batch_size=8, training=training,
-                          augment_hp=hp, seed=1)
+        ds = make_dataset(
+            files, example_samples=1088, window_samples=1024, batch_size=8, training=training, augment_hp=hp, seed=1
+        )
         labels[training] = np.concatenate([y["probabilities"].numpy() for _, y in ds])
     soft = lambda y: ((y > 1e-3) & (y < 1 - 1e-3)).any(axis=1)  # noqa: E731
     assert soft(labels[True]).any() and not soft(labels[False]).any()
@@ -161,7 +217,7 @@ def test_balance_repeats_follows_source_shares():
     ex = [("bonn", 0)] * 400 + [("bonn", 1)] * 100 + [("nscnd", 0)] * 20 + [("nscnd", 1)] * 10
     reps = balance_repeats(ex, balance_classes=True, source_share={"bonn": 0.75, "nscnd": 0.25}, max_repeat=100)
     tot = {}
-    for (s, y), r in zip(ex, reps):
+    for (s, y), r in zip(ex, reps, strict=False):
         tot[(s, y)] = tot.get((s, y), 0) + r
     assert tot[("bonn", 0)] == tot[("bonn", 1)] == 400
     nscnd = tot[("nscnd", 0)] + tot[("nscnd", 1)]
@@ -174,14 +230,28 @@ def test_pipeline_mixup_draws_a_weight_per_example(tmp_path, tiny_hp):
     import dataclasses
 
     rng = np.random.default_rng(4)
-    recs = [Record(f"edf/r{i}", f"g{i}", rng.normal(0, 20, 4000).astype(np.float32),
-                   np.full(4000, i % 2, np.int8), "edf", "s") for i in range(8)]
-    write_split(recs, tmp_path, "train", example_samples=1088, hop_samples=256, balance=False,
-                balance_classes=False, source_share={}, max_repeat=1)
+    recs = [
+        Record(
+            f"edf/r{i}", f"g{i}", rng.normal(0, 20, 4000).astype(np.float32), np.full(4000, i % 2, np.int8), "edf", "s"
+        )
+        for i in range(8)
+    ]
+    write_split(
+        recs,
+        tmp_path,
+        "train",
+        example_samples=1088,
+        hop_samples=256,
+        balance=False,
+        balance_classes=False,
+        source_share={},
+        max_repeat=1,
+    )
     files = sorted(tmp_path.glob("train-*.tfrecord.gz"))
     hp = dataclasses.replace(tiny_hp.augment, mixup_alpha=1.0)
-    ds = make_dataset(files, example_samples=1088, window_samples=1024, batch_size=16, training=True,
-                      augment_hp=hp, seed=1)
+    ds = make_dataset(
+        files, example_samples=1088, window_samples=1024, batch_size=16, training=True, augment_hp=hp, seed=1
+    )
     y1 = np.concatenate([y["probabilities"].numpy()[:, 1] for _, y in ds])
     soft = y1[(y1 > 1e-3) & (y1 < 1 - 1e-3)]
     assert len(soft) > len(y1) // 4
@@ -194,8 +264,9 @@ def test_seeded_augment_draws_are_independent(tiny_hp):
 
     from train.augment import augment
 
-    hp = dataclasses.replace(tiny_hp.augment, enabled=True, polarity_flip_prob=0.5, amplitude_min=0.5,
-                             amplitude_max=2.0, noise_std_uv=0.0)
+    hp = dataclasses.replace(
+        tiny_hp.augment, enabled=True, polarity_flip_prob=0.5, amplitude_min=0.5, amplitude_max=2.0, noise_std_uv=0.0
+    )
     ds = tf.data.Dataset.from_tensors(tf.ones(1024)).repeat(400)
     ds = ds.map(lambda x: augment(x, 1024, hp, seed=5))
     v = np.array([float(x.numpy()[0]) for x in ds])

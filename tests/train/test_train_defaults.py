@@ -15,7 +15,7 @@ DEFAULT_TOML = Path(__file__).resolve().parents[2] / "config" / "train" / "defau
 # Values of config/train/default.toml that differ from the dataclass defaults on purpose, with the reason.
 DELIBERATE_OVERRIDES = {
     "fit.intra_op_threads": "the reference training host has 2 cores; thread counts change speed, not the model "
-                            "(hparams.THREAD_KEYS), so the dataclass keeps TensorFlow's own default (0)",
+    "(hparams.THREAD_KEYS), so the dataclass keeps TensorFlow's own default (0)",
     "fit.inter_op_threads": "as fit.intra_op_threads",
 }
 
@@ -23,8 +23,9 @@ DELIBERATE_OVERRIDES = {
 def test_default_toml_states_only_dataclass_defaults_or_listed_overrides():
     toml = tomllib.loads(DEFAULT_TOML.read_text())
     defaults = HParams().to_dict()
-    differing = {f"{s}.{k}": (v, defaults[s][k]) for s, sec in toml.items() for k, v in sec.items()
-                 if defaults[s][k] != v}
+    differing = {
+        f"{s}.{k}": (v, defaults[s][k]) for s, sec in toml.items() for k, v in sec.items() if defaults[s][k] != v
+    }
     assert set(differing) == set(DELIBERATE_OVERRIDES), differing
     # so the default config is the dataclass defaults up to those overrides
     hp = load(DEFAULT_TOML)
@@ -39,8 +40,12 @@ def test_layer_defaults_come_from_hparams():
     fb, fbh = FilterBank(fs_hz=500.0), FilterBankHP()
     assert (fb.band_edges_hz, fb.taps, fb.window, fb.float64) == (fbh.band_edges_hz, fbh.taps, fbh.window, fbh.float64)
     ib, ih = InceptionBlock(), InceptionHP()
-    assert (ib.filters, ib.kernel_sizes, ib.pool_size, ib.modules) == (ih.filters, ih.kernel_sizes, ih.pool_size,
-                                                                       ih.modules_per_block)
+    assert (ib.filters, ib.kernel_sizes, ib.pool_size, ib.modules) == (
+        ih.filters,
+        ih.kernel_sizes,
+        ih.pool_size,
+        ih.modules_per_block,
+    )
 
 
 def test_data_function_defaults_come_from_hparams():

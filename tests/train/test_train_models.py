@@ -34,9 +34,12 @@ def test_every_registered_architecture_follows_the_contract(architecture, tiny_h
         assert [layer.get_config() for layer in clone.layers] == [layer.get_config() for layer in m.layers]
         clone.set_weights(m.get_weights())
         a, b = m(x[:2], training=False), clone(x[:2], training=False)
-        for k in (a if isinstance(a, dict) else {"p": a}):
-            np.testing.assert_allclose(np.asarray(a[k] if isinstance(a, dict) else a),
-                                       np.asarray(b[k] if isinstance(b, dict) else b), atol=1e-6)
+        for k in a if isinstance(a, dict) else {"p": a}:
+            np.testing.assert_allclose(
+                np.asarray(a[k] if isinstance(a, dict) else a),
+                np.asarray(b[k] if isinstance(b, dict) else b),
+                atol=1e-6,
+            )
     # trains a step: the loss is finite and the trainable weights move
     names = compile_model(train_model, hp)
     before = [keras.ops.convert_to_numpy(w) for w in train_model.trainable_weights]
@@ -65,6 +68,7 @@ def test_registry_refuses_unknown_and_contract_breaking_architectures(tiny_hp):
             build_model(dataclasses.replace(tiny_hp, fit=fit))
     finally:
         import train.models
+
         train.models._REGISTRY.pop("no_aux_test_only")
     assert "no_aux_test_only" not in registered()
     check_contract(tiny_hp, *build(tiny_hp))
@@ -85,7 +89,7 @@ def test_inference_model_contract_and_no_aux_heads(trained, synth_windows):
     assert "probabilities" in names and any(n.startswith("aux_") for n in names)
     if hp.fit.architecture == "inception":
         assert sum(n.startswith("aux_") for n in names) == 4  # one per block
-    assert not any(l.name.startswith("aux_") for l in infer_model.layers)
+    assert not any(layer.name.startswith("aux_") for layer in infer_model.layers)
     assert infer_model.input_shape == (None, 1024)
     p = np.asarray(infer_model(synth_windows[0][:5]))
     assert p.shape == (5, 2) and p.dtype == np.float32
@@ -101,9 +105,22 @@ def test_export_reloads_and_matches_keras(trained, tmp_path, synth_windows):
     hp, _, infer_model, _ = trained
     out = export_model(infer_model, hp, tmp_path / "export", training={"note": "test"}, metrics={})
     card = json.loads((out / "model_card.json").read_text())
-    for field in ("format_version", "model_version", "architecture", "sample_rate_hz", "window_samples", "input_unit",
-                  "input_scaling", "classes", "positive_class", "hyperparameters", "training", "metrics", "files",
-                  "created"):
+    for field in (
+        "format_version",
+        "model_version",
+        "architecture",
+        "sample_rate_hz",
+        "window_samples",
+        "input_unit",
+        "input_scaling",
+        "classes",
+        "positive_class",
+        "hyperparameters",
+        "training",
+        "metrics",
+        "files",
+        "created",
+    ):
         assert field in card
     assert card["architecture"] == hp.fit.architecture
     assert "model.tflite" in card["files"] and any(k.startswith("saved_model/") for k in card["files"])
@@ -111,6 +128,7 @@ def test_export_reloads_and_matches_keras(trained, tmp_path, synth_windows):
     assert errs["saved_model"] <= 1e-4 and errs["tflite"] <= 1e-4
     # the realtime loader accepts it (sha256 and card checked there)
     from realtime.model import load_detector
+
     det = load_detector(str(out), backend="tensorflow")
     p = det.predict(synth_windows[0][:3])
     np.testing.assert_allclose(p, np.asarray(infer_model(synth_windows[0][:3]))[:, 1], atol=1e-4)
@@ -118,6 +136,7 @@ def test_export_reloads_and_matches_keras(trained, tmp_path, synth_windows):
     assert lite.shape == (2, 2)
     # every weight is stored once (keras.Model.export stores each twice: keras-team/keras#23553)
     import tensorflow as tf
+
     ckpt = tf.train.load_checkpoint(str(out / "saved_model" / "variables" / "variables"))
     shapes = ckpt.get_variable_to_shape_map()
     stored = sum(int(np.prod(s)) for k, s in shapes.items() if "OBJECT_GRAPH" not in k)

@@ -34,11 +34,28 @@ def test_two_workers_train_in_sync(tmp_path):
     procs = []
     try:
         for i in range(2):
-            env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
-                       TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO), CUDA_VISIBLE_DEVICES="")
-            procs.append(subprocess.Popen([sys.executable, str(HERE / "train_mw_worker.py"), str(tmp_path / "run"),
-                                           str(REPO / "config" / "train" / "tiny.toml")],
-                                          cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            env = dict(
+                os.environ,
+                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+                TF_CPP_MIN_LOG_LEVEL="2",
+                PYTHONPATH=str(REPO),
+                CUDA_VISIBLE_DEVICES="",
+            )
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(HERE / "train_mw_worker.py"),
+                        str(tmp_path / "run"),
+                        str(REPO / "config" / "train" / "tiny.toml"),
+                    ],
+                    cwd=REPO,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
         results = []
         for p in procs:
             out, err = p.communicate(timeout=240)

@@ -27,8 +27,9 @@ def test_shards_written_to_and_read_back_from_ram(tiny_hp, synth_records, tmp_pa
     with pytest.raises(strat.StrategyError, match="local"):
         strat.check_tpu_paths([str(tmp_path / "train-00000-of-00001.tfrecord.gz")])
     ex = tiny_hp.signal.window_samples + tiny_hp.signal.crop_margin_samples
-    ds = make_dataset(files, example_samples=ex, window_samples=tiny_hp.signal.window_samples, batch_size=7,
-                      training=False)
+    ds = make_dataset(
+        files, example_samples=ex, window_samples=tiny_hp.signal.window_samples, batch_size=7, training=False
+    )
     n = sum(int(x.shape[0]) for x, _ in ds)
     assert n == data["summaries"]["train"]["examples"] > 0
 

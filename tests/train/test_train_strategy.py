@@ -41,7 +41,7 @@ def test_tpu_static_batch_and_paths():
     assert p.kind == "tpu" and p.precision == "mixed_bfloat16" and p.drop_remainder and p.static_batch
     with pytest.raises(strat.StrategyError, match="1000"):
         strat.plan("tpu", "auto", global_batch=1000)
-    with pytest.raises(strat.StrategyError, match="/data/x.tfrecord.gz"):
+    with pytest.raises(strat.StrategyError, match=r"/data/x.tfrecord.gz"):
         strat.check_tpu_paths(["gs://bucket/a.tfrecord.gz", "/data/x.tfrecord.gz"])
     strat.check_tpu_paths(["gs://bucket/a.tfrecord.gz"])
 

@@ -13,7 +13,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def main() -> int:
@@ -31,8 +31,17 @@ def main() -> int:
         t = np.arange(2000) / 250.0
         x = rng.normal(0, 20, 2000) + sz * 150 * np.sin(2 * np.pi * 4 * t)
         recs.append(Record(f"edf/r{i}", f"g{i}", x.astype(np.float32), np.full(2000, sz, np.int8), "edf", str(sz)))
-    hp = load(toml, {"fit.strategy": "multi_worker", "fit.epochs": 1, "fit.steps_per_epoch": 3, "fit.batch_size": 8, "fit.val_batch_size": 2,
-                     "data.split_fractions": [0.8, 0.2, 0.0]})
+    hp = load(
+        toml,
+        {
+            "fit.strategy": "multi_worker",
+            "fit.epochs": 1,
+            "fit.steps_per_epoch": 3,
+            "fit.batch_size": 8,
+            "fit.val_batch_size": 2,
+            "data.split_fractions": [0.8, 0.2, 0.0],
+        },
+    )
     import keras
 
     class Keep(keras.callbacks.Callback):  # the trained model, in memory (only the chief keeps files)
@@ -41,9 +50,19 @@ def main() -> int:
 
     keep = Keep()
     summary = run_fit(hp, run_dir, records=recs, verbose=0, score_test=False, extra_callbacks=[keep])
-    print(json.dumps({"strategy": summary["strategy"], "replicas": tf.distribute.get_strategy().num_replicas_in_sync,
-                      "loss": summary["final_logs"]["loss"], "checksum": keep.checksum, "chief": summary["chief"],
-                      "work_dir": summary["work_dir"]}), flush=True)
+    print(
+        json.dumps(
+            {
+                "strategy": summary["strategy"],
+                "replicas": tf.distribute.get_strategy().num_replicas_in_sync,
+                "loss": summary["final_logs"]["loss"],
+                "checksum": keep.checksum,
+                "chief": summary["chief"],
+                "work_dir": summary["work_dir"],
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

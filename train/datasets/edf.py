@@ -71,8 +71,18 @@ def load_edf(path: Path | str, *, sample_rate_hz: float = 250.0, channels=(), gr
         if rid in seen:  # duplicated channel names (e.g. CHB-MIT's T8-P8 twice)
             rid = f"{rid}#{idx}"
         seen.add(rid)
-        out.append(Record(rid, group, x, labels, "edf", "seizure" if labels.any() else "background",
-                          sample_rate_hz, {"path": str(path), "channel": name, "sfreq_in_hz": rec.sfreq}))
+        out.append(
+            Record(
+                rid,
+                group,
+                x,
+                labels,
+                "edf",
+                "seizure" if labels.any() else "background",
+                sample_rate_hz,
+                {"path": str(path), "channel": name, "sfreq_in_hz": rec.sfreq},
+            )
+        )
     return out
 
 

@@ -22,7 +22,9 @@ FOLDERS = {"ictal": 1, "interictal": 0, "preictal": 0}
 def read_nscnd_file(path: Path, variable: str) -> np.ndarray:
     m = scipy.io.loadmat(path)
     if variable not in m:
-        raise ValueError(f"{str(path)!r}: expected a variable {variable!r}, found {sorted(k for k in m if not k.startswith('__'))!r}")
+        raise ValueError(
+            f"{str(path)!r}: expected a variable {variable!r}, found {sorted(k for k in m if not k.startswith('__'))!r}"
+        )
     x = np.asarray(m[variable])
     if x.ndim != 2 or 1 not in x.shape:
         raise ValueError(f"{str(path)!r}: expected a single-channel (n, 1) array, got shape {x.shape!r}")
@@ -41,6 +43,15 @@ def load_nscnd(root: Path | str, *, sample_rate_hz: float = 250.0) -> list[Recor
         for p in files:
             raw = read_nscnd_file(p, folder)
             x = resample_to(raw.astype(np.float64), NSCND_RATE_HZ, sample_rate_hz).astype(np.float32)
-            out.append(Record(f"nscnd/{folder}/{p.name}", f"nscnd:{content_hash(raw)}", x,
-                              np.full(x.shape, label, dtype=np.int8), "nscnd", folder, sample_rate_hz))
+            out.append(
+                Record(
+                    f"nscnd/{folder}/{p.name}",
+                    f"nscnd:{content_hash(raw)}",
+                    x,
+                    np.full(x.shape, label, dtype=np.int8),
+                    "nscnd",
+                    folder,
+                    sample_rate_hz,
+                )
+            )
     return out

@@ -34,12 +34,15 @@ class Record:
 
     def __post_init__(self):
         if np.ndim(self.signal_uv) != 1 or np.shape(self.labels) != np.shape(self.signal_uv):
-            raise ValueError(f"record {self.recording_id!r}: signal_uv [n] and labels [n] must match, got "
-                             f"{np.shape(self.signal_uv)!r} and {np.shape(self.labels)!r}")
+            raise ValueError(
+                f"record {self.recording_id!r}: signal_uv [n] and labels [n] must match, got "
+                f"{np.shape(self.signal_uv)!r} and {np.shape(self.labels)!r}"
+            )
         bad = np.setdiff1d(np.unique(self.labels), [0, 1])
         if bad.size:
-            raise ValueError(f"record {self.recording_id!r}: unknown label {bad[0].item()!r} "
-                             "(expected 0 non_seizure or 1 seizure)")
+            raise ValueError(
+                f"record {self.recording_id!r}: unknown label {bad[0].item()!r} (expected 0 non_seizure or 1 seizure)"
+            )
 
     @property
     def label(self) -> int:
@@ -71,8 +74,9 @@ def content_hash(arr: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()[:16]
 
 
-def split_records(records: list[Record], fractions=(0.6, 0.2, 0.2), seed: int = 0, *, n_folds: int = 0,
-                  fold: int = 0) -> dict[str, list[str]]:
+def split_records(
+    records: list[Record], fractions=(0.6, 0.2, 0.2), seed: int = 0, *, n_folds: int = 0, fold: int = 0
+) -> dict[str, list[str]]:
     """Split by group, stratified by (source, subset, label).
 
     Returns ``{"train": [recording ids], "validation": [...], "test": [...]}``. All recordings of one
@@ -83,8 +87,9 @@ def split_records(records: list[Record], fractions=(0.6, 0.2, 0.2), seed: int = 
     """
     if n_folds:
         if n_folds < 3 or not 0 <= fold < n_folds:
-            raise ValueError(f"k-fold needs n_folds >= 3 and 0 <= fold < n_folds, got n_folds={n_folds!r}, "
-                             f"fold={fold!r}")
+            raise ValueError(
+                f"k-fold needs n_folds >= 3 and 0 <= fold < n_folds, got n_folds={n_folds!r}, fold={fold!r}"
+            )
     elif len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
         raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions!r}")
     groups: dict[str, list[Record]] = {}
@@ -95,7 +100,7 @@ def split_records(records: list[Record], fractions=(0.6, 0.2, 0.2), seed: int = 
         first = rs[0]
         strata.setdefault((first.source, first.subset, max(r.label for r in rs)), []).append(gid)
     rng = np.random.default_rng(seed)
-    out = {"train": [], "validation": [], "test": []}
+    out: dict[str, list[str]] = {"train": [], "validation": [], "test": []}
     dealt = 0  # k-fold: deal on across strata, so small strata do not all land in fold 0
     for key in sorted(strata):
         gids = sorted(strata[key])
@@ -114,7 +119,7 @@ def split_records(records: list[Record], fractions=(0.6, 0.2, 0.2), seed: int = 
             n_val = max(n_val, 1) if fractions[1] > 0 else 0
         n_test = min(n_test, n)
         n_val = min(n_val, n - n_test)
-        parts = {"test": gids[:n_test], "validation": gids[n_test:n_test + n_val], "train": gids[n_test + n_val:]}
+        parts = {"test": gids[:n_test], "validation": gids[n_test : n_test + n_val], "train": gids[n_test + n_val :]}
         for name, part in parts.items():
             for gid in part:
                 out[name].extend(r.recording_id for r in groups[gid])
@@ -153,20 +158,26 @@ def training_examples(rec: Record, example_samples: int, hop: int):
     if starts[-1] != last and last - starts[-1] >= hop // 2:
         starts.append(last)
     for s in starts:
-        seg_labels = rec.labels[s:s + example_samples]
+        seg_labels = rec.labels[s : s + example_samples]
         label = int(seg_labels.mean() >= 0.5)
-        yield s, x[s:s + example_samples].astype(np.float32), label
+        yield s, x[s : s + example_samples].astype(np.float32), label
 
 
 def run_records(hp, data_root) -> list[Record]:
     """The records a run with hyper-parameters ``hp`` trains and is scored on (``hp.data``)."""
-    return load_sources(hp.data.sources, data_root, sample_rate_hz=hp.signal.sample_rate_hz,
-                        edf_paths=hp.data.edf_paths, edf_channels=hp.data.edf_channels,
-                        edf_group_by=hp.data.edf_group_by)
+    return load_sources(
+        hp.data.sources,
+        data_root,
+        sample_rate_hz=hp.signal.sample_rate_hz,
+        edf_paths=hp.data.edf_paths,
+        edf_channels=hp.data.edf_channels,
+        edf_group_by=hp.data.edf_group_by,
+    )
 
 
-def load_sources(sources, data_root, *, sample_rate_hz: float = 250.0, edf_paths=(), edf_channels=(),
-                 edf_group_by: str = "file") -> list[Record]:
+def load_sources(
+    sources, data_root, *, sample_rate_hz: float = 250.0, edf_paths=(), edf_channels=(), edf_group_by: str = "file"
+) -> list[Record]:
     """Load every named source (``bonn``, ``nscnd``, ``edf``) under ``data_root``."""
     from pathlib import Path
 
@@ -174,14 +185,18 @@ def load_sources(sources, data_root, *, sample_rate_hz: float = 250.0, edf_paths
     for s in sources:
         if s == "bonn":
             from train.datasets.bonn import load_bonn
+
             recs += load_bonn(Path(data_root) / "bonn", sample_rate_hz=sample_rate_hz)
         elif s == "nscnd":
             from train.datasets.nscnd import load_nscnd
+
             recs += load_nscnd(Path(data_root) / "nscnd", sample_rate_hz=sample_rate_hz)
         elif s == "edf":
             from train.datasets.edf import load_edf_paths
-            recs += load_edf_paths(edf_paths, sample_rate_hz=sample_rate_hz, channels=edf_channels,
-                                   group_by=edf_group_by)
+
+            recs += load_edf_paths(
+                edf_paths, sample_rate_hz=sample_rate_hz, channels=edf_channels, group_by=edf_group_by
+            )
         else:
             raise ValueError(f"unknown data source {s!r} (expected bonn, nscnd or edf)")
     return recs

@@ -30,9 +30,15 @@ class FilterBank(keras.layers.Layer):
     the other defaults are those of :class:`train.hparams.FilterBankHP`.
     """
 
-    def __init__(self, band_edges_hz=tuple(_DEFAULT.band_edges_hz), taps: int = _DEFAULT.taps,
-                 fs_hz: float | None = None, window: str = _DEFAULT.window, float64: bool = _DEFAULT.float64,
-                 **kwargs):
+    def __init__(
+        self,
+        band_edges_hz=tuple(_DEFAULT.band_edges_hz),
+        taps: int = _DEFAULT.taps,
+        fs_hz: float | None = None,
+        window: str = _DEFAULT.window,
+        float64: bool = _DEFAULT.float64,
+        **kwargs,
+    ):
         if fs_hz is None:
             raise ValueError("FilterBank needs fs_hz (the sample rate at the bank, Hz), got None")
         kwargs.pop("trainable", None)
@@ -63,9 +69,13 @@ class FilterBank(keras.layers.Layer):
     def build(self, input_shape):
         if input_shape[-1] != 1:
             raise ValueError(f"FilterBank expects one input channel [batch, samples, 1], got shape {input_shape!r}")
-        self.kernel = self.add_weight(name="kernel", shape=self._design.shape,
-                                      initializer=keras.initializers.Constant(self._design.astype(np.float32)),
-                                      trainable=False, dtype="float32")
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=self._design.shape,
+            initializer=keras.initializers.Constant(self._design.astype(np.float32)),
+            trainable=False,
+            dtype="float32",
+        )
         self._kernel64 = tf.constant(self._design, dtype=tf.float64)
 
     def call(self, x):
@@ -79,5 +89,11 @@ class FilterBank(keras.layers.Layer):
         return (*input_shape[:-1], self.n_bands)
 
     def get_config(self):
-        return {**super().get_config(), "band_edges_hz": list(self.band_edges_hz), "taps": self.taps,
-                "fs_hz": self.fs_hz, "window": self.window, "float64": self.float64}
+        return {
+            **super().get_config(),
+            "band_edges_hz": list(self.band_edges_hz),
+            "taps": self.taps,
+            "fs_hz": self.fs_hz,
+            "window": self.window,
+            "float64": self.float64,
+        }

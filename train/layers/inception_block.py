@@ -22,9 +22,17 @@ class InceptionBlock(keras.layers.Layer):
     ``filters``, ``kernel_sizes``, ``pool_size`` and ``modules`` default to :class:`train.hparams.InceptionHP`'s.
     """
 
-    def __init__(self, filters: int = _DEFAULT.filters, kernel_sizes=tuple(_DEFAULT.kernel_sizes),
-                 dilation_rate: int = 1, pool: str = "max", pool_size: int = _DEFAULT.pool_size,
-                 modules: int = _DEFAULT.modules_per_block, activation: str = "swish", **kwargs):
+    def __init__(
+        self,
+        filters: int = _DEFAULT.filters,
+        kernel_sizes=tuple(_DEFAULT.kernel_sizes),
+        dilation_rate: int = 1,
+        pool: str = "max",
+        pool_size: int = _DEFAULT.pool_size,
+        modules: int = _DEFAULT.modules_per_block,
+        activation: str = "swish",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if pool not in POOLS:
             raise ValueError(f"InceptionBlock pool must be 'max' or 'avg', got {pool!r}")
@@ -50,18 +58,25 @@ class InceptionBlock(keras.layers.Layer):
         for m in range(self.modules):
             branches = [keras.layers.Conv1D(self.filters, 1, padding="same", name=f"m{m}_1x1")]
             for k in self.kernel_sizes:
-                branches.append(keras.layers.Conv1D(self.filters, k, padding="same", dilation_rate=self.dilation_rate,
-                                                    name=f"m{m}_k{k}"))
-            pool_branch = (Pool(3, strides=1, padding="same", name=f"m{m}_pool3"),
-                           keras.layers.Conv1D(self.filters, 1, padding="same", name=f"m{m}_pool_1x1"))
-            self._mods.append({
-                "branches": branches,
-                "pool_branch": pool_branch,
-                "concat": keras.layers.Concatenate(axis=-1, name=f"m{m}_concat"),
-                "norm": keras.layers.BatchNormalization(name=f"m{m}_bn"),
-                "act": keras.layers.Activation(activation, name=f"m{m}_act"),
-                "down": Pool(self.pool_size, strides=self.pool_size, padding="valid", name=f"m{m}_down"),
-            })
+                branches.append(
+                    keras.layers.Conv1D(
+                        self.filters, k, padding="same", dilation_rate=self.dilation_rate, name=f"m{m}_k{k}"
+                    )
+                )
+            pool_branch = (
+                Pool(3, strides=1, padding="same", name=f"m{m}_pool3"),
+                keras.layers.Conv1D(self.filters, 1, padding="same", name=f"m{m}_pool_1x1"),
+            )
+            self._mods.append(
+                {
+                    "branches": branches,
+                    "pool_branch": pool_branch,
+                    "concat": keras.layers.Concatenate(axis=-1, name=f"m{m}_concat"),
+                    "norm": keras.layers.BatchNormalization(name=f"m{m}_bn"),
+                    "act": keras.layers.Activation(activation, name=f"m{m}_act"),
+                    "down": Pool(self.pool_size, strides=self.pool_size, padding="valid", name=f"m{m}_down"),
+                }
+            )
 
     @property
     def out_channels(self) -> int:
@@ -95,6 +110,13 @@ class InceptionBlock(keras.layers.Layer):
         return (input_shape[0], t, self.out_channels)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "kernel_sizes": list(self.kernel_sizes),
-                "dilation_rate": self.dilation_rate, "pool": self.pool, "pool_size": self.pool_size,
-                "modules": self.modules, "activation": self.activation}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_sizes": list(self.kernel_sizes),
+            "dilation_rate": self.dilation_rate,
+            "pool": self.pool,
+            "pool_size": self.pool_size,
+            "modules": self.modules,
+            "activation": self.activation,
+        }

@@ -25,8 +25,7 @@ class InputScaling(keras.layers.Layer):
     ``method`` and ``scale_uv`` default to :class:`train.hparams.ScalingHP`'s defaults.
     """
 
-    def __init__(self, method: str = _DEFAULT.method, scale_uv: float = _DEFAULT.scale_uv, eps: float = 1e-6,
-                 **kwargs):
+    def __init__(self, method: str = _DEFAULT.method, scale_uv: float = _DEFAULT.scale_uv, eps: float = 1e-6, **kwargs):
         super().__init__(**kwargs)
         if method not in METHODS:
             raise ValueError(f"InputScaling method must be one of {METHODS}, got {method!r}")

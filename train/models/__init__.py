@@ -26,11 +26,13 @@ _REGISTRY: dict[str, Callable] = {}
 
 def register(name: str):
     """Decorator: register ``build(hp) -> (training_model, inference_model)`` as architecture ``name``."""
+
     def deco(fn):
         if name in _REGISTRY and _REGISTRY[name] is not fn:
             raise ValueError(f"architecture {name!r} is already registered (by {_REGISTRY[name].__module__})")
         _REGISTRY[name] = fn
         return fn
+
     return deco
 
 
@@ -62,8 +64,9 @@ def build_model(hp: HParams):
     try:
         fn = _REGISTRY[hp.fit.architecture]
     except KeyError:
-        raise ValueError(f"unknown architecture {hp.fit.architecture!r} (registered: {', '.join(registered())})") \
-            from None
+        raise ValueError(
+            f"unknown architecture {hp.fit.architecture!r} (registered: {', '.join(registered())})"
+        ) from None
     training, inference = fn(hp)
     check_contract(hp, training, inference)
     return training, inference
@@ -75,5 +78,14 @@ build = build_model  # the name the rest of train/ and the tests use
 from train.models.inception import build_inception  # noqa: E402
 from train.models.lstm import build_lstm  # noqa: E402
 
-__all__ = ["CLASSES", "build", "build_inception", "build_lstm", "build_model", "check_contract", "custom_objects",
-           "register", "registered"]
+__all__ = [
+    "CLASSES",
+    "build",
+    "build_inception",
+    "build_lstm",
+    "build_model",
+    "check_contract",
+    "custom_objects",
+    "register",
+    "registered",
+]

@@ -3,6 +3,8 @@ and the softmax heads."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 import train.layers  # noqa: F401  (registers the custom layers)
@@ -23,21 +25,28 @@ def front_end(hp: HParams, upsample_factor: int):
     if upsample_factor < 1:
         raise ValueError(f"upsample_factor must be >= 1, got {upsample_factor!r}")
     n = hp.signal.window_samples
-    pre = {"dtype": "float32"} if hp.filterbank.float64 else {}
+    pre: dict[str, Any] = {"dtype": "float32"} if hp.filterbank.float64 else {}
     inputs = keras.Input(shape=(n,), name="eeg_uv", dtype="float32")
     x = InputScaling(hp.scaling.method, hp.scaling.scale_uv, name="input_scaling", **pre)(inputs)
     x = keras.layers.Reshape((n, 1), name="to_channels", **pre)(x)
     if upsample_factor > 1:
         x = keras.layers.UpSampling1D(upsample_factor, name="upsample", **pre)(x)
-    x = FilterBank(hp.filterbank.band_edges_hz, hp.filterbank.taps, hp.signal.sample_rate_hz * upsample_factor,
-                   hp.filterbank.window, hp.filterbank.float64, name="filter_bank")(x)
+    x = FilterBank(
+        hp.filterbank.band_edges_hz,
+        hp.filterbank.taps,
+        hp.signal.sample_rate_hz * upsample_factor,
+        hp.filterbank.window,
+        hp.filterbank.float64,
+        name="filter_bank",
+    )(x)
     return inputs, x
 
 
 def head(x, dropout: float, name: str):
     """Dropout -> Dense(2, softmax) in float32 (also under mixed precision): [batch, features] -> [batch, 2]."""
     return keras.layers.Dense(2, activation="softmax", dtype="float32", name=name)(
-        keras.layers.Dropout(dropout, name=f"{name}_dropout")(x))
+        keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    )
 
 
 def custom_objects() -> dict:

@@ -21,12 +21,24 @@ def build_inception(hp: HParams):
     if ih.upsample_factor < 1:
         raise ValueError(f"inception.upsample_factor must be >= 1, got {ih.upsample_factor!r}")
     inputs, x = front_end(hp, ih.upsample_factor)
-    blocks = [("global_max", ih.dilation_rate, "max"), ("global_avg", ih.dilation_rate, "avg"),
-              ("local_max", 1, "max"), ("local_avg", 1, "avg")]
+    blocks = [
+        ("global_max", ih.dilation_rate, "max"),
+        ("global_avg", ih.dilation_rate, "avg"),
+        ("local_max", 1, "max"),
+        ("local_avg", 1, "avg"),
+    ]
     flats, aux = [], {}
     for i, (name, dil, pool) in enumerate(blocks):
-        b = InceptionBlock(ih.filters, ih.kernel_sizes, dil, pool, ih.pool_size, ih.modules_per_block,
-                           activation="swish", name=f"block_{name}")(x)
+        b = InceptionBlock(
+            ih.filters,
+            ih.kernel_sizes,
+            dil,
+            pool,
+            ih.pool_size,
+            ih.modules_per_block,
+            activation="swish",
+            name=f"block_{name}",
+        )(x)
         f = keras.layers.Flatten(name=f"flatten_{name}")(b)
         flats.append(f)
         aux[f"aux_{i}"] = head(f, ih.dropout, f"aux_{i}")

@@ -17,8 +17,14 @@ def build_lstm(hp: HParams):
         raise ValueError(f"lstm.upsample_factor must be >= 1, got {lh.upsample_factor!r}")
     inputs, x = front_end(hp, lh.upsample_factor)
     # Block 0: strided convolutional front-end (rectifies and shortens the band signals).
-    x = keras.layers.Conv1D(lh.frontend_filters, 2 * lh.frontend_stride, strides=lh.frontend_stride,
-                            padding="same", activation="swish", name="frontend_conv")(x)
+    x = keras.layers.Conv1D(
+        lh.frontend_filters,
+        2 * lh.frontend_stride,
+        strides=lh.frontend_stride,
+        padding="same",
+        activation="swish",
+        name="frontend_conv",
+    )(x)
     x = keras.layers.BatchNormalization(name="frontend_bn")(x)
     aux0 = head(keras.layers.GlobalAveragePooling1D(name="frontend_pool")(x), lh.dropout, "aux_0")
     # Block 1: the recurrent block.
