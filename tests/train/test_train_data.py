@@ -180,7 +180,8 @@ def test_mixup_mixes_signals_and_labels_alike():
     assert (np.minimum(ys.numpy()[:, 1], 1 - ys.numpy()[:, 1]) < 0.05).mean() > 0.6
 
 
-def test_pipeline_mixup_only_in_training(tmp_path, tiny_hp):
+def _mixup_labels(tmp_path, tiny_hp, *, training: bool, n_records: int, hop_samples: int, batch_size: int):
+    """One-hot labels ``[n, 2]`` of a split of alternating-label records through make_dataset, mixup alpha 1."""
     import dataclasses
 
     rng = np.random.default_rng(3)
@@ -188,29 +189,40 @@ def test_pipeline_mixup_only_in_training(tmp_path, tiny_hp):
         Record(
             f"edf/r{i}", f"g{i}", rng.normal(0, 20, 2000).astype(np.float32), np.full(2000, i % 2, np.int8), "edf", "s"
         )
-        for i in range(4)
+        for i in range(n_records)
     ]
-    write_split(
-        recs,
-        tmp_path,
-        "train",
-        example_samples=1088,
-        hop_samples=512,
-        balance=False,
-        balance_classes=False,
-        source_share={},
-        max_repeat=1,
-    )
+    kw = {"balance": False, "balance_classes": False, "source_share": {}, "max_repeat": 1}
+    write_split(recs, tmp_path, "train", example_samples=1088, hop_samples=hop_samples, **kw)
     files = sorted(tmp_path.glob("train-*.tfrecord.gz"))
     hp = dataclasses.replace(tiny_hp.augment, mixup_alpha=1.0)
-    labels = {}
-    for training in (True, False):
-        ds = make_dataset(
-            files, example_samples=1088, window_samples=1024, batch_size=8, training=training, augment_hp=hp, seed=1
-        )
-        labels[training] = np.concatenate([y["probabilities"].numpy() for _, y in ds])
+    ds = make_dataset(
+        files,
+        example_samples=1088,
+        window_samples=1024,
+        batch_size=batch_size,
+        training=training,
+        augment_hp=hp,
+        seed=1,
+    )
+    return np.concatenate([y["probabilities"].numpy() for _, y in ds])
+
+
+def test_pipeline_mixup_only_in_training(tmp_path, tiny_hp):
+    labels = {
+        t: _mixup_labels(tmp_path / str(t), tiny_hp, training=t, n_records=4, hop_samples=512, batch_size=8)
+        for t in (True, False)
+    }
     soft = lambda y: ((y > 1e-3) & (y < 1 - 1e-3)).any(axis=1)  # noqa: E731
     assert soft(labels[True]).any() and not soft(labels[False]).any()
+
+
+def test_pipeline_mixup_draws_a_weight_per_example(tmp_path, tiny_hp):
+    """Through make_dataset (graph mode), not eagerly: the two gamma draws of Beta(alpha, alpha) must
+    differ, else every mix weight is 0.5 and labels are only 0, 0.5 and 1."""
+    y1 = _mixup_labels(tmp_path, tiny_hp, training=True, n_records=16, hop_samples=128, batch_size=16)[:, 1]
+    soft = y1[(y1 > 1e-3) & (y1 < 1 - 1e-3)]
+    assert len(soft) > len(y1) // 4
+    assert len(np.unique(np.round(soft, 4))) > len(soft) // 2, np.unique(np.round(y1, 4))
 
 
 def test_balance_repeats_follows_source_shares():
@@ -222,40 +234,6 @@ def test_balance_repeats_follows_source_shares():
     assert tot[("bonn", 0)] == tot[("bonn", 1)] == 400
     nscnd = tot[("nscnd", 0)] + tot[("nscnd", 1)]
     assert nscnd / (nscnd + 800) == pytest.approx(0.25, abs=0.03)
-
-
-def test_pipeline_mixup_draws_a_weight_per_example(tmp_path, tiny_hp):
-    """Through make_dataset (graph mode), not eagerly: the two gamma draws of Beta(alpha, alpha) must
-    differ, else every mix weight is 0.5 and labels are only 0, 0.5 and 1."""
-    import dataclasses
-
-    rng = np.random.default_rng(4)
-    recs = [
-        Record(
-            f"edf/r{i}", f"g{i}", rng.normal(0, 20, 4000).astype(np.float32), np.full(4000, i % 2, np.int8), "edf", "s"
-        )
-        for i in range(8)
-    ]
-    write_split(
-        recs,
-        tmp_path,
-        "train",
-        example_samples=1088,
-        hop_samples=256,
-        balance=False,
-        balance_classes=False,
-        source_share={},
-        max_repeat=1,
-    )
-    files = sorted(tmp_path.glob("train-*.tfrecord.gz"))
-    hp = dataclasses.replace(tiny_hp.augment, mixup_alpha=1.0)
-    ds = make_dataset(
-        files, example_samples=1088, window_samples=1024, batch_size=16, training=True, augment_hp=hp, seed=1
-    )
-    y1 = np.concatenate([y["probabilities"].numpy()[:, 1] for _, y in ds])
-    soft = y1[(y1 > 1e-3) & (y1 < 1 - 1e-3)]
-    assert len(soft) > len(y1) // 4
-    assert len(np.unique(np.round(soft, 4))) > len(soft) // 2, np.unique(np.round(y1, 4))
 
 
 def test_seeded_augment_draws_are_independent(tiny_hp):
