@@ -72,12 +72,10 @@ class WindowResult:
     channel_probabilities: np.ndarray  # [n_channels] raw per-channel p(seizure), NaN where flagged
     events: list[DecisionEvent]  # onsets/offsets decided at this window
     raw_probability: float = math.nan  # aggregated before smoothing
-    flagged_channels: dict[str, str] = field(
-        default_factory=dict
-    )  # unique name -> "non-finite"|"flat"|"railed"|"implausible"
-    amplitude_flags: dict[str, str] = field(
-        default_factory=dict
-    )  # unique name -> "amplitude_low"|"amplitude_high" (scored)
+    # unique name -> "non-finite" | "flat" | "railed" | "implausible" (left out of this window)
+    flagged_channels: dict[str, str] = field(default_factory=dict)
+    # unique name -> "amplitude_low" | "amplitude_high" (still scored)
+    amplitude_flags: dict[str, str] = field(default_factory=dict)
     skipped_before: int = 0  # due windows skipped (live mode, or overwritten) just before this one
 
 
