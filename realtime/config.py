@@ -36,7 +36,12 @@ class StreamConfig:
     source_id: str = ""  # LSL source id ("" = any)
     resolve_timeout_s: float = 2.0  # one resolve attempt before logging "waiting" again
     stale_after_s: float = 3.0  # no sample for this long: signal lost
-    channels: tuple[str, ...] = ()  # channel labels to use; empty = every channel
+    channels: tuple[str, ...] = ()  # exact channel labels to score (forced); empty = every EEG channel
+    # Glob patterns (fnmatch, case-insensitive) on channel labels: include narrows the candidates (empty =
+    # all), exclude removes; label conventions, types, units and rates still leave out what is not EEG
+    # (realtime.channels). A label listed in `channels` is scored even where conventions say not EEG.
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
     max_chunk_samples: int = 4096  # at most this many samples per pull
 
 
@@ -56,6 +61,11 @@ class SignalConfig:
     amplitude_high_uv: float = 465.0
     amplitude_span_s: float = 300.0  # the median covers this much signal (a seizure is shorter)
     amplitude_min_s: float = 60.0  # no judgement before this much signal
+    # Re-referencing of the scored EEG channels (realtime.montage): "as_recorded", "bipolar" (the
+    # longitudinal double banana from 10-20 labels; a recording already bipolar is kept as it is) or
+    # "average" (common average over the usable channels). The default is chosen by measurement:
+    # docs/evaluation.md "Montage".
+    montage: str = "as_recorded"
 
 
 @dataclass(frozen=True)
@@ -73,8 +83,13 @@ class DecisionConfig:
     # the test split or CHB-MIT): zero false alarms, every seizure detected, then within 1 s of the fastest mean
     # latency the most conservative setting. docs/evaluation.md "Decision settings" has the numbers.
     # aggregation, k_channels and merge_gap_s are not tuned (the tuning recordings have one channel).
-    aggregation: str = "k_of_n"  # "max" or "k_of_n"
-    k_channels: int = 2  # k-of-n: the k-th highest channel probability is the bed's probability
+    aggregation: str = "k_of_n"  # "max", "k_of_n" or "binomial" (k grows with the channel count; decision.py)
+    k_channels: int = 2  # k-of-n: the k-th highest channel probability is the bed's probability (binomial: least k)
+    # binomial: k(n) is the least k >= k_channels with P[Binomial(n, channel_false_rate) >= k] <= bed_false_rate,
+    # so that a bed of n usable channels keeps one false rate per window whatever n is.
+    channel_false_rate: float = 0.01  # per window: a channel of non-seizure EEG at or above on_threshold
+    bed_false_rate: float = 1e-4  # per window: the bed's target rate of k channels at or above on_threshold
+    settle_s: float = 10.0  # no onset may arm for this long after the start, a reconnect or a gap in the signal
     smoothing_windows: int = 1  # moving average over this many aggregated probabilities
     on_threshold: float = 0.6  # smoothed probability at or above this arms an onset
     off_threshold: float = 0.5  # smoothed probability below this ends a seizure (hysteresis)
@@ -117,11 +132,13 @@ class Config:
     sources: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
 
 
+MONTAGES = ("as_recorded", "bipolar", "average")
+AGGREGATIONS = ("max", "k_of_n", "binomial")
 SECTION_NAMES = tuple(f.name for f in fields(Config) if f.name != "sources")
 _SECTIONS: dict[str, Any] = {f.name: f.default_factory for f in fields(Config) if f.name in SECTION_NAMES}
 # The keys a model card's "settings" may set (realtime.model.SETTINGS_KEYS has the same list).
 MODEL_SETTING_KEYS = {
-    "decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s"),
+    "decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s", "channel_false_rate"),
     "signal": ("amplitude_low_uv", "amplitude_high_uv"),
 }
 SOURCE_DEFAULT, SOURCE_CARD, SOURCE_FILE, SOURCE_FLAG, SOURCE_CODE = (
@@ -178,6 +195,8 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
     check(bool(s.name or s.type or s.source_id), "stream: give at least one of name, type, source_id")
     check(s.resolve_timeout_s > 0, f"stream.resolve_timeout_s: must be > 0, got {s.resolve_timeout_s!r}")
     check(s.stale_after_s > 0, f"stream.stale_after_s: must be > 0, got {s.stale_after_s!r}")
+    for key, patterns in (("stream.include", s.include), ("stream.exclude", s.exclude)):
+        check(all(p.strip() for p in patterns), f"{key}: patterns must not be empty, got {list(patterns)!r}")
     check(s.max_chunk_samples >= 1, f"stream.max_chunk_samples: must be >= 1, got {s.max_chunk_samples!r}")
     check(w.hop_s > 0, f"window.hop_s: must be > 0, got {w.hop_s!r}")
     check(w.buffer_s >= 10, f"window.buffer_s: must be >= 10 (a window plus margin), got {w.buffer_s!r}")
@@ -200,13 +219,22 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
         f"0 < min <= span, got {sg.amplitude_min_s!r} / {sg.amplitude_span_s!r}",
     )
     check(
+        sg.montage in MONTAGES, f"signal.montage: expected one of {', '.join(map(repr, MONTAGES))}, got {sg.montage!r}"
+    )
+    check(
         m.backend in ("auto", "tensorflow", "litert"),
         f"model.backend: expected 'auto', 'tensorflow' or 'litert', got {m.backend!r}",
     )
     check(m.device in ("auto", "cpu", "gpu"), f"model.device: expected 'auto', 'cpu' or 'gpu', got {m.device!r}")
     check(
-        d.aggregation in ("max", "k_of_n"), f"decision.aggregation: expected 'max' or 'k_of_n', got {d.aggregation!r}"
+        d.aggregation in AGGREGATIONS,
+        f"decision.aggregation: expected one of {', '.join(map(repr, AGGREGATIONS))}, got {d.aggregation!r}",
     )
+    check(
+        0 < d.channel_false_rate < 1, f"decision.channel_false_rate: must be in (0, 1), got {d.channel_false_rate!r}"
+    )
+    check(0 < d.bed_false_rate < 1, f"decision.bed_false_rate: must be in (0, 1), got {d.bed_false_rate!r}")
+    check(d.settle_s >= 0, f"decision.settle_s: must be >= 0, got {d.settle_s!r}")
     check(d.k_channels >= 1, f"decision.k_channels: must be >= 1, got {d.k_channels!r}")
     check(d.smoothing_windows >= 1, f"decision.smoothing_windows: must be >= 1, got {d.smoothing_windows!r}")
     check(0 < d.on_threshold <= 1, f"decision.on_threshold: must be in (0, 1], got {d.on_threshold!r}")
