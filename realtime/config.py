@@ -89,7 +89,10 @@ class DecisionConfig:
     # so that a bed of n usable channels keeps one false rate per window whatever n is.
     channel_false_rate: float = 0.01  # per window: a channel of non-seizure EEG at or above on_threshold
     bed_false_rate: float = 1e-4  # per window: the bed's target rate of k channels at or above on_threshold
-    settle_s: float = 10.0  # no onset may arm for this long after the start, a reconnect or a gap in the signal
+    # No onset may arm for this much signal after the start, a reconnect or a gap (counted from the first
+    # window's start). 6 s holds back the first two windows, which raised many of the false alarms on real
+    # hospital files, and keeps a seizure present from the very start alarmed within 10 s (CHB-MIT excerpt).
+    settle_s: float = 6.0
     smoothing_windows: int = 1  # moving average over this many aggregated probabilities
     on_threshold: float = 0.6  # smoothed probability at or above this arms an onset
     off_threshold: float = 0.5  # smoothed probability below this ends a seizure (hysteresis)

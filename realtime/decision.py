@@ -2,16 +2,49 @@
 
 Aggregation (:func:`aggregate`) turns per-channel probabilities into the bed's probability:
 ``"max"`` takes the highest channel, ``"k_of_n"`` the k-th highest (so k channels must agree; with
-fewer than k usable channels, the lowest of them). NaN entries are channels excluded from the window
-(flagged by the pipeline) and are ignored; with no usable channel there is no probability (NaN).
+fewer than k usable channels, the lowest of them), ``"binomial"`` the k(n)-th highest, where k(n)
+grows with the number n of usable channels (the bed rule below). NaN entries are channels excluded
+from the window (flagged by the pipeline) and are ignored; with no usable channel there is no
+probability (NaN).
+
+Bed rule (``"binomial"``). With a fixed k the bed's false-alarm rate grows with the channel count: if
+each channel of non-seizure EEG reaches ``on_threshold`` in a window with probability
+p0 = ``channel_false_rate``, "2 of n" fires with probability P[Binomial(n, p0) >= 2], about
+(n p0)^2 / 2: 2 of 64 fires about ten times as often as 2 of 18. The binomial rule takes the least
+k(n) >= ``k_channels`` with P[Binomial(n, p0) >= k(n)] <= alpha = ``bed_false_rate`` (capped at n;
+with n < ``k_channels``, all n channels), so that the bed's rate per window stays at or below alpha
+whatever n is (:meth:`DecisionMachine.k_for` says which k: "bed rule: 4 of 19 channels").
+
+- It assumes independent channels. That is the case it bounds exactly.
+- Correlated artefacts (an eye movement seen on every frontal channel) are the opposite extreme:
+  channels that always fire together fire at the single-channel rate p0 whatever k is, so no choice
+  of k helps or hurts there; that rate does not grow with n either.
+- Whatever the dependence, k(n) >= ``k_channels``, and "at least k(n) channels" implies "at least
+  ``k_channels`` channels": the rule never fires in a window where ``k_of_n`` with ``k_channels``
+  would not. It is never noisier than today's rule, and at most alpha per window for independent
+  channels.
+- The floor: n channels cannot do better than all n firing at once, p0^n; with 2 channels that is
+  p0^2 (1e-4 for p0 = 0.01), whatever alpha asks.
+
+Settling. On real recordings the first windows of a stream, of a file, after a reconnect and after
+a gap in the signal raise false alarms (filters and amplifiers settle, electrodes are still moving, a
+window holds the step across the gap). For ``settle_s`` seconds of signal after each of these points
+no onset may arm (``idle`` -> ``pending``): measured from the ``window_start`` of the first scored
+window after the point (for a window across a gap, from ``window_end - window_s``, where the signal
+after the gap begins: the gap itself is not signal) to the ``window_end`` of the window that arms.
+Windows are still scored and their probabilities reported; an event already published stays open
+and can still end or merge. A gap: a window whose span ``window_end - window_start`` exceeds the
+nominal span ``window_s`` by more than :attr:`DecisionMachine.GAP_TOLERANCE_S`; it also drops an
+unconfirmed onset (its ``min_duration_s`` would count signal that is not there). Without ``window_s``
+(windows of varying length) gaps are not looked for. ``settle_s = 0`` turns all of this off.
 
 The state machine (:class:`DecisionMachine`), one per bed, stepped once per scored window:
 
 1. smoothing: a moving average of the last ``smoothing_windows`` aggregated probabilities
    (fewer at the start or after :meth:`DecisionMachine.reset`);
-2. ``idle`` -> ``pending`` when the smoothed probability reaches ``on_threshold``; the crossing time
-   is remembered. ``pending`` -> ``idle`` if it drops below ``on_threshold`` again before
-   ``min_duration_s`` has passed;
+2. ``idle`` -> ``pending`` when the smoothed probability reaches ``on_threshold`` and the machine is
+   not settling; the crossing time is remembered. ``pending`` -> ``idle`` if it drops below
+   ``on_threshold`` again before ``min_duration_s`` has passed;
 3. ``pending`` -> ``active`` once ``time - crossing_time >= min_duration_s``: an **onset** event is
    published, with ``time`` = the crossing time and ``publish_time`` = now;
 4. ``active`` -> ``ending`` when the smoothed probability falls below ``off_threshold``
@@ -23,24 +56,25 @@ The state machine (:class:`DecisionMachine`), one per bed, stepped once per scor
    ``time`` = the moment it fell below ``off_threshold``. Offsets are therefore published
    ``merge_gap_s`` late, which is what makes every event a clean onset ... offset pair.
 
-A window with no probability (every channel flagged) leaves the state and the smoothing untouched.
-:meth:`DecisionMachine.flush` (end of input) publishes the offset of an open event; an unconfirmed
-``pending`` onset is dropped. :meth:`DecisionMachine.reset` (stream lost) clears the smoothing
-history and any unconfirmed onset but keeps a published event open: its offset is published only when
-the signal shows it (or at flush), never invented.
+A window with no probability (every channel flagged) leaves the state and the smoothing untouched,
+and does not start the settling (it shows nothing of the signal). :meth:`DecisionMachine.flush` (end
+of input) publishes the offset of an open event; an unconfirmed ``pending`` onset is dropped, and the
+next input settles anew. :meth:`DecisionMachine.reset` (stream lost) clears the smoothing history
+and any unconfirmed onset but keeps a published event open: its offset is published only when the
+signal shows it (or at flush), never invented.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import binom
 
-from realtime.config import DecisionConfig
-
-AGGREGATIONS = ("max", "k_of_n")
+from realtime.config import AGGREGATIONS, DecisionConfig
 
 
 @dataclass(frozen=True)
@@ -57,11 +91,39 @@ class DecisionEvent:
     publish_time: float  # window end time at which the event was decided (>= time)
 
 
-def aggregate(channel_probs: np.ndarray, method: str = "max", k: int = 1) -> tuple[float, tuple[int, ...]]:
+def _check_rates(channel_false_rate: float, bed_false_rate: float) -> None:
+    if not 0 < channel_false_rate < 1 or not 0 < bed_false_rate < 1:
+        raise ValueError(
+            f"channel_false_rate and bed_false_rate must be in (0, 1), got {channel_false_rate!r}, {bed_false_rate!r}"
+        )
+
+
+@functools.lru_cache(maxsize=4096)
+def binomial_k(n: int, k_min: int, channel_false_rate: float, bed_false_rate: float) -> int:
+    """The bed rule's k for ``n`` usable channels: the least k >= ``k_min`` with
+    P[Binomial(n, channel_false_rate) >= k] <= ``bed_false_rate``, capped at ``n`` (with n < k_min: n)."""
+    if int(n) < 1 or int(k_min) < 1:
+        raise ValueError(f"n and k_min must be >= 1, got {n!r}, {k_min!r}")
+    _check_rates(channel_false_rate, bed_false_rate)
+    ks = np.arange(min(int(k_min), int(n)), int(n) + 1)
+    ok = binom.sf(ks - 1, int(n), channel_false_rate) <= bed_false_rate  # sf(k - 1) = P[X >= k]
+    return int(ks[ok][0]) if ok.any() else int(n)
+
+
+def aggregate(
+    channel_probs: np.ndarray,
+    method: str = "max",
+    k: int = 1,
+    *,
+    channel_false_rate: float | None = None,
+    bed_false_rate: float | None = None,
+) -> tuple[float, tuple[int, ...]]:
     """``channel_probs [n_channels]`` -> ``(p, channels)``; NaN entries are excluded channels.
 
     ``channels`` are the indices carrying the aggregate, highest probability first: the argmax for
-    ``"max"``, the top ``min(k, n_usable)`` for ``"k_of_n"``. No usable channel: ``(nan, ())``.
+    ``"max"``, the top ``min(k, n_usable)`` for ``"k_of_n"``, the top ``binomial_k(n_usable, k,
+    channel_false_rate, bed_false_rate)`` for ``"binomial"`` (both rates required). No usable channel:
+    ``(nan, ())``.
     """
     probs = np.asarray(channel_probs, dtype=np.float64)
     if probs.ndim != 1:
@@ -70,24 +132,51 @@ def aggregate(channel_probs: np.ndarray, method: str = "max", k: int = 1) -> tup
         raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {method!r}")
     if int(k) < 1:
         raise ValueError(f"k must be >= 1, got {k!r}")
+    if method == "binomial":
+        if channel_false_rate is None or bed_false_rate is None:
+            raise ValueError(
+                f"binomial needs channel_false_rate and bed_false_rate, got {channel_false_rate!r}, {bed_false_rate!r}"
+            )
+        _check_rates(channel_false_rate, bed_false_rate)
     usable = np.flatnonzero(np.isfinite(probs))
     if usable.size == 0:
         return math.nan, ()
     order = usable[np.argsort(-probs[usable], kind="stable")]
-    take = 1 if method == "max" else min(int(k), order.size)
+    if method == "max":
+        take = 1
+    elif method == "k_of_n":
+        take = min(int(k), order.size)
+    else:
+        take = binomial_k(order.size, int(k), float(channel_false_rate), float(bed_false_rate))  # type: ignore[arg-type]
     top = order[:take]
     return float(probs[top[-1]]), tuple(int(i) for i in top)
 
 
 class DecisionMachine:
-    """Per-bed onset/offset state machine (see the module docstring)."""
+    """Per-bed onset/offset state machine (see the module docstring).
 
-    def __init__(self, config: DecisionConfig, hop_s: float, first_event_id: int = 1):
+    ``window_s``: the nominal span ``window_end - window_start`` of a window (the native window
+    duration); ``None`` (windows of varying length) looks for no gaps.
+    """
+
+    # A window longer than window_s by more than this holds a gap. The inlet dejitters LSL timestamps,
+    # so a window's span is off only by the amplifier's clock-rate error (1 % of a 4.1 s window: 41 ms)
+    # and a residual jitter of milliseconds; 0.25 s leaves room for rate errors of 5 % and still
+    # catches the loss of a quarter second, a step the network sees.
+    GAP_TOLERANCE_S = 0.25
+
+    def __init__(self, config: DecisionConfig, hop_s: float, first_event_id: int = 1, *, window_s: float | None = None):
         self._check(config)
         if not hop_s > 0:
             raise ValueError(f"hop_s must be > 0, got {hop_s!r}")
+        if window_s is not None and not window_s > 0:
+            raise ValueError(f"window_s must be > 0 or None, got {window_s!r}")
         self.config = config
         self.hop_s = float(hop_s)
+        self.window_s = None if window_s is None else float(window_s)
+        self._settle_from: float | None = None  # signal time settling counts from; None: no scored window yet
+        self._last_end: float | None = None  # window_end of the last window stepped
+        self.gaps_total = 0  # windows seen to hold a gap
         self._next_event_id = int(first_event_id)
         self._history: deque[float] = deque(maxlen=config.smoothing_windows)
         self.state = "idle"  # idle | pending | active | ending
@@ -105,6 +194,9 @@ class DecisionMachine:
     def _check(cfg: DecisionConfig) -> None:
         if cfg.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {cfg.aggregation!r}")
+        _check_rates(cfg.channel_false_rate, cfg.bed_false_rate)
+        if not cfg.settle_s >= 0:
+            raise ValueError(f"settle_s must be >= 0, got {cfg.settle_s!r}")
         if cfg.smoothing_windows < 1 or cfg.k_channels < 1:
             raise ValueError(
                 f"smoothing_windows and k_channels must be >= 1, got {cfg.smoothing_windows!r}, {cfg.k_channels!r}"
@@ -123,15 +215,58 @@ class DecisionMachine:
     def open_event_id(self) -> int | None:
         return self._event_id if self.alarm_active else None
 
+    @property
+    def settling(self) -> bool:
+        """True while no onset can arm: less than ``settle_s`` of signal since the start, a reset or a gap,
+        as of the last window stepped."""
+        if self.config.settle_s <= 0:
+            return False
+        if self._settle_from is None or self._last_end is None:
+            return True
+        return self._last_end - self._settle_from < self.config.settle_s
+
+    def k_for(self, n: int) -> int:
+        """The bed rule for ``n`` usable channels (>= 1): the k whose k-th highest channel probability is the
+        bed's, i.e. how many channels must reach ``on_threshold`` together ("bed rule: 4 of 19 channels")."""
+        if int(n) < 1:
+            raise ValueError(f"n must be >= 1, got {n!r}")
+        cfg = self.config
+        if cfg.aggregation == "max":
+            return 1
+        if cfg.aggregation == "k_of_n":
+            return min(cfg.k_channels, int(n))
+        return binomial_k(int(n), cfg.k_channels, cfg.channel_false_rate, cfg.bed_false_rate)
+
+    def _settle(self, window_start: float, window_end: float, scored: bool) -> None:
+        """Track settling for one window: a gap starts it anew (and drops an unconfirmed onset)."""
+        if self.config.settle_s <= 0:
+            return
+        if self.window_s is not None and window_end - window_start > self.window_s + self.GAP_TOLERANCE_S:
+            self.gaps_total += 1
+            self._settle_from = None
+            if self.state == "pending":
+                self.state, self._cross_time = "idle", None
+        if scored and self._settle_from is None:  # after a gap the signal begins window_s before the end
+            nominal_start = window_end - self.window_s if self.window_s is not None else window_start
+            self._settle_from = max(window_start, nominal_start)
+
     def step(
         self, time: float, window_start: float, window_end: float, channel_probs: np.ndarray
     ) -> list[DecisionEvent]:
         """Feed one scored window (``channel_probs [n_channels]``, NaN = excluded); returns events."""
         cfg = self.config
-        raw, top = aggregate(channel_probs, cfg.aggregation, cfg.k_channels)
+        raw, top = aggregate(
+            channel_probs,
+            cfg.aggregation,
+            cfg.k_channels,
+            channel_false_rate=cfg.channel_false_rate,
+            bed_false_rate=cfg.bed_false_rate,
+        )
         self.last_raw_probability = raw
         self._last_time = float(time)
         self._last_window = (float(window_start), float(window_end))
+        self._last_end = float(window_end)
+        self._settle(float(window_start), float(window_end), scored=not math.isnan(raw))
         if math.isnan(raw):
             self.last_channels = ()
             self.last_probability = math.nan
@@ -165,7 +300,7 @@ class DecisionMachine:
                         self._offset(float(time), p, float(window_start), float(window_end), publish_time=time)
                     )
             return events
-        if self.state == "idle" and p >= cfg.on_threshold:
+        if self.state == "idle" and p >= cfg.on_threshold and not self.settling:
             self.state, self._cross_time = "pending", float(time)
         elif self.state == "pending" and p < cfg.on_threshold:
             self.state, self._cross_time = "idle", None
@@ -220,11 +355,14 @@ class DecisionMachine:
             events.append(self._offset(t, self.last_probability, ws, we, publish_time=t))  # type: ignore[arg-type]
         self.state, self._cross_time = "idle", None
         self._history.clear()
+        self._settle_from = self._last_end = None  # the next input settles anew
         return events
 
     def reset(self) -> None:
-        """Stream lost: forget the smoothing history and an unconfirmed onset; keep a published event open."""
+        """Stream lost: forget the smoothing history and an unconfirmed onset; keep a published event open.
+        The signal that comes back settles anew."""
         self._history.clear()
+        self._settle_from = self._last_end = None
         if self.state == "pending":
             self.state, self._cross_time = "idle", None
         self.last_probability = self.last_raw_probability = math.nan

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from realtime.config import DecisionConfig
-from realtime.decision import DecisionMachine, aggregate
+from realtime.decision import DecisionMachine, aggregate, binomial_k
 
 NAN = math.nan
 
@@ -41,10 +42,14 @@ def test_aggregate_rejects_bad_arguments():
         aggregate(np.array([0.1]), "mean", 1)
     with pytest.raises(ValueError, match="k must be >= 1, got 0"):
         aggregate(np.array([0.1]), "k_of_n", 0)
+    with pytest.raises(ValueError, match=r"got None, 0\.001"):
+        aggregate(np.array([0.1]), "binomial", 2, bed_false_rate=1e-3)
+    with pytest.raises(ValueError, match=r"got 1\.5, 0\.001"):
+        aggregate(np.array([0.1]), "binomial", 2, channel_false_rate=1.5, bed_false_rate=1e-3)
 
 
 def cfg(**kw) -> DecisionConfig:
-    base = {
+    base: dict[str, Any] = {
         "aggregation": "max",
         "k_channels": 1,
         "smoothing_windows": 1,
@@ -52,6 +57,7 @@ def cfg(**kw) -> DecisionConfig:
         "off_threshold": 0.5,
         "min_duration_s": 0.0,
         "merge_gap_s": 0.0,
+        "settle_s": 0.0,  # the default (10 s) is tested on its own below
     }
     base.update(kw)
     return DecisionConfig(**base)
@@ -151,7 +157,7 @@ def test_reconfigure_applies_new_thresholds():
 
 
 configs = st.builds(
-    lambda agg, k, sm, on, off_frac, dur, gap: cfg(
+    lambda agg, k, sm, on, off_frac, dur, gap, settle: cfg(
         aggregation=agg,
         k_channels=k,
         smoothing_windows=sm,
@@ -159,14 +165,16 @@ configs = st.builds(
         off_threshold=on * off_frac,
         min_duration_s=dur,
         merge_gap_s=gap,
+        settle_s=settle,
     ),
-    st.sampled_from(["max", "k_of_n"]),
+    st.sampled_from(["max", "k_of_n", "binomial"]),
     st.integers(1, 4),
     st.integers(1, 4),
     st.floats(0.05, 1.0),
     st.floats(0.0, 1.0),
     st.sampled_from([0.0, 0.5, 1.0, 3.0]),
     st.sampled_from([0.0, 1.0, 2.5, 10.0]),
+    st.sampled_from([0.0, 0.0, 2.5, 10.0]),
 )
 prob = st.one_of(st.floats(0.0, 1.0), st.just(NAN), st.sampled_from([0.0, 1.0]))
 
@@ -176,14 +184,16 @@ prob = st.one_of(st.floats(0.0, 1.0), st.just(NAN), st.sampled_from([0.0, 1.0]))
     config=configs,
     series=st.lists(st.lists(prob, min_size=3, max_size=3), max_size=60),
     resets=st.sets(st.integers(0, 59), max_size=3),
+    gaps=st.sets(st.integers(0, 59), max_size=3),
 )
-def test_events_alternate_and_offsets_match_their_onset(config, series, resets):
-    m = DecisionMachine(config, hop_s=0.5)
+def test_events_alternate_and_offsets_match_their_onset(config, series, resets, gaps):
+    m = DecisionMachine(config, hop_s=0.5, window_s=4.0)
     events = []
     for i, probs in enumerate(series):
         if i in resets:
             m.reset()
-        events += m.step(i * 0.5, i * 0.5 - 4, i * 0.5, np.array(probs))
+        span = 6.0 if i in gaps else 4.0
+        events += m.step(i * 0.5, i * 0.5 - span, i * 0.5, np.array(probs))
     events += m.flush(len(series) * 0.5)
     open_id = None
     last_id = 0
@@ -196,6 +206,199 @@ def test_events_alternate_and_offsets_match_their_onset(config, series, resets):
             open_id = last_id = ev.event_id
         else:
             assert ev.kind == "offset" and ev.event_id == open_id, "offset without its onset"
+            assert ev.onset_time is not None and ev.duration_s is not None
             assert ev.duration_s == pytest.approx(ev.time - ev.onset_time) and ev.duration_s >= 0
             open_id = None
     assert open_id is None and not m.alarm_active  # flush closed everything
+
+
+# ---------------------------------------------------------------------------------------------- settling
+
+
+def steps(machine: DecisionMachine, times, p: float, *, n_channels: int = 1, span: float = 4.0):
+    """Step windows ending at ``times`` (span ``span`` s) with every channel at ``p``; returns (kind, time, publish)."""
+    out = []
+    for t in times:
+        for ev in machine.step(t, t - span, t, np.full(n_channels, p)):
+            out.append((ev.kind, ev.time, ev.publish_time))
+    return out
+
+
+def test_no_onset_while_settling_even_at_certainty_then_one():
+    m = DecisionMachine(cfg(settle_s=10), 1.0, window_s=4.0)
+    assert m.settling  # before any window
+    assert steps(m, range(6), 1.0) == [] and m.settling
+    assert m.last_probability == 1.0  # still scored and reported
+    # the first window started at -4: 10 s of signal have passed at the window ending at 6
+    assert steps(m, [6], 1.0) == [("onset", 6, 6)] and not m.settling
+
+
+def test_default_settle_s_holds_the_first_windows_of_a_real_bed():
+    assert DecisionConfig().settle_s == 6.0
+    m = DecisionMachine(DecisionConfig(), 1.0, window_s=4.0)  # on 0.6, min_duration 2 s
+    events = steps(m, range(12), 1.0, n_channels=19)
+    assert events == [("onset", 2, 4)]  # armed at 2 (6 s after the first window's start at -4), confirmed 2 s later
+
+
+def test_reset_settles_again():
+    m = DecisionMachine(cfg(settle_s=10), 1.0, window_s=4.0)
+    assert steps(m, range(20), 0.1) == [] and not m.settling
+    m.reset()
+    assert m.settling
+    assert steps(m, range(30, 40), 1.0) == [("onset", 36, 36)]  # first window after the reset starts at 26
+
+
+def test_gap_settles_again_and_drops_an_unconfirmed_onset():
+    m = DecisionMachine(cfg(settle_s=10, min_duration_s=5), 1.0, window_s=4.0)
+    assert steps(m, range(20), 0.1) == []
+    assert steps(m, [20, 21], 1.0) == [] and m.state == "pending"
+    # a window 1 s longer than the others holds a gap: the signal after it begins at 26 - 4 = 22
+    assert steps(m, [26], 1.0, span=5.0) == [] and m.gaps_total == 1
+    assert m.state == "idle" and m.settling
+    events = steps(m, range(27, 45), 1.0)
+    assert events == [("onset", 32, 37)]  # arms at 32 (10 s after 22), confirmed 5 s later
+
+
+def test_a_span_within_the_tolerance_is_no_gap():
+    m = DecisionMachine(cfg(settle_s=10), 1.0, window_s=4.0)
+    steps(m, range(20), 0.1)
+    span = 4.0 + 0.9 * DecisionMachine.GAP_TOLERANCE_S
+    assert steps(m, [20], 1.0, span=span) == [("onset", 20, 20)] and m.gaps_total == 0
+
+
+def test_without_window_s_no_gap_is_looked_for():
+    m = DecisionMachine(cfg(settle_s=10), 1.0)
+    steps(m, range(20), 0.1)
+    assert steps(m, [25], 1.0, span=9.0) == [("onset", 25, 25)] and m.gaps_total == 0
+
+
+def test_all_flagged_windows_do_not_start_settling():
+    m = DecisionMachine(cfg(settle_s=10), 1.0, window_s=4.0)
+    assert steps(m, range(10), NAN) == [] and m.settling
+    assert steps(m, range(10, 20), 1.0) == [("onset", 16, 16)]  # the first scored window starts at 6
+
+
+def test_open_event_ends_and_merges_while_settling():
+    m = DecisionMachine(cfg(settle_s=20, merge_gap_s=5), 1.0, window_s=4.0)
+    assert steps(m, range(17), 1.0) == [("onset", 16, 16)]
+    m.reset()  # stream lost with the seizure open; the signal comes back at 36
+    assert steps(m, [40], 0.1) == [] and m.alarm_active and m.settling  # ending
+    assert steps(m, [41], 0.9) == [] and m.state == "active"  # merged: the same event goes on
+    assert steps(m, range(42, 48), 0.1) == [("offset", 42, 47)]
+    assert steps(m, [48, 49, 50], 0.9) == [] and m.settling  # no new onset before 56
+    assert steps(m, [56], 0.9) == [("onset", 56, 56)]  # 20 s after 36: a new event
+
+
+def test_flush_settles_the_next_input_anew():
+    m = DecisionMachine(cfg(settle_s=10), 1.0, window_s=4.0)
+    steps(m, range(20), 0.1)
+    m.flush()
+    assert m.settling and steps(m, range(5), 1.0) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    config=st.builds(
+        lambda dur, gap, sm: cfg(min_duration_s=dur, merge_gap_s=gap, smoothing_windows=sm),
+        st.sampled_from([0.0, 1.0, 3.0]),
+        st.sampled_from([0.0, 2.5]),
+        st.integers(1, 3),
+    ),
+    series=st.lists(st.tuples(prob, st.sampled_from([4.0, 4.0, 4.0, 6.0])), max_size=40),
+)
+def test_settle_zero_is_todays_behaviour_whatever_the_gaps(config, series):
+    """settle_s = 0: a machine told the window span (and seeing gaps) decides exactly as one that is not."""
+    told, blind = DecisionMachine(config, 1.0, window_s=4.0), DecisionMachine(config, 1.0)
+    for t, (p, span) in enumerate(series):
+        assert told.step(t, t - span, t, np.array([p])) == blind.step(t, t - span, t, np.array([p]))
+        assert not told.settling
+    assert told.flush() == blind.flush()
+
+
+# ---------------------------------------------------------------------------------------------- bed rule
+
+
+def exact_tail(n: int, k: int, p: float) -> float:
+    """P[Binomial(n, p) >= k], summed exactly (independent of scipy)."""
+    return sum(math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(k, n + 1))
+
+
+def test_bed_rule_k_grows_with_the_channel_count_as_the_binomial_tail_says():
+    p0, alpha = 0.01, 1e-4
+    m = DecisionMachine(cfg(aggregation="binomial", k_channels=2, channel_false_rate=p0, bed_false_rate=alpha), 1.0)
+    got = {n: m.k_for(n) for n in (1, 2, 19, 23, 64)}
+    assert got == {1: 1, 2: 2, 19: 4, 23: 4, 64: 6}
+    for n, k in got.items():
+        assert k == n or exact_tail(n, k, p0) <= alpha  # k is enough (or capped at n)
+        assert k == min(2, n) or exact_tail(n, k - 1, p0) > alpha  # and the least that is
+    assert exact_tail(2, 2, p0) == pytest.approx(p0**2)  # the floor with 2 channels
+    assert DecisionMachine(cfg(aggregation="k_of_n", k_channels=2), 1.0).k_for(64) == 2
+    assert DecisionMachine(cfg(aggregation="max"), 1.0).k_for(64) == 1
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        m.k_for(0)
+
+
+def test_bed_rule_cannot_go_below_its_floor():
+    # 2 channels at p0 = 0.01 cannot reach 1e-5 (both firing at once is 1e-4): all of them must agree
+    assert binomial_k(2, 2, 0.01, 1e-5) == 2
+    assert binomial_k(3, 5, 0.01, 1e-4) == 3  # fewer channels than k_channels: all of them
+
+
+def test_binomial_aggregate_counts_only_usable_channels():
+    rates = {"channel_false_rate": 0.01, "bed_false_rate": 1e-4}
+    three_high = np.array([0.9, 0.9, 0.9] + [0.1] * 16)  # 19 channels: k = 4
+    assert aggregate(three_high, "binomial", 2, **rates)[0] == pytest.approx(0.1)
+    four_high = np.array([0.9] * 4 + [0.1] * 15)
+    p, channels = aggregate(four_high, "binomial", 2, **rates)
+    assert p == pytest.approx(0.9) and channels == (0, 1, 2, 3)
+    # 17 of them flagged: 2 usable channels, k = 2
+    p, channels = aggregate(np.array([0.9, 0.7] + [NAN] * 17), "binomial", 2, **rates)
+    assert p == pytest.approx(0.7) and channels == (0, 1)
+
+
+def background(rng: np.random.Generator, n_windows: int, n: int, p0: float, on: float) -> np.ndarray:
+    """Independent channels ``[n_windows, n]`` whose probability reaches ``on`` with probability ``p0``:
+    u ** a with a = log(on) / log(1 - p0), so P[u ** a >= on] = P[u >= 1 - p0] = p0."""
+    return rng.random((n_windows, n)) ** (math.log(on) / math.log(1 - p0))
+
+
+def test_bed_false_rate_holds_whatever_the_channel_count_and_k_of_n_grows():
+    # p0 and alpha larger than the defaults so that 20000 windows resolve the rates
+    p0, alpha, on, n_windows = 0.1, 0.02, 0.6, 20_000
+    rates = {"channel_false_rate": p0, "bed_false_rate": alpha}
+    rng = np.random.default_rng(11)
+    sigma = math.sqrt(alpha * (1 - alpha) / n_windows)
+    k2 = {}
+    for n in (2, 19, 23, 64):
+        probs = background(rng, n_windows, n, p0, on)
+        assert np.mean(probs >= on) == pytest.approx(p0, abs=0.01)
+        bed = np.array([aggregate(row, "binomial", 2, **rates)[0] for row in probs])
+        rate = float(np.mean(bed >= on))
+        assert rate <= alpha + 3 * sigma, f"{n} channels: {rate}"
+        assert rate == pytest.approx(exact_tail(n, binomial_k(n, 2, p0, alpha), p0), abs=4 * sigma)
+        k2[n] = float(np.mean([aggregate(row, "k_of_n", 2)[0] >= on for row in probs]))
+    assert k2[2] < k2[19] < k2[23] < k2[64] and k2[64] > 40 * alpha  # 2 of n: grows with n, to ~every window
+
+
+@pytest.mark.parametrize("n, n_seizure", [(19, 6), (64, 20)])
+def test_a_seizure_on_a_realistic_share_of_channels_still_alarms(n, n_seizure):
+    config = DecisionConfig(aggregation="binomial", settle_s=0.0)  # defaults: p0 0.01, alpha 1e-4, on 0.6
+    m = DecisionMachine(config, 1.0, window_s=4.0)
+    rng = np.random.default_rng(5)
+    quiet = background(rng, 30, n, config.channel_false_rate, config.on_threshold)
+    seizure = background(rng, 10, n, config.channel_false_rate, config.on_threshold)
+    seizure[:, :n_seizure] = rng.uniform(0.85, 1.0, size=(10, n_seizure))
+    events = []
+    for t, probs in enumerate(np.vstack([quiet, seizure])):
+        events += m.step(t, t - 4, t, probs)
+    assert [(e.kind, e.time) for e in events] == [("onset", 30)]
+    assert set(range(n_seizure)) <= set(events[0].channels)
+
+
+def test_a_seizure_on_fewer_channels_than_k_is_not_the_bed_alarm():
+    """The price of the rule: with 19 channels, 3 agreeing channels are not enough (k = 4)."""
+    config = DecisionConfig(aggregation="binomial", settle_s=0.0)
+    m = DecisionMachine(config, 1.0, window_s=4.0)
+    probs = np.array([0.95] * 3 + [0.1] * 16)
+    assert m.k_for(19) == 4
+    assert [e for t in range(10) for e in m.step(t, t - 4, t, probs)] == []
