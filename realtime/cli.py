@@ -21,6 +21,8 @@ OVERRIDES = {
     "stream": "stream.name",
     "type": "stream.type",
     "source_id": "stream.source_id",
+    "include": "stream.include",
+    "exclude": "stream.exclude",
     "model": "model.path",
     "backend": "model.backend",
     "device": "model.device",
@@ -44,6 +46,19 @@ def build_detect_parser() -> argparse.ArgumentParser:
     g.add_argument("--stream", metavar="NAME", help="LSL stream name (stream.name)")
     g.add_argument("--type", metavar="TYPE", help="LSL stream type, compared without case (stream.type)")
     g.add_argument("--source-id", metavar="ID", help="LSL source id (stream.source_id)")
+    g = ap.add_argument_group("channels (live and --file)")
+    g.add_argument(
+        "--include",
+        action="append",
+        metavar="PATTERN",
+        help="score only EEG channels whose label matches this glob, any case (repeatable; stream.include)",
+    )
+    g.add_argument(
+        "--exclude",
+        action="append",
+        metavar="PATTERN",
+        help="never score channels whose label matches this glob, any case, e.g. 'DC*' (repeatable; stream.exclude)",
+    )
     g = ap.add_argument_group("model")
     g.add_argument("--model", metavar="PATH", help="model export directory (model.path; default: the shipped model)")
     g.add_argument(

@@ -233,9 +233,7 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
         d.aggregation in AGGREGATIONS,
         f"decision.aggregation: expected one of {', '.join(map(repr, AGGREGATIONS))}, got {d.aggregation!r}",
     )
-    check(
-        0 < d.channel_false_rate < 1, f"decision.channel_false_rate: must be in (0, 1), got {d.channel_false_rate!r}"
-    )
+    check(0 < d.channel_false_rate < 1, f"decision.channel_false_rate: must be in (0, 1), got {d.channel_false_rate!r}")
     check(0 < d.bed_false_rate < 1, f"decision.bed_false_rate: must be in (0, 1), got {d.bed_false_rate!r}")
     check(d.settle_s >= 0, f"decision.settle_s: must be >= 0, got {d.settle_s!r}")
     check(d.k_channels >= 1, f"decision.k_channels: must be >= 1, got {d.k_channels!r}")

@@ -7,6 +7,10 @@ effective decision and amplitude settings with where each came from; bind the al
 open the alert log; serve the metrics. Then the loop, one iteration at a time, on the main thread:
 
 - no inlet open: one resolve attempt (``stream.resolve_timeout_s``), ``STATUS=waiting for ...``;
+- a stream connects: the pipeline picks its EEG channels (:mod:`realtime.channels`: labels, units,
+  LSL channel types, ``stream.include``/``exclude``/``channels``); every channel left out is logged
+  (WARNING) with its reason and named in the ``status.signal`` ``connected`` message's detail (and
+  in the ``restored`` one when the stream comes back with another layout);
 - inlet open: one ``pull_chunk`` (at most 0.1 s wait) -> ``Pipeline.push`` -> ``Pipeline.step``
   -> for every scored window: metrics, and the decision events as ``seizure.onset`` /
   ``seizure.offset`` messages through the :class:`realtime.alerts.Publisher`;
@@ -406,9 +410,12 @@ class Daemon:
                 sfreq=meta.sfreq,
                 ch_names=meta.ch_names,
                 units=meta.units,
+                types=meta.types,
                 window=self.config.window,
                 decision=self.config.decision,
                 channels=self.config.stream.channels,
+                include=self.config.stream.include,
+                exclude=self.config.stream.exclude,
                 mode="live",
                 signal=self.config.signal,
             )
@@ -420,6 +427,9 @@ class Daemon:
             self._set_status(f"waiting for stream {self._inlet.spec.describe()} (rejected {meta.name}: {exc})")
             return False
         self._layout = meta.layout()
+        left_out = self._pipeline.left_out_channels
+        for name, why in left_out.items():
+            log.warning("stream %s: channel %r left out: %s", meta.name, name, why)
         self._quality_sent, self._quality_sent_at = (), -math.inf
         self.envelope = Envelope.of(meta, host=self._host, model_version=self._envelope.model_version)
         if self._stream_label != meta.name:
@@ -428,11 +438,21 @@ class Daemon:
             self._metrics.init_stream(meta.name)
         return True
 
+    def _channels_detail(self) -> str:
+        """``scoring 19 of 27 channels; left out: DC1-DC (label 'DC1-DC' names ...); ...``"""
+        return self._pipeline.channels_detail()
+
     def _on_connected(self, detail: str) -> None:
+        from realtime.messages import signal_message
+
         if not self._new_pipeline():
             return
         meta = self._meta
         self._metrics.stream_connected.labels(stream=self._stream_label).set(1)
+        channels = self._channels_detail()
+        self._publish(
+            signal_message(self._envelope, time=self._lsl_now(), state="connected", detail=f"{detail}; {channels}")
+        )
         self._set_status(
             f"connected to {meta.name} ({meta.sfreq:g} Hz, {meta.n_channels} channels, "
             f"scoring {len(self._pipeline.ch_names)})"
@@ -466,6 +486,7 @@ class Daemon:
                     self._publish(offset_message(ev, self._envelope))
             if not self._new_pipeline():
                 return
+            detail = f"{detail}; {self._channels_detail()}"  # another layout: say again which channels count
         self._metrics.stream_reconnects.labels(stream=self._stream_label).inc()
         self._metrics.stream_connected.labels(stream=self._stream_label).set(1)
         self._publish(signal_message(self._envelope, time=self._lsl_now(), state="restored", detail=detail))

@@ -13,6 +13,11 @@ Streams are matched by name (exact), type (compared without case: mne-lsl's ``Pl
 announces ``eeg``) and source id (exact); empty criteria match anything. Streams that cannot be
 scored (irregular rate, a rate under 100 Hz, string samples) are rejected with a logged error
 naming the value, once per stream, and the inlet keeps waiting for a usable one.
+
+Channel metadata (``desc/channels/channel``): labels, units and types are read into
+:class:`StreamMeta` as given; which channels are scored (EEG only) is the pipeline's choice
+(:mod:`realtime.channels`). A stream that comes back with other labels, units or types has another
+``layout()``, and the daemon builds a new pipeline for it.
 """
 
 from __future__ import annotations
@@ -79,6 +84,8 @@ class StreamMeta:
     channel_format: str
     ch_names: tuple[str, ...]
     units: tuple[str, ...] | None  # raw unit strings from the metadata ("uV", "microvolts", "-6", ...)
+    # per-channel types from desc/channels/channel/type ("EEG", "ECG", "" where one is missing); None: not given
+    types: tuple[str, ...] | None = None
 
     @property
     def n_channels(self) -> int:
@@ -86,7 +93,7 @@ class StreamMeta:
 
     def layout(self) -> tuple:
         """What must stay the same for buffers and the pipeline to be reused after a reconnect."""
-        return (self.sfreq, self.channel_format, self.ch_names, self.units)
+        return (self.sfreq, self.channel_format, self.ch_names, self.units, self.types)
 
 
 @dataclass
@@ -148,7 +155,7 @@ def resolve(spec: StreamSpec, timeout_s: float) -> list[pylsl.StreamInfo]:
 
 
 def describe_info(info: pylsl.StreamInfo) -> StreamMeta:
-    """Channel labels, units and rate of a full stream info; raises :class:`StreamRejected`."""
+    """Channel labels, units, types and rate of a full stream info; raises :class:`StreamRejected`."""
     name = info.name()
     rate = float(info.nominal_srate())
     fmt = int(info.channel_format())
@@ -171,6 +178,8 @@ def describe_info(info: pylsl.StreamInfo) -> StreamMeta:
     ch_names = tuple(lab if lab else f"ch{i}" for i, lab in enumerate(labels))  # repeats are kept as they are
     units = info.get_channel_units()
     units_t = tuple((u or "") for u in units) if units and len(units) == n and any(units) else None
+    types = info.get_channel_types()
+    types_t = tuple((t or "").strip() for t in types) if types and len(types) == n and any(types) else None
     return StreamMeta(
         name=name,
         type=info.type(),
@@ -181,6 +190,7 @@ def describe_info(info: pylsl.StreamInfo) -> StreamMeta:
         channel_format=_FORMAT_NAMES[fmt],
         ch_names=ch_names,
         units=units_t,
+        types=types_t,
     )
 
 
@@ -332,7 +342,8 @@ class Inlet:
         detail = (
             f"{meta.name} ({meta.type}, source_id={meta.source_id!r}) on {meta.hostname}: "
             f"{meta.sfreq:g} Hz, {meta.n_channels} channels, {meta.channel_format}, "
-            f"units {sorted(set(meta.units)) if meta.units else 'not given'}"
+            f"units {sorted(set(meta.units)) if meta.units else 'not given'}, "
+            f"channel types {sorted(set(meta.types)) if meta.types else 'not given'}"
         )
         if self.state == "waiting":
             self.state = "connected"

@@ -26,7 +26,7 @@ TOPIC_HEARTBEAT = "status.heartbeat"
 TOPIC_SIGNAL = "status.signal"
 TOPICS = (TOPIC_ONSET, TOPIC_OFFSET, TOPIC_HEARTBEAT, TOPIC_SIGNAL)
 HEARTBEAT_STATES = ("waiting", "connected", "lost")
-SIGNAL_STATES = ("lost", "restored", "quality")
+SIGNAL_STATES = ("connected", "lost", "restored", "quality")
 
 _NUMBER = (int, float)
 _COMMON = {

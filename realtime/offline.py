@@ -5,6 +5,14 @@ Each recording is fed through the same :class:`realtime.pipeline.Pipeline` as a 
 timestamps in seconds from the start of the recording, so every ``time`` in the output is seconds
 from the start. Output is JSON lines on ``out``:
 
+- first, per file, the channels: ``{"type": "channels", "file", "scored": [names], "left_out":
+  {name: reason}}``: the channels scored (repeats keyed ``#2``) and every signal left out, by the
+  reader (:mod:`realtime.recordings`: not a voltage, another rate) or by the pipeline
+  (:func:`realtime.channels.select_channels`: not EEG by label, transducer or type;
+  ``stream.include``/``stream.exclude``/``stream.channels``; with a montage, inputs no derivation
+  uses), each with its reason, and ``"montage"`` (what re-referencing does, ``Montage.describe``);
+  with ``scored`` the derivations when a montage applies. The left-out ones are also logged as a
+  warning, with the bed rule (:meth:`Pipeline.channels_detail`);
 - one line per event: the ``seizure.onset`` / ``seizure.offset`` message exactly as the daemon would
   publish it (:mod:`realtime.messages`, stamped with ``seq``/``wall_time``), plus ``"file"``;
   the stream identity is ``{"name": <file name>, "type": "file", "source_id": <path>}``;
@@ -36,6 +44,7 @@ from typing import IO
 
 import numpy as np
 
+from realtime.channels import describe_left_out
 from realtime.config import Config, ConfigError, apply_model_settings, describe_settings
 from realtime.messages import Envelope, Sequencer, event_messages, to_json, window_messages
 from realtime.pipeline import Pipeline, WindowResult
@@ -49,18 +58,42 @@ def _num(x: float) -> float | None:
 
 
 def recording_pipeline(rec: Recording, config: Config, detector) -> Pipeline:
-    """The pipeline that scores ``rec`` offline (every hop), with ``config``'s settings."""
+    """The pipeline that scores ``rec`` offline (every hop), with ``config``'s settings and channel
+    choice (``rec.data`` is µV already; the file's types and transducers inform the choice). A channel
+    that ``stream.channels`` names but the reader left out is an error quoting the reader's reason."""
+    dropped = {c: rec.left_out[c] for c in config.stream.channels if c in rec.left_out and c not in rec.ch_names}
+    if dropped:
+        raise ValueError(
+            f"stream.channels names channel(s) the reader left out: {describe_left_out(dropped)}; "
+            f"the recording has {rec.ch_names}"
+        )
     return Pipeline(
         detector,
         sfreq=rec.sfreq,
         ch_names=rec.ch_names,
         units=None,
+        types=[c.type for c in rec.channels],
+        transducers=[c.transducer for c in rec.channels],
         window=config.window,
         decision=config.decision,
         channels=config.stream.channels,
+        include=config.stream.include,
+        exclude=config.stream.exclude,
         mode="offline",
         signal=config.signal,
     )
+
+
+def left_out_channels(rec: Recording, pipe: Pipeline) -> dict[str, str]:
+    """What the reader and the pipeline left out, name -> why (a name both use gets ``#2``, ...)."""
+    out = dict(rec.left_out)
+    for name, why in pipe.left_out_channels.items():
+        key, n = name, 1
+        while key in out:
+            n += 1
+            key = f"{name}#{n}"
+        out[key] = why
+    return out
 
 
 def feed(pipe: Pipeline, rec: Recording, hop_s: float) -> Iterator[WindowResult]:
@@ -85,6 +118,19 @@ def score_recording(
     pipe = recording_pipeline(rec, config, detector)
     env = Envelope.of({"name": Path(path).name, "type": "file", "source_id": file}, host, detector.model_version)
     names = pipe.unique_ch_names
+    left_out = left_out_channels(rec, pipe)
+    channels = {
+        "type": "channels",
+        "file": file,
+        "scored": list(names),
+        "left_out": left_out,
+        "montage": pipe.montage.describe(),
+    }
+    out.write(json.dumps(channels, ensure_ascii=False, separators=(",", ":")) + "\n")
+    detail = pipe.channels_detail()
+    if rec.left_out:
+        detail += f"; left out by the reader: {describe_left_out(rec.left_out)}"
+    (log.warning if left_out else log.info)("%s: %s", file, detail)
     n_events = 0
     quality_reported: tuple = ()
 
@@ -140,9 +186,11 @@ def score_recording(
 
 
 def run_offline(
-    paths: Sequence[str | Path], config: Config, *, model=None, windows: bool = False, out: IO[str] = sys.stdout
+    paths: Sequence[str | Path], config: Config, *, model=None, windows: bool = False, out: IO[str] | None = None
 ) -> int:
-    """Score every recording in ``paths``; JSON lines to ``out``. Returns 0, or 1 if any file failed."""
+    """Score every recording in ``paths``; JSON lines to ``out`` (default: ``sys.stdout`` at the time of
+    the call). Returns 0, or 1 if any file failed."""
+    out = sys.stdout if out is None else out
     if model is None:
         from realtime.model import ModelLoadError, load_detector
 

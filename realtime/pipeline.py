@@ -12,7 +12,11 @@ Per window (every ``window.hop_s`` seconds of signal, once a full window is buff
    ``rail_fraction`` of its samples sitting exactly at the window's minimum or maximum, i.e.
    clipped) or an implausible amplitude (standard deviation above ``max_std_uv``: not EEG in µV,
    e.g. a stream without unit metadata sending nV or raw counts, or an electrode off the skin) is
-   **flagged** and left out of this window;
+   **flagged** and left out of this window. With ``signal.montage`` other than ``"as_recorded"``
+   (:mod:`realtime.montage`), the usable inputs are then re-referenced (bipolar double banana or
+   common average; a derivation using a flagged input is flagged with the input's reason) and the
+   derivations checked the same way: from here on the scored channels (``ch_names``) are the
+   derivations; ``input_names`` are the buffered inputs;
 2. the remaining channels are resampled together to the model rate (:class:`Resampler`);
 3. one batched ``detector.predict`` scores all of them;
 4. the per-channel probabilities (NaN for flagged channels) go to the :class:`DecisionMachine`.
@@ -24,9 +28,15 @@ Per window (every ``window.hop_s`` seconds of signal, once a full window is buff
 ``mode="live"`` scores only the newest due window when the caller fell behind (the others are
 counted in ``skipped_windows_total`` and in the result's ``skipped_before``); ``mode="offline"``
 scores every hop. Units are converted to µV on ``push`` (``units`` per channel of the stream, see
-:mod:`realtime.preprocess`; ``None`` = already µV). With no channel selection, channels whose unit is
-not a voltage (a trigger, SpO2...) are left out with a warning (``excluded_channels``); a channel
-selected by name with such a unit is an error.
+:mod:`realtime.preprocess`; ``None`` = already µV).
+
+Which channels are scored is decided once, in the constructor, by
+:func:`realtime.channels.select_channels` from each channel's label, unit, source ``types`` (LSL
+channel types) and EDF ``transducers``, and the ``include``/``exclude`` patterns or the exact
+``channels``: EEG only (no ECG, EMG, EOG, DC inputs, trends, triggers...). Every channel left out is
+in ``left_out_channels`` (unique name -> why; :func:`realtime.channels.describe_left_out` writes it
+for logs and messages); a channel named in ``channels`` that is missing or not a voltage is an
+error, as is a stream with nothing left to score.
 """
 
 from __future__ import annotations
@@ -39,9 +49,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from realtime.amplitude import AmplitudeMonitor
+from realtime.channels import ChannelInfo, describe_left_out, select_channels, unique_names
 from realtime.config import DecisionConfig, SignalConfig, WindowConfig
 from realtime.decision import DecisionEvent, DecisionMachine
-from realtime.preprocess import Resampler, UnitError, resolve_unit
+from realtime.montage import Montage
+from realtime.preprocess import Resampler, resolve_unit
 from realtime.ring_buffer import RingBuffer
 from realtime.windowing import WindowScheduler
 
@@ -50,10 +62,12 @@ log = logging.getLogger(__name__)
 MODES = ("live", "offline")
 FLAT_STD_UV = 0.1
 RAIL_FRACTION = 0.1
-# 7x the largest 4.096-s window standard deviation in the training data (705 µV, a Bonn intracranial
-# seizure); scalp EEG, seizures included, stays within a few hundred µV. The network was never shown
-# anything near this and would answer at random; leaving the channel out (and saying so) is safer.
-MAX_STD_UV = 5000.0
+# About 3x the largest 4.096-s window standard deviation in the training data (705 µV, a Bonn
+# intracranial seizure); scalp EEG, seizures included, stays within a few hundred µV. A broken or
+# lifted electrode on real hospital EEG reached 3400 µV: scored, it reads as seizure on every
+# derivation that uses it (two in the double banana, enough for a 2-of-n alarm). The network was
+# never shown anything near this; leaving the channel out (and saying so) is safer.
+MAX_STD_UV = 2000.0
 
 
 @dataclass(frozen=True)
@@ -77,16 +91,6 @@ class WindowResult:
     # unique name -> "amplitude_low" | "amplitude_high" (still scored)
     amplitude_flags: dict[str, str] = field(default_factory=dict)
     skipped_before: int = 0  # due windows skipped (live mode, or overwritten) just before this one
-
-
-def unique_names(names: Sequence[str]) -> list[str]:
-    """Names made unique by suffixing repeats: ``["A", "B", "A"] -> ["A", "B", "A#2"]``."""
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        seen[n] = seen.get(n, 0) + 1
-        out.append(n if seen[n] == 1 else f"{n}#{seen[n]}")
-    return out
 
 
 def channel_quality(
@@ -132,6 +136,10 @@ class Pipeline:
         window: WindowConfig,
         decision: DecisionConfig,
         channels: Sequence[str] = (),
+        types: Sequence[str] | None = None,
+        transducers: Sequence[str] | None = None,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
         mode: str = "live",
         flat_std_uv: float = FLAT_STD_UV,
         rail_fraction: float = RAIL_FRACTION,
@@ -143,38 +151,46 @@ class Pipeline:
         all_names = [str(n) for n in ch_names]
         if not all_names:
             raise ValueError("the stream has no channels")
-        if units is not None and len(units) != len(all_names):
-            raise ValueError(f"got {len(units)} units for {len(all_names)} channels")
-        self.excluded_channels: dict[str, str] = {}  # channels left out for good (all-channel mode), name -> why
-        if channels:
-            missing = [c for c in channels if c not in all_names]
-            if missing:
-                raise ValueError(f"channel(s) {missing} not in the stream; it has {all_names}")
-            index = [all_names.index(c) for c in channels]
-        else:
-            index = list(range(len(all_names)))
-        scales, assumed, kept = [], [], []
-        for i in index:
-            try:
-                scale, was_assumed = (1.0, False) if units is None else resolve_unit(units[i], all_names[i])
-            except UnitError as exc:
-                if channels:  # asked for by name: refusing is the only honest answer
-                    raise
-                self.excluded_channels[all_names[i]] = str(exc)  # e.g. a trigger or SpO2 channel
-                log.warning("leaving out channel %r: %s", all_names[i], exc)
-                continue
-            kept.append(i)
+        for what, given in (("units", units), ("types", types), ("transducers", transducers)):
+            if given is not None and len(given) != len(all_names):
+                raise ValueError(f"got {len(given)} {what} for {len(all_names)} channels")
+        infos = [
+            ChannelInfo(
+                label=name,
+                unit=None if units is None else units[i],
+                type=str(types[i] or "") if types is not None else "",
+                transducer=str(transducers[i] or "") if transducers is not None else "",
+            )
+            for i, name in enumerate(all_names)
+        ]
+        selection = select_channels(infos, include=include, exclude=exclude, channels=channels)
+        # channels left out for good, unique name -> why (label conventions, type, unit, patterns)
+        self.left_out_channels: dict[str, str] = dict(selection.left_out)
+        if self.left_out_channels:  # the daemon and offline scoring warn, with the stream's name
+            log.info("channels left out: %s", describe_left_out(self.left_out_channels))
+        scales, assumed = [], []
+        for i in selection.scored:
+            scale, was_assumed = (1.0, False) if units is None else resolve_unit(units[i], all_names[i])
             scales.append(scale)
             if was_assumed:
                 assumed.append(all_names[i])
-        if not kept:
-            raise ValueError(f"no channel of the stream has a voltage unit: {self.excluded_channels}")
-        self._index = np.array(kept, dtype=np.intp)
+        self._index = np.array(selection.scored, dtype=np.intp)
         self._scale = np.array(scales, dtype=np.float64)
         self.assumed_uv_channels: list[str] = assumed  # channels whose empty unit was taken as µV
         self.n_stream_channels = len(all_names)
-        self.ch_names: list[str] = [all_names[i] for i in self._index]
-        self.unique_ch_names: list[str] = unique_names(self.ch_names)  # keys of flagged_channels
+        self.input_names: list[str] = [all_names[i] for i in self._index]  # buffered: [n_inputs]
+        sig = signal or SignalConfig()
+        self.montage = Montage(self.input_names, sig.montage)
+        if self.montage.applied == "as_recorded":
+            self.ch_names: list[str] = list(self.input_names)
+            # keys of flagged_channels: unique over the whole stream, as left_out_channels
+            self.unique_ch_names: list[str] = [selection.keys[i] for i in self._index]
+        else:  # scored channels are the montage's derivations
+            self.ch_names = list(self.montage.names)
+            self.unique_ch_names = unique_names(self.ch_names)
+            for name in self.montage.unused:
+                self.left_out_channels[name] = f"not used by the {self.montage.applied} montage"
+        log.info("montage: %s", self.montage.describe())
 
         self.detector = detector
         self.mode = mode
@@ -193,8 +209,7 @@ class Pipeline:
         self._first, self._last = self.resampler.window_positions(self.window_samples)
         self.buffer = RingBuffer(len(self._index), capacity)
         self.scheduler = WindowScheduler(self.native_window_samples, self.hop_samples)
-        self.decision = DecisionMachine(decision, window.hop_s)
-        sig = signal or SignalConfig()
+        self.decision = DecisionMachine(decision, window.hop_s, window_s=(self._last - self._first) / self.sfreq)
         self.amplitude = AmplitudeMonitor(
             len(self.ch_names),
             low_uv=sig.amplitude_low_uv,
@@ -258,9 +273,13 @@ class Pipeline:
         idx = np.arange(ts.size)
         t_start = float(np.interp(self._first, idx, ts))
         t_end = float(np.interp(self._last, idx, ts))
-        reasons, std = channel_quality(
-            x, flat_std_uv=self.flat_std_uv, rail_fraction=self.rail_fraction, max_std_uv=self.max_std_uv
-        )
+        limits = {"flat_std_uv": self.flat_std_uv, "rail_fraction": self.rail_fraction, "max_std_uv": self.max_std_uv}
+        reasons, std = channel_quality(x, **limits)
+        if self.montage.applied != "as_recorded":  # derive from the usable inputs, then check the derivations
+            x = self.montage.apply(x, np.array([r is None for r in reasons]))
+            why = self.montage.reasons_out(reasons)
+            reasons, std = channel_quality(x, **limits)
+            reasons = [w or r for w, r in zip(why, reasons, strict=True)]
         good = np.array([r is None for r in reasons])
         flagged = {self.unique_ch_names[i]: r for i, r in enumerate(reasons) if r is not None}
         probs = np.full(len(self.ch_names), np.nan)
@@ -317,6 +336,20 @@ class Pipeline:
             high_uv=amp.high_uv,
             max_std_uv=self.max_std_uv,
         )
+
+    def channels_detail(self) -> str:
+        """``scoring 18 of 27 channels (montage: ...; bed rule: 4 of 18 channels); left out: DC1-DC (...)``:
+        what the daemon's ``status.signal`` connected message and offline scoring's log say."""
+        n = len(self.ch_names)
+        rule = self.decision.config.aggregation
+        k = "the highest channel" if rule == "max" else f"{self.decision.k_for(n)} of {n} channels"
+        text = (
+            f"scoring {n} of {self.n_stream_channels} channels (montage: {self.montage.describe()}; "
+            f"bed rule ({rule}): {k})"
+        )
+        if self.left_out_channels:
+            text += f"; left out: {describe_left_out(self.left_out_channels)}"
+        return text
 
     def reconfigure(self, decision: DecisionConfig) -> None:
         """New decision settings (SIGHUP); buffers and the open event are kept."""

@@ -4,8 +4,7 @@ Formats
 -------
 - ``.edf`` / ``.bdf`` (edfio): physical values, converted to µV from each signal's physical
   dimension (see :func:`realtime.preprocess.unit_scale_to_uv`). A signal with an empty dimension is
-  assumed to be µV (warning). A signal whose dimension is not a voltage (``%``, ``bpm``, ``degC``...)
-  is not EEG: it is dropped, with a warning. EDF+ annotations become ``(onset_s, offset_s, text)``.
+  assumed to be µV (warning). EDF+ annotations become ``(onset_s, offset_s, text)``.
 - ``.npz``: ``data`` float ``[n_channels, n_samples]``, ``sfreq``, ``ch_names``, optional ``unit``
   (one string, or one per channel; default ``"uV"``). Read with ``allow_pickle=False``: object
   arrays are refused.
@@ -14,27 +13,51 @@ Formats
   ``<name>_events.tsv`` for ``<name>_eeg.edf``, a CHB-MIT ``chbNN-summary.txt``; their rows are
   added to the annotations.
 
-Mixed sampling rates (EDF allows a rate per signal): every kept signal is resampled with
-``scipy.signal.resample_poly`` to the most common rate among them (ties: the highest), and a warning
-names the signals resampled. Warnings are logged and kept in ``Recording.warnings``.
+Which EDF signals are kept (the rules are :mod:`realtime.channels`'s):
+
+- a signal whose dimension is not a voltage (``%``, ``bpm``, ``degC``, ``s``...) cannot be read as
+  µV: it is left out;
+- the EEG rate is the most common rate among the voltage signals that are EEG by label and
+  transducer (ties: the highest; :func:`realtime.channels.eeg_rate_hz`). A signal at another rate is
+  left out when it is not EEG by its label or transducer, or when its rate is under 100 Hz (1 Hz
+  trends); an EEG signal at another rate >= 100 Hz is resampled with ``scipy.signal.resample_poly``
+  (warning naming it);
+- every other signal is kept, non-EEG ones at the EEG rate included (an ECG at 250 Hz): the
+  pipeline leaves those out (:func:`realtime.channels.select_channels`), unless the configuration
+  names them in ``stream.channels``.
+
+``Recording.left_out`` says what the reader left out and why (keys made unique over the file's
+signals, ``#2`` for a repeat), ``Recording.channels`` describes every kept row (the file's label,
+unit as written, transducer and own rate) for the pipeline's choice. Warnings are logged and kept in
+``Recording.warnings``.
 
 Errors (:class:`RecordingError`, a ``ValueError``) name the file and quote the bad value: missing
-file, unsupported extension, unreadable or malformed file, no usable channel.
+file, unsupported extension, unreadable or malformed file, no signal left.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.signal import resample_poly
 
 from realtime.annotations import AnnotationError, sidecar_annotations
+from realtime.channels import (
+    ChannelInfo,
+    Selection,
+    describe_left_out,
+    eeg_rate_hz,
+    rate_reason,
+    select_channels,
+    unique_names,
+    unit_reason,
+)
 from realtime.preprocess import UnitError, resample_fraction, unit_scale_to_uv
 
 log = logging.getLogger(__name__)
@@ -54,10 +77,28 @@ class Recording:
     annotations: list[tuple[float, float, str]] = field(default_factory=list)  # (onset_s, offset_s, label)
     path: str = ""
     warnings: list[str] = field(default_factory=list)
+    # one per row of data: the file's label, unit as written, transducer and own rate (data are µV at
+    # sfreq); empty when built by hand: filled from ch_names (unit "uV")
+    channels: list[ChannelInfo] = field(default_factory=list)
+    left_out: dict[str, str] = field(default_factory=dict)  # signals the reader did not keep: name -> why
+
+    def __post_init__(self) -> None:
+        if not self.channels:
+            self.channels = [ChannelInfo(label=str(n), unit="uV") for n in self.ch_names]
+        if len(self.channels) != len(self.ch_names):
+            raise ValueError(f"got {len(self.channels)} channel descriptions for {len(self.ch_names)} channels")
 
     @property
     def duration_s(self) -> float:
         return self.data.shape[1] / self.sfreq
+
+    def select(
+        self, *, include: Sequence[str] = (), exclude: Sequence[str] = (), channels: Sequence[str] = ()
+    ) -> Selection:
+        """The rows the pipeline scores (:func:`realtime.channels.select_channels` on ``channels``:
+        EEG only), for callers that read recordings without a pipeline (training); ``ValueError``
+        when none is left."""
+        return select_channels(self.channels, include=include, exclude=exclude, channels=channels)
 
 
 def read_recording(path: str | Path) -> Recording:
@@ -94,37 +135,48 @@ def _read_edf(path: Path, *, bdf: bool) -> Recording:
         kind = "BDF" if bdf else "EDF"
         raise RecordingError(f"recording {str(path)!r} is not a readable {kind} file: {exc}") from None
     warnings: list[str] = []
-    kept: list[tuple[str, float, np.ndarray]] = []  # name, rate, µV data
-    for sig in edf.signals:
-        dim = (sig.physical_dimension or "").strip()
-        if dim == "":
-            scale = 1.0
-            warnings.append(f"signal {sig.label!r} has no physical dimension; assuming microvolts")
-        else:
-            try:
-                scale = unit_scale_to_uv(dim)
-            except UnitError:
-                warnings.append(f"signal {sig.label!r} has physical dimension {dim!r}, not a voltage; dropped")
-                continue
-        kept.append((sig.label, float(sig.sampling_frequency), np.asarray(sig.data, dtype=np.float64) * scale))
-    if not kept:
-        raise RecordingError(
-            f"recording {str(path)!r} has no voltage signals (signals: {[s.label for s in edf.signals]})"
+    signals: list[Any] = list(edf.signals)  # EdfSignal or BdfSignal
+    infos = [
+        ChannelInfo(
+            label=str(sig.label),
+            unit=(sig.physical_dimension or "").strip(),
+            transducer=(sig.transducer_type or "").strip(),
+            rate_hz=float(sig.sampling_frequency),
         )
-    rates = collections.Counter(rate for _, rate, _ in kept)
-    sfreq = max(rates, key=lambda r: (rates[r], r))
-    odd = [(name, rate) for name, rate, _ in kept if rate != sfreq]
+        for sig in signals
+    ]
+    sfreq = eeg_rate_hz(infos)
+    keys = unique_names([c.label for c in infos])
+    left_out: dict[str, str] = {}
+    kept: list[int] = []
+    for i, info in enumerate(infos):
+        why = unit_reason(info) or rate_reason(info, sfreq)
+        if why:
+            left_out[keys[i]] = why
+        else:
+            kept.append(i)
+    if not kept or sfreq is None:
+        raise RecordingError(f"recording {str(path)!r} has no signal left to score: {describe_left_out(left_out)}")
+    if left_out:
+        warnings.append(f"signals left out: {describe_left_out(left_out)}")
+    for i in kept:
+        if not infos[i].unit:
+            warnings.append(f"signal {infos[i].label!r} has no physical dimension; assuming microvolts")
+    odd = [infos[i] for i in kept if infos[i].rate_hz != sfreq]
     if odd:
         warnings.append(
-            f"signals at other rates resampled to {sfreq:g} Hz: " + ", ".join(f"{n!r} ({r:g} Hz)" for n, r in odd)
+            f"signals at other rates resampled to {sfreq:g} Hz: "
+            + ", ".join(f"{c.label!r} ({c.rate_hz:g} Hz)" for c in odd)
         )
     rows = []
-    n_samples = round(edf.duration * sfreq) if edf.duration else None
-    for _name, rate, x in kept:
+    for i in kept:
+        unit, rate = infos[i].unit or "", infos[i].rate_hz or sfreq
+        x = np.asarray(signals[i].data, dtype=np.float64) * (unit_scale_to_uv(unit) if unit else 1.0)
         if rate != sfreq:
             up, down = resample_fraction(rate, sfreq)
             x = resample_poly(x, up, down)
         rows.append(x)
+    n_samples = round(edf.duration * sfreq) if edf.duration else None
     n = min(r.size for r in rows) if n_samples is None else min(min(r.size for r in rows), n_samples)
     data = np.vstack([r[:n] for r in rows])
     annotations = []
@@ -135,10 +187,12 @@ def _read_edf(path: Path, *, bdf: bool) -> Recording:
     return Recording(
         data=data,
         sfreq=sfreq,
-        ch_names=[name for name, _, _ in kept],
+        ch_names=[infos[i].label for i in kept],
         annotations=annotations,
         path=str(path),
         warnings=warnings,
+        channels=[infos[i] for i in kept],
+        left_out=left_out,
     )
 
 
@@ -183,7 +237,13 @@ def _read_npz(path: Path) -> Recording:
         scale = np.array([unit_scale_to_uv(u) for u in units])
     except UnitError as exc:
         raise RecordingError(f"recording {str(path)!r}: {exc}") from None
-    return Recording(data=data.astype(np.float64) * scale[:, None], sfreq=float(sfreq), ch_names=names, path=str(path))
+    return Recording(
+        data=data.astype(np.float64) * scale[:, None],
+        sfreq=float(sfreq),
+        ch_names=names,
+        path=str(path),
+        channels=[ChannelInfo(label=n, unit=u) for n, u in zip(names, units, strict=True)],
+    )
 
 
 def write_npz(path: str | Path, data: np.ndarray, sfreq: float, ch_names: Sequence[str], unit: str = "uV") -> Path:

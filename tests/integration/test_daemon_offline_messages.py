@@ -60,7 +60,14 @@ def test_daemon_and_offline_publish_the_same_event_messages(toy_export, tmp_path
 
     buf = io.StringIO()
     assert run_offline([rec_path], cfg, model=model, out=buf) == 0
-    offline = [json.loads(s) for s in buf.getvalue().splitlines()]
+    channels, *offline = (json.loads(s) for s in buf.getvalue().splitlines())
+    assert channels == {
+        "type": "channels",
+        "file": str(rec_path),
+        "scored": ["Fp1", "C3", "O1", "C3#2"],
+        "left_out": {},
+        "montage": "as recorded",
+    }
 
     rec = read_recording(rec_path)
     d = Daemon(cfg, detector=model, env={})

@@ -41,6 +41,11 @@ def test_chbmit_excerpts_json_lines(detector, tmp_path):
     assert {line["file"] for line in lines} == {str(SEIZURE), str(missing), str(NONSEIZURE)}
     errors = [line for line in lines if line["type"] == "error"]
     assert len(errors) == 1 and "does not exist" in errors[0]["error"]
+    # per file read, its channels first: all 23 bipolar channels, the repeated T8-P8 keyed #2
+    channels = [line for line in lines if line["type"] == "channels"]
+    assert [c["file"] for c in channels] == [str(SEIZURE), str(NONSEIZURE)]
+    assert all(len(c["scored"]) == 23 and c["scored"][-1] == "T8-P8#2" and c["left_out"] == {} for c in channels)
+    assert all(next(x for x in lines if x["file"] == str(n))["type"] == "channels" for n in (SEIZURE, NONSEIZURE))
     for name in (SEIZURE, NONSEIZURE):
         wins = [line for line in lines if line["type"] == "window" and line["file"] == str(name)]
         # 41 s at 256 Hz, a 4.18 s window (with filter margin), a 1 s hop
@@ -72,14 +77,21 @@ def test_events_only_and_channel_selection(detector, tmp_path):
     cfg = build_config({"stream": {"channels": ["B", "D"]}, "decision": {"k_channels": 2, "merge_gap_s": 2.0}})
     buf = io.StringIO()
     assert run_offline([rec], cfg, model=detector, out=buf) == 0
-    lines = lines_of(buf)
+    channels, *lines = lines_of(buf)
+    assert channels == {
+        "type": "channels",
+        "file": str(rec),
+        "scored": ["B", "D"],
+        "left_out": {"A": "not in stream.channels", "C": "not in stream.channels"},
+        "montage": "as recorded",
+    }
     assert [line["type"] for line in lines] == ["seizure.onset", "seizure.offset"]
     assert sorted(lines[0]["channels"]) == ["B", "D"]
     assert 15 < lines[0]["time"] < 20 and 30 < lines[1]["time"] < 36
     bad = build_config({"stream": {"channels": ["Z"]}})
     buf = io.StringIO()
     assert run_offline([rec], bad, model=detector, out=buf) == 1
-    assert "channel(s) ['Z'] not in the stream" in lines_of(buf)[0]["error"]
+    assert "channel(s) ['Z'] not in the stream; it has ['A', 'B', 'C', 'D']" in lines_of(buf)[0]["error"]
 
 
 def test_unloadable_model_is_one_error_line(tmp_path):

@@ -121,7 +121,8 @@ def test_units_are_converted_to_microvolts(detector):
     assert assumed.assumed_uv_channels == ["Fp1"]
     # without a channel selection, a non-voltage channel (a trigger, SpO2) is left out, not fatal
     mixed = make(detector, units=["uV", "uV", "%", "uV", "uV", "uV"])
-    assert mixed.ch_names == ["Fp1", "Fp2", "C4", "O1", "O2"] and list(mixed.excluded_channels) == ["C3"]
+    assert mixed.ch_names == ["Fp1", "Fp2", "C4", "O1", "O2"]
+    assert mixed.left_out_channels == {"C3": "unit '%' is not a voltage"}
     res = feed(mixed, x, chunk=256)
     np.testing.assert_allclose(res[-1].channel_probabilities, ref[-1].channel_probabilities[[0, 1, 3, 4, 5]], rtol=1e-6)
 
@@ -170,10 +171,12 @@ def test_channel_selection_reset_and_reconfigure(detector):
 def test_constructor_and_push_errors(detector):
     with pytest.raises(ValueError, match=r"channel\(s\) \['Cz'\] not in the stream"):
         make(detector, channels=("Cz",))
-    with pytest.raises(ValueError, match=r"no channel of the stream has a voltage unit.*'furlongs'"):
+    with pytest.raises(ValueError, match=r"no channel left to score: Fp1 \(unit 'furlongs' is not a voltage\)"):
         make(detector, units=["furlongs"] * 6)
-    with pytest.raises(ValueError, match="channel 'Fp2': unknown channel unit 'bpm'"):
+    with pytest.raises(ValueError, match=r"channel 'Fp2': unit 'bpm' is not a voltage; the stream has \['Fp1'"):
         make(detector, units=["uV", "bpm"] + ["uV"] * 4, channels=("Fp1", "Fp2"))
+    with pytest.raises(ValueError, match="got 5 types for 6 channels"):
+        make(detector, types=["EEG"] * 5)
     with pytest.raises(ValueError, match=r"sampling rate 64.0 Hz is below"):
         make(detector, sfreq=64.0)
     with pytest.raises(ValueError, match="mode must be one of"):
@@ -192,7 +195,7 @@ def test_channel_quality_rules():
     x[2, ::3] = x[2].max()
     x[3, 7] = np.inf
     assert channel_quality(x)[0] == [None, "flat", "railed", "non-finite"]
-    y = rng.normal(size=(2, 500)) * np.array([[4000.0], [6000.0]])  # std 4000 µV: extreme but usable
+    y = rng.normal(size=(2, 500)) * np.array([[1500.0], [3400.0]])  # 1500 µV: extreme but usable; 3400: broken
     reasons, std = channel_quality(y)
     assert reasons == [None, "implausible"] and std[1] == pytest.approx(y[1].std())
     assert channel_quality(y, max_std_uv=8000.0)[0] == [None, None]
@@ -240,3 +243,57 @@ def test_other_native_rates(detector, rate):
     quiet = [r.probability for r in results if r.window_end < 10]
     loud = [r.raw_probability for r in results if r.window_start > 10.1]
     assert max(quiet) < 0.1 and min(loud) > 0.9
+
+
+TUH = [f"EEG {e}-REF" for e in ("FP1", "F7", "T3", "T5", "O1", "F3", "C3", "P3", "FZ", "CZ", "PZ")] + [
+    f"EEG {e}-REF" for e in ("FP2", "F8", "T4", "T6", "O2", "F4", "C4", "P4", "A1")
+]
+
+
+def referential(seconds: float, common_uv: float, seed: int = 1) -> np.ndarray:
+    """[n_samples, 20] µV: ~15 µV per electrode plus one large slow signal common to all (the reference)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * FS)
+    t = np.arange(n) / FS
+    common = common_uv * np.sin(2 * np.pi * 1.5 * t)
+    return rng.normal(size=(n, len(TUH))) * 15.0 + common[:, None]
+
+
+@pytest.mark.parametrize(("montage", "alarms"), [("as_recorded", True), ("bipolar", False), ("average", False)])
+def test_a_montage_cancels_a_large_reference_signal(detector, montage, alarms):
+    from realtime.config import SignalConfig
+
+    pipe = make(detector, ch_names=TUH, signal=SignalConfig(montage=montage))
+    results = feed(pipe, referential(30.0, common_uv=400.0), chunk=256)
+    events = [e for r in results for e in r.events] + pipe.flush()
+    assert bool(events) is alarms  # the toy model is an amplitude meter: the common mode alone alarms
+    if montage == "bipolar":
+        assert len(pipe.ch_names) == 18 and pipe.ch_names[0] == "Fp1-F7" and pipe.input_names == TUH
+        assert pipe.left_out_channels == {"EEG A1-REF": "not used by the bipolar montage"}
+    if montage == "average":
+        assert pipe.ch_names[0] == "Fp1-AVG" and len(pipe.ch_names) == 19
+    assert f"montage: {pipe.montage.describe()}" in pipe.channels_detail()
+
+
+def test_a_broken_electrode_leaves_out_only_its_derivations(detector):
+    from realtime.config import SignalConfig
+
+    pipe = make(detector, ch_names=TUH, signal=SignalConfig(montage="bipolar"))
+    x = referential(10.0, common_uv=0.0)
+    x[:, TUH.index("EEG F7-REF")] = 0.0  # a flat (disconnected) electrode
+    results = feed(pipe, x, chunk=256)
+    assert results and all(
+        r.flagged_channels == {"Fp1-F7": "EEG F7-REF: flat", "F7-T7": "EEG F7-REF: flat"} for r in results
+    )
+    assert np.isfinite(results[-1].channel_probabilities).sum() == 16
+
+
+def test_a_gap_in_the_timestamps_settles_the_decision_again(detector):
+    import dataclasses
+
+    pipe = make(detector, decision=dataclasses.replace(DECISION, settle_s=10.0))
+    x = synthetic(40.0, high=(0.0, 0.0))
+    feed(pipe, x[: int(20 * FS)], chunk=64)
+    assert not pipe.decision.settling and pipe.decision.gaps_total == 0
+    feed(pipe, x[int(20 * FS) : int(25 * FS)], chunk=64, t0=22.0)  # resumes at 22 s, not 20: 2 s missing
+    assert pipe.decision.settling and pipe.decision.gaps_total > 0

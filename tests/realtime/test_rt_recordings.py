@@ -37,7 +37,9 @@ def test_edf_units_annotations_and_non_voltage_channels(tmp_path, caplog):
     np.testing.assert_allclose(rec.data[1], sine(256, 10, 5, 100), atol=0.05)  # 0.1 mV -> 100 µV
     assert np.abs(rec.data[0]).max() == pytest.approx(100, abs=0.05)
     assert rec.annotations == [(2.5, 5.5, "seizure"), (9.0, 9.0, "note")]
-    assert any("'SpO2' has physical dimension '%'" in w for w in rec.warnings)
+    assert rec.left_out == {"SpO2": "unit '%' is not a voltage"}
+    assert any("signals left out: SpO2 (unit '%' is not a voltage)" in w for w in rec.warnings)
+    assert [(c.label, c.unit) for c in rec.channels] == [("Fp1", "uV"), ("Fp2", "mV"), ("Cz", "")]
     assert any("'Cz' has no physical dimension; assuming microvolts" in w for w in rec.warnings)
     assert "SpO2" in caplog.text
 
@@ -51,6 +53,36 @@ def test_mixed_rates_are_resampled_to_the_most_common(tmp_path):
     assert rec.sfreq == 256.0 and rec.data.shape == (4, 2048)
     np.testing.assert_allclose(rec.data[3, 100:-100], rec.data[0, 100:-100], atol=1.0)
     assert any("'Fast' (512 Hz)" in w for w in rec.warnings)
+
+
+def test_the_eeg_rate_is_chosen_among_eeg_signals_and_others_are_left_out_or_kept(tmp_path):
+    """Three DC inputs at 500 Hz outnumber the two EEG channels at 250 Hz: the EEG rate is still 250 Hz.
+    At another rate, what is not EEG by its label, or is under 100 Hz, is left out with the reason; an
+    EEG channel at 500 Hz is resampled; an ECG at the EEG rate is kept for the pipeline to judge."""
+    sigs = [edfio.EdfSignal(sine(250, 8, 3, 80), 250, label=f"EEG C{i}-REF", physical_dimension="uV") for i in (3, 4)]
+    sigs += [edfio.EdfSignal(sine(500, 8, 1, 0.5), 500, label=f"DC{i}-DC", physical_dimension="mV") for i in (1, 2, 3)]
+    sigs += [
+        edfio.EdfSignal(sine(500, 8, 3, 80), 500, label="EEG Cz-REF", physical_dimension="uV"),
+        edfio.EdfSignal(sine(250, 8, 1, 300), 250, label="EEG EKG-REF", physical_dimension="uV"),
+        edfio.EdfSignal(sine(50, 8, 3, 80), 50, label="Pz", physical_dimension="uV"),
+    ]
+    path = tmp_path / "rates.edf"
+    edfio.Edf(sigs).write(path)
+    rec = read_recording(path)
+    assert rec.sfreq == 250.0 and rec.ch_names == ["EEG C3-REF", "EEG C4-REF", "EEG Cz-REF", "EEG EKG-REF"]
+    assert rec.left_out == {
+        "DC1-DC": "label 'DC1-DC' names a DC-coupled auxiliary input",
+        "DC2-DC": "label 'DC2-DC' names a DC-coupled auxiliary input",
+        "DC3-DC": "label 'DC3-DC' names a DC-coupled auxiliary input",
+        "Pz": "sampled at 50 Hz (the EEG at 250 Hz)",
+    }
+    assert [c.rate_hz for c in rec.channels] == [250.0, 250.0, 500.0, 250.0]
+    np.testing.assert_allclose(rec.data[2, 100:-100], rec.data[0, 100:-100], atol=1.0)
+    assert any("'EEG Cz-REF' (500 Hz)" in w for w in rec.warnings)
+    # what the pipeline would score, for readers without one (training)
+    sel = rec.select()
+    assert [rec.ch_names[i] for i in sel.scored] == ["EEG C3-REF", "EEG C4-REF", "EEG Cz-REF"]
+    assert sel.left_out == {"EEG EKG-REF": "label 'EEG EKG-REF' names an ECG lead"}
 
 
 def test_bdf(tmp_path):

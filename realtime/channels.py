@@ -1,0 +1,229 @@
+"""Which channels of a recording or stream are scored, and why every other one is left out. Pure.
+
+The model scores scalp (or intracranial) EEG, one channel at a time. Clinical recordings carry much
+more: ECG (often labelled as EEG: TUH's ``EEG EKG-LE``), EMG and EOG leads, DC-coupled auxiliary
+inputs, photic stimulators, respiration, SpO2, pulse, the recorder's own trend signals (1 Hz
+``IBI``, ``BURSTS``, ``SUPPR``), annotation and trigger channels. Scored as EEG, they raise false
+alarms. :func:`select_channels` decides for a whole recording or stream, from one
+:class:`ChannelInfo` per channel (label, unit, source type metadata, EDF transducer, rate).
+
+Precedence (the first rule that applies gives the reason):
+
+1. ``channels`` (``stream.channels``, exact labels, or a repeat's key such as ``T8-P8#2``): exactly
+   those are scored, in that order, even where the rules below say "not EEG"; include/exclude do not
+   apply. A label not in the stream, or one whose unit is not a voltage, is an error
+   (``ValueError`` quoting it and the stream's labels). Every other channel: "not in stream.channels".
+2. Otherwise, for each channel:
+
+   - a label with no letter or digit (CHB-MIT's ``-``/``--`` dummies): a placeholder;
+   - ``exclude`` (glob patterns, ``fnmatch``, case-insensitive): "excluded by pattern 'DC*'";
+   - ``include`` (same patterns; empty = every channel): "not matched by stream.include [...]";
+   - unit: one that :func:`realtime.preprocess.unit_scale_to_uv` refuses is not a voltage ("unit
+     '%' is not a voltage"); an empty or missing unit is assumed µV (the pipeline lists those);
+   - source type metadata (LSL ``desc/channels/channel/type``): EEG, SEEG, ECOG, iEEG (any case)
+     are candidates; any other type (ECG, EMG, EOG, MISC, STIM, RESP...) is left out; "" = unknown;
+   - label conventions (:data:`LABEL_CONVENTIONS`), checked even when the type says EEG: many LSL
+     apps type every channel EEG, and TUH labels its ECG ``EEG EKG-LE``;
+   - EDF transducer text naming a sensor that is not an electrode (:data:`TRANSDUCER_CONVENTIONS`:
+     Sleep-EDF's ``Oral-nasal thermistors``, ``Marker button``);
+   - rate (EDF signals carry their own): a signal at another rate than the EEG's is left out when
+     it is below 100 Hz (1 Hz trends) or not EEG by the rules above; the reader resamples the rest.
+
+   If nothing is left: ``ValueError`` naming every channel and its reason.
+
+Label conventions are matched on the label's tokens (split at anything not a letter or digit, any
+case): ``EEG EKG-LE`` -> ``EEG``, ``EKG``, ``LE``. The EDF type prefix ``EEG``/``POL`` and reference
+suffixes ``REF``, ``LE``, ``AR`` name nothing; a prefix ``ECG``, ``EMG``, ``EOG``, ``Resp``, ``Temp``,
+``Event`` names the signal (the EDF+ label convention "type sensor": ``ECG V1``, ``Resp oro-nasal``).
+No 10-20/10-10 electrode name (``Fp1``, ``T3``, ``A1``, ``Cz``, ``Fc5.`` ...) matches a convention.
+
+Channels are keyed by :func:`unique_names` over the whole stream: a repeated label gets ``#2``,
+``#3`` (CHB-MIT has ``T8-P8`` twice; both are scored).
+"""
+
+from __future__ import annotations
+
+import collections
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from realtime.preprocess import MIN_NATIVE_RATE_HZ, UnitError, unit_scale_to_uv
+
+EEG_TYPES = frozenset({"EEG", "SEEG", "ECOG", "IEEG"})
+
+# (token pattern, what a label with such a token names). Full-token matches, case-insensitive.
+LABEL_CONVENTIONS: tuple[tuple[str, str], ...] = (
+    (r"(EKG|ECG)\d*[LR]?", "an ECG lead"),
+    (r"[HV]?EOG\w*|LOC|ROC", "an EOG (eye) lead"),
+    (r"EMG\w*|CHIN\d*|SUBMENTAL|[LR]?LEG\d*|LEG[LR]\d*|[LR]AT\d*", "an EMG lead (muscle, chin, leg)"),
+    (r"DC\d*", "a DC-coupled auxiliary input"),
+    (r"PHOTIC\w*|LIGHT", "a photic stimulator"),
+    (r"RESP\w*|AIRFLOW|FLOW|NASAL|THOR\w*|ABD\w*|CHEST|SNORE|CPAP", "a respiration signal"),
+    (r"S[AP]O2|OSAT", "an oxygen saturation signal"),
+    (r"PULSE|PLETH\w*", "a pulse signal"),
+    (r"HR", "a heart rate"),
+    (r"IBI|BURSTS?|SUPPR", "a trend signal computed by the recorder"),
+    (r"TEMP\w*", "a temperature"),
+    (r"ANNOTATIONS?", "EDF+ annotations"),
+    (r"EVENTS?|MARKERS?|MARK|TRIG\w*|STATUS|STIM?\d*", "an event, marker or trigger channel"),
+    (r"VNS", "a vagus nerve stimulator"),
+)
+# EDF transducer words that name a sensor other than an electrode.
+TRANSDUCER_CONVENTIONS: tuple[tuple[str, str], ...] = (
+    (r"THERMISTORS?|THERMOCOUPLES?", "a thermistor"),
+    (r"OXIMET\w*", "an oximeter"),
+    (r"BELTS?|PIEZO\w*", "a respiration belt"),
+    (r"MARKER|BUTTON", "a marker button"),
+    (r"MICROPHONES?", "a microphone"),
+    (r"ACCELEROMETERS?", "an accelerometer"),
+)
+_LABEL_RES = [(re.compile(p, re.IGNORECASE), what) for p, what in LABEL_CONVENTIONS]
+_TRANSDUCER_RES = [(re.compile(p, re.IGNORECASE), what) for p, what in TRANSDUCER_CONVENTIONS]
+_TOKEN = re.compile(r"[0-9A-Za-z]+")
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """One channel as its source describes it."""
+
+    label: str
+    unit: str | None = None  # raw unit string ("uV", "mV", "microvolts", "-6", "%" ...); None/"" = not given
+    type: str = ""  # source type metadata (LSL desc/channels/channel/type); "" = unknown
+    transducer: str = ""  # EDF transducer text ("Ag-AgCl electrodes", "Rectal thermistor"); "" = unknown
+    rate_hz: float | None = None  # the channel's own rate (EDF); None = the stream's rate
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The outcome of :func:`select_channels`."""
+
+    scored: tuple[int, ...]  # indices into the channels given, in scoring order
+    keys: tuple[str, ...]  # unique name of every channel given ("T8-P8", "T8-P8#2"), stream order
+    left_out: dict[str, str] = field(default_factory=dict)  # unique name -> why, stream order
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Names made unique by suffixing repeats: ``["A", "B", "A"] -> ["A", "B", "A#2"]``."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}#{seen[n]}")
+    return out
+
+
+def label_reason(label: str) -> str | None:
+    """Why a label names no EEG channel (a placeholder, or a convention of :data:`LABEL_CONVENTIONS`), or None."""
+    tokens = _TOKEN.findall(label)
+    if not tokens:
+        return f"label {label!r} names no channel (a placeholder)"
+    for pattern, what in _LABEL_RES:
+        if any(pattern.fullmatch(t) for t in tokens):
+            return f"label {label!r} names {what}"
+    return None
+
+
+def not_eeg_reason(info: ChannelInfo) -> str | None:
+    """Why ``info`` is not EEG by its type metadata, label or transducer (not its unit or rate), or None."""
+    kind = (info.type or "").strip()
+    if kind and kind.upper() not in EEG_TYPES:
+        return f"type {kind!r} in the stream metadata"
+    reason = label_reason(info.label)
+    if reason:
+        return reason
+    words = _TOKEN.findall(info.transducer or "")
+    for pattern, what in _TRANSDUCER_RES:
+        if any(pattern.fullmatch(w) for w in words):
+            return f"transducer {info.transducer!r} names {what}, not an EEG electrode"
+    return None
+
+
+def unit_reason(info: ChannelInfo) -> str | None:
+    """Why ``info``'s unit is not a voltage, or None (an empty or missing unit is taken as µV)."""
+    if info.unit is None or not info.unit.strip():
+        return None
+    try:
+        unit_scale_to_uv(info.unit)
+    except UnitError:
+        return f"unit {info.unit!r} is not a voltage"
+    return None
+
+
+def rate_reason(info: ChannelInfo, eeg_rate_hz: float | None) -> str | None:
+    """Why a channel at another rate than the EEG's is left out (not EEG: that reason; else under
+    100 Hz), or None: same rate, rate unknown, or EEG at >= 100 Hz (resampled)."""
+    if info.rate_hz is None or eeg_rate_hz is None or info.rate_hz == eeg_rate_hz:
+        return None
+    if why := not_eeg_reason(info):
+        return why
+    if info.rate_hz < MIN_NATIVE_RATE_HZ:
+        return f"sampled at {info.rate_hz:g} Hz (the EEG at {eeg_rate_hz:g} Hz)"
+    return None
+
+
+def eeg_rate_hz(infos: Sequence[ChannelInfo]) -> float | None:
+    """The most common rate among channels with a voltage unit that are EEG by type, label and
+    transducer (ties: the highest); among all voltage channels when none is; None when no rate is known."""
+    voltage = [c for c in infos if c.rate_hz is not None and unit_reason(c) is None]
+    eeg = [c for c in voltage if not_eeg_reason(c) is None] or voltage
+    rates = collections.Counter(c.rate_hz for c in eeg if c.rate_hz is not None)
+    return max(rates, key=lambda r: (rates[r], r)) if rates else None
+
+
+def describe_left_out(left_out: Mapping[str, str]) -> str:
+    """``"DC1-DC (label 'DC1-DC' names a DC-coupled auxiliary input); IBI (...)"``, for logs and messages."""
+    return "; ".join(f"{name} ({why})" for name, why in left_out.items()) or "none"
+
+
+def _matches(label: str, patterns: Sequence[str]) -> str | None:
+    return next((p for p in patterns if fnmatch.fnmatchcase(label.casefold(), p.casefold())), None)
+
+
+def select_channels(
+    infos: Sequence[ChannelInfo],
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    channels: Sequence[str] = (),
+    eeg_rate_hz: float | None = None,
+) -> Selection:
+    """Decide which of ``infos`` (one per channel, stream order) are scored; see the module docstring.
+
+    ``eeg_rate_hz``: the rate the EEG is scored at, when channels carry their own (``rate_hz``).
+    Raises ``ValueError`` for a ``channels`` label that is not there or not a voltage, and when
+    nothing is left to score (naming every channel and its reason).
+    """
+    labels = [c.label for c in infos]
+    keys = unique_names(labels)
+    if channels:
+        missing = [c for c in channels if c not in labels and c not in keys]
+        if missing:
+            raise ValueError(f"channel(s) {missing} not in the stream; it has {labels}")
+        scored = []
+        for want in channels:
+            i = labels.index(want) if want in labels else keys.index(want)
+            if (why := unit_reason(infos[i])) is not None:
+                raise ValueError(f"channel {want!r}: {why}; the stream has {labels}")
+            scored.append(i)
+        left_out = {k: "not in stream.channels" for i, k in enumerate(keys) if i not in scored}
+        return Selection(tuple(scored), tuple(keys), left_out)
+    left_out = {}
+    scored = []
+    for i, info in enumerate(infos):
+        if not _TOKEN.search(info.label):
+            why = label_reason(info.label)
+        elif pattern := _matches(info.label, exclude):
+            why = f"excluded by pattern {pattern!r}"
+        elif include and not _matches(info.label, include):
+            why = f"not matched by stream.include {list(include)}"
+        else:
+            why = unit_reason(info) or not_eeg_reason(info) or rate_reason(info, eeg_rate_hz)
+        if why is None:
+            scored.append(i)
+        else:
+            left_out[keys[i]] = why
+    if not scored:
+        raise ValueError(f"no channel left to score: {describe_left_out(left_out)}")
+    return Selection(tuple(scored), tuple(keys), left_out)
