@@ -34,11 +34,16 @@ What it does, in order:
    (``timescoring``): sensitivity, precision, F1, false alarms per 24 h with Poisson intervals,
    onset latency (alarm publish time minus annotated onset). The same for the baseline (same
    pipeline) and the peer (``brainmaze-eeg-models``, causal, through ``realtime.decision``).
-6. A figure per recording (:mod:`evaluation.figures`) and the Markdown report (:mod:`evaluation.report`).
+6. False alarms per hour on continuous real background EEG (``--background DIR``, default
+   ``DATA_ROOT/background`` when it exists; ``--no-background`` skips it): every recording of the
+   seizure-free corpus through the same pipeline, for the network, the baseline and the peer, per
+   source and pooled, with exact Poisson intervals, and whether each model saw the corpus
+   (:func:`evaluation.background.measure`; written to ``ARTIFACTS/background_false_alarms.json``).
+7. A figure per recording (:mod:`evaluation.figures`) and the Markdown report (:mod:`evaluation.report`).
 
 This module is the command: its arguments, the run in that order, and the JSON scratch files. The
 recordings are built by :mod:`evaluation.recordings`, scored by :mod:`evaluation.runs`, counted by
-:mod:`evaluation.metrics` and :mod:`evaluation.events`.
+:mod:`evaluation.metrics` and :mod:`evaluation.events`; the background corpus by :mod:`evaluation.background`.
 """
 
 from __future__ import annotations
@@ -116,6 +121,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the card has no split: recompute it with the training split function and the card's "
         "seed (development only; the report says so)",
     )
+    ap.add_argument(
+        "--background",
+        default=None,
+        help="seizure-free corpus for false alarms per hour (eegmmidb/, sleep-edf/); default: "
+        "DATA_ROOT/background when it exists",
+    )
+    ap.add_argument("--no-background", action="store_true", help="skip the false alarms on the background corpus")
     ap.add_argument("--report-name", default="evaluation.md")
     args = ap.parse_args(argv)
     if args.write_card and args.no_tune:
@@ -205,6 +217,37 @@ def baseline_detector(
         )
     base_det = load_detector(base_path, backend=args.backend)
     return base_det, {"path": str(base_path), "card": base_det.card, "params": params_from_card(base_det.card)}
+
+
+def background_dir(args) -> Path | None:
+    """The background corpus to measure false alarms on: ``--background``, else ``DATA_ROOT/background``
+    when it exists; None with ``--no-background`` or without a corpus."""
+    if args.no_background:
+        return None
+    if args.background:
+        return Path(args.background)
+    default = Path(args.data_root) / "background"
+    return default if default.is_dir() else None
+
+
+def background_false_alarms(args, detectors: dict, scorer, art: Path) -> dict | None:
+    """:func:`evaluation.background.measure` on the corpus of :func:`background_dir` with the network,
+    the baseline (one model each for every person) and the peer; written to ``art``. None when skipped."""
+    from evaluation.background import discover, measure
+    from realtime.config import load_config
+
+    folder = background_dir(args)
+    if folder is None:
+        log.info("background false alarms: skipped (--no-background, or no %s/background)", args.data_root)
+        return None
+    recs = discover(folder)
+    log.info("background false alarms: %d recordings under %s", len(recs), folder)
+    result = {
+        "background": str(folder),
+        **measure(recs, load_config(args.config), detectors, peer=scorer, peer_cache=art / "peer_cache"),
+    }
+    (art / "background_false_alarms.json").write_text(json.dumps(result, indent=1))
+    return result
 
 
 def split_metrics_and_curves(test_records, seg: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict]:
@@ -376,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         for rec in recs
     }
     (art / "recording_scores.json").write_text(json.dumps(raw, allow_nan=True))
+    background = background_false_alarms(args, detectors, scorer, art)
 
     report = render_report(
         command=command,
@@ -395,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         peer_note=peer_note,
         eval_hop=eval_hop,
         wall_s=time.time() - t0,
+        background=background,
     )
     (out_dir / args.report_name).write_text(report, encoding="utf-8")
     log.info("wrote %s (%.0f s)", out_dir / args.report_name, time.time() - t0)

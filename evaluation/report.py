@@ -107,7 +107,8 @@ class ReportInputs:
     ``results`` / ``own_settings``: ``{recording name: {detector: WindowScores with .score}}`` (the
     shipped settings / each detector's own tuned settings); ``split_metrics``: ``{detector:
     evaluation.metrics.contrast_metrics(...)}``; ``tuning``: ``{detector: tune_decision(...)}``;
-    ``baseline_info``: ``{"path", "card", "params"}`` or empty; ``net``: the network's detector
+    ``baseline_info``: ``{"path", "card", "params"}`` or empty; ``background``: the false alarms on the
+    background corpus (:func:`evaluation.background.measure`) or None; ``net``: the network's detector
     (``model_version``, ``architecture``, ``window_samples``, ``sample_rate_hz``); ``args``: the
     command's namespace (``model``, ``config``).
     """
@@ -129,6 +130,9 @@ class ReportInputs:
     peer_note: str
     eval_hop: int
     wall_s: float
+    # evaluation.background.measure(...) on the background corpus, plus "background" (its folder);
+    # None: not run (--no-background, or no corpus)
+    background: dict | None = None
     dets: list[str] = field(init=False)
     by_name: dict[str, EvalRecording] = field(init=False)
     test_recs: list[EvalRecording] = field(init=False)  # CHB-MIT, test-split and user recordings
@@ -427,6 +431,119 @@ def section_own_settings(inp: ReportInputs) -> list[str]:
     return L
 
 
+def section_background(inp: ReportInputs) -> list[str]:
+    """False alarms per hour on the continuous background corpus, every detector side by side."""
+    return background_lines(inp.background)
+
+
+def background_lines(bgr: dict | None) -> list[str]:
+    """The section of :func:`section_background` from :func:`evaluation.background.measure`'s result
+    (with ``"background"``, its folder), or "not run" for None."""
+    from evaluation.background import POOLED, SOURCES, cell
+
+    L: list[str] = ["## False alarms on continuous background EEG", ""]
+    add = L.append
+    if not bgr or not bgr.get("runs"):
+        add("Not run (`--no-background`, or no background corpus under the data root).")
+        add("")
+        return L
+    runs = bgr["runs"]
+    pooled = runs[0]["sources"][POOLED]
+    add(
+        f"Seizure-free scalp EEG recorded as it comes (`{bgr.get('background', 'background/')}`: eegmmidb, healthy "
+        f"awake adults, 19 referential 10-20 channels at 160 Hz, raw with eye and muscle artefacts; Sleep-EDF, "
+        f"one night, deep sleep included): {pooled['recordings']} recordings of {pooled['persons']} persons, "
+        f"{pooled['hours']:.2f} h. Every alarm on it is false. Each recording runs through the daemon's "
+        "`realtime.pipeline.Pipeline` as `realtime-detect --file` feeds it, with the settings the daemon "
+        "would run that detector with (its card's settings under the configuration): the channels it "
+        "selects, the montage, settling, aggregation and thresholds; the peer's per-channel probabilities "
+        "go through the same decision machine. Rates: false alarms per hour of recording, exact two-sided "
+        "Poisson (Garwood) 95 % intervals (zero events: 0 to 3.7 / T)."
+    )
+    add("")
+    cols = [c for c in SOURCES if any(c in r["sources"] for r in runs)] + [POOLED]
+    add("| detector | montage | decision | " + " | ".join(cols) + " |")
+    add("|---|---|---|" + "---|" * len(cols))
+    rules = {
+        "max": lambda d: "max",
+        "k_of_n": lambda d: f"{d['k_channels']} of n",
+        "binomial": lambda d: (
+            f"binomial (k >= {d['k_channels']}, {d['channel_false_rate']:g} per channel, "
+            f"{d['bed_false_rate']:g} per bed)"
+        ),
+    }
+    for r in runs:
+        d = r["decision"]
+        label = LABELS.get(r["detector"], r["detector"])
+        rule = rules.get(d["aggregation"], lambda d: str(d["aggregation"]))(d)
+        add(
+            f"| {label} | {r['front_end']['montage']} | {rule}, on {d['on_threshold']}, smoothing "
+            f"{d['smoothing_windows']}, min {d['min_duration_s']} s, settle {d['settle_s']} s | "
+            + " | ".join(cell(r["sources"].get(c)) for c in cols)
+            + " |"
+        )
+    add("")
+    for montage, files in {r["front_end"]["montage"]: r["front_end"]["montage_not_applied"] for r in runs}.items():
+        if files:
+            add(f"Montage {montage} not applied (the recording's labels do not allow it):")
+            add("")
+            L.extend(f"- `{f}`: {why}" for f, why in files.items())
+            add("")
+    add("Whether each detector saw any of this corpus in training:")
+    add("")
+    for det, note in {r["detector"]: r["out_of_fold"] for r in runs}.items():
+        add(f"- {LABELS.get(det, det)}: {note}.")
+    add("")
+    first = runs[0]
+    risk = first["sources"][POOLED]["hours_at_risk"]
+    add(
+        f"Exposure: of the {pooled['hours']:.2f} h, {risk:.2f} h could raise an alarm at all; the rest is each "
+        f"recording's first window and its `decision.settle_s` = {first['decision']['settle_s']} s of settling. "
+        "The recordings are 1-2 min long; a bed monitored for hours settles once, so its rate per hour sits "
+        "between the two."
+    )
+    add("")
+    per_person = ", ".join(f"{p} {v['false_alarms']}" for p, v in first["per_person"].items())
+    who = LABELS.get(first["detector"], first["detector"])
+    add(f"False alarms per person ({who}, {first['setting']}): {per_person}.")
+    add("")
+    shown = [(r, a) for r in runs for a in r["alarms"]]
+    if shown:
+        add("Every alarm (detector, montage, decision: file, time, the channels that carried it):")
+        add("")
+        for r, a in shown:
+            odd = a.get("channels_not_10_20") or []
+            add(
+                f"- {r['detector']}, {r['front_end']['montage']}, {r['setting']}: `{a['file']}` at {a['time_s']:.1f} s "
+                f"(p {a['probability']:.2f}) on {', '.join(a['channels'])}"
+                + (f"; **not 10-20 EEG: {', '.join(odd)}**" if odd else "")
+            )
+        add("")
+    reasons: dict[str, set[str]] = {}
+    for rec, chans in first["left_out"].items():
+        for name, why in chans.items():
+            reasons.setdefault(f"`{name}`: {why}", set()).add(rec)
+    if reasons:
+        add("Channels left out (not scored), with the reason, and in how many recordings:")
+        add("")
+        L.extend(f"- {text} ({len(recs)})" for text, recs in sorted(reasons.items()))
+        add("")
+    errors = [(r["file"], det, e) for r in bgr["recordings"] for det, e in (r.get("errors") or {}).items()]
+    if errors:
+        add("Recordings not scored (not counted in the hours):")
+        add("")
+        L.extend(f"- `{f}` ({det}): {e}" for f, det, e in errors)
+        add("")
+    add(
+        "The measurement alone (several montages and aggregations compared by replaying the decision machine "
+        "on the same per-window probabilities): `python -m evaluation.background --model MODEL --montage "
+        "as_recorded bipolar average --aggregation k_of_n binomial --json OUT.json` (needs "
+        "../shared/data/background; minutes)."
+    )
+    add("")
+    return L
+
+
 def section_test_split(inp: ReportInputs) -> list[str]:
     """Segment- and window-level metrics per contrast of the test split, and the ROC figure."""
     test_records, net, eval_hop, split_metrics = inp.test_records, inp.net, inp.eval_hop, inp.split_metrics
@@ -592,6 +709,9 @@ def section_reproduce(inp: ReportInputs) -> list[str]:
         "summary; '-' for the recording's own annotations):"
     )
     add("train-detector evaluate --edf rec1.edf --annotations rec1.csv --edf rec2.edf --annotations -")
+    add("# false alarms on the background corpus only, comparing montages and bed rules (../shared; minutes):")
+    add("python -m evaluation.background --model realtime/models/default --montage as_recorded bipolar average \\")
+    add("    --aggregation k_of_n binomial --json artifacts/eval/background.json")
     add("# the evaluation's tests (no ../shared needed):")
     add(".venv/bin/pytest tests/evaluation -q")
     add("```")
@@ -652,6 +772,7 @@ SECTIONS = (
     section_targets,
     section_recordings,
     section_own_settings,
+    section_background,
     section_test_split,
     section_decision_settings,
     section_baseline_and_peer,
