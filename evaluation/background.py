@@ -400,6 +400,7 @@ def measure(
     montages: Sequence[str] = (),
     aggregations: Sequence[str] = (),
     peer_cache: Path | None = None,
+    scores_dir: Path | None = None,
 ) -> dict[str, Any]:
     """False alarms of every detector on ``recordings``, per front end and decision setting.
 
@@ -411,7 +412,10 @@ def measure(
     network's pipeline selects and gets the network's configuration. ``montages``: the
     ``signal.montage`` values to compare (front ends; default: the configured one); ``aggregations``:
     the ``decision.aggregation`` values to compare by replay (default: the configured one);
-    ``peer_cache``: a folder for the peer's probabilities (:func:`score_peer`). Returns a
+    ``peer_cache``: a folder for the peer's probabilities (:func:`score_peer`); ``scores_dir``: if given,
+    every recording's per-window channel probabilities are written there
+    (``DETECTOR/MONTAGE/NAME.npz``: ``times``, ``starts``, ``channel_probs``, ``channels``), for
+    analyses that need no rescoring. Returns a
     JSON-able dict: ``{"recordings": [{file, source, person, duration_s, errors}], "runs": [{detector,
     front_end, setting, decision, out_of_fold, sources, per_person, alarms, left_out, flagged_windows,
     scored_channels}]}``.
@@ -450,6 +454,12 @@ def measure(
                     recs_out[rec.name].setdefault("errors", {})[det_name] = str(exc)
                     continue
                 recs_out[rec.name]["duration_s"] = round(sc.duration_s, 3)
+                if scores_dir is not None:
+                    out = Path(scores_dir) / det_name / montage / f"{rec.name.replace('/', '_')}.npz"
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    np.savez(
+                        out, times=sc.times, starts=sc.starts, channel_probs=sc.channel_probs, channels=sc.channels
+                    )
                 if _key(replay(sc, cfg.decision, cfg.window.hop_s)) != _key(sc.events):
                     log.error("%s on %s: the replayed decisions differ from the pipeline's", det_name, rec.name)
                 scored.append((sc, cfg))
@@ -589,6 +599,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--limit", type=int, default=0, help="score only the first N recordings (a quick check)")
     ap.add_argument("--json", default=None, help="write the result here")
+    ap.add_argument("--save-scores", default=None, metavar="DIR", help="write per-window channel probabilities here")
     return ap.parse_args(argv)
 
 
@@ -651,6 +662,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             montages=args.montage or (),
             aggregations=args.aggregation or (),
             peer_cache=Path(args.peer_cache) if args.peer_cache else None,
+            scores_dir=Path(args.save_scores) if args.save_scores else None,
         )
     except ConfigError as exc:
         print(f"python -m evaluation.background: {exc}", file=sys.stderr)
