@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -172,14 +173,17 @@ def _count_flags(flags: Iterable[Mapping[str, str]]) -> dict[str, dict[str, int]
     return out
 
 
-def score_recording(rec: BackgroundRecording, config, detector) -> Scores:
+def score_recording(rec: BackgroundRecording, config, detector, gain: float = 1.0) -> Scores:
     """Score ``rec`` with ``detector`` through the daemon's pipeline, fed as ``realtime-detect --file``
-    feeds it. ``config``: the :class:`realtime.config.Config` the daemon would run ``detector`` with.
-    Raises ``ValueError``/``OSError`` for a recording that cannot be read or scored."""
+    feeds it; ``gain`` multiplies the recording first (a stress test: a patient's background of higher
+    amplitude than these healthy volunteers'). ``config``: the :class:`realtime.config.Config` the daemon
+    would run ``detector`` with. Raises ``ValueError``/``OSError`` for a recording that cannot be read or scored."""
     from realtime.offline import feed, left_out_channels, recording_pipeline
     from realtime.recordings import read_recording
 
     r = read_recording(rec.path)
+    if gain != 1.0:
+        r.data *= gain
     pipe = recording_pipeline(r, config, detector)
     results = list(feed(pipe, r, config.window.hop_s))
     events = [e for w in results for e in w.events]
@@ -401,6 +405,7 @@ def measure(
     aggregations: Sequence[str] = (),
     peer_cache: Path | None = None,
     scores_dir: Path | None = None,
+    gains: Sequence[float] = (1.0,),
 ) -> dict[str, Any]:
     """False alarms of every detector on ``recordings``, per front end and decision setting.
 
@@ -415,7 +420,8 @@ def measure(
     ``peer_cache``: a folder for the peer's probabilities (:func:`score_peer`); ``scores_dir``: if given,
     every recording's per-window channel probabilities are written there
     (``DETECTOR/MONTAGE/NAME.npz``: ``times``, ``starts``, ``channel_probs``, ``channels``), for
-    analyses that need no rescoring. Returns a
+    analyses that need no rescoring; ``gains``: amplitude factors applied to every recording, each its
+    own front end (a stress test; the peer z-scores its windows, so it runs at gain 1 only). Returns a
     JSON-able dict: ``{"recordings": [{file, source, person, duration_s, errors}], "runs": [{detector,
     front_end, setting, decision, out_of_fold, sources, per_person, alarms, left_out, flagged_windows,
     scored_channels}]}``.
@@ -432,7 +438,7 @@ def measure(
     entries = [*detectors.items(), *([("peer", peer)] if peer is not None else [])]
     runs: list[dict[str, Any]] = []
     for det_name, model in entries:
-        for montage in montages:
+        for montage, gain in itertools.product(montages, gains if det_name != "peer" else (1.0,)):
             scored: list[tuple[Scores, Any]] = []  # (scores, the configuration it ran with)
             for rec in recordings:
                 own = network if det_name == "peer" else model
@@ -447,7 +453,7 @@ def measure(
                     sc = (
                         score_peer(rec, cfg, peer, det, peer_cache)
                         if det_name == "peer"
-                        else score_recording(rec, cfg, det)
+                        else score_recording(rec, cfg, det, gain)
                     )
                 except (ValueError, OSError) as exc:  # RecordingError, bad channels...: listed, not counted
                     log.error("%s on %s: %s", det_name, rec.name, exc)
@@ -455,7 +461,8 @@ def measure(
                     continue
                 recs_out[rec.name]["duration_s"] = round(sc.duration_s, 3)
                 if scores_dir is not None:
-                    out = Path(scores_dir) / det_name / montage / f"{rec.name.replace('/', '_')}.npz"
+                    front = montage if gain == 1.0 else f"{montage}-x{gain:g}"
+                    out = Path(scores_dir) / det_name / front / f"{rec.name.replace('/', '_')}.npz"
                     out.parent.mkdir(parents=True, exist_ok=True)
                     np.savez(
                         out, times=sc.times, starts=sc.starts, channel_probs=sc.channel_probs, channels=sc.channels
@@ -491,6 +498,7 @@ def measure(
                         "detector": det_name,
                         "front_end": {
                             "montage": montage,
+                            "gain": gain,
                             **_channel_rule(first),
                             "montage_not_applied": {
                                 sc.recording.name: sc.montage_note for sc, _ in scored if sc.montage_note
@@ -520,6 +528,11 @@ def _channel_rule(cfg) -> dict[str, list[str]]:
 
 
 # --------------------------------------------------------------------------- the table
+def _front(front_end: Mapping[str, Any]) -> str:
+    gain = front_end.get("gain", 1.0)
+    return front_end["montage"] + ("" if gain == 1.0 else f" x{gain:g}")
+
+
 def cell(s: Mapping[str, Any] | None) -> str:
     """``"1 in 4.90 h: 0.20/h [0.01, 1.14]"``: one source's false alarms, hours, rate and 95 % interval."""
     if not s:
@@ -537,8 +550,7 @@ def table(result: Mapping[str, Any]) -> str:
     cols = [s for s in SOURCES if any(s in r["sources"] for r in runs)] + [POOLED]
     head = ["detector", "montage", "setting", *cols]
     rows = [
-        [r["detector"], r["front_end"]["montage"], r["setting"], *(cell(r["sources"].get(c)) for c in cols)]
-        for r in runs
+        [r["detector"], _front(r["front_end"]), r["setting"], *(cell(r["sources"].get(c)) for c in cols)] for r in runs
     ]
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
     lines = ["  ".join(x.ljust(w) for x, w in zip(row, widths, strict=True)).rstrip() for row in [head, *rows]]
@@ -599,6 +611,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--limit", type=int, default=0, help="score only the first N recordings (a quick check)")
     ap.add_argument("--json", default=None, help="write the result here")
+    ap.add_argument(
+        "--gain", type=float, nargs="+", metavar="G", help="also score the recordings multiplied by G (a stress test)"
+    )
     ap.add_argument("--save-scores", default=None, metavar="DIR", help="write per-window channel probabilities here")
     return ap.parse_args(argv)
 
@@ -663,6 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             aggregations=args.aggregation or (),
             peer_cache=Path(args.peer_cache) if args.peer_cache else None,
             scores_dir=Path(args.save_scores) if args.save_scores else None,
+            gains=args.gain or (1.0,),
         )
     except ConfigError as exc:
         print(f"python -m evaluation.background: {exc}", file=sys.stderr)

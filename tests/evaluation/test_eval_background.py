@@ -253,3 +253,14 @@ def test_peer_scores_the_channels_the_pipeline_selects_and_caches_them(measured,
     with np.load(cached) as z:
         np.testing.assert_array_equal(z["probs"], first.channel_probs)
         assert z["probs"].shape == (first.times.size, 2) and np.isfinite(z["probs"]).all()
+
+
+def test_a_gain_stress_is_its_own_front_end(corpus, toy_export):
+    # the toy model is an amplitude meter (threshold 60 µV): the quiet 15 µV Sleep-EDF night alarms only
+    # once multiplied by 8, and the table says which gain each row ran at
+    det = load_detector(toy_export)
+    recs = [r for r in bg.discover(corpus) if r.source == "sleep-edf"]
+    result = bg.measure(recs, load_config(None), {"network": det}, gains=(1.0, 8.0))
+    by_gain = {r["front_end"]["gain"]: r["sources"]["pooled"]["false_alarms"] for r in result["runs"]}
+    assert by_gain[1.0] == 0 and by_gain[8.0] >= 1
+    assert "as_recorded x8" in bg.table(result)
