@@ -3,6 +3,9 @@
 ``augment(x, hp)``: ``x`` float32 ``[window_samples + crop_margin_samples]`` µV ->
 ``[window_samples]``: random crop (a shift of up to ``crop_margin_samples``), polarity flip,
 log-uniform amplitude scale, additive white noise with a random std in [0, noise_std_uv].
+Given the example's ``label`` and a negative amplitude range (``hp.negative_amplitude_min/max``,
+off by default), non-seizure examples draw their scale from that range instead, so that high
+amplitude alone is no seizure cue; with the range off the graph is the one without ``label``.
 ``center_crop`` is the deterministic counterpart for validation. ``mixup`` works on a batch.
 """
 
@@ -37,15 +40,20 @@ def center_crop(x, window_samples: int):
     return x[start : start + window_samples]
 
 
-def augment(x, window_samples: int, hp: AugmentHP, seed=None):
+def augment(x, window_samples: int, hp: AugmentHP, seed=None, label=None):
+    """``x`` float32 ``[example_samples]`` -> ``[window_samples]``; ``label`` int scalar (0 non-seizure,
+    1 seizure) selects the negative amplitude range when ``hp`` sets one."""
     x = random_crop(x, window_samples, op_seed(seed, 0))
     if not hp.enabled:
         return x
     flip = tf.random.uniform([], seed=op_seed(seed, 1)) < hp.polarity_flip_prob
     x = tf.where(flip, -x, x)
-    log_gain = tf.random.uniform(
-        [], math.log(hp.amplitude_min), math.log(hp.amplitude_max) + 1e-12, seed=op_seed(seed, 2)
-    )
+    lo, hi = math.log(hp.amplitude_min), math.log(hp.amplitude_max) + 1e-12
+    if label is not None and hp.negative_amplitude_max > 0:
+        negative = tf.equal(label, 0)
+        lo = tf.where(negative, math.log(hp.negative_amplitude_min), lo)
+        hi = tf.where(negative, math.log(hp.negative_amplitude_max) + 1e-12, hi)
+    log_gain = tf.random.uniform([], lo, hi, seed=op_seed(seed, 2))
     x = x * tf.exp(log_gain)
     if hp.noise_std_uv > 0:
         std = tf.random.uniform([], 0.0, hp.noise_std_uv, seed=op_seed(seed, 3))

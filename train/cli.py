@@ -1,7 +1,7 @@
 """``train-detector``: fit, export, evaluate.
 
 train-detector fit --config config/train/default.toml [--out runs/NAME] [--data-root ../shared/data]
-                   [--epochs N] [--architecture lstm] [--set section.name=value ...]
+                   [--epochs N] [--architecture lstm] [--set section.name=value ...] [--background-cache DIR]
 train-detector ensemble RUN_DIR RUN_DIR [...] --out DIR [--data-root ../shared/data]
 train-detector export RUN_DIR OUT_DIR [--overwrite] [--model-version V]
 train-detector evaluate ...      (evaluation.evaluate.main(argv))
@@ -41,7 +41,9 @@ def _fit(args) -> int:
     # a string, not a Path: --out may be a URL (gs://bucket/run), which pathlib would turn into gs:/bucket/run
     out = args.out or f"runs/{hp.fit.architecture}-{_dt.datetime.now(_dt.UTC):%Y%m%d-%H%M%S}"
     command = "train-detector " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    summary = run_fit(hp, out, data_root=args.data_root, command=command, verbose=args.verbose)
+    summary = run_fit(
+        hp, out, data_root=args.data_root, command=command, verbose=args.verbose, background_cache=args.background_cache
+    )
     print(json.dumps({"run_dir": out, "wall_time_s": summary["wall_time_s"]}))
     return 0
 
@@ -58,7 +60,19 @@ DATA_INFO = {
         "licence": "research use only; not redistributed",
     },
     "edf": {"name": "user EDF/BDF recordings with seizure annotations", "citation": "", "licence": "the user's"},
+    "background": {
+        "name": "seizure-free background EEG as negatives: eegmmidb (20 healthy adults, 19 channels of 10-20) "
+        "and Sleep-EDF (one night, 2 EEG channels), split by person",
+        "citation": "Schalk G et al., IEEE Trans Biomed Eng 51(6):1034-1043 (2004); Kemp B et al., IEEE Trans "
+        "Biomed Eng 47(9):1185-1194 (2000); Goldberger AL et al., Circulation 101(23):e215-e220 (2000)",
+        "licence": "ODC-By 1.0 (PhysioNet)",
+    },
 }
+
+_BACKGROUND_CACHE_HELP = (
+    "folder for the background shards (data.background), written once per corpus and settings and "
+    "reused (default: inside the run directory; cv: OUT/background-cache)"
+)
 
 
 def _cv(args) -> int:
@@ -66,7 +80,15 @@ def _cv(args) -> int:
 
     hp = _hparams(args)
     command = "train-detector " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    summary = run_cv(hp, args.out, folds=args.folds, data_root=args.data_root, command=command, verbose=args.verbose)
+    summary = run_cv(
+        hp,
+        args.out,
+        folds=args.folds,
+        data_root=args.data_root,
+        command=command,
+        verbose=args.verbose,
+        background_cache=args.background_cache,
+    )
     print((Path(args.out) / "cv_report.md").read_text())
     print(json.dumps({"out": args.out, "wall_time_s": summary["wall_time_s"]}))
     return 0
@@ -154,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         help="override a hyper-parameter (repeatable)",
     )
     f.add_argument("--verbose", type=int, default=1, help="Keras verbosity (1 = progress bar)")
+    f.add_argument("--background-cache", default=None, metavar="DIR", help=_BACKGROUND_CACHE_HELP)
     cv = sub.add_parser(
         "cv",
         help="k-fold cross-validation by recording: one run per fold, out-of-fold metrics "
@@ -172,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         help="override a hyper-parameter (repeatable)",
     )
     cv.add_argument("--verbose", type=int, default=2, help="Keras verbosity")
+    cv.add_argument("--background-cache", default=None, metavar="DIR", help=_BACKGROUND_CACHE_HELP)
     en = sub.add_parser(
         "ensemble",
         help="average finished runs of one configuration (different fit.seed, "

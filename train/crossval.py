@@ -13,6 +13,11 @@ trained model: each fold is a different network.
 
 A fold whose run finished (its ``test_probabilities.json`` exists) is not retrained, so an
 interrupted ``cv`` resumes where it stopped.
+
+With ``data.background`` the background corpus is split into the same folds by person
+(:func:`train.datasets.background.split_persons`): fold F's run trains without fold F's persons,
+whose out-of-fold false alarms the evaluation counts (``fold-F/split.json`` lists them under
+``background``). Its shards are written once into ``OUT/background-cache`` and shared by the folds.
 """
 
 from __future__ import annotations
@@ -120,8 +125,11 @@ def run_cv(
     command: str = "",
     records=None,
     verbose: int = 2,
+    background_cache: str | None = None,
 ) -> dict:
-    """Train ``folds`` runs into ``out_dir/fold-F`` (skipping finished ones) and pool their test splits."""
+    """Train ``folds`` runs into ``out_dir/fold-F`` (skipping finished ones) and pool their test splits.
+
+    ``background_cache``: the folds' shared background shards (None = ``out_dir/background-cache``)."""
     import keras
 
     from train.datasets.records import run_records
@@ -150,6 +158,7 @@ def run_cv(
                 command=f"{command} (fold {fold})",
                 records=records,
                 verbose=verbose,
+                background_cache=background_cache or str(out_dir / "background-cache"),
             )
         else:  # resume: only a fold of this very configuration may be reused
             for key, used, asked in differences(

@@ -3,8 +3,10 @@
 Run directory layout (``runs/NAME``, git-ignored; it holds data derived from the datasets):
 
     hparams.json        every hyper-parameter used
-    split.json          recording ids per split (train / validation / test) and the seed
-    data/               GZIP TFRecord shards + per-split summaries
+    split.json          recording ids per split (train / validation / test) and the seed; with
+                        data.background, also the background persons per split ("background")
+    data/               GZIP TFRecord shards + per-split summaries; data/background/ the background
+                        shards (train/tfrecords.py write_background_shards) unless a shared cache is given
     best.weights.h5     weights of the best epoch by ``fit.monitor``
     last.weights.h5     weights after the last epoch
     backup/             BackupAndRestore state (resume after interruption; removed when done)
@@ -77,9 +79,49 @@ def _read_text(path: str) -> str:
         return f.read()
 
 
-def prepare_data(hp: HParams, data_root: Path | str, run_dir: Path | str, records=None) -> dict:
+def prepare_background(hp: HParams, data_root: Path | str, cache_root: str) -> dict:
+    """The background corpus (``data_root / hp.data.background_dir``) as shards in ``cache_root``
+    (written once per corpus and settings), split by person like the records (``hp.split_seed``,
+    ``data.split_fractions`` or fold ``data.cv_fold`` of ``data.cv_folds``).
+
+    Returns ``{"index", "split": {part: [persons]}, "files": {part: [shard paths]}, "examples": {part: n}}``.
+    """
+    from train.datasets.background import split_persons
+    from train.tfrecords import background_files, write_background_shards
+
+    index = write_background_shards(
+        Path(data_root) / hp.data.background_dir,
+        cache_root,
+        sample_rate_hz=hp.signal.sample_rate_hz,
+        example_samples=hp.signal.window_samples + hp.signal.crop_margin_samples,
+        hop_samples=hp.data.background_hop_samples,
+        shard_examples=hp.data.shard_examples,
+    )
+    persons = {p: e["source"] for p, e in index["persons"].items()}
+    split = split_persons(
+        persons, hp.data.split_fractions, hp.split_seed, n_folds=hp.data.cv_folds, fold=hp.data.cv_fold
+    )
+    _log(
+        f"background: {len(persons)} persons, {sum(e['examples'] for e in index['persons'].values())} examples "
+        f"in {index['dir']}; skipped {len(index['skipped'])} files"
+    )
+    return {
+        "index": index,
+        "split": split,
+        "files": {k: background_files(index, v) for k, v in split.items()},
+        "examples": {k: sum(index["persons"][p]["examples"] for p in v) for k, v in split.items()},
+    }
+
+
+def prepare_data(
+    hp: HParams, data_root: Path | str, run_dir: Path | str, records=None, *, background_cache: str | None = None
+) -> dict:
     """Load sources (or use ``records``), split by recording, write ``split.json`` and the shards into
-    ``run_dir`` (a local path or a ``tf.io.gfile`` URL); returns the data summary."""
+    ``run_dir`` (a local path or a ``tf.io.gfile`` URL); returns the data summary.
+
+    With ``hp.data.background`` the background corpus is split by person too (:func:`prepare_background`);
+    its shards go to ``background_cache`` (None = ``run_dir/data/background``; a shared folder lets
+    runs and folds reuse them) and the summary gains ``"background"``."""
     from train.datasets.records import run_records, split_records
     from train.tfrecords import join, write_split
 
@@ -90,10 +132,20 @@ def prepare_data(hp: HParams, data_root: Path | str, run_dir: Path | str, record
     )
     by_id = {r.recording_id: r for r in records}
     kfold = {"cv_folds": hp.data.cv_folds, "cv_fold": hp.data.cv_fold} if hp.data.cv_folds else {}
+    background = None
+    if hp.data.background:
+        background = prepare_background(hp, data_root, background_cache or join(run_dir, "data", "background"))
+    extra = {"background": {"by": "person, stratified by source", **background["split"]}} if background else {}
     _write_text(
         join(run_dir, "split.json"),
         json.dumps(
-            {"seed": hp.split_seed, "by": "recording group, stratified by source/subset/label", **kfold, **split},
+            {
+                "seed": hp.split_seed,
+                "by": "recording group, stratified by source/subset/label",
+                **kfold,
+                **split,
+                **extra,
+            },
             indent=2,
         ),
     )
@@ -113,7 +165,10 @@ def prepare_data(hp: HParams, data_root: Path | str, run_dir: Path | str, record
             source_share=hp.data.source_share,
             max_repeat=hp.data.max_repeat,
         )
-    return {"records": records, "split": split, "summaries": summaries}
+    out = {"records": records, "split": split, "summaries": summaries}
+    if background is not None:
+        out["background"] = background
+    return out
 
 
 def plot_curves(history_csv: Path | str, out_png: Path | str, title: str) -> bool:
@@ -246,6 +301,7 @@ def run_fit(
     verbose: int = 2,
     score_test: bool = True,
     extra_callbacks=(),
+    background_cache: str | None = None,
 ) -> dict:
     """Train per ``hp`` into ``run_dir``; returns the run summary (also written to run.json).
 
@@ -253,6 +309,7 @@ def run_fit(
     and every file goes through ``tf.io.gfile`` or Keras' own remote-aware file handling. Under the
     multi-worker strategy only the chief writes into ``run_dir``; every other worker writes into a local
     temporary directory, removed at the end (the usual Keras pattern: all workers save, only one keeps).
+    ``background_cache``: where the background shards are written once and reused (``prepare_data``).
     """
     import tempfile
 
@@ -261,7 +318,7 @@ def run_fit(
 
     from train import strategy as strat
     from train.models import build
-    from train.tfrecords import join, make_dataset, shard_files
+    from train.tfrecords import background_every, background_steps_per_epoch, join, make_dataset, shard_files
 
     run_dir = str(run_dir)
     t0 = time.time()
@@ -279,11 +336,25 @@ def run_fit(
         tf.io.gfile.makedirs(work_dir)
         _write_text(join(work_dir, "hparams.json"), json.dumps(hp.to_dict(), indent=2))
 
-        data = prepare_data(hp, data_root, work_dir, records)
+        data = prepare_data(hp, data_root, work_dir, records, background_cache=background_cache)
         files = {n: shard_files(join(work_dir, "data"), n) for n in ("train", "validation")}
+        bg = data.get("background")
+        bg_files = bg["files"] if bg else {"train": [], "validation": []}
         if p.kind == "tpu":
-            strat.check_tpu_paths(files["train"])
+            strat.check_tpu_paths(files["train"] + bg_files["train"])
         _log(f"examples: {json.dumps({k: v['examples_per_epoch'] for k, v in data['summaries'].items()})}")
+        n_val = data["summaries"]["validation"]["examples"]
+        val_every = 1
+        if bg:
+            share = hp.data.background_share
+            if bg["examples"]["validation"]:
+                val_every = background_every(bg["examples"]["validation"], n_val, share)
+            _log(
+                f"background: {share:.0%} of training examples (about "
+                f"{round(data['summaries']['train']['examples_per_epoch'] * share / (1 - share))} per epoch, "
+                f"streamed from {len(bg_files['train'])} shards, endless: an epoch is a number of steps); "
+                f"validation adds every {val_every}-th of {bg['examples']['validation']}"
+            )
 
         with strategy.scope():
             train_model, infer_model = build(hp)
@@ -300,9 +371,13 @@ def run_fit(
             seed=hp.fit.seed,
             drop_remainder=p.drop_remainder,
             shuffle_buffer=max(1000, data["summaries"]["train"]["examples_per_epoch"]),
+            cache=bg is None,  # with the background, nothing is cached: every source streams from disk
+            background_files=bg_files["train"],
+            background_share=hp.data.background_share,
+            background_shuffle_buffer=hp.data.background_shuffle_examples,
         )
         val_ds = None
-        if data["summaries"]["validation"]["examples"]:
+        if n_val:
             val_ds = make_dataset(
                 files["validation"],
                 example_samples=ex,
@@ -311,6 +386,9 @@ def run_fit(
                 training=False,
                 output_names=names,
                 drop_remainder=p.drop_remainder,
+                cache=bg is None,
+                background_files=bg_files["validation"],
+                background_every=val_every,
             )
         monitor = hp.fit.monitor if val_ds is not None else hp.fit.monitor.removeprefix("val_")
         mode = "max" if "acc" in monitor or "auc" in monitor else "min"
@@ -345,7 +423,11 @@ def run_fit(
         if p.kind == "multi_worker":
             _build_from_local_batch(train_model, strategy, train_ds)
         steps = hp.fit.steps_per_epoch or None
-        if steps:
+        if bg:  # the mixed stream is endless: an epoch is one pass of the split on average, plus its share
+            steps = steps or background_steps_per_epoch(
+                data["summaries"]["train"]["examples_per_epoch"], hp.data.background_share, hp.fit.batch_size
+            )
+        elif steps:
             train_ds = train_ds.repeat()
         t_fit = time.time()
         history = train_model.fit(
@@ -372,7 +454,7 @@ def run_fit(
             "strategy": p.kind,
             "precision": p.precision,
             "chief": chief,
-            "data_sources": list(hp.data.sources),
+            "data_sources": list(hp.data.sources) + (["background"] if bg else []),
             "data_root": str(data_root),
             "examples": data["summaries"],
             "split_counts": {k: len(v) for k, v in data["split"].items()},
@@ -382,6 +464,15 @@ def run_fit(
             "seed": hp.fit.seed,
             "host_cpus": os.cpu_count(),
         }
+        if bg:
+            summary["background"] = {
+                "shards_dir": bg["index"]["dir"],
+                "persons": {k: len(v) for k, v in bg["split"].items()},
+                "examples": bg["examples"],
+                "validation_every": val_every,
+                "steps_per_epoch": steps,
+                "skipped_files": bg["index"]["skipped"],
+            }
         if score_test and chief and data["split"]["test"]:
             from train.scoring import keras_predict, score, window_probabilities
 

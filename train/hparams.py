@@ -123,6 +123,14 @@ class AugmentHP:
         "mixup: each training example mixed with another of its batch, weight "
         "l ~ Beta(alpha, alpha), labels mixed alike; 0 = off",
     )
+    negative_amplitude_min: float = _f(
+        0.0,
+        "x",
+        "amplitude scale of non-seizure examples, log-uniform between negative_amplitude_min and max; "
+        "0 and 0 = off (non-seizure examples get amplitude_min..max like seizures). A wider range on "
+        "negatives than on seizures (e.g. 0.5-4x) means high amplitude alone is no seizure cue (issue #11)",
+    )
+    negative_amplitude_max: float = _f(0.0, "x", "see negative_amplitude_min; 0 = off")
 
 
 @dataclass(frozen=True)
@@ -157,7 +165,31 @@ class DataHP:
         "target share of training examples per source (reached by repeating the smaller ones)",
     )
     max_repeat: int = _f(40, "-", "cap on how often one training example is repeated per epoch by balancing")
-    shard_examples: int = _f(2048, "examples", "examples per TFRecord shard")
+    shard_examples: int = _f(2048, "examples", "examples per TFRecord shard (the background's too, per person)")
+    background: bool = _f(
+        False,
+        "-",
+        "add real seizure-free background EEG (data.background_dir: every EEG channel of every file, "
+        "label 0) as training and validation negatives, split by person, streamed from TFRecord shards "
+        "written once per corpus and settings (train/datasets/background.py)",
+    )
+    background_dir: str = _f(
+        "background", "-", "folder of the background corpus (eegmmidb/, sleep-edf/), relative to --data-root"
+    )
+    background_share: float = _f(
+        0.25,
+        "-",
+        "share of training examples drawn from the background (tf.data sample_from_datasets); "
+        "validation adds every k-th background example of its persons to reach the same share",
+    )
+    background_hop_samples: int = _f(
+        1024, "samples", "hop between background examples cut from each channel, at the model rate"
+    )
+    background_shuffle_examples: int = _f(
+        8192,
+        "examples",
+        "shuffle buffer of the streamed background (memory: buffer x example size, ~5 kB each)",
+    )
 
 
 @dataclass(frozen=True)
@@ -240,6 +272,21 @@ class HParams:
             errs.append(
                 f"augment amplitude range must satisfy 0 < min <= max, got "
                 f"{self.augment.amplitude_min!r}..{self.augment.amplitude_max!r}"
+            )
+        neg = (self.augment.negative_amplitude_min, self.augment.negative_amplitude_max)
+        if neg != (0.0, 0.0) and not 0 < neg[0] <= neg[1]:
+            errs.append(
+                f"augment negative amplitude range must be 0 and 0 (off) or 0 < min <= max, got {neg[0]!r}..{neg[1]!r}"
+            )
+        if self.data.background:
+            if not 0 < self.data.background_share < 1:
+                errs.append(f"data.background_share must be in (0, 1), got {self.data.background_share!r}")
+            if not self.data.sources:
+                errs.append("data.background needs at least one seizure source in data.sources, got []")
+        if self.data.background_hop_samples < 1 or self.data.background_shuffle_examples < 1:
+            errs.append(
+                f"data.background_hop_samples and data.background_shuffle_examples must be >= 1, got "
+                f"{self.data.background_hop_samples!r} and {self.data.background_shuffle_examples!r}"
             )
         if self.augment.mixup_alpha < 0:
             errs.append(f"augment.mixup_alpha must be >= 0 (0 = off), got {self.augment.mixup_alpha!r}")

@@ -7,34 +7,51 @@ Schema (one ``tf.train.Example`` per example; see docs/training.md):
 | ``signal_uv`` | float list, length ``example_samples`` | µV at the model rate (window + crop margin) |
 | ``label`` | int64 | 0 non_seizure, 1 seizure; anything else is an error when parsed |
 | ``repeat`` | int64 >= 1 | how often the example is drawn per epoch (class/source balancing) |
-| ``source`` | bytes | ``bonn``, ``nscnd``, ``edf`` |
-| ``recording_id`` | bytes | the recording the example was cut from |
+| ``source`` | bytes | ``bonn``, ``nscnd``, ``edf``, ``eegmmidb``, ``sleep-edf`` |
+| ``recording_id`` | bytes | the recording the example was cut from (``<file>#<channel>`` for the background) |
 | ``offset`` | int64 | first sample of the example in the recording |
+| ``group_id`` | bytes | the split's group (schema 2; the person for the background; "" in schema-1 shards) |
 
-Shards: ``<dir>/<split>-00000-of-00003.tfrecord.gz``; ``<dir>/<split>.json`` records the count,
-``example_samples`` and the schema version. ``<dir>`` is a local path or any URL that
+Shards of a split: ``<dir>/<split>-00000-of-00003.tfrecord.gz``; ``<dir>/<split>.json`` records the
+count, ``example_samples`` and the schema version. Background shards (:func:`write_background_shards`):
+``<cache>/background-<key>/<source>-<subject>-00000.tfrecord.gz``, one series per person (so every
+split and fold picks its persons' files, and the shards are written once per corpus and settings,
+``key`` a hash of both), ``index.json`` written last. ``<dir>`` is a local path or any URL that
 ``tf.io.gfile`` reads and writes (``gs://...``, ``ram://...``): it is kept as a string and every
 file goes through ``tf.io.gfile`` / TensorFlow's record I/O. Defaults come from train/hparams.py.
+
+Input pipeline (:func:`make_dataset`): the split's shards, parsed, cached (unless ``cache=False``),
+repeated per example, shuffled; with ``background_files`` the background streams from its shards
+(file order reshuffled, ``interleave``, a bounded shuffle buffer, never cached) and
+``sample_from_datasets`` mixes it in at ``background_share`` (endless: the caller sets the steps per
+epoch); then augmentation, batch, prefetch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import math
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from train.augment import augment, center_crop, mixup
+from train.augment import augment, center_crop, mixup, op_seed
 from train.datasets.records import Record, check_label, training_examples
 from train.hparams import AugmentHP, DataHP, FitHP
 
+log = logging.getLogger(__name__)
+
 _DATA = DataHP()
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: group_id added (schema-1 shards still parse: group_id "")
 
 
-def _example(signal_uv: np.ndarray, label: int, repeat: int, source: str, recording_id: str, offset: int) -> bytes:
+def _example(
+    signal_uv: np.ndarray, label: int, repeat: int, source: str, recording_id: str, offset: int, group_id: str = ""
+) -> bytes:
     check_label(label)
     if int(repeat) < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat!r}")
@@ -45,6 +62,7 @@ def _example(signal_uv: np.ndarray, label: int, repeat: int, source: str, record
         "source": tf.train.Feature(bytes_list=tf.train.BytesList(value=[source.encode()])),
         "recording_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[recording_id.encode()])),
         "offset": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(offset)])),
+        "group_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[group_id.encode()])),
     }
     return tf.train.Example(features=tf.train.Features(feature=f)).SerializeToString()
 
@@ -100,10 +118,10 @@ def write_split(
     items = []
     for r in records:
         for off, x, y in training_examples(r, example_samples, hop_samples):
-            items.append((x, y, r.source, r.recording_id, off))
+            items.append((x, y, r.source, r.recording_id, off, r.group_id))
     if balance:
         reps = balance_repeats(
-            [(s, y) for _, y, s, _, _ in items],
+            [(s, y) for _, y, s, _, _, _ in items],
             balance_classes=balance_classes,
             source_share=source_share,
             max_repeat=max_repeat,
@@ -115,13 +133,13 @@ def write_split(
     opts = tf.io.TFRecordOptions(compression_type="GZIP")
     writers = [tf.io.TFRecordWriter(join(out_dir, n), opts) for n in names]
     try:
-        for i, ((x, y, s, rid, off), rep) in enumerate(zip(items, reps, strict=False)):
-            writers[i % n_shards].write(_example(x, y, rep, s, rid, off))
+        for i, ((x, y, s, rid, off, gid), rep) in enumerate(zip(items, reps, strict=False)):
+            writers[i % n_shards].write(_example(x, y, rep, s, rid, off, gid))
     finally:
         for w in writers:
             w.close()
     per: dict[str, list[int]] = {}
-    for (_, y, s, _, _), rep in zip(items, reps, strict=False):
+    for (_, y, s, _, _, _), rep in zip(items, reps, strict=False):
         k = f"{s}/{y}"
         per.setdefault(k, [0, 0])
         per[k][0] += 1
@@ -145,24 +163,204 @@ def shard_files(data_dir: Path | str, split: str) -> list[str]:
     return sorted(tf.io.gfile.glob(join(data_dir, f"{split}-*.tfrecord.gz")))
 
 
-def parse_fn(example_samples: int):
-    spec = {
+def background_key(files, settings: dict) -> str:
+    """A short hash of the corpus (each file's relative path and size) and the settings that shape its shards."""
+    listing = [(f.relative, f.path.stat().st_size) for f in files]
+    text = json.dumps({"schema_version": SCHEMA_VERSION, "settings": settings, "files": listing}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _write_person(pfiles, out_dir: str, settings: dict, skipped: list) -> dict:
+    """One person's files -> ``<source>-<person>-NNNNN.tfrecord.gz`` of ``shard_examples`` each; returns the
+    person's index entry. A file that cannot be read or gives no example is appended to ``skipped``."""
+    from train.datasets.background import file_examples
+
+    person, source = pfiles[0].person, pfiles[0].source
+    entry = {"source": source, "files": [f.relative for f in pfiles], "examples": 0, "shards": []}
+    opts = tf.io.TFRecordOptions(compression_type="GZIP")
+    writers: list = []
+    try:
+        for f in pfiles:
+            try:
+                x, rids, offs = file_examples(
+                    f,
+                    sample_rate_hz=settings["sample_rate_hz"],
+                    example_samples=settings["example_samples"],
+                    hop_samples=settings["hop_samples"],
+                )
+            except ValueError as exc:  # RecordingError, an EEG rate too low: skip the file, say so
+                x, reason = np.zeros((0, 0)), str(exc)
+            else:
+                reason = "no EEG channel, or none long enough for one example"
+            if not len(x):
+                log.warning("background file %r skipped: %s", f.relative, reason)
+                skipped.append({"file": f.relative, "reason": reason})
+                continue
+            for xi, rid, off in zip(x, rids, offs, strict=True):
+                if entry["examples"] % settings["shard_examples"] == 0:
+                    if writers:
+                        writers[-1].close()
+                    entry["shards"].append(f"{source}-{person}-{len(entry['shards']):05d}.tfrecord.gz")
+                    writers.append(tf.io.TFRecordWriter(join(out_dir, entry["shards"][-1]), opts))
+                writers[-1].write(_example(xi, 0, 1, source, rid, int(off), person))
+                entry["examples"] += 1
+    finally:
+        if writers:
+            writers[-1].close()
+    return entry
+
+
+def write_background_shards(
+    corpus_dir: Path | str,
+    cache_root: Path | str,
+    *,
+    sample_rate_hz: float,
+    example_samples: int,
+    hop_samples: int,
+    shard_examples: int = _DATA.shard_examples,
+    persons=None,
+) -> dict:
+    """The background corpus -> GZIP shards, one series per person, written once per corpus and settings.
+
+    ``<cache_root>/background-<key>/`` (a local path or a ``tf.io.gfile`` URL): if its ``index.json``
+    exists the shards are reused, else every file is read (:mod:`train.datasets.background`), cut and
+    written one file at a time (never the corpus in memory), and ``index.json`` is written last.
+    ``persons``: only these persons (None = all). Returns the index: ``{"dir", "key", "example_samples",
+    "persons": {person: {"source", "files", "examples", "shards"}}, "skipped": [{"file", "reason"}]}``.
+    A file that cannot be read or has no EEG channel is skipped, logged and listed in ``skipped``.
+    """
+    from train.datasets.background import list_files
+
+    files = [f for f in list_files(corpus_dir) if persons is None or f.person in set(persons)]
+    if not files:
+        raise ValueError(f"no background files of persons {sorted(persons or [])!r} under {str(corpus_dir)!r}")
+    settings = {
+        "sample_rate_hz": sample_rate_hz,
+        "example_samples": example_samples,
+        "hop_samples": hop_samples,
+        "shard_examples": shard_examples,
+    }
+    key = background_key(files, settings)
+    out_dir = join(cache_root, f"background-{key}")
+    index_path = join(out_dir, "index.json")
+    if tf.io.gfile.exists(index_path):
+        with tf.io.gfile.GFile(index_path) as fh:
+            return {**json.loads(fh.read()), "dir": out_dir}
+    tf.io.gfile.makedirs(out_dir)
+    index: dict = {"schema_version": SCHEMA_VERSION, "key": key, **settings, "corpus": str(corpus_dir)}
+    index |= {"persons": {}, "skipped": []}
+    by_person: dict[str, list] = {}
+    for f in files:
+        by_person.setdefault(f.person, []).append(f)
+    for person, pfiles in by_person.items():
+        entry = _write_person(pfiles, out_dir, settings, index["skipped"])
+        if entry["examples"]:
+            index["persons"][person] = entry
+    with tf.io.gfile.GFile(index_path + ".tmp", "w") as fh:
+        fh.write(json.dumps(index, indent=2))
+    tf.io.gfile.rename(index_path + ".tmp", index_path, overwrite=True)
+    return {**index, "dir": out_dir}
+
+
+def background_files(index: dict, persons) -> list[str]:
+    """The shard paths of ``persons`` (those of the index; a person without examples has none)."""
+    p = index["persons"]
+    return [join(index["dir"], s) for person in sorted(persons) if person in p for s in p[person]["shards"]]
+
+
+def background_every(n_background: int, n_other: int, share: float) -> int:
+    """Keep every k-th of ``n_background`` examples so that they make ``share`` of the kept + ``n_other``."""
+    if not 0 < share < 1:
+        raise ValueError(f"background share must be in (0, 1), got {share!r}")
+    wanted = n_other * share / (1 - share)
+    return max(1, int(n_background // max(wanted, 1.0)))
+
+
+def background_steps_per_epoch(split_examples: int, share: float, batch_size: int) -> int:
+    """Steps of an epoch that draws the split's ``split_examples`` once on average, plus ``share`` background."""
+    if not 0 < share < 1:
+        raise ValueError(f"background share must be in (0, 1), got {share!r}")
+    return max(1, math.ceil(split_examples / (1 - share) / batch_size))
+
+
+def stream_background(files, example_samples: int, *, seed, shuffle_buffer: int, cycle_length: int = 16):
+    """Background shards -> an endless stream of ``(x [example_samples], label)`` read from disk.
+
+    Each pass reshuffles the order of the shard files; ``cycle_length`` files are read at once
+    (``interleave``, one example from each in turn) into a bounded shuffle buffer of
+    ``shuffle_buffer`` serialized examples. No cache: memory stays about ``shuffle_buffer`` examples.
+    """
+    files = [str(f) for f in files]
+    if not files:
+        raise ValueError("stream_background: no background shard files given")
+    names = tf.data.Dataset.from_tensor_slices(files)
+    names = names.shuffle(len(files), seed=op_seed(seed, 9), reshuffle_each_iteration=True).repeat()
+    ds = names.interleave(
+        lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+        cycle_length=min(cycle_length, len(files)),
+        block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    ds = ds.shuffle(shuffle_buffer, seed=op_seed(seed, 10), reshuffle_each_iteration=True)
+    return parse_serialized(ds, example_samples).map(lambda x, y, r: (x, y))
+
+
+def eval_background(files, example_samples: int, *, every: int = 1):
+    """Background shards -> every ``every``-th example, in a fixed order (one from each file in turn),
+    as ``(x [example_samples], label, repeat)``: a deterministic validation sample spread over persons
+    and time."""
+    files = sorted(str(f) for f in files)
+    if not files:
+        raise ValueError("eval_background: no background shard files given")
+    ds = tf.data.Dataset.from_tensor_slices(files).interleave(
+        lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+        cycle_length=len(files),
+        block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    if every > 1:
+        ds = ds.shard(every, 0)
+    return parse_serialized(ds, example_samples)
+
+
+def example_spec(example_samples: int) -> dict:
+    """The parsing spec of the schema: every feature, defaults for those older shards lack."""
+    return {
         "signal_uv": tf.io.FixedLenFeature([example_samples], tf.float32),
         "label": tf.io.FixedLenFeature([], tf.int64),
         "repeat": tf.io.FixedLenFeature([], tf.int64, default_value=1),
         "source": tf.io.FixedLenFeature([], tf.string, default_value=""),
         "recording_id": tf.io.FixedLenFeature([], tf.string, default_value=""),
         "offset": tf.io.FixedLenFeature([], tf.int64, default_value=0),
+        "group_id": tf.io.FixedLenFeature([], tf.string, default_value=""),
     }
 
+
+def read_examples(files, example_samples: int) -> list[dict]:
+    """Every example of ``files`` as a dict of numpy values / str (for inspection and tests: it holds them all)."""
+    spec = example_spec(example_samples)
+    out = []
+    for raw in tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP"):
+        ex = tf.io.parse_single_example(raw, spec)
+        out.append({k: (v.numpy().decode() if v.dtype == tf.string else v.numpy()) for k, v in ex.items()})
+    return out
+
+
+def parse_serialized(ds: tf.data.Dataset, example_samples: int, chunk: int = 256) -> tf.data.Dataset:
+    """Serialized examples -> ``(signal_uv [example_samples] float32, label int32, repeat int64)`` each, in
+    order, parsed ``chunk`` at a time: ``tf.io.parse_example`` is vectorised and costs about half the CPU
+    of one ``parse_single_example`` per example. A label other than 0/1 fails with "unknown label"."""
+    spec = example_spec(example_samples)
+
     def parse(serialized):
-        ex = tf.io.parse_single_example(serialized, spec)
+        ex = tf.io.parse_example(serialized, spec)
         label = ex["label"]
         tf.debugging.assert_greater_equal(label, tf.constant(0, tf.int64), message="unknown label (expected 0 or 1)")
         tf.debugging.assert_less_equal(label, tf.constant(1, tf.int64), message="unknown label (expected 0 or 1)")
         return ex["signal_uv"], tf.cast(label, tf.int32), ex["repeat"]
 
-    return parse
+    return ds.batch(chunk).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
 
 
 def make_dataset(
@@ -178,31 +376,54 @@ def make_dataset(
     shuffle_buffer: int = 20000,
     drop_remainder: bool = False,
     cache: bool = True,
+    background_files=(),
+    background_share: float = _DATA.background_share,
+    background_shuffle_buffer: int = _DATA.background_shuffle_examples,
+    background_every: int = 1,
 ) -> tf.data.Dataset:
     """GZIP shards -> batches of ``(x [batch, window_samples], {name: y [batch, 2]})``, ``y`` one-hot
     (soft when mixed up).
 
-    ``files``: local paths or ``tf.io.gfile`` URLs. Parallel reads and parsing, cache, (training)
-    per-example repeat + shuffle + augmentation,
-    batch, (training, ``augment_hp.mixup_alpha > 0``) mixup within the batch, prefetch.
+    ``files``: local paths or ``tf.io.gfile`` URLs. Parallel reads and parsing, cache (unless
+    ``cache=False``), (training) per-example repeat + shuffle + augmentation, batch, (training,
+    ``augment_hp.mixup_alpha > 0``) mixup within the batch, prefetch.
+
+    ``background_files`` (shards of :func:`write_background_shards`): training mixes the endless
+    background stream (:func:`stream_background`) into the split, repeated and reshuffled every
+    pass, with ``sample_from_datasets`` at ``background_share``. The result is endless, so that
+    neither the stream nor its shuffle buffer restarts at every epoch (a refill of
+    ``background_shuffle_buffer`` examples, and new buffers, each time): give Keras
+    ``steps_per_epoch`` (:func:`background_steps_per_epoch`: one pass of the split on average).
+    Validation appends every ``background_every``-th background example (:func:`eval_background`).
+    The background is never cached; pass ``cache=False`` to stream the split too.
     """
     files = [str(f) for f in files]
+    bg_files = [str(f) for f in background_files]
     if not files:
         raise ValueError("make_dataset: no TFRecord files given")
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
-    ds = ds.map(parse_fn(example_samples), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = parse_serialized(ds, example_samples)
     if cache:
         ds = ds.cache()
+    hp = augment_hp if augment_hp is not None else AugmentHP(enabled=False)
     if training:
         ds = ds.flat_map(lambda x, y, r: tf.data.Dataset.from_tensors((x, y)).repeat(r))
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        hp = augment_hp if augment_hp is not None else AugmentHP(enabled=False)
+        if bg_files:
+            if not 0 < background_share < 1:
+                raise ValueError(f"background_share must be in (0, 1), got {background_share!r}")
+            bg = stream_background(bg_files, example_samples, seed=seed, shuffle_buffer=background_shuffle_buffer)
+            ds = tf.data.Dataset.sample_from_datasets(
+                [ds.repeat(), bg], weights=[1.0 - background_share, background_share], seed=op_seed(seed, 8)
+            )
 
         def aug(x, y):
-            return augment(x, window_samples, hp), y
+            return augment(x, window_samples, hp, label=y), y
 
         ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE)
     else:
+        if bg_files:
+            ds = ds.concatenate(eval_background(bg_files, example_samples, every=background_every))
         ds = ds.map(lambda x, y, r: (center_crop(x, window_samples), y), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(lambda x, y: (tf.ensure_shape(x, [window_samples]), tf.one_hot(y, 2)))
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)

@@ -1,0 +1,149 @@
+"""Real seizure-free background EEG as training negatives, one person on one side of every split.
+
+Corpus (``../shared/data/background``, its README): ``eegmmidb/S001/S001R01.edf`` ... (20 healthy
+adults, 19 referential 10-20 channels labelled as BCI2000 writes them, ``Fp1.``, ``T7..``; 160 Hz)
+and ``sleep-edf/SC4012E0_*-PSG.edf`` (one night of Sleep-EDF subject SC401: ``EEG Fpz-Cz``,
+``EEG Pz-Oz`` at 100 Hz beside EOG, EMG, respiration, temperature and 1 Hz signals; the
+``*-Hypnogram.edf`` files hold annotations only and are skipped). Every file is seizure-free.
+
+Contract:
+
+- :func:`list_files` ``(root) -> [BackgroundFile]``: every recording, sorted, with its source
+  (``eegmmidb`` / ``sleep-edf``: the first folder under ``root``) and person (``S001``: the eegmmidb
+  subject folder; ``SC401``: Sleep-EDF's ``SC4ssN`` names, ss the subject, N the night), the same
+  person ids as ``evaluation.background.discover``, so a split names the persons it scores.
+- :func:`read_eeg` ``(path, sample_rate_hz) -> (names, data_uv [n_eeg, n] float32)``: the EEG channels
+  only (the daemon's channel rule), read by ``realtime.recordings.read_recording`` and resampled to
+  the model rate with ``scipy.signal.resample_poly`` (``records.resample_to``, as Bonn and New Delhi).
+  (eegmmidb 160 Hz and Sleep-EDF 100 Hz -> 250 Hz: up 25 down 16, up 5 down 2.)
+- :func:`file_examples` ``(BackgroundFile, ...) -> (examples [n, example_samples] float32, ids, offsets)``:
+  examples cut from every EEG channel at ``hop_samples``, all label 0. ``example_samples`` is the
+  model window plus the crop margin, as for every training example (the random shift).
+- :func:`split_persons`: train / validation / test by person, or fold ``fold`` of ``n_folds``
+  person-wise folds (over the folds every person is tested once), by ``records.split_records``.
+
+Nothing here holds more than one file in memory: the shards (``train.tfrecords.write_background_shards``)
+are written one file at a time.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from train.datasets.records import Record, resample_to, split_records, windows
+
+SOURCES = ("eegmmidb", "sleep-edf")
+EXTENSIONS = (".edf", ".bdf")
+
+
+@dataclass(frozen=True)
+class BackgroundFile:
+    path: Path
+    relative: str  # path under the corpus root, with "/" separators
+    source: str  # eegmmidb | sleep-edf
+    person: str  # e.g. S001 (eegmmidb), SC401 (sleep-edf): the split's group
+
+
+def person_of(relative: str) -> tuple[str, str]:
+    """``"eegmmidb/S001/S001R01.edf"`` -> ``("eegmmidb", "S001")``;
+    ``"sleep-edf/SC4012E0_crop0621_10e-PSG.edf"`` -> ``("sleep-edf", "SC401")``."""
+    parts = relative.split("/")
+    if len(parts) < 2 or parts[0] not in SOURCES:
+        raise ValueError(f"background file {relative!r} is not under one of {list(SOURCES)!r}")
+    source = parts[0]
+    if source == "sleep-edf":
+        m = re.match(r"(S[CT]\d\d\d)\d", parts[-1])  # SC4ssN / ST7ssN: subject ss, night N
+        if not m:
+            raise ValueError(f"Sleep-EDF file name {parts[-1]!r} does not start with SC4ssN or ST7ssN")
+        return source, m.group(1)
+    if len(parts) < 3:
+        raise ValueError(f"eegmmidb file {relative!r} is not in a subject folder (eegmmidb/S001/...)")
+    return source, parts[1]
+
+
+def list_files(root: Path | str) -> list[BackgroundFile]:
+    """Every EDF/BDF recording of the corpus under ``root`` (annotation-only hypnograms skipped), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"background corpus folder not found: {str(root)!r}")
+    out = []
+    for p in sorted(root.rglob("*")):
+        if p.suffix.lower() not in EXTENSIONS or p.stem.endswith("-Hypnogram"):
+            continue
+        rel = p.relative_to(root).as_posix()
+        source, person = person_of(rel)
+        out.append(BackgroundFile(p, rel, source, person))
+    if not out:
+        raise FileNotFoundError(f"no EDF/BDF files under {str(root)!r} (expected {list(SOURCES)!r} folders)")
+    return out
+
+
+MIN_RATE_HZ = 100.0  # an EEG rate below this cannot carry the filter bank's bands (up to 40 Hz) faithfully
+
+
+def read_eeg(path: Path | str, sample_rate_hz: float) -> tuple[list[str], np.ndarray]:
+    """One recording -> ``(EEG channel names, data_uv float32 [n_eeg, n_samples] at sample_rate_hz)``.
+
+    Read by ``realtime.recordings.read_recording`` (µV from each signal's physical dimension, every
+    kept signal at the EEG rate), EEG channels by ``Recording.select()`` (the daemon's own rule,
+    :func:`realtime.channels.select_channels`, so training and serving agree), resampled with
+    ``records.resample_to``. A recording whose rate is below :data:`MIN_RATE_HZ` is refused
+    (``ValueError``): a reader that brought the EEG down to the rate of 1 Hz trend signals (as the
+    one before issue #11 did with Sleep-EDF) must not feed the corpus. No EEG channel ->
+    ``([], data [0, 0])``.
+    """
+    from realtime.recordings import read_recording
+
+    rec = read_recording(path)
+    try:
+        idx = list(rec.select().scored)
+    except ValueError:  # no EEG channel left
+        idx = []
+    if idx and rec.sfreq < MIN_RATE_HZ:
+        raise ValueError(f"{str(path)!r}: EEG read at {rec.sfreq!r} Hz, below {MIN_RATE_HZ:g} Hz")
+    if not idx:
+        return [], np.zeros((0, 0), np.float32)
+    data = np.stack([resample_to(rec.data[i], rec.sfreq, sample_rate_hz).astype(np.float32) for i in idx])
+    return [rec.ch_names[i] for i in idx], data
+
+
+def file_examples(
+    f: BackgroundFile, *, sample_rate_hz: float, example_samples: int, hop_samples: int
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Examples of every EEG channel of one file, in a shuffled order fixed by the file's name.
+
+    Returns ``(x float32 [n, example_samples] µV, recording ids [n] "<relative>#<channel>",
+    offsets int64 [n] (first sample at the model rate))``; every example is label 0 (non-seizure).
+    The order is shuffled so that a shard does not hold one channel's consecutive windows in a row.
+    """
+    names, data = read_eeg(f.path, sample_rate_hz)
+    xs, rids, offs = [], [], []
+    for name, x in zip(names, data, strict=True):
+        w = windows(x, example_samples, hop_samples)
+        xs.append(w)
+        rids += [f"{f.relative}#{name}"] * len(w)
+        offs.append(np.arange(len(w), dtype=np.int64) * hop_samples)
+    if not xs or not sum(len(w) for w in xs):
+        return np.zeros((0, example_samples), np.float32), [], np.zeros(0, np.int64)
+    x_all, off_all = np.concatenate(xs), np.concatenate(offs)
+    order = np.random.default_rng(zlib.crc32(f.relative.encode())).permutation(len(x_all))
+    return x_all[order], [rids[i] for i in order], off_all[order]
+
+
+def split_persons(
+    persons: dict[str, str], fractions=(0.6, 0.2, 0.2), seed: int = 0, *, n_folds: int = 0, fold: int = 0
+) -> dict[str, list[str]]:
+    """``{person: source}`` -> ``{"train": [persons], "validation": [...], "test": [...]}``.
+
+    The split of :func:`train.datasets.records.split_records` with one group per person (stratified
+    by source): ``fractions`` of each source's persons, or with ``n_folds >= 3`` fold ``fold`` as the
+    test split and fold ``fold + 1`` as validation. A person is never on two sides.
+    """
+    empty_f, empty_i = np.zeros(0, np.float32), np.zeros(0, np.int8)
+    recs = [Record(p, p, empty_f, empty_i, src, "background") for p, src in sorted(persons.items())]
+    return split_records(recs, fractions, seed, n_folds=n_folds, fold=fold)
