@@ -16,20 +16,6 @@ class _Crash(keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated interruption after epoch 2")
 
 
-@pytest.mark.slow
-def test_interrupted_run_resumes_from_backup(tiny_hp, synth_records, tmp_path):
-    hp = tiny_hp.replace(**{"fit.epochs": 3, "fit.steps_per_epoch": 2})
-    run = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
-        run_fit(hp, run, records=synth_records, verbose=0, score_test=False, extra_callbacks=[_Crash()])
-    assert (run / "backup").exists()
-    run_fit(hp, run, records=synth_records, verbose=0, score_test=False)
-    with open(run / "history.csv") as f:
-        epochs = [int(r["epoch"]) for r in csv.DictReader(f)]
-    assert epochs == [0, 1, 2]  # epochs 0-1 before the interruption, only epoch 2 after it
-    assert not (run / "backup").exists() and (run / "best.weights.h5").exists()
-
-
 class _Spoil(keras.callbacks.Callback):
     """Destroys the restored weights before the first epoch after the resume: that epoch is far worse."""
 
@@ -40,11 +26,12 @@ class _Spoil(keras.callbacks.Callback):
 
 
 @pytest.mark.slow
-def test_resume_keeps_the_best_checkpoint_of_before_the_interruption(tiny_hp, synth_records, tmp_path):
+def test_an_interrupted_run_resumes_at_its_next_epoch_and_keeps_its_best_checkpoint(tiny_hp, synth_records, tmp_path):
     hp = tiny_hp.replace(**{"fit.epochs": 3, "fit.steps_per_epoch": 2})
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         run_fit(hp, run, records=synth_records, verbose=0, score_test=False, extra_callbacks=[_Crash()])
+    assert (run / "backup").exists()
     best_before = (run / "best.weights.h5").read_bytes()
     state = json.loads((run / "backup" / "best_state.json").read_text())
     with open(run / "history.csv") as f:
@@ -53,7 +40,8 @@ def test_resume_keeps_the_best_checkpoint_of_before_the_interruption(tiny_hp, sy
     run_fit(hp, run, records=synth_records, verbose=0, score_test=False, extra_callbacks=[_Spoil()])
     with open(run / "history.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]  # epochs 0-1 before the interruption, only 2 after it
+    assert not (run / "backup").exists()
     val_after = float(rows[2]["val_loss"])
     # the spoiled epoch is worse than the best before the interruption
     assert np.isfinite(val_after) and val_after > min(val_before)
