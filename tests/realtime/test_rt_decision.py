@@ -382,7 +382,7 @@ def test_bed_false_rate_holds_whatever_the_channel_count_and_k_of_n_grows():
 
 @pytest.mark.parametrize("n, n_seizure", [(19, 6), (64, 20)])
 def test_a_seizure_on_a_realistic_share_of_channels_still_alarms(n, n_seizure):
-    config = DecisionConfig(aggregation="binomial", settle_s=0.0)  # defaults: p0 0.01, alpha 1e-4, on 0.6
+    config = DecisionConfig(aggregation="binomial", channel_false_rate=0.01, settle_s=0.0)  # alpha 1e-4, on 0.6
     m = DecisionMachine(config, 1.0, window_s=4.0)
     rng = np.random.default_rng(5)
     quiet = background(rng, 30, n, config.channel_false_rate, config.on_threshold)
@@ -397,8 +397,26 @@ def test_a_seizure_on_a_realistic_share_of_channels_still_alarms(n, n_seizure):
 
 def test_a_seizure_on_fewer_channels_than_k_is_not_the_bed_alarm():
     """The price of the rule: with 19 channels, 3 agreeing channels are not enough (k = 4)."""
-    config = DecisionConfig(aggregation="binomial", settle_s=0.0)
+    config = DecisionConfig(aggregation="binomial", channel_false_rate=0.01, settle_s=0.0)
     m = DecisionMachine(config, 1.0, window_s=4.0)
     probs = np.array([0.95] * 3 + [0.1] * 16)
     assert m.k_for(19) == 4
     assert [e for t in range(10) for e in m.step(t, t - 4, t, probs)] == []
+
+
+def test_an_event_started_by_k_n_channels_is_held_by_k_channels():
+    """k(19) = 3 channels start the event; 2 (k_channels) keep it: a seizure whose spread drops to 2
+    channels for 15 s is one event, where holding it by 3 channels would end it and start another."""
+    config = DecisionConfig(aggregation="binomial", channel_false_rate=1.4e-3, settle_s=0.0, merge_gap_s=10.0)
+    m = DecisionMachine(config, 1.0, window_s=4.0)
+    assert m.k_for(19) == 3 and config.k_channels == 2
+
+    def probs(n_high: int) -> np.ndarray:
+        return np.array([0.95] * n_high + [0.05] * (19 - n_high))
+
+    spread = [4] * 5 + [2] * 15 + [4] * 5 + [0] * 20
+    events = [e for t, n in enumerate(spread) for e in m.step(t, t - 4, t, probs(n))]
+    assert [(e.kind, e.time) for e in events] == [("onset", 0), ("offset", 25)]
+    # while idle, two channels are not enough to start one
+    assert [e for t in range(50, 60) for e in m.step(t, t - 4, t, probs(2))] == []
+    assert m.last_probability == pytest.approx(0.05)  # the onset aggregate: the 3rd highest channel
