@@ -63,8 +63,11 @@ class SignalConfig:
     amplitude_min_s: float = 60.0  # no judgement before this much signal
     # Re-referencing of the scored EEG channels (realtime.montage): "as_recorded", "bipolar" (the
     # longitudinal double banana from 10-20 labels; a recording already bipolar is kept as it is) or
-    # "average" (common average over the usable channels). The default is chosen by measurement:
-    # docs/evaluation.md "Montage".
+    # "average" (common average over the usable channels). Measured on the real background
+    # (docs/evaluation.md): at its own amplitude no montage raises an alarm, bipolar raises per-channel
+    # exceedances, average removes them at 3x amplitude; but average (and bipolar) also cancel what is
+    # common to the electrodes, which a generalised seizure is, and no referential seizure recording is
+    # here to measure that cost. So the default keeps the signal as recorded.
     montage: str = "as_recorded"
 
 

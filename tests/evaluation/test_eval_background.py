@@ -24,6 +24,9 @@ BURST_CHANNELS = ["F3..", "Fz..", "F4..", "C3..", "Cz..", "C4..", "P3..", "Pz.."
 BURST_S = (20.0, 32.0)
 
 
+AS_RECORDED = {"signal.montage": "as_recorded", "decision.aggregation": "k_of_n"}  # as recorded, 2 of n (montages: own test)
+
+
 def _eeg(rng, n_channels: int, duration_s: float, rate_hz: float, std_uv: float = 15.0) -> np.ndarray:
     """Low-amplitude noise ``[n_channels, n_samples]`` µV: the toy model gives it p(seizure) < 0.01."""
     return rng.normal(0.0, std_uv, (n_channels, round(duration_s * rate_hz)))
@@ -66,7 +69,7 @@ def corpus(tmp_path_factory):
 def measured(corpus, toy_export):
     det = load_detector(toy_export)
     recs = bg.discover(corpus)
-    return det, recs, bg.measure(recs, load_config(None), {"network": det}, aggregations=["max"])
+    return det, recs, bg.measure(recs, load_config(None, AS_RECORDED), {"network": det}, aggregations=["max"])
 
 
 def test_discover_sources_persons_and_no_hypnograms(corpus, tmp_path):
@@ -137,7 +140,7 @@ def test_channels_left_out_are_named_with_reasons(measured):
 
 def test_replay_gives_the_pipelines_own_events(measured, corpus):
     det, recs, _ = measured
-    cfg = load_config(None)
+    cfg = load_config(None, AS_RECORDED)
     rec = next(r for r in recs if r.person == "S002")
     sc = bg.score_recording(rec, cfg, det)
     assert any(e.kind == "onset" for e in sc.events) and any(e.kind == "offset" for e in sc.events)
@@ -176,7 +179,7 @@ def test_command_prints_the_table_and_writes_json(corpus, toy_export, tmp_path, 
     assert (run["detector"], run["front_end"]["montage"], run["setting"]) == (
         "network",
         "as_recorded",
-        "aggregation=k_of_n",
+        "aggregation=binomial",
     )
     assert run["sources"]["pooled"]["false_alarms"] == 1 and run["decision"] == dataclasses.asdict(shipped.decision)
     assert bg.main(["--model", str(toy_export), "--background", str(tmp_path / "none"), "--no-peer"]) == 2
@@ -217,7 +220,7 @@ def test_evaluate_runs_the_background_from_the_data_root(corpus, toy_export, tmp
 def test_front_ends_pass_the_montage_through_the_config(measured):
     det, recs, _ = measured
     two = [recs[0], recs[-1]]  # eegmmidb (referential) and Sleep-EDF (already bipolar)
-    result = bg.measure(two, load_config(None), {"network": det}, montages=["as_recorded", "bipolar"])
+    result = bg.measure(two, load_config(None, AS_RECORDED), {"network": det}, montages=["as_recorded", "bipolar"])
     plain, banana = result["runs"]
     assert (plain["front_end"]["montage"], banana["front_end"]["montage"]) == ("as_recorded", "bipolar")
     assert plain["scored_channels"]["eegmmidb/S001R01.edf"] == BCI2000 and not plain["front_end"]["montage_not_applied"]
@@ -243,13 +246,13 @@ def test_peer_scores_the_channels_the_pipeline_selects_and_caches_them(measured,
     det, recs, _ = measured
     sleep = [r for r in recs if r.source == "sleep-edf"]
     scorer = PeerScorer("modelA", window_s=8.0)
-    result = bg.measure(sleep, load_config(None), {"network": det}, peer=scorer, peer_cache=tmp_path)
+    result = bg.measure(sleep, load_config(None, AS_RECORDED), {"network": det}, peer=scorer, peer_cache=tmp_path)
     peer = result["runs"][-1]
     assert peer["detector"] == "peer" and peer["out_of_fold"] == bg.PEER_NOTE
     assert peer["scored_channels"]["sleep-edf/SC4012E0-PSG.edf"] == ["EEG Fpz-Cz", "EEG Pz-Oz"]
     assert peer["sources"]["sleep-edf"]["hours"] == pytest.approx(45 / 3600, abs=1e-4)
     (cached,) = tmp_path.glob("background_*.npz")
-    first = bg.score_peer(sleep[0], load_config(None), scorer, det, tmp_path)
+    first = bg.score_peer(sleep[0], load_config(None, AS_RECORDED), scorer, det, tmp_path)
     with np.load(cached) as z:
         np.testing.assert_array_equal(z["probs"], first.channel_probs)
         assert z["probs"].shape == (first.times.size, 2) and np.isfinite(z["probs"]).all()
@@ -260,7 +263,7 @@ def test_a_gain_stress_is_its_own_front_end(corpus, toy_export):
     # once multiplied by 8, and the table says which gain each row ran at
     det = load_detector(toy_export)
     recs = [r for r in bg.discover(corpus) if r.source == "sleep-edf"]
-    result = bg.measure(recs, load_config(None), {"network": det}, gains=(1.0, 8.0))
+    result = bg.measure(recs, load_config(None, AS_RECORDED), {"network": det}, gains=(1.0, 8.0))
     by_gain = {r["front_end"]["gain"]: r["sources"]["pooled"]["false_alarms"] for r in result["runs"]}
     assert by_gain[1.0] == 0 and by_gain[8.0] >= 1
     assert "as_recorded x8" in bg.table(result)

@@ -17,7 +17,7 @@ from evaluation.baseline import (
     params_from_card,
     predict,
 )
-from realtime.config import Config, DecisionConfig, WindowConfig
+from realtime.config import Config, DecisionConfig, SignalConfig, WindowConfig
 from realtime.model import load_detector
 from realtime.offline import run_offline
 from realtime.pipeline import Pipeline
@@ -112,6 +112,7 @@ def test_baseline_runs_through_the_realtime_pipeline(fitted, tmp_path):
         window=WindowConfig(hop_s=1.0),
         decision=decision,
         mode="offline",
+        signal=SignalConfig(montage="as_recorded"),
     )
     events = []
     for start in range(0, t.size, 256):

@@ -41,6 +41,7 @@ def test_the_daemon_leaves_out_an_ecg_typed_and_an_ecg_labelled_channel_and_says
             "model": {"path": str(toy_export), "backend": "litert"},
             "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "", "log_path": str(log_path)},
             "metrics": {"enabled": False},
+            "signal": {"montage": "as_recorded"},
         }
     )
     d = Daemon(cfg, env={})

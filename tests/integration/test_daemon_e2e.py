@@ -42,6 +42,9 @@ heartbeat_s = 1.0
 [decision]
 on_threshold = {on}
 
+[signal]
+montage = "as_recorded"
+
 [metrics]
 port = {port}
 """

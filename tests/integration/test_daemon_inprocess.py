@@ -123,6 +123,7 @@ def _quality_daemon(name: str, log_path, **sections) -> Daemon:
                 "model": {"path": str(sections.pop("model_path")), "backend": "litert"},
                 "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "", "log_path": str(log_path)},
                 "metrics": {"enabled": False},
+                "signal": {"montage": "as_recorded"},  # channel names as recorded in the quality reports
                 **sections,
             }
         ),
@@ -154,7 +155,12 @@ def test_a_stream_with_a_wrong_gain_is_reported_and_still_scored(toy_export, tmp
     from rt_helpers import start_outlet, stop
 
     name, log_path = unique("lowgain"), tmp_path / "alerts.jsonl"
-    d = _quality_daemon(name, log_path, model_path=toy_export, signal={"amplitude_min_s": 3.0, "amplitude_span_s": 6.0})
+    d = _quality_daemon(
+        name,
+        log_path,
+        model_path=toy_export,
+        signal={"amplitude_min_s": 3.0, "amplitude_span_s": 6.0, "montage": "as_recorded"},
+    )
     outlet = start_outlet("--name", name, "--amplitude", "2")
     try:
         d.start()

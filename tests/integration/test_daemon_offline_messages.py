@@ -47,6 +47,7 @@ def test_daemon_and_offline_publish_the_same_event_messages(toy_export, tmp_path
     cfg = build_config(
         {
             "stream": {"name": "bed.npz"},
+            "signal": {"montage": "as_recorded"},
             "model": {"path": str(toy_export), "backend": "litert"},
             "decision": {"on_threshold": 0.8, "smoothing_windows": 2, "min_duration_s": 2.0, "merge_gap_s": 5.0},
             "alerts": {

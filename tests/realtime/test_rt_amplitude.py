@@ -73,7 +73,7 @@ def test_pipeline_reports_a_channel_with_a_wrong_gain_and_keeps_scoring_it():
         window=WindowConfig(hop_s=1.0),
         decision=DecisionConfig(),
         mode="offline",
-        signal=SignalConfig(amplitude_span_s=20.0, amplitude_min_s=10.0),
+        signal=SignalConfig(amplitude_span_s=20.0, amplitude_min_s=10.0, montage="as_recorded"),
     )
     results = []
     for i in range(0, t.size, 250):
@@ -113,7 +113,9 @@ def test_offline_review_warns_about_a_recording_with_a_wrong_gain(tmp_path, capl
     path = write_npz(tmp_path / "lowgain.npz", data, 250.0, ["C3", "C4"])
     out = io.StringIO()
     with caplog.at_level(logging.WARNING, logger="realtime.offline"):
-        assert run_offline([path], build_config({}), model=_Constant(), out=out) == 0
+        assert (
+            run_offline([path], build_config({"signal": {"montage": "as_recorded"}}), model=_Constant(), out=out) == 0
+        )
     (msg,) = [r.getMessage() for r in caplog.records if "at the end" in r.getMessage()]
     assert "outside the model's training range" in msg and "C3 (1.4 uV, low)" in msg
     assert "check the device's gain and units" in msg and "C4" not in msg

@@ -74,7 +74,13 @@ def test_events_only_and_channel_selection(detector, tmp_path):
     amp = np.where((t > 15) & (t < 30), 300.0, 15.0)
     data = rng.normal(size=(4, t.size)) * amp
     rec = write_npz(tmp_path / "synthetic.npz", data, 200.0, ["A", "B", "C", "D"])
-    cfg = build_config({"stream": {"channels": ["B", "D"]}, "decision": {"k_channels": 2, "merge_gap_s": 2.0}})
+    cfg = build_config(
+        {
+            "stream": {"channels": ["B", "D"]},
+            "decision": {"k_channels": 2, "merge_gap_s": 2.0},
+            "signal": {"montage": "as_recorded"},
+        }
+    )
     buf = io.StringIO()
     assert run_offline([rec], cfg, model=detector, out=buf) == 0
     channels, *lines = lines_of(buf)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from realtime.config import DecisionConfig, WindowConfig
+from realtime.config import DecisionConfig, SignalConfig, WindowConfig
 from realtime.model import load_detector
 from realtime.pipeline import Pipeline, channel_quality
 
@@ -57,6 +57,7 @@ def make(detector, **kw) -> Pipeline:
         "window": WindowConfig(hop_s=1.0, buffer_s=30.0),
         "decision": DECISION,
         "mode": "offline",
+        "signal": SignalConfig(montage="as_recorded"),  # the montage has its own tests below
     }
     args.update(kw)
     return Pipeline(detector, **args)

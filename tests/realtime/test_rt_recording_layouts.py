@@ -60,7 +60,13 @@ def write(tmp_path, name: str, signals: list[edfio.EdfSignal]) -> str:
 def score(path: str, detector, **stream) -> tuple[dict, list[dict]]:
     """The file's ``channels`` line and its other lines (windows and events)."""
     buf = io.StringIO()
-    cfg = build_config({"stream": stream, "decision": EAGER}) if stream else build_config({"decision": EAGER})
+    # channels as recorded: which channels are scored is the point here (the montage has its own tests)
+    raw = (
+        {"stream": stream, "decision": EAGER, "signal": {"montage": "as_recorded"}}
+        if stream
+        else {"decision": EAGER, "signal": {"montage": "as_recorded"}}
+    )
+    cfg = build_config(raw)
     assert run_offline([path], cfg, model=detector, windows=True, out=buf) == 0, buf.getvalue()
     channels, *rest = (json.loads(line) for line in buf.getvalue().splitlines())
     assert channels["type"] == "channels" and channels["file"] == path
