@@ -24,7 +24,10 @@ BURST_CHANNELS = ["F3..", "Fz..", "F4..", "C3..", "Cz..", "C4..", "P3..", "Pz.."
 BURST_S = (20.0, 32.0)
 
 
-AS_RECORDED = {"signal.montage": "as_recorded", "decision.aggregation": "k_of_n"}  # as recorded, 2 of n (montages: own test)
+AS_RECORDED = {
+    "signal.montage": "as_recorded",
+    "decision.aggregation": "k_of_n",
+}  # as recorded, 2 of n (montages: own test)
 
 
 def _eeg(rng, n_channels: int, duration_s: float, rate_hz: float, std_uv: float = 15.0) -> np.ndarray:
