@@ -231,27 +231,14 @@ def score_peer(rec: BackgroundRecording, config, scorer, probe, cache_dir: Path 
     ``config.decision`` (its windows grow to 300 s: no gap check). The peer's probabilities do not
     depend on our model: with ``cache_dir`` they are kept there, by the file's sha256, the front end's
     channels and the peer's settings, and read back on the next run."""
-    import hashlib
-
+    from evaluation.runs import cached_peer_scores
     from realtime.recordings import read_recording
 
     r = read_recording(rec.path)
     data, names, left_out = front_end_signal(r, config, probe)
-    cached = None
-    if cache_dir is not None:
-        h = hashlib.sha256(Path(rec.path).read_bytes())
-        h.update(f"{names}|{scorer.model_name}|{scorer.window_s}|{scorer.min_window_s}|{scorer.hop_s}".encode())
-        cached = Path(cache_dir) / f"background_{h.hexdigest()[:24]}.npz"
-    if cached is not None and cached.is_file():
-        with np.load(cached, allow_pickle=False) as z:
-            times, starts, probs = z["times"], z["starts"], z["probs"]
-    else:
-        res = scorer.score(data, r.sfreq)
-        times, starts = np.asarray(res.times, dtype=np.float64), np.asarray(res.window_starts, dtype=np.float64)
-        probs = np.asarray(res.channel_probabilities, dtype=np.float64).reshape(times.size, len(names))
-        if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(cached, times=times, starts=starts, probs=probs)
+    times, starts, probs = cached_peer_scores(
+        scorer, rec.path, lambda: scorer.score(data, r.sfreq), cache_dir, key=f"{names}|", prefix="background_"
+    )
     scores = Scores(
         recording=rec,
         duration_s=r.duration_s,

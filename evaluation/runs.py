@@ -87,29 +87,44 @@ def replay_decision(ws: WindowScores, decision, hop_s: float, duration_s: float)
     )
 
 
+def cached_peer_scores(
+    scorer, path: str | Path, score, cache_dir: Path | None, key: str = "", prefix: str = ""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(times [n_windows], starts [n_windows], probs [n_windows, n_channels])`` of the peer on the
+    recording at ``path``: read from ``cache_dir`` (by the file's sha256, the peer's settings and
+    ``key``, e.g. the channels scored) when there, else ``score()`` (a :class:`PeerScores`) and kept
+    there. The peer's probabilities do not depend on our model, so they are worth keeping."""
+    import hashlib
+
+    cached = None
+    if cache_dir is not None:
+        h = hashlib.sha256(Path(path).read_bytes())
+        h.update(f"{key}{scorer.model_name}|{scorer.window_s}|{scorer.min_window_s}|{scorer.hop_s}".encode())
+        cached = Path(cache_dir) / f"{prefix}{h.hexdigest()[:24]}.npz"
+    if cached is not None and cached.is_file():
+        with np.load(cached, allow_pickle=False) as z:
+            return z["times"], z["starts"], z["probs"]
+    res = score()
+    times = np.asarray(res.times, dtype=np.float64)
+    starts = np.asarray(res.window_starts, dtype=np.float64)
+    probs = np.asarray(res.channel_probabilities, dtype=np.float64).reshape(times.size, -1)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cached, times=times, starts=starts, probs=probs)
+    return times, starts, probs
+
+
 def peer_window_scores(
     rec: EvalRecording, scorer, decision, hop_s: float, cache_dir: Path | None = None
 ) -> WindowScores:
     """The peer's causal per-window probabilities (cached under ``cache_dir`` by the recording's sha256 and
     the peer's settings: they do not depend on our model), then our decision machine."""
-    import hashlib
-
     from realtime.recordings import read_recording
 
-    cached = None
-    if cache_dir is not None:
-        h = hashlib.sha256(Path(rec.path).read_bytes())
-        h.update(f"{scorer.model_name}|{scorer.window_s}|{scorer.min_window_s}|{scorer.hop_s}".encode())
-        cached = Path(cache_dir) / f"{h.hexdigest()[:24]}.npz"
-    if cached is not None and cached.is_file():
-        with np.load(cached, allow_pickle=False) as z:
-            times, starts, probs = z["times"], z["starts"], z["probs"]
-    else:
+    def score():
         r = read_recording(rec.path)
-        res = scorer.score(r.data, r.sfreq)
-        times, starts, probs = res.times, res.window_starts, res.channel_probabilities
-        if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(cached, times=times, starts=starts, probs=probs)
+        return scorer.score(r.data, r.sfreq)
+
+    times, starts, probs = cached_peer_scores(scorer, rec.path, score, cache_dir)
     ws = WindowScores(times=times, starts=starts, channel_probs=probs, smoothed=np.zeros(0), events=[])
     return replay_decision(ws, decision, hop_s, rec.duration_s)
