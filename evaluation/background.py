@@ -369,6 +369,29 @@ def fold_note(model, card: Mapping[str, Any] | None) -> str:
     )
 
 
+def fold_detectors(cv_run: str | Path, exports: str | Path, load) -> dict[str, Any]:
+    """Person -> the detector of the cross-validation fold whose test split holds them (out of fold by
+    person): ``CV_RUN/fold-F/split.json`` ``["background"]["test"]`` (``train-detector cv``) and the
+    fold's export ``EXPORTS/fold-F`` (``train-detector export``), loaded once each by ``load(path)``.
+    Raises ``ValueError`` quoting the fold for a fold without a background split or a person held out
+    by two folds."""
+    folds = sorted(Path(cv_run).glob("fold-*/split.json"))
+    if not folds:
+        raise ValueError(f"no fold-*/split.json under {str(cv_run)!r} (a train-detector cv run)")
+    out: dict[str, Any] = {}
+    for split_path in folds:
+        fold = split_path.parent.name
+        test = (json.loads(split_path.read_text(encoding="utf-8")).get("background") or {}).get("test")
+        if not test:
+            raise ValueError(f"{str(split_path)!r} has no background test persons: not trained with data.background")
+        det = load(Path(exports) / fold)
+        for person in test:
+            if person in out:
+                raise ValueError(f"person {person!r} is held out by two folds (again in {fold!r})")
+            out[person] = det
+    return out
+
+
 PEER_NOTE = "trained on other people's intracranial EEG (Mayo Clinic), none of this corpus: out of fold"
 
 
@@ -596,13 +619,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--peer-cache", default="artifacts/eval/peer_cache", help="the peer's probabilities are kept here ('' = none)"
     )
+    ap.add_argument(
+        "--cv-run",
+        default=None,
+        metavar="DIR",
+        help="out of fold by person: a train-detector cv run; each person is scored by the fold whose "
+        "test split holds them (fold-F/split.json), exported under --cv-exports (--model then serves the "
+        "baseline and the peer only)",
+    )
+    ap.add_argument("--cv-exports", default=None, metavar="DIR", help="with --cv-run: DIR/fold-F is fold F's export")
     ap.add_argument("--limit", type=int, default=0, help="score only the first N recordings (a quick check)")
     ap.add_argument("--json", default=None, help="write the result here")
     ap.add_argument(
         "--gain", type=float, nargs="+", metavar="G", help="also score the recordings multiplied by G (a stress test)"
     )
     ap.add_argument("--save-scores", default=None, metavar="DIR", help="write per-window channel probabilities here")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if bool(args.cv_run) != bool(args.cv_exports):
+        ap.error("--cv-run and --cv-exports go together")
+    return args
 
 
 def _baseline(args, net):
@@ -643,6 +678,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         recs = recs[: args.limit]
     net = load_detector(args.model, backend=args.backend)
     detectors: dict[str, Any] = {"network": net}
+    if args.cv_run:
+        try:
+            detectors["network"] = fold_detectors(
+                args.cv_run, args.cv_exports, lambda p: load_detector(p, backend=args.backend)
+            )
+        except (OSError, ValueError) as exc:
+            print(f"python -m evaluation.background: {exc}", file=sys.stderr)
+            return 2
     if not args.no_baseline:
         detectors["baseline"] = _baseline(args, net)
     peer = None

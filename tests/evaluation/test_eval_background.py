@@ -270,3 +270,31 @@ def test_a_gain_stress_is_its_own_front_end(corpus, toy_export):
     by_gain = {r["front_end"]["gain"]: r["sources"]["pooled"]["false_alarms"] for r in result["runs"]}
     assert by_gain[1.0] == 0 and by_gain[8.0] >= 1
     assert "as_recorded x8" in bg.table(result)
+
+
+def test_out_of_fold_by_person_from_a_cv_run(corpus, toy_export, tmp_path, capsys):
+    # two folds: S001 and SC401 held out by fold-0, S002 by fold-1 (split.json as train-detector cv writes it)
+    cv = tmp_path / "cv"
+    for fold, test in (("fold-0", ["S001", "SC401"]), ("fold-1", ["S002"])):
+        (cv / fold).mkdir(parents=True)
+        (cv / fold / "split.json").write_text(json.dumps({"background": {"by": "person", "test": test}}))
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    for fold in ("fold-0", "fold-1"):
+        (exports / fold).symlink_to(toy_export, target_is_directory=True)
+    loaded = []
+    mapping = bg.fold_detectors(cv, exports, lambda p: loaded.append(p.name) or p.name)
+    assert mapping == {"S001": "fold-0", "SC401": "fold-0", "S002": "fold-1"} and loaded == ["fold-0", "fold-1"]
+
+    out = tmp_path / "oof.json"
+    args = ["--model", str(toy_export), "--background", str(corpus), "--no-baseline", "--no-peer"]
+    assert bg.main([*args, "--cv-run", str(cv), "--cv-exports", str(exports), "--json", str(out)]) == 0
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["out_of_fold"].startswith("out of fold by person")
+    assert {p: v["false_alarms"] for p, v in run["per_person"].items()} == {"S001": 0, "S002": 1, "SC401": 0}
+
+    (cv / "fold-1" / "split.json").write_text(json.dumps({"background": {"test": ["S001"]}}))
+    with pytest.raises(ValueError, match="'S001' is held out by two folds"):
+        bg.fold_detectors(cv, exports, lambda p: p)
+    assert bg.main([*args, "--cv-run", str(cv), "--cv-exports", str(exports)]) == 2
+    assert "held out by two folds" in capsys.readouterr().err
