@@ -436,6 +436,8 @@ class Daemon:
             self._metrics.stream_connected.labels(stream=self._stream_label).set(0)
             self._stream_label = meta.name
             self._metrics.init_stream(meta.name)
+        self._metrics.channels_excluded.labels(stream=meta.name).set(len(left_out))
+        self._metrics.decision_settling.labels(stream=meta.name).set(1)
         return True
 
     def _channels_detail(self) -> str:
@@ -559,6 +561,7 @@ class Daemon:
                     log.warning("seizure offset on %s: event %d after %.1f s", label, ev.event_id, ev.duration_s)
                     self._set_status(f"connected to {label}; last seizure event {ev.event_id} ended")
             m.alarm_active.labels(stream=label).set(1 if self._pipeline.alarm_active else 0)
+            m.decision_settling.labels(stream=label).set(1 if self._pipeline.decision.settling else 0)
             m.end_to_end_latency.labels(stream=label).observe(max(0.0, pylsl.local_clock() - res.newest_sample_time))
 
     def _check_quality(self, flagged: Mapping[str, str], amplitude: Mapping[str, str]) -> None:

@@ -78,6 +78,19 @@ class Metrics:
             ["stream"],
             registry=r,
         )
+        self.channels_excluded = Gauge(
+            f"{p}channels_excluded",
+            "Channels of the stream never scored: not EEG (label, type, unit, rate), excluded by pattern, or unused "
+            "by the montage",
+            ["stream"],
+            registry=r,
+        )
+        self.decision_settling = Gauge(
+            f"{p}decision_settling",
+            "1 while no onset may arm: after the start, a reconnect or a gap (decision.settle_s)",
+            ["stream"],
+            registry=r,
+        )
         self.channels_amplitude_atypical = Gauge(
             f"{p}channels_amplitude_atypical",
             "Channels whose median window standard deviation over minutes is outside the model's training range "
@@ -118,6 +131,8 @@ class Metrics:
             self.seizure_probability,
             self.alarm_active,
             self.channels_left_out,
+            self.channels_excluded,
+            self.decision_settling,
             self.channels_amplitude_atypical,
         ):
             gauge.labels(stream=stream)

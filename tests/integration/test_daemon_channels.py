@@ -65,6 +65,8 @@ def test_the_daemon_leaves_out_an_ecg_typed_and_an_ecg_labelled_channel_and_says
         assert name in detail and "scoring 2 of 4 channels" in detail
         assert "EEG EKG-LE (label 'EEG EKG-LE' names an ECG lead)" in detail
         assert "AUX1 (type 'ECG' in the stream metadata)" in detail
+        metric = d.metrics.registry.get_sample_value
+        assert metric("realtime_detect_channels_excluded", {"stream": name}) == 2
         warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert any("'EEG EKG-LE' left out: label 'EEG EKG-LE' names an ECG lead" in w for w in warned)
         assert any("'AUX1' left out: type 'ECG' in the stream metadata" in w for w in warned)
