@@ -334,6 +334,16 @@ def summarise(runs: Sequence[tuple[Scores, Sequence]], settle_s: float) -> dict[
     }
 
 
+def channel_rate(scores: Sequence[Scores], on_threshold: float) -> dict[str, Any]:
+    """The per-channel rate of windows at or above ``on_threshold``: what ``decision.channel_false_rate``
+    (the binomial bed rule) means, measured on seizure-free EEG. ``{"channel_windows", "at_or_above",
+    "rate"}``; a channel left out of a window does not count."""
+    probs = [sc.channel_probs[np.isfinite(sc.channel_probs)] for sc in scores]
+    n = int(sum(p.size for p in probs))
+    k = int(sum(np.count_nonzero(p >= on_threshold) for p in probs))
+    return {"channel_windows": n, "at_or_above": k, "rate": k / n if n else None}
+
+
 # --------------------------------------------------------------------------- the measurement
 def _training_data(card: Mapping[str, Any] | None) -> list[str]:
     """The names of a card's training data: ``training.data_sources``, else ``training.data`` (strings, or
@@ -518,6 +528,7 @@ def measure(
                         "decision": dataclasses.asdict(decision),
                         "out_of_fold": PEER_NOTE if det_name == "peer" else fold_note(model, card),
                         **summarise(pairs, decision.settle_s),
+                        "channel_rate": channel_rate([sc for sc, _ in scored], first.decision.on_threshold),
                         "left_out": {sc.recording.name: sc.left_out for sc, _ in scored if sc.left_out},
                         "flagged_windows": {
                             sc.recording.name: sc.flagged_windows for sc, _ in scored if sc.flagged_windows
@@ -628,6 +639,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "baseline and the peer only)",
     )
     ap.add_argument("--cv-exports", default=None, metavar="DIR", help="with --cv-run: DIR/fold-F is fold F's export")
+    ap.add_argument(
+        "--write-card",
+        default=None,
+        metavar="EXPORT",
+        help="write the network's per-channel rate of windows at or above on_threshold (signal.montage of "
+        "--config, at --card-gain) into EXPORT's card as decision.channel_false_rate",
+    )
+    ap.add_argument("--card-gain", type=float, default=1.0, metavar="G", help="with --write-card: the gain measured")
     ap.add_argument("--limit", type=int, default=0, help="score only the first N recordings (a quick check)")
     ap.add_argument("--json", default=None, help="write the result here")
     ap.add_argument(
@@ -637,6 +656,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if bool(args.cv_run) != bool(args.cv_exports):
         ap.error("--cv-run and --cv-exports go together")
+    if args.write_card and args.card_gain != 1.0 and args.card_gain not in (args.gain or ()):
+        ap.error(f"--card-gain {args.card_gain:g} is not among the --gain values {args.gain}")
     return args
 
 
@@ -722,9 +743,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         **result,
     }
     print(table(result))
+    if args.write_card:
+        code = _write_card(args, config, result)
+        if code:
+            return code
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1, default=_json_default), encoding="utf-8")
+    return 0
+
+
+def _write_card(args, config, result: Mapping[str, Any]) -> int:
+    """``--write-card``: the network's channel rate at ``--card-gain`` on the configured montage -> the card."""
+    from evaluation.model_settings import SettingsError, derived_by, write_channel_false_rate
+
+    runs = [
+        r
+        for r in result["runs"]
+        if r["detector"] == "network"
+        and r["front_end"]["montage"] == config.signal.montage
+        and r["front_end"]["gain"] == args.card_gain
+    ]
+    rate = runs[0]["channel_rate"] if runs else None
+    if not rate or not rate["at_or_above"]:
+        print(
+            f"python -m evaluation.background: no channel rate to write for montage {config.signal.montage!r} at "
+            f"gain {args.card_gain:g} ({rate}): measure a gain where channels reach on_threshold",
+            file=sys.stderr,
+        )
+        return 2
+    command = f"python -m evaluation.background --gain {args.card_gain:g} ({rate['at_or_above']} of "
+    command += f"{rate['channel_windows']} channel-windows, montage {config.signal.montage})"
+    try:
+        written = write_channel_false_rate(args.write_card, float(f"{rate['rate']:.3g}"), derived_by(command))
+    except SettingsError as exc:
+        print(f"python -m evaluation.background: {exc}", file=sys.stderr)
+        return 2
+    log.info("wrote decision.channel_false_rate=%r into %s", written["channel_false_rate"], args.write_card)
     return 0
 
 

@@ -38,6 +38,9 @@ CARD_NAME = "model_card.json"
 DECISION_KEYS = ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s")
 SIGNAL_KEYS = ("amplitude_low_uv", "amplitude_high_uv")
 SECTIONS = {"decision": DECISION_KEYS, "signal": SIGNAL_KEYS}
+# keys a section may carry, written by another command than the section's own (their derived_by is
+# appended to the section's: "...; channel_false_rate: COMMAND (time)")
+OPTIONAL_KEYS = {"decision": ("channel_false_rate",), "signal": ()}
 
 
 class SettingsError(ValueError):
@@ -95,13 +98,13 @@ def decision_settings(chosen: Mapping[str, Any], derived_by: str) -> dict:
         raise SettingsError(f"decision.smoothing_windows must be >= 1, got {sm!r}")
     if md < 0:
         raise SettingsError(f"decision.min_duration_s must be >= 0, got {chosen['min_duration_s']!r}")
-    return {
-        "on_threshold": on,
-        "off_threshold": off,
-        "smoothing_windows": int(sm),
-        "min_duration_s": md,
-        "derived_by": _check_derived_by("decision", derived_by),
-    }
+    out = {"on_threshold": on, "off_threshold": off, "smoothing_windows": int(sm), "min_duration_s": md}
+    if "channel_false_rate" in chosen:
+        rate = _number("decision", "channel_false_rate", chosen["channel_false_rate"])
+        if not 0 < rate < 1:
+            raise SettingsError(f"decision.channel_false_rate must be in (0, 1), got {chosen['channel_false_rate']!r}")
+        out["channel_false_rate"] = rate
+    return {**out, "derived_by": _check_derived_by("decision", derived_by)}
 
 
 def signal_settings(amplitude_low_uv: Any, amplitude_high_uv: Any, derived_by: str) -> dict:
@@ -120,7 +123,7 @@ def _checked_section(section: str, values: Mapping[str, Any]) -> dict:
     if section not in SECTIONS:
         raise SettingsError(f"settings section must be one of {sorted(SECTIONS)}, got {section!r}")
     _check_keys(section, values)
-    unknown = sorted(set(values) - set(SECTIONS[section]) - {"derived_by"})
+    unknown = sorted(set(values) - set(SECTIONS[section]) - set(OPTIONAL_KEYS[section]) - {"derived_by"})
     if unknown:
         raise SettingsError(
             f"{section} settings: unknown key(s) {unknown!r} (known: {list(SECTIONS[section])} and 'derived_by')"
@@ -133,11 +136,18 @@ def _checked_section(section: str, values: Mapping[str, Any]) -> dict:
 
 
 def with_settings(card: Mapping[str, Any], section: str, values: Mapping[str, Any]) -> dict:
-    """A copy of ``card`` whose ``settings[section]`` is ``values`` (checked); every other key unchanged."""
-    checked = _checked_section(section, values)
+    """A copy of ``card`` whose ``settings[section]`` is ``values`` (checked); every other key unchanged.
+    An optional key (:data:`OPTIONAL_KEYS`) the card has and ``values`` lacks is kept, with its part of
+    ``derived_by`` (re-tuning the thresholds keeps a measured ``channel_false_rate``)."""
     settings = card.get("settings", {})
     if not isinstance(settings, Mapping):
         raise SettingsError(f"the card's 'settings' must be an object, got {settings!r}")
+    old = settings.get(section) or {}
+    kept = {k: old[k] for k in OPTIONAL_KEYS.get(section, ()) if k in old and k not in values}
+    if kept:
+        notes = [p for p in str(old.get("derived_by", "")).split("; ") if p.split(":")[0] in kept]
+        values = {**values, **kept, "derived_by": "; ".join([str(values.get("derived_by", "")), *notes])}
+    checked = _checked_section(section, values)
     out = json.loads(json.dumps(card))  # a deep copy with JSON's types, key order kept
     out["settings"] = {**out.get("settings", {}), section: checked}
     return out
@@ -176,3 +186,25 @@ def write_card_settings(export_dir: str | Path, section: str, values: Mapping[st
     finally:
         os.close(dir_fd)
     return new["settings"][section]
+
+
+def write_channel_false_rate(export_dir: str | Path, rate: float, derived_by: str) -> dict:
+    """Set ``settings.decision.channel_false_rate`` in an export's card (the binomial bed rule's per-channel
+    rate, measured by ``python -m evaluation.background --write-card``), keeping the decision section's
+    other keys; ``derived_by`` is appended as ``"; channel_false_rate: COMMAND (time)"``. The card must
+    already carry decision settings (``train-detector evaluate --tune-only --write-card``)."""
+    from realtime.model import ModelLoadError, read_card
+
+    try:
+        card = read_card(Path(export_dir))
+    except ModelLoadError as exc:
+        raise SettingsError(f"cannot write settings into {str(export_dir)!r}: {exc}") from None
+    old = dict((card.get("settings") or {}).get("decision") or {})
+    if not old:
+        raise SettingsError(
+            f"the card in {str(export_dir)!r} has no decision settings to add channel_false_rate to: "
+            "write them first (train-detector evaluate --tune-only --write-card)"
+        )
+    notes = [p for p in str(old.get("derived_by", "")).split("; ") if not p.startswith("channel_false_rate:")]
+    values = {**old, "channel_false_rate": rate, "derived_by": "; ".join([*notes, f"channel_false_rate: {derived_by}"])}
+    return write_card_settings(export_dir, "decision", values)

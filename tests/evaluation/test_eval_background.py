@@ -298,3 +298,32 @@ def test_out_of_fold_by_person_from_a_cv_run(corpus, toy_export, tmp_path, capsy
         bg.fold_detectors(cv, exports, lambda p: p)
     assert bg.main([*args, "--cv-run", str(cv), "--cv-exports", str(exports)]) == 2
     assert "held out by two folds" in capsys.readouterr().err
+
+
+def test_write_card_sets_the_measured_channel_rate_and_retuning_keeps_it(corpus, toy_export, tmp_path):
+    import shutil
+
+    from evaluation.model_settings import derived_by, write_card_settings
+    from realtime.model import read_card
+
+    export = tmp_path / "export"
+    shutil.copytree(toy_export, export)
+    tuned = {"on_threshold": 0.6, "off_threshold": 0.5, "smoothing_windows": 1, "min_duration_s": 2.0}
+    write_card_settings(export, "decision", {**tuned, "derived_by": derived_by("tune")})
+    out = tmp_path / "fa.json"
+    args = ["--model", str(toy_export), "--background", str(corpus), "--no-baseline", "--no-peer"]
+    assert bg.main([*args, "--write-card", str(export), "--json", str(out)]) == 0
+    (run,) = json.loads(out.read_text())["runs"]
+    rate = run["channel_rate"]  # the bursts' channel-windows reach on_threshold, the rest does not
+    assert 0 < rate["at_or_above"] < rate["channel_windows"]
+    decision = read_card(export)["settings"]["decision"]
+    assert decision["channel_false_rate"] == pytest.approx(rate["rate"], rel=1e-2)
+    assert decision["on_threshold"] == 0.6 and decision["derived_by"].startswith("tune (")
+    assert "; channel_false_rate: python -m evaluation.background --gain 1" in decision["derived_by"]
+    # re-tuning the thresholds keeps the measured rate and its note
+    write_card_settings(export, "decision", {**tuned, "on_threshold": 0.7, "derived_by": derived_by("tune again")})
+    again = read_card(export)["settings"]["decision"]
+    assert again["on_threshold"] == 0.7 and again["channel_false_rate"] == decision["channel_false_rate"]
+    assert again["derived_by"].startswith("tune again (") and "channel_false_rate: python -m" in again["derived_by"]
+    # the first recording alone (quiet) has no channel-window at on_threshold: nothing to write, said so
+    assert bg.main([*args, "--limit", "1", "--write-card", str(export)]) == 2
