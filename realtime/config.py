@@ -87,10 +87,10 @@ class DecisionConfig:
     # latency the most conservative setting. docs/evaluation.md "Decision settings" has the numbers.
     # aggregation, k_channels, bed_false_rate and merge_gap_s are not tuned. "binomial" keeps the bed's per-window
     # false rate whatever its channel count (docs/pipeline.md "Bed rule"); channel_false_rate is model-specific
-    # (a model card may carry it): 1.4e-3 is the shipped model's per-channel rate of windows at or above
-    # on_threshold on the seizure-free background at 3x its amplitude (healthy scalp EEG ~43 uV, the hospital
-    # background that alarmed ~100 uV): python -m evaluation.background --gain 3 (docs/evaluation.md). It gives
-    # 2 of 2, 2 of 8, 3 of 19, 3 of 23 and 4 of 64 channels.
+    # (the shipped card carries 1.37e-3, written by python -m evaluation.background --gain 3 --write-card): the
+    # model's per-channel rate of windows at or above on_threshold on the seizure-free background at 3x its
+    # amplitude (healthy scalp EEG ~43 uV, the hospital background that alarmed ~100 uV; docs/background.md).
+    # The built-in default is that value rounded: 2 of up to 10, 3 of 19 or 23, 4 of 64 channels.
     aggregation: str = "binomial"  # "max", "k_of_n" or "binomial" (k grows with the channel count; decision.py)
     k_channels: int = 2  # k-of-n: the k-th highest channel probability is the bed's probability (binomial: least k)
     # binomial: k(n) is the least k >= k_channels with P[Binomial(n, channel_false_rate) >= k] <= bed_false_rate,
