@@ -38,8 +38,10 @@ def test_shipped_card_has_the_settings_it_runs_with():
         "off_threshold": 0.5,
         "smoothing_windows": 1,
         "min_duration_s": 2.0,
+        "channel_false_rate": 0.00137,
     }
     assert "train-detector evaluate --tune-only" in s["decision"]["derived_by"]
+    assert "; channel_false_rate: python -m evaluation.background --gain 3" in s["decision"]["derived_by"]
     assert (s["signal"]["amplitude_low_uv"], s["signal"]["amplitude_high_uv"]) == (8.7, 465.0)
     assert "python -m experiments.amplitude" in s["signal"]["derived_by"]
     # what the card says is what each section's checker accepts
@@ -54,13 +56,16 @@ def test_writes_decision_then_signal_keeping_every_other_key(export):
     )
     assert stamp == "train-detector evaluate --tune-only --write-card (2026-12-01 09:05 UTC)"
     got = write_card_settings(export, "decision", decision_settings(CHOSEN, stamp))
+    kept = before["settings"]["decision"]["channel_false_rate"]  # measured by another command: kept, with its note
     assert got == {
         "on_threshold": 0.8,
         "off_threshold": 0.5,
         "smoothing_windows": 3,
         "min_duration_s": 1.0,
-        "derived_by": stamp,
+        "channel_false_rate": kept,
+        "derived_by": got["derived_by"],
     }
+    assert got["derived_by"].startswith(f"{stamp}; channel_false_rate: python -m evaluation.background")
     sig = signal_settings(10, 400.5, "python -m experiments.amplitude runs/x (2026-12-01 09:06 UTC)")
     write_card_settings(export, "signal", sig)
     card = read_card(export)  # still a valid export: the sha256 list covers the model files, not the card
