@@ -178,7 +178,13 @@ def section_preamble(inp: ReportInputs) -> list[str]:
         f"- Model: `{args.model}`: `{net.model_version}` ({net.architecture}), card created {inp.card.get('created')}.",
         f"- Split: {inp.split_note}; test split: {len(inp.split['test'])} segments, never seen in training.",
         f"- Decision settings evaluated (from `{Path(args.config).name}`): aggregation `{d.aggregation}` "
-        f"(k = {d.k_channels}), smoothing {d.smoothing_windows} windows, on {d.on_threshold}, off {d.off_threshold}, "
+        + (
+            f"(k = {d.k_channels}), "
+            if d.aggregation != "binomial"
+            else f"(at least {d.k_channels} channels; channel_false_rate {d.channel_false_rate:g}, bed_false_rate "
+            f"{d.bed_false_rate:g}), "
+        )
+        + f"smoothing {d.smoothing_windows} windows, on {d.on_threshold}, off {d.off_threshold}, "
         f"min duration {d.min_duration_s} s, merge gap {d.merge_gap_s} s; hop {config.window.hop_s} s, window "
         f"{net.window_samples} samples at {net.sample_rate_hz:g} Hz ({net.window_samples / net.sample_rate_hz:.3f} s).",
         f"- Peer: {inp.peer_note or 'not run (--no-peer)'}.",

@@ -279,14 +279,15 @@ class DecisionMachine:
             self.last_channels = ()
             self.last_probability = math.nan
             return []
+        probs = np.asarray(channel_probs, dtype=np.float64)
         # An event, once published, is held by k_channels channels (the "hold" aggregate), even where the
         # binomial rule asks more channels to start one: a seizure whose spread fluctuates stays one event.
-        hold = raw if cfg.aggregation != "binomial" else aggregate(channel_probs, "k_of_n", cfg.k_channels)[0]
+        # ``top`` is sorted, highest first, and holds at least min(k_channels, n_usable) channels.
+        hold = raw if cfg.aggregation != "binomial" else float(probs[top[min(cfg.k_channels, len(top)) - 1]])
         self._history.append(raw)
         self._hold_history.append(hold)
         p_on, p_hold = float(np.mean(self._history)), float(np.mean(self._hold_history))
         p = p_hold if self.state in ("active", "ending") else p_on  # what this window's state compares
-        probs = np.asarray(channel_probs, dtype=np.float64)
         above = [
             i
             for i in np.argsort(-np.nan_to_num(probs, nan=-1.0), kind="stable")

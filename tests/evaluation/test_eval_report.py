@@ -141,6 +141,9 @@ def test_preamble_names_the_model_and_the_settings_evaluated(inp):
     text = "\n".join(report.section_preamble(inp))
     assert text.startswith("# Evaluation\n") and "`m1` (inception)" in text
     assert "on 0.6, off 0.5, min duration 2.0 s" in text.replace("smoothing 1 windows, ", "")
+    d = inp.config.decision
+    rule = f"(k = {d.k_channels})" if d.aggregation != "binomial" else f"channel_false_rate {d.channel_false_rate:g}"
+    assert f"aggregation `{d.aggregation}` " in text and rule in text
 
 
 def test_headline_has_a_row_per_detector(inp):
