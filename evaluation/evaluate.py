@@ -21,8 +21,10 @@ What it does, in order:
    project format.
 4. Decision settings (default on; ``--no-tune`` skips): a grid search over thresholds, smoothing and
    minimum duration on recordings stitched from the VALIDATION split plus the TRAINING split's scalp
-   background, never the test split or CHB-MIT (see :func:`evaluation.tuning.tune_decision`); it reports what it
-   would choose. The evaluation itself always uses the settings a daemon runs the model with (the
+   background, never the test split or CHB-MIT, under a false-alarm budget on the continuous multichannel
+   background of the model's own training and validation persons (:func:`tuning_background`; none for a
+   model that did not train with the background) (see :func:`evaluation.tuning.tune_decision`); it reports
+   what it would choose. The evaluation itself always uses the settings a daemon runs the model with (the
    model card's ``settings`` under what ``--config`` sets: :func:`evaluated_config`), for every
    detector, so the report shows what a bed gets.
 5. Continuous recordings through the daemon's own :class:`realtime.pipeline.Pipeline`, fed as
@@ -250,6 +252,31 @@ def background_false_alarms(args, detectors: dict, scorer, art: Path) -> dict | 
     return result
 
 
+def tuning_background(args, card: dict, config, detectors: dict) -> tuple[dict[str, list], str]:
+    """Per-channel scores (:func:`evaluation.background.score_recording`), per detector, of the background
+    recordings of the model's TRAINING and VALIDATION persons (the card's ``training.split.background``),
+    for the false-alarm budget of :func:`evaluation.tuning.tune_decision`, and a note saying what was used.
+    A model that did not train with the background has no such persons: nothing is used (tuning on persons
+    the false-alarm measurement then reports on would make that measurement optimistic)."""
+    from evaluation.background import discover, score_recording
+
+    folder = background_dir(args)
+    split = ((card.get("training") or {}).get("split") or {}).get("background") or {}
+    persons = set(split.get("train") or ()) | set(split.get("validation") or ())
+    if folder is None:
+        return {}, "no background corpus (--no-background, or no DATA_ROOT/background): no false-alarm budget"
+    if not persons:
+        return {}, (
+            "the model card has no background persons in its training/validation split: no false-alarm budget "
+            "(every background person is out of sample for this model and kept for the measurement)"
+        )
+    recs = [r for r in discover(folder) if r.person in persons]
+    out = {name: [score_recording(r, config, det) for r in recs] for name, det in detectors.items()}
+    hours = sum(sc.hours for sc in next(iter(out.values()), []))
+    note = f"{len(recs)} recordings, {len(persons)} training/validation persons, {hours:.2f} h under {folder}"
+    return out, note
+
+
 def split_metrics_and_curves(test_records, seg: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict]:
     """``seg``: ``{detector: {recording_id: [n_windows] p}}`` -> ``(split_metrics, curves)``:
     :func:`evaluation.metrics.contrast_metrics` per detector over :data:`EVALUATION_CONTRASTS`, and the
@@ -368,13 +395,18 @@ def main(argv: list[str] | None = None) -> int:
         tune_recs += build_stitched(
             records, split["train"], art / "tuning", "train_", "tuning", which=("scalp_background",)
         )
+        # + the background of the model's training/validation persons, under a false-alarm budget
+        bg_scores, bg_note = tuning_background(args, card, config, detectors)
+        log.info("tuning background: %s", bg_note)
         for det_name, det in detectors.items():
             runs = [(rec, pipeline_window_scores(rec.path, config, det, rec.duration_s)) for rec in tune_recs]
-            tuning[det_name] = tune_decision(runs, decision, hop_s)
+            tuning[det_name] = tune_decision(runs, decision, hop_s, background=bg_scores.get(det_name, ()))
+            tuning[det_name]["background"]["note"] = bg_note
             log.info("tuning %s: %s", det_name, tuning[det_name]["chosen"])
         if scorer is not None:
             runs = [(rec, peer_window_scores(rec, scorer, decision, hop_s, art / "peer_cache")) for rec in tune_recs]
             tuning["peer"] = tune_decision(runs, decision, hop_s)
+            tuning["peer"]["background"]["note"] = "not scored on the background (about 1.5 h on 2 cores): no budget"
             log.info("tuning peer: %s", tuning["peer"]["chosen"])
         (art / "decision_tuning.json").write_text(json.dumps(tuning, indent=1, default=float))
         if args.write_card:

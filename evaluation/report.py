@@ -620,10 +620,23 @@ def section_decision_settings(inp: ReportInputs) -> list[str]:
                 f"{t['n_zero_fp']} of {t['grid_size']} settings had no false alarm."
             )
             add("")
+            b = t.get("background") or {}
+            add(
+                f"False-alarm budget on continuous multichannel background: {b.get('recordings', 0)} recordings of "
+                f"the model's training and validation persons ({b.get('hours', 0.0):.2f} h; "
+                f"{b.get('note', '')}), replayed with the bed rule as shipped; at most {b.get('allowed', 0)} "
+                f"alarms ({b.get('budget_per_h', 0)} per hour, rounded down) are allowed, and every alarm beyond "
+                f"that counts as a false alarm in the rule above. Never the model's test persons."
+                if b.get("recordings")
+                else f"No false-alarm budget on the multichannel background: {b.get('note', 'not given')}."
+            )
+            add("")
             add(
                 f"Chosen for the network: on {c['on_threshold']}, off {c['off_threshold']}, smoothing "
                 f"{c['smoothing_windows']}, min duration {c['min_duration_s']} s: {c['tp']}/{c['n_seizures']} "
-                f"tuning seizures, {c['fp']} false alarms, mean latency {c['mean_latency_s']:.1f} s."
+                f"tuning seizures, {c['fp']} false alarms"
+                + (f" ({c['background_fp']} on the background)" if "background_fp" in c else "")
+                + f", mean latency {c['mean_latency_s']:.1f} s."
             )
             same = (
                 c["on_threshold"] == d.on_threshold

@@ -211,3 +211,41 @@ def test_baseline_detector_fits_on_the_training_split_only(tmp_path):
     assert det.card["training"]["split"]["test"] == ["s3"]
     p = det.predict(np.stack([records[3].signal_uv[:1024], records[7].signal_uv[:1024]]))
     assert p[0] < 0.5 < p[1]  # the held-out noise and rhythm
+
+
+def test_tune_decision_keeps_the_background_false_alarm_budget(tmp_path):
+    """A multichannel seizure-free recording of a training person where 2 of 3 channels sit at 0.7 for 20 s:
+    with it as the tuning background, every on_threshold it would cross is ruled out (budget 0 alarms in
+    10 min); without it, the search picks a lower threshold."""
+    from evaluation.background import BackgroundRecording, Scores
+
+    t = np.arange(4.0, 300.0)
+    sz = np.full(t.size, 0.1)
+    sz[(t >= 102) & (t < 140)] = 0.95
+    rec = EvalRecording("sz", tmp_path / "sz.npz", [(100.0, 140.0)], "sz", duration_s=300.0)
+    runs = [(rec, WindowScores(t, t - 4.0, sz[:, None], np.zeros(0), []))]
+    tb = np.arange(4.0, 600.0)
+    probs = np.full((tb.size, 3), 0.1)
+    probs[(tb >= 300) & (tb < 320), :2] = 0.7
+    bg = Scores(
+        recording=BackgroundRecording(tmp_path / "S001R01.edf", "eegmmidb", "S001"),
+        duration_s=600.0,
+        times=tb,
+        starts=tb - 4.0,
+        channel_probs=probs,
+        channels=["C3", "C4", "Cz"],
+        left_out={},
+        flagged_windows={},
+        window_s=4.0,
+        flush_s=600.0,
+        events=[],
+    )
+    base = DecisionConfig(aggregation="k_of_n", k_channels=2)
+    free = tuning.tune_decision(runs, base, hop_s=1.0)
+    budget = tuning.tune_decision(runs, base, hop_s=1.0, background=[bg])
+    assert free["chosen"]["on_threshold"] <= 0.7  # would alarm on the background
+    c = budget["chosen"]
+    assert c["on_threshold"] > 0.7 and c["background_fp"] == 0 and c["tp"] == 1
+    assert budget["background"]["allowed"] == 0 and budget["background"]["persons"] == ["S001"]
+    low = next(r for r in budget["all"] if r["on_threshold"] == 0.6 and r["min_duration_s"] == 2.0)
+    assert low["background_fp"] == 1 and low["fp"] == low["stitched_fp"] + 1  # over budget counts as a false alarm
