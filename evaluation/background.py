@@ -594,6 +594,7 @@ def table(result: Mapping[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- the command
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    from realtime import __version__
     from realtime.config import AGGREGATIONS, MONTAGES
 
     ap = argparse.ArgumentParser(
@@ -603,6 +604,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "repository) and takes minutes: every hop of every channel of 4.9 h of EEG (on 2 CPU cores about "
         "20 min per front end for the network, 1.5 h for the peer, whose scores are then cached).",
     )
+    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     ap.add_argument("--model", required=True, help="the network's export directory")
     ap.add_argument("--background", default=str(DEFAULT_BACKGROUND), help="the corpus folder (default: %(default)s)")
     ap.add_argument(

@@ -2,41 +2,66 @@
 
 Order of operations for every message (:meth:`Publisher.publish`):
 
-1. stamp it (``seq``, ``wall_time``) with the :class:`realtime.messages.Sequencer`, whose start is
-   the last ``seq`` found in the log, so sequence numbers continue across restarts;
+1. stamp it (``seq``, ``run``, ``wall_time``) with the :class:`realtime.messages.Sequencer`. Numbers
+   never repeat: the sequence starts above both the log's last ``seq`` and the durable high-water
+   mark in ``<log>.seq``, which is written (fsync, atomic replace) before any number of a new block
+   of :data:`SEQ_BLOCK` is used, and set to the last number used on a clean close. Lines lost from
+   the log's end (a power cut: heartbeats are not fsync-ed; a full disk) cannot make a restarted
+   daemon hand out numbers again. ``run`` is a random id made at each start;
 2. append it to the JSONL alert log and flush; ``seizure.*`` and ``status.signal`` messages are
-   also ``fsync``-ed, so a message a subscriber may have seen is on disk first;
+   also ``fsync``-ed, so a message a subscriber may have seen is on disk first. Every write is
+   checked (a short write is an error); a message that could not be written whole is counted
+   (``on_error("alert_log")``, once per message) and the next write starts on a new line, so a torn
+   line is never glued to the next record;
 3. send ``[topic, json]`` on the PUB socket.
 
-Heartbeats are logged too (flushed, not fsync-ed): they carry sequence numbers, and a log that
-skipped them would hand the same numbers out again after a restart. At one heartbeat every 5 s
-that is about 5 MB a day; rotate the log with the daemon stopped (or keep the last line).
+Heartbeats are logged too (flushed, not fsync-ed). At one heartbeat every 5 s that is about 5 MB a
+day; rotate the log with the daemon stopped (keep ``<log>.seq``: it carries the numbering).
 
 The replay socket (REP, served by a background thread that owns it) answers
 ``{"since_seq": N[, "topics": [prefix, ...]][, "limit": M]}`` with
 ``{"messages": [...], "more": bool, "last_seq": S}`` (every logged message with ``seq > N``,
 oldest first, at most ``limit``; ``more`` says a further request is needed). Bad requests get
-``{"error": "..."}`` quoting what was received.
+``{"error": "..."}`` quoting what was received; multipart requests, requests over
+:data:`MAX_REQUEST_BYTES` and requests beyond ``replay_rate_per_s`` are refused up front with one
+error reply (and one log line, at most one per 10 s). With CURVE, ``{"ack": EVENT_ID[, "note":
+TEXT]}`` acknowledges an open event as the authenticated client (:class:`AckRequest`).
+
+CurveZMQ (``curve_secret_key`` + ``curve_clients_dir``): the PUB and replay sockets are CURVE
+servers, and a ZAP authenticator (pyzmq's :class:`zmq.auth.thread.ThreadAuthenticator`) lets in only
+the client public keys in the directory (``NAME.key``, made by ``realtime-keys``; the directory is
+read again at each handshake). Without CURVE only loopback endpoints may be bound unless
+``allow_plaintext_remote``.
 
 :class:`Subscriber` is the client side (``realtime-alerts``): it asks for replay first when given
-a sequence number, then follows the live stream, de-duplicating by ``seq`` and filling gaps in
-the sequence from the replay socket.
+a sequence number, then follows the live stream, de-duplicating by ``(run, seq)`` and filling gaps
+in the sequence from the replay socket; numbering that goes back or a new run is reported and the
+messages are kept.
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
+import ipaddress
 import json
 import logging
 import os
+import queue
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils import z85
+from zmq.utils.monitor import recv_monitor_message
 
 from realtime.messages import Sequencer, decode, encode
 
@@ -44,21 +69,75 @@ log = logging.getLogger(__name__)
 
 DURABLE_PREFIXES = ("seizure.", "status.signal")
 REPLAY_LIMIT = 10_000  # messages per replay answer
+MAX_REQUEST_BYTES = 4096  # a replay/ack request larger than this is refused with an error reply
+MAX_FRAME_BYTES = 64 * 1024  # ZMQ_MAXMSGSIZE of the replay socket: a peer sending more is disconnected
+REPLAY_RATE_PER_S = 20.0  # replay/ack requests answered per second (a burst of as many), the rest refused
+ACK_WAIT_S = 2.0  # how long the replay thread waits for the daemon loop to answer an acknowledgement
+NOTE_MAX_CHARS = 200  # an acknowledgement's note
+SEQ_BLOCK = 1000  # sequence numbers reserved per write of the high-water mark
+WARN_INTERVAL_S = 10.0  # repeated warnings of one kind (bad requests, refused keys) at most this often
 _CACHE_SIZE = 20_000  # recent messages kept in memory for fast replay
 _TAIL_BLOCK = 64 * 1024
+_HANDSHAKE_EVENTS = (
+    zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+)
+
+
+class PublisherConfigError(ValueError):
+    """A configuration the publisher refuses (plaintext off loopback, unusable CURVE keys)."""
 
 
 def default_log_path(env: dict[str, str] | None = None) -> Path:
-    """``$STATE_DIRECTORY/alerts.jsonl`` (the first directory, as systemd sets it), else ``./alerts.jsonl``."""
+    """Where the alert log goes when ``alerts.log_path`` is empty; never the working directory.
+
+    ``$STATE_DIRECTORY/alerts.jsonl`` (its first directory, as systemd sets it), else
+    ``$XDG_STATE_HOME/realtime-detect/alerts.jsonl`` (an absolute ``XDG_STATE_HOME`` only, as the XDG
+    spec says), else ``~/.local/state/realtime-detect/alerts.jsonl`` (``$HOME``, else the user's
+    home from the password database).
+    """
     env = env if env is not None else dict(os.environ)
     state = env.get("STATE_DIRECTORY", "").split(":")[0]
-    return Path(state) / "alerts.jsonl" if state else Path("alerts.jsonl")
+    if state:
+        return Path(state) / "alerts.jsonl"
+    xdg = env.get("XDG_STATE_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        base = Path(xdg)
+    else:
+        home = env.get("HOME") or str(Path.home())
+        base = Path(home) / ".local" / "state"
+    return base / "realtime-detect" / "alerts.jsonl"
+
+
+def is_local_endpoint(endpoint: str) -> bool:
+    """True for endpoints only this machine can reach: ``ipc://``, ``inproc://``, and ``tcp://`` (or
+    ``ws://``) on ``localhost``, ``127.x.x.x`` or ``[::1]``. Wildcards, interface names and other
+    addresses are not local."""
+    scheme, sep, rest = endpoint.partition("://")
+    if not sep:
+        return False
+    if scheme in ("ipc", "inproc"):
+        return True
+    if scheme not in ("tcp", "ws", "wss"):
+        return False
+    host, colon, _port = rest.split("/", 1)[0].rpartition(":")
+    if not colon or not host:
+        return False
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _parse_line(line: bytes) -> dict | None:
     try:
         msg = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(msg, dict) or not isinstance(msg.get("seq"), int):
         return None
@@ -69,17 +148,108 @@ def _topic_ok(msg: dict, topics: tuple[str, ...]) -> bool:
     return not topics or any(str(msg.get("type", "")).startswith(t) for t in topics)
 
 
+class _Throttle:
+    """Log one warning of a kind at once, then at most one per ``interval_s``, counting the rest."""
+
+    def __init__(self, interval_s: float = WARN_INTERVAL_S):
+        self.interval_s = interval_s
+        self._last = -float("inf")
+        self._suppressed = 0
+        self._lock = threading.Lock()
+
+    def warn(self, fmt: str, *args: Any) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < self.interval_s:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed, self._last = self._suppressed, 0, now
+        if suppressed:
+            log.warning(fmt + " (and %d more like it in the last %.0f s)", *args, suppressed, self.interval_s)
+        else:
+            log.warning(fmt, *args)
+
+
+class _RateLimit:
+    """A token bucket: ``rate_per_s`` tokens a second, at most ``max(1, rate_per_s)`` saved up."""
+
+    def __init__(self, rate_per_s: float):
+        if not rate_per_s > 0:
+            raise ValueError(f"replay rate must be > 0 requests per second, got {rate_per_s!r}")
+        self.rate_per_s = float(rate_per_s)
+        self.capacity = max(1.0, self.rate_per_s)
+        self._tokens = self.capacity
+        self._then = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._then) * self.rate_per_s)
+        self._then = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+class SequenceMark:
+    """The durable high-water mark ``<log>.seq``: no sequence number above it has ever been used.
+
+    One decimal integer and a newline, replaced atomically (written to ``.tmp``, fsync-ed, renamed,
+    directory fsync-ed).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def read(self) -> int:
+        """The mark, 0 if there is none; an unreadable mark is logged and read as 0."""
+        try:
+            text = self.path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return 0
+        except (OSError, UnicodeDecodeError) as exc:
+            log.warning("sequence mark %s cannot be read (%s); numbering continues from the log only", self.path, exc)
+            return 0
+        if not text.isdigit():
+            log.warning(
+                "sequence mark %s holds %r, not a number; numbering continues from the log only", self.path, text[:80]
+            )
+            return 0
+        return int(text)
+
+    def write(self, mark: int) -> None:
+        """Replace the mark durably. Raises OSError."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        data = f"{int(mark)}\n".encode("ascii")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(f"short write of the sequence mark {tmp}")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        dfd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
 class AlertLog:
-    """The append-only JSONL log; one message per line, every line flushed when written."""
+    """The append-only JSONL log; one message per line, every line flushed when written.
+
+    Every write is checked: a message not written whole raises OSError, and the next message starts
+    on a new line (the torn bytes stay on a line of their own, which readers skip).
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.last_seq, needs_newline = self._scan_tail()
         self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - open for the log's lifetime, closed by close()
-        if needs_newline:  # keep the torn line as it is, and start the next message on its own line
-            self._fh.write(b"\n")
-            os.fsync(self._fh.fileno())
+        # A torn last line (power cut mid-write) stays as it is; the next message starts on its own line.
+        self._torn = needs_newline
         self.lock = threading.Lock()
 
     def _scan_tail(self) -> tuple[int, bool]:
@@ -128,12 +298,34 @@ class AlertLog:
         self.append_line(text.encode("utf-8"), seq=int(message["seq"]), durable=durable)
 
     def append_line(self, line: bytes, *, seq: int, durable: bool) -> None:
-        """Write one JSON text (no newline) as a line and flush it (``durable``: also fsync)."""
+        """Write one JSON text (no newline) as a line and flush it (``durable``: also fsync).
+
+        Raises OSError when the line was not written whole (a short write, ENOSPC, EFBIG) or the fsync
+        failed; a partly written line is ended by the next write's leading newline.
+        """
         with self.lock:
-            self._fh.write(line + b"\n")
+            data = (b"\n" if self._torn else b"") + line + b"\n"
+            written, error = self._write_all(data)
+            if written:
+                self._torn = data[written - 1 : written] != b"\n"
+            if error is not None:
+                raise error
             if durable:
                 os.fsync(self._fh.fileno())
             self.last_seq = max(self.last_seq, seq)
+
+    def _write_all(self, data: bytes) -> tuple[int, OSError | None]:
+        """Write ``data``, retrying short writes; (bytes written, the error that stopped it or None)."""
+        view, done = memoryview(data), 0
+        while done < len(data):
+            try:
+                n = self._fh.write(view[done:])
+            except OSError as exc:
+                return done, exc
+            if not n:  # nothing written and no error: treat as a full device rather than loop
+                return done, OSError(f"short write: {done} of {len(data)} bytes written, then none")
+            done += n
+        return done, None
 
     def size(self) -> int:
         with self.lock:
@@ -164,14 +356,147 @@ class AlertLog:
             self._fh.close()
 
 
+# -- CurveZMQ -------------------------------------------------------------------------------------------
+def _load_key_file(path: str | Path, *, secret: bool, what: str) -> tuple[bytes, bytes | None]:
+    """(public, secret) z85 keys of a zmq.auth key file; PublisherConfigError quoting the path."""
+    try:
+        public, secret_key = zmq.auth.load_certificate(str(path))
+    except (OSError, ValueError) as exc:
+        raise PublisherConfigError(f"{what} {str(path)!r}: not a readable zmq key file ({exc})") from None
+    if len(public) != 40 or (secret and (secret_key is None or len(secret_key) != 40)):
+        raise PublisherConfigError(
+            f"{what} {str(path)!r}: expected a {'secret' if secret else 'public'} key file made by "
+            f"realtime-keys (NAME.key_secret / NAME.key)"
+        )
+    return public, secret_key
+
+
+class ClientAllowList:
+    """The CURVE allow-list: every ``NAME.key`` in a directory, a public key each; ``NAME`` names it.
+
+    A credentials provider for :meth:`zmq.auth.Authenticator.configure_curve_callback`: the directory
+    is read again at each handshake, so adding or removing a key file takes effect for the next
+    connection. Refused keys are logged (WARNING, at most one line per 10 s).
+    """
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise PublisherConfigError(f"curve_clients_dir {str(directory)!r} is not a directory")
+        self._names: dict[bytes, str] = {}
+        self._refused = _Throttle()
+        self._unreadable = _Throttle()
+        self.scan()
+
+    def scan(self) -> dict[bytes, str]:
+        """Public key (z85) -> name, read from the directory now."""
+        names: dict[bytes, str] = {}
+        try:
+            files = sorted(self.directory.glob("*.key"))
+        except OSError as exc:
+            self._unreadable.warn(
+                "CURVE clients directory %s cannot be read: %s; refusing every client", self.directory, exc
+            )
+            files = []
+        for path in files:
+            try:
+                public, _ = zmq.auth.load_certificate(str(path))
+            except (OSError, ValueError) as exc:
+                self._unreadable.warn("CURVE client key %s ignored: %s", path, exc)
+                continue
+            names[public] = path.stem
+        self._names = names
+        return names
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        """ZAP: is this client key (z85) allowed? Logs a refusal. Never raises (the ZAP thread must live)."""
+        try:
+            if key in self.scan():
+                return True
+        except Exception:  # an unexpected failure refuses the client rather than stopping every handshake
+            log.exception("alerts: CURVE allow-list check failed; refusing the client")
+            return False
+        self._refused.warn(
+            "alerts: refused a CURVE client: its public key %s is not in %s",
+            key.decode("ascii", "replace"),
+            self.directory,
+        )
+        return False
+
+    def name_of(self, key: bytes) -> str:
+        """The name of an allowed key (z85); the key itself if no file names it (any more)."""
+        return self._names.get(key, key.decode("ascii", "replace"))
+
+
+class _Authenticator(ThreadAuthenticator):
+    """pyzmq's ZAP thread, whose User-Id for a CURVE client is its key file's name (``nurse-3``)."""
+
+    def __init__(self, context: zmq.Context, allow: ClientAllowList):
+        super().__init__(context, log=logging.getLogger("realtime.alerts.zap"))
+        self.allow_list = allow
+
+    def curve_user_id(self, client_public_key: bytes) -> str:
+        return self.allow_list.name_of(z85.encode(client_public_key))
+
+
+@dataclass(frozen=True)
+class ClientKeys:
+    """A subscriber's CURVE keys (z85): its own pair, and the server's public key it insists on."""
+
+    public: bytes
+    secret: bytes
+    server: bytes
+
+    @classmethod
+    def load(cls, server_key: str | Path, client_key: str | Path) -> ClientKeys:
+        """From the server's public key file and this client's secret key file (``realtime-keys``).
+
+        Raises :class:`PublisherConfigError` quoting a file that is missing or not a key file.
+        """
+        server, _ = _load_key_file(server_key, secret=False, what="server key")
+        public, secret = _load_key_file(client_key, secret=True, what="client secret key")
+        assert secret is not None  # _load_key_file(secret=True) checked it
+        return cls(public=public, secret=secret, server=server)
+
+    def apply(self, sock: zmq.Socket) -> None:
+        """Make ``sock`` a CURVE client pinned to the server's key (before connecting)."""
+        sock.curve_publickey = self.public
+        sock.curve_secretkey = self.secret
+        sock.curve_serverkey = self.server
+
+
+@dataclass
+class AckRequest:
+    """An acknowledgement received on the replay socket, for the daemon loop to decide.
+
+    ``by``: the authenticated client's name (its key file's stem in ``curve_clients_dir``). The daemon
+    answers with ``reply.set_result({"ok": True, ...})`` or ``reply.set_result({"error": "..."})``;
+    the dict is sent to the client as it is.
+    """
+
+    event_id: int
+    by: str
+    note: str
+    reply: concurrent.futures.Future[dict]
+
+
 class Publisher:
     """PUB + replay REP + alert log. ``publish`` is called from one thread (the daemon loop).
 
     ``endpoint`` / ``replay_endpoint`` may use ``tcp://127.0.0.1:*``; the bound addresses are
     ``self.endpoint`` / ``self.replay_endpoint`` afterwards. ``on_error(kind)`` is called for errors
-    handled without raising (``alert_log``, ``publish``, ``replay``), e.g. to count them.
-    Raises ``zmq.ZMQError`` / ``OSError`` at construction if a socket cannot be bound or the log
-    cannot be opened.
+    handled without raising (``alert_log`` once per message not written whole, ``publish``,
+    ``replay``), e.g. to count them.
+
+    ``curve_secret_key`` (a ``.key_secret`` file) and ``curve_clients_dir`` (allowed ``NAME.key``
+    files) together make both sockets CURVE servers behind a ZAP allow-list (one authenticator per
+    context: without ``context`` a private one is made). Without them, binding an endpoint that is
+    not local (:func:`is_local_endpoint`) raises :class:`PublisherConfigError` unless
+    ``allow_plaintext_remote`` (then a WARNING).
+
+    Raises :class:`PublisherConfigError` for such configuration problems (before anything is opened),
+    ``zmq.ZMQError`` / ``OSError`` at construction if a socket cannot be bound or the log cannot be
+    opened.
     """
 
     def __init__(
@@ -183,25 +508,89 @@ class Publisher:
         on_error: Callable[[str], None] | None = None,
         on_published: Callable[[str], None] | None = None,
         context: zmq.Context | None = None,
+        curve_secret_key: str = "",
+        curve_clients_dir: str = "",
+        allow_plaintext_remote: bool = False,
+        replay_rate_per_s: float = REPLAY_RATE_PER_S,
+        ack_wait_s: float = ACK_WAIT_S,
     ):
-        self._ctx = context or zmq.Context.instance()
         self._on_error = on_error or (lambda kind: None)
         self._on_published = on_published or (lambda topic: None)
+        # -- configuration checks first: nothing is opened for a configuration that is refused
+        if bool(curve_secret_key) != bool(curve_clients_dir):
+            raise PublisherConfigError(
+                "CURVE needs both alerts.curve_secret_key and alerts.curve_clients_dir, got "
+                f"curve_secret_key={curve_secret_key!r}, curve_clients_dir={curve_clients_dir!r}"
+            )
+        self.curve = bool(curve_secret_key)
+        for name, ep in (("alerts.endpoint", endpoint), ("alerts.replay_endpoint", replay_endpoint)):
+            if ep and not self.curve and not is_local_endpoint(ep):
+                if not allow_plaintext_remote:
+                    raise PublisherConfigError(
+                        f"{name} {ep!r} is not a loopback address and CURVE is off: anyone who can reach it "
+                        "could read the alerts, and a process holding the port could forge them. Set "
+                        "alerts.curve_secret_key and alerts.curve_clients_dir (keys from realtime-keys), "
+                        "bind 127.0.0.1, or set alerts.allow_plaintext_remote = true"
+                    )
+                log.warning(
+                    "alerts: %s %s is not loopback and CURVE is off (allow_plaintext_remote): alerts travel "
+                    "unauthenticated and unencrypted",
+                    name,
+                    ep,
+                )
+        self._rate = _RateLimit(replay_rate_per_s)
+        if not ack_wait_s > 0:
+            raise PublisherConfigError(f"ack_wait_s must be > 0, got {ack_wait_s!r}")
+        self.ack_wait_s = float(ack_wait_s)
+        server_secret = b""
+        self.allow_list: ClientAllowList | None = None
+        if self.curve:
+            _public, secret = _load_key_file(curve_secret_key, secret=True, what="alerts.curve_secret_key")
+            assert secret is not None
+            server_secret = secret
+            with contextlib.suppress(OSError):
+                mode = os.stat(curve_secret_key).st_mode
+                if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                    log.warning(
+                        "alerts: the server secret key %s can be read by others (mode %o); chmod 600 it",
+                        curve_secret_key,
+                        stat.S_IMODE(mode),
+                    )
+            self.allow_list = ClientAllowList(curve_clients_dir)
+            if not self.allow_list.scan():
+                log.warning(
+                    "alerts: no client keys (*.key) in %s: no subscriber can connect until one is added",
+                    curve_clients_dir,
+                )
+        # -- state
         self.log = AlertLog(log_path)
-        self.sequencer = Sequencer(start=self.log.last_seq)
+        self.mark = SequenceMark(Path(str(self.log.path) + ".seq"))
+        start = max(self.log.last_seq, self.mark.read())
+        self._own_ctx = self.curve and context is None  # a private context for a private ZAP handler
+        self._ctx = zmq.Context() if self._own_ctx else (context or zmq.Context.instance())
+        self.sequencer = Sequencer(start=start, reserve=self._reserve, block=SEQ_BLOCK)
+        self.run = self.sequencer.run
         self._cache: collections.deque[dict] = collections.deque(maxlen=_CACHE_SIZE)
-        self._pub = self._ctx.socket(zmq.PUB)
-        self._pub.setsockopt(zmq.LINGER, 0)
-        self._rep = None
-        self._thread = None
+        self._acks: queue.SimpleQueue[AckRequest] = queue.SimpleQueue()
+        self._refusals: collections.defaultdict[str, _Throttle] = collections.defaultdict(_Throttle)
+        self._auth: _Authenticator | None = None
+        self._pub: zmq.Socket | None = None
+        self._rep: zmq.Socket | None = None
+        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         try:
+            if self.curve:
+                assert self.allow_list is not None
+                self._auth = _Authenticator(self._ctx, self.allow_list)
+                self._auth.start()
+                self._auth.configure_curve_callback("*", credentials_provider=self.allow_list)
+            self._pub = self._socket(zmq.PUB, server_secret)
             self._pub.bind(endpoint)
             self.endpoint = self._pub.getsockopt_string(zmq.LAST_ENDPOINT)
             self.replay_endpoint = ""
             if replay_endpoint:
-                self._rep = self._ctx.socket(zmq.REP)
-                self._rep.setsockopt(zmq.LINGER, 0)
+                self._rep = self._socket(zmq.REP, server_secret)
+                self._rep.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
                 self._rep.bind(replay_endpoint)
                 self.replay_endpoint = self._rep.getsockopt_string(zmq.LAST_ENDPOINT)
         except Exception:
@@ -212,12 +601,35 @@ class Publisher:
             self._thread = threading.Thread(target=self._serve_replay, name="alerts-replay", daemon=True)
             self._thread.start()
         log.info(
-            "alerts: PUB %s, replay %s, log %s (continuing after seq %d)",
+            "alerts: PUB %s, replay %s, log %s (continuing after seq %d, run %s), %s",
             self.endpoint,
             self.replay_endpoint or "off",
             self.log.path,
-            self.log.last_seq,
+            start,
+            self.run,
+            f"CURVE on (clients: {curve_clients_dir})" if self.curve else "CURVE off",
         )
+
+    def _socket(self, kind: int, server_secret: bytes) -> zmq.Socket:
+        sock = self._ctx.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        if server_secret:
+            sock.curve_server = True
+            sock.curve_secretkey = server_secret
+        return sock
+
+    def _reserve(self, mark: int) -> None:
+        """The Sequencer's reservation: make ``mark`` durable before numbers up to it are used."""
+        try:
+            self.mark.write(mark)
+        except OSError as exc:
+            self._on_error("alert_log")
+            log.error(
+                "could not write the sequence mark %s (%s): a restart after lost log lines could reuse "
+                "numbers (the run id in every message still tells them apart)",
+                self.mark.path,
+                exc,
+            )
 
     # -- publishing ---------------------------------------------------------------------------------
     def publish(self, message: dict) -> dict:
@@ -226,8 +638,8 @@ class Publisher:
         A message the schema refuses raises :class:`realtime.messages.MessageError` before anything
         is logged or sent (and its sequence number is not used).
 
-        A log write failure is counted (``alert_log``) and logged, and the message is still sent:
-        an alarm nobody hears is worse than a gap in the log.
+        A message not written whole to the log is counted (``alert_log``, once) and logged, and is
+        still sent: an alarm nobody hears is worse than a gap in the log.
         """
         stamped = self.sequencer.stamp(dict(message))
         try:
@@ -243,6 +655,7 @@ class Publisher:
             log.error("could not write seq %s to the alert log %s: %s", stamped.get("seq"), self.log.path, exc)
         with self.log.lock:
             self._cache.append(stamped)
+        assert self._pub is not None
         try:
             self._pub.send_multipart(frames, flags=zmq.NOBLOCK)
             self._on_published(topic)
@@ -253,34 +666,118 @@ class Publisher:
 
     @property
     def last_seq(self) -> int:
-        return self.log.last_seq
+        """The last sequence number used (or, before the first message, the one the numbering continues after)."""
+        return self.sequencer.last
+
+    # -- acknowledgements ---------------------------------------------------------------------------
+    def pending_acks(self) -> list[AckRequest]:
+        """Acknowledgements received since the last call (non-blocking; the daemon loop calls it once per
+        iteration and answers each ``req.reply``). Requests whose client gave up are left out."""
+        out: list[AckRequest] = []
+        while True:
+            try:
+                req = self._acks.get_nowait()
+            except queue.Empty:
+                return out
+            if req.reply.set_running_or_notify_cancel():
+                out.append(req)
+
+    def _ack(self, req: dict, user: str | None) -> dict:
+        """The reply to ``{"ack": EVENT_ID[, "note": TEXT]}``: the daemon loop's answer, or an error."""
+        if not self.curve:
+            return {
+                "error": "acknowledgement needs CURVE authentication (the daemon has no alerts.curve_secret_key / "
+                "alerts.curve_clients_dir), so it cannot tell who acknowledges"
+            }
+        event_id, note = req.get("ack"), req.get("note", "")
+        if not isinstance(event_id, int) or isinstance(event_id, bool) or event_id < 1:
+            return {"error": f"ack: expected an event id (an integer >= 1), got {event_id!r:.100}"}
+        if not isinstance(note, str) or len(note) > NOTE_MAX_CHARS:
+            return {"error": f"note: expected a string of at most {NOTE_MAX_CHARS} characters, got {note!r:.100}"}
+        if any(ord(c) < 32 or ord(c) == 127 for c in note):
+            return {"error": f"note: control characters (newlines, tabs) are not allowed, got {note!r:.100}"}
+        unknown = set(req) - {"ack", "note"}
+        if unknown:
+            return {"error": f"unknown acknowledgement fields {sorted(unknown)!r} (known: ack, note)"}
+        if not user:
+            return {"error": "acknowledgement from a client without a CURVE identity"}
+        fut: concurrent.futures.Future[dict] = concurrent.futures.Future()
+        self._acks.put(AckRequest(event_id=event_id, by=user, note=note, reply=fut))
+        answer = self._wait(fut, self.ack_wait_s)
+        if answer is None and not fut.cancel():  # the daemon took it: give it as long again to answer
+            answer = self._wait(fut, self.ack_wait_s)
+        if answer is None:
+            answer = {"error": "daemon busy, try again"}
+        log.info("alerts: acknowledgement of event %d by %s (note %r): %s", event_id, user, note, answer)
+        return answer
+
+    def _wait(self, fut: concurrent.futures.Future[dict], timeout_s: float) -> dict | None:
+        deadline = time.monotonic() + timeout_s
+        while not self._stop.is_set():
+            try:
+                result = fut.result(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
+            except concurrent.futures.TimeoutError:
+                if time.monotonic() >= deadline:
+                    return None
+                continue
+            except concurrent.futures.CancelledError:
+                return None
+            except Exception as exc:  # the daemon set an exception instead of an answer
+                return {"error": f"acknowledgement failed: {exc}"}
+            if not isinstance(result, dict):
+                return {"error": f"internal error: the daemon answered {result!r:.100}"}
+            return result
+        return {"error": "daemon stopping"}
 
     # -- replay -------------------------------------------------------------------------------------
-    def answer(self, raw: bytes) -> dict:
-        """The reply to one replay request (pure apart from reading the log)."""
+    def answer(self, raw: bytes, user: str | None = None) -> dict:
+        """The reply to one request (replay: pure apart from reading the log; ack: waits for the daemon).
+
+        ``user``: the client's CURVE identity (its key's name), None without CURVE.
+        """
+        parsed = self._parse(raw)
+        if "error" in parsed:
+            return parsed["error"]
+        if "ack" in parsed["request"]:
+            return self._ack(parsed["request"], user)
+        return self._replay(parsed["request"])
+
+    @staticmethod
+    def _parse(raw: bytes) -> dict:
+        """``{"request": dict}`` or ``{"error": reply}`` for bytes that are not a JSON object."""
         try:
             req = json.loads(raw)
+        except RecursionError:
+            text = 'request is nested too deeply to be a request; expected a JSON object like {"since_seq": 0}'
+            return {"error": {"error": text}}
         except (ValueError, UnicodeDecodeError):
-            return {"error": f'expected a JSON object like {{"since_seq": 0}}, got {raw[:200]!r}'}
+            return {"error": {"error": f'expected a JSON object like {{"since_seq": 0}}, got {raw[:200]!r}'}}
         if not isinstance(req, dict):
-            return {"error": f'expected a JSON object like {{"since_seq": 0}}, got {req!r}'[:300]}
+            return {"error": {"error": f'expected a JSON object like {{"since_seq": 0}}, got {req!r:.200}'}}
+        return {"request": req}
+
+    def _replay(self, req: dict) -> dict:
+        """The reply to a parsed replay request."""
         since = req.get("since_seq")
         if not isinstance(since, int) or isinstance(since, bool) or since < 0:
-            return {"error": f"since_seq: expected an integer >= 0, got {since!r}"}
+            return {"error": f"since_seq: expected an integer >= 0, got {since!r:.100}"}
         topics = req.get("topics", [])
         if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
-            return {"error": f"topics: expected a list of topic prefixes, got {topics!r}"}
+            return {"error": f"topics: expected a list of topic prefixes, got {topics!r:.200}"}
         limit = req.get("limit", REPLAY_LIMIT)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= REPLAY_LIMIT:
-            return {"error": f"limit: expected an integer in 1..{REPLAY_LIMIT}, got {limit!r}"}
+            return {"error": f"limit: expected an integer in 1..{REPLAY_LIMIT}, got {limit!r:.100}"}
         unknown = set(req) - {"since_seq", "topics", "limit"}
         if unknown:
-            return {"error": f"unknown request fields {sorted(unknown)!r} (known: since_seq, topics, limit)"}
+            return {
+                "error": f"unknown request fields {sorted(unknown)!r:.200} "
+                "(known: since_seq, topics, limit; or ack, note)"
+            }
         topics_t = tuple(topics)
         with self.log.lock:
             cached = list(self._cache)
             upto = self.log._fh.tell()
-            last = self.log.last_seq
+            last = self.sequencer.last
         if cached and cached[0]["seq"] <= since + 1:
             msgs = [m for m in cached if m["seq"] > since and _topic_ok(m, topics_t)]
             more = len(msgs) > limit
@@ -288,6 +785,42 @@ class Publisher:
         else:
             msgs, more = self.log.read_since(since, topics_t, limit, upto_bytes=upto)
         return {"messages": msgs, "more": more, "last_seq": last}
+
+    def _receive_request(self, rep: zmq.Socket) -> dict:
+        """Read one whole request (every part) and return the reply to send."""
+        first = rep.recv(copy=False, flags=zmq.NOBLOCK)
+        parts, size, frame = 1, len(first.bytes), first
+        while frame.more:  # the parts of one message arrive together: draining them does not wait
+            frame = rep.recv(copy=False, flags=zmq.NOBLOCK)
+            parts += 1
+            size += len(frame.bytes)
+        if not self._rate.take():
+            kind, error = "rate", f"rate limited: at most {self._rate.rate_per_s:g} requests per second; try again"
+        elif parts > 1:
+            kind, error = (
+                "multipart",
+                f"expected one frame holding a JSON object, got a multipart request of {parts} parts "
+                f"({size} bytes); refused",
+            )
+        elif size > MAX_REQUEST_BYTES:
+            kind, error = "size", f"request of {size} bytes is over the limit of {MAX_REQUEST_BYTES} bytes; refused"
+        else:
+            user = None
+            if self.curve:
+                with contextlib.suppress(zmq.ZMQError):
+                    user = str(first.get("User-Id"))
+            parsed = self._parse(first.bytes)
+            if "error" in parsed:
+                reply = parsed["error"]
+            elif "ack" in parsed["request"]:
+                return self._ack(parsed["request"], user)  # logged there
+            else:
+                reply = self._replay(parsed["request"])
+            if "error" in reply:
+                self._refusals["request"].warn("replay: answered a bad request with an error: %s", reply["error"])
+            return reply
+        self._refusals[kind].warn("replay: %s", error)
+        return {"error": error}
 
     def _serve_replay(self) -> None:
         rep = self._rep
@@ -299,14 +832,20 @@ class Publisher:
             try:
                 if not poller.poll(100):
                     continue
-                raw = rep.recv(flags=zmq.NOBLOCK)
                 try:
-                    reply = self.answer(raw)
+                    reply = self._receive_request(rep)
+                except zmq.ZMQError:
+                    raise
                 except Exception as exc:  # a broken log must not kill the replay thread
                     log.exception("replay request failed")
                     self._on_error("replay")
                     reply = {"error": f"internal error: {exc}"}
-                rep.send(json.dumps(reply, separators=(",", ":")).encode("utf-8"))
+                try:
+                    body = json.dumps(reply, separators=(",", ":"), allow_nan=False)
+                except (TypeError, ValueError) as exc:  # e.g. an answer from the daemon that is not JSON
+                    log.error("replay: reply %.200r cannot be sent as JSON: %s", reply, exc)
+                    body = json.dumps({"error": f"internal error: the reply is not JSON ({exc})"})
+                rep.send(body.encode("utf-8"))
             except zmq.ZMQError as exc:
                 if self._stop.is_set():
                     break
@@ -319,15 +858,32 @@ class Publisher:
         for sock in (self._pub, self._rep):
             if sock is not None and not sock.closed:
                 sock.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        if self._own_ctx and not self._ctx.closed:
+            self._ctx.term()
 
     def close(self, flush_s: float = 0.2) -> None:
-        """Give queued messages ``flush_s`` to leave, then close everything (linger 0)."""
+        """Give queued messages ``flush_s`` to leave, then close everything (linger 0).
+
+        The sequence mark is set to the last number used, so a clean restart continues right after it.
+        """
         if flush_s > 0:
             time.sleep(flush_s)
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=2.0)
+            self._thread.join(timeout=2.0 * self.ack_wait_s + 2.0)
+        while True:  # acknowledgements nobody will answer
+            try:
+                self._acks.get_nowait().reply.cancel()
+            except queue.Empty:
+                break
         self._close_sockets()
+        with contextlib.suppress(OSError):
+            with self.log.lock:
+                os.fsync(self.log._fh.fileno())
+            self.mark.write(self.sequencer.last)
         self.log.close()
 
 
@@ -336,6 +892,12 @@ class Subscriber:
 
     ``topics`` are prefixes (``seizure`` matches ``seizure.onset`` and ``seizure.offset``); the
     SUB socket takes everything so gaps in ``seq`` are noticed and filled from the replay socket.
+    Messages are told apart by ``(run, seq)``: numbering that goes back, or a new ``run`` (a
+    restarted daemon), is reported through ``warn`` and the messages are kept.
+
+    ``keys``: CURVE client keys (:meth:`ClientKeys.load`); the daemon must then present the pinned
+    server key. Handshake failures (a forged or re-keyed server, a client key the daemon refuses) and
+    no connection within ``connect_warn_s`` are reported through ``warn``, once until connected.
     """
 
     def __init__(
@@ -348,28 +910,73 @@ class Subscriber:
         context: zmq.Context | None = None,
         replay_timeout_s: float = 2.0,
         warn: Callable[[str], None] | None = None,
+        keys: ClientKeys | None = None,
+        connect_warn_s: float = 5.0,
     ):
         self._ctx = context or zmq.Context.instance()
         self.endpoint, self.replay_endpoint = endpoint, replay_endpoint
         self.topics = tuple(topics)
         self.last_seq = since
+        self.last_run: str | None = None
         self.replay_timeout_s = replay_timeout_s
+        self.keys = keys
         self._warn = warn or (lambda text: log.warning("%s", text))
-        self._seen: collections.deque[int] = collections.deque(maxlen=10_000)
-        self._seen_set: set[int] = set()
+        self._seen: collections.deque[tuple[str | None, int]] = collections.deque(maxlen=10_000)
+        self._seen_set: set[tuple[str | None, int]] = set()
         self._sub = self._ctx.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        if keys is not None:
+            keys.apply(self._sub)
+        self._mon = self._sub.get_monitor_socket(_HANDSHAKE_EVENTS)
+        self._poller = zmq.Poller()
+        self._poller.register(self._sub, zmq.POLLIN)
+        self._poller.register(self._mon, zmq.POLLIN)
+        self.connected = False  # a handshake with the daemon succeeded (with CURVE: it proved its key)
+        self._reported: set[str] = set()
+        self._connect_deadline = time.monotonic() + connect_warn_s
         self._sub.connect(endpoint)
         self._pending: collections.deque[dict] = collections.deque()
         if since is not None and replay_endpoint:
             self._fill(since)
 
-    def _remember(self, seq: int) -> None:
+    def _remember(self, key: tuple[str | None, int]) -> None:
         if len(self._seen) == self._seen.maxlen:
             self._seen_set.discard(self._seen[0])
-        self._seen.append(seq)
-        self._seen_set.add(seq)
+        self._seen.append(key)
+        self._seen_set.add(key)
+
+    def _report(self, kind: str, text: str) -> None:
+        if kind not in self._reported:
+            self._reported.add(kind)
+            self._warn(text)
+
+    def _on_monitor(self) -> None:
+        while self._mon.poll(0):
+            event = recv_monitor_message(self._mon)["event"]
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                if self._reported:
+                    self._warn(f"connected to {self.endpoint}" + (" (server key verified)" if self.keys else ""))
+                self.connected, self._reported = True, set()
+            elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                self._report(
+                    "auth",
+                    f"the daemon at {self.endpoint} refused this client's key: its public key is not in the "
+                    "daemon's alerts.curve_clients_dir; receiving nothing",
+                )
+            elif self.keys is not None:
+                self._report(
+                    "server",
+                    f"cannot authenticate the daemon at {self.endpoint}: the CURVE handshake failed (its key is "
+                    "not the one in --server-key: a forged or re-keyed server, or it does not use CURVE); "
+                    "nothing from it is accepted",
+                )
+            else:
+                self._report(
+                    "server",
+                    f"the handshake with {self.endpoint} failed (a daemon with CURVE needs --server-key and "
+                    "--client-key); receiving nothing",
+                )
 
     def replay(self, since_seq: int) -> list[dict]:
         """Every logged message after ``since_seq`` (all pages); [] with a warning if unreachable."""
@@ -379,17 +986,22 @@ class Subscriber:
             req.setsockopt(zmq.LINGER, 0)
             req.setsockopt(zmq.RCVTIMEO, int(self.replay_timeout_s * 1000))
             req.setsockopt(zmq.SNDTIMEO, int(self.replay_timeout_s * 1000))
+            if self.keys is not None:
+                self.keys.apply(req)
             try:
                 req.connect(self.replay_endpoint)
                 req.send(json.dumps({"since_seq": since_seq}).encode())
                 reply = json.loads(req.recv())
             except (zmq.ZMQError, ValueError) as exc:
-                self._warn(f"replay from {self.replay_endpoint} failed ({exc}); continuing with live messages")
+                self._warn(
+                    f"no answer from the replay socket {self.replay_endpoint} within {self.replay_timeout_s:g} s "
+                    f"({exc}: not running, or a CURVE key mismatch); continuing with live messages"
+                )
                 return out
             finally:
                 req.close(linger=0)
-            if "error" in reply:
-                self._warn(f"replay refused: {reply['error']}")
+            if not isinstance(reply, dict) or "error" in reply:
+                self._warn(f"replay refused: {reply.get('error') if isinstance(reply, dict) else reply!r:.200}")
                 return out
             msgs = reply.get("messages", [])
             out.extend(msgs)
@@ -399,18 +1011,27 @@ class Subscriber:
 
     def _fill(self, since_seq: int) -> None:
         for msg in self.replay(since_seq):
-            self._accept(msg)
+            if isinstance(msg, dict):
+                self._accept(msg, live=False)
 
-    def _accept(self, msg: dict) -> None:
-        seq = msg.get("seq")
-        if not isinstance(seq, int) or seq in self._seen_set:
+    def _accept(self, msg: dict, *, live: bool) -> None:
+        seq, run = msg.get("seq"), msg.get("run")
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            return
+        run = run if isinstance(run, str) else None
+        key = (run, seq)
+        if key in self._seen_set:
             return
         if self.last_seq is not None and seq <= self.last_seq:
-            if seq in self._seen_set or not self._seen:
-                return
-            self._warn(f"sequence went back from {self.last_seq} to {seq} (a new alert log?); following it")
-        self._remember(seq)
-        self.last_seq = seq
+            self._warn(
+                f"numbering went back from {self.last_seq} to {seq}"
+                + (f" (run {self.last_run} -> {run})" if run != self.last_run else "")
+                + ": a restarted daemon or another alert log; keeping the messages"
+            )
+        elif live and self.last_run is not None and run != self.last_run:
+            self._warn(f"the daemon restarted (run {self.last_run} -> {run}); numbering continues at {seq}")
+        self._remember(key)
+        self.last_seq, self.last_run = seq, run
         if _topic_ok(msg, self.topics):
             self._pending.append(msg)
 
@@ -418,10 +1039,21 @@ class Subscriber:
         """The next message for the chosen topics, or None after ``timeout_s`` (None = wait forever)."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not self._pending:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if remaining is not None and remaining <= 0:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
                 return None
-            if not self._sub.poll(None if remaining is None else int(remaining * 1000) or 1):
+            wait = None if deadline is None else deadline - now
+            if not self.connected and "connect" not in self._reported:
+                if now >= self._connect_deadline:
+                    if not self._reported:
+                        self._report("connect", f"no connection to {self.endpoint} yet (is the daemon running?)")
+                    self._reported.add("connect")
+                else:
+                    wait = self._connect_deadline - now if wait is None else min(wait, self._connect_deadline - now)
+            events = dict(self._poller.poll(None if wait is None else max(1, int(wait * 1000))))
+            if self._mon in events:
+                self._on_monitor()
+            if self._sub not in events:
                 continue
             frames = self._sub.recv_multipart()
             try:
@@ -432,7 +1064,7 @@ class Subscriber:
             seq = msg.get("seq")
             if isinstance(seq, int) and self.last_seq is not None and seq > self.last_seq + 1 and self.replay_endpoint:
                 self._fill(self.last_seq)  # missed something: fetch it before the live message
-            self._accept(msg)
+            self._accept(msg, live=True)
         return self._pending.popleft()
 
     def __iter__(self) -> Iterator[dict]:
@@ -442,18 +1074,60 @@ class Subscriber:
                 yield msg
 
     def close(self) -> None:
+        with contextlib.suppress(zmq.ZMQError):
+            self._sub.disable_monitor()
+        self._mon.close(linger=0)
         self._sub.close(linger=0)
 
 
-def replay_request(endpoint: str, request: Any, timeout_s: float = 2.0, context: zmq.Context | None = None) -> dict:
-    """Send one raw replay request (a JSON-able object, or bytes as they are); return the reply."""
+def replay_request(
+    endpoint: str,
+    request: Any,
+    timeout_s: float = 2.0,
+    context: zmq.Context | None = None,
+    keys: ClientKeys | None = None,
+) -> dict:
+    """Send one raw request (a JSON-able object, or bytes as they are); return the reply.
+
+    Raises ``zmq.Again`` when no reply comes within ``timeout_s``.
+    """
     ctx = context or zmq.Context.instance()
     req = ctx.socket(zmq.REQ)
     req.setsockopt(zmq.LINGER, 0)
     req.setsockopt(zmq.RCVTIMEO, int(timeout_s * 1000))
+    req.setsockopt(zmq.SNDTIMEO, int(timeout_s * 1000))
+    if keys is not None:
+        keys.apply(req)
     try:
         req.connect(endpoint)
         req.send(request if isinstance(request, bytes) else json.dumps(request).encode())
         return json.loads(req.recv())
     finally:
         req.close(linger=0)
+
+
+def ack_request(
+    endpoint: str,
+    event_id: int,
+    note: str = "",
+    *,
+    keys: ClientKeys | None = None,
+    timeout_s: float = 10.0,
+    context: zmq.Context | None = None,
+) -> dict:
+    """Acknowledge event ``event_id`` on the daemon's replay socket; the reply, or ``{"error": ...}``
+    when none comes within ``timeout_s``."""
+    request: dict[str, Any] = {"ack": event_id}
+    if note:
+        request["note"] = note
+    try:
+        reply = replay_request(endpoint, request, timeout_s=timeout_s, context=context, keys=keys)
+    except zmq.ZMQError as exc:
+        return {
+            "error": f"no reply from {endpoint} within {timeout_s:g} s ({exc}): the daemon is not running, "
+            "or the CURVE keys do not match (--server-key must be the daemon's public key, and this client's "
+            "public key must be in its curve_clients_dir)"
+        }
+    except ValueError as exc:
+        return {"error": f"the reply from {endpoint} is not JSON: {exc}"}
+    return reply if isinstance(reply, dict) else {"error": f"unexpected reply {reply!r:.200}"}

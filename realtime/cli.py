@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 
+from realtime import __version__
 from realtime.daemon import EX_CONFIG, EX_OK, EX_SOFTWARE, configure_logging
 
 log = logging.getLogger("realtime.cli")
@@ -35,6 +36,27 @@ OVERRIDES = {
 }
 
 
+class LazyVersion(argparse.Action):
+    """``--version`` whose text is made only when asked (``text``: a function), then printed; exit 0."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, *, text, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+        self.text = text
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(self.text())  # stdout, as argparse's own "version" action
+        parser.exit()
+
+
+def detect_version() -> str:
+    """``realtime-detect 0.1.0 (shipped model inception-...)``: the package and the shipped model's card,
+    read without loading a backend."""
+    from realtime.model import shipped_model_version
+
+    model = shipped_model_version()
+    return f"realtime-detect {__version__}" + (f" (shipped model {model})" if model else " (no shipped model)")
+
+
 def build_detect_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="realtime-detect",
@@ -42,6 +64,9 @@ def build_detect_parser() -> argparse.ArgumentParser:
         "With --file, score recordings offline instead.",
     )
     ap.add_argument("--config", metavar="PATH", help="TOML config file (default: built-in defaults)")
+    ap.add_argument(
+        "--version", action=LazyVersion, text=detect_version, help="print the version and the shipped model's; exit"
+    )
     g = ap.add_argument_group("stream (live)")
     g.add_argument("--stream", metavar="NAME", help="LSL stream name (stream.name)")
     g.add_argument("--type", metavar="TYPE", help="LSL stream type, compared without case (stream.type)")
@@ -102,7 +127,9 @@ def detect_main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, overrides)
     except ConfigError as exc:
-        print(f"realtime-detect: {exc}", file=sys.stderr)
+        from realtime.logs import for_stderr
+
+        print(for_stderr(f"realtime-detect: {exc}"), file=sys.stderr)
         return EX_CONFIG
     configure_logging(config.logging.level)
     try:
@@ -124,8 +151,10 @@ def build_alerts_parser() -> argparse.ArgumentParser:
         prog="realtime-alerts",
         description="Print the daemon's alerts, one JSON line per message. With --since, first replays what "
         "was published after that sequence number; gaps in the sequence are filled from the replay "
-        "socket; duplicates are dropped.",
+        "socket; duplicates (same run and seq) are dropped, numbering that goes back is reported on stderr "
+        "and kept. With --ack, acknowledge an open event instead (needs the CURVE keys).",
     )
+    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     ap.add_argument("--endpoint", default="tcp://127.0.0.1:5556", help="the daemon's PUB address")
     ap.add_argument("--replay-endpoint", default="tcp://127.0.0.1:5557", help="the daemon's replay address; '' = none")
     ap.add_argument(
@@ -136,8 +165,18 @@ def build_alerts_parser() -> argparse.ArgumentParser:
         help="only topics starting with PREFIX (repeatable; e.g. seizure, status.signal)",
     )
     ap.add_argument("--count", type=int, metavar="N", help="exit after N messages (exit 1 if the timeout comes first)")
-    ap.add_argument("--timeout-s", type=float, metavar="S", help="exit after S seconds")
+    ap.add_argument("--timeout-s", type=float, metavar="S", help="exit after S seconds (--ack: wait S for the reply)")
     ap.add_argument("--since", type=int, metavar="SEQ", help="first replay every logged message after SEQ")
+    g = ap.add_argument_group("CurveZMQ (a daemon with alerts.curve_secret_key)")
+    g.add_argument(
+        "--server-key", metavar="PUBFILE", help="the daemon's public key file (server.key): only it is trusted"
+    )
+    g.add_argument("--client-key", metavar="SECRETFILE", help="this client's secret key file (NAME.key_secret)")
+    g = ap.add_argument_group("acknowledgement")
+    g.add_argument(
+        "--ack", type=int, metavar="EVENT_ID", help="acknowledge open event EVENT_ID, print the reply; exit 0 if ok"
+    )
+    g.add_argument("--note", metavar="TEXT", help="with --ack: a short note (at most 200 characters)")
     return ap
 
 
@@ -148,9 +187,39 @@ def alerts_main(argv: list[str] | None = None) -> int:
         ap.error(f"--count must be >= 1, got {args.count!r}")
     if args.since is not None and args.since < 0:
         ap.error(f"--since must be >= 0, got {args.since!r}")
+    if args.timeout_s is not None and not args.timeout_s > 0:
+        ap.error(f"--timeout-s must be > 0, got {args.timeout_s!r}")
+    if bool(args.server_key) != bool(args.client_key):
+        ap.error("--server-key and --client-key go together (the daemon's public key, this client's secret key)")
+    if args.note is not None and args.ack is None:
+        ap.error("--note goes with --ack")
+    if args.ack is not None:
+        if args.since is not None or args.count is not None or args.topic:
+            ap.error("--ack sends one acknowledgement and exits; it does not go with --since, --count or --topic")
+        if args.ack < 1:
+            ap.error(f"--ack: expected an event id >= 1, got {args.ack!r}")
+        if not args.replay_endpoint:
+            ap.error("--ack needs the replay endpoint (--replay-endpoint)")
     import signal
 
-    from realtime.alerts import Subscriber
+    from realtime.alerts import ClientKeys, PublisherConfigError, Subscriber, ack_request
+
+    keys = None
+    if args.server_key:
+        try:
+            keys = ClientKeys.load(args.server_key, args.client_key)
+        except PublisherConfigError as exc:
+            ap.error(str(exc))
+    if args.ack is not None:
+        reply = ack_request(
+            args.replay_endpoint, args.ack, args.note or "", keys=keys, timeout_s=args.timeout_s or 10.0
+        )
+        print(json.dumps(reply, separators=(",", ":"), ensure_ascii=False), flush=True)
+        if reply.get("ok") is True:
+            return EX_OK
+        error = reply.get("error", reply)
+        print(f"realtime-alerts: acknowledgement of event {args.ack} failed: {error}", file=sys.stderr)
+        return 1
 
     stop = [False]
 
@@ -165,6 +234,7 @@ def alerts_main(argv: list[str] | None = None) -> int:
         topics=args.topic,
         since=args.since,
         warn=lambda text: print(f"realtime-alerts: {text}", file=sys.stderr, flush=True),
+        keys=keys,
     )
     deadline = None if args.timeout_s is None else time.monotonic() + args.timeout_s
     printed = 0

@@ -1,7 +1,11 @@
 """Daemon configuration: TOML -> validated, frozen dataclasses.
 
 Pure: no I/O beyond reading the TOML text handed in by :func:`load_config`. Every error in a file
-is collected and reported at once (:class:`ConfigError`), quoting the value received.
+is collected and reported at once (:class:`ConfigError`), quoting the value received: wrong types,
+NaN and inf in any number, values outside their limits (``MIN_HOP_S`` ... ``MAX_DURATION_S``: a value
+past them used to crash, hang or wait for ever at the first stream). What depends on the model (the
+hop and the buffer against its window, :func:`window_errors`) is checked by :func:`apply_model_settings`
+given ``window_s``.
 CLI flags override file values through ``overrides`` (dotted keys, e.g. ``"stream.name"``).
 
 Where a value came from: :func:`build_config` / :func:`load_config` record in ``Config.sources``
@@ -14,6 +18,7 @@ the model card's ``"settings"`` < the config file < the command line. A :class:`
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -43,6 +48,10 @@ class StreamConfig:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     max_chunk_samples: int = 4096  # at most this many samples per pull
+    # Once connected, keep reading the device with that source id: another stream with the same name
+    # (a second amplifier, a replay) is not taken over when the first one dies. false = any stream that
+    # matches name/type/source_id may replace it (the old behaviour).
+    lock_source: bool = True
 
 
 @dataclass(frozen=True)
@@ -113,7 +122,17 @@ class AlertsConfig:
     endpoint: str = "tcp://127.0.0.1:5556"  # ZeroMQ PUB bind address
     replay_endpoint: str = "tcp://127.0.0.1:5557"  # ZeroMQ REP bind address ("" = off)
     heartbeat_s: float = 5.0  # status.heartbeat period
-    log_path: str = ""  # append-only JSONL alert log; "" = $STATE_DIRECTORY/alerts.jsonl or ./alerts.jsonl
+    log_path: str = ""  # append-only JSONL alert log; "" = $STATE_DIRECTORY/alerts.jsonl, else the user's state dir
+    # CurveZMQ (docs/operations.md "Authenticated alerts"): the server's secret key file (zmq.auth format,
+    # made by `realtime-keys`) and the directory of the client public keys allowed to connect. Both empty =
+    # CURVE off (plaintext, loopback only unless allow_plaintext_remote).
+    curve_secret_key: str = ""
+    curve_clients_dir: str = ""
+    # Binding PUB/replay to a non-loopback address without CURVE is refused unless this is true.
+    allow_plaintext_remote: bool = False
+    # An onset not acknowledged (seizure.ack) is re-announced (seizure.reannounce) every this many seconds
+    # while its event is open; 0 = never.
+    reannounce_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -152,6 +171,26 @@ MODEL_SETTING_KEYS = {
     "decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s", "channel_false_rate"),
     "signal": ("amplitude_low_uv", "amplitude_high_uv"),
 }
+# Bounds checked at load. Each value outside them used to pass validation and then crash (exit 70, a
+# restart loop under systemd), hang or wait forever at the first stream (issue 12, defect 5).
+MIN_HOP_S = 0.05  # every hop scores a window of every channel: at most 20 batches per second
+MIN_BUFFER_S = 10.0  # a window (4.1 s for the shipped model) plus a hop plus margin
+# Memory: the ring buffer holds two float64 copies per channel (16 bytes a sample) and liblsl's inlet
+# buffer as many seconds again, so 600 s of a 64-channel stream at 1 kHz is about 0.6 GB + 0.15 GB; the
+# pipeline needs only a window plus a hop, so a longer buffer only costs memory.
+MAX_BUFFER_S = 600.0
+# One resolve attempt blocks the loop: it must end well within the watchdog's ping period (WatchdogSec=30s,
+# pinged at half) and the stop timeout (TimeoutStopSec=30s).
+MAX_RESOLVE_TIMEOUT_S = 10.0
+MIN_HEARTBEAT_S = 0.1  # heartbeats are logged and published: 10 per second at most
+MIN_REANNOUNCE_S = 1.0  # re-announcements are logged and published: one per second at most
+# Every other duration: finite and at most an hour (a longer one is a typo: the daemon would wait for ever).
+MAX_DURATION_S = 3600.0
+MAX_CHUNK_SAMPLES = 1 << 20  # the inlet preallocates [max_chunk_samples, n_channels] float64
+# The resampling filter needs a few more native samples than the window (realtime.preprocess.Resampler:
+# 20 / rate, at most 0.2 s at the lowest rate of 100 Hz).
+RESAMPLE_MARGIN_S = 0.25
+
 SOURCE_DEFAULT, SOURCE_CARD, SOURCE_FILE, SOURCE_FLAG, SOURCE_CODE = (
     "default",
     "model card",
@@ -174,8 +213,11 @@ def _coerce(section: str, f: dataclasses.Field, value: Any, errors: list[str]) -
         errors.append(f"{key}: expected an integer, got {value!r}")
     elif kind == "float":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        errors.append(f"{key}: expected a number, got {value!r}")
+            if math.isfinite(value):
+                return float(value)
+            errors.append(f"{key}: expected a finite number, got {value!r}")
+        else:
+            errors.append(f"{key}: expected a number, got {value!r}")
     elif kind == "str":
         if isinstance(value, str):
             return value
@@ -203,14 +245,39 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
             errors.append(message)
 
     s, w, m, d, a, me = cfg.stream, cfg.window, cfg.model, cfg.decision, cfg.alerts, cfg.metrics
+    # A Config built in code is not coerced: NaN and inf are refused here too (a file's, by _coerce).
+    values = {
+        f"{section}.{f.name}": getattr(getattr(cfg, section), f.name)
+        for section in SECTION_NAMES
+        for f in fields(getattr(cfg, section))
+    }
+    infinite = {k: v for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)}
+    for key, value in infinite.items():
+        errors.append(f"{key}: expected a finite number, got {value!r}")
+
+    def within(key: str, value: float, low: float, high: float, low_open: bool = False) -> None:
+        if key in infinite:
+            return
+        ok = (low < value if low_open else low <= value) and value <= high
+        bracket = "(" if low_open else "["
+        check(ok, f"{key}: must be in {bracket}{low:g}, {high:g}] s, got {value!r}")
+
     check(bool(s.name or s.type or s.source_id), "stream: give at least one of name, type, source_id")
-    check(s.resolve_timeout_s > 0, f"stream.resolve_timeout_s: must be > 0, got {s.resolve_timeout_s!r}")
-    check(s.stale_after_s > 0, f"stream.stale_after_s: must be > 0, got {s.stale_after_s!r}")
+    within("stream.resolve_timeout_s", s.resolve_timeout_s, 0, MAX_RESOLVE_TIMEOUT_S, low_open=True)
+    within("stream.stale_after_s", s.stale_after_s, 0, MAX_DURATION_S, low_open=True)
     for key, patterns in (("stream.include", s.include), ("stream.exclude", s.exclude)):
         check(all(p.strip() for p in patterns), f"{key}: patterns must not be empty, got {list(patterns)!r}")
-    check(s.max_chunk_samples >= 1, f"stream.max_chunk_samples: must be >= 1, got {s.max_chunk_samples!r}")
-    check(w.hop_s > 0, f"window.hop_s: must be > 0, got {w.hop_s!r}")
-    check(w.buffer_s >= 10, f"window.buffer_s: must be >= 10 (a window plus margin), got {w.buffer_s!r}")
+    check(
+        1 <= s.max_chunk_samples <= MAX_CHUNK_SAMPLES,
+        f"stream.max_chunk_samples: must be in [1, {MAX_CHUNK_SAMPLES}], got {s.max_chunk_samples!r}",
+    )
+    within("window.hop_s", w.hop_s, MIN_HOP_S, MAX_BUFFER_S)
+    within("window.buffer_s", w.buffer_s, MIN_BUFFER_S, MAX_BUFFER_S)
+    check(
+        not math.isfinite(w.hop_s + w.buffer_s) or w.hop_s < w.buffer_s,
+        f"window.hop_s: must be shorter than window.buffer_s={w.buffer_s!r} (a window plus a hop must fit "
+        f"in the buffer), got {w.hop_s!r}",
+    )
     sg = cfg.signal
     check(
         sg.amplitude_low_uv > 0 and sg.amplitude_high_uv > 0,
@@ -224,6 +291,7 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
         f"signal.amplitude_low_uv / amplitude_high_uv: need "
         f"0 < low < high, got {sg.amplitude_low_uv!r} / {sg.amplitude_high_uv!r}",
     )
+    within("signal.amplitude_span_s", sg.amplitude_span_s, 0, MAX_DURATION_S, low_open=True)
     check(
         0 < sg.amplitude_min_s <= sg.amplitude_span_s,
         f"signal.amplitude_min_s / amplitude_span_s: need "
@@ -243,7 +311,7 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
     )
     check(0 < d.channel_false_rate < 1, f"decision.channel_false_rate: must be in (0, 1), got {d.channel_false_rate!r}")
     check(0 < d.bed_false_rate < 1, f"decision.bed_false_rate: must be in (0, 1), got {d.bed_false_rate!r}")
-    check(d.settle_s >= 0, f"decision.settle_s: must be >= 0, got {d.settle_s!r}")
+    within("decision.settle_s", d.settle_s, 0, MAX_DURATION_S)
     check(d.k_channels >= 1, f"decision.k_channels: must be >= 1, got {d.k_channels!r}")
     check(d.smoothing_windows >= 1, f"decision.smoothing_windows: must be >= 1, got {d.smoothing_windows!r}")
     check(0 < d.on_threshold <= 1, f"decision.on_threshold: must be in (0, 1], got {d.on_threshold!r}")
@@ -254,8 +322,8 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
         or d.off_threshold <= d.on_threshold,
         f"decision.off_threshold: must be in [0, on_threshold={d.on_threshold!r}], got {d.off_threshold!r}",
     )
-    check(d.min_duration_s >= 0, f"decision.min_duration_s: must be >= 0, got {d.min_duration_s!r}")
-    check(d.merge_gap_s >= 0, f"decision.merge_gap_s: must be >= 0, got {d.merge_gap_s!r}")
+    within("decision.min_duration_s", d.min_duration_s, 0, MAX_DURATION_S)
+    within("decision.merge_gap_s", d.merge_gap_s, 0, MAX_DURATION_S)
     for key, endpoint in (("alerts.endpoint", a.endpoint), ("alerts.replay_endpoint", a.replay_endpoint)):
         if key == "alerts.replay_endpoint" and endpoint == "":
             continue
@@ -265,7 +333,19 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
         wildcard or a.endpoint != a.replay_endpoint,
         f"alerts.replay_endpoint: must differ from alerts.endpoint, got {a.replay_endpoint!r}",
     )
-    check(a.heartbeat_s > 0, f"alerts.heartbeat_s: must be > 0, got {a.heartbeat_s!r}")
+    within("alerts.heartbeat_s", a.heartbeat_s, MIN_HEARTBEAT_S, MAX_DURATION_S)
+    check(
+        bool(a.curve_secret_key) == bool(a.curve_clients_dir),
+        "alerts.curve_secret_key / curve_clients_dir: set both (CURVE on) or neither, "
+        f"got {a.curve_secret_key!r} / {a.curve_clients_dir!r}",
+    )
+    check(
+        "alerts.reannounce_s" in infinite
+        or a.reannounce_s == 0
+        or MIN_REANNOUNCE_S <= a.reannounce_s <= MAX_DURATION_S,
+        f"alerts.reannounce_s: must be 0 (off) or in [{MIN_REANNOUNCE_S:g}, {MAX_DURATION_S:g}] s, "
+        f"got {a.reannounce_s!r}",
+    )
     check(0 <= me.port <= 65535, f"metrics.port: must be in 0..65535, got {me.port!r}")
     check(
         cfg.logging.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -318,8 +398,34 @@ def build_config(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
     return cfg
 
 
+def window_errors(cfg: Config, window_s: float) -> list[str]:
+    """What of ``cfg.window`` does not fit a model whose window lasts ``window_s`` seconds
+    (``window_samples / sample_rate_hz``); ``[]`` when it fits.
+
+    A hop longer than the window leaves signal between windows unscored; the ring buffer must hold a
+    window, a hop and the resampling filter's margin (:data:`RESAMPLE_MARGIN_S`). Checked where the model
+    is loaded (:func:`apply_model_settings`), before the daemon says READY, so that a stream is never
+    refused later for it.
+    """
+    w, errors = cfg.window, []
+    if not (math.isfinite(window_s) and window_s > 0):
+        return [f"the model's window must last a finite positive time, got {window_s!r} s"]
+    if w.hop_s > window_s:
+        errors.append(
+            f"window.hop_s: must be at most the model's {window_s:g} s window (a longer hop leaves signal "
+            f"unscored), got {w.hop_s!r}"
+        )
+    need = window_s + w.hop_s + RESAMPLE_MARGIN_S
+    if w.buffer_s < need:
+        errors.append(
+            f"window.buffer_s: must hold the model's {window_s:g} s window + window.hop_s {w.hop_s:g} s + "
+            f"{RESAMPLE_MARGIN_S:g} s for resampling = {need:g} s, got {w.buffer_s!r}"
+        )
+    return errors
+
+
 def apply_model_settings(
-    cfg: Config, settings: Mapping[str, Mapping[str, Any]] | None
+    cfg: Config, settings: Mapping[str, Mapping[str, Any]] | None, *, window_s: float | None = None
 ) -> tuple[Config, dict[str, str]]:
     """The effective configuration for a model whose card carries ``settings`` (``{"decision": {...},
     "signal": {...}}``, validated by :func:`realtime.model.validate_settings`).
@@ -329,7 +435,8 @@ def apply_model_settings(
     source})`` with source "default", "model card",
     "config file", "command line" or "set in code" (``cfg.sources`` is ``None``: nothing changes).
     Raises :class:`ConfigError` when the mix is invalid (e.g. a file's off_threshold above the card's
-    on_threshold), quoting the values.
+    on_threshold), quoting the values, and, given the model's ``window_s`` (seconds), when ``cfg.window``
+    does not fit it (:func:`window_errors`).
     """
     settings = settings or {}
     explicit = cfg.sources
@@ -360,15 +467,18 @@ def apply_model_settings(
     out = dataclasses.replace(cfg, **sections) if sections else cfg
     errors: list[str] = []
     _validate(out, errors)
+    errors = [
+        f"{e} (settings from: "
+        + ", ".join(f"{k} {used[k]}" for k in sorted(used) if k.split(".")[0] in e.split(".")[0])
+        + ")"
+        if any(k.split(".")[0] in e.split(".")[0] for k in used)
+        else e
+        for e in errors
+    ]
+    if window_s is not None:
+        errors += window_errors(out, window_s)
     if errors:
-        raise ConfigError(
-            [
-                f"{e} (settings from: "
-                + ", ".join(f"{k} {used[k]}" for k in sorted(used) if k.split(".")[0] in e.split(".")[0])
-                + ")"
-                for e in errors
-            ]
-        )
+        raise ConfigError(errors)
     return out, used
 
 

@@ -4,7 +4,9 @@ Start-up, in this order, before ``READY=1``: load the model (``realtime.model.lo
 which logs backend and device) and warm it up; take the model card's settings
 (:func:`realtime.config.apply_model_settings`: default < card < config file < flag) and log the
 effective decision and amplitude settings with where each came from; bind the alert sockets and
-open the alert log; serve the metrics. Then the loop, one iteration at a time, on the main thread:
+open the alert log; serve the metrics; reconcile the alert log (:mod:`realtime.alarm`: event ids continue
+after its highest; an event a killed or stopped run left open is closed with a ``seizure.offset``
+``"reason": "restart"``, logged as a WARNING). Then the loop, one iteration at a time, on the main thread:
 
 - no inlet open: one resolve attempt (``stream.resolve_timeout_s``), ``STATUS=waiting for ...``;
 - a stream connects: the pipeline picks its EEG channels (:mod:`realtime.channels`: labels, units,
@@ -14,6 +16,9 @@ open the alert log; serve the metrics. Then the loop, one iteration at a time, o
 - inlet open: one ``pull_chunk`` (at most 0.1 s wait) -> ``Pipeline.push`` -> ``Pipeline.step``
   -> for every scored window: metrics, and the decision events as ``seizure.onset`` /
   ``seizure.offset`` messages through the :class:`realtime.alerts.Publisher`;
+- acknowledgements from the replay socket (``Publisher.pending_acks``) are answered: the open event's
+  first one is published as ``seizure.ack``; an open, unacknowledged event is re-announced
+  (``seizure.reannounce``) every ``alerts.reannounce_s`` of monotonic wall time;
 - a heartbeat every ``alerts.heartbeat_s``; ``WATCHDOG=1`` at half of ``$WATCHDOG_USEC`` when an
   iteration has completed (a hung iteration stops the pings; a resolve attempt that finds nothing
   completes, so waiting for an absent stream does not get the service killed);
@@ -29,7 +34,7 @@ logs and acts on them between iterations):
   is not closed: the daemon stopping is not the seizure ending (the final heartbeat says
   ``alarm_active``).
 - SIGHUP: the config file is read again (with the same CLI overrides and the model card's settings). ``decision.*``,
-  ``alerts.heartbeat_s``, ``logging.level``, ``stream.stale_after_s`` and
+  ``alerts.heartbeat_s``, ``alerts.reannounce_s``, ``logging.level``, ``stream.stale_after_s`` and
   ``stream.resolve_timeout_s`` take effect at once without touching the stream; every other changed
   setting (stream identity, window, model, endpoints, log path, metrics) is logged as
   "needs restart" and ignored. An invalid file is logged with all its errors and ignored.
@@ -53,6 +58,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from realtime import sdnotify
+from realtime.alarm import AlarmTracker
 from realtime.config import (
     SECTION_NAMES,
     Config,
@@ -64,7 +70,7 @@ from realtime.config import (
 )
 
 if TYPE_CHECKING:  # the heavy modules are imported in start(), not at import time
-    from realtime.alerts import Publisher
+    from realtime.alerts import AckRequest, Publisher
     from realtime.inlet import Inlet, StreamMeta
     from realtime.messages import Envelope
     from realtime.metrics import Metrics
@@ -81,11 +87,10 @@ EX_CONFIG = 78
 
 PULL_TIMEOUT_S = 0.1
 QUALITY_HOLD_S = 5.0  # at most one status.signal "quality" message per this many seconds
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Settings a SIGHUP applies in place; any other change needs a restart.
 RELOADABLE = {
     "decision": None,
-    "alerts": ("heartbeat_s",),
+    "alerts": ("heartbeat_s", "reannounce_s"),
     "logging": None,
     "stream": ("stale_after_s", "resolve_timeout_s"),
 }
@@ -157,10 +162,11 @@ class RateLimitedLog:
 
 
 def configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format=LOG_FORMAT)
-    root.setLevel(level.upper())
+    """Log to stderr at ``level``; under systemd in journald's form (``<N>`` priorities, no own
+    timestamp): :func:`realtime.logs.configure_logging`."""
+    from realtime.logs import configure_logging as configure
+
+    configure(level)
 
 
 class Daemon:
@@ -206,6 +212,8 @@ class Daemon:
         self._last_probability: float = 0.0  # last finite smoothed bed probability
         self._quality_sent: tuple = ()  # flagged channels last reported (none at start)
         self._quality_sent_at: float = -math.inf
+        self._alarm: AlarmTracker = AlarmTracker(config.alerts.reannounce_s)  # acks and re-announcements
+        self._last_event_id: int = 0  # highest event id used (the alert log's at start); the next onset is above
 
     # The parts start() (or a connected stream, for the pipeline) provides; an error before then.
     @property
@@ -239,7 +247,7 @@ class Daemon:
         Raises :class:`StartupError` with the exit code for a model or socket that is unavailable.
         """
         import realtime.pipeline  # noqa: F401  (imported now, not on the first connection: scipy takes a second)
-        from realtime.alerts import Publisher, default_log_path
+        from realtime.alerts import Publisher, PublisherConfigError, default_log_path
         from realtime.inlet import Inlet, StreamSpec
         from realtime.messages import Envelope
         from realtime.metrics import Metrics
@@ -266,9 +274,11 @@ class Daemon:
         det = _started(self._detector, "model")
         self.detector = TimedDetector(det, self._metrics.inference_duration.observe)
         try:
-            self.config, self.setting_sources = apply_model_settings(cfg, self.detector.settings)
+            self.config, self.setting_sources = apply_model_settings(
+                cfg, self.detector.settings, window_s=det.window_samples / det.sample_rate_hz
+            )
         except ConfigError as exc:
-            raise StartupError(f"the model card's settings do not fit the configuration: {exc}", EX_CONFIG) from exc
+            raise StartupError(f"the configuration does not fit the model: {exc}", EX_CONFIG) from exc
         cfg = self.config
         log_settings(cfg, self.setting_sources)
         self._metrics.set_model_info(
@@ -293,7 +303,12 @@ class Daemon:
                 log_path,
                 on_error=self._metrics.error,
                 on_published=lambda topic: self._metrics.alerts_published.labels(topic=topic).inc(),
+                curve_secret_key=cfg.alerts.curve_secret_key,
+                curve_clients_dir=cfg.alerts.curve_clients_dir,
+                allow_plaintext_remote=cfg.alerts.allow_plaintext_remote,
             )
+        except PublisherConfigError as exc:  # CURVE keys missing or unreadable, plaintext off loopback
+            raise StartupError(f"alerts: {exc}", EX_CONFIG) from exc
         except Exception as exc:  # zmq.ZMQError (address in use, bad endpoint) or OSError (log)
             raise StartupError(
                 f"cannot open the alert sockets/log ({cfg.alerts.endpoint}, "
@@ -315,6 +330,7 @@ class Daemon:
             max_chunk_samples=cfg.stream.max_chunk_samples,
             max_buflen_s=max(30, int(cfg.window.buffer_s)),
         )
+        self._reconcile(spec)
         self._started_mono = time.monotonic()
         self._next_heartbeat = self._started_mono  # first heartbeat right away
         metrics_url = f"http://{self._metrics.host}:{self._metrics.port}/metrics" if cfg.metrics.enabled else "off"
@@ -374,6 +390,7 @@ class Daemon:
             log.info("received SIGHUP: reloading %s", self.config_path or "(no config file)")
             self.reload()
         self._acquire()
+        self._alarm_duties()
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._heartbeat()
@@ -409,7 +426,8 @@ class Daemon:
                 self.detector,
                 sfreq=meta.sfreq,
                 ch_names=meta.ch_names,
-                units=meta.units,
+                # no unit metadata at all: every unit is empty, read as µV and reported (channels_detail)
+                units=meta.units if meta.units is not None else ("",) * meta.n_channels,
                 types=meta.types,
                 window=self.config.window,
                 decision=self.config.decision,
@@ -427,10 +445,13 @@ class Daemon:
             self._set_status(f"waiting for stream {self._inlet.spec.describe()} (rejected {meta.name}: {exc})")
             return False
         self._layout = meta.layout()
+        self._pipeline.decision.continue_event_ids(self._last_event_id)  # ids never repeat (log, old pipelines)
         left_out = self._pipeline.left_out_channels
         for name, why in left_out.items():
             log.warning("stream %s: channel %r left out: %s", meta.name, name, why)
         self._quality_sent, self._quality_sent_at = (), -math.inf
+        self._clock_pending: list[Any] = []  # clock events not yet published (status.signal "clock")
+        self._clock_sent_at = -math.inf
         self.envelope = Envelope.of(meta, host=self._host, model_version=self._envelope.model_version)
         if self._stream_label != meta.name:
             self._metrics.stream_connected.labels(stream=self._stream_label).set(0)
@@ -447,6 +468,7 @@ class Daemon:
     def _on_connected(self, detail: str) -> None:
         from realtime.messages import signal_message
 
+        self._inlet.lock_source = self.config.stream.lock_source  # from now on, keep this device (or not)
         if not self._new_pipeline():
             return
         meta = self._meta
@@ -464,7 +486,10 @@ class Daemon:
         from realtime.messages import signal_message
 
         self._metrics.stream_connected.labels(stream=self._stream_label).set(0)
+        self._metrics.seizure_probability.labels(stream=self._stream_label).set(math.nan)  # nothing is scored
+        self._metrics.channels_scored.labels(stream=self._stream_label).set(0)
         if self.pipeline is not None:
+            self._flush_clock_reports(force=True)
             self._pipeline.reset()
             self._metrics.buffer_fill_ratio.labels(stream=self._stream_label).set(0)
         self._publish(signal_message(self._envelope, time=self._lsl_now(), state="lost", detail=detail))
@@ -474,9 +499,17 @@ class Daemon:
         from realtime.messages import offset_message, signal_message
 
         meta = self._meta
-        if self.pipeline is None or meta.layout() != self._layout:
+        device = (meta.name, meta.type, meta.source_id)
+        other_device = device != tuple(self._envelope.stream[k] for k in ("name", "type", "source_id"))
+        if self.pipeline is None or meta.layout() != self._layout or other_device:
             if self.pipeline is not None:
-                log.warning("stream %s came back with a different layout; starting a new pipeline", meta.name)
+                log.warning(
+                    "stream %s came back %s; closing an open event and starting a new pipeline",
+                    meta.name,
+                    f"from another device (source_id {meta.source_id!r}, was {self._envelope.stream['source_id']!r})"
+                    if other_device
+                    else "with a different layout",
+                )
                 for ev in self._pipeline.flush():  # close an open event of the old layout honestly
                     if not math.isfinite(ev.probability):  # the buffers were dropped when it was lost
                         ev = dataclasses.replace(ev, probability=self._last_probability)
@@ -486,8 +519,11 @@ class Daemon:
                             ev.probability,
                         )
                     self._publish(offset_message(ev, self._envelope))
-            if not self._new_pipeline():
+            was = self._envelope.stream["source_id"]
+            if not self._new_pipeline():  # the envelope now names the device whose samples come
                 return
+            if other_device:
+                detail += f"; another device: source_id {meta.source_id!r} on {meta.hostname} (was {was!r})"
             detail = f"{detail}; {self._channels_detail()}"  # another layout: say again which channels count
         self._metrics.stream_reconnects.labels(stream=self._stream_label).inc()
         self._metrics.stream_connected.labels(stream=self._stream_label).set(1)
@@ -506,11 +542,12 @@ class Daemon:
         label = self._stream_label
         m = self._metrics
         try:
-            self._pipeline.push(samples, timestamps)
+            clock_events = self._pipeline.push(samples, timestamps)
         except Exception as exc:
             m.error("chunk")
             self._errors.error("chunk", "dropped a chunk of %d samples from %s: %s", len(timestamps), label, exc)
             return
+        self._report_clock(clock_events)
         m.samples_received.labels(stream=label).inc(len(timestamps))
         m.buffer_fill_ratio.labels(stream=label).set(self._pipeline.buffer_fill_ratio)
         try:
@@ -523,9 +560,10 @@ class Daemon:
             self.windows_total += 1
             m.windows_processed.labels(stream=label).inc()
             m.last_window_timestamp.labels(stream=label).set(time.time())
+            m.seizure_probability.labels(stream=label).set(res.probability)  # NaN: no channel scored
             if math.isfinite(res.probability):
-                m.seizure_probability.labels(stream=label).set(res.probability)
                 self._last_probability = float(res.probability)
+            m.channels_scored.labels(stream=label).set(int(np.isfinite(res.channel_probabilities).sum()))
             m.channels_left_out.labels(stream=label).set(len(res.flagged_channels))
             m.channels_amplitude_atypical.labels(stream=label).set(len(res.amplitude_flags))
             self._check_quality(res.flagged_channels, res.amplitude_flags)
@@ -562,7 +600,59 @@ class Daemon:
                     self._set_status(f"connected to {label}; last seizure event {ev.event_id} ended")
             m.alarm_active.labels(stream=label).set(1 if self._pipeline.alarm_active else 0)
             m.decision_settling.labels(stream=label).set(1 if self._pipeline.decision.settling else 0)
-            m.end_to_end_latency.labels(stream=label).observe(max(0.0, pylsl.local_clock() - res.newest_sample_time))
+            # on the stream's clock before any jump (offset_total_s): a source set back an hour is not an hour late
+            newest = res.newest_sample_time - self._pipeline.clock.offset_total_s
+            m.end_to_end_latency.labels(stream=label).observe(max(0.0, pylsl.local_clock() - newest))
+        self._flush_clock_reports()
+
+    def _report_clock(self, events: list[Any]) -> None:
+        """What the sample clock found in a chunk's timestamps (:class:`realtime.clock.ClockEvent`): a jump is
+        logged (WARNING, rate-limited), counted (``clock_jumps_total``) and published (``status.signal``
+        ``clock``, at most one per ``QUALITY_HOLD_S``); a gap (samples lost: the decision settles again) is
+        logged as a warning, a small step back at INFO."""
+        label = self._stream_label
+        for ev in events:
+            if ev.kind == "jump":
+                self._metrics.clock_jumps.labels(stream=label).inc()
+                self._clock_pending.append(ev)
+                self._errors.error(
+                    "clock",
+                    "%s: %s; decisions keep the sample clock, message times follow the stream's clock",
+                    label,
+                    ev.describe(),
+                    exc_info=False,
+                    level=logging.WARNING,
+                )
+            elif ev.kind == "gap":
+                self._errors.error(
+                    "clock_gap",
+                    "%s: %s; no onset arms for decision.settle_s",
+                    label,
+                    ev.describe(),
+                    exc_info=False,
+                    level=logging.WARNING,
+                )
+            else:
+                self._errors.error("clock_step", "%s: %s", label, ev.describe(), exc_info=False, level=logging.INFO)
+        self._flush_clock_reports()
+
+    def _flush_clock_reports(self, force: bool = False) -> None:
+        """Publish the clock jumps not yet published (one ``status.signal`` ``clock`` for all of them), unless
+        one was published less than ``QUALITY_HOLD_S`` ago (``force``: now, e.g. before ``lost``)."""
+        pending = getattr(self, "_clock_pending", [])
+        now = time.monotonic()
+        if not pending or (not force and now - self._clock_sent_at < QUALITY_HOLD_S):
+            return
+        from realtime.messages import signal_message
+
+        last = pending[-1]
+        detail = last.describe()
+        if len(pending) > 1:
+            total = sum(ev.offset_s for ev in pending)
+            detail = f"{len(pending)} clock jumps ({total:+.3f} s in all), the last: {detail}"
+        detail += "; decisions keep the sample clock, message times follow the stream's clock"
+        self._publish(signal_message(self._envelope, time=self._lsl_now(), state="clock", detail=detail))
+        self._clock_pending, self._clock_sent_at = [], now
 
     def _check_quality(self, flagged: Mapping[str, str], amplitude: Mapping[str, str]) -> None:
         """``status.signal`` ``quality`` when the set of channels left out (flat, railed, non-finite, implausible)
@@ -586,6 +676,7 @@ class Daemon:
         return pylsl.local_clock()
 
     def _publish(self, message: dict) -> dict | None:
+        self._track_event(message)
         try:
             return self._publisher.publish(message)
         except Exception as exc:  # a message the schema refuses is a bug, counted and logged
@@ -604,6 +695,7 @@ class Daemon:
             alarm_active=bool(self.pipeline is not None and self._pipeline.alarm_active),
             windows_total=self.windows_total,
             uptime_s=time.monotonic() - self._started_mono,
+            alarm_acknowledged=self._alarm.acknowledged,
         )
         if final:
             msg["final"] = True
@@ -615,6 +707,136 @@ class Daemon:
             self._status = text
             log.info("status: %s", text)
             sdnotify.notify(f"STATUS={text}", self.env)
+
+    # ----------------------------------------------------------------------------- alarms
+    def _reconcile(self, spec: Any) -> None:
+        """At start: event ids continue after the alert log's highest; an event the previous run left open
+        (killed, or stopped, during an alarm) is closed with a ``seizure.offset`` ``"reason": "restart"``."""
+        from realtime.alarm import lines_newest_first, reconcile_log
+        from realtime.messages import Envelope, restart_offset_message
+
+        path = self._publisher.log.path
+        t0 = time.monotonic()
+        try:
+            state = reconcile_log(
+                lines_newest_first(path), lambda s: bool(spec.matches(s["name"], s["type"], s["source_id"]))
+            )
+        except Exception as exc:  # an unreadable log must not keep the detector from starting
+            self._metrics.error("alert_log")
+            log.error(
+                "could not read the alert log %s to reconcile it: %s; event ids restart at 1 and may repeat", path, exc
+            )
+            return
+        self._last_event_id = max(self._last_event_id, state.last_event_id)
+        log.info(
+            "alert log %s: event ids continue after %d; %s (read in %.2f s)",
+            path,
+            self._last_event_id,
+            f"event {state.open_onset['event_id']} was left open" if state.open_onset else "no event left open",
+            time.monotonic() - t0,
+        )
+        onset = state.open_onset
+        if onset is None:
+            return
+        end = state.last_time if state.last_time is not None else float(onset["time"])
+        probability = state.probability if state.probability is not None else float(onset["probability"])
+        env = Envelope.of(onset["stream"], host=self._host, model_version=self._envelope.model_version)
+        msg = restart_offset_message(
+            env, event_id=int(onset["event_id"]), onset_time=float(onset["time"]), time=end, probability=probability
+        )
+        log.warning(
+            "seizure event %d on %s was still open when the previous run ended (last logged %.1f s after its "
+            "onset): closing it with a seizure.offset, reason 'restart'; a seizure that goes on raises a new "
+            "onset (event %d)",
+            onset["event_id"],
+            env.stream["name"],
+            msg["duration_s"],
+            self._last_event_id + 1,
+        )
+        self._publish(msg)
+
+    def _track_event(self, message: Mapping[str, Any]) -> None:
+        """Follow onsets and offsets on their way out: the open event, the event ids used, the ack gauge."""
+        kind, eid = message.get("type"), message.get("event_id")
+        if kind not in ("seizure.onset", "seizure.offset") or not isinstance(eid, int):
+            return
+        self._last_event_id = max(self._last_event_id, eid)
+        if kind == "seizure.onset":
+            self._alarm.opened(eid, float(message["time"]), time.monotonic())
+        else:
+            self._alarm.closed(eid)
+        if self.metrics is not None:
+            self._metrics.alarm_acknowledged.labels(stream=self._stream_label).set(0)
+
+    def _alarm_duties(self) -> None:
+        """Answer acknowledgement requests; re-announce an open, unacknowledged event when it is due."""
+        from realtime.messages import reannounce_message
+
+        for req in self._publisher.pending_acks():
+            self._answer_ack(req)
+        count = self._alarm.due_reannounce(time.monotonic())
+        ev = self._alarm.open
+        if count is None or ev is None:
+            return
+        label = self._stream_label
+        log.warning(
+            "seizure event %d on %s is not acknowledged: re-announcement %d (open %.0f s, p=%.2f)",
+            ev.event_id,
+            label,
+            count,
+            max(0.0, self._lsl_now() - ev.onset_time),
+            self._last_probability,
+        )
+        self._publish(
+            reannounce_message(
+                self._envelope,
+                time=self._lsl_now(),
+                event_id=ev.event_id,
+                count=count,
+                onset_time=ev.onset_time,
+                probability=self._last_probability,
+            )
+        )
+        self._metrics.reannouncements.labels(stream=label).inc()
+
+    def _answer_ack(self, req: AckRequest) -> None:
+        """One acknowledgement: accepted once (logged, ``seizure.ack`` published, counted), else answered."""
+        from realtime.messages import ack_message
+
+        try:
+            outcome = self._alarm.acknowledge(req.event_id, req.by, req.note, time.time())
+            if outcome.accepted:
+                label = self._stream_label
+                log.info(
+                    "seizure event %d on %s acknowledged by %s%s",
+                    req.event_id,
+                    label,
+                    req.by,
+                    f": {req.note}" if req.note else "",
+                )
+                self._publish(
+                    ack_message(
+                        self._envelope,
+                        time=self._lsl_now(),
+                        event_id=req.event_id,
+                        by=req.by,
+                        note=req.note,
+                        ack_time=outcome.reply["ack_time"],
+                    )
+                )
+                self._metrics.acks.labels(stream=label).inc()
+                self._metrics.alarm_acknowledged.labels(stream=label).set(1)
+                self._set_status(f"ALARM on {label}: seizure event {req.event_id} acknowledged by {req.by}")
+            reply = outcome.reply
+        except Exception as exc:  # a bug here must not stop the loop, nor leave the client waiting
+            self._metrics.error("internal")
+            self._errors.error("ack", "acknowledgement %r failed: %s", req, exc)
+            reply = {"error": f"internal error: {exc}"}
+        if not req.reply.done():
+            try:
+                req.reply.set_result(reply)
+            except Exception:  # cancelled meanwhile (the client gave up): nothing to answer
+                log.debug("acknowledgement reply not delivered", exc_info=True)
 
     # ----------------------------------------------------------------------------- reload
     def reload(self) -> bool:
@@ -647,7 +869,10 @@ class Daemon:
         stream = dataclasses.replace(
             old.stream, stale_after_s=new.stream.stale_after_s, resolve_timeout_s=new.stream.resolve_timeout_s
         )
-        alerts = dataclasses.replace(old.alerts, heartbeat_s=new.alerts.heartbeat_s)
+        alerts = dataclasses.replace(
+            old.alerts, heartbeat_s=new.alerts.heartbeat_s, reannounce_s=new.alerts.reannounce_s
+        )
+        self._alarm.set_interval(new.alerts.reannounce_s)
         self.config = dataclasses.replace(new, stream=stream, alerts=alerts, **keep)
         self.setting_sources.update({k: v for k, v in sources.items() if k.startswith("decision.")})
         if self.pipeline is not None and new.decision != old.decision:

@@ -45,6 +45,13 @@ nominal span ``window_s`` by more than :attr:`DecisionMachine.GAP_TOLERANCE_S`; 
 unconfirmed onset (its ``min_duration_s`` would count signal that is not there). Without ``window_s``
 (windows of varying length) gaps are not looked for. ``settle_s = 0`` turns all of this off.
 
+Two clocks. ``step`` takes the window's ``time``, ``window_start`` and ``window_end`` on the clock the
+decision runs on (the pipeline's sample clock, :mod:`realtime.clock`: durations the source's timestamps
+cannot fool) and, in ``shown``, the same moments in the stream's clock, which the events report.
+``duration_s`` is measured on the first; after a jump of the stream's clock :meth:`DecisionMachine.rebase`
+moves the remembered stream times, so an event's times are all in the clock in force when it is
+published. Durations are compared with :data:`EPSILON_S` of slack.
+
 The state machine (:class:`DecisionMachine`), one per bed, stepped once per scored window:
 
 1. smoothing: a moving average of the last ``smoothing_windows`` aggregated probabilities
@@ -82,6 +89,10 @@ import numpy as np
 from scipy.stats import binom
 
 from realtime.config import AGGREGATIONS, DecisionConfig
+
+# Durations are compared with this much slack: a window's times are sums of sample counts over a rate, and
+# 1.9999999999999998 s of signal is 2 s of signal.
+EPSILON_S = 1e-9
 
 
 @dataclass(frozen=True)
@@ -188,15 +199,19 @@ class DecisionMachine:
         self._history: deque[float] = deque(maxlen=config.smoothing_windows)  # the onset aggregate
         self._hold_history: deque[float] = deque(maxlen=config.smoothing_windows)  # the hold aggregate
         self.state = "idle"  # idle | pending | active | ending
-        self._cross_time: float | None = None
+        self._cross_time: float | None = None  # sample clock
+        self._cross_shown = 0.0  # the same moment in the stream's clock (what messages report)
         self._onset_time: float | None = None
+        self._onset_shown = 0.0
         self._event_id: int | None = None
-        self._ending: tuple[float, float, float, float] | None = None  # time, p, window_start, window_end
+        # time (sample clock), p, then window_start, window_end, time in the stream's clock
+        self._ending: tuple[float, float, float, float, float] | None = None
         self.last_raw_probability = math.nan  # aggregated, before smoothing
         self.last_probability = math.nan  # smoothed
         self.last_channels: tuple[int, ...] = ()
         self._last_time: float | None = None
-        self._last_window: tuple[float, float] | None = None
+        self._last_shown: float | None = None
+        self._last_window: tuple[float, float] | None = None  # in the stream's clock
 
     @staticmethod
     def _check(cfg: DecisionConfig) -> None:
@@ -223,6 +238,10 @@ class DecisionMachine:
     def open_event_id(self) -> int | None:
         return self._event_id if self.alarm_active else None
 
+    def continue_event_ids(self, after: int) -> None:
+        """The next onset gets an ``event_id`` above ``after`` (ids used before: the alert log, an earlier pipeline)."""
+        self._next_event_id = max(self._next_event_id, int(after) + 1)
+
     @property
     def settling(self) -> bool:
         """True while no onset can arm: less than ``settle_s`` of signal since the start, a reset or a gap,
@@ -231,7 +250,7 @@ class DecisionMachine:
             return False
         if self._settle_from is None or self._last_end is None:
             return True
-        return self._last_end - self._settle_from < self.config.settle_s
+        return self._last_end - self._settle_from < self.config.settle_s - EPSILON_S
 
     def k_for(self, n: int) -> int:
         """The bed rule for ``n`` usable channels (>= 1): the k whose k-th highest channel probability is the
@@ -259,10 +278,24 @@ class DecisionMachine:
             self._settle_from = max(window_start, nominal_start)
 
     def step(
-        self, time: float, window_start: float, window_end: float, channel_probs: np.ndarray
+        self,
+        time: float,
+        window_start: float,
+        window_end: float,
+        channel_probs: np.ndarray,
+        *,
+        shown: tuple[float, float, float] | None = None,
     ) -> list[DecisionEvent]:
-        """Feed one scored window (``channel_probs [n_channels]``, NaN = excluded); returns events."""
+        """Feed one scored window (``channel_probs [n_channels]``, NaN = excluded); returns events.
+
+        ``time``, ``window_start`` and ``window_end`` time the decision (the pipeline's sample clock);
+        ``shown`` is the same ``(time, window_start, window_end)`` in the stream's clock, which the
+        events report (default: the same values). ``duration_s`` is always measured on the first.
+        """
         cfg = self.config
+        shown_t, shown_ws, shown_we = (
+            (float(time), float(window_start), float(window_end)) if shown is None else map(float, shown)
+        )
         raw, top = aggregate(
             channel_probs,
             cfg.aggregation,
@@ -272,7 +305,8 @@ class DecisionMachine:
         )
         self.last_raw_probability = raw
         self._last_time = float(time)
-        self._last_window = (float(window_start), float(window_end))
+        self._last_shown = shown_t
+        self._last_window = (shown_ws, shown_we)
         self._last_end = float(window_end)
         self._settle(float(window_start), float(window_end), scored=not math.isnan(raw))
         if math.isnan(raw):
@@ -298,55 +332,55 @@ class DecisionMachine:
         events: list[DecisionEvent] = []
 
         if self.state == "ending":
-            off_time, off_p, off_ws, off_we = self._ending  # type: ignore[misc]
+            off_time, off_p, off_ws, off_we, off_shown = self._ending  # type: ignore[misc]
             if p >= cfg.on_threshold:
                 self.state, self._ending = "active", None  # merged: the event continues
                 return events
-            if time - off_time >= cfg.merge_gap_s:
-                events.append(self._offset(off_time, off_p, off_ws, off_we, publish_time=time))
+            if time - off_time >= cfg.merge_gap_s - EPSILON_S:
+                events.append(self._offset(off_time, off_shown, off_p, off_ws, off_we, publish_time=shown_t))
                 p = self.last_probability = p_on  # the same window may arm a new onset below
         if self.state == "active":
             if p < cfg.off_threshold:
-                self._ending = (float(time), p, float(window_start), float(window_end))
+                self._ending = (float(time), p, shown_ws, shown_we, shown_t)
                 self.state = "ending"
                 if cfg.merge_gap_s <= 0:
-                    events.append(
-                        self._offset(float(time), p, float(window_start), float(window_end), publish_time=time)
-                    )
+                    events.append(self._offset(float(time), shown_t, p, shown_ws, shown_we, publish_time=shown_t))
             return events
         if self.state == "idle" and p >= cfg.on_threshold and not self.settling:
-            self.state, self._cross_time = "pending", float(time)
+            self.state, self._cross_time, self._cross_shown = "pending", float(time), shown_t
         elif self.state == "pending" and p < cfg.on_threshold:
             self.state, self._cross_time = "idle", None
-        if self.state == "pending" and time - self._cross_time >= cfg.min_duration_s:  # type: ignore[operator]
+        if self.state == "pending" and time - self._cross_time >= cfg.min_duration_s - EPSILON_S:  # type: ignore[operator]
             self._event_id = self._next_event_id
             self._next_event_id += 1
-            self._onset_time = self._cross_time
+            self._onset_time, self._onset_shown = self._cross_time, self._cross_shown
             self.state, self._cross_time = "active", None
             events.append(
                 DecisionEvent(
                     kind="onset",
                     event_id=self._event_id,
-                    time=self._onset_time,  # type: ignore[arg-type]
+                    time=self._onset_shown,
                     probability=p,
                     channels=self.last_channels,
                     onset_time=None,
                     duration_s=None,
-                    window_start=float(window_start),
-                    window_end=float(window_end),
-                    publish_time=float(time),
+                    window_start=shown_ws,
+                    window_end=shown_we,
+                    publish_time=shown_t,
                 )
             )
         return events
 
-    def _offset(self, off_time: float, p: float, ws: float, we: float, *, publish_time: float) -> DecisionEvent:
+    def _offset(
+        self, off_time: float, off_shown: float, p: float, ws: float, we: float, *, publish_time: float
+    ) -> DecisionEvent:
         ev = DecisionEvent(
             kind="offset",
             event_id=self._event_id,  # type: ignore[arg-type]
-            time=off_time,
+            time=off_shown,
             probability=p,
             channels=(),
-            onset_time=self._onset_time,
+            onset_time=self._onset_shown,
             duration_s=off_time - self._onset_time,  # type: ignore[operator]
             window_start=ws,
             window_end=we,
@@ -355,23 +389,45 @@ class DecisionMachine:
         self.state, self._ending, self._onset_time = "idle", None, None
         return ev
 
-    def flush(self, time: float | None = None) -> list[DecisionEvent]:
+    def flush(self, time: float | None = None, *, shown: float | None = None) -> list[DecisionEvent]:
         """End of input: publish the offset of an open event (at ``time``, default the last window's
-        time, or the pending offset's own time); drop an unconfirmed onset."""
+        time, or the pending offset's own time; ``shown``: the same in the stream's clock); drop an
+        unconfirmed onset."""
         t = float(time) if time is not None else self._last_time
+        t_shown = self._last_shown if time is None else float(time if shown is None else shown)
         events: list[DecisionEvent] = []
         if self.state == "ending":
-            off_time, off_p, ws, we = self._ending  # type: ignore[misc]
-            events.append(self._offset(off_time, off_p, ws, we, publish_time=t if t is not None else off_time))
+            off_time, off_p, ws, we, off_shown = self._ending  # type: ignore[misc]
+            events.append(
+                self._offset(
+                    off_time, off_shown, off_p, ws, we, publish_time=t_shown if t_shown is not None else off_shown
+                )
+            )
         elif self.state == "active":
-            t = t if t is not None else self._onset_time
-            ws, we = self._last_window if self._last_window is not None else (t, t)
-            events.append(self._offset(t, self.last_probability, ws, we, publish_time=t))  # type: ignore[arg-type]
+            if t is None:
+                t, t_shown = self._onset_time, self._onset_shown
+            ws, we = self._last_window if self._last_window is not None else (t_shown, t_shown)
+            events.append(self._offset(t, t_shown, self.last_probability, ws, we, publish_time=t_shown))  # type: ignore[arg-type]
         self.state, self._cross_time = "idle", None
         self._history.clear()
         self._hold_history.clear()
         self._settle_from = self._last_end = None  # the next input settles anew
         return events
+
+    def rebase(self, offset_s: float) -> None:
+        """The stream's clock jumped by ``offset_s``: the remembered stream times (crossing, onset, a
+        pending offset, the last window) move with it, so that later events report every time in the
+        clock now in force. The sample clock, and with it every decision, is untouched."""
+        d = float(offset_s)
+        self._cross_shown += d
+        self._onset_shown += d
+        if self._ending is not None:
+            off_time, off_p, ws, we, off_shown = self._ending
+            self._ending = (off_time, off_p, ws + d, we + d, off_shown + d)
+        if self._last_shown is not None:
+            self._last_shown += d
+        if self._last_window is not None:
+            self._last_window = (self._last_window[0] + d, self._last_window[1] + d)
 
     def reset(self) -> None:
         """Stream lost: forget the smoothing history and an unconfirmed onset; keep a published event open.

@@ -27,6 +27,8 @@ import time
 import uuid
 from pathlib import Path
 
+from realtime import __version__
+
 PACKAGE = Path(__file__).resolve().parent
 DATA = PACKAGE / "data"
 DEFAULT_RECORDING = DATA / "chbmit" / "chb01_03_Seizure.edf"
@@ -105,17 +107,36 @@ def describe(msg: dict, lsl_start: float | None, speed: float = 1.0) -> str:
         )
         return f"[{rel}] SEIZURE ONSET  event {msg['event_id']}  p={msg['probability']:.2f}  channels: {chans}{pub}"
     if kind == "seizure.offset":
+        if msg.get("reason") == "restart":
+            return (
+                f"[{rel}] seizure event {msg['event_id']} closed at start: the previous run ended with it open "
+                f"(seen open for {msg['duration_s']:.1f} s)"
+            )
         return f"[{rel}] seizure offset event {msg['event_id']} after {msg['duration_s']:.1f} s"
+    if kind == "seizure.reannounce":
+        return (
+            f"[{rel}] SEIZURE STILL OPEN  event {msg['event_id']} not acknowledged (reminder {msg['count']}, "
+            f"p={msg['probability']:.2f})"
+        )
+    if kind == "seizure.ack":
+        note = f": {msg['note']}" if msg.get("note") else ""
+        return f"[{rel}] seizure event {msg['event_id']} acknowledged by {msg['by']}{note}"
     if kind == "status.signal":
         return f"[{rel}] signal {msg['state']}: {msg['detail']}"
-    return (
-        f"[{rel}] heartbeat: {msg['state']}, alarm {'ON' if msg['alarm_active'] else 'off'}, "
-        f"{msg['windows_total']} windows{' (final)' if msg.get('final') else ''}"
-    )
+    if kind == "status.heartbeat":
+        alarm = "ON" if msg["alarm_active"] else "off"
+        if msg["alarm_active"] and msg.get("alarm_acknowledged"):
+            alarm += " (acknowledged)"
+        return (
+            f"[{rel}] heartbeat: {msg['state']}, alarm {alarm}, "
+            f"{msg['windows_total']} windows{' (final)' if msg.get('final') else ''}"
+        )
+    return f"[{rel}] {kind} message (seq {msg.get('seq')})"  # a topic this demo does not know yet
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="realtime-demo", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     ap.add_argument("--model", default=None, help="model export (default: the shipped realtime/models/default)")
     ap.add_argument("--backend", choices=("auto", "tensorflow", "litert"), default=None)
     ap.add_argument("--file", default=str(DEFAULT_RECORDING), help="recording to replay (default: the seizure excerpt)")

@@ -14,6 +14,19 @@ announces ``eeg``) and source id (exact); empty criteria match anything. Streams
 scored (irregular rate, a rate under 100 Hz, string samples) are rejected with a logged error
 naming the value, once per stream, and the inlet keeps waiting for a usable one.
 
+Two streams that both match (two amplifiers, or a replay, under one name): a WARNING names every
+candidate (name, type, source id, host), once per change of the set, and the oldest is taken
+(``created_at``, then source id and uid: the same choice every time). Streams without a source id
+cannot be told apart, which the warning says. Once connected, ``lock_source`` (default, from
+``stream.lock_source``) keeps the device: after a loss only a stream with the same source id
+restores it, and any other is ignored with one WARNING saying why. ``lock_source=False``: any
+matching stream may take its place (the same source id is still preferred).
+
+Timestamps: the inlet asks liblsl for clock synchronisation only (``proc_clocksync``), not for
+dejittering or monotonizing: those hide a jump of the source's clock (a jump back froze every
+timestamp for the next hour; a jump forward was smeared over minutes). The pipeline's sample clock
+(:mod:`realtime.clock`) smooths and checks them instead.
+
 Channel metadata (``desc/channels/channel``): labels, units and types are read into
 :class:`StreamMeta` as given; which channels are scored (EEG only) is the pipeline's choice
 (:mod:`realtime.channels`). A stream that comes back with other labels, units or types has another
@@ -36,7 +49,8 @@ log = logging.getLogger(__name__)
 
 MIN_RATE_HZ = 100.0
 FORGET_AFTER_S = 5.0  # the continuous resolver drops a vanished stream after this long
-PROCESSING_FLAGS = pylsl.proc_clocksync | pylsl.proc_dejitter | pylsl.proc_monotonize
+RESOLVER_SETTLE_S = 0.5  # a new resolver's first answer waits this long for every stream to be heard
+PROCESSING_FLAGS = pylsl.proc_clocksync  # no dejitter/monotonize: see the module docstring
 _FORMAT_NAMES = {1: "float32", 2: "double64", 3: "string", 4: "int32", 5: "int16", 6: "int8", 7: "int64"}
 _NP_DTYPES = {1: np.float32, 2: np.float64, 4: np.int32, 5: np.int16, 6: np.int8, 7: np.int64}
 
@@ -154,6 +168,11 @@ def resolve(spec: StreamSpec, timeout_s: float) -> list[pylsl.StreamInfo]:
     return [info for info in found if spec.matches(info.name(), info.type(), info.source_id())]
 
 
+def describe_candidate(info: pylsl.StreamInfo) -> str:
+    """``'bed1' (type 'EEG', source_id 'amp-1' on host 'ward3')`` for logs."""
+    return f"{info.name()!r} (type {info.type()!r}, source_id {info.source_id()!r} on host {info.hostname()!r})"
+
+
 def describe_info(info: pylsl.StreamInfo) -> StreamMeta:
     """Channel labels, units, types and rate of a full stream info; raises :class:`StreamRejected`."""
     name = info.name()
@@ -209,6 +228,7 @@ class Inlet:
         max_chunk_samples: int = 4096,
         max_buflen_s: int = 60,
         clock: Callable[[], float] = pylsl.local_clock,
+        lock_source: bool = True,
     ):
         self.spec = spec
         self.resolve_timeout_s = float(resolve_timeout_s)
@@ -216,6 +236,8 @@ class Inlet:
         self.max_chunk_samples = int(max_chunk_samples)
         self.max_buflen_s = int(max_buflen_s)
         self.clock = clock
+        self.lock_source = bool(lock_source)
+        self.locked_source_id: str | None = None  # the source id connected first (kept when lock_source)
         self.state = "waiting"
         self.meta: StreamMeta | None = None
         self.reconnects = 0
@@ -226,7 +248,10 @@ class Inlet:
         self._had_data_since_open = False
         self._rejected_uids: set[str] = set()
         self._resolver: pylsl.ContinuousResolver | None = None
+        self._resolver_ready_at = 0.0
         self._skip_until: dict[str, float] = {}  # uid -> clock: streams just lost or that failed to open
+        self._ambiguous_warned: frozenset[str] = frozenset()  # uids of the candidates last warned about
+        self._ignored_uids: set[str] = set()  # other devices ignored under the lock (warned once each)
 
     # ----------------------------------------------------------------------------------------------
     @property
@@ -250,6 +275,7 @@ class Inlet:
         self.close()
         if self.state == "connected" and self.reconnects == 0:
             self.state = "waiting"
+            self.locked_source_id = None  # never read: the lock goes to the first stream actually read
         elif self.state == "connected":
             self.state = "lost"
 
@@ -268,10 +294,14 @@ class Inlet:
         A continuous resolver answers from memory (one-shot ``resolve_bypred`` calls were seen to
         block for 5 s now and then on a loaded machine, starving the watchdog); it still reports a
         vanished outlet for ``FORGET_AFTER_S``, so a stream just lost, or one that failed to open,
-        is skipped (by uid) that long.
+        is skipped (by uid) that long. Under the source lock, other devices are left out (and polled
+        past, so that their presence does not turn the wait into a busy loop).
         """
         if self._resolver is None:
             self._resolver = pylsl.ContinuousResolver(pred=build_predicate(self.spec), forget_after=FORGET_AFTER_S)
+            # a new resolver hears the streams one by one: give every one the time to answer, so that the
+            # choice between two of one name does not depend on which answered first
+            self._resolver_ready_at = self.clock() + min(self.resolve_timeout_s, RESOLVER_SETTLE_S)
         deadline = self.clock() + self.resolve_timeout_s
         while True:
             found = [
@@ -280,10 +310,49 @@ class Inlet:
                 if self.spec.matches(info.name(), info.type(), info.source_id())
                 and info.uid() not in self._rejected_uids
                 and self._skip_until.get(info.uid(), -1.0) <= self.clock()
+                and self._allowed_by_lock(info)
             ]
-            if found or self.clock() >= deadline:
+            if (found and self.clock() >= self._resolver_ready_at) or self.clock() >= deadline:
                 return found
             time.sleep(0.05)
+
+    def _allowed_by_lock(self, info: pylsl.StreamInfo) -> bool:
+        """Under ``lock_source``, once connected: only the source id connected first (others warned about once)."""
+        if not self.lock_source or not self.locked_source_id or info.source_id() == self.locked_source_id:
+            return True
+        if info.uid() not in self._ignored_uids:
+            self._ignored_uids.add(info.uid())
+            log.warning(
+                "ignoring stream %s: it matches %s, but this daemon is locked to the device it connected to first "
+                "(source_id %r; stream.lock_source = true); set stream.lock_source = false to let another device "
+                "take its place",
+                describe_candidate(info),
+                self.spec.describe(),
+                self.locked_source_id,
+            )
+        return False
+
+    def _warn_ambiguous(self, candidates: list[pylsl.StreamInfo], chosen: pylsl.StreamInfo) -> None:
+        """One WARNING per change of the set of matching streams, naming each; says which is taken."""
+        uids = frozenset(c.uid() for c in candidates)
+        if len(candidates) < 2 or uids == self._ambiguous_warned:
+            return
+        self._ambiguous_warned = uids
+        nameless = [c for c in candidates if not c.source_id()]
+        log.warning(
+            "%d streams match %s: %s; taking %s (%s)%s",
+            len(candidates),
+            self.spec.describe(),
+            "; ".join(describe_candidate(c) for c in candidates),
+            describe_candidate(chosen),
+            "the oldest" if chosen is candidates[0] else "the device read before",
+            (
+                f"; {len(nameless)} of them have no source id and cannot be told apart: after a loss any of them may "
+                "take the place of the one read: give every device its own source id"
+            )
+            if nameless
+            else "; give each bed its own stream name, or set stream.source_id",
+        )
 
     def _try_open(self) -> InletStep:
         try:
@@ -293,18 +362,12 @@ class Inlet:
             return InletStep(event=None, detail=str(exc))
         if not candidates:
             return InletStep()
+        candidates.sort(key=lambda c: (c.created_at(), c.source_id(), c.uid()))  # the same choice every time
+        info = candidates[0]
         if self.meta is not None:  # prefer the stream we had (same source id), if it is back
             same = [c for c in candidates if self.meta.source_id and c.source_id() == self.meta.source_id]
-            candidates = same or candidates
-        if len(candidates) > 1:
-            log.warning(
-                "%d streams match %s; using the first (%s on %s)",
-                len(candidates),
-                self.spec.describe(),
-                candidates[0].name(),
-                candidates[0].hostname(),
-            )
-        info = candidates[0]
+            info = (same or candidates)[0]
+        self._warn_ambiguous(candidates, info)
         inlet = None
         try:
             inlet = pylsl.StreamInlet(
@@ -347,8 +410,24 @@ class Inlet:
         )
         if self.state == "waiting":
             self.state = "connected"
+            self.locked_source_id = meta.source_id
             log.info("connected to %s", detail)
+            if not meta.source_id:
+                log.warning(
+                    "stream %r has no source id: another stream of the same name cannot be told from it%s",
+                    meta.name,
+                    " (stream.lock_source cannot keep this device)" if self.lock_source else "",
+                )
             return InletStep(event="connected", detail=detail)
+        if previous is not None and previous.source_id != meta.source_id:
+            log.warning(
+                "stream %r is now another device: source_id %r on %s (was %r on %s)",
+                meta.name,
+                meta.source_id,
+                meta.hostname,
+                previous.source_id,
+                previous.hostname,
+            )
         if previous is not None and previous.layout() != meta.layout():
             log.warning("stream came back with a different layout: %s", detail)
         log.info("re-opened %s; waiting for samples", detail)

@@ -1,8 +1,9 @@
 """Alert messages: dicts <-> ZeroMQ frames ``[topic, json]``, schema ``realtime-detect/1``. Pure (stdlib).
 
 Message builders (:func:`onset_message`, :func:`offset_message`, :func:`heartbeat_message`,
-:func:`signal_message`) return plain dicts without ``seq`` and ``wall_time``; the publisher stamps
-them with a :class:`Sequencer` (which adds both) just before logging and sending. :func:`encode`
+:func:`signal_message`, :func:`restart_offset_message`, :func:`ack_message`, :func:`reannounce_message`)
+return plain dicts without ``seq`` and ``wall_time``; the publisher stamps
+them with a :class:`Sequencer` (which adds both, and ``run``) just before logging and sending. :func:`encode`
 refuses unstamped messages, unknown topics and non-finite numbers (JSON has no NaN);
 :func:`decode` validates the schema, the topic and every required field, raising
 :class:`MessageError` quoting the bad value. Extra fields are allowed (offline lines add ``file``).
@@ -15,7 +16,8 @@ from __future__ import annotations
 import json
 import math
 import time as _time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +26,16 @@ TOPIC_ONSET = "seizure.onset"
 TOPIC_OFFSET = "seizure.offset"
 TOPIC_HEARTBEAT = "status.heartbeat"
 TOPIC_SIGNAL = "status.signal"
-TOPICS = (TOPIC_ONSET, TOPIC_OFFSET, TOPIC_HEARTBEAT, TOPIC_SIGNAL)
+TOPIC_ACK = "seizure.ack"
+TOPIC_REANNOUNCE = "seizure.reannounce"
+TOPICS = (TOPIC_ONSET, TOPIC_OFFSET, TOPIC_HEARTBEAT, TOPIC_SIGNAL, TOPIC_ACK, TOPIC_REANNOUNCE)
+# Why an offset was published other than by the signal (an offset without ``reason`` is the signal's):
+# "restart" = the daemon found the event still open in its alert log when it started again.
+OFFSET_REASONS = ("restart",)
 HEARTBEAT_STATES = ("waiting", "connected", "lost")
-SIGNAL_STATES = ("connected", "lost", "restored", "quality")
+SIGNAL_STATES = ("connected", "lost", "restored", "quality", "clock")  # clock: timestamps vs sample count
 
+RUN_MAX_CHARS = 64  # the run id: uuid4().hex (32) from this package
 _NUMBER = (int, float)
 _COMMON = {
     "schema": str,
@@ -50,6 +58,8 @@ _PER_TYPE: dict[str, dict[str, Any]] = {
     TOPIC_OFFSET: {"event_id": int, "onset_time": _NUMBER, "duration_s": _NUMBER, "probability": _NUMBER},
     TOPIC_HEARTBEAT: {"state": str, "alarm_active": bool, "windows_total": int, "uptime_s": _NUMBER},
     TOPIC_SIGNAL: {"state": str, "detail": str},
+    TOPIC_ACK: {"event_id": int, "by": str, "note": str, "ack_time": _NUMBER},
+    TOPIC_REANNOUNCE: {"event_id": int, "count": int, "onset_time": _NUMBER, "probability": _NUMBER},
 }
 
 
@@ -120,12 +130,60 @@ def offset_message(ev, env: Envelope) -> dict[str, Any]:
 
 
 def heartbeat_message(
-    env: Envelope, *, time: float, state: str, alarm_active: bool, windows_total: int, uptime_s: float
+    env: Envelope,
+    *,
+    time: float,
+    state: str,
+    alarm_active: bool,
+    windows_total: int,
+    uptime_s: float,
+    alarm_acknowledged: bool | None = None,
 ) -> dict[str, Any]:
+    """``status.heartbeat``; ``alarm_acknowledged`` (the open event has a ``seizure.ack``) when given."""
     if state not in HEARTBEAT_STATES:
         raise MessageError(f"heartbeat state must be one of {HEARTBEAT_STATES}, got {state!r}")
     msg = _base(TOPIC_HEARTBEAT, env, time)
     msg.update(state=state, alarm_active=bool(alarm_active), windows_total=int(windows_total), uptime_s=float(uptime_s))
+    if alarm_acknowledged is not None:
+        msg["alarm_acknowledged"] = bool(alarm_acknowledged)
+    return msg
+
+
+def restart_offset_message(
+    env: Envelope, *, event_id: int, onset_time: float, time: float, probability: float
+) -> dict[str, Any]:
+    """``seizure.offset`` with ``"reason": "restart"``: an event found open in the alert log at start.
+
+    ``time``: the last moment the previous run was known to be alive (its newest logged message of the
+    stream), so ``duration_s`` is how long the event was seen to be open, a lower bound. No deciding
+    window: no ``window_start``/``window_end``/``publish_time``.
+    """
+    msg = _base(TOPIC_OFFSET, env, time)
+    msg.update(
+        event_id=int(event_id),
+        onset_time=float(onset_time),
+        duration_s=max(0.0, float(time) - float(onset_time)),
+        probability=float(probability),
+        reason="restart",
+    )
+    return msg
+
+
+def ack_message(env: Envelope, *, time: float, event_id: int, by: str, note: str, ack_time: float) -> dict[str, Any]:
+    """``seizure.ack``: event ``event_id`` acknowledged by ``by`` (a client key's name) at ``ack_time``
+    (Unix seconds), with an optional ``note``; ``time`` is the LSL clock when it was accepted."""
+    msg = _base(TOPIC_ACK, env, time)
+    msg.update(event_id=int(event_id), by=str(by), note=str(note), ack_time=float(ack_time))
+    return msg
+
+
+def reannounce_message(
+    env: Envelope, *, time: float, event_id: int, count: int, onset_time: float, probability: float
+) -> dict[str, Any]:
+    """``seizure.reannounce``: the ``count``-th reminder (1, 2, ...) that event ``event_id``, whose onset was
+    at ``onset_time``, is open and unacknowledged; ``probability`` is the last one scored."""
+    msg = _base(TOPIC_REANNOUNCE, env, time)
+    msg.update(event_id=int(event_id), count=int(count), onset_time=float(onset_time), probability=float(probability))
     return msg
 
 
@@ -202,22 +260,47 @@ def quality_detail(
 
 
 class Sequencer:
-    """Strictly increasing ``seq``: the first stamped message gets ``start + 1``.
+    """Strictly increasing ``seq`` and this run's id: the first stamped message gets ``start + 1``.
 
-    ``start`` is the last sequence number already used (e.g. the highest in the alert log), so a
-    restarted daemon continues the sequence.
+    ``start`` is the last sequence number that may already have been used (the publisher passes the
+    larger of the alert log's last ``seq`` and its durable high-water mark), so a restarted daemon
+    continues above every number it ever sent. ``run`` is a random id made once per sequencer
+    (``uuid4().hex`` unless given), stamped into every message beside ``seq``: together they name a
+    message even if numbers were ever reused.
+
+    ``reserve(mark)``, when given, is called before the first number above the current reservation
+    is used, with the new high-water mark (numbers are reserved ``block`` at a time); the publisher
+    makes it durable there. It must not raise.
     """
 
-    def __init__(self, start: int = 0):
+    def __init__(
+        self,
+        start: int = 0,
+        *,
+        run: str | None = None,
+        reserve: Callable[[int], None] | None = None,
+        block: int = 1000,
+    ):
         if not isinstance(start, int) or isinstance(start, bool) or start < 0:
             raise ValueError(f"sequence start must be an integer >= 0, got {start!r}")
+        if not isinstance(block, int) or isinstance(block, bool) or block < 1:
+            raise ValueError(f"sequence block must be an integer >= 1, got {block!r}")
         self.last = start
+        self.run = uuid.uuid4().hex if run is None else str(run)
+        self.reserved = start  # every number up to this may be used without calling reserve
+        self._reserve = reserve
+        self.block = block
 
     def stamp(self, message: Mapping[str, Any], wall_time: float | None = None) -> dict[str, Any]:
-        """A copy of ``message`` with the next ``seq`` and ``wall_time`` (Unix seconds, default now)."""
-        self.last += 1
+        """A copy of ``message`` with the next ``seq``, ``run`` and ``wall_time`` (Unix seconds, default now)."""
+        nxt = self.last + 1
+        if self._reserve is not None and nxt > self.reserved:
+            self._reserve(nxt - 1 + self.block)
+            self.reserved = nxt - 1 + self.block
+        self.last = nxt
         out = dict(message)
-        out["seq"] = self.last
+        out["seq"] = nxt
+        out["run"] = self.run
         out["wall_time"] = float(_time.time() if wall_time is None else wall_time)
         return out
 
@@ -248,12 +331,25 @@ def validate(message: Mapping[str, Any]) -> None:
     for key in ("name", "type", "source_id"):
         if not isinstance(stream.get(key), str):
             raise MessageError(f"field 'stream.{key}': expected a string, got {stream.get(key)!r}")
+    run = message.get("run")  # optional: a daemon before run ids did not send it
+    if run is not None and not (isinstance(run, str) and 0 < len(run) <= RUN_MAX_CHARS):
+        raise MessageError(
+            f"field 'run': expected a non-empty string of at most {RUN_MAX_CHARS} characters, got {run!r:.100}"
+        )
     if topic == TOPIC_ONSET and not all(isinstance(c, str) for c in message["channels"]):
         raise MessageError(f"field 'channels': expected a list of channel names, got {message['channels']!r}")
     if topic == TOPIC_HEARTBEAT and message["state"] not in HEARTBEAT_STATES:
         raise MessageError(f"field 'state': expected one of {HEARTBEAT_STATES}, got {message['state']!r}")
     if topic == TOPIC_SIGNAL and message["state"] not in SIGNAL_STATES:
         raise MessageError(f"field 'state': expected one of {SIGNAL_STATES}, got {message['state']!r}")
+    if topic == TOPIC_OFFSET and "reason" in message and message["reason"] not in OFFSET_REASONS:
+        raise MessageError(f"field 'reason': expected one of {OFFSET_REASONS}, got {message['reason']!r}")
+    if topic == TOPIC_HEARTBEAT and "alarm_acknowledged" in message:
+        _check_type("alarm_acknowledged", message["alarm_acknowledged"], bool)
+    if topic in (TOPIC_ONSET, TOPIC_OFFSET, TOPIC_ACK, TOPIC_REANNOUNCE) and message["event_id"] < 1:
+        raise MessageError(f"field 'event_id': expected an integer >= 1, got {message['event_id']!r}")
+    if topic == TOPIC_REANNOUNCE and message["count"] < 1:
+        raise MessageError(f"field 'count': expected an integer >= 1, got {message['count']!r}")
 
 
 def to_json(message: Mapping[str, Any]) -> str:

@@ -69,7 +69,22 @@ class Metrics:
             f"{p}buffer_fill_ratio", "Fill ratio of the ring buffer (0..1)", ["stream"], registry=r
         )
         self.seizure_probability = Gauge(
-            f"{p}seizure_probability", "Latest aggregated, smoothed seizure probability", ["stream"], registry=r
+            f"{p}seizure_probability",
+            "Latest aggregated, smoothed seizure probability (NaN while no channel is scored or the stream is lost)",
+            ["stream"],
+            registry=r,
+        )
+        self.channels_scored = Gauge(
+            f"{p}channels_scored",
+            "Channels the model scored in the last window (0: none usable, or the stream is lost)",
+            ["stream"],
+            registry=r,
+        )
+        self.clock_jumps = Counter(
+            f"{p}clock_jumps",
+            "Times the stream's timestamps disagreed with its sample count by more than the tolerance",
+            ["stream"],
+            registry=r,
         )
         self.alarm_active = Gauge(f"{p}alarm_active", "1 while a seizure event is open", ["stream"], registry=r)
         self.channels_left_out = Gauge(
@@ -108,6 +123,19 @@ class Metrics:
         self.stream_reconnects = Counter(
             f"{p}stream_reconnects", "Times the stream was re-opened after being lost", ["stream"], registry=r
         )
+        self.alarm_acknowledged = Gauge(
+            f"{p}alarm_acknowledged",
+            "1 while the open seizure event is acknowledged (seizure.ack)",
+            ["stream"],
+            registry=r,
+        )
+        self.acks = Counter(f"{p}acks", "Seizure events acknowledged (seizure.ack published)", ["stream"], registry=r)
+        self.reannouncements = Counter(
+            f"{p}reannouncements",
+            "Re-announcements of open, unacknowledged seizure events (seizure.reannounce)",
+            ["stream"],
+            registry=r,
+        )
         self.last_window_timestamp = Gauge(
             f"{p}last_window_timestamp_seconds",
             "Unix time at which the last window was processed",
@@ -123,8 +151,10 @@ class Metrics:
 
     def init_stream(self, stream: str) -> None:
         """Create the per-stream series at zero (so dashboards show 0 rather than no data)."""
-        for metric in (self.samples_received, self.windows_processed, self.stream_reconnects):
+        for metric in (self.samples_received, self.windows_processed, self.stream_reconnects, self.clock_jumps):
             metric.labels(stream=stream)
+        for series in (self.acks, self.reannouncements, self.alarm_acknowledged):  # acknowledgement (daemon.py)
+            series.labels(stream=stream)
         for gauge in (
             self.stream_connected,
             self.buffer_fill_ratio,
@@ -134,8 +164,10 @@ class Metrics:
             self.channels_excluded,
             self.decision_settling,
             self.channels_amplitude_atypical,
+            self.channels_scored,
         ):
             gauge.labels(stream=stream)
+        self.seizure_probability.labels(stream=stream).set(float("nan"))  # nothing scored yet
 
     def set_model_info(self, *, model_version: str, architecture: str, backend: str, device: str) -> None:
         self.model_info.clear()

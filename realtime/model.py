@@ -20,7 +20,10 @@ loads the backend:
 included) satisfy it. The card's optional ``"settings"`` (decision thresholds and amplitude bounds
 derived for this model, :func:`validate_settings`) are checked at load and exposed as
 ``Detector.settings``; :func:`realtime.config.apply_model_settings` ranks them between the built-in
-defaults and the config file.
+defaults and the config file. An export holding a file its card does not list is refused too
+(:func:`unlisted_files`): the card's sha256 guard only what it lists. The card is a checksum against
+accidents (a torn copy, a stray file), not a signature: whoever can write the directory can rewrite
+the card.
 
 :meth:`ExportedDetector.predict` takes ``[n, window_samples]`` µV windows and returns ``[n]`` p(seizure)
 (the ``positive_class`` column). It refuses NaN/inf inputs (the pipeline flags such channels
@@ -33,6 +36,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -158,6 +162,16 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parent / "models" / "default"
 
 
+def shipped_model_version() -> str | None:
+    """The shipped model's ``model_version`` from its card, read without any check (for ``--version``:
+    no backend, no checksum); None when the card is missing or unreadable."""
+    try:
+        version = json.loads((default_model_path() / CARD_NAME).read_text(encoding="utf-8")).get("model_version")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return None
+    return version if isinstance(version, str) and version else None
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -217,7 +231,32 @@ def read_card(path: Path) -> dict:
             raise ModelLoadError(
                 f"model export {str(path)!r}: file {rel!r} has sha256 {actual}, the card says {digest!r}"
             )
+    unlisted = unlisted_files(path, files)
+    if unlisted:
+        shown = ", ".join(map(repr, unlisted[:10])) + (f" and {len(unlisted) - 10} more" if len(unlisted) > 10 else "")
+        raise ModelLoadError(
+            f"model export {str(path)!r} holds {len(unlisted)} file(s) its card does not list: {shown}; a backend "
+            "could load them unchecked: remove them, or export the model again"
+        )
     return card
+
+
+def unlisted_files(path: Path, listed: Mapping[str, Any]) -> list[str]:
+    """Relative POSIX paths of everything under the export ``path`` that is neither the card nor a file
+    the card lists (sorted). Empty directories count for nothing; any other entry counts, hidden files,
+    ``__pycache__``, editor backups and symbolic links (not followed) included: the export format has no
+    harmless extra file, and a backend may read any file of its directory (a SavedModel's ``assets/``)."""
+    allowed = {CARD_NAME, *listed}
+    out = []
+    for root, dirs, names in os.walk(path, followlinks=False):
+        here = Path(root)
+        # a symbolic link to a directory is listed in dirs and not walked: report it as an entry
+        entries = names + [d for d in dirs if (here / d).is_symlink()]
+        for name in entries:
+            rel = (here / name).relative_to(path).as_posix()
+            if rel not in allowed or not (here / name).is_file():
+                out.append(rel)
+    return sorted(out)
 
 
 class ExportedDetector:

@@ -202,7 +202,9 @@ def run_offline(
             out.flush()
             return 1
     try:
-        config, sources = apply_model_settings(config, getattr(model, "settings", None))
+        config, sources = apply_model_settings(
+            config, getattr(model, "settings", None), window_s=model.window_samples / model.sample_rate_hz
+        )
     except ConfigError as exc:
         log.error("the model card's settings do not fit the configuration: %s", exc)
         out.write(

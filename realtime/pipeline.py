@@ -25,10 +25,18 @@ Per window (every ``window.hop_s`` seconds of signal, once a full window is buff
    channel whose median over minutes is outside the range the model was trained on
    (``amplitude_flags``: probably a wrong gain or unit; the channel stays scored).
 
+Time: windows are timed twice. The decision runs on the sample clock (:mod:`realtime.clock`: samples
+counted over the nominal rate since the first sample, plus the time lost samples or a reconnect really
+took), so that ``min_duration_s``, ``settle_s`` and ``merge_gap_s`` cannot be fooled by the source's
+timestamps; ``push`` checks every timestamp against it and returns what it found (a jump of the
+source's clock, lost samples). Results and events report the stream's timestamps (``window_start``,
+``window_end``, event times), in the clock in force at the deciding window.
+
 ``mode="live"`` scores only the newest due window when the caller fell behind (the others are
 counted in ``skipped_windows_total`` and in the result's ``skipped_before``); ``mode="offline"``
 scores every hop. Units are converted to µV on ``push`` (``units`` per channel of the stream, see
-:mod:`realtime.preprocess`; ``None`` = already µV).
+:mod:`realtime.preprocess`; ``None`` = already µV; an empty unit is read as µV, warned about and listed
+in ``assumed_uv_channels`` and :meth:`Pipeline.channels_detail`).
 
 Which channels are scored is decided once, in the constructor, by
 :func:`realtime.channels.select_channels` from each channel's label, unit, source ``types`` (LSL
@@ -50,6 +58,7 @@ import numpy as np
 
 from realtime.amplitude import AmplitudeMonitor
 from realtime.channels import ChannelInfo, describe_left_out, select_channels, unique_names
+from realtime.clock import ClockEvent, SampleClock, jump_tolerance_s
 from realtime.config import DecisionConfig, SignalConfig, WindowConfig
 from realtime.decision import DecisionEvent, DecisionMachine
 from realtime.montage import Montage
@@ -170,13 +179,18 @@ class Pipeline:
             log.info("channels left out: %s", describe_left_out(self.left_out_channels))
         scales, assumed = [], []
         for i in selection.scored:
-            scale, was_assumed = (1.0, False) if units is None else resolve_unit(units[i], all_names[i])
+            if units is not None and not str(units[i] or "").strip():  # no unit: read as µV, reported below
+                scale, was_assumed = 1.0, True
+            else:
+                scale, was_assumed = (1.0, False) if units is None else resolve_unit(units[i], all_names[i])
             scales.append(scale)
             if was_assumed:
                 assumed.append(all_names[i])
         self._index = np.array(selection.scored, dtype=np.intp)
         self._scale = np.array(scales, dtype=np.float64)
         self.assumed_uv_channels: list[str] = assumed  # channels whose empty unit was taken as µV
+        if assumed:
+            log.warning("%s", self.units_detail())
         self.n_stream_channels = len(all_names)
         self.input_names: list[str] = [all_names[i] for i in self._index]  # buffered: [n_inputs]
         sig = signal or SignalConfig()
@@ -210,6 +224,12 @@ class Pipeline:
         self.buffer = RingBuffer(len(self._index), capacity)
         self.scheduler = WindowScheduler(self.native_window_samples, self.hop_samples)
         self.decision = DecisionMachine(decision, window.hop_s, window_s=(self._last - self._first) / self.sfreq)
+        self.clock = SampleClock(
+            self.sfreq,
+            jump_tolerance_s=jump_tolerance_s(window.hop_s),
+            gap_tolerance_s=DecisionMachine.GAP_TOLERANCE_S,
+        )
+        self._base = 0  # samples_total when the buffer was last cleared: buffer count -> sample index
         self.amplitude = AmplitudeMonitor(
             len(self.ch_names),
             low_uv=sig.amplitude_low_uv,
@@ -236,9 +256,10 @@ class Pipeline:
         return self.decision.alarm_active
 
     # ------------------------------------------------------------------ input
-    def push(self, samples: np.ndarray, timestamps: np.ndarray) -> None:
+    def push(self, samples: np.ndarray, timestamps: np.ndarray) -> list[ClockEvent]:
         """Append ``samples [n_samples, n_stream_channels]`` (any real dtype, stream units) with
-        ``timestamps [n_samples]``."""
+        ``timestamps [n_samples]`` (finite); returns what the sample clock found in the timestamps
+        (:class:`realtime.clock.ClockEvent`: jumps, gaps, steps; usually nothing)."""
         samples = np.asarray(samples)
         timestamps = np.asarray(timestamps, dtype=np.float64)
         if samples.ndim != 2 or samples.shape[1] != self.n_stream_channels:
@@ -246,13 +267,18 @@ class Pipeline:
         if timestamps.shape != (samples.shape[0],):
             raise ValueError(f"timestamps must have shape [{samples.shape[0]}], got {timestamps.shape}")
         if samples.shape[0] == 0:
-            return
+            return []
         if not (np.issubdtype(samples.dtype, np.integer) or np.issubdtype(samples.dtype, np.floating)):
             raise ValueError(f"samples must be integers or floats, got dtype {samples.dtype}")
+        events = self.clock.observe(self.samples_total, timestamps)  # raises on non-finite timestamps
+        for ev in events:
+            if ev.kind != "gap":  # the stream's clock moved: remembered times follow it
+                self.decision.rebase(ev.offset_s)
         uv = samples[:, self._index].astype(np.float64) * self._scale
         self.buffer.append(uv, timestamps)
         self.samples_total += samples.shape[0]
         self._last_time = float(timestamps[-1])
+        return events
 
     # ------------------------------------------------------------------ scoring
     def step(self) -> list[WindowResult]:
@@ -268,11 +294,23 @@ class Pipeline:
             results.append(self._score(total - end))
         return results
 
+    def _times(self, skip_newest: int, ts: np.ndarray) -> tuple[float, float, float, float]:
+        """``(start, end)`` of the window on the sample clock (decisions), then in the stream's clock
+        (messages): the stream's timestamps, interpolated, or where a clock jump lies inside the window,
+        extrapolated back from the jump, so that both ends are in the clock now in force."""
+        first = self._base + self.buffer.total_samples - skip_newest - self.native_window_samples
+        pos_start, pos_end = first + self._first, first + self._last
+        anchor = self.clock.anchor
+        idx = np.arange(ts.size)
+        shown = [
+            anchor.time_of(pos) if anchor is not None and pos < anchor.index else float(np.interp(offset, idx, ts))
+            for pos, offset in ((pos_start, self._first), (pos_end, self._last))
+        ]
+        return self.clock.decision_time(pos_start), self.clock.decision_time(pos_end), shown[0], shown[1]
+
     def _score(self, skip_newest: int) -> WindowResult:
         x, ts = self.buffer.latest(self.native_window_samples, skip_newest=skip_newest)
-        idx = np.arange(ts.size)
-        t_start = float(np.interp(self._first, idx, ts))
-        t_end = float(np.interp(self._last, idx, ts))
+        d_start, d_end, t_start, t_end = self._times(skip_newest, ts)
         limits = {"flat_std_uv": self.flat_std_uv, "rail_fraction": self.rail_fraction, "max_std_uv": self.max_std_uv}
         reasons, std = channel_quality(x, **limits)
         if self.montage.applied != "as_recorded":  # derive from the usable inputs, then check the derivations
@@ -289,7 +327,7 @@ class Pipeline:
         if flagged:
             self.flagged_total += len(flagged)
             log.debug("window ending %.3f: channels left out %s", t_end, flagged)
-        events = self.decision.step(t_end, t_start, t_end, probs)
+        events = self.decision.step(d_end, d_start, d_end, probs, shown=(t_end, t_start, t_end))
         levels = self.amplitude.update(np.where(good, std, np.nan))  # left-out channels do not count
         amplitude = {self.unique_ch_names[i]: r for i, r in enumerate(levels) if r is not None}
         self.windows_total += 1
@@ -310,7 +348,9 @@ class Pipeline:
     # ------------------------------------------------------------------ lifecycle
     def flush(self) -> list[DecisionEvent]:
         """End of input (offline, shutdown): publish the offset of an open seizure."""
-        return self.decision.flush(self._last_time)
+        if not self.samples_total:
+            return self.decision.flush()
+        return self.decision.flush(self.clock.decision_time(self.samples_total - 1), shown=self._last_time)
 
     def reset(self) -> None:
         """Stream lost: drop buffered samples and the window schedule; the decision machine forgets its
@@ -319,6 +359,8 @@ class Pipeline:
         self.scheduler.reset()
         self.decision.reset()
         self.amplitude.reset()
+        self.clock.restart()  # the next sample starts a new clock segment; the outage counts as time
+        self._base = self.samples_total
         self._pending_skipped = 0
 
     def quality_detail(self, flagged: Mapping[str, str], amplitude: Mapping[str, str]) -> str:
@@ -337,9 +379,22 @@ class Pipeline:
             max_std_uv=self.max_std_uv,
         )
 
+    def units_detail(self) -> str:
+        """``no unit given for 4 of 4 scored channels, assuming microvolts (uV): C0, C1, ...; ...`` ("" when every
+        scored channel has its unit)."""
+        names = self.assumed_uv_channels
+        if not names:
+            return ""
+        shown = ", ".join(names[:8]) + (f", ... ({len(names) - 8} more)" if len(names) > 8 else "")
+        return (
+            f"no unit given for {len(names)} of {len(self._index)} scored channels, assuming microvolts (uV): "
+            f"{shown}; a device sending V, mV or nV would be misread: check its unit metadata"
+        )
+
     def channels_detail(self) -> str:
-        """``scoring 18 of 27 channels (montage: ...; bed rule: 4 of 18 channels); left out: DC1-DC (...)``:
-        what the daemon's ``status.signal`` connected message and offline scoring's log say."""
+        """``scoring 18 of 27 channels (montage: ...; bed rule: 4 of 18 channels); left out: DC1-DC (...)``,
+        and which channels' units were assumed µV (:meth:`units_detail`): what the daemon's
+        ``status.signal`` connected message and offline scoring's log say."""
         n = len(self.ch_names)
         rule = self.decision.config.aggregation
         k = "the highest channel" if rule == "max" else f"{self.decision.k_for(n)} of {n} channels"
@@ -349,6 +404,8 @@ class Pipeline:
         )
         if self.left_out_channels:
             text += f"; left out: {describe_left_out(self.left_out_channels)}"
+        if self.assumed_uv_channels:
+            text += f"; {self.units_detail()}"
         return text
 
     def reconfigure(self, decision: DecisionConfig) -> None:

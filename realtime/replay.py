@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from realtime import __version__
+
 log = logging.getLogger("realtime.replay")
 
 
@@ -27,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="realtime-replay", description="Play an EDF/BDF/NPZ recording as an LSL outlet in real time."
     )
+    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     ap.add_argument("file", help="recording: .edf, .bdf or .npz (data [n_channels, n_samples], sfreq, ch_names, unit)")
     ap.add_argument("--name", default=None, help="LSL stream name (default: the file's stem)")
     ap.add_argument("--type", default="EEG", help="LSL stream type (default EEG)")

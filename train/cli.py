@@ -19,7 +19,15 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from train.strategy import StrategyError
+
+def _version() -> str:
+    """The installed distribution's version (the one pyproject.toml gives ``realtime.__version__`` too)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("realtime-seizure-detector")
+    except PackageNotFoundError:  # a checkout that was never installed
+        return "0+unknown"
 
 
 def _hparams(args):
@@ -156,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "evaluate":
         return _evaluate(argv[1:])
     ap = argparse.ArgumentParser(prog="train-detector", description="Train and export the seizure detector.")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fit", help="train a model into a run directory")
     f.add_argument("--config", default=None, help="TOML hyper-parameters (default: built-in defaults)")
@@ -212,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--note", action="append", default=[], help="a note for the card's training.notes (repeatable)")
     sub.add_parser("evaluate", help="evaluate an export (evaluation.evaluate)", add_help=False)
     args = ap.parse_args(argv)
+    from train.strategy import StrategyError  # imports TensorFlow: not before the arguments are read
+
     try:
         return {"fit": _fit, "cv": _cv, "ensemble": _ensemble, "export": _export}[args.cmd](args)
     except (ValueError, FileNotFoundError, FileExistsError, StrategyError) as exc:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from realtime.metrics import Metrics
+
+REPO = Path(__file__).resolve().parents[2]
 
 CONTRACT = {  # docs/architecture.md, "Contract: metrics": family name -> (type, labels)
     "realtime_detect_samples_received": ("counter", {"stream"}),
@@ -19,6 +23,13 @@ CONTRACT = {  # docs/architecture.md, "Contract: metrics": family name -> (type,
     "realtime_detect_buffer_fill_ratio": ("gauge", {"stream"}),
     "realtime_detect_seizure_probability": ("gauge", {"stream"}),
     "realtime_detect_alarm_active": ("gauge", {"stream"}),
+    "realtime_detect_alarm_acknowledged": ("gauge", {"stream"}),
+    "realtime_detect_acks": ("counter", {"stream"}),
+    "realtime_detect_reannouncements": ("counter", {"stream"}),
+    "realtime_detect_channels_scored": ("gauge", {"stream"}),
+    "realtime_detect_clock_jumps": ("counter", {"stream"}),
+    "realtime_detect_channels_left_out": ("gauge", {"stream"}),
+    "realtime_detect_channels_amplitude_atypical": ("gauge", {"stream"}),
     "realtime_detect_channels_excluded": ("gauge", {"stream"}),
     "realtime_detect_decision_settling": ("gauge", {"stream"}),
     "realtime_detect_model_info": ("gauge", {"model_version", "architecture", "backend", "device"}),
@@ -51,6 +62,9 @@ def test_every_contract_metric_is_served_with_its_type_and_labels():
         m.last_window_timestamp.labels(stream="bed1").set(1.7e9)
         m.error("chunk")
         families = scrape(port)
+        # both ways: a metric added to Metrics without the contract (and its docs) fails here too
+        served = {n for n in families if n.startswith("realtime_detect_") and not n.endswith("_created")}
+        assert served == set(CONTRACT), f"served, not in the contract: {served - set(CONTRACT)}"
         for name, (kind, labels) in CONTRACT.items():
             assert name in families, f"{name} missing"
             fam = families[name]
@@ -79,6 +93,14 @@ def test_every_contract_metric_is_served_with_its_type_and_labels():
         assert [s.labels["model_version"] for s in info] == ["toy-2"]
     finally:
         m.close()
+
+
+def test_the_contract_is_the_documented_one():
+    """Every metric of the contract is in docs/architecture.md's table, with its exposed name."""
+    section = (REPO / "docs" / "architecture.md").read_text().split("## Contract: metrics", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\|\s*`(realtime_detect_[a-z0-9_]+)", section, flags=re.M))
+    exposed = {name + ("_total" if kind == "counter" else "") for name, (kind, _) in CONTRACT.items()}
+    assert exposed == documented, (exposed - documented, documented - exposed)
 
 
 def test_registries_are_private_so_two_instances_coexist():

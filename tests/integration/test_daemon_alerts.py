@@ -81,6 +81,7 @@ def test_publish_logs_before_sending_and_seq_continues_across_restart(tmp_path, 
         assert topic == b"seizure.onset"
         received = decode([topic, body])
         assert received["seq"] == stamped["seq"] and received["channels"] == ["C0", "C1"]
+        assert received["run"] == pub.run and len(pub.run) == 32  # this start's id, beside seq
         # By the time a subscriber has it, it is in the log (written and flushed before sending).
         lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
         assert json.loads(lines[-1]) == received
@@ -91,8 +92,9 @@ def test_publish_logs_before_sending_and_seq_continues_across_restart(tmp_path, 
         pub.close(flush_s=0)
     pub2 = new_publisher(tmp_path, ctx)
     try:
-        assert pub2.last_seq == last
-        assert pub2.publish(heartbeat(11.0))["seq"] == last + 1
+        assert pub2.last_seq == last  # a clean close leaves the mark at the last number used
+        again = pub2.publish(heartbeat(11.0))
+        assert again["seq"] == last + 1 and again["run"] == pub2.run != pub.run
     finally:
         pub2.close(flush_s=0)
 
@@ -193,9 +195,16 @@ def test_subscriber_replays_since_then_follows_live_without_duplicates(tmp_path,
         pub.close(flush_s=0)
 
 
-def test_log_path_defaults_to_the_state_directory(tmp_path):
+def test_log_path_defaults_to_the_state_directory_never_the_working_directory(tmp_path):
     assert default_log_path({"STATE_DIRECTORY": f"{tmp_path}/a:{tmp_path}/b"}) == tmp_path / "a" / "alerts.jsonl"
-    assert str(default_log_path({})) == "alerts.jsonl"
+    user = tmp_path / "home"
+    assert default_log_path({"XDG_STATE_HOME": f"{tmp_path}/xdg", "HOME": str(user)}) == (
+        tmp_path / "xdg" / "realtime-detect" / "alerts.jsonl"
+    )
+    # A relative XDG_STATE_HOME is invalid (XDG spec) and ignored: the default under $HOME.
+    for env in ({"HOME": str(user)}, {"HOME": str(user), "XDG_STATE_HOME": "rel/state"}):
+        assert default_log_path(env) == user / ".local" / "state" / "realtime-detect" / "alerts.jsonl"
+    assert default_log_path({}).is_absolute()  # never ./alerts.jsonl, even without HOME in the environment
 
 
 def test_bind_failure_raises_and_releases_the_log(tmp_path, ctx):

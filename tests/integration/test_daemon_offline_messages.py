@@ -4,7 +4,7 @@ A recording with one seizure that starts and ends inside it is scored twice with
 by ``run_offline`` (``realtime-detect --file``'s code) and by an in-process :class:`Daemon` whose
 real run-loop step (``_process``: pipeline, ``window_messages``, the publisher with its ZeroMQ
 socket and alert log) is fed the same samples one hop at a time with the same timestamps. The
-messages in the daemon's alert log equal the offline JSON lines apart from ``seq``, ``wall_time``
+messages in the daemon's alert log equal the offline JSON lines apart from ``seq``, ``run``, ``wall_time``
 and offline's ``file``.
 """
 
@@ -100,6 +100,6 @@ def test_daemon_and_offline_publish_the_same_event_messages(toy_export, tmp_path
     assert [m["type"] for m in offline] == ["seizure.onset", "seizure.offset"]
     assert 20 < offline[0]["time"] < 30 and 40 <= offline[1]["time"] < 50
     assert "C3#2" in offline[0]["channels"] and "Fp1" not in offline[0]["channels"]
-    timing = ("seq", "wall_time", "file")
+    timing = ("seq", "run", "wall_time", "file")
     strip = lambda ms: [{k: v for k, v in m.items() if k not in timing} for m in ms]  # noqa: E731
     assert strip(live) == strip(offline)

@@ -1,0 +1,186 @@
+"""Alarm acknowledgement and re-announcement with real processes and CURVE keys (issue #12).
+
+One daemon process (CURVE on, keys from pyzmq's ``zmq.auth.create_certificates``) raises an onset from a
+real LSL outlet; a real CURVE subscriber sees it re-announced every ``alerts.reannounce_s``;
+``realtime-alerts --ack 1`` acknowledges it (a ``seizure.ack`` naming the client's key, once: a second
+ack is answered "already acknowledged", an ack of another event is refused quoting it); the
+re-announcements stop, heartbeats and metrics say it is acknowledged. Then the bed's device is replaced
+by one with another channel layout: the event is closed, and the next onset is event 2 (not 1 again,
+though a new pipeline is built), unacknowledged and re-announced anew.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+import zmq.auth
+from rt_daemon_proc import DaemonProc, metric
+from rt_helpers import REPO, env, start_outlet, stop, unique
+
+from realtime.alerts import ClientKeys, Subscriber, ack_request
+
+pytestmark = pytest.mark.integration
+
+CONFIG = """
+[stream]
+resolve_timeout_s = 0.5
+stale_after_s = 1.0
+
+[alerts]
+heartbeat_s = 0.5
+reannounce_s = 1.0
+curve_secret_key = "{secret}"
+curve_clients_dir = "{clients}"
+
+[decision]
+settle_s = 0.0
+min_duration_s = 0.0
+merge_gap_s = 0.0
+"""
+
+
+class Collector:
+    """Every message a real CURVE subscriber receives (topics: all)."""
+
+    def __init__(self, sub: Subscriber):
+        self.sub = sub
+        self.messages: list[dict] = []
+
+    def wait(self, predicate, timeout_s: float, what: str) -> dict:
+        deadline = time.monotonic() + timeout_s
+        for msg in self.messages:
+            if predicate(msg):
+                return msg
+        while time.monotonic() < deadline:
+            msg = self.sub.receive(timeout_s=max(0.05, deadline - time.monotonic()))
+            if msg is None:
+                break
+            self.messages.append(msg)
+            if predicate(msg):
+                return msg
+        seen = [(m["seq"], m["type"], m.get("event_id")) for m in self.messages]
+        raise AssertionError(f"no {what} within {timeout_s} s; got {seen}")
+
+
+def _cli_ack(d: DaemonProc, keys_dir, event_id: int, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "realtime", "alerts", "--replay-endpoint", d.replay_endpoint),
+            *("--ack", str(event_id), "--server-key", str(keys_dir / "server" / "server.key")),
+            *("--client-key", str(keys_dir / "station" / "station-1.key_secret"), "--timeout-s", "20", *extra),
+        ],
+        cwd=str(REPO),
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_ack_stops_reannouncements_once_and_event_ids_continue_over_a_new_layout(toy_export, tmp_path):
+    keys_dir = tmp_path / "keys"
+    for sub_dir in ("server", "station", "clients"):
+        (keys_dir / sub_dir).mkdir(parents=True)
+    _, server_secret = zmq.auth.create_certificates(keys_dir / "server", "server")
+    zmq.auth.create_certificates(keys_dir / "station", "station-1")
+    clients = keys_dir / "clients"
+    shutil.copy(keys_dir / "station" / "station-1.key", clients / "station-1.key")
+    (tmp_path / "detect.toml").write_text(CONFIG.format(secret=server_secret, clients=clients))
+    log_path = tmp_path / "alerts.jsonl"
+    name = unique("ack")
+    outlet = start_outlet("--name", name, "--amplitude", "300", "--channels", "4")  # p ~ 1: an onset at once
+    d = DaemonProc(
+        [
+            *("--config", str(tmp_path / "detect.toml"), "--stream", name, "--model", str(toy_export)),
+            *("--backend", "litert", "--endpoint", "tcp://127.0.0.1:*", "--replay-endpoint", "tcp://127.0.0.1:0"),
+            *("--alert-log", str(log_path), "--metrics-port", "0"),
+        ],
+        tmp_path,
+        notify=False,
+    )
+    keys = ClientKeys.load(keys_dir / "server" / "server.key", keys_dir / "station" / "station-1.key_secret")
+    sub = None
+    try:
+        d.wait_ready(timeout_s=120)
+        sub = Subscriber(d.endpoint, d.replay_endpoint, keys=keys)
+        got = Collector(sub)
+        onset = got.wait(lambda m: m["type"] == "seizure.onset", 90, "an onset")
+        assert onset["event_id"] == 1
+        first = got.wait(lambda m: m["type"] == "seizure.reannounce", 30, "a re-announcement")
+        assert (first["event_id"], first["count"], first["onset_time"]) == (1, 1, onset["time"])
+        assert 0.5 <= first["probability"] <= 1.0
+        got.wait(lambda m: m["type"] == "seizure.reannounce" and m["count"] == 2, 30, "a second re-announcement")
+
+        done = _cli_ack(d, keys_dir, 1, "--note", "at the bedside")
+        assert done.returncode == 0, done.stderr
+        reply = json.loads(done.stdout)
+        assert reply["ok"] is True and reply["by"] == "station-1" and reply["already"] is False
+        ack = got.wait(lambda m: m["type"] == "seizure.ack", 30, "the seizure.ack")
+        assert (ack["event_id"], ack["by"], ack["note"]) == (1, "station-1", "at the bedside")
+        assert ack["ack_time"] == reply["ack_time"]
+
+        again = ack_request(d.replay_endpoint, 1, keys=keys, timeout_s=20)
+        assert again["ok"] is True and again["already"] is True
+        assert again["detail"].startswith("already acknowledged by station-1 at ")
+        other = _cli_ack(d, keys_dir, 9)
+        assert other.returncode == 1 and json.loads(other.stdout) == {
+            "error": "event 9 is not open (the open event is 1)"
+        }
+
+        # reannounce_s is 1 s: two heartbeats later, none has come since the ack
+        beat = got.wait(
+            lambda m: m["type"] == "status.heartbeat" and m["seq"] > ack["seq"] + 3, 30, "heartbeats after the ack"
+        )
+        assert beat["alarm_active"] is True and beat["alarm_acknowledged"] is True
+        assert not [m for m in got.messages if m["type"] == "seizure.reannounce" and m["seq"] > ack["seq"]]
+        samples = d.scrape()
+        assert metric(samples, "realtime_detect_acks_total", stream=name) == 1
+        assert metric(samples, "realtime_detect_alarm_acknowledged", stream=name) == 1
+        assert metric(samples, "realtime_detect_reannouncements_total", stream=name) >= 2
+        assert f"seizure event 1 on {name} acknowledged by station-1: at the bedside" in d.log_text()
+
+        # another device under the bed's name, with another layout: event 1 ends, the next one is event 2
+        stop(outlet)
+        outlet = start_outlet("--name", name, "--amplitude", "300", "--channels", "3")
+        offset = got.wait(lambda m: m["type"] == "seizure.offset", 60, "the offset of event 1")
+        assert offset["event_id"] == 1
+        onset2 = got.wait(lambda m: m["type"] == "seizure.onset" and m["seq"] > offset["seq"], 60, "a new onset")
+        assert onset2["event_id"] == 2
+        rean2 = got.wait(lambda m: m["type"] == "seizure.reannounce" and m["event_id"] == 2, 30, "event 2 reminded")
+        assert rean2["count"] == 1
+        assert metric(d.scrape(), "realtime_detect_alarm_acknowledged", stream=name) == 0
+        logged = [json.loads(line) for line in log_path.read_text().splitlines()]
+        assert [m["event_id"] for m in logged if m["type"] == "seizure.ack"] == [1]  # the second ack: no message
+    finally:
+        if sub is not None:
+            sub.close()
+        d.close()
+        stop(outlet)
+
+
+def test_a_missing_curve_key_file_is_a_configuration_error(toy_export, tmp_path):
+    from realtime.config import build_config
+    from realtime.daemon import EX_CONFIG, Daemon, StartupError
+
+    cfg = build_config(
+        {
+            "model": {"path": str(toy_export), "backend": "litert"},
+            "alerts": {
+                "endpoint": "tcp://127.0.0.1:*",
+                "replay_endpoint": "tcp://127.0.0.1:0",
+                "log_path": str(tmp_path / "alerts.jsonl"),
+                "curve_secret_key": str(tmp_path / "nowhere.key_secret"),
+                "curve_clients_dir": str(tmp_path),
+            },
+            "metrics": {"enabled": False},
+        }
+    )
+    d = Daemon(cfg, env={})
+    with pytest.raises(StartupError, match=r"nowhere\.key_secret") as err:
+        d.start()
+    assert err.value.exit_code == EX_CONFIG  # 78: systemd does not restart into the same mistake

@@ -1,0 +1,53 @@
+"""realtime.demo.describe: one line for every topic the daemon publishes (the demo prints them all)."""
+
+from __future__ import annotations
+
+from realtime import messages as m
+from realtime.demo import describe
+from realtime.messages import (
+    Envelope,
+    Sequencer,
+    ack_message,
+    heartbeat_message,
+    reannounce_message,
+    restart_offset_message,
+    signal_message,
+)
+
+ENV = Envelope.of({"name": "demo-1", "type": "EEG", "source_id": "replay-demo"}, host="pc", model_version="toy-1")
+T0 = 1000.0  # LSL time of the recording's first sample
+
+
+def test_every_topic_has_its_own_line_and_none_raises():
+    seq = Sequencer()
+    msgs = [
+        seq.stamp(msg)
+        for msg in (
+            reannounce_message(ENV, time=T0 + 70, event_id=1, count=2, onset_time=T0 + 9, probability=0.91),
+            ack_message(ENV, time=T0 + 75, event_id=1, by="station-1", note="at the bedside", ack_time=1.8e9),
+            ack_message(ENV, time=T0 + 76, event_id=1, by="station-2", note="", ack_time=1.8e9),
+            restart_offset_message(ENV, event_id=3, onset_time=T0 + 9, time=T0 + 40.5, probability=0.8),
+            heartbeat_message(
+                ENV,
+                time=T0 + 77,
+                state="connected",
+                alarm_active=True,
+                windows_total=70,
+                uptime_s=80,
+                alarm_acknowledged=True,
+            ),
+            heartbeat_message(ENV, time=T0 + 78, state="lost", alarm_active=False, windows_total=71, uptime_s=81),
+            signal_message(ENV, time=T0 + 79, state="lost", detail="no samples for 3.0 s"),
+        )
+    ]
+    lines = [describe(msg, T0) for msg in msgs]
+    assert lines[0] == "[  70.0 s] SEIZURE STILL OPEN  event 1 not acknowledged (reminder 2, p=0.91)"
+    assert lines[1] == "[  75.0 s] seizure event 1 acknowledged by station-1: at the bedside"
+    assert lines[2] == "[  76.0 s] seizure event 1 acknowledged by station-2"
+    assert lines[3].startswith("[  40.5 s] seizure event 3 closed at start") and "31.5 s" in lines[3]
+    assert lines[4] == "[  77.0 s] heartbeat: connected, alarm ON (acknowledged), 70 windows"
+    assert lines[5] == "[  78.0 s] heartbeat: lost, alarm off, 71 windows"
+    assert lines[6] == "[  79.0 s] signal lost: no samples for 3.0 s"
+    assert {msg["type"] for msg in msgs} | {"seizure.onset", "seizure.offset"} == set(m.TOPICS)
+    # a topic of a later daemon: a line, not a KeyError
+    assert describe(msgs[0] | {"type": "seizure.escalated"}, None) == "[  start ] seizure.escalated message (seq 1)"
