@@ -1,0 +1,673 @@
+"""Soak benchmark with faults on a schedule (not a test): hours of signal faster than real time while the
+outlet is killed, hung and its clock jumps, and a subscriber never reads.
+
+    TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/soak_faults.py [--signal-hours 1] [--speed 20]
+        [--fault-every-s 10] [--kill-gap-s 3] [--hang-s 5] [--jump-s 3600] [--backend auto|tensorflow|litert]
+        [--model EXPORT] [--out benchmarks/results/NAME.json]
+    .venv/bin/python benchmarks/soak_faults.py --analyse WORK_DIR      # the analysis again, from a run's files
+
+What runs (real processes, loopback, LSL kept on this machine by the packaged lsl_api.cfg):
+
+- the daemon (``python -m realtime detect``, the shipped model unless ``--model``) with
+  ``alerts.heartbeat_s`` 0.1 s (``--heartbeat-s``; its minimum: ten logged messages a second, so that
+  the never-reading subscriber's queue fills) and ``alerts.reannounce_s`` 60 s / speed (at least 1 s:
+  an open event is re-announced as often per signal second as live); ``stream.stale_after_s`` stays
+  3 s (wall: it is about a device that stopped);
+- the outlet (benchmarks/soak_outlet.py): the shipped CHB-MIT excerpts stitched, non-seizure (41 s)
+  then seizure (41 s, annotated seizure from its 2nd second to its end), in a loop: an 82 s cycle with
+  one seizure, at ``--speed`` x real time on one global timeline (a restarted outlet goes on where the
+  timeline is; what fell in an outage is never sent);
+- a subscriber that records everything (:class:`realtime.alerts.Subscriber` from seq 0: replay, then
+  live, gaps filled), and one that connects, subscribes to everything and never reads (receive
+  high-water mark 1, 4 KiB kernel buffer). The daemon's PUB socket drops messages for it once its
+  queue (ZeroMQ's SNDHWM, 1000 messages, after what the kernel's TCP buffers take: up to 4 MiB on
+  loopback) is full; how many it got, and the daemon's TCP send queue toward it at the end
+  (``ss``), are reported.
+
+Faults, one every ``--fault-every-s`` wall seconds, in the order of ``soak_check.PATTERN``: the clock
+jumps back ``--jump-s``, SIGKILL of the outlet (restarted ``--kill-gap-s`` later), the clock jumps
+forward, SIGSTOP of the outlet for ``--hang-s`` (longer than ``stale_after_s``: the stream is lost)
+then SIGCONT, ... The clock is at -J, 0, +J, 0 in turn. Each jump is fired when the signal reaches a
+chosen place of the seizure cycle, in turn: 4 s and 1 s before the fault-free onset (the threshold is
+crossed, ``min_duration_s`` not yet elapsed: defect 1 of issue 12), 2 s and 12 s after it (event
+open), and 20 s into the non-seizure part.
+
+Checked at the end (exit 1 if one fails):
+
+- memory: the daemon's resident memory (VmRSS, every second from the first scored window), mean of the
+  last 10 % of samples against the first 10 %: growth under 5 %;
+- no alarm lost: the fault-free pass (``realtime-detect --file`` on three cycles, same model and
+  settings: the onset it raises in every cycle) gives where each seizure's onset is expected. Each
+  seizure of the run whose onset was due is alarmed when an onset falls between its start and 10 s
+  past its end, or an event opened before it is still open. A seizure is exempt when an outage
+  overlaps from one window before its start to 10 s past its expected onset: an outage runs from the
+  kill or the SIGSTOP to the daemon's ``restored`` message plus ``settle_s``, a window and
+  ``min_duration_s`` of signal (the earliest an onset can come after a reconnect); the start of the
+  run counts as one, to the ``connected`` message. Clock jumps are not outages: seizures at a jump are
+  checked. Onsets and offsets are placed on the timeline by their ``window_end`` (for each clock offset
+  the outlet used, the sample that stamp names; the one at most 10 wall seconds before the message's
+  ``wall_time``), else by ``wall_time`` (counted as "placed by wall time");
+- every message: every message received is in the alert log and equal to its record, no (run, seq)
+  twice in the log, the log's seq never goes back, no gaps within a run, the subscriber saw its
+  numbering go back nowhere (its warnings are counted) and missed no logged message;
+- the daemon exits 0 after SIGTERM.
+
+Also reported: the speed held (windows scored against those due per signal second received;
+``realtime_detect_windows_processed_total`` over ``samples_received_total``), clock events the daemon
+reported (``status.signal`` details about timestamps, ``realtime_detect_clock_jumps_total``),
+reconnects, errors by kind, end-to-end latency, seizures raising two or more onsets (an event split
+in two), what the never-reading subscriber got. A table on stdout, JSON under ``benchmarks/results/``;
+the run's own files (alert log, the outlet's journal, the daemon's log, ``run.json`` with what the
+analysis needs, ``received.jsonl``) stay in a temporary directory, and ``--analyse`` reads them again.
+Linux only (/proc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import heapq
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import pylsl  # noqa: E402
+import zmq  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from benchmarks.soak_check import (  # noqa: E402
+    Outage,
+    check_messages,
+    classify,
+    fault_schedule,
+    next_position,
+    rss_growth,
+    seizures_in,
+    stamp_to_sample,
+)
+from realtime.demo import _READY, DATA, Child, lsl_config_path  # noqa: E402
+
+MIB = 1024 * 1024
+NONSEIZURE = DATA / "chbmit" / "chb01_03_NonSeizure.edf"
+SEIZURE = DATA / "chbmit" / "chb01_03_Seizure.edf"
+SEIZURE_IN_EXCERPT_S = (1.0, 41.0)  # ATTRIBUTION.md: ictal from the 2nd second to the end
+JUMP_TARGETS_FROM_ONSET_S = (-4.0, -1.0, 2.0, 12.0, None)  # None: 20 s into the non-seizure part
+AFTER_S = 10.0  # an onset up to this long after a seizure's end still counts for it
+MAX_LATENCY_WALL_S = 10.0
+CYCLE_S = 82.0  # the two 41 s excerpts
+
+
+def rss_bytes(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def scrape(url: str) -> dict[str, float]:
+    """``{sample name (labels dropped, summed; histogram buckets left out): value}`` from a metrics endpoint;
+    errors are kept by kind (``realtime_detect_errors_total:KIND``)."""
+    out: dict[str, float] = {}
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        text = resp.read().decode()
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name.endswith("_bucket"):
+                continue
+            key = s.name if s.name != "realtime_detect_errors_total" else f"{s.name}:{s.labels.get('kind')}"
+            out[key] = out.get(key, 0.0) + float(s.value)
+    return out
+
+
+def send_queues(port: int) -> list[int] | None:
+    """Bytes in the kernel's send queue of each TCP connection from local ``port`` (``ss``); None without ``ss``."""
+    if shutil.which("ss") is None:
+        return None
+    proc = subprocess.run(
+        ["ss", "-Htn", "state", "established", "sport", "=", f":{port}"], capture_output=True, text=True, timeout=10
+    )
+    return [int(line.split()[1]) for line in proc.stdout.splitlines() if len(line.split()) >= 4]
+
+
+def reference_onsets(args, env, work: Path, config: Path, cycles: int) -> tuple[list[float], list[float], float]:
+    """The fault-free pass: ``(onset window ends, offset window ends, sfreq)`` in seconds of the repeated
+    stitched recording, from ``realtime-detect --file`` on ``cycles`` cycles."""
+    from realtime.recordings import read_recording
+
+    a, b = read_recording(NONSEIZURE), read_recording(SEIZURE)
+    data = np.tile(np.concatenate([a.data, b.data], axis=1), (1, cycles)).astype(np.float32)
+    ref = work / "reference.npz"
+    np.savez(ref, data=data, sfreq=a.sfreq, ch_names=np.array(a.ch_names), unit="uV")
+    cmd = [sys.executable, "-m", "realtime", "detect", "--file", str(ref), "--json", "--config", str(config)]
+    cmd += ["--backend", args.backend] + (["--model", args.model] if args.model else [])
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the fault-free pass failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    msgs = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    onsets = [m["window_end"] for m in msgs if m.get("type") == "seizure.onset"]
+    offsets = [m["window_end"] for m in msgs if m.get("type") == "seizure.offset"]
+    return onsets, offsets, float(a.sfreq)
+
+
+def run(args, argv: list[str]) -> Path:
+    """Run the soak; returns the directory holding its files (``run.json`` and the rest, see the docstring)."""
+    env = dict(os.environ, LSLAPICFG=str(lsl_config_path()), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    os.environ["LSLAPICFG"] = env["LSLAPICFG"]
+    from realtime.alerts import Subscriber
+    from realtime.config import apply_model_settings, load_config
+    from realtime.model import read_card
+    from realtime.preprocess import Resampler
+
+    work = Path(tempfile.mkdtemp(prefix="realtime-soak-faults-"))
+    heartbeat_s, reannounce_s = args.heartbeat_s, max(1.0, 60.0 / args.speed)
+    config = work / "soak.toml"
+    config.write_text(f"[alerts]\nheartbeat_s = {heartbeat_s!r}\nreannounce_s = {reannounce_s!r}\n")
+    card = read_card(Path(args.model) if args.model else REPO / "realtime" / "models" / "default")
+    window_s = int(card["window_samples"]) / float(card["sample_rate_hz"])
+    cfg, _ = apply_model_settings(load_config(config), card.get("settings"), window_s=window_s)
+
+    t_start = time.monotonic()
+    print(f"fault-free pass (3 cycles, {args.backend}) ...", file=sys.stderr, flush=True)
+    ref_on, ref_off, fs = reference_onsets(args, env, work, config, cycles=3)
+    n_cycle = round(CYCLE_S * fs)
+    on_pos = sorted(t % CYCLE_S for t in ref_on[1:])  # the first cycle starts unsettled
+    if len(ref_on) != 3 or not on_pos or max(on_pos) - min(on_pos) > 1.5:
+        raise RuntimeError(f"the fault-free pass did not raise one onset per cycle: {ref_on}")
+    onset_s = float(np.median(on_pos))
+    reference_s = time.monotonic() - t_start
+    fill_s = Resampler(fs, float(card["sample_rate_hz"])).native_samples_needed(int(card["window_samples"])) / fs
+    rate = fs * args.speed
+    duration_s = args.signal_hours * 3600 / args.speed
+
+    name = f"soak-{uuid.uuid4().hex[:8]}"
+    log_path = work / "alerts.jsonl"
+    journal = work / "outlet.jsonl"
+    detect = [sys.executable, "-m", "realtime", "detect", "--config", str(config), "--stream", name]
+    detect += ["--endpoint", "tcp://127.0.0.1:*", "--replay-endpoint", "tcp://127.0.0.1:0", "--metrics-port", "0"]
+    detect += ["--alert-log", str(log_path), "--backend", args.backend]
+    detect += ["--model", args.model] if args.model else []
+    daemon = Child("daemon", detect, env, verbose=False)
+    outlet: subprocess.Popen | None = None
+    sub = None
+    ctx: zmq.Context = zmq.Context.instance()
+    sink = ctx.socket(zmq.SUB)
+    sink.setsockopt(zmq.LINGER, 0)
+    sink.setsockopt(zmq.RCVHWM, 1)
+    sink.setsockopt(zmq.RCVBUF, 4096)
+    sink.setsockopt(zmq.SUBSCRIBE, b"")
+    received: list[dict] = []
+    warnings: list[str] = []
+    rss: list[tuple[float, int]] = []  # (seconds since the first scored window, bytes)
+    faults_done: list[dict] = []
+    metrics: dict[str, float] = {}
+    t0 = math.nan
+    lsl_minus_wall = pylsl.local_clock() - time.time()
+    code: int | None = None
+    sink_got = 0
+    queues: list[int] | None = None
+    run_wall_s = math.nan
+    ready = None
+    try:
+        deadline = time.monotonic() + 300
+        while ready is None and daemon.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            ready = daemon.find(_READY)
+        if ready is None:
+            raise RuntimeError(f"the daemon did not start (exit {daemon.stop()}):\n{daemon.tail()}")
+        alerts_ep, replay_ep, metrics_url, _model_version, _backend, _device = ready.groups()
+        sink.connect(alerts_ep)
+        sub = Subscriber(alerts_ep, replay_ep, since=0, warn=warnings.append)
+        t0 = pylsl.local_clock() + 0.5
+        state = {"offset": 0.0, "stopped": False}
+
+        def start_outlet() -> subprocess.Popen:
+            cmd = [sys.executable, str(REPO / "benchmarks" / "soak_outlet.py"), str(NONSEIZURE), str(SEIZURE)]
+            cmd += ["--name", name, "--source-id", f"soak-{name}", "--t0", repr(t0), "--speed", repr(args.speed)]
+            cmd += ["--offset-s", repr(state["offset"]), "--jump-s", repr(args.jump_s), "--chunk-s", repr(args.chunk_s)]
+            cmd += ["--journal", str(journal)]
+            return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+
+        outlet = start_outlet()
+        schedule = fault_schedule(
+            duration_s,
+            args.fault_every_s,
+            end_margin_s=max(args.fault_every_s, args.hang_s + 10.0),
+            jump_targets_s=[onset_s + d if d is not None else 20.0 for d in JUMP_TARGETS_FROM_ONSET_S],
+        )
+        actions: list[tuple[float, int, str, dict]] = []  # (LSL time, tie-break, what, details): a heap
+        for i, f in enumerate(schedule):
+            heapq.heappush(actions, (t0 + f.at_s, i, f.kind, {"direction": f.direction, "target_s": f.target_s}))
+        tie = len(schedule)
+        end = t0 + duration_s
+        next_sample = pylsl.local_clock()
+        first_window: float | None = None
+        while pylsl.local_clock() < end and daemon.proc.poll() is None:
+            now = pylsl.local_clock()
+            msg = sub.receive(min(0.1, max(0.001, (actions[0][0] - now) if actions else 0.1)))
+            if msg is not None:
+                received.append(msg)
+            now = pylsl.local_clock()
+            while actions and actions[0][0] <= now:
+                _, _, what, info = heapq.heappop(actions)
+                g_now = (now - t0) * rate
+                if what == "jump" and info.get("aimed") is None:  # fire when the signal reaches the target
+                    at = next_position(g_now + 0.05 * rate, n_cycle, info["target_s"] * fs)
+                    tie += 1
+                    heapq.heappush(actions, (t0 + at / rate, tie, "jump", {**info, "aimed": at}))
+                elif what in ("jump", "kill", "hang") and (outlet is None or state["stopped"]):
+                    faults_done.append({"kind": what, "g": g_now, "skipped": "outlet down"})
+                elif what == "jump" and outlet is not None:
+                    outlet.send_signal(signal.SIGUSR1 if info["direction"] > 0 else signal.SIGUSR2)
+                    state["offset"] += info["direction"] * args.jump_s
+                    faults_done.append({"kind": "jump", "g": g_now, "lsl": now, "direction": info["direction"]})
+                elif what == "kill" and outlet is not None:
+                    outlet.send_signal(signal.SIGKILL)  # the cable: no goodbye, no flush
+                    outlet.wait(timeout=10)
+                    outlet = None
+                    faults_done.append({"kind": "kill", "g": g_now, "lsl": now})
+                    tie += 1
+                    heapq.heappush(actions, (now + args.kill_gap_s, tie, "restart", {}))
+                elif what == "restart":
+                    outlet = start_outlet()
+                elif what == "hang" and outlet is not None:
+                    outlet.send_signal(signal.SIGSTOP)
+                    state["stopped"] = True
+                    faults_done.append({"kind": "hang", "g": g_now, "lsl": now})
+                    tie += 1
+                    heapq.heappush(actions, (now + args.hang_s, tie, "continue", {}))
+                elif what == "continue" and outlet is not None:
+                    outlet.send_signal(signal.SIGCONT)
+                    state["stopped"] = False
+            if now >= next_sample:
+                next_sample = now + 1.0
+                metrics = scrape(metrics_url)
+                if first_window is None and metrics.get("realtime_detect_windows_processed_total", 0) > 0:
+                    first_window = now
+                r = rss_bytes(daemon.proc.pid)
+                if first_window is not None and r is not None:
+                    rss.append((now - first_window, r))
+        run_wall_s = pylsl.local_clock() - t0
+        queues = send_queues(int(alerts_ep.rsplit(":", 1)[1]))
+        if outlet is not None:
+            if state["stopped"]:
+                outlet.send_signal(signal.SIGCONT)
+            outlet.send_signal(signal.SIGTERM)
+            outlet.wait(timeout=10)
+            outlet = None
+        time.sleep(0.5)
+        metrics = scrape(metrics_url)
+        code = daemon.stop(timeout_s=60)
+        while (msg := sub.receive(1.0)) is not None:
+            received.append(msg)
+        while sink.poll(500):  # what the never-reading subscriber holds
+            sink.recv_multipart()
+            sink_got += 1
+    finally:
+        if outlet is not None:
+            outlet.send_signal(signal.SIGCONT)
+            outlet.kill()
+            outlet.wait(timeout=10)
+        daemon.stop()
+        if sub is not None:
+            sub.close()
+        sink.close(linger=0)
+        (work / "daemon.log").write_text("\n".join(daemon.lines) + "\n")
+    _, _, _, model_version, backend, device = ready.groups()
+    (work / "received.jsonl").write_text("".join(json.dumps(m) + "\n" for m in received))
+    raw = {
+        "command": " ".join([Path(sys.executable).name, "benchmarks/soak_faults.py", *argv]),
+        "args": vars(args),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+        "python": platform.python_version(),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "model_version": model_version,
+        "backend": backend,
+        "device": device,
+        "heartbeat_s": heartbeat_s,
+        "reannounce_s": reannounce_s,
+        "settle_s": cfg.decision.settle_s,
+        "min_duration_s": cfg.decision.min_duration_s,
+        "hop_s": cfg.window.hop_s,
+        "fill_s": fill_s,
+        "fs": fs,
+        "n_cycle": n_cycle,
+        "reference_wall_s": reference_s,
+        "reference_onsets_s": ref_on,
+        "reference_offsets_s": ref_off,
+        "reference_onset_in_cycle_s": onset_s,
+        "t0": t0,
+        "lsl_minus_wall": lsl_minus_wall,
+        "run_wall_s": run_wall_s,
+        "faults_done": faults_done,
+        "rss": rss,
+        "metrics": metrics,
+        "subscriber_warnings": warnings,
+        "never_reader_got": sink_got,
+        "send_queues_at_end": queues,
+        "daemon_exit_code_after_sigterm": code,
+        "behind_lines": [line for line in daemon.lines if "fell behind" in line],
+    }
+    (work / "run.json").write_text(json.dumps(raw, indent=1))
+    return work
+
+
+def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
+    """The results of the run in ``work`` (its files): ``(result dict, table rows)``."""
+    raw = json.loads((work / "run.json").read_text())
+    args = argparse.Namespace(**raw["args"])
+    fs, n_cycle, t0, onset_s, fill_s = (
+        raw["fs"],
+        raw["n_cycle"],
+        raw["t0"],
+        raw["reference_onset_in_cycle_s"],
+        raw["fill_s"],
+    )
+    rate = fs * args.speed
+    logged = []
+    for line in (work / "alerts.jsonl").read_text().splitlines():
+        try:
+            logged.append(json.loads(line))
+        except ValueError:  # a torn line (the log's readers skip them too)
+            continue
+    received = [json.loads(line) for line in (work / "received.jsonl").read_text().splitlines()]
+    entries = [json.loads(line) for line in (work / "outlet.jsonl").read_text().splitlines()]
+    offsets = sorted({float(e["offset_s"]) for e in entries})
+    g_end = raw["run_wall_s"] * rate
+    placed: Counter[str] = Counter()
+
+    def position(m: dict) -> float:
+        g, how = stamp_to_sample(
+            float(m.get("window_end", m["time"])),
+            t0=t0,
+            rate=rate,
+            offsets=offsets,
+            due=(float(m["wall_time"]) + raw["lsl_minus_wall"] - t0) * rate,
+            max_latency=MAX_LATENCY_WALL_S * rate,
+            slack=0.5 * rate,
+        )
+        placed[how] += 1
+        return g
+
+    onsets = [(m["event_id"], position(m)) for m in logged if m["type"] == "seizure.onset"]
+    offsets_g = [(m["event_id"], position(m)) for m in logged if m["type"] == "seizure.offset"]
+    signal_msgs = [m for m in logged if m["type"] == "status.signal"]
+    back_after_s = raw["settle_s"] + fill_s + raw["min_duration_s"]
+    outages = []
+    first = next((m for m in signal_msgs if m["state"] in ("connected", "restored")), None)
+    if first is not None:
+        outages.append(Outage(-math.inf, (first["time"] - t0) * rate + back_after_s * fs, "start"))
+    for fd in raw["faults_done"]:
+        if fd["kind"] not in ("kill", "hang") or fd.get("skipped"):
+            continue
+        back = next((m for m in signal_msgs if m["state"] in ("restored", "connected") and m["time"] > fd["lsl"]), None)
+        stop = (back["time"] - t0) * rate + back_after_s * fs if back is not None else math.inf
+        outages.append(Outage(fd["g"], stop, fd["kind"]))
+    sz = seizures_in(
+        n_cycle, (41.0 + SEIZURE_IN_EXCERPT_S[0]) * fs, (41.0 + SEIZURE_IN_EXCERPT_S[1]) * fs, onset_s * fs, upto=g_end
+    )
+    alarms = classify(
+        sz,
+        onsets,
+        offsets_g,
+        outages,
+        before=fill_s * fs,
+        after=AFTER_S * fs,
+        due_before=g_end - 1.0 * rate,  # its onset was due, and had a wall second to arrive
+    )
+    rows_by_cycle = {r["cycle"]: r for r in alarms["seizures"]}
+    jump_rows = []
+    for e in (e for e in entries if e["event"] == "jump"):
+        pos_s, k = (e["g"] % n_cycle) / fs, int(e["g"] // n_cycle)
+        row = rows_by_cycle.get(k)
+        jump_rows.append(
+            {
+                "at_s": round(e["g"] / fs, 2),
+                "cycle": k,
+                "from_fault_free_onset_s": round(pos_s - onset_s, 2),
+                "clock_offset_after_s": e["offset_s"],
+                "seizure_alarmed": None if row is None else row["alarmed"],
+                "seizure_onsets": None if row is None else row["onsets"],
+                "seizure_onset_delay_s": None if row is None or row["delay"] is None else round(row["delay"] / fs, 2),
+                "seizure_exempt": None if row is None else row["exempt"],
+            }
+        )
+    msg_check = check_messages(logged, received)
+    rss = raw["rss"]
+    growth = rss_growth([b for _, b in rss]) if len(rss) >= 2 else None
+    metrics = raw["metrics"]
+    windows = metrics.get("realtime_detect_windows_processed_total", 0.0)
+    received_s = metrics.get("realtime_detect_samples_received_total", 0.0) / fs
+    connections = sum(m["state"] in ("connected", "restored") for m in signal_msgs)
+    due_windows = max(0.0, received_s / raw["hop_s"] - connections * (fill_s - raw["hop_s"]))
+    scored = windows / due_windows if due_windows else math.nan
+    clock_msgs = [m for m in signal_msgs if m["state"] == "clock" or "timestamps" in str(m.get("detail", ""))]
+    lat_n = metrics.get("realtime_detect_end_to_end_latency_seconds_count", 0.0)
+    lat_mean = metrics.get("realtime_detect_end_to_end_latency_seconds_sum", 0.0) / lat_n if lat_n else math.nan
+    errors = {k.split(":", 1)[1]: v for k, v in metrics.items() if k.startswith("realtime_detect_errors_total:") and v}
+    kinds = Counter(f["kind"] for f in raw["faults_done"] if not f.get("skipped"))
+    lost = sum(m["state"] == "lost" for m in signal_msgs)
+    restored = sum(m["state"] == "restored" for m in signal_msgs)
+    delays = np.array(alarms["delays"], dtype=np.float64) / fs
+    split = [r["cycle"] for r in alarms["seizures"] if r["due"] and r["onsets"] > 1]
+    log_bytes = (work / "alerts.jsonl").stat().st_size
+    code = raw["daemon_exit_code_after_sigterm"]
+    res = {
+        "what": "daemon soak with faults on a schedule: outlet kills, hangs, clock jumps, a subscriber never reading",
+        **{k: raw[k] for k in ("command", "host", "cpus", "load_average_at_end", "python", "date", "model_version")},
+        **{k: raw[k] for k in ("backend", "device", "heartbeat_s", "reannounce_s", "reference_wall_s", "run_wall_s")},
+        "speed": args.speed,
+        "signal_hours": args.signal_hours,
+        "fault_every_s": args.fault_every_s,
+        "kill_gap_s": args.kill_gap_s,
+        "hang_s": args.hang_s,
+        "jump_s": args.jump_s,
+        "reference_onsets_s": raw["reference_onsets_s"],
+        "reference_offsets_s": raw["reference_offsets_s"],
+        "reference_onset_in_cycle_s": onset_s,
+        "faults": dict(kinds),
+        "faults_skipped": sum(bool(f.get("skipped")) for f in raw["faults_done"]),
+        "clock_offsets_used_s": offsets,
+        "jumps": jump_rows,
+        "lost": lost,
+        "restored": restored,
+        "clock_messages": len(clock_msgs),
+        "clock_jumps_metric": metrics.get("realtime_detect_clock_jumps_total"),
+        "clock_details": [m["detail"] for m in clock_msgs][:20],
+        "signal_received_s": received_s,
+        "windows_scored": windows,
+        "windows_due": due_windows,
+        "windows_scored_fraction": scored,
+        "speed_held": args.speed * scored if due_windows else None,
+        "end_to_end_latency_mean_s": lat_mean,
+        "errors": errors,
+        "rss_mib": None if growth is None else {k: growth[k] / MIB for k in ("first", "last", "peak")},
+        "rss_growth": None if growth is None else growth["growth"],
+        "seizures_due": sum(r["due"] for r in alarms["seizures"]),
+        "seizures_checked": alarms["checked"],
+        "seizures_alarmed": alarms["alarmed"],
+        "seizures_missed_cycles": alarms["missed"],
+        "seizures_exempt": alarms["exempt"],
+        "seizures_exempt_alarmed": alarms["exempt_alarmed"],
+        "seizures_split_cycles": split,
+        "unexpected_onsets_s": [round(g / fs, 1) for g in alarms["unexpected_onsets"]],
+        "onset_delay_vs_fault_free_s": (
+            {"median": float(np.median(delays)), "min": float(delays.min()), "max": float(delays.max())}
+            if delays.size
+            else None
+        ),
+        "alerts_placed_by": dict(placed),
+        "outages": [{"kind": o.kind, "start_s": o.start / fs, "end_s": o.end / fs} for o in outages],
+        "messages": msg_check,
+        "alert_log_bytes": log_bytes,
+        "subscriber_warnings": raw["subscriber_warnings"],
+        "never_reader_got": raw["never_reader_got"],
+        "send_queues_at_end": raw["send_queues_at_end"],
+        "daemon_exit_code_after_sigterm": code,
+        "work_dir": str(work),
+        "seizure_rows": [
+            {**r, "onset": None if r["onset"] is None else round(r["onset"] / fs, 2)}
+            | {"delay": None if r["delay"] is None else round(r["delay"] / fs, 2)}
+            for r in alarms["seizures"]
+        ],
+    }
+    ok = {
+        "rss": growth is not None and growth["growth"] < 0.05,
+        "alarms": not alarms["missed"] and alarms["checked"] > 0,
+        "no_unexpected_onsets": not alarms["unexpected_onsets"],
+        "messages": not any(
+            msg_check[k]
+            for k in (
+                "duplicates",
+                "seq_back",
+                "seq_gaps",
+                "received_not_logged",
+                "received_differs",
+                "logged_not_received",
+                "received_back",
+            )
+        ),
+        "exit": code == 0,
+    }
+    res["ok"] = ok
+    g = res["rss_mib"] or {}
+    queues = raw["send_queues_at_end"]
+    rows = [
+        ("model / backend / device", f"{raw['model_version']} / {raw['backend']} / {raw['device']}"),
+        (
+            "signal, speed, wall",
+            f"{args.signal_hours:g} h at {args.speed:g}x ({raw['run_wall_s']:.0f} s wall; "
+            f"fault-free pass {raw['reference_wall_s']:.0f} s)",
+        ),
+        (
+            "faults",
+            ", ".join(f"{v} {k}s" for k, v in sorted(kinds.items()))
+            + f" (every {args.fault_every_s:g} s wall; jumps +-{args.jump_s:g} s; kill gap {args.kill_gap_s:g} s; "
+            f"hang {args.hang_s:g} s)",
+        ),
+        (
+            "lost / restored",
+            f"{lost} / {restored} ({kinds['kill'] + kinds['hang']} kills and hangs, and the outlet's stop at the end)",
+        ),
+        (
+            "clock jumps reported",
+            f"{len(clock_msgs)} status.signal clock, metric {res['clock_jumps_metric']} (of {len(jump_rows)} injected)",
+        ),
+        (
+            "windows scored / due (speed held)",
+            f"{windows:.0f} / {due_windows:.0f} = {scored:.3f} ({res['speed_held'] or 0:.1f}x; "
+            f"{received_s / 3600:.2f} h of signal received)",
+        ),
+        ("end-to-end latency, mean", f"{lat_mean:.3f} s"),
+        (
+            "RSS first 10 % / last 10 % / peak",
+            f"{g.get('first', 0):.0f} / {g.get('last', 0):.0f} / {g.get('peak', 0):.0f} MiB, "
+            f"growth {100 * (growth['growth'] if growth else math.nan):+.2f} % (limit 5 %)",
+        ),
+        (
+            "seizures alarmed / checked",
+            f"{alarms['alarmed']} / {alarms['checked']} (missed cycles {alarms['missed']}); exempt "
+            f"{alarms['exempt']} (alarmed anyway {alarms['exempt_alarmed']}); unexpected onsets "
+            f"{len(alarms['unexpected_onsets'])}",
+        ),
+        ("seizures with 2+ onsets", f"{len(split)} of {res['seizures_due']}"),
+        (
+            "jumps at a seizure: alarmed",
+            f"{sum(bool(j['seizure_alarmed']) for j in jump_rows if not j['seizure_exempt'])} of "
+            f"{sum(1 for j in jump_rows if not j['seizure_exempt'] and j['seizure_alarmed'] is not None)} not exempt",
+        ),
+        (
+            "onset vs fault-free, s",
+            "n/a"
+            if not delays.size
+            else f"median {np.median(delays):+.1f}, range {delays.min():+.1f} .. {delays.max():+.1f}",
+        ),
+        ("alerts placed by", ", ".join(f"{k} {v}" for k, v in sorted(placed.items()))),
+        (
+            "log: messages, dup, back, gaps",
+            f"{msg_check['logged']} ({log_bytes / MIB:.1f} MiB), {msg_check['duplicates']}, {msg_check['seq_back']}, "
+            f"{msg_check['seq_gaps']}",
+        ),
+        (
+            "received: n, not logged, differ, missed",
+            f"{msg_check['received']}, {msg_check['received_not_logged']}, {msg_check['received_differs']}, "
+            f"{msg_check['logged_not_received']} ({len(raw['subscriber_warnings'])} subscriber warnings)",
+        ),
+        (
+            "never-reading subscriber",
+            f"got {raw['never_reader_got']} of {msg_check['logged']}; daemon's TCP send queues at the end "
+            + ("n/a" if queues is None else f"{sorted(queues)} bytes"),
+        ),
+        ("errors by kind", ", ".join(f"{k} {v:.0f}" for k, v in sorted(errors.items())) or "none"),
+        ("exit code after SIGTERM", f"{code}"),
+        ("checks", ", ".join(f"{k} {'ok' if v else 'FAILED'}" for k, v in ok.items())),
+    ]
+    return {**res, "rss_samples": [[round(a, 1), round(b / MIB, 1)] for a, b in rss]}, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--signal-hours", type=float, default=1.0)
+    ap.add_argument("--speed", type=float, default=20.0)
+    ap.add_argument("--fault-every-s", type=float, default=10.0)
+    ap.add_argument("--kill-gap-s", type=float, default=3.0)
+    ap.add_argument("--hang-s", type=float, default=5.0)
+    ap.add_argument("--jump-s", type=float, default=3600.0)
+    ap.add_argument("--chunk-s", type=float, default=0.5, help="signal seconds per chunk the outlet pushes")
+    ap.add_argument(
+        "--heartbeat-s",
+        type=float,
+        default=0.1,
+        help="the daemon's alerts.heartbeat_s (default 0.1, its minimum: the most messages it sends, so that the "
+        "never-reading subscriber's queue fills)",
+    )
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--backend", choices=("auto", "tensorflow", "litert"), default="auto")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--analyse", metavar="WORK_DIR", default=None, help="only analyse the files of an earlier run")
+    args = ap.parse_args(argv)
+    numbers = ("signal_hours", "speed", "fault_every_s", "kill_gap_s", "hang_s", "jump_s", "chunk_s", "heartbeat_s")
+    bad = [f"--{n.replace('_', '-')} {getattr(args, n)!r}" for n in numbers if not 0 < getattr(args, n) < math.inf]
+    if bad:
+        ap.error(f"must be finite and > 0: {', '.join(bad)}")
+    if args.hang_s <= 3.0:
+        ap.error(f"--hang-s must exceed stale_after_s (3 s) for the stream to be lost, got {args.hang_s!r}")
+    try:
+        work = Path(args.analyse) if args.analyse else run(args, argv)
+        res, rows = analyse(work)
+    except (RuntimeError, OSError, ValueError) as exc:
+        print(f"soak_faults: {exc}", file=sys.stderr)
+        return 69
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    day = res["date"][:10]
+    out = Path(args.out or REPO / "benchmarks" / "results" / f"soak-faults-{res['host']}-{day}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1))
+    print(f"wrote {out}; the run's files are in {work}")
+    return 0 if all(res["ok"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
