@@ -202,7 +202,6 @@ def bench_pipeline(det, quick: bool) -> dict:
         units=None,
         window=WindowConfig(hop_s=1.0, buffer_s=30.0),
         decision=DecisionConfig(),
-        mode="offline",
     )
     det.warmup((N_CH,))
     hop = int(FS)

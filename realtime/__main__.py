@@ -1,4 +1,4 @@
-"""``python -m realtime {detect,alerts,keys,replay,demo} ...``: the console scripts without installing."""
+"""``python -m realtime {detect,alerts,fanin,keys,replay,demo} ...``: the console scripts without installing."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 COMMANDS = {
     "detect": ("realtime.cli", "detect_main"),
     "alerts": ("realtime.cli", "alerts_main"),
+    "fanin": ("realtime.fanin", "main"),
     "keys": ("realtime.keys", "main"),
     "replay": ("realtime.replay", "main"),
     "demo": ("realtime.demo", "main"),

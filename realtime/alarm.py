@@ -128,6 +128,7 @@ class OpenAlarm:
     reannounced: int = 0  # re-announcements so far
     acked_by: str | None = None
     ack_time: float | None = None  # Unix seconds
+    opened_mono: float = 0.0  # monotonic time of the onset (how long it has been open, whatever the stream's clock)
     note: str = ""
 
 
@@ -162,7 +163,7 @@ class AlarmTracker:
 
     def opened(self, event_id: int, onset_time: float, now_mono: float) -> None:
         """An onset was published: a new open event, unacknowledged."""
-        self.open = OpenAlarm(int(event_id), float(onset_time), float(now_mono))
+        self.open = OpenAlarm(int(event_id), float(onset_time), float(now_mono), opened_mono=float(now_mono))
 
     def closed(self, event_id: int) -> None:
         """An offset was published: the event is no longer open (an offset of another event changes nothing)."""

@@ -68,8 +68,18 @@ def build_detect_parser() -> argparse.ArgumentParser:
         "--version", action=LazyVersion, text=detect_version, help="print the version and the shipped model's; exit"
     )
     g = ap.add_argument_group("stream (live)")
-    g.add_argument("--stream", metavar="NAME", help="LSL stream name (stream.name)")
-    g.add_argument("--type", metavar="TYPE", help="LSL stream type, compared without case (stream.type)")
+    g.add_argument(
+        "--stream",
+        action="append",
+        metavar="NAME",
+        help="LSL stream name (stream.name); repeated: one bed per stream, each labelled by its name (beds)",
+    )
+    g.add_argument(
+        "--type",
+        metavar="TYPE",
+        help="LSL stream type, compared without case (stream.type); without --stream and --source-id: every "
+        "stream of this type becomes a bed, keyed by source id (discover.type)",
+    )
     g.add_argument("--source-id", metavar="ID", help="LSL source id (stream.source_id)")
     g = ap.add_argument_group("channels (live and --file)")
     g.add_argument(
@@ -109,7 +119,19 @@ def build_detect_parser() -> argparse.ArgumentParser:
 
 
 def overrides_from(args: argparse.Namespace) -> dict:
-    return {key: getattr(args, attr) for attr, key in OVERRIDES.items() if getattr(args, attr) is not None}
+    """Dotted config keys from the flags given. ``--stream`` once: ``stream.name``; more than once: ``beds`` (one
+    bed per name, labelled by it, each with ``--type``); ``--type`` without ``--stream`` and ``--source-id``:
+    ``discover.type`` (every stream of that type is a bed)."""
+    out = {key: getattr(args, attr) for attr, key in OVERRIDES.items() if getattr(args, attr) is not None}
+    streams = out.pop("stream.name", None) or []
+    if len(streams) == 1:
+        out["stream.name"] = streams[0]
+    elif len(streams) > 1:
+        out["beds"] = [{"bed": name, "name": name, **({"type": args.type} if args.type else {})} for name in streams]
+        out.pop("stream.type", None)
+    elif args.type is not None and args.source_id is None:
+        out["discover.type"] = out.pop("stream.type")
+    return out
 
 
 def detect_main(argv: list[str] | None = None) -> int:
@@ -121,6 +143,12 @@ def detect_main(argv: list[str] | None = None) -> int:
         ap.error(f"--duration-s must be > 0, got {args.duration_s!r}")
     if args.file and args.duration_s is not None:
         ap.error("--duration-s is for live runs, not --file")
+    if args.stream and len(args.stream) > 1:
+        if args.source_id is not None:
+            ap.error("--source-id names one stream: it does not go with --stream given more than once")
+        repeated = sorted({n for n in args.stream if args.stream.count(n) > 1})
+        if repeated:
+            ap.error(f"--stream: each stream once, got {repeated!r} more than once")
     from realtime.config import ConfigError, load_config
 
     overrides = overrides_from(args)
@@ -167,6 +195,12 @@ def build_alerts_parser() -> argparse.ArgumentParser:
     ap.add_argument("--count", type=int, metavar="N", help="exit after N messages (exit 1 if the timeout comes first)")
     ap.add_argument("--timeout-s", type=float, metavar="S", help="exit after S seconds (--ack: wait S for the reply)")
     ap.add_argument("--since", type=int, metavar="SEQ", help="first replay every logged message after SEQ")
+    ap.add_argument(
+        "--fanin",
+        action="store_true",
+        help="the endpoints are a realtime-fanin's: one cursor per upstream daemon, gaps filled per daemon "
+        "(--since SEQ: every daemon's messages after SEQ)",
+    )
     g = ap.add_argument_group("CurveZMQ (a daemon with alerts.curve_secret_key)")
     g.add_argument(
         "--server-key", metavar="PUBFILE", help="the daemon's public key file (server.key): only it is trusted"
@@ -194,6 +228,8 @@ def alerts_main(argv: list[str] | None = None) -> int:
     if args.note is not None and args.ack is None:
         ap.error("--note goes with --ack")
     if args.ack is not None:
+        if args.fanin:
+            ap.error("--ack goes to the daemon's own replay socket, not through a fan-in (drop --fanin)")
         if args.since is not None or args.count is not None or args.topic:
             ap.error("--ack sends one acknowledgement and exits; it does not go with --since, --count or --topic")
         if args.ack < 1:
@@ -228,7 +264,13 @@ def alerts_main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    sub = Subscriber(
+    if args.fanin:
+        from realtime.fanin import FaninSubscriber
+
+        subscriber_class: type[Subscriber] = FaninSubscriber
+    else:
+        subscriber_class = Subscriber
+    sub = subscriber_class(
         args.endpoint,
         args.replay_endpoint,
         topics=args.topic,

@@ -85,6 +85,7 @@ class ModelConfig:
     path: str = ""  # export directory; "" = the model shipped in realtime/models/default
     backend: str = "auto"  # "auto" (TensorFlow when installed, else LiteRT), "tensorflow" or "litert"
     device: str = "auto"  # "auto" (GPU when TensorFlow sees one), "cpu" or "gpu"
+    threads: int = 0  # CPU threads of the model's runtime; 0 = every core this process may use
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,46 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class BedConfig:
+    """One bed of a daemon of several (``[[beds]]``, or ``--stream`` given more than once): its label and
+    its LSL stream (empty criteria match anything; at least one is set). ``channels``/``include``/``exclude``
+    ``None``: the ``[stream]`` section's. Every other stream setting (timeouts, ``lock_source``, ...) is the
+    ``[stream]`` section's."""
+
+    bed: str  # the bed's label: metrics' ``stream`` label, messages' ``bed`` field, logs
+    name: str = ""
+    type: str = ""
+    source_id: str = ""
+    channels: tuple[str, ...] | None = None
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+
+    def channel_choice(self, stream: StreamConfig) -> StreamConfig:
+        """``stream`` with this bed's stream identity and channel choice (what a bed's inlet and pipeline use)."""
+        return dataclasses.replace(
+            stream,
+            name=self.name,
+            type=self.type,
+            source_id=self.source_id,
+            channels=stream.channels if self.channels is None else self.channels,
+            include=stream.include if self.include is None else self.include,
+            exclude=stream.exclude if self.exclude is None else self.exclude,
+        )
+
+
+@dataclass(frozen=True)
+class DiscoverConfig:
+    """``[discover]``: every LSL stream of ``type`` becomes a bed (``--type EEG`` without a name), keyed by its
+    source id; ``beds`` maps source ids to bed labels (``[discover.beds]``; a source id not in it is its own label)."""
+
+    type: str = ""  # "" = no discovery
+    beds: tuple[tuple[str, str], ...] = ()  # (source id, bed label) pairs
+
+    def label(self, source_id: str) -> str:
+        return dict(self.beds).get(source_id, source_id)
+
+
+@dataclass(frozen=True)
 class Config:
     stream: StreamConfig = field(default_factory=StreamConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
@@ -157,6 +198,10 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    # Several beds per daemon (docs/daemon.md "Several beds"): a list, or discovery by stream type; neither:
+    # one bed, the [stream] section's stream.
+    beds: tuple[BedConfig, ...] = ()
+    discover: DiscoverConfig = field(default_factory=DiscoverConfig)
     # dotted key -> "config file" | "command line" for every key explicitly set; None: built in code
     # (every value counts as explicit). Not a setting: not compared, not in config_to_dict.
     sources: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
@@ -164,7 +209,9 @@ class Config:
 
 MONTAGES = ("as_recorded", "bipolar", "average")
 AGGREGATIONS = ("max", "k_of_n", "binomial")
-SECTION_NAMES = tuple(f.name for f in fields(Config) if f.name != "sources")
+BED_KEYS = tuple(f.name for f in fields(BedConfig))
+# The sections of single settings (the bed list and discovery are read, compared and reloaded apart).
+SECTION_NAMES = tuple(f.name for f in fields(Config) if f.name not in ("sources", "beds", "discover"))
 _SECTIONS: dict[str, Any] = {f.name: f.default_factory for f in fields(Config) if f.name in SECTION_NAMES}
 # The keys a model card's "settings" may set (realtime.model.SETTINGS_KEYS has the same list).
 MODEL_SETTING_KEYS = {
@@ -186,6 +233,7 @@ MIN_HEARTBEAT_S = 0.1  # heartbeats are logged and published: 10 per second at m
 MIN_REANNOUNCE_S = 1.0  # re-announcements are logged and published: one per second at most
 # Every other duration: finite and at most an hour (a longer one is a typo: the daemon would wait for ever).
 MAX_DURATION_S = 3600.0
+MAX_MODEL_THREADS = 1024  # model.threads: more is a typo (the runtimes make one OS thread each)
 MAX_CHUNK_SAMPLES = 1 << 20  # the inlet preallocates [max_chunk_samples, n_channels] float64
 # The resampling filter needs a few more native samples than the window (realtime.preprocess.Resampler:
 # 20 / rate, at most 0.2 s at the lowest rate of 100 Hz).
@@ -262,7 +310,15 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
         bracket = "(" if low_open else "["
         check(ok, f"{key}: must be in {bracket}{low:g}, {high:g}] s, got {value!r}")
 
-    check(bool(s.name or s.type or s.source_id), "stream: give at least one of name, type, source_id")
+    check(
+        bool(s.name or s.type or s.source_id or cfg.beds or cfg.discover.type),
+        "stream: give at least one of name, type, source_id",
+    )
+    check(
+        not (cfg.beds and cfg.discover.type),
+        f"discover.type: a daemon either lists its beds or discovers them, got {len(cfg.beds)} bed(s) and "
+        f"discover.type={cfg.discover.type!r}",
+    )
     within("stream.resolve_timeout_s", s.resolve_timeout_s, 0, MAX_RESOLVE_TIMEOUT_S, low_open=True)
     within("stream.stale_after_s", s.stale_after_s, 0, MAX_DURATION_S, low_open=True)
     for key, patterns in (("stream.include", s.include), ("stream.exclude", s.exclude)):
@@ -305,6 +361,10 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
         f"model.backend: expected 'auto', 'tensorflow' or 'litert', got {m.backend!r}",
     )
     check(m.device in ("auto", "cpu", "gpu"), f"model.device: expected 'auto', 'cpu' or 'gpu', got {m.device!r}")
+    check(
+        isinstance(m.threads, int) and not isinstance(m.threads, bool) and 0 <= m.threads <= MAX_MODEL_THREADS,
+        f"model.threads: expected an integer in [0, {MAX_MODEL_THREADS}] (0 = every core), got {m.threads!r}",
+    )
     check(
         d.aggregation in AGGREGATIONS,
         f"decision.aggregation: expected one of {', '.join(map(repr, AGGREGATIONS))}, got {d.aggregation!r}",
@@ -353,6 +413,83 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
     )
 
 
+def _parse_beds(raw: Any, errors: list[str]) -> tuple[BedConfig, ...]:
+    """``[[beds]]`` (a list of tables) -> bed configs; every problem is appended to ``errors``."""
+    if not isinstance(raw, (list, tuple)):
+        errors.append(f"beds: expected a list of tables ([[beds]]), got {raw!r}")
+        return ()
+    known = {f.name: f for f in fields(BedConfig)}
+    out: list[BedConfig] = []
+    for i, table in enumerate(raw):
+        where = f"beds[{i}]"
+        if not isinstance(table, Mapping):
+            errors.append(f"{where}: expected a table, got {table!r}")
+            continue
+        kwargs: dict[str, Any] = {}
+        for key, value in table.items():
+            if key not in known:
+                errors.append(f"unknown key {where}.{key} (known: {', '.join(known)})")
+            elif key in ("channels", "include", "exclude"):
+                if isinstance(value, (list, tuple)) and all(isinstance(v, str) and v.strip() for v in value):
+                    kwargs[key] = tuple(value)
+                else:
+                    errors.append(f"{where}.{key}: expected a list of non-empty strings, got {value!r}")
+            elif isinstance(value, str):
+                kwargs[key] = value
+            else:
+                errors.append(f"{where}.{key}: expected a string, got {value!r}")
+        if not any(kwargs.get(k) for k in ("name", "type", "source_id")):
+            errors.append(f"{where}: give at least one of name, type, source_id, got {dict(table)!r}")
+            continue
+        label = kwargs.pop("bed", "") or kwargs.get("name") or kwargs.get("source_id") or ""
+        if not label.strip():
+            errors.append(
+                f"{where}.bed: expected a label (or a name or source_id to take it from), got {dict(table)!r}"
+            )
+            continue
+        out.append(BedConfig(bed=label, **kwargs))
+    labels = [b.bed for b in out]
+    repeated = sorted({b for b in labels if labels.count(b) > 1})
+    if repeated:
+        errors.append(f"beds: every bed needs its own label, got {repeated!r} more than once")
+    return tuple(out)
+
+
+def _parse_discover(raw: Any, type_flag: Any, errors: list[str], sources: dict[str, str]) -> DiscoverConfig:
+    """``[discover]`` (``type``, ``[discover.beds]`` source id -> label) and ``--type`` without a name."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        errors.append(f"[discover]: expected a table, got {raw!r}")
+        raw = {}
+    for key in raw:
+        if key not in ("type", "beds"):
+            errors.append(f"unknown key discover.{key} (known: type, beds)")
+        else:
+            sources[f"discover.{key}"] = SOURCE_FILE
+    type_ = raw.get("type", "")
+    if type_flag is not None:
+        type_, sources["discover.type"] = type_flag, SOURCE_FLAG
+    if not isinstance(type_, str):
+        errors.append(f"discover.type: expected a string, got {type_!r}")
+        type_ = ""
+    labels = raw.get("beds", {})
+    pairs: list[tuple[str, str]] = []
+    if not isinstance(labels, Mapping):
+        errors.append(f"discover.beds: expected a table of source id = bed label, got {labels!r}")
+    else:
+        for sid, label in labels.items():
+            if isinstance(label, str) and label.strip():
+                pairs.append((str(sid), label))
+            else:
+                errors.append(f"discover.beds.{sid}: expected a bed label, got {label!r}")
+    shown = [label for _, label in pairs]
+    repeated = sorted({b for b in shown if shown.count(b) > 1})
+    if repeated:
+        errors.append(f"discover.beds: every bed needs its own label, got {repeated!r} more than once")
+    return DiscoverConfig(type=type_, beds=tuple(pairs))
+
+
 def build_config(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> Config:
     """Build a validated :class:`Config` from a parsed TOML mapping plus dotted-key overrides.
 
@@ -363,15 +500,27 @@ def build_config(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
     errors: list[str] = []
     merged: dict[str, dict[str, Any]] = {}
     sources: dict[str, str] = {}
+    raw = dict(raw)
+    overrides = dict(overrides or {})
+    raw_beds = raw.pop("beds", None)
+    raw_discover = raw.pop("discover", None)
+    if overrides.get("beds") is not None:  # --stream given more than once: the command line's list wins
+        raw_beds = overrides["beds"]
+        sources["beds"] = SOURCE_FLAG
+    elif raw_beds is not None:
+        sources["beds"] = SOURCE_FILE
+    overrides.pop("beds", None)
+    beds = _parse_beds(raw_beds, errors) if raw_beds is not None else ()
+    discover = _parse_discover(raw_discover, overrides.pop("discover.type", None), errors, sources)
     for section, values in raw.items():
         if section not in _SECTIONS:
-            errors.append(f"unknown section [{section}] (known: {', '.join(_SECTIONS)})")
+            errors.append(f"unknown section [{section}] (known: {', '.join(_SECTIONS)}, [[beds]], discover)")
         elif not isinstance(values, Mapping):
             errors.append(f"[{section}]: expected a table, got {values!r}")
         else:
             merged[section] = dict(values)
             sources.update({f"{section}.{key}": SOURCE_FILE for key in values})
-    for dotted, value in (overrides or {}).items():
+    for dotted, value in overrides.items():
         if value is None:
             continue
         section, _, key = dotted.partition(".")
@@ -391,7 +540,7 @@ def build_config(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
             if coerced is not None:
                 kwargs[key] = coerced
         sections[section] = dataclasses.replace(default, **kwargs)
-    cfg = Config(**sections, sources=sources)
+    cfg = Config(**sections, beds=beds, discover=discover, sources=sources)
     _validate(cfg, errors, pairs=False)
     if errors:
         raise ConfigError(errors)
@@ -512,7 +661,42 @@ def describe_settings(cfg: Config, sources: Mapping[str, str]) -> str:
 
 def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
     """The configuration as plain TOML-able values (for logs and the model-info metric)."""
-    return {
+    out: dict[str, Any] = {
         name: {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(getattr(cfg, name)).items()}
         for name in SECTION_NAMES
     }
+    if cfg.beds:
+        out["beds"] = [
+            {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(b).items() if v is not None}
+            for b in cfg.beds
+        ]
+    if cfg.discover.type or cfg.discover.beds:
+        out["discover"] = {"type": cfg.discover.type, "beds": dict(cfg.discover.beds)}
+    return out
+
+
+def static_beds(cfg: Config) -> tuple[BedConfig, ...]:
+    """The beds a configuration names: ``[[beds]]``; none with discovery (``discover.type``: beds come as their
+    streams appear); else the one bed of ``[stream]``, labelled as its stream (its name, else source id, else
+    type) and ``implicit`` (see :func:`is_implicit`)."""
+    if cfg.beds:
+        return cfg.beds
+    if cfg.discover.type:
+        return ()
+    s = cfg.stream
+    return (
+        BedConfig(
+            bed=IMPLICIT_BED,
+            name=s.name,
+            type=s.type,
+            source_id=s.source_id,
+            channels=s.channels,
+            include=s.include,
+            exclude=s.exclude,
+        ),
+    )
+
+
+# The label of the one bed of a [stream] section: it has none of its own (metrics and logs name its stream;
+# its messages carry no "bed" field), as before there were several beds.
+IMPLICIT_BED = ""

@@ -1,4 +1,4 @@
-"""The daemon: wiring and the run loop (one stream, one bed, one process).
+"""The daemon: wiring and the run loop (one process, one bed or several: :mod:`realtime.bed`).
 
 Start-up, in this order, before ``READY=1``: load the model (``realtime.model.load_detector``,
 which logs backend and device) and warm it up; take the model card's settings
@@ -6,16 +6,21 @@ which logs backend and device) and warm it up; take the model card's settings
 effective decision and amplitude settings with where each came from; bind the alert sockets and
 open the alert log; serve the metrics; reconcile the alert log (:mod:`realtime.alarm`: event ids continue
 after its highest; an event a killed or stopped run left open is closed with a ``seizure.offset``
-``"reason": "restart"``, logged as a WARNING). Then the loop, one iteration at a time, on the main thread:
+``"reason": "restart"``, logged as a WARNING; per bed, by its stream). Then the loop, one iteration at a time,
+on the main thread, for every bed (:class:`realtime.bed.Bed`: ``[[beds]]``, ``--stream`` repeated, discovery
+by ``--type``; or the one bed of ``[stream]``):
 
 - no inlet open: one resolve attempt (``stream.resolve_timeout_s``), ``STATUS=waiting for ...``;
 - a stream connects: the pipeline picks its EEG channels (:mod:`realtime.channels`: labels, units,
   LSL channel types, ``stream.include``/``exclude``/``channels``); every channel left out is logged
   (WARNING) with its reason and named in the ``status.signal`` ``connected`` message's detail (and
   in the ``restored`` one when the stream comes back with another layout);
-- inlet open: one ``pull_chunk`` (at most 0.1 s wait) -> ``Pipeline.push`` -> ``Pipeline.step``
-  -> for every scored window: metrics, and the decision events as ``seizure.onset`` /
-  ``seizure.offset`` messages through the :class:`realtime.alerts.Publisher`;
+- inlet open: one ``pull_chunk`` (one bed: at most 0.1 s wait; several: none, and when no bed had samples
+  one ``IDLE_WAIT_S`` sleep; a resolve attempt does not wait either) -> ``Pipeline.push`` ->
+  ``Pipeline.prepare``; then every bed's due windows in one batched ``predict``
+  (:func:`realtime.pipeline.predict_batched`) -> ``Pipeline.complete`` per window -> metrics, and the decision
+  events as ``seizure.onset`` / ``seizure.offset`` messages through the :class:`realtime.alerts.Publisher`;
+  an unexpected error in one bed is logged, counted (``kind="bed"``), that bed reset, the others go on;
 - acknowledgements from the replay socket (``Publisher.pending_acks``) are answered: the open event's
   first one is published as ``seizure.ack``; an open, unacknowledged event is re-announced
   (``seizure.reannounce``) every ``alerts.reannounce_s`` of monotonic wall time;
@@ -37,7 +42,8 @@ logs and acts on them between iterations):
   ``alerts.heartbeat_s``, ``alerts.reannounce_s``, ``logging.level``, ``stream.stale_after_s`` and
   ``stream.resolve_timeout_s`` take effect at once without touching the stream; every other changed
   setting (stream identity, window, model, endpoints, log path, metrics) is logged as
-  "needs restart" and ignored. An invalid file is logged with all its errors and ignored.
+  "needs restart" and ignored. Beds are added and removed (a removed bed's open event is closed with a
+  ``seizure.offset`` ``"reason": "bed_removed"``). An invalid file is logged with all its errors and ignored.
 
 Exit codes (:data:`EX_OK` ...): 0 clean stop, 2 usage, 69 the model (or a socket/port) is unavailable,
 70 unexpected crash (logged with its traceback), 78 invalid configuration (every error printed).
@@ -59,6 +65,7 @@ import numpy as np
 
 from realtime import sdnotify
 from realtime.alarm import AlarmTracker
+from realtime.bed import QUALITY_HOLD_S  # noqa: F401  (re-exported: the rate limit of quality and clock reports)
 from realtime.config import (
     SECTION_NAMES,
     Config,
@@ -67,15 +74,17 @@ from realtime.config import (
     config_to_dict,
     describe_settings,
     load_config,
+    static_beds,
 )
 
 if TYPE_CHECKING:  # the heavy modules are imported in start(), not at import time
     from realtime.alerts import AckRequest, Publisher
-    from realtime.inlet import Inlet, StreamMeta
+    from realtime.bed import Bed
+    from realtime.inlet import Inlet
     from realtime.messages import Envelope
     from realtime.metrics import Metrics
     from realtime.model import Detector
-    from realtime.pipeline import Pipeline
+    from realtime.pipeline import DueWindow, Pipeline
 
 log = logging.getLogger("realtime.daemon")
 
@@ -85,8 +94,11 @@ EX_UNAVAILABLE = 69
 EX_SOFTWARE = 70
 EX_CONFIG = 78
 
-PULL_TIMEOUT_S = 0.1
-QUALITY_HOLD_S = 5.0  # at most one status.signal "quality" message per this many seconds
+PULL_TIMEOUT_S = 0.1  # one bed: a pull waits this long for samples
+IDLE_WAIT_S = 0.01  # several beds: no pull waits; when no bed had samples, the loop sleeps this long
+DISCOVER_EVERY_S = 1.0  # discovery (discover.type) looks for new streams this often
+# [stream]'s stream identity and channel choice: a daemon of [[beds]] takes them from each bed instead.
+BED_STREAM_KEYS = ("name", "type", "source_id", "channels", "include", "exclude")
 # Settings a SIGHUP applies in place; any other change needs a restart.
 RELOADABLE = {
     "decision": None,
@@ -170,7 +182,13 @@ def configure_logging(level: str) -> None:
 
 
 class Daemon:
-    """One bed's detector. ``start()`` then ``run()``; or ``iterate()`` by hand in tests."""
+    """The detector of one or several beds. ``start()`` then ``run()``; or ``iterate()`` by hand in tests.
+
+    The beds (:class:`realtime.bed.Bed`) are those of the configuration (:func:`realtime.config.static_beds`:
+    ``[[beds]]``, or the one bed of ``[stream]``), plus, with ``discover.type``, one per stream of that type
+    as it appears. With one bed, ``pipeline``, ``inlet``, ``envelope`` are that bed's (as before there were
+    several).
+    """
 
     def __init__(
         self,
@@ -183,6 +201,8 @@ class Daemon:
     ):
         import os
 
+        from realtime.bed import Bed
+
         self.config: Config = config  # effective: with the model card's settings once start() has loaded it
         self.config_path: str | Path | None = config_path
         self.overrides: dict[str, Any] = dict(overrides or {})
@@ -191,9 +211,6 @@ class Daemon:
         self.detector: TimedDetector | None = None
         self.metrics: Metrics | None = None
         self.publisher: Publisher | None = None
-        self.inlet: Inlet | None = None
-        self.pipeline: Pipeline | None = None
-        self.envelope: Envelope | None = None
         self.setting_sources: dict[str, str] = {}  # dotted model-setting key -> where its value came from
         self._stop_requested: bool = False
         self._stop_signal: int | None = None  # set by the handler, logged by the loop
@@ -205,17 +222,17 @@ class Daemon:
         self._last_watchdog: float = 0.0
         self._watchdog_s: float | None = sdnotify.watchdog_interval_s(self.env)
         self._status: str = ""
-        self._stream_label: str = ""
-        self._host: str = socket.gethostname()
-        self._layout: Any = None  # the open stream's channel layout (a reconnect with another one rebuilds)
-        self.windows_total: int = 0
-        self._last_probability: float = 0.0  # last finite smoothed bed probability
-        self._quality_sent: tuple = ()  # flagged channels last reported (none at start)
-        self._quality_sent_at: float = -math.inf
-        self._alarm: AlarmTracker = AlarmTracker(config.alerts.reannounce_s)  # acks and re-announcements
+        self.host: str = socket.gethostname()
+        self.model_version: str = str(getattr(detector, "model_version", ""))
+        self.windows_total: int = 0  # windows scored, every bed
         self._last_event_id: int = 0  # highest event id used (the alert log's at start); the next onset is above
+        # label -> bed, in the order they came (the unlabelled bed of [stream] has the label "")
+        self.beds: dict[str, Bed] = {b.bed: Bed(self, b) for b in static_beds(config)}
+        self._discovery: Any = None  # realtime.inlet.StreamDiscovery with discover.type
+        self._next_discovery: float = 0.0
+        self._undiscoverable: set[str] = set()  # uids of streams of the type without a source id (warned once)
 
-    # The parts start() (or a connected stream, for the pipeline) provides; an error before then.
+    # The parts start() provides; an error before then.
     @property
     def _metrics(self) -> Metrics:
         return _started(self.metrics, "metrics")
@@ -225,20 +242,50 @@ class Daemon:
         return _started(self.publisher, "publisher")
 
     @property
-    def _inlet(self) -> Inlet:
-        return _started(self.inlet, "inlet")
+    def _host(self) -> str:
+        return self.host
+
+    # The one bed's parts (with several, the first one's): what a daemon of one bed exposed before.
+    @property
+    def _bed(self) -> Bed:
+        if not self.beds:
+            raise RuntimeError("the daemon has no bed (yet)")
+        return next(iter(self.beds.values()))
 
     @property
-    def _envelope(self) -> Envelope:
-        return _started(self.envelope, "envelope")
+    def pipeline(self) -> Pipeline | None:
+        return self._bed.pipeline if self.beds else None
+
+    @pipeline.setter
+    def pipeline(self, value: Pipeline | None) -> None:
+        self._bed.pipeline = value
 
     @property
-    def _meta(self) -> StreamMeta:
-        return _started(self._inlet.meta, "stream metadata (no stream is open)")
+    def inlet(self) -> Inlet | None:
+        return self._bed.inlet if self.beds else None
 
     @property
-    def _pipeline(self) -> Pipeline:
-        return _started(self.pipeline, "pipeline (no stream is open)")
+    def envelope(self) -> Envelope | None:
+        return self._bed.envelope if self.beds else None
+
+    @envelope.setter
+    def envelope(self, value: Envelope | None) -> None:
+        self._bed.envelope = value
+
+    @property
+    def _alarm(self) -> AlarmTracker:
+        return self._bed.alarm
+
+    @property
+    def _stream_label(self) -> str:
+        return self._bed.stream_label
+
+    def _process(self, samples: np.ndarray, timestamps: np.ndarray) -> None:
+        """Push a chunk into the (first) bed and score the windows due (tests drive a bed by hand this way)."""
+        bed = self._bed
+        due = bed.push(samples, timestamps)
+        self._score([(bed, due)] if due else [])
+        bed.flush_clock_reports()
 
     # ----------------------------------------------------------------------------- start-up
     def start(self) -> None:
@@ -248,8 +295,6 @@ class Daemon:
         """
         import realtime.pipeline  # noqa: F401  (imported now, not on the first connection: scipy takes a second)
         from realtime.alerts import Publisher, PublisherConfigError, default_log_path
-        from realtime.inlet import Inlet, StreamSpec
-        from realtime.messages import Envelope
         from realtime.metrics import Metrics
 
         cfg = self.config
@@ -259,7 +304,12 @@ class Daemon:
             from realtime.model import ModelLoadError, load_detector
 
             try:
-                loaded = load_detector(cfg.model.path or None, backend=cfg.model.backend, device=cfg.model.device)
+                loaded = load_detector(
+                    cfg.model.path or None,
+                    backend=cfg.model.backend,
+                    device=cfg.model.device,
+                    threads=cfg.model.threads,
+                )
                 loaded.warmup((1,))
                 self._detector = loaded
             except ModelLoadError as exc:
@@ -273,6 +323,7 @@ class Daemon:
                 ) from exc
         det = _started(self._detector, "model")
         self.detector = TimedDetector(det, self._metrics.inference_duration.observe)
+        self.model_version = str(det.model_version)
         try:
             self.config, self.setting_sources = apply_model_settings(
                 cfg, self.detector.settings, window_s=det.window_samples / det.sample_rate_hz
@@ -287,14 +338,8 @@ class Daemon:
             backend=str(det.backend),
             device=str(det.device),
         )
-        spec = StreamSpec(name=cfg.stream.name, type=cfg.stream.type, source_id=cfg.stream.source_id)
-        self._stream_label = spec.label()
-        self._metrics.init_stream(self._stream_label)
-        self.envelope = Envelope.of(
-            {"name": spec.name, "type": spec.type, "source_id": spec.source_id},
-            host=self._host,
-            model_version=str(det.model_version),
-        )
+        for bed in self.beds.values():
+            bed.open()
         log_path = cfg.alerts.log_path or str(default_log_path(self.env))
         try:
             self.publisher = Publisher(
@@ -323,14 +368,12 @@ class Daemon:
                 raise StartupError(
                     f"cannot serve metrics on {cfg.metrics.host}:{cfg.metrics.port}: {exc}", EX_UNAVAILABLE
                 ) from exc
-        self.inlet = Inlet(
-            spec,
-            resolve_timeout_s=cfg.stream.resolve_timeout_s,
-            stale_after_s=cfg.stream.stale_after_s,
-            max_chunk_samples=cfg.stream.max_chunk_samples,
-            max_buflen_s=max(30, int(cfg.window.buffer_s)),
-        )
-        self._reconcile(spec)
+        for bed in self.beds.values():
+            bed.reconcile()
+        if cfg.discover.type:
+            from realtime.inlet import StreamDiscovery
+
+            self._discovery = StreamDiscovery(cfg.discover.type)
         self._started_mono = time.monotonic()
         self._next_heartbeat = self._started_mono  # first heartbeat right away
         metrics_url = f"http://{self._metrics.host}:{self._metrics.port}/metrics" if cfg.metrics.enabled else "off"
@@ -342,10 +385,20 @@ class Daemon:
             det.model_version,
             det.backend,
             det.device,
-            spec.describe(),
+            self._describe_beds(),
         )
         sdnotify.notify("READY=1", self.env)
-        self._set_status(f"waiting for stream {spec.describe()}")
+        for bed in self.beds.values():
+            bed.set_status(f"waiting for stream {bed.spec.describe()}")
+        if not self.beds:
+            self._set_status(f"waiting for streams of type {cfg.discover.type!r}")
+
+    def _describe_beds(self) -> str:
+        if self.config.discover.type:
+            return f"every stream of type {self.config.discover.type!r} (a bed each, by source id)"
+        if len(self.beds) == 1 and not self._bed.label:
+            return self._bed.spec.describe()
+        return f"{len(self.beds)} beds: " + "; ".join(b.describe() for b in self.beds.values())
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self._on_stop_signal)
@@ -384,12 +437,14 @@ class Daemon:
         return EX_OK
 
     def iterate(self) -> None:
-        """One loop iteration: resolve or pull+score, heartbeat, reload, watchdog."""
+        """One loop iteration: discover, then resolve or pull for every bed and score every due window in one
+        batched model call; acknowledgements, re-announcements, heartbeats, reload, watchdog."""
         if self._reload_requested:
             self._reload_requested = False
             log.info("received SIGHUP: reloading %s", self.config_path or "(no config file)")
             self.reload()
-        self._acquire()
+        self._discover()
+        self._tick()
         self._alarm_duties()
         now = time.monotonic()
         if now >= self._next_heartbeat:
@@ -399,275 +454,120 @@ class Daemon:
             sdnotify.notify("WATCHDOG=1", self.env)
             self._last_watchdog = now
 
-    def _acquire(self) -> None:
-        step = self._inlet.step(PULL_TIMEOUT_S)
-        if step.event == "connected":
-            self._on_connected(step.detail)
-        elif step.event == "lost":
-            self._on_lost(step.detail)
-        elif step.event == "restored":
-            self._on_restored(step.detail)
-        elif step.event == "rejected":
-            self._metrics.error("stream_rejected")
-            self._set_status(f"waiting for stream {self._inlet.spec.describe()} (rejected: {step.detail})")
-        if step.n_samples and self.pipeline is not None and self._inlet.state == "connected":
-            assert step.samples is not None and step.timestamps is not None  # n_samples > 0
-            self._process(step.samples, step.timestamps)
+    @property
+    def _several(self) -> bool:
+        """Several beds (or discovery): no resolve or pull may wait for one bed while another has data."""
+        return len(self.beds) > 1 or self._discovery is not None
 
-    # ----------------------------------------------------------------------------- stream events
-    def _new_pipeline(self) -> bool:
-        """Build the pipeline for the open stream; on failure reject the stream and return False."""
-        from realtime.messages import Envelope
-        from realtime.pipeline import Pipeline
-
-        meta = self._meta
-        try:
-            self.pipeline = Pipeline(
-                self.detector,
-                sfreq=meta.sfreq,
-                ch_names=meta.ch_names,
-                # no unit metadata at all: every unit is empty, read as µV and reported (channels_detail)
-                units=meta.units if meta.units is not None else ("",) * meta.n_channels,
-                types=meta.types,
-                window=self.config.window,
-                decision=self.config.decision,
-                channels=self.config.stream.channels,
-                include=self.config.stream.include,
-                exclude=self.config.stream.exclude,
-                mode="live",
-                signal=self.config.signal,
-            )
-        except ValueError as exc:  # unknown unit, missing channels, window too long for the buffer
-            log.error("cannot score stream %r: %s; waiting for another stream", meta.name, exc)
-            self._metrics.error("stream_rejected")
-            self._inlet.reject(str(exc))
-            self.pipeline = None
-            self._set_status(f"waiting for stream {self._inlet.spec.describe()} (rejected {meta.name}: {exc})")
-            return False
-        self._layout = meta.layout()
-        self._pipeline.decision.continue_event_ids(self._last_event_id)  # ids never repeat (log, old pipelines)
-        left_out = self._pipeline.left_out_channels
-        for name, why in left_out.items():
-            log.warning("stream %s: channel %r left out: %s", meta.name, name, why)
-        self._quality_sent, self._quality_sent_at = (), -math.inf
-        self._clock_pending: list[Any] = []  # clock events not yet published (status.signal "clock")
-        self._clock_sent_at = -math.inf
-        self.envelope = Envelope.of(meta, host=self._host, model_version=self._envelope.model_version)
-        if self._stream_label != meta.name:
-            self._metrics.stream_connected.labels(stream=self._stream_label).set(0)
-            self._stream_label = meta.name
-            self._metrics.init_stream(meta.name)
-        self._metrics.channels_excluded.labels(stream=meta.name).set(len(left_out))
-        self._metrics.decision_settling.labels(stream=meta.name).set(1)
-        return True
-
-    def _channels_detail(self) -> str:
-        """``scoring 19 of 27 channels; left out: DC1-DC (label 'DC1-DC' names ...); ...``"""
-        return self._pipeline.channels_detail()
-
-    def _on_connected(self, detail: str) -> None:
-        from realtime.messages import signal_message
-
-        self._inlet.lock_source = self.config.stream.lock_source  # from now on, keep this device (or not)
-        if not self._new_pipeline():
-            return
-        meta = self._meta
-        self._metrics.stream_connected.labels(stream=self._stream_label).set(1)
-        channels = self._channels_detail()
-        self._publish(
-            signal_message(self._envelope, time=self._lsl_now(), state="connected", detail=f"{detail}; {channels}")
-        )
-        self._set_status(
-            f"connected to {meta.name} ({meta.sfreq:g} Hz, {meta.n_channels} channels, "
-            f"scoring {len(self._pipeline.ch_names)})"
-        )
-
-    def _on_lost(self, detail: str) -> None:
-        from realtime.messages import signal_message
-
-        self._metrics.stream_connected.labels(stream=self._stream_label).set(0)
-        self._metrics.seizure_probability.labels(stream=self._stream_label).set(math.nan)  # nothing is scored
-        self._metrics.channels_scored.labels(stream=self._stream_label).set(0)
-        if self.pipeline is not None:
-            self._flush_clock_reports(force=True)
-            self._pipeline.reset()
-            self._metrics.buffer_fill_ratio.labels(stream=self._stream_label).set(0)
-        self._publish(signal_message(self._envelope, time=self._lsl_now(), state="lost", detail=detail))
-        self._set_status(f"lost stream {self._stream_label} ({detail}); reconnecting")
-
-    def _on_restored(self, detail: str) -> None:
-        from realtime.messages import offset_message, signal_message
-
-        meta = self._meta
-        device = (meta.name, meta.type, meta.source_id)
-        other_device = device != tuple(self._envelope.stream[k] for k in ("name", "type", "source_id"))
-        if self.pipeline is None or meta.layout() != self._layout or other_device:
-            if self.pipeline is not None:
-                log.warning(
-                    "stream %s came back %s; closing an open event and starting a new pipeline",
-                    meta.name,
-                    f"from another device (source_id {meta.source_id!r}, was {self._envelope.stream['source_id']!r})"
-                    if other_device
-                    else "with a different layout",
-                )
-                for ev in self._pipeline.flush():  # close an open event of the old layout honestly
-                    if not math.isfinite(ev.probability):  # the buffers were dropped when it was lost
-                        ev = dataclasses.replace(ev, probability=self._last_probability)
-                        log.warning(
-                            "offset of event %d: no window since the loss; probability is the last one scored (%.3f)",
-                            ev.event_id,
-                            ev.probability,
-                        )
-                    self._publish(offset_message(ev, self._envelope))
-            was = self._envelope.stream["source_id"]
-            if not self._new_pipeline():  # the envelope now names the device whose samples come
-                return
-            if other_device:
-                detail += f"; another device: source_id {meta.source_id!r} on {meta.hostname} (was {was!r})"
-            detail = f"{detail}; {self._channels_detail()}"  # another layout: say again which channels count
-        self._metrics.stream_reconnects.labels(stream=self._stream_label).inc()
-        self._metrics.stream_connected.labels(stream=self._stream_label).set(1)
-        self._publish(signal_message(self._envelope, time=self._lsl_now(), state="restored", detail=detail))
-        self._set_status(
-            f"connected to {meta.name} ({meta.sfreq:g} Hz, {meta.n_channels} channels) "
-            f"after reconnect #{self._inlet.reconnects}"
-        )
-
-    # ----------------------------------------------------------------------------- windows
-    def _process(self, samples: np.ndarray, timestamps: np.ndarray) -> None:
-        import pylsl
-
-        from realtime.messages import window_messages
-
-        label = self._stream_label
-        m = self._metrics
-        try:
-            clock_events = self._pipeline.push(samples, timestamps)
-        except Exception as exc:
-            m.error("chunk")
-            self._errors.error("chunk", "dropped a chunk of %d samples from %s: %s", len(timestamps), label, exc)
-            return
-        self._report_clock(clock_events)
-        m.samples_received.labels(stream=label).inc(len(timestamps))
-        m.buffer_fill_ratio.labels(stream=label).set(self._pipeline.buffer_fill_ratio)
-        try:
-            results = self._pipeline.step()
-        except Exception as exc:
-            m.error("inference")
-            self._errors.error("inference", "scoring a window of %s failed: %s", label, exc)
-            return
-        for res in results:
-            self.windows_total += 1
-            m.windows_processed.labels(stream=label).inc()
-            m.last_window_timestamp.labels(stream=label).set(time.time())
-            m.seizure_probability.labels(stream=label).set(res.probability)  # NaN: no channel scored
-            if math.isfinite(res.probability):
-                self._last_probability = float(res.probability)
-            m.channels_scored.labels(stream=label).set(int(np.isfinite(res.channel_probabilities).sum()))
-            m.channels_left_out.labels(stream=label).set(len(res.flagged_channels))
-            m.channels_amplitude_atypical.labels(stream=label).set(len(res.amplitude_flags))
-            self._check_quality(res.flagged_channels, res.amplitude_flags)
-            if res.skipped_before:
-                self._errors.error(
-                    "behind",
-                    "%s: fell behind, skipped %d window(s) to score the newest",
-                    label,
-                    res.skipped_before,
-                    exc_info=False,
-                    level=logging.WARNING,
-                )
+    def _tick(self) -> None:
+        """Every bed: one resolve attempt or one pull (none waits when there are several beds; then, when no bed
+        had samples, one short sleep); every bed's due windows scored in one batched model call."""
+        several = self._several
+        pull_s, resolve_s = (0.0, 0.0) if several else (PULL_TIMEOUT_S, None)
+        gathered = []
+        pulled = 0
+        for bed in list(self.beds.values()):
             try:
-                messages = window_messages(res, self._envelope, self._pipeline.unique_ch_names)
+                due = bed.acquire(pull_s, resolve_s)
             except Exception as exc:
-                m.error("internal")
-                self._errors.error(
-                    "message", "could not build the messages of events %s: %s", [ev.kind for ev in res.events], exc
-                )
-                messages = []
-            for ev, msg in zip(res.events, messages, strict=False):
-                self._publish(msg)
-                if ev.kind == "onset":
+                self._bed_failed(bed, exc)
+                continue
+            pulled += bed.pulled
+            if due:
+                gathered.append((bed, due))
+        self._score(gathered)
+        for bed in self.beds.values():
+            if bed.pipeline is not None:
+                bed.flush_clock_reports()
+        if several and not pulled:
+            time.sleep(IDLE_WAIT_S)
+
+    def _score(self, gathered: list[tuple[Bed, list[DueWindow]]]) -> None:
+        """One batched model call for every bed's due windows; each bed then decides on its own."""
+        from realtime.pipeline import predict_batched
+
+        if not gathered:
+            return
+        try:
+            probs = predict_batched(self.detector, [w.inputs for _, due in gathered for w in due])
+        except Exception as exc:
+            self._metrics.error("inference")
+            beds = ", ".join(bed.stream_label for bed, _ in gathered)
+            self._errors.error("inference", "scoring the windows of %s failed: %s", beds, exc)
+            return
+        i = 0
+        for bed, due in gathered:
+            mine, i = probs[i : i + len(due)], i + len(due)
+            try:
+                bed.finish(due, mine)
+            except Exception as exc:
+                self._bed_failed(bed, exc)
+
+    def _bed_failed(self, bed: Bed, exc: Exception) -> None:
+        """An unexpected error in one bed: logged (rate-limited, with its traceback), counted
+        (``errors_total{kind="bed"}``), that bed reset; the other beds go on."""
+        self._metrics.error("bed")
+        self._errors.error(f"bed:{bed.label}", "%s failed: %s; its buffers are reset", bed.stream_label, exc)
+        try:
+            bed.reset_after_error()
+        except Exception:  # a bed that cannot even be reset stays as it is; the others go on
+            log.debug("resetting %s failed", bed.stream_label, exc_info=True)
+
+    # ----------------------------------------------------------------------------- beds come and go
+    def _discover(self) -> None:
+        """With ``discover.type``: every stream of that type not yet a bed becomes one (keyed by source id,
+        labelled by ``discover.beds``), at most once per ``DISCOVER_EVERY_S``."""
+        if self._discovery is None:
+            return
+        now = time.monotonic()
+        if now < self._next_discovery:
+            return
+        self._next_discovery = now + DISCOVER_EVERY_S
+        from realtime.config import BedConfig
+
+        known = {b.spec.source_id for b in self.beds.values()}
+        dc = self.config.discover
+        try:
+            found = self._discovery.streams()
+        except Exception as exc:
+            self._metrics.error("stream")
+            self._errors.error("discover", "discovering streams of type %r failed: %s", dc.type, exc)
+            return
+        for info in found:
+            sid = info.source_id()
+            if not sid:
+                if info.uid() not in self._undiscoverable:
+                    self._undiscoverable.add(info.uid())
                     log.warning(
-                        "SEIZURE ONSET on %s: event %d, p=%.2f, channels %s",
-                        label,
-                        ev.event_id,
-                        ev.probability,
-                        msg["channels"],
+                        "stream %r (type %r on %s) has no source id: discovery keys beds by source id, so it is "
+                        "not made a bed; give the device a source id, or list it in [[beds]]",
+                        info.name(),
+                        info.type(),
+                        info.hostname(),
                     )
-                    self._set_status(f"ALARM on {label}: seizure event {ev.event_id} (p={ev.probability:.2f})")
-                else:
-                    log.warning("seizure offset on %s: event %d after %.1f s", label, ev.event_id, ev.duration_s)
-                    self._set_status(f"connected to {label}; last seizure event {ev.event_id} ended")
-            m.alarm_active.labels(stream=label).set(1 if self._pipeline.alarm_active else 0)
-            m.decision_settling.labels(stream=label).set(1 if self._pipeline.decision.settling else 0)
-            # on the stream's clock before any jump (offset_total_s): a source set back an hour is not an hour late
-            newest = res.newest_sample_time - self._pipeline.clock.offset_total_s
-            m.end_to_end_latency.labels(stream=label).observe(max(0.0, pylsl.local_clock() - newest))
-        self._flush_clock_reports()
+                continue
+            if sid in known:
+                continue
+            label = dc.label(sid)
+            if label in self.beds:  # a bed label the map gives twice, or a stream's source id equal to a label
+                label = sid
+            self._add_bed(BedConfig(bed=label, type=dc.type, source_id=sid), why=f"discovered {info.name()!r}")
+            known.add(sid)
 
-    def _report_clock(self, events: list[Any]) -> None:
-        """What the sample clock found in a chunk's timestamps (:class:`realtime.clock.ClockEvent`): a jump is
-        logged (WARNING, rate-limited), counted (``clock_jumps_total``) and published (``status.signal``
-        ``clock``, at most one per ``QUALITY_HOLD_S``); a gap (samples lost: the decision settles again) is
-        logged as a warning, a small step back at INFO."""
-        label = self._stream_label
-        for ev in events:
-            if ev.kind == "jump":
-                self._metrics.clock_jumps.labels(stream=label).inc()
-                self._clock_pending.append(ev)
-                self._errors.error(
-                    "clock",
-                    "%s: %s; decisions keep the sample clock, message times follow the stream's clock",
-                    label,
-                    ev.describe(),
-                    exc_info=False,
-                    level=logging.WARNING,
-                )
-            elif ev.kind == "gap":
-                self._errors.error(
-                    "clock_gap",
-                    "%s: %s; no onset arms for decision.settle_s",
-                    label,
-                    ev.describe(),
-                    exc_info=False,
-                    level=logging.WARNING,
-                )
-            else:
-                self._errors.error("clock_step", "%s: %s", label, ev.describe(), exc_info=False, level=logging.INFO)
-        self._flush_clock_reports()
+    def _add_bed(self, config: Any, why: str) -> None:
+        from realtime.bed import Bed
 
-    def _flush_clock_reports(self, force: bool = False) -> None:
-        """Publish the clock jumps not yet published (one ``status.signal`` ``clock`` for all of them), unless
-        one was published less than ``QUALITY_HOLD_S`` ago (``force``: now, e.g. before ``lost``)."""
-        pending = getattr(self, "_clock_pending", [])
-        now = time.monotonic()
-        if not pending or (not force and now - self._clock_sent_at < QUALITY_HOLD_S):
-            return
-        from realtime.messages import signal_message
+        bed = Bed(self, config)
+        self.beds[bed.label] = bed
+        bed.open()
+        bed.reconcile()
+        log.info("added %s (%s)", bed.describe(), why)
+        bed.set_status(f"waiting for stream {bed.spec.describe()}")
 
-        last = pending[-1]
-        detail = last.describe()
-        if len(pending) > 1:
-            total = sum(ev.offset_s for ev in pending)
-            detail = f"{len(pending)} clock jumps ({total:+.3f} s in all), the last: {detail}"
-        detail += "; decisions keep the sample clock, message times follow the stream's clock"
-        self._publish(signal_message(self._envelope, time=self._lsl_now(), state="clock", detail=detail))
-        self._clock_pending, self._clock_sent_at = [], now
-
-    def _check_quality(self, flagged: Mapping[str, str], amplitude: Mapping[str, str]) -> None:
-        """``status.signal`` ``quality`` when the set of channels left out (flat, railed, non-finite, implausible)
-        or of channels with an atypical amplitude changes; at most one such message per ``QUALITY_HOLD_S``,
-        always ending on the latest state."""
-        current = tuple(sorted(flagged.items())) + tuple(sorted(amplitude.items()))
-        now = time.monotonic()
-        if current == self._quality_sent or now - self._quality_sent_at < QUALITY_HOLD_S:
-            return
-        from realtime.messages import signal_message
-
-        detail = self._pipeline.quality_detail(flagged, amplitude)
-        log.warning("signal quality on %s: %s", self._stream_label, detail)
-        self._publish(signal_message(self._envelope, time=self._lsl_now(), state="quality", detail=detail))
-        self._quality_sent, self._quality_sent_at = current, now
+    def _remove_bed(self, label: str, reason: str) -> None:
+        bed = self.beds.pop(label)
+        bed.remove(reason)
+        self._refresh_status()
 
     # ----------------------------------------------------------------------------- messages
     def _lsl_now(self) -> float:
@@ -676,7 +576,6 @@ class Daemon:
         return pylsl.local_clock()
 
     def _publish(self, message: dict) -> dict | None:
-        self._track_event(message)
         try:
             return self._publisher.publish(message)
         except Exception as exc:  # a message the schema refuses is a bug, counted and logged
@@ -685,21 +584,27 @@ class Daemon:
             return None
 
     def _heartbeat(self, final: bool = False) -> None:
-        from realtime.messages import heartbeat_message
+        uptime_s = time.monotonic() - self._started_mono
+        for bed in self.beds.values():
+            bed.heartbeat(uptime_s, final=final)
 
-        state = self._inlet.state if self.inlet is not None else "waiting"
-        msg = heartbeat_message(
-            self._envelope,
-            time=self._lsl_now(),
-            state=state,
-            alarm_active=bool(self.pipeline is not None and self._pipeline.alarm_active),
-            windows_total=self.windows_total,
-            uptime_s=time.monotonic() - self._started_mono,
-            alarm_acknowledged=self._alarm.acknowledged,
-        )
-        if final:
-            msg["final"] = True
-        self._publish(msg)
+    def _bed_status_changed(self, bed: Bed) -> None:
+        if self._several or bed.label:
+            log.info("status of %s: %s", bed.stream_label, bed.status)
+        self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        """``STATUS=``: the bed's, with one bed; with several, how many are connected, waiting, lost, in alarm."""
+        if not self._several and len(self.beds) == 1 and not self._bed.label:
+            self._set_status(self._bed.status)
+            return
+        beds = list(self.beds.values())
+        counts = {state: sum(b.state == state for b in beds) for state in ("connected", "waiting", "lost")}
+        text = f"{len(beds)} beds: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+        alarms = [b.stream_label for b in beds if b.alarm.open is not None]
+        if alarms:
+            text += "; ALARM on " + ", ".join(alarms)
+        self._set_status(text)
 
     def _set_status(self, text: str) -> None:
         text = " ".join(text.split())  # one line: a newline would start a new sd_notify assignment
@@ -709,125 +614,56 @@ class Daemon:
             sdnotify.notify(f"STATUS={text}", self.env)
 
     # ----------------------------------------------------------------------------- alarms
-    def _reconcile(self, spec: Any) -> None:
-        """At start: event ids continue after the alert log's highest; an event the previous run left open
-        (killed, or stopped, during an alarm) is closed with a ``seizure.offset`` ``"reason": "restart"``."""
-        from realtime.alarm import lines_newest_first, reconcile_log
-        from realtime.messages import Envelope, restart_offset_message
-
-        path = self._publisher.log.path
-        t0 = time.monotonic()
-        try:
-            state = reconcile_log(
-                lines_newest_first(path), lambda s: bool(spec.matches(s["name"], s["type"], s["source_id"]))
-            )
-        except Exception as exc:  # an unreadable log must not keep the detector from starting
-            self._metrics.error("alert_log")
-            log.error(
-                "could not read the alert log %s to reconcile it: %s; event ids restart at 1 and may repeat", path, exc
-            )
-            return
-        self._last_event_id = max(self._last_event_id, state.last_event_id)
-        log.info(
-            "alert log %s: event ids continue after %d; %s (read in %.2f s)",
-            path,
-            self._last_event_id,
-            f"event {state.open_onset['event_id']} was left open" if state.open_onset else "no event left open",
-            time.monotonic() - t0,
-        )
-        onset = state.open_onset
-        if onset is None:
-            return
-        end = state.last_time if state.last_time is not None else float(onset["time"])
-        probability = state.probability if state.probability is not None else float(onset["probability"])
-        env = Envelope.of(onset["stream"], host=self._host, model_version=self._envelope.model_version)
-        msg = restart_offset_message(
-            env, event_id=int(onset["event_id"]), onset_time=float(onset["time"]), time=end, probability=probability
-        )
-        log.warning(
-            "seizure event %d on %s was still open when the previous run ended (last logged %.1f s after its "
-            "onset): closing it with a seizure.offset, reason 'restart'; a seizure that goes on raises a new "
-            "onset (event %d)",
-            onset["event_id"],
-            env.stream["name"],
-            msg["duration_s"],
-            self._last_event_id + 1,
-        )
-        self._publish(msg)
-
-    def _track_event(self, message: Mapping[str, Any]) -> None:
-        """Follow onsets and offsets on their way out: the open event, the event ids used, the ack gauge."""
-        kind, eid = message.get("type"), message.get("event_id")
-        if kind not in ("seizure.onset", "seizure.offset") or not isinstance(eid, int):
-            return
-        self._last_event_id = max(self._last_event_id, eid)
-        if kind == "seizure.onset":
-            self._alarm.opened(eid, float(message["time"]), time.monotonic())
-        else:
-            self._alarm.closed(eid)
-        if self.metrics is not None:
-            self._metrics.alarm_acknowledged.labels(stream=self._stream_label).set(0)
-
     def _alarm_duties(self) -> None:
-        """Answer acknowledgement requests; re-announce an open, unacknowledged event when it is due."""
-        from realtime.messages import reannounce_message
-
+        """Answer acknowledgement requests; re-announce open, unacknowledged events when due."""
         for req in self._publisher.pending_acks():
             self._answer_ack(req)
-        count = self._alarm.due_reannounce(time.monotonic())
-        ev = self._alarm.open
-        if count is None or ev is None:
-            return
-        label = self._stream_label
-        log.warning(
-            "seizure event %d on %s is not acknowledged: re-announcement %d (open %.0f s, p=%.2f)",
-            ev.event_id,
-            label,
-            count,
-            max(0.0, self._lsl_now() - ev.onset_time),
-            self._last_probability,
-        )
-        self._publish(
-            reannounce_message(
-                self._envelope,
-                time=self._lsl_now(),
-                event_id=ev.event_id,
-                count=count,
-                onset_time=ev.onset_time,
-                probability=self._last_probability,
-            )
-        )
-        self._metrics.reannouncements.labels(stream=label).inc()
+        for bed in list(self.beds.values()):
+            try:
+                bed.reannounce_if_due()
+            except Exception as exc:
+                self._bed_failed(bed, exc)
 
     def _answer_ack(self, req: AckRequest) -> None:
-        """One acknowledgement: accepted once (logged, ``seizure.ack`` published, counted), else answered."""
+        """One acknowledgement: accepted once (logged, ``seizure.ack`` published, counted), else answered. Event
+        ids are unique per daemon: the bed whose event is open takes it."""
         from realtime.messages import ack_message
 
         try:
-            outcome = self._alarm.acknowledge(req.event_id, req.by, req.note, time.time())
-            if outcome.accepted:
-                label = self._stream_label
-                log.info(
-                    "seizure event %d on %s acknowledged by %s%s",
-                    req.event_id,
-                    label,
-                    req.by,
-                    f": {req.note}" if req.note else "",
-                )
-                self._publish(
-                    ack_message(
-                        self._envelope,
-                        time=self._lsl_now(),
-                        event_id=req.event_id,
-                        by=req.by,
-                        note=req.note,
-                        ack_time=outcome.reply["ack_time"],
+            bed = next((b for b in self.beds.values() if b.alarm.open and b.alarm.open.event_id == req.event_id), None)
+            if bed is None and len(self.beds) == 1:
+                bed = self._bed  # its tracker says why not (no event open, another one open)
+            if bed is None:
+                open_ids = sorted(b.alarm.open.event_id for b in self.beds.values() if b.alarm.open)
+                now_open = f"the open events are {open_ids}" if open_ids else "no event is open"
+                reply: dict[str, Any] = {"error": f"event {req.event_id!r} is not open ({now_open})"}
+                if not (isinstance(req.event_id, int) and not isinstance(req.event_id, bool) and req.event_id >= 1):
+                    reply = {"error": f"event_id: expected an integer >= 1, got {req.event_id!r}"}
+            else:
+                outcome = bed.alarm.acknowledge(req.event_id, req.by, req.note, time.time())
+                if outcome.accepted:
+                    label = bed.stream_label
+                    log.info(
+                        "seizure event %d on %s acknowledged by %s%s",
+                        req.event_id,
+                        label,
+                        req.by,
+                        f": {req.note}" if req.note else "",
                     )
-                )
-                self._metrics.acks.labels(stream=label).inc()
-                self._metrics.alarm_acknowledged.labels(stream=label).set(1)
-                self._set_status(f"ALARM on {label}: seizure event {req.event_id} acknowledged by {req.by}")
-            reply = outcome.reply
+                    bed.publish(
+                        ack_message(
+                            bed._envelope,
+                            time=self._lsl_now(),
+                            event_id=req.event_id,
+                            by=req.by,
+                            note=req.note,
+                            ack_time=outcome.reply["ack_time"],
+                        )
+                    )
+                    self._metrics.acks.labels(stream=label).inc()
+                    self._metrics.alarm_acknowledged.labels(stream=label).set(1)
+                    bed.set_status(f"ALARM on {label}: seizure event {req.event_id} acknowledged by {req.by}")
+                reply = outcome.reply
         except Exception as exc:  # a bug here must not stop the loop, nor leave the client waiting
             self._metrics.error("internal")
             self._errors.error("ack", "acknowledgement %r failed: %s", req, exc)
@@ -840,28 +676,37 @@ class Daemon:
 
     # ----------------------------------------------------------------------------- reload
     def reload(self) -> bool:
-        """SIGHUP: apply the reloadable settings of the config file; log the rest. True if applied."""
+        """SIGHUP: apply the reloadable settings of the config file, add and remove beds; log the rest.
+        True if applied."""
         try:
             new, sources = apply_model_settings(
                 load_config(self.config_path, self.overrides),
                 self.detector.settings if self.detector is not None else {},
             )
         except ConfigError as exc:
-            self._metrics.error("config")
+            if self.metrics is not None:
+                self._metrics.error("config")
             log.error("reload ignored, the configuration is invalid:\n  - %s", "\n  - ".join(exc.errors))
             return False
         old = self.config
         applied: list[str] = []
         ignored: list[str] = []
+        implicit_bed = not old.beds and not new.beds and not old.discover.type and not new.discover.type
         for name in SECTION_NAMES:
             a, b = getattr(old, name), getattr(new, name)
             for f in dataclasses.fields(a):
                 va, vb = getattr(a, f.name), getattr(b, f.name)
                 if va == vb:
                     continue
+                if name == "stream" and f.name in ("name", "type", "source_id") and not implicit_bed:
+                    continue  # [stream]'s identity is not used by a daemon of beds
                 keys = RELOADABLE.get(name, ())
                 ok = name in RELOADABLE and (keys is None or f.name in keys)
                 (applied if ok else ignored).append(f"{name}.{f.name}: {va!r} -> {vb!r}")
+        if old.discover != new.discover:
+            ignored.append(
+                f"discover: {config_to_dict(old).get('discover')!r} -> {config_to_dict(new).get('discover')!r}"
+            )
         for item in ignored:
             log.warning("reload: %s needs restart; ignored", item)
         # Keep what needs a restart as it was; take the rest.
@@ -872,14 +717,24 @@ class Daemon:
         alerts = dataclasses.replace(
             old.alerts, heartbeat_s=new.alerts.heartbeat_s, reannounce_s=new.alerts.reannounce_s
         )
-        self._alarm.set_interval(new.alerts.reannounce_s)
-        self.config = dataclasses.replace(new, stream=stream, alerts=alerts, **keep)
+        beds_before = {b.bed: b for b in static_beds(old)}
+        beds_now = {b.bed: b for b in static_beds(new)} if not implicit_bed else beds_before
+        if implicit_bed:
+            stream = dataclasses.replace(
+                stream, **{k: getattr(old.stream, k) for k in BED_STREAM_KEYS}
+            )  # needs restart, as before
+        self.config = dataclasses.replace(
+            new, stream=stream, alerts=alerts, discover=old.discover, beds=tuple(beds_now.values()), **keep
+        )
         self.setting_sources.update({k: v for k, v in sources.items() if k.startswith("decision.")})
-        if self.pipeline is not None and new.decision != old.decision:
-            self._pipeline.reconfigure(new.decision)
-        if self.inlet is not None:
-            self._inlet.stale_after_s = new.stream.stale_after_s
-            self._inlet.resolve_timeout_s = new.stream.resolve_timeout_s
+        self._reload_beds(beds_before, beds_now, applied)
+        for bed in self.beds.values():
+            bed.alarm.set_interval(new.alerts.reannounce_s)
+            if bed.pipeline is not None and new.decision != old.decision:
+                bed.pipeline.reconfigure(new.decision)
+            if bed.inlet is not None:
+                bed.inlet.stale_after_s = new.stream.stale_after_s
+                bed.inlet.resolve_timeout_s = new.stream.resolve_timeout_s
         if new.logging.level != old.logging.level:
             logging.getLogger().setLevel(new.logging.level.upper())
         self._next_heartbeat = min(self._next_heartbeat, time.monotonic() + self.config.alerts.heartbeat_s)
@@ -890,16 +745,44 @@ class Daemon:
         )
         return True
 
+    def _reload_beds(self, before: Mapping[str, Any], now: Mapping[str, Any], applied: list[str]) -> None:
+        """Beds no longer configured are removed (an open event closed, ``"reason": "bed_removed"``), new ones
+        added; a bed whose stream or channels changed needs a restart (logged, kept as it was)."""
+        started = self.publisher is not None
+        for label in [b for b in before if b not in now]:
+            if label in self.beds:
+                applied.append(f"bed {label or '(stream)'} removed")
+                if started:
+                    self._remove_bed(label, "bed_removed")
+                else:
+                    self.beds.pop(label)
+        for label, config in now.items():
+            if label not in before:
+                applied.append(f"bed {label or '(stream)'} added")
+                if started:
+                    self._add_bed(config, why="added on reload")
+                else:
+                    from realtime.bed import Bed
+
+                    self.beds[label] = Bed(self, config)
+            elif config != before[label] and label in self.beds:
+                log.warning("reload: bed %s: %r -> %r needs restart; ignored", label, before[label], config)
+                self.config = dataclasses.replace(
+                    self.config, beds=tuple(before[b.bed] if b.bed == label else b for b in self.config.beds)
+                )
+
     # ----------------------------------------------------------------------------- shutdown
     def shutdown(self) -> None:
-        """Final heartbeat, close sockets and the metrics endpoint (idempotent)."""
+        """Final heartbeats, close sockets and the metrics endpoint (idempotent)."""
         sdnotify.notify("STOPPING=1", self.env)
         self._set_status("stopping")
-        if self.inlet is not None:
-            self._inlet.close()
+        for bed in self.beds.values():
+            if bed.inlet is not None:
+                bed.inlet.close()
         if self.publisher is not None:
             try:
-                self._heartbeat(final=True)
+                if all(bed.envelope is not None for bed in self.beds.values()):
+                    self._heartbeat(final=True)
             finally:
                 self._publisher.close(flush_s=0.3)
                 self.publisher = None

@@ -258,13 +258,15 @@ class Inlet:
     def is_open(self) -> bool:
         return self._inlet is not None
 
-    def step(self, timeout_s: float = 0.1) -> InletStep:
+    def step(self, timeout_s: float = 0.1, resolve_wait_s: float | None = None) -> InletStep:
         """One resolve attempt (no inlet open) or one pull of at most ``max_chunk_samples``.
 
-        Pulls wait up to ``timeout_s`` for the first sample, then take what is already there.
+        Pulls wait up to ``timeout_s`` for the first sample, then take what is already there. A resolve
+        attempt waits up to ``resolve_wait_s`` (default ``resolve_timeout_s``; 0: answer from what the
+        continuous resolver has heard, without waiting: a daemon of several beds must not stop for one).
         """
         if self._inlet is None:
-            return self._try_open()
+            return self._try_open(resolve_wait_s)
         return self._pull(timeout_s)
 
     def reject(self, reason: str) -> None:
@@ -288,7 +290,7 @@ class Inlet:
             self._inlet = None
 
     # ----------------------------------------------------------------------------------------------
-    def _candidates(self) -> list[pylsl.StreamInfo]:
+    def _candidates(self, wait_s: float | None = None) -> list[pylsl.StreamInfo]:
         """Matching streams, polled from a liblsl ContinuousResolver for up to ``resolve_timeout_s``.
 
         A continuous resolver answers from memory (one-shot ``resolve_bypred`` calls were seen to
@@ -302,7 +304,7 @@ class Inlet:
             # a new resolver hears the streams one by one: give every one the time to answer, so that the
             # choice between two of one name does not depend on which answered first
             self._resolver_ready_at = self.clock() + min(self.resolve_timeout_s, RESOLVER_SETTLE_S)
-        deadline = self.clock() + self.resolve_timeout_s
+        deadline = self.clock() + (self.resolve_timeout_s if wait_s is None else max(0.0, wait_s))
         while True:
             found = [
                 info
@@ -354,9 +356,9 @@ class Inlet:
             else "; give each bed its own stream name, or set stream.source_id",
         )
 
-    def _try_open(self) -> InletStep:
+    def _try_open(self, wait_s: float | None = None) -> InletStep:
         try:
-            candidates = self._candidates()
+            candidates = self._candidates(wait_s)
         except Exception as exc:
             log.error("resolving %s failed: %s", self.spec.describe(), exc)
             return InletStep(event=None, detail=str(exc))
@@ -479,3 +481,23 @@ class Inlet:
         self.close()
         self.state = "lost"
         return InletStep(event="lost", detail=detail)
+
+
+class StreamDiscovery:
+    """Every LSL stream of one ``type`` (compared without case), heard by a liblsl ContinuousResolver, which
+    answers from memory (no wait): the daemon's discovery of beds (``--type EEG`` without a name). Not
+    thread-safe (one owner)."""
+
+    def __init__(self, type_: str, *, forget_after_s: float = FORGET_AFTER_S):
+        if not type_:
+            raise ValueError("discovery needs a stream type, got ''")
+        self.spec = StreamSpec(type=type_)
+        self._resolver = pylsl.ContinuousResolver(pred=build_predicate(self.spec), forget_after=forget_after_s)
+
+    def streams(self) -> list[pylsl.StreamInfo]:
+        """The matching streams heard now, oldest first (``created_at``, then source id and uid)."""
+        found = [i for i in self._resolver.results() if self.spec.matches(i.name(), i.type(), i.source_id())]
+        return sorted(found, key=lambda c: (c.created_at(), c.source_id(), c.uid()))
+
+    def close(self) -> None:
+        self._resolver = None  # liblsl stops resolving when the object goes

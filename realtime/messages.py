@@ -30,8 +30,9 @@ TOPIC_ACK = "seizure.ack"
 TOPIC_REANNOUNCE = "seizure.reannounce"
 TOPICS = (TOPIC_ONSET, TOPIC_OFFSET, TOPIC_HEARTBEAT, TOPIC_SIGNAL, TOPIC_ACK, TOPIC_REANNOUNCE)
 # Why an offset was published other than by the signal (an offset without ``reason`` is the signal's):
-# "restart" = the daemon found the event still open in its alert log when it started again.
-OFFSET_REASONS = ("restart",)
+# "restart" = the daemon found the event still open in its alert log when it started again;
+# "bed_removed" = the bed was removed from the daemon's configuration (SIGHUP) while its event was open.
+OFFSET_REASONS = ("restart", "bed_removed")
 HEARTBEAT_STATES = ("waiting", "connected", "lost")
 SIGNAL_STATES = ("connected", "lost", "restored", "quality", "clock")  # clock: timestamps vs sample count
 
@@ -331,6 +332,9 @@ def validate(message: Mapping[str, Any]) -> None:
     for key in ("name", "type", "source_id"):
         if not isinstance(stream.get(key), str):
             raise MessageError(f"field 'stream.{key}': expected a string, got {stream.get(key)!r}")
+    bed = message.get("bed")  # optional: the bed's label in a daemon of several beds
+    if bed is not None and not (isinstance(bed, str) and bed):
+        raise MessageError(f"field 'bed': expected the bed's label, a non-empty string, got {bed!r:.100}")
     run = message.get("run")  # optional: a daemon before run ids did not send it
     if run is not None and not (isinstance(run, str) and 0 < len(run) <= RUN_MAX_CHARS):
         raise MessageError(

@@ -6,6 +6,7 @@ can live in one process) and optionally serves it over HTTP on loopback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -30,6 +31,7 @@ ERROR_KINDS = (
     "replay",
     "config",
     "internal",
+    "bed",  # an unexpected error in one bed's handling: logged, that bed reset, the others go on
 )
 
 
@@ -83,6 +85,12 @@ class Metrics:
         self.clock_jumps = Counter(
             f"{p}clock_jumps",
             "Times the stream's timestamps disagreed with its sample count by more than the tolerance",
+            ["stream"],
+            registry=r,
+        )
+        self.windows_skipped = Counter(
+            f"{p}windows_skipped",
+            "Due windows never scored: their samples left the ring buffer before the daemon got to them",
             ["stream"],
             registry=r,
         )
@@ -151,7 +159,13 @@ class Metrics:
 
     def init_stream(self, stream: str) -> None:
         """Create the per-stream series at zero (so dashboards show 0 rather than no data)."""
-        for metric in (self.samples_received, self.windows_processed, self.stream_reconnects, self.clock_jumps):
+        for metric in (
+            self.samples_received,
+            self.windows_processed,
+            self.stream_reconnects,
+            self.clock_jumps,
+            self.windows_skipped,
+        ):
             metric.labels(stream=stream)
         for series in (self.acks, self.reannouncements, self.alarm_acknowledged):  # acknowledgement (daemon.py)
             series.labels(stream=stream)
@@ -168,6 +182,19 @@ class Metrics:
         ):
             gauge.labels(stream=stream)
         self.seizure_probability.labels(stream=stream).set(float("nan"))  # nothing scored yet
+
+    def remove_stream(self, stream: str) -> None:
+        """Drop every series of one stream label (a bed removed on SIGHUP), so that no stale bed is shown."""
+        for metric in self._per_stream():
+            with contextlib.suppress(KeyError):  # never created for this label
+                metric.remove(stream)
+
+    def _per_stream(self) -> list[Any]:
+        return [
+            m
+            for m in vars(self).values()
+            if isinstance(m, (Counter, Gauge, Histogram)) and getattr(m, "_labelnames", ()) == ("stream",)
+        ]
 
     def set_model_info(self, *, model_version: str, architecture: str, backend: str, device: str) -> None:
         self.model_info.clear()

@@ -4,13 +4,22 @@
 the sha256 of every file it lists (:class:`ModelLoadError` names the file, field or value), then
 loads the backend:
 
-- ``"tensorflow"``: ``tf.saved_model.load(<export>/saved_model).serve``. It runs on ``GPU:0`` when
+- ``"tensorflow"``: ``tf.saved_model.load(<export>/saved_model).serve``, called through one concrete
+  function traced once for ``[None, window_samples]`` float32 (no retracing per batch size, less Python
+  dispatch per call). XLA (``jit_compile``) is not used: on the CPU it cost 1.0-2x the CPU time per
+  window of the plain graph at batch 7 to 256, in three runs (docs/benchmarks.md). It runs on ``GPU:0`` when
   ``tf.config.list_physical_devices("GPU")`` finds one and ``device`` is ``"auto"`` or ``"gpu"``,
   else on the CPU; ``Detector.device`` says which, and it is logged. ``device="gpu"`` without a GPU
-  is an error.
-- ``"litert"``: ``ai_edge_litert.interpreter.Interpreter(<export>/model.tflite)`` (or
+  is an error. On a GPU, TensorFloat-32 is turned off (process-wide) so that the probabilities are the
+  CPU's within float32 rounding. The GPU path is untested on a GPU (benchmarks/gpu_check.sh is ready).
+- ``"litert"``: ``ai_edge_litert.interpreter.Interpreter(<export>/model.tflite, num_threads=...)`` (or
   ``tflite_runtime.interpreter``) through its single signature runner (CPU), which resizes its input
   to the batch.
+
+``threads`` (``model.threads``): the runtime's CPU threads; 0 (the default) = every core this process
+may use (:func:`resolve_threads`). LiteRT otherwise picks its own number (one thread for XNNPACK);
+TensorFlow's intra-op pool is set only when ``threads`` > 0 and TensorFlow has not started yet (it
+cannot change afterwards: a warning says so). ``ExportedDetector.threads`` is the number in force.
 - ``"auto"`` (the default): TensorFlow when it can be imported, else LiteRT; an error naming both
   when neither can. TensorFlow is imported only by the tensorflow backend, so a daemon on LiteRT
   runs without it.
@@ -69,6 +78,7 @@ SETTINGS_KEYS = {
     "signal": ("amplitude_low_uv", "amplitude_high_uv"),
 }
 DEVICES = ("auto", "cpu", "gpu")
+MAX_THREADS = 1024  # realtime.config.MAX_MODEL_THREADS
 
 
 class ModelLoadError(RuntimeError):
@@ -262,7 +272,9 @@ def unlisted_files(path: Path, listed: Mapping[str, Any]) -> list[str]:
 class ExportedDetector:
     """A loaded export (a :class:`Detector`). ``predict(windows_uv [n, window_samples]) -> [n]`` p(seizure), float64."""
 
-    def __init__(self, path: Path, card: dict, backend: str, device: str, runner, input_name: str | None):
+    def __init__(
+        self, path: Path, card: dict, backend: str, device: str, runner, input_name: str | None, threads: int = 0
+    ):
         self.path: Path = path
         self.card: dict = card
         self.model_version: str = card["model_version"]
@@ -274,6 +286,7 @@ class ExportedDetector:
         self.settings: Mapping[str, Mapping[str, Any]] = card.get("settings") or {}
         self.backend: str = backend
         self.device: str = device
+        self.threads: int = threads  # CPU threads of the runtime (0: the runtime's own choice)
         self._runner = runner
         self._input_name = input_name
 
@@ -320,7 +333,8 @@ class ExportedDetector:
     def __repr__(self) -> str:
         return (
             f"ExportedDetector({self.model_version!r}, {self.architecture}, backend={self.backend}, "
-            f"device={self.device}, {self.window_samples} samples at {self.sample_rate_hz:g} Hz)"
+            f"device={self.device}, threads={self.threads}, {self.window_samples} samples at "
+            f"{self.sample_rate_hz:g} Hz)"
         )
 
 
@@ -357,13 +371,31 @@ def _litert_interpreter():
     return Interpreter
 
 
-def load_detector(path: str | Path | None = None, backend: str = "auto", device: str = "auto") -> ExportedDetector:
+def resolve_threads(threads: int = 0) -> int:
+    """``threads`` > 0 unchanged; 0 -> the number of cores this process may run on (its CPU affinity,
+    else ``os.cpu_count()``, at least 1)."""
+    if threads > 0:
+        return threads
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def load_detector(
+    path: str | Path | None = None, backend: str = "auto", device: str = "auto", threads: int = 0
+) -> ExportedDetector:
     """Load and check an export (``None``/``""`` = :func:`default_model_path`); ``backend`` "auto" picks
-    TensorFlow when it is installed, else LiteRT (:func:`resolve_backend`)."""
+    TensorFlow when it is installed, else LiteRT (:func:`resolve_backend`); ``threads``: the runtime's
+    CPU threads, 0 = every core (:func:`resolve_threads`)."""
     if backend not in BACKENDS:
         raise ModelLoadError(f"model backend must be one of {BACKENDS}, got {backend!r}")
     if device not in DEVICES:
         raise ModelLoadError(f"model device must be one of {DEVICES}, got {device!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS:
+        raise ModelLoadError(
+            f"model threads must be an integer in [0, {MAX_THREADS}] (0 = every core), got {threads!r}"
+        )
     export = Path(path) if path else default_model_path()
     card = read_card(export)
     asked = backend
@@ -371,22 +403,45 @@ def load_detector(path: str | Path | None = None, backend: str = "auto", device:
     if asked == "auto":
         log.info("model backend 'auto': %s", backend)
     if backend == "tensorflow":
-        runner, input_name, dev = _load_tensorflow(export, device)
+        runner, input_name, dev, n_threads = _load_tensorflow(export, device, int(card["window_samples"]), threads)
     else:
         if device == "gpu":
             raise ModelLoadError(
                 "the LiteRT backend runs on the CPU only; use device 'auto' or 'cpu', or backend 'tensorflow' for a GPU"
             )
-        runner, input_name = _load_litert(export)
+        n_threads = resolve_threads(threads)
+        runner, input_name = _load_litert(export, n_threads)
         dev = "CPU"
-    det = ExportedDetector(export, card, backend, dev, runner, input_name)
+    det = ExportedDetector(export, card, backend, dev, runner, input_name, n_threads)
     log.info(
-        "loaded model %s (%s) from %s: backend %s on %s", det.model_version, det.architecture, export, backend, dev
+        "loaded model %s (%s) from %s: backend %s on %s, %s CPU thread(s)",
+        det.model_version,
+        det.architecture,
+        export,
+        backend,
+        dev,
+        n_threads,
     )
     return det
 
 
-def _load_tensorflow(export: Path, device: str):
+def _tensorflow_threads(tf, threads: int) -> int:
+    """Set TensorFlow's intra-op pool to ``threads`` (> 0) if it has not started; returns the size in force
+    (``resolve_threads(0)`` when TensorFlow keeps its default, which is one thread per core)."""
+    if threads > 0 and tf.config.threading.get_intra_op_parallelism_threads() != threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        except RuntimeError:
+            log.warning(
+                "model.threads %d not applied: TensorFlow has already started in this process with %s "
+                "intra-op thread(s) (0 = one per core)",
+                threads,
+                tf.config.threading.get_intra_op_parallelism_threads(),
+            )
+    return tf.config.threading.get_intra_op_parallelism_threads() or resolve_threads(0)
+
+
+def _load_tensorflow(export: Path, device: str, window_samples: int, threads: int = 0):
     sm = export / "saved_model"
     if not sm.is_dir():
         raise ModelLoadError(f"model export {str(export)!r} has no saved_model/ directory")
@@ -394,10 +449,15 @@ def _load_tensorflow(export: Path, device: str):
         import tensorflow as tf
     except ImportError as exc:  # pragma: no cover - tensorflow is a dependency
         raise ModelLoadError(f"the tensorflow backend needs TensorFlow: {exc}") from None
+    n_threads = _tensorflow_threads(tf, threads)
     gpus = tf.config.list_physical_devices("GPU")
     if device == "gpu" and not gpus:
         raise ModelLoadError("device 'gpu' was asked for, but TensorFlow sees no GPU")
     dev = "GPU:0" if gpus and device in ("auto", "gpu") else "CPU:0"
+    if dev == "GPU:0":
+        # TensorFloat-32 (on by default on Ampere and later) rounds convolution inputs to 10-bit mantissas:
+        # probabilities would differ from the CPU's by ~1e-3. The model is small: float32 costs little.
+        tf.config.experimental.enable_tensor_float_32_execution(False)
     try:
         with tf.device("/" + dev):
             loaded = tf.saved_model.load(str(sm))
@@ -406,9 +466,19 @@ def _load_tensorflow(export: Path, device: str):
     serve = getattr(loaded, "serve", None)
     if serve is None:
         raise ModelLoadError(f"SavedModel {str(sm)!r} has no 'serve' endpoint")
+    # One concrete function for every batch size: traced once here, called without tf.function's
+    # per-call signature matching (and never retraced for a new batch size).
+    spec = tf.TensorSpec([None, window_samples], tf.float32, name="eeg_uv")
+    try:
+        with tf.device("/" + dev):
+            compiled = tf.function(lambda eeg_uv: serve(eeg_uv), input_signature=[spec]).get_concrete_function()
+    except Exception as exc:
+        raise ModelLoadError(
+            f"SavedModel {str(sm)!r}: its 'serve' endpoint does not take [None, {window_samples}] float32: {exc}"
+        ) from None
     # Keep a reference to the loaded object: the concrete function needs its variables alive.
-    runner = _KeepAlive(serve, loaded)
-    return runner, None, ("GPU:0" if dev == "GPU:0" else "CPU")
+    runner = _KeepAlive(compiled, loaded)
+    return runner, None, ("GPU:0" if dev == "GPU:0" else "CPU"), n_threads
 
 
 class _KeepAlive:
@@ -419,7 +489,7 @@ class _KeepAlive:
         return self._fn(x)
 
 
-def _load_litert(export: Path):
+def _load_litert(export: Path, threads: int):
     tfl = export / "model.tflite"
     if not tfl.is_file():
         raise ModelLoadError(f"model export {str(export)!r} has no model.tflite (needed by the litert backend)")
@@ -428,7 +498,7 @@ def _load_litert(export: Path):
     except ImportError as exc:
         raise ModelLoadError(f"the litert backend needs ai-edge-litert (pip install ai-edge-litert): {exc}") from None
     try:
-        interp = Interpreter(model_path=str(tfl))
+        interp = Interpreter(model_path=str(tfl), num_threads=threads)
         sigs = interp.get_signature_list()
     except Exception as exc:
         raise ModelLoadError(f"cannot load LiteRT model {str(tfl)!r}: {exc}") from None

@@ -1,7 +1,7 @@
 """Offline scoring (``realtime-detect --file REC [REC ...] --json [--windows]``).
 
-Each recording is fed through the same :class:`realtime.pipeline.Pipeline` as a live stream, in
-``mode="offline"`` (every hop is scored), at full speed: samples are pushed one hop at a time with
+Each recording is fed through the same :class:`realtime.pipeline.Pipeline` as a live stream (every
+hop is scored), at full speed: samples are pushed one hop at a time with
 timestamps in seconds from the start of the recording, so every ``time`` in the output is seconds
 from the start. Output is JSON lines on ``out``:
 
@@ -79,7 +79,6 @@ def recording_pipeline(rec: Recording, config: Config, detector) -> Pipeline:
         channels=config.stream.channels,
         include=config.stream.include,
         exclude=config.stream.exclude,
-        mode="offline",
         signal=config.signal,
     )
 
@@ -195,7 +194,12 @@ def run_offline(
         from realtime.model import ModelLoadError, load_detector
 
         try:
-            model = load_detector(config.model.path or None, backend=config.model.backend, device=config.model.device)
+            model = load_detector(
+                config.model.path or None,
+                backend=config.model.backend,
+                device=config.model.device,
+                threads=config.model.threads,
+            )
         except ModelLoadError as exc:  # nothing can be scored: one error line, no traceback
             log.error("cannot load the model: %s", exc)
             out.write(json.dumps({"type": "error", "file": None, "error": f"cannot load the model: {exc}"}) + "\n")

@@ -18,7 +18,9 @@ Per window (every ``window.hop_s`` seconds of signal, once a full window is buff
    derivations checked the same way: from here on the scored channels (``ch_names``) are the
    derivations; ``input_names`` are the buffered inputs;
 2. the remaining channels are resampled together to the model rate (:class:`Resampler`);
-3. one batched ``detector.predict`` scores all of them;
+3. one batched ``detector.predict`` scores all of them (``step``; the daemon splits it:
+   ``prepare`` gives every due window's model inputs, it scores every bed's in one call,
+   :func:`predict_batched`, and ``complete`` decides on each window with its probabilities);
 4. the per-channel probabilities (NaN for flagged channels) go to the :class:`DecisionMachine`.
    If every channel is flagged the window has no probability (NaN) and the decision state holds.
 5. the scored channels' standard deviations go to the :class:`AmplitudeMonitor`, which reports a
@@ -32,9 +34,13 @@ timestamps; ``push`` checks every timestamp against it and returns what it found
 source's clock, lost samples). Results and events report the stream's timestamps (``window_start``,
 ``window_end``, event times), in the clock in force at the deciding window.
 
-``mode="live"`` scores only the newest due window when the caller fell behind (the others are
-counted in ``skipped_windows_total`` and in the result's ``skipped_before``); ``mode="offline"``
-scores every hop. Units are converted to µV on ``push`` (``units`` per channel of the stream, see
+Every due window still in the ring buffer is scored, oldest first, live and offline alike: when the
+caller fell behind (a burst of samples, a slow tick) the backlog goes to the model in one batched call.
+Only windows whose samples were overwritten are skipped (``skipped_windows_total``, the result's
+``skipped_before``). Scoring only the newest window lost alarms: an onset needs ``min_duration_s`` of
+consecutive windows, and a left-out window can drop an armed onset (benchmarks/soak_skipping.py, before
+this change: 8 of 12 seizures alarmed with bursty chunks against 12 of 12 scoring every window).
+Units are converted to µV on ``push`` (``units`` per channel of the stream, see
 :mod:`realtime.preprocess`; ``None`` = already µV; an empty unit is read as µV, warned about and listed
 in ``assumed_uv_channels`` and :meth:`Pipeline.channels_detail`).
 
@@ -68,7 +74,6 @@ from realtime.windowing import WindowScheduler
 
 log = logging.getLogger(__name__)
 
-MODES = ("live", "offline")
 FLAT_STD_UV = 0.1
 RAIL_FRACTION = 0.1
 # About 3x the largest 4.096-s window standard deviation in the training data (705 µV, a Bonn
@@ -100,6 +105,32 @@ class WindowResult:
     # unique name -> "amplitude_low" | "amplitude_high" (still scored)
     amplitude_flags: dict[str, str] = field(default_factory=dict)
     skipped_before: int = 0  # due windows skipped (live mode, or overwritten) just before this one
+
+
+@dataclass(frozen=True)
+class DueWindow:
+    """A window due for scoring, prepared up to the model (:meth:`Pipeline.prepare`)."""
+
+    inputs: np.ndarray  # [n_good, window_samples] µV at the model rate: the usable channels, in order
+    good: np.ndarray  # [n_channels] bool: the channel is in ``inputs`` (not flagged)
+    std: np.ndarray  # [n_channels] standard deviation (µV) of each channel's window, for the amplitude monitor
+    flagged: dict[str, str]  # unique name -> why left out of this window
+    times: tuple[float, float, float, float]  # start, end on the sample clock; start, end in the stream's clock
+
+
+def predict_batched(detector, batches: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Score every ``batches[i] [n_i, window_samples]`` in one ``detector.predict`` call (none when all are
+    empty); returns ``[n_i]`` p(seizure) per batch. The daemon gathers every bed's due windows this way.
+    Raises ``ValueError`` when the model returns another number of probabilities than windows given."""
+    sizes = [int(b.shape[0]) for b in batches]
+    total = sum(sizes)
+    if total == 0:
+        return [np.empty(0, dtype=np.float64) for _ in sizes]
+    stacked = batches[0] if len(batches) == 1 else np.concatenate([b for b in batches if b.shape[0]], axis=0)
+    out = np.asarray(detector.predict(stacked), dtype=np.float64).reshape(-1)
+    if out.shape != (total,):
+        raise ValueError(f"the model returned {out.shape[0]} probabilities for {total} windows")
+    return list(np.split(out, np.cumsum(sizes)[:-1]))
 
 
 def channel_quality(
@@ -149,14 +180,11 @@ class Pipeline:
         transducers: Sequence[str] | None = None,
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
-        mode: str = "live",
         flat_std_uv: float = FLAT_STD_UV,
         rail_fraction: float = RAIL_FRACTION,
         max_std_uv: float = MAX_STD_UV,
         signal: SignalConfig | None = None,
     ):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         all_names = [str(n) for n in ch_names]
         if not all_names:
             raise ValueError("the stream has no channels")
@@ -207,7 +235,6 @@ class Pipeline:
         log.info("montage: %s", self.montage.describe())
 
         self.detector = detector
-        self.mode = mode
         self.sfreq = float(sfreq)
         self.window_samples = int(detector.window_samples)
         self.resampler = Resampler(self.sfreq, float(detector.sample_rate_hz))
@@ -282,17 +309,22 @@ class Pipeline:
 
     # ------------------------------------------------------------------ scoring
     def step(self) -> list[WindowResult]:
-        """Score the windows now due, oldest first (live: the newest only)."""
+        """Score the windows now due, oldest first, in one batched model call:
+        :meth:`prepare`, :func:`predict_batched`, :meth:`complete`."""
+        due = self.prepare()
+        probabilities = predict_batched(self.detector, [w.inputs for w in due])
+        return [self.complete(w, p) for w, p in zip(due, probabilities, strict=True)]
+
+    def prepare(self) -> list[DueWindow]:
+        """The windows now due, oldest first, checked and resampled up to the
+        model (:class:`DueWindow`); the caller scores their ``inputs`` (e.g. together with other beds',
+        :func:`predict_batched`) and hands each window's probabilities to :meth:`complete`, in order,
+        before the next :meth:`push`."""
         total = self.buffer.total_samples
-        due = self.scheduler.due(
-            total, latest_only=self.mode == "live", oldest_available=total - self.buffer.available_samples
-        )
+        due = self.scheduler.due(total, oldest_available=total - self.buffer.available_samples)
         self._pending_skipped += due.skipped
         self.skipped_windows_total += due.skipped
-        results = []
-        for end in due.ends:
-            results.append(self._score(total - end))
-        return results
+        return [self._prepare(total - end) for end in due.ends]
 
     def _times(self, skip_newest: int, ts: np.ndarray) -> tuple[float, float, float, float]:
         """``(start, end)`` of the window on the sample clock (decisions), then in the stream's clock
@@ -308,9 +340,9 @@ class Pipeline:
         ]
         return self.clock.decision_time(pos_start), self.clock.decision_time(pos_end), shown[0], shown[1]
 
-    def _score(self, skip_newest: int) -> WindowResult:
+    def _prepare(self, skip_newest: int) -> DueWindow:
         x, ts = self.buffer.latest(self.native_window_samples, skip_newest=skip_newest)
-        d_start, d_end, t_start, t_end = self._times(skip_newest, ts)
+        times = self._times(skip_newest, ts)
         limits = {"flat_std_uv": self.flat_std_uv, "rail_fraction": self.rail_fraction, "max_std_uv": self.max_std_uv}
         reasons, std = channel_quality(x, **limits)
         if self.montage.applied != "as_recorded":  # derive from the usable inputs, then check the derivations
@@ -318,17 +350,30 @@ class Pipeline:
             why = self.montage.reasons_out(reasons)
             reasons, std = channel_quality(x, **limits)
             reasons = [w or r for w, r in zip(why, reasons, strict=True)]
-        good = np.array([r is None for r in reasons])
+        good = np.array([r is None for r in reasons], dtype=bool)
         flagged = {self.unique_ch_names[i]: r for i, r in enumerate(reasons) if r is not None}
-        probs = np.full(len(self.ch_names), np.nan)
         if good.any():
-            windows = self.resampler.to_model_rate(x[good], self.window_samples)
-            probs[good] = self.detector.predict(windows)
+            inputs = self.resampler.to_model_rate(x[good], self.window_samples)
+        else:
+            inputs = np.empty((0, self.window_samples), dtype=np.float32)
+        return DueWindow(inputs=inputs, good=good, std=std, flagged=flagged, times=times)
+
+    def complete(self, window: DueWindow, probabilities: np.ndarray) -> WindowResult:
+        """Decide on a prepared window given the model's ``probabilities [n_good]`` for its ``inputs``."""
+        d_start, d_end, t_start, t_end = window.times
+        good, flagged = window.good, window.flagged
+        p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+        if p.shape != (int(good.sum()),):
+            raise ValueError(
+                f"expected {int(good.sum())} probabilities for the window's usable channels, got shape {p.shape}"
+            )
+        probs = np.full(len(self.ch_names), np.nan)
+        probs[good] = p
         if flagged:
             self.flagged_total += len(flagged)
             log.debug("window ending %.3f: channels left out %s", t_end, flagged)
         events = self.decision.step(d_end, d_start, d_end, probs, shown=(t_end, t_start, t_end))
-        levels = self.amplitude.update(np.where(good, std, np.nan))  # left-out channels do not count
+        levels = self.amplitude.update(np.where(good, window.std, np.nan))  # left-out channels do not count
         amplitude = {self.unique_ch_names[i]: r for i, r in enumerate(levels) if r is not None}
         self.windows_total += 1
         skipped, self._pending_skipped = self._pending_skipped, 0

@@ -5,15 +5,10 @@ ends just after sample ``window_samples + round(k * hop_samples)`` (an exclusive
 covers ``[end - window_samples, end)``. The hop may be fractional (e.g. 1 s at 173.61 Hz): ends are
 rounded from the exact multiple, so they never drift.
 
-Policy when the consumer falls behind by several hops:
-
-- ``latest_only=True`` (live): score only the newest due window, count the older ones as skipped.
-  An alarm about *now* matters more than a backlog; the skipped count goes to logs and metrics.
-- ``latest_only=False`` (offline): score every due window, oldest first, so results do not depend
-  on how fast the machine is.
-
-Either way a window whose samples are no longer in the ring buffer (``oldest_available``) is
-skipped and counted, never scored on overwritten data.
+When the consumer falls behind by several hops, every due window is handed out, oldest first (the
+pipeline scores them in one batched call), so results do not depend on how fast the machine is or how
+the samples were chunked; a window whose samples are no longer in the ring buffer
+(``oldest_available``) is skipped and counted, never scored on overwritten data.
 """
 
 from __future__ import annotations
@@ -24,7 +19,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class DueWindows:
     ends: tuple[int, ...]  # exclusive end counts of the windows to score now, oldest first
-    skipped: int  # due windows that will never be scored (behind in live mode, or overwritten)
+    skipped: int  # due windows that will never be scored (their samples were overwritten)
 
 
 class WindowScheduler:
@@ -43,7 +38,7 @@ class WindowScheduler:
         """Exclusive end count of window ``k``."""
         return self.window_samples + round(k * self.hop_samples)
 
-    def due(self, total_samples: int, *, latest_only: bool, oldest_available: int = 0) -> DueWindows:
+    def due(self, total_samples: int, *, oldest_available: int = 0) -> DueWindows:
         """Windows due now that ``total_samples`` samples have arrived; advances the schedule.
 
         ``oldest_available`` is the count index of the oldest sample still buffered: a window
@@ -57,13 +52,8 @@ class WindowScheduler:
             ends.append(self.end_of(k))
             k += 1
         self._next_k = k
-        skipped = 0
         readable = [e for e in ends if e - self.window_samples >= oldest_available]
-        skipped += len(ends) - len(readable)
-        if latest_only and len(readable) > 1:
-            skipped += len(readable) - 1
-            readable = readable[-1:]
-        return DueWindows(ends=tuple(readable), skipped=skipped)
+        return DueWindows(ends=tuple(readable), skipped=len(ends) - len(readable))
 
     def reset(self) -> None:
         """Start counting again from zero samples (stream restarted)."""

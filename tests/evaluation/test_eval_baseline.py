@@ -111,7 +111,6 @@ def test_baseline_runs_through_the_realtime_pipeline(fitted, tmp_path):
         units=None,
         window=WindowConfig(hop_s=1.0),
         decision=decision,
-        mode="offline",
         signal=SignalConfig(montage="as_recorded"),
     )
     events = []

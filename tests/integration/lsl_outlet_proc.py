@@ -2,6 +2,7 @@
 
 python lsl_outlet_proc.py --name N [--type EEG] [--source-id ID] [--rate 256] [--channels 4]
        [--format float32|double64|int16] [--unit microvolts] [--amplitude 50] [--duration-s 0]
+       [--seizure-after-s T --seizure-amplitude 300]  (from T s of signal on, the larger amplitude)
 Prints "ready" on stdout once the outlet exists. Runs until killed (or --duration-s elapses).
 """
 
@@ -34,6 +35,8 @@ def main() -> None:
     ap.add_argument("--amplitude", type=float, default=50.0)
     ap.add_argument("--duration-s", type=float, default=0.0)
     ap.add_argument("--flat", type=int, default=0, help="the first N channels send zeros (a flat line)")
+    ap.add_argument("--seizure-after-s", type=float, default=-1.0, help="from this much signal on, --seizure-amplitude")
+    ap.add_argument("--seizure-amplitude", type=float, default=300.0)
     a = ap.parse_args()
     fmt, dtype = FORMATS[a.format]
     info = pylsl.StreamInfo(a.name, a.type, a.channels, a.rate, fmt, a.source_id)
@@ -52,7 +55,8 @@ def main() -> None:
         due = int((time.monotonic() - t0) * a.rate)
         if due > sent:
             t = (np.arange(sent, due) / a.rate)[:, None]
-            chunk = a.amplitude * np.sin(2 * np.pi * freqs[None, :] * t)
+            amplitude = np.where((a.seizure_after_s >= 0) & (t >= a.seizure_after_s), a.seizure_amplitude, a.amplitude)
+            chunk = amplitude * np.sin(2 * np.pi * freqs[None, :] * t)
             chunk[:, : a.flat] = 0.0
             chunk = chunk.astype(dtype)
             outlet.push_chunk(np.ascontiguousarray(chunk))

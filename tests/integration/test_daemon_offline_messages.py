@@ -82,7 +82,6 @@ def test_daemon_and_offline_publish_the_same_event_messages(toy_export, tmp_path
             window=d.config.window,
             decision=d.config.decision,
             channels=(),
-            mode="live",
             signal=d.config.signal,
         )
         d.envelope = Envelope.of(

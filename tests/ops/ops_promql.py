@@ -48,11 +48,12 @@ def unknown_names(expr: str, exported: set[str]) -> set[str]:
     return {n for n in metric_names(expr) if n != "up" and n not in exported}
 
 
-def grafana_to_promql(expr: str, *, stream: str, instance: str, rate_interval: str = "30s") -> str:
-    """Replace the dashboard's template variables with values Prometheus understands."""
+def grafana_to_promql(expr: str, *, stream: str, instance: str, host: str = ".*", rate_interval: str = "30s") -> str:
+    """Replace the dashboard's template variables with values Prometheus understands (``host``: the
+    host variable's value, ``.*`` for its "All")."""
     out = expr.replace("$__rate_interval", rate_interval).replace("${__rate_interval}", rate_interval)
     out = out.replace("$__interval", "5s")
-    for name, value in (("stream", stream), ("instance", instance)):
+    for name, value in (("stream", stream), ("instance", instance), ("host", host)):
         out = out.replace(f"${{{name}}}", value).replace(f"${name}", value)
     leftover = re.findall(r"\$\{?\w+", out)
     if leftover:

@@ -12,7 +12,9 @@ SYSTEMD_DIR = REPO / "systemd"
 UNIT = SYSTEMD_DIR / "realtime-detect.service"
 TEMPLATE = SYSTEMD_DIR / "realtime-detect@.service"
 GPU_DROPIN = SYSTEMD_DIR / "gpu.conf"
-INSTALLED_ENTRY_POINT = "/opt/realtime-detect/.venv/bin/realtime-detect"
+FANIN_TEMPLATE = SYSTEMD_DIR / "realtime-fanin@.service"
+INSTALLED_BIN = "/opt/realtime-detect/.venv/bin/"
+INSTALLED_ENTRY_POINT = INSTALLED_BIN + "realtime-detect"
 SANDBOX = Path(__file__).resolve().parent / "ops_seccomp_sandbox.py"  # seccomp as systemd does it
 
 
@@ -48,10 +50,10 @@ def environment(unit: dict[str, list[tuple[str, str]]]) -> dict[str, str]:
     return env
 
 
-def entry_point() -> str:
+def entry_point(script: str = "realtime-detect") -> str:
     """An existing executable to stand in for the installed entry point in copies of the units:
-    the repository's own `realtime-detect` when the package is installed in this environment."""
-    candidate = Path(sys.executable).parent / "realtime-detect"
+    the repository's own ``script`` when the package is installed in this environment."""
+    candidate = Path(sys.executable).parent / script
     return str(candidate if candidate.exists() else Path(sys.executable))
 
 
@@ -59,10 +61,11 @@ def write_unit_copy(src: Path, dest_dir: Path, *, dropin: Path | None = None) ->
     """Copy ``src`` into ``dest_dir`` with ExecStart's binary replaced by :func:`entry_point`
     (systemd-analyze checks that it exists and is executable); optionally with a drop-in."""
     text = src.read_text(encoding="utf-8")
-    if INSTALLED_ENTRY_POINT not in text:
-        raise AssertionError(f"{src.name}: ExecStart does not use {INSTALLED_ENTRY_POINT}")
+    if not re.search(re.escape(INSTALLED_BIN) + r"realtime-", text):
+        raise AssertionError(f"{src.name}: ExecStart does not use an entry point in {INSTALLED_BIN}")
     dest = dest_dir / src.name
-    dest.write_text(text.replace(INSTALLED_ENTRY_POINT, entry_point()), encoding="utf-8")
+    text = re.sub(re.escape(INSTALLED_BIN) + r"([\w-]+)", lambda m: entry_point(m.group(1)), text)
+    dest.write_text(text, encoding="utf-8")
     if dropin is not None:
         d = dest_dir / f"{src.name}.d"
         d.mkdir(exist_ok=True)

@@ -54,9 +54,21 @@ def test_ops_dashboard_queries_name_exported_metrics():
 def test_ops_dashboard_variables_are_defined_and_per_bed():
     dash = dashboard()
     variables = {v["name"]: v for v in dash["templating"]["list"]}
-    stream = variables["stream"]
-    query = stream["query"]["query"] if isinstance(stream["query"], dict) else stream["query"]
-    assert query == "label_values(realtime_detect_stream_connected, stream)"
+
+    def query(name: str) -> str:
+        q = variables[name]["query"]
+        return q["query"] if isinstance(q, dict) else q
+
+    # Beds across hosts: host (from Prometheus's file SD labels; "All" = any, also no label), then the
+    # beds of that host, then the daemon serving that bed (two hosts may each have a bed of one name).
+    names = [v["name"] for v in dash["templating"]["list"]]
+    assert names.index("host") < names.index("stream") < names.index("instance")
+    assert query("host") == "label_values(realtime_detect_stream_connected, host)"
+    assert variables["host"]["includeAll"] is True and variables["host"]["allValue"] == ".*"
+    assert query("stream") == 'label_values(realtime_detect_stream_connected{host=~"$host"}, stream)'
+    assert query("instance") == (
+        'label_values(realtime_detect_stream_connected{host=~"$host", stream="$stream"}, instance)'
+    )
     builtin = {"__rate_interval", "__interval", "__range"}
     for where, expr in panel_exprs(dash):
         for var in re.findall(r"\$\{?(\w+)", expr):
@@ -65,7 +77,9 @@ def test_ops_dashboard_variables_are_defined_and_per_bed():
     for where, expr in panel_exprs(dash):
         if where.startswith("variable"):
             continue
-        assert '{stream="$stream"' in expr or 'instance="$instance"' in expr, f"{where}: not per bed: {expr}"
+        assert 'instance="$instance"' in expr, f"{where}: not one daemon's: {expr}"
+        if "stream" in expr:  # a bed's series: that bed of that daemon, never a bed of one name on another host
+            assert '{stream="$stream", instance="$instance"}' in expr, f"{where}: not per bed: {expr}"
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids)), "duplicate panel ids"
     uids = {t["datasource"]["uid"] for p in dash["panels"] for t in p.get("targets", [])}

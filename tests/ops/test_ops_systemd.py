@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from ops_units import (
+    FANIN_TEMPLATE,
     GPU_DROPIN,
     REPO,
     SANDBOX,
@@ -31,6 +32,7 @@ CASES = {
     "single": (UNIT, "realtime-detect.service", None),
     "template": (TEMPLATE, "realtime-detect@bed1.service", None),
     "template+gpu": (TEMPLATE, "realtime-detect@bed1.service", GPU_DROPIN),
+    "fanin": (FANIN_TEMPLATE, "realtime-fanin@ward3.service", None),
 }
 
 
@@ -177,3 +179,76 @@ def test_ops_sandbox_refuses_what_the_unit_forbids(tmp_path):
     assert proc.stdout.split("\n")[:4] == ["wx refused", "setuid refused", "packet refused", "inet allowed"], (
         proc.stdout
     )
+
+
+def test_ops_fanin_unit_matches_the_fanin_and_the_daemons_hardening():
+    """realtime-fanin@.service: its exit code for a bad config, notify + watchdog, and the same
+    sandbox as the daemon's template (it needs no more: sockets, no model, no state)."""
+    from realtime import fanin
+
+    unit, daemon_unit = parse_unit(FANIN_TEMPLATE), parse_unit(TEMPLATE)
+    assert values(unit, "Service", "RestartPreventExitStatus") == [str(fanin.EX_CONFIG)] == ["78"]
+    assert values(unit, "Service", "Type") == ["notify"] and values(unit, "Service", "WatchdogSec")
+    assert "--config %E/realtime-fanin/%i.toml" in values(unit, "Service", "ExecStart")[0]
+    hardening = {
+        "NoNewPrivileges",
+        "CapabilityBoundingSet",
+        "ProtectSystem",
+        "ProtectHome",
+        "PrivateDevices",
+        "PrivateUsers",
+        "RestrictAddressFamilies",
+        "MemoryDenyWriteExecute",
+        "SystemCallFilter",
+        "SystemCallArchitectures",
+        "DynamicUser",
+    }
+    for key in hardening:
+        assert values(unit, "Service", key) == values(daemon_unit, "Service", key), key
+
+
+@pytest.mark.integration
+def test_ops_fanin_runs_under_its_unit_sandbox():
+    """The fan-in (libzmq's proxy, its I/O threads, the replay thread) inside the unit's seccomp filters:
+    it serves a replay request and stops by itself with exit 0."""
+    import socket
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    bind, replay = free_port(), free_port()
+    code = (
+        "import sys, threading, time\n"
+        "from realtime.alerts import replay_request\n"
+        "from realtime import fanin\n"
+        "answers = []\n"
+        "def ask():\n"
+        "    for _ in range(40):\n"
+        "        try:\n"
+        f"            reply = replay_request('tcp://127.0.0.1:{replay}', {{'since_seq': 1}}, timeout_s=2)\n"
+        "            answers.append(reply['error'][:9]); return\n"
+        "        except Exception:\n"
+        "            time.sleep(0.2)\n"
+        "t = threading.Thread(target=ask); t.start()\n"
+        "code = fanin.main(sys.argv[1:]); t.join()\n"
+        "print(answers); sys.exit(code)\n"
+    )
+    cmd = [
+        sys.executable,
+        str(SANDBOX),
+        *sandbox_args(FANIN_TEMPLATE),
+        "--",
+        sys.executable,
+        "-c",
+        code,
+        f"--upstream=bed1=tcp://127.0.0.1:{free_port()},tcp://127.0.0.1:{free_port()}",
+        f"--bind=tcp://127.0.0.1:{bind}",
+        f"--replay-bind=tcp://127.0.0.1:{replay}",
+        "--duration-s=2",
+    ]
+    env = dict(os.environ, **environment(parse_unit(FANIN_TEMPLATE)))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.stdout.strip() == "['since_seq']", proc.stdout

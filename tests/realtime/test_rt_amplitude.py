@@ -72,7 +72,6 @@ def test_pipeline_reports_a_channel_with_a_wrong_gain_and_keeps_scoring_it():
         units=None,
         window=WindowConfig(hop_s=1.0),
         decision=DecisionConfig(),
-        mode="offline",
         signal=SignalConfig(amplitude_span_s=20.0, amplitude_min_s=10.0, montage="as_recorded"),
     )
     results = []

@@ -165,7 +165,6 @@ def run(detector, x: np.ndarray, ts: np.ndarray, chunk: int = 64, **decision):
         units=None,
         window=WindowConfig(hop_s=1.0, buffer_s=30.0),
         decision=dataclasses.replace(DecisionConfig(aggregation="max", merge_gap_s=3.0), **decision),
-        mode="live",
         signal=SignalConfig(montage="as_recorded"),
     )
     results, clock_events = [], []

@@ -26,7 +26,7 @@ def test_every_realtime_console_script_is_a_module_command():
 
 def test_an_unknown_command_is_a_usage_error(capsys):
     assert main(["nope"]) == 2
-    assert "python -m realtime {detect,alerts,keys,replay,demo}" in capsys.readouterr().err
+    assert "python -m realtime {detect,alerts,fanin,keys,replay,demo}" in capsys.readouterr().err
 
 
 def test_python_m_realtime_keys_makes_a_key_pair(tmp_path):

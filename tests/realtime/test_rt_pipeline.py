@@ -56,7 +56,6 @@ def make(detector, **kw) -> Pipeline:
         "units": None,
         "window": WindowConfig(hop_s=1.0, buffer_s=30.0),
         "decision": DECISION,
-        "mode": "offline",
         "signal": SignalConfig(montage="as_recorded"),  # the montage has its own tests below
     }
     args.update(kw)
@@ -97,16 +96,31 @@ def test_chunking_does_not_change_offline_results(detector):
         assert ra.window_end == rb.window_end == rc.window_end
 
 
-def test_live_mode_scores_the_newest_window_and_counts_skipped(detector):
-    pipe = make(detector, mode="live")
-    x = synthetic(20.0)
+def test_a_backlog_is_scored_in_one_call_and_only_overwritten_windows_are_skipped(detector):
+    """A burst of 10 s (a slow tick, a bursty device): every due window is scored, oldest first, in one
+    model call (scoring only the newest dropped armed onsets: benchmarks/soak_skipping.py); only windows
+    whose samples left the 30 s buffer are skipped."""
+    calls = []
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(detector, name)
+
+        def predict(self, x):
+            calls.append(len(x))
+            return detector.predict(x)
+
+    pipe = make(Counting())
+    x = synthetic(60.0)
     pipe.push(x[: int(10 * FS)], np.arange(int(10 * FS)) / FS)
-    (r,) = pipe.step()
-    assert r.skipped_before == 5 and pipe.skipped_windows_total == 5  # windows ending 4.2 ... 9.2 s: 6 due
-    assert r.window_end == pytest.approx(2349 / FS - 0.04, abs=0.005)  # newest sample less the filter margin
-    pipe.push(x[int(10 * FS) : int(11 * FS)], np.arange(int(10 * FS), int(11 * FS)) / FS)
-    (r,) = pipe.step()
-    assert r.skipped_before == 0 and pipe.step() == []
+    rs = pipe.step()
+    assert len(rs) == 6 and len(calls) == 1 and pipe.skipped_windows_total == 0  # windows ending 4.2 ... 9.2 s
+    assert [r.window_end for r in rs] == sorted(r.window_end for r in rs)
+    assert rs[-1].window_end == pytest.approx(2349 / FS - 0.04, abs=0.005)  # newest sample less the filter margin
+    pipe.push(x[int(10 * FS) : int(50 * FS)], np.arange(int(10 * FS), int(50 * FS)) / FS)  # 40 s > the buffer
+    rs = pipe.step()
+    assert rs[0].skipped_before == pipe.skipped_windows_total > 0 and len(calls) == 2
+    assert len(rs) + pipe.skipped_windows_total == 40
 
 
 def test_units_are_converted_to_microvolts(detector):
@@ -180,8 +194,6 @@ def test_constructor_and_push_errors(detector):
         make(detector, types=["EEG"] * 5)
     with pytest.raises(ValueError, match=r"sampling rate 64.0 Hz is below"):
         make(detector, sfreq=64.0)
-    with pytest.raises(ValueError, match="mode must be one of"):
-        make(detector, mode="batch")
     pipe = make(detector)
     with pytest.raises(ValueError, match=r"\[n, 6\], got \(10, 5\)"):
         pipe.push(np.zeros((10, 5)), np.zeros(10))
@@ -230,7 +242,6 @@ def test_other_native_rates(detector, rate):
         units=["uV", "uV"],
         window=WindowConfig(),
         decision=DECISION,
-        mode="offline",
     )
     results = []
     for i in range(0, n, 100):

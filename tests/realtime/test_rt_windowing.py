@@ -8,28 +8,24 @@ from realtime.windowing import DueWindows, WindowScheduler
 
 
 @pytest.mark.parametrize(
-    "window, hop, totals, latest_only, expected",
+    "window, hop, totals, expected",
     [
         # not enough for one window yet, then exactly one
-        (10, 5, [9, 10], False, [DueWindows((), 0), DueWindows((10,), 0)]),
+        (10, 5, [9, 10], [DueWindows((), 0), DueWindows((10,), 0)]),
         # one hop at a time
         (
             10,
             5,
             [10, 14, 15, 20],
-            True,
             [DueWindows((10,), 0), DueWindows((), 0), DueWindows((15,), 0), DueWindows((20,), 0)],
         ),
-        # offline: a big jump scores every hop, oldest first
-        (10, 5, [27], False, [DueWindows((10, 15, 20, 25), 0)]),
-        # live: a big jump scores only the newest, the rest are skipped
-        (10, 5, [27], True, [DueWindows((25,), 3)]),
+        # a big jump (a burst, a slow tick) hands out every hop, oldest first: none is skipped
+        (10, 5, [27], [DueWindows((10, 15, 20, 25), 0)]),
         # fractional hop (1 s at 173.61 Hz): ends rounded from exact multiples, no drift
         (
             100,
             173.61,
             [100, 274, 447, 100 + 17361],
-            False,
             [
                 DueWindows((100,), 0),
                 DueWindows((274,), 0),
@@ -39,23 +35,23 @@ from realtime.windowing import DueWindows, WindowScheduler
         ),
     ],
 )
-def test_due_table(window, hop, totals, latest_only, expected):
+def test_due_table(window, hop, totals, expected):
     s = WindowScheduler(window, hop)
-    assert [s.due(t, latest_only=latest_only) for t in totals] == expected
+    assert [s.due(t) for t in totals] == expected
 
 
 def test_overwritten_windows_are_skipped_not_scored():
     s = WindowScheduler(10, 5)
     # samples [0, 12) are gone: windows ending at 10, 15, 20 start at 0, 5, 10 -> first two unreadable
-    assert s.due(22, latest_only=False, oldest_available=8) == DueWindows((20,), 2)
-    assert s.due(30, latest_only=False, oldest_available=16) == DueWindows((30,), 1)  # 25 starts at 15
+    assert s.due(22, oldest_available=8) == DueWindows((20,), 2)
+    assert s.due(30, oldest_available=16) == DueWindows((30,), 1)  # 25 starts at 15
 
 
 def test_reset_starts_over():
     s = WindowScheduler(10, 5)
-    assert s.due(20, latest_only=False).ends == (10, 15, 20)
+    assert s.due(20).ends == (10, 15, 20)
     s.reset()
-    assert s.due(12, latest_only=False).ends == (10,)
+    assert s.due(12).ends == (10,)
 
 
 @pytest.mark.parametrize(
@@ -76,21 +72,15 @@ from hypothesis import strategies as st  # noqa: E402
     window=st.integers(1, 50),
     hop=st.floats(0.5, 30.0),
     increments=st.lists(st.integers(0, 120), max_size=30),
-    latest_only=st.booleans(),
 )
-def test_every_window_is_scored_or_skipped_exactly_once(window, hop, increments, latest_only):
+def test_every_window_is_scored_exactly_once_in_order(window, hop, increments):
     s = WindowScheduler(window, hop)
     total, scored, skipped = 0, [], 0
     for inc in increments:
         total += inc
-        due = s.due(total, latest_only=latest_only)
+        due = s.due(total)
         assert list(due.ends) == sorted(due.ends) and all(e <= total for e in due.ends)
-        assert len(due.ends) <= 1 or not latest_only
         scored += due.ends
         skipped += due.skipped
     expected = [s.end_of(k) for k in range(10_000) if s.end_of(k) <= total]
-    assert len(scored) + skipped == len(expected)
-    if not latest_only:
-        assert scored == expected and skipped == 0
-    else:
-        assert set(scored) <= set(expected) and (not expected or scored[-1] == expected[-1])
+    assert scored == expected and skipped == 0

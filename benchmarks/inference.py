@@ -1,0 +1,347 @@
+"""Inference benchmark (not a test): per-window predict against batched backends, FLOPs, memory, capacity.
+
+    .venv/bin/python benchmarks/inference.py [--quick] [--model EXPORT] [--device cpu|gpu|auto] [--name NAME]
+
+One run, side by side, printed as a table and written to benchmarks/results/<name>.json:
+
+1. the float32 multiply rate of this machine: numpy matmul of two 2048 x 2048 float32 matrices (all
+   cores, OpenBLAS), as FLOP per wall second and per CPU second;
+2. the model's cost, counted from its layers: the SavedModel traced at batch 1 and frozen, then every
+   Conv2D (the Conv1D layers, the filter bank's 511-tap convolution included) and MatMul (Dense) op's
+   multiply-adds from its shapes (1 multiply-add = 2 FLOP);
+3. per backend: the naive way (one ``predict`` per window, 23 windows = one 23-channel bed's hop) and
+   one batched call at several batch sizes; wall and CPU milliseconds per window; achieved FLOP/s as a
+   fraction of the multiply rate, both per wall second (what a daemon sees) and per CPU second (what
+   the code does with the CPU it gets: fairer on a shared machine);
+4. resident memory per backend: a fresh process loads the model, scores 64 windows and reports its
+   VmRSS and VmHWM;
+5. capacity, ARITHMETIC (not measured): beds = hop_s / (23 x best batched wall seconds per window), the
+   number of 23-channel beds one daemon could score per hop if the model were all it did; and, steadier
+   on a shared machine, usable cores x hop_s / (23 x least median CPU seconds per window).
+
+Backends: ``tensorflow`` (realtime.model's compiled concrete function), ``tensorflow-serve`` (the export's
+``serve`` endpoint called as before, for comparison), ``tensorflow-xla`` (``jit_compile=True``, for the
+record: not used by the daemon), ``litert-1`` (LiteRT on one thread: what the daemon ran before
+``model.threads``) and ``litert`` (every core), and ``onnxruntime`` when both onnxruntime and tf2onnx
+import (else the JSON says why it was skipped). The load average at start and end is recorded: on a
+shared machine, ratios measured within one run are what count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from realtime.model import default_model_path, load_detector, resolve_threads  # noqa: E402
+
+N_CH = 23  # channels of one bed
+HOP_S = 1.0
+
+
+def matmul_rate(n: int = 2048, seconds: float = 1.5) -> dict:
+    """float32 ``[n, n] @ [n, n]`` (2 n^3 FLOP): best GFLOP per wall second and GFLOP per CPU second."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), dtype=np.float32)
+    np.matmul(a, b, out=out)
+    walls: list[float] = []
+    cpus: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(walls) < 3:
+        t, c = time.perf_counter(), time.process_time()
+        np.matmul(a, b, out=out)
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    flop = 2.0 * n**3
+    return {
+        "n": n,
+        "gflops_wall": flop / min(walls) / 1e9,
+        "gflops_per_cpu_s": flop / float(np.median(cpus)) / 1e9,
+        "runs": len(walls),
+    }
+
+
+def count_macs(export: Path) -> dict:
+    """Multiply-adds per window of the export's SavedModel, from the shapes of its Conv2D and MatMul ops.
+
+    Returns ``{"total", "filter_bank", "convolutions", "dense"}`` (multiply-adds; FLOP = 2 x these). The
+    filter bank is the convolution whose kernel is longer than 100 taps (511 for the shipped model)."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    loaded = tf.saved_model.load(str(export / "saved_model"))
+    card = json.loads((export / "model_card.json").read_text())
+    spec = tf.TensorSpec([1, int(card["window_samples"])], tf.float32)
+    frozen = convert_variables_to_constants_v2(tf.function(lambda x: loaded.serve(x)).get_concrete_function(spec))
+    out = {"total": 0, "filter_bank": 0, "convolutions": 0, "dense": 0}
+    for op in frozen.graph.get_operations():
+        if op.type in ("Conv2D", "DepthwiseConv2dNative"):
+            kh, kw, cin, _ = op.inputs[1].shape.as_list()
+            per_output = kh * kw * (cin if op.type == "Conv2D" else 1)
+            macs = int(np.prod(op.outputs[0].shape.as_list())) * per_output
+            out["filter_bank" if max(kh, kw) > 100 else "convolutions"] += macs
+        elif op.type in ("MatMul", "BatchMatMulV2"):
+            macs = int(np.prod(op.outputs[0].shape.as_list())) * op.inputs[0].shape.as_list()[-1]
+            out["dense"] += macs
+        else:
+            continue
+        out["total"] += macs
+    return out
+
+
+def _onnx_runner(export: Path, threads: int) -> tuple[Callable[[np.ndarray], np.ndarray] | None, str]:
+    """ONNX Runtime on the SavedModel converted by tf2onnx (a temporary file), or ``(None, why not)``."""
+    import importlib.util
+
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        return None, f"skipped: {exc}"
+    if importlib.util.find_spec("tf2onnx") is None:  # an optional tool, run as a command below
+        return None, "skipped: tf2onnx is not installed (pip install tf2onnx)"
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = Path(tmp) / "model.onnx"
+        proc = subprocess.run(
+            [
+                *(sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(export / "saved_model")),
+                *("--output", str(onnx_path), "--opset", "17"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if proc.returncode != 0 or not onnx_path.is_file():
+            return None, f"skipped: tf2onnx failed ({proc.stderr.strip().splitlines()[-1:] or proc.returncode})"
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        sess = ort.InferenceSession(onnx_path.read_bytes(), opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return (lambda x: sess.run(None, {name: x})[0]), f"onnxruntime {ort.__version__}, {threads} thread(s)"
+
+
+def make_backends(export: Path, device: str, threads: int) -> tuple[dict, dict]:
+    """``({name: predict([n, W] float32) -> array}, {name: note})``."""
+    import tensorflow as tf
+
+    fns: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+    notes: dict[str, str] = {}
+    det = load_detector(export, backend="tensorflow", device=device, threads=threads)
+    fns["tensorflow"] = det.predict
+    notes["tensorflow"] = f"realtime.model, concrete function, {det.device}, {det.threads} thread(s)"
+    loaded = tf.saved_model.load(str(export / "saved_model"))
+    tf_dev = "/GPU:0" if det.device == "GPU:0" else "/CPU:0"
+
+    def serve(x: np.ndarray) -> np.ndarray:
+        with tf.device(tf_dev):
+            return np.asarray(loaded.serve(tf.constant(x)))
+
+    fns["tensorflow-serve"] = serve
+    notes["tensorflow-serve"] = "the export's serve endpoint called directly (the former path)"
+    spec = tf.TensorSpec([None, det.window_samples], tf.float32)
+    xla = tf.function(lambda x: loaded.serve(x), input_signature=[spec], jit_compile=True)
+
+    def run_xla(x: np.ndarray) -> np.ndarray:
+        with tf.device(tf_dev):
+            return np.asarray(xla(tf.constant(x)))
+
+    fns["tensorflow-xla"] = run_xla
+    notes["tensorflow-xla"] = "tf.function(jit_compile=True) around serve; not used by the daemon"
+    if (export / "model.tflite").is_file():
+        for name, n in (("litert-1", 1), ("litert", threads)):
+            d = load_detector(export, backend="litert", threads=n)
+            fns[name] = d.predict
+            notes[name] = f"realtime.model, LiteRT (XNNPACK), {d.threads} thread(s)"
+    onnx, why = _onnx_runner(export, resolve_threads(threads))
+    if onnx is not None:
+        fns["onnxruntime"] = onnx
+    notes["onnxruntime"] = why
+    return fns, notes
+
+
+def time_per_window(fn: Callable, x: np.ndarray, seconds: float, batch: int) -> dict:
+    """Milliseconds per window of ``fn`` over ``x`` in calls of ``batch`` windows: best wall over runs of
+    about ``seconds / 3`` each (the least disturbed), median CPU."""
+    calls = [x[i : i + batch] for i in range(0, len(x) - batch + 1, batch)]
+    n_windows = batch * len(calls)
+    for c in calls[:2]:
+        fn(c)  # warm (allocation, tracing)
+    walls: list[float] = []
+    cpus: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(walls) < 3:
+        t, c0 = time.perf_counter(), time.process_time()
+        for c in calls:
+            fn(c)
+        walls.append((time.perf_counter() - t) / n_windows)
+        cpus.append((time.process_time() - c0) / n_windows)
+    return {"wall_ms": min(walls) * 1e3, "cpu_ms": float(np.median(cpus)) * 1e3, "runs": len(walls)}
+
+
+def rss_child(export: str, backend: str, device: str, threads: int) -> None:
+    """Runs in a fresh process: load, score 64 windows, print ``{"rss_mb", "hwm_mb"}`` as JSON."""
+    det = load_detector(export or None, backend=backend, device=device, threads=threads)
+    det.predict(np.random.default_rng(0).normal(0, 50, (64, det.window_samples)).astype(np.float32))
+    status = Path("/proc/self/status").read_text().splitlines()
+    kb = {line.split(":")[0]: int(line.split()[1]) for line in status if line.startswith(("VmRSS", "VmHWM"))}
+    print(json.dumps({"rss_mb": kb["VmRSS"] / 1024, "hwm_mb": kb["VmHWM"] / 1024}))
+
+
+def measure_rss(export: Path, backend: str, device: str, threads: int) -> dict:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [
+            *(sys.executable, __file__, "--rss-child", backend, "--model", str(export)),
+            *("--device", device, "--threads", str(threads)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return {"error": (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]}
+    return {**json.loads(lines[-1]), "load_and_score_s": time.perf_counter() - t0}
+
+
+def windows(n: int, w: int) -> np.ndarray:
+    """``[n, w]`` float32 µV of EEG-like noise (the cost does not depend on the values)."""
+    return np.random.default_rng(1).normal(0.0, 50.0, (n, w)).astype(np.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="", help="export directory (default: the shipped model)")
+    ap.add_argument("--device", default="cpu", choices=("auto", "cpu", "gpu"), help="TensorFlow device (cpu)")
+    ap.add_argument("--threads", type=int, default=0, help="model.threads for the multi-thread backends")
+    ap.add_argument("--quick", action="store_true", help="fewer batch sizes, shorter runs (~1 min)")
+    ap.add_argument("--batches", default="", help="batch sizes, comma-separated (default 7,23,64,256)")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="directory for the JSON")
+    ap.add_argument("--name", default="", help="result file name (default: inference-<host>-<date>.json)")
+    ap.add_argument("--rss-child", default="", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.rss_child:
+        rss_child(args.model, args.rss_child, args.device, args.threads)
+        return 0
+    export = Path(args.model) if args.model else default_model_path()
+    batches = (
+        [int(b) for b in args.batches.split(",")] if args.batches else ([23, 64] if args.quick else [7, 23, 64, 256])
+    )
+    seconds = 0.8 if args.quick else 2.0
+    import tensorflow as tf
+
+    result: dict = {
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "host": {
+            "node": platform.node(),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus_usable": resolve_threads(0),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "tensorflow": tf.__version__,
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+            "load_average_at_start": list(os.getloadavg()),
+            "note": "a shared machine: wall times are the best of several runs, CPU times the median; "
+            "ratios within one run are what count",
+        },
+        "model": {
+            "path": str(export),
+            "card_version": json.loads((export / "model_card.json").read_text())["model_version"],
+        },
+    }
+    mm = matmul_rate(seconds=seconds)
+    macs = count_macs(export)
+    flop = 2 * macs["total"]
+    result["matmul"] = mm
+    result["model"].update({"macs_per_window": macs, "mflop_per_window": flop / 1e6})
+    print(
+        f"float32 matmul {mm['n']}x{mm['n']}: {mm['gflops_wall']:.1f} GFLOP/s wall, "
+        f"{mm['gflops_per_cpu_s']:.1f} per CPU s"
+    )
+    print(
+        f"model: {flop / 1e6:.1f} MFLOP/window ({macs['total'] / 1e6:.2f} M multiply-adds: filter bank "
+        f"{macs['filter_bank'] / 1e6:.2f} M, other convolutions {macs['convolutions'] / 1e6:.2f} M, "
+        f"dense {macs['dense'] / 1e6:.2f} M)"
+    )
+    fns, notes = make_backends(export, args.device, args.threads)
+    result["backends"] = {name: {"note": notes[name]} for name in notes}
+    w = int(json.loads((export / "model_card.json").read_text())["window_samples"])
+    x = windows(max([*batches, N_CH]), w)
+    header = f"{'backend':<17}{'batch':>6}{'wall ms/win':>13}{'CPU ms/win':>12}{'wall % mm':>11}{'CPU % mm':>10}"
+    print(header)
+    print("-" * len(header))
+    for name, fn in fns.items():
+        rows = {}
+        for label, batch, xs in [("per-window", 1, x[:N_CH])] + [(str(b), b, x[:b]) for b in batches]:
+            r = time_per_window(fn, xs, seconds, batch)
+            r["gflops_wall"] = flop / (r["wall_ms"] / 1e3) / 1e9
+            r["fraction_of_matmul_wall"] = r["gflops_wall"] / mm["gflops_wall"]
+            r["gflops_per_cpu_s"] = flop / (r["cpu_ms"] / 1e3) / 1e9
+            r["fraction_of_matmul_cpu"] = r["gflops_per_cpu_s"] / mm["gflops_per_cpu_s"]
+            rows[label] = r
+            print(
+                f"{name:<17}{label:>6}{r['wall_ms']:>13.3f}{r['cpu_ms']:>12.3f}"
+                f"{100 * r['fraction_of_matmul_wall']:>10.1f}%{100 * r['fraction_of_matmul_cpu']:>9.1f}%",
+                flush=True,
+            )
+        batched = [rows[str(b)] for b in batches]
+        best = min(batched, key=lambda r: r["wall_ms"])
+        best_cpu = min(batched, key=lambda r: r["cpu_ms"])
+        result["backends"][name].update(
+            {
+                "per_window": rows["per-window"],
+                "batched": {str(b): rows[str(b)] for b in batches},
+                "batched_speedup_over_per_window": rows["per-window"]["wall_ms"] / best["wall_ms"],
+                "capacity_beds_arithmetic": HOP_S / (N_CH * best["wall_ms"] / 1e3),
+                "capacity_beds_arithmetic_cpu": resolve_threads(0) * HOP_S / (N_CH * best_cpu["cpu_ms"] / 1e3),
+            }
+        )
+    print("\nresident memory (fresh process: load, score 64 windows) and ARITHMETIC capacity")
+    print(f"{'backend':<17}{'RSS MB':>8}{'peak MB':>9}{'beds (wall)*':>14}{'beds (CPU)*':>13}")
+    for name in ("tensorflow", "litert"):
+        if name not in fns:
+            continue
+        rss = measure_rss(export, name, args.device, args.threads)
+        result["backends"][name]["memory"] = rss
+        cap = result["backends"][name]["capacity_beds_arithmetic"]
+        cap_cpu = result["backends"][name]["capacity_beds_arithmetic_cpu"]
+        if "error" in rss:
+            print(f"{name:<17} memory: {rss['error']}")
+        else:
+            print(f"{name:<17}{rss['rss_mb']:>8.0f}{rss['hwm_mb']:>9.0f}{cap:>14.0f}{cap_cpu:>13.0f}")
+    print(
+        f"* arithmetic, not measured: {HOP_S:g} s hop / ({N_CH} channels x best batched wall time per window), "
+        "and usable cores x hop / (23 x least median CPU time per window); the model's time only"
+    )
+    result["capacity_note"] = (
+        "capacity_beds_arithmetic = hop_s / (23 x best batched wall seconds per window): arithmetic from the "
+        "model's time alone, not a measurement of a daemon; capacity_beds_arithmetic_cpu = usable cores x hop_s / "
+        "(23 x least median CPU seconds per window), steadier on a shared machine"
+    )
+    result["host"]["load_average_at_end"] = list(os.getloadavg())
+    print(f"load average: start {result['host']['load_average_at_start']}, end {result['host']['load_average_at_end']}")
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = args.name or f"inference-{platform.node()}-{result['created'][:10]}.json"
+    (out_dir / name).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out_dir / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,336 @@
+"""One daemon, many beds (issue #13): real LSL outlets in subprocesses, the LiteRT toy model, real ZeroMQ,
+a real metrics scrape, a real SIGHUP.
+
+- three beds in one daemon: a seizure on one raises that bed's alarm only; every due window of a tick goes
+  to the model in one call (the inference histogram counts calls);
+- one bed's outlet killed (and re-resolved) does not delay another bed's onset;
+- SIGHUP adds a bed and removes one (its open event closed, ``"reason": "bed_removed"``);
+- ``--type T`` discovers every stream of that type, a bed each, labelled by the bed map;
+- the batched call gives each bed the same results as scoring it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pylsl
+import pytest
+from jsonschema import Draft202012Validator
+from prometheus_client.parser import text_string_to_metric_families
+from rt_daemon_proc import DaemonProc
+from rt_helpers import start_outlet, stop, unique
+
+from realtime.config import build_config, load_config
+from realtime.daemon import Daemon
+
+pytestmark = pytest.mark.integration
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "alert-message.schema.json").read_text())
+QUIET_UV = "20"  # the toy model: p ~ 0 (window std 14 µV)
+SEIZURE_UV = "300"  # p ~ 1 (window std 212 µV)
+
+
+def sections(toy_export, log_path, **over) -> dict:
+    raw = {
+        "stream": {"resolve_timeout_s": 3.0, "stale_after_s": 1.0},
+        "model": {"path": str(toy_export), "backend": "litert"},
+        "decision": {"settle_s": 0.0, "min_duration_s": 1.0},
+        "alerts": {
+            "endpoint": "tcp://127.0.0.1:*",
+            "replay_endpoint": "",
+            "log_path": str(log_path),
+            "heartbeat_s": 1.0,
+        },
+        "metrics": {"enabled": True, "port": 0},
+    }
+    raw.update(over)
+    return raw
+
+
+def toml(raw: dict) -> str:
+    """The few TOML forms these configs need (strings, numbers, booleans; [[beds]])."""
+
+    def value(v):
+        return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
+
+    out = []
+    for section, table in raw.items():
+        if section == "beds":
+            for bed in table:
+                out.append("[[beds]]")
+                out += [f"{k} = {value(v)}" for k, v in bed.items()]
+        else:
+            out.append(f"[{section}]")
+            out += [f"{k} = {value(v)}" for k, v in table.items()]
+    return "\n".join(out) + "\n"
+
+
+def logged(path) -> list[dict]:
+    return [json.loads(s) for s in Path(path).read_text().splitlines()] if Path(path).exists() else []
+
+
+def iterate_until(d: Daemon, predicate, timeout_s: float, what: str, each=None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        d.iterate()
+        if each is not None:
+            each()
+        if predicate():
+            return
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def scrape(port: int) -> dict[tuple[str, tuple], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+
+
+def calls(d: Daemon) -> float:
+    """Model calls so far (the TimedDetector's inference histogram count)."""
+    return d.metrics.registry.get_sample_value("realtime_detect_inference_duration_seconds_count") or 0.0
+
+
+def assert_schema_valid(messages: list[dict]) -> None:
+    validator = Draft202012Validator(SCHEMA)
+    for msg in messages:
+        errors = list(validator.iter_errors(msg))
+        assert not errors, (msg, [e.message for e in errors])
+
+
+def test_three_beds_a_seizure_on_one_raises_its_alarm_only_in_one_batched_call_per_tick(toy_export, tmp_path):
+    names = {bed: unique(bed) for bed in ("bed-a", "bed-b", "bed-c")}
+    amplitude = {"bed-a": QUIET_UV, "bed-b": QUIET_UV, "bed-c": SEIZURE_UV}
+    outlets = [
+        start_outlet("--name", names[b], "--source-id", unique("amp"), "--amplitude", amplitude[b]) for b in names
+    ]
+    log_path = tmp_path / "alerts.jsonl"
+    cfg = build_config(sections(toy_export, log_path, beds=[{"bed": b, "name": n} for b, n in names.items()]))
+    d = Daemon(cfg, env={})
+    ticks: list[tuple[float, int]] = []  # per iteration: model calls made, beds that scored a window
+
+    def count_tick(before=[0.0, {}]) -> None:  # noqa: B006 - the state of the previous iteration
+        now = {label: bed.windows_total for label, bed in d.beds.items()}
+        scored = sum(now[b] > before[1].get(b, 0) for b in now)
+        ticks.append((calls(d) - before[0], scored))
+        before[0], before[1] = calls(d), now
+
+    try:
+        d.start()
+        count_tick()
+        iterate_until(
+            d,
+            lambda: (
+                any(m["type"] == "seizure.onset" for m in logged(log_path))
+                and all(b.windows_total >= 3 for b in d.beds.values())
+            ),
+            40,
+            "an onset and three windows on every bed",
+            each=count_tick,
+        )
+        time.sleep(1.5)  # the loop held up (a slow model call, say): every bed now has a window due
+        d.iterate()
+        count_tick()
+        metrics = scrape(d.metrics.port)
+    finally:
+        d.shutdown()
+        for o in outlets:
+            stop(o)
+    messages = logged(log_path)
+    assert_schema_valid(messages)
+    onsets = [m for m in messages if m["type"] == "seizure.onset"]
+    assert [(m["bed"], m["stream"]["name"]) for m in onsets] == [("bed-c", names["bed-c"])]
+    assert {m["bed"] for m in messages if m["type"] == "status.heartbeat"} == set(names)
+    assert all(m.get("bed") in names for m in messages)  # every message names its bed
+    for bed in names:
+        active = metrics[("realtime_detect_alarm_active", (("stream", bed),))]
+        assert active == (1.0 if bed == "bed-c" else 0.0), bed
+        assert metrics[("realtime_detect_windows_processed_total", (("stream", bed),))] >= 3
+    # one model call per iteration at most, whatever the number of beds with a window due: after the hold-up,
+    # the three beds' windows went to the model in one call
+    assert all(n_calls <= 1 for n_calls, _ in ticks), ticks
+    assert ticks[-1] == (1.0, 3), ticks[-5:]
+
+
+def test_a_killed_outlet_does_not_delay_another_beds_onset(toy_export, tmp_path):
+    """Bed A's outlet is killed; its inlet is lost and re-resolved (``resolve_timeout_s`` 3 s) while bed B's
+    seizure starts: B's onset follows its crossing by ``min_duration_s`` (1 s), not by a blocking resolve."""
+    name_a, name_b = unique("lost-a"), unique("seizing-b")
+    a = start_outlet("--name", name_a, "--source-id", unique("amp"), "--amplitude", QUIET_UV)
+    b = start_outlet("--name", name_b, "--source-id", unique("amp"), "--amplitude", QUIET_UV, "--seizure-after-s", "9")
+    log_path = tmp_path / "alerts.jsonl"
+    beds = [{"bed": "a", "name": name_a}, {"bed": "b", "name": name_b}]
+    d = Daemon(build_config(sections(toy_export, log_path, beds=beds)), env={})
+    try:
+        d.start()
+        iterate_until(d, lambda: all(bed.windows_total >= 1 for bed in d.beds.values()), 30, "a window on both beds")
+        stop(a)  # SIGKILL: the cable pulled
+        a = None
+        iterate_until(d, lambda: any(m["type"] == "seizure.onset" for m in logged(log_path)), 30, "bed b's onset")
+        assert d.beds["a"].state == "lost"
+    finally:
+        d.shutdown()
+        stop(a)
+        stop(b)
+    messages = logged(log_path)
+    lost = [m for m in messages if m["type"] == "status.signal" and m["state"] == "lost"]
+    (onset,) = [m for m in messages if m["type"] == "seizure.onset"]
+    assert [m["bed"] for m in lost] == ["a"] and lost[0]["seq"] < onset["seq"]  # a was lost before b's onset
+    assert onset["bed"] == "b"
+    # the onset was decided min_duration_s (1 s) after its crossing window: publish_time - time; a loop that
+    # waited 3 s per resolve of bed a would decide it >= 3 s later
+    assert onset["publish_time"] - onset["time"] < 2.5, onset
+    lsl_to_unix = time.time() - pylsl.local_clock()
+    assert onset["wall_time"] - (onset["window_end"] + lsl_to_unix) < 1.0, onset  # and published at once
+
+
+def test_sighup_adds_a_bed_and_removes_one_closing_its_open_event(toy_export, tmp_path):
+    names = {"bed-a": unique("hup-a"), "bed-b": unique("hup-b"), "bed-c": unique("hup-c")}
+    outlets = [
+        start_outlet("--name", names["bed-a"], "--amplitude", SEIZURE_UV),
+        start_outlet("--name", names["bed-b"], "--amplitude", QUIET_UV),
+        start_outlet("--name", names["bed-c"], "--amplitude", QUIET_UV),
+    ]
+    log_path = tmp_path / "alerts.jsonl"
+    path = tmp_path / "detect.toml"
+
+    def write(beds):
+        path.write_text(toml(sections(toy_export, log_path, beds=[{"bed": b, "name": names[b]} for b in beds])))
+
+    write(["bed-a", "bed-b"])
+    d = Daemon(load_config(path), config_path=path, env={})
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        d.install_signal_handlers()
+        d.start()
+        iterate_until(d, lambda: d.beds["bed-a"].alarm.open is not None, 30, "bed-a's onset")
+        write(["bed-b", "bed-c"])
+        os.kill(os.getpid(), signal.SIGHUP)  # a real signal: the handler sets a flag, the loop reloads
+        iterate_until(
+            d, lambda: "bed-c" in d.beds and d.beds["bed-c"].windows_total >= 1, 30, "bed-c added and scoring"
+        )
+        assert set(d.beds) == {"bed-b", "bed-c"}
+        metrics = scrape(d.metrics.port)
+    finally:
+        d.shutdown()
+        for s, h in handlers.items():
+            signal.signal(s, h)
+        for o in outlets:
+            stop(o)
+    messages = logged(log_path)
+    assert_schema_valid(messages)
+    (onset,) = [m for m in messages if m["type"] == "seizure.onset"]
+    (offset,) = [m for m in messages if m["type"] == "seizure.offset"]
+    assert onset["bed"] == offset["bed"] == "bed-a" and offset["event_id"] == onset["event_id"]
+    assert offset["reason"] == "bed_removed" and "window_end" not in offset
+    finals = [m for m in messages if m["type"] == "status.heartbeat" and m.get("final")]
+    assert finals[0]["bed"] == "bed-a" and finals[0]["seq"] > offset["seq"]  # the removed bed's last word
+    connected = [m["bed"] for m in messages if m["type"] == "status.signal" and m["state"] == "connected"]
+    assert sorted(connected) == ["bed-a", "bed-b", "bed-c"]
+    beds_in_metrics = {dict(k[1]).get("stream") for k in metrics if k[0] == "realtime_detect_windows_processed_total"}
+    assert beds_in_metrics == {"bed-b", "bed-c"}  # the removed bed's series are gone
+
+
+def test_type_discovers_every_stream_of_that_type_as_a_bed(toy_export, tmp_path):
+    kind = unique("EEGT")  # a type no other test's stream has
+    sid1, sid2 = unique("amp1"), unique("amp2")
+    outlets = [
+        start_outlet("--name", unique("disc"), "--type", kind, "--source-id", sid1, "--amplitude", QUIET_UV),
+        start_outlet("--name", unique("disc"), "--type", kind, "--source-id", sid2, "--amplitude", QUIET_UV),
+    ]
+    path = tmp_path / "detect.toml"
+    path.write_text(f'[discover.beds]\n"{sid1}" = "ward3-bed7"\n')
+    d = DaemonProc(
+        [
+            "--config",
+            str(path),
+            "--type",
+            kind,
+            "--model",
+            str(toy_export),
+            "--backend",
+            "litert",
+            "--endpoint",
+            "tcp://127.0.0.1:*",
+            "--replay-endpoint",
+            "",
+            "--metrics-port",
+            "0",
+            "--alert-log",
+            str(tmp_path / "alerts.jsonl"),
+        ],
+        tmp_path,
+        notify=False,
+    )
+    try:
+        d.wait_ready()
+        d.subscribe()
+        beds = set()
+        for _ in range(2):
+            msg = d.wait_message(
+                lambda m: m["type"] == "status.signal" and m["state"] == "connected" and m["bed"] not in beds,
+                30,
+                "a discovered bed connected",
+            )
+            beds.add(msg["bed"])
+            assert msg["stream"]["type"] == kind
+        assert beds == {"ward3-bed7", sid2}
+        d.wait_message(lambda m: m["type"] == "status.heartbeat" and m["bed"] == sid2, 10, "a heartbeat of bed 2")
+    finally:
+        d.close()
+        for o in outlets:
+            stop(o)
+
+
+def test_one_batched_call_gives_every_bed_what_scoring_it_alone_gives(toy_export):
+    """Two beds' pipelines: their due windows scored in one call (:func:`predict_batched`) decide exactly as
+    each pipeline's own ``step`` does; the call is one (the TimedDetector's count)."""
+    from realtime.config import DecisionConfig, WindowConfig
+    from realtime.daemon import TimedDetector
+    from realtime.model import load_detector
+    from realtime.pipeline import Pipeline, predict_batched
+
+    n_calls = []
+    det = TimedDetector(load_detector(toy_export, backend="litert"), n_calls.append)
+    fs, rng = 256.0, np.random.default_rng(7)
+
+    def pipe(n_channels: int) -> Pipeline:
+        return Pipeline(
+            det,
+            sfreq=fs,
+            ch_names=[f"C{i}" for i in range(n_channels)],
+            units=None,
+            window=WindowConfig(hop_s=1.0),
+            decision=DecisionConfig(settle_s=0.0, min_duration_s=1.0),
+        )
+
+    data = [rng.normal(0, 20, (int(8 * fs), 3)), rng.normal(0, 200, (int(8 * fs), 5))]
+    ts = np.arange(int(8 * fs)) / fs
+    alone = [pipe(3), pipe(5)]
+    together = [pipe(3), pipe(5)]
+    for p, x in zip(alone + together, data + data, strict=True):
+        p.push(x, ts)
+    expected = [p.step() for p in alone]
+    before = len(n_calls)
+    due = [p.prepare() for p in together]
+    probs = predict_batched(det, [w.inputs for windows in due for w in windows])
+    assert len(n_calls) == before + 1  # one call for both beds
+    got, i = [], 0
+    for p, windows in zip(together, due, strict=True):
+        got.append([p.complete(w, probs[i + j]) for j, w in enumerate(windows)])
+        i += len(windows)
+    for e, g in zip(expected, got, strict=True):
+        assert [r.probability for r in e] == [r.probability for r in g]
+        assert [[ev.kind for ev in r.events] for r in e] == [[ev.kind for ev in r.events] for r in g]
+    assert [ev.kind for r in got[1] for ev in r.events] == ["onset"]  # the loud bed alarms, the quiet one not
+    assert not any(r.events for r in got[0])

@@ -1,0 +1,350 @@
+"""realtime-fanin: three real Publishers (three daemons' alert sockets) on loopback, a real fan-in
+(XSUB/XPUB proxy + replay across daemons), real stations (FaninSubscriber, realtime-alerts --fanin);
+with CURVE, real key files from realtime-keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+from rt_helpers import REPO
+
+from realtime.alerts import ClientKeys, Publisher, replay_request
+from realtime.fanin import Fanin, FaninConfig, FaninSubscriber, Upstream
+from realtime.keys import make_key_pair
+from realtime.messages import Envelope, heartbeat_message, signal_message
+
+pytestmark = pytest.mark.integration
+
+BEDS = ("bed1", "bed2", "bed3")
+WAIT_S = 30.0  # generous: the test machine is loaded; a passing test takes a fraction of it
+
+
+def envelope(bed: str) -> Envelope:
+    return Envelope.of({"name": bed, "type": "EEG", "source_id": f"sid-{bed}"}, host=f"host-{bed}", model_version="t1")
+
+
+def heartbeat(bed: str, t: float = 1.0) -> dict:
+    return heartbeat_message(envelope(bed), time=t, state="connected", alarm_active=False, windows_total=1, uptime_s=t)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def upstreams(pubs: dict[str, Publisher], keys: dict[str, Path] | None = None) -> tuple[Upstream, ...]:
+    return tuple(
+        Upstream(bed, pub.endpoint, pub.replay_endpoint, str(keys[bed]) if keys else "") for bed, pub in pubs.items()
+    )
+
+
+@pytest.fixture
+def pubs(tmp_path):
+    made = {bed: Publisher("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", tmp_path / bed / "alerts.jsonl") for bed in BEDS}
+    yield made
+    for pub in made.values():
+        pub.close(flush_s=0)
+
+
+def collect(sub, until, *, publish=None, timeout_s: float = WAIT_S) -> list[dict]:
+    """Messages from ``sub`` until ``until(received)``; ``publish()`` is called every 0.1 s meanwhile (a slow
+    joiner gets something to notice)."""
+    got: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    next_publish = 0.0
+    while not until(got):
+        now = time.monotonic()
+        assert now < deadline, f"timed out; received {[(m['stream']['name'], m['seq']) for m in got]}"
+        if publish is not None and now >= next_publish:
+            publish()
+            next_publish = now + 0.1
+        msg = sub.receive(0.05)
+        if msg is not None:
+            got.append(msg)
+    return got
+
+
+def by_bed(msgs: list[dict]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {bed: [] for bed in BEDS}
+    for m in msgs:
+        out[m["stream"]["name"]].append(m["seq"])
+    return out
+
+
+def every_bed(msgs: list[dict]) -> bool:
+    return all(by_bed(msgs).values())
+
+
+def test_fanin_live_from_three_daemons_and_gaps_filled_per_upstream(pubs, tmp_path):
+    warnings: list[str] = []
+    port, replay_port = free_port(), free_port()
+    cfg = FaninConfig(
+        upstreams=upstreams(pubs), bind=f"tcp://127.0.0.1:{port}", replay_bind=f"tcp://127.0.0.1:{replay_port}"
+    )
+    fanin = Fanin(cfg).start()
+    sub = FaninSubscriber(fanin.endpoint, fanin.replay_endpoint, warn=warnings.append)
+    try:
+        # Live: every daemon's messages reach the station through the proxy.
+        warm = collect(sub, every_bed, publish=lambda: [p.publish(heartbeat(b)) for b, p in pubs.items()])
+        first = {bed: seqs[0] for bed, seqs in by_bed(warm).items()}
+        for _ in range(3):
+            for bed, pub in pubs.items():
+                pub.publish(heartbeat(bed, 2.0))
+        last = {bed: pub.last_seq for bed, pub in pubs.items()}
+        got = warm + collect(sub, lambda g: all(s and s[-1] == last[b] for b, s in by_bed(warm + g).items()))
+        assert set(sub.cursors) == set(BEDS) and sub.cursors == last
+        assert all(sub.upstream_of[pub.run] == bed for bed, pub in pubs.items())
+
+        # The fan-in goes away; each daemon publishes meanwhile (a different number each), nobody hears it.
+        fanin.close()
+        missed: dict[str, list[int]] = {}
+        for n, (bed, pub) in enumerate(pubs.items(), start=1):
+            missed[bed] = [pub.publish(signal_message(envelope(bed), time=3.0, state="lost", detail="x"))["seq"]]
+            missed[bed] += [pub.publish(heartbeat(bed, 3.0))["seq"] for _ in range(n)]
+        fanin = Fanin(cfg).start()  # the same endpoints: the station's SUB reconnects by itself
+        # The first live message of each daemon after the gap fetches exactly that daemon's missed ones first.
+        after = collect(
+            sub,
+            lambda g: all(any(s > missed[b][-1] for s in seqs) for b, seqs in by_bed(g).items()),
+            publish=lambda: [p.publish(heartbeat(b, 4.0)) for b, p in pubs.items()],
+        )
+        got += after
+        for bed, pub in pubs.items():
+            seqs = by_bed(got)[bed]
+            # every message of this daemon from the first received to its last, once each, in order
+            assert seqs == list(range(first[bed], seqs[-1] + 1)), (bed, seqs)
+            assert set(missed[bed]) <= set(seqs)
+            assert seqs[-1] <= pub.last_seq
+            lost = [m for m in after if m["stream"]["name"] == bed and m["type"] == "status.signal"]
+            assert [m["seq"] for m in lost] == missed[bed][:1]
+        assert not [w for w in warnings if "went back" in w or "cannot tell" in w], warnings
+    finally:
+        sub.close()
+        fanin.close()
+
+
+def test_fanin_replay_across_daemons_returns_exactly_the_missed_per_upstream(pubs):
+    for n, (bed, pub) in enumerate(pubs.items(), start=2):
+        for i in range(n * 2):
+            pub.publish(heartbeat(bed, float(i)))
+    cfg = FaninConfig(
+        upstreams=upstreams(pubs), bind="tcp://127.0.0.1:*", replay_bind="tcp://127.0.0.1:*", upstream_timeout_s=0.5
+    )
+    fanin = Fanin(cfg).start()
+    try:
+        cursors = {"bed1": 1, "bed2": 5}  # bed3: not named: others_since_seq
+        reply = replay_request(fanin.replay_endpoint, {"since": cursors, "others_since_seq": 3}, timeout_s=10)
+        sections = reply["upstreams"]
+        assert set(sections) == set(BEDS)
+        for bed, since in {**cursors, "bed3": 3}.items():
+            sec = sections[bed]
+            assert [m["seq"] for m in sec["messages"]] == list(range(since + 1, pubs[bed].last_seq + 1)), bed
+            assert {m["stream"]["name"] for m in sec["messages"]} == {bed}
+            assert sec["more"] is False and sec["last_seq"] == pubs[bed].last_seq
+        assert reply["runs"] == {pub.run: bed for bed, pub in pubs.items()}
+
+        # Paging per upstream: limit 2 -> more, and the next page from the last seq received.
+        page = replay_request(fanin.replay_endpoint, {"since": {"bed3": 0}, "limit": 2}, timeout_s=10)["upstreams"]
+        assert list(page) == ["bed3"] and [m["seq"] for m in page["bed3"]["messages"]] == [1, 2]
+        assert page["bed3"]["more"] is True
+
+        # A run is located on its daemon; unknown ones are not.
+        located = replay_request(
+            fanin.replay_endpoint, {"locate": {pubs["bed2"].run: 3, "no-such-run": 1}}, timeout_s=10
+        )
+        assert located == {"upstreams": {}, "runs": {pubs["bed2"].run: "bed2"}}
+
+        # Bad requests: an error quoting what was received, and the socket keeps answering.
+        for bad, words in (
+            ({"since_seq": 4}, "since_seq 4"),
+            ({"since": {"bed9": 1}}, "bed9"),
+            ({"since": {"bed1": -1}}, "-1"),
+            ({"ack": 3}, "daemon's own replay socket"),
+            (b"not json", "not json"),
+            ({"since": {}, "colour": 1}, "colour"),
+        ):
+            answer = replay_request(fanin.replay_endpoint, bad, timeout_s=10)
+            assert words in answer["error"], (bad, answer)
+
+        # One daemon down: its section says so; the others answer.
+        pubs.pop("bed2").close(flush_s=0)
+        reply = replay_request(fanin.replay_endpoint, {"others_since_seq": 0}, timeout_s=20)
+        assert "bed2" in reply["upstreams"]["bed2"]["error"] and "no answer" in reply["upstreams"]["bed2"]["error"]
+        assert len(reply["upstreams"]["bed1"]["messages"]) == pubs["bed1"].last_seq
+    finally:
+        fanin.close()
+
+
+@pytest.fixture
+def curve(tmp_path) -> dict[str, Path]:
+    """A server pair per daemon, the fan-in's server and client pairs, a station and an intruder."""
+    out: dict[str, Path] = {}
+    for bed in BEDS:
+        make_key_pair(tmp_path / bed, "server")
+        out[bed] = tmp_path / bed / "server.key"
+        out[f"{bed}_secret"] = tmp_path / bed / "server.key_secret"
+    make_key_pair(tmp_path / "fanin", "server")
+    make_key_pair(tmp_path / "fanin", "fanin-ward3")
+    make_key_pair(tmp_path / "nurse", "nurse-station-3")
+    make_key_pair(tmp_path / "intruder", "intruder")
+    for d in ("daemon_clients", "station_clients"):
+        (tmp_path / d).mkdir()
+    shutil.copy(tmp_path / "fanin" / "fanin-ward3.key", tmp_path / "daemon_clients")
+    shutil.copy(tmp_path / "nurse" / "nurse-station-3.key", tmp_path / "station_clients")
+    out.update(
+        fanin_server=tmp_path / "fanin" / "server.key",
+        fanin_secret=tmp_path / "fanin" / "server.key_secret",
+        fanin_client=tmp_path / "fanin" / "fanin-ward3.key_secret",
+        nurse=tmp_path / "nurse" / "nurse-station-3.key_secret",
+        intruder=tmp_path / "intruder" / "intruder.key_secret",
+        daemon_clients=tmp_path / "daemon_clients",
+        station_clients=tmp_path / "station_clients",
+    )
+    return out
+
+
+def test_fanin_curve_end_to_end(tmp_path, curve):
+    """Each daemon a CURVE server with its own key, allowing the fan-in's client key; the fan-in a CURVE
+    server to stations: the allowed station receives and replays, an unknown station is refused."""
+    pubs = {
+        bed: Publisher(
+            "tcp://127.0.0.1:*",
+            "tcp://127.0.0.1:*",
+            tmp_path / "logs" / bed / "alerts.jsonl",
+            curve_secret_key=str(curve[f"{bed}_secret"]),
+            curve_clients_dir=str(curve["daemon_clients"]),
+        )
+        for bed in BEDS
+    }
+    fanin = sub = intruder = None
+    try:
+        fanin = Fanin(
+            FaninConfig(
+                upstreams=upstreams(pubs, {bed: curve[bed] for bed in BEDS}),
+                bind="tcp://127.0.0.1:*",
+                replay_bind="tcp://127.0.0.1:*",
+                curve_secret_key=str(curve["fanin_secret"]),
+                curve_clients_dir=str(curve["station_clients"]),
+                client_key=str(curve["fanin_client"]),
+            )
+        ).start()
+        intruder_warnings: list[str] = []
+        intruder = FaninSubscriber(
+            fanin.endpoint,
+            fanin.replay_endpoint,
+            keys=ClientKeys.load(curve["fanin_server"], curve["intruder"]),
+            warn=intruder_warnings.append,
+            replay_timeout_s=1.0,
+        )
+        sub = FaninSubscriber(
+            fanin.endpoint,
+            fanin.replay_endpoint,
+            keys=ClientKeys.load(curve["fanin_server"], curve["nurse"]),
+        )
+        got = collect(sub, every_bed, publish=lambda: [p.publish(heartbeat(b)) for b, p in pubs.items()])
+        assert sub.connected and {m["host"] for m in got} == {f"host-{b}" for b in BEDS}
+        assert sub.upstream_of == {pub.run: bed for bed, pub in pubs.items()}  # located over CURVE
+        replayed = sub.fetch({}, others_since_seq=0)  # replay across daemons over CURVE both ways
+        assert {name for name, _m in replayed} == set(BEDS)
+        assert len(replayed) == sum(pub.last_seq for pub in pubs.values())
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not intruder_warnings:
+            assert intruder.receive(0.1) is None
+        assert any("refused this client's key" in w for w in intruder_warnings), intruder_warnings
+        assert not intruder.connected
+        with pytest.raises(zmq.Again):  # its replay requests are refused at the handshake: no answer
+            replay_request(
+                fanin.replay_endpoint,
+                {"others_since_seq": 0},
+                timeout_s=1.0,
+                keys=ClientKeys.load(curve["fanin_server"], curve["intruder"]),
+            )
+    finally:
+        for s in (sub, intruder):
+            if s is not None:
+                s.close()
+        if fanin is not None:
+            fanin.close()
+        for pub in pubs.values():
+            pub.close(flush_s=0)
+
+
+def test_fanin_refuses_plaintext_off_loopback_and_mismatched_curve(curve):
+    from realtime.fanin import FaninConfigError
+
+    up = Upstream("bed1", "tcp://10.1.2.3:5556", "tcp://10.1.2.3:5557")
+    with pytest.raises(FaninConfigError, match=r"'tcp://10.1.2.3:5556' is not loopback and CURVE is off"):
+        Fanin(FaninConfig(upstreams=(up,)))
+    with pytest.raises(FaninConfigError, match=r"bind 'tcp://0.0.0.0:6556' is not a loopback address"):
+        Fanin(FaninConfig(upstreams=(), bind="tcp://0.0.0.0:6556"))
+    keyed = Upstream("bed1", "tcp://10.1.2.3:5556", "", str(curve["bed1"]))
+    with pytest.raises(FaninConfigError, match=r"client_key"):
+        Fanin(FaninConfig(upstreams=(keyed,)))
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "realtime", *args]
+
+
+def test_fanin_cli_process_and_realtime_alerts_fanin(pubs, tmp_path):
+    """The real commands: realtime-fanin serving three daemons, realtime-alerts --fanin --since 0 printing
+    every daemon's logged messages; SIGTERM stops the fan-in with 0; a bad upstream exits 78."""
+    for bed, pub in pubs.items():
+        for i in range(2):
+            pub.publish(heartbeat(bed, float(i)))
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    port, replay_port = free_port(), free_port()
+    ups = [f"--upstream={bed}={pub.endpoint},{pub.replay_endpoint}" for bed, pub in pubs.items()]
+    log = (tmp_path / "fanin.log").open("w")
+    proc = subprocess.Popen(
+        _cli("fanin", *ups, f"--bind=tcp://127.0.0.1:{port}", f"--replay-bind=tcp://127.0.0.1:{replay_port}"),
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        alerts = subprocess.run(
+            _cli(
+                "alerts",
+                "--fanin",
+                f"--endpoint=tcp://127.0.0.1:{port}",
+                f"--replay-endpoint=tcp://127.0.0.1:{replay_port}",
+                "--since=0",
+                "--count=6",
+                "--timeout-s=60",
+            ),
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert alerts.returncode == 0, alerts.stderr
+        lines = [json.loads(line) for line in alerts.stdout.splitlines()]
+        assert sorted((m["stream"]["name"], m["seq"]) for m in lines) == [(b, s) for b in BEDS for s in (1, 2)]
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+    assert "3 upstreams" in (tmp_path / "fanin.log").read_text()
+    bad = subprocess.run(
+        _cli("fanin", "--upstream=bed1=not-an-endpoint"), cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 78 and "'bed1=not-an-endpoint'" in bad.stderr, bad.stderr

@@ -1,0 +1,93 @@
+"""Several beds per daemon in the configuration: ``[[beds]]``, ``[discover]``, and the command line's
+``--stream`` repeated and ``--type`` without a name (pure: no stream, no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from realtime.cli import build_detect_parser, overrides_from
+from realtime.config import IMPLICIT_BED, BedConfig, ConfigError, StreamConfig, build_config, static_beds
+
+
+def test_beds_are_listed_labelled_and_take_the_stream_sections_channel_choice_unless_they_set_their_own():
+    cfg = build_config(
+        {
+            "stream": {"exclude": ["DC*"], "stale_after_s": 2.0},
+            "beds": [{"bed": "bed-1", "name": "amp-1"}, {"name": "amp-2", "include": ["C*"], "exclude": []}],
+        }
+    )
+    one, two = static_beds(cfg)
+    assert (one.bed, one.name, two.bed) == ("bed-1", "amp-1", "amp-2")  # a bed without a label: its stream's name
+    assert one.channel_choice(cfg.stream).exclude == ("DC*",) and one.channel_choice(cfg.stream).stale_after_s == 2.0
+    assert two.channel_choice(cfg.stream).include == ("C*",) and two.channel_choice(cfg.stream).exclude == ()
+
+
+def test_a_stream_section_alone_is_one_unlabelled_bed_as_before():
+    cfg = build_config({"stream": {"name": "bed1", "include": ["EEG *"]}})
+    (bed,) = static_beds(cfg)
+    assert bed.bed == IMPLICIT_BED and bed.name == "bed1" and bed.include == ("EEG *",)
+
+
+def test_bad_bed_lists_are_refused_with_every_error_quoting_the_value():
+    with pytest.raises(ConfigError) as err:
+        build_config(
+            {
+                "beds": [{"bed": "x"}, {"name": "a", "colour": "red"}, {"name": "a"}, {"name": 3}, "bed"],
+                "discover": {"type": "EEG", "beds": {"amp-1": ""}},
+            }
+        )
+    text = str(err.value)
+    for part in (
+        "beds[0]: give at least one of name, type, source_id, got {'bed': 'x'}",
+        "unknown key beds[1].colour",
+        "beds: every bed needs its own label, got ['a'] more than once",
+        "beds[3].name: expected a string, got 3",
+        "beds[4]: expected a table, got 'bed'",
+        "discover.beds.amp-1: expected a bed label, got ''",
+        "a daemon either lists its beds or discovers them",
+    ):
+        assert part in text, (part, text)
+
+
+def test_discovery_maps_source_ids_to_labels_and_names_no_static_bed():
+    cfg = build_config({"discover": {"type": "EEG", "beds": {"amp-0042": "ward3-bed7"}}})
+    assert static_beds(cfg) == ()
+    assert cfg.discover.label("amp-0042") == "ward3-bed7" and cfg.discover.label("amp-9") == "amp-9"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--stream", "bed1"], {"stream.name": "bed1"}),  # as before
+        (
+            ["--type", "EEG", "--stream", "n", "--source-id", "s"],
+            {"stream.name": "n", "stream.type": "EEG", "stream.source_id": "s"},
+        ),
+        (["--type", "EEG", "--source-id", "s"], {"stream.type": "EEG", "stream.source_id": "s"}),
+        (["--type", "EEG"], {"discover.type": "EEG"}),  # no name: every stream of the type is a bed
+        (
+            ["--stream", "a", "--stream", "b", "--type", "eeg"],
+            {"beds": [{"bed": "a", "name": "a", "type": "eeg"}, {"bed": "b", "name": "b", "type": "eeg"}]},
+        ),
+    ],
+)
+def test_the_command_line_names_one_bed_several_or_discovery(argv, expected):
+    overrides = overrides_from(build_detect_parser().parse_args(argv))
+    assert overrides == expected
+    cfg = build_config({}, overrides)
+    if "beds" in expected:
+        assert [b.bed for b in static_beds(cfg)] == ["a", "b"] and cfg.sources["beds"] == "command line"
+
+
+def test_stream_given_twice_with_one_source_id_is_a_usage_error(capsys):
+    from realtime.cli import detect_main
+
+    with pytest.raises(SystemExit) as exc:
+        detect_main(["--stream", "a", "--stream", "b", "--source-id", "x"])
+    assert exc.value.code == 2 and "--source-id names one stream" in capsys.readouterr().err
+
+
+def test_a_bed_takes_only_its_own_identity_from_the_bed():
+    s = StreamConfig(name="EEG", type="eeg", source_id="x", lock_source=False)
+    got = BedConfig(bed="b", source_id="amp").channel_choice(s)
+    assert (got.name, got.type, got.source_id, got.lock_source) == ("", "", "amp", False)
