@@ -213,7 +213,7 @@ def test_baseline_detector_fits_on_the_training_split_only(tmp_path):
     assert p[0] < 0.5 < p[1]  # the held-out noise and rhythm
 
 
-def test_tune_decision_keeps_the_background_false_alarm_budget(tmp_path):
+def test_tune_decision_keeps_the_background_false_alarm_budget(tmp_path, monkeypatch):
     """A multichannel seizure-free recording of a training person where 2 of 3 channels sit at 0.7 for 20 s:
     with it as the tuning background, every on_threshold it would cross is ruled out (budget 0 alarms in
     10 min); without it, the search picks a lower threshold."""
@@ -224,6 +224,10 @@ def test_tune_decision_keeps_the_background_false_alarm_budget(tmp_path):
     sz[(t >= 102) & (t < 140)] = 0.95
     rec = EvalRecording("sz", tmp_path / "sz.npz", [(100.0, 140.0)], "sz", duration_s=300.0)
     runs = [(rec, WindowScores(t, t - 4.0, sz[:, None], np.zeros(0), []))]
+    # a smaller grid than the shipped one (the rule is the same; the test stays fast)
+    monkeypatch.setattr(tuning, "GRID_ON", (0.5, 0.6, 0.7, 0.8, 0.9))
+    monkeypatch.setattr(tuning, "GRID_SMOOTHING", (1, 2))
+    monkeypatch.setattr(tuning, "GRID_MIN_DURATION_S", (0.0, 2.0))
     tb = np.arange(4.0, 600.0)
     probs = np.full((tb.size, 3), 0.1)
     probs[(tb >= 300) & (tb < 320), :2] = 0.7

@@ -274,17 +274,19 @@ def test_type_discovers_every_stream_of_that_type_as_a_bed(toy_export, tmp_path)
     )
     try:
         d.wait_ready()
+        # from the alert log, which holds every message: a bed may connect before a subscriber has joined
+        log_path = tmp_path / "alerts.jsonl"
+        deadline = time.monotonic() + 30
+        connected: dict = {}
+        while len(connected) < 2 and time.monotonic() < deadline:
+            lines = log_path.read_text().splitlines() if log_path.exists() else []
+            for m in map(json.loads, lines):
+                if m["type"] == "status.signal" and m["state"] == "connected":
+                    connected[m["bed"]] = m
+            time.sleep(0.2)
+        assert set(connected) == {"ward3-bed7", sid2}, (connected, d.log_text()[-2500:])
+        assert all(m["stream"]["type"] == kind for m in connected.values())
         d.subscribe()
-        beds = set()
-        for _ in range(2):
-            msg = d.wait_message(
-                lambda m: m["type"] == "status.signal" and m["state"] == "connected" and m["bed"] not in beds,
-                30,
-                "a discovered bed connected",
-            )
-            beds.add(msg["bed"])
-            assert msg["stream"]["type"] == kind
-        assert beds == {"ward3-bed7", sid2}
         d.wait_message(lambda m: m["type"] == "status.heartbeat" and m["bed"] == sid2, 10, "a heartbeat of bed 2")
     finally:
         d.close()
