@@ -78,9 +78,10 @@ def test_mixed_precision_step_on_cpu(policy, tiny_hp, synth_windows, restore_pol
     assert infer_model.get_layer("block_local_max").compute_dtype == policy.removeprefix("mixed_")
     names = compile_model(train_model, tiny_hp)
     x, y = synth_windows
-    hist = train_model.fit(x[:16], {n: np.eye(2)[y[:16]] for n in names}, batch_size=8, epochs=1, verbose=0)
+    # one step: float16 convolutions on a CPU are emulated and slow
+    hist = train_model.fit(x[:8], {n: np.eye(2)[y[:8]] for n in names}, batch_size=8, epochs=1, verbose=0)
     assert np.isfinite(hist.history["loss"][-1])
-    out = infer_model(x[:4])
+    out = infer_model(x[:2])
     assert out.dtype == "float32"
     assert all(t.dtype == "float32" for t in train_model(x[:2]).values())
 
