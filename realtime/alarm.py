@@ -1,14 +1,17 @@
 """Alarm bookkeeping around the decision machine: what the alert log says at start, acknowledgement and
 re-announcement of an open event. Pure apart from :func:`lines_newest_first` (reads the log file).
 
-At start (:func:`reconcile_log`, fed by :func:`lines_newest_first`): the log is read backwards, newest line
-first, and only as far as needed: up to the newest ``seizure.onset`` / ``seizure.offset`` of this daemon's
-stream. Lines without ``"seizure.`` are not parsed once the newest message of the stream has been seen, so
-months of heartbeats cost a byte search each. The answer (:class:`LogState`): the highest ``event_id``
-seen (event ids continue after it; from this version on they only grow, so the newest event carries the
-highest), and the onset of an event left open (no offset after it: the previous run was killed, or
-stopped, during an alarm), with the newest ``time`` the stream's messages reached after it (the last sign
-of life of that run) and the newest probability known for it.
+At start (:func:`reconcile_streams`, fed by :func:`lines_newest_first`): the log is read once for every bed
+of the daemon, backwards, newest line first, and only as far as needed: up to the newest ``seizure.onset`` /
+``seizure.offset`` of each bed's stream (the bed found last ends the reading). Lines without ``"seizure.``
+are not parsed once a message of every bed's stream has been seen, so months of heartbeats cost a byte
+search each. The answer per bed (:class:`LogState`, the same as reading the log for that bed alone:
+:func:`reconcile_log`): the highest ``event_id`` seen (event ids continue after it; from this version on
+they only grow, so the newest event carries the highest), and the onset of an event left open (no offset
+after it: the previous run was killed, or stopped, during an alarm), with the newest ``time`` the stream's
+messages reached after it (the last sign of life of that run), the newest probability known for it and its
+acknowledgement, if any. :func:`settle_restarts` then says which bed closes which open event, so that two
+beds whose streams overlap do not close one event twice.
 
 While an event is open (:class:`AlarmTracker`): the first acknowledgement of it is accepted (``seizure.ack``),
 a second one is answered "already acknowledged by X at T" and not published again, one for any other event
@@ -21,14 +24,15 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, TypeVar
 
 _SEIZURE = b'"seizure.'
 _BLOCK_BYTES = 256 * 1024
 NOTE_MAX_CHARS = 200  # as realtime.alerts.NOTE_MAX_CHARS (checked there first)
+K = TypeVar("K", bound=Hashable)  # a bed's key (its label)
 
 
 def _number(value: Any) -> bool:
@@ -45,26 +49,71 @@ def _stream_ok(stream: Any) -> TypeGuard[Mapping[str, str]]:
 
 @dataclass(frozen=True)
 class LogState:
-    """What the alert log says at start (see the module docstring)."""
+    """What the alert log says at start about one bed's stream (see the module docstring)."""
 
     last_event_id: int = 0  # highest event_id seen; 0: none
     open_onset: Mapping[str, Any] | None = None  # the seizure.onset of an event left open, as logged
     last_time: float | None = None  # newest `time` of the stream's messages (>= the onset's when open)
     probability: float | None = None  # open event: its newest seizure.reannounce probability, else the onset's
+    acked_by: str | None = None  # open event: who acknowledged it (its seizure.ack), else None
+    ack_time: float | None = None  # and when (Unix seconds)
 
 
-def reconcile_log(lines_newest_first: Iterable[bytes], matches: Callable[[Mapping[str, str]], bool]) -> LogState:
-    """Read alert log lines, newest first, until the newest onset or offset of a stream ``matches`` accepts.
+class _Scan:
+    """One stream's reading of the log, newest line first, until its newest onset or offset (one key of
+    :func:`reconcile_streams`)."""
 
-    ``matches(stream)`` gets a message's ``{"name", "type", "source_id"}``. Stops consuming the iterable as
-    soon as the answer is known. Lines that are not JSON objects (a torn line) are skipped.
+    __slots__ = ("acked", "last_time", "reannounced")
+
+    def __init__(self) -> None:
+        self.last_time: float | None = None
+        self.reannounced: dict[int, float] = {}  # event_id -> its newest reannounce probability
+        self.acked: dict[int, tuple[str, float | None]] = {}  # event_id -> (by, ack_time) of its seizure.ack
+
+    def take(
+        self, msg: Mapping[str, Any], kind: str | None, eid: int, closed: set[int], last_event_id: int
+    ) -> LogState | None:
+        """One message of this stream (newer lines already taken); its :class:`LogState` once that is known."""
+        if self.last_time is None and _number(msg.get("time")):
+            self.last_time = float(msg["time"])
+        if kind == "seizure.reannounce" and _number(msg.get("probability")):
+            self.reannounced.setdefault(eid, float(msg["probability"]))
+        elif kind == "seizure.ack" and isinstance(msg.get("by"), str):
+            raw = msg.get("ack_time")
+            self.acked.setdefault(eid, (msg["by"], float(raw) if raw is not None and _number(raw) else None))
+        elif kind == "seizure.offset":
+            return LogState(last_event_id, None, self.last_time)
+        elif kind == "seizure.onset" and _number(msg.get("time")) and _number(msg.get("probability")):
+            if eid in closed:
+                return LogState(last_event_id, None, self.last_time)
+            onset_time = float(msg["time"])
+            end = onset_time if self.last_time is None else max(self.last_time, onset_time)
+            by, ack_time = self.acked.get(eid, (None, None))
+            probability = self.reannounced.get(eid, float(msg["probability"]))
+            return LogState(last_event_id, msg, end, probability, by, ack_time)
+        return None
+
+
+def reconcile_streams(
+    lines_newest_first: Iterable[bytes], matchers: Mapping[K, Callable[[Mapping[str, str]], bool]]
+) -> dict[K, LogState]:
+    """Every bed's :class:`LogState` from one reading of the alert log, newest line first.
+
+    ``matchers``: a bed's key (its label) -> ``matches(stream)``, which gets a message's ``{"name", "type",
+    "source_id"}`` and says whether it is that bed's stream (it is asked once per distinct stream). Each bed's
+    answer is what reading the log for it alone gives (:func:`reconcile_log`); the lines are read once, and no
+    further than the newest onset or offset of the bed found last: the iterable is not consumed past it. Once
+    every bed has seen a message of its stream, lines without ``"seizure.`` are skipped unparsed. Lines that
+    are not JSON objects (a torn line) are skipped. Pure: no I/O, the lines come from the caller.
     """
+    pending: dict[K, _Scan] = {key: _Scan() for key in matchers}
+    done: dict[K, LogState] = {}
+    whose: dict[tuple[str, str, str], tuple[K, ...]] = {}  # a stream -> the keys whose matcher takes it
+    unseen = len(pending)  # pending beds with no message of their stream yet: every line counts for them
     last_event_id = 0
-    last_time: float | None = None
-    reannounced: dict[int, float] = {}  # event_id -> its newest reannounce probability
-    closed: set[int] = set()  # event ids with an offset newer than the line being read
-    for line in lines_newest_first:
-        if last_time is not None and _SEIZURE not in line:
+    closed: set[int] = set()  # event ids with an offset newer than the line being read (any stream's)
+    for line in lines_newest_first if pending else ():
+        if not unseen and _SEIZURE not in line:
             continue
         try:
             msg = json.loads(line)
@@ -81,21 +130,58 @@ def reconcile_log(lines_newest_first: Iterable[bytes], matches: Callable[[Mappin
             if kind == "seizure.offset":
                 closed.add(eid)
         stream = msg.get("stream")
-        if not _stream_ok(stream) or not matches(stream):
+        if not _stream_ok(stream):
             continue
-        if last_time is None and _number(msg.get("time")):
-            last_time = float(msg["time"])
-        if kind == "seizure.reannounce" and _number(msg.get("probability")):
-            reannounced.setdefault(eid, float(msg["probability"]))
-        elif kind == "seizure.offset":
-            return LogState(last_event_id, None, last_time)
-        elif kind == "seizure.onset" and _number(msg.get("time")) and _number(msg.get("probability")):
-            if eid in closed:
-                return LogState(last_event_id, None, last_time)
-            onset_time = float(msg["time"])
-            end = onset_time if last_time is None else max(last_time, onset_time)
-            return LogState(last_event_id, msg, end, reannounced.get(eid, float(msg["probability"])))
-    return LogState(last_event_id, None, last_time)
+        ident = (stream["name"], stream["type"], stream["source_id"])
+        keys = whose.get(ident)
+        if keys is None:
+            keys = whose[ident] = tuple(key for key, matches in matchers.items() if matches(stream))
+        for key in keys:
+            scan = pending.get(key)
+            if scan is None:
+                continue
+            was_unseen = scan.last_time is None
+            state = scan.take(msg, kind, eid, closed, last_event_id)
+            if state is not None:
+                done[key] = state
+                del pending[key]
+            if was_unseen and (state is not None or scan.last_time is not None):
+                unseen -= 1
+        if not pending:
+            break
+    for key, scan in pending.items():
+        done[key] = LogState(last_event_id, None, scan.last_time)
+    return {key: done[key] for key in matchers}
+
+
+def reconcile_log(lines_newest_first: Iterable[bytes], matches: Callable[[Mapping[str, str]], bool]) -> LogState:
+    """Read alert log lines, newest first, until the newest onset or offset of a stream ``matches`` accepts.
+
+    ``matches(stream)`` gets a message's ``{"name", "type", "source_id"}``. Stops consuming the iterable as
+    soon as the answer is known. Lines that are not JSON objects (a torn line) are skipped. One bed of
+    :func:`reconcile_streams`.
+    """
+    return reconcile_streams(lines_newest_first, {0: matches})[0]
+
+
+def settle_restarts(
+    states: Mapping[K, LogState], matchers: Mapping[K, Callable[[Mapping[str, str]], bool]]
+) -> dict[K, LogState]:
+    """The events the beds close at start, in the beds' order: each closing is a ``seizure.offset`` of the open
+    onset's stream, newer than every line read, so a later bed whose matcher takes that stream finds it as its
+    newest event message and has nothing left open (as when each bed read the log after the previous one had
+    closed its event). No event is closed twice; pure."""
+    out: dict[K, LogState] = {}
+    closing: list[Mapping[str, str]] = []  # the streams of the offsets the earlier beds publish
+    for key, state in states.items():
+        onset = state.open_onset
+        if onset is not None:
+            if any(matchers[key](stream) for stream in closing):
+                state = LogState(state.last_event_id, None, state.last_time)
+            else:
+                closing.append(onset["stream"])
+        out[key] = state
+    return out
 
 
 def lines_newest_first(path: str | Path, block_bytes: int = _BLOCK_BYTES) -> Iterator[bytes]:

@@ -18,7 +18,8 @@ Order of operations for every message (:meth:`Publisher.publish`):
 Heartbeats are logged too (flushed, not fsync-ed). At one heartbeat every 5 s that is about 5 MB a
 day; rotate the log with the daemon stopped (keep ``<log>.seq``: it carries the numbering).
 
-The replay socket (REP, served by a background thread that owns it) answers
+The replay socket (REP, served by a background thread that owns it, with the request loop of
+:class:`realtime.replay_server.ReplayServer`, shared with the fan-in) answers
 ``{"since_seq": N[, "topics": [prefix, ...]][, "limit": M]}`` with
 ``{"messages": [...], "more": bool, "last_seq": S}`` (every logged message with ``seq > N``,
 oldest first, at most ``limit``; ``more`` says a further request is needed). Bad requests get
@@ -64,6 +65,7 @@ from zmq.utils import z85
 from zmq.utils.monitor import recv_monitor_message
 
 from realtime.messages import Sequencer, decode, encode
+from realtime.replay_server import ReplayServer, parse_json_object
 
 log = logging.getLogger(__name__)
 
@@ -598,7 +600,19 @@ class Publisher:
             self.log.close()
             raise
         if self._rep is not None:
-            self._thread = threading.Thread(target=self._serve_replay, name="alerts-replay", daemon=True)
+            server = ReplayServer(
+                self._rep,
+                self._answer_frame,
+                stop=self._stop,
+                rate=self._rate,
+                refusals=self._refusals,
+                log=log,
+                prefix="replay: ",
+                max_request_bytes=MAX_REQUEST_BYTES,
+                multipart_says_size=True,
+                on_failure=lambda: self._on_error("replay"),
+            )
+            self._thread = threading.Thread(target=server.serve, name="alerts-replay", daemon=True)
             self._thread.start()
         log.info(
             "alerts: PUB %s, replay %s, log %s (continuing after seq %d, run %s), %s",
@@ -745,15 +759,13 @@ class Publisher:
     @staticmethod
     def _parse(raw: bytes) -> dict:
         """``{"request": dict}`` or ``{"error": reply}`` for bytes that are not a JSON object."""
-        try:
-            req = json.loads(raw)
-        except RecursionError:
-            text = 'request is nested too deeply to be a request; expected a JSON object like {"since_seq": 0}'
-            return {"error": {"error": text}}
-        except (ValueError, UnicodeDecodeError):
-            return {"error": {"error": f'expected a JSON object like {{"since_seq": 0}}, got {raw[:200]!r}'}}
-        if not isinstance(req, dict):
-            return {"error": {"error": f'expected a JSON object like {{"since_seq": 0}}, got {req!r:.200}'}}
+        req, error = parse_json_object(
+            raw,
+            example='{"since_seq": 0}',
+            too_deep='request is nested too deeply to be a request; expected a JSON object like {"since_seq": 0}',
+        )
+        if req is None:
+            return {"error": {"error": error}}
         return {"request": req}
 
     def _replay(self, req: dict) -> dict:
@@ -786,72 +798,19 @@ class Publisher:
             msgs, more = self.log.read_since(since, topics_t, limit, upto_bytes=upto)
         return {"messages": msgs, "more": more, "last_seq": last}
 
-    def _receive_request(self, rep: zmq.Socket) -> dict:
-        """Read one whole request (every part) and return the reply to send."""
-        first = rep.recv(copy=False, flags=zmq.NOBLOCK)
-        parts, size, frame = 1, len(first.bytes), first
-        while frame.more:  # the parts of one message arrive together: draining them does not wait
-            frame = rep.recv(copy=False, flags=zmq.NOBLOCK)
-            parts += 1
-            size += len(frame.bytes)
-        if not self._rate.take():
-            kind, error = "rate", f"rate limited: at most {self._rate.rate_per_s:g} requests per second; try again"
-        elif parts > 1:
-            kind, error = (
-                "multipart",
-                f"expected one frame holding a JSON object, got a multipart request of {parts} parts "
-                f"({size} bytes); refused",
-            )
-        elif size > MAX_REQUEST_BYTES:
-            kind, error = "size", f"request of {size} bytes is over the limit of {MAX_REQUEST_BYTES} bytes; refused"
-        else:
-            user = None
-            if self.curve:
-                with contextlib.suppress(zmq.ZMQError):
-                    user = str(first.get("User-Id"))
-            parsed = self._parse(first.bytes)
-            if "error" in parsed:
-                reply = parsed["error"]
-            elif "ack" in parsed["request"]:
-                return self._ack(parsed["request"], user)  # logged there
-            else:
-                reply = self._replay(parsed["request"])
-            if "error" in reply:
-                self._refusals["request"].warn("replay: answered a bad request with an error: %s", reply["error"])
-            return reply
-        self._refusals[kind].warn("replay: %s", error)
-        return {"error": error}
-
-    def _serve_replay(self) -> None:
-        rep = self._rep
-        if rep is None:  # started only when a replay endpoint is bound
-            return
-        poller = zmq.Poller()
-        poller.register(rep, zmq.POLLIN)
-        while not self._stop.is_set():
-            try:
-                if not poller.poll(100):
-                    continue
-                try:
-                    reply = self._receive_request(rep)
-                except zmq.ZMQError:
-                    raise
-                except Exception as exc:  # a broken log must not kill the replay thread
-                    log.exception("replay request failed")
-                    self._on_error("replay")
-                    reply = {"error": f"internal error: {exc}"}
-                try:
-                    body = json.dumps(reply, separators=(",", ":"), allow_nan=False)
-                except (TypeError, ValueError) as exc:  # e.g. an answer from the daemon that is not JSON
-                    log.error("replay: reply %.200r cannot be sent as JSON: %s", reply, exc)
-                    body = json.dumps({"error": f"internal error: the reply is not JSON ({exc})"})
-                rep.send(body.encode("utf-8"))
-            except zmq.ZMQError as exc:
-                if self._stop.is_set():
-                    break
-                log.error("replay socket: %s", exc)
-                self._on_error("replay")
-                time.sleep(0.1)
+    def _answer_frame(self, frame: zmq.Frame) -> tuple[dict, bool]:
+        """:class:`realtime.replay_server.ReplayServer`'s ``answer``: the reply to one single-frame request
+        and whether an error reply is still to be logged (an acknowledgement is logged by :meth:`_ack`)."""
+        user = None
+        if self.curve:
+            with contextlib.suppress(zmq.ZMQError):
+                user = str(frame.get("User-Id"))
+        parsed = self._parse(frame.bytes)
+        if "error" in parsed:
+            return parsed["error"], True
+        if "ack" in parsed["request"]:
+            return self._ack(parsed["request"], user), False  # logged there
+        return self._replay(parsed["request"]), True
 
     # -- shutdown -----------------------------------------------------------------------------------
     def _close_sockets(self) -> None:

@@ -33,6 +33,7 @@ from realtime.alarm import AlarmTracker
 from realtime.config import IMPLICIT_BED, BedConfig
 
 if TYPE_CHECKING:
+    from realtime.alarm import LogState
     from realtime.daemon import Daemon
     from realtime.inlet import Inlet, StreamMeta
     from realtime.messages import Envelope
@@ -498,35 +499,19 @@ class Bed:
         )
         self.daemon._metrics.reannouncements.labels(stream=self.stream_label).inc()
 
-    def reconcile(self) -> None:
-        """Event ids continue after the alert log's highest; an event the previous run left open on this bed's
-        stream (killed, or stopped, during an alarm) is closed with a ``seizure.offset`` ``"reason": "restart"``."""
-        from realtime.alarm import lines_newest_first, reconcile_log
+    def matches_stream(self, stream: Mapping[str, str]) -> bool:
+        """Whether a logged message's ``stream`` (``name``, ``type``, ``source_id``) is this bed's (its inlet's
+        criteria): the matcher of this bed in :func:`realtime.alarm.reconcile_streams`."""
+        return bool(self.spec.matches(stream["name"], stream["type"], stream["source_id"]))
+
+    def close_left_open(self, state: LogState) -> None:
+        """What the alert log said of this bed's stream (:meth:`realtime.daemon.Daemon.reconcile_beds`, which
+        reads the log once for every bed at start and has the daemon's event ids continue after it): an event the
+        previous run left open on it (killed, or stopped, during an alarm) is closed with a ``seizure.offset``
+        ``"reason": "restart"``."""
         from realtime.messages import Envelope, restart_offset_message
 
         daemon = self.daemon
-        path = daemon._publisher.log.path
-        spec = self.spec
-        t0 = time.monotonic()
-        try:
-            state = reconcile_log(
-                lines_newest_first(path), lambda s: bool(spec.matches(s["name"], s["type"], s["source_id"]))
-            )
-        except Exception as exc:  # an unreadable log must not keep the detector from starting
-            daemon._metrics.error("alert_log")
-            log.error(
-                "could not read the alert log %s to reconcile it: %s; event ids restart at 1 and may repeat", path, exc
-            )
-            return
-        daemon._last_event_id = max(daemon._last_event_id, state.last_event_id)
-        log.info(
-            "alert log %s%s: event ids continue after %d; %s (read in %.2f s)",
-            path,
-            f" ({self.describe()})" if self.label else "",
-            daemon._last_event_id,
-            f"event {state.open_onset['event_id']} was left open" if state.open_onset else "no event left open",
-            time.monotonic() - t0,
-        )
         onset = state.open_onset
         if onset is None:
             return
@@ -538,11 +523,12 @@ class Bed:
         )
         log.warning(
             "seizure event %d on %s was still open when the previous run ended (last logged %.1f s after its "
-            "onset): closing it with a seizure.offset, reason 'restart'; a seizure that goes on raises a new "
+            "onset%s): closing it with a seizure.offset, reason 'restart'; a seizure that goes on raises a new "
             "onset (event %d)",
             onset["event_id"],
             env.stream["name"],
             msg["duration_s"],
+            f"; acknowledged by {state.acked_by}" if state.acked_by else "",
             daemon._last_event_id + 1,
         )
         self.publish(msg)

@@ -86,6 +86,9 @@ class ModelConfig:
     backend: str = "auto"  # "auto" (TensorFlow when installed, else LiteRT), "tensorflow" or "litert"
     device: str = "auto"  # "auto" (GPU when TensorFlow sees one), "cpu" or "gpu"
     threads: int = 0  # CPU threads of the model's runtime; 0 = every core this process may use
+    # the largest batch the model's runtime is given: bigger batches are split, smaller ones padded to a
+    # power of two, so that the runtime sees a handful of shapes and its memory stays flat (realtime/model.py)
+    batch_windows: int = 32
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,7 @@ MIN_HEARTBEAT_S = 0.1  # heartbeats are logged and published: 10 per second at m
 MIN_REANNOUNCE_S = 1.0  # re-announcements are logged and published: one per second at most
 # Every other duration: finite and at most an hour (a longer one is a typo: the daemon would wait for ever).
 MAX_DURATION_S = 3600.0
+MAX_BATCH_WINDOWS = 4096  # model.batch_windows (realtime.model.MAX_BATCH_WINDOWS)
 MAX_MODEL_THREADS = 1024  # model.threads: more is a typo (the runtimes make one OS thread each)
 MAX_CHUNK_SAMPLES = 1 << 20  # the inlet preallocates [max_chunk_samples, n_channels] float64
 # The resampling filter needs a few more native samples than the window (realtime.preprocess.Resampler:
@@ -364,6 +368,12 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
     check(
         isinstance(m.threads, int) and not isinstance(m.threads, bool) and 0 <= m.threads <= MAX_MODEL_THREADS,
         f"model.threads: expected an integer in [0, {MAX_MODEL_THREADS}] (0 = every core), got {m.threads!r}",
+    )
+    check(
+        isinstance(m.batch_windows, int)
+        and not isinstance(m.batch_windows, bool)
+        and 1 <= m.batch_windows <= MAX_BATCH_WINDOWS,
+        f"model.batch_windows: expected an integer in [1, {MAX_BATCH_WINDOWS}], got {m.batch_windows!r}",
     )
     check(
         d.aggregation in AGGREGATIONS,

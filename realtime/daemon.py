@@ -6,7 +6,8 @@ which logs backend and device) and warm it up; take the model card's settings
 effective decision and amplitude settings with where each came from; bind the alert sockets and
 open the alert log; serve the metrics; reconcile the alert log (:mod:`realtime.alarm`: event ids continue
 after its highest; an event a killed or stopped run left open is closed with a ``seizure.offset``
-``"reason": "restart"``, logged as a WARNING; per bed, by its stream). Then the loop, one iteration at a time,
+``"reason": "restart"``, logged as a WARNING; each bed by its stream, the log read once for all the beds:
+:meth:`Daemon.reconcile_beds`). Then the loop, one iteration at a time,
 on the main thread, for every bed (:class:`realtime.bed.Bed`: ``[[beds]]``, ``--stream`` repeated, discovery
 by ``--type``; or the one bed of ``[stream]``):
 
@@ -138,7 +139,7 @@ class TimedDetector:
         self._observe(time.perf_counter() - t0)
         return out
 
-    def warmup(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
+    def warmup(self, batch_sizes: tuple[int, ...] | None = None) -> None:
         self._detector.warmup(batch_sizes)
 
     def __getattr__(self, name: str) -> Any:
@@ -309,8 +310,9 @@ class Daemon:
                     backend=cfg.model.backend,
                     device=cfg.model.device,
                     threads=cfg.model.threads,
+                    batch_windows=cfg.model.batch_windows,
                 )
-                loaded.warmup((1,))
+                loaded.warmup()  # every batch size it will run at: its memory is flat from here
                 self._detector = loaded
             except ModelLoadError as exc:
                 raise StartupError(f"cannot load the model: {exc}", EX_UNAVAILABLE) from exc
@@ -368,8 +370,7 @@ class Daemon:
                 raise StartupError(
                     f"cannot serve metrics on {cfg.metrics.host}:{cfg.metrics.port}: {exc}", EX_UNAVAILABLE
                 ) from exc
-        for bed in self.beds.values():
-            bed.reconcile()
+        self.reconcile_beds(list(self.beds.values()))  # one reading of the log for every bed
         if cfg.discover.type:
             from realtime.inlet import StreamDiscovery
 
@@ -526,6 +527,8 @@ class Daemon:
         from realtime.config import BedConfig
 
         known = {b.spec.source_id for b in self.beds.values()}
+        labels = set(self.beds)
+        new: list[tuple[Any, str]] = []  # every stream found now: one reading of the alert log for all
         dc = self.config.discover
         try:
             found = self._discovery.streams()
@@ -549,20 +552,69 @@ class Daemon:
             if sid in known:
                 continue
             label = dc.label(sid)
-            if label in self.beds:  # a bed label the map gives twice, or a stream's source id equal to a label
+            if label in labels:  # a bed label the map gives twice, or a stream's source id equal to a label
                 label = sid
-            self._add_bed(BedConfig(bed=label, type=dc.type, source_id=sid), why=f"discovered {info.name()!r}")
+            new.append((BedConfig(bed=label, type=dc.type, source_id=sid), f"discovered {info.name()!r}"))
             known.add(sid)
+            labels.add(label)
+        self._add_beds(new)
 
-    def _add_bed(self, config: Any, why: str) -> None:
+    def _add_beds(self, added: list[tuple[Any, str]]) -> None:
+        """New beds (``(BedConfig, why)``), opened, then reconciled with the alert log in one reading."""
         from realtime.bed import Bed
 
-        bed = Bed(self, config)
-        self.beds[bed.label] = bed
-        bed.open()
-        bed.reconcile()
-        log.info("added %s (%s)", bed.describe(), why)
-        bed.set_status(f"waiting for stream {bed.spec.describe()}")
+        beds = []
+        for config, _why in added:
+            bed = Bed(self, config)
+            self.beds[bed.label] = bed
+            bed.open()
+            beds.append(bed)
+        self.reconcile_beds(beds)
+        for bed, (_config, why) in zip(beds, added, strict=True):
+            log.info("added %s (%s)", bed.describe(), why)
+            bed.set_status(f"waiting for stream {bed.spec.describe()}")
+
+    def reconcile_beds(self, beds: list[Bed]) -> None:
+        """Read the alert log once for ``beds`` (:func:`realtime.alarm.reconcile_streams`, each bed by its stream:
+        :meth:`realtime.bed.Bed.matches_stream`): event ids continue after the highest seen; an event a previous
+        run left open on a bed's stream is closed by that bed (:meth:`realtime.bed.Bed.close_left_open`, in the
+        beds' order, none twice: :func:`realtime.alarm.settle_restarts`). An unreadable log is logged and counted
+        and does not keep the beds from starting."""
+        from realtime.alarm import lines_newest_first, reconcile_streams, settle_restarts
+
+        if not beds:
+            return
+        path = self._publisher.log.path
+        matchers = {bed.label: bed.matches_stream for bed in beds}
+        t0 = time.monotonic()
+        try:
+            states = reconcile_streams(lines_newest_first(path), matchers)
+        except Exception as exc:  # an unreadable log must not keep the detector from starting
+            self._metrics.error("alert_log")
+            log.error(
+                "could not read the alert log %s to reconcile it: %s; event ids restart at 1 and may repeat", path, exc
+            )
+            return
+        elapsed = time.monotonic() - t0
+        self._last_event_id = max(self._last_event_id, *(state.last_event_id for state in states.values()))
+        states = settle_restarts(states, matchers)
+        several = len(beds) > 1
+        left_open = [
+            f"event {state.open_onset['event_id']} was left open" + (f" ({bed.describe()})" if several else "")
+            for bed in beds
+            if (state := states[bed.label]).open_onset is not None
+        ]
+        log.info(
+            "alert log %s%s: event ids continue after %d; %s (read in %.2f s%s)",
+            path,
+            f" ({beds[0].describe()})" if len(beds) == 1 and beds[0].label else "",
+            self._last_event_id,
+            "; ".join(left_open) if left_open else "no event left open",
+            elapsed,
+            f", once for {len(beds)} beds" if len(beds) > 1 else "",
+        )
+        for bed in beds:
+            bed.close_left_open(states[bed.label])
 
     def _remove_bed(self, label: str, reason: str) -> None:
         bed = self.beds.pop(label)
@@ -756,11 +808,12 @@ class Daemon:
                     self._remove_bed(label, "bed_removed")
                 else:
                     self.beds.pop(label)
+        added: list[tuple[Any, str]] = []  # one reading of the alert log for all of them
         for label, config in now.items():
             if label not in before:
                 applied.append(f"bed {label or '(stream)'} added")
                 if started:
-                    self._add_bed(config, why="added on reload")
+                    added.append((config, "added on reload"))
                 else:
                     from realtime.bed import Bed
 
@@ -770,6 +823,7 @@ class Daemon:
                 self.config = dataclasses.replace(
                     self.config, beds=tuple(before[b.bed] if b.bed == label else b for b in self.config.beds)
                 )
+        self._add_beds(added)
 
     # ----------------------------------------------------------------------------- shutdown
     def shutdown(self) -> None:

@@ -28,9 +28,21 @@ name (``NAME=`` in ``--upstream``; default ``HOST:PORT`` of its PUB) and the fan
   every upstream for message SEQ). A daemon's ``run`` changes at each restart, its ``seq`` does not
   go back, so a subscriber keeps one cursor per upstream and learns each run's upstream once.
 
-Bad requests get ``{"error": "..."}`` quoting what was received. Acknowledgements go to a daemon's
-own replay socket (``realtime-alerts --ack``), not through the fan-in, which would be the one the
-daemon saw acknowledging.
+Bad requests get ``{"error": "..."}`` quoting what was received; multipart requests and requests
+beyond ``replay_rate_per_s`` are refused up front (the request loop is
+:class:`realtime.replay_server.ReplayServer`, shared with the daemon's replay socket).
+Acknowledgements go to a daemon's own replay socket (``realtime-alerts --ack``), not through the
+fan-in, which would be the one the daemon saw acknowledging.
+
+Metrics (``--metrics-port`` / ``metrics_port``; 0 = a free port, logged; absent = none), served on
+``metrics_host`` (default 127.0.0.1) by :class:`realtime.metrics.FaninMetrics`: upstreams configured
+and connected (per ``upstream``), messages forwarded, replay requests by outcome and their duration,
+stations' connections. Messages forwarded are counted on the proxy's capture socket, all upstreams
+together: the XSUB fair-queues every daemon's connection into one socket and libzmq does not say
+which connection a message came from (per-upstream counts would need a socket per daemon and a
+forwarding loop in Python on the alarm path instead of libzmq's proxy). The capture socket is a PUB:
+when the counting thread falls behind, captured copies are dropped (the count is then low), never
+the alerts.
 
 CurveZMQ where enabled, with realtime.alerts' set-up (pyzmq's ``zmq.auth``): towards the stations
 the XPUB and replay sockets are CURVE servers (``--curve-secret-key`` and the stations'
@@ -51,7 +63,6 @@ import collections
 import concurrent.futures
 import contextlib
 import heapq
-import json
 import logging
 import signal
 import sys
@@ -81,6 +92,8 @@ from realtime.alerts import (
     is_local_endpoint,
     replay_request,
 )
+from realtime.metrics import FaninMetrics
+from realtime.replay_server import ReplayServer, parse_json_object
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +108,7 @@ RUNS_REMEMBERED = 100_000  # run -> upstream entries kept (oldest dropped first)
 HEARTBEAT_IVL_MS = 5000  # ZMTP heartbeats: a dead peer on another host is noticed within the timeout
 HEARTBEAT_TIMEOUT_MS = 15000
 RECONNECT_IVL_MAX_MS = 5000
+CAPTURE_HWM = 10_000  # captured copies queued for the counting thread (metrics on); beyond: dropped, uncounted
 EX_OK, EX_USAGE, EX_UNAVAILABLE, EX_SOFTWARE, EX_CONFIG = 0, 2, 69, 70, 78
 _MONITOR_EVENTS = (
     zmq.EVENT_HANDSHAKE_SUCCEEDED
@@ -168,6 +182,8 @@ class FaninConfig:
     upstream_timeout_s: float = UPSTREAM_TIMEOUT_S
     replay_rate_per_s: float = REPLAY_RATE_PER_S
     log_level: str = "INFO"
+    metrics_host: str = "127.0.0.1"  # the metrics endpoint's address (loopback by default, as the daemon's)
+    metrics_port: int | None = None  # None: no metrics; 0: a free port (logged)
 
 
 def check_config(cfg: FaninConfig) -> list[str]:
@@ -213,6 +229,14 @@ def check_config(cfg: FaninConfig) -> list[str]:
         errors.append(f"upstream_timeout_s must be > 0, got {cfg.upstream_timeout_s!r}")
     if not cfg.replay_rate_per_s > 0:
         errors.append(f"replay_rate_per_s must be > 0, got {cfg.replay_rate_per_s!r}")
+    port = cfg.metrics_port
+    if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535):
+        errors.append(
+            f"metrics_port must be a port number in 0..65535 (0: any free port; leave it out for no metrics), "
+            f"got {port!r}"
+        )
+    if not isinstance(cfg.metrics_host, str) or not cfg.metrics_host:
+        errors.append(f"metrics_host must be an address such as 127.0.0.1, got {cfg.metrics_host!r}")
     return errors
 
 
@@ -226,6 +250,8 @@ _FILE_KEYS = {
     "upstream_timeout_s",
     "replay_rate_per_s",
     "log_level",
+    "metrics_host",
+    "metrics_port",
 }
 
 
@@ -272,14 +298,11 @@ def parse_request(raw: bytes, known: Iterable[str]) -> dict[str, Any]:
     (run -> seq); see the module docstring.
     """
     example = '{"since": {"bed1": 41}}'
-    try:
-        req = json.loads(raw)
-    except RecursionError:
-        return {"error": f"request is nested too deeply; expected a JSON object like {example}"}
-    except (ValueError, UnicodeDecodeError):
-        return {"error": f"expected a JSON object like {example}, got {raw[:200]!r}"}
-    if not isinstance(req, dict):
-        return {"error": f"expected a JSON object like {example}, got {req!r:.200}"}
+    req, error = parse_json_object(
+        raw, example=example, too_deep=f"request is nested too deeply; expected a JSON object like {example}"
+    )
+    if req is None:
+        return {"error": error}
     if "ack" in req:
         return {
             "error": "acknowledge on the daemon's own replay socket (realtime-alerts --ack --replay-endpoint "
@@ -375,8 +398,10 @@ class Fanin:
     """The XSUB/XPUB proxy plus the replay REP socket. ``start()``, then ``close()``.
 
     ``self.endpoint`` / ``self.replay_endpoint`` are the bound addresses (``tcp://127.0.0.1:*`` works).
-    Raises :class:`FaninConfigError` for a refused configuration (nothing opened), ``zmq.ZMQError`` if
-    an endpoint cannot be bound.
+    ``self.metrics`` (:class:`realtime.metrics.FaninMetrics`) is served when ``config.metrics_port`` is
+    not None (``self.metrics.port``: the bound port). Raises :class:`FaninConfigError` for a refused
+    configuration (nothing opened), ``zmq.ZMQError`` if an endpoint cannot be bound, ``OSError`` if the
+    metrics endpoint cannot be.
     """
 
     def __init__(self, config: FaninConfig, *, context: zmq.Context | None = None):
@@ -389,6 +414,8 @@ class Fanin:
         self.runs = RunMap()
         self._rate = _RateLimit(config.replay_rate_per_s)
         self._refusals: collections.defaultdict[str, _Throttle] = collections.defaultdict(_Throttle)
+        self.metrics = FaninMetrics(self.upstreams)
+        self._stations: set[int] = set()  # the XPUB's open connections (their file descriptors)
         # -- keys first: nothing opened for unusable keys
         server_secret = b""
         self.allow_list: ClientAllowList | None = None
@@ -410,6 +437,10 @@ class Fanin:
         self._socks: list[zmq.Socket] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._counter: threading.Thread | None = None  # counts forwarded messages (metrics on)
+        self._capture: zmq.Socket | None = None  # the proxy's capture socket (metrics on)
+        self._captured: zmq.Socket | None = None
+        self._replay_server: ReplayServer | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(32, len(config.upstreams) + 1))
         try:
             if server_secret:
@@ -428,6 +459,11 @@ class Fanin:
                 self._xsub.connect(u.endpoint)
                 self._by_endpoint[u.endpoint] = u.name
             self._xpub = self._socket(zmq.XPUB, server_secret)
+            self._xpub_monitor = self._xpub.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
+            self._socks.append(self._xpub_monitor)
+            self._monitors = zmq.Poller()
+            self._monitors.register(self._monitor, zmq.POLLIN)
+            self._monitors.register(self._xpub_monitor, zmq.POLLIN)
             self._xpub.bind(config.bind)
             self.endpoint = self._xpub.getsockopt_string(zmq.LAST_ENDPOINT)
             self._rep: zmq.Socket | None = None
@@ -442,15 +478,43 @@ class Fanin:
             self._control_proxy.bind(control)
             self._control = self._socket(zmq.PAIR)
             self._control.connect(control)
+            if config.metrics_port is not None:
+                capture = f"inproc://fanin-capture-{id(self)}"
+                self._capture = self._socket(zmq.PUB)  # never blocks the proxy: copies beyond the HWM are dropped
+                self._capture.setsockopt(zmq.SNDHWM, CAPTURE_HWM)
+                self._capture.bind(capture)
+                self._captured = self._socket(zmq.SUB)
+                self._captured.setsockopt(zmq.RCVHWM, CAPTURE_HWM)
+                self._captured.setsockopt(zmq.SUBSCRIBE, b"")
+                self._captured.connect(capture)
+                self.metrics.serve(config.metrics_host, config.metrics_port)
         except Exception:
             self._close_sockets()
+            self.metrics.close()
             raise
+        if self._rep is not None:
+            self._replay_server = ReplayServer(
+                self._rep,
+                lambda frame: (self.answer(frame.bytes), True),
+                stop=self._stop,
+                rate=self._rate,
+                refusals=self._refusals,
+                log=log,
+                prefix="fanin: ",
+                failure_prefix="fanin: ",
+                refusal_key="refused",  # one warning per 10 s for every kind of refusal together
+                max_request_bytes=None,  # the socket's ZMQ_MAXMSGSIZE (MAX_REQUEST_BYTES) disconnects larger ones
+                on_request=self.metrics.replay_answered,
+                ensure_ascii=False,
+                allow_nan=True,
+            )
         log.info(
-            "fanin: %d upstreams (%s) -> XPUB %s, replay %s; stations: %s; daemons: %s",
+            "fanin: %d upstreams (%s) -> XPUB %s, replay %s, metrics %s; stations: %s; daemons: %s",
             len(config.upstreams),
             ", ".join(f"{u.name}={u.endpoint}" for u in config.upstreams),
             self.endpoint,
             self.replay_endpoint or "off",
+            f"http://{self.metrics.host}:{self.metrics.port}/metrics" if self.metrics.port is not None else "off",
             f"CURVE (clients: {config.curve_clients_dir})" if server_secret else "CURVE off",
             "CURVE" if config.client_key else "CURVE off",
         )
@@ -470,26 +534,59 @@ class Fanin:
 
     # -- threads ------------------------------------------------------------------------------------
     def start(self) -> Fanin:
-        """Start the proxy and replay threads (the monitor is read by :meth:`poll_monitor`)."""
+        """Start the proxy and replay threads, and with metrics the counting thread (the monitors are read
+        by :meth:`poll_monitor`)."""
         targets: list[tuple[str, Callable[[], None]]] = [("fanin-proxy", self._run_proxy)]
-        if self._rep is not None:
-            targets.append(("fanin-replay", self._serve_replay))
+        if self._replay_server is not None:
+            targets.append(("fanin-replay", self._replay_server.serve))
         for name, target in targets:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
+        if self._captured is not None:  # not in _threads: metrics stopping is no reason to restart the fan-in
+            self._counter = threading.Thread(target=self._count_forwarded, name="fanin-count", daemon=True)
+            self._counter.start()
         return self
 
     def _run_proxy(self) -> None:
         try:
-            zmq.proxy_steerable(self._xsub, self._xpub, None, self._control_proxy)
+            zmq.proxy_steerable(self._xsub, self._xpub, self._capture, self._control_proxy)
         except zmq.ZMQError as exc:
             if not self._stop.is_set():
                 log.error("fanin: the proxy stopped: %s", exc)
 
+    def _count_forwarded(self) -> None:
+        """Count the daemons' messages on the capture socket (which also sees the stations' subscriptions,
+        single frames starting with 0 or 1, going the other way: not counted)."""
+        sock = self._captured
+        assert sock is not None
+        while not self._stop.is_set():
+            try:
+                if not sock.poll(100):
+                    continue
+                n = 0
+                while n < 10_000:
+                    try:
+                        frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        break
+                    if not (len(frames) == 1 and frames[0].bytes[:1] in (b"\x00", b"\x01")):
+                        n += 1
+                if n:
+                    self.metrics.messages_forwarded.inc(n)
+            except zmq.ZMQError as exc:
+                if self._stop.is_set():
+                    break
+                log.error("fanin: counting forwarded messages: %s", exc)
+                time.sleep(0.1)
+
     def poll_monitor(self, timeout_s: float) -> None:
-        """Read the XSUB's connection events for up to ``timeout_s``; log each upstream's changes."""
-        if not self._monitor.poll(int(timeout_s * 1000)):
+        """Read the XSUB's and the XPUB's connection events for up to ``timeout_s``; log each upstream's
+        changes; update the metrics of connections."""
+        ready = dict(self._monitors.poll(int(timeout_s * 1000)))
+        if self._xpub_monitor in ready:
+            self._station_events()
+        if self._monitor not in ready:
             return
         while self._monitor.poll(0):
             try:
@@ -522,6 +619,20 @@ class Fanin:
                     log.error("fanin: upstream %s (%s): %s; receiving nothing from it", name, endpoint, why)
                 st.connected, st.refused = False, why
             st.changes += 1
+            self.metrics.upstream_connected.labels(upstream=name).set(1 if st.connected else 0)
+
+    def _station_events(self) -> None:
+        """The XPUB's connections accepted and closed (a station refused by CURVE: both)."""
+        while self._xpub_monitor.poll(0):
+            try:
+                event = recv_monitor_message(self._xpub_monitor)
+            except zmq.ZMQError:
+                break
+            if event["event"] == zmq.EVENT_ACCEPTED:
+                self._stations.add(event["value"])
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
+                self._stations.discard(event["value"])
+        self.metrics.subscribers_connected.set(len(self._stations))
 
     def dead_threads(self) -> list[str]:
         """Names of the fan-in's threads (proxy, replay) that have stopped: it is broken if any."""
@@ -606,51 +717,12 @@ class Fanin:
                 self._refusals[f"upstream-{name}"].warn("fanin: replay from %s failed: %s", name, sec["error"])
         return {"upstreams": sections, "runs": runs}
 
-    def _receive_request(self, rep: zmq.Socket) -> dict:
-        first = rep.recv(copy=False, flags=zmq.NOBLOCK)
-        parts, frame = 1, first
-        while frame.more:
-            frame = rep.recv(copy=False, flags=zmq.NOBLOCK)
-            parts += 1
-        if not self._rate.take():
-            error = f"rate limited: at most {self._rate.rate_per_s:g} requests per second; try again"
-        elif parts > 1:
-            error = f"expected one frame holding a JSON object, got a multipart request of {parts} parts; refused"
-        else:
-            reply = self.answer(first.bytes)
-            if "error" in reply:
-                self._refusals["request"].warn("fanin: answered a bad request with an error: %s", reply["error"])
-            return reply
-        self._refusals["refused"].warn("fanin: %s", error)
-        return {"error": error}
-
-    def _serve_replay(self) -> None:
-        rep = self._rep
-        assert rep is not None
-        poller = zmq.Poller()
-        poller.register(rep, zmq.POLLIN)
-        while not self._stop.is_set():
-            try:
-                if not poller.poll(100):
-                    continue
-                try:
-                    reply = self._receive_request(rep)
-                except zmq.ZMQError:
-                    raise
-                except Exception as exc:  # nothing a request does may kill the replay thread
-                    log.exception("fanin: replay request failed")
-                    reply = {"error": f"internal error: {exc}"}
-                rep.send(json.dumps(reply, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
-            except zmq.ZMQError as exc:
-                if self._stop.is_set():
-                    break
-                log.error("fanin: replay socket: %s", exc)
-                time.sleep(0.1)
-
     # -- shutdown -----------------------------------------------------------------------------------
     def _close_sockets(self) -> None:
         with contextlib.suppress(zmq.ZMQError, AttributeError):
             self._xsub.disable_monitor()
+        with contextlib.suppress(zmq.ZMQError, AttributeError):
+            self._xpub.disable_monitor()
         for sock in self._socks:
             if not sock.closed:
                 sock.close(linger=0)
@@ -661,15 +733,16 @@ class Fanin:
             self._ctx.term()
 
     def close(self) -> None:
-        """Stop the proxy and the replay thread, close every socket."""
+        """Stop the proxy, the replay and counting threads and the metrics endpoint, close every socket."""
         self._stop.set()
         if self._threads:
             with contextlib.suppress(zmq.ZMQError):
                 self._control.send(b"TERMINATE")
-        for t in self._threads:
+        for t in [*self._threads, *([self._counter] if self._counter is not None else [])]:
             t.join(timeout=5.0)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._close_sockets()
+        self.metrics.close()
 
 
 # -- the stations' side ----------------------------------------------------------------------------------
@@ -818,6 +891,23 @@ class FaninSubscriber(Subscriber):
 
 
 # -- command line ----------------------------------------------------------------------------------------
+_OFF = "off"
+
+
+def _metrics_port_arg(text: str) -> int | str:
+    """``--metrics-port``: a port number (0: any free port), or off / none / '' (no metrics)."""
+    word = text.strip().lower()
+    if word in ("", "off", "none"):
+        return _OFF
+    try:
+        port = int(word, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number (0: any free port) or 'off', got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number in 0..65535, got {text!r}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="realtime-fanin",
@@ -844,6 +934,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-plaintext-remote", action="store_true", default=None, help="allow non-loopback endpoints without CURVE"
     )
     ap.add_argument("--upstream-timeout-s", type=float, metavar="S", help="wait for one daemon's replay answer")
+    ap.add_argument(
+        "--metrics-port",
+        type=_metrics_port_arg,
+        metavar="N",
+        help="serve Prometheus metrics on this port (0: any free port, logged; 'off': none, overriding the "
+        "file; default: none)",
+    )
+    ap.add_argument("--metrics-host", metavar="HOST", help="address of the metrics endpoint (default 127.0.0.1)")
     ap.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     ap.add_argument("--duration-s", type=float, metavar="S", help="stop by itself after S seconds (tests)")
     return ap
@@ -859,7 +957,7 @@ def config_from_args(args: argparse.Namespace) -> FaninConfig:
     for key in _FILE_KEYS:
         value = getattr(args, key, None)
         if value is not None:
-            settings[key] = value
+            settings[key] = None if value == _OFF and key == "metrics_port" else value
     try:
         return FaninConfig(upstreams=tuple(ups), **settings)
     except TypeError as exc:
@@ -919,6 +1017,9 @@ def main(argv: list[str] | None = None) -> int:
         return EX_CONFIG
     except zmq.ZMQError as exc:
         log.error("cannot open the fan-in's sockets: %s", exc)
+        return EX_UNAVAILABLE
+    except OSError as exc:
+        log.error("cannot serve the fan-in's metrics on %s:%s: %s", config.metrics_host, config.metrics_port, exc)
         return EX_UNAVAILABLE
     try:
         fanin.start()

@@ -79,6 +79,21 @@ SETTINGS_KEYS = {
 }
 DEVICES = ("auto", "cpu", "gpu")
 MAX_THREADS = 1024  # realtime.config.MAX_MODEL_THREADS
+# The model runs on batches of these sizes only: a batch is split into chunks of at most batch_windows
+# windows and each chunk is padded with zero windows to the next size (powers of two, then batch_windows).
+# Every new input shape costs the runtime memory that it keeps (TensorFlow: 703 -> 1800 MB RSS after
+# batches of 1-480 windows, against 785 MB for one shape; a daemon that falls behind sees every size) and
+# time (shape-specialised kernels re-planned). Zero padding costs at most 2x compute on the last chunk.
+BATCH_WINDOWS = 32
+MAX_BATCH_WINDOWS = 4096  # realtime.config checks model.batch_windows against this
+
+
+def batch_sizes(batch_windows: int) -> tuple[int, ...]:
+    """The batch sizes the model runs at: powers of two below ``batch_windows``, then ``batch_windows``."""
+    sizes = [1]
+    while sizes[-1] * 2 < batch_windows:
+        sizes.append(sizes[-1] * 2)
+    return tuple(sizes) if sizes[-1] == batch_windows else (*sizes, batch_windows)
 
 
 class ModelLoadError(RuntimeError):
@@ -103,7 +118,7 @@ class Detector(Protocol):
 
     def predict(self, windows_uv: np.ndarray) -> np.ndarray: ...
 
-    def warmup(self, batch_sizes: tuple[int, ...] = (1,)) -> None: ...
+    def warmup(self, batch_sizes: tuple[int, ...] | None = None) -> None: ...
 
 
 def _number(value: Any) -> bool:
@@ -273,7 +288,15 @@ class ExportedDetector:
     """A loaded export (a :class:`Detector`). ``predict(windows_uv [n, window_samples]) -> [n]`` p(seizure), float64."""
 
     def __init__(
-        self, path: Path, card: dict, backend: str, device: str, runner, input_name: str | None, threads: int = 0
+        self,
+        path: Path,
+        card: dict,
+        backend: str,
+        device: str,
+        runner,
+        input_name: str | None,
+        threads: int = 0,
+        batch_windows: int = BATCH_WINDOWS,
     ):
         self.path: Path = path
         self.card: dict = card
@@ -287,6 +310,8 @@ class ExportedDetector:
         self.backend: str = backend
         self.device: str = device
         self.threads: int = threads  # CPU threads of the runtime (0: the runtime's own choice)
+        self.batch_windows: int = batch_windows  # the largest batch the runtime sees
+        self.batch_sizes: tuple[int, ...] = batch_sizes(batch_windows)  # the only batch sizes it sees
         self._runner = runner
         self._input_name = input_name
 
@@ -317,17 +342,27 @@ class ExportedDetector:
                 f"windows contain NaN or inf (rows {rows[:10].tolist()}"
                 f"{'...' if rows.size > 10 else ''}); flag those channels instead of scoring them"
             )
-        out = self._run(np.ascontiguousarray(x, dtype=np.float32))
-        if out.shape != (x.shape[0], len(self.classes)):
-            raise RuntimeError(
-                f"model {self.model_version!r} returned shape {out.shape}, expected "
-                f"({x.shape[0]}, {len(self.classes)}) for classes {self.classes}"
-            )
-        return out[:, self.positive_index].astype(np.float64)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        probabilities = np.empty(x.shape[0], dtype=np.float64)
+        for start in range(0, x.shape[0], self.batch_windows):
+            chunk = x[start : start + self.batch_windows]
+            n = chunk.shape[0]
+            size = next(b for b in self.batch_sizes if b >= n)
+            if size > n:  # zero windows up to a size the runtime has seen; their outputs are dropped
+                chunk = np.concatenate([chunk, np.zeros((size - n, self.window_samples), dtype=np.float32)])
+            out = self._run(chunk)
+            if out.shape != (size, len(self.classes)):
+                raise RuntimeError(
+                    f"model {self.model_version!r} returned shape {out.shape}, expected "
+                    f"({size}, {len(self.classes)}) for classes {self.classes}"
+                )
+            probabilities[start : start + n] = out[:n, self.positive_index]
+        return probabilities
 
-    def warmup(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
-        """Run the model once per batch size (tracing, allocation) so the first real window is not slow."""
-        for n in batch_sizes:
+    def warmup(self, batch_sizes: tuple[int, ...] | None = None) -> None:
+        """Run the model once per batch size (tracing, allocation) so the first real window is not slow;
+        ``None``: every size it will run at (:attr:`batch_sizes`), after which its memory stays flat."""
+        for n in self.batch_sizes if batch_sizes is None else batch_sizes:
             self.predict(np.zeros((n, self.window_samples), dtype=np.float32))
 
     def __repr__(self) -> str:
@@ -383,11 +418,16 @@ def resolve_threads(threads: int = 0) -> int:
 
 
 def load_detector(
-    path: str | Path | None = None, backend: str = "auto", device: str = "auto", threads: int = 0
+    path: str | Path | None = None,
+    backend: str = "auto",
+    device: str = "auto",
+    threads: int = 0,
+    batch_windows: int = BATCH_WINDOWS,
 ) -> ExportedDetector:
     """Load and check an export (``None``/``""`` = :func:`default_model_path`); ``backend`` "auto" picks
     TensorFlow when it is installed, else LiteRT (:func:`resolve_backend`); ``threads``: the runtime's
-    CPU threads, 0 = every core (:func:`resolve_threads`)."""
+    CPU threads, 0 = every core (:func:`resolve_threads`); ``batch_windows``: the largest batch the
+    runtime is given (see :data:`BATCH_WINDOWS`)."""
     if backend not in BACKENDS:
         raise ModelLoadError(f"model backend must be one of {BACKENDS}, got {backend!r}")
     if device not in DEVICES:
@@ -395,6 +435,14 @@ def load_detector(
     if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS:
         raise ModelLoadError(
             f"model threads must be an integer in [0, {MAX_THREADS}] (0 = every core), got {threads!r}"
+        )
+    if (
+        isinstance(batch_windows, bool)
+        or not isinstance(batch_windows, int)
+        or not 1 <= batch_windows <= MAX_BATCH_WINDOWS
+    ):
+        raise ModelLoadError(
+            f"model batch_windows must be an integer in [1, {MAX_BATCH_WINDOWS}], got {batch_windows!r}"
         )
     export = Path(path) if path else default_model_path()
     card = read_card(export)
@@ -412,7 +460,7 @@ def load_detector(
         n_threads = resolve_threads(threads)
         runner, input_name = _load_litert(export, n_threads)
         dev = "CPU"
-    det = ExportedDetector(export, card, backend, dev, runner, input_name, n_threads)
+    det = ExportedDetector(export, card, backend, dev, runner, input_name, n_threads, batch_windows)
     log.info(
         "loaded model %s (%s) from %s: backend %s on %s, %s CPU thread(s)",
         det.model_version,

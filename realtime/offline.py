@@ -199,6 +199,7 @@ def run_offline(
                 backend=config.model.backend,
                 device=config.model.device,
                 threads=config.model.threads,
+                batch_windows=config.model.batch_windows,
             )
         except ModelLoadError as exc:  # nothing can be scored: one error line, no traceback
             log.error("cannot load the model: %s", exc)

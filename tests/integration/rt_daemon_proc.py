@@ -9,12 +9,10 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import zmq
-from prometheus_client.parser import text_string_to_metric_families
-from rt_helpers import REPO
+from rt_helpers import REPO, scrape
 from rt_helpers import env as base_env
 
 READY = re.compile(r"ready: alerts=(\S+) replay=(\S+) metrics=(\S+)")
@@ -127,13 +125,7 @@ class DaemonProc:
         raise AssertionError(f"no {what} within {timeout_s} s; got {seen}\n{self.log_text()[-2500:]}")
 
     def scrape(self) -> dict[tuple[str, tuple], float]:
-        with urllib.request.urlopen(self.metrics_url, timeout=5) as resp:
-            text = resp.read().decode()
-        out = {}
-        for fam in text_string_to_metric_families(text):
-            for s in fam.samples:
-                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-        return out
+        return scrape(self.metrics_url)
 
     def close(self) -> None:
         self._stop = True
@@ -150,6 +142,30 @@ class DaemonProc:
             self.proc.stderr.close()
         if self.notify:
             self.notify.close()
+
+
+def toy_daemon(
+    tmp: Path,
+    toy_export: Path,
+    log_path: Path,
+    *args: str,
+    config: Path | None = None,
+    replay_endpoint: str = "tcp://127.0.0.1:0",
+) -> DaemonProc:
+    """A daemon process on the toy model (LiteRT) with its alert log at ``log_path``, alerts on a random loopback
+    port, replay on ``replay_endpoint`` ("": none), no sd_notify socket; ``args``: the stream and any other flag
+    (``--stream NAME``, ``--metrics-port 0``). Not yet ready: call :meth:`DaemonProc.wait_ready`."""
+    return DaemonProc(
+        [
+            *(("--config", str(config)) if config is not None else ()),
+            *args,
+            *("--model", str(toy_export), "--backend", "litert"),
+            *("--endpoint", "tcp://127.0.0.1:*", "--replay-endpoint", replay_endpoint),
+            *("--alert-log", str(log_path)),
+        ],
+        tmp,
+        notify=False,
+    )
 
 
 def metric(samples: dict, name: str, **labels) -> float | None:

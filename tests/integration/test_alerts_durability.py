@@ -4,7 +4,6 @@ a replay socket under hostile requests: real processes, real sockets on random l
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,25 +11,16 @@ import time
 
 import pytest
 import zmq
-from rt_helpers import REPO
+from rt_helpers import (
+    env,
+    heartbeat,
+    publish_until_received,
+    zmq_context,  # noqa: F401 - the fixture ctx
+)
 
 from realtime.alerts import MAX_REQUEST_BYTES, Publisher, Subscriber, replay_request
-from realtime.messages import Envelope, heartbeat_message
 
 pytestmark = pytest.mark.integration
-
-ENV = Envelope.of({"name": "bed1", "type": "EEG", "source_id": "sid"}, host="host", model_version="toy-1")
-
-
-def heartbeat(t: float) -> dict:
-    return heartbeat_message(ENV, time=t, state="connected", alarm_active=False, windows_total=3, uptime_s=t)
-
-
-@pytest.fixture
-def ctx():
-    c = zmq.Context()
-    yield c
-    c.term()
 
 
 # A daemon's publisher that sends ten messages and is then killed (no clean close).
@@ -56,7 +46,7 @@ def test_numbers_stay_above_everything_sent_when_log_lines_are_lost(tmp_path, ct
         capture_output=True,
         text=True,
         timeout=60,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        env=env(),
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
     sent_seq, sent_run = done.stdout.split()
@@ -77,12 +67,7 @@ def test_a_subscriber_keeps_messages_when_numbering_goes_back_and_says_so(tmp_pa
     warnings: list[str] = []
     sub = Subscriber(first.endpoint, "", context=ctx, warn=warnings.append)
     try:
-        got = None
-        for i in range(200):  # slow joiner: publish until one arrives
-            first.publish(heartbeat(float(i)))
-            got = sub.receive(0.05)
-            if got is not None:
-                break
+        got = publish_until_received(first, sub, heartbeat, 200)
         assert got is not None and got["run"] == first.run
         for i in range(5):
             first.publish(heartbeat(100.0 + i))

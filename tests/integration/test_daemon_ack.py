@@ -14,34 +14,21 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 import zmq.auth
-from rt_daemon_proc import DaemonProc, metric
-from rt_helpers import REPO, env, start_outlet, stop, unique
+from rt_daemon_proc import DaemonProc, metric, toy_daemon
+from rt_helpers import QUICK, Outlets, merged, read_log, run_realtime, stop, toy_sections, unique, write_config
 
 from realtime.alerts import ClientKeys, Subscriber, ack_request
 
 pytestmark = pytest.mark.integration
 
-CONFIG = """
-[stream]
-resolve_timeout_s = 0.5
-stale_after_s = 1.0
-
-[alerts]
-heartbeat_s = 0.5
-reannounce_s = 1.0
-curve_secret_key = "{secret}"
-curve_clients_dir = "{clients}"
-
-[decision]
-settle_s = 0.0
-min_duration_s = 0.0
-merge_gap_s = 0.0
-"""
+CONFIG = (
+    QUICK,
+    {"stream": {"stale_after_s": 1.0}, "alerts": {"reannounce_s": 1.0}, "decision": {"merge_gap_s": 0.0}},
+)
 
 
 class Collector:
@@ -68,17 +55,11 @@ class Collector:
 
 
 def _cli_ack(d: DaemonProc, keys_dir, event_id: int, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            *(sys.executable, "-m", "realtime", "alerts", "--replay-endpoint", d.replay_endpoint),
-            *("--ack", str(event_id), "--server-key", str(keys_dir / "server" / "server.key")),
-            *("--client-key", str(keys_dir / "station" / "station-1.key_secret"), "--timeout-s", "20", *extra),
-        ],
-        cwd=str(REPO),
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    return run_realtime(
+        *("alerts", "--replay-endpoint", d.replay_endpoint),
+        *("--ack", str(event_id), "--server-key", str(keys_dir / "server" / "server.key")),
+        *("--client-key", str(keys_dir / "station" / "station-1.key_secret"), "--timeout-s", "20", *extra),
+        timeout_s=60,
     )
 
 
@@ -90,19 +71,13 @@ def test_ack_stops_reannouncements_once_and_event_ids_continue_over_a_new_layout
     zmq.auth.create_certificates(keys_dir / "station", "station-1")
     clients = keys_dir / "clients"
     shutil.copy(keys_dir / "station" / "station-1.key", clients / "station-1.key")
-    (tmp_path / "detect.toml").write_text(CONFIG.format(secret=server_secret, clients=clients))
+    curve = {"alerts": {"curve_secret_key": str(server_secret), "curve_clients_dir": str(clients)}}
+    config = write_config(tmp_path / "detect.toml", *CONFIG, curve)
     log_path = tmp_path / "alerts.jsonl"
     name = unique("ack")
-    outlet = start_outlet("--name", name, "--amplitude", "300", "--channels", "4")  # p ~ 1: an onset at once
-    d = DaemonProc(
-        [
-            *("--config", str(tmp_path / "detect.toml"), "--stream", name, "--model", str(toy_export)),
-            *("--backend", "litert", "--endpoint", "tcp://127.0.0.1:*", "--replay-endpoint", "tcp://127.0.0.1:0"),
-            *("--alert-log", str(log_path), "--metrics-port", "0"),
-        ],
-        tmp_path,
-        notify=False,
-    )
+    outlets = Outlets()
+    outlet = outlets.start("--name", name, "--amplitude", "300", "--channels", "4")  # p ~ 1: an onset at once
+    d = toy_daemon(tmp_path, toy_export, log_path, "--stream", name, "--metrics-port", "0", config=config)
     keys = ClientKeys.load(keys_dir / "server" / "server.key", keys_dir / "station" / "station-1.key_secret")
     sub = None
     try:
@@ -146,7 +121,7 @@ def test_ack_stops_reannouncements_once_and_event_ids_continue_over_a_new_layout
 
         # another device under the bed's name, with another layout: event 1 ends, the next one is event 2
         stop(outlet)
-        outlet = start_outlet("--name", name, "--amplitude", "300", "--channels", "3")
+        outlets.start("--name", name, "--amplitude", "300", "--channels", "3")
         offset = got.wait(lambda m: m["type"] == "seizure.offset", 60, "the offset of event 1")
         assert offset["event_id"] == 1
         onset2 = got.wait(lambda m: m["type"] == "seizure.onset" and m["seq"] > offset["seq"], 60, "a new onset")
@@ -154,31 +129,25 @@ def test_ack_stops_reannouncements_once_and_event_ids_continue_over_a_new_layout
         rean2 = got.wait(lambda m: m["type"] == "seizure.reannounce" and m["event_id"] == 2, 30, "event 2 reminded")
         assert rean2["count"] == 1
         assert metric(d.scrape(), "realtime_detect_alarm_acknowledged", stream=name) == 0
-        logged = [json.loads(line) for line in log_path.read_text().splitlines()]
+        logged = read_log(log_path)
         assert [m["event_id"] for m in logged if m["type"] == "seizure.ack"] == [1]  # the second ack: no message
     finally:
         if sub is not None:
             sub.close()
         d.close()
-        stop(outlet)
+        outlets.close()
 
 
 def test_a_missing_curve_key_file_is_a_configuration_error(toy_export, tmp_path):
     from realtime.config import build_config
     from realtime.daemon import EX_CONFIG, Daemon, StartupError
 
+    curve = {"curve_secret_key": str(tmp_path / "nowhere.key_secret"), "curve_clients_dir": str(tmp_path)}
     cfg = build_config(
-        {
-            "model": {"path": str(toy_export), "backend": "litert"},
-            "alerts": {
-                "endpoint": "tcp://127.0.0.1:*",
-                "replay_endpoint": "tcp://127.0.0.1:0",
-                "log_path": str(tmp_path / "alerts.jsonl"),
-                "curve_secret_key": str(tmp_path / "nowhere.key_secret"),
-                "curve_clients_dir": str(tmp_path),
-            },
-            "metrics": {"enabled": False},
-        }
+        merged(
+            toy_sections(toy_export, tmp_path / "alerts.jsonl"),
+            {"alerts": {"replay_endpoint": "tcp://127.0.0.1:0", **curve}, "metrics": {"enabled": False}},
+        )
     )
     d = Daemon(cfg, env={})
     with pytest.raises(StartupError, match=r"nowhere\.key_secret") as err:

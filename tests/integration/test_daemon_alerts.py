@@ -6,13 +6,18 @@ import json
 
 import pytest
 import zmq
+from rt_helpers import (
+    ENV,
+    heartbeat,
+    publish_until_received,
+    read_log,
+    zmq_context,  # noqa: F401 - the fixture ctx
+)
 
 from realtime.alerts import AlertLog, Publisher, Subscriber, default_log_path, replay_request
-from realtime.messages import Envelope, decode, heartbeat_message, signal_message
+from realtime.messages import decode, signal_message
 
 pytestmark = pytest.mark.integration
-
-ENV = Envelope.of({"name": "bed1", "type": "EEG", "source_id": "sid"}, host="host", model_version="toy-1")
 
 
 def onset(t: float) -> dict:
@@ -31,17 +36,6 @@ def onset(t: float) -> dict:
         "window_end": t,
         "publish_time": t,
     }
-
-
-def heartbeat(t: float) -> dict:
-    return heartbeat_message(ENV, time=t, state="connected", alarm_active=False, windows_total=3, uptime_s=t)
-
-
-@pytest.fixture
-def ctx():
-    c = zmq.Context()
-    yield c
-    c.term()
 
 
 def new_publisher(tmp_path, ctx, **kw) -> Publisher:
@@ -83,8 +77,7 @@ def test_publish_logs_before_sending_and_seq_continues_across_restart(tmp_path, 
         assert received["seq"] == stamped["seq"] and received["channels"] == ["C0", "C1"]
         assert received["run"] == pub.run and len(pub.run) == 32  # this start's id, beside seq
         # By the time a subscriber has it, it is in the log (written and flushed before sending).
-        lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
-        assert json.loads(lines[-1]) == received
+        assert read_log(tmp_path / "alerts.jsonl")[-1] == received
         assert "seizure.onset" in sent_topics
         last = stamped["seq"]
     finally:
@@ -228,8 +221,7 @@ def test_an_invalid_message_is_neither_logged_nor_sent_nor_numbered(tmp_path, ct
         with pytest.raises(MessageError, match="probability"):
             pub.publish(bad)
         assert pub.publish(heartbeat(3.0))["seq"] == first + 1
-        lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
-        assert [json.loads(ln)["seq"] for ln in lines] == [first, first + 1]
+        assert [m["seq"] for m in read_log(tmp_path / "alerts.jsonl")] == [first, first + 1]
     finally:
         pub.close(flush_s=0)
 
@@ -239,12 +231,7 @@ def test_subscriber_fills_a_gap_in_the_sequence_from_replay(tmp_path, ctx):
     try:
         sub = Subscriber(pub.endpoint, pub.replay_endpoint, topics=["seizure"], context=ctx)
         # Live from the start (no --since): wait until the SUB has joined.
-        first = None
-        for i in range(100):
-            pub.publish(onset(float(i)))
-            first = sub.receive(0.05)
-            if first is not None:
-                break
+        first = publish_until_received(pub, sub, onset, 100)
         assert first is not None
         while sub.receive(0.2) is not None:
             pass

@@ -15,16 +15,14 @@ import json
 import os
 import signal
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pylsl
 import pytest
 from jsonschema import Draft202012Validator
-from prometheus_client.parser import text_string_to_metric_families
-from rt_daemon_proc import DaemonProc
-from rt_helpers import start_outlet, stop, unique
+from rt_daemon_proc import toy_daemon
+from rt_helpers import Outlets, poll, read_log, scrape, stop, toml, toy_sections, unique
 
 from realtime.config import build_config, load_config
 from realtime.daemon import Daemon
@@ -34,45 +32,6 @@ pytestmark = pytest.mark.integration
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "alert-message.schema.json").read_text())
 QUIET_UV = "20"  # the toy model: p ~ 0 (window std 14 µV)
 SEIZURE_UV = "300"  # p ~ 1 (window std 212 µV)
-
-
-def sections(toy_export, log_path, **over) -> dict:
-    raw = {
-        "stream": {"resolve_timeout_s": 3.0, "stale_after_s": 1.0},
-        "model": {"path": str(toy_export), "backend": "litert"},
-        "decision": {"settle_s": 0.0, "min_duration_s": 1.0},
-        "alerts": {
-            "endpoint": "tcp://127.0.0.1:*",
-            "replay_endpoint": "",
-            "log_path": str(log_path),
-            "heartbeat_s": 1.0,
-        },
-        "metrics": {"enabled": True, "port": 0},
-    }
-    raw.update(over)
-    return raw
-
-
-def toml(raw: dict) -> str:
-    """The few TOML forms these configs need (strings, numbers, booleans; [[beds]])."""
-
-    def value(v):
-        return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
-
-    out = []
-    for section, table in raw.items():
-        if section == "beds":
-            for bed in table:
-                out.append("[[beds]]")
-                out += [f"{k} = {value(v)}" for k, v in bed.items()]
-        else:
-            out.append(f"[{section}]")
-            out += [f"{k} = {value(v)}" for k, v in table.items()]
-    return "\n".join(out) + "\n"
-
-
-def logged(path) -> list[dict]:
-    return [json.loads(s) for s in Path(path).read_text().splitlines()] if Path(path).exists() else []
 
 
 def iterate_until(d: Daemon, predicate, timeout_s: float, what: str, each=None) -> None:
@@ -86,14 +45,9 @@ def iterate_until(d: Daemon, predicate, timeout_s: float, what: str, each=None) 
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def scrape(port: int) -> dict[tuple[str, tuple], float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for fam in text_string_to_metric_families(text)
-        for s in fam.samples
-    }
+def metrics_of(d: Daemon) -> dict[tuple[str, tuple], float]:
+    """A real scrape of an in-process daemon's metrics endpoint."""
+    return scrape(f"http://127.0.0.1:{d.metrics.port}/metrics")
 
 
 def calls(d: Daemon) -> float:
@@ -111,42 +65,40 @@ def assert_schema_valid(messages: list[dict]) -> None:
 def test_three_beds_a_seizure_on_one_raises_its_alarm_only_in_one_batched_call_per_tick(toy_export, tmp_path):
     names = {bed: unique(bed) for bed in ("bed-a", "bed-b", "bed-c")}
     amplitude = {"bed-a": QUIET_UV, "bed-b": QUIET_UV, "bed-c": SEIZURE_UV}
-    outlets = [
-        start_outlet("--name", names[b], "--source-id", unique("amp"), "--amplitude", amplitude[b]) for b in names
-    ]
     log_path = tmp_path / "alerts.jsonl"
-    cfg = build_config(sections(toy_export, log_path, beds=[{"bed": b, "name": n} for b, n in names.items()]))
-    d = Daemon(cfg, env={})
+    cfg = build_config(toy_sections(toy_export, log_path, beds=[{"bed": b, "name": n} for b, n in names.items()]))
     ticks: list[tuple[float, int]] = []  # per iteration: model calls made, beds that scored a window
+    with Outlets() as outlets:
+        for b in names:
+            outlets.start("--name", names[b], "--source-id", unique("amp"), "--amplitude", amplitude[b])
+        d = Daemon(cfg, env={})
 
-    def count_tick(before=[0.0, {}]) -> None:  # noqa: B006 - the state of the previous iteration
-        now = {label: bed.windows_total for label, bed in d.beds.items()}
-        scored = sum(now[b] > before[1].get(b, 0) for b in now)
-        ticks.append((calls(d) - before[0], scored))
-        before[0], before[1] = calls(d), now
+        def count_tick(before=[0.0, {}]) -> None:  # noqa: B006 - the state of the previous iteration
+            now = {label: bed.windows_total for label, bed in d.beds.items()}
+            scored = sum(now[b] > before[1].get(b, 0) for b in now)
+            ticks.append((calls(d) - before[0], scored))
+            before[0], before[1] = calls(d), now
 
-    try:
-        d.start()
-        count_tick()
-        iterate_until(
-            d,
-            lambda: (
-                any(m["type"] == "seizure.onset" for m in logged(log_path))
-                and all(b.windows_total >= 3 for b in d.beds.values())
-            ),
-            40,
-            "an onset and three windows on every bed",
-            each=count_tick,
-        )
-        time.sleep(1.5)  # the loop held up (a slow model call, say): every bed now has a window due
-        d.iterate()
-        count_tick()
-        metrics = scrape(d.metrics.port)
-    finally:
-        d.shutdown()
-        for o in outlets:
-            stop(o)
-    messages = logged(log_path)
+        try:
+            d.start()
+            count_tick()
+            iterate_until(
+                d,
+                lambda: (
+                    any(m["type"] == "seizure.onset" for m in read_log(log_path))
+                    and all(b.windows_total >= 3 for b in d.beds.values())
+                ),
+                40,
+                "an onset and three windows on every bed",
+                each=count_tick,
+            )
+            time.sleep(1.5)  # the loop held up (a slow model call, say): every bed now has a window due
+            d.iterate()
+            count_tick()
+            metrics = metrics_of(d)
+        finally:
+            d.shutdown()
+    messages = read_log(log_path)
     assert_schema_valid(messages)
     onsets = [m for m in messages if m["type"] == "seizure.onset"]
     assert [(m["bed"], m["stream"]["name"]) for m in onsets] == [("bed-c", names["bed-c"])]
@@ -166,23 +118,23 @@ def test_a_killed_outlet_does_not_delay_another_beds_onset(toy_export, tmp_path)
     """Bed A's outlet is killed; its inlet is lost and re-resolved (``resolve_timeout_s`` 3 s) while bed B's
     seizure starts: B's onset follows its crossing by ``min_duration_s`` (1 s), not by a blocking resolve."""
     name_a, name_b = unique("lost-a"), unique("seizing-b")
-    a = start_outlet("--name", name_a, "--source-id", unique("amp"), "--amplitude", QUIET_UV)
-    b = start_outlet("--name", name_b, "--source-id", unique("amp"), "--amplitude", QUIET_UV, "--seizure-after-s", "9")
     log_path = tmp_path / "alerts.jsonl"
     beds = [{"bed": "a", "name": name_a}, {"bed": "b", "name": name_b}]
-    d = Daemon(build_config(sections(toy_export, log_path, beds=beds)), env={})
-    try:
-        d.start()
-        iterate_until(d, lambda: all(bed.windows_total >= 1 for bed in d.beds.values()), 30, "a window on both beds")
-        stop(a)  # SIGKILL: the cable pulled
-        a = None
-        iterate_until(d, lambda: any(m["type"] == "seizure.onset" for m in logged(log_path)), 30, "bed b's onset")
-        assert d.beds["a"].state == "lost"
-    finally:
-        d.shutdown()
-        stop(a)
-        stop(b)
-    messages = logged(log_path)
+    with Outlets() as outlets:
+        a = outlets.start("--name", name_a, "--source-id", unique("amp"), "--amplitude", QUIET_UV)
+        outlets.start("--name", name_b, "--source-id", unique("amp"), "--amplitude", QUIET_UV, "--seizure-after-s", "9")
+        d = Daemon(build_config(toy_sections(toy_export, log_path, beds=beds)), env={})
+        try:
+            d.start()
+            iterate_until(
+                d, lambda: all(bed.windows_total >= 1 for bed in d.beds.values()), 30, "a window on both beds"
+            )
+            stop(a)  # SIGKILL: the cable pulled
+            iterate_until(d, lambda: any(m["type"] == "seizure.onset" for m in read_log(log_path)), 30, "bed b's onset")
+            assert d.beds["a"].state == "lost"
+        finally:
+            d.shutdown()
+    messages = read_log(log_path)
     lost = [m for m in messages if m["type"] == "status.signal" and m["state"] == "lost"]
     (onset,) = [m for m in messages if m["type"] == "seizure.onset"]
     assert [m["bed"] for m in lost] == ["a"] and lost[0]["seq"] < onset["seq"]  # a was lost before b's onset
@@ -196,38 +148,35 @@ def test_a_killed_outlet_does_not_delay_another_beds_onset(toy_export, tmp_path)
 
 def test_sighup_adds_a_bed_and_removes_one_closing_its_open_event(toy_export, tmp_path):
     names = {"bed-a": unique("hup-a"), "bed-b": unique("hup-b"), "bed-c": unique("hup-c")}
-    outlets = [
-        start_outlet("--name", names["bed-a"], "--amplitude", SEIZURE_UV),
-        start_outlet("--name", names["bed-b"], "--amplitude", QUIET_UV),
-        start_outlet("--name", names["bed-c"], "--amplitude", QUIET_UV),
-    ]
     log_path = tmp_path / "alerts.jsonl"
     path = tmp_path / "detect.toml"
 
     def write(beds):
-        path.write_text(toml(sections(toy_export, log_path, beds=[{"bed": b, "name": names[b]} for b in beds])))
+        path.write_text(toml(toy_sections(toy_export, log_path, beds=[{"bed": b, "name": names[b]} for b in beds])))
 
-    write(["bed-a", "bed-b"])
-    d = Daemon(load_config(path), config_path=path, env={})
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    try:
-        d.install_signal_handlers()
-        d.start()
-        iterate_until(d, lambda: d.beds["bed-a"].alarm.open is not None, 30, "bed-a's onset")
-        write(["bed-b", "bed-c"])
-        os.kill(os.getpid(), signal.SIGHUP)  # a real signal: the handler sets a flag, the loop reloads
-        iterate_until(
-            d, lambda: "bed-c" in d.beds and d.beds["bed-c"].windows_total >= 1, 30, "bed-c added and scoring"
-        )
-        assert set(d.beds) == {"bed-b", "bed-c"}
-        metrics = scrape(d.metrics.port)
-    finally:
-        d.shutdown()
-        for s, h in handlers.items():
-            signal.signal(s, h)
-        for o in outlets:
-            stop(o)
-    messages = logged(log_path)
+    with Outlets() as outlets:
+        outlets.start("--name", names["bed-a"], "--amplitude", SEIZURE_UV)
+        outlets.start("--name", names["bed-b"], "--amplitude", QUIET_UV)
+        outlets.start("--name", names["bed-c"], "--amplitude", QUIET_UV)
+        write(["bed-a", "bed-b"])
+        d = Daemon(load_config(path), config_path=path, env={})
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        try:
+            d.install_signal_handlers()
+            d.start()
+            iterate_until(d, lambda: d.beds["bed-a"].alarm.open is not None, 60, "bed-a's onset")
+            write(["bed-b", "bed-c"])
+            os.kill(os.getpid(), signal.SIGHUP)  # a real signal: the handler sets a flag, the loop reloads
+            iterate_until(
+                d, lambda: "bed-c" in d.beds and d.beds["bed-c"].windows_total >= 1, 60, "bed-c added and scoring"
+            )
+            assert set(d.beds) == {"bed-b", "bed-c"}
+            metrics = metrics_of(d)
+        finally:
+            d.shutdown()
+            for s, h in handlers.items():
+                signal.signal(s, h)
+    messages = read_log(log_path)
     assert_schema_valid(messages)
     (onset,) = [m for m in messages if m["type"] == "seizure.onset"]
     (offset,) = [m for m in messages if m["type"] == "seizure.offset"]
@@ -244,54 +193,112 @@ def test_sighup_adds_a_bed_and_removes_one_closing_its_open_event(toy_export, tm
 def test_type_discovers_every_stream_of_that_type_as_a_bed(toy_export, tmp_path):
     kind = unique("EEGT")  # a type no other test's stream has
     sid1, sid2 = unique("amp1"), unique("amp2")
-    outlets = [
-        start_outlet("--name", unique("disc"), "--type", kind, "--source-id", sid1, "--amplitude", QUIET_UV),
-        start_outlet("--name", unique("disc"), "--type", kind, "--source-id", sid2, "--amplitude", QUIET_UV),
-    ]
     path = tmp_path / "detect.toml"
     path.write_text(f'[discover.beds]\n"{sid1}" = "ward3-bed7"\n')
-    d = DaemonProc(
-        [
-            "--config",
-            str(path),
-            "--type",
-            kind,
-            "--model",
-            str(toy_export),
-            "--backend",
-            "litert",
-            "--endpoint",
-            "tcp://127.0.0.1:*",
-            "--replay-endpoint",
-            "",
-            "--metrics-port",
-            "0",
-            "--alert-log",
-            str(tmp_path / "alerts.jsonl"),
-        ],
-        tmp_path,
-        notify=False,
-    )
+    log_path = tmp_path / "alerts.jsonl"
+
+    def connected() -> dict:
+        return {m["bed"]: m for m in read_log(log_path) if m["type"] == "status.signal" and m["state"] == "connected"}
+
+    with Outlets() as outlets:
+        outlets.start("--name", unique("disc"), "--type", kind, "--source-id", sid1, "--amplitude", QUIET_UV)
+        outlets.start("--name", unique("disc"), "--type", kind, "--source-id", sid2, "--amplitude", QUIET_UV)
+        d = toy_daemon(
+            tmp_path, toy_export, log_path, "--type", kind, "--metrics-port", "0", config=path, replay_endpoint=""
+        )
+        try:
+            d.wait_ready()
+            # from the alert log, which holds every message: a bed may connect before a subscriber has joined
+            beds = poll(connected, lambda found: len(found) >= 2, 60)
+            assert set(beds) == {"ward3-bed7", sid2}, (beds, d.log_text()[-2500:])
+            assert all(m["stream"]["type"] == kind for m in beds.values())
+            d.subscribe()
+            d.wait_message(lambda m: m["type"] == "status.heartbeat" and m["bed"] == sid2, 30, "a heartbeat of bed 2")
+        finally:
+            d.close()
+
+
+def test_start_reads_the_alert_log_once_for_every_bed_closing_what_was_left_open(
+    toy_export, tmp_path, monkeypatch, caplog
+):
+    """A log left by a run of three beds (written by a real Publisher): bed-a's event 2 open, bed-b's event 3
+    open and acknowledged, bed-c's event 1 closed. The next start reads the log once for the three beds, closes
+    events 2 and 3 (``"reason": "restart"``, each bed's own), and event ids continue after 3."""
+    import realtime.alarm
+    from realtime.alerts import Publisher
+    from realtime.messages import Envelope, ack_message, heartbeat_message, restart_offset_message
+
+    names = {bed: unique(bed) for bed in ("bed-a", "bed-b", "bed-c")}
+    envs = {
+        bed: Envelope.of({"name": n, "type": "EEG", "source_id": f"sid-{bed}"}, "h", "toy-1")
+        for bed, n in names.items()
+    }
+    log_path = tmp_path / "alerts.jsonl"
+
+    def onset(bed: str, eid: int, t: float) -> dict:  # the contract's fields (the decision is tested elsewhere)
+        env = envs[bed]
+        return {
+            "schema": "realtime-detect/1",
+            "type": "seizure.onset",
+            "time": t,
+            "stream": dict(env.stream),
+            "host": env.host,
+            "model_version": env.model_version,
+            "event_id": eid,
+            "probability": 0.9,
+            "channels": ["C0"],
+            "window_start": t - 4.096,
+            "window_end": t,
+            "publish_time": t,
+        }
+
+    def beat(bed: str, t: float) -> dict:
+        return heartbeat_message(envs[bed], time=t, state="connected", alarm_active=False, windows_total=1, uptime_s=t)
+
+    before = Publisher("tcp://127.0.0.1:*", "", log_path)
     try:
-        d.wait_ready()
-        # from the alert log, which holds every message: a bed may connect before a subscriber has joined
-        log_path = tmp_path / "alerts.jsonl"
-        deadline = time.monotonic() + 30
-        connected: dict = {}
-        while len(connected) < 2 and time.monotonic() < deadline:
-            lines = log_path.read_text().splitlines() if log_path.exists() else []
-            for m in map(json.loads, lines):
-                if m["type"] == "status.signal" and m["state"] == "connected":
-                    connected[m["bed"]] = m
-            time.sleep(0.2)
-        assert set(connected) == {"ward3-bed7", sid2}, (connected, d.log_text()[-2500:])
-        assert all(m["stream"]["type"] == kind for m in connected.values())
-        d.subscribe()
-        d.wait_message(lambda m: m["type"] == "status.heartbeat" and m["bed"] == sid2, 10, "a heartbeat of bed 2")
+        closed_c = restart_offset_message(envs["bed-c"], event_id=1, onset_time=100.0, time=130.0, probability=0.2)
+        for bed, msg in [
+            ("bed-c", onset("bed-c", 1, 100.0)),
+            ("bed-c", {**closed_c, "reason": "bed_removed"}),
+            ("bed-a", onset("bed-a", 2, 200.0)),
+            ("bed-b", onset("bed-b", 3, 205.0)),
+            ("bed-b", ack_message(envs["bed-b"], time=210.0, event_id=3, by="station-1", note="", ack_time=1.7e9)),
+            ("bed-a", beat("bed-a", 230.0)),
+            ("bed-b", beat("bed-b", 231.0)),
+            ("bed-c", beat("bed-c", 232.0)),
+        ]:
+            before.publish({**msg, "bed": bed})
     finally:
-        d.close()
-        for o in outlets:
-            stop(o)
+        before.close(flush_s=0)
+    readings = []
+    reading = realtime.alarm.lines_newest_first
+
+    def counted(path, *args, **kw):
+        readings.append(path)
+        return reading(path, *args, **kw)
+
+    monkeypatch.setattr(realtime.alarm, "lines_newest_first", counted)
+    beds = [{"bed": b, "name": n} for b, n in names.items()]
+    d = Daemon(build_config(toy_sections(toy_export, log_path, beds=beds)), env={})
+    try:
+        with caplog.at_level("INFO", logger="realtime.daemon"):
+            d.start()
+        assert readings == [log_path]  # one reading of the log for the three beds
+        assert d._last_event_id == 3
+        assert all(bed.alarm.open is None for bed in d.beds.values())
+    finally:
+        d.shutdown()
+    restarted = [m for m in read_log(log_path) if m["type"] == "seizure.offset" and m["reason"] == "restart"]
+    assert [(m["bed"], m["event_id"], m["stream"]["name"]) for m in restarted] == [
+        ("bed-a", 2, names["bed-a"]),
+        ("bed-b", 3, names["bed-b"]),
+    ]
+    assert [m["time"] for m in restarted] == [230.0, 231.0]  # each stream's last sign of life
+    assert_schema_valid(restarted)
+    text = caplog.text
+    assert "once for 3 beds" in text and "event ids continue after 3" in text
+    assert f"seizure event 3 on {names['bed-b']} was still open" in text and "acknowledged by station-1" in text
 
 
 def test_one_batched_call_gives_every_bed_what_scoring_it_alone_gives(toy_export):

@@ -6,20 +6,35 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 import zmq
+from prometheus_client.parser import text_string_to_metric_families
 from rt_helpers import REPO
 
 from realtime.alerts import ClientKeys, Publisher, replay_request
-from realtime.fanin import Fanin, FaninConfig, FaninSubscriber, Upstream
+from realtime.fanin import (
+    Fanin,
+    FaninConfig,
+    FaninConfigError,
+    FaninSubscriber,
+    Upstream,
+    build_parser,
+    check_config,
+    config_from_args,
+    run,
+)
 from realtime.keys import make_key_pair
 from realtime.messages import Envelope, heartbeat_message, signal_message
 
@@ -73,6 +88,31 @@ def collect(sub, until, *, publish=None, timeout_s: float = WAIT_S) -> list[dict
         if msg is not None:
             got.append(msg)
     return got
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A real HTTP scrape of ``/metrics``: ``(sample name, sorted labels) -> value``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+
+
+def wait_for_metrics(port: int, until, what: str, *, publish=None, timeout_s: float = WAIT_S) -> dict:
+    """Scrape every 0.1 s until ``until(samples)``; ``publish()`` before each scrape."""
+    deadline = time.monotonic() + timeout_s
+    samples: dict = {}
+    while time.monotonic() < deadline:
+        if publish is not None:
+            publish()
+        samples = scrape(port)
+        if until(samples):
+            return samples
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last scrape: {samples}")
 
 
 def by_bed(msgs: list[dict]) -> dict[str, list[int]]:
@@ -309,7 +349,13 @@ def test_fanin_cli_process_and_realtime_alerts_fanin(pubs, tmp_path):
     ups = [f"--upstream={bed}={pub.endpoint},{pub.replay_endpoint}" for bed, pub in pubs.items()]
     log = (tmp_path / "fanin.log").open("w")
     proc = subprocess.Popen(
-        _cli("fanin", *ups, f"--bind=tcp://127.0.0.1:{port}", f"--replay-bind=tcp://127.0.0.1:{replay_port}"),
+        _cli(
+            "fanin",
+            *ups,
+            f"--bind=tcp://127.0.0.1:{port}",
+            f"--replay-bind=tcp://127.0.0.1:{replay_port}",
+            "--metrics-port=0",
+        ),
         cwd=REPO,
         env=env,
         stdout=log,
@@ -336,6 +382,16 @@ def test_fanin_cli_process_and_realtime_alerts_fanin(pubs, tmp_path):
         lines = [json.loads(line) for line in alerts.stdout.splitlines()]
         assert sorted((m["stream"]["name"], m["seq"]) for m in lines) == [(b, s) for b in BEDS for s in (1, 2)]
         assert proc.poll() is None
+        # --metrics-port 0: a free port, logged at start; every upstream connected, the replay counted.
+        found = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", (tmp_path / "fanin.log").read_text())
+        assert found, (tmp_path / "fanin.log").read_text()
+        samples = wait_for_metrics(
+            int(found.group(1)),
+            lambda m: all(m.get(("realtime_fanin_upstream_connected", (("upstream", b),))) == 1 for b in BEDS),
+            "every upstream connected",
+        )
+        assert samples[("realtime_fanin_upstreams_configured", ())] == 3
+        assert samples[("realtime_fanin_replay_requests_total", (("outcome", "ok"),))] >= 1  # counted, then sent
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     finally:
@@ -348,3 +404,123 @@ def test_fanin_cli_process_and_realtime_alerts_fanin(pubs, tmp_path):
         _cli("fanin", "--upstream=bed1=not-an-endpoint"), cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )
     assert bad.returncode == 78 and "'bed1=not-an-endpoint'" in bad.stderr, bad.stderr
+
+
+def test_fanin_metrics_connected_upstreams_forwarded_messages_and_replay_outcomes(pubs):
+    """A fan-in of two real daemons' alert sockets and one upstream that is not running, with
+    --metrics-port 0, run by realtime.fanin.run (as the command does), scraped over HTTP."""
+    live = {bed: pubs[bed] for bed in ("bed1", "bed2")}
+    absent = Upstream("bed9", f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}")
+    cfg = FaninConfig(
+        upstreams=(*upstreams(live), absent),
+        bind="tcp://127.0.0.1:*",
+        replay_bind="tcp://127.0.0.1:*",
+        metrics_port=0,
+        upstream_timeout_s=0.5,
+    )
+    fanin = Fanin(cfg).start()
+    stop = threading.Event()
+    loop = threading.Thread(target=run, args=(fanin, stop), name="fanin-run", daemon=True)
+    loop.start()
+    ctx = zmq.Context.instance()
+    sub = FaninSubscriber(fanin.endpoint, fanin.replay_endpoint)
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    try:
+        port = fanin.metrics.port
+        assert port is not None and port > 0 and fanin.metrics.host == "127.0.0.1"
+
+        def connected(m: dict, bed: str) -> float | None:
+            return m.get(("realtime_fanin_upstream_connected", (("upstream", bed),)))
+
+        first = wait_for_metrics(
+            port,
+            lambda m: connected(m, "bed1") == 1 and connected(m, "bed2") == 1,
+            "bed1 and bed2 connected",
+        )
+        assert connected(first, "bed9") == 0
+        assert first[("realtime_fanin_upstreams_configured", ())] == 3
+
+        # Live messages through the proxy: the station receives them, the forwarded count goes up.
+        got = collect(
+            sub,
+            lambda g: {"bed1", "bed2"} <= {m["stream"]["name"] for m in g},
+            publish=lambda: [p.publish(heartbeat(b)) for b, p in live.items()],
+        )
+        samples = wait_for_metrics(
+            port,
+            lambda m: (
+                m[("realtime_fanin_messages_forwarded_total", ())] >= len(got)
+                and m[("realtime_fanin_subscribers_connected", ())] == 1
+            ),
+            "the received messages counted, one station connected",
+        )
+        before = samples[("realtime_fanin_messages_forwarded_total", ())]
+        for bed, pub in live.items():
+            for _ in range(5):
+                pub.publish(heartbeat(bed, 2.0))
+        wait_for_metrics(
+            port,
+            lambda m: m[("realtime_fanin_messages_forwarded_total", ())] >= before + 10,
+            "ten more messages forwarded",
+        )
+
+        # Replay: one answered, one bad request (error), one multipart request refused up front; each is
+        # counted before its reply is sent.
+        def outcome(m: dict, name: str) -> float:
+            return m[("realtime_fanin_replay_requests_total", (("outcome", name),))]
+
+        counts = scrape(port)
+        ok0, error0, refused0 = (outcome(counts, o) for o in ("ok", "error", "refused"))
+        timed0 = counts[("realtime_fanin_replay_duration_seconds_count", ())]
+        reply = replay_request(fanin.replay_endpoint, {"since": {"bed1": 0}}, timeout_s=10)
+        assert reply["upstreams"]["bed1"]["messages"]
+        assert "error" in replay_request(fanin.replay_endpoint, {"since_seq": 1}, timeout_s=10)
+        dealer.connect(fanin.replay_endpoint)
+        dealer.send_multipart([b"", b'{"since": {}}', b'{"since": {}}'])
+        assert dealer.poll(10_000), "no reply to a multipart request"
+        _empty, body = dealer.recv_multipart()
+        assert "multipart request of 2 parts; refused" in json.loads(body)["error"]
+        counts = scrape(port)
+        assert outcome(counts, "refused") == refused0 + 1
+        assert outcome(counts, "ok") == ok0 + 1 and outcome(counts, "error") == error0 + 1
+        assert counts[("realtime_fanin_replay_duration_seconds_count", ())] == timed0 + 2  # refusals not timed
+
+        # The station leaves: no station connected.
+        sub.close()
+        sub = None
+        wait_for_metrics(port, lambda m: m[("realtime_fanin_subscribers_connected", ())] == 0, "the station gone")
+    finally:
+        dealer.close(linger=0)
+        if sub is not None:
+            sub.close()
+        stop.set()
+        loop.join(timeout=10)
+        fanin.close()
+    with pytest.raises(urllib.error.URLError):  # the metrics endpoint is closed with the fan-in
+        scrape(port)
+
+
+def test_fanin_metrics_settings_from_file_and_flags(tmp_path):
+    path = tmp_path / "ward3.toml"
+    path.write_text(
+        '[fanin]\nmetrics_port = 9150\nmetrics_host = "127.0.0.2"\n'
+        "[[upstream]]\nname = 'bed1'\nendpoint = 'tcp://127.0.0.1:5556'\n"
+    )
+    parse = build_parser().parse_args
+    cfg = config_from_args(parse(["--config", str(path)]))
+    assert (cfg.metrics_host, cfg.metrics_port) == ("127.0.0.2", 9150) and check_config(cfg) == []
+    assert config_from_args(parse(["--config", str(path), "--metrics-port", "0"])).metrics_port == 0
+    assert config_from_args(parse(["--config", str(path), "--metrics-port", "off"])).metrics_port is None
+    assert config_from_args(parse(["--upstream", "tcp://127.0.0.1:5556"])).metrics_port is None  # absent: off
+    with pytest.raises(SystemExit):
+        parse(["--metrics-port", "70000"])
+    bad = FaninConfig(upstreams=cfg.upstreams, metrics_port=-1)
+    assert any("metrics_port" in e and "-1" in e for e in check_config(bad))
+    with pytest.raises(FaninConfigError, match="metrics_port"):
+        Fanin(bad)
+    off = Fanin(FaninConfig(upstreams=cfg.upstreams, bind="tcp://127.0.0.1:*", replay_bind=""))
+    try:
+        assert off.metrics.port is None  # no endpoint without metrics_port
+    finally:
+        off.close()

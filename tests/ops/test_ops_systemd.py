@@ -209,8 +209,8 @@ def test_ops_fanin_unit_matches_the_fanin_and_the_daemons_hardening():
 
 @pytest.mark.integration
 def test_ops_fanin_runs_under_its_unit_sandbox():
-    """The fan-in (libzmq's proxy, its I/O threads, the replay thread) inside the unit's seccomp filters:
-    it serves a replay request and stops by itself with exit 0."""
+    """The fan-in (libzmq's proxy, its I/O threads, the replay thread, the metrics endpoint) inside the unit's
+    seccomp filters: it serves a replay request and a scrape of its metrics, and stops by itself with exit 0."""
     import socket
 
     def free_port() -> int:
@@ -218,9 +218,9 @@ def test_ops_fanin_runs_under_its_unit_sandbox():
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
 
-    bind, replay = free_port(), free_port()
+    bind, replay, metrics = free_port(), free_port(), free_port()
     code = (
-        "import sys, threading, time\n"
+        "import sys, threading, time, urllib.request\n"
         "from realtime.alerts import replay_request\n"
         "from realtime import fanin\n"
         "answers = []\n"
@@ -228,7 +228,10 @@ def test_ops_fanin_runs_under_its_unit_sandbox():
         "    for _ in range(40):\n"
         "        try:\n"
         f"            reply = replay_request('tcp://127.0.0.1:{replay}', {{'since_seq': 1}}, timeout_s=2)\n"
-        "            answers.append(reply['error'][:9]); return\n"
+        "            answers.append(reply['error'][:9])\n"
+        f"            with urllib.request.urlopen('http://127.0.0.1:{metrics}/metrics', timeout=2) as r:\n"
+        "                answers.append('realtime_fanin_upstreams_configured 1.0' in r.read().decode())\n"
+        "            return\n"
         "        except Exception:\n"
         "            time.sleep(0.2)\n"
         "t = threading.Thread(target=ask); t.start()\n"
@@ -246,9 +249,10 @@ def test_ops_fanin_runs_under_its_unit_sandbox():
         f"--upstream=bed1=tcp://127.0.0.1:{free_port()},tcp://127.0.0.1:{free_port()}",
         f"--bind=tcp://127.0.0.1:{bind}",
         f"--replay-bind=tcp://127.0.0.1:{replay}",
+        f"--metrics-port={metrics}",
         "--duration-s=2",
     ]
     env = dict(os.environ, **environment(parse_unit(FANIN_TEMPLATE)))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert proc.stdout.strip() == "['since_seq']", proc.stdout
+    assert proc.stdout.strip() == "['since_seq', True]", proc.stdout

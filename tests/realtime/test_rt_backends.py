@@ -102,3 +102,11 @@ def test_bad_threads_are_refused_quoting_the_value(bad):
 def test_threads_in_the_config():
     assert build_config({}).model.threads == 0
     assert build_config({"model": {"threads": 2}}).model.threads == 2
+
+
+@pytest.mark.parametrize("bad", [0, 4097, True, 2.0, "4"])
+def test_bad_batch_windows_in_the_config_are_refused_quoting_the_value(bad):
+    with pytest.raises(ConfigError, match=f"model.batch_windows.*got {bad!r}"):
+        build_config({"model": {"batch_windows": bad}})
+    assert build_config({}).model.batch_windows == 32
+    assert build_config({"model": {"batch_windows": 64}}).model.batch_windows == 64

@@ -39,6 +39,27 @@ def test_predict_matches_the_toy_formula(toy_export, windows, backend):
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "litert"])
+def test_the_runtime_sees_only_its_batch_sizes_and_padding_changes_no_probability(toy_export, backend):
+    det = load_detector(toy_export, backend=backend, batch_windows=6)
+    assert det.batch_sizes == (1, 2, 4, 6)
+    seen: list[int] = []
+    run = det._run
+    det._run = lambda x: seen.append(x.shape[0]) or run(x)  # type: ignore[method-assign]
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(15, 1024)) * rng.uniform(1, 300, size=(15, 1))
+    p = det.predict(x)
+    assert seen == [6, 6, 4]  # 6 + 6 + 3 windows, the last chunk padded with one zero window
+    np.testing.assert_allclose(p, np.concatenate([det.predict(w[None]) for w in x]), atol=1e-6)
+    np.testing.assert_allclose(p, toy_p(x), atol=2e-4)
+    seen.clear()
+    det.warmup()  # start-up: every size once
+    assert seen == [1, 2, 4, 6]
+    for bad in (0, 4097, 2.0, True):
+        with pytest.raises(ModelLoadError, match=rf"batch_windows must be an integer in \[1, 4096\], got {bad!r}"):
+            load_detector(toy_export, backend=backend, batch_windows=bad)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "litert"])
 def test_predict_refuses_bad_input(toy_export, windows, backend):
     det = load_detector(toy_export, backend=backend)
     bad = windows.copy()
