@@ -18,6 +18,12 @@ Order of operations for every message (:meth:`Publisher.publish`):
 Heartbeats are logged too (flushed, not fsync-ed). At one heartbeat every 5 s that is about 5 MB a
 day; rotate the log with the daemon stopped (keep ``<log>.seq``: it carries the numbering).
 
+``status.window`` (one per bed per scored window, only with ``alerts.publish_windows``) is outside all of
+this (:data:`realtime.messages.UNSEQUENCED_TOPICS`): :meth:`Publisher.publish_unlogged` marks it with ``run`` and
+``wall_time`` but no ``seq``, validates it and sends it, and neither logs nor keeps it, so it is never
+replayed. The log, the numbering and its high-water mark stay those of the alarm messages alone: "every
+message a subscriber saw is in the log, in the same order" holds for every message that has a ``seq``.
+
 The replay socket (REP, served by a background thread that owns it, with the request loop of
 :class:`realtime.replay_server.ReplayServer`, shared with the fan-in) answers
 ``{"since_seq": N[, "topics": [prefix, ...]][, "limit": M]}`` with
@@ -37,7 +43,9 @@ read again at each handshake). Without CURVE only loopback endpoints may be boun
 :class:`Subscriber` is the client side (``realtime-alerts``): it asks for replay first when given
 a sequence number, then follows the live stream, de-duplicating by ``(run, seq)`` and filling gaps
 in the sequence from the replay socket; numbering that goes back or a new run is reported and the
-messages are kept.
+messages are kept. It subscribes to every sequenced topic (gaps must be seen whatever it prints) and to
+``status.window`` only when its topics ask for it; those pass straight through (no ``seq``: no gap check,
+nothing to fill, no de-duplication).
 """
 
 from __future__ import annotations
@@ -64,7 +72,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 from zmq.utils.monitor import recv_monitor_message
 
-from realtime.messages import Sequencer, decode, encode
+from realtime.messages import SEQUENCED_TOPICS, UNSEQUENCED_TOPICS, Sequencer, decode, encode
 from realtime.replay_server import ReplayServer, parse_json_object
 
 log = logging.getLogger(__name__)
@@ -148,6 +156,21 @@ def _parse_line(line: bytes) -> dict | None:
 
 def _topic_ok(msg: dict, topics: tuple[str, ...]) -> bool:
     return not topics or any(str(msg.get("type", "")).startswith(t) for t in topics)
+
+
+def subscriptions(topics: tuple[str, ...]) -> list[str]:
+    """The SUB prefixes of a :class:`Subscriber` of ``topics`` (prefixes; none: every topic): every sequenced
+    topic, so that a gap in ``seq`` is seen whatever is printed (a family no unsequenced topic shares by its
+    prefix, ``seizure.``, so that a later daemon's new ``seizure.*`` topic is received too), and each
+    unsequenced topic (``status.window``) that one of ``topics`` matches."""
+    out: list[str] = []
+    for topic in SEQUENCED_TOPICS:
+        family = topic.split(".", 1)[0] + "."
+        prefix = topic if any(u.startswith(family) for u in UNSEQUENCED_TOPICS) else family
+        if prefix not in out:
+            out.append(prefix)
+    out += [t for t in UNSEQUENCED_TOPICS if not topics or any(t.startswith(p) for p in topics)]
+    return out
 
 
 class _Throttle:
@@ -678,6 +701,26 @@ class Publisher:
             log.error("could not send seq %s (%s): %s", stamped.get("seq"), topic, exc)
         return stamped
 
+    def publish_unlogged(self, message: dict) -> dict:
+        """Mark (``run``, ``wall_time``; no ``seq``), validate and send a message of
+        :data:`realtime.messages.UNSEQUENCED_TOPICS` (``status.window``); it is neither logged nor kept for
+        replay, and uses no sequence number. Returns the marked message.
+
+        A message of another topic, or one the schema refuses, raises :class:`realtime.messages.MessageError`
+        before anything is sent. A send that fails is counted (``publish``) and logged, not raised.
+        """
+        marked = self.sequencer.mark(message)
+        frames = encode(marked)  # validates
+        topic = str(marked["type"])
+        assert self._pub is not None
+        try:
+            self._pub.send_multipart(frames, flags=zmq.NOBLOCK)
+            self._on_published(topic)
+        except zmq.ZMQError as exc:
+            self._on_error("publish")
+            log.error("could not send a %s message: %s", topic, exc)
+        return marked
+
     @property
     def last_seq(self) -> int:
         """The last sequence number used (or, before the first message, the one the numbering continues after)."""
@@ -850,7 +893,9 @@ class Subscriber:
     """Client for ``realtime-alerts``: replay since a sequence number, then live, no duplicates.
 
     ``topics`` are prefixes (``seizure`` matches ``seizure.onset`` and ``seizure.offset``); the
-    SUB socket takes everything so gaps in ``seq`` are noticed and filled from the replay socket.
+    SUB socket takes every sequenced topic so gaps in ``seq`` are noticed and filled from the replay socket,
+    and ``status.window`` (no ``seq``, never logged) only when ``topics`` ask for it (none given: everything):
+    a station of ``seizure`` does not receive a message a second per bed it would drop.
     Messages are told apart by ``(run, seq)``: numbering that goes back, or a new ``run`` (a
     restarted daemon), is reported through ``warn`` and the messages are kept.
 
@@ -884,7 +929,8 @@ class Subscriber:
         self._seen_set: set[tuple[str | None, int]] = set()
         self._sub = self._ctx.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
-        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        for prefix in subscriptions(self.topics):
+            self._sub.setsockopt(zmq.SUBSCRIBE, prefix.encode("utf-8"))
         if keys is not None:
             keys.apply(self._sub)
         self._mon = self._sub.get_monitor_socket(_HANDSHAKE_EVENTS)
@@ -1019,6 +1065,10 @@ class Subscriber:
                 msg = decode(frames)
             except Exception as exc:
                 self._warn(f"ignored an undecodable message: {exc}")
+                continue
+            if msg["type"] in UNSEQUENCED_TOPICS:  # outside the sequence: nothing to check, fill or de-duplicate
+                if _topic_ok(msg, self.topics):
+                    self._pending.append(msg)
                 continue
             seq = msg.get("seq")
             if isinstance(seq, int) and self.last_seq is not None and seq > self.last_seq + 1 and self.replay_endpoint:

@@ -9,7 +9,8 @@ the publisher, the metrics, the loop, the event-id counter) and, every tick:
 2. the daemon scores every bed's due windows in one batched model call
    (:func:`realtime.pipeline.predict_batched`);
 3. :meth:`Bed.finish`: each window's decision (:meth:`realtime.pipeline.Pipeline.complete`), its metrics and
-   its ``seizure.onset`` / ``seizure.offset`` messages.
+   its ``seizure.onset`` / ``seizure.offset`` messages; with ``alerts.publish_windows``, then its
+   ``status.window`` (:meth:`Bed.publish_window`: not logged, no ``seq``).
 
 Event ids are unique per daemon (not per bed): before a bed decides, its decision machine is told the highest
 id the daemon has used (``continue_event_ids``), so an acknowledgement, which names an event id, names one
@@ -229,6 +230,8 @@ class Bed:
                     self.set_status(f"connected to {label}; last seizure event {ev.event_id} ended")
             m.alarm_active.labels(stream=label).set(1 if pipe.alarm_active else 0)
             m.decision_settling.labels(stream=label).set(1 if pipe.decision.settling else 0)
+            if self.daemon.config.alerts.publish_windows:
+                self.publish_window(res)
             # on the stream's clock before any jump (offset_total_s): a source set back an hour is not an hour late
             newest = res.newest_sample_time - pipe.clock.offset_total_s
             m.end_to_end_latency.labels(stream=label).observe(max(0.0, pylsl.local_clock() - newest))
@@ -455,6 +458,23 @@ class Bed:
             message["bed"] = self.label
         self.track_event(message)
         return self.daemon._publish(message)
+
+    def publish_window(self, res: Any) -> dict | None:
+        """``status.window`` of a scored window (:class:`realtime.pipeline.WindowResult`), after its events'
+        messages: sent, not logged, no ``seq`` (:meth:`realtime.alerts.Publisher.publish_unlogged`)."""
+        from realtime.messages import window_status_message
+
+        try:
+            message = window_status_message(
+                res, self._envelope, alarm_active=self._pipeline.alarm_active, windows_total=self.windows_total
+            )
+        except Exception as exc:
+            self.daemon._metrics.error("internal")
+            self.daemon._errors.error("window_message", "could not build the status.window message: %s", exc)
+            return None
+        if self.label:
+            message["bed"] = self.label
+        return self.daemon._publish_unlogged(message)
 
     def track_event(self, message: Mapping[str, Any]) -> None:
         """Follow onsets and offsets on their way out: the open event, the event ids used, the ack gauge."""

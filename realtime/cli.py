@@ -31,6 +31,7 @@ OVERRIDES = {
     "replay_endpoint": "alerts.replay_endpoint",
     "alert_log": "alerts.log_path",
     "metrics_port": "metrics.port",
+    "publish_windows": "alerts.publish_windows",
     "hop_s": "window.hop_s",
     "log_level": "logging.level",
 }
@@ -107,6 +108,12 @@ def build_detect_parser() -> argparse.ArgumentParser:
     g.add_argument("--replay-endpoint", metavar="ZMQ", help="ZeroMQ REP replay bind address, '' = off")
     g.add_argument("--alert-log", metavar="PATH", help="append-only JSONL alert log (alerts.log_path)")
     g.add_argument("--metrics-port", type=int, metavar="N", help="Prometheus port on metrics.host; 0 = any free port")
+    g.add_argument(
+        "--publish-windows",
+        action="store_true",
+        default=None,
+        help="publish a status.window message per bed per scored window (alerts.publish_windows; not logged, no seq)",
+    )
     g = ap.add_argument_group("run")
     g.add_argument("--hop-s", type=float, metavar="S", help="score a window every S seconds of signal (window.hop_s)")
     g.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="logging.level")
@@ -143,6 +150,8 @@ def detect_main(argv: list[str] | None = None) -> int:
         ap.error(f"--duration-s must be > 0, got {args.duration_s!r}")
     if args.file and args.duration_s is not None:
         ap.error("--duration-s is for live runs, not --file")
+    if args.file and args.publish_windows:
+        ap.error("--publish-windows is for live runs, not --file (offline, --windows writes a line per window)")
     if args.stream and len(args.stream) > 1:
         if args.source_id is not None:
             ap.error("--source-id names one stream: it does not go with --stream given more than once")

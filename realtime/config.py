@@ -137,6 +137,9 @@ class AlertsConfig:
     # An onset not acknowledged (seizure.ack) is re-announced (seizure.reannounce) every this many seconds
     # while its event is open; 0 = never.
     reannounce_s: float = 60.0
+    # One status.window message per bed per scored window (probabilities, channels scored, alarm state), for
+    # dashboards and latency measurement. Outside the alarm sequence: no seq, not in the alert log, not replayed.
+    publish_windows: bool = False
 
 
 @dataclass(frozen=True)

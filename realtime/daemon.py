@@ -20,7 +20,8 @@ by ``--type``; or the one bed of ``[stream]``):
   one ``IDLE_WAIT_S`` sleep; a resolve attempt does not wait either) -> ``Pipeline.push`` ->
   ``Pipeline.prepare``; then every bed's due windows in one batched ``predict``
   (:func:`realtime.pipeline.predict_batched`) -> ``Pipeline.complete`` per window -> metrics, and the decision
-  events as ``seizure.onset`` / ``seizure.offset`` messages through the :class:`realtime.alerts.Publisher`;
+  events as ``seizure.onset`` / ``seizure.offset`` messages through the :class:`realtime.alerts.Publisher`
+  (with ``alerts.publish_windows``, then a ``status.window`` per window: sent, not logged, no ``seq``);
   an unexpected error in one bed is logged, counted (``kind="bed"``), that bed reset, the others go on;
 - acknowledgements from the replay socket (``Publisher.pending_acks``) are answered: the open event's
   first one is published as ``seizure.ack``; an open, unacknowledged event is re-announced
@@ -40,7 +41,8 @@ logs and acts on them between iterations):
   is not closed: the daemon stopping is not the seizure ending (the final heartbeat says
   ``alarm_active``).
 - SIGHUP: the config file is read again (with the same CLI overrides and the model card's settings). ``decision.*``,
-  ``alerts.heartbeat_s``, ``alerts.reannounce_s``, ``logging.level``, ``stream.stale_after_s`` and
+  ``alerts.heartbeat_s``, ``alerts.reannounce_s``, ``alerts.publish_windows``, ``logging.level``,
+  ``stream.stale_after_s`` and
   ``stream.resolve_timeout_s`` take effect at once without touching the stream; every other changed
   setting (stream identity, window, model, endpoints, log path, metrics) is logged as
   "needs restart" and ignored. Beds are added and removed (a removed bed's open event is closed with a
@@ -103,7 +105,7 @@ BED_STREAM_KEYS = ("name", "type", "source_id", "channels", "include", "exclude"
 # Settings a SIGHUP applies in place; any other change needs a restart.
 RELOADABLE = {
     "decision": None,
-    "alerts": ("heartbeat_s", "reannounce_s"),
+    "alerts": ("heartbeat_s", "reannounce_s", "publish_windows"),
     "logging": None,
     "stream": ("stale_after_s", "resolve_timeout_s"),
 }
@@ -635,6 +637,16 @@ class Daemon:
             self._errors.error("publish", "could not publish a %s message: %s", message.get("type"), exc)
             return None
 
+    def _publish_unlogged(self, message: dict) -> dict | None:
+        """A ``status.window`` message: sent, not logged, no ``seq``
+        (:meth:`realtime.alerts.Publisher.publish_unlogged`); a failure is counted and logged, never raised."""
+        try:
+            return self._publisher.publish_unlogged(message)
+        except Exception as exc:  # a message the schema refuses is a bug, counted and logged
+            self._metrics.error("publish")
+            self._errors.error("publish", "could not publish a %s message: %s", message.get("type"), exc)
+            return None
+
     def _heartbeat(self, final: bool = False) -> None:
         uptime_s = time.monotonic() - self._started_mono
         for bed in self.beds.values():
@@ -767,7 +779,10 @@ class Daemon:
             old.stream, stale_after_s=new.stream.stale_after_s, resolve_timeout_s=new.stream.resolve_timeout_s
         )
         alerts = dataclasses.replace(
-            old.alerts, heartbeat_s=new.alerts.heartbeat_s, reannounce_s=new.alerts.reannounce_s
+            old.alerts,
+            heartbeat_s=new.alerts.heartbeat_s,
+            reannounce_s=new.alerts.reannounce_s,
+            publish_windows=new.alerts.publish_windows,
         )
         beds_before = {b.bed: b for b in static_beds(old)}
         beds_now = {b.bed: b for b in static_beds(new)} if not implicit_bed else beds_before

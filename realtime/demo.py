@@ -131,6 +131,13 @@ def describe(msg: dict, lsl_start: float | None, speed: float = 1.0) -> str:
             f"[{rel}] heartbeat: {msg['state']}, alarm {alarm}, "
             f"{msg['windows_total']} windows{' (final)' if msg.get('final') else ''}"
         )
+    if kind == "status.window":
+        p, raw = msg["probability"], msg["raw_probability"]
+        prob = "p=-" if p is None else f"p={p:.2f}" + ("" if raw is None else f" (raw {raw:.2f})")
+        return (
+            f"[{rel}] window #{msg['windows_total']}: {prob}, {msg['channels_scored']} channels scored, "
+            f"alarm {'ON' if msg['alarm_active'] else 'off'}"
+        )
     return f"[{rel}] {kind} message (seq {msg.get('seq')})"  # a topic this demo does not know yet
 
 

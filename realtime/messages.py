@@ -5,6 +5,10 @@ Message builders (:func:`onset_message`, :func:`offset_message`, :func:`heartbea
 return plain dicts without ``seq`` and ``wall_time``; the publisher stamps
 them with a :class:`Sequencer` (which adds both, and ``run``) just before logging and sending. :func:`encode`
 refuses unstamped messages, unknown topics and non-finite numbers (JSON has no NaN);
+``status.window`` (:func:`window_status_message`, one per scored window when ``alerts.publish_windows`` is on)
+is the one topic outside the sequence (:data:`UNSEQUENCED_TOPICS`): :meth:`Sequencer.mark` gives it ``run`` and
+``wall_time`` but never a ``seq``, the publisher sends it without logging it, and :func:`validate` refuses
+one that carries a ``seq``; its own counter is the bed's ``windows_total``;
 :func:`decode` validates the schema, the topic and every required field, raising
 :class:`MessageError` quoting the bad value. Extra fields are allowed (offline lines add ``file``).
 :func:`window_messages` (a scored window -> its messages) and :func:`quality_detail` (the
@@ -28,7 +32,12 @@ TOPIC_HEARTBEAT = "status.heartbeat"
 TOPIC_SIGNAL = "status.signal"
 TOPIC_ACK = "seizure.ack"
 TOPIC_REANNOUNCE = "seizure.reannounce"
-TOPICS = (TOPIC_ONSET, TOPIC_OFFSET, TOPIC_HEARTBEAT, TOPIC_SIGNAL, TOPIC_ACK, TOPIC_REANNOUNCE)
+TOPIC_WINDOW = "status.window"
+TOPICS = (TOPIC_ONSET, TOPIC_OFFSET, TOPIC_HEARTBEAT, TOPIC_SIGNAL, TOPIC_ACK, TOPIC_REANNOUNCE, TOPIC_WINDOW)
+# Topics outside the alarm sequence: no ``seq`` (validate refuses one), not in the alert log, not replayed. A
+# subscriber's gap detection and de-duplication by (run, seq) never see them.
+UNSEQUENCED_TOPICS = (TOPIC_WINDOW,)
+SEQUENCED_TOPICS = tuple(t for t in TOPICS if t not in UNSEQUENCED_TOPICS)
 # Why an offset was published other than by the signal (an offset without ``reason`` is the signal's):
 # "restart" = the daemon found the event still open in its alert log when it started again;
 # "bed_removed" = the bed was removed from the daemon's configuration (SIGHUP) while its event was open.
@@ -61,7 +70,24 @@ _PER_TYPE: dict[str, dict[str, Any]] = {
     TOPIC_SIGNAL: {"state": str, "detail": str},
     TOPIC_ACK: {"event_id": int, "by": str, "note": str, "ack_time": _NUMBER},
     TOPIC_REANNOUNCE: {"event_id": int, "count": int, "onset_time": _NUMBER, "probability": _NUMBER},
+    # probability and raw_probability: a number or null (no channel scored), checked in validate
+    TOPIC_WINDOW: {
+        "run": str,
+        "window_start": _NUMBER,
+        "window_end": _NUMBER,
+        "channels_scored": int,
+        "alarm_active": bool,
+        "windows_total": int,
+    },
 }
+_NULLABLE_NUMBERS: dict[str, tuple[str, ...]] = {TOPIC_WINDOW: ("probability", "raw_probability")}
+
+
+def required_fields(topic: str) -> dict[str, Any]:
+    """Every field a message of ``topic`` must carry -> its type (``(int, float)``: a number): the common ones
+    (without ``seq`` for :data:`UNSEQUENCED_TOPICS`) and the topic's own; :func:`validate` checks them."""
+    common = {k: v for k, v in _COMMON.items() if not (k == "seq" and topic in UNSEQUENCED_TOPICS)}
+    return {**common, **_PER_TYPE[topic]}
 
 
 class MessageError(ValueError):
@@ -214,6 +240,35 @@ def event_messages(events: Sequence[Any], env: Envelope, ch_names: Sequence[str]
     return out
 
 
+def _finite_or_none(x: Any) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def window_status_message(result: Any, env: Envelope, *, alarm_active: bool, windows_total: int) -> dict[str, Any]:
+    """``status.window`` of one scored window (a :class:`realtime.pipeline.WindowResult`), without ``seq`` (it is
+    outside the alarm sequence: :data:`UNSEQUENCED_TOPICS`; stamp it with :meth:`Sequencer.mark`).
+
+    ``time`` is the window's end, and ``window_start``/``window_end`` are its first and last samples on the stream's
+    clock, as in ``seizure.onset``; ``probability`` the bed's aggregated, smoothed probability the decision
+    compares and ``raw_probability`` the aggregate before smoothing, each ``None`` (JSON ``null``) when no channel
+    was scored; ``channels_scored`` how many channels the model scored; ``alarm_active`` the decision's state
+    after this window (an onset published and its offset not yet); ``windows_total`` the bed's windows scored
+    since the daemon started, this one included: the message's own counter (one per window, so a gap in it is a
+    message lost on the way, or a restart: a new ``run``)."""
+    msg = _base(TOPIC_WINDOW, env, result.window_end)
+    msg.update(
+        window_start=float(result.window_start),
+        window_end=float(result.window_end),
+        probability=_finite_or_none(result.probability),
+        raw_probability=_finite_or_none(result.raw_probability),
+        channels_scored=int(sum(1 for p in result.channel_probabilities if math.isfinite(p))),
+        alarm_active=bool(alarm_active),
+        windows_total=int(windows_total),
+    )
+    return msg
+
+
 def window_messages(result: Any, env: Envelope, ch_names: Sequence[str]) -> list[dict[str, Any]]:
     """The messages of one scored window (a :class:`realtime.pipeline.WindowResult`): its decision
     events' onset/offset messages, unstamped (:func:`event_messages`)."""
@@ -293,7 +348,14 @@ class Sequencer:
         self.block = block
 
     def stamp(self, message: Mapping[str, Any], wall_time: float | None = None) -> dict[str, Any]:
-        """A copy of ``message`` with the next ``seq``, ``run`` and ``wall_time`` (Unix seconds, default now)."""
+        """A copy of ``message`` with the next ``seq``, ``run`` and ``wall_time`` (Unix seconds, default now).
+
+        A message of :data:`UNSEQUENCED_TOPICS` is refused (:class:`MessageError`), no number used: :meth:`mark`."""
+        if message.get("type") in UNSEQUENCED_TOPICS:
+            raise MessageError(
+                f"a {message.get('type')} message is outside the sequence: it gets no seq (Sequencer.mark, "
+                "Publisher.publish_unlogged)"
+            )
         nxt = self.last + 1
         if self._reserve is not None and nxt > self.reserved:
             self._reserve(nxt - 1 + self.block)
@@ -301,6 +363,19 @@ class Sequencer:
         self.last = nxt
         out = dict(message)
         out["seq"] = nxt
+        out["run"] = self.run
+        out["wall_time"] = float(_time.time() if wall_time is None else wall_time)
+        return out
+
+    def mark(self, message: Mapping[str, Any], wall_time: float | None = None) -> dict[str, Any]:
+        """A copy of a message of :data:`UNSEQUENCED_TOPICS` with this run's ``run`` and ``wall_time`` (Unix
+        seconds, default now), and no ``seq``: no number of the sequence is used."""
+        if message.get("type") not in UNSEQUENCED_TOPICS:
+            raise MessageError(
+                f"only {UNSEQUENCED_TOPICS} messages go without a seq, got type {message.get('type')!r}: stamp it"
+            )
+        out = dict(message)
+        out.pop("seq", None)
         out["run"] = self.run
         out["wall_time"] = float(_time.time() if wall_time is None else wall_time)
         return out
@@ -324,10 +399,20 @@ def validate(message: Mapping[str, Any]) -> None:
     topic = message.get("type")
     if topic not in TOPICS:
         raise MessageError(f"field 'type': expected one of {TOPICS}, got {topic!r}")
-    for name, kind in {**_COMMON, **_PER_TYPE[topic]}.items():
+    if topic in UNSEQUENCED_TOPICS and "seq" in message:
+        raise MessageError(
+            f"field 'seq': a {topic} message is outside the alarm sequence and carries no seq, "
+            f"got {message['seq']!r:.50}"
+        )
+    for name, kind in required_fields(topic).items():
         if name not in message:
             raise MessageError(f"{topic} message lacks required field {name!r}")
         _check_type(name, message[name], kind)
+    for name in _NULLABLE_NUMBERS.get(topic, ()):
+        if name not in message:
+            raise MessageError(f"{topic} message lacks required field {name!r}")
+        if message[name] is not None:
+            _check_type(name, message[name], _NUMBER)
     stream = message["stream"]
     for key in ("name", "type", "source_id"):
         if not isinstance(stream.get(key), str):
@@ -354,6 +439,10 @@ def validate(message: Mapping[str, Any]) -> None:
         raise MessageError(f"field 'event_id': expected an integer >= 1, got {message['event_id']!r}")
     if topic == TOPIC_REANNOUNCE and message["count"] < 1:
         raise MessageError(f"field 'count': expected an integer >= 1, got {message['count']!r}")
+    if topic == TOPIC_WINDOW and message["windows_total"] < 1:
+        raise MessageError(f"field 'windows_total': expected an integer >= 1, got {message['windows_total']!r}")
+    if topic == TOPIC_WINDOW and message["channels_scored"] < 0:
+        raise MessageError(f"field 'channels_scored': expected an integer >= 0, got {message['channels_scored']!r}")
 
 
 def to_json(message: Mapping[str, Any]) -> str:

@@ -246,3 +246,88 @@ def test_subscriber_fills_a_gap_in_the_sequence_from_replay(tmp_path, ctx):
         sub.close()
     finally:
         pub.close(flush_s=0)
+
+
+def window(t: float, n: int) -> dict:
+    # a status.window built by hand with the contract's fields (the daemon's are tested in test_daemon_windows.py)
+    return {
+        "schema": "realtime-detect/1",
+        "type": "status.window",
+        "time": t,
+        "stream": dict(ENV.stream),
+        "host": "host",
+        "model_version": "toy-1",
+        "window_start": t - 4.096,
+        "window_end": t,
+        "probability": 0.1,
+        "raw_probability": 0.1,
+        "channels_scored": 4,
+        "alarm_active": False,
+        "windows_total": n,
+    }
+
+
+def test_window_messages_are_sent_without_seq_never_logged_replayed_or_seen_by_a_seizure_station(tmp_path, ctx):
+    """``Publisher.publish_unlogged``: a status.window goes out on PUB only. The alarm sequence, the log and
+    replay are those of the other messages; a ``Subscriber`` of ``seizure`` (and a raw SUB of "seizure") never
+    receives one, one of ``status.window`` receives each, and neither sees a gap or warns."""
+    from realtime.alerts import subscriptions
+
+    published: list[str] = []
+    pub = new_publisher(tmp_path, ctx, on_published=published.append)
+    warnings: list[str] = []
+    raw = ctx.socket(zmq.SUB)
+    raw.setsockopt(zmq.LINGER, 0)
+    raw.setsockopt(zmq.SUBSCRIBE, b"seizure")
+    raw.connect(pub.endpoint)
+    stations = {
+        topic: Subscriber(pub.endpoint, pub.replay_endpoint, topics=[topic], context=ctx, warn=warnings.append)
+        for topic in ("seizure", "status.window")
+    }
+    assert subscriptions(("seizure",)) == ["seizure.", "status.heartbeat", "status.signal"]
+    assert subscriptions(()) == subscriptions(("status",)) == [*subscriptions(("seizure",)), "status.window"]
+    try:
+        # slow joiners: an onset and a window until each station has received what it takes
+        joined: set[str] = set()
+        for i in range(200):
+            pub.publish(onset(float(i)))
+            pub.publish_unlogged(window(float(i), i + 1))
+            joined |= {t for t, s in stations.items() if t not in joined and s.receive(0.02) is not None}
+            if len(joined) == len(stations) and raw.poll(10):
+                break
+        else:
+            raise AssertionError(f"the subscribers never joined ({joined} did)")
+        for s in stations.values():
+            while s.receive(0.2) is not None:
+                pass
+        while raw.poll(50):
+            raw.recv_multipart()
+        last = pub.last_seq
+        sent = []
+        for n in range(1, 6):
+            sent.append(pub.publish_unlogged(window(1000.0 + n, n)))
+            if n == 3:
+                sent.append(pub.publish(onset(1003.5)))
+        assert pub.last_seq == last + 1 and sent[3]["seq"] == last + 1  # one number: the onset's
+        windows = [m for m in sent if m["type"] == "status.window"]
+        assert all("seq" not in m and m["run"] == pub.run for m in windows)
+        assert published[-6:] == ["status.window"] * 3 + ["seizure.onset"] + ["status.window"] * 2
+        got_windows = [stations["status.window"].receive(3.0) for _ in windows]
+        assert got_windows == windows  # each one, in order, nothing filled in between
+        assert stations["status.window"].receive(0.3) is None  # its onset is not printed (not its topic)
+        assert stations["seizure"].receive(3.0) == sent[3]
+        assert stations["seizure"].receive(0.3) is None
+        topics = []
+        while raw.poll(300):
+            topics.append(raw.recv_multipart()[0].decode())
+        assert topics == ["seizure.onset"]
+        assert not warnings
+        logged = read_log(tmp_path / "alerts.jsonl")
+        assert logged[-1] == sent[3] and not any(m["type"] == "status.window" for m in logged)
+        replayed = replay_request(pub.replay_endpoint, {"since_seq": 0}, context=ctx)["messages"]
+        assert replayed == logged
+    finally:
+        raw.close(linger=0)
+        for s in stations.values():
+            s.close()
+        pub.close(flush_s=0)

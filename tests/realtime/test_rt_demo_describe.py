@@ -40,6 +40,22 @@ def test_every_topic_has_its_own_line_and_none_raises():
             signal_message(ENV, time=T0 + 79, state="lost", detail="no samples for 3.0 s"),
         )
     ]
+    window = {
+        "schema": m.SCHEMA,
+        "type": "status.window",
+        "time": T0 + 80,
+        "window_start": T0 + 75.904,
+        "window_end": T0 + 80,
+        "probability": 0.12,
+        "raw_probability": 0.2,
+        "channels_scored": 23,
+        "alarm_active": False,
+        "windows_total": 77,
+        "stream": dict(ENV.stream),
+        "host": ENV.host,
+        "model_version": ENV.model_version,
+    }
+    msgs += [seq.mark(window), seq.mark(window | {"probability": None, "raw_probability": None, "alarm_active": True})]
     lines = [describe(msg, T0) for msg in msgs]
     assert lines[0] == "[  70.0 s] SEIZURE STILL OPEN  event 1 not acknowledged (reminder 2, p=0.91)"
     assert lines[1] == "[  75.0 s] seizure event 1 acknowledged by station-1: at the bedside"
@@ -48,6 +64,8 @@ def test_every_topic_has_its_own_line_and_none_raises():
     assert lines[4] == "[  77.0 s] heartbeat: connected, alarm ON (acknowledged), 70 windows"
     assert lines[5] == "[  78.0 s] heartbeat: lost, alarm off, 71 windows"
     assert lines[6] == "[  79.0 s] signal lost: no samples for 3.0 s"
+    assert lines[7] == "[  80.0 s] window #77: p=0.12 (raw 0.20), 23 channels scored, alarm off"
+    assert lines[8] == "[  80.0 s] window #77: p=-, 23 channels scored, alarm ON"
     assert {msg["type"] for msg in msgs} | {"seizure.onset", "seizure.offset"} == set(m.TOPICS)
     # a topic of a later daemon: a line, not a KeyError
     assert describe(msgs[0] | {"type": "seizure.escalated"}, None) == "[  start ] seizure.escalated message (seq 1)"

@@ -1,9 +1,10 @@
 """schemas/alert-message.schema.json (JSON Schema draft 2020-12) against the messages the code makes.
 
-Every message the builders make (stamped by a real Sequencer) validates; every mutation that
-``messages.validate`` refuses, the schema refuses too; the schema's enums and limits are the code's;
-every line of a real Publisher's alert log, every frame it sends and every replayed message
-validates; so do the onset/offset lines of offline review through the daemon's pipeline.
+Every message the builders make (stamped by a real Sequencer; ``status.window`` marked, without ``seq``, from
+the windows of a real decision machine) validates; every mutation that ``messages.validate`` refuses, the
+schema refuses too; the schema's enums and limits are the code's; every line of a real Publisher's alert
+log, every frame it sends (``status.window`` included, which is neither logged nor replayed) and every
+replayed message validates; so do the onset/offset lines of offline review through the daemon's pipeline.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ from realtime.messages import (
     restart_offset_message,
     signal_message,
     validate,
+    window_status_message,
 )
-from realtime.pipeline import StreamIdentity
+from realtime.pipeline import StreamIdentity, WindowResult
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO / "schemas" / "alert-message.schema.json"
@@ -67,18 +69,38 @@ def schema_errors(validator: Draft202012Validator, message: Any) -> list[str]:
     return [f"{'/'.join(map(str, e.absolute_path)) or '(message)'}: {e.message:.300}" for e in (best, *errors)]
 
 
-def decided_events() -> list[Any]:
-    """Onset and offset of one seizure, decided by the real decision machine on 10 channels, 1 s hops."""
+def decided_windows() -> tuple[list[Any], list[dict]]:
+    """One seizure on 10 channels, 1 s hops, through the real decision machine: its onset and offset, and the
+    ``status.window`` message (unmarked) of every window, the last one with every channel left out."""
     machine = DecisionMachine(DecisionConfig(settle_s=0.0, min_duration_s=2.0), hop_s=1.0, window_s=4.096)
-    events = []
-    for i in range(40):
+    events, windows = [], []
+    for i in range(41):
         probs = np.full(len(CHANNELS), 0.05)
         if 10 <= i < 25:
             probs[[2, 3, 6, 7]] = [0.97, 0.93, 0.91, 0.88]  # T7-P7, P7-O1, C3-P3, P3-O1 seize
+        probs[8] = np.nan  # FZ-CZ flat: left out of every window
+        if i == 40:
+            probs[:] = np.nan  # every channel left out: no probability
         end = LSL_T0 + 4.096 + i
-        events += machine.step(end, end - 4.096, end, probs)
+        decided = machine.step(end, end - 4.096, end, probs)
+        events += decided
+        result = WindowResult(
+            window_start=end - 4.096,
+            window_end=end,
+            newest_sample_time=end,
+            probability=machine.last_probability,
+            channel_probabilities=probs,
+            events=decided,
+            raw_probability=machine.last_raw_probability,
+        )
+        windows.append(window_status_message(result, ENV, alarm_active=machine.alarm_active, windows_total=i + 1))
     assert [e.kind for e in events] == ["onset", "offset"]
-    return events
+    return events, windows
+
+
+def decided_events() -> list[Any]:
+    """Onset and offset of one seizure, decided by the real decision machine on 10 channels, 1 s hops."""
+    return decided_windows()[0]
 
 
 def bed_session() -> list[dict]:
@@ -141,13 +163,22 @@ def bed_session() -> list[dict]:
     ]
 
 
+def window_session() -> list[dict]:
+    """Unmarked ``status.window`` messages: quiet, in alarm, no channel scored, and one of a labelled bed."""
+    windows = decided_windows()[1]
+    quiet, alarm, none = windows[3], next(w for w in windows if w["alarm_active"]), windows[-1]
+    assert quiet["probability"] < 0.5 and alarm["probability"] > 0.6 and alarm["channels_scored"] == 9
+    assert none["probability"] is None and none["raw_probability"] is None and none["channels_scored"] == 0
+    return [quiet, alarm, none, quiet | {"bed": "ward3-bed7"}]
+
+
 def stamped_session() -> list[dict]:
     seq = Sequencer(start=41)
     out = [seq.stamp(msg) for msg in bed_session()]
     onset = next(msg for msg in out if msg["type"] == "seizure.onset")
     offline = seq.stamp(onset | {"file": "realtime/data/chbmit/chb01_03_Seizure.edf"})  # offline review's line
     del offline["run"]  # a log from before run ids
-    return [*out, offline]
+    return [*out, offline, *(seq.mark(msg) for msg in window_session())]
 
 
 def test_the_schema_is_draft_2020_12_and_its_enums_and_limits_are_the_codes(schema):
@@ -173,7 +204,14 @@ def test_the_schema_is_draft_2020_12_and_its_enums_and_limits_are_the_codes(sche
     for topic, ref in branches.items():
         branch = defs[ref["$ref"].rsplit("/", 1)[1]]
         required = set(defs["envelope"]["required"]) | set(branch["required"])
-        assert set(m._COMMON) | set(m._PER_TYPE[topic]) <= required, topic
+        assert set(m.required_fields(topic)) | set(m._NULLABLE_NUMBERS.get(topic, ())) <= required, topic
+        # seq: every topic of the alarm sequence requires it; one outside it (status.window) forbids it
+        if topic in m.UNSEQUENCED_TOPICS:
+            assert "seq" not in required and branch["properties"]["seq"] is False, topic
+        else:
+            assert "seq" in branch["required"], topic
+    assert set(m.SEQUENCED_TOPICS) | set(m.UNSEQUENCED_TOPICS) == set(m.TOPICS)
+    assert m.UNSEQUENCED_TOPICS == ("status.window",)
 
 
 def test_every_message_the_builders_make_validates(validator):
@@ -240,6 +278,9 @@ def test_the_schema_is_stricter_where_it_says_so(validator):
         "an offset of the signal without its deciding window": {k: v for k, v in offset.items() if k != "publish_time"},
         "a restart offset with a deciding window": restart | {"window_start": 1.0, "window_end": 5.1},
         "final: false": heartbeat | {"final": False},
+        "a window message with a seq": by_type["status.window"] | {"seq": 42},
+        "a window probability over 1": by_type["status.window"] | {"probability": 1.5},
+        "a window without run": {k: v for k, v in by_type["status.window"].items() if k != "run"},
     }
     for what, msg in stricter.items():
         assert schema_errors(validator, msg), what
@@ -281,8 +322,22 @@ def test_a_real_publishers_log_frames_and_replay_all_validate(validator, tmp_pat
         assert [msg for _, msg in received] == sent
         for topic, msg in received:
             assert topic == msg["type"] and schema_errors(validator, msg) == [], msg
+        # status.window: sent on the PUB socket, valid, without seq; neither logged nor replayed nor numbered
+        last = pub.last_seq
+        windows = [pub.publish_unlogged(msg) for msg in window_session()]
+        after = pub.publish(session[0])
+        assert after["seq"] == last + 1  # the alarm sequence did not move
+        frames = []
+        while not frames or frames[-1][1].get("seq") != after["seq"]:
+            assert sub.poll(5000), f"no frame within 5 s after {len(frames)}"
+            topic, body = sub.recv_multipart()
+            frames.append((topic.decode(), json.loads(body)))
+        assert [msg for _, msg in frames] == [*windows, after]
+        for topic, msg in frames:
+            assert topic == msg["type"] and schema_errors(validator, msg) == [], msg
+        assert all("seq" not in msg and msg["run"] == pub.run for msg in windows)
         replayed = replay_request(pub.replay_endpoint, {"since_seq": 0}, timeout_s=5, context=ctx)["messages"]
-        assert replayed[-len(sent) :] == sent
+        assert replayed[-len(sent) - 1 : -1] == sent and replayed[-1] == after
         assert all(schema_errors(validator, msg) == [] for msg in replayed)
     finally:
         sub.close(linger=0)
@@ -292,6 +347,7 @@ def test_a_real_publishers_log_frames_and_replay_all_validate(validator, tmp_pat
     assert len(lines) == len(replayed) and len(lines) > len(sent)
     for line in lines:
         assert schema_errors(validator, json.loads(line)) == [], line
+    assert not any(json.loads(line)["type"] == "status.window" for line in lines)
 
 
 @pytest.mark.integration

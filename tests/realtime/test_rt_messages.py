@@ -19,6 +19,7 @@ from realtime.messages import (
     offset_message,
     onset_message,
     signal_message,
+    window_status_message,
 )
 from realtime.pipeline import StreamIdentity
 
@@ -114,3 +115,52 @@ def test_encode_refuses_nan_and_unstamped():
         heartbeat_message(ENV, time=0, state="asleep", alarm_active=False, windows_total=0, uptime_s=0)
     with pytest.raises(MessageError, match="needs an onset event, got kind 'offset'"):
         onset_message(OFFSET, ENV, [])
+
+
+def window_result(probability: float, raw: float, channel_probabilities: list[float]):
+    import numpy as np
+
+    from realtime.pipeline import WindowResult
+
+    return WindowResult(
+        window_start=96.404,
+        window_end=100.5,
+        newest_sample_time=100.5,
+        probability=probability,
+        channel_probabilities=np.array(channel_probabilities),
+        events=[],
+        raw_probability=raw,
+    )
+
+
+def test_a_window_status_message_is_outside_the_sequence():
+    seq = Sequencer(41, run="r1")
+    res = window_result(0.42, 0.5, [0.1, math.nan, 0.5])
+    msg = seq.mark(window_status_message(res, ENV, alarm_active=True, windows_total=7), wall_time=1.7e9)
+    assert msg["type"] == "status.window" and "seq" not in msg and msg["run"] == "r1" and seq.last == 41
+    assert (msg["time"], msg["window_start"], msg["window_end"]) == (100.5, 96.404, 100.5)
+    assert (msg["probability"], msg["raw_probability"], msg["channels_scored"]) == (0.42, 0.5, 2)
+    assert msg["alarm_active"] is True and msg["windows_total"] == 7
+    assert decode(encode(msg)) == msg
+    # no channel scored: the probabilities are null (JSON has no NaN), not left out
+    empty = seq.mark(window_status_message(window_result(math.nan, math.nan, [math.nan] * 3), ENV, **FLAGS))
+    assert (empty["probability"], empty["raw_probability"], empty["channels_scored"]) == (None, None, 0)
+    assert json.loads(encode(empty)[1])["probability"] is None
+    # it never takes a number of the alarm sequence, and a numbered one is refused
+    with pytest.raises(MessageError, match="outside the sequence"):
+        seq.stamp(window_status_message(res, ENV, **FLAGS))
+    assert seq.last == 41
+    with pytest.raises(MessageError, match=r"field 'seq': a status\.window message is outside the alarm sequence"):
+        decode([encode(msg)[0], json.dumps(msg | {"seq": 42}).encode()])
+    with pytest.raises(MessageError, match=r"only .*status\.window.* go without a seq"):
+        seq.mark(heartbeat_message(ENV, time=5.0, state="connected", alarm_active=False, windows_total=1, uptime_s=1))
+    for field in ("run", "probability", "windows_total"):
+        with pytest.raises(MessageError, match=f"lacks required field '{field}'"):
+            encode({k: v for k, v in msg.items() if k != field})
+    with pytest.raises(MessageError, match="field 'windows_total': expected an integer >= 1, got 0"):
+        encode(msg | {"windows_total": 0})
+    with pytest.raises(MessageError, match="field 'probability': expected a number, got 'x'"):
+        encode(msg | {"probability": "x"})
+
+
+FLAGS = {"alarm_active": False, "windows_total": 1}
