@@ -145,11 +145,33 @@ class Bed:
         elif step.event == "rejected":
             self.daemon._metrics.error("stream_rejected")
             self.set_status(f"waiting for stream {self.spec.describe()} (rejected: {step.detail})")
+        self._report_backlog(step.backlog_samples)
         if step.n_samples and self.pipeline is not None and inlet.state == "connected":
             assert step.samples is not None and step.timestamps is not None  # n_samples > 0
             self.pulled = step.n_samples
             return self.push(step.samples, step.timestamps)
         return []
+
+    def _report_backlog(self, available: int) -> None:
+        """``inlet_backlog_seconds`` after a step (0 without an open stream); a WARNING (rate-limited) while over half
+        of the inlet's buffer waits: liblsl drops the oldest samples once it is full, at replay speeds unseen."""
+        from realtime.inlet import inlet_backlog
+
+        inlet = self._inlet
+        meta = inlet.meta if inlet.is_open else None
+        seconds, behind = inlet_backlog(available, meta.sfreq if meta else 0.0, inlet.max_buflen_s)
+        self.daemon._metrics.inlet_backlog.labels(stream=self.stream_label).set(seconds)
+        if behind:
+            self.daemon._errors.error(
+                f"inlet_backlog:{self.stream_label}",
+                "%s: %.1f s of signal waiting in the inlet (buffer %d s): the detector is behind; liblsl drops the "
+                "oldest samples when the buffer is full",
+                self.stream_label,
+                seconds,
+                inlet.max_buflen_s,
+                exc_info=False,
+                level=logging.WARNING,
+            )
 
     def push(self, samples: np.ndarray, timestamps: np.ndarray) -> list[DueWindow]:
         """``samples [n, n_stream_channels]`` with ``timestamps [n]`` into the pipeline; the windows now due."""

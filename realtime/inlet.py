@@ -123,10 +123,21 @@ class InletStep:
     timestamps: np.ndarray | None = None
     event: str | None = None
     detail: str = ""
+    backlog_samples: int = 0  # samples still waiting in liblsl's inlet buffer after this pull
 
     @property
     def n_samples(self) -> int:
         return 0 if self.timestamps is None else len(self.timestamps)
+
+
+def inlet_backlog(available: int, sfreq: float, buffer_s: float) -> tuple[float, bool]:
+    """Seconds of signal still waiting in an inlet (``available`` samples at ``sfreq``), and whether that is over
+    half of its buffer (``buffer_s``, liblsl's ``max_buflen``): the reader is behind, and once the buffer is full
+    liblsl drops the oldest samples without a word."""
+    if available <= 0 or sfreq <= 0:
+        return 0.0, False
+    seconds = available / sfreq
+    return seconds, seconds > buffer_s / 2
 
 
 def _xpath_literal(value: str) -> str | None:
@@ -470,8 +481,22 @@ class Inlet:
             log.info("stream restored: %s", detail)
         self._had_data_since_open = True
         return InletStep(
-            samples=samples, timestamps=np.asarray(timestamps, dtype=np.float64), event=event, detail=detail
+            samples=samples,
+            timestamps=np.asarray(timestamps, dtype=np.float64),
+            event=event,
+            detail=detail,
+            backlog_samples=self._available(),
         )
+
+    def _available(self) -> int:
+        """Samples waiting in liblsl's buffer after a pull (0 when it cannot say)."""
+        if self._inlet is None:
+            return 0
+        try:
+            return max(0, int(self._inlet.samples_available()))
+        except Exception as exc:  # a dying inlet: the next pull reports the loss
+            log.debug("samples_available: %s", exc)
+            return 0
 
     def _lose(self, detail: str) -> InletStep:
         name = self.meta.name if self.meta else self.spec.label()

@@ -127,6 +127,12 @@ class Metrics(_Exporter):
             "windows_skipped",
             "Due windows never scored: their samples left the ring buffer before the daemon got to them",
         )
+        self.inlet_backlog = s(
+            Gauge,
+            "inlet_backlog_seconds",
+            "Signal still waiting in liblsl's inlet after the last pull (samples / nominal rate); liblsl drops the "
+            "oldest samples when its buffer (max_buflen) is full",
+        )
         self.alarm_active = s(Gauge, "alarm_active", "1 while a seizure event is open")
         self.channels_left_out = s(
             Gauge,

@@ -1,0 +1,121 @@
+"""The inlet's backlog: signal still waiting in liblsl's buffer after a pull, exported as
+``realtime_detect_inlet_backlog_seconds`` and warned about past half of the buffer (liblsl drops the oldest
+samples without a word once it is full)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.request
+
+import numpy as np
+import pylsl
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from rt_helpers import unique
+
+from realtime.config import build_config
+from realtime.daemon import Daemon
+from realtime.inlet import inlet_backlog
+
+RATE = 256.0
+
+
+@pytest.mark.parametrize(
+    ("available", "sfreq", "buffer_s", "expected"),
+    [
+        (0, 256.0, 30, (0.0, False)),
+        (256, 256.0, 30, (1.0, False)),
+        (15 * 256, 256.0, 30, (15.0, False)),  # exactly half: not yet
+        (15 * 256 + 1, 256.0, 30, (15 + 1 / 256, True)),
+        (5000, 500.0, 30, (10.0, False)),
+        (20 * 500, 500.0, 30, (20.0, True)),
+        (100, 0.0, 30, (0.0, False)),  # no rate (no stream): nothing to say
+        (-1, 256.0, 30, (0.0, False)),
+    ],
+)
+def test_inlet_backlog_is_seconds_of_signal_and_behind_past_half_the_buffer(available, sfreq, buffer_s, expected):
+    seconds, behind = inlet_backlog(available, sfreq, buffer_s)
+    assert seconds == pytest.approx(expected[0]) and behind is expected[1]
+
+
+def _outlet(name: str) -> pylsl.StreamOutlet:
+    info = pylsl.StreamInfo(name, "EEG", 4, RATE, pylsl.cf_float32, f"{name}-src")
+    chans = info.desc().append_child("channels")
+    for label in ("Fp1", "Fp2", "C3", "C4"):
+        ch = chans.append_child("channel")
+        ch.append_child_value("label", label)
+        ch.append_child_value("unit", "microvolts")
+        ch.append_child_value("type", "EEG")
+    return pylsl.StreamOutlet(info)
+
+
+def _signal(n: int, start: int = 0) -> np.ndarray:
+    t = (start + np.arange(n)) / RATE
+    return (50 * np.sin(2 * np.pi * 10 * t)[:, None] * np.ones(4)).astype(np.float32)
+
+
+def _scraped_backlog(port: int, stream: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    for fam in text_string_to_metric_families(text):
+        if fam.name == "realtime_detect_inlet_backlog_seconds":
+            return next(s.value for s in fam.samples if s.labels["stream"] == stream)
+    raise AssertionError("realtime_detect_inlet_backlog_seconds not served")
+
+
+@pytest.mark.integration
+def test_a_burst_the_daemon_cannot_take_at_once_shows_as_backlog_and_a_warning(toy_export, tmp_path, caplog):
+    """A real outlet pushes 20 s of signal at once into a daemon that pulls 64 samples a step: the scrape says
+    ~19.8 s wait (over half the 30 s buffer: one WARNING), and 0 once the daemon has caught up."""
+    name = unique("backlog")
+    d = Daemon(
+        build_config(
+            {
+                "stream": {"name": name, "resolve_timeout_s": 0.2, "max_chunk_samples": 64},
+                "model": {"path": str(toy_export), "backend": "litert"},
+                "alerts": {
+                    "endpoint": "tcp://127.0.0.1:*",
+                    "replay_endpoint": "",
+                    "log_path": str(tmp_path / "alerts.jsonl"),
+                },
+                "metrics": {"enabled": True, "host": "127.0.0.1", "port": 0},
+                "signal": {"montage": "as_recorded"},
+            }
+        ),
+        env={},
+    )
+    outlet = _outlet(name)
+    try:
+        d.start()
+        port = d.metrics.port
+        received = d.metrics.registry.get_sample_value
+        sent = 0
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not received("realtime_detect_samples_received_total", {"stream": name}):
+            outlet.push_chunk(_signal(16, sent))
+            sent += 16
+            d.iterate()
+        assert received("realtime_detect_samples_received_total", {"stream": name})
+        for _ in range(50):  # take what was sent while connecting
+            d.iterate()
+            if _scraped_backlog(port, name) == 0.0:
+                break
+        assert _scraped_backlog(port, name) == 0.0
+        burst = int(20 * RATE)
+        outlet.push_chunk(_signal(burst, sent))
+        time.sleep(0.5)  # on its way through loopback into the inlet's buffer
+        with caplog.at_level(logging.WARNING, logger="realtime.daemon"):
+            d.iterate()
+        backlog = _scraped_backlog(port, name)
+        assert (burst - 64) / RATE - 0.5 <= backlog <= burst / RATE, backlog
+        warned = [r.getMessage() for r in caplog.records if "waiting in the inlet" in r.getMessage()]
+        assert len(warned) == 1, warned
+        assert f"{name}: " in warned[0] and "(buffer 30 s): the detector is behind" in warned[0], warned[0]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _scraped_backlog(port, name) > 0.0:
+            d.iterate()
+        assert _scraped_backlog(port, name) == 0.0
+    finally:
+        d.shutdown()
+        del outlet
