@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -17,6 +18,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 CHBMIT_DIR = REPO / "realtime" / "data" / "chbmit"
 SEIZURE_EDF = CHBMIT_DIR / "chb01_03_Seizure.edf"
 NONSEIZURE_EDF = CHBMIT_DIR / "chb01_03_NonSeizure.edf"
+
+
+@pytest.fixture(autouse=True)
+def logging_as_found():
+    """Every test starts with the logging it found: the daemon's in-process runs set the root level
+    (``logging.level``, also on SIGHUP) and a library's ``logging.config`` disables loggers that exist.
+    With two workers, tests meet in orders a single process never had, so a later test's ``caplog``
+    saw nothing of a ``realtime`` warning."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith("realtime") and isinstance(logger, logging.Logger):
+            logger.disabled, logger.propagate = False, True
+            logger.setLevel(logging.NOTSET)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ def test_edf_units_annotations_and_non_voltage_channels(tmp_path, caplog):
     edfio.Edf(
         sigs, annotations=[edfio.EdfAnnotation(2.5, 3.0, "seizure"), edfio.EdfAnnotation(9.0, None, "note")]
     ).write(path)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="realtime.recordings"):
         rec = read_recording(path)
     assert rec.ch_names == ["Fp1", "Fp2", "Cz"] and rec.sfreq == 256.0 and rec.data.shape == (3, 2560)
     assert rec.data.dtype == np.float64
@@ -41,7 +41,9 @@ def test_edf_units_annotations_and_non_voltage_channels(tmp_path, caplog):
     assert any("signals left out: SpO2 (unit '%' is not a voltage)" in w for w in rec.warnings)
     assert [(c.label, c.unit) for c in rec.channels] == [("Fp1", "uV"), ("Fp2", "mV"), ("Cz", "")]
     assert any("'Cz' has no physical dimension; assuming microvolts" in w for w in rec.warnings)
-    assert "SpO2" in caplog.text
+    lg = logging.getLogger("realtime.recordings")  # what the logging looked like if this fails
+    state = (lg.disabled, lg.propagate, lg.level, logging.getLogger().level, logging.getLogger().handlers)
+    assert "SpO2" in caplog.text, state
 
 
 def test_mixed_rates_are_resampled_to_the_most_common(tmp_path):
