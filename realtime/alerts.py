@@ -692,13 +692,7 @@ class Publisher:
             log.error("could not write seq %s to the alert log %s: %s", stamped.get("seq"), self.log.path, exc)
         with self.log.lock:
             self._cache.append(stamped)
-        assert self._pub is not None
-        try:
-            self._pub.send_multipart(frames, flags=zmq.NOBLOCK)
-            self._on_published(topic)
-        except zmq.ZMQError as exc:
-            self._on_error("publish")
-            log.error("could not send seq %s (%s): %s", stamped.get("seq"), topic, exc)
+        self._send(frames, topic, f"seq {stamped.get('seq')} ({topic})")
         return stamped
 
     def publish_unlogged(self, message: dict) -> dict:
@@ -712,14 +706,18 @@ class Publisher:
         marked = self.sequencer.mark(message)
         frames = encode(marked)  # validates
         topic = str(marked["type"])
+        self._send(frames, topic, f"a {topic} message")
+        return marked
+
+    def _send(self, frames: list[bytes], topic: str, what: str) -> None:
+        """Send without blocking; a failure is counted (``publish``) and logged, not raised."""
         assert self._pub is not None
         try:
             self._pub.send_multipart(frames, flags=zmq.NOBLOCK)
             self._on_published(topic)
         except zmq.ZMQError as exc:
             self._on_error("publish")
-            log.error("could not send a %s message: %s", topic, exc)
-        return marked
+            log.error("could not send %s: %s", what, exc)
 
     @property
     def last_seq(self) -> int:
