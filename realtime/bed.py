@@ -496,7 +496,7 @@ class Bed:
             return None
         if self.label:
             message["bed"] = self.label
-        return self.daemon._publish_unlogged(message)
+        return self.daemon._publish(message, logged=False)
 
     def track_event(self, message: Mapping[str, Any]) -> None:
         """Follow onsets and offsets on their way out: the open event, the event ids used, the ack gauge."""

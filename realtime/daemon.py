@@ -629,18 +629,12 @@ class Daemon:
 
         return pylsl.local_clock()
 
-    def _publish(self, message: dict) -> dict | None:
+    def _publish(self, message: dict, *, logged: bool = True) -> dict | None:
+        """Publish ``message``; ``logged`` False for a ``status.window`` message: sent, not logged, no ``seq``
+        (:meth:`realtime.alerts.Publisher.publish_unlogged`). A failure is counted and logged, never raised."""
         try:
-            return self._publisher.publish(message)
-        except Exception as exc:  # a message the schema refuses is a bug, counted and logged
-            self._metrics.error("publish")
-            self._errors.error("publish", "could not publish a %s message: %s", message.get("type"), exc)
-            return None
-
-    def _publish_unlogged(self, message: dict) -> dict | None:
-        """A ``status.window`` message: sent, not logged, no ``seq``
-        (:meth:`realtime.alerts.Publisher.publish_unlogged`); a failure is counted and logged, never raised."""
-        try:
+            if logged:
+                return self._publisher.publish(message)
             return self._publisher.publish_unlogged(message)
         except Exception as exc:  # a message the schema refuses is a bug, counted and logged
             self._metrics.error("publish")
