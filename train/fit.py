@@ -375,6 +375,7 @@ def run_fit(
             background_files=bg_files["train"],
             background_share=hp.data.background_share,
             background_shuffle_buffer=hp.data.background_shuffle_examples,
+            positive_weight=hp.fit.positive_loss_weight,
         )
         val_ds = None
         if n_val:

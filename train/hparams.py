@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import itertools
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -203,6 +204,12 @@ class FitHP:
     plateau_patience: int = _f(2, "epochs", "ReduceLROnPlateau patience")
     min_learning_rate: float = _f(5e-5, "-", "ReduceLROnPlateau floor")
     aux_loss_weight: float = _f(0.3, "-", "loss weight of each auxiliary head (main head weighs 1)")
+    positive_loss_weight: float = _f(
+        1.0,
+        "-",
+        "training-loss weight of a seizure example (soft labels: in proportion); validation is unweighted. "
+        "(1 + s) / (1 - s) keeps the 50/50 class prior that data.background_share s shifts",
+    )
     monitor: str = _f("val_loss", "-", "validation metric for the best checkpoint and the plateau")
     precision: str = _f(
         "auto",
@@ -288,6 +295,8 @@ class HParams:
                 f"data.background_hop_samples and data.background_shuffle_examples must be >= 1, got "
                 f"{self.data.background_hop_samples!r} and {self.data.background_shuffle_examples!r}"
             )
+        if not (math.isfinite(self.fit.positive_loss_weight) and self.fit.positive_loss_weight > 0):
+            errs.append(f"fit.positive_loss_weight must be finite and > 0, got {self.fit.positive_loss_weight!r}")
         if self.augment.mixup_alpha < 0:
             errs.append(f"augment.mixup_alpha must be >= 0 (0 = off), got {self.augment.mixup_alpha!r}")
         if self.fit.precision not in ("auto", "float32", "mixed_float16", "mixed_bfloat16"):

@@ -380,9 +380,11 @@ def make_dataset(
     background_share: float = _DATA.background_share,
     background_shuffle_buffer: int = _DATA.background_shuffle_examples,
     background_every: int = 1,
+    positive_weight: float = 1.0,
 ) -> tf.data.Dataset:
     """GZIP shards -> batches of ``(x [batch, window_samples], {name: y [batch, 2]})``, ``y`` one-hot
-    (soft when mixed up).
+    (soft when mixed up); training with ``positive_weight != 1`` adds ``{name: w [batch]}``, the
+    sample weights ``1 + (positive_weight - 1) * y[:, 1]``.
 
     ``files``: local paths or ``tf.io.gfile`` URLs. Parallel reads and parsing, cache (unless
     ``cache=False``), (training) per-example repeat + shuffle + augmentation, batch, (training,
@@ -430,7 +432,15 @@ def make_dataset(
     if training and hp.mixup_alpha > 0:
         ds = ds.map(lambda x, y: mixup(x, y, hp.mixup_alpha, seed), num_parallel_calls=tf.data.AUTOTUNE)
     names = tuple(output_names)
-    ds = ds.map(lambda x, y: (x, dict.fromkeys(names, y)))
+    if training and positive_weight != 1.0:
+
+        def weighted(x, y):
+            w = 1.0 + (positive_weight - 1.0) * y[:, 1]
+            return x, dict.fromkeys(names, y), dict.fromkeys(names, w)
+
+        ds = ds.map(weighted)
+    else:
+        ds = ds.map(lambda x, y: (x, dict.fromkeys(names, y)))
     opts = tf.data.Options()
     # Shard by example under multi-worker strategies: works with any number of shard files.
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

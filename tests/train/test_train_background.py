@@ -287,6 +287,7 @@ def _background_hp(tiny_hp):
             "data.background_hop_samples": 512,
             "augment.negative_amplitude_min": 0.5,
             "augment.negative_amplitude_max": 4.0,
+            "fit.positive_loss_weight": 1.3 / 0.7,  # (1 + s) / (1 - s): the prior kept
         }
     )
 
@@ -325,6 +326,7 @@ def test_one_training_step_on_the_mixed_stream(tiny_hp, synth_records, corpus, t
         cache=False,
         background_files=bg["files"]["train"],
         background_share=hp.data.background_share,
+        positive_weight=hp.fit.positive_loss_weight,
     )
     logs = train_model.fit(ds, steps_per_epoch=1, epochs=1, verbose=0, shuffle=False).history
     assert np.isfinite(logs["loss"][0])

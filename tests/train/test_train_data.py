@@ -253,3 +253,66 @@ def test_seeded_augment_draws_are_independent(tiny_hp):
     low = gain < np.median(gain)
     # both signs at low and at high gains (one shared uniform draw flips only the low gains)
     assert 0.25 < flipped[low].mean() < 0.75 and 0.25 < flipped[~low].mean() < 0.75
+
+
+def _weighted_batches(tmp_path, tiny_hp, *, training: bool, positive_weight: float, mixup_alpha: float = 0.0):
+    import dataclasses
+
+    rng = np.random.default_rng(5)
+    recs = [
+        Record(
+            f"edf/r{i}", f"g{i}", rng.normal(0, 20, 2000).astype(np.float32), np.full(2000, i % 2, np.int8), "edf", "s"
+        )
+        for i in range(8)
+    ]
+    kw = {"balance": False, "balance_classes": False, "source_share": {}, "max_repeat": 1}
+    write_split(recs, tmp_path, "train", example_samples=1088, hop_samples=256, **kw)
+    ds = make_dataset(
+        sorted(tmp_path.glob("train-*.tfrecord.gz")),
+        example_samples=1088,
+        window_samples=1024,
+        batch_size=8,
+        training=training,
+        output_names=("probabilities", "aux_0"),
+        augment_hp=dataclasses.replace(tiny_hp.augment, mixup_alpha=mixup_alpha),
+        seed=1,
+        positive_weight=positive_weight,
+    )
+    return list(ds)
+
+
+@pytest.mark.parametrize("mixup_alpha", [0.0, 1.0])
+def test_positive_loss_weight_weighs_seizure_examples_in_training_only(tmp_path, tiny_hp, mixup_alpha):
+    batches = _weighted_batches(tmp_path, tiny_hp, training=True, positive_weight=5 / 3, mixup_alpha=mixup_alpha)
+    for _, y, w in batches:  # one weight per example and head, in proportion to the (soft) seizure label
+        assert set(w) == set(y) == {"probabilities", "aux_0"}
+        for name in y:
+            np.testing.assert_allclose(w[name].numpy(), 1 + (2 / 3) * y[name].numpy()[:, 1], rtol=1e-6)
+    w = np.concatenate([b[2]["probabilities"].numpy() for b in batches])
+    assert 1 - 1e-6 <= w.min() < 1.1 and 1.55 < w.max() <= 5 / 3 + 1e-6  # both classes drawn
+    for t, pw in ((False, 5 / 3), (True, 1.0)):  # validation, and the default weight 1: no weights at all
+        assert all(len(b) == 2 for b in _weighted_batches(tmp_path / f"{t}{pw}", tiny_hp, training=t, positive_weight=pw))
+
+
+def test_positive_loss_weight_is_validated():
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(HParamsError, match=r"positive_loss_weight.*" + repr(bad).replace("inf", "inf")):
+            load(None, {"fit.positive_loss_weight": bad})
+    assert load("config/train/default.toml").fit.positive_loss_weight == 1.0
+
+
+def test_keras_applies_the_weights_per_head_as_the_loss_expects(tmp_path, tiny_hp):
+    """The training loss is sum over heads of head weight x mean over the batch of w x crossentropy."""
+    import keras
+
+    (x, y, w), *_ = _weighted_batches(tmp_path, tiny_hp, training=True, positive_weight=3.0)
+    inp = keras.Input((1024,))
+    heads = {n: keras.layers.Dense(2, activation="softmax", name=n)(inp) for n in ("probabilities", "aux_0")}
+    model = keras.Model(inp, heads)
+    model.compile(loss=dict.fromkeys(heads, "categorical_crossentropy"), loss_weights={"probabilities": 1.0, "aux_0": 0.3})
+    loss = model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)["loss"]
+    pred = model.predict(x, verbose=0)
+    ce = {n: -np.sum(y[n].numpy() * np.log(pred[n]), axis=1) for n in heads}
+    expect = sum(lw * np.mean(w[n].numpy() * ce[n]) for n, lw in (("probabilities", 1.0), ("aux_0", 0.3)))
+    assert loss == pytest.approx(expect, rel=1e-4)
+    assert loss != pytest.approx(sum(lw * np.mean(ce[n]) for n, lw in (("probabilities", 1.0), ("aux_0", 0.3))), rel=1e-3)
