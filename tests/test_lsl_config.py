@@ -44,3 +44,24 @@ def test_broken_config_is_reported_by_liblsl(tmp_path):
     bad.write_text("# comment\n[multicast]\nResolveScope = machine\n")
     out = _liblsl_log(str(bad))
     assert "Error parsing" in out, out
+
+
+def test_more_outlets_on_this_machine_than_liblsls_default_port_range_are_all_found():
+    """liblsl's default PortRange (32) hides the 33rd outlet of a machine whose loopback has no multicast
+    (a resolver then asks each port of the range): 45 outlets must all be found with the shipped config."""
+    code = """
+import time, uuid, pylsl
+tag = uuid.uuid4().hex[:8]
+outs = [pylsl.StreamOutlet(pylsl.StreamInfo(f"many-{tag}-{i}", f"Many{tag}", 1, 256, "float32", f"src-{tag}-{i}"))
+        for i in range(45)]
+r = pylsl.ContinuousResolver(prop="type", value=f"Many{tag}")
+deadline, found = time.monotonic() + 30, set()
+while time.monotonic() < deadline and len(found) < 45:
+    time.sleep(0.5)
+    found = {s.name() for s in r.results()}
+print("FOUND", len(found))
+"""
+    env = dict(os.environ, LSLAPICFG=str(REPO / "config" / "lsl_api.cfg"))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "FOUND 45" in proc.stdout, proc.stdout
