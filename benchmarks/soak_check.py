@@ -1,6 +1,8 @@
 """The pure parts of the fault-injection soak (benchmarks/soak_faults.py): the fault schedule, where an
-alert falls in the replayed signal, which seizures raised an alarm, memory growth, and the alert log
-against what a subscriber received. numpy and the standard library only; no I/O, no clocks.
+alert falls in the replayed signal, which seizures raised an alarm, memory growth, the alert log
+against what a subscriber received, and whether the daemon received every sample the outlet sent (the
+outlet's journal against the daemon's windows), which decides whether the run is valid as a test of "no
+alarm lost". numpy and the standard library only; no I/O, no clocks.
 
 Positions are *global samples*: sample ``g`` of the soak's timeline (benchmarks/soak_outlet.py) is
 due at LSL time ``t0 + g / rate`` (``rate`` = sampling rate x speed, samples per second of the LSL
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -198,13 +201,17 @@ def _key(msg: Mapping) -> tuple:
 def check_messages(logged: Sequence[Mapping], received: Sequence[Mapping]) -> dict:
     """The alert log against what a subscriber received.
 
-    ``logged``: the log's records in file order; ``received``: the messages in the order received.
-    Returns counts: ``duplicates`` ((run, seq) seen twice in the log), ``seq_back`` (a seq not above the
-    previous one in the log), ``seq_gaps`` (numbers skipped between neighbours of one run), ``runs``,
+    ``logged``: the log's records in file order; ``received``: the messages in the order received. Messages
+    without a ``seq`` (``status.window``: sent live, never logged) are left out of both, and counted as
+    ``unsequenced_received``. Returns counts: ``duplicates`` ((run, seq) seen twice in the log), ``seq_back`` (a
+    seq not above the previous one in the log), ``seq_gaps`` (numbers skipped between neighbours of one run), ``runs``,
     ``received_not_logged`` and ``received_differs`` (received, but absent from the log or not equal to
     its record), ``logged_not_received``, ``received_back`` (a seq not above the previous received), with
     up to 5 examples each under ``examples``.
     """
+    unsequenced = sum(1 for m in received if m.get("seq") is None)
+    logged = [m for m in logged if m.get("seq") is not None]
+    received = [m for m in received if m.get("seq") is not None]
     index: dict[tuple, Mapping] = {}
     dup, back, gaps = [], [], 0
     prev: Mapping | None = None
@@ -235,6 +242,7 @@ def check_messages(logged: Sequence[Mapping], received: Sequence[Mapping]) -> di
         "received_differs": len(differs),
         "logged_not_received": len(not_received),
         "received_back": len(rback),
+        "unsequenced_received": unsequenced,
         "examples": {
             "duplicates": dup[:5],
             "seq_back": back[:5],
@@ -244,3 +252,370 @@ def check_messages(logged: Sequence[Mapping], received: Sequence[Mapping]) -> di
             "received_back": rback[:5],
         },
     }
+
+
+# ----------------------------------------------------------------------------- samples sent against samples received
+#
+# The daemon cannot see samples liblsl dropped from a full inlet buffer (a daemon behind at a replay speed: the
+# stream's timestamps then hide the hole under the clock's gap tolerance). So the soak compares what the outlet
+# sent (its journal) with where the daemon's windows fell: every scored window's ``status.window`` message gives
+# its first and last sample on the stream's clock, placed on the timeline like an alert (:func:`place_windows`).
+# Within one connection a window ends ``hop`` samples after the one before (``hop * n`` when ``n - 1`` messages
+# were lost on the way: ``windows_total`` counts them); a larger step is signal the daemon never had.
+
+HOLE_TOLERANCE_SAMPLES = 3.0  # steps this much over a hop are timestamp noise (seen: +-0.2 samples at 20x)
+KEPT_UP_MIN = 0.99  # windows scored / windows due from the samples sent, for a run to count as kept up
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the timeline one outlet process sent without a break: from its start (or from where it went
+    on after a hang) to its kill, its hang, or the end of the run. ``start``: the first global sample sent;
+    ``end``: one past the last one known sent. ``end_from``: ``"journal"`` (the outlet's own count: exact at a
+    hang and at the end, a lower bound at a kill), ``"fault"`` (an older journal without counts: the sample due
+    at the kill or the SIGSTOP, an upper bound) or ``"run end"``."""
+
+    index: int
+    pid: int | None
+    start: float
+    end: float
+    ended_by: str  # "kill" | "hang" | "end" | "outlet lag" (it skipped ahead with no hang done: it was starved)
+    end_from: str
+
+
+def outlet_segments(entries: Sequence[Mapping], faults: Sequence[Mapping] = (), *, g_end: float) -> list[Segment]:
+    """The outlet's segments from its journal (benchmarks/soak_outlet.py: ``start``, ``jump``, ``skip``, ``sent``,
+    ``stop`` lines, in file order) and the faults done (``{"kind", "g", "skipped"?}``). A new process (``start``)
+    ends the segment before by a kill; a ``skip`` by a hang when a hang was done within the segment, else by
+    ``"outlet lag"`` (the outlet fell more than its ``--skip-after-s`` behind its schedule by itself). The faults
+    also give the ends where the journal has no counts (older journals: no ``sent``/``stop`` lines, no ``from``)."""
+    opened: list[dict] = []
+    for e in entries:
+        ev, g, pid = e.get("event"), float(e["g"]), e.get("pid")
+        mine = next((s for s in reversed(opened) if s["pid"] == pid), None)
+        if ev == "start":
+            opened.append({"pid": pid, "start": g, "end": None, "ended_by": None})
+        elif ev == "skip":
+            if mine is not None:
+                mine["ended_by"] = "hang"
+                if e.get("from") is not None:
+                    mine["end"] = float(e["from"])
+            opened.append({"pid": pid, "start": g, "end": None, "ended_by": None})
+        elif ev in ("sent", "stop") and mine is not None:
+            mine["end"] = g if mine["end"] is None else max(mine["end"], g)  # samples before g were sent
+            if ev == "stop":
+                mine["ended_by"] = "end"
+    opened.sort(key=lambda s: s["start"])
+    done = sorted(
+        (f for f in faults if f.get("kind") in ("kill", "hang") and not f.get("skipped")), key=lambda f: f["g"]
+    )
+    out = []
+    for i, s in enumerate(opened):
+        nxt = opened[i + 1]["start"] if i + 1 < len(opened) else math.inf
+        ended_by = s["ended_by"] or ("kill" if i + 1 < len(opened) else "end")
+        if ended_by == "hang" and not any(f["kind"] == "hang" and s["start"] <= f["g"] <= nxt for f in done):
+            ended_by = "outlet lag"
+        end, end_from = s["end"], "journal"
+        if end is None:
+            fault = next((f for f in done if f["kind"] == ended_by and s["start"] <= f["g"] < nxt), None)
+            if fault is not None:
+                end, end_from = float(fault["g"]), "fault"
+            else:
+                end, end_from = min(g_end, nxt), "run end"
+        out.append(Segment(i, s["pid"], s["start"], max(s["start"], min(end, nxt)), ended_by, end_from))
+    return out
+
+
+@dataclass(frozen=True)
+class PlacedWindow:
+    """A scored window on the timeline: global samples of its first and last sample; ``total`` the message's
+    ``windows_total`` (``status.window``; None for an onset or offset)."""
+
+    start: float
+    end: float
+    total: int | None = None
+
+
+def place_windows(
+    msgs: Iterable[Mapping],
+    *,
+    t0: float,
+    rate: float,
+    offsets: Iterable[float],
+    lsl_minus_wall: float,
+    max_latency: float,
+    slack: float,
+) -> tuple[list[PlacedWindow], int]:
+    """``(windows placed, number that could not be)``: each message with ``window_start``, ``window_end`` and
+    ``wall_time`` placed by :func:`stamp_to_sample` (its end; its start the same span before, in the same clock:
+    the daemon reports both ends in the clock in force), ordered by ``windows_total``, else by end."""
+    offsets = list(offsets)
+    placed, unplaced = [], 0
+    for m in msgs:
+        e, s = float(m["window_end"]), float(m["window_start"])
+        due = (float(m["wall_time"]) + lsl_minus_wall - t0) * rate
+        g, how = stamp_to_sample(e, t0=t0, rate=rate, offsets=offsets, due=due, max_latency=max_latency, slack=slack)
+        if how != "stamp":
+            unplaced += 1
+            continue
+        total = m.get("windows_total")
+        placed.append(PlacedWindow(g - (e - s) * rate, g, None if total is None else int(total)))
+    placed.sort(key=lambda w: (w.total if w.total is not None else -1, w.end))
+    return placed, unplaced
+
+
+def _stretch(a: float, b: float, samples: float, kind: str, segment: int) -> dict:
+    return {"from": float(a), "to": float(b), "samples": float(samples), "kind": kind, "segment": segment}
+
+
+def account_samples(
+    segments: Sequence[Segment],
+    windows: Sequence[PlacedWindow],
+    *,
+    hop: float,
+    native: float,
+    first_pos: float,
+    last_pos: float,
+    tol: float = HOLE_TOLERANCE_SAMPLES,
+) -> dict:
+    """What the daemon received and scored of what the outlet sent, per segment (samples).
+
+    ``windows``: every ``status.window`` of the run, placed (:func:`place_windows`, with ``total``). ``hop``:
+    samples per hop; ``native``: samples a window needs (its end count after a (re)connection is ``native + k *
+    hop``); ``first_pos``/``last_pos``: where in those ``native`` samples the window's first and last sample lie
+    (``Resampler.window_positions``). Per segment:
+
+    - ``first_received``: the first sample the daemon had (its first window's start less ``first_pos``; the
+      segment's start when that window straddles the break: the connection went on across it);
+      ``before_first``: those sent before it, while the daemon (re)connected: part of the fault (or the start);
+    - holes: a window ending more than ``hop * (windows_total step)`` (+ ``tol``) after the one before, or a first
+      window spanning more than a window (``last_pos - first_pos`` + ``tol``): that many samples never reached
+      the daemon (or were dropped at a reset of its pipeline), between the two window ends;
+    - ``after_last``: sent after the last scored window's end count (a window is due every ``hop``, so a
+      daemon that had them all leaves fewer than ``hop`` unscored): at a kill part of the fault; at a hang, ``hop``
+      or more (+ ``tol``) is a hole; at the end of the run, what was not scored when the daemon was stopped;
+    - ``windows_due``: windows the samples sent from ``first_received`` to the segment's end make (at a kill, to
+      the last scored window: the rest is the fault's; across a break the connection went on over, one every
+      ``hop`` from the last window before it); ``windows_scored``: the ``windows_total`` the daemon counted there
+      (messages lost on the way included).
+
+    Returns ``{"segments": [rows], "stretches": [lost stretches: from, to, samples, kind, segment], "sent",
+    "before_first", "received", "lost_outside_faults", "at_kills", "unscored_at_stop", "windows_due",
+    "windows_scored", "windows_unassigned", "steps_short" (window ends closer than a hop: misplaced or
+    repeated timestamps), "noise_max" (largest step deviation under ``tol``), "segments_without_windows"}``.
+    """
+    if not windows:
+        raise ValueError("no window positions: the run recorded no status.window messages")
+    span = last_pos - first_pos
+    margin = native - 1 - last_pos  # samples after a window's last one up to its end count
+    segs = sorted(segments, key=lambda s: s.start)
+    starts = [s.start for s in segs]
+    mine: dict[int, list[PlacedWindow]] = {s.index: [] for s in segs}
+    unassigned = 0
+    for w in windows:
+        i = int(np.searchsorted(starts, w.end + tol, side="right")) - 1
+        if i < 0 or w.total is None:
+            unassigned += 1
+            continue
+        mine[segs[i].index].append(w)
+    rows, stretches = [], []
+    short, noise = 0, 0.0
+    prev_tail: float | None = None  # samples the segment before sent after its last window's end count
+    for k, s in enumerate(segs):
+        ws = sorted(mine[s.index], key=lambda w: w.total)
+        row: dict = {"segment": s.index, "pid": s.pid, "start": s.start, "end": s.end, "ended_by": s.ended_by}
+        row["end_from"] = s.end_from
+        if not ws:
+            row.update(sent=s.end - s.start, first_received=None, before_first=s.end - s.start, received=0.0)
+            row.update(lost=0.0, after_last=0.0, at_kill=0.0, unscored_at_stop=0.0, windows_due=0, windows_scored=0)
+            rows.append(row)
+            prev_tail = None
+            continue
+        # a first window that starts before the segment: the daemon's connection (and its window grid) went on
+        # across the break (the outlet's own skip, or a hang the daemon, busy, did not take for a lost stream).
+        # The samples never sent lie inside it: its start is extrapolated over them when the daemon took them for
+        # a clock jump, or they widen it when it took them for a gap
+        continued = k > 0 and ws[0].start < s.start - tol
+        r0 = s.start if continued else ws[0].start - first_pos
+        never_sent = s.start - segs[k - 1].end if continued else 0.0
+        holes = []
+        extra = (ws[0].end - ws[0].start) - span
+        if extra > never_sent + tol:
+            holes.append(_stretch(ws[0].start, ws[0].end, extra - never_sent, "inside the first window", s.index))
+        for a, b in itertools.pairwise(ws):
+            d = (b.end - a.end) - hop * (b.total - a.total)
+            if d > tol:
+                holes.append(_stretch(a.end, b.end, d, "between windows", s.index))
+            elif d < -tol:
+                short += 1
+            else:
+                noise = max(noise, abs(d))
+        received = ws[-1].end + margin + 1 - r0 - sum(h["samples"] for h in holes)  # up to the last window's end
+        end_count = ws[-1].end + margin + 1
+        sent_end = max(s.end, end_count)  # a kill's journaled end is a lower bound
+        after = sent_end - end_count
+        if s.ended_by == "hang" and after >= hop + tol:
+            holes.append(_stretch(end_count, sent_end, after, "sent before the hang, never scored", s.index))
+        # a kill cuts off what was in flight or waiting in the inlet: the fault's, so no window is due past the last one
+        usable = (end_count if s.ended_by == "kill" else sent_end) - r0
+        if continued and prev_tail is not None:  # the grid goes on: a window every hop from the last one before
+            due = int(math.floor((prev_tail + usable) / hop))
+        else:
+            due = int(math.floor((usable - native) / hop)) + 1 if usable >= native else 0
+        row.update(
+            sent=sent_end - s.start,
+            first_received=r0,
+            before_first=max(0.0, r0 - s.start),
+            received=received,
+            lost=sum(h["samples"] for h in holes),
+            after_last=after,
+            at_kill=after if s.ended_by == "kill" else 0.0,
+            unscored_at_stop=after if s.ended_by == "end" else 0.0,
+            windows_due=due,
+            windows_scored=ws[-1].total - ws[0].total + 1,
+        )
+        rows.append(row)
+        stretches.extend(holes)
+        prev_tail = after
+    return {
+        "segments": rows,
+        "stretches": stretches,
+        "sent": sum(r["sent"] for r in rows),
+        "before_first": sum(r["before_first"] for r in rows),
+        "received": sum(r["received"] for r in rows),
+        "lost_outside_faults": sum(r["lost"] for r in rows),
+        "at_kills": sum(r["at_kill"] for r in rows),
+        "unscored_at_stop": sum(r["unscored_at_stop"] for r in rows),
+        "outlet_lags": sum(r["ended_by"] == "outlet lag" for r in rows),
+        "windows_due": sum(r["windows_due"] for r in rows),
+        "windows_scored": sum(r["windows_scored"] for r in rows),
+        "windows_unassigned": unassigned,
+        "steps_short": short,
+        "noise_max": noise,
+        "segments_without_windows": [r["segment"] for r in rows if r["first_received"] is None],
+    }
+
+
+def window_span_holes(windows: Sequence[PlacedWindow], *, span: float, tol: float = HOLE_TOLERANCE_SAMPLES) -> list:
+    """Windows that span more than ``span`` samples (+ ``tol``): samples missing inside them. For runs without
+    ``status.window`` (older ones), on the onset and offset messages' windows."""
+    return [
+        _stretch(w.start, w.end, (w.end - w.start) - span, "inside a deciding window", -1)
+        for w in windows
+        if (w.end - w.start) - span > tol
+    ]
+
+
+_BACKLOG = re.compile(r"([0-9.]+) s of signal waiting in the inlet \(buffer ([0-9.]+) s\)")
+_SUPPRESSED = re.compile(r"\((\d+) more like it suppressed\)")
+
+
+def backlog_warnings(lines: Iterable[str]) -> dict:
+    """The daemon's WARNING lines about its inlet backlog (realtime/bed.py; at most one per 10 s, the rest counted
+    as suppressed): ``{"lines", "suppressed", "max_s" (None without any), "buffer_s"}``."""
+    n, suppressed, top, buffer_s = 0, 0, None, None
+    for line in lines:
+        m = _BACKLOG.search(line)
+        if m is None:
+            continue
+        n += 1
+        top = float(m.group(1)) if top is None else max(top, float(m.group(1)))
+        buffer_s = float(m.group(2))
+        k = _SUPPRESSED.search(line)
+        suppressed += int(k.group(1)) if k else 0
+    return {"lines": n, "suppressed": suppressed, "max_s": top, "buffer_s": buffer_s}
+
+
+def backlog_limit_s(buffer_s: float | None, max_chunk_s: float | None = None) -> float | None:
+    """The soak's limit on the inlet backlog the daemon reports after each pull (``inlet_backlog_seconds``): half of
+    the most it can show before liblsl drops samples. A pull takes up to ``max_chunk_s`` of signal, so after a
+    pull at most ``buffer_s - max_chunk_s`` waits, and that much only once the buffer was full: the limit is half
+    of it (7 s with the defaults: a 30 s buffer, pulls of 4096 samples at 256 Hz). Without ``max_chunk_s`` (older
+    runs), or a pull as long as the buffer: half the buffer. None without a buffer."""
+    if not buffer_s:
+        return None
+    if max_chunk_s and max_chunk_s < buffer_s:
+        return (buffer_s - max_chunk_s) / 2
+    return buffer_s / 2
+
+
+def judge_validity(
+    accounting: Mapping | None,
+    *,
+    backlog_max_s: float | None,
+    backlog_limit_s: float | None,
+    windows_skipped: float,
+    span_holes: Sequence[Mapping] = (),
+    fs: float,
+    kept_up_min: float = KEPT_UP_MIN,
+) -> dict:
+    """Whether the run is valid as a test of "no alarm lost": the daemon had every sample the outlet sent outside
+    the injected faults and kept up. Not valid when samples were lost outside the faults (``accounting``'s
+    ``lost_outside_faults``, or, without an accounting, ``span_holes``), when windows scored / due (from the
+    samples sent) is under ``kept_up_min``, when the inlet's backlog went past ``backlog_limit_s``
+    (:func:`backlog_limit_s`; liblsl drops samples once the buffer is full), when windows were skipped, or when
+    the outlet itself fell behind its schedule (``outlet_lags``). ``accounting`` None (no ``status.window``
+    recorded) and nothing wrong seen: ``valid`` None, not established.
+    Returns ``{"valid": True | False | None, "reasons": [str], "kept_up": bool | None, "windows_fraction"}``."""
+    reasons = []
+    fraction = None
+    if accounting is not None:
+        lost = accounting["lost_outside_faults"]
+        if lost > 0:
+            st = accounting["stretches"]
+            reasons.append(
+                f"{lost:.0f} samples ({lost / fs:.1f} s of signal) sent but never received outside the injected "
+                f"faults, in {len(st)} stretch(es)"
+            )
+        if accounting.get("outlet_lags"):
+            reasons.append(
+                f"the outlet fell behind its own schedule {accounting['outlet_lags']} time(s) and skipped ahead (no "
+                "hang was done): the machine did not keep the outlet running"
+            )
+        due, scored = accounting["windows_due"], accounting["windows_scored"]
+        fraction = scored / due if due else None
+        if fraction is None or fraction < kept_up_min:
+            reasons.append(
+                f"windows scored / due from the samples sent {scored} / {due}"
+                + ("" if fraction is None else f" = {fraction:.3f}")
+                + f", under {kept_up_min:g}"
+            )
+    elif span_holes:
+        lost = sum(h["samples"] for h in span_holes)
+        reasons.append(
+            f"{len(span_holes)} deciding window(s) span more signal than a window: {lost:.0f} samples "
+            f"({lost / fs:.1f} s) missing inside them"
+        )
+    if backlog_max_s is not None and backlog_limit_s is not None and backlog_max_s > backlog_limit_s:
+        reasons.append(
+            f"the inlet's backlog reached {backlog_max_s:.1f} s of signal, over the {backlog_limit_s:g} s limit "
+            "(liblsl drops the oldest samples once its buffer is full)"
+        )
+    if windows_skipped:
+        reasons.append(f"{windows_skipped:.0f} window(s) skipped (overwritten before they were scored)")
+    kept_up = None if accounting is None else not (fraction is None or fraction < kept_up_min)
+    if reasons:
+        valid: bool | None = False
+    else:
+        valid = True if accounting is not None else None
+    if valid is None:
+        reasons.append("samples received not measured: the run recorded no status.window messages")
+    return {"valid": valid, "reasons": reasons, "kept_up": kept_up, "windows_fraction": fraction}
+
+
+def seizures_in_stretches(
+    seizures: Sequence[Seizure], stretches: Sequence[Mapping], *, before: float, after: float
+) -> list[dict]:
+    """Seizures a lost stretch touches: one overlapping ``[start - before, expected + after]``, the span whose
+    signal decides the onset (the span an outage exempts). ``[{"cycle", "stretches": [...]}]``."""
+    out = []
+    for s in seizures:
+        hit = [st for st in stretches if st["from"] < s.expected + after and st["to"] > s.start - before]
+        if hit:
+            out.append({"cycle": s.cycle, "stretches": hit})
+    return out
+
+
+def where(g: float, *, fs: float, cycle: float) -> dict:
+    """A global sample as ``{"signal_s", "cycle", "in_cycle_s"}``."""
+    return {"signal_s": round(g / fs, 2), "cycle": int(g // cycle), "in_cycle_s": round((g % cycle) / fs, 2)}

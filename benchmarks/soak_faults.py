@@ -2,21 +2,25 @@
 outlet is killed, hung and its clock jumps, and a subscriber never reads.
 
     TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/soak_faults.py [--signal-hours 1] [--speed 20]
-        [--fault-every-s 10] [--kill-gap-s 3] [--hang-s 5] [--jump-s 3600] [--backend auto|tensorflow|litert]
-        [--model EXPORT] [--out benchmarks/results/NAME.json]
+        [--fault-every-signal-s 200 | --fault-every-s WALL_S] [--kill-gap-s 3] [--hang-s 5] [--jump-s 3600]
+        [--backend auto|tensorflow|litert] [--model EXPORT] [--out benchmarks/results/NAME.json]
     .venv/bin/python benchmarks/soak_faults.py --analyse WORK_DIR      # the analysis again, from a run's files
 
 What runs (real processes, loopback, LSL kept on this machine by the packaged lsl_api.cfg):
 
 - the daemon (``python -m realtime detect``, the shipped model unless ``--model``) with
   ``alerts.heartbeat_s`` 0.1 s (``--heartbeat-s``; its minimum: ten logged messages a second, so that
-  the never-reading subscriber's queue fills) and ``alerts.reannounce_s`` 60 s / speed (at least 1 s:
-  an open event is re-announced as often per signal second as live); ``stream.stale_after_s`` stays
-  3 s (wall: it is about a device that stopped);
+  the never-reading subscriber's queue fills), ``alerts.reannounce_s`` 60 s / speed (at least 1 s:
+  an open event is re-announced as often per signal second as live) and ``alerts.publish_windows`` (a
+  ``status.window`` per scored window: not logged, no ``seq``; its first and last sample's timestamps are
+  where the daemon's samples fell); ``stream.stale_after_s`` stays 3 s (wall: it is about a device that
+  stopped);
 - the outlet (benchmarks/soak_outlet.py): the shipped CHB-MIT excerpts stitched, non-seizure (41 s)
   then seizure (41 s, annotated seizure from its 2nd second to its end), in a loop: an 82 s cycle with
   one seizure, at ``--speed`` x real time on one global timeline (a restarted outlet goes on where the
-  timeline is; what fell in an outage is never sent);
+  timeline is; what fell in an outage is never sent). Its journal (``outlet.jsonl``) says what it sent:
+  where each process started, went on after a hang, jumped its clock, how far it had sent (every 0.25 s
+  of wall time) and where it stopped;
 - a subscriber that records everything (:class:`realtime.alerts.Subscriber` from seq 0: replay, then
   live, gaps filled), and one that connects, subscribes to everything and never reads (receive
   high-water mark 1, 4 KiB kernel buffer). The daemon's PUB socket drops messages for it once its
@@ -24,15 +28,35 @@ What runs (real processes, loopback, LSL kept on this machine by the packaged ls
   loopback) is full; how many it got, and the daemon's TCP send queue toward it at the end
   (``ss``), are reported.
 
-Faults, one every ``--fault-every-s`` wall seconds, in the order of ``soak_check.PATTERN``: the clock
+Faults, one every ``--fault-every-signal-s`` seconds of signal (200: every 10 s of wall time at 20x, 20 s at
+10x, 40 s at 5x; so a slower run has the same faults at the same places of the signal; ``--fault-every-s``
+gives wall seconds instead), in the order of ``soak_check.PATTERN``: the clock
 jumps back ``--jump-s``, SIGKILL of the outlet (restarted ``--kill-gap-s`` later), the clock jumps
 forward, SIGSTOP of the outlet for ``--hang-s`` (longer than ``stale_after_s``: the stream is lost)
 then SIGCONT, ... The clock is at -J, 0, +J, 0 in turn. Each jump is fired when the signal reaches a
 chosen place of the seizure cycle, in turn: 4 s and 1 s before the fault-free onset (the threshold is
 crossed, ``min_duration_s`` not yet elapsed: defect 1 of issue 12), 2 s and 12 s after it (event
-open), and 20 s into the non-seizure part.
+open), and 20 s into the non-seizure part. The kill gap, the hang and ``stale_after_s`` stay in wall
+seconds at every speed (they are about the daemon's wall-clock detection of a lost stream), so at a lower
+speed an outage covers fewer seconds of signal.
 
-Checked at the end (exit 1 if one fails):
+First, whether the run is **valid** as a test of "no alarm lost" (benchmarks/soak_check.py,
+:func:`judge_validity`): the daemon must have had every sample the outlet sent outside the injected faults,
+and kept up. The outlet's journal gives what it sent, per life (a process, or its part before or after a
+hang); the ``status.window`` messages where each scored window fell (placed like an alert). A window is
+scored every hop of samples *received*, so samples liblsl dropped (a full inlet buffer: the timestamps
+hide it at a replay speed) show as two consecutive window ends more than a hop apart (``windows_total``
+tells a message lost on the way from a hole). Samples sent before the daemon's first sample of a
+connection (reconnecting), and those after the last window of a killed life, are the fault's. Not valid
+when: samples were lost anywhere else (a hole within a connection, or a hang's life not scored to its end),
+windows scored / due from the samples *sent* under 0.99, the inlet's backlog
+(``realtime_detect_inlet_backlog_seconds`` scraped every second, the daemon's WARNING lines) past half its
+buffer, a window skipped, or the outlet itself fell behind its schedule. Samples sent against received per
+outlet life, the lost stretches (signal time, cycle) and the seizures whose deciding span they touch are
+reported. A run recorded before ``status.window`` was (no positions) is "not established", unless an onset's
+or offset's window spans more than a window (then not valid).
+
+Checked at the end (exit 1 if one fails; the alarms, and the onsets outside seizures, only on a valid run):
 
 - memory: the daemon's resident memory (VmRSS, every second from the first scored window), mean of the
   last 10 % of samples against the first 10 %: growth under 5 %;
@@ -52,8 +76,14 @@ Checked at the end (exit 1 if one fails):
   numbering go back nowhere (its warnings are counted) and missed no logged message;
 - the daemon exits 0 after SIGTERM.
 
-Also reported: the speed held (windows scored against those due per signal second received;
-``realtime_detect_windows_processed_total`` over ``samples_received_total``), clock events the daemon
+Exit status: 0 every check passed on a valid run; 1 a check failed (memory, messages, the exit code, or on a
+valid run an alarm lost or an unexpected onset); 3 nothing failed, but the run is not valid (or its validity
+not established), so "no alarm lost" was not judged; 69 the soak could not run (or its files could not be
+read); 2 bad arguments.
+
+Also reported: the speed held (windows scored against those due from the samples sent; beside it the old
+measure from the samples received, ``realtime_detect_windows_processed_total`` over
+``samples_received_total``, which cannot see samples never received), clock events the daemon
 reported (``status.signal`` details about timestamps, ``realtime_detect_clock_jumps_total``),
 reconnects, errors by kind, end-to-end latency, seizures raising two or more onsets (an event split
 in two), what the never-reading subscriber got. A table on stdout, JSON under ``benchmarks/results/``;
@@ -91,14 +121,24 @@ import zmq  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from benchmarks.soak_check import (  # noqa: E402
+    KEPT_UP_MIN,
     Outage,
+    account_samples,
+    backlog_limit_s,
+    backlog_warnings,
     check_messages,
     classify,
     fault_schedule,
+    judge_validity,
     next_position,
+    outlet_segments,
+    place_windows,
     rss_growth,
     seizures_in,
+    seizures_in_stretches,
     stamp_to_sample,
+    where,
+    window_span_holes,
 )
 from realtime.demo import _READY, DATA, Child, lsl_config_path  # noqa: E402
 
@@ -110,6 +150,16 @@ JUMP_TARGETS_FROM_ONSET_S = (-4.0, -1.0, 2.0, 12.0, None)  # None: 20 s into the
 AFTER_S = 10.0  # an onset up to this long after a seizure's end still counts for it
 MAX_LATENCY_WALL_S = 10.0
 CYCLE_S = 82.0  # the two 41 s excerpts
+FAULT_EVERY_SIGNAL_S = 200.0  # one fault per this much signal: every 10 s of wall time at 20x
+EXIT_FAILED, EXIT_NOT_VALID, EXIT_NOT_RUN = 1, 3, 69
+# metrics kept from every scrape (one a wall second) for the analysis
+SCRAPED = {
+    "samples_received": "realtime_detect_samples_received_total",
+    "windows_processed": "realtime_detect_windows_processed_total",
+    "windows_skipped": "realtime_detect_windows_skipped_total",
+    "inlet_backlog_s": "realtime_detect_inlet_backlog_seconds",
+    "stream_connected": "realtime_detect_stream_connected",
+}
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -180,7 +230,9 @@ def run(args, argv: list[str]) -> Path:
     work = Path(tempfile.mkdtemp(prefix="realtime-soak-faults-"))
     heartbeat_s, reannounce_s = args.heartbeat_s, max(1.0, 60.0 / args.speed)
     config = work / "soak.toml"
-    config.write_text(f"[alerts]\nheartbeat_s = {heartbeat_s!r}\nreannounce_s = {reannounce_s!r}\n")
+    config.write_text(
+        f"[alerts]\nheartbeat_s = {heartbeat_s!r}\nreannounce_s = {reannounce_s!r}\npublish_windows = true\n"
+    )
     card = read_card(Path(args.model) if args.model else REPO / "realtime" / "models" / "default")
     window_s = int(card["window_samples"]) / float(card["sample_rate_hz"])
     cfg, _ = apply_model_settings(load_config(config), card.get("settings"), window_s=window_s)
@@ -194,7 +246,11 @@ def run(args, argv: list[str]) -> Path:
         raise RuntimeError(f"the fault-free pass did not raise one onset per cycle: {ref_on}")
     onset_s = float(np.median(on_pos))
     reference_s = time.monotonic() - t_start
-    fill_s = Resampler(fs, float(card["sample_rate_hz"])).native_samples_needed(int(card["window_samples"])) / fs
+    resampler = Resampler(fs, float(card["sample_rate_hz"]))
+    native_window = resampler.native_samples_needed(int(card["window_samples"]))
+    fill_s = native_window / fs
+    window_first_pos, window_last_pos = resampler.window_positions(int(card["window_samples"]))
+    inlet_buffer_s = max(30, int(cfg.window.buffer_s))  # realtime/bed.py: the inlet's max_buflen
     rate = fs * args.speed
     duration_s = args.signal_hours * 3600 / args.speed
 
@@ -217,6 +273,7 @@ def run(args, argv: list[str]) -> Path:
     received: list[dict] = []
     warnings: list[str] = []
     rss: list[tuple[float, int]] = []  # (seconds since the first scored window, bytes)
+    scrapes: list[dict] = []  # every second: the LSL clock and SCRAPED
     faults_done: list[dict] = []
     metrics: dict[str, float] = {}
     t0 = math.nan
@@ -300,6 +357,7 @@ def run(args, argv: list[str]) -> Path:
             if now >= next_sample:
                 next_sample = now + 1.0
                 metrics = scrape(metrics_url)
+                scrapes.append({"lsl": now} | {k: metrics.get(name) for k, name in SCRAPED.items()})
                 if first_window is None and metrics.get("realtime_detect_windows_processed_total", 0) > 0:
                     first_window = now
                 r = rss_bytes(daemon.proc.pid)
@@ -315,6 +373,7 @@ def run(args, argv: list[str]) -> Path:
             outlet = None
         time.sleep(0.5)
         metrics = scrape(metrics_url)
+        scrapes.append({"lsl": pylsl.local_clock()} | {k: metrics.get(name) for k, name in SCRAPED.items()})
         code = daemon.stop(timeout_s=60)
         while (msg := sub.receive(1.0)) is not None:
             received.append(msg)
@@ -350,6 +409,10 @@ def run(args, argv: list[str]) -> Path:
         "min_duration_s": cfg.decision.min_duration_s,
         "hop_s": cfg.window.hop_s,
         "fill_s": fill_s,
+        "native_window_samples": native_window,
+        "window_positions": [window_first_pos, window_last_pos],
+        "inlet_buffer_s": inlet_buffer_s,
+        "max_chunk_samples": cfg.stream.max_chunk_samples,
         "fs": fs,
         "n_cycle": n_cycle,
         "reference_wall_s": reference_s,
@@ -361,6 +424,7 @@ def run(args, argv: list[str]) -> Path:
         "run_wall_s": run_wall_s,
         "faults_done": faults_done,
         "rss": rss,
+        "scrapes": scrapes,
         "metrics": metrics,
         "subscriber_warnings": warnings,
         "never_reader_got": sink_got,
@@ -370,6 +434,94 @@ def run(args, argv: list[str]) -> Path:
     }
     (work / "run.json").write_text(json.dumps(raw, indent=1))
     return work
+
+
+def sample_accounting(
+    raw: dict, entries: list[dict], logged: list[dict], received: list[dict], daemon_log: list[str], *, g_end: float
+) -> dict:
+    """What the outlet sent against what the daemon received (benchmarks/soak_check.py: :func:`outlet_segments`,
+    :func:`place_windows`, :func:`account_samples`), the inlet's largest backlog (the per-second scrapes, the
+    final scrape, the daemon's WARNING lines) and the run's validity (:func:`judge_validity`). Runs made before
+    ``status.window`` was recorded get no accounting; their onsets' and offsets' windows are checked for holes."""
+    fs, t0, rate = raw["fs"], raw["t0"], raw["fs"] * raw["args"]["speed"]
+    offsets = sorted({float(e["offset_s"]) for e in entries})
+    warned = backlog_warnings(daemon_log)
+    buffer_s = raw.get("inlet_buffer_s") or warned["buffer_s"]
+    scraped = [s["inlet_backlog_s"] for s in raw.get("scrapes", []) if s.get("inlet_backlog_s") is not None]
+    final = raw["metrics"].get("realtime_detect_inlet_backlog_seconds")
+    seen = [v for v in (max(scraped, default=None), final, warned["max_s"]) if v is not None]
+    max_chunk_s = raw["max_chunk_samples"] / fs if raw.get("max_chunk_samples") else None
+    limit_s = backlog_limit_s(buffer_s, max_chunk_s)
+    backlog = {
+        "max_s": max(seen) if seen else None,
+        "scraped_max_s": max(scraped, default=None),
+        "scrapes": len(scraped),
+        "warning_lines": warned["lines"],
+        "warnings_suppressed": warned["suppressed"],
+        "warning_max_s": warned["max_s"],
+        "buffer_s": buffer_s,
+        "max_pull_s": max_chunk_s,
+        "limit_s": limit_s,
+    }
+    place = {
+        "t0": t0,
+        "rate": rate,
+        "offsets": offsets,
+        "lsl_minus_wall": raw["lsl_minus_wall"],
+        "max_latency": MAX_LATENCY_WALL_S * rate + 2 * (buffer_s or 30) * fs,  # a daemon behind by a full buffer
+        "slack": 0.5 * rate,
+    }
+    segments = outlet_segments(entries, raw["faults_done"], g_end=g_end)
+    window_msgs = [m for m in received if m.get("type") == "status.window" and "window_end" in m]
+    acc, span_holes = None, []
+    placed, unplaced = place_windows(window_msgs, **place) if raw.get("window_positions") else ([], 0)
+    if placed:
+        first_pos, last_pos = raw["window_positions"]
+        acc = account_samples(
+            segments,
+            placed,
+            hop=raw["hop_s"] * fs,
+            native=raw["native_window_samples"],
+            first_pos=first_pos,
+            last_pos=last_pos,
+        )
+    else:  # an older run: only the deciding windows of onsets and offsets have both ends
+        decided, _ = place_windows((m for m in logged if "window_start" in m and "wall_time" in m), **place)
+        if decided:
+            span = float(np.median([w.end - w.start for w in decided]))
+            span_holes = window_span_holes(decided, span=span)
+    validity = judge_validity(
+        acc,
+        backlog_max_s=backlog["max_s"],
+        backlog_limit_s=limit_s,
+        windows_skipped=raw["metrics"].get("realtime_detect_windows_skipped_total", 0.0) or 0.0,
+        span_holes=span_holes,
+        fs=fs,
+    )
+    return {
+        "segments": segments,
+        "accounting": acc,
+        "status_window_messages": len(window_msgs),
+        "status_window_unplaced": unplaced,
+        "span_holes": span_holes,
+        "backlog": backlog,
+        "validity": validity,
+    }
+
+
+def life_line(r: dict) -> str:
+    """One outlet life (segment) of the accounting, for stdout."""
+    if r["first_received"] is None:
+        got = "no window scored"
+    else:
+        got = (
+            f"before {r['before_first']:.0f}, received {r['received']:.0f}, lost {r['lost']:.0f}, after the last "
+            f"window {r['after_last']:.0f}; windows {r['windows_scored']} / {r['windows_due']}"
+        )
+    return (
+        f"  {r['segment']:>3} pid {r['pid']}  {r['start_s']:>8.1f}-{r['end_s']:>8.1f} s  ended by {r['ended_by']:<10} "
+        f"sent {r['sent']:.0f}: {got}"
+    )
 
 
 def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
@@ -453,14 +605,47 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
             }
         )
     msg_check = check_messages(logged, received)
+    log_file = work / "daemon.log"
+    daemon_log = log_file.read_text(errors="replace").splitlines() if log_file.exists() else []
+    sa = sample_accounting(raw, entries, logged, received, daemon_log, g_end=g_end)
+    acc, validity, backlog = sa["accounting"], sa["validity"], sa["backlog"]
+    valid = validity["valid"]
+    stretches = acc["stretches"] if acc is not None else sa["span_holes"]
+    in_stretches = [
+        {
+            "cycle": h["cycle"],
+            "alarmed": rows_by_cycle[h["cycle"]]["alarmed"],
+            "exempt": rows_by_cycle[h["cycle"]]["exempt"],
+        }
+        | {"stretches_s": [[round(st["from"] / fs, 2), round(st["to"] / fs, 2)] for st in h["stretches"]]}
+        for h in seizures_in_stretches(sz, stretches, before=fill_s * fs, after=AFTER_S * fs)
+    ]
+    stretch_rows = [
+        {"kind": st["kind"], "segment": st["segment"], "samples": round(st["samples"], 1)}
+        | {"seconds": round(st["samples"] / fs, 3), "between_s": [round(st["from"] / fs, 2), round(st["to"] / fs, 2)]}
+        | where(st["from"], fs=fs, cycle=n_cycle)
+        for st in stretches
+    ]
+    lives = []
+    if acc is not None:
+        for r in acc["segments"]:
+            lives.append(
+                {k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()}
+                | {"start_s": round(r["start"] / fs, 2), "end_s": round(r["end"] / fs, 2)}
+            )
     rss = raw["rss"]
     growth = rss_growth([b for _, b in rss]) if len(rss) >= 2 else None
     metrics = raw["metrics"]
     windows = metrics.get("realtime_detect_windows_processed_total", 0.0)
-    received_s = metrics.get("realtime_detect_samples_received_total", 0.0) / fs
+    received_n = metrics.get("realtime_detect_samples_received_total", 0.0)
+    received_s = received_n / fs
     connections = sum(m["state"] in ("connected", "restored") for m in signal_msgs)
-    due_windows = max(0.0, received_s / raw["hop_s"] - connections * (fill_s - raw["hop_s"]))
-    scored = windows / due_windows if due_windows else math.nan
+    # the old measure, from the samples the daemon counted: blind to samples it never got
+    due_received = max(0.0, received_s / raw["hop_s"] - connections * (fill_s - raw["hop_s"]))
+    scored_received = windows / due_received if due_received else math.nan
+    due_sent = acc["windows_due"] if acc is not None else None
+    scored_sent = acc["windows_scored"] if acc is not None else None
+    fraction = validity["windows_fraction"]
     clock_msgs = [m for m in signal_msgs if m["state"] == "clock" or "timestamps" in str(m.get("detail", ""))]
     lat_n = metrics.get("realtime_detect_end_to_end_latency_seconds_count", 0.0)
     lat_mean = metrics.get("realtime_detect_end_to_end_latency_seconds_sum", 0.0) / lat_n if lat_n else math.nan
@@ -479,6 +664,7 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
         "speed": args.speed,
         "signal_hours": args.signal_hours,
         "fault_every_s": args.fault_every_s,
+        "fault_every_signal_s": args.fault_every_s * args.speed,
         "kill_gap_s": args.kill_gap_s,
         "hang_s": args.hang_s,
         "jump_s": args.jump_s,
@@ -494,11 +680,41 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
         "clock_messages": len(clock_msgs),
         "clock_jumps_metric": metrics.get("realtime_detect_clock_jumps_total"),
         "clock_details": [m["detail"] for m in clock_msgs][:20],
+        "valid": valid,
+        "validity": validity,
+        "no_alarm_lost": (not alarms["missed"] and alarms["checked"] > 0) if valid else None,
+        "samples": None
+        if acc is None
+        else {
+            k: acc[k]
+            for k in (
+                "sent",
+                "before_first",
+                "received",
+                "lost_outside_faults",
+                "at_kills",
+                "unscored_at_stop",
+                "outlet_lags",
+                "windows_unassigned",
+                "steps_short",
+                "noise_max",
+                "segments_without_windows",
+            )
+        }
+        | {"received_counter": received_n, "status_window_messages": sa["status_window_messages"]}
+        | {"status_window_unplaced": sa["status_window_unplaced"]},
+        "lost_stretches": stretch_rows,
+        "seizures_in_lost_stretches": in_stretches,
+        "inlet_backlog": backlog,
+        "outlet_lives": lives,
         "signal_received_s": received_s,
         "windows_scored": windows,
-        "windows_due": due_windows,
-        "windows_scored_fraction": scored,
-        "speed_held": args.speed * scored if due_windows else None,
+        "windows_scored_in_messages": scored_sent,
+        "windows_due": due_sent,
+        "windows_scored_fraction": fraction,
+        "speed_held": args.speed * fraction if fraction is not None else None,
+        "windows_due_from_received": due_received,
+        "windows_scored_fraction_from_received": scored_received,
         "end_to_end_latency_mean_s": lat_mean,
         "errors": errors,
         "rss_mib": None if growth is None else {k: growth[k] / MIB for k in ("first", "last", "peak")},
@@ -533,8 +749,9 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
     }
     ok = {
         "rss": growth is not None and growth["growth"] < 0.05,
-        "alarms": not alarms["missed"] and alarms["checked"] > 0,
-        "no_unexpected_onsets": not alarms["unexpected_onsets"],
+        "alarms": res["no_alarm_lost"],  # None: not judged, the run is not valid
+        # also only on a valid run: a daemon behind sends alerts too late to be placed by their stamps
+        "no_unexpected_onsets": not alarms["unexpected_onsets"] if valid else None,
         "messages": not any(
             msg_check[k]
             for k in (
@@ -552,6 +769,53 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
     res["ok"] = ok
     g = res["rss_mib"] or {}
     queues = raw["send_queues_at_end"]
+    if acc is not None:
+        samples_row = (
+            f"{acc['sent']:.0f} sent in {len(acc['segments'])} outlet lives; {acc['before_first']:.0f} of them before "
+            f"the daemon's first sample of a connection (reconnecting: in the faults); {acc['received']:.0f} received "
+            f"up to the last window of each life (counter: {received_n:.0f}); {acc['at_kills']:.0f} after the last "
+            f"window at kills; {acc['unscored_at_stop']:.0f} unscored at the stop"
+        )
+        lost_row = f"{acc['lost_outside_faults']:.0f} samples ({acc['lost_outside_faults'] / fs:.2f} s of signal)"
+    else:
+        samples_row = (
+            f"not measured (no status.window in this run); the daemon counted {received_n:.0f} samples received"
+        )
+        lost_row = "not measured; " + (
+            f"{sum(h['samples'] for h in stretches):.0f} samples missing inside {len(stretches)} deciding windows"
+            if stretches
+            else "no deciding window spans more than a window"
+        )
+    if stretch_rows:
+        lost_row += (
+            " in "
+            + "; ".join(
+                f"{r['samples']:.0f} at {r['signal_s']:.1f} s (cycle {r['cycle']}, {r['in_cycle_s']:.1f} s in)"
+                for r in stretch_rows[:5]
+            )
+            + (f"; ... {len(stretch_rows) - 5} more" if len(stretch_rows) > 5 else "")
+        )
+    backlog_row = (
+        "n/a"
+        if backlog["max_s"] is None
+        else f"{backlog['max_s']:.1f} s of signal (scraped each second: {backlog['scraped_max_s']}; "
+        f"{backlog['warning_lines']} WARNING lines, {backlog['warnings_suppressed']} more suppressed)"
+    ) + (
+        ""
+        if backlog["limit_s"] is None
+        else f"; limit {backlog['limit_s']:g} s (half of the {backlog['buffer_s']:g} s buffer"
+        + (f" less a {backlog['max_pull_s']:g} s pull)" if backlog["max_pull_s"] else ")")
+    )
+    kept_row = (
+        "n/a (not measured)"
+        if acc is None
+        else f"{scored_sent} / {due_sent}"
+        + ("" if fraction is None else f" = {fraction:.3f} ({args.speed * fraction:.1f}x held)")
+        + f"; limit {KEPT_UP_MIN:g}"
+    )
+    valid_row = {True: "yes", False: "NO", None: "NOT ESTABLISHED"}[valid] + (
+        ": " + "; ".join(validity["reasons"]) if validity["reasons"] else ""
+    )
     rows = [
         ("model / backend / device", f"{raw['model_version']} / {raw['backend']} / {raw['device']}"),
         (
@@ -562,8 +826,8 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
         (
             "faults",
             ", ".join(f"{v} {k}s" for k, v in sorted(kinds.items()))
-            + f" (every {args.fault_every_s:g} s wall; jumps +-{args.jump_s:g} s; kill gap {args.kill_gap_s:g} s; "
-            f"hang {args.hang_s:g} s)",
+            + f" (every {args.fault_every_s:g} s wall = {args.fault_every_s * args.speed:g} s of signal; jumps "
+            f"+-{args.jump_s:g} s; kill gap {args.kill_gap_s:g} s; hang {args.hang_s:g} s)",
         ),
         (
             "lost / restored",
@@ -573,11 +837,16 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
             "clock jumps reported",
             f"{len(clock_msgs)} status.signal clock, metric {res['clock_jumps_metric']} (of {len(jump_rows)} injected)",
         ),
+        ("samples sent / received", samples_row),
+        ("lost outside the faults", lost_row),
+        ("inlet backlog, max", backlog_row),
+        ("windows scored / due from sent", kept_row),
         (
-            "windows scored / due (speed held)",
-            f"{windows:.0f} / {due_windows:.0f} = {scored:.3f} ({res['speed_held'] or 0:.1f}x; "
-            f"{received_s / 3600:.2f} h of signal received)",
+            "windows scored / due from received",
+            f"{windows:.0f} / {due_received:.0f} = {scored_received:.3f} (the old measure: blind to samples never "
+            f"received; {received_s / 3600:.2f} h of signal received)",
         ),
+        ("VALID for 'no alarm lost'", valid_row),
         ("end-to-end latency, mean", f"{lat_mean:.3f} s"),
         (
             "RSS first 10 % / last 10 % / peak",
@@ -586,9 +855,20 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
         ),
         (
             "seizures alarmed / checked",
-            f"{alarms['alarmed']} / {alarms['checked']} (missed cycles {alarms['missed']}); exempt "
+            ("" if valid else "NOT JUDGED (run not valid): ")
+            + f"{alarms['alarmed']} / {alarms['checked']} (missed cycles {alarms['missed']}); exempt "
             f"{alarms['exempt']} (alarmed anyway {alarms['exempt_alarmed']}); unexpected onsets "
             f"{len(alarms['unexpected_onsets'])}",
+        ),
+        (
+            "seizures in lost stretches",
+            ", ".join(
+                f"cycle {h['cycle']} ({'alarmed' if h['alarmed'] else 'NOT alarmed'}"
+                + (", exempt" if h["exempt"] else "")
+                + ")"
+                for h in in_stretches
+            )
+            or "none",
         ),
         ("seizures with 2+ onsets", f"{len(split)} of {res['seizures_due']}"),
         (
@@ -615,12 +895,16 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
         ),
         (
             "never-reading subscriber",
-            f"got {raw['never_reader_got']} of {msg_check['logged']}; daemon's TCP send queues at the end "
+            f"got {raw['never_reader_got']} of {msg_check['logged']} logged + {msg_check['unsequenced_received']} "
+            "status.window (as many as the recorder got); daemon's TCP send queues at the end "
             + ("n/a" if queues is None else f"{sorted(queues)} bytes"),
         ),
         ("errors by kind", ", ".join(f"{k} {v:.0f}" for k, v in sorted(errors.items())) or "none"),
         ("exit code after SIGTERM", f"{code}"),
-        ("checks", ", ".join(f"{k} {'ok' if v else 'FAILED'}" for k, v in ok.items())),
+        (
+            "checks",
+            ", ".join(f"{k} {'not judged' if v is None else 'ok' if v else 'FAILED'}" for k, v in ok.items()),
+        ),
     ]
     return {**res, "rss_samples": [[round(a, 1), round(b / MIB, 1)] for a, b in rss]}, rows
 
@@ -630,7 +914,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--signal-hours", type=float, default=1.0)
     ap.add_argument("--speed", type=float, default=20.0)
-    ap.add_argument("--fault-every-s", type=float, default=10.0)
+    ap.add_argument(
+        "--fault-every-signal-s",
+        type=float,
+        default=FAULT_EVERY_SIGNAL_S,
+        help=f"one fault per this many seconds of signal (default {FAULT_EVERY_SIGNAL_S:g}: every 10 s of wall time at "
+        "20x, 20 s at 10x): the same schedule of faults along the signal at every --speed",
+    )
+    ap.add_argument(
+        "--fault-every-s",
+        type=float,
+        default=None,
+        help="wall seconds between faults instead (overrides --fault-every-signal-s)",
+    )
     ap.add_argument("--kill-gap-s", type=float, default=3.0)
     ap.add_argument("--hang-s", type=float, default=5.0)
     ap.add_argument("--jump-s", type=float, default=3600.0)
@@ -647,7 +943,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None)
     ap.add_argument("--analyse", metavar="WORK_DIR", default=None, help="only analyse the files of an earlier run")
     args = ap.parse_args(argv)
-    numbers = ("signal_hours", "speed", "fault_every_s", "kill_gap_s", "hang_s", "jump_s", "chunk_s", "heartbeat_s")
+    if args.fault_every_s is None:
+        args.fault_every_s = args.fault_every_signal_s / args.speed if args.speed > 0 else math.nan
+    numbers = (
+        "signal_hours",
+        "speed",
+        "fault_every_signal_s",
+        "fault_every_s",
+        "kill_gap_s",
+        "hang_s",
+        "jump_s",
+        "chunk_s",
+        "heartbeat_s",
+    )
     bad = [f"--{n.replace('_', '-')} {getattr(args, n)!r}" for n in numbers if not 0 < getattr(args, n) < math.inf]
     if bad:
         ap.error(f"must be finite and > 0: {', '.join(bad)}")
@@ -658,15 +966,27 @@ def main(argv: list[str] | None = None) -> int:
         res, rows = analyse(work)
     except (RuntimeError, OSError, ValueError) as exc:
         print(f"soak_faults: {exc}", file=sys.stderr)
-        return 69
+        return EXIT_NOT_RUN
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    if res.get("outlet_lives"):
+        print("\noutlet lives (samples; 'before' = sent before the daemon's first sample of the connection):")
+        print("\n".join(life_line(r) for r in res["outlet_lives"]))
     day = res["date"][:10]
     out = Path(args.out or REPO / "benchmarks" / "results" / f"soak-faults-{res['host']}-{day}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
     print(f"wrote {out}; the run's files are in {work}")
-    return 0 if all(res["ok"].values()) else 1
+    return exit_code(res["ok"], res["validity"]["valid"])
+
+
+def exit_code(ok: dict, valid: bool | None) -> int:
+    """0: every check passed on a valid run; 1 (EXIT_FAILED): a check failed (``ok`` holds a False; the alarm
+    checks are None, not judged, on a run that is not valid); 3 (EXIT_NOT_VALID): nothing failed, but the run is
+    not valid (or its validity not established) as a test of "no alarm lost"."""
+    if any(v is False for v in ok.values()):
+        return EXIT_FAILED
+    return 0 if valid is True else EXIT_NOT_VALID
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 in a loop on a shared schedule, faster than real time, with a clock that can be made to jump.
 
     python benchmarks/soak_outlet.py --name NAME --source-id ID --t0 LSL_TIME --speed 20
-        --journal PATH [--offset-s 0] [--jump-s 3600] [--chunk-s 0.5] REC [REC ...]
+        --journal PATH [--offset-s 0] [--jump-s 3600] [--chunk-s 0.5] [--journal-every-s 0.25] REC [REC ...]
 
 The recordings (EDF/BDF/NPZ with the same channels and rate, read by
 :func:`realtime.recordings.read_recording`) are concatenated into one cycle that repeats for ever.
@@ -22,8 +22,12 @@ Faults this process takes part in:
 
 Every change of the mapping from global sample to timestamp is one JSON line in ``--journal``
 (flushed at once, so a SIGKILL loses none): ``{"event": "start" | "jump" | "skip", "g": first
-sample under the new mapping, "offset_s", "lsl": the LSL clock then, "pid"}``. SIGTERM stops it
-(exit 0).
+sample under the new mapping, "offset_s", "lsl": the LSL clock then, "pid"}``; a ``skip`` also has
+``"from"``: the first sample never sent (samples ``from .. g-1`` fell in the hang). What was sent is
+journaled too, so that the soak can compare it with what the daemon received: ``"sent"`` lines (at
+most one per ``--journal-every-s`` wall seconds while sending, ``"g"``: every sample before it was
+pushed; the last one before a SIGKILL is a lower bound) and, at SIGTERM, a ``"stop"`` line with the
+final count. SIGTERM stops it (exit 0).
 """
 
 from __future__ import annotations
@@ -72,11 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk-s", type=float, default=0.5, help="seconds of signal per pushed chunk")
     ap.add_argument("--skip-after-s", type=float, default=1.0, help="wall seconds behind schedule before skipping")
     ap.add_argument("--journal", required=True)
+    ap.add_argument("--journal-every-s", type=float, default=0.25, help="wall seconds between 'sent' journal lines")
     a = ap.parse_args(argv)
-    for name in ("t0", "speed", "offset_s", "jump_s", "chunk_s", "skip_after_s"):
+    positive = ("speed", "chunk_s", "skip_after_s", "journal_every_s")
+    for name in ("t0", "speed", "offset_s", "jump_s", "chunk_s", "skip_after_s", "journal_every_s"):
         value = getattr(a, name)
-        if not math.isfinite(value) or (name in ("speed", "chunk_s", "skip_after_s") and value <= 0):
-            ap.error(f"--{name.replace('_', '-')} must be finite (and > 0 for speed, chunk, skip), got {value!r}")
+        if not math.isfinite(value) or (name in positive and value <= 0):
+            ap.error(
+                f"--{name.replace('_', '-')} must be finite (and > 0 for speed, chunk, skip, journal), got {value!r}"
+            )
     import pylsl
 
     from realtime.replay import make_outlet
@@ -102,13 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     offset = a.offset_s
     journal = open(a.journal, "a", buffering=1)  # noqa: SIM115  (held open for the process's life)
 
-    def note(event: str, g: int) -> None:
-        journal.write(
-            json.dumps({"event": event, "g": g, "offset_s": offset, "lsl": pylsl.local_clock(), "pid": os.getpid()})
-            + "\n"
-        )
+    def note(event: str, g: int, **extra) -> None:
+        entry = {"event": event, "g": g, "offset_s": offset, "lsl": pylsl.local_clock(), "pid": os.getpid()}
+        journal.write(json.dumps(entry | extra) + "\n")
 
     sent: int | None = None  # the next global sample to send
+    noted = -math.inf  # LSL clock of the last "sent" line
     while not flags["stop"]:
         now = pylsl.local_clock()
         due = math.floor((now - a.t0) * rate) + 1  # samples 0 .. due-1 are due
@@ -119,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             sent = due - 1
             note("start", sent)
         elif due - sent > a.skip_after_s * rate:  # hung (SIGSTOP) or starved: what fell meanwhile is gone
-            sent = due - 1
-            note("skip", sent)
+            gone, sent = sent, due - 1
+            note("skip", sent, **{"from": gone})
         if flags["jumps"]:
             offset += flags["jumps"] * a.jump_s
             flags["jumps"] = 0
@@ -130,7 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             g = np.arange(sent, end)
             outlet.push_chunk(data[g % n_cycle], (a.t0 + g / rate + offset).tolist())
             sent = end
+        if now - noted >= a.journal_every_s:
+            note("sent", sent)
+            noted = now
         time.sleep(max(0.0, min(0.05, a.t0 + (sent + chunk) / rate - pylsl.local_clock())))
+    if sent is not None:
+        note("stop", sent)
     journal.close()
     time.sleep(0.1)  # let the last chunk leave before the outlet goes away
     del outlet

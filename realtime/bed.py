@@ -153,8 +153,9 @@ class Bed:
         return []
 
     def _report_backlog(self, available: int) -> None:
-        """``inlet_backlog_seconds`` after a step (0 without an open stream); a WARNING (rate-limited) while over half
-        of the inlet's buffer waits: liblsl drops the oldest samples once it is full, at replay speeds unseen."""
+        """``inlet_backlog_seconds`` at a step (what waited when its pull began; 0 without an open stream); a WARNING
+        (rate-limited) while over half of the inlet's buffer waits: liblsl drops the oldest samples once it is full,
+        at replay speeds unseen."""
         from realtime.inlet import inlet_backlog
 
         inlet = self._inlet

@@ -123,7 +123,7 @@ class InletStep:
     timestamps: np.ndarray | None = None
     event: str | None = None
     detail: str = ""
-    backlog_samples: int = 0  # samples still waiting in liblsl's inlet buffer after this pull
+    backlog_samples: int = 0  # samples in liblsl's inlet buffer when this pull began: pulled + still waiting
 
     @property
     def n_samples(self) -> int:
@@ -131,9 +131,11 @@ class InletStep:
 
 
 def inlet_backlog(available: int, sfreq: float, buffer_s: float) -> tuple[float, bool]:
-    """Seconds of signal still waiting in an inlet (``available`` samples at ``sfreq``), and whether that is over
-    half of its buffer (``buffer_s``, liblsl's ``max_buflen``): the reader is behind, and once the buffer is full
-    liblsl drops the oldest samples without a word."""
+    """Seconds of signal waiting in an inlet when a pull began (``available`` samples at ``sfreq``: the pulled
+    ones and those left), and whether that is over half of its buffer (``buffer_s``, liblsl's ``max_buflen``):
+    the reader is behind, and once the buffer is full liblsl drops the oldest samples without a word. Counted
+    before the pull, not after: a pull takes up to ``max_chunk_samples`` (16 s at 256 Hz), so what is left after
+    it never reaches a full 30 s buffer's half even while samples are dropped."""
     if available <= 0 or sfreq <= 0:
         return 0.0, False
     seconds = available / sfreq
@@ -485,7 +487,7 @@ class Inlet:
             timestamps=np.asarray(timestamps, dtype=np.float64),
             event=event,
             detail=detail,
-            backlog_samples=self._available(),
+            backlog_samples=n + self._available(),
         )
 
     def _available(self) -> int:

@@ -130,8 +130,8 @@ class Metrics(_Exporter):
         self.inlet_backlog = s(
             Gauge,
             "inlet_backlog_seconds",
-            "Signal still waiting in liblsl's inlet after the last pull (samples / nominal rate); liblsl drops the "
-            "oldest samples when its buffer (max_buflen) is full",
+            "Signal waiting in liblsl's inlet when the last pull began (samples pulled + left, / nominal rate); "
+            "liblsl drops the oldest samples when its buffer (max_buflen) is full",
         )
         self.alarm_active = s(Gauge, "alarm_active", "1 while a seizure event is open")
         self.channels_left_out = s(

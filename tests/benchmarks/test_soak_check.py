@@ -102,3 +102,10 @@ def test_check_messages_finds_duplicates_going_back_gaps_and_differences():
     assert c["examples"]["received_not_logged"] == [("a", 9)]
     clean = check_messages([_m(1), _m(2), _m(3)], [_m(1), _m(2), _m(3)])
     assert not any(v for k, v in clean.items() if k not in ("logged", "received", "runs", "examples"))
+
+
+def test_check_messages_leaves_out_the_unlogged_status_window():
+    window = {"type": "status.window", "run": "a", "windows_total": 7, "window_end": 1.0}
+    c = check_messages([_m(1), _m(2)], [_m(1), window, _m(2), window])
+    assert c["unsequenced_received"] == 2
+    assert (c["received"], c["received_not_logged"], c["received_back"], c["logged_not_received"]) == (2, 0, 0, 0)
