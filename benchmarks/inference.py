@@ -1,6 +1,8 @@
 """Inference benchmark (not a test): per-window predict against batched backends, FLOPs, memory, capacity.
 
     .venv/bin/python benchmarks/inference.py [--quick] [--model EXPORT] [--device cpu|gpu|auto] [--name NAME]
+    .venv/bin/python benchmarks/inference.py --batch-sizes 1,8,16,23,24,32,64,128,256 [--litert-batch-sizes 1,23,64]
+        [--shape-sets 32:pow2,32,64 --beds 1,2,3,5,10,20] [--rounds 2] [--name NAME]
 
 One run, side by side, printed as a table and written to benchmarks/results/<name>.json:
 
@@ -25,6 +27,17 @@ record: not used by the daemon), ``litert-1`` (LiteRT on one thread: what the da
 ``model.threads``) and ``litert`` (every core), and ``onnxruntime`` when both onnxruntime and tf2onnx
 import (else the JSON says why it was skipped). The load average at start and end is recorded: on a
 shared machine, ratios measured within one run are what count.
+
+``--batch-sizes`` runs the batch-size sweep instead (what ``model.batch_windows`` and the daemon's shape
+set are chosen from): the multiply rate at the start and at the end of the run (the better of the two is
+the reference), and between them per window at each batch size b, TensorFlow (and LiteRT with
+``--threads``, at ``--litert-batch-sizes``) through the daemon's own path: ``ExportedDetector.predict`` on
+b windows with a shape set whose largest size is b, i.e. one runtime call of exactly b windows, input
+checks included. ``--shape-sets 32:pow2,32,64`` adds, per shape set, TensorFlow per window on passes of k
+23-channel beds' windows (``--beds``; what the daemon gives the model when k beds are due in one loop
+turn), chunked and padded as the daemon does: the padding's cost included. ``--rounds`` repeats both,
+alternating their order (best wall, median CPU over all rounds). It records the share of the machine's CPU that other
+processes took during the run (from /proc/stat), beside the load average.
 """
 
 from __future__ import annotations
@@ -223,6 +236,132 @@ def windows(n: int, w: int) -> np.ndarray:
     return np.random.default_rng(1).normal(0.0, 50.0, (n, w)).astype(np.float32)
 
 
+def _busy_jiffies() -> tuple[int, int]:
+    """``(busy, total)`` CPU jiffies of the whole machine since boot (/proc/stat's first line)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds of this process and its waited-for children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def exact_batch(det, batch: int):
+    """``det``'s runner as an ``ExportedDetector`` whose largest shape is ``batch``: its ``predict`` on
+    ``batch`` windows makes one runtime call of exactly ``batch`` windows (the daemon's path, checks
+    included)."""
+    from realtime.model import ExportedDetector
+
+    return ExportedDetector(
+        det.path, det.card, det.backend, det.device, det._runner, det._input_name, det.threads, batch
+    )
+
+
+def shape_set(det, spec: str):
+    """``det``'s runner with the shape set ``spec``: ``B`` (``model.batch_windows = B``: the daemon's set,
+    ``realtime.model.batch_sizes(B)``) or ``B:pow2`` (powers of two up to B, the set before 2026-12-01)."""
+    from realtime.model import batch_sizes
+
+    b = int(spec.split(":")[0])
+    out = exact_batch(det, b)
+    if spec.endswith(":pow2"):
+        out.batch_sizes = batch_sizes(b, steps_per_octave=1)
+    return out
+
+
+def sweep(args, export: Path, result: dict, flop: float, mm: dict) -> None:
+    """The batch-size sweep (``--batch-sizes``): fills ``result["sweep"]`` and prints a table."""
+    sizes = {"tensorflow": [int(b) for b in args.batch_sizes.split(",")]}
+    if args.litert_batch_sizes and (export / "model.tflite").is_file():
+        sizes["litert"] = [int(b) for b in args.litert_batch_sizes.split(",")]
+    dets = {"tensorflow": load_detector(export, backend="tensorflow", device=args.device, threads=args.threads)}
+    if "litert" in sizes:
+        dets["litert"] = load_detector(export, backend="litert", threads=args.threads)
+    result["sweep_backends"] = {
+        name: f"realtime.model ExportedDetector.predict, {d.backend} on {d.device}, {d.threads} thread(s)"
+        for name, d in dets.items()
+    }
+    w = dets["tensorflow"].window_samples
+    sets = [v for v in args.shape_sets.split(",") if v]
+    beds = [int(k) for k in args.beds.split(",")] if sets else []
+    runs_sets: dict[str, dict[int, list[dict]]] = {spec: {k: [] for k in beds} for spec in sets}
+    x = windows(max([max(v) for v in sizes.values()] + [N_CH * k for k in beds]), w)
+    runs: dict[str, dict[int, list[dict]]] = {name: {b: [] for b in bs} for name, bs in sizes.items()}
+    seconds = 0.8 if args.quick else 2.0
+    for rnd in range(args.rounds):
+        for name, bs in sizes.items():
+            for b in bs if rnd % 2 == 0 else bs[::-1]:
+                runs[name][b].append(time_per_window(exact_batch(dets[name], b).predict, x[:b], seconds, b))
+                print(f"  round {rnd + 1} {name} {b}: {runs[name][b][-1]['wall_ms']:.3f} ms wall/window", flush=True)
+        for spec in sets if rnd % 2 == 0 else sets[::-1]:
+            for k in beds:
+                n = N_CH * k
+                runs_sets[spec][k].append(
+                    time_per_window(shape_set(dets["tensorflow"], spec).predict, x[:n], seconds, n)
+                )
+                print(
+                    f"  round {rnd + 1} set {spec}, {k} bed(s): {runs_sets[spec][k][-1]['wall_ms']:.3f} ms", flush=True
+                )
+    mm_end = matmul_rate(seconds=seconds)
+    result["matmul_at_end"] = mm_end
+    # the reference: the better of the two multiply rates (a shared machine only ever slows a run down)
+    mm = {k: max(mm[k], mm_end[k]) for k in ("gflops_wall", "gflops_per_cpu_s")}
+    result["matmul_reference"] = mm
+    print(
+        f"float32 matmul at the end: {mm_end['gflops_wall']:.1f} GFLOP/s wall, {mm_end['gflops_per_cpu_s']:.1f} "
+        f"per CPU s; the % below use the better of start and end: {mm['gflops_wall']:.1f} and "
+        f"{mm['gflops_per_cpu_s']:.1f}"
+    )
+    header = (
+        f"{'backend':<12}{'batch':>6}{'wall ms/win':>13}{'CPU ms/win':>12}{'wall % mm':>11}{'CPU % mm':>10}"
+        f"{'x batch 1':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    result["sweep"] = {}
+    for name, bs in sizes.items():
+        rows = {}
+        for b in bs:
+            r = {
+                "wall_ms": min(run["wall_ms"] for run in runs[name][b]),
+                "cpu_ms": float(np.median([run["cpu_ms"] for run in runs[name][b]])),
+                "wall_ms_rounds": [run["wall_ms"] for run in runs[name][b]],
+                "cpu_ms_rounds": [run["cpu_ms"] for run in runs[name][b]],
+            }
+            r["fraction_of_matmul_wall"] = flop / (r["wall_ms"] / 1e3) / 1e9 / mm["gflops_wall"]
+            r["fraction_of_matmul_cpu"] = flop / (r["cpu_ms"] / 1e3) / 1e9 / mm["gflops_per_cpu_s"]
+            rows[str(b)] = r
+        base = rows[str(bs[0])]["wall_ms"]
+        for b in bs:
+            r = rows[str(b)]
+            print(
+                f"{name:<12}{b:>6}{r['wall_ms']:>13.3f}{r['cpu_ms']:>12.3f}{100 * r['fraction_of_matmul_wall']:>10.1f}%"
+                f"{100 * r['fraction_of_matmul_cpu']:>9.1f}%{base / r['wall_ms']:>10.2f}x"
+            )
+        result["sweep"][name] = rows
+    if sets:
+        print(f"\nTensorFlow per window, passes of k beds x {N_CH} windows, per shape set (wall ms, CPU ms)")
+        print(f"{'shape set':<12}" + "".join(f"{f'{k} bed(s)':>16}" for k in beds))
+        result["shape_sets"] = {}
+        for spec in sets:
+            det = shape_set(dets["tensorflow"], spec)
+            rows = {}
+            for k in beds:
+                rs = runs_sets[spec][k]
+                rows[str(k)] = {
+                    "windows": N_CH * k,
+                    "wall_ms": min(r["wall_ms"] for r in rs),
+                    "cpu_ms": float(np.median([r["cpu_ms"] for r in rs])),
+                    "wall_ms_rounds": [r["wall_ms"] for r in rs],
+                    "cpu_ms_rounds": [r["cpu_ms"] for r in rs],
+                }
+            result["shape_sets"][spec] = {"shapes": list(det.batch_sizes), "beds": rows}
+            print(f"{spec:<12}" + "".join(f"{r['wall_ms']:>9.3f}{r['cpu_ms']:>7.3f}" for r in rows.values()))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="", help="export directory (default: the shipped model)")
@@ -230,6 +369,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="model.threads for the multi-thread backends")
     ap.add_argument("--quick", action="store_true", help="fewer batch sizes, shorter runs (~1 min)")
     ap.add_argument("--batches", default="", help="batch sizes, comma-separated (default 7,23,64,256)")
+    ap.add_argument(
+        "--batch-sizes",
+        default="",
+        help="the batch-size sweep instead of the backend comparison: TensorFlow at these sizes, comma-separated",
+    )
+    ap.add_argument("--litert-batch-sizes", default="", help="with --batch-sizes: LiteRT (--threads) at these sizes")
+    ap.add_argument("--rounds", type=int, default=1, help="with --batch-sizes: sweeps, alternating order (default 1)")
+    ap.add_argument(
+        "--shape-sets",
+        default="",
+        help="with --batch-sizes: TensorFlow per window on passes of --beds x 23 windows through these shape sets, "
+        "comma-separated: B (model.batch_windows = B) or B:pow2 (powers of two up to B, the former set)",
+    )
+    ap.add_argument("--beds", default="1,2,3,5,10,20", help="with --shape-sets: beds per pass (default 1,2,3,5,10,20)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="directory for the JSON")
     ap.add_argument("--name", default="", help="result file name (default: inference-<host>-<date>.json)")
     ap.add_argument("--rss-child", default="", help=argparse.SUPPRESS)
@@ -244,7 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     seconds = 0.8 if args.quick else 2.0
     import tensorflow as tf
 
+    busy0, total0, cpu0 = *_busy_jiffies(), _own_cpu_s()
     result: dict = {
+        "command": " ".join(["benchmarks/inference.py", *(argv if argv is not None else sys.argv[1:])]),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "host": {
             "node": platform.node(),
@@ -278,6 +433,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{macs['filter_bank'] / 1e6:.2f} M, other convolutions {macs['convolutions'] / 1e6:.2f} M, "
         f"dense {macs['dense'] / 1e6:.2f} M)"
     )
+    if args.batch_sizes:
+        sweep(args, export, result, flop, mm)
+        return _finish(args, result, busy0, total0, cpu0)
     fns, notes = make_backends(export, args.device, args.threads)
     result["backends"] = {name: {"note": notes[name]} for name in notes}
     w = int(json.loads((export / "model_card.json").read_text())["window_samples"])
@@ -333,11 +491,25 @@ def main(argv: list[str] | None = None) -> int:
         "model's time alone, not a measurement of a daemon; capacity_beds_arithmetic_cpu = usable cores x hop_s / "
         "(23 x least median CPU seconds per window), steadier on a shared machine"
     )
+    return _finish(args, result, busy0, total0, cpu0)
+
+
+def _finish(args, result: dict, busy0: int, total0: int, cpu0: float) -> int:
+    """Load average and the other processes' CPU share at the end; write the JSON."""
+    busy1, total1 = _busy_jiffies()
+    hz = os.sysconf("SC_CLK_TCK")
+    others_s = max(0.0, (busy1 - busy0) / hz - (_own_cpu_s() - cpu0))
+    cores_s = (total1 - total0) / hz
     result["host"]["load_average_at_end"] = list(os.getloadavg())
-    print(f"load average: start {result['host']['load_average_at_start']}, end {result['host']['load_average_at_end']}")
+    result["host"]["other_processes_cpu_share"] = others_s / cores_s if cores_s > 0 else None
+    print(
+        f"load average: start {result['host']['load_average_at_start']}, end {result['host']['load_average_at_end']}; "
+        f"other processes took {100 * (result['host']['other_processes_cpu_share'] or 0):.1f} % of the cores' time"
+    )
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = args.name or f"inference-{platform.node()}-{result['created'][:10]}.json"
+    kind = "inference-batch-sizes" if args.batch_sizes else "inference"
+    name = args.name or f"{kind}-{platform.node()}-{result['created'][:10]}.json"
     (out_dir / name).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out_dir / name}")
     return 0

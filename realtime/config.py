@@ -86,8 +86,9 @@ class ModelConfig:
     backend: str = "auto"  # "auto" (TensorFlow when installed, else LiteRT), "tensorflow" or "litert"
     device: str = "auto"  # "auto" (GPU when TensorFlow sees one), "cpu" or "gpu"
     threads: int = 0  # CPU threads of the model's runtime; 0 = every core this process may use
-    # the largest batch the model's runtime is given: bigger batches are split, smaller ones padded to a
-    # power of two, so that the runtime sees a handful of shapes and its memory stays flat (realtime/model.py)
+    # the largest batch the model's runtime is given: bigger batches are split, smaller ones padded to the next
+    # size of realtime.model.batch_sizes (1, 2, 4, 8, 16, 24, 32), so that the runtime sees a handful of
+    # shapes and its memory stays flat
     batch_windows: int = 32
 
 

@@ -79,21 +79,37 @@ SETTINGS_KEYS = {
 }
 DEVICES = ("auto", "cpu", "gpu")
 MAX_THREADS = 1024  # realtime.config.MAX_MODEL_THREADS
-# The model runs on batches of these sizes only: a batch is split into chunks of at most batch_windows
-# windows and each chunk is padded with zero windows to the next size (powers of two, then batch_windows).
-# Every new input shape costs the runtime memory that it keeps (TensorFlow: 703 -> 1800 MB RSS after
-# batches of 1-480 windows, against 785 MB for one shape; a daemon that falls behind sees every size) and
-# time (shape-specialised kernels re-planned). Zero padding costs at most 2x compute on the last chunk.
+# The model runs on batches of these sizes only: a batch is split into chunks of batch_windows windows and
+# the last chunk is padded with zero windows to the next size of batch_sizes(batch_windows), whose outputs
+# are dropped. Every new input shape costs the runtime memory that it keeps (TensorFlow: 703 -> 1800 MB RSS
+# after batches of 1-480 windows, against 785 MB for one shape; a daemon that falls behind sees every size)
+# and time (shape-specialised kernels re-planned), so every size is run once at start-up (warmup()).
+# Measured (docs/benchmarks.md "Batch sizes"): TensorFlow's time per window is flat from 16 to 256 windows
+# a call (within +-10 % run to run), so larger chunks gain 0-7 % on a large backlog, while each size of the
+# set costs memory (batch_windows 64: +65-80 MB RSS, 256: +380-510 MB) and start-up time (64: +0.4 s, 256:
+# +3.5 s); what costs is padding: one 23-channel bed's 23 windows padded to 32 took 1.36x the time of 23
+# padded to 24.
 BATCH_WINDOWS = 32
 MAX_BATCH_WINDOWS = 4096  # realtime.config checks model.batch_windows against this
+BATCH_GRAIN = 8  # the sizes above BATCH_GRAIN are multiples of it
+STEPS_PER_OCTAVE = 4  # ... and at most this many per doubling
 
 
-def batch_sizes(batch_windows: int) -> tuple[int, ...]:
-    """The batch sizes the model runs at: powers of two below ``batch_windows``, then ``batch_windows``."""
+def batch_sizes(batch_windows: int, steps_per_octave: int = STEPS_PER_OCTAVE) -> tuple[int, ...]:
+    """The batch sizes the model runs at, rising to ``batch_windows``: 1, 2, 4, 8, then multiples of 8,
+    each doubling split into at most ``steps_per_octave`` equal steps (4: 16, 24, 32, 40 ... 64, 80 ... 128,
+    160 ... 256 ...), the last size ``batch_windows`` itself. Padding up to the next size then adds at most
+    a quarter above 32 windows, and a 23-channel bed's 23 windows run as 24. ``steps_per_octave=1``:
+    powers of two (the set before, which padded 23 windows to 32)."""
+    if steps_per_octave < 1:
+        raise ValueError(f"steps_per_octave must be >= 1, got {steps_per_octave!r}")
     sizes = [1]
-    while sizes[-1] * 2 < batch_windows:
-        sizes.append(sizes[-1] * 2)
-    return tuple(sizes) if sizes[-1] == batch_windows else (*sizes, batch_windows)
+    while sizes[-1] < batch_windows:
+        last = sizes[-1]
+        octave = 1 << (last.bit_length() - 1)  # the power of two at or below last
+        step = last if last < BATCH_GRAIN else max(BATCH_GRAIN, octave // steps_per_octave)
+        sizes.append(min(last + step, batch_windows))
+    return tuple(sizes)
 
 
 class ModelLoadError(RuntimeError):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 
 import numpy as np
 import pytest
 
-from realtime.model import ModelLoadError, default_model_path, load_detector
+from realtime.model import BATCH_WINDOWS, ModelLoadError, batch_sizes, default_model_path, load_detector
 
 
 def toy_p(x: np.ndarray) -> np.ndarray:
@@ -38,6 +39,28 @@ def test_predict_matches_the_toy_formula(toy_export, windows, backend):
     np.testing.assert_allclose(det.predict(windows.astype(np.int32)), toy_p(windows.astype(np.int32)), atol=2e-4)
 
 
+@pytest.mark.parametrize("batch_windows", [1, 6, 23, 32, 64, 100, 256, 480, 4096])
+def test_the_batch_sizes_are_few_fine_and_end_at_batch_windows(batch_windows):
+    sizes = batch_sizes(batch_windows)
+    assert sizes[0] == 1 and sizes[-1] == batch_windows and list(sizes) == sorted(set(sizes))
+    assert len(sizes) <= 4 + 4 * batch_windows.bit_length()  # a finite set, logarithmic in batch_windows
+    for small, big in itertools.pairwise(sizes):
+        if small >= 8:
+            assert small % 8 == 0  # above 8: multiples of 8 (batch_windows itself excepted)
+        if small >= 32:
+            assert big <= small * 1.25  # padding a chunk to the next size adds at most a quarter above 32
+    assert set(batch_sizes(batch_windows, steps_per_octave=1)) <= {1 << k for k in range(13)} | {batch_windows}
+
+
+def test_a_bed_of_23_channels_runs_as_24_windows_not_32():
+    assert batch_sizes(32) == (1, 2, 4, 8, 16, 24, 32)
+    assert batch_sizes(256) == (1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256)
+    assert batch_sizes(32, steps_per_octave=1) == (1, 2, 4, 8, 16, 32)  # the former set
+    assert min(b for b in batch_sizes(BATCH_WINDOWS) if b >= 23) == 24
+    with pytest.raises(ValueError, match="got 0"):
+        batch_sizes(32, steps_per_octave=0)
+
+
 @pytest.mark.parametrize("backend", ["tensorflow", "litert"])
 def test_the_runtime_sees_only_its_batch_sizes_and_padding_changes_no_probability(toy_export, backend):
     det = load_detector(toy_export, backend=backend, batch_windows=6)
@@ -57,6 +80,28 @@ def test_the_runtime_sees_only_its_batch_sizes_and_padding_changes_no_probabilit
     for bad in (0, 4097, 2.0, True):
         with pytest.raises(ModelLoadError, match=rf"batch_windows must be an integer in \[1, 4096\], got {bad!r}"):
             load_detector(toy_export, backend=backend, batch_windows=bad)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "litert"])
+def test_a_backlog_is_chunked_at_batch_windows_and_only_warmed_shapes_run(toy_export, backend):
+    det = load_detector(toy_export, backend=backend, batch_windows=64)
+    assert det.batch_sizes == batch_sizes(64) == (1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64)
+    seen: list[int] = []
+    run = det._run
+    det._run = lambda x: seen.append(x.shape[0]) or run(x)  # type: ignore[method-assign]
+    det.warmup()  # the daemon's start-up: every size once, and only those
+    assert seen == list(det.batch_sizes)
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(300, 1024)) * rng.uniform(1, 300, size=(300, 1))
+    single = np.concatenate([det.predict(w[None]) for w in x[:40]])
+    for n, calls in [(23, [24]), (46, [48]), (50, [56]), (69, [64, 8]), (65, [64, 1]), (300, [64, 64, 64, 64, 48])]:
+        seen.clear()
+        p = det.predict(x[:n])
+        assert seen == calls, n  # a backlog above 64 windows: chunks of 64, the rest padded to the next size
+        np.testing.assert_allclose(p[:40], single[: min(n, 40)], atol=1e-6)  # whatever the padding
+        np.testing.assert_allclose(p, toy_p(x[:n]), atol=2e-4)
+    # every call, warm-up and backlog alike, ran at a warmed size: the runtime's shapes stay this finite set
+    assert set(seen) <= set(det.batch_sizes)
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "litert"])
