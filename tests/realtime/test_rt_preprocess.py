@@ -95,3 +95,16 @@ def test_too_short_input_is_refused():
     rs = Resampler(256)
     with pytest.raises(ValueError, match="need at least 1070 native samples"):
         rs.to_model_rate(np.zeros((2, 1000)), W)
+
+
+@pytest.mark.parametrize("rate", [256.0, 200.0, 500.0, 512.0, 173.61, 1000.0])
+def test_the_filter_designed_once_gives_resample_polys_own_output(rate):
+    """The Resampler designs resample_poly's filter once; the windows are those of resample_poly's own design."""
+    from scipy.signal import resample_poly
+
+    r = Resampler(rate)
+    need = r.native_samples_needed(1024)
+    x = np.random.default_rng(1).normal(0, 30, (3, need))
+    _, stop = r._clean_range(need)
+    expected = resample_poly(x, r.up, r.down, axis=1)[:, stop - 1024 : stop]
+    np.testing.assert_array_equal(r.to_model_rate(x, 1024), expected)
