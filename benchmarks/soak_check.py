@@ -527,11 +527,12 @@ def backlog_warnings(lines: Iterable[str]) -> dict:
 
 
 def backlog_limit_s(buffer_s: float | None, max_chunk_s: float | None = None) -> float | None:
-    """The soak's limit on the inlet backlog the daemon reports after each pull (``inlet_backlog_seconds``): half of
-    the most it can show before liblsl drops samples. A pull takes up to ``max_chunk_s`` of signal, so after a
-    pull at most ``buffer_s - max_chunk_s`` waits, and that much only once the buffer was full: the limit is half
-    of it (7 s with the defaults: a 30 s buffer, pulls of 4096 samples at 256 Hz). Without ``max_chunk_s`` (older
-    runs), or a pull as long as the buffer: half the buffer. None without a buffer."""
+    """The soak's limit on the inlet backlog the daemon reports (``inlet_backlog_seconds``): half of
+    ``buffer_s - max_chunk_s`` (7 s with the defaults: a 30 s buffer, pulls of 4096 samples at 256 Hz). It was
+    chosen when the gauge counted what was left after a pull, which showed at most that much, and that only once
+    the buffer was full; the gauge now counts what waited when the pull began (it reaches the whole buffer) and the
+    limit was kept, so it stays strict. Without ``max_chunk_s`` (older runs), or a pull as long as the buffer: half
+    the buffer. None without a buffer."""
     if not buffer_s:
         return None
     if max_chunk_s and max_chunk_s < buffer_s:
