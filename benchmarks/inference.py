@@ -362,6 +362,22 @@ def sweep(args, export: Path, result: dict, flop: float, mm: dict) -> None:
             print(f"{spec:<12}" + "".join(f"{r['wall_ms']:>9.3f}{r['cpu_ms']:>7.3f}" for r in rows.values()))
 
 
+def host_info() -> dict:
+    """This machine and the load at the start: the ``host`` of every result JSON here."""
+    import tensorflow as tf
+
+    return {
+        "node": platform.node(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus_usable": resolve_threads(0),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "tensorflow": tf.__version__,
+        "load_average_at_start": list(os.getloadavg()),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="", help="export directory (default: the shipped model)")
@@ -402,15 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["benchmarks/inference.py", *(argv if argv is not None else sys.argv[1:])]),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "host": {
-            "node": platform.node(),
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpus_usable": resolve_threads(0),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "tensorflow": tf.__version__,
+            **host_info(),
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-            "load_average_at_start": list(os.getloadavg()),
             "note": "a shared machine: wall times are the best of several runs, CPU times the median; "
             "ratios within one run are what count",
         },

@@ -73,11 +73,12 @@ from benchmarks.inference import (  # noqa: E402
     _own_cpu_s,
     count_macs,
     exact_batch,
+    host_info,
     matmul_rate,
     time_per_window,
     windows,
 )
-from realtime.model import default_model_path, load_detector, read_card, resolve_threads  # noqa: E402
+from realtime.model import default_model_path, load_detector, read_card  # noqa: E402
 
 BLOCKS = ("block_global_max", "block_global_avg", "block_local_max", "block_local_avg")
 HEAD_LAYERS = ("concat_blocks", "dense_0", "dense_1", "probabilities")
@@ -651,16 +652,7 @@ def main(argv: list[str] | None = None) -> int:
                 "note": "0 = TensorFlow's default (every core)",
             },
         },
-        "host": {
-            "node": platform.node(),
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpus_usable": resolve_threads(0),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "tensorflow": tf.__version__,
-            "load_average_at_start": list(os.getloadavg()),
-        },
+        "host": host_info(),
     }
     mm0 = matmul_rate()
     print(f"float32 matmul 2048x2048: {mm0['gflops_wall']:.1f} GFLOP/s wall, {mm0['gflops_per_cpu_s']:.1f} per CPU s")

@@ -180,11 +180,9 @@ def test_mixup_mixes_signals_and_labels_alike():
     assert (np.minimum(ys.numpy()[:, 1], 1 - ys.numpy()[:, 1]) < 0.05).mean() > 0.6
 
 
-def _mixup_labels(tmp_path, tiny_hp, *, training: bool, n_records: int, hop_samples: int, batch_size: int):
-    """One-hot labels ``[n, 2]`` of a split of alternating-label records through make_dataset, mixup alpha 1."""
-    import dataclasses
-
-    rng = np.random.default_rng(3)
+def _alternating_split(tmp_path, *, n_records: int, hop_samples: int, seed: int) -> list:
+    """The shard files of a training split of ``n_records`` noise records whose labels alternate 0, 1, 0 ..."""
+    rng = np.random.default_rng(seed)
     recs = [
         Record(
             f"edf/r{i}", f"g{i}", rng.normal(0, 20, 2000).astype(np.float32), np.full(2000, i % 2, np.int8), "edf", "s"
@@ -193,7 +191,14 @@ def _mixup_labels(tmp_path, tiny_hp, *, training: bool, n_records: int, hop_samp
     ]
     kw = {"balance": False, "balance_classes": False, "source_share": {}, "max_repeat": 1}
     write_split(recs, tmp_path, "train", example_samples=1088, hop_samples=hop_samples, **kw)
-    files = sorted(tmp_path.glob("train-*.tfrecord.gz"))
+    return sorted(tmp_path.glob("train-*.tfrecord.gz"))
+
+
+def _mixup_labels(tmp_path, tiny_hp, *, training: bool, n_records: int, hop_samples: int, batch_size: int):
+    """One-hot labels ``[n, 2]`` of a split of alternating-label records through make_dataset, mixup alpha 1."""
+    import dataclasses
+
+    files = _alternating_split(tmp_path, n_records=n_records, hop_samples=hop_samples, seed=3)
     hp = dataclasses.replace(tiny_hp.augment, mixup_alpha=1.0)
     ds = make_dataset(
         files,
@@ -258,17 +263,8 @@ def test_seeded_augment_draws_are_independent(tiny_hp):
 def _weighted_batches(tmp_path, tiny_hp, *, training: bool, positive_weight: float, mixup_alpha: float = 0.0):
     import dataclasses
 
-    rng = np.random.default_rng(5)
-    recs = [
-        Record(
-            f"edf/r{i}", f"g{i}", rng.normal(0, 20, 2000).astype(np.float32), np.full(2000, i % 2, np.int8), "edf", "s"
-        )
-        for i in range(8)
-    ]
-    kw = {"balance": False, "balance_classes": False, "source_share": {}, "max_repeat": 1}
-    write_split(recs, tmp_path, "train", example_samples=1088, hop_samples=256, **kw)
     ds = make_dataset(
-        sorted(tmp_path.glob("train-*.tfrecord.gz")),
+        _alternating_split(tmp_path, n_records=8, hop_samples=256, seed=5),
         example_samples=1088,
         window_samples=1024,
         batch_size=8,
@@ -291,7 +287,9 @@ def test_positive_loss_weight_weighs_seizure_examples_in_training_only(tmp_path,
     w = np.concatenate([b[2]["probabilities"].numpy() for b in batches])
     assert 1 - 1e-6 <= w.min() < 1.1 and 1.55 < w.max() <= 5 / 3 + 1e-6  # both classes drawn
     for t, pw in ((False, 5 / 3), (True, 1.0)):  # validation, and the default weight 1: no weights at all
-        assert all(len(b) == 2 for b in _weighted_batches(tmp_path / f"{t}{pw}", tiny_hp, training=t, positive_weight=pw))
+        assert all(
+            len(b) == 2 for b in _weighted_batches(tmp_path / f"{t}{pw}", tiny_hp, training=t, positive_weight=pw)
+        )
 
 
 def test_positive_loss_weight_is_validated():
@@ -306,13 +304,19 @@ def test_keras_applies_the_weights_per_head_as_the_loss_expects(tmp_path, tiny_h
     import keras
 
     (x, y, w), *_ = _weighted_batches(tmp_path, tiny_hp, training=True, positive_weight=3.0)
+    x = x.numpy() / 1000.0  # µV at this scale would saturate the random heads' softmax (log 0)
+    keras.utils.set_random_seed(0)
     inp = keras.Input((1024,))
     heads = {n: keras.layers.Dense(2, activation="softmax", name=n)(inp) for n in ("probabilities", "aux_0")}
     model = keras.Model(inp, heads)
-    model.compile(loss=dict.fromkeys(heads, "categorical_crossentropy"), loss_weights={"probabilities": 1.0, "aux_0": 0.3})
+    model.compile(
+        loss=dict.fromkeys(heads, "categorical_crossentropy"), loss_weights={"probabilities": 1.0, "aux_0": 0.3}
+    )
     loss = model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)["loss"]
     pred = model.predict(x, verbose=0)
     ce = {n: -np.sum(y[n].numpy() * np.log(pred[n]), axis=1) for n in heads}
     expect = sum(lw * np.mean(w[n].numpy() * ce[n]) for n, lw in (("probabilities", 1.0), ("aux_0", 0.3)))
     assert loss == pytest.approx(expect, rel=1e-4)
-    assert loss != pytest.approx(sum(lw * np.mean(ce[n]) for n, lw in (("probabilities", 1.0), ("aux_0", 0.3))), rel=1e-3)
+    assert loss != pytest.approx(
+        sum(lw * np.mean(ce[n]) for n, lw in (("probabilities", 1.0), ("aux_0", 0.3))), rel=1e-3
+    )
