@@ -30,7 +30,7 @@ def test_the_shipped_model_and_the_toy_export_hold_only_listed_files(toy_export)
 
 
 def test_an_unlisted_file_anywhere_is_refused_by_name(shipped_copy):
-    (shipped_copy / "saved_model" / "assets").mkdir()
+    (shipped_copy / "saved_model" / "assets").mkdir(exist_ok=True)
     (shipped_copy / "saved_model" / "assets" / "vocab.txt").write_text("planted")
     (shipped_copy / "extra.tflite").write_bytes(b"\0")
     with pytest.raises(ModelLoadError) as info:
@@ -41,7 +41,7 @@ def test_an_unlisted_file_anywhere_is_refused_by_name(shipped_copy):
 
 
 def test_hidden_files_pycache_and_links_count_empty_directories_do_not(shipped_copy, tmp_path):
-    (shipped_copy / "saved_model" / "assets").mkdir()  # empty: nothing a backend could read
+    (shipped_copy / "saved_model" / "assets").mkdir(exist_ok=True)  # empty: nothing a backend could read
     read_card(shipped_copy)
     (shipped_copy / "__pycache__").mkdir()
     (shipped_copy / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")

@@ -99,3 +99,31 @@ def test_scaling_behaviour_under_gain():
 def test_bad_constructor_arguments_quote_the_value(ctor, quoted):
     with pytest.raises(ValueError, match=quoted):
         ctor()
+
+
+def _unfolded(block, x):
+    """The block's inference as its layers are listed: branches -> concatenate -> batch norm -> swish -> pool."""
+    for mod in block._mods:
+        outs = [b(x) for b in mod["branches"]] + [mod["pool_branch"][1](mod["pool_branch"][0](x))]
+        x = mod["down"](mod["act"](mod["norm"](mod["concat"](outs), training=False)))
+    return np.asarray(x)
+
+
+@pytest.mark.parametrize("pool,dilation", [("max", 1), ("avg", 1), ("max", 4), ("avg", 4)])
+def test_inference_with_batch_norm_folded_equals_the_layers_in_sequence(pool, dilation):
+    rng = np.random.default_rng(3)
+    block = InceptionBlock(4, [5, 9], dilation, pool, 2, 2, name="ib")
+    x = rng.normal(0, 1, (3, 64, 5)).astype("float32")
+    block(x, training=False)
+    for mod in block._mods:  # statistics and affine far from the initial 0 / 1, different per channel
+        c = block.out_channels
+        mod["norm"].moving_mean.assign(rng.normal(0, 2, c))
+        mod["norm"].moving_variance.assign(rng.uniform(0.01, 9, c))
+        mod["norm"].gamma.assign(rng.normal(1, 0.5, c))
+        mod["norm"].beta.assign(rng.normal(0, 1, c))
+    want = _unfolded(block, x)
+    got = np.asarray(block(x, training=False))
+    assert got.shape == want.shape == (3, 16, block.out_channels)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    # training still runs the batch norm on batch statistics (and differs from inference)
+    assert not np.allclose(np.asarray(block(x, training=True)), want, atol=1e-3)

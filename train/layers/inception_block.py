@@ -20,6 +20,14 @@ class InceptionBlock(keras.layers.Layer):
     ``pool`` ('max' | 'avg') chooses both the pooling branch and the down-sampling pool;
     ``dilation_rate`` > 1 widens the receptive field (global features), 1 keeps it local.
     ``filters``, ``kernel_sizes``, ``pool_size`` and ``modules`` default to :class:`train.hparams.InceptionHP`'s.
+
+    Inference (``training`` false) computes the same function with the batch norm folded into the
+    convolutions (:meth:`_folded_module`): each branch's kernel and bias are scaled by its channels'
+    ``gamma / sqrt(moving_variance + epsilon)`` and shifted, swish and the down-sampling pool (both per
+    channel) run on each branch, and only the pooled branches are concatenated. No batch-norm or
+    full-length concatenation op runs per window; the weights are the same variables, so checkpoints,
+    exports and ``experiments.reexport`` are unchanged. Training uses the layers as listed above (batch
+    statistics, moving averages).
     """
 
     def __init__(
@@ -96,12 +104,34 @@ class InceptionBlock(keras.layers.Layer):
 
     def call(self, x, training=None):
         for mod in self._mods:
+            if not training:
+                x = self._folded_module(mod, x)
+                continue
             outs = [b(x) for b in mod["branches"]]
             outs.append(mod["pool_branch"][1](mod["pool_branch"][0](x)))
             y = mod["concat"](outs)
             y = mod["norm"](y, training=training)
             x = mod["down"](mod["act"](y))
         return x
+
+    def _folded_module(self, mod, x):
+        """One module in inference, batch norm folded: ``[batch, t, c] -> [batch, t / pool_size, out_channels]``.
+
+        For branch j (output channels ``j*filters : (j+1)*filters`` of the concatenation) with kernel ``W``
+        and bias ``b``: ``conv(x, W * s_j) + (b - mean_j) * s_j + beta_j``, ``s_j = gamma_j / sqrt(var_j + eps)``:
+        what batch norm computes on that branch's channels in inference, to float rounding.
+        """
+        norm = mod["norm"]
+        scale = norm.gamma * keras.ops.rsqrt(norm.moving_variance + norm.epsilon)  # [out_channels]
+        shift = norm.beta - norm.moving_mean * scale
+        pool3, pool_conv = mod["pool_branch"]
+        outs = []
+        for j, (conv, inp) in enumerate([(b, x) for b in mod["branches"]] + [(pool_conv, pool3(x))]):
+            ch = slice(j * self.filters, (j + 1) * self.filters)
+            kernel = conv.kernel * scale[ch]
+            y = keras.ops.conv(inp, kernel, strides=1, padding="same", dilation_rate=conv.dilation_rate)
+            outs.append(mod["down"](mod["act"](y + (conv.bias * scale[ch] + shift[ch]))))
+        return mod["concat"](outs)
 
     def compute_output_shape(self, input_shape):
         t = input_shape[1]
