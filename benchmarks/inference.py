@@ -249,6 +249,15 @@ def _own_cpu_s() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def others_cpu_share(busy0: int, total0: int, cpu0: float) -> float | None:
+    """The share of the cores' time that other processes took since ``_busy_jiffies()`` gave
+    ``(busy0, total0)`` and ``_own_cpu_s()`` gave ``cpu0`` (``None`` when no time passed)."""
+    busy1, total1 = _busy_jiffies()
+    hz = os.sysconf("SC_CLK_TCK")
+    others_s = max(0.0, (busy1 - busy0) / hz - (_own_cpu_s() - cpu0))
+    return others_s / ((total1 - total0) / hz) if total1 > total0 else None
+
+
 def exact_batch(det, batch: int):
     """``det``'s runner as an ``ExportedDetector`` whose largest shape is ``batch``: its ``predict`` on
     ``batch`` windows makes one runtime call of exactly ``batch`` windows (the daemon's path, checks
@@ -505,12 +514,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _finish(args, result: dict, busy0: int, total0: int, cpu0: float) -> int:
     """Load average and the other processes' CPU share at the end; write the JSON."""
-    busy1, total1 = _busy_jiffies()
-    hz = os.sysconf("SC_CLK_TCK")
-    others_s = max(0.0, (busy1 - busy0) / hz - (_own_cpu_s() - cpu0))
-    cores_s = (total1 - total0) / hz
     result["host"]["load_average_at_end"] = list(os.getloadavg())
-    result["host"]["other_processes_cpu_share"] = others_s / cores_s if cores_s > 0 else None
+    result["host"]["other_processes_cpu_share"] = others_cpu_share(busy0, total0, cpu0)
     print(
         f"load average: start {result['host']['load_average_at_start']}, end {result['host']['load_average_at_end']}; "
         f"other processes took {100 * (result['host']['other_processes_cpu_share'] or 0):.1f} % of the cores' time"

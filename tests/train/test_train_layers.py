@@ -109,11 +109,21 @@ def _unfolded(block, x):
     return np.asarray(x)
 
 
-@pytest.mark.parametrize("pool,dilation", [("max", 1), ("avg", 1), ("max", 4), ("avg", 4)])
-def test_inference_with_batch_norm_folded_equals_the_layers_in_sequence(pool, dilation):
+@pytest.mark.parametrize(
+    "pool,dilation,kernel_sizes,samples",
+    [
+        ("max", 1, [5, 9], 64),
+        ("avg", 1, [5, 9], 64),
+        ("max", 4, [5, 9], 64),  # dilated convolutions as undilated ones on the phases
+        ("avg", 4, [5, 9], 64),
+        ("max", 4, [4, 9], 64),  # an even kernel: dilated convolutions
+        ("avg", 8, [5, 9], 72),  # 72 samples: phases in module 0, 36 not a multiple of 8 in module 1
+    ],
+)
+def test_inference_with_batch_norm_folded_equals_the_layers_in_sequence(pool, dilation, kernel_sizes, samples):
     rng = np.random.default_rng(3)
-    block = InceptionBlock(4, [5, 9], dilation, pool, 2, 2, name="ib")
-    x = rng.normal(0, 1, (3, 64, 5)).astype("float32")
+    block = InceptionBlock(4, kernel_sizes, dilation, pool, 2, 2, name="ib")
+    x = rng.normal(0, 1, (3, samples, 5)).astype("float32")
     block(x, training=False)
     for mod in block._mods:  # statistics and affine far from the initial 0 / 1, different per channel
         c = block.out_channels
@@ -123,7 +133,7 @@ def test_inference_with_batch_norm_folded_equals_the_layers_in_sequence(pool, di
         mod["norm"].beta.assign(rng.normal(0, 1, c))
     want = _unfolded(block, x)
     got = np.asarray(block(x, training=False))
-    assert got.shape == want.shape == (3, 16, block.out_channels)
+    assert got.shape == want.shape == (3, samples // 4, block.out_channels)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
     # training still runs the batch norm on batch statistics (and differs from inference)
     assert not np.allclose(np.asarray(block(x, training=True)), want, atol=1e-3)

@@ -25,9 +25,9 @@ class InceptionBlock(keras.layers.Layer):
     convolutions (:meth:`_folded_module`): each branch's kernel and bias are scaled by its channels'
     ``gamma / sqrt(moving_variance + epsilon)`` and shifted, swish and the down-sampling pool (both per
     channel) run on each branch, and only the pooled branches are concatenated. No batch-norm or
-    full-length concatenation op runs per window; the weights are the same variables, so checkpoints,
-    exports and ``experiments.reexport`` are unchanged. Training uses the layers as listed above (batch
-    statistics, moving averages).
+    full-length concatenation op runs per window (benchmarks/compare_exports.py measures the gain). The
+    weights are the same variables, so checkpoints, exports and ``experiments.reexport`` are unchanged.
+    Training uses the layers as listed above (batch statistics, moving averages).
     """
 
     def __init__(
@@ -119,19 +119,28 @@ class InceptionBlock(keras.layers.Layer):
 
         For branch j (output channels ``j*filters : (j+1)*filters`` of the concatenation) with kernel ``W``
         and bias ``b``: ``conv(x, W * s_j) + (b - mean_j) * s_j + beta_j``, ``s_j = gamma_j / sqrt(var_j + eps)``:
-        what batch norm computes on that branch's channels in inference, to float rounding.
+        what batch norm computes on that branch's channels in inference, to float rounding. With
+        ``dilation_rate`` d > 1, odd kernels and ``t`` a multiple of d, the dilated branches run undilated
+        on the d phases of x (:func:`_to_phases`, once for both) instead of one space-to-batch per branch.
         """
         norm = mod["norm"]
         scale = norm.gamma * keras.ops.rsqrt(norm.moving_variance + norm.epsilon)  # [out_channels]
         shift = norm.beta - norm.moving_mean * scale
         pool3, pool_conv = mod["pool_branch"]
-        outs = []
-        for j, (conv, inp) in enumerate([(b, x) for b in mod["branches"]] + [(pool_conv, pool3(x))]):
+        d, t = self.dilation_rate, x.shape[1]
+        phased = d > 1 and t is not None and t % d == 0 and all(k % 2 for k in self.kernel_sizes)
+        xp = _to_phases(x, d) if phased else x
+        one, *wide = mod["branches"]
+        branches = [(one, x, 1), *[(conv, xp, 1 if phased else d) for conv in wide], (pool_conv, pool3(x), 1)]
+        ys = []
+        for j, (conv, inp, dil) in enumerate(branches):
             ch = slice(j * self.filters, (j + 1) * self.filters)
             kernel = conv.kernel * scale[ch]
-            y = keras.ops.conv(inp, kernel, strides=1, padding="same", dilation_rate=conv.dilation_rate)
-            outs.append(mod["down"](mod["act"](y + (conv.bias * scale[ch] + shift[ch]))))
-        return mod["concat"](outs)
+            y = keras.ops.conv(inp, kernel, strides=1, padding="same", dilation_rate=dil)
+            ys.append(y + (conv.bias * scale[ch] + shift[ch]))
+        if phased:
+            ys = [ys[0], _from_phases(keras.ops.concatenate(ys[1:-1], axis=-1), d, t), ys[-1]]
+        return mod["concat"]([mod["down"](mod["act"](y)) for y in ys])
 
     def compute_output_shape(self, input_shape):
         t = input_shape[1]
@@ -150,3 +159,18 @@ class InceptionBlock(keras.layers.Layer):
             "modules": self.modules,
             "activation": self.activation,
         }
+
+
+def _to_phases(x, d: int):
+    """``[b, t, c] -> [b * d, t / d, c]``: sample ``m * d + p`` of row i goes to row ``i * d + p``, position m.
+    A dilated ("same", odd kernel) convolution of x is the undilated one of each phase."""
+    t, c = x.shape[1], x.shape[2]
+    return keras.ops.reshape(
+        keras.ops.transpose(keras.ops.reshape(x, (-1, t // d, d, c)), (0, 2, 1, 3)), (-1, t // d, c)
+    )
+
+
+def _from_phases(y, d: int, t: int):
+    """The inverse of :func:`_to_phases`: ``[b * d, t / d, f] -> [b, t, f]``."""
+    f = y.shape[-1]
+    return keras.ops.reshape(keras.ops.transpose(keras.ops.reshape(y, (-1, d, t // d, f)), (0, 2, 1, 3)), (-1, t, f))
