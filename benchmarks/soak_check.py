@@ -119,6 +119,21 @@ class Outage:
     kind: str
 
 
+def kill_outage_start(kill_g: float, segments: Sequence[Mapping], *, tol: float) -> float:
+    """Where a kill's outage begins: the kill (``kill_g``, global sample), or earlier, the end of the last
+    window the daemon scored of the outlet life the kill ended (``segments``: :func:`account_samples`' rows;
+    the life whose end lies within ``tol`` of ``kill_g``). liblsl discards what an inlet received but the
+    daemon had not pulled when the connection breaks (pull raises LostError), and what was in flight is gone:
+    a daemon behind by d seconds of signal loses those d seconds to the kill (at real time, under a tick;
+    at 20x, up to a pull of 16 s). A seizure there is the kill's, not a missed alarm."""
+    ends = [
+        r["scored_to"]
+        for r in segments
+        if r.get("ended_by") == "kill" and r.get("scored_to") is not None and abs(r["end"] - kill_g) <= tol
+    ]
+    return min([kill_g, *ends])
+
+
 def events_open(onsets: Sequence[tuple[int, float]], offsets: Sequence[tuple[int, float]]) -> dict[int, tuple]:
     """``{event_id: (onset sample, offset sample or inf)}`` from ``(event_id, sample)`` pairs."""
     out: dict[int, tuple[float, float]] = {eid: (g, math.inf) for eid, g in onsets}
@@ -394,6 +409,7 @@ def account_samples(
     - ``after_last``: sent after the last scored window's end count (a window is due every ``hop``, so a
       daemon that had them all leaves fewer than ``hop`` unscored): at a kill part of the fault; at a hang, ``hop``
       or more (+ ``tol``) is a hole; at the end of the run, what was not scored when the daemon was stopped;
+    - ``scored_to``: the last scored window's end count (None without windows);
     - ``windows_due``: windows the samples sent from ``first_received`` to the segment's end make (at a kill, to
       the last scored window: the rest is the fault's; across a break the connection went on over, one every
       ``hop`` from the last window before it); ``windows_scored``: the ``windows_total`` the daemon counted there
@@ -428,6 +444,7 @@ def account_samples(
         if not ws:
             row.update(sent=s.end - s.start, first_received=None, before_first=s.end - s.start, received=0.0)
             row.update(lost=0.0, after_last=0.0, at_kill=0.0, unscored_at_stop=0.0, windows_due=0, windows_scored=0)
+            row["scored_to"] = None
             rows.append(row)
             prev_tail = None
             continue
@@ -469,6 +486,7 @@ def account_samples(
             received=received,
             lost=sum(h["samples"] for h in holes),
             after_last=after,
+            scored_to=end_count,
             at_kill=after if s.ended_by == "kill" else 0.0,
             unscored_at_stop=after if s.ended_by == "end" else 0.0,
             windows_due=due,

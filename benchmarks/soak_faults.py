@@ -3,7 +3,7 @@ outlet is killed, hung and its clock jumps, and a subscriber never reads.
 
     TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/soak_faults.py [--signal-hours 1] [--speed 20]
         [--fault-every-signal-s 200 | --fault-every-s WALL_S] [--kill-gap-s 3] [--hang-s 5] [--jump-s 3600]
-        [--backend auto|tensorflow|litert] [--model EXPORT] [--out benchmarks/results/NAME.json]
+        [--backend auto|tensorflow|litert] [--model EXPORT] [--model-threads N] [--out benchmarks/results/NAME.json]
     .venv/bin/python benchmarks/soak_faults.py --analyse WORK_DIR      # the analysis again, from a run's files
 
 What runs (real processes, loopback, LSL kept on this machine by the packaged lsl_api.cfg):
@@ -65,7 +65,10 @@ Checked at the end (exit 1 if one fails; the alarms, and the onsets outside seiz
   seizure of the run whose onset was due is alarmed when an onset falls between its start and 10 s
   past its end, or an event opened before it is still open. A seizure is exempt when an outage
   overlaps from one window before its start to 10 s past its expected onset: an outage runs from the
-  kill or the SIGSTOP to the daemon's ``restored`` message plus ``settle_s``, a window and
+  kill (or, earlier, the end of the last window the daemon scored of the life the kill ended: liblsl
+  discards what the inlet had received but not handed over when the connection breaks, so a daemon
+  behind by d seconds of signal loses them to the kill; ``soak_check.kill_outage_start``) or the
+  SIGSTOP to the daemon's ``restored`` message plus ``settle_s``, a window and
   ``min_duration_s`` of signal (the earliest an onset can come after a reconnect); the start of the
   run counts as one, to the ``connected`` message. Clock jumps are not outages: seizures at a jump are
   checked. Onsets and offsets are placed on the timeline by their ``window_end`` (for each clock offset
@@ -130,6 +133,7 @@ from benchmarks.soak_check import (  # noqa: E402
     classify,
     fault_schedule,
     judge_validity,
+    kill_outage_start,
     next_position,
     outlet_segments,
     place_windows,
@@ -232,6 +236,7 @@ def run(args, argv: list[str]) -> Path:
     config = work / "soak.toml"
     config.write_text(
         f"[alerts]\nheartbeat_s = {heartbeat_s!r}\nreannounce_s = {reannounce_s!r}\npublish_windows = true\n"
+        f"[model]\nthreads = {args.model_threads!r}\n"
     )
     card = read_card(Path(args.model) if args.model else REPO / "realtime" / "models" / "default")
     window_s = int(card["window_samples"]) / float(card["sample_rate_hz"])
@@ -561,6 +566,11 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
         placed[how] += 1
         return g
 
+    msg_check = check_messages(logged, received)
+    log_file = work / "daemon.log"
+    daemon_log = log_file.read_text(errors="replace").splitlines() if log_file.exists() else []
+    sa = sample_accounting(raw, entries, logged, received, daemon_log, g_end=g_end)
+    acc, validity, backlog = sa["accounting"], sa["validity"], sa["backlog"]
     onsets = [(m["event_id"], position(m)) for m in logged if m["type"] == "seizure.onset"]
     offsets_g = [(m["event_id"], position(m)) for m in logged if m["type"] == "seizure.offset"]
     signal_msgs = [m for m in logged if m["type"] == "status.signal"]
@@ -574,7 +584,10 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
             continue
         back = next((m for m in signal_msgs if m["state"] in ("restored", "connected") and m["time"] > fd["lsl"]), None)
         stop = (back["time"] - t0) * rate + back_after_s * fs if back is not None else math.inf
-        outages.append(Outage(fd["g"], stop, fd["kind"]))
+        start = (
+            fd["g"] if fd["kind"] != "kill" or acc is None else kill_outage_start(fd["g"], acc["segments"], tol=rate)
+        )
+        outages.append(Outage(start, stop, fd["kind"]))
     sz = seizures_in(
         n_cycle, (41.0 + SEIZURE_IN_EXCERPT_S[0]) * fs, (41.0 + SEIZURE_IN_EXCERPT_S[1]) * fs, onset_s * fs, upto=g_end
     )
@@ -604,11 +617,6 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
                 "seizure_exempt": None if row is None else row["exempt"],
             }
         )
-    msg_check = check_messages(logged, received)
-    log_file = work / "daemon.log"
-    daemon_log = log_file.read_text(errors="replace").splitlines() if log_file.exists() else []
-    sa = sample_accounting(raw, entries, logged, received, daemon_log, g_end=g_end)
-    acc, validity, backlog = sa["accounting"], sa["validity"], sa["backlog"]
     valid = validity["valid"]
     stretches = acc["stretches"] if acc is not None else sa["span_holes"]
     in_stretches = [
@@ -662,6 +670,7 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
         **{k: raw[k] for k in ("command", "host", "cpus", "load_average_at_end", "python", "date", "model_version")},
         **{k: raw[k] for k in ("backend", "device", "heartbeat_s", "reannounce_s", "reference_wall_s", "run_wall_s")},
         "speed": args.speed,
+        "model_threads": getattr(args, "model_threads", 0),  # runs before the flag: 0
         "signal_hours": args.signal_hours,
         "fault_every_s": args.fault_every_s,
         "fault_every_signal_s": args.fault_every_s * args.speed,
@@ -939,6 +948,7 @@ def main(argv: list[str] | None = None) -> int:
         "never-reading subscriber's queue fills)",
     )
     ap.add_argument("--model", default=None)
+    ap.add_argument("--model-threads", type=int, default=0, help="the daemon's model.threads (default 0: every core)")
     ap.add_argument("--backend", choices=("auto", "tensorflow", "litert"), default="auto")
     ap.add_argument("--out", default=None)
     ap.add_argument("--analyse", metavar="WORK_DIR", default=None, help="only analyse the files of an earlier run")

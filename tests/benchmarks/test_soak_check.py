@@ -14,6 +14,7 @@ from benchmarks.soak_check import (
     check_messages,
     classify,
     fault_schedule,
+    kill_outage_start,
     next_position,
     rss_growth,
     seizures_in,
@@ -109,3 +110,17 @@ def test_check_messages_leaves_out_the_unlogged_status_window():
     c = check_messages([_m(1), _m(2)], [_m(1), window, _m(2), window])
     assert c["unsequenced_received"] == 2
     assert (c["received"], c["received_not_logged"], c["received_back"], c["logged_not_received"]) == (2, 0, 0, 0)
+
+
+def test_a_kill_outage_begins_where_the_daemon_stopped_scoring_that_life():
+    lives = [
+        {"end": 10_000.0, "ended_by": "kill", "scored_to": 5_000.0},  # behind by 5000 samples at the kill
+        {"end": 20_000.0, "ended_by": "hang", "scored_to": 19_000.0},
+        {"end": 30_000.0, "ended_by": "kill", "scored_to": None},  # nothing scored in that life
+        {"end": 40_000.0, "ended_by": "kill", "scored_to": 39_990.0},
+    ]
+    assert kill_outage_start(10_050.0, lives, tol=100.0) == 5_000.0
+    assert kill_outage_start(10_500.0, lives, tol=100.0) == 10_500.0  # no life ended there
+    assert kill_outage_start(20_000.0, lives, tol=100.0) == 20_000.0  # a hang is not a kill
+    assert kill_outage_start(30_000.0, lives, tol=100.0) == 30_000.0
+    assert kill_outage_start(40_000.0, lives, tol=100.0) == 39_990.0

@@ -123,3 +123,36 @@ def test_a_burst_the_daemon_cannot_take_at_once_shows_as_backlog_and_a_warning(t
     finally:
         d.shutdown()
         del outlet
+
+
+def test_liblsl_discards_what_an_inlet_received_but_did_not_hand_over_when_the_outlet_is_killed():
+    """What a killed outlet costs: liblsl raises LostError at the next pull and the samples already in the
+    inlet's buffer are gone (not handed over first). So a daemon behind by d seconds of signal loses those d
+    seconds to a yanked connection; benchmarks/soak_check.py's ``kill_outage_start`` counts them as the
+    kill's. Should liblsl start handing them over, this fails, and the soak checker can be made stricter."""
+    from pylsl.util import LostError
+    from rt_helpers import start_outlet, stop
+
+    name = unique("killed")
+    proc = start_outlet("--name", name, "--source-id", f"{name}-src")
+    try:
+        (info,) = pylsl.resolve_byprop("name", name, timeout=10)
+        inlet = pylsl.StreamInlet(info, max_buflen=30, recover=False)
+        inlet.open_stream(timeout=10)
+        deadline = time.monotonic() + 15
+        while inlet.samples_available() < 256 and time.monotonic() < deadline:  # a second of signal waits
+            time.sleep(0.1)
+        waiting = inlet.samples_available()
+        assert waiting >= 256
+        stop(proc)
+        time.sleep(1.0)  # liblsl notices the broken connection
+        handed_over, lost = 0, False
+        for _ in range(20):
+            try:
+                handed_over += len(inlet.pull_chunk(timeout=0.2, max_samples=4096)[1])
+            except LostError:
+                lost = True
+                break
+        assert lost and handed_over == 0, f"LostError {lost}, {handed_over} of the {waiting} samples handed over"
+    finally:
+        stop(proc)
