@@ -248,7 +248,7 @@ class Pipeline:
             )
         self.window = window
         self._first, self._last = self.resampler.window_positions(self.window_samples)
-        self.buffer = RingBuffer(len(self._index), capacity)
+        self.buffer = RingBuffer(len(self._index), capacity, dtype=np.float32)  # µV; windows are read as float64
         self.scheduler = WindowScheduler(self.native_window_samples, self.hop_samples)
         self.decision = DecisionMachine(decision, window.hop_s, window_s=(self._last - self._first) / self.sfreq)
         self.clock = SampleClock(
@@ -342,6 +342,7 @@ class Pipeline:
 
     def _prepare(self, skip_newest: int) -> DueWindow:
         x, ts = self.buffer.latest(self.native_window_samples, skip_newest=skip_newest)
+        x = x.astype(np.float64)  # stored as float32 (half the memory of a bed; 1e-7 relative)
         times = self._times(skip_newest, ts)
         limits = {"flat_std_uv": self.flat_std_uv, "rail_fraction": self.rail_fraction, "max_std_uv": self.max_std_uv}
         reasons, std = channel_quality(x, **limits)
