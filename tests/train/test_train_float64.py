@@ -93,3 +93,18 @@ def test_failed_litert_conversion_leaves_no_half_export(tiny_hp, tmp_path):
     # and a successful overwrite replaces it whole
     export_model(ok_model, tiny_hp, out, tflite=True, overwrite=True)
     assert (out / "model.tflite").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+def test_the_inference_model_runs_under_mixed_precision_as_under_float32(tiny_hp, synth_windows, restore_policy):
+    """Validation and export run the inference path (batch norm folded) in the compute dtype: under
+    mixed_float16 the probabilities are the float32 model's with the same weights, to float16 rounding."""
+    from train.models import build
+
+    x = synth_windows[0][:8]
+    _, ref_model = build(tiny_hp)
+    ref = np.asarray(ref_model(x, training=False))
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    _, mixed = build(tiny_hp)
+    mixed.set_weights(ref_model.get_weights())
+    got = np.asarray(mixed(x, training=False), np.float32)
+    assert got.shape == ref.shape and np.abs(got - ref).max() < 2e-2

@@ -121,6 +121,20 @@ def _unfolded(block, x):
     ],
 )
 def test_inference_with_batch_norm_folded_equals_the_layers_in_sequence(pool, dilation, kernel_sizes, samples):
+    _check_folded(pool, dilation, kernel_sizes, samples, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dilation", [1, 4])
+def test_folded_inference_under_mixed_precision(dilation):
+    """float16 input and computation, float32 variables: the folded kernel is cast, not refused."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        _check_folded("max", dilation, [5, 9], 64, rtol=1e-2)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _check_folded(pool, dilation, kernel_sizes, samples, rtol):
     rng = np.random.default_rng(3)
     block = InceptionBlock(4, kernel_sizes, dilation, pool, 2, 2, name="ib")
     x = rng.normal(0, 1, (3, samples, 5)).astype("float32")
@@ -131,9 +145,9 @@ def test_inference_with_batch_norm_folded_equals_the_layers_in_sequence(pool, di
         mod["norm"].moving_variance.assign(rng.uniform(0.01, 9, c))
         mod["norm"].gamma.assign(rng.normal(1, 0.5, c))
         mod["norm"].beta.assign(rng.normal(0, 1, c))
-    want = _unfolded(block, x)
-    got = np.asarray(block(x, training=False))
+    want = _unfolded(block, x).astype(np.float32)
+    got = np.asarray(block(x, training=False)).astype(np.float32)
     assert got.shape == want.shape == (3, samples // 4, block.out_channels)
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
     # training still runs the batch norm on batch statistics (and differs from inference)
     assert not np.allclose(np.asarray(block(x, training=True)), want, atol=1e-3)

@@ -135,9 +135,10 @@ class InceptionBlock(keras.layers.Layer):
         ys = []
         for j, (conv, inp, dil) in enumerate(branches):
             ch = slice(j * self.filters, (j + 1) * self.filters)
-            kernel = conv.kernel * scale[ch]
-            y = keras.ops.conv(inp, kernel, strides=1, padding="same", dilation_rate=dil)
-            ys.append(y + (conv.bias * scale[ch] + shift[ch]))
+            # folded in the variables' float32, then cast to the compute dtype (float16 under mixed precision)
+            kernel = keras.ops.cast(conv.kernel * scale[ch], inp.dtype)
+            bias = keras.ops.cast(conv.bias * scale[ch] + shift[ch], inp.dtype)
+            ys.append(keras.ops.conv(inp, kernel, strides=1, padding="same", dilation_rate=dil) + bias)
         if phased:
             ys = [ys[0], _from_phases(keras.ops.concatenate(ys[1:-1], axis=-1), d, t), ys[-1]]
         return mod["concat"]([mod["down"](mod["act"](y)) for y in ys])
