@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -37,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.inference import _busy_jiffies, _own_cpu_s, exact_batch, host_info, others_cpu_share, windows  # noqa: E402
+from benchmarks.inference import _busy_jiffies, _finish, _own_cpu_s, exact_batch, host_info, windows  # noqa: E402
 from realtime.model import load_detector  # noqa: E402
 
 SHIPPED = "realtime/models/default"
@@ -137,15 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['wall_ms_median']:9.3f} (best {row['wall_ms_best']:6.3f}) {row['cpu_ratio_to_first']:10.3f} "
             f"{row['max_abs_p_difference_to_first']:9.1e}"
         )
-    result["host"]["load_average_at_end"] = list(os.getloadavg())
-    result["host"]["other_processes_cpu_share"] = others_cpu_share(busy0, total0, cpu0)
-    print(f"other processes took {100 * (result['host']['other_processes_cpu_share'] or 0):.1f} % of the cores' time")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = args.name or f"compare-exports-{platform.node()}-{result['created'][:10]}.json"
-    (out / name).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out / name}")
-    return 0
+    return _finish(args, result, busy0, total0, cpu0, kind="compare-exports")
 
 
 if __name__ == "__main__":

@@ -512,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     return _finish(args, result, busy0, total0, cpu0)
 
 
-def _finish(args, result: dict, busy0: int, total0: int, cpu0: float) -> int:
+def _finish(args, result: dict, busy0: int, total0: int, cpu0: float, kind: str = "") -> int:
     """Load average and the other processes' CPU share at the end; write the JSON."""
     result["host"]["load_average_at_end"] = list(os.getloadavg())
     result["host"]["other_processes_cpu_share"] = others_cpu_share(busy0, total0, cpu0)
@@ -522,7 +522,7 @@ def _finish(args, result: dict, busy0: int, total0: int, cpu0: float) -> int:
     )
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    kind = "inference-batch-sizes" if args.batch_sizes else "inference"
+    kind = kind or ("inference-batch-sizes" if args.batch_sizes else "inference")
     name = args.name or f"{kind}-{platform.node()}-{result['created'][:10]}.json"
     (out_dir / name).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out_dir / name}")
