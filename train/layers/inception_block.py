@@ -135,10 +135,11 @@ class InceptionBlock(keras.layers.Layer):
         ys = []
         for j, (conv, inp, dil) in enumerate(branches):
             ch = slice(j * self.filters, (j + 1) * self.filters)
-            # folded in the variables' float32, then cast to the compute dtype (float16 under mixed precision)
-            kernel = keras.ops.cast(conv.kernel * scale[ch], inp.dtype)
-            bias = keras.ops.cast(conv.bias * scale[ch] + shift[ch], inp.dtype)
-            ys.append(keras.ops.conv(inp, kernel, strides=1, padding="same", dilation_rate=dil) + bias)
+            with keras.name_scope(conv.name):  # the ops named after their layer, as in training (profiles)
+                # folded in the variables' float32, then cast to the compute dtype (float16 under mixed precision)
+                kernel = keras.ops.cast(conv.kernel * scale[ch], inp.dtype)
+                bias = keras.ops.cast(conv.bias * scale[ch] + shift[ch], inp.dtype)
+                ys.append(keras.ops.conv(inp, kernel, strides=1, padding="same", dilation_rate=dil) + bias)
         if phased:
             ys = [ys[0], _from_phases(keras.ops.concatenate(ys[1:-1], axis=-1), d, t), ys[-1]]
         return mod["concat"]([mod["down"](mod["act"](y)) for y in ys])
