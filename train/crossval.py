@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.hparams import THREAD_KEYS, HParams, differences
+from train.hparams import SPEED_KEYS, HParams, differences
 
 
 def _log(msg: str) -> None:
@@ -162,7 +162,7 @@ def run_cv(
             )
         else:  # resume: only a fold of this very configuration may be reused
             for key, used, asked in differences(
-                json.loads((run_dir / "hparams.json").read_text()), fold_hp.to_dict(), THREAD_KEYS
+                json.loads((run_dir / "hparams.json").read_text()), fold_hp.to_dict(), SPEED_KEYS
             )[:1]:
                 raise ValueError(
                     f"{str(run_dir)!r} was trained with {key} = {used!r}, but this run asks for "

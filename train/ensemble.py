@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from train.hparams import THREAD_KEYS, differences
+from train.hparams import SPEED_KEYS, differences
 
 # hyper-parameters that may differ between members: the seeds, and thread counts (speed, not design)
-MEMBER_FREE_KEYS = {("fit", "seed"), ("data", "split_seed")} | THREAD_KEYS
+MEMBER_FREE_KEYS = {("fit", "seed"), ("data", "split_seed")} | SPEED_KEYS
 SPLITS = ("train", "validation", "test")
 
 

@@ -45,6 +45,7 @@ def compile_model(model, hp: HParams):
         loss=losses,
         loss_weights=weights,
         metrics={"probabilities": [keras.metrics.CategoricalAccuracy(name="accuracy")]},
+        run_eagerly=hp.fit.run_eagerly,
     )
     return names
 

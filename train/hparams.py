@@ -222,6 +222,12 @@ class FitHP:
     intra_op_threads: int = _f(0, "threads", "TensorFlow intra-op threads (0 = TensorFlow's default)")
     inter_op_threads: int = _f(0, "threads", "TensorFlow inter-op threads (0 = TensorFlow's default)")
     steps_per_epoch: int = _f(0, "steps", "0 = one pass over the training data")
+    run_eagerly: bool = _f(
+        False,
+        "-",
+        "Keras runs each training and validation step eagerly, tracing no graph: cheaper for a run of a "
+        "few steps (the tests' tiny.toml), far slower for a real one; speed only, the same model",
+    )
     seed: int = _f(20261124, "-", "seed for the split, shuffling, augmentation and weights")
 
 
@@ -410,8 +416,8 @@ def describe() -> list[dict]:
     return rows
 
 
-# thread counts change speed, not the model: runs that differ only in them are the same design
-THREAD_KEYS = frozenset({("fit", "intra_op_threads"), ("fit", "inter_op_threads")})
+# thread counts and eager steps change speed, not the model: runs that differ only in them are the same design
+SPEED_KEYS = frozenset({("fit", "intra_op_threads"), ("fit", "inter_op_threads"), ("fit", "run_eagerly")})
 
 
 def differences(a: Mapping[str, Any], b: Mapping[str, Any], ignore=frozenset()) -> list[tuple[str, Any, Any]]:

@@ -15,7 +15,7 @@ DEFAULT_TOML = Path(__file__).resolve().parents[2] / "config" / "train" / "defau
 # Values of config/train/default.toml that differ from the dataclass defaults on purpose, with the reason.
 DELIBERATE_OVERRIDES = {
     "fit.intra_op_threads": "the reference training host has 2 cores; thread counts change speed, not the model "
-    "(hparams.THREAD_KEYS), so the dataclass keeps TensorFlow's own default (0)",
+    "(hparams.SPEED_KEYS), so the dataclass keeps TensorFlow's own default (0)",
     "fit.inter_op_threads": "as fit.intra_op_threads",
 }
 

@@ -73,10 +73,14 @@ def test_mixed_precision_step_on_cpu(policy, tiny_hp, synth_windows, restore_pol
     from train.fit import compile_model
     from train.models import build
 
+    # tiny.toml runs steps eagerly (fit.run_eagerly, for the test run's time); float16 here traces the
+    # training step as a real run does (loss scaling inside a graph), bfloat16 stays eager
+    hp = tiny_hp.replace(**{"fit.run_eagerly": policy == "mixed_bfloat16"})
     keras.mixed_precision.set_global_policy(policy)
-    train_model, infer_model = build(tiny_hp)
+    train_model, infer_model = build(hp)
     assert infer_model.get_layer("block_local_max").compute_dtype == policy.removeprefix("mixed_")
-    names = compile_model(train_model, tiny_hp)
+    names = compile_model(train_model, hp)
+    assert train_model.run_eagerly is hp.fit.run_eagerly
     x, y = synth_windows
     # one step: float16 convolutions on a CPU are emulated and slow
     hist = train_model.fit(x[:8], {n: np.eye(2)[y[:8]] for n in names}, batch_size=8, epochs=1, verbose=0)
