@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import pylsl
 from pylsl.util import LostError
+from pylsl.util import TimeoutError as LslTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -391,6 +392,12 @@ class Inlet:
             full = inlet.info(timeout=max(self.resolve_timeout_s, 1.0))
             meta = describe_info(full)
             inlet.open_stream(timeout=max(self.resolve_timeout_s, 1.0))
+            # Start liblsl's clock synchronisation now without waiting for it: under proc_clocksync the
+            # first pull otherwise blocks until the first clock offset is measured (about 0.64 s of probes
+            # here), and a loop serving many beds paid that per bed, one after another (40 beds opened
+            # together: the last one scored 26 s later, its signal piling up in its inlet meanwhile).
+            with contextlib.suppress(LslTimeoutError):
+                inlet.time_correction(timeout=0.0)
         except StreamRejected as exc:
             self._rejected_uids.add(info.uid())
             log.error("rejected stream: %s", exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pylsl
 import pytest
 from rt_helpers import start_outlet, stop, unique
 
@@ -142,3 +143,29 @@ def test_killed_outlet_is_reported_lost_then_restored_when_it_comes_back():
     finally:
         inlet.close()
         stop(proc)
+
+
+def test_inlets_opened_together_get_their_first_samples_together():
+    """Under proc_clocksync liblsl's first pull of an inlet waits for its first clock offset (a cycle of
+    probes, about 0.64 s here). The inlet starts those probes when it opens, so beds opened together are
+    not served one probe cycle after another: before, 6 beds' first pulls took 6 x 0.64 s in series
+    (40 beds in a capacity run: the last scored 26 s after it connected)."""
+    n = 6
+    names = [unique("clocksync") for _ in range(n)]
+    outlets = [pylsl.StreamOutlet(pylsl.StreamInfo(nm, "EEG", 2, 256.0, "float32", nm)) for nm in names]
+    inlets = [Inlet(StreamSpec(name=nm)) for nm in names]
+    try:
+        for inlet in inlets:
+            assert _connect(inlet).event == "connected"
+        time.sleep(1.5)  # more than one probe cycle: the probes started at open are done
+        for outlet in outlets:
+            outlet.push_chunk(np.zeros((64, 2), np.float32))
+        t0 = time.monotonic()
+        for inlet in inlets:
+            samples, _ = _pull(inlet, 64)
+            assert samples.shape == (64, 2)
+        # one probe cycle in series per bed would take n x 0.64 = 3.8 s; waiting for none takes milliseconds
+        assert time.monotonic() - t0 < 1.5
+    finally:
+        for inlet in inlets:
+            inlet.close()
