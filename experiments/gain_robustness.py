@@ -1,8 +1,10 @@
 """Test-split metrics of an export when every window is multiplied by a gain (calibration error).
 
     python -m experiments.gain_robustness EXPORT_DIR [--data-root ../shared/data] [--gains 0.5 1 2] [--json OUT]
+        [--split test|validation|train]
 
-The test recordings are the ones listed in the export's card (``training.split.test``), loaded from
+The test recordings are the ones listed in the export's card (``training.split.test``; ``--split``
+another part of the card's split, e.g. ``validation`` to study a model without its test split), loaded from
 ``--data-root`` (needs ``/work/shared/data``); windows as in the test split; scored through
 ``realtime.model.load_detector``. Prints one markdown table: segment-level accuracy (sensitivity /
 specificity) per gain and contrast.
@@ -59,6 +61,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data-root", default="../shared/data")
     ap.add_argument("--gains", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     ap.add_argument("--json", default=None)
+    ap.add_argument("--split", choices=("test", "validation", "train"), default="test")
     args = ap.parse_args(argv)
     from realtime.model import ModelLoadError, load_detector
     from train.datasets.records import load_sources
@@ -69,10 +72,11 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     card = det.card
-    test_ids = set(card.get("training", {}).get("split", {}).get("test", []))
-    sources = card.get("training", {}).get("data_sources", [])
+    test_ids = set(card.get("training", {}).get("split", {}).get(args.split, []))
+    # the records the split names (Bonn, New Delhi); the background corpus is split by person, elsewhere
+    sources = [s for s in card.get("training", {}).get("data_sources", []) if s != "background"]
     if not test_ids or not sources:
-        print(f"error: the card of {args.export!r} lists no test split or no data sources", file=sys.stderr)
+        print(f"error: the card of {args.export!r} lists no {args.split} split or no data sources", file=sys.stderr)
         return 2
     hop = int(card.get("hyperparameters", {}).get("signal", {}).get("eval_hop_samples", det.window_samples // 4))
     recs = [

@@ -488,3 +488,15 @@ def test_a_connection_that_goes_on_across_a_hang_counts_only_what_was_sent():
     acc = account(segs, daemon_windows([(1000, 120000)], drops=[(60000, 65120), (65121, 65221)]))
     [st] = acc["stretches"]
     assert st["kind"] == "inside the first window" and st["samples"] == pytest.approx(100, abs=0.01)
+
+
+def test_channels_flag_scores_the_recordings_first_channels_and_refuses_a_count_out_of_range(tmp_path, soak_faults):
+    from realtime.config import load_config
+
+    assert soak_faults.soak_stream_toml(None) == ""
+    path = tmp_path / "soak.toml"
+    path.write_text(soak_faults.soak_stream_toml(3))
+    assert load_config(path).stream.channels == ("FP1-F7", "F7-T7", "T7-P7")  # CHB-MIT's first three, in order
+    for bad in (0, 24):
+        with pytest.raises(ValueError, match=f"--channels must be 1 to 23, got {bad}"):
+            soak_faults.soak_stream_toml(bad)
