@@ -56,12 +56,14 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from realtime.recordings import RecordingInfo
 
 log = logging.getLogger("evaluation.background")
 
@@ -173,17 +175,32 @@ def _count_flags(flags: Iterable[Mapping[str, str]]) -> dict[str, dict[str, int]
     return out
 
 
+@dataclass(kw_only=True, eq=False)
+class _Amplified(RecordingInfo):
+    """``source``'s samples times ``gain``, read block by block (the values of ``source.load().data * gain``)."""
+
+    source: RecordingInfo = field(repr=False)
+    gain: float
+
+    @property
+    def n_samples(self) -> int:
+        return self.source.n_samples
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        return self.source.read(start, stop) * self.gain
+
+
 def score_recording(rec: BackgroundRecording, config, detector, gain: float = 1.0) -> Scores:
     """Score ``rec`` with ``detector`` through the daemon's pipeline, fed as ``realtime-detect --file``
     feeds it; ``gain`` multiplies the recording first (a stress test: a patient's background of higher
     amplitude than these healthy volunteers'). ``config``: the :class:`realtime.config.Config` the daemon
     would run ``detector`` with. Raises ``ValueError``/``OSError`` for a recording that cannot be read or scored."""
     from realtime.offline import feed, left_out_channels, recording_pipeline
-    from realtime.recordings import read_recording
+    from realtime.recordings import open_recording
 
-    r = read_recording(rec.path)
+    r = open_recording(rec.path)  # read block by block by feed
     if gain != 1.0:
-        r.data *= gain
+        r = _Amplified(source=r, gain=gain, **r.metadata())
     pipe = recording_pipeline(r, config, detector)
     results = list(feed(pipe, r, config.window.hop_s))
     events = [e for w in results for e in w.events]
@@ -204,7 +221,7 @@ def score_recording(rec: BackgroundRecording, config, detector, gain: float = 1.
         left_out=left_out_channels(r, pipe),
         flagged_windows=_count_flags(w.flagged_channels for w in results),
         window_s=getattr(pipe.decision, "window_s", None),
-        flush_s=(r.data.shape[1] - 1) / r.sfreq if r.data.shape[1] else None,  # the last sample's time
+        flush_s=(r.n_samples - 1) / r.sfreq if r.n_samples else None,  # the last sample's time
         events=events,
         montage_note=note,
     )

@@ -55,9 +55,9 @@ def pipeline_window_scores(path: Path, config, detector, duration_s: float) -> W
     windows and events equal that command's ``--json --windows`` lines.
     """
     from realtime.offline import feed, recording_pipeline
-    from realtime.recordings import read_recording
+    from realtime.recordings import open_recording
 
-    rec = read_recording(path)
+    rec = open_recording(path)  # read block by block by feed
     pipe = recording_pipeline(rec, config, detector)
     results = list(feed(pipe, rec, config.window.hop_s))
     decisions = [e for r in results for e in r.events]

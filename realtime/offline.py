@@ -3,7 +3,9 @@
 Each recording is fed through the same :class:`realtime.pipeline.Pipeline` as a live stream (every
 hop is scored), at full speed: samples are pushed one hop at a time with
 timestamps in seconds from the start of the recording, so every ``time`` in the output is seconds
-from the start. Output is JSON lines on ``out``:
+from the start. An EDF/BDF is read from the file a block of hops at a time (:func:`feed`,
+:func:`realtime.recordings.open_recording`), so an hours-long recording needs memory for one block
+(about :data:`FEED_BLOCK_S` of signal), not the whole array. Output is JSON lines on ``out``:
 
 - first, per file, the channels: ``{"type": "channels", "file", "scored": [names], "left_out":
   {name: reason}}``: the channels scored (repeats keyed ``#2``) and every signal left out, by the
@@ -48,18 +50,22 @@ from realtime.channels import describe_left_out
 from realtime.config import Config, ConfigError, apply_model_settings, describe_settings
 from realtime.messages import Envelope, Sequencer, event_messages, to_json, window_messages
 from realtime.pipeline import Pipeline, WindowResult
-from realtime.recordings import Recording, read_recording
+from realtime.recordings import RecordingInfo, open_recording
 
 log = logging.getLogger(__name__)
+
+# :func:`feed` reads the recording this much at a time (rounded down to whole hops, at least one):
+# the signal held is O(block), not O(recording) (a day of 41 signals at 256 Hz is 7 GB of float64)
+FEED_BLOCK_S = 60.0
 
 
 def _num(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def recording_pipeline(rec: Recording, config: Config, detector) -> Pipeline:
+def recording_pipeline(rec: RecordingInfo, config: Config, detector) -> Pipeline:
     """The pipeline that scores ``rec`` offline (every hop), with ``config``'s settings and channel
-    choice (``rec.data`` is µV already; the file's types and transducers inform the choice). A channel
+    choice (``rec``'s samples are µV already; the file's types and transducers inform the choice). A channel
     that ``stream.channels`` names but the reader left out is an error quoting the reader's reason."""
     dropped = {c: rec.left_out[c] for c in config.stream.channels if c in rec.left_out and c not in rec.ch_names}
     if dropped:
@@ -83,7 +89,7 @@ def recording_pipeline(rec: Recording, config: Config, detector) -> Pipeline:
     )
 
 
-def left_out_channels(rec: Recording, pipe: Pipeline) -> dict[str, str]:
+def left_out_channels(rec: RecordingInfo, pipe: Pipeline) -> dict[str, str]:
     """What the reader and the pipeline left out, name -> why (a name both use gets ``#2``, ...)."""
     out = dict(rec.left_out)
     for name, why in pipe.left_out_channels.items():
@@ -95,24 +101,31 @@ def left_out_channels(rec: Recording, pipe: Pipeline) -> dict[str, str]:
     return out
 
 
-def feed(pipe: Pipeline, rec: Recording, hop_s: float) -> Iterator[WindowResult]:
-    """Push ``rec.data`` ``[n_channels, n_samples]`` into ``pipe`` one hop at a time, with timestamps in
+def feed(pipe: Pipeline, rec: RecordingInfo, hop_s: float) -> Iterator[WindowResult]:
+    """Push ``rec``'s samples ``[n_channels, n_samples]`` into ``pipe`` one hop at a time, with timestamps in
     seconds from the recording's start, and yield every window result. The caller flushes ``pipe`` at the end.
+
+    ``rec`` is read in blocks of whole hops (about :data:`FEED_BLOCK_S`), so the signal held is one
+    block; the chunks pushed and their timestamps do not depend on the block size.
     """
     hop = max(1, round(hop_s * rec.sfreq))
-    n = rec.data.shape[1]
-    times = np.arange(n, dtype=np.float64) / rec.sfreq
-    for start in range(0, n, hop):
-        stop = min(n, start + hop)
-        pipe.push(rec.data[:, start:stop].T, times[start:stop])
-        yield from pipe.step()
+    block = hop * max(1, round(FEED_BLOCK_S * rec.sfreq) // hop)
+    n = rec.n_samples
+    for first in range(0, n, block):
+        last = min(n, first + block)
+        data = rec.read(first, last)
+        times = np.arange(first, last, dtype=np.float64) / rec.sfreq
+        for start in range(0, last - first, hop):
+            stop = min(last - first, start + hop)
+            pipe.push(data[:, start:stop].T, times[start:stop])
+            yield from pipe.step()
 
 
 def score_recording(
     path: str | Path, config: Config, detector, *, windows: bool, out: IO[str], sequencer: Sequencer, host: str
 ) -> int:
     """Score one recording, writing its lines to ``out``; returns the number of events."""
-    rec = read_recording(path)
+    rec = open_recording(path)
     file = str(path)
     pipe = recording_pipeline(rec, config, detector)
     env = Envelope.of({"name": Path(path).name, "type": "file", "source_id": file}, host, detector.model_version)
