@@ -500,3 +500,19 @@ def test_channels_flag_scores_the_recordings_first_channels_and_refuses_a_count_
     for bad in (0, 24):
         with pytest.raises(ValueError, match=f"--channels must be 1 to 23, got {bad}"):
             soak_faults.soak_stream_toml(bad)
+
+
+def test_the_fault_free_onset_is_the_first_of_each_cycle_and_a_split_seizures_second_onset_is_not_a_place(
+    soak_faults,
+):
+    cycle = soak_faults.CYCLE_S
+    # all 23 channels: one onset per cycle (the first cycle's unsettled start is not a place)
+    assert soak_faults.first_onsets_in_cycle([52.1, 52.1 + cycle, 52.2 + 2 * cycle], cycles=3) == pytest.approx(
+        [52.1, 52.2]
+    )
+    # 12 channels (measured 2026-12-02): the event splits, a second onset 19 s later in every cycle
+    split = [52.132, 71.132, 134.132, 153.132, 216.132, 235.132]
+    assert soak_faults.first_onsets_in_cycle(split, cycles=3) == pytest.approx([52.132, 52.132])
+    assert soak_faults.first_onsets_in_cycle([52.1, 52.1 + cycle], cycles=3) is None  # the last cycle raised none
+    assert soak_faults.first_onsets_in_cycle([52.1, 50.0 + cycle, 55.0 + 2 * cycle], cycles=3) is None  # 5 s apart
+    assert soak_faults.first_onsets_in_cycle([], cycles=3) is None
