@@ -5,7 +5,8 @@ metadata. Pacing is drift-free: sample ``i`` is due at ``t0 + i / (sfreq * speed
 clock) and is stamped with the LSL clock of that moment, so the timestamps are exactly regular
 whatever the scheduling jitter; at ``--speed 4`` they advance four times faster than the
 recording's own time. Exits at the end of the recording unless ``--loop``; SIGTERM/SIGINT stop it
-cleanly (exit 0).
+cleanly (exit 0). The recording is read a block at a time (:class:`Blocks`; an EDF from the file), so an
+hours-long file is played without holding it whole.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import numpy as np
 from realtime import __version__
 
 log = logging.getLogger("realtime.replay")
+
+BLOCK_S = 10.0  # signal read from the recording at a time (an EDF is read from the file, not held whole)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,12 +69,41 @@ def make_outlet(rec, name: str, type_: str, source_id: str, chunk_samples: int, 
     return pylsl.StreamOutlet(info, chunk_size=chunk_samples, max_buffered=60)
 
 
+class Blocks:
+    """Samples of ``rec`` (:class:`realtime.recordings.RecordingInfo`) by position on a timeline that repeats
+    the recording: ``rows(first, stop)`` is float32 ``[stop - first, n_channels]`` for positions ``first`` to
+    ``stop`` (excluded), position ``i`` being sample ``i % n_samples``. Reads ``block_samples`` at a time
+    from the recording (an EDF from the file), so a long recording is never held whole."""
+
+    def __init__(self, rec, block_samples: int) -> None:
+        self.rec, self.n = rec, int(rec.n_samples)
+        self.block_samples = max(1, int(block_samples))
+        self._start, self._data = 0, np.empty((0, len(rec.ch_names)), dtype=np.float32)
+
+    def _sample(self, i: int, stop: int) -> np.ndarray:
+        """Rows from sample ``i`` (0 <= i < n) on, at most to ``stop`` and within one cached block."""
+        if not self._start <= i < self._start + len(self._data):
+            self._start = i
+            last = min(self.n, i + self.block_samples)
+            self._data = np.ascontiguousarray(self.rec.read(i, last).T, dtype=np.float32)
+        return self._data[i - self._start : min(stop, self._start + len(self._data)) - self._start]
+
+    def rows(self, first: int, stop: int) -> np.ndarray:
+        parts, pos = [], first
+        while pos < stop:
+            part = self._sample(pos % self.n, pos % self.n + (stop - pos))
+            parts.append(part)
+            pos += len(part)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def play(rec, outlet, *, speed: float, chunk_samples: int, loop: bool, stop_flag: list[bool]) -> int:
-    """Push the recording; returns the number of samples sent."""
+    """Push the recording; returns the number of samples sent. ``rec`` is read a block (about
+    ``BLOCK_S`` of signal) at a time."""
     import pylsl
 
-    data = np.ascontiguousarray(np.asarray(rec.data, dtype=np.float32).T)  # [n_samples, n_channels]
-    n_total = data.shape[0]
+    n_total = int(rec.n_samples)
+    blocks = Blocks(rec, max(chunk_samples, round(BLOCK_S * rec.sfreq)))
     rate = float(rec.sfreq) * speed  # samples per wall-clock second
     t0 = time.monotonic()
     lsl0 = pylsl.local_clock()
@@ -83,11 +115,8 @@ def play(rec, outlet, *, speed: float, chunk_samples: int, loop: bool, stop_flag
             due = min(due, n_total)
         while sent < due and not stop_flag[0]:
             end = min(due, sent + chunk_samples)
-            idx = np.arange(sent, end)
-            pos = idx % n_total
-            chunk = data[pos] if (pos[-1] - pos[0] + 1 != len(pos)) else data[pos[0] : pos[-1] + 1]
-            stamps = lsl0 + idx / rate
-            outlet.push_chunk(np.ascontiguousarray(chunk), stamps.tolist())
+            stamps = lsl0 + np.arange(sent, end) / rate
+            outlet.push_chunk(blocks.rows(sent, end), stamps.tolist())
             sent = end
         if not loop and sent >= n_total:
             break
@@ -107,13 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.chunk_s > 0 and math.isfinite(args.chunk_s)):
         print(f"realtime-replay: --chunk-s must be > 0, got {args.chunk_s!r}", file=sys.stderr)
         return 2
-    from realtime.recordings import read_recording
+    from realtime.recordings import open_recording
 
     path = Path(args.file)
     try:
-        rec = read_recording(path)
+        rec = open_recording(path)
     except Exception as exc:  # unreadable file: a clear message and the usage exit code
         print(f"realtime-replay: cannot read recording {str(path)!r}: {exc}", file=sys.stderr)
+        return 2
+    if rec.n_samples == 0:
+        print(f"realtime-replay: recording {str(path)!r} has no samples to play", file=sys.stderr)
         return 2
     name = args.name or path.stem
     source_id = args.source_id if args.source_id is not None else f"replay-{name}"
@@ -131,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         while not stop_flag[0] and time.monotonic() < deadline and not outlet.have_consumers():
             time.sleep(0.05)
         log.info("%s", "a consumer is connected" if outlet.have_consumers() else "no consumer yet; playing anyway")
-    n = rec.data.shape[1]
+    n = rec.n_samples
     log.info(
         "replaying %s as LSL stream %r (type %r, source_id %r): %d channels, %g Hz, %.1f s, speed %g%s",
         path.name,
