@@ -14,7 +14,9 @@ from the start. An EDF/BDF is read from the file a block of hops at a time (:fun
   ``stream.include``/``stream.exclude``/``stream.channels``; with a montage, inputs no derivation
   uses), each with its reason, and ``"montage"`` (what re-referencing does, ``Montage.describe``);
   with ``scored`` the derivations when a montage applies. The left-out ones are also logged as a
-  warning, with the bed rule (:meth:`Pipeline.channels_detail`);
+  warning, with the bed rule (:meth:`Pipeline.channels_detail`). ``"gaps": [[start_s, end_s], ...]``:
+  where a discontinuous recording (EDF+D) was paused (empty when it was not): times after a gap
+  include it, each stretch is scored as after a reconnect (:func:`feed`) and no window spans a gap;
 - one line per event: the ``seizure.onset`` / ``seizure.offset`` message exactly as the daemon would
   publish it (:mod:`realtime.messages`, stamped with ``seq``/``wall_time``), plus ``"file"``;
   the stream identity is ``{"name": <file name>, "type": "file", "source_id": <path>}``;
@@ -107,18 +109,30 @@ def feed(pipe: Pipeline, rec: RecordingInfo, hop_s: float) -> Iterator[WindowRes
 
     ``rec`` is read in blocks of whole hops (about :data:`FEED_BLOCK_S`), so the signal held is one
     block; the chunks pushed and their timestamps do not depend on the block size.
+
+    A recording paused and resumed (an EDF+D with gaps: ``rec.segments``) is fed stretch by stretch: the
+    timestamps of a stretch are ``start_s + (i - first_sample) / sfreq`` (they include the gaps), no
+    chunk spans two stretches (hops and blocks start again at each stretch), and ``pipe.reset()`` comes
+    before each later stretch, as the daemon resets when a stream is lost and comes back: the time
+    that passed counts on the sample clock, no window spans the gap, the decision settles again, and
+    a published seizure event stays open across the gap.
     """
     hop = max(1, round(hop_s * rec.sfreq))
     block = hop * max(1, round(FEED_BLOCK_S * rec.sfreq) // hop)
     n = rec.n_samples
-    for first in range(0, n, block):
-        last = min(n, first + block)
-        data = rec.read(first, last)
-        times = np.arange(first, last, dtype=np.float64) / rec.sfreq
-        for start in range(0, last - first, hop):
-            stop = min(last - first, start + hop)
-            pipe.push(data[:, start:stop].T, times[start:stop])
-            yield from pipe.step()
+    segments = [(first, start_s) for first, start_s in rec.segments if first < n or first == 0]
+    ends = [first for first, _ in segments[1:]] + [n]
+    for k, ((seg_first, start_s), seg_end) in enumerate(zip(segments, ends, strict=True)):
+        if k:
+            pipe.reset()
+        for first in range(seg_first, seg_end, block):
+            last = min(seg_end, first + block)
+            data = rec.read(first, last)
+            times = start_s + np.arange(first - seg_first, last - seg_first, dtype=np.float64) / rec.sfreq
+            for start in range(0, last - first, hop):
+                stop = min(last - first, start + hop)
+                pipe.push(data[:, start:stop].T, times[start:stop])
+                yield from pipe.step()
 
 
 def score_recording(
@@ -137,6 +151,7 @@ def score_recording(
         "scored": list(names),
         "left_out": left_out,
         "montage": pipe.montage.describe(),
+        "gaps": [[start, end] for start, end in rec.gaps],
     }
     out.write(json.dumps(channels, ensure_ascii=False, separators=(",", ":")) + "\n")
     detail = pipe.channels_detail()
@@ -188,9 +203,10 @@ def score_recording(
         )
     if pipe.windows_total == 0:
         log.warning(
-            "%s: %.1f s is shorter than one window (%.2f s): nothing scored",
+            "%s: %.1f s %s shorter than one window (%.2f s): nothing scored",
             file,
             rec.duration_s,
+            "is" if len(rec.segments) == 1 else f"in {len(rec.segments)} stretches, each",
             pipe.native_window_samples / rec.sfreq,
         )
     out.flush()

@@ -53,12 +53,32 @@ values. Two exceptions hold more than a block:
 
 Values are bit-identical to reading the whole signal: edfio calibrates a slice with the same
 ``(digital + offset) * gain`` as the whole, and the unit scale is the same product.
+
+Discontinuous recordings (EDF+D, BDF+D)
+---------------------------------------
+A clinical system that pauses a recording exports EDF+D: each data record carries its start time,
+the time-keeping TAL (``+<onset>\\x14\\x14``) at the start of the first ``EDF Annotations`` signal of
+the record (https://www.edfplus.info/specs/edfplus.html#timekeeping). For an EDF+D (``EDF+D`` /
+``BDF+D`` in the header's reserved field) the reader parses those onsets from the file's bytes and
+sets ``segments`` (of :class:`RecordingInfo`): one ``(first_sample, start_s)`` per contiguous run of
+data records, ``first_sample`` at ``sfreq`` and ``start_s`` in seconds from the first data record's
+onset (a record continues the previous one when its onset is the previous onset plus the record
+duration, within half a sample). Every other recording (NPZ, EDF, EDF+C, an EDF+D whose records are
+in fact contiguous) has ``((0, 0.0),)``. The samples are still read concatenated (``read``,
+``load``): ``segments`` says where the seams are and ``gaps`` the paused stretches
+``(start_s, end_s)``; a warning says how many gaps, how long, and the longest. A record that starts
+before the previous one ends, a record without a time-keeping TAL, or an EDF+D without an
+``EDF Annotations`` signal is a :class:`RecordingError`. An EEG signal at another rate is resampled
+stretch by stretch (a filter across a seam would mix the two stretches).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import operator
+import re
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -106,12 +126,16 @@ class RecordingInfo(ABC):
     # sfreq); empty when built by hand: filled from ch_names (unit "uV")
     channels: list[ChannelInfo] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)  # signals the reader did not keep: name -> why
+    # (first_sample, start_s) per contiguous stretch: the sample (at sfreq) where it starts and its time
+    # in seconds from the recording's start; more than one only for an EDF+D with gaps (module docstring)
+    segments: tuple[tuple[int, float], ...] = ((0, 0.0),)
 
     def __post_init__(self) -> None:
         if not self.channels:
             self.channels = [ChannelInfo(label=str(n), unit="uV") for n in self.ch_names]
         if len(self.channels) != len(self.ch_names):
             raise ValueError(f"got {len(self.channels)} channel descriptions for {len(self.ch_names)} channels")
+        self.segments = _check_segments(self.segments, self.sfreq)
 
     @property
     @abstractmethod
@@ -136,7 +160,13 @@ class RecordingInfo(ABC):
 
     @property
     def duration_s(self) -> float:
+        """Seconds of signal (``n_samples / sfreq``): the gaps of an EDF+D are not counted."""
         return self.n_samples / self.sfreq
+
+    @property
+    def gaps(self) -> list[tuple[float, float]]:
+        """``(start_s, end_s)`` of every pause between two ``segments`` (empty for a contiguous recording)."""
+        return _gaps(self.segments, self.sfreq)
 
     def metadata(self) -> dict[str, Any]:
         """The fields of :class:`RecordingInfo` (keywords for another recording of the same signals)."""
@@ -258,6 +288,111 @@ def read_recording(path: str | Path) -> Recording:
     return open_recording(path).load()
 
 
+def _check_segments(segments: Sequence[tuple[int, float]], sfreq: float) -> tuple[tuple[int, float], ...]:
+    """``segments`` as a tuple of ``(int, float)``; ``ValueError`` unless the first starts at sample 0,
+    first samples increase and no stretch starts before the previous one ends (within half a sample)."""
+    segs = tuple((operator.index(first), float(start)) for first, start in segments)
+    if not segs or segs[0][0] != 0 or not all(math.isfinite(start) for _, start in segs):
+        raise ValueError(f"segments must start at sample 0 with finite times, got {segs!r:.200}")
+    for (f0, s0), (f1, s1) in itertools.pairwise(segs):
+        if f1 <= f0 or s1 < s0 + (f1 - f0 - 0.5) / sfreq:
+            raise ValueError(
+                f"segments must go forward: ({f1}, {s1!r}) after ({f0}, {s0!r}) at {sfreq:g} Hz "
+                f"overlaps the stretch before"
+            )
+    return segs
+
+
+def _gaps(segments: Sequence[tuple[int, float]], sfreq: float) -> list[tuple[float, float]]:
+    """``(start_s, end_s)`` between consecutive stretches: where one ends (its start plus its samples) and
+    the next starts."""
+    return [(s0 + (f1 - f0) / sfreq, s1) for (f0, s0), (f1, s1) in itertools.pairwise(segments)]
+
+
+def _secs(x: float) -> str:
+    return f"{x:.6f}".rstrip("0").rstrip(".")
+
+
+def _gaps_warning(kind: str, gaps: Sequence[tuple[float, float]]) -> str:
+    lengths = [end - start for start, end in gaps]
+    longest = max(range(len(gaps)), key=lengths.__getitem__)
+    return (
+        f"{kind}: {len(gaps)} gap{'s' if len(gaps) != 1 else ''}, {_secs(sum(lengths))} s in all, the longest "
+        f"{_secs(lengths[longest])} s at {_secs(gaps[longest][0])} s; scored stretch by stretch, times include the gaps"
+    )
+
+
+# the onset of the time-keeping TAL that starts a data record's first annotation signal: "+12.5\x14\x14"
+_TIMEKEEPING = re.compile(rb"([+-][0-9]+(?:\.[0-9]*)?)[\x14\x15]")
+_TAL_BYTES = 64  # bytes read at the start of each record's annotation signal: room for any onset
+
+
+def _record_onsets(path: Path, n_records: int, *, bdf: bool) -> tuple[str, np.ndarray | None]:
+    """``(kind, onsets)``: the header's ``EDF+D``/``EDF+C``/... and, for an EDF+D/BDF+D, each data record's start
+    (seconds, from the time-keeping TAL), read from the file's bytes (the header and, per record, the first
+    bytes of the first annotation signal); ``None`` for every other file."""
+    with path.open("rb") as f:
+        head = f.read(256)
+        try:
+            kind = head[192:236].decode("ascii").strip()
+            n_signals = int(head[252:256])
+            header_bytes = int(head[184:192])
+        except ValueError as exc:
+            raise RecordingError(f"recording {str(path)!r}: unreadable header: {exc}") from None
+        if kind[:5] not in ("EDF+D", "BDF+D") or n_records == 0:
+            return kind[:5], None
+        kind = kind[:5]
+        sig = f.read(256 * n_signals)
+    labels = [sig[16 * i : 16 * (i + 1)].decode("ascii", "replace").strip() for i in range(n_signals)]
+    at = 216 * n_signals  # label 16, transducer 80, dimension 8, 4 x 8 min/max, prefilter 80: then samples/record
+    try:
+        per_record = [int(sig[at + 8 * i : at + 8 * (i + 1)]) for i in range(n_signals)]
+    except ValueError as exc:
+        raise RecordingError(f"recording {str(path)!r}: unreadable samples per data record: {exc}") from None
+    timekeeping = next((i for i, lb in enumerate(labels) if lb in ("EDF Annotations", "BDF Annotations")), None)
+    if timekeeping is None:
+        raise RecordingError(
+            f"recording {str(path)!r} is {kind} (discontinuous) but has no 'EDF Annotations' signal: "
+            f"the data records' start times are unknown"
+        )
+    width = 3 if bdf else 2
+    record_bytes = sum(per_record) * width
+    first = sum(per_record[:timekeeping]) * width
+    take = min(per_record[timekeeping] * width, _TAL_BYTES)
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=header_bytes, shape=(n_records, record_bytes))
+    try:
+        raw = np.array(data[:, first : first + take])
+    finally:
+        del data
+    onsets = np.empty(n_records, dtype=np.float64)
+    for i, row in enumerate(raw):
+        b = row.tobytes()
+        m = _TIMEKEEPING.match(b)
+        if m is None:
+            raise RecordingError(
+                f"recording {str(path)!r} ({kind}): data record {i} (counting from 0) does not start with a "
+                f"time-keeping annotation ('+<onset>\\x14\\x14'): {b[:24]!r}"
+            )
+        onsets[i] = float(m.group(1))
+    return kind, onsets
+
+
+def _record_runs(path: Path, kind: str, onsets: np.ndarray, duration: float, sfreq: float) -> list[tuple[int, float]]:
+    """``(first_record, start_s)`` per contiguous run of data records, ``start_s`` from the first record's onset; a
+    record that starts before the previous one ends (by more than half a sample) is a :class:`RecordingError`."""
+    tol = 0.5 / sfreq
+    step = onsets[1:] - (onsets[:-1] + duration)  # > 0: a gap before record i + 1; < 0: it goes back
+    back = np.flatnonzero(step < -tol)
+    if back.size:
+        i = int(back[0]) + 1
+        raise RecordingError(
+            f"recording {str(path)!r} ({kind}): data record {i} (counting from 0) starts at {_secs(onsets[i])} s, "
+            f"before the previous record (starting at {_secs(onsets[i - 1])} s, {_secs(duration)} s long) ends at "
+            f"{_secs(onsets[i - 1] + duration)} s: records must not overlap or go back"
+        )
+    return [(0, 0.0)] + [(int(i) + 1, float(onsets[i + 1] - onsets[0])) for i in np.flatnonzero(step > tol)]
+
+
 def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
     import edfio
 
@@ -301,18 +436,31 @@ def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
             f"signals at other rates resampled to {sfreq:g} Hz: "
             + ", ".join(f"{c.label!r} ({c.rate_hz:g} Hz)" for c in odd)
         )
+    kind, onsets = _record_onsets(path, edf.num_data_records, bdf=bdf)
+    runs = [(0, 0.0)] if onsets is None else _record_runs(path, kind, onsets, edf.data_record_duration, sfreq)
     rows: list[_FileSignal | _ArraySignal] = []
     for i in kept:
         unit, rate = infos[i].unit or "", infos[i].rate_hz or sfreq
-        n_signal = edf.num_data_records * int(signals[i].samples_per_data_record)
+        per_record = int(signals[i].samples_per_data_record)
+        n_signal = edf.num_data_records * per_record
         sig = _FileSignal(signals[i], unit_scale_to_uv(unit) if unit else 1.0, n_signal)
         if rate != sfreq:  # whole: resample_poly by blocks would differ at the blocks' edges
             up, down = resample_fraction(rate, sfreq)
-            rows.append(_ArraySignal(resample_poly(sig.read(0, sig.n_samples), up, down)))
+            if len(runs) == 1:
+                rows.append(_ArraySignal(resample_poly(sig.read(0, sig.n_samples), up, down)))
+            else:  # stretch by stretch: the filter must not reach across a gap
+                cuts = [r * per_record for r, _ in runs] + [n_signal]
+                parts = [resample_poly(sig.read(a, b), up, down) for a, b in itertools.pairwise(cuts)]
+                rows.append(_ArraySignal(np.concatenate(parts)))
         else:
             rows.append(sig)
     n_samples = round(edf.duration * sfreq) if edf.duration else None
     n = min(r.n_samples for r in rows) if n_samples is None else min(min(r.n_samples for r in rows), n_samples)
+    at_rate = [int(signals[i].samples_per_data_record) for i in kept if infos[i].rate_hz == sfreq]
+    per_record_eeg = at_rate[0] if at_rate else round(sfreq * edf.data_record_duration)
+    segments = [(r * per_record_eeg, start) for r, start in runs if r * per_record_eeg < n or r == 0]
+    if len(segments) > 1:
+        warnings.append(_gaps_warning(kind, _gaps(segments, sfreq)))
     annotations = []
     for a in edf.annotations:
         onset = float(a.onset)
@@ -326,6 +474,7 @@ def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
         warnings=warnings,
         channels=[infos[i] for i in kept],
         left_out=left_out,
+        segments=tuple(segments),
         length=n,
         signals=rows,
         source=edf,

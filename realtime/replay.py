@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     if rec.n_samples == 0:
         print(f"realtime-replay: recording {str(path)!r} has no samples to play", file=sys.stderr)
         return 2
+    if rec.gaps:  # an EDF+D: the stream is regular by construction (samples stamped as they are due)
+        log.warning("%s: played as one stretch: its %d gap(s) are not reproduced", path.name, len(rec.gaps))
     name = args.name or path.stem
     source_id = args.source_id if args.source_id is not None else f"replay-{name}"
     chunk_samples = max(1, round(args.chunk_s * rec.sfreq))

@@ -68,6 +68,7 @@ def test_daemon_and_offline_publish_the_same_event_messages(toy_export, tmp_path
         "scored": ["Fp1", "C3", "O1", "C3#2"],
         "left_out": {},
         "montage": "as recorded",
+        "gaps": [],
     }
 
     rec = read_recording(rec_path)
