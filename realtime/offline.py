@@ -42,6 +42,7 @@ import logging
 import math
 import socket
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 # :func:`feed` reads the recording this much at a time (rounded down to whole hops, at least one):
 # the signal held is O(block), not O(recording) (a day of 41 signals at 256 Hz is 7 GB of float64)
 FEED_BLOCK_S = 60.0
+# a long recording logs its progress at most this often (wall seconds): an hours-long file takes minutes
+PROGRESS_EVERY_S = 30.0
 
 
 def _num(x: float) -> float | None:
@@ -169,7 +172,20 @@ def score_recording(
             out.write(to_json(msg) + "\n")
             n_events += 1
 
+    started = last_progress = time.monotonic()
     for r in feed(pipe, rec, config.window.hop_s):
+        now = time.monotonic()
+        if now - last_progress >= PROGRESS_EVERY_S:
+            last_progress = now
+            done_s = r.window_end - sum(end - start for start, end in rec.gaps if end <= r.window_end)
+            log.info(
+                "%s: %.0f of %.0f s of signal scored (%.0fx real time), %d events so far",
+                file,
+                done_s,
+                rec.duration_s,
+                done_s / max(now - started, 1e-9),
+                n_events,
+            )
         if windows:
             line = {
                 "type": "window",

@@ -107,3 +107,17 @@ def test_unloadable_model_is_one_error_line(tmp_path):
     assert run_offline([SEIZURE], cfg, out=buf) == 1
     (line,) = lines_of(buf)
     assert line["type"] == "error" and line["file"] is None and "is not a directory" in line["error"]
+
+
+def test_a_long_file_logs_its_progress(detector, monkeypatch, caplog):
+    import logging
+
+    from realtime import offline
+
+    monkeypatch.setattr(offline, "PROGRESS_EVERY_S", 0.0)  # every window: a file of hours logs every 30 s
+    with caplog.at_level(logging.INFO, logger="realtime.offline"):
+        assert run_offline([SEIZURE], build_config({}), model=detector, out=io.StringIO()) == 0
+    progress = [r.getMessage() for r in caplog.records if "s of signal scored" in r.getMessage()]
+    assert len(progress) == 37  # one per window
+    assert progress[0].startswith(f"{SEIZURE}: 4 of 41 s of signal scored (") and "x real time)" in progress[0]
+    assert progress[-1].startswith(f"{SEIZURE}: 40 of 41 s of signal scored")
