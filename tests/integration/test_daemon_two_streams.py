@@ -139,7 +139,6 @@ def test_a_stream_refused_at_the_first_connection_does_not_lock_the_daemon(toy_e
 def test_without_the_lock_another_device_takes_over_and_the_messages_name_it(toy_export, tmp_path, caplog):
     name, sid_a, sid_b, log_path = unique("unlocked"), unique("amp-a"), unique("amp-b"), tmp_path / "alerts.jsonl"
     a = Outlet(name, sid_a)
-    b = Outlet(name, sid_b)
     d = daemon(name, log_path, toy_export, lock_source=False)
 
     def signals() -> list[dict]:
@@ -147,8 +146,15 @@ def test_without_the_lock_another_device_takes_over_and_the_messages_name_it(toy
 
     try:
         d.start()
-        iterate_until(d, lambda: d.pipeline is not None, [a, b])
+        # the second device appears once the daemon reads the first (were both there, the resolver could
+        # hear either first: which one a daemon takes is not what this test is about)
+        iterate_until(d, lambda: d.pipeline is not None, [a])
         assert d.envelope.stream["source_id"] == sid_a
+        b = Outlet(name, sid_b)
+        for _ in range(20):
+            a.push()
+            b.push()
+            d.iterate()
         a.close()
         with caplog.at_level(logging.WARNING):
             iterate_until(d, lambda: any(m["state"] == "restored" for m in signals()), [b])
