@@ -28,6 +28,11 @@ Precedence (the first rule that applies gives the reason):
      Sleep-EDF's ``Oral-nasal thermistors``, ``Marker button``);
    - rate (EDF signals carry their own): a signal at another rate than the EEG's is left out when
      it is below 100 Hz (1 Hz trends) or not EEG by the rules above; the reader resamples the rest.
+   - numbered and extra inputs (``EEG 26-REF`` ... ``EEG 32-REF``, ``EEG X1-REF``: the spare inputs of
+     clinical amplifiers, often unconnected or wired to another sensor) in a recording whose other
+     candidates include at least :data:`NAMED_ELECTRODES_MIN` named 10-20/10-10 electrodes
+     (:func:`realtime.montage.parse_label`): the montage is the named electrodes. A recording of
+     numbered electrodes only (``1`` ... ``64``) or of a net's own names (``E1`` ... ``E128``) keeps them.
 
    If nothing is left: ``ValueError`` naming every channel and its reason.
 
@@ -49,6 +54,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from realtime.montage import parse_label
 from realtime.preprocess import MIN_NATIVE_RATE_HZ, UnitError, unit_scale_to_uv
 
 EEG_TYPES = frozenset({"EEG", "SEEG", "ECOG", "IEEG"})
@@ -78,6 +84,12 @@ TRANSDUCER_CONVENTIONS: tuple[tuple[str, str], ...] = (
     (r"MARKER|BUTTON", "a marker button"),
     (r"MICROPHONES?", "a microphone"),
     (r"ACCELEROMETERS?", "an accelerometer"),
+)
+# a recording with at least this many named scalp electrodes leaves its numbered and extra inputs out
+NAMED_ELECTRODES_MIN = 8
+# a bare input number or an extra input (X1), with an optional EDF type prefix and reference suffix
+_NUMBERED_INPUT = re.compile(
+    r"(?:(?:EEG|POL)[\s:]+)?(?:\d+|X\d+)(?:\s*-\s*(?:REF|LE|AR|AVG|CAR|A1|A2|M1|M2))?\.?", re.IGNORECASE
 )
 _LABEL_RES = [(re.compile(p, re.IGNORECASE), what) for p, what in LABEL_CONVENTIONS]
 _TRANSDUCER_RES = [(re.compile(p, re.IGNORECASE), what) for p, what in TRANSDUCER_CONVENTIONS]
@@ -209,9 +221,8 @@ def select_channels(
             scored.append(i)
         left_out = {k: "not in stream.channels" for i, k in enumerate(keys) if i not in scored}
         return Selection(tuple(scored), tuple(keys), left_out)
-    left_out = {}
-    scored = []
-    for i, info in enumerate(infos):
+    reasons: list[str | None] = []
+    for info in infos:
         if not _TOKEN.search(info.label):
             why = label_reason(info.label)
         elif pattern := _matches(info.label, exclude):
@@ -220,10 +231,17 @@ def select_channels(
             why = f"not matched by stream.include {list(include)}"
         else:
             why = unit_reason(info) or not_eeg_reason(info) or rate_reason(info, eeg_rate_hz)
-        if why is None:
-            scored.append(i)
-        else:
-            left_out[keys[i]] = why
+        reasons.append(why)
+    named = sum(why is None and parse_label(info.label) is not None for info, why in zip(infos, reasons, strict=True))
+    if named >= NAMED_ELECTRODES_MIN:
+        for i, info in enumerate(infos):
+            if reasons[i] is None and _NUMBERED_INPUT.fullmatch(info.label.strip()):
+                reasons[i] = (
+                    f"label {info.label!r} names a numbered or extra amplifier input, not a scalp electrode "
+                    f"(the recording has {named} named ones)"
+                )
+    scored = [i for i, why in enumerate(reasons) if why is None]
+    left_out = {keys[i]: why for i, why in enumerate(reasons) if why is not None}
     if not scored:
         raise ValueError(f"no channel left to score: {describe_left_out(left_out)}")
     return Selection(tuple(scored), tuple(keys), left_out)

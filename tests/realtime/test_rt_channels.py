@@ -196,3 +196,38 @@ def test_nothing_left_to_score_names_every_channel_and_why():
         "IBI (excluded by pattern 'IBI'); DC1-DC (type 'MISC' in the stream metadata)"
     )
     assert describe_left_out({}) == "none"
+
+
+TUH_ELECTRODES = "FP1 FP2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T3 T4 T5 T6 A1 A2 FZ CZ PZ"
+TUH_NAMED = [f"EEG {e}-REF" for e in TUH_ELECTRODES.split(" ")]
+
+
+def test_numbered_and_extra_inputs_are_left_out_beside_named_electrodes():
+    spare = ["EEG 26-REF", "EEG 27-REF", "EEG 32-REF", "EEG X1-REF", "POL 30", "EEG 28-LE", "29"]
+    labels = [*TUH_NAMED, *spare, "EEG T1-REF", "EEG SP1-REF"]
+    sel = select_channels([ChannelInfo(label, unit="uV") for label in labels])
+    assert [labels[i] for i in sel.scored] == [*TUH_NAMED, "EEG T1-REF", "EEG SP1-REF"]
+    assert list(sel.left_out) == spare
+    assert sel.left_out["EEG 26-REF"] == (
+        "label 'EEG 26-REF' names a numbered or extra amplifier input, not a scalp electrode "
+        "(the recording has 21 named ones)"  # T1 and SP1 are not 10-10 positions: kept, not counted
+    )
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [str(i) for i in range(1, 65)],  # a cap of numbered electrodes only
+        [*(f"E{i}" for i in range(1, 129)), "Cz"],  # a high-density net's own names and its reference
+        [*TUH_NAMED[:7], "EEG 26-REF"],  # too few named electrodes to say what the montage is
+    ],
+)
+def test_numbered_inputs_are_scored_where_they_are_the_montage(labels):
+    sel = select_channels([ChannelInfo(label, unit="uV") for label in labels])
+    assert len(sel.scored) == len(labels) and sel.left_out == {}
+
+
+def test_exact_channels_still_score_a_numbered_input():
+    labels = [*TUH_NAMED, "EEG 26-REF"]
+    sel = select_channels([ChannelInfo(label, unit="uV") for label in labels], channels=["EEG 26-REF", "EEG CZ-REF"])
+    assert [labels[i] for i in sel.scored] == ["EEG 26-REF", "EEG CZ-REF"]

@@ -88,10 +88,11 @@ def test_tuh_style_referential_with_ecg_photic_dc_inputs_and_trends(tmp_path, de
         signal("IBI", 1, std_uv=1.0, unit="s"),
         signal("BURSTS", 1, std_uv=100.0, unit=""),
         signal("SUPPR", 1, std_uv=20.0, unit="%"),
+        signal("EEG 26-REF", 250, std_uv=400.0),  # a spare input, floating: no 10-20 electrode
     ]
     path = write(tmp_path, "tuh.edf", eeg + other)
     rec = read_recording(path)
-    assert rec.sfreq == 250.0 and len(rec.ch_names) == 19 + 6
+    assert rec.sfreq == 250.0 and len(rec.ch_names) == 19 + 7
     assert rec.left_out == {
         "IBI": "unit 's' is not a voltage",
         "BURSTS": "label 'BURSTS' names a trend signal computed by the recorder",
@@ -105,6 +106,8 @@ def test_tuh_style_referential_with_ecg_photic_dc_inputs_and_trends(tmp_path, de
         "EEG EKG-LE": "label 'EEG EKG-LE' names an ECG lead",
         "PHOTIC-LE": "label 'PHOTIC-LE' names a photic stimulator",
         **{f"DC{i}-DC": f"label 'DC{i}-DC' names a DC-coupled auxiliary input" for i in range(1, 5)},
+        "EEG 26-REF": "label 'EEG 26-REF' names a numbered or extra amplifier input, not a scalp electrode "
+        "(the recording has 19 named ones)",
     }
     assert_scored_only(lines, scored)
     # the control: the same ECG lead, forced by stream.channels, is scored and does alarm
