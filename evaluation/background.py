@@ -221,7 +221,7 @@ def score_recording(rec: BackgroundRecording, config, detector, gain: float = 1.
         left_out=left_out_channels(r, pipe),
         flagged_windows=_count_flags(w.flagged_channels for w in results),
         window_s=getattr(pipe.decision, "window_s", None),
-        flush_s=(r.n_samples - 1) / r.sfreq if r.n_samples else None,  # the last sample's time
+        flush_s=r.last_sample_s,  # the last sample's time (an EDF+D's gaps included)
         events=events,
         montage_note=note,
     )

@@ -164,6 +164,14 @@ class RecordingInfo(ABC):
         return self.n_samples / self.sfreq
 
     @property
+    def last_sample_s(self) -> float | None:
+        """Time of the last sample, seconds from the recording's start, gaps included (None: no sample)."""
+        if not self.n_samples:
+            return None
+        first, start_s = self.segments[-1]
+        return start_s + (self.n_samples - 1 - first) / self.sfreq
+
+    @property
     def gaps(self) -> list[tuple[float, float]]:
         """``(start_s, end_s)`` of every pause between two ``segments`` (empty for a contiguous recording)."""
         return _gaps(self.segments, self.sfreq)

@@ -114,6 +114,7 @@ def test_gaps_become_segments_and_a_warning(tmp_path, caplog, kind):
     )
     assert rec.segments == ((0, 0.0), (8 * RATE, 20.5))
     assert rec.gaps == [(8.0, 20.5)]
+    assert rec.last_sample_s == pytest.approx(20.5 + 12 - 1 / RATE)  # 20 s of signal, 12 after the gap
     assert warning in rec.warnings
     assert [r.getMessage() for r in caplog.records].count(f"{path}: {warning}") == 1  # logged once, at open
     # the samples are the file's, concatenated, and load() keeps the seams
@@ -122,6 +123,7 @@ def test_gaps_become_segments_and_a_warning(tmp_path, caplog, kind):
     assert rec.load().segments == rec.segments
     assert np.array_equal(whole.data, plain.data) and rec.n_samples == 20 * RATE
     assert plain.segments == ((0, 0.0),) and plain.gaps == [] and not any("+D" in w for w in plain.warnings)
+    assert plain.last_sample_s == pytest.approx(20 - 1 / RATE)
 
 
 def test_two_gaps(tmp_path):
