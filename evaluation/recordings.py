@@ -193,22 +193,33 @@ def user_recordings(edfs: Sequence[str], annotations: Sequence[str]) -> list[Eva
     """``--edf FILE`` (with an ``--annotations FILE`` in the same position, ``-`` for the recording's own:
     EDF+ annotations and sidecars). Any format of :mod:`realtime.annotations`."""
     from realtime.annotations import is_seizure_label, read_annotations
-    from realtime.recordings import read_recording
+    from realtime.recordings import open_recording
 
     out = []
     for i, edf in enumerate(edfs):
         ann = annotations[i] if i < len(annotations) else "-"
-        rec = read_recording(edf)
+        rec = open_recording(edf)  # the header and annotations: the samples are read when scored
         rows = read_annotations(ann, recording=edf) if ann and ann != "-" else rec.annotations
         seizures = [(a, b) for a, b, label in rows if is_seizure_label(label)]
+        # the timeline the events, annotations and scores share: from the start to the last sample, an
+        # EDF+D's gaps included (its samples alone would end early and cut off what comes after a gap)
+        span_s = 0.0 if rec.last_sample_s is None else rec.last_sample_s + 1.0 / rec.sfreq
+        if rec.gaps:
+            log.warning(
+                "%s: %d gap(s), %.1f s in all, are inside the evaluated timeline: false alarms per hour count "
+                "them as monitored time",
+                edf,
+                len(rec.gaps),
+                sum(end - start for start, end in rec.gaps),
+            )
         out.append(
             EvalRecording(
                 f"user_{Path(edf).stem}",
                 Path(edf),
                 seizures,
                 f"user recording {edf}",
-                rec.duration_s,
-                rec.data.shape[0],
+                span_s,
+                len(rec.ch_names),
                 role="user",
                 background_only=not seizures,
             )

@@ -324,3 +324,16 @@ def test_one_segment_is_scored_as_before(tmp_path, monkeypatch, detector):
     monkeypatch.setattr(offline, "feed", old_feed)
     assert got == score(src, detector)
     assert len(windows_of(got)) > 30 and [x["type"] for x in events_of(got)] == ["seizure.onset", "seizure.offset"]
+
+
+def test_an_evaluated_edf_d_spans_its_gaps_and_says_so(tmp_path, caplog):
+    from evaluation.recordings import user_recordings
+
+    src = write_edf_c(tmp_path / "c.edf", 20)
+    path = make_discontinuous(src, tmp_path / "d.edf", shifted(5, 3.0, 12, 7.25))
+    with caplog.at_level(logging.WARNING, logger="evaluation.recordings"):
+        (rec,) = user_recordings([str(path)], [])
+    assert rec.duration_s == pytest.approx(30.25)  # 20 s of signal and 10.25 s of gaps: the last sample's time
+    assert f"{path}: 2 gap(s), 10.2 s in all" in caplog.text
+    (plain,) = user_recordings([str(src)], [])
+    assert plain.duration_s == pytest.approx(20.0)
