@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.recordings import CHBMIT_NONSEIZURE as NONSEIZURE
+from evaluation.recordings import CHBMIT_SEIZURE as SEIZURE
+from evaluation.recordings import CHBMIT_SEIZURE_SPAN
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-REPO = Path(__file__).resolve().parents[1]
-CHBMIT = REPO / "realtime" / "data" / "chbmit"
-SEIZURE, NONSEIZURE = CHBMIT / "chb01_03_Seizure.edf", CHBMIT / "chb01_03_NonSeizure.edf"
-ONSET_IN_EXCERPT_S = 1.0  # ATTRIBUTION.md: ictal from the excerpt's 2nd second to its end
+ONSET_IN_EXCERPT_S = CHBMIT_SEIZURE_SPAN[0]  # the seizure starts 1 s into the excerpt, lasts to its end
 
 
 def phase_offsets(hop_samples: int, phases: int) -> list[int]:
