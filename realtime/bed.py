@@ -130,12 +130,19 @@ class Bed:
         return bool(self.pipeline is not None and self.pipeline.alarm_active) or self.alarm.open is not None
 
     # ----------------------------------------------------------------------------- the tick
-    def acquire(self, pull_timeout_s: float, resolve_wait_s: float | None = None) -> list[DueWindow]:
+    def acquire(
+        self, pull_timeout_s: float, resolve_wait_s: float | None = None, *, until_due: bool = False
+    ) -> list[DueWindow]:
         """One resolve attempt or one pull (see :meth:`realtime.inlet.Inlet.step`); the stream's events are
-        handled; samples are pushed and the windows now due returned, prepared for the model."""
+        handled; samples are pushed and the windows now due returned, prepared for the model. ``until_due``
+        (a daemon of several beds): no pull until the samples the next window needs are there (or
+        ``realtime.inlet.MAX_DEFER_S`` has passed), so a bed costs a pull per window, not per chunk."""
         self.pulled = 0
         inlet = self._inlet
-        step = inlet.step(pull_timeout_s, resolve_wait_s=resolve_wait_s)
+        wanted = self.pipeline.samples_until_due if until_due and self.pipeline is not None else 1
+        step = inlet.step(pull_timeout_s, resolve_wait_s=resolve_wait_s, pull_when_samples=wanted)
+        if step.deferred:
+            return []
         if step.event == "connected":
             self._on_connected(step.detail)
         elif step.event == "lost":

@@ -471,7 +471,7 @@ class Daemon:
         pulled = 0
         for bed in list(self.beds.values()):
             try:
-                due = bed.acquire(pull_s, resolve_s)
+                due = bed.acquire(pull_s, resolve_s, until_due=several)
             except Exception as exc:
                 self._bed_failed(bed, exc)
                 continue

@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 MIN_RATE_HZ = 100.0
 FORGET_AFTER_S = 5.0  # the continuous resolver drops a vanished stream after this long
 RESOLVER_SETTLE_S = 0.5  # a new resolver's first answer waits this long for every stream to be heard
+# A step asked to wait for samples (``pull_when_samples``) still pulls this often: losses and stale streams are
+# noticed, and the gauges move, as before; the pulls in between, a chunk at a time, were most of a ward's CPU.
+MAX_DEFER_S = 0.25
 PROCESSING_FLAGS = pylsl.proc_clocksync  # no dejitter/monotonize: see the module docstring
 _FORMAT_NAMES = {1: "float32", 2: "double64", 3: "string", 4: "int32", 5: "int16", 6: "int8", 7: "int64"}
 _NP_DTYPES = {1: np.float32, 2: np.float64, 4: np.int32, 5: np.int16, 6: np.int8, 7: np.int64}
@@ -125,6 +128,7 @@ class InletStep:
     event: str | None = None
     detail: str = ""
     backlog_samples: int = 0  # samples in liblsl's inlet buffer when this pull began: pulled + still waiting
+    deferred: bool = False  # no pull: fewer samples wait than the step asked for (``pull_when_samples``)
 
     @property
     def n_samples(self) -> int:
@@ -258,6 +262,7 @@ class Inlet:
         self._inlet: pylsl.StreamInlet | None = None
         self._buffer: np.ndarray | None = None
         self._last_data = 0.0
+        self._last_pull = -float("inf")  # clock() at the last pull
         self._opened_at = 0.0
         self._had_data_since_open = False
         self._rejected_uids: set[str] = set()
@@ -272,16 +277,31 @@ class Inlet:
     def is_open(self) -> bool:
         return self._inlet is not None
 
-    def step(self, timeout_s: float = 0.1, resolve_wait_s: float | None = None) -> InletStep:
+    def step(
+        self, timeout_s: float = 0.1, resolve_wait_s: float | None = None, *, pull_when_samples: int = 1
+    ) -> InletStep:
         """One resolve attempt (no inlet open) or one pull of at most ``max_chunk_samples``.
 
         Pulls wait up to ``timeout_s`` for the first sample, then take what is already there. A resolve
         attempt waits up to ``resolve_wait_s`` (default ``resolve_timeout_s``; 0: answer from what the
         continuous resolver has heard, without waiting: a daemon of several beds must not stop for one).
+        ``pull_when_samples`` > 1 (a daemon of several beds: the samples its next window still needs): a
+        connected stream is pulled only once that many samples wait in liblsl's buffer, or ``MAX_DEFER_S``
+        after its last pull; otherwise nothing is done (``InletStep.deferred``), and the samples wait in
+        liblsl's buffer, which is what it is for, instead of being taken a chunk at a time.
         """
         if self._inlet is None:
             return self._try_open(resolve_wait_s)
-        return self._pull(timeout_s)
+        if (
+            pull_when_samples > 1
+            and self.state == "connected"
+            and self.clock() - self._last_pull < MAX_DEFER_S
+            and self._available() < pull_when_samples
+        ):
+            return InletStep(deferred=True)
+        step = self._pull(timeout_s)
+        self._last_pull = self.clock()  # after it: a first pull waits for liblsl's clock offset
+        return step
 
     def reject(self, reason: str) -> None:
         """The caller cannot use the open stream (e.g. an unknown unit): close it and never pick it again."""

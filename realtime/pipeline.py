@@ -282,6 +282,11 @@ class Pipeline:
     def alarm_active(self) -> bool:
         return self.decision.alarm_active
 
+    @property
+    def samples_until_due(self) -> int:
+        """Native samples still to come before the next window is due (0: one is due now)."""
+        return max(0, self.scheduler.next_end - self.buffer.total_samples)
+
     # ------------------------------------------------------------------ input
     def push(self, samples: np.ndarray, timestamps: np.ndarray) -> list[ClockEvent]:
         """Append ``samples [n_samples, n_stream_channels]`` (any real dtype, stream units) with

@@ -38,6 +38,11 @@ class WindowScheduler:
         """Exclusive end count of window ``k``."""
         return self.window_samples + round(k * self.hop_samples)
 
+    @property
+    def next_end(self) -> int:
+        """Exclusive end count of the next window not yet handed out: it is due once that many samples came."""
+        return self.end_of(self._next_k)
+
     def due(self, total_samples: int, *, oldest_available: int = 0) -> DueWindows:
         """Windows due now that ``total_samples`` samples have arrived; advances the schedule.
 

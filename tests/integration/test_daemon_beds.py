@@ -343,3 +343,71 @@ def test_one_batched_call_gives_every_bed_what_scoring_it_alone_gives(toy_export
         assert [[ev.kind for ev in r.events] for r in e] == [[ev.kind for ev in r.events] for r in g]
     assert [ev.kind for r in got[1] for ev in r.events] == ["onset"]  # the loud bed alarms, the quiet one not
     assert not any(r.events for r in got[0])
+
+
+@pytest.mark.parametrize("max_defer_s", [None, 0.0])
+def test_several_beds_pull_when_a_window_is_due_not_a_chunk_at_a_time(toy_export, tmp_path, monkeypatch, max_defer_s):
+    """With several beds a bed's samples wait in liblsl's buffer until its next window can be made (or
+    ``MAX_DEFER_S`` has passed): a pull per window instead of one per chunk (most of a ward's CPU beside
+    the model), the same windows, probabilities and decisions. ``MAX_DEFER_S = 0`` is the old way."""
+    import realtime.inlet
+
+    if max_defer_s is not None:
+        monkeypatch.setattr(realtime.inlet, "MAX_DEFER_S", max_defer_s)
+    fs, n_channels, chunk = 256.0, 4, 8
+    names = [unique("due-a"), unique("due-b")]
+    outlets = []
+    for n in names:
+        info = pylsl.StreamInfo(n, "EEG", n_channels, fs, pylsl.cf_float32, unique("sid"))
+        info.set_channel_labels([f"C{i}" for i in range(n_channels)])
+        info.set_channel_units("microvolts")
+        outlets.append(pylsl.StreamOutlet(info, chunk_size=0))
+    log_path = tmp_path / "alerts.jsonl"
+    sections = toy_sections(toy_export, log_path, beds=[{"bed": n, "name": n} for n in names])
+    sections["stream"] = {"resolve_timeout_s": 3.0, "stale_after_s": 10.0}
+    sections["signal"] = {"montage": "as_recorded"}
+    d = Daemon(build_config(sections), env={})
+    t = np.arange(int(14 * fs)) / fs
+    amp = np.where(t >= 8.0, 300.0, 15.0)  # the toy model's seizure from 8 s
+    x = (amp[:, None] * np.sin(2 * np.pi * (5.0 + np.arange(n_channels))[None, :] * t[:, None])).astype(np.float32)
+    ts = 1000.0 + t
+    pushes = dict.fromkeys(names, 0)
+    decided: dict[str, list] = {n: [] for n in names}
+    try:
+        d.start()
+        iterate_until(d, lambda: all(b.pipeline is not None for b in d.beds.values()), 20, "both beds connected")
+        for label, bed in d.beds.items():
+            pipe = bed.pipeline
+
+            def counted(samples, timestamps, push=pipe.push, label=label):
+                pushes[label] += 1
+                return push(samples, timestamps)
+
+            def recorded(window, probabilities, complete=pipe.complete, label=label):
+                res = complete(window, probabilities)
+                decided[label].append((res.window_end, res.probability, [e.kind for e in res.events]))
+                return res
+
+            pipe.push, pipe.complete = counted, recorded
+        t0 = time.monotonic()
+        for i in range(0, len(ts), chunk):
+            for out in outlets:
+                out.push_chunk(x[i : i + chunk], ts[i : i + chunk].tolist())
+            d.iterate()
+        iterate_until(
+            d, lambda: all(b.pipeline.samples_total == len(ts) for b in d.beds.values()), 20, "every sample read"
+        )
+        elapsed_s = time.monotonic() - t0
+    finally:
+        d.shutdown()
+    a, b = decided[names[0]], decided[names[1]]
+    windows = len(a)
+    assert windows == len(b) == 10  # (14 s - a 4.1 s window) / 1 s hop, every one decided
+    assert [(p, kinds) for _, p, kinds in a] == [(p, kinds) for _, p, kinds in b]
+    assert [k for _, _, kinds in a for k in kinds] == ["onset"]
+    for ends in (a, b):  # each inlet's clock offset is its own estimate: equal within a millisecond
+        assert [e for e, _, _ in ends] == pytest.approx([1000.0 + 4.1 + k for k in range(10)], abs=0.1)
+    if max_defer_s is None:  # a pull per window, and one per MAX_DEFER_S of the run (the outlets push 8 samples a go)
+        assert all(n <= windows + elapsed_s / realtime.inlet.MAX_DEFER_S + 3 for n in pushes.values()), pushes
+    else:
+        assert all(n > len(ts) / chunk / 4 for n in pushes.values()), pushes  # the old way: a chunk or few a pull

@@ -169,3 +169,53 @@ def test_inlets_opened_together_get_their_first_samples_together():
     finally:
         for inlet in inlets:
             inlet.close()
+
+
+def test_a_step_asked_to_wait_pulls_once_the_samples_are_there_or_max_defer_s_after_its_last_pull():
+    """``pull_when_samples`` (a daemon of several beds: what its next window needs): no pull while fewer wait
+    in liblsl's buffer, unless ``MAX_DEFER_S`` passed since the last pull (a loss or a stale stream is still
+    noticed); the default pulls whatever is there."""
+    from realtime.inlet import MAX_DEFER_S
+
+    name = unique("defer")
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 2, 256.0, "float32", name))
+    frozen: list[float | None] = [None]  # the inlet's clock: LSL's until frozen by the test
+
+    def clock() -> float:
+        return pylsl.local_clock() if frozen[0] is None else frozen[0]
+
+    inlet = Inlet(StreamSpec(name=name), clock=clock)
+    rows = np.arange(400, dtype=np.float32).reshape(200, 2)
+
+    def wait_until_waiting(n: int) -> None:
+        deadline = time.monotonic() + 5.0
+        while inlet._available() < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert inlet._available() == n
+
+    try:
+        assert _connect(inlet).event == "connected"
+        outlet.push_chunk(rows[:10])
+        _pull(inlet, 10)
+        frozen[0] = clock()  # just pulled
+        outlet.push_chunk(rows[10:110])
+        wait_until_waiting(100)
+        for _ in range(3):
+            step = inlet.step(0.0, pull_when_samples=101)
+            assert step.deferred and step.n_samples == 0 and step.event is None
+        step = inlet.step(0.0, pull_when_samples=100)  # enough wait: all of it is pulled at once
+        assert not step.deferred and step.n_samples == 100
+        np.testing.assert_array_equal(step.samples, rows[10:110])
+        outlet.push_chunk(rows[110:140])
+        wait_until_waiting(30)
+        frozen[0] += MAX_DEFER_S * 0.9
+        assert inlet.step(0.0, pull_when_samples=1000).deferred
+        frozen[0] += MAX_DEFER_S * 0.2  # MAX_DEFER_S after the last pull: pulled whatever is there
+        step = inlet.step(0.0, pull_when_samples=1000)
+        assert not step.deferred and step.n_samples == 30
+        outlet.push_chunk(rows[140:141])
+        wait_until_waiting(1)
+        step = inlet.step(0.0)  # the default: no waiting for more
+        assert step.n_samples == 1
+    finally:
+        inlet.close()

@@ -84,3 +84,19 @@ def test_every_window_is_scored_exactly_once_in_order(window, hop, increments):
         skipped += due.skipped
     expected = [s.end_of(k) for k in range(10_000) if s.end_of(k) <= total]
     assert scored == expected and skipped == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(window=st.integers(1, 50), hop=st.floats(0.5, 30.0), increments=st.lists(st.integers(0, 120), max_size=30))
+def test_next_end_is_the_count_at_which_the_next_window_comes_due(window, hop, increments):
+    """A daemon of several beds pulls a bed when ``next_end - total`` more samples wait: not one sample early
+    (no window would come of it) and none late (the window would wait)."""
+    s = WindowScheduler(window, hop)
+    total = 0
+    for inc in increments:
+        total += inc
+        s.due(total)
+        assert s.next_end > total  # nothing due is left behind
+        probe = WindowScheduler(window, hop)
+        probe._next_k = s._next_k
+        assert probe.due(s.next_end - 1).ends == () and probe.due(s.next_end).ends[0] == s.next_end
