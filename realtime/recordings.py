@@ -3,8 +3,12 @@
 Formats
 -------
 - ``.edf`` / ``.bdf`` (edfio): physical values, converted to µV from each signal's physical
-  dimension (see :func:`realtime.preprocess.unit_scale_to_uv`). A signal with an empty dimension is
-  assumed to be µV (warning). EDF+ annotations become ``(onset_s, offset_s, text)``.
+  dimension (see :func:`realtime.preprocess.unit_scale_to_uv`), read from the header's bytes: ASCII as
+  the standard says, else UTF-8, else Latin-1 (Windows-era writers put µ as the byte 0xB5, which edfio
+  reads as a replacement character). A signal with an empty dimension is assumed to be µV (warning).
+  EDF+ annotations become ``(onset_s, offset_s, text)``. What edfio finds and fixes as it reads (a last
+  data record cut short, a record count of -1 or one the file does not hold) becomes a warning of the
+  recording (logged, in ``warnings``), not a Python warning.
 - ``.npz``: ``data`` float ``[n_channels, n_samples]``, ``sfreq``, ``ch_names``, optional ``unit``
   (one string, or one per channel; default ``"uV"``). Read with ``allow_pickle=False``: object
   arrays are refused.
@@ -16,7 +20,8 @@ Formats
 Which EDF signals are kept (the rules are :mod:`realtime.channels`'s):
 
 - a signal whose dimension is not a voltage (``%``, ``bpm``, ``degC``, ``s``...) cannot be read as
-  µV: it is left out;
+  µV: it is left out; so is one whose digital or physical range is empty (minimum = maximum: its values
+  cannot be calibrated; edfio would hand back the raw digital values);
 - the EEG rate is the most common rate among the voltage signals that are EEG by label and
   transducer (ties: the highest; :func:`realtime.channels.eeg_rate_hz`). A signal at another rate is
   left out when it is not EEG by its label or transducer, or when its rate is under 100 Hz (1 Hz
@@ -32,7 +37,8 @@ row (the file's label, unit as written, transducer and own rate) for the pipelin
 are logged (once, when the file is opened) and kept in ``warnings``.
 
 Errors (:class:`RecordingError`, a ``ValueError``) name the file and quote the bad value: missing
-file, unsupported extension, unreadable or malformed file, no signal left.
+file, unsupported extension, unreadable or malformed file (a header whose length disagrees with its
+number of signals included: the samples would be read from the wrong place), no signal left.
 
 Reading by blocks
 -----------------
@@ -79,6 +85,7 @@ import logging
 import math
 import operator
 import re
+import warnings as warnings_module
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -335,29 +342,70 @@ _TIMEKEEPING = re.compile(rb"([+-][0-9]+(?:\.[0-9]*)?)[\x14\x15]")
 _TAL_BYTES = 64  # bytes read at the start of each record's annotation signal: room for any onset
 
 
-def _record_onsets(path: Path, n_records: int, *, bdf: bool) -> tuple[str, np.ndarray | None]:
-    """``(kind, onsets)``: the header's ``EDF+D``/``EDF+C``/... and, for an EDF+D/BDF+D, each data record's start
-    (seconds, from the time-keeping TAL), read from the file's bytes (the header and, per record, the first
-    bytes of the first annotation signal); ``None`` for every other file."""
+@dataclass(frozen=True)
+class _RawHeader:
+    """The header fields read from an EDF/BDF file's bytes, beside edfio's reading of it."""
+
+    kind: str  # the reserved field's first 5 characters: "EDF+C", "EDF+D", "BDF+D", "" ...
+    header_bytes: int  # as the header says
+    labels: list[str]  # every signal's, annotation signals included
+    dimensions: list[str]  # physical dimensions, UTF-8 if they decode so, else Latin-1 ("\xb5V" is µV)
+    per_record: list[int]  # samples per data record
+
+    @property
+    def ordinary(self) -> list[int]:
+        """Indices of the signals that are not annotation signals (edfio's ``signals``, in order)."""
+        return [i for i, lb in enumerate(self.labels) if lb not in _ANNOTATION_LABELS]
+
+
+_ANNOTATION_LABELS = ("EDF Annotations", "BDF Annotations")
+
+
+def _text(field: bytes) -> str:
+    """A header field: ASCII as the standard says, else UTF-8, else Latin-1 (what Windows-era writers used)."""
+    try:
+        return field.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return field.decode("latin-1").strip()
+
+
+def _raw_header(path: Path, fmt: str) -> _RawHeader:
+    """The header of ``path`` (``fmt``: "EDF" or "BDF") from its bytes; :class:`RecordingError` if unreadable."""
     with path.open("rb") as f:
         head = f.read(256)
         try:
-            kind = head[192:236].decode("ascii").strip()
+            kind = head[192:236].decode("ascii", "replace").strip()[:5]
             n_signals = int(head[252:256])
             header_bytes = int(head[184:192])
         except ValueError as exc:
-            raise RecordingError(f"recording {str(path)!r}: unreadable header: {exc}") from None
-        if kind[:5] not in ("EDF+D", "BDF+D") or n_records == 0:
-            return kind[:5], None
-        kind = kind[:5]
+            raise RecordingError(f"recording {str(path)!r} is not a readable {fmt} file: its header: {exc}") from None
+        if n_signals < 1:
+            raise RecordingError(f"recording {str(path)!r} is not a readable {fmt} file: {n_signals} signals")
         sig = f.read(256 * n_signals)
-    labels = [sig[16 * i : 16 * (i + 1)].decode("ascii", "replace").strip() for i in range(n_signals)]
+    dims_at = 96 * n_signals  # every signal's label (16) and transducer (80), then the dimensions (8 each)
     at = 216 * n_signals  # label 16, transducer 80, dimension 8, 4 x 8 min/max, prefilter 80: then samples/record
     try:
         per_record = [int(sig[at + 8 * i : at + 8 * (i + 1)]) for i in range(n_signals)]
     except ValueError as exc:
-        raise RecordingError(f"recording {str(path)!r}: unreadable samples per data record: {exc}") from None
-    timekeeping = next((i for i, lb in enumerate(labels) if lb in ("EDF Annotations", "BDF Annotations")), None)
+        raise RecordingError(
+            f"recording {str(path)!r} is not a readable {fmt} file: its samples per data record: {exc}"
+        ) from None
+    return _RawHeader(
+        kind=kind,
+        header_bytes=header_bytes,
+        labels=[sig[16 * i : 16 * (i + 1)].decode("ascii", "replace").strip() for i in range(n_signals)],
+        dimensions=[_text(sig[dims_at + 8 * i : dims_at + 8 * (i + 1)]) for i in range(n_signals)],
+        per_record=per_record,
+    )
+
+
+def _record_onsets(path: Path, header: _RawHeader, n_records: int, *, bdf: bool) -> np.ndarray | None:
+    """For an EDF+D/BDF+D, each data record's start (seconds, from the time-keeping TAL), read from the file's
+    bytes (per record, the first bytes of the first annotation signal); ``None`` for every other file."""
+    kind, header_bytes, labels, per_record = header.kind, header.header_bytes, header.labels, header.per_record
+    if kind not in ("EDF+D", "BDF+D") or n_records == 0:
+        return None
+    timekeeping = next((i for i, lb in enumerate(labels) if lb in _ANNOTATION_LABELS), None)
     if timekeeping is None:
         raise RecordingError(
             f"recording {str(path)!r} is {kind} (discontinuous) but has no 'EDF Annotations' signal: "
@@ -382,7 +430,7 @@ def _record_onsets(path: Path, n_records: int, *, bdf: bool) -> tuple[str, np.nd
                 f"time-keeping annotation ('+<onset>\\x14\\x14'): {b[:24]!r}"
             )
         onsets[i] = float(m.group(1))
-    return kind, onsets
+    return onsets
 
 
 def _record_runs(path: Path, kind: str, onsets: np.ndarray, duration: float, sfreq: float) -> list[tuple[int, float]]:
@@ -401,32 +449,58 @@ def _record_runs(path: Path, kind: str, onsets: np.ndarray, duration: float, sfr
     return [(0, 0.0)] + [(int(i) + 1, float(onsets[i + 1] - onsets[0])) for i in np.flatnonzero(step > tol)]
 
 
+def _calibration_reason(signal: Any) -> str | None:
+    """Why an EDF/BDF signal's values cannot be calibrated to its unit (an empty digital or physical range), or
+    None. edfio hands back the raw digital values of an empty digital range, with a Python warning only."""
+    dmin, dmax = signal.digital_min, signal.digital_max
+    pmin, pmax = signal.physical_min, signal.physical_max
+    if dmin == dmax:
+        return f"digital minimum equals digital maximum ({dmin:g}): its values cannot be calibrated"
+    if pmin == pmax:
+        return f"physical minimum equals physical maximum ({pmin:g}): its values cannot be calibrated"
+    return None
+
+
 def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
     import edfio
 
+    fmt = "BDF" if bdf else "EDF"
+    header = _raw_header(path, fmt)
+    expected = 256 * (len(header.labels) + 1)
+    if header.header_bytes != expected:  # the samples would be read from the wrong place: noise, not the signal
+        raise RecordingError(
+            f"recording {str(path)!r}: the header says it is {header.header_bytes} bytes long, but a header of "
+            f"{len(header.labels)} signals is {expected} bytes: not a valid {fmt} file"
+        )
     try:
-        # an EDF is memory-mapped, its signals read when asked; edfio reads a BDF whole (digital values)
-        edf = edfio.read_bdf(path) if bdf else edfio.read_edf(path, lazy_load_data=True)
+        with warnings_module.catch_warnings(record=True) as caught:  # a truncated file, a wrong record count
+            warnings_module.simplefilter("always")
+            # an EDF is memory-mapped, its signals read when asked; edfio reads a BDF whole (digital values)
+            edf = edfio.read_bdf(path) if bdf else edfio.read_edf(path, lazy_load_data=True)
     except Exception as exc:
-        kind = "BDF" if bdf else "EDF"
-        raise RecordingError(f"recording {str(path)!r} is not a readable {kind} file: {exc}") from None
-    warnings: list[str] = []
+        raise RecordingError(f"recording {str(path)!r} is not a readable {fmt} file: {exc}") from None
+    warnings: list[str] = [f"{fmt} reader: {w.message}" for w in caught]
     signals: list[Any] = list(edf.signals)  # EdfSignal or BdfSignal
+    dimensions = [header.dimensions[i] for i in header.ordinary]  # as written (edfio reads only ASCII)
+    if len(dimensions) != len(signals):
+        raise RecordingError(
+            f"recording {str(path)!r}: {len(signals)} signals read, the header lists {len(dimensions)}"
+        )
     infos = [
         ChannelInfo(
             label=str(sig.label),
-            unit=(sig.physical_dimension or "").strip(),
+            unit=dim,
             transducer=(sig.transducer_type or "").strip(),
             rate_hz=float(sig.sampling_frequency),
         )
-        for sig in signals
+        for sig, dim in zip(signals, dimensions, strict=True)
     ]
     sfreq = eeg_rate_hz(infos)
     keys = unique_names([c.label for c in infos])
     left_out: dict[str, str] = {}
     kept: list[int] = []
     for i, info in enumerate(infos):
-        why = unit_reason(info) or rate_reason(info, sfreq)
+        why = _calibration_reason(signals[i]) or unit_reason(info) or rate_reason(info, sfreq)
         if why:
             left_out[keys[i]] = why
         else:
@@ -444,8 +518,8 @@ def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
             f"signals at other rates resampled to {sfreq:g} Hz: "
             + ", ".join(f"{c.label!r} ({c.rate_hz:g} Hz)" for c in odd)
         )
-    kind, onsets = _record_onsets(path, edf.num_data_records, bdf=bdf)
-    runs = [(0, 0.0)] if onsets is None else _record_runs(path, kind, onsets, edf.data_record_duration, sfreq)
+    onsets = _record_onsets(path, header, edf.num_data_records, bdf=bdf)
+    runs = [(0, 0.0)] if onsets is None else _record_runs(path, header.kind, onsets, edf.data_record_duration, sfreq)
     rows: list[_FileSignal | _ArraySignal] = []
     for i in kept:
         unit, rate = infos[i].unit or "", infos[i].rate_hz or sfreq
@@ -468,7 +542,7 @@ def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
     per_record_eeg = at_rate[0] if at_rate else round(sfreq * edf.data_record_duration)
     segments = [(r * per_record_eeg, start) for r, start in runs if r * per_record_eeg < n or r == 0]
     if len(segments) > 1:
-        warnings.append(_gaps_warning(kind, _gaps(segments, sfreq)))
+        warnings.append(_gaps_warning(header.kind, _gaps(segments, sfreq)))
     annotations = []
     for a in edf.annotations:
         onset = float(a.onset)

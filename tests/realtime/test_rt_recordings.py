@@ -164,3 +164,103 @@ def test_bad_sidecar(tmp_path):
     (tmp_path / "r.csv").write_text("onset_s,offset_s\n1,soon\n")
     with pytest.raises(RecordingError, match="line 2: offset_s must be a number of seconds, got 'soon'"):
         read_recording(path)
+
+
+# ----------------------------------------------------------------------------- EDF headers as archives ship them
+LABELS = [f"EEG {e}-REF" for e in ("FP1", "FP2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2")] + ["EEG EKG1-REF"]
+
+
+def archive_edf(tmp_path: Path, name: str, patch=None) -> tuple[Path, np.ndarray]:
+    """A valid EDF (edfio: 11 signals at 256 Hz, 20 one-second records, µV), then ``patch(raw, field)`` changes
+    its bytes (``field(offset, width, i)``: where signal ``i``'s field of that width starts, ``offset`` the field's
+    place per signal as the EDF specification lists it). Returns the path and the signals as written, µV."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 20, (len(LABELS), 20 * 256))
+    sigs = [
+        edfio.EdfSignal(row, 256, label=lb, physical_dimension="uV", physical_range=(-3000, 3000))
+        for row, lb in zip(x, LABELS, strict=True)
+    ]
+    path = tmp_path / name
+    edfio.Edf(sigs).write(path)
+    raw = bytearray(path.read_bytes())
+    n = len(LABELS)
+
+    def field(offset: int, width: int, i: int) -> slice:
+        start = 256 + offset * n + width * i
+        return slice(start, start + width)
+
+    if patch is not None:
+        patch(raw, field)
+    path.write_bytes(bytes(raw))
+    return path, x
+
+
+def test_a_latin1_micro_sign_in_the_dimension_reads_as_microvolts(tmp_path):
+    """'µV' written as the Latin-1 byte 0xB5 (the EDF standard asks for ASCII; Windows-era writers did this): the
+    same microvolts as 'uV', where before every signal was left out ('\\ufffdV' is not a voltage)."""
+
+    def micro(raw, field):
+        for i in range(len(LABELS)):
+            raw[field(96, 8, i)] = b"\xb5V".ljust(8)
+
+    path, x = archive_edf(tmp_path, "latin1.edf", micro)
+    rec = read_recording(path)
+    assert rec.ch_names == LABELS and {c.unit for c in rec.channels} == {"µV"}
+    np.testing.assert_allclose(rec.data, x, atol=0.1)
+
+
+def test_a_header_length_that_disagrees_with_its_signals_is_an_error(tmp_path):
+    """The samples would be read from the wrong offset: noise scored as EEG (it raised a seizure onset)."""
+
+    def length(raw, field):
+        raw[184:192] = b"999".ljust(8)
+
+    path, _ = archive_edf(tmp_path, "length.edf", length)
+    with pytest.raises(RecordingError, match=r"the header says it is 999 bytes long, but a header of 11 signals is"):
+        read_recording(path)
+
+
+def test_a_signal_that_cannot_be_calibrated_is_left_out_with_its_reason(tmp_path):
+    """An empty digital range (edfio returns the raw digital values, with a Python warning only) or an empty
+    physical range: left out by the reader, named with the reason, the other signals read as written."""
+
+    def empty_ranges(raw, field):
+        raw[field(120, 8, 0)] = raw[field(128, 8, 0)] = b"0".ljust(8)  # FP1: digital min = max
+        raw[field(104, 8, 10)] = raw[field(112, 8, 10)] = b"0".ljust(8)  # the ECG: physical min = max
+
+    path, x = archive_edf(tmp_path, "ranges.edf", empty_ranges)
+    rec = read_recording(path)
+    assert rec.ch_names == LABELS[1:10]
+    assert rec.left_out == {
+        "EEG FP1-REF": "digital minimum equals digital maximum (0): its values cannot be calibrated",
+        "EEG EKG1-REF": "physical minimum equals physical maximum (0): its values cannot be calibrated",
+    }
+    np.testing.assert_allclose(rec.data, x[1:10], atol=0.1)
+
+
+@pytest.mark.parametrize(
+    ("case", "records", "said"),
+    [
+        ("truncated", 19, ["Incomplete data record at the end", "indicates 20 data records, but file contains 19"]),
+        ("unknown count", 20, ["indicates -1 data records, but file contains 20"]),
+    ],
+)
+def test_a_truncated_file_or_an_unknown_record_count_is_read_and_said(tmp_path, caplog, case, records, said):
+    """A recording cut short (a copy interrupted, a disk full) or one whose writer never filled in the record
+    count (-1: still recording): the whole records are read, and what the reader found is a warning of the
+    recording's (logged, in ``warnings``), not a Python warning on stderr."""
+
+    def patch(raw, field):
+        if case == "unknown count":
+            raw[236:244] = b"-1".ljust(8)
+
+    path, x = archive_edf(tmp_path, f"{case}.edf", patch)
+    if case == "truncated":
+        path.write_bytes(path.read_bytes()[:-3000])  # most of the last record gone
+    with caplog.at_level(logging.WARNING, logger="realtime.recordings"):
+        rec = read_recording(path)
+    assert rec.n_samples == records * 256
+    np.testing.assert_allclose(rec.data, x[:, : records * 256], atol=0.1)
+    for text in said:
+        assert any(text in w for w in rec.warnings), rec.warnings
+        assert text in caplog.text
