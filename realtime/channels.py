@@ -2,8 +2,9 @@
 
 The model scores scalp (or intracranial) EEG, one channel at a time. Clinical recordings carry much
 more: ECG (often labelled as EEG: TUH's ``EEG EKG-LE``), EMG and EOG leads, DC-coupled auxiliary
-inputs, photic stimulators, respiration, SpO2, pulse, the recorder's own trend signals (1 Hz
-``IBI``, ``BURSTS``, ``SUPPR``), annotation and trigger channels. Scored as EEG, they raise false
+inputs, photic stimulators, respiration, SpO2, pulse and pulse rate, body position, the recorder's own
+trend signals (1 Hz ``IBI``, ``BURSTS``, ``SUPPR``), annotation, marker (Nihon Kohden's ``Mark1``) and
+trigger channels. Scored as EEG, they raise false
 alarms. :func:`select_channels` decides for a whole recording or stream, from one
 :class:`ChannelInfo` per channel (label, unit, source type metadata, EDF transducer, rate).
 
@@ -70,10 +71,12 @@ LABEL_CONVENTIONS: tuple[tuple[str, str], ...] = (
     (r"S[AP]O2|OSAT", "an oxygen saturation signal"),
     (r"PULSE|PLETH\w*", "a pulse signal"),
     (r"HR", "a heart rate"),
+    (r"PR", "a pulse rate"),
+    (r"POS|POSITION|BODYPOS\w*", "a body position sensor"),
     (r"IBI|BURSTS?|SUPPR", "a trend signal computed by the recorder"),
     (r"TEMP\w*", "a temperature"),
     (r"ANNOTATIONS?", "EDF+ annotations"),
-    (r"EVENTS?|MARKERS?|MARK|TRIG\w*|STATUS|STIM?\d*", "an event, marker or trigger channel"),
+    (r"EVENTS?|MARKERS?|MARK\d*|TRIG\w*|STATUS|STIM?\d*", "an event, marker or trigger channel"),
     (r"VNS", "a vagus nerve stimulator"),
 )
 # EDF transducer words that name a sensor other than an electrode.

@@ -69,6 +69,9 @@ def test_electrodes_are_eeg(label):
         ("Pulse", "a pulse signal"),
         ("PLETH", "a pulse signal"),
         ("HR", "a heart rate"),
+        ("EEG PR", "a pulse rate"),  # Nihon Kohden
+        ("Pos", "a body position sensor"),  # Natus (sleep)
+        ("Body position", "a body position sensor"),
         ("IBI", "a trend signal computed by the recorder"),
         ("BURSTS", "a trend signal computed by the recorder"),
         ("SUPPR", "a trend signal computed by the recorder"),
@@ -78,6 +81,8 @@ def test_electrodes_are_eeg(label):
         ("STI 014", "an event, marker or trigger channel"),
         ("Status", "an event, marker or trigger channel"),
         ("TRIGGER", "an event, marker or trigger channel"),
+        ("EEG Mark1", "an event, marker or trigger channel"),  # Nihon Kohden
+        ("EEG Events/Markers", "an event, marker or trigger channel"),
         ("VNS", "a vagus nerve stimulator"),
     ],
 )
