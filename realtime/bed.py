@@ -130,16 +130,15 @@ class Bed:
         return bool(self.pipeline is not None and self.pipeline.alarm_active) or self.alarm.open is not None
 
     # ----------------------------------------------------------------------------- the tick
-    def acquire(
-        self, pull_timeout_s: float, resolve_wait_s: float | None = None, *, until_due: bool = False
-    ) -> list[DueWindow]:
+    def acquire(self, pull_timeout_s: float, resolve_wait_s: float | None = None) -> list[DueWindow]:
         """One resolve attempt or one pull (see :meth:`realtime.inlet.Inlet.step`); the stream's events are
-        handled; samples are pushed and the windows now due returned, prepared for the model. ``until_due``
-        (a daemon of several beds): no pull until the samples the next window needs are there (or
-        ``realtime.inlet.MAX_DEFER_S`` has passed), so a bed costs a pull per window, not per chunk."""
+        handled; samples are pushed and the windows now due returned, prepared for the model. The pull asks
+        for the samples the next window needs: a pull that waits returns when they are there (or at its
+        timeout); one that does not wait is not made until they are there (or ``realtime.inlet.MAX_DEFER_S``
+        has passed). So a bed costs about a pull per window, not one per chunk its device pushes."""
         self.pulled = 0
         inlet = self._inlet
-        wanted = self.pipeline.samples_until_due if until_due and self.pipeline is not None else 1
+        wanted = self.pipeline.samples_until_due if self.pipeline is not None else 1
         step = inlet.step(pull_timeout_s, resolve_wait_s=resolve_wait_s, pull_when_samples=wanted)
         if step.deferred:
             return []

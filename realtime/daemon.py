@@ -16,8 +16,10 @@ by ``--type``; or the one bed of ``[stream]``):
   LSL channel types, ``stream.include``/``exclude``/``channels``); every channel left out is logged
   (WARNING) with its reason and named in the ``status.signal`` ``connected`` message's detail (and
   in the ``restored`` one when the stream comes back with another layout);
-- inlet open: one ``pull_chunk`` (one bed: at most 0.1 s wait; several: none, and when no bed had samples
-  one ``IDLE_WAIT_S`` sleep; a resolve attempt does not wait either) -> ``Pipeline.push`` ->
+- inlet open: one ``pull_chunk`` for the samples the bed's next window needs (one bed: it waits for them at
+  most 0.1 s; several: none waits, a bed is pulled once they are there or ``realtime.inlet.MAX_DEFER_S`` after
+  its last pull, and when no bed had samples the loop sleeps ``IDLE_WAIT_S``; a resolve attempt does not wait
+  either) -> ``Pipeline.push`` ->
   ``Pipeline.prepare``; then every bed's due windows in one batched ``predict``
   (:func:`realtime.pipeline.predict_batched`) -> ``Pipeline.complete`` per window -> metrics, and the decision
   events as ``seizure.onset`` / ``seizure.offset`` messages through the :class:`realtime.alerts.Publisher`
@@ -471,7 +473,7 @@ class Daemon:
         pulled = 0
         for bed in list(self.beds.values()):
             try:
-                due = bed.acquire(pull_s, resolve_s, until_due=several)
+                due = bed.acquire(pull_s, resolve_s)
             except Exception as exc:
                 self._bed_failed(bed, exc)
                 continue

@@ -285,21 +285,24 @@ class Inlet:
         Pulls wait up to ``timeout_s`` for the first sample, then take what is already there. A resolve
         attempt waits up to ``resolve_wait_s`` (default ``resolve_timeout_s``; 0: answer from what the
         continuous resolver has heard, without waiting: a daemon of several beds must not stop for one).
-        ``pull_when_samples`` > 1 (a daemon of several beds: the samples its next window still needs): a
-        connected stream is pulled only once that many samples wait in liblsl's buffer, or ``MAX_DEFER_S``
-        after its last pull; otherwise nothing is done (``InletStep.deferred``), and the samples wait in
-        liblsl's buffer, which is what it is for, instead of being taken a chunk at a time.
+        ``pull_when_samples`` > 1 (the samples the next window still needs): the samples wait in liblsl's
+        buffer, which is what it is for, instead of being taken a chunk at a time. A pull that waits
+        (``timeout_s`` > 0: a daemon of one bed) returns once that many have come, or at ``timeout_s`` with
+        what came; a step that does not wait (several beds) pulls a connected stream only once that many
+        wait, or ``MAX_DEFER_S`` after its last pull, and otherwise does nothing (``InletStep.deferred``).
         """
         if self._inlet is None:
             return self._try_open(resolve_wait_s)
+        wanted = max(1, min(int(pull_when_samples), self.max_chunk_samples))
         if (
-            pull_when_samples > 1
+            wanted > 1
+            and timeout_s <= 0
             and self.state == "connected"
             and self.clock() - self._last_pull < MAX_DEFER_S
-            and self._available() < pull_when_samples
+            and self._available() < wanted
         ):
             return InletStep(deferred=True)
-        step = self._pull(timeout_s)
+        step = self._pull(timeout_s, wanted if timeout_s > 0 else 1)
         self._last_pull = self.clock()  # after it: a first pull waits for liblsl's clock offset
         return step
 
@@ -475,14 +478,16 @@ class Inlet:
         log.info("re-opened %s; waiting for samples", detail)
         return InletStep()
 
-    def _pull(self, timeout_s: float) -> InletStep:
+    def _pull(self, timeout_s: float, min_samples: int = 1) -> InletStep:
+        """One ``pull_chunk``: it returns once ``min_samples`` have come (then takes what else is there, up to
+        ``max_chunk_samples``), or at ``timeout_s`` with what came."""
         assert self._inlet is not None and self._buffer is not None
         try:
             samples, timestamps = self._inlet.pull_chunk(
                 timeout=timeout_s,
                 max_samples=self.max_chunk_samples,
                 dest_obj=self._buffer,
-                min_samples=1,
+                min_samples=min_samples,
                 as_numpy=True,
             )
         except LostError:

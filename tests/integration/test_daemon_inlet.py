@@ -219,3 +219,38 @@ def test_a_step_asked_to_wait_pulls_once_the_samples_are_there_or_max_defer_s_af
         assert step.n_samples == 1
     finally:
         inlet.close()
+
+
+def test_a_pull_that_waits_returns_once_the_samples_asked_for_have_come():
+    """A daemon of one bed waits in its pull: asked for the samples its next window needs, the pull returns
+    when they are there (not at the first chunk, not at its timeout), or at its timeout with what came."""
+    import threading
+
+    name = unique("wait-for")
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 2, 256.0, "float32", name))
+    inlet = Inlet(StreamSpec(name=name))
+    rows = np.arange(600, dtype=np.float32).reshape(300, 2)
+
+    def later(delays_rows):
+        for delay_s, part in delays_rows:
+            time.sleep(delay_s)
+            outlet.push_chunk(part)
+
+    try:
+        assert _connect(inlet).event == "connected"
+        outlet.push_chunk(rows[:10])
+        _pull(inlet, 10)  # the first pull waits for liblsl's clock offset: done
+        pusher = threading.Thread(target=later, args=([(0.2, rows[10:60]), (0.3, rows[60:110])],))
+        t0 = time.monotonic()
+        pusher.start()
+        step = inlet.step(3.0, pull_when_samples=100)
+        waited = time.monotonic() - t0
+        pusher.join()
+        assert step.n_samples == 100 and 0.4 < waited < 2.0, (step.n_samples, waited)
+        np.testing.assert_array_equal(step.samples, rows[10:110])
+        outlet.push_chunk(rows[110:130])
+        t0 = time.monotonic()
+        step = inlet.step(0.5, pull_when_samples=100)  # fewer come: at its timeout, with what came
+        assert step.n_samples == 20 and time.monotonic() - t0 >= 0.45
+    finally:
+        inlet.close()
