@@ -10,10 +10,18 @@ Formats (chosen by the file, never guessed from its numbers):
 - **CHB-MIT summary** (``chbNN-summary.txt``): blocks ``File Name: chb01_03.edf`` ...
   ``Seizure [k ]Start Time: 2996 seconds`` / ``Seizure [k ]End Time: 3036 seconds``; the rows of one
   recording are picked by its file name. A listed file with no seizure gives ``[]``.
+- **TUH EEG Seizure Corpus (TUSZ)**: ``.csv_bi`` / ``.csv`` (v2: ``#`` comment lines such as ``# version =
+  csv_v1.0.0``, then ``channel,start_time,stop_time,label,confidence``; ``.csv_bi`` has one ``TERM`` row per
+  event, ``.csv`` one row per channel and event, which are merged into events over all channels: where any
+  channel has a seizure) and ``.tse_bi`` / ``.tse`` (v1: ``version = tse_v1.0.0``, then ``start stop label
+  confidence``). Seizure labels are TUSZ's types (``seiz``, ``fnsz``, ``gnsz``, ``cpsz``, ``absz``, ``tcsz``
+  ...); ``bckg`` is background.
 
 :func:`sidecar_annotations` finds them beside a recording: ``<stem>.csv``, ``<stem>.tsv``, the BIDS
-events file of ``<name>_eeg.edf`` (``<name>_events.tsv``) and the CHB-MIT summary of its folder
-(``chb01/chb01-summary.txt`` for ``chb01/chb01_03.edf``, used only when it lists that file).
+events file of ``<name>_eeg.edf`` (``<name>_events.tsv``), the CHB-MIT summary of its folder
+(``chb01/chb01-summary.txt`` for ``chb01/chb01_03.edf``, used only when it lists that file), and TUSZ's
+``<stem>.csv_bi`` / ``<stem>.tse_bi`` / ``<stem>.tse``; of one recording's TUSZ files only one is read (the
+first of ``.csv_bi``, ``.csv``, ``.tse_bi``, ``.tse``: they describe the same seizures).
 
 :func:`is_seizure_label` is the one rule for which labels mean seizure. Errors
 (:class:`AnnotationError`, a ``ValueError``) name the file and line and quote the bad value.
@@ -32,11 +40,16 @@ class AnnotationError(ValueError):
     """An annotation file that cannot be read; the message names the file (and line)."""
 
 
+# TUSZ's seizure types (its ``seiz`` is caught by "seiz"); ``bckg`` and the artefact classes are not seizures
+TUSZ_SEIZURE_TYPES = frozenset({"fnsz", "gnsz", "spsz", "cpsz", "absz", "tnsz", "cnsz", "tcsz", "atsz", "mysz"})
+
+
 def is_seizure_label(label: str) -> bool:
-    """``seizure``, ``Seizure 1``, ``sz``, ``sz_foc_a`` (SzCORE / HED-SCORE), ``ictal``: yes;
-    ``bckg``, ``preictal``, ``interictal``, ``artifact``: no."""
+    """``seizure``, ``Seizure 1``, ``sz``, ``sz_foc_a`` (SzCORE / HED-SCORE), ``ictal``, TUSZ's ``seiz``,
+    ``fnsz``, ``gnsz`` ... (:data:`TUSZ_SEIZURE_TYPES`): yes; ``bckg``, ``preictal``, ``interictal``,
+    ``artifact``: no."""
     t = str(label).strip().lower()
-    return "seiz" in t or t == "sz" or t.startswith("sz_") or t == "ictal"
+    return "seiz" in t or t == "sz" or t.startswith("sz_") or t == "ictal" or t in TUSZ_SEIZURE_TYPES
 
 
 def _number(text: str, what: str, where: str) -> float:
@@ -96,6 +109,72 @@ def read_table(path: str | Path) -> list[Annotation]:
         f"annotations {str(path)!r}: header must have onset_s and offset_s (this project's "
         f"format) or onset and duration (BIDS / SzCORE events), got {fields!r}"
     )
+
+
+def is_tusz_csv(path: str | Path) -> bool:
+    """A TUSZ v2 ``.csv`` / ``.csv_bi``: its first line is a ``# version = csv_v...`` comment."""
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        return f.readline().replace(" ", "").lower().startswith("#version=csv_v")
+
+
+def read_tusz(path: str | Path) -> list[Annotation]:
+    """A TUSZ annotation file: ``.csv_bi`` / ``.csv`` (v2) or ``.tse_bi`` / ``.tse`` (v1): ``(start, stop,
+    label)`` per event; a per-channel ``.csv``'s seizure rows merged over the channels (where any channel
+    has one; the label of the merged event is its rows' labels, sorted, joined by ``+``), its other rows
+    (``bckg``) left out."""
+    path = Path(path)
+    rows: list[tuple[int, str, str, str, str]] = []  # line, channel, start, stop, label
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        lines = list(enumerate(f, start=1))
+    csv_format = path.suffix.lower() in (".csv", ".csv_bi")
+    header_seen = False
+    for n, line in lines:
+        text = line.strip()
+        if not text or text.startswith("#") or text.lower().startswith("version"):
+            continue
+        if csv_format:
+            cells = [c.strip() for c in text.split(",")]
+            if not header_seen:
+                if cells[:4] != ["channel", "start_time", "stop_time", "label"]:
+                    raise AnnotationError(
+                        f"TUSZ annotations {str(path)!r} line {n}: expected the header "
+                        f"'channel,start_time,stop_time,label,confidence', got {text!r}"
+                    )
+                header_seen = True
+                continue
+            if len(cells) < 4:
+                raise AnnotationError(f"TUSZ annotations {str(path)!r} line {n}: expected 5 columns, got {text!r}")
+            rows.append((n, cells[0], cells[1], cells[2], cells[3]))
+        else:
+            cells = text.split()
+            if len(cells) < 3:
+                raise AnnotationError(
+                    f"TUSZ annotations {str(path)!r} line {n}: expected 'start stop label [confidence]', got {text!r}"
+                )
+            rows.append((n, "TERM", cells[0], cells[1], cells[2]))
+    if csv_format and not header_seen:
+        raise AnnotationError(f"TUSZ annotations {str(path)!r}: no 'channel,start_time,...' header")
+    events: list[Annotation] = []
+    for n, _channel, start_text, stop_text, label in rows:
+        where = f"TUSZ annotations {str(path)!r} line {n}"
+        start, stop = _number(start_text, "start_time", where), _number(stop_text, "stop_time", where)
+        if stop < start:
+            raise AnnotationError(f"{where}: stop_time {stop!r} is before start_time {start!r}")
+        events.append((start, stop, label))
+    per_channel = any(channel != "TERM" for _, channel, *_ in rows)
+    if not per_channel:
+        return events
+    merged: list[list] = []  # [start, stop, labels]: seizures of any channel, overlapping ones joined
+    for start, stop, label in sorted(e for e in events if is_seizure_label(e[2])):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+            merged[-1][2].add(label)
+        else:
+            merged.append([start, stop, {label}])
+    return [(start, stop, "+".join(sorted(labels))) for start, stop, labels in merged]
+
+
+_TUSZ_SIDECARS = (".csv_bi", ".csv", ".tse_bi", ".tse")  # one recording's TUSZ files, the one read first
 
 
 _FILE = re.compile(r"^\s*File Name:\s*(\S+)\s*$", re.I)
@@ -165,24 +244,35 @@ def read_annotations(path: str | Path, recording: str | Path | None = None) -> l
         if recording is None:
             raise AnnotationError(f"annotations {str(path)!r}: a CHB-MIT summary needs the recording's file name")
         return read_chbmit_summary(path, recording)
+    if path.suffix.lower() in (".csv_bi", ".tse", ".tse_bi") or (path.suffix.lower() == ".csv" and is_tusz_csv(path)):
+        return read_tusz(path)
     if path.suffix.lower() in (".csv", ".tsv"):
         return read_table(path)
     raise AnnotationError(
         f"annotations {str(path)!r}: unsupported extension {path.suffix!r} "
-        f"(expected .csv, .tsv or a CHB-MIT summary .txt)"
+        f"(expected .csv, .tsv, a CHB-MIT summary .txt, or TUSZ's .csv_bi, .tse_bi, .tse)"
     )
 
 
 def sidecar_paths(recording: str | Path) -> list[Path]:
     """Annotation files that belong to ``recording`` by name, in the order they are read."""
     rec = Path(recording)
+    tusz = next(
+        (
+            p
+            for p in (rec.with_suffix(x) for x in _TUSZ_SIDECARS)
+            if p.is_file() and (p.suffix != ".csv" or is_tusz_csv(p))
+        ),
+        None,
+    )
     out = [rec.with_suffix(".csv"), rec.with_suffix(".tsv")]
     if rec.stem.endswith("_eeg"):
         out.append(rec.with_name(rec.stem[:-4] + "_events.tsv"))
     patient = re.match(r"^(chb\d+)", rec.stem, re.I)
     if patient:
         out.append(rec.with_name(f"{patient.group(1)}-summary.txt"))
-    return [p for p in out if p.is_file()]
+    out = [p for p in out if p.is_file() and not (p.suffix == ".csv" and is_tusz_csv(p))]  # TUSZ's: below
+    return out + ([tusz] if tusz is not None else [])
 
 
 def sidecar_annotations(recording: str | Path) -> list[Annotation]:
@@ -195,5 +285,5 @@ def sidecar_annotations(recording: str | Path) -> list[Annotation]:
             if name in files:
                 out += _summary_seizures(p, name, files[name])
         else:
-            out += read_table(p)
+            out += read_annotations(p)
     return out

@@ -66,6 +66,12 @@ def _edf(path, seconds=60, rate=256):
         ("sz", True),
         ("SZ_FOC_A", True),
         ("ictal", True),
+        ("seiz", True),  # TUSZ: seizure, and its types
+        ("fnsz", True),
+        ("gnsz", True),
+        ("cpsz", True),
+        ("tcsz", True),
+        ("absz", True),
         ("bckg", False),
         ("preictal", False),
         ("interictal", False),
@@ -151,3 +157,62 @@ def test_training_loader_and_evaluate_read_every_format(tmp_path):
     a, b, c = user_recordings([str(chb), str(chb), str(chb)], [str(events), str(summary), "-"])
     assert a.seizures == [(12.0, 32.5), (50.0, 55.0)]
     assert b.seizures == c.seizures == [(20.0, 31.0)]  # explicit summary, and the sidecar found by name
+
+
+# TUSZ v2 (TUH EEG Seizure Corpus): the term-based and per-channel CSVs as the corpus ships them
+TUSZ_BI = """# version = csv_v1.0.0
+# bname = aaaaaaac_s001_t000
+# duration = 60.00 secs
+# montage_file = $NEDC_NFC/lib/nedc_eas_default_montage.txt
+#
+channel,start_time,stop_time,label,confidence
+TERM,0.0000,12.0000,bckg,1.0000
+TERM,12.0000,31.5000,cpsz,1.0000
+TERM,31.5000,60.0000,bckg,1.0000
+"""
+TUSZ_CHANNELS = """# version = csv_v1.0.0
+# bname = aaaaaaac_s001_t000
+# duration = 60.00 secs
+#
+channel,start_time,stop_time,label,confidence
+FP1-F7,0.0000,13.0000,bckg,1.0000
+FP1-F7,13.0000,30.0000,fnsz,1.0000
+F7-T3,0.0000,12.0000,bckg,1.0000
+F7-T3,12.0000,31.5000,fnsz,1.0000
+T3-T5,40.0000,44.0000,gnsz,1.0000
+T3-T5,0.0000,40.0000,bckg,1.0000
+"""
+TUSZ_TSE = """version = tse_v1.0.0
+
+0.0000 12.0000 bckg 1.0000
+12.0000 31.5000 seiz 1.0000
+31.5000 60.0000 bckg 1.0000
+"""
+
+
+def test_tusz_files_read_as_the_corpus_ships_them(tmp_path):
+    (tmp_path / "a.csv_bi").write_text(TUSZ_BI)
+    assert read_annotations(tmp_path / "a.csv_bi") == [(0.0, 12.0, "bckg"), (12.0, 31.5, "cpsz"), (31.5, 60.0, "bckg")]
+    (tmp_path / "a.csv").write_text(TUSZ_CHANNELS)  # seizures of any channel, overlapping ones as one event
+    assert read_annotations(tmp_path / "a.csv") == [(12.0, 31.5, "fnsz"), (40.0, 44.0, "gnsz")]
+    for name in ("a.tse_bi", "a.tse"):
+        (tmp_path / name).write_text(TUSZ_TSE)
+        assert read_annotations(tmp_path / name) == [(0.0, 12.0, "bckg"), (12.0, 31.5, "seiz"), (31.5, 60.0, "bckg")]
+    (tmp_path / "b.csv_bi").write_text(TUSZ_BI.replace("TERM,12.0000,31.5000", "TERM,12.0000,x"))
+    with pytest.raises(AnnotationError, match=r"b.csv_bi' line 8: stop_time must be a number of seconds, got 'x'"):
+        read_annotations(tmp_path / "b.csv_bi")
+    (tmp_path / "c.csv_bi").write_text(TUSZ_BI.replace("channel,start_time", "chan,start"))
+    with pytest.raises(AnnotationError, match="expected the header 'channel,start_time,stop_time,label,confidence'"):
+        read_annotations(tmp_path / "c.csv_bi")
+
+
+def test_tusz_sidecars_beside_a_real_edf_one_file_of_each_recording(tmp_path):
+    """TUSZ ships ``<stem>.csv`` (per channel) beside ``<stem>.csv_bi`` (term-based): the recording used to be
+    refused (its ``.csv`` was read as this project's CSV); now the term-based file is read, and only it (both
+    describe the same seizures), or the per-channel one when it is alone."""
+    edf = _edf(tmp_path / "aaaaaaac_s001_t000.edf")
+    (tmp_path / "aaaaaaac_s001_t000.csv").write_text(TUSZ_CHANNELS)
+    assert read_recording(edf).annotations == [(12.0, 31.5, "fnsz"), (40.0, 44.0, "gnsz")]
+    (tmp_path / "aaaaaaac_s001_t000.csv_bi").write_text(TUSZ_BI)
+    rec = read_recording(edf)
+    assert [(a, b) for a, b, label in rec.annotations if is_seizure_label(label)] == [(12.0, 31.5)]
