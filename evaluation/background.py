@@ -198,7 +198,7 @@ def score_recording(rec: BackgroundRecording, config, detector, gain: float = 1.
     from realtime.offline import feed, left_out_channels, recording_pipeline
     from realtime.recordings import open_recording
 
-    r = open_recording(rec.path)  # read block by block by feed
+    r = open_recording(rec.path, sidecars=False)  # read block by block by feed; seizure-free: no annotations
     if gain != 1.0:
         r = _Amplified(source=r, gain=gain, **r.metadata())
     pipe = recording_pipeline(r, config, detector)

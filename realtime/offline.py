@@ -142,7 +142,7 @@ def score_recording(
     path: str | Path, config: Config, detector, *, windows: bool, out: IO[str], sequencer: Sequencer, host: str
 ) -> int:
     """Score one recording, writing its lines to ``out``; returns the number of events."""
-    rec = open_recording(path)
+    rec = open_recording(path, sidecars=False)  # scoring uses no annotations
     file = str(path)
     pipe = recording_pipeline(rec, config, detector)
     env = Envelope.of({"name": Path(path).name, "type": "file", "source_id": file}, host, detector.model_version)

@@ -269,10 +269,12 @@ class LazyRecording(RecordingInfo):
         return out
 
 
-def open_recording(path: str | Path) -> RecordingInfo:
+def open_recording(path: str | Path, *, sidecars: bool = True) -> RecordingInfo:
     """Open an EDF/BDF/NPZ recording plus its annotations sidecar (if any): the header, the channel
     choice, the annotations and the warnings (logged here), the samples read when asked
-    (:class:`LazyRecording` for EDF/BDF, :class:`Recording` for NPZ)."""
+    (:class:`LazyRecording` for EDF/BDF, :class:`Recording` for NPZ). ``sidecars=False`` (scoring and
+    replay, which use no annotations): the files beside it are not read, so one that cannot be read
+    does not keep the recording from being scored."""
     path = Path(path)
     if not path.exists():
         raise RecordingError(f"recording {str(path)!r} does not exist")
@@ -289,7 +291,7 @@ def open_recording(path: str | Path) -> RecordingInfo:
             f"recording {str(path)!r}: unsupported extension {path.suffix!r} (expected one of {', '.join(EXTENSIONS)})"
         )
     try:
-        rec.annotations.extend(sidecar_annotations(path))
+        rec.annotations.extend(sidecar_annotations(path) if sidecars else [])
     except AnnotationError as exc:
         raise RecordingError(str(exc)) from None
     for w in rec.warnings:

@@ -121,3 +121,24 @@ def test_a_long_file_logs_its_progress(detector, monkeypatch, caplog):
     assert len(progress) == 37  # one per window
     assert progress[0].startswith(f"{SEIZURE}: 4 of 41 s of signal scored (") and "x real time)" in progress[0]
     assert progress[-1].startswith(f"{SEIZURE}: 40 of 41 s of signal scored")
+
+
+def test_an_annotation_file_it_cannot_read_does_not_keep_a_recording_from_being_scored(detector, tmp_path):
+    """Scoring uses no annotations: a ``<stem>.csv`` beside the recording that is no annotation format this
+    project reads (here MNE's export, with ISO times) is not read when scoring, as it is (an error) where
+    the seizures are needed: evaluation and training."""
+    import edfio
+
+    from realtime.recordings import RecordingError, read_recording
+
+    edf = tmp_path / "night.edf"
+    x = np.random.default_rng(0).normal(0, 20, (4, 20 * 256))
+    edfio.Edf(
+        [edfio.EdfSignal(r, 256, label=n, physical_dimension="uV") for r, n in zip(x, "ABCD", strict=True)]
+    ).write(edf)
+    (tmp_path / "night.csv").write_text("onset,duration,description\n2026-12-02 01:00:00.000,2.0,arousal\n")
+    buf = io.StringIO()
+    assert run_offline([edf], build_config({"signal": {"montage": "as_recorded"}}), model=detector, out=buf) == 0
+    assert lines_of(buf)[0]["type"] == "channels"
+    with pytest.raises(RecordingError, match="eventType, trial_type or value column"):
+        read_recording(edf)
