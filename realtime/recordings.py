@@ -14,8 +14,9 @@ Formats
   arrays are refused.
 - Annotation sidecars beside the recording (:mod:`realtime.annotations`): ``<stem>.csv`` /
   ``<stem>.tsv`` (``onset_s,offset_s[,label]``, or BIDS/SzCORE ``onset,duration,eventType``), a BIDS
-  ``<name>_events.tsv`` for ``<name>_eeg.edf``, a CHB-MIT ``chbNN-summary.txt``; their rows are
-  added to the annotations.
+  ``<name>_events.tsv`` for ``<name>_eeg.edf``, a CHB-MIT ``chbNN-summary.txt``, TUSZ's ``.csv_bi`` /
+  ``.csv`` / ``.tse_bi`` / ``.tse``; their rows are added to the annotations (an unreadable one is an
+  error), except with ``open_recording(..., sidecars=False)``: scoring and replay, which use none.
 
 Which EDF signals are kept (the rules are :mod:`realtime.channels`'s):
 
