@@ -120,8 +120,8 @@ def is_tusz_csv(path: str | Path) -> bool:
 def read_tusz(path: str | Path) -> list[Annotation]:
     """A TUSZ annotation file: ``.csv_bi`` / ``.csv`` (v2) or ``.tse_bi`` / ``.tse`` (v1): ``(start, stop,
     label)`` per event; a per-channel ``.csv``'s seizure rows merged over the channels (where any channel
-    has one; the label of the merged event is its rows' labels, sorted, joined by ``+``), its other rows
-    (``bckg``) left out."""
+    has one; the merged event's label is its rows' when they agree, else ``seiz (fnsz+gnsz)``), its other
+    rows (``bckg``) left out."""
     path = Path(path)
     rows: list[tuple[int, str, str, str, str]] = []  # line, channel, start, stop, label
     with open(path, encoding="utf-8-sig", errors="replace") as f:
@@ -171,7 +171,12 @@ def read_tusz(path: str | Path) -> list[Annotation]:
             merged[-1][2].add(label)
         else:
             merged.append([start, stop, {label}])
-    return [(start, stop, "+".join(sorted(labels))) for start, stop, labels in merged]
+    return [(start, stop, _merged_label(labels)) for start, stop, labels in merged]
+
+
+def _merged_label(labels: set[str]) -> str:
+    """One seizure label for the rows of several channels: theirs when they agree, else ``seiz (a+b)``."""
+    return next(iter(labels)) if len(labels) == 1 else f"seiz ({'+'.join(sorted(labels))})"
 
 
 _TUSZ_SIDECARS = (".csv_bi", ".csv", ".tse_bi", ".tse")  # one recording's TUSZ files, the one read first

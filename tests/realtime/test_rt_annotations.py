@@ -181,6 +181,7 @@ F7-T3,0.0000,12.0000,bckg,1.0000
 F7-T3,12.0000,31.5000,fnsz,1.0000
 T3-T5,40.0000,44.0000,gnsz,1.0000
 T3-T5,0.0000,40.0000,bckg,1.0000
+T5-O1,43.0000,46.0000,tcsz,1.0000
 """
 TUSZ_TSE = """version = tse_v1.0.0
 
@@ -194,7 +195,9 @@ def test_tusz_files_read_as_the_corpus_ships_them(tmp_path):
     (tmp_path / "a.csv_bi").write_text(TUSZ_BI)
     assert read_annotations(tmp_path / "a.csv_bi") == [(0.0, 12.0, "bckg"), (12.0, 31.5, "cpsz"), (31.5, 60.0, "bckg")]
     (tmp_path / "a.csv").write_text(TUSZ_CHANNELS)  # seizures of any channel, overlapping ones as one event
-    assert read_annotations(tmp_path / "a.csv") == [(12.0, 31.5, "fnsz"), (40.0, 44.0, "gnsz")]
+    merged = read_annotations(tmp_path / "a.csv")
+    assert merged == [(12.0, 31.5, "fnsz"), (40.0, 46.0, "seiz (gnsz+tcsz)")]
+    assert all(is_seizure_label(label) for _, _, label in merged)
     for name in ("a.tse_bi", "a.tse"):
         (tmp_path / name).write_text(TUSZ_TSE)
         assert read_annotations(tmp_path / name) == [(0.0, 12.0, "bckg"), (12.0, 31.5, "seiz"), (31.5, 60.0, "bckg")]
@@ -212,7 +215,7 @@ def test_tusz_sidecars_beside_a_real_edf_one_file_of_each_recording(tmp_path):
     describe the same seizures), or the per-channel one when it is alone."""
     edf = _edf(tmp_path / "aaaaaaac_s001_t000.edf")
     (tmp_path / "aaaaaaac_s001_t000.csv").write_text(TUSZ_CHANNELS)
-    assert read_recording(edf).annotations == [(12.0, 31.5, "fnsz"), (40.0, 44.0, "gnsz")]
+    assert read_recording(edf).annotations == [(12.0, 31.5, "fnsz"), (40.0, 46.0, "seiz (gnsz+tcsz)")]
     (tmp_path / "aaaaaaac_s001_t000.csv_bi").write_text(TUSZ_BI)
     rec = read_recording(edf)
     assert [(a, b) for a, b, label in rec.annotations if is_seizure_label(label)] == [(12.0, 31.5)]
