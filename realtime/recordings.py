@@ -3,9 +3,9 @@
 Formats
 -------
 - ``.edf`` / ``.bdf`` (edfio): physical values, converted to µV from each signal's physical
-  dimension (see :func:`realtime.preprocess.unit_scale_to_uv`), read from the header's bytes: ASCII as
-  the standard says, else UTF-8, else Latin-1 (Windows-era writers put µ as the byte 0xB5, which edfio
-  reads as a replacement character). A signal with an empty dimension is assumed to be µV (warning).
+  dimension (see :func:`realtime.preprocess.unit_scale_to_uv`); dimensions and labels are read from the
+  header's bytes: ASCII as the standard says, else UTF-8, else Windows-1252, else Latin-1 (Windows-era
+  writers put µ as the byte 0xB5, which edfio reads as a replacement character). A signal with an empty dimension is assumed to be µV (warning).
   EDF+ annotations become ``(onset_s, offset_s, text)``. What edfio finds and fixes as it reads (a last
   data record cut short, a record count of -1 or one the file does not hold) becomes a warning of the
   recording (logged, in ``warnings``), not a Python warning.
@@ -351,8 +351,8 @@ class _RawHeader:
 
     kind: str  # the reserved field's first 5 characters: "EDF+C", "EDF+D", "BDF+D", "" ...
     header_bytes: int  # as the header says
-    labels: list[str]  # every signal's, annotation signals included
-    dimensions: list[str]  # physical dimensions, UTF-8 if they decode so, else Latin-1 ("\xb5V" is µV)
+    labels: list[str]  # every signal's, annotation signals included (as written: :func:`_text`)
+    dimensions: list[str]  # physical dimensions (as written: :func:`_text`; "\xb5V" is µV)
     per_record: list[int]  # samples per data record
 
     @property
@@ -365,11 +365,14 @@ _ANNOTATION_LABELS = ("EDF Annotations", "BDF Annotations")
 
 
 def _text(field: bytes) -> str:
-    """A header field: ASCII as the standard says, else UTF-8, else Latin-1 (what Windows-era writers used)."""
-    try:
-        return field.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        return field.decode("latin-1").strip()
+    """A header field: ASCII as the standard says, else UTF-8, else Windows-1252, else Latin-1 (what Windows-era
+    writers used: ``µ`` as 0xB5, an en dash as 0x96)."""
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return field.decode(encoding).strip()
+        except UnicodeDecodeError:
+            pass
+    return field.decode("latin-1").strip()
 
 
 def _raw_header(path: Path, fmt: str) -> _RawHeader:
@@ -396,7 +399,7 @@ def _raw_header(path: Path, fmt: str) -> _RawHeader:
     return _RawHeader(
         kind=kind,
         header_bytes=header_bytes,
-        labels=[sig[16 * i : 16 * (i + 1)].decode("ascii", "replace").strip() for i in range(n_signals)],
+        labels=[_text(sig[16 * i : 16 * (i + 1)]) for i in range(n_signals)],
         dimensions=[_text(sig[dims_at + 8 * i : dims_at + 8 * (i + 1)]) for i in range(n_signals)],
         per_record=per_record,
     )
@@ -484,19 +487,21 @@ def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
         raise RecordingError(f"recording {str(path)!r} is not a readable {fmt} file: {exc}") from None
     warnings: list[str] = [f"{fmt} reader: {w.message}" for w in caught]
     signals: list[Any] = list(edf.signals)  # EdfSignal or BdfSignal
-    dimensions = [header.dimensions[i] for i in header.ordinary]  # as written (edfio reads only ASCII)
+    # labels and dimensions as written (edfio reads only ASCII: a Latin-1 µ or é became a replacement character)
+    labels = [header.labels[i] for i in header.ordinary]
+    dimensions = [header.dimensions[i] for i in header.ordinary]
     if len(dimensions) != len(signals):
         raise RecordingError(
             f"recording {str(path)!r}: {len(signals)} signals read, the header lists {len(dimensions)}"
         )
     infos = [
         ChannelInfo(
-            label=str(sig.label),
+            label=label,
             unit=dim,
             transducer=(sig.transducer_type or "").strip(),
             rate_hz=float(sig.sampling_frequency),
         )
-        for sig, dim in zip(signals, dimensions, strict=True)
+        for sig, label, dim in zip(signals, labels, dimensions, strict=True)
     ]
     sfreq = eeg_rate_hz(infos)
     keys = unique_names([c.label for c in infos])

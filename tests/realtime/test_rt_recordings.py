@@ -195,17 +195,22 @@ def archive_edf(tmp_path: Path, name: str, patch=None) -> tuple[Path, np.ndarray
     return path, x
 
 
+CP1252_LABEL = "EEG Fp2\u2013R\u00e9f"  # an en dash and an e acute: bytes 0x96 and 0xE9 in Windows-1252
+
+
 def test_a_latin1_micro_sign_in_the_dimension_reads_as_microvolts(tmp_path):
     """'µV' written as the Latin-1 byte 0xB5 (the EDF standard asks for ASCII; Windows-era writers did this): the
-    same microvolts as 'uV', where before every signal was left out ('\\ufffdV' is not a voltage)."""
+    same microvolts as 'uV', where before every signal was left out ('\\ufffdV' is not a voltage); a label in
+    Windows-1252 (an en dash, an accent) reads as written, not with replacement characters."""
 
     def micro(raw, field):
         for i in range(len(LABELS)):
             raw[field(96, 8, i)] = b"\xb5V".ljust(8)
+        raw[field(0, 16, 1)] = CP1252_LABEL.encode("cp1252").ljust(16)
 
     path, x = archive_edf(tmp_path, "latin1.edf", micro)
     rec = read_recording(path)
-    assert rec.ch_names == LABELS and {c.unit for c in rec.channels} == {"µV"}
+    assert rec.ch_names == [LABELS[0], CP1252_LABEL, *LABELS[2:]] and {c.unit for c in rec.channels} == {"µV"}
     np.testing.assert_allclose(rec.data, x, atol=0.1)
 
 
