@@ -5,10 +5,10 @@ Formats
 - ``.edf`` / ``.bdf`` (edfio): physical values, converted to µV from each signal's physical
   dimension (see :func:`realtime.preprocess.unit_scale_to_uv`); dimensions and labels are read from the
   header's bytes: ASCII as the standard says, else UTF-8, else Windows-1252, else Latin-1 (Windows-era
-  writers put µ as the byte 0xB5, which edfio reads as a replacement character). A signal with an empty dimension is assumed to be µV (warning).
-  EDF+ annotations become ``(onset_s, offset_s, text)``. What edfio finds and fixes as it reads (a last
-  data record cut short, a record count of -1 or one the file does not hold) becomes a warning of the
-  recording (logged, in ``warnings``), not a Python warning.
+  writers put µ as the byte 0xB5, which edfio reads as a replacement character). A signal with an empty
+  dimension is assumed to be µV (warning). EDF+ annotations become ``(onset_s, offset_s, text)``. What
+  edfio finds and fixes as it reads (a last data record cut short, a record count of -1 or one the file
+  does not hold) becomes a warning of the recording (logged, in ``warnings``), not a Python warning.
 - ``.npz``: ``data`` float ``[n_channels, n_samples]``, ``sfreq``, ``ch_names``, optional ``unit``
   (one string, or one per channel; default ``"uV"``). Read with ``allow_pickle=False``: object
   arrays are refused.
