@@ -57,7 +57,7 @@ def pipeline_window_scores(path: Path, config, detector, duration_s: float) -> W
     from realtime.offline import feed, recording_pipeline
     from realtime.recordings import open_recording
 
-    rec = open_recording(path)  # read block by block by feed
+    rec = open_recording(path, sidecars=False)  # read block by block by feed; scoring uses no annotations
     pipe = recording_pipeline(rec, config, detector)
     results = list(feed(pipe, rec, config.window.hop_s))
     decisions = [e for r in results for e in r.events]

@@ -262,22 +262,16 @@ def read_annotations(path: str | Path, recording: str | Path | None = None) -> l
 def sidecar_paths(recording: str | Path) -> list[Path]:
     """Annotation files that belong to ``recording`` by name, in the order they are read."""
     rec = Path(recording)
-    tusz = next(
-        (
-            p
-            for p in (rec.with_suffix(x) for x in _TUSZ_SIDECARS)
-            if p.is_file() and (p.suffix != ".csv" or is_tusz_csv(p))
-        ),
-        None,
-    )
-    out = [rec.with_suffix(".csv"), rec.with_suffix(".tsv")]
+    csv = rec.with_suffix(".csv")
+    tusz_csv = csv.is_file() and is_tusz_csv(csv)  # TUSZ's per-channel file, not this project's CSV
+    out = [csv, rec.with_suffix(".tsv")] if not tusz_csv else [rec.with_suffix(".tsv")]
     if rec.stem.endswith("_eeg"):
         out.append(rec.with_name(rec.stem[:-4] + "_events.tsv"))
     patient = re.match(r"^(chb\d+)", rec.stem, re.I)
     if patient:
         out.append(rec.with_name(f"{patient.group(1)}-summary.txt"))
-    out = [p for p in out if p.is_file() and not (p.suffix == ".csv" and is_tusz_csv(p))]  # TUSZ's: below
-    return out + ([tusz] if tusz is not None else [])
+    tusz = [p for p in (rec.with_suffix(x) for x in _TUSZ_SIDECARS) if p.is_file() and (p != csv or tusz_csv)]
+    return [p for p in out if p.is_file()] + tusz[:1]  # one TUSZ file: they describe the same seizures
 
 
 def sidecar_annotations(recording: str | Path) -> list[Annotation]:
