@@ -239,6 +239,7 @@ class Pipeline:
         self.window_samples = int(detector.window_samples)
         self.resampler = Resampler(self.sfreq, float(detector.sample_rate_hz))
         self.native_window_samples = self.resampler.native_samples_needed(self.window_samples)
+        self.resampler.prepare(self.window_samples)
         self.hop_samples = float(window.hop_s) * self.sfreq
         capacity = math.ceil(window.buffer_s * self.sfreq)
         if capacity < self.native_window_samples + math.ceil(self.hop_samples):

@@ -97,9 +97,10 @@ def test_too_short_input_is_refused():
         rs.to_model_rate(np.zeros((2, 1000)), W)
 
 
-@pytest.mark.parametrize("rate", [256.0, 200.0, 500.0, 512.0, 173.61, 1000.0])
-def test_the_filter_designed_once_gives_resample_polys_own_output(rate):
-    """The Resampler designs resample_poly's filter once; the windows are those of resample_poly's own design."""
+@pytest.mark.parametrize("rate", [256.0, 200.0, 500.0, 512.0, 173.61, 1000.0, 128.0, 100.0])
+def test_the_sparse_product_gives_resample_polys_own_output(rate):
+    """The Resampler applies resample_poly's map (its own filter design) to the clean outputs only, as a
+    sparse matrix: the windows are those of resample_poly on the whole input, to the bit on this machine."""
     from scipy.signal import resample_poly
 
     r = Resampler(rate)
@@ -108,3 +109,22 @@ def test_the_filter_designed_once_gives_resample_polys_own_output(rate):
     _, stop = r._clean_range(need)
     expected = resample_poly(x, r.up, r.down, axis=1)[:, stop - 1024 : stop]
     np.testing.assert_array_equal(r.to_model_rate(x, 1024), expected)
+
+
+def test_the_matrix_is_made_once_per_rate_and_takes_any_input():
+    """One matrix per (rate, window), shared by every bed of that rate; float32 input, older extra samples
+    and no channels at all give what resample_poly gives."""
+    from realtime.preprocess import _clean_outputs_matrix
+
+    a, b = Resampler(256.0), Resampler(256.0)
+    a.prepare(W)
+    hits = _clean_outputs_matrix.cache_info().hits
+    b.prepare(W)
+    assert _clean_outputs_matrix.cache_info().hits == hits + 1
+    m = _clean_outputs_matrix(256.0, 250.0, W)
+    assert m.shape == (W, a.native_samples_needed(W))
+    assert m.nnz < 25 * W  # about 20 taps per output, not a dense matrix
+    x = np.random.default_rng(3).normal(0, 40, (5, a.native_samples_needed(W) + 300)).astype(np.float32)
+    np.testing.assert_array_equal(a.to_model_rate(x, W), b.to_model_rate_filtered(x, W))
+    assert a.to_model_rate(x, W).flags["C_CONTIGUOUS"]
+    assert a.to_model_rate(x[:0], W).shape == (0, W)
