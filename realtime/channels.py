@@ -4,8 +4,11 @@ The model scores scalp (or intracranial) EEG, one channel at a time. Clinical re
 more: ECG (often labelled as EEG: TUH's ``EEG EKG-LE``), EMG and EOG leads, DC-coupled auxiliary
 inputs, photic stimulators, respiration, SpO2, pulse and pulse rate, body position, the recorder's own
 trend signals (1 Hz ``IBI``, ``BURSTS``, ``SUPPR``), annotation, marker (Nihon Kohden's ``Mark1``) and
-trigger channels. Scored as EEG, they raise false
-alarms. :func:`select_channels` decides for a whole recording or stream, from one
+trigger channels. The LSL apps of research amplifiers add their own: sample counters (a sawtooth:
+rhythmic, which is what the network calls seizure), timestamps, battery levels, accelerometer,
+gyroscope and magnetometer axes, contact-quality readings, interpolation and validity flags, and
+auxiliary inputs, often typed EEG like the rest and with a voltage unit or none. Scored as EEG, they
+raise false alarms. :func:`select_channels` decides for a whole recording or stream, from one
 :class:`ChannelInfo` per channel (label, unit, source type metadata, EDF transducer, rate).
 
 Precedence (the first rule that applies gives the reason):
@@ -29,19 +32,46 @@ Precedence (the first rule that applies gives the reason):
      Sleep-EDF's ``Oral-nasal thermistors``, ``Marker button``);
    - rate (EDF signals carry their own): a signal at another rate than the EEG's is left out when
      it is below 100 Hz (1 Hz trends) or not EEG by the rules above; the reader resamples the rest.
-   - numbered and extra inputs (``EEG 26-REF`` ... ``EEG 32-REF``, ``EEG X1-REF``: the spare inputs of
-     clinical amplifiers, often unconnected or wired to another sensor) in a recording whose other
-     candidates include at least :data:`NAMED_ELECTRODES_MIN` named 10-20/10-10 electrodes
+   - numbered and extra inputs (:data:`NUMBERED_INPUTS`: ``EEG 26-REF`` ... ``EEG 32-REF``, ``EEG
+     X1-REF``: the spare inputs of clinical amplifiers, often unconnected or wired to another sensor;
+     CGX's accelerometer inputs ``ACC20`` ... ``ACC22``) in a recording whose other candidates include
+     at least :data:`NAMED_ELECTRODES_MIN` named 10-20/10-10 electrodes
      (:func:`realtime.montage.parse_label`): the montage is the named electrodes. A recording of
-     numbered electrodes only (``1`` ... ``64``) or of a net's own names (``E1`` ... ``E128``) keeps them.
+     numbered electrodes only (``1`` ... ``64``) or of a net's own names (``E1`` ... ``E128``) keeps them
+     (and an intracranial ``ACC1``, a contact in the anterior cingulate, is never taken for one).
+   - auxiliary and external inputs (:data:`AUXILIARY_INPUTS`: Muse's ``Right AUX``, ``AUX_1``,
+     BioSemi's ``EX1``/``AIB1``, CGX's ``ExG 1``) and a label that is only an axis letter
+     (:data:`AXIS_LABEL`: ``X``, ``Y``, ``Z``), when any other channel is scored: they name no scalp
+     position, and whatever they carry (an unconnected input's mains hum, an ECG, a movement axis) is
+     not the montage. A stream of such inputs only keeps them (there is nothing else to score).
 
    If nothing is left: ``ValueError`` naming every channel and its reason.
 
 Label conventions are matched on the label's tokens (split at anything not a letter or digit, any
-case): ``EEG EKG-LE`` -> ``EEG``, ``EKG``, ``LE``. The EDF type prefix ``EEG``/``POL`` and reference
-suffixes ``REF``, ``LE``, ``AR`` name nothing; a prefix ``ECG``, ``EMG``, ``EOG``, ``Resp``, ``Temp``,
-``Event`` names the signal (the EDF+ label convention "type sensor": ``ECG V1``, ``Resp oro-nasal``).
-No 10-20/10-10 electrode name (``Fp1``, ``T3``, ``A1``, ``Cz``, ``Fc5.`` ...) matches a convention.
+case): ``EEG EKG-LE`` -> ``EEG``, ``EKG``, ``LE``. An axis letter is also read joined to its
+neighbour (``ACC_X``, ``Acc X`` -> ``ACCX``; ``x_dir`` -> ``XDIR``). The EDF type prefix ``EEG``/``POL``
+and reference suffixes ``REF``, ``LE``, ``AR`` name nothing; a prefix ``ECG``, ``EMG``, ``EOG``,
+``Resp``, ``Temp``, ``Event`` names the signal (the EDF+ label convention "type sensor": ``ECG V1``,
+``Resp oro-nasal``). No 10-20/10-10 electrode name (``Fp1``, ``AF7``, ``TP9``, ``T3``, ``A1``, ``Cz``,
+``Fc5.`` ...) matches a convention, a numbered or an auxiliary input (tested for every name
+:mod:`realtime.montage` knows).
+
+What the LSL apps publish in their EEG stream (labels as published; the tests name each source):
+
+- EmotivPRO (``EmotivDataStream-EEG``): ``Timestamp``, ``Counter``, ``Interpolate``, the sensors
+  (EPOC ``AF3`` ... ``AF4``, Insight ``AF3 T7 Pz T8 AF4``), ``HardwareMarker``, ``Markers``; the
+  Cortex API's ``eeg`` columns: ``COUNTER``, ``INTERPOLATED``, sensors, ``RAW_CQ``, ``MARKER_HARDWARE``.
+- Brain Products LiveAmp Connector: the EEG typed ``EEG`` in ``microvolts``, ``AUX_1`` ... typed ``AUX``,
+  ``ACC_X/Y/Z`` typed ``ACC`` in ``milliGs``, ``SampleCounter``, ``DeviceTrigger``/``STETriggerIn``
+  typed ``Trigger`` (``integer``), ``STESync``: left out by type and unit already, and by label where a
+  relay drops the metadata; BrainVision Recorder names its accelerometer ``x_dir``/``y_dir``/``z_dir``.
+- g.tec Unicorn (API channel names): ``EEG 1`` ... ``EEG 8``, ``Accelerometer X/Y/Z``, ``Gyroscope
+  X/Y/Z``, ``Battery Level``, ``Counter``, ``Validation Indicator``. g.tec's own UnicornLSL publishes
+  them with no channel metadata at all (``ch0`` ... ``ch16``): only ``stream.channels`` helps there.
+- muselsl / BlueMuse: ``TP9 AF7 AF8 TP10 Right AUX``, all typed ``EEG`` in ``microvolts``.
+- CGX/Cognionics: the electrodes, ``ACC20``-``ACC22`` (numbered after them), ``PacketCounter``,
+  ``Trigger``. BioSemi (LSL app): ``Trig1`` typed ``Trigger``, ``A1`` ..., ``EX1`` ... typed ``EXG``,
+  ``AUX1`` ... typed ``AUX``, every channel in ``microvolts``.
 
 Channels are keyed by :func:`unique_names` over the whole stream: a repeated label gets ``#2``,
 ``#3`` (CHB-MIT has ``T8-P8`` twice; both are scored).
@@ -51,6 +81,7 @@ from __future__ import annotations
 
 import collections
 import fnmatch
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,15 +100,26 @@ LABEL_CONVENTIONS: tuple[tuple[str, str], ...] = (
     (r"PHOTIC\w*|LIGHT", "a photic stimulator"),
     (r"RESP\w*|AIRFLOW|FLOW|NASAL|THOR\w*|ABD\w*|CHEST|SNORE|CPAP", "a respiration signal"),
     (r"S[AP]O2|OSAT", "an oxygen saturation signal"),
-    (r"PULSE|PLETH\w*", "a pulse signal"),
+    (r"PULSE|PLETH\w*|PPG\w*|BVP", "a pulse signal"),
     (r"HR", "a heart rate"),
     (r"PR", "a pulse rate"),
     (r"POS|POSITION|BODYPOS\w*", "a body position sensor"),
     (r"IBI|BURSTS?|SUPPR", "a trend signal computed by the recorder"),
     (r"TEMP\w*", "a temperature"),
     (r"ANNOTATIONS?", "EDF+ annotations"),
-    (r"EVENTS?|MARKERS?|MARK\d*|TRIG\w*|STATUS|STIM?\d*", "an event, marker or trigger channel"),
+    (r"EVENTS?|\w*MARKERS?\w*|MARK\d*|\w*TRIG\w*|STATUS|STIM?\d*|\w*SYNC\w*", "an event, marker or trigger channel"),
     (r"VNS", "a vagus nerve stimulator"),
+    # what amplifier apps add to their EEG stream (LiveAmp SampleCounter, Emotiv Counter, Unicorn Counter ...)
+    (r"\w*COUNTER\w*|COUNT|CNT|SAMPLE\w*|PACKET\w*|PACKAGE\w*|PKT\w*", "a sample or packet counter"),
+    (r"TIME|\w*TIMESTAMPS?", "a timestamp"),
+    (r"BAT|BATT\w*|\w*BATTERY\w*", "a battery level"),
+    (
+        r"ACC[XYZ]|ACCEL\w*|GYR[XYZ]?|GYRO\w*|MAG[XYZ]|MAGNET\w*|[XYZ]DIR|IMU\w*",
+        "a motion sensor (accelerometer, gyroscope, magnetometer)",
+    ),
+    (r"\w*CQ|CQ\w*|IMP|\w*IMPEDANCES?|HSI|\w*QUALITY", "a contact quality or impedance reading"),
+    (r"INTERP\w*|VALID\w*|INVALID\w*", "a sample validity flag (interpolated or dropped samples)"),
+    (r"GSR\w*|EDA|EDR|SCL|SCR|GALVANIC\w*|ELECTRODERMAL\w*|SKIN\w*", "an electrodermal (GSR/EDA) signal"),
 )
 # EDF transducer words that name a sensor other than an electrode.
 TRANSDUCER_CONVENTIONS: tuple[tuple[str, str], ...] = (
@@ -90,13 +132,29 @@ TRANSDUCER_CONVENTIONS: tuple[tuple[str, str], ...] = (
 )
 # a recording with at least this many named scalp electrodes leaves its numbered and extra inputs out
 NAMED_ELECTRODES_MIN = 8
-# a bare input number or an extra input (X1), with an optional EDF type prefix and reference suffix
-_NUMBERED_INPUT = re.compile(
-    r"(?:(?:EEG|POL)[\s:]+)?(?:\d+|X\d+)(?:\s*-\s*(?:REF|LE|AR|AVG|CAR|A1|A2|M1|M2))?\.?", re.IGNORECASE
+# (whole-label pattern, what it names): numbered and extra inputs, left out beside NAMED_ELECTRODES_MIN named
+# electrodes. A bare input number or an extra input (X1), with an optional EDF type prefix and reference
+# suffix; CGX's accelerometer inputs, numbered after the EEG (ACC20, ACC32: "ACC1" may be an intracranial
+# contact in the anterior cingulate, so never without named scalp electrodes).
+NUMBERED_INPUTS: tuple[tuple[str, str], ...] = (
+    (
+        r"(?:(?:EEG|POL)[\s:]+)?(?:\d+|X\d+)(?:\s*-\s*(?:REF|LE|AR|AVG|CAR|A1|A2|M1|M2))?\.?",
+        "a numbered or extra amplifier input",
+    ),
+    (r"ACC\d+", "a numbered accelerometer input"),
 )
+# (token pattern, what it names): inputs that name no scalp position (Muse "Right AUX", LiveAmp "AUX_1",
+# BioSemi "EX1"/"AIB1", CGX "ExG 1"), left out when any other channel is scored; and a label that is only
+# an axis letter (X, Y, Z: an accelerometer's, or an extra input), matched on the whole label.
+AUXILIARY_INPUTS: tuple[tuple[str, str], ...] = ((r"\w*AUX\w*|EXG\d*|EX\d+|AIB\d*", "an auxiliary or external input"),)
+AXIS_LABEL = (r"[XYZ]", "a motion axis or an extra input")
+_NUMBERED_RES = [(re.compile(p, re.IGNORECASE), what) for p, what in NUMBERED_INPUTS]
+_AUXILIARY_RES = [(re.compile(p, re.IGNORECASE), what) for p, what in AUXILIARY_INPUTS]
+_AXIS = re.compile(AXIS_LABEL[0], re.IGNORECASE)
 _LABEL_RES = [(re.compile(p, re.IGNORECASE), what) for p, what in LABEL_CONVENTIONS]
 _TRANSDUCER_RES = [(re.compile(p, re.IGNORECASE), what) for p, what in TRANSDUCER_CONVENTIONS]
 _TOKEN = re.compile(r"[0-9A-Za-z]+")
+_TYPE_PREFIXES = frozenset({"EEG", "POL"})
 
 
 @dataclass(frozen=True)
@@ -134,10 +192,26 @@ def label_reason(label: str) -> str | None:
     tokens = _TOKEN.findall(label)
     if not tokens:
         return f"label {label!r} names no channel (a placeholder)"
+    # an axis letter is read with its neighbour: ACC_X, Acc X -> ACCX; x_dir -> XDIR; MAG X -> MAGX
+    tokens += [a + b for a, b in itertools.pairwise(tokens) if _AXIS.fullmatch(a) or _AXIS.fullmatch(b)]
     for pattern, what in _LABEL_RES:
         if any(pattern.fullmatch(t) for t in tokens):
             return f"label {label!r} names {what}"
     return None
+
+
+def _numbered_input(label: str) -> str | None:
+    """What a numbered or extra input names (:data:`NUMBERED_INPUTS`), or None."""
+    return next((what for pattern, what in _NUMBERED_RES if pattern.fullmatch(label.strip())), None)
+
+
+def _auxiliary_input(label: str) -> str | None:
+    """What an auxiliary input or a bare axis label names (:data:`AUXILIARY_INPUTS`, :data:`AXIS_LABEL`), or None."""
+    tokens = _TOKEN.findall(label)
+    named = [t for t in tokens if t.upper() not in _TYPE_PREFIXES]
+    if len(named) == 1 and _AXIS.fullmatch(named[0]):
+        return AXIS_LABEL[1]
+    return next((what for pattern, what in _AUXILIARY_RES if any(pattern.fullmatch(t) for t in tokens)), None)
 
 
 def not_eeg_reason(info: ChannelInfo) -> str | None:
@@ -238,11 +312,18 @@ def select_channels(
     named = sum(why is None and parse_label(info.label) is not None for info, why in zip(infos, reasons, strict=True))
     if named >= NAMED_ELECTRODES_MIN:
         for i, info in enumerate(infos):
-            if reasons[i] is None and _NUMBERED_INPUT.fullmatch(info.label.strip()):
+            if reasons[i] is None and (what := _numbered_input(info.label)):
                 reasons[i] = (
-                    f"label {info.label!r} names a numbered or extra amplifier input, not a scalp electrode "
-                    f"(the recording has {named} named ones)"
+                    f"label {info.label!r} names {what}, not a scalp electrode (the recording has {named} named ones)"
                 )
+    auxiliary = {
+        i: what for i, info in enumerate(infos) if reasons[i] is None and (what := _auxiliary_input(info.label))
+    }
+    others = sum(why is None for why in reasons) - len(auxiliary)
+    if others > 0:
+        scored_others = f"{others} other channel{'s are' if others > 1 else ' is'} scored"
+        for i, what in auxiliary.items():
+            reasons[i] = f"label {infos[i].label!r} names {what}, not a scalp electrode ({scored_others})"
     scored = [i for i, why in enumerate(reasons) if why is None]
     left_out = {keys[i]: why for i, why in enumerate(reasons) if why is not None}
     if not scored:

@@ -1,6 +1,8 @@
 """A real LSL stream whose metadata types one channel ECG and labels another ``EEG EKG-LE`` (as TUH
 labels its ECG): the in-process daemon scores neither, logs both with their reasons, and names them in
-its ``status.signal`` ``connected`` message."""
+its ``status.signal`` ``connected`` message. And a stream laid out as EmotivPRO publishes its EEG
+(``Timestamp``, ``Counter``, ``Interpolate``, the sensors, ``HardwareMarker``, ``Markers``, no types or
+units): only the sensors are scored, the counter's sawtooth is not."""
 
 from __future__ import annotations
 
@@ -70,6 +72,61 @@ def test_the_daemon_leaves_out_an_ecg_typed_and_an_ecg_labelled_channel_and_says
         warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert any("'EEG EKG-LE' left out: label 'EEG EKG-LE' names an ECG lead" in w for w in warned)
         assert any("'AUX1' left out: type 'ECG' in the stream metadata" in w for w in warned)
+    finally:
+        d.shutdown()
+        del outlet
+
+
+# EmotivPRO's EEG outlet (Emotiv/labstreaminglayer README.md "Data Output format"): labels only, no
+# channel types or units, a sample counter that runs 0 ... rate-1 every second (a sawtooth).
+EMOTIV_SENSORS = ["AF3", "T7", "Pz", "T8", "AF4"]  # Insight
+EMOTIV_LABELS = ["Timestamp", "Counter", "Interpolate", *EMOTIV_SENSORS, "HardwareMarker", "Markers"]
+EMOTIV_RATE = 256.0
+
+
+def test_the_daemon_leaves_out_the_counter_and_flags_of_an_emotiv_stream(toy_export, tmp_path):
+    name, log_path = unique("emotiv"), tmp_path / "alerts.jsonl"
+    info = pylsl.StreamInfo(name, "EEG", len(EMOTIV_LABELS), EMOTIV_RATE, pylsl.cf_double64, name)
+    info.set_channel_labels(EMOTIV_LABELS)
+    outlet = pylsl.StreamOutlet(info)
+    cfg = build_config(
+        {
+            "stream": {"name": name, "resolve_timeout_s": 0.2},
+            "model": {"path": str(toy_export), "backend": "litert"},
+            "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "", "log_path": str(log_path)},
+            "metrics": {"enabled": False},
+            "signal": {"montage": "as_recorded"},
+        }
+    )
+    d = Daemon(cfg, env={})
+    rng = np.random.default_rng(0)
+    sent = 0
+    try:
+        d.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (d.pipeline is None or d.windows_total < 1):
+            n = np.arange(sent, sent + 32)
+            chunk = np.zeros((32, len(EMOTIV_LABELS)))
+            chunk[:, 0] = 1.7e9 + n / EMOTIV_RATE  # Timestamp (Unix seconds)
+            chunk[:, 1] = n % EMOTIV_RATE  # Counter
+            chunk[:, 3:8] = rng.normal(0, 15, (32, len(EMOTIV_SENSORS)))
+            outlet.push_chunk(chunk)
+            sent += 32
+            d.iterate()
+        assert d.pipeline is not None and d.windows_total >= 1
+        assert d.pipeline.ch_names == EMOTIV_SENSORS
+        assert d.pipeline.left_out_channels == {
+            "Timestamp": "label 'Timestamp' names a timestamp",
+            "Counter": "label 'Counter' names a sample or packet counter",
+            "Interpolate": "label 'Interpolate' names a sample validity flag (interpolated or dropped samples)",
+            "HardwareMarker": "label 'HardwareMarker' names an event, marker or trigger channel",
+            "Markers": "label 'Markers' names an event, marker or trigger channel",
+        }
+        (connected,) = [m for m in _logged(log_path, "status.signal") if m["state"] == "connected"]
+        detail = connected["detail"]
+        assert "scoring 5 of 10 channels" in detail
+        assert "Counter (label 'Counter' names a sample or packet counter)" in detail
+        assert "Timestamp (label 'Timestamp' names a timestamp)" in detail
     finally:
         d.shutdown()
         del outlet

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from realtime.channels import (
+    AUXILIARY_INPUTS,
+    AXIS_LABEL,
+    LABEL_CONVENTIONS,
+    NUMBERED_INPUTS,
     ChannelInfo,
     describe_left_out,
     eeg_rate_hz,
@@ -12,6 +18,7 @@ from realtime.channels import (
     rate_reason,
     select_channels,
 )
+from realtime.montage import OLD_NAMES, REFERENCE_SITES, SCALP
 
 # The 10-20/10-10 electrodes as archives write them: no convention may claim one of them.
 _1010 = (
@@ -236,3 +243,344 @@ def test_exact_channels_still_score_a_numbered_input():
     labels = [*TUH_NAMED, "EEG 26-REF"]
     sel = select_channels([ChannelInfo(label, unit="uV") for label in labels], channels=["EEG 26-REF", "EEG CZ-REF"])
     assert [labels[i] for i in sel.scored] == ["EEG 26-REF", "EEG CZ-REF"]
+
+
+# Every electrode name realtime.montage knows, as archives and apps write it: none may match a label
+# convention, a numbered input, an auxiliary input or the axis rule (a new convention that did would
+# silently drop a real electrode from every stream that has it).
+_MONTAGE_NAMES = (*SCALP, *REFERENCE_SITES, *OLD_NAMES)
+
+
+def _written(name: str) -> list[str]:
+    return [name, name.upper(), name.lower(), f"EEG {name}-REF", f"EEG {name.upper()}-LE", f"POL {name}", f"{name}."]
+
+
+@pytest.mark.parametrize("name", _MONTAGE_NAMES)
+def test_no_electrode_name_matches_any_convention(name):
+    patterns = [p for p, _ in (*LABEL_CONVENTIONS, *NUMBERED_INPUTS, *AUXILIARY_INPUTS, AXIS_LABEL)]
+    for written in _written(name):
+        assert label_reason(written) is None, written
+        assert not any(re.fullmatch(p, written, re.IGNORECASE) for p in patterns), written
+        tokens = re.findall(r"[0-9A-Za-z]+", written)
+        assert not [(p, t) for p in patterns for t in tokens if re.fullmatch(p, t, re.IGNORECASE)], written
+    # and a stream of them, with numbered and auxiliary inputs beside it, scores every one
+    labels = [name, *(e for e in TUH_ELECTRODES.split(" ") if e != name.upper())]
+    sel = select_channels([ChannelInfo(x, unit="uV", type="EEG") for x in [*labels, "EEG 26-REF", "AUX1", "X"]])
+    assert set(labels) <= {sel.keys[i] for i in sel.scored}
+
+
+@pytest.mark.parametrize(
+    "label, names",
+    [
+        ("Counter", "a sample or packet counter"),  # EmotivPRO, Unicorn
+        ("COUNTER", "a sample or packet counter"),  # Emotiv Cortex API
+        ("SampleCounter", "a sample or packet counter"),  # LiveAmp Connector
+        ("PacketCounter", "a sample or packet counter"),  # CGX
+        ("Packet Counter", "a sample or packet counter"),
+        ("Sample Index", "a sample or packet counter"),  # BrainFlow/OpenBCI CSV
+        ("Timestamp", "a timestamp"),  # EmotivPRO
+        ("TimeStamp", "a timestamp"),  # Mind Monitor
+        ("Battery Level", "a battery level"),  # Unicorn
+        ("BatteryPercent", "a battery level"),  # EmotivPRO contact-quality stream
+        ("battery", "a battery level"),  # unicorn2lsl
+        ("ACC_X", "a motion sensor (accelerometer, gyroscope, magnetometer)"),  # LiveAmp
+        ("ACCY", "a motion sensor (accelerometer, gyroscope, magnetometer)"),  # EmotivPRO motion stream
+        ("AccZ", "a motion sensor (accelerometer, gyroscope, magnetometer)"),
+        ("Acc X", "a motion sensor (accelerometer, gyroscope, magnetometer)"),
+        ("accelX", "a motion sensor (accelerometer, gyroscope, magnetometer)"),  # unicorn2lsl
+        ("Accelerometer_Y", "a motion sensor (accelerometer, gyroscope, magnetometer)"),  # Mind Monitor
+        ("Gyroscope Z", "a motion sensor (accelerometer, gyroscope, magnetometer)"),  # Unicorn
+        ("Gyro_Z", "a motion sensor (accelerometer, gyroscope, magnetometer)"),
+        ("GYROX", "a motion sensor (accelerometer, gyroscope, magnetometer)"),  # EmotivPRO motion stream
+        ("MAGX", "a motion sensor (accelerometer, gyroscope, magnetometer)"),
+        ("Mag Y", "a motion sensor (accelerometer, gyroscope, magnetometer)"),
+        ("x_dir", "a motion sensor (accelerometer, gyroscope, magnetometer)"),  # BrainVision Recorder
+        ("RAW_CQ", "a contact quality or impedance reading"),  # Emotiv Cortex API
+        ("CQ_AF3", "a contact quality or impedance reading"),
+        ("AF3_CQ", "a contact quality or impedance reading"),
+        ("EEG.RawCq", "a contact quality or impedance reading"),  # EmotivPRO CSV export
+        ("Impedance", "a contact quality or impedance reading"),
+        ("HSI_TP9", "a contact quality or impedance reading"),  # Mind Monitor (horseshoe indicator)
+        ("Interpolate", "a sample validity flag (interpolated or dropped samples)"),  # EmotivPRO
+        ("INTERPOLATED", "a sample validity flag (interpolated or dropped samples)"),  # Emotiv Cortex API
+        ("Validation Indicator", "a sample validity flag (interpolated or dropped samples)"),  # Unicorn
+        ("GSR", "an electrodermal (GSR/EDA) signal"),
+        ("EDA", "an electrodermal (GSR/EDA) signal"),
+        ("PPG_IR", "a pulse signal"),  # Muse PPG
+        ("HardwareMarker", "an event, marker or trigger channel"),  # EmotivPRO
+        ("MARKER_HARDWARE", "an event, marker or trigger channel"),  # Emotiv Cortex API
+        ("DeviceTrigger", "an event, marker or trigger channel"),  # LiveAmp Connector
+        ("STETriggerIn", "an event, marker or trigger channel"),
+        ("STESync", "an event, marker or trigger channel"),
+        ("Trig1", "an event, marker or trigger channel"),  # BioSemi LSL app
+    ],
+)
+def test_label_conventions_of_amplifier_apps(label, names):
+    assert label_reason(label) == f"label {label!r} names {names}"
+    sel = select_channels([ChannelInfo("Cz", type="EEG"), ChannelInfo(label, unit="uV", type="EEG")])
+    assert sel.scored == (0,) and sel.left_out == {label: f"label {label!r} names {names}"}
+
+
+def _aux(label: str, others: int, what: str = "an auxiliary or external input") -> str:
+    return f"label {label!r} names {what}, not a scalp electrode ({others} other channels are scored)"  # others > 1
+
+
+def _axis(label: str, others: int) -> str:
+    return _aux(label, others, "a motion axis or an extra input")
+
+
+def test_auxiliary_inputs_and_bare_axes_are_left_out_beside_other_channels():
+    labels = ["1", "2", "AUX1", "AUX_2", "Aux 3", "Right AUX", "ExG 1", "EX8", "AIB1", "X", "Y", "EEG Z", "X1", "ACC"]
+    sel = select_channels([ChannelInfo(label, unit="uV", type="EEG") for label in labels])
+    # X1 (an extra input: the numbered-input rule, too few named electrodes here) and ACC (ambiguous) stay
+    assert [labels[i] for i in sel.scored] == ["1", "2", "X1", "ACC"]
+    aux = ["AUX1", "AUX_2", "Aux 3", "Right AUX", "ExG 1", "EX8", "AIB1"]
+    assert sel.left_out == {**{a: _aux(a, 4) for a in aux}, **{a: _axis(a, 4) for a in ("X", "Y", "EEG Z")}}
+    # a stream of auxiliary inputs only keeps them: nothing else carries the EEG
+    sel = select_channels([ChannelInfo(label) for label in ("AUX1", "AUX2", "X")])
+    assert sel.scored == (0, 1, 2) and sel.left_out == {}
+    # what other rules leave out does not count as "other channels"
+    sel = select_channels([ChannelInfo("AUX1"), ChannelInfo("ECG"), ChannelInfo("Counter")])
+    assert sel.scored == (0,)
+    sel = select_channels([ChannelInfo("Cz"), ChannelInfo("ECG"), ChannelInfo("AUX1")])
+    assert (
+        sel.left_out["AUX1"]
+        == "label 'AUX1' names an auxiliary or external input, not a scalp electrode (1 other channel is scored)"
+    )
+
+
+def test_numbered_accelerometer_inputs_need_named_electrodes():
+    # CGX numbers its accelerometer after the EEG: ACC20 ... beside 19 named electrodes
+    labels = [*TUH_ELECTRODES.split(" ")[:19], "ACC20", "ACC21", "ACC22"]
+    sel = select_channels([ChannelInfo(label) for label in labels])
+    assert len(sel.scored) == 19
+    assert sel.left_out["ACC20"] == (
+        "label 'ACC20' names a numbered accelerometer input, not a scalp electrode (the recording has 19 named ones)"
+    )
+    # intracranial contacts in the anterior cingulate (ACC1 ...) with no scalp electrodes: scored
+    seeg = [*(f"ACC{i}" for i in range(1, 9)), *(f"HIP{i}" for i in range(1, 9))]
+    sel = select_channels([ChannelInfo(label, unit="uV", type="SEEG") for label in seeg])
+    assert len(sel.scored) == len(seeg) and sel.left_out == {}
+
+
+_MOTION = "a motion sensor (accelerometer, gyroscope, magnetometer)"
+_EPOC = ["AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4"]
+_CGX_Q20 = [
+    *("F7", "Fp1", "Fp2", "F8", "F3", "Fz", "F4", "C3", "Cz", "P8"),
+    *("P7", "Pz", "P4", "T3", "P3", "O1", "O2", "C4", "T4", "A2"),
+]
+_TEN = ["Fp1", "Fp2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2"]
+
+
+def _named(label: str, what: str) -> str:
+    return f"label {label!r} names {what}"
+
+
+# The EEG stream of each LSL app as it publishes it: (labels, units, types) -> (scored, left out with why).
+# A unit None or a type "" is what the app leaves out of its metadata.
+APP_LAYOUTS = [
+    pytest.param(
+        # EmotivPRO LSL outlet, EPOC X: Emotiv/labstreaminglayer README.md "Data Output format" and
+        # emotiv.gitbook.io/emotivpro-v3/lab-streaming-layer-lsl/lsl-outlet: {"Timestamp", "Counter",
+        # "Interpolate", <EEG sensors>, "HardwareMarker", "Markers"}, 128/256 Hz; channel labels only.
+        [ChannelInfo(x) for x in ["Timestamp", "Counter", "Interpolate", *_EPOC, "HardwareMarker", "Markers"]],
+        _EPOC,
+        {
+            "Timestamp": _named("Timestamp", "a timestamp"),
+            "Counter": _named("Counter", "a sample or packet counter"),
+            "Interpolate": _named("Interpolate", "a sample validity flag (interpolated or dropped samples)"),
+            "HardwareMarker": _named("HardwareMarker", "an event, marker or trigger channel"),
+            "Markers": _named("Markers", "an event, marker or trigger channel"),
+        },
+        id="emotivpro-epoc",
+    ),
+    pytest.param(
+        # Emotiv Cortex API "eeg" stream columns (emotiv.gitbook.io/cortex-api/data-subscription/
+        # data-sample-object), as a Cortex-to-LSL bridge publishes them, every channel typed EEG in µV;
+        # Insight sensors AF3 T7 Pz T8 AF4
+        [
+            ChannelInfo(x, unit="microvolts", type="EEG")
+            for x in ["COUNTER", "INTERPOLATED", "AF3", "T7", "Pz", "T8", "AF4", "RAW_CQ", "MARKER_HARDWARE"]
+        ],
+        ["AF3", "T7", "Pz", "T8", "AF4"],
+        {
+            "COUNTER": _named("COUNTER", "a sample or packet counter"),
+            "INTERPOLATED": _named("INTERPOLATED", "a sample validity flag (interpolated or dropped samples)"),
+            "RAW_CQ": _named("RAW_CQ", "a contact quality or impedance reading"),
+            "MARKER_HARDWARE": _named("MARKER_HARDWARE", "an event, marker or trigger channel"),
+        },
+        id="emotiv-cortex-insight",
+    ),
+    pytest.param(
+        # muselsl: alexandrebarachant/muse-lsl muselsl/stream.py, every channel typed EEG in microvolts,
+        # 256 Hz (BlueMuse publishes the same labels); Right AUX is the micro-USB auxiliary input
+        [ChannelInfo(x, unit="microvolts", type="EEG") for x in ["TP9", "AF7", "AF8", "TP10", "Right AUX"]],
+        ["TP9", "AF7", "AF8", "TP10"],
+        {"Right AUX": _aux("Right AUX", 4)},
+        id="muselsl",
+    ),
+    pytest.param(
+        # Muse S through neurodevs/node-lsl (README.md example): channelNames TP9 AF7 AF8 TP10 AUX, "microvolt"
+        [ChannelInfo(x, unit="microvolt", type="EEG") for x in ["TP9", "AF7", "AF8", "TP10", "AUX"]],
+        ["TP9", "AF7", "AF8", "TP10"],
+        {"AUX": _aux("AUX", 4)},
+        id="node-lsl-muse",
+    ),
+    pytest.param(
+        # g.tec Unicorn Hybrid Black, the channel names of its API (UNICORN_GetChannelIndex; the Unicorn
+        # Recorder's CSV header), as a bridge that types every channel EEG and gives no units publishes them:
+        # unicorn-bi/Unicorn-Hybrid-Black-Windows-APIs c-api/unicorn-c-api-reference.md (counter, battery,
+        # validation indicator, 3-axis accelerometer and gyroscope), robertoostenveld/unicorn2xx README.md
+        [
+            ChannelInfo(x, type="EEG")
+            for x in [
+                *(f"EEG {i}" for i in range(1, 9)),
+                *("Accelerometer X", "Accelerometer Y", "Accelerometer Z"),
+                *("Gyroscope X", "Gyroscope Y", "Gyroscope Z"),
+                *("Battery Level", "Counter", "Validation Indicator"),
+            ]
+        ],
+        [f"EEG {i}" for i in range(1, 9)],
+        {
+            **{f"Accelerometer {a}": _named(f"Accelerometer {a}", _MOTION) for a in "XYZ"},
+            **{f"Gyroscope {a}": _named(f"Gyroscope {a}", _MOTION) for a in "XYZ"},
+            "Battery Level": _named("Battery Level", "a battery level"),
+            "Counter": _named("Counter", "a sample or packet counter"),
+            "Validation Indicator": _named(
+                "Validation Indicator", "a sample validity flag (interpolated or dropped samples)"
+            ),
+        },
+        id="unicorn-api-names",
+    ),
+    pytest.param(
+        # robertoostenveld/unicorn2xx unicorn2lsl.c: labels, units and types of all 16 channels
+        [
+            *(ChannelInfo(f"eeg{i}", unit="uV", type="EEG") for i in range(1, 9)),
+            *(ChannelInfo(f"accel{a}", unit="g", type="ACCEL") for a in "XYZ"),
+            *(ChannelInfo(f"gyro{a}", unit="deg/s", type="GYRO") for a in "XYZ"),
+            ChannelInfo("battery", unit="percent", type="BATTERY"),
+            ChannelInfo("counter", unit="integer", type="COUNTER"),
+        ],
+        [f"eeg{i}" for i in range(1, 9)],
+        {
+            **{f"accel{a}": "unit 'g' is not a voltage" for a in "XYZ"},
+            **{f"gyro{a}": "unit 'deg/s' is not a voltage" for a in "XYZ"},
+            "battery": "unit 'percent' is not a voltage",
+            "counter": "unit 'integer' is not a voltage",
+        },
+        id="unicorn2lsl",
+    ),
+    pytest.param(
+        # Brain Products LiveAmp Connector: brain-products/LSL-LiveAmp mainwindow.cpp ReadThread (EEG typed
+        # EEG, AUX_n typed AUX, all in microvolts; ACC_X/Y/Z typed ACC in milliGs; SampleCounter typed
+        # SampleCounter with unit ""; DeviceTrigger, STETriggerIn typed Trigger in "integer"; STESync typed SyncPulse)
+        [
+            *(ChannelInfo(x, unit="microvolts", type="EEG") for x in _TEN),
+            ChannelInfo("AUX_1", unit="microvolts", type="AUX"),
+            *(ChannelInfo(f"ACC_{a}", unit="milliGs", type="ACC") for a in "XYZ"),
+            ChannelInfo("SampleCounter", unit="", type="SampleCounter"),
+            ChannelInfo("DeviceTrigger", unit="integer", type="Trigger"),
+            ChannelInfo("STETriggerIn", unit="integer", type="Trigger"),
+            ChannelInfo("STESync", unit="integer", type="SyncPulse"),
+        ],
+        _TEN,
+        {
+            "AUX_1": "type 'AUX' in the stream metadata",
+            **{f"ACC_{a}": "unit 'milliGs' is not a voltage" for a in "XYZ"},
+            "SampleCounter": "type 'SampleCounter' in the stream metadata",
+            "DeviceTrigger": "unit 'integer' is not a voltage",
+            "STETriggerIn": "unit 'integer' is not a voltage",
+            "STESync": "unit 'integer' is not a voltage",
+        },
+        id="liveamp-connector",
+    ),
+    pytest.param(
+        # BrainVision Recorder names a LiveAmp's/actiCHamp's accelerometer x_dir, y_dir, z_dir (a Recorder
+        # .vhdr: "Ch33=x_dir,,1,mg"); the RDA protocol the BrainVision LSL connectors read carries names and
+        # resolutions, not units, so every channel may come through typed EEG in microvolts
+        [ChannelInfo(x, unit="microvolts", type="EEG") for x in [*_TEN, "x_dir", "y_dir", "z_dir"]],
+        _TEN,
+        {f"{a}_dir": _named(f"{a}_dir", _MOTION) for a in "xyz"},
+        id="brainvision-recorder-acc",
+    ),
+    pytest.param(
+        # CGX/Cognionics Quick-20 through the acquisition software's built-in outlet: labels as recorded
+        # to XDF (suhas-platy/artifact_removal load_file.m: ... 'A2', 'ACC20', 'ACC21', 'ACC22',
+        # 'PacketCounter', 'Trigger'); labstreaminglayer/App-Cognionics README.txt: "channel order ...
+        # including the accelerometer, auxiliary box, packet counter and trigger"
+        [ChannelInfo(x) for x in [*_CGX_Q20, "ACC20", "ACC21", "ACC22", "PacketCounter", "Trigger"]],
+        _CGX_Q20,
+        {
+            **{
+                f"ACC{n}": f"label 'ACC{n}' names a numbered accelerometer input, not a scalp electrode "
+                "(the recording has 20 named ones)"
+                for n in (20, 21, 22)
+            },
+            "PacketCounter": _named("PacketCounter", "a sample or packet counter"),
+            "Trigger": _named("Trigger", "an event, marker or trigger channel"),
+        },
+        id="cgx-quick20",
+    ),
+    pytest.param(
+        # BioSemi ActiveTwo LSL app: labstreaminglayer/App-BioSemi biosemi_io.cpp (Trig1 typed Trigger, A1 ...
+        # typed EEG, EX1-EX8 typed EXG, AUX1-AUX16 typed AUX) and mainwindow.cpp (every channel "microvolts")
+        [
+            ChannelInfo("Trig1", unit="microvolts", type="Trigger"),
+            *(ChannelInfo(f"A{i}", unit="microvolts", type="EEG") for i in range(1, 33)),
+            *(ChannelInfo(f"EX{i}", unit="microvolts", type="EXG") for i in range(1, 9)),
+            *(ChannelInfo(f"AUX{i}", unit="microvolts", type="AUX") for i in range(1, 3)),
+        ],
+        [f"A{i}" for i in range(1, 33)],
+        {
+            "Trig1": "type 'Trigger' in the stream metadata",
+            **{f"EX{i}": "type 'EXG' in the stream metadata" for i in range(1, 9)},
+            **{f"AUX{i}": "type 'AUX' in the stream metadata" for i in range(1, 3)},
+        },
+        id="biosemi",
+    ),
+    pytest.param(
+        # the same BioSemi stream relayed without its types (labels and units kept)
+        [ChannelInfo(x, unit="microvolts") for x in ["Trig1", "A1", "A2", "A3", "EX1", "EX2", "AUX1"]],
+        ["A1", "A2", "A3"],
+        {
+            "Trig1": _named("Trig1", "an event, marker or trigger channel"),
+            **{x: _aux(x, 3) for x in ("EX1", "EX2", "AUX1")},
+        },
+        id="biosemi-untyped",
+    ),
+    pytest.param(
+        # mne-lsl's PlayerLSL: mne-tools/mne-lsl src/mne_lsl/player/player_lsl.py, set_channel_info(raw.info):
+        # MNE's names and types, units as powers of ten (MNE's sample recording: EEG 001 ..., EOG 061, STI 014)
+        [
+            *(ChannelInfo(f"EEG {i:03d}", unit="0", type="eeg") for i in range(1, 5)),
+            ChannelInfo("EOG 061", unit="0", type="eog"),
+            ChannelInfo("STI 014", unit="0", type="stim"),
+        ],
+        [f"EEG {i:03d}" for i in range(1, 5)],
+        {"EOG 061": "type 'eog' in the stream metadata", "STI 014": "type 'stim' in the stream metadata"},
+        id="mne-lsl-player",
+    ),
+    pytest.param(
+        # pylsl's SendDataAdvanced example / sccn lsl_archived HandleMetadata.py: C3 C4 Cz FPz POz CPz O1 O2,
+        # microvolts, EEG
+        [ChannelInfo(x, unit="microvolts", type="EEG") for x in ["C3", "C4", "Cz", "FPz", "POz", "CPz", "O1", "O2"]],
+        ["C3", "C4", "Cz", "FPz", "POz", "CPz", "O1", "O2"],
+        {},
+        id="pylsl-example",
+    ),
+    pytest.param(
+        # OpenBCI GUI Networking widget, LSL, TimeSeriesRaw (obci_eeg1, type EEG): no channel metadata, so
+        # the inlet names the channels ch0 ... (accelerometer/aux is a stream of its own)
+        [ChannelInfo(f"ch{i}") for i in range(8)],
+        [f"ch{i}" for i in range(8)],
+        {},
+        id="openbci-gui",
+    ),
+]
+
+
+@pytest.mark.parametrize("infos, scored, left_out", APP_LAYOUTS)
+def test_eeg_streams_of_amplifier_apps(infos, scored, left_out):
+    sel = select_channels(infos)
+    assert [sel.keys[i] for i in sel.scored] == scored
+    assert sel.left_out == left_out
