@@ -3,23 +3,24 @@ outlet is killed, hung and its clock jumps, and a subscriber never reads.
 
     TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/soak_faults.py [--signal-hours 1] [--speed 20]
         [--fault-every-signal-s 200 | --fault-every-s WALL_S] [--kill-gap-s 3] [--hang-s 5] [--jump-s 3600]
-        [--backend auto|tensorflow|litert] [--model EXPORT] [--model-threads N] [--channels N]
+        [--backend auto|tensorflow|litert] [--model EXPORT] [--model-threads N] [--channels N] [--buffer-s S]
         [--out benchmarks/results/NAME.json]
     .venv/bin/python benchmarks/soak_faults.py --analyse WORK_DIR      # the analysis again, from a run's files
 
 What runs (real processes, loopback, LSL kept on this machine by the packaged lsl_api.cfg):
 
-- the daemon (``python -m realtime detect``, the shipped model unless ``--model``) with
-  ``alerts.heartbeat_s`` 0.1 s (``--heartbeat-s``; its minimum: ten logged messages a second, so that
-  the never-reading subscriber's queue fills), ``alerts.reannounce_s`` 60 s / speed (at least 1 s:
-  an open event is re-announced as often per signal second as live) and ``alerts.publish_windows`` (a
-  ``status.window`` per scored window: not logged, no ``seq``; its first and last sample's timestamps are
-  where the daemon's samples fell); ``stream.stale_after_s`` stays 3 s (wall: it is about a device that
-  stopped); ``--channels N`` scores only the recording's first N channels (``stream.channels``, in the
-  fault-free pass too): the model's work per second of signal is N / 23 of a whole bed's, so a machine
-  whose model cannot score 23 channels at ``--speed`` can still run the soak at that speed (for memory,
-  messages and faults: with the first 12 channels this seizure's detection hangs on the window phase,
-  docs/operations.md, so "no alarm lost" is then not the product's test);
+- the daemon (``python -m realtime detect``, the shipped model unless ``--model``) with ``alerts.heartbeat_s``
+  0.1 s (``--heartbeat-s``; its minimum: ten logged messages a second, so that the never-reading subscriber's
+  queue fills), ``alerts.reannounce_s`` 60 s / speed (at least 1 s: an open event is re-announced as often per
+  signal second as live) and ``alerts.publish_windows`` (a ``status.window`` per scored window: not logged, no
+  ``seq``; its first and last sample's timestamps are where the daemon's samples fell); ``stream.stale_after_s``
+  stays 3 s (wall: it is about a device that stopped); ``window.buffer_s`` (the ring buffer and the inlet's) is
+  30 s or 3 s of wall time at ``--speed``, whichever is longer (60 s at 20x: a buffer holds signal seconds, 1.5
+  s of wall time at 20x for the default 30 s; ``--buffer-s`` sets it); ``--channels N`` scores only the
+  recording's first N channels (``stream.channels``, in the fault-free pass too): the model's work per second of
+  signal is N / 23 of a whole bed's, so a machine whose model cannot score 23 channels at ``--speed`` can still
+  run the soak at that speed (for memory, messages and faults: with the first 12 channels this seizure's
+  detection hangs on the window phase, docs/operations.md, so "no alarm lost" is then not the product's test);
 - the outlet (benchmarks/soak_outlet.py): the shipped CHB-MIT excerpts stitched, non-seizure (41 s)
   then seizure (41 s, annotated seizure from its 2nd second to its end), in a loop: an 82 s cycle with
   one seizure, at ``--speed`` x real time on one global timeline (a restarted outlet goes on where the
@@ -253,6 +254,16 @@ def soak_stream_toml(channels: int | None) -> str:
     return "[stream]\nchannels = [" + ", ".join(json.dumps(c) for c in labels[:channels]) + "]\n"
 
 
+def soak_buffer_s(args) -> float:
+    """The daemon's ``window.buffer_s`` (its ring buffer, and the inlet's, ``max(30, buffer_s)``): ``--buffer-s``,
+    else 30 s or 3 s of wall time at ``--speed``, whichever is longer (60 s at 20x). A buffer holds signal seconds,
+    so at 20x the default 30 s is 1.5 s of wall time, where at real time it is 30: the soak keeps at least the
+    3 wall seconds the default gives at 10x."""
+    if args.buffer_s is not None:
+        return float(args.buffer_s)
+    return float(max(30, math.ceil(3 * args.speed)))
+
+
 def run(args, argv: list[str]) -> Path:
     """Run the soak; returns the directory holding its files (``run.json`` and the rest, see the docstring)."""
     env = dict(os.environ, LSLAPICFG=str(lsl_config_path()), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
@@ -268,7 +279,8 @@ def run(args, argv: list[str]) -> Path:
     config = work / "soak.toml"
     config.write_text(
         f"[alerts]\nheartbeat_s = {heartbeat_s!r}\nreannounce_s = {reannounce_s!r}\npublish_windows = true\n"
-        f"[model]\nthreads = {args.model_threads!r}\n" + soak_stream_toml(args.channels)
+        f"[model]\nthreads = {args.model_threads!r}\n[window]\nbuffer_s = {soak_buffer_s(args)!r}\n"
+        + soak_stream_toml(args.channels)
     )
     card = read_card(Path(args.model) if args.model else REPO / "realtime" / "models" / "default")
     window_s = int(card["window_samples"]) / float(card["sample_rate_hz"])
@@ -988,6 +1000,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="score only the recording's first N channels (default: all 23); the model's work scales with N",
     )
+    ap.add_argument(
+        "--buffer-s",
+        type=float,
+        default=None,
+        help="the daemon's window.buffer_s (and its inlet's); default: 30 s or 3 s of wall time at --speed, the longer",
+    )
     ap.add_argument("--model-threads", type=int, default=0, help="the daemon's model.threads (default 0: every core)")
     ap.add_argument("--backend", choices=("auto", "tensorflow", "litert"), default="auto")
     ap.add_argument("--out", default=None)
@@ -1009,6 +1027,8 @@ def main(argv: list[str] | None = None) -> int:
     bad = [f"--{n.replace('_', '-')} {getattr(args, n)!r}" for n in numbers if not 0 < getattr(args, n) < math.inf]
     if bad:
         ap.error(f"must be finite and > 0: {', '.join(bad)}")
+    if args.buffer_s is not None and not 0 < args.buffer_s < math.inf:
+        ap.error(f"--buffer-s must be finite and > 0, got {args.buffer_s!r}")
     if args.hang_s <= 3.0:
         ap.error(f"--hang-s must exceed stale_after_s (3 s) for the stream to be lost, got {args.hang_s!r}")
     try:

@@ -516,3 +516,15 @@ def test_the_fault_free_onset_is_the_first_of_each_cycle_and_a_split_seizures_se
     assert soak_faults.first_onsets_in_cycle([52.1, 52.1 + cycle], cycles=3) is None  # the last cycle raised none
     assert soak_faults.first_onsets_in_cycle([52.1, 50.0 + cycle, 55.0 + 2 * cycle], cycles=3) is None  # 5 s apart
     assert soak_faults.first_onsets_in_cycle([], cycles=3) is None
+
+
+def test_the_soak_buffer_keeps_three_wall_seconds(soak_faults):
+    """At 20x the default 30 s buffer is 1.5 s of wall time: the soak's daemon gets 3 s of wall time or 30 s of
+    signal, whichever is longer, unless --buffer-s says otherwise."""
+    from argparse import Namespace
+
+    assert soak_faults.soak_buffer_s(Namespace(buffer_s=None, speed=20.0)) == 60.0
+    assert soak_faults.soak_buffer_s(Namespace(buffer_s=None, speed=10.0)) == 30.0
+    assert soak_faults.soak_buffer_s(Namespace(buffer_s=None, speed=2.0)) == 30.0
+    assert soak_faults.soak_buffer_s(Namespace(buffer_s=None, speed=33.3)) == 100.0
+    assert soak_faults.soak_buffer_s(Namespace(buffer_s=45.0, speed=20.0)) == 45.0
