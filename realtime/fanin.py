@@ -108,6 +108,7 @@ RUNS_REMEMBERED = 100_000  # run -> upstream entries kept (oldest dropped first)
 HEARTBEAT_IVL_MS = 5000  # ZMTP heartbeats: a dead peer on another host is noticed within the timeout
 HEARTBEAT_TIMEOUT_MS = 15000
 RECONNECT_IVL_MAX_MS = 5000
+REBIND_WAIT_S = 2.0  # a port this process just released (a fan-in closed, then started again) is retried this long
 CAPTURE_HWM = 10_000  # captured copies queued for the counting thread (metrics on); beyond: dropped, uncounted
 EX_OK, EX_USAGE, EX_UNAVAILABLE, EX_SOFTWARE, EX_CONFIG = 0, 2, 69, 70, 78
 _MONITOR_EVENTS = (
@@ -132,6 +133,21 @@ class Upstream:
     endpoint: str
     replay_endpoint: str = ""
     server_key: str = ""
+
+
+def _bind(sock: zmq.Socket, endpoint: str, wait_s: float = REBIND_WAIT_S) -> None:
+    """``sock.bind(endpoint)``, retried for ``wait_s`` while the address is in use: ZeroMQ closes a socket in
+    its I/O thread, so a fan-in closed and started again in one process may find its own old listener still
+    there for a moment. An address another process holds is still an error once ``wait_s`` has passed."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            sock.bind(endpoint)
+            return
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EADDRINUSE or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 def parse_upstream(spec: str) -> Upstream:
@@ -464,14 +480,14 @@ class Fanin:
             self._monitors = zmq.Poller()
             self._monitors.register(self._monitor, zmq.POLLIN)
             self._monitors.register(self._xpub_monitor, zmq.POLLIN)
-            self._xpub.bind(config.bind)
+            _bind(self._xpub, config.bind)
             self.endpoint = self._xpub.getsockopt_string(zmq.LAST_ENDPOINT)
             self._rep: zmq.Socket | None = None
             self.replay_endpoint = ""
             if config.replay_bind:
                 self._rep = self._socket(zmq.REP, server_secret)
                 self._rep.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
-                self._rep.bind(config.replay_bind)
+                _bind(self._rep, config.replay_bind)
                 self.replay_endpoint = self._rep.getsockopt_string(zmq.LAST_ENDPOINT)
             control = f"inproc://fanin-control-{id(self)}"
             self._control_proxy = self._socket(zmq.PAIR)

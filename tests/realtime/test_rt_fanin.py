@@ -109,3 +109,32 @@ def test_rt_fanin_shipped_config_is_usable():
     settings, ups = load_config_file(Path(__file__).resolve().parents[2] / "config" / "realtime-fanin.toml")
     assert check_config(FaninConfig(upstreams=tuple(ups), **settings)) == []
     assert [u.name for u in ups] == ["ward3-bed1", "ward3-bed2"] and all(u.replay_endpoint for u in ups)
+
+
+def test_a_port_just_released_is_bound_again_and_one_held_is_an_error():
+    """A fan-in closed and started again in one process binds its old ports again (ZeroMQ releases them in its
+    I/O thread, a moment later); a port another socket holds is still refused once the wait is over."""
+    import time
+
+    import zmq
+
+    from realtime.fanin import _bind
+
+    ctx = zmq.Context.instance()
+    first = ctx.socket(zmq.XPUB)
+    first.bind("tcp://127.0.0.1:0")
+    endpoint = first.getsockopt_string(zmq.LAST_ENDPOINT)
+    holder = ctx.socket(zmq.XPUB)
+    try:
+        started = time.monotonic()
+        with pytest.raises(zmq.ZMQError) as err:
+            _bind(holder, endpoint, wait_s=0.2)
+        assert err.value.errno == zmq.EADDRINUSE and time.monotonic() - started >= 0.2
+        first.close(linger=0)
+        for _ in range(20):  # released and bound again, each time
+            _bind(holder, endpoint)
+            holder.close(linger=0)
+            holder = ctx.socket(zmq.XPUB)
+    finally:
+        for sock in (first, holder):
+            sock.close(linger=0)
