@@ -15,8 +15,8 @@ What runs (real processes, loopback, LSL kept on this machine by the packaged ls
   signal second as live) and ``alerts.publish_windows`` (a ``status.window`` per scored window: not logged, no
   ``seq``; its first and last sample's timestamps are where the daemon's samples fell); ``stream.stale_after_s``
   stays 3 s (wall: it is about a device that stopped); ``window.buffer_s`` (the ring buffer and the inlet's) is
-  30 s or 3 s of wall time at ``--speed``, whichever is longer (60 s at 20x: a buffer holds signal seconds, 1.5
-  s of wall time at 20x for the default 30 s; ``--buffer-s`` sets it); ``--channels N`` scores only the
+  30 s or 3 s of wall time at ``--speed``, whichever is longer (60 s at 20x: a buffer holds signal seconds,
+  1.5 s of wall time at 20x for the default 30 s; ``--buffer-s`` sets it); ``--channels N`` scores only the
   recording's first N channels (``stream.channels``, in the fault-free pass too): the model's work per second of
   signal is N / 23 of a whole bed's, so a machine whose model cannot score 23 channels at ``--speed`` can still
   run the soak at that speed (for memory, messages and faults: with the first 12 channels this seizure's
