@@ -30,13 +30,8 @@ def _logged(log_path, topic: str) -> list[dict]:
     return [m for m in map(json.loads, lines) if m["type"] == topic]
 
 
-def test_the_daemon_leaves_out_an_ecg_typed_and_an_ecg_labelled_channel_and_says_why(toy_export, tmp_path, caplog):
-    name, log_path = unique("channels"), tmp_path / "alerts.jsonl"
-    info = pylsl.StreamInfo(name, "EEG", len(LABELS), RATE, pylsl.cf_float32, name)
-    info.set_channel_labels(LABELS)
-    info.set_channel_types(TYPES)
-    info.set_channel_units("microvolts")
-    outlet = pylsl.StreamOutlet(info)
+def _daemon(name: str, toy_export, log_path) -> Daemon:
+    """An in-process daemon on the toy export (LiteRT), following the stream ``name``, montage as recorded."""
     cfg = build_config(
         {
             "stream": {"name": name, "resolve_timeout_s": 0.2},
@@ -46,7 +41,17 @@ def test_the_daemon_leaves_out_an_ecg_typed_and_an_ecg_labelled_channel_and_says
             "signal": {"montage": "as_recorded"},
         }
     )
-    d = Daemon(cfg, env={})
+    return Daemon(cfg, env={})
+
+
+def test_the_daemon_leaves_out_an_ecg_typed_and_an_ecg_labelled_channel_and_says_why(toy_export, tmp_path, caplog):
+    name, log_path = unique("channels"), tmp_path / "alerts.jsonl"
+    info = pylsl.StreamInfo(name, "EEG", len(LABELS), RATE, pylsl.cf_float32, name)
+    info.set_channel_labels(LABELS)
+    info.set_channel_types(TYPES)
+    info.set_channel_units("microvolts")
+    outlet = pylsl.StreamOutlet(info)
+    d = _daemon(name, toy_export, log_path)
     rng = np.random.default_rng(0)
     try:
         d.start()
@@ -89,16 +94,7 @@ def test_the_daemon_leaves_out_the_counter_and_flags_of_an_emotiv_stream(toy_exp
     info = pylsl.StreamInfo(name, "EEG", len(EMOTIV_LABELS), EMOTIV_RATE, pylsl.cf_double64, name)
     info.set_channel_labels(EMOTIV_LABELS)
     outlet = pylsl.StreamOutlet(info)
-    cfg = build_config(
-        {
-            "stream": {"name": name, "resolve_timeout_s": 0.2},
-            "model": {"path": str(toy_export), "backend": "litert"},
-            "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "", "log_path": str(log_path)},
-            "metrics": {"enabled": False},
-            "signal": {"montage": "as_recorded"},
-        }
-    )
-    d = Daemon(cfg, env={})
+    d = _daemon(name, toy_export, log_path)
     rng = np.random.default_rng(0)
     sent = 0
     try:
