@@ -94,6 +94,7 @@ import zmq  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from benchmarks.capacity_outlet import source_id, stream_name  # noqa: E402
+from benchmarks.procfs import proc_cpu_s, threads_cpu_s  # noqa: E402
 
 MIB = 1024 * 1024
 N_CH = 23
@@ -102,37 +103,9 @@ RECORDINGS = (DATA / "chbmit" / "chb01_03_NonSeizure.edf", DATA / "chbmit" / "ch
 P = "realtime_detect_"
 TARGETS = {"beds": 50, "p99_latency_s": 0.100, "non_model_cpu_share": 0.15, "rss_base_mib": 300, "rss_per_bed_mib": 5}
 TARGETS["ready_s"] = 5.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ----------------------------------------------------------------------------- /proc
-def proc_cpu_s(pid: int) -> float | None:
-    """utime + stime of a process (or a thread: /proc/PID/task/TID) in seconds; None when it is gone."""
-    try:
-        rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(rest[11]) + int(rest[12])) / CLK_TCK
-
-
-def threads_cpu_s(pid: int) -> dict[int, tuple[str, float]]:
-    """``{tid: (name, cpu seconds)}`` of every thread of ``pid`` (the main thread is named ``main``)."""
-    out: dict[int, tuple[str, float]] = {}
-    try:
-        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            text = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-        except OSError:
-            continue
-        name = "main" if tid == pid else text[text.index("(") + 1 : text.rindex(")")]
-        rest = text.rsplit(")", 1)[1].split()
-        out[tid] = (name, (int(rest[11]) + int(rest[12])) / CLK_TCK)
-    return out
-
-
 def mem_bytes(pid: int) -> dict[str, int]:
     """``{"VmRSS": bytes, "VmHWM": bytes}`` of a process ({} when it is gone)."""
     out = {}

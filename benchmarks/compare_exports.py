@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.inference import _busy_jiffies, _finish, _own_cpu_s, exact_batch, host_info, windows  # noqa: E402
+from benchmarks.inference import _busy_total_s, _finish, _own_cpu_s, exact_batch, host_info, windows  # noqa: E402
 from realtime.model import load_detector  # noqa: E402
 
 SHIPPED = "realtime/models/default"
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, flag) < 1:
             ap.error(f"--{flag} must be >= 1, got {getattr(args, flag)!r}")
     backends = [b for b in args.backends.split(",") if b]
-    busy0, total0 = _busy_jiffies()
+    busy0, total0 = _busy_total_s()
     cpu0 = _own_cpu_s()
     with tempfile.TemporaryDirectory(prefix="compare-exports-") as tmp:
         paths = [resolve(a, Path(tmp)) for a in args.exports]

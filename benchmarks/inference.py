@@ -60,6 +60,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.procfs import machine_cpu_s  # noqa: E402
 from realtime.model import default_model_path, load_detector, resolve_threads  # noqa: E402
 
 N_CH = 23  # channels of one bed
@@ -236,11 +237,10 @@ def windows(n: int, w: int) -> np.ndarray:
     return np.random.default_rng(1).normal(0.0, 50.0, (n, w)).astype(np.float32)
 
 
-def _busy_jiffies() -> tuple[int, int]:
-    """``(busy, total)`` CPU jiffies of the whole machine since boot (/proc/stat's first line)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return sum(fields) - idle, sum(fields)
+def _busy_total_s() -> tuple[float, float]:
+    """``(busy, total)`` CPU seconds of the whole machine since boot (steal counts in total, not busy)."""
+    m = machine_cpu_s()
+    return m["busy"], m["total"]
 
 
 def _own_cpu_s() -> float:
@@ -249,13 +249,12 @@ def _own_cpu_s() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def others_cpu_share(busy0: int, total0: int, cpu0: float) -> float | None:
-    """The share of the cores' time that other processes took since ``_busy_jiffies()`` gave
+def others_cpu_share(busy0: float, total0: float, cpu0: float) -> float | None:
+    """The share of the cores' time that other processes took since ``_busy_total_s()`` gave
     ``(busy0, total0)`` and ``_own_cpu_s()`` gave ``cpu0`` (``None`` when no time passed)."""
-    busy1, total1 = _busy_jiffies()
-    hz = os.sysconf("SC_CLK_TCK")
-    others_s = max(0.0, (busy1 - busy0) / hz - (_own_cpu_s() - cpu0))
-    return others_s / ((total1 - total0) / hz) if total1 > total0 else None
+    busy1, total1 = _busy_total_s()
+    others_s = max(0.0, (busy1 - busy0) - (_own_cpu_s() - cpu0))
+    return others_s / (total1 - total0) if total1 > total0 else None
 
 
 def exact_batch(det, batch: int):
@@ -422,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = 0.8 if args.quick else 2.0
     import tensorflow as tf
 
-    busy0, total0, cpu0 = *_busy_jiffies(), _own_cpu_s()
+    busy0, total0, cpu0 = *_busy_total_s(), _own_cpu_s()
     result: dict = {
         "command": " ".join(["benchmarks/inference.py", *(argv if argv is not None else sys.argv[1:])]),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

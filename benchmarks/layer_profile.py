@@ -68,7 +68,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from benchmarks.inference import (  # noqa: E402
-    _busy_jiffies,
+    _busy_total_s,
     _finish,
     _own_cpu_s,
     count_macs,
@@ -627,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import tensorflow as tf
 
-    busy0, total0, cpu0 = *_busy_jiffies(), _own_cpu_s()
+    busy0, total0, cpu0 = *_busy_total_s(), _own_cpu_s()
     created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     result: dict = {
         "command": " ".join(["benchmarks/layer_profile.py", *(argv if argv is not None else sys.argv[1:])]),

@@ -61,7 +61,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.inference import _busy_jiffies, _own_cpu_s, host_info, others_cpu_share  # noqa: E402
+from benchmarks.inference import _busy_total_s, _own_cpu_s, host_info, others_cpu_share  # noqa: E402
 
 REFERENCE = "float32"
 # name -> (what it is, converted from a static-batch concrete function, converter options)
@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     on = float(((card.get("settings") or {}).get("decision") or {}).get("on_threshold", 0.6))
     thresholds = sorted({0.5, on})
 
-    busy0, total0, cpu0 = *_busy_jiffies(), _own_cpu_s()
+    busy0, total0, cpu0 = *_busy_total_s(), _own_cpu_s()
     import tensorflow as tf
 
     result: dict[str, Any] = {

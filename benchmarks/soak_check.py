@@ -638,3 +638,47 @@ def seizures_in_stretches(
 def where(g: float, *, fs: float, cycle: float) -> dict:
     """A global sample as ``{"signal_s", "cycle", "in_cycle_s"}``."""
     return {"signal_s": round(g / fs, 2), "cycle": int(g // cycle), "in_cycle_s": round((g % cycle) / fs, 2)}
+
+
+def cpu_over(scrapes: Sequence[Mapping], start: float | None = None, end: float | None = None) -> dict | None:
+    """Where CPU time went between LSL times ``start`` and ``end`` (default: the first and the last scrape),
+    from the scrapes' ``machine_cpu_s`` (the machine's CPU seconds since boot: busy, idle, steal, total) and
+    ``daemon_cpu_s`` / ``outlet_cpu_s`` (each process's own): ``busy`` / ``idle`` / ``steal`` as shares of the
+    machine's CPU time, ``cpus`` (the machine's CPU seconds per wall second: its vCPUs), ``daemon_cores`` and
+    ``outlet_cores`` (CPU seconds per wall second; a process that restarts counts from 0 again, so only rises
+    are summed), ``windows_per_s`` (the daemon's ``windows_processed`` counter). None when fewer than two
+    scrapes in the interval carry the machine's times."""
+    rows = [
+        s
+        for s in scrapes
+        if s.get("machine_cpu_s") and (start is None or s["lsl"] >= start) and (end is None or s["lsl"] <= end)
+    ]
+    if len(rows) < 2:
+        return None
+    a, b = rows[0], rows[-1]
+    wall_s = b["lsl"] - a["lsl"]
+    total = b["machine_cpu_s"]["total"] - a["machine_cpu_s"]["total"]
+    if wall_s <= 0 or total <= 0:
+        return None
+
+    def rises(key: str) -> float:
+        vals = [s.get(key) for s in rows]
+        return sum(y - x if y >= x else y for x, y in itertools.pairwise(vals) if x is not None and y is not None)
+
+    out = {"from_lsl": a["lsl"], "wall_s": wall_s, "cpus": total / wall_s}
+    out |= {k: (b["machine_cpu_s"][k] - a["machine_cpu_s"][k]) / total for k in ("busy", "idle", "steal")}
+    out |= {"daemon_cores": rises("daemon_cpu_s") / wall_s, "outlet_cores": rises("outlet_cpu_s") / wall_s}
+    out["windows_per_s"] = rises("windows_processed") / wall_s
+    return out
+
+
+def backlog_spell(scrapes: Sequence[Mapping], *, before_s: float = 30.0) -> dict | None:
+    """The ``before_s`` seconds of wall time that ended at the inlet's largest scraped backlog (when the daemon
+    fell furthest behind), as :func:`cpu_over` sees them, with ``backlog_s`` and ``at_lsl``: was the machine
+    slow then (steal, other processes) or the daemon? None without a scraped backlog or the machine's times."""
+    with_backlog = [s for s in scrapes if s.get("inlet_backlog_s") is not None]
+    if not with_backlog:
+        return None
+    worst = max(with_backlog, key=lambda s: s["inlet_backlog_s"])
+    spell = cpu_over(scrapes, worst["lsl"] - before_s, worst["lsl"])
+    return None if spell is None else spell | {"backlog_s": worst["inlet_backlog_s"], "at_lsl": worst["lsl"]}

@@ -129,14 +129,17 @@ import pylsl  # noqa: E402
 import zmq  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
+from benchmarks.procfs import machine_cpu_s, proc_cpu_s  # noqa: E402
 from benchmarks.soak_check import (  # noqa: E402
     KEPT_UP_MIN,
     Outage,
     account_samples,
     backlog_limit_s,
+    backlog_spell,
     backlog_warnings,
     check_messages,
     classify,
+    cpu_over,
     fault_schedule,
     judge_validity,
     kill_outage_start,
@@ -352,6 +355,14 @@ def run(args, argv: list[str]) -> Path:
             cmd += ["--journal", str(journal)]
             return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
 
+        def cpu_now() -> dict:
+            """The machine's CPU seconds (steal included) and the daemon's and the outlet's, for each scrape."""
+            return {
+                "machine_cpu_s": machine_cpu_s(),
+                "daemon_cpu_s": proc_cpu_s(daemon.proc.pid),
+                "outlet_cpu_s": None if outlet is None else proc_cpu_s(outlet.pid),
+            }
+
         outlet = start_outlet()
         schedule = fault_schedule(
             duration_s,
@@ -406,7 +417,7 @@ def run(args, argv: list[str]) -> Path:
             if now >= next_sample:
                 next_sample = now + 1.0
                 metrics = scrape(metrics_url)
-                scrapes.append({"lsl": now} | {k: metrics.get(name) for k, name in SCRAPED.items()})
+                scrapes.append({"lsl": now} | {k: metrics.get(name) for k, name in SCRAPED.items()} | cpu_now())
                 if first_window is None and metrics.get("realtime_detect_windows_processed_total", 0) > 0:
                     first_window = now
                 r = rss_bytes(daemon.proc.pid)
@@ -422,7 +433,7 @@ def run(args, argv: list[str]) -> Path:
             outlet = None
         time.sleep(0.5)
         metrics = scrape(metrics_url)
-        scrapes.append({"lsl": pylsl.local_clock()} | {k: metrics.get(name) for k, name in SCRAPED.items()})
+        scrapes.append({"lsl": pylsl.local_clock()} | {k: metrics.get(name) for k, name in SCRAPED.items()} | cpu_now())
         code = daemon.stop(timeout_s=60)
         while (msg := sub.receive(1.0)) is not None:
             received.append(msg)
@@ -570,6 +581,18 @@ def life_line(r: dict) -> str:
     return (
         f"  {r['segment']:>3} pid {r['pid']}  {r['start_s']:>8.1f}-{r['end_s']:>8.1f} s  ended by {r['ended_by']:<10} "
         f"sent {r['sent']:.0f}: {got}"
+    )
+
+
+def cpu_row(c: dict | None) -> str:
+    """A table cell for :func:`cpu_over`'s or :func:`backlog_spell`'s result."""
+    if c is None:
+        return "n/a (not recorded)"
+    return (
+        f"machine {100 * c['busy']:.0f} % busy, {100 * c['idle']:.0f} % idle, {100 * c['steal']:.1f} % stolen by the "
+        f"host ({c['cpus']:.1f} CPUs); daemon {c['daemon_cores']:.2f} cores, outlet {c['outlet_cores']:.2f}; "
+        f"{c['windows_per_s']:.1f} windows/s over {c['wall_s']:.0f} s"
+        + (f" (backlog {c['backlog_s']:.1f} s at its end)" if "backlog_s" in c else "")
     )
 
 
@@ -736,6 +759,11 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
         "clock_details": [m["detail"] for m in clock_msgs][:20],
         "valid": valid,
         "validity": validity,
+        # where CPU time went over the run and in the 30 s before the largest backlog (None for older runs)
+        "cpu": {
+            "run": cpu_over(raw.get("scrapes", [])),
+            "before_largest_backlog": backlog_spell(raw.get("scrapes", [])),
+        },
         "no_alarm_lost": (not alarms["missed"] and alarms["checked"] > 0) if valid else None,
         "samples": None
         if acc is None
@@ -895,6 +923,8 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
         ("samples sent / received", samples_row),
         ("lost outside the faults", lost_row),
         ("inlet backlog, max", backlog_row),
+        ("CPU, whole run", cpu_row(res["cpu"]["run"])),
+        ("CPU, 30 s before the largest backlog", cpu_row(res["cpu"]["before_largest_backlog"])),
         ("windows scored / due from sent", kept_row),
         (
             "windows scored / due from received",

@@ -11,8 +11,10 @@ from benchmarks.soak_check import (
     PATTERN,
     Outage,
     Seizure,
+    backlog_spell,
     check_messages,
     classify,
+    cpu_over,
     fault_schedule,
     kill_outage_start,
     next_position,
@@ -124,3 +126,48 @@ def test_a_kill_outage_begins_where_the_daemon_stopped_scoring_that_life():
     assert kill_outage_start(20_000.0, lives, tol=100.0) == 20_000.0  # a hang is not a kill
     assert kill_outage_start(30_000.0, lives, tol=100.0) == 30_000.0
     assert kill_outage_start(40_000.0, lives, tol=100.0) == 39_990.0
+
+
+def _cpu_scrapes(steal_per_s: list[float], *, cpus: float = 2.0) -> list[dict]:
+    """One scrape a second: the machine's CPU seconds (half of what is not stolen busy), a daemon using 0.8 of
+    a core, an outlet killed and restarted at second 3 (its counter starts from 0), 20 windows a second, and the
+    backlog largest at the last scrape."""
+    rows, m, daemon, outlet = [], {"busy": 0.0, "idle": 0.0, "steal": 0.0, "total": 0.0}, 0.0, 0.0
+    for i, steal in enumerate([0.0, *steal_per_s]):
+        m = {
+            "busy": m["busy"] + (cpus - steal) / 2,
+            "idle": m["idle"] + (cpus - steal) / 2,
+            "steal": m["steal"] + steal,
+            "total": m["total"] + cpus,
+        }
+        daemon += 0.8 if i else 0.0
+        outlet = 0.1 if i == 3 else outlet + (0.2 if i else 0.0)
+        rows.append(
+            {"lsl": 100.0 + i, "machine_cpu_s": dict(m), "daemon_cpu_s": daemon, "outlet_cpu_s": outlet}
+            | {"windows_processed": 20.0 * i, "inlet_backlog_s": float(i)}
+        )
+    return rows
+
+
+def test_cpu_over_gives_shares_of_the_machine_and_each_process_in_cores():
+    rows = _cpu_scrapes([0.0, 0.0, 1.0, 1.0])
+    whole = cpu_over(rows)
+    assert whole is not None
+    assert whole["wall_s"] == pytest.approx(4.0) and whole["cpus"] == pytest.approx(2.0)
+    assert whole["steal"] == pytest.approx(2.0 / 8.0) and whole["busy"] == pytest.approx(3.0 / 8.0)
+    assert whole["busy"] + whole["idle"] + whole["steal"] == pytest.approx(1.0)
+    assert whole["daemon_cores"] == pytest.approx(0.8) and whole["windows_per_s"] == pytest.approx(20.0)
+    # the outlet: 0.2 + 0.2, then a new one at 0.1 (its own count from 0), then 0.2: 0.7 in 4 s
+    assert whole["outlet_cores"] == pytest.approx(0.7 / 4.0)
+    late = cpu_over(rows, start=102.0)
+    assert late is not None and late["steal"] == pytest.approx(0.5)
+    assert cpu_over(rows, start=104.0) is None  # one scrape is no interval
+    assert cpu_over([{k: v for k, v in r.items() if k != "machine_cpu_s"} for r in rows]) is None  # older runs
+
+
+def test_backlog_spell_looks_at_the_time_before_the_largest_backlog():
+    rows = _cpu_scrapes([0.0, 0.0, 0.0, 1.5, 1.5])
+    spell = backlog_spell(rows, before_s=2.0)
+    assert spell is not None and spell["backlog_s"] == 5.0 and spell["at_lsl"] == 105.0
+    assert spell["wall_s"] == pytest.approx(2.0) and spell["steal"] == pytest.approx(0.75)
+    assert backlog_spell([{k: v for k, v in r.items() if k != "inlet_backlog_s"} for r in rows]) is None
