@@ -94,7 +94,7 @@ import zmq  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from benchmarks.capacity_outlet import source_id, stream_name  # noqa: E402
-from benchmarks.procfs import proc_cpu_s, threads_cpu_s  # noqa: E402
+from benchmarks.procfs import machine_cpu_s, proc_cpu_s, threads_cpu_s  # noqa: E402
 
 MIB = 1024 * 1024
 N_CH = 23
@@ -486,6 +486,7 @@ def run_one(args, mode: str, n: int, work: Path, model: str, env: dict[str, str]
         a_threads = [threads_cpu_s(p) for p in pids]
         a_outlet = proc_cpu_s(outlet.pid) or 0.0
         a_self = resource.getrusage(resource.RUSAGE_SELF)
+        a_machine = machine_cpu_s()
         rss_a = sum(mem_bytes(p).get("VmRSS", 0) for p in pids)
         end = a_mono + args.duration_s
         while time.monotonic() < end:
@@ -496,6 +497,7 @@ def run_one(args, mode: str, n: int, work: Path, model: str, env: dict[str, str]
         b_threads = [threads_cpu_s(p) for p in pids]
         b_outlet = proc_cpu_s(outlet.pid) or 0.0
         b_self = resource.getrusage(resource.RUSAGE_SELF)
+        b_machine = machine_cpu_s()
         mem_b = [mem_bytes(p) for p in pids]
         b_scrape = scrape_all()
         b_mono, b_lsl = time.monotonic(), pylsl.local_clock()
@@ -579,6 +581,11 @@ def run_one(args, mode: str, n: int, work: Path, model: str, env: dict[str, str]
             "outlet_cpu_share_of_cores": (b_outlet - a_outlet) / (wall * cores),
             "benchmark_cpu_share_of_cores": (b_self.ru_utime + b_self.ru_stime - a_self.ru_utime - a_self.ru_stime)
             / (wall * cores),
+            # the machine over the interval: busy / idle / taken by the hypervisor (steal), shares of its CPU time
+            "machine_cpu_shares": {
+                k: (b_machine[k] - a_machine[k]) / max(1e-9, b_machine["total"] - a_machine["total"])
+                for k in ("busy", "idle", "steal")
+            },
         }
     )
     # every window within the hop: at the subscriber, each window's message (the daemon's histogram when none came)
@@ -663,13 +670,14 @@ def row(r: dict[str, Any]) -> str:
         f"{100 * ls['share_at_most_0.1s']:>6.1f}{100 * ls['share_at_most_hop']:>6.1f}{ls['lost']:>5}"
         f" {fmt_ms(ld['p50']):>6}/{fmt_ms(ld['p99']):<5}{r['windows_skipped']:>5.0f}"
         f"{'yes' if r['real_time'] else 'NO':>4}"
+        f"{100 * r.get('machine_cpu_shares', {}).get('steal', math.nan):>6.1f}"
     )
 
 
 HEADER = (
     f"{'beds':>5} {'mode':<11}{'proc':>4}{'ready':>8}{'scoring':>8}{'CPU%':>7}{'model':>7}{'HWM MiB':>8}"
     f"{'windows':>8} {'p50/p99':>11}{'max':>5}{'<=.1s':>6}{'<=hop':>6}{'lost':>5}{'hist p50/p99':>13}{'skip':>5}"
-    f"{'RT':>4}"
+    f"{'RT':>4}{'steal':>6}"
 )
 LEGEND = (
     "ready: s from start to the ready line (max over the daemons); scoring: s from start until every bed had "
@@ -678,7 +686,8 @@ LEGEND = (
     "bed; p50/p99, max: their latency at the subscriber, receipt - window_end (newest sample), ms; <=.1s, <=hop: "
     "% of them within 0.1 s and the hop; lost: window messages missing at the subscriber (gaps in windows_total); "
     "hist: the daemon's end-to-end latency histogram, ms (interpolated in buckets); skip: windows skipped; RT: real "
-    "time (nothing skipped or lost, every window within the hop)"
+    "time (nothing skipped or lost, every window within the hop); steal: % of the machine's CPU time the hypervisor "
+    "took in the interval (a slow host, not a slow daemon)"
 )
 
 

@@ -165,6 +165,7 @@ MAX_LATENCY_WALL_S = 10.0
 CYCLE_S = 82.0  # the two 41 s excerpts
 FAULT_EVERY_SIGNAL_S = 200.0  # one fault per this much signal: every 10 s of wall time at 20x
 EXIT_FAILED, EXIT_NOT_VALID, EXIT_NOT_RUN = 1, 3, 69
+STEAL_NOTABLE = 0.05  # a share of the machine's CPU time taken by the hypervisor worth naming beside validity
 # metrics kept from every scrape (one a wall second) for the analysis
 SCRAPED = {
     "samples_received": "realtime_detect_samples_received_total",
@@ -898,6 +899,12 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
     valid_row = {True: "yes", False: "NO", None: "NOT ESTABLISHED"}[valid] + (
         ": " + "; ".join(validity["reasons"]) if validity["reasons"] else ""
     )
+    spell = res["cpu"]["before_largest_backlog"]
+    if not valid and spell is not None and spell["steal"] >= STEAL_NOTABLE:
+        valid_row += (
+            f" (in the 30 s before the largest backlog the hypervisor took {100 * spell['steal']:.0f} % of the "
+            "machine's CPU time: a slow host)"
+        )
     rows = [
         ("model / backend / device", f"{raw['model_version']} / {raw['backend']} / {raw['device']}"),
         (

@@ -295,11 +295,13 @@ def write_run(
     backlog_s=1.0,
     old=False,
     unexpected=False,
+    steal=None,
 ):
     """A whole synthetic run directory: 6 cycles (492 s of signal) at 20x, one kill in cycle 2 (restarted 3 s of wall
     time later), the clock back an hour from 100000 on, an onset for every seizure not in ``missed_cycles`` and
     not in the kill's outage (cycle 2), and the daemon's windows less ``drops``. ``old``: as runs before the
-    accounting were written (no status.window, no counts in the journal, no window positions)."""
+    accounting were written (no status.window, no counts in the journal, no window positions). ``steal``: the
+    scrapes carry the machine's CPU times (2 CPUs, that share of them stolen every second) and the daemon's."""
     g_end = 6 * CYCLE
     kill_g, restart_g = 50000, 50000 + 3 * RATE
     jumps = [(100000.0, -3600.0)]
@@ -386,14 +388,20 @@ def write_run(
         "daemon_exit_code_after_sigterm": 0,
         "behind_lines": [],
     }
+    scraped = range(0, g_end, int(RATE))
     if not old:
         run |= {
             "native_window_samples": NATIVE,
             "window_positions": [FIRST_POS, LAST_POS],
             "inlet_buffer_s": 30,
             "max_chunk_samples": 4096,
-            "scrapes": [{"lsl": lsl(g), "inlet_backlog_s": backlog_s} for g in range(0, g_end, int(RATE))],
+            # the backlog grows to backlog_s at the last scrape
+            "scrapes": [{"lsl": lsl(g), "inlet_backlog_s": backlog_s * g / scraped[-1]} for g in scraped],
         }
+        if steal is not None:
+            for i, scraped in enumerate(run["scrapes"]):
+                machine = {"busy": (2 - 2 * steal) * i / 2, "idle": (2 - 2 * steal) * i / 2, "steal": 2 * steal * i}
+                scraped |= {"machine_cpu_s": machine | {"total": 2.0 * i}, "daemon_cpu_s": 1.2 * i}
     work.mkdir(exist_ok=True)
     (work / "run.json").write_text(json.dumps(run))
     (work / "outlet.jsonl").write_text("".join(json.dumps(e) + "\n" for e in journal))
@@ -434,6 +442,7 @@ def test_analyse_a_valid_run_gives_the_verdict_and_exit_0(tmp_path, soak_faults)
 
 
 def test_analyse_a_run_that_lost_samples_is_not_valid_names_the_seizure_and_exits_3(tmp_path, soak_faults):
+    valid = "VALID for 'no alarm lost'"
     work = write_run(tmp_path / "run", drops=[(95968, 96585)], missed_cycles=(4,))  # in cycle 4, before its onset
     res, rows = soak_faults.analyse(work)
     assert res["valid"] is False and res["no_alarm_lost"] is None and res["ok"]["alarms"] is None
@@ -454,12 +463,23 @@ def test_analyse_a_run_that_lost_samples_is_not_valid_names_the_seizure_and_exit
     assert res["valid"] is False and res["ok"]["no_unexpected_onsets"] is None and res["unexpected_onsets_s"]
     assert soak_faults.exit_code(res["ok"], res["valid"]) == 3
     # the daemon far behind, nothing lost yet: not valid either
-    res, _ = soak_faults.analyse(write_run(tmp_path / "behind", backlog_s=14.0))
+    res, rows = soak_faults.analyse(write_run(tmp_path / "behind", backlog_s=14.0))
     assert (
         res["valid"] is False
         and "backlog reached 14.0 s of signal, over the 7 s limit" in res["validity"]["reasons"][0]
     )
     assert soak_faults.exit_code(res["ok"], res["valid"]) == 3
+    assert res["cpu"] == {"run": None, "before_largest_backlog": None}  # not recorded: said so, not guessed
+    assert dict(rows)["CPU, whole run"] == "n/a (not recorded)" and "hypervisor" not in dict(rows)[valid]
+    # ... on a host that took a fifth of the machine's CPU time: the verdict stands, and names the host
+    res, rows = soak_faults.analyse(write_run(tmp_path / "stolen", backlog_s=14.0, steal=0.2))
+    assert res["valid"] is False and res["cpu"]["run"]["steal"] == pytest.approx(0.2)
+    assert res["cpu"]["run"]["daemon_cores"] == pytest.approx(1.2)
+    assert dict(rows)[valid].endswith("the hypervisor took 20 % of the machine's CPU time: a slow host)")
+    assert "20.0 % stolen by the host" in dict(rows)["CPU, 30 s before the largest backlog"]
+    # ... and a valid run says nothing of it
+    _, rows = soak_faults.analyse(write_run(tmp_path / "valid-stolen", steal=0.2))
+    assert dict(rows)[valid] == "yes"
 
 
 def test_analyse_still_reads_a_run_made_before_the_accounting(tmp_path, soak_faults):
