@@ -135,9 +135,6 @@ class InletStep:
         return 0 if self.timestamps is None else len(self.timestamps)
 
 
-_DEFERRED = InletStep(deferred=True)  # shared by every deferred step: read, never changed
-
-
 def inlet_backlog(available: int, sfreq: float, buffer_s: float) -> tuple[float, bool]:
     """Seconds of signal waiting in an inlet when a pull began (``available`` samples at ``sfreq``: the pulled
     ones and those left), and whether that is over half of its buffer (``buffer_s``, liblsl's ``max_buflen``):
@@ -266,8 +263,6 @@ class Inlet:
         self._buffer: np.ndarray | None = None
         self._last_data = 0.0
         self._last_pull = -float("inf")  # clock() at the last pull
-        # a deferred step: liblsl is not asked again before the missing samples can have come at the nominal rate
-        self._recheck_at, self._recheck_wanted = -float("inf"), 0
         self._opened_at = 0.0
         self._had_data_since_open = False
         self._rejected_uids: set[str] = set()
@@ -299,23 +294,16 @@ class Inlet:
         if self._inlet is None:
             return self._try_open(resolve_wait_s)
         wanted = max(1, min(int(pull_when_samples), self.max_chunk_samples))
-        if wanted > 1 and timeout_s <= 0 and self.state == "connected":
-            now = self.clock()
-            if now - self._last_pull < MAX_DEFER_S:
-                if now < self._recheck_at and wanted >= self._recheck_wanted:
-                    return _DEFERRED
-                available = self._available()
-                if available < wanted:
-                    # At the stream's nominal rate the rest comes no sooner than this: asking liblsl before then
-                    # (a ward's loop asked every bed about a hundred times a second) finds nothing new. A source
-                    # faster than its nominal rate is pulled then, at the latest: as if it kept its rate.
-                    rate = self.meta.sfreq if self.meta is not None else 0.0
-                    self._recheck_at = now + (wanted - available) / rate if rate > 0 else now
-                    self._recheck_wanted = wanted
-                    return _DEFERRED
+        if (
+            wanted > 1
+            and timeout_s <= 0
+            and self.state == "connected"
+            and self.clock() - self._last_pull < MAX_DEFER_S
+            and self._available() < wanted
+        ):
+            return InletStep(deferred=True)
         step = self._pull(timeout_s, wanted if timeout_s > 0 else 1)
         self._last_pull = self.clock()  # after it: a first pull waits for liblsl's clock offset
-        self._recheck_at = -float("inf")
         return step
 
     def reject(self, reason: str) -> None:

@@ -221,63 +221,6 @@ def test_a_step_asked_to_wait_pulls_once_the_samples_are_there_or_max_defer_s_af
         inlet.close()
 
 
-def test_a_deferred_step_asks_liblsl_again_only_once_the_missing_samples_can_have_come():
-    """A ward's loop steps every bed about a hundred times a second; a deferred step asks liblsl how many samples
-    wait only once the missing ones can have come at the stream's nominal rate (10 of 256 Hz: 39 ms later), or
-    at once when it is asked for fewer than before."""
-    name = unique("recheck")
-    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 2, 256.0, "float32", name))
-    frozen: list[float | None] = [None]
-    inlet = Inlet(StreamSpec(name=name), clock=lambda: pylsl.local_clock() if frozen[0] is None else frozen[0])
-    rows = np.arange(440, dtype=np.float32).reshape(220, 2)
-    asked = [0]
-    available = inlet._available
-
-    def counting() -> int:
-        asked[0] += 1
-        return available()
-
-    inlet._available = counting  # type: ignore[method-assign]
-
-    def wait_until_waiting(n: int) -> None:
-        deadline = time.monotonic() + 5.0
-        while available() < n and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert available() == n
-
-    try:
-        assert _connect(inlet).event == "connected"
-        outlet.push_chunk(rows[:10])
-        _pull(inlet, 10)
-        frozen[0] = pylsl.local_clock()
-        outlet.push_chunk(rows[10:110])
-        wait_until_waiting(100)
-        asked[0] = 0
-        assert inlet.step(0.0, pull_when_samples=110).deferred  # 10 missing: 39 ms at 256 Hz
-        assert asked[0] == 1
-        outlet.push_chunk(rows[110:120])  # they come early (a burst): not seen before their time
-        wait_until_waiting(110)
-        asked[0] = 0
-        for _ in range(5):
-            frozen[0] += 0.007
-            assert inlet.step(0.0, pull_when_samples=110).deferred
-        assert asked[0] == 0
-        assert not inlet.step(0.0, pull_when_samples=100).deferred  # fewer asked for: liblsl asked at once
-        outlet.push_chunk(rows[120:200])
-        wait_until_waiting(80)
-        assert inlet.step(0.0, pull_when_samples=100).deferred  # 20 missing: 78 ms
-        outlet.push_chunk(rows[200:220])
-        wait_until_waiting(100)
-        frozen[0] += 0.070
-        assert inlet.step(0.0, pull_when_samples=100).deferred
-        frozen[0] += 0.010
-        step = inlet.step(0.0, pull_when_samples=100)  # their time has come: asked, and pulled
-        assert not step.deferred and step.n_samples == 100
-        np.testing.assert_array_equal(step.samples, rows[120:220])
-    finally:
-        inlet.close()
-
-
 def test_a_pull_that_waits_returns_once_the_samples_asked_for_have_come():
     """A daemon of one bed waits in its pull: asked for the samples its next window needs, the pull returns
     when they are there (not at the first chunk, not at its timeout), or at its timeout with what came."""
