@@ -429,8 +429,10 @@ class Bed:
         """Publish the clock jumps not yet published (one ``status.signal`` ``clock`` for all of them), unless
         one was published less than ``QUALITY_HOLD_S`` ago (``force``: now, e.g. before ``lost``)."""
         pending = self._clock_pending
+        if not pending:  # asked every loop turn
+            return
         now = time.monotonic()
-        if not pending or (not force and now - self._clock_sent_at < QUALITY_HOLD_S):
+        if not force and now - self._clock_sent_at < QUALITY_HOLD_S:
             return
         from realtime.messages import signal_message
 
@@ -520,12 +522,14 @@ class Bed:
 
     def reannounce_if_due(self) -> None:
         """Re-announce this bed's open, unacknowledged event when it is due."""
+        ev = self.alarm.open
+        if ev is None:  # most beds, most of the time: asked every loop turn, so nothing else is done
+            return
         from realtime.messages import reannounce_message
 
         now_mono = time.monotonic()
         count = self.alarm.due_reannounce(now_mono)
-        ev = self.alarm.open
-        if count is None or ev is None:
+        if count is None:
             return
         now = self.daemon._lsl_now()
         log.warning(
