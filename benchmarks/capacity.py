@@ -94,7 +94,7 @@ import zmq  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from benchmarks.capacity_outlet import source_id, stream_name  # noqa: E402
-from benchmarks.procfs import machine_cpu_s, proc_cpu_s, threads_cpu_s  # noqa: E402
+from benchmarks.procfs import cpu_shares, machine_cpu_s, mem_bytes, proc_cpu_s, threads_cpu_s  # noqa: E402
 
 MIB = 1024 * 1024
 N_CH = 23
@@ -106,19 +106,6 @@ TARGETS["ready_s"] = 5.0
 
 
 # ----------------------------------------------------------------------------- /proc
-def mem_bytes(pid: int) -> dict[str, int]:
-    """``{"VmRSS": bytes, "VmHWM": bytes}`` of a process ({} when it is gone)."""
-    out = {}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key = line.split(":", 1)[0]
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(line.split()[1]) * 1024
-    except OSError:
-        return {}
-    return out
-
-
 def mem_available() -> int | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -582,10 +569,7 @@ def run_one(args, mode: str, n: int, work: Path, model: str, env: dict[str, str]
             "benchmark_cpu_share_of_cores": (b_self.ru_utime + b_self.ru_stime - a_self.ru_utime - a_self.ru_stime)
             / (wall * cores),
             # the machine over the interval: busy / idle / taken by the hypervisor (steal), shares of its CPU time
-            "machine_cpu_shares": {
-                k: (b_machine[k] - a_machine[k]) / max(1e-9, b_machine["total"] - a_machine["total"])
-                for k in ("busy", "idle", "steal")
-            },
+            "machine_cpu_shares": cpu_shares(a_machine, b_machine),
         }
     )
     # every window within the hop: at the subscriber, each window's message (the daemon's histogram when none came)

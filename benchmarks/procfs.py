@@ -1,4 +1,5 @@
-"""CPU time as /proc counts it: of a process, of its threads, and of the whole machine (steal time included).
+"""CPU time and memory as /proc counts them: of a process, of its threads, and of the whole machine (steal
+time included).
 
 A virtual machine's vCPUs can be taken away by the host ("steal"): a benchmark that slowed down while steal
 rose was slowed by the machine, not by the code it measures. Linux only; readers return None or {} when a
@@ -56,3 +57,23 @@ def machine_cpu_s() -> dict[str, float]:
         "steal": steal / CLK_TCK,
         "total": sum(ticks.values()) / CLK_TCK,
     }
+
+
+def cpu_shares(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """``busy`` / ``idle`` / ``steal`` as shares of the machine's CPU time between two :func:`machine_cpu_s`
+    readings (NaN when no time passed)."""
+    total = after["total"] - before["total"]
+    return {k: (after[k] - before[k]) / total if total > 0 else float("nan") for k in ("busy", "idle", "steal")}
+
+
+def mem_bytes(pid: int) -> dict[str, int]:
+    """``{"VmRSS": bytes, "VmHWM": bytes}`` of a process ({} when it is gone)."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key = line.split(":", 1)[0]
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(line.split()[1]) * 1024
+    except OSError:
+        return {}
+    return out

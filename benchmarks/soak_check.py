@@ -2,7 +2,7 @@
 alert falls in the replayed signal, which seizures raised an alarm, memory growth, the alert log
 against what a subscriber received, and whether the daemon received every sample the outlet sent (the
 outlet's journal against the daemon's windows), which decides whether the run is valid as a test of "no
-alarm lost". numpy and the standard library only; no I/O, no clocks.
+alarm lost". numpy, the standard library and procfs.cpu_shares (arithmetic) only; no I/O, no clocks.
 
 Positions are *global samples*: sample ``g`` of the soak's timeline (benchmarks/soak_outlet.py) is
 due at LSL time ``t0 + g / rate`` (``rate`` = sampling rate x speed, samples per second of the LSL
@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from benchmarks.procfs import cpu_shares
 
 # The faults in the order they come, over and over: ("jump", +1 forward / -1 back) or a kill or a hang.
 # The jumps take the clock to -J, back to 0, to +J and back to 0, so both directions start from both sides.
@@ -666,7 +668,7 @@ def cpu_over(scrapes: Sequence[Mapping], start: float | None = None, end: float 
         return sum(y - x if y >= x else y for x, y in itertools.pairwise(vals) if x is not None and y is not None)
 
     out = {"from_lsl": a["lsl"], "wall_s": wall_s, "cpus": total / wall_s}
-    out |= {k: (b["machine_cpu_s"][k] - a["machine_cpu_s"][k]) / total for k in ("busy", "idle", "steal")}
+    out |= cpu_shares(a["machine_cpu_s"], b["machine_cpu_s"])
     out |= {"daemon_cores": rises("daemon_cpu_s") / wall_s, "outlet_cores": rises("outlet_cpu_s") / wall_s}
     out["windows_per_s"] = rises("windows_processed") / wall_s
     return out

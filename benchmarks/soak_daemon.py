@@ -43,19 +43,10 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
+from benchmarks.procfs import mem_bytes  # noqa: E402
 from realtime.demo import _READY, DEFAULT_RECORDING, Child, lsl_config_path  # noqa: E402
 
 MIB = 1024 * 1024
-
-
-def rss_bytes(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -147,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 metrics = scrape(metrics_url)
                 if t_first is None and metrics.get("realtime_detect_windows_processed_total", 0) > 0:
                     t_first = now
-                rss = rss_bytes(daemon.proc.pid)
+                rss = mem_bytes(daemon.proc.pid).get("VmRSS")
                 if t_first is not None and rss is not None:
                     samples.append((now - t_first, rss))
             if player is not None and now >= next_yank:

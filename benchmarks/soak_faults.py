@@ -129,7 +129,7 @@ import pylsl  # noqa: E402
 import zmq  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from benchmarks.procfs import machine_cpu_s, proc_cpu_s  # noqa: E402
+from benchmarks.procfs import machine_cpu_s, mem_bytes, proc_cpu_s  # noqa: E402
 from benchmarks.soak_check import (  # noqa: E402
     KEPT_UP_MIN,
     Outage,
@@ -174,16 +174,6 @@ SCRAPED = {
     "inlet_backlog_s": "realtime_detect_inlet_backlog_seconds",
     "stream_connected": "realtime_detect_stream_connected",
 }
-
-
-def rss_bytes(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -421,7 +411,7 @@ def run(args, argv: list[str]) -> Path:
                 scrapes.append({"lsl": now} | {k: metrics.get(name) for k, name in SCRAPED.items()} | cpu_now())
                 if first_window is None and metrics.get("realtime_detect_windows_processed_total", 0) > 0:
                     first_window = now
-                r = rss_bytes(daemon.proc.pid)
+                r = mem_bytes(daemon.proc.pid).get("VmRSS")
                 if first_window is not None and r is not None:
                     rss.append((now - first_window, r))
         run_wall_s = pylsl.local_clock() - t0
