@@ -83,6 +83,8 @@ from realtime.model import default_model_path, load_detector, read_card  # noqa:
 BLOCKS = ("block_global_max", "block_global_avg", "block_local_max", "block_local_avg")
 HEAD_LAYERS = ("concat_blocks", "dense_0", "dense_1", "probabilities")
 TARGET = 0.60  # issue 13: batched CPU inference at >= 60 % of the multiply rate
+MODEL_BANK = "the model's bank (inference: polyphase when up-sampled)"
+TRAINING_BANK = "up-sampling + direct (the training form)"
 REL_TOL = 1e-5  # "the same output within float32 rounding": max |difference| <= REL_TOL x max |output|
 
 
@@ -105,8 +107,11 @@ def part_macs(model, window_samples: int) -> dict:
     ``{"filter_bank", block name: {"total", "m0", "m1", ...}, "head"}``."""
     fb = model.get_layer("filter_bank")
     k_taps, _, n_bands = (int(d) for d in fb.kernel.shape)
-    t_bank = window_samples * max(1, int(getattr(model.get_layer("upsample"), "size", 1)))
-    out: dict = {"filter_bank": t_bank * k_taps * n_bands}
+    factor = fb.upsample_factor
+    t_bank = window_samples * factor
+    # the bank's inference form: polyphase, window_samples outputs of factor * n_bands channels
+    poly_taps = 2 * (-(-(k_taps - 1) // 2 // factor)) + 1 if factor > 1 else k_taps
+    out: dict = {"filter_bank": window_samples * poly_taps * factor * n_bands}
     for name in BLOCKS:
         block = model.get_layer(name)
         t, mods = t_bank, {}
@@ -149,25 +154,6 @@ def fft_correlate(x, kernel: np.ndarray, fft_len: int):
     y = tf.signal.irfft(xs[:, None, :] * spec[None], fft_length=[fft_len])  # [B, C, fft_len]
     c = (k - 1) // 2
     return tf.transpose(y[:, :, c : c + n], (0, 2, 1))
-
-
-def polyphase_kernel(kernel: np.ndarray, factor: int) -> np.ndarray:
-    """The bank ``kernel`` [K, C] after a zero-order-hold up-sampling by ``factor`` (each sample repeated), as
-    ``factor`` phase filters on the input before up-sampling: [Kp, factor * C] (phase-major columns), Kp
-    odd, 'same'-centred. Output phase r at input index p: sum_q kp[q, r, :] x[p + q - (Kp - 1) / 2]."""
-    k, n_out = kernel.shape
-    half = (k - 1) // 2
-    # output n = factor p + r reads the up-sampled sample n + j - half,
-    # i.e. the input sample floor((factor p + r + j - half) / factor) = p + q
-    qs = {r: [(r + j - half) // factor for j in range(k)] for r in range(factor)}
-    lo = min(min(v) for v in qs.values())
-    hi = max(max(v) for v in qs.values())
-    span = max(-lo, hi)
-    out = np.zeros((2 * span + 1, factor, n_out), dtype=np.float64)
-    for r in range(factor):
-        for j, q in enumerate(qs[r]):
-            out[q + span, r, :] += kernel[j]
-    return out.reshape(2 * span + 1, factor * n_out)
 
 
 def reference_bank(u: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -289,11 +275,13 @@ def make_parts(model, w: int, fft_sizes: list[int], poly_sizes: list[int], fft_m
     import keras
     import tensorflow as tf
 
-    up, fb = model.get_layer("upsample"), model.get_layer("filter_bank")
-    factor = int(getattr(up, "size", 1))
+    from train.layers.filter_bank import polyphase_kernel
+
+    fb, to_channels = model.get_layer("filter_bank"), model.get_layer("to_channels")
+    factor = fb.upsample_factor
     t_bank = w * factor
     kernel = np.asarray(fb.kernel.numpy()[:, 0, :], dtype=np.float64)  # [511, 5], the values the model holds
-    kpoly = polyphase_kernel(kernel, factor)
+    kpoly = np.asarray(polyphase_kernel(kernel[:, None, :], factor))[:, 0, :]  # [J, factor * 5], phase-major
     n_bands = kernel.shape[1]
     inp = model.input
 
@@ -302,7 +290,7 @@ def make_parts(model, w: int, fft_sizes: list[int], poly_sizes: list[int], fft_m
         return concrete(lambda x: m(x, training=False), (w,))
 
     prefixes = {
-        "front_end": sub(up.output),
+        "front_end": sub(to_channels.output),
         "filter_bank": sub(fb.output),
         **{f"+{i + 1} block(s)": sub([model.get_layer(b).output for b in BLOCKS[: i + 1]]) for i in range(4)},
         "whole model": sub(model.output),
@@ -310,13 +298,16 @@ def make_parts(model, w: int, fft_sizes: list[int], poly_sizes: list[int], fft_m
     blocks = [model.get_layer(b) for b in BLOCKS]
     flats = [model.get_layer(f"flatten_{b.removeprefix('block_')}") for b in BLOCKS]
     concat, d0, d1, probs = (model.get_layer(n) for n in HEAD_LAYERS)
-    front = keras.Model(inp, up.output)
+    front = keras.Model(inp, to_channels.output)  # x1: [B, w, 1], before the up-sampling
 
     def head_fn(z):  # z: [B, 4, T, C], the four blocks' outputs stacked
         return probs(d1(d0(concat([f(z[:, i]) for i, f in enumerate(flats)]))))
 
-    def fft_bank(size: int):
+    def fft_bank(size: int):  # on the up-sampled u
         return lambda u: fft_correlate(u[:, :, 0], kernel, size)
+
+    def up_then(bank):  # x1 -> the zero-order hold -> bank
+        return lambda x1: bank(tf.repeat(x1, factor, axis=1))
 
     def poly_direct(x1):  # [B, N, 1] before up-sampling -> [B, factor N, C]
         y = tf.nn.conv1d(x1, tf.constant(kpoly[:, None, :].astype(np.float32)), stride=1, padding="SAME")
@@ -327,7 +318,7 @@ def make_parts(model, w: int, fft_sizes: list[int], poly_sizes: list[int], fft_m
 
     def whole_with(bank):
         def f(x):
-            y = bank(front(x, training=False))
+            y = bank(front(x, training=False))  # bank: x1 -> [B, t_bank, n_bands]
             return head_fn(tf.stack([blk(y, training=False) for blk in blocks], axis=1))
 
         return f
@@ -336,19 +327,19 @@ def make_parts(model, w: int, fft_sizes: list[int], poly_sizes: list[int], fft_m
         return lambda y: blk(y, training=False)
 
     alone = {
-        "filter_bank": concrete(lambda u: fb(u), (t_bank, 1)),
+        "filter_bank": concrete(lambda x1: fb(x1, training=False), (w, 1)),
         **{b: concrete(block_fn(blk), (t_bank, n_bands)) for b, blk in zip(BLOCKS, blocks, strict=True)},
     }
     # the alternatives: (input kind: "u" up-sampled [B, 2048, 1] or "x1" before up-sampling [B, 1024, 1], fn)
     alts = {
         **{f"FFT {s}": ("u", concrete(fft_bank(s), (t_bank, 1))) for s in fft_sizes},
-        "up-sampling + direct (the model's)": ("x1", concrete(lambda x1: fb(up(x1)), (w, 1))),
+        TRAINING_BANK: ("x1", concrete(lambda x1: fb(x1, training=True), (w, 1))),
         f"polyphase direct ({kpoly.shape[0]} taps, {kpoly.shape[1]} outputs)": ("x1", concrete(poly_direct, (w, 1))),
         **{f"polyphase FFT {s}": ("x1", concrete(poly_fft(s), (w, 1))) for s in poly_sizes},
     }
     composed = {
-        "whole model, composed, its own bank": concrete(whole_with(fb), (w,)),
-        f"whole model, composed, FFT {fft_model} bank": concrete(whole_with(fft_bank(fft_model)), (w,)),
+        "whole model, composed, its own bank": concrete(whole_with(lambda x1: fb(x1, training=False)), (w,)),
+        f"whole model, composed, FFT {fft_model} bank": concrete(whole_with(up_then(fft_bank(fft_model))), (w,)),
     }
     return {
         "prefixes": prefixes,
@@ -358,16 +349,17 @@ def make_parts(model, w: int, fft_sizes: list[int], poly_sizes: list[int], fft_m
         "composed": composed,
         "kernel": kernel,
         "blocks": blocks,
-        "to_channels": keras.Model(inp, model.get_layer("to_channels").output),
+        "factor": factor,
     }
 
 
 def inputs_of(parts: dict, x: np.ndarray) -> dict:
     """The input of every part for the windows ``x``: x, u (up-sampled), y (bank output), z (blocks' outputs), x1."""
-    u = np.asarray(parts["prefixes"]["front_end"](x))
+    x1 = np.asarray(parts["prefixes"]["front_end"](x))
+    u = np.repeat(x1, parts["factor"], axis=1)
     y = np.asarray(parts["prefixes"]["filter_bank"](x))
     z = np.stack([np.asarray(b(y, training=False)) for b in parts["blocks"]], axis=1)
-    return {"x": x, "u": u, "y": y, "z": z, "x1": np.asarray(parts["to_channels"](x))}
+    return {"x": x, "u": u, "y": y, "z": z, "x1": x1}
 
 
 def equality_checks(parts: dict, inp: dict, n: int) -> dict:
@@ -375,9 +367,9 @@ def equality_checks(parts: dict, inp: dict, n: int) -> dict:
     models' probabilities against the model's."""
     ref = reference_bank(inp["u"][:n, :, 0], parts["kernel"])
     scale = float(np.max(np.abs(ref)))
-    direct = np.asarray(parts["alone"]["filter_bank"](inp["u"][:n]))
+    direct = np.asarray(parts["alone"]["filter_bank"](inp["x1"][:n]))
     checks: dict = {
-        "direct (the model's Conv1D)": {
+        MODEL_BANK: {
             "max_abs_diff_vs_float64_rel": max_rel(direct, ref, scale),
             "max_abs_diff_vs_direct_float32_rel": 0.0,
         }
@@ -465,10 +457,10 @@ def summarise(b: int, timing: Callable[[str, str], dict], parts: dict, macs: dic
         "alone": {"wall_ms": sum(rows[bl]["alone"]["wall_ms"] for bl in BLOCKS)},
         "alone_fraction_of_matmul_wall": frac(blocks_mflop, sum(rows[bl]["alone"]["wall_ms"] for bl in BLOCKS)),
     }
-    bank = {"direct (the model's Conv1D)": timing("alone", "filter_bank")}
+    bank = {MODEL_BANK: timing("alone", "filter_bank")}
     bank.update({k: timing("bank", k) for k in parts["alts"]})
     comp = {k: timing("composed", k) for k in parts["composed"]}
-    fb_direct = bank["direct (the model's Conv1D)"]["wall_ms"]
+    fb_direct = bank[MODEL_BANK]["wall_ms"]
     fb_fft = bank[f"FFT {fft_model}"]["wall_ms"]
     t60 = total_mflop / (TARGET * mm["gflops_wall"])  # ms per window at 60 % of the multiply rate
     rest = total_wall - blocks_wall
@@ -476,7 +468,7 @@ def summarise(b: int, timing: Callable[[str, str], dict], parts: dict, macs: dic
     # paired: the two composed models were timed one after the other in each round
     paired = np.array(comp_own["wall_ms_rounds"]) - np.array(comp_fft["wall_ms_rounds"])
     whole_rounds = pre["whole model"]["wall_ms_rounds"]
-    up_direct = bank["up-sampling + direct (the model's)"]["wall_ms"]
+    up_direct = bank[TRAINING_BANK]["wall_ms"]
     poly = next(v["wall_ms"] for k, v in bank.items() if k.startswith("polyphase direct"))
     analysis = {
         "total_wall_ms": total_wall,
@@ -702,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
             (b, "reference", REFERENCES[0], ident, xb["x"]),
             (b, "reference", REFERENCES[1], exact_batch(det, b).predict, xb["x"]),
             *[(b, "prefix", k, fn, xb["x"]) for k, fn in parts["prefixes"].items()],
-            *[(b, "alone", k, fn, xb["y"] if k in BLOCKS else xb["u"]) for k, fn in parts["alone"].items()],
+            *[(b, "alone", k, fn, xb["y"] if k in BLOCKS else xb["x1"]) for k, fn in parts["alone"].items()],
             (b, "alone", "head", head, xb["z"]),
             *[(b, "bank", k, fn, xb[kind]) for k, (kind, fn) in parts["alts"].items()],
             *[(b, "composed", k, fn, xb["x"]) for k, fn in parts["composed"].items()],

@@ -85,7 +85,9 @@ class FilterBankHP:
 @dataclass(frozen=True)
 class InceptionHP:
     upsample_factor: int = _f(
-        2, "-", "UpSampling1D factor before the filter bank (the bank is the interpolation filter)"
+        2,
+        "-",
+        "zero-order-hold up-sampling before the filter bank (in its layer; the bank is the interpolation filter)",
     )
     filters: int = _f(8, "channels", "filters per branch of an inception module")
     kernel_sizes: list = _f([9, 25], "samples", "kernel sizes of the parallel convolution branches")
@@ -98,7 +100,9 @@ class InceptionHP:
 
 @dataclass(frozen=True)
 class LstmHP:
-    upsample_factor: int = _f(1, "-", "UpSampling1D factor before the filter bank")
+    upsample_factor: int = _f(
+        1, "-", "zero-order-hold up-sampling factor before the filter bank (in the FilterBank layer)"
+    )
     frontend_filters: int = _f(16, "channels", "strided convolution front-end filters")
     frontend_stride: int = _f(8, "samples", "front-end stride (sequence length = window * upsample / stride)")
     units: int = _f(32, "units", "LSTM units")

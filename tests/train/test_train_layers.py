@@ -13,6 +13,7 @@ from train.layers import FilterBank, InceptionBlock, InputScaling
         InputScaling("fixed_uv", 75.0, eps=1e-5, name="s"),
         InputScaling("window_minmax", name="s2"),
         FilterBank([4.0, 12.0, 40.0], 255, 500.0, "hann", True, name="fb"),
+        FilterBank([4.0, 12.0, 40.0], 255, 500.0, "hann", False, 2, name="fb2"),
         InceptionBlock(3, [5, 7], 4, "avg", 2, 2, activation="swish", name="ib"),
     ],
 )
@@ -57,6 +58,45 @@ def test_filter_bank_float64_matches_float32_and_passes_a_sine():
     assert np.abs(y64[0, mid, 1]).max() < 0.05
 
 
+@pytest.mark.parametrize("factor", [1, 2, 3, 4])
+@pytest.mark.parametrize("taps", [3, 5, 7, 255, 511])
+@pytest.mark.parametrize("float64", [False, True])
+def test_filter_bank_polyphase_inference_equals_repeat_then_convolve(factor, taps, float64):
+    """Inference's polyphase form against numpy: every sample repeated ``factor`` times, then the 'same'
+    cross-correlation with each band's kernel at the high rate (zero padding at both ends)."""
+    rng = np.random.default_rng(taps + factor)
+    fb = FilterBank([4.0, 12.0, 40.0], taps, 125.0 * factor, float64=float64, upsample_factor=factor)
+    x = rng.standard_normal((2, 200, 1)).astype("float32")
+    up = np.repeat(x[:, :, 0].astype(np.float64), factor, axis=1)  # [2, 200 f]
+    w = fb._design[:, 0, :]  # [taps, bands]
+    h = (taps - 1) // 2
+    padded = np.pad(up, ((0, 0), (h, h)))
+    ref = np.stack([np.stack([np.correlate(row, w[:, b], "valid") for b in range(w.shape[1])], -1) for row in padded])
+    train = np.asarray(fb(x, training=True), np.float64)
+    infer = np.asarray(fb(x, training=False), np.float64)
+    assert train.shape == infer.shape == ref.shape == (2, 200 * factor, 2)
+    assert fb.compute_output_shape((None, 200, 1)) == (None, 200 * factor, 2)
+    tol = 2e-6 if not float64 else 1e-6  # float32 output either way; float32 arithmetic without float64
+    scale = np.abs(ref).max()
+    assert np.abs(train - ref).max() / scale < tol
+    assert np.abs(infer - ref).max() / scale < tol
+    if float64:  # both forms in float64: equal to the float32 rounding of the output
+        np.testing.assert_array_equal(train, infer)
+
+
+def test_filter_bank_polyphase_kernel_sums_the_taps_each_phase_covers():
+    from train.layers.filter_bank import polyphase_indices, polyphase_kernel
+
+    w = np.arange(1.0, 8.0).reshape(7, 1, 1)  # taps w[0..6] = 1..7, h = 3
+    c = np.asarray(polyphase_kernel(keras.ops.convert_to_tensor(w), 2))  # a = 2: j in -2..2, 2 phases
+    # c_r[j] = w[2j + 3 - r] + w[2j + 4 - r], w = 0 outside 0..6
+    assert c.shape == (5, 1, 2)
+    np.testing.assert_array_equal(c[:, 0, 0], [0 + 1, 2 + 3, 4 + 5, 6 + 7, 0 + 0])  # r = 0
+    np.testing.assert_array_equal(c[:, 0, 1], [0 + 0, 1 + 2, 3 + 4, 5 + 6, 7 + 0])  # r = 1
+    assert polyphase_indices(7, 2).shape == (5, 2, 2)
+    np.testing.assert_array_equal(polyphase_indices(5, 1)[:, 0, 0], np.arange(5))  # factor 1: the kernel itself
+
+
 @pytest.mark.parametrize("method", ["window_minmax", "fixed_uv", "asinh_uv"])
 def test_flat_window_gives_zeros_not_nan(method):
     x = np.full((3, 1024), 37.5, np.float32)
@@ -94,6 +134,8 @@ def test_scaling_behaviour_under_gain():
         (lambda: InceptionBlock(pool="median"), "'median'"),
         (lambda: InceptionBlock(dilation_rate=0), "0"),
         (lambda: FilterBank([1.5, 3.0], 64, 500.0), "64"),
+        (lambda: FilterBank([1.5, 3.0], 65, 500.0, upsample_factor=0), "0"),
+        (lambda: FilterBank([1.5, 3.0], 65, 500.0, upsample_factor=1.5), "1.5"),
     ],
 )
 def test_bad_constructor_arguments_quote_the_value(ctor, quoted):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from train.hparams import InceptionHP
 
@@ -103,10 +104,14 @@ class InceptionBlock(keras.layers.Layer):
             shape = (shape[0], t, self.out_channels)
 
     def call(self, x, training=None):
-        for mod in self._mods:
-            if not training:
+        if not training:
+            # inference in [batch, 1, t, c]: TensorFlow's Conv2D, bias add and swish fuse into one op (oneDNN),
+            # where a Conv1D is a Conv2D between two reshapes with the bias added after them
+            x = keras.ops.expand_dims(x, 1)
+            for mod in self._mods:
                 x = self._folded_module(mod, x)
-                continue
+            return keras.ops.squeeze(x, 1)
+        for mod in self._mods:
             outs = [b(x) for b in mod["branches"]]
             outs.append(mod["pool_branch"][1](mod["pool_branch"][0](x)))
             y = mod["concat"](outs)
@@ -114,35 +119,43 @@ class InceptionBlock(keras.layers.Layer):
             x = mod["down"](mod["act"](y))
         return x
 
+    def _pool(self, x, size: int, strides: int, padding: str):
+        """The block's pool type on ``[batch, 1, t, c]`` along t (as the 1-D pooling layers compute it)."""
+        pool = keras.ops.max_pool if self.pool == "max" else keras.ops.average_pool
+        return pool(x, (1, size), (1, strides), padding)
+
     def _folded_module(self, mod, x):
-        """One module in inference, batch norm folded: ``[batch, t, c] -> [batch, t / pool_size, out_channels]``.
+        """One module in inference, batch norm folded: ``[batch, 1, t, c] -> [batch, 1, t / pool_size, out_channels]``.
 
         For branch j (output channels ``j*filters : (j+1)*filters`` of the concatenation) with kernel ``W``
         and bias ``b``: ``conv(x, W * s_j) + (b - mean_j) * s_j + beta_j``, ``s_j = gamma_j / sqrt(var_j + eps)``:
         what batch norm computes on that branch's channels in inference, to float rounding. With
         ``dilation_rate`` d > 1, odd kernels and ``t`` a multiple of d, the dilated branches run undilated
         on the d phases of x (:func:`_to_phases`, once for both) instead of one space-to-batch per branch.
+        The convolutions are 2-D with a height of 1, each followed by ``tf.nn.bias_add`` and the activation.
         """
         norm = mod["norm"]
         scale = norm.gamma * keras.ops.rsqrt(norm.moving_variance + norm.epsilon)  # [out_channels]
         shift = norm.beta - norm.moving_mean * scale
-        pool3, pool_conv = mod["pool_branch"]
-        d, t = self.dilation_rate, x.shape[1]
+        pool_conv = mod["pool_branch"][1]
+        d, t = self.dilation_rate, x.shape[2]
         phased = d > 1 and t is not None and t % d == 0 and all(k % 2 for k in self.kernel_sizes)
         xp = _to_phases(x, d) if phased else x
         one, *wide = mod["branches"]
-        branches = [(one, x, 1), *[(conv, xp, 1 if phased else d) for conv in wide], (pool_conv, pool3(x), 1)]
+        pooled3 = self._pool(x, 3, 1, "same")
+        branches = [(one, x, 1), *[(conv, xp, 1 if phased else d) for conv in wide], (pool_conv, pooled3, 1)]
         ys = []
         for j, (conv, inp, dil) in enumerate(branches):
             ch = slice(j * self.filters, (j + 1) * self.filters)
             with keras.name_scope(conv.name):  # the ops named after their layer, as in training (profiles)
                 # folded in the variables' float32, then cast to the compute dtype (float16 under mixed precision)
-                kernel = keras.ops.cast(conv.kernel * scale[ch], inp.dtype)
+                kernel = keras.ops.cast(conv.kernel * scale[ch], inp.dtype)[None]  # [1, k, c, filters]
                 bias = keras.ops.cast(conv.bias * scale[ch] + shift[ch], inp.dtype)
-                ys.append(keras.ops.conv(inp, kernel, strides=1, padding="same", dilation_rate=dil) + bias)
+                y = keras.ops.conv(inp, kernel, strides=1, padding="same", dilation_rate=(1, dil))
+                ys.append(mod["act"](tf.nn.bias_add(y, bias)))
         if phased:
             ys = [ys[0], _from_phases(keras.ops.concatenate(ys[1:-1], axis=-1), d, t), ys[-1]]
-        return mod["concat"]([mod["down"](mod["act"](y)) for y in ys])
+        return mod["concat"]([self._pool(y, self.pool_size, self.pool_size, "valid") for y in ys])
 
     def compute_output_shape(self, input_shape):
         t = input_shape[1]
@@ -164,15 +177,15 @@ class InceptionBlock(keras.layers.Layer):
 
 
 def _to_phases(x, d: int):
-    """``[b, t, c] -> [b * d, t / d, c]``: sample ``m * d + p`` of row i goes to row ``i * d + p``, position m.
+    """``[b, 1, t, c] -> [b * d, 1, t / d, c]``: sample ``m * d + p`` of row i goes to row ``i * d + p``, position m.
     A dilated ("same", odd kernel) convolution of x is the undilated one of each phase."""
-    t, c = x.shape[1], x.shape[2]
+    t, c = x.shape[2], x.shape[3]
     return keras.ops.reshape(
-        keras.ops.transpose(keras.ops.reshape(x, (-1, t // d, d, c)), (0, 2, 1, 3)), (-1, t // d, c)
+        keras.ops.transpose(keras.ops.reshape(x, (-1, t // d, d, c)), (0, 2, 1, 3)), (-1, 1, t // d, c)
     )
 
 
 def _from_phases(y, d: int, t: int):
-    """The inverse of :func:`_to_phases`: ``[b * d, t / d, f] -> [b, t, f]``."""
+    """The inverse of :func:`_to_phases`: ``[b * d, 1, t / d, f] -> [b, 1, t, f]``."""
     f = y.shape[-1]
-    return keras.ops.reshape(keras.ops.transpose(keras.ops.reshape(y, (-1, d, t // d, f)), (0, 2, 1, 3)), (-1, t, f))
+    return keras.ops.reshape(keras.ops.transpose(keras.ops.reshape(y, (-1, d, t // d, f)), (0, 2, 1, 3)), (-1, 1, t, f))

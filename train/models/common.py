@@ -1,4 +1,4 @@
-"""What every architecture shares: the class names, the front end (scaling -> up-sampling -> filter bank)
+"""What every architecture shares: the class names, the front end (scaling -> up-sampling and filter bank)
 and the softmax heads."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ CLASSES = ["non_seizure", "seizure"]
 
 
 def front_end(hp: HParams, upsample_factor: int):
-    """Input ``eeg_uv`` float32 [batch, window_samples] µV -> scaling -> up-sampling -> filter bank:
+    """Input ``eeg_uv`` float32 [batch, window_samples] µV -> scaling -> up-sampling by ``upsample_factor``
+    and the filter bank (one layer, :class:`train.layers.FilterBank`):
     ``(inputs, x [batch, window_samples * upsample_factor, n_bands])``.
 
     With ``filterbank.float64`` the layers before the bank run in float32 whatever the global
@@ -29,14 +30,13 @@ def front_end(hp: HParams, upsample_factor: int):
     inputs = keras.Input(shape=(n,), name="eeg_uv", dtype="float32")
     x = InputScaling(hp.scaling.method, hp.scaling.scale_uv, name="input_scaling", **pre)(inputs)
     x = keras.layers.Reshape((n, 1), name="to_channels", **pre)(x)
-    if upsample_factor > 1:
-        x = keras.layers.UpSampling1D(upsample_factor, name="upsample", **pre)(x)
     x = FilterBank(
         hp.filterbank.band_edges_hz,
         hp.filterbank.taps,
         hp.signal.sample_rate_hz * upsample_factor,
         hp.filterbank.window,
         hp.filterbank.float64,
+        upsample_factor,
         name="filter_bank",
     )(x)
     return inputs, x

@@ -1,6 +1,6 @@
-"""Inception: scaling -> UpSampling1D(factor) -> filter bank -> four parallel inception blocks
+"""Inception: scaling -> up-sampling (factor) and filter bank -> four parallel inception blocks
 (dilated max-pool, dilated avg-pool, undilated max-pool, undilated avg-pool) -> flatten each ->
-concatenate -> dense -> dense -> softmax; one auxiliary head per block. UpSampling1D repeats samples
+concatenate -> dense -> dense -> softmax; one auxiliary head per block. The up-sampling repeats samples
 (zero-order hold); the band-pass bank after it, whose highest edge is far below the original Nyquist
 frequency, is the interpolation filter: it removes the images that the repetition creates.
 """

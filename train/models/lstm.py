@@ -1,4 +1,4 @@
-"""LSTM: scaling -> UpSampling1D(factor) -> filter bank -> strided convolutional front end (one
+"""LSTM: scaling -> up-sampling (factor) and filter bank -> strided convolutional front end (one
 auxiliary head) -> unrolled LSTM -> dense -> softmax."""
 
 from __future__ import annotations
