@@ -12,6 +12,7 @@ the outlet's clock offset then.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import re
@@ -394,6 +395,7 @@ def account_samples(
     first_pos: float,
     last_pos: float,
     tol: float = HOLE_TOLERANCE_SAMPLES,
+    pulled: Mapping[int, float] | None = None,
 ) -> dict:
     """What the daemon received and scored of what the outlet sent, per segment (samples).
 
@@ -410,7 +412,15 @@ def account_samples(
       the daemon (or were dropped at a reset of its pipeline), between the two window ends;
     - ``after_last``: sent after the last scored window's end count (a window is due every ``hop``, so a
       daemon that had them all leaves fewer than ``hop`` unscored): at a kill part of the fault; at a hang, ``hop``
-      or more (+ ``tol``) is a hole; at the end of the run, what was not scored when the daemon was stopped;
+      or more (+ ``tol``) is a hole, unless ``pulled`` shows the daemon never had them (below); at the end of
+      the run, what was not scored when the daemon was stopped;
+    - ``undelivered_at_hang``: ``pulled[segment]``, where given, is how many samples the daemon pulled from
+      liblsl in that life (its ``samples_received_total`` from before the life to after it declared the stream
+      lost: :func:`pulled_per_life`). When the first sample plus those pulled falls short of the next window's
+      end count, the tail sent after them never reached the daemon: pushed into the outlet's liblsl queue in the
+      last moments before the SIGSTOP and frozen there with the process, it is the hang's, not a hole (a daemon
+      that received them and did not score them, or lost them from a full inlet buffer, which drops the oldest
+      samples, not the newest, still makes a hole, and the backlog limit covers the latter);
     - ``scored_to``: the last scored window's end count (None without windows);
     - ``windows_due``: windows the samples sent from ``first_received`` to the segment's end make (at a kill, to
       the last scored window: the rest is the fault's; across a break the connection went on over, one every
@@ -445,7 +455,8 @@ def account_samples(
         row["end_from"] = s.end_from
         if not ws:
             row.update(sent=s.end - s.start, first_received=None, before_first=s.end - s.start, received=0.0)
-            row.update(lost=0.0, after_last=0.0, at_kill=0.0, unscored_at_stop=0.0, windows_due=0, windows_scored=0)
+            row.update(lost=0.0, after_last=0.0, at_kill=0.0, unscored_at_stop=0.0, undelivered_at_hang=0.0)
+            row.update(windows_due=0, windows_scored=0)
             row["scored_to"] = None
             rows.append(row)
             prev_tail = None
@@ -473,10 +484,16 @@ def account_samples(
         end_count = ws[-1].end + margin + 1
         sent_end = max(s.end, end_count)  # a kill's journaled end is a lower bound
         after = sent_end - end_count
+        got = None if pulled is None else pulled.get(s.index)
+        undelivered = 0.0
         if s.ended_by == "hang" and after >= hop + tol:
-            holes.append(_stretch(end_count, sent_end, after, "sent before the hang, never scored", s.index))
-        # a kill cuts off what was in flight or waiting in the inlet: the fault's, so no window is due past the last one
-        usable = (end_count if s.ended_by == "kill" else sent_end) - r0
+            if got is not None and r0 + got < end_count + hop + tol:
+                undelivered = sent_end - (r0 + got)  # frozen in the hung outlet: never reached the daemon
+            else:
+                holes.append(_stretch(end_count, sent_end, after, "sent before the hang, never scored", s.index))
+        # a kill cuts off what was in flight or waiting in the inlet: the fault's, so no window is due past the last
+        # one; neither is one past what a hung outlet never delivered
+        usable = (end_count if s.ended_by == "kill" else sent_end - undelivered) - r0
         if continued and prev_tail is not None:  # the grid goes on: a window every hop from the last one before
             due = int(math.floor((prev_tail + usable) / hop))
         else:
@@ -491,6 +508,7 @@ def account_samples(
             scored_to=end_count,
             at_kill=after if s.ended_by == "kill" else 0.0,
             unscored_at_stop=after if s.ended_by == "end" else 0.0,
+            undelivered_at_hang=undelivered,
             windows_due=due,
             windows_scored=ws[-1].total - ws[0].total + 1,
         )
@@ -506,6 +524,7 @@ def account_samples(
         "lost_outside_faults": sum(r["lost"] for r in rows),
         "at_kills": sum(r["at_kill"] for r in rows),
         "unscored_at_stop": sum(r["unscored_at_stop"] for r in rows),
+        "undelivered_at_hangs": sum(r.get("undelivered_at_hang", 0.0) for r in rows),
         "outlet_lags": sum(r["ended_by"] == "outlet lag" for r in rows),
         "windows_due": sum(r["windows_due"] for r in rows),
         "windows_scored": sum(r["windows_scored"] for r in rows),
@@ -514,6 +533,35 @@ def account_samples(
         "noise_max": noise,
         "segments_without_windows": [r["segment"] for r in rows if r["first_received"] is None],
     }
+
+
+def pulled_per_life(
+    segments: Sequence[Segment], scrapes: Sequence[Mapping], *, t0: float, rate: float
+) -> dict[int, float]:
+    """Samples the daemon pulled in each life that ended in a hang, from its ``samples_received`` counter in the
+    per-second ``scrapes`` (``lsl``, ``samples_received``, ``stream_connected``): the counter at the last scrape
+    before the next life's first sample, less the counter at the last scrape before this life's first sample;
+    both scrapes must find the stream disconnected (the daemon had taken the stream for lost: nothing of another
+    life can be in the count). The outlet's sample g is sent at LSL time ``t0 + g / rate``. Lives without two
+    such scrapes are left out (:func:`account_samples` then keeps its rule without them)."""
+    rows = sorted((s for s in scrapes if s.get("samples_received") is not None), key=lambda s: s["lsl"])
+    times = [s["lsl"] for s in rows]
+    segs = sorted(segments, key=lambda s: s.start)
+
+    def quiet_count_before(g: float) -> float | None:
+        i = bisect.bisect_left(times, t0 + g / rate) - 1
+        if i < 0 or rows[i].get("stream_connected") != 0.0:
+            return None
+        return float(rows[i]["samples_received"])
+
+    out: dict[int, float] = {}
+    for s, nxt in itertools.pairwise(segs):
+        if s.ended_by != "hang":
+            continue
+        before, after = quiet_count_before(s.start), quiet_count_before(nxt.start)
+        if before is not None and after is not None:
+            out[s.index] = after - before
+    return out
 
 
 def window_span_holes(windows: Sequence[PlacedWindow], *, span: float, tol: float = HOLE_TOLERANCE_SAMPLES) -> list:

@@ -146,6 +146,7 @@ from benchmarks.soak_check import (  # noqa: E402
     next_position,
     outlet_segments,
     place_windows,
+    pulled_per_life,
     rss_growth,
     seizures_in,
     seizures_in_stretches,
@@ -535,6 +536,7 @@ def sample_accounting(
             native=raw["native_window_samples"],
             first_pos=first_pos,
             last_pos=last_pos,
+            pulled=pulled_per_life(segments, raw.get("scrapes", []), t0=t0, rate=rate),
         )
     else:  # an older run: only the deciding windows of onsets and offsets have both ends
         decided, _ = place_windows((m for m in logged if "window_start" in m and "wall_time" in m), **place)
@@ -767,6 +769,7 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
                 "lost_outside_faults",
                 "at_kills",
                 "unscored_at_stop",
+                "undelivered_at_hangs",
                 "outlet_lags",
                 "windows_unassigned",
                 "steps_short",
@@ -847,7 +850,9 @@ def analyse(work: Path) -> tuple[dict, list[tuple[str, str]]]:
             f"{acc['sent']:.0f} sent in {len(acc['segments'])} outlet lives; {acc['before_first']:.0f} of them before "
             f"the daemon's first sample of a connection (reconnecting: in the faults); {acc['received']:.0f} received "
             f"up to the last window of each life (counter: {received_n:.0f}); {acc['at_kills']:.0f} after the last "
-            f"window at kills; {acc['unscored_at_stop']:.0f} unscored at the stop"
+            f"window at kills; {acc['unscored_at_stop']:.0f} unscored at the stop; "
+            f"{acc.get('undelivered_at_hangs', 0.0):.0f} never delivered by a hung outlet (its last moments' samples, "
+            f"frozen in its queue: the daemon's counter shows it never had them)"
         )
         lost_row = f"{acc['lost_outside_faults']:.0f} samples ({acc['lost_outside_faults'] / fs:.2f} s of signal)"
     else:

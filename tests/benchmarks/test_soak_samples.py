@@ -25,6 +25,7 @@ from benchmarks.soak_check import (
     judge_validity,
     outlet_segments,
     place_windows,
+    pulled_per_life,
     seizures_in_stretches,
     where,
     window_span_holes,
@@ -209,6 +210,55 @@ def test_a_hole_in_the_first_window_and_the_tail_of_a_hang_are_found():
     assert kinds["inside the first window"] == 100
     assert 1000 <= kinds["sent before the hang, never scored"] < 1000 + HOP
     assert judge_validity(acc, backlog_max_s=None, backlog_limit_s=7.0, windows_skipped=0, fs=FS)["valid"] is False
+
+
+def test_a_hang_s_unscored_tail_is_the_hang_s_only_when_the_daemon_s_counter_shows_it_never_had_it():
+    # the last 1000 samples sent before the hang never reached the daemon's windows
+    msgs = daemon_windows([CONNECTIONS[0], (56360, 119000), CONNECTIONS[2]], jumps=JUMPS)
+    tail = "sent before the hang, never scored"
+    # the daemon pulled exactly what its windows used (and less than a hop more): frozen in the hung outlet
+    got = 119000 - 56360
+    acc = account_samples(
+        SEGMENTS, placed(msgs, JUMPS), hop=HOP, native=NATIVE, first_pos=FIRST_POS, last_pos=LAST_POS, pulled={1: got}
+    )
+    assert acc["stretches"] == [] and acc["lost_outside_faults"] == 0
+    assert acc["segments"][1]["undelivered_at_hang"] == pytest.approx(1000, abs=0.01)
+    assert acc["undelivered_at_hangs"] == pytest.approx(1000, abs=0.01)
+    assert acc["windows_due"] == acc["windows_scored"]  # no window is due past what was never delivered
+    assert judge_validity(acc, backlog_max_s=1.0, backlog_limit_s=7.0, windows_skipped=0, fs=FS)["valid"] is True
+    # the counter says the daemon pulled them all (and did not score them): a hole, the run is not valid
+    acc = account_samples(
+        SEGMENTS,
+        placed(msgs, JUMPS),
+        hop=HOP,
+        native=NATIVE,
+        first_pos=FIRST_POS,
+        last_pos=LAST_POS,
+        pulled={1: 120000 - 56360},
+    )
+    assert [st["kind"] for st in acc["stretches"]] == [tail] and acc["undelivered_at_hangs"] == 0
+    # no count for that life (an older run, or the daemon did not take the hang for a lost stream): a hole
+    acc = account(SEGMENTS, msgs, JUMPS)
+    assert [st["kind"] for st in acc["stretches"]] == [tail]
+
+
+def test_samples_pulled_per_life_come_from_scrapes_while_the_stream_is_down():
+    def scrape(g, received, connected):
+        return {"lsl": T0 + g / RATE, "samples_received": received, "stream_connected": connected}
+
+    scrapes = [
+        scrape(-100, 0.0, 0.0),  # before the outlet starts
+        scrape(20000, 19000.0, 1.0),
+        scrape(45000, 39000.0, 0.0),  # killed at 40000: the daemon got 39000 of life 0
+        scrape(60000, 42000.0, 1.0),
+        scrape(125000, 102000.0, 1.0),  # hung at 120000; the daemon has not yet taken the stream for lost
+        scrape(140000, 102500.0, 0.0),  # lost: the count of life 1 is final
+        scrape(150000, 104000.0, 1.0),
+    ]
+    assert pulled_per_life(SEGMENTS, scrapes, t0=T0, rate=RATE) == {1: 102500.0 - 39000.0}  # hangs only
+    # the stream still connected at the last scrape before the next life: no count (the lives may mix)
+    scrapes[5]["stream_connected"] = 1.0
+    assert pulled_per_life(SEGMENTS, scrapes, t0=T0, rate=RATE) == {}
 
 
 def test_what_a_kill_cuts_off_is_the_fault_s_and_an_unscored_end_is_falling_behind():
