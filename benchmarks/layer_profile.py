@@ -563,7 +563,8 @@ def print_batch(b: int, rec: dict) -> None:
         f"{100 * a['whole_model_wall_spread_over_rounds']:.1f} % over the rounds"
     )
     print(
-        f"  polyphase instead of up-sampling + bank, computed: {a['computed_total_with_polyphase_ms']:.3f} ms "
+        "  whole model with the polyphase direct bank instead of the training form (up-sampling + direct), "
+        f"computed: {a['computed_total_with_polyphase_ms']:.3f} ms "
         f"({100 * a['computed_gain_fraction_polyphase']:.1f} % less)"
     )
 

@@ -105,8 +105,8 @@ class InceptionBlock(keras.layers.Layer):
 
     def call(self, x, training=None):
         if not training:
-            # inference in [batch, 1, t, c]: TensorFlow's Conv2D, bias add and swish fuse into one op (oneDNN),
-            # where a Conv1D is a Conv2D between two reshapes with the bias added after them
+            # inference in [batch, 1, t, c]: TensorFlow fuses each Conv2D and its bias add into one op (oneDNN),
+            # where a Conv1D is a Conv2D between two reshapes with the bias added after them (swish stays apart)
             x = keras.ops.expand_dims(x, 1)
             for mod in self._mods:
                 x = self._folded_module(mod, x)
