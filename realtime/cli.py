@@ -100,7 +100,7 @@ def build_detect_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--backend",
         choices=("auto", "tensorflow", "litert"),
-        help="inference backend (model.backend; auto: TensorFlow when installed, else LiteRT)",
+        help="inference backend (model.backend; auto: LiteRT on the CPU, TensorFlow where a GPU is present)",
     )
     g.add_argument("--device", choices=("auto", "cpu", "gpu"), help="inference device (model.device)")
     g = ap.add_argument_group("outputs")

@@ -83,8 +83,8 @@ class SignalConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     path: str = ""  # export directory; "" = the model shipped in realtime/models/default
-    backend: str = "auto"  # "auto" (TensorFlow when installed, else LiteRT), "tensorflow" or "litert"
-    device: str = "auto"  # "auto" (GPU when TensorFlow sees one), "cpu" or "gpu"
+    backend: str = "auto"  # "auto" (LiteRT on the CPU, TensorFlow where a GPU is present), "tensorflow" or "litert"
+    device: str = "auto"  # "auto" (GPU when TensorFlow runs and sees one), "cpu" or "gpu"
     threads: int = 0  # CPU threads of the model's runtime; 0 = every core this process may use
     # the largest batch the model's runtime is given: bigger batches are split, smaller ones padded to the next
     # size of realtime.model.batch_sizes (1, 2, 4, 8, 16, 24, 32), so that the runtime sees a handful of

@@ -20,8 +20,14 @@ loads the backend:
 may use (:func:`resolve_threads`). LiteRT otherwise picks its own number (one thread for XNNPACK);
 TensorFlow's intra-op pool is set only when ``threads`` > 0 and TensorFlow has not started yet (it
 cannot change afterwards: a warning says so). ``ExportedDetector.threads`` is the number in force.
-- ``"auto"`` (the default): TensorFlow when it can be imported, else LiteRT; an error naming both
-  when neither can. TensorFlow is imported only by the tensorflow backend, so a daemon on LiteRT
+- ``"auto"`` (the default, :func:`resolve_backend`): TensorFlow where a GPU may be used (``device``
+  ``"gpu"``, or ``"auto"`` with an NVIDIA device node present: :func:`gpu_present`), LiteRT otherwise;
+  each falls back to the other when it cannot be imported (or the export has no ``model.tflite``), an
+  error naming both when neither can. Why LiteRT on the CPU (docs/benchmarks.md "Capacity"): the
+  hardened systemd unit refuses the writable+executable memory TensorFlow's oneDNN kernels need, and
+  without them TensorFlow spends 1.7x LiteRT's time in the model; LiteRT is ready in about 1 s instead
+  of about 5 and holds a quarter of the memory. (With oneDNN, outside that unit, TensorFlow's model
+  time is 0.8x LiteRT's.) TensorFlow is imported only by the tensorflow backend, so a daemon on LiteRT
   runs without it.
 
 :class:`Detector` is the protocol the pipeline, the daemon and offline scoring need; the loaded
@@ -389,25 +395,51 @@ class ExportedDetector:
         )
 
 
-def resolve_backend(backend: str = "auto") -> str:
-    """``"auto"`` -> ``"tensorflow"`` when TensorFlow imports, else ``"litert"`` when a LiteRT runtime
-    (ai_edge_litert or tflite_runtime) imports; an error naming both when neither does. Others unchanged."""
+def gpu_present(dev_dir: str | Path = "/dev") -> bool:
+    """Whether this process may have a GPU for TensorFlow, looked up without importing it: an NVIDIA
+    device node (``nvidia0``, ``nvidia1`` ...) in ``dev_dir``, and ``CUDA_VISIBLE_DEVICES`` not hiding
+    every device (``""`` or ``"-1"``). The hardened systemd unit's private ``/dev`` has none unless its
+    GPU drop-in (systemd/gpu.conf) opens them. Never raises."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "0").strip() in ("", "-1"):
+        return False
+    try:
+        return any(p.name[len("nvidia") :].isdigit() for p in Path(dev_dir).glob("nvidia*"))
+    except OSError:
+        return False
+
+
+def resolve_backend(backend: str = "auto", device: str = "auto", export: str | Path | None = None) -> str:
+    """The backend to load: ``"tensorflow"`` and ``"litert"`` unchanged; ``"auto"`` -> TensorFlow first
+    where a GPU may be used (``device`` ``"gpu"``, or ``"auto"`` and :func:`gpu_present`), else LiteRT
+    first (the CPU runtime: as fast, less memory, no TensorFlow import); the other when the first cannot
+    be imported, or for LiteRT when ``export`` has no ``model.tflite``. An error naming both when
+    neither can be used."""
     if backend != "auto":
         return backend
-    try:
-        import tensorflow  # noqa: F401
+    errors: dict[str, str] = {}
 
-        return "tensorflow"
-    except ImportError as exc:
-        tf_error = exc
-    try:
-        _litert_interpreter()
-        return "litert"
-    except ImportError as exc:
-        raise ModelLoadError(
-            f"model backend 'auto' found neither TensorFlow ({tf_error}) nor a LiteRT runtime "
-            f"({exc}): pip install tensorflow, or ai-edge-litert"
-        ) from None
+    def usable(name: str) -> bool:
+        try:
+            if name == "tensorflow":
+                import tensorflow  # noqa: F401
+            else:
+                _litert_interpreter()
+                if export is not None and not (Path(export) / "model.tflite").is_file():
+                    errors[name] = "the export has no model.tflite"
+                    return False
+        except ImportError as exc:
+            errors[name] = str(exc)
+            return False
+        return True
+
+    gpu = device == "gpu" or (device == "auto" and gpu_present())
+    for name in ("tensorflow", "litert") if gpu else ("litert", "tensorflow"):
+        if usable(name):
+            return name
+    raise ModelLoadError(
+        f"model backend 'auto' found neither TensorFlow ({errors.get('tensorflow')}) nor a usable LiteRT "
+        f"runtime ({errors.get('litert')}): pip install tensorflow, or ai-edge-litert"
+    )
 
 
 def _litert_interpreter():
@@ -441,7 +473,7 @@ def load_detector(
     batch_windows: int = BATCH_WINDOWS,
 ) -> ExportedDetector:
     """Load and check an export (``None``/``""`` = :func:`default_model_path`); ``backend`` "auto" picks
-    TensorFlow when it is installed, else LiteRT (:func:`resolve_backend`); ``threads``: the runtime's
+    LiteRT on the CPU and TensorFlow where a GPU may be used (:func:`resolve_backend`); ``threads``: the runtime's
     CPU threads, 0 = every core (:func:`resolve_threads`); ``batch_windows``: the largest batch the
     runtime is given (see :data:`BATCH_WINDOWS`)."""
     if backend not in BACKENDS:
@@ -463,9 +495,10 @@ def load_detector(
     export = Path(path) if path else default_model_path()
     card = read_card(export)
     asked = backend
-    backend = resolve_backend(backend)
+    backend = resolve_backend(backend, device, export)
     if asked == "auto":
-        log.info("model backend 'auto': %s", backend)
+        why = "a GPU device is present" if gpu_present() else "no GPU device"
+        log.info("model backend 'auto': %s (%s)", backend, why)
     if backend == "tensorflow":
         runner, input_name, dev, n_threads = _load_tensorflow(export, device, int(card["window_samples"]), threads)
     else:

@@ -13,6 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 # Must be set before liblsl is loaded, in this process and in every subprocess the tests start.
 os.environ["LSLAPICFG"] = str(REPO / "config" / "lsl_api.cfg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The tests run the model on the CPU wherever they run (model.backend "auto" picks LiteRT without a GPU,
+# TensorFlow with one): the same backend on a GPU host as in CI. The GPU path: benchmarks/gpu_check.sh.
+os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CHBMIT_DIR = REPO / "realtime" / "data" / "chbmit"

@@ -151,7 +151,7 @@ def test_seizure_excerpt_raises_an_onset_and_sighup_reloads_without_reconnect(da
                 "realtime_detect_model_info",
                 model_version="toy-amplitude-1",
                 architecture="toy",
-                backend="tensorflow",
+                backend="tensorflow",  # "auto" on an export without model.tflite
                 device="CPU",
             )
             == 1

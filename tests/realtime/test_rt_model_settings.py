@@ -17,7 +17,15 @@ import pytest
 
 from realtime.config import Config, ConfigError, DecisionConfig, apply_model_settings, build_config
 from realtime.daemon import Daemon, TimedDetector
-from realtime.model import Detector, ModelLoadError, load_detector, read_card, validate_settings
+from realtime.model import (
+    Detector,
+    ModelLoadError,
+    gpu_present,
+    load_detector,
+    read_card,
+    resolve_backend,
+    validate_settings,
+)
 from realtime.offline import run_offline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -291,9 +299,44 @@ def test_an_object_without_predict_is_not_a_detector():
 
 
 # ----------------------------------------------------------------------------- backend "auto"
-def test_auto_is_the_default_and_picks_tensorflow_when_installed(toy_export):
+def test_auto_is_the_default_and_picks_litert_on_the_cpu(toy_export, monkeypatch, caplog):
     assert Config().model.backend == "auto"
-    assert load_detector(toy_export).backend == "tensorflow"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")  # no GPU for this process, whatever the machine has
+    with caplog.at_level(logging.INFO, logger="realtime.model"):
+        det = load_detector(toy_export)
+    assert (det.backend, det.device) == ("litert", "CPU")
+    assert "model backend 'auto': litert (no GPU device)" in caplog.text
+    assert load_detector(toy_export, device="cpu").backend == "litert"
+    assert resolve_backend("auto", "cpu", toy_export) == "litert"
+    assert resolve_backend("tensorflow", "cpu", toy_export) == "tensorflow"  # asked for: unchanged
+
+
+def test_auto_picks_tensorflow_for_a_gpu_and_for_an_export_without_tflite(tmp_path, monkeypatch):
+    from toy_export import make_toy_export
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert resolve_backend("auto", "gpu") == "tensorflow"  # only TensorFlow runs on a GPU
+    with pytest.raises(ModelLoadError, match="TensorFlow sees no GPU"):  # and here there is none to see
+        load_detector(None, device="gpu")
+    bare = make_toy_export(tmp_path / "no-tflite", with_tflite=False)
+    assert resolve_backend("auto", "cpu", bare) == "tensorflow"
+    assert load_detector(bare).backend == "tensorflow"
+
+
+def test_gpu_present_looks_for_nvidia_device_nodes(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert not gpu_present(tmp_path)
+    for name in ("nvidiactl", "nvidia-uvm", "nvidia-modeset", "nvidia-caps"):  # the driver's, not a GPU
+        (tmp_path / name).touch()
+    assert not gpu_present(tmp_path)
+    (tmp_path / "nvidia1").touch()
+    assert gpu_present(tmp_path)
+    for hidden in ("", "-1"):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", hidden)
+        assert not gpu_present(tmp_path)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert gpu_present(tmp_path)
+    assert not gpu_present(tmp_path / "missing")
 
 
 BLOCKED = """
@@ -329,6 +372,16 @@ def test_without_tensorflow_auto_runs_on_litert_and_finds_the_same_onsets_as_ten
     assert onsets, lite
     assert onsets == [key(m) for m in tf_lines if m["type"] == "seizure.onset"]
     assert [key(m) for m in lite] == [key(m) for m in tf_lines]
+
+
+def test_without_litert_auto_runs_on_tensorflow():
+    code = (
+        "import sys\nsys.modules['ai_edge_litert'] = None\nsys.modules['tflite_runtime'] = None\n"
+        "from realtime.model import load_detector\nprint(load_detector(None).backend)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(REPO))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["tensorflow"]
 
 
 def test_neither_backend_importable_is_an_error_naming_both():
