@@ -30,7 +30,8 @@ class AmplitudeMonitor:
             raise ValueError(f"need 1 <= min_windows <= span_windows, got {min_windows!r}, {span_windows!r}")
         self.low_uv, self.high_uv = float(low_uv), float(high_uv)
         self.min_windows = int(min_windows)
-        self._std = np.full((int(span_windows), int(n_channels)), np.nan)
+        # [n_channels, span_windows]: each channel's history contiguous, for the median's partition.
+        self._std = np.full((int(n_channels), int(span_windows)), np.nan)
         self._next = 0
         self.median_uv = np.full(int(n_channels), np.nan)  # per channel, after the last update
 
@@ -38,14 +39,18 @@ class AmplitudeMonitor:
         """Record one window's ``std_uv [n_channels]``; per channel ``None``, ``"amplitude_low"`` or
         ``"amplitude_high"``."""
         std_uv = np.asarray(std_uv, dtype=np.float64)
-        if std_uv.shape != self._std.shape[1:]:
-            raise ValueError(f"std_uv must have shape {self._std.shape[1:]}, got {std_uv.shape}")
-        self._std[self._next % len(self._std)] = std_uv
+        if std_uv.shape != self._std.shape[:1]:
+            raise ValueError(f"std_uv must have shape {self._std.shape[:1]}, got {std_uv.shape}")
+        self._std[:, self._next % self._std.shape[1]] = std_uv
         self._next += 1
-        ready = np.count_nonzero(np.isfinite(self._std), axis=0) >= self.min_windows
-        self.median_uv[:] = np.nan
-        if ready.any():
-            self.median_uv[ready] = np.nanmedian(self._std[:, ready], axis=0)
+        counts = np.count_nonzero(np.isfinite(self._std), axis=1)
+        if counts.min() == self._std.shape[1]:  # the steady state: a full span, every channel scored
+            self.median_uv[:] = np.median(self._std, axis=1)  # nanmedian's result, several times faster
+        else:
+            ready = counts >= self.min_windows
+            self.median_uv[:] = np.nan
+            if ready.any():
+                self.median_uv[ready] = np.nanmedian(self._std[ready], axis=1)
         return self.flags()
 
     def flags(self) -> list[str | None]:

@@ -29,6 +29,24 @@ def test_median_ignores_a_seizure_shorter_than_half_the_span_and_left_out_window
     assert mon.update(np.array([900.0])) == ["amplitude_high"]
 
 
+def test_medians_are_the_naive_nanmedian_of_the_last_span_windows_with_and_without_left_out_ones():
+    rng = np.random.default_rng(7)
+    span, n_ch = 12, 4
+    mon = AmplitudeMonitor(n_ch, low_uv=8.0, high_uv=400.0, span_windows=span, min_windows=5)
+    history = []
+    for i in range(60):  # full spans with every channel scored (the fast path) and with NaNs in them
+        std = rng.lognormal(3.5, 0.8, n_ch)
+        if 20 <= i < 26 or i == 40:
+            std[rng.integers(n_ch)] = np.nan
+        history.append(std)
+        mon.update(std)
+        last = np.array(history[-span:])
+        want = np.full(n_ch, np.nan)
+        ready = np.count_nonzero(np.isfinite(last), axis=0) >= 5
+        want[ready] = np.nanmedian(last[:, ready], axis=0)
+        np.testing.assert_array_equal(mon.median_uv, want)
+
+
 def test_monitor_errors_quote_the_values():
     with pytest.raises(ValueError, match=r"400.0, 8.0"):
         AmplitudeMonitor(1, low_uv=400.0, high_uv=8.0, span_windows=10, min_windows=4)
