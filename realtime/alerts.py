@@ -86,7 +86,7 @@ ACK_WAIT_S = 2.0  # how long the replay thread waits for the daemon loop to answ
 NOTE_MAX_CHARS = 200  # an acknowledgement's note
 SEQ_BLOCK = 1000  # sequence numbers reserved per write of the high-water mark
 WARN_INTERVAL_S = 10.0  # repeated warnings of one kind (bad requests, refused keys) at most this often
-_CACHE_SIZE = 20_000  # recent messages kept in memory for fast replay
+RECENT_BYTES = 2 * 1024 * 1024  # message text kept in memory for replay: ~5,000 messages, 7 h of 5 s heartbeats
 _TAIL_BLOCK = 64 * 1024
 _HANDSHAKE_EVENTS = (
     zmq.EVENT_HANDSHAKE_SUCCEEDED
@@ -156,6 +156,47 @@ def _parse_line(line: bytes) -> dict | None:
 
 def _topic_ok(msg: dict, topics: tuple[str, ...]) -> bool:
     return not topics or any(str(msg.get("type", "")).startswith(t) for t in topics)
+
+
+class RecentMessages:
+    """The newest published messages, as the JSON lines they were logged as, for replay without reading the log.
+
+    Bounded by the bytes of text kept (``max_bytes``; the oldest go first), not by a count, so the daemon's
+    memory stops growing at a known size whatever the message rate (plus about 100 bytes per message for
+    the entry itself). A line is parsed again only when a replay answer takes it. Not thread-safe: the
+    publisher calls it under its log lock.
+    """
+
+    def __init__(self, max_bytes: int = RECENT_BYTES):
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes: expected a positive byte count, got {max_bytes!r}")
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: collections.deque[tuple[int, str, bytes]] = collections.deque()  # (seq, topic, line)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def append(self, seq: int, topic: str, line: bytes) -> None:
+        """Keep ``line`` (one message's JSON text), published with ``seq`` (increasing) under ``topic``."""
+        self._entries.append((seq, topic, line))
+        self.bytes += len(line)
+        while self.bytes > self.max_bytes and len(self._entries) > 1:
+            self.bytes -= len(self._entries.popleft()[2])
+
+    def since(self, since_seq: int, topics: tuple[str, ...], limit: int) -> list[bytes] | None:
+        """The lines with ``seq > since_seq`` whose topic starts with one of ``topics`` (none: every topic),
+        oldest first, at most ``limit + 1`` (one more says there are more); None when messages older than
+        the oldest kept are asked for (they are in the log)."""
+        if not self._entries or self._entries[0][0] > since_seq + 1:
+            return None
+        out: list[bytes] = []
+        for seq, topic, line in self._entries:
+            if seq > since_seq and (not topics or topic.startswith(topics)):
+                out.append(line)
+                if len(out) > limit:
+                    break
+        return out
 
 
 def subscriptions(topics: tuple[str, ...]) -> list[str]:
@@ -595,7 +636,7 @@ class Publisher:
         self._ctx = zmq.Context() if self._own_ctx else (context or zmq.Context.instance())
         self.sequencer = Sequencer(start=start, reserve=self._reserve, block=SEQ_BLOCK)
         self.run = self.sequencer.run
-        self._cache: collections.deque[dict] = collections.deque(maxlen=_CACHE_SIZE)
+        self.recent = RecentMessages()
         self._acks: queue.SimpleQueue[AckRequest] = queue.SimpleQueue()
         self._refusals: collections.defaultdict[str, _Throttle] = collections.defaultdict(_Throttle)
         self._auth: _Authenticator | None = None
@@ -691,7 +732,7 @@ class Publisher:
             self._on_error("alert_log")
             log.error("could not write seq %s to the alert log %s: %s", stamped.get("seq"), self.log.path, exc)
         with self.log.lock:
-            self._cache.append(stamped)
+            self.recent.append(int(stamped["seq"]), topic, frames[1])
         self._send(frames, topic, f"seq {stamped.get('seq')} ({topic})")
         return stamped
 
@@ -828,13 +869,12 @@ class Publisher:
             }
         topics_t = tuple(topics)
         with self.log.lock:
-            cached = list(self._cache)
+            lines = self.recent.since(since, topics_t, limit)
             upto = self.log._fh.tell()
             last = self.sequencer.last
-        if cached and cached[0]["seq"] <= since + 1:
-            msgs = [m for m in cached if m["seq"] > since and _topic_ok(m, topics_t)]
-            more = len(msgs) > limit
-            msgs = msgs[:limit]
+        if lines is not None:
+            more = len(lines) > limit
+            msgs = [json.loads(line) for line in lines[:limit]]
         else:
             msgs, more = self.log.read_since(since, topics_t, limit, upto_bytes=upto)
         return {"messages": msgs, "more": more, "last_seq": last}

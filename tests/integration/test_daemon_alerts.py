@@ -14,8 +14,8 @@ from rt_helpers import (
     zmq_context,  # noqa: F401 - the fixture ctx
 )
 
-from realtime.alerts import AlertLog, Publisher, Subscriber, default_log_path, replay_request
-from realtime.messages import decode, signal_message
+from realtime.alerts import AlertLog, Publisher, RecentMessages, Subscriber, default_log_path, replay_request
+from realtime.messages import decode, encode, signal_message
 
 pytestmark = pytest.mark.integration
 
@@ -142,6 +142,20 @@ def test_replay_of_older_messages_reads_the_log_file(tmp_path, ctx):
         pub.close(flush_s=0)
 
 
+def test_replay_beyond_the_memory_budget_reads_the_log_file(tmp_path, ctx):
+    pub = new_publisher(tmp_path, ctx)
+    pub.recent = RecentMessages(max_bytes=2000)  # a few messages: the rest only in the log
+    try:
+        seqs = [pub.publish(heartbeat(float(i)))["seq"] for i in range(30)]
+        assert 0 < len(pub.recent) < 30
+        reply = replay_request(pub.replay_endpoint, {"since_seq": 0}, context=ctx)
+        assert [m["seq"] for m in reply["messages"]] == seqs and reply["more"] is False
+        reply = replay_request(pub.replay_endpoint, {"since_seq": seqs[-3], "limit": 1}, context=ctx)
+        assert [m["seq"] for m in reply["messages"]] == [seqs[-2]] and reply["more"] is True  # from memory
+    finally:
+        pub.close(flush_s=0)
+
+
 def test_torn_last_line_is_tolerated_and_logged(tmp_path, ctx, caplog):
     path = tmp_path / "alerts.jsonl"
     pub = new_publisher(tmp_path, ctx)
@@ -238,7 +252,7 @@ def test_subscriber_fills_a_gap_in_the_sequence_from_replay(tmp_path, ctx):
         # A message logged but lost on the way (as if the connection dropped): logged, never sent.
         missed = pub.sequencer.stamp(onset(200.0))
         pub.log.append(missed, durable=True)
-        pub._cache.append(missed)
+        pub.recent.append(missed["seq"], missed["type"], encode(missed)[1])
         pub.publish(heartbeat(201.0))  # the next live message shows the gap (not printed: wrong topic)
         live = pub.publish(onset(202.0))
         got = [sub.receive(2.0), sub.receive(2.0)]
