@@ -142,7 +142,7 @@ class AugmentHP:
 class DataHP:
     sources: list = _f(["bonn", "nscnd"], "-", "datasets to train on: bonn, nscnd, edf")
     edf_paths: list = _f([], "-", "EDF/BDF files (or folders) for the 'edf' source")
-    edf_channels: list = _f([], "-", "channels to use from EDF files ([] = all)")
+    edf_channels: list = _f([], "-", "channels to use from EDF files ([] = the EEG channels, by the daemon's rule)")
     edf_group_by: str = _f(
         "file",
         "-",

@@ -13,6 +13,7 @@ import pylsl
 import pytest
 from rt_helpers import unique
 
+import realtime.inlet
 from realtime.config import build_config
 from realtime.daemon import Daemon
 from realtime.inlet import Inlet, StreamSpec
@@ -83,6 +84,41 @@ def test_two_streams_of_one_name_are_named_and_the_device_connected_first_is_kep
             a = Outlet(name, sid_a)  # the same device again: restored
             step_until(inlet, "restored", [a, b])
             assert inlet.meta.source_id == sid_a and inlet.reconnects == 1
+    finally:
+        inlet.close()
+
+
+def test_a_second_stream_of_the_name_heard_while_connected_is_named_once(caplog, monkeypatch):
+    monkeypatch.setattr(realtime.inlet, "AMBIGUITY_CHECK_S", 0.5)  # 10 s in service
+    name, sid_a, sid_b = unique("late-twin"), unique("amp-a"), unique("amp-b")
+    a = Outlet(name, sid_a)
+    inlet = Inlet(StreamSpec(name=name), resolve_timeout_s=1.0, stale_after_s=1.0)
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "streams match" in r.getMessage()]
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="realtime.inlet"):
+            step_until(inlet, "connected", [a])
+            for _ in range(20):  # alone: nothing to say
+                a.push()
+                assert inlet.step(0.05).event is None
+            assert warnings() == []
+            b = Outlet(name, sid_b)  # a second amplifier given the same name, started later
+            deadline = time.monotonic() + 10.0
+            while not warnings() and time.monotonic() < deadline:
+                a.push()
+                b.push()
+                assert inlet.step(0.05).event is None
+            (warning,) = warnings()
+            assert f"2 streams match name={name!r}" in warning and f"source_id {sid_b!r} on host" in warning
+            assert f"taking {name!r} (type 'EEG', source_id {sid_a!r}" in warning
+            assert "(the device being read)" in warning
+            for _ in range(30):  # once per set of streams, and the device read stays the same
+                a.push()
+                b.push()
+                assert inlet.step(0.05).event is None
+            assert len(warnings()) == 1 and inlet.meta.source_id == sid_a
     finally:
         inlet.close()
 

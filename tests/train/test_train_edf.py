@@ -161,3 +161,60 @@ def test_patient_folders_stay_on_one_side_of_the_split(tmp_path):
     assert len({r.group_id for r in by_file}) == 12
     with pytest.raises(HParamsError, match="'patient'"):
         load(None, {"data.edf_group_by": "patient"})
+
+
+def _sig(label: str, rate: float, x_uv: np.ndarray, unit: str = "uV") -> edfio.EdfSignal:
+    scale = {"uV": 1.0, "mV": 1e-3}.get(unit, 1.0)
+    return edfio.EdfSignal(x_uv * scale, rate, label=label, physical_dimension=unit)
+
+
+def test_only_eeg_channels_become_training_records_as_the_daemon_scores_them(tmp_path, caplog):
+    """A clinical file as archives ship it (TUH-style referential EEG beside an ECG lead labelled EEG, DC
+    inputs in mV, a photic lead and 1 Hz trend signals), with a seizure annotated over all of it: only the
+    EEG is trained on, so no ECG or DC window is ever labelled seizure; what is left out is logged."""
+    fs, seconds = 250.0, 20
+    rng = np.random.default_rng(0)
+    noise = lambda std: rng.normal(0, std, int(fs * seconds))  # noqa: E731
+    eeg = ["FP1", "F7", "T3", "C3", "O1"]
+    sigs = [_sig(f"EEG {e}-LE", fs, noise(20.0)) for e in eeg]
+    sigs += [
+        _sig("EEG EKG-LE", fs, noise(400.0)),
+        _sig("PHOTIC-LE", fs, noise(900.0)),
+        _sig("DC1-DC", fs, noise(300.0), unit="mV"),
+        _sig("DC2-DC", fs, noise(300.0), unit="mV"),
+        edfio.EdfSignal(rng.normal(0, 1, seconds), 1, label="IBI", physical_dimension="s"),
+    ]
+    path = tmp_path / "tuh.edf"
+    edfio.Edf(sigs).write(path)
+    (tmp_path / "tuh.csv").write_text("onset_s,offset_s,label\n5.0,15.0,seizure\n")
+    with caplog.at_level("INFO", logger="train.datasets.edf"):
+        recs = load_edf_paths([path])
+    assert [r.recording_id for r in recs] == [f"edf/tuh.edf#EEG {e}-LE" for e in eeg]
+    assert all(r.labels.sum() == 10 * 250 for r in recs)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "train.datasets.edf"]
+    assert "5 channel(s) left out" in line
+    for name in ("EEG EKG-LE", "PHOTIC-LE", "DC1-DC", "DC2-DC", "IBI"):
+        assert f"{name}: " in line
+    assert "names an ECG lead" in line and "names a DC-coupled auxiliary input" in line
+    # named on purpose, a lead the rule leaves out is used (the user's choice), in the order given
+    forced = load_edf_paths([path], channels=["EEG EKG-LE", "EEG C3-LE"])
+    assert [r.recording_id for r in forced] == ["edf/tuh.edf#EEG EKG-LE", "edf/tuh.edf#EEG C3-LE"]
+
+
+def test_a_file_without_eeg_is_skipped_with_a_warning_and_none_at_all_is_an_error(tmp_path, caplog):
+    fs, n = 256.0, 256 * 12
+    rng = np.random.default_rng(1)
+    chb = ["FP1-F7", "F7-T7", "T7-P7", "T8-P8", "T8-P8"]  # CHB-MIT repeats T8-P8
+    edfio.Edf([_sig(c, fs, rng.normal(0, 20, n)) for c in chb] + [_sig("ECG", fs, rng.normal(0, 500, n))]).write(
+        tmp_path / "chb01_01.edf"
+    )
+    edfio.Edf([_sig("ECG ECG", fs, rng.normal(0, 500, n), unit="mV"), _sig("EMG", fs, rng.normal(0, 50, n))]).write(
+        tmp_path / "poly.edf"
+    )
+    with caplog.at_level("WARNING", logger="train.datasets.edf"):
+        recs = load_edf_paths([tmp_path])
+    assert [r.recording_id.split("#", 1)[1] for r in recs] == ["FP1-F7", "F7-T7", "T7-P7", "T8-P8", "T8-P8#2"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "train.datasets.edf"]
+    assert "poly.edf" in warning and "no channel to train on" in warning and "ECG ECG" in warning
+    with pytest.raises(ValueError, match=r"no EEG channel to train on in the 1 EDF"):
+        load_edf_paths([tmp_path / "poly.edf"])

@@ -83,29 +83,22 @@ def list_files(root: Path | str) -> list[BackgroundFile]:
     return out
 
 
-MIN_RATE_HZ = 100.0  # an EEG rate below this cannot carry the filter bank's bands (up to 40 Hz) faithfully
-
-
 def read_eeg(path: Path | str, sample_rate_hz: float) -> tuple[list[str], np.ndarray]:
     """One recording -> ``(EEG channel names, data_uv float32 [n_eeg, n_samples] at sample_rate_hz)``.
 
     Read by ``realtime.recordings.read_recording`` (µV from each signal's physical dimension, every
-    kept signal at the EEG rate), EEG channels by ``Recording.select()`` (the daemon's own rule,
-    :func:`realtime.channels.select_channels`, so training and serving agree), resampled with
-    ``records.resample_to``. A recording whose rate is below :data:`MIN_RATE_HZ` is refused
+    kept signal at the EEG rate), EEG channels by :func:`train.datasets.edf.training_rows` (the daemon's
+    own rule, so training and serving agree, as for the user's EDF source), resampled with
+    ``records.resample_to``. A recording whose rate is below ``edf.MIN_RATE_HZ`` is refused
     (``ValueError``): a reader that brought the EEG down to the rate of 1 Hz trend signals (as the
     one before issue #11 did with Sleep-EDF) must not feed the corpus. No EEG channel ->
     ``([], data [0, 0])``.
     """
     from realtime.recordings import read_recording
+    from train.datasets.edf import training_rows
 
     rec = read_recording(path)
-    try:
-        idx = list(rec.select().scored)
-    except ValueError:  # no EEG channel left
-        idx = []
-    if idx and rec.sfreq < MIN_RATE_HZ:
-        raise ValueError(f"{str(path)!r}: EEG read at {rec.sfreq!r} Hz, below {MIN_RATE_HZ:g} Hz")
+    idx = training_rows(rec, source=str(path))
     if not idx:
         return [], np.zeros((0, 0), np.float32)
     data = np.stack([resample_to(rec.data[i], rec.sfreq, sample_rate_hz).astype(np.float32) for i in idx])

@@ -3,13 +3,16 @@
 Read through :func:`realtime.recordings.read_recording` (edfio; µV from each signal's physical
 dimension; EDF+ annotations; sidecars: ``<stem>.csv``/``<stem>.tsv``, BIDS/SzCORE events, a CHB-MIT
 summary: :mod:`realtime.annotations`). Which labels mean seizure: ``realtime.annotations.is_seizure_label``.
-Every channel becomes one :class:`Record` (resampled to the model rate, per-sample labels); all
-channels of one file share a group id, so a split never separates them. To keep a patient's files
-together, pass ``group_by="folder"`` (the parent folder names the group).
+Which channels: the EEG channels by the daemon's own rule (:func:`training_rows`), or those named;
+ECG, EMG, EOG, DC inputs, trend signals and the like never become training examples, just as the
+daemon never scores them. Every channel kept becomes one :class:`Record` (resampled to the model
+rate, per-sample labels); all channels of one file share a group id, so a split never separates
+them. To keep a patient's files together, pass ``group_by="folder"`` (the parent folder names the group).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,37 @@ import numpy as np
 from realtime.annotations import is_seizure_label
 from train.datasets.records import Record, resample_to
 
+log = logging.getLogger(__name__)
+
 EXTENSIONS = (".edf", ".bdf", ".npz")
+MIN_RATE_HZ = 100.0  # an EEG rate below this cannot carry the filter bank's bands (up to 40 Hz) faithfully
+
+
+def training_rows(rec, channels=(), *, source: str = "") -> list[int]:
+    """The rows of ``rec`` (a :class:`realtime.recordings.RecordingInfo`) to train on, in order.
+
+    Without ``channels``: the EEG channels by the daemon's channel rule (``rec.select()``, i.e.
+    :func:`realtime.channels.select_channels`), so that training and serving agree on what EEG is; what
+    is left out is logged (INFO, each channel with its reason), and a recording with no EEG channel
+    gives ``[]`` (WARNING). With ``channels``: those labels (or unique names, ``"T8-P8#2"``), in that
+    order; ``ValueError`` when one is missing or not a voltage. ``ValueError`` too when the EEG was read
+    below :data:`MIN_RATE_HZ` (a reader that took the rate of 1 Hz trend signals must not feed training).
+    ``source`` names the recording in messages.
+    """
+    try:
+        sel = rec.select(channels=channels)
+    except ValueError as exc:
+        if channels:
+            raise ValueError(f"{source!r}: {exc}") from None
+        log.warning("%s: no channel to train on: %s", source, exc)
+        return []
+    if not channels and (left := {**rec.left_out, **sel.left_out}):
+        log.info(
+            "%s: %d channel(s) left out: %s", source, len(left), "; ".join(f"{k}: {why}" for k, why in left.items())
+        )
+    if rec.sfreq < MIN_RATE_HZ:
+        raise ValueError(f"{source!r}: EEG read at {rec.sfreq!r} Hz, below {MIN_RATE_HZ:g} Hz")
+    return list(sel.scored)
 
 
 def seizure_mask(annotations, n_samples: int, sfreq_hz: float) -> np.ndarray:
@@ -48,29 +81,22 @@ def expand_paths(paths) -> list[Path]:
 
 
 def load_edf(path: Path | str, *, sample_rate_hz: float = 250.0, channels=(), group_by: str = "file") -> list[Record]:
-    """One file -> one Record per (selected) channel."""
+    """One file -> one Record per channel of :func:`training_rows` (none: ``[]``, logged)."""
+    from realtime.channels import unique_names
     from realtime.recordings import read_recording
 
-    path = Path(path)
-    rec = read_recording(path)
-    wanted = list(channels) or list(rec.ch_names)
-    missing = [c for c in wanted if c not in rec.ch_names]
-    if missing:
-        raise ValueError(f"{str(path)!r}: channels {missing!r} not found (have {rec.ch_names!r})")
     if group_by not in ("file", "folder"):
         raise ValueError(f"group_by must be 'file' or 'folder', got {group_by!r}")
+    path = Path(path)
+    rec = read_recording(path)
     group = f"edf:{path.parent.resolve()}" if group_by == "folder" else f"edf:{path.resolve()}"
+    keys = unique_names(rec.ch_names)  # a repeated channel (CHB-MIT's T8-P8) is "T8-P8#2", as the daemon names it
     out = []
-    seen = set()
-    for idx, name in enumerate(rec.ch_names):
-        if name not in wanted:
-            continue
+    for idx in training_rows(rec, channels, source=str(path)):
+        name = rec.ch_names[idx]
         x = resample_to(rec.data[idx], rec.sfreq, sample_rate_hz).astype(np.float32)
         labels = seizure_mask(rec.annotations, len(x), sample_rate_hz)
-        rid = f"edf/{path.name}#{name}"
-        if rid in seen:  # duplicated channel names (e.g. CHB-MIT's T8-P8 twice)
-            rid = f"{rid}#{idx}"
-        seen.add(rid)
+        rid = f"edf/{path.name}#{keys[idx]}"
         out.append(
             Record(
                 rid,
@@ -93,4 +119,7 @@ def load_edf_paths(paths, *, sample_rate_hz: float = 250.0, channels=(), group_b
     out = []
     for f in files:
         out += load_edf(f, sample_rate_hz=sample_rate_hz, channels=channels, group_by=group_by)
+    if not out:
+        where = [str(p) for p in paths]
+        raise ValueError(f"no EEG channel to train on in the {len(files)} EDF/BDF/NPZ file(s) of {where!r}")
     return out
