@@ -54,6 +54,9 @@ RESOLVER_SETTLE_S = 0.5  # a new resolver's first answer waits this long for eve
 # A step asked to wait for samples (``pull_when_samples``) still pulls this often: losses and stale streams are
 # noticed, and the gauges move, as before; the pulls in between, a chunk at a time, were most of a ward's CPU.
 MAX_DEFER_S = 0.25
+# While connected, the continuous resolver's streams are looked at this often: another stream that matches (a
+# second amplifier given the same name, a replay left running), heard only after the connection, is warned about.
+AMBIGUITY_CHECK_S = 10.0
 PROCESSING_FLAGS = pylsl.proc_clocksync  # no dejitter/monotonize: see the module docstring
 _FORMAT_NAMES = {1: "float32", 2: "double64", 3: "string", 4: "int32", 5: "int16", 6: "int8", 7: "int64"}
 _NP_DTYPES = {1: np.float32, 2: np.float64, 4: np.int32, 5: np.int16, 6: np.int8, 7: np.int64}
@@ -270,6 +273,8 @@ class Inlet:
         self._resolver_ready_at = 0.0
         self._skip_until: dict[str, float] = {}  # uid -> clock: streams just lost or that failed to open
         self._ambiguous_warned: frozenset[str] = frozenset()  # uids of the candidates last warned about
+        self._info: pylsl.StreamInfo | None = None  # the stream of the open inlet, as the resolver gave it
+        self._next_ambiguity_check = 0.0  # clock()
         self._ignored_uids: set[str] = set()  # other devices ignored under the lock (warned once each)
 
     # ----------------------------------------------------------------------------------------------
@@ -293,6 +298,8 @@ class Inlet:
         """
         if self._inlet is None:
             return self._try_open(resolve_wait_s)
+        if self.clock() >= self._next_ambiguity_check:
+            self._check_ambiguity()
         wanted = max(1, min(int(pull_when_samples), self.max_chunk_samples))
         if (
             wanted > 1
@@ -371,8 +378,27 @@ class Inlet:
             )
         return False
 
-    def _warn_ambiguous(self, candidates: list[pylsl.StreamInfo], chosen: pylsl.StreamInfo) -> None:
-        """One WARNING per change of the set of matching streams, naming each; says which is taken."""
+    def _check_ambiguity(self) -> None:
+        """While connected: the matching streams the resolver hears now, warned about as at connection
+        (:meth:`_warn_ambiguous`: once per set) when there is another beside the one read."""
+        self._next_ambiguity_check = self.clock() + AMBIGUITY_CHECK_S
+        if self._resolver is None or self._info is None:
+            return
+        try:
+            found = [i for i in self._resolver.results() if self.spec.matches(i.name(), i.type(), i.source_id())]
+        except Exception as exc:  # liblsl's answer is a courtesy here: never let it break a pull
+            log.debug("checking for other streams of %s: %s", self.spec.describe(), exc)
+            return
+        read = [i for i in found if i.uid() == self._info.uid()]
+        if len(found) >= 2 and read:
+            found.sort(key=lambda c: (c.created_at(), c.source_id(), c.uid()))
+            self._warn_ambiguous(found, read[0], why="the device being read")
+
+    def _warn_ambiguous(
+        self, candidates: list[pylsl.StreamInfo], chosen: pylsl.StreamInfo, why: str | None = None
+    ) -> None:
+        """One WARNING per change of the set of matching streams, naming each; says which is taken and ``why``
+        (default: the oldest, or the device read before)."""
         uids = frozenset(c.uid() for c in candidates)
         if len(candidates) < 2 or uids == self._ambiguous_warned:
             return
@@ -384,7 +410,7 @@ class Inlet:
             self.spec.describe(),
             "; ".join(describe_candidate(c) for c in candidates),
             describe_candidate(chosen),
-            "the oldest" if chosen is candidates[0] else "the device read before",
+            why or ("the oldest" if chosen is candidates[0] else "the device read before"),
             (
                 f"; {len(nameless)} of them have no source id and cannot be told apart: after a loss any of them may "
                 "take the place of the one read: give every device its own source id"
@@ -441,7 +467,8 @@ class Inlet:
                     inlet.close_stream()
             return InletStep()
         previous = self.meta
-        self._inlet, self.meta = inlet, meta
+        self._inlet, self.meta, self._info = inlet, meta, info
+        self._next_ambiguity_check = self.clock() + AMBIGUITY_CHECK_S
         dtype = _NP_DTYPES[int(full.channel_format())]
         if self._buffer is None or self._buffer.dtype != dtype or self._buffer.shape[1] != meta.n_channels:
             self._buffer = np.empty((self.max_chunk_samples, meta.n_channels), dtype=dtype)
