@@ -98,7 +98,7 @@ def read_eeg(path: Path | str, sample_rate_hz: float) -> tuple[list[str], np.nda
     from train.datasets.edf import training_rows
 
     rec = read_recording(path)
-    idx = training_rows(rec, source=str(path))
+    idx = [i for i, _ in training_rows(rec, source=str(path))]
     if not idx:
         return [], np.zeros((0, 0), np.float32)
     data = np.stack([resample_to(rec.data[i], rec.sfreq, sample_rate_hz).astype(np.float32) for i in idx])

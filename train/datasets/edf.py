@@ -26,8 +26,9 @@ EXTENSIONS = (".edf", ".bdf", ".npz")
 MIN_RATE_HZ = 100.0  # an EEG rate below this cannot carry the filter bank's bands (up to 40 Hz) faithfully
 
 
-def training_rows(rec, channels=(), *, source: str = "") -> list[int]:
-    """The rows of ``rec`` (a :class:`realtime.recordings.RecordingInfo`) to train on, in order.
+def training_rows(rec, channels=(), *, source: str = "") -> list[tuple[int, str]]:
+    """The rows of ``rec`` (a :class:`realtime.recordings.RecordingInfo`) to train on, in order, each with the
+    channel's unique name (a repeated label, CHB-MIT's second ``T8-P8``, is ``"T8-P8#2"``, as the daemon names it).
 
     Without ``channels``: the EEG channels by the daemon's channel rule (``rec.select()``, i.e.
     :func:`realtime.channels.select_channels`), so that training and serving agree on what EEG is; what
@@ -50,7 +51,7 @@ def training_rows(rec, channels=(), *, source: str = "") -> list[int]:
         )
     if rec.sfreq < MIN_RATE_HZ:
         raise ValueError(f"{source!r}: EEG read at {rec.sfreq!r} Hz, below {MIN_RATE_HZ:g} Hz")
-    return list(sel.scored)
+    return [(i, sel.keys[i]) for i in sel.scored]
 
 
 def seizure_mask(annotations, n_samples: int, sfreq_hz: float) -> np.ndarray:
@@ -82,7 +83,6 @@ def expand_paths(paths) -> list[Path]:
 
 def load_edf(path: Path | str, *, sample_rate_hz: float = 250.0, channels=(), group_by: str = "file") -> list[Record]:
     """One file -> one Record per channel of :func:`training_rows` (none: ``[]``, logged)."""
-    from realtime.channels import unique_names
     from realtime.recordings import read_recording
 
     if group_by not in ("file", "folder"):
@@ -90,13 +90,12 @@ def load_edf(path: Path | str, *, sample_rate_hz: float = 250.0, channels=(), gr
     path = Path(path)
     rec = read_recording(path)
     group = f"edf:{path.parent.resolve()}" if group_by == "folder" else f"edf:{path.resolve()}"
-    keys = unique_names(rec.ch_names)  # a repeated channel (CHB-MIT's T8-P8) is "T8-P8#2", as the daemon names it
     out = []
-    for idx in training_rows(rec, channels, source=str(path)):
+    for idx, key in training_rows(rec, channels, source=str(path)):
         name = rec.ch_names[idx]
         x = resample_to(rec.data[idx], rec.sfreq, sample_rate_hz).astype(np.float32)
         labels = seizure_mask(rec.annotations, len(x), sample_rate_hz)
-        rid = f"edf/{path.name}#{keys[idx]}"
+        rid = f"edf/{path.name}#{key}"
         out.append(
             Record(
                 rid,
