@@ -189,6 +189,11 @@ def resolve(spec: StreamSpec, timeout_s: float) -> list[pylsl.StreamInfo]:
     return [info for info in found if spec.matches(info.name(), info.type(), info.source_id())]
 
 
+def oldest_first(infos: list[pylsl.StreamInfo]) -> list[pylsl.StreamInfo]:
+    """Streams by ``created_at``, then source id and uid: the same order, and so the same choice, every time."""
+    return sorted(infos, key=lambda c: (c.created_at(), c.source_id(), c.uid()))
+
+
 def describe_candidate(info: pylsl.StreamInfo) -> str:
     """``'bed1' (type 'EEG', source_id 'amp-1' on host 'ward3')`` for logs."""
     return f"{info.name()!r} (type {info.type()!r}, source_id {info.source_id()!r} on host {info.hostname()!r})"
@@ -391,8 +396,7 @@ class Inlet:
             return
         read = [i for i in found if i.uid() == self._info.uid()]
         if len(found) >= 2 and read:
-            found.sort(key=lambda c: (c.created_at(), c.source_id(), c.uid()))
-            self._warn_ambiguous(found, read[0], why="the device being read")
+            self._warn_ambiguous(oldest_first(found), read[0], why="the device being read")
 
     def _warn_ambiguous(
         self, candidates: list[pylsl.StreamInfo], chosen: pylsl.StreamInfo, why: str | None = None
@@ -427,7 +431,7 @@ class Inlet:
             return InletStep(event=None, detail=str(exc))
         if not candidates:
             return InletStep()
-        candidates.sort(key=lambda c: (c.created_at(), c.source_id(), c.uid()))  # the same choice every time
+        candidates = oldest_first(candidates)
         info = candidates[0]
         if self.meta is not None:  # prefer the stream we had (same source id), if it is back
             same = [c for c in candidates if self.meta.source_id and c.source_id() == self.meta.source_id]
@@ -583,7 +587,7 @@ class StreamDiscovery:
     def streams(self) -> list[pylsl.StreamInfo]:
         """The matching streams heard now, oldest first (``created_at``, then source id and uid)."""
         found = [i for i in self._resolver.results() if self.spec.matches(i.name(), i.type(), i.source_id())]
-        return sorted(found, key=lambda c: (c.created_at(), c.source_id(), c.uid()))
+        return oldest_first(found)
 
     def close(self) -> None:
         self._resolver = None  # liblsl stops resolving when the object goes
