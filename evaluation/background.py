@@ -186,8 +186,8 @@ class _Amplified(RecordingInfo):
     def n_samples(self) -> int:
         return self.source.n_samples
 
-    def _read(self, start: int, stop: int) -> np.ndarray:
-        return self.source.read(start, stop) * self.gain
+    def _read(self, start: int, stop: int, rows) -> np.ndarray:
+        return self.source.read(start, stop, rows) * self.gain
 
 
 def score_recording(rec: BackgroundRecording, config, detector, gain: float = 1.0) -> Scores:

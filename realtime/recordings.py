@@ -151,12 +151,13 @@ class RecordingInfo(ABC):
         """Samples per channel, at ``sfreq``."""
 
     @abstractmethod
-    def _read(self, start: int, stop: int) -> np.ndarray:
-        """``read`` once the range is checked."""
+    def _read(self, start: int, stop: int, rows: Sequence[int]) -> np.ndarray:
+        """``read`` once the range and the rows are checked."""
 
-    def read(self, start: int, stop: int) -> np.ndarray:
-        """Samples ``start`` to ``stop`` (excluded) of every channel: float64 ``[n_channels, stop - start]``, µV.
-        ``ValueError`` unless ``0 <= start <= stop <= n_samples``."""
+    def read(self, start: int, stop: int, rows: Sequence[int] | None = None) -> np.ndarray:
+        """Samples ``start`` to ``stop`` (excluded) of every channel, or of ``rows`` in that order: float64
+        ``[n_channels or len(rows), stop - start]``, µV. ``ValueError`` unless ``0 <= start <= stop <=
+        n_samples`` and every row is a channel's."""
         start, stop = operator.index(start), operator.index(stop)
         n = self.n_samples
         if not 0 <= start <= stop <= n:
@@ -164,7 +165,12 @@ class RecordingInfo(ABC):
                 f"recording {self.path or '(in memory)'!r}: cannot read samples {start} to {stop}: "
                 f"it has {n} (0 <= start <= stop <= {n})"
             )
-        return self._read(start, stop)
+        rows = range(len(self.ch_names)) if rows is None else [operator.index(r) for r in rows]
+        if bad := [r for r in rows if not 0 <= r < len(self.ch_names)]:
+            raise ValueError(
+                f"recording {self.path or '(in memory)'!r}: no channel row {bad[0]!r} (it has {len(self.ch_names)})"
+            )
+        return self._read(start, stop, rows)
 
     @property
     def duration_s(self) -> float:
@@ -211,8 +217,10 @@ class Recording(RecordingInfo):
     def n_samples(self) -> int:
         return int(self.data.shape[1])
 
-    def _read(self, start: int, stop: int) -> np.ndarray:
-        return self.data[:, start:stop]  # a view
+    def _read(self, start: int, stop: int, rows: Sequence[int]) -> np.ndarray:
+        if isinstance(rows, range) and rows == range(self.data.shape[0]):
+            return self.data[:, start:stop]  # a view
+        return self.data[list(rows), start:stop]
 
     def load(self) -> Recording:
         return self
@@ -262,11 +270,11 @@ class LazyRecording(RecordingInfo):
     def n_samples(self) -> int:
         return self.length
 
-    def _read(self, start: int, stop: int) -> np.ndarray:
-        out = np.empty((len(self.signals), stop - start), dtype=np.float64)
+    def _read(self, start: int, stop: int, rows: Sequence[int]) -> np.ndarray:
+        out = np.empty((len(rows), stop - start), dtype=np.float64)
         if stop > start:
-            for row, sig in zip(out, self.signals, strict=True):
-                row[:] = sig.read(start, stop)
+            for row, r in zip(out, rows, strict=True):
+                row[:] = self.signals[r].read(start, stop)
         return out
 
 

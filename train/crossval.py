@@ -141,7 +141,7 @@ def run_cv(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if records is None:
-        records = run_records(hp, data_root)
+        records = run_records(hp, data_root, lazy=True)
     t0 = time.time()
     fold_probs, fold_metrics, fold_wall_s = [], [], []
     for fold in range(folds):

@@ -118,7 +118,7 @@ def make_ensemble_run(
     hp, models, hp_dicts, split = load_members(member_dirs)
     ensemble = build_ensemble(models)
     if records is None:
-        records = run_records(hp, data_root)
+        records = run_records(hp, data_root, lazy=True)
     by_id = {r.recording_id: r for r in records}
     missing = [i for part in ("validation", "test") for i in split[part] if i not in by_id]
     if missing:

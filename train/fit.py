@@ -127,7 +127,7 @@ def prepare_data(
     from train.tfrecords import join, write_split
 
     if records is None:
-        records = run_records(hp, data_root)
+        records = run_records(hp, data_root, lazy=True)  # the edf source's samples: one file at a time
     split = split_records(
         records, hp.data.split_fractions, hp.split_seed, n_folds=hp.data.cv_folds, fold=hp.data.cv_fold
     )
@@ -357,6 +357,15 @@ def run_fit(
                 f"validation adds every {val_every}-th of {bg['examples']['validation']}"
             )
 
+        in_memory = {
+            k: bg is None and v["examples_per_epoch"] <= hp.data.in_memory_examples_max
+            for k, v in data["summaries"].items()
+        }
+        if not in_memory["train"]:
+            _log(
+                f"training split: {data['summaries']['train']['examples_per_epoch']} examples per epoch, streamed "
+                f"from its shards (shuffle buffer {hp.data.in_memory_examples_max}), not cached"
+            )
         with strategy.scope():
             train_model, infer_model = build(hp)
             names = compile_model(train_model, hp)
@@ -371,8 +380,10 @@ def run_fit(
             augment_hp=hp.augment,
             seed=hp.fit.seed,
             drop_remainder=p.drop_remainder,
-            shuffle_buffer=max(1000, data["summaries"]["train"]["examples_per_epoch"]),
-            cache=bg is None,  # with the background, nothing is cached: every source streams from disk
+            shuffle_buffer=min(
+                max(1000, data["summaries"]["train"]["examples_per_epoch"]), hp.data.in_memory_examples_max
+            ),
+            cache=in_memory["train"],  # with the background, nothing is cached: every source streams from disk
             background_files=bg_files["train"],
             background_share=hp.data.background_share,
             background_shuffle_buffer=hp.data.background_shuffle_examples,
@@ -388,7 +399,7 @@ def run_fit(
                 training=False,
                 output_names=names,
                 drop_remainder=p.drop_remainder,
-                cache=bg is None,
+                cache=in_memory["validation"],
                 background_files=bg_files["validation"],
                 background_every=val_every,
             )
@@ -459,6 +470,7 @@ def run_fit(
             "data_sources": list(hp.data.sources) + (["background"] if bg else []),
             "data_root": str(data_root),
             "examples": data["summaries"],
+            "cached_in_memory": in_memory,
             "split_counts": {k: len(v) for k, v in data["split"].items()},
             "fit_wall_time_s": round(fit_s, 1),
             "params": int(infer_model.count_params()),

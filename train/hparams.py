@@ -171,6 +171,13 @@ class DataHP:
     )
     max_repeat: int = _f(40, "-", "cap on how often one training example is repeated per epoch by balancing")
     shard_examples: int = _f(2048, "examples", "examples per TFRecord shard (the background's too, per person)")
+    in_memory_examples_max: int = _f(
+        131072,
+        "examples",
+        "a split of at most this many examples per epoch (and no background) is cached in memory and "
+        "shuffled over a whole epoch; a larger one streams from its shards (order reshuffled every epoch, "
+        "a shuffle buffer of this many, ~5 kB each), so that a corpus larger than memory trains",
+    )
     background: bool = _f(
         False,
         "-",
@@ -304,6 +311,11 @@ class HParams:
             errs.append(
                 f"data.background_hop_samples and data.background_shuffle_examples must be >= 1, got "
                 f"{self.data.background_hop_samples!r} and {self.data.background_shuffle_examples!r}"
+            )
+        if self.data.shard_examples < 1 or self.data.in_memory_examples_max < 1:
+            errs.append(
+                f"data.shard_examples and data.in_memory_examples_max must be >= 1, got "
+                f"{self.data.shard_examples!r} and {self.data.in_memory_examples_max!r}"
             )
         if not (math.isfinite(self.fit.positive_loss_weight) and self.fit.positive_loss_weight > 0):
             errs.append(f"fit.positive_loss_weight must be finite and > 0, got {self.fit.positive_loss_weight!r}")

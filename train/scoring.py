@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from evaluation.metrics import CONTRASTS, SEGMENT_THRESHOLD, contrast_metrics, json_ready
-from train.datasets.records import Record, windows
+from train.datasets.records import Record, loaded, windows
 
 
 def record_windows(r: Record, window_samples: int, hop_samples: int) -> np.ndarray:
@@ -39,12 +39,12 @@ def keras_predict(infer_model, batch_windows: int = 512):
     return predict
 
 
-def window_probabilities(
-    predict, records: list[Record], window_samples: int, hop_samples: int
-) -> dict[str, np.ndarray]:
-    """``predict``: ``[n, window_samples]`` float32 -> ``[n]`` p(seizure). Returns id -> ``[n_windows]``."""
+def window_probabilities(predict, records, window_samples: int, hop_samples: int) -> dict[str, np.ndarray]:
+    """``predict``: ``[n, window_samples]`` float32 -> ``[n]`` p(seizure). Returns id -> ``[n_windows]``.
+
+    ``records``: :class:`Record` s or lazy records, read one file at a time (:func:`records.loaded`)."""
     out = {}
-    for r in records:
+    for r in loaded(records):
         w = record_windows(r, window_samples, hop_samples)
         out[r.recording_id] = np.asarray(predict(w), dtype=np.float64).reshape(-1) if len(w) else np.zeros(0)
     return out

@@ -39,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from train.augment import augment, center_crop, mixup, op_seed
-from train.datasets.records import Record, check_label, training_examples
+from train.datasets.records import check_label, example_labels, example_starts, loaded, training_examples
 from train.hparams import AugmentHP, DataHP, FitHP
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 _DATA = DataHP()
 
 SCHEMA_VERSION = 2  # 2: group_id added (schema-1 shards still parse: group_id "")
+OPEN_SHARDS_MAX = 256  # shard writers open at once while a split is written (write_split, shard_plan)
 
 
 def _example(
@@ -67,14 +68,11 @@ def _example(
     return tf.train.Example(features=tf.train.Features(feature=f)).SerializeToString()
 
 
-def balance_repeats(examples, *, balance_classes: bool, source_share: dict, max_repeat: int) -> list[int]:
-    """Repeat counts per example: equal class weight within each source, then source shares.
+def repeat_table(counts: dict, *, balance_classes: bool, source_share: dict, max_repeat: int) -> dict:
+    """Repeat count per ``(source, label)``: equal class weight within each source, then source shares.
 
-    ``examples``: list of ``(source, label)``. Returns ints in [1, max_repeat].
+    ``counts``: ``{(source, label): examples}``. Returns ``{(source, label): int in [1, max_repeat]}``.
     """
-    counts: dict[tuple, int] = {}
-    for s, y in examples:
-        counts[(s, y)] = counts.get((s, y), 0) + 1
     cls_rep = {}
     for (s, y), n in counts.items():
         biggest = max(m for (s2, _), m in counts.items() if s2 == s)
@@ -88,7 +86,16 @@ def balance_repeats(examples, *, balance_classes: bool, source_share: dict, max_
         # Scale every source up to the one that is largest relative to its share.
         ref = max(totals[s] / shares[s] for s in totals)
         src_rep = {s: ref * shares[s] / totals[s] for s in totals}
-    return [int(min(max_repeat, max(1, round(cls_rep[(s, y)] * src_rep[s])))) for s, y in examples]
+    return {k: int(min(max_repeat, max(1, round(cls_rep[k] * src_rep[k[0]])))) for k in counts}
+
+
+def balance_repeats(examples, *, balance_classes: bool, source_share: dict, max_repeat: int) -> list[int]:
+    """Repeat counts per example (:func:`repeat_table`). ``examples``: list of ``(source, label)``."""
+    counts: dict[tuple, int] = {}
+    for k in examples:
+        counts[k] = counts.get(k, 0) + 1
+    table = repeat_table(counts, balance_classes=balance_classes, source_share=source_share, max_repeat=max_repeat)
+    return [table[k] for k in examples]
 
 
 def join(base: Path | str, *parts: str) -> str:
@@ -96,8 +103,31 @@ def join(base: Path | str, *parts: str) -> str:
     return "/".join([str(base).rstrip("/"), *parts])
 
 
+def shard_plan(
+    n_examples: int, shard_examples: int, open_shards_max: int = OPEN_SHARDS_MAX
+) -> list[tuple[int, int, int, int]]:
+    """How :func:`write_split` deals ``n_examples`` into shards of about ``shard_examples``: a list of
+    ``(first_example, n, first_shard, n_shards)`` chunks. Within a chunk, example ``i`` goes to shard
+    ``first_shard + (i - first_example) % n_shards`` (round robin: every shard spans the whole chunk,
+    so a shard mixes the chunk's recordings). A chunk has at most ``open_shards_max`` shards (the
+    writers open at once); a split of up to ``open_shards_max * shard_examples`` examples is one chunk.
+    No example: one empty shard."""
+    if shard_examples < 1 or open_shards_max < 1:
+        raise ValueError(
+            f"shard_examples and open_shards_max must be >= 1, got {shard_examples!r}, {open_shards_max!r}"
+        )
+    chunk = shard_examples * open_shards_max
+    plan, first_shard = [], 0
+    for first in range(0, max(n_examples, 1), chunk):
+        n = min(chunk, n_examples - first)
+        k = max(1, -(-n // shard_examples))
+        plan.append((first, n, first_shard, k))
+        first_shard += k
+    return plan
+
+
 def write_split(
-    records: list[Record],
+    records,
     out_dir: Path | str,
     split: str,
     *,
@@ -108,49 +138,71 @@ def write_split(
     balance_classes: bool = _DATA.balance_classes,
     source_share: dict | None = None,
     max_repeat: int = _DATA.max_repeat,
+    open_shards_max: int = OPEN_SHARDS_MAX,
 ) -> dict:
     """Cut examples from ``records`` and write GZIP shards into ``out_dir`` (a local path or a
-    ``tf.io.gfile`` URL); returns the split's summary dict. ``source_share`` None = ``DataHP``'s default."""
+    ``tf.io.gfile`` URL); returns the split's summary dict. ``source_share`` None = ``DataHP``'s default.
+
+    ``records``: :class:`Record` s, or lazy records (:class:`train.datasets.edf.EdfChannel`) whose samples
+    are read one file at a time (:func:`train.datasets.records.loaded`). Two passes: the labels alone
+    (counts per source and label, so the balancing repeats are known before anything is written), then
+    the samples, each example written as it is cut, dealt to shards by :func:`shard_plan`. Memory: one
+    file's samples and ``open_shards_max`` open writers, not the split.
+    """
     if source_share is None:
         source_share = _DATA.source_share
     out_dir = str(out_dir)
     tf.io.gfile.makedirs(out_dir)
-    items = []
-    for r in records:
-        for off, x, y in training_examples(r, example_samples, hop_samples):
-            items.append((x, y, r.source, r.recording_id, off, r.group_id))
+    counts: dict[tuple[str, int], int] = {}
+    for r in records:  # pass 1: labels only
+        starts = example_starts(len(r.labels), example_samples, hop_samples)
+        ys = example_labels(r.labels, starts, example_samples)
+        for y in (0, 1):
+            if n := int(np.count_nonzero(ys == y)):
+                counts[(r.source, y)] = counts.get((r.source, y), 0) + n
+    total = sum(counts.values())
     if balance:
-        reps = balance_repeats(
-            [(s, y) for _, y, s, _, _, _ in items],
-            balance_classes=balance_classes,
-            source_share=source_share,
-            max_repeat=max_repeat,
-        )
+        table = repeat_table(counts, balance_classes=balance_classes, source_share=source_share, max_repeat=max_repeat)
     else:
-        reps = [1] * len(items)
-    n_shards = max(1, -(-len(items) // shard_examples))
+        table = dict.fromkeys(counts, 1)
+    plan = shard_plan(total, shard_examples, open_shards_max)
+    n_shards = plan[-1][2] + plan[-1][3]
     names = [f"{split}-{i:05d}-of-{n_shards:05d}.tfrecord.gz" for i in range(n_shards)]
     opts = tf.io.TFRecordOptions(compression_type="GZIP")
-    writers = [tf.io.TFRecordWriter(join(out_dir, n), opts) for n in names]
+
+    def chunk_writers(c: int) -> list:
+        _, _, first_shard, k = plan[c]
+        return [tf.io.TFRecordWriter(join(out_dir, names[first_shard + j]), opts) for j in range(k)]
+
+    c, i = 0, 0
+    writers = chunk_writers(0)
     try:
-        for i, ((x, y, s, rid, off, gid), rep) in enumerate(zip(items, reps, strict=False)):
-            writers[i % n_shards].write(_example(x, y, rep, s, rid, off, gid))
+        for r in loaded(records):  # pass 2: the samples, one file at a time
+            for off, x, y in training_examples(r, example_samples, hop_samples):
+                first, n, _, k = plan[c]
+                if i == first + n:
+                    for w in writers:
+                        w.close()
+                    c += 1
+                    writers = chunk_writers(c)
+                    first, n, _, k = plan[c]
+                writers[(i - first) % k].write(
+                    _example(x, y, table[(r.source, y)], r.source, r.recording_id, off, r.group_id)
+                )
+                i += 1
     finally:
         for w in writers:
             w.close()
-    per: dict[str, list[int]] = {}
-    for (_, y, s, _, _, _), rep in zip(items, reps, strict=False):
-        k = f"{s}/{y}"
-        per.setdefault(k, [0, 0])
-        per[k][0] += 1
-        per[k][1] += rep
+    if i != total:
+        raise ValueError(f"split {split!r}: {i} examples cut, {total} expected from the labels (a file changed?)")
+    per = {f"{s}/{y}": {"examples": n, "per_epoch": n * table[(s, y)]} for (s, y), n in sorted(counts.items())}
     summary = {
         "schema_version": SCHEMA_VERSION,
         "split": split,
-        "examples": len(items),
-        "examples_per_epoch": int(sum(reps)),
+        "examples": total,
+        "examples_per_epoch": int(sum(v["per_epoch"] for v in per.values())),
         "example_samples": example_samples,
-        "per_source_label": {k: {"examples": v[0], "per_epoch": v[1]} for k, v in sorted(per.items())},
+        "per_source_label": per,
         "shards": names,
     }
     with tf.io.gfile.GFile(join(out_dir, f"{split}.json"), "w") as f:
@@ -293,16 +345,22 @@ def stream_background(files, example_samples: int, *, seed, shuffle_buffer: int,
     files = [str(f) for f in files]
     if not files:
         raise ValueError("stream_background: no background shard files given")
+    ds = shuffled_shards(files, seed=op_seed(seed, 9), cycle_length=cycle_length, endless=True)
+    ds = ds.shuffle(shuffle_buffer, seed=op_seed(seed, 10), reshuffle_each_iteration=True)
+    return parse_serialized(ds, example_samples).map(lambda x, y, r: (x, y))
+
+
+def shuffled_shards(files: list[str], *, seed, cycle_length: int = 16, endless: bool = False) -> tf.data.Dataset:
+    """The serialized examples of the shard ``files``, the file order reshuffled at every pass (``endless``:
+    pass after pass), ``cycle_length`` files read at once (``interleave``, one example from each in turn)."""
     names = tf.data.Dataset.from_tensor_slices(files)
-    names = names.shuffle(len(files), seed=op_seed(seed, 9), reshuffle_each_iteration=True).repeat()
-    ds = names.interleave(
+    names = names.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    return (names.repeat() if endless else names).interleave(
         lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
         cycle_length=min(cycle_length, len(files)),
         block_length=1,
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    ds = ds.shuffle(shuffle_buffer, seed=op_seed(seed, 10), reshuffle_each_iteration=True)
-    return parse_serialized(ds, example_samples).map(lambda x, y, r: (x, y))
 
 
 def eval_background(files, example_samples: int, *, every: int = 1):
@@ -397,13 +455,17 @@ def make_dataset(
     ``background_shuffle_buffer`` examples, and new buffers, each time): give Keras
     ``steps_per_epoch`` (:func:`background_steps_per_epoch`: one pass of the split on average).
     Validation appends every ``background_every``-th background example (:func:`eval_background`).
-    The background is never cached; pass ``cache=False`` to stream the split too.
+    The background is never cached; pass ``cache=False`` to stream the split too (training: the shard
+    order reshuffled every epoch, :func:`shuffled_shards`; memory: ``shuffle_buffer`` examples).
     """
     files = [str(f) for f in files]
     bg_files = [str(f) for f in background_files]
     if not files:
         raise ValueError("make_dataset: no TFRecord files given")
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
+    if training and not cache:  # streamed: a bounded shuffle buffer alone would mix only neighbouring shards
+        ds = shuffled_shards(files, seed=op_seed(seed, 11))
+    else:
+        ds = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
     ds = parse_serialized(ds, example_samples)
     if cache:
         ds = ds.cache()

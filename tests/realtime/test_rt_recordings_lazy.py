@@ -111,6 +111,17 @@ def test_read_refuses_out_of_range(tmp_path):
                 rec.read(start, stop)
         with pytest.raises(TypeError):
             rec.read(0.5, 10)  # type: ignore[arg-type]
+        for bad in (7, -1):
+            with pytest.raises(ValueError, match=rf"no channel row {bad} \(it has 7\)"):
+                rec.read(0, 10, [0, bad])
+
+
+def test_read_selected_rows_in_their_order(tmp_path):
+    path = write_mixed_edf(tmp_path / "mixed.edf", seconds=4)
+    whole = read_recording(path).data
+    for rec in (open_recording(path), read_recording(path)):
+        assert np.array_equal(rec.read(100, 900, [5, 0, 5]), whole[[5, 0, 5], 100:900])
+        assert rec.read(0, 10, []).shape == (0, 10)
 
 
 # --------------------------------------------------------------------------- offline scoring

@@ -14,9 +14,9 @@ class CountingRecording(Recording):
 
     reads: list[tuple[int, int]]
 
-    def _read(self, start: int, stop: int) -> np.ndarray:
+    def _read(self, start: int, stop: int, rows) -> np.ndarray:
         self.reads.append((start, stop))
-        return super()._read(start, stop)
+        return super()._read(start, stop, rows)
 
 
 @pytest.mark.parametrize("block", [1, 4, 7, 25, 100])

@@ -97,6 +97,8 @@ def test_cli_fit_and_export_on_edf(tmp_path):
             "fit.epochs=1",
             "--set",
             "fit.steps_per_epoch=3",
+            "--set",
+            "data.in_memory_examples_max=64",  # the training split (about 130 examples per epoch) streams
         ],
         cwd=REPO,
         capture_output=True,
@@ -104,6 +106,7 @@ def test_cli_fit_and_export_on_edf(tmp_path):
         timeout=240,
     )
     assert fit.returncode == 0, fit.stderr[-3000:]
+    assert "streamed from its shards (shuffle buffer 64), not cached" in fit.stderr
     for f in (
         "hparams.json",
         "split.json",
@@ -119,6 +122,8 @@ def test_cli_fit_and_export_on_edf(tmp_path):
     assert not files["train"] & files["test"] and files["test"]
     metrics = json.loads((run / "test_metrics.json").read_text())
     assert "edf_seizure_vs_rest" in metrics
+    run_json = json.loads((run / "run.json").read_text())
+    assert run_json["cached_in_memory"] == {"train": False, "validation": True}, run_json["cached_in_memory"]
     out = tmp_path / "export"
     exp = subprocess.run(
         [*env_cmd, "export", str(run), str(out)], cwd=REPO, capture_output=True, text=True, timeout=240

@@ -1,24 +1,27 @@
 """The user's own recordings: EDF/BDF (or the project's NPZ) with seizure annotations.
 
-Read through :func:`realtime.recordings.read_recording` (edfio; µV from each signal's physical
+Read through :func:`realtime.recordings.open_recording` (edfio; µV from each signal's physical
 dimension; EDF+ annotations; sidecars: ``<stem>.csv``/``<stem>.tsv``, BIDS/SzCORE events, a CHB-MIT
 summary: :mod:`realtime.annotations`). Which labels mean seizure: ``realtime.annotations.is_seizure_label``.
 Which channels: the EEG channels by the daemon's own rule (:func:`training_rows`), or those named;
 ECG, EMG, EOG, DC inputs, trend signals and the like never become training examples, just as the
 daemon never scores them. Every channel kept becomes one :class:`Record` (resampled to the model
-rate, per-sample labels); all channels of one file share a group id, so a split never separates
-them. To keep a patient's files together, pass ``group_by="folder"`` (the parent folder names the group).
+rate, per-sample labels), or, for a corpus larger than memory, one :class:`EdfChannel` (the header
+and annotations only; the samples are read one file at a time when the split is written or scored);
+all channels of one file share a group id, so a split never separates them. To keep a patient's
+files together, pass ``group_by="folder"`` (the parent folder names the group).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from realtime.annotations import is_seizure_label
-from train.datasets.records import Record, resample_to
+from train.datasets.records import Record, loaded, resample_to, resampled_length
 
 log = logging.getLogger(__name__)
 
@@ -81,44 +84,110 @@ def expand_paths(paths) -> list[Path]:
     return out
 
 
-def load_edf(path: Path | str, *, sample_rate_hz: float = 250.0, channels=(), group_by: str = "file") -> list[Record]:
-    """One file -> one Record per channel of :func:`training_rows` (none: ``[]``, logged)."""
-    from realtime.recordings import read_recording
+@dataclass(frozen=True)
+class EdfChannel:
+    """One channel of one file to train on, without its samples: what the split and the balancing
+    need (id, group, label, length), from the file's header and annotations. :meth:`load_group`
+    reads the samples; :func:`train.datasets.records.loaded` does so one file at a time.
+
+    ``n_samples`` and ``labels`` are at ``sample_rate_hz`` (the model rate), as in the :class:`Record`
+    that :meth:`load_group` makes; ``seizures``: ``(onset_s, offset_s)`` of the file's seizure annotations.
+    """
+
+    recording_id: str
+    group_id: str
+    path: str
+    row: int  # the channel's row in the file's RecordingInfo
+    channel: str  # its label as written in the file
+    n_samples: int
+    sfreq_in_hz: float
+    seizures: tuple[tuple[float, float], ...]
+    sample_rate_hz: float = 250.0
+    source: str = "edf"
+
+    @property
+    def labels(self) -> np.ndarray:
+        """int8 ``[n_samples]``: 1 inside a seizure (:func:`seizure_mask`)."""
+        return seizure_mask([(a, b, "seizure") for a, b in self.seizures], self.n_samples, self.sample_rate_hz)
+
+    @property
+    def label(self) -> int:
+        return int(self.labels.max()) if self.n_samples else 0
+
+    @property
+    def subset(self) -> str:
+        return "seizure" if self.label else "background"
+
+    @staticmethod
+    def load_group(channels: list[EdfChannel]) -> list[Record]:
+        """The samples of ``channels`` (all of one file), read in one pass: one :class:`Record` each."""
+        from realtime.recordings import open_recording
+
+        if len({c.path for c in channels}) != 1:
+            raise ValueError(f"load_group reads the channels of one file, got {sorted({c.path for c in channels})!r}")
+        rec = open_recording(channels[0].path)
+        data = rec.read(0, rec.n_samples, [c.row for c in channels])
+        out = []
+        for c, row in zip(channels, data, strict=True):
+            x = resample_to(row, c.sfreq_in_hz, c.sample_rate_hz).astype(np.float32)
+            if len(x) != c.n_samples or rec.sfreq != c.sfreq_in_hz:
+                raise ValueError(f"{c.path!r} changed since it was listed: {c.recording_id!r} is no longer as it was")
+            meta = {"path": c.path, "channel": c.channel, "sfreq_in_hz": c.sfreq_in_hz}
+            out.append(Record(c.recording_id, c.group_id, x, c.labels, c.source, c.subset, c.sample_rate_hz, meta))
+        return out
+
+
+def list_edf(
+    path: Path | str, *, sample_rate_hz: float = 250.0, channels=(), group_by: str = "file"
+) -> list[EdfChannel]:
+    """One file -> one :class:`EdfChannel` per channel of :func:`training_rows` (none: ``[]``, logged),
+    from its header and annotations only (the samples are not read)."""
+    from realtime.recordings import open_recording
 
     if group_by not in ("file", "folder"):
         raise ValueError(f"group_by must be 'file' or 'folder', got {group_by!r}")
     path = Path(path)
-    rec = read_recording(path)
+    rec = open_recording(path)
     group = f"edf:{path.parent.resolve()}" if group_by == "folder" else f"edf:{path.resolve()}"
-    out = []
-    for idx, key in training_rows(rec, channels, source=str(path)):
-        name = rec.ch_names[idx]
-        x = resample_to(rec.data[idx], rec.sfreq, sample_rate_hz).astype(np.float32)
-        labels = seizure_mask(rec.annotations, len(x), sample_rate_hz)
-        rid = f"edf/{path.name}#{key}"
-        out.append(
-            Record(
-                rid,
-                group,
-                x,
-                labels,
-                "edf",
-                "seizure" if labels.any() else "background",
-                sample_rate_hz,
-                {"path": str(path), "channel": name, "sfreq_in_hz": rec.sfreq},
-            )
+    seizures = tuple((float(a), float(b)) for a, b, label in rec.annotations if is_seizure_label(label))
+    try:  # an annotation that ends before it starts is refused now, not when the samples are read
+        seizure_mask([(a, b, "seizure") for a, b in seizures], 0, sample_rate_hz)
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r}: {exc}") from None
+    n = resampled_length(rec.n_samples, rec.sfreq, sample_rate_hz)
+    return [
+        EdfChannel(
+            f"edf/{path.name}#{key}", group, str(path), idx, rec.ch_names[idx], n, rec.sfreq, seizures, sample_rate_hz
         )
-    return out
+        for idx, key in training_rows(rec, channels, source=str(path))
+    ]
 
 
-def load_edf_paths(paths, *, sample_rate_hz: float = 250.0, channels=(), group_by: str = "file") -> list[Record]:
+def load_edf(path: Path | str, *, sample_rate_hz: float = 250.0, channels=(), group_by: str = "file") -> list[Record]:
+    """One file -> one Record per channel of :func:`training_rows` (none: ``[]``, logged)."""
+    listed = list_edf(path, sample_rate_hz=sample_rate_hz, channels=channels, group_by=group_by)
+    return EdfChannel.load_group(listed) if listed else []
+
+
+def load_edf_paths(
+    paths, *, sample_rate_hz: float = 250.0, channels=(), group_by: str = "file", lazy: bool = False
+) -> list:
+    """Every file of ``paths`` (files, or folders searched recursively) -> its channels' Records, or with
+    ``lazy`` their :class:`EdfChannel` s (headers and annotations only: the corpus need not fit in
+    memory). ``ValueError`` when no channel is left to train on, or when two files would give one
+    recording id (files of the same name in two folders)."""
     files = expand_paths(paths)
     if not files:
         raise FileNotFoundError(f"no EDF/BDF/NPZ files in {[str(p) for p in paths]!r}")
-    out = []
+    out: list[EdfChannel] = []
+    first_of: dict[str, Path] = {}
     for f in files:
-        out += load_edf(f, sample_rate_hz=sample_rate_hz, channels=channels, group_by=group_by)
+        if (seen := first_of.setdefault(f.name, f)) != f:
+            raise ValueError(
+                f"two files named {f.name!r} ({str(seen)!r} and {str(f)!r}): recording ids are file names, rename one"
+            )
+        out += list_edf(f, sample_rate_hz=sample_rate_hz, channels=channels, group_by=group_by)
     if not out:
         where = [str(p) for p in paths]
         raise ValueError(f"no EEG channel to train on in the {len(files)} EDF/BDF/NPZ file(s) of {where!r}")
-    return out
+    return out if lazy else list(loaded(out))

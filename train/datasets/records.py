@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -57,14 +58,24 @@ def check_label(value) -> int:
     return v
 
 
+def _ratio(fs_in_hz: float, fs_out_hz: float, max_denominator: int) -> Fraction:
+    if fs_in_hz <= 0 or fs_out_hz <= 0:
+        raise ValueError(f"sample rates must be > 0, got {fs_in_hz!r} -> {fs_out_hz!r}")
+    return Fraction(fs_out_hz / fs_in_hz).limit_denominator(max_denominator)
+
+
+def resampled_length(n_samples: int, fs_in_hz: float, fs_out_hz: float, max_denominator: int = 1000) -> int:
+    """``len(resample_to(x, fs_in_hz, fs_out_hz))`` for ``len(x) == n_samples``, without the samples."""
+    ratio = _ratio(fs_in_hz, fs_out_hz, max_denominator)
+    return -(-n_samples * ratio.numerator // ratio.denominator)
+
+
 def resample_to(x: np.ndarray, fs_in_hz: float, fs_out_hz: float, max_denominator: int = 1000) -> np.ndarray:
     """Polyphase resampling (scipy.signal.resample_poly) with a rational approximation of the ratio.
 
-    ``x`` ``[n]`` -> ``[round(n * up / down)]`` float64.
+    ``x`` ``[n]`` -> ``[ceil(n * up / down)]`` float64 (:func:`resampled_length`).
     """
-    if fs_in_hz <= 0 or fs_out_hz <= 0:
-        raise ValueError(f"sample rates must be > 0, got {fs_in_hz!r} -> {fs_out_hz!r}")
-    ratio = Fraction(fs_out_hz / fs_in_hz).limit_denominator(max_denominator)
+    ratio = _ratio(fs_in_hz, fs_out_hz, max_denominator)
     if ratio == 1:
         return np.asarray(x, dtype=np.float64)
     return signal.resample_poly(np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator)
@@ -142,29 +153,61 @@ def windows(x: np.ndarray, length: int, hop: int) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)[idx]
 
 
+def example_starts(n_samples: int, example_samples: int, hop: int) -> np.ndarray:
+    """First samples (int64 ``[n_examples]``) of the training examples of an ``n_samples`` record:
+    0, hop, 2*hop, ..., plus one aligned to the record's end when the hop leaves at least half a hop
+    uncovered. A record shorter than ``example_samples`` has none."""
+    if n_samples < example_samples:
+        return np.zeros(0, np.int64)
+    starts = np.arange(0, n_samples - example_samples + 1, hop, dtype=np.int64)
+    last = n_samples - example_samples
+    if starts[-1] != last and last - starts[-1] >= hop // 2:
+        starts = np.append(starts, last)
+    return starts
+
+
+def example_labels(labels: np.ndarray, starts: np.ndarray, example_samples: int) -> np.ndarray:
+    """int ``[n_examples]``: the majority of each example's per-sample ``labels`` (``[n]`` 0/1; a tie is 1)."""
+    cum = np.concatenate([[0], np.cumsum(labels, dtype=np.int64)])
+    seizure = cum[starts + example_samples] - cum[starts]
+    return (2 * seizure >= example_samples).astype(np.int64)
+
+
 def training_examples(rec: Record, example_samples: int, hop: int):
     """Cut ``example_samples``-long examples (window + crop margin) from a record.
 
-    Yields ``(offset, signal [example_samples] float32, label)``; the label is the majority of the
-    example's per-sample labels. Records shorter than ``example_samples`` give no example. The
-    last example is aligned to the record's end when the hop leaves at least half a hop uncovered.
+    Yields ``(offset, signal [example_samples] float32, label)`` at :func:`example_starts`; the label
+    is the majority of the example's per-sample labels (:func:`example_labels`). Records shorter
+    than ``example_samples`` give no example.
     """
-    x = rec.signal_uv
-    n = len(x)
-    if n < example_samples:
-        return
-    starts = list(range(0, n - example_samples + 1, hop))
-    last = n - example_samples
-    if starts[-1] != last and last - starts[-1] >= hop // 2:
-        starts.append(last)
-    for s in starts:
-        seg_labels = rec.labels[s : s + example_samples]
-        label = int(seg_labels.mean() >= 0.5)
-        yield s, x[s : s + example_samples].astype(np.float32), label
+    starts = example_starts(len(rec.signal_uv), example_samples, hop)
+    for s, label in zip(starts, example_labels(rec.labels, starts, example_samples), strict=True):
+        yield int(s), rec.signal_uv[s : s + example_samples].astype(np.float32), int(label)
 
 
-def run_records(hp, data_root) -> list[Record]:
-    """The records a run with hyper-parameters ``hp`` trains and is scored on (``hp.data``)."""
+def loaded(records) -> Iterator[Record]:
+    """The records with their samples, in order, one file in memory at a time.
+
+    A :class:`Record` is passed on as it is; a lazy record (one with a ``load_group`` method, e.g.
+    :class:`train.datasets.edf.EdfChannel`) is read when it is reached, together with the lazy
+    records right after it that share its ``path`` (one read of the file for all its channels).
+    """
+    batch: list = []
+    for r in records:
+        if batch and not (hasattr(r, "load_group") and r.path == batch[0].path):
+            yield from batch[0].load_group(batch)
+            batch = []
+        if hasattr(r, "load_group"):
+            batch.append(r)
+        else:
+            yield r
+    if batch:
+        yield from batch[0].load_group(batch)
+
+
+def run_records(hp, data_root, *, lazy: bool = False) -> list:
+    """The records a run with hyper-parameters ``hp`` trains and is scored on (``hp.data``);
+    ``lazy``: the ``edf`` source's without their samples (:func:`load_sources`)."""
     return load_sources(
         hp.data.sources,
         data_root,
@@ -172,16 +215,29 @@ def run_records(hp, data_root) -> list[Record]:
         edf_paths=hp.data.edf_paths,
         edf_channels=hp.data.edf_channels,
         edf_group_by=hp.data.edf_group_by,
+        lazy=lazy,
     )
 
 
 def load_sources(
-    sources, data_root, *, sample_rate_hz: float = 250.0, edf_paths=(), edf_channels=(), edf_group_by: str = "file"
-) -> list[Record]:
-    """Load every named source (``bonn``, ``nscnd``, ``edf``) under ``data_root``."""
+    sources,
+    data_root,
+    *,
+    sample_rate_hz: float = 250.0,
+    edf_paths=(),
+    edf_channels=(),
+    edf_group_by: str = "file",
+    lazy: bool = False,
+) -> list:
+    """Load every named source (``bonn``, ``nscnd``, ``edf``) under ``data_root``.
+
+    ``lazy``: the ``edf`` source gives :class:`train.datasets.edf.EdfChannel` records (headers and
+    annotations read, samples read one file at a time when written or scored: :func:`loaded`), so
+    that a corpus larger than memory can be trained on; the small Bonn and New Delhi sets are
+    always :class:`Record` s in memory."""
     from pathlib import Path
 
-    recs: list[Record] = []
+    recs: list = []
     for s in sources:
         if s == "bonn":
             from train.datasets.bonn import load_bonn
@@ -195,7 +251,7 @@ def load_sources(
             from train.datasets.edf import load_edf_paths
 
             recs += load_edf_paths(
-                edf_paths, sample_rate_hz=sample_rate_hz, channels=edf_channels, group_by=edf_group_by
+                edf_paths, sample_rate_hz=sample_rate_hz, channels=edf_channels, group_by=edf_group_by, lazy=lazy
             )
         else:
             raise ValueError(f"unknown data source {s!r} (expected bonn, nscnd or edf)")

@@ -1,0 +1,206 @@
+"""A corpus larger than memory: the ``edf`` source listed from headers (``EdfChannel``), its samples read one
+file at a time when the split is written (``write_split``'s two passes) and scored, the shards dealt so that
+each mixes many recordings (``shard_plan``), and the training split streamed from them, never cached.
+
+Real EDF files written by edfio; memory measured with tracemalloc (numpy reports its buffers to it)."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from collections import Counter
+
+import edfio
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from train.datasets.edf import EdfChannel, list_edf, load_edf_paths
+from train.datasets.records import (
+    Record,
+    example_labels,
+    example_starts,
+    loaded,
+    resample_to,
+    resampled_length,
+    training_examples,
+)
+from train.scoring import window_probabilities
+from train.tfrecords import make_dataset, read_examples, shard_plan, write_split
+
+EX, WIN = 1280, 1024
+
+
+def _edf(path, *, seconds=60, fs=256.0, n_eeg=4, seizure_s=None, seed=0):
+    """``n_eeg`` EEG channels and an ECG lead (never a training record), a CSV sidecar for ``seizure_s``."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * fs)
+    sigs = [
+        edfio.EdfSignal(
+            rng.normal(0, 30, n), fs, label=f"EEG C{k}-REF", physical_dimension="uV", physical_range=(-500, 500)
+        )
+        for k in range(n_eeg)
+    ]
+    sigs.append(
+        edfio.EdfSignal(rng.normal(0, 0.5, n), fs, label="ECG EKG", physical_dimension="mV", physical_range=(-5, 5))
+    )
+    edfio.Edf(sigs).write(path)
+    if seizure_s:
+        path.with_suffix(".csv").write_text(f"onset_s,offset_s\n{seizure_s[0]},{seizure_s[1]}\n")
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for i in range(6):
+        _edf(root / f"p{i}.edf", seizure_s=(12.5, 41.0) if i % 2 else None, seed=i)
+    return root
+
+
+@pytest.mark.parametrize("fs_in", [100.0, 160.0, 173.61, 200.0, 250.0, 256.0, 500.0])
+@pytest.mark.parametrize("n", [1, 999, 4097, 15360])
+def test_resampled_length_is_the_length_resample_to_gives(fs_in, n):
+    assert resampled_length(n, fs_in, 250.0) == len(resample_to(np.zeros(n), fs_in, 250.0))
+
+
+def test_example_labels_are_the_majority_of_each_examples_samples():
+    rng = np.random.default_rng(0)
+    labels = (rng.random(5000) < 0.5).astype(np.int8)
+    labels[1000:2600] = 1
+    starts = example_starts(len(labels), 400, 128)
+    assert starts[0] == 0 and starts[-1] == len(labels) - 400  # the end-aligned last example
+    want = [int(labels[s : s + 400].mean() >= 0.5) for s in starts]
+    assert example_labels(labels, starts, 400).tolist() == want
+    assert example_starts(399, 400, 128).size == 0 and example_starts(4520, 400, 128)[-1] == 4096  # 24 left
+
+
+def test_listing_reads_no_samples_and_loading_gives_the_eager_records(corpus):
+    (ch,) = list_edf(corpus / "p1.edf", channels=["EEG C2-REF"])
+    assert isinstance(ch, EdfChannel) and ch.n_samples == 60 * 250 and ch.label == 1 and ch.subset == "seizure"
+    assert ch.labels[: int(12.5 * 250)].sum() == 0 and ch.labels[int(12.5 * 250) : 41 * 250].all()
+    lazy = load_edf_paths([corpus], lazy=True)
+    eager = load_edf_paths([corpus])
+    assert all(isinstance(c, EdfChannel) for c in lazy) and len(lazy) == 6 * 4  # the ECG lead is left out
+    assert [c.recording_id for c in lazy] == [r.recording_id for r in eager]
+    for r, e in zip(loaded(lazy), eager, strict=True):
+        assert (r.recording_id, r.group_id, r.source, r.subset, r.label) == (
+            e.recording_id,
+            e.group_id,
+            e.source,
+            e.subset,
+            e.label,
+        )
+        assert np.array_equal(r.signal_uv, e.signal_uv) and np.array_equal(r.labels, e.labels)
+
+
+def test_lazy_records_write_the_same_shards_as_records_in_memory(corpus, tmp_path):
+    kw = {"example_samples": EX, "hop_samples": 512, "shard_examples": 20, "balance": True}
+    kw |= {"source_share": {"edf": 1.0}}
+    a = write_split(load_edf_paths([corpus], lazy=True), tmp_path / "lazy", "train", **kw)
+    b = write_split(load_edf_paths([corpus]), tmp_path / "eager", "train", **kw)
+    assert a == b and a["per_source_label"]["edf/1"]["per_epoch"] > a["per_source_label"]["edf/1"]["examples"]
+    for name in a["shards"]:
+        ra, rb = (read_examples([str(tmp_path / d / name)], EX) for d in ("lazy", "eager"))
+        assert len(ra) == len(rb) > 0
+        for x, y in zip(ra, rb, strict=True):
+            assert np.array_equal(x["signal_uv"], y["signal_uv"]) and x["recording_id"] == y["recording_id"]
+
+
+def test_shard_plan_deals_every_example_once_in_chunks_of_open_writers():
+    assert shard_plan(0, 10) == [(0, 0, 0, 1)]  # one empty shard
+    assert shard_plan(95, 10, open_shards_max=256) == [(0, 95, 0, 10)]  # a small split: one chunk, as before
+    plan = shard_plan(95, 10, open_shards_max=3)
+    assert plan == [(0, 30, 0, 3), (30, 30, 3, 3), (60, 30, 6, 3), (90, 5, 9, 1)]
+    shard_of = {i: first_shard + (i - first) % k for first, n, first_shard, k in plan for i in range(first, first + n)}
+    assert sorted(shard_of) == list(range(95))
+    sizes = Counter(shard_of.values())
+    assert sorted(sizes) == list(range(10)) and max(sizes.values()) <= 10
+    with pytest.raises(ValueError, match="must be >= 1, got 0"):
+        shard_plan(5, 0)
+
+
+def test_a_split_written_in_chunks_holds_every_example_once_and_each_shard_mixes_recordings(corpus, tmp_path):
+    recs = load_edf_paths([corpus], lazy=True)
+    # 112 examples per file; chunks of 48 shards x 4 = 192 examples, a shard's 4 examples 48 apart
+    summ = write_split(
+        recs, tmp_path, "train", example_samples=EX, hop_samples=512, shard_examples=4, open_shards_max=48
+    )
+    want = Counter((r.recording_id, off, y) for r in loaded(recs) for off, _, y in training_examples(r, EX, 512))
+    assert summ["examples"] == sum(want.values()) == 672 and len(summ["shards"]) == 672 // 4
+    got: Counter = Counter()
+    for j, name in enumerate(summ["shards"]):
+        ex = read_examples([str(tmp_path / name)], EX)
+        assert len(ex) == 4
+        got.update((e["recording_id"], int(e["offset"]), int(e["label"])) for e in ex)
+        if j < 48:  # the first chunk's shards span 144 examples: each holds two files (round robin)
+            assert len({e["recording_id"].split("#")[0] for e in ex}) == 2, j
+    assert got == want
+
+
+def test_writing_a_lazy_split_holds_one_file_not_the_corpus(tmp_path):
+    root = tmp_path / "big"
+    root.mkdir()
+    for i in range(10):
+        _edf(root / f"b{i}.edf", seconds=40, n_eeg=4, seed=i)
+
+    def peak_mb(lazy: bool) -> float:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            recs = load_edf_paths([root], lazy=lazy)
+            write_split(recs, tmp_path / f"out-{lazy}", "train", example_samples=EX, hop_samples=512)
+            return tracemalloc.get_traced_memory()[1] / 1e6
+        finally:
+            tracemalloc.stop()
+
+    eager, lazy = peak_mb(False), peak_mb(True)  # measured: 2.5 and 0.7 MB
+    corpus_mb = 10 * 4 * 40 * 250 * 4 / 1e6  # float32 at the model rate: 1.6 MB
+    one_read_mb = 4 * 40 * 256 * 8 / 1e6  # one file's EEG as read (float64): 0.33 MB
+    assert eager > corpus_mb, eager
+    assert lazy < 4 * one_read_mb and lazy < eager / 2.5, (lazy, eager)
+
+
+def test_a_file_changed_after_listing_is_an_error_not_a_wrong_example(corpus, tmp_path):
+    recs = list_edf(corpus / "p0.edf")
+    _edf(corpus / "p0.edf", seconds=30, seed=9)  # rewritten, shorter
+    with pytest.raises(ValueError, match="changed since it was listed"):
+        write_split(recs, tmp_path, "train", example_samples=EX, hop_samples=512)
+
+
+def test_two_files_of_one_name_are_refused(tmp_path):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        _edf(tmp_path / d / "rec.edf")
+    with pytest.raises(ValueError, match=r"two files named 'rec\.edf'"):
+        load_edf_paths([tmp_path], lazy=True)
+
+
+def test_scoring_reads_lazy_records_one_file_at_a_time(corpus):
+    lazy, eager = load_edf_paths([corpus], lazy=True), load_edf_paths([corpus])
+
+    def predict(w):
+        return np.abs(w).mean(axis=1) / 100.0
+
+    a, b = window_probabilities(predict, lazy, WIN, 256), window_probabilities(predict, eager, WIN, 256)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_streamed_training_split_reads_every_shard_each_epoch_in_a_new_order_without_cache(tmp_path):
+    recs = [Record(f"r{i}", f"g{i}", np.full(EX, i, np.float32), np.zeros(EX, np.int8), "edf", "s") for i in range(60)]
+    write_split(recs, tmp_path, "train", example_samples=EX, hop_samples=512, shard_examples=6)
+    files = sorted(str(p) for p in tmp_path.glob("train-*.tfrecord.gz"))
+    kw = {"example_samples": EX, "window_samples": WIN, "batch_size": 60, "training": True, "seed": 1}
+    ds = make_dataset(files, **kw, cache=False, shuffle_buffer=8)
+    assert not any(op.startswith("CacheDataset") for op in _ops_of(ds))
+    assert any(op.startswith("CacheDataset") for op in _ops_of(make_dataset(files, **kw)))  # the check can fail
+    epochs = [np.round(x.numpy()[:, 0]).astype(int).tolist() for x, _ in ds.repeat(2).take(2)]
+    assert all(sorted(e) == list(range(60)) for e in epochs)  # each example once per epoch
+    assert epochs[0] != epochs[1]  # shard order and buffer reshuffled every epoch
+
+
+def _ops_of(ds) -> set[str]:
+    g = tf.compat.v1.GraphDef()
+    g.ParseFromString(ds._as_serialized_graph().numpy())
+    return {n.op for n in g.node} | {n.op for f in g.library.function for n in f.node_def}
