@@ -155,8 +155,8 @@ def write_split(
     tf.io.gfile.makedirs(out_dir)
     counts: dict[tuple[str, int], int] = {}
     for r in records:  # pass 1: labels only
-        starts = example_starts(len(r.labels), example_samples, hop_samples)
-        ys = example_labels(r.labels, starts, example_samples)
+        labels = r.labels
+        ys = example_labels(labels, example_starts(len(labels), example_samples, hop_samples), example_samples)
         for y in (0, 1):
             if n := int(np.count_nonzero(ys == y)):
                 counts[(r.source, y)] = counts.get((r.source, y), 0) + n
@@ -174,6 +174,9 @@ def write_split(
         _, _, first_shard, k = plan[c]
         return [tf.io.TFRecordWriter(join(out_dir, names[first_shard + j]), opts) for j in range(k)]
 
+    def changed(cut: str) -> ValueError:
+        return ValueError(f"split {split!r}: {cut} examples cut, {total} expected from the labels (a file changed?)")
+
     c, i = 0, 0
     writers = chunk_writers(0)
     try:
@@ -181,6 +184,8 @@ def write_split(
             for off, x, y in training_examples(r, example_samples, hop_samples):
                 first, n, _, k = plan[c]
                 if i == first + n:
+                    if c + 1 == len(plan):
+                        raise changed("more")
                     for w in writers:
                         w.close()
                     c += 1
@@ -194,7 +199,7 @@ def write_split(
         for w in writers:
             w.close()
     if i != total:
-        raise ValueError(f"split {split!r}: {i} examples cut, {total} expected from the labels (a file changed?)")
+        raise changed(str(i))
     per = {f"{s}/{y}": {"examples": n, "per_epoch": n * table[(s, y)]} for (s, y), n in sorted(counts.items())}
     summary = {
         "schema_version": SCHEMA_VERSION,
