@@ -204,3 +204,20 @@ def _ops_of(ds) -> set[str]:
     g = tf.compat.v1.GraphDef()
     g.ParseFromString(ds._as_serialized_graph().numpy())
     return {n.op for n in g.node} | {n.op for f in g.library.function for n in f.node_def}
+
+
+def test_seizure_labels_of_an_edf_d_follow_each_stretchs_own_start(tmp_path):
+    """An EDF+D: 8 s of signal, a 12.5 s pause, 12 s more. Annotation times are recording times (the pause
+    included): a seizure at 22-25 s is in the second stretch, 1.5-4.5 s after it resumed, not past the end."""
+    from tests.realtime.test_rt_edf_discontinuous import make_discontinuous, shifted, write_edf_c
+
+    src = write_edf_c(tmp_path / "c.edf", 20)
+    path = make_discontinuous(src, tmp_path / "d.edf", shifted(8, 12.5))
+    path.with_suffix(".csv").write_text("onset_s,offset_s\n6,14\n22,25\n")
+    lazy = list_edf(path)
+    assert lazy[0].segments == ((0, 0.0), (2000, 20.5)) and lazy[0].n_samples == 5000
+    want = np.zeros(5000, np.int8)
+    want[6 * 250 : 8 * 250] = 1  # 6-8 s; 8-14 s fell in the pause
+    want[int(9.5 * 250) : int(12.5 * 250)] = 1  # 22-25 s = 1.5-4.5 s into the second stretch
+    (eager,) = [r for r in load_edf_paths([path]) if r.recording_id == lazy[0].recording_id]
+    assert np.array_equal(lazy[0].labels, want) and np.array_equal(eager.labels, want)

@@ -57,17 +57,25 @@ def training_rows(rec, channels=(), *, source: str = "") -> list[tuple[int, str]
     return [(i, sel.keys[i]) for i in sel.scored]
 
 
-def seizure_mask(annotations, n_samples: int, sfreq_hz: float) -> np.ndarray:
-    """int8 ``[n_samples]``: 1 inside any seizure annotation ``[onset_s, offset_s)``."""
+def seizure_mask(annotations, n_samples: int, sfreq_hz: float, segments=((0, 0.0),)) -> np.ndarray:
+    """int8 ``[n_samples]``: 1 inside any seizure annotation ``[onset_s, offset_s)``.
+
+    ``segments``: ``(first_sample, start_s)`` of each contiguous stretch, first samples at ``sfreq_hz``
+    (an EDF+D with gaps: :attr:`realtime.recordings.RecordingInfo.segments`). Annotation times are
+    recording times, gaps included, so each stretch's samples are labelled from its own start time;
+    the part of a seizure that falls in a gap labels no sample.
+    """
     m = np.zeros(n_samples, dtype=np.int8)
+    ends = [first for first, _ in segments[1:]] + [n_samples]
     for onset, offset, label in annotations:
         if not is_seizure_label(label):
             continue
         if offset < onset:
             raise ValueError(f"annotation offset {offset!r} s is before its onset {onset!r} s")
-        a = max(0, int(round(onset * sfreq_hz)))
-        b = min(n_samples, int(round(offset * sfreq_hz)))
-        m[a:b] = 1
+        for (first, start_s), end in zip(segments, ends, strict=True):
+            a = max(first, first + int(round((onset - start_s) * sfreq_hz)))
+            b = min(end, first + int(round((offset - start_s) * sfreq_hz)))
+            m[a:b] = 1
     return m
 
 
@@ -104,11 +112,14 @@ class EdfChannel:
     seizures: tuple[tuple[float, float], ...]
     sample_rate_hz: float = 250.0
     source: str = "edf"
+    # (first_sample at sample_rate_hz, start_s) of each stretch of an EDF+D with gaps (RecordingInfo.segments)
+    segments: tuple[tuple[int, float], ...] = ((0, 0.0),)
 
     @property
     def labels(self) -> np.ndarray:
-        """int8 ``[n_samples]``: 1 inside a seizure (:func:`seizure_mask`)."""
-        return seizure_mask([(a, b, "seizure") for a, b in self.seizures], self.n_samples, self.sample_rate_hz)
+        """int8 ``[n_samples]``: 1 inside a seizure (:func:`seizure_mask`, stretch by stretch)."""
+        seizures = [(a, b, "seizure") for a, b in self.seizures]
+        return seizure_mask(seizures, self.n_samples, self.sample_rate_hz, self.segments)
 
     @property
     def label(self) -> int:
@@ -155,9 +166,19 @@ def list_edf(
     except ValueError as exc:
         raise ValueError(f"{str(path)!r}: {exc}") from None
     n = resampled_length(rec.n_samples, rec.sfreq, sample_rate_hz)
+    segments = tuple((resampled_length(first, rec.sfreq, sample_rate_hz), start_s) for first, start_s in rec.segments)
     return [
         EdfChannel(
-            f"edf/{path.name}#{key}", group, str(path), idx, rec.ch_names[idx], n, rec.sfreq, seizures, sample_rate_hz
+            f"edf/{path.name}#{key}",
+            group,
+            str(path),
+            idx,
+            rec.ch_names[idx],
+            n,
+            rec.sfreq,
+            seizures,
+            sample_rate_hz,
+            segments=segments,
         )
         for idx, key in training_rows(rec, channels, source=str(path))
     ]
