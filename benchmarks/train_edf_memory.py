@@ -14,7 +14,7 @@ once TensorFlow is imported, before any data):
    every file in memory as a ``Record``, every example cut into one list, then written;
 2. ``records``: the records in memory, ``write_split`` cutting and writing one record at a time;
 3. ``lazy``: ``load_edf_paths(lazy=True)`` (headers and annotations only) and ``write_split``, which
-   reads one file at a time: what ``train-detector fit`` does for ``data.sources = ["edf"]``.
+   reads one channel at a time: what ``train-detector fit`` does for ``data.sources = ["edf"]``.
 
 All three write the same examples (checked: count and per-label summary). Defaults: 4 h of
 23-channel EEG (316 MB as float32 at the model rate), about 4 minutes on a 2-core machine.

@@ -127,7 +127,7 @@ def prepare_data(
     from train.tfrecords import join, write_split
 
     if records is None:
-        records = run_records(hp, data_root, lazy=True)  # the edf source's samples: one file at a time
+        records = run_records(hp, data_root, lazy=True)  # the edf source's samples: one channel at a time
     split = split_records(
         records, hp.data.split_fractions, hp.split_seed, n_folds=hp.data.cv_folds, fold=hp.data.cv_fold
     )

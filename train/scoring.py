@@ -42,7 +42,7 @@ def keras_predict(infer_model, batch_windows: int = 512):
 def window_probabilities(predict, records, window_samples: int, hop_samples: int) -> dict[str, np.ndarray]:
     """``predict``: ``[n, window_samples]`` float32 -> ``[n]`` p(seizure). Returns id -> ``[n_windows]``.
 
-    ``records``: :class:`Record` s or lazy records, read one file at a time (:func:`records.loaded`)."""
+    ``records``: :class:`Record` s or lazy records, read one channel at a time (:func:`records.loaded`)."""
     out = {}
     for r in loaded(records):
         w = record_windows(r, window_samples, hop_samples)

@@ -144,10 +144,10 @@ def write_split(
     ``tf.io.gfile`` URL); returns the split's summary dict. ``source_share`` None = ``DataHP``'s default.
 
     ``records``: :class:`Record` s, or lazy records (:class:`train.datasets.edf.EdfChannel`) whose samples
-    are read one file at a time (:func:`train.datasets.records.loaded`). Two passes: the labels alone
+    are read one channel at a time (:func:`train.datasets.records.loaded`). Two passes: the labels alone
     (counts per source and label, so the balancing repeats are known before anything is written), then
     the samples, each example written as it is cut, dealt to shards by :func:`shard_plan`. Memory: one
-    file's samples and ``open_shards_max`` open writers, not the split.
+    record's samples and ``open_shards_max`` open writers, not the split.
     """
     if source_share is None:
         source_share = _DATA.source_share
@@ -180,7 +180,7 @@ def write_split(
     c, i = 0, 0
     writers = chunk_writers(0)
     try:
-        for r in loaded(records):  # pass 2: the samples, one file at a time
+        for r in loaded(records):  # pass 2: the samples, one channel at a time
             for off, x, y in training_examples(r, example_samples, hop_samples):
                 first, n, _, k = plan[c]
                 if i == first + n:

@@ -4,6 +4,7 @@ and REQ/REP on random loopback ports behind pyzmq's ZAP authenticator, real real
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import stat
@@ -206,6 +207,20 @@ def test_plaintext_off_loopback_and_half_configured_curve_are_refused(tmp_path, 
             curve_clients_dir=str(keys["clients"]),
         )
     assert not log_path.exists()  # refused before anything was opened
+
+
+def test_plaintext_off_loopback_explicitly_allowed_passes_the_check_with_a_warning(tmp_path, caplog):
+    """``allow_plaintext_remote``: the check lets the address through and says what it costs. The address is
+    TEST-NET-1 (RFC 5737), assigned to no host: the bind then fails, so nothing listens off loopback here."""
+    log_path = tmp_path / "alerts.jsonl"
+    with caplog.at_level(logging.WARNING, logger="realtime.alerts"), pytest.raises(zmq.ZMQError):
+        Publisher("tcp://192.0.2.1:5556", "", log_path, allow_plaintext_remote=True)
+    assert (
+        "alerts: alerts.endpoint tcp://192.0.2.1:5556 is not loopback and CURVE is off (allow_plaintext_remote): "
+        "alerts travel unauthenticated and unencrypted"
+    ) in caplog.messages
+    with pytest.raises(PublisherConfigError, match="not a loopback address"):  # the same address, not allowed
+        Publisher("tcp://192.0.2.1:5556", "", log_path)
 
 
 def answer_acks(pub: Publisher, stop: threading.Event, open_events: set[int]) -> None:

@@ -27,6 +27,7 @@ SHIPPED_MODEL = json.loads((REPO / "realtime" / "models" / "default" / "model_ca
         (["realtime-replay"], f"realtime-replay {__version__}"),
         (["realtime-demo"], f"realtime-demo {__version__}"),
         (["realtime-keys"], f"realtime-keys {__version__}"),
+        (["realtime-fanin"], f"realtime-fanin {__version__}"),
         (["train-detector"], f"train-detector {__version__}"),
         (["-m", "evaluation.background"], f"python -m evaluation.background {__version__}"),
     ],

@@ -7,7 +7,7 @@ Which channels: the EEG channels by the daemon's own rule (:func:`training_rows`
 ECG, EMG, EOG, DC inputs, trend signals and the like never become training examples, just as the
 daemon never scores them. Every channel kept becomes one :class:`Record` (resampled to the model
 rate, per-sample labels), or, for a corpus larger than memory, one :class:`EdfChannel` (the header
-and annotations only; the samples are read one file at a time when the split is written or scored);
+and annotations only; the samples are read one channel at a time when the split is written or scored);
 all channels of one file share a group id, so a split never separates them. To keep a patient's
 files together, pass ``group_by="folder"`` (the parent folder names the group).
 """
@@ -15,6 +15,7 @@ files together, pass ``group_by="folder"`` (the parent folder names the group).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def expand_paths(paths) -> list[Path]:
 class EdfChannel:
     """One channel of one file to train on, without its samples: what the split and the balancing
     need (id, group, label, length), from the file's header and annotations. :meth:`load_group`
-    reads the samples; :func:`train.datasets.records.loaded` does so one file at a time.
+    reads the samples; :func:`train.datasets.records.loaded` does so one file, and one channel, at a time.
 
     ``n_samples`` and ``labels`` are at ``sample_rate_hz`` (the model rate), as in the :class:`Record`
     that :meth:`load_group` makes; ``seizures``: ``(onset_s, offset_s)`` of the file's seizure annotations.
@@ -130,22 +131,23 @@ class EdfChannel:
         return "seizure" if self.label else "background"
 
     @staticmethod
-    def load_group(channels: list[EdfChannel]) -> list[Record]:
-        """The samples of ``channels`` (all of one file), read in one pass: one :class:`Record` each."""
+    def load_group(channels: list[EdfChannel]) -> Iterator[Record]:
+        """The samples of ``channels`` (all of one file), one :class:`Record` each, one channel read at a
+        time (a generator): one channel's samples in memory, however long the file and however many its
+        channels. The annotations are not read again: the labels are those of the listing."""
         from realtime.recordings import open_recording
 
         if len({c.path for c in channels}) != 1:
             raise ValueError(f"load_group reads the channels of one file, got {sorted({c.path for c in channels})!r}")
-        rec = open_recording(channels[0].path)
-        data = rec.read(0, rec.n_samples, [c.row for c in channels])
-        out = []
-        for c, row in zip(channels, data, strict=True):
-            x = resample_to(row, c.sfreq_in_hz, c.sample_rate_hz).astype(np.float32)
+        rec = open_recording(channels[0].path, sidecars=False)
+        for c in channels:
+            x = resample_to(rec.read(0, rec.n_samples, [c.row])[0], c.sfreq_in_hz, c.sample_rate_hz)
             if len(x) != c.n_samples or rec.sfreq != c.sfreq_in_hz:
                 raise ValueError(f"{c.path!r} changed since it was listed: {c.recording_id!r} is no longer as it was")
             meta = {"path": c.path, "channel": c.channel, "sfreq_in_hz": c.sfreq_in_hz}
-            out.append(Record(c.recording_id, c.group_id, x, c.labels, c.source, c.subset, c.sample_rate_hz, meta))
-        return out
+            yield Record(
+                c.recording_id, c.group_id, x.astype(np.float32), c.labels, c.source, c.subset, c.sample_rate_hz, meta
+            )
 
 
 def list_edf(
@@ -187,7 +189,7 @@ def list_edf(
 def load_edf(path: Path | str, *, sample_rate_hz: float = 250.0, channels=(), group_by: str = "file") -> list[Record]:
     """One file -> one Record per channel of :func:`training_rows` (none: ``[]``, logged)."""
     listed = list_edf(path, sample_rate_hz=sample_rate_hz, channels=channels, group_by=group_by)
-    return EdfChannel.load_group(listed) if listed else []
+    return list(EdfChannel.load_group(listed)) if listed else []
 
 
 def load_edf_paths(

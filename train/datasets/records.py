@@ -186,11 +186,11 @@ def training_examples(rec: Record, example_samples: int, hop: int):
 
 
 def loaded(records) -> Iterator[Record]:
-    """The records with their samples, in order, one file in memory at a time.
+    """The records with their samples, in order, one lazy record in memory at a time.
 
     A :class:`Record` is passed on as it is; a lazy record (one with a ``load_group`` method, e.g.
-    :class:`train.datasets.edf.EdfChannel`) is read when it is reached, together with the lazy
-    records right after it that share its ``path`` (one read of the file for all its channels).
+    :class:`train.datasets.edf.EdfChannel`) is read when it is reached, with the lazy records right
+    after it that share its ``path`` (the file opened once for all its channels, read one by one).
     """
     batch: list = []
     for r in records:
@@ -232,7 +232,7 @@ def load_sources(
     """Load every named source (``bonn``, ``nscnd``, ``edf``) under ``data_root``.
 
     ``lazy``: the ``edf`` source gives :class:`train.datasets.edf.EdfChannel` records (headers and
-    annotations read, samples read one file at a time when written or scored: :func:`loaded`), so
+    annotations read, samples read one channel at a time when written or scored: :func:`loaded`), so
     that a corpus larger than memory can be trained on; the small Bonn and New Delhi sets are
     always :class:`Record` s in memory."""
     from pathlib import Path
