@@ -95,7 +95,7 @@ from realtime.alerts import (
 from realtime.metrics import FaninMetrics
 from realtime.replay_server import ReplayServer, parse_json_object
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("realtime.fanin")  # the same name under `python -m realtime.fanin`
 
 PAGE_LIMIT = 1000  # messages per upstream per replay answer (a request may ask for 1..REPLAY_LIMIT)
 ANSWER_LIMIT = 20_000  # messages per answer, all upstreams together: the per-upstream limit shrinks to fit

@@ -26,10 +26,12 @@ TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 OURS = re.compile(r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) realtime\.")  # a line of our logging
 
 
-def run_detect(tmp_path: Path, *args: str, journal: str | None) -> tuple[int, list[str]]:
-    """Run ``realtime-detect ARGS`` with stderr to a file; ``journal``: "match" sets $JOURNAL_STREAM to that
-    file's device:inode, "other" to another file's (inherited from a parent whose stderr was the journal),
-    None leaves it unset. Returns the exit code and the stderr lines."""
+def run_detect(
+    tmp_path: Path, *args: str, journal: str | None, module: tuple[str, ...] = ("realtime", "detect")
+) -> tuple[int, list[str]]:
+    """Run ``realtime-detect ARGS`` (or ``python -m MODULE...``) with stderr to a file; ``journal``: "match"
+    sets $JOURNAL_STREAM to that file's device:inode, "other" to another file's (inherited from a parent whose
+    stderr was the journal), None leaves it unset. Returns the exit code and the stderr lines."""
     err_path = tmp_path / f"stderr-{len(list(tmp_path.glob('stderr-*')))}.txt"
     env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
     env["PYTHONPATH"] = str(REPO)
@@ -38,7 +40,7 @@ def run_detect(tmp_path: Path, *args: str, journal: str | None) -> tuple[int, li
             st = os.fstat(err.fileno()) if journal == "match" else os.stat(REPO / "README.md")
             env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
         rc = subprocess.run(
-            [sys.executable, "-m", "realtime", "detect", *args],
+            [sys.executable, "-m", *module, *args],
             stdout=subprocess.DEVNULL,
             stderr=err,
             env=env,
@@ -113,3 +115,21 @@ def test_outside_journald_lines_are_plain_and_timestamped(tmp_path):
     (tmp_path / "bad.toml").write_text("[window]\nhop_s = nan\n")
     rc, lines = run_detect(tmp_path, "--config", "bad.toml", journal=None)
     assert rc == 78 and lines[0] == "realtime-detect: invalid configuration:", lines
+
+
+@pytest.mark.integration
+def test_the_fan_in_logs_as_journald_expects_too(tmp_path):
+    """realtime-fanin runs as a service of its own (systemd/realtime-fanin@.service): the same priorities."""
+    fanin = ("realtime.fanin",)
+    (tmp_path / "bad.toml").write_text("[fanin]\nupstream_timeout_s = -1\n")
+    rc, lines = run_detect(tmp_path, "--config", "bad.toml", journal="match", module=fanin)
+    assert rc == 78 and lines[0] == "<3>realtime-fanin: invalid configuration:", lines
+    assert all(line.startswith("<3>") for line in lines), lines
+    # running (no upstream answers: a daemon at a port nobody listens on), for one second
+    args = ("--upstream", "bed1=tcp://127.0.0.1:9", "--bind", "tcp://127.0.0.1:*", "--replay-bind", "")
+    rc, lines = run_detect(tmp_path, *args, "--duration-s", "1", journal="match", module=fanin)
+    assert rc == 0, lines[-30:]
+    ours = [line for line in lines if OURS.search(line)]
+    assert ours and all(re.match(r"<[2-7]>", line) for line in ours), ours
+    assert any(line.startswith("<6>INFO realtime.fanin") for line in ours), ours
+    assert not any(TIMESTAMP.search(line) for line in ours), ours
