@@ -56,8 +56,9 @@ def _example(
     check_label(label)
     if int(repeat) < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat!r}")
+    # from a list: the same bytes as from the array, 6x faster (upb converts a list of floats in one go)
     f = {
-        "signal_uv": tf.train.Feature(float_list=tf.train.FloatList(value=np.asarray(signal_uv, np.float32))),
+        "signal_uv": tf.train.Feature(float_list=tf.train.FloatList(value=np.asarray(signal_uv, np.float32).tolist())),
         "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
         "repeat": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(repeat)])),
         "source": tf.train.Feature(bytes_list=tf.train.BytesList(value=[source.encode()])),
