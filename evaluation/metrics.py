@@ -237,13 +237,17 @@ def contrast_metrics(
     contrasts: dict[str, Contrast] = CONTRASTS,
     *,
     both_classes: bool = False,
+    window_labels: dict[str, np.ndarray] | None = None,
 ) -> dict:
     """Segment- and window-level metrics per contrast.
 
     ``records``: objects with ``recording_id``, ``source``, ``subset``, ``label``; ``probs``:
     ``{recording_id: [n_windows] p(seizure)}``. A window is labelled with its segment's label (every
-    Bonn/New Delhi segment is wholly ictal or not). Returns ``{contrast: {"description", "no_windows",
-    "segment": {...}, "window": {...}}}`` where each level is :func:`level_metrics`. Records without
+    Bonn/New Delhi segment is wholly ictal or not), or, where ``window_labels`` gives a recording's
+    ``[n_windows]`` 0/1 (a long recording with a seizure in it), with those: then a window is
+    positive where its label is 1 and the record is a positive of the contrast. Returns ``{contrast:
+    {"description", "no_windows", "segment": {...}, "window": {...}}}`` where each level is
+    :func:`level_metrics`. Records without
     windows are counted in ``"no_windows"`` and left out. A contrast with no record is left out; with
     ``both_classes``, so is one without a positive and a negative record that has windows.
     """
@@ -261,7 +265,13 @@ def contrast_metrics(
             y = 1 if contrast.is_positive(r) else 0
             seg_y.append(y)
             seg_p.append(segment_probability(w))
-            win_y.extend([y] * w.size)
+            if window_labels is not None and r.recording_id in window_labels:
+                own = np.asarray(window_labels[r.recording_id], dtype=int)
+                if own.shape != w.shape:
+                    raise ValueError(f"{r.recording_id!r}: {own.size} window labels for {w.size} window probabilities")
+                win_y.extend((own * y).tolist())
+            else:
+                win_y.extend([y] * w.size)
             win_p.extend(w.tolist())
         if both_classes and not (any(seg_y) and not all(seg_y)):
             continue

@@ -173,7 +173,7 @@ def run_cv(
         fold_metrics.append(json.loads((run_dir / "test_metrics.json").read_text()))
         fold_wall_s.append(json.loads((run_dir / "run.json").read_text()).get("wall_time_s", 0.0))
     pooled = pool_folds(records, fold_probs)
-    metrics = with_intervals(score(records, pooled))
+    metrics = with_intervals(score(records, pooled, hp.signal.window_samples, hp.signal.eval_hop_samples))
     by_fold = per_fold_accuracy(fold_metrics)
     summary = {
         "command": command,

@@ -138,7 +138,7 @@ def make_ensemble_run(
             probs = window_probabilities(
                 keras_predict(model), recs, hp.signal.window_samples, hp.signal.eval_hop_samples
             )
-            metrics = score(recs, probs)
+            metrics = score(recs, probs, hp.signal.window_samples, hp.signal.eval_hop_samples)
             per_split[part][name] = {"window_log_loss": window_log_loss(recs, probs), "metrics": metrics}
             if name == "ensemble":
                 ens_metrics[part], ens_probs[part] = metrics, probs

@@ -495,7 +495,7 @@ def run_fit(
             probs = window_probabilities(
                 keras_predict(infer_model), test, hp.signal.window_samples, hp.signal.eval_hop_samples
             )
-            metrics = score(test, probs)
+            metrics = score(test, probs, hp.signal.window_samples, hp.signal.eval_hop_samples)
             _write_text(join(run_dir, "test_metrics.json"), json.dumps(metrics, indent=2))
             _write_text(
                 join(run_dir, "test_probabilities.json"), json.dumps({k: v.round(5).tolist() for k, v in probs.items()})

@@ -4,8 +4,10 @@ The numbers (contrasts, AUROC, confusion matrices, intervals) are :mod:`evaluati
 project's one metrics module; this module cuts the windows and predicts them.
 
 Window level: every ``window_samples`` window at ``eval_hop_samples`` of a test recording (plus one
-aligned to its end), labelled with its recording's label. Segment level: a segment is called
-seizure when the MEAN of its window probabilities exceeds 0.5. AUROC is the Mann-Whitney statistic
+aligned to its end), labelled with the majority of its samples' labels (:func:`window_labels`: a Bonn or
+New Delhi segment's label for each of its windows; within an EDF recording, seizure only where the
+annotations say so). Segment level: a segment is called seizure when the MEAN of its window
+probabilities exceeds 0.5. AUROC is the Mann-Whitney statistic
 (ties count one half). Confusion matrices: rows true [non_seizure, seizure], columns predicted.
 """
 
@@ -14,16 +16,31 @@ from __future__ import annotations
 import numpy as np
 
 from evaluation.metrics import CONTRASTS, SEGMENT_THRESHOLD, contrast_metrics, json_ready
-from train.datasets.records import Record, loaded, windows
+from train.datasets.records import Record, example_labels, loaded
+
+
+def window_starts(n_samples: int, window_samples: int, hop_samples: int) -> np.ndarray:
+    """First samples (int64 ``[n_windows]``) of the scored windows of an ``n_samples`` record: every hop,
+    plus one aligned to the record's end."""
+    if n_samples < window_samples:
+        return np.zeros(0, np.int64)
+    starts = np.arange(0, n_samples - window_samples + 1, hop_samples, dtype=np.int64)
+    if (n_samples - window_samples) % hop_samples:
+        starts = np.append(starts, n_samples - window_samples)
+    return starts
 
 
 def record_windows(r: Record, window_samples: int, hop_samples: int) -> np.ndarray:
-    """``[n_windows, window_samples]``: windows every hop, plus one aligned to the record's end."""
-    w = windows(r.signal_uv, window_samples, hop_samples)
-    n = len(r.signal_uv)
-    if n >= window_samples and (n - window_samples) % hop_samples:
-        w = np.concatenate([w, r.signal_uv[None, n - window_samples :].astype(np.float32)])
-    return w
+    """``[n_windows, window_samples]`` float32: the windows at :func:`window_starts`."""
+    starts = window_starts(len(r.signal_uv), window_samples, hop_samples)
+    return np.asarray(r.signal_uv, dtype=np.float32)[starts[:, None] + np.arange(window_samples)[None, :]]
+
+
+def window_labels(r, window_samples: int, hop_samples: int) -> np.ndarray:
+    """int ``[n_windows]``: the majority of each window's per-sample labels (a tie is seizure, as for
+    training examples), for a :class:`Record` or a lazy record (its ``labels``, no samples read)."""
+    labels = r.labels
+    return example_labels(labels, window_starts(len(labels), window_samples, hop_samples), window_samples)
 
 
 def keras_predict(infer_model, batch_windows: int = 512):
@@ -50,18 +67,21 @@ def window_probabilities(predict, records, window_samples: int, hop_samples: int
     return out
 
 
-def score(records: list[Record], probs: dict[str, np.ndarray]) -> dict:
+def score(records, probs: dict[str, np.ndarray], window_samples: int, hop_samples: int) -> dict:
     """Metrics per contrast of :data:`evaluation.metrics.CONTRASTS`, JSON-ready (``null`` for NaN).
 
-    ``probs``: recording id -> ``[n_windows]`` p(seizure). Only contrasts with a positive and a
-    negative record that have windows. Returns the three description keys and ``{contrast:
-    {"segment": {...}, "window": {...}}}``, each level :func:`evaluation.metrics.level_metrics`.
+    ``probs``: recording id -> ``[n_windows]`` p(seizure), the windows of ``window_samples`` at
+    ``hop_samples`` (:func:`window_probabilities`), each labelled by :func:`window_labels`. Only contrasts
+    with a positive and a negative record that have windows. Returns the three description keys and
+    ``{contrast: {"segment": {...}, "window": {...}}}``, each level :func:`evaluation.metrics.level_metrics`.
     """
     res = {
         "segment_decision": f"seizure when the mean window probability > {SEGMENT_THRESHOLD}",
         "window_decision": f"seizure when the window probability > {SEGMENT_THRESHOLD}",
         "confusion_matrix": "rows true [non_seizure, seizure], columns predicted [non_seizure, seizure]",
     }
-    for name, m in contrast_metrics(records, probs, SEGMENT_THRESHOLD, CONTRASTS, both_classes=True).items():
+    labels = {r.recording_id: window_labels(r, window_samples, hop_samples) for r in records}
+    metrics = contrast_metrics(records, probs, SEGMENT_THRESHOLD, CONTRASTS, both_classes=True, window_labels=labels)
+    for name, m in metrics.items():
         res[name] = json_ready({"segment": m["segment"], "window": m["window"]})
     return res

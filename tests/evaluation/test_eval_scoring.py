@@ -211,7 +211,14 @@ def test_one_definition_of_the_metrics_in_the_project():
     for name in ("auroc", "binary_metrics"):
         assert not hasattr(ts, name) or getattr(ts, name) is getattr(em, name)
     own = [n for n, v in vars(ts).items() if callable(v) and getattr(v, "__module__", "") == "train.scoring"]
-    assert sorted(own) == ["keras_predict", "record_windows", "score", "window_probabilities"]
+    assert sorted(own) == [
+        "keras_predict",
+        "record_windows",
+        "score",
+        "window_labels",
+        "window_probabilities",
+        "window_starts",
+    ]
     assert not hasattr(transfer, "CONTRASTS") and not hasattr(transfer, "binary_metrics")
 
 
@@ -222,11 +229,12 @@ def test_train_scoring_writes_the_run_directory_keys():
     from train.scoring import score
 
     class Rec:
-        def __init__(self, rid, source, subset, label):
+        def __init__(self, rid, source, subset, label, n_samples):
             self.recording_id, self.source, self.subset, self.label = rid, source, subset, label
+            self.labels = np.full(n_samples, label, np.int8)
 
-    recs = [Rec("s", "bonn", "S", 1), Rec("z", "bonn", "Z", 0), Rec("i", "nscnd", "ictal", 1)]
-    res = score(recs, {"s": np.array([0.9, 0.8]), "z": np.array([0.2]), "i": np.array([0.7])})
+    recs = [Rec("s", "bonn", "S", 1, 8), Rec("z", "bonn", "Z", 0, 4), Rec("i", "nscnd", "ictal", 1, 4)]
+    res = score(recs, {"s": np.array([0.9, 0.8]), "z": np.array([0.2]), "i": np.array([0.7])}, 4, 4)
     assert sorted(k for k, v in res.items() if isinstance(v, dict)) == ["all", "bonn_S_vs_ZO", "bonn_S_vs_all"]
     seg = res["bonn_S_vs_all"]["segment"]
     assert seg["confusion_matrix"] == [[1, 0], [0, 1]] and seg["auroc"] == 1.0 and seg["n_positive"] == 1

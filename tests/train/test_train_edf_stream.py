@@ -221,3 +221,22 @@ def test_seizure_labels_of_an_edf_d_follow_each_stretchs_own_start(tmp_path):
     want[int(9.5 * 250) : int(12.5 * 250)] = 1  # 22-25 s = 1.5-4.5 s into the second stretch
     (eager,) = [r for r in load_edf_paths([path]) if r.recording_id == lazy[0].recording_id]
     assert np.array_equal(lazy[0].labels, want) and np.array_equal(eager.labels, want)
+
+
+def test_windows_of_a_long_recording_are_labelled_by_its_annotations_not_by_the_file(corpus):
+    """Test-split window metrics of EDF runs: a window is seizure where the annotations say so (12.5-41 s
+    of p1's 60 s), not wherever its file holds a seizure."""
+    from train.scoring import score, window_labels, window_starts
+
+    lazy = load_edf_paths([corpus], lazy=True)
+    p1 = next(c for c in lazy if c.recording_id.startswith("edf/p1.edf"))
+    starts = window_starts(p1.n_samples, WIN, 256)
+    labels = window_labels(p1, WIN, 256)
+    assert len(labels) == len(starts) == len(window_probabilities(lambda w: w[:, 0], [p1], WIN, 256)[p1.recording_id])
+    middle = (starts + WIN / 2) / 250.0  # each window's middle, s
+    assert labels[(middle > 13.5) & (middle < 40)].all() and not labels[(middle < 11.5) | (middle > 42)].any()
+    # a detector that is right about every window scores 100 %; labelled by file it would be wrong about p1's
+    # windows before and after the seizure
+    probs = {c.recording_id: window_labels(c, WIN, 256).astype(float) for c in lazy}
+    m = score(lazy, probs, WIN, 256)["edf_seizure_vs_rest"]["window"]
+    assert m["accuracy"] == 1.0 and m["n_positive"] == 3 * 4 * int(labels.sum())
