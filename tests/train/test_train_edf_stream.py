@@ -221,6 +221,11 @@ def test_seizure_labels_of_an_edf_d_follow_each_stretchs_own_start(tmp_path):
     want[int(9.5 * 250) : int(12.5 * 250)] = 1  # 22-25 s = 1.5-4.5 s into the second stretch
     (eager,) = [r for r in load_edf_paths([path]) if r.recording_id == lazy[0].recording_id]
     assert np.array_equal(lazy[0].labels, want) and np.array_equal(eager.labels, want)
+    assert lazy[0].label == 1 and lazy[0].subset == "seizure"
+    # a seizure wholly in the pause, and one after the last sample (32.5 s): no seizure sample at all
+    path.with_suffix(".csv").write_text("onset_s,offset_s\n9,20\n33,40\n")
+    (quiet, *_) = list_edf(path)
+    assert quiet.label == 0 and quiet.subset == "background" and not quiet.labels.any()
 
 
 def test_windows_of_a_long_recording_are_labelled_by_its_annotations_not_by_the_file(corpus):

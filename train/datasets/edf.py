@@ -58,15 +58,16 @@ def training_rows(rec, channels=(), *, source: str = "") -> list[tuple[int, str]
     return [(i, sel.keys[i]) for i in sel.scored]
 
 
-def seizure_mask(annotations, n_samples: int, sfreq_hz: float, segments=((0, 0.0),)) -> np.ndarray:
-    """int8 ``[n_samples]``: 1 inside any seizure annotation ``[onset_s, offset_s)``.
+def seizure_spans(annotations, n_samples: int, sfreq_hz: float, segments=((0, 0.0),)) -> list[tuple[int, int]]:
+    """``[(first, stop)]``: the samples of ``[0, n_samples)`` inside a seizure annotation ``[onset_s, offset_s)``
+    (non-empty spans only; they may overlap).
 
     ``segments``: ``(first_sample, start_s)`` of each contiguous stretch, first samples at ``sfreq_hz``
     (an EDF+D with gaps: :attr:`realtime.recordings.RecordingInfo.segments`). Annotation times are
     recording times, gaps included, so each stretch's samples are labelled from its own start time;
     the part of a seizure that falls in a gap labels no sample.
     """
-    m = np.zeros(n_samples, dtype=np.int8)
+    spans = []
     ends = [first for first, _ in segments[1:]] + [n_samples]
     for onset, offset, label in annotations:
         if not is_seizure_label(label):
@@ -76,7 +77,16 @@ def seizure_mask(annotations, n_samples: int, sfreq_hz: float, segments=((0, 0.0
         for (first, start_s), end in zip(segments, ends, strict=True):
             a = max(first, first + int(round((onset - start_s) * sfreq_hz)))
             b = min(end, first + int(round((offset - start_s) * sfreq_hz)))
-            m[a:b] = 1
+            if b > a:
+                spans.append((a, b))
+    return spans
+
+
+def seizure_mask(annotations, n_samples: int, sfreq_hz: float, segments=((0, 0.0),)) -> np.ndarray:
+    """int8 ``[n_samples]``: 1 inside any seizure annotation (:func:`seizure_spans`), else 0."""
+    m = np.zeros(n_samples, dtype=np.int8)
+    for a, b in seizure_spans(annotations, n_samples, sfreq_hz, segments):
+        m[a:b] = 1
     return m
 
 
@@ -124,7 +134,9 @@ class EdfChannel:
 
     @property
     def label(self) -> int:
-        return int(self.labels.max()) if self.n_samples else 0
+        """1 when any sample is seizure (``labels.max()``, without making ``labels``)."""
+        seizures = [(a, b, "seizure") for a, b in self.seizures]
+        return int(bool(seizure_spans(seizures, self.n_samples, self.sample_rate_hz, self.segments)))
 
     @property
     def subset(self) -> str:
