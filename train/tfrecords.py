@@ -104,6 +104,58 @@ def join(base: Path | str, *parts: str) -> str:
     return "/".join([str(base).rstrip("/"), *parts])
 
 
+class ShardWriters:
+    """GZIP TFRecord writers for ``paths``, fed from the caller's thread and written by ``threads`` threads
+    (``TFRecordWriter.write`` releases the GIL: compression runs beside the caller's reading and
+    serializing). Shard ``j`` is written by thread ``j % threads`` alone, in the order its records were
+    given, so a shard's bytes do not depend on timing. At most ``queue_records`` records wait per thread.
+    The first error of a writer thread is raised by the next :meth:`write` or by :meth:`close`."""
+
+    def __init__(self, paths: list[str], *, threads: int = 2, queue_records: int = 256):
+        import queue
+        import threading
+
+        opts = tf.io.TFRecordOptions(compression_type="GZIP")
+        self._writers = [tf.io.TFRecordWriter(p, opts) for p in paths]
+        self._queues: list = [queue.Queue(queue_records) for _ in range(max(1, min(threads, len(paths))))]
+        self._error: Exception | None = None
+        self._closed = False
+        self._threads = [threading.Thread(target=self._run, args=(q,), daemon=True) for q in self._queues]
+        for t in self._threads:
+            t.start()
+
+    def _run(self, q) -> None:
+        while (item := q.get()) is not None:
+            if self._error is None:  # after an error, drain without writing: the caller must not block
+                try:
+                    self._writers[item[0]].write(item[1])
+                except Exception as exc:  # handed to the caller's thread
+                    self._error = exc
+
+    def write(self, shard: int, record: bytes) -> None:
+        if self._error is not None:
+            self.close()
+        self._queues[shard % len(self._queues)].put((shard, record))
+
+    def close(self) -> None:
+        """Wait for every record, close every writer; raise a writer thread's error (once: closing again
+        does nothing)."""
+        if self._closed:
+            return
+        self._closed = True
+        for q, t in zip(self._queues, self._threads, strict=True):
+            if t.is_alive():
+                q.put(None)
+                t.join()
+        for w in self._writers:  # every one, even after an error: each flushes and frees its own buffers
+            try:
+                w.close()
+            except Exception as exc:
+                self._error = self._error or exc
+        if self._error is not None:
+            raise self._error
+
+
 def shard_plan(
     n_examples: int, shard_examples: int, open_shards_max: int = OPEN_SHARDS_MAX
 ) -> list[tuple[int, int, int, int]]:
@@ -169,11 +221,10 @@ def write_split(
     plan = shard_plan(total, shard_examples, open_shards_max)
     n_shards = plan[-1][2] + plan[-1][3]
     names = [f"{split}-{i:05d}-of-{n_shards:05d}.tfrecord.gz" for i in range(n_shards)]
-    opts = tf.io.TFRecordOptions(compression_type="GZIP")
 
-    def chunk_writers(c: int) -> list:
+    def chunk_writers(c: int) -> ShardWriters:
         _, _, first_shard, k = plan[c]
-        return [tf.io.TFRecordWriter(join(out_dir, names[first_shard + j]), opts) for j in range(k)]
+        return ShardWriters([join(out_dir, names[first_shard + j]) for j in range(k)])
 
     def changed(cut: str) -> ValueError:
         return ValueError(f"split {split!r}: {cut} examples cut, {total} expected from the labels (a file changed?)")
@@ -187,18 +238,16 @@ def write_split(
                 if i == first + n:
                     if c + 1 == len(plan):
                         raise changed("more")
-                    for w in writers:
-                        w.close()
+                    writers.close()
                     c += 1
                     writers = chunk_writers(c)
                     first, n, _, k = plan[c]
-                writers[(i - first) % k].write(
-                    _example(x, y, table[(r.source, y)], r.source, r.recording_id, off, r.group_id)
+                writers.write(
+                    (i - first) % k, _example(x, y, table[(r.source, y)], r.source, r.recording_id, off, r.group_id)
                 )
                 i += 1
     finally:
-        for w in writers:
-            w.close()
+        writers.close()
     if i != total:
         raise changed(str(i))
     per = {f"{s}/{y}": {"examples": n, "per_epoch": n * table[(s, y)]} for (s, y), n in sorted(counts.items())}

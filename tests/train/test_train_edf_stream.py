@@ -7,8 +7,11 @@ Real EDF files written by edfio; memory measured with tracemalloc (numpy reports
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import tracemalloc
 from collections import Counter
+from pathlib import Path
 
 import edfio
 import numpy as np
@@ -245,3 +248,32 @@ def test_windows_of_a_long_recording_are_labelled_by_its_annotations_not_by_the_
     probs = {c.recording_id: window_labels(c, WIN, 256).astype(float) for c in lazy}
     m = score(lazy, probs, WIN, 256)["edf_seizure_vs_rest"]["window"]
     assert m["accuracy"] == 1.0 and m["n_positive"] == 3 * 4 * int(labels.sum())
+
+
+def test_a_full_disk_while_the_shards_are_written_is_an_error_not_a_short_split(tmp_path):
+    """The shards are written by threads beside the caller (ShardWriters): a write that fails there (here the
+    file size limit, as a full disk) is raised in the caller, in a real process under RLIMIT_FSIZE."""
+    script = """
+import resource, signal, sys
+import numpy as np
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing the process
+from train.datasets.records import Record
+from train.tfrecords import write_split
+x = np.random.default_rng(0).normal(0, 30, (10, 20000)).astype(np.float32)
+recs = [Record(f"r{i}", f"g{i}", x[i], np.zeros(20000, np.int8), "edf", "s") for i in range(10)]
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+try:
+    write_split(recs, sys.argv[1], "train", example_samples=1280, hop_samples=512, shard_examples=50)
+except Exception as exc:
+    print("raised:", type(exc).__name__, exc)
+    sys.exit(3)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "shards")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
+    assert out.returncode == 3, (out.stdout, out.stderr[-2000:])
+    assert "raised: OutOfRangeError" in out.stdout and "File too large" in out.stdout, out.stdout
