@@ -30,9 +30,10 @@ def window_starts(n_samples: int, window_samples: int, hop_samples: int) -> np.n
     return starts
 
 
-def record_windows(r: Record, window_samples: int, hop_samples: int) -> np.ndarray:
-    """``[n_windows, window_samples]`` float32: the windows at :func:`window_starts`."""
-    starts = window_starts(len(r.signal_uv), window_samples, hop_samples)
+def record_windows(r: Record, window_samples: int, hop_samples: int, starts: np.ndarray | None = None) -> np.ndarray:
+    """``[n_windows, window_samples]`` float32: the windows at :func:`window_starts` (or at ``starts``)."""
+    if starts is None:
+        starts = window_starts(len(r.signal_uv), window_samples, hop_samples)
     return np.asarray(r.signal_uv, dtype=np.float32)[starts[:, None] + np.arange(window_samples)[None, :]]
 
 
@@ -56,14 +57,22 @@ def keras_predict(infer_model, batch_windows: int = 512):
     return predict
 
 
-def window_probabilities(predict, records, window_samples: int, hop_samples: int) -> dict[str, np.ndarray]:
+def window_probabilities(
+    predict, records, window_samples: int, hop_samples: int, *, block_windows: int = 4096
+) -> dict[str, np.ndarray]:
     """``predict``: ``[n, window_samples]`` float32 -> ``[n]`` p(seizure). Returns id -> ``[n_windows]``.
 
-    ``records``: :class:`Record` s or lazy records, read one channel at a time (:func:`records.loaded`)."""
+    ``records``: :class:`Record` s or lazy records, read one channel at a time (:func:`records.loaded`);
+    their windows are cut and predicted ``block_windows`` at a time (16 MB), so that a day-long
+    recording's windows (a 75 % overlap: four copies of the signal) are never all in memory."""
     out = {}
     for r in loaded(records):
-        w = record_windows(r, window_samples, hop_samples)
-        out[r.recording_id] = np.asarray(predict(w), dtype=np.float64).reshape(-1) if len(w) else np.zeros(0)
+        starts = window_starts(len(r.signal_uv), window_samples, hop_samples)
+        parts = [
+            np.asarray(predict(record_windows(r, window_samples, hop_samples, starts[i : i + block_windows])))
+            for i in range(0, len(starts), block_windows)
+        ]
+        out[r.recording_id] = np.concatenate(parts).astype(np.float64).reshape(-1) if parts else np.zeros(0)
     return out
 
 

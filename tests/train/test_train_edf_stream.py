@@ -188,6 +188,8 @@ def test_scoring_reads_lazy_records_one_file_at_a_time(corpus):
 
     a, b = window_probabilities(predict, lazy, WIN, 256), window_probabilities(predict, eager, WIN, 256)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    blocks = window_probabilities(predict, lazy, WIN, 256, block_windows=7)  # 56 windows each, in 8 blocks
+    assert all(np.array_equal(blocks[k], a[k]) for k in a) and len(a[lazy[0].recording_id]) == 56
 
 
 def test_a_streamed_training_split_reads_every_shard_each_epoch_in_a_new_order_without_cache(tmp_path):
