@@ -279,3 +279,12 @@ except Exception as exc:
     )
     assert out.returncode == 3, (out.stdout, out.stderr[-2000:])
     assert "raised: OutOfRangeError" in out.stdout and "File too large" in out.stdout, out.stdout
+
+
+def test_hparams_refuse_a_split_bound_or_shard_size_below_one():
+    from train.hparams import HParamsError, load
+
+    with pytest.raises(HParamsError, match=r"in_memory_examples_max must be >= 1, got 2048 and 0"):
+        load(None, {"data.in_memory_examples_max": 0})
+    with pytest.raises(HParamsError, match=r"got 0 and 131072"):
+        load(None, {"data.shard_examples": 0})

@@ -176,7 +176,7 @@ def list_edf(
     group = f"edf:{path.parent.resolve()}" if group_by == "folder" else f"edf:{path.resolve()}"
     seizures = tuple((float(a), float(b)) for a, b, label in rec.annotations if is_seizure_label(label))
     try:  # an annotation that ends before it starts is refused now, not when the samples are read
-        seizure_mask([(a, b, "seizure") for a, b in seizures], 0, sample_rate_hz)
+        seizure_spans([(a, b, "seizure") for a, b in seizures], 0, sample_rate_hz)
     except ValueError as exc:
         raise ValueError(f"{str(path)!r}: {exc}") from None
     n = resampled_length(rec.n_samples, rec.sfreq, sample_rate_hz)
