@@ -90,15 +90,6 @@ def repeat_table(counts: dict, *, balance_classes: bool, source_share: dict, max
     return {k: int(min(max_repeat, max(1, round(cls_rep[k] * src_rep[k[0]])))) for k in counts}
 
 
-def balance_repeats(examples, *, balance_classes: bool, source_share: dict, max_repeat: int) -> list[int]:
-    """Repeat counts per example (:func:`repeat_table`). ``examples``: list of ``(source, label)``."""
-    counts: dict[tuple, int] = {}
-    for k in examples:
-        counts[k] = counts.get(k, 0) + 1
-    table = repeat_table(counts, balance_classes=balance_classes, source_share=source_share, max_repeat=max_repeat)
-    return [table[k] for k in examples]
-
-
 def join(base: Path | str, *parts: str) -> str:
     """``base/part/...`` as a string; ``base`` may be a URL (``gs://b/run``), which ``pathlib`` would mangle."""
     return "/".join([str(base).rstrip("/"), *parts])

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from train.datasets.records import Record, split_records, windows
 from train.hparams import HParams, HParamsError, describe, load, parse_override
-from train.tfrecords import _example, balance_repeats, make_dataset, write_split
+from train.tfrecords import _example, make_dataset, repeat_table, write_split
 
 
 def test_hparams_defaults_files_overrides_and_errors(tmp_path):
@@ -231,12 +231,10 @@ def test_pipeline_mixup_draws_a_weight_per_example(tmp_path, tiny_hp):
     assert len(np.unique(np.round(soft, 4))) > len(soft) // 2, np.unique(np.round(y1, 4))
 
 
-def test_balance_repeats_follows_source_shares():
-    ex = [("bonn", 0)] * 400 + [("bonn", 1)] * 100 + [("nscnd", 0)] * 20 + [("nscnd", 1)] * 10
-    reps = balance_repeats(ex, balance_classes=True, source_share={"bonn": 0.75, "nscnd": 0.25}, max_repeat=100)
-    tot = {}
-    for (s, y), r in zip(ex, reps, strict=False):
-        tot[(s, y)] = tot.get((s, y), 0) + r
+def test_repeat_table_follows_source_shares():
+    counts = {("bonn", 0): 400, ("bonn", 1): 100, ("nscnd", 0): 20, ("nscnd", 1): 10}
+    table = repeat_table(counts, balance_classes=True, source_share={"bonn": 0.75, "nscnd": 0.25}, max_repeat=100)
+    tot = {k: n * table[k] for k, n in counts.items()}
     assert tot[("bonn", 0)] == tot[("bonn", 1)] == 400
     nscnd = tot[("nscnd", 0)] + tot[("nscnd", 1)]
     assert nscnd / (nscnd + 800) == pytest.approx(0.25, abs=0.03)
