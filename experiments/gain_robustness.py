@@ -40,7 +40,7 @@ def gain_metrics(predict, records, gains, window_samples: int, hop_samples: int)
         probs = window_probabilities(
             lambda w, g=g: predict((w * g).astype(np.float32)), records, window_samples, hop_samples
         )
-        out[g] = score(records, probs)
+        out[g] = score(records, probs, window_samples, hop_samples)
     return out
 
 

@@ -109,7 +109,7 @@ def validation_metrics(run_dir: Path, hp, predict, data_root: Path) -> dict:
     ids = set(split["validation"])
     recs = [r for r in run_records(hp, data_root) if r.recording_id in ids]
     probs = window_probabilities(predict, recs, hp.signal.window_samples, hp.signal.eval_hop_samples)
-    return score(recs, probs)
+    return score(recs, probs, hp.signal.window_samples, hp.signal.eval_hop_samples)
 
 
 def main(argv=None) -> int:
