@@ -102,7 +102,7 @@ class ShardWriters:
     given, so a shard's bytes do not depend on timing. At most ``queue_records`` records wait per thread.
     The first error of a writer thread is raised by the next :meth:`write` or by :meth:`close`."""
 
-    def __init__(self, paths: list[str], *, threads: int = 2, queue_records: int = 256):
+    def __init__(self, paths: list[str], *, threads: int = 2, queue_records: int = 64):
         import queue
         import threading
 
