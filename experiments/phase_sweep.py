@@ -60,7 +60,7 @@ def sweep(detector, config, *, phases: int, stitched: bool, cycles: int, channel
     seizure_s = sz.duration_s - ONSET_IN_EXCERPT_S
     names = sz.ch_names[:channels] if channels else sz.ch_names
     hop = round(config.window.hop_s * sz.sfreq)
-    rows = []
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="phase-sweep-") as tmp:
         paths = []
         for off in phase_offsets(hop, phases):
