@@ -179,10 +179,12 @@ def evaluated_config(config_path: str | Path, detector):
     """The settings a daemon runs ``detector`` with: built-in defaults < its model card's ``settings`` <
     the ``config_path`` file (:func:`realtime.config.apply_model_settings`). The evaluation uses them for
     every detector (the baseline and the peer get the network's), every replay and the report."""
-    from realtime.config import apply_model_settings, describe_settings, load_config
+    from realtime.config import apply_model_settings, describe_settings, load_config, montage_warning
 
     config, sources = apply_model_settings(load_config(config_path), getattr(detector, "settings", None))
     log.info("settings evaluated: %s", describe_settings(config, sources))
+    if warning := montage_warning(config, getattr(detector, "settings", None)):
+        log.warning("%s", warning)
     return config
 
 

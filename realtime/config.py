@@ -220,10 +220,11 @@ BED_KEYS = tuple(f.name for f in fields(BedConfig))
 # The sections of single settings (the bed list and discovery are read, compared and reloaded apart).
 SECTION_NAMES = tuple(f.name for f in fields(Config) if f.name not in ("sources", "beds", "discover"))
 _SECTIONS: dict[str, Any] = {f.name: f.default_factory for f in fields(Config) if f.name in SECTION_NAMES}
-# The keys a model card's "settings" may set (realtime.model.SETTINGS_KEYS has the same list).
+# The keys a model card may set: its "settings" (realtime.model.SETTINGS_KEYS has the same list) and the
+# montage it was trained on (the card's "montage", which realtime.model.ExportedDetector puts in its settings).
 MODEL_SETTING_KEYS = {
     "decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s", "channel_false_rate"),
-    "signal": ("amplitude_low_uv", "amplitude_high_uv"),
+    "signal": ("amplitude_low_uv", "amplitude_high_uv", "montage"),
 }
 # Bounds checked at load. Each value outside them used to pass validation and then crash (exit 70, a
 # restart loop under systemd), hang or wait forever at the first stream (issue 12, defect 5).
@@ -656,6 +657,19 @@ def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = N
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"config file {str(path)!r} is not valid TOML: {exc}"]) from exc
     return build_config(raw, overrides)
+
+
+def montage_warning(cfg: Config, settings: Mapping[str, Mapping[str, Any]] | None) -> str | None:
+    """A warning when ``cfg.signal.montage`` is not the montage the model was trained on (the card's
+    ``"montage"``, in ``settings["signal"]["montage"]``), else ``None``: a network that learned bipolar
+    derivations reads referential channels, with their common reference, as a different signal."""
+    trained = ((settings or {}).get("signal") or {}).get("montage")
+    if trained is None or trained == cfg.signal.montage:
+        return None
+    return (
+        f"signal.montage is {cfg.signal.montage!r} but the model was trained on the {trained!r} montage (its "
+        f"card): its channels are not what the network learned from; unset signal.montage to use {trained!r}"
+    )
 
 
 def describe_settings(cfg: Config, sources: Mapping[str, str]) -> str:

@@ -79,6 +79,7 @@ from realtime.config import (
     config_to_dict,
     describe_settings,
     load_config,
+    montage_warning,
     static_beds,
 )
 
@@ -338,6 +339,8 @@ class Daemon:
             raise StartupError(f"the configuration does not fit the model: {exc}", EX_CONFIG) from exc
         cfg = self.config
         log_settings(cfg, self.setting_sources)
+        if warning := montage_warning(cfg, self.detector.settings):
+            log.warning("%s", warning)
         self._metrics.set_model_info(
             model_version=str(det.model_version),
             architecture=self.detector.architecture,

@@ -58,6 +58,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from realtime.config import MONTAGES
+
 log = logging.getLogger(__name__)
 
 CARD_NAME = "model_card.json"
@@ -266,6 +268,8 @@ def read_card(path: Path) -> dict:
         raise bad("positive_class", f"one of {classes}")
     if "settings" in card:
         card["settings"] = validate_settings(card["settings"], f"{str(card_path)!r}: field 'settings'")
+    if "montage" in card and card["montage"] not in MONTAGES:
+        raise bad("montage", f"one of {', '.join(map(repr, MONTAGES))}")
     files = card["files"]
     if not isinstance(files, dict) or not files:
         raise bad("files", "a non-empty {relative path: sha256} object")
@@ -286,6 +290,16 @@ def read_card(path: Path) -> dict:
             "could load them unchecked: remove them, or export the model again"
         )
     return card
+
+
+def card_settings(card: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The model-specific settings a card carries: its ``"settings"`` and, as ``signal.montage``, the
+    montage the network was trained on (the card's ``"montage"``, written by the export); ``{}`` when none.
+    :func:`realtime.config.apply_model_settings` ranks them between the defaults and the config file."""
+    out = {section: dict(values) for section, values in (card.get("settings") or {}).items()}
+    if "montage" in card:
+        out.setdefault("signal", {})["montage"] = card["montage"]
+    return out
 
 
 def unlisted_files(path: Path, listed: Mapping[str, Any]) -> list[str]:
@@ -328,7 +342,7 @@ class ExportedDetector:
         self.window_samples: int = int(card["window_samples"])
         self.classes: list[str] = list(card["classes"])
         self.positive_index: int = self.classes.index(card["positive_class"])
-        self.settings: Mapping[str, Mapping[str, Any]] = card.get("settings") or {}
+        self.settings: Mapping[str, Mapping[str, Any]] = card_settings(card)
         self.backend: str = backend
         self.device: str = device
         self.threads: int = threads  # CPU threads of the runtime (0: the runtime's own choice)

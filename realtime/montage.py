@@ -169,6 +169,17 @@ class Montage:
         return len(self.names)
 
     @property
+    def terms(self) -> list[tuple[int, tuple[int, ...]]]:
+        """``[n_out]`` of ``(input, reference inputs)``: output ``j`` is ``x[input] - mean(x[reference
+        inputs])`` when every input is usable (no reference inputs: the input as recorded; one: a bipolar
+        derivation; every scalp electrode: the common average). For reading a recording's outputs one
+        input at a time (training: ``train.datasets.edf``)."""
+        if self.applied == "average":
+            averaged = tuple(np.flatnonzero(self._averaged).tolist())
+            return [(int(a), averaged) for a in self._plus]
+        return [(int(a), (int(b),) if b >= 0 else ()) for a, b in zip(self._plus, self._minus, strict=True)]
+
+    @property
     def matrix(self) -> np.ndarray:
         """``[n_out, n_in]``: ``y = matrix @ x`` when every input is usable."""
         return self.matrix_for(np.ones(self.n_in, dtype=bool))

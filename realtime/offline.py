@@ -50,7 +50,7 @@ from typing import IO
 import numpy as np
 
 from realtime.channels import describe_left_out
-from realtime.config import Config, ConfigError, apply_model_settings, describe_settings
+from realtime.config import Config, ConfigError, apply_model_settings, describe_settings, montage_warning
 from realtime.messages import Envelope, Sequencer, event_messages, to_json, window_messages
 from realtime.pipeline import Pipeline, WindowResult
 from realtime.recordings import RecordingInfo, open_recording
@@ -270,6 +270,8 @@ def run_offline(
         out.flush()
         return 1
     log.info("model settings: %s", describe_settings(config, sources))
+    if warning := montage_warning(config, getattr(model, "settings", None)):
+        log.warning("%s", warning)
     sequencer = Sequencer(0)
     host = socket.gethostname()
     rc = 0

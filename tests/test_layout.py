@@ -1,7 +1,7 @@
 """The package arrows of docs/architecture.md, read from the source (every import, also inside functions).
 
 realtime uses none of train, evaluation, experiments; train uses evaluation's pure metrics module only
-(its CLI dispatches `train-detector evaluate` to evaluation) and realtime's recording readers;
+(its CLI dispatches `train-detector evaluate` to evaluation), realtime's recording readers and montage;
 evaluation uses realtime and train, never experiments; nothing installed imports experiments.
 """
 
@@ -33,8 +33,9 @@ def project_imports(package: str, root: Path = REPO) -> set[tuple[str, str]]:
 # (package, imported package) -> the modules that may be imported across that arrow (None: any)
 ALLOWED = {
     ("train", "evaluation"): {"evaluation.metrics", "evaluation.evaluate"},
-    # training reads EDF recordings and their annotations with the daemon's own readers (one reader)
-    ("train", "realtime"): {"realtime.recordings", "realtime.annotations"},
+    # training reads EDF recordings and their annotations with the daemon's own readers (one reader), and
+    # re-references them with the daemon's own montage (data.montage = signal.montage)
+    ("train", "realtime"): {"realtime.recordings", "realtime.annotations", "realtime.montage"},
     ("evaluation", "realtime"): None,
     ("evaluation", "train"): None,
 }

@@ -95,6 +95,11 @@ def export_model(
             "files": sha256_files(tmp),
             "created": now.isoformat(timespec="seconds"),
         }
+        if "edf" in hp.data.sources or hp.data.background:
+            # what the multichannel recordings were re-referenced to (data.montage): the daemon's default
+            # signal.montage for this model (realtime.model.card_settings). Bonn and New Delhi are single
+            # channels: a model trained on them alone has no montage to pass on.
+            card["montage"] = hp.data.montage
         (tmp / "model_card.json").write_text(json.dumps(card, indent=2))
         tmp.chmod(0o755)  # mkdtemp makes it 0700
         old = None

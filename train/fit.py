@@ -97,6 +97,7 @@ def prepare_background(hp: HParams, data_root: Path | str, cache_root: str) -> d
         example_samples=hp.signal.window_samples + hp.signal.crop_margin_samples,
         hop_samples=hp.data.background_hop_samples,
         shard_examples=hp.data.shard_examples,
+        montage=hp.data.montage,
     )
     persons = {p: e["source"] for p, e in index["persons"].items()}
     split = split_persons(

@@ -20,6 +20,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from realtime.montage import MONTAGES
+
 
 def _default(f: dataclasses.Field) -> Any:
     """A dataclass field's default value, from its default or its default factory."""
@@ -148,6 +150,13 @@ class DataHP:
         "-",
         "what the split keeps together for EDF recordings: 'file', or 'folder' "
         "(one folder per patient, as CHB-MIT ships: no patient on both sides)",
+    )
+    montage: str = _f(
+        "as_recorded",
+        "-",
+        "re-referencing of the multichannel recordings (edf source, background), as the daemon's "
+        "signal.montage: 'as_recorded', 'bipolar' (double banana) or 'average'; written into the export's "
+        'card ("montage"), from which the daemon takes its default, so that it scores what the network saw',
     )
     split_fractions: list = _f([0.6, 0.2, 0.2], "-", "train / validation / test fractions, by recording")
     split_seed: int = _f(
@@ -325,6 +334,8 @@ class HParams:
             errs.append(f"fit.precision not understood: {self.fit.precision!r}")
         if self.fit.strategy not in ("auto", "cpu", "mirrored", "multi_worker", "tpu"):
             errs.append(f"fit.strategy not understood: {self.fit.strategy!r}")
+        if self.data.montage not in MONTAGES:
+            errs.append(f"data.montage must be one of {', '.join(map(repr, MONTAGES))}, got {self.data.montage!r}")
         if self.data.edf_group_by not in ("file", "folder"):
             errs.append(f"data.edf_group_by must be 'file' or 'folder', got {self.data.edf_group_by!r}")
         for s in self.data.sources:

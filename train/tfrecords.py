@@ -285,6 +285,7 @@ def _write_person(pfiles, out_dir: str, settings: dict, skipped: list) -> dict:
                     sample_rate_hz=settings["sample_rate_hz"],
                     example_samples=settings["example_samples"],
                     hop_samples=settings["hop_samples"],
+                    montage=settings["montage"],
                 )
             except ValueError as exc:  # RecordingError, an EEG rate too low: skip the file, say so
                 x, reason = np.zeros((0, 0)), str(exc)
@@ -316,6 +317,7 @@ def write_background_shards(
     example_samples: int,
     hop_samples: int,
     shard_examples: int = _DATA.shard_examples,
+    montage: str = "as_recorded",
     persons=None,
 ) -> dict:
     """The background corpus -> GZIP shards, one series per person, written once per corpus and settings.
@@ -337,6 +339,7 @@ def write_background_shards(
         "example_samples": example_samples,
         "hop_samples": hop_samples,
         "shard_examples": shard_examples,
+        "montage": montage,
     }
     key = background_key(files, settings)
     out_dir = join(cache_root, f"background-{key}")

@@ -394,3 +394,69 @@ def test_neither_backend_importable_is_an_error_naming_both():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(REPO))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "TensorFlow" in proc.stdout and "LiteRT" in proc.stdout and "'auto'" in proc.stdout
+
+
+# ----------------------------------------------------------------------------- the montage it was trained on
+def with_montage(toy_export: Path, dest: Path, montage: str) -> Path:
+    """A copy of the toy export whose card says which montage its network was trained on (as train/export.py
+    writes it for a run with multichannel recordings: ``"montage"``, beside ``"input_unit"``)."""
+    shutil.copytree(toy_export, dest)
+    card = json.loads((dest / "model_card.json").read_text())
+    card["montage"] = montage
+    (dest / "model_card.json").write_text(json.dumps(card))
+    return dest
+
+
+def _tuh_edf(path: Path) -> Path:
+    """A referential recording as TUH ships it: 19 electrodes against LE, old names, and an ECG lead."""
+    import edfio
+
+    names = ["FP1", "FP2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2", "F7", "F8"]
+    names += ["T3", "T4", "T5", "T6", "FZ", "CZ", "PZ"]
+    x = np.random.default_rng(0).normal(0, 20, (len(names) + 1, 30 * 250))
+    labels = [f"EEG {n}-LE" for n in names] + ["EEG EKG-LE"]
+    sigs = [edfio.EdfSignal(r, 250, label=n, physical_dimension="uV") for r, n in zip(x, labels, strict=True)]
+    edfio.Edf(sigs).write(path)
+    return path
+
+
+def test_the_montage_a_model_was_trained_on_is_its_default_and_another_one_is_warned_about(
+    toy_export, tmp_path, caplog
+):
+    from realtime.config import montage_warning
+
+    bipolar = with_montage(toy_export, tmp_path / "bipolar", "bipolar")
+    det = load_detector(bipolar, backend="litert")
+    assert det.settings == {"signal": {"montage": "bipolar"}}
+    cfg, src = apply_model_settings(build_config({}), det.settings)
+    assert (cfg.signal.montage, src["signal.montage"]) == ("bipolar", "model card")
+    assert montage_warning(cfg, det.settings) is None
+    # a config file's choice wins, and is warned about
+    cfg, src = apply_model_settings(build_config({"signal": {"montage": "average"}}), det.settings)
+    assert (cfg.signal.montage, src["signal.montage"]) == ("average", "config file")
+    assert "the model was trained on the 'bipolar' montage" in montage_warning(cfg, det.settings)
+    # a model without a montage (the shipped one: single-channel training data) keeps the built-in default
+    cfg, src = apply_model_settings(build_config({}), load_detector(toy_export, backend="litert").settings)
+    assert (cfg.signal.montage, src["signal.montage"]) == ("as_recorded", "default")
+    assert montage_warning(cfg, {}) is None
+    # offline review of a referential file: the card's montage, the double banana, no ECG
+    edf = _tuh_edf(tmp_path / "tuh.edf")
+    buf = io.StringIO()
+    with caplog.at_level(logging.INFO, logger="realtime.offline"):
+        assert run_offline([edf], build_config({}), model=det, out=buf) == 0
+    channels = json.loads(buf.getvalue().splitlines()[0])
+    assert channels["montage"].startswith("bipolar double banana: 18 of 18 derivations")
+    assert channels["scored"][:2] == ["Fp1-F7", "F7-T7"] and "EEG EKG-LE" in channels["left_out"]
+    assert "signal.montage='bipolar' (model card)" in caplog.text and "trained on" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="realtime.offline"):
+        as_recorded = build_config({}, {"signal.montage": "as_recorded"})
+        assert run_offline([edf], as_recorded, model=det, out=io.StringIO()) == 0
+    assert "signal.montage is 'as_recorded' but the model was trained on the 'bipolar' montage" in caplog.text
+
+
+def test_a_card_naming_an_unknown_montage_is_refused_at_load(toy_export, tmp_path):
+    with pytest.raises(
+        ModelLoadError, match=r"field 'montage' must be one of 'as_recorded', 'bipolar', 'average', got 'banana'"
+    ):
+        load_detector(with_montage(toy_export, tmp_path / "bad", "banana"), backend="litert")

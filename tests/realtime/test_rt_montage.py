@@ -270,3 +270,19 @@ def test_errors_quote_the_value():
         m.reasons_out([None, None])
     with pytest.raises(ValueError, match=r"got int64 \(19,\)"):
         m.apply(np.zeros((19, 10)), np.ones(19, dtype=np.int64))
+
+
+@pytest.mark.parametrize("kind", ["as_recorded", "bipolar", "average"])
+def test_terms_describe_the_same_map_as_apply(kind):
+    """Training reads a recording's outputs one input at a time from ``terms``: input minus the mean of
+    its reference inputs gives what ``apply`` gives with every input usable (here with an ECG lead, which
+    no derivation uses, and T3/T5 in their old names)."""
+    labels = [*TUH19[:5], "EEG EKG-LE", *TUH19[5:]]
+    x = np.random.default_rng(3).normal(0, 30, (len(labels), 500))
+    m = Montage(labels, kind)
+    by_terms = np.stack([x[i] - (x[list(ref)].mean(axis=0) if ref else 0.0) for i, ref in m.terms])
+    np.testing.assert_allclose(by_terms, m.apply(x, np.ones(len(labels), dtype=bool)), atol=1e-12)
+    ekg_used = any(labels.index("EEG EKG-LE") in (i, *ref) for i, ref in m.terms)
+    assert len(m.terms) == m.n_out and ekg_used == (kind == "as_recorded")  # as recorded: every input
+    expected = {"as_recorded": 0, "bipolar": 1, "average": 19}[kind]
+    assert {len(ref) for _, ref in m.terms} == {expected}

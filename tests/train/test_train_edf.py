@@ -131,6 +131,7 @@ def test_cli_fit_and_export_on_edf(tmp_path):
     assert exp.returncode == 0, exp.stderr[-3000:]
     card = json.loads((out / "model_card.json").read_text())
     assert card["training"]["split"]["test"] == split["test"]
+    assert card["montage"] == "as_recorded"  # multichannel recordings trained on: the daemon's default montage
     assert card["metrics"] == metrics
     assert json.loads(exp.stdout.strip().splitlines()[-1])["max_abs_error"]["tflite"] < 1e-4
     bad = subprocess.run(

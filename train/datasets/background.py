@@ -83,30 +83,37 @@ def list_files(root: Path | str) -> list[BackgroundFile]:
     return out
 
 
-def read_eeg(path: Path | str, sample_rate_hz: float) -> tuple[list[str], np.ndarray]:
+def read_eeg(path: Path | str, sample_rate_hz: float, montage: str = "as_recorded") -> tuple[list[str], np.ndarray]:
     """One recording -> ``(EEG channel names, data_uv float32 [n_eeg, n_samples] at sample_rate_hz)``.
 
     Read by ``realtime.recordings.read_recording`` (µV from each signal's physical dimension, every
     kept signal at the EEG rate), EEG channels by :func:`train.datasets.edf.training_rows` (the daemon's
     own rule, so training and serving agree, as for the user's EDF source), resampled with
-    ``records.resample_to``. A recording whose rate is below ``edf.MIN_RATE_HZ`` is refused
+    ``records.resample_to``; re-referenced by ``montage`` first (:func:`train.datasets.edf.training_terms`,
+    as the EDF source: eegmmidb's referential channels become the double banana's derivations ``Fp1-F7``
+    or ``Fp1-AVG``). A recording whose rate is below ``edf.MIN_RATE_HZ`` is refused
     (``ValueError``): a reader that brought the EEG down to the rate of 1 Hz trend signals (as the
     one before issue #11 did with Sleep-EDF) must not feed the corpus. No EEG channel ->
     ``([], data [0, 0])``.
     """
     from realtime.recordings import read_recording
-    from train.datasets.edf import training_rows
+    from train.datasets.edf import training_terms
 
     rec = read_recording(path)
-    idx = [i for i, _ in training_rows(rec, source=str(path))]
-    if not idx:
+    terms = training_terms(rec, source=str(path), montage=montage)
+    if not terms:
         return [], np.zeros((0, 0), np.float32)
-    data = np.stack([resample_to(rec.data[i], rec.sfreq, sample_rate_hz).astype(np.float32) for i in idx])
-    return [rec.ch_names[i] for i in idx], data
+
+    def derived(row: int, reference: tuple[int, ...]) -> np.ndarray:
+        x = rec.data[row] - rec.data[list(reference)].mean(axis=0) if reference else rec.data[row]
+        return resample_to(x, rec.sfreq, sample_rate_hz).astype(np.float32)
+
+    data = np.stack([derived(row, reference) for _, row, reference in terms])
+    return [name if reference else rec.ch_names[row] for name, row, reference in terms], data
 
 
 def file_examples(
-    f: BackgroundFile, *, sample_rate_hz: float, example_samples: int, hop_samples: int
+    f: BackgroundFile, *, sample_rate_hz: float, example_samples: int, hop_samples: int, montage: str = "as_recorded"
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Examples of every EEG channel of one file, in a shuffled order fixed by the file's name.
 
@@ -114,7 +121,7 @@ def file_examples(
     offsets int64 [n] (first sample at the model rate))``; every example is label 0 (non-seizure).
     The order is shuffled so that a shard does not hold one channel's consecutive windows in a row.
     """
-    names, data = read_eeg(f.path, sample_rate_hz)
+    names, data = read_eeg(f.path, sample_rate_hz, montage)
     xs, rids, offs = [], [], []
     for name, x in zip(names, data, strict=True):
         w = windows(x, example_samples, hop_samples)

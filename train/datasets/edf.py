@@ -58,6 +58,25 @@ def training_rows(rec, channels=(), *, source: str = "") -> list[tuple[int, str]
     return [(i, sel.keys[i]) for i in sel.scored]
 
 
+def training_terms(
+    rec, channels=(), *, source: str = "", montage: str = "as_recorded"
+) -> list[tuple[str, int, tuple[int, ...]]]:
+    """The channels of ``rec`` to train on, re-referenced by ``montage`` (the daemon's ``signal.montage``,
+    :class:`realtime.montage.Montage` on the rows of :func:`training_rows`, by their unique names, as the
+    pipeline builds it): ``[(name, row, reference rows)]``, each channel being ``row`` minus the mean of
+    its ``reference rows`` (none: as recorded; one: a bipolar derivation ``"Fp1-F7"``; every scalp
+    electrode: the common average ``"Fp1-AVG"``). What the montage does (or why it cannot: an already
+    bipolar recording stays as recorded) is logged, as the daemon logs it."""
+    from realtime.montage import Montage
+
+    rows = training_rows(rec, channels, source=source)
+    if montage == "as_recorded" or not rows:
+        return [(name, row, ()) for row, name in rows]
+    m = Montage([name for _, name in rows], montage)
+    log.info("%s: montage: %s", source, m.describe())
+    return [(name, rows[i][0], tuple(rows[j][0] for j in ref)) for name, (i, ref) in zip(m.names, m.terms, strict=True)]
+
+
 def seizure_spans(annotations, n_samples: int, sfreq_hz: float, segments=((0, 0.0),)) -> list[tuple[int, int]]:
     """``[(first, stop)]``: the samples of ``[0, n_samples)`` inside a seizure annotation ``[onset_s, offset_s)``
     (non-empty spans only; they may overlap).
@@ -125,6 +144,8 @@ class EdfChannel:
     source: str = "edf"
     # (first_sample at sample_rate_hz, start_s) of each stretch of an EDF+D with gaps (RecordingInfo.segments)
     segments: tuple[tuple[int, float], ...] = ((0, 0.0),)
+    # the rows whose mean is subtracted from ``row`` (training_terms: a bipolar derivation or the common average)
+    reference_rows: tuple[int, ...] = ()
 
     @property
     def labels(self) -> np.ndarray:
@@ -152,8 +173,19 @@ class EdfChannel:
         if len({c.path for c in channels}) != 1:
             raise ValueError(f"load_group reads the channels of one file, got {sorted({c.path for c in channels})!r}")
         rec = open_recording(channels[0].path, sidecars=False)
+        averages: dict[tuple[int, ...], np.ndarray] = {}  # the common average: summed once, one row at a time
         for c in channels:
-            x = resample_to(rec.read(0, rec.n_samples, [c.row])[0], c.sfreq_in_hz, c.sample_rate_hz)
+            x = rec.read(0, rec.n_samples, [c.row])[0]
+            if len(c.reference_rows) == 1:
+                x -= rec.read(0, rec.n_samples, c.reference_rows)[0]
+            elif c.reference_rows:
+                if c.reference_rows not in averages:
+                    total = np.zeros(rec.n_samples)
+                    for r in c.reference_rows:
+                        total += rec.read(0, rec.n_samples, [r])[0]
+                    averages[c.reference_rows] = total / len(c.reference_rows)
+                x -= averages[c.reference_rows]
+            x = resample_to(x, c.sfreq_in_hz, c.sample_rate_hz)
             if len(x) != c.n_samples or rec.sfreq != c.sfreq_in_hz:
                 raise ValueError(f"{c.path!r} changed since it was listed: {c.recording_id!r} is no longer as it was")
             meta = {"path": c.path, "channel": c.channel, "sfreq_in_hz": c.sfreq_in_hz}
@@ -163,9 +195,14 @@ class EdfChannel:
 
 
 def list_edf(
-    path: Path | str, *, sample_rate_hz: float = 250.0, channels=(), group_by: str = "file"
+    path: Path | str,
+    *,
+    sample_rate_hz: float = 250.0,
+    channels=(),
+    group_by: str = "file",
+    montage: str = "as_recorded",
 ) -> list[EdfChannel]:
-    """One file -> one :class:`EdfChannel` per channel of :func:`training_rows` (none: ``[]``, logged),
+    """One file -> one :class:`EdfChannel` per channel of :func:`training_terms` (none: ``[]``, logged),
     from its header and annotations only (the samples are not read)."""
     from realtime.recordings import open_recording
 
@@ -183,29 +220,43 @@ def list_edf(
     segments = tuple((resampled_length(first, rec.sfreq, sample_rate_hz), start_s) for first, start_s in rec.segments)
     return [
         EdfChannel(
-            f"edf/{path.name}#{key}",
+            f"edf/{path.name}#{name}",
             group,
             str(path),
             idx,
-            rec.ch_names[idx],
+            name if reference else rec.ch_names[idx],
             n,
             rec.sfreq,
             seizures,
             sample_rate_hz,
             segments=segments,
+            reference_rows=reference,
         )
-        for idx, key in training_rows(rec, channels, source=str(path))
+        for name, idx, reference in training_terms(rec, channels, source=str(path), montage=montage)
     ]
 
 
-def load_edf(path: Path | str, *, sample_rate_hz: float = 250.0, channels=(), group_by: str = "file") -> list[Record]:
-    """One file -> one Record per channel of :func:`training_rows` (none: ``[]``, logged)."""
-    listed = list_edf(path, sample_rate_hz=sample_rate_hz, channels=channels, group_by=group_by)
+def load_edf(
+    path: Path | str,
+    *,
+    sample_rate_hz: float = 250.0,
+    channels=(),
+    group_by: str = "file",
+    montage: str = "as_recorded",
+) -> list[Record]:
+    """One file -> one Record per channel of :func:`training_terms` (none: ``[]``, logged)."""
+    listed = list_edf(path, sample_rate_hz=sample_rate_hz, channels=channels, group_by=group_by, montage=montage)
     return list(EdfChannel.load_group(listed)) if listed else []
 
 
 def load_edf_paths(
-    paths, *, sample_rate_hz: float = 250.0, channels=(), group_by: str = "file", lazy: bool = False
+    paths,
+    *,
+    sample_rate_hz: float = 250.0,
+    channels=(),
+    group_by: str = "file",
+    montage: str = "as_recorded",
+    lazy: bool = False,
 ) -> list:
     """Every file of ``paths`` (files, or folders searched recursively) -> its channels' Records, or with
     ``lazy`` their :class:`EdfChannel` s (headers and annotations only: the corpus need not fit in
@@ -221,7 +272,7 @@ def load_edf_paths(
             raise ValueError(
                 f"two files named {f.name!r} ({str(seen)!r} and {str(f)!r}): recording ids are file names, rename one"
             )
-        out += list_edf(f, sample_rate_hz=sample_rate_hz, channels=channels, group_by=group_by)
+        out += list_edf(f, sample_rate_hz=sample_rate_hz, channels=channels, group_by=group_by, montage=montage)
     if not out:
         where = [str(p) for p in paths]
         raise ValueError(f"no EEG channel to train on in the {len(files)} EDF/BDF/NPZ file(s) of {where!r}")

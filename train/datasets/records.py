@@ -215,6 +215,7 @@ def run_records(hp, data_root, *, lazy: bool = False) -> list:
         edf_paths=hp.data.edf_paths,
         edf_channels=hp.data.edf_channels,
         edf_group_by=hp.data.edf_group_by,
+        montage=hp.data.montage,
         lazy=lazy,
     )
 
@@ -227,6 +228,7 @@ def load_sources(
     edf_paths=(),
     edf_channels=(),
     edf_group_by: str = "file",
+    montage: str = "as_recorded",
     lazy: bool = False,
 ) -> list:
     """Load every named source (``bonn``, ``nscnd``, ``edf``) under ``data_root``.
@@ -234,7 +236,8 @@ def load_sources(
     ``lazy``: the ``edf`` source gives :class:`train.datasets.edf.EdfChannel` records (headers and
     annotations read, samples read one channel at a time when written or scored: :func:`loaded`), so
     that a corpus larger than memory can be trained on; the small Bonn and New Delhi sets are
-    always :class:`Record` s in memory."""
+    always :class:`Record` s in memory. ``montage`` re-references the ``edf`` source's recordings
+    (:func:`train.datasets.edf.training_terms`); Bonn and New Delhi are single channels, as recorded."""
     from pathlib import Path
 
     recs: list = []
@@ -251,7 +254,12 @@ def load_sources(
             from train.datasets.edf import load_edf_paths
 
             recs += load_edf_paths(
-                edf_paths, sample_rate_hz=sample_rate_hz, channels=edf_channels, group_by=edf_group_by, lazy=lazy
+                edf_paths,
+                sample_rate_hz=sample_rate_hz,
+                channels=edf_channels,
+                group_by=edf_group_by,
+                montage=montage,
+                lazy=lazy,
             )
         else:
             raise ValueError(f"unknown data source {s!r} (expected bonn, nscnd or edf)")
