@@ -44,8 +44,10 @@ class AmplitudeMonitor:
         self._std[:, self._next % self._std.shape[1]] = std_uv
         self._next += 1
         counts = np.count_nonzero(np.isfinite(self._std), axis=1)
-        if counts.min() == self._std.shape[1]:  # the steady state: a full span, every channel scored
-            self.median_uv[:] = np.median(self._std, axis=1)  # nanmedian's result, several times faster
+        filled = min(self._next, self._std.shape[1])  # windows recorded: columns [0, filled) until the span is full
+        if counts.min() == filled >= self.min_windows:  # every channel scored in every recorded window (the
+            # steady state, and a bed's first span_windows): nanmedian's result, several times faster
+            self.median_uv[:] = np.median(self._std[:, :filled], axis=1)
         else:
             ready = counts >= self.min_windows
             self.median_uv[:] = np.nan
