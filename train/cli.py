@@ -2,6 +2,7 @@
 
 train-detector fit --config config/train/default.toml [--out runs/NAME] [--data-root ../shared/data]
                    [--epochs N] [--architecture lstm] [--set section.name=value ...] [--background-cache DIR]
+                   [--shard-cache DIR]
 train-detector ensemble RUN_DIR RUN_DIR [...] --out DIR [--data-root ../shared/data]
 train-detector export RUN_DIR OUT_DIR [--overwrite] [--model-version V]
 train-detector evaluate ...      (evaluation.evaluate.main(argv))
@@ -50,7 +51,13 @@ def _fit(args) -> int:
     out = args.out or f"runs/{hp.fit.architecture}-{_dt.datetime.now(_dt.UTC):%Y%m%d-%H%M%S}"
     command = "train-detector " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = run_fit(
-        hp, out, data_root=args.data_root, command=command, verbose=args.verbose, background_cache=args.background_cache
+        hp,
+        out,
+        data_root=args.data_root,
+        command=command,
+        verbose=args.verbose,
+        background_cache=args.background_cache,
+        shard_cache=args.shard_cache,
     )
     print(json.dumps({"run_dir": out, "wall_time_s": summary["wall_time_s"]}))
     return 0
@@ -81,6 +88,11 @@ _BACKGROUND_CACHE_HELP = (
     "folder for the background shards (data.background), written once per corpus and settings and "
     "reused (default: inside the run directory; cv: OUT/background-cache)"
 )
+_SHARD_CACHE_HELP = (
+    "folder where the examples of every recording are written once as one corpus of shards, which each split "
+    "selects from by its recording groups and balancing, so that runs and folds of the same recordings and "
+    "settings write nothing more (default: each run writes its own splits' shards; cv: OUT/shard-cache)"
+)
 
 
 def _cv(args) -> int:
@@ -96,6 +108,7 @@ def _cv(args) -> int:
         command=command,
         verbose=args.verbose,
         background_cache=args.background_cache,
+        shard_cache=args.shard_cache,
     )
     print((Path(args.out) / "cv_report.md").read_text())
     print(json.dumps({"out": args.out, "wall_time_s": summary["wall_time_s"]}))
@@ -186,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     f.add_argument("--verbose", type=int, default=1, help="Keras verbosity (1 = progress bar)")
     f.add_argument("--background-cache", default=None, metavar="DIR", help=_BACKGROUND_CACHE_HELP)
+    f.add_argument("--shard-cache", default=None, metavar="DIR", help=_SHARD_CACHE_HELP)
     cv = sub.add_parser(
         "cv",
         help="k-fold cross-validation by recording: one run per fold, out-of-fold metrics "
@@ -205,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     cv.add_argument("--verbose", type=int, default=2, help="Keras verbosity")
     cv.add_argument("--background-cache", default=None, metavar="DIR", help=_BACKGROUND_CACHE_HELP)
+    cv.add_argument("--shard-cache", default=None, metavar="DIR", help=_SHARD_CACHE_HELP)
     en = sub.add_parser(
         "ensemble",
         help="average finished runs of one configuration (different fit.seed, "

@@ -126,10 +126,13 @@ def run_cv(
     records=None,
     verbose: int = 2,
     background_cache: str | None = None,
+    shard_cache: str | None = None,
 ) -> dict:
     """Train ``folds`` runs into ``out_dir/fold-F`` (skipping finished ones) and pool their test splits.
 
-    ``background_cache``: the folds' shared background shards (None = ``out_dir/background-cache``)."""
+    ``background_cache``: the folds' shared background shards (None = ``out_dir/background-cache``);
+    ``shard_cache``: the folds' shared corpus of every recording's examples, written once, which each fold's
+    splits select from (None = ``out_dir/shard-cache``; :func:`train.fit.prepare_data`)."""
     import keras
 
     from train.datasets.records import run_records
@@ -159,6 +162,7 @@ def run_cv(
                 records=records,
                 verbose=verbose,
                 background_cache=background_cache or str(out_dir / "background-cache"),
+                shard_cache=shard_cache or str(out_dir / "shard-cache"),
             )
         else:  # resume: only a fold of this very configuration may be reused
             for key, used, asked in differences(

@@ -25,6 +25,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from train.hparams import HParams
 
@@ -73,6 +74,12 @@ def _write_text(path: str, text: str) -> None:
         f.write(text)
 
 
+def _makedirs(path: str) -> None:
+    import tensorflow as tf
+
+    tf.io.gfile.makedirs(path)
+
+
 def _read_text(path: str) -> str:
     import tensorflow as tf
 
@@ -116,16 +123,26 @@ def prepare_background(hp: HParams, data_root: Path | str, cache_root: str) -> d
 
 
 def prepare_data(
-    hp: HParams, data_root: Path | str, run_dir: Path | str, records=None, *, background_cache: str | None = None
+    hp: HParams,
+    data_root: Path | str,
+    run_dir: Path | str,
+    records=None,
+    *,
+    background_cache: str | None = None,
+    shard_cache: str | None = None,
 ) -> dict:
     """Load sources (or use ``records``), split by recording, write ``split.json`` and the shards into
-    ``run_dir`` (a local path or a ``tf.io.gfile`` URL); returns the data summary.
+    ``run_dir`` (a local path or a ``tf.io.gfile`` URL); returns the data summary, with the shard ``"files"``
+    of the training and validation splits and their ``"select"`` (None, or a corpus selection).
 
-    With ``hp.data.background`` the background corpus is split by person too (:func:`prepare_background`);
-    its shards go to ``background_cache`` (None = ``run_dir/data/background``; a shared folder lets
-    runs and folds reuse them) and the summary gains ``"background"``."""
+    With ``shard_cache`` the examples of every recording are written once into that folder
+    (:func:`train.tfrecords.write_corpus`; reused by every run and fold of the same recordings and settings)
+    and each split is a selection of them (:func:`train.tfrecords.corpus_split`): ``run_dir/data`` then holds
+    only the splits' summaries. With ``hp.data.background`` the background corpus is split by person too
+    (:func:`prepare_background`); its shards go to ``background_cache`` (None = ``run_dir/data/background``;
+    a shared folder lets runs and folds reuse them) and the summary gains ``"background"``."""
     from train.datasets.records import run_records, split_records
-    from train.tfrecords import join, write_split
+    from train.tfrecords import corpus_split, join, shard_files, write_corpus, write_split
 
     if records is None:
         records = run_records(hp, data_root, lazy=True)  # the edf source's samples: one channel at a time
@@ -152,22 +169,38 @@ def prepare_data(
         ),
     )
     ex = hp.signal.window_samples + hp.signal.crop_margin_samples
-    summaries = {}
+    hop = hp.signal.train_hop_samples
+    balancing: dict[str, Any] = {
+        "balance_classes": hp.data.balance_classes,
+        "source_share": hp.data.source_share,
+        "max_repeat": hp.data.max_repeat,
+    }
+    summaries, files, select = {}, {}, {}
+    corpus = None
+    if shard_cache:
+        corpus = write_corpus(
+            records, shard_cache, example_samples=ex, hop_samples=hop, shard_examples=hp.data.shard_examples
+        )
+        _makedirs(join(run_dir, "data"))
     for name in ("train", "validation"):
         recs = [by_id[i] for i in split[name]]
-        summaries[name] = write_split(
-            recs,
-            join(run_dir, "data"),
-            name,
-            example_samples=ex,
-            hop_samples=hp.signal.train_hop_samples,
-            shard_examples=hp.data.shard_examples,
-            balance=name == "train",
-            balance_classes=hp.data.balance_classes,
-            source_share=hp.data.source_share,
-            max_repeat=hp.data.max_repeat,
-        )
-    out = {"records": records, "split": split, "summaries": summaries}
+        if corpus is not None:
+            summaries[name] = corpus_split(recs, corpus, name, balance=name == "train", **balancing)
+            _write_text(join(run_dir, "data", f"{name}.json"), json.dumps(summaries[name], indent=2))
+            files[name], select[name] = summaries[name]["shards"], summaries[name]["select"]
+        else:
+            summaries[name] = write_split(
+                recs,
+                join(run_dir, "data"),
+                name,
+                example_samples=ex,
+                hop_samples=hop,
+                shard_examples=hp.data.shard_examples,
+                balance=name == "train",
+                **balancing,
+            )
+            files[name], select[name] = shard_files(join(run_dir, "data"), name), None
+    out = {"records": records, "split": split, "summaries": summaries, "files": files, "select": select}
     if background is not None:
         out["background"] = background
     return out
@@ -304,6 +337,7 @@ def run_fit(
     score_test: bool = True,
     extra_callbacks=(),
     background_cache: str | None = None,
+    shard_cache: str | None = None,
 ) -> dict:
     """Train per ``hp`` into ``run_dir``; returns the run summary (also written to run.json).
 
@@ -311,7 +345,8 @@ def run_fit(
     and every file goes through ``tf.io.gfile`` or Keras' own remote-aware file handling. Under the
     multi-worker strategy only the chief writes into ``run_dir``; every other worker writes into a local
     temporary directory, removed at the end (the usual Keras pattern: all workers save, only one keeps).
-    ``background_cache``: where the background shards are written once and reused (``prepare_data``).
+    ``background_cache``: where the background shards are written once and reused; ``shard_cache``: where
+    the examples of every recording are, as one corpus each split selects from (``prepare_data``).
     """
     import tempfile
 
@@ -320,7 +355,7 @@ def run_fit(
 
     from train import strategy as strat
     from train.models import build
-    from train.tfrecords import background_every, background_steps_per_epoch, join, make_dataset, shard_files
+    from train.tfrecords import background_every, background_steps_per_epoch, join, make_dataset
 
     run_dir = str(run_dir)
     t0 = time.time()
@@ -338,8 +373,10 @@ def run_fit(
         tf.io.gfile.makedirs(work_dir)
         _write_text(join(work_dir, "hparams.json"), json.dumps(hp.to_dict(), indent=2))
 
-        data = prepare_data(hp, data_root, work_dir, records, background_cache=background_cache)
-        files = {n: shard_files(join(work_dir, "data"), n) for n in ("train", "validation")}
+        data = prepare_data(
+            hp, data_root, work_dir, records, background_cache=background_cache, shard_cache=shard_cache
+        )
+        files = data["files"]
         bg = data.get("background")
         bg_files = bg["files"] if bg else {"train": [], "validation": []}
         if p.kind == "tpu":
@@ -389,6 +426,7 @@ def run_fit(
             background_share=hp.data.background_share,
             background_shuffle_buffer=hp.data.background_shuffle_examples,
             positive_weight=hp.fit.positive_loss_weight,
+            select=data["select"]["train"],
         )
         val_ds = None
         if n_val:
@@ -403,6 +441,7 @@ def run_fit(
                 cache=in_memory["validation"],
                 background_files=bg_files["validation"],
                 background_every=val_every,
+                select=data["select"]["validation"],
             )
         monitor = hp.fit.monitor if val_ds is not None else hp.fit.monitor.removeprefix("val_")
         mode = "max" if "acc" in monitor or "auc" in monitor else "min"

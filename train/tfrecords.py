@@ -20,6 +20,13 @@ split and fold picks its persons' files, and the shards are written once per cor
 ``tf.io.gfile`` reads and writes (``gs://...``, ``ram://...``): it is kept as a string and every
 file goes through ``tf.io.gfile`` / TensorFlow's record I/O. Defaults come from train/hparams.py.
 
+A shared corpus (:func:`write_corpus`, ``train-detector fit/cv --shard-cache DIR``; cv's default): the
+examples of EVERY recording, written once as ``<cache>/corpus-<key>/corpus-*.tfrecord.gz`` (repeat 1; ``key``
+a hash of the recordings as listed, the files' sizes and times, and the settings), ``corpus.json`` last. A
+split (:func:`corpus_split`) is then a selection of it: its recording groups and the repeats of its balancing
+by source and label, applied as the shards are read (:func:`parse_serialized`'s ``select``), so that the
+folds of a cross-validation and the runs of one corpus write nothing more.
+
 Input pipeline (:func:`make_dataset`): the split's shards, parsed, cached (unless ``cache=False``),
 repeated per example, shuffled; with ``background_files`` the background streams from its shards
 (file order reshuffled, ``interleave``, a bounded shuffle buffer, never cached) and
@@ -193,22 +200,11 @@ def write_split(
     the samples, each example written as it is cut, dealt to shards by :func:`shard_plan`. Memory: one
     record's samples and ``open_shards_max`` open writers, not the split.
     """
-    if source_share is None:
-        source_share = _DATA.source_share
     out_dir = str(out_dir)
     tf.io.gfile.makedirs(out_dir)
-    counts: dict[tuple[str, int], int] = {}
-    for r in records:  # pass 1: labels only
-        labels = r.labels
-        ys = example_labels(labels, example_starts(len(labels), example_samples, hop_samples), example_samples)
-        for y in (0, 1):
-            if n := int(np.count_nonzero(ys == y)):
-                counts[(r.source, y)] = counts.get((r.source, y), 0) + n
+    counts = split_counts(records, example_samples, hop_samples)  # pass 1: labels only
     total = sum(counts.values())
-    if balance:
-        table = repeat_table(counts, balance_classes=balance_classes, source_share=source_share, max_repeat=max_repeat)
-    else:
-        table = dict.fromkeys(counts, 1)
+    table = _repeats(counts, balance, balance_classes, source_share, max_repeat)
     plan = shard_plan(total, shard_examples, open_shards_max)
     n_shards = plan[-1][2] + plan[-1][3]
     names = [f"{split}-{i:05d}-of-{n_shards:05d}.tfrecord.gz" for i in range(n_shards)]
@@ -241,19 +237,121 @@ def write_split(
         writers.close()
     if i != total:
         raise changed(str(i))
-    per = {f"{s}/{y}": {"examples": n, "per_epoch": n * table[(s, y)]} for (s, y), n in sorted(counts.items())}
-    summary = {
-        "schema_version": SCHEMA_VERSION,
-        "split": split,
-        "examples": total,
-        "examples_per_epoch": int(sum(v["per_epoch"] for v in per.values())),
-        "example_samples": example_samples,
-        "per_source_label": per,
-        "shards": names,
-    }
+    summary = _summary(split, counts, table, example_samples, names)
     with tf.io.gfile.GFile(join(out_dir, f"{split}.json"), "w") as f:
         f.write(json.dumps(summary, indent=2))
     return summary
+
+
+def split_counts(records, example_samples: int, hop_samples: int) -> dict[tuple[str, int], int]:
+    """``{(source, label): examples}`` of ``records`` (their labels only: no samples are read)."""
+    counts: dict[tuple[str, int], int] = {}
+    for r in records:
+        labels = r.labels
+        ys = example_labels(labels, example_starts(len(labels), example_samples, hop_samples), example_samples)
+        for y in (0, 1):
+            if n := int(np.count_nonzero(ys == y)):
+                counts[(r.source, y)] = counts.get((r.source, y), 0) + n
+    return counts
+
+
+def _repeats(counts: dict, balance: bool, balance_classes: bool, source_share: dict | None, max_repeat: int) -> dict:
+    if not balance:
+        return dict.fromkeys(counts, 1)
+    share = _DATA.source_share if source_share is None else source_share
+    return repeat_table(counts, balance_classes=balance_classes, source_share=share, max_repeat=max_repeat)
+
+
+def _summary(split: str, counts: dict, table: dict, example_samples: int, shards: list[str], **extra) -> dict:
+    per = {f"{s}/{y}": {"examples": n, "per_epoch": n * table[(s, y)]} for (s, y), n in sorted(counts.items())}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "split": split,
+        "examples": sum(counts.values()),
+        "examples_per_epoch": int(sum(v["per_epoch"] for v in per.values())),
+        "example_samples": example_samples,
+        "per_source_label": per,
+        "shards": shards,
+        **extra,
+    }
+
+
+def corpus_key(records, settings: dict) -> str:
+    """A short hash of ``records`` as listed (ids, groups, sources; an EDF channel's file by its size and
+    modification time, a record in memory by its samples and labels) and the ``settings`` of its examples."""
+    h = hashlib.sha256(json.dumps({"schema_version": SCHEMA_VERSION, "settings": settings}, sort_keys=True).encode())
+    for r in records:
+        h.update(repr((r.recording_id, r.group_id, r.source)).encode())
+        if hasattr(r, "load_group"):  # listed from a file: the listing and the file's stat, not its samples
+            st = Path(r.path).stat()
+            h.update(repr((r, st.st_size, st.st_mtime_ns)).encode())
+        else:
+            h.update(np.ascontiguousarray(r.signal_uv).tobytes() + np.ascontiguousarray(r.labels).tobytes())
+    return h.hexdigest()[:12]
+
+
+def write_corpus(
+    records,
+    cache_root: Path | str,
+    *,
+    example_samples: int,
+    hop_samples: int,
+    shard_examples: int = _DATA.shard_examples,
+) -> dict:
+    """Every example of ``records`` (all of a run's or a cross-validation's recordings) as one corpus of shards,
+    repeat 1, in ``<cache_root>/corpus-<key>/`` (:func:`corpus_key`): written once (:func:`write_split`, whose
+    ``corpus.json`` comes last), reused when it exists. Returns ``corpus.json`` plus ``"dir"``, ``"key"`` and
+    ``"files"`` (the shard paths)."""
+    settings = {"example_samples": example_samples, "hop_samples": hop_samples, "shard_examples": shard_examples}
+    key = corpus_key(records, settings)
+    out_dir = join(cache_root, f"corpus-{key}")
+    index = join(out_dir, "corpus.json")
+    if tf.io.gfile.exists(index):
+        with tf.io.gfile.GFile(index) as fh:
+            summary = json.loads(fh.read())
+        log.info("corpus %s: %d examples of %d recordings, reused", out_dir, summary["examples"], len(records))
+    else:
+        summary = write_split(
+            records,
+            out_dir,
+            "corpus",
+            example_samples=example_samples,
+            hop_samples=hop_samples,
+            shard_examples=shard_examples,
+        )
+        log.info("corpus %s: %d examples of %d recordings, written", out_dir, summary["examples"], len(records))
+    return {
+        **summary,
+        "dir": out_dir,
+        "key": key,
+        "hop_samples": hop_samples,
+        "files": [join(out_dir, n) for n in summary["shards"]],
+    }
+
+
+def corpus_split(
+    records,
+    corpus: dict,
+    split: str,
+    *,
+    balance: bool = False,
+    balance_classes: bool = _DATA.balance_classes,
+    source_share: dict | None = None,
+    max_repeat: int = _DATA.max_repeat,
+) -> dict:
+    """The split of ``records`` (part of the corpus) as a selection of the :func:`write_corpus` shards: the
+    summary :func:`write_split` gives (the same counts and examples per epoch), its ``"shards"`` the corpus'
+    files, plus ``"select"``: ``{"groups": [its recording groups], "repeats": {"source/label": repeat}}``
+    for :func:`make_dataset`. Nothing is written."""
+    counts = split_counts(records, corpus["example_samples"], corpus["hop_samples"])
+    table = _repeats(counts, balance, balance_classes, source_share, max_repeat)
+    select = {
+        "groups": sorted({r.group_id for r in records}),
+        "repeats": {f"{s}/{y}": int(n) for (s, y), n in sorted(table.items())},
+    }
+    return _summary(
+        split, counts, table, corpus["example_samples"], corpus["files"], corpus=corpus["dir"], select=select
+    )
 
 
 def shard_files(data_dir: Path | str, split: str) -> list[str]:
@@ -454,18 +552,42 @@ def read_examples(files, example_samples: int) -> list[dict]:
     return out
 
 
-def parse_serialized(ds: tf.data.Dataset, example_samples: int, chunk: int = 256) -> tf.data.Dataset:
+def parse_serialized(
+    ds: tf.data.Dataset, example_samples: int, chunk: int = 256, select: dict | None = None
+) -> tf.data.Dataset:
     """Serialized examples -> ``(signal_uv [example_samples] float32, label int32, repeat int64)`` each, in
     order, parsed ``chunk`` at a time: ``tf.io.parse_example`` is vectorised and costs about half the CPU
-    of one ``parse_single_example`` per example. A label other than 0/1 fails with "unknown label"."""
+    of one ``parse_single_example`` per example. A label other than 0/1 fails with "unknown label".
+
+    ``select`` (a corpus split's, :func:`corpus_split`): only the examples of its ``"groups"``, each with
+    the repeat of its ``"repeats"`` (``"source/label"`` -> repeat; 1 when not listed), not the shard's."""
     spec = example_spec(example_samples)
+    if select is not None:
+        groups = [str(g) for g in select["groups"]] or [""]  # [""]: an empty selection keeps nothing below
+        in_split = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(groups), tf.constant([int(bool(select["groups"]))] * len(groups), tf.int64)
+            ),
+            default_value=0,
+        )
+        keys = list(select["repeats"]) or [""]
+        repeats = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(keys), tf.constant([int(select["repeats"].get(k, 1)) for k in keys], tf.int64)
+            ),
+            default_value=1,
+        )
 
     def parse(serialized):
         ex = tf.io.parse_example(serialized, spec)
         label = ex["label"]
         tf.debugging.assert_greater_equal(label, tf.constant(0, tf.int64), message="unknown label (expected 0 or 1)")
         tf.debugging.assert_less_equal(label, tf.constant(1, tf.int64), message="unknown label (expected 0 or 1)")
-        return ex["signal_uv"], tf.cast(label, tf.int32), ex["repeat"]
+        if select is None:
+            return ex["signal_uv"], tf.cast(label, tf.int32), ex["repeat"]
+        keep = tf.equal(in_split.lookup(ex["group_id"]), 1)
+        r = repeats.lookup(tf.strings.join([ex["source"], tf.strings.as_string(label)], separator="/"))
+        return tuple(tf.boolean_mask(t, keep) for t in (ex["signal_uv"], tf.cast(label, tf.int32), r))
 
     return ds.batch(chunk).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
 
@@ -488,6 +610,7 @@ def make_dataset(
     background_shuffle_buffer: int = _DATA.background_shuffle_examples,
     background_every: int = 1,
     positive_weight: float = 1.0,
+    select: dict | None = None,
 ) -> tf.data.Dataset:
     """GZIP shards -> batches of ``(x [batch, window_samples], {name: y [batch, 2]})``, ``y`` one-hot
     (soft when mixed up); training with ``positive_weight != 1`` adds ``{name: w [batch]}``, the
@@ -504,6 +627,8 @@ def make_dataset(
     ``background_shuffle_buffer`` examples, and new buffers, each time): give Keras
     ``steps_per_epoch`` (:func:`background_steps_per_epoch`: one pass of the split on average).
     Validation appends every ``background_every``-th background example (:func:`eval_background`).
+    ``select``: ``files`` are a corpus' (:func:`write_corpus`) and this split is its selection
+    (:func:`corpus_split`'s ``"select"``: its groups, its repeats), applied as the examples are parsed.
     The background is never cached; pass ``cache=False`` to stream the split too (training: the shard
     order reshuffled every epoch, :func:`shuffled_shards`; memory: ``shuffle_buffer`` examples).
     """
@@ -515,7 +640,7 @@ def make_dataset(
         ds = shuffled_shards(files, seed=op_seed(seed, 11))
     else:
         ds = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
-    ds = parse_serialized(ds, example_samples)
+    ds = parse_serialized(ds, example_samples, select=select)
     if cache:
         ds = ds.cache()
     hp = augment_hp if augment_hp is not None else AugmentHP(enabled=False)

@@ -100,6 +100,12 @@ def test_cv_scores_every_recording_once_and_resumes(tiny_hp, synth_records, tmp_
     assert (out / "cv_report.md").read_text().startswith("# 3-fold cross-validation")
     per_fold = summary["segment_accuracy_by_fold"]["all"]
     assert len(per_fold) == 3 and all(0 <= a <= 1 for a in per_fold)
+    # the examples of every recording were written once, for all folds: the folds' data hold only summaries
+    (corpus,) = (out / "shard-cache").iterdir()
+    assert corpus.name.startswith("corpus-") and list(corpus.glob("corpus-*.tfrecord.gz"))
+    for f in range(3):
+        assert sorted(p.name for p in (out / f"fold-{f}" / "data").iterdir()) == ["train.json", "validation.json"]
+        assert json.loads((out / f"fold-{f}" / "data" / "train.json").read_text())["corpus"] == str(corpus)
     # a second call reuses the finished folds: nothing is retrained
     stamps = {f: (out / f"fold-{f}" / "best.weights.h5").stat().st_mtime_ns for f in range(3)}
     run_cv(hp.replace(**{"fit.intra_op_threads": 1}), out, folds=3, records=synth_records, verbose=0)  # speed only

@@ -99,6 +99,8 @@ def test_cli_fit_and_export_on_edf(tmp_path):
             "fit.steps_per_epoch=3",
             "--set",
             "data.in_memory_examples_max=64",  # the training split (about 130 examples per epoch) streams
+            "--shard-cache",  # from a corpus of every recording's examples, selected as it is read
+            str(tmp_path / "cache"),
         ],
         cwd=REPO,
         capture_output=True,
@@ -122,6 +124,8 @@ def test_cli_fit_and_export_on_edf(tmp_path):
     assert not files["train"] & files["test"] and files["test"]
     metrics = json.loads((run / "test_metrics.json").read_text())
     assert "edf_seizure_vs_rest" in metrics
+    (corpus,) = (tmp_path / "cache").iterdir()
+    assert json.loads((run / "data" / "train.json").read_text())["corpus"] == str(corpus)
     run_json = json.loads((run / "run.json").read_text())
     assert run_json["cached_in_memory"] == {"train": False, "validation": True}, run_json["cached_in_memory"]
     out = tmp_path / "export"
