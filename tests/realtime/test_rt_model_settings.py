@@ -460,3 +460,39 @@ def test_a_card_naming_an_unknown_montage_is_refused_at_load(toy_export, tmp_pat
         ModelLoadError, match=r"field 'montage' must be one of 'as_recorded', 'bipolar', 'average', got 'banana'"
     ):
         load_detector(with_montage(toy_export, tmp_path / "bad", "banana"), backend="litert")
+
+
+def test_the_daemon_takes_the_cards_montage_and_warns_when_the_config_sets_another(toy_export, tmp_path, caplog):
+    export = with_montage(toy_export, tmp_path / "bipolar", "bipolar")
+
+    def started(signal: dict) -> Daemon:
+        cfg = build_config(
+            {
+                "stream": {"name": "absent-bed"},
+                "signal": signal,
+                "model": {"path": str(export), "backend": "litert"},
+                "alerts": {
+                    "endpoint": "tcp://127.0.0.1:*",
+                    "replay_endpoint": "",
+                    "log_path": str(tmp_path / "a.jsonl"),
+                },
+                "metrics": {"enabled": False},
+            }
+        )
+        d = Daemon(cfg, env={})
+        try:
+            d.start()
+        finally:
+            d.shutdown()
+        return d
+
+    with caplog.at_level(logging.INFO, logger="realtime.daemon"):
+        d = started({})
+    assert (d.config.signal.montage, d.setting_sources["signal.montage"]) == ("bipolar", "model card")
+    assert "signal.montage='bipolar' (model card)" in caplog.text and "trained on" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="realtime.daemon"):
+        d = started({"montage": "average"})
+    assert d.config.signal.montage == "average"
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING and "trained on" in r.getMessage()]
+    assert "signal.montage is 'average' but the model was trained on the 'bipolar' montage" in warning.getMessage()
