@@ -12,7 +12,11 @@ the seed's architecture (``--config``, default config/train/default.toml: the sh
    (the examples end up in memory after the first epoch);
 3. ``stream``: issue #11's pipeline: the split's shards uncached, the background streamed from its
    per-person shards (interleave, bounded shuffle buffer) and mixed in with ``sample_from_datasets``
-   at ``data.background_share`` (``make_dataset(cache=False, background_files=...)``).
+   at ``data.background_share`` (``make_dataset(cache=False, background_files=...)``);
+4. ``corpus``: the same, the split read as a selection of a corpus that holds it and 40 % more of other
+   recordings (``--shard-cache``: ``write_corpus``, ``corpus_split``; every shard read, the other
+   recordings' examples dropped as they are parsed): what a fold of a cross-validation pays for reading
+   the shared corpus instead of its own shards.
 
 For each: the pipeline alone (windows/s over ``--pipeline-batches`` batches after one epoch of
 warm-up), then ``--steps`` training steps (``train_on_batch``) fed by it: windows/s and the share of
@@ -163,10 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     from train.models import build
     from train.tfrecords import (
         background_files,
+        corpus_split,
         make_dataset,
         read_examples,
         shard_files,
         write_background_shards,
+        write_corpus,
         write_split,
     )
 
@@ -199,6 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     n_bg = min(sum(p["examples"] for p in index["persons"].values()), args.examples // 2)
     records = seizure_records(args.examples - n_bg, ex)
     write_split(records, str(work / "split"), "train", example_samples=ex, hop_samples=512)
+    others = [  # 40 % of the corpus: recordings of other groups, which the selection drops as it reads
+        Record(f"other/{i}", f"other/{i}", r.signal_uv, r.labels, r.source, r.subset)
+        for i, r in enumerate(seizure_records(len(records) * 2 // 3, ex))
+    ]
+    selection = corpus_split(
+        records, write_corpus(records + others, work / "corpus", example_samples=ex, hop_samples=512), "train"
+    )
     # the naive and today's ways hold every example: the records' and the background's, in memory
     bg_x = np.stack([e["signal_uv"] for e in read_examples(bg_files, ex)[:n_bg]])
     all_x = np.concatenate([np.stack([r.signal_uv for r in records]), bg_x])
@@ -242,6 +255,16 @@ def main(argv: list[str] | None = None) -> int:
             background_share=hp.data.background_share,
             background_shuffle_buffer=hp.data.background_shuffle_examples,
         ),
+        "corpus": lambda: make_dataset(
+            selection["shards"],
+            **common,
+            shuffle_buffer=len(records),
+            cache=False,
+            background_files=bg_files,
+            background_share=hp.data.background_share,
+            background_shuffle_buffer=hp.data.background_shuffle_examples,
+            select=selection["select"],
+        ),
         "cache": lambda: make_dataset(shard_files(work / "all", "train"), **common, shuffle_buffer=n_all),
         "numpy": numpy_way,
     }
@@ -249,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     # and its tensor copy); the stream its two shuffle buffers (the split's, parsed; the background's,
     # serialized), whatever the size of the corpus
     held = {"stream": len(records) + hp.data.background_shuffle_examples, "cache": n_all, "numpy": 2 * n_all}
+    held["corpus"] = held["stream"]
     result: dict[str, Any] = {
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "host": {
@@ -262,7 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         "architecture": hp.fit.architecture,
         "batch_size": batch,
         "example_samples": ex,
-        "examples": {"seizure_split": len(records), "background": n_all - len(records), "all": n_all},
+        "examples": {
+            "seizure_split": len(records),
+            "background": n_all - len(records),
+            "all": n_all,
+            "corpus_others": len(others),
+        },
         "background": {
             "real": bool(args.background),
             "persons": sorted(index["persons"]),
