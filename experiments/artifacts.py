@@ -19,7 +19,10 @@ The artefacts (additive, µV, each within the 4.096 s window at a random place; 
 - ``emg``: a 2 s muscle burst, white noise band-passed 20-100 Hz, the amplitude its standard deviation;
 - ``chewing``: 3 s of the same muscle noise switched on and off at 1.5 Hz (a rhythmic mimic);
 - ``movement``: a 2 s, 2 Hz swing (Hann taper), the amplitude its peak;
-- ``mains``: 50 Hz hum over the whole window, the amplitude its peak.
+- ``mains``: 50 Hz hum over the whole window, the amplitude its peak;
+- ``ecg``: the heart's QRS complexes on the EEG (a referential montage picks them up at the ear or mastoid):
+  a biphasic spike (20 ms from trough to peak) at 72 beats per minute over the whole window, the amplitude
+  its peak.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ KINDS = {  # amplitude (µV) per artefact: typical, large, very large
     "chewing": (30.0, 60.0, 120.0),
     "movement": (100.0, 200.0, 400.0),
     "mains": (50.0, 200.0, 500.0),
+    "ecg": (20.0, 50.0, 100.0),
 }
 
 
@@ -80,6 +84,11 @@ def artifact(kind: str, amplitude_uv: float, n_samples: int, rng: np.random.Gene
     elif kind == "movement":
         a, b = span(2.0)
         out[a:b] = amplitude_uv * np.sin(2 * np.pi * 2.0 * t[a:b]) * np.hanning(b - a)
+    elif kind == "ecg":
+        beat_s = 60.0 / 72.0
+        for centre in np.arange(rng.uniform(0, beat_s), t[-1], beat_s):
+            u = (t - centre) / 0.01  # a Gaussian's derivative: about 20 ms from trough to peak, peak 1
+            out += amplitude_uv * -u * np.exp(0.5 - 0.5 * u**2)
     elif kind == "mains":
         out[:] = amplitude_uv * np.sin(2 * np.pi * 50.0 * t + rng.uniform(0, 2 * np.pi))
     else:
@@ -147,6 +156,7 @@ def main(argv=None) -> int:
     ap.add_argument("--windows-per-file", type=int, default=40)
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     det = load_detector(args.export, backend=args.backend)
@@ -157,7 +167,7 @@ def main(argv=None) -> int:
         "export": args.export,
         "model_version": det.model_version,
         "backend": det.backend,
-        **study(det, windows, seed=args.seed),
+        **study(det, windows, seed=args.seed, kinds={k: KINDS[k] for k in args.kinds}),
     }
     print(table(res))
     if args.json:

@@ -31,6 +31,10 @@ def test_each_artifact_has_its_amplitude_duration_and_band(kind):
             assert x[active[0] : active[-1] + 1].std() == pytest.approx(100.0, rel=0.01)
     elif kind == "movement":
         assert peak_hz == pytest.approx(2.0, abs=0.3) and np.abs(x).max() <= 100.0
+    elif kind == "ecg":  # 4.1 s at 72 beats per minute: 4 or 5 spikes of the amplitude
+        peaks = np.flatnonzero((x[1:-1] > x[:-2]) & (x[1:-1] >= x[2:]) & (x[1:-1] > 50.0))
+        assert len(peaks) in (4, 5) and x.max() == pytest.approx(100.0, rel=0.01)
+        assert np.diff(peaks) / RATE_HZ == pytest.approx(60 / 72, abs=0.01)
     else:
         assert peak_hz == pytest.approx(50.0, abs=0.3) and np.abs(x).max() == pytest.approx(100.0, rel=0.01)
 
