@@ -1,7 +1,7 @@
 """A/B of model exports (not a test): the same windows through each export, per backend, in one run.
 
     .venv/bin/python benchmarks/compare_exports.py EXPORT_OR_REV [EXPORT_OR_REV ...] [--batch 24]
-        [--rounds 10] [--calls 25] [--backends tensorflow,litert] [--name NAME]
+        [--rounds 10] [--calls 25] [--backends tensorflow,litert] [--threads 0] [--name NAME]
 
 An argument is an export directory, or ``git:REV`` for the shipped model (realtime/models/default) at
 git revision REV (extracted with ``git archive`` into a temporary directory), e.g.::
@@ -15,6 +15,9 @@ export x backend makes ``--calls`` calls. Reported per export x backend: millise
 (process time, steadier on a shared machine) and wall, median and best over the rounds, and the ratio
 of each median to the first export's. The probabilities of every export are compared with the first's
 on the same windows (max |difference| of p(seizure)): an A/B of two exports of one model must agree.
+``--threads 1,2`` times every export and backend with each of those runtime threads (``model.threads``;
+0, the default: the runtime's own choice), the ratio taken to the first export's row of the same backend and
+threads; the rows then read ``export | backend | N threads``.
 Written to benchmarks/results/<name>.json (default ``compare-exports-<host>-<date>.json``).
 """
 
@@ -77,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=10, help="rounds, alternating order (default 10)")
     ap.add_argument("--calls", type=int, default=25, help="calls per export x backend per round (default 25)")
     ap.add_argument("--backends", default="tensorflow,litert", help="comma-separated (default tensorflow,litert)")
+    ap.add_argument("--threads", default="0", help="runtime threads, comma-separated (default 0: the runtime's)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="directory for the JSON")
     ap.add_argument("--name", default="", help="result file name (default compare-exports-<host>-<date>.json)")
     args = ap.parse_args(argv)
@@ -84,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, flag) < 1:
             ap.error(f"--{flag} must be >= 1, got {getattr(args, flag)!r}")
     backends = [b for b in args.backends.split(",") if b]
+    try:
+        threads = [int(t) for t in args.threads.split(",") if t]
+    except ValueError:
+        ap.error(f"--threads must be comma-separated integers >= 0, got {args.threads!r}")
+    if not threads or min(threads) < 0:
+        ap.error(f"--threads must be comma-separated integers >= 0, got {args.threads!r}")
+    tag = (lambda n: f" | {n} threads") if threads != [0] else (lambda n: "")
     busy0, total0 = _busy_total_s()
     cpu0 = _own_cpu_s()
     with tempfile.TemporaryDirectory(prefix="compare-exports-") as tmp:
@@ -100,33 +111,36 @@ def main(argv: list[str] | None = None) -> int:
         runners, probs = {}, {}
         for arg, path in zip(args.exports, paths, strict=True):
             for backend in backends:
-                det = exact_batch(load_detector(path, backend=backend), args.batch)
-                if x.shape[1] != det.window_samples:
-                    x = windows(args.batch, det.window_samples)
-                name = f"{arg} | {backend}"
-                runners[name] = det.predict
-                probs[name] = np.asarray(det.predict(x))  # [batch] p(seizure)
-                result["exports"][name] = {
-                    "export": arg,
-                    "backend": backend,
-                    "model_version": det.card["model_version"],
-                }
+                for n in threads:
+                    det = exact_batch(load_detector(path, backend=backend, threads=n), args.batch)
+                    if x.shape[1] != det.window_samples:
+                        x = windows(args.batch, det.window_samples)
+                    name = f"{arg} | {backend}{tag(n)}"
+                    runners[name] = det.predict
+                    probs[name] = np.asarray(det.predict(x))  # [batch] p(seizure)
+                    result["exports"][name] = {
+                        "export": arg,
+                        "backend": backend,
+                        "threads": n,
+                        "model_version": det.card["model_version"],
+                    }
         for fn in runners.values():
             fn(x)  # warm
         times = measure(runners, x, args.rounds, args.calls)
-    first = {b: f"{args.exports[0]} | {b}" for b in backends}
+    first = {(b, n): f"{args.exports[0]} | {b}{tag(n)}" for b in backends for n in threads}
     print(
         f"{'export | backend':60s} {'cpu ms/window':>22s} {'wall ms/window':>22s} {'cpu vs 1st':>10s} {'max |dp|':>9s}"
     )
     for name, row in result["exports"].items():
-        t, ref = times[name], times[first[row["backend"]]]
+        key = (row["backend"], row["threads"])
+        t, ref = times[name], times[first[key]]
         row.update(
             cpu_ms_median=float(np.median(t["cpu_ms"])),
             cpu_ms_best=min(t["cpu_ms"]),
             wall_ms_median=float(np.median(t["wall_ms"])),
             wall_ms_best=min(t["wall_ms"]),
             cpu_ratio_to_first=float(np.median(t["cpu_ms"]) / np.median(ref["cpu_ms"])),
-            max_abs_p_difference_to_first=float(np.max(np.abs(probs[name] - probs[first[row["backend"]]]))),
+            max_abs_p_difference_to_first=float(np.max(np.abs(probs[name] - probs[first[key]]))),
             rounds_cpu_ms=t["cpu_ms"],
             rounds_wall_ms=t["wall_ms"],
         )

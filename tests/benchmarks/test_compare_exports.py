@@ -35,3 +35,25 @@ def test_two_exports_of_one_model_agree_and_are_timed(tmp_path, capsys):
 def test_an_unknown_revision_is_refused_by_name(tmp_path):
     with pytest.raises(SystemExit, match="no-such-rev"):
         compare_exports.resolve("git:no-such-rev", tmp_path)
+
+
+def test_each_thread_count_is_its_own_row_compared_with_the_first_exports_row_of_that_count(tmp_path, capsys):
+    rc = compare_exports.main(
+        [
+            "realtime/models/default",
+            *("--backends", "litert", "--threads", "1,2", "--batch", "2", "--rounds", "2", "--calls", "1"),
+            *("--out", str(tmp_path), "--name", "threads.json"),
+        ]
+    )
+    assert rc == 0
+    rows = json.loads((tmp_path / "threads.json").read_text())["exports"]
+    assert list(rows) == [
+        "realtime/models/default | litert | 1 threads",
+        "realtime/models/default | litert | 2 threads",
+    ]
+    assert [r["threads"] for r in rows.values()] == [1, 2] and all(
+        r["cpu_ratio_to_first"] == 1.0 for r in rows.values()
+    )
+    with pytest.raises(SystemExit):
+        compare_exports.main(["realtime/models/default", "--threads", "-1"])
+    assert "--threads must be comma-separated integers >= 0, got '-1'" in capsys.readouterr().err
