@@ -299,27 +299,40 @@ def write_corpus(
     shard_examples: int = _DATA.shard_examples,
 ) -> dict:
     """Every example of ``records`` (all of a run's or a cross-validation's recordings) as one corpus of shards,
-    repeat 1, in ``<cache_root>/corpus-<key>/`` (:func:`corpus_key`): written once (:func:`write_split`, whose
-    ``corpus.json`` comes last), reused when it exists. Returns ``corpus.json`` plus ``"dir"``, ``"key"`` and
-    ``"files"`` (the shard paths)."""
+    repeat 1, in ``<cache_root>/corpus-<key>/`` (:func:`corpus_key`): written once, reused when it exists.
+    Returns ``corpus.json`` plus ``"dir"``, ``"key"`` and ``"files"`` (the shard paths).
+
+    Written (:func:`write_split`) into a hidden sibling of its own, then renamed into place: two runs that
+    write one corpus at once (two cross-validations sharing a cache) never mix their shards; the second to
+    finish drops its copy and uses the first's. A run killed while writing leaves its hidden
+    ``.corpus-<key>.tmp-*`` folder behind, never a corpus that looks complete."""
+    import uuid
+
     settings = {"example_samples": example_samples, "hop_samples": hop_samples, "shard_examples": shard_examples}
     key = corpus_key(records, settings)
     out_dir = join(cache_root, f"corpus-{key}")
     index = join(out_dir, "corpus.json")
-    if tf.io.gfile.exists(index):
-        with tf.io.gfile.GFile(index) as fh:
-            summary = json.loads(fh.read())
-        log.info("corpus %s: %d examples of %d recordings, reused", out_dir, summary["examples"], len(records))
-    else:
-        summary = write_split(
+    if not tf.io.gfile.exists(index):
+        tmp_dir = join(cache_root, f".corpus-{key}.tmp-{uuid.uuid4().hex[:12]}")
+        write_split(
             records,
-            out_dir,
+            tmp_dir,
             "corpus",
             example_samples=example_samples,
             hop_samples=hop_samples,
             shard_examples=shard_examples,
         )
-        log.info("corpus %s: %d examples of %d recordings, written", out_dir, summary["examples"], len(records))
+        try:
+            tf.io.gfile.rename(tmp_dir, out_dir)
+            log.info("corpus %s: %d recordings, written", out_dir, len(records))
+        except tf.errors.OpError:
+            if not tf.io.gfile.exists(index):
+                raise
+            tf.io.gfile.rmtree(tmp_dir)  # another run wrote the same corpus first: its copy is used
+            log.info("corpus %s: written by another run meanwhile, used", out_dir)
+    with tf.io.gfile.GFile(index) as fh:
+        summary = json.loads(fh.read())
+    log.info("corpus %s: %d examples of %d recordings", out_dir, summary["examples"], len(records))
     return {
         **summary,
         "dir": out_dir,

@@ -96,3 +96,32 @@ def test_an_edf_file_listed_without_its_samples_is_known_by_its_size_and_time(tm
     assert corpus_key(list_edf(path), settings) == key
     write(3.0)  # the same layout, other samples: another modification time
     assert corpus_key(list_edf(path), settings) != key
+
+
+def test_two_runs_writing_one_corpus_at_once_do_not_mix_their_shards(synth_records, tmp_path, monkeypatch):
+    """Each writes into a hidden folder of its own and renames it into place; the one that finishes second
+    finds the corpus there, drops its copy and uses the first's. Here the other run finishes while this one
+    writes (write_split, wrapped to let it write the same corpus into place first)."""
+    import train.tfrecords as tfr
+
+    kw = {"example_samples": EX, "hop_samples": HOP, "shard_examples": 16}
+    real = tfr.write_split
+    stamps: dict[str, int] = {}
+    final = tmp_path / f"corpus-{corpus_key(synth_records, kw)}"
+
+    def other_run_first(records, out_dir, split, **opts):
+        if not final.exists():
+            real(records, final, split, **opts)  # the other run's corpus, complete, in place
+            (final / "written-by").write_text("the other run")
+            stamps.update({f.name: f.stat().st_mtime_ns for f in final.iterdir()})
+        return real(records, out_dir, split, **opts)
+
+    monkeypatch.setattr(tfr, "write_split", other_run_first)
+    corpus = write_corpus(synth_records, tmp_path, **kw)
+    assert corpus["dir"] == str(final)
+    assert {f.name: f.stat().st_mtime_ns for f in final.iterdir()} == stamps  # the first's, not rewritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == [final.name]  # this run's hidden copy is gone
+    assert sum(_multiset(corpus["files"]).values()) == corpus["examples"]
+    monkeypatch.setattr(tfr, "write_split", real)
+    again = write_corpus(synth_records, tmp_path / "alone", **kw)  # alone: renamed into place, nothing hidden left
+    assert [p.name for p in (tmp_path / "alone").iterdir()] == [final.name] and again["examples"] == corpus["examples"]
