@@ -276,6 +276,31 @@ def _summary(split: str, counts: dict, table: dict, example_samples: int, shards
     }
 
 
+def written_once(cache_root: Path | str, name: str, index_name: str, write) -> str:
+    """``<cache_root>/<name>``, a folder of shards whose ``index_name`` file is written last, made once: if the
+    index exists the folder is used as it is; else ``write(folder)`` fills a hidden sibling of this run's own
+    (``.<name>.tmp-<random>``), which is then renamed into place. Two runs that make one folder at once (two
+    cross-validations sharing a cache) never write into the same files, and never rewrite shards another run
+    may be reading: the second to finish drops its copy and uses the first's. A run killed while writing
+    leaves its hidden folder behind, never a folder that looks complete. Returns the folder's path."""
+    import uuid
+
+    out_dir = join(cache_root, name)
+    if tf.io.gfile.exists(join(out_dir, index_name)):
+        return out_dir
+    tmp_dir = join(cache_root, f".{name}.tmp-{uuid.uuid4().hex[:12]}")
+    write(tmp_dir)
+    try:
+        tf.io.gfile.rename(tmp_dir, out_dir)
+        log.info("%s: written", out_dir)
+    except tf.errors.OpError:
+        if not tf.io.gfile.exists(join(out_dir, index_name)):
+            raise
+        tf.io.gfile.rmtree(tmp_dir)
+        log.info("%s: written by another run meanwhile; this run's copy dropped", out_dir)
+    return out_dir
+
+
 def corpus_key(records, settings: dict) -> str:
     """A short hash of ``records`` as listed (ids, groups, sources; an EDF channel's file by its size and
     modification time, a record in memory by its samples and labels) and the ``settings`` of its examples."""
@@ -302,34 +327,23 @@ def write_corpus(
     repeat 1, in ``<cache_root>/corpus-<key>/`` (:func:`corpus_key`): written once, reused when it exists.
     Returns ``corpus.json`` plus ``"dir"``, ``"key"`` and ``"files"`` (the shard paths).
 
-    Written (:func:`write_split`) into a hidden sibling of its own, then renamed into place: two runs that
-    write one corpus at once (two cross-validations sharing a cache) never mix their shards; the second to
-    finish drops its copy and uses the first's. A run killed while writing leaves its hidden
-    ``.corpus-<key>.tmp-*`` folder behind, never a corpus that looks complete."""
-    import uuid
-
+    Written by :func:`write_split` once (:func:`written_once`: never two runs into the same files)."""
     settings = {"example_samples": example_samples, "hop_samples": hop_samples, "shard_examples": shard_examples}
     key = corpus_key(records, settings)
-    out_dir = join(cache_root, f"corpus-{key}")
-    index = join(out_dir, "corpus.json")
-    if not tf.io.gfile.exists(index):
-        tmp_dir = join(cache_root, f".corpus-{key}.tmp-{uuid.uuid4().hex[:12]}")
-        write_split(
+    out_dir = written_once(
+        cache_root,
+        f"corpus-{key}",
+        "corpus.json",
+        lambda d: write_split(
             records,
-            tmp_dir,
+            d,
             "corpus",
             example_samples=example_samples,
             hop_samples=hop_samples,
             shard_examples=shard_examples,
-        )
-        try:
-            tf.io.gfile.rename(tmp_dir, out_dir)
-            log.info("corpus %s: %d recordings, written", out_dir, len(records))
-        except tf.errors.OpError:
-            if not tf.io.gfile.exists(index):
-                raise
-            tf.io.gfile.rmtree(tmp_dir)  # another run wrote the same corpus first: its copy is used
-            log.info("corpus %s: written by another run meanwhile, used", out_dir)
+        ),
+    )
+    index = join(out_dir, "corpus.json")
     with tf.io.gfile.GFile(index) as fh:
         summary = json.loads(fh.read())
     log.info("corpus %s: %d examples of %d recordings", out_dir, summary["examples"], len(records))
@@ -435,7 +449,8 @@ def write_background_shards(
 
     ``<cache_root>/background-<key>/`` (a local path or a ``tf.io.gfile`` URL): if its ``index.json``
     exists the shards are reused, else every file is read (:mod:`train.datasets.background`), cut and
-    written one file at a time (never the corpus in memory), and ``index.json`` is written last.
+    written one file at a time (never the corpus in memory), and ``index.json`` is written last, all once
+    (:func:`written_once`: never two runs into the same files).
     ``persons``: only these persons (None = all). Returns the index: ``{"dir", "key", "example_samples",
     "persons": {person: {"source", "files", "examples", "shards"}}, "skipped": [{"file", "reason"}]}``.
     A file that cannot be read or has no EEG channel is skipped, logged and listed in ``skipped``.
@@ -453,25 +468,24 @@ def write_background_shards(
         "montage": montage,
     }
     key = background_key(files, settings)
-    out_dir = join(cache_root, f"background-{key}")
-    index_path = join(out_dir, "index.json")
-    if tf.io.gfile.exists(index_path):
-        with tf.io.gfile.GFile(index_path) as fh:
-            return {**json.loads(fh.read()), "dir": out_dir}
-    tf.io.gfile.makedirs(out_dir)
-    index: dict = {"schema_version": SCHEMA_VERSION, "key": key, **settings, "corpus": str(corpus_dir)}
-    index |= {"persons": {}, "skipped": []}
-    by_person: dict[str, list] = {}
-    for f in files:
-        by_person.setdefault(f.person, []).append(f)
-    for person, pfiles in by_person.items():
-        entry = _write_person(pfiles, out_dir, settings, index["skipped"])
-        if entry["examples"]:
-            index["persons"][person] = entry
-    with tf.io.gfile.GFile(index_path + ".tmp", "w") as fh:
-        fh.write(json.dumps(index, indent=2))
-    tf.io.gfile.rename(index_path + ".tmp", index_path, overwrite=True)
-    return {**index, "dir": out_dir}
+
+    def write(out_dir: str) -> None:
+        tf.io.gfile.makedirs(out_dir)
+        index: dict = {"schema_version": SCHEMA_VERSION, "key": key, **settings, "corpus": str(corpus_dir)}
+        index |= {"persons": {}, "skipped": []}
+        by_person: dict[str, list] = {}
+        for f in files:
+            by_person.setdefault(f.person, []).append(f)
+        for person, pfiles in by_person.items():
+            entry = _write_person(pfiles, out_dir, settings, index["skipped"])
+            if entry["examples"]:
+                index["persons"][person] = entry
+        with tf.io.gfile.GFile(join(out_dir, "index.json"), "w") as fh:
+            fh.write(json.dumps(index, indent=2))
+
+    out_dir = written_once(cache_root, f"background-{key}", "index.json", write)
+    with tf.io.gfile.GFile(join(out_dir, "index.json")) as fh:
+        return {**json.loads(fh.read()), "dir": out_dir}
 
 
 def background_files(index: dict, persons) -> list[str]:

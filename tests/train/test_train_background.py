@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import edfio
@@ -156,6 +157,8 @@ def test_shards_round_trip_and_are_written_once(corpus, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == stamp
     other = write_background_shards(corpus, tmp_path, **{**kw, "hop_samples": 1024})
     assert other["dir"] != index["dir"] and other["persons"]["S001"]["examples"] == 2 * 3 * 4
+    # each written into a hidden folder of its own and renamed into place: none is left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(Path(d).name for d in (index["dir"], other["dir"]))
 
 
 def _seizure_split(tmp_path, n_records=4, n_samples=3000):
