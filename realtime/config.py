@@ -76,7 +76,8 @@ class SignalConfig:
     # (docs/evaluation.md): at its own amplitude no montage raises an alarm, bipolar raises per-channel
     # exceedances, average removes them at 3x amplitude; but average (and bipolar) also cancel what is
     # common to the electrodes, which a generalised seizure is, and no referential seizure recording is
-    # here to measure that cost. So the default keeps the signal as recorded.
+    # here to measure that cost. So the default keeps the signal as recorded. A model card that names the
+    # montage its network was trained on ("montage") takes precedence over this default (MODEL_SETTING_KEYS).
     montage: str = "as_recorded"
 
 

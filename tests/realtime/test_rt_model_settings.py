@@ -153,6 +153,11 @@ def test_a_toml_file_with_the_model_keys_commented_out_leaves_them_to_the_card()
     cfg, src = apply_model_settings(load_config(REPO / "config" / "realtime-detect.toml"), SETTINGS)
     assert cfg.decision.on_threshold == 0.95 and src["decision.on_threshold"].startswith("model card")
     assert cfg.signal.amplitude_high_uv == 300.0 and cfg.decision.k_channels == 2
+    # the montage too: the shipped file leaves it to a card that names the one its network was trained on
+    cfg, src = apply_model_settings(
+        load_config(REPO / "config" / "realtime-detect.toml"), {"signal": {"montage": "bipolar"}}
+    )
+    assert (cfg.signal.montage, src["signal.montage"]) == ("bipolar", "model card")
 
 
 # ----------------------------------------------------------------------------- offline and daemon use them
