@@ -94,11 +94,11 @@ EEG_TYPES = frozenset({"EEG", "SEEG", "ECOG", "IEEG"})
 # (token pattern, what a label with such a token names). Full-token matches, case-insensitive.
 LABEL_CONVENTIONS: tuple[tuple[str, str], ...] = (
     (r"(EKG|ECG)\d*[LR]?", "an ECG lead"),
-    (r"[HV]?EOG\w*|LOC|ROC", "an EOG (eye) lead"),
+    (r"[HV]?EOG\w*|[LR]EOG|LOC|ROC|E[12][MA][12]", "an EOG (eye) lead"),  # E1M2: label_reason reads E1-M2 so
     (r"EMG\w*|CHIN\d*|SUBMENTAL|[LR]?LEG\d*|LEG[LR]\d*|[LR]AT\d*", "an EMG lead (muscle, chin, leg)"),
     (r"DC\d*", "a DC-coupled auxiliary input"),
     (r"PHOTIC\w*|LIGHT", "a photic stimulator"),
-    (r"RESP\w*|AIRFLOW|FLOW|NASAL|THOR\w*|ABD\w*|CHEST|SNORE|CPAP", "a respiration signal"),
+    (r"RESP\w*|AIRFLOW|FLOW|NASAL|THOR\w*|ABD\w*|CHEST|SNORE|CPAP|THERM\w*", "a respiration signal"),
     (r"S[AP]O2|OSAT", "an oxygen saturation signal"),
     (r"PULSE|PLETH\w*|PPG\w*|BVP", "a pulse signal"),
     (r"HR", "a heart rate"),
@@ -151,6 +151,7 @@ AXIS_LABEL = (r"[XYZ]", "a motion axis or an extra input")
 _NUMBERED_RES = [(re.compile(p, re.IGNORECASE), what) for p, what in NUMBERED_INPUTS]
 _AUXILIARY_RES = [(re.compile(p, re.IGNORECASE), what) for p, what in AUXILIARY_INPUTS]
 _AXIS = re.compile(AXIS_LABEL[0], re.IGNORECASE)
+_EYE, _MASTOID = re.compile(r"E[12]", re.IGNORECASE), re.compile(r"[MA][12]", re.IGNORECASE)
 _LABEL_RES = [(re.compile(p, re.IGNORECASE), what) for p, what in LABEL_CONVENTIONS]
 _TRANSDUCER_RES = [(re.compile(p, re.IGNORECASE), what) for p, what in TRANSDUCER_CONVENTIONS]
 _TOKEN = re.compile(r"[0-9A-Za-z]+")
@@ -192,8 +193,13 @@ def label_reason(label: str) -> str | None:
     tokens = _TOKEN.findall(label)
     if not tokens:
         return f"label {label!r} names no channel (a placeholder)"
-    # an axis letter is read with its neighbour: ACC_X, Acc X -> ACCX; x_dir -> XDIR; MAG X -> MAGX
-    tokens += [a + b for a, b in itertools.pairwise(tokens) if _AXIS.fullmatch(a) or _AXIS.fullmatch(b)]
+    # an axis letter is read with its neighbour: ACC_X, Acc X -> ACCX; x_dir -> XDIR; MAG X -> MAGX; and the
+    # AASM sleep montage's eye leads with their mastoid, E1-M2 -> E1M2 (a geodesic net's E1 alone is EEG)
+    tokens += [
+        a + b
+        for a, b in itertools.pairwise(tokens)
+        if _AXIS.fullmatch(a) or _AXIS.fullmatch(b) or (_EYE.fullmatch(a) and _MASTOID.fullmatch(b))
+    ]
     for pattern, what in _LABEL_RES:
         if any(pattern.fullmatch(t) for t in tokens):
             return f"label {label!r} names {what}"

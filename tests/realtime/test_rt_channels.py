@@ -66,11 +66,15 @@ def test_electrodes_are_eeg(label):
         ("EOG horizontal", "an EOG (eye) lead"),
         ("EEG LOC-REF", "an EOG (eye) lead"),
         ("ROC-A1", "an EOG (eye) lead"),
+        ("E1-M2", "an EOG (eye) lead"),  # the AASM sleep montage (polysomnography, long-term monitoring)
+        ("EEG E2-A1", "an EOG (eye) lead"),
+        ("LEOG", "an EOG (eye) lead"),
         ("DC1-DC", "a DC-coupled auxiliary input"),
         ("POL DC03", "a DC-coupled auxiliary input"),
         ("PHOTIC-LE", "a photic stimulator"),
         ("Resp oro-nasal", "a respiration signal"),
         ("RESP1-REF", "a respiration signal"),
+        ("Therm", "a respiration signal"),  # the oro-nasal airflow thermistor of a sleep recording
         ("SpO2", "an oxygen saturation signal"),
         ("SaO2", "an oxygen saturation signal"),
         ("Pulse", "a pulse signal"),
@@ -584,3 +588,15 @@ def test_eeg_streams_of_amplifier_apps(infos, scored, left_out):
     sel = select_channels(infos)
     assert [sel.keys[i] for i in sel.scored] == scored
     assert sel.left_out == left_out
+
+
+def test_a_geodesic_nets_e1_and_e2_are_eeg_the_aasm_eye_leads_are_not():
+    """E1 and E2 name the eye leads only against a mastoid or ear (AASM: E1-M2, E2-M1); an EGI net's E1 ... E128
+    are scalp electrodes."""
+    net = [f"E{i}" for i in range(1, 129)]
+    sel = select_channels([ChannelInfo(x, unit="uV", type="EEG") for x in net])
+    assert len(sel.scored) == 128 and sel.left_out == {}
+    psg = ["F4-M1", "C4-M1", "O2-M1", "E1-M2", "E2-M1", "Chin1-Chin2", "Therm"]
+    sel = select_channels([ChannelInfo(x, unit="uV") for x in psg])
+    assert [sel.keys[i] for i in sel.scored] == ["F4-M1", "C4-M1", "O2-M1"]
+    assert set(sel.left_out) == {"E1-M2", "E2-M1", "Chin1-Chin2", "Therm"}
