@@ -118,6 +118,7 @@ class Montage:
         self.kind = kind
         self.skipped: list[str] = []
         self.reason = ""
+        self.already_bipolar = False  # labels that name two electrodes: the recording is bipolar as it comes
         leads = [parse_label(n) for n in self.ch_names]
         bipolar = [n for n, lead in zip(self.ch_names, leads, strict=True) if lead is not None and lead.bipolar]
         found: dict[str, tuple[int, str]] = {}  # electrode -> (input index, reference) of its first input
@@ -131,6 +132,7 @@ class Montage:
         elif bipolar:
             shown = ", ".join(bipolar[:3]) + (", ..." if len(bipolar) > 3 else "")
             self.reason = f"already bipolar: {len(bipolar)} of {len(leads)} labels name two electrodes ({shown})"
+            self.already_bipolar = True
         elif kind == "bipolar":
             for a, b in DOUBLE_BANANA:
                 if missing := [e for e in (a, b) if e not in found]:
@@ -167,6 +169,12 @@ class Montage:
     @property
     def n_out(self) -> int:
         return len(self.names)
+
+    @property
+    def fell_back(self) -> bool:
+        """The montage asked could not be formed and the channels stay as recorded (``reason`` says why), unless
+        bipolar was asked of a recording that is bipolar already: its channels are then what was asked for."""
+        return self.applied != self.kind and not (self.kind == "bipolar" and self.already_bipolar)
 
     @property
     def terms(self) -> list[tuple[int, tuple[int, ...]]]:

@@ -232,7 +232,9 @@ class Pipeline:
             self.unique_ch_names = unique_names(self.ch_names)
             for name in self.montage.unused:
                 self.left_out_channels[name] = f"not used by the {self.montage.applied} montage"
-        log.info("montage: %s", self.montage.describe())
+        # a montage that cannot be formed (too few electrodes, mixed references) leaves the network channels
+        # unlike those it was set for, or trained on (the card's montage): said as a warning
+        (log.warning if self.montage.fell_back else log.info)("montage: %s", self.montage.describe())
 
         self.detector = detector
         self.sfreq = float(sfreq)

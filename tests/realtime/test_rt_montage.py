@@ -191,6 +191,7 @@ def test_already_bipolar_chbmit_stays_as_recorded_with_the_reason():
         assert m.applied == "as_recorded" and m.names == rec.ch_names and m.unused == []
         assert m.reason.startswith("already bipolar: 23 of 23 labels") and "FP1-F7" in m.reason
         assert m.describe().startswith(f"as recorded ({kind} asked: already bipolar")
+        assert m.fell_back == (kind == "average")  # bipolar asked of a bipolar recording: what was asked
         np.testing.assert_array_equal(m.matrix, np.eye(23))
         np.testing.assert_array_equal(m.apply(rec.data, np.ones(23, dtype=bool)), rec.data)
     sleep = Montage(["EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal"], "average")
@@ -209,7 +210,7 @@ def test_already_bipolar_chbmit_stays_as_recorded_with_the_reason():
 def test_too_few_electrodes_stays_as_recorded_with_the_reason(labels, kind, reason):
     m = Montage(labels, kind)
     assert m.applied == "as_recorded" and m.names == labels and reason in m.reason
-    assert m.skipped == [] and m.unused == [] and reason in m.describe()
+    assert m.skipped == [] and m.unused == [] and reason in m.describe() and m.fell_back
     x = np.arange(3 * 10, dtype=float).reshape(3, 10)
     usable = np.array([True, False, True])
     y = m.apply(x, usable)
@@ -286,3 +287,32 @@ def test_terms_describe_the_same_map_as_apply(kind):
     assert len(m.terms) == m.n_out and ekg_used == (kind == "as_recorded")  # as recorded: every input
     expected = {"as_recorded": 0, "bipolar": 1, "average": 19}[kind]
     assert {len(ref) for _, ref in m.terms} == {expected}
+
+
+def test_a_montage_that_cannot_be_formed_is_a_warning_at_the_pipelines_start(caplog):
+    """The network then sees channels unlike those it was set for (or trained on): WARNING, not INFO; bipolar asked
+    of a bipolar recording, or a montage formed, stays INFO."""
+    import logging
+
+    from realtime.config import build_config
+    from realtime.pipeline import Pipeline
+
+    class Flat:
+        sample_rate_hz, window_samples, model_version, architecture = 250.0, 1024, "x", "x"
+        backend, device, settings = "x", "cpu", {}
+
+        def predict(self, w):
+            return np.full(len(w), 0.01)
+
+    def levels(names, kind):
+        cfg = build_config({"signal": {"montage": kind}})
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="realtime.pipeline"):
+            Pipeline(Flat(), sfreq=250.0, ch_names=names, units=["uV"] * len(names), window=cfg.window,
+                     decision=cfg.decision, signal=cfg.signal)  # fmt: skip
+        return {r.levelname for r in caplog.records if r.getMessage().startswith("montage: ")}
+
+    assert levels(["EEG FP1-REF", "EEG F7-REF", "EEG C3-LE"], "average") == {"WARNING"}  # references differ
+    assert levels(["Fp1", "Cz"], "bipolar") == {"WARNING"}  # no derivation of the double banana
+    assert levels(["FP1-F7", "F7-T7", "T7-P7"], "bipolar") == {"INFO"}  # already bipolar: what was asked
+    assert levels(TUH19, "bipolar") == {"INFO"}
