@@ -219,27 +219,30 @@ def test_offline_refuses_a_file_value_that_does_not_fit_the_card(carded):
     assert line["type"] == "error" and "0.97" in line["error"]
 
 
-def test_the_daemon_takes_the_card_settings_at_start_and_logs_their_sources(carded, tmp_path, caplog):
+def started_daemon(export: Path, tmp_path: Path, raw: dict, flags: dict | None = None) -> Daemon:
+    """A daemon on ``export`` (LiteRT) with the config ``raw`` (plus loopback endpoints, its own alert log, no
+    metrics) and ``flags``, started (the model loaded, its settings applied) and shut down again."""
     cfg = build_config(
         {
             "stream": {"name": "absent-bed"},
-            "decision": {"min_duration_s": 1.0},
-            "model": {"path": str(carded), "backend": "litert"},
-            "alerts": {
-                "endpoint": "tcp://127.0.0.1:*",
-                "replay_endpoint": "",
-                "log_path": str(tmp_path / "alerts.jsonl"),
-            },
+            "model": {"path": str(export), "backend": "litert"},
+            "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "", "log_path": str(tmp_path / "a.jsonl")},
             "metrics": {"enabled": False},
+            **raw,
         },
-        {"decision.off_threshold": 0.5},
+        flags,
     )
     d = Daemon(cfg, env={})
     try:
-        with caplog.at_level(logging.INFO, logger="realtime.daemon"):
-            d.start()
+        d.start()
     finally:
         d.shutdown()
+    return d
+
+
+def test_the_daemon_takes_the_card_settings_at_start_and_logs_their_sources(carded, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="realtime.daemon"):
+        d = started_daemon(carded, tmp_path, {"decision": {"min_duration_s": 1.0}}, {"decision.off_threshold": 0.5})
     dec = d.config.decision
     assert (dec.on_threshold, dec.off_threshold, dec.smoothing_windows, dec.min_duration_s) == (0.95, 0.5, 2, 1.0)
     assert d.config.signal.amplitude_low_uv == 5.0
@@ -469,35 +472,13 @@ def test_a_card_naming_an_unknown_montage_is_refused_at_load(toy_export, tmp_pat
 
 def test_the_daemon_takes_the_cards_montage_and_warns_when_the_config_sets_another(toy_export, tmp_path, caplog):
     export = with_montage(toy_export, tmp_path / "bipolar", "bipolar")
-
-    def started(signal: dict) -> Daemon:
-        cfg = build_config(
-            {
-                "stream": {"name": "absent-bed"},
-                "signal": signal,
-                "model": {"path": str(export), "backend": "litert"},
-                "alerts": {
-                    "endpoint": "tcp://127.0.0.1:*",
-                    "replay_endpoint": "",
-                    "log_path": str(tmp_path / "a.jsonl"),
-                },
-                "metrics": {"enabled": False},
-            }
-        )
-        d = Daemon(cfg, env={})
-        try:
-            d.start()
-        finally:
-            d.shutdown()
-        return d
-
     with caplog.at_level(logging.INFO, logger="realtime.daemon"):
-        d = started({})
+        d = started_daemon(export, tmp_path, {})
     assert (d.config.signal.montage, d.setting_sources["signal.montage"]) == ("bipolar", "model card")
     assert "signal.montage='bipolar' (model card)" in caplog.text and "trained on" not in caplog.text
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="realtime.daemon"):
-        d = started({"montage": "average"})
+        d = started_daemon(export, tmp_path, {"signal": {"montage": "average"}})
     assert d.config.signal.montage == "average"
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING and "trained on" in r.getMessage()]
     assert "signal.montage is 'average' but the model was trained on the 'bipolar' montage" in warning.getMessage()
