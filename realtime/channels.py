@@ -94,7 +94,8 @@ EEG_TYPES = frozenset({"EEG", "SEEG", "ECOG", "IEEG"})
 # (token pattern, what a label with such a token names). Full-token matches, case-insensitive.
 LABEL_CONVENTIONS: tuple[tuple[str, str], ...] = (
     (r"(EKG|ECG)\d*[LR]?", "an ECG lead"),
-    (r"[HV]?EOG\w*|[LR]EOG|LOC|ROC|E[12][MA][12]", "an EOG (eye) lead"),  # E1M2: label_reason reads E1-M2 so
+    # E1M2: label_reason reads E1-M2 so; LUC/RLC (TUH) and the other canthi; infra-, supra-orbital, outer canthus
+    (r"[HV]?EOG\w*|[LR]EOG|LOC|ROC|E[12][MA][12]|[LR][UL]C|[ISL]O[12]|EYES?", "an EOG (eye) lead"),
     (r"EMG\w*|CHIN\d*|SUBMENTAL|[LR]?LEG\d*|LEG[LR]\d*|[LR]AT\d*", "an EMG lead (muscle, chin, leg)"),
     (r"DC\d*", "a DC-coupled auxiliary input"),
     (r"PHOTIC\w*|LIGHT", "a photic stimulator"),

@@ -69,6 +69,12 @@ def test_electrodes_are_eeg(label):
         ("E1-M2", "an EOG (eye) lead"),  # the AASM sleep montage (polysomnography, long-term monitoring)
         ("EEG E2-A1", "an EOG (eye) lead"),
         ("LEOG", "an EOG (eye) lead"),
+        ("EEG LUC-REF", "an EOG (eye) lead"),  # TUH: left upper and right lower canthus
+        ("EEG RLC-REF", "an EOG (eye) lead"),
+        ("IO1", "an EOG (eye) lead"),  # BioSemi/EEGLAB: infra-orbital, supra-orbital, outer canthus
+        ("SO2", "an EOG (eye) lead"),
+        ("LO1", "an EOG (eye) lead"),
+        ("Eye L", "an EOG (eye) lead"),
         ("DC1-DC", "a DC-coupled auxiliary input"),
         ("POL DC03", "a DC-coupled auxiliary input"),
         ("PHOTIC-LE", "a photic stimulator"),
