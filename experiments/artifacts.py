@@ -107,7 +107,7 @@ def background_windows(root: Path, persons: int, windows_per_file: int, window_s
             firsts.setdefault(f.person, f.path)
     out = []
     for path in list(firsts.values())[:persons]:
-        _, data = read_eeg(path, RATE_HZ)
+        _, data, _ = read_eeg(path, RATE_HZ)
         starts = rng.integers(0, data.shape[1] - window_samples, windows_per_file)
         out += [data[:, s : s + window_samples] for s in starts]
     if not out:

@@ -12,11 +12,12 @@ Per window (every ``window.hop_s`` seconds of signal, once a full window is buff
    ``rail_fraction`` of its samples sitting exactly at the window's minimum or maximum, i.e.
    clipped) or an implausible amplitude (standard deviation above ``max_std_uv``: not EEG in µV,
    e.g. a stream without unit metadata sending nV or raw counts, or an electrode off the skin) is
-   **flagged** and left out of this window. With ``signal.montage`` other than ``"as_recorded"``
-   (:mod:`realtime.montage`), the usable inputs are then re-referenced (bipolar double banana or
-   common average; a derivation using a flagged input is flagged with the input's reason) and the
-   derivations checked the same way: from here on the scored channels (``ch_names``) are the
-   derivations; ``input_names`` are the buffered inputs;
+   **flagged** and left out of this window (:func:`realtime.quality.channel_quality`, the rule training
+   applies to its examples, so the network is not trained on windows it is never shown). With
+   ``signal.montage`` other than ``"as_recorded"`` (:mod:`realtime.montage`), the usable inputs are
+   then re-referenced (bipolar double banana or common average; a derivation using a flagged input is
+   flagged with the input's reason) and the derivations checked the same way: from here on the scored
+   channels (``ch_names``) are the derivations; ``input_names`` are the buffered inputs;
 2. the remaining channels are resampled together to the model rate (:class:`Resampler`);
 3. one batched ``detector.predict`` scores all of them (``step``; the daemon splits it:
    ``prepare`` gives every due window's model inputs, it scores every bed's in one call,
@@ -59,6 +60,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -69,19 +71,11 @@ from realtime.config import DecisionConfig, SignalConfig, WindowConfig
 from realtime.decision import DecisionEvent, DecisionMachine
 from realtime.montage import Montage
 from realtime.preprocess import Resampler, resolve_unit
+from realtime.quality import FLAT_STD_UV, MAX_STD_UV, RAIL_FRACTION, channel_quality
 from realtime.ring_buffer import RingBuffer
 from realtime.windowing import WindowScheduler
 
 log = logging.getLogger(__name__)
-
-FLAT_STD_UV = 0.1
-RAIL_FRACTION = 0.1
-# About 3x the largest 4.096-s window standard deviation in the training data (705 µV, a Bonn
-# intracranial seizure); scalp EEG, seizures included, stays within a few hundred µV. A broken or
-# lifted electrode on real hospital EEG reached 3400 µV: scored, it reads as seizure on every
-# derivation that uses it (two in the double banana, enough for a 2-of-n alarm). The network was
-# never shown anything near this; leaving the channel out (and saying so) is safer.
-MAX_STD_UV = 2000.0
 
 
 @dataclass(frozen=True)
@@ -131,36 +125,6 @@ def predict_batched(detector, batches: Sequence[np.ndarray]) -> list[np.ndarray]
     if out.shape != (total,):
         raise ValueError(f"the model returned {out.shape[0]} probabilities for {total} windows")
     return list(np.split(out, np.cumsum(sizes)[:-1]))
-
-
-def channel_quality(
-    x: np.ndarray,
-    *,
-    flat_std_uv: float = FLAT_STD_UV,
-    rail_fraction: float = RAIL_FRACTION,
-    max_std_uv: float = MAX_STD_UV,
-) -> tuple[list[str | None], np.ndarray]:
-    """Per row of ``x [n_channels, n_samples]`` (µV): ``None`` when usable, else why not
-    (``"non-finite"``, ``"flat"``, ``"railed"``, ``"implausible"``, checked in that order); and the
-    rows' standard deviations ``[n_channels]`` (µV), which the amplitude monitor reuses."""
-    finite = np.isfinite(x).all(axis=1)
-    with np.errstate(invalid="ignore"):
-        std = x.std(axis=1)
-        lo, hi = x.min(axis=1), x.max(axis=1)
-        at_rails = np.count_nonzero((x == lo[:, None]) | (x == hi[:, None]), axis=1)
-    reasons: list[str | None] = []
-    for i in range(x.shape[0]):
-        if not finite[i]:
-            reasons.append("non-finite")
-        elif std[i] < flat_std_uv:
-            reasons.append("flat")
-        elif at_rails[i] >= rail_fraction * x.shape[1]:
-            reasons.append("railed")
-        elif std[i] > max_std_uv:
-            reasons.append("implausible")
-        else:
-            reasons.append(None)
-    return reasons, std
 
 
 class Pipeline:
@@ -352,7 +316,11 @@ class Pipeline:
         x, ts = self.buffer.latest(self.native_window_samples, skip_newest=skip_newest)
         x = x.astype(np.float64)  # stored as float32 (half the memory of a bed; 1e-7 relative)
         times = self._times(skip_newest, ts)
-        limits = {"flat_std_uv": self.flat_std_uv, "rail_fraction": self.rail_fraction, "max_std_uv": self.max_std_uv}
+        limits: dict[str, Any] = {
+            "flat_std_uv": self.flat_std_uv,
+            "rail_fraction": self.rail_fraction,
+            "max_std_uv": self.max_std_uv,
+        }
         reasons, std = channel_quality(x, **limits)
         if self.montage.applied != "as_recorded":  # derive from the usable inputs, then check the derivations
             x = self.montage.apply(x, np.array([r is None for r in reasons]))

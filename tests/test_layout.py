@@ -1,7 +1,8 @@
 """The package arrows of docs/architecture.md, read from the source (every import, also inside functions).
 
 realtime uses none of train, evaluation, experiments; train uses evaluation's pure metrics module only
-(its CLI dispatches `train-detector evaluate` to evaluation), realtime's recording readers and montage;
+(its CLI dispatches `train-detector evaluate` to evaluation), realtime's recording readers, montage and window
+quality rule;
 evaluation uses realtime and train, never experiments; nothing installed imports experiments.
 """
 
@@ -34,8 +35,9 @@ def project_imports(package: str, root: Path = REPO) -> set[tuple[str, str]]:
 ALLOWED = {
     ("train", "evaluation"): {"evaluation.metrics", "evaluation.evaluate"},
     # training reads EDF recordings and their annotations with the daemon's own readers (one reader), and
-    # re-references them with the daemon's own montage (data.montage = signal.montage)
-    ("train", "realtime"): {"realtime.recordings", "realtime.annotations", "realtime.montage"},
+    # re-references them with the daemon's own montage (data.montage = signal.montage) and leaves out the windows
+    # the daemon leaves out (realtime.quality)
+    ("train", "realtime"): {"realtime.recordings", "realtime.annotations", "realtime.montage", "realtime.quality"},
     ("evaluation", "realtime"): None,
     ("evaluation", "train"): None,
 }

@@ -40,13 +40,15 @@ import hashlib
 import json
 import logging
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from realtime.quality import FLAT_STD_UV, MAX_STD_UV, RAIL_FRACTION
 from train.augment import augment, center_crop, mixup, op_seed
-from train.datasets.records import check_label, example_labels, example_starts, loaded, training_examples
+from train.datasets.records import check_label, loaded, record_examples, training_examples
 from train.hparams import AugmentHP, DataHP, FitHP
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ log = logging.getLogger(__name__)
 _DATA = DataHP()
 
 SCHEMA_VERSION = 2  # 2: group_id added (schema-1 shards still parse: group_id "")
+# the daemon's window rule (realtime.quality), part of the caches' keys: examples it leaves out are not written
+QUALITY = {"flat_std_uv": FLAT_STD_UV, "rail_fraction": RAIL_FRACTION, "max_std_uv": MAX_STD_UV}
 OPEN_SHARDS_MAX = 256  # shard writers open at once while a split is written (write_split, shard_plan)
 
 
@@ -190,19 +194,25 @@ def write_split(
     source_share: dict | None = None,
     max_repeat: int = _DATA.max_repeat,
     open_shards_max: int = OPEN_SHARDS_MAX,
+    per_recording: bool = False,
 ) -> dict:
     """Cut examples from ``records`` and write GZIP shards into ``out_dir`` (a local path or a
     ``tf.io.gfile`` URL); returns the split's summary dict. ``source_share`` None = ``DataHP``'s default.
+    The summary's ``left_out`` counts, by reason, the examples not written because the daemon would leave
+    their window out (flat, clipped, implausible, non-finite: ``records.example_quality``); ``per_recording``
+    adds each recording's examples by label (``{recording_id: [non-seizure, seizure]}``: the corpus').
 
     ``records``: :class:`Record` s, or lazy records (:class:`train.datasets.edf.EdfChannel`) whose samples
-    are read one channel at a time (:func:`train.datasets.records.loaded`). Two passes: the labels alone
-    (counts per source and label, so the balancing repeats are known before anything is written), then
-    the samples, each example written as it is cut, dealt to shards by :func:`shard_plan`. Memory: one
+    are read one channel at a time (:func:`train.datasets.records.loaded`). Two passes: the labels and
+    the quality of every example (:func:`split_counts`: counts per source and label, so the balancing repeats are
+    known before anything is written; the samples are read for it), then the samples again, each example
+    written as it is cut, dealt to shards by :func:`shard_plan`. Memory: one
     record's samples and ``open_shards_max`` open writers, not the split.
     """
     out_dir = str(out_dir)
     tf.io.gfile.makedirs(out_dir)
-    counts = split_counts(records, example_samples, hop_samples)  # pass 1: labels only
+    tally = split_counts(records, example_samples, hop_samples)  # pass 1: labels and the windows' quality
+    counts = tally.counts
     total = sum(counts.values())
     table = _repeats(counts, balance, balance_classes, source_share, max_repeat)
     plan = shard_plan(total, shard_examples, open_shards_max)
@@ -237,22 +247,49 @@ def write_split(
         writers.close()
     if i != total:
         raise changed(str(i))
-    summary = _summary(split, counts, table, example_samples, names)
+    summary = _summary(split, counts, table, example_samples, names, left_out=tally.left_out)
+    if per_recording:
+        summary["per_recording"] = tally.per_recording
     with tf.io.gfile.GFile(join(out_dir, f"{split}.json"), "w") as f:
         f.write(json.dumps(summary, indent=2))
     return summary
 
 
-def split_counts(records, example_samples: int, hop_samples: int) -> dict[tuple[str, int], int]:
-    """``{(source, label): examples}`` of ``records`` (their labels only: no samples are read)."""
-    counts: dict[tuple[str, int], int] = {}
-    for r in records:
-        labels = r.labels
-        ys = example_labels(labels, example_starts(len(labels), example_samples, hop_samples), example_samples)
-        for y in (0, 1):
-            if n := int(np.count_nonzero(ys == y)):
-                counts[(r.source, y)] = counts.get((r.source, y), 0) + n
-    return counts
+@dataclass
+class Tally:
+    """What :func:`split_counts` found: examples to train on by ``(source, label)`` and by recording (``[non-seizure,
+    seizure]``), and the examples left out, by reason."""
+
+    counts: dict[tuple[str, int], int] = field(default_factory=dict)
+    # recording_id -> {"examples": [non-seizure, seizure], "left_out": {reason: examples}} ("left_out" when any)
+    per_recording: dict[str, dict] = field(default_factory=dict)
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    def add(self, source: str, recording_id: str, examples: list[int], left_out: dict[str, int]) -> None:
+        """Count one recording's ``examples [non-seizure, seizure]`` and ``left_out``."""
+        entry = self.per_recording.setdefault(recording_id, {"examples": [0, 0]})
+        for y, n in enumerate(examples):
+            if n:
+                self.counts[(source, y)] = self.counts.get((source, y), 0) + n
+                entry["examples"][y] += n
+        for why, n in left_out.items():
+            self.left_out[why] = self.left_out.get(why, 0) + n
+            mine = entry.setdefault("left_out", {})
+            mine[why] = mine.get(why, 0) + n
+
+
+def split_counts(records, example_samples: int, hop_samples: int) -> Tally:
+    """The examples of ``records`` that :func:`train.datasets.records.training_examples` gives, counted (their
+    samples are read, one channel at a time: whether the daemon would score a window depends on them)."""
+    tally = Tally()
+    for r in loaded(records):
+        _, ys, reasons = record_examples(r, example_samples, hop_samples)
+        kept = ys[np.array([why is None for why in reasons], dtype=bool)]
+        left_out: dict[str, int] = {}
+        for why in filter(None, reasons):
+            left_out[why] = left_out.get(why, 0) + 1
+        tally.add(r.source, r.recording_id, [int(np.count_nonzero(kept == y)) for y in (0, 1)], left_out)
+    return tally
 
 
 def _repeats(counts: dict, balance: bool, balance_classes: bool, source_share: dict | None, max_repeat: int) -> dict:
@@ -328,7 +365,12 @@ def write_corpus(
     Returns ``corpus.json`` plus ``"dir"``, ``"key"`` and ``"files"`` (the shard paths).
 
     Written by :func:`write_split` once (:func:`written_once`: never two runs into the same files)."""
-    settings = {"example_samples": example_samples, "hop_samples": hop_samples, "shard_examples": shard_examples}
+    settings = {
+        "example_samples": example_samples,
+        "hop_samples": hop_samples,
+        "shard_examples": shard_examples,
+        "quality": QUALITY,
+    }
     key = corpus_key(records, settings)
     out_dir = written_once(
         cache_root,
@@ -341,6 +383,7 @@ def write_corpus(
             example_samples=example_samples,
             hop_samples=hop_samples,
             shard_examples=shard_examples,
+            per_recording=True,
         ),
     )
     index = join(out_dir, "corpus.json")
@@ -370,14 +413,25 @@ def corpus_split(
     summary :func:`write_split` gives (the same counts and examples per epoch), its ``"shards"`` the corpus'
     files, plus ``"select"``: ``{"groups": [its recording groups], "repeats": {"source/label": repeat}}``
     for :func:`make_dataset`. Nothing is written."""
-    counts = split_counts(records, corpus["example_samples"], corpus["hop_samples"])
+    tally = Tally()
+    for r in records:  # the corpus' counts of what it holds: no sample is read again
+        entry = corpus["per_recording"].get(r.recording_id, {})
+        tally.add(r.source, r.recording_id, entry.get("examples", [0, 0]), entry.get("left_out", {}))
+    counts = tally.counts
     table = _repeats(counts, balance, balance_classes, source_share, max_repeat)
     select = {
         "groups": sorted({r.group_id for r in records}),
         "repeats": {f"{s}/{y}": int(n) for (s, y), n in sorted(table.items())},
     }
     return _summary(
-        split, counts, table, corpus["example_samples"], corpus["files"], corpus=corpus["dir"], select=select
+        split,
+        counts,
+        table,
+        corpus["example_samples"],
+        corpus["files"],
+        left_out=tally.left_out,
+        corpus=corpus["dir"],
+        select=select,
     )
 
 
@@ -399,13 +453,13 @@ def _write_person(pfiles, out_dir: str, settings: dict, skipped: list) -> dict:
     from train.datasets.background import file_examples
 
     person, source = pfiles[0].person, pfiles[0].source
-    entry = {"source": source, "files": [f.relative for f in pfiles], "examples": 0, "shards": []}
+    entry: dict = {"source": source, "files": [f.relative for f in pfiles], "examples": 0, "shards": [], "left_out": {}}
     opts = tf.io.TFRecordOptions(compression_type="GZIP")
     writers: list = []
     try:
         for f in pfiles:
             try:
-                x, rids, offs = file_examples(
+                x, rids, offs, left_out = file_examples(
                     f,
                     sample_rate_hz=settings["sample_rate_hz"],
                     example_samples=settings["example_samples"],
@@ -413,9 +467,13 @@ def _write_person(pfiles, out_dir: str, settings: dict, skipped: list) -> dict:
                     montage=settings["montage"],
                 )
             except ValueError as exc:  # RecordingError, an EEG rate too low: skip the file, say so
-                x, reason = np.zeros((0, 0)), str(exc)
+                x, reason, left_out = np.zeros((0, 0)), str(exc), {}
             else:
                 reason = "no EEG channel, or none long enough for one example"
+            if left_out:  # windows the daemon would leave out (flat, clipped, implausible): not trained on
+                log.info("background file %r: examples left out: %s", f.relative, left_out)
+                for why, n in left_out.items():
+                    entry["left_out"][why] = entry["left_out"].get(why, 0) + n
             if not len(x):
                 log.warning("background file %r skipped: %s", f.relative, reason)
                 skipped.append({"file": f.relative, "reason": reason})
@@ -452,7 +510,8 @@ def write_background_shards(
     written one file at a time (never the corpus in memory), and ``index.json`` is written last, all once
     (:func:`written_once`: never two runs into the same files).
     ``persons``: only these persons (None = all). Returns the index: ``{"dir", "key", "example_samples",
-    "persons": {person: {"source", "files", "examples", "shards"}}, "skipped": [{"file", "reason"}]}``.
+    "persons": {person: {"source", "files", "examples", "shards", "left_out"}}, "skipped": [{"file", "reason"}]}``
+    (``left_out``: examples not written, by reason, because the daemon would leave their window out).
     A file that cannot be read or has no EEG channel is skipped, logged and listed in ``skipped``.
     """
     from train.datasets.background import list_files
@@ -466,6 +525,7 @@ def write_background_shards(
         "hop_samples": hop_samples,
         "shard_examples": shard_examples,
         "montage": montage,
+        "quality": QUALITY,
     }
     key = background_key(files, settings)
 

@@ -9,7 +9,8 @@ import pytest
 
 from realtime.config import DecisionConfig, SignalConfig, WindowConfig
 from realtime.model import load_detector
-from realtime.pipeline import Pipeline, channel_quality
+from realtime.pipeline import Pipeline
+from realtime.quality import channel_quality
 
 FS = 256.0
 NAMES = ["Fp1", "Fp2", "C3", "C4", "O1", "O2"]

@@ -100,18 +100,18 @@ def test_files_persons_windows_labels(corpus):
         ("sleep-edf", "SC401"),  # the hypnogram (annotations only) is not a recording
     ]
     # EEG only, resampled 160 -> 250 Hz: 20 s = 5000 samples, the 10 Hz rhythm still at 10 Hz
-    names, data = read_eeg(files[0].path, 250.0)
+    names, data, _ = read_eeg(files[0].path, 250.0)
     assert names == EEG_LABELS and data.shape == (3, 5000) and data.dtype == np.float32
     spectrum = np.abs(np.fft.rfft(data[0] - data[0].mean()))
     assert np.fft.rfftfreq(5000, 1 / 250.0)[spectrum.argmax()] == pytest.approx(10.0, abs=0.1)
     # Sleep-EDF: the two EEG signals at 100 Hz -> 250 Hz; EOG and the 1 Hz temperature left out
-    names, data = read_eeg(files[-1].path, 250.0)
+    names, data, _ = read_eeg(files[-1].path, 250.0)
     assert names == ["EEG Fpz-Cz", "EEG Pz-Oz"] and data.shape == (2, 5000)
     # examples: every channel, hop 512 -> (5000 - 1088) // 512 + 1 = 8 per channel
-    x, rids, offs = file_examples(files[0], sample_rate_hz=250.0, example_samples=EX, hop_samples=512)
-    assert x.shape == (3 * 8, EX) and len(rids) == len(offs) == 24
+    x, rids, offs, left_out = file_examples(files[0], sample_rate_hz=250.0, example_samples=EX, hop_samples=512)
+    assert x.shape == (3 * 8, EX) and len(rids) == len(offs) == 24 and left_out == {}
     assert sorted(set(rids)) == sorted(f"eegmmidb/S001/S001R01.edf#{c}" for c in EEG_LABELS)
-    _, full = read_eeg(files[0].path, 250.0)
+    _, full, _ = read_eeg(files[0].path, 250.0)
     for xi, rid, off in zip(x, rids, offs, strict=True):  # each example is its channel at its offset
         np.testing.assert_array_equal(xi, full[EEG_LABELS.index(rid.split("#")[1]), off : off + EX])
 
@@ -143,7 +143,7 @@ def test_shards_round_trip_and_are_written_once(corpus, tmp_path):
     assert len(written) == 48
     expected: dict[tuple[str, int], np.ndarray] = {}
     for f in [f for f in list_files(corpus) if f.person == "S001"]:
-        x, rids, offs = file_examples(f, sample_rate_hz=250.0, example_samples=EX, hop_samples=512)
+        x, rids, offs, _ = file_examples(f, sample_rate_hz=250.0, example_samples=EX, hop_samples=512)
         expected |= {(r, int(o)): xi for xi, r, o in zip(x, rids, offs, strict=True)}
     for ex in written:
         assert (ex["label"], ex["repeat"], ex["source"], ex["group_id"]) == (0, 1, "eegmmidb", "S001")

@@ -198,7 +198,10 @@ def test_scoring_reads_lazy_records_one_file_at_a_time(corpus):
 
 
 def test_a_streamed_training_split_reads_every_shard_each_epoch_in_a_new_order_without_cache(tmp_path):
-    recs = [Record(f"r{i}", f"g{i}", np.full(EX, i, np.float32), np.zeros(EX, np.int8), "edf", "s") for i in range(60)]
+    ripple = 0.3 * np.sin(np.arange(EX))  # not flat: a flat line is left out, as the daemon leaves it out
+    recs = [
+        Record(f"r{i}", f"g{i}", (i + ripple).astype(np.float32), np.zeros(EX, np.int8), "edf", "s") for i in range(60)
+    ]
     write_split(recs, tmp_path, "train", example_samples=EX, hop_samples=512, shard_examples=6)
     files = sorted(str(p) for p in tmp_path.glob("train-*.tfrecord.gz"))
     kw = {"example_samples": EX, "window_samples": WIN, "batch_size": 60, "training": True, "seed": 1}

@@ -107,10 +107,10 @@ def test_the_background_is_re_referenced_too(tmp_path):
     edfio.Edf(
         [edfio.EdfSignal(x, fs, label=lab, physical_dimension="uV") for x, lab in zip(data, labels, strict=True)]
     ).write(tmp_path / "S001R01.edf")
-    names, x = read_eeg(tmp_path / "S001R01.edf", 250.0, montage="average")
+    names, x, _ = read_eeg(tmp_path / "S001R01.edf", 250.0, montage="average")
     assert names == ["Fp1-AVG", "T7-AVG", "Cz-AVG", "O2-AVG"]  # 10-10 order, as the daemon's Montage
     np.testing.assert_allclose(x.sum(axis=0), 0.0, atol=1e-2)
-    plain_names, plain = read_eeg(tmp_path / "S001R01.edf", 250.0)
+    plain_names, plain, _ = read_eeg(tmp_path / "S001R01.edf", 250.0)
     assert plain_names == labels
     np.testing.assert_allclose(x[0], plain[0] - plain.mean(axis=0), atol=1e-2)
 

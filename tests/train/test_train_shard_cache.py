@@ -107,7 +107,7 @@ def test_two_runs_writing_one_corpus_at_once_do_not_mix_their_shards(synth_recor
     kw = {"example_samples": EX, "hop_samples": HOP, "shard_examples": 16}
     real = tfr.write_split
     stamps: dict[str, int] = {}
-    final = tmp_path / f"corpus-{corpus_key(synth_records, kw)}"
+    final = tmp_path / f"corpus-{corpus_key(synth_records, {**kw, 'quality': tfr.QUALITY})}"
 
     def other_run_first(records, out_dir, split, **opts):
         if not final.exists():

@@ -12,12 +12,13 @@ Contract:
   (``eegmmidb`` / ``sleep-edf``: the first folder under ``root``) and person (``S001``: the eegmmidb
   subject folder; ``SC401``: Sleep-EDF's ``SC4ssN`` names, ss the subject, N the night), the same
   person ids as ``evaluation.background.discover``, so a split names the persons it scores.
-- :func:`read_eeg` ``(path, sample_rate_hz) -> (names, data_uv [n_eeg, n] float32)``: the EEG channels
+- :func:`read_eeg` ``(path, sample_rate_hz) -> (names, data_uv [n_eeg, n] float32, at_rail)``: the EEG channels
   only (the daemon's channel rule), read by ``realtime.recordings.read_recording`` and resampled to
   the model rate with ``scipy.signal.resample_poly`` (``records.resample_to``, as Bonn and New Delhi).
   (eegmmidb 160 Hz and Sleep-EDF 100 Hz -> 250 Hz: up 25 down 16, up 5 down 2.)
-- :func:`file_examples` ``(BackgroundFile, ...) -> (examples [n, example_samples] float32, ids, offsets)``:
-  examples cut from every EEG channel at ``hop_samples``, all label 0. ``example_samples`` is the
+- :func:`file_examples` ``(BackgroundFile, ...) -> (examples [n, example_samples] float32, ids, offsets,
+  left_out)``: examples cut from every EEG channel at ``hop_samples``, all label 0, but for those whose window
+  the daemon would leave out (flat, clipped, implausible: counted by reason in ``left_out``). ``example_samples`` is the
   model window plus the crop margin, as for every training example (the random shift).
 - :func:`split_persons`: train / validation / test by person, or fold ``fold`` of ``n_folds``
   person-wise folds (over the folds every person is tested once), by ``records.split_records``.
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.datasets.records import Record, resample_to, split_records, windows
+from train.datasets.records import Record, example_quality, rail_mask, resample_to, split_records
 
 SOURCES = ("eegmmidb", "sleep-edf")
 EXTENSIONS = (".edf", ".bdf")
@@ -83,18 +84,22 @@ def list_files(root: Path | str) -> list[BackgroundFile]:
     return out
 
 
-def read_eeg(path: Path | str, sample_rate_hz: float, montage: str = "as_recorded") -> tuple[list[str], np.ndarray]:
-    """One recording -> ``(EEG channel names, data_uv float32 [n_eeg, n_samples] at sample_rate_hz)``.
+def read_eeg(
+    path: Path | str, sample_rate_hz: float, montage: str = "as_recorded"
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """One recording -> ``(EEG channel names, data_uv float32 [n_eeg, n_samples] at sample_rate_hz, at_rail bool
+    [n_eeg, n_samples])``.
 
     Read by ``realtime.recordings.read_recording`` (µV from each signal's physical dimension, every
     kept signal at the EEG rate), EEG channels by :func:`train.datasets.edf.training_rows` (the daemon's
     own rule, so training and serving agree, as for the user's EDF source), resampled with
     ``records.resample_to``; re-referenced by ``montage`` first (:func:`train.datasets.edf.training_terms`,
     as the EDF source: eegmmidb's referential channels become the double banana's derivations ``Fp1-F7``
-    or ``Fp1-AVG``). A recording whose rate is below ``edf.MIN_RATE_HZ`` is refused
+    or ``Fp1-AVG``). ``at_rail``: the samples clipped as recorded (``records.rail_mask``: the channel's input,
+    and a bipolar derivation's other input). A recording whose rate is below ``edf.MIN_RATE_HZ`` is refused
     (``ValueError``): a reader that brought the EEG down to the rate of 1 Hz trend signals (as the
     one before issue #11 did with Sleep-EDF) must not feed the corpus. No EEG channel ->
-    ``([], data [0, 0])``.
+    ``([], data [0, 0], at_rail [0, 0])``.
     """
     from realtime.recordings import read_recording
     from train.datasets.edf import training_terms
@@ -102,37 +107,48 @@ def read_eeg(path: Path | str, sample_rate_hz: float, montage: str = "as_recorde
     rec = read_recording(path)
     terms = training_terms(rec, source=str(path), montage=montage)
     if not terms:
-        return [], np.zeros((0, 0), np.float32)
+        return [], np.zeros((0, 0), np.float32), np.zeros((0, 0), bool)
 
-    def derived(row: int, reference: tuple[int, ...]) -> np.ndarray:
+    def derived(row: int, reference: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         x = rec.data[row] - rec.data[list(reference)].mean(axis=0) if reference else rec.data[row]
-        return resample_to(x, rec.sfreq, sample_rate_hz).astype(np.float32)
+        y = resample_to(x, rec.sfreq, sample_rate_hz).astype(np.float32)
+        clipped = [row, *reference] if len(reference) == 1 else [row]  # as the EDF source (edf.EdfChannel)
+        return y, np.any([rail_mask(rec.data[i], rec.sfreq, sample_rate_hz, len(y)) for i in clipped], axis=0)
 
-    data = np.stack([derived(row, reference) for _, row, reference in terms])
-    return [name if reference else rec.ch_names[row] for name, row, reference in terms], data
+    out = [derived(row, reference) for _, row, reference in terms]
+    names = [name if reference else rec.ch_names[row] for name, row, reference in terms]
+    return names, np.stack([y for y, _ in out]), np.stack([m for _, m in out])
 
 
 def file_examples(
     f: BackgroundFile, *, sample_rate_hz: float, example_samples: int, hop_samples: int, montage: str = "as_recorded"
-) -> tuple[np.ndarray, list[str], np.ndarray]:
+) -> tuple[np.ndarray, list[str], np.ndarray, dict[str, int]]:
     """Examples of every EEG channel of one file, in a shuffled order fixed by the file's name.
 
     Returns ``(x float32 [n, example_samples] µV, recording ids [n] "<relative>#<channel>",
-    offsets int64 [n] (first sample at the model rate))``; every example is label 0 (non-seizure).
-    The order is shuffled so that a shard does not hold one channel's consecutive windows in a row.
+    offsets int64 [n] (first sample at the model rate), left_out {reason: examples})``; every example is
+    label 0 (non-seizure). An example whose window the daemon would leave out (``records.example_quality``:
+    flat, clipped, implausible) is not among them, only counted in ``left_out``. The order is shuffled so
+    that a shard does not hold one channel's consecutive windows in a row.
     """
-    names, data = read_eeg(f.path, sample_rate_hz, montage)
+    names, data, at_rail = read_eeg(f.path, sample_rate_hz, montage)
     xs, rids, offs = [], [], []
-    for name, x in zip(names, data, strict=True):
-        w = windows(x, example_samples, hop_samples)
-        xs.append(w)
-        rids += [f"{f.relative}#{name}"] * len(w)
-        offs.append(np.arange(len(w), dtype=np.int64) * hop_samples)
+    left_out: dict[str, int] = {}
+    for name, x, rails in zip(names, data, at_rail, strict=True):
+        n = (len(x) - example_samples) // hop_samples + 1 if len(x) >= example_samples else 0
+        starts = np.arange(n, dtype=np.int64) * hop_samples
+        reasons = example_quality(x, rails, starts, example_samples)
+        for why in filter(None, reasons):
+            left_out[why] = left_out.get(why, 0) + 1
+        keep = starts[np.array([why is None for why in reasons], dtype=bool)]
+        xs.append(x[keep[:, None] + np.arange(example_samples)])
+        rids += [f"{f.relative}#{name}"] * len(keep)
+        offs.append(keep)
     if not xs or not sum(len(w) for w in xs):
-        return np.zeros((0, example_samples), np.float32), [], np.zeros(0, np.int64)
+        return np.zeros((0, example_samples), np.float32), [], np.zeros(0, np.int64), left_out
     x_all, off_all = np.concatenate(xs), np.concatenate(offs)
     order = np.random.default_rng(zlib.crc32(f.relative.encode())).permutation(len(x_all))
-    return x_all[order], [rids[i] for i in order], off_all[order]
+    return x_all[order], [rids[i] for i in order], off_all[order], left_out
 
 
 def split_persons(

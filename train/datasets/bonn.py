@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.datasets.records import Record, resample_to
+from train.datasets.records import Record, rail_mask, resample_to
 
 BONN_RATE_HZ = 173.61
 SETS = {"Z": 0, "O": 0, "N": 0, "F": 0, "S": 1}
@@ -39,7 +39,10 @@ def load_bonn(root: Path | str, *, sample_rate_hz: float = 250.0, sets=tuple(SET
         if not files:
             raise FileNotFoundError(f"no Bonn files in {str(root / s)!r}")
         for p in files:
-            x = resample_to(read_bonn_file(p), BONN_RATE_HZ, sample_rate_hz).astype(np.float32)
+            raw = read_bonn_file(p)
+            x = resample_to(raw, BONN_RATE_HZ, sample_rate_hz).astype(np.float32)
             rid = f"bonn/{s}/{p.name}"
-            out.append(Record(rid, rid, x, np.full(x.shape, SETS[s], dtype=np.int8), "bonn", s, sample_rate_hz))
+            labels = np.full(x.shape, SETS[s], dtype=np.int8)
+            at_rail = rail_mask(raw, BONN_RATE_HZ, sample_rate_hz, len(x))
+            out.append(Record(rid, rid, x, labels, "bonn", s, sample_rate_hz, at_rail=at_rail))
     return out

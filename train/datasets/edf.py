@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from realtime.annotations import is_seizure_label
-from train.datasets.records import Record, loaded, resample_to, resampled_length
+from train.datasets.records import Record, loaded, rail_mask, resample_to, resampled_length
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +176,14 @@ class EdfChannel:
         averages: dict[tuple[int, ...], np.ndarray] = {}  # the common average: summed once, one row at a time
         for c in channels:
             x = rec.read(0, rec.n_samples, [c.row])[0]
+            # clipped as recorded: the input's own rails, and a bipolar derivation's other input's (the daemon
+            # leaves out a derivation whose input it left out; the average leaves a clipped electrode out of the
+            # mean instead, which training does not: it keeps every electrode in the average)
+            at_rail = rail_mask(x, c.sfreq_in_hz, c.sample_rate_hz, c.n_samples)
             if len(c.reference_rows) == 1:
-                x -= rec.read(0, rec.n_samples, c.reference_rows)[0]
+                reference = rec.read(0, rec.n_samples, c.reference_rows)[0]
+                at_rail |= rail_mask(reference, c.sfreq_in_hz, c.sample_rate_hz, c.n_samples)
+                x -= reference
             elif c.reference_rows:
                 if c.reference_rows not in averages:
                     total = np.zeros(rec.n_samples)
@@ -190,7 +196,15 @@ class EdfChannel:
                 raise ValueError(f"{c.path!r} changed since it was listed: {c.recording_id!r} is no longer as it was")
             meta = {"path": c.path, "channel": c.channel, "sfreq_in_hz": c.sfreq_in_hz}
             yield Record(
-                c.recording_id, c.group_id, x.astype(np.float32), c.labels, c.source, c.subset, c.sample_rate_hz, meta
+                c.recording_id,
+                c.group_id,
+                x.astype(np.float32),
+                c.labels,
+                c.source,
+                c.subset,
+                c.sample_rate_hz,
+                meta,
+                at_rail,
             )
 
 

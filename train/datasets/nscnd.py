@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from train.datasets.records import Record, content_hash, resample_to
+from train.datasets.records import Record, content_hash, rail_mask, resample_to
 
 NSCND_RATE_HZ = 200.0
 FOLDERS = {"ictal": 1, "interictal": 0, "preictal": 0}
@@ -52,6 +52,7 @@ def load_nscnd(root: Path | str, *, sample_rate_hz: float = 250.0) -> list[Recor
                     "nscnd",
                     folder,
                     sample_rate_hz,
+                    at_rail=rail_mask(raw, NSCND_RATE_HZ, sample_rate_hz, len(x)),
                 )
             )
     return out

@@ -18,6 +18,8 @@ class Record:
     """One single-channel recording at the model rate.
 
     recording_id: unique name (e.g. ``bonn/S/S001.txt`` or ``edf/chb01_03.edf#FP1-F7``).
+    at_rail: bool ``[n_samples]`` or None: which samples were clipped as recorded (:func:`rail_mask`), for the
+    daemon's window rule (:func:`example_quality`).
     group_id: recordings sharing a group always land in the same split (same file, same content).
     signal_uv: float32 ``[n_samples]`` in µV at ``sample_rate_hz``.
     labels: int8 ``[n_samples]`` (0 non-seizure, 1 seizure) per sample.
@@ -32,12 +34,18 @@ class Record:
     subset: str
     sample_rate_hz: float = 250.0
     meta: dict = field(default_factory=dict)
+    # bool [n_samples]: the sample was clipped before resampling (:func:`rail_mask`); None: judged on signal_uv
+    at_rail: np.ndarray | None = None
 
     def __post_init__(self):
         if np.ndim(self.signal_uv) != 1 or np.shape(self.labels) != np.shape(self.signal_uv):
             raise ValueError(
                 f"record {self.recording_id!r}: signal_uv [n] and labels [n] must match, got "
                 f"{np.shape(self.signal_uv)!r} and {np.shape(self.labels)!r}"
+            )
+        if self.at_rail is not None and np.shape(self.at_rail) != np.shape(self.signal_uv):
+            raise ValueError(
+                f"record {self.recording_id!r}: at_rail [n] must match signal_uv [n], got {np.shape(self.at_rail)!r}"
             )
         bad = np.setdiff1d(np.unique(self.labels), [0, 1])
         if bad.size:
@@ -173,16 +181,60 @@ def example_labels(labels: np.ndarray, starts: np.ndarray, example_samples: int)
     return (2 * seizure >= example_samples).astype(np.int64)
 
 
+def rail_mask(x: np.ndarray, fs_in_hz: float, fs_out_hz: float, n_out: int) -> np.ndarray:
+    """bool ``[n_out]``: the samples at ``fs_out_hz`` whose nearest sample of ``x [n]`` (at ``fs_in_hz``, as
+    recorded) sits at ``x``'s minimum or maximum. A recording clips at its converter's rails, which are then its
+    extremes; the daemon finds a clipped window by the samples at the window's own extremes, which resampling
+    blurs (a clipped stretch rings), so the clipping is marked before it (:func:`example_quality`)."""
+    x = np.asarray(x)
+    if not x.size or not n_out:
+        return np.zeros(n_out, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        at = (x == x.min()) | (x == x.max())
+    idx = np.minimum(np.rint(np.arange(n_out) * (fs_in_hz / fs_out_hz)).astype(np.int64), x.size - 1)
+    return at[idx]
+
+
+def example_quality(signal_uv: np.ndarray, at_rail: np.ndarray | None, starts, example_samples: int) -> list:
+    """Per example of ``signal_uv [n]`` (µV at the model rate) at ``starts``: None when the daemon would score its
+    window, else why it would leave it out (``"non-finite"``, ``"flat"``, ``"railed"``, ``"implausible"``: the
+    daemon's own rule, :func:`realtime.quality.channel_quality`), clipping counted on ``at_rail [n]`` (marked before
+    resampling, :func:`rail_mask`; None: on the samples themselves)."""
+    from realtime.quality import channel_quality
+
+    starts = np.asarray(starts, dtype=np.int64)
+    rails = None
+    if at_rail is not None:
+        cum = np.concatenate([[0], np.cumsum(at_rail, dtype=np.int64)])
+        rails = cum[starts + example_samples] - cum[starts]
+    out: list = []
+    for i in range(0, len(starts), 256):  # 256 examples at a time: bounded memory
+        chunk = starts[i : i + 256]
+        x = np.asarray(signal_uv)[chunk[:, None] + np.arange(example_samples)].astype(np.float64)
+        out += channel_quality(x, at_rails=None if rails is None else rails[i : i + 256])[0]
+    return out
+
+
+def record_examples(rec: Record, example_samples: int, hop: int) -> tuple[np.ndarray, np.ndarray, list]:
+    """``(starts [n_examples], labels [n_examples], reasons [n_examples])`` of a record: :func:`example_starts`,
+    :func:`example_labels` and :func:`example_quality` (None: the example is trained on)."""
+    starts = example_starts(len(rec.signal_uv), example_samples, hop)
+    labels = example_labels(rec.labels, starts, example_samples)
+    return starts, labels, example_quality(rec.signal_uv, rec.at_rail, starts, example_samples)
+
+
 def training_examples(rec: Record, example_samples: int, hop: int):
     """Cut ``example_samples``-long examples (window + crop margin) from a record.
 
     Yields ``(offset, signal [example_samples] float32, label)`` at :func:`example_starts`; the label
     is the majority of the example's per-sample labels (:func:`example_labels`). Records shorter
-    than ``example_samples`` give no example.
+    than ``example_samples`` give no example. An example whose window the daemon would leave out (flat,
+    clipped, implausible, non-finite: :func:`example_quality`) is not trained on: the network would never
+    be shown it.
     """
-    starts = example_starts(len(rec.signal_uv), example_samples, hop)
-    for s, label in zip(starts, example_labels(rec.labels, starts, example_samples), strict=True):
-        yield int(s), rec.signal_uv[s : s + example_samples].astype(np.float32), int(label)
+    for s, label, why in zip(*record_examples(rec, example_samples, hop), strict=True):
+        if why is None:
+            yield int(s), rec.signal_uv[s : s + example_samples].astype(np.float32), int(label)
 
 
 def loaded(records) -> Iterator[Record]:
