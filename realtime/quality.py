@@ -34,7 +34,7 @@ def channel_quality(
     in that order); and the rows' standard deviations ``[n_channels]`` (µV), which the amplitude monitor reuses.
 
     ``at_rails [n_channels]``: each row's count of clipped samples, where it was counted before ``x`` was
-    resampled (training: :func:`train.datasets.records.rail_mask`; a clipped stretch rings after resampling);
+    resampled (training: ``train.datasets.records.rail_mask``; a clipped stretch rings after resampling);
     None: the samples of ``x`` at its own minimum or maximum."""
     finite = np.isfinite(x).all(axis=1)
     with np.errstate(invalid="ignore"):

@@ -54,10 +54,10 @@ def _native_windows(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
 def test_examples_are_left_out_where_the_daemons_rule_leaves_their_windows_out():
     native, _ = _stretches(np.random.default_rng(0))
     x = resample_to(native, FS_IN, FS)
-    at_rail = rail_mask(native, FS_IN, FS, len(x))
+    rails = np.flatnonzero(rail_mask(native, FS_IN, FS, len(x)))
     starts = example_starts(len(x), EX, HOP)
     want = channel_quality(_native_windows(native, starts))[0]  # the daemon, on the samples as recorded
-    got = example_quality(x, at_rail, starts, EX)
+    got = example_quality(x, rails, starts, EX)
     assert got == want
     # 47 examples of 5.12 s every 2.048 s over five 20-s stretches (those across two: the rule's first finding)
     assert collections.Counter(got) == {None: 19, "flat": 8, "railed": 11, "implausible": 9}
@@ -158,8 +158,8 @@ def test_background_examples_the_daemon_would_leave_out_are_not_written(tmp_path
     assert index["persons"]["S001"]["left_out"] == left_out and index["persons"]["S001"]["examples"] == len(x)
 
 
-def test_a_record_refuses_a_rail_mask_of_another_length():
+def test_a_record_refuses_rail_samples_outside_it():
     import pytest
 
-    with pytest.raises(ValueError, match=r"at_rail \[n\] must match signal_uv \[n\], got \(3,\)"):
-        Record("r", "r", np.zeros(4, np.float32), np.zeros(4, np.int8), "edf", "s", at_rail=np.zeros(3, bool))
+    with pytest.raises(ValueError, match=r"rail_samples must be sorted positions in \[0, 4\), got array\(\[2, 4\]\)"):
+        Record("r", "r", np.zeros(4, np.float32), np.zeros(4, np.int8), "edf", "s", rail_samples=np.array([2, 4]))

@@ -137,7 +137,7 @@ def file_examples(
     for name, x, rails in zip(names, data, at_rail, strict=True):
         n = (len(x) - example_samples) // hop_samples + 1 if len(x) >= example_samples else 0
         starts = np.arange(n, dtype=np.int64) * hop_samples
-        reasons = example_quality(x, rails, starts, example_samples)
+        reasons = example_quality(x, np.flatnonzero(rails), starts, example_samples)
         for why in filter(None, reasons):
             left_out[why] = left_out.get(why, 0) + 1
         keep = starts[np.array([why is None for why in reasons], dtype=bool)]

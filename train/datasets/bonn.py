@@ -43,6 +43,6 @@ def load_bonn(root: Path | str, *, sample_rate_hz: float = 250.0, sets=tuple(SET
             x = resample_to(raw, BONN_RATE_HZ, sample_rate_hz).astype(np.float32)
             rid = f"bonn/{s}/{p.name}"
             labels = np.full(x.shape, SETS[s], dtype=np.int8)
-            at_rail = rail_mask(raw, BONN_RATE_HZ, sample_rate_hz, len(x))
-            out.append(Record(rid, rid, x, labels, "bonn", s, sample_rate_hz, at_rail=at_rail))
+            rails = np.flatnonzero(rail_mask(raw, BONN_RATE_HZ, sample_rate_hz, len(x)))
+            out.append(Record(rid, rid, x, labels, "bonn", s, sample_rate_hz, rail_samples=rails))
     return out

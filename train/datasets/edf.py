@@ -204,7 +204,7 @@ class EdfChannel:
                 c.subset,
                 c.sample_rate_hz,
                 meta,
-                at_rail,
+                np.flatnonzero(at_rail),
             )
 
 

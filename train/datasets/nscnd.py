@@ -52,7 +52,7 @@ def load_nscnd(root: Path | str, *, sample_rate_hz: float = 250.0) -> list[Recor
                     "nscnd",
                     folder,
                     sample_rate_hz,
-                    at_rail=rail_mask(raw, NSCND_RATE_HZ, sample_rate_hz, len(x)),
+                    rail_samples=np.flatnonzero(rail_mask(raw, NSCND_RATE_HZ, sample_rate_hz, len(x))),
                 )
             )
     return out

@@ -18,8 +18,8 @@ class Record:
     """One single-channel recording at the model rate.
 
     recording_id: unique name (e.g. ``bonn/S/S001.txt`` or ``edf/chb01_03.edf#FP1-F7``).
-    at_rail: bool ``[n_samples]`` or None: which samples were clipped as recorded (:func:`rail_mask`), for the
-    daemon's window rule (:func:`example_quality`).
+    rail_samples: int64 ``[k]`` or None: the samples (sorted positions) that were clipped as recorded
+    (:func:`rail_mask`), for the daemon's window rule (:func:`example_quality`); a handful where nothing clipped.
     group_id: recordings sharing a group always land in the same split (same file, same content).
     signal_uv: float32 ``[n_samples]`` in µV at ``sample_rate_hz``.
     labels: int8 ``[n_samples]`` (0 non-seizure, 1 seizure) per sample.
@@ -34,8 +34,8 @@ class Record:
     subset: str
     sample_rate_hz: float = 250.0
     meta: dict = field(default_factory=dict)
-    # bool [n_samples]: the sample was clipped before resampling (:func:`rail_mask`); None: judged on signal_uv
-    at_rail: np.ndarray | None = None
+    # int64 [k]: the samples clipped before resampling (np.flatnonzero(rail_mask(...))); None: judged on signal_uv
+    rail_samples: np.ndarray | None = None
 
     def __post_init__(self):
         if np.ndim(self.signal_uv) != 1 or np.shape(self.labels) != np.shape(self.signal_uv):
@@ -43,9 +43,14 @@ class Record:
                 f"record {self.recording_id!r}: signal_uv [n] and labels [n] must match, got "
                 f"{np.shape(self.signal_uv)!r} and {np.shape(self.labels)!r}"
             )
-        if self.at_rail is not None and np.shape(self.at_rail) != np.shape(self.signal_uv):
+        rails = self.rail_samples
+        if rails is not None and (
+            np.ndim(rails) != 1
+            or (len(rails) and not (rails[0] >= 0 and rails[-1] < len(self.signal_uv) and np.all(np.diff(rails) > 0)))
+        ):
             raise ValueError(
-                f"record {self.recording_id!r}: at_rail [n] must match signal_uv [n], got {np.shape(self.at_rail)!r}"
+                f"record {self.recording_id!r}: rail_samples must be sorted positions in [0, {len(self.signal_uv)}), "
+                f"got {np.asarray(rails)[:5]!r}"
             )
         bad = np.setdiff1d(np.unique(self.labels), [0, 1])
         if bad.size:
@@ -195,18 +200,17 @@ def rail_mask(x: np.ndarray, fs_in_hz: float, fs_out_hz: float, n_out: int) -> n
     return at[idx]
 
 
-def example_quality(signal_uv: np.ndarray, at_rail: np.ndarray | None, starts, example_samples: int) -> list:
+def example_quality(signal_uv: np.ndarray, rail_samples: np.ndarray | None, starts, example_samples: int) -> list:
     """Per example of ``signal_uv [n]`` (µV at the model rate) at ``starts``: None when the daemon would score its
     window, else why it would leave it out (``"non-finite"``, ``"flat"``, ``"railed"``, ``"implausible"``: the
-    daemon's own rule, :func:`realtime.quality.channel_quality`), clipping counted on ``at_rail [n]`` (marked before
-    resampling, :func:`rail_mask`; None: on the samples themselves)."""
+    daemon's own rule, :func:`realtime.quality.channel_quality`), clipping counted on ``rail_samples [k]`` (sorted
+    positions, marked before resampling, :func:`rail_mask`; None: on the samples themselves)."""
     from realtime.quality import channel_quality
 
     starts = np.asarray(starts, dtype=np.int64)
     rails = None
-    if at_rail is not None:
-        cum = np.concatenate([[0], np.cumsum(at_rail, dtype=np.int64)])
-        rails = cum[starts + example_samples] - cum[starts]
+    if rail_samples is not None:
+        rails = np.searchsorted(rail_samples, starts + example_samples) - np.searchsorted(rail_samples, starts)
     out: list = []
     for i in range(0, len(starts), 256):  # 256 examples at a time: bounded memory
         chunk = starts[i : i + 256]
@@ -220,7 +224,7 @@ def record_examples(rec: Record, example_samples: int, hop: int) -> tuple[np.nda
     :func:`example_labels` and :func:`example_quality` (None: the example is trained on)."""
     starts = example_starts(len(rec.signal_uv), example_samples, hop)
     labels = example_labels(rec.labels, starts, example_samples)
-    return starts, labels, example_quality(rec.signal_uv, rec.at_rail, starts, example_samples)
+    return starts, labels, example_quality(rec.signal_uv, rec.rail_samples, starts, example_samples)
 
 
 def training_examples(rec: Record, example_samples: int, hop: int):
