@@ -35,7 +35,7 @@ A single model whose card lists this corpus among its training data is reported 
 
 What is counted (:func:`summarise`), per source and pooled: hours, recordings, persons, false
 alarms, false alarms per hour with an exact two-sided Poisson 95 % interval (Garwood, from
-``scipy.stats.chi2``; 0 events in T hours: 0 to 3.689 / T), per-person counts, every alarm with its
+``realtime.rates.poisson_interval``; 0 events in T hours: 0 to 3.689 / T), per-person counts, every alarm with its
 file, time and the channels that carried it, and every channel left out of each recording with its
 reason (the reader's and the pipeline's). Also the hours "at risk": the part of each recording where
 an onset could arm at all (after the first window and ``decision.settle_s``); these corpus files are
@@ -61,8 +61,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from realtime.rates import poisson_interval
 from realtime.recordings import RecordingInfo
 
 log = logging.getLogger("evaluation.background")
@@ -110,24 +110,6 @@ def discover(root: str | Path) -> list[BackgroundRecording]:
 
 
 # --------------------------------------------------------------------------- rates
-def poisson_interval(k: int, exposure: float, confidence: float = 0.95) -> tuple[float, float]:
-    """Exact two-sided (Garwood) interval for a Poisson rate: ``k`` events in ``exposure`` (e.g. hours).
-
-    ``(chi2.ppf(a/2, 2k) / 2, chi2.ppf(1 - a/2, 2k + 2) / 2) / exposure``, lower 0 when ``k == 0``
-    (0 in 1 h: 0 to 3.689; 1 in 1 h: 0.0253 to 5.572).
-    """
-    if int(k) != k or k < 0:
-        raise ValueError(f"k must be a whole number >= 0, got {k!r}")
-    if not exposure > 0:
-        raise ValueError(f"exposure must be > 0, got {exposure!r}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    alpha = 1.0 - confidence
-    lo = float(stats.chi2.ppf(alpha / 2, 2 * k)) / 2 if k > 0 else 0.0
-    hi = float(stats.chi2.ppf(1 - alpha / 2, 2 * k + 2)) / 2
-    return lo / exposure, hi / exposure
-
-
 # --------------------------------------------------------------------------- scoring
 @dataclass
 class Scores:

@@ -26,7 +26,10 @@ from the start. An EDF/BDF is read from the file a block of hops at a time (:fun
   repeated channel names get ``#2``, ``#3`` suffixes as keys);
 - for a file that cannot be read or scored: ``{"type": "error", "file", "error"}``; the other
   files are still processed and the return code is 1 (0 when every file was scored). A model that
-  cannot be loaded gives one error line with ``"file": null`` and return code 1.
+  cannot be loaded gives one error line with ``"file": null`` and return code 1;
+- last, over every file scored: ``{"type": "summary", "file": null, "files", "failed", "signal_s", "onsets",
+  "onsets_per_hour", "onsets_per_hour_ci95"}`` (:func:`summary_line`; also logged): on seizure-free EEG, the
+  false-alarm rate with its exact 95 % interval.
 
 Events become messages through :func:`realtime.messages.window_messages`, and the signal-quality
 report (channels left out and why, atypical amplitude) is :func:`realtime.messages.quality_detail`,
@@ -45,7 +48,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 import numpy as np
 
@@ -138,10 +141,18 @@ def feed(pipe: Pipeline, rec: RecordingInfo, hop_s: float) -> Iterator[WindowRes
                 yield from pipe.step()
 
 
+class Scored(NamedTuple):
+    """What :func:`score_recording` scored: its events (onsets and offsets), seizure onsets, seconds of signal."""
+
+    events: int
+    onsets: int
+    signal_s: float
+
+
 def score_recording(
     path: str | Path, config: Config, detector, *, windows: bool, out: IO[str], sequencer: Sequencer, host: str
-) -> int:
-    """Score one recording, writing its lines to ``out``; returns the number of events."""
+) -> Scored:
+    """Score one recording, writing its lines to ``out``."""
     rec = open_recording(path, sidecars=False)  # scoring uses no annotations
     file = str(path)
     pipe = recording_pipeline(rec, config, detector)
@@ -161,16 +172,17 @@ def score_recording(
     if rec.left_out:
         detail += f"; left out by the reader: {describe_left_out(rec.left_out)}"
     (log.warning if left_out else log.info)("%s: %s", file, detail)
-    n_events = 0
+    n_events = n_onsets = 0
     quality_reported: tuple = ()
 
     def emit(messages) -> None:
-        nonlocal n_events
+        nonlocal n_events, n_onsets
         for msg in messages:
             msg = sequencer.stamp(msg)
             msg["file"] = file
             out.write(to_json(msg) + "\n")
             n_events += 1
+            n_onsets += msg["type"] == "seizure.onset"
 
     started = last_progress = time.monotonic()
     for r in feed(pipe, rec, config.window.hop_s):
@@ -226,7 +238,29 @@ def score_recording(
             pipe.native_window_samples / rec.sfreq,
         )
     out.flush()
-    return n_events
+    return Scored(n_events, n_onsets, rec.duration_s)
+
+
+def summary_line(scored: Sequence[Scored], failed: int) -> dict:
+    """The last line of offline scoring: ``{"type": "summary", "file": null, "files", "failed", "signal_s", "onsets",
+    "onsets_per_hour", "onsets_per_hour_ci95": [low, high]}`` over the files scored (the rate and its exact
+    Poisson interval, :func:`realtime.rates.poisson_interval`, ``null`` without signal). On seizure-free EEG
+    every onset is a false alarm: this is the false-alarm rate, with its uncertainty."""
+    from realtime.rates import poisson_interval
+
+    signal_s = sum(s.signal_s for s in scored)
+    onsets = sum(s.onsets for s in scored)
+    hours = signal_s / 3600.0
+    return {
+        "type": "summary",
+        "file": None,  # every line has a "file"; this one is about them all
+        "files": len(scored),
+        "failed": failed,
+        "signal_s": round(signal_s, 3),
+        "onsets": onsets,
+        "onsets_per_hour": onsets / hours if hours > 0 else None,
+        "onsets_per_hour_ci95": list(poisson_interval(onsets, hours)) if hours > 0 else None,
+    }
 
 
 def run_offline(
@@ -274,14 +308,31 @@ def run_offline(
         log.warning("%s", warning)
     sequencer = Sequencer(0)
     host = socket.gethostname()
-    rc = 0
+    scored: list[Scored] = []
+    failed = 0
     for path in paths:
         try:
-            n_events = score_recording(path, config, model, windows=windows, out=out, sequencer=sequencer, host=host)
-            log.info("%s: %d events", path, n_events)
+            done = score_recording(path, config, model, windows=windows, out=out, sequencer=sequencer, host=host)
+            log.info("%s: %d events", path, done.events)
+            scored.append(done)
         except (ValueError, OSError) as exc:  # RecordingError, UnitError, bad channels... are ValueErrors
-            rc = 1
+            failed += 1
             log.error("%s: %s", path, exc)
             out.write(json.dumps({"type": "error", "file": str(path), "error": str(exc)}) + "\n")
             out.flush()
-    return rc
+    summary = summary_line(scored, failed)
+    out.write(json.dumps(summary, allow_nan=False, separators=(",", ":")) + "\n")
+    out.flush()
+    rate = summary["onsets_per_hour"]
+    log.info(
+        "%d file(s) scored (%d failed), %.2f h of signal: %d seizure onset(s)%s",
+        len(scored),
+        failed,
+        summary["signal_s"] / 3600.0,
+        summary["onsets"],
+        ""
+        if rate is None
+        else f", {rate:.2f} per hour (95 % CI {summary['onsets_per_hour_ci95'][0]:.2f}-"
+        f"{summary['onsets_per_hour_ci95'][1]:.2f})",
+    )
+    return 1 if failed else 0

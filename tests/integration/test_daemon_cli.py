@@ -167,10 +167,12 @@ def test_file_mode_prints_json_lines_per_event_and_window(toy_export):
     assert out.returncode == 0, out.stderr[-2000:]
     import json
 
-    lines = [json.loads(ln) for ln in out.stdout.splitlines()]
+    *lines, summary = [json.loads(ln) for ln in out.stdout.splitlines()]
     windows = [ln for ln in lines if ln["type"] == "window"]
     onsets = [ln for ln in lines if ln["type"] == "seizure.onset"]
     assert len(windows) >= 15 and all(ln["file"] == str(seizure) for ln in lines)
+    assert summary["type"] == "summary" and (summary["files"], summary["onsets"], summary["signal_s"]) == (1, 1, 41.0)
+    assert "1 file(s) scored (0 failed), 0.01 h of signal: 1 seizure onset(s), 87.80 per hour" in out.stderr
     assert len(onsets) == 1 and 0 <= onsets[0]["time"] < 41  # seconds from the start of the recording
     assert len(windows[0]["channel_probabilities"]) == 23
 

@@ -61,7 +61,8 @@ def test_daemon_and_offline_publish_the_same_event_messages(toy_export, tmp_path
 
     buf = io.StringIO()
     assert run_offline([rec_path], cfg, model=model, out=buf) == 0
-    channels, *offline = (json.loads(s) for s in buf.getvalue().splitlines())
+    channels, *offline, summary = (json.loads(s) for s in buf.getvalue().splitlines())
+    assert summary["type"] == "summary" and summary["onsets"] == 1
     assert channels == {
         "type": "channels",
         "file": str(rec_path),

@@ -353,7 +353,7 @@ def test_a_real_publishers_log_frames_and_replay_all_validate(validator, tmp_pat
 @pytest.mark.integration
 def test_offline_review_messages_of_the_daemons_pipeline_validate(validator, toy_export):
     """The CHB-MIT seizure excerpt through the daemon's pipeline (offline review, the toy export on LiteRT):
-    its onset and offset lines, with "file", validate; the channels and window lines are not messages."""
+    its onset and offset lines, with "file", validate; the channels, window and summary lines are not messages."""
     from realtime.config import build_config
     from realtime.model import load_detector
     from realtime.offline import run_offline
@@ -373,7 +373,7 @@ def test_offline_review_messages_of_the_daemons_pipeline_validate(validator, toy
     for msg in events:
         assert msg["file"] == str(SEIZURE_EDF) and schema_errors(validator, msg) == [], msg
     others = {line["type"] for line in lines} - set(m.TOPICS)
-    assert others == {"channels", "window"}
+    assert others == {"channels", "window", "summary"}
     assert all(schema_errors(validator, line) for line in lines if line["type"] in others)
 
 

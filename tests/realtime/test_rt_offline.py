@@ -13,6 +13,7 @@ from realtime.config import build_config
 from realtime.messages import decode
 from realtime.model import load_detector
 from realtime.offline import run_offline
+from realtime.rates import poisson_interval
 from realtime.recordings import write_npz
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,8 +38,20 @@ def test_chbmit_excerpts_json_lines(detector, tmp_path):
     strict = {"decision": {"on_threshold": 0.8, "smoothing_windows": 3, "min_duration_s": 2.0}}
     rc = run_offline([SEIZURE, missing, NONSEIZURE], build_config(strict), model=detector, windows=True, out=buf)
     assert rc == 1  # one file failed, the others were still scored
-    lines = lines_of(buf)
+    *lines, summary = lines_of(buf)
     assert {line["file"] for line in lines} == {str(SEIZURE), str(missing), str(NONSEIZURE)}
+    # last, over the files scored: the onsets per hour of signal, with their exact Poisson interval
+    hours = 2 * 41 / 3600  # two 41-s excerpts; the missing file is counted as failed, not as signal
+    assert summary == {
+        "type": "summary",
+        "file": None,
+        "files": 2,
+        "failed": 1,
+        "signal_s": 82.0,
+        "onsets": 1,
+        "onsets_per_hour": pytest.approx(1 / hours),
+        "onsets_per_hour_ci95": pytest.approx(list(poisson_interval(1, hours))),
+    }
     errors = [line for line in lines if line["type"] == "error"]
     assert len(errors) == 1 and "does not exist" in errors[0]["error"]
     # per file read, its channels first: all 23 bipolar channels, the repeated T8-P8 keyed #2
@@ -83,7 +96,8 @@ def test_events_only_and_channel_selection(detector, tmp_path):
     )
     buf = io.StringIO()
     assert run_offline([rec], cfg, model=detector, out=buf) == 0
-    channels, *lines = lines_of(buf)
+    channels, *lines, summary = lines_of(buf)
+    assert summary["type"] == "summary" and (summary["files"], summary["failed"], summary["onsets"]) == (1, 0, 1)
     assert channels == {
         "type": "channels",
         "file": str(rec),
