@@ -43,10 +43,11 @@ def test_backends_agree_on_chbmit_windows():
 def test_offline_lines_with_the_default_model():
     buf = io.StringIO()
     assert run_offline([SEIZURE], build_config({}), windows=True, out=buf) == 0
-    lines = [json.loads(line) for line in buf.getvalue().splitlines()]
+    *lines, summary = [json.loads(line) for line in buf.getvalue().splitlines()]
     windows = [line for line in lines if line["type"] == "window"]
     assert len(windows) == 37 and all(0 <= w["probability"] <= 1 for w in windows)
     assert all(line["file"] == str(SEIZURE) for line in lines)
+    assert summary["type"] == "summary" and summary["onsets"] == 1 and summary["signal_s"] == 41.0
 
 
 def _events(path):
