@@ -295,7 +295,8 @@ def split_metrics_and_curves(test_records, seg: dict[str, dict[str, np.ndarray]]
                 else np.zeros(0)
             )
             s = np.concatenate([p[r.recording_id] for r in sel]) if sel else np.zeros(0)
-            curves[c][det] = (y.astype(int), s)
+            scored = np.isfinite(s)  # NaN: a window left out as the daemon leaves it out
+            curves[c][det] = (y.astype(int)[scored], s[scored])
     return split_metrics, curves
 
 
@@ -425,16 +426,14 @@ def main(argv: list[str] | None = None) -> int:
     # ---------------------------------------------------------------- test split metrics
     # (after the tuning: --tune-only never touches the test split)
     log.info("test split: %d segments", len(test_records))
-    from train.scoring import window_probabilities  # windows cut as in training's test scoring
+    from train.scoring import finite_lists, window_probabilities  # windows cut as in training's test scoring
 
     seg = {"network": window_probabilities(net.predict, test_records, window_samples, eval_hop)}
     if base_det is not None:
         seg["baseline"] = window_probabilities(base_det.predict, test_records, window_samples, eval_hop)
     split_metrics, curves = split_metrics_and_curves(test_records, seg)
     plot_roc(curves, fig_dir / "roc_test_split.png")
-    (art / "test_window_probabilities.json").write_text(
-        json.dumps({det: {k: v.round(5).tolist() for k, v in p.items()} for det, p in seg.items()})
-    )
+    (art / "test_window_probabilities.json").write_text(json.dumps({det: finite_lists(p) for det, p in seg.items()}))
 
     # ---------------------------------------------------------------- continuous recordings (test)
     recs = chbmit_recordings(art / "recordings")

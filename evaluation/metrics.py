@@ -242,7 +242,8 @@ def contrast_metrics(
     """Segment- and window-level metrics per contrast.
 
     ``records``: objects with ``recording_id``, ``source``, ``subset``, ``label``; ``probs``:
-    ``{recording_id: [n_windows] p(seizure)}``. A window is labelled with its segment's label (every
+    ``{recording_id: [n_windows] p(seizure)}``, NaN for a window left out (``windows_left_out`` counts them; a
+    record with none scored is one of ``no_windows``). A window is labelled with its segment's label (every
     Bonn/New Delhi segment is wholly ictal or not), or, where ``window_labels`` gives a recording's
     ``[n_windows]`` 0/1 (a long recording with a seizure in it), with those: then a window is
     positive where its label is 1 and the record is a positive of the contrast. Returns ``{contrast:
@@ -256,26 +257,28 @@ def contrast_metrics(
         sel = [r for r in records if contrast.is_positive(r) or contrast.is_negative(r)]
         if not sel:
             continue
-        seg_y, seg_p, win_y, win_p, empty = [], [], [], [], 0
+        seg_y, seg_p, win_y, win_p, empty, left_out = [], [], [], [], 0, 0
         for r in sel:
             w = np.asarray(probs.get(r.recording_id, []), dtype=np.float64)
-            if w.size == 0:
+            scored = np.isfinite(w)  # NaN: a window left out (flat, clipped, implausible), not scored
+            left_out += int(w.size - np.count_nonzero(scored))
+            if not scored.any():
                 empty += 1
                 continue
             y = 1 if contrast.is_positive(r) else 0
             seg_y.append(y)
-            seg_p.append(segment_probability(w))
+            seg_p.append(segment_probability(w[scored]))
             if window_labels is not None and r.recording_id in window_labels:
                 own = np.asarray(window_labels[r.recording_id], dtype=int)
                 if own.shape != w.shape:
                     raise ValueError(f"{r.recording_id!r}: {own.size} window labels for {w.size} window probabilities")
-                win_y.extend((own * y).tolist())
+                win_y.extend((own[scored] * y).tolist())
             else:
-                win_y.extend([y] * w.size)
-            win_p.extend(w.tolist())
+                win_y.extend([y] * int(np.count_nonzero(scored)))
+            win_p.extend(w[scored].tolist())
         if both_classes and not (any(seg_y) and not all(seg_y)):
             continue
-        entry = {"description": contrast.description, "no_windows": empty}
+        entry = {"description": contrast.description, "no_windows": empty, "windows_left_out": left_out}
         for level, ys, ps in (("segment", seg_y, seg_p), ("window", win_y, win_p)):
             entry[level] = level_metrics(np.asarray(ys, dtype=int), np.asarray(ps, dtype=np.float64), threshold)
         out[name] = entry

@@ -33,6 +33,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PROBE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
+def _scored(p) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64).reshape(-1)
+    return p[np.isfinite(p)]
+
+
 def transfer_metrics(records, probs: dict[str, np.ndarray], threshold: float = 0.5) -> dict:
     """Segment- and window-level metrics of label-1 vs label-0 ``records``.
 
@@ -44,13 +49,15 @@ def transfer_metrics(records, probs: dict[str, np.ndarray], threshold: float = 0
 
     if not records:
         raise ValueError("no records to score")
-    missing = [r.recording_id for r in records if len(probs.get(r.recording_id, ())) == 0]
+    # the windows scored (NaN: left out as the daemon leaves it out)
+    scored = {r.recording_id: _scored(probs.get(r.recording_id, ())) for r in records}
+    missing = [rid for rid, p in scored.items() if p.size == 0]
     if missing:
         raise ValueError(f"no window probabilities for {len(missing)} records, e.g. {missing[:3]!r}")
     y = np.array([r.label for r in records])
-    seg_p = np.array([float(np.mean(probs[r.recording_id])) for r in records])
-    win_y = np.concatenate([np.full(len(probs[r.recording_id]), r.label) for r in records])
-    win_p = np.concatenate([np.asarray(probs[r.recording_id], dtype=np.float64) for r in records])
+    seg_p = np.array([float(np.mean(scored[r.recording_id])) for r in records])
+    win_y = np.concatenate([np.full(len(scored[r.recording_id]), r.label) for r in records])
+    win_p = np.concatenate([scored[r.recording_id] for r in records])
     out: dict[str, Any] = {"segment_decision": f"seizure when the mean window probability > {threshold}"}
     for level, yy, pp in (("segment", y, seg_p), ("window", win_y, win_p)):
         m = json_ready(level_metrics(yy, pp, threshold))  # NaN -> None
@@ -60,7 +67,7 @@ def transfer_metrics(records, probs: dict[str, np.ndarray], threshold: float = 0
             )
         m["balanced_accuracy"] = (m["sensitivity"] + m["specificity"]) / 2
         out[level] = m
-    top = np.array([float(np.max(probs[r.recording_id])) for r in records])
+    top = np.array([float(np.max(scored[r.recording_id])) for r in records])
     out["highest_window_p"] = {
         "meaning": "share of positive / negative segments with at least one window p >= threshold",
         "negative_max": float(top[y == 0].max()),

@@ -96,10 +96,12 @@ def load_ensemble_run(run_dir: Path):
 
 
 def window_log_loss(records, probs: dict) -> float:
-    """Mean binary cross-entropy over every window of ``records`` (p clipped to [1e-7, 1 - 1e-7])."""
+    """Mean binary cross-entropy over every window of ``records`` scored (p clipped to [1e-7, 1 - 1e-7]; a window
+    left out, NaN, does not count)."""
     losses = []
     for r in records:
-        p = np.clip(np.asarray(probs[r.recording_id], np.float64), 1e-7, 1 - 1e-7)
+        p = np.asarray(probs[r.recording_id], np.float64)
+        p = np.clip(p[np.isfinite(p)], 1e-7, 1 - 1e-7)
         losses.append(-np.log(p if r.label == 1 else 1 - p))
     return float(np.mean(np.concatenate(losses))) if losses else float("nan")
 
@@ -109,7 +111,7 @@ def make_ensemble_run(
 ) -> dict:
     """Write an ensemble run directory (module docstring) from finished member runs; returns its summary."""
     from train.datasets.records import run_records
-    from train.scoring import keras_predict, score, window_probabilities
+    from train.scoring import finite_lists, keras_predict, score, window_probabilities
 
     if len(member_dirs) < 2:
         raise ValueError(f"an ensemble needs at least two member runs, got {[str(d) for d in member_dirs]!r}")
@@ -154,9 +156,7 @@ def make_ensemble_run(
     (out_dir / "split.json").write_text(json.dumps(split, indent=2))
     (out_dir / "validation_metrics.json").write_text(json.dumps(ens_metrics["validation"], indent=2))
     (out_dir / "test_metrics.json").write_text(json.dumps(ens_metrics["test"], indent=2))
-    (out_dir / "test_probabilities.json").write_text(
-        json.dumps({k: np.round(v, 5).tolist() for k, v in ens_probs["test"].items()})
-    )
+    (out_dir / "test_probabilities.json").write_text(json.dumps(finite_lists(ens_probs["test"])))
     (out_dir / "members_metrics.json").write_text(json.dumps(per_split, indent=2))
     member_runs = [json.loads((d / "run.json").read_text()) if (d / "run.json").exists() else {} for d in member_dirs]
     summary = {

@@ -528,7 +528,7 @@ def run_fit(
                 "skipped_files": bg["index"]["skipped"],
             }
         if score_test and chief and data["split"]["test"]:
-            from train.scoring import keras_predict, score, window_probabilities
+            from train.scoring import finite_lists, keras_predict, score, window_probabilities
 
             by_id = {r.recording_id: r for r in data["records"]}
             test = [by_id[i] for i in data["split"]["test"]]
@@ -537,9 +537,7 @@ def run_fit(
             )
             metrics = score(test, probs, hp.signal.window_samples, hp.signal.eval_hop_samples)
             _write_text(join(run_dir, "test_metrics.json"), json.dumps(metrics, indent=2))
-            _write_text(
-                join(run_dir, "test_probabilities.json"), json.dumps({k: v.round(5).tolist() for k, v in probs.items()})
-            )
+            _write_text(join(run_dir, "test_probabilities.json"), json.dumps(finite_lists(probs)))
             summary["test_metrics"] = metrics
         summary["wall_time_s"] = round(time.time() - t0, 1)
         if chief:

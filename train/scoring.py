@@ -4,11 +4,12 @@ The numbers (contrasts, AUROC, confusion matrices, intervals) are :mod:`evaluati
 project's one metrics module; this module cuts the windows and predicts them.
 
 Window level: every ``window_samples`` window at ``eval_hop_samples`` of a test recording (plus one
-aligned to its end), labelled with the majority of its samples' labels (:func:`window_labels`: a Bonn or
-New Delhi segment's label for each of its windows; within an EDF recording, seizure only where the
-annotations say so). Segment level: a segment is called seizure when the MEAN of its window
-probabilities exceeds 0.5. AUROC is the Mann-Whitney statistic
-(ties count one half). Confusion matrices: rows true [non_seizure, seizure], columns predicted.
+aligned to its end), but those the daemon would leave out (flat, clipped, implausible: left out of training
+too), labelled with the majority of its samples' labels (:func:`window_labels`: a Bonn or New Delhi segment's
+label for each of its windows; within an EDF recording, seizure only where the annotations say so). Segment
+level: a segment is called seizure when the MEAN of its window probabilities exceeds 0.5. AUROC is the
+Mann-Whitney statistic (ties count one half). Confusion matrices: rows true [non_seizure, seizure], columns
+predicted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from evaluation.metrics import CONTRASTS, SEGMENT_THRESHOLD, contrast_metrics, json_ready
-from train.datasets.records import Record, example_labels, loaded
+from train.datasets.records import Record, example_labels, example_quality, loaded
 
 
 def window_starts(n_samples: int, window_samples: int, hop_samples: int) -> np.ndarray:
@@ -60,7 +61,9 @@ def keras_predict(infer_model, batch_windows: int = 512):
 def window_probabilities(
     predict, records, window_samples: int, hop_samples: int, *, block_windows: int = 4096
 ) -> dict[str, np.ndarray]:
-    """``predict``: ``[n, window_samples]`` float32 -> ``[n]`` p(seizure). Returns id -> ``[n_windows]``.
+    """``predict``: ``[n, window_samples]`` float32 -> ``[n]`` p(seizure). Returns id -> ``[n_windows]``, NaN for
+    a window the daemon would leave out (flat, clipped, implausible, non-finite: ``records.example_quality``,
+    the rule training leaves its examples out by): it is not predicted, and not scored.
 
     ``records``: :class:`Record` s or lazy records, read one channel at a time (:func:`records.loaded`);
     their windows are cut and predicted ``block_windows`` at a time (16 MB), so that a day-long
@@ -68,21 +71,31 @@ def window_probabilities(
     out = {}
     for r in loaded(records):
         starts = window_starts(len(r.signal_uv), window_samples, hop_samples)
+        kept = starts[[why is None for why in example_quality(r.signal_uv, r.rail_samples, starts, window_samples)]]
         parts = [
-            np.asarray(predict(record_windows(r, window_samples, hop_samples, starts[i : i + block_windows])))
-            for i in range(0, len(starts), block_windows)
+            np.asarray(predict(record_windows(r, window_samples, hop_samples, kept[i : i + block_windows])))
+            for i in range(0, len(kept), block_windows)
         ]
-        out[r.recording_id] = np.concatenate(parts).astype(np.float64).reshape(-1) if parts else np.zeros(0)
+        p = np.full(len(starts), np.nan)
+        p[np.isin(starts, kept)] = np.concatenate(parts).astype(np.float64).reshape(-1) if parts else []
+        out[r.recording_id] = p
     return out
+
+
+def finite_lists(probs: dict[str, np.ndarray], decimals: int = 5) -> dict[str, list]:
+    """``probs`` for JSON: rounded, a window left out (NaN) as ``null``."""
+    return {k: [None if not np.isfinite(x) else x for x in np.round(v, decimals).tolist()] for k, v in probs.items()}
 
 
 def score(records, probs: dict[str, np.ndarray], window_samples: int, hop_samples: int) -> dict:
     """Metrics per contrast of :data:`evaluation.metrics.CONTRASTS`, JSON-ready (``null`` for NaN).
 
     ``probs``: recording id -> ``[n_windows]`` p(seizure), the windows of ``window_samples`` at
-    ``hop_samples`` (:func:`window_probabilities`), each labelled by :func:`window_labels`. Only contrasts
+    ``hop_samples`` (:func:`window_probabilities`; NaN: left out, as the daemon leaves it out), each labelled by
+    :func:`window_labels`. Only contrasts
     with a positive and a negative record that have windows. Returns the three description keys and
-    ``{contrast: {"segment": {...}, "window": {...}}}``, each level :func:`evaluation.metrics.level_metrics`.
+    ``{contrast: {"segment": {...}, "window": {...}, "windows_left_out": n}}``, each level
+    :func:`evaluation.metrics.level_metrics`.
     """
     res = {
         "segment_decision": f"seizure when the mean window probability > {SEGMENT_THRESHOLD}",
@@ -92,5 +105,7 @@ def score(records, probs: dict[str, np.ndarray], window_samples: int, hop_sample
     labels = {r.recording_id: window_labels(r, window_samples, hop_samples) for r in records}
     metrics = contrast_metrics(records, probs, SEGMENT_THRESHOLD, CONTRASTS, both_classes=True, window_labels=labels)
     for name, m in metrics.items():
-        res[name] = json_ready({"segment": m["segment"], "window": m["window"]})
+        res[name] = json_ready(
+            {"segment": m["segment"], "window": m["window"], "windows_left_out": m["windows_left_out"]}
+        )
     return res

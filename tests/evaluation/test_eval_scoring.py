@@ -105,6 +105,10 @@ def test_contrast_metrics_by_segment_mean():
     assert m["bonn_S_vs_all"]["window"]["confusion_matrix"] == [[2, 1], [1, 2]]
     assert m["bonn_S_vs_NF"]["segment"]["n"] == 2
     assert m["nscnd_ictal_vs_rest"]["no_windows"] == 1
+    # a window left out (NaN: flat, clipped, implausible, as the daemon leaves it out) is not scored
+    left = contrast_metrics(recs, {**probs, "s1": np.array([0.9, np.nan, 0.8]), "z1": np.array([np.nan])})
+    assert left["bonn_S_vs_all"]["window"]["confusion_matrix"] == [[1, 1], [0, 2]]  # z1 and s1's 0.3 gone
+    assert left["bonn_S_vs_all"]["windows_left_out"] == 2 and left["bonn_S_vs_all"]["no_windows"] == 1
     assert m["all"]["segment"]["n"] == 3 and "edf_seizure_vs_rest" not in m
     # train's form: only contrasts with a positive and a negative record that has windows
     both = contrast_metrics(recs, probs, both_classes=True)
@@ -212,6 +216,7 @@ def test_one_definition_of_the_metrics_in_the_project():
         assert not hasattr(ts, name) or getattr(ts, name) is getattr(em, name)
     own = [n for n, v in vars(ts).items() if callable(v) and getattr(v, "__module__", "") == "train.scoring"]
     assert sorted(own) == [
+        "finite_lists",
         "keras_predict",
         "record_windows",
         "score",

@@ -163,3 +163,31 @@ def test_a_record_refuses_rail_samples_outside_it():
 
     with pytest.raises(ValueError, match=r"rail_samples must be sorted positions in \[0, 4\), got array\(\[2, 4\]\)"):
         Record("r", "r", np.zeros(4, np.float32), np.zeros(4, np.int8), "edf", "s", rail_samples=np.array([2, 4]))
+
+
+def test_test_scoring_leaves_out_the_windows_the_daemon_leaves_out():
+    """The test split's window probabilities: NaN (not predicted, not scored) where the daemon would not score."""
+    from train.scoring import finite_lists, score, window_probabilities, window_starts
+
+    rng = np.random.default_rng(5)
+    native, _ = _stretches(rng)
+    x = resample_to(native, FS_IN, FS).astype(np.float32)
+    rails = np.flatnonzero(rail_mask(native, FS_IN, FS, len(x)))
+    sz = Record("edf/a.edf#C3", "a", x, np.ones(len(x), np.int8), "edf", "seizure", rail_samples=rails)
+    clean = rng.normal(0, 30, len(x)).astype(np.float32)
+    bg = Record("edf/b.edf#C3", "b", clean, np.zeros(len(x), np.int8), "edf", "background")
+    shown: list[int] = []
+
+    def predict(w):
+        shown.append(len(w))
+        return np.full(len(w), 0.7)
+
+    probs = window_probabilities(predict, [sz, bg], 1024, 256)
+    starts = window_starts(len(x), 1024, 256)
+    left = [why is not None for why in example_quality(x, rails, starts, 1024)]
+    assert np.isnan(probs[sz.recording_id][left]).all() and (probs[sz.recording_id][~np.array(left)] == 0.7).all()
+    assert not np.isnan(probs[bg.recording_id]).any()
+    assert sum(shown) == 2 * len(starts) - sum(left)  # the windows left out were never predicted
+    m = score([sz, bg], probs, 1024, 256)["edf_seizure_vs_rest"]
+    assert m["windows_left_out"] == sum(left) and m["window"]["n"] == 2 * len(starts) - sum(left)
+    assert finite_lists(probs)[sz.recording_id].count(None) == sum(left)  # JSON: null, not NaN
