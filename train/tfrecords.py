@@ -36,6 +36,7 @@ epoch); then augmentation, batch, prefetch.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import logging
@@ -200,7 +201,8 @@ def write_split(
     ``tf.io.gfile`` URL); returns the split's summary dict. ``source_share`` None = ``DataHP``'s default.
     The summary's ``left_out`` counts, by reason, the examples not written because the daemon would leave
     their window out (flat, clipped, implausible, non-finite: ``records.example_quality``); ``per_recording``
-    adds each recording's examples by label (``{recording_id: [non-seizure, seizure]}``: the corpus').
+    adds each recording's (``{recording_id: {"examples": [non-seizure, seizure], "left_out": {reason: n}}}``:
+    the corpus', so that its selections count without reading a sample).
 
     ``records``: :class:`Record` s, or lazy records (:class:`train.datasets.edf.EdfChannel`) whose samples
     are read one channel at a time (:func:`train.datasets.records.loaded`). Two passes: the labels and
@@ -285,9 +287,7 @@ def split_counts(records, example_samples: int, hop_samples: int) -> Tally:
     for r in loaded(records):
         _, ys, reasons = record_examples(r, example_samples, hop_samples)
         kept = ys[np.array([why is None for why in reasons], dtype=bool)]
-        left_out: dict[str, int] = {}
-        for why in filter(None, reasons):
-            left_out[why] = left_out.get(why, 0) + 1
+        left_out = dict(collections.Counter(filter(None, reasons)))
         tally.add(r.source, r.recording_id, [int(np.count_nonzero(kept == y)) for y in (0, 1)], left_out)
     return tally
 

@@ -29,6 +29,7 @@ are written one file at a time.
 
 from __future__ import annotations
 
+import collections
 import re
 import zlib
 from dataclasses import dataclass
@@ -133,22 +134,21 @@ def file_examples(
     """
     names, data, at_rail = read_eeg(f.path, sample_rate_hz, montage)
     xs, rids, offs = [], [], []
-    left_out: dict[str, int] = {}
+    left_out: collections.Counter[str] = collections.Counter()
     for name, x, rails in zip(names, data, at_rail, strict=True):
         n = (len(x) - example_samples) // hop_samples + 1 if len(x) >= example_samples else 0
         starts = np.arange(n, dtype=np.int64) * hop_samples
         reasons = example_quality(x, np.flatnonzero(rails), starts, example_samples)
-        for why in filter(None, reasons):
-            left_out[why] = left_out.get(why, 0) + 1
+        left_out.update(filter(None, reasons))
         keep = starts[np.array([why is None for why in reasons], dtype=bool)]
         xs.append(x[keep[:, None] + np.arange(example_samples)])
         rids += [f"{f.relative}#{name}"] * len(keep)
         offs.append(keep)
     if not xs or not sum(len(w) for w in xs):
-        return np.zeros((0, example_samples), np.float32), [], np.zeros(0, np.int64), left_out
+        return np.zeros((0, example_samples), np.float32), [], np.zeros(0, np.int64), dict(left_out)
     x_all, off_all = np.concatenate(xs), np.concatenate(offs)
     order = np.random.default_rng(zlib.crc32(f.relative.encode())).permutation(len(x_all))
-    return x_all[order], [rids[i] for i in order], off_all[order], left_out
+    return x_all[order], [rids[i] for i in order], off_all[order], dict(left_out)
 
 
 def split_persons(
