@@ -119,7 +119,12 @@ def build_detect_parser() -> argparse.ArgumentParser:
     g.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="logging.level")
     g.add_argument("--duration-s", type=float, metavar="S", help="stop by itself after S seconds (demos, tests)")
     g = ap.add_argument_group("offline")
-    g.add_argument("--file", nargs="+", metavar="REC", help="score EDF/BDF/NPZ recordings offline, as fast as possible")
+    g.add_argument(
+        "--file",
+        nargs="+",
+        metavar="REC",
+        help="score EDF/BDF/NPZ recordings (or the folders holding them) offline, as fast as possible",
+    )
     g.add_argument("--json", action="store_true", help="with --file: one JSON line per event (the only output format)")
     g.add_argument("--windows", action="store_true", help="with --file: also one JSON line per scored window")
     return ap

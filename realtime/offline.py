@@ -1,5 +1,8 @@
 """Offline scoring (``realtime-detect --file REC [REC ...] --json [--windows]``).
 
+A ``REC`` that is a folder stands for the recordings in it and its subfolders (EDF, BDF, NPZ; sorted: a folder
+without any is an error line).
+
 Each recording is fed through the same :class:`realtime.pipeline.Pipeline` as a live stream (every
 hop is scored), at full speed: samples are pushed one hop at a time with
 timestamps in seconds from the start of the recording, so every ``time`` in the output is seconds
@@ -56,7 +59,7 @@ from realtime.channels import describe_left_out
 from realtime.config import Config, ConfigError, apply_model_settings, describe_settings, montage_warning
 from realtime.messages import Envelope, Sequencer, event_messages, to_json, window_messages
 from realtime.pipeline import Pipeline, WindowResult
-from realtime.recordings import RecordingInfo, open_recording
+from realtime.recordings import EXTENSIONS, RecordingInfo, open_recording, recordings_under
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +313,19 @@ def run_offline(
     host = socket.gethostname()
     scored: list[Scored] = []
     failed = 0
-    for path in paths:
+    files: list[str | Path] = []
+    for given in paths:  # a folder: the recordings under it
+        if not Path(given).is_dir():
+            files.append(given)
+        elif found := recordings_under(given):
+            log.info("%s: %d recordings", given, len(found))
+            files += found
+        else:
+            failed += 1
+            error = f"no recording ({', '.join(EXTENSIONS)}) under the folder"
+            log.error("%s: %s", given, error)
+            out.write(json.dumps({"type": "error", "file": str(given), "error": error}) + "\n")
+    for path in files:
         try:
             done = score_recording(path, config, model, windows=windows, out=out, sequencer=sequencer, host=host)
             log.info("%s: %d events", path, done.events)

@@ -115,6 +115,11 @@ log = logging.getLogger(__name__)
 EXTENSIONS = (".edf", ".bdf", ".npz")
 
 
+def recordings_under(folder: str | Path) -> list[Path]:
+    """The recordings in ``folder`` and its subfolders (:data:`EXTENSIONS`, in any case), sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+
+
 class RecordingError(ValueError):
     """A recording that cannot be read; the message names the file."""
 

@@ -115,6 +115,30 @@ def test_events_only_and_channel_selection(detector, tmp_path):
     assert "channel(s) ['Z'] not in the stream; it has ['A', 'B', 'C', 'D']" in lines_of(buf)[0]["error"]
 
 
+def test_a_folder_stands_for_the_recordings_under_it(detector, tmp_path):
+    """``--file DIR``: every EDF/BDF/NPZ under it (subfolders too, sorted, any case of the extension), other files
+    ignored; a folder without any is an error line, the rest still scored, and the summary counts them all."""
+    import shutil
+
+    ward = tmp_path / "ward"
+    (ward / "bed2").mkdir(parents=True)
+    shutil.copy(NONSEIZURE, ward / "a_quiet.EDF")
+    shutil.copy(SEIZURE, ward / "bed2" / "b_seizure.edf")
+    (ward / "notes.txt").write_text("not a recording")
+    (tmp_path / "empty").mkdir()
+    strict = build_config({"decision": {"on_threshold": 0.8, "smoothing_windows": 3, "min_duration_s": 2.0}})
+    buf = io.StringIO()
+    assert run_offline([ward, tmp_path / "empty"], strict, model=detector, out=buf) == 1
+    *lines, summary = lines_of(buf)
+    assert [ln["file"] for ln in lines if ln["type"] == "channels"] == [
+        str(ward / "a_quiet.EDF"),
+        str(ward / "bed2" / "b_seizure.edf"),
+    ]
+    (error,) = [ln for ln in lines if ln["type"] == "error"]
+    assert error["file"] == str(tmp_path / "empty") and error["error"].startswith("no recording (.edf, .bdf, .npz)")
+    assert (summary["files"], summary["failed"], summary["onsets"], summary["signal_s"]) == (2, 1, 1, 82.0)
+
+
 def test_unloadable_model_is_one_error_line(tmp_path):
     cfg = build_config({"model": {"path": str(tmp_path / "no-such-export")}})
     buf = io.StringIO()

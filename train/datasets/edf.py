@@ -26,7 +26,6 @@ from train.datasets.records import Record, loaded, rail_mask, resample_to, resam
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = (".edf", ".bdf", ".npz")
 MIN_RATE_HZ = 100.0  # an EEG rate below this cannot carry the filter bank's bands (up to 40 Hz) faithfully
 
 
@@ -110,11 +109,15 @@ def seizure_mask(annotations, n_samples: int, sfreq_hz: float, segments=((0, 0.0
 
 
 def expand_paths(paths) -> list[Path]:
+    """Each file of ``paths``, a folder replaced by the recordings under it (``realtime.recordings.recordings_under``,
+    as ``realtime-detect --file`` reads a folder); ``FileNotFoundError`` for a path that does not exist."""
+    from realtime.recordings import recordings_under
+
     out = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            out += sorted(q for q in p.rglob("*") if q.suffix.lower() in EXTENSIONS)
+            out += recordings_under(p)
         elif p.exists():
             out.append(p)
         else:
