@@ -19,7 +19,6 @@ RAIL_FRACTION = 0.1
 # derivation that uses it (two in the double banana, enough for a 2-of-n alarm). The network was
 # never shown anything near this; leaving the channel out (and saying so) is safer.
 MAX_STD_UV = 2000.0
-REASONS = ("non-finite", "flat", "railed", "implausible")
 
 
 def channel_quality(
@@ -30,8 +29,8 @@ def channel_quality(
     max_std_uv: float = MAX_STD_UV,
     at_rails: np.ndarray | None = None,
 ) -> tuple[list[str | None], np.ndarray]:
-    """Per row of ``x [n_channels, n_samples]`` (µV): ``None`` when usable, else why not (:data:`REASONS`, checked
-    in that order); and the rows' standard deviations ``[n_channels]`` (µV), which the amplitude monitor reuses.
+    """Per row of ``x [n_channels, n_samples]`` (µV): ``None`` when usable, else why not (``"non-finite"``,
+    ``"flat"``, ``"railed"``, ``"implausible"``, checked in that order); and the rows' standard deviations ``[n_channels]`` (µV), which the amplitude monitor reuses.
 
     ``at_rails [n_channels]``: each row's count of clipped samples, where it was counted before ``x`` was
     resampled (training: ``train.datasets.records.rail_mask``; a clipped stretch rings after resampling);

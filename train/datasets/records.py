@@ -18,12 +18,12 @@ class Record:
     """One single-channel recording at the model rate.
 
     recording_id: unique name (e.g. ``bonn/S/S001.txt`` or ``edf/chb01_03.edf#FP1-F7``).
-    rail_samples: int64 ``[k]`` or None: the samples (sorted positions) that were clipped as recorded
-    (:func:`rail_mask`), for the daemon's window rule (:func:`example_quality`); a handful where nothing clipped.
     group_id: recordings sharing a group always land in the same split (same file, same content).
     signal_uv: float32 ``[n_samples]`` in µV at ``sample_rate_hz``.
     labels: int8 ``[n_samples]`` (0 non-seizure, 1 seizure) per sample.
     source: ``bonn`` | ``nscnd`` | ``edf``; subset: e.g. Bonn set letter ``S`` or ``ictal``.
+    rail_samples: int64 ``[k]`` or None: the samples (sorted positions) that were clipped as recorded
+    (:func:`rail_mask`), for the daemon's window rule (:func:`example_quality`); a handful where nothing clipped.
     """
 
     recording_id: str
