@@ -30,7 +30,8 @@ def channel_quality(
     at_rails: np.ndarray | None = None,
 ) -> tuple[list[str | None], np.ndarray]:
     """Per row of ``x [n_channels, n_samples]`` (µV): ``None`` when usable, else why not (``"non-finite"``,
-    ``"flat"``, ``"railed"``, ``"implausible"``, checked in that order); and the rows' standard deviations ``[n_channels]`` (µV), which the amplitude monitor reuses.
+    ``"flat"``, ``"railed"``, ``"implausible"``, checked in that order); and the rows' standard deviations
+    ``[n_channels]`` (µV), which the amplitude monitor reuses.
 
     ``at_rails [n_channels]``: each row's count of clipped samples, where it was counted before ``x`` was
     resampled (training: ``train.datasets.records.rail_mask``; a clipped stretch rings after resampling);
