@@ -13,6 +13,7 @@ import sys
 import time
 
 from realtime import __version__
+from realtime.config import MONTAGES
 from realtime.daemon import EX_CONFIG, EX_OK, EX_SOFTWARE, configure_logging
 
 log = logging.getLogger("realtime.cli")
@@ -24,6 +25,7 @@ OVERRIDES = {
     "source_id": "stream.source_id",
     "include": "stream.include",
     "exclude": "stream.exclude",
+    "montage": "signal.montage",
     "model": "model.path",
     "backend": "model.backend",
     "device": "model.device",
@@ -94,6 +96,11 @@ def build_detect_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="PATTERN",
         help="never score channels whose label matches this glob, any case, e.g. 'DC*' (repeatable; stream.exclude)",
+    )
+    g.add_argument(
+        "--montage",
+        choices=MONTAGES,
+        help="re-reference the EEG before scoring (signal.montage; default: the model card's, else as_recorded)",
     )
     g = ap.add_argument_group("model")
     g.add_argument("--model", metavar="PATH", help="model export directory (model.path; default: the shipped model)")
