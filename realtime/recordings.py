@@ -56,7 +56,12 @@ values. Two exceptions hold more than a block:
   block would differ at the block's edges) and kept in memory, float64 at the EEG rate: only those
   few signals;
 - edfio (0.4.18) reads a BDF eagerly (no lazy loading for its 24-bit samples): the file's digital
-  values stay in memory (int32, half of the float64 array), blocks are calibrated when read.
+  values stay in memory (int32, half of the float64 array), blocks are calibrated when read. The read
+  itself peaks at about 8 times the file's size (:data:`BDF_PEAK_PER_FILE_BYTE`, measured by
+  ``benchmarks/bdf_memory.py``): a BDF for which that is more than the memory available to the process
+  (:func:`available_memory_bytes`: the machine's, or its cgroup's limit) is refused with a
+  :class:`RecordingError` saying so, instead of the process being killed halfway (a day of 32 channels at
+  512 Hz is a 4.2 GB BDF: 34 GB to read).
 
 Values are bit-identical to reading the whole signal: edfio calibrates a slice with the same
 ``(digital + offset) * gain`` as the whole, and the unit scale is the same product.
@@ -113,6 +118,48 @@ from realtime.preprocess import UnitError, resample_fraction, unit_scale_to_uv
 log = logging.getLogger(__name__)
 
 EXTENSIONS = (".edf", ".bdf", ".npz")
+
+
+# Peak memory of reading a BDF per byte of the file (edfio reads a BDF whole: 7.7 measured, 30 and 120 min of 8
+# channels at 512 Hz: benchmarks/bdf_memory.py, benchmarks/results/bdf-memory-vm-2026-12-03.json)
+BDF_PEAK_PER_FILE_BYTE = 8.0
+
+
+def available_memory_bytes() -> int | None:
+    """Memory this process may still take (bytes): the machine's ``MemAvailable``, or less where its cgroup
+    (a systemd unit's ``MemoryMax``, a container's limit) allows less; None when neither can be read. Never raises."""
+    found: list[int] = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        groups = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        groups = []
+    for line in groups:  # this process's group's limit and use: cgroup v2 ("0::/path") or v1's memory controller
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, group = parts
+        if controllers == "":
+            root, files = Path("/sys/fs/cgroup") / group.lstrip("/"), ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            root, files = (
+                Path("/sys/fs/cgroup/memory") / group.lstrip("/"),
+                ("memory.limit_in_bytes", "memory.usage_in_bytes"),
+            )
+        else:
+            continue
+        try:
+            limit = (root / files[0]).read_text().strip()
+            if limit != "max" and int(limit) < 1 << 60:  # v1 writes "no limit" as a huge number
+                found.append(int(limit) - int((root / files[1]).read_text().strip()))
+        except (OSError, ValueError):
+            pass
+    return max(0, min(found)) if found else None
 
 
 def recordings_under(folder: str | Path) -> list[Path]:
@@ -491,6 +538,14 @@ def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
             f"recording {str(path)!r}: the header says it is {header.header_bytes} bytes long, but a header of "
             f"{len(header.labels)} signals is {expected} bytes: not a valid {fmt} file"
         )
+    if bdf:  # read whole: refuse a file whose reading would not fit, rather than be killed for it
+        need, available = BDF_PEAK_PER_FILE_BYTE * path.stat().st_size, available_memory_bytes()
+        if available is not None and need > available:
+            raise RecordingError(
+                f"recording {str(path)!r}: a BDF is read whole (edfio decodes its 24-bit samples at once): about "
+                f"{need / 1e9:.1f} GB at the peak for this {path.stat().st_size / 1e9:.2f} GB file, "
+                f"{available / 1e9:.1f} GB available; split it, or convert it to EDF, which is read block by block"
+            )
     try:
         with warnings_module.catch_warnings(record=True) as caught:  # a truncated file, a wrong record count
             warnings_module.simplefilter("always")

@@ -221,3 +221,31 @@ def test_feed_holds_a_block_not_the_recording(tmp_path):
     assert sink.last_time == (rate * seconds - 1) / rate
     assert lazy_peak < whole_bytes / 4, (lazy_peak, whole_bytes)
     assert eager_peak > whole_bytes, (eager_peak, whole_bytes)
+
+
+def test_a_bdf_too_large_for_the_memory_available_is_refused_not_read(tmp_path, monkeypatch, detector):
+    """A BDF is read whole (edfio) at about 8x its size: where that is more than the process may take, it is a
+    RecordingError (an error line offline, the other files still scored), not a process killed halfway; an EDF,
+    read block by block, is not held to it."""
+    import realtime.recordings as rr
+
+    bdf, edf = write_bdf(tmp_path / "big.bdf"), write_mixed_edf(tmp_path / "long.edf")
+    need = rr.BDF_PEAK_PER_FILE_BYTE * bdf.stat().st_size
+    monkeypatch.setattr(rr, "available_memory_bytes", lambda: int(need) - 1)
+    with pytest.raises(rr.RecordingError, match=r"a BDF is read whole .*; split it, or convert it to EDF"):
+        open_recording(bdf)
+    assert open_recording(edf).n_samples > 0
+    out = io.StringIO()
+    assert offline.run_offline([bdf, edf], build_config({}), model=detector, out=out) == 1
+    lines = [json.loads(s) for s in out.getvalue().splitlines()]
+    assert lines[0]["type"] == "error" and lines[0]["file"] == str(bdf) and "GB available" in lines[0]["error"]
+    assert lines[-1]["files"] == 1 and lines[-1]["failed"] == 1
+    monkeypatch.setattr(rr, "available_memory_bytes", lambda: int(need))  # just enough: read
+    assert open_recording(bdf).n_samples > 0
+
+
+def test_the_memory_available_is_read_from_the_machine():
+    import realtime.recordings as rr
+
+    got = rr.available_memory_bytes()
+    assert got is not None and 0 < got < 1 << 50
