@@ -15,7 +15,8 @@ For every bed count N in ``--beds``, three runs, one after the other, each with 
   messages, metrics. Built once per benchmark run in a subprocess (needs TensorFlow);
 - ``separate``: N one-bed daemons (``[stream]``, as one per bed is deployed), for N up to
   ``--separate-max`` (default 10) and while N times the single daemon's resident memory at ready fits in
-  80 % of MemAvailable; otherwise skipped, and the output and the JSON say so and why.
+  80 % of the memory available (MemAvailable, or the cgroup's limit); otherwise skipped, and the output
+  and the JSON say so and why.
 
 What every run has (real processes, loopback only; LSL kept on this machine by the packaged
 ``realtime/data/lsl_api.cfg``, ``ResolveScope = machine``, ``IPv6 = disable``, through ``LSLAPICFG``):
@@ -85,6 +86,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from realtime.demo import _READY, DATA, lsl_config_path  # noqa: E402
+from realtime.recordings import available_memory_bytes  # noqa: E402
 
 os.environ["LSLAPICFG"] = str(lsl_config_path())  # machine scope, no IPv6: set before liblsl loads
 
@@ -106,16 +108,6 @@ TARGETS["ready_s"] = 5.0
 
 
 # ----------------------------------------------------------------------------- /proc
-def mem_available() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
 def usable_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -767,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "cpus_usable": usable_cores(),
-            "mem_available_mib_at_start": (mem_available() or 0) / MIB,
+            "mem_available_mib_at_start": (available_memory_bytes() or 0) / MIB,
             "python": platform.python_version(),
             "numpy": np.__version__,
             "liblsl": pylsl.library_version(),
@@ -824,14 +816,14 @@ def main(argv: list[str] | None = None) -> int:
             elif (
                 mode == "separate"
                 and n in rss_single
-                and (avail := mem_available()) is not None
+                and (avail := available_memory_bytes()) is not None
                 and (n * rss_single[n] > 0.8 * avail)
             ):
                 r = {
                     "mode": mode,
                     "beds": n,
                     "skipped": f"{n} daemons x {rss_single[n] / MIB:.0f} MiB (one daemon at ready) > 80 % of "
-                    f"MemAvailable {avail / MIB:.0f} MiB",
+                    f"the {avail / MIB:.0f} MiB available",
                 }
             else:
                 print(f"  ... {n} beds, {mode}", file=sys.stderr, flush=True)

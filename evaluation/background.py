@@ -109,7 +109,6 @@ def discover(root: str | Path) -> list[BackgroundRecording]:
     return found
 
 
-# --------------------------------------------------------------------------- rates
 # --------------------------------------------------------------------------- scoring
 @dataclass
 class Scores:
@@ -158,18 +157,22 @@ def _count_flags(flags: Iterable[Mapping[str, str]]) -> dict[str, dict[str, int]
 
 
 @dataclass(kw_only=True, eq=False)
-class _Amplified(RecordingInfo):
-    """``source``'s samples times ``gain``, read block by block (the values of ``source.load().data * gain``)."""
+class Edited(RecordingInfo):
+    """``source`` changed as it is read, block by block: its samples times ``gain``, plus ``added [n_channels, n]``
+    (µV) when given, which then also crops it to its first ``n`` samples (a stress test's gain, an experiment's
+    artefact; the values of ``source.load().data[:, :n] * gain + added``)."""
 
     source: RecordingInfo = field(repr=False)
-    gain: float
+    gain: float = 1.0
+    added: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_samples(self) -> int:
-        return self.source.n_samples
+        return self.source.n_samples if self.added is None else int(self.added.shape[1])
 
     def _read(self, start: int, stop: int, rows) -> np.ndarray:
-        return self.source.read(start, stop, rows) * self.gain
+        x = self.source.read(start, stop, rows) * self.gain
+        return x if self.added is None else x + self.added[list(rows), start:stop]
 
 
 def score_recording(rec: BackgroundRecording, config, detector, gain: float = 1.0) -> Scores:
@@ -182,7 +185,7 @@ def score_recording(rec: BackgroundRecording, config, detector, gain: float = 1.
 
     r = open_recording(rec.path, sidecars=False)  # read block by block by feed; seizure-free: no annotations
     if gain != 1.0:
-        r = _Amplified(source=r, gain=gain, **r.metadata())
+        r = Edited(source=r, gain=gain, **r.metadata())
     pipe = recording_pipeline(r, config, detector)
     results = list(feed(pipe, r, config.window.hop_s))
     events = [e for w in results for e in w.events]

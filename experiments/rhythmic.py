@@ -33,11 +33,11 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from evaluation.background import Edited
 from realtime.recordings import RecordingInfo
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -82,21 +82,6 @@ def gains(labels: list[str], pattern: str, rng: np.random.Generator) -> np.ndarr
     return np.where(on, rng.uniform(0.4, 1.0, len(labels)), 0.0)
 
 
-@dataclass(kw_only=True, eq=False)
-class _WithArtefact(RecordingInfo):
-    """``source``'s first ``n`` samples plus ``added [n_channels, n]`` (µV), read block by block."""
-
-    source: RecordingInfo = field(repr=False)
-    added: np.ndarray = field(repr=False)
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.added.shape[1])
-
-    def _read(self, start: int, stop: int, rows) -> np.ndarray:
-        return self.source.read(start, stop, rows) + self.added[list(rows), start:stop]
-
-
 def with_artefact(r: RecordingInfo, seconds: float, kind: str | None, amplitude_uv: float, pattern: str, seed: int):
     """``r``'s first ``seconds`` with the artefact (``kind`` None: none) over ``[ARTEFACT_START_S,
     ARTEFACT_START_S + ARTEFACT_S)``."""
@@ -106,7 +91,7 @@ def with_artefact(r: RecordingInfo, seconds: float, kind: str | None, amplitude_
         a, b = int(ARTEFACT_START_S * r.sfreq), min(n, int((ARTEFACT_START_S + ARTEFACT_S) * r.sfreq))
         g = gains(list(r.ch_names), pattern, np.random.default_rng(seed))
         added[:, a:b] = g[:, None] * waveform(kind, amplitude_uv, np.arange(b - a) / r.sfreq)[None, :]
-    return _WithArtefact(source=r, added=added, **r.metadata())
+    return Edited(source=r, added=added, **r.metadata())
 
 
 def onsets(rec: RecordingInfo, config, detector) -> list[float]:

@@ -56,11 +56,11 @@ error, as is a stream with nothing left to score.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -233,6 +233,10 @@ class Pipeline:
         )
         self.flat_std_uv, self.rail_fraction = float(flat_std_uv), float(rail_fraction)
         self.max_std_uv = float(max_std_uv)
+        # the window rule with this pipeline's limits, made once (every window of every bed goes through it)
+        self._quality = functools.partial(
+            channel_quality, flat_std_uv=self.flat_std_uv, rail_fraction=self.rail_fraction, max_std_uv=self.max_std_uv
+        )
         self.samples_total = 0  # every sample pushed, across resets
         self.windows_total = 0  # windows scored
         self.skipped_windows_total = 0
@@ -316,16 +320,11 @@ class Pipeline:
         x, ts = self.buffer.latest(self.native_window_samples, skip_newest=skip_newest)
         x = x.astype(np.float64)  # stored as float32 (half the memory of a bed; 1e-7 relative)
         times = self._times(skip_newest, ts)
-        limits: dict[str, Any] = {
-            "flat_std_uv": self.flat_std_uv,
-            "rail_fraction": self.rail_fraction,
-            "max_std_uv": self.max_std_uv,
-        }
-        reasons, std = channel_quality(x, **limits)
+        reasons, std = self._quality(x)
         if self.montage.applied != "as_recorded":  # derive from the usable inputs, then check the derivations
             x = self.montage.apply(x, np.array([r is None for r in reasons]))
             why = self.montage.reasons_out(reasons)
-            reasons, std = channel_quality(x, **limits)
+            reasons, std = self._quality(x)
             reasons = [w or r for w, r in zip(why, reasons, strict=True)]
         good = np.array([r is None for r in reasons], dtype=bool)
         flagged = {self.unique_ch_names[i]: r for i, r in enumerate(reasons) if r is not None}
