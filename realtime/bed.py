@@ -224,7 +224,8 @@ class Bed:
             m.channels_scored.labels(stream=label).set(int(np.isfinite(res.channel_probabilities).sum()))
             m.channels_left_out.labels(stream=label).set(len(res.flagged_channels))
             m.channels_amplitude_atypical.labels(stream=label).set(len(res.amplitude_flags))
-            self._check_quality(res.flagged_channels, res.amplitude_flags)
+            m.channels_scaled.labels(stream=label).set(len(res.scaled_channels))
+            self._check_quality(res.flagged_channels, res.amplitude_flags, res.scaled_channels)
             if res.skipped_before:
                 m.windows_skipped.labels(stream=label).inc(res.skipped_before)
                 errors.error(
@@ -445,17 +446,21 @@ class Bed:
         self.publish(signal_message(self._envelope, time=self.daemon._lsl_now(), state="clock", detail=detail))
         self._clock_pending, self._clock_sent_at = [], now
 
-    def _check_quality(self, flagged: Mapping[str, str], amplitude: Mapping[str, str]) -> None:
-        """``status.signal`` ``quality`` when the set of channels left out (flat, railed, non-finite, implausible)
-        or of channels with an atypical amplitude changes; at most one such message per ``QUALITY_HOLD_S``,
-        always ending on the latest state."""
-        current = tuple(sorted(flagged.items())) + tuple(sorted(amplitude.items()))
+    def _check_quality(
+        self, flagged: Mapping[str, str], amplitude: Mapping[str, str], scaled: Mapping[str, float]
+    ) -> None:
+        """``status.signal`` ``quality`` when the set of channels left out (flat, railed, non-finite, implausible),
+        of channels with an atypical amplitude or of channels scaled down changes; at most one such message per
+        ``QUALITY_HOLD_S``, always ending on the latest state."""
+        from realtime.messages import quality_key
+
+        current = quality_key(flagged, amplitude, scaled)
         now = time.monotonic()
         if current == self._quality_sent or now - self._quality_sent_at < QUALITY_HOLD_S:
             return
         from realtime.messages import signal_message
 
-        detail = self._pipeline.quality_detail(flagged, amplitude)
+        detail = self._pipeline.quality_detail(flagged, amplitude, scaled)
         log.warning("signal quality on %s: %s", self.stream_label, detail)
         self.publish(signal_message(self._envelope, time=self.daemon._lsl_now(), state="quality", detail=detail))
         self._quality_sent, self._quality_sent_at = current, now

@@ -79,6 +79,14 @@ class SignalConfig:
     # here to measure that cost. So the default keeps the signal as recorded. A model card that names the
     # montage its network was trained on ("montage") takes precedence over this default (MODEL_SETTING_KEYS).
     montage: str = "as_recorded"
+    # A channel whose background (the background_quantile of its 1.5-40 Hz window standard deviation over
+    # amplitude_span_s, once amplitude_min_s of it is seen) exceeds background_limit_uv is scaled down to it
+    # before the model (realtime.scaling): a patient's high-amplitude background is shown to the network at a
+    # level it was seen quiet at, and a seizure keeps its size relative to that background. 0 = off. The
+    # default is 3x the highest person's background level in the real background corpus, the gain at which the
+    # shipped network raised no alarm on any of them (docs/background.md "Background scaling").
+    background_limit_uv: float = 100.0
+    background_quantile: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -362,6 +370,14 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
         0 < sg.amplitude_min_s <= sg.amplitude_span_s,
         f"signal.amplitude_min_s / amplitude_span_s: need "
         f"0 < min <= span, got {sg.amplitude_min_s!r} / {sg.amplitude_span_s!r}",
+    )
+    check(
+        math.isfinite(sg.background_limit_uv) and sg.background_limit_uv >= 0,
+        f"signal.background_limit_uv: must be >= 0 (0 = off), got {sg.background_limit_uv!r}",
+    )
+    check(
+        0 < sg.background_quantile < 1,
+        f"signal.background_quantile: must lie in (0, 1), got {sg.background_quantile!r}",
     )
     check(
         sg.montage in MONTAGES, f"signal.montage: expected one of {', '.join(map(repr, MONTAGES))}, got {sg.montage!r}"

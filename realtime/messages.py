@@ -284,13 +284,17 @@ def quality_detail(
     low_uv: float,
     high_uv: float,
     max_std_uv: float,
+    scaled: Mapping[str, float] | None = None,
+    background_limit_uv: float = 0.0,
 ) -> str:
     """The signal-quality report (``status.signal`` ``quality`` detail; the offline review's warning).
 
     ``flagged``: channel -> why it was left out ("flat", "railed", "non-finite", "implausible");
     ``amplitude``: channel -> "amplitude_low" / "amplitude_high" (still scored); ``median_uv``: channel
     -> median window standard deviation (µV) over minutes; ``[low_uv, high_uv]`` the model's range;
-    ``max_std_uv`` the implausibility bound; ``n_channels`` the channels scored when all are usable.
+    ``max_std_uv`` the implausibility bound; ``n_channels`` the channels scored when all are usable;
+    ``scaled``: channel -> the factor its window was multiplied by, its background being above
+    ``background_limit_uv`` (:mod:`realtime.scaling`).
     """
     if flagged:
         detail = "channels left out: " + ", ".join(f"{name} ({why})" for name, why in sorted(flagged.items()))
@@ -312,7 +316,18 @@ def quality_detail(
             )
             + ": still scored, but check the device's gain and units"
         )
+    if scaled:
+        detail += (
+            f"; background above {background_limit_uv:g} uV (1.5-40 Hz, over minutes), scaled down to it: "
+            + ", ".join(f"{name} (x{factor:.2f})" for name, factor in sorted(scaled.items()))
+        )
     return detail
+
+
+def quality_key(flagged: Mapping[str, str], amplitude: Mapping[str, str], scaled: Mapping[str, float]) -> tuple:
+    """What a new quality report is made for: the channels left out and why, those of atypical amplitude,
+    and which are scaled down (not by how much: their factor follows the background window by window)."""
+    return tuple(sorted(flagged.items())) + tuple(sorted(amplitude.items())) + tuple(sorted(scaled))
 
 
 class Sequencer:

@@ -156,6 +156,12 @@ class Metrics(_Exporter):
             "Channels whose median window standard deviation over minutes is outside the model's training range "
             "(gain or unit probably wrong; still scored)",
         )
+        self.channels_scaled = s(
+            Gauge,
+            "channels_scaled",
+            "Channels whose background over minutes is above signal.background_limit_uv, scaled down to it "
+            "before the model",
+        )
         self.model_info = Gauge(
             f"{p}model_info",
             "The loaded model (value is always 1)",

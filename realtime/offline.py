@@ -57,7 +57,7 @@ import numpy as np
 
 from realtime.channels import describe_left_out
 from realtime.config import Config, ConfigError, apply_model_settings, describe_settings, montage_warning
-from realtime.messages import Envelope, Sequencer, event_messages, to_json, window_messages
+from realtime.messages import Envelope, Sequencer, event_messages, quality_key, to_json, window_messages
 from realtime.pipeline import Pipeline, WindowResult
 from realtime.recordings import EXTENSIONS, RecordingInfo, open_recording, recordings_under
 
@@ -213,16 +213,17 @@ def score_recording(
                 "channel_probabilities": {nm: _num(p) for nm, p in zip(names, r.channel_probabilities, strict=False)},
                 "flagged_channels": dict(r.flagged_channels),
                 "amplitude_flags": dict(r.amplitude_flags),
+                "scaled_channels": {nm: round(f, 4) for nm, f in r.scaled_channels.items()},
             }
             out.write(json.dumps(line, allow_nan=False, separators=(",", ":")) + "\n")
         emit(window_messages(r, env, names))
-        quality = tuple(sorted(r.flagged_channels.items())) + tuple(sorted(r.amplitude_flags.items()))
+        quality = quality_key(r.flagged_channels, r.amplitude_flags, r.scaled_channels)
         if quality != quality_reported:
             log.warning(
                 "%s: signal quality at %.1f s: %s",
                 file,
                 r.window_end,
-                pipe.quality_detail(r.flagged_channels, r.amplitude_flags),
+                pipe.quality_detail(r.flagged_channels, r.amplitude_flags, r.scaled_channels),
             )
             quality_reported = quality
     emit(event_messages(pipe.flush(), env, names))

@@ -24,9 +24,12 @@ Per window (every ``window.hop_s`` seconds of signal, once a full window is buff
    :func:`predict_batched`, and ``complete`` decides on each window with its probabilities);
 4. the per-channel probabilities (NaN for flagged channels) go to the :class:`DecisionMachine`.
    If every channel is flagged the window has no probability (NaN) and the decision state holds.
+   Before the model, a channel whose background over minutes is larger than ``signal.background_limit_uv``
+   is scaled down to it (:class:`realtime.scaling.BackgroundScaler`; ``scaled_channels``: name -> factor);
 5. the scored channels' standard deviations go to the :class:`AmplitudeMonitor`, which reports a
    channel whose median over minutes is outside the range the model was trained on
-   (``amplitude_flags``: probably a wrong gain or unit; the channel stays scored).
+   (``amplitude_flags``: probably a wrong gain or unit; the channel stays scored), and their band-limited
+   ones (before scaling) to the :class:`BackgroundScaler`, for the next windows' factors.
 
 Time: windows are timed twice. The decision runs on the sample clock (:mod:`realtime.clock`: samples
 counted over the nominal rate since the first sample, plus the time lost samples or a reconnect really
@@ -73,6 +76,7 @@ from realtime.montage import Montage
 from realtime.preprocess import Resampler, resolve_unit
 from realtime.quality import FLAT_STD_UV, MAX_STD_UV, RAIL_FRACTION, channel_quality
 from realtime.ring_buffer import RingBuffer
+from realtime.scaling import BackgroundScaler, band_std_uv
 from realtime.windowing import WindowScheduler
 
 log = logging.getLogger(__name__)
@@ -98,6 +102,8 @@ class WindowResult:
     flagged_channels: dict[str, str] = field(default_factory=dict)
     # unique name -> "amplitude_low" | "amplitude_high" (still scored)
     amplitude_flags: dict[str, str] = field(default_factory=dict)
+    # unique name -> factor < 1 its window was multiplied by: a background above signal.background_limit_uv
+    scaled_channels: dict[str, float] = field(default_factory=dict)
     skipped_before: int = 0  # due windows skipped (live mode, or overwritten) just before this one
 
 
@@ -108,6 +114,10 @@ class DueWindow:
     inputs: np.ndarray  # [n_good, window_samples] µV at the model rate: the usable channels, in order
     good: np.ndarray  # [n_channels] bool: the channel is in ``inputs`` (not flagged)
     std: np.ndarray  # [n_channels] standard deviation (µV) of each channel's window, for the amplitude monitor
+    # [n_channels] 1.5-40 Hz standard deviation (µV) at the model rate before scaling, NaN where not scored or
+    # the scaler is off; and the factor each scored channel was multiplied by (1: not scaled)
+    level: np.ndarray
+    factors: np.ndarray
     flagged: dict[str, str]  # unique name -> why left out of this window
     times: tuple[float, float, float, float]  # start, end on the sample clock; start, end in the stream's clock
 
@@ -224,12 +234,26 @@ class Pipeline:
             gap_tolerance_s=DecisionMachine.GAP_TOLERANCE_S,
         )
         self._base = 0  # samples_total when the buffer was last cleared: buffer count -> sample index
+        span_windows = max(1, math.ceil(sig.amplitude_span_s / window.hop_s))
+        min_windows = max(1, math.ceil(sig.amplitude_min_s / window.hop_s))
         self.amplitude = AmplitudeMonitor(
             len(self.ch_names),
             low_uv=sig.amplitude_low_uv,
             high_uv=sig.amplitude_high_uv,
-            span_windows=max(1, math.ceil(sig.amplitude_span_s / window.hop_s)),
-            min_windows=max(1, math.ceil(sig.amplitude_min_s / window.hop_s)),
+            span_windows=span_windows,
+            min_windows=min_windows,
+        )
+        # None when signal.background_limit_uv is 0 (off)
+        self.scaler = (
+            BackgroundScaler(
+                len(self.ch_names),
+                limit_uv=sig.background_limit_uv,
+                quantile=sig.background_quantile,
+                span_windows=span_windows,
+                min_windows=min_windows,
+            )
+            if sig.background_limit_uv > 0
+            else None
         )
         self.flat_std_uv, self.rail_fraction = float(flat_std_uv), float(rail_fraction)
         self.max_std_uv = float(max_std_uv)
@@ -328,11 +352,18 @@ class Pipeline:
             reasons = [w or r for w, r in zip(why, reasons, strict=True)]
         good = np.array([r is None for r in reasons], dtype=bool)
         flagged = {self.unique_ch_names[i]: r for i, r in enumerate(reasons) if r is not None}
+        level = np.full(len(self.ch_names), np.nan)
+        factors = np.ones(len(self.ch_names))
         if good.any():
             inputs = self.resampler.to_model_rate(x[good], self.window_samples)
+            if self.scaler is not None:
+                level[good] = band_std_uv(inputs, self.detector.sample_rate_hz)
+                factors = self.scaler.factors()
+                if (factors[good] < 1).any():
+                    inputs = inputs * factors[good, None].astype(inputs.dtype)
         else:
             inputs = np.empty((0, self.window_samples), dtype=np.float32)
-        return DueWindow(inputs=inputs, good=good, std=std, flagged=flagged, times=times)
+        return DueWindow(inputs=inputs, good=good, std=std, level=level, factors=factors, flagged=flagged, times=times)
 
     def complete(self, window: DueWindow, probabilities: np.ndarray) -> WindowResult:
         """Decide on a prepared window given the model's ``probabilities [n_good]`` for its ``inputs``."""
@@ -351,6 +382,12 @@ class Pipeline:
         events = self.decision.step(d_end, d_start, d_end, probs, shown=(t_end, t_start, t_end))
         levels = self.amplitude.update(np.where(good, window.std, np.nan))  # left-out channels do not count
         amplitude = {self.unique_ch_names[i]: r for i, r in enumerate(levels) if r is not None}
+        scaled = {}
+        if self.scaler is not None:
+            self.scaler.update(window.level)
+            scaled = {
+                self.unique_ch_names[i]: float(window.factors[i]) for i in np.flatnonzero(good & (window.factors < 1))
+            }
         self.windows_total += 1
         skipped, self._pending_skipped = self._pending_skipped, 0
         return WindowResult(
@@ -363,6 +400,7 @@ class Pipeline:
             raw_probability=self.decision.last_raw_probability,
             flagged_channels=flagged,
             amplitude_flags=amplitude,
+            scaled_channels=scaled,
             skipped_before=skipped,
         )
 
@@ -380,11 +418,15 @@ class Pipeline:
         self.scheduler.reset()
         self.decision.reset()
         self.amplitude.reset()
+        if self.scaler is not None:
+            self.scaler.reset()
         self.clock.restart()  # the next sample starts a new clock segment; the outage counts as time
         self._base = self.samples_total
         self._pending_skipped = 0
 
-    def quality_detail(self, flagged: Mapping[str, str], amplitude: Mapping[str, str]) -> str:
+    def quality_detail(
+        self, flagged: Mapping[str, str], amplitude: Mapping[str, str], scaled: Mapping[str, float] | None = None
+    ) -> str:
         """The signal-quality report (:func:`realtime.messages.quality_detail`) with this pipeline's
         channel count, amplitude medians and bounds: the daemon's ``status.signal`` detail, offline's warning."""
         from realtime.messages import quality_detail
@@ -398,6 +440,8 @@ class Pipeline:
             low_uv=amp.low_uv,
             high_uv=amp.high_uv,
             max_std_uv=self.max_std_uv,
+            scaled=scaled,
+            background_limit_uv=0.0 if self.scaler is None else self.scaler.limit_uv,
         )
 
     def units_detail(self) -> str:

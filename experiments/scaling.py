@@ -1,0 +1,222 @@
+"""Background scaling (:mod:`realtime.scaling`): its limit by a rule fixed in advance, what it costs, what it buys.
+
+    python -m experiments.scaling [EXPORT] [--data-root ../shared/data] [--gains 1 2 3 4] [--json OUT]
+    python -m experiments.scaling --limit-only          # the rule's value, from the background corpus alone
+
+Needs ../shared/data: ``background/`` (the rule, the false alarms), ``bonn/`` and ``nscnd/`` (the test split's
+stitched recordings). Not part of the test run.
+
+1. **The limit** (docs/background.md "Background scaling", rule written before anything below was run): a
+   person's background level is the median, over their scored channels and files, of each channel's lower
+   quartile of 1.5-40 Hz window standard deviation (:func:`realtime.scaling.band_std_uv` on 4.096 s windows
+   every 1 s: the scaler's own statistic); the limit is 3 times the highest person's level, rounded down to
+   10 µV. At 3x every person of the corpus was scored without an alarm (the stress test), so the scaler only
+   acts where the network has not been seen quiet.
+2. **Seizures**: the test split's stitched recordings (each seizure after >= 95 s of background, so the
+   scaler has its minute of history) and the CHB-MIT excerpts (TEST data: measured, never tuned on), each
+   multiplied by every gain (a patient's larger EEG, seizures included), scored as ``realtime-detect --file``
+   scores them with scaling off (``signal.background_limit_uv = 0``) and on; SzCORE counts.
+3. **False alarms**: the background corpus (5.1 h, 21 persons, as the files come) at every gain, off and on
+   (:func:`evaluation.background.measure`, the binomial bed rule of the shipped settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+log = logging.getLogger("experiments.scaling")
+WINDOW_S, HOP_S = 4.096, 1.0
+RULE_GAIN = 3.0  # the stress test's gain at which no person raised an alarm
+
+
+def channel_levels(data_uv: np.ndarray, sfreq: float) -> np.ndarray:
+    """``data_uv [n_channels, n_samples]`` -> each channel's lower quartile of its windows' 1.5-40 Hz standard
+    deviation (µV), windows of ``WINDOW_S`` every ``HOP_S``; ``[n_channels]`` (empty when shorter than a window)."""
+    from realtime.scaling import band_std_uv
+
+    n, hop = int(round(WINDOW_S * sfreq)), int(round(HOP_S * sfreq))
+    if data_uv.shape[1] < n:
+        return np.empty(0)
+    starts = range(0, data_uv.shape[1] - n + 1, hop)
+    std = np.stack([band_std_uv(data_uv[:, s : s + n], sfreq) for s in starts], axis=1)  # [n_channels, n_windows]
+    return np.quantile(std, 0.25, axis=1)
+
+
+def person_levels(background_root: Path) -> dict[str, float]:
+    """``{source/person: level}``: the median over the person's scored EEG channels (the daemon's channel rule)
+    and files of :func:`channel_levels`."""
+    from evaluation.background import discover
+    from realtime.channels import select_channels
+    from realtime.preprocess import resolve_unit
+    from realtime.recordings import open_recording
+
+    per: dict[str, list[np.ndarray]] = {}
+    for rec in discover(background_root):
+        r = open_recording(rec.path, sidecars=False)
+        rows = select_channels(r.channels).scored
+        scale = np.array([resolve_unit(r.channels[i].unit, r.ch_names[i])[0] for i in rows])
+        per.setdefault(f"{rec.source}/{rec.person}", []).append(
+            channel_levels(r.read(0, r.n_samples, rows) * scale[:, None], r.sfreq)
+        )
+    return {k: float(np.median(np.concatenate(v))) for k, v in sorted(per.items())}
+
+
+def limit_from(levels: dict[str, float]) -> float:
+    """The rule: ``RULE_GAIN`` times the highest person's level, rounded down to 10 µV."""
+    return math.floor(RULE_GAIN * max(levels.values()) / 10.0) * 10.0
+
+
+def score_seizures(recs, config, detector, gain: float) -> dict:
+    """Every ``EvalRecording`` multiplied by ``gain``, through the offline pipeline; SzCORE per recording and summed."""
+    from evaluation.background import Edited
+    from evaluation.events import combine_scores, events_from_decisions, score_events
+    from realtime.offline import feed, recording_pipeline
+    from realtime.recordings import open_recording
+
+    per, scores = {}, []
+    for rec in recs:
+        r = open_recording(rec.path, sidecars=False)
+        if gain != 1.0:
+            r = Edited(source=r, gain=gain, **r.metadata())
+        pipe = recording_pipeline(r, config, detector)
+        results = list(feed(pipe, r, config.window.hop_s))
+        decisions = [e for w in results for e in w.events] + list(pipe.flush())
+        s = score_events(rec.seizures, events_from_decisions(decisions, rec.duration_s), rec.duration_s)
+        scaled = sum(bool(w.scaled_channels) for w in results)
+        per[rec.name] = {
+            "seizures": s.n_seizures,
+            "detected": s.tp,
+            "false_alarms": s.fp,
+            "latencies_s": s.latencies_s,
+            "windows_scaled": scaled,
+            "windows": len(results),
+        }
+        scores.append(s)
+    total = combine_scores(scores)
+    lat = total.detected_latencies_s
+    return {
+        "seizures": total.n_seizures,
+        "detected": total.tp,
+        "false_alarms": total.fp,
+        "hours": round(total.hours, 3),
+        "latency_median_s": round(float(np.median(lat)), 2) if lat else None,
+        "latency_max_s": round(float(max(lat)), 2) if lat else None,
+        "per_recording": per,
+    }
+
+
+def eval_recordings(data_root: Path, card: dict, out_dir: Path) -> list:
+    """The test split's stitched recordings (by the card's split) and the CHB-MIT excerpts and their stitch."""
+    from evaluation.recordings import build_stitched, chbmit_recordings
+    from train.datasets.records import load_sources
+
+    records = load_sources(("bonn", "nscnd"), data_root, sample_rate_hz=float(card["sample_rate_hz"]))
+    test = set(card["training"]["split"]["test"])
+    return build_stitched(records, test, out_dir, "test_", "test") + chbmit_recordings(out_dir)
+
+
+def background_alarms(background_root: Path, config, detector, gains) -> dict:
+    """``{gain: {alarms, hours}}`` on the background corpus (:func:`evaluation.background.measure`)."""
+    from evaluation.background import POOLED, discover, measure
+
+    result = measure(discover(background_root), config, {"network": detector}, gains=gains)
+    return {
+        f"{run['front_end']['gain']:g}": {
+            "alarms": run["sources"][POOLED]["false_alarms"],
+            "hours": round(run["sources"][POOLED]["hours"], 3),
+            "per_person": {k: v["false_alarms"] for k, v in run["per_person"].items() if v["false_alarms"]},
+        }
+        for run in result["runs"]
+    }
+
+
+def table(res: dict) -> str:
+    lines = [
+        f"limit {res['limit_uv']:g} uV (rule: {RULE_GAIN:g} x the highest person's level, "
+        f"{max(res['person_levels_uv'].values()):.1f} uV)",
+        "gain  scaling  seizures detected  false alarms (stitched + CHB-MIT)  latency median (max)  background alarms",
+    ]
+    for gain, row in res["gains"].items():
+        for name in ("off", "on"):
+            s, b = row.get(name, {}).get("seizures"), row.get(name, {}).get("background") or {}
+            cells = ["-", "-", "-"]
+            if s:
+                med, top = s["latency_median_s"], s["latency_max_s"]
+                cells = [
+                    f"{s['detected']}/{s['seizures']}",
+                    f"{s['false_alarms']} in {s['hours']} h",
+                    "-" if med is None else f"{med} s ({top} s)",
+                ]
+            bg = f"{b['alarms']} in {b['hours']} h" if b else "-"
+            lines.append(f"{gain:>4}  {name:<7}  {cells[0]:<17}  {cells[1]:<33}  {cells[2]:<20}  {bg}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from realtime.config import apply_model_settings, load_config
+    from realtime.model import default_model_path, load_detector
+
+    ap = argparse.ArgumentParser(prog="python -m experiments.scaling", description=__doc__.splitlines()[0])
+    ap.add_argument("export", nargs="?", default=str(default_model_path()))
+    ap.add_argument("--data-root", default="../shared/data")
+    ap.add_argument("--gains", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0])
+    ap.add_argument("--background-gains", type=float, nargs="*", default=None, help="default: --gains")
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--limit-only", action="store_true", help="print the rule's limit and stop")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    for noisy in ("realtime", "evaluation", "absl"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    root = Path(args.data_root)
+    levels = person_levels(root / "background")
+    limit = limit_from(levels)
+    res: dict = {"person_levels_uv": {k: round(v, 1) for k, v in levels.items()}, "limit_uv": limit}
+    log.info("person levels %s -> limit %g uV", res["person_levels_uv"], limit)
+    if args.limit_only:
+        print(json.dumps(res, indent=2))
+        return 0
+    det = load_detector(args.export, backend=args.backend)
+    base = apply_model_settings(load_config(None), getattr(det, "settings", None))[0]
+    configs = {
+        name: dataclasses.replace(base, signal=dataclasses.replace(base.signal, background_limit_uv=value))
+        for name, value in (("off", 0.0), ("on", limit))
+    }
+    card = json.loads((Path(args.export) / "model_card.json").read_text())
+    res.update(export=args.export, model_version=det.model_version, backend=det.backend, gains={})
+    bg_gains = args.gains if args.background_gains is None else args.background_gains
+    with tempfile.TemporaryDirectory() as tmp:
+        recs = eval_recordings(root, card, Path(tmp))
+        for gain in args.gains:
+            row = res["gains"].setdefault(f"{gain:g}", {})
+            for name, cfg in configs.items():
+                row[name] = {"seizures": score_seizures(recs, cfg, det, gain)}
+                log.info(
+                    "gain %g, scaling %s: %s",
+                    gain,
+                    name,
+                    {k: v for k, v in row[name]["seizures"].items() if k != "per_recording"},
+                )
+    for name, cfg in configs.items():
+        if bg_gains:
+            for gain, b in background_alarms(root / "background", cfg, det, bg_gains).items():
+                res["gains"].setdefault(gain, {}).setdefault(name, {"seizures": None})["background"] = b
+                log.info("background, gain %s, scaling %s: %s", gain, name, b)
+    print(table(res))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""A patient's high-amplitude background, scaled down to a level the network was seen quiet at.
+
+The network reads µV on a fixed scale (``fixed_uv``), so it is partly an amplitude meter: healthy
+background EEG multiplied by 4 raises false alarms that the same EEG at 3x does not (docs/background.md,
+"Stress test"), and some patients' background is that large (high-voltage delta, hypsarrhythmia). Seizure
+detectors of the field judge a window against the patient's own background (Gotman's detector compares an
+epoch with the EEG before it). :class:`BackgroundScaler` does so at the input: it keeps, per channel, the
+band-limited standard deviation of each scored window (:func:`band_std_uv`, 1.5-40 Hz: the band the
+network's filter bank passes) over ``span_windows``, and once it has ``min_windows`` of them, a channel
+whose background level (the ``quantile`` of that history, the lower quartile by default) exceeds
+``limit_uv`` is multiplied by ``limit_uv / level`` before the model: its background then reaches the
+network at ``limit_uv``, and a seizure on it keeps its size relative to that background. A channel at or
+below the limit is untouched (factor 1), so EEG of ordinary amplitude is scored exactly as without it.
+
+A lower quantile over minutes is the background, not a seizure: a seizure must fill three quarters of the
+span (225 of 300 s) before it moves the lower quartile; a short artefact does not move it. Left-out
+windows (NaN) do not count.
+
+Pure: no I/O, no clock. ``update`` takes ``level_uv [n_channels]`` (NaN for channels not scored), ``factors``
+returns ``[n_channels]`` in (0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal
+
+BAND_HZ = (1.5, 40.0)  # the shipped network's filter bank: 1.5-40 Hz (docs/training.md)
+
+
+def band_std_uv(x: np.ndarray, rate_hz: float, band_hz: tuple[float, float] = BAND_HZ) -> np.ndarray:
+    """Standard deviation (µV) of each row of ``x [n_channels, n_samples]`` within ``band_hz``: its linear
+    trend removed, a Hann taper (so that a slow wave below the band does not leak into it), Parseval over the
+    real FFT's bins in the band, corrected for the taper's power. Returns ``[n_channels]``."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] < 2:
+        raise ValueError(f"x must have shape [n_channels, n_samples >= 2], got {x.shape}")
+    low, high = band_hz
+    if not 0 <= low < high:
+        raise ValueError(f"band_hz must be (low, high) with 0 <= low < high, got {band_hz!r}")
+    n = x.shape[1]
+    taper = scipy.signal.get_window("hann", n)
+    spectrum = np.fft.rfft(scipy.signal.detrend(x, axis=1, type="linear") * taper, axis=1)
+    freqs = np.fft.rfftfreq(n, 1.0 / float(rate_hz))
+    in_band = (freqs >= low) & (freqs <= high) & (freqs > 0) & (freqs < rate_hz / 2)
+    power = 2.0 * (np.abs(spectrum[:, in_band]) ** 2).sum(axis=1) / (n * float(taper @ taper))
+    return np.sqrt(power)
+
+
+class BackgroundScaler:
+    def __init__(self, n_channels: int, *, limit_uv: float, quantile: float, span_windows: int, min_windows: int):
+        if not (np.isfinite(limit_uv) and limit_uv > 0):
+            raise ValueError(f"limit_uv must be a finite number > 0, got {limit_uv!r}")
+        if not 0 < quantile < 1:
+            raise ValueError(f"quantile must lie in (0, 1), got {quantile!r}")
+        if not 1 <= min_windows <= span_windows:
+            raise ValueError(f"need 1 <= min_windows <= span_windows, got {min_windows!r}, {span_windows!r}")
+        self.limit_uv, self.quantile = float(limit_uv), float(quantile)
+        self.min_windows = int(min_windows)
+        self._level = np.full((int(n_channels), int(span_windows)), np.nan)  # [n_channels, span_windows]
+        self._next = 0
+        self.level_uv = np.full(int(n_channels), np.nan)  # per channel background level, after the last update
+        self._factors = np.ones(int(n_channels))
+
+    def update(self, level_uv: np.ndarray) -> None:
+        """Record one window's band-limited ``level_uv [n_channels]`` (NaN: the channel was not scored)."""
+        level_uv = np.asarray(level_uv, dtype=np.float64)
+        if level_uv.shape != self._level.shape[:1]:
+            raise ValueError(f"level_uv must have shape {self._level.shape[:1]}, got {level_uv.shape}")
+        self._level[:, self._next % self._level.shape[1]] = level_uv
+        self._next += 1
+        filled = min(self._next, self._level.shape[1])
+        counts = np.count_nonzero(np.isfinite(self._level), axis=1)
+        self.level_uv[:] = np.nan
+        if counts.min() == filled >= self.min_windows:  # every channel in every window: the fast path
+            self.level_uv[:] = np.quantile(self._level[:, :filled], self.quantile, axis=1)
+        elif (ready := counts >= self.min_windows).any():
+            self.level_uv[ready] = np.nanquantile(self._level[ready], self.quantile, axis=1)
+        over = np.isfinite(self.level_uv) & (self.level_uv > self.limit_uv)
+        self._factors[:] = 1.0
+        self._factors[over] = self.limit_uv / self.level_uv[over]
+
+    def factors(self) -> np.ndarray:
+        """``[n_channels]`` factors in (0, 1] to multiply each channel's next window by (a copy)."""
+        return self._factors.copy()
+
+    def reset(self) -> None:
+        """Stream lost: the next device, electrodes or patient may differ; start over (factors 1)."""
+        self._level[:] = np.nan
+        self._next = 0
+        self.level_uv[:] = np.nan
+        self._factors[:] = 1.0
