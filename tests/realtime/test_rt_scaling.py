@@ -1,0 +1,201 @@
+"""Background scaling (realtime.scaling): the band-limited level, the scaler, and the pipeline through the toy
+export (an amplitude detector: it alarms on any large EEG, as the shipped network does at 4x)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from realtime.config import Config, ConfigError, DecisionConfig, SignalConfig, WindowConfig, build_config
+from realtime.model import load_detector
+from realtime.pipeline import Pipeline
+from realtime.scaling import BackgroundScaler, band_std_uv
+
+RATE = 250.0
+
+
+def test_band_std_is_the_band_limited_standard_deviation():
+    t = np.arange(1024) / RATE
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 30, 20_000)
+    sos = scipy.signal.butter(8, [1.5, 40.0], "bandpass", fs=RATE, output="sos")
+    reference = scipy.signal.sosfiltfilt(sos, noise)[5000:6024].std()  # white noise filtered to the band
+    x = np.stack(
+        [
+            20 * np.sin(2 * np.pi * 10 * t),  # in the band: its std, 20 / sqrt(2)
+            20 * np.sin(2 * np.pi * 10 * t) + 200 * np.sin(2 * np.pi * 0.5 * t + 1) + 3 * np.arange(1024),  # + slow
+            20 * np.sin(2 * np.pi * 60 * t),  # mains: above the band
+            noise[5000:6024],
+        ]
+    )
+    level = band_std_uv(x, RATE)
+    assert level[0] == pytest.approx(20 / np.sqrt(2), rel=0.01)
+    assert level[1] == pytest.approx(20 / np.sqrt(2), rel=0.05)  # a 200 µV delta wave and a drift do not leak in
+    assert level[2] < 0.5
+    assert level[3] == pytest.approx(reference, rel=0.15)
+    with pytest.raises(ValueError, match=r"shape \[n_channels, n_samples >= 2\], got \(5,\)"):
+        band_std_uv(np.zeros(5), RATE)
+    with pytest.raises(ValueError, match=r"0 <= low < high, got \(40.0, 1.5\)"):
+        band_std_uv(x, RATE, (40.0, 1.5))
+
+
+def test_scaler_waits_for_its_history_then_scales_only_what_is_above_the_limit():
+    s = BackgroundScaler(3, limit_uv=100.0, quantile=0.25, span_windows=20, min_windows=10)
+    for _ in range(9):
+        s.update(np.array([50.0, 300.0, np.nan]))
+        assert (s.factors() == 1).all()  # no judgement before min_windows
+    s.update(np.array([50.0, 300.0, np.nan]))
+    np.testing.assert_allclose(s.factors(), [1.0, 1 / 3, 1.0])  # the left-out channel has no history: untouched
+    np.testing.assert_allclose(s.level_uv, [50.0, 300.0, np.nan])
+    f = s.factors()
+    f[:] = 0  # a copy: the caller cannot change the scaler
+    assert s.factors()[0] == 1.0
+    s.reset()
+    assert (s.factors() == 1).all() and np.isnan(s.level_uv).all()
+
+
+def test_a_seizure_shorter_than_three_quarters_of_the_span_does_not_move_the_background():
+    s = BackgroundScaler(1, limit_uv=100.0, quantile=0.25, span_windows=40, min_windows=10)
+    for _ in range(40):
+        s.update(np.array([200.0]))
+    for _ in range(29):  # a seizure at 5x the background over 29 of 40 windows
+        s.update(np.array([1000.0]))
+        assert s.factors()[0] == pytest.approx(0.5)
+    s.update(np.array([1000.0]))  # the 30th: its lower quartile is now the seizure
+    assert s.factors()[0] < 0.5
+    # the quantile is numpy's over the last span_windows, left-out windows not counted
+    rng = np.random.default_rng(1)
+    s = BackgroundScaler(2, limit_uv=1.0, quantile=0.25, span_windows=15, min_windows=5)
+    history = []
+    for _ in range(40):
+        v = rng.uniform(2, 50, 2)
+        v[rng.random(2) < 0.3] = np.nan
+        history.append(v)
+        s.update(v)
+    np.testing.assert_allclose(s.level_uv, np.nanquantile(np.array(history[-15:]), 0.25, axis=0))
+
+
+def test_scaler_errors_quote_the_values():
+    for kwargs, match in (
+        ({"limit_uv": 0.0}, "limit_uv must be a finite number > 0, got 0.0"),
+        ({"limit_uv": float("nan")}, "got nan"),
+        ({"quantile": 1.0}, r"quantile must lie in \(0, 1\), got 1.0"),
+        ({"min_windows": 30}, "need 1 <= min_windows <= span_windows, got 30, 20"),
+    ):
+        args = {"limit_uv": 100.0, "quantile": 0.25, "span_windows": 20, "min_windows": 10, **kwargs}
+        with pytest.raises(ValueError, match=match):
+            BackgroundScaler(2, **args)
+    s = BackgroundScaler(2, limit_uv=100.0, quantile=0.25, span_windows=20, min_windows=10)
+    with pytest.raises(ValueError, match=r"shape \(2,\), got \(3,\)"):
+        s.update(np.ones(3))
+
+
+def test_config_checks_the_limit_and_the_quantile():
+    for signal, match in (
+        ({"background_limit_uv": -1.0}, r"signal.background_limit_uv: must be >= 0 \(0 = off\), got -1.0"),
+        ({"background_limit_uv": float("inf")}, "background_limit_uv.*got inf"),
+        ({"background_quantile": 0.0}, r"signal.background_quantile: must lie in \(0, 1\), got 0.0"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            build_config({"stream": {"name": "EEG"}, "signal": signal})
+    assert (
+        build_config({"stream": {"name": "EEG"}, "signal": {"background_limit_uv": 0}}).signal.background_limit_uv == 0
+    )
+
+
+# --------------------------------------------------------------------------- the pipeline, the toy export
+NAMES = ["C3", "C4", "Cz", "Pz"]
+SIGNAL = {"amplitude_span_s": 60.0, "amplitude_min_s": 20.0, "background_limit_uv": 15.0, "montage": "as_recorded"}
+DECISION = DecisionConfig(aggregation="k_of_n", k_channels=2, on_threshold=0.8, off_threshold=0.5, settle_s=0.0)
+
+
+@pytest.fixture(scope="module")
+def detector(toy_export):
+    return load_detector(toy_export, backend="litert")
+
+
+def patient(seconds: float, burst=(100.0, 110.0)) -> np.ndarray:
+    """[n, 4] µV: a large background (std 200 µV: the toy alarms on it) on C3, C4, Cz, a small one (20 µV) on
+    Pz, and on every channel a burst at 4x its background between burst[0] and burst[1] s."""
+    rng = np.random.default_rng(3)
+    n = int(seconds * RATE)
+    t = np.arange(n) / RATE
+    x = rng.normal(size=(n, 4)) * np.array([200.0, 200.0, 200.0, 20.0])
+    x[(t >= burst[0]) & (t < burst[1])] *= 4.0
+    return x
+
+
+def run(detector, limit_uv: float, x: np.ndarray):
+    pipe = Pipeline(
+        detector,
+        sfreq=RATE,
+        ch_names=NAMES,
+        units=None,
+        window=WindowConfig(hop_s=1.0),
+        decision=DECISION,
+        signal=SignalConfig(**{**SIGNAL, "background_limit_uv": limit_uv}),
+    )
+    results = []
+    for i in range(0, x.shape[0], 250):
+        pipe.push(x[i : i + 250], np.arange(i, min(i + 250, x.shape[0])) / RATE)
+        results += pipe.step()
+    return pipe, results, [e for r in results for e in r.events] + pipe.flush()
+
+
+def test_a_large_background_is_scaled_down_and_a_burst_on_it_still_alarms(detector):
+    x = patient(130.0)
+    _, off, off_events = run(detector, 0.0, x)
+    assert all(r.scaled_channels == {} for r in off)
+    onsets = [e.time for e in off_events if e.kind == "onset"]
+    assert onsets and onsets[0] < 10  # unscaled, the amplitude detector alarms on the background at once
+    pipe, on, events = run(detector, 15.0, x)
+    # no judgement before amplitude_min_s (20 windows), then the three large channels are scaled, Pz is not
+    assert all(r.scaled_channels == {} for r in on[:19])
+    scaled = on[30].scaled_channels
+    assert sorted(scaled) == ["C3", "C4", "Cz"]
+    level = 200.0 * np.sqrt(2 * (40.0 - 1.5) / RATE)  # white noise's share in 1.5-40 Hz
+    for name in scaled:
+        assert scaled[name] == pytest.approx(15.0 / level, rel=0.1)
+    assert np.nanmax(on[40].channel_probabilities) < 0.5  # the background, scaled: quiet
+    kinds = [(e.kind, round(e.time)) for e in events]
+    # the first event is the unscaled start (before the scaler has its history), ended once scaling begins;
+    # the second is the burst at 4x the background, 100-110 s, which scaling keeps
+    assert [k for k, _ in kinds] == ["onset", "offset", "onset", "offset"]
+    assert kinds[0][1] < 10 and kinds[1][1] < 30
+    assert 100 <= kinds[2][1] <= 106
+    # the status detail names them
+    detail = pipe.quality_detail({}, {}, on[-1].scaled_channels)
+    assert "background above 15 uV (1.5-40 Hz, over minutes), scaled down to it: C3 (x0." in detail
+
+
+def test_scaling_changes_nothing_below_the_limit(detector):
+    x = patient(80.0, burst=(50.0, 60.0)) * 0.05  # background 10 µV (1 µV on Pz): under the limit of 15
+    _, off, off_events = run(detector, 0.0, x)
+    _, on, on_events = run(detector, 15.0, x)
+    np.testing.assert_array_equal(
+        np.array([r.channel_probabilities for r in on]), np.array([r.channel_probabilities for r in off])
+    )
+    assert on_events == off_events and all(r.scaled_channels == {} for r in on)
+
+
+def test_offline_windows_lines_carry_the_factors(detector, toy_export, tmp_path):
+    from realtime.config import ModelConfig
+    from realtime.offline import run_offline
+    from realtime.recordings import write_npz
+
+    path = write_npz(tmp_path / "patient.npz", patient(40.0, burst=(0.0, 0.0)).T, RATE, NAMES)
+    cfg = Config(
+        signal=SignalConfig(**{**SIGNAL, "amplitude_min_s": 10.0}),
+        decision=DECISION,
+        model=ModelConfig(path=str(toy_export), backend="litert"),
+    )
+    out = tmp_path / "out.jsonl"
+    with out.open("w") as fh:
+        assert run_offline([str(path)], cfg, model=detector, windows=True, out=fh) == 0
+    windows = [json.loads(line) for line in out.read_text().splitlines() if '"type":"window"' in line]
+    assert windows[0]["scaled_channels"] == {}
+    assert sorted(windows[-1]["scaled_channels"]) == ["C3", "C4", "Cz"]
+    assert all(0 < f < 0.2 for f in windows[-1]["scaled_channels"].values())
