@@ -174,3 +174,34 @@ def test_a_stream_with_a_wrong_gain_is_reported_and_still_scored(toy_export, tmp
     finally:
         d.shutdown()
         stop(outlet)
+
+
+def test_a_large_background_is_scaled_down_reported_and_quiet(toy_export, tmp_path):
+    """A 71 µV background on every channel (the toy amplitude model alarms above 60 µV), a limit of 20 µV:
+    once the scaler has 3 s of history the channels are scaled down, status.signal and the gauge say so, and
+    no onset is raised (settling holds the first 6 s, by when they are scaled)."""
+    from rt_helpers import start_outlet, stop
+
+    name, log_path = unique("largebg"), tmp_path / "alerts.jsonl"
+    d = _quality_daemon(
+        name,
+        log_path,
+        model_path=toy_export,
+        signal={"amplitude_min_s": 3.0, "amplitude_span_s": 6.0, "background_limit_uv": 20.0, "montage": "as_recorded"},
+    )
+    outlet = start_outlet("--name", name, "--amplitude", "100")
+    try:
+        d.start()
+        msg = _first_quality_message(d, log_path)
+        assert "every channel usable (4 of 4 scored)" in msg["detail"]
+        assert "background above 20 uV (1.5-40 Hz, over minutes), scaled down to it: C0 (x0.28)" in msg["detail"]
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline and d.windows_total < 10:
+            d.iterate()
+        gauge = d.metrics.registry.get_sample_value
+        assert gauge("realtime_detect_channels_scaled", {"stream": name}) == 4
+        assert d.windows_total >= 10 and not d.pipeline.alarm_active
+    finally:
+        d.shutdown()
+        stop(outlet)
+    assert not _logged(log_path, "seizure.onset")
