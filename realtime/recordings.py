@@ -61,7 +61,9 @@ values. Two exceptions hold more than a block:
   ``benchmarks/bdf_memory.py``): a BDF for which that is more than the memory available to the process
   (:func:`available_memory_bytes`: the machine's, or its cgroup's limit) is refused with a
   :class:`RecordingError` saying so, instead of the process being killed halfway (a day of 32 channels at
-  512 Hz is a 4.2 GB BDF: 34 GB to read).
+  512 Hz is a 4.2 GB BDF: 34 GB to read). An NPZ is read whole too: its samples as stored plus their
+  float64 copy in µV (from the ``.npy`` header in the archive, before any sample is read) are held to the
+  same bound.
 
 Values are bit-identical to reading the whole signal: edfio calibrates a slice with the same
 ``(digital + offset) * gain`` as the whole, and the unit scale is the same product.
@@ -639,9 +641,31 @@ def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
     )
 
 
+def _npz_peak_bytes(path: Path) -> int | None:
+    """Memory reading ``path``'s ``data`` takes at the peak: the array as stored plus its float64 copy in µV
+    (bytes, from the ``.npy`` header inside the archive, no sample read); None when there is no readable header
+    (the read that follows then says what is wrong)."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("data.npy") as fh:
+            major, _ = np.lib.format.read_magic(fh)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile):
+        return None
+    n = math.prod(shape)
+    return n * (dtype.itemsize + 8)
+
+
 def _read_npz(path: Path) -> Recording:
     if not zipfile.is_zipfile(path):
         raise RecordingError(f"recording {str(path)!r} is not a readable NPZ file (not a zip archive)")
+    need, available = _npz_peak_bytes(path), available_memory_bytes()
+    if need is not None and available is not None and need > available:  # refused, rather than killed for it
+        raise RecordingError(
+            f"recording {str(path)!r}: an NPZ is read whole: about {need / 1e9:.1f} GB for its samples and their "
+            f"float64 copy, {available / 1e9:.1f} GB available; split it, or convert it to EDF, which is read "
+            f"block by block"
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)
@@ -680,8 +704,10 @@ def _read_npz(path: Path) -> Recording:
         scale = np.array([unit_scale_to_uv(u) for u in units])
     except UnitError as exc:
         raise RecordingError(f"recording {str(path)!r}: {exc}") from None
+    uv = data.astype(np.float64)
+    uv *= scale[:, None]  # in place: one float64 copy, not two
     return Recording(
-        data=data.astype(np.float64) * scale[:, None],
+        data=uv,
         sfreq=float(sfreq),
         ch_names=names,
         path=str(path),

@@ -244,6 +244,30 @@ def test_a_bdf_too_large_for_the_memory_available_is_refused_not_read(tmp_path, 
     assert open_recording(bdf).n_samples > 0
 
 
+def test_an_npz_too_large_for_the_memory_available_is_refused_not_read(tmp_path, monkeypatch, detector):
+    """An NPZ is read whole: its samples as stored plus their float64 copy, from the archive's .npy header (no
+    sample read); more than the process may take is a RecordingError, an error line offline."""
+    import realtime.recordings as rr
+
+    path = rr.write_npz(tmp_path / "big.npz", np.zeros((4, 10_000), dtype=np.float32), 256.0, ["C3", "C4", "O1", "O2"])
+    need = 4 * 10_000 * (4 + 8)
+    assert rr._npz_peak_bytes(path) == need
+    monkeypatch.setattr(rr, "available_memory_bytes", lambda: need - 1)
+    with pytest.raises(rr.RecordingError, match=r"an NPZ is read whole: .* available; split it, or convert it"):
+        open_recording(path)
+    out = io.StringIO()
+    assert offline.run_offline([path], build_config({}), model=detector, out=out) == 1
+    assert json.loads(out.getvalue().splitlines()[0])["type"] == "error"
+    monkeypatch.setattr(rr, "available_memory_bytes", lambda: need)  # just enough: read
+    rec = open_recording(path).load()
+    assert rec.data.dtype == np.float64 and rec.data.shape == (4, 10_000)
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip archive: no header to read, the reader says why
+    assert rr._npz_peak_bytes(broken) is None
+    with pytest.raises(rr.RecordingError, match=r"lacks array\(s\)"):
+        open_recording(broken)
+
+
 def test_the_memory_available_is_read_from_the_machine():
     import realtime.recordings as rr
 
