@@ -16,6 +16,9 @@
 5. amplitude monitor: ``AmplitudeMonitor.update`` per window (23 channels, a 300-window span) vs the
    naive way (a list of the last 300 std vectors, stacked and ``np.nanmedian``-ed every hop), beside the
    pipeline's per-window time.
+6. background scaler: ``band_std_uv`` + ``BackgroundScaler.update`` per window (23 channels at 250 Hz,
+   1024 samples, a 300-window span) vs the naive way (a 4th-order Butterworth band-pass by ``sosfiltfilt``,
+   its std, and ``np.nanquantile`` of the stacked history), beside the one real FFT of the window, its floor.
 
 Models: the toy export (tests/toy_export.py, built in a temporary directory), the shipped default
 (realtime/models/default) when it exists, and any ``--model`` given.
@@ -203,6 +206,40 @@ def bench_amplitude(quick: bool) -> dict:
     }
 
 
+def bench_scaling(quick: bool) -> dict:
+    from collections import deque
+
+    import scipy.signal
+
+    from realtime.scaling import BackgroundScaler, band_std_uv
+
+    span, rate, rng = 300, 250.0, np.random.default_rng(0)
+    x = rng.normal(0, 40, (N_CH, 1024)).astype(np.float32)
+    levels = rng.uniform(10, 80, (span, N_CH))
+    scaler = BackgroundScaler(N_CH, limit_uv=100.0, quantile=0.25, span_windows=span, min_windows=60)
+    naive: deque = deque(maxlen=span)
+    for v in levels:  # full span: the steady state
+        scaler.update(v)
+        naive.append(v)
+    sos = scipy.signal.butter(4, [1.5, 40.0], "bandpass", fs=rate, output="sos")
+
+    def ours():
+        scaler.update(band_std_uv(x, rate))
+
+    def naive_update():
+        naive.append(scipy.signal.sosfiltfilt(sos, x, axis=1).std(axis=1))
+        return np.nanquantile(np.array(naive), 0.25, axis=0)
+
+    number = 200 if quick else 1000
+    return {
+        "channels": N_CH,
+        "span_windows": span,
+        "scaler_us": best_of(ours, 3, number) * 1e6,
+        "naive_us": best_of(naive_update, 3, number) * 1e6,
+        "rfft_floor_us": best_of(lambda: np.fft.rfft(x, axis=1), 3, number) * 1e6,
+    }
+
+
 def bench_pipeline(det, quick: bool) -> dict:
     seconds = 60 if quick else 300
     rng = np.random.default_rng(3)
@@ -280,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     result["resample"] = rs = bench_resample(args.quick, rb["cache_copy_bandwidth_GBps"])
     print("amplitude monitor ...", flush=True)
     result["amplitude_monitor"] = am = bench_amplitude(args.quick)
+    print("background scaler ...", flush=True)
+    result["background_scaler"] = bs = bench_scaling(args.quick)
     result["models"] = []
     for label, path in models:
         for backend in ("tensorflow", "litert"):
@@ -332,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  AmplitudeMonitor.update  {am['monitor_us']:7.1f} us   naive (stack a list + nanmedian) "
         f"{am['naive_us']:7.1f} us"
+    )
+    print(f"background scaler, {bs['channels']} ch, lower quartile over {bs['span_windows']} windows, per window:")
+    print(
+        f"  band_std_uv + update     {bs['scaler_us']:7.1f} us   naive (sosfiltfilt + std + nanquantile) "
+        f"{bs['naive_us']:7.1f} us   floor (one rfft) {bs['rfft_floor_us']:6.1f} us"
     )
     print()
     print(

@@ -22,6 +22,8 @@ returns ``[n_channels]`` in (0, 1].
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.signal
 
@@ -39,15 +41,23 @@ def band_std_uv(x: np.ndarray, rate_hz: float, band_hz: tuple[float, float] = BA
     if not 0 <= low < high:
         raise ValueError(f"band_hz must be (low, high) with 0 <= low < high, got {band_hz!r}")
     n = x.shape[1]
-    taper = scipy.signal.get_window("hann", n)
-    ramp = np.arange(n) - (n - 1) / 2.0  # least-squares line: the mean and the slope along the centred ramp
-    # (scipy.signal.detrend does the same by a general least-squares solve, 150x slower on [23, 1024])
+    taper, ramp, in_band = _terms(n, float(rate_hz), float(low), float(high))
+    # the least-squares line is the mean plus the slope along the centred ramp (scipy.signal.detrend solves the
+    # same by a general least-squares fit, 150x slower on [23, 1024])
     detrended = x - x.mean(axis=1, keepdims=True) - np.outer(x @ ramp / (ramp @ ramp), ramp)
-    spectrum = np.fft.rfft(detrended * taper, axis=1)
-    freqs = np.fft.rfftfreq(n, 1.0 / float(rate_hz))
-    in_band = (freqs >= low) & (freqs <= high) & (freqs > 0) & (freqs < rate_hz / 2)
-    power = 2.0 * (np.abs(spectrum[:, in_band]) ** 2).sum(axis=1) / (n * float(taper @ taper))
+    spectrum = np.fft.rfft(detrended * taper, axis=1)[:, in_band]
+    power = 2.0 * (spectrum.real**2 + spectrum.imag**2).sum(axis=1) / (n * float(taper @ taper))
     return np.sqrt(power)
+
+
+@functools.lru_cache(maxsize=8)
+def _terms(n: int, rate_hz: float, low: float, high: float) -> tuple[np.ndarray, np.ndarray, slice]:
+    """The Hann taper and centred ramp of ``n`` samples, and the real FFT's bins in ``[low, high]`` Hz (a slice:
+    they are contiguous), once per window length, rate and band."""
+    freqs = np.fft.rfftfreq(n, 1.0 / rate_hz)
+    idx = np.flatnonzero((freqs >= low) & (freqs <= high) & (freqs > 0) & (freqs < rate_hz / 2))
+    band = slice(int(idx[0]), int(idx[-1]) + 1) if idx.size else slice(0, 0)
+    return scipy.signal.get_window("hann", n), np.arange(n) - (n - 1) / 2.0, band
 
 
 class BackgroundScaler:
