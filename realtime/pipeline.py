@@ -457,15 +457,17 @@ class Pipeline:
         )
 
     def channels_detail(self) -> str:
-        """``scoring 18 of 27 channels (montage: ...; bed rule: 4 of 18 channels); left out: DC1-DC (...)``,
+        """``scoring 18 of 27 channels (montage: ...; bed rule: 4 of 18 channels; background scaling: above 100 uV);
+        left out: DC1-DC (...)``,
         and which channels' units were assumed µV (:meth:`units_detail`): what the daemon's
         ``status.signal`` connected message and offline scoring's log say."""
         n = len(self.ch_names)
         rule = self.decision.config.aggregation
         k = "the highest channel" if rule == "max" else f"{self.decision.k_for(n)} of {n} channels"
+        scaling = "off" if self.scaler is None else f"above {self.scaler.limit_uv:g} uV"
         text = (
             f"scoring {n} of {self.n_stream_channels} channels (montage: {self.montage.describe()}; "
-            f"bed rule ({rule}): {k})"
+            f"bed rule ({rule}): {k}; background scaling: {scaling})"
         )
         if self.left_out_channels:
             text += f"; left out: {describe_left_out(self.left_out_channels)}"

@@ -166,6 +166,7 @@ def test_a_large_background_is_scaled_down_and_a_burst_on_it_still_alarms(detect
     assert [k for k, _ in kinds] == ["onset", "offset", "onset", "offset"]
     assert kinds[0][1] < 10 and kinds[1][1] < 30
     assert 100 <= kinds[2][1] <= 106
+    assert "background scaling: above 15 uV)" in pipe.channels_detail()  # the connected message, the offline log
     # the status detail names them
     detail = pipe.quality_detail({}, {}, on[-1].scaled_channels)
     assert "background above 15 uV (1.5-40 Hz, over minutes), scaled down to it: C3 (x0." in detail
@@ -173,7 +174,8 @@ def test_a_large_background_is_scaled_down_and_a_burst_on_it_still_alarms(detect
 
 def test_scaling_changes_nothing_below_the_limit(detector):
     x = patient(80.0, burst=(50.0, 60.0)) * 0.05  # background 10 µV (1 µV on Pz): under the limit of 15
-    _, off, off_events = run(detector, 0.0, x)
+    pipe, off, off_events = run(detector, 0.0, x)
+    assert "background scaling: off)" in pipe.channels_detail()
     _, on, on_events = run(detector, 15.0, x)
     np.testing.assert_array_equal(
         np.array([r.channel_probabilities for r in on]), np.array([r.channel_probabilities for r in off])
