@@ -84,7 +84,7 @@ class SignalConfig:
     # before the model (realtime.scaling): a patient's high-amplitude background is shown to the network at a
     # level it was seen quiet at, and a seizure keeps its size relative to that background. 0 = off. The
     # default is 3x the highest person's background level in the real background corpus, the gain at which the
-    # shipped network raised no alarm on any of them (docs/background.md "Background scaling").
+    # stress test raised no alarm with the binomial bed rule (docs/background.md "Background scaling").
     background_limit_uv: float = 100.0
     background_quantile: float = 0.25
 
