@@ -26,6 +26,7 @@ OVERRIDES = {
     "include": "stream.include",
     "exclude": "stream.exclude",
     "montage": "signal.montage",
+    "background_limit_uv": "signal.background_limit_uv",
     "model": "model.path",
     "backend": "model.backend",
     "device": "model.device",
@@ -101,6 +102,13 @@ def build_detect_parser() -> argparse.ArgumentParser:
         "--montage",
         choices=MONTAGES,
         help="re-reference the EEG before scoring (signal.montage; default: the model card's, else as_recorded)",
+    )
+    g.add_argument(
+        "--background-limit-uv",
+        type=float,
+        metavar="UV",
+        help="scale a channel whose background over minutes is above UV down to it before the model; 0 turns it "
+        "off (signal.background_limit_uv, default 100)",
     )
     g = ap.add_argument_group("model")
     g.add_argument("--model", metavar="PATH", help="model export directory (model.path; default: the shipped model)")

@@ -66,6 +66,7 @@ def test_discovery_maps_source_ids_to_labels_and_names_no_static_bed():
         (["--type", "EEG", "--source-id", "s"], {"stream.type": "EEG", "stream.source_id": "s"}),
         (["--type", "EEG"], {"discover.type": "EEG"}),  # no name: every stream of the type is a bed
         (["--stream", "b", "--montage", "bipolar"], {"stream.name": "b", "signal.montage": "bipolar"}),
+        (["--stream", "b", "--background-limit-uv", "0"], {"stream.name": "b", "signal.background_limit_uv": 0.0}),
         (
             ["--stream", "a", "--stream", "b", "--type", "eeg"],
             {"beds": [{"bed": "a", "name": "a", "type": "eeg"}, {"bed": "b", "name": "b", "type": "eeg"}]},
