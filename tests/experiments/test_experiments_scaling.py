@@ -1,0 +1,56 @@
+"""experiments.scaling: the rule's statistic and limit, and the seizure scoring it reports, through the daemon's
+pipeline (the toy amplitude export on LiteRT)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evaluation.recordings import EvalRecording
+from experiments.scaling import channel_levels, limit_from, score_seizures
+from realtime.config import Config, DecisionConfig, SignalConfig
+from realtime.model import load_detector
+from realtime.recordings import write_npz
+
+
+def test_channel_levels_are_the_lower_quartile_of_the_band_limited_window_std():
+    rate = 160.0
+    t = np.arange(int(30 * rate)) / rate
+    quiet, loud = 20 * np.sin(2 * np.pi * 10 * t), 20 * np.sin(2 * np.pi * 10 * t)
+    loud[t >= 20] *= 10  # the last third ten times larger: above the lower quartile
+    levels = channel_levels(np.stack([quiet, loud, 300 * np.sin(2 * np.pi * 0.5 * t)]), rate)
+    assert levels[0] == pytest.approx(20 / np.sqrt(2), rel=0.02)
+    assert levels[1] == pytest.approx(20 / np.sqrt(2), rel=0.02)
+    assert levels[2] < 2.0  # below the band
+    assert channel_levels(np.zeros((2, 100)), rate).size == 0  # shorter than a window
+
+
+def test_the_limit_is_three_times_the_loudest_person_rounded_down_to_ten():
+    assert limit_from({"a": 12.0, "b": 34.3, "c": 7.2}) == 100.0
+    assert limit_from({"a": 40.0}) == 120.0
+
+
+def test_seizures_are_counted_with_scaling_off_and_on(toy_export, tmp_path: Path):
+    rate, rng = 250.0, np.random.default_rng(0)
+    n = int(200 * rate)
+    t = np.arange(n) / rate
+    x = rng.normal(size=(2, n)) * 30.0  # under the toy's 60 µV: quiet
+    x[:, (t >= 150) & (t < 170)] *= 8  # a seizure: 240 µV for 20 s
+    path = write_npz(tmp_path / "rec.npz", x, rate, ["C3", "C4"])
+    rec = EvalRecording("rec", path, [(150.0, 170.0)], "a burst", duration_s=200.0, n_channels=2)
+    det = load_detector(toy_export, backend="litert")
+    base = Config(
+        signal=SignalConfig(montage="as_recorded"),
+        decision=DecisionConfig(aggregation="k_of_n", k_channels=1, on_threshold=0.8, off_threshold=0.5),
+    )
+    off = score_seizures([rec], base, det, 1.0)
+    assert (off["seizures"], off["detected"], off["false_alarms"]) == (1, 1, 0)
+    assert off["per_recording"]["rec"]["windows_scaled"] == 0
+    # x4: a 120 µV background the toy alarms on; scaled down to 10 µV (the limit) after its minute of history
+    on_cfg = dataclasses.replace(base, signal=dataclasses.replace(base.signal, background_limit_uv=10.0))
+    loud_off, loud_on = score_seizures([rec], base, det, 4.0), score_seizures([rec], on_cfg, det, 4.0)
+    assert loud_on["detected"] == 1 and loud_on["per_recording"]["rec"]["windows_scaled"] > 100
+    assert loud_off["latency_median_s"] < 0 < loud_on["latency_median_s"]  # without: an event open long before
