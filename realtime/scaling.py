@@ -27,6 +27,8 @@ import functools
 import numpy as np
 import scipy.signal
 
+from realtime.amplitude import ChannelHistory
+
 BAND_HZ = (1.5, 40.0)  # the shipped network's filter bank: 1.5-40 Hz (docs/training.md)
 
 
@@ -66,29 +68,17 @@ class BackgroundScaler:
             raise ValueError(f"limit_uv must be a finite number > 0, got {limit_uv!r}")
         if not 0 < quantile < 1:
             raise ValueError(f"quantile must lie in (0, 1), got {quantile!r}")
-        if not 1 <= min_windows <= span_windows:
-            raise ValueError(f"need 1 <= min_windows <= span_windows, got {min_windows!r}, {span_windows!r}")
         self.limit_uv, self.quantile = float(limit_uv), float(quantile)
-        self.min_windows = int(min_windows)
-        self._level = np.full((int(n_channels), int(span_windows)), np.nan)  # [n_channels, span_windows]
-        self._next = 0
+        self._history = ChannelHistory(n_channels, span_windows=span_windows, min_windows=min_windows)
+        self._fast = functools.partial(np.quantile, q=self.quantile)
+        self._masked = functools.partial(np.nanquantile, q=self.quantile)
         self.level_uv = np.full(int(n_channels), np.nan)  # per channel background level, after the last update
         self._factors = np.ones(int(n_channels))
 
     def update(self, level_uv: np.ndarray) -> None:
         """Record one window's band-limited ``level_uv [n_channels]`` (NaN: the channel was not scored)."""
-        level_uv = np.asarray(level_uv, dtype=np.float64)
-        if level_uv.shape != self._level.shape[:1]:
-            raise ValueError(f"level_uv must have shape {self._level.shape[:1]}, got {level_uv.shape}")
-        self._level[:, self._next % self._level.shape[1]] = level_uv
-        self._next += 1
-        filled = min(self._next, self._level.shape[1])
-        counts = np.count_nonzero(np.isfinite(self._level), axis=1)
-        self.level_uv[:] = np.nan
-        if counts.min() == filled >= self.min_windows:  # every channel in every window: the fast path
-            self.level_uv[:] = np.quantile(self._level[:, :filled], self.quantile, axis=1)
-        elif (ready := counts >= self.min_windows).any():
-            self.level_uv[ready] = np.nanquantile(self._level[ready], self.quantile, axis=1)
+        self._history.push(level_uv, "level_uv")
+        self.level_uv[:] = self._history.reduce(self._fast, self._masked)
         over = np.isfinite(self.level_uv) & (self.level_uv > self.limit_uv)
         self._factors[:] = 1.0
         self._factors[over] = self.limit_uv / self.level_uv[over]
@@ -99,7 +89,6 @@ class BackgroundScaler:
 
     def reset(self) -> None:
         """Stream lost: the next device, electrodes or patient may differ; start over (factors 1)."""
-        self._level[:] = np.nan
-        self._next = 0
+        self._history.reset()
         self.level_uv[:] = np.nan
         self._factors[:] = 1.0
