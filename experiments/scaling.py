@@ -71,9 +71,16 @@ def person_levels(background_root: Path) -> dict[str, float]:
     return {k: float(np.median(np.concatenate(v))) for k, v in sorted(per.items())}
 
 
-def limit_from(levels: dict[str, float]) -> float:
-    """The rule: ``RULE_GAIN`` times the highest person's level, rounded down to 10 µV."""
-    return math.floor(RULE_GAIN * max(levels.values()) / 10.0) * 10.0
+def limit_from(levels: dict[str, float], gain: float = RULE_GAIN) -> float:
+    """The rule: ``gain`` (by default ``RULE_GAIN``) times the highest person's level, rounded down to 10 µV."""
+    return math.floor(gain * max(levels.values()) / 10.0) * 10.0
+
+
+def quiet_gain(alarms: dict[str, dict], most: int = 1) -> float | None:
+    """The corrected rule's gain (docs/background.md "The limit corrected"): the largest gain whose background
+    run (``{gain: {"alarms": n, ...}}``, scaling off) raised at most ``most`` alarms; None when none did."""
+    quiet = [float(g) for g, b in alarms.items() if b["alarms"] <= most]
+    return max(quiet) if quiet else None
 
 
 def score_seizures(recs, config, detector, gain: float) -> dict:
@@ -132,7 +139,7 @@ def background_alarms(background_root: Path, config, detector, gains) -> dict:
     from evaluation.background import POOLED, discover, measure
 
     result = measure(discover(background_root), config, {"network": detector}, gains=gains)
-    history_s = config.signal.amplitude_min_s + WINDOW_S
+    history_s = config.signal.background_min_s + WINDOW_S
     return {
         f"{run['front_end']['gain']:g}": {
             "alarms": run["sources"][POOLED]["false_alarms"],
@@ -182,6 +189,16 @@ def main(argv=None) -> int:
     ap.add_argument("--scaling", nargs="+", choices=["off", "on"], default=["off", "on"])
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--limit-only", action="store_true", help="print the rule's limit and stop")
+    ap.add_argument(
+        "--limit-gains",
+        type=float,
+        nargs="+",
+        default=None,
+        help="the corrected rule: the background corpus at these gains, scaling off; the limit is the largest quiet "
+        "gain (at most 1 alarm) times the highest person's level; then stop",
+    )
+    ap.add_argument("--limit", type=float, default=None, help="the limit for scaling on (default: the rule's)")
+    ap.add_argument("--min-s", type=float, default=None, help="signal.background_min_s for scaling on")
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -197,8 +214,22 @@ def main(argv=None) -> int:
         return 0
     det = load_detector(args.export, backend=args.backend)
     base = apply_model_settings(load_config(None), getattr(det, "settings", None))[0]
+    if args.limit_gains:
+        off = dataclasses.replace(base, signal=dataclasses.replace(base.signal, background_limit_uv=0.0))
+        res["limit_gains"] = background_alarms(root / "background", off, det, args.limit_gains)
+        gain = quiet_gain(res["limit_gains"])
+        res.update(quiet_gain=gain, corrected_limit_uv=None if gain is None else limit_from(levels, gain))
+        print(json.dumps(res, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2))
+        return 0
+    limit = limit if args.limit is None else args.limit
+    min_s = base.signal.background_min_s if args.min_s is None else args.min_s
+    res.update(limit_uv=limit, background_min_s=min_s)
     configs = {
-        name: dataclasses.replace(base, signal=dataclasses.replace(base.signal, background_limit_uv=value))
+        name: dataclasses.replace(
+            base, signal=dataclasses.replace(base.signal, background_limit_uv=value, background_min_s=min_s)
+        )
         for name, value in (("off", 0.0), ("on", limit))
         if name in args.scaling
     }

@@ -87,6 +87,7 @@ class SignalConfig:
     # stress test raised no alarm with the binomial bed rule (docs/background.md "Background scaling").
     background_limit_uv: float = 100.0
     background_quantile: float = 0.25
+    background_min_s: float = 60.0  # the scaler's own history before it may scale (<= amplitude_span_s)
 
 
 @dataclass(frozen=True)
@@ -374,6 +375,11 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
     check(
         math.isfinite(sg.background_limit_uv) and sg.background_limit_uv >= 0,
         f"signal.background_limit_uv: must be >= 0 (0 = off), got {sg.background_limit_uv!r}",
+    )
+    check(
+        0 < sg.background_min_s <= sg.amplitude_span_s,
+        f"signal.background_min_s / amplitude_span_s: need "
+        f"0 < min <= span, got {sg.background_min_s!r} / {sg.amplitude_span_s!r}",
     )
     check(
         0 < sg.background_quantile < 1,

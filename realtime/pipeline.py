@@ -250,7 +250,7 @@ class Pipeline:
                 limit_uv=sig.background_limit_uv,
                 quantile=sig.background_quantile,
                 span_windows=span_windows,
-                min_windows=min_windows,
+                min_windows=max(1, math.ceil(sig.background_min_s / window.hop_s)),
             )
             if sig.background_limit_uv > 0
             else None

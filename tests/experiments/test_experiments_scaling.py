@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from evaluation.recordings import EvalRecording
-from experiments.scaling import channel_levels, limit_from, score_seizures
+from experiments.scaling import channel_levels, limit_from, quiet_gain, score_seizures
 from realtime.config import Config, DecisionConfig, SignalConfig
 from realtime.model import load_detector
 from realtime.recordings import write_npz
@@ -31,6 +31,14 @@ def test_channel_levels_are_the_lower_quartile_of_the_band_limited_window_std():
 def test_the_limit_is_three_times_the_loudest_person_rounded_down_to_ten():
     assert limit_from({"a": 12.0, "b": 34.3, "c": 7.2}) == 100.0
     assert limit_from({"a": 40.0}) == 120.0
+    assert limit_from({"a": 12.0, "b": 34.3}, 2.0) == 60.0  # the corrected rule's measured gain
+
+
+def test_the_corrected_rule_takes_the_largest_gain_with_at_most_one_alarm():
+    runs = {"2.5": {"alarms": 4}, "2": {"alarms": 1}, "1.5": {"alarms": 0}}
+    assert quiet_gain(runs) == 2.0
+    assert quiet_gain({**runs, "2.5": {"alarms": 1}}) == 2.5
+    assert quiet_gain({"2": {"alarms": 2}, "1.5": {"alarms": 3}}) is None
 
 
 def test_seizures_are_counted_with_scaling_off_and_on(toy_export, tmp_path: Path):

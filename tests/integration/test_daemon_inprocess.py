@@ -159,7 +159,7 @@ def test_a_stream_with_a_wrong_gain_is_reported_and_still_scored(toy_export, tmp
         name,
         log_path,
         model_path=toy_export,
-        signal={"amplitude_min_s": 3.0, "amplitude_span_s": 6.0, "montage": "as_recorded"},
+        signal={"amplitude_min_s": 3.0, "amplitude_span_s": 6.0, "background_min_s": 3.0, "montage": "as_recorded"},
     )
     outlet = start_outlet("--name", name, "--amplitude", "2")
     try:
@@ -187,7 +187,13 @@ def test_a_large_background_is_scaled_down_reported_and_quiet(toy_export, tmp_pa
         name,
         log_path,
         model_path=toy_export,
-        signal={"amplitude_min_s": 3.0, "amplitude_span_s": 6.0, "background_limit_uv": 20.0, "montage": "as_recorded"},
+        signal={
+            "amplitude_min_s": 3.0,
+            "amplitude_span_s": 6.0,
+            "background_min_s": 3.0,
+            "background_limit_uv": 20.0,
+            "montage": "as_recorded",
+        },
     )
     outlet = start_outlet("--name", name, "--amplitude", "100")
     try:

@@ -90,7 +90,7 @@ def test_pipeline_reports_a_channel_with_a_wrong_gain_and_keeps_scoring_it():
         units=None,
         window=WindowConfig(hop_s=1.0),
         decision=DecisionConfig(),
-        signal=SignalConfig(amplitude_span_s=20.0, amplitude_min_s=10.0, montage="as_recorded"),
+        signal=SignalConfig(amplitude_span_s=20.0, amplitude_min_s=10.0, background_min_s=10.0, montage="as_recorded"),
     )
     results = []
     for i in range(0, t.size, 250):

@@ -98,6 +98,11 @@ def test_config_checks_the_limit_and_the_quantile():
         ({"background_limit_uv": -1.0}, r"signal.background_limit_uv: must be >= 0 \(0 = off\), got -1.0"),
         ({"background_limit_uv": float("inf")}, "background_limit_uv.*got inf"),
         ({"background_quantile": 0.0}, r"signal.background_quantile: must lie in \(0, 1\), got 0.0"),
+        (
+            {"background_min_s": 400.0},
+            r"signal.background_min_s / amplitude_span_s: need 0 < min <= span, got 400.0 / 300.0",
+        ),
+        ({"background_min_s": 0.0}, r"background_min_s / amplitude_span_s: need 0 < min <= span, got 0.0 / 300.0"),
     ):
         with pytest.raises(ConfigError, match=match):
             build_config({"stream": {"name": "EEG"}, "signal": signal})
@@ -108,7 +113,13 @@ def test_config_checks_the_limit_and_the_quantile():
 
 # --------------------------------------------------------------------------- the pipeline, the toy export
 NAMES = ["C3", "C4", "Cz", "Pz"]
-SIGNAL = {"amplitude_span_s": 60.0, "amplitude_min_s": 20.0, "background_limit_uv": 15.0, "montage": "as_recorded"}
+SIGNAL = {
+    "amplitude_span_s": 60.0,
+    "amplitude_min_s": 50.0,  # the amplitude monitor's judgement: not the scaler's
+    "background_min_s": 20.0,
+    "background_limit_uv": 15.0,
+    "montage": "as_recorded",
+}
 DECISION = DecisionConfig(aggregation="k_of_n", k_channels=2, on_threshold=0.8, off_threshold=0.5, settle_s=0.0)
 
 
@@ -152,7 +163,7 @@ def test_a_large_background_is_scaled_down_and_a_burst_on_it_still_alarms(detect
     onsets = [e.time for e in off_events if e.kind == "onset"]
     assert onsets and onsets[0] < 10  # unscaled, the amplitude detector alarms on the background at once
     pipe, on, events = run(detector, 15.0, x)
-    # no judgement before amplitude_min_s (20 windows), then the three large channels are scaled, Pz is not
+    # no scaling before background_min_s (20 windows), then the three large channels are scaled, Pz is not
     assert all(r.scaled_channels == {} for r in on[:19])
     scaled = on[30].scaled_channels
     assert sorted(scaled) == ["C3", "C4", "Cz"]
@@ -190,7 +201,7 @@ def test_offline_windows_lines_carry_the_factors(detector, toy_export, tmp_path)
 
     path = write_npz(tmp_path / "patient.npz", patient(40.0, burst=(0.0, 0.0)).T, RATE, NAMES)
     cfg = Config(
-        signal=SignalConfig(**{**SIGNAL, "amplitude_min_s": 10.0}),
+        signal=SignalConfig(**{**SIGNAL, "background_min_s": 10.0}),
         decision=DECISION,
         model=ModelConfig(path=str(toy_export), backend="litert"),
     )
