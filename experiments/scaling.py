@@ -188,6 +188,7 @@ def main(argv=None) -> int:
     ap.add_argument("--background-gains", type=float, nargs="*", default=None, help="default: --gains")
     ap.add_argument("--scaling", nargs="+", choices=["off", "on"], default=["off", "on"])
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--threads", type=int, default=0, help="the runtime's threads (0: every core; 1 for parallel runs)")
     ap.add_argument("--limit-only", action="store_true", help="print the rule's limit and stop")
     ap.add_argument(
         "--limit-gains",
@@ -212,7 +213,7 @@ def main(argv=None) -> int:
     if args.limit_only:
         print(json.dumps(res, indent=2))
         return 0
-    det = load_detector(args.export, backend=args.backend)
+    det = load_detector(args.export, backend=args.backend, threads=args.threads)
     base = apply_model_settings(load_config(None), getattr(det, "settings", None))[0]
     if args.limit_gains:
         off = dataclasses.replace(base, signal=dataclasses.replace(base.signal, background_limit_uv=0.0))

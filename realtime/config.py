@@ -80,7 +80,7 @@ class SignalConfig:
     # montage its network was trained on ("montage") takes precedence over this default (MODEL_SETTING_KEYS).
     montage: str = "as_recorded"
     # A channel whose background (the background_quantile of its 1.5-40 Hz window standard deviation over
-    # amplitude_span_s, once amplitude_min_s of it is seen) exceeds background_limit_uv is scaled down to it
+    # amplitude_span_s, once background_min_s of it is seen) exceeds background_limit_uv is scaled down to it
     # before the model (realtime.scaling): a patient's high-amplitude background is shown to the network at a
     # level it was seen quiet at, and a seizure keeps its size relative to that background. 0 = off. The
     # default is 3x the highest person's background level in the real background corpus, the gain at which the
