@@ -83,11 +83,13 @@ class SignalConfig:
     # amplitude_span_s, once background_min_s of it is seen) exceeds background_limit_uv is scaled down to it
     # before the model (realtime.scaling): a patient's high-amplitude background is shown to the network at a
     # level it was seen quiet at, and a seizure keeps its size relative to that background. 0 = off. The
-    # default is 3x the highest person's background level in the real background corpus, the gain at which the
-    # stress test raised no alarm with the binomial bed rule (docs/background.md "Background scaling").
-    background_limit_uv: float = 100.0
+    # default is 1.5x the highest person's background level in the real background corpus, the largest gain at
+    # which the whole corpus raised at most one alarm (docs/background.md "The limit corrected").
+    background_limit_uv: float = 50.0
     background_quantile: float = 0.25
-    background_min_s: float = 60.0  # the scaler's own history before it may scale (<= amplitude_span_s)
+    # the scaler's own history before it may scale (<= amplitude_span_s): twice the 10 s within which a seizure
+    # must be alarmed, so that a seizure under way at connection has its alarm before it can be scaled
+    background_min_s: float = 20.0
 
 
 @dataclass(frozen=True)

@@ -457,7 +457,7 @@ class Pipeline:
         )
 
     def channels_detail(self) -> str:
-        """``scoring 18 of 27 channels (montage: ...; bed rule: 4 of 18 channels; background scaling: above 100 uV);
+        """``scoring 18 of 27 channels (montage: ...; bed rule: 4 of 18 channels; background scaling: above 50 uV);
         left out: DC1-DC (...)``,
         and which channels' units were assumed µV (:meth:`units_detail`): what the daemon's
         ``status.signal`` connected message and offline scoring's log say."""
