@@ -66,6 +66,7 @@ class Bed:
         self.status = ""
         self.pulled = 0  # samples pulled by the last acquire()
         self._quality_sent: tuple = ()
+        self._scaled_reported: frozenset[str] = frozenset()  # messages.scaled_to_report's state
         self._quality_sent_at = -math.inf
         self._clock_pending: list[Any] = []  # clock events not yet published (status.signal "clock")
         self._clock_sent_at = -math.inf
@@ -311,6 +312,7 @@ class Bed:
         for name, why in left_out.items():
             log.warning("stream %s: channel %r left out: %s", meta.name, name, why)
         self._quality_sent, self._quality_sent_at = (), -math.inf
+        self._scaled_reported = frozenset()
         self._clock_pending = []
         self._clock_sent_at = -math.inf
         self.envelope = Envelope.of(meta, host=self.daemon.host, model_version=self.daemon.model_version)
@@ -452,9 +454,10 @@ class Bed:
         """``status.signal`` ``quality`` when the set of channels left out (flat, railed, non-finite, implausible),
         of channels with an atypical amplitude or of channels scaled down changes; at most one such message per
         ``QUALITY_HOLD_S``, always ending on the latest state."""
-        from realtime.messages import quality_key
+        from realtime.messages import quality_key, scaled_to_report
 
-        current = quality_key(flagged, amplitude, scaled)
+        self._scaled_reported = scaled_to_report(self._scaled_reported, scaled)
+        current = quality_key(flagged, amplitude, self._scaled_reported)
         now = time.monotonic()
         if current == self._quality_sent or now - self._quality_sent_at < QUALITY_HOLD_S:
             return

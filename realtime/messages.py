@@ -21,7 +21,7 @@ import json
 import math
 import time as _time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -324,9 +324,20 @@ def quality_detail(
     return detail
 
 
-def quality_key(flagged: Mapping[str, str], amplitude: Mapping[str, str], scaled: Mapping[str, float]) -> tuple:
+SCALED_REPORT_BELOW = 0.9  # a channel's scaling is reported once its factor is below this (scaled by over 10 %)
+
+
+def scaled_to_report(reported: frozenset[str], scaled: Mapping[str, float]) -> frozenset[str]:
+    """The channels a quality report calls scaled, with hysteresis: a channel enters once its factor (``scaled``:
+    name -> factor < 1) is below :data:`SCALED_REPORT_BELOW` and leaves once it is not scaled at all. A background
+    hovering at the limit (factors just under 1, then 1) would otherwise make a new report every few windows."""
+    return frozenset(name for name, factor in scaled.items() if factor < SCALED_REPORT_BELOW or name in reported)
+
+
+def quality_key(flagged: Mapping[str, str], amplitude: Mapping[str, str], scaled: Iterable[str]) -> tuple:
     """What a new quality report is made for: the channels left out and why, those of atypical amplitude,
-    and which are scaled down (not by how much: their factor follows the background window by window)."""
+    and which are reported scaled down (:func:`scaled_to_report`; not by how much: their factor follows the
+    background window by window)."""
     return tuple(sorted(flagged.items())) + tuple(sorted(amplitude.items())) + tuple(sorted(scaled))
 
 

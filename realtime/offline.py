@@ -57,7 +57,15 @@ import numpy as np
 
 from realtime.channels import describe_left_out
 from realtime.config import Config, ConfigError, apply_model_settings, describe_settings, montage_warning
-from realtime.messages import Envelope, Sequencer, event_messages, quality_key, to_json, window_messages
+from realtime.messages import (
+    Envelope,
+    Sequencer,
+    event_messages,
+    quality_key,
+    scaled_to_report,
+    to_json,
+    window_messages,
+)
 from realtime.pipeline import Pipeline, WindowResult
 from realtime.recordings import EXTENSIONS, RecordingInfo, open_recording, recordings_under
 
@@ -177,6 +185,7 @@ def score_recording(
     (log.warning if left_out else log.info)("%s: %s", file, detail)
     n_events = n_onsets = 0
     quality_reported: tuple = ()
+    scaled_reported: frozenset[str] = frozenset()
 
     def emit(messages) -> None:
         nonlocal n_events, n_onsets
@@ -217,7 +226,8 @@ def score_recording(
             }
             out.write(json.dumps(line, allow_nan=False, separators=(",", ":")) + "\n")
         emit(window_messages(r, env, names))
-        quality = quality_key(r.flagged_channels, r.amplitude_flags, r.scaled_channels)
+        scaled_reported = scaled_to_report(scaled_reported, r.scaled_channels)
+        quality = quality_key(r.flagged_channels, r.amplitude_flags, scaled_reported)
         if quality != quality_reported:
             log.warning(
                 "%s: signal quality at %.1f s: %s",

@@ -3,7 +3,10 @@ export (an amplitude detector: it alarms on any large EEG, as the shipped networ
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -216,7 +219,7 @@ def test_offline_windows_lines_carry_the_factors(detector, toy_export, tmp_path)
 
 def test_the_command_line_sets_or_turns_off_the_limit(toy_export, tmp_path, capsys):
     """``realtime-detect --file --background-limit-uv``: 0 scores the large background as it comes, a limit scales
-    it (once 60 s of history are seen), a negative one is a config error (exit 78) quoting the value."""
+    it (once 20 s of history are seen), a negative one is a config error (exit 78) quoting the value."""
     from realtime.cli import detect_main
     from realtime.recordings import write_npz
 
@@ -232,3 +235,57 @@ def test_the_command_line_sets_or_turns_off_the_limit(toy_export, tmp_path, caps
     assert sorted(last_window(["--background-limit-uv", "15"])["scaled_channels"]) == ["C3", "C4", "Cz"]
     assert detect_main([*argv, "--background-limit-uv", "-5"]) == 78
     assert "signal.background_limit_uv: must be >= 0 (0 = off), got -5.0" in capsys.readouterr().err
+
+
+def test_a_background_hovering_at_the_limit_does_not_make_a_report_every_few_windows():
+    from realtime.messages import quality_key, scaled_to_report
+
+    # factors window by window: C3 hovers just under the limit, then is scaled by 15 %, then hovers again, then is
+    # not scaled; Pz is scaled by 40 % throughout
+    windows = [{}, {"C3": 0.99}, {}, {"C3": 0.97}, {"C3": 0.85}, {"C3": 0.95}, {}, {"C3": 0.95}, {"C3": 0.99}]
+    reported, sets, keys = frozenset(), [], []
+    for scaled in windows:
+        reported = scaled_to_report(reported, {**scaled, "Pz": 0.6})
+        sets.append(sorted(reported))
+        keys.append(quality_key({}, {}, reported))
+    assert sets == [["Pz"]] * 4 + [["C3", "Pz"]] * 2 + [["Pz"]] * 3
+    assert sum(a != b for a, b in itertools.pairwise(keys)) == 2  # C3 enters, C3 leaves
+    # without hysteresis the set of scaled channels changes at 5 of the 8 steps
+    raw = [sorted({**scaled, "Pz": 0.6}) for scaled in windows]
+    assert sum(a != b for a, b in itertools.pairwise(raw)) == 5
+
+
+def test_offline_logs_no_new_quality_line_for_a_background_at_the_limit(
+    detector, toy_export, tmp_path, caplog, monkeypatch
+):
+    """White noise whose 1.5-40 Hz level is just above the limit: its lower quartile crosses the limit back and
+    forth, so its factors flicker between 1 and just under 1; the log says nothing of it (hysteresis), where
+    reporting every change of the scaled set (``SCALED_REPORT_BELOW = 1``) writes a line at each crossing."""
+    import realtime.messages
+    from realtime.config import ModelConfig
+    from realtime.offline import run_offline
+    from realtime.recordings import write_npz
+
+    x = np.random.default_rng(5).normal(size=(4, int(150 * RATE))) * 20.0
+    path = write_npz(tmp_path / "hover.npz", x, RATE, NAMES)
+    cfg = Config(
+        signal=SignalConfig(**{**SIGNAL, "background_limit_uv": 0.98 * 20.0 * np.sqrt(2 * (40.0 - 1.5) / RATE)}),
+        decision=DECISION,
+        model=ModelConfig(path=str(toy_export), backend="litert"),
+    )
+
+    def quality_lines(windows=False):
+        caplog.clear()
+        out = io.StringIO()
+        with caplog.at_level(logging.INFO, logger="realtime"):
+            assert run_offline([str(path)], cfg, model=detector, windows=windows, out=out) == 0
+        lines = [r.getMessage() for r in caplog.records if "signal quality at" in r.getMessage()]
+        return lines, [json.loads(s) for s in out.getvalue().splitlines() if '"type":"window"' in s]
+
+    lines, windows = quality_lines(windows=True)
+    factors = [f for w in windows for f in w["scaled_channels"].values()]
+    assert factors and all(0.95 < f < 1 for f in factors)  # scaled, just
+    assert sum(not w["scaled_channels"] for w in windows[30:]) > 5  # and not, between
+    assert lines == []
+    monkeypatch.setattr(realtime.messages, "SCALED_REPORT_BELOW", 1.0)
+    assert len(quality_lines()[0]) >= 5
