@@ -40,7 +40,7 @@ SIGNAL_KEYS = ("amplitude_low_uv", "amplitude_high_uv")
 SECTIONS = {"decision": DECISION_KEYS, "signal": SIGNAL_KEYS}
 # keys a section may carry, written by another command than the section's own (their derived_by is
 # appended to the section's: "...; channel_false_rate: COMMAND (time)")
-OPTIONAL_KEYS = {"decision": ("channel_false_rate",), "signal": ()}
+OPTIONAL_KEYS = {"decision": ("channel_false_rate",), "signal": ("background_limit_uv",)}
 
 
 class SettingsError(ValueError):
@@ -107,8 +107,12 @@ def decision_settings(chosen: Mapping[str, Any], derived_by: str) -> dict:
     return {**out, "derived_by": _check_derived_by("decision", derived_by)}
 
 
-def signal_settings(amplitude_low_uv: Any, amplitude_high_uv: Any, derived_by: str) -> dict:
-    """The card's ``settings.signal``: window-std bounds in µV, 0 < low < high (as the daemon's ``[signal]``)."""
+def signal_settings(
+    amplitude_low_uv: Any, amplitude_high_uv: Any, derived_by: str, background_limit_uv: Any = None
+) -> dict:
+    """The card's ``settings.signal``: window-std bounds in µV, 0 < low < high (as the daemon's ``[signal]``), and
+    optionally the background scaler's limit in µV, >= 0 (0: off; measured by ``python -m experiments.scaling
+    --limit-gains ... --write-card``)."""
     low = _number("signal", "amplitude_low_uv", amplitude_low_uv)
     high = _number("signal", "amplitude_high_uv", amplitude_high_uv)
     if not 0 < low < high:
@@ -116,7 +120,13 @@ def signal_settings(amplitude_low_uv: Any, amplitude_high_uv: Any, derived_by: s
             f"signal.amplitude_low_uv / amplitude_high_uv: need 0 < low < high, "
             f"got {amplitude_low_uv!r} / {amplitude_high_uv!r}"
         )
-    return {"amplitude_low_uv": low, "amplitude_high_uv": high, "derived_by": _check_derived_by("signal", derived_by)}
+    out = {"amplitude_low_uv": low, "amplitude_high_uv": high}
+    if background_limit_uv is not None:
+        limit = _number("signal", "background_limit_uv", background_limit_uv)
+        if limit < 0:
+            raise SettingsError(f"signal.background_limit_uv must be >= 0 (0: off), got {background_limit_uv!r}")
+        out["background_limit_uv"] = limit
+    return {**out, "derived_by": _check_derived_by("signal", derived_by)}
 
 
 def _checked_section(section: str, values: Mapping[str, Any]) -> dict:
@@ -132,7 +142,12 @@ def _checked_section(section: str, values: Mapping[str, Any]) -> dict:
         raise SettingsError(f"{section} settings lack 'derived_by': got keys {sorted(values)!r}")
     if section == "decision":
         return decision_settings(values, values["derived_by"])
-    return signal_settings(values["amplitude_low_uv"], values["amplitude_high_uv"], values["derived_by"])
+    return signal_settings(
+        values["amplitude_low_uv"],
+        values["amplitude_high_uv"],
+        values["derived_by"],
+        values.get("background_limit_uv"),
+    )
 
 
 def with_settings(card: Mapping[str, Any], section: str, values: Mapping[str, Any]) -> dict:
@@ -144,7 +159,7 @@ def with_settings(card: Mapping[str, Any], section: str, values: Mapping[str, An
         raise SettingsError(f"the card's 'settings' must be an object, got {settings!r}")
     old = settings.get(section) or {}
     kept = {k: old[k] for k in OPTIONAL_KEYS.get(section, ()) if k in old and k not in values}
-    if kept:
+    if kept and "derived_by" in values:  # without it the check below refuses the section
         notes = [p for p in str(old.get("derived_by", "")).split("; ") if p.split(":")[0] in kept]
         values = {**values, **kept, "derived_by": "; ".join([str(values.get("derived_by", "")), *notes])}
     checked = _checked_section(section, values)
@@ -188,23 +203,36 @@ def write_card_settings(export_dir: str | Path, section: str, values: Mapping[st
     return new["settings"][section]
 
 
-def write_channel_false_rate(export_dir: str | Path, rate: float, derived_by: str) -> dict:
-    """Set ``settings.decision.channel_false_rate`` in an export's card (the binomial bed rule's per-channel
-    rate, measured by ``python -m evaluation.background --write-card``), keeping the decision section's
-    other keys; ``derived_by`` is appended as ``"; channel_false_rate: COMMAND (time)"``. The card must
-    already carry decision settings (``train-detector evaluate --tune-only --write-card``)."""
+def write_optional_setting(export_dir: str | Path, section: str, key: str, value: Any, derived_by: str) -> dict:
+    """Set one of :data:`OPTIONAL_KEYS` (``settings.SECTION.KEY``) in an export's card, measured by another command
+    than the section's own, keeping the section's other keys; ``derived_by`` is appended as ``"; KEY: COMMAND
+    (time)"``. The card must already carry that section (written by its own command)."""
     from realtime.model import ModelLoadError, read_card
 
+    if key not in OPTIONAL_KEYS.get(section, ()):
+        raise SettingsError(f"{section}.{key} is not a setting written on its own (those: {OPTIONAL_KEYS!r})")
     try:
         card = read_card(Path(export_dir))
     except ModelLoadError as exc:
         raise SettingsError(f"cannot write settings into {str(export_dir)!r}: {exc}") from None
-    old = dict((card.get("settings") or {}).get("decision") or {})
+    old = dict((card.get("settings") or {}).get(section) or {})
     if not old:
         raise SettingsError(
-            f"the card in {str(export_dir)!r} has no decision settings to add channel_false_rate to: "
-            "write them first (train-detector evaluate --tune-only --write-card)"
+            f"the card in {str(export_dir)!r} has no {section} settings to add {key} to: write them first "
+            f"({_SECTION_WRITERS[section]})"
         )
-    notes = [p for p in str(old.get("derived_by", "")).split("; ") if not p.startswith("channel_false_rate:")]
-    values = {**old, "channel_false_rate": rate, "derived_by": "; ".join([*notes, f"channel_false_rate: {derived_by}"])}
-    return write_card_settings(export_dir, "decision", values)
+    notes = [p for p in str(old.get("derived_by", "")).split("; ") if not p.startswith(f"{key}:")]
+    values = {**old, key: value, "derived_by": "; ".join([*notes, f"{key}: {derived_by}"])}
+    return write_card_settings(export_dir, section, values)
+
+
+_SECTION_WRITERS = {
+    "decision": "train-detector evaluate --tune-only --write-card",
+    "signal": "python -m experiments.amplitude RUN --write-card EXPORT",
+}
+
+
+def write_channel_false_rate(export_dir: str | Path, rate: float, derived_by: str) -> dict:
+    """Set ``settings.decision.channel_false_rate`` in an export's card (the binomial bed rule's per-channel
+    rate, measured by ``python -m evaluation.background --write-card``): :func:`write_optional_setting`."""
+    return write_optional_setting(export_dir, "decision", "channel_false_rate", rate, derived_by)

@@ -2,7 +2,7 @@
 
     python -m experiments.scaling [EXPORT] [--data-root ../shared/data] [--gains 1 2 3 4] [--json OUT]
                                   [--limit UV] [--min-s S]   # default: the shipped settings
-    python -m experiments.scaling --limit-gains 2.5 2 1.5   # the corrected rule's limit (the background at each gain)
+    python -m experiments.scaling --limit-gains 2.5 2 1.5 [--write-card EXPORT]   # the corrected rule's limit
     python -m experiments.scaling --limit-only          # the first rule's value, from the background corpus alone
 
 Needs ../shared/data: ``background/`` (the rule, the false alarms), ``bonn/`` and ``nscnd/`` (the test split's
@@ -202,6 +202,12 @@ def main(argv=None) -> int:
         help="the corrected rule: the background corpus at these gains, scaling off; the limit is the largest quiet "
         "gain (at most 1 alarm) times the highest person's level; then stop",
     )
+    ap.add_argument(
+        "--write-card",
+        default="",
+        metavar="EXPORT",
+        help="with --limit-gains: write the corrected limit into EXPORT's card (settings.signal.background_limit_uv)",
+    )
     ap.add_argument("--limit", type=float, default=None, help="signal.background_limit_uv (default: shipped)")
     ap.add_argument("--min-s", type=float, default=None, help="signal.background_min_s (default: the shipped)")
     ap.add_argument("--json", default="")
@@ -224,6 +230,13 @@ def main(argv=None) -> int:
         res["limit_gains"] = background_alarms(root / "background", off, det, args.limit_gains)
         gain = quiet_gain(res["limit_gains"])
         res.update(quiet_gain=gain, corrected_limit_uv=None if gain is None else limit_from(levels, gain))
+        if args.write_card and gain is not None:
+            from evaluation.model_settings import derived_by, write_optional_setting
+
+            command = "python -m experiments.scaling --limit-gains " + " ".join(f"{g:g}" for g in args.limit_gains)
+            res["written"] = write_optional_setting(
+                args.write_card, "signal", "background_limit_uv", res["corrected_limit_uv"], derived_by(command)
+            )
         print(json.dumps(res, indent=2))
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=2))

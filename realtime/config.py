@@ -236,7 +236,7 @@ _SECTIONS: dict[str, Any] = {f.name: f.default_factory for f in fields(Config) i
 # montage it was trained on (the card's "montage", which realtime.model.ExportedDetector puts in its settings).
 MODEL_SETTING_KEYS = {
     "decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s", "channel_false_rate"),
-    "signal": ("amplitude_low_uv", "amplitude_high_uv", "montage"),
+    "signal": ("amplitude_low_uv", "amplitude_high_uv", "montage", "background_limit_uv"),
 }
 # Bounds checked at load. Each value outside them used to pass validation and then crash (exit 70, a
 # restart loop under systemd), hang or wait forever at the first stream (issue 12, defect 5).

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.model_settings import SettingsError, decision_settings, derived_by, signal_settings, write_card_settings
+from evaluation.model_settings import (
+    SettingsError,
+    decision_settings,
+    derived_by,
+    signal_settings,
+    write_card_settings,
+    write_optional_setting,
+)
 from realtime.model import read_card
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,10 +50,12 @@ def test_shipped_card_has_the_settings_it_runs_with():
     assert "train-detector evaluate --tune-only" in s["decision"]["derived_by"]
     assert "; channel_false_rate: python -m evaluation.background --gain 3" in s["decision"]["derived_by"]
     assert (s["signal"]["amplitude_low_uv"], s["signal"]["amplitude_high_uv"]) == (8.7, 465.0)
+    assert s["signal"]["background_limit_uv"] == 50.0  # docs/background.md "The limit corrected"
     assert "python -m experiments.amplitude" in s["signal"]["derived_by"]
+    assert "; background_limit_uv: python -m experiments.scaling --limit-gains 2.5 2 1.5" in s["signal"]["derived_by"]
     # what the card says is what each section's checker accepts
     assert decision_settings(s["decision"], s["decision"]["derived_by"]) == s["decision"]
-    assert signal_settings(8.7, 465.0, s["signal"]["derived_by"]) == s["signal"]
+    assert signal_settings(8.7, 465.0, s["signal"]["derived_by"], 50.0) == s["signal"]
 
 
 def test_writes_decision_then_signal_keeping_every_other_key(export):
@@ -69,7 +78,15 @@ def test_writes_decision_then_signal_keeping_every_other_key(export):
     sig = signal_settings(10, 400.5, "python -m experiments.amplitude runs/x (2026-12-01 09:06 UTC)")
     write_card_settings(export, "signal", sig)
     card = read_card(export)  # still a valid export: the sha256 list covers the model files, not the card
-    assert card["settings"] == {"decision": got, "signal": {**sig, "amplitude_low_uv": 10.0}}
+    limit = before["settings"]["signal"]["background_limit_uv"]  # measured by another command: kept, with its note
+    assert card["settings"]["decision"] == got
+    assert card["settings"]["signal"] == {
+        "amplitude_low_uv": 10.0,
+        "amplitude_high_uv": 400.5,
+        "background_limit_uv": limit,
+        "derived_by": f"{sig['derived_by']}; background_limit_uv: python -m experiments.scaling "
+        "--limit-gains 2.5 2 1.5 (2026-12-03 16:49 UTC)",
+    }
     assert {k: v for k, v in card.items() if k != "settings"} == {k: v for k, v in before.items() if k != "settings"}
     assert list(card)[: len(before)] == list(before)  # key order kept, settings appended
     # rewriting one section leaves the other alone
@@ -139,3 +156,25 @@ def test_evaluate_writes_the_card_only_with_the_search():
         parse_args(["--no-tune", "--write-card"])
     with pytest.raises(SystemExit):  # the flag that rewrote realtime/config.py and the TOML is gone
         parse_args(["--tune-only", "--write-defaults"])
+
+
+def test_a_limit_measured_on_its_own_is_added_to_the_signal_section_keeping_the_rest(export):
+    stamp = derived_by("python -m experiments.scaling --limit-gains 2", dt.datetime(2026, 12, 4, 8, 0, tzinfo=dt.UTC))
+    got = write_optional_setting(export, "signal", "background_limit_uv", 60.0, stamp)
+    assert (got["amplitude_low_uv"], got["amplitude_high_uv"], got["background_limit_uv"]) == (8.7, 465.0, 60.0)
+    # the amplitude bounds' note stays, the limit's old note is replaced by the new one
+    assert got["derived_by"] == (
+        "python -m experiments.amplitude runs/inception-scalp (2026-11-24 09:51 UTC); "
+        "background_limit_uv: python -m experiments.scaling --limit-gains 2 (2026-12-04 08:00 UTC)"
+    )
+    assert read_card(export)["settings"]["signal"] == got
+    card_bytes = (export / "model_card.json").read_bytes()
+    with pytest.raises(SettingsError, match=r"signal.background_limit_uv must be >= 0 \(0: off\), got -1"):
+        write_optional_setting(export, "signal", "background_limit_uv", -1, stamp)
+    with pytest.raises(SettingsError, match=r"signal.amplitude_low_uv is not a setting written on its own"):
+        write_optional_setting(export, "signal", "amplitude_low_uv", 1.0, stamp)
+    card = json.loads(card_bytes)
+    del card["settings"]["signal"]
+    (export / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(SettingsError, match=r"has no signal settings to add background_limit_uv to: .*experiments.amp"):
+        write_optional_setting(export, "signal", "background_limit_uv", 60.0, stamp)

@@ -81,6 +81,8 @@ def test_valid_settings_are_kept_and_each_section_and_key_is_optional():
         ({"decision": {"derived_by": 3}}, "3"),
         ({"signal": {"amplitude_low_uv": 500.0, "amplitude_high_uv": 400.0}}, "500.0"),
         ({"signal": {"amplitude_high_uv": float("nan")}}, "nan"),
+        ({"signal": {"background_limit_uv": -5.0}}, "-5.0"),
+        ({"signal": {"background_limit_uv": "50"}}, "'50'"),
         ({"window": {"hop_s": 1.0}}, "'window'"),
         ({"decision": [0.5]}, "[0.5]"),
         ([1, 2], "[1, 2]"),
@@ -158,6 +160,13 @@ def test_a_toml_file_with_the_model_keys_commented_out_leaves_them_to_the_card()
         load_config(REPO / "config" / "realtime-detect.toml"), {"signal": {"montage": "bipolar"}}
     )
     assert (cfg.signal.montage, src["signal.montage"]) == ("bipolar", "model card")
+    # and the background scaler's limit, measured for the card's network; --background-limit-uv beats it
+    card = {"signal": {"background_limit_uv": 70.0, "derived_by": "python -m experiments.scaling --limit-gains 2"}}
+    cfg, src = apply_model_settings(load_config(REPO / "config" / "realtime-detect.toml"), card)
+    assert (cfg.signal.background_limit_uv, src["signal.background_limit_uv"]) == (70.0, "model card")
+    cfg, src = apply_model_settings(build_config({}, {"signal.background_limit_uv": 0.0}), card)
+    assert (cfg.signal.background_limit_uv, src["signal.background_limit_uv"]) == (0.0, "command line")
+    assert apply_model_settings(build_config({}), {})[0].signal.background_limit_uv == 50.0  # built-in
 
 
 # ----------------------------------------------------------------------------- offline and daemon use them
