@@ -193,7 +193,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scaling", nargs="+", choices=["off", "on"], default=["off", "on"])
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="the runtime's threads (0: every core; 1 for parallel runs)")
-    ap.add_argument("--limit-only", action="store_true", help="print the rule's limit and stop")
+    ap.add_argument("--limit-only", action="store_true", help="print the first rule's limit (3x) and stop")
     ap.add_argument(
         "--limit-gains",
         type=float,
@@ -212,14 +212,18 @@ def main(argv=None) -> int:
     ap.add_argument("--min-s", type=float, default=None, help="signal.background_min_s (default: the shipped)")
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
+    if args.write_card and not args.limit_gains:
+        ap.error(f"--write-card {args.write_card!r} needs --limit-gains: it writes the corrected rule's limit")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for noisy in ("realtime", "evaluation", "absl"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     root = Path(args.data_root)
     levels = person_levels(root / "background")
-    limit = limit_from(levels)
-    res: dict = {"person_levels_uv": {k: round(v, 1) for k, v in levels.items()}, "limit_uv": limit}
-    log.info("person levels %s -> limit %g uV", res["person_levels_uv"], limit)
+    res: dict = {
+        "person_levels_uv": {k: round(v, 1) for k, v in levels.items()},
+        "first_rule_limit_uv": limit_from(levels),
+    }
+    log.info("person levels %s -> the first rule's limit %g uV", res["person_levels_uv"], res["first_rule_limit_uv"])
     if args.limit_only:
         print(json.dumps(res, indent=2))
         return 0
@@ -230,7 +234,9 @@ def main(argv=None) -> int:
         res["limit_gains"] = background_alarms(root / "background", off, det, args.limit_gains)
         gain = quiet_gain(res["limit_gains"])
         res.update(quiet_gain=gain, corrected_limit_uv=None if gain is None else limit_from(levels, gain))
-        if args.write_card and gain is not None:
+        if args.write_card and gain is None:
+            log.warning("no gain was quiet: nothing written into %s", args.write_card)
+        elif args.write_card:
             from evaluation.model_settings import derived_by, write_optional_setting
 
             command = "python -m experiments.scaling --limit-gains " + " ".join(f"{g:g}" for g in args.limit_gains)

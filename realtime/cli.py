@@ -108,7 +108,7 @@ def build_detect_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="UV",
         help="scale a channel whose background over minutes is above UV down to it before the model; 0 turns it "
-        "off (signal.background_limit_uv, default 50)",
+        "off (signal.background_limit_uv; default: the model card's, else 50)",
     )
     g = ap.add_argument_group("model")
     g.add_argument("--model", metavar="PATH", help="model export directory (model.path; default: the shipped model)")

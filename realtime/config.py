@@ -84,7 +84,8 @@ class SignalConfig:
     # before the model (realtime.scaling): a patient's high-amplitude background is shown to the network at a
     # level it was seen quiet at, and a seizure keeps its size relative to that background. 0 = off. The
     # default is 1.5x the highest person's background level in the real background corpus, the largest gain at
-    # which the whole corpus raised at most one alarm (docs/background.md "The limit corrected").
+    # which the whole corpus raised at most one alarm (docs/background.md "The limit corrected"). The limit is the
+    # network's, so a model card's settings.signal.background_limit_uv takes precedence (MODEL_SETTING_KEYS).
     background_limit_uv: float = 50.0
     background_quantile: float = 0.25
     # the scaler's own history before it may scale (<= amplitude_span_s): twice the 10 s within which a seizure

@@ -62,3 +62,12 @@ def test_seizures_are_counted_with_scaling_off_and_on(toy_export, tmp_path: Path
     loud_off, loud_on = score_seizures([rec], base, det, 4.0), score_seizures([rec], on_cfg, det, 4.0)
     assert loud_on["detected"] == 1 and loud_on["per_recording"]["rec"]["windows_scaled"] > 100
     assert loud_off["latency_median_s"] < 0 < loud_on["latency_median_s"]  # without: an event open long before
+
+
+def test_write_card_without_the_corrected_rule_is_refused_before_any_data_is_read(capsys, tmp_path):
+    from experiments.scaling import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--data-root", str(tmp_path / "absent"), "--write-card", "EXP"])
+    assert info.value.code == 2
+    assert "--write-card 'EXP' needs --limit-gains" in capsys.readouterr().err
