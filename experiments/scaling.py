@@ -40,6 +40,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 log = logging.getLogger("experiments.scaling")
 WINDOW_S, HOP_S = 4.096, 1.0
 RULE_GAIN = 3.0  # the stress test's gain at which no alarm was raised (docs/background.md)
+# seizures at connection (docs/background.md "The first seconds of a connection"): each cut from this long before
+# its onset (as the CHB-MIT excerpt starts) to this long after it, and detected when an alarm opens within ALARM_S
+CONNECT_BEFORE_S, CONNECT_AFTER_S, ALARM_S = 1.0, 60.0, 10.0
 
 
 def channel_levels(data_uv: np.ndarray, sfreq: float) -> np.ndarray:
@@ -135,6 +138,48 @@ def eval_recordings(data_root: Path, card: dict, out_dir: Path) -> list:
     return build_stitched(records, test, out_dir, "test_", "test") + chbmit_recordings(out_dir)
 
 
+def at_connection(recs, out_dir: Path) -> list:
+    """Seizures under way when the stream connects: every seizure of the stitched test recordings (``test_*``) cut
+    out as its own recording, from ``CONNECT_BEFORE_S`` before its onset to ``CONNECT_AFTER_S`` after it (or to
+    ``CONNECT_BEFORE_S`` before the next seizure), and the CHB-MIT seizure excerpt, which starts 1 s before its
+    seizure. Written under ``out_dir``."""
+    from evaluation.recordings import EvalRecording
+    from realtime.recordings import read_recording, write_npz
+
+    out = [rec for rec in recs if rec.name == "chbmit_seizure"]
+    for rec in recs:
+        if not rec.name.startswith("test_") or not rec.seizures:
+            continue
+        r = read_recording(rec.path)
+        seizures = sorted(rec.seizures)
+        for i, (onset, offset) in enumerate(seizures):
+            start = max(0.0, onset - CONNECT_BEFORE_S)
+            stop = min(onset + CONNECT_AFTER_S, r.duration_s)
+            if i + 1 < len(seizures):
+                stop = min(stop, seizures[i + 1][0] - CONNECT_BEFORE_S)
+            first, last = int(round(start * r.sfreq)), int(round(stop * r.sfreq))
+            path = write_npz(out_dir / f"{rec.name}_at_{i:02d}.npz", r.data[:, first:last], r.sfreq, r.ch_names)
+            out.append(
+                EvalRecording(
+                    name=path.stem,
+                    path=path,
+                    seizures=[(onset - start, min(offset, stop) - start)],
+                    description=f"{rec.name}'s seizure {i} from {onset - start:g} s before its onset",
+                    duration_s=(last - first) / r.sfreq,
+                    n_channels=len(r.ch_names),
+                )
+            )
+    return out
+
+
+def within(seizures: dict) -> int:
+    """How many of :func:`score_seizures`' recordings had an alarm open within ``ALARM_S`` of their seizure's onset
+    (SzCORE's overlap also counts an alarm that comes later)."""
+    return sum(
+        any(lat is not None and lat <= ALARM_S for lat in p["latencies_s"]) for p in seizures["per_recording"].values()
+    )
+
+
 def background_alarms(background_root: Path, config, detector, gains) -> dict:
     """``{gain: {alarms, hours, per_person, before_history}}`` on the background corpus
     (:func:`evaluation.background.measure`); ``before_history``: the alarms decided on a window that ended before
@@ -178,6 +223,12 @@ def table(res: dict) -> str:
                 else "-"
             )
             lines.append(f"{gain:>4}  {name:<7}  {cells[0]:<17}  {cells[1]:<33}  {cells[2]:<20}  {bg}")
+            if at := row[name].get("at_connection"):
+                lines.append(
+                    f"{'':>4}  {'':<7}  at connection: {at['within_s']['detected']}/{at['seizures']} alarmed within "
+                    f"{ALARM_S:g} s ({at['detected']} by SzCORE), latency median {at['latency_median_s']} s "
+                    f"(max {at['latency_max_s']} s)"
+                )
     return "\n".join(lines)
 
 
@@ -210,6 +261,11 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--limit", type=float, default=None, help="signal.background_limit_uv (default: shipped)")
     ap.add_argument("--min-s", type=float, default=None, help="signal.background_min_s (default: the shipped)")
+    ap.add_argument(
+        "--at-connection",
+        action="store_true",
+        help="also score every test seizure from 1 s before its onset, as if the stream connected then",
+    )
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     if args.write_card and not args.limit_gains:
@@ -262,6 +318,7 @@ def main(argv=None) -> int:
     bg_gains = args.gains if args.background_gains is None else args.background_gains
     with tempfile.TemporaryDirectory() as tmp:
         recs = eval_recordings(root, card, Path(tmp))
+        connected = at_connection(recs, Path(tmp)) if args.at_connection else []
         for gain in args.gains:
             row = res["gains"].setdefault(f"{gain:g}", {})
             for name, cfg in configs.items():
@@ -272,6 +329,17 @@ def main(argv=None) -> int:
                     name,
                     {k: v for k, v in row[name]["seizures"].items() if k != "per_recording"},
                 )
+                if connected:
+                    at = row[name]["at_connection"] = score_seizures(connected, cfg, det, gain)
+                    at["within_s"] = {"alarm_s": ALARM_S, "detected": within(at)}
+                    log.info(
+                        "gain %g, scaling %s, at connection: %d of %d within %g s",
+                        gain,
+                        name,
+                        within(at),
+                        at["seizures"],
+                        ALARM_S,
+                    )
     for name, cfg in configs.items():
         if bg_gains:
             for gain, b in background_alarms(root / "background", cfg, det, bg_gains).items():

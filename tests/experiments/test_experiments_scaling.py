@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from evaluation.recordings import EvalRecording
-from experiments.scaling import channel_levels, limit_from, quiet_gain, score_seizures
+from experiments.scaling import at_connection, channel_levels, limit_from, quiet_gain, score_seizures, within
 from realtime.config import Config, DecisionConfig, SignalConfig
 from realtime.model import load_detector
-from realtime.recordings import write_npz
+from realtime.recordings import read_recording, write_npz
 
 
 def test_channel_levels_are_the_lower_quartile_of_the_band_limited_window_std():
@@ -71,3 +71,28 @@ def test_write_card_without_the_corrected_rule_is_refused_before_any_data_is_rea
         main(["--data-root", str(tmp_path / "absent"), "--write-card", "EXP"])
     assert info.value.code == 2
     assert "--write-card 'EXP' needs --limit-gains" in capsys.readouterr().err
+
+
+def test_seizures_at_connection_are_cut_from_a_second_before_each_onset(tmp_path: Path):
+    rate = 100.0
+    x = np.arange(int(200 * rate), dtype=np.float64)[None, :]  # the sample index: where each cut starts shows
+    path = write_npz(tmp_path / "test_sz.npz", x, rate, ["EEG"])
+    recs = [
+        EvalRecording("test_sz", path, [(100.0, 110.0), (20.0, 30.0), (150.0, 175.0)], "three", 200.0),
+        EvalRecording("test_bg", path, [], "background", 200.0, background_only=True),
+        EvalRecording("chbmit_seizure", path, [(1.0, 41.0)], "kept as it is", 41.0),
+        EvalRecording("chbmit_stitched", path, [(50.0, 90.0)], "the same seizure again: not cut", 91.0),
+    ]
+    out = at_connection(recs, tmp_path)
+    assert [r.name for r in out] == ["chbmit_seizure", "test_sz_at_00", "test_sz_at_01", "test_sz_at_02"]
+    # in onset order; each from 1 s before its onset to 60 s after it, the next seizure's 1 s before, or the end
+    spans = [(19.0, 80.0), (99.0, 149.0), (149.0, 200.0)]
+    for rec, (start, stop), (onset, offset) in zip(out[1:], spans, [(20, 30), (100, 110), (150, 175)], strict=True):
+        data = read_recording(rec.path).data[0]
+        assert data[0] == start * rate and data.size == round((stop - start) * rate)
+        assert rec.seizures == [(onset - start, offset - start)] and rec.duration_s == stop - start
+
+
+def test_within_counts_an_alarm_up_to_ten_seconds_after_the_onset():
+    per = {"a": [3.0], "b": [10.0], "c": [10.5], "d": [None], "e": [-2.0]}
+    assert within({"per_recording": {k: {"latencies_s": v} for k, v in per.items()}}) == 3
