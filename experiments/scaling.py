@@ -2,6 +2,7 @@
 
     python -m experiments.scaling [EXPORT] [--data-root ../shared/data] [--gains 1 2 3 4] [--json OUT]
                                   [--limit UV] [--min-s S]   # default: the shipped settings
+                                  [--at-connection]   # also every test seizure from 1 s before its onset
     python -m experiments.scaling --limit-gains 2.5 2 1.5 [--write-card EXPORT]   # the corrected rule's limit
     python -m experiments.scaling --limit-only          # the first rule's value, from the background corpus alone
 
@@ -19,7 +20,10 @@ stitched recordings). Not part of the test run.
    scaler has its history) and the CHB-MIT excerpts (TEST data: measured, never tuned on), each
    multiplied by every gain (a patient's larger EEG, seizures included), scored as ``realtime-detect --file``
    scores them with scaling off (``signal.background_limit_uv = 0``) and on; SzCORE counts.
-3. **False alarms**: the background corpus (5.1 h, 21 persons, as the files come) at every gain, off and on
+3. **Seizures at connection** (``--at-connection``; docs/background.md "The first seconds of a connection"): every
+   seizure of the stitched test recordings cut out from 1 s before its onset, as if the stream connected then, and
+   the CHB-MIT seizure excerpt; counted as alarmed when an alarm opens within 10 s of the onset.
+4. **False alarms**: the background corpus (5.1 h, 21 persons, as the files come) at every gain, off and on
    (:func:`evaluation.background.measure`, the binomial bed rule of the shipped settings).
 """
 
