@@ -211,3 +211,41 @@ def test_a_large_background_is_scaled_down_reported_and_quiet(toy_export, tmp_pa
         d.shutdown()
         stop(outlet)
     assert not _logged(log_path, "seizure.onset")
+
+
+def test_a_channel_scaled_by_under_a_tenth_is_not_reported_until_it_is_scaled_more(toy_export, tmp_path):
+    """The live bed's reports use the hysteresis (messages.scaled_to_report): a background just above the limit
+    (20.5 µV against 20: x0.98) is scaled, as the gauge says, but not reported, so a background hovering at the
+    limit makes no report every few windows; once it doubles (x0.5) it is reported."""
+    from rt_helpers import start_outlet, stop
+
+    name, log_path = unique("hovering"), tmp_path / "alerts.jsonl"
+    d = _quality_daemon(
+        name,
+        log_path,
+        model_path=toy_export,
+        signal={
+            "amplitude_min_s": 3.0,
+            "amplitude_span_s": 6.0,
+            "background_min_s": 3.0,
+            "background_limit_uv": 20.0,
+            "montage": "as_recorded",
+        },
+    )
+    # sines of amplitude 29 µV (20.5 µV standard deviation), from 14 s of signal on 57 µV (40 µV)
+    outlet = start_outlet("--name", name, "--amplitude", "29", "--seizure-after-s", "14", "--seizure-amplitude", "57")
+    try:
+        d.start()
+        gauge = d.metrics.registry.get_sample_value
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and d.windows_total < 8:
+            d.iterate()
+        assert d.windows_total >= 8 and gauge("realtime_detect_channels_scaled", {"stream": name}) == 4
+        assert all(0.9 < f < 1.0 for f in d.pipeline.scaler.factors())
+        assert not [m for m in _logged(log_path, "status.signal") if m["state"] == "quality"]
+        msg = _first_quality_message(d, log_path)
+        assert "background above 20 uV (1.5-40 Hz, over minutes), scaled down to it: C0 (x0." in msg["detail"]
+        assert min(d.pipeline.scaler.factors()) < 0.9
+    finally:
+        d.shutdown()
+        stop(outlet)
