@@ -88,10 +88,9 @@ class SignalConfig:
     # network's, so a model card's settings.signal.background_limit_uv takes precedence (MODEL_SETTING_KEYS).
     background_limit_uv: float = 50.0
     background_quantile: float = 0.25
-    # the scaler's own history before it may scale (<= amplitude_span_s): the 10 s within which a seizure must be
-    # alarmed, so that a seizure under way at connection has its alarm before it can be scaled (scaled from its own
-    # first seconds, such seizures were missed: docs/background.md "The first seconds of a connection")
-    background_min_s: float = 10.0
+    # the scaler's own history before it may scale (<= amplitude_span_s): twice the 10 s within which a seizure
+    # must be alarmed, so that a seizure under way at connection has its alarm before it can be scaled
+    background_min_s: float = 20.0
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,8 @@ below the limit is untouched (factor 1), so EEG of ordinary amplitude is scored 
 
 A lower quantile over minutes is the background, not a seizure: a seizure must fill three quarters of the
 span (225 of 300 s) before it moves the lower quartile; a short artefact does not move it. The daemon's
-``min_windows`` (``signal.background_min_s``, 10 s) is the 10 s within which a seizure must be alarmed: one under way
-when the stream connects is scored unscaled that long (scaled by its own level from the first seconds, such seizures
-were missed: docs/background.md "The first seconds of a connection").
+``min_windows`` (``signal.background_min_s``, 20 s) is twice the 10 s within which a seizure must be alarmed: one
+under way when the stream connects is scored unscaled that long, and must fill 15 of those 20 windows to be scaled.
 Left-out windows (NaN) do not count.
 
 Pure: no I/O, no clock. ``update`` takes ``level_uv [n_channels]`` (NaN for channels not scored), ``factors``

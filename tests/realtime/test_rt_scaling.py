@@ -219,7 +219,7 @@ def test_offline_windows_lines_carry_the_factors(detector, toy_export, tmp_path)
 
 def test_the_command_line_sets_or_turns_off_the_limit(toy_export, tmp_path, capsys):
     """``realtime-detect --file --background-limit-uv``: 0 scores the large background as it comes, a limit scales
-    it (once 10 s of history are seen), a negative one is a config error (exit 78) quoting the value."""
+    it (once 20 s of history are seen), a negative one is a config error (exit 78) quoting the value."""
     from realtime.cli import detect_main
     from realtime.recordings import write_npz
 
