@@ -37,6 +37,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +48,7 @@ RULE_GAIN = 3.0  # the stress test's gain at which no alarm was raised (docs/bac
 # seizures at connection (docs/background.md "The first seconds of a connection"): each cut from this long before
 # its onset (as the CHB-MIT excerpt starts) to this long after it, and detected when an alarm opens within ALARM_S
 CONNECT_BEFORE_S, CONNECT_AFTER_S, ALARM_S = 1.0, 60.0, 10.0
+LOSS_PAUSE_S = 5.0  # a loss of the same device (docs/background.md "A reconnect of the same device"): this long away
 
 
 def channel_levels(data_uv: np.ndarray, sfreq: float) -> np.ndarray:
@@ -203,6 +205,37 @@ def background_alarms(background_root: Path, config, detector, gains) -> dict:
     }
 
 
+def alarms_after_loss(background_root: Path, config, detector, gain: float, loss_at_s: float) -> dict:
+    """The background corpus at ``gain``, each file's pipeline reset at ``loss_at_s`` of signal as the bed resets it
+    on a loss of the same device (``LOSS_PAUSE_S`` away, then the same signal on: :func:`realtime.offline.feed`'s
+    paused recording), scored with the scaler's prior (``keep``) and without it (``forget``: ``background_keep_s``
+    0); ``{"keep"|"forget": {alarms, after_loss, per_person}}``, ``after_loss`` counting the onsets decided after it."""
+    from evaluation.background import Edited, discover
+    from realtime.offline import feed, recording_pipeline
+    from realtime.recordings import open_recording
+
+    out: dict[str, dict[str, Any]] = {n: {"alarms": 0, "after_loss": 0, "per_person": {}} for n in ("keep", "forget")}
+    for rec in discover(background_root):
+        r = open_recording(rec.path, sidecars=False)
+        cut = int(round(loss_at_s * r.sfreq))
+        if r.n_samples <= cut:
+            continue
+        edited = Edited(
+            source=r, gain=gain, **{**r.metadata(), "segments": ((0, 0.0), (cut, loss_at_s + LOSS_PAUSE_S))}
+        )
+        for name, row in out.items():
+            pipe = recording_pipeline(edited, config, detector)
+            if name == "forget":
+                pipe.background_keep_s = 0.0
+            events = [e for w in feed(pipe, edited, config.window.hop_s) for e in w.events] + list(pipe.flush())
+            onsets = [e.time for e in events if e.kind == "onset"]
+            row["alarms"] += len(onsets)
+            row["after_loss"] += sum(time >= loss_at_s + LOSS_PAUSE_S for time in onsets)
+            if onsets:
+                row["per_person"][rec.person] = row["per_person"].get(rec.person, 0) + len(onsets)
+    return out
+
+
 def table(res: dict) -> str:
     lines = [
         f"limit {res['limit_uv']:g} uV after {res['background_min_s']:g} s of history (the highest person's level: "
@@ -270,6 +303,14 @@ def main(argv=None) -> int:
         action="store_true",
         help="also score every test seizure from 1 s before its onset, as if the stream connected then",
     )
+    ap.add_argument(
+        "--loss-at",
+        type=float,
+        default=None,
+        metavar="S",
+        help="the background corpus at --background-gains, each file's stream lost at S s of signal and the same "
+        "device back 5 s later, with the scaler's prior and without; then stop",
+    )
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     if args.write_card and not args.limit_gains:
@@ -317,6 +358,16 @@ def main(argv=None) -> int:
         for name, value in (("off", 0.0), ("on", limit))
         if name in args.scaling
     }
+    if args.loss_at is not None:
+        cfg = configs.get("on") or next(iter(configs.values()))
+        res["loss_at_s"], res["loss_pause_s"], res["loss"] = args.loss_at, LOSS_PAUSE_S, {}
+        for gain in args.gains if args.background_gains is None else args.background_gains:
+            res["loss"][f"{gain:g}"] = b = alarms_after_loss(root / "background", cfg, det, gain, args.loss_at)
+            log.info("background, gain %g, a loss at %g s: %s", gain, args.loss_at, b)
+        print(json.dumps(res, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2))
+        return 0
     card = json.loads((Path(args.export) / "model_card.json").read_text())
     res.update(export=args.export, model_version=det.model_version, backend=det.backend, gains={})
     bg_gains = args.gains if args.background_gains is None else args.background_gains

@@ -67,6 +67,7 @@ class Bed:
         self.pulled = 0  # samples pulled by the last acquire()
         self._quality_sent: tuple = ()
         self._scaled_reported: frozenset[str] = frozenset()  # messages.scaled_to_report's state
+        self._lost_at = -math.inf  # time.monotonic() of the last loss: how long the stream was away
         self._quality_sent_at = -math.inf
         self._clock_pending: list[Any] = []  # clock events not yet published (status.signal "clock")
         self._clock_sent_at = -math.inf
@@ -352,7 +353,8 @@ class Bed:
         m.channels_scored.labels(stream=label).set(0)
         if self.pipeline is not None:
             self.flush_clock_reports(force=True)
-            self._pipeline.reset()
+            self._pipeline.reset(keep_background=True)  # forgotten if another device or much later comes back
+            self._lost_at = time.monotonic()
             m.buffer_fill_ratio.labels(stream=label).set(0)
         self.publish(signal_message(self._envelope, time=self.daemon._lsl_now(), state="lost", detail=detail))
         self.set_status(f"lost stream {label} ({detail}); reconnecting")
@@ -387,6 +389,8 @@ class Bed:
             if other_device:
                 detail += f"; another device: source_id {meta.source_id!r} on {meta.hostname} (was {was!r})"
             detail = f"{detail}; {self._pipeline.channels_detail()}"  # another layout: say which channels count
+        elif time.monotonic() - self._lost_at > self._pipeline.background_keep_s:
+            self._pipeline.forget_background()
         m = self.daemon._metrics
         m.stream_reconnects.labels(stream=self.stream_label).inc()
         m.stream_connected.labels(stream=self.stream_label).set(1)

@@ -131,17 +131,20 @@ def feed(pipe: Pipeline, rec: RecordingInfo, hop_s: float) -> Iterator[WindowRes
     timestamps of a stretch are ``start_s + (i - first_sample) / sfreq`` (they include the gaps), no
     chunk spans two stretches (hops and blocks start again at each stretch), and ``pipe.reset()`` comes
     before each later stretch, as the daemon resets when a stream is lost and comes back: the time
-    that passed counts on the sample clock, no window spans the gap, the decision settles again, and
-    a published seizure event stays open across the gap.
+    that passed counts on the sample clock, no window spans the gap, the decision settles again, a
+    published seizure event stays open across the gap, and after a pause of at most ``pipe.background_keep_s``
+    the background scaler keeps its levels as a prior (``Pipeline.reset(keep_background=True)``).
     """
     hop = max(1, round(hop_s * rec.sfreq))
     block = hop * max(1, round(FEED_BLOCK_S * rec.sfreq) // hop)
     n = rec.n_samples
     segments = [(first, start_s) for first, start_s in rec.segments if first < n or first == 0]
     ends = [first for first, _ in segments[1:]] + [n]
+    previous_end_s = 0.0
     for k, ((seg_first, start_s), seg_end) in enumerate(zip(segments, ends, strict=True)):
-        if k:
-            pipe.reset()
+        if k:  # the same recording resumed: the scaler's levels carry over a pause of up to background_keep_s
+            pipe.reset(keep_background=start_s - previous_end_s <= pipe.background_keep_s)
+        previous_end_s = start_s + (seg_end - seg_first) / rec.sfreq
         for first in range(seg_first, seg_end, block):
             last = min(seg_end, first + block)
             data = rec.read(first, last)

@@ -255,6 +255,8 @@ class Pipeline:
             if sig.background_limit_uv > 0
             else None
         )
+        # a loss of the same device at most this long keeps the scaler's levels as a prior (reset(keep_background))
+        self.background_keep_s = float(sig.amplitude_span_s)
         self.flat_std_uv, self.rail_fraction = float(flat_std_uv), float(rail_fraction)
         self.max_std_uv = float(max_std_uv)
         # the window rule with this pipeline's limits, made once (every window of every bed goes through it)
@@ -411,18 +413,27 @@ class Pipeline:
             return self.decision.flush()
         return self.decision.flush(self.clock.decision_time(self.samples_total - 1), shown=self._last_time)
 
-    def reset(self) -> None:
+    def reset(self, keep_background: bool = False) -> None:
         """Stream lost: drop buffered samples and the window schedule; the decision machine forgets its
-        smoothing and any unconfirmed onset but keeps a published seizure open (see decision.py)."""
+        smoothing and any unconfirmed onset but keeps a published seizure open (see decision.py).
+        ``keep_background``: the same device comes back, or may (after an outage of at most
+        ``background_keep_s``): the scaler keeps each channel's level as a prior until it has its history again
+        (:meth:`realtime.scaling.BackgroundScaler.reset`); :meth:`forget_background` drops it."""
         self.buffer.clear()
         self.scheduler.reset()
         self.decision.reset()
         self.amplitude.reset()
         if self.scaler is not None:
-            self.scaler.reset()
+            self.scaler.reset(keep_prior=keep_background)
         self.clock.restart()  # the next sample starts a new clock segment; the outage counts as time
         self._base = self.samples_total
         self._pending_skipped = 0
+
+    def forget_background(self) -> None:
+        """The stream came back after more than ``background_keep_s``: the level kept at the loss is not the
+        background of now; the scaler waits for its own history (factors 1 until then)."""
+        if self.scaler is not None:
+            self.scaler.reset()
 
     def quality_detail(
         self, flagged: Mapping[str, str], amplitude: Mapping[str, str], scaled: Mapping[str, float] | None = None

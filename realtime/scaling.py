@@ -18,6 +18,12 @@ span (225 of 300 s) before it moves the lower quartile; a short artefact does no
 under way when the stream connects is scored unscaled that long, and must fill 15 of those 20 windows to be scaled.
 Left-out windows (NaN) do not count.
 
+A loss of the stream (``reset``) empties the history. When the same device comes back with the same channels after a
+short outage (``reset(keep_prior=True)``; the bed and the offline feed decide: docs/background.md "A reconnect of the
+same device"), each channel's last level stays as a **prior**: its windows are scaled by it until the channel has
+``min_windows`` of new history, so a reconnect does not open another unscaled start, and a seizure under way at the
+reconnect is scaled by the patient's background, not by its own level.
+
 Pure: no I/O, no clock. ``update`` takes ``level_uv [n_channels]`` (NaN for channels not scored), ``factors``
 returns ``[n_channels]`` in (0, 1].
 """
@@ -75,12 +81,17 @@ class BackgroundScaler:
         self._fast = functools.partial(np.quantile, q=self.quantile)
         self._masked = functools.partial(np.nanquantile, q=self.quantile)
         self.level_uv = np.full(int(n_channels), np.nan)  # per channel background level, after the last update
+        self._prior_uv = np.full(int(n_channels), np.nan)  # the level before a loss, until the history is ready again
         self._factors = np.ones(int(n_channels))
 
     def update(self, level_uv: np.ndarray) -> None:
         """Record one window's band-limited ``level_uv [n_channels]`` (NaN: the channel was not scored)."""
         self._history.push(level_uv, "level_uv")
-        self.level_uv[:] = self._history.reduce(self._fast, self._masked)
+        own = self._history.reduce(self._fast, self._masked)
+        self.level_uv[:] = np.where(np.isfinite(own), own, self._prior_uv)
+        self._set_factors()
+
+    def _set_factors(self) -> None:
         over = np.isfinite(self.level_uv) & (self.level_uv > self.limit_uv)
         self._factors[:] = 1.0
         self._factors[over] = self.limit_uv / self.level_uv[over]
@@ -89,8 +100,11 @@ class BackgroundScaler:
         """``[n_channels]`` factors in (0, 1] to multiply each channel's next window by (a copy)."""
         return self._factors.copy()
 
-    def reset(self) -> None:
-        """Stream lost: the next device, electrodes or patient may differ; start over (factors 1)."""
+    def reset(self, keep_prior: bool = False) -> None:
+        """Stream lost: the history starts over. ``keep_prior`` (the same device, channels and patient come back):
+        each channel's current level scales its windows until it has ``min_windows`` of new history; otherwise the
+        next device, electrodes or patient may differ: factors 1 until then."""
+        self._prior_uv[:] = self.level_uv if keep_prior else np.nan
         self._history.reset()
-        self.level_uv[:] = np.nan
-        self._factors[:] = 1.0
+        self.level_uv[:] = self._prior_uv
+        self._set_factors()

@@ -249,3 +249,56 @@ def test_a_channel_scaled_by_under_a_tenth_is_not_reported_until_it_is_scaled_mo
     finally:
         d.shutdown()
         stop(outlet)
+
+
+@pytest.mark.parametrize(("away_s", "kept"), [(0.0, True), (8.0, False)])
+def test_a_reconnect_of_the_same_device_keeps_the_scaling_unless_it_was_away_longer_than_the_span(
+    toy_export, tmp_path, away_s, kept
+):
+    """A yanked cable (SIGKILL of the outlet) and the same device back: the scaler's levels are a prior, so the
+    channels are scaled from the first window after the reconnect; away longer than amplitude_span_s (6 s here)
+    it starts over (factors 1 until its history is ready again)."""
+    from rt_helpers import start_outlet, stop
+
+    name, log_path = unique("reconnect"), tmp_path / "alerts.jsonl"
+    d = _quality_daemon(
+        name,
+        log_path,
+        model_path=toy_export,
+        stream={"name": name, "resolve_timeout_s": 0.2, "stale_after_s": 1.0},
+        signal={
+            "amplitude_min_s": 3.0,
+            "amplitude_span_s": 6.0,
+            "background_min_s": 3.0,
+            "background_limit_uv": 20.0,
+            "montage": "as_recorded",
+        },
+    )
+    args = ("--name", name, "--source-id", unique("amp"), "--amplitude", "100")
+
+    def iterate_until(state: str, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and state not in [m["state"] for m in _logged(log_path, "status.signal")]:
+            d.iterate()
+
+    outlet = start_outlet(*args)
+    try:
+        d.start()
+        _first_quality_message(d, log_path)  # scaled: x0.28
+        assert (d.pipeline.scaler.factors() < 0.5).all()
+        stop(outlet)  # the yanked cable
+        iterate_until("lost")
+        time.sleep(away_s)
+        outlet = start_outlet(*args)
+        iterate_until("restored")
+        assert [m["state"] for m in _logged(log_path, "status.signal")].count("restored") == 1
+        windows = d.windows_total
+        factors = d.pipeline.scaler.factors()
+        assert (factors < 0.5).all() if kept else (factors == 1).all(), factors
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and d.windows_total < windows + 5:
+            d.iterate()
+        assert (d.pipeline.scaler.factors() < 0.5).all()  # then scaled by its own new history either way
+    finally:
+        d.shutdown()
+        stop(outlet)

@@ -186,11 +186,14 @@ def test_segments_are_checked_and_default_to_one():
 
 
 class _Sink:
-    """Records what ``feed`` pushes: ``(first_sample, timestamps)`` per chunk, and where it resets."""
+    """Records what ``feed`` pushes: ``(first_sample, timestamps)`` per chunk, and where it resets (and whether it
+    keeps the scaler's levels: a pause of at most ``background_keep_s``)."""
+
+    background_keep_s = 2.0
 
     def __init__(self) -> None:
         self.chunks: list[tuple[int, np.ndarray]] = []
-        self.resets: list[int] = []
+        self.resets: list[tuple[int, bool]] = []
         self.samples = 0
 
     def push(self, chunk: np.ndarray, times: np.ndarray) -> None:
@@ -201,8 +204,8 @@ class _Sink:
     def step(self) -> list:
         return []
 
-    def reset(self) -> None:
-        self.resets.append(self.samples)
+    def reset(self, keep_background: bool = False) -> None:
+        self.resets.append((self.samples, keep_background))
 
 
 @pytest.mark.parametrize("block_s", [60.0, 0.35])
@@ -213,7 +216,8 @@ def test_feed_splits_at_the_seams_and_resets(monkeypatch, block_s):
     rec = Recording(data=np.arange(60.0)[None, :], sfreq=rate, ch_names=["C3"], segments=segments)
     sink = _Sink()
     assert list(offline.feed(sink, rec, 0.4)) == []  # type: ignore[arg-type]
-    assert sink.samples == 60 and sink.resets == [23, 41]
+    # paused 0.5 s (2.3 -> 2.8 s: levels kept) and 4.4 s (4.6 -> 9.0 s: longer than background_keep_s, forgotten)
+    assert sink.samples == 60 and sink.resets == [(23, True), (41, False)]
     bounds = [0, 23, 41, 60]
     stretches = zip(itertools.pairwise(bounds), segments, strict=True)
     expected = np.concatenate([start + np.arange(b - a) / rate for (a, b), (_, start) in stretches])

@@ -60,6 +60,26 @@ def test_scaler_waits_for_its_history_then_scales_only_what_is_above_the_limit()
     assert (s.factors() == 1).all() and np.isnan(s.level_uv).all()
 
 
+def test_after_a_loss_the_last_level_is_a_prior_until_the_history_is_ready_again():
+    s = BackgroundScaler(3, limit_uv=100.0, quantile=0.25, span_windows=20, min_windows=4)
+    for _ in range(6):
+        s.update(np.array([50.0, 300.0, np.nan]))
+    s.reset(keep_prior=True)  # the same device comes back
+    np.testing.assert_allclose(s.factors(), [1.0, 1 / 3, 1.0])  # scaled from the first window after the loss
+    for _ in range(3):  # the new history (a background now 200 uV) is not ready: the prior scales
+        s.update(np.array([50.0, 200.0, 400.0]))
+        np.testing.assert_allclose(s.factors(), [1.0, 1 / 3, 1.0])  # the channel without a level stays unscaled
+    s.update(np.array([50.0, 200.0, 400.0]))  # ready: its own level from now on
+    np.testing.assert_allclose(s.factors(), [1.0, 0.5, 0.25])
+    s.reset(keep_prior=True)
+    s.reset(keep_prior=True)  # lost again before any window: the prior stays
+    np.testing.assert_allclose(s.factors(), [1.0, 0.5, 0.25])
+    s.reset()  # another device, or too long away: no prior
+    assert (s.factors() == 1).all() and np.isnan(s.level_uv).all()
+    s.update(np.array([50.0, 200.0, 400.0]))
+    assert (s.factors() == 1).all()
+
+
 def test_a_seizure_shorter_than_three_quarters_of_the_span_does_not_move_the_background():
     s = BackgroundScaler(1, limit_uv=100.0, quantile=0.25, span_windows=40, min_windows=10)
     for _ in range(40):
@@ -289,3 +309,30 @@ def test_offline_logs_no_new_quality_line_for_a_background_at_the_limit(
     assert lines == []
     monkeypatch.setattr(realtime.messages, "SCALED_REPORT_BELOW", 1.0)
     assert len(quality_lines()[0]) >= 5
+
+
+@pytest.mark.parametrize(("pause_s", "scaled_at_once"), [(5.0, True), (61.0, False)])
+def test_a_recording_resumed_after_a_short_pause_keeps_its_scaling(detector, pause_s, scaled_at_once):
+    """An EDF+D-like recording paused and resumed (offline.feed, as the daemon on a loss of the same device): after
+    a pause of at most amplitude_span_s (60 s here) the channels are scaled from the first window of the next
+    stretch; after a longer one the scaler waits for its history again (20 windows here)."""
+    from realtime.offline import feed
+    from realtime.recordings import Recording
+
+    x = patient(80.0, burst=(0.0, 0.0)).T
+    first = int(40 * RATE)
+    rec = Recording(data=x, sfreq=RATE, ch_names=NAMES, segments=((0, 0.0), (first, 40.0 + pause_s)))
+    pipe = Pipeline(
+        detector,
+        sfreq=RATE,
+        ch_names=NAMES,
+        units=None,
+        window=WindowConfig(hop_s=1.0),
+        decision=DECISION,
+        signal=SignalConfig(**{**SIGNAL, "background_limit_uv": 15.0}),
+    )
+    results = list(feed(pipe, rec, 1.0))
+    after = [r for r in results if r.window_start >= 40.0 + pause_s]
+    assert after and sorted(results[-1].scaled_channels) == ["C3", "C4", "Cz"]
+    assert all(sorted(r.scaled_channels) == ["C3", "C4", "Cz"] for r in after) is scaled_at_once
+    assert (after[0].scaled_channels == {}) is not scaled_at_once
