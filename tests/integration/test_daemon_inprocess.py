@@ -115,6 +115,16 @@ def _first_quality_message(d: Daemon, log_path, timeout_s: float = 30.0) -> dict
     return msg
 
 
+# a short history and a limit of 20 µV: the scaling tests see the scaler at work within seconds
+SCALING_SIGNAL = {
+    "amplitude_min_s": 3.0,
+    "amplitude_span_s": 6.0,
+    "background_min_s": 3.0,
+    "background_limit_uv": 20.0,
+    "montage": "as_recorded",
+}
+
+
 def _quality_daemon(name: str, log_path, **sections) -> Daemon:
     return Daemon(
         build_config(
@@ -183,18 +193,7 @@ def test_a_large_background_is_scaled_down_reported_and_quiet(toy_export, tmp_pa
     from rt_helpers import start_outlet, stop
 
     name, log_path = unique("largebg"), tmp_path / "alerts.jsonl"
-    d = _quality_daemon(
-        name,
-        log_path,
-        model_path=toy_export,
-        signal={
-            "amplitude_min_s": 3.0,
-            "amplitude_span_s": 6.0,
-            "background_min_s": 3.0,
-            "background_limit_uv": 20.0,
-            "montage": "as_recorded",
-        },
-    )
+    d = _quality_daemon(name, log_path, model_path=toy_export, signal=SCALING_SIGNAL)
     outlet = start_outlet("--name", name, "--amplitude", "100")
     try:
         d.start()
@@ -220,18 +219,7 @@ def test_a_channel_scaled_by_under_a_tenth_is_not_reported_until_it_is_scaled_mo
     from rt_helpers import start_outlet, stop
 
     name, log_path = unique("hovering"), tmp_path / "alerts.jsonl"
-    d = _quality_daemon(
-        name,
-        log_path,
-        model_path=toy_export,
-        signal={
-            "amplitude_min_s": 3.0,
-            "amplitude_span_s": 6.0,
-            "background_min_s": 3.0,
-            "background_limit_uv": 20.0,
-            "montage": "as_recorded",
-        },
-    )
+    d = _quality_daemon(name, log_path, model_path=toy_export, signal=SCALING_SIGNAL)
     # sines of amplitude 29 µV (20.5 µV standard deviation), from 14 s of signal on 57 µV (40 µV)
     outlet = start_outlet("--name", name, "--amplitude", "29", "--seizure-after-s", "14", "--seizure-amplitude", "57")
     try:
@@ -266,13 +254,7 @@ def test_a_reconnect_of_the_same_device_keeps_the_scaling_unless_it_was_away_lon
         log_path,
         model_path=toy_export,
         stream={"name": name, "resolve_timeout_s": 0.2, "stale_after_s": 1.0},
-        signal={
-            "amplitude_min_s": 3.0,
-            "amplitude_span_s": 6.0,
-            "background_min_s": 3.0,
-            "background_limit_uv": 20.0,
-            "montage": "as_recorded",
-        },
+        signal=SCALING_SIGNAL,
     )
     args = ("--name", name, "--source-id", unique("amp"), "--amplitude", "100")
 

@@ -162,8 +162,8 @@ def patient(seconds: float, burst=(100.0, 110.0)) -> np.ndarray:
     return x
 
 
-def run(detector, limit_uv: float, x: np.ndarray):
-    pipe = Pipeline(
+def pipeline(detector, limit_uv: float) -> Pipeline:
+    return Pipeline(
         detector,
         sfreq=RATE,
         ch_names=NAMES,
@@ -172,6 +172,10 @@ def run(detector, limit_uv: float, x: np.ndarray):
         decision=DECISION,
         signal=SignalConfig(**{**SIGNAL, "background_limit_uv": limit_uv}),
     )
+
+
+def run(detector, limit_uv: float, x: np.ndarray):
+    pipe = pipeline(detector, limit_uv)
     results = []
     for i in range(0, x.shape[0], 250):
         pipe.push(x[i : i + 250], np.arange(i, min(i + 250, x.shape[0])) / RATE)
@@ -322,15 +326,7 @@ def test_a_recording_resumed_after_a_short_pause_keeps_its_scaling(detector, pau
     x = patient(80.0, burst=(0.0, 0.0)).T
     first = int(40 * RATE)
     rec = Recording(data=x, sfreq=RATE, ch_names=NAMES, segments=((0, 0.0), (first, 40.0 + pause_s)))
-    pipe = Pipeline(
-        detector,
-        sfreq=RATE,
-        ch_names=NAMES,
-        units=None,
-        window=WindowConfig(hop_s=1.0),
-        decision=DECISION,
-        signal=SignalConfig(**{**SIGNAL, "background_limit_uv": 15.0}),
-    )
+    pipe = pipeline(detector, 15.0)
     results = list(feed(pipe, rec, 1.0))
     after = [r for r in results if r.window_start >= 40.0 + pause_s]
     assert after and sorted(results[-1].scaled_channels) == ["C3", "C4", "Cz"]
