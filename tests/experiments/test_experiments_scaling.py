@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from evaluation.recordings import EvalRecording
-from experiments.scaling import at_connection, channel_levels, limit_from, quiet_gain, score_seizures, within
+from experiments.scaling import (
+    at_connection,
+    channel_levels,
+    extra_onsets,
+    limit_from,
+    quiet_gain,
+    score_seizures,
+    within,
+)
 from realtime.config import Config, DecisionConfig, SignalConfig
 from realtime.model import load_detector
 from realtime.recordings import read_recording, write_npz
@@ -96,3 +104,11 @@ def test_seizures_at_connection_are_cut_from_a_second_before_each_onset(tmp_path
 def test_within_counts_an_alarm_up_to_ten_seconds_after_the_onset():
     per = {"a": [3.0], "b": [10.0], "c": [10.5], "d": [None], "e": [-2.0]}
     assert within({"per_recording": {k: {"latencies_s": v} for k, v in per.items()}}) == 3
+
+
+def test_a_seizure_split_into_two_events_counts_one_extra_onset():
+    seizures = [(1.0, 41.0), (100.0, 120.0)]
+    assert extra_onsets(seizures, [8.1]) == 0
+    assert extra_onsets(seizures, [8.1, 28.1]) == 1  # the CHB-MIT excerpt with a 10 s history
+    assert extra_onsets(seizures, [-20.0, 8.1, 105.0, 110.0, 300.0]) == 2  # 30 s before counts; after does not
+    assert extra_onsets([], [5.0]) == 0
