@@ -104,11 +104,22 @@ def extra_onsets(seizures, onset_times, before_s: float = 30.0) -> int:
     return sum(max(0, sum(on - before_s <= t <= off for t in onset_times) - 1) for on, off in seizures)
 
 
+def run_pipeline(rec, config, detector, keep_s: float | None = None) -> tuple[list, list]:
+    """``rec`` (a ``RecordingInfo``) through the daemon's pipeline as ``realtime-detect --file`` feeds it: its window
+    results and every decision event (the end flushed). ``keep_s`` replaces ``Pipeline.background_keep_s``."""
+    from realtime.offline import feed, recording_pipeline
+
+    pipe = recording_pipeline(rec, config, detector)
+    if keep_s is not None:
+        pipe.background_keep_s = keep_s
+    results = list(feed(pipe, rec, config.window.hop_s))
+    return results, [e for w in results for e in w.events] + list(pipe.flush())
+
+
 def score_seizures(recs, config, detector, gain: float) -> dict:
     """Every ``EvalRecording`` multiplied by ``gain``, through the offline pipeline; SzCORE per recording and summed."""
     from evaluation.background import Edited
     from evaluation.events import combine_scores, events_from_decisions, score_events
-    from realtime.offline import feed, recording_pipeline
     from realtime.recordings import open_recording
 
     per, scores = {}, []
@@ -116,9 +127,7 @@ def score_seizures(recs, config, detector, gain: float) -> dict:
         r = open_recording(rec.path, sidecars=False)
         if gain != 1.0:
             r = Edited(source=r, gain=gain, **r.metadata())
-        pipe = recording_pipeline(r, config, detector)
-        results = list(feed(pipe, r, config.window.hop_s))
-        decisions = [e for w in results for e in w.events] + list(pipe.flush())
+        results, decisions = run_pipeline(r, config, detector)
         s = score_events(rec.seizures, events_from_decisions(decisions, rec.duration_s), rec.duration_s)
         scaled = sum(bool(w.scaled_channels) for w in results)
         onset_times = [e.time for e in decisions if e.kind == "onset"]
@@ -223,7 +232,6 @@ def alarms_after_loss(background_root: Path, config, detector, gain: float, loss
     paused recording), scored with the scaler's prior (``keep``) and without it (``forget``: ``background_keep_s``
     0); ``{"keep"|"forget": {alarms, after_loss, per_person}}``, ``after_loss`` counting the onsets decided after it."""
     from evaluation.background import Edited, discover
-    from realtime.offline import feed, recording_pipeline
     from realtime.recordings import open_recording
 
     out: dict[str, dict[str, Any]] = {n: {"alarms": 0, "after_loss": 0, "per_person": {}} for n in ("keep", "forget")}
@@ -236,10 +244,7 @@ def alarms_after_loss(background_root: Path, config, detector, gain: float, loss
             source=r, gain=gain, **{**r.metadata(), "segments": ((0, 0.0), (cut, loss_at_s + LOSS_PAUSE_S))}
         )
         for name, row in out.items():
-            pipe = recording_pipeline(edited, config, detector)
-            if name == "forget":
-                pipe.background_keep_s = 0.0
-            events = [e for w in feed(pipe, edited, config.window.hop_s) for e in w.events] + list(pipe.flush())
+            _, events = run_pipeline(edited, config, detector, keep_s=0.0 if name == "forget" else None)
             onsets = [e.time for e in events if e.kind == "onset"]
             row["alarms"] += len(onsets)
             row["after_loss"] += sum(time >= loss_at_s + LOSS_PAUSE_S for time in onsets)
