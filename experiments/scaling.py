@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
 import logging
 import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -104,16 +105,28 @@ def extra_onsets(seizures, onset_times, before_s: float = 30.0) -> int:
     return sum(max(0, sum(on - before_s <= t <= off for t in onset_times) - 1) for on, off in seizures)
 
 
-def run_pipeline(rec, config, detector, keep_s: float | None = None) -> tuple[list, list]:
-    """``rec`` (a ``RecordingInfo``) through the daemon's pipeline as ``realtime-detect --file`` feeds it: its window
-    results and every decision event (the end flushed). ``keep_s`` replaces ``Pipeline.background_keep_s``."""
-    from realtime.offline import feed, recording_pipeline
+class Run(NamedTuple):
+    results: list  # WindowResult per window
+    events: list  # every DecisionEvent, the end flushed
+    end: Any  # realtime.offline.FileEnd | None: for a file that may continue this one
+    continued: bool  # this recording continued ``previous``
+
+
+def run_pipeline(rec, config, detector, keep_s: float | None = None, previous=None) -> Run:
+    """``rec`` (a ``RecordingInfo``) through the daemon's pipeline as ``realtime-detect --file`` feeds it.
+    ``keep_s`` replaces ``Pipeline.background_keep_s``; ``previous``: the ``FileEnd`` of the file scored before it,
+    whose levels it takes when it continues that file (:func:`realtime.offline.continues`)."""
+    from realtime.offline import continues, feed, file_end, recording_pipeline
 
     pipe = recording_pipeline(rec, config, detector)
     if keep_s is not None:
         pipe.background_keep_s = keep_s
+    continued = previous is not None and continues(previous, rec, pipe) is not None
+    if continued:
+        pipe.carry_background(previous.levels)
     results = list(feed(pipe, rec, config.window.hop_s))
-    return results, [e for w in results for e in w.events] + list(pipe.flush())
+    events = [e for w in results for e in w.events] + list(pipe.flush())
+    return Run(results, events, file_end(rec, pipe), continued)
 
 
 def score_seizures(recs, config, detector, gain: float) -> dict:
@@ -127,7 +140,7 @@ def score_seizures(recs, config, detector, gain: float) -> dict:
         r = open_recording(rec.path, sidecars=False)
         if gain != 1.0:
             r = Edited(source=r, gain=gain, **r.metadata())
-        results, decisions = run_pipeline(r, config, detector)
+        results, decisions, *_ = run_pipeline(r, config, detector)
         s = score_events(rec.seizures, events_from_decisions(decisions, rec.duration_s), rec.duration_s)
         scaled = sum(bool(w.scaled_channels) for w in results)
         onset_times = [e.time for e in decisions if e.kind == "onset"]
@@ -244,12 +257,48 @@ def alarms_after_loss(background_root: Path, config, detector, gain: float, loss
             source=r, gain=gain, **{**r.metadata(), "segments": ((0, 0.0), (cut, loss_at_s + LOSS_PAUSE_S))}
         )
         for name, row in out.items():
-            _, events = run_pipeline(edited, config, detector, keep_s=0.0 if name == "forget" else None)
+            events = run_pipeline(edited, config, detector, keep_s=0.0 if name == "forget" else None).events
             onsets = [e.time for e in events if e.kind == "onset"]
             row["alarms"] += len(onsets)
             row["after_loss"] += sum(time >= loss_at_s + LOSS_PAUSE_S for time in onsets)
             if onsets:
                 row["per_person"][rec.person] = row["per_person"].get(rec.person, 0) + len(onsets)
+    return out
+
+
+def alarms_in_sessions(background_root: Path, config, detector, gain: float, pause_s: float) -> dict:
+    """The background corpus at ``gain``, each eegmmidb person's files in order as one session split into files
+    ``pause_s`` apart (their headers all give one start, so each is given the start that follows the previous file;
+    the patient field is theirs, 'X' in every file), scored with the offline carry across files that continue one
+    another (``carry``) and without it (``none``); Sleep-EDF's crops keep their headers (hours apart). ``{"carry"|
+    "none": {alarms, first_files, later_files, continued, per_person}}``: onsets in each person's first file and in
+    the later ones, and the files that took the previous file's levels (docs/background.md "Files that continue one
+    another")."""
+    from evaluation.background import Edited, discover
+    from realtime.recordings import open_recording
+
+    names = ("carry", "none")
+    out: dict[str, dict[str, Any]] = {
+        n: {"alarms": 0, "first_files": 0, "later_files": 0, "continued": 0, "per_person": {}} for n in names
+    }
+    ends: dict[str, dict[str, Any]] = {n: {} for n in names}  # per person: the previous file's FileEnd
+    for rec in discover(background_root):
+        r = open_recording(rec.path, sidecars=False)
+        meta = r.metadata()
+        for name, row in out.items():
+            previous = ends[name].get(rec.person)
+            if rec.source == "eegmmidb" and r.start is not None and previous is not None:
+                meta["start"] = previous.end + datetime.timedelta(seconds=pause_s)
+            run = run_pipeline(
+                Edited(source=r, gain=gain, **meta), config, detector, previous=previous if name == "carry" else None
+            )
+            ends[name][rec.person] = run.end
+            onsets = sum(e.kind == "onset" for e in run.events)
+            row["alarms"] += onsets
+            row["later_files" if previous is not None else "first_files"] += onsets
+            row["continued"] += run.continued
+            if onsets:
+                row["per_person"][rec.person] = row["per_person"].get(rec.person, 0) + onsets
     return out
 
 
@@ -328,6 +377,14 @@ def main(argv=None) -> int:
         help="the background corpus at --background-gains, each file's stream lost at S s of signal and the same "
         "device back 5 s later, with the scaler's prior and without; then stop",
     )
+    ap.add_argument(
+        "--sessions",
+        type=float,
+        default=None,
+        metavar="PAUSE_S",
+        help="the background corpus at --background-gains, each person's files in order as one session split into "
+        "files PAUSE_S apart, with the offline carry across files and without; then stop",
+    )
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     if args.write_card and not args.limit_gains:
@@ -381,6 +438,16 @@ def main(argv=None) -> int:
         for gain in args.gains if args.background_gains is None else args.background_gains:
             res["loss"][f"{gain:g}"] = b = alarms_after_loss(root / "background", cfg, det, gain, args.loss_at)
             log.info("background, gain %g, a loss at %g s: %s", gain, args.loss_at, b)
+        print(json.dumps(res, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2))
+        return 0
+    if args.sessions is not None:
+        cfg = configs.get("on") or next(iter(configs.values()))
+        res["session_pause_s"], res["sessions"] = args.sessions, {}
+        for gain in args.gains if args.background_gains is None else args.background_gains:
+            res["sessions"][f"{gain:g}"] = b = alarms_in_sessions(root / "background", cfg, det, gain, args.sessions)
+            log.info("background, gain %g, files as sessions %g s apart: %s", gain, args.sessions, b)
         print(json.dumps(res, indent=2))
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=2))

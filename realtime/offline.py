@@ -27,6 +27,12 @@ from the start. An EDF/BDF is read from the file a block of hops at a time (:fun
   "window_end", "probability", "raw_probability", "channel_probabilities": {name: p},
   "flagged_channels": {name: reason}}`` (a probability is ``null`` when every channel was flagged;
   repeated channel names get ``#2``, ``#3`` suffixes as keys);
+- ``"continues"`` in the channels line: the file scored just before this one when this one continues it (None
+  otherwise; :func:`continues`): the same folder, the same patient field in the header, the same channels scored at the
+  same rate and montage, and a start in the header at most :data:`CONTINUE_EARLY_S` before that file's end and at
+  most ``signal.amplitude_span_s`` after it (an archive's recording split into files). The background scaler then
+  starts from that file's last levels, as the daemon's does after a reconnect of the same device (docs/background.md
+  "Files that continue one another"); everything else (buffer, decision, events) starts anew per file;
 - for a file that cannot be read or scored: ``{"type": "error", "file", "error"}``; the other
   files are still processed and the return code is 1 (0 when every file was scored). A model that
   cannot be loaded gives one error line with ``"file": null`` and return code 1;
@@ -50,6 +56,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -76,6 +83,9 @@ log = logging.getLogger(__name__)
 FEED_BLOCK_S = 60.0
 # a long recording logs its progress at most this often (wall seconds): an hours-long file takes minutes
 PROGRESS_EVERY_S = 30.0
+# a file continues the one before it when it starts at most this long before that one's end: an EDF header's start
+# time has whole seconds (docs/background.md "Files that continue one another")
+CONTINUE_EARLY_S = 1.0
 
 
 def _num(x: float) -> float | None:
@@ -155,21 +165,80 @@ def feed(pipe: Pipeline, rec: RecordingInfo, hop_s: float) -> Iterator[WindowRes
                 yield from pipe.step()
 
 
+class FileEnd(NamedTuple):
+    """What the file scored next needs to tell whether it continues this one (:func:`continues`), and then takes
+    from it: the background scaler's last levels (``[n_channels]``, :meth:`Pipeline.background_levels`)."""
+
+    path: str
+    folder: Path
+    patient: str
+    layout: tuple
+    end: datetime
+    levels: np.ndarray
+
+
+def _layout(rec: RecordingInfo, pipe: Pipeline) -> tuple:
+    return rec.sfreq, tuple(pipe.unique_ch_names), pipe.montage.describe()
+
+
+def file_end(rec: RecordingInfo, pipe: Pipeline) -> FileEnd | None:
+    """``rec``'s end as scored by ``pipe``, for the file after it; None when nothing can continue it (its format
+    gives no start time, scaling is off, or it has no sample)."""
+    levels, last_s = pipe.background_levels(), rec.last_sample_s
+    if rec.start is None or levels is None or last_s is None:
+        return None
+    end = rec.start + timedelta(seconds=last_s + 1.0 / rec.sfreq)
+    return FileEnd(rec.path, Path(rec.path).resolve().parent, rec.patient, _layout(rec, pipe), end, levels)
+
+
+def continues(previous: FileEnd | None, rec: RecordingInfo, pipe: Pipeline) -> float | None:
+    """Seconds from ``previous``'s end to ``rec``'s start when ``rec`` (to be scored by ``pipe``) continues it: the
+    same folder, patient field and layout (rate, channels scored, montage), and a start from
+    :data:`CONTINUE_EARLY_S` before that end to ``pipe.background_keep_s`` after it; else None."""
+    if previous is None or rec.start is None:
+        return None
+    same = (Path(rec.path).resolve().parent, rec.patient, _layout(rec, pipe))
+    if same != (previous.folder, previous.patient, previous.layout):
+        return None
+    gap_s = (rec.start - previous.end).total_seconds()
+    return gap_s if -CONTINUE_EARLY_S <= gap_s <= pipe.background_keep_s else None
+
+
 class Scored(NamedTuple):
-    """What :func:`score_recording` scored: its events (onsets and offsets), seizure onsets, seconds of signal."""
+    """What :func:`score_recording` scored: its events (onsets and offsets), seizure onsets, seconds of signal, and
+    its end for the file after it (:func:`file_end`)."""
 
     events: int
     onsets: int
     signal_s: float
+    end: FileEnd | None = None
 
 
 def score_recording(
-    path: str | Path, config: Config, detector, *, windows: bool, out: IO[str], sequencer: Sequencer, host: str
+    path: str | Path,
+    config: Config,
+    detector,
+    *,
+    windows: bool,
+    out: IO[str],
+    sequencer: Sequencer,
+    host: str,
+    previous: FileEnd | None = None,
 ) -> Scored:
-    """Score one recording, writing its lines to ``out``."""
+    """Score one recording, writing its lines to ``out``; ``previous``: the end of the file scored just before it."""
     rec = open_recording(path, sidecars=False)  # scoring uses no annotations
     file = str(path)
     pipe = recording_pipeline(rec, config, detector)
+    gap_s = continues(previous, rec, pipe)
+    if previous is not None and gap_s is not None:
+        pipe.carry_background(previous.levels)
+        log.info(
+            "%s continues %s (the same folder, patient and channels, %.1f s after its end): its background levels "
+            "scale the channels until this file has its own history",
+            file,
+            previous.path,
+            gap_s,
+        )
     env = Envelope.of({"name": Path(path).name, "type": "file", "source_id": file}, host, detector.model_version)
     names = pipe.unique_ch_names
     left_out = left_out_channels(rec, pipe)
@@ -180,6 +249,7 @@ def score_recording(
         "left_out": left_out,
         "montage": pipe.montage.describe(),
         "gaps": [[start, end] for start, end in rec.gaps],
+        "continues": None if previous is None or gap_s is None else previous.path,
     }
     out.write(json.dumps(channels, ensure_ascii=False, separators=(",", ":")) + "\n")
     detail = pipe.channels_detail()
@@ -255,7 +325,7 @@ def score_recording(
             pipe.native_window_samples / rec.sfreq,
         )
     out.flush()
-    return Scored(n_events, n_onsets, rec.duration_s)
+    return Scored(n_events, n_onsets, rec.duration_s, file_end(rec, pipe))
 
 
 def summary_line(scored: Sequence[Scored], failed: int) -> dict:
@@ -339,12 +409,17 @@ def run_offline(
             error = f"no recording ({', '.join(EXTENSIONS)}) under the folder"
             log.error("%s: %s", given, error)
             out.write(json.dumps({"type": "error", "file": str(given), "error": error}) + "\n")
+    previous: FileEnd | None = None
     for path in files:
         try:
-            done = score_recording(path, config, model, windows=windows, out=out, sequencer=sequencer, host=host)
+            done = score_recording(
+                path, config, model, windows=windows, out=out, sequencer=sequencer, host=host, previous=previous
+            )
             log.info("%s: %d events", path, done.events)
             scored.append(done)
+            previous = done.end
         except (ValueError, OSError) as exc:  # RecordingError, UnitError, bad channels... are ValueErrors
+            previous = None
             failed += 1
             log.error("%s: %s", path, exc)
             out.write(json.dumps({"type": "error", "file": str(path), "error": str(exc)}) + "\n")

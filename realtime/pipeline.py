@@ -429,6 +429,17 @@ class Pipeline:
         self._base = self.samples_total
         self._pending_skipped = 0
 
+    def background_levels(self) -> np.ndarray | None:
+        """Each channel's background level now (µV, ``[n_channels]``: one per :attr:`unique_ch_names`; NaN: none
+        yet), for a file that continues this one (:meth:`carry_background`); None when scaling is off."""
+        return None if self.scaler is None else self.scaler.level_uv.copy()
+
+    def carry_background(self, level_uv: np.ndarray) -> None:
+        """This recording continues another of the same patient and channels that just ended (offline: the next
+        file): its :meth:`background_levels` scale the channels until they have their own history here."""
+        if self.scaler is not None:
+            self.scaler.set_prior(level_uv)
+
     def forget_background(self) -> None:
         """The stream came back after more than ``background_keep_s``: the level kept at the loss is not the
         background of now; the scaler waits for its own history (factors 1 until then)."""

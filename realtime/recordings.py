@@ -98,6 +98,7 @@ import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,10 @@ class RecordingInfo(ABC):
     # (first_sample, start_s) per contiguous stretch: the sample (at sfreq) where it starts and its time
     # in seconds from the recording's start; more than one only for an EDF+D with gaps (module docstring)
     segments: tuple[tuple[int, float], ...] = ((0, 0.0),)
+    # the header's start of the first sample and its patient field as written (EDF/BDF; None and "" where a format
+    # has neither, e.g. NPZ): offline scoring tells from them whether a file continues the one before it
+    start: datetime | None = None
+    patient: str = ""
 
     def __post_init__(self) -> None:
         if not self.channels:
@@ -416,6 +421,7 @@ class _RawHeader:
     labels: list[str]  # every signal's, annotation signals included (as written: :func:`_text`)
     dimensions: list[str]  # physical dimensions (as written: :func:`_text`; "\xb5V" is µV)
     per_record: list[int]  # samples per data record
+    start: str  # the start date and time fields as written: "dd.mm.yyhh.mm.ss"
 
     @property
     def ordinary(self) -> list[int]:
@@ -464,7 +470,18 @@ def _raw_header(path: Path, fmt: str) -> _RawHeader:
         labels=[_text(sig[16 * i : 16 * (i + 1)]) for i in range(n_signals)],
         dimensions=[_text(sig[dims_at + 8 * i : dims_at + 8 * (i + 1)]) for i in range(n_signals)],
         per_record=per_record,
+        start=head[168:184].decode("ascii", "replace"),
     )
+
+
+def _legacy_start(field: str) -> datetime | None:
+    """The EDF header's start ``"dd.mm.yyhh.mm.ss"`` (years 85-99 are 19yy, 00-84 20yy, as the standard has it);
+    None when it is not a date and time."""
+    try:
+        start = datetime.strptime(field, "%d.%m.%y%H.%M.%S")
+    except ValueError:
+        return None
+    return start.replace(year=start.year + 100) if start.year < 1985 else start  # strptime reads 69-84 as 19yy
 
 
 def _record_onsets(path: Path, header: _RawHeader, n_records: int, *, bdf: bool) -> np.ndarray | None:
@@ -626,6 +643,12 @@ def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
         onset = float(a.onset)
         offset = onset + float(a.duration) if a.duration is not None else onset
         annotations.append((onset, offset, str(a.text)))
+    try:
+        start: datetime | None = edf.startdatetime
+    except ValueError:  # EDF+ "Startdate X" (unknown) or a field edfio cannot parse: the EDF header's own fields
+        start = _legacy_start(header.start)
+        if start is None:  # then it cannot continue another file (realtime.offline)
+            warnings.append(f"the header's start date and time cannot be read: {header.start!r}")
     return LazyRecording(
         sfreq=sfreq,
         ch_names=[infos[i].label for i in kept],
@@ -638,6 +661,8 @@ def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
         length=n,
         signals=rows,
         source=edf,
+        start=start,
+        patient=str(edf.local_patient_identification).strip(),
     )
 
 

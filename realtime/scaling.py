@@ -22,7 +22,9 @@ A loss of the stream (``reset``) empties the history. When the same device comes
 short outage (``reset(keep_prior=True)``; the bed and the offline feed decide: docs/background.md "A reconnect of the
 same device"), each channel's last level stays as a **prior**: its windows are scaled by it until the channel has
 ``min_windows`` of new history, so a reconnect does not open another unscaled start, and a seizure under way at the
-reconnect is scaled by the patient's background, not by its own level.
+reconnect is scaled by the patient's background, not by its own level. Offline, a file that continues the one before
+it (same folder, patient, channels; it starts where that one ended: :mod:`realtime.offline`) takes that file's last
+levels as its prior (``set_prior``).
 
 Pure: no I/O, no clock. ``update`` takes ``level_uv [n_channels]`` (NaN for channels not scored), ``factors``
 returns ``[n_channels]`` in (0, 1].
@@ -87,9 +89,22 @@ class BackgroundScaler:
     def update(self, level_uv: np.ndarray) -> None:
         """Record one window's band-limited ``level_uv [n_channels]`` (NaN: the channel was not scored)."""
         self._history.push(level_uv, "level_uv")
+        self._set_level()
+
+    def _set_level(self) -> None:
         own = self._history.reduce(self._fast, self._masked)
         self.level_uv[:] = np.where(np.isfinite(own), own, self._prior_uv)
         self._set_factors()
+
+    def set_prior(self, level_uv: np.ndarray) -> None:
+        """The same patient's recording on the same device and channels just ended (offline: a file that continues
+        the one before it): its last ``level_uv [n_channels]`` (NaN: none) is each channel's prior, as after
+        ``reset(keep_prior=True)``, until the channel has ``min_windows`` of history here."""
+        level = np.asarray(level_uv, dtype=np.float64)
+        if level.shape != self._prior_uv.shape:
+            raise ValueError(f"level_uv must have shape {self._prior_uv.shape}, got {level.shape}")
+        self._prior_uv[:] = level
+        self._set_level()
 
     def _set_factors(self) -> None:
         over = np.isfinite(self.level_uv) & (self.level_uv > self.limit_uv)
@@ -106,5 +121,4 @@ class BackgroundScaler:
         next device, electrodes or patient may differ: factors 1 until then."""
         self._prior_uv[:] = self.level_uv if keep_prior else np.nan
         self._history.reset()
-        self.level_uv[:] = self._prior_uv
-        self._set_factors()
+        self._set_level()

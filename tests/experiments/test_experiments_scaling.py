@@ -112,3 +112,41 @@ def test_a_seizure_split_into_two_events_counts_one_extra_onset():
     assert extra_onsets(seizures, [8.1, 28.1]) == 1  # the CHB-MIT excerpt with a 10 s history
     assert extra_onsets(seizures, [-20.0, 8.1, 105.0, 110.0, 300.0]) == 2  # 30 s before counts; after does not
     assert extra_onsets([], [5.0]) == 0
+
+
+def test_a_persons_files_as_one_session_take_the_levels_of_the_file_before(toy_export, tmp_path: Path):
+    """alarms_in_sessions: two eegmmidb-like files of one person, both headers giving the same start (as the corpus'
+    do): the experiment makes the second follow the first, and with the carry its start is scaled and quiet."""
+    import edfio
+
+    from experiments.scaling import alarms_in_sessions
+
+    rate, rng = 250.0, np.random.default_rng(0)
+    for run in ("R01", "R02"):
+        signals = [
+            edfio.EdfSignal(
+                rng.normal(size=int(40 * rate)) * 50.0,  # x2 below: 100 µV, which the toy alarms on unscaled
+                sampling_frequency=rate,
+                label=f"{name}.",
+                physical_dimension="uV",
+                physical_range=(-3000.0, 3000.0),
+            )
+            for name in ("C3", "C4", "Cz")
+        ]
+        path = tmp_path / "eegmmidb" / "S001" / f"S001{run}.edf"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        edfio.Edf(signals).write(path)
+    det = load_detector(toy_export, backend="litert")
+    cfg = Config(
+        signal=SignalConfig(montage="as_recorded", background_limit_uv=10.0, background_min_s=20.0),
+        decision=DecisionConfig(aggregation="k_of_n", k_channels=2, on_threshold=0.8, off_threshold=0.5),
+    )
+    out = alarms_in_sessions(tmp_path, cfg, det, gain=2.0, pause_s=5.0)
+    assert out["none"]["first_files"] == 1 and out["none"]["later_files"] == 1 and out["none"]["continued"] == 0
+    assert out["carry"] == {
+        "alarms": 1,
+        "first_files": 1,
+        "later_files": 0,
+        "continued": 1,
+        "per_person": {"S001": 1},
+    }

@@ -80,6 +80,20 @@ def test_after_a_loss_the_last_level_is_a_prior_until_the_history_is_ready_again
     assert (s.factors() == 1).all()
 
 
+def test_a_prior_from_another_recording_scales_until_the_history_is_ready():
+    """``set_prior``: the levels at the end of the file this one continues (realtime.offline)."""
+    s = BackgroundScaler(3, limit_uv=100.0, quantile=0.25, span_windows=20, min_windows=4)
+    s.set_prior(np.array([50.0, 300.0, np.nan]))
+    np.testing.assert_allclose(s.factors(), [1.0, 1 / 3, 1.0])  # from the first window
+    for _ in range(3):
+        s.update(np.array([50.0, 200.0, 400.0]))
+        np.testing.assert_allclose(s.factors(), [1.0, 1 / 3, 1.0])
+    s.update(np.array([50.0, 200.0, 400.0]))  # its own history from now on
+    np.testing.assert_allclose(s.factors(), [1.0, 0.5, 0.25])
+    with pytest.raises(ValueError, match=r"level_uv must have shape \(3,\), got \(2,\)"):
+        s.set_prior(np.array([1.0, 2.0]))
+
+
 def test_a_seizure_shorter_than_three_quarters_of_the_span_does_not_move_the_background():
     s = BackgroundScaler(1, limit_uv=100.0, quantile=0.25, span_windows=40, min_windows=10)
     for _ in range(40):
