@@ -123,6 +123,12 @@ class Bed:
         return meta
 
     @property
+    def device(self) -> tuple[str, str, str]:
+        """The connected stream's ``(name, type, source_id)``."""
+        stream = self._envelope.stream
+        return stream["name"], stream["type"], stream["source_id"]
+
+    @property
     def state(self) -> str:
         """``waiting``, ``connected`` or ``lost`` (the inlet's)."""
         return self.inlet.state if self.inlet is not None else "waiting"
@@ -331,6 +337,7 @@ class Bed:
         self._inlet.lock_source = self.daemon.config.stream.lock_source  # from now on, keep this device (or not)
         if not self._new_pipeline():
             return
+        self.daemon.take_levels(self)  # the scaler's levels from before a restart of the daemon, if recent
         meta = self._meta
         self.daemon._metrics.stream_connected.labels(stream=self.stream_label).set(1)
         channels = self._pipeline.channels_detail()

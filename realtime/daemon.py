@@ -82,6 +82,7 @@ from realtime.config import (
     montage_warning,
     static_beds,
 )
+from realtime.levels import SAVE_EVERY_S, LevelStore, levels_path
 
 if TYPE_CHECKING:  # the heavy modules are imported in start(), not at import time
     from realtime.alerts import AckRequest, Publisher
@@ -237,6 +238,9 @@ class Daemon:
         self._discovery: Any = None  # realtime.inlet.StreamDiscovery with discover.type
         self._next_discovery: float = 0.0
         self._undiscoverable: set[str] = set()  # uids of streams of the type without a source id (warned once)
+        # the scaler's levels kept across a restart (realtime.levels), beside the alert log; None: scaling off
+        self._levels: LevelStore | None = None
+        self._next_levels_save: float = 0.0
 
     # The parts start() provides; an error before then.
     @property
@@ -378,6 +382,11 @@ class Daemon:
                     f"cannot serve metrics on {cfg.metrics.host}:{cfg.metrics.port}: {exc}", EX_UNAVAILABLE
                 ) from exc
         self.reconcile_beds(list(self.beds.values()))  # one reading of the log for every bed
+        if cfg.signal.background_limit_uv > 0:
+            self._levels = LevelStore(levels_path(log_path), cfg.signal.amplitude_span_s)
+            if warning := self._levels.load():
+                log.warning("%s; every bed waits for its own background history", warning)
+            self._next_levels_save = time.monotonic() + SAVE_EVERY_S
         if cfg.discover.type:
             from realtime.inlet import StreamDiscovery
 
@@ -455,6 +464,9 @@ class Daemon:
         self._tick()
         self._alarm_duties()
         now = time.monotonic()
+        if self._levels is not None and now >= self._next_levels_save:
+            self._save_levels()
+            self._next_levels_save = now + SAVE_EVERY_S
         if now >= self._next_heartbeat:
             self._heartbeat()
             self._next_heartbeat = now + self.config.alerts.heartbeat_s
@@ -840,10 +852,45 @@ class Daemon:
         self._add_beds(added)
 
     # ----------------------------------------------------------------------------- shutdown
+    def _save_levels(self) -> None:
+        """Record the connected beds' background levels and write them (:mod:`realtime.levels`)."""
+        store = self._levels
+        if store is None:
+            return
+        wall = time.time()
+        for bed in self.beds.values():
+            pipe = bed.pipeline
+            if pipe is not None and bed.state == "connected" and (levels := pipe.background_levels()) is not None:
+                store.record(bed.device, pipe.sfreq, pipe.unique_ch_names, levels, wall)
+        try:
+            store.save(wall)
+        except OSError as exc:  # a convenience: the beds go on (and wait for their history after a restart)
+            self._errors.error(
+                "levels_write", "cannot write the background levels %s: %s", store.path, exc, exc_info=False
+            )
+
+    def take_levels(self, bed: Bed) -> None:
+        """``bed`` connected for the first time since the start: the levels its device had before the restart, if
+        recent (:meth:`realtime.levels.LevelStore.take`), are its scaler's prior."""
+        pipe = bed.pipeline
+        if self._levels is None or pipe is None:
+            return
+        got = self._levels.take(bed.device, pipe.sfreq, pipe.unique_ch_names, time.time())
+        if got is not None:
+            levels, age_s = got
+            pipe.carry_background(levels)
+            log.info(
+                "%s: the background levels from before the restart (%.0f s old) scale its channels until they have "
+                "their own history",
+                bed.describe(),
+                age_s,
+            )
+
     def shutdown(self) -> None:
         """Final heartbeats, close sockets and the metrics endpoint (idempotent)."""
         sdnotify.notify("STOPPING=1", self.env)
         self._set_status("stopping")
+        self._save_levels()
         for bed in self.beds.values():
             if bed.inlet is not None:
                 bed.inlet.close()

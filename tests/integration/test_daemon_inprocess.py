@@ -284,3 +284,56 @@ def test_a_reconnect_of_the_same_device_keeps_the_scaling_unless_it_was_away_lon
     finally:
         d.shutdown()
         stop(outlet)
+
+
+@pytest.mark.parametrize("case", ["back at once", "levels too old", "another device"])
+def test_a_restart_of_the_daemon_keeps_the_scaling_of_the_same_device(toy_export, tmp_path, case):
+    """The daemon stopped and started again (an upgrade, a crash): the levels it wrote beside its alert log scale the
+    same device's channels from the first window after the restart; levels older than amplitude_span_s (6 s here),
+    or another device (source id), start without them (factors 1 until the history is ready)."""
+    import json
+
+    from rt_helpers import start_outlet, stop
+
+    name, log_path = unique("restart"), tmp_path / "alerts.jsonl"
+    source = unique("amp")
+
+    def daemon() -> Daemon:
+        return _quality_daemon(
+            name,
+            log_path,
+            model_path=toy_export,
+            stream={"name": name, "resolve_timeout_s": 0.2},
+            signal=SCALING_SIGNAL,
+        )
+
+    outlet = start_outlet("--name", name, "--source-id", source, "--amplitude", "100")
+    first = daemon()
+    try:
+        first.start()
+        _first_quality_message(first, log_path)  # scaled: x0.28
+        assert (first.pipeline.scaler.factors() < 0.5).all()
+    finally:
+        first.shutdown()  # writes the levels
+    levels_file = tmp_path / "alerts.levels.json"
+    (bed,) = json.loads(levels_file.read_text())["beds"]
+    assert (bed["name"], bed["source_id"], bed["channels"]) == (name, source, ["C0", "C1", "C2", "C3"])
+    if case == "levels too old":
+        doc = json.loads(levels_file.read_text())
+        doc["beds"][0]["wall_time"] -= 7.0
+        levels_file.write_text(json.dumps(doc))
+    elif case == "another device":
+        stop(outlet)
+        outlet = start_outlet("--name", name, "--source-id", unique("amp"), "--amplitude", "100")
+    second = daemon()
+    try:
+        second.start()
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and second.pipeline is None:
+            second.iterate()
+        assert second.windows_total == 0
+        factors = second.pipeline.scaler.factors()
+        assert (factors < 0.5).all() if case == "back at once" else (factors == 1).all(), factors
+    finally:
+        second.shutdown()
+        stop(outlet)

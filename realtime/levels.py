@@ -1,0 +1,132 @@
+"""The background scaler's levels kept across a restart of the daemon (docs/background.md "A restart of the daemon").
+
+A restart (an upgrade, a crash and systemd's ``Restart=``, a reboot) empties every bed's scaler, so every bed would
+open another unscaled start of ``signal.background_min_s``, as a new connection does, while a reconnect of the same
+device keeps the levels as a prior (:meth:`realtime.pipeline.Pipeline.reset`). :class:`LevelStore` keeps them across
+the restart: the daemon records each connected bed's levels (:meth:`LevelStore.record`) and writes them to a JSON
+file beside its alert log (:meth:`LevelStore.save`: a temporary file, fsync, rename, so a crash leaves the old file
+or the new one) every :data:`SAVE_EVERY_S` and at shutdown; at start it reads the file (:meth:`LevelStore.load`), and
+a bed whose stream connects from the same device (name, type, source id) with the same channels and rate within
+``keep_s`` (``signal.amplitude_span_s``) of the levels' time takes them (:meth:`LevelStore.take`) as its scaler's
+prior. A bed that lost its stream is not recorded again, so its levels age from the loss, as in the daemon.
+
+File (``<alert log without its suffix>.levels.json``)::
+
+    {"format": "realtime-detect/levels/1",
+     "beds": [{"name", "type", "source_id", "sfreq", "channels": [names scored], "wall_time": unix seconds,
+               "levels_uv": [µV or null]}]}
+
+Times are the wall clock (``time.time()``): the only clock two processes share. Levels older than ``keep_s``, or
+from the future (the clock was set back), are not used. A file that cannot be read is a warning (every bed then
+waits for its own history), never a failed start.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "realtime-detect/levels/1"
+SAVE_EVERY_S = 10.0  # a crash loses at most this much of the levels' drift (they move over minutes)
+
+Device = tuple[str, str, str]  # (name, type, source_id)
+
+
+def levels_path(alert_log_path: str | Path) -> Path:
+    """Where the daemon keeps its levels: beside its alert log, ``alerts.jsonl`` -> ``alerts.levels.json``."""
+    return Path(alert_log_path).with_suffix(".levels.json")
+
+
+class LevelStore:
+    def __init__(self, path: str | Path, keep_s: float):
+        if not (math.isfinite(keep_s) and keep_s >= 0):
+            raise ValueError(f"keep_s must be a finite number >= 0, got {keep_s!r}")
+        self.path, self.keep_s = Path(path), float(keep_s)
+        self._beds: dict[Device, dict[str, Any]] = {}
+
+    def load(self) -> str | None:
+        """Read the file written before the restart. Returns None (no file: a first start, or nothing was scaled),
+        or a warning saying why it cannot be used (then no level is kept)."""
+        self._beds = {}
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            return f"cannot read the background levels {str(self.path)!r}: {exc}"
+        beds = doc.get("beds") if isinstance(doc, dict) and doc.get("format") == FORMAT else None
+        if not isinstance(beds, list):
+            return f"{str(self.path)!r} is not a {FORMAT} file"
+        for entry in beds:
+            try:
+                device = (str(entry["name"]), str(entry["type"]), str(entry["source_id"]))
+                levels = [math.nan if v is None else float(v) for v in entry["levels_uv"]]
+                if len(levels) != len(entry["channels"]):
+                    raise ValueError(f"{len(levels)} levels for {len(entry['channels'])} channels")
+                self._beds[device] = {
+                    "sfreq": float(entry["sfreq"]),
+                    "channels": [str(c) for c in entry["channels"]],
+                    "wall_time": float(entry["wall_time"]),
+                    "levels_uv": levels,
+                }
+            except (KeyError, TypeError, ValueError) as exc:
+                self._beds = {}
+                return f"{str(self.path)!r}: a bed's entry cannot be read ({type(exc).__name__}: {exc}): {entry!r}"
+        return None
+
+    def record(
+        self, device: Device, sfreq: float, channels: Sequence[str], levels_uv: np.ndarray, wall_time: float
+    ) -> None:
+        """A connected bed's levels now (``[len(channels)]``, NaN: none): kept for the next :meth:`save`."""
+        levels = [float(v) for v in np.asarray(levels_uv, dtype=np.float64)]
+        if len(levels) != len(channels):
+            raise ValueError(f"got {len(levels)} levels for {len(channels)} channels")
+        if not any(math.isfinite(v) for v in levels):
+            return  # nothing measured yet: an older entry of this device (if any) stays as it is
+        self._beds[device] = {
+            "sfreq": float(sfreq),
+            "channels": list(channels),
+            "wall_time": float(wall_time),
+            "levels_uv": levels,
+        }
+
+    def take(
+        self, device: Device, sfreq: float, channels: Sequence[str], wall_time: float
+    ) -> tuple[np.ndarray, float] | None:
+        """``(levels_uv [len(channels)], age_s)`` for a bed that connected from ``device`` with ``channels`` at
+        ``sfreq``, when the levels are at most ``keep_s`` old; else None. Taken once: removed from the store."""
+        entry = self._beds.pop(device, None)
+        if entry is None or entry["sfreq"] != float(sfreq) or entry["channels"] != list(channels):
+            return None
+        age_s = wall_time - entry["wall_time"]
+        if not 0.0 <= age_s <= self.keep_s:
+            return None
+        return np.array(entry["levels_uv"], dtype=np.float64), age_s
+
+    def save(self, wall_time: float) -> None:
+        """Write the levels at most ``keep_s`` old (atomically); ``OSError`` when the file cannot be written."""
+        self._beds = {d: e for d, e in self._beds.items() if 0.0 <= wall_time - e["wall_time"] <= self.keep_s}
+        beds = [
+            {
+                "name": name,
+                "type": type_,
+                "source_id": source_id,
+                "sfreq": e["sfreq"],
+                "channels": e["channels"],
+                "wall_time": e["wall_time"],
+                "levels_uv": [round(v, 3) if math.isfinite(v) else None for v in e["levels_uv"]],
+            }
+            for (name, type_, source_id), e in sorted(self._beds.items())
+        ]
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump({"format": FORMAT, "beds": beds}, fh, allow_nan=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)

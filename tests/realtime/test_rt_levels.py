@@ -1,0 +1,86 @@
+"""realtime.levels: the background scaler's levels kept in a file across a restart of the daemon."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from realtime.levels import FORMAT, LevelStore, levels_path
+
+DEVICE = ("EEG-bed-3", "EEG", "amp-0042")
+CHANNELS = ["C3", "C4", "Cz"]
+T0 = 1_780_000_000.0  # unix seconds
+
+
+def saved(tmp_path, levels=(120.0, 80.5, math.nan), keep_s: float = 300.0) -> LevelStore:
+    store = LevelStore(tmp_path / "alerts.levels.json", keep_s)
+    store.record(DEVICE, 256.0, CHANNELS, np.array(levels), T0)
+    store.save(T0)
+    return store
+
+
+def test_levels_written_before_a_restart_are_taken_once_by_the_same_device_and_channels(tmp_path):
+    saved(tmp_path)
+    doc = json.loads((tmp_path / "alerts.levels.json").read_text())
+    assert doc["format"] == FORMAT and doc["beds"][0]["levels_uv"] == [120.0, 80.5, None]  # NaN: null
+    assert not list(tmp_path.glob("*.tmp"))  # written to a temporary file and renamed
+    store = LevelStore(tmp_path / "alerts.levels.json", 300.0)  # the daemon after its restart
+    assert store.load() is None
+    levels, age_s = store.take(DEVICE, 256.0, CHANNELS, T0 + 42.0)
+    np.testing.assert_array_equal(levels, [120.0, 80.5, np.nan])
+    assert age_s == 42.0
+    assert store.take(DEVICE, 256.0, CHANNELS, T0 + 43.0) is None  # taken once
+
+
+@pytest.mark.parametrize(
+    ("device", "sfreq", "channels", "wall_time"),
+    [
+        (("EEG-bed-3", "EEG", "amp-0043"), 256.0, CHANNELS, T0 + 1),  # another device
+        (DEVICE, 512.0, CHANNELS, T0 + 1),  # another rate
+        (DEVICE, 256.0, ["C3", "C4", "Pz"], T0 + 1),  # other channels
+        (DEVICE, 256.0, CHANNELS, T0 + 301),  # older than keep_s
+        (DEVICE, 256.0, CHANNELS, T0 - 1),  # from the future: the clock was set back
+    ],
+)
+def test_levels_are_not_taken_by_another_device_layout_or_time(tmp_path, device, sfreq, channels, wall_time):
+    saved(tmp_path)
+    store = LevelStore(tmp_path / "alerts.levels.json", 300.0)
+    assert store.load() is None
+    assert store.take(device, sfreq, channels, wall_time) is None
+
+
+def test_a_bed_without_levels_keeps_its_older_entry_and_old_entries_are_dropped(tmp_path):
+    store = saved(tmp_path)
+    store.record(DEVICE, 256.0, CHANNELS, np.full(3, np.nan), T0 + 10)  # lost, or no history yet
+    store.record(("other", "EEG", "amp-1"), 256.0, ["Cz"], np.array([60.0]), T0 + 200)
+    store.save(T0 + 200)
+    assert [b["wall_time"] for b in json.loads(store.path.read_text())["beds"]] == [T0, T0 + 200]
+    store.save(T0 + 301)  # the first is older than keep_s now
+    assert [b["name"] for b in json.loads(store.path.read_text())["beds"]] == ["other"]
+
+
+def test_no_file_is_no_warning_and_a_bad_file_is_a_warning_not_an_error(tmp_path):
+    path = tmp_path / "alerts.levels.json"
+    store = LevelStore(path, 300.0)
+    assert store.load() is None  # a first start
+    path.write_text("{not json")
+    assert store.load().startswith(f"cannot read the background levels {str(path)!r}: Expecting property name")
+    path.write_text(json.dumps({"format": "something/else", "beds": []}))
+    assert store.load() == f"{str(path)!r} is not a {FORMAT} file"
+    entry = {"name": "a", "type": "EEG", "source_id": "", "sfreq": 256, "channels": ["Cz"], "wall_time": T0}
+    path.write_text(json.dumps({"format": FORMAT, "beds": [entry]}))
+    assert "a bed's entry cannot be read (KeyError: 'levels_uv')" in store.load()
+    path.write_text(json.dumps({"format": FORMAT, "beds": [{**entry, "levels_uv": [1.0, 2.0]}]}))
+    assert "(ValueError: 2 levels for 1 channels)" in store.load()
+    assert store.take(("a", "EEG", ""), 256.0, ["Cz"], T0) is None  # nothing kept from a bad file
+
+
+def test_errors_quote_the_values(tmp_path):
+    with pytest.raises(ValueError, match="keep_s must be a finite number >= 0, got -1"):
+        LevelStore(tmp_path / "x.json", -1)
+    with pytest.raises(ValueError, match="got 2 levels for 3 channels"):
+        LevelStore(tmp_path / "x.json", 1.0).record(DEVICE, 256.0, CHANNELS, np.ones(2), T0)
+    assert levels_path("/var/lib/realtime-detect/alerts.jsonl").name == "alerts.levels.json"
