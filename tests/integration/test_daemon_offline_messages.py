@@ -70,6 +70,7 @@ def test_daemon_and_offline_publish_the_same_event_messages(toy_export, tmp_path
         "left_out": {},
         "montage": "as recorded",
         "gaps": [],
+        "continues": None,
     }
 
     rec = read_recording(rec_path)

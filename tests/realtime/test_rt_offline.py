@@ -105,6 +105,7 @@ def test_events_only_and_channel_selection(detector, tmp_path):
         "left_out": {"A": "not in stream.channels", "C": "not in stream.channels"},
         "montage": "as recorded",
         "gaps": [],
+        "continues": None,
     }
     assert [line["type"] for line in lines] == ["seizure.onset", "seizure.offset"]
     assert sorted(lines[0]["channels"]) == ["B", "D"]
