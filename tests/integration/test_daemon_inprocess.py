@@ -286,8 +286,31 @@ def test_a_reconnect_of_the_same_device_keeps_the_scaling_unless_it_was_away_lon
         stop(outlet)
 
 
-@pytest.mark.parametrize("case", ["back at once", "levels too old", "another device"])
-def test_a_restart_of_the_daemon_keeps_the_scaling_of_the_same_device(toy_export, tmp_path, case):
+@pytest.fixture(scope="module")
+def levels_before_a_restart(toy_export, tmp_path_factory):
+    """A daemon that scaled a loud stream (x0.28) and stopped: ``(its levels file as JSON, stream name, source id)``."""
+    import json
+
+    from rt_helpers import start_outlet, stop
+
+    name, source = unique("restart"), unique("amp")
+    log_path = tmp_path_factory.mktemp("before") / "alerts.jsonl"
+    outlet = start_outlet("--name", name, "--source-id", source, "--amplitude", "100")
+    d = _quality_daemon(name, log_path, model_path=toy_export, signal=SCALING_SIGNAL)
+    try:
+        d.start()
+        _first_quality_message(d, log_path)
+        assert (d.pipeline.scaler.factors() < 0.5).all()
+    finally:
+        d.shutdown()  # writes the levels
+        stop(outlet)
+    return json.loads(log_path.with_suffix(".levels.json").read_text()), name, source
+
+
+@pytest.mark.parametrize(("case", "age_s"), [("back at once", 1.0), ("levels too old", 7.0), ("another device", 1.0)])
+def test_a_restart_of_the_daemon_keeps_the_scaling_of_the_same_device(
+    toy_export, tmp_path, levels_before_a_restart, case, age_s
+):
     """The daemon stopped and started again (an upgrade, a crash): the levels it wrote beside its alert log scale the
     same device's channels from the first window after the restart; levels older than amplitude_span_s (6 s here),
     or another device (source id), start without them (factors 1 until the history is ready)."""
@@ -295,45 +318,26 @@ def test_a_restart_of_the_daemon_keeps_the_scaling_of_the_same_device(toy_export
 
     from rt_helpers import start_outlet, stop
 
-    name, log_path = unique("restart"), tmp_path / "alerts.jsonl"
-    source = unique("amp")
-
-    def daemon() -> Daemon:
-        return _quality_daemon(
-            name,
-            log_path,
-            model_path=toy_export,
-            stream={"name": name, "resolve_timeout_s": 0.2},
-            signal=SCALING_SIGNAL,
-        )
-
-    outlet = start_outlet("--name", name, "--source-id", source, "--amplitude", "100")
-    first = daemon()
-    try:
-        first.start()
-        _first_quality_message(first, log_path)  # scaled: x0.28
-        assert (first.pipeline.scaler.factors() < 0.5).all()
-    finally:
-        first.shutdown()  # writes the levels
-    levels_file = tmp_path / "alerts.levels.json"
-    (bed,) = json.loads(levels_file.read_text())["beds"]
+    doc, name, source = levels_before_a_restart
+    (bed,) = doc["beds"]
     assert (bed["name"], bed["source_id"], bed["channels"]) == (name, source, ["C0", "C1", "C2", "C3"])
-    if case == "levels too old":
-        doc = json.loads(levels_file.read_text())
-        doc["beds"][0]["wall_time"] -= 7.0
-        levels_file.write_text(json.dumps(doc))
-    elif case == "another device":
-        stop(outlet)
-        outlet = start_outlet("--name", name, "--source-id", unique("amp"), "--amplitude", "100")
-    second = daemon()
+    assert all(level > 50 for level in bed["levels_uv"])  # a 100 µV sine's level, above the limit of 20
+    log_path = tmp_path / "alerts.jsonl"  # the same state directory as before the restart, its time set by the test
+    log_path.with_suffix(".levels.json").write_text(
+        json.dumps({**doc, "beds": [{**bed, "wall_time": time.time() - age_s}]})
+    )
+    outlet = start_outlet(
+        "--name", name, "--source-id", unique("amp") if case == "another device" else source, "--amplitude", "100"
+    )
+    d = _quality_daemon(name, log_path, model_path=toy_export, signal=SCALING_SIGNAL)
     try:
-        second.start()
+        d.start()
         deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline and second.pipeline is None:
-            second.iterate()
-        assert second.windows_total == 0
-        factors = second.pipeline.scaler.factors()
+        while time.monotonic() < deadline and d.pipeline is None:
+            d.iterate()
+        assert d.windows_total == 0
+        factors = d.pipeline.scaler.factors()
         assert (factors < 0.5).all() if case == "back at once" else (factors == 1).all(), factors
     finally:
-        second.shutdown()
+        d.shutdown()
         stop(outlet)
