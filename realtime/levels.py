@@ -49,6 +49,7 @@ class LevelStore:
             raise ValueError(f"keep_s must be a finite number >= 0, got {keep_s!r}")
         self.path, self.keep_s = Path(path), float(keep_s)
         self._beds: dict[Device, dict[str, Any]] = {}
+        self._written: str | None = None  # the text last written: an unchanged store is not written again
 
     def load(self) -> str | None:
         """Read the file written before the restart. Returns None (no file: a first start, or nothing was scaled),
@@ -110,7 +111,8 @@ class LevelStore:
         return np.array(entry["levels_uv"], dtype=np.float64), age_s
 
     def save(self, wall_time: float) -> None:
-        """Write the levels at most ``keep_s`` old (atomically); ``OSError`` when the file cannot be written."""
+        """Write the levels at most ``keep_s`` old (atomically), unless the file holds them already; ``OSError``
+        when it cannot be written."""
         self._beds = {d: e for d, e in self._beds.items() if 0.0 <= wall_time - e["wall_time"] <= self.keep_s}
         beds = [
             {
@@ -124,9 +126,13 @@ class LevelStore:
             }
             for (name, type_, source_id), e in sorted(self._beds.items())
         ]
+        text = json.dumps({"format": FORMAT, "beds": beds}, allow_nan=False)
+        if text == self._written:
+            return
         tmp = self.path.with_name(self.path.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as fh:
-            json.dump({"format": FORMAT, "beds": beds}, fh, allow_nan=False)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
+        self._written = text

@@ -60,6 +60,9 @@ def test_a_bed_without_levels_keeps_its_older_entry_and_old_entries_are_dropped(
     assert [b["wall_time"] for b in json.loads(store.path.read_text())["beds"]] == [T0, T0 + 200]
     store.save(T0 + 301)  # the first is older than keep_s now
     assert [b["name"] for b in json.loads(store.path.read_text())["beds"]] == ["other"]
+    store.path.unlink()
+    store.save(T0 + 302)  # nothing changed since the last write: not written again
+    assert not store.path.exists()
 
 
 def test_no_file_is_no_warning_and_a_bad_file_is_a_warning_not_an_error(tmp_path):
