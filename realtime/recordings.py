@@ -644,7 +644,10 @@ def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
         offset = onset + float(a.duration) if a.duration is not None else onset
         annotations.append((onset, offset, str(a.text)))
     try:
-        start: datetime | None = edf.startdatetime
+        with warnings_module.catch_warnings(record=True) as caught:  # e.g. the EDF and EDF+ start dates disagree
+            warnings_module.simplefilter("always")
+            start: datetime | None = edf.startdatetime
+        warnings += [f"{fmt} reader: {w.message}" for w in caught]
     except ValueError:  # EDF+ "Startdate X" (unknown) or a field edfio cannot parse: the EDF header's own fields
         start = _legacy_start(header.start)
         if start is None:  # then it cannot continue another file (realtime.offline)

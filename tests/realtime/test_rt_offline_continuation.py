@@ -178,3 +178,16 @@ def test_without_an_edf_plus_start_date_the_edf_header_fields_give_the_start(tmp
     assert _legacy_start("01.01.8500.00.00") == dt.datetime(1985, 1, 1)
     assert _legacy_start("31.12.8423.59.59") == dt.datetime(2084, 12, 31, 23, 59, 59)
     assert _legacy_start("yy.mm.ddhh.mm.ss") is None
+
+
+def test_start_dates_that_disagree_are_a_warning_of_the_recording_not_a_python_warning(tmp_path, recwarn):
+    from realtime.recordings import open_recording
+
+    path = write_edf(tmp_path / "t000.edf", START)
+    raw = bytearray(path.read_bytes())
+    raw[168:176] = b"03.03.26"  # the EDF date field a day after the EDF+ recording field's 02-MAR-2026
+    path.write_bytes(bytes(raw))
+    rec = open_recording(path)
+    assert rec.start is not None and rec.start.time() == START.time()
+    assert [w for w in rec.warnings if "Different values in startdate fields" in w]
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
