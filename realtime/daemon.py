@@ -241,6 +241,7 @@ class Daemon:
         # the scaler's levels kept across a restart (realtime.levels), beside the alert log; None: scaling off
         self._levels: LevelStore | None = None
         self._next_levels_save: float = 0.0
+        self._levels_error: str | None = None  # the last failure to write them, logged once
 
     # The parts start() provides; an error before then.
     @property
@@ -865,9 +866,13 @@ class Daemon:
         try:
             store.save(wall)
         except OSError as exc:  # a convenience: the beds go on (and wait for their history after a restart)
-            self._errors.error(
-                "levels_write", "cannot write the background levels %s: %s", store.path, exc, exc_info=False
-            )
+            if str(exc) != self._levels_error:  # said once, not every SAVE_EVERY_S
+                log.warning("cannot write the background levels %s: %s; a restart will not keep them", store.path, exc)
+            self._levels_error = str(exc)
+        else:
+            if self._levels_error is not None:
+                log.info("background levels written to %s again", store.path)
+            self._levels_error = None
 
     def take_levels(self, bed: Bed) -> None:
         """``bed`` connected for the first time since the start: the levels its device had before the restart, if

@@ -341,3 +341,27 @@ def test_a_restart_of_the_daemon_keeps_the_scaling_of_the_same_device(
     finally:
         d.shutdown()
         stop(outlet)
+
+
+def test_levels_that_cannot_be_written_are_a_warning_once_and_the_daemon_goes_on(toy_export, tmp_path, caplog):
+    import logging
+
+    log_path = tmp_path / "alerts.jsonl"
+    blocker = tmp_path / "alerts.levels.json.tmp"
+    blocker.mkdir()  # the temporary file cannot be opened: every write fails
+    d = _quality_daemon(unique("absent"), log_path, model_path=toy_export, signal=SCALING_SIGNAL)
+    try:
+        d.start()
+        with caplog.at_level(logging.INFO, logger="realtime.daemon"):
+            for _ in range(3):
+                d._save_levels()
+            d.iterate()  # and the loop goes on
+            blocker.rmdir()
+            d._save_levels()
+        said = [r.getMessage() for r in caplog.records if "background levels" in r.getMessage()]
+        assert len(said) == 2
+        assert said[0].startswith(f"cannot write the background levels {tmp_path / 'alerts.levels.json'}: [Errno 21]")
+        assert said[1] == f"background levels written to {tmp_path / 'alerts.levels.json'} again"
+        assert (tmp_path / "alerts.levels.json").exists()
+    finally:
+        d.shutdown()
