@@ -307,12 +307,15 @@ def score_test_recordings(recs, config, detectors: dict, scorer, tuning: dict, a
     decision, hop_s = config.decision, config.window.hop_s
     results: dict[str, dict[str, WindowScores]] = {}
     own_settings: dict[str, dict[str, WindowScores]] = {}
+    previous: dict[str, WindowScores] = {}  # per detector: the recording before, which the next may continue
     for rec in recs:
         log.info("recording %s (%.0f s, %d seizure(s))", rec.name, rec.duration_s, len(rec.seizures))
         results[rec.name] = {}
         own_settings[rec.name] = {}
         for name, det in detectors.items():
-            results[rec.name][name] = pipeline_window_scores(rec.path, config, det, rec.duration_s)
+            before = previous.get(name)
+            ws = pipeline_window_scores(rec.path, config, det, rec.duration_s, before.end if before else None)
+            results[rec.name][name] = previous[name] = ws
         # the replay must reproduce the pipeline's own events (same decision code): a consistency check
         ws = results[rec.name]["network"]
         rep = replay_decision(ws, decision, hop_s, rec.duration_s)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,7 @@ class WindowScores:
     smoothed: np.ndarray  # [n_windows] smoothed bed probability (as the decision machine saw it)
     events: list[DetectedEvent]
     score: EventScore | None = None
+    end: Any = None  # realtime.offline.FileEnd | None: for a recording that may continue this one
 
 
 def _finite(x) -> np.ndarray:
@@ -46,19 +48,21 @@ def _finite(x) -> np.ndarray:
     return np.where(np.isfinite(a), a, np.nan)
 
 
-def pipeline_window_scores(path: Path, config, detector, duration_s: float) -> WindowScores:
+def pipeline_window_scores(path: Path, config, detector, duration_s: float, previous=None) -> WindowScores:
     """Score ``path`` with ``detector`` through the daemon's :class:`realtime.pipeline.Pipeline` (offline mode).
 
     ``config``: a :class:`realtime.config.Config` (its ``window``, ``decision``, ``stream.channels`` and
     ``signal`` are used, as by ``realtime-detect --file``); ``duration_s``: the recording's length (an
-    onset never closed ends there). The recording is fed as :mod:`realtime.offline` feeds it, so the
-    windows and events equal that command's ``--json --windows`` lines.
+    onset never closed ends there); ``previous``: the ``end`` of the recording scored just before it, whose
+    background levels it takes when it continues that file (:func:`realtime.offline.continued_pipeline`). The
+    recording is fed as :mod:`realtime.offline` feeds it, so the windows and events equal that command's
+    ``--json --windows`` lines for the same files in the same order.
     """
-    from realtime.offline import feed, recording_pipeline
+    from realtime.offline import continued_pipeline, feed, file_end
     from realtime.recordings import open_recording
 
     rec = open_recording(path, sidecars=False)  # read block by block by feed; scoring uses no annotations
-    pipe = recording_pipeline(rec, config, detector)
+    pipe, _ = continued_pipeline(rec, config, detector, previous)
     results = list(feed(pipe, rec, config.window.hop_s))
     decisions = [e for r in results for e in r.events]
     decisions.extend(pipe.flush())
@@ -70,6 +74,7 @@ def pipeline_window_scores(path: Path, config, detector, duration_s: float) -> W
         channel_probs=probs,
         smoothed=_finite([r.probability for r in results]),
         events=events_from_decisions(decisions, duration_s),
+        end=file_end(rec, pipe),
     )
 
 

@@ -116,17 +116,14 @@ def run_pipeline(rec, config, detector, keep_s: float | None = None, previous=No
     """``rec`` (a ``RecordingInfo``) through the daemon's pipeline as ``realtime-detect --file`` feeds it.
     ``keep_s`` replaces ``Pipeline.background_keep_s``; ``previous``: the ``FileEnd`` of the file scored before it,
     whose levels it takes when it continues that file (:func:`realtime.offline.continues`)."""
-    from realtime.offline import continues, feed, file_end, recording_pipeline
+    from realtime.offline import continued_pipeline, feed, file_end
 
-    pipe = recording_pipeline(rec, config, detector)
+    pipe, gap_s = continued_pipeline(rec, config, detector, previous)
     if keep_s is not None:
         pipe.background_keep_s = keep_s
-    continued = previous is not None and continues(previous, rec, pipe) is not None
-    if continued:
-        pipe.carry_background(previous.levels)
     results = list(feed(pipe, rec, config.window.hop_s))
     events = [e for w in results for e in w.events] + list(pipe.flush())
-    return Run(results, events, file_end(rec, pipe), continued)
+    return Run(results, events, file_end(rec, pipe), gap_s is not None)
 
 
 def score_seizures(recs, config, detector, gain: float) -> dict:

@@ -204,6 +204,19 @@ def continues(previous: FileEnd | None, rec: RecordingInfo, pipe: Pipeline) -> f
     return gap_s if -CONTINUE_EARLY_S <= gap_s <= pipe.background_keep_s else None
 
 
+def continued_pipeline(
+    rec: RecordingInfo, config: Config, detector, previous: FileEnd | None
+) -> tuple[Pipeline, float | None]:
+    """:func:`recording_pipeline`, its scaler starting from ``previous``'s last levels when ``rec`` continues that
+    file (:func:`continues`): ``(pipe, seconds from previous's end to rec's start, or None)``. Offline scoring, the
+    evaluation and the experiments build a file's pipeline with it, so that they score what ``--file`` scores."""
+    pipe = recording_pipeline(rec, config, detector)
+    gap_s = continues(previous, rec, pipe)
+    if previous is not None and gap_s is not None:
+        pipe.carry_background(previous.levels)
+    return pipe, gap_s
+
+
 class Scored(NamedTuple):
     """What :func:`score_recording` scored: its events (onsets and offsets), seizure onsets, seconds of signal, and
     its end for the file after it (:func:`file_end`)."""
@@ -228,10 +241,8 @@ def score_recording(
     """Score one recording, writing its lines to ``out``; ``previous``: the end of the file scored just before it."""
     rec = open_recording(path, sidecars=False)  # scoring uses no annotations
     file = str(path)
-    pipe = recording_pipeline(rec, config, detector)
-    gap_s = continues(previous, rec, pipe)
+    pipe, gap_s = continued_pipeline(rec, config, detector, previous)
     if previous is not None and gap_s is not None:
-        pipe.carry_background(previous.levels)
         log.info(
             "%s continues %s (the same folder, patient and channels, %.1f s after its end): its background levels "
             "scale the channels until this file has its own history",

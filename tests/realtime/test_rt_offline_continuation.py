@@ -191,3 +191,28 @@ def test_start_dates_that_disagree_are_a_warning_of_the_recording_not_a_python_w
     assert rec.start is not None and rec.start.time() == START.time()
     assert [w for w in rec.warnings if "Different values in startdate fields" in w]
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_the_evaluation_scores_continued_files_as_the_command_does(detector, toy_export, tmp_path):
+    """evaluation.runs.pipeline_window_scores, given the recording before, scores a file that continues it as
+    ``realtime-detect --file`` scores the two files in that order (train-detector evaluate passes it so)."""
+    from evaluation.runs import pipeline_window_scores
+
+    first = write_edf(tmp_path / "t000.edf", START)
+    second = write_edf(tmp_path / "t001.edf", START + dt.timedelta(seconds=SECONDS), seed=1)
+    cfg = config(toy_export)
+    lines = score([first, second], cfg, detector)
+    before = pipeline_window_scores(first, cfg, detector, SECONDS)
+    after = pipeline_window_scores(second, cfg, detector, SECONDS, before.end)
+    alone = pipeline_window_scores(second, cfg, detector, SECONDS)
+    expected = [[w["channel_probabilities"][n] for n in [*LARGE, "EEG Pz"]] for w in of(lines, second, "window")]
+    np.testing.assert_allclose(after.channel_probs, expected, rtol=1e-6)
+    assert not np.allclose(alone.channel_probs, expected, rtol=1e-6)  # without it: the unscaled start
+    assert not after.events and alone.events
+    # and the evaluation's loop over its test recordings passes each the one before
+    from evaluation.evaluate import score_test_recordings
+    from evaluation.recordings import EvalRecording
+
+    recs = [EvalRecording(p.stem, p, [], "", duration_s=SECONDS, n_channels=4) for p in (first, second)]
+    results, _ = score_test_recordings(recs, cfg, {"network": detector}, None, {}, tmp_path, tmp_path)
+    np.testing.assert_allclose(results["t001"]["network"].channel_probs, expected, rtol=1e-6)
