@@ -53,6 +53,9 @@ class Bed:
 
         self.daemon = daemon
         self.config = config
+        # where in the hop its windows come due: the beds of a daemon spread over it, so that they are not all
+        # scored in one call (each bed's alarm waits for its own windows, not every bed's); a bed alone: 0
+        self.phase: float = daemon.next_phase()
         self.label: str = config.bed
         self.spec = StreamSpec(name=config.name, type=config.type, source_id=config.source_id)
         self.stream_label: str = self.label or self.spec.label()  # the metrics' "stream" label
@@ -305,6 +308,7 @@ class Bed:
                 include=s.include,
                 exclude=s.exclude,
                 signal=cfg.signal,
+                phase=self.phase,
             )
         except ValueError as exc:  # unknown unit, missing channels, window too long for the buffer
             log.error("cannot score stream %r: %s; waiting for another stream", meta.name, exc)

@@ -95,6 +95,9 @@ if TYPE_CHECKING:  # the heavy modules are imported in start(), not at import ti
 
 log = logging.getLogger("realtime.daemon")
 
+# the beds' phases over the hop (Daemon.next_phase): multiples of 1/golden ratio, modulo 1
+GOLDEN_FRACTION = (5**0.5 - 1) / 2
+
 EX_OK = 0
 EX_USAGE = 2
 EX_UNAVAILABLE = 69
@@ -234,6 +237,7 @@ class Daemon:
         self.windows_total: int = 0  # windows scored, every bed
         self._last_event_id: int = 0  # highest event id used (the alert log's at start); the next onset is above
         # label -> bed, in the order they came (the unlabelled bed of [stream] has the label "")
+        self._beds_made = 0  # beds created so far: each takes the next phase (next_phase)
         self.beds: dict[str, Bed] = {b.bed: Bed(self, b) for b in static_beds(config)}
         self._discovery: Any = None  # realtime.inlet.StreamDiscovery with discover.type
         self._next_discovery: float = 0.0
@@ -242,6 +246,13 @@ class Daemon:
         self._levels: LevelStore | None = None
         self._next_levels_save: float = 0.0
         self._levels_error: str | None = None  # the last failure to write them, logged once
+
+    def next_phase(self) -> float:
+        """The phase (a fraction of the hop) of the next bed created: 0, 0.618, 0.236, 0.854 ... (the golden
+        ratio's multiples: however many beds there are, they stay spread evenly over the hop)."""
+        phase = (self._beds_made * GOLDEN_FRACTION) % 1.0
+        self._beds_made += 1
+        return phase
 
     # The parts start() provides; an error before then.
     @property

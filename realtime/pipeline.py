@@ -158,6 +158,7 @@ class Pipeline:
         rail_fraction: float = RAIL_FRACTION,
         max_std_uv: float = MAX_STD_UV,
         signal: SignalConfig | None = None,
+        phase: float = 0.0,
     ):
         all_names = [str(n) for n in ch_names]
         if not all_names:
@@ -226,7 +227,10 @@ class Pipeline:
         self.window = window
         self._first, self._last = self.resampler.window_positions(self.window_samples)
         self.buffer = RingBuffer(len(self._index), capacity, dtype=np.float32)  # µV; windows are read as float64
-        self.scheduler = WindowScheduler(self.native_window_samples, self.hop_samples)
+        if not 0 <= phase < 1:
+            raise ValueError(f"phase must be a fraction of the hop in [0, 1), got {phase!r}")
+        # the bed's phase: its windows come due this fraction of a hop later than they would (several beds spread)
+        self.scheduler = WindowScheduler(self.native_window_samples, self.hop_samples, int(phase * self.hop_samples))
         self.decision = DecisionMachine(decision, window.hop_s, window_s=(self._last - self._first) / self.sfreq)
         self.clock = SampleClock(
             self.sfreq,

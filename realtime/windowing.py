@@ -1,8 +1,10 @@
 """When a window is due, and which samples it covers. Pure arithmetic on sample counts; no I/O.
 
 Counts are native-rate samples received since the stream (re)started. Window ``k`` (k = 0, 1, ...)
-ends just after sample ``window_samples + round(k * hop_samples)`` (an exclusive end count) and
-covers ``[end - window_samples, end)``. The hop may be fractional (e.g. 1 s at 173.61 Hz): ends are
+ends just after sample ``window_samples + offset_samples + round(k * hop_samples)`` (an exclusive end count) and
+covers ``[end - window_samples, end)``; ``offset_samples`` (0 by default, under a hop) is the bed's phase: a daemon
+of several beds spreads their windows over the hop, so that they do not all come due at once (docs/daemon.md
+"Several beds"). The hop may be fractional (e.g. 1 s at 173.61 Hz): ends are
 rounded from the exact multiple, so they never drift.
 
 When the consumer falls behind by several hops, every due window is handed out, oldest first (the
@@ -25,18 +27,21 @@ class DueWindows:
 class WindowScheduler:
     """Yields the window ends due as samples arrive. ``hop_samples`` may be fractional."""
 
-    def __init__(self, window_samples: int, hop_samples: float):
+    def __init__(self, window_samples: int, hop_samples: float, offset_samples: int = 0):
         if int(window_samples) != window_samples or window_samples < 1:
             raise ValueError(f"window_samples must be an integer >= 1, got {window_samples!r}")
         if not hop_samples > 0:
             raise ValueError(f"hop_samples must be > 0, got {hop_samples!r}")
+        if int(offset_samples) != offset_samples or not 0 <= offset_samples < hop_samples:
+            raise ValueError(f"offset_samples must be an integer in [0, hop_samples), got {offset_samples!r}")
         self.window_samples = int(window_samples)
         self.hop_samples = float(hop_samples)
+        self.offset_samples = int(offset_samples)  # the first window waits this much longer: the bed's phase
         self._next_k = 0  # index of the next window not yet handed out or skipped
 
     def end_of(self, k: int) -> int:
         """Exclusive end count of window ``k``."""
-        return self.window_samples + round(k * self.hop_samples)
+        return self.window_samples + self.offset_samples + round(k * self.hop_samples)
 
     @property
     def next_end(self) -> int:

@@ -350,10 +350,12 @@ def test_several_beds_pull_when_a_window_is_due_not_a_chunk_at_a_time(toy_export
     """With several beds a bed's samples wait in liblsl's buffer until its next window can be made (or
     ``MAX_DEFER_S`` has passed): a pull per window instead of one per chunk (most of a ward's CPU beside
     the model), the same windows, probabilities and decisions. ``MAX_DEFER_S = 0`` is the old way."""
+    import realtime.daemon
     import realtime.inlet
 
     if max_defer_s is not None:
         monkeypatch.setattr(realtime.inlet, "MAX_DEFER_S", max_defer_s)
+    monkeypatch.setattr(realtime.daemon, "GOLDEN_FRACTION", 0.0)  # both beds at phase 0: the same windows
     fs, n_channels, chunk = 256.0, 4, 8
     names = [unique("due-a"), unique("due-b")]
     outlets = []

@@ -93,3 +93,16 @@ def test_a_bed_takes_only_its_own_identity_from_the_bed():
     s = StreamConfig(name="EEG", type="eeg", source_id="x", lock_source=False)
     got = BedConfig(bed="b", source_id="amp").channel_choice(s)
     assert (got.name, got.type, got.source_id, got.lock_source) == ("", "", "amp", False)
+
+
+def test_the_beds_of_a_daemon_are_spread_over_the_hop():
+    """Each bed's windows come due at its own phase of the hop (Daemon.next_phase: multiples of the golden ratio's
+    fraction), so that a daemon's beds are not all scored in one call; the first bed, and a bed alone, at 0."""
+    from realtime.daemon import Daemon
+
+    beds = [{"bed": f"bed-{i}", "name": f"amp-{i}"} for i in range(4)]
+    d = Daemon(build_config({"beds": beds}), env={})
+    assert [round(b.phase, 3) for b in d.beds.values()] == [0.0, 0.618, 0.236, 0.854]
+    assert d.next_phase() == pytest.approx(0.472, abs=1e-3)  # a bed added later (discovery, reload) takes the next
+    alone = Daemon(build_config({"stream": {"name": "EEG"}}), env={})
+    assert [b.phase for b in alone.beds.values()] == [0.0]

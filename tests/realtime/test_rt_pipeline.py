@@ -202,6 +202,18 @@ def test_constructor_and_push_errors(detector):
         pipe.push(np.full((2, 6), "a"), np.zeros(2))
 
 
+def test_a_phase_delays_every_window_by_its_fraction_of_the_hop(detector):
+    """Pipeline(phase=...): a bed of a daemon with several (docs/daemon.md "Several beds") scores the same windows
+    shifted by that fraction of the hop; offline (phase 0) nothing changes."""
+    x = synthetic(20.0)
+    plain = [r.window_end for r in feed(make(detector), x, 64)]
+    shifted = [r.window_end for r in feed(make(detector, phase=0.25), x, 64)]
+    assert shifted == pytest.approx([t + 0.25 for t in plain[: len(shifted)]], abs=1.5 / FS)
+    assert len(shifted) in (len(plain), len(plain) - 1)
+    with pytest.raises(ValueError, match=r"phase must be a fraction of the hop in \[0, 1\), got 1.0"):
+        make(detector, phase=1.0)
+
+
 def test_channel_quality_rules():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4, 500)) * 30

@@ -54,13 +54,29 @@ def test_reset_starts_over():
     assert s.due(12).ends == (10,)
 
 
+def test_an_offset_shifts_every_window_and_stays_after_a_reset():
+    """A bed's phase (docs/daemon.md "Several beds"): every window ends offset_samples later, a reconnect too."""
+    s = WindowScheduler(10, 5, offset_samples=3)
+    assert s.due(12).ends == () and s.next_end == 13
+    assert s.due(23).ends == (13, 18, 23)
+    s.reset()
+    assert s.due(13).ends == (13,)
+
+
 @pytest.mark.parametrize(
-    "window, hop, message",
-    [(0, 5, "window_samples"), (10.5, 5, "window_samples"), (10, 0, "hop_samples must be > 0, got 0")],
+    "window, hop, offset, message",
+    [
+        (0, 5, 0, "window_samples"),
+        (10.5, 5, 0, "window_samples"),
+        (10, 0, 0, "hop_samples must be > 0, got 0"),
+        (10, 5, 5, r"offset_samples must be an integer in \[0, hop_samples\), got 5"),
+        (10, 5, -1, "got -1"),
+        (10, 5, 1.5, "got 1.5"),
+    ],
 )
-def test_bad_arguments(window, hop, message):
+def test_bad_arguments(window, hop, offset, message):
     with pytest.raises(ValueError, match=message):
-        WindowScheduler(window, hop)
+        WindowScheduler(window, hop, offset)
 
 
 from hypothesis import given, settings  # noqa: E402
