@@ -233,6 +233,11 @@ def test_ops_prometheus_scrapes_the_daemon(toy_export, tmp_path, prometheus_serv
         # systemctl stop: SIGTERM -> exit 0 (so Restart=on-failure leaves it stopped).
         assert stop(daemon, signal.SIGTERM) == 0
         assert (state / "alerts.jsonl").exists()
+        # the background levels (realtime/levels.py: a temporary file, fsync, rename) are written under the sandbox
+        levels = json.loads((state / "alerts.levels.json").read_text())
+        assert levels["format"] == "realtime-detect/levels/1" and {b["name"] for b in levels["beds"]} <= {name}
+        logs["daemon"].flush()
+        assert "cannot write the background levels" not in (tmp_path / "daemon.log").read_text()
     except BaseException:
         for f in logs.values():
             f.flush()
