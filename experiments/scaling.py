@@ -332,6 +332,14 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _report(res: dict, json_path: str) -> int:
+    """Print ``res`` as JSON and write it to ``json_path`` when given; exit code 0."""
+    print(json.dumps(res, indent=2))
+    if json_path:
+        Path(json_path).write_text(json.dumps(res, indent=2))
+    return 0
+
+
 def main(argv=None) -> int:
     from realtime.config import apply_model_settings, load_config
     from realtime.model import default_model_path, load_detector
@@ -415,10 +423,7 @@ def main(argv=None) -> int:
             res["written"] = write_optional_setting(
                 args.write_card, "signal", "background_limit_uv", res["corrected_limit_uv"], derived_by(command)
             )
-        print(json.dumps(res, indent=2))
-        if args.json:
-            Path(args.json).write_text(json.dumps(res, indent=2))
-        return 0
+        return _report(res, args.json)
     limit = base.signal.background_limit_uv if args.limit is None else args.limit
     min_s = base.signal.background_min_s if args.min_s is None else args.min_s
     res.update(limit_uv=limit, background_min_s=min_s)
@@ -429,29 +434,23 @@ def main(argv=None) -> int:
         for name, value in (("off", 0.0), ("on", limit))
         if name in args.scaling
     }
-    if args.loss_at is not None:
+    bg_gains = args.gains if args.background_gains is None else args.background_gains
+    if args.loss_at is not None or args.sessions is not None:  # one of the background corpus' edited runs, then stop
         cfg = configs.get("on") or next(iter(configs.values()))
-        res["loss_at_s"], res["loss_pause_s"], res["loss"] = args.loss_at, LOSS_PAUSE_S, {}
-        for gain in args.gains if args.background_gains is None else args.background_gains:
-            res["loss"][f"{gain:g}"] = b = alarms_after_loss(root / "background", cfg, det, gain, args.loss_at)
-            log.info("background, gain %g, a loss at %g s: %s", gain, args.loss_at, b)
-        print(json.dumps(res, indent=2))
-        if args.json:
-            Path(args.json).write_text(json.dumps(res, indent=2))
-        return 0
-    if args.sessions is not None:
-        cfg = configs.get("on") or next(iter(configs.values()))
-        res["session_pause_s"], res["sessions"] = args.sessions, {}
-        for gain in args.gains if args.background_gains is None else args.background_gains:
-            res["sessions"][f"{gain:g}"] = b = alarms_in_sessions(root / "background", cfg, det, gain, args.sessions)
-            log.info("background, gain %g, files as sessions %g s apart: %s", gain, args.sessions, b)
-        print(json.dumps(res, indent=2))
-        if args.json:
-            Path(args.json).write_text(json.dumps(res, indent=2))
-        return 0
+        bg = root / "background"
+        if args.loss_at is not None:
+            res["loss_at_s"], res["loss_pause_s"] = args.loss_at, LOSS_PAUSE_S
+            key, run = "loss", lambda gain: alarms_after_loss(bg, cfg, det, gain, args.loss_at)
+        else:
+            res["session_pause_s"] = args.sessions
+            key, run = "sessions", lambda gain: alarms_in_sessions(bg, cfg, det, gain, args.sessions)
+        res[key] = {}
+        for gain in bg_gains:
+            res[key][f"{gain:g}"] = b = run(gain)
+            log.info("background, gain %g, %s: %s", gain, key, b)
+        return _report(res, args.json)
     card = json.loads((Path(args.export) / "model_card.json").read_text())
     res.update(export=args.export, model_version=det.model_version, backend=det.backend, gains={})
-    bg_gains = args.gains if args.background_gains is None else args.background_gains
     with tempfile.TemporaryDirectory() as tmp:
         recs = eval_recordings(root, card, Path(tmp))
         connected = at_connection(recs, Path(tmp)) if args.at_connection else []
