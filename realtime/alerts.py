@@ -285,21 +285,26 @@ class SequenceMark:
 
     def write(self, mark: int) -> None:
         """Replace the mark durably. Raises OSError."""
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        data = f"{int(mark)}\n".encode("ascii")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            if os.write(fd, data) != len(data):
-                raise OSError(f"short write of the sequence mark {tmp}")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dfd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        replace_durably(self.path, f"{int(mark)}\n".encode("ascii"))
+
+
+def replace_durably(path: Path, data: bytes) -> None:
+    """Replace ``path``'s content with ``data`` atomically and durably: written to ``<path>.tmp``, fsync-ed, renamed,
+    the directory fsync-ed (a crash leaves the old file or the new one). Raises OSError."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        if os.write(fd, data) != len(data):
+            raise OSError(f"short write of {tmp}")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 class AlertLog:

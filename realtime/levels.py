@@ -4,11 +4,12 @@ A restart (an upgrade, a crash and systemd's ``Restart=``, a reboot) empties eve
 open another unscaled start of ``signal.background_min_s``, as a new connection does, while a reconnect of the same
 device keeps the levels as a prior (:meth:`realtime.pipeline.Pipeline.reset`). :class:`LevelStore` keeps them across
 the restart: the daemon records each connected bed's levels (:meth:`LevelStore.record`) and writes them to a JSON
-file beside its alert log (:meth:`LevelStore.save`: a temporary file, fsync, rename, so a crash leaves the old file
-or the new one) every :data:`SAVE_EVERY_S` and at shutdown; at start it reads the file (:meth:`LevelStore.load`), and
-a bed whose stream connects from the same device (name, type, source id) with the same channels and rate within
-``keep_s`` (``signal.amplitude_span_s``) of the levels' time takes them (:meth:`LevelStore.take`) as its scaler's
-prior. A bed that lost its stream is not recorded again, so its levels age from the loss, as in the daemon.
+file beside its alert log (:meth:`LevelStore.save`, with :func:`realtime.alerts.replace_durably` as the sequence
+mark is written: a crash leaves the old file or the new one) every :data:`SAVE_EVERY_S` and at shutdown; at start
+it reads the file (:meth:`LevelStore.load`), and a bed whose stream connects from the same device (name, type,
+source id) with the same channels and rate within ``keep_s`` (``signal.amplitude_span_s``) of the levels' time
+takes them (:meth:`LevelStore.take`) as its scaler's prior.
+A bed that lost its stream is not recorded again, so its levels age from the loss, as in the daemon.
 
 File (``<alert log without its suffix>.levels.json``)::
 
@@ -25,12 +26,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from realtime.alerts import replace_durably
 
 FORMAT = "realtime-detect/levels/1"
 SAVE_EVERY_S = 10.0  # a crash loses at most this much of the levels' drift (they move over minutes)
@@ -129,10 +131,5 @@ class LevelStore:
         text = json.dumps({"format": FORMAT, "beds": beds}, allow_nan=False)
         if text == self._written:
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        replace_durably(self.path, text.encode("utf-8"))
         self._written = text
