@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,10 @@ def _select(records, ids: set[str], kinds) -> list:
 
 
 STITCHED_KINDS = ("scalp_background", "scalp_seizures", "intracranial_seizures")
+# long seizures (status epilepticus: docs/background.md "A seizure that goes on"), not in the evaluation's set: every
+# seizure segment of the split back to back as one seizure (scalp: repeated to at least LONG_SEIZURE_S)
+LONG_KINDS = ("scalp_long_seizure", "intracranial_long_seizure")
+LONG_SEIZURE_S = 300.0
 
 
 def build_stitched(
@@ -104,6 +109,28 @@ def build_stitched(
                 interleave(icr_bg, [[p] for p in bonn_s], GAP_BEFORE_SEIZURE_S),
                 False,
                 f"each Bonn S segment (intracranial, 23.6 s) after >= {GAP_BEFORE_SEIZURE_S:g} s of Bonn N/F "
+                f"background",
+            )
+        )
+    if scalp_bg and nd_ictal:
+        seconds = sum(p.signal_uv.shape[-1] / p.sfreq for p in nd_ictal)
+        block = [nd_ictal[i % len(nd_ictal)] for i in range(len(nd_ictal) * math.ceil(LONG_SEIZURE_S / seconds))]
+        specs.append(
+            (
+                "scalp_long_seizure",
+                interleave(scalp_bg, [block], GAP_BEFORE_SEIZURE_S),
+                False,
+                f"the New Delhi ictal segments back to back, repeated to >= {LONG_SEIZURE_S:g} s, as one seizure "
+                f"after >= {GAP_BEFORE_SEIZURE_S:g} s of scalp background",
+            )
+        )
+    if icr_bg and bonn_s:
+        specs.append(
+            (
+                "intracranial_long_seizure",
+                interleave(icr_bg, [bonn_s], GAP_BEFORE_SEIZURE_S),
+                False,
+                f"the Bonn S segments back to back as one seizure after >= {GAP_BEFORE_SEIZURE_S:g} s of Bonn N/F "
                 f"background",
             )
         )
@@ -187,6 +214,33 @@ def chbmit_recordings(out_dir: Path) -> list[EvalRecording]:
         )
     )
     return recs
+
+
+def chbmit_long_seizure(out_dir: Path, repeats: int = 16, ictal_s: tuple[float, float] = (5.0, 30.0)) -> EvalRecording:
+    """A long scalp seizure from the shipped excerpts (TEST data: measured, never tuned on): the first 30 s of the
+    non-seizure excerpt, the seizure excerpt's ``ictal_s`` seconds ``repeats`` times (16: a 400 s seizure, each
+    repeat tapered), the non-seizure excerpt's last 31 s."""
+    from evaluation.stitch import BACKGROUND, SEIZURE, Piece, stitch, write_stitched
+    from realtime.recordings import read_recording
+
+    sz, non = read_recording(CHBMIT_SEIZURE), read_recording(CHBMIT_NONSEIZURE)
+    ictal = sz.data[:, int(round(ictal_s[0] * sz.sfreq)) : int(round(ictal_s[1] * sz.sfreq))]
+    cut = int(round(30.0 * non.sfreq))
+    pieces = [Piece(non.data[:, :cut], non.sfreq, BACKGROUND, CHBMIT_NONSEIZURE.name)]
+    pieces += [Piece(ictal, sz.sfreq, SEIZURE, CHBMIT_SEIZURE.name)] * repeats
+    after = non.data[:, cut - int(round(20.0 * non.sfreq)) :]
+    pieces.append(Piece(after, non.sfreq, BACKGROUND, CHBMIT_NONSEIZURE.name))
+    st = stitch(pieces, sfreq=sz.sfreq, taper_s=TAPER_S, ch_names=sz.ch_names)
+    path = write_stitched(st, out_dir / "chbmit_long_seizure.npz")
+    return EvalRecording(
+        "chbmit_long_seizure",
+        path,
+        list(st.seizures),
+        f"CHB-MIT chb01_03: 30 s of the non-seizure excerpt, the seizure's {ictal_s[0]:g}-{ictal_s[1]:g} s "
+        f"{repeats} times, 31 s of the non-seizure excerpt",
+        st.duration_s,
+        st.data.shape[0],
+    )
 
 
 def user_recordings(edfs: Sequence[str], annotations: Sequence[str]) -> list[EvalRecording]:

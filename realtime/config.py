@@ -91,6 +91,10 @@ class SignalConfig:
     # the scaler's own history before it may scale (<= amplitude_span_s): twice the 10 s within which a seizure
     # must be alarmed, so that a seizure under way at connection has its alarm before it can be scaled
     background_min_s: float = 20.0
+    # while the bed is in a seizure the scaler does not record its windows (a status epilepticus is scaled by the
+    # background before it, not by itself), for at most this long; 0: it records them (docs/background.md "A seizure
+    # that goes on")
+    background_hold_max_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -384,6 +388,7 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
         f"signal.background_min_s / amplitude_span_s: need "
         f"0 < min <= span, got {sg.background_min_s!r} / {sg.amplitude_span_s!r}",
     )
+    within("signal.background_hold_max_s", sg.background_hold_max_s, 0, MAX_DURATION_S)
     check(
         0 < sg.background_quantile < 1,
         f"signal.background_quantile: must lie in (0, 1), got {sg.background_quantile!r}",

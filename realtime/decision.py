@@ -235,6 +235,12 @@ class DecisionMachine:
         return self.state in ("active", "ending")
 
     @property
+    def in_seizure(self) -> bool:
+        """True from a crossing of ``on_threshold`` (``pending``) until the event's offset: what the background scaler
+        holds its history for (:class:`realtime.scaling.BackgroundScaler`)."""
+        return self.state != "idle"
+
+    @property
     def open_event_id(self) -> int | None:
         return self._event_id if self.alarm_active else None
 

@@ -255,6 +255,7 @@ class Pipeline:
                 quantile=sig.background_quantile,
                 span_windows=span_windows,
                 min_windows=max(1, math.ceil(sig.background_min_s / window.hop_s)),
+                hold_max_windows=math.ceil(sig.background_hold_max_s / window.hop_s),
             )
             if sig.background_limit_uv > 0
             else None
@@ -390,7 +391,7 @@ class Pipeline:
         amplitude = {self.unique_ch_names[i]: r for i, r in enumerate(levels) if r is not None}
         scaled = {}
         if self.scaler is not None:
-            self.scaler.update(window.level)
+            self.scaler.update(window.level, in_seizure=self.decision.in_seizure)
             scaled = {
                 self.unique_ch_names[i]: float(window.factors[i]) for i in np.flatnonzero(good & (window.factors < 1))
             }

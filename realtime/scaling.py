@@ -18,6 +18,14 @@ span (225 of 300 s) before it moves the lower quartile; a short artefact does no
 under way when the stream connects is scored unscaled that long, and must fill 15 of those 20 windows to be scaled.
 Left-out windows (NaN) do not count.
 
+A seizure that goes on would fill the history all the same (status epilepticus: a seizure of 5 min or more), be
+scaled by its own level and, read by its size, be closed while it lasts (docs/background.md "A seizure that goes on").
+So, as Gotman's detectors hold their background during a detection, the scaler **holds** its history while the bed's
+decision is in a seizure (``update(..., in_seizure=True)``) and some channel has a level: the window is not recorded,
+the seizure is scaled by the background before it. For at most ``hold_max_windows`` windows of one seizure
+(``signal.background_hold_max_s``, 600 s): an alarm that a rise of the background raised (no seizure) would otherwise
+keep it unscaled and stay open; after the bound the windows are recorded again and the level follows.
+
 A loss of the stream (``reset``) empties the history. When the same device comes back with the same channels after a
 short outage (``reset(keep_prior=True)``; the bed and the offline feed decide: docs/background.md "A reconnect of the
 same device"), each channel's last level stays as a **prior**: its windows are scaled by it until the channel has
@@ -73,12 +81,25 @@ def _terms(n: int, rate_hz: float, low: float, high: float) -> tuple[np.ndarray,
 
 
 class BackgroundScaler:
-    def __init__(self, n_channels: int, *, limit_uv: float, quantile: float, span_windows: int, min_windows: int):
+    def __init__(
+        self,
+        n_channels: int,
+        *,
+        limit_uv: float,
+        quantile: float,
+        span_windows: int,
+        min_windows: int,
+        hold_max_windows: int = 0,
+    ):
         if not (np.isfinite(limit_uv) and limit_uv > 0):
             raise ValueError(f"limit_uv must be a finite number > 0, got {limit_uv!r}")
         if not 0 < quantile < 1:
             raise ValueError(f"quantile must lie in (0, 1), got {quantile!r}")
+        if int(hold_max_windows) != hold_max_windows or hold_max_windows < 0:
+            raise ValueError(f"hold_max_windows must be an integer >= 0, got {hold_max_windows!r}")
         self.limit_uv, self.quantile = float(limit_uv), float(quantile)
+        self.hold_max_windows = int(hold_max_windows)
+        self.held_windows = 0  # windows of the current seizure not recorded (reset when it ends)
         self._history = ChannelHistory(n_channels, span_windows=span_windows, min_windows=min_windows)
         self._fast = functools.partial(np.quantile, q=self.quantile)
         self._masked = functools.partial(np.nanquantile, q=self.quantile)
@@ -86,9 +107,20 @@ class BackgroundScaler:
         self._prior_uv = np.full(int(n_channels), np.nan)  # the level before a loss, until the history is ready again
         self._factors = np.ones(int(n_channels))
 
-    def update(self, level_uv: np.ndarray) -> None:
-        """Record one window's band-limited ``level_uv [n_channels]`` (NaN: the channel was not scored)."""
-        self._history.push(level_uv, "level_uv")
+    def update(self, level_uv: np.ndarray, in_seizure: bool = False) -> None:
+        """Record one window's band-limited ``level_uv [n_channels]`` (NaN: the channel was not scored).
+        ``in_seizure``: the bed's decision is in a seizure after this window; while it is and some channel has a level,
+        the window is not recorded (the seizure is scaled by the background before it), for at most
+        ``hold_max_windows`` windows of one seizure."""
+        level = np.asarray(level_uv, dtype=np.float64)
+        if level.shape != self.level_uv.shape:
+            raise ValueError(f"level_uv must have shape {self.level_uv.shape}, got {level.shape}")
+        if not in_seizure:
+            self.held_windows = 0
+        elif self.held_windows < self.hold_max_windows and np.isfinite(self.level_uv).any():
+            self.held_windows += 1
+            return
+        self._history.push(level, "level_uv")
         self._set_level()
 
     def _set_level(self) -> None:
@@ -121,4 +153,5 @@ class BackgroundScaler:
         next device, electrodes or patient may differ: factors 1 until then."""
         self._prior_uv[:] = self.level_uv if keep_prior else np.nan
         self._history.reset()
+        self.held_windows = 0
         self._set_level()
