@@ -20,11 +20,14 @@ Left-out windows (NaN) do not count.
 
 A seizure that goes on would fill the history all the same (status epilepticus: a seizure of 5 min or more), be
 scaled by its own level and, read by its size, be closed while it lasts (docs/background.md "A seizure that goes on").
-So, as Gotman's detectors hold their background during a detection, the scaler **holds** its history while the bed's
-decision is in a seizure (``update(..., in_seizure=True)``) and some channel has a level: the window is not recorded,
-the seizure is scaled by the background before it. For at most ``hold_max_windows`` windows of one seizure
+So, as Gotman's detectors hold their background during a detection, the scaler **holds** each channel's level while
+the bed's decision is in a seizure (``update(..., in_seizure=True)``): it may fall but not rise above its level before
+the seizure, which so scales the seizure. The windows are still recorded (not recording them would keep out every
+window the network found seizure-like, the louder ones, and bias the background low: docs/background.md), so when
+the event ends the level is what it would have been. A channel without a level before the seizure (a connection's
+first seconds) gathers as before. For at most ``hold_max_windows`` windows of one seizure
 (``signal.background_hold_max_s``, 600 s): an alarm that a rise of the background raised (no seizure) would otherwise
-keep it unscaled and stay open; after the bound the windows are recorded again and the level follows.
+stay unscaled and open; after the bound the level follows its history at once.
 
 A loss of the stream (``reset``) empties the history. When the same device comes back with the same channels after a
 short outage (``reset(keep_prior=True)``; the bed and the offline feed decide: docs/background.md "A reconnect of the
@@ -99,7 +102,8 @@ class BackgroundScaler:
             raise ValueError(f"hold_max_windows must be an integer >= 0, got {hold_max_windows!r}")
         self.limit_uv, self.quantile = float(limit_uv), float(quantile)
         self.hold_max_windows = int(hold_max_windows)
-        self.held_windows = 0  # windows of the current seizure not recorded (reset when it ends)
+        self.held_windows = 0  # windows of the current seizure whose level was held (reset when it ends)
+        self._cap_uv: np.ndarray | None = None  # [n_channels] the level before the current seizure, while held
         self._history = ChannelHistory(n_channels, span_windows=span_windows, min_windows=min_windows)
         self._fast = functools.partial(np.quantile, q=self.quantile)
         self._masked = functools.partial(np.nanquantile, q=self.quantile)
@@ -109,23 +113,26 @@ class BackgroundScaler:
 
     def update(self, level_uv: np.ndarray, in_seizure: bool = False) -> None:
         """Record one window's band-limited ``level_uv [n_channels]`` (NaN: the channel was not scored).
-        ``in_seizure``: the bed's decision is in a seizure after this window; while it is and some channel has a level,
-        the window is not recorded (the seizure is scaled by the background before it), for at most
-        ``hold_max_windows`` windows of one seizure."""
-        level = np.asarray(level_uv, dtype=np.float64)
-        if level.shape != self.level_uv.shape:
-            raise ValueError(f"level_uv must have shape {self.level_uv.shape}, got {level.shape}")
+        ``in_seizure``: the bed's decision is in a seizure after this window; while it is, no channel's level rises
+        above its level before the seizure (the seizure is scaled by the background before it), for at most
+        ``hold_max_windows`` windows of one seizure. The window is recorded either way."""
+        before = self.level_uv.copy()
+        self._history.push(level_uv, "level_uv")
         if not in_seizure:
-            self.held_windows = 0
-        elif self.held_windows < self.hold_max_windows and np.isfinite(self.level_uv).any():
+            self.held_windows, self._cap_uv = 0, None
+        elif self.held_windows < self.hold_max_windows:
+            if self._cap_uv is None:  # the seizure's first window: the level before it (NaN: none yet)
+                self._cap_uv = before
             self.held_windows += 1
-            return
-        self._history.push(level, "level_uv")
+        else:  # past the bound: the level follows the history until the seizure ends
+            self._cap_uv = None
         self._set_level()
 
     def _set_level(self) -> None:
         own = self._history.reduce(self._fast, self._masked)
         self.level_uv[:] = np.where(np.isfinite(own), own, self._prior_uv)
+        if self._cap_uv is not None:  # in a seizure: no higher than before it (fmin: a channel without one is free)
+            self.level_uv[:] = np.fmin(self.level_uv, self._cap_uv)
         self._set_factors()
 
     def set_prior(self, level_uv: np.ndarray) -> None:
@@ -153,5 +160,5 @@ class BackgroundScaler:
         next device, electrodes or patient may differ: factors 1 until then."""
         self._prior_uv[:] = self.level_uv if keep_prior else np.nan
         self._history.reset()
-        self.held_windows = 0
+        self.held_windows, self._cap_uv = 0, None
         self._set_level()

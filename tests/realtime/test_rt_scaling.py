@@ -115,12 +115,90 @@ def test_a_seizure_shorter_than_three_quarters_of_the_span_does_not_move_the_bac
     np.testing.assert_allclose(s.level_uv, np.nanquantile(np.array(history[-15:]), 0.25, axis=0))
 
 
+def test_during_a_seizure_the_level_is_held_for_at_most_its_bound():
+    """A seizure that goes on (status epilepticus) is scaled by the background before it, not by its own level:
+    while the bed is in a seizure no channel's level rises above its level before it, for at most
+    ``hold_max_windows`` windows of one seizure (docs/background.md "A seizure that goes on")."""
+    s = BackgroundScaler(1, limit_uv=100.0, quantile=0.25, span_windows=40, min_windows=10, hold_max_windows=50)
+    for _ in range(40):
+        s.update(np.array([200.0]))
+    for _ in range(50):  # longer than the span: held, the background's level scales it throughout
+        s.update(np.array([1000.0]), in_seizure=True)
+        assert s.factors()[0] == pytest.approx(0.5)
+    assert s.held_windows == 50
+    s.update(np.array([1000.0]), in_seizure=True)  # past the bound: the level follows its history (all seizure) at once
+    assert s.factors()[0] == pytest.approx(0.1)
+    s.update(np.array([200.0]))  # over: the next seizure is held again, at the level before it
+    assert s.held_windows == 0
+    s.update(np.array([5000.0]), in_seizure=True)
+    assert s.held_windows == 1 and s.factors()[0] == pytest.approx(0.1)
+    # without the hold (0, the scaler's default) the seizure fills the history as any window does
+    s = BackgroundScaler(1, limit_uv=100.0, quantile=0.25, span_windows=40, min_windows=10)
+    for _ in range(40):
+        s.update(np.array([200.0]))
+    for _ in range(31):
+        s.update(np.array([1000.0]), in_seizure=True)
+    assert s.factors()[0] == pytest.approx(0.1)
+
+
+def test_the_held_windows_are_recorded_and_the_level_may_fall():
+    """Holding keeps the level from rising, not the windows out of the history: after the seizure the level is what
+    it is without the hold (keeping the seizure-like windows out would bias the background low), and a level that
+    falls during the seizure falls."""
+    rng = np.random.default_rng(2)
+    windows = rng.uniform(150, 400, (120, 2))
+    seizure = np.zeros(120, dtype=bool)
+    seizure[50:80] = True
+    windows[50:80] *= 3
+    held = BackgroundScaler(2, limit_uv=100.0, quantile=0.25, span_windows=40, min_windows=10, hold_max_windows=600)
+    free = BackgroundScaler(2, limit_uv=100.0, quantile=0.25, span_windows=40, min_windows=10)
+    for i, (w, in_seizure) in enumerate(zip(windows, seizure, strict=True)):
+        if i == 50:
+            before = held.level_uv.copy()
+        held.update(w, in_seizure=bool(in_seizure))
+        free.update(w)
+        if in_seizure:
+            assert (held.level_uv <= before).all()
+        else:  # before and after the seizure: the same level as without the hold
+            np.testing.assert_array_equal(held.level_uv, free.level_uv)
+        if i == 80:  # just after it: the seizure's windows, recorded, raised the level (the hold kept it down)
+            assert (held.level_uv > before).all()
+    s = BackgroundScaler(1, limit_uv=10.0, quantile=0.25, span_windows=40, min_windows=10, hold_max_windows=600)
+    for _ in range(40):
+        s.update(np.array([200.0]))
+    for _ in range(31):  # a quieter stretch within the event: the level falls with it
+        s.update(np.array([50.0]), in_seizure=True)
+    assert s.level_uv[0] == pytest.approx(50.0)
+
+
+def test_nothing_is_held_without_a_level_before_the_seizure_and_a_prior_is_one():
+    # a connection: no level before the seizure, so a seizure under way gathers its history as without the hold
+    s = BackgroundScaler(2, limit_uv=100.0, quantile=0.25, span_windows=40, min_windows=4, hold_max_windows=100)
+    for _ in range(4):
+        s.update(np.array([300.0, 50.0]), in_seizure=True)
+    np.testing.assert_allclose(s.factors(), [1 / 3, 1.0])
+    for _ in range(16):
+        s.update(np.array([900.0, 50.0]), in_seizure=True)
+    np.testing.assert_allclose(s.factors(), [1 / 9, 1.0])
+    # after a loss of the same device the prior is the level before: a seizure under way at the reconnect is held
+    s.update(np.array([300.0, 50.0]))
+    s.reset(keep_prior=True)
+    assert s.held_windows == 0
+    for _ in range(10):
+        s.update(np.array([2700.0, 50.0]), in_seizure=True)
+    np.testing.assert_allclose(s.factors(), [1 / 9, 1.0])
+    with pytest.raises(ValueError, match=r"level_uv must have shape \(2,\), got \(3,\)"):
+        s.update(np.ones(3), in_seizure=True)
+
+
 def test_scaler_errors_quote_the_values():
     for kwargs, match in (
         ({"limit_uv": 0.0}, "limit_uv must be a finite number > 0, got 0.0"),
         ({"limit_uv": float("nan")}, "got nan"),
         ({"quantile": 1.0}, r"quantile must lie in \(0, 1\), got 1.0"),
         ({"min_windows": 30}, "need 1 <= min_windows <= span_windows, got 30, 20"),
+        ({"hold_max_windows": -1}, "hold_max_windows must be an integer >= 0, got -1"),
+        ({"hold_max_windows": 2.5}, "hold_max_windows must be an integer >= 0, got 2.5"),
     ):
         args = {"limit_uv": 100.0, "quantile": 0.25, "span_windows": 20, "min_windows": 10, **kwargs}
         with pytest.raises(ValueError, match=match):
@@ -140,6 +218,8 @@ def test_config_checks_the_limit_and_the_quantile():
             r"signal.background_min_s / amplitude_span_s: need 0 < min <= span, got 400.0 / 300.0",
         ),
         ({"background_min_s": 0.0}, r"background_min_s / amplitude_span_s: need 0 < min <= span, got 0.0 / 300.0"),
+        ({"background_hold_max_s": -1.0}, r"signal.background_hold_max_s: must be in \[0, 3600\] s, got -1.0"),
+        ({"background_hold_max_s": 7200.0}, r"signal.background_hold_max_s: must be in \[0, 3600\] s, got 7200.0"),
     ):
         with pytest.raises(ConfigError, match=match):
             build_config({"stream": {"name": "EEG"}, "signal": signal})
@@ -206,8 +286,9 @@ def test_a_large_background_is_scaled_down_and_a_burst_on_it_still_alarms(detect
     pipe, on, events = run(detector, 15.0, x)
     # no scaling before background_min_s (20 windows), then the three large channels are scaled, Pz is not
     assert all(r.scaled_channels == {} for r in on[:19])
-    scaled = on[30].scaled_channels
-    assert sorted(scaled) == ["C3", "C4", "Cz"]
+    assert sorted(on[30].scaled_channels) == ["C3", "C4", "Cz"]
+    # the level of the first 20 windows (held while the unscaled start's event lasts), then of a fuller history
+    scaled = on[60].scaled_channels
     level = 200.0 * np.sqrt(2 * (40.0 - 1.5) / RATE)  # white noise's share in 1.5-40 Hz
     for name in scaled:
         assert scaled[name] == pytest.approx(15.0 / level, rel=0.1)
@@ -222,6 +303,38 @@ def test_a_large_background_is_scaled_down_and_a_burst_on_it_still_alarms(detect
     # the status detail names them
     detail = pipe.quality_detail({}, {}, on[-1].scaled_channels)
     assert "background above 15 uV (1.5-40 Hz, over minutes), scaled down to it: C3 (x0." in detail
+
+
+def test_a_seizure_that_goes_on_stays_one_event_while_the_level_is_held(detector):
+    """A burst at 4x the background for 150 s, more than the span (60 s): with the hold (the default 600 s) one
+    event from its start to its end; without it (0) the burst fills the history, is scaled by its own level and the
+    toy (an amplitude detector) closes the event while the burst goes on; with a bound of 60 s, once it is past."""
+    x = patient(300.0, burst=(100.0, 250.0))
+
+    def events(hold_s):
+        pipe = Pipeline(
+            detector,
+            sfreq=RATE,
+            ch_names=NAMES,
+            units=None,
+            window=WindowConfig(hop_s=1.0),
+            decision=DECISION,
+            signal=SignalConfig(**{**SIGNAL, "background_hold_max_s": hold_s}),
+        )
+        out = []
+        for i in range(0, x.shape[0], 250):
+            pipe.push(x[i : i + 250], np.arange(i, min(i + 250, x.shape[0])) / RATE)
+            out += [(e.kind, round(e.time)) for r in pipe.step() for e in r.events]
+        return [e for e in out if e[1] > 40]  # after the unscaled start's event
+
+    held = events(600.0)
+    assert [k for k, _ in held] == ["onset", "offset"]
+    assert 100 <= held[0][1] <= 106 and 250 <= held[1][1] <= 256
+    unheld = events(0.0)
+    assert unheld[0][0] == "onset" and 100 <= unheld[0][1] <= 106
+    assert unheld[1][0] == "offset" and unheld[1][1] < 200  # "seizure over" inside the burst
+    bounded = events(60.0)  # the level follows the history (all burst by then) once the event is 60 s old
+    assert bounded[1][0] == "offset" and held[0][1] + 60 <= bounded[1][1] < held[0][1] + 70
 
 
 def test_scaling_changes_nothing_below_the_limit(detector):
