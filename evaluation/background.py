@@ -268,9 +268,10 @@ def not_10_20(names: Iterable[str]) -> list[str]:
 
 
 def alarms(scores: Scores, events: Sequence) -> list[dict[str, Any]]:
-    """The onset events of ``events`` (on ``scores``' recording) as JSON-able alarms: file, time, the
+    """The onset events of ``events`` (on ``scores``' recording) as JSON-able alarms: file, time, duration, the
     channels that carried it, and those of them that are not 10-20 EEG (:func:`not_10_20`)."""
     rec = scores.recording
+    ends = {e.event_id: float(e.time) for e in events if e.kind == "offset"}
     out = []
     for e in events:
         if e.kind != "onset":
@@ -283,6 +284,8 @@ def alarms(scores: Scores, events: Sequence) -> list[dict[str, Any]]:
                 "person": rec.person,
                 "time_s": round(float(e.time), 3),
                 "publish_time_s": round(float(e.publish_time), 3),
+                # to its offset (the recording's end flushes an open one); None: no offset among ``events``
+                "duration_s": round(ends[e.event_id] - float(e.time), 3) if e.event_id in ends else None,
                 "probability": round(float(e.probability), 4),
                 "channels": channels,
                 "channels_not_10_20": not_10_20(channels),

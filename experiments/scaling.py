@@ -259,6 +259,7 @@ def background_alarms(background_root: Path, config, detector, gains) -> dict:
             "hours": round(run["sources"][POOLED]["hours"], 3),
             "per_person": {k: v["false_alarms"] for k, v in run["per_person"].items() if v["false_alarms"]},
             "before_history": sum(a["time_s"] < history_s for a in run["alarms"]),
+            "longest_event_s": max((a["duration_s"] or 0.0 for a in run["alarms"]), default=None),
         }
         for run in result["runs"]
     }

@@ -125,6 +125,8 @@ def test_counts_per_person_and_source_with_alarm_channels(measured):
     (alarm,) = k["alarms"]
     assert alarm["file"] == "eegmmidb/S002R03.edf" and alarm["person"] == "S002"
     assert BURST_S[0] <= alarm["time_s"] <= BURST_S[1] and set(alarm["channels"]) == set(BURST_CHANNELS)
+    # to its offset: the burst's length, give or take the window and the decision's merge and smoothing
+    assert 0 < alarm["duration_s"] <= BURST_S[1] - BURST_S[0] + 10
     # the one-channel burst alarms only when one channel is enough
     m = runs["aggregation=max"]
     assert m["per_person"]["S001"]["false_alarms"] == 1 and m["sources"]["pooled"]["false_alarms"] == 2

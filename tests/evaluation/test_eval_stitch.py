@@ -74,3 +74,37 @@ def test_interleave_gap_before_every_seizure():
     assert st.seizures[0][0] >= 95.0
     assert st.seizures[1][0] - st.seizures[0][1] >= 95.0
     assert st.duration_s - st.seizures[1][1] >= 95.0
+
+
+def test_long_seizures_are_every_seizure_segment_of_the_split_back_to_back(tmp_path):
+    """evaluation.recordings' long kinds (docs/background.md "A seizure that goes on"): the split's Bonn S segments
+    as one seizure, its New Delhi ictal segments repeated to >= 300 s as one seizure, each after >= 95 s of
+    background; the evaluation's own kinds are not among them."""
+    from evaluation.recordings import GAP_BEFORE_SEIZURE_S, LONG_KINDS, LONG_SEIZURE_S, build_stitched
+    from train.datasets.records import Record
+
+    rng = np.random.default_rng(0)
+
+    def rec(source, subset, i, seconds):
+        n = int(seconds * 250)
+        label = int(subset in ("S", "ictal"))
+        return Record(
+            f"{source}/{subset}/{i}",
+            f"{source}/{subset}/{i}",
+            rng.normal(0, 50, n).astype(np.float32),
+            np.full(n, label, np.int8),
+            source,
+            subset,
+        )
+
+    records = [rec("bonn", s, i, 23.6) for s in ("Z", "N", "S") for i in range(4)]
+    records += [rec("nscnd", s, i, 5.12) for s in ("interictal", "ictal") for i in range(3)]
+    out = build_stitched(records, {r.recording_id for r in records}, tmp_path, "t_", "test", which=LONG_KINDS)
+    by = {r.name: r for r in out}
+    assert sorted(by) == ["t_intracranial_long_seizure", "t_scalp_long_seizure"]
+    (on, off), *more = by["t_intracranial_long_seizure"].seizures
+    assert not more and on >= GAP_BEFORE_SEIZURE_S and off - on == pytest.approx(4 * 23.6, abs=0.01)
+    (on, off), *more = by["t_scalp_long_seizure"].seizures
+    # 3 segments of 5.12 s repeated whole: 20 times (307.2 s), the first >= 300 s
+    assert not more and on >= GAP_BEFORE_SEIZURE_S and off - on == pytest.approx(3 * 5.12 * 20, abs=0.01)
+    assert LONG_SEIZURE_S <= off - on < LONG_SEIZURE_S + 3 * 5.12

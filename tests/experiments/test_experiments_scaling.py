@@ -114,6 +114,18 @@ def test_a_seizure_split_into_two_events_counts_one_extra_onset():
     assert extra_onsets([], [5.0]) == 0
 
 
+def test_alarm_cover_is_the_share_of_seizure_time_alarmed_and_the_first_offset_inside():
+    from evaluation.events import DetectedEvent
+    from experiments.scaling import alarm_cover
+
+    seizures = [(100.0, 500.0)]
+    # "seizure over" 110 s into it, then short events: the status epilepticus split by the unheld scaler
+    split = [DetectedEvent(103.0, 210.0, 105.0), DetectedEvent(225.0, 236.0, 227.0), DetectedEvent(480.0, 520.0, 482.0)]
+    assert alarm_cover(seizures, split) == {"alarm_share": round((107 + 11 + 20) / 400, 3), "first_offset_s": 110.0}
+    assert alarm_cover(seizures, [DetectedEvent(90.0, 503.0, 95.0)]) == {"alarm_share": 1.0, "first_offset_s": None}
+    assert alarm_cover([], split) == {"alarm_share": None, "first_offset_s": None}
+
+
 def test_a_persons_files_as_one_session_take_the_levels_of_the_file_before(toy_export, tmp_path: Path):
     """alarms_in_sessions: two eegmmidb-like files of one person, both headers giving the same start (as the corpus'
     do): the experiment makes the second follow the first, and with the carry its start is scaled and quiet."""
