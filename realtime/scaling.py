@@ -25,9 +25,9 @@ the bed's decision is in a seizure (``update(..., in_seizure=True)``): it may fa
 the seizure, which so scales the seizure. The windows are still recorded (not recording them would keep out every
 window the network found seizure-like, the louder ones, and bias the background low: docs/background.md), so when
 the event ends the level is what it would have been. A channel without a level before the seizure (a connection's
-first seconds) gathers as before. For at most ``hold_max_windows`` windows of one seizure
-(``signal.background_hold_max_s``, 600 s): an alarm that a rise of the background raised (no seizure) would otherwise
-stay unscaled and open; after the bound the level follows its history at once.
+first seconds) is held from its first level within the seizure on. For at most ``hold_max_windows`` windows of one
+seizure (``signal.background_hold_max_s``, 600 s): an alarm that a rise of the background raised (no seizure) would
+otherwise stay unscaled and open; after the bound the level follows its history at once.
 
 A loss of the stream (``reset``) empties the history. When the same device comes back with the same channels after a
 short outage (``reset(keep_prior=True)``; the bed and the offline feed decide: docs/background.md "A reconnect of the
@@ -121,8 +121,9 @@ class BackgroundScaler:
         if not in_seizure:
             self.held_windows, self._cap_uv = 0, None
         elif self.held_windows < self.hold_max_windows:
-            if self._cap_uv is None:  # the seizure's first window: the level before it (NaN: none yet)
-                self._cap_uv = before
+            # each channel's level before the seizure; a channel that had none (a connection's first seconds) is
+            # held from its first level within the seizure on
+            self._cap_uv = before if self._cap_uv is None else np.where(np.isfinite(self._cap_uv), self._cap_uv, before)
             self.held_windows += 1
         else:  # past the bound: the level follows the history until the seizure ends
             self._cap_uv = None

@@ -171,17 +171,19 @@ def test_the_held_windows_are_recorded_and_the_level_may_fall():
     assert s.level_uv[0] == pytest.approx(50.0)
 
 
-def test_nothing_is_held_without_a_level_before_the_seizure_and_a_prior_is_one():
-    # a connection: no level before the seizure, so a seizure under way gathers its history as without the hold
+def test_without_a_level_before_the_seizure_its_first_level_is_held_and_a_prior_is_one():
+    # a connection whose first seconds already alarm (a large background, unscaled): the first level within the
+    # event is held, so a seizure that follows inside the same event is scaled by that background, not by itself
     s = BackgroundScaler(2, limit_uv=100.0, quantile=0.25, span_windows=40, min_windows=4, hold_max_windows=100)
     for _ in range(4):
         s.update(np.array([300.0, 50.0]), in_seizure=True)
     np.testing.assert_allclose(s.factors(), [1 / 3, 1.0])
     for _ in range(16):
         s.update(np.array([900.0, 50.0]), in_seizure=True)
+    np.testing.assert_allclose(s.factors(), [1 / 3, 1.0])
+    s.update(np.array([900.0, 50.0]))  # the event over: the level is its history's, as without the hold
     np.testing.assert_allclose(s.factors(), [1 / 9, 1.0])
     # after a loss of the same device the prior is the level before: a seizure under way at the reconnect is held
-    s.update(np.array([300.0, 50.0]))
     s.reset(keep_prior=True)
     assert s.held_windows == 0
     for _ in range(10):
