@@ -258,7 +258,7 @@ def patient(seconds: float, burst=(100.0, 110.0)) -> np.ndarray:
     return x
 
 
-def pipeline(detector, limit_uv: float) -> Pipeline:
+def pipeline(detector, limit_uv: float, **signal) -> Pipeline:
     return Pipeline(
         detector,
         sfreq=RATE,
@@ -266,12 +266,12 @@ def pipeline(detector, limit_uv: float) -> Pipeline:
         units=None,
         window=WindowConfig(hop_s=1.0),
         decision=DECISION,
-        signal=SignalConfig(**{**SIGNAL, "background_limit_uv": limit_uv}),
+        signal=SignalConfig(**{**SIGNAL, "background_limit_uv": limit_uv, **signal}),
     )
 
 
-def run(detector, limit_uv: float, x: np.ndarray):
-    pipe = pipeline(detector, limit_uv)
+def run(detector, limit_uv: float, x: np.ndarray, **signal):
+    pipe = pipeline(detector, limit_uv, **signal)
     results = []
     for i in range(0, x.shape[0], 250):
         pipe.push(x[i : i + 250], np.arange(i, min(i + 250, x.shape[0])) / RATE)
@@ -314,20 +314,8 @@ def test_a_seizure_that_goes_on_stays_one_event_while_the_level_is_held(detector
     x = patient(300.0, burst=(100.0, 250.0))
 
     def events(hold_s):
-        pipe = Pipeline(
-            detector,
-            sfreq=RATE,
-            ch_names=NAMES,
-            units=None,
-            window=WindowConfig(hop_s=1.0),
-            decision=DECISION,
-            signal=SignalConfig(**{**SIGNAL, "background_hold_max_s": hold_s}),
-        )
-        out = []
-        for i in range(0, x.shape[0], 250):
-            pipe.push(x[i : i + 250], np.arange(i, min(i + 250, x.shape[0])) / RATE)
-            out += [(e.kind, round(e.time)) for r in pipe.step() for e in r.events]
-        return [e for e in out if e[1] > 40]  # after the unscaled start's event
+        *_, events = run(detector, 15.0, x, background_hold_max_s=hold_s)
+        return [(e.kind, round(e.time)) for e in events if e.time > 40]  # after the unscaled start's event
 
     held = events(600.0)
     assert [k for k, _ in held] == ["onset", "offset"]
