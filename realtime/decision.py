@@ -236,8 +236,8 @@ class DecisionMachine:
 
     @property
     def in_seizure(self) -> bool:
-        """True from a crossing of ``on_threshold`` (``pending``) until the event's offset: what the background scaler
-        holds its history for (:class:`realtime.scaling.BackgroundScaler`)."""
+        """True from a crossing of ``on_threshold`` (``pending``) until the event's offset: while it is, the background
+        scaler's levels may not rise (:class:`realtime.scaling.BackgroundScaler`)."""
         return self.state != "idle"
 
     @property
