@@ -338,7 +338,8 @@ def table(res: dict) -> str:
         for name in [n for n in ("off", "nohold", "on") if n in row]:
             s, b = row[name].get("seizures"), row[name].get("background") or {}
             cells = ["-", "-", "-"]
-            if s:
+            # SzCORE cuts events longer than 5 min into pieces, so its counts do not describe the long seizures
+            if s and not res.get("long_seizures"):
                 med, top = s["latency_median_s"], s["latency_max_s"]
                 cells = [
                     f"{s['detected']}/{s['seizures']}",
