@@ -30,6 +30,7 @@ REQUIRED_ALERTS = {
     "NoWindowsProcessed",
     "InferenceLatencyHigh",
     "SeizureAlarmActive",
+    "SeizureProlonged",
 }
 
 
