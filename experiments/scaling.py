@@ -27,6 +27,9 @@ stitched recordings). Not part of the test run.
    the CHB-MIT seizure excerpt; counted as alarmed when an alarm opens within 10 s of the onset.
 4. **False alarms**: the background corpus (5.1 h, 21 persons, as the files come) at every gain, off and on
    (:func:`evaluation.background.measure`, the binomial bed rule of the shipped settings).
+5. **Seizures that go on** (``--long-seizures``; docs/background.md "A seizure that goes on"): long seizures built
+   from test data (:func:`long_seizures`), scored off, on without the scaler's hold (``nohold``) and on; per
+   seizure the onsets within it, the share of it alarmed and the first offset inside it (:func:`alarm_cover`).
 """
 
 from __future__ import annotations
