@@ -216,10 +216,13 @@ def chbmit_recordings(out_dir: Path) -> list[EvalRecording]:
     return recs
 
 
-def chbmit_long_seizure(out_dir: Path, repeats: int = 16, ictal_s: tuple[float, float] = (5.0, 30.0)) -> EvalRecording:
+def chbmit_long_seizure(
+    out_dir: Path, repeats: int = 16, ictal_s: tuple[float, float] = (5.0, 30.0), gap_s: float = 0.0
+) -> EvalRecording:
     """A long scalp seizure from the shipped excerpts (TEST data: measured, never tuned on): the first 30 s of the
     non-seizure excerpt, the seizure excerpt's ``ictal_s`` seconds ``repeats`` times (16: a 400 s seizure, each
-    repeat tapered), the non-seizure excerpt's last 31 s."""
+    repeat tapered), the non-seizure excerpt's last 31 s. ``gap_s > 0``: a cluster instead, ``gap_s`` of the
+    non-seizure excerpt after each repeat (from a different second each time), ``repeats`` seizures."""
     from evaluation.stitch import BACKGROUND, SEIZURE, Piece, stitch, write_stitched
     from realtime.recordings import read_recording
 
@@ -227,17 +230,25 @@ def chbmit_long_seizure(out_dir: Path, repeats: int = 16, ictal_s: tuple[float, 
     ictal = sz.data[:, int(round(ictal_s[0] * sz.sfreq)) : int(round(ictal_s[1] * sz.sfreq))]
     cut = int(round(30.0 * non.sfreq))
     pieces = [Piece(non.data[:, :cut], non.sfreq, BACKGROUND, CHBMIT_NONSEIZURE.name)]
-    pieces += [Piece(ictal, sz.sfreq, SEIZURE, CHBMIT_SEIZURE.name)] * repeats
+    for i in range(repeats):
+        pieces.append(Piece(ictal, sz.sfreq, SEIZURE, CHBMIT_SEIZURE.name))
+        if gap_s > 0:
+            start = int(round((3 * i) % 30 * non.sfreq))
+            gap = non.data[:, start : start + int(round(gap_s * non.sfreq))]
+            pieces.append(Piece(gap, non.sfreq, BACKGROUND, CHBMIT_NONSEIZURE.name))
     after = non.data[:, cut - int(round(20.0 * non.sfreq)) :]
     pieces.append(Piece(after, non.sfreq, BACKGROUND, CHBMIT_NONSEIZURE.name))
     st = stitch(pieces, sfreq=sz.sfreq, taper_s=TAPER_S, ch_names=sz.ch_names)
-    path = write_stitched(st, out_dir / "chbmit_long_seizure.npz")
+    name = "chbmit_long_seizure" if gap_s <= 0 else f"chbmit_cluster_{gap_s:g}s"
+    path = write_stitched(st, out_dir / f"{name}.npz")
     return EvalRecording(
-        "chbmit_long_seizure",
+        name,
         path,
         list(st.seizures),
         f"CHB-MIT chb01_03: 30 s of the non-seizure excerpt, the seizure's {ictal_s[0]:g}-{ictal_s[1]:g} s "
-        f"{repeats} times, 31 s of the non-seizure excerpt",
+        f"{repeats} times"
+        + (f", each followed by {gap_s:g} s of the non-seizure excerpt" if gap_s > 0 else "")
+        + ", 31 s of the non-seizure excerpt",
         st.duration_s,
         st.data.shape[0],
     )

@@ -108,3 +108,15 @@ def test_long_seizures_are_every_seizure_segment_of_the_split_back_to_back(tmp_p
     # 3 segments of 5.12 s repeated whole: 20 times (307.2 s), the first >= 300 s
     assert not more and on >= GAP_BEFORE_SEIZURE_S and off - on == pytest.approx(3 * 5.12 * 20, abs=0.01)
     assert LONG_SEIZURE_S <= off - on < LONG_SEIZURE_S + 3 * 5.12
+
+
+def test_the_chbmit_loop_and_cluster_are_cut_from_the_shipped_excerpts(tmp_path):
+    from evaluation.recordings import chbmit_long_seizure
+
+    loop = chbmit_long_seizure(tmp_path, repeats=4)
+    assert loop.name == "chbmit_long_seizure" and loop.n_channels == 23
+    assert [(round(a, 2), round(b, 2)) for a, b in loop.seizures] == [(30.0, 130.0)]  # 4 x 25 s after 30 s
+    assert loop.duration_s == pytest.approx(30 + 100 + 31)
+    cluster = chbmit_long_seizure(tmp_path, repeats=3, gap_s=8.0)
+    assert cluster.name == "chbmit_cluster_8s" and cluster.path.exists()
+    assert [(round(a, 2), round(b, 2)) for a, b in cluster.seizures] == [(30.0, 55.0), (63.0, 88.0), (96.0, 121.0)]

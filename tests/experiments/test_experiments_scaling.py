@@ -121,9 +121,17 @@ def test_alarm_cover_is_the_share_of_seizure_time_alarmed_and_the_first_offset_i
     seizures = [(100.0, 500.0)]
     # "seizure over" 110 s into it, then short events: the status epilepticus split by the unheld scaler
     split = [DetectedEvent(103.0, 210.0, 105.0), DetectedEvent(225.0, 236.0, 227.0), DetectedEvent(480.0, 520.0, 482.0)]
-    assert alarm_cover(seizures, split) == {"alarm_share": round((107 + 11 + 20) / 400, 3), "first_offset_s": 110.0}
-    assert alarm_cover(seizures, [DetectedEvent(90.0, 503.0, 95.0)]) == {"alarm_share": 1.0, "first_offset_s": None}
-    assert alarm_cover([], split) == {"alarm_share": None, "first_offset_s": None}
+    assert alarm_cover(seizures, split) == {
+        "alarm_share": round((107 + 11 + 20) / 400, 3),
+        "first_offset_s": 110.0,
+        "alarmed": 1,
+        "annotated": 1,
+    }
+    whole = alarm_cover(seizures, [DetectedEvent(90.0, 503.0, 95.0)])
+    assert whole == {"alarm_share": 1.0, "first_offset_s": None, "alarmed": 1, "annotated": 1}
+    assert alarm_cover([], split) == {"alarm_share": None, "first_offset_s": None, "alarmed": 0, "annotated": 0}
+    # a cluster: the second seizure has no event over it
+    assert alarm_cover([(10.0, 20.0), (40.0, 50.0)], [DetectedEvent(12.0, 25.0, 13.0)])["alarmed"] == 1
 
 
 def test_a_persons_files_as_one_session_take_the_levels_of_the_file_before(toy_export, tmp_path: Path):
