@@ -327,6 +327,26 @@ def test_a_seizure_that_goes_on_stays_one_event_while_the_level_is_held(detector
     assert bounded[1][0] == "offset" and held[0][1] + 60 <= bounded[1][1] < held[0][1] + 70
 
 
+def test_a_loss_of_the_same_device_inside_a_seizure_keeps_the_level_before_it(detector):
+    """The stream is lost 50 s into a 150 s burst and the same device is back at once (``reset(keep_background=True)``,
+    as the bed does): the published event stays open and the prior, the level before the burst, keeps scaling it,
+    so the event still ends with the burst."""
+    x = patient(300.0, burst=(100.0, 250.0))
+    pipe = pipeline(detector, 15.0)
+    events, factors = [], {}
+    for i in range(0, x.shape[0], 250):
+        if i == 150 * 250:
+            before = pipe.scaler.factors()
+            pipe.reset(keep_background=True)
+        pipe.push(x[i : i + 250], np.arange(i, min(i + 250, x.shape[0])) / RATE)
+        for r in pipe.step():
+            events += [(e.kind, round(e.time)) for e in r.events if e.time > 40]
+            factors[round(r.window_end)] = pipe.scaler.factors()
+    assert [k for k, _ in events] == ["onset", "offset"] and 250 <= events[1][1] <= 256
+    np.testing.assert_allclose(factors[200], before)  # the level before the burst, not the burst's own
+    np.testing.assert_allclose(factors[240], before)
+
+
 def test_scaling_changes_nothing_below_the_limit(detector):
     x = patient(80.0, burst=(50.0, 60.0)) * 0.05  # background 10 µV (1 µV on Pz): under the limit of 15
     pipe, off, off_events = run(detector, 0.0, x)
