@@ -5,7 +5,7 @@
  * Run:  ./subscriber [--topic seizure.] [--count N] [--timeout-s S]
  *                    [--server-key server.key --client-key NAME.key_secret] tcp://127.0.0.1:5556
  *
- * Subscribes to the topic prefix (default "seizure.": onset, offset, reannounce, ack; "" for all) on
+ * Subscribes to the topic prefix (default "seizure.": onset, offset, reannounce, prolonged, ack; "" for all) on
  * the daemon's PUB socket. Every message is two frames, [topic, JSON]; the JSON follows
  * schemas/alert-message.schema.json. Exit 0 after N messages (--count, 0 = never), 1 when
  * --timeout-s (0 = never) passes first or on an error, 2 on bad usage. With --server-key and

@@ -266,6 +266,14 @@ class Bed:
                         msg["channels"],
                     )
                     self.set_status(f"ALARM on {label}: seizure event {ev.event_id} (p={ev.probability:.2f})")
+                elif ev.kind == "prolonged":
+                    log.warning(
+                        "SEIZURE PROLONGED on %s: event %d open for %.0f s (status epilepticus?)",
+                        label,
+                        ev.event_id,
+                        ev.duration_s,
+                    )
+                    self.set_status(f"ALARM on {label}: seizure event {ev.event_id} open for {ev.duration_s:.0f} s")
                 else:
                     log.warning("seizure offset on %s: event %d after %.1f s", label, ev.event_id, ev.duration_s)
                     self.set_status(f"connected to {label}; last seizure event {ev.event_id} ended")

@@ -137,6 +137,9 @@ class DecisionConfig:
     off_threshold: float = 0.5  # smoothed probability below this ends a seizure (hysteresis)
     min_duration_s: float = 2.0  # above on_threshold for this long before the onset is published
     merge_gap_s: float = 10.0  # a new onset within this long of an offset continues the event
+    # an event open this long without a break publishes one seizure.prolonged (status epilepticus: 5 min, the
+    # operational definition, ILAE 2015's t1 of a tonic-clonic seizure); 0: never
+    prolonged_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -430,6 +433,7 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
     )
     within("decision.min_duration_s", d.min_duration_s, 0, MAX_DURATION_S)
     within("decision.merge_gap_s", d.merge_gap_s, 0, MAX_DURATION_S)
+    within("decision.prolonged_s", d.prolonged_s, 0, MAX_DURATION_S)
     for key, endpoint in (("alerts.endpoint", a.endpoint), ("alerts.replay_endpoint", a.replay_endpoint)):
         if key == "alerts.replay_endpoint" and endpoint == "":
             continue

@@ -68,7 +68,10 @@ The state machine (:class:`DecisionMachine`), one per bed, stepped once per scor
    ``merge_gap_s``: the same event continues (no new onset, the offset is withdrawn);
    ``ending`` -> ``idle`` once ``merge_gap_s`` has passed: the **offset** is published with
    ``time`` = the moment it fell below ``off_threshold``. Offsets are therefore published
-   ``merge_gap_s`` late, which is what makes every event a clean onset ... offset pair.
+   ``merge_gap_s`` late, which is what makes every event a clean onset ... offset pair;
+6. an event ``active`` (not ``ending``) ``prolonged_s`` after its onset publishes one **prolonged** event
+   (``time`` = now, ``onset_time``, ``duration_s``): a seizure that goes on, status epilepticus at the default 5 min,
+   for a station to escalate on. Once per event; 0 turns it off.
 
 A window with no probability (every channel flagged) leaves the state and the smoothing untouched,
 and does not start the settling (it shows nothing of the signal). :meth:`DecisionMachine.flush` (end
@@ -97,13 +100,13 @@ EPSILON_S = 1e-9
 
 @dataclass(frozen=True)
 class DecisionEvent:
-    kind: str  # "onset" | "offset"
+    kind: str  # "onset" | "prolonged" | "offset"
     event_id: int
     time: float  # onset: smoothed probability first reached on_threshold; offset: first fell below off_threshold
     probability: float  # smoothed bed probability at the deciding window
     channels: tuple[int, ...]  # onset: indices of channels at/above on_threshold (else those carrying the aggregate)
-    onset_time: float | None  # offset only: the event's onset time
-    duration_s: float | None  # offset only: time - onset_time
+    onset_time: float | None  # prolonged, offset: the event's onset time
+    duration_s: float | None  # prolonged, offset: time - onset_time
     window_start: float  # the deciding window (the one whose score published this event)
     window_end: float
     publish_time: float  # window end time at which the event was decided (>= time)
@@ -204,6 +207,7 @@ class DecisionMachine:
         self._onset_time: float | None = None
         self._onset_shown = 0.0
         self._event_id: int | None = None
+        self._prolonged = False  # the open event's seizure.prolonged was published
         # time (sample clock), p, then window_start, window_end, time in the stream's clock
         self._ending: tuple[float, float, float, float, float] | None = None
         self.last_raw_probability = math.nan  # aggregated, before smoothing
@@ -336,12 +340,13 @@ class DecisionMachine:
         self.last_channels = tuple(int(i) for i in above) or top
         self.last_probability = p
         events: list[DecisionEvent] = []
+        window = (float(time), p, shown_t, shown_ws, shown_we)
 
         if self.state == "ending":
             off_time, off_p, off_ws, off_we, off_shown = self._ending  # type: ignore[misc]
             if p >= cfg.on_threshold:
                 self.state, self._ending = "active", None  # merged: the event continues
-                return events
+                return self._prolong(events, *window)
             if time - off_time >= cfg.merge_gap_s - EPSILON_S:
                 events.append(self._offset(off_time, off_shown, off_p, off_ws, off_we, publish_time=shown_t))
                 p = self.last_probability = p_on  # the same window may arm a new onset below
@@ -351,7 +356,7 @@ class DecisionMachine:
                 self.state = "ending"
                 if cfg.merge_gap_s <= 0:
                     events.append(self._offset(float(time), shown_t, p, shown_ws, shown_we, publish_time=shown_t))
-            return events
+            return self._prolong(events, *window)
         if self.state == "idle" and p >= cfg.on_threshold and not self.settling:
             self.state, self._cross_time, self._cross_shown = "pending", float(time), shown_t
         elif self.state == "pending" and p < cfg.on_threshold:
@@ -360,7 +365,7 @@ class DecisionMachine:
             self._event_id = self._next_event_id
             self._next_event_id += 1
             self._onset_time, self._onset_shown = self._cross_time, self._cross_shown
-            self.state, self._cross_time = "active", None
+            self.state, self._cross_time, self._prolonged = "active", None, False
             events.append(
                 DecisionEvent(
                     kind="onset",
@@ -372,6 +377,35 @@ class DecisionMachine:
                     duration_s=None,
                     window_start=shown_ws,
                     window_end=shown_we,
+                    publish_time=shown_t,
+                )
+            )
+        return self._prolong(events, *window)
+
+    def _prolong(
+        self, events: list[DecisionEvent], time: float, p: float, shown_t: float, ws: float, we: float
+    ) -> list[DecisionEvent]:
+        """``events`` and, when the event is active (not ending: the signal that fell may be its end) and has been
+        open ``prolonged_s`` since its onset, its one ``prolonged`` event: a station escalates (status epilepticus)."""
+        cfg = self.config
+        if (
+            self.state == "active"
+            and cfg.prolonged_s > 0
+            and not self._prolonged
+            and time - self._onset_time >= cfg.prolonged_s - EPSILON_S  # type: ignore[operator]
+        ):
+            self._prolonged = True
+            events.append(
+                DecisionEvent(
+                    kind="prolonged",
+                    event_id=self._event_id,  # type: ignore[arg-type]
+                    time=shown_t,
+                    probability=p,
+                    channels=self.last_channels,
+                    onset_time=self._onset_shown,
+                    duration_s=time - self._onset_time,  # type: ignore[operator]
+                    window_start=ws,
+                    window_end=we,
                     publish_time=shown_t,
                 )
             )

@@ -113,6 +113,11 @@ def describe(msg: dict, lsl_start: float | None, speed: float = 1.0) -> str:
                 f"(seen open for {msg['duration_s']:.1f} s)"
             )
         return f"[{rel}] seizure offset event {msg['event_id']} after {msg['duration_s']:.1f} s"
+    if kind == "seizure.prolonged":
+        return (
+            f"[{rel}] SEIZURE PROLONGED  event {msg['event_id']} open for {msg['duration_s']:.0f} s "
+            f"(status epilepticus?)  p={msg['probability']:.2f}"
+        )
     if kind == "seizure.reannounce":
         return (
             f"[{rel}] SEIZURE STILL OPEN  event {msg['event_id']} not acknowledged (reminder {msg['count']}, "

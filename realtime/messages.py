@@ -1,6 +1,6 @@
 """Alert messages: dicts <-> ZeroMQ frames ``[topic, json]``, schema ``realtime-detect/1``. Pure (stdlib).
 
-Message builders (:func:`onset_message`, :func:`offset_message`, :func:`heartbeat_message`,
+Message builders (:func:`onset_message`, :func:`offset_message`, :func:`prolonged_message`, :func:`heartbeat_message`,
 :func:`signal_message`, :func:`restart_offset_message`, :func:`ack_message`, :func:`reannounce_message`)
 return plain dicts without ``seq`` and ``wall_time``; the publisher stamps
 them with a :class:`Sequencer` (which adds both, and ``run``) just before logging and sending. :func:`encode`
@@ -32,8 +32,18 @@ TOPIC_HEARTBEAT = "status.heartbeat"
 TOPIC_SIGNAL = "status.signal"
 TOPIC_ACK = "seizure.ack"
 TOPIC_REANNOUNCE = "seizure.reannounce"
+TOPIC_PROLONGED = "seizure.prolonged"
 TOPIC_WINDOW = "status.window"
-TOPICS = (TOPIC_ONSET, TOPIC_OFFSET, TOPIC_HEARTBEAT, TOPIC_SIGNAL, TOPIC_ACK, TOPIC_REANNOUNCE, TOPIC_WINDOW)
+TOPICS = (
+    TOPIC_ONSET,
+    TOPIC_OFFSET,
+    TOPIC_HEARTBEAT,
+    TOPIC_SIGNAL,
+    TOPIC_ACK,
+    TOPIC_REANNOUNCE,
+    TOPIC_PROLONGED,
+    TOPIC_WINDOW,
+)
 # Topics outside the alarm sequence: no ``seq`` (validate refuses one), not in the alert log, not replayed. A
 # subscriber's gap detection and de-duplication by (run, seq) never see them.
 UNSEQUENCED_TOPICS = (TOPIC_WINDOW,)
@@ -70,6 +80,13 @@ _PER_TYPE: dict[str, dict[str, Any]] = {
     TOPIC_SIGNAL: {"state": str, "detail": str},
     TOPIC_ACK: {"event_id": int, "by": str, "note": str, "ack_time": _NUMBER},
     TOPIC_REANNOUNCE: {"event_id": int, "count": int, "onset_time": _NUMBER, "probability": _NUMBER},
+    TOPIC_PROLONGED: {
+        "event_id": int,
+        "onset_time": _NUMBER,
+        "duration_s": _NUMBER,
+        "probability": _NUMBER,
+        "channels": list,
+    },
     # probability and raw_probability: a number or null (no channel scored), checked in validate
     TOPIC_WINDOW: {
         "run": str,
@@ -156,6 +173,26 @@ def offset_message(ev, env: Envelope) -> dict[str, Any]:
     return msg
 
 
+def prolonged_message(ev, env: Envelope, ch_names: Sequence[str]) -> dict[str, Any]:
+    """``seizure.prolonged`` from a :class:`realtime.decision.DecisionEvent` of kind ``prolonged``: the event has been
+    open ``duration_s`` (``decision.prolonged_s``) since ``onset_time``, without a break; ``channels`` at/above
+    on_threshold now."""
+    if ev.kind != "prolonged":
+        raise MessageError(f"prolonged_message needs a prolonged event, got kind {ev.kind!r}")
+    msg = _base(TOPIC_PROLONGED, env, ev.time)
+    msg.update(
+        event_id=int(ev.event_id),
+        onset_time=float(ev.onset_time),
+        duration_s=float(ev.duration_s),
+        probability=float(ev.probability),
+        channels=[str(ch_names[i]) for i in ev.channels],
+        window_start=float(ev.window_start),
+        window_end=float(ev.window_end),
+        publish_time=float(ev.publish_time),
+    )
+    return msg
+
+
 def heartbeat_message(
     env: Envelope,
     *,
@@ -235,8 +272,10 @@ def event_messages(events: Sequence[Any], env: Envelope, ch_names: Sequence[str]
             out.append(onset_message(ev, env, ch_names))
         elif ev.kind == "offset":
             out.append(offset_message(ev, env))
+        elif ev.kind == "prolonged":
+            out.append(prolonged_message(ev, env, ch_names))
         else:
-            raise MessageError(f"decision event kind must be 'onset' or 'offset', got {ev.kind!r}")
+            raise MessageError(f"decision event kind must be 'onset', 'prolonged' or 'offset', got {ev.kind!r}")
     return out
 
 

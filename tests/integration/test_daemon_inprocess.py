@@ -365,3 +365,39 @@ def test_levels_that_cannot_be_written_are_a_warning_once_and_the_daemon_goes_on
         assert (tmp_path / "alerts.levels.json").exists()
     finally:
         d.shutdown()
+
+
+def test_a_seizure_open_prolonged_s_publishes_one_seizure_prolonged(toy_export, tmp_path):
+    """An amplitude the toy model alarms on throughout, scaling off, decision.prolonged_s 4 s: the daemon publishes
+    and logs one seizure.prolonged for the open event (the onset's event_id, duration >= 4 s), valid by the contract,
+    and the event stays open."""
+    from rt_helpers import start_outlet, stop
+
+    from realtime.messages import validate
+
+    name, log_path = unique("prolonged"), tmp_path / "alerts.jsonl"
+    d = _quality_daemon(
+        name,
+        log_path,
+        model_path=toy_export,
+        signal={"background_limit_uv": 0.0, "montage": "as_recorded"},
+        decision={"prolonged_s": 4.0},
+    )
+    outlet = start_outlet("--name", name, "--amplitude", "100")
+    try:
+        d.start()
+        deadline = time.monotonic() + 40.0
+        while time.monotonic() < deadline and not _logged(log_path, "seizure.prolonged"):
+            d.iterate()
+        for _ in range(30):  # a few windows more: still one
+            d.iterate()
+        assert d.pipeline.alarm_active
+    finally:
+        d.shutdown()
+        stop(outlet)
+    (onset,) = _logged(log_path, "seizure.onset")
+    (prolonged,) = _logged(log_path, "seizure.prolonged")
+    validate(prolonged)
+    assert prolonged["event_id"] == onset["event_id"] and prolonged["onset_time"] == onset["time"]
+    assert 4.0 <= prolonged["duration_s"] < 6.0 and prolonged["seq"] > onset["seq"]
+    assert prolonged["channels"] and set(prolonged["channels"]) <= {"C0", "C1", "C2", "C3"}

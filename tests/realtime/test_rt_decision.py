@@ -104,6 +104,25 @@ def test_state_machine_table(config, probs, expected):
     assert run(DecisionMachine(config, hop_s=1.0), probs) == expected
 
 
+def test_an_event_open_prolonged_s_publishes_one_prolonged_event():
+    """Status epilepticus: once the event has been open ``prolonged_s`` (through a merged dip too), one ``prolonged``
+    event with its onset time and duration; none for a shorter event, none when 0; a new event gets its own."""
+    seizure = [0.1] + [0.9] * 5 + [0.3] + [0.9] * 3 + [0.1] * 5 + [0.9] * 6 + [0.1] * 4
+    m = DecisionMachine(cfg(prolonged_s=7.0, merge_gap_s=2.0), hop_s=1.0)
+    events = [e for i, p in enumerate(seizure) for e in m.step(i, i - 4, i, np.array([p]))]
+    assert [(e.kind, e.event_id, e.time) for e in events] == [
+        ("onset", 1, 1),
+        ("prolonged", 1, 8),  # 7 s after the onset at 1 s; the dip at 6 s was merged
+        ("offset", 1, 10),
+        ("onset", 2, 15),  # 6 s: shorter than prolonged_s
+        ("offset", 2, 21),
+    ]
+    assert events[1].onset_time == 1 and events[1].duration_s == 7.0 and events[1].channels == (0,)
+    assert events[1].probability == 0.9 and events[1].publish_time == 8
+    m = DecisionMachine(cfg(prolonged_s=0.0, merge_gap_s=2.0), hop_s=1.0)
+    assert "prolonged" not in [e.kind for i, p in enumerate(seizure) for e in m.step(i, i - 4, i, np.array([p]))]
+
+
 def test_onset_carries_channels_probability_and_window():
     m = DecisionMachine(cfg(aggregation="k_of_n", k_channels=2), hop_s=1.0)
     assert m.step(0.0, -4.0, 0.0, np.array([0.1, 0.2, 0.3])) == []
@@ -157,7 +176,7 @@ def test_reconfigure_applies_new_thresholds():
 
 
 configs = st.builds(
-    lambda agg, k, sm, on, off_frac, dur, gap, settle: cfg(
+    lambda agg, k, sm, on, off_frac, dur, gap, settle, prolonged: cfg(
         aggregation=agg,
         k_channels=k,
         smoothing_windows=sm,
@@ -166,6 +185,7 @@ configs = st.builds(
         min_duration_s=dur,
         merge_gap_s=gap,
         settle_s=settle,
+        prolonged_s=prolonged,
     ),
     st.sampled_from(["max", "k_of_n", "binomial"]),
     st.integers(1, 4),
@@ -175,6 +195,7 @@ configs = st.builds(
     st.sampled_from([0.0, 0.5, 1.0, 3.0]),
     st.sampled_from([0.0, 1.0, 2.5, 10.0]),
     st.sampled_from([0.0, 0.0, 2.5, 10.0]),
+    st.sampled_from([0.0, 1.0, 3.0, 300.0]),
 )
 prob = st.one_of(st.floats(0.0, 1.0), st.just(NAN), st.sampled_from([0.0, 1.0]))
 
@@ -197,6 +218,7 @@ def test_events_alternate_and_offsets_match_their_onset(config, series, resets, 
     events += m.flush(len(series) * 0.5)
     open_id = None
     last_id = 0
+    prolonged: set[int] = set()
     for ev in events:
         assert ev.publish_time >= ev.time
         if ev.kind == "onset":
@@ -204,6 +226,11 @@ def test_events_alternate_and_offsets_match_their_onset(config, series, resets, 
             assert ev.event_id == last_id + 1
             assert ev.publish_time - ev.time >= config.min_duration_s - 1e-9
             open_id = last_id = ev.event_id
+        elif ev.kind == "prolonged":  # once per open event, once it is prolonged_s old
+            assert config.prolonged_s > 0 and ev.event_id == open_id and open_id not in prolonged
+            assert ev.duration_s == pytest.approx(ev.time - ev.onset_time)
+            assert ev.duration_s >= config.prolonged_s - 1e-9
+            prolonged.add(open_id)
         else:
             assert ev.kind == "offset" and ev.event_id == open_id, "offset without its onset"
             assert ev.onset_time is not None and ev.duration_s is not None

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from realtime.config import build_config, load_config
 from realtime.model import default_model_path, load_detector
@@ -76,7 +77,8 @@ def test_a_seizure_that_goes_on_is_one_event_to_its_end(tmp_path):
     """The seizure's ictal seconds 5-30 repeated 8 times (a 200 s seizure from 30 s, evaluation.recordings): the
     shipped settings keep one event to its end, because the background scaler holds its history during the
     seizure; without the hold the seizure fills it, is scaled by its own level and the event is closed about 110 s
-    into it, then reopened again and again (docs/background.md "A seizure that goes on")."""
+    into it, then reopened again and again (docs/background.md "A seizure that goes on"). With decision.prolonged_s
+    at 120 s the event also publishes its seizure.prolonged 120 s after the onset."""
     import dataclasses
 
     from evaluation.recordings import chbmit_long_seizure
@@ -84,10 +86,13 @@ def test_a_seizure_that_goes_on_is_one_event_to_its_end(tmp_path):
     rec = chbmit_long_seizure(tmp_path, repeats=8)
     (onset, offset), *more = rec.seizures
     assert not more and round(offset - onset) == 200
-    kinds = [(e["type"], e["time"]) for e in _events(rec.path) if e["type"].startswith("seizure.")]
-    assert [k for k, _ in kinds] == ["seizure.onset", "seizure.offset"]
-    assert kinds[0][1] - onset <= 10 and kinds[1][1] >= offset
     shipped = load_config(SHIPPED_CONFIG)
+    # decision.prolonged_s 120 (shipped: 300, longer than this recording's seizure): one seizure.prolonged as well
+    early = dataclasses.replace(shipped, decision=dataclasses.replace(shipped.decision, prolonged_s=120.0))
+    kinds = [(e["type"], e["time"]) for e in _events(rec.path, early) if e["type"].startswith("seizure.")]
+    assert [k for k, _ in kinds] == ["seizure.onset", "seizure.prolonged", "seizure.offset"]
+    assert kinds[0][1] - onset <= 10 and kinds[2][1] >= offset
+    assert kinds[1][1] - kinds[0][1] == pytest.approx(120.0, abs=1.0)
     unheld = dataclasses.replace(shipped, signal=dataclasses.replace(shipped.signal, background_hold_max_s=0.0))
     kinds = [(e["type"], e["time"]) for e in _events(rec.path, unheld) if e["type"].startswith("seizure.")]
     assert kinds[1][0] == "seizure.offset" and kinds[1][1] < offset - 60

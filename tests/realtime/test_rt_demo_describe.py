@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from realtime import messages as m
+from realtime.decision import DecisionEvent
 from realtime.demo import describe
 from realtime.messages import (
     Envelope,
     Sequencer,
     ack_message,
     heartbeat_message,
+    prolonged_message,
     reannounce_message,
     restart_offset_message,
     signal_message,
@@ -38,6 +40,11 @@ def test_every_topic_has_its_own_line_and_none_raises():
             ),
             heartbeat_message(ENV, time=T0 + 78, state="lost", alarm_active=False, windows_total=71, uptime_s=81),
             signal_message(ENV, time=T0 + 79, state="lost", detail="no samples for 3.0 s"),
+            prolonged_message(
+                DecisionEvent("prolonged", 1, T0 + 309, 0.93, (0,), T0 + 9, 300.0, T0 + 305, T0 + 309, T0 + 309),
+                ENV,
+                ["T7-P7"],
+            ),
         )
     ]
     window = {
@@ -64,8 +71,9 @@ def test_every_topic_has_its_own_line_and_none_raises():
     assert lines[4] == "[  77.0 s] heartbeat: connected, alarm ON (acknowledged), 70 windows"
     assert lines[5] == "[  78.0 s] heartbeat: lost, alarm off, 71 windows"
     assert lines[6] == "[  79.0 s] signal lost: no samples for 3.0 s"
-    assert lines[7] == "[  80.0 s] window #77: p=0.12 (raw 0.20), 23 channels scored, alarm off"
-    assert lines[8] == "[  80.0 s] window #77: p=-, 23 channels scored, alarm ON"
+    assert lines[7] == "[ 309.0 s] SEIZURE PROLONGED  event 1 open for 300 s (status epilepticus?)  p=0.93"
+    assert lines[8] == "[  80.0 s] window #77: p=0.12 (raw 0.20), 23 channels scored, alarm off"
+    assert lines[9] == "[  80.0 s] window #77: p=-, 23 channels scored, alarm ON"
     assert {msg["type"] for msg in msgs} | {"seizure.onset", "seizure.offset"} == set(m.TOPICS)
     # a topic of a later daemon: a line, not a KeyError
     assert describe(msgs[0] | {"type": "seizure.escalated"}, None) == "[  start ] seizure.escalated message (seq 1)"

@@ -72,7 +72,9 @@ def schema_errors(validator: Draft202012Validator, message: Any) -> list[str]:
 def decided_windows() -> tuple[list[Any], list[dict]]:
     """One seizure on 10 channels, 1 s hops, through the real decision machine: its onset and offset, and the
     ``status.window`` message (unmarked) of every window, the last one with every channel left out."""
-    machine = DecisionMachine(DecisionConfig(settle_s=0.0, min_duration_s=2.0), hop_s=1.0, window_s=4.096)
+    machine = DecisionMachine(
+        DecisionConfig(settle_s=0.0, min_duration_s=2.0, prolonged_s=10.0), hop_s=1.0, window_s=4.096
+    )
     events, windows = [], []
     for i in range(41):
         probs = np.full(len(CHANNELS), 0.05)
@@ -94,18 +96,19 @@ def decided_windows() -> tuple[list[Any], list[dict]]:
             raw_probability=machine.last_raw_probability,
         )
         windows.append(window_status_message(result, ENV, alarm_active=machine.alarm_active, windows_total=i + 1))
-    assert [e.kind for e in events] == ["onset", "offset"]
+    assert [e.kind for e in events] == ["onset", "prolonged", "offset"]
     return events, windows
 
 
 def decided_events() -> list[Any]:
-    """Onset and offset of one seizure, decided by the real decision machine on 10 channels, 1 s hops."""
+    """Onset, prolonged (at 10 s) and offset of one seizure, decided by the real decision machine on 10 channels,
+    1 s hops."""
     return decided_windows()[0]
 
 
 def bed_session() -> list[dict]:
     """Unstamped messages of one bed's session, from every builder, as the daemon sends them."""
-    onset, offset = event_messages(decided_events(), ENV, CHANNELS)
+    onset, prolonged, offset = event_messages(decided_events(), ENV, CHANNELS)
     t = onset["time"]
     final = heartbeat_message(
         ENV, time=t + 90, state="lost", alarm_active=False, windows_total=80, uptime_s=95.2, alarm_acknowledged=False
@@ -141,6 +144,7 @@ def bed_session() -> list[dict]:
             uptime_s=26.1,
             alarm_acknowledged=False,
         ),
+        prolonged,
         reannounce_message(ENV, time=t + 60, event_id=onset["event_id"], count=1, onset_time=t, probability=0.91),
         ack_message(
             ENV, time=t + 70, event_id=onset["event_id"], by="nurse-station-3", note="at the bedside", ack_time=1.8e9
