@@ -140,57 +140,44 @@ def _base(topic: str, env: Envelope, time: float) -> dict[str, Any]:
     }
 
 
-def onset_message(ev, env: Envelope, ch_names: Sequence[str]) -> dict[str, Any]:
-    """``seizure.onset`` from a :class:`realtime.decision.DecisionEvent` of kind ``onset``."""
-    if ev.kind != "onset":
-        raise MessageError(f"onset_message needs an onset event, got kind {ev.kind!r}")
-    msg = _base(TOPIC_ONSET, env, ev.time)
+# a decision event's message: its topic, the article its kind takes in an error, and its fields after ``event_id``
+# (``channels``: the names of the event's channel indices), before the deciding window's three
+_EVENT_MESSAGES = {
+    "onset": (TOPIC_ONSET, "an", ("probability", "channels")),
+    "prolonged": (TOPIC_PROLONGED, "a", ("onset_time", "duration_s", "probability", "channels")),
+    "offset": (TOPIC_OFFSET, "an", ("onset_time", "duration_s", "probability")),
+}
+
+
+def _event_message(kind: str, ev, env: Envelope, ch_names: Sequence[str] = ()) -> dict[str, Any]:
+    topic, article, fields = _EVENT_MESSAGES[kind]
+    if ev.kind != kind:
+        raise MessageError(f"{kind}_message needs {article} {kind} event, got kind {ev.kind!r}")
+    msg = _base(topic, env, ev.time)
+    msg["event_id"] = int(ev.event_id)
+    for field in fields:
+        msg[field] = [str(ch_names[i]) for i in ev.channels] if field == "channels" else float(getattr(ev, field))
     msg.update(
-        event_id=int(ev.event_id),
-        probability=float(ev.probability),
-        channels=[str(ch_names[i]) for i in ev.channels],
-        window_start=float(ev.window_start),
-        window_end=float(ev.window_end),
-        publish_time=float(ev.publish_time),
+        window_start=float(ev.window_start), window_end=float(ev.window_end), publish_time=float(ev.publish_time)
     )
     return msg
+
+
+def onset_message(ev, env: Envelope, ch_names: Sequence[str]) -> dict[str, Any]:
+    """``seizure.onset`` from a :class:`realtime.decision.DecisionEvent` of kind ``onset``."""
+    return _event_message("onset", ev, env, ch_names)
 
 
 def offset_message(ev, env: Envelope) -> dict[str, Any]:
     """``seizure.offset`` from a :class:`realtime.decision.DecisionEvent` of kind ``offset``."""
-    if ev.kind != "offset":
-        raise MessageError(f"offset_message needs an offset event, got kind {ev.kind!r}")
-    msg = _base(TOPIC_OFFSET, env, ev.time)
-    msg.update(
-        event_id=int(ev.event_id),
-        onset_time=float(ev.onset_time),
-        duration_s=float(ev.duration_s),
-        probability=float(ev.probability),
-        window_start=float(ev.window_start),
-        window_end=float(ev.window_end),
-        publish_time=float(ev.publish_time),
-    )
-    return msg
+    return _event_message("offset", ev, env)
 
 
 def prolonged_message(ev, env: Envelope, ch_names: Sequence[str]) -> dict[str, Any]:
     """``seizure.prolonged`` from a :class:`realtime.decision.DecisionEvent` of kind ``prolonged``: the event has been
     open ``duration_s`` (``decision.prolonged_s``) since ``onset_time``, without a break; ``channels`` at/above
     on_threshold now."""
-    if ev.kind != "prolonged":
-        raise MessageError(f"prolonged_message needs a prolonged event, got kind {ev.kind!r}")
-    msg = _base(TOPIC_PROLONGED, env, ev.time)
-    msg.update(
-        event_id=int(ev.event_id),
-        onset_time=float(ev.onset_time),
-        duration_s=float(ev.duration_s),
-        probability=float(ev.probability),
-        channels=[str(ch_names[i]) for i in ev.channels],
-        window_start=float(ev.window_start),
-        window_end=float(ev.window_end),
-        publish_time=float(ev.publish_time),
-    )
-    return msg
+    return _event_message("prolonged", ev, env, ch_names)
 
 
 def heartbeat_message(
