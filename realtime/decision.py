@@ -102,9 +102,10 @@ EPSILON_S = 1e-9
 class DecisionEvent:
     kind: str  # "onset" | "prolonged" | "offset"
     event_id: int
-    time: float  # onset: smoothed probability first reached on_threshold; offset: first fell below off_threshold
+    # onset: smoothed probability first reached on_threshold; offset: first fell below off_threshold; prolonged: now
+    time: float
     probability: float  # smoothed bed probability at the deciding window
-    channels: tuple[int, ...]  # onset: indices of channels at/above on_threshold (else those carrying the aggregate)
+    channels: tuple[int, ...]  # onset, prolonged: channels at/above on_threshold (else those carrying the aggregate)
     onset_time: float | None  # prolonged, offset: the event's onset time
     duration_s: float | None  # prolonged, offset: time - onset_time
     window_start: float  # the deciding window (the one whose score published this event)
