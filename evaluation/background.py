@@ -158,12 +158,13 @@ def _count_flags(flags: Iterable[Mapping[str, str]]) -> dict[str, dict[str, int]
 
 @dataclass(kw_only=True, eq=False)
 class Edited(RecordingInfo):
-    """``source`` changed as it is read, block by block: its samples times ``gain``, plus ``added [n_channels, n]``
-    (µV) when given, which then also crops it to its first ``n`` samples (a stress test's gain, an experiment's
-    artefact; the values of ``source.load().data[:, :n] * gain + added``)."""
+    """``source`` changed as it is read, block by block: its samples times ``gain`` (a number, or ``[n_samples]``: a
+    gain that changes along the recording), plus ``added [n_channels, n]`` (µV) when given, which then also crops it
+    to its first ``n`` samples (a stress test's gain, an experiment's artefact or rising background; the values of
+    ``source.load().data[:, :n] * gain + added``)."""
 
     source: RecordingInfo = field(repr=False)
-    gain: float = 1.0
+    gain: float | np.ndarray = 1.0
     added: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -171,7 +172,8 @@ class Edited(RecordingInfo):
         return self.source.n_samples if self.added is None else int(self.added.shape[1])
 
     def _read(self, start: int, stop: int, rows) -> np.ndarray:
-        x = self.source.read(start, stop, rows) * self.gain
+        gain = self.gain if np.ndim(self.gain) == 0 else np.asarray(self.gain)[start:stop]
+        x = self.source.read(start, stop, rows) * gain
         return x if self.added is None else x + self.added[list(rows), start:stop]
 
 

@@ -55,6 +55,7 @@ RULE_GAIN = 3.0  # the stress test's gain at which no alarm was raised (docs/bac
 # seizures at connection (docs/background.md "The first seconds of a connection"): each cut from this long before
 # its onset (as the CHB-MIT excerpt starts) to this long after it, and detected when an alarm opens within ALARM_S
 CONNECT_BEFORE_S, CONNECT_AFTER_S, ALARM_S = 1.0, 60.0, 10.0
+RISE_S = (120.0, 720.0)  # a rising background (--rise-to): 1x until 2 min into a session, the top 10 min later
 LOSS_PAUSE_S = 5.0  # a loss of the same device (docs/background.md "A reconnect of the same device"): this long away
 
 
@@ -308,39 +309,56 @@ def alarms_after_loss(background_root: Path, config, detector, gain: float, loss
     return out
 
 
-def alarms_in_sessions(background_root: Path, config, detector, gain: float, pause_s: float) -> dict:
+def rising_gain(session_s: np.ndarray, top: float) -> np.ndarray:
+    """A background that rises (docs/background.md "A seizure that goes on", the rising background): 1x for the
+    session's first ``RISE_S[0]`` s, then linearly to ``top`` at ``RISE_S[1]`` s, then ``top``; ``session_s [n]``:
+    each sample's time from the session's start."""
+    return np.interp(session_s, RISE_S, [1.0, float(top)])
+
+
+def alarms_in_sessions(
+    background_root: Path, config, detector, gain: float, pause_s: float, rise_to: float | None = None
+) -> dict:
     """The background corpus at ``gain``, each eegmmidb person's files in order as one session split into files
     ``pause_s`` apart (their headers all give one start, so each is given the start that follows the previous file;
     the patient field is theirs, 'X' in every file), scored with the offline carry across files that continue one
     another (``carry``) and without it (``none``); Sleep-EDF's crops keep their headers (hours apart). ``{"carry"|
     "none": {alarms, first_files, later_files, continued, per_person}}``: onsets in each person's first file and in
     the later ones, and the files that took the previous file's levels (docs/background.md "Files that continue one
-    another")."""
+    another"). ``rise_to``: instead of ``gain``, each session's background rises from 1x to ``rise_to``
+    (:func:`rising_gain`, by session time, the pauses counted), scored with the carry only; ``onset_times_s``: the
+    session time of each onset."""
     from evaluation.background import Edited, discover
     from realtime.recordings import open_recording
 
-    names = ("carry", "none")
+    names = ("carry",) if rise_to is not None else ("carry", "none")
     out: dict[str, dict[str, Any]] = {
-        n: {"alarms": 0, "first_files": 0, "later_files": 0, "continued": 0, "per_person": {}} for n in names
+        n: {"alarms": 0, "first_files": 0, "later_files": 0, "continued": 0, "per_person": {}, "onset_times_s": []}
+        for n in names
     }
     ends: dict[str, dict[str, Any]] = {n: {} for n in names}  # per person: the previous file's FileEnd
+    session_s: dict[str, float] = {}  # per person: the session time at which the next file starts
     for rec in discover(background_root):
         r = open_recording(rec.path, sidecars=False)
         meta = r.metadata()
+        t0 = session_s.get(rec.person, 0.0)
+        session_s[rec.person] = t0 + r.duration_s + pause_s
+        g = gain if rise_to is None else rising_gain(t0 + np.arange(r.n_samples) / r.sfreq, rise_to)
         for name, row in out.items():
             previous = ends[name].get(rec.person)
             if rec.source == "eegmmidb" and r.start is not None and previous is not None:
                 meta["start"] = previous.end + datetime.timedelta(seconds=pause_s)
             run = run_pipeline(
-                Edited(source=r, gain=gain, **meta), config, detector, previous=previous if name == "carry" else None
+                Edited(source=r, gain=g, **meta), config, detector, previous=previous if name == "carry" else None
             )
             ends[name][rec.person] = run.end
-            onsets = sum(e.kind == "onset" for e in run.events)
-            row["alarms"] += onsets
-            row["later_files" if previous is not None else "first_files"] += onsets
+            onsets = [e.time for e in run.events if e.kind == "onset"]
+            row["alarms"] += len(onsets)
+            row["later_files" if previous is not None else "first_files"] += len(onsets)
             row["continued"] += run.continued
+            row["onset_times_s"] += [round(t0 + t, 1) for t in onsets]
             if onsets:
-                row["per_person"][rec.person] = row["per_person"].get(rec.person, 0) + onsets
+                row["per_person"][rec.person] = row["per_person"].get(rec.person, 0) + len(onsets)
     return out
 
 
@@ -460,8 +478,18 @@ def main(argv=None) -> int:
         action="store_true",
         help="score seizure clusters instead (the CHB-MIT ictal seconds 16 times, 12 or 8 s apart); then stop",
     )
+    ap.add_argument(
+        "--rise-to",
+        type=float,
+        default=None,
+        metavar="GAIN",
+        help="with --sessions: each session's background rises from 1x at 2 min to GAIN at 12 min (a patient falling "
+        "into deep sleep), the levels carried across its files; alarms and when",
+    )
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
+    if args.rise_to is not None and args.sessions is None:
+        ap.error(f"--rise-to {args.rise_to:g} needs --sessions PAUSE_S: the background rises along each session")
     if args.write_card and not args.limit_gains:
         ap.error(f"--write-card {args.write_card!r} needs --limit-gains: it writes the corrected rule's limit")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -515,7 +543,9 @@ def main(argv=None) -> int:
             key, run = "loss", lambda gain: alarms_after_loss(bg, cfg, det, gain, args.loss_at)
         else:
             res["session_pause_s"] = args.sessions
-            key, run = "sessions", lambda gain: alarms_in_sessions(bg, cfg, det, gain, args.sessions)
+            key, run = "sessions", lambda gain: alarms_in_sessions(bg, cfg, det, gain, args.sessions, args.rise_to)
+            if args.rise_to is not None:
+                res["rise_to"], res["rise_s"], bg_gains = args.rise_to, RISE_S, [1.0]
         res[key] = {}
         for gain in bg_gains:
             res[key][f"{gain:g}"] = b = run(gain)

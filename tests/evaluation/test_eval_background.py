@@ -329,3 +329,16 @@ def test_write_card_sets_the_measured_channel_rate_and_retuning_keeps_it(corpus,
     assert again["derived_by"].startswith("tune again (") and "channel_false_rate: python -m" in again["derived_by"]
     # the first recording alone (quiet) has no channel-window at on_threshold: nothing to write, said so
     assert bg.main([*args, "--limit", "1", "--write-card", str(export)]) == 2
+
+
+def test_edited_takes_a_gain_per_sample(tmp_path):
+    """A background that rises along a recording (experiments.scaling --rise-to): the gain array multiplies each
+    sample, read block by block as the pipeline reads."""
+    from realtime.recordings import open_recording, write_npz
+
+    x = np.random.default_rng(0).normal(0, 10, (3, 500))
+    r = open_recording(write_npz(tmp_path / "x.npz", x, 100.0, ["C3", "C4", "Cz"]))
+    ramp = np.linspace(1.0, 4.0, 500)
+    edited = bg.Edited(source=r, gain=ramp, **r.metadata())
+    np.testing.assert_allclose(edited.read(100, 300), x[:, 100:300] * ramp[100:300])
+    np.testing.assert_allclose(bg.Edited(source=r, gain=2.0, **r.metadata()).read(0, 10), x[:, :10] * 2.0)

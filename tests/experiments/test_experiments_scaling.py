@@ -81,6 +81,16 @@ def test_write_card_without_the_corrected_rule_is_refused_before_any_data_is_rea
     assert "--write-card 'EXP' needs --limit-gains" in capsys.readouterr().err
 
 
+def test_a_rising_background_needs_sessions_and_rises_from_2_to_12_min(capsys, tmp_path):
+    from experiments.scaling import main, rising_gain
+
+    with pytest.raises(SystemExit) as info:
+        main(["--data-root", str(tmp_path / "absent"), "--rise-to", "4"])
+    assert info.value.code == 2
+    assert "--rise-to 4 needs --sessions PAUSE_S" in capsys.readouterr().err
+    np.testing.assert_allclose(rising_gain(np.array([0.0, 120.0, 420.0, 720.0, 3600.0]), 4.0), [1, 1, 2.5, 4, 4])
+
+
 def test_seizures_at_connection_are_cut_from_a_second_before_each_onset(tmp_path: Path):
     rate = 100.0
     x = np.arange(int(200 * rate), dtype=np.float64)[None, :]  # the sample index: where each cut starts shows
