@@ -326,8 +326,9 @@ def alarms_in_sessions(
     "none": {alarms, first_files, later_files, continued, per_person}}``: onsets in each person's first file and in
     the later ones, and the files that took the previous file's levels (docs/background.md "Files that continue one
     another"). ``rise_to``: instead of ``gain``, each session's background rises from 1x to ``rise_to``
-    (:func:`rising_gain`, by session time, the pauses counted), scored with the carry only; ``onset_times_s``: the
-    session time of each onset."""
+    (:func:`rising_gain`, by session time, the pauses counted; Sleep-EDF's second crop starts where its first one's
+    gain ended, without the carry: they are hours apart), scored with the carry only; ``onset_times_s``: the session
+    time of each onset."""
     from evaluation.background import Edited, discover
     from realtime.recordings import open_recording
 
