@@ -116,14 +116,16 @@ class BackgroundScaler:
         ``in_seizure``: the bed's decision is in a seizure after this window; while it is, no channel's level rises
         above its level before the seizure (the seizure is scaled by the background before it), for at most
         ``hold_max_windows`` windows of one seizure. The window is recorded either way."""
-        before = self.level_uv.copy()
         self._history.push(level_uv, "level_uv")
         if not in_seizure:
             self.held_windows, self._cap_uv = 0, None
         elif self.held_windows < self.hold_max_windows:
-            # each channel's level before the seizure; a channel that had none (a connection's first seconds) is
-            # held from its first level within the seizure on
-            self._cap_uv = before if self._cap_uv is None else np.where(np.isfinite(self._cap_uv), self._cap_uv, before)
+            # level_uv is still the level before this window: each channel's level before the seizure; a channel
+            # that had none (a connection's first seconds) is held from its first level within the seizure on
+            held = self.level_uv
+            self._cap_uv = (
+                held.copy() if self._cap_uv is None else np.where(np.isfinite(self._cap_uv), self._cap_uv, held)
+            )
             self.held_windows += 1
         else:  # past the bound: the level follows the history until the seizure ends
             self._cap_uv = None
