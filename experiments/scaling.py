@@ -5,6 +5,7 @@
                                   [--at-connection]   # also every test seizure from 1 s before its onset
                                   [--long-seizures --scaling off nohold on]   # seizures that go on, held or not
                                   [--clusters --scaling off nohold on]   # seizure clusters, 68 and 76 % burden
+                                  [--rise-probe 4 --scaling on]   # TEST data: a child's EEG whose gain rises to 4x
     python -m experiments.scaling --limit-gains 2.5 2 1.5 [--write-card EXPORT]   # the corrected rule's limit
     python -m experiments.scaling --limit-only          # the first rule's value, from the background corpus alone
 
@@ -31,6 +32,9 @@ stitched recordings). Not part of the test run.
 5. **Seizures that go on** (``--long-seizures``; docs/background.md "A seizure that goes on"): long seizures built
    from test data (:func:`long_seizures`), scored off, on without the scaler's hold (``nohold``) and on; per
    seizure the onsets within it, the share of it alarmed and the first offset inside it (:func:`alarm_cover`).
+6. **A background that rises, on test data** (``--rise-probe TOP``; docs/background.md "The hold from the published
+   onset"): the CHB-MIT non-seizure excerpt (a child's EEG; TEST data: measured, never tuned on) looped to 20 min, its
+   gain rising as :func:`rising_gain` from 1x to ``TOP``; every onset is a false alarm, and when it came.
 """
 
 from __future__ import annotations
@@ -171,6 +175,7 @@ def score_seizures(recs, config, detector, gain: float) -> dict:
             "latencies_s": s.latencies_s,
             "extra_onsets": extra_onsets(rec.seizures, onset_times),
             "onsets": len(onset_times),
+            "onset_times_s": [round(t, 1) for t in onset_times],
             **alarm_cover(rec.seizures, detected),
             "windows_scaled": scaled,
             "windows": len(results),
@@ -218,6 +223,25 @@ def clusters(out_dir: Path, gaps_s=(12.0, 8.0)) -> list:
     from evaluation.recordings import chbmit_long_seizure
 
     return [chbmit_long_seizure(out_dir, gap_s=gap) for gap in gaps_s]
+
+
+def rise_probe(out_dir: Path, top: float, minutes: float = 20.0) -> list:
+    """The CHB-MIT non-seizure excerpt (TEST data) looped to ``minutes`` (each 41 s loop tapered), multiplied by
+    :func:`rising_gain` to ``top``: a child's background rising over 10 min, no seizure (docs/background.md "The hold
+    from the published onset")."""
+    from evaluation.recordings import CHBMIT_NONSEIZURE, TAPER_S, EvalRecording
+    from evaluation.stitch import BACKGROUND, Piece, stitch, write_stitched
+    from realtime.recordings import read_recording
+
+    non = read_recording(CHBMIT_NONSEIZURE)
+    loops = math.ceil(minutes * 60.0 * non.sfreq / non.data.shape[1])
+    piece = Piece(non.data, non.sfreq, BACKGROUND, CHBMIT_NONSEIZURE.name)
+    st = stitch([piece] * loops, sfreq=non.sfreq, taper_s=TAPER_S, ch_names=non.ch_names)
+    st.data = st.data * rising_gain(np.arange(st.data.shape[1]) / st.sfreq, top)[None, :]
+    name = f"chbmit_rise_{top:g}x"
+    path = write_stitched(st, out_dir / f"{name}.npz")
+    what = f"CHB-MIT chb01_03's non-seizure excerpt {loops}x, 1x until {RISE_S[0]:g} s, {top:g}x from {RISE_S[1]:g} s"
+    return [EvalRecording(name, path, [], what, st.duration_s, st.data.shape[0])]
 
 
 def at_connection(recs, out_dir: Path) -> list:
@@ -390,6 +414,9 @@ def table(res: dict) -> str:
             lines.append(f"{gain:>4}  {name:<7}  {cells[0]:<17}  {cells[1]:<33}  {cells[2]:<20}  {bg}")
             if s and res.get("long_seizures"):  # per seizure: onsets in it, the share alarmed, the first "over"
                 for rec, p in s["per_recording"].items():
+                    if not p["annotated"]:  # no seizure (--rise-probe): every onset a false alarm
+                        lines.append(f"{'':>4}  {'':<7}  {rec}: {p['onsets']} onsets, at {p['onset_times_s']} s")
+                        continue
                     lines.append(
                         f"{'':>4}  {'':<7}  {rec}: {p['alarmed']} of {p['annotated']} seizures alarmed, "
                         f"{p['onsets']} onsets, {p['alarm_share']:.0%} of their time alarmed, first offset inside "
@@ -487,6 +514,14 @@ def main(argv=None) -> int:
         help="with --sessions: each session's background rises from 1x at 2 min to GAIN at 12 min (a patient falling "
         "into deep sleep), the levels carried across its files; alarms and when",
     )
+    ap.add_argument(
+        "--rise-probe",
+        type=float,
+        default=None,
+        metavar="GAIN",
+        help="score the CHB-MIT non-seizure excerpt (TEST data) looped to 20 min, its gain rising from 1x to GAIN as "
+        "--rise-to's, instead; then stop",
+    )
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     if args.rise_to is not None and args.sessions is None:
@@ -555,8 +590,11 @@ def main(argv=None) -> int:
     card = json.loads((Path(args.export) / "model_card.json").read_text())
     res.update(export=args.export, model_version=det.model_version, backend=det.backend, gains={})
     with tempfile.TemporaryDirectory() as tmp:
-        if args.long_seizures or args.clusters:
-            made = long_seizures(root, card, Path(tmp)) if args.long_seizures else clusters(Path(tmp))
+        if args.long_seizures or args.clusters or args.rise_probe is not None:
+            if args.rise_probe is not None:
+                made, args.gains = rise_probe(Path(tmp), args.rise_probe), [1.0]
+            else:
+                made = long_seizures(root, card, Path(tmp)) if args.long_seizures else clusters(Path(tmp))
             recs, bg_gains, res["long_seizures"] = made, [], True
         else:
             recs = eval_recordings(root, card, Path(tmp))
