@@ -91,7 +91,7 @@ class SignalConfig:
     # the scaler's own history before it may scale (<= amplitude_span_s): twice the 10 s within which a seizure
     # must be alarmed, so that a seizure under way at connection has its alarm before it can be scaled
     background_min_s: float = 20.0
-    # while the bed is in a seizure no channel's background level rises above its level before the seizure (a status
+    # while the bed's alarm is open no channel's background level rises above its level before the onset (a status
     # epilepticus is scaled by the background before it, not by its own size), for at most this long; 0: no hold
     # (docs/background.md "A seizure that goes on")
     background_hold_max_s: float = 600.0

@@ -236,14 +236,9 @@ class DecisionMachine:
 
     @property
     def alarm_active(self) -> bool:
-        """True from a published onset until its offset is published."""
+        """True from a published onset until its offset is published: while it is, the background scaler's levels may
+        not rise (:class:`realtime.scaling.BackgroundScaler`; a crossing not yet published is not held)."""
         return self.state in ("active", "ending")
-
-    @property
-    def in_seizure(self) -> bool:
-        """True from a crossing of ``on_threshold`` (``pending``) until the event's offset: while it is, the background
-        scaler's levels may not rise (:class:`realtime.scaling.BackgroundScaler`)."""
-        return self.state != "idle"
 
     @property
     def open_event_id(self) -> int | None:

@@ -391,7 +391,7 @@ class Pipeline:
         amplitude = {self.unique_ch_names[i]: r for i, r in enumerate(levels) if r is not None}
         scaled = {}
         if self.scaler is not None:
-            self.scaler.update(window.level, in_seizure=self.decision.in_seizure)
+            self.scaler.update(window.level, in_seizure=self.decision.alarm_active)
             scaled = {
                 self.unique_ch_names[i]: float(window.factors[i]) for i in np.flatnonzero(good & (window.factors < 1))
             }

@@ -21,13 +21,16 @@ Left-out windows (NaN) do not count.
 A seizure that goes on would fill the history all the same (status epilepticus: a seizure of 5 min or more), be
 scaled by its own level and, read by its size, be closed while it lasts (docs/background.md "A seizure that goes on").
 So, as Gotman's detectors hold their background during a detection, the scaler **holds** each channel's level while
-the bed's decision is in a seizure (``update(..., in_seizure=True)``): it may fall but not rise above its level before
-the seizure, which so scales the seizure. The windows are still recorded (not recording them would keep out every
-window the network found seizure-like, the louder ones, and bias the background low: docs/background.md), so when
-the event ends the level is what it would have been. A channel without a level before the seizure (a connection's
-first seconds) is held from its first level within the seizure on. For at most ``hold_max_windows`` windows of one
-seizure (``signal.background_hold_max_s``, 600 s): an alarm that a rise of the background raised (no seizure) would
-otherwise stay unscaled and open; after the bound the level follows its history at once.
+the bed's alarm is published (``update(..., in_seizure=True)``; the pipeline passes ``DecisionMachine.alarm_active``,
+from the onset message to the offset message): it may fall but not rise above its level before the seizure, which so
+scales the seizure. A crossing of ``on_threshold`` not yet published is not held, so the hold can keep an event open
+but never confirm one (docs/background.md "The hold from the published onset"). The windows are still recorded (not
+recording them would keep out every window the network found seizure-like, the louder ones, and bias the background
+low: docs/background.md), so when the event ends the level is what it would have been. A channel without a level
+before the seizure (a connection's first seconds) is held from its first level within the seizure on. For at most
+``hold_max_windows`` windows of one seizure (``signal.background_hold_max_s``, 600 s): an alarm that a rise of the
+background raised (no seizure) would otherwise stay unscaled and open; after the bound the level follows its history
+at once.
 
 A loss of the stream (``reset``) empties the history. When the same device comes back with the same channels after a
 short outage (``reset(keep_prior=True)``; the bed and the offline feed decide: docs/background.md "A reconnect of the
@@ -113,7 +116,7 @@ class BackgroundScaler:
 
     def update(self, level_uv: np.ndarray, in_seizure: bool = False) -> None:
         """Record one window's band-limited ``level_uv [n_channels]`` (NaN: the channel was not scored).
-        ``in_seizure``: the bed's decision is in a seizure after this window; while it is, no channel's level rises
+        ``in_seizure``: the bed's alarm is published after this window; while it is, no channel's level rises
         above its level before the seizure (the seizure is scaled by the background before it), for at most
         ``hold_max_windows`` windows of one seizure. The window is recorded either way."""
         self._history.push(level_uv, "level_uv")

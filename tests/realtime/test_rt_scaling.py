@@ -327,6 +327,22 @@ def test_a_seizure_that_goes_on_stays_one_event_while_the_level_is_held(detector
     assert bounded[1][0] == "offset" and held[0][1] + 60 <= bounded[1][1] < held[0][1] + 70
 
 
+def test_the_hold_starts_with_the_published_onset_not_with_the_crossing(detector):
+    """The level is held while the bed's alarm is published (onset to offset), not from the first window above
+    on_threshold (``pending``): the hold keeps an event open, it never confirms one (docs/background.md "The hold from
+    the published onset")."""
+    x = patient(300.0, burst=(100.0, 250.0))
+    pipe = pipeline(detector, 15.0)
+    states = []
+    for i in range(0, x.shape[0], 250):
+        pipe.push(x[i : i + 250], np.arange(i, min(i + 250, x.shape[0])) / RATE)
+        for _ in pipe.step():
+            states.append((pipe.decision.state, pipe.scaler.held_windows))
+    assert ("pending", 0) in states  # the crossings before each onset: not held
+    assert all((held > 0) == (state in ("active", "ending")) for state, held in states)
+    assert max(held for _, held in states) > 100  # the burst's event: held throughout
+
+
 def test_a_loss_of_the_same_device_inside_a_seizure_keeps_the_level_before_it(detector):
     """The stream is lost 50 s into a 150 s burst and the same device is back at once (``reset(keep_background=True)``,
     as the bed does): the published event stays open and the prior, the level before the burst, keeps scaling it,
