@@ -137,7 +137,7 @@ class BackgroundScaler:
     def _set_level(self) -> None:
         own = self._history.reduce(self._fast, self._masked)
         self.level_uv[:] = np.where(np.isfinite(own), own, self._prior_uv)
-        if self._cap_uv is not None:  # in a seizure: no higher than before it (fmin: a channel without one is free)
+        if self._cap_uv is not None:  # an alarm open: no higher than before it (fmin: a channel without one is free)
             self.level_uv[:] = np.fmin(self.level_uv, self._cap_uv)
         self._set_factors()
 
