@@ -6,6 +6,7 @@
                                   [--long-seizures --scaling off nohold on]   # seizures that go on, held or not
                                   [--clusters --scaling off nohold on]   # seizure clusters, 68 and 76 % burden
                                   [--rise-probe 4 --scaling on]   # TEST data: a child's EEG whose gain rises to 4x
+                                  [--slow-background 100 --scaling off on]   # eegmmidb, its delta made dominant
     python -m experiments.scaling --limit-gains 2.5 2 1.5 [--write-card EXPORT]   # the corrected rule's limit
     python -m experiments.scaling --limit-only          # the first rule's value, from the background corpus alone
 
@@ -35,6 +36,10 @@ stitched recordings). Not part of the test run.
 6. **A background that rises, on test data** (``--rise-probe TOP``; docs/background.md "The hold from the published
    onset"): the CHB-MIT non-seizure excerpt (a child's EEG; TEST data: measured, never tuned on) looped to 20 min, its
    gain rising as :func:`rising_gain` from 1x to ``TOP``; every onset is a false alarm, and when it came.
+7. **A slow background** (``--slow-background UV``; docs/background.md "A slow background"): the eegmmidb files of
+   the corpus with their own 0.5-4 Hz activity multiplied until the median channel's 0.5-40 Hz standard deviation is
+   ``UV`` (the hospital's: about 100 µV), the rest of the spectrum as recorded: a delta-dominated background of a
+   patient's size, imitated from real EEG; false alarms, when, and how long.
 """
 
 from __future__ import annotations
@@ -333,6 +338,82 @@ def alarms_after_loss(background_root: Path, config, detector, gain: float, loss
     return out
 
 
+DELTA_HZ, BROAD_HZ = (0.5, 4.0), (0.5, 40.0)  # --slow-background: the band made larger, the band its size is read in
+
+
+def delta_boost(data_uv: np.ndarray, sfreq: float, target_uv: float) -> tuple[np.ndarray, float]:
+    """``(added [n_channels, n], factor)``: ``data_uv [n_channels, n]``'s own ``DELTA_HZ`` activity (zero-phase
+    Butterworth) times ``factor - 1``, with ``factor`` >= 1 (bisection) such that the median channel's ``BROAD_HZ``
+    standard deviation of ``data + added`` is ``target_uv`` (1: already that large). Offline, the whole file at once:
+    the recording is edited, not scored, here."""
+    import scipy.signal
+
+    delta = scipy.signal.sosfiltfilt(scipy.signal.butter(4, DELTA_HZ, "bandpass", fs=sfreq, output="sos"), data_uv)
+    broad = scipy.signal.butter(4, BROAD_HZ, "bandpass", fs=sfreq, output="sos")
+    x_b, d_b = (scipy.signal.sosfiltfilt(broad, a) for a in (data_uv, delta))
+
+    def size(factor: float) -> float:
+        return float(np.median((x_b + (factor - 1.0) * d_b).std(axis=1)))
+
+    if size(1.0) >= target_uv:
+        return np.zeros_like(data_uv), 1.0
+    lo, hi = 1.0, 2.0
+    while size(hi) < target_uv:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if size(mid) < target_uv else (lo, mid)
+    return (hi - 1.0) * delta, hi
+
+
+def alarms_on_slow_background(background_root: Path, configs: dict, detector, target_uv: float) -> dict:
+    """The eegmmidb files of the corpus, each with its delta boosted to ``target_uv`` (:func:`delta_boost`), scored by
+    each of ``configs`` (name -> Config); ``{name: {alarms, before_history, longest_event_s, per_person,
+    onset_times_s}}`` and ``factors`` (per file: the delta's factor)."""
+    from evaluation.background import Edited, discover
+    from evaluation.events import events_from_decisions
+    from realtime.recordings import open_recording
+
+    history_s = next(iter(configs.values())).signal.background_min_s + WINDOW_S
+    out: dict[str, Any] = {
+        name: {"alarms": 0, "before_history": 0, "longest_event_s": None, "per_person": {}, "onset_times_s": []}
+        for name in configs
+    }
+    factors: dict[str, float] = {}
+    hours = 0.0
+    for rec in discover(background_root):
+        if rec.source != "eegmmidb":
+            continue
+        r = open_recording(rec.path, sidecars=False)
+        added, factors[rec.name] = delta_boost(r.load().data, r.sfreq, target_uv)
+        edited = Edited(source=r, added=added, **r.metadata())
+        hours += r.duration_s / 3600.0
+        for name, cfg in configs.items():
+            decisions = run_pipeline(edited, cfg, detector).events
+            onsets = [e.time for e in decisions if e.kind == "onset"]
+            row = out[name]
+            row["alarms"] += len(onsets)
+            row["before_history"] += sum(t < history_s for t in onsets)
+            row["onset_times_s"] += [[rec.name, round(t, 1)] for t in onsets]
+            longest = max((e.end_s - e.start_s for e in events_from_decisions(decisions, r.duration_s)), default=None)
+            if longest is not None:
+                row["longest_event_s"] = max(row["longest_event_s"] or 0.0, round(longest, 1))
+            if onsets:
+                row["per_person"][rec.person] = row["per_person"].get(rec.person, 0) + len(onsets)
+        log.info("%s: delta x%.2f; %s", rec.name, factors[rec.name], {n: out[n]["alarms"] for n in out})
+    f = np.array(list(factors.values()))
+    return {
+        "target_uv": target_uv,
+        "hours": round(hours, 3),
+        "factors": {
+            "median": round(float(np.median(f)), 2),
+            "min": round(float(f.min()), 2),
+            "max": round(float(f.max()), 2),
+        },
+        **out,
+    }
+
+
 def rising_gain(session_s: np.ndarray, top: float) -> np.ndarray:
     """A background that rises (docs/background.md "A seizure that goes on", the rising background): 1x for the
     session's first ``RISE_S[0]`` s, then linearly to ``top`` at ``RISE_S[1]`` s, then ``top``; ``session_s [n]``:
@@ -522,6 +603,15 @@ def main(argv=None) -> int:
         help="score the CHB-MIT non-seizure excerpt (TEST data) looped to 20 min, its gain rising from 1x to GAIN as "
         "--rise-to's, instead; then stop",
     )
+    ap.add_argument(
+        "--slow-background",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="UV",
+        help="the corpus' eegmmidb files, their 0.5-4 Hz activity made larger until the median channel's 0.5-40 Hz "
+        "standard deviation is UV, scored with each --scaling; then stop",
+    )
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     if args.rise_to is not None and args.sessions is None:
@@ -571,6 +661,12 @@ def main(argv=None) -> int:
         if name in args.scaling
     }
     bg_gains = args.gains if args.background_gains is None else args.background_gains
+    if args.slow_background:
+        res["slow_background"] = {}
+        for uv in args.slow_background:
+            res["slow_background"][f"{uv:g}"] = b = alarms_on_slow_background(root / "background", configs, det, uv)
+            log.info("slow background, %g uV: %s", uv, {k: v for k, v in b.items() if k in configs})
+        return _report(res, args.json)
     if args.loss_at is not None or args.sessions is not None:  # one of the background corpus' edited runs, then stop
         cfg = configs.get("on") or next(iter(configs.values()))
         bg = root / "background"
