@@ -556,6 +556,12 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=float, default=None, help="signal.background_limit_uv (default: shipped)")
     ap.add_argument("--min-s", type=float, default=None, help="signal.background_min_s (default: the shipped)")
     ap.add_argument(
+        "--montage",
+        default=None,
+        choices=["as_recorded", "bipolar", "average"],
+        help="signal.montage (default: the shipped)",
+    )
+    ap.add_argument(
         "--at-connection",
         action="store_true",
         help="also score every test seizure from 1 s before its onset, as if the stream connected then",
@@ -650,7 +656,9 @@ def main(argv=None) -> int:
         return _report(res, args.json)
     limit = base.signal.background_limit_uv if args.limit is None else args.limit
     min_s = base.signal.background_min_s if args.min_s is None else args.min_s
-    res.update(limit_uv=limit, background_min_s=min_s)
+    if args.montage is not None:
+        base = dataclasses.replace(base, signal=dataclasses.replace(base.signal, montage=args.montage))
+    res.update(limit_uv=limit, background_min_s=min_s, montage=base.signal.montage)
     configs = {
         name: dataclasses.replace(base, signal=dataclasses.replace(base.signal, background_min_s=min_s, **changes))
         for name, changes in (
