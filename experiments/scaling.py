@@ -37,9 +37,10 @@ stitched recordings). Not part of the test run.
    onset"): the CHB-MIT non-seizure excerpt (a child's EEG; TEST data: measured, never tuned on) looped to 20 min, its
    gain rising as :func:`rising_gain` from 1x to ``TOP``; every onset is a false alarm, and when it came.
 7. **A slow background** (``--slow-background UV``; docs/background.md "A slow background"): the eegmmidb files of
-   the corpus with their own 0.5-4 Hz activity multiplied until the median channel's 0.5-40 Hz standard deviation is
-   ``UV`` (the hospital's: about 100 µV), the rest of the spectrum as recorded: a delta-dominated background of a
-   patient's size, imitated from real EEG; false alarms, when, and how long.
+   the corpus with their own 0.5-4 Hz activity multiplied (:func:`train.datasets.background.delta_boost`) until the
+   median channel's 0.5-40 Hz standard deviation is ``UV`` (the hospital's: about 100 µV), the rest of the spectrum
+   as recorded: a delta-dominated background of a patient's size, imitated from real EEG; false alarms, when, and
+   how long.
 """
 
 from __future__ import annotations
@@ -338,41 +339,14 @@ def alarms_after_loss(background_root: Path, config, detector, gain: float, loss
     return out
 
 
-DELTA_HZ, BROAD_HZ = (0.5, 4.0), (0.5, 40.0)  # --slow-background: the band made larger, the band its size is read in
-
-
-def delta_boost(data_uv: np.ndarray, sfreq: float, target_uv: float) -> tuple[np.ndarray, float]:
-    """``(added [n_channels, n], factor)``: ``data_uv [n_channels, n]``'s own ``DELTA_HZ`` activity (zero-phase
-    Butterworth) times ``factor - 1``, with ``factor`` >= 1 (bisection) such that the median channel's ``BROAD_HZ``
-    standard deviation of ``data + added`` is ``target_uv`` (1: already that large). Offline, the whole file at once:
-    the recording is edited, not scored, here."""
-    import scipy.signal
-
-    delta = scipy.signal.sosfiltfilt(scipy.signal.butter(4, DELTA_HZ, "bandpass", fs=sfreq, output="sos"), data_uv)
-    broad = scipy.signal.butter(4, BROAD_HZ, "bandpass", fs=sfreq, output="sos")
-    x_b, d_b = (scipy.signal.sosfiltfilt(broad, a) for a in (data_uv, delta))
-
-    def size(factor: float) -> float:
-        return float(np.median((x_b + (factor - 1.0) * d_b).std(axis=1)))
-
-    if size(1.0) >= target_uv:
-        return np.zeros_like(data_uv), 1.0
-    lo, hi = 1.0, 2.0
-    while size(hi) < target_uv:
-        lo, hi = hi, 2.0 * hi
-    for _ in range(40):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if size(mid) < target_uv else (lo, mid)
-    return (hi - 1.0) * delta, hi
-
-
 def alarms_on_slow_background(background_root: Path, configs: dict, detector, target_uv: float) -> dict:
-    """The eegmmidb files of the corpus, each with its delta boosted to ``target_uv`` (:func:`delta_boost`), scored by
+    """The eegmmidb files of the corpus, each with its delta boosted to ``target_uv`` (``delta_boost``), scored by
     each of ``configs`` (name -> Config); ``{name: {alarms, before_history, longest_event_s, per_person,
     onset_times_s}}`` and ``factors`` (per file: the delta's factor)."""
     from evaluation.background import Edited, discover
     from evaluation.events import events_from_decisions
     from realtime.recordings import open_recording
+    from train.datasets.background import delta_boost
 
     history_s = next(iter(configs.values())).signal.background_min_s + WINDOW_S
     out: dict[str, Any] = {

@@ -105,6 +105,7 @@ def prepare_background(hp: HParams, data_root: Path | str, cache_root: str) -> d
         hop_samples=hp.data.background_hop_samples,
         shard_examples=hp.data.shard_examples,
         montage=hp.data.montage,
+        slow_uv=hp.data.background_slow_uv,
     )
     persons = {p: e["source"] for p, e in index["persons"].items()}
     split = split_persons(

@@ -211,6 +211,13 @@ class DataHP:
         "examples",
         "shuffle buffer of the streamed background (memory: buffer x example size, ~5 kB each)",
     )
+    background_slow_uv: list = _f(
+        [],
+        "uV",
+        "each background file also with its own 0.5-4 Hz activity made dominant, to each of these median 0.5-40 Hz "
+        "standard deviations: a patient's large slow background from real EEG (docs/background.md 'A slow "
+        "background'); [] = the corpus as it comes",
+    )
 
 
 @dataclass(frozen=True)
@@ -321,6 +328,11 @@ class HParams:
                 f"data.background_hop_samples and data.background_shuffle_examples must be >= 1, got "
                 f"{self.data.background_hop_samples!r} and {self.data.background_shuffle_examples!r}"
             )
+        slow = self.data.background_slow_uv
+        if not isinstance(slow, list | tuple) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in slow
+        ):
+            errs.append(f"data.background_slow_uv must be a list of positive µV values, got {slow!r}")
         if self.data.shard_examples < 1 or self.data.in_memory_examples_max < 1:
             errs.append(
                 f"data.shard_examples and data.in_memory_examples_max must be >= 1, got "

@@ -465,6 +465,7 @@ def _write_person(pfiles, out_dir: str, settings: dict, skipped: list) -> dict:
                     example_samples=settings["example_samples"],
                     hop_samples=settings["hop_samples"],
                     montage=settings["montage"],
+                    slow_uv=settings.get("slow_uv", ()),
                 )
             except ValueError as exc:  # RecordingError, an EEG rate too low: skip the file, say so
                 x, reason, left_out = np.zeros((0, 0)), str(exc), {}
@@ -501,9 +502,12 @@ def write_background_shards(
     hop_samples: int,
     shard_examples: int = _DATA.shard_examples,
     montage: str = "as_recorded",
+    slow_uv=(),
     persons=None,
 ) -> dict:
     """The background corpus -> GZIP shards, one series per person, written once per corpus and settings.
+    ``slow_uv``: each file also with its own delta made dominant to each of these µV
+    (:func:`train.datasets.background.file_examples`; ``data.background_slow_uv``).
 
     ``<cache_root>/background-<key>/`` (a local path or a ``tf.io.gfile`` URL): if its ``index.json``
     exists the shards are reused, else every file is read (:mod:`train.datasets.background`), cut and
@@ -527,6 +531,8 @@ def write_background_shards(
         "montage": montage,
         "quality": QUALITY,
     }
+    if slow_uv:  # only when asked: the shards of the corpus as it comes keep their key
+        settings["slow_uv"] = [float(uv) for uv in slow_uv]
     key = background_key(files, settings)
 
     def write(out_dir: str) -> None:

@@ -185,31 +185,6 @@ def test_a_persons_files_as_one_session_take_the_levels_of_the_file_before(toy_e
     }
 
 
-def test_delta_boost_makes_a_recordings_own_delta_dominant_up_to_the_target():
-    """--slow-background (docs/background.md "A slow background"): the recording's own 0.5-4 Hz activity times the
-    factor that brings the median channel's 0.5-40 Hz standard deviation to the target; the rest untouched."""
-    import scipy.signal
-
-    from experiments.scaling import BROAD_HZ, delta_boost
-
-    rate = 160.0
-    t = np.arange(int(60 * rate)) / rate
-    rng = np.random.default_rng(1)
-    x = np.stack([10 * np.sin(2 * np.pi * 2 * t + k) + 20 * np.sin(2 * np.pi * 10 * t) for k in range(5)])
-    x += rng.normal(0, 2, x.shape)
-    added, factor = delta_boost(x, rate, 60.0)
-    broad = scipy.signal.butter(4, BROAD_HZ, "bandpass", fs=rate, output="sos")
-    std = scipy.signal.sosfiltfilt(broad, x + added).std(axis=1)
-    assert np.median(std) == pytest.approx(60.0, rel=1e-3)
-    # the 2 Hz wave grows to sqrt(60^2 - 20^2 / 2) = 58.3 µV rms beside the 10 Hz rhythm, which is kept as it was
-    assert factor == pytest.approx(np.sqrt(60**2 - 20**2 / 2) / (10 / np.sqrt(2)), rel=0.02)
-    spectrum = np.abs(np.fft.rfft(added[0]))
-    freqs = np.fft.rfftfreq(added.shape[1], 1 / rate)
-    assert spectrum[freqs > 6].max() < 0.01 * spectrum.max()  # only the delta is made larger
-    none, one = delta_boost(x, rate, 5.0)  # already that large: nothing added
-    assert one == 1.0 and not none.any()
-
-
 def test_the_rise_probe_is_the_non_seizure_excerpt_looped_with_a_rising_gain(tmp_path: Path):
     from experiments.scaling import RISE_S, rise_probe
 

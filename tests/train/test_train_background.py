@@ -260,6 +260,58 @@ def test_defaults_leave_current_training_unchanged(tiny_hp, synth_records, tmp_p
     np.testing.assert_array_equal(out[0], out[2])
 
 
+def test_delta_boost_makes_a_recordings_own_delta_dominant_up_to_the_target():
+    """A slow background (docs/background.md "A slow background"; experiments.scaling --slow-background and
+    data.background_slow_uv): the recording's own 0.5-4 Hz activity times the
+    factor that brings the median channel's 0.5-40 Hz standard deviation to the target; the rest untouched."""
+    import scipy.signal
+
+    from train.datasets.background import BROAD_HZ, delta_boost
+
+    rate = 160.0
+    t = np.arange(int(60 * rate)) / rate
+    rng = np.random.default_rng(1)
+    x = np.stack([10 * np.sin(2 * np.pi * 2 * t + k) + 20 * np.sin(2 * np.pi * 10 * t) for k in range(5)])
+    x += rng.normal(0, 2, x.shape)
+    added, factor = delta_boost(x, rate, 60.0)
+    broad = scipy.signal.butter(4, BROAD_HZ, "bandpass", fs=rate, output="sos")
+    std = scipy.signal.sosfiltfilt(broad, x + added).std(axis=1)
+    assert np.median(std) == pytest.approx(60.0, rel=1e-3)
+    # the 2 Hz wave grows to sqrt(60^2 - 20^2 / 2) = 58.3 µV rms beside the 10 Hz rhythm, which is kept as it was
+    assert factor == pytest.approx(np.sqrt(60**2 - 20**2 / 2) / (10 / np.sqrt(2)), rel=0.02)
+    spectrum = np.abs(np.fft.rfft(added[0]))
+    freqs = np.fft.rfftfreq(added.shape[1], 1 / rate)
+    assert spectrum[freqs > 6].max() < 0.01 * spectrum.max()  # only the delta is made larger
+    none, one = delta_boost(x, rate, 5.0)  # already that large: nothing added
+    assert one == 1.0 and not none.any()
+
+
+def test_a_slow_background_adds_each_file_again_with_its_delta_made_dominant(corpus, tmp_path):
+    """data.background_slow_uv: every file once more, its own 0.5-4 Hz activity made larger to the target; the file as
+    it comes is still there, unchanged; the shards of the corpus as it comes keep their key."""
+    f = list_files(corpus)[0]
+    kw: dict[str, Any] = {"sample_rate_hz": 250.0, "example_samples": EX, "hop_samples": 512}
+    x, rids, offs, _ = file_examples(f, **kw)
+    xs, rids_s, offs_s, _ = file_examples(f, **kw, slow_uv=(150.0,))
+    plain = {(r, int(o)): xi for xi, r, o in zip(x, rids, offs, strict=True)}
+    slow = {(r, int(o)): xi for xi, r, o in zip(xs, rids_s, offs_s, strict=True) if "@slow150#" in r}
+    assert len(xs) == 2 * len(x) and len(slow) == len(x)
+    for (rid, off), xi in plain.items():  # the originals, as without it
+        np.testing.assert_array_equal(dict(zip(zip(rids_s, offs_s, strict=True), xs, strict=True))[(rid, off)], xi)
+    freqs, taper = np.fft.rfftfreq(EX, 1 / 250.0), np.hanning(EX)
+    delta, high = (freqs >= 0.5) & (freqs < 4), freqs > 8
+    for (rid, off), xi in slow.items():
+        before = plain[(rid.replace("@slow150", ""), off)]
+        power = [np.abs(np.fft.rfft((v - v.mean()) * taper)) ** 2 for v in (before, xi)]
+        assert power[1][delta].sum() > 10 * power[0][delta].sum()  # the delta made dominant
+        assert power[1][high].sum() == pytest.approx(power[0][high].sum(), rel=0.1)  # the rest as it was
+    plain_index = write_background_shards(corpus, tmp_path, **kw)
+    slow_index = write_background_shards(corpus, tmp_path, **kw, slow_uv=[150.0])
+    assert slow_index["dir"] != plain_index["dir"] and slow_index["slow_uv"] == [150.0] and "slow_uv" not in plain_index
+    assert slow_index["persons"]["S001"]["examples"] == 2 * plain_index["persons"]["S001"]["examples"]
+    assert load(None, {"data.background_slow_uv": [100, 150.0]}).data.background_slow_uv == [100, 150.0]
+
+
 def test_hparams_refuse_bad_background_settings():
     from train.hparams import HParamsError
 
@@ -269,6 +321,9 @@ def test_hparams_refuse_bad_background_settings():
         load(None, {"augment.negative_amplitude_min": 2.0, "augment.negative_amplitude_max": 1.0})
     with pytest.raises(HParamsError, match="background needs at least one seizure source"):
         load(None, {"data.background": True, "data.sources": []})
+    for bad in ([0.0], [-50], ["100"], [float("nan")], 100.0):
+        with pytest.raises(HParamsError, match=r"data.background_slow_uv must be a list of positive µV values, got"):
+            load(None, {"data.background_slow_uv": bad})
 
 
 def test_unreadable_background_file_is_skipped_and_listed(corpus, tmp_path):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import collections
 import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,7 +123,13 @@ def read_eeg(
 
 
 def file_examples(
-    f: BackgroundFile, *, sample_rate_hz: float, example_samples: int, hop_samples: int, montage: str = "as_recorded"
+    f: BackgroundFile,
+    *,
+    sample_rate_hz: float,
+    example_samples: int,
+    hop_samples: int,
+    montage: str = "as_recorded",
+    slow_uv: Sequence[float] = (),
 ) -> tuple[np.ndarray, list[str], np.ndarray, dict[str, int]]:
     """Examples of every EEG channel of one file, in a shuffled order fixed by the file's name.
 
@@ -131,24 +138,61 @@ def file_examples(
     label 0 (non-seizure). An example whose window the daemon would leave out (``records.example_quality``:
     flat, clipped, implausible) is not among them, only counted in ``left_out``. The order is shuffled so
     that a shard does not hold one channel's consecutive windows in a row.
+
+    ``slow_uv``: for each value, the file once more with its own delta made dominant (:func:`delta_boost` to that
+    median 0.5-40 Hz standard deviation, µV): a patient's large slow background, ids
+    ``"<relative>@slow<uv>#<channel>"``.
     """
     names, data, at_rail = read_eeg(f.path, sample_rate_hz, montage)
+    versions = [("", data)]
+    if len(names):
+        versions += [(f"@slow{uv:g}", data + delta_boost(data, sample_rate_hz, uv)[0]) for uv in slow_uv]
     xs, rids, offs = [], [], []
     left_out: collections.Counter[str] = collections.Counter()
-    for name, x, rails in zip(names, data, at_rail, strict=True):
-        n = (len(x) - example_samples) // hop_samples + 1 if len(x) >= example_samples else 0
-        starts = np.arange(n, dtype=np.int64) * hop_samples
-        reasons = example_quality(x, np.flatnonzero(rails), starts, example_samples)
-        left_out.update(filter(None, reasons))
-        keep = starts[np.array([why is None for why in reasons], dtype=bool)]
-        xs.append(x[keep[:, None] + np.arange(example_samples)])
-        rids += [f"{f.relative}#{name}"] * len(keep)
-        offs.append(keep)
+    for tag, version in versions:
+        for name, x, rails in zip(names, version.astype(np.float32, copy=False), at_rail, strict=True):
+            n = (len(x) - example_samples) // hop_samples + 1 if len(x) >= example_samples else 0
+            starts = np.arange(n, dtype=np.int64) * hop_samples
+            reasons = example_quality(x, np.flatnonzero(rails), starts, example_samples)
+            left_out.update(filter(None, reasons))
+            keep = starts[np.array([why is None for why in reasons], dtype=bool)]
+            xs.append(x[keep[:, None] + np.arange(example_samples)])
+            rids += [f"{f.relative}{tag}#{name}"] * len(keep)
+            offs.append(keep)
     if not xs or not sum(len(w) for w in xs):
         return np.zeros((0, example_samples), np.float32), [], np.zeros(0, np.int64), dict(left_out)
     x_all, off_all = np.concatenate(xs), np.concatenate(offs)
     order = np.random.default_rng(zlib.crc32(f.relative.encode())).permutation(len(x_all))
     return x_all[order], [rids[i] for i in order], off_all[order], dict(left_out)
+
+
+DELTA_HZ, BROAD_HZ = (0.5, 4.0), (0.5, 40.0)  # a slow background: the band made larger, the band its size is read in
+
+
+def delta_boost(data_uv: np.ndarray, sfreq: float, target_uv: float) -> tuple[np.ndarray, float]:
+    """``(added [n_channels, n], factor)``: ``data_uv [n_channels, n]``'s own ``DELTA_HZ`` activity (zero-phase
+    Butterworth) times ``factor - 1``, with ``factor`` >= 1 (bisection) such that the median channel's ``BROAD_HZ``
+    standard deviation of ``data + added`` is ``target_uv`` (1: already that large). The whole file at once: the
+    recording is edited, not scored (``experiments.scaling --slow-background``; training's ``data.background_slow_uv``:
+    a patient's large slow background imitated from real EEG, docs/background.md "A slow background")."""
+    import scipy.signal
+
+    delta = scipy.signal.sosfiltfilt(scipy.signal.butter(4, DELTA_HZ, "bandpass", fs=sfreq, output="sos"), data_uv)
+    broad = scipy.signal.butter(4, BROAD_HZ, "bandpass", fs=sfreq, output="sos")
+    x_b, d_b = (scipy.signal.sosfiltfilt(broad, a) for a in (data_uv, delta))
+
+    def size(factor: float) -> float:
+        return float(np.median((x_b + (factor - 1.0) * d_b).std(axis=1)))
+
+    if size(1.0) >= target_uv:
+        return np.zeros_like(data_uv), 1.0
+    lo, hi = 1.0, 2.0
+    while size(hi) < target_uv:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if size(mid) < target_uv else (lo, mid)
+    return (hi - 1.0) * delta, hi
 
 
 def split_persons(
