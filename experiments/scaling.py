@@ -339,30 +339,39 @@ def alarms_after_loss(background_root: Path, config, detector, gain: float, loss
     return out
 
 
-def alarms_on_slow_background(background_root: Path, configs: dict, detector, target_uv: float) -> dict:
+def alarms_on_slow_background(background_root: Path, configs_for, detectors, target_uv: float) -> dict:
     """The eegmmidb files of the corpus, each with its delta boosted to ``target_uv`` (``delta_boost``), scored by
-    each of ``configs`` (name -> Config); ``{name: {alarms, before_history, longest_event_s, per_person,
-    onset_times_s}}`` and ``factors`` (per file: the delta's factor)."""
+    each of ``configs_for(detector)`` (name -> Config); ``detectors``: one detector, or person -> detector (out of
+    fold by person: ``evaluation.background.fold_detectors``; a person no fold holds out is not scored). ``{name:
+    {alarms, before_history, longest_event_s, per_person, onset_times_s}}``, ``factors`` (the delta's factor per
+    file: median, min, max) and ``persons`` (those scored)."""
+    from collections.abc import Mapping
+
     from evaluation.background import Edited, discover
     from evaluation.events import events_from_decisions
     from realtime.recordings import open_recording
     from train.datasets.background import delta_boost
 
-    history_s = next(iter(configs.values())).signal.background_min_s + WINDOW_S
+    per_person = isinstance(detectors, Mapping)
+    configs_by = {id(d): configs_for(d) for d in (detectors.values() if per_person else [detectors])}
+    names = list(next(iter(configs_by.values())))
+    history_s = next(iter(next(iter(configs_by.values())).values())).signal.background_min_s + WINDOW_S
     out: dict[str, Any] = {
         name: {"alarms": 0, "before_history": 0, "longest_event_s": None, "per_person": {}, "onset_times_s": []}
-        for name in configs
+        for name in names
     }
     factors: dict[str, float] = {}
-    hours = 0.0
+    hours, persons = 0.0, set()
     for rec in discover(background_root):
-        if rec.source != "eegmmidb":
+        detector = detectors.get(rec.person) if per_person else detectors
+        if rec.source != "eegmmidb" or detector is None:
             continue
         r = open_recording(rec.path, sidecars=False)
         added, factors[rec.name] = delta_boost(r.load().data, r.sfreq, target_uv)
         edited = Edited(source=r, added=added, **r.metadata())
         hours += r.duration_s / 3600.0
-        for name, cfg in configs.items():
+        persons.add(rec.person)
+        for name, cfg in configs_by[id(detector)].items():
             decisions = run_pipeline(edited, cfg, detector).events
             onsets = [e.time for e in decisions if e.kind == "onset"]
             row = out[name]
@@ -375,10 +384,13 @@ def alarms_on_slow_background(background_root: Path, configs: dict, detector, ta
             if onsets:
                 row["per_person"][rec.person] = row["per_person"].get(rec.person, 0) + len(onsets)
         log.info("%s: delta x%.2f; %s", rec.name, factors[rec.name], {n: out[n]["alarms"] for n in out})
+    if not factors:
+        raise ValueError(f"no eegmmidb file of the persons scored under {str(background_root)!r}")
     f = np.array(list(factors.values()))
     return {
         "target_uv": target_uv,
         "hours": round(hours, 3),
+        "persons": sorted(persons),
         "factors": {
             "median": round(float(np.median(f)), 2),
             "min": round(float(f.min()), 2),
@@ -592,10 +604,20 @@ def main(argv=None) -> int:
         help="the corpus' eegmmidb files, their 0.5-4 Hz activity made larger until the median channel's 0.5-40 Hz "
         "standard deviation is UV, scored with each --scaling; then stop",
     )
+    ap.add_argument(
+        "--cv-run",
+        default=None,
+        metavar="RUN",
+        help="with --slow-background: each person scored by the export of the train-detector cv fold that held them "
+        "out (RUN/fold-F/split.json; with --cv-exports DIR, DIR/fold-F): out of fold by person",
+    )
+    ap.add_argument("--cv-exports", default=None, metavar="DIR", help="with --cv-run: DIR/fold-F is fold F's export")
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     if args.rise_to is not None and args.sessions is None:
         ap.error(f"--rise-to {args.rise_to:g} needs --sessions PAUSE_S: the background rises along each session")
+    if bool(args.cv_run) != bool(args.cv_exports) or (args.cv_run and not args.slow_background):
+        ap.error("--cv-run and --cv-exports go together, with --slow-background")
     if args.write_card and not args.limit_gains:
         ap.error(f"--write-card {args.write_card!r} needs --limit-gains: it writes the corrected rule's limit")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -633,20 +655,36 @@ def main(argv=None) -> int:
     if args.montage is not None:
         base = dataclasses.replace(base, signal=dataclasses.replace(base.signal, montage=args.montage))
     res.update(limit_uv=limit, background_min_s=min_s, montage=base.signal.montage)
-    configs = {
-        name: dataclasses.replace(base, signal=dataclasses.replace(base.signal, background_min_s=min_s, **changes))
-        for name, changes in (
-            ("off", {"background_limit_uv": 0.0}),
-            ("on", {"background_limit_uv": limit}),
-            ("nohold", {"background_limit_uv": limit, "background_hold_max_s": 0.0}),
-        )
-        if name in args.scaling
-    }
+
+    def configs_for(detector) -> dict:
+        """``--scaling``'s configurations for ``detector``: its card's settings, then this command's signal ones."""
+        b = base
+        if detector is not det:
+            b = apply_model_settings(load_config(None), getattr(detector, "settings", None))[0]
+            b = dataclasses.replace(b, signal=dataclasses.replace(b.signal, montage=base.signal.montage))
+        return {
+            name: dataclasses.replace(b, signal=dataclasses.replace(b.signal, background_min_s=min_s, **changes))
+            for name, changes in (
+                ("off", {"background_limit_uv": 0.0}),
+                ("on", {"background_limit_uv": limit}),
+                ("nohold", {"background_limit_uv": limit, "background_hold_max_s": 0.0}),
+            )
+            if name in args.scaling
+        }
+
+    configs = configs_for(det)
     bg_gains = args.gains if args.background_gains is None else args.background_gains
     if args.slow_background:
         res["slow_background"] = {}
+        scored: Any = det
+        if args.cv_run:
+            from evaluation.background import fold_detectors
+
+            scored = fold_detectors(args.cv_run, args.cv_exports, lambda p: load_detector(p, backend=args.backend))
+            res.update(cv_run=args.cv_run, cv_exports=args.cv_exports)
         for uv in args.slow_background:
-            res["slow_background"][f"{uv:g}"] = b = alarms_on_slow_background(root / "background", configs, det, uv)
+            b = alarms_on_slow_background(root / "background", configs_for, scored, uv)
+            res["slow_background"][f"{uv:g}"] = b
             log.info("slow background, %g uV: %s", uv, {k: v for k, v in b.items() if k in configs})
         return _report(res, args.json)
     if args.loss_at is not None or args.sessions is not None:  # one of the background corpus' edited runs, then stop

@@ -194,3 +194,52 @@ def test_the_rise_probe_is_the_non_seizure_excerpt_looped_with_a_rising_gain(tmp
     first = data.data[:, : int(60 * data.sfreq)].std()
     last = data.data[:, -int(60 * data.sfreq) :].std()
     assert RISE_S[1] < rec.duration_s and last / first == pytest.approx(4.0, rel=0.35)  # the same EEG, 4x larger
+
+
+def test_the_slow_background_is_scored_by_the_detector_that_held_each_person_out(toy_export, tmp_path: Path):
+    """alarms_on_slow_background: eegmmidb-like files with a delta rhythm made dominant to the target (the toy, an
+    amplitude detector, alarms on it with scaling off); a person -> detector mapping scores only the persons a fold
+    held out (--cv-run), one detector scores them all."""
+    import edfio
+
+    from experiments.scaling import alarms_on_slow_background
+
+    rate, rng = 160.0, np.random.default_rng(3)
+    t = np.arange(int(60 * rate)) / rate
+    for person in ("S001", "S002"):
+        signals = [
+            edfio.EdfSignal(
+                10 * np.sin(2 * np.pi * 2 * t + k) + rng.normal(size=t.size) * 5.0,
+                sampling_frequency=rate,
+                label=f"{name}.",
+                physical_dimension="uV",
+                physical_range=(-3000.0, 3000.0),
+            )
+            for k, name in enumerate(("C3", "C4", "Cz"))
+        ]
+        path = tmp_path / "eegmmidb" / person / f"{person}R01.edf"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        edfio.Edf(signals).write(path)
+    det = load_detector(toy_export, backend="litert")
+    off = Config(
+        signal=SignalConfig(montage="as_recorded", background_limit_uv=0.0),
+        decision=DecisionConfig(aggregation="k_of_n", k_channels=2, on_threshold=0.8, off_threshold=0.5),
+    )
+    everyone = alarms_on_slow_background(tmp_path, lambda d: {"off": off}, det, 100.0)
+    assert everyone["persons"] == ["S001", "S002"] and everyone["hours"] == pytest.approx(2 / 60, rel=0.01)
+    assert everyone["off"]["alarms"] >= 2 and set(everyone["off"]["per_person"]) == {"S001", "S002"}
+    assert everyone["factors"]["min"] > 5  # 7 µV rms of delta made 100 µV
+    held_out = alarms_on_slow_background(tmp_path, lambda d: {"off": off}, {"S002": det}, 100.0)
+    assert held_out["persons"] == ["S002"] and set(held_out["off"]["per_person"]) == {"S002"}
+    with pytest.raises(ValueError, match="no eegmmidb file of the persons scored"):
+        alarms_on_slow_background(tmp_path, lambda d: {"off": off}, {"S009": det}, 100.0)
+
+
+def test_cv_run_is_refused_without_its_exports_or_the_slow_background(capsys):
+    from experiments.scaling import main
+
+    for argv in (["--cv-run", "runs/cv"], ["--cv-run", "runs/cv", "--cv-exports", "artifacts/cv"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        assert "--cv-run and --cv-exports go together, with --slow-background" in capsys.readouterr().err
