@@ -284,6 +284,8 @@ def test_delta_boost_makes_a_recordings_own_delta_dominant_up_to_the_target():
     assert spectrum[freqs > 6].max() < 0.01 * spectrum.max()  # only the delta is made larger
     none, one = delta_boost(x, rate, 5.0)  # already that large: nothing added
     assert one == 1.0 and not none.any()
+    with pytest.raises(ValueError, match=r"0.5-4 Hz activity would have to grow more than 1024x to reach 60.0 uV"):
+        delta_boost(np.zeros((2, t.size)), rate, 60.0)  # a flat recording: no delta to make larger, no endless search
 
 
 def test_a_slow_background_adds_each_file_again_with_its_delta_made_dominant(corpus, tmp_path):
@@ -310,6 +312,15 @@ def test_a_slow_background_adds_each_file_again_with_its_delta_made_dominant(cor
     assert slow_index["dir"] != plain_index["dir"] and slow_index["slow_uv"] == [150.0] and "slow_uv" not in plain_index
     assert slow_index["persons"]["S001"]["examples"] == 2 * plain_index["persons"]["S001"]["examples"]
     assert load(None, {"data.background_slow_uv": [100, 150.0]}).data.background_slow_uv == [100, 150.0]
+    # a file with nothing to make larger (flat): its slow copy is refused, said so, the file as it comes is kept
+    flat = tmp_path / "flat" / "eegmmidb" / "S009" / "S009R01.edf"
+    flat.parent.mkdir(parents=True)
+    t = np.arange(160 * 20) / 160.0
+    sigs = [_sig(np.full(t.size, 1e-3 * k), 160.0, lab) for k, lab in enumerate(EEG_LABELS)]
+    edfio.Edf(sigs).write(flat)
+    (ff,) = list_files(tmp_path / "flat")
+    x, _, _, left_out = file_examples(ff, **kw, slow_uv=(150.0,))
+    assert len(x) == 0 and left_out == {"flat": 24}
 
 
 def test_hparams_refuse_bad_background_settings():

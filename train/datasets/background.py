@@ -144,9 +144,12 @@ def file_examples(
     ``"<relative>@slow<uv>#<channel>"``.
     """
     names, data, at_rail = read_eeg(f.path, sample_rate_hz, montage)
-    versions = [("", data)]
-    if len(names):
-        versions += [(f"@slow{uv:g}", data + delta_boost(data, sample_rate_hz, uv)[0]) for uv in slow_uv]
+    versions, refused = [("", data)], 0
+    for uv in slow_uv if len(names) else ():
+        try:
+            versions.append((f"@slow{uv:g}", data + delta_boost(data, sample_rate_hz, uv)[0]))
+        except ValueError:  # no delta to make larger (a flat recording): the file as it comes only
+            refused += 1
     xs, rids, offs = [], [], []
     left_out: collections.Counter[str] = collections.Counter()
     for tag, version in versions:
@@ -159,6 +162,9 @@ def file_examples(
             xs.append(x[keep[:, None] + np.arange(example_samples)])
             rids += [f"{f.relative}{tag}#{name}"] * len(keep)
             offs.append(keep)
+    plain = sum(len(o) for o in offs[: len(names)])
+    if refused and plain:  # as many examples as the file gives as it comes, per slow copy not made
+        left_out["slow copy: no 0.5-4 Hz activity to make dominant"] += refused * plain
     if not xs or not sum(len(w) for w in xs):
         return np.zeros((0, example_samples), np.float32), [], np.zeros(0, np.int64), dict(left_out)
     x_all, off_all = np.concatenate(xs), np.concatenate(offs)
@@ -167,6 +173,7 @@ def file_examples(
 
 
 DELTA_HZ, BROAD_HZ = (0.5, 4.0), (0.5, 40.0)  # a slow background: the band made larger, the band its size is read in
+MAX_DELTA_FACTOR = 1024.0  # beyond this a recording has no delta to speak of: refused, not made up
 
 
 def delta_boost(data_uv: np.ndarray, sfreq: float, target_uv: float) -> tuple[np.ndarray, float]:
@@ -188,6 +195,10 @@ def delta_boost(data_uv: np.ndarray, sfreq: float, target_uv: float) -> tuple[np
         return np.zeros_like(data_uv), 1.0
     lo, hi = 1.0, 2.0
     while size(hi) < target_uv:
+        if hi >= MAX_DELTA_FACTOR:  # (nearly) no delta to make larger: a flat or high-passed recording
+            raise ValueError(
+                f"its 0.5-4 Hz activity would have to grow more than {MAX_DELTA_FACTOR:g}x to reach {target_uv!r} uV"
+            )
         lo, hi = hi, 2.0 * hi
     for _ in range(40):
         mid = 0.5 * (lo + hi)
