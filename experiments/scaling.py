@@ -354,11 +354,11 @@ def alarms_on_slow_background(background_root: Path, configs_for, detectors, tar
 
     per_person = isinstance(detectors, Mapping)
     configs_by = {id(d): configs_for(d) for d in (detectors.values() if per_person else [detectors])}
-    names = list(next(iter(configs_by.values())))
-    history_s = next(iter(next(iter(configs_by.values())).values())).signal.background_min_s + WINDOW_S
+    first = next(iter(configs_by.values()))  # name -> Config; every detector's has the same names and history
+    history_s = next(iter(first.values())).signal.background_min_s + WINDOW_S
     out: dict[str, Any] = {
         name: {"alarms": 0, "before_history": 0, "longest_event_s": None, "per_person": {}, "onset_times_s": []}
-        for name in names
+        for name in first
     }
     factors: dict[str, float] = {}
     hours, persons = 0.0, set()
