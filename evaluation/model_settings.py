@@ -40,7 +40,7 @@ SIGNAL_KEYS = ("amplitude_low_uv", "amplitude_high_uv")
 SECTIONS = {"decision": DECISION_KEYS, "signal": SIGNAL_KEYS}
 # keys a section may carry, written by another command than the section's own (their derived_by is
 # appended to the section's: "...; channel_false_rate: COMMAND (time)")
-OPTIONAL_KEYS = {"decision": ("channel_false_rate",), "signal": ("background_limit_uv",)}
+OPTIONAL_KEYS = {"decision": ("channel_false_rate",), "signal": ("background_limit_uv", "background_delta_limit_uv")}
 
 
 class SettingsError(ValueError):
@@ -108,11 +108,16 @@ def decision_settings(chosen: Mapping[str, Any], derived_by: str) -> dict:
 
 
 def signal_settings(
-    amplitude_low_uv: Any, amplitude_high_uv: Any, derived_by: str, background_limit_uv: Any = None
+    amplitude_low_uv: Any,
+    amplitude_high_uv: Any,
+    derived_by: str,
+    background_limit_uv: Any = None,
+    background_delta_limit_uv: Any = None,
 ) -> dict:
     """The card's ``settings.signal``: window-std bounds in µV, 0 < low < high (as the daemon's ``[signal]``), and
-    optionally the background scaler's limit in µV, >= 0 (0: off; measured by ``python -m experiments.scaling
-    --limit-gains ... --write-card``)."""
+    optionally the background scaler's limits in µV, >= 0 (0: off; ``background_limit_uv`` measured by ``python -m
+    experiments.scaling --limit-gains ... --write-card``, ``background_delta_limit_uv`` by docs/background.md "A
+    limit for delta")."""
     low = _number("signal", "amplitude_low_uv", amplitude_low_uv)
     high = _number("signal", "amplitude_high_uv", amplitude_high_uv)
     if not 0 < low < high:
@@ -121,11 +126,15 @@ def signal_settings(
             f"got {amplitude_low_uv!r} / {amplitude_high_uv!r}"
         )
     out = {"amplitude_low_uv": low, "amplitude_high_uv": high}
-    if background_limit_uv is not None:
-        limit = _number("signal", "background_limit_uv", background_limit_uv)
-        if limit < 0:
-            raise SettingsError(f"signal.background_limit_uv must be >= 0 (0: off), got {background_limit_uv!r}")
-        out["background_limit_uv"] = limit
+    for key, given in (
+        ("background_limit_uv", background_limit_uv),
+        ("background_delta_limit_uv", background_delta_limit_uv),
+    ):
+        if given is not None:
+            limit = _number("signal", key, given)
+            if limit < 0:
+                raise SettingsError(f"signal.{key} must be >= 0 (0: off), got {given!r}")
+            out[key] = limit
     return {**out, "derived_by": _check_derived_by("signal", derived_by)}
 
 
@@ -147,6 +156,7 @@ def _checked_section(section: str, values: Mapping[str, Any]) -> dict:
         values["amplitude_high_uv"],
         values["derived_by"],
         values.get("background_limit_uv"),
+        values.get("background_delta_limit_uv"),
     )
 
 

@@ -7,8 +7,10 @@
                                   [--clusters --scaling off nohold on]   # seizure clusters, 68 and 76 % burden
                                   [--rise-probe 4 --scaling on]   # TEST data: a child's EEG whose gain rises to 4x
                                   [--slow-background 100 --scaling off on]   # eegmmidb, its delta made dominant
+                                  [--delta-limit UV]   # signal.background_delta_limit_uv (default: shipped)
     python -m experiments.scaling --limit-gains 2.5 2 1.5 [--write-card EXPORT]   # the corrected rule's limit
     python -m experiments.scaling --limit-only          # the first rule's value, from the background corpus alone
+    python -m experiments.scaling --delta-levels 0 70 100   # each person's 1.5-4 Hz level: the delta limit's rule
 
 Needs ../shared/data: ``background/`` (the rule, the false alarms), ``bonn/`` and ``nscnd/`` (the test split's
 stitched recordings). Not part of the test run.
@@ -69,35 +71,43 @@ RISE_S = (120.0, 720.0)  # a rising background (--rise-to): 1x until 2 min into 
 LOSS_PAUSE_S = 5.0  # a loss of the same device (docs/background.md "A reconnect of the same device"): this long away
 
 
-def channel_levels(data_uv: np.ndarray, sfreq: float) -> np.ndarray:
-    """``data_uv [n_channels, n_samples]`` -> each channel's lower quartile of its windows' 1.5-40 Hz standard
-    deviation (µV), windows of ``WINDOW_S`` every ``HOP_S``; ``[n_channels]`` (empty when shorter than a window)."""
+def channel_levels(data_uv: np.ndarray, sfreq: float, band_hz: tuple[float, float] = (1.5, 40.0)) -> np.ndarray:
+    """``data_uv [n_channels, n_samples]`` -> each channel's lower quartile of its windows' ``band_hz`` (1.5-40 Hz)
+    standard deviation (µV), windows of ``WINDOW_S`` every ``HOP_S``; ``[n_channels]`` (empty when shorter than a
+    window)."""
     from realtime.scaling import band_std_uv
 
     n, hop = int(round(WINDOW_S * sfreq)), int(round(HOP_S * sfreq))
     if data_uv.shape[1] < n:
         return np.empty(0)
     starts = range(0, data_uv.shape[1] - n + 1, hop)
-    std = np.stack([band_std_uv(data_uv[:, s : s + n], sfreq) for s in starts], axis=1)  # [n_channels, n_windows]
+    std = np.stack([band_std_uv(data_uv[:, s : s + n], sfreq, band_hz) for s in starts], axis=1)  # [ch, windows]
     return np.quantile(std, 0.25, axis=1)
 
 
-def person_levels(background_root: Path) -> dict[str, float]:
+def person_levels(
+    background_root: Path, band_hz: tuple[float, float] = (1.5, 40.0), slow_uv: float | None = None
+) -> dict[str, float]:
     """``{source/person: level}``: the median over the person's scored EEG channels (the daemon's channel rule)
-    and files of :func:`channel_levels`."""
+    and files of :func:`channel_levels` in ``band_hz``; ``slow_uv``: the eegmmidb files only, each with its delta
+    made dominant to that size first (:func:`train.datasets.background.delta_boost`, as ``--slow-background``)."""
     from evaluation.background import discover
     from realtime.channels import select_channels
     from realtime.preprocess import resolve_unit
     from realtime.recordings import open_recording
+    from train.datasets.background import delta_boost
 
     per: dict[str, list[np.ndarray]] = {}
     for rec in discover(background_root):
+        if slow_uv is not None and rec.source != "eegmmidb":
+            continue
         r = open_recording(rec.path, sidecars=False)
         rows = select_channels(r.channels).scored
         scale = np.array([resolve_unit(r.channels[i].unit, r.ch_names[i])[0] for i in rows])
-        per.setdefault(f"{rec.source}/{rec.person}", []).append(
-            channel_levels(r.read(0, r.n_samples, rows) * scale[:, None], r.sfreq)
-        )
+        data = r.read(0, r.n_samples, rows) * scale[:, None]
+        if slow_uv is not None:
+            data = data + delta_boost(data, r.sfreq, slow_uv)[0]
+        per.setdefault(f"{rec.source}/{rec.person}", []).append(channel_levels(data, r.sfreq, band_hz))
     return {k: float(np.median(np.concatenate(v))) for k, v in sorted(per.items())}
 
 
@@ -540,6 +550,9 @@ def main(argv=None) -> int:
         help="with --limit-gains: write the corrected limit into EXPORT's card (settings.signal.background_limit_uv)",
     )
     ap.add_argument("--limit", type=float, default=None, help="signal.background_limit_uv (default: shipped)")
+    ap.add_argument(
+        "--delta-limit", type=float, default=None, help="signal.background_delta_limit_uv (default: shipped; 0: off)"
+    )
     ap.add_argument("--min-s", type=float, default=None, help="signal.background_min_s (default: the shipped)")
     ap.add_argument(
         "--montage",
@@ -612,6 +625,15 @@ def main(argv=None) -> int:
         "out (RUN/fold-F/split.json; with --cv-exports DIR, DIR/fold-F): out of fold by person",
     )
     ap.add_argument("--cv-exports", default=None, metavar="DIR", help="with --cv-run: DIR/fold-F is fold F's export")
+    ap.add_argument(
+        "--delta-levels",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="UV",
+        help="each person's 1.5-4 Hz level (the scaler's statistic) on the slow background at each UV (0: the corpus "
+        "as it comes), the highest, and the delta limit it gives (docs/background.md 'A limit for delta'); then stop",
+    )
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     if args.rise_to is not None and args.sessions is None:
@@ -633,6 +655,19 @@ def main(argv=None) -> int:
     if args.limit_only:
         print(json.dumps(res, indent=2))
         return 0
+    if args.delta_levels:
+        from realtime.scaling import DELTA_HZ
+
+        res["delta_levels_uv"] = {}
+        for uv in args.delta_levels:
+            got = person_levels(root / "background", DELTA_HZ, slow_uv=uv or None)
+            res["delta_levels_uv"][f"{uv:g}"] = {
+                "persons": {k: round(v, 1) for k, v in got.items()},
+                "highest": round(max(got.values()), 1),
+                "limit_uv": math.floor(max(got.values()) / 5.0) * 5.0,  # rounded down to 5 uV
+            }
+            log.info("delta levels at %g uV: %s", uv, res["delta_levels_uv"][f"{uv:g}"])
+        return _report(res, args.json)
     det = load_detector(args.export, backend=args.backend, threads=args.threads)
     base = apply_model_settings(load_config(None), getattr(det, "settings", None))[0]
     if args.limit_gains:
@@ -651,10 +686,11 @@ def main(argv=None) -> int:
             )
         return _report(res, args.json)
     limit = base.signal.background_limit_uv if args.limit is None else args.limit
+    delta_limit = base.signal.background_delta_limit_uv if args.delta_limit is None else args.delta_limit
     min_s = base.signal.background_min_s if args.min_s is None else args.min_s
     if args.montage is not None:
         base = dataclasses.replace(base, signal=dataclasses.replace(base.signal, montage=args.montage))
-    res.update(limit_uv=limit, background_min_s=min_s, montage=base.signal.montage)
+    res.update(limit_uv=limit, delta_limit_uv=delta_limit, background_min_s=min_s, montage=base.signal.montage)
 
     def configs_for(detector) -> dict:
         """``--scaling``'s configurations for ``detector``: its card's settings, then this command's signal ones."""
@@ -666,8 +702,15 @@ def main(argv=None) -> int:
             name: dataclasses.replace(b, signal=dataclasses.replace(b.signal, background_min_s=min_s, **changes))
             for name, changes in (
                 ("off", {"background_limit_uv": 0.0}),
-                ("on", {"background_limit_uv": limit}),
-                ("nohold", {"background_limit_uv": limit, "background_hold_max_s": 0.0}),
+                ("on", {"background_limit_uv": limit, "background_delta_limit_uv": delta_limit}),
+                (
+                    "nohold",
+                    {
+                        "background_limit_uv": limit,
+                        "background_delta_limit_uv": delta_limit,
+                        "background_hold_max_s": 0.0,
+                    },
+                ),
             )
             if name in args.scaling
         }

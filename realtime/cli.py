@@ -27,6 +27,7 @@ OVERRIDES = {
     "exclude": "stream.exclude",
     "montage": "signal.montage",
     "background_limit_uv": "signal.background_limit_uv",
+    "background_delta_limit_uv": "signal.background_delta_limit_uv",
     "model": "model.path",
     "backend": "model.backend",
     "device": "model.device",
@@ -109,6 +110,13 @@ def build_detect_parser() -> argparse.ArgumentParser:
         metavar="UV",
         help="scale a channel whose background over minutes is above UV down to it before the model; 0 turns it "
         "off (signal.background_limit_uv; default: the model card's, else 50)",
+    )
+    g.add_argument(
+        "--background-delta-limit-uv",
+        type=float,
+        metavar="UV",
+        help="with background scaling on, scale a channel whose 1.5-4 Hz background over minutes is above UV down "
+        "to it too; 0 turns it off (signal.background_delta_limit_uv; default: the model card's, else 0)",
     )
     g = ap.add_argument_group("model")
     g.add_argument("--model", metavar="PATH", help="model export directory (model.path; default: the shipped model)")

@@ -87,6 +87,10 @@ class SignalConfig:
     # which the whole corpus raised at most one alarm (docs/background.md "The limit corrected"). The limit is the
     # network's, so a model card's settings.signal.background_limit_uv takes precedence (MODEL_SETTING_KEYS).
     background_limit_uv: float = 50.0
+    # With scaling on, a channel whose 1.5-4 Hz background is above this is scaled down to it too, even where its
+    # 1.5-40 Hz background is under background_limit_uv: a patient's large slow background, on which the network
+    # is not quiet (docs/background.md "A limit for delta"). 0 = off. A model card's value takes precedence.
+    background_delta_limit_uv: float = 0.0
     background_quantile: float = 0.25
     # the scaler's own history before it may scale (<= amplitude_span_s): twice the 10 s within which a seizure
     # must be alarmed, so that a seizure under way at connection has its alarm before it can be scaled
@@ -244,7 +248,7 @@ _SECTIONS: dict[str, Any] = {f.name: f.default_factory for f in fields(Config) i
 # montage it was trained on (the card's "montage", which realtime.model.ExportedDetector puts in its settings).
 MODEL_SETTING_KEYS = {
     "decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s", "channel_false_rate"),
-    "signal": ("amplitude_low_uv", "amplitude_high_uv", "montage", "background_limit_uv"),
+    "signal": ("amplitude_low_uv", "amplitude_high_uv", "montage", "background_limit_uv", "background_delta_limit_uv"),
 }
 # Bounds checked at load. Each value outside them used to pass validation and then crash (exit 70, a
 # restart loop under systemd), hang or wait forever at the first stream (issue 12, defect 5).
@@ -385,6 +389,10 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
     check(
         math.isfinite(sg.background_limit_uv) and sg.background_limit_uv >= 0,
         f"signal.background_limit_uv: must be >= 0 (0 = off), got {sg.background_limit_uv!r}",
+    )
+    check(
+        math.isfinite(sg.background_delta_limit_uv) and sg.background_delta_limit_uv >= 0,
+        f"signal.background_delta_limit_uv: must be >= 0 (0 = off), got {sg.background_delta_limit_uv!r}",
     )
     check(
         0 < sg.background_min_s <= sg.amplitude_span_s,

@@ -312,6 +312,7 @@ def quality_detail(
     max_std_uv: float,
     scaled: Mapping[str, float] | None = None,
     background_limit_uv: float = 0.0,
+    background_delta_limit_uv: float = 0.0,
 ) -> str:
     """The signal-quality report (``status.signal`` ``quality`` detail; the offline review's warning).
 
@@ -320,7 +321,7 @@ def quality_detail(
     -> median window standard deviation (µV) over minutes; ``[low_uv, high_uv]`` the model's range;
     ``max_std_uv`` the implausibility bound; ``n_channels`` the channels scored when all are usable;
     ``scaled``: channel -> the factor its window was multiplied by, its background being above
-    ``background_limit_uv`` (:mod:`realtime.scaling`).
+    ``background_limit_uv`` (or its delta above ``background_delta_limit_uv``; :mod:`realtime.scaling`).
     """
     if flagged:
         detail = "channels left out: " + ", ".join(f"{name} ({why})" for name, why in sorted(flagged.items()))
@@ -344,7 +345,9 @@ def quality_detail(
         )
     if scaled:
         detail += (
-            f"; background above {background_limit_uv:g} uV (1.5-40 Hz, over minutes), scaled down to it: "
+            f"; background above {background_limit_uv:g} uV (1.5-40 Hz, over minutes)"
+            + (f" or {background_delta_limit_uv:g} uV (1.5-4 Hz)" if background_delta_limit_uv else "")
+            + ", scaled down to it: "
             + ", ".join(f"{name} (x{factor:.2f})" for name, factor in sorted(scaled.items()))
         )
     return detail

@@ -159,8 +159,8 @@ class Metrics(_Exporter):
         self.channels_scaled = s(
             Gauge,
             "channels_scaled",
-            "Channels whose background over minutes is above signal.background_limit_uv, scaled down to it "
-            "before the model",
+            "Channels whose background over minutes is above signal.background_limit_uv (or its 1.5-4 Hz part above "
+            "signal.background_delta_limit_uv), scaled down to it before the model",
         )
         self.model_info = Gauge(
             f"{p}model_info",

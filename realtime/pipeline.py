@@ -76,7 +76,7 @@ from realtime.montage import Montage
 from realtime.preprocess import Resampler, resolve_unit
 from realtime.quality import FLAT_STD_UV, MAX_STD_UV, RAIL_FRACTION, channel_quality
 from realtime.ring_buffer import RingBuffer
-from realtime.scaling import BackgroundScaler, band_std_uv
+from realtime.scaling import BackgroundScaler
 from realtime.windowing import WindowScheduler
 
 log = logging.getLogger(__name__)
@@ -256,6 +256,7 @@ class Pipeline:
                 span_windows=span_windows,
                 min_windows=max(1, math.ceil(sig.background_min_s / window.hop_s)),
                 hold_max_windows=math.ceil(sig.background_hold_max_s / window.hop_s),
+                delta_limit_uv=sig.background_delta_limit_uv,
             )
             if sig.background_limit_uv > 0
             else None
@@ -364,7 +365,7 @@ class Pipeline:
         if good.any():
             inputs = self.resampler.to_model_rate(x[good], self.window_samples)
             if self.scaler is not None:
-                level[good] = band_std_uv(inputs, self.detector.sample_rate_hz)
+                level[good] = self.scaler.window_level_uv(inputs, self.detector.sample_rate_hz)
                 factors = self.scaler.factors()
                 if (factors[good] < 1).any():
                     inputs = inputs * factors[good, None].astype(inputs.dtype)
@@ -469,6 +470,7 @@ class Pipeline:
             max_std_uv=self.max_std_uv,
             scaled=scaled,
             background_limit_uv=0.0 if self.scaler is None else self.scaler.limit_uv,
+            background_delta_limit_uv=0.0 if self.scaler is None else self.scaler.delta_limit_uv,
         )
 
     def units_detail(self) -> str:
@@ -492,6 +494,8 @@ class Pipeline:
         rule = self.decision.config.aggregation
         k = "the highest channel" if rule == "max" else f"{self.decision.k_for(n)} of {n} channels"
         scaling = "off" if self.scaler is None else f"above {self.scaler.limit_uv:g} uV"
+        if self.scaler is not None and self.scaler.delta_limit_uv:
+            scaling += f", delta above {self.scaler.delta_limit_uv:g} uV"
         text = (
             f"scoring {n} of {self.n_stream_channels} channels (montage: {self.montage.describe()}; "
             f"bed rule ({rule}): {k}; background scaling: {scaling})"

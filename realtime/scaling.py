@@ -12,6 +12,13 @@ whose background level (the ``quantile`` of that history, the lower quartile by 
 network at ``limit_uv``, and a seizure on it keeps its size relative to that background. A channel at or
 below the limit is untouched (factor 1), so EEG of ordinary amplitude is scored exactly as without it.
 
+A large background whose power is mostly delta (a patient's high-voltage slow background) can sit under the broad
+limit and still be read as seizure: the network is not quiet on delta as large as a healthy spectrum's broad level
+(docs/background.md "A slow background"). With ``delta_limit_uv`` a window's level is the larger of its broad level
+and its 1.5-4 Hz level times ``limit_uv / delta_limit_uv`` (:meth:`BackgroundScaler.window_level_uv`), so such a
+background is scaled until its delta is at ``delta_limit_uv``; on a healthy spectrum (delta about half the broad
+level) the broad limit binds first, as before.
+
 A lower quantile over minutes is the background, not a seizure: a seizure must fill three quarters of the
 span (225 of 300 s) before it moves the lower quartile; a short artefact does not move it. The daemon's
 ``min_windows`` (``signal.background_min_s``, 20 s) is twice the 10 s within which a seizure must be alarmed: one
@@ -54,36 +61,49 @@ import scipy.signal
 from realtime.amplitude import ChannelHistory
 
 BAND_HZ = (1.5, 40.0)  # the shipped network's filter bank: 1.5-40 Hz (docs/training.md)
+DELTA_HZ = (1.5, 4.0)  # the delta band as far as the filter bank passes it (BackgroundScaler's delta_limit_uv)
 
 
 def band_std_uv(x: np.ndarray, rate_hz: float, band_hz: tuple[float, float] = BAND_HZ) -> np.ndarray:
     """Standard deviation (µV) of each row of ``x [n_channels, n_samples]`` within ``band_hz``: its linear
     trend removed, a Hann taper (so that a slow wave below the band does not leak into it), Parseval over the
     real FFT's bins in the band, corrected for the taper's power. Returns ``[n_channels]``."""
+    return band_stds_uv(x, rate_hz, (band_hz,))[0]
+
+
+def band_stds_uv(x: np.ndarray, rate_hz: float, bands_hz: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """:func:`band_std_uv` of ``x [n_channels, n_samples]`` in each of ``bands_hz`` from one FFT: ``[n_bands,
+    n_channels]``."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] < 2:
         raise ValueError(f"x must have shape [n_channels, n_samples >= 2], got {x.shape}")
-    low, high = band_hz
-    if not 0 <= low < high:
-        raise ValueError(f"band_hz must be (low, high) with 0 <= low < high, got {band_hz!r}")
+    for band in bands_hz:
+        if len(band) != 2 or not 0 <= band[0] < band[1]:
+            raise ValueError(f"band_hz must be (low, high) with 0 <= low < high, got {band!r}")
     n = x.shape[1]
-    taper, ramp, in_band = _terms(n, float(rate_hz), float(low), float(high))
+    taper, ramp = _taper(n)
     # the least-squares line is the mean plus the slope along the centred ramp (scipy.signal.detrend solves the
     # same by a general least-squares fit, 150x slower on [23, 1024])
     detrended = x - x.mean(axis=1, keepdims=True) - np.outer(x @ ramp / (ramp @ ramp), ramp)
-    spectrum = np.fft.rfft(detrended * taper, axis=1)[:, in_band]
-    power = 2.0 * (spectrum.real**2 + spectrum.imag**2).sum(axis=1) / (n * float(taper @ taper))
-    return np.sqrt(power)
+    spectrum = np.fft.rfft(detrended * taper, axis=1)
+    power = spectrum.real**2 + spectrum.imag**2
+    scale = 2.0 / (n * float(taper @ taper))
+    bins = [_bins(n, float(rate_hz), float(low), float(high)) for low, high in bands_hz]
+    return np.sqrt(np.stack([scale * power[:, b].sum(axis=1) for b in bins]))
 
 
 @functools.lru_cache(maxsize=8)
-def _terms(n: int, rate_hz: float, low: float, high: float) -> tuple[np.ndarray, np.ndarray, slice]:
-    """The Hann taper and centred ramp of ``n`` samples, and the real FFT's bins in ``[low, high]`` Hz (a slice:
-    they are contiguous), once per window length, rate and band."""
+def _taper(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Hann taper and the centred ramp of ``n`` samples, once per window length."""
+    return scipy.signal.get_window("hann", n), np.arange(n) - (n - 1) / 2.0
+
+
+@functools.lru_cache(maxsize=16)
+def _bins(n: int, rate_hz: float, low: float, high: float) -> slice:
+    """The real FFT's bins in ``[low, high]`` Hz (a slice: they are contiguous), once per length, rate and band."""
     freqs = np.fft.rfftfreq(n, 1.0 / rate_hz)
     idx = np.flatnonzero((freqs >= low) & (freqs <= high) & (freqs > 0) & (freqs < rate_hz / 2))
-    band = slice(int(idx[0]), int(idx[-1]) + 1) if idx.size else slice(0, 0)
-    return scipy.signal.get_window("hann", n), np.arange(n) - (n - 1) / 2.0, band
+    return slice(int(idx[0]), int(idx[-1]) + 1) if idx.size else slice(0, 0)
 
 
 class BackgroundScaler:
@@ -96,14 +116,18 @@ class BackgroundScaler:
         span_windows: int,
         min_windows: int,
         hold_max_windows: int = 0,
+        delta_limit_uv: float = 0.0,
     ):
         if not (np.isfinite(limit_uv) and limit_uv > 0):
             raise ValueError(f"limit_uv must be a finite number > 0, got {limit_uv!r}")
+        if not (np.isfinite(delta_limit_uv) and delta_limit_uv >= 0):
+            raise ValueError(f"delta_limit_uv must be a finite number >= 0 (0: off), got {delta_limit_uv!r}")
         if not 0 < quantile < 1:
             raise ValueError(f"quantile must lie in (0, 1), got {quantile!r}")
         if int(hold_max_windows) != hold_max_windows or hold_max_windows < 0:
             raise ValueError(f"hold_max_windows must be an integer >= 0, got {hold_max_windows!r}")
         self.limit_uv, self.quantile = float(limit_uv), float(quantile)
+        self.delta_limit_uv = float(delta_limit_uv)
         self.hold_max_windows = int(hold_max_windows)
         self.held_windows = 0  # windows of the current seizure whose level was held (reset when it ends)
         self._cap_uv: np.ndarray | None = None  # [n_channels] the level before the current seizure, while held
@@ -113,6 +137,17 @@ class BackgroundScaler:
         self.level_uv = np.full(int(n_channels), np.nan)  # per channel background level, after the last update
         self._prior_uv = np.full(int(n_channels), np.nan)  # the level before a loss, until the history is ready again
         self._factors = np.ones(int(n_channels))
+
+    def window_level_uv(self, x: np.ndarray, rate_hz: float) -> np.ndarray:
+        """One window's level ``[n_channels]`` (µV) of ``x [n_channels, n_samples]`` at ``rate_hz``, for
+        :meth:`update`: its :data:`BAND_HZ` standard deviation or, with ``delta_limit_uv``, the larger of that and
+        its :data:`DELTA_HZ` standard deviation times ``limit_uv / delta_limit_uv``, so that the factor is
+        ``min(limit_uv / broad, delta_limit_uv / delta)`` on a steady background: one whose delta is above its own
+        limit is scaled down to it even where its broad level is not (docs/background.md "A limit for delta")."""
+        if not self.delta_limit_uv:
+            return band_std_uv(x, rate_hz)
+        broad, delta = band_stds_uv(x, rate_hz, (BAND_HZ, DELTA_HZ))
+        return np.maximum(broad, delta * (self.limit_uv / self.delta_limit_uv))
 
     def update(self, level_uv: np.ndarray, in_seizure: bool = False) -> None:
         """Record one window's band-limited ``level_uv [n_channels]`` (NaN: the channel was not scored).

@@ -168,7 +168,16 @@ def test_a_limit_measured_on_its_own_is_added_to_the_signal_section_keeping_the_
         "background_limit_uv: python -m experiments.scaling --limit-gains 2 (2026-12-04 08:00 UTC)"
     )
     assert read_card(export)["settings"]["signal"] == got
+    # the delta limit beside it: both kept, each with its note
+    got = write_optional_setting(export, "signal", "background_delta_limit_uv", 35.0, stamp)
+    assert (got["background_limit_uv"], got["background_delta_limit_uv"]) == (60.0, 35.0)
+    assert got["derived_by"].endswith(
+        "; background_delta_limit_uv: python -m experiments.scaling --limit-gains 2 (2026-12-04 08:00 UTC)"
+    )
+    assert "; background_limit_uv: python -m" in got["derived_by"]
     card_bytes = (export / "model_card.json").read_bytes()
+    with pytest.raises(SettingsError, match=r"signal.background_delta_limit_uv must be >= 0 \(0: off\), got -2"):
+        write_optional_setting(export, "signal", "background_delta_limit_uv", -2, stamp)
     with pytest.raises(SettingsError, match=r"signal.background_limit_uv must be >= 0 \(0: off\), got -1"):
         write_optional_setting(export, "signal", "background_limit_uv", -1, stamp)
     with pytest.raises(SettingsError, match=r"signal.amplitude_low_uv is not a setting written on its own"):

@@ -83,6 +83,8 @@ def test_valid_settings_are_kept_and_each_section_and_key_is_optional():
         ({"signal": {"amplitude_high_uv": float("nan")}}, "nan"),
         ({"signal": {"background_limit_uv": -5.0}}, "-5.0"),
         ({"signal": {"background_limit_uv": "50"}}, "'50'"),
+        ({"signal": {"background_delta_limit_uv": -1.0}}, "-1.0"),
+        ({"signal": {"background_delta_limit_uv": None}}, "None"),
         ({"window": {"hop_s": 1.0}}, "'window'"),
         ({"decision": [0.5]}, "[0.5]"),
         ([1, 2], "[1, 2]"),
@@ -167,6 +169,12 @@ def test_a_toml_file_with_the_model_keys_commented_out_leaves_them_to_the_card()
     cfg, src = apply_model_settings(build_config({}, {"signal.background_limit_uv": 0.0}), card)
     assert (cfg.signal.background_limit_uv, src["signal.background_limit_uv"]) == (0.0, "command line")
     assert apply_model_settings(build_config({}), {})[0].signal.background_limit_uv == 50.0  # built-in
+    # the delta limit the same way
+    card = {"signal": {"background_delta_limit_uv": 35.0, "derived_by": "docs/background.md"}}
+    cfg, src = apply_model_settings(load_config(REPO / "config" / "realtime-detect.toml"), card)
+    assert (cfg.signal.background_delta_limit_uv, src["signal.background_delta_limit_uv"]) == (35.0, "model card")
+    cfg, src = apply_model_settings(build_config({}, {"signal.background_delta_limit_uv": 0.0}), card)
+    assert (cfg.signal.background_delta_limit_uv, src["signal.background_delta_limit_uv"]) == (0.0, "command line")
 
 
 # ----------------------------------------------------------------------------- offline and daemon use them

@@ -485,3 +485,79 @@ def test_a_recording_resumed_after_a_short_pause_keeps_its_scaling(detector, pau
     assert after and sorted(results[-1].scaled_channels) == ["C3", "C4", "Cz"]
     assert all(sorted(r.scaled_channels) == ["C3", "C4", "Cz"] for r in after) is scaled_at_once
     assert (after[0].scaled_channels == {}) is not scaled_at_once
+
+
+# --------------------------------------------------------------------------- the delta limit
+def slow_patient(seconds: float, delta_uv: float = 60.0, alpha_uv: float = 10.0) -> np.ndarray:
+    """[n, 4] µV: C3, C4, Cz a background whose power is mostly delta (a 2.5 Hz rhythm of std ``delta_uv`` and
+    a 10 Hz one of std ``alpha_uv``), Pz a healthy spectrum of the same broad size (10 Hz, delta 0.3 of it)."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    slow = delta_uv * np.sqrt(2) * np.sin(2 * np.pi * 2.5 * t) + alpha_uv * np.sqrt(2) * np.sin(2 * np.pi * 10 * t)
+    broad = float(np.hypot(delta_uv, alpha_uv))
+    healthy = broad * np.sqrt(2) * (0.3 * np.sin(2 * np.pi * 2.5 * t) + np.sqrt(0.91) * np.sin(2 * np.pi * 10.3 * t))
+    return np.stack([slow, slow, slow, healthy], axis=1)
+
+
+def test_the_delta_band_is_measured_from_the_same_spectrum():
+    from realtime.scaling import BAND_HZ, DELTA_HZ, band_stds_uv
+
+    x = slow_patient(4.096)[:1024].T
+    both = band_stds_uv(x, RATE, (BAND_HZ, DELTA_HZ))
+    np.testing.assert_array_equal(both[0], band_std_uv(x, RATE))
+    np.testing.assert_array_equal(both[1], band_std_uv(x, RATE, DELTA_HZ))
+    np.testing.assert_allclose(both[:, 0], [np.hypot(60.0, 10.0), 60.0], rtol=0.02)  # 2.5 Hz in both, 10 Hz in one
+    with pytest.raises(ValueError, match=r"0 <= low < high, got \(4.0, 1.5\)"):
+        band_stds_uv(x, RATE, (BAND_HZ, (4.0, 1.5)))
+
+
+def test_a_window_level_weighs_its_delta_against_the_delta_limit():
+    x = slow_patient(4.096)[:1024].T
+    broad = band_std_uv(x, RATE)
+    args = {"quantile": 0.25, "span_windows": 20, "min_windows": 4}
+    off = BackgroundScaler(4, limit_uv=80.0, **args)
+    np.testing.assert_array_equal(off.window_level_uv(x, RATE), broad)  # without a delta limit: the broad level
+    on = BackgroundScaler(4, limit_uv=80.0, delta_limit_uv=30.0, **args)
+    level = on.window_level_uv(x, RATE)
+    # the slow channels: 60 uV of delta, at 80/30 times: above their broad 61 uV; the healthy one: its broad level
+    np.testing.assert_allclose(level[:3], 60.0 * 80.0 / 30.0, rtol=0.02)
+    assert level[3] == broad[3]
+    for _ in range(4):
+        on.update(level)
+        off.update(broad)
+    # under the broad limit of 80 uV, the slow channels are scaled until their delta is at 30 uV; Pz is not
+    np.testing.assert_allclose(on.factors(), [0.5, 0.5, 0.5, 1.0], rtol=0.02)
+    np.testing.assert_array_equal(off.factors(), np.ones(4))
+    with pytest.raises(ValueError, match=r"delta_limit_uv must be a finite number >= 0 \(0: off\), got -1.0"):
+        BackgroundScaler(4, limit_uv=80.0, delta_limit_uv=-1.0, **args)
+
+
+def test_a_slow_background_under_the_broad_limit_is_scaled_by_its_delta(detector, toy_export, tmp_path, capsys):
+    """The pipeline and ``realtime-detect --file --background-delta-limit-uv``: the slow channels' windows reach the
+    model scaled (the factors in each ``--windows`` line), the healthy one is not, and the status detail and the
+    connected message say which limit; without the delta limit nothing under the broad limit is scaled."""
+    from realtime.cli import detect_main
+    from realtime.recordings import write_npz
+
+    x = slow_patient(40.0)
+    pipe, on, _ = run(detector, 80.0, x, background_delta_limit_uv=30.0)
+    assert sorted(on[-1].scaled_channels) == ["C3", "C4", "Cz"]
+    assert all(f == pytest.approx(0.5, rel=0.03) for f in on[-1].scaled_channels.values())
+    assert "background scaling: above 80 uV, delta above 30 uV)" in pipe.channels_detail()
+    detail = pipe.quality_detail({}, {}, on[-1].scaled_channels)
+    assert "background above 80 uV (1.5-40 Hz, over minutes) or 30 uV (1.5-4 Hz), scaled down to it: C3 (x0.5" in detail
+    _, plain, _ = run(detector, 80.0, x)
+    assert all(r.scaled_channels == {} for r in plain)
+
+    path = write_npz(tmp_path / "slow.npz", x.T, RATE, NAMES)
+    argv = ["--file", str(path), "--json", "--windows", "--model", str(toy_export), "--backend", "litert"]
+    argv += ["--background-limit-uv", "80"]
+
+    def last_window(extra):
+        assert detect_main([*argv, *extra]) == 0
+        lines = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
+        return [x for x in lines if x["type"] == "window"][-1]
+
+    assert last_window(["--background-delta-limit-uv", "0"])["scaled_channels"] == {}
+    assert sorted(last_window(["--background-delta-limit-uv", "30"])["scaled_channels"]) == ["C3", "C4", "Cz"]
+    assert detect_main([*argv, "--background-delta-limit-uv", "-5"]) == 78
+    assert "signal.background_delta_limit_uv: must be >= 0 (0 = off), got -5.0" in capsys.readouterr().err
