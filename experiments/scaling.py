@@ -11,6 +11,7 @@
     python -m experiments.scaling --limit-gains 2.5 2 1.5 [--write-card EXPORT]   # the corrected rule's limit
     python -m experiments.scaling --limit-only          # the first rule's value, from the background corpus alone
     python -m experiments.scaling --delta-levels 0 70 100   # each person's 1.5-4 Hz level: the delta limit's rule
+    python -m experiments.scaling --delta-levels 70 --write-card EXPORT   # write that limit into EXPORT's card
 
 Needs ../shared/data: ``background/`` (the rule, the false alarms), ``bonn/`` and ``nscnd/`` (the test split's
 stitched recordings). Not part of the test run.
@@ -640,8 +641,11 @@ def main(argv=None) -> int:
         ap.error(f"--rise-to {args.rise_to:g} needs --sessions PAUSE_S: the background rises along each session")
     if bool(args.cv_run) != bool(args.cv_exports) or (args.cv_run and not args.slow_background):
         ap.error("--cv-run and --cv-exports go together, with --slow-background")
-    if args.write_card and not args.limit_gains:
-        ap.error(f"--write-card {args.write_card!r} needs --limit-gains: it writes the corrected rule's limit")
+    if args.write_card and not (args.limit_gains or (args.delta_levels and len(args.delta_levels) == 1)):
+        ap.error(
+            f"--write-card {args.write_card!r} needs --limit-gains (the corrected rule's limit) or --delta-levels "
+            "with one UV (the delta limit from it)"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for noisy in ("realtime", "evaluation", "absl"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -667,6 +671,14 @@ def main(argv=None) -> int:
                 "limit_uv": math.floor(max(got.values()) / 5.0) * 5.0,  # rounded down to 5 uV
             }
             log.info("delta levels at %g uV: %s", uv, res["delta_levels_uv"][f"{uv:g}"])
+        if args.write_card:
+            from evaluation.model_settings import derived_by, write_optional_setting
+
+            command = f"python -m experiments.scaling --delta-levels {args.delta_levels[0]:g}"
+            limit_uv = res["delta_levels_uv"][f"{args.delta_levels[0]:g}"]["limit_uv"]
+            res["written"] = write_optional_setting(
+                args.write_card, "signal", "background_delta_limit_uv", limit_uv, derived_by(command)
+            )
         return _report(res, args.json)
     det = load_detector(args.export, backend=args.backend, threads=args.threads)
     base = apply_model_settings(load_config(None), getattr(det, "settings", None))[0]

@@ -78,7 +78,11 @@ def test_write_card_without_the_corrected_rule_is_refused_before_any_data_is_rea
     with pytest.raises(SystemExit) as info:
         main(["--data-root", str(tmp_path / "absent"), "--write-card", "EXP"])
     assert info.value.code == 2
-    assert "--write-card 'EXP' needs --limit-gains" in capsys.readouterr().err
+    assert "--write-card 'EXP' needs --limit-gains (the corrected rule's limit) or --delta-levels with one UV" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):  # the delta limit comes from one size of the slow background
+        main(["--data-root", str(tmp_path / "absent"), "--delta-levels", "70", "100", "--write-card", "EXP"])
 
 
 def test_a_rising_background_needs_sessions_and_rises_from_2_to_12_min(capsys, tmp_path):
@@ -196,13 +200,10 @@ def test_the_rise_probe_is_the_non_seizure_excerpt_looped_with_a_rising_gain(tmp
     assert RISE_S[1] < rec.duration_s and last / first == pytest.approx(4.0, rel=0.35)  # the same EEG, 4x larger
 
 
-def test_the_slow_background_is_scored_by_the_detector_that_held_each_person_out(toy_export, tmp_path: Path):
-    """alarms_on_slow_background: eegmmidb-like files with a delta rhythm made dominant to the target (the toy, an
-    amplitude detector, alarms on it with scaling off); a person -> detector mapping scores only the persons a fold
-    held out (--cv-run), one detector scores them all."""
+def slow_corpus(root: Path) -> Path:
+    """``root/eegmmidb/S00k/S00kR01.edf`` for two persons: 60 s of three channels, a 2 Hz rhythm of 7 µV rms and
+    5 µV of noise (the ``background`` folder's layout)."""
     import edfio
-
-    from experiments.scaling import alarms_on_slow_background
 
     rate, rng = 160.0, np.random.default_rng(3)
     t = np.arange(int(60 * rate)) / rate
@@ -217,9 +218,41 @@ def test_the_slow_background_is_scored_by_the_detector_that_held_each_person_out
             )
             for k, name in enumerate(("C3", "C4", "Cz"))
         ]
-        path = tmp_path / "eegmmidb" / person / f"{person}R01.edf"
+        path = root / "eegmmidb" / person / f"{person}R01.edf"
         path.parent.mkdir(parents=True, exist_ok=True)
         edfio.Edf(signals).write(path)
+    return root
+
+
+def test_the_delta_limit_is_the_highest_persons_delta_level_on_the_slow_background(tmp_path: Path, capsys):
+    """--delta-levels: each person's 1.5-4 Hz level (median of the channels' lower quartiles of window std) as the
+    files come (0) and with their delta made dominant; the limit is the highest rounded down to 5 µV."""
+    import json
+
+    from experiments.scaling import main, person_levels
+    from realtime.scaling import DELTA_HZ
+
+    corpus = slow_corpus(tmp_path / "background")
+    as_recorded = person_levels(corpus, DELTA_HZ)
+    assert set(as_recorded) == {"eegmmidb/S001", "eegmmidb/S002"}
+    assert all(6.0 < v < 8.0 for v in as_recorded.values())  # the 2 Hz rhythm's 7.1 µV rms, a little noise
+    slow = person_levels(corpus, DELTA_HZ, slow_uv=100.0)
+    assert all(80.0 < v < 100.0 for v in slow.values())  # nearly all of the 100 µV is delta now
+    out = tmp_path / "levels.json"
+    assert main(["--data-root", str(tmp_path), "--delta-levels", "0", "100", "--json", str(out)]) == 0
+    got = json.loads(out.read_text())["delta_levels_uv"]
+    assert got["0"]["highest"] == pytest.approx(max(as_recorded.values()), abs=0.05)
+    assert got["100"]["limit_uv"] == 5.0 * (max(slow.values()) // 5.0)
+    capsys.readouterr()
+
+
+def test_the_slow_background_is_scored_by_the_detector_that_held_each_person_out(toy_export, tmp_path: Path):
+    """alarms_on_slow_background: eegmmidb-like files with a delta rhythm made dominant to the target (the toy, an
+    amplitude detector, alarms on it with scaling off); a person -> detector mapping scores only the persons a fold
+    held out (--cv-run), one detector scores them all."""
+    from experiments.scaling import alarms_on_slow_background
+
+    slow_corpus(tmp_path)
     det = load_detector(toy_export, backend="litert")
     off = Config(
         signal=SignalConfig(montage="as_recorded", background_limit_uv=0.0),
