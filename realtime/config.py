@@ -89,7 +89,8 @@ class SignalConfig:
     background_limit_uv: float = 50.0
     # With scaling on, a channel whose 1.5-4 Hz background is above this is scaled down to it too, even where its
     # 1.5-40 Hz background is under background_limit_uv: a patient's large slow background, on which the network
-    # is not quiet (docs/background.md "A limit for delta"). 0 = off. A model card's value takes precedence.
+    # is not quiet (docs/background.md "A limit for delta"). 0 = off. The value is the network's (the shipped card
+    # sets 35), so a model card's value takes precedence, and a card without one gets this built-in 0.
     background_delta_limit_uv: float = 0.0
     background_quantile: float = 0.25
     # the scaler's own history before it may scale (<= amplitude_span_s): twice the 10 s within which a seizure

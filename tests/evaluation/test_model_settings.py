@@ -53,9 +53,11 @@ def test_shipped_card_has_the_settings_it_runs_with():
     assert s["signal"]["background_limit_uv"] == 50.0  # docs/background.md "The limit corrected"
     assert "python -m experiments.amplitude" in s["signal"]["derived_by"]
     assert "; background_limit_uv: python -m experiments.scaling --limit-gains 2.5 2 1.5" in s["signal"]["derived_by"]
+    assert s["signal"]["background_delta_limit_uv"] == 35.0  # docs/background.md "A limit for delta"
+    assert "; background_delta_limit_uv: python -m experiments.scaling --delta-levels 70" in s["signal"]["derived_by"]
     # what the card says is what each section's checker accepts
     assert decision_settings(s["decision"], s["decision"]["derived_by"]) == s["decision"]
-    assert signal_settings(8.7, 465.0, s["signal"]["derived_by"], 50.0) == s["signal"]
+    assert signal_settings(8.7, 465.0, s["signal"]["derived_by"], 50.0, 35.0) == s["signal"]
 
 
 def test_writes_decision_then_signal_keeping_every_other_key(export):
@@ -78,14 +80,16 @@ def test_writes_decision_then_signal_keeping_every_other_key(export):
     sig = signal_settings(10, 400.5, "python -m experiments.amplitude runs/x (2026-12-01 09:06 UTC)")
     write_card_settings(export, "signal", sig)
     card = read_card(export)  # still a valid export: the sha256 list covers the model files, not the card
-    limit = before["settings"]["signal"]["background_limit_uv"]  # measured by another command: kept, with its note
+    limit = before["settings"]["signal"]["background_limit_uv"]  # measured by other commands: kept, with their notes
     assert card["settings"]["decision"] == got
     assert card["settings"]["signal"] == {
         "amplitude_low_uv": 10.0,
         "amplitude_high_uv": 400.5,
         "background_limit_uv": limit,
+        "background_delta_limit_uv": before["settings"]["signal"]["background_delta_limit_uv"],
         "derived_by": f"{sig['derived_by']}; background_limit_uv: python -m experiments.scaling "
-        "--limit-gains 2.5 2 1.5 (2026-12-03 16:49 UTC)",
+        "--limit-gains 2.5 2 1.5 (2026-12-03 16:49 UTC); background_delta_limit_uv: python -m experiments.scaling "
+        "--delta-levels 70 (2026-12-04 14:39 UTC)",
     }
     assert {k: v for k, v in card.items() if k != "settings"} == {k: v for k, v in before.items() if k != "settings"}
     assert list(card)[: len(before)] == list(before)  # key order kept, settings appended
@@ -162,15 +166,17 @@ def test_a_limit_measured_on_its_own_is_added_to_the_signal_section_keeping_the_
     stamp = derived_by("python -m experiments.scaling --limit-gains 2", dt.datetime(2026, 12, 4, 8, 0, tzinfo=dt.UTC))
     got = write_optional_setting(export, "signal", "background_limit_uv", 60.0, stamp)
     assert (got["amplitude_low_uv"], got["amplitude_high_uv"], got["background_limit_uv"]) == (8.7, 465.0, 60.0)
-    # the amplitude bounds' note stays, the limit's old note is replaced by the new one
+    # the amplitude bounds' and the delta limit's notes stay, the limit's old note is replaced by the new one
     assert got["derived_by"] == (
         "python -m experiments.amplitude runs/inception-scalp (2026-11-24 09:51 UTC); "
+        "background_delta_limit_uv: python -m experiments.scaling --delta-levels 70 (2026-12-04 14:39 UTC); "
         "background_limit_uv: python -m experiments.scaling --limit-gains 2 (2026-12-04 08:00 UTC)"
     )
+    assert got["background_delta_limit_uv"] == 35.0
     assert read_card(export)["settings"]["signal"] == got
     # the delta limit beside it: both kept, each with its note
-    got = write_optional_setting(export, "signal", "background_delta_limit_uv", 35.0, stamp)
-    assert (got["background_limit_uv"], got["background_delta_limit_uv"]) == (60.0, 35.0)
+    got = write_optional_setting(export, "signal", "background_delta_limit_uv", 30.0, stamp)
+    assert (got["background_limit_uv"], got["background_delta_limit_uv"]) == (60.0, 30.0)
     assert got["derived_by"].endswith(
         "; background_delta_limit_uv: python -m experiments.scaling --limit-gains 2 (2026-12-04 08:00 UTC)"
     )
