@@ -85,10 +85,10 @@ def band_stds_uv(x: np.ndarray, rate_hz: float, bands_hz: tuple[tuple[float, flo
     # the least-squares line is the mean plus the slope along the centred ramp (scipy.signal.detrend solves the
     # same by a general least-squares fit, 150x slower on [23, 1024])
     detrended = x - x.mean(axis=1, keepdims=True) - np.outer(x @ ramp / (ramp @ ramp), ramp)
-    spectrum = np.fft.rfft(detrended * taper, axis=1)
+    bins = [_bins(n, float(rate_hz), float(low), float(high)) for low, high in bands_hz]
+    spectrum = np.fft.rfft(detrended * taper, axis=1)[:, : max(b.stop for b in bins)]  # the bands' bins only
     power = spectrum.real**2 + spectrum.imag**2
     scale = 2.0 / (n * float(taper @ taper))
-    bins = [_bins(n, float(rate_hz), float(low), float(high)) for low, high in bands_hz]
     return np.sqrt(np.stack([scale * power[:, b].sum(axis=1) for b in bins]))
 
 

@@ -394,6 +394,15 @@ def test_offline_windows_lines_carry_the_factors(detector, toy_export, tmp_path)
     assert all(0 < f < 0.2 for f in windows[-1]["scaled_channels"].values())
 
 
+def last_offline_window(argv, capsys) -> dict:
+    """``realtime-detect ARGV`` (a ``--file ... --json --windows`` run, exit 0): its last ``window`` line."""
+    from realtime.cli import detect_main
+
+    assert detect_main(argv) == 0
+    lines = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
+    return [x for x in lines if x["type"] == "window"][-1]
+
+
 def test_the_command_line_sets_or_turns_off_the_limit(toy_export, tmp_path, capsys):
     """``realtime-detect --file --background-limit-uv``: 0 scores the large background as it comes, a limit scales
     it (once 20 s of history are seen), a negative one is a config error (exit 78) quoting the value."""
@@ -403,13 +412,12 @@ def test_the_command_line_sets_or_turns_off_the_limit(toy_export, tmp_path, caps
     path = write_npz(tmp_path / "patient.npz", patient(75.0, burst=(0.0, 0.0)).T, RATE, NAMES)
     argv = ["--file", str(path), "--json", "--windows", "--model", str(toy_export), "--backend", "litert"]
 
-    def last_window(extra):
-        assert detect_main([*argv, *extra]) == 0
-        lines = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
-        return [x for x in lines if x["type"] == "window"][-1]
-
-    assert last_window(["--background-limit-uv", "0"])["scaled_channels"] == {}
-    assert sorted(last_window(["--background-limit-uv", "15"])["scaled_channels"]) == ["C3", "C4", "Cz"]
+    assert last_offline_window([*argv, "--background-limit-uv", "0"], capsys)["scaled_channels"] == {}
+    assert sorted(last_offline_window([*argv, "--background-limit-uv", "15"], capsys)["scaled_channels"]) == [
+        "C3",
+        "C4",
+        "Cz",
+    ]
     assert detect_main([*argv, "--background-limit-uv", "-5"]) == 78
     assert "signal.background_limit_uv: must be >= 0 (0 = off), got -5.0" in capsys.readouterr().err
 
@@ -552,12 +560,11 @@ def test_a_slow_background_under_the_broad_limit_is_scaled_by_its_delta(detector
     argv = ["--file", str(path), "--json", "--windows", "--model", str(toy_export), "--backend", "litert"]
     argv += ["--background-limit-uv", "80"]
 
-    def last_window(extra):
-        assert detect_main([*argv, *extra]) == 0
-        lines = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
-        return [x for x in lines if x["type"] == "window"][-1]
-
-    assert last_window(["--background-delta-limit-uv", "0"])["scaled_channels"] == {}
-    assert sorted(last_window(["--background-delta-limit-uv", "30"])["scaled_channels"]) == ["C3", "C4", "Cz"]
+    assert last_offline_window([*argv, "--background-delta-limit-uv", "0"], capsys)["scaled_channels"] == {}
+    assert sorted(last_offline_window([*argv, "--background-delta-limit-uv", "30"], capsys)["scaled_channels"]) == [
+        "C3",
+        "C4",
+        "Cz",
+    ]
     assert detect_main([*argv, "--background-delta-limit-uv", "-5"]) == 78
     assert "signal.background_delta_limit_uv: must be >= 0 (0 = off), got -5.0" in capsys.readouterr().err
