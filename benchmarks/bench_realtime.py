@@ -138,7 +138,7 @@ def bench_resample(quick: bool, cache_bandwidth_gbs: float) -> dict:
     same = bool(np.array_equal(y_poly, rs.to_model_rate_filtered(x, W)))
     from realtime.preprocess import _clean_outputs_matrix
 
-    matrix = _clean_outputs_matrix(FS, 250.0, W)
+    matrix = _clean_outputs_matrix(FS, 250.0, W, rs.half_periods)
     sparse_bytes = x.nbytes + y_poly.nbytes + matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
     # FFT resampling of the same native span the window covers, to W samples
     span = x[:, int(round(first)) : int(round(last)) + 1]

@@ -323,6 +323,8 @@ def daemon_config(args, work: Path, tag: str, model: str, beds: list[tuple[str, 
     ]
     if args.threads is not None:
         lines.append(f"threads = {int(args.threads)}")
+    if args.resample_filter is not None:
+        lines += ["", "[signal]", f"resample_filter = {toml_str(args.resample_filter)}"]
     lines += [
         "",
         "[alerts]",
@@ -724,6 +726,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     ap.add_argument("--threads", type=int, default=None, help="model.threads (default: the daemon's, 0 = every core)")
     ap.add_argument("--model", default="", help="export directory (default: the shipped model)")
+    ap.add_argument(
+        "--resample-filter",
+        choices=("training", "short"),
+        default=None,
+        help="signal.resample_filter (default: the daemon's, training): 'short' ends each window 28 ms sooner",
+    )
     ap.add_argument("--separate-max", type=int, default=10, help="one daemon per bed only up to this many beds")
     ap.add_argument("--chunk-s", type=float, default=1 / 32, help="signal seconds per chunk the outlets push")
     ap.add_argument("--seed", type=int, default=0)

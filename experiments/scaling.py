@@ -8,6 +8,7 @@
                                   [--rise-probe 4 --scaling on]   # TEST data: a child's EEG whose gain rises to 4x
                                   [--slow-background 100 --scaling off on]   # eegmmidb, its delta made dominant
                                   [--delta-limit UV]   # signal.background_delta_limit_uv (default: shipped)
+                                  [--resample-filter short]   # signal.resample_filter (default: training)
     python -m experiments.scaling --limit-gains 2.5 2 1.5 [--write-card EXPORT]   # the corrected rule's limit
     python -m experiments.scaling --limit-only          # the first rule's value, from the background corpus alone
     python -m experiments.scaling --delta-levels 0 70 100   # each person's 1.5-4 Hz level: the delta limit's rule
@@ -556,6 +557,12 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--min-s", type=float, default=None, help="signal.background_min_s (default: the shipped)")
     ap.add_argument(
+        "--resample-filter",
+        choices=("training", "short"),
+        default=None,
+        help="signal.resample_filter: the resampler's filter (default: training, resample_poly's)",
+    )
+    ap.add_argument(
         "--montage",
         default=None,
         choices=["as_recorded", "bipolar", "average"],
@@ -702,14 +709,22 @@ def main(argv=None) -> int:
     min_s = base.signal.background_min_s if args.min_s is None else args.min_s
     if args.montage is not None:
         base = dataclasses.replace(base, signal=dataclasses.replace(base.signal, montage=args.montage))
+    if args.resample_filter is not None:
+        base = dataclasses.replace(base, signal=dataclasses.replace(base.signal, resample_filter=args.resample_filter))
     res.update(limit_uv=limit, delta_limit_uv=delta_limit, background_min_s=min_s, montage=base.signal.montage)
+    res["resample_filter"] = base.signal.resample_filter
 
     def configs_for(detector) -> dict:
         """``--scaling``'s configurations for ``detector``: its card's settings, then this command's signal ones."""
         b = base
         if detector is not det:
             b = apply_model_settings(load_config(None), getattr(detector, "settings", None))[0]
-            b = dataclasses.replace(b, signal=dataclasses.replace(b.signal, montage=base.signal.montage))
+            b = dataclasses.replace(
+                b,
+                signal=dataclasses.replace(
+                    b.signal, montage=base.signal.montage, resample_filter=base.signal.resample_filter
+                ),
+            )
         return {
             name: dataclasses.replace(b, signal=dataclasses.replace(b.signal, background_min_s=min_s, **changes))
             for name, changes in (

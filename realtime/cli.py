@@ -13,7 +13,7 @@ import sys
 import time
 
 from realtime import __version__
-from realtime.config import MONTAGES
+from realtime.config import MONTAGES, RESAMPLE_FILTERS
 from realtime.daemon import EX_CONFIG, EX_OK, EX_SOFTWARE, configure_logging
 
 log = logging.getLogger("realtime.cli")
@@ -28,6 +28,7 @@ OVERRIDES = {
     "montage": "signal.montage",
     "background_limit_uv": "signal.background_limit_uv",
     "background_delta_limit_uv": "signal.background_delta_limit_uv",
+    "resample_filter": "signal.resample_filter",
     "model": "model.path",
     "backend": "model.backend",
     "device": "model.device",
@@ -117,6 +118,12 @@ def build_detect_parser() -> argparse.ArgumentParser:
         metavar="UV",
         help="with background scaling on, scale a channel whose 1.5-4 Hz background over minutes is above UV down "
         "to it too; 0 turns it off (signal.background_delta_limit_uv; default: the model card's, else 0)",
+    )
+    g.add_argument(
+        "--resample-filter",
+        choices=RESAMPLE_FILTERS,
+        help="the resampler's filter: 'training' (resample_poly's, as the network was trained; each window ends 40 ms "
+        "before the newest sample at 256 Hz) or 'short' (as flat to 40 Hz, 12 ms at 256 Hz) (signal.resample_filter)",
     )
     g = ap.add_argument_group("model")
     g.add_argument("--model", metavar="PATH", help="model export directory (model.path; default: the shipped model)")

@@ -100,6 +100,12 @@ class SignalConfig:
     # epilepticus is scaled by the background before it, not by its own size), for at most this long; 0: no hold
     # (docs/background.md "A seizure that goes on")
     background_hold_max_s: float = 600.0
+    # The resampler's anti-aliasing filter (realtime.preprocess): each window ends half its length before the
+    # newest sample. "training": resample_poly's default, with which the training's records were resampled (the
+    # network's inputs exactly; 40 ms of every alarm's latency at 256 Hz). "short": the same design, as short as
+    # keeps it as flat to 40 Hz, the top of the network's filter bank (12-15 ms at 200-2048 Hz, 23-90 ms at 100-174
+    # Hz, where the training's is 58-100 ms).
+    resample_filter: str = "training"
 
 
 @dataclass(frozen=True)
@@ -240,6 +246,7 @@ class Config:
 
 
 MONTAGES = ("as_recorded", "bipolar", "average")
+RESAMPLE_FILTERS = ("training", "short")  # signal.resample_filter (realtime.preprocess.half_periods_for)
 AGGREGATIONS = ("max", "k_of_n", "binomial")
 BED_KEYS = tuple(f.name for f in fields(BedConfig))
 # The sections of single settings (the bed list and discovery are read, compared and reloaded apart).
@@ -394,6 +401,10 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
     check(
         math.isfinite(sg.background_delta_limit_uv) and sg.background_delta_limit_uv >= 0,
         f"signal.background_delta_limit_uv: must be >= 0 (0 = off), got {sg.background_delta_limit_uv!r}",
+    )
+    check(
+        sg.resample_filter in RESAMPLE_FILTERS,
+        f"signal.resample_filter: expected one of {', '.join(map(repr, RESAMPLE_FILTERS))}, got {sg.resample_filter!r}",
     )
     check(
         0 < sg.background_min_s <= sg.amplitude_span_s,

@@ -73,7 +73,7 @@ from realtime.clock import ClockEvent, SampleClock, jump_tolerance_s
 from realtime.config import DecisionConfig, SignalConfig, WindowConfig
 from realtime.decision import DecisionEvent, DecisionMachine
 from realtime.montage import Montage
-from realtime.preprocess import Resampler, resolve_unit
+from realtime.preprocess import RESAMPLE_HALF_PERIODS, Resampler, half_periods_for, resolve_unit
 from realtime.quality import FLAT_STD_UV, MAX_STD_UV, RAIL_FRACTION, channel_quality
 from realtime.ring_buffer import RingBuffer
 from realtime.scaling import BackgroundScaler
@@ -214,7 +214,8 @@ class Pipeline:
         self.detector = detector
         self.sfreq = float(sfreq)
         self.window_samples = int(detector.window_samples)
-        self.resampler = Resampler(self.sfreq, float(detector.sample_rate_hz))
+        rate = float(detector.sample_rate_hz)
+        self.resampler = Resampler(self.sfreq, rate, half_periods_for(sig.resample_filter, self.sfreq, rate))
         self.native_window_samples = self.resampler.native_samples_needed(self.window_samples)
         self.resampler.prepare(self.window_samples)
         self.hop_samples = float(window.hop_s) * self.sfreq
@@ -500,6 +501,11 @@ class Pipeline:
             f"scoring {n} of {self.n_stream_channels} channels (montage: {self.montage.describe()}; "
             f"bed rule ({rule}): {k}; background scaling: {scaling})"
         )
+        if self.resampler.half_periods != RESAMPLE_HALF_PERIODS:  # said only when it is not the training's
+            text = text[:-1] + (
+                f"; resampling filter: {self.resampler.half_periods} periods, the window ends "
+                f"{self.resampler.end_delay_s * 1000:.0f} ms before the newest sample)"
+            )
         if self.left_out_channels:
             text += f"; left out: {describe_left_out(self.left_out_channels)}"
         if self.assumed_uv_channels:

@@ -21,6 +21,15 @@ asks for a margin on both sides (:meth:`Resampler.native_samples_needed`) and re
 whose whole filter support lies inside the input: the window is clean, at the price of ending a few
 tens of milliseconds (``Resampler.end_delay_s``) before the newest sample.
 
+The filter is resample_poly's default, ``firwin(2 * half_len + 1, 1 / max(up, down), window=("kaiser", 5.0))``
+with ``half_len = half_periods * max(up, down)`` taps at the up-sampled rate and ``half_periods`` 10: its half
+length is 10 periods of the lower of the two rates, so the window ends ``half_periods / min(native, model)``
+seconds before the newest sample (40 ms at 256 Hz to 250 Hz). The training's records were resampled with it, so
+it gives the network's inputs exactly (``signal.resample_filter = "training"``). ``"short"``
+(:func:`short_half_periods`) takes the same design with the fewest half periods whose gain stays within
+:data:`SHORT_FLAT_TOLERANCE` of 1 from 0.5 Hz to :data:`SHORT_FLAT_TO_HZ` (the top of the network's filter bank):
+3 at 200-2048 Hz (12-15 ms instead of 40-50), 4 at 160 and 173.61 Hz, 5 at 128 Hz, 9 at 100 Hz.
+
 Only those clean outputs are kept, so the resampler applies resample_poly's linear map restricted to
 them: a sparse ``[window_samples, n_native]`` matrix (about 20 taps per output at 256 Hz), made once per
 rate and window length from resample_poly's own responses to unit impulses and shared by every bed of
@@ -38,11 +47,16 @@ from fractions import Fraction
 
 import numpy as np
 from scipy import sparse
-from scipy.signal import firwin, resample_poly
+from scipy.signal import firwin, freqz, resample_poly
+
+from realtime.config import RESAMPLE_FILTERS
 
 log = logging.getLogger(__name__)
 
 MIN_NATIVE_RATE_HZ = 100.0
+RESAMPLE_HALF_PERIODS = 10  # resample_poly's default filter: half_len = 10 * max(up, down)
+SHORT_FLAT_TO_HZ = 40.0  # the top of the network's filter bank (train/hparams.py FilterBankHP.band_edges_hz)
+SHORT_FLAT_TOLERANCE = 0.0025  # the default filter's own ripple to 40 Hz is 0.14-0.20 % at 100-256 Hz
 
 _UNIT_SCALES_UV = {
     "v": 1e6,
@@ -108,9 +122,10 @@ def resample_fraction(native_rate_hz: float, model_rate_hz: float, max_denominat
 
 
 class Resampler:
-    """Polyphase resampling of the newest native-rate window to ``window_samples`` at the model rate."""
+    """Polyphase resampling of the newest native-rate window to ``window_samples`` at the model rate, with
+    resample_poly's filter design at ``half_periods`` periods of the lower rate each side (its default: 10)."""
 
-    def __init__(self, native_rate_hz: float, model_rate_hz: float = 250.0):
+    def __init__(self, native_rate_hz: float, model_rate_hz: float = 250.0, half_periods: int = RESAMPLE_HALF_PERIODS):
         given = native_rate_hz
         native_rate_hz, model_rate_hz = float(native_rate_hz), float(model_rate_hz)
         if not math.isfinite(native_rate_hz) or native_rate_hz < MIN_NATIVE_RATE_HZ:
@@ -120,12 +135,15 @@ class Resampler:
             )
         if not math.isfinite(model_rate_hz) or model_rate_hz <= 0:
             raise ValueError(f"model rate must be a positive number, got {model_rate_hz!r}")
+        if isinstance(half_periods, bool) or int(half_periods) != half_periods or half_periods < 1:
+            raise ValueError(f"half_periods must be an integer >= 1, got {half_periods!r}")
+        self.half_periods = int(half_periods)
         self.native_rate_hz = native_rate_hz
         self.model_rate_hz = model_rate_hz
         self.up, self.down = resample_fraction(native_rate_hz, model_rate_hz)
-        # resample_poly's default filter: firwin(2 * half_len + 1) with half_len = 10 * max(up, down)
-        # taps at the up-sampled rate. Identity ratios skip filtering altogether.
-        self.half_len = 0 if self.up == self.down == 1 else 10 * max(self.up, self.down)
+        # resample_poly's filter design: firwin(2 * half_len + 1) with half_len = half_periods * max(up, down)
+        # taps at the up-sampled rate (its default: 10 periods). Identity ratios skip filtering altogether.
+        self.half_len = 0 if self.up == self.down == 1 else self.half_periods * max(self.up, self.down)
         # ... designed once here, as resample_poly would on every call (firwin with its default Kaiser window,
         # beta 5): handed over as the filter, the output is the same, and the design (a third of the
         # resampling's time, one call per window) is not repeated for every window of every bed
@@ -168,7 +186,7 @@ class Resampler:
         """Make the resampling matrix for ``window_samples`` now (0.04 s at 256 Hz, 1.5 s at 2048 Hz,
         once per rate), not at the first window."""
         if not self.up == self.down == 1:
-            _clean_outputs_matrix(self.native_rate_hz, self.model_rate_hz, int(window_samples))
+            _clean_outputs_matrix(self.native_rate_hz, self.model_rate_hz, int(window_samples), self.half_periods)
 
     def to_model_rate(self, x: np.ndarray, window_samples: int) -> np.ndarray:
         """``x [n_channels, n_native]`` -> the newest clean ``[n_channels, window_samples]`` at the model rate.
@@ -187,7 +205,7 @@ class Resampler:
         x = x[:, x.shape[1] - need :]
         if self.up == self.down == 1:
             return np.array(x[:, need - window_samples :], dtype=np.float64)
-        matrix = _clean_outputs_matrix(self.native_rate_hz, self.model_rate_hz, int(window_samples))
+        matrix = _clean_outputs_matrix(self.native_rate_hz, self.model_rate_hz, int(window_samples), self.half_periods)
         return np.ascontiguousarray((matrix @ x.T.astype(np.float64, copy=False)).T)
 
     def to_model_rate_filtered(self, x: np.ndarray, window_samples: int) -> np.ndarray:
@@ -202,12 +220,42 @@ class Resampler:
         return y[:, stop - window_samples : stop]
 
 
+@functools.lru_cache(maxsize=64)
+def short_half_periods(native_rate_hz: float, model_rate_hz: float = 250.0) -> int:
+    """The fewest half periods (1 to :data:`RESAMPLE_HALF_PERIODS`) of resample_poly's filter design for this pair of
+    rates whose gain stays within :data:`SHORT_FLAT_TOLERANCE` of 1 from 0.5 Hz to :data:`SHORT_FLAT_TO_HZ` (or the
+    lower Nyquist frequency, if that is lower); the default's 10 where none is."""
+    up, down = resample_fraction(float(native_rate_hz), float(model_rate_hz))
+    if up == down == 1:
+        return RESAMPLE_HALF_PERIODS
+    m = max(up, down)
+    top = min(SHORT_FLAT_TO_HZ, 0.45 * min(float(native_rate_hz), float(model_rate_hz)))
+    freqs = np.linspace(0.5, top, 512)
+    for k in range(1, RESAMPLE_HALF_PERIODS):
+        fir = firwin(2 * k * m + 1, 1.0 / m, window=("kaiser", 5.0))
+        _, response = freqz(fir, worN=freqs, fs=float(native_rate_hz) * up)
+        if np.abs(np.abs(response) - 1.0).max() <= SHORT_FLAT_TOLERANCE:
+            return k
+    return RESAMPLE_HALF_PERIODS
+
+
+def half_periods_for(resample_filter: str, native_rate_hz: float, model_rate_hz: float = 250.0) -> int:
+    """``signal.resample_filter`` -> the :class:`Resampler`'s ``half_periods`` at these rates."""
+    if resample_filter == "training":
+        return RESAMPLE_HALF_PERIODS
+    if resample_filter == "short":
+        return short_half_periods(native_rate_hz, model_rate_hz)
+    raise ValueError(f"resample_filter must be one of {RESAMPLE_FILTERS}, got {resample_filter!r}")
+
+
 @functools.lru_cache(maxsize=16)
-def _clean_outputs_matrix(native_rate_hz: float, model_rate_hz: float, window_samples: int) -> sparse.csr_matrix:
+def _clean_outputs_matrix(
+    native_rate_hz: float, model_rate_hz: float, window_samples: int, half_periods: int
+) -> sparse.csr_matrix:
     """``[window_samples, n_native]`` CSR matrix ``M`` with ``to_model_rate(x) = (M @ x.T).T`` for the
     newest ``n_native = native_samples_needed(window_samples)`` samples: resample_poly's map restricted to
     the clean outputs, read off its responses to unit impulses (a few hundred at a time: no dense matrix)."""
-    rs = Resampler(native_rate_hz, model_rate_hz)
+    rs = Resampler(native_rate_hz, model_rate_hz, half_periods)
     need = rs.native_samples_needed(window_samples)
     _, stop = rs._clean_range(need)
     rows, cols, values = [], [], []

@@ -72,6 +72,10 @@ def test_a_flag_value_of_nan_is_refused():
         ({"stream": {"stale_after_s": 0}}, "stream.stale_after_s: must be in (0, 3600] s, got 0.0"),
         ({"stream": {"max_chunk_samples": 2**40}}, "stream.max_chunk_samples: must be in [1, 1048576], got"),
         ({"signal": {"amplitude_span_s": 1e12}}, "signal.amplitude_span_s: must be in (0, 3600] s"),
+        (
+            {"signal": {"resample_filter": "fast"}},
+            "signal.resample_filter: expected one of 'training', 'short', got 'fast'",
+        ),
         ({"decision": {"merge_gap_s": 1e6}}, "decision.merge_gap_s: must be in [0, 3600] s, got 1000000.0"),
         ({"decision": {"settle_s": -1}}, "decision.settle_s: must be in [0, 3600] s, got -1.0"),
         ({"alerts": {"heartbeat_s": 0.001}}, "alerts.heartbeat_s: must be in [0.1, 3600] s, got 0.001"),

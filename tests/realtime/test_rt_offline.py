@@ -181,3 +181,41 @@ def test_an_annotation_file_it_cannot_read_does_not_keep_a_recording_from_being_
     assert lines_of(buf)[0]["type"] == "channels"
     with pytest.raises(RecordingError, match="eventType, trial_type or value column"):
         read_recording(edf)
+
+
+def test_a_shorter_resampling_filter_ends_each_window_nearer_its_newest_sample(toy_export, tmp_path, capsys, caplog):
+    """``realtime-detect --file --resample-filter short``: at 256 Hz each window ends 3 model periods (12 ms)
+    before the newest sample it needs instead of 10 (40 ms). Its filter needs 28 ms less signal on each side, so
+    every window comes due 56 ms of signal sooner and ends 28 ms earlier in the recording: 28 ms nearer the newest
+    sample when it is scored. The same seizure is alarmed; another value is refused by the command line
+    (exit 2), and in a config file it is a config error (exit 78) quoting it."""
+    from realtime.cli import detect_main
+
+    rng = np.random.default_rng(1)
+    t = np.arange(40 * 256) / 256
+    data = rng.normal(size=(3, t.size)) * np.where((t > 15) & (t < 30), 300.0, 15.0)
+    rec = write_npz(tmp_path / "r256.npz", data, 256.0, ["A", "B", "C"])
+    argv = ["--file", str(rec), "--json", "--windows", "--model", str(toy_export), "--backend", "litert"]
+
+    def run(*extra):
+        caplog.clear()
+        assert detect_main([*argv, *extra]) == 0
+        lines = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
+        ends = [x["window_end"] for x in lines if x["type"] == "window"]
+        onsets = [x["time"] for x in lines if x["type"] == "seizure.onset"]
+        return ends, onsets, caplog.text
+
+    ends10, onsets10, err10 = run()
+    ends3, onsets3, err3 = run("--resample-filter", "short")
+    assert "resampling filter" not in err10  # the training's filter goes unsaid
+    assert "resampling filter: 3 periods, the window ends 12 ms before the newest sample)" in err3
+    assert len(ends3) == len(ends10) > 30
+    np.testing.assert_allclose(np.subtract(ends3, ends10), -7 / 250, atol=1 / 256)
+    assert len(onsets3) == len(onsets10) == 1 and 15 < onsets3[0] < 20
+    with pytest.raises(SystemExit) as info:
+        detect_main([*argv, "--resample-filter", "3"])
+    assert info.value.code == 2 and "invalid choice: '3'" in capsys.readouterr().err
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[signal]\nresample_filter = "fast"\n')
+    assert detect_main([*argv, "--config", str(cfg)]) == 78
+    assert "signal.resample_filter: expected one of 'training', 'short', got 'fast'" in capsys.readouterr().err

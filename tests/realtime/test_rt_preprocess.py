@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -121,10 +122,71 @@ def test_the_matrix_is_made_once_per_rate_and_takes_any_input():
     hits = _clean_outputs_matrix.cache_info().hits
     b.prepare(W)
     assert _clean_outputs_matrix.cache_info().hits == hits + 1
-    m = _clean_outputs_matrix(256.0, 250.0, W)
+    m = _clean_outputs_matrix(256.0, 250.0, W, 10)
     assert m.shape == (W, a.native_samples_needed(W))
     assert m.nnz < 25 * W  # about 20 taps per output, not a dense matrix
     x = np.random.default_rng(3).normal(0, 40, (5, a.native_samples_needed(W) + 300)).astype(np.float32)
     np.testing.assert_array_equal(a.to_model_rate(x, W), b.to_model_rate_filtered(x, W))
     assert a.to_model_rate(x, W).flags["C_CONTIGUOUS"]
     assert a.to_model_rate(x[:0], W).shape == (0, W)
+
+
+@pytest.mark.parametrize("rate", [256.0, 200.0, 512.0, 173.61, 1000.0])
+@pytest.mark.parametrize("half_periods", [1, 3, 5])
+def test_a_shorter_filter_is_resample_polys_design_at_that_length(rate, half_periods):
+    """``half_periods`` shortens resample_poly's filter (the same firwin design, half_len = half_periods *
+    max(up, down)): the windows are resample_poly's with that window to the bit, they end ``half_periods``
+    periods of the lower rate before the newest sample, and the band the network uses keeps its size."""
+    from scipy.signal import firwin, resample_poly
+
+    r, full = Resampler(rate, 250.0, half_periods), Resampler(rate, 250.0)
+    assert r.half_len == half_periods * max(r.up, r.down)
+    assert r.end_delay_s == pytest.approx(half_periods / min(rate, 250.0), rel=1e-3)
+    assert r.native_samples_needed(W) < full.native_samples_needed(W)
+    need = r.native_samples_needed(W)
+    x = np.random.default_rng(2).normal(0, 30, (2, need))
+    fir = firwin(2 * r.half_len + 1, 1.0 / max(r.up, r.down), window=("kaiser", 5.0))
+    _, stop = r._clean_range(need)
+    np.testing.assert_array_equal(
+        r.to_model_rate(x, W), resample_poly(x, r.up, r.down, axis=1, window=fir)[:, stop - W : stop]
+    )
+    np.testing.assert_array_equal(r.to_model_rate(x, W), r.to_model_rate_filtered(x, W))
+    # a 3 Hz and a 29 Hz sine through the short filter: within 0.5 % of their own size (3 periods and more)
+    if half_periods >= 3:
+        t = np.arange(need) / rate
+        first, last = r.window_positions(W)
+        tt = (first + np.arange(W) * (last - first) / (W - 1)) / rate
+        for f in (3.0, 29.0):
+            y = r.to_model_rate(np.sin(2 * np.pi * f * t)[None], W)[0]
+            assert np.abs(y - np.sin(2 * np.pi * f * tt)).max() < 0.005, (rate, half_periods, f)
+
+
+@pytest.mark.parametrize(
+    "rate, expected", [(256.0, 3), (250.5, 3), (200.0, 3), (512.0, 3), (2048.0, 3), (173.61, 4), (128.0, 5), (100.0, 9)]
+)
+def test_the_short_filter_is_the_shortest_as_flat_to_40_hz(rate, expected):
+    """``signal.resample_filter = "short"``: the fewest half periods whose gain from 0.5 to 40 Hz stays within
+    0.25 % of 1 (the training's filter is within 0.14-0.20 %); one fewer is not that flat; 250 Hz needs none."""
+    from scipy.signal import firwin, freqz
+
+    from realtime.preprocess import half_periods_for, short_half_periods
+
+    assert short_half_periods(rate) == half_periods_for("short", rate) == expected
+    assert half_periods_for("training", rate) == 10
+    r = Resampler(rate, 250.0, expected)
+    freqs = np.linspace(0.5, 40.0, 512)  # as short_half_periods looks
+    for k, flat in ((expected, True), (expected - 1, False)):
+        m = max(r.up, r.down)
+        _, h = freqz(firwin(2 * k * m + 1, 1.0 / m, window=("kaiser", 5.0)), worN=freqs, fs=rate * r.up)
+        assert bool(np.abs(np.abs(h) - 1).max() <= 0.0025) is flat, (rate, k)
+    assert short_half_periods(250.0) == 10  # no resampling: no filter
+    with pytest.raises(ValueError, match=r"resample_filter must be one of \('training', 'short'\), got 'fast'"):
+        half_periods_for("fast", 256.0)
+
+
+@pytest.mark.parametrize("half_periods", [0, -3, 2.5, True, "3"])
+def test_bad_half_periods_are_refused_quoting_the_value(half_periods):
+    with pytest.raises(
+        (ValueError, TypeError), match="half_periods must be an integer >= 1, got " + re.escape(repr(half_periods))
+    ):
+        Resampler(256.0, 250.0, half_periods)
