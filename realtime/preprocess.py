@@ -135,7 +135,7 @@ class Resampler:
             )
         if not math.isfinite(model_rate_hz) or model_rate_hz <= 0:
             raise ValueError(f"model rate must be a positive number, got {model_rate_hz!r}")
-        if isinstance(half_periods, bool) or int(half_periods) != half_periods or half_periods < 1:
+        if isinstance(half_periods, bool) or not isinstance(half_periods, (int, np.integer)) or half_periods < 1:
             raise ValueError(f"half_periods must be an integer >= 1, got {half_periods!r}")
         self.half_periods = int(half_periods)
         self.native_rate_hz = native_rate_hz

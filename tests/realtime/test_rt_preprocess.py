@@ -184,7 +184,7 @@ def test_the_short_filter_is_the_shortest_as_flat_to_40_hz(rate, expected):
         half_periods_for("fast", 256.0)
 
 
-@pytest.mark.parametrize("half_periods", [0, -3, 2.5, True, "3"])
+@pytest.mark.parametrize("half_periods", [0, -3, 2.5, 3.0, True, "3", None])
 def test_bad_half_periods_are_refused_quoting_the_value(half_periods):
     with pytest.raises(
         (ValueError, TypeError), match="half_periods must be an integer >= 1, got " + re.escape(repr(half_periods))
