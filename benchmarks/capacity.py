@@ -85,6 +85,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from realtime.config import RESAMPLE_FILTERS  # noqa: E402
 from realtime.demo import _READY, DATA, lsl_config_path  # noqa: E402
 from realtime.recordings import available_memory_bytes  # noqa: E402
 
@@ -728,9 +729,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="", help="export directory (default: the shipped model)")
     ap.add_argument(
         "--resample-filter",
-        choices=("training", "short"),
+        choices=RESAMPLE_FILTERS,
         default=None,
-        help="signal.resample_filter (default: the daemon's, training): 'short' ends each window 28 ms sooner",
+        help="signal.resample_filter (default: the daemon's, training): 'short' ends each window 28 ms nearer its "
+        "newest sample at 256 Hz",
     )
     ap.add_argument("--separate-max", type=int, default=10, help="one daemon per bed only up to this many beds")
     ap.add_argument("--chunk-s", type=float, default=1 / 32, help="signal seconds per chunk the outlets push")

@@ -62,6 +62,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from realtime.config import RESAMPLE_FILTERS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 log = logging.getLogger("experiments.scaling")
 WINDOW_S, HOP_S = 4.096, 1.0
@@ -558,7 +560,7 @@ def main(argv=None) -> int:
     ap.add_argument("--min-s", type=float, default=None, help="signal.background_min_s (default: the shipped)")
     ap.add_argument(
         "--resample-filter",
-        choices=("training", "short"),
+        choices=RESAMPLE_FILTERS,
         default=None,
         help="signal.resample_filter: the resampler's filter (default: training, resample_poly's)",
     )
@@ -750,7 +752,9 @@ def main(argv=None) -> int:
         if args.cv_run:
             from evaluation.background import fold_detectors
 
-            scored = fold_detectors(args.cv_run, args.cv_exports, lambda p: load_detector(p, backend=args.backend))
+            scored = fold_detectors(
+                args.cv_run, args.cv_exports, lambda p: load_detector(p, backend=args.backend, threads=args.threads)
+            )
             res.update(cv_run=args.cv_run, cv_exports=args.cv_exports)
         for uv in args.slow_background:
             b = alarms_on_slow_background(root / "background", configs_for, scored, uv)

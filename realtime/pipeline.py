@@ -497,15 +497,16 @@ class Pipeline:
         scaling = "off" if self.scaler is None else f"above {self.scaler.limit_uv:g} uV"
         if self.scaler is not None and self.scaler.delta_limit_uv:
             scaling += f", delta above {self.scaler.delta_limit_uv:g} uV"
+        resampling = ""
+        if self.resampler.half_periods != RESAMPLE_HALF_PERIODS:  # said only when it is not the training's
+            resampling = (
+                f"; resampling filter: {self.resampler.half_periods} periods, the window ends "
+                f"{self.resampler.end_delay_s * 1000:.0f} ms before the newest sample"
+            )
         text = (
             f"scoring {n} of {self.n_stream_channels} channels (montage: {self.montage.describe()}; "
-            f"bed rule ({rule}): {k}; background scaling: {scaling})"
+            f"bed rule ({rule}): {k}; background scaling: {scaling}{resampling})"
         )
-        if self.resampler.half_periods != RESAMPLE_HALF_PERIODS:  # said only when it is not the training's
-            text = text[:-1] + (
-                f"; resampling filter: {self.resampler.half_periods} periods, the window ends "
-                f"{self.resampler.end_delay_s * 1000:.0f} ms before the newest sample)"
-            )
         if self.left_out_channels:
             text += f"; left out: {describe_left_out(self.left_out_channels)}"
         if self.assumed_uv_channels:
