@@ -29,6 +29,7 @@ import json
 import math
 import numbers
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -160,6 +161,13 @@ def _checked_section(section: str, values: Mapping[str, Any]) -> dict:
     )
 
 
+def _notes(section: str, text: Any) -> list[str]:
+    """A section's ``derived_by`` cut into the section's own command and one ``"KEY: COMMAND (time)"`` note per
+    optional key: cut only before ``"; KEY:"``, so a command that itself holds ``"; "`` stays whole."""
+    keys = "|".join(map(re.escape, OPTIONAL_KEYS.get(section, ())))
+    return re.split(rf"; (?=(?:{keys}): )", str(text)) if keys else [str(text)]
+
+
 def with_settings(card: Mapping[str, Any], section: str, values: Mapping[str, Any]) -> dict:
     """A copy of ``card`` whose ``settings[section]`` is ``values`` (checked); every other key unchanged.
     An optional key (:data:`OPTIONAL_KEYS`) the card has and ``values`` lacks is kept, with its part of
@@ -170,7 +178,7 @@ def with_settings(card: Mapping[str, Any], section: str, values: Mapping[str, An
     old = settings.get(section) or {}
     kept = {k: old[k] for k in OPTIONAL_KEYS.get(section, ()) if k in old and k not in values}
     if kept and "derived_by" in values:  # without it the check below refuses the section
-        notes = [p for p in str(old.get("derived_by", "")).split("; ") if p.split(":")[0] in kept]
+        notes = [p for p in _notes(section, old.get("derived_by", "")) if p.split(":")[0] in kept]
         values = {**values, **kept, "derived_by": "; ".join([str(values.get("derived_by", "")), *notes])}
     checked = _checked_section(section, values)
     out = json.loads(json.dumps(card))  # a deep copy with JSON's types, key order kept
@@ -231,7 +239,7 @@ def write_optional_setting(export_dir: str | Path, section: str, key: str, value
             f"the card in {str(export_dir)!r} has no {section} settings to add {key} to: write them first "
             f"({_SECTION_WRITERS[section]})"
         )
-    notes = [p for p in str(old.get("derived_by", "")).split("; ") if not p.startswith(f"{key}:")]
+    notes = [p for p in _notes(section, old.get("derived_by", "")) if not p.startswith(f"{key}:")]
     values = {**old, key: value, "derived_by": "; ".join([*notes, f"{key}: {derived_by}"])}
     return write_card_settings(export_dir, section, values)
 

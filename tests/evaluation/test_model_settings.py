@@ -193,3 +193,16 @@ def test_a_limit_measured_on_its_own_is_added_to_the_signal_section_keeping_the_
     (export / "model_card.json").write_text(json.dumps(card))
     with pytest.raises(SettingsError, match=r"has no signal settings to add background_limit_uv to: .*experiments.amp"):
         write_optional_setting(export, "signal", "background_limit_uv", 60.0, stamp)
+
+
+def test_a_note_that_holds_a_semicolon_survives_rewriting_the_section(export):
+    """A rate's note may quote a command whose own text holds "; " (written by hand from a measurement, as the
+    slow-background fit's was): re-tuning the thresholds keeps the whole note, not its part before the "; "."""
+    at = dt.datetime(2026, 12, 4, 20, 9, tzinfo=dt.UTC)
+    rate_by = derived_by("python -m evaluation.background --gain 3 4 (0 of 100 windows; written: the 95 % bound)", at)
+    write_optional_setting(export, "decision", "channel_false_rate", 3e-2, rate_by)
+    stamp = derived_by("train-detector evaluate --tune-only --write-card", at)
+    got = write_card_settings(export, "decision", decision_settings(CHOSEN, stamp))
+    assert got["channel_false_rate"] == 3e-2
+    assert got["derived_by"].startswith(f"{stamp}; channel_false_rate: python -m evaluation.background --gain 3 4")
+    assert "(0 of 100 windows; written: the 95 % bound)" in got["derived_by"]
