@@ -101,12 +101,11 @@ class SignalConfig:
     # (docs/background.md "A seizure that goes on")
     background_hold_max_s: float = 600.0
     # The resampler's anti-aliasing filter (realtime.preprocess): each window ends half its length before the
-    # newest sample. "short" (the default since its pre-registered gates held: docs/benchmarks.md "A shorter
-    # resampling filter"): resample_poly's design, as short as keeps it as flat to 40 Hz, the top of the network's
-    # filter bank (12-15 ms at 200-2048 Hz, 23-90 ms at 100-174 Hz). "training": resample_poly's default, with which
-    # the training's records were resampled (the network's inputs exactly; 40 ms of every alarm's latency at 256 Hz,
-    # 58-100 ms at 100-174 Hz).
-    resample_filter: str = "short"
+    # newest sample. "training": resample_poly's default, with which the training's records were resampled (the
+    # network's inputs exactly; 40 ms of every alarm's latency at 256 Hz). "short": the same design, as short as
+    # keeps it as flat to 40 Hz, the top of the network's filter bank (12-15 ms at 200-2048 Hz, 23-90 ms at 100-174
+    # Hz, where the training's is 58-100 ms).
+    resample_filter: str = "training"
 
 
 @dataclass(frozen=True)
