@@ -178,7 +178,8 @@ def _records_and_split(args, card: dict):
 def evaluated_config(config_path: str | Path, detector):
     """The settings a daemon runs ``detector`` with: built-in defaults < its model card's ``settings`` <
     the ``config_path`` file (:func:`realtime.config.apply_model_settings`). The evaluation uses them for
-    every detector (the baseline and the peer get the network's), every replay and the report."""
+    every detector (the peer gets the network's; the baseline too, with its own card's settings over them:
+    :func:`detector_config`), every replay and the report."""
     from realtime.config import apply_model_settings, describe_settings, load_config, montage_warning
 
     config, sources = apply_model_settings(load_config(config_path), getattr(detector, "settings", None))
@@ -186,6 +187,15 @@ def evaluated_config(config_path: str | Path, detector):
     if warning := montage_warning(config, getattr(detector, "settings", None)):
         log.warning("%s", warning)
     return config
+
+
+def detector_config(config, detector):
+    """``config`` (:func:`evaluated_config`: the network's) with ``detector``'s own card settings over it where the
+    file sets nothing: the baseline keeps the network's decision settings and takes its own
+    ``signal.resample_filter`` (:mod:`evaluation.baseline`)."""
+    from realtime.config import apply_model_settings
+
+    return apply_model_settings(config, getattr(detector, "settings", None))[0]
 
 
 def baseline_detector(
@@ -314,7 +324,8 @@ def score_test_recordings(recs, config, detectors: dict, scorer, tuning: dict, a
         own_settings[rec.name] = {}
         for name, det in detectors.items():
             before = previous.get(name)
-            ws = pipeline_window_scores(rec.path, config, det, rec.duration_s, before.end if before else None)
+            own = detector_config(config, det)
+            ws = pipeline_window_scores(rec.path, own, det, rec.duration_s, before.end if before else None)
             results[rec.name][name] = previous[name] = ws
         # the replay must reproduce the pipeline's own events (same decision code): a consistency check
         ws = results[rec.name]["network"]
@@ -405,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
         bg_scores, bg_note = tuning_background(args, card, config, detectors)
         log.info("tuning background: %s", bg_note)
         for det_name, det in detectors.items():
-            runs = [(rec, pipeline_window_scores(rec.path, config, det, rec.duration_s)) for rec in tune_recs]
+            cfg = detector_config(config, det)
+            runs = [(rec, pipeline_window_scores(rec.path, cfg, det, rec.duration_s)) for rec in tune_recs]
             tuning[det_name] = tune_decision(runs, decision, hop_s, background=bg_scores.get(det_name, ()))
             tuning[det_name]["background"]["note"] = bg_note
             log.info("tuning %s: %s", det_name, tuning[det_name]["chosen"])

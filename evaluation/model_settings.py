@@ -7,6 +7,7 @@ built-in default < card < config file < flags. Schema (every section optional)::
     "settings": {
       "decision": {"on_threshold", "off_threshold", "smoothing_windows", "min_duration_s", "derived_by"},
       "signal":   {"amplitude_low_uv", "amplitude_high_uv", "derived_by"}
+                 (+ optional "background_limit_uv", "background_delta_limit_uv", "resample_filter")
     }
 
 ``derived_by`` is the command that wrote the section, with its UTC date and time.
@@ -41,7 +42,10 @@ SIGNAL_KEYS = ("amplitude_low_uv", "amplitude_high_uv")
 SECTIONS = {"decision": DECISION_KEYS, "signal": SIGNAL_KEYS}
 # keys a section may carry, written by another command than the section's own (their derived_by is
 # appended to the section's: "...; channel_false_rate: COMMAND (time)")
-OPTIONAL_KEYS = {"decision": ("channel_false_rate",), "signal": ("background_limit_uv", "background_delta_limit_uv")}
+OPTIONAL_KEYS = {
+    "decision": ("channel_false_rate",),
+    "signal": ("background_limit_uv", "background_delta_limit_uv", "resample_filter"),
+}
 
 
 class SettingsError(ValueError):
@@ -114,11 +118,15 @@ def signal_settings(
     derived_by: str,
     background_limit_uv: Any = None,
     background_delta_limit_uv: Any = None,
+    resample_filter: Any = None,
 ) -> dict:
     """The card's ``settings.signal``: window-std bounds in µV, 0 < low < high (as the daemon's ``[signal]``), and
     optionally the background scaler's limits in µV, >= 0 (0: off; ``background_limit_uv`` measured by ``python -m
     experiments.scaling --limit-gains ... --write-card``, ``background_delta_limit_uv`` by docs/background.md "A
-    limit for delta")."""
+    limit for delta"), and the resampling filter a model needs (``resample_filter``, one of
+    :data:`realtime.config.RESAMPLE_FILTERS`: written by the export of a model that reads above 40 Hz)."""
+    from realtime.config import RESAMPLE_FILTERS
+
     low = _number("signal", "amplitude_low_uv", amplitude_low_uv)
     high = _number("signal", "amplitude_high_uv", amplitude_high_uv)
     if not 0 < low < high:
@@ -136,6 +144,11 @@ def signal_settings(
             if limit < 0:
                 raise SettingsError(f"signal.{key} must be >= 0 (0: off), got {given!r}")
             out[key] = limit
+    if resample_filter is not None:
+        if resample_filter not in RESAMPLE_FILTERS:
+            known = ", ".join(map(repr, RESAMPLE_FILTERS))
+            raise SettingsError(f"signal.resample_filter must be one of {known}, got {resample_filter!r}")
+        out["resample_filter"] = resample_filter
     return {**out, "derived_by": _check_derived_by("signal", derived_by)}
 
 
@@ -158,6 +171,7 @@ def _checked_section(section: str, values: Mapping[str, Any]) -> dict:
         values["derived_by"],
         values.get("background_limit_uv"),
         values.get("background_delta_limit_uv"),
+        values.get("resample_filter"),
     )
 
 

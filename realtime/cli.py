@@ -122,8 +122,9 @@ def build_detect_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--resample-filter",
         choices=RESAMPLE_FILTERS,
-        help="the resampler's filter: 'training' (resample_poly's, as the network was trained; each window ends 40 ms "
-        "before the newest sample at 256 Hz) or 'short' (as flat to 40 Hz, 12 ms at 256 Hz) (signal.resample_filter)",
+        help="the resampler's filter: 'short' (flat to 40 Hz; each window ends 12 ms before the newest sample at 256 "
+        "Hz) or 'training' (resample_poly's, as the training records were resampled: 40 ms) (signal.resample_filter; "
+        "default: the model card's, else short)",
     )
     g = ap.add_argument_group("model")
     g.add_argument("--model", metavar="PATH", help="model export directory (model.path; default: the shipped model)")

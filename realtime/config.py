@@ -101,11 +101,12 @@ class SignalConfig:
     # (docs/background.md "A seizure that goes on")
     background_hold_max_s: float = 600.0
     # The resampler's anti-aliasing filter (realtime.preprocess): each window ends half its length before the
-    # newest sample. "training": resample_poly's default, with which the training's records were resampled (the
-    # network's inputs exactly; 40 ms of every alarm's latency at 256 Hz). "short": the same design, as short as
-    # keeps it as flat to 40 Hz, the top of the network's filter bank (12-15 ms at 200-2048 Hz, 23-90 ms at 100-174
-    # Hz, where the training's is 58-100 ms).
-    resample_filter: str = "training"
+    # newest sample. "short": resample_poly's design, as short as keeps it as flat to 40 Hz, the top of the shipped
+    # network's filter bank (12-15 ms at 200-2048 Hz, 23-90 ms at 100-174 Hz). "training": resample_poly's default,
+    # with which the training's records were resampled (the inputs exactly, above 40 Hz too; 40 ms of every alarm's
+    # latency at 256 Hz, 58-100 ms at 100-174 Hz). Model-specific: a model that reads above 40 Hz (the baseline, a
+    # filter bank reaching higher) carries "training" in its card (docs/benchmarks.md "A shorter resampling filter").
+    resample_filter: str = "short"
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,14 @@ _SECTIONS: dict[str, Any] = {f.name: f.default_factory for f in fields(Config) i
 # montage it was trained on (the card's "montage", which realtime.model.ExportedDetector puts in its settings).
 MODEL_SETTING_KEYS = {
     "decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s", "channel_false_rate"),
-    "signal": ("amplitude_low_uv", "amplitude_high_uv", "montage", "background_limit_uv", "background_delta_limit_uv"),
+    "signal": (
+        "amplitude_low_uv",
+        "amplitude_high_uv",
+        "montage",
+        "background_limit_uv",
+        "background_delta_limit_uv",
+        "resample_filter",
+    ),
 }
 # Bounds checked at load. Each value outside them used to pass validation and then crash (exit 70, a
 # restart loop under systemd), hang or wait forever at the first stream (issue 12, defect 5).

@@ -96,6 +96,14 @@ from realtime.config import AGGREGATIONS, DecisionConfig
 # Durations are compared with this much slack: a window's times are sums of sample counts over a rate, and
 # 1.9999999999999998 s of signal is 2 s of signal.
 EPSILON_S = 1e-9
+# durations are reported to the nanosecond: the same seizure timed through the sample clock and through the
+# stream's interpolated timestamps (a replay of recorded scores) differs in the last bit only (16.000000000000004)
+DURATION_DECIMALS = 9
+
+
+def _duration(end: float, start: float) -> float:
+    """``end - start`` seconds, rounded to :data:`DURATION_DECIMALS` decimals."""
+    return round(end - start, DURATION_DECIMALS)
 
 
 @dataclass(frozen=True)
@@ -399,7 +407,7 @@ class DecisionMachine:
                     probability=p,
                     channels=self.last_channels,
                     onset_time=self._onset_shown,
-                    duration_s=time - self._onset_time,  # type: ignore[operator]
+                    duration_s=_duration(time, self._onset_time),  # type: ignore[arg-type]
                     window_start=ws,
                     window_end=we,
                     publish_time=shown_t,
@@ -417,7 +425,7 @@ class DecisionMachine:
             probability=p,
             channels=(),
             onset_time=self._onset_shown,
-            duration_s=off_time - self._onset_time,  # type: ignore[operator]
+            duration_s=_duration(off_time, self._onset_time),  # type: ignore[arg-type]
             window_start=ws,
             window_end=we,
             publish_time=float(publish_time),

@@ -58,7 +58,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from realtime.config import MONTAGES
+from realtime.config import MONTAGES, RESAMPLE_FILTERS
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,13 @@ BACKENDS = ("auto", "tensorflow", "litert")
 # The card's optional "settings": section -> the keys a model may carry (each optional).
 SETTINGS_KEYS = {
     "decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s", "channel_false_rate"),
-    "signal": ("amplitude_low_uv", "amplitude_high_uv", "background_limit_uv", "background_delta_limit_uv"),
+    "signal": (
+        "amplitude_low_uv",
+        "amplitude_high_uv",
+        "background_limit_uv",
+        "background_delta_limit_uv",
+        "resample_filter",
+    ),
 }
 DEVICES = ("auto", "cpu", "gpu")
 MAX_THREADS = 1024  # realtime.config.MAX_MODEL_THREADS
@@ -155,7 +161,8 @@ def validate_settings(settings: Any, where: str = "settings") -> dict[str, dict[
     Each section and key is optional. Raises :class:`ModelLoadError` quoting the bad value: unknown
     section or key, wrong type, out of range (thresholds in [0, 1], on > 0, off <= on,
     smoothing_windows >= 1, min_duration_s >= 0, 0 < channel_false_rate < 1, 0 < amplitude_low_uv < amplitude_high_uv,
-    background_limit_uv and background_delta_limit_uv >= 0).
+    background_limit_uv and background_delta_limit_uv >= 0, resample_filter one of
+    :data:`realtime.config.RESAMPLE_FILTERS`).
     """
     if not isinstance(settings, Mapping):
         raise ModelLoadError(f"{where}: expected an object with sections {sorted(SETTINGS_KEYS)}, got {settings!r}")
@@ -207,6 +214,8 @@ def validate_settings(settings: Any, where: str = "settings") -> dict[str, dict[
     for key in ("background_limit_uv", "background_delta_limit_uv"):
         if key in sg and not (_number(sg[key]) and sg[key] >= 0):
             raise bad("signal", key, "a number >= 0 (0: off)")
+    if "resample_filter" in sg and sg["resample_filter"] not in RESAMPLE_FILTERS:
+        raise bad("signal", "resample_filter", f"one of {', '.join(map(repr, RESAMPLE_FILTERS))}")
     return out
 
 

@@ -73,7 +73,7 @@ from realtime.clock import ClockEvent, SampleClock, jump_tolerance_s
 from realtime.config import DecisionConfig, SignalConfig, WindowConfig
 from realtime.decision import DecisionEvent, DecisionMachine
 from realtime.montage import Montage
-from realtime.preprocess import RESAMPLE_HALF_PERIODS, Resampler, half_periods_for, resolve_unit
+from realtime.preprocess import Resampler, half_periods_for, resolve_unit
 from realtime.quality import FLAT_STD_UV, MAX_STD_UV, RAIL_FRACTION, channel_quality
 from realtime.ring_buffer import RingBuffer
 from realtime.scaling import BackgroundScaler
@@ -215,6 +215,7 @@ class Pipeline:
         self.sfreq = float(sfreq)
         self.window_samples = int(detector.window_samples)
         rate = float(detector.sample_rate_hz)
+        self.resample_filter = sig.resample_filter
         self.resampler = Resampler(self.sfreq, rate, half_periods_for(sig.resample_filter, self.sfreq, rate))
         self.native_window_samples = self.resampler.native_samples_needed(self.window_samples)
         self.resampler.prepare(self.window_samples)
@@ -487,8 +488,8 @@ class Pipeline:
         )
 
     def channels_detail(self) -> str:
-        """``scoring 18 of 27 channels (montage: ...; bed rule: 4 of 18 channels; background scaling: above 50 uV);
-        left out: DC1-DC (...)``,
+        """``scoring 18 of 27 channels (montage: ...; bed rule: 4 of 18 channels; background scaling: above 50 uV;
+        resampling filter: short, 3 periods, the window ends 12 ms before the newest sample); left out: DC1-DC (...)``,
         and which channels' units were assumed µV (:meth:`units_detail`): what the daemon's
         ``status.signal`` connected message and offline scoring's log say."""
         n = len(self.ch_names)
@@ -497,12 +498,12 @@ class Pipeline:
         scaling = "off" if self.scaler is None else f"above {self.scaler.limit_uv:g} uV"
         if self.scaler is not None and self.scaler.delta_limit_uv:
             scaling += f", delta above {self.scaler.delta_limit_uv:g} uV"
-        resampling = ""
-        if self.resampler.half_periods != RESAMPLE_HALF_PERIODS:  # said only when it is not the training's
-            resampling = (
-                f"; resampling filter: {self.resampler.half_periods} periods, the window ends "
-                f"{self.resampler.end_delay_s * 1000:.0f} ms before the newest sample"
-            )
+        resampling = (
+            "; no resampling: the stream is at the model's rate"
+            if self.resampler.half_len == 0
+            else f"; resampling filter: {self.resample_filter}, {self.resampler.half_periods} periods, the window "
+            f"ends {self.resampler.end_delay_s * 1000:.0f} ms before the newest sample"
+        )
         text = (
             f"scoring {n} of {self.n_stream_channels} channels (montage: {self.montage.describe()}; "
             f"bed rule ({rule}): {k}; background scaling: {scaling}{resampling})"

@@ -1,8 +1,8 @@
 """The package arrows of docs/architecture.md, read from the source (every import, also inside functions).
 
 realtime uses none of train, evaluation, experiments; train uses evaluation's pure metrics module only
-(its CLI dispatches `train-detector evaluate` to evaluation), realtime's recording readers, montage and window
-quality rule;
+(its CLI dispatches `train-detector evaluate` to evaluation), realtime's recording readers, montage, window
+quality rule and the short resampling filter's flat band;
 evaluation uses realtime and train, never experiments; nothing installed imports experiments.
 """
 
@@ -36,8 +36,15 @@ ALLOWED = {
     ("train", "evaluation"): {"evaluation.metrics", "evaluation.evaluate"},
     # training reads EDF recordings and their annotations with the daemon's own readers (one reader), and
     # re-references them with the daemon's own montage (data.montage = signal.montage) and leaves out the windows
-    # the daemon leaves out (realtime.quality)
-    ("train", "realtime"): {"realtime.recordings", "realtime.annotations", "realtime.montage", "realtime.quality"},
+    # the daemon leaves out (realtime.quality); the export compares its filter bank with the band the daemon's short
+    # resampling filter keeps flat (realtime.preprocess)
+    ("train", "realtime"): {
+        "realtime.recordings",
+        "realtime.annotations",
+        "realtime.montage",
+        "realtime.quality",
+        "realtime.preprocess",
+    },
     ("evaluation", "realtime"): None,
     ("evaluation", "train"): None,
 }

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from realtime.preprocess import SHORT_FLAT_TO_HZ
 from train.models import CLASSES
 
 
@@ -100,6 +101,11 @@ def export_model(
             # signal.montage for this model (realtime.model.card_settings). Bonn and New Delhi are single
             # channels: a model trained on them alone has no montage to pass on.
             card["montage"] = hp.data.montage
+        if (top_hz := max(hp.filterbank.band_edges_hz)) > SHORT_FLAT_TO_HZ:
+            # the daemon's default resampling filter is flat to 40 Hz only: a filter bank that reads above it
+            # needs the filter its training records were resampled with
+            note = f"resample_filter: train.export: the filter bank reaches {top_hz:g} Hz, above {SHORT_FLAT_TO_HZ:g}"
+            card["settings"] = {"signal": {"resample_filter": "training", "derived_by": note}}
         (tmp / "model_card.json").write_text(json.dumps(card, indent=2))
         tmp.chmod(0o755)  # mkdtemp makes it 0700
         old = None

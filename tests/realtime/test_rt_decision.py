@@ -134,6 +134,16 @@ def test_onset_carries_channels_probability_and_window():
     assert (off.kind, off.onset_time, off.duration_s, off.channels) == ("offset", 1.0, 1.0, ())
 
 
+def test_durations_are_reported_to_the_nanosecond():
+    """The same seizure timed on the sample clock and on interpolated timestamps differs in the last bit
+    (0.1 + 0.2 != 0.3): its duration is rounded to 1e-9 s, so a replay of recorded scores gives the same events."""
+    m = DecisionMachine(cfg(), hop_s=0.1)
+    times = [0.1, 0.1 + 0.2]  # 0.30000000000000004
+    (on,) = m.step(times[0], times[0] - 4, times[0], np.array([0.9]))
+    (off,) = m.step(times[1], times[1] - 4, times[1], np.array([0.1]))
+    assert times[1] - times[0] != 0.2 and (on.kind, off.kind, off.duration_s) == ("onset", "offset", 0.2)
+
+
 def test_flush_closes_open_event_and_drops_unconfirmed_onset():
     assert run(DecisionMachine(cfg(), 1.0), [0.9, 0.9], flush=True) == [("onset", 1, 0, 0), ("offset", 1, 2, 2)]
     # an offset held back by the merge gap is published at flush with its own time

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.config import Config, ConfigError, DecisionConfig, apply_model_settings, build_config
+from realtime.config import Config, ConfigError, DecisionConfig, apply_model_settings, build_config, load_config
 from realtime.daemon import Daemon, TimedDetector
 from realtime.model import (
     Detector,
@@ -197,9 +197,9 @@ def test_offline_review_uses_the_card_unless_the_file_or_a_flag_sets_a_value(car
     # the toy model's smoothed probability (2 of the 23 channels: the bed rule is not what this test is
     # about) crosses 0.6 at the 3rd window (0.94): onset after 2 s more;
     # the card's 2-window smoothing, 0.95 threshold and 3 s confirmation publish one window later
-    assert _onset_time(_events(plain, build_config(K_OF_N))) == pytest.approx(6.132)
+    assert _onset_time(_events(plain, build_config(K_OF_N))) == pytest.approx(6.104)
     with caplog.at_level(logging.INFO, logger="realtime.offline"):
-        assert _onset_time(_events(withcard, build_config(K_OF_N))) == pytest.approx(7.132)
+        assert _onset_time(_events(withcard, build_config(K_OF_N))) == pytest.approx(7.104)
     assert "decision.on_threshold=0.95 (model card)" in caplog.text
     # the config file's explicit keys win over the card: the same events as the plain model
     file_cfg = build_config(
@@ -215,10 +215,10 @@ def test_offline_review_uses_the_card_unless_the_file_or_a_flag_sets_a_value(car
     )
     strip = lambda ls: [{k: v for k, v in m.items() if k not in ("wall_time", "run")} for m in ls]  # noqa: E731
     assert strip(_events(withcard, file_cfg)) == strip(_events(plain, file_cfg))
-    assert _onset_time(_events(withcard, file_cfg)) == pytest.approx(6.132)
+    assert _onset_time(_events(withcard, file_cfg)) == pytest.approx(6.104)
     # a flag wins over both: 0.99 is reached later than the card's 0.95
     flag_cfg = build_config({"decision": {**K_OF_N["decision"], "on_threshold": 0.6}}, {"decision.on_threshold": 0.99})
-    assert _onset_time(_events(withcard, flag_cfg)) > 7.132 + 0.5
+    assert _onset_time(_events(withcard, flag_cfg)) > 7.104 + 0.5
 
 
 def test_offline_refuses_a_file_value_that_does_not_fit_the_card(carded):
@@ -309,7 +309,15 @@ def test_every_model_object_is_a_detector(which, toy_export, request):
         det = load_detector(toy_export, backend=which)
     assert isinstance(det, Detector)
     p = det.predict(np.zeros((2, det.window_samples), dtype=np.float32))
-    assert p.shape == (2,) and det.settings == {}
+    # the baseline's card pins the resampling filter its features need (evaluation.baseline); the toy's sets nothing
+    own = {"signal": {"resample_filter": "training"}} if which == "baseline" else {}
+    assert (
+        p.shape == (2,)
+        and {s: {k: v for k, v in d.items() if k != "derived_by"} for s, d in det.settings.items()} == own
+    )
+    if which == "baseline":  # and a daemon given it runs with that filter, unless a file or a flag sets another
+        assert apply_model_settings(load_config(None), det.settings)[0].signal.resample_filter == "training"
+        assert Config().signal.resample_filter == "short"
 
 
 def test_an_object_without_predict_is_not_a_detector():

@@ -61,9 +61,9 @@ def test_chbmit_excerpts_json_lines(detector, tmp_path):
     assert all(next(x for x in lines if x["file"] == str(n))["type"] == "channels" for n in (SEIZURE, NONSEIZURE))
     for name in (SEIZURE, NONSEIZURE):
         wins = [line for line in lines if line["type"] == "window" and line["file"] == str(name)]
-        # 41 s at 256 Hz, a 4.18 s window (with filter margin), a 1 s hop
+        # 41 s at 256 Hz, a 4.12 s window (with the short filter's margin), a 1 s hop
         assert len(wins) == 37
-        assert [w["time"] for w in wins] == pytest.approx(4.132 + np.arange(37))
+        assert [w["time"] for w in wins] == pytest.approx(4.104 + np.arange(37))
         assert all(w["time"] == w["window_end"] and 0 <= w["probability"] <= 1 for w in wins)
         assert len(wins[0]["channel_probabilities"]) == 23 and "T8-P8#2" in wins[0]["channel_probabilities"]
     events = [line for line in lines if line["type"].startswith("seizure.")]
@@ -183,12 +183,13 @@ def test_an_annotation_file_it_cannot_read_does_not_keep_a_recording_from_being_
         read_recording(edf)
 
 
-def test_a_shorter_resampling_filter_ends_each_window_nearer_its_newest_sample(toy_export, tmp_path, capsys, caplog):
-    """``realtime-detect --file --resample-filter short``: at 256 Hz each window ends 3 model periods (12 ms)
-    before the newest sample it needs instead of 10 (40 ms). Its filter needs 28 ms less signal on each side, so
-    every window comes due 56 ms of signal sooner and ends 28 ms earlier in the recording: 28 ms nearer the newest
-    sample when it is scored. The same seizure is alarmed; another value is refused by the command line
-    (exit 2), and in a config file it is a config error (exit 78) quoting it."""
+def test_the_short_resampling_filter_ends_each_window_nearer_its_newest_sample(toy_export, tmp_path, capsys, caplog):
+    """``realtime-detect --file`` (the default filter, short) against ``--resample-filter training``: at 256 Hz each
+    window ends 3 model periods (12 ms) before the newest sample it needs instead of 10 (40 ms). Its filter needs
+    28 ms less signal on each side, so every window comes due 56 ms of signal sooner and ends 28 ms earlier in the
+    recording: 28 ms nearer the newest sample when it is scored. The same seizure is alarmed; the log says which
+    filter is in force; another value is refused by the command line (exit 2), and in a config file it is a config
+    error (exit 78) quoting it."""
     from realtime.cli import detect_main
 
     rng = np.random.default_rng(1)
@@ -205,10 +206,10 @@ def test_a_shorter_resampling_filter_ends_each_window_nearer_its_newest_sample(t
         onsets = [x["time"] for x in lines if x["type"] == "seizure.onset"]
         return ends, onsets, caplog.text
 
-    ends10, onsets10, err10 = run()
-    ends3, onsets3, err3 = run("--resample-filter", "short")
-    assert "resampling filter" not in err10  # the training's filter goes unsaid
-    assert "resampling filter: 3 periods, the window ends 12 ms before the newest sample)" in err3
+    ends3, onsets3, err3 = run()
+    ends10, onsets10, err10 = run("--resample-filter", "training")
+    assert "resampling filter: training, 10 periods, the window ends 40 ms before the newest sample)" in err10
+    assert "resampling filter: short, 3 periods, the window ends 12 ms before the newest sample)" in err3
     assert len(ends3) == len(ends10) > 30
     np.testing.assert_allclose(np.subtract(ends3, ends10), -7 / 250, atol=1 / 256)
     assert len(onsets3) == len(onsets10) == 1 and 15 < onsets3[0] < 20

@@ -117,7 +117,9 @@ def test_a_backlog_is_scored_in_one_call_and_only_overwritten_windows_are_skippe
     rs = pipe.step()
     assert len(rs) == 6 and len(calls) == 1 and pipe.skipped_windows_total == 0  # windows ending 4.2 ... 9.2 s
     assert [r.window_end for r in rs] == sorted(r.window_end for r in rs)
-    assert rs[-1].window_end == pytest.approx(2349 / FS - 0.04, abs=0.005)  # newest sample less the filter margin
+    # window k reads native samples [256 k, 256 k + 1055): the last one's newest sample (9.117 s) less the short
+    # filter's 12 ms, on the 250 Hz grid of the model's samples
+    assert rs[-1].window_end == pytest.approx(9.104, abs=1e-9)
     pipe.push(x[int(10 * FS) : int(50 * FS)], np.arange(int(10 * FS), int(50 * FS)) / FS)  # 40 s > the buffer
     rs = pipe.step()
     assert rs[0].skipped_before == pipe.skipped_windows_total > 0 and len(calls) == 2
@@ -150,10 +152,11 @@ def test_bad_channels_are_flagged_not_scored(detector):
     x[:, 2] = np.clip(x[:, 2] * 40, -800, 800)  # C3 clipped at the rails
     pipe = make(detector)
     results = feed(pipe, x, chunk=128)
-    # window k reads native samples [256 k, 256 k + 1070) (window plus filter margin): k = 1..5 hold the NaN
-    assert pipe.native_window_samples == 1070
+    # window k reads native samples [256 k, 256 k + 1055) (window plus the short filter's margin): k = 1..5 hold
+    # the NaN
+    assert pipe.native_window_samples == 1055
     for k, r in enumerate(results):
-        has_nan = 256 * k <= int(5 * FS) < 256 * k + 1070
+        has_nan = 256 * k <= int(5 * FS) < 256 * k + 1055
         assert (r.flagged_channels.get("Fp1") == "non-finite") == has_nan
         assert math.isnan(r.channel_probabilities[0]) == has_nan
     for r in results:

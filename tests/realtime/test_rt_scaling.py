@@ -301,7 +301,7 @@ def test_a_large_background_is_scaled_down_and_a_burst_on_it_still_alarms(detect
     assert [k for k, _ in kinds] == ["onset", "offset", "onset", "offset"]
     assert kinds[0][1] < 10 and kinds[1][1] < 30
     assert 100 <= kinds[2][1] <= 106
-    assert "background scaling: above 15 uV)" in pipe.channels_detail()  # the connected message, the offline log
+    assert "background scaling: above 15 uV; " in pipe.channels_detail()  # the connected message, the offline log
     # the status detail names them
     detail = pipe.quality_detail({}, {}, on[-1].scaled_channels)
     assert "background above 15 uV (1.5-40 Hz, over minutes), scaled down to it: C3 (x0." in detail
@@ -366,7 +366,7 @@ def test_a_loss_of_the_same_device_inside_a_seizure_keeps_the_level_before_it(de
 def test_scaling_changes_nothing_below_the_limit(detector):
     x = patient(80.0, burst=(50.0, 60.0)) * 0.05  # background 10 µV (1 µV on Pz): under the limit of 15
     pipe, off, off_events = run(detector, 0.0, x)
-    assert "background scaling: off)" in pipe.channels_detail()
+    assert "background scaling: off; " in pipe.channels_detail()
     _, on, on_events = run(detector, 15.0, x)
     np.testing.assert_array_equal(
         np.array([r.channel_probabilities for r in on]), np.array([r.channel_probabilities for r in off])
@@ -550,7 +550,7 @@ def test_a_slow_background_under_the_broad_limit_is_scaled_by_its_delta(detector
     pipe, on, _ = run(detector, 80.0, x, background_delta_limit_uv=30.0)
     assert sorted(on[-1].scaled_channels) == ["C3", "C4", "Cz"]
     assert all(f == pytest.approx(0.5, rel=0.03) for f in on[-1].scaled_channels.values())
-    assert "background scaling: above 80 uV, delta above 30 uV)" in pipe.channels_detail()
+    assert "background scaling: above 80 uV, delta above 30 uV; no resampling" in pipe.channels_detail()
     detail = pipe.quality_detail({}, {}, on[-1].scaled_channels)
     assert "background above 80 uV (1.5-40 Hz, over minutes) or 30 uV (1.5-4 Hz), scaled down to it: C3 (x0.5" in detail
     _, plain, _ = run(detector, 80.0, x)

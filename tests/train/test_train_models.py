@@ -1,6 +1,7 @@
 """Every registered architecture: the model contract, serialisation, training steps, aux heads, and
 export/reload equivalence."""
 
+import dataclasses
 import json
 
 import keras
@@ -128,3 +129,10 @@ def test_export_reloads_and_matches_keras(trained, tmp_path, synth_windows):
     stored = sum(int(np.prod(s)) for k, s in shapes.items() if "OBJECT_GRAPH" not in k)
     assert stored == sum(int(np.prod(v.shape)) for v in infer_model.variables)
     assert "serving_default" in tf.saved_model.load(str(out / "saved_model")).signatures
+    # a filter bank to 40 Hz leaves the resampling filter to the daemon (short: flat to 40 Hz); one reaching higher
+    # pins the training's, which the daemon then uses (the card as another run's hyper-parameters would write it)
+    assert "settings" not in card and max(hp.filterbank.band_edges_hz) <= 40
+    wide = dataclasses.replace(hp, filterbank=dataclasses.replace(hp.filterbank, band_edges_hz=[1.5, 12.0, 70.0]))
+    out = export_model(infer_model, wide, tmp_path / "wide", training={"note": "test"}, metrics={})
+    signal = load_detector(str(out), backend="litert").settings["signal"]
+    assert signal["resample_filter"] == "training" and "reaches 70 Hz" in signal["derived_by"]
