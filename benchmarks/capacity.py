@@ -731,8 +731,8 @@ def main(argv: list[str] | None = None) -> int:
         "--resample-filter",
         choices=RESAMPLE_FILTERS,
         default=None,
-        help="signal.resample_filter (default: the daemon's, training): 'short' ends each window 28 ms nearer its "
-        "newest sample at 256 Hz",
+        help="signal.resample_filter (default: the daemon's, short): 'short' ends each window 28 ms nearer its "
+        "newest sample at 256 Hz than 'training'",
     )
     ap.add_argument("--separate-max", type=int, default=10, help="one daemon per bed only up to this many beds")
     ap.add_argument("--chunk-s", type=float, default=1 / 32, help="signal seconds per chunk the outlets push")

@@ -8,7 +8,7 @@
                                   [--rise-probe 4 --scaling on]   # TEST data: a child's EEG whose gain rises to 4x
                                   [--slow-background 100 --scaling off on]   # eegmmidb, its delta made dominant
                                   [--delta-limit UV]   # signal.background_delta_limit_uv (default: shipped)
-                                  [--resample-filter short]   # signal.resample_filter (default: training)
+                                  [--resample-filter training]   # signal.resample_filter (default: short)
     python -m experiments.scaling --limit-gains 2.5 2 1.5 [--write-card EXPORT]   # the corrected rule's limit
     python -m experiments.scaling --limit-only          # the first rule's value, from the background corpus alone
     python -m experiments.scaling --delta-levels 0 70 100   # each person's 1.5-4 Hz level: the delta limit's rule
@@ -562,7 +562,7 @@ def main(argv=None) -> int:
         "--resample-filter",
         choices=RESAMPLE_FILTERS,
         default=None,
-        help="signal.resample_filter: the resampler's filter (default: training, resample_poly's)",
+        help="signal.resample_filter: the resampler's filter (default: the shipped, short)",
     )
     ap.add_argument(
         "--montage",
