@@ -353,8 +353,12 @@ def section_recordings(inp: ReportInputs) -> list[str]:
     add(
         "Each recording runs through the daemon's `realtime.pipeline.Pipeline`, fed as `realtime-detect --file "
         "REC --json --windows` feeds it (`evaluation.runs.pipeline_window_scores`: buffering, hop scheduling, "
-        "resampling, channel checks, batched model, decision machine). The baseline export runs through the same "
-        "code; the peer's "
+        "resampling, channel checks, background scaling, batched model, decision machine); the test recordings are "
+        "scored in order, each given the one before, so a file that continues the previous one (an archive's "
+        "recording split into files: the same folder, patient field and channels, starting where it ended) starts "
+        'from its background levels, as with `realtime-detect --file` (docs/pipeline.md "Offline scoring"). The '
+        "baseline export runs through the same code, with the network's settings and its own card's over them (its "
+        "card asks for the training's resampling filter: its features read above 40 Hz); the peer's "
         "per-window probabilities go through the same `realtime.decision.DecisionMachine` with the same settings. "
         "Events are scored with `timescoring.scoring.EventScoring` (SzCORE defaults: 30 s before / 60 s after "
         "tolerance, any overlap, merge < 90 s, split > 5 min). Latency = the publish time of the first onset "
@@ -450,7 +454,16 @@ def background_lines(bgr: dict | None) -> list[str]:
     L: list[str] = ["## False alarms on continuous background EEG", ""]
     add = L.append
     if not bgr or not bgr.get("runs"):
-        add("Not run (`--no-background`, or no background corpus under the data root).")
+        add(
+            "Not run here (`--no-background`, or no background corpus under the data root). What it measures: false "
+            "alarms per hour on real seizure-free scalp EEG recorded as it comes, with every channel the recording "
+            "carries (`../shared/data/background`: eegmmidb, 20 healthy awake adults, 19 referential 10-20 channels "
+            "at 160 Hz, raw with eye and muscle artefacts; Sleep-EDF, one night with deep sleep), every recording "
+            "through the daemon's pipeline with each detector's own settings, out of fold by person. The shipped "
+            "model's numbers, the amplitude stress tests and the defaults they chose are in "
+            "[background.md](background.md), each with its command; `python -m evaluation.background` measures them "
+            "alone (about 20 min per front end for the network on 2 CPU cores, 1.5 h for the peer)."
+        )
         add("")
         return L
     runs = bgr["runs"]
@@ -716,7 +729,8 @@ def section_reproduce(inp: ReportInputs) -> list[str]:
     add("## Reproduce")
     add("")
     add("```")
-    add("# the whole report (needs ../shared/data; 2-7 min on 2 CPU cores, depending on their load):")
+    add("# the whole report (needs ../shared/data; 12 min on 2 CPU cores with --no-background, beside another job;")
+    add("# the background corpus adds about 20 min per detector through the pipeline and 1.5 h for the peer):")
     add(command)
     add("# only the decision-setting search (validation data), printing the chosen settings:")
     add("train-detector evaluate --tune-only")
@@ -724,10 +738,12 @@ def section_reproduce(inp: ReportInputs) -> list[str]:
     add("# daemon reads for that model): how the shipped model's settings were set")
     add("train-detector evaluate --tune-only --write-card")
     add(
-        "# add your own recordings (EDF/BDF + CSV with onset_s,offset_s, BIDS/SzCORE events TSV or CHB-MIT "
-        "summary; '-' for the recording's own annotations):"
+        "# add your own recordings (EDF/BDF + CSV with onset_s,offset_s, BIDS/SzCORE events TSV, CHB-MIT summary or "
+        "TUSZ .csv_bi/.csv/.tse_bi/.tse; '-' for the recording's own annotations and the files beside it):"
     )
     add("train-detector evaluate --edf rec1.edf --annotations rec1.csv --edf rec2.edf --annotations -")
+    add("# (an EDF+D, a recording that was paused, is scored stretch by stretch; its timeline runs to the last sample,")
+    add("#  gaps included, and a warning says that false alarms per hour then count the gaps as monitored time)")
     add("# false alarms on the background corpus only, comparing montages and bed rules (../shared; minutes):")
     add("python -m evaluation.background --model realtime/models/default --montage as_recorded bipolar average \\")
     add("    --aggregation k_of_n binomial --json artifacts/eval/background.json")
