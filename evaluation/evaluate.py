@@ -98,7 +98,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         help="annotations for the --edf in the same position: CSV/TSV (onset_s,offset_s), BIDS/SzCORE "
-        "events TSV (onset,duration,eventType) or a CHB-MIT chbNN-summary.txt; '-' for the "
+        "events TSV (onset,duration,eventType), a CHB-MIT chbNN-summary.txt or a TUSZ .csv_bi/.csv/.tse_bi/.tse; "
+        "'-' for the "
         "recording's own (EDF+ annotations, sidecars)",
     )
     ap.add_argument("--baseline", default=None, help="use this baseline export instead of fitting one")

@@ -20,7 +20,7 @@ from evaluation.events import EventScore, combine_scores
 from evaluation.metrics import CONTRASTS, clopper_pearson, poisson_rate_interval
 from evaluation.recordings import REPO, EvalRecording
 from evaluation.runs import DETECTORS, LABELS, WindowScores
-from evaluation.tuning import GRID_MIN_DURATION_S, GRID_ON, GRID_SMOOTHING
+from evaluation.tuning import BACKGROUND_BUDGET_PER_H, GRID_MIN_DURATION_S, GRID_ON, GRID_SMOOTHING
 
 
 def _score(w: WindowScores) -> EventScore:
@@ -641,14 +641,17 @@ def section_decision_settings(inp: ReportInputs) -> list[str]:
                 f"alarms ({b.get('budget_per_h', 0)} per hour, rounded down) are allowed, and every alarm beyond "
                 f"that counts as a false alarm in the rule above. Never the model's test persons."
                 if b.get("recordings")
-                else f"No false-alarm budget on the multichannel background: {b.get('note', 'not given')}."
+                else f"No false-alarm budget on the multichannel background: {b.get('note', 'not given')}. (With the "
+                f"corpus, a model that trained with it is allowed at most {BACKGROUND_BUDGET_PER_H:g} alarms per hour, "
+                f"rounded down, on the background of its own training and validation persons, never its test persons; "
+                f"a model that never saw the corpus gets no budget: every person is out of sample for it.)"
             )
             add("")
             add(
                 f"Chosen for the network: on {c['on_threshold']}, off {c['off_threshold']}, smoothing "
                 f"{c['smoothing_windows']}, min duration {c['min_duration_s']} s: {c['tp']}/{c['n_seizures']} "
                 f"tuning seizures, {c['fp']} false alarms"
-                + (f" ({c['background_fp']} on the background)" if "background_fp" in c else "")
+                + (f" ({c['background_fp']} on the background)" if "background_fp" in c and b.get("recordings") else "")
                 + f", mean latency {c['mean_latency_s']:.1f} s."
             )
             same = (
