@@ -206,3 +206,17 @@ def test_a_note_that_holds_a_semicolon_survives_rewriting_the_section(export):
     assert got["channel_false_rate"] == 3e-2
     assert got["derived_by"].startswith(f"{stamp}; channel_false_rate: python -m evaluation.background --gain 3 4")
     assert "(0 of 100 windows; written: the 95 % bound)" in got["derived_by"]
+
+
+def test_a_pinned_resampling_filter_survives_a_new_signal_section(export):
+    """The baseline's export (and a network's whose filter bank reaches above 40 Hz) writes a signal section with
+    only ``resample_filter``: writing the amplitude bounds later keeps it and its note; a bad value is refused."""
+    card = json.loads((export / "model_card.json").read_text())
+    note = "resample_filter: evaluation.baseline.export_baseline: line length reads above 40 Hz"
+    card["settings"]["signal"] = {"resample_filter": "training", "derived_by": note}
+    (export / "model_card.json").write_text(json.dumps(card))
+    got = write_card_settings(export, "signal", signal_settings(8.7, 465.0, "python -m experiments.amplitude run"))
+    assert got["resample_filter"] == "training" and got["derived_by"].endswith(f"; {note}")
+    assert read_card(export)["settings"]["signal"]["resample_filter"] == "training"
+    with pytest.raises(SettingsError, match=r"signal.resample_filter must be one of 'training', 'short', got 'fast'"):
+        signal_settings(8.7, 465.0, "x", resample_filter="fast")

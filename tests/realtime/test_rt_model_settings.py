@@ -85,6 +85,8 @@ def test_valid_settings_are_kept_and_each_section_and_key_is_optional():
         ({"signal": {"background_limit_uv": "50"}}, "'50'"),
         ({"signal": {"background_delta_limit_uv": -1.0}}, "-1.0"),
         ({"signal": {"background_delta_limit_uv": None}}, "None"),
+        ({"signal": {"resample_filter": "fast"}}, "'fast'"),
+        ({"signal": {"resample_filter": 3}}, "3"),
         ({"window": {"hop_s": 1.0}}, "'window'"),
         ({"decision": [0.5]}, "[0.5]"),
         ([1, 2], "[1, 2]"),
@@ -175,6 +177,13 @@ def test_a_toml_file_with_the_model_keys_commented_out_leaves_them_to_the_card()
     assert (cfg.signal.background_delta_limit_uv, src["signal.background_delta_limit_uv"]) == (35.0, "model card")
     cfg, src = apply_model_settings(build_config({}, {"signal.background_delta_limit_uv": 0.0}), card)
     assert (cfg.signal.background_delta_limit_uv, src["signal.background_delta_limit_uv"]) == (0.0, "command line")
+    # and the resampling filter a model needs: the card's, unless a flag sets another
+    card = {"signal": {"resample_filter": "training", "derived_by": "resample_filter: train.export"}}
+    cfg, src = apply_model_settings(load_config(REPO / "config" / "realtime-detect.toml"), card)
+    assert (cfg.signal.resample_filter, src["signal.resample_filter"]) == ("training", "model card")
+    cfg, src = apply_model_settings(build_config({}, {"signal.resample_filter": "short"}), card)
+    assert (cfg.signal.resample_filter, src["signal.resample_filter"]) == ("short", "command line")
+    assert apply_model_settings(build_config({}), {})[0].signal.resample_filter == "short"  # built-in
 
 
 # ----------------------------------------------------------------------------- offline and daemon use them
