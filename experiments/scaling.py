@@ -4,6 +4,7 @@
                                   [--limit UV] [--min-s S]   # default: the shipped settings
                                   [--at-connection]   # also every test seizure from 1 s before its onset
                                   [--long-seizures --scaling off nohold on]   # seizures that go on, held or not
+                                  [--long-seizures --at-connection]   # ... and each from 1 s before its onset
                                   [--clusters --scaling off nohold on]   # seizure clusters, 68 and 76 % burden
                                   [--rise-probe 4 --scaling on]   # TEST data: a child's EEG whose gain rises to 4x
                                   [--slow-background 100 --scaling off on]   # eegmmidb, its delta made dominant
@@ -268,13 +269,15 @@ def at_connection(recs, out_dir: Path) -> list:
     """Seizures under way when the stream connects: every seizure of the stitched test recordings (``test_*``) cut
     out as its own recording, from ``CONNECT_BEFORE_S`` before its onset to ``CONNECT_AFTER_S`` after it (or to
     ``CONNECT_BEFORE_S`` before the next seizure), and the CHB-MIT seizure excerpt, which starts 1 s before its
-    seizure. Written under ``out_dir``."""
+    seizure. With ``--long-seizures`` the same cuts of the long seizures (:func:`long_seizures`, the CHB-MIT one
+    included): a seizure that goes on past the scaler's history when the stream connects. Written under
+    ``out_dir``."""
     from evaluation.recordings import EvalRecording
     from realtime.recordings import read_recording, write_npz
 
     out = [rec for rec in recs if rec.name == "chbmit_seizure"]
     for rec in recs:
-        if not rec.name.startswith("test_") or not rec.seizures:
+        if not rec.name.startswith(("test_", "chbmit_long")) or not rec.seizures:
             continue
         r = read_recording(rec.path)
         seizures = sorted(rec.seizures)
