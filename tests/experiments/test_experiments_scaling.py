@@ -104,9 +104,13 @@ def test_seizures_at_connection_are_cut_from_a_second_before_each_onset(tmp_path
         EvalRecording("test_bg", path, [], "background", 200.0, background_only=True),
         EvalRecording("chbmit_seizure", path, [(1.0, 41.0)], "kept as it is", 41.0),
         EvalRecording("chbmit_stitched", path, [(50.0, 90.0)], "the same seizure again: not cut", 91.0),
+        EvalRecording("chbmit_long_seizure", path, [(30.0, 190.0)], "--long-seizures: cut too", 200.0),
     ]
     out = at_connection(recs, tmp_path)
-    assert [r.name for r in out] == ["chbmit_seizure", "test_sz_at_00", "test_sz_at_01", "test_sz_at_02"]
+    names = ["chbmit_seizure", "test_sz_at_00", "test_sz_at_01", "test_sz_at_02", "chbmit_long_seizure_at_00"]
+    assert [r.name for r in out] == names
+    assert out[-1].seizures == [(1.0, 61.0)] and out[-1].duration_s == 61.0  # 60 s of a seizure that goes on
+    out = out[:-1]
     # in onset order; each from 1 s before its onset to 60 s after it, the next seizure's 1 s before, or the end
     spans = [(19.0, 80.0), (99.0, 149.0), (149.0, 200.0)]
     for rec, (start, stop), (onset, offset) in zip(out[1:], spans, [(20, 30), (100, 110), (150, 175)], strict=True):
