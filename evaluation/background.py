@@ -453,7 +453,7 @@ def measure(
     front_end, setting, decision, out_of_fold, sources, per_person, alarms, left_out, flagged_windows,
     scored_channels}]}``.
     """
-    from realtime.config import apply_model_settings
+    from evaluation.runs import detector_config
 
     if not detectors:
         raise ValueError("measure needs at least one detector (the network)")
@@ -473,7 +473,7 @@ def measure(
                 if det is None:
                     recs_out[rec.name].setdefault("errors", {})[det_name] = f"no detector for person {rec.person!r}"
                     continue
-                cfg = apply_model_settings(config, getattr(det, "settings", None))[0]
+                cfg = detector_config(config, det)
                 cfg = dataclasses.replace(cfg, signal=dataclasses.replace(cfg.signal, montage=montage))
                 t0 = time.time()
                 try:

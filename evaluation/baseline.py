@@ -33,8 +33,8 @@ from scipy import optimize, signal
 ARCHITECTURE = "linelength"
 DEFAULT_BANDS_HZ = ((0.5, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 70.0))
 RESAMPLE_NOTE = (
-    "resample_filter: evaluation.baseline.export_baseline: line length and band power up to 70 Hz read the "
-    "signal above 40 Hz, where signal.resample_filter 'short' is not flat"
+    "evaluation.baseline.export_baseline: line length and band power up to 70 Hz read the signal above 40 Hz, "
+    "where signal.resample_filter 'short' is not flat"
 )
 
 
@@ -258,7 +258,7 @@ def export_baseline(
     """Write ``out_dir/{saved_model/, model.tflite, model_card.json}`` (the project's export format)."""
     import tensorflow as tf
 
-    from train.export import save_serving, sha256_files
+    from train.export import save_serving, sha256_files, training_filter_settings
 
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -287,9 +287,7 @@ def export_baseline(
         "hyperparameters": hp,
         "training": {**(training or {}), "fit": params.fit_info},
         "metrics": metrics or {},
-        # line length and the 30-70 Hz band read the signal above 40 Hz, where the daemon's "short" resampling
-        # filter is no longer flat: the baseline is scored with the filter its training windows were resampled with
-        "settings": {"signal": {"resample_filter": "training", "derived_by": RESAMPLE_NOTE}},
+        "settings": training_filter_settings(RESAMPLE_NOTE),
         "files": sha256_files(out_dir),
         "created": now.isoformat(timespec="seconds"),
     }

@@ -69,7 +69,13 @@ from evaluation.figures import plot_recording, plot_roc
 from evaluation.metrics import EVALUATION_CONTRASTS, contrast_metrics
 from evaluation.recordings import REPO, build_stitched, chbmit_recordings, user_recordings
 from evaluation.report import render_report
-from evaluation.runs import WindowScores, peer_window_scores, pipeline_window_scores, replay_decision
+from evaluation.runs import (
+    WindowScores,
+    detector_config,
+    peer_window_scores,
+    pipeline_window_scores,
+    replay_decision,
+)
 from evaluation.tuning import tune_decision
 
 log = logging.getLogger("evaluation.evaluate")
@@ -180,7 +186,7 @@ def evaluated_config(config_path: str | Path, detector):
     """The settings a daemon runs ``detector`` with: built-in defaults < its model card's ``settings`` <
     the ``config_path`` file (:func:`realtime.config.apply_model_settings`). The evaluation uses them for
     every detector (the peer gets the network's; the baseline too, with its own card's settings over them:
-    :func:`detector_config`), every replay and the report."""
+    :func:`evaluation.runs.detector_config`), every replay and the report."""
     from realtime.config import apply_model_settings, describe_settings, load_config, montage_warning
 
     config, sources = apply_model_settings(load_config(config_path), getattr(detector, "settings", None))
@@ -188,15 +194,6 @@ def evaluated_config(config_path: str | Path, detector):
     if warning := montage_warning(config, getattr(detector, "settings", None)):
         log.warning("%s", warning)
     return config
-
-
-def detector_config(config, detector):
-    """``config`` (:func:`evaluated_config`: the network's) with ``detector``'s own card settings over it where the
-    file sets nothing: the baseline keeps the network's decision settings and takes its own
-    ``signal.resample_filter`` (:mod:`evaluation.baseline`)."""
-    from realtime.config import apply_model_settings
-
-    return apply_model_settings(config, getattr(detector, "settings", None))[0]
 
 
 def baseline_detector(
@@ -319,14 +316,14 @@ def score_test_recordings(recs, config, detectors: dict, scorer, tuning: dict, a
     results: dict[str, dict[str, WindowScores]] = {}
     own_settings: dict[str, dict[str, WindowScores]] = {}
     previous: dict[str, WindowScores] = {}  # per detector: the recording before, which the next may continue
+    configs = {name: detector_config(config, det) for name, det in detectors.items()}
     for rec in recs:
         log.info("recording %s (%.0f s, %d seizure(s))", rec.name, rec.duration_s, len(rec.seizures))
         results[rec.name] = {}
         own_settings[rec.name] = {}
         for name, det in detectors.items():
             before = previous.get(name)
-            own = detector_config(config, det)
-            ws = pipeline_window_scores(rec.path, own, det, rec.duration_s, before.end if before else None)
+            ws = pipeline_window_scores(rec.path, configs[name], det, rec.duration_s, before.end if before else None)
             results[rec.name][name] = previous[name] = ws
         # the replay must reproduce the pipeline's own events (same decision code): a consistency check
         ws = results[rec.name]["network"]

@@ -48,6 +48,15 @@ def _finite(x) -> np.ndarray:
     return np.where(np.isfinite(a), a, np.nan)
 
 
+def detector_config(config, detector):
+    """``config`` with ``detector``'s own card settings over it where the configuration file and flags set nothing
+    (:func:`realtime.config.apply_model_settings`): given the network's configuration, the baseline keeps the
+    network's decision settings and takes its own ``signal.resample_filter`` (:mod:`evaluation.baseline`)."""
+    from realtime.config import apply_model_settings
+
+    return apply_model_settings(config, getattr(detector, "settings", None))[0]
+
+
 def pipeline_window_scores(path: Path, config, detector, duration_s: float, previous=None) -> WindowScores:
     """Score ``path`` with ``detector`` through the daemon's :class:`realtime.pipeline.Pipeline` (offline mode).
 

@@ -42,6 +42,14 @@ def save_serving(infer_model, path: Path | str, window_samples: int) -> None:
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
 
 
+def training_filter_settings(reason: str) -> dict:
+    """A card's ``settings`` for a model that reads above the band the daemon's short resampling filter keeps flat
+    (:data:`realtime.preprocess.SHORT_FLAT_TO_HZ`): ``signal.resample_filter = "training"``, the filter its training
+    records were resampled with, ``reason`` its note (``"resample_filter: REASON"``, as
+    :mod:`evaluation.model_settings` keeps a key's note when the section is rewritten)."""
+    return {"signal": {"resample_filter": "training", "derived_by": f"resample_filter: {reason}"}}
+
+
 def export_model(
     infer_model,
     hp,
@@ -104,8 +112,9 @@ def export_model(
         if (top_hz := max(hp.filterbank.band_edges_hz)) > SHORT_FLAT_TO_HZ:
             # the daemon's default resampling filter is flat to 40 Hz only: a filter bank that reads above it
             # needs the filter its training records were resampled with
-            note = f"resample_filter: train.export: the filter bank reaches {top_hz:g} Hz, above {SHORT_FLAT_TO_HZ:g}"
-            card["settings"] = {"signal": {"resample_filter": "training", "derived_by": note}}
+            card["settings"] = training_filter_settings(
+                f"train.export: the filter bank reaches {top_hz:g} Hz, above {SHORT_FLAT_TO_HZ:g}"
+            )
         (tmp / "model_card.json").write_text(json.dumps(card, indent=2))
         tmp.chmod(0o755)  # mkdtemp makes it 0700
         old = None
