@@ -91,9 +91,9 @@ REL_TOL = 1e-5  # "the same output within float32 rounding": max |difference| <=
 # --------------------------------------------------------------------------------------------- the model
 def rebuild(export: Path):
     """The export's inference model rebuilt in Keras with the export's weights: ``(model, card)``."""
-    from experiments.reexport import copy_weights, saved_weights
     from train.hparams import from_dict
     from train.models import build
+    from train.weights import copy_weights, saved_weights
 
     card = read_card(export)
     hp = from_dict(card["hyperparameters"])

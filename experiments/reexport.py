@@ -38,70 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
+from train.weights import WeightsError, copy_weights, saved_weights
+
 REPO = Path(__file__).resolve().parents[1]
 CHBMIT = sorted((REPO / "realtime" / "data" / "chbmit").glob("*.edf"))
 
 
-class ReexportError(RuntimeError):
+class ReexportError(WeightsError):
     """The export cannot be rebuilt faithfully; nothing was replaced."""
-
-
-def _key(name: str) -> str:
-    """``"dense_0/kernel:0"`` -> ``"dense_0/kernel"``."""
-    return name[:-2] if name.endswith(":0") else name
-
-
-def saved_weights(saved_model_dir: Path) -> dict[str, np.ndarray]:
-    """``{variable name: value}`` of the variables the SavedModel's ``serving_default`` signature captures."""
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(saved_model_dir))
-    if "serving_default" not in loaded.signatures:
-        raise ReexportError(
-            f"{str(saved_model_dir)!r} has no serving_default signature: got {sorted(loaded.signatures)!r}"
-        )
-    out: dict[str, np.ndarray] = {}
-    for v in loaded.signatures["serving_default"].variables:
-        k, value = _key(v.name), v.numpy()
-        if k in out and not (out[k].shape == value.shape and np.array_equal(out[k], value)):
-            raise ReexportError(f"variable {k!r} is stored twice with different values")
-        out[k] = value
-    return out
-
-
-def _is_rng_state(path: str) -> bool:
-    """Keras' dropout random-generator state (``seed_generator_4/seed_generator_state``): not a weight, unused
-    in inference, so a serving signature does not capture it."""
-    return path.rsplit("/", 1)[-1] == "seed_generator_state"
-
-
-def copy_weights(model, weights: dict[str, np.ndarray]) -> int:
-    """Assign ``weights`` to ``model.variables`` by path; refuses any missing, unused or mismatched one
-    (dropout random-generator states, which inference never reads, keep their initial value).
-
-    Returns the number of variables set.
-    """
-    problems, seen = [], set()
-    targets = [v for v in model.variables if not (_is_rng_state(v.path) and _key(v.path) not in weights)]
-    for v in targets:
-        k = _key(v.path)
-        seen.add(k)
-        if k not in weights:
-            problems.append(f"{k!r} {tuple(v.shape)}: not in the old export")
-            continue
-        w = weights[k]
-        if tuple(w.shape) != tuple(v.shape) or np.dtype(w.dtype) != np.dtype(v.dtype):
-            problems.append(f"{k!r}: the model has {tuple(v.shape)} {v.dtype}, the old export {w.shape} {w.dtype}")
-    problems += [
-        f"{k!r} {weights[k].shape}: in the old export, not in the rebuilt model" for k in sorted(set(weights) - seen)
-    ]
-    if problems:
-        raise ReexportError(
-            "the rebuilt model and the old export's weights do not match:\n  - " + "\n  - ".join(problems)
-        )
-    for v in targets:
-        v.assign(weights[_key(v.path)])
-    return len(targets)
 
 
 def chbmit_windows(paths, window_samples: int, sample_rate_hz: float, hop_s: float = 1.0) -> np.ndarray:
@@ -181,7 +125,10 @@ def reexport(src: Path, dest: Path, *, command: str, tolerance: float = 1e-5, n_
             f"from the hyper-parameters' {hp.signal.window_samples} at {hp.signal.sample_rate_hz}"
         )
     _, infer = build(hp)
-    n_vars = copy_weights(infer, saved_weights(src / "saved_model"))
+    try:
+        n_vars = copy_weights(infer, saved_weights(src / "saved_model"))
+    except WeightsError as exc:
+        raise ReexportError(str(exc)) from exc
     today = _dt.datetime.now(_dt.UTC)
     training = json.loads(json.dumps(card["training"]))
     training.setdefault("notes", []).append(

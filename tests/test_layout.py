@@ -1,8 +1,8 @@
 """The package arrows of docs/architecture.md, read from the source (every import, also inside functions).
 
 realtime uses none of train, evaluation, experiments; train uses evaluation's pure metrics module only
-(its CLI dispatches `train-detector evaluate` to evaluation), realtime's recording readers, montage, window
-quality rule and the short resampling filter's flat band;
+(its CLI dispatches `train-detector evaluate` to evaluation and writes copied card settings with its writer),
+realtime's recording readers, montage, window quality rule, the short resampling filter's flat band and card check;
 evaluation uses realtime and train, never experiments; nothing installed imports experiments.
 """
 
@@ -33,12 +33,15 @@ def project_imports(package: str, root: Path = REPO) -> set[tuple[str, str]]:
 
 # (package, imported package) -> the modules that may be imported across that arrow (None: any)
 ALLOWED = {
-    ("train", "evaluation"): {"evaluation.metrics", "evaluation.evaluate"},
+    # (evaluation.model_settings: the export's --settings-from writes a card's settings with the one checked writer)
+    ("train", "evaluation"): {"evaluation.metrics", "evaluation.evaluate", "evaluation.model_settings"},
     # training reads EDF recordings and their annotations with the daemon's own readers (one reader), and
     # re-references them with the daemon's own montage (data.montage = signal.montage) and leaves out the windows
     # the daemon leaves out (realtime.quality); the export compares its filter bank with the band the daemon's short
-    # resampling filter keeps flat (realtime.preprocess)
+    # resampling filter keeps flat (realtime.preprocess); fine-tuning reads an export through the daemon's card check
+    # (realtime.model.read_card: every file's sha256)
     ("train", "realtime"): {
+        "realtime.model",
         "realtime.recordings",
         "realtime.annotations",
         "realtime.montage",
@@ -63,8 +66,8 @@ def test_package_arrows(package):
     assert not bad, bad
 
 
-def test_train_reaches_evaluate_only_from_its_cli():
-    users = {p for p, m in project_imports("train") if m == "evaluation.evaluate"}
+def test_train_reaches_evaluate_and_the_settings_writer_only_from_its_cli():
+    users = {p for p, m in project_imports("train") if m in ("evaluation.evaluate", "evaluation.model_settings")}
     assert users <= {"train/cli.py"}, users
 
 

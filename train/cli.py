@@ -158,8 +158,31 @@ def _export(args) -> int:
         overwrite=args.overwrite,
     )
     errs = verify_export(infer, out)
-    print(json.dumps({"export": str(out), "max_abs_error": errs}))
+    report: dict = {"export": str(out), "max_abs_error": errs}
+    if args.settings_from:
+        report["settings_from"] = copy_settings(args.settings_from, out)
+    print(json.dumps(report))
     return 0
+
+
+def copy_settings(src: str | Path, dest: str | Path) -> dict:
+    """Write every section of ``src``'s card ``settings`` into ``dest``'s card (checked and written by
+    ``evaluation.model_settings``, ``derived_by`` saying where they came from); returns the sections written.
+    A fine-tuned network scored with its parent's daemon settings: the network changed, nothing else."""
+    from evaluation.model_settings import write_card_settings
+    from realtime.model import read_card
+
+    card = read_card(Path(src))
+    settings = card.get("settings") or {}
+    if not settings:
+        raise ValueError(f"--settings-from {str(src)!r}: its card has no settings to copy")
+    note = f"copied from {str(src)!r} ({card['model_version']}) by train-detector export --settings-from"
+    written = {}
+    for section, values in settings.items():
+        written[section] = write_card_settings(
+            dest, section, {**values, "derived_by": f"{values.get('derived_by', '')}; {note}".lstrip("; ")}
+        )
+    return written
 
 
 def _evaluate(argv: list[str]) -> int:
@@ -234,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--overwrite", action="store_true")
     e.add_argument("--model-version", default=None)
     e.add_argument("--note", action="append", default=[], help="a note for the card's training.notes (repeatable)")
+    e.add_argument(
+        "--settings-from",
+        default=None,
+        metavar="EXPORT",
+        help="copy EXPORT's model-specific daemon settings (its card's settings) into the new card: a fine-tuned "
+        "network (fit.init_from) scored with its parent's settings",
+    )
     sub.add_parser("evaluate", help="evaluate an export (evaluation.evaluate)", add_help=False)
     args = ap.parse_args(argv)
     from train.strategy import StrategyError  # imports TensorFlow: not before the arguments are read

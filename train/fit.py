@@ -408,6 +408,15 @@ def run_fit(
         with strategy.scope():
             train_model, infer_model = build(hp)
             names = compile_model(train_model, hp)
+            init = None
+            if hp.fit.init_from:
+                from train.weights import init_from_export
+
+                init = init_from_export(infer_model, hp, hp.fit.init_from)
+                _log(
+                    f"weights from {init['export']!r} ({init['model_version']}, {init['variables']} variables; "
+                    "the auxiliary heads start fresh): fine-tuning"
+                )
         ex = hp.signal.window_samples + hp.signal.crop_margin_samples
         train_ds = make_dataset(
             files["train"],
@@ -519,6 +528,8 @@ def run_fit(
             "seed": hp.fit.seed,
             "host_cpus": os.cpu_count(),
         }
+        if init:
+            summary["init_from"] = init
         if bg:
             summary["background"] = {
                 "shards_dir": bg["index"]["dir"],

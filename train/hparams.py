@@ -256,6 +256,12 @@ class FitHP:
         "few steps (the tests' tiny.toml), far slower for a real one; speed only, the same model",
     )
     seed: int = _f(20261124, "-", "seed for the split, shuffling, augmentation and weights")
+    init_from: str = _f(
+        "",
+        "-",
+        "a model export (realtime/models/default) whose weights start the training instead of random ones: "
+        "fine-tuning; its card's network hyper-parameters must equal this run's ('' = random weights)",
+    )
 
 
 @dataclass(frozen=True)

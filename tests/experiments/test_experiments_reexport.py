@@ -10,15 +10,9 @@ import shutil
 import numpy as np
 import pytest
 
-from experiments.reexport import (
-    ReexportError,
-    chbmit_windows,
-    copy_weights,
-    random_windows,
-    replace_export,
-    saved_weights,
-)
+from experiments.reexport import chbmit_windows, random_windows, replace_export
 from realtime.model import ModelLoadError, default_model_path, load_detector, read_card
+from train.weights import WeightsError, copy_weights, saved_weights
 
 SHIPPED = default_model_path()
 
@@ -57,15 +51,15 @@ def test_any_weight_mismatch_is_refused_naming_it(rebuilt):
     name = "dense_0/kernel"
     assert name in weights
     missing = {k: v for k, v in weights.items() if k != name}
-    with pytest.raises(ReexportError, match=r"'dense_0/kernel' \(\d+, 64\): not in the old export"):
+    with pytest.raises(WeightsError, match=r"'dense_0/kernel' \(\d+, 64\): not in the old export"):
         copy_weights(infer, missing)
     with pytest.raises(
-        ReexportError,
+        WeightsError,
         match=r"'dense_0/kernel': the model has \(\d+, 64\) float32, the old export "
         r"\(3, 64\) float32",
     ):
         copy_weights(infer, {**weights, name: np.zeros((3, 64), np.float32)})
-    with pytest.raises(ReexportError, match=r"'extra/kernel' \(2,\): in the old export, not in the rebuilt model"):
+    with pytest.raises(WeightsError, match=r"'extra/kernel' \(2,\): in the old export, not in the rebuilt model"):
         copy_weights(infer, {**weights, "extra/kernel": np.zeros(2, np.float32)})
 
 
