@@ -54,6 +54,7 @@ from realtime.config import RESAMPLE_FILTERS
 log = logging.getLogger(__name__)
 
 MIN_NATIVE_RATE_HZ = 100.0
+MAX_NATIVE_RATE_HZ = 100_000.0  # above any EEG amplifier's: a header or stream that says more is wrong
 RESAMPLE_HALF_PERIODS = 10  # resample_poly's default filter: half_len = 10 * max(up, down)
 SHORT_FLAT_TO_HZ = 40.0  # the top of the network's filter bank (train/hparams.py FilterBankHP.band_edges_hz)
 SHORT_FLAT_TOLERANCE = 0.0025  # the default filter's own ripple to 40 Hz is 0.14-0.20 % at 100-256 Hz
@@ -121,18 +122,29 @@ def resample_fraction(native_rate_hz: float, model_rate_hz: float, max_denominat
     return frac.numerator, frac.denominator
 
 
+def check_native_rate_hz(rate_hz: float) -> float:
+    """``rate_hz`` as a float if a stream or recording may be sampled at it (:data:`MIN_NATIVE_RATE_HZ` to
+    :data:`MAX_NATIVE_RATE_HZ`); a ValueError quoting it otherwise."""
+    rate = float(rate_hz)
+    if math.isnan(rate) or rate < MIN_NATIVE_RATE_HZ:
+        raise ValueError(
+            f"sampling rate {rate_hz!r} Hz is below the supported minimum of "
+            f"{MIN_NATIVE_RATE_HZ:g} Hz (EEG for this model must be sampled at >= 100 Hz)"
+        )
+    if rate > MAX_NATIVE_RATE_HZ:
+        raise ValueError(
+            f"sampling rate {rate_hz!r} Hz is above the supported maximum of {MAX_NATIVE_RATE_HZ:g} Hz (no EEG "
+            "amplifier samples this fast: a wrong rate in the header or the stream)"
+        )
+    return rate
+
+
 class Resampler:
     """Polyphase resampling of the newest native-rate window to ``window_samples`` at the model rate, with
     resample_poly's filter design at ``half_periods`` periods of the lower rate each side (its default: 10)."""
 
     def __init__(self, native_rate_hz: float, model_rate_hz: float = 250.0, half_periods: int = RESAMPLE_HALF_PERIODS):
-        given = native_rate_hz
-        native_rate_hz, model_rate_hz = float(native_rate_hz), float(model_rate_hz)
-        if not math.isfinite(native_rate_hz) or native_rate_hz < MIN_NATIVE_RATE_HZ:
-            raise ValueError(
-                f"sampling rate {given!r} Hz is below the supported minimum of "
-                f"{MIN_NATIVE_RATE_HZ:g} Hz (EEG for this model must be sampled at >= 100 Hz)"
-            )
+        native_rate_hz, model_rate_hz = check_native_rate_hz(native_rate_hz), float(model_rate_hz)
         if not math.isfinite(model_rate_hz) or model_rate_hz <= 0:
             raise ValueError(f"model rate must be a positive number, got {model_rate_hz!r}")
         if isinstance(half_periods, bool) or not isinstance(half_periods, (int, np.integer)) or half_periods < 1:
@@ -225,7 +237,7 @@ def short_half_periods(native_rate_hz: float, model_rate_hz: float = 250.0) -> i
     """The fewest half periods (1 to :data:`RESAMPLE_HALF_PERIODS`) of resample_poly's filter design for this pair of
     rates whose gain stays within :data:`SHORT_FLAT_TOLERANCE` of 1 from 0.5 Hz to :data:`SHORT_FLAT_TO_HZ` (or the
     lower Nyquist frequency, if that is lower); the default's 10 where none is."""
-    up, down = resample_fraction(float(native_rate_hz), float(model_rate_hz))
+    up, down = resample_fraction(check_native_rate_hz(native_rate_hz), float(model_rate_hz))
     if up == down == 1:
         return RESAMPLE_HALF_PERIODS
     m = max(up, down)

@@ -22,7 +22,11 @@ Which EDF signals are kept (the rules are :mod:`realtime.channels`'s):
 
 - a signal whose dimension is not a voltage (``%``, ``bpm``, ``degC``, ``s``...) cannot be read as
   µV: it is left out; so is one whose digital or physical range is empty (minimum = maximum: its values
-  cannot be calibrated; edfio would hand back the raw digital values);
+  cannot be calibrated; edfio would hand back the raw digital values), or one whose digital minimum or maximum
+  is not an integer or whose physical minimum or maximum is not a finite number (``"1,5"``, ``"nan"``, blank:
+  the field and its value named; edfio reads such a field only when the signal is used, and the whole file
+  failed). A record count that is not an integer, or a record duration that is not a positive number, is an
+  error naming the field;
 - the EEG rate is the most common rate among the voltage signals that are EEG by label and
   transducer (ties: the highest; :func:`realtime.channels.eeg_rate_hz`). A signal at another rate is
   left out when it is not EEG by its label or transducer, or when its rate is under 100 Hz (1 Hz
@@ -422,6 +426,8 @@ class _RawHeader:
     dimensions: list[str]  # physical dimensions (as written: :func:`_text`; "\xb5V" is µV)
     per_record: list[int]  # samples per data record
     start: str  # the start date and time fields as written: "dd.mm.yyhh.mm.ss"
+    # signal index -> why its calibration fields cannot be read (such a signal is left out, the others read)
+    unreadable: dict[int, str] = field(default_factory=dict)
 
     @property
     def ordinary(self) -> list[int]:
@@ -464,6 +470,21 @@ def _raw_header(path: Path, fmt: str) -> _RawHeader:
         raise RecordingError(
             f"recording {str(path)!r} is not a readable {fmt} file: its samples per data record: {exc}"
         ) from None
+    for name, where, number in (("number of data records", 236, _integer), ("data record duration", 244, _number)):
+        text = _text(head[where : where + 8])
+        value = number(text)
+        if value is None or (name == "data record duration" and value <= 0):
+            wanted = "an integer (-1 when unknown)" if number is _integer else "a positive number of seconds"
+            raise RecordingError(
+                f"recording {str(path)!r} is not a readable {fmt} file: its {name} {text!r} is not {wanted}"
+            )
+    unreadable: dict[int, str] = {}
+    for i in range(n_signals):
+        for name, where, number in _CALIBRATION_FIELDS:
+            text = _text(sig[where * n_signals + 8 * i : where * n_signals + 8 * (i + 1)])
+            if number(text) is None:
+                kind = "an integer" if number is _integer else "a finite number"
+                unreadable.setdefault(i, f"its {name} {text!r} is not {kind}: its values cannot be calibrated")
     return _RawHeader(
         kind=kind,
         header_bytes=header_bytes,
@@ -471,7 +492,34 @@ def _raw_header(path: Path, fmt: str) -> _RawHeader:
         dimensions=[_text(sig[dims_at + 8 * i : dims_at + 8 * (i + 1)]) for i in range(n_signals)],
         per_record=per_record,
         start=head[168:184].decode("ascii", "replace"),
+        unreadable=unreadable,
     )
+
+
+def _integer(text: str) -> int | None:
+    """A header field that must be an integer (``"-1"``, ``"32767"``), or None."""
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _number(text: str) -> float | None:
+    """A header field that must be a finite number (``"-3276.8"``, ``"1"``), or None (``"1,5"``, ``"nan"``, ``""``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+# a signal's calibration fields: (name, offset of the field for signal 0 in units of the signal count, parser)
+_CALIBRATION_FIELDS = (
+    ("physical minimum", 104, _number),
+    ("physical maximum", 112, _number),
+    ("digital minimum", 120, _integer),
+    ("digital maximum", 128, _integer),
+)
 
 
 def _legacy_start(field: str) -> datetime | None:
@@ -595,7 +643,13 @@ def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
     left_out: dict[str, str] = {}
     kept: list[int] = []
     for i, info in enumerate(infos):
-        why = _calibration_reason(signals[i]) or unit_reason(info) or rate_reason(info, sfreq)
+        raw = header.ordinary[i]
+        why = (
+            header.unreadable.get(raw)
+            or _calibration_reason(signals[i])
+            or unit_reason(info)
+            or rate_reason(info, sfreq)
+        )
         if why:
             left_out[keys[i]] = why
         else:

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from realtime.preprocess import Resampler, UnitError, resolve_unit, unit_scale_to_uv
+from realtime.preprocess import Resampler, UnitError, resolve_unit, short_half_periods, unit_scale_to_uv
 
 RATES = [100, 128, 173.61, 200, 250, 256, 500, 512, 1000, 2048]
 W = 1024
@@ -92,6 +92,14 @@ def test_low_rates_are_refused_quoting_the_rate(rate):
         Resampler(rate)
 
 
+@pytest.mark.parametrize("rate", [100_000.5, 2.56e11, float("inf")])
+def test_impossible_rates_are_refused_quoting_the_rate_before_any_filter_is_designed(rate):
+    with pytest.raises(ValueError, match=f"sampling rate {rate!r} Hz is above the supported maximum of 100000 Hz"):
+        Resampler(rate)
+    with pytest.raises(ValueError, match=f"sampling rate {rate!r} Hz is above"):
+        short_half_periods(rate)
+
+
 def test_too_short_input_is_refused():
     rs = Resampler(256)
     with pytest.raises(ValueError, match="need at least 1070 native samples"):
@@ -169,7 +177,7 @@ def test_the_short_filter_is_the_shortest_as_flat_to_40_hz(rate, expected):
     0.25 % of 1 (the training's filter is within 0.14-0.20 %); one fewer is not that flat; 250 Hz needs none."""
     from scipy.signal import firwin, freqz
 
-    from realtime.preprocess import half_periods_for, short_half_periods
+    from realtime.preprocess import half_periods_for
 
     assert short_half_periods(rate) == half_periods_for("short", rate) == expected
     assert half_periods_for("training", rate) == 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import edfio
@@ -241,6 +242,69 @@ def test_a_signal_that_cannot_be_calibrated_is_left_out_with_its_reason(tmp_path
         "EEG EKG1-REF": "physical minimum equals physical maximum (0): its values cannot be calibrated",
     }
     np.testing.assert_allclose(rec.data, x[1:10], atol=0.1)
+
+
+def test_a_signal_whose_calibration_fields_cannot_be_read_is_left_out_and_the_others_read(tmp_path):
+    """A physical minimum written with a decimal comma, a physical maximum 'nan', an empty digital minimum, a
+    digital maximum that is not an integer: edfio reads such a field only when the signal is used, and the
+    whole file failed with "could not convert string to float: '1,5'", the field and the signal unnamed. Now
+    that signal is left out, the field and its value named, and the others are read as written."""
+
+    def unreadable(raw, field):
+        raw[field(104, 8, 0)] = b"-3000,5".ljust(8)  # FP1: physical minimum
+        raw[field(112, 8, 3)] = b"nan".ljust(8)  # physical maximum
+        raw[field(120, 8, 4)] = b"".ljust(8)  # digital minimum
+        raw[field(128, 8, 10)] = b"32767.0".ljust(8)  # the ECG: digital maximum
+
+    path, x = archive_edf(tmp_path, "fields.edf", unreadable)
+    rec = read_recording(path)
+    assert rec.ch_names == [LABELS[i] for i in (1, 2, 5, 6, 7, 8, 9)]
+    assert rec.left_out == {
+        LABELS[0]: "its physical minimum '-3000,5' is not a finite number: its values cannot be calibrated",
+        LABELS[3]: "its physical maximum 'nan' is not a finite number: its values cannot be calibrated",
+        LABELS[4]: "its digital minimum '' is not an integer: its values cannot be calibrated",
+        LABELS[10]: "its digital maximum '32767.0' is not an integer: its values cannot be calibrated",
+    }
+    np.testing.assert_allclose(rec.data, x[[1, 2, 5, 6, 7, 8, 9]], atol=0.1)
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "said"),
+    [
+        (236, b"", "its number of data records '' is not an integer (-1 when unknown)"),
+        (236, b"1e3", "its number of data records '1e3' is not an integer (-1 when unknown)"),
+        (244, b"0", "its data record duration '0' is not a positive number of seconds"),
+        (244, b"nan", "its data record duration 'nan' is not a positive number of seconds"),
+        (244, b"1,0", "its data record duration '1,0' is not a positive number of seconds"),
+    ],
+)
+def test_an_unreadable_record_count_or_duration_is_an_error_naming_the_field(tmp_path, offset, value, said):
+    """edfio's own errors named neither field nor value ("invalid literal for int() with base 10: ''"), and a
+    record duration of 0 surfaced as "cannot access local variable 'sampling_frequency'"."""
+
+    def patch(raw, field):
+        raw[offset : offset + 8] = value.ljust(8)
+
+    path, _ = archive_edf(tmp_path, "header.edf", patch)
+    with pytest.raises(RecordingError, match=re.escape(f"is not a readable EDF file: {said}")):
+        read_recording(path)
+
+
+def test_a_record_duration_that_makes_an_impossible_rate_is_refused_quoting_it(tmp_path):
+    """1e-9 s records of 256 samples: 2.56e11 Hz, which reached scipy's filter design ("Invalid cutoff
+    frequency") before any check of the rate."""
+    from realtime.preprocess import Resampler, half_periods_for
+
+    def patch(raw, field):
+        raw[244:252] = b"1e-9".ljust(8)
+
+    path, _ = archive_edf(tmp_path, "fast.edf", patch)
+    rec = read_recording(path)
+    for make in (lambda: half_periods_for("short", rec.sfreq), lambda: Resampler(rec.sfreq)):
+        with pytest.raises(
+            ValueError, match=r"sampling rate 25\d+\.?\d* Hz is above the supported maximum of 100000 Hz"
+        ):
+            make()
 
 
 @pytest.mark.parametrize(
