@@ -33,7 +33,7 @@ def hwm():
 
 import numpy, edfio, realtime.recordings as rr
 before = hwm()
-rec = rr.open_recording(sys.argv[1], sidecars=False)
+rec = rr.open_recording(sys.argv[1], annotations=False)
 print(json.dumps({"before": before, "after": hwm(), "n_samples": rec.n_samples}))
 """
 

@@ -185,7 +185,7 @@ def score_recording(rec: BackgroundRecording, config, detector, gain: float = 1.
     from realtime.offline import feed, left_out_channels, recording_pipeline
     from realtime.recordings import open_recording
 
-    r = open_recording(rec.path, sidecars=False)  # read block by block by feed; seizure-free: no annotations
+    r = open_recording(rec.path, annotations=False)  # read block by block by feed; seizure-free: no annotations
     if gain != 1.0:
         r = Edited(source=r, gain=gain, **r.metadata())
     pipe = recording_pipeline(r, config, detector)

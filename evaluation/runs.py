@@ -70,7 +70,7 @@ def pipeline_window_scores(path: Path, config, detector, duration_s: float, prev
     from realtime.offline import continued_pipeline, feed, file_end
     from realtime.recordings import open_recording
 
-    rec = open_recording(path, sidecars=False)  # read block by block by feed; scoring uses no annotations
+    rec = open_recording(path, annotations=False)  # read block by block by feed; scoring uses no annotations
     pipe, _ = continued_pipeline(rec, config, detector, previous)
     results = list(feed(pipe, rec, config.window.hop_s))
     decisions = [e for r in results for e in r.events]

@@ -119,7 +119,7 @@ def study(files: list[Path], detector, config, seconds: float, *, kinds=KINDS, a
     def run(kind, amp, pattern, montages) -> dict:
         cells = {m: {"during": 0, "elsewhere": 0, "recordings_alarmed": 0} for m in montages}
         for i, path in enumerate(files):
-            r = with_artefact(open_recording(path, sidecars=False), seconds, kind, amp, pattern, seed=i)
+            r = with_artefact(open_recording(path, annotations=False), seconds, kind, amp, pattern, seed=i)
             for m in montages:
                 c = count(onsets(r, cfgs[m], detector))
                 cells[m]["during"] += c["during"]

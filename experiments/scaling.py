@@ -106,7 +106,7 @@ def person_levels(
     for rec in discover(background_root):
         if slow_uv is not None and rec.source != "eegmmidb":
             continue
-        r = open_recording(rec.path, sidecars=False)
+        r = open_recording(rec.path, annotations=False)
         rows = select_channels(r.channels).scored
         scale = np.array([resolve_unit(r.channels[i].unit, r.ch_names[i])[0] for i in rows])
         data = r.read(0, r.n_samples, rows) * scale[:, None]
@@ -181,7 +181,7 @@ def score_seizures(recs, config, detector, gain: float) -> dict:
 
     per, scores = {}, []
     for rec in recs:
-        r = open_recording(rec.path, sidecars=False)
+        r = open_recording(rec.path, annotations=False)
         if gain != 1.0:
             r = Edited(source=r, gain=gain, **r.metadata())
         results, decisions, *_ = run_pipeline(r, config, detector)
@@ -339,7 +339,7 @@ def alarms_after_loss(background_root: Path, config, detector, gain: float, loss
 
     out: dict[str, dict[str, Any]] = {n: {"alarms": 0, "after_loss": 0, "per_person": {}} for n in ("keep", "forget")}
     for rec in discover(background_root):
-        r = open_recording(rec.path, sidecars=False)
+        r = open_recording(rec.path, annotations=False)
         cut = int(round(loss_at_s * r.sfreq))
         if r.n_samples <= cut:
             continue
@@ -383,7 +383,7 @@ def alarms_on_slow_background(background_root: Path, configs_for, detectors, tar
         detector = detectors.get(rec.person) if per_person else detectors
         if rec.source != "eegmmidb" or detector is None:
             continue
-        r = open_recording(rec.path, sidecars=False)
+        r = open_recording(rec.path, annotations=False)
         added, factors[rec.name] = delta_boost(r.load().data, r.sfreq, target_uv)
         edited = Edited(source=r, added=added, **r.metadata())
         hours += r.duration_s / 3600.0
@@ -448,7 +448,7 @@ def alarms_in_sessions(
     ends: dict[str, dict[str, Any]] = {n: {} for n in names}  # per person: the previous file's FileEnd
     session_s: dict[str, float] = {}  # per person: the session time at which the next file starts
     for rec in discover(background_root):
-        r = open_recording(rec.path, sidecars=False)
+        r = open_recording(rec.path, annotations=False)
         meta = r.metadata()
         t0 = session_s.get(rec.person, 0.0)
         session_s[rec.person] = t0 + r.duration_s + pause_s

@@ -239,7 +239,7 @@ def score_recording(
     previous: FileEnd | None = None,
 ) -> Scored:
     """Score one recording, writing its lines to ``out``; ``previous``: the end of the file scored just before it."""
-    rec = open_recording(path, sidecars=False)  # scoring uses no annotations
+    rec = open_recording(path, annotations=False)  # scoring uses no annotations
     file = str(path)
     pipe, gap_s = continued_pipeline(rec, config, detector, previous)
     if previous is not None and gap_s is not None:

@@ -16,7 +16,8 @@ Formats
   ``<stem>.tsv`` (``onset_s,offset_s[,label]``, or BIDS/SzCORE ``onset,duration,eventType``), a BIDS
   ``<name>_events.tsv`` for ``<name>_eeg.edf``, a CHB-MIT ``chbNN-summary.txt``, TUSZ's ``.csv_bi`` /
   ``.csv`` / ``.tse_bi`` / ``.tse``; their rows are added to the annotations (an unreadable one is an
-  error), except with ``open_recording(..., sidecars=False)``: scoring and replay, which use none.
+  error), except with ``open_recording(..., annotations=False)``: scoring and replay, which use none, and
+  read neither the sidecars nor an EDF+ file's own annotations (which, corrupt, would fail the file).
 
 Which EDF signals are kept (the rules are :mod:`realtime.channels`'s):
 
@@ -341,12 +342,14 @@ class LazyRecording(RecordingInfo):
         return out
 
 
-def open_recording(path: str | Path, *, sidecars: bool = True) -> RecordingInfo:
+def open_recording(path: str | Path, *, annotations: bool = True) -> RecordingInfo:
     """Open an EDF/BDF/NPZ recording plus its annotations sidecar (if any): the header, the channel
     choice, the annotations and the warnings (logged here), the samples read when asked
-    (:class:`LazyRecording` for EDF/BDF, :class:`Recording` for NPZ). ``sidecars=False`` (scoring and
-    replay, which use no annotations): the files beside it are not read, so one that cannot be read
-    does not keep the recording from being scored."""
+    (:class:`LazyRecording` for EDF/BDF, :class:`Recording` for NPZ). ``annotations=False`` (scoring and
+    replay, which use none): neither the files beside it nor an EDF+ file's own annotations are read, so
+    annotations that cannot be read do not keep the recording from being scored (an EDF+D's record times,
+    which place its gaps, are read either way). With annotations wanted (training, evaluation: seizures
+    are labelled by them), any that cannot be read is an error naming the file."""
     path = Path(path)
     if not path.exists():
         raise RecordingError(f"recording {str(path)!r} does not exist")
@@ -355,7 +358,7 @@ def open_recording(path: str | Path, *, sidecars: bool = True) -> RecordingInfo:
     ext = path.suffix.lower()
     rec: RecordingInfo
     if ext in (".edf", ".bdf"):
-        rec = _open_edf(path, bdf=ext == ".bdf")
+        rec = _open_edf(path, bdf=ext == ".bdf", annotations=annotations)
     elif ext == ".npz":
         rec = _read_npz(path)
     else:
@@ -363,7 +366,7 @@ def open_recording(path: str | Path, *, sidecars: bool = True) -> RecordingInfo:
             f"recording {str(path)!r}: unsupported extension {path.suffix!r} (expected one of {', '.join(EXTENSIONS)})"
         )
     try:
-        rec.annotations.extend(sidecar_annotations(path) if sidecars else [])
+        rec.annotations.extend(sidecar_annotations(path) if annotations else [])
     except AnnotationError as exc:
         raise RecordingError(str(exc)) from None
     for w in rec.warnings:
@@ -464,12 +467,15 @@ def _raw_header(path: Path, fmt: str) -> _RawHeader:
         sig = f.read(256 * n_signals)
     dims_at = 96 * n_signals  # every signal's label (16) and transducer (80), then the dimensions (8 each)
     at = 216 * n_signals  # label 16, transducer 80, dimension 8, 4 x 8 min/max, prefilter 80: then samples/record
-    try:
-        per_record = [int(sig[at + 8 * i : at + 8 * (i + 1)]) for i in range(n_signals)]
-    except ValueError as exc:
-        raise RecordingError(
-            f"recording {str(path)!r} is not a readable {fmt} file: its samples per data record: {exc}"
-        ) from None
+    labels = [_text(sig[16 * i : 16 * (i + 1)]) for i in range(n_signals)]
+    per_record = [_integer(_text(sig[at + 8 * i : at + 8 * (i + 1)])) for i in range(n_signals)]
+    for i, n in enumerate(per_record):
+        if n is None or n < 0:  # where every later signal's samples lie depends on it: the file cannot be read
+            text = _text(sig[at + 8 * i : at + 8 * (i + 1)])
+            raise RecordingError(
+                f"recording {str(path)!r} is not a readable {fmt} file: signal {i + 1} ({labels[i]!r}) has "
+                f"{text!r} samples per data record, not a whole number"
+            )
     for name, where, number in (("number of data records", 236, _integer), ("data record duration", 244, _number)):
         text = _text(head[where : where + 8])
         value = number(text)
@@ -488,9 +494,9 @@ def _raw_header(path: Path, fmt: str) -> _RawHeader:
     return _RawHeader(
         kind=kind,
         header_bytes=header_bytes,
-        labels=[_text(sig[16 * i : 16 * (i + 1)]) for i in range(n_signals)],
+        labels=labels,
         dimensions=[_text(sig[dims_at + 8 * i : dims_at + 8 * (i + 1)]) for i in range(n_signals)],
-        per_record=per_record,
+        per_record=[int(n) for n in per_record if n is not None],
         start=head[168:184].decode("ascii", "replace"),
         unreadable=unreadable,
     )
@@ -594,7 +600,24 @@ def _calibration_reason(signal: Any) -> str | None:
     return None
 
 
-def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
+def _edf_annotations(path: Path, edf: Any, fmt: str) -> list[tuple[float, float, str]]:
+    """An EDF+/BDF+ file's annotations as ``(onset_s, offset_s, text)``; :class:`RecordingError` naming the file
+    when edfio cannot read them (a data record's annotation bytes that are not UTF-8 or not a valid TAL)."""
+    try:
+        read = list(edf.annotations)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RecordingError(
+            f"recording {str(path)!r}: its {fmt}+ annotations cannot be read ({exc}); scoring and replay, which "
+            "use none, read it without them"
+        ) from None
+    out = []
+    for a in read:
+        onset = float(a.onset)
+        out.append((onset, onset + float(a.duration) if a.duration is not None else onset, str(a.text)))
+    return out
+
+
+def _open_edf(path: Path, *, bdf: bool, annotations: bool = True) -> LazyRecording:
     import edfio
 
     fmt = "BDF" if bdf else "EDF"
@@ -692,11 +715,7 @@ def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
     segments = [(r * per_record_eeg, start) for r, start in runs if r * per_record_eeg < n or r == 0]
     if len(segments) > 1:
         warnings.append(_gaps_warning(header.kind, _gaps(segments, sfreq)))
-    annotations = []
-    for a in edf.annotations:
-        onset = float(a.onset)
-        offset = onset + float(a.duration) if a.duration is not None else onset
-        annotations.append((onset, offset, str(a.text)))
+    events = _edf_annotations(path, edf, fmt) if annotations else []
     try:
         with warnings_module.catch_warnings(record=True) as caught:  # e.g. the EDF and EDF+ start dates disagree
             warnings_module.simplefilter("always")
@@ -709,7 +728,7 @@ def _open_edf(path: Path, *, bdf: bool) -> LazyRecording:
     return LazyRecording(
         sfreq=sfreq,
         ch_names=[infos[i].label for i in kept],
-        annotations=annotations,
+        annotations=events,
         path=str(path),
         warnings=warnings,
         channels=[infos[i] for i in kept],

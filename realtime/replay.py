@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
     path = Path(args.file)
     try:
-        rec = open_recording(path, sidecars=False)
+        rec = open_recording(path, annotations=False)
     except Exception as exc:  # unreadable file: a clear message and the usage exit code
         print(f"realtime-replay: cannot read recording {str(path)!r}: {exc}", file=sys.stderr)
         return 2

@@ -71,7 +71,7 @@ def recording(tmp_path):
 
 
 def test_the_artefact_is_added_over_its_span_to_the_recording_as_read(recording):
-    r = open_recording(recording, sidecars=False)
+    r = open_recording(recording, annotations=False)
     edited = with_artefact(r, 75.0, "tremor", 200.0, "posterior", seed=0)
     assert edited.n_samples == int(75 * FS) and edited.ch_names == r.ch_names
     diff = edited.read(0, edited.n_samples) - r.read(0, edited.n_samples)

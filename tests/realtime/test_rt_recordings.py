@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import edfio
@@ -288,6 +291,53 @@ def test_an_unreadable_record_count_or_duration_is_an_error_naming_the_field(tmp
     path, _ = archive_edf(tmp_path, "header.edf", patch)
     with pytest.raises(RecordingError, match=re.escape(f"is not a readable EDF file: {said}")):
         read_recording(path)
+
+
+def test_unreadable_samples_per_record_name_the_signal(tmp_path):
+    def patch(raw, field):
+        raw[field(216, 8, 2)] = b"256 .".ljust(8)
+
+    path, _ = archive_edf(tmp_path, "spr.edf", patch)
+    with pytest.raises(RecordingError, match=re.escape("signal 3 ('EEG F3-REF') has '256 .' samples per data record")):
+        read_recording(path)
+
+
+def test_edf_annotations_that_cannot_be_read_fail_the_file_only_where_annotations_are_wanted(tmp_path):
+    """A data record whose annotation bytes are not UTF-8 (or not a valid TAL): edfio's error failed the whole
+    file, for scoring too, which uses no annotations. Now scoring and replay (``annotations=False``) do not read
+    them and score the file (a real ``realtime-detect --file``); training and evaluation, whose seizure labels
+    they may be, get an error naming the file."""
+    from realtime.recordings import open_recording
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 20, (4, 30 * 256))
+    sigs = [
+        edfio.EdfSignal(row, 256, label=f"EEG {e}", physical_dimension="uV", physical_range=(-3000, 3000))
+        for row, e in zip(x, ("Fp1", "Fp2", "O1", "O2"), strict=True)
+    ]
+    path = tmp_path / "annotated.edf"
+    edfio.Edf(sigs, annotations=[edfio.EdfAnnotation(2.0, 1.0, "seizure")]).write(path)
+    raw = bytearray(path.read_bytes())
+    header = int(raw[184:192])
+    record = (len(raw) - header) // 30
+    at = header + 2 * record + 4 * 256 * 2  # record 2's annotation signal, after the 4 signals' 256 samples
+    raw[at : at + 12] = b"+2\x14\x14\x00+2\x14\xff\xfe\x14\x00"  # its TAL text: bytes that are not UTF-8
+    path.write_bytes(bytes(raw))
+
+    with pytest.raises(RecordingError, match=r"annotated\.edf'\: its EDF\+ annotations cannot be read"):
+        read_recording(path)
+    rec = open_recording(path, annotations=False)
+    assert rec.annotations == [] and rec.ch_names == ["EEG Fp1", "EEG Fp2", "EEG O1", "EEG O2"]
+    np.testing.assert_allclose(rec.read(0, rec.n_samples), x, atol=0.1)
+    run = subprocess.run(
+        [sys.executable, "-m", "realtime", "detect", "--file", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = json.loads(run.stdout.splitlines()[-1])
+    assert (summary["type"], summary["files"], summary["failed"]) == ("summary", 1, 0)
 
 
 def test_a_record_duration_that_makes_an_impossible_rate_is_refused_quoting_it(tmp_path):

@@ -175,7 +175,7 @@ class EdfChannel:
 
         if len({c.path for c in channels}) != 1:
             raise ValueError(f"load_group reads the channels of one file, got {sorted({c.path for c in channels})!r}")
-        rec = open_recording(channels[0].path, sidecars=False)
+        rec = open_recording(channels[0].path, annotations=False)
         averages: dict[tuple[int, ...], np.ndarray] = {}  # the common average: summed once, one row at a time
         for c in channels:
             x = rec.read(0, rec.n_samples, [c.row])[0]
