@@ -456,12 +456,9 @@ def _raw_header(path: Path, fmt: str) -> _RawHeader:
     """The header of ``path`` (``fmt``: "EDF" or "BDF") from its bytes; :class:`RecordingError` if unreadable."""
     with path.open("rb") as f:
         head = f.read(256)
-        try:
-            kind = head[192:236].decode("ascii", "replace").strip()[:5]
-            n_signals = int(head[252:256])
-            header_bytes = int(head[184:192])
-        except ValueError as exc:
-            raise RecordingError(f"recording {str(path)!r} is not a readable {fmt} file: its header: {exc}") from None
+        kind = head[192:236].decode("ascii", "replace").strip()[:5]
+        n_signals = _header_integer(path, fmt, "number of signals", head[252:256])
+        header_bytes = _header_integer(path, fmt, "number of bytes in the header", head[184:192])
         if n_signals < 1:
             raise RecordingError(f"recording {str(path)!r} is not a readable {fmt} file: {n_signals} signals")
         sig = f.read(256 * n_signals)
@@ -476,14 +473,13 @@ def _raw_header(path: Path, fmt: str) -> _RawHeader:
                 f"recording {str(path)!r} is not a readable {fmt} file: signal {i + 1} ({labels[i]!r}) has "
                 f"{text!r} samples per data record, not a whole number"
             )
-    for name, where, number in (("number of data records", 236, _integer), ("data record duration", 244, _number)):
-        text = _text(head[where : where + 8])
-        value = number(text)
-        if value is None or (name == "data record duration" and value <= 0):
-            wanted = "an integer (-1 when unknown)" if number is _integer else "a positive number of seconds"
-            raise RecordingError(
-                f"recording {str(path)!r} is not a readable {fmt} file: its {name} {text!r} is not {wanted}"
-            )
+    _header_integer(path, fmt, "number of data records", head[236:244], " (-1 when unknown)")
+    duration = _number(_text(head[244:252]))
+    if duration is None or duration <= 0:
+        raise RecordingError(
+            f"recording {str(path)!r} is not a readable {fmt} file: its data record duration "
+            f"{_text(head[244:252])!r} is not a positive number of seconds"
+        )
     unreadable: dict[int, str] = {}
     for i in range(n_signals):
         for name, where, number in _CALIBRATION_FIELDS:
@@ -500,6 +496,16 @@ def _raw_header(path: Path, fmt: str) -> _RawHeader:
         start=head[168:184].decode("ascii", "replace"),
         unreadable=unreadable,
     )
+
+
+def _header_integer(path: Path, fmt: str, name: str, raw: bytes, hint: str = "") -> int:
+    """A header field that must be an integer; :class:`RecordingError` naming it and its value otherwise."""
+    value = _integer(_text(raw))
+    if value is None:
+        raise RecordingError(
+            f"recording {str(path)!r} is not a readable {fmt} file: its {name} {_text(raw)!r} is not an integer{hint}"
+        )
+    return value
 
 
 def _integer(text: str) -> int | None:

@@ -274,6 +274,8 @@ def test_a_signal_whose_calibration_fields_cannot_be_read_is_left_out_and_the_ot
 @pytest.mark.parametrize(
     ("offset", "value", "said"),
     [
+        (252, b"1 1", "its number of signals '1 1' is not an integer"),
+        (184, b"3072 1", "its number of bytes in the header '3072 1' is not an integer"),
         (236, b"", "its number of data records '' is not an integer (-1 when unknown)"),
         (236, b"1e3", "its number of data records '1e3' is not an integer (-1 when unknown)"),
         (244, b"0", "its data record duration '0' is not a positive number of seconds"),
@@ -286,7 +288,8 @@ def test_an_unreadable_record_count_or_duration_is_an_error_naming_the_field(tmp
     record duration of 0 surfaced as "cannot access local variable 'sampling_frequency'"."""
 
     def patch(raw, field):
-        raw[offset : offset + 8] = value.ljust(8)
+        width = 4 if offset == 252 else 8
+        raw[offset : offset + width] = value.ljust(width)
 
     path, _ = archive_edf(tmp_path, "header.edf", patch)
     with pytest.raises(RecordingError, match=re.escape(f"is not a readable EDF file: {said}")):
