@@ -465,14 +465,16 @@ def _raw_header(path: Path, fmt: str) -> _RawHeader:
     dims_at = 96 * n_signals  # every signal's label (16) and transducer (80), then the dimensions (8 each)
     at = 216 * n_signals  # label 16, transducer 80, dimension 8, 4 x 8 min/max, prefilter 80: then samples/record
     labels = [_text(sig[16 * i : 16 * (i + 1)]) for i in range(n_signals)]
-    per_record = [_integer(_text(sig[at + 8 * i : at + 8 * (i + 1)])) for i in range(n_signals)]
-    for i, n in enumerate(per_record):
+    per_record = []
+    for i in range(n_signals):
+        text = _text(sig[at + 8 * i : at + 8 * (i + 1)])
+        n = _integer(text)
         if n is None or n < 0:  # where every later signal's samples lie depends on it: the file cannot be read
-            text = _text(sig[at + 8 * i : at + 8 * (i + 1)])
             raise RecordingError(
                 f"recording {str(path)!r} is not a readable {fmt} file: signal {i + 1} ({labels[i]!r}) has "
                 f"{text!r} samples per data record, not a whole number"
             )
+        per_record.append(n)
     _header_integer(path, fmt, "number of data records", head[236:244], " (-1 when unknown)")
     duration = _number(_text(head[244:252]))
     if duration is None or duration <= 0:
@@ -485,14 +487,14 @@ def _raw_header(path: Path, fmt: str) -> _RawHeader:
         for name, where, number in _CALIBRATION_FIELDS:
             text = _text(sig[where * n_signals + 8 * i : where * n_signals + 8 * (i + 1)])
             if number(text) is None:
-                kind = "an integer" if number is _integer else "a finite number"
-                unreadable.setdefault(i, f"its {name} {text!r} is not {kind}: its values cannot be calibrated")
+                wanted = "an integer" if number is _integer else "a finite number"
+                unreadable.setdefault(i, f"its {name} {text!r} is not {wanted}: its values cannot be calibrated")
     return _RawHeader(
         kind=kind,
         header_bytes=header_bytes,
         labels=labels,
         dimensions=[_text(sig[dims_at + 8 * i : dims_at + 8 * (i + 1)]) for i in range(n_signals)],
-        per_record=[int(n) for n in per_record if n is not None],
+        per_record=per_record,
         start=head[168:184].decode("ascii", "replace"),
         unreadable=unreadable,
     )

@@ -137,6 +137,23 @@ def test_two_gaps(tmp_path):
     )
 
 
+def test_a_signal_left_out_for_an_unreadable_field_keeps_the_gaps(tmp_path):
+    """A signal whose calibration field cannot be read is left out by the header reader; the file's kind (EDF+D)
+    read from the same header, and so its gaps, stay as written."""
+    src = write_edf_c(tmp_path / "c.edf", 20)
+    path = make_discontinuous(src, tmp_path / "d.edf", shifted(8, 12.5))
+    b = bytearray(path.read_bytes())
+    n = int(b[252:256])
+    b[256 + 112 * n : 256 + 112 * n + 8] = b"1,5".ljust(8)  # the first signal's physical maximum
+    path.write_bytes(bytes(b))
+    rec = open_recording(path)
+    assert rec.left_out == {
+        LABELS[0]: "its physical maximum '1,5' is not a finite number: its values cannot be calibrated"
+    }
+    assert rec.ch_names == list(LABELS[1:])
+    assert rec.segments == ((0, 0.0), (8 * RATE, 20.5)) and rec.gaps == [(8.0, 20.5)]
+
+
 def test_contiguous_edf_d_is_one_segment(tmp_path, caplog):
     src = write_edf_c(tmp_path / "c.edf", 10)
     path = make_discontinuous(src, tmp_path / "d.edf", lambda r: None)  # EDF+D, records back to back
