@@ -401,7 +401,7 @@ class Bed:
                             ev.event_id,
                             ev.probability,
                         )
-                    self.publish(offset_message(ev, self._envelope))
+                    self.publish(offset_message(ev, self._envelope, self._pipeline.unique_ch_names))
             was = self._envelope.stream["source_id"]
             if not self._new_pipeline():  # the envelope now names the device whose samples come
                 return

@@ -119,6 +119,9 @@ class DecisionEvent:
     window_start: float  # the deciding window (the one whose score published this event)
     window_end: float
     publish_time: float  # window end time at which the event was decided (>= time)
+    # offset: channels scaled by a background level first learned while the event was open (set by the pipeline,
+    # which owns the scaler): a seizure under way at connection may have been taken for the background and go on
+    background_learned: tuple[int, ...] = ()
 
 
 def _check_rates(channel_false_rate: float, bed_false_rate: float) -> None:

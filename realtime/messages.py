@@ -168,9 +168,14 @@ def onset_message(ev, env: Envelope, ch_names: Sequence[str]) -> dict[str, Any]:
     return _event_message("onset", ev, env, ch_names)
 
 
-def offset_message(ev, env: Envelope) -> dict[str, Any]:
-    """``seizure.offset`` from a :class:`realtime.decision.DecisionEvent` of kind ``offset``."""
-    return _event_message("offset", ev, env)
+def offset_message(ev, env: Envelope, ch_names: Sequence[str] = ()) -> dict[str, Any]:
+    """``seizure.offset`` from a :class:`realtime.decision.DecisionEvent` of kind ``offset``; ``background_learned``
+    (the channels, by ``ch_names``) when the scaler first learned their background level while the event was open."""
+    msg = _event_message("offset", ev, env)
+    learned = getattr(ev, "background_learned", ())
+    if learned:
+        msg["background_learned"] = [str(ch_names[i]) for i in learned]
+    return msg
 
 
 def prolonged_message(ev, env: Envelope, ch_names: Sequence[str]) -> dict[str, Any]:
@@ -258,7 +263,7 @@ def event_messages(events: Sequence[Any], env: Envelope, ch_names: Sequence[str]
         if ev.kind == "onset":
             out.append(onset_message(ev, env, ch_names))
         elif ev.kind == "offset":
-            out.append(offset_message(ev, env))
+            out.append(offset_message(ev, env, ch_names))
         elif ev.kind == "prolonged":
             out.append(prolonged_message(ev, env, ch_names))
         else:
@@ -486,6 +491,17 @@ def validate(message: Mapping[str, Any]) -> None:
         raise MessageError(f"field 'state': expected one of {HEARTBEAT_STATES}, got {message['state']!r}")
     if topic == TOPIC_SIGNAL and message["state"] not in SIGNAL_STATES:
         raise MessageError(f"field 'state': expected one of {SIGNAL_STATES}, got {message['state']!r}")
+    learned = message.get("background_learned")
+    if learned is not None and (
+        topic != TOPIC_OFFSET
+        or not isinstance(learned, list)
+        or not learned
+        or not all(isinstance(c, str) for c in learned)
+    ):
+        raise MessageError(
+            f"field 'background_learned': a non-empty list of channel names on {TOPIC_OFFSET!r} only, got {learned!r} "
+            f"on {topic!r}"
+        )
     if topic == TOPIC_OFFSET and "reason" in message and message["reason"] not in OFFSET_REASONS:
         raise MessageError(f"field 'reason': expected one of {OFFSET_REASONS}, got {message['reason']!r}")
     if topic == TOPIC_HEARTBEAT and "alarm_acknowledged" in message:

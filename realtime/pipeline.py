@@ -59,6 +59,7 @@ error, as is a stream with nothing left to score.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -277,6 +278,8 @@ class Pipeline:
         self.flagged_total = 0  # channel-windows left out
         self._pending_skipped = 0
         self._last_time: float | None = None
+        # [n_channels] bool while an event is open: the channels that had no background level at its onset
+        self._levelless_at_onset: np.ndarray | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -390,6 +393,8 @@ class Pipeline:
             self.flagged_total += len(flagged)
             log.debug("window ending %.3f: channels left out %s", t_end, flagged)
         events = self.decision.step(d_end, d_start, d_end, probs, shown=(t_end, t_start, t_end))
+        if self.scaler is not None:
+            events = self._note_background_learned(events, good & (window.factors < 1))
         levels = self.amplitude.update(np.where(good, window.std, np.nan))  # left-out channels do not count
         amplitude = {self.unique_ch_names[i]: r for i, r in enumerate(levels) if r is not None}
         scaled = {}
@@ -414,12 +419,31 @@ class Pipeline:
             skipped_before=skipped,
         )
 
+    def _note_background_learned(self, events: list[DecisionEvent], scaled: np.ndarray) -> list[DecisionEvent]:
+        """Mark an offset whose scaled channels (``scaled [n_channels]``, bool) had no background level when the event
+        began (a connection's first seconds): their level was learned during the event, from it, so "over" may
+        be the scaler's, not the signal's (``DecisionEvent.background_learned``; the offset message names them)."""
+        out = []
+        for ev in events:
+            if ev.kind == "onset":
+                self._levelless_at_onset = ~np.isfinite(self.scaler.level_uv) if self.scaler is not None else None
+            elif ev.kind == "offset" and self._levelless_at_onset is not None:
+                learned = np.flatnonzero(self._levelless_at_onset & scaled)
+                self._levelless_at_onset = None
+                if learned.size:
+                    ev = dataclasses.replace(ev, background_learned=tuple(int(i) for i in learned))
+            out.append(ev)
+        return out
+
     # ------------------------------------------------------------------ lifecycle
     def flush(self) -> list[DecisionEvent]:
         """End of input (offline, shutdown): publish the offset of an open seizure."""
         if not self.samples_total:
             return self.decision.flush()
-        return self.decision.flush(self.clock.decision_time(self.samples_total - 1), shown=self._last_time)
+        events = self.decision.flush(self.clock.decision_time(self.samples_total - 1), shown=self._last_time)
+        if self.scaler is None:
+            return events
+        return self._note_background_learned(events, self.scaler.factors() < 1)
 
     def reset(self, keep_background: bool = False) -> None:
         """Stream lost: drop buffered samples and the window schedule; the decision machine forgets its

@@ -10,6 +10,7 @@ replayed message validates; so do the onset/offset lines of offline review throu
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -108,7 +109,11 @@ def decided_events() -> list[Any]:
 
 def bed_session() -> list[dict]:
     """Unstamped messages of one bed's session, from every builder, as the daemon sends them."""
-    onset, prolonged, offset = event_messages(decided_events(), ENV, CHANNELS)
+    events = decided_events()
+    onset, prolonged, offset = event_messages(events, ENV, CHANNELS)
+    # the same offset, its scaled channels' background first learned while the event was open (a connection's start)
+    learned = event_messages([dataclasses.replace(events[-1], background_learned=(0, 3))], ENV, CHANNELS)[0]
+    assert learned["background_learned"] == [CHANNELS[0], CHANNELS[3]] and "background_learned" not in offset
     t = onset["time"]
     final = heartbeat_message(
         ENV, time=t + 90, state="lost", alarm_active=False, windows_total=80, uptime_s=95.2, alarm_acknowledged=False
@@ -160,6 +165,7 @@ def bed_session() -> list[dict]:
             alarm_acknowledged=True,
         ),
         offset,
+        learned,
         signal_message(ENV, time=t + 80, state="lost", detail="no samples for 3.0 s"),
         signal_message(ENV, time=t + 85, state="restored", detail="samples again after 5.0 s"),
         restart_offset_message(ENV, event_id=2, onset_time=t + 86, time=t + 89.5, probability=0.84),

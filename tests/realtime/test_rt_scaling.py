@@ -13,6 +13,7 @@ import pytest
 import scipy.signal
 
 from realtime.config import Config, ConfigError, DecisionConfig, SignalConfig, WindowConfig, build_config
+from realtime.messages import Envelope, event_messages
 from realtime.model import load_detector
 from realtime.pipeline import Pipeline
 from realtime.scaling import BackgroundScaler, band_std_uv
@@ -239,6 +240,7 @@ SIGNAL = {
     "background_limit_uv": 15.0,
     "montage": "as_recorded",
 }
+ENVELOPE = Envelope.of({"name": "bed", "type": "EEG", "source_id": "amp"}, "host", "toy")
 DECISION = DecisionConfig(aggregation="k_of_n", k_channels=2, on_threshold=0.8, off_threshold=0.5, settle_s=0.0)
 
 
@@ -301,6 +303,14 @@ def test_a_large_background_is_scaled_down_and_a_burst_on_it_still_alarms(detect
     assert [k for k, _ in kinds] == ["onset", "offset", "onset", "offset"]
     assert kinds[0][1] < 10 and kinds[1][1] < 30
     assert 100 <= kinds[2][1] <= 106
+    # the first event's "over" is the scaler's: the three channels' level was first learned while it was open (a
+    # seizure under way at connection would have been scaled by itself); the burst's level was known before it
+    assert [e.background_learned for e in events if e.kind == "offset"] == [(0, 1, 2), ()]
+    first_offset = next(
+        m for m in event_messages(events, ENVELOPE, pipe.unique_ch_names) if m["type"] == "seizure.offset"
+    )
+    assert first_offset["background_learned"] == ["C3", "C4", "Cz"]
+    assert all(not e.background_learned for e in off_events)  # without scaling, nothing is learned
     assert "background scaling: above 15 uV; " in pipe.channels_detail()  # the connected message, the offline log
     # the status detail names them
     detail = pipe.quality_detail({}, {}, on[-1].scaled_channels)
