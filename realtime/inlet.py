@@ -218,12 +218,24 @@ def describe_info(info: pylsl.StreamInfo) -> StreamMeta:
     if n < 1:
         raise StreamRejected(f"stream {name!r} has {n!r} channels")
     labels = info.get_channel_labels() or []
+    units, types = info.get_channel_units(), info.get_channel_types()
+    unused = [
+        f"{what} ({len(x)})"
+        for what, x in (("labels", labels), ("units", units), ("types", types))
+        if x and len(x) != n
+    ]
+    if unused:  # not silently: a stream whose metadata does not match its channels is read without that metadata
+        log.warning(
+            "stream %r has %d channels, but its channel metadata (desc/channels) gives %s: not used (channels without "
+            "a label are named ch0, ch1, ...; without a unit, microvolts are assumed)",
+            name,
+            n,
+            ", ".join(unused),
+        )
     if len(labels) != n:
         labels = [None] * n
     ch_names = tuple(lab if lab else f"ch{i}" for i, lab in enumerate(labels))  # repeats are kept as they are
-    units = info.get_channel_units()
     units_t = tuple((u or "") for u in units) if units and len(units) == n and any(units) else None
-    types = info.get_channel_types()
     types_t = tuple((t or "").strip() for t in types) if types and len(types) == n and any(types) else None
     return StreamMeta(
         name=name,

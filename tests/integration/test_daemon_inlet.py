@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -254,3 +255,25 @@ def test_a_pull_that_waits_returns_once_the_samples_asked_for_have_come():
         assert step.n_samples == 20 and time.monotonic() - t0 >= 0.45
     finally:
         inlet.close()
+
+
+def test_channel_metadata_for_another_channel_count_is_not_used_and_said(caplog):
+    """A stream of 8 channels whose desc/channels describes 3 (a driver that wrote a subset): before, its labels,
+    units and types were dropped without a word; now the log says which and why (the units, for one, fall back to
+    the microvolts assumption the pipeline then warns about)."""
+    from realtime.inlet import describe_info
+
+    info = pylsl.StreamInfo("partial", "EEG", 8, 256.0, pylsl.cf_float32, "partial-src")
+    channels = info.desc().append_child("channels")
+    for label in ("Fp1", "Fp2", "Cz"):
+        ch = channels.append_child("channel")
+        ch.append_child_value("label", label)
+        ch.append_child_value("unit", "uV")
+        ch.append_child_value("type", "EEG")
+    with caplog.at_level(logging.WARNING, logger="realtime.inlet"):
+        meta = describe_info(info)
+    assert meta.ch_names == tuple(f"ch{i}" for i in range(8)) and meta.units is None and meta.types is None
+    assert (
+        "stream 'partial' has 8 channels, but its channel metadata (desc/channels) gives labels (3), units (3), "
+        "types (3): not used" in caplog.text
+    )
