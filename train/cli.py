@@ -138,6 +138,7 @@ def _export(args) -> int:
     from train.fit import load_run
 
     run = Path(args.run_dir)
+    parent = settings_of(args.settings_from) if args.settings_from else None  # refused before anything is written
     hp, _, infer = load_run(run)
     run_info = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
     split = json.loads((run / "split.json").read_text()) if (run / "split.json").exists() else {}
@@ -159,30 +160,40 @@ def _export(args) -> int:
     )
     errs = verify_export(infer, out)
     report: dict = {"export": str(out), "max_abs_error": errs}
-    if args.settings_from:
-        report["settings_from"] = copy_settings(args.settings_from, out)
+    if parent is not None:
+        report["settings_from"] = copy_settings(parent, out)
     print(json.dumps(report))
     return 0
 
 
-def copy_settings(src: str | Path, dest: str | Path) -> dict:
-    """Write every section of ``src``'s card ``settings`` into ``dest``'s card (checked and written by
-    ``evaluation.model_settings``, ``derived_by`` saying where they came from); returns the sections written.
-    A fine-tuned network scored with its parent's daemon settings: the network changed, nothing else."""
-    from evaluation.model_settings import write_card_settings
-    from realtime.model import read_card
+def settings_of(src: str | Path) -> tuple[str, dict]:
+    """``(note, settings)`` of the export ``src``'s card, for :func:`copy_settings`; ValueError when its card does not
+    load or has no settings."""
+    from realtime.model import ModelLoadError, read_card
 
-    card = read_card(Path(src))
+    try:
+        card = read_card(Path(src))
+    except ModelLoadError as exc:
+        raise ValueError(f"--settings-from {str(src)!r}: {exc}") from None
     settings = card.get("settings") or {}
     if not settings:
         raise ValueError(f"--settings-from {str(src)!r}: its card has no settings to copy")
-    note = f"copied from {str(src)!r} ({card['model_version']}) by train-detector export --settings-from"
-    written = {}
-    for section, values in settings.items():
-        written[section] = write_card_settings(
+    return f"copied from {str(src)!r} ({card['model_version']}) by train-detector export --settings-from", settings
+
+
+def copy_settings(parent: tuple[str, dict], dest: str | Path) -> dict:
+    """Write every section of a parent card's settings (:func:`settings_of`) into ``dest``'s card (checked and written
+    by ``evaluation.model_settings``, ``derived_by`` saying where they came from); returns the sections written. A
+    fine-tuned network scored with its parent's daemon settings: the network changed, nothing else."""
+    from evaluation.model_settings import write_card_settings
+
+    note, settings = parent
+    return {
+        section: write_card_settings(
             dest, section, {**values, "derived_by": f"{values.get('derived_by', '')}; {note}".lstrip("; ")}
         )
-    return written
+        for section, values in settings.items()
+    }
 
 
 def _evaluate(argv: list[str]) -> int:

@@ -95,3 +95,5 @@ def test_export_settings_from_gives_the_new_card_its_parents_daemon_settings(tin
     # an export without settings has none to give
     assert main(["export", str(tmp_path / "run"), str(tmp_path / "o2")]) == 0
     assert main(["export", str(tmp_path / "run"), str(tmp_path / "o3"), "--settings-from", str(tmp_path / "o2")]) == 2
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "o4"), "--settings-from", str(tmp_path)]) == 2
+    assert not (tmp_path / "o3").exists() and not (tmp_path / "o4").exists()  # refused before anything is written
