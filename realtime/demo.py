@@ -112,7 +112,13 @@ def describe(msg: dict, lsl_start: float | None, speed: float = 1.0) -> str:
                 f"[{rel}] seizure event {msg['event_id']} closed at start: the previous run ended with it open "
                 f"(seen open for {msg['duration_s']:.1f} s)"
             )
-        return f"[{rel}] seizure offset event {msg['event_id']} after {msg['duration_s']:.1f} s"
+        line = f"[{rel}] seizure offset event {msg['event_id']} after {msg['duration_s']:.1f} s"
+        if msg.get("background_learned"):
+            line += (
+                f" (the background of {len(msg['background_learned'])} channel(s) was learned during it: "
+                "a seizure under way at connection may go on)"
+            )
+        return line
     if kind == "seizure.prolonged":
         return (
             f"[{rel}] SEIZURE PROLONGED  event {msg['event_id']} open for {msg['duration_s']:.0f} s "

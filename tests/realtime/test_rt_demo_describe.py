@@ -10,6 +10,7 @@ from realtime.messages import (
     Sequencer,
     ack_message,
     heartbeat_message,
+    offset_message,
     prolonged_message,
     reannounce_message,
     restart_offset_message,
@@ -75,5 +76,17 @@ def test_every_topic_has_its_own_line_and_none_raises():
     assert lines[8] == "[  80.0 s] window #77: p=0.12 (raw 0.20), 23 channels scored, alarm off"
     assert lines[9] == "[  80.0 s] window #77: p=-, 23 channels scored, alarm ON"
     assert {msg["type"] for msg in msgs} | {"seizure.onset", "seizure.offset"} == set(m.TOPICS)
+    offset = seq.stamp(
+        offset_message(
+            DecisionEvent("offset", 1, T0 + 33, 0.43, (), T0 + 8, 25.0, T0 + 29, T0 + 33, T0 + 41, (0, 2)),
+            ENV,
+            ["FP1-F7", "F7-T7", "T7-P7"],
+        )
+    )
+    assert describe(offset, T0) == (
+        "[  33.0 s] seizure offset event 1 after 25.0 s (the background of 2 channel(s) was learned during it: a "
+        "seizure under way at connection may go on)"
+    )
+    assert describe(offset | {"background_learned": []}, T0) == "[  33.0 s] seizure offset event 1 after 25.0 s"
     # a topic of a later daemon: a line, not a KeyError
     assert describe(msgs[0] | {"type": "seizure.escalated"}, None) == "[  start ] seizure.escalated message (seq 1)"
