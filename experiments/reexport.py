@@ -100,8 +100,8 @@ def compare(old_dir: Path, new_dir: Path, windows: dict[str, np.ndarray]) -> dic
 def reexport(src: Path, dest: Path, *, command: str, tolerance: float = 1e-5, n_random: int = 256) -> dict:
     """Rebuild ``src`` into the new folder ``dest`` (which must not exist) and compare; returns the report.
 
-    Raises :class:`ReexportError` (``dest`` removed) when the weights do not match or a probability
-    differs by more than ``tolerance``.
+    Raises :class:`train.weights.WeightsError` when the weights do not match, :class:`ReexportError` (its subclass;
+    ``dest`` removed) when the card disagrees with itself or a probability differs by more than ``tolerance``.
     """
     from evaluation.model_settings import write_card_settings
     from realtime.model import read_card
@@ -125,10 +125,7 @@ def reexport(src: Path, dest: Path, *, command: str, tolerance: float = 1e-5, n_
             f"from the hyper-parameters' {hp.signal.window_samples} at {hp.signal.sample_rate_hz}"
         )
     _, infer = build(hp)
-    try:
-        n_vars = copy_weights(infer, saved_weights(src / "saved_model"))
-    except WeightsError as exc:
-        raise ReexportError(str(exc)) from exc
+    n_vars = copy_weights(infer, saved_weights(src / "saved_model"))  # WeightsError (a ReexportError's base)
     today = _dt.datetime.now(_dt.UTC)
     training = json.loads(json.dumps(card["training"]))
     training.setdefault("notes", []).append(
@@ -226,7 +223,7 @@ def main(argv=None) -> int:
     command = "python -m experiments.reexport " + " ".join(shlex.quote(a) for a in argv)
     try:
         report = reexport(src, dest, command=command, tolerance=args.tolerance, n_random=args.random_windows)
-    except ReexportError as exc:
+    except WeightsError as exc:  # ReexportError, or the weights that do not match
         print(f"python -m experiments.reexport: {exc}", file=sys.stderr)
         return 1
     finally:

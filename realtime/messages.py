@@ -168,13 +168,12 @@ def onset_message(ev, env: Envelope, ch_names: Sequence[str]) -> dict[str, Any]:
     return _event_message("onset", ev, env, ch_names)
 
 
-def offset_message(ev, env: Envelope, ch_names: Sequence[str] = ()) -> dict[str, Any]:
+def offset_message(ev, env: Envelope, ch_names: Sequence[str]) -> dict[str, Any]:
     """``seizure.offset`` from a :class:`realtime.decision.DecisionEvent` of kind ``offset``; ``background_learned``
     (the channels, by ``ch_names``) when the scaler first learned their background level while the event was open."""
     msg = _event_message("offset", ev, env)
-    learned = getattr(ev, "background_learned", ())
-    if learned:
-        msg["background_learned"] = [str(ch_names[i]) for i in learned]
+    if ev.background_learned:
+        msg["background_learned"] = [str(ch_names[i]) for i in ev.background_learned]
     return msg
 
 

@@ -393,7 +393,7 @@ class Pipeline:
             self.flagged_total += len(flagged)
             log.debug("window ending %.3f: channels left out %s", t_end, flagged)
         events = self.decision.step(d_end, d_start, d_end, probs, shown=(t_end, t_start, t_end))
-        if self.scaler is not None:
+        if events:  # rare: nothing more per window
             events = self._note_background_learned(events, good & (window.factors < 1))
         levels = self.amplitude.update(np.where(good, window.std, np.nan))  # left-out channels do not count
         amplitude = {self.unique_ch_names[i]: r for i, r in enumerate(levels) if r is not None}
@@ -423,10 +423,12 @@ class Pipeline:
         """Mark an offset whose scaled channels (``scaled [n_channels]``, bool) had no background level when the event
         began (a connection's first seconds): their level was learned during the event, from it, so "over" may
         be the scaler's, not the signal's (``DecisionEvent.background_learned``; the offset message names them)."""
+        if self.scaler is None:
+            return events
         out = []
         for ev in events:
             if ev.kind == "onset":
-                self._levelless_at_onset = ~np.isfinite(self.scaler.level_uv) if self.scaler is not None else None
+                self._levelless_at_onset = ~np.isfinite(self.scaler.level_uv)
             elif ev.kind == "offset" and self._levelless_at_onset is not None:
                 learned = np.flatnonzero(self._levelless_at_onset & scaled)
                 self._levelless_at_onset = None
@@ -441,7 +443,7 @@ class Pipeline:
         if not self.samples_total:
             return self.decision.flush()
         events = self.decision.flush(self.clock.decision_time(self.samples_total - 1), shown=self._last_time)
-        if self.scaler is None:
+        if not events or self.scaler is None:
             return events
         return self._note_background_learned(events, self.scaler.factors() < 1)
 

@@ -31,7 +31,7 @@ OFFSET = DecisionEvent("offset", 7, 160.0, 0.2, (), 100.5, 59.5, 155.9, 160.0, 1
 def all_messages():
     return [
         onset_message(ONSET, ENV, ["Fp1", "Fp2", "T3"]),
-        offset_message(OFFSET, ENV),
+        offset_message(OFFSET, ENV, []),
         heartbeat_message(ENV, time=5.0, state="connected", alarm_active=True, windows_total=12, uptime_s=3.5),
         signal_message(ENV, time=6.0, state="lost", detail="no samples for 3.0 s"),
     ]
