@@ -122,6 +122,9 @@ class DecisionEvent:
     # offset: channels scaled by a background level first learned while the event was open (set by the pipeline,
     # which owns the scaler): a seizure under way at connection may have been taken for the background and go on
     background_learned: tuple[int, ...] = ()
+    # onset: its channels whose background level was not yet known and whose window was above the scaler's limit
+    # (set by the pipeline): scored unscaled at a size the network is not known quiet at (a connection's first seconds)
+    background_unknown: tuple[int, ...] = ()
 
 
 def _check_rates(channel_false_rate: float, bed_false_rate: float) -> None:

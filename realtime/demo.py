@@ -105,7 +105,13 @@ def describe(msg: dict, lsl_start: float | None, speed: float = 1.0) -> str:
             if lsl_start is not None
             else ""
         )
-        return f"[{rel}] SEIZURE ONSET  event {msg['event_id']}  p={msg['probability']:.2f}  channels: {chans}{pub}"
+        line = f"[{rel}] SEIZURE ONSET  event {msg['event_id']}  p={msg['probability']:.2f}  channels: {chans}{pub}"
+        if msg.get("background_unknown"):
+            line += (
+                f" (before the background of {len(msg['background_unknown'])} of them was known: a seizure, or a "
+                "large background)"
+            )
+        return line
     if kind == "seizure.offset":
         if msg.get("reason") == "restart":
             return (

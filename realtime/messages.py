@@ -164,8 +164,13 @@ def _event_message(kind: str, ev, env: Envelope, ch_names: Sequence[str] = ()) -
 
 
 def onset_message(ev, env: Envelope, ch_names: Sequence[str]) -> dict[str, Any]:
-    """``seizure.onset`` from a :class:`realtime.decision.DecisionEvent` of kind ``onset``."""
-    return _event_message("onset", ev, env, ch_names)
+    """``seizure.onset`` from a :class:`realtime.decision.DecisionEvent` of kind ``onset``; ``background_unknown``
+    (the channels, by ``ch_names``) when some of its channels were scored before their background level was known and
+    were above the scaler's limit."""
+    msg = _event_message("onset", ev, env, ch_names)
+    if ev.background_unknown:
+        msg["background_unknown"] = [str(ch_names[i]) for i in ev.background_unknown]
+    return msg
 
 
 def offset_message(ev, env: Envelope, ch_names: Sequence[str]) -> dict[str, Any]:
@@ -490,17 +495,14 @@ def validate(message: Mapping[str, Any]) -> None:
         raise MessageError(f"field 'state': expected one of {HEARTBEAT_STATES}, got {message['state']!r}")
     if topic == TOPIC_SIGNAL and message["state"] not in SIGNAL_STATES:
         raise MessageError(f"field 'state': expected one of {SIGNAL_STATES}, got {message['state']!r}")
-    learned = message.get("background_learned")
-    if learned is not None and (
-        topic != TOPIC_OFFSET
-        or not isinstance(learned, list)
-        or not learned
-        or not all(isinstance(c, str) for c in learned)
-    ):
-        raise MessageError(
-            f"field 'background_learned': a non-empty list of channel names on {TOPIC_OFFSET!r} only, got {learned!r} "
-            f"on {topic!r}"
-        )
+    for field, on in (("background_learned", TOPIC_OFFSET), ("background_unknown", TOPIC_ONSET)):
+        names = message.get(field)
+        if names is not None and (
+            topic != on or not isinstance(names, list) or not names or not all(isinstance(c, str) for c in names)
+        ):
+            raise MessageError(
+                f"field {field!r}: a non-empty list of channel names on {on!r} only, got {names!r} on {topic!r}"
+            )
     if topic == TOPIC_OFFSET and "reason" in message and message["reason"] not in OFFSET_REASONS:
         raise MessageError(f"field 'reason': expected one of {OFFSET_REASONS}, got {message['reason']!r}")
     if topic == TOPIC_HEARTBEAT and "alarm_acknowledged" in message:

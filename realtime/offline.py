@@ -37,8 +37,9 @@ from the start. An EDF/BDF is read from the file a block of hops at a time (:fun
   files are still processed and the return code is 1 (0 when every file was scored). A model that
   cannot be loaded gives one error line with ``"file": null`` and return code 1;
 - last, over every file scored: ``{"type": "summary", "file": null, "files", "failed", "signal_s", "onsets",
-  "onsets_per_hour", "onsets_per_hour_ci95"}`` (:func:`summary_line`; also logged): on seizure-free EEG, the
-  false-alarm rate with its exact 95 % interval.
+  "onsets_per_hour", "onsets_per_hour_ci95", "onsets_background_unknown"}`` (:func:`summary_line`; also logged): on
+  seizure-free EEG, the false-alarm rate with its exact 95 % interval, and how many alarms came before the
+  background was known.
 
 Events become messages through :func:`realtime.messages.window_messages`, and the signal-quality
 report (channels left out and why, atypical amplitude) is :func:`realtime.messages.quality_detail`,
@@ -218,13 +219,15 @@ def continued_pipeline(
 
 
 class Scored(NamedTuple):
-    """What :func:`score_recording` scored: its events (onsets and offsets), seizure onsets, seconds of signal, and
-    its end for the file after it (:func:`file_end`)."""
+    """What :func:`score_recording` scored: its events (onsets and offsets), seizure onsets, seconds of signal, its
+    end for the file after it (:func:`file_end`), and the onsets said to come before their channels' background was
+    known (``background_unknown``)."""
 
     events: int
     onsets: int
     signal_s: float
     end: FileEnd | None = None
+    onsets_background_unknown: int = 0
 
 
 def score_recording(
@@ -267,18 +270,19 @@ def score_recording(
     if rec.left_out:
         detail += f"; left out by the reader: {describe_left_out(rec.left_out)}"
     (log.warning if left_out else log.info)("%s: %s", file, detail)
-    n_events = n_onsets = 0
+    n_events = n_onsets = n_unknown = 0
     quality_reported: tuple = ()
     scaled_reported: frozenset[str] = frozenset()
 
     def emit(messages) -> None:
-        nonlocal n_events, n_onsets
+        nonlocal n_events, n_onsets, n_unknown
         for msg in messages:
             msg = sequencer.stamp(msg)
             msg["file"] = file
             out.write(to_json(msg) + "\n")
             n_events += 1
             n_onsets += msg["type"] == "seizure.onset"
+            n_unknown += "background_unknown" in msg
 
     started = last_progress = time.monotonic()
     for r in feed(pipe, rec, config.window.hop_s):
@@ -336,14 +340,15 @@ def score_recording(
             pipe.native_window_samples / rec.sfreq,
         )
     out.flush()
-    return Scored(n_events, n_onsets, rec.duration_s, file_end(rec, pipe))
+    return Scored(n_events, n_onsets, rec.duration_s, file_end(rec, pipe), n_unknown)
 
 
 def summary_line(scored: Sequence[Scored], failed: int) -> dict:
     """The last line of offline scoring: ``{"type": "summary", "file": null, "files", "failed", "signal_s", "onsets",
-    "onsets_per_hour", "onsets_per_hour_ci95": [low, high]}`` over the files scored (the rate and its exact
-    Poisson interval, :func:`realtime.rates.poisson_interval`, ``null`` without signal). On seizure-free EEG
-    every onset is a false alarm: this is the false-alarm rate, with its uncertainty."""
+    "onsets_per_hour", "onsets_per_hour_ci95": [low, high], "onsets_background_unknown"}`` over the files scored (the
+    rate and its exact Poisson interval, :func:`realtime.rates.poisson_interval`, ``null`` without signal; of the
+    onsets, those raised before their channels' background level was known, on channels above the scaler's limit).
+    On seizure-free EEG every onset is a false alarm: this is the false-alarm rate, with its uncertainty."""
     from realtime.rates import poisson_interval
 
     signal_s = sum(s.signal_s for s in scored)
@@ -358,6 +363,7 @@ def summary_line(scored: Sequence[Scored], failed: int) -> dict:
         "onsets": onsets,
         "onsets_per_hour": onsets / hours if hours > 0 else None,
         "onsets_per_hour_ci95": list(poisson_interval(onsets, hours)) if hours > 0 else None,
+        "onsets_background_unknown": sum(s.onsets_background_unknown for s in scored),
     }
 
 
@@ -440,11 +446,12 @@ def run_offline(
     out.flush()
     rate = summary["onsets_per_hour"]
     log.info(
-        "%d file(s) scored (%d failed), %.2f h of signal: %d seizure onset(s)%s",
+        "%d file(s) scored (%d failed), %.2f h of signal: %d seizure onset(s), %d before the background was known%s",
         len(scored),
         failed,
         summary["signal_s"] / 3600.0,
         summary["onsets"],
+        summary["onsets_background_unknown"],
         ""
         if rate is None
         else f", {rate:.2f} per hour (95 % CI {summary['onsets_per_hour_ci95'][0]:.2f}-"

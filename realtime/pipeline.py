@@ -394,7 +394,7 @@ class Pipeline:
             log.debug("window ending %.3f: channels left out %s", t_end, flagged)
         events = self.decision.step(d_end, d_start, d_end, probs, shown=(t_end, t_start, t_end))
         if events:  # rare: nothing more per window
-            events = self._note_background_learned(events, good & (window.factors < 1))
+            events = self._note_background(events, good & (window.factors < 1), window.level)
         levels = self.amplitude.update(np.where(good, window.std, np.nan))  # left-out channels do not count
         amplitude = {self.unique_ch_names[i]: r for i, r in enumerate(levels) if r is not None}
         scaled = {}
@@ -419,16 +419,25 @@ class Pipeline:
             skipped_before=skipped,
         )
 
-    def _note_background_learned(self, events: list[DecisionEvent], scaled: np.ndarray) -> list[DecisionEvent]:
-        """Mark an offset whose scaled channels (``scaled [n_channels]``, bool) had no background level when the event
-        began (a connection's first seconds): their level was learned during the event, from it, so "over" may
-        be the scaler's, not the signal's (``DecisionEvent.background_learned``; the offset message names them)."""
+    def _note_background(
+        self, events: list[DecisionEvent], scaled: np.ndarray, level: np.ndarray
+    ) -> list[DecisionEvent]:
+        """Mark what the scaler could not know (a connection's first seconds), given the deciding window's ``scaled
+        [n_channels]`` (bool) and ``level [n_channels]`` (µV, NaN: not scored): an onset's channels whose background
+        level was not known yet and whose window was above the limit (``DecisionEvent.background_unknown``: the
+        network saw them unscaled at a size it is not known quiet at), and an offset's scaled channels that had no
+        level when the event began (``background_learned``: their level was learned during the event, from it, so
+        "over" may be the scaler's, not the signal's). The messages name them."""
         if self.scaler is None:
             return events
         out = []
         for ev in events:
             if ev.kind == "onset":
                 self._levelless_at_onset = ~np.isfinite(self.scaler.level_uv)
+                large = self._levelless_at_onset & (np.nan_to_num(level) > self.scaler.limit_uv)
+                unknown = [i for i in ev.channels if large[i]]
+                if unknown:
+                    ev = dataclasses.replace(ev, background_unknown=tuple(int(i) for i in unknown))
             elif ev.kind == "offset" and self._levelless_at_onset is not None:
                 learned = np.flatnonzero(self._levelless_at_onset & scaled)
                 self._levelless_at_onset = None
@@ -445,7 +454,7 @@ class Pipeline:
         events = self.decision.flush(self.clock.decision_time(self.samples_total - 1), shown=self._last_time)
         if not events or self.scaler is None:
             return events
-        return self._note_background_learned(events, self.scaler.factors() < 1)
+        return self._note_background(events, self.scaler.factors() < 1, np.full(len(self.ch_names), np.nan))
 
     def reset(self, keep_background: bool = False) -> None:
         """Stream lost: drop buffered samples and the window schedule; the decision machine forgets its

@@ -11,6 +11,7 @@ from realtime.messages import (
     ack_message,
     heartbeat_message,
     offset_message,
+    onset_message,
     prolonged_message,
     reannounce_message,
     restart_offset_message,
@@ -88,5 +89,16 @@ def test_every_topic_has_its_own_line_and_none_raises():
         "seizure under way at connection may go on)"
     )
     assert describe(offset | {"background_learned": []}, T0) == "[  33.0 s] seizure offset event 1 after 25.0 s"
+    onset = seq.stamp(
+        onset_message(
+            DecisionEvent("onset", 1, T0 + 8, 0.8, (0, 2), None, None, T0 + 4, T0 + 8, T0 + 8, background_unknown=(2,)),
+            ENV,
+            ["FP1-F7", "F7-T7", "T7-P7"],
+        )
+    )
+    assert describe(onset, T0) == (
+        "[   8.0 s] SEIZURE ONSET  event 1  p=0.80  channels: FP1-F7, T7-P7  (published at 8.0 s) (before the "
+        "background of 1 of them was known: a seizure, or a large background)"
+    )
     # a topic of a later daemon: a line, not a KeyError
     assert describe(msgs[0] | {"type": "seizure.escalated"}, None) == "[  start ] seizure.escalated message (seq 1)"

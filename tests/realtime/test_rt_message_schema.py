@@ -114,6 +114,9 @@ def bed_session() -> list[dict]:
     # the same offset, its scaled channels' background first learned while the event was open (a connection's start)
     learned = event_messages([dataclasses.replace(events[-1], background_learned=(0, 3))], ENV, CHANNELS)[0]
     assert learned["background_learned"] == [CHANNELS[0], CHANNELS[3]] and "background_learned" not in offset
+    # the same onset, two of its channels above the scaler's limit before their background was known
+    unknown = event_messages([dataclasses.replace(events[0], background_unknown=(1, 2))], ENV, CHANNELS)[0]
+    assert unknown["background_unknown"] == [CHANNELS[1], CHANNELS[2]] and "background_unknown" not in onset
     t = onset["time"]
     final = heartbeat_message(
         ENV, time=t + 90, state="lost", alarm_active=False, windows_total=80, uptime_s=95.2, alarm_acknowledged=False
@@ -166,6 +169,7 @@ def bed_session() -> list[dict]:
         ),
         offset,
         learned,
+        unknown,
         signal_message(ENV, time=t + 80, state="lost", detail="no samples for 3.0 s"),
         signal_message(ENV, time=t + 85, state="restored", detail="samples again after 5.0 s"),
         restart_offset_message(ENV, event_id=2, onset_time=t + 86, time=t + 89.5, probability=0.84),
@@ -267,6 +271,12 @@ def test_what_messages_validate_refuses_the_schema_refuses(validator):
                     f"{msg['type']} {what}: messages.validate refuses it, the schema not"
                 )
     assert refused_by_code > 400  # the mutations really exercise the contract
+    by_type = {msg["type"]: msg for msg in stamped_session() if "reason" not in msg}
+    for topic, field in (("seizure.offset", "background_unknown"), ("seizure.onset", "background_learned")):
+        bad = by_type[topic] | {field: ["C3"]}  # each mark on the other event only
+        with pytest.raises(MessageError, match=field):
+            validate(bad)
+        assert not validator.is_valid(bad)
     for not_a_message in ([], "seizure.onset", 3, None):
         with pytest.raises(MessageError):
             validate(not_a_message)

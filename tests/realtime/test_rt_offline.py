@@ -51,6 +51,8 @@ def test_chbmit_excerpts_json_lines(detector, tmp_path):
         "onsets": 1,
         "onsets_per_hour": pytest.approx(1 / hours),
         "onsets_per_hour_ci95": pytest.approx(list(poisson_interval(1, hours))),
+        # the seizure excerpt starts in its seizure: the onset comes before any channel's background is known
+        "onsets_background_unknown": 1,
     }
     errors = [line for line in lines if line["type"] == "error"]
     assert len(errors) == 1 and "does not exist" in errors[0]["error"]
@@ -76,6 +78,7 @@ def test_chbmit_excerpts_json_lines(detector, tmp_path):
     assert 0 < onset["time"] < 41 and onset["stream"]["name"] == "chb01_03_Seizure.edf"
     assert onset["model_version"] == "toy-amplitude-1" and len(onset["channels"]) >= 2
     assert offset["event_id"] == onset["event_id"] and offset["seq"] > onset["seq"]
+    assert onset["background_unknown"] and set(onset["background_unknown"]) <= set(onset["channels"])
     for e in events:  # valid messages of the daemon's schema, plus "file"
         frames = [e["type"].encode(), json.dumps(e).encode()]
         assert decode(frames)["file"] == str(SEIZURE)

@@ -311,6 +311,16 @@ def test_a_large_background_is_scaled_down_and_a_burst_on_it_still_alarms(detect
     )
     assert first_offset["background_learned"] == ["C3", "C4", "Cz"]
     assert all(not e.background_learned for e in off_events)  # without scaling, nothing is learned
+    # the first onset came before any level was known, on channels above the limit: said; the burst's was not
+    onsets = [e for e in events if e.kind == "onset"]
+    assert [sorted(e.background_unknown) for e in onsets] == [[0, 1, 2], []]
+    assert set(onsets[0].background_unknown) <= set(onsets[0].channels)
+    first_onset = event_messages(onsets[:1], ENVELOPE, pipe.unique_ch_names)[0]
+    assert sorted(first_onset["background_unknown"]) == ["C3", "C4", "Cz"]
+    assert all(not e.background_unknown for e in off_events)  # without scaling, there is no level to know
+    # a limit above these channels' level (about 110 uV): the same unscaled start is not said to be large
+    _, _, under = run(detector, 150.0, x)
+    assert under[0].kind == "onset" and under[0].time < 10 and under[0].background_unknown == ()
     assert "background scaling: above 15 uV; " in pipe.channels_detail()  # the connected message, the offline log
     # the status detail names them
     detail = pipe.quality_detail({}, {}, on[-1].scaled_channels)
