@@ -21,7 +21,8 @@ by ``--type``; or the one bed of ``[stream]``):
   its last pull, and when no bed had samples the loop sleeps ``IDLE_WAIT_S``; a resolve attempt does not wait
   either) -> ``Pipeline.push`` ->
   ``Pipeline.prepare``; then every bed's due windows in one batched ``predict``
-  (:func:`realtime.pipeline.predict_batched`) -> ``Pipeline.complete`` per window -> metrics, and the decision
+  (:func:`realtime.pipeline.predict_batched`; the beds catching up, more than ``CATCHING_UP_WINDOWS`` due, in a
+  second call after the others have decided) -> ``Pipeline.complete`` per window -> metrics, and the decision
   events as ``seizure.onset`` / ``seizure.offset`` messages through the :class:`realtime.alerts.Publisher`
   (with ``alerts.publish_windows``, then a ``status.window`` per window: sent, not logged, no ``seq``);
   an unexpected error in one bed is logged, counted (``kind="bed"``), that bed reset, the others go on;
@@ -107,6 +108,9 @@ EX_CONFIG = 78
 PULL_TIMEOUT_S = 0.1  # one bed: a pull waits this long for samples
 IDLE_WAIT_S = 0.01  # several beds: no pull waits; when no bed had samples, the loop sleeps this long
 DISCOVER_EVERY_S = 1.0  # discovery (discover.type) looks for new streams this often
+# a bed with more windows due in one tick is catching up (a burst after its device or the network stalled, a backlog
+# in the inlet): its windows go to the model after every current bed's, so that it never delays another bed's alarm
+CATCHING_UP_WINDOWS = 2
 # [stream]'s stream identity and channel choice: a daemon of [[beds]] takes them from each bed instead.
 BED_STREAM_KEYS = ("name", "type", "source_id", "channels", "include", "exclude")
 # Settings a SIGHUP applies in place; any other change needs a restart.
@@ -515,11 +519,19 @@ class Daemon:
             time.sleep(IDLE_WAIT_S)
 
     def _score(self, gathered: list[tuple[Bed, list[DueWindow]]]) -> None:
-        """One batched model call for every bed's due windows; each bed then decides on its own."""
+        """One batched model call for the due windows of every bed that is current, each bed then deciding on its
+        own; the beds catching up (more than :data:`CATCHING_UP_WINDOWS` due) in a second call after them, so that
+        a burst on one bed delays no other bed's alarm, and a call that fails costs only its own beds' windows."""
+        current = [(bed, due) for bed, due in gathered if len(due) <= CATCHING_UP_WINDOWS]
+        behind = [(bed, due) for bed, due in gathered if len(due) > CATCHING_UP_WINDOWS]
+        for group in (current, behind):
+            if group:
+                self._score_call(group)
+
+    def _score_call(self, gathered: list[tuple[Bed, list[DueWindow]]]) -> None:
+        """One batched model call for ``gathered``'s windows; each bed then decides on its own."""
         from realtime.pipeline import predict_batched
 
-        if not gathered:
-            return
         try:
             probs = predict_batched(self.detector, [w.inputs for _, due in gathered for w in due])
         except Exception as exc:

@@ -4,6 +4,7 @@ a real metrics scrape, a real SIGHUP.
 - three beds in one daemon: a seizure on one raises that bed's alarm only; every due window of a tick goes
   to the model in one call (the inference histogram counts calls);
 - one bed's outlet killed (and re-resolved) does not delay another bed's onset;
+- a bed catching up after a burst goes to the model after the current beds, in a call of its own;
 - SIGHUP adds a bed and removes one (its open event closed, ``"reason": "bed_removed"``);
 - ``--type T`` discovers every stream of that type, a bed each, labelled by the bed map;
 - the batched call gives each bed the same results as scoring it alone.
@@ -413,3 +414,72 @@ def test_several_beds_pull_when_a_window_is_due_not_a_chunk_at_a_time(toy_export
         assert all(n <= windows + elapsed_s / realtime.inlet.MAX_DEFER_S + 3 for n in pushes.values()), pushes
     else:
         assert all(n > len(ts) / chunk / 4 for n in pushes.values()), pushes  # the old way: a chunk or few a pull
+
+
+class _CallSizes:
+    """The daemon's model as it is, each ``predict`` call's number of windows recorded."""
+
+    def __init__(self, detector):
+        self.detector, self.sizes = detector, []
+
+    def predict(self, windows_uv: np.ndarray) -> np.ndarray:
+        self.sizes.append(int(windows_uv.shape[0]))
+        return self.detector.predict(windows_uv)
+
+    def __getattr__(self, name: str):
+        return getattr(self.detector, name)
+
+
+def _in_process_outlet(name: str) -> pylsl.StreamOutlet:
+    info = pylsl.StreamInfo(name, "EEG", 4, 256.0, pylsl.cf_float32, unique("amp"))
+    chans = info.desc().append_child("channels")
+    for label in ("Fp1", "Fp2", "C3", "C4"):
+        ch = chans.append_child("channel")
+        ch.append_child_value("label", label)
+        ch.append_child_value("unit", "microvolts")
+        ch.append_child_value("type", "EEG")
+    return pylsl.StreamOutlet(info)
+
+
+def test_a_bed_catching_up_goes_to_the_model_after_the_current_beds(toy_export, tmp_path):
+    """Bed A's device delivers 10 s at once (a stall, then a burst) while bed B delivers its 1 s on time: B's window
+    is scored in a call of its own, before A's ten, so A's burst does not delay B's alarm; with both current, one
+    call for both."""
+    names = {"a": unique("burst-a"), "b": unique("current-b")}
+    beds = [{"bed": b, "name": n} for b, n in names.items()]
+    outlets = {b: _in_process_outlet(n) for b, n in names.items()}
+    rng = np.random.default_rng(0)
+    d = Daemon(build_config(toy_sections(toy_export, tmp_path / "alerts.jsonl", beds=beds)), env={})
+    try:
+        d.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(bed.windows_total >= 2 for bed in d.beds.values()):
+            for outlet in outlets.values():
+                outlet.push_chunk((rng.normal(size=(16, 4)) * 20).astype(np.float32))
+            time.sleep(16 / 256)
+            d.iterate()
+        assert all(bed.windows_total >= 2 for bed in d.beds.values())
+        for _ in range(20):  # take what is on its way: a pull finds nothing more
+            time.sleep(0.02)
+            d.iterate()
+        spy = _CallSizes(d.detector._detector)
+        d.detector._detector = spy
+        before = {b: bed.windows_total for b, bed in d.beds.items()}
+        outlets["a"].push_chunk((rng.normal(size=(2560, 4)) * 20).astype(np.float32))
+        outlets["b"].push_chunk((rng.normal(size=(256, 4)) * 20).astype(np.float32))
+        time.sleep(0.5)  # through loopback into the inlets' buffers
+        d.iterate()
+        scored = {b: bed.windows_total - before[b] for b, bed in d.beds.items()}
+        assert scored["b"] == 1 and scored["a"] >= 9, scored
+        assert spy.sizes == [4, 4 * scored["a"]], spy.sizes  # B's window first, alone; then A's burst
+        spy.sizes.clear()
+        before = {b: bed.windows_total for b, bed in d.beds.items()}
+        for outlet in outlets.values():
+            outlet.push_chunk((rng.normal(size=(256, 4)) * 20).astype(np.float32))
+        time.sleep(0.5)
+        d.iterate()
+        assert {b: bed.windows_total - before[b] for b, bed in d.beds.items()} == {"a": 1, "b": 1}
+        assert spy.sizes == [8], spy.sizes  # both current: one call
+    finally:
+        d.shutdown()
+        del outlets
