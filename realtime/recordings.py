@@ -171,8 +171,33 @@ def available_memory_bytes() -> int | None:
 
 
 def recordings_under(folder: str | Path) -> list[Path]:
-    """The recordings in ``folder`` and its subfolders (:data:`EXTENSIONS`, in any case), sorted."""
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    """The recordings in ``folder`` and its subfolders (:data:`EXTENSIONS`, in any case), sorted; an EDF+/BDF+ that
+    holds annotations only (:func:`annotations_only`: a hypnogram, an event list beside its recording) is not a
+    recording: left out, and logged."""
+    found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    notes = [p for p in found if annotations_only(p)]
+    if notes:
+        log.info(
+            "%s: %d file(s) without signals, annotations only (not recordings), left out: %s",
+            folder,
+            len(notes),
+            ", ".join(p.name for p in notes),
+        )
+    return [p for p in found if p not in notes]
+
+
+def annotations_only(path: str | Path) -> bool:
+    """Whether ``path`` is an EDF+/BDF+ file whose header lists annotation signals and nothing else (False for any
+    other file, and for a header that cannot be read: reading the file then says why)."""
+    path = Path(path)
+    fmt = {".edf": "EDF", ".bdf": "BDF"}.get(path.suffix.lower())
+    if fmt is None:
+        return False
+    try:
+        header = _raw_header(path, fmt)
+    except (RecordingError, OSError):
+        return False
+    return not header.ordinary
 
 
 class RecordingError(ValueError):
@@ -630,6 +655,11 @@ def _open_edf(path: Path, *, bdf: bool, annotations: bool = True) -> LazyRecordi
 
     fmt = "BDF" if bdf else "EDF"
     header = _raw_header(path, fmt)
+    if not header.ordinary:
+        raise RecordingError(
+            f"recording {str(path)!r} holds no signal, only {fmt}+ annotations ({len(header.labels)} annotation "
+            "signal(s)): an annotation file (a hypnogram, an event list) beside a recording, not one"
+        )
     expected = 256 * (len(header.labels) + 1)
     if header.header_bytes != expected:  # the samples would be read from the wrong place: noise, not the signal
         raise RecordingError(

@@ -223,3 +223,66 @@ def test_the_short_resampling_filter_ends_each_window_nearer_its_newest_sample(t
     cfg.write_text('[signal]\nresample_filter = "fast"\n')
     assert detect_main([*argv, "--config", str(cfg)]) == 78
     assert "signal.resample_filter: expected one of 'training', 'short', got 'fast'" in capsys.readouterr().err
+
+
+def write_hypnogram(path: Path) -> Path:
+    """An EDF+ of annotations only, laid out as Sleep-EDF ships its hypnograms beside each recording: one 'EDF
+    Annotations' signal, 2 data records of 1 s, each a time-keeping annotation and a sleep stage."""
+
+    def field(value, width: int) -> bytes:
+        return str(value).ljust(width).encode("ascii")
+
+    per_record = 60
+    head = (
+        field(0, 8)
+        + field("X F X Female_33yr", 80)
+        + field("Startdate 31-MAR-1989 X X X", 80)
+        + b"31.03.8906.21.30"
+        + field(512, 8)
+        + field("EDF+C", 44)
+        + field(2, 8)
+        + field(1, 8)
+        + field(1, 4)
+    )
+    sig = (
+        field("EDF Annotations", 16)
+        + field("", 80)
+        + field("", 8)
+        + field(-1, 8)
+        + field(1, 8)
+        + field(-32768, 8)
+        + field(32767, 8)
+        + field("", 80)
+        + field(per_record, 8)
+        + field("", 32)
+    )
+    records = b"".join(
+        (f"+{i}\x14\x14\x00+{i}\x151\x14Sleep stage W\x14\x00".encode()).ljust(2 * per_record, b"\x00")
+        for i in range(2)
+    )
+    path.write_bytes(head + sig + records)
+    return path
+
+
+def test_an_annotation_file_beside_its_recording_is_not_a_recording(detector, tmp_path, caplog):
+    """A hypnogram (an EDF+ of annotations only) given by name is an error that says what it is; in a folder it is
+    left out, logged, and the recording beside it is scored: no failure for the folder."""
+    folder = tmp_path / "sleep"
+    folder.mkdir()
+    hypnogram = write_hypnogram(folder / "SC4012E0-Hypnogram.edf")
+    (folder / "SC4012E0-PSG.edf").write_bytes(NONSEIZURE.read_bytes())
+    buf = io.StringIO()
+    assert run_offline([hypnogram], build_config({}), model=detector, out=buf) == 1
+    (error,) = [line for line in lines_of(buf) if line["type"] == "error"]
+    assert "holds no signal, only EDF+ annotations (1 annotation signal(s)): an annotation file" in error["error"]
+    buf = io.StringIO()
+    with caplog.at_level("INFO", logger="realtime.recordings"):
+        assert run_offline([folder], build_config({}), model=detector, out=buf) == 0
+    lines = lines_of(buf)
+    assert [line["file"] for line in lines if line["type"] == "channels"] == [str(folder / "SC4012E0-PSG.edf")]
+    assert lines[-1]["files"] == 1 and lines[-1]["failed"] == 0
+    assert any(
+        "1 file(s) without signals, annotations only (not recordings), left out: SC4012E0-Hypnogram.edf"
+        in r.getMessage()
+        for r in caplog.records
+    )
