@@ -110,7 +110,7 @@ IDLE_WAIT_S = 0.01  # several beds: no pull waits; when no bed had samples, the 
 DISCOVER_EVERY_S = 1.0  # discovery (discover.type) looks for new streams this often
 # a bed with more windows due in one tick is catching up (a burst after its device or the network stalled, a backlog
 # in the inlet): its windows go to the model after every current bed's, so that it never delays another bed's alarm
-CATCHING_UP_WINDOWS = 2
+CATCHING_UP_WINDOWS = 4
 # [stream]'s stream identity and channel choice: a daemon of [[beds]] takes them from each bed instead.
 BED_STREAM_KEYS = ("name", "type", "source_id", "channels", "include", "exclude")
 # Settings a SIGHUP applies in place; any other change needs a restart.
@@ -521,9 +521,14 @@ class Daemon:
     def _score(self, gathered: list[tuple[Bed, list[DueWindow]]]) -> None:
         """One batched model call for the due windows of every bed that is current, each bed then deciding on its
         own; the beds catching up (more than :data:`CATCHING_UP_WINDOWS` due) in a second call after them, so that
-        a burst on one bed delays no other bed's alarm, and a call that fails costs only its own beds' windows."""
+        a burst on one bed delays no other bed's alarm, and a call that fails costs only its own beds' windows. When
+        more beds are behind than current, the loop itself is behind (at capacity): one call for all, which batches
+        best (a second call there cost capacity: docs/benchmarks.md "A bed catching up")."""
         current = [(bed, due) for bed, due in gathered if len(due) <= CATCHING_UP_WINDOWS]
         behind = [(bed, due) for bed, due in gathered if len(due) > CATCHING_UP_WINDOWS]
+        if not current or len(behind) > len(current):  # none current, or the loop itself behind: one call for all
+            self._score_call(gathered)
+            return
         for group in (current, behind):
             if group:
                 self._score_call(group)

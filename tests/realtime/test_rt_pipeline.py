@@ -325,3 +325,25 @@ def test_a_gap_in_the_timestamps_settles_the_decision_again(detector):
     assert not pipe.decision.settling and pipe.decision.gaps_total == 0
     feed(pipe, x[int(20 * FS) : int(25 * FS)], chunk=64, t0=22.0)  # resumes at 22 s, not 20: 2 s missing
     assert pipe.decision.settling and pipe.decision.gaps_total > 0
+
+
+def test_a_reconnect_settles_the_decision_again(detector):
+    """The stream lost and back (``reset``): a seizure-sized signal from the reconnect's first sample raises no onset
+    before ``settle_s`` of it has come, as at a first connection; without the reset it would at once."""
+    import dataclasses
+
+    decision = dataclasses.replace(DECISION, settle_s=10.0, smoothing_windows=1, min_duration_s=0.0)
+    quiet, loud = synthetic(20.0, high=(0.0, 0.0)), synthetic(30.0, high=(0.0, 30.0), seed=1)
+    for reconnect in (True, False):
+        pipe = make(detector, decision=decision)
+        feed(pipe, quiet, chunk=64)
+        assert not pipe.decision.settling
+        if reconnect:
+            pipe.reset()
+        t0 = 25.0 if reconnect else 20.0  # back 5 s later; or the same stream going on
+        results = feed(pipe, loud, chunk=64, t0=t0)
+        onset = next(r for r in results if any(e.kind == "onset" for e in r.events))
+        if reconnect:
+            assert onset.window_end - t0 >= 10.0 - 1 / FS, onset.window_end
+        else:
+            assert onset.window_end - t0 < 5.0, onset.window_end
