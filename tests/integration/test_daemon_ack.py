@@ -7,6 +7,9 @@ ack is answered "already acknowledged", an ack of another event is refused quoti
 re-announcements stop, heartbeats and metrics say it is acknowledged. Then the bed's device is replaced
 by one with another channel layout: the event is closed, and the next onset is event 2 (not 1 again,
 though a new pipeline is built), unacknowledged and re-announced anew.
+
+With two beds (``--stream`` twice): the open event's bed takes the acknowledgement, one not open is answered with
+the open ones, ``STATUS=`` names the bed in alarm.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import zmq.auth
@@ -63,7 +67,8 @@ def _cli_ack(d: DaemonProc, keys_dir, event_id: int, *extra: str) -> subprocess.
     )
 
 
-def test_ack_stops_reannouncements_once_and_event_ids_continue_over_a_new_layout(toy_export, tmp_path):
+def _curve_keys(tmp_path) -> tuple[dict, Path]:
+    """A server key pair and a station's (``station-1``), the station allowed: the config section, the keys' folder."""
     keys_dir = tmp_path / "keys"
     for sub_dir in ("server", "station", "clients"):
         (keys_dir / sub_dir).mkdir(parents=True)
@@ -71,7 +76,11 @@ def test_ack_stops_reannouncements_once_and_event_ids_continue_over_a_new_layout
     zmq.auth.create_certificates(keys_dir / "station", "station-1")
     clients = keys_dir / "clients"
     shutil.copy(keys_dir / "station" / "station-1.key", clients / "station-1.key")
-    curve = {"alerts": {"curve_secret_key": str(server_secret), "curve_clients_dir": str(clients)}}
+    return {"alerts": {"curve_secret_key": str(server_secret), "curve_clients_dir": str(clients)}}, keys_dir
+
+
+def test_ack_stops_reannouncements_once_and_event_ids_continue_over_a_new_layout(toy_export, tmp_path):
+    curve, keys_dir = _curve_keys(tmp_path)
     config = write_config(tmp_path / "detect.toml", *CONFIG, curve)
     log_path = tmp_path / "alerts.jsonl"
     name = unique("ack")
@@ -153,3 +162,53 @@ def test_a_missing_curve_key_file_is_a_configuration_error(toy_export, tmp_path)
     with pytest.raises(StartupError, match=r"nowhere\.key_secret") as err:
         d.start()
     assert err.value.exit_code == EX_CONFIG  # 78: systemd does not restart into the same mistake
+
+
+def test_stream_given_twice_runs_two_beds_whose_acks_and_status_are_the_daemons(toy_export, tmp_path):
+    """The real command with ``--stream A --stream B`` (issue #13): a bed each, labelled by its name; B's seizure
+    raises B's onset only; an acknowledgement names an event id, and B's open event takes it (``seizure.ack`` of bed
+    B), one not open is answered with the open ones; systemd's ``STATUS=`` sums the beds up and names the one in
+    alarm."""
+    curve, keys_dir = _curve_keys(tmp_path)
+    config = write_config(tmp_path / "detect.toml", *CONFIG, curve)
+    a, b = unique("two-a"), unique("two-b")
+    keys = ClientKeys.load(keys_dir / "server" / "server.key", keys_dir / "station" / "station-1.key_secret")
+    sub = None
+    with Outlets() as outlets:
+        outlets.start("--name", a, "--source-id", unique("amp"), "--amplitude", "20")
+        outlets.start("--name", b, "--source-id", unique("amp"), "--amplitude", "20", "--seizure-after-s", "6")
+        d = DaemonProc(
+            [
+                *("--config", str(config), "--stream", a, "--stream", b),
+                *("--model", str(toy_export), "--backend", "litert", "--metrics-port", "0"),
+                *("--endpoint", "tcp://127.0.0.1:*", "--replay-endpoint", "tcp://127.0.0.1:0"),
+                *("--alert-log", str(tmp_path / "alerts.jsonl")),
+            ],
+            tmp_path,
+        )
+        try:
+            d.wait_ready(timeout_s=120)
+            sub = Subscriber(d.endpoint, d.replay_endpoint, keys=keys)
+            got = Collector(sub)
+            onset = got.wait(lambda m: m["type"] == "seizure.onset", 90, "B's onset")
+            assert (onset["bed"], onset["stream"]["name"]) == (b, b)
+            event = onset["event_id"]
+            refused = ack_request(d.replay_endpoint, event + 8, keys=keys, timeout_s=20)
+            assert refused == {"error": f"event {event + 8} is not open (the open events are [{event}])"}
+            accepted = ack_request(d.replay_endpoint, event, "seen", keys=keys, timeout_s=20)
+            assert accepted.get("ok") is True, accepted
+            ack = got.wait(lambda m: m["type"] == "seizure.ack", 30, "the seizure.ack")
+            assert (ack["bed"], ack["event_id"], ack["by"], ack["note"]) == (b, event, "station-1", "seen")
+            got.wait(lambda m: m["type"] == "status.heartbeat" and m.get("bed") == a, 30, "a heartbeat of bed A")
+            assert [m["bed"] for m in got.messages if m["type"] == "seizure.onset"] == [b]
+            wanted = f"STATUS=2 beds: 2 connected; ALARM on {b}"
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and wanted not in d.notify.items:
+                time.sleep(0.1)
+            assert wanted in d.notify.items, [i for i in d.notify.items if i.startswith("STATUS=")]
+        finally:
+            if sub is not None:
+                sub.close()
+            d.close()
+            if d.notify is not None:
+                d.notify.close()
