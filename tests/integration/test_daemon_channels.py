@@ -126,3 +126,36 @@ def test_the_daemon_leaves_out_the_counter_and_flags_of_an_emotiv_stream(toy_exp
     finally:
         d.shutdown()
         del outlet
+
+
+def test_include_and_exclude_on_the_command_line_reach_the_live_daemon(toy_export, tmp_path):
+    """``realtime-detect --stream NAME --include 'C*' --exclude C4``, parsed and loaded as the command does: the live
+    daemon scores C3 only, and names C4 and the non-EEG channels with their reasons."""
+    from realtime.cli import build_detect_parser, overrides_from
+    from realtime.config import load_config
+
+    name, log_path = unique("flags"), tmp_path / "alerts.jsonl"
+    argv = ["--stream", name, "--include", "C*", "--exclude", "C4", "--model", str(toy_export), "--backend", "litert"]
+    argv += ["--endpoint", "tcp://127.0.0.1:*", "--replay-endpoint", "", "--alert-log", str(log_path)]
+    argv += ["--metrics-port", "0"]
+    overrides = overrides_from(build_detect_parser().parse_args(argv))
+    info = pylsl.StreamInfo(name, "EEG", len(LABELS), RATE, pylsl.cf_float32, name)
+    info.set_channel_labels(LABELS)
+    info.set_channel_types(TYPES)
+    info.set_channel_units("microvolts")
+    outlet = pylsl.StreamOutlet(info)
+    d = Daemon(load_config(None, {**overrides, "signal.montage": "as_recorded"}), env={})
+    rng = np.random.default_rng(0)
+    try:
+        d.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (d.pipeline is None or d.windows_total < 1):
+            outlet.push_chunk(rng.normal(0, 15, (25, len(LABELS))).astype(np.float32))
+            d.iterate()
+        assert d.pipeline is not None and d.windows_total >= 1
+        assert d.pipeline.ch_names == ["C3"]
+        assert d.pipeline.left_out_channels["C4"] == "excluded by pattern 'C4'"
+        assert set(d.pipeline.left_out_channels) == {"C4", "EEG EKG-LE", "AUX1"}
+    finally:
+        d.shutdown()
+        del outlet

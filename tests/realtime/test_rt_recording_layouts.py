@@ -79,7 +79,7 @@ def assert_scored_only(lines: list[dict], scored: list[str]) -> None:
     assert [m for m in lines if m["type"].startswith("seizure.")] == []  # the quiet EEG raises nothing
 
 
-def test_tuh_style_referential_with_ecg_photic_dc_inputs_and_trends(tmp_path, detector):
+def test_tuh_style_referential_with_ecg_photic_dc_inputs_and_trends(tmp_path, detector, caplog):
     eeg = [signal(f"EEG {e}-LE", 250, seed=i) for i, e in enumerate(TUH_EEG)]
     other = [
         signal("EEG EKG-LE", 250, std_uv=400.0),
@@ -98,9 +98,13 @@ def test_tuh_style_referential_with_ecg_photic_dc_inputs_and_trends(tmp_path, de
         "BURSTS": "label 'BURSTS' names a trend signal computed by the recorder",
         "SUPPR": "unit '%' is not a voltage",
     }
-    channels, lines = score(path, detector)
+    with caplog.at_level("WARNING", logger="realtime.offline"):
+        channels, lines = score(path, detector)
     scored = [f"EEG {e}-LE" for e in TUH_EEG]
     assert channels["scored"] == scored
+    # the log names every channel left out with its reason too, the reader's and the pipeline's, in one warning
+    (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{path}: scoring 19 of")]
+    assert "EEG EKG-LE (label 'EEG EKG-LE' names an ECG lead)" in said and "IBI (unit 's' is not a voltage)" in said
     assert channels["left_out"] == {
         **rec.left_out,
         "EEG EKG-LE": "label 'EEG EKG-LE' names an ECG lead",
