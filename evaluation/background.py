@@ -4,8 +4,8 @@
         [--montage M ...] [--aggregation A ...] [--baseline DIR | --no-baseline] [--no-peer] [--json OUT]
 
 Needs the background corpus (default ``../shared/data/background``; not in the repository) and takes
-minutes: every hop of every channel of 4.9 h of EEG goes through the model (on 2 CPU cores about 20 min
-per front end for the network, 1.5 h for the peer, whose scores are cached). A command, not a test.
+minutes: every hop of every channel of 4.9 h of EEG goes through the model (on 2 CPU cores about 8 min
+per front end for the network, 21 min for the peer, whose scores are cached: 2026-12-05). A command, not a test.
 
 The corpus (:func:`discover`): every recording of seizure-free EEG under the folder, each with its
 source and person. ``eegmmidb/SNNN/*.edf``: one person per folder (``SNNN``), 19 referential channels
@@ -609,7 +609,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="False alarms per hour on continuous real background EEG (seizure-free), scored through "
         "the daemon's pipeline. Needs the background corpus (../shared/data/background, not in the "
         "repository) and takes minutes: every hop of every channel of 4.9 h of EEG (on 2 CPU cores about "
-        "20 min per front end for the network, 1.5 h for the peer, whose scores are then cached).",
+        "8 min per front end for the network, 21 min for the peer, whose scores are then cached).",
     )
     ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     ap.add_argument("--model", required=True, help="the network's export directory")

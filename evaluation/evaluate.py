@@ -422,7 +422,9 @@ def main(argv: list[str] | None = None) -> int:
         if scorer is not None:
             runs = [(rec, peer_window_scores(rec, scorer, decision, hop_s, art / "peer_cache")) for rec in tune_recs]
             tuning["peer"] = tune_decision(runs, decision, hop_s)
-            tuning["peer"]["background"]["note"] = "not scored on the background (about 1.5 h on 2 cores): no budget"
+            tuning["peer"]["background"]["note"] = (
+                "not scored on the background for the search (it never saw the corpus): no budget"
+            )
             log.info("tuning peer: %s", tuning["peer"]["chosen"])
         (art / "decision_tuning.json").write_text(json.dumps(tuning, indent=1, default=float))
         if args.write_card:

@@ -462,7 +462,7 @@ def background_lines(bgr: dict | None) -> list[str]:
             "through the daemon's pipeline with each detector's own settings, out of fold by person. The shipped "
             "model's numbers, the amplitude stress tests and the defaults they chose are in "
             "[background.md](background.md), each with its command; `python -m evaluation.background` measures them "
-            "alone (about 20 min per front end for the network on 2 CPU cores, 1.5 h for the peer)."
+            "alone (on 2 CPU cores about 8 min per front end for the network, 21 min for the peer: 2026-12-05)."
         )
         add("")
         return L
@@ -733,7 +733,7 @@ def section_reproduce(inp: ReportInputs) -> list[str]:
     add("")
     add("```")
     add("# the whole report (needs ../shared/data; 12 min on 2 CPU cores with --no-background, beside another job;")
-    add("# the background corpus adds about 20 min per detector through the pipeline and 1.5 h for the peer):")
+    add("# the background corpus adds about 8 min for the network, 1 min for the baseline, 21 min for the peer):")
     add(command)
     add("# only the decision-setting search (validation data), printing the chosen settings:")
     add("train-detector evaluate --tune-only")
