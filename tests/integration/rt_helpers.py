@@ -115,6 +115,21 @@ class Outlets:
         self.close()
 
 
+def in_process_outlet(name: str, rate_hz: float = 256.0) -> Any:
+    """A pylsl outlet in this process (samples pushed by the test, when it wants): 4 EEG channels Fp1, Fp2, C3, C4 in
+    microvolts, float32, source id ``NAME-src``."""
+    import pylsl
+
+    info = pylsl.StreamInfo(name, "EEG", 4, rate_hz, pylsl.cf_float32, f"{name}-src")
+    chans = info.desc().append_child("channels")
+    for label in ("Fp1", "Fp2", "C3", "C4"):
+        ch = chans.append_child("channel")
+        ch.append_child_value("label", label)
+        ch.append_child_value("unit", "microvolts")
+        ch.append_child_value("type", "EEG")
+    return pylsl.StreamOutlet(info)
+
+
 def run_realtime(*args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess:
     """``python -m realtime ARGS`` from the repository, to its end; stdout and stderr captured as text."""
     return subprocess.run(

@@ -23,7 +23,7 @@ import pylsl
 import pytest
 from jsonschema import Draft202012Validator
 from rt_daemon_proc import toy_daemon
-from rt_helpers import Outlets, poll, read_log, scrape, stop, toml, toy_sections, unique
+from rt_helpers import Outlets, in_process_outlet, poll, read_log, scrape, stop, toml, toy_sections, unique
 
 from realtime.config import build_config, load_config
 from realtime.daemon import Daemon
@@ -430,24 +430,13 @@ class _CallSizes:
         return getattr(self.detector, name)
 
 
-def _in_process_outlet(name: str) -> pylsl.StreamOutlet:
-    info = pylsl.StreamInfo(name, "EEG", 4, 256.0, pylsl.cf_float32, unique("amp"))
-    chans = info.desc().append_child("channels")
-    for label in ("Fp1", "Fp2", "C3", "C4"):
-        ch = chans.append_child("channel")
-        ch.append_child_value("label", label)
-        ch.append_child_value("unit", "microvolts")
-        ch.append_child_value("type", "EEG")
-    return pylsl.StreamOutlet(info)
-
-
 def test_a_bed_catching_up_goes_to_the_model_after_the_current_beds(toy_export, tmp_path):
     """Bed A's device delivers 10 s at once (a stall, then a burst) while bed B delivers its 1 s on time: B's window
     is scored in a call of its own, before A's ten, so A's burst does not delay B's alarm; with both current, one
     call for both."""
     names = {"a": unique("burst-a"), "b": unique("current-b")}
     beds = [{"bed": b, "name": n} for b, n in names.items()]
-    outlets = {b: _in_process_outlet(n) for b, n in names.items()}
+    outlets = {b: in_process_outlet(n) for b, n in names.items()}
     rng = np.random.default_rng(0)
     d = Daemon(build_config(toy_sections(toy_export, tmp_path / "alerts.jsonl", beds=beds)), env={})
     try:

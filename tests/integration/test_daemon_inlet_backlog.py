@@ -12,7 +12,7 @@ import numpy as np
 import pylsl
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from rt_helpers import unique
+from rt_helpers import in_process_outlet, unique
 
 from realtime.config import build_config
 from realtime.daemon import Daemon
@@ -37,17 +37,6 @@ RATE = 256.0
 def test_inlet_backlog_is_seconds_of_signal_and_behind_past_half_the_buffer(available, sfreq, buffer_s, expected):
     seconds, behind = inlet_backlog(available, sfreq, buffer_s)
     assert seconds == pytest.approx(expected[0]) and behind is expected[1]
-
-
-def _outlet(name: str) -> pylsl.StreamOutlet:
-    info = pylsl.StreamInfo(name, "EEG", 4, RATE, pylsl.cf_float32, f"{name}-src")
-    chans = info.desc().append_child("channels")
-    for label in ("Fp1", "Fp2", "C3", "C4"):
-        ch = chans.append_child("channel")
-        ch.append_child_value("label", label)
-        ch.append_child_value("unit", "microvolts")
-        ch.append_child_value("type", "EEG")
-    return pylsl.StreamOutlet(info)
 
 
 def _signal(n: int, start: int = 0) -> np.ndarray:
@@ -88,7 +77,7 @@ def test_a_burst_the_daemon_cannot_take_at_once_shows_as_backlog_and_a_warning(t
         ),
         env={},
     )
-    outlet = _outlet(name)
+    outlet = in_process_outlet(name, RATE)
     try:
         d.start()
         port = d.metrics.port
