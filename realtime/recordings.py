@@ -175,13 +175,13 @@ def recordings_under(folder: str | Path) -> list[Path]:
     holds annotations only (:func:`annotations_only`: a hypnogram, an event list beside its recording) is not a
     recording: left out, and logged."""
     found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
-    notes = [p for p in found if annotations_only(p)]
+    notes = {p for p in found if annotations_only(p)}
     if notes:
         log.info(
             "%s: %d file(s) without signals, annotations only (not recordings), left out: %s",
             folder,
             len(notes),
-            ", ".join(p.name for p in notes),
+            ", ".join(sorted(p.name for p in notes)),
         )
     return [p for p in found if p not in notes]
 
