@@ -386,12 +386,27 @@ def fold_note(model, card: Mapping[str, Any] | None) -> str:
     )
 
 
-def fold_detectors(cv_run: str | Path, exports: str | Path, load) -> dict[str, Any]:
+class WithSettings:
+    """A fold's detector with another model's card ``settings``: the fold's weights run under the decision and
+    signal settings of the model it stands in for (everything but ``settings`` is the fold's)."""
+
+    def __init__(self, detector: Any, settings: Mapping[str, Mapping[str, Any]]) -> None:
+        self._detector = detector
+        self.settings = settings
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._detector, name)
+
+
+def fold_detectors(
+    cv_run: str | Path, exports: str | Path, load, settings: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
     """Person -> the detector of the cross-validation fold whose test split holds them (out of fold by
     person): ``CV_RUN/fold-F/split.json`` ``["background"]["test"]`` (``train-detector cv``) and the
-    fold's export ``EXPORTS/fold-F`` (``train-detector export``), loaded once each by ``load(path)``.
-    Raises ``ValueError`` quoting the fold for a fold without a background split or a person held out
-    by two folds."""
+    fold's export ``EXPORTS/fold-F`` (``train-detector export``), loaded once each by ``load(path)``;
+    with ``settings`` (a card's ``settings``), each fold runs under them (:class:`WithSettings`), else under
+    its own card's. Raises ``ValueError`` quoting the fold for a fold without a background split or a person
+    held out by two folds."""
     folds = sorted(Path(cv_run).glob("fold-*/split.json"))
     if not folds:
         raise ValueError(f"no fold-*/split.json under {str(cv_run)!r} (a train-detector cv run)")
@@ -402,6 +417,8 @@ def fold_detectors(cv_run: str | Path, exports: str | Path, load) -> dict[str, A
         if not test:
             raise ValueError(f"{str(split_path)!r} has no background test persons: not trained with data.background")
         det = load(Path(exports) / fold)
+        if settings is not None:
+            det = WithSettings(det, settings)
         for person in test:
             if person in out:
                 raise ValueError(f"person {person!r} is held out by two folds (again in {fold!r})")

@@ -40,7 +40,10 @@ What it does, in order:
    ``DATA_ROOT/background`` when it exists; ``--no-background`` skips it): every recording of the
    seizure-free corpus through the same pipeline, for the network, the baseline and the peer, per
    source and pooled, with exact Poisson intervals, and whether each model saw the corpus
-   (:func:`evaluation.background.measure`; written to ``ARTIFACTS/background_false_alarms.json``).
+   (:func:`evaluation.background.measure`; written to ``ARTIFACTS/background_false_alarms.json``). A
+   model trained with the corpus is measured out of fold by person with ``--cv-run``/``--cv-exports``: each
+   person scored by the weights of the ``train-detector cv`` fold that held them out, under the model's
+   own settings (:func:`cv_fold_detectors`).
 7. A figure per recording (:mod:`evaluation.figures`) and the Markdown report (:mod:`evaluation.report`).
 
 This module is the command: its arguments, the run in that order, and the JSON scratch files. The
@@ -137,10 +140,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "DATA_ROOT/background when it exists",
     )
     ap.add_argument("--no-background", action="store_true", help="skip the false alarms on the background corpus")
+    ap.add_argument(
+        "--cv-run",
+        default=None,
+        metavar="DIR",
+        help="out of fold by person on the background corpus, for a model trained with it: each person is scored "
+        "by the fold of this train-detector cv run that held them out (DIR/fold-F/split.json), under --model's "
+        "settings; with --cv-exports",
+    )
+    ap.add_argument("--cv-exports", default=None, metavar="DIR", help="with --cv-run: DIR/fold-F is fold F's export")
     ap.add_argument("--report-name", default="evaluation.md")
     args = ap.parse_args(argv)
     if args.write_card and args.no_tune:
         ap.error("--write-card needs the decision-setting search: drop --no-tune")
+    if bool(args.cv_run) != bool(args.cv_exports):
+        ap.error("--cv-run and --cv-exports go together")
+    if args.cv_run and args.no_background:
+        ap.error("--cv-run is for the background corpus: drop --no-background")
     return args
 
 
@@ -262,6 +278,24 @@ def background_false_alarms(args, detectors: dict, scorer, art: Path) -> dict | 
     return result
 
 
+def cv_fold_detectors(args, net) -> dict | None:
+    """With ``--cv-run``: person -> the fold detector that held them out, under ``net``'s card settings
+    (:func:`evaluation.background.fold_detectors`), loaded before any long work; exits quoting what is wrong."""
+    if not args.cv_run:
+        return None
+    from evaluation.background import fold_detectors
+    from realtime.model import ModelLoadError, load_detector
+
+    try:
+        folds = fold_detectors(
+            args.cv_run, args.cv_exports, lambda p: load_detector(p, backend=args.backend), settings=net.settings
+        )
+    except (OSError, ValueError, ModelLoadError) as exc:
+        raise SystemExit(f"train-detector evaluate: --cv-run: {exc}") from None
+    log.info("background corpus out of fold by person: %d persons from %s", len(folds), args.cv_run)
+    return folds
+
+
 def tuning_background(args, card: dict, config, detectors: dict) -> tuple[dict[str, list], str]:
     """Per-channel scores (:func:`evaluation.background.score_recording`), per detector, of the background
     recordings of the model's TRAINING and VALIDATION persons (the card's ``training.split.background``),
@@ -370,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     net = load_detector(args.model, backend=args.backend)
     card = net.card
     log.info("model %s (%s) from %s", net.model_version, net.architecture, args.model)
+    folds = cv_fold_detectors(args, net)
     config = evaluated_config(args.config, net)
     decision, hop_s = config.decision, config.window.hop_s
     records, split, split_note = _records_and_split(args, card)
@@ -467,7 +502,9 @@ def main(argv: list[str] | None = None) -> int:
         for rec in recs
     }
     (art / "recording_scores.json").write_text(json.dumps(raw, allow_nan=True))
-    background = background_false_alarms(args, detectors, scorer, art)
+    background = background_false_alarms(
+        args, {**detectors, "network": folds} if folds is not None else detectors, scorer, art
+    )
 
     report = render_report(
         command=command,

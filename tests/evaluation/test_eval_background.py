@@ -310,6 +310,54 @@ def test_out_of_fold_by_person_from_a_cv_run(corpus, toy_export, tmp_path, capsy
     assert "held out by two folds" in capsys.readouterr().err
 
 
+def test_evaluate_scores_the_corpus_out_of_fold_under_the_models_settings(corpus, toy_export, tmp_path):
+    """``train-detector evaluate --cv-run``: each person by the fold that held them out, under ``--model``'s card
+    settings (not the fold cards' own); a cv run that is not one stops the command before any long work."""
+    import shutil
+
+    from evaluation import evaluate as ev
+    from evaluation.model_settings import derived_by, write_card_settings
+
+    cv, exports = tmp_path / "cv", tmp_path / "exports"
+    for fold, test in (("fold-0", ["S001", "SC401"]), ("fold-1", ["S002"])):
+        (cv / fold).mkdir(parents=True)
+        (cv / fold / "split.json").write_text(json.dumps({"background": {"by": "person", "test": test}}))
+        exports.mkdir(exist_ok=True)
+        (exports / fold).symlink_to(toy_export, target_is_directory=True)  # the fold cards: built-in settings
+    model = tmp_path / "model"
+    shutil.copytree(toy_export, model)
+    own = {"on_threshold": 0.8, "off_threshold": 0.4, "smoothing_windows": 1, "min_duration_s": 1.0}
+    write_card_settings(model, "decision", {**own, "derived_by": derived_by("test")})
+    common = ["--model", str(model), "--out", str(tmp_path / "o"), "--artifacts", str(tmp_path / "a"), "--no-peer"]
+    args = ev.parse_args([*common, "--background", str(corpus), "--cv-run", str(cv), "--cv-exports", str(exports)])
+    folds = ev.cv_fold_detectors(args, load_detector(model))
+    assert folds is not None and set(folds) == {"S001", "S002", "SC401"}
+    result = ev.background_false_alarms(args, {"network": folds}, None, tmp_path)
+    assert result is not None
+    (run,) = result["runs"]
+    assert run["out_of_fold"].startswith("out of fold by person")
+    assert {k: run["decision"][k] for k in own} == own  # the fold cards alone would give on 0.6, off 0.5, 2 s
+    assert set(run["per_person"]) == {"S001", "S002", "SC401"}
+    assert json.loads((tmp_path / "background_false_alarms.json").read_text())["runs"][0]["decision"] == run["decision"]
+
+    with pytest.raises(SystemExit, match="--cv-run: no fold-"):  # before the data root is even looked at
+        ev.main(
+            [
+                *common,
+                "--data-root",
+                str(tmp_path / "nowhere"),
+                "--cv-run",
+                str(tmp_path / "o"),
+                "--cv-exports",
+                str(exports),
+            ]
+        )
+    for bad in (["--cv-run", str(cv)], ["--cv-run", str(cv), "--cv-exports", str(exports), "--no-background"]):
+        with pytest.raises(SystemExit) as exc:
+            ev.parse_args([*common, *bad])
+        assert exc.value.code == 2
+
+
 def test_write_card_sets_the_measured_channel_rate_and_retuning_keeps_it(corpus, toy_export, tmp_path):
     import shutil
 
