@@ -43,7 +43,7 @@ SECTIONS = {"decision": DECISION_KEYS, "signal": SIGNAL_KEYS}
 # keys a section may carry, written by another command than the section's own (their derived_by is
 # appended to the section's: "...; channel_false_rate: COMMAND (time)")
 OPTIONAL_KEYS = {
-    "decision": ("channel_false_rate",),
+    "decision": ("channel_false_rate", "channel_correlation", "bed_false_rate"),
     "signal": ("background_limit_uv", "background_delta_limit_uv", "resample_filter"),
 }
 
@@ -104,11 +104,15 @@ def decision_settings(chosen: Mapping[str, Any], derived_by: str) -> dict:
     if md < 0:
         raise SettingsError(f"decision.min_duration_s must be >= 0, got {chosen['min_duration_s']!r}")
     out = {"on_threshold": on, "off_threshold": off, "smoothing_windows": int(sm), "min_duration_s": md}
-    if "channel_false_rate" in chosen:
-        rate = _number("decision", "channel_false_rate", chosen["channel_false_rate"])
-        if not 0 < rate < 1:
-            raise SettingsError(f"decision.channel_false_rate must be in (0, 1), got {chosen['channel_false_rate']!r}")
-        out["channel_false_rate"] = rate
+    for key in OPTIONAL_KEYS["decision"]:  # the bed rule's, each optional: rates in (0, 1), the correlation [0, 1)
+        if key in chosen:
+            value = _number("decision", key, chosen[key])
+            zero_ok = key == "channel_correlation"
+            if not ((value >= 0 if zero_ok else value > 0) and value < 1):
+                raise SettingsError(
+                    f"decision.{key} must be in {'[0, 1)' if zero_ok else '(0, 1)'}, got {chosen[key]!r}"
+                )
+            out[key] = value
     return {**out, "derived_by": _check_derived_by("decision", derived_by)}
 
 

@@ -182,7 +182,7 @@ def section_preamble(inp: ReportInputs) -> list[str]:
             f"(k = {d.k_channels}), "
             if d.aggregation != "binomial"
             else f"(at least {d.k_channels} channels; channel_false_rate {d.channel_false_rate:g}, bed_false_rate "
-            f"{d.bed_false_rate:g}), "
+            f"{d.bed_false_rate:g}, channel_correlation {d.channel_correlation:g}), "
         )
         + f"smoothing {d.smoothing_windows} windows, on {d.on_threshold}, off {d.off_threshold}, "
         f"min duration {d.min_duration_s} s, merge gap {d.merge_gap_s} s; hop {config.window.hop_s} s, window "
@@ -488,7 +488,9 @@ def background_lines(bgr: dict | None) -> list[str]:
         "k_of_n": lambda d: f"{d['k_channels']} of n",
         "binomial": lambda d: (
             f"binomial (k >= {d['k_channels']}, {d['channel_false_rate']:g} per channel, "
-            f"{d['bed_false_rate']:g} per bed)"
+            f"{d['bed_false_rate']:g} per bed"
+            + (f", correlation {d['channel_correlation']:g}" if d.get("channel_correlation") else "")
+            + ")"
         ),
     }
     for r in runs:

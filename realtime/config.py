@@ -136,10 +136,14 @@ class DecisionConfig:
     # The built-in default is that value rounded: 2 of up to 10, 3 of 19 or 23, 4 of 64 channels.
     aggregation: str = "binomial"  # "max", "k_of_n" or "binomial" (k grows with the channel count; decision.py)
     k_channels: int = 2  # k-of-n: the k-th highest channel probability is the bed's probability (binomial: least k)
-    # binomial: k(n) is the least k >= k_channels with P[Binomial(n, channel_false_rate) >= k] <= bed_false_rate,
-    # so that a bed of n usable channels keeps one false rate per window whatever n is.
+    # binomial: k(n) is the least k >= k_channels with P[K >= k] <= bed_false_rate, K the count of channels at or
+    # above on_threshold: Binomial(n, channel_false_rate), or, with channel_correlation > 0, BetaBinomial with that
+    # mean and that correlation between channels (real channels err together), so that a bed of n usable channels
+    # keeps one false rate per window whatever n is. channel_correlation and bed_false_rate are model-specific too
+    # (a card may carry them: docs/background.md "A bed rule for channels that err together").
     channel_false_rate: float = 1.4e-3  # per window: a channel of non-seizure EEG at or above on_threshold
     bed_false_rate: float = 1e-4  # per window: the bed's target rate of k channels at or above on_threshold
+    channel_correlation: float = 0.0  # binomial: correlation of two channels' exceedances in a window (0: independent)
     # No onset may arm for this much signal after the start, a reconnect or a gap (counted from the first
     # window's start). 6 s holds back the first two windows, which raised many of the false alarms on real
     # hospital files, and keeps a seizure present from the very start alarmed within 10 s (CHB-MIT excerpt).
@@ -256,7 +260,15 @@ _SECTIONS: dict[str, Any] = {f.name: f.default_factory for f in fields(Config) i
 # The keys a model card may set: its "settings" (realtime.model.SETTINGS_KEYS has the same list) and the
 # montage it was trained on (the card's "montage", which realtime.model.ExportedDetector puts in its settings).
 MODEL_SETTING_KEYS = {
-    "decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s", "channel_false_rate"),
+    "decision": (
+        "on_threshold",
+        "off_threshold",
+        "smoothing_windows",
+        "min_duration_s",
+        "channel_false_rate",
+        "channel_correlation",
+        "bed_false_rate",
+    ),
     "signal": (
         "amplitude_low_uv",
         "amplitude_high_uv",
@@ -448,6 +460,10 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
     )
     check(0 < d.channel_false_rate < 1, f"decision.channel_false_rate: must be in (0, 1), got {d.channel_false_rate!r}")
     check(0 < d.bed_false_rate < 1, f"decision.bed_false_rate: must be in (0, 1), got {d.bed_false_rate!r}")
+    check(
+        0 <= d.channel_correlation < 1,
+        f"decision.channel_correlation: must be in [0, 1), got {d.channel_correlation!r}",
+    )
     within("decision.settle_s", d.settle_s, 0, MAX_DURATION_S)
     check(d.k_channels >= 1, f"decision.k_channels: must be >= 1, got {d.k_channels!r}")
     check(d.smoothing_windows >= 1, f"decision.smoothing_windows: must be >= 1, got {d.smoothing_windows!r}")

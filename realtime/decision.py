@@ -15,7 +15,11 @@ k(n) >= ``k_channels`` with P[Binomial(n, p0) >= k(n)] <= alpha = ``bed_false_ra
 with n < ``k_channels``, all n channels), so that the bed's rate per window stays at or below alpha
 whatever n is (:meth:`DecisionMachine.k_for` says which k: "bed rule: 4 of 19 channels").
 
-- It assumes independent channels. That is the case it bounds exactly.
+- With ``channel_correlation`` rho = 0 it assumes independent channels, the case it bounds exactly. Real
+  channels err together (a shared reference, volume conduction): with rho > 0 the count of channels at
+  ``on_threshold`` is taken as BetaBinomial(n, mean p0, intra-window correlation rho), the binomial's
+  extension for correlated trials, whose tail is fatter, so k(n) grows faster with n (rho measured on real
+  EEG: docs/background.md "A bed rule for channels that err together").
 - Correlated artefacts (an eye movement seen on every frontal channel) are the opposite extreme:
   channels that always fire together fire at the single-channel rate p0 whatever k is, so no choice
   of k helps or hurts there; that rate does not grow with n either.
@@ -89,7 +93,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binom
+from scipy.stats import betabinom, binom
 
 from realtime.config import AGGREGATIONS, DecisionConfig
 
@@ -127,22 +131,41 @@ class DecisionEvent:
     background_unknown: tuple[int, ...] = ()
 
 
-def _check_rates(channel_false_rate: float, bed_false_rate: float) -> None:
+def _check_rates(channel_false_rate: float, bed_false_rate: float, channel_correlation: float = 0.0) -> None:
     if not 0 < channel_false_rate < 1 or not 0 < bed_false_rate < 1:
         raise ValueError(
             f"channel_false_rate and bed_false_rate must be in (0, 1), got {channel_false_rate!r}, {bed_false_rate!r}"
         )
+    if not 0 <= channel_correlation < 1:
+        raise ValueError(f"channel_correlation must be in [0, 1), got {channel_correlation!r}")
+
+
+def channels_at_or_above(
+    k: np.ndarray | int, n: int, channel_false_rate: float, channel_correlation: float = 0.0
+) -> np.ndarray:
+    """P[K >= k] for the count K of ``n`` non-seizure channels at or above ``on_threshold`` in a window, each with
+    probability ``channel_false_rate``: Binomial(n, p) for ``channel_correlation`` 0, else BetaBinomial(n, a, b)
+    with mean p and pairwise correlation rho = 1 / (a + b + 1). ``k`` and the result: arrays of one shape."""
+    ks = np.asarray(k) - 1  # sf(k - 1) = P[K >= k]
+    p, rho = float(channel_false_rate), float(channel_correlation)
+    if rho == 0:
+        return np.asarray(binom.sf(ks, int(n), p))
+    size = 1.0 / rho - 1.0
+    return np.asarray(betabinom.sf(ks, int(n), p * size, (1.0 - p) * size))
 
 
 @functools.lru_cache(maxsize=4096)
-def binomial_k(n: int, k_min: int, channel_false_rate: float, bed_false_rate: float) -> int:
-    """The bed rule's k for ``n`` usable channels: the least k >= ``k_min`` with
-    P[Binomial(n, channel_false_rate) >= k] <= ``bed_false_rate``, capped at ``n`` (with n < k_min: n)."""
+def binomial_k(
+    n: int, k_min: int, channel_false_rate: float, bed_false_rate: float, channel_correlation: float = 0.0
+) -> int:
+    """The bed rule's k for ``n`` usable channels: the least k >= ``k_min`` with P[K >= k] <= ``bed_false_rate``
+    (:func:`channels_at_or_above`: Binomial, or BetaBinomial with ``channel_correlation`` > 0), capped at ``n``
+    (with n < k_min: n)."""
     if int(n) < 1 or int(k_min) < 1:
         raise ValueError(f"n and k_min must be >= 1, got {n!r}, {k_min!r}")
-    _check_rates(channel_false_rate, bed_false_rate)
+    _check_rates(channel_false_rate, bed_false_rate, channel_correlation)
     ks = np.arange(min(int(k_min), int(n)), int(n) + 1)
-    ok = binom.sf(ks - 1, int(n), channel_false_rate) <= bed_false_rate  # sf(k - 1) = P[X >= k]
+    ok = channels_at_or_above(ks, int(n), channel_false_rate, channel_correlation) <= bed_false_rate
     return int(ks[ok][0]) if ok.any() else int(n)
 
 
@@ -153,13 +176,14 @@ def aggregate(
     *,
     channel_false_rate: float | None = None,
     bed_false_rate: float | None = None,
+    channel_correlation: float = 0.0,
 ) -> tuple[float, tuple[int, ...]]:
     """``channel_probs [n_channels]`` -> ``(p, channels)``; NaN entries are excluded channels.
 
     ``channels`` are the indices carrying the aggregate, highest probability first: the argmax for
     ``"max"``, the top ``min(k, n_usable)`` for ``"k_of_n"``, the top ``binomial_k(n_usable, k,
-    channel_false_rate, bed_false_rate)`` for ``"binomial"`` (both rates required). No usable channel:
-    ``(nan, ())``.
+    channel_false_rate, bed_false_rate, channel_correlation)`` for ``"binomial"`` (both rates required). No
+    usable channel: ``(nan, ())``.
     """
     probs = np.asarray(channel_probs, dtype=np.float64)
     if probs.ndim != 1:
@@ -173,7 +197,7 @@ def aggregate(
             raise ValueError(
                 f"binomial needs channel_false_rate and bed_false_rate, got {channel_false_rate!r}, {bed_false_rate!r}"
             )
-        _check_rates(channel_false_rate, bed_false_rate)
+        _check_rates(channel_false_rate, bed_false_rate, channel_correlation)
     usable = np.flatnonzero(np.isfinite(probs))
     if usable.size == 0:
         return math.nan, ()
@@ -183,7 +207,13 @@ def aggregate(
     elif method == "k_of_n":
         take = min(int(k), order.size)
     else:
-        take = binomial_k(order.size, int(k), float(channel_false_rate), float(bed_false_rate))  # type: ignore[arg-type]
+        take = binomial_k(
+            order.size,
+            int(k),
+            float(channel_false_rate),  # type: ignore[arg-type]
+            float(bed_false_rate),  # type: ignore[arg-type]
+            float(channel_correlation),
+        )
     top = order[:take]
     return float(probs[top[-1]]), tuple(int(i) for i in top)
 
@@ -236,7 +266,7 @@ class DecisionMachine:
     def _check(cfg: DecisionConfig) -> None:
         if cfg.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {cfg.aggregation!r}")
-        _check_rates(cfg.channel_false_rate, cfg.bed_false_rate)
+        _check_rates(cfg.channel_false_rate, cfg.bed_false_rate, cfg.channel_correlation)
         if not cfg.settle_s >= 0:
             raise ValueError(f"settle_s must be >= 0, got {cfg.settle_s!r}")
         if cfg.smoothing_windows < 1 or cfg.k_channels < 1:
@@ -282,7 +312,7 @@ class DecisionMachine:
             return 1
         if cfg.aggregation == "k_of_n":
             return min(cfg.k_channels, int(n))
-        return binomial_k(int(n), cfg.k_channels, cfg.channel_false_rate, cfg.bed_false_rate)
+        return binomial_k(int(n), cfg.k_channels, cfg.channel_false_rate, cfg.bed_false_rate, cfg.channel_correlation)
 
     def _settle(self, window_start: float, window_end: float, scored: bool) -> None:
         """Track settling for one window: a gap starts it anew (and drops an unconfirmed onset)."""
@@ -322,6 +352,7 @@ class DecisionMachine:
             cfg.k_channels,
             channel_false_rate=cfg.channel_false_rate,
             bed_false_rate=cfg.bed_false_rate,
+            channel_correlation=cfg.channel_correlation,
         )
         self.last_raw_probability = raw
         self._last_time = float(time)

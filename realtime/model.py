@@ -82,7 +82,15 @@ REQUIRED_CARD_FIELDS = (
 BACKENDS = ("auto", "tensorflow", "litert")
 # The card's optional "settings": section -> the keys a model may carry (each optional).
 SETTINGS_KEYS = {
-    "decision": ("on_threshold", "off_threshold", "smoothing_windows", "min_duration_s", "channel_false_rate"),
+    "decision": (
+        "on_threshold",
+        "off_threshold",
+        "smoothing_windows",
+        "min_duration_s",
+        "channel_false_rate",
+        "channel_correlation",
+        "bed_false_rate",
+    ),
     "signal": (
         "amplitude_low_uv",
         "amplitude_high_uv",
@@ -160,7 +168,8 @@ def validate_settings(settings: Any, where: str = "settings") -> dict[str, dict[
 
     Each section and key is optional. Raises :class:`ModelLoadError` quoting the bad value: unknown
     section or key, wrong type, out of range (thresholds in [0, 1], on > 0, off <= on,
-    smoothing_windows >= 1, min_duration_s >= 0, 0 < channel_false_rate < 1, 0 < amplitude_low_uv < amplitude_high_uv,
+    smoothing_windows >= 1, min_duration_s >= 0, 0 < channel_false_rate < 1, 0 <= channel_correlation < 1,
+    0 < bed_false_rate < 1, 0 < amplitude_low_uv < amplitude_high_uv,
     background_limit_uv and background_delta_limit_uv >= 0, resample_filter one of
     :data:`realtime.config.RESAMPLE_FILTERS`).
     """
@@ -200,8 +209,11 @@ def validate_settings(settings: Any, where: str = "settings") -> dict[str, dict[
         raise bad("decision", "smoothing_windows", "an integer >= 1")
     if "min_duration_s" in d and not (_number(d["min_duration_s"]) and d["min_duration_s"] >= 0):
         raise bad("decision", "min_duration_s", "a number >= 0")
-    if "channel_false_rate" in d and not (_number(d["channel_false_rate"]) and 0 < d["channel_false_rate"] < 1):
-        raise bad("decision", "channel_false_rate", "a number in (0, 1)")
+    for key in ("channel_false_rate", "bed_false_rate"):
+        if key in d and not (_number(d[key]) and 0 < d[key] < 1):
+            raise bad("decision", key, "a number in (0, 1)")
+    if "channel_correlation" in d and not (_number(d["channel_correlation"]) and 0 <= d["channel_correlation"] < 1):
+        raise bad("decision", "channel_correlation", "a number in [0, 1)")
     sg = out.get("signal", {})
     for key in ("amplitude_low_uv", "amplitude_high_uv"):
         if key in sg and not (_number(sg[key]) and sg[key] > 0):

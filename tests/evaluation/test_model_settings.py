@@ -220,3 +220,21 @@ def test_a_pinned_resampling_filter_survives_a_new_signal_section(export):
     assert read_card(export)["settings"]["signal"]["resample_filter"] == "training"
     with pytest.raises(SettingsError, match=r"signal.resample_filter must be one of 'training', 'short', got 'fast'"):
         signal_settings(8.7, 465.0, "x", resample_filter="fast")
+
+
+def test_the_bed_rules_correlation_and_rate_survive_re_tuning_and_are_checked(export):
+    """``channel_correlation`` and ``bed_false_rate`` (python -m experiments.bed_rule --write-card) are kept with their
+    note when the thresholds are tuned again; a correlation of 1 or a rate of 0 is refused, quoting it."""
+    at = dt.datetime(2026, 12, 5, 5, 0, tzinfo=dt.UTC)
+    rule_by = derived_by("python -m experiments.bed_rule SCORES", at)
+    write_optional_setting(export, "decision", "channel_correlation", 0.03, rule_by)
+    write_optional_setting(export, "decision", "bed_false_rate", 1.1e-3, rule_by)
+    got = write_card_settings(export, "decision", decision_settings(CHOSEN, derived_by("tune", at)))
+    assert got["channel_correlation"] == 0.03 and got["bed_false_rate"] == 1.1e-3
+    assert "; channel_correlation: python -m experiments.bed_rule" in got["derived_by"]
+    assert "; bed_false_rate: python -m experiments.bed_rule" in got["derived_by"]
+    with pytest.raises(SettingsError, match=r"decision.channel_correlation must be in \[0, 1\), got 1.0"):
+        decision_settings({**CHOSEN, "channel_correlation": 1.0}, "x")
+    with pytest.raises(SettingsError, match=r"decision.bed_false_rate must be in \(0, 1\), got 0"):
+        decision_settings({**CHOSEN, "bed_false_rate": 0}, "x")
+    assert decision_settings({**CHOSEN, "channel_correlation": 0}, "x")["channel_correlation"] == 0

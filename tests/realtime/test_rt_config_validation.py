@@ -56,6 +56,15 @@ def test_every_float_setting_refuses_nan_and_inf_by_name(tmp_path):
     assert len(found) == 9, found  # one error each: the rejected value is not checked again
 
 
+def test_the_bed_rules_correlation_is_refused_out_of_range_quoting_it():
+    assert errors_of({"decision": {"channel_correlation": 1.0}}) == [
+        "decision.channel_correlation: must be in [0, 1), got 1.0"
+    ]
+    assert errors_of({}, {"decision.channel_correlation": -0.5}) == [
+        "decision.channel_correlation: must be in [0, 1), got -0.5"
+    ]
+
+
 def test_a_flag_value_of_nan_is_refused():
     assert errors_of({}, {"window.hop_s": math.nan}) == ["window.hop_s: expected a finite number, got nan"]
 

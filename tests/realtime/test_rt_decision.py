@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from realtime.config import DecisionConfig
-from realtime.decision import DecisionMachine, aggregate, binomial_k
+from realtime.decision import DecisionMachine, aggregate, binomial_k, channels_at_or_above
 
 NAN = math.nan
 
@@ -415,6 +415,56 @@ def test_bed_false_rate_holds_whatever_the_channel_count_and_k_of_n_grows():
         assert rate == pytest.approx(exact_tail(n, binomial_k(n, 2, p0, alpha), p0), abs=4 * sigma)
         k2[n] = float(np.mean([aggregate(row, "k_of_n", 2)[0] >= on for row in probs]))
     assert k2[2] < k2[19] < k2[23] < k2[64] and k2[64] > 40 * alpha  # 2 of n: grows with n, to ~every window
+
+
+def correlated_background(rng: np.random.Generator, n_windows: int, n: int, p0: float, rho: float, on: float):
+    """Channels ``[n_windows, n]`` that err together: each window draws q ~ Beta(a, b) (mean p0, pairwise
+    correlation rho = 1 / (a + b + 1)) and each channel reaches ``on`` with probability q, so the count of
+    channels at ``on`` is BetaBinomial(n, a, b)."""
+    size = 1 / rho - 1
+    q = rng.beta(p0 * size, (1 - p0) * size, size=(n_windows, 1))
+    return np.where(rng.random((n_windows, n)) < q, rng.uniform(on, 1.0, (n_windows, n)), on / 2)
+
+
+def test_channels_at_or_above_is_the_binomial_or_the_beta_binomial():
+    from scipy.stats import betabinom, binom
+
+    ks = np.arange(1, 20)
+    np.testing.assert_allclose(channels_at_or_above(ks, 19, 0.01), binom.sf(ks - 1, 19, 0.01))
+    size = 1 / 0.05 - 1
+    np.testing.assert_allclose(
+        channels_at_or_above(ks, 19, 0.01, 0.05), betabinom.sf(ks - 1, 19, 0.01 * size, 0.99 * size)
+    )
+    # the same mean, a fatter tail: more channels must agree for the same rate, and more so the more channels
+    assert binomial_k(19, 2, 1.4e-3, 1e-4, 0.03) > binomial_k(19, 2, 1.4e-3, 1e-4) == 3
+    assert binomial_k(64, 2, 1.4e-3, 1e-4, 0.03) - binomial_k(64, 2, 1.4e-3, 1e-4) >= 4
+    assert binomial_k(19, 2, 1.4e-3, 1e-4, 0.0) == binomial_k(19, 2, 1.4e-3, 1e-4)
+    for bad in (-0.1, 1.0, math.nan):
+        with pytest.raises(ValueError, match=f"channel_correlation must be in \\[0, 1\\), got {bad!r}"):
+            binomial_k(19, 2, 0.01, 1e-4, bad)
+        with pytest.raises(ValueError, match="channel_correlation"):
+            DecisionMachine(DecisionConfig(channel_correlation=bad), 1.0)
+
+
+def test_correlated_channels_keep_the_bed_rate_only_with_their_correlation():
+    """Channels that err together: the independent rule's rate grows with the channel count past its target; the
+    rule told their correlation keeps it at every count (p0, alpha and rho large so 20000 windows resolve them)."""
+    p0, alpha, rho, on, n_windows = 0.05, 0.01, 0.1, 0.6, 20_000
+    rng = np.random.default_rng(3)
+    sigma = math.sqrt(alpha * (1 - alpha) / n_windows)
+    independent_rule = {}
+    for n in (4, 19, 64):
+        probs = correlated_background(rng, n_windows, n, p0, rho, on)
+        assert np.mean(probs >= on) == pytest.approx(p0, abs=0.01)
+        told = DecisionConfig(channel_false_rate=p0, bed_false_rate=alpha, channel_correlation=rho)
+        rates = {"channel_false_rate": p0, "bed_false_rate": alpha}
+        bed = np.array([aggregate(row, "binomial", 2, **rates, channel_correlation=rho)[0] for row in probs])
+        rate = float(np.mean(bed >= on))
+        assert rate <= alpha + 3 * sigma, f"{n} channels: {rate}"
+        k = DecisionMachine(told, 1.0).k_for(n)
+        assert rate == pytest.approx(float(channels_at_or_above(k, n, p0, rho)), abs=4 * sigma)
+        independent_rule[n] = float(np.mean([aggregate(row, "binomial", 2, **rates)[0] >= on for row in probs]))
+    assert independent_rule[4] < independent_rule[19] < independent_rule[64] and independent_rule[64] > 3 * alpha
 
 
 @pytest.mark.parametrize("n, n_seizure", [(19, 6), (64, 20)])

@@ -62,6 +62,8 @@ def test_valid_settings_are_kept_and_each_section_and_key_is_optional():
     assert validate_settings(SETTINGS) == SETTINGS
     assert validate_settings({}) == {}
     assert validate_settings({"decision": {"on_threshold": 0.7}}) == {"decision": {"on_threshold": 0.7}}
+    rule = {"channel_false_rate": 1.4e-3, "channel_correlation": 0.03, "bed_false_rate": 1e-3}
+    assert validate_settings({"decision": rule}) == {"decision": rule}
     assert validate_settings({"signal": {"derived_by": "python -m experiments.amplitude"}})["signal"] == {
         "derived_by": "python -m experiments.amplitude"
     }
@@ -79,6 +81,10 @@ def test_valid_settings_are_kept_and_each_section_and_key_is_optional():
         ({"decision": {"min_duration_s": -1}}, "-1"),
         ({"decision": {"on_thresold": 0.5}}, "'on_thresold'"),
         ({"decision": {"derived_by": 3}}, "3"),
+        ({"decision": {"channel_correlation": 1.0}}, "channel_correlation must be a number in [0, 1), got 1.0"),
+        ({"decision": {"channel_correlation": -0.01}}, "-0.01"),
+        ({"decision": {"bed_false_rate": 0}}, "bed_false_rate must be a number in (0, 1), got 0"),
+        ({"decision": {"channel_false_rate": 1.5}}, "channel_false_rate must be a number in (0, 1), got 1.5"),
         ({"signal": {"amplitude_low_uv": 500.0, "amplitude_high_uv": 400.0}}, "500.0"),
         ({"signal": {"amplitude_high_uv": float("nan")}}, "nan"),
         ({"signal": {"background_limit_uv": -5.0}}, "-5.0"),
