@@ -49,7 +49,10 @@ logs and acts on them between iterations):
   ``stream.resolve_timeout_s`` take effect at once without touching the stream; every other changed
   setting (stream identity, window, model, endpoints, log path, metrics) is logged as
   "needs restart" and ignored. Beds are added and removed (a removed bed's open event is closed with a
-  ``seizure.offset`` ``"reason": "bed_removed"``). An invalid file is logged with all its errors and ignored.
+  ``seizure.offset`` ``"reason": "bed_removed"``), ``[discover]`` too: a discovered bed the new settings would
+  not give the same label (``discover.beds``, ``discover.type``, discovery off), or whose stream is lost, is
+  removed the same way, and discovery finds its stream again under the new rules. An invalid file is logged
+  with all its errors and ignored.
 
 Exit codes (:data:`EX_OK` ...): 0 clean stop, 2 usage, 69 the model (or a socket/port) is unavailable,
 70 unexpected crash (logged with its traceback), 78 invalid configuration (every error printed).
@@ -403,10 +406,7 @@ class Daemon:
             if warning := self._levels.load():
                 log.warning("%s; every bed waits for its own background history", warning)
             self._next_levels_save = time.monotonic() + SAVE_EVERY_S
-        if cfg.discover.type:
-            from realtime.inlet import StreamDiscovery
-
-            self._discovery = StreamDiscovery(cfg.discover.type)
+        self._start_discovery()
         self._started_mono = time.monotonic()
         self._next_heartbeat = self._started_mono  # first heartbeat right away
         metrics_url = f"http://{self._metrics.host}:{self._metrics.port}/metrics" if cfg.metrics.enabled else "off"
@@ -563,6 +563,18 @@ class Daemon:
             log.debug("resetting %s failed", bed.stream_label, exc_info=True)
 
     # ----------------------------------------------------------------------------- beds come and go
+    def _start_discovery(self) -> None:
+        """Discover the streams of ``discover.type`` from the next iteration on (a new resolver), or none without
+        it (at start; on a reload that switches discovery on or off or changes the type)."""
+        if self._discovery is not None:
+            self._discovery.close()
+        self._discovery = None
+        if self.config.discover.type:
+            from realtime.inlet import StreamDiscovery
+
+            self._discovery = StreamDiscovery(self.config.discover.type)
+            self._next_discovery = 0.0
+
     def _discover(self) -> None:
         """With ``discover.type``: every stream of that type not yet a bed becomes one (keyed by source id,
         labelled by ``discover.beds``), at most once per ``DISCOVER_EVERY_S``."""
@@ -666,6 +678,9 @@ class Daemon:
 
     def _remove_bed(self, label: str, reason: str) -> None:
         bed = self.beds.pop(label)
+        meta = bed.inlet.meta if bed.inlet is not None else None
+        if bed.state == "lost" and meta is not None and self._discovery is not None:
+            self._discovery.forget(meta.uid)  # vanished, yet still listed by the resolver a while: not found again
         bed.remove(reason)
         self._refresh_status()
 
@@ -780,8 +795,8 @@ class Daemon:
 
     # ----------------------------------------------------------------------------- reload
     def reload(self) -> bool:
-        """SIGHUP: apply the reloadable settings of the config file, add and remove beds; log the rest.
-        True if applied."""
+        """SIGHUP: apply the reloadable settings of the config file, add and remove beds, apply ``[discover]``
+        (:meth:`_reload_beds`); log the rest. True if applied."""
         try:
             new, sources = apply_model_settings(
                 load_config(self.config_path, self.overrides),
@@ -808,7 +823,7 @@ class Daemon:
                 ok = name in RELOADABLE and (keys is None or f.name in keys)
                 (applied if ok else ignored).append(f"{name}.{f.name}: {va!r} -> {vb!r}")
         if old.discover != new.discover:
-            ignored.append(
+            applied.append(
                 f"discover: {config_to_dict(old).get('discover')!r} -> {config_to_dict(new).get('discover')!r}"
             )
         for item in ignored:
@@ -830,11 +845,11 @@ class Daemon:
             stream = dataclasses.replace(
                 stream, **{k: getattr(old.stream, k) for k in BED_STREAM_KEYS}
             )  # needs restart, as before
-        self.config = dataclasses.replace(
-            new, stream=stream, alerts=alerts, discover=old.discover, beds=tuple(beds_now.values()), **keep
-        )
+        self.config = dataclasses.replace(new, stream=stream, alerts=alerts, beds=tuple(beds_now.values()), **keep)
         self.setting_sources.update({k: v for k, v in sources.items() if k.startswith("decision.")})
         self._reload_beds(beds_before, beds_now, applied)
+        if new.discover.type != old.discover.type and self.publisher is not None:
+            self._start_discovery()  # before start(), start() does
         for bed in self.beds.values():
             bed.alarm.set_interval(new.alerts.reannounce_s)
             if bed.pipeline is not None and new.decision != old.decision:
@@ -854,11 +869,18 @@ class Daemon:
 
     def _reload_beds(self, before: Mapping[str, Any], now: Mapping[str, Any], applied: list[str]) -> None:
         """Beds no longer configured are removed (an open event closed, ``"reason": "bed_removed"``), new ones
-        added; a bed whose stream or channels changed needs a restart (logged, kept as it was)."""
+        added; a bed whose stream or channels changed needs a restart (logged, kept as it was). A discovered bed
+        is removed the same way when the discovery as now configured would not keep it (:meth:`_undiscovered`);
+        the discovery finds its stream again, under the new rules, at its next round."""
         started = self.publisher is not None
-        for label in [b for b in before if b not in now]:
+        gone = {label: "" for label in before if label not in now}
+        # the beds not configured were discovered
+        gone.update(
+            {b.label: why for b in self.beds.values() if b.label not in before and (why := self._undiscovered(b))}
+        )
+        for label, why in gone.items():
             if label in self.beds:
-                applied.append(f"bed {label or '(stream)'} removed")
+                applied.append(f"bed {label or '(stream)'} removed" + (f" ({why})" if why else ""))
                 if started:
                     self._remove_bed(label, "bed_removed")
                 else:
@@ -879,6 +901,23 @@ class Daemon:
                     self.config, beds=tuple(before[b.bed] if b.bed == label else b for b in self.config.beds)
                 )
         self._add_beds(added)
+
+    def _undiscovered(self, bed: Bed) -> str:
+        """Why the discovery as now configured would not keep the discovered ``bed``, or "" if it would: it would
+        not give it this label (``discover.beds`` changed, another ``discover.type``, discovery off; a bed labelled
+        by its source id because its own label was taken keeps it while that label is), or its stream is lost
+        (forgotten: found again, as a new bed, if it comes back)."""
+        dc, sid = self.config.discover, bed.spec.source_id
+        label = dc.label(sid)
+        if not dc.type:
+            return "discovery switched off"
+        if bed.spec.type.casefold() != dc.type.casefold():
+            return f"streams of type {dc.type!r} are discovered now"
+        if label != bed.label and not (bed.label == sid and label in self.beds):
+            return f"source id {sid!r} is now bed {label}: found again under that label"
+        if bed.state == "lost":
+            return "its stream is lost, so forgotten: found again, as a new bed, if it comes back"
+        return ""
 
     # ----------------------------------------------------------------------------- shutdown
     def _save_levels(self) -> None:

@@ -595,11 +595,25 @@ class StreamDiscovery:
             raise ValueError("discovery needs a stream type, got ''")
         self.spec = StreamSpec(type=type_)
         self._resolver = pylsl.ContinuousResolver(pred=build_predicate(self.spec), forget_after=forget_after_s)
+        self._forget_s = forget_after_s + 0.5
+        self._skip_until: dict[str, float] = {}  # uid -> time.monotonic(): streams forgotten (forget)
 
     def streams(self) -> list[pylsl.StreamInfo]:
-        """The matching streams heard now, oldest first (``created_at``, then source id and uid)."""
-        found = [i for i in self._resolver.results() if self.spec.matches(i.name(), i.type(), i.source_id())]
+        """The matching streams heard now, oldest first (``created_at``, then source id and uid), but those
+        forgotten."""
+        now = time.monotonic()
+        self._skip_until = {uid: t for uid, t in self._skip_until.items() if t > now}
+        found = [
+            i
+            for i in self._resolver.results()
+            if self.spec.matches(i.name(), i.type(), i.source_id()) and i.uid() not in self._skip_until
+        ]
         return oldest_first(found)
+
+    def forget(self, uid: str) -> None:
+        """Leave the stream ``uid`` out while the resolver may still list it after it vanished (the stream of a
+        bed removed as lost: it is found again only if it comes back, as another outlet, or is still there)."""
+        self._skip_until[uid] = time.monotonic() + self._forget_s
 
     def close(self) -> None:
         self._resolver = None  # liblsl stops resolving when the object goes

@@ -51,3 +51,15 @@ def test_an_invalid_file_is_logged_with_every_error_and_ignored(tmp_path, caplog
     assert d.config is before
     assert "decision.on_threshold" in caplog.text and "decision.k_channels" in caplog.text
     assert d.metrics.registry.get_sample_value("realtime_detect_errors_total", {"kind": "config"}) == 1
+
+
+def test_a_change_of_discover_is_applied_not_left_for_a_restart(tmp_path, caplog):
+    d, path = make(tmp_path, '[discover]\ntype = "EEG"\n[discover.beds]\n"amp-1" = "bed-1"\n')
+    path.write_text('[discover]\ntype = "EEG"\n[discover.beds]\n"amp-1" = "bed-2"\n')
+    with caplog.at_level(logging.INFO, logger="realtime.daemon"):
+        assert d.reload() is True
+    assert d.config.discover.label("amp-1") == "bed-2"
+    assert "needs restart" not in caplog.text
+    assert "discover: {'type': 'EEG', 'beds': {'amp-1': 'bed-1'}} -> {'type': 'EEG', 'beds': {'amp-1': 'bed-2'}}" in (
+        caplog.text
+    )

@@ -7,15 +7,21 @@ a real metrics scrape, a real SIGHUP.
 - a bed catching up after a burst goes to the model after the current beds, in a call of its own;
 - SIGHUP adds a bed and removes one (its open event closed, ``"reason": "bed_removed"``);
 - ``--type T`` discovers every stream of that type, a bed each, labelled by the bed map;
+- SIGHUP applies ``[discover]``: a relabel removes the bed under its old label (its event closed, its final
+  heartbeat) and discovery finds it under the new one; a lost discovered bed is forgotten (found again when its
+  stream comes back) while a connected one is kept as it is; discovery switched off removes the discovered beds;
 - the batched call gives each bed the same results as scoring it alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import signal
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -217,6 +223,157 @@ def test_type_discovers_every_stream_of_that_type_as_a_bed(toy_export, tmp_path)
             d.wait_message(lambda m: m["type"] == "status.heartbeat" and m["bed"] == sid2, 30, "a heartbeat of bed 2")
         finally:
             d.close()
+
+
+@contextlib.contextmanager
+def signal_handlers(d: Daemon) -> Iterator[None]:
+    """``d``'s signal handlers installed (a real SIGHUP sets its flag, the loop reloads), the test's restored."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    d.install_signal_handlers()
+    try:
+        yield
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+
+
+def write_discovery(path: Path, sections: Mapping, kind: str, labels: Mapping[str, str]) -> None:
+    """``sections`` and ``[discover]``: streams of type ``kind`` discovered, ``labels`` its bed map."""
+    bed_map = "".join(f'"{sid}" = "{label}"\n' for sid, label in labels.items())
+    path.write_text(toml(sections) + f'[discover]\ntype = "{kind}"\n[discover.beds]\n{bed_map}')
+
+
+def test_sighup_relabels_a_discovered_bed_removing_it_under_its_old_label(toy_export, tmp_path, caplog):
+    """``discover.beds`` gives the stream's source id another label: on SIGHUP the bed under the old label is
+    removed (its open event closed, ``"reason": "bed_removed"``, then its final heartbeat), logged once, and
+    the next discovery round finds the stream under the new label, whose messages carry it."""
+    kind, sid = unique("EEGR"), unique("amp")
+    log_path, path = tmp_path / "alerts.jsonl", tmp_path / "detect.toml"
+    sections = toy_sections(toy_export, log_path)
+    write_discovery(path, sections, kind, {sid: "ward3-bed7"})
+    with Outlets() as outlets, caplog.at_level(logging.INFO, logger="realtime.daemon"):
+        outlets.start("--name", unique("relabel"), "--type", kind, "--source-id", sid, "--amplitude", SEIZURE_UV)
+        d = Daemon(load_config(path), config_path=path, env={})
+        try:
+            with signal_handlers(d):
+                d.start()
+                iterate_until(
+                    d, lambda: "ward3-bed7" in d.beds and d.beds["ward3-bed7"].alarm.open, 60, "ward3-bed7's onset"
+                )
+                write_discovery(path, sections, kind, {sid: "ward3-bed9"})
+                os.kill(os.getpid(), signal.SIGHUP)
+                iterate_until(
+                    d, lambda: "ward3-bed9" in d.beds and d.beds["ward3-bed9"].alarm.open, 60, "ward3-bed9's onset"
+                )
+                assert set(d.beds) == {"ward3-bed9"}
+                metrics = metrics_of(d)
+        finally:
+            d.shutdown()
+    messages = read_log(log_path)
+    assert_schema_valid(messages)
+    onsets = [m for m in messages if m["type"] == "seizure.onset"]
+    (offset,) = [m for m in messages if m["type"] == "seizure.offset"]
+    assert [(m["bed"], m["event_id"]) for m in onsets] == [("ward3-bed7", 1), ("ward3-bed9", 2)]
+    assert offset["bed"] == "ward3-bed7" and offset["event_id"] == 1 and offset["reason"] == "bed_removed"
+    final = next(m for m in messages if m["type"] == "status.heartbeat" and m.get("final"))
+    assert final["bed"] == "ward3-bed7" and final["seq"] > offset["seq"]  # the old label's last word
+    new_label = [m for m in messages if m.get("bed") == "ward3-bed9"]
+    assert new_label[0]["seq"] > final["seq"]  # the stream found again under the new label after the removal
+    connected = next(m for m in new_label if m["type"] == "status.signal")
+    assert connected["state"] == "connected" and connected["stream"]["source_id"] == sid
+    assert not [m for m in messages if m.get("bed") == "ward3-bed7" and m["seq"] > final["seq"]]
+    beds_in_metrics = {dict(k[1]).get("stream") for k in metrics if k[0] == "realtime_detect_windows_processed_total"}
+    assert beds_in_metrics == {"ward3-bed9"}
+    relabelled = [r.getMessage() for r in caplog.records if "is now bed ward3-bed9" in r.getMessage()]
+    assert len(relabelled) == 1 and "bed ward3-bed7 removed" in relabelled[0], relabelled
+    assert "needs restart" not in caplog.text
+
+
+def test_sighup_forgets_a_lost_discovered_bed_and_keeps_a_connected_one(toy_export, tmp_path, caplog):
+    """Bed A's device is unplugged (its outlet killed): lost. On SIGHUP (the file unchanged) A is removed (its final
+    heartbeat says ``lost``) and not found again while the resolver still lists the vanished outlet; bed B, connected,
+    is kept as it was (the same inlet, no reconnect, its windows go on). A device with A's source id that comes
+    back is found again, as a new bed under A's label."""
+    kind, sid_a, sid_b = unique("EEGL"), unique("amp-a"), unique("amp-b")
+    log_path, path = tmp_path / "alerts.jsonl", tmp_path / "detect.toml"
+    write_discovery(path, toy_sections(toy_export, log_path), kind, {sid_a: "bed-a"})
+    with Outlets() as outlets, caplog.at_level(logging.INFO, logger="realtime.daemon"):
+        a = outlets.start("--name", unique("lost-a"), "--type", kind, "--source-id", sid_a, "--amplitude", QUIET_UV)
+        outlets.start("--name", unique("kept-b"), "--type", kind, "--source-id", sid_b, "--amplitude", QUIET_UV)
+        d = Daemon(load_config(path), config_path=path, env={})
+        try:
+            with signal_handlers(d):
+                d.start()
+                iterate_until(
+                    d,
+                    lambda: {"bed-a", sid_b} <= set(d.beds) and all(b.windows_total >= 1 for b in d.beds.values()),
+                    60,
+                    "a window on both beds",
+                )
+                stop(a)  # SIGKILL: the device unplugged
+                iterate_until(d, lambda: d.beds["bed-a"].state == "lost", 30, "bed-a lost")
+                b = d.beds[sid_b]
+                inlet, windows = b.inlet, b.windows_total
+                os.kill(os.getpid(), signal.SIGHUP)
+                deadline = time.monotonic() + 3.0  # the resolver lists a vanished outlet for 5 s: not found again
+                while time.monotonic() < deadline:
+                    d.iterate()
+                    assert set(d.beds) == {sid_b}
+                assert d.beds[sid_b] is b and b.inlet is inlet and inlet.reconnects == 0 and b.state == "connected"
+                assert b.windows_total > windows
+                outlets.start("--name", unique("back-a"), "--type", kind, "--source-id", sid_a, "--amplitude", QUIET_UV)
+                iterate_until(
+                    d, lambda: "bed-a" in d.beds and d.beds["bed-a"].windows_total >= 1, 60, "bed-a found again"
+                )
+                assert d.beds[sid_b] is b and inlet.reconnects == 0
+        finally:
+            d.shutdown()
+    messages = read_log(log_path)
+    assert_schema_valid(messages)
+    signals = [(m["bed"], m["state"]) for m in messages if m["type"] == "status.signal"]
+    assert signals.count((sid_b, "connected")) == 1 and (sid_b, "lost") not in signals
+    assert signals.count(("bed-a", "connected")) == 2  # the first device, then the one that came back
+    removed = [m for m in messages if m["type"] == "status.heartbeat" and m.get("final") and m["bed"] == "bed-a"]
+    assert removed[0]["state"] == "lost"
+    assert "bed bed-a removed (its stream is lost, so forgotten" in caplog.text
+
+
+def test_sighup_switching_discovery_off_removes_the_discovered_beds(toy_export, tmp_path):
+    """Discovery switched off, one of the streams listed in ``[[beds]]`` under the label discovery gave it: every
+    discovered bed is removed (a final heartbeat each), the listed bed is added and connects, and discovery stops
+    (the other stream is not found again)."""
+    kind, sid1, sid2, name1 = unique("EEGO"), unique("amp1"), unique("amp2"), unique("listed")
+    log_path, path = tmp_path / "alerts.jsonl", tmp_path / "detect.toml"
+    write_discovery(path, toy_sections(toy_export, log_path), kind, {sid1: "ward-1"})
+    with Outlets() as outlets:
+        outlets.start("--name", name1, "--type", kind, "--source-id", sid1, "--amplitude", QUIET_UV)
+        outlets.start("--name", unique("other"), "--type", kind, "--source-id", sid2, "--amplitude", QUIET_UV)
+        d = Daemon(load_config(path), config_path=path, env={})
+        try:
+            with signal_handlers(d):
+                d.start()
+                iterate_until(d, lambda: set(d.beds) == {"ward-1", sid2}, 60, "both streams discovered")
+                discovered = d.beds["ward-1"]
+                path.write_text(toml(toy_sections(toy_export, log_path, beds=[{"bed": "ward-1", "name": name1}])))
+                os.kill(os.getpid(), signal.SIGHUP)
+                iterate_until(d, lambda: d.beds.get("ward-1", discovered) is not discovered, 10, "the reload")
+                assert d._discovery is None and set(d.beds) == {"ward-1"}
+                iterate_until(d, lambda: d.beds["ward-1"].windows_total >= 1, 60, "the listed bed scoring")
+                assert set(d.beds) == {"ward-1"}  # sid2 not found again: discovery is off
+                assert d.beds["ward-1"].config.name == name1 and not d.beds["ward-1"].config.source_id  # listed
+        finally:
+            d.shutdown()
+    messages = read_log(log_path)
+    assert_schema_valid(messages)
+    removed: dict[str, dict] = {}  # bed -> its first final heartbeat
+    for m in messages:
+        if m["type"] == "status.heartbeat" and m.get("final"):
+            removed.setdefault(m["bed"], m)
+    assert set(removed) == {"ward-1", sid2}  # the two discovered beds' last words
+    assert not [m for m in messages if m.get("bed") == sid2 and m["seq"] > removed[sid2]["seq"]]
+    listed = [m for m in messages if m.get("bed") == "ward-1" and m["seq"] > removed["ward-1"]["seq"]]
+    connected = next(m for m in listed if m["type"] == "status.signal")
+    assert connected["state"] == "connected" and connected["stream"]["name"] == name1
 
 
 def test_start_reads_the_alert_log_once_for_every_bed_closing_what_was_left_open(
