@@ -693,7 +693,8 @@ def targets(results: list[dict[str, Any]]) -> dict[str, Any]:
             p99, within, source = ls["p99"], ls["share_at_most_0.1s"], "subscriber, every window"
         else:  # no window message came: the daemon's histogram
             p99 = r["latency_daemon_s"]["p99"]
-            within = next(v for k, v in r["latency_daemon_s"].items() if k.startswith("share_at_most_0.1"))
+            # no window at all (a daemon that scored nothing): no bucket bound at 0.1 s, NaN
+            within = next((v for k, v in r["latency_daemon_s"].items() if k.startswith("share_at_most_0.1")), math.nan)
             source = "daemon histogram (no status.window received)"
         rss_limit = TARGETS["rss_base_mib"] + TARGETS["rss_per_bed_mib"] * n
         entry = {
