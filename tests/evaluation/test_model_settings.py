@@ -46,9 +46,12 @@ def test_shipped_card_has_the_settings_it_runs_with():
         "smoothing_windows": 1,
         "min_duration_s": 2.0,
         "channel_false_rate": 0.00137,
+        "channel_correlation": 0.149,  # docs/background.md "A bed rule for channels that err together"
+        "bed_false_rate": 0.0033,
     }
     assert "train-detector evaluate --tune-only" in s["decision"]["derived_by"]
     assert "; channel_false_rate: python -m evaluation.background --gain 3" in s["decision"]["derived_by"]
+    assert "; channel_correlation: python -m experiments.bed_rule" in s["decision"]["derived_by"]
     assert (s["signal"]["amplitude_low_uv"], s["signal"]["amplitude_high_uv"]) == (8.7, 465.0)
     assert s["signal"]["background_limit_uv"] == 50.0  # docs/background.md "The limit corrected"
     assert "python -m experiments.amplitude" in s["signal"]["derived_by"]
@@ -74,6 +77,8 @@ def test_writes_decision_then_signal_keeping_every_other_key(export):
         "smoothing_windows": 3,
         "min_duration_s": 1.0,
         "channel_false_rate": kept,
+        "channel_correlation": before["settings"]["decision"]["channel_correlation"],  # the bed rule's: kept too
+        "bed_false_rate": before["settings"]["decision"]["bed_false_rate"],
         "derived_by": got["derived_by"],
     }
     assert got["derived_by"].startswith(f"{stamp}; channel_false_rate: python -m evaluation.background")
@@ -204,8 +209,11 @@ def test_a_note_that_holds_a_semicolon_survives_rewriting_the_section(export):
     stamp = derived_by("train-detector evaluate --tune-only --write-card", at)
     got = write_card_settings(export, "decision", decision_settings(CHOSEN, stamp))
     assert got["channel_false_rate"] == 3e-2
-    assert got["derived_by"].startswith(f"{stamp}; channel_false_rate: python -m evaluation.background --gain 3 4")
-    assert "(0 of 100 windows; written: the 95 % bound)" in got["derived_by"]
+    assert got["derived_by"].startswith(f"{stamp}; ")
+    assert (
+        "; channel_false_rate: python -m evaluation.background --gain 3 4 (0 of 100 windows; written: the 95 % bound)"
+        in (got["derived_by"])
+    )
 
 
 def test_a_pinned_resampling_filter_survives_a_new_signal_section(export):
