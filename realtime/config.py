@@ -258,7 +258,7 @@ BED_KEYS = tuple(f.name for f in fields(BedConfig))
 # The sections of single settings (the bed list and discovery are read, compared and reloaded apart).
 SECTION_NAMES = tuple(f.name for f in fields(Config) if f.name not in ("sources", "beds", "discover"))
 _SECTIONS: dict[str, Any] = {f.name: f.default_factory for f in fields(Config) if f.name in SECTION_NAMES}
-# The keys a model card may set: its "settings" (realtime.model.SETTINGS_KEYS has the same list) and the
+# The keys a model card may set: its "settings" (realtime.model.SETTINGS_KEYS: these but the montage) and the
 # montage it was trained on (the card's "montage", which realtime.model.ExportedDetector puts in its settings).
 MODEL_SETTING_KEYS = {
     "decision": (

@@ -58,7 +58,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from realtime.config import MONTAGES, RESAMPLE_FILTERS
+from realtime.config import MODEL_SETTING_KEYS, MONTAGES, RESAMPLE_FILTERS
 
 log = logging.getLogger(__name__)
 
@@ -80,25 +80,9 @@ REQUIRED_CARD_FIELDS = (
     "created",
 )
 BACKENDS = ("auto", "tensorflow", "litert")
-# The card's optional "settings": section -> the keys a model may carry (each optional).
-SETTINGS_KEYS = {
-    "decision": (
-        "on_threshold",
-        "off_threshold",
-        "smoothing_windows",
-        "min_duration_s",
-        "channel_false_rate",
-        "channel_correlation",
-        "bed_false_rate",
-    ),
-    "signal": (
-        "amplitude_low_uv",
-        "amplitude_high_uv",
-        "background_limit_uv",
-        "background_delta_limit_uv",
-        "resample_filter",
-    ),
-}
+# The card's optional "settings": section -> the keys a model may carry (each optional): the configuration's model
+# settings but the montage, which a card gives as its own field ("montage").
+SETTINGS_KEYS = {section: tuple(k for k in keys if k != "montage") for section, keys in MODEL_SETTING_KEYS.items()}
 DEVICES = ("auto", "cpu", "gpu")
 MAX_THREADS = 1024  # realtime.config.MAX_MODEL_THREADS
 # The model runs on batches of these sizes only: a batch is split into chunks of batch_windows windows and
