@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,13 +49,23 @@ def _finite(x) -> np.ndarray:
     return np.where(np.isfinite(a), a, np.nan)
 
 
+BED_RULE_KEYS = ("channel_false_rate", "channel_correlation", "bed_false_rate")  # measured together, per model
+
+
 def detector_config(config, detector):
     """``config`` with ``detector``'s own card settings over it where the configuration file and flags set nothing
     (:func:`realtime.config.apply_model_settings`): given the network's configuration, the baseline keeps the
-    network's decision settings and takes its own ``signal.resample_filter`` (:mod:`evaluation.baseline`)."""
-    from realtime.config import apply_model_settings
+    network's decision settings and takes its own ``signal.resample_filter`` (:mod:`evaluation.baseline`). The bed
+    rule's rates and correlation describe one model's errors: a card that sets any of them gets the others from the
+    built-in defaults, not from the model whose configuration it is given (unless the file or a flag sets them)."""
+    from realtime.config import DecisionConfig, apply_model_settings
 
-    return apply_model_settings(config, getattr(detector, "settings", None))[0]
+    settings = getattr(detector, "settings", None)
+    if any(k in ((settings or {}).get("decision") or {}) for k in BED_RULE_KEYS):
+        explicit, built_in = config.sources or {}, DecisionConfig()
+        own = {k: getattr(built_in, k) for k in BED_RULE_KEYS if f"decision.{k}" not in explicit}
+        config = dataclasses.replace(config, decision=dataclasses.replace(config.decision, **own))
+    return apply_model_settings(config, settings)[0]
 
 
 def pipeline_window_scores(path: Path, config, detector, duration_s: float, previous=None) -> WindowScores:

@@ -253,3 +253,32 @@ def test_tune_decision_keeps_the_background_false_alarm_budget(tmp_path, monkeyp
     assert budget["background"]["allowed"] == 0 and budget["background"]["persons"] == ["S001"]
     low = next(r for r in budget["all"] if r["on_threshold"] == 0.6 and r["min_duration_s"] == 2.0)
     assert low["background_fp"] == 1 and low["fp"] == low["stitched_fp"] + 1  # over budget counts as a false alarm
+
+
+def test_a_detector_with_its_own_bed_rule_takes_none_of_the_networks(toy_export, tmp_path):
+    """The baseline gets the network's configuration: its thresholds, and, where its own card sets a per-channel rate,
+    not the network's measured correlation and bed rate (those describe the network's errors), unless the file does."""
+    import shutil
+
+    from evaluation.model_settings import derived_by, write_card_settings
+    from evaluation.runs import detector_config
+
+    network, baseline = tmp_path / "network", tmp_path / "baseline"
+    for export, rule in (
+        (network, {"channel_false_rate": 1.37e-3, "channel_correlation": 0.149, "bed_false_rate": 3.3e-3}),
+        (baseline, {"channel_false_rate": 1.4e-3}),
+    ):
+        shutil.copytree(toy_export, export)
+        tuned = {"on_threshold": 0.6, "off_threshold": 0.5, "smoothing_windows": 1, "min_duration_s": 2.0}
+        write_card_settings(export, "decision", {**tuned, **rule, "derived_by": derived_by("this test")})
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    net = load_detector(network)
+    cfg = ev.evaluated_config(empty, net)
+    own = detector_config(cfg, load_detector(baseline)).decision
+    assert (own.channel_false_rate, own.channel_correlation, own.bed_false_rate) == (1.4e-3, 0.0, 1e-4)
+    assert detector_config(cfg, net).decision == cfg.decision  # the network's own: unchanged
+    file_sets = tmp_path / "rule.toml"
+    file_sets.write_text("[decision]\nbed_false_rate = 1e-3\n")
+    own = detector_config(ev.evaluated_config(file_sets, net), load_detector(baseline)).decision
+    assert (own.channel_correlation, own.bed_false_rate) == (0.0, 1e-3)  # the file's value wins for every detector
