@@ -56,16 +56,15 @@ def detector_config(config, detector):
     """``config`` with ``detector``'s own card settings over it where the configuration file and flags set nothing
     (:func:`realtime.config.apply_model_settings`): given the network's configuration, the baseline keeps the
     network's decision settings and takes its own ``signal.resample_filter`` (:mod:`evaluation.baseline`). The bed
-    rule's rates and correlation describe one model's errors: a card that sets any of them gets the others from the
-    built-in defaults, not from the model whose configuration it is given (unless the file or a flag sets them)."""
+    rule's rates and correlation describe one model's errors, measured for it: a detector gets its own card's, else
+    the built-in ones, never those of the model whose configuration it is given (unless the file or a flag sets
+    them, for every detector)."""
     from realtime.config import DecisionConfig, apply_model_settings
 
-    settings = getattr(detector, "settings", None)
-    if any(k in ((settings or {}).get("decision") or {}) for k in BED_RULE_KEYS):
-        explicit, built_in = config.sources or {}, DecisionConfig()
-        own = {k: getattr(built_in, k) for k in BED_RULE_KEYS if f"decision.{k}" not in explicit}
-        config = dataclasses.replace(config, decision=dataclasses.replace(config.decision, **own))
-    return apply_model_settings(config, settings)[0]
+    explicit, built_in = config.sources or {}, DecisionConfig()
+    own = {k: getattr(built_in, k) for k in BED_RULE_KEYS if f"decision.{k}" not in explicit}
+    config = dataclasses.replace(config, decision=dataclasses.replace(config.decision, **own))
+    return apply_model_settings(config, getattr(detector, "settings", None))[0]
 
 
 def pipeline_window_scores(path: Path, config, detector, duration_s: float, previous=None) -> WindowScores:

@@ -255,9 +255,10 @@ def test_tune_decision_keeps_the_background_false_alarm_budget(tmp_path, monkeyp
     assert low["background_fp"] == 1 and low["fp"] == low["stitched_fp"] + 1  # over budget counts as a false alarm
 
 
-def test_a_detector_with_its_own_bed_rule_takes_none_of_the_networks(toy_export, tmp_path):
-    """The baseline gets the network's configuration: its thresholds, and, where its own card sets a per-channel rate,
-    not the network's measured correlation and bed rate (those describe the network's errors), unless the file does."""
+def test_the_baseline_takes_none_of_the_networks_bed_rule_rates(toy_export, tmp_path):
+    """The baseline gets the network's configuration: its thresholds, but not the network's measured bed-rule rates
+    and correlation (they describe the network's errors): its own card's, else the built-in, unless the file sets
+    them."""
     import shutil
 
     from evaluation.model_settings import derived_by, write_card_settings
@@ -266,7 +267,7 @@ def test_a_detector_with_its_own_bed_rule_takes_none_of_the_networks(toy_export,
     network, baseline = tmp_path / "network", tmp_path / "baseline"
     for export, rule in (
         (network, {"channel_false_rate": 1.37e-3, "channel_correlation": 0.149, "bed_false_rate": 3.3e-3}),
-        (baseline, {"channel_false_rate": 1.4e-3}),
+        (baseline, {}),
     ):
         shutil.copytree(toy_export, export)
         tuned = {"on_threshold": 0.6, "off_threshold": 0.5, "smoothing_windows": 1, "min_duration_s": 2.0}
