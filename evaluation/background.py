@@ -398,6 +398,12 @@ class WithSettings:
         return getattr(self._detector, name)
 
 
+def add_cv_arguments(ap: argparse.ArgumentParser, cv_run_help: str) -> None:
+    """``--cv-run DIR`` and ``--cv-exports DIR`` (:func:`fold_detectors`'s arguments) on a command's parser."""
+    ap.add_argument("--cv-run", default=None, metavar="DIR", help=cv_run_help)
+    ap.add_argument("--cv-exports", default=None, metavar="DIR", help="with --cv-run: DIR/fold-F is fold F's export")
+
+
 def fold_detectors(
     cv_run: str | Path, exports: str | Path, load, settings: Mapping[str, Mapping[str, Any]] | None = None
 ) -> dict[str, Any]:
@@ -656,15 +662,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--peer-cache", default="artifacts/eval/peer_cache", help="the peer's probabilities are kept here ('' = none)"
     )
-    ap.add_argument(
-        "--cv-run",
-        default=None,
-        metavar="DIR",
-        help="out of fold by person: a train-detector cv run; each person is scored by the fold whose "
+    add_cv_arguments(
+        ap,
+        "out of fold by person: a train-detector cv run; each person is scored by the fold whose "
         "test split holds them (fold-F/split.json), exported under --cv-exports (--model then serves the "
         "baseline and the peer only)",
     )
-    ap.add_argument("--cv-exports", default=None, metavar="DIR", help="with --cv-run: DIR/fold-F is fold F's export")
     ap.add_argument(
         "--write-card",
         default=None,

@@ -67,6 +67,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from evaluation.background import add_cv_arguments
 from evaluation.events import score_events
 from evaluation.figures import plot_recording, plot_roc
 from evaluation.metrics import EVALUATION_CONTRASTS, contrast_metrics
@@ -140,15 +141,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "DATA_ROOT/background when it exists",
     )
     ap.add_argument("--no-background", action="store_true", help="skip the false alarms on the background corpus")
-    ap.add_argument(
-        "--cv-run",
-        default=None,
-        metavar="DIR",
-        help="out of fold by person on the background corpus, for a model trained with it: each person is scored "
+    add_cv_arguments(
+        ap,
+        "out of fold by person on the background corpus, for a model trained with it: each person is scored "
         "by the fold of this train-detector cv run that held them out (DIR/fold-F/split.json), under --model's "
         "settings; with --cv-exports",
     )
-    ap.add_argument("--cv-exports", default=None, metavar="DIR", help="with --cv-run: DIR/fold-F is fold F's export")
     ap.add_argument("--report-name", default="evaluation.md")
     args = ap.parse_args(argv)
     if args.write_card and args.no_tune:
