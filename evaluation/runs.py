@@ -73,7 +73,8 @@ def pipeline_window_scores(path: Path, config, detector, duration_s: float, prev
     ``config``: a :class:`realtime.config.Config` (its ``window``, ``decision``, ``stream.channels`` and
     ``signal`` are used, as by ``realtime-detect --file``); ``duration_s``: the recording's length (an
     onset never closed ends there); ``previous``: the ``end`` of the recording scored just before it, whose
-    background levels it takes when it continues that file (:func:`realtime.offline.continued_pipeline`). The
+    background levels it takes when it continues that file or names the same patient
+    (:func:`realtime.offline.continued_pipeline`). The
     recording is fed as :mod:`realtime.offline` feeds it, so the windows and events equal that command's
     ``--json --windows`` lines for the same files in the same order.
     """

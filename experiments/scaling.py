@@ -156,21 +156,22 @@ class Run(NamedTuple):
     results: list  # WindowResult per window
     events: list  # every DecisionEvent, the end flushed
     end: Any  # realtime.offline.FileEnd | None: for a file that may continue this one
-    continued: bool  # this recording continued ``previous``
+    continued: bool  # this recording took ``previous``'s levels (it continues it, or names the same patient)
 
 
-def run_pipeline(rec, config, detector, keep_s: float | None = None, previous=None) -> Run:
+def run_pipeline(rec, config, detector, keep_s: float | None = None, previous=None, same_patient: bool = True) -> Run:
     """``rec`` (a ``RecordingInfo``) through the daemon's pipeline as ``realtime-detect --file`` feeds it.
     ``keep_s`` replaces ``Pipeline.background_keep_s``; ``previous``: the ``FileEnd`` of the file scored before it,
-    whose levels it takes when it continues that file (:func:`realtime.offline.continues`)."""
+    whose levels it takes when it continues that file or, with ``same_patient``, names the same patient
+    (:func:`realtime.offline.carry_from`)."""
     from realtime.offline import continued_pipeline, feed, file_end
 
-    pipe, gap_s = continued_pipeline(rec, config, detector, previous)
+    pipe, carry = continued_pipeline(rec, config, detector, previous, same_patient=same_patient)
     if keep_s is not None:
         pipe.background_keep_s = keep_s
     results = list(feed(pipe, rec, config.window.hop_s))
     events = [e for w in results for e in w.events] + list(pipe.flush())
-    return Run(results, events, file_end(rec, pipe), gap_s is not None)
+    return Run(results, events, file_end(rec, pipe), carry is not None)
 
 
 def score_seizures(recs, config, detector, gain: float) -> dict:
@@ -425,22 +426,38 @@ def rising_gain(session_s: np.ndarray, top: float) -> np.ndarray:
 
 
 def alarms_in_sessions(
-    background_root: Path, config, detector, gain: float, pause_s: float, rise_to: float | None = None
+    background_root: Path,
+    config,
+    detector,
+    gain: float,
+    pause_s: float,
+    rise_to: float | None = None,
+    slow_uv: float | None = None,
 ) -> dict:
     """The background corpus at ``gain``, each eegmmidb person's files in order as one session split into files
     ``pause_s`` apart (their headers all give one start, so each is given the start that follows the previous file;
-    the patient field is theirs, 'X' in every file), scored with the offline carry across files that continue one
-    another (``carry``) and without it (``none``); Sleep-EDF's crops keep their headers (hours apart). ``{"carry"|
-    "none": {alarms, first_files, later_files, continued, per_person}}``: onsets in each person's first file and in
-    the later ones, and the files that took the previous file's levels (docs/background.md "Files that continue one
-    another"). ``rise_to``: instead of ``gain``, each session's background rises from 1x to ``rise_to``
-    (:func:`rising_gain`, by session time, the pauses counted; Sleep-EDF's second crop starts where its first one's
-    gain ended, without the carry: they are hours apart), scored with the carry only; ``onset_times_s``: the session
-    time of each onset."""
+    their patient field, ``X X X X`` as shipped, is given the person's code, ``S001 X X X``), scored with the offline
+    carry across files as ``realtime-detect --file`` does (``same_patient``: a file that continues the previous one,
+    or names the same patient within a day), with the carry across files that continue one another only (``carry``)
+    and without any (``none``); Sleep-EDF's crops keep their headers (16 h apart, so they never continue one another;
+    their field, ``X F X Female_33yr``, has a name, so under ``same_patient`` the second takes the first's levels).
+    ``{"same_patient"|"carry"|"none": {alarms, first_files, later_files, continued, per_person}}`` (``carry`` not
+    scored when ``pause_s`` is beyond ``signal.amplitude_span_s``: no file continues another): onsets in each
+    person's first file and in the later ones, and the files that took the previous file's levels (docs/background.md
+    "Files that continue one another", "The same patient's earlier file"). ``rise_to``: instead of ``gain``, each
+    session's background rises from 1x to ``rise_to`` (:func:`rising_gain`, by session time, the pauses counted;
+    Sleep-EDF's second crop starts where its first one's gain ended, without the carry: they are hours apart), scored
+    with the carry only; ``onset_times_s``: the session time of each onset. ``slow_uv``: instead of ``gain``, the
+    eegmmidb files' delta boosted to ``slow_uv`` (the slow background, ``delta_boost``; Sleep-EDF not scored)."""
     from evaluation.background import Edited, discover
     from realtime.recordings import open_recording
+    from train.datasets.background import delta_boost
 
-    names = ("carry",) if rise_to is not None else ("carry", "none")
+    names: tuple[str, ...] = ("same_patient", "carry", "none")
+    if rise_to is not None:
+        names = ("carry",)
+    elif pause_s > config.signal.amplitude_span_s + 1.0:  # no file continues another: "carry" would be "none"
+        names = ("same_patient", "none")
     out: dict[str, dict[str, Any]] = {
         n: {"alarms": 0, "first_files": 0, "later_files": 0, "continued": 0, "per_person": {}, "onset_times_s": []}
         for n in names
@@ -448,17 +465,26 @@ def alarms_in_sessions(
     ends: dict[str, dict[str, Any]] = {n: {} for n in names}  # per person: the previous file's FileEnd
     session_s: dict[str, float] = {}  # per person: the session time at which the next file starts
     for rec in discover(background_root):
+        if slow_uv is not None and rec.source != "eegmmidb":
+            continue
         r = open_recording(rec.path, annotations=False)
         meta = r.metadata()
+        if rec.source == "eegmmidb":
+            meta["patient"] = f"{rec.person} X X X"
         t0 = session_s.get(rec.person, 0.0)
         session_s[rec.person] = t0 + r.duration_s + pause_s
         g = gain if rise_to is None else rising_gain(t0 + np.arange(r.n_samples) / r.sfreq, rise_to)
+        added = None if slow_uv is None else delta_boost(r.load().data, r.sfreq, slow_uv)[0]
         for name, row in out.items():
             previous = ends[name].get(rec.person)
             if rec.source == "eegmmidb" and r.start is not None and previous is not None:
                 meta["start"] = previous.end + datetime.timedelta(seconds=pause_s)
             run = run_pipeline(
-                Edited(source=r, gain=g, **meta), config, detector, previous=previous if name == "carry" else None
+                Edited(source=r, gain=1.0 if added is not None else g, added=added, **meta),
+                config,
+                detector,
+                previous=None if name == "none" else previous,
+                same_patient=name == "same_patient",
             )
             ends[name][rec.person] = run.end
             onsets = [e.time for e in run.events if e.kind == "onset"]
@@ -591,8 +617,10 @@ def main(argv=None) -> int:
         type=float,
         default=None,
         metavar="PAUSE_S",
-        help="the background corpus at --background-gains, each person's files in order as one session split into "
-        "files PAUSE_S apart, with the offline carry across files and without; then stop",
+        help="the background corpus at --background-gains (and the slow background at each --slow-background UV), "
+        "each person's files in order as one session split into files PAUSE_S apart, given the person's code as "
+        "their patient field, with the offline carry across files (the same patient's; only those that continue "
+        "one another) and without; then stop",
     )
     ap.add_argument(
         "--long-seizures",
@@ -649,6 +677,8 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
+    if args.sessions is not None and args.slow_background and (args.rise_to is not None or args.cv_run):
+        ap.error("--sessions with --slow-background takes neither --rise-to nor --cv-run")
     if args.rise_to is not None and args.sessions is None:
         ap.error(f"--rise-to {args.rise_to:g} needs --sessions PAUSE_S: the background rises along each session")
     if bool(args.cv_run) != bool(args.cv_exports) or (args.cv_run and not args.slow_background):
@@ -749,7 +779,7 @@ def main(argv=None) -> int:
 
     configs = configs_for(det)
     bg_gains = args.gains if args.background_gains is None else args.background_gains
-    if args.slow_background:
+    if args.slow_background and args.sessions is None:
         res["slow_background"] = {}
         scored: Any = det
         if args.cv_run:
@@ -779,6 +809,12 @@ def main(argv=None) -> int:
         for gain in bg_gains:
             res[key][f"{gain:g}"] = b = run(gain)
             log.info("background, gain %g, %s: %s", gain, key, b)
+        if args.sessions is not None and args.slow_background:  # the slow background's sessions, beside the gains'
+            res["sessions_slow_background"] = {}
+            for uv in args.slow_background:
+                b = alarms_in_sessions(bg, cfg, det, 1.0, args.sessions, slow_uv=uv)
+                res["sessions_slow_background"][f"{uv:g}"] = b
+                log.info("slow background, %g uV, sessions: %s", uv, b)
         return _report(res, args.json)
     card = json.loads((Path(args.export) / "model_card.json").read_text())
     res.update(export=args.export, model_version=det.model_version, backend=det.backend, gains={})

@@ -28,11 +28,15 @@ from the start. An EDF/BDF is read from the file a block of hops at a time (:fun
   "flagged_channels": {name: reason}}`` (a probability is ``null`` when every channel was flagged;
   repeated channel names get ``#2``, ``#3`` suffixes as keys);
 - ``"continues"`` in the channels line: the file scored just before this one when this one continues it (None
-  otherwise; :func:`continues`): the same folder, the same patient field in the header, the same channels scored at the
-  same rate and montage, and a start in the header at most :data:`CONTINUE_EARLY_S` before that file's end and at
+  otherwise; :func:`carry_from`): the same folder, the same patient field in the header, the same channels scored at
+  the same rate and montage, and a start in the header at most :data:`CONTINUE_EARLY_S` before that file's end and at
   most ``signal.amplitude_span_s`` after it (an archive's recording split into files). The background scaler then
   starts from that file's last levels, as the daemon's does after a reconnect of the same device (docs/background.md
-  "Files that continue one another"); everything else (buffer, decision, events) starts anew per file;
+  "Files that continue one another"); everything else (buffer, decision, events) starts anew per file.
+  ``"same_patient"``: the file scored just before this one when it does not continue it but its header names the
+  same patient (:func:`names_patient`; same folder, channels, rate and montage; a start within
+  :data:`SAME_PATIENT_S` of that file's end, before or after it): its last levels are the scaler's prior all the
+  same (docs/background.md "The same patient's earlier file");
 - for a file that cannot be read or scored: ``{"type": "error", "file", "error"}``; the other
   files are still processed and the return code is 1 (0 when every file was scored). A model that
   cannot be loaded gives one error line with ``"file": null`` and return code 1;
@@ -53,6 +57,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import socket
 import sys
 import time
@@ -87,6 +92,20 @@ PROGRESS_EVERY_S = 30.0
 # a file continues the one before it when it starts at most this long before that one's end: an EDF header's start
 # time has whole seconds (docs/background.md "Files that continue one another")
 CONTINUE_EARLY_S = 1.0
+# a file whose header names the same patient as the file before it takes that file's levels when it starts within
+# this long of that file's end, before or after it (a day of one patient's monitoring; docs/background.md "The same
+# patient's earlier file")
+SAME_PATIENT_S = 24 * 3600.0
+# words of a patient field that name no patient: EDF+'s X (not known) and what anonymisers and archives write instead
+# (CHB-MIT: "Surrogate Name")
+PATIENT_PLACEHOLDERS = frozenset(
+    (  # noqa: SIM905 (one line of words reads better than a column of them)
+        "x xx xxx 0 anon anonymous anonymised anonymized deidentified de-identified redacted unknown none null na n/a "
+        "patient subject surrogate name noname test"
+    ).split()
+)
+# an EDF+ patient field: "code sex birthdate name [...]", each subfield X when not known
+_EDF_PLUS_PATIENT = re.compile(r"(\S+) ([MFX]) (\d{2}-[A-Z]{3}-\d{4}|X) (\S+)(?: .*)?", re.IGNORECASE)
 
 
 def _num(x: float) -> float | None:
@@ -192,30 +211,55 @@ def file_end(rec: RecordingInfo, pipe: Pipeline) -> FileEnd | None:
     return FileEnd(rec.path, Path(rec.path).resolve().parent, rec.patient, _layout(rec, pipe), end, levels)
 
 
-def continues(previous: FileEnd | None, rec: RecordingInfo, pipe: Pipeline) -> float | None:
-    """Seconds from ``previous``'s end to ``rec``'s start when ``rec`` (to be scored by ``pipe``) continues it: the
-    same folder, patient field and layout (rate, channels scored, montage), and a start from
-    :data:`CONTINUE_EARLY_S` before that end to ``pipe.background_keep_s`` after it; else None."""
+def names_patient(field: str) -> bool:
+    """Whether an EDF/BDF header's patient field names a patient: in an EDF+ field (``code sex birthdate name``) a
+    code or name that is not ``X``; in any other, a word that is not a placeholder (:data:`PATIENT_PLACEHOLDERS`)."""
+    m = _EDF_PLUS_PATIENT.fullmatch(field.strip())
+    words = [m.group(1), m.group(4)] if m else field.split()
+    return any(re.search(r"[0-9A-Za-z]", w) and w.strip("_-.,").lower() not in PATIENT_PLACEHOLDERS for w in words)
+
+
+class Carry(NamedTuple):
+    """Why a file's background scaler starts from the levels of the file scored just before it (``previous``):
+    ``kind`` ``"continues"`` (it starts where that one ended) or ``"same_patient"`` (its header names the same
+    patient); ``gap_s``: seconds from that file's end to this one's start (negative: it starts before that end)."""
+
+    previous: str
+    kind: str
+    gap_s: float
+
+
+def carry_from(
+    previous: FileEnd | None, rec: RecordingInfo, pipe: Pipeline, *, same_patient: bool = True
+) -> Carry | None:
+    """Whether ``rec`` (to be scored by ``pipe``) starts from ``previous``'s levels: both in the same folder, with the
+    same patient field and layout (rate, channels scored, montage), and ``rec`` either continues ``previous`` (a start
+    from :data:`CONTINUE_EARLY_S` before its end to ``pipe.background_keep_s`` after it) or, with ``same_patient``,
+    names a patient (:func:`names_patient`) and starts within :data:`SAME_PATIENT_S` of that end; else None."""
     if previous is None or rec.start is None:
         return None
     same = (Path(rec.path).resolve().parent, rec.patient, _layout(rec, pipe))
     if same != (previous.folder, previous.patient, previous.layout):
         return None
     gap_s = (rec.start - previous.end).total_seconds()
-    return gap_s if -CONTINUE_EARLY_S <= gap_s <= pipe.background_keep_s else None
+    if -CONTINUE_EARLY_S <= gap_s <= pipe.background_keep_s:
+        return Carry(previous.path, "continues", gap_s)
+    if same_patient and abs(gap_s) <= SAME_PATIENT_S and names_patient(rec.patient):
+        return Carry(previous.path, "same_patient", gap_s)
+    return None
 
 
 def continued_pipeline(
-    rec: RecordingInfo, config: Config, detector, previous: FileEnd | None
-) -> tuple[Pipeline, float | None]:
-    """:func:`recording_pipeline`, its scaler starting from ``previous``'s last levels when ``rec`` continues that
-    file (:func:`continues`): ``(pipe, seconds from previous's end to rec's start, or None)``. Offline scoring, the
-    evaluation and the experiments build a file's pipeline with it, so that they score what ``--file`` scores."""
+    rec: RecordingInfo, config: Config, detector, previous: FileEnd | None, *, same_patient: bool = True
+) -> tuple[Pipeline, Carry | None]:
+    """:func:`recording_pipeline`, its scaler starting from ``previous``'s last levels when :func:`carry_from` says so:
+    ``(pipe, the carry or None)``. Offline scoring, the evaluation and the experiments build a file's pipeline with it,
+    so that they score what ``--file`` scores; ``same_patient=False``: only a file that continues ``previous``."""
     pipe = recording_pipeline(rec, config, detector)
-    gap_s = continues(previous, rec, pipe)
-    if previous is not None and gap_s is not None:
+    carry = carry_from(previous, rec, pipe, same_patient=same_patient)
+    if previous is not None and carry is not None:
         pipe.carry_background(previous.levels)
-    return pipe, gap_s
+    return pipe, carry
 
 
 class Scored(NamedTuple):
@@ -244,14 +288,16 @@ def score_recording(
     """Score one recording, writing its lines to ``out``; ``previous``: the end of the file scored just before it."""
     rec = open_recording(path, annotations=False)  # scoring uses no annotations
     file = str(path)
-    pipe, gap_s = continued_pipeline(rec, config, detector, previous)
-    if previous is not None and gap_s is not None:
+    pipe, carry = continued_pipeline(rec, config, detector, previous)
+    if carry is not None:
+        how = "continues" if carry.kind == "continues" else "is the same patient's recording as"
         log.info(
-            "%s continues %s (the same folder, patient and channels, %.1f s after its end): its background levels "
+            "%s %s %s (the same folder, patient field and channels, %.1f s after its end): its background levels "
             "scale the channels until this file has its own history",
             file,
-            previous.path,
-            gap_s,
+            how,
+            carry.previous,
+            carry.gap_s,
         )
     env = Envelope.of({"name": Path(path).name, "type": "file", "source_id": file}, host, detector.model_version)
     names = pipe.unique_ch_names
@@ -263,7 +309,8 @@ def score_recording(
         "left_out": left_out,
         "montage": pipe.montage.describe(),
         "gaps": [[start, end] for start, end in rec.gaps],
-        "continues": None if previous is None or gap_s is None else previous.path,
+        "continues": carry.previous if carry is not None and carry.kind == "continues" else None,
+        "same_patient": carry.previous if carry is not None and carry.kind == "same_patient" else None,
     }
     out.write(json.dumps(channels, ensure_ascii=False, separators=(",", ":")) + "\n")
     detail = pipe.channels_detail()

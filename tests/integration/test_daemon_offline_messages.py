@@ -71,6 +71,7 @@ def test_daemon_and_offline_publish_the_same_event_messages(toy_export, tmp_path
         "montage": "as recorded",
         "gaps": [],
         "continues": None,
+        "same_patient": None,
     }
 
     rec = read_recording(rec_path)

@@ -109,6 +109,7 @@ def test_events_only_and_channel_selection(detector, tmp_path):
         "montage": "as recorded",
         "gaps": [],
         "continues": None,
+        "same_patient": None,
     }
     assert [line["type"] for line in lines] == ["seizure.onset", "seizure.offset"]
     assert sorted(lines[0]["channels"]) == ["B", "D"]

@@ -55,7 +55,8 @@ def eeg(names=NAMES, seed: int = 0) -> np.ndarray:
 
 
 def write_edf(path: Path, start: dt.datetime, *, patient: str = "MCH-0234567", names=NAMES, seed: int = 0) -> Path:
-    """:func:`eeg` as an EDF starting at ``start``, the patient field ``patient``."""
+    """:func:`eeg` as an EDF starting at ``start``, the patient field ``patient`` (an EDF+ code, "X": not known; with
+    a space, the whole field as written)."""
     signals = [
         edfio.EdfSignal(
             x,
@@ -68,12 +69,16 @@ def write_edf(path: Path, start: dt.datetime, *, patient: str = "MCH-0234567", n
     ]
     edf = edfio.Edf(
         signals,
-        patient=edfio.Patient(code=patient),
+        patient=edfio.Patient(code="X" if " " in patient else patient),
         recording=edfio.Recording(startdate=start.date()),
         starttime=start.time(),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     edf.write(path)
+    if " " in patient:  # not an EDF+ code (CHB-MIT's "Surrogate Name"): the header's field as written
+        raw = bytearray(path.read_bytes())
+        raw[8:88] = patient.ljust(80).encode("ascii")
+        path.write_bytes(bytes(raw))
     return path
 
 
@@ -114,9 +119,13 @@ def test_a_file_that_does_not_continue_the_one_before_it_starts_without_its_leve
 ):
     first = write_edf(tmp_path / "a" / "t000.edf", START)
     after = START + dt.timedelta(seconds=SECONDS)  # right at the first file's end
+    if case in ("too long after", "starts before the end"):  # a header that names no patient: time alone decides
+        first = write_edf(tmp_path / "a" / "t000.edf", START, patient="X")
     second = {
-        "too long after": lambda: write_edf(tmp_path / "a" / "t001.edf", after + dt.timedelta(seconds=61)),
-        "starts before the end": lambda: write_edf(tmp_path / "a" / "t001.edf", after - dt.timedelta(seconds=2)),
+        "too long after": lambda: write_edf(tmp_path / "a" / "t001.edf", after + dt.timedelta(seconds=61), patient="X"),
+        "starts before the end": lambda: write_edf(
+            tmp_path / "a" / "t001.edf", after - dt.timedelta(seconds=2), patient="X"
+        ),
         "another patient": lambda: write_edf(tmp_path / "a" / "t001.edf", after, patient="MCH-0234568"),
         "another folder": lambda: write_edf(tmp_path / "b" / "t001.edf", after),
         "other channels": lambda: write_edf(tmp_path / "a" / "t001.edf", after, names=["C3", "C4", "Cz", "Oz"]),
@@ -124,7 +133,67 @@ def test_a_file_that_does_not_continue_the_one_before_it_starts_without_its_leve
     }[case]()
     lines = score([first, second], config(toy_export), detector)
     assert of(lines, second, "channels")[0]["continues"] is None
+    assert of(lines, second, "channels")[0]["same_patient"] is None
     assert of(lines, second, "window")[0]["scaled_channels"] == {}
+
+
+@pytest.mark.parametrize("gap_h", [0.5, 23.9, -23.9, -SECONDS / 3600.0])
+def test_a_file_that_names_the_same_patient_takes_the_earlier_files_levels(detector, toy_export, tmp_path, gap_h):
+    """Beyond the continuation's span, a header that names the same patient (an EDF+ code) gives the next file of the
+    same folder and channels the previous file's levels as its prior when it starts within a day of that file's end,
+    before or after it (an anonymised header may give every file one start: -SECONDS h)."""
+    first = write_edf(tmp_path / "t000.edf", START)
+    second = write_edf(tmp_path / "t001.edf", START + dt.timedelta(seconds=SECONDS, hours=gap_h), seed=1)
+    lines = score([first, second], config(toy_export), detector)
+    (channels,) = of(lines, second, "channels")
+    assert channels["continues"] is None and channels["same_patient"] == str(first)
+    assert all(sorted(w["scaled_channels"]) == LARGE for w in of(lines, second, "window"))
+    assert not of(lines, second, "seizure.onset")
+
+
+@pytest.mark.parametrize(
+    "case", ["a day and more", "no patient named", "a surrogate", "another patient", "another folder", "other channels"]
+)
+def test_without_the_same_named_patient_a_later_file_starts_without_the_levels(detector, toy_export, tmp_path, case):
+    """30 min after the first file's end (beyond the continuation's span), only the same named patient, in the same
+    folder and channels, within a day, carries the levels."""
+    later = START + dt.timedelta(seconds=SECONDS, minutes=30)
+    patient = {"no patient named": "X", "a surrogate": "Surrogate Name"}.get(case, "MCH-0234567")
+    first = write_edf(tmp_path / "a" / "t000.edf", START, patient=patient)
+    second = {
+        "a day and more": lambda: write_edf(tmp_path / "a" / "t001.edf", later + dt.timedelta(hours=24)),
+        "no patient named": lambda: write_edf(tmp_path / "a" / "t001.edf", later, patient="X"),
+        "a surrogate": lambda: write_edf(tmp_path / "a" / "t001.edf", later, patient="Surrogate Name"),
+        "another patient": lambda: write_edf(tmp_path / "a" / "t001.edf", later, patient="MCH-0234568"),
+        "another folder": lambda: write_edf(tmp_path / "b" / "t001.edf", later),
+        "other channels": lambda: write_edf(tmp_path / "a" / "t001.edf", later, names=["C3", "C4", "Cz", "Oz"]),
+    }[case]()
+    lines = score([first, second], config(toy_export), detector)
+    (channels,) = of(lines, second, "channels")
+    assert channels["continues"] is None and channels["same_patient"] is None
+    assert of(lines, second, "window")[0]["scaled_channels"] == {}
+
+
+@pytest.mark.parametrize(
+    ("field", "names"),
+    [
+        ("MCH-0234567 F 02-MAY-1951 Haagse_Harry", True),
+        ("MCH-0234567 X X X", True),
+        ("X M X Haagse_Harry", True),
+        ("aaaaamye F 01-JAN-1951 aaaaamye Age:63", True),  # TUH's code, sex, birth date, code and age
+        ("S001", True),
+        ("X X X X", False),  # EDF+ with nothing known
+        ("X F 01-JAN-1951 X Age:63", False),  # a sex and a birth date name no one
+        ("Surrogate Name", False),  # CHB-MIT's
+        ("anonymous", False),
+        ("", False),
+        ("---", False),
+    ],
+)
+def test_which_patient_fields_name_a_patient(field, names):
+    from realtime.offline import names_patient
+
+    assert names_patient(field) is names
 
 
 @pytest.mark.parametrize("gap_s", [-1.0, 0.0, 60.0])
@@ -140,7 +209,8 @@ def test_the_start_may_be_a_second_early_and_up_to_the_span_late(detector, toy_e
 
 def test_the_shipped_excerpts_do_not_continue_one_another(detector, toy_export):
     """The CHB-MIT excerpts (the same patient field and channels) start 49 min apart: in either order, neither is
-    continued with the shipped settings (amplitude_span_s 5 min)."""
+    continued with the shipped settings (amplitude_span_s 5 min), and their patient field (CHB-MIT's surrogate,
+    ``Surrogate Name``) names no patient, so neither takes the other's levels as the same patient's either."""
     files = [CHBMIT / "chb01_03_NonSeizure.edf", CHBMIT / "chb01_03_Seizure.edf"]
     cfg = build_config({"model": {"path": str(toy_export), "backend": "litert"}})
     for order in (files, files[::-1]):
@@ -148,6 +218,7 @@ def test_the_shipped_excerpts_do_not_continue_one_another(detector, toy_export):
         run_offline([str(p) for p in order], cfg, model=detector, out=out)
         channels = [json.loads(s) for s in out.getvalue().splitlines() if '"type":"channels"' in s]
         assert [c["continues"] for c in channels] == [None, None]
+        assert [c["same_patient"] for c in channels] == [None, None]
 
 
 def test_the_header_gives_the_start_and_the_patient_and_an_unreadable_start_is_a_warning(tmp_path):
