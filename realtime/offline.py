@@ -290,15 +290,13 @@ def score_recording(
     file = str(path)
     pipe, carry = continued_pipeline(rec, config, detector, previous)
     if carry is not None:
-        how = "continues" if carry.kind == "continues" else "is the same patient's recording as"
-        log.info(
-            "%s %s %s (the same folder, patient field and channels, %.1f s after its end): its background levels "
-            "scale the channels until this file has its own history",
-            file,
-            how,
-            carry.previous,
-            carry.gap_s,
+        how = (
+            f"continues {carry.previous} (the same folder, patient and channels, {carry.gap_s:.1f} s after its end)"
+            if carry.kind == "continues"
+            else f"is the same patient's recording as {carry.previous} (the same folder, patient field and channels; "
+            f"it starts {carry.gap_s / 3600.0:+.2f} h from that file's end)"
         )
+        log.info("%s %s: its background levels scale the channels until this file has its own history", file, how)
     env = Envelope.of({"name": Path(path).name, "type": "file", "source_id": file}, host, detector.model_version)
     names = pipe.unique_ch_names
     left_out = left_out_channels(rec, pipe)
