@@ -41,9 +41,9 @@ from the start. An EDF/BDF is read from the file a block of hops at a time (:fun
   files are still processed and the return code is 1 (0 when every file was scored). A model that
   cannot be loaded gives one error line with ``"file": null`` and return code 1;
 - last, over every file scored: ``{"type": "summary", "file": null, "files", "failed", "signal_s", "onsets",
-  "onsets_per_hour", "onsets_per_hour_ci95", "onsets_background_unknown"}`` (:func:`summary_line`; also logged): on
-  seizure-free EEG, the false-alarm rate with its exact 95 % interval, and how many alarms came before the
-  background was known.
+  "onsets_per_hour", "onsets_per_hour_ci95", "onsets_background_unknown", "files_levels_carried"}``
+  (:func:`summary_line`; also logged): on seizure-free EEG, the false-alarm rate with its exact 95 % interval, how
+  many alarms came before the background was known, and how many files started with it known.
 
 Events become messages through :func:`realtime.messages.window_messages`, and the signal-quality
 report (channels left out and why, atypical amplitude) is :func:`realtime.messages.quality_detail`,
@@ -264,14 +264,15 @@ def continued_pipeline(
 
 class Scored(NamedTuple):
     """What :func:`score_recording` scored: its events (onsets and offsets), seizure onsets, seconds of signal, its
-    end for the file after it (:func:`file_end`), and the onsets said to come before their channels' background was
-    known (``background_unknown``)."""
+    end for the file after it (:func:`file_end`), the onsets said to come before their channels' background was
+    known (``background_unknown``), and whether it started from the previous file's levels (:func:`carry_from`)."""
 
     events: int
     onsets: int
     signal_s: float
     end: FileEnd | None = None
     onsets_background_unknown: int = 0
+    levels_carried: bool = False
 
 
 def score_recording(
@@ -385,14 +386,16 @@ def score_recording(
             pipe.native_window_samples / rec.sfreq,
         )
     out.flush()
-    return Scored(n_events, n_onsets, rec.duration_s, file_end(rec, pipe), n_unknown)
+    return Scored(n_events, n_onsets, rec.duration_s, file_end(rec, pipe), n_unknown, carry is not None)
 
 
 def summary_line(scored: Sequence[Scored], failed: int) -> dict:
     """The last line of offline scoring: ``{"type": "summary", "file": null, "files", "failed", "signal_s", "onsets",
-    "onsets_per_hour", "onsets_per_hour_ci95": [low, high], "onsets_background_unknown"}`` over the files scored (the
-    rate and its exact Poisson interval, :func:`realtime.rates.poisson_interval`, ``null`` without signal; of the
-    onsets, those raised before their channels' background level was known, on channels above the scaler's limit).
+    "onsets_per_hour", "onsets_per_hour_ci95": [low, high], "onsets_background_unknown", "files_levels_carried"}``
+    over the files scored (the rate and its exact Poisson interval, :func:`realtime.rates.poisson_interval`, ``null``
+    without signal; of the onsets, those raised before their channels' background level was known, on channels above
+    the scaler's limit; the files that started from the previous file's background levels, as its continuation or the
+    same patient's: the others each opened an unscaled start).
     On seizure-free EEG every onset is a false alarm: this is the false-alarm rate, with its uncertainty."""
     from realtime.rates import poisson_interval
 
@@ -409,6 +412,7 @@ def summary_line(scored: Sequence[Scored], failed: int) -> dict:
         "onsets_per_hour": onsets / hours if hours > 0 else None,
         "onsets_per_hour_ci95": list(poisson_interval(onsets, hours)) if hours > 0 else None,
         "onsets_background_unknown": sum(s.onsets_background_unknown for s in scored),
+        "files_levels_carried": sum(s.levels_carried for s in scored),
     }
 
 
@@ -491,9 +495,11 @@ def run_offline(
     out.flush()
     rate = summary["onsets_per_hour"]
     log.info(
-        "%d file(s) scored (%d failed), %.2f h of signal: %d seizure onset(s), %d before the background was known%s",
+        "%d file(s) scored (%d failed, %d from the previous file's background levels), %.2f h of signal: %d seizure "
+        "onset(s), %d before the background was known%s",
         len(scored),
         failed,
+        summary["files_levels_carried"],
         summary["signal_s"] / 3600.0,
         summary["onsets"],
         summary["onsets_background_unknown"],

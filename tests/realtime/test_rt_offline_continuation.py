@@ -147,6 +147,7 @@ def test_a_file_that_names_the_same_patient_takes_the_earlier_files_levels(detec
     lines = score([first, second], config(toy_export), detector)
     (channels,) = of(lines, second, "channels")
     assert channels["continues"] is None and channels["same_patient"] == str(first)
+    assert lines[-1]["type"] == "summary" and lines[-1]["files_levels_carried"] == 1
     assert all(sorted(w["scaled_channels"]) == LARGE for w in of(lines, second, "window"))
     assert not of(lines, second, "seizure.onset")
 
