@@ -27,16 +27,16 @@ from the start. An EDF/BDF is read from the file a block of hops at a time (:fun
   "window_end", "probability", "raw_probability", "channel_probabilities": {name: p},
   "flagged_channels": {name: reason}}`` (a probability is ``null`` when every channel was flagged;
   repeated channel names get ``#2``, ``#3`` suffixes as keys);
-- ``"continues"`` in the channels line: the file scored just before this one when this one continues it (None
-  otherwise; :func:`carry_from`): the same folder, the same patient field in the header, the same channels scored at
-  the same rate and montage, and a start in the header at most :data:`CONTINUE_EARLY_S` before that file's end and at
-  most ``signal.amplitude_span_s`` after it (an archive's recording split into files). The background scaler then
-  starts from that file's last levels, as the daemon's does after a reconnect of the same device (docs/background.md
-  "Files that continue one another"); everything else (buffer, decision, events) starts anew per file.
-  ``"same_patient"``: the file scored just before this one when it does not continue it but its header names the
-  same patient (:func:`names_patient`; same folder, channels, rate and montage; a start within
-  :data:`SAME_PATIENT_S` of that file's end, before or after it): its last levels are the scaler's prior all the
-  same (docs/background.md "The same patient's earlier file");
+- ``"continues"`` in the channels line: the last file scored of the same folder and patient field (:func:`end_key`;
+  other patients' files may come between) when this one continues it (None otherwise; :func:`carry_from`): the same
+  channels scored at the same rate and montage, and a start in the header at most :data:`CONTINUE_EARLY_S` before
+  that file's end and at most ``signal.amplitude_span_s`` after it (an archive's recording split into files). The
+  background scaler then starts from that file's last levels, as the daemon's does after a reconnect of the same
+  device (docs/background.md "Files that continue one another"); everything else (buffer, decision, events) starts
+  anew per file. ``"same_patient"``: that file when this one does not continue it but its header names the same
+  patient (:func:`names_patient`; the same channels, rate and montage; a start within :data:`SAME_PATIENT_S` of
+  that file's end, before or after it): its last levels are the scaler's prior all the same (docs/background.md
+  "The same patient's earlier file");
 - for a file that cannot be read or scored: ``{"type": "error", "file", "error"}``; the other
   files are still processed and the return code is 1 (0 when every file was scored). A model that
   cannot be loaded gives one error line with ``"file": null`` and return code 1;
@@ -61,7 +61,7 @@ import re
 import socket
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -197,6 +197,13 @@ class FileEnd(NamedTuple):
     levels: np.ndarray
 
 
+def end_key(rec: RecordingInfo) -> tuple[Path, str]:
+    """The folder and patient field under which offline scoring keeps the last file scored (its :class:`FileEnd`): a
+    file takes its levels from the last file of its own folder and patient field, even with another patient's files
+    between them (an archive's folder sorted by time)."""
+    return Path(rec.path).resolve().parent, rec.patient
+
+
 def _layout(rec: RecordingInfo, pipe: Pipeline) -> tuple:
     return rec.sfreq, tuple(pipe.unique_ch_names), pipe.montage.describe()
 
@@ -208,7 +215,7 @@ def file_end(rec: RecordingInfo, pipe: Pipeline) -> FileEnd | None:
     if rec.start is None or levels is None or last_s is None:
         return None
     end = rec.start + timedelta(seconds=last_s + 1.0 / rec.sfreq)
-    return FileEnd(rec.path, Path(rec.path).resolve().parent, rec.patient, _layout(rec, pipe), end, levels)
+    return FileEnd(rec.path, *end_key(rec), _layout(rec, pipe), end, levels)
 
 
 def names_patient(field: str) -> bool:
@@ -220,7 +227,8 @@ def names_patient(field: str) -> bool:
 
 
 class Carry(NamedTuple):
-    """Why a file's background scaler starts from the levels of the file scored just before it (``previous``):
+    """Why a file's background scaler starts from the levels of the last file scored of its folder and patient field
+    (``previous``, :func:`end_key`):
     ``kind`` ``"continues"`` (it starts where that one ended) or ``"same_patient"`` (its header names the same
     patient); ``gap_s``: seconds from that file's end to this one's start (negative: it starts before that end)."""
 
@@ -238,8 +246,7 @@ def carry_from(
     names a patient (:func:`names_patient`) and starts within :data:`SAME_PATIENT_S` of that end; else None."""
     if previous is None or rec.start is None:
         return None
-    same = (Path(rec.path).resolve().parent, rec.patient, _layout(rec, pipe))
-    if same != (previous.folder, previous.patient, previous.layout):
+    if (*end_key(rec), _layout(rec, pipe)) != (previous.folder, previous.patient, previous.layout):
         return None
     gap_s = (rec.start - previous.end).total_seconds()
     if -CONTINUE_EARLY_S <= gap_s <= pipe.background_keep_s:
@@ -284,11 +291,14 @@ def score_recording(
     out: IO[str],
     sequencer: Sequencer,
     host: str,
-    previous: FileEnd | None = None,
+    ends: MutableMapping[tuple[Path, str], FileEnd] | None = None,
 ) -> Scored:
-    """Score one recording, writing its lines to ``out``; ``previous``: the end of the file scored just before it."""
+    """Score one recording, writing its lines to ``out``; ``ends``: the end of the last file scored of each folder and
+    patient field (:func:`end_key`), whose entry for this file may give it its background levels (:func:`carry_from`)
+    and is replaced by this file's end (removed when nothing can continue it)."""
     rec = open_recording(path, annotations=False)  # scoring uses no annotations
     file = str(path)
+    previous = (ends or {}).get(end_key(rec))
     pipe, carry = continued_pipeline(rec, config, detector, previous)
     if carry is not None:
         how = (
@@ -386,7 +396,12 @@ def score_recording(
             pipe.native_window_samples / rec.sfreq,
         )
     out.flush()
-    return Scored(n_events, n_onsets, rec.duration_s, file_end(rec, pipe), n_unknown, carry is not None)
+    end = file_end(rec, pipe)
+    if ends is not None:
+        ends.pop(end_key(rec), None)
+        if end is not None:
+            ends[end_key(rec)] = end
+    return Scored(n_events, n_onsets, rec.duration_s, end, n_unknown, carry is not None)
 
 
 def summary_line(scored: Sequence[Scored], failed: int) -> dict:
@@ -475,17 +490,15 @@ def run_offline(
             error = f"no recording ({', '.join(EXTENSIONS)}) under the folder"
             log.error("%s: %s", given, error)
             out.write(json.dumps({"type": "error", "file": str(given), "error": error}) + "\n")
-    previous: FileEnd | None = None
+    ends: dict[tuple[Path, str], FileEnd] = {}  # the last file scored of each folder and patient field
     for path in files:
         try:
             done = score_recording(
-                path, config, model, windows=windows, out=out, sequencer=sequencer, host=host, previous=previous
+                path, config, model, windows=windows, out=out, sequencer=sequencer, host=host, ends=ends
             )
             log.info("%s: %d events", path, done.events)
             scored.append(done)
-            previous = done.end
         except (ValueError, OSError) as exc:  # RecordingError, UnitError, bad channels... are ValueErrors
-            previous = None
             failed += 1
             log.error("%s: %s", path, exc)
             out.write(json.dumps({"type": "error", "file": str(path), "error": str(exc)}) + "\n")

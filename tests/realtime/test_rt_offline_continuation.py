@@ -175,6 +175,25 @@ def test_without_the_same_named_patient_a_later_file_starts_without_the_levels(d
     assert of(lines, second, "window")[0]["scaled_channels"] == {}
 
 
+def test_another_patients_files_between_do_not_break_the_carry(detector, toy_export, tmp_path):
+    """A folder sorted by time, two patients' files interleaved: each file takes the levels of its own patient's last
+    file (continuing it, or the same named patient 30 min later), never those of the other patient's file between."""
+    a0 = write_edf(tmp_path / "1_a.edf", START)
+    b0 = write_edf(tmp_path / "2_b.edf", START, patient="MCH-0234568", seed=2)
+    a1 = write_edf(tmp_path / "3_a.edf", START + dt.timedelta(seconds=SECONDS + 5), seed=1)
+    b1 = write_edf(tmp_path / "4_b.edf", START + dt.timedelta(seconds=SECONDS, minutes=30), patient="MCH-0234568")
+    lines = score([a0, b0, a1, b1], config(toy_export), detector)
+    carried = {Path(c["file"]).name: (c["continues"], c["same_patient"]) for c in lines if c["type"] == "channels"}
+    assert carried == {
+        "1_a.edf": (None, None),
+        "2_b.edf": (None, None),
+        "3_a.edf": (str(a0), None),
+        "4_b.edf": (None, str(b0)),
+    }
+    assert all(sorted(w["scaled_channels"]) == LARGE for w in of(lines, a1, "window") + of(lines, b1, "window"))
+    assert lines[-1]["files_levels_carried"] == 2
+
+
 @pytest.mark.parametrize(
     ("field", "names"),
     [
