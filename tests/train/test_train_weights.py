@@ -74,7 +74,9 @@ def test_network_differences_counts_keys_an_older_card_lacks():
     assert network_differences(card, hp) == ["filterbank.float64: the export (not in its card), this run False"]
 
 
-def test_export_settings_from_gives_the_new_card_its_parents_daemon_settings(tiny_hp, synth_records, tmp_path):
+def test_export_settings_from_gives_the_new_card_its_parents_daemon_settings(
+    tiny_hp, synth_records, tmp_path, toy_export
+):
     from realtime.model import default_model_path, read_card
     from train.cli import main
     from train.fit import run_fit
@@ -92,8 +94,8 @@ def test_export_settings_from_gives_the_new_card_its_parents_daemon_settings(tin
         }
         assert got[section]["derived_by"].startswith(values["derived_by"])
         assert "by train-detector export --settings-from" in got[section]["derived_by"]
-    # an export without settings has none to give
-    assert main(["export", str(tmp_path / "run"), str(tmp_path / "o2")]) == 0
-    assert main(["export", str(tmp_path / "run"), str(tmp_path / "o3"), "--settings-from", str(tmp_path / "o2")]) == 2
+    # an export without settings (the toy export's card has none) has none to give
+    assert "settings" not in read_card(toy_export)
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "o3"), "--settings-from", str(toy_export)]) == 2
     assert main(["export", str(tmp_path / "run"), str(tmp_path / "o4"), "--settings-from", str(tmp_path)]) == 2
     assert not (tmp_path / "o3").exists() and not (tmp_path / "o4").exists()  # refused before anything is written
