@@ -105,6 +105,7 @@ PATIENT_PLACEHOLDERS = frozenset(
     ).split()
 )
 # an EDF+ patient field: "code sex birthdate name [...]", each subfield X when not known
+_FILLER = re.compile(r"[0x]+")  # a code of zeros or x's (00000000, XXXX) is a blank, not a patient
 _EDF_PLUS_PATIENT = re.compile(r"(\S+) ([MFX]) (\d{2}-[A-Z]{3}-\d{4}|X) (\S+)(?: .*)?", re.IGNORECASE)
 
 
@@ -220,10 +221,11 @@ def file_end(rec: RecordingInfo, pipe: Pipeline) -> FileEnd | None:
 
 def names_patient(field: str) -> bool:
     """Whether an EDF/BDF header's patient field names a patient: in an EDF+ field (``code sex birthdate name``) a
-    code or name that is not ``X``; in any other, a word that is not a placeholder (:data:`PATIENT_PLACEHOLDERS`)."""
+    code or name that is not ``X``; in any other, a word that is not a placeholder (:data:`PATIENT_PLACEHOLDERS`, or
+    only zeros and x's: ``00000000``, ``XXXX``)."""
     m = _EDF_PLUS_PATIENT.fullmatch(field.strip())
-    words = [m.group(1), m.group(4)] if m else field.split()
-    return any(re.search(r"[0-9A-Za-z]", w) and w.strip("_-.,").lower() not in PATIENT_PLACEHOLDERS for w in words)
+    words = [w.strip("_-.,").lower() for w in ([m.group(1), m.group(4)] if m else field.split())]
+    return any(re.search(r"[0-9a-z]", w) and w not in PATIENT_PLACEHOLDERS and not _FILLER.fullmatch(w) for w in words)
 
 
 class Carry(NamedTuple):

@@ -208,6 +208,9 @@ def test_another_patients_files_between_do_not_break_the_carry(detector, toy_exp
         ("anonymous", False),
         ("", False),
         ("---", False),
+        ("00000000", False),  # a blank code
+        ("XXXXXXXX X X X", False),
+        ("0012345 M X X", True),
     ],
 )
 def test_which_patient_fields_name_a_patient(field, names):
