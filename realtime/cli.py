@@ -15,6 +15,7 @@ import time
 from realtime import __version__
 from realtime.config import MONTAGES, RESAMPLE_FILTERS
 from realtime.daemon import EX_CONFIG, EX_OK, EX_SOFTWARE, configure_logging
+from realtime.offline import CARRY_CHOICES
 
 log = logging.getLogger("realtime.cli")
 
@@ -158,6 +159,14 @@ def build_detect_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--json", action="store_true", help="with --file: one JSON line per event (the only output format)")
     g.add_argument("--windows", action="store_true", help="with --file: also one JSON line per scored window")
+    g.add_argument(
+        "--carry",
+        choices=CARRY_CHOICES,
+        default=None,
+        help="with --file: which files start from an earlier file's background levels: 'patient' (default: a file "
+        "that continues the last one of its folder and patient field, or whose header names the same patient within "
+        "a day), 'continuing' (only a file that continues it), 'none' (every file a new start)",
+    )
     return ap
 
 
@@ -180,8 +189,8 @@ def overrides_from(args: argparse.Namespace) -> dict:
 def detect_main(argv: list[str] | None = None) -> int:
     ap = build_detect_parser()
     args = ap.parse_args(argv)  # exits 2 on a usage error
-    if (args.json or args.windows) and not args.file:
-        ap.error("--json and --windows go with --file")
+    if (args.json or args.windows or args.carry) and not args.file:
+        ap.error("--json, --windows and --carry go with --file")
     if args.duration_s is not None and not args.duration_s > 0:
         ap.error(f"--duration-s must be > 0, got {args.duration_s!r}")
     if args.file and args.duration_s is not None:
@@ -209,7 +218,7 @@ def detect_main(argv: list[str] | None = None) -> int:
         if args.file:
             from realtime.offline import run_offline
 
-            code = run_offline(args.file, config, windows=args.windows)
+            code = run_offline(args.file, config, windows=args.windows, carry=args.carry or "patient")
             return EX_OK if code is None else int(code)
         from realtime.daemon import run_daemon
 

@@ -105,6 +105,9 @@ PATIENT_PLACEHOLDERS = frozenset(
     ).split()
 )
 # an EDF+ patient field: "code sex birthdate name [...]", each subfield X when not known
+# which files start from an earlier file's background levels (``--carry``): a file that continues its folder and
+# patient field's last one or names the same patient (:func:`carry_from`), only one that continues it, or none
+CARRY_CHOICES = ("patient", "continuing", "none")
 _FILLER = re.compile(r"[0x]+")  # a code of zeros or x's (00000000, XXXX) is a blank, not a patient
 _EDF_PLUS_PATIENT = re.compile(r"(\S+) ([MFX]) (\d{2}-[A-Z]{3}-\d{4}|X) (\S+)(?: .*)?", re.IGNORECASE)
 
@@ -294,20 +297,22 @@ def score_recording(
     sequencer: Sequencer,
     host: str,
     ends: MutableMapping[tuple[Path, str], FileEnd] | None = None,
+    carry: str = "patient",
 ) -> Scored:
     """Score one recording, writing its lines to ``out``; ``ends``: the end of the last file scored of each folder and
     patient field (:func:`end_key`), whose entry for this file may give it its background levels (:func:`carry_from`)
-    and is replaced by this file's end (removed when nothing can continue it)."""
+    and is replaced by this file's end (removed when nothing can continue it); ``carry``: one of
+    :data:`CARRY_CHOICES`."""
     rec = open_recording(path, annotations=False)  # scoring uses no annotations
     file = str(path)
-    previous = (ends or {}).get(end_key(rec))
-    pipe, carry = continued_pipeline(rec, config, detector, previous)
-    if carry is not None:
+    previous = None if carry == "none" else (ends or {}).get(end_key(rec))
+    pipe, took = continued_pipeline(rec, config, detector, previous, same_patient=carry == "patient")
+    if took is not None:
         how = (
-            f"continues {carry.previous} (the same folder, patient and channels, {carry.gap_s:.1f} s after its end)"
-            if carry.kind == "continues"
-            else f"is the same patient's recording as {carry.previous} (the same folder, patient field and channels; "
-            f"it starts {carry.gap_s / 3600.0:+.2f} h from that file's end)"
+            f"continues {took.previous} (the same folder, patient and channels, {took.gap_s:.1f} s after its end)"
+            if took.kind == "continues"
+            else f"is the same patient's recording as {took.previous} (the same folder, patient field and channels; "
+            f"it starts {took.gap_s / 3600.0:+.2f} h from that file's end)"
         )
         log.info("%s %s: its background levels scale the channels until this file has its own history", file, how)
     env = Envelope.of({"name": Path(path).name, "type": "file", "source_id": file}, host, detector.model_version)
@@ -320,8 +325,8 @@ def score_recording(
         "left_out": left_out,
         "montage": pipe.montage.describe(),
         "gaps": [[start, end] for start, end in rec.gaps],
-        "continues": carry.previous if carry is not None and carry.kind == "continues" else None,
-        "same_patient": carry.previous if carry is not None and carry.kind == "same_patient" else None,
+        "continues": took.previous if took is not None and took.kind == "continues" else None,
+        "same_patient": took.previous if took is not None and took.kind == "same_patient" else None,
     }
     out.write(json.dumps(channels, ensure_ascii=False, separators=(",", ":")) + "\n")
     detail = pipe.channels_detail()
@@ -403,7 +408,7 @@ def score_recording(
         ends.pop(end_key(rec), None)
         if end is not None:
             ends[end_key(rec)] = end
-    return Scored(n_events, n_onsets, rec.duration_s, end, n_unknown, carry is not None)
+    return Scored(n_events, n_onsets, rec.duration_s, end, n_unknown, took is not None)
 
 
 def summary_line(scored: Sequence[Scored], failed: int) -> dict:
@@ -434,10 +439,19 @@ def summary_line(scored: Sequence[Scored], failed: int) -> dict:
 
 
 def run_offline(
-    paths: Sequence[str | Path], config: Config, *, model=None, windows: bool = False, out: IO[str] | None = None
+    paths: Sequence[str | Path],
+    config: Config,
+    *,
+    model=None,
+    windows: bool = False,
+    out: IO[str] | None = None,
+    carry: str = "patient",
 ) -> int:
     """Score every recording in ``paths``; JSON lines to ``out`` (default: ``sys.stdout`` at the time of
-    the call). Returns 0, or 1 if any file failed."""
+    the call). ``carry`` (:data:`CARRY_CHOICES`): which files start from an earlier file's background levels
+    (``realtime-detect --file --carry``). Returns 0, or 1 if any file failed."""
+    if carry not in CARRY_CHOICES:
+        raise ValueError(f"carry must be one of {CARRY_CHOICES}, got {carry!r}")
     out = sys.stdout if out is None else out
     if model is None:
         from realtime.model import ModelLoadError, load_detector
@@ -496,7 +510,7 @@ def run_offline(
     for path in files:
         try:
             done = score_recording(
-                path, config, model, windows=windows, out=out, sequencer=sequencer, host=host, ends=ends
+                path, config, model, windows=windows, out=out, sequencer=sequencer, host=host, ends=ends, carry=carry
             )
             log.info("%s: %d events", path, done.events)
             scored.append(done)

@@ -194,6 +194,35 @@ def test_another_patients_files_between_do_not_break_the_carry(detector, toy_exp
     assert lines[-1]["files_levels_carried"] == 2
 
 
+@pytest.mark.parametrize(("carry", "expected"), [("patient", (1, 1)), ("continuing", (1, 0)), ("none", (0, 0))])
+def test_carry_chooses_which_files_take_an_earlier_files_levels(detector, toy_export, tmp_path, carry, expected):
+    """``--carry``: a file that continues the one before it (5 s after) and one of the same named patient (30 min
+    after): both take the levels ("patient", the default), only the continuing one ("continuing"), neither ("none")."""
+    first = write_edf(tmp_path / "t000.edf", START)
+    second = write_edf(tmp_path / "t001.edf", START + dt.timedelta(seconds=SECONDS + 5), seed=1)
+    third = write_edf(tmp_path / "t002.edf", START + dt.timedelta(seconds=2 * SECONDS + 5, minutes=30), seed=2)
+    out = io.StringIO()
+    files = [str(p) for p in (first, second, third)]
+    assert run_offline(files, config(toy_export), model=detector, windows=True, out=out, carry=carry) == 0
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    took = tuple(int(bool(of(lines, p, "window")[0]["scaled_channels"])) for p in (second, third))
+    assert took == expected
+    assert lines[-1]["files_levels_carried"] == sum(expected)
+
+
+def test_carry_is_for_file_scoring_and_takes_only_its_choices(toy_export, tmp_path):
+    from realtime.cli import detect_main
+
+    with pytest.raises(SystemExit) as exc:
+        detect_main(["--carry", "none"])  # no --file
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        detect_main(["--file", str(tmp_path), "--carry", "all"])
+    assert exc.value.code == 2
+    with pytest.raises(ValueError, match=r"carry must be one of .* got 'all'"):
+        run_offline([str(tmp_path)], config(toy_export), model=object(), out=io.StringIO(), carry="all")
+
+
 @pytest.mark.parametrize(
     ("field", "names"),
     [
