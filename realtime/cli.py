@@ -13,9 +13,8 @@ import sys
 import time
 
 from realtime import __version__
-from realtime.config import MONTAGES, RESAMPLE_FILTERS
+from realtime.config import CARRY_CHOICES, MONTAGES, RESAMPLE_FILTERS
 from realtime.daemon import EX_CONFIG, EX_OK, EX_SOFTWARE, configure_logging
-from realtime.offline import CARRY_CHOICES
 
 log = logging.getLogger("realtime.cli")
 

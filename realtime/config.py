@@ -253,6 +253,10 @@ class Config:
 
 MONTAGES = ("as_recorded", "bipolar", "average")
 RESAMPLE_FILTERS = ("training", "short")  # signal.resample_filter (realtime.preprocess.half_periods_for)
+# realtime-detect --file --carry: which files start from an earlier file's background levels
+# (realtime.offline.carry_from: one that continues its folder and patient field's last file or names the same patient,
+# only one that continues it, or none)
+CARRY_CHOICES = ("patient", "continuing", "none")
 AGGREGATIONS = ("max", "k_of_n", "binomial")
 BED_KEYS = tuple(f.name for f in fields(BedConfig))
 # The sections of single settings (the bed list and discovery are read, compared and reloaded apart).

@@ -69,7 +69,14 @@ from typing import IO, NamedTuple
 import numpy as np
 
 from realtime.channels import describe_left_out
-from realtime.config import Config, ConfigError, apply_model_settings, describe_settings, montage_warning
+from realtime.config import (
+    CARRY_CHOICES,
+    Config,
+    ConfigError,
+    apply_model_settings,
+    describe_settings,
+    montage_warning,
+)
 from realtime.messages import (
     Envelope,
     Sequencer,
@@ -105,9 +112,6 @@ PATIENT_PLACEHOLDERS = frozenset(
     ).split()
 )
 # an EDF+ patient field: "code sex birthdate name [...]", each subfield X when not known
-# which files start from an earlier file's background levels (``--carry``): a file that continues its folder and
-# patient field's last one or names the same patient (:func:`carry_from`), only one that continues it, or none
-CARRY_CHOICES = ("patient", "continuing", "none")
 _FILLER = re.compile(r"[0x]+")  # a code of zeros or x's (00000000, XXXX) is a blank, not a patient
 _EDF_PLUS_PATIENT = re.compile(r"(\S+) ([MFX]) (\d{2}-[A-Z]{3}-\d{4}|X) (\S+)(?: .*)?", re.IGNORECASE)
 
