@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("realtime.daemon")
 
+# said when a bed's levels are kept for its patient beyond a short outage (docs/daemon.md "A bed's patient")
+KEPT_FOR_PATIENT = "the background levels of the bed's patient scale its channels until they have their own history"
 QUALITY_HOLD_S = 5.0  # at most one status.signal "quality" (or "clock") message per bed per this many seconds
 
 
@@ -363,6 +365,39 @@ class Bed:
             f"scoring {len(self._pipeline.ch_names)})"
         )
 
+    @property
+    def background_keep_s(self) -> float:
+        """How long after a loss the bed's background levels still scale its stream when it comes back: up to
+        :data:`realtime.levels.SAME_PATIENT_S` when the bed's patient is given, else the pipeline's
+        ``background_keep_s`` (the same device after a short outage: who else would be on it)."""
+        from realtime.levels import SAME_PATIENT_S
+
+        return SAME_PATIENT_S if self.config.patient else self._pipeline.background_keep_s
+
+    def _patients_levels(self, meta: StreamMeta) -> np.ndarray | None:
+        """The levels the bed's pipeline kept at the loss when the stream comes back from another device with the
+        same channels and rate, the bed's patient is given and the loss is at most :attr:`background_keep_s` ago
+        (the patient moved to another amplifier); else None."""
+        if self.pipeline is None or not self.config.patient or meta.layout() != self.layout:
+            return None
+        if time.monotonic() - self._lost_at > self.background_keep_s:
+            return None
+        return self.pipeline.background_levels()
+
+    def set_patient(self, patient: str) -> bool:
+        """SIGHUP: who is in the bed now (``""``: not given). When it changed (another patient, one given where none
+        was, or none now), the bed's background levels, the kept ones included, are forgotten: a patient's levels
+        scale no one else's seizure (the next ``signal.background_min_s`` are unscaled, as at a first connection).
+        Returns whether it changed; the log never shows the patient."""
+        if patient == self.config.patient:
+            return False
+        self.config = dataclasses.replace(self.config, patient=patient)
+        if self.pipeline is not None:
+            self.pipeline.forget_background()
+        self.daemon.forget_levels(self)
+        log.info("%s: the patient changed; its background levels are forgotten", self.describe())
+        return True
+
     def _on_lost(self, detail: str) -> None:
         from realtime.messages import signal_message
 
@@ -385,6 +420,7 @@ class Bed:
         device = (meta.name, meta.type, meta.source_id)
         other_device = device != tuple(self._envelope.stream[k] for k in ("name", "type", "source_id"))
         if self.pipeline is None or meta.layout() != self.layout or other_device:
+            patients_levels = self._patients_levels(meta)  # another amplifier, the same patient and channels
             if self.pipeline is not None:
                 log.warning(
                     "stream %s came back %s; closing an open event and starting a new pipeline",
@@ -408,8 +444,13 @@ class Bed:
             if other_device:
                 detail += f"; another device: source_id {meta.source_id!r} on {meta.hostname} (was {was!r})"
             detail = f"{detail}; {self._pipeline.channels_detail()}"  # another layout: say which channels count
-        elif time.monotonic() - self._lost_at > self._pipeline.background_keep_s:
+            if patients_levels is not None:
+                self._pipeline.carry_background(patients_levels)
+                log.info("%s: %s", self.describe(), KEPT_FOR_PATIENT)
+        elif (away_s := time.monotonic() - self._lost_at) > self.background_keep_s:
             self._pipeline.forget_background()
+        elif away_s > self._pipeline.background_keep_s:
+            log.info("%s: back after %.0f s; %s", self.describe(), away_s, KEPT_FOR_PATIENT)
         m = self.daemon._metrics
         m.stream_reconnects.labels(stream=self.stream_label).inc()
         m.stream_connected.labels(stream=self.stream_label).set(1)

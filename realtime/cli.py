@@ -23,6 +23,7 @@ OVERRIDES = {
     "stream": "stream.name",
     "type": "stream.type",
     "source_id": "stream.source_id",
+    "patient": "stream.patient",
     "include": "stream.include",
     "exclude": "stream.exclude",
     "montage": "signal.montage",
@@ -87,6 +88,12 @@ def build_detect_parser() -> argparse.ArgumentParser:
         "stream of this type becomes a bed, keyed by source id (discover.type)",
     )
     g.add_argument("--source-id", metavar="ID", help="LSL source id (stream.source_id)")
+    g.add_argument(
+        "--patient",
+        metavar="ID",
+        help="who is in the bed, e.g. a record number (stream.patient; never logged or published): its background "
+        "levels are kept for up to a day across a lost stream or a restart, and forgotten when it changes",
+    )
     g = ap.add_argument_group("channels (live and --file)")
     g.add_argument(
         "--include",
@@ -194,11 +201,15 @@ def detect_main(argv: list[str] | None = None) -> int:
         ap.error(f"--duration-s must be > 0, got {args.duration_s!r}")
     if args.file and args.duration_s is not None:
         ap.error("--duration-s is for live runs, not --file")
+    if args.file and args.patient is not None:
+        ap.error("--patient is for live runs; offline, a file's header names its patient (--carry)")
     if args.file and args.publish_windows:
         ap.error("--publish-windows is for live runs, not --file (offline, --windows writes a line per window)")
     if args.stream and len(args.stream) > 1:
         if args.source_id is not None:
             ap.error("--source-id names one stream: it does not go with --stream given more than once")
+        if args.patient is not None:
+            ap.error("--patient names one bed's patient: with --stream given more than once, give each in [[beds]]")
         repeated = sorted({n for n in args.stream if args.stream.count(n) > 1})
         if repeated:
             ap.error(f"--stream: each stream once, got {repeated!r} more than once")

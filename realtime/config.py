@@ -52,6 +52,11 @@ class StreamConfig:
     # (a second amplifier, a replay) is not taken over when the first one dies. false = any stream that
     # matches name/type/source_id may replace it (the old behaviour).
     lock_source: bool = True
+    # Who is in the bed (a record number or the ward's own pseudonym; "" = not given): the bed's background levels
+    # are then kept for up to a day across a lost stream, another amplifier with the same channels and a restart,
+    # and forgotten when it changes (SIGHUP applies it). Never logged, published or exported (docs/daemon.md "A
+    # bed's patient"). The one stream's; with [[beds]], each bed's own `patient`.
+    patient: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,7 @@ class BedConfig:
     channels: tuple[str, ...] | None = None
     include: tuple[str, ...] | None = None
     exclude: tuple[str, ...] | None = None
+    patient: str = field(default="", repr=False)  # who is in the bed (StreamConfig.patient); "" = not given
 
     def channel_choice(self, stream: StreamConfig) -> StreamConfig:
         """``stream`` with this bed's stream identity and channel choice (what a bed's inlet and pipeline use)."""
@@ -335,7 +341,7 @@ def _coerce(section: str, f: dataclasses.Field, value: Any, errors: list[str]) -
     elif kind == "str":
         if isinstance(value, str):
             return value
-        errors.append(f"{key}: expected a string, got {value!r}")
+        errors.append(f"{key}: expected a string, got {_shown_invalid(f.name, value)}")
     elif kind.startswith("tuple"):
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             return tuple(value)
@@ -385,6 +391,16 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
         f"discover.type: a daemon either lists its beds or discovers them, got {len(cfg.beds)} bed(s) and "
         f"discover.type={cfg.discover.type!r}",
     )
+    check(
+        not (s.patient.strip() and (cfg.beds or cfg.discover.type)),
+        "stream.patient: names the patient of the one stream; with [[beds]] give each bed its own patient "
+        "(discovered beds have none)",
+    )
+    for where, patient in [("stream.patient", s.patient)] + [(f"beds[{b.bed}].patient", b.patient) for b in cfg.beds]:
+        check(
+            patient == patient.strip() and patient.isprintable(),
+            f"{where}: expected printable text without surrounding spaces, got {len(patient)} characters",
+        )
     within("stream.resolve_timeout_s", s.resolve_timeout_s, 0, MAX_RESOLVE_TIMEOUT_S, low_open=True)
     within("stream.stale_after_s", s.stale_after_s, 0, MAX_DURATION_S, low_open=True)
     for key, patterns in (("stream.include", s.include), ("stream.exclude", s.exclude)):
@@ -536,15 +552,14 @@ def _parse_beds(raw: Any, errors: list[str]) -> tuple[BedConfig, ...]:
             elif isinstance(value, str):
                 kwargs[key] = value
             else:
-                errors.append(f"{where}.{key}: expected a string, got {value!r}")
+                errors.append(f"{where}.{key}: expected a string, got {_shown_invalid(key, value)}")
+        shown = {k: shown_value(k, v) if k == "patient" else v for k, v in table.items()}
         if not any(kwargs.get(k) for k in ("name", "type", "source_id")):
-            errors.append(f"{where}: give at least one of name, type, source_id, got {dict(table)!r}")
+            errors.append(f"{where}: give at least one of name, type, source_id, got {shown!r}")
             continue
         label = kwargs.pop("bed", "") or kwargs.get("name") or kwargs.get("source_id") or ""
         if not label.strip():
-            errors.append(
-                f"{where}.bed: expected a label (or a name or source_id to take it from), got {dict(table)!r}"
-            )
+            errors.append(f"{where}.bed: expected a label (or a name or source_id to take it from), got {shown!r}")
             continue
         out.append(BedConfig(bed=label, **kwargs))
     labels = [b.bed for b in out]
@@ -772,19 +787,36 @@ def describe_settings(cfg: Config, sources: Mapping[str, str]) -> str:
 
 
 def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
-    """The configuration as plain TOML-able values (for logs and the model-info metric)."""
+    """The configuration as plain TOML-able values (for logs and the model-info metric); a patient given is shown
+    as :data:`PATIENT_SHOWN`, never as given."""
     out: dict[str, Any] = {
-        name: {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(getattr(cfg, name)).items()}
+        name: {k: shown_value(k, v) for k, v in dataclasses.asdict(getattr(cfg, name)).items() if k != "patient" or v}
         for name in SECTION_NAMES
     }
     if cfg.beds:
         out["beds"] = [
-            {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(b).items() if v is not None}
+            {k: shown_value(k, v) for k, v in dataclasses.asdict(b).items() if v is not None and (k != "patient" or v)}
             for b in cfg.beds
         ]
     if cfg.discover.type or cfg.discover.beds:
         out["discover"] = {"type": cfg.discover.type, "beds": dict(cfg.discover.beds)}
     return out
+
+
+# what logs, the model-info metric and reload messages show of a patient given (StreamConfig.patient)
+PATIENT_SHOWN = "(given)"
+
+
+def shown_value(key: str, value: Any) -> Any:
+    """A setting's value as logs show it: tuples as lists, a patient as :data:`PATIENT_SHOWN`."""
+    if key == "patient":
+        return PATIENT_SHOWN if value else ""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _shown_invalid(key: str, value: Any) -> str:
+    """An invalid value as an error message quotes it: a patient's by its type only (an unquoted record number)."""
+    return f"{type(value).__name__} (a patient is not shown)" if key == "patient" else repr(value)
 
 
 def static_beds(cfg: Config) -> tuple[BedConfig, ...]:
@@ -805,6 +837,7 @@ def static_beds(cfg: Config) -> tuple[BedConfig, ...]:
             channels=s.channels,
             include=s.include,
             exclude=s.exclude,
+            patient=s.patient,
         ),
     )
 

@@ -77,6 +77,7 @@ from realtime.alarm import AlarmTracker
 from realtime.bed import QUALITY_HOLD_S  # noqa: F401  (re-exported: the rate limit of quality and clock reports)
 from realtime.config import (
     SECTION_NAMES,
+    BedConfig,
     Config,
     ConfigError,
     apply_model_settings,
@@ -121,7 +122,7 @@ RELOADABLE = {
     "decision": None,
     "alerts": ("heartbeat_s", "reannounce_s", "publish_windows"),
     "logging": None,
-    "stream": ("stale_after_s", "resolve_timeout_s"),
+    "stream": ("stale_after_s", "resolve_timeout_s", "patient"),
 }
 
 
@@ -819,6 +820,8 @@ class Daemon:
                     continue
                 if name == "stream" and f.name in ("name", "type", "source_id") and not implicit_bed:
                     continue  # [stream]'s identity is not used by a daemon of beds
+                if f.name == "patient":
+                    continue  # applied to the bed below, and said without the patient
                 keys = RELOADABLE.get(name, ())
                 ok = name in RELOADABLE and (keys is None or f.name in keys)
                 (applied if ok else ignored).append(f"{name}.{f.name}: {va!r} -> {vb!r}")
@@ -831,7 +834,10 @@ class Daemon:
         # Keep what needs a restart as it was; take the rest.
         keep = {s: getattr(old, s) for s in ("window", "signal", "model", "metrics")}
         stream = dataclasses.replace(
-            old.stream, stale_after_s=new.stream.stale_after_s, resolve_timeout_s=new.stream.resolve_timeout_s
+            old.stream,
+            stale_after_s=new.stream.stale_after_s,
+            resolve_timeout_s=new.stream.resolve_timeout_s,
+            patient=new.stream.patient,
         )
         alerts = dataclasses.replace(
             old.alerts,
@@ -840,7 +846,11 @@ class Daemon:
             publish_windows=new.alerts.publish_windows,
         )
         beds_before = {b.bed: b for b in static_beds(old)}
-        beds_now = {b.bed: b for b in static_beds(new)} if not implicit_bed else beds_before
+        beds_now = (
+            {b.bed: b for b in static_beds(new)}
+            if not implicit_bed
+            else {label: dataclasses.replace(b, patient=new.stream.patient) for label, b in beds_before.items()}
+        )
         if implicit_bed:
             stream = dataclasses.replace(
                 stream, **{k: getattr(old.stream, k) for k in BED_STREAM_KEYS}
@@ -848,6 +858,10 @@ class Daemon:
         self.config = dataclasses.replace(new, stream=stream, alerts=alerts, beds=tuple(beds_now.values()), **keep)
         self.setting_sources.update({k: v for k, v in sources.items() if k.startswith("decision.")})
         self._reload_beds(beds_before, beds_now, applied)
+        patients = {b.bed: b.patient for b in static_beds(self.config)}  # discovered beds have none to change
+        for label, bed in self.beds.items():
+            if label in patients and bed.set_patient(patients[label]):
+                applied.append(f"bed {label or '(stream)'}: patient changed, its background levels forgotten")
         if new.discover.type != old.discover.type and self.publisher is not None:
             self._start_discovery()  # before start(), start() does
         for bed in self.beds.values():
@@ -895,10 +909,11 @@ class Daemon:
                     from realtime.bed import Bed
 
                     self.beds[label] = Bed(self, config)
-            elif config != before[label] and label in self.beds:
+            elif _but_patient(config) != _but_patient(before[label]) and label in self.beds:
                 log.warning("reload: bed %s: %r -> %r needs restart; ignored", label, before[label], config)
+                kept = dataclasses.replace(before[label], patient=config.patient)  # a new patient is applied still
                 self.config = dataclasses.replace(
-                    self.config, beds=tuple(before[b.bed] if b.bed == label else b for b in self.config.beds)
+                    self.config, beds=tuple(kept if b.bed == label else b for b in self.config.beds)
                 )
         self._add_beds(added)
 
@@ -929,7 +944,7 @@ class Daemon:
         for bed in self.beds.values():
             pipe = bed.pipeline
             if pipe is not None and bed.state == "connected" and (levels := pipe.background_levels()) is not None:
-                store.record(bed.device, pipe.sfreq, pipe.unique_ch_names, levels, wall)
+                store.record(bed.device, pipe.sfreq, pipe.unique_ch_names, levels, wall, bed.config.patient)
         try:
             store.save(wall)
         except OSError as exc:  # a convenience: the beds go on (and wait for their history after a restart)
@@ -947,7 +962,7 @@ class Daemon:
         pipe = bed.pipeline
         if self._levels is None or pipe is None:
             return
-        got = self._levels.take(bed.device, pipe.sfreq, pipe.unique_ch_names, time.time())
+        got = self._levels.take(bed.device, pipe.sfreq, pipe.unique_ch_names, time.time(), bed.config.patient)
         if got is not None:
             levels, age_s = got
             pipe.carry_background(levels)
@@ -957,6 +972,11 @@ class Daemon:
                 bed.describe(),
                 age_s,
             )
+
+    def forget_levels(self, bed: Bed) -> None:
+        """``bed``'s patient changed: the levels its device recorded are not kept for a restart either."""
+        if self._levels is not None and bed.envelope is not None:
+            self._levels.forget(bed.device)
 
     def shutdown(self) -> None:
         """Final heartbeats, close sockets and the metrics endpoint (idempotent)."""
@@ -976,6 +996,11 @@ class Daemon:
         if self.metrics is not None:
             self._metrics.close()
         log.info("stopped after %d windows", self.windows_total)
+
+
+def _but_patient(bed: BedConfig) -> BedConfig:
+    """A bed's settings but its patient (a SIGHUP applies a change of patient in place: :meth:`Bed.set_patient`)."""
+    return dataclasses.replace(bed, patient="")
 
 
 def log_settings(cfg: Config, sources: Mapping[str, str], logger: logging.Logger = log) -> None:

@@ -11,11 +11,16 @@ source id) with the same channels and rate within ``keep_s`` (``signal.amplitude
 takes them (:meth:`LevelStore.take`) as its scaler's prior.
 A bed that lost its stream is not recorded again, so its levels age from the loss, as in the daemon.
 
+A bed whose patient is given (``[[beds]] patient``, ``--patient``: docs/daemon.md "A bed's patient") records the
+patient's digest (:func:`patient_digest`) with its levels: the same patient's levels are then taken up to
+:data:`SAME_PATIENT_S` old, the offline rule for a patient's files (:mod:`realtime.offline`); by a bed that names
+another patient or none, never, however recent; an entry without a patient keeps the ``keep_s`` rule.
+
 File (``<alert log without its suffix>.levels.json``)::
 
     {"format": "realtime-detect/levels/1",
      "beds": [{"name", "type", "source_id", "sfreq", "channels": [names scored], "wall_time": unix seconds,
-               "levels_uv": [µV or null]}]}
+               "levels_uv": [µV or null], "patient_sha256": hex or null (absent in files of before it)}]}
 
 Times are the wall clock (``time.time()``): the only clock two processes share. Levels older than ``keep_s``, or
 from the future (the clock was set back), are not used. A file that cannot be read is a warning (every bed then
@@ -24,6 +29,7 @@ waits for its own history), never a failed start.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -37,7 +43,20 @@ from realtime.alerts import replace_durably
 FORMAT = "realtime-detect/levels/1"
 SAVE_EVERY_S = 10.0  # a crash loses at most this much of the levels' drift (they move over minutes)
 
+# a bed's or a file's background levels are the same patient's this long after they were measured, when the patient
+# is known (a day of one patient's monitoring: an MRI, a transport, a night's files; docs/background.md "The same
+# patient's earlier file"): offline, a file naming the same patient; live, a bed whose patient is given
+SAME_PATIENT_S = 24 * 3600.0
+
 Device = tuple[str, str, str]  # (name, type, source_id)
+
+
+def patient_digest(patient: str) -> str | None:
+    """What the levels file keeps of a bed's patient (``""``: none given -> None): the SHA-256 of the identifier as
+    given, in hex. Not a secret (a short record number can be found from it by trying them all): the file is as
+    private as the configuration that names the patient; it only keeps the identifier out of the file's text."""
+    text = patient.strip()
+    return hashlib.sha256(f"realtime-detect patient:{text}".encode()).hexdigest() if text else None
 
 
 def levels_path(alert_log_path: str | Path) -> Path:
@@ -77,6 +96,7 @@ class LevelStore:
                     "channels": [str(c) for c in entry["channels"]],
                     "wall_time": float(entry["wall_time"]),
                     "levels_uv": levels,
+                    "patient_sha256": None if entry.get("patient_sha256") is None else str(entry["patient_sha256"]),
                 }
             except (KeyError, TypeError, ValueError) as exc:
                 self._beds = {}
@@ -84,9 +104,16 @@ class LevelStore:
         return None
 
     def record(
-        self, device: Device, sfreq: float, channels: Sequence[str], levels_uv: np.ndarray, wall_time: float
+        self,
+        device: Device,
+        sfreq: float,
+        channels: Sequence[str],
+        levels_uv: np.ndarray,
+        wall_time: float,
+        patient: str = "",
     ) -> None:
-        """A connected bed's levels now (``[len(channels)]``, NaN: none): kept for the next :meth:`save`."""
+        """A connected bed's levels now (``[len(channels)]``, NaN: none) and its ``patient`` (``""``: not given):
+        kept for the next :meth:`save`."""
         levels = [float(v) for v in np.asarray(levels_uv, dtype=np.float64)]
         if len(levels) != len(channels):
             raise ValueError(f"got {len(levels)} levels for {len(channels)} channels")
@@ -97,25 +124,41 @@ class LevelStore:
             "channels": list(channels),
             "wall_time": float(wall_time),
             "levels_uv": levels,
+            "patient_sha256": patient_digest(patient),
         }
 
+    def forget(self, device: Device) -> None:
+        """``device``'s bed has another patient now: its levels are not kept (written at the next :meth:`save`)."""
+        self._beds.pop(device, None)
+
+    def _max_age_s(self, entry: dict[str, Any], patient: str | None = None) -> float:
+        """How old ``entry``'s levels may be for a bed of ``patient`` (None: kept for whichever bed comes): ``keep_s``
+        for an entry without a patient; for a patient's, :data:`SAME_PATIENT_S` for that patient and -1 (never) for
+        a bed that names another patient or none (its patient may have been discharged)."""
+        recorded = entry.get("patient_sha256")
+        if recorded is None:
+            return self.keep_s
+        return SAME_PATIENT_S if patient is None or patient_digest(patient) == recorded else -1.0
+
     def take(
-        self, device: Device, sfreq: float, channels: Sequence[str], wall_time: float
+        self, device: Device, sfreq: float, channels: Sequence[str], wall_time: float, patient: str = ""
     ) -> tuple[np.ndarray, float] | None:
-        """``(levels_uv [len(channels)], age_s)`` for a bed that connected from ``device`` with ``channels`` at
-        ``sfreq``, when the levels are at most ``keep_s`` old; else None. Taken once: removed from the store."""
+        """``(levels_uv [len(channels)], age_s)`` for a bed of ``patient`` (``""``: not given) that connected from
+        ``device`` with ``channels`` at ``sfreq``, when the levels are at most ``keep_s`` old, or at most
+        :data:`SAME_PATIENT_S` when recorded for the same patient; never when recorded for a patient and the bed
+        names another or none; else None. Taken once: removed from the store."""
         entry = self._beds.pop(device, None)
         if entry is None or entry["sfreq"] != float(sfreq) or entry["channels"] != list(channels):
             return None
         age_s = wall_time - entry["wall_time"]
-        if not 0.0 <= age_s <= self.keep_s:
+        if not 0.0 <= age_s <= self._max_age_s(entry, patient):
             return None
         return np.array(entry["levels_uv"], dtype=np.float64), age_s
 
     def save(self, wall_time: float) -> None:
-        """Write the levels at most ``keep_s`` old (atomically), unless the file holds them already; ``OSError``
-        when it cannot be written."""
-        self._beds = {d: e for d, e in self._beds.items() if 0.0 <= wall_time - e["wall_time"] <= self.keep_s}
+        """Write the levels at most ``keep_s`` old, or :data:`SAME_PATIENT_S` for a patient's (atomically), unless
+        the file holds them already; ``OSError`` when it cannot be written."""
+        self._beds = {d: e for d, e in self._beds.items() if 0.0 <= wall_time - e["wall_time"] <= self._max_age_s(e)}
         beds = [
             {
                 "name": name,
@@ -125,6 +168,7 @@ class LevelStore:
                 "channels": e["channels"],
                 "wall_time": e["wall_time"],
                 "levels_uv": [round(v, 3) if math.isfinite(v) else None for v in e["levels_uv"]],
+                "patient_sha256": e["patient_sha256"],
             }
             for (name, type_, source_id), e in sorted(self._beds.items())
         ]

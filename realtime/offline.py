@@ -77,6 +77,7 @@ from realtime.config import (
     describe_settings,
     montage_warning,
 )
+from realtime.levels import SAME_PATIENT_S
 from realtime.messages import (
     Envelope,
     Sequencer,
@@ -99,10 +100,6 @@ PROGRESS_EVERY_S = 30.0
 # a file continues the one before it when it starts at most this long before that one's end: an EDF header's start
 # time has whole seconds (docs/background.md "Files that continue one another")
 CONTINUE_EARLY_S = 1.0
-# a file whose header names the same patient as the file before it takes that file's levels when it starts within
-# this long of that file's end, before or after it (a day of one patient's monitoring; docs/background.md "The same
-# patient's earlier file")
-SAME_PATIENT_S = 24 * 3600.0
 # words of a patient field that name no patient: EDF+'s X (not known) and what anonymisers and archives write instead
 # (CHB-MIT: "Surrogate Name")
 PATIENT_PLACEHOLDERS = frozenset(

@@ -63,3 +63,29 @@ def test_a_change_of_discover_is_applied_not_left_for_a_restart(tmp_path, caplog
     assert "discover: {'type': 'EEG', 'beds': {'amp-1': 'bed-1'}} -> {'type': 'EEG', 'beds': {'amp-1': 'bed-2'}}" in (
         caplog.text
     )
+
+
+def test_a_beds_new_patient_is_applied_in_place_even_beside_a_change_that_needs_a_restart(tmp_path, caplog):
+    """SIGHUP with another patient for a bed: applied to that bed (its levels forgotten: Bed.set_patient), not left
+    for a restart, also when the same bed's channels changed too (that part needs the restart); the log names the
+    bed, never the patient."""
+    before = '[[beds]]\nname = "amp-a"\npatient = "MRN-0001"\n[[beds]]\nname = "amp-b"\npatient = "MRN-0002"\n'
+    d, path = make(tmp_path, before)
+    path.write_text(
+        '[[beds]]\nname = "amp-a"\npatient = "MRN-0011"\n'
+        '[[beds]]\nname = "amp-b"\npatient = "MRN-0012"\ninclude = ["C*"]\n'
+    )
+    with caplog.at_level(logging.INFO, logger="realtime.daemon"):
+        assert d.reload() is True
+    assert [d.beds[b].config.patient for b in ("amp-a", "amp-b")] == ["MRN-0011", "MRN-0012"]
+    assert [b.patient for b in d.config.beds] == ["MRN-0011", "MRN-0012"]
+    assert d.beds["amp-b"].config.include is None and d.config.beds[1].include is None  # needs a restart
+    text = caplog.text
+    assert "bed amp-a: patient changed, its background levels forgotten" in text
+    assert "bed amp-b: patient changed" in text and "bed amp-b: BedConfig(" in text and "needs restart" in text
+    assert "MRN-" not in text
+    path.write_text(path.read_text())  # the same file again: nothing changes
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="realtime.daemon"):
+        assert d.reload() is True
+    assert "patient changed" not in caplog.text

@@ -239,13 +239,26 @@ def test_a_channel_scaled_by_under_a_tenth_is_not_reported_until_it_is_scaled_mo
         stop(outlet)
 
 
-@pytest.mark.parametrize(("away_s", "kept"), [(0.0, True), (8.0, False)])
-def test_a_reconnect_of_the_same_device_keeps_the_scaling_unless_it_was_away_longer_than_the_span(
-    toy_export, tmp_path, away_s, kept
+PATIENT = "MRN-0001"  # a bed's patient as a ward would give it (stream.patient)
+
+
+@pytest.mark.parametrize(
+    ("away_s", "patient", "other_device", "kept"),
+    [
+        (0.0, "", False, True),
+        (7.0, "", False, False),  # away longer than the span: who knows who is on the device now
+        (7.0, PATIENT, False, True),  # the bed's patient given: the patient's levels for up to a day
+        (0.0, "", True, False),  # another amplifier: another patient, perhaps
+        (0.0, PATIENT, True, True),  # the bed's patient moved to another amplifier with the same channels
+    ],
+)
+def test_a_reconnect_keeps_the_scaling_of_the_same_device_or_of_the_beds_patient(
+    toy_export, tmp_path, away_s, patient, other_device, kept
 ):
-    """A yanked cable (SIGKILL of the outlet) and the same device back: the scaler's levels are a prior, so the
-    channels are scaled from the first window after the reconnect; away longer than amplitude_span_s (6 s here)
-    it starts over (factors 1 until its history is ready again)."""
+    """A yanked cable (SIGKILL of the outlet) and the stream back: the scaler's levels are a prior, so the channels
+    are scaled from the first window after the reconnect, when the same device is back within amplitude_span_s
+    (6 s here), or when the bed's patient is given, within a day, from the same device or another one with the same
+    channels; else it starts over (factors 1 until its history is ready again)."""
     from rt_helpers import start_outlet, stop
 
     name, log_path = unique("reconnect"), tmp_path / "alerts.jsonl"
@@ -253,7 +266,13 @@ def test_a_reconnect_of_the_same_device_keeps_the_scaling_unless_it_was_away_lon
         name,
         log_path,
         model_path=toy_export,
-        stream={"name": name, "resolve_timeout_s": 0.2, "stale_after_s": 1.0},
+        stream={
+            "name": name,
+            "resolve_timeout_s": 0.2,
+            "stale_after_s": 1.0,
+            "patient": patient,
+            "lock_source": not other_device,
+        },
         signal=SCALING_SIGNAL,
     )
     args = ("--name", name, "--source-id", unique("amp"), "--amplitude", "100")
@@ -271,12 +290,14 @@ def test_a_reconnect_of_the_same_device_keeps_the_scaling_unless_it_was_away_lon
         stop(outlet)  # the yanked cable
         iterate_until("lost")
         time.sleep(away_s)
-        outlet = start_outlet(*args)
+        outlet = start_outlet(*args[:3], unique("amp") if other_device else args[3], *args[4:])
         iterate_until("restored")
         assert [m["state"] for m in _logged(log_path, "status.signal")].count("restored") == 1
         windows = d.windows_total
         factors = d.pipeline.scaler.factors()
         assert (factors < 0.5).all() if kept else (factors == 1).all(), factors
+        if patient or other_device:
+            return  # what follows is the same for every case
         deadline = time.monotonic() + 30.0
         while time.monotonic() < deadline and d.windows_total < windows + 5:
             d.iterate()
@@ -307,29 +328,44 @@ def levels_before_a_restart(toy_export, tmp_path_factory):
     return json.loads(log_path.with_suffix(".levels.json").read_text()), name, source
 
 
-@pytest.mark.parametrize(("case", "age_s"), [("back at once", 1.0), ("levels too old", 7.0), ("another device", 1.0)])
-def test_a_restart_of_the_daemon_keeps_the_scaling_of_the_same_device(
-    toy_export, tmp_path, levels_before_a_restart, case, age_s
+@pytest.mark.parametrize(
+    ("case", "age_s", "recorded_for", "patient", "kept"),
+    [
+        ("back at once", 1.0, "", "", True),
+        ("levels too old", 7.0, "", "", False),
+        ("another device", 1.0, "", "", False),
+        ("the same patient, older than the span", 7.0, PATIENT, PATIENT, True),
+        ("another patient, at once", 1.0, PATIENT, "MRN-0002", False),
+        ("the bed names no patient now", 1.0, PATIENT, "", False),
+    ],
+)
+def test_a_restart_of_the_daemon_keeps_the_scaling_of_the_same_device_or_patient(
+    toy_export, tmp_path, levels_before_a_restart, case, age_s, recorded_for, patient, kept
 ):
     """The daemon stopped and started again (an upgrade, a crash): the levels it wrote beside its alert log scale the
     same device's channels from the first window after the restart; levels older than amplitude_span_s (6 s here),
-    or another device (source id), start without them (factors 1 until the history is ready)."""
+    or another device (source id), start without them (factors 1 until the history is ready). Levels recorded for a
+    bed's patient are the patient's for up to a day, and never another patient's or a bed's that names none."""
     import json
 
     from rt_helpers import start_outlet, stop
+
+    from realtime.levels import patient_digest
 
     doc, name, source = levels_before_a_restart
     (bed,) = doc["beds"]
     assert (bed["name"], bed["source_id"], bed["channels"]) == (name, source, ["C0", "C1", "C2", "C3"])
     assert all(level > 50 for level in bed["levels_uv"])  # a 100 µV sine's level, above the limit of 20
+    assert bed["patient_sha256"] is None  # no patient given
     log_path = tmp_path / "alerts.jsonl"  # the same state directory as before the restart, its time set by the test
-    log_path.with_suffix(".levels.json").write_text(
-        json.dumps({**doc, "beds": [{**bed, "wall_time": time.time() - age_s}]})
-    )
+    bed = {**bed, "wall_time": time.time() - age_s, "patient_sha256": patient_digest(recorded_for)}
+    log_path.with_suffix(".levels.json").write_text(json.dumps({**doc, "beds": [bed]}))
     outlet = start_outlet(
         "--name", name, "--source-id", unique("amp") if case == "another device" else source, "--amplitude", "100"
     )
-    d = _quality_daemon(name, log_path, model_path=toy_export, signal=SCALING_SIGNAL)
+    d = _quality_daemon(
+        name, log_path, model_path=toy_export, signal=SCALING_SIGNAL, stream={"name": name, "patient": patient}
+    )
     try:
         d.start()
         deadline = time.monotonic() + 30.0
@@ -337,10 +373,58 @@ def test_a_restart_of_the_daemon_keeps_the_scaling_of_the_same_device(
             d.iterate()
         assert d.windows_total == 0
         factors = d.pipeline.scaler.factors()
-        assert (factors < 0.5).all() if case == "back at once" else (factors == 1).all(), factors
+        assert (factors < 0.5).all() if kept else (factors == 1).all(), factors
     finally:
         d.shutdown()
         stop(outlet)
+
+
+def test_a_new_patient_given_by_sighup_forgets_the_beds_levels_and_is_never_logged(toy_export, tmp_path, caplog):
+    """SIGHUP with another patient for the bed (a discharge and an admission on the same amplifier): applied in
+    place, no restart; the scaler forgets its levels (factors 1) and learns the new patient's; the levels file no
+    longer keeps the old patient's for a restart; no log line, message or levels file shows either patient."""
+    import json
+    import logging
+
+    from rt_helpers import start_outlet, stop
+
+    from realtime.config import load_config
+    from realtime.levels import patient_digest
+
+    name, log_path, path = unique("admission"), tmp_path / "alerts.jsonl", tmp_path / "detect.toml"
+    sections = (
+        f'[model]\npath = "{toy_export}"\nbackend = "litert"\n[metrics]\nenabled = false\n'
+        f'[alerts]\nendpoint = "tcp://127.0.0.1:*"\nreplay_endpoint = ""\nlog_path = "{log_path}"\n[signal]\n'
+        + "".join(f"{k} = {json.dumps(v)}\n" for k, v in SCALING_SIGNAL.items())
+    )
+    path.write_text(f'[stream]\nname = "{name}"\nresolve_timeout_s = 0.2\npatient = "{PATIENT}"\n{sections}')
+    d = Daemon(load_config(path), config_path=path, env={})
+    outlet = start_outlet("--name", name, "--source-id", unique("amp"), "--amplitude", "100")
+    try:
+        with caplog.at_level(logging.DEBUG):
+            d.start()
+            _first_quality_message(d, log_path)
+            assert (d.pipeline.scaler.factors() < 0.5).all()
+            d._save_levels()
+            (bed,) = json.loads(log_path.with_suffix(".levels.json").read_text())["beds"]
+            assert bed["patient_sha256"] == patient_digest(PATIENT)
+            path.write_text(f'[stream]\nname = "{name}"\nresolve_timeout_s = 0.2\npatient = "MRN-0002"\n{sections}')
+            assert d.reload() is True
+            assert d.config.stream.patient == "MRN-0002" and d.beds[""].config.patient == "MRN-0002"
+            assert (d.pipeline.scaler.factors() == 1).all()  # forgotten at once
+            d._save_levels()  # nothing of the new patient measured yet, the old patient's entry gone
+            assert json.loads(log_path.with_suffix(".levels.json").read_text())["beds"] == []
+            windows = d.windows_total
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline and d.windows_total < windows + 5:
+                d.iterate()
+            assert (d.pipeline.scaler.factors() < 0.5).all()  # the new patient's own levels
+    finally:
+        d.shutdown()
+        stop(outlet)
+    said = caplog.text + log_path.read_text() + log_path.with_suffix(".levels.json").read_text()
+    assert "patient changed" in caplog.text and "needs restart" not in caplog.text
+    assert PATIENT not in said and "MRN-0002" not in said
 
 
 def test_levels_that_cannot_be_written_are_a_warning_once_and_the_daemon_goes_on(toy_export, tmp_path, caplog):

@@ -106,3 +106,48 @@ def test_the_beds_of_a_daemon_are_spread_over_the_hop():
     assert d.next_phase() == pytest.approx(0.472, abs=1e-3)  # a bed added later (discovery, reload) takes the next
     alone = Daemon(build_config({"stream": {"name": "EEG"}}), env={})
     assert [b.phase for b in alone.beds.values()] == [0.0]
+
+
+def test_a_beds_patient_is_checked_and_never_shown():
+    """``patient`` (``[stream]`` for the one bed, each ``[[beds]]``' own, ``--patient``): validated, kept, and shown
+    by the configuration's logs and errors as given-or-not only."""
+    from realtime.config import PATIENT_SHOWN, config_to_dict
+
+    cfg = build_config({"beds": [{"name": "a", "patient": "MRN-0001"}, {"name": "b"}]})
+    assert [b.patient for b in static_beds(cfg)] == ["MRN-0001", ""]
+    assert "MRN-0001" not in repr(cfg) and "MRN-0001" not in str(config_to_dict(cfg))
+    assert [b.get("patient") for b in config_to_dict(cfg)["beds"]] == [PATIENT_SHOWN, None]
+    (one,) = static_beds(build_config({}, {"stream.name": "bed1", "stream.patient": "MRN-0002"}))
+    assert one.patient == "MRN-0002"
+    with pytest.raises(ConfigError) as err:
+        build_config(
+            {
+                "stream": {"patient": "MRN-0003"},
+                "beds": [{"name": "a", "patient": " MRN-0004"}, {"patient": 1234567}, {"name": "c", "patient": 99}],
+            }
+        )
+    text = str(err.value)
+    for part in (
+        "stream.patient: names the patient of the one stream; with [[beds]] give each bed its own patient",
+        "beds[a].patient: expected printable text without surrounding spaces, got 9 characters",
+        "beds[1]: give at least one of name, type, source_id, got {'patient': '(given)'}",
+        "beds[2].patient: expected a string, got int (a patient is not shown)",
+    ):
+        assert part in text, (part, text)
+    assert not any(secret in text for secret in ("MRN-0003", "MRN-0004", "1234567", "99"))
+
+
+def test_patient_on_the_command_line_names_the_one_bed_only(capsys):
+    from realtime.cli import detect_main
+
+    assert overrides_from(build_detect_parser().parse_args(["--stream", "b", "--patient", "MRN-0001"])) == {
+        "stream.name": "b",
+        "stream.patient": "MRN-0001",
+    }
+    for argv, said in (
+        (["--stream", "a", "--stream", "b", "--patient", "P"], "--patient names one bed's patient"),
+        (["--file", "x.edf", "--patient", "P"], "--patient is for live runs"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            detect_main(argv)
+        assert exc.value.code == 2 and said in capsys.readouterr().err

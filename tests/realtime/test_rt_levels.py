@@ -87,3 +87,53 @@ def test_errors_quote_the_values(tmp_path):
     with pytest.raises(ValueError, match="got 2 levels for 3 channels"):
         LevelStore(tmp_path / "x.json", 1.0).record(DEVICE, 256.0, CHANNELS, np.ones(2), T0)
     assert levels_path("/var/lib/realtime-detect/alerts.jsonl").name == "alerts.levels.json"
+
+
+def test_a_patients_levels_are_kept_a_day_for_that_patient_and_never_for_another(tmp_path):
+    """A bed whose patient is given: its levels are taken up to a day old by a bed of the same patient, never by a
+    bed that names another patient or none, however recent; the file keeps the patient's digest, not the patient."""
+    from realtime.levels import SAME_PATIENT_S, patient_digest
+
+    store = LevelStore(tmp_path / "alerts.levels.json", 300.0)
+    store.record(DEVICE, 256.0, CHANNELS, np.array([120.0, 80.5, 60.0]), T0, patient="MRN-0001")
+    store.save(T0 + SAME_PATIENT_S - 1)  # kept beyond keep_s
+    text = store.path.read_text()
+    assert "MRN-0001" not in text
+    assert json.loads(text)["beds"][0]["patient_sha256"] == patient_digest("MRN-0001") != patient_digest("MRN-0002")
+
+    def after_restart() -> LevelStore:
+        s = LevelStore(store.path, 300.0)
+        assert s.load() is None
+        return s
+
+    assert after_restart().take(DEVICE, 256.0, CHANNELS, T0 + 1.0, patient="MRN-0002") is None
+    assert after_restart().take(DEVICE, 256.0, CHANNELS, T0 + 1.0) is None  # the bed names no patient now
+    assert after_restart().take(DEVICE, 256.0, CHANNELS, T0 + SAME_PATIENT_S + 1, patient="MRN-0001") is None
+    levels, age_s = after_restart().take(DEVICE, 256.0, CHANNELS, T0 + SAME_PATIENT_S - 1, patient="MRN-0001")
+    np.testing.assert_array_equal(levels, [120.0, 80.5, 60.0])
+    assert age_s == SAME_PATIENT_S - 1
+    store.save(T0 + SAME_PATIENT_S + 1)  # a day old: dropped
+    assert json.loads(store.path.read_text())["beds"] == []
+
+
+def test_levels_of_no_patient_keep_the_devices_rule_and_forget_drops_an_entry(tmp_path):
+    store = saved(tmp_path)  # recorded without a patient (as files written before patients were given)
+    doc = json.loads(store.path.read_text())
+    del doc["beds"][0]["patient_sha256"]
+    store.path.write_text(json.dumps(doc))
+    later = LevelStore(store.path, 300.0)
+    assert later.load() is None
+    assert later.take(DEVICE, 256.0, CHANNELS, T0 + 301, patient="MRN-0001") is None  # keep_s, patient or not
+    later = LevelStore(store.path, 300.0)
+    later.load()
+    assert later.take(DEVICE, 256.0, CHANNELS, T0 + 299, patient="MRN-0001") is not None
+    store.forget(DEVICE)  # the bed's patient changed
+    store.save(T0 + 1)
+    assert json.loads(store.path.read_text())["beds"] == []
+
+
+def test_a_patients_digest_is_none_for_no_patient():
+    from realtime.levels import patient_digest
+
+    assert patient_digest("") is None and patient_digest("  ") is None
+    assert len(patient_digest("MRN-0001") or "") == 64
