@@ -24,9 +24,6 @@ seizures").
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import os
 import re
 from pathlib import Path
@@ -34,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.background import Edited
-from experiments.rhythmic import onsets
+from experiments.rhythmic import onsets, study_args, study_setup, write_report
 from realtime.recordings import RecordingInfo
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -198,37 +195,17 @@ def table(res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from realtime.config import apply_model_settings, load_config
-    from realtime.model import default_model_path, load_detector
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("export", nargs="?", default=str(default_model_path()))
-    ap.add_argument("--background", default="../shared/data/background")
-    ap.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "config" / "realtime-detect.toml"))
-    ap.add_argument("--persons", type=int, default=6)
-    ap.add_argument("--backend", default="auto")
-    ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
+    ap = study_args(__doc__.splitlines()[0], KINDS)
     ap.add_argument("--amplitudes", nargs="+", type=float, default=list(AMPLITUDES_UV))
-    ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
-    for noisy in ("realtime.offline", "realtime.model", "realtime.recordings", "realtime.pipeline", "absl"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    det = load_detector(args.export, backend=args.backend)
-    config = apply_model_settings(load_config(args.config), getattr(det, "settings", None))[0]
-    root = Path(args.background) / "eegmmidb"
-    files = [p / f"{p.name}R03.edf" for p in sorted(root.iterdir())[: args.persons]]
+    det, config, files, head = study_setup(args)
     res = {
-        "export": args.export,
-        "model_version": det.model_version,
-        "backend": det.backend,
+        **head,
         "montage": config.signal.montage,
         "files": [str(f) for f in files],
         **study(files, det, config, kinds=args.kinds, amplitudes=args.amplitudes),
     }
-    print(table(res))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2))
-    return 0
+    return write_report(res, table(res), args.json)
 
 
 if __name__ == "__main__":

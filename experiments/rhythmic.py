@@ -34,10 +34,12 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from evaluation.background import Edited
+from realtime.config import Config
 from realtime.recordings import RecordingInfo
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -155,37 +157,56 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    from realtime.config import apply_model_settings, load_config
-    from realtime.model import default_model_path, load_detector
+def study_args(description: str, kinds) -> argparse.ArgumentParser:
+    """The arguments of a study on real background (this one's, ``experiments.clinical_patterns``'): the export,
+    the corpus, the config, how many persons, the backend, which ``kinds``, the JSON to write."""
+    from realtime.model import default_model_path
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("export", nargs="?", default=str(default_model_path()))
     ap.add_argument("--background", default="../shared/data/background")
     ap.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "config" / "realtime-detect.toml"))
     ap.add_argument("--persons", type=int, default=6)
-    ap.add_argument("--seconds", type=float, default=90.0)
     ap.add_argument("--backend", default="auto")
-    ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
+    ap.add_argument("--kinds", nargs="+", default=list(kinds), choices=list(kinds))
     ap.add_argument("--json", default="")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def study_setup(args: argparse.Namespace) -> tuple[Any, Config, list[Path], dict]:
+    """``(detector, config, files, report head)`` for :func:`study_args`' arguments: the export loaded, the config
+    with its card's settings (as the daemon runs), the third eegmmidb recording of the first ``--persons``."""
+    from realtime.config import apply_model_settings, load_config
+    from realtime.model import load_detector
+
     for noisy in ("realtime.offline", "realtime.model", "realtime.recordings", "realtime.pipeline", "absl"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     det = load_detector(args.export, backend=args.backend)
     config = apply_model_settings(load_config(args.config), getattr(det, "settings", None))[0]
     root = Path(args.background) / "eegmmidb"
     files = [p / f"{p.name}R03.edf" for p in sorted(root.iterdir())[: args.persons]]
+    head = {"export": args.export, "model_version": det.model_version, "backend": det.backend}
+    return det, config, files, head
+
+
+def write_report(res: dict, text: str, json_path: str) -> int:
+    print(text)
+    if json_path:
+        Path(json_path).write_text(json.dumps(res, indent=2))
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = study_args(__doc__.splitlines()[0], KINDS)
+    ap.add_argument("--seconds", type=float, default=90.0)
+    args = ap.parse_args(argv)
+    det, config, files, head = study_setup(args)
     res = {
-        "export": args.export,
-        "model_version": det.model_version,
-        "backend": det.backend,
+        **head,
         "artefact": {"start_s": ARTEFACT_START_S, "seconds": ARTEFACT_S, "counted_until_s_after": SETTLE_AFTER_S},
         **study(files, det, config, args.seconds, kinds={k: KINDS[k] for k in args.kinds}),
     }
-    print(table(res))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2))
-    return 0
+    return write_report(res, table(res), args.json)
 
 
 if __name__ == "__main__":

@@ -447,10 +447,12 @@ class Bed:
             if patients_levels is not None:
                 self._pipeline.carry_background(patients_levels)
                 log.info("%s: %s", self.describe(), KEPT_FOR_PATIENT)
+                detail += f"; {KEPT_FOR_PATIENT}"
         elif (away_s := time.monotonic() - self._lost_at) > self.background_keep_s:
             self._pipeline.forget_background()
         elif away_s > self._pipeline.background_keep_s:
             log.info("%s: back after %.0f s; %s", self.describe(), away_s, KEPT_FOR_PATIENT)
+            detail += f"; {KEPT_FOR_PATIENT}"
         m = self.daemon._metrics
         m.stream_reconnects.labels(stream=self.stream_label).inc()
         m.stream_connected.labels(stream=self.stream_label).set(1)
