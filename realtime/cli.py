@@ -91,7 +91,7 @@ def build_detect_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--patient",
         metavar="ID",
-        help="who is in the bed, e.g. a record number (stream.patient; never logged or published): its background "
+        help="who is in the bed, a token of this admission (stream.patient; never logged or published): its background "
         "levels are kept for up to a day across a lost stream or a restart, and forgotten when it changes",
     )
     g = ap.add_argument_group("channels (live and --file)")

@@ -52,10 +52,11 @@ class StreamConfig:
     # (a second amplifier, a replay) is not taken over when the first one dies. false = any stream that
     # matches name/type/source_id may replace it (the old behaviour).
     lock_source: bool = True
-    # Who is in the bed (a record number or the ward's own pseudonym; "" = not given): the bed's background levels
-    # are then kept for up to a day across a lost stream, another amplifier with the same channels and a restart,
-    # and forgotten when it changes (SIGHUP applies it). Never logged, published or exported (docs/daemon.md "A
-    # bed's patient"). The one stream's; with [[beds]], each bed's own `patient`.
+    # Who is in the bed ("" = not given): a token of this admission, better not the record number (the file is
+    # readable by every user of the host). The bed's background levels are then kept for up to a day across a lost
+    # stream, another amplifier with the same channels and a restart, and forgotten when it changes (SIGHUP applies
+    # it). Never logged, published or exported (docs/daemon.md "A bed's patient"). The one stream's; with [[beds]],
+    # each bed's own `patient`.
     patient: str = field(default="", repr=False)
 
 
