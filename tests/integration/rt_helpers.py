@@ -160,6 +160,55 @@ def read_log(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def logged(path: str | Path, topic: str) -> list[dict]:
+    """The messages of ``topic`` (``"status.signal"``, ``"seizure.onset"`` ...) in an alert log, oldest first."""
+    return [m for m in read_log(path) if m["type"] == topic]
+
+
+def first_quality_message(daemon: Any, log_path: Path, timeout_s: float = 30.0) -> dict:
+    """Iterate an in-process daemon until it logs a status.signal "quality" message; return the first one."""
+
+    def quality():
+        return [m for m in logged(log_path, "status.signal") if m["state"] == "quality"]
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not quality():
+        daemon.iterate()
+    (msg,) = quality()[:1]
+    return msg
+
+
+# a short history and a limit of 20 µV: the scaling tests see the scaler at work within seconds
+SCALING_SIGNAL = {
+    "amplitude_min_s": 3.0,
+    "amplitude_span_s": 6.0,
+    "background_min_s": 3.0,
+    "background_limit_uv": 20.0,
+    "montage": "as_recorded",
+}
+
+
+def quality_daemon(name: str, log_path: Path, **sections: Any) -> Any:
+    """An in-process daemon (not started) of the toy export ``model_path`` on the stream ``name``: LiteRT, no
+    metrics, the alert log at ``log_path``, channels as recorded; ``sections`` replace whole config sections."""
+    from realtime.config import build_config
+    from realtime.daemon import Daemon
+
+    return Daemon(
+        build_config(
+            {
+                "stream": {"name": name, "resolve_timeout_s": 0.2},
+                "model": {"path": str(sections.pop("model_path")), "backend": "litert"},
+                "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "", "log_path": str(log_path)},
+                "metrics": {"enabled": False},
+                "signal": {"montage": "as_recorded"},  # channel names as recorded in the quality reports
+                **sections,
+            }
+        ),
+        env={},
+    )
+
+
 def scrape(url: str) -> dict[tuple[str, tuple], float]:
     """A real scrape of a Prometheus endpoint: ``(sample name, sorted label items) -> value``."""
     from prometheus_client.parser import text_string_to_metric_families
