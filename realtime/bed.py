@@ -382,7 +382,8 @@ class Bed:
             return None
         if time.monotonic() - self._lost_at > self.background_keep_s:
             return None
-        return self.pipeline.background_levels()
+        levels = self.pipeline.background_levels()
+        return levels if _any_level(levels) else None  # none kept (scaling off, or the patient changed meanwhile)
 
     def set_patient(self, patient: str) -> bool:
         """SIGHUP: who is in the bed now (``""``: not given). When it changed (another patient, one given where none
@@ -450,7 +451,7 @@ class Bed:
                 detail += f"; {KEPT_FOR_PATIENT}"
         elif (away_s := time.monotonic() - self._lost_at) > self.background_keep_s:
             self._pipeline.forget_background()
-        elif away_s > self._pipeline.background_keep_s:
+        elif away_s > self._pipeline.background_keep_s and _any_level(self._pipeline.background_levels()):
             log.info("%s: back after %.0f s; %s", self.describe(), away_s, KEPT_FOR_PATIENT)
             detail += f"; {KEPT_FOR_PATIENT}"
         m = self.daemon._metrics
@@ -697,3 +698,8 @@ class Bed:
 def implicit(config: BedConfig) -> bool:
     """The one bed of a ``[stream]`` section (no label of its own)."""
     return config.bed == IMPLICIT_BED
+
+
+def _any_level(levels: np.ndarray | None) -> bool:
+    """Whether a pipeline's :meth:`~realtime.pipeline.Pipeline.background_levels` hold any channel's level."""
+    return levels is not None and bool(np.isfinite(levels).any())

@@ -234,9 +234,15 @@ class DiscoverConfig:
 
     type: str = ""  # "" = no discovery
     beds: tuple[tuple[str, str], ...] = ()  # (source id, bed label) pairs
+    # (source id, patient) pairs ([discover.patients]): who is on each amplifier (StreamConfig.patient)
+    patients: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def label(self, source_id: str) -> str:
         return dict(self.beds).get(source_id, source_id)
+
+    def patient(self, source_id: str) -> str:
+        """The patient of the bed discovered with ``source_id`` (``[discover.patients]``; ``""``: not given)."""
+        return dict(self.patients).get(source_id, "")
 
 
 @dataclass(frozen=True)
@@ -394,10 +400,12 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
     )
     check(
         not (s.patient.strip() and (cfg.beds or cfg.discover.type)),
-        "stream.patient: names the patient of the one stream; with [[beds]] give each bed its own patient "
-        "(discovered beds have none)",
+        "stream.patient: names the patient of the one stream; with [[beds]] give each bed its own patient, with "
+        "discovery [discover.patients]",
     )
-    for where, patient in [("stream.patient", s.patient)] + [(f"beds[{b.bed}].patient", b.patient) for b in cfg.beds]:
+    given = [("stream.patient", s.patient)] + [(f"beds[{b.bed}].patient", b.patient) for b in cfg.beds]
+    given += [(f"discover.patients.{sid}", patient) for sid, patient in cfg.discover.patients]
+    for where, patient in given:
         check(
             patient == patient.strip() and patient.isprintable(),
             f"{where}: expected printable text without surrounding spaces, got {len(patient)} characters",
@@ -571,15 +579,16 @@ def _parse_beds(raw: Any, errors: list[str]) -> tuple[BedConfig, ...]:
 
 
 def _parse_discover(raw: Any, type_flag: Any, errors: list[str], sources: dict[str, str]) -> DiscoverConfig:
-    """``[discover]`` (``type``, ``[discover.beds]`` source id -> label) and ``--type`` without a name."""
+    """``[discover]`` (``type``, ``[discover.beds]`` source id -> label, ``[discover.patients]`` source id ->
+    patient) and ``--type`` without a name."""
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         errors.append(f"[discover]: expected a table, got {raw!r}")
         raw = {}
     for key in raw:
-        if key not in ("type", "beds"):
-            errors.append(f"unknown key discover.{key} (known: type, beds)")
+        if key not in ("type", "beds", "patients"):
+            errors.append(f"unknown key discover.{key} (known: type, beds, patients)")
         else:
             sources[f"discover.{key}"] = SOURCE_FILE
     type_ = raw.get("type", "")
@@ -602,7 +611,17 @@ def _parse_discover(raw: Any, type_flag: Any, errors: list[str], sources: dict[s
     repeated = sorted({b for b in shown if shown.count(b) > 1})
     if repeated:
         errors.append(f"discover.beds: every bed needs its own label, got {repeated!r} more than once")
-    return DiscoverConfig(type=type_, beds=tuple(pairs))
+    given = raw.get("patients", {})
+    patients: list[tuple[str, str]] = []
+    if not isinstance(given, Mapping):
+        errors.append(f"discover.patients: expected a table of source id = patient, got {type(given).__name__}")
+    else:
+        for sid, patient in given.items():
+            if isinstance(patient, str):
+                patients.append((str(sid), patient))
+            else:
+                errors.append(f"discover.patients.{sid}: expected a string, got {_shown_invalid('patient', patient)}")
+    return DiscoverConfig(type=type_, beds=tuple(pairs), patients=tuple(patients))
 
 
 def build_config(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> Config:
@@ -799,8 +818,10 @@ def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
             {k: shown_value(k, v) for k, v in dataclasses.asdict(b).items() if v is not None and (k != "patient" or v)}
             for b in cfg.beds
         ]
-    if cfg.discover.type or cfg.discover.beds:
+    if cfg.discover.type or cfg.discover.beds or cfg.discover.patients:
         out["discover"] = {"type": cfg.discover.type, "beds": dict(cfg.discover.beds)}
+        if cfg.discover.patients:
+            out["discover"]["patients"] = {sid: shown_value("patient", p) for sid, p in cfg.discover.patients}
     return out
 
 

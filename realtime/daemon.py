@@ -80,6 +80,7 @@ from realtime.config import (
     BedConfig,
     Config,
     ConfigError,
+    DiscoverConfig,
     apply_model_settings,
     config_to_dict,
     describe_settings,
@@ -615,7 +616,8 @@ class Daemon:
             label = dc.label(sid)
             if label in labels:  # a bed label the map gives twice, or a stream's source id equal to a label
                 label = sid
-            new.append((BedConfig(bed=label, type=dc.type, source_id=sid), f"discovered {info.name()!r}"))
+            bed = BedConfig(bed=label, type=dc.type, source_id=sid, patient=dc.patient(sid))
+            new.append((bed, f"discovered {info.name()!r}"))
             known.add(sid)
             labels.add(label)
         self._add_beds(new)
@@ -825,7 +827,7 @@ class Daemon:
                 keys = RELOADABLE.get(name, ())
                 ok = name in RELOADABLE and (keys is None or f.name in keys)
                 (applied if ok else ignored).append(f"{name}.{f.name}: {va!r} -> {vb!r}")
-        if old.discover != new.discover:
+        if _but_patients(old.discover) != _but_patients(new.discover):
             applied.append(
                 f"discover: {config_to_dict(old).get('discover')!r} -> {config_to_dict(new).get('discover')!r}"
             )
@@ -858,8 +860,10 @@ class Daemon:
         self.config = dataclasses.replace(new, stream=stream, alerts=alerts, beds=tuple(beds_now.values()), **keep)
         self.setting_sources.update({k: v for k, v in sources.items() if k.startswith("decision.")})
         self._reload_beds(beds_before, beds_now, applied)
-        patients = {b.bed: b.patient for b in static_beds(self.config)}  # discovered beds have none to change
+        patients = {b.bed: b.patient for b in static_beds(self.config)}
         for label, bed in self.beds.items():
+            if label not in patients and self.config.discover.type:  # discovered: [discover.patients]
+                patients[label] = self.config.discover.patient(bed.spec.source_id)
             if label in patients and bed.set_patient(patients[label]):
                 applied.append(f"bed {label or '(stream)'}: patient changed, its background levels forgotten")
         if new.discover.type != old.discover.type and self.publisher is not None:
@@ -996,6 +1000,11 @@ class Daemon:
         if self.metrics is not None:
             self._metrics.close()
         log.info("stopped after %d windows", self.windows_total)
+
+
+def _but_patients(discover: DiscoverConfig) -> DiscoverConfig:
+    """``[discover]`` but its patients (applied to the discovered beds in place, said without them)."""
+    return dataclasses.replace(discover, patients=())
 
 
 def _but_patient(bed: BedConfig) -> BedConfig:

@@ -71,22 +71,24 @@ PATIENT = "adm-0001"  # a bed's patient as a ward would give it (stream.patient)
 
 
 @pytest.mark.parametrize(
-    ("away_s", "patient", "other_device", "kept"),
+    ("away_s", "patient", "other_device", "readmitted", "kept"),
     [
-        (0.0, "", False, True),
-        (7.0, "", False, False),  # away longer than the span: who knows who is on the device now
-        (7.0, PATIENT, False, True),  # the bed's patient given: the patient's levels for up to a day
-        (0.0, "", True, False),  # another amplifier: another patient, perhaps
-        (0.0, PATIENT, True, True),  # the bed's patient moved to another amplifier with the same channels
+        (0.0, "", False, False, True),
+        (7.0, "", False, False, False),  # away longer than the span: who knows who is on the device now
+        (7.0, PATIENT, False, False, True),  # the bed's patient given: the patient's levels for up to a day
+        (0.0, "", True, False, False),  # another amplifier: another patient, perhaps
+        (0.0, PATIENT, True, False, True),  # the bed's patient moved to another amplifier with the same channels
+        (7.0, PATIENT, False, True, False),  # another patient given while the stream was lost (a SIGHUP)
     ],
 )
 def test_a_reconnect_keeps_the_scaling_of_the_same_device_or_of_the_beds_patient(
-    toy_export, tmp_path, away_s, patient, other_device, kept
+    toy_export, tmp_path, away_s, patient, other_device, readmitted, kept
 ):
     """A yanked cable (SIGKILL of the outlet) and the stream back: the scaler's levels are a prior, so the channels
     are scaled from the first window after the reconnect, when the same device is back within amplitude_span_s
     (6 s here), or when the bed's patient is given, within a day, from the same device or another one with the same
-    channels; else it starts over (factors 1 until its history is ready again)."""
+    channels; else it starts over (factors 1 until its history is ready again), also when the same device is back
+    but the bed has another patient now (and nothing says the old patient's levels were kept)."""
     from rt_helpers import start_outlet, stop
 
     name, log_path = unique("reconnect"), tmp_path / "alerts.jsonl"
@@ -117,6 +119,8 @@ def test_a_reconnect_keeps_the_scaling_of_the_same_device_or_of_the_beds_patient
         assert (d.pipeline.scaler.factors() < 0.5).all()
         stop(outlet)  # the yanked cable
         iterate_until("lost")
+        if readmitted:
+            assert d.beds[""].set_patient("adm-0002")  # what a SIGHUP with another patient calls
         time.sleep(away_s)
         outlet = start_outlet(*args[:3], unique("amp") if other_device else args[3], *args[4:])
         iterate_until("restored")
@@ -126,7 +130,7 @@ def test_a_reconnect_keeps_the_scaling_of_the_same_device_or_of_the_beds_patient
         windows = d.windows_total
         factors = d.pipeline.scaler.factors()
         assert (factors < 0.5).all() if kept else (factors == 1).all(), factors
-        if patient or other_device:
+        if patient or other_device or readmitted:
             return  # what follows is the same for every case
         deadline = time.monotonic() + 30.0
         while time.monotonic() < deadline and d.windows_total < windows + 5:
@@ -279,3 +283,35 @@ def test_levels_that_cannot_be_written_are_a_warning_once_and_the_daemon_goes_on
         assert (tmp_path / "alerts.levels.json").exists()
     finally:
         d.shutdown()
+
+
+def test_a_discovered_beds_patient_comes_from_discover_patients_and_a_sighup_changes_it(toy_export, tmp_path, caplog):
+    """``[discover.patients]`` maps an amplifier's source id to who is on it: the bed discovered on that amplifier
+    has that patient, and a SIGHUP with another one applies it in place (its levels forgotten), said without either
+    patient and without a ``discover:`` change."""
+    import logging
+
+    from rt_helpers import start_outlet, stop, toy_sections, write_config
+
+    from realtime.config import load_config
+
+    kind, sid, log_path, path = unique("EEGP"), unique("amp"), tmp_path / "alerts.jsonl", tmp_path / "detect.toml"
+    sections = toy_sections(toy_export, log_path, metrics={"enabled": False}, discover={"type": kind})
+    write_config(path, sections, {"discover.patients": {sid: PATIENT}})
+    d = Daemon(load_config(path), config_path=path, env={})
+    outlet = start_outlet("--name", unique("disc"), "--type", kind, "--source-id", sid)
+    try:
+        with caplog.at_level(logging.INFO):
+            d.start()
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline and sid not in d.beds:
+                d.iterate()
+            assert d.beds[sid].config.patient == PATIENT
+            write_config(path, sections, {"discover.patients": {sid: "adm-0002"}})
+            assert d.reload() is True
+            assert d.beds[sid].config.patient == "adm-0002"
+    finally:
+        d.shutdown()
+        stop(outlet)
+    assert f"bed {sid}: patient changed, its background levels forgotten" in caplog.text
+    assert "discover:" not in caplog.text and PATIENT not in caplog.text and "adm-0002" not in caplog.text

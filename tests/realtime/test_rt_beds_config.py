@@ -151,3 +151,20 @@ def test_patient_on_the_command_line_names_the_one_bed_only(capsys):
         with pytest.raises(SystemExit) as exc:
             detect_main(argv)
         assert exc.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_discovered_beds_take_their_patient_from_discover_patients_never_shown():
+    from realtime.config import PATIENT_SHOWN, config_to_dict
+
+    cfg = build_config({"discover": {"type": "EEG", "patients": {"amp-1": "adm-0001"}}})
+    assert cfg.discover.patient("amp-1") == "adm-0001" and cfg.discover.patient("amp-2") == ""
+    assert config_to_dict(cfg)["discover"]["patients"] == {"amp-1": PATIENT_SHOWN}
+    assert "adm-0001" not in repr(cfg)
+    with pytest.raises(ConfigError) as err:
+        build_config({"discover": {"type": "EEG", "patients": {"amp-1": 1234567, "amp-2": "adm-0002 "}}})
+    text = str(err.value)
+    assert "discover.patients.amp-1: expected a string, got int (a patient is not shown)" in text
+    assert "discover.patients.amp-2: expected printable text without surrounding spaces, got 9 characters" in text
+    assert "1234567" not in text and "adm-0002" not in text
+    with pytest.raises(ConfigError, match=r"discover\.patients: expected a table of source id = patient, got list"):
+        build_config({"discover": {"type": "EEG", "patients": ["adm-0001"]}})
