@@ -24,6 +24,7 @@ seizures").
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -32,6 +33,7 @@ import numpy as np
 
 from evaluation.background import Edited
 from experiments.rhythmic import onsets, study_args, study_setup, write_report
+from realtime.config import MONTAGES
 from realtime.recordings import RecordingInfo
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -197,8 +199,11 @@ def table(res: dict) -> str:
 def main(argv=None) -> int:
     ap = study_args(__doc__.splitlines()[0], KINDS)
     ap.add_argument("--amplitudes", nargs="+", type=float, default=list(AMPLITUDES_UV))
+    ap.add_argument("--montage", choices=MONTAGES, help="re-reference so (signal.montage; default: the config's)")
     args = ap.parse_args(argv)
     det, config, files, head = study_setup(args)
+    if args.montage:
+        config = dataclasses.replace(config, signal=dataclasses.replace(config.signal, montage=args.montage))
     res = {
         **head,
         "montage": config.signal.montage,
