@@ -260,6 +260,7 @@ class Bed:
             for ev, msg in zip(res.events, messages, strict=False):
                 self.publish(msg)
                 if ev.kind == "onset":
+                    m.seizure_onsets.labels(stream=label).inc()
                     log.warning(
                         "SEIZURE ONSET on %s: event %d, p=%.2f, channels %s",
                         label,

@@ -174,6 +174,7 @@ class Metrics(_Exporter):
             Gauge, "alarm_acknowledged", "1 while the open seizure event is acknowledged (seizure.ack)"
         )
         self.acks = s(Counter, "acks", "Seizure events acknowledged (seizure.ack published)")
+        self.seizure_onsets = s(Counter, "seizure_onsets", "Seizure events opened (seizure.onset published)")
         self.reannouncements = s(
             Counter,
             "reannouncements",

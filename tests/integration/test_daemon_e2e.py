@@ -142,6 +142,7 @@ def test_seizure_excerpt_raises_an_onset_and_sighup_reloads_without_reconnect(da
         windows = metric(before, "realtime_detect_windows_processed_total", stream=daemon.name)
         assert metric(before, "realtime_detect_samples_received_total", stream=daemon.name) > 0
         assert metric(before, "realtime_detect_alarm_active", stream=daemon.name) == 1
+        assert metric(before, "realtime_detect_seizure_onsets_total", stream=daemon.name) == 1
         assert metric(before, "realtime_detect_inference_duration_seconds_count") >= windows
         assert metric(before, "realtime_detect_end_to_end_latency_seconds_count", stream=daemon.name) > 0
         assert metric(before, "realtime_detect_alerts_published_total", topic="seizure.onset") == 1
