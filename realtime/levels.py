@@ -13,8 +13,9 @@ A bed that lost its stream is not recorded again, so its levels age from the los
 
 A bed whose patient is given (``[[beds]] patient``, ``--patient``: docs/daemon.md "A bed's patient") records the
 patient's digest (:func:`patient_digest`) with its levels: the same patient's levels are then taken up to
-:data:`SAME_PATIENT_S` old, the offline rule for a patient's files (:mod:`realtime.offline`); by a bed that names
-another patient or none, never, however recent; an entry without a patient keeps the ``keep_s`` rule.
+:data:`SAME_PATIENT_S` old (the offline rule for a patient's files, :mod:`realtime.offline`), also from another
+device (an amplifier swapped during the restart); by a bed that names another patient or none, never, however
+recent; an entry without a patient keeps the ``keep_s`` rule.
 
 File (``<alert log without its suffix>.levels.json``)::
 
@@ -144,10 +145,15 @@ class LevelStore:
         self, device: Device, sfreq: float, channels: Sequence[str], wall_time: float, patient: str = ""
     ) -> tuple[np.ndarray, float] | None:
         """``(levels_uv [len(channels)], age_s)`` for a bed of ``patient`` (``""``: not given) that connected from
-        ``device`` with ``channels`` at ``sfreq``, when the levels are at most ``keep_s`` old, or at most
-        :data:`SAME_PATIENT_S` when recorded for the same patient; never when recorded for a patient and the bed
-        names another or none; else None. Taken once: removed from the store."""
+        ``device`` (or, with a patient given, from another device: the one entry recorded for that patient) with
+        ``channels`` at ``sfreq``, when the levels are at most ``keep_s`` old, or at most :data:`SAME_PATIENT_S` when
+        recorded for the same patient; never when recorded for a patient and the bed names another or none; else
+        None. Taken once: removed from the store."""
         entry = self._beds.pop(device, None)
+        digest = patient_digest(patient)
+        if entry is None and digest is not None:  # the patient's amplifier swapped during the restart
+            theirs = [d for d, e in self._beds.items() if e["patient_sha256"] == digest]
+            entry = self._beds.pop(theirs[0]) if len(theirs) == 1 else None
         if entry is None or entry["sfreq"] != float(sfreq) or entry["channels"] != list(channels):
             return None
         age_s = wall_time - entry["wall_time"]

@@ -168,6 +168,7 @@ def levels_before_a_restart(toy_export, tmp_path_factory):
         ("back at once", 1.0, "", "", True),
         ("levels too old", 7.0, "", "", False),
         ("another device", 1.0, "", "", False),
+        ("another device, the same patient", 1.0, PATIENT, PATIENT, True),  # the amplifier swapped meanwhile
         ("the same patient, older than the span", 7.0, PATIENT, PATIENT, True),
         ("another patient, at once", 1.0, PATIENT, "adm-0002", False),
         ("the bed names no patient now", 1.0, PATIENT, "", False),
@@ -195,7 +196,12 @@ def test_a_restart_of_the_daemon_keeps_the_scaling_of_the_same_device_or_patient
     bed = {**bed, "wall_time": time.time() - age_s, "patient_sha256": patient_digest(recorded_for)}
     log_path.with_suffix(".levels.json").write_text(json.dumps({**doc, "beds": [bed]}))
     outlet = start_outlet(
-        "--name", name, "--source-id", unique("amp") if case == "another device" else source, "--amplitude", "100"
+        "--name",
+        name,
+        "--source-id",
+        unique("amp") if case.startswith("another device") else source,
+        "--amplitude",
+        "100",
     )
     d = quality_daemon(
         name, log_path, model_path=toy_export, signal=SCALING_SIGNAL, stream={"name": name, "patient": patient}

@@ -137,3 +137,29 @@ def test_a_patients_digest_is_none_for_no_patient():
 
     assert patient_digest("") is None and patient_digest("  ") is None
     assert len(patient_digest("MRN-0001") or "") == 64
+
+
+def test_a_patients_levels_follow_the_patient_to_another_device_across_a_restart():
+    """The amplifier swapped during a restart: a bed naming the patient takes the one entry recorded for them, from
+    whichever device; a bed naming no patient or another one does not."""
+    import tempfile
+    from pathlib import Path
+
+    other = ("EEG-bed-3", "EEG", "amp-0099")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "alerts.levels.json"
+        store = LevelStore(path, 300.0)
+        store.record(DEVICE, 256.0, CHANNELS, np.array([120.0, 80.5, 60.0]), T0, patient="adm-0001")
+        store.record(("EEG-bed-4", "EEG", "amp-0050"), 256.0, CHANNELS, np.array([30.0, 30.0, 30.0]), T0)
+        store.save(T0)
+
+        def after_restart() -> LevelStore:
+            s = LevelStore(path, 300.0)
+            assert s.load() is None
+            return s
+
+        assert after_restart().take(other, 256.0, CHANNELS, T0 + 10.0) is None
+        assert after_restart().take(other, 256.0, CHANNELS, T0 + 10.0, patient="adm-0002") is None
+        levels, _ = after_restart().take(other, 256.0, CHANNELS, T0 + 10.0, patient="adm-0001")
+        np.testing.assert_array_equal(levels, [120.0, 80.5, 60.0])
+        assert after_restart().take(other, 256.0, ["C3", "C4"], T0 + 10.0, patient="adm-0001") is None  # layout
