@@ -34,6 +34,7 @@ import numpy as np
 from evaluation.background import Edited
 from experiments.rhythmic import onsets, study_args, study_setup, write_report
 from realtime.config import MONTAGES
+from realtime.montage import parse_label
 from realtime.recordings import RecordingInfo
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -45,16 +46,17 @@ EPISODE_START_S, EPISODE_S, EPISODE_RECORDING_S, SETTLE_AFTER_S = 30.0, 40.0, 90
 FROM_START_RECORDING_S, FIRST_S = 120.0, 24.0
 GPD_HZ, LPD_HZ, FIRDA_HZ, FIRDA_EVERY_S, FIRDA_BURST_S = 1.5, 1.0, 2.5, 15.0, 4.0
 BURST_EVERY_S, BURST_S, BURST_WAVE_HZ, SUPPRESSED = 6.0, 1.5, 2.0, 0.1
-LEFT = {"FP1", "F7", "F3", "T7", "T3", "C3", "P7", "T5", "P3", "O1"}  # T3/T5: the old names of T7/P7
-FRONTAL = {"FP1", "FP2", "F7", "F3", "FZ", "F4", "F8"}
+LEFT = {"Fp1", "F7", "F3", "T7", "C3", "P7", "P3", "O1"}  # realtime.montage's modern names (T3 -> T7, T5 -> P7)
+FRONTAL = {"Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8"}
 # gpd's gain by the electrode's row, front to back (the largest at the front, as triphasic waves are)
 GPD_ROW_GAIN = {"FP": 1.0, "F": 1.0, "T": 0.8, "C": 0.8, "P": 0.7, "O": 0.6}
 
 
 def electrode(label: str) -> str:
-    """``"Fp1.."`` (BCI2000), ``"EEG Fp1-REF"`` -> ``"FP1"``: the 10-20 name in capitals."""
-    name = re.sub(r"^EEG\s+", "", label.strip(), flags=re.IGNORECASE)
-    return re.split(r"[-.\s]", name)[0].upper()
+    """A channel's 10-20 electrode as :func:`realtime.montage.parse_label` names it (``"Fp1.."``, ``"EEG T3-REF"``
+    -> ``"Fp1"``, ``"T7"``); ``""`` for a label that names none."""
+    lead = parse_label(label)
+    return lead.electrode if lead is not None else ""
 
 
 def _bump(x: np.ndarray, width_s: float) -> np.ndarray:
@@ -107,7 +109,7 @@ def gains(labels: list[str], kind: str, rng: np.random.Generator) -> np.ndarray:
     """Per channel ``[n]``: where the pattern is and how large (0: not there)."""
     names = [electrode(label) for label in labels]
     if kind == "gpd":
-        return np.array([GPD_ROW_GAIN.get(re.sub(r"[0-9Z]+$", "", n), 0.8) for n in names])
+        return np.array([GPD_ROW_GAIN.get(re.sub(r"[0-9Z]+$", "", n.upper()), 0.8) for n in names])
     if kind == "lpd":
         return np.array([rng.uniform(0.5, 1.0) if n in LEFT else 0.0 for n in names])
     if kind == "firda":

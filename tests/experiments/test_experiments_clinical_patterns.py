@@ -64,7 +64,7 @@ def test_burst_suppression_suppresses_the_record_between_bursts_that_carry_a_slo
 
 def test_each_pattern_lies_where_it_does_on_the_head():
     named = [electrode(x) for x in ("Fp1.", "T7..", "EEG Fp1-REF", "EEG T3-LE", "Cz")]
-    assert named == ["FP1", "T7", "FP1", "T3", "CZ"]
+    assert named == ["Fp1", "T7", "Fp1", "T7", "Cz"]
     rng = np.random.default_rng(0)
     gpd = dict(zip(TEN_TWENTY, gains(LABELS, "gpd", rng), strict=True))
     assert gpd["Fp1"] == gpd["Fz"] == 1.0 > gpd["Cz"] > gpd["Pz"] > gpd["O1"] == 0.6
