@@ -24,7 +24,6 @@ seizures").
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from pathlib import Path
@@ -33,7 +32,6 @@ import numpy as np
 
 from evaluation.background import Edited
 from experiments.rhythmic import onsets, study_args, study_setup, write_report
-from realtime.config import MONTAGES
 from realtime.montage import parse_label
 from realtime.recordings import RecordingInfo
 
@@ -59,7 +57,7 @@ def electrode(label: str) -> str:
     return lead.electrode if lead is not None else ""
 
 
-def _bump(x: np.ndarray, width_s: float) -> np.ndarray:
+def bump(x: np.ndarray, width_s: float) -> np.ndarray:
     return np.exp(-0.5 * (x / width_s) ** 2)
 
 
@@ -81,10 +79,10 @@ def waveform(kind: str, amplitude_uv: float, t_s: np.ndarray) -> np.ndarray:
     """The pattern's added signal (µV, peak ``amplitude_uv``) at ``t_s [n]`` seconds from the pattern's start."""
     if kind == "gpd":  # triphasic: a small negative, a large positive, a slower negative phase
         x = _periodic(
-            lambda s: -0.25 * _bump(s + 0.08, 0.025) + _bump(s, 0.04) - 0.45 * _bump(s - 0.12, 0.06), GPD_HZ, t_s
+            lambda s: -0.25 * bump(s + 0.08, 0.025) + bump(s, 0.04) - 0.45 * bump(s - 0.12, 0.06), GPD_HZ, t_s
         )
     elif kind == "lpd":  # a sharp wave and its slow after-going wave
-        x = _periodic(lambda s: _bump(s, 0.02) - 0.4 * _bump(s - 0.1, 0.05), LPD_HZ, t_s)
+        x = _periodic(lambda s: bump(s, 0.02) - 0.4 * bump(s - 0.1, 0.05), LPD_HZ, t_s)
     elif kind == "firda":
         x = np.sin(2 * np.pi * FIRDA_HZ * t_s) * _bursts(t_s, FIRDA_EVERY_S, FIRDA_BURST_S, 0.5)
     elif kind == "burst_suppression":  # the bursts' slow wave, a Hann window over each burst, scaled to a peak of 1
@@ -199,16 +197,12 @@ def table(res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = study_args(__doc__.splitlines()[0], KINDS)
+    ap = study_args(__doc__.splitlines()[0], KINDS, montage=True)
     ap.add_argument("--amplitudes", nargs="+", type=float, default=list(AMPLITUDES_UV))
-    ap.add_argument("--montage", choices=MONTAGES, help="re-reference so (signal.montage; default: the config's)")
     args = ap.parse_args(argv)
     det, config, files, head = study_setup(args)
-    if args.montage:
-        config = dataclasses.replace(config, signal=dataclasses.replace(config.signal, montage=args.montage))
     res = {
         **head,
-        "montage": config.signal.montage,
         "files": [str(f) for f in files],
         **study(files, det, config, kinds=args.kinds, amplitudes=args.amplitudes),
     }

@@ -157,9 +157,10 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
-def study_args(description: str, kinds) -> argparse.ArgumentParser:
-    """The arguments of a study on real background (this one's, ``experiments.clinical_patterns``'): the export,
-    the corpus, the config, how many persons, the backend, which ``kinds``, the JSON to write."""
+def study_args(description: str, kinds, *, montage: bool = False) -> argparse.ArgumentParser:
+    """The arguments of a study on real background (this one's, ``experiments.clinical_patterns``' and
+    ``experiments.activation``'s): the export, the corpus, the config, how many persons, the backend, which
+    ``kinds``, the JSON to write; with ``montage``, ``--montage`` (one montage instead of the config's)."""
     from realtime.model import default_model_path
 
     ap = argparse.ArgumentParser(description=description)
@@ -170,6 +171,8 @@ def study_args(description: str, kinds) -> argparse.ArgumentParser:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--kinds", nargs="+", default=list(kinds), choices=list(kinds))
     ap.add_argument("--json", default="")
+    if montage:
+        ap.add_argument("--montage", choices=MONTAGES, help="re-reference so (signal.montage; default: the config's)")
     return ap
 
 
@@ -183,9 +186,16 @@ def study_setup(args: argparse.Namespace) -> tuple[Any, Config, list[Path], dict
         logging.getLogger(noisy).setLevel(logging.ERROR)
     det = load_detector(args.export, backend=args.backend)
     config = apply_model_settings(load_config(args.config), getattr(det, "settings", None))[0]
+    if getattr(args, "montage", None):
+        config = dataclasses.replace(config, signal=dataclasses.replace(config.signal, montage=args.montage))
     root = Path(args.background) / "eegmmidb"
     files = [p / f"{p.name}R03.edf" for p in sorted(root.iterdir())[: args.persons]]
-    head = {"export": args.export, "model_version": det.model_version, "backend": det.backend}
+    head = {
+        "export": args.export,
+        "model_version": det.model_version,
+        "backend": det.backend,
+        "montage": config.signal.montage,
+    }
     return det, config, files, head
 
 
