@@ -9,7 +9,10 @@ the standard deviation of each scored window over the last ``span_windows`` wind
 ``min_windows``, flags a channel whose **median** lies outside ``[low_uv, high_uv]`` (by default half
 the 1st and twice the 99th percentile). The median over minutes ignores a seizure's own amplitude
 rise and short artefacts. A flagged channel is still scored (a seizure raises amplitude too): the flag
-says that its scores cannot be trusted until the gain is checked.
+says that its scores cannot be trusted until the gain is checked. The pipeline judges the inputs as recorded,
+before any montage (the training windows' levels were of channels as recorded, and a derivation's size is the
+montage's: a common average or a bipolar pair of healthy electrodes can sit under the low bound), and names them by
+their own labels.
 
 Pure: no I/O, no clock. ``update`` takes ``std_uv [n_channels]`` (NaN for channels left out of the
 window: they do not count).

@@ -110,7 +110,7 @@ def build_detect_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--montage",
         choices=MONTAGES,
-        help="re-reference the EEG before scoring (signal.montage; default: the model card's, else as_recorded)",
+        help="re-reference the EEG before scoring (signal.montage; default: the model card's, else average)",
     )
     g.add_argument(
         "--background-limit-uv",

@@ -28,8 +28,9 @@ filtering, so it may be applied before or after them):
 
 An electrode given twice (``T3`` and ``T7``) is taken from its first input. Inputs no output uses are
 listed in ``unused``. A recording with a bipolar label (already bipolar: re-referencing a part of it
-would mix montages), or with too few electrodes for the kind (no derivation formed; fewer than two
-scalp electrodes, or scalp electrodes against different references for the average), stays as
+would mix montages), or with too few electrodes for the kind (no derivation formed; fewer than
+:data:`MIN_AVERAGE_ELECTRODES` (8) scalp electrodes, or scalp electrodes against different references for the
+average), stays as
 recorded: ``applied`` is then ``"as_recorded"`` and ``reason`` says why (``describe()``).
 
 Flagged inputs (``usable [n_in]`` False: flat, railed, non-finite, implausible, e.g. a broken
@@ -71,6 +72,10 @@ DOUBLE_BANANA = (
     ("Fp2", "F4"), ("F4", "C4"), ("C4", "P4"), ("P4", "O2"),
     ("Fp2", "F8"), ("F8", "T8"), ("T8", "P8"), ("P8", "O2"),
 )  # fmt: skip
+# A common average of fewer scalp electrodes is not formed (the recording stays as recorded): each would be an eighth
+# or more of the mean, and the outputs one signal many times over (two electrodes: x1 - mean = -(x2 - mean)), which
+# the bed rule would count as that many channels
+MIN_AVERAGE_ELECTRODES = 8
 _CANONICAL = {n.upper(): n for n in (*SCALP, *REFERENCE_SITES)} | OLD_NAMES
 _PREFIX = re.compile(r"^(?:EEG|POL)[\s:]+", re.IGNORECASE)
 
@@ -143,8 +148,9 @@ class Montage:
                     outputs.append((found[a][0], found[b][0], f"{a}-{b}"))
             if not outputs:
                 self.reason = f"no derivation of the double banana has both electrodes (electrodes: {sorted(found)})"
-        elif len(scalp) < 2:
-            self.reason = f"fewer than 2 scalp electrodes for a common average (electrodes: {sorted(found)})"
+        elif len(scalp) < MIN_AVERAGE_ELECTRODES:
+            few = f"fewer than {MIN_AVERAGE_ELECTRODES} scalp electrodes"
+            self.reason = f"{few} for a common average (electrodes: {sorted(found)})"
         elif len(refs := sorted({found[e][1] for e in scalp})) > 1:
             self.reason = f"the scalp electrodes have different references ({refs}): no common average"
         else:
@@ -156,11 +162,15 @@ class Montage:
         self.names = [name for _, _, name in outputs]
         self._plus = np.array([a for a, _, _ in outputs], dtype=np.intp)
         self._minus = np.array([b for _, b, _ in outputs], dtype=np.intp)
-        used = {*self._plus.tolist(), *self._minus.tolist()}
-        self.unused = [n for i, n in enumerate(self.ch_names) if i not in used]
+        self.unused = [n for i, n in enumerate(self.ch_names) if i not in self.used_inputs]
         self._averaged = np.zeros(self.n_in, dtype=bool)  # the inputs of the common average
         if self.applied == "average":
             self._averaged[self._plus] = True
+
+    @property
+    def used_inputs(self) -> list[int]:
+        """The inputs some output uses, in order (every input when as recorded)."""
+        return sorted({*self._plus.tolist(), *(b for b in self._minus.tolist() if b >= 0)})
 
     @property
     def n_in(self) -> int:

@@ -101,7 +101,8 @@ class WindowResult:
     raw_probability: float = math.nan  # aggregated before smoothing
     # unique name -> "non-finite" | "flat" | "railed" | "implausible" (left out of this window)
     flagged_channels: dict[str, str] = field(default_factory=dict)
-    # unique name -> "amplitude_low" | "amplitude_high" (still scored)
+    # unique input name -> "amplitude_low" | "amplitude_high" (still scored): the gain check judges the inputs as
+    # recorded, before any montage (unique_input_names; the scored channels' own names when as recorded)
     amplitude_flags: dict[str, str] = field(default_factory=dict)
     # unique name -> factor < 1 its window was multiplied by: a background above signal.background_limit_uv
     scaled_channels: dict[str, float] = field(default_factory=dict)
@@ -114,7 +115,9 @@ class DueWindow:
 
     inputs: np.ndarray  # [n_good, window_samples] µV at the model rate: the usable channels, in order
     good: np.ndarray  # [n_channels] bool: the channel is in ``inputs`` (not flagged)
-    std: np.ndarray  # [n_channels] standard deviation (µV) of each channel's window, for the amplitude monitor
+    # [n_inputs] standard deviation (µV) of each input's window as recorded, for the amplitude monitor (NaN: left out
+    # of the window, or no scored channel uses it)
+    std: np.ndarray
     # [n_channels] 1.5-40 Hz standard deviation (µV) at the model rate before scaling, NaN where not scored or
     # the scaler is off; and the factor each scored channel was multiplied by (1: not scaled)
     level: np.ndarray
@@ -199,10 +202,12 @@ class Pipeline:
         self.input_names: list[str] = [all_names[i] for i in self._index]  # buffered: [n_inputs]
         sig = signal or SignalConfig()
         self.montage = Montage(self.input_names, sig.montage)
+        # the inputs' names unique over the whole stream, as left_out_channels: the amplitude monitor's keys
+        self.unique_input_names: list[str] = [selection.keys[i] for i in self._index]
         if self.montage.applied == "as_recorded":
             self.ch_names: list[str] = list(self.input_names)
             # keys of flagged_channels: unique over the whole stream, as left_out_channels
-            self.unique_ch_names: list[str] = [selection.keys[i] for i in self._index]
+            self.unique_ch_names: list[str] = list(self.unique_input_names)
         else:  # scored channels are the montage's derivations
             self.ch_names = list(self.montage.names)
             self.unique_ch_names = unique_names(self.ch_names)
@@ -243,8 +248,12 @@ class Pipeline:
         self._base = 0  # samples_total when the buffer was last cleared: buffer count -> sample index
         span_windows = max(1, math.ceil(sig.amplitude_span_s / window.hop_s))
         min_windows = max(1, math.ceil(sig.amplitude_min_s / window.hop_s))
+        # the gain check, on the inputs as recorded (a derivation's size is the montage's, the gain the device's);
+        # inputs no scored channel uses are not judged
+        self._monitored = np.zeros(len(self.input_names), dtype=bool)
+        self._monitored[self.montage.used_inputs] = True
         self.amplitude = AmplitudeMonitor(
-            len(self.ch_names),
+            len(self.input_names),
             low_uv=sig.amplitude_low_uv,
             high_uv=sig.amplitude_high_uv,
             span_windows=span_windows,
@@ -358,6 +367,7 @@ class Pipeline:
         x = x.astype(np.float64)  # stored as float32 (half the memory of a bed; 1e-7 relative)
         times = self._times(skip_newest, ts)
         reasons, std = self._quality(x)
+        input_std = np.where(np.array([r is None for r in reasons]) & self._monitored, std, np.nan)
         if self.montage.applied != "as_recorded":  # derive from the usable inputs, then check the derivations
             x = self.montage.apply(x, np.array([r is None for r in reasons]))
             why = self.montage.reasons_out(reasons)
@@ -376,7 +386,9 @@ class Pipeline:
                     inputs = inputs * factors[good, None].astype(inputs.dtype)
         else:
             inputs = np.empty((0, self.window_samples), dtype=np.float32)
-        return DueWindow(inputs=inputs, good=good, std=std, level=level, factors=factors, flagged=flagged, times=times)
+        return DueWindow(
+            inputs=inputs, good=good, std=input_std, level=level, factors=factors, flagged=flagged, times=times
+        )
 
     def complete(self, window: DueWindow, probabilities: np.ndarray) -> WindowResult:
         """Decide on a prepared window given the model's ``probabilities [n_good]`` for its ``inputs``."""
@@ -395,8 +407,8 @@ class Pipeline:
         events = self.decision.step(d_end, d_start, d_end, probs, shown=(t_end, t_start, t_end))
         if events:  # rare: nothing more per window
             events = self._note_background(events, good & (window.factors < 1), window.level)
-        levels = self.amplitude.update(np.where(good, window.std, np.nan))  # left-out channels do not count
-        amplitude = {self.unique_ch_names[i]: r for i, r in enumerate(levels) if r is not None}
+        levels = self.amplitude.update(window.std)  # left-out inputs do not count
+        amplitude = {self.unique_input_names[i]: r for i, r in enumerate(levels) if r is not None}
         scaled = {}
         if self.scaler is not None:
             self.scaler.update(window.level, in_seizure=self.decision.alarm_active)
@@ -501,7 +513,7 @@ class Pipeline:
             flagged,
             amplitude,
             n_channels=len(self.ch_names),
-            median_uv=dict(zip(self.unique_ch_names, (float(v) for v in amp.median_uv), strict=False)),
+            median_uv=dict(zip(self.unique_input_names, (float(v) for v in amp.median_uv), strict=False)),
             low_uv=amp.low_uv,
             high_uv=amp.high_uv,
             max_std_uv=self.max_std_uv,

@@ -191,7 +191,7 @@ def test_command_prints_the_table_and_writes_json(corpus, toy_export, tmp_path, 
     (run,) = data["runs"]
     assert (run["detector"], run["front_end"]["montage"], run["setting"]) == (
         "network",
-        "as_recorded",
+        shipped.signal.montage,
         "aggregation=binomial",
     )
     assert run["sources"]["pooled"]["false_alarms"] == 1 and run["decision"] == dataclasses.asdict(shipped.decision)

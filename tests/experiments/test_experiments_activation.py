@@ -138,7 +138,10 @@ def test_the_study_counts_a_beds_onsets_during_a_procedure(person, toy_export):
 
     det = load_detector(toy_export, backend="litert")  # p(seizure) rises with a window's amplitude (60 µV: 0.5)
     config = build_config(
-        {"decision": {"on_threshold": 0.8, "min_duration_s": 2.0}, "signal": {"background_limit_uv": 0.0}}
+        {
+            "decision": {"on_threshold": 0.8, "min_duration_s": 2.0},
+            "signal": {"background_limit_uv": 0.0, "montage": "as_recorded"},
+        }
     )
     res = study([person], det, config, kinds=("photic",), amplitudes={"photic": (5.0, 1000.0)})
     assert res["none"]["recordings_alarmed"] == 0 == res["photic"]["5"]["recordings_alarmed"]

@@ -109,7 +109,10 @@ def test_the_study_counts_a_beds_onsets_during_the_pattern(recording, toy_export
 
     det = load_detector(toy_export, backend="litert")  # p(seizure) rises with a window's amplitude (60 µV: 0.5)
     config = build_config(
-        {"decision": {"on_threshold": 0.8, "min_duration_s": 2.0}, "signal": {"background_limit_uv": 0.0}}
+        {
+            "decision": {"on_threshold": 0.8, "min_duration_s": 2.0},
+            "signal": {"background_limit_uv": 0.0, "montage": "as_recorded"},
+        }
     )
     res = study([recording], det, config, kinds=("gpd",), amplitudes=(5.0, 400.0))
     assert res["episode"]["clean"]["recordings_alarmed"] == 0 == res["from_start"]["clean"]["recordings_alarmed"]

@@ -104,6 +104,34 @@ def test_pipeline_reports_a_channel_with_a_wrong_gain_and_keeps_scoring_it():
     assert all(r.amplitude_flags == {} for r in pipe.step())  # a new connection starts over
 
 
+@pytest.mark.parametrize("montage", ["average", "bipolar"])
+def test_the_gain_is_judged_on_the_inputs_as_recorded_whatever_the_montage(montage):
+    """19 referential inputs of 30 µV that share most of it: their derivations are small, the gain is right, and
+    nothing is flagged; an input whose gain is 20x too small is flagged by its own label."""
+    electrodes = ["FP1", "F7", "T3", "T5", "O1", "FP2", "F8", "T4", "T6", "O2", "F3", "C3", "P3", "F4", "C4", "P4"]
+    rate, labels = 250.0, [f"EEG {e}-REF" for e in [*electrodes, "FZ", "CZ", "PZ"]]
+    t = np.arange(int(30 * rate)) / rate
+    rng = np.random.default_rng(1)
+    eeg = rng.normal(0, 30, (t.size, 1)) + rng.normal(0, 2, (t.size, len(labels)))  # derivations: about 2-3 µV
+    eeg[:, 11] *= 0.05  # C3's gain, 20x too small
+    pipe = Pipeline(
+        _Constant(),
+        sfreq=rate,
+        ch_names=labels,
+        units=None,
+        window=WindowConfig(hop_s=1.0),
+        decision=DecisionConfig(),
+        signal=SignalConfig(amplitude_span_s=20.0, amplitude_min_s=10.0, background_min_s=10.0, montage=montage),
+    )
+    assert pipe.montage.applied == montage
+    results = []
+    for i in range(0, t.size, 250):
+        pipe.push(eeg[i : i + 250], t[i : i + 250])
+        results += pipe.step()
+    assert results[-1].amplitude_flags == {"EEG C3-REF": "amplitude_low"}
+    assert "EEG C3-REF" in pipe.quality_detail({}, results[-1].amplitude_flags)
+
+
 def test_training_amplitude_range_excludes_seizure_windows():
     """experiments.amplitude: the std of non-seizure training windows, which set the [signal] defaults."""
     from experiments.amplitude import background_window_std

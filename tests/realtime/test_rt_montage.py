@@ -9,7 +9,7 @@ import edfio
 import numpy as np
 import pytest
 
-from realtime.montage import DOUBLE_BANANA, Lead, Montage, parse_label
+from realtime.montage import DOUBLE_BANANA, MIN_AVERAGE_ELECTRODES, Lead, Montage, parse_label
 from realtime.recordings import read_recording
 
 CHBMIT_SEIZURE_EDF = Path(__file__).resolve().parents[2] / "realtime" / "data" / "chbmit" / "chb01_03_Seizure.edf"
@@ -203,8 +203,9 @@ def test_already_bipolar_chbmit_stays_as_recorded_with_the_reason():
     [
         (["EEG FP1-REF", "EEG EKG-REF", "DC1-DC"], "bipolar", "no derivation of the double banana has both"),
         (["Fp1", "O2", "ECG"], "bipolar", "no derivation of the double banana has both electrodes (electrodes: "),
-        (["EEG CZ-REF", "EEG A1-REF", "ECG"], "average", "fewer than 2 scalp electrodes"),
-        (["ch0", "ch1", "ch2"], "average", "fewer than 2 scalp electrodes"),
+        (["EEG CZ-REF", "EEG A1-REF", "ECG"], "average", "fewer than 8 scalp electrodes"),
+        (["ch0", "ch1", "ch2"], "average", "fewer than 8 scalp electrodes"),
+        (["Fp1", "C3", "O1"], "average", "fewer than 8 scalp electrodes"),  # two of them would be one signal twice
     ],
 )
 def test_too_few_electrodes_stays_as_recorded_with_the_reason(labels, kind, reason):
@@ -229,8 +230,16 @@ def test_missing_electrodes_are_skipped_and_listed_unused_inputs_named():
     assert two.names == ["Fp1-F7"] and len(two.skipped) == 17 and two.unused == ["ECG"]
 
 
+def test_a_common_average_needs_8_scalp_electrodes():
+    seven = ["EEG FP1-REF", "EEG FP2-REF", "EEG C3-REF", "EEG C4-REF", "EEG O1-REF", "EEG O2-REF", "EEG CZ-REF"]
+    assert Montage(seven, "average").applied == "as_recorded"
+    assert Montage([*seven, "EEG A1-REF", "EEG EKG-REF"], "average").applied == "as_recorded"  # an ear is not scalp
+    eight = Montage([*seven, "EEG PZ-REF"], "average")
+    assert eight.applied == "average" and len(eight.names) == 8 and MIN_AVERAGE_ELECTRODES == 8
+
+
 def test_different_references_are_not_mixed():
-    labels = ["Fp1-A1", "F7-A1", "T3-A1", "Fp2-A2", "F8-A2", "Fz-A1", "Cz-A2"]
+    labels = ["Fp1-A1", "F7-A1", "T3-A1", "Fp2-A2", "F8-A2", "Fz-A1", "Cz-A2", "O1-A1", "O2-A2"]
     m = Montage(labels, "bipolar")
     assert m.names == ["Fp1-F7", "F7-T7", "Fp2-F8"]
     assert "Fz-Cz (references differ: 'A1', 'A2')" in m.skipped
@@ -255,6 +264,28 @@ def test_bipolar_on_a_real_edf_in_tuh_layout(tmp_path):
     for name, row in zip(m.names, y, strict=True):
         a, b = name.split("-")
         np.testing.assert_allclose(row, sig[a] - sig[b], atol=0.1)  # EDF's 16-bit quantisation, 800 µV gone
+
+
+def test_a_referential_file_is_scored_in_common_average_by_default(tmp_path, toy_export):
+    """The built-in default (no config, no flag) on a TUH-style file: 19 scalp electrodes less their mean, the ECG
+    lead left out; a bipolar file (CHB-MIT) stays as recorded."""
+    from realtime.config import apply_model_settings, build_config
+    from realtime.model import load_detector
+    from realtime.offline import recording_pipeline
+
+    sig = brain(2)
+    signals = [
+        edfio.EdfSignal(r, 250, label=n, physical_dimension="uV") for n, r in zip(TUH19, stack(sig), strict=True)
+    ]
+    signals.append(edfio.EdfSignal(np.zeros(N_SAMPLES), 250, label="EEG EKG-REF", physical_dimension="uV"))
+    edfio.Edf(signals).write(tmp_path / "tuh.edf")
+    det = load_detector(toy_export, backend="litert")
+    config, src = apply_model_settings(build_config({}), det.settings)
+    assert (config.signal.montage, src["signal.montage"]) == ("average", "default")
+    pipe = recording_pipeline(read_recording(tmp_path / "tuh.edf"), config, det)
+    assert pipe.montage.applied == "average" and sorted(pipe.unique_ch_names) == sorted(f"{e}-AVG" for e in MODERN19)
+    chbmit = recording_pipeline(read_recording(CHBMIT_SEIZURE_EDF), config, det)
+    assert chbmit.montage.applied == "as_recorded" and chbmit.montage.already_bipolar
 
 
 def test_errors_quote_the_value():

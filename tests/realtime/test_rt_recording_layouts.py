@@ -201,8 +201,8 @@ def test_include_and_exclude_flags_reach_the_offline_output(tmp_path, toy_export
     assert detect_main(argv) == 0  # without the flags: every EEG channel, X1 included
     (channels,) = [json.loads(s) for s in capsys.readouterr().out.splitlines() if '"channels"' in s]
     assert channels["scored"] == ["EEG FP1-LE", "EEG T3-LE", "EEG C3-LE", "EEG O2-LE", "X1-LE"]
-    # --montage re-references what is scored: the common average of the four scalp electrodes (X1 is none)
+    # --montage reaches what is scored: four scalp electrodes are too few for the common average (the default)
     assert detect_main([*argv, "--montage", "average"]) == 0
     (channels,) = [json.loads(s) for s in capsys.readouterr().out.splitlines() if '"channels"' in s]
-    assert channels["scored"] == ["Fp1-AVG", "T7-AVG", "C3-AVG", "O2-AVG"]  # in 10-10 names (T3: T7)
-    assert channels["montage"].startswith("common average of 4 scalp electrodes")
+    assert channels["scored"] == ["EEG FP1-LE", "EEG T3-LE", "EEG C3-LE", "EEG O2-LE", "X1-LE"]
+    assert channels["montage"].startswith("as recorded (average asked: fewer than 8 scalp electrodes")

@@ -102,13 +102,13 @@ def test_the_background_is_re_referenced_too(tmp_path):
     """eegmmidb's BCI2000 labels (``Fp1.``, ``Cz..``): the common average of what the montage reads as scalp."""
     fs, n = 160.0, 160 * 8
     rng = np.random.default_rng(2)
-    labels = ["Fp1.", "Cz..", "O2..", "T7.."]
-    data = rng.normal(0, 20, (4, n)) + 200 * np.sin(np.arange(n) / 30)
+    labels = ["Fp1.", "Cz..", "O2..", "T7..", "F3..", "F4..", "P3..", "P4.."]
+    data = rng.normal(0, 20, (8, n)) + 200 * np.sin(np.arange(n) / 30)
     edfio.Edf(
         [edfio.EdfSignal(x, fs, label=lab, physical_dimension="uV") for x, lab in zip(data, labels, strict=True)]
     ).write(tmp_path / "S001R01.edf")
     names, x, _ = read_eeg(tmp_path / "S001R01.edf", 250.0, montage="average")
-    assert names == ["Fp1-AVG", "T7-AVG", "Cz-AVG", "O2-AVG"]  # 10-10 order, as the daemon's Montage
+    assert names == ["Fp1-AVG", "F3-AVG", "F4-AVG", "T7-AVG", "Cz-AVG", "P3-AVG", "P4-AVG", "O2-AVG"]  # 10-10 order
     np.testing.assert_allclose(x.sum(axis=0), 0.0, atol=1e-2)
     plain_names, plain, _ = read_eeg(tmp_path / "S001R01.edf", 250.0)
     assert plain_names == labels
