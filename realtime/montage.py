@@ -162,7 +162,8 @@ class Montage:
         self.names = [name for _, _, name in outputs]
         self._plus = np.array([a for a, _, _ in outputs], dtype=np.intp)
         self._minus = np.array([b for _, b, _ in outputs], dtype=np.intp)
-        self.unused = [n for i, n in enumerate(self.ch_names) if i not in self.used_inputs]
+        used = set(self.used_inputs)
+        self.unused = [n for i, n in enumerate(self.ch_names) if i not in used]
         self._averaged = np.zeros(self.n_in, dtype=bool)  # the inputs of the common average
         if self.applied == "average":
             self._averaged[self._plus] = True
