@@ -26,7 +26,7 @@ import numpy as np
 
 from evaluation.background import Edited
 from experiments.clinical_patterns import bump, electrode
-from experiments.rhythmic import onsets, study_args, study_setup, write_report
+from experiments.rhythmic import alarm_cell, study_args, study_setup, write_report
 from realtime.recordings import Recording, RecordingInfo
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -164,15 +164,8 @@ def study(people: list[list[Path]], detector, config, *, kinds=KINDS, amplitudes
     records = [joined([open_recording(f, annotations=False) for f in files]) for files in people]
 
     def run(kind, amp) -> dict:
-        cell: dict = {"recordings_alarmed": 0, "onset_times_s": []}
-        for r in records:
-            times = onsets(with_procedure(r, kind, amp), config, detector)
-            c = count(times, kind)
-            for key, value in c.items():
-                cell[key] = cell.get(key, type(value)()) + value
-            cell["recordings_alarmed"] += int(c["during"] > 0)
-            cell["onset_times_s"].append([round(t, 1) for t in times])
-        return cell
+        edited = (with_procedure(r, kind, amp) for r in records)
+        return alarm_cell(edited, lambda times: count(times, kind), config, detector)
 
     out: dict = {"recordings": len(records), "seconds": [r.duration_s for r in records], "none": run(None, 0.0)}
     for kind in kinds:

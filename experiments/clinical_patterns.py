@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.background import Edited
-from experiments.rhythmic import onsets, study_args, study_setup, write_report
+from experiments.rhythmic import alarm_cell, study_args, study_setup, write_report
 from realtime.montage import parse_label
 from realtime.recordings import RecordingInfo
 
@@ -157,16 +157,10 @@ def study(files: list[Path], detector, config, *, kinds=KINDS, amplitudes=AMPLIT
     from realtime.recordings import open_recording
 
     def run(kind, amp, timing) -> dict:
-        cell: dict = {"recordings_alarmed": 0, "onset_times_s": []}
-        for i, path in enumerate(files):
-            r = with_pattern(open_recording(path, annotations=False), kind, amp, timing, seed=i)
-            times = onsets(r, config, detector)
-            c = count(times, timing)
-            for key, value in c.items():
-                cell[key] = cell.get(key, 0) + value
-            cell["recordings_alarmed"] += int(c["during"] > 0)
-            cell["onset_times_s"].append([round(t, 1) for t in times])
-        return cell
+        edited = (
+            with_pattern(open_recording(p, annotations=False), kind, amp, timing, seed=i) for i, p in enumerate(files)
+        )
+        return alarm_cell(edited, lambda times: count(times, timing), config, detector)
 
     out: dict = {"recordings": len(files)}
     for timing in TIMINGS:

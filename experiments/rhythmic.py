@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,21 @@ def onsets(rec: RecordingInfo, config, detector) -> list[float]:
     pipe = recording_pipeline(rec, config, detector)
     events = [e for w in feed(pipe, rec, config.window.hop_s) for e in w.events] + pipe.flush()
     return [e.time for e in events if e.kind == "onset"]
+
+
+def alarm_cell(recordings: Iterable[RecordingInfo], counted: Callable[[list[float]], dict], config, detector) -> dict:
+    """Each of ``recordings`` scored (:func:`onsets`) and its onsets counted by ``counted`` (a dict with ``"during"``
+    and other counts or lists); the counts summed (lists joined) over the recordings, with ``recordings_alarmed``
+    (recordings with an onset during the pattern) and ``onset_times_s`` (each recording's onsets)."""
+    cell: dict = {"recordings_alarmed": 0, "onset_times_s": []}
+    for r in recordings:
+        times = onsets(r, config, detector)
+        c = counted(times)
+        for key, value in c.items():
+            cell[key] = cell.get(key, type(value)()) + value
+        cell["recordings_alarmed"] += int(c["during"] > 0)
+        cell["onset_times_s"].append([round(t, 1) for t in times])
+    return cell
 
 
 def count(times: list[float]) -> dict:
