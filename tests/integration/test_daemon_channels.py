@@ -89,6 +89,49 @@ EMOTIV_LABELS = ["Timestamp", "Counter", "Interpolate", *EMOTIV_SENSORS, "Hardwa
 EMOTIV_RATE = 256.0
 
 
+def test_a_referential_stream_is_scored_in_common_average_and_its_gain_judged_by_input(toy_export, tmp_path):
+    """The built-in montage (no setting): 19 referential electrodes and an ECG lead; the scored channels are the
+    electrodes less their mean, and a gain 20x too small is reported on the input's own label."""
+    electrodes = ["FP1", "F7", "T3", "T5", "O1", "FP2", "F8", "T4", "T6", "O2", "F3", "C3", "P3", "F4", "C4", "P4"]
+    labels = [f"EEG {e}-REF" for e in [*electrodes, "FZ", "CZ", "PZ"]] + ["EEG EKG-REF"]
+    name, log_path = unique("average"), tmp_path / "alerts.jsonl"
+    info = pylsl.StreamInfo(name, "EEG", len(labels), RATE, pylsl.cf_float32, name)
+    info.set_channel_labels(labels)
+    info.set_channel_units("microvolts")
+    outlet = pylsl.StreamOutlet(info)
+    cfg = build_config(
+        {
+            "stream": {"name": name, "resolve_timeout_s": 0.2},
+            "model": {"path": str(toy_export), "backend": "litert"},
+            "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "", "log_path": str(log_path)},
+            "metrics": {"enabled": False},
+            "signal": {"amplitude_span_s": 10.0, "amplitude_min_s": 5.0, "background_min_s": 5.0},
+        }
+    )
+    d = Daemon(cfg, env={})
+    rng = np.random.default_rng(0)
+    gain = np.ones(len(labels))
+    gain[labels.index("EEG C3-REF")] = 0.05
+    try:
+        d.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (d.pipeline is None or d.windows_total < 10):
+            chunk = rng.normal(0, 30, (25, 1)) + rng.normal(0, 2, (25, len(labels)))
+            outlet.push_chunk((chunk * gain).astype(np.float32))
+            d.iterate()
+        assert d.pipeline is not None and d.windows_total >= 10
+        assert d.pipeline.montage.applied == "average" and len(d.pipeline.ch_names) == 19
+        assert all(n.endswith("-AVG") for n in d.pipeline.ch_names)
+        signals = _logged(log_path, "status.signal")
+        (connected,) = [m for m in signals if m["state"] == "connected"]
+        assert "common average of 19 scalp electrodes" in connected["detail"]
+        quality = [m["detail"] for m in signals if m["state"] == "quality"]
+        assert quality and "EEG C3-REF" in quality[-1] and "-AVG" not in quality[-1]
+    finally:
+        d.shutdown()
+        del outlet
+
+
 def test_the_daemon_leaves_out_the_counter_and_flags_of_an_emotiv_stream(toy_export, tmp_path):
     name, log_path = unique("emotiv"), tmp_path / "alerts.jsonl"
     info = pylsl.StreamInfo(name, "EEG", len(EMOTIV_LABELS), EMOTIV_RATE, pylsl.cf_double64, name)
