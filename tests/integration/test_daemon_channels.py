@@ -105,7 +105,7 @@ def test_a_referential_stream_is_scored_in_common_average_and_its_gain_judged_by
             "model": {"path": str(toy_export), "backend": "litert"},
             "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "", "log_path": str(log_path)},
             "metrics": {"enabled": False},
-            "signal": {"amplitude_span_s": 10.0, "amplitude_min_s": 5.0, "background_min_s": 5.0},
+            "signal": {"amplitude_span_s": 4.0, "amplitude_min_s": 2.0, "background_min_s": 2.0},
         }
     )
     d = Daemon(cfg, env={})
@@ -115,11 +115,11 @@ def test_a_referential_stream_is_scored_in_common_average_and_its_gain_judged_by
     try:
         d.start()
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (d.pipeline is None or d.windows_total < 10):
+        while time.monotonic() < deadline and (d.pipeline is None or d.windows_total < 4):
             chunk = rng.normal(0, 30, (25, 1)) + rng.normal(0, 2, (25, len(labels)))
             outlet.push_chunk((chunk * gain).astype(np.float32))
             d.iterate()
-        assert d.pipeline is not None and d.windows_total >= 10
+        assert d.pipeline is not None and d.windows_total >= 4
         assert d.pipeline.montage.applied == "average" and len(d.pipeline.ch_names) == 19
         assert all(n.endswith("-AVG") for n in d.pipeline.ch_names)
         signals = _logged(log_path, "status.signal")
