@@ -60,13 +60,17 @@ def rebuild_average(r: RecordingInfo) -> tuple[Recording, float]:
 
 
 def _largest_component(pairs: list[tuple[str, str]]) -> set[str]:
-    """The largest set of electrodes the ``(a, b)`` derivations connect."""
-    groups: list[set[str]] = []
-    for a, b in pairs:
-        touching = [g for g in groups if a in g or b in g]
-        merged = {a, b}.union(*touching)
-        groups = [g for g in groups if g not in touching] + [merged]
-    return max(groups, key=len)
+    """The largest set of electrodes the ``(a, b)`` derivations connect (scipy's connected components)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    names = list(dict.fromkeys(e for pair in pairs for e in pair))
+    index = {e: k for k, e in enumerate(names)}
+    rows, cols = [index[a] for a, _ in pairs], [index[b] for _, b in pairs]
+    graph = coo_matrix((np.ones(len(pairs)), (rows, cols)), shape=(len(names), len(names)))
+    _, component = connected_components(graph, directed=False)
+    largest = np.bincount(component).argmax()
+    return {e for e, c in zip(names, component, strict=True) if c == largest}
 
 
 def score(r: RecordingInfo, config, detector) -> dict:

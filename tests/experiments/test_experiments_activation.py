@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from eegmmidb_layout import FS, LABELS, TEN_TWENTY, noise_npz
 
 from experiments.activation import (
     FIRST_RUN,
@@ -26,11 +27,6 @@ from experiments.activation import (
     with_procedure,
 )
 from realtime.recordings import open_recording, write_npz
-
-FS = 160.0
-TEN_TWENTY = ["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8"]
-TEN_TWENTY += ["P7", "P3", "Pz", "P4", "P8", "O1", "O2"]
-LABELS = [f"{e}." if len(e) == 3 else f"{e}.." for e in TEN_TWENTY]  # as eegmmidb (BCI2000) writes them
 
 
 def test_each_photic_train_is_a_rhythm_at_its_flash_rate_with_the_given_peak_and_nothing_between_trains():
@@ -83,11 +79,7 @@ def test_photic_is_at_the_back_of_the_head_hyperventilation_everywhere_largest_a
 
 @pytest.fixture
 def person(tmp_path):
-    rng = np.random.default_rng(1)
-    return [
-        write_npz(tmp_path / f"S001R0{i}.npz", rng.normal(100.0 * i, 10, (len(LABELS), int(50 * FS))), FS, LABELS)
-        for i in (3, 4, 6)
-    ]
+    return [noise_npz(tmp_path / f"S001R0{i}.npz", 50.0, mean_uv=100.0 * i, seed=i) for i in (3, 4, 6)]
 
 
 def test_recordings_are_joined_in_order_each_without_its_offset(person, tmp_path):

@@ -47,7 +47,7 @@ def test_the_study_scores_each_excerpt_in_each_form(toy_export):
     assert [res[f]["seizure"]["channels"] for f in FORMS] == [23, 18, 16]
     assert res["average"]["seizure"]["montage"] == "as recorded"
     assert res["average_to_bipolar"]["seizure"]["montage"].startswith("bipolar double banana: 16 of 18")
-    for form in FORMS:
-        lat = res[form]["latency_s"]
-        assert lat is None or lat == pytest.approx(res[form]["seizure"]["onsets"][0]["published_s"] - 1.0)
+    for form in FORMS:  # the toy reads the seizure's size: an onset in each form, none on the non-seizure excerpt
+        assert res[form]["latency_s"] == pytest.approx(res[form]["seizure"]["onsets"][0]["published_s"] - 1.0)
+        assert res[form]["latency_s"] > 0 and res[form]["non_seizure"]["onsets"] == []
     assert table(res).count("\n") == 1 + len(FORMS)

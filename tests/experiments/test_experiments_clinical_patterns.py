@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from eegmmidb_layout import FS, LABELS, TEN_TWENTY, noise_npz
 
 from experiments.clinical_patterns import (
     BURST_EVERY_S,
@@ -26,12 +27,7 @@ from experiments.clinical_patterns import (
     waveform,
     with_pattern,
 )
-from realtime.recordings import open_recording, write_npz
-
-FS = 160.0
-TEN_TWENTY = ["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8"]
-TEN_TWENTY += ["P7", "P3", "Pz", "P4", "P8", "O1", "O2"]
-LABELS = [f"{e}." if len(e) == 3 else f"{e}.." for e in TEN_TWENTY]  # as eegmmidb (BCI2000) writes them
+from realtime.recordings import open_recording
 
 
 @pytest.mark.parametrize(("kind", "rhythm_hz"), [("gpd", GPD_HZ), ("lpd", LPD_HZ), ("firda", FIRDA_HZ)])
@@ -79,8 +75,7 @@ def test_each_pattern_lies_where_it_does_on_the_head():
 
 @pytest.fixture
 def recording(tmp_path):
-    data = np.random.default_rng(1).normal(0, 10, (len(LABELS), int(125 * FS)))
-    return write_npz(tmp_path / "S001R03.npz", data, FS, LABELS)
+    return noise_npz(tmp_path / "S001R03.npz", 125.0)
 
 
 def test_the_pattern_is_added_over_its_timings_span_to_the_recording_as_read(recording):

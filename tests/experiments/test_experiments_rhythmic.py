@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from eegmmidb_layout import FS, LABELS, noise_npz
 
 from experiments.rhythmic import (
     ARTEFACT_S,
@@ -17,33 +18,7 @@ from experiments.rhythmic import (
     waveform,
     with_artefact,
 )
-from realtime.recordings import open_recording, write_npz
-
-FS = 160.0
-LABELS = [
-    f"{e}." if len(e) == 3 else f"{e}.."
-    for e in [
-        "Fp1",
-        "Fp2",
-        "F7",
-        "F3",
-        "Fz",
-        "F4",
-        "F8",
-        "T7",
-        "C3",
-        "Cz",
-        "C4",
-        "T8",
-        "P7",
-        "P3",
-        "Pz",
-        "P4",
-        "P8",
-        "O1",
-        "O2",
-    ]
-]
+from realtime.recordings import open_recording
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -66,8 +41,7 @@ def test_the_posterior_pattern_touches_parietal_and_occipital_electrodes_only():
 
 @pytest.fixture
 def recording(tmp_path):
-    data = np.random.default_rng(1).normal(0, 10, (len(LABELS), int(80 * FS)))
-    return write_npz(tmp_path / "S001R03.npz", data, FS, LABELS)
+    return noise_npz(tmp_path / "S001R03.npz", 80.0)
 
 
 def test_the_artefact_is_added_over_its_span_to_the_recording_as_read(recording):
