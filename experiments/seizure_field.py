@@ -8,8 +8,9 @@ intracranial, 23.6 s; never trained on) are each made zero-mean and tapered as :
 resampled to the background's rate and added at their own amplitude to REAL 19-channel background (seizure ``i`` on
 the ``i mod n``-th of the first ``--persons`` eegmmidb persons' R03 recordings, ``n`` those who have one, from
 ``START_S`` in; needs ``../shared``), the same waveform on every electrode of a field (:func:`field_gains`; no lag
-between electrodes, the worst case for the average). Each recording, and each background recording alone (the control), is scored as ``realtime-detect --file``
-scores it (the export's card settings, the shipped config) in each montage of ``MONTAGES``.
+between electrodes, the worst case for the average). Each recording, and each background recording alone (the
+control), is scored as ``realtime-detect --file`` scores it (the export's card settings, the shipped config) in each
+montage of ``MONTAGES``.
 
 A characterisation, not a tuning: nothing is chosen from it (docs/background.md "What the common average costs a
 widespread seizure").

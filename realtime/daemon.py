@@ -967,6 +967,13 @@ class Daemon:
         if self._levels is None or pipe is None:
             return
         got = self._levels.take(bed.device, pipe.sfreq, pipe.unique_ch_names, time.time(), bed.config.patient)
+        if self._levels.refused:
+            log.info(
+                "%s: the background levels from before the restart are not used (%s): its channels are scaled once "
+                "they have their own history",
+                bed.describe(),
+                self._levels.refused,
+            )
         if got is not None:
             levels, age_s = got
             pipe.carry_background(levels)

@@ -65,6 +65,12 @@ def levels_path(alert_log_path: str | Path) -> Path:
     return Path(alert_log_path).with_suffix(".levels.json")
 
 
+def _names(channels: Sequence[str], shown: int = 3) -> str:
+    """``"3 channels: C3, C4, Cz"``, the first ``shown`` named."""
+    more = ", ..." if len(channels) > shown else ""
+    return f"{len(channels)} channels: {', '.join(channels[:shown])}{more}"
+
+
 class LevelStore:
     def __init__(self, path: str | Path, keep_s: float):
         if not (math.isfinite(keep_s) and keep_s >= 0):
@@ -72,6 +78,9 @@ class LevelStore:
         self.path, self.keep_s = Path(path), float(keep_s)
         self._beds: dict[Device, dict[str, Any]] = {}
         self._written: str | None = None  # the text last written: an unchanged store is not written again
+        # why the last take() found this device's (or its patient's) levels and did not give them ("": it gave them,
+        # or none were kept): for the log, so that levels not used after an upgrade or a relabelling are explained
+        self.refused = ""
 
     def load(self) -> str | None:
         """Read the file written before the restart. Returns None (no file: a first start, or nothing was scaled),
@@ -148,16 +157,32 @@ class LevelStore:
         ``device`` (or, with a patient given, from another device: the one entry recorded for that patient) with
         ``channels`` at ``sfreq``, when the levels are at most ``keep_s`` old, or at most :data:`SAME_PATIENT_S` when
         recorded for the same patient; never when recorded for a patient and the bed names another or none; else
-        None. Taken once: removed from the store."""
+        None, and :attr:`refused` says why when levels were found. Taken once: removed from the store."""
+        self.refused = ""
         entry = self._beds.pop(device, None)
         digest = patient_digest(patient)
         if entry is None and digest is not None:  # the patient's amplifier swapped during the restart
             theirs = [d for d, e in self._beds.items() if e["patient_sha256"] == digest]
             entry = self._beds.pop(theirs[0]) if len(theirs) == 1 else None
-        if entry is None or entry["sfreq"] != float(sfreq) or entry["channels"] != list(channels):
+        if entry is None:
             return None
         age_s = wall_time - entry["wall_time"]
-        if not 0.0 <= age_s <= self._max_age_s(entry, patient):
+        if entry["sfreq"] != float(sfreq):
+            self.refused = f"they were measured at {entry['sfreq']:g} Hz, the stream is at {float(sfreq):g} Hz"
+        elif entry["channels"] != list(channels):
+            self.refused = (
+                f"they were measured on other channels ({_names(entry['channels'])}; now {_names(channels)}): "
+                "another montage or channel selection"
+            )
+        elif age_s < 0.0:
+            self.refused = f"they are dated {-age_s:.0f} s in the future: the clock was set back"
+        elif age_s > (most := self._max_age_s(entry, patient)):
+            if most >= 0:
+                self.refused = f"they are {age_s:.0f} s old, more than the {most:.0f} s they are kept"
+            else:
+                whom = "another patient" if digest else "a patient; the bed names none"
+                self.refused = f"they were recorded for {whom}"
+        if self.refused:
             return None
         return np.array(entry["levels_uv"], dtype=np.float64), age_s
 

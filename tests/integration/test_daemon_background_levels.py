@@ -163,25 +163,29 @@ def levels_before_a_restart(toy_export, tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    ("case", "age_s", "recorded_for", "patient", "kept"),
+    ("case", "age_s", "recorded_for", "patient", "said"),
     [
-        ("back at once", 1.0, "", "", True),
-        ("levels too old", 7.0, "", "", False),
-        ("another device", 1.0, "", "", False),
-        ("another device, the same patient", 1.0, PATIENT, PATIENT, True),  # the amplifier swapped meanwhile
-        ("the same patient, older than the span", 7.0, PATIENT, PATIENT, True),
-        ("another patient, at once", 1.0, PATIENT, "adm-0002", False),
-        ("the bed names no patient now", 1.0, PATIENT, "", False),
+        ("back at once", 1.0, "", "", ""),
+        ("levels too old", 7.0, "", "", "s old, more than the 6 s they are kept"),
+        ("another device", 1.0, "", "", None),  # nothing kept for this device: nothing to say
+        ("another device, the same patient", 1.0, PATIENT, PATIENT, ""),  # the amplifier swapped meanwhile
+        ("the same patient, older than the span", 7.0, PATIENT, PATIENT, ""),
+        ("another patient, at once", 1.0, PATIENT, "adm-0002", "recorded for another patient"),
+        ("the bed names no patient now", 1.0, PATIENT, "", "recorded for a patient; the bed names none"),
+        # an upgrade that scores other channels (as recorded -> the common average: C0 -> C0-AVG)
+        ("other channels", 1.0, "", "", "measured on other channels (4 channels: C0-AVG, C1-AVG, C2-AVG, ...; now"),
     ],
 )
 def test_a_restart_of_the_daemon_keeps_the_scaling_of_the_same_device_or_patient(
-    toy_export, tmp_path, levels_before_a_restart, case, age_s, recorded_for, patient, kept
+    toy_export, tmp_path, caplog, levels_before_a_restart, case, age_s, recorded_for, patient, said
 ):
     """The daemon stopped and started again (an upgrade, a crash): the levels it wrote beside its alert log scale the
     same device's channels from the first window after the restart; levels older than amplitude_span_s (6 s here),
     or another device (source id), start without them (factors 1 until the history is ready). Levels recorded for a
-    bed's patient are the patient's for up to a day, and never another patient's or a bed's that names none."""
+    bed's patient are the patient's for up to a day, and never another patient's or a bed's that names none. Levels
+    found for the bed and not used are logged with the reason (after an upgrade that scores other channels, say)."""
     import json
+    import logging
 
     from rt_helpers import start_outlet, stop
 
@@ -194,6 +198,9 @@ def test_a_restart_of_the_daemon_keeps_the_scaling_of_the_same_device_or_patient
     assert bed["patient_sha256"] is None  # no patient given
     log_path = tmp_path / "alerts.jsonl"  # the same state directory as before the restart, its time set by the test
     bed = {**bed, "wall_time": time.time() - age_s, "patient_sha256": patient_digest(recorded_for)}
+    if case == "other channels":
+        bed["channels"] = [f"{c}-AVG" for c in bed["channels"]]
+    kept = said == ""
     log_path.with_suffix(".levels.json").write_text(json.dumps({**doc, "beds": [bed]}))
     outlet = start_outlet(
         "--name",
@@ -209,11 +216,14 @@ def test_a_restart_of_the_daemon_keeps_the_scaling_of_the_same_device_or_patient
     try:
         d.start()
         deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline and d.pipeline is None:
-            d.iterate()
+        with caplog.at_level(logging.INFO, logger="realtime.daemon"):
+            while time.monotonic() < deadline and d.pipeline is None:
+                d.iterate()
         assert d.windows_total == 0
         factors = d.pipeline.scaler.factors()
         assert (factors < 0.5).all() if kept else (factors == 1).all(), factors
+        refused = [r.getMessage() for r in caplog.records if "from before the restart are not used" in r.getMessage()]
+        assert [said in m for m in refused] == ([] if not said else [True]), refused
     finally:
         d.shutdown()
         stop(outlet)

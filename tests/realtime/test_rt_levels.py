@@ -36,20 +36,32 @@ def test_levels_written_before_a_restart_are_taken_once_by_the_same_device_and_c
 
 
 @pytest.mark.parametrize(
-    ("device", "sfreq", "channels", "wall_time"),
+    ("device", "sfreq", "channels", "wall_time", "refused"),
     [
-        (("EEG-bed-3", "EEG", "amp-0043"), 256.0, CHANNELS, T0 + 1),  # another device
-        (DEVICE, 512.0, CHANNELS, T0 + 1),  # another rate
-        (DEVICE, 256.0, ["C3", "C4", "Pz"], T0 + 1),  # other channels
-        (DEVICE, 256.0, CHANNELS, T0 + 301),  # older than keep_s
-        (DEVICE, 256.0, CHANNELS, T0 - 1),  # from the future: the clock was set back
+        (("EEG-bed-3", "EEG", "amp-0043"), 256.0, CHANNELS, T0 + 1, ""),  # another device: none kept for it
+        (DEVICE, 512.0, CHANNELS, T0 + 1, "they were measured at 256 Hz, the stream is at 512 Hz"),
+        (
+            DEVICE,
+            256.0,
+            ["C3-AVG", "C4-AVG", "Cz-AVG", "Pz-AVG"],
+            T0 + 1,
+            "they were measured on other channels (3 channels: C3, C4, Cz; now 4 channels: C3-AVG, C4-AVG, Cz-AVG, "
+            "...): another montage or channel selection",
+        ),
+        (DEVICE, 256.0, CHANNELS, T0 + 301, "they are 301 s old, more than the 300 s they are kept"),
+        (DEVICE, 256.0, CHANNELS, T0 - 1, "they are dated 1 s in the future: the clock was set back"),
     ],
 )
-def test_levels_are_not_taken_by_another_device_layout_or_time(tmp_path, device, sfreq, channels, wall_time):
+def test_levels_are_not_taken_by_another_device_layout_or_time_and_say_why(
+    tmp_path, device, sfreq, channels, wall_time, refused
+):
     saved(tmp_path)
     store = LevelStore(tmp_path / "alerts.levels.json", 300.0)
     assert store.load() is None
     assert store.take(device, sfreq, channels, wall_time) is None
+    assert store.refused == refused
+    again = store.take(DEVICE, 256.0, CHANNELS, T0 + 1)
+    assert (again is None and store.refused == "") if device == DEVICE else again is not None  # refused: gone
 
 
 def test_a_bed_without_levels_keeps_its_older_entry_and_old_entries_are_dropped(tmp_path):
@@ -106,9 +118,16 @@ def test_a_patients_levels_are_kept_a_day_for_that_patient_and_never_for_another
         assert s.load() is None
         return s
 
-    assert after_restart().take(DEVICE, 256.0, CHANNELS, T0 + 1.0, patient="MRN-0002") is None
-    assert after_restart().take(DEVICE, 256.0, CHANNELS, T0 + 1.0) is None  # the bed names no patient now
-    assert after_restart().take(DEVICE, 256.0, CHANNELS, T0 + SAME_PATIENT_S + 1, patient="MRN-0001") is None
+    def refused(**kwargs) -> str:
+        s = after_restart()
+        assert s.take(DEVICE, 256.0, CHANNELS, **kwargs) is None
+        return s.refused
+
+    assert refused(wall_time=T0 + 1.0, patient="MRN-0002") == "they were recorded for another patient"
+    assert refused(wall_time=T0 + 1.0) == "they were recorded for a patient; the bed names none"
+    assert refused(wall_time=T0 + SAME_PATIENT_S + 1, patient="MRN-0001") == (
+        f"they are {SAME_PATIENT_S + 1:.0f} s old, more than the {SAME_PATIENT_S:.0f} s they are kept"
+    )
     levels, age_s = after_restart().take(DEVICE, 256.0, CHANNELS, T0 + SAME_PATIENT_S - 1, patient="MRN-0001")
     np.testing.assert_array_equal(levels, [120.0, 80.5, 60.0])
     assert age_s == SAME_PATIENT_S - 1
