@@ -110,7 +110,10 @@ def build_detect_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--montage",
         choices=MONTAGES,
-        help="re-reference the EEG before scoring (signal.montage; default: the model card's, else average)",
+        help=(
+            "re-reference the EEG before scoring (signal.montage; default: the model card's, else as_recorded; "
+            "average: quieter on a large common slow background, misses most seizures common to every electrode)"
+        ),
     )
     g.add_argument(
         "--background-limit-uv",

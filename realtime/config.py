@@ -78,14 +78,14 @@ class SignalConfig:
     amplitude_min_s: float = 60.0  # no judgement before this much signal
     # Re-referencing of the scored EEG channels (realtime.montage): "as_recorded", "bipolar" (the
     # longitudinal double banana from 10-20 labels; a recording already bipolar is kept as it is) or
-    # "average" (common average over the usable scalp electrodes; a bipolar or one-electrode recording is kept as
-    # it is). "average" since 2026-12-05, by a pre-registered rule (docs/background.md "The common average on the
-    # one multichannel seizure here"): quieter than as recorded on every imitation of clinical EEG measured (a slow
-    # background, frontal rhythmic delta, tremor, hyperventilation), no alarm on the background corpus, and the
-    # CHB-MIT seizure rebuilt in average reference alarmed as the recording does (9.1 s). What it may cost, a
-    # generalised seizure of the same size on every electrode, no recording here measures. A model card that names
-    # the montage its network was trained on ("montage") takes precedence over this default (MODEL_SETTING_KEYS).
-    montage: str = "average"
+    # "average" (common average over the usable scalp electrodes; a bipolar recording, or one of fewer than 8 scalp
+    # electrodes, is kept as it is). "as_recorded" (docs/background.md "The default montage again: as recorded"):
+    # the average was quieter on imitations of clinical EEG (a patient's slow background: 0 false alarms in 4.89 h
+    # against 7, 1 of them after a file's first 24 s; frontal rhythmic delta, tremor, hyperventilation) but lost
+    # 18 of 22 seizures over a generalised field and 7 of 22 over a hemisphere that were found as recorded
+    # (experiments.seizure_field); both montages raise none on the background corpus. A model card that names the
+    # montage its network was trained on ("montage") takes precedence over this default (MODEL_SETTING_KEYS).
+    montage: str = "as_recorded"
     # A channel whose background (the background_quantile of its 1.5-40 Hz window standard deviation over
     # amplitude_span_s, once background_min_s of it is seen) exceeds background_limit_uv is scaled down to it
     # before the model (realtime.scaling): a patient's high-amplitude background is shown to the network at a

@@ -90,7 +90,7 @@ EMOTIV_RATE = 256.0
 
 
 def test_a_referential_stream_is_scored_in_common_average_and_its_gain_judged_by_input(toy_export, tmp_path):
-    """The built-in montage (no setting): 19 referential electrodes and an ECG lead; the scored channels are the
+    """``signal.montage = "average"``: 19 referential electrodes and an ECG lead; the scored channels are the
     electrodes less their mean, and a gain 20x too small is reported on the input's own label."""
     electrodes = ["FP1", "F7", "T3", "T5", "O1", "FP2", "F8", "T4", "T6", "O2", "F3", "C3", "P3", "F4", "C4", "P4"]
     labels = [f"EEG {e}-REF" for e in [*electrodes, "FZ", "CZ", "PZ"]] + ["EEG EKG-REF"]
@@ -105,7 +105,7 @@ def test_a_referential_stream_is_scored_in_common_average_and_its_gain_judged_by
             "model": {"path": str(toy_export), "backend": "litert"},
             "alerts": {"endpoint": "tcp://127.0.0.1:*", "replay_endpoint": "", "log_path": str(log_path)},
             "metrics": {"enabled": False},
-            "signal": {"amplitude_span_s": 4.0, "amplitude_min_s": 2.0, "background_min_s": 2.0},
+            "signal": {"amplitude_span_s": 4.0, "amplitude_min_s": 2.0, "background_min_s": 2.0, "montage": "average"},
         }
     )
     d = Daemon(cfg, env={})

@@ -201,7 +201,7 @@ def test_include_and_exclude_flags_reach_the_offline_output(tmp_path, toy_export
     assert detect_main(argv) == 0  # without the flags: every EEG channel, X1 included
     (channels,) = [json.loads(s) for s in capsys.readouterr().out.splitlines() if '"channels"' in s]
     assert channels["scored"] == ["EEG FP1-LE", "EEG T3-LE", "EEG C3-LE", "EEG O2-LE", "X1-LE"]
-    # --montage reaches what is scored: four scalp electrodes are too few for the common average (the default)
+    # --montage reaches what is scored: four scalp electrodes are too few for the common average
     assert detect_main([*argv, "--montage", "average"]) == 0
     (channels,) = [json.loads(s) for s in capsys.readouterr().out.splitlines() if '"channels"' in s]
     assert channels["scored"] == ["EEG FP1-LE", "EEG T3-LE", "EEG C3-LE", "EEG O2-LE", "X1-LE"]
