@@ -128,6 +128,7 @@ class Scores:
     # "": the pipeline applied the montage signal.montage asks for; else what it did instead and why
     # (realtime.montage.Montage.describe(), e.g. "as recorded (bipolar asked: already bipolar ...)")
     montage_note: str = ""
+    whole_bed: int | None = None  # the channel that counts as the whole bed (average_common's AVG), or None
 
     @property
     def hours(self) -> float:
@@ -139,7 +140,7 @@ def replay(scores: Scores, decision, hop_s: float) -> list:
     with ``decision``; returns its events (onsets and offsets, the flush included), as the pipeline would."""
     from realtime.decision import DecisionMachine
 
-    machine = DecisionMachine(decision, hop_s, window_s=scores.window_s)
+    machine = DecisionMachine(decision, hop_s, window_s=scores.window_s, whole_bed=scores.whole_bed)
     events = []
     for t, s, p in zip(scores.times, scores.starts, scores.channel_probs, strict=True):
         events.extend(machine.step(float(t), float(s), float(t), p))
@@ -211,12 +212,14 @@ def score_recording(rec: BackgroundRecording, config, detector, gain: float = 1.
         flush_s=r.last_sample_s,  # the last sample's time (an EDF+D's gaps included)
         events=events,
         montage_note=note,
+        whole_bed=pipe.montage.common,
     )
 
 
-def front_end_signal(r, config, probe) -> tuple[np.ndarray, list[str], dict[str, str]]:
+def front_end_signal(r, config, probe) -> tuple[np.ndarray, list[str], dict[str, str], int | None]:
     """The signal a front end scores, for a scorer that is not the pipeline (the peer): ``(data_uv
-    [n_channels, n_samples], names [n_channels], left_out)``: the inputs the pipeline selects from the
+    [n_channels, n_samples], names [n_channels], left_out, whole_bed)`` (``whole_bed``: the channel that counts as
+    the whole bed, :class:`realtime.decision.DecisionMachine`, or None): the inputs the pipeline selects from the
     recording ``r`` under ``config`` (a pipeline is built with the detector ``probe``, never stepped),
     through the pipeline's own montage (every input taken as usable: the peer has no window checks)."""
     from realtime.offline import left_out_channels, recording_pipeline
@@ -226,7 +229,7 @@ def front_end_signal(r, config, probe) -> tuple[np.ndarray, list[str], dict[str,
     for name in pipe.input_names:  # a repeated label takes its next occurrence
         rows.append(next(i for i, label in enumerate(r.ch_names) if label == name and i not in rows))
     data = pipe.montage.apply(r.data[rows], np.ones(len(rows), dtype=bool))
-    return data, list(pipe.unique_ch_names), left_out_channels(r, pipe)
+    return data, list(pipe.unique_ch_names), left_out_channels(r, pipe), pipe.montage.common
 
 
 def score_peer(rec: BackgroundRecording, config, scorer, probe, cache_dir: Path | None = None) -> Scores:
@@ -239,7 +242,7 @@ def score_peer(rec: BackgroundRecording, config, scorer, probe, cache_dir: Path 
     from realtime.recordings import read_recording
 
     r = read_recording(rec.path)
-    data, names, left_out = front_end_signal(r, config, probe)
+    data, names, left_out, whole_bed = front_end_signal(r, config, probe)
     times, starts, probs = cached_peer_scores(
         scorer, rec.path, lambda: scorer.score(data, r.sfreq), cache_dir, key=f"{names}|", prefix="background_"
     )
@@ -255,6 +258,7 @@ def score_peer(rec: BackgroundRecording, config, scorer, probe, cache_dir: Path 
         window_s=None,
         flush_s=float(times[-1]) if times.size else None,
         events=[],
+        whole_bed=whole_bed,
     )
     scores.events = replay(scores, config.decision, config.window.hop_s)
     return scores

@@ -174,13 +174,15 @@ def run_decision(
     channel_probabilities: np.ndarray,
     config: DecisionConfig,
     hop_s: float,
+    whole_bed: int | None = None,
 ) -> tuple[np.ndarray, list[DecisionEvent]]:
-    """Feed per-window channel probabilities ``[n_windows, n_channels]`` through our decision machine.
+    """Feed per-window channel probabilities ``[n_windows, n_channels]`` through our decision machine
+    (``whole_bed``: the channel that counts as the whole bed, or None).
 
     Returns ``(smoothed bed probability [n_windows], events)`` including the flush at the end, exactly
     as :class:`realtime.pipeline.Pipeline` does for our own model.
     """
-    machine = DecisionMachine(config, hop_s)
+    machine = DecisionMachine(config, hop_s, whole_bed=whole_bed)
     probs = np.asarray(channel_probabilities, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[0] != len(times):
         raise ValueError(f"channel_probabilities must be [n_windows={len(times)}, n_channels], got {probs.shape}")

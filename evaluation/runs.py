@@ -42,6 +42,7 @@ class WindowScores:
     events: list[DetectedEvent]
     score: EventScore | None = None
     end: Any = None  # realtime.offline.FileEnd | None: for a recording that may continue this one
+    whole_bed: int | None = None  # the channel that counts as the whole bed (average_common's AVG), or None
 
 
 def _finite(x) -> np.ndarray:
@@ -95,6 +96,7 @@ def pipeline_window_scores(path: Path, config, detector, duration_s: float, prev
         smoothed=_finite([r.probability for r in results]),
         events=events_from_decisions(decisions, duration_s),
         end=file_end(rec, pipe),
+        whole_bed=pipe.montage.common,
     )
 
 
@@ -102,13 +104,14 @@ def replay_decision(ws: WindowScores, decision, hop_s: float, duration_s: float)
     """The same per-window probabilities through :class:`realtime.decision.DecisionMachine` with other settings."""
     from evaluation.peer import run_decision
 
-    smoothed, events = run_decision(ws.times, ws.starts, ws.channel_probs, decision, hop_s)
+    smoothed, events = run_decision(ws.times, ws.starts, ws.channel_probs, decision, hop_s, whole_bed=ws.whole_bed)
     return WindowScores(
         times=ws.times,
         starts=ws.starts,
         channel_probs=ws.channel_probs,
         smoothed=smoothed,
         events=events_from_decisions(events, duration_s),
+        whole_bed=ws.whole_bed,
     )
 
 

@@ -63,7 +63,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from realtime.config import RESAMPLE_FILTERS
+from realtime.config import MONTAGES, RESAMPLE_FILTERS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 log = logging.getLogger("experiments.scaling")
@@ -596,7 +596,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--montage",
         default=None,
-        choices=["as_recorded", "bipolar", "average"],
+        choices=MONTAGES,
         help="signal.montage (default: the shipped)",
     )
     ap.add_argument(

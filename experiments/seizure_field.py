@@ -1,7 +1,7 @@
 """What the common average costs a widespread seizure: real seizure EEG over fields from one region to every electrode.
 
     python -m experiments.seizure_field [EXPORT] [--background ../shared/data/background] [--data-root ../shared/data]
-        [--persons 20] [--kinds focal hemispheric generalised uniform] [--json OUT]
+        [--persons 20] [--kinds focal hemispheric generalised uniform] [--montages as_recorded ...] [--json OUT]
 
 The test split's seizure segments (the stitched test recordings' 24: New Delhi ictal, scalp, 5.12 s; Bonn S,
 intracranial, 23.6 s; never trained on) are each made zero-mean and tapered as :mod:`evaluation.stitch` makes them,
@@ -10,7 +10,7 @@ the ``i mod n``-th of the first ``--persons`` eegmmidb persons' R03 recordings, 
 ``START_S`` in; needs ``../shared``), the same waveform on every electrode of a field (:func:`field_gains`; no lag
 between electrodes, the worst case for the average). Each recording, and each background recording alone (the
 control), is scored as ``realtime-detect --file`` scores it (the export's card settings, the shipped config) in each
-montage of ``MONTAGES``.
+montage of ``--montages`` (default :data:`experiments.rhythmic.MONTAGES`).
 
 A characterisation, not a tuning: nothing is chosen from it (docs/background.md "What the common average costs a
 widespread seizure").
@@ -28,6 +28,7 @@ import numpy as np
 from evaluation.background import Edited
 from experiments.clinical_patterns import LEFT, electrode
 from experiments.rhythmic import MONTAGES, study_args, study_setup, write_report
+from realtime.config import MONTAGES as CONFIG_MONTAGES
 from realtime.recordings import RecordingInfo
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -138,20 +139,21 @@ def summary(cells: list[dict]) -> dict:
     }
 
 
-def study(files: list[Path], seizures: list[Seizure], detector, config, *, kinds=KINDS) -> dict:
-    """``{"control": {montage: summary}, kind: {montage: {"all", source: summary, "per_seizure": [...]}}}``."""
+def study(files: list[Path], seizures: list[Seizure], detector, config, *, kinds=KINDS, montages=MONTAGES) -> dict:
+    """``{"montages": [...], "control": {montage: summary}, kind: {montage: {"all", source: summary, "per_seizure":
+    [...]}}}``."""
     from realtime.recordings import open_recording
 
-    cfgs = {m: dataclasses.replace(config, signal=dataclasses.replace(config.signal, montage=m)) for m in MONTAGES}
+    cfgs = {m: dataclasses.replace(config, signal=dataclasses.replace(config.signal, montage=m)) for m in montages}
     backgrounds = [open_recording(f, annotations=False) for f in files]
     out: dict = {"recordings": [str(f) for f in files], "seizures": [s.recording_id for s in seizures]}
-    out["control"] = {}
-    for m in MONTAGES:
+    out["montages"], out["control"] = list(montages), {}
+    for m in montages:
         cells = [score(*with_seizure(b, None, "uniform", False), cfgs[m], detector) for b in backgrounds]
         out["control"][m] = {"recordings": len(cells), "onsets": sum(len(c["onset_times_s"]) for c in cells)}
     for kind in kinds:
         out[kind] = {}
-        for m in MONTAGES:
+        for m in montages:
             cells = []
             for i, s in enumerate(seizures):
                 rec, span = with_seizure(backgrounds[i % len(backgrounds)], s, kind, right=bool(i % 2))
@@ -166,10 +168,10 @@ def study(files: list[Path], seizures: list[Seizure], detector, config, *, kinds
 
 
 def table(res: dict) -> str:
-    head = "| field | seizures | " + " | ".join(MONTAGES) + " |"
-    lines = [head, "|---|---|" + "---|" * len(MONTAGES)]
+    montages = res["montages"]
+    lines = ["| field | seizures | " + " | ".join(montages) + " |", "|---|---|" + "---|" * len(montages)]
     ctrl = res["control"]
-    lines.append("| none (control) | | " + " | ".join(f"{ctrl[m]['onsets']} onsets" for m in MONTAGES) + " |")
+    lines.append("| none (control) | | " + " | ".join(f"{ctrl[m]['onsets']} onsets" for m in montages) + " |")
 
     def cell(s: dict) -> str:
         lat = f"{s['latency_median_s']:g} s ({s['latency_max_s']:g})" if s["detected"] else "-"
@@ -179,20 +181,21 @@ def table(res: dict) -> str:
         if kind not in res:
             continue
         for part in ("all", "nscnd", "bonn"):
-            if part in res[kind][MONTAGES[0]]:
-                lines.append(f"| {kind} | {part} | " + " | ".join(cell(res[kind][m][part]) for m in MONTAGES) + " |")
+            if part in res[kind][montages[0]]:
+                lines.append(f"| {kind} | {part} | " + " | ".join(cell(res[kind][m][part]) for m in montages) + " |")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = study_args(__doc__.splitlines()[0], KINDS)
     ap.add_argument("--data-root", default="../shared/data")
+    ap.add_argument("--montages", nargs="+", default=list(MONTAGES), choices=CONFIG_MONTAGES)
     ap.set_defaults(persons=20)
     args = ap.parse_args(argv)
     det, config, files, head = study_setup(args)
     files = [f for f in files if f.exists()]  # not every person has R03 (S047 has only R01)
     seizures = test_seizures(Path(args.data_root), det.card)
-    res = {**head, "start_s": START_S, **study(files, seizures, det, config, kinds=args.kinds)}
+    res = {**head, "start_s": START_S, **study(files, seizures, det, config, kinds=args.kinds, montages=args.montages)}
     return write_report(res, table(res), args.json)
 
 

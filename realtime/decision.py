@@ -37,6 +37,13 @@ whatever n is (:meth:`DecisionMachine.k_for` says which k: "bed rule: 4 of 19 ch
   ``last_probability`` is the aggregate the state compares: the onset one while idle or pending, the
   hold one while an event is open.
 
+The whole bed's channel (``whole_bed``: the common mode of ``signal.montage = "average_common"``,
+:mod:`realtime.montage`). One channel may stand for every electrode at once: the mean of the scalp electrodes, which
+carries a seizure common to them all at nearly its size where each average-referenced channel keeps only the
+electrode's difference from the mean. It is left out of the bed rule (n and k count the other channels), and the
+bed's probability, onset and hold alike, is the larger of the rule's and that channel's own: it counts as the whole
+bed, not as one more of n.
+
 Settling. On real recordings the first windows of a stream, of a file, after a reconnect and after
 a gap in the signal raise false alarms (filters and amplifiers settle, electrodes are still moving, a
 window holds the step across the gap). For ``settle_s`` seconds of signal after each of these points
@@ -222,7 +229,8 @@ class DecisionMachine:
     """Per-bed onset/offset state machine (see the module docstring).
 
     ``window_s``: the nominal span ``window_end - window_start`` of a window (the native window
-    duration); ``None`` (windows of varying length) looks for no gaps.
+    duration); ``None`` (windows of varying length) looks for no gaps. ``whole_bed``: the index of the channel that
+    counts as the whole bed (module docstring), or None.
     """
 
     # A window longer than window_s by more than this holds a gap. The inlet dejitters LSL timestamps,
@@ -231,8 +239,19 @@ class DecisionMachine:
     # catches the loss of a quarter second, a step the network sees.
     GAP_TOLERANCE_S = 0.25
 
-    def __init__(self, config: DecisionConfig, hop_s: float, first_event_id: int = 1, *, window_s: float | None = None):
+    def __init__(
+        self,
+        config: DecisionConfig,
+        hop_s: float,
+        first_event_id: int = 1,
+        *,
+        window_s: float | None = None,
+        whole_bed: int | None = None,
+    ):
         self._check(config)
+        if whole_bed is not None and int(whole_bed) < 0:
+            raise ValueError(f"whole_bed must be a channel index >= 0 or None, got {whole_bed!r}")
+        self.whole_bed = None if whole_bed is None else int(whole_bed)
         if not hop_s > 0:
             raise ValueError(f"hop_s must be > 0, got {hop_s!r}")
         if window_s is not None and not window_s > 0:
@@ -346,14 +365,27 @@ class DecisionMachine:
         shown_t, shown_ws, shown_we = (
             (float(time), float(window_start), float(window_end)) if shown is None else map(float, shown)
         )
+        probs = np.asarray(channel_probs, dtype=np.float64)
+        rule_probs, whole, wb = probs, math.nan, self.whole_bed
+        if wb is not None:
+            if not 0 <= wb < probs.size:
+                raise ValueError(f"whole_bed {wb} is not one of the window's {probs.size} channels")
+            rule_probs, whole = probs.copy(), float(probs[wb])
+            rule_probs[wb] = math.nan  # not one of the bed rule's n
         raw, top = aggregate(
-            channel_probs,
+            rule_probs,
             cfg.aggregation,
             cfg.k_channels,
             channel_false_rate=cfg.channel_false_rate,
             bed_false_rate=cfg.bed_false_rate,
             channel_correlation=cfg.channel_correlation,
         )
+        # the rule's hold (below): an event, once published, is held by k_channels channels
+        hold = raw if cfg.aggregation != "binomial" or not top else float(probs[top[min(cfg.k_channels, len(top)) - 1]])
+        if wb is not None and math.isfinite(whole):  # the whole bed's channel: the bed is at least as high as it
+            raw = whole if math.isnan(raw) else max(raw, whole)
+            hold = whole if math.isnan(hold) else max(hold, whole)
+            top = top if top and probs[top[0]] >= whole else (wb, *top)
         self.last_raw_probability = raw
         self._last_time = float(time)
         self._last_shown = shown_t
@@ -364,11 +396,8 @@ class DecisionMachine:
             self.last_channels = ()
             self.last_probability = math.nan
             return []
-        probs = np.asarray(channel_probs, dtype=np.float64)
-        # An event, once published, is held by k_channels channels (the "hold" aggregate), even where the
+        # An event, once published, is held by k_channels channels (the "hold" aggregate, above), even where the
         # binomial rule asks more channels to start one: a seizure whose spread fluctuates stays one event.
-        # ``top`` is sorted, highest first, and holds at least min(k_channels, n_usable) channels.
-        hold = raw if cfg.aggregation != "binomial" else float(probs[top[min(cfg.k_channels, len(top)) - 1]])
         self._history.append(raw)
         self._hold_history.append(hold)
         p_on, p_hold = float(np.mean(self._history)), float(np.mean(self._hold_history))

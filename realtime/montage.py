@@ -25,6 +25,10 @@ filtering, so it may be applied before or after them):
   labels ``Fp1-F7``; a derivation whose electrodes are not both present, or whose two inputs have
   different references, is skipped (``skipped``, with why).
 - ``average``: every scalp electrode minus the mean of the scalp electrodes, labels ``Fp1-AVG``.
+- ``average_common``: the same, and one more output, the mean itself (the common mode, label :data:`COMMON`,
+  ``AVG``): what the average takes from every electrode, a seizure common to them all among it. ``common`` is its
+  index (the last output); the bed's decision counts it as the whole bed (:class:`realtime.decision.DecisionMachine`
+  ``whole_bed``), not as one more channel of the k-of-n rule.
 
 An electrode given twice (``T3`` and ``T7``) is taken from its first input. Inputs no output uses are
 listed in ``unused``. A recording with a bipolar label (already bipolar: re-referencing a part of it
@@ -76,6 +80,8 @@ DOUBLE_BANANA = (
 # or more of the mean, and the outputs one signal many times over (two electrodes: x1 - mean = -(x2 - mean)), which
 # the bed rule would count as that many channels
 MIN_AVERAGE_ELECTRODES = 8
+AVERAGES = ("average", "average_common")  # the kinds that take the common average of the scalp electrodes
+COMMON = "AVG"  # average_common's output that is the mean of the scalp electrodes (the common mode)
 _CANONICAL = {n.upper(): n for n in (*SCALP, *REFERENCE_SITES)} | OLD_NAMES
 _PREFIX = re.compile(r"^(?:EEG|POL)[\s:]+", re.IGNORECASE)
 
@@ -156,16 +162,18 @@ class Montage:
         else:
             outputs = [(found[e][0], -1, f"{e}-AVG") for e in scalp]
         self.applied = kind if outputs else "as_recorded"
+        # the common mode's output (average_common): the last, after the electrodes' (not in _plus/_minus)
+        self.common: int | None = len(outputs) if self.applied == "average_common" else None
         if not outputs:
             self.skipped = []
             outputs = [(i, -1, n) for i, n in enumerate(self.ch_names)]
-        self.names = [name for _, _, name in outputs]
+        self.names = [name for _, _, name in outputs] + ([COMMON] if self.common is not None else [])
         self._plus = np.array([a for a, _, _ in outputs], dtype=np.intp)
         self._minus = np.array([b for _, b, _ in outputs], dtype=np.intp)
         used = set(self.used_inputs)
         self.unused = [n for i, n in enumerate(self.ch_names) if i not in used]
         self._averaged = np.zeros(self.n_in, dtype=bool)  # the inputs of the common average
-        if self.applied == "average":
+        if self.applied in AVERAGES:
             self._averaged[self._plus] = True
 
     @property
@@ -192,7 +200,10 @@ class Montage:
         """``[n_out]`` of ``(input, reference inputs)``: output ``j`` is ``x[input] - mean(x[reference
         inputs])`` when every input is usable (no reference inputs: the input as recorded; one: a bipolar
         derivation; every scalp electrode: the common average). For reading a recording's outputs one
-        input at a time (training: ``train.datasets.edf``)."""
+        input at a time (training: ``train.datasets.edf``); ``ValueError`` for ``average_common``, whose common
+        mode is a rule of the bed, not a channel to train on."""
+        if self.common is not None:
+            raise ValueError("montage: average_common's common mode has no terms: train on 'average'")
         if self.applied == "average":
             averaged = tuple(np.flatnonzero(self._averaged).tolist())
             return [(int(a), averaged) for a in self._plus]
@@ -210,13 +221,16 @@ class Montage:
         outputs that are not usable (``usable_out``) are NaN."""
         usable = self._check_usable(usable)
         m = np.zeros((self.n_out, self.n_in))
-        rows = np.arange(self.n_out)
+        rows = np.arange(self._plus.size)
         m[rows, self._plus] = 1.0
         has_minus = self._minus >= 0
         m[rows[has_minus], self._minus[has_minus]] = -1.0
-        if self.applied == "average":
+        if self.applied in AVERAGES:
             averaged = self._averaged & usable
-            m[:, averaged] -= 1.0 / max(int(np.count_nonzero(averaged)), 1)
+            mean = 1.0 / max(int(np.count_nonzero(averaged)), 1)
+            m[rows[:, None], averaged] -= mean
+            if self.common is not None:
+                m[self.common, averaged] = mean
         m[~self.usable_out(usable)] = np.nan
         return m
 
@@ -225,7 +239,9 @@ class Montage:
         average, at least two scalp electrodes are)."""
         usable = self._check_usable(usable)
         ok = usable[self._plus] & np.where(self._minus >= 0, usable[self._minus], True)
-        if self.applied == "average" and np.count_nonzero(self._averaged & usable) < 2:
+        if self.common is not None:
+            ok = np.append(ok, True)
+        if self.applied in AVERAGES and np.count_nonzero(self._averaged & usable) < 2:
             ok[:] = False
         return ok
 
@@ -237,7 +253,8 @@ class Montage:
         ok = self.usable_out(np.array([r is None for r in reasons_in], dtype=bool))
         out: list[str | None] = []
         for j in range(self.n_out):
-            bad = [i for i in (self._plus[j], self._minus[j]) if i >= 0 and reasons_in[i] is not None]
+            terms = (self._plus[j], self._minus[j]) if j != self.common else ()
+            bad = [i for i in terms if i >= 0 and reasons_in[i] is not None]
             if ok[j]:
                 out.append(None)
             elif bad:
@@ -253,13 +270,17 @@ class Montage:
         if x.ndim != 2 or x.shape[0] != self.n_in:
             raise ValueError(f"montage: x must have shape ({self.n_in}, n_samples), got {x.shape}")
         usable = self._check_usable(usable) & np.isfinite(x).all(axis=1)
-        y = x[self._plus]  # a copy; in place from here (a third 18 x 1200 temporary costs 10 times more)
+        rows = self._plus if self.common is None else np.append(self._plus, self._plus[0])  # the last row: the mean
+        y = x[rows]  # a copy; in place from here (a third 18 x 1200 temporary costs 10 times more)
         if self.applied == "bipolar":
             y -= x[self._minus]
-        elif self.applied == "average":
+        elif self.applied in AVERAGES:
             averaged = self._averaged & usable
             if averaged.any():
-                y -= x[averaged].mean(axis=0)
+                mean = x[averaged].mean(axis=0)
+                y[: self._plus.size] -= mean
+                if self.common is not None:
+                    y[self.common] = mean
         y[~self.usable_out(usable)] = np.nan
         return y
 
@@ -269,8 +290,10 @@ class Montage:
             text = "as recorded" + (f" ({self.kind} asked: {self.reason})" if self.reason else "")
         elif self.applied == "bipolar":
             text = f"bipolar double banana: {self.n_out} of {len(DOUBLE_BANANA)} derivations"
-        else:
+        elif self.common is None:
             text = f"common average of {self.n_out} scalp electrodes"
+        else:
+            text = f"common average of {self._plus.size} scalp electrodes and their mean ({COMMON}: the whole bed)"
         if self.skipped:
             text += f"; skipped {', '.join(self.skipped)}"
         if self.unused:

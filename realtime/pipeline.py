@@ -239,7 +239,9 @@ class Pipeline:
             raise ValueError(f"phase must be a fraction of the hop in [0, 1), got {phase!r}")
         # the bed's phase: its windows come due this fraction of a hop later than they would (several beds spread)
         self.scheduler = WindowScheduler(self.native_window_samples, self.hop_samples, int(phase * self.hop_samples))
-        self.decision = DecisionMachine(decision, window.hop_s, window_s=(self._last - self._first) / self.sfreq)
+        self.decision = DecisionMachine(
+            decision, window.hop_s, window_s=(self._last - self._first) / self.sfreq, whole_bed=self.montage.common
+        )
         self.clock = SampleClock(
             self.sfreq,
             jump_tolerance_s=jump_tolerance_s(window.hop_s),
@@ -539,9 +541,11 @@ class Pipeline:
         resampling filter: short, 3 periods, the window ends 12 ms before the newest sample); left out: DC1-DC (...)``,
         and which channels' units were assumed µV (:meth:`units_detail`): what the daemon's
         ``status.signal`` connected message and offline scoring's log say."""
-        n = len(self.ch_names)
+        n = len(self.ch_names) - (self.montage.common is not None)  # the whole bed's channel is not one of n
         rule = self.decision.config.aggregation
         k = "the highest channel" if rule == "max" else f"{self.decision.k_for(n)} of {n} channels"
+        if self.montage.common is not None:
+            k += f", or {self.ch_names[self.montage.common]} alone"
         scaling = "off" if self.scaler is None else f"above {self.scaler.limit_uv:g} uV"
         if self.scaler is not None and self.scaler.delta_limit_uv:
             scaling += f", delta above {self.scaler.delta_limit_uv:g} uV"

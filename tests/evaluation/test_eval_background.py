@@ -245,7 +245,8 @@ def test_front_ends_pass_the_montage_through_the_config(measured):
     from realtime.recordings import read_recording
 
     r = read_recording(recs[0].path)
-    data, names, left_out = bg.front_end_signal(r, load_config(None, {"signal.montage": "bipolar"}), det)
+    data, names, left_out, whole_bed = bg.front_end_signal(r, load_config(None, {"signal.montage": "bipolar"}), det)
+    assert whole_bed is None
     assert names == derivations and not left_out
     np.testing.assert_allclose(data[0], r.data[BCI2000.index("Fp1.")] - r.data[BCI2000.index("F7..")])
 

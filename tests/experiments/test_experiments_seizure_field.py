@@ -94,5 +94,6 @@ def test_the_study_scores_every_montage_a_common_field_vanishes_in_the_average_a
     # the field's plateau (F7, T7, P7 alike) cancels along its chain: the banana carries it on Fp1-F7 and P7-O1 only,
     # two channels, where the bed rule asks 3 of 16
     assert res["focal"]["bipolar"]["all"]["detected"] == 0
-    assert set(KINDS) >= set(res) - {"recordings", "seizures", "control"}
+    assert set(KINDS) >= set(res) - {"recordings", "seizures", "control", "montages"}
+    assert res["montages"] == list(MONTAGES)
     assert "| uniform | all | 1/1, 1 within 10 s" in table(res)

@@ -507,3 +507,39 @@ def test_an_event_started_by_k_n_channels_is_held_by_k_channels():
     # while idle, two channels are not enough to start one
     assert [e for t in range(50, 60) for e in m.step(t, t - 4, t, probs(2))] == []
     assert m.last_probability == pytest.approx(0.05)  # the onset aggregate: the 3rd highest channel
+
+
+def test_the_whole_beds_channel_counts_as_the_bed_not_as_one_of_n():
+    """``whole_bed`` (average_common's AVG, the last channel here): left out of the bed rule's n, and the bed is at
+    least as high as it, to start an event and to hold it; without it, one high channel of 5 is not the bed."""
+    rule = cfg(aggregation="binomial", k_channels=2, channel_false_rate=0.01, bed_false_rate=1e-4)
+    low = [0.1, 0.1, 0.1, 0.1]
+    with_avg = DecisionMachine(rule, 1.0, whole_bed=4)
+    without = DecisionMachine(rule, 1.0)
+    for i, p_avg in enumerate([0.9, 0.9, 0.6, 0.2]):
+        probs = np.array([*low, p_avg])
+        events = with_avg.step(float(i), i - 4.0, float(i), probs)
+        assert without.step(float(i), i - 4.0, float(i), probs) == []  # AVG as one of 5: 1 of k(5) = 2
+        if i == 0:
+            (onset,) = events
+            assert onset.kind == "onset" and onset.channels == (4,) and onset.probability == pytest.approx(0.9)
+            assert with_avg.last_raw_probability == pytest.approx(0.9)
+        elif i == 2:
+            assert events == [] and with_avg.alarm_active  # held by AVG above off_threshold
+        elif i == 3:
+            assert [e.kind for e in events] == ["offset"]
+    # n counts the other channels: the same k as a bed of 4, and the rule's own channels still start an event
+    both = DecisionMachine(rule, 1.0, whole_bed=4)
+    assert both.k_for(4) == 3
+    assert both.step(0.0, -4.0, 0.0, np.array([0.95, 0.9, 0.85, 0.1, 0.2]))[0].channels == (0, 1, 2)
+    assert both.last_raw_probability == pytest.approx(0.85)  # the rule's 3rd highest, above AVG's 0.2
+    # AVG left out of a window (NaN): the rule alone; only AVG usable: AVG is the bed
+    alone = DecisionMachine(rule, 1.0, whole_bed=1)
+    alone.step(0.0, -4.0, 0.0, np.array([np.nan, 0.3]))
+    assert alone.last_raw_probability == pytest.approx(0.3)
+    alone.step(1.0, -3.0, 1.0, np.array([0.4, np.nan]))
+    assert alone.last_raw_probability == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="whole_bed 4 is not one of the window's 2 channels"):
+        DecisionMachine(rule, 1.0, whole_bed=4).step(0.0, -4.0, 0.0, np.array([0.1, 0.2]))
+    with pytest.raises(ValueError, match="got -1"):
+        DecisionMachine(rule, 1.0, whole_bed=-1)

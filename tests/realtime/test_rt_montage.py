@@ -129,6 +129,39 @@ def test_common_mode_vanishes_from_bipolar_and_average_not_from_as_recorded():
     np.testing.assert_allclose(Montage(TUH19, "average").apply(x, ALL).sum(axis=0), 0.0, atol=1e-9)
 
 
+def test_average_common_adds_the_mean_that_the_average_takes_away():
+    """``average_common``: the average's 19 channels and, last, AVG, the mean of the scalp electrodes as recorded:
+    a signal common to every electrode, gone from the others, is all there; the matrix gives the same; a flagged
+    electrode is left out of the mean and of its own channel; the common mode has no training terms."""
+    clean = stack(brain())
+    x = clean + common_mode()
+    ac = Montage([*TUH19, "EEG EKG-REF"], "average_common")
+    assert ac.applied == "average_common" and ac.common == 19 and ac.names[-1] == "AVG" and ac.n_out == 20
+    assert ac.names[:19] == Montage(TUH19, "average").names and ac.unused == ["EEG EKG-REF"]
+    assert ac.describe().startswith("common average of 19 scalp electrodes and their mean (AVG: the whole bed)")
+    usable = np.ones(20, dtype=bool)
+    y = ac.apply(np.vstack([x, np.zeros(N_SAMPLES)]), usable)
+    np.testing.assert_allclose(y[:19], Montage(TUH19, "average").apply(x, ALL), atol=1e-12)
+    np.testing.assert_allclose(y[19], x.mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(y[19] - clean.mean(axis=0), common_mode(), atol=1e-9)  # the common signal, whole
+    np.testing.assert_allclose(ac.matrix @ np.vstack([x, np.zeros(N_SAMPLES)]), y, atol=1e-9)
+    f7 = MODERN19.index("F7")
+    usable[f7] = False
+    y = ac.apply(np.vstack([x, np.zeros(N_SAMPLES)]), usable)
+    out = ac.names.index("F7-AVG")
+    assert np.isnan(y[out]).all() and np.isfinite(np.delete(y, out, axis=0)).all()
+    np.testing.assert_allclose(y[19], np.delete(x, f7, axis=0).mean(axis=0), atol=1e-12)
+    assert ac.reasons_out([None if u else "railed" for u in usable])[18:] == [None, None]
+    one = np.zeros(20, dtype=bool)
+    one[3] = True  # one electrode: no average, no mean
+    assert not ac.usable_out(one).any()
+    assert ac.reasons_out([None if u else "flat" for u in one])[19] == "fewer than 2 usable electrodes for the average"
+    with pytest.raises(ValueError, match="average_common's common mode has no terms"):
+        _ = ac.terms
+    assert Montage(TUH19[:7], "average_common").applied == "as_recorded"  # 7 electrodes: as the average
+    assert Montage(TUH19, "average").common is None and Montage(TUH19, "bipolar").common is None
+
+
 def test_one_broken_electrode_is_left_out_and_contaminates_nothing():
     sig = brain()
     x = stack(sig)
@@ -297,7 +330,7 @@ def test_a_referential_file_is_scored_as_recorded_by_default_and_in_common_avera
 
 
 def test_errors_quote_the_value():
-    with pytest.raises(ValueError, match=r"'as_recorded', 'bipolar', 'average', got 'banana'"):
+    with pytest.raises(ValueError, match=r"'as_recorded', 'bipolar', 'average', 'average_common', got 'banana'"):
         Montage(TUH19, "banana")
     m = Montage(TUH19, "bipolar")
     with pytest.raises(ValueError, match=r"shape \(19, n_samples\), got \(18, 10\)"):
@@ -355,3 +388,44 @@ def test_a_montage_that_cannot_be_formed_is_a_warning_at_the_pipelines_start(cap
     assert levels(["Fp1", "Cz"], "bipolar") == {"WARNING"}  # no derivation of the double banana
     assert levels(["FP1-F7", "F7-T7", "T7-P7"], "bipolar") == {"INFO"}  # already bipolar: what was asked
     assert levels(TUH19, "bipolar") == {"INFO"}
+
+
+def test_a_seizure_common_to_every_electrode_alarms_as_recorded_and_with_the_common_mode_not_in_the_average(
+    tmp_path, toy_export
+):
+    """A referential file through the offline pipeline (the toy amplitude model: p(seizure) rises with a window's
+    size): 60 s of small EEG, then 30 s of a large 4 Hz rhythm alike on every electrode. As recorded it alarms on
+    the electrodes; the average takes it away entirely; average_common alarms on AVG alone (the whole bed), and
+    says so in its channels line."""
+    import dataclasses
+
+    from realtime.config import apply_model_settings, build_config
+    from realtime.model import load_detector
+    from realtime.offline import feed, recording_pipeline
+
+    rng = np.random.default_rng(3)
+    n, a = 90 * 250, 60 * 250
+    common = np.zeros(n)
+    common[a:] = 300.0 * np.sin(2 * np.pi * 4.0 * np.arange(n - a) / 250.0)
+    signals = [
+        edfio.EdfSignal(10.0 * rng.standard_normal(n) + common, 250, label=name, physical_dimension="uV")
+        for name in TUH19
+    ]
+    edfio.Edf(signals).write(tmp_path / "tuh.edf")
+    det = load_detector(toy_export, backend="litert")
+    config = apply_model_settings(build_config({"signal": {"background_limit_uv": 0}}), det.settings)[0]
+
+    def onsets(montage: str):
+        cfg = dataclasses.replace(config, signal=dataclasses.replace(config.signal, montage=montage))
+        rec = read_recording(tmp_path / "tuh.edf")
+        pipe = recording_pipeline(rec, cfg, det)
+        events = [e for w in feed(pipe, rec, cfg.window.hop_s) for e in w.events] + list(pipe.flush())
+        return pipe, [(e.publish_time, [pipe.ch_names[c] for c in e.channels]) for e in events if e.kind == "onset"]
+
+    _, recorded = onsets("as_recorded")
+    assert len(recorded) == 1 and 60 < recorded[0][0] < 70 and len(recorded[0][1]) == 19
+    assert onsets("average")[1] == []
+    pipe, common_mode_onsets = onsets("average_common")
+    assert len(common_mode_onsets) == 1 and 60 < common_mode_onsets[0][0] < 70
+    assert common_mode_onsets[0][1] == ["AVG"]  # the average's 19 channels carry nothing of it
+    assert "bed rule (binomial): 3 of 19 channels, or AVG alone" in pipe.channels_detail()

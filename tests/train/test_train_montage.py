@@ -122,3 +122,6 @@ def test_hparams_refuse_an_unknown_montage_quoting_it():
         load(None, {"data.montage": "banana"})
     assert load(None, {"data.montage": "average"}).data.montage == "average"
     assert HParams().data.montage == "as_recorded"
+    # the daemon's average_common adds the common mode as a rule of the bed: nothing a network trains on
+    with pytest.raises(HParamsError, match=r"'average', got 'average_common'"):
+        load(None, {"data.montage": "average_common"})
