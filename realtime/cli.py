@@ -112,7 +112,8 @@ def build_detect_parser() -> argparse.ArgumentParser:
         choices=MONTAGES,
         help=(
             "re-reference the EEG before scoring (signal.montage; default: the model card's, else as_recorded; "
-            "average: quieter on a large common slow background, misses most seizures common to every electrode)"
+            "average: quieter on a large common slow background, misses most seizures common to every electrode; "
+            "average_common: the average and its mean as one channel for the whole bed, misses half-sided seizures)"
         ),
     )
     g.add_argument(

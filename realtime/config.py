@@ -83,8 +83,11 @@ class SignalConfig:
     # the average was quieter on imitations of clinical EEG (a patient's slow background: 0 false alarms in 4.89 h
     # against 7, 1 of them after a file's first 24 s; frontal rhythmic delta, tremor, hyperventilation) but lost
     # 18 of 22 seizures over a generalised field and 7 of 22 over a hemisphere that were found as recorded
-    # (experiments.seizure_field); both montages raise none on the background corpus. A model card that names the
-    # montage its network was trained on ("montage") takes precedence over this default (MODEL_SETTING_KEYS).
+    # (experiments.seizure_field); both montages raise none on the background corpus. "average_common": the
+    # average's channels and their mean (AVG), which counts as the whole bed (realtime.decision whole_bed): the
+    # generalised seizures found again, but over one hemisphere 14 of 24 where as recorded finds 22 (docs/background.md
+    # "The common mode as one more channel"). A model card that names the montage its network was trained on
+    # ("montage") takes precedence over this default (MODEL_SETTING_KEYS).
     montage: str = "as_recorded"
     # A channel whose background (the background_quantile of its 1.5-40 Hz window standard deviation over
     # amplitude_span_s, once background_min_s of it is seen) exceeds background_limit_uv is scaled down to it
