@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.background import Edited
+from realtime.config import MONTAGES as CONFIG_MONTAGES
 from realtime.config import Config
 from realtime.recordings import RecordingInfo
 
@@ -188,7 +189,9 @@ def study_args(description: str, kinds, *, montage: bool = False) -> argparse.Ar
     ap.add_argument("--kinds", nargs="+", default=list(kinds), choices=list(kinds))
     ap.add_argument("--json", default="")
     if montage:
-        ap.add_argument("--montage", choices=MONTAGES, help="re-reference so (signal.montage; default: the config's)")
+        ap.add_argument(
+            "--montage", choices=CONFIG_MONTAGES, help="re-reference so (signal.montage; default: the config's)"
+        )
     return ap
 
 
