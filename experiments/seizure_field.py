@@ -12,8 +12,8 @@ between electrodes, the worst case for the average). Each recording, and each ba
 control), is scored as ``realtime-detect --file`` scores it (the export's card settings, the shipped config) in each
 montage of ``--montages`` (default :data:`experiments.rhythmic.MONTAGES`).
 
-A characterisation, not a tuning: nothing is chosen from it (docs/background.md "What the common average costs a
-widespread seizure").
+A characterisation, not a tuning (docs/background.md "What the common average costs a widespread seizure"); with
+``--montages average_common``, gate 1 of that montage ("The common mode as one more channel").
 """
 
 from __future__ import annotations
