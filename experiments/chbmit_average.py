@@ -78,10 +78,9 @@ def _largest_component(pairs: list[tuple[str, str]]) -> set[str]:
 def score(r: RecordingInfo, config, detector) -> dict:
     """``r`` scored as ``realtime-detect --file`` scores it: its onsets (time, publication, channels), the montage
     the pipeline applied and the channels it scored."""
-    from realtime.offline import feed, recording_pipeline
+    from experiments.rhythmic import onset_events
 
-    pipe = recording_pipeline(r, config, detector)
-    events = [e for w in feed(pipe, r, config.window.hop_s) for e in w.events] + pipe.flush()
+    pipe, events = onset_events(r, config, detector)
     names = list(pipe.unique_ch_names)
     onsets = [
         {
@@ -90,7 +89,6 @@ def score(r: RecordingInfo, config, detector) -> dict:
             "channels": [names[i] for i in e.channels],
         }
         for e in events
-        if e.kind == "onset"
     ]
     return {"montage": pipe.montage.describe(), "channels": len(names), "onsets": onsets}
 

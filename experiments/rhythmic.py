@@ -98,13 +98,19 @@ def with_artefact(r: RecordingInfo, seconds: float, kind: str | None, amplitude_
     return Edited(source=r, added=added, **r.metadata())
 
 
-def onsets(rec: RecordingInfo, config, detector) -> list[float]:
-    """The onset times (s) of ``rec`` scored as ``realtime-detect --file`` scores it."""
+def onset_events(rec: RecordingInfo, config, detector) -> tuple[Any, list]:
+    """``(pipeline, onsets)``: ``rec`` scored as ``realtime-detect --file`` scores it, and its onset
+    ``realtime.decision.DecisionEvent`` s (the pipeline names their channels: ``unique_ch_names``)."""
     from realtime.offline import feed, recording_pipeline
 
     pipe = recording_pipeline(rec, config, detector)
     events = [e for w in feed(pipe, rec, config.window.hop_s) for e in w.events] + pipe.flush()
-    return [e.time for e in events if e.kind == "onset"]
+    return pipe, [e for e in events if e.kind == "onset"]
+
+
+def onsets(rec: RecordingInfo, config, detector) -> list[float]:
+    """The onset times (s) of ``rec`` scored as ``realtime-detect --file`` scores it."""
+    return [e.time for e in onset_events(rec, config, detector)[1]]
 
 
 def alarm_cell(recordings: Iterable[RecordingInfo], counted: Callable[[list[float]], dict], config, detector) -> dict:

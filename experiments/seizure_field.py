@@ -27,7 +27,7 @@ import numpy as np
 
 from evaluation.background import Edited
 from experiments.clinical_patterns import LEFT, electrode
-from experiments.rhythmic import MONTAGES, study_args, study_setup, write_report
+from experiments.rhythmic import MONTAGES, onset_events, study_args, study_setup, write_report
 from realtime.config import MONTAGES as CONFIG_MONTAGES
 from realtime.recordings import RecordingInfo
 
@@ -110,11 +110,7 @@ def with_seizure(r: RecordingInfo, seizure: Seizure | None, kind: str, right: bo
 def score(r: RecordingInfo, span: tuple[float, float], config, detector) -> dict:
     """``r`` scored as ``realtime-detect --file`` scores it: the onsets published within ``span`` (to ``AFTER_S``
     after its end) and elsewhere, the first one's latency from ``span[0]`` (its publish time) and its channels."""
-    from realtime.offline import feed, recording_pipeline
-
-    pipe = recording_pipeline(r, config, detector)
-    events = [e for w in feed(pipe, r, config.window.hop_s) for e in w.events] + list(pipe.flush())
-    onsets = [e for e in events if e.kind == "onset"]
+    pipe, onsets = onset_events(r, config, detector)
     during = [e for e in onsets if span[0] <= e.publish_time <= span[1] + AFTER_S]
     names = list(pipe.unique_ch_names)
     first = min(during, key=lambda e: e.publish_time) if during else None

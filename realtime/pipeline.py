@@ -369,9 +369,10 @@ class Pipeline:
         x = x.astype(np.float64)  # stored as float32 (half the memory of a bed; 1e-7 relative)
         times = self._times(skip_newest, ts)
         reasons, std = self._quality(x)
-        input_std = np.where(np.array([r is None for r in reasons]) & self._monitored, std, np.nan)
+        usable_in = np.array([r is None for r in reasons], dtype=bool)
+        input_std = np.where(usable_in & self._monitored, std, np.nan)
         if self.montage.applied != "as_recorded":  # derive from the usable inputs, then check the derivations
-            x = self.montage.apply(x, np.array([r is None for r in reasons]))
+            x = self.montage.apply(x, usable_in)
             why = self.montage.reasons_out(reasons)
             reasons, std = self._quality(x)
             reasons = [w or r for w, r in zip(why, reasons, strict=True)]
