@@ -128,7 +128,7 @@ class Scores:
     # "": the pipeline applied the montage signal.montage asks for; else what it did instead and why
     # (realtime.montage.Montage.describe(), e.g. "as recorded (bipolar asked: already bipolar ...)")
     montage_note: str = ""
-    whole_bed: int | None = None  # the channel that counts as the whole bed (average_common's AVG), or None
+    whole_bed: tuple[int, ...] = ()  # the channels that count as the whole bed (realtime.montage.WHOLE_BED)
 
     @property
     def hours(self) -> float:
@@ -216,10 +216,10 @@ def score_recording(rec: BackgroundRecording, config, detector, gain: float = 1.
     )
 
 
-def front_end_signal(r, config, probe) -> tuple[np.ndarray, list[str], dict[str, str], int | None]:
+def front_end_signal(r, config, probe) -> tuple[np.ndarray, list[str], dict[str, str], tuple[int, ...]]:
     """The signal a front end scores, for a scorer that is not the pipeline (the peer): ``(data_uv
-    [n_channels, n_samples], names [n_channels], left_out, whole_bed)`` (``whole_bed``: the channel that counts as
-    the whole bed, :class:`realtime.decision.DecisionMachine`, or None): the inputs the pipeline selects from the
+    [n_channels, n_samples], names [n_channels], left_out, whole_bed)`` (``whole_bed``: the channels that count as
+    the whole bed, :class:`realtime.decision.DecisionMachine`): the inputs the pipeline selects from the
     recording ``r`` under ``config`` (a pipeline is built with the detector ``probe``, never stepped),
     through the pipeline's own montage (every input taken as usable: the peer has no window checks)."""
     from realtime.offline import left_out_channels, recording_pipeline

@@ -174,10 +174,10 @@ def run_decision(
     channel_probabilities: np.ndarray,
     config: DecisionConfig,
     hop_s: float,
-    whole_bed: int | None = None,
+    whole_bed: Sequence[int] = (),
 ) -> tuple[np.ndarray, list[DecisionEvent]]:
     """Feed per-window channel probabilities ``[n_windows, n_channels]`` through our decision machine
-    (``whole_bed``: the channel that counts as the whole bed, or None).
+    (``whole_bed``: the channels that count as the whole bed).
 
     Returns ``(smoothed bed probability [n_windows], events)`` including the flush at the end, exactly
     as :class:`realtime.pipeline.Pipeline` does for our own model.

@@ -42,7 +42,7 @@ class WindowScores:
     events: list[DetectedEvent]
     score: EventScore | None = None
     end: Any = None  # realtime.offline.FileEnd | None: for a recording that may continue this one
-    whole_bed: int | None = None  # the channel that counts as the whole bed (average_common's AVG), or None
+    whole_bed: tuple[int, ...] = ()  # the channels that count as the whole bed (realtime.montage.WHOLE_BED)
 
 
 def _finite(x) -> np.ndarray:

@@ -10,8 +10,9 @@ none of them, is left out. Each excerpt is scored as ``realtime-detect --file`` 
 decision, the export's card settings, the config) in three forms: as shipped (bipolar, as recorded), rebuilt in
 common average reference (``Fp1-AVG`` ..., as recorded: what ``signal.montage = "average"`` makes of any referential
 recording of those electrodes), the rebuild through ``signal.montage = "bipolar"`` (a check against the first), and
-through ``"average_common"`` (the average's channels and their mean, here flat: a bipolar recording has no common
-mode).
+through the montages that add means for the whole bed, ``"average_common"`` (the average's channels and their mean,
+here flat: a bipolar recording has no common mode) and ``"average_hemispheres"`` (each side's mean: what the
+derivations tell of a side less the whole mean).
 The shipped files only; TEST data: scored, never tuned on (docs/background.md "The common average on the one
 multichannel seizure here").
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.montage import parse_label
+from realtime.montage import WHOLE_BED, parse_label
 from realtime.recordings import Recording, RecordingInfo
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -35,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHBMIT = REPO / "realtime" / "data" / "chbmit"
 FILES = {"seizure": CHBMIT / "chb01_03_Seizure.edf", "non_seizure": CHBMIT / "chb01_03_NonSeizure.edf"}
 SEIZURE_ONSET_S = 1.0  # realtime/data/chbmit/ATTRIBUTION.md: the excerpt starts at 2995 s, the seizure at 2996 s
-FORMS = ("as_shipped", "average", "average_to_bipolar", "average_common")
+FORMS = ("as_shipped", "average", "average_to_bipolar", *WHOLE_BED)
 
 
 def rebuild_average(r: RecordingInfo) -> tuple[Recording, float]:
@@ -108,9 +109,10 @@ def study(detector, config) -> dict:
         out["as_shipped"][excerpt] = score(shipped, with_montage("as_recorded"), detector)
         out["average"][excerpt] = score(rebuilt, with_montage("as_recorded"), detector)
         out["average_to_bipolar"][excerpt] = score(rebuilt, with_montage("bipolar"), detector)
-        # the rebuild through average_common: its channels less their mean (zero: the same) and their mean, AVG,
-        # which a bipolar recording cannot give (flat, left out): what that montage keeps of this seizure
-        out["average_common"][excerpt] = score(rebuilt, with_montage("average_common"), detector)
+        # the rebuild through the montages with means for the whole bed: its channels less their mean (zero: the
+        # same) and the means (AVG: flat, as a bipolar recording has no common mode; a side's: that side less AVG)
+        for montage in WHOLE_BED:
+            out[montage][excerpt] = score(rebuilt, with_montage(montage), detector)
     for form in FORMS:
         after = [o for o in out[form]["seizure"]["onsets"] if o["published_s"] >= SEIZURE_ONSET_S]
         first = after[0]["published_s"] if after else None

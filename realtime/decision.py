@@ -37,12 +37,12 @@ whatever n is (:meth:`DecisionMachine.k_for` says which k: "bed rule: 4 of 19 ch
   ``last_probability`` is the aggregate the state compares: the onset one while idle or pending, the
   hold one while an event is open.
 
-The whole bed's channel (``whole_bed``: the common mode of ``signal.montage = "average_common"``,
-:mod:`realtime.montage`). One channel may stand for every electrode at once: the mean of the scalp electrodes, which
-carries a seizure common to them all at nearly its size where each average-referenced channel keeps only the
-electrode's difference from the mean. It is left out of the bed rule (n and k count the other channels), and the
-bed's probability, onset and hold alike, is the larger of the rule's and that channel's own: it counts as the whole
-bed, not as one more of n.
+The whole bed's channels (``whole_bed``: the means of ``signal.montage = "average_common"`` or
+``"average_hemispheres"``, :mod:`realtime.montage`). A channel may stand for many electrodes at once: the mean of the
+scalp electrodes (or of one hemisphere's), which carries a seizure common to them at nearly its size where each
+average-referenced channel keeps only the electrode's difference from the mean. They are left out of the bed rule (n
+and k count the other channels), and the bed's probability, onset and hold alike, is the largest of the rule's and
+theirs: each counts as the whole bed, not as one more of n.
 
 Settling. On real recordings the first windows of a stream, of a file, after a reconnect and after
 a gap in the signal raise false alarms (filters and amplifiers settle, electrodes are still moving, a
@@ -97,6 +97,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -229,8 +230,8 @@ class DecisionMachine:
     """Per-bed onset/offset state machine (see the module docstring).
 
     ``window_s``: the nominal span ``window_end - window_start`` of a window (the native window
-    duration); ``None`` (windows of varying length) looks for no gaps. ``whole_bed``: the index of the channel that
-    counts as the whole bed (module docstring), or None.
+    duration); ``None`` (windows of varying length) looks for no gaps. ``whole_bed``: the indices of the channels that
+    count as the whole bed (module docstring; empty: none).
     """
 
     # A window longer than window_s by more than this holds a gap. The inlet dejitters LSL timestamps,
@@ -246,12 +247,12 @@ class DecisionMachine:
         first_event_id: int = 1,
         *,
         window_s: float | None = None,
-        whole_bed: int | None = None,
+        whole_bed: Sequence[int] = (),
     ):
         self._check(config)
-        if whole_bed is not None and int(whole_bed) < 0:
-            raise ValueError(f"whole_bed must be a channel index >= 0 or None, got {whole_bed!r}")
-        self.whole_bed = None if whole_bed is None else int(whole_bed)
+        if isinstance(whole_bed, int | str) or any(int(i) < 0 for i in whole_bed):
+            raise ValueError(f"whole_bed must be a sequence of channel indices >= 0, got {whole_bed!r}")
+        self.whole_bed = tuple(int(i) for i in whole_bed)
         if not hop_s > 0:
             raise ValueError(f"hop_s must be > 0, got {hop_s!r}")
         if window_s is not None and not window_s > 0:
@@ -366,12 +367,15 @@ class DecisionMachine:
             (float(time), float(window_start), float(window_end)) if shown is None else map(float, shown)
         )
         probs = np.asarray(channel_probs, dtype=np.float64)
-        rule_probs, whole, wb = probs, math.nan, self.whole_bed
-        if wb is not None:
-            if not 0 <= wb < probs.size:
-                raise ValueError(f"whole_bed {wb} is not one of the window's {probs.size} channels")
-            rule_probs, whole = probs.copy(), float(probs[wb])
-            rule_probs[wb] = math.nan  # not one of the bed rule's n
+        rule_probs, whole, top_whole, wb = probs, math.nan, -1, self.whole_bed
+        if wb:
+            if outside := [i for i in wb if not i < probs.size]:
+                raise ValueError(f"whole_bed {outside} is not among the window's {probs.size} channels")
+            rule_probs = probs.copy()
+            rule_probs[list(wb)] = math.nan  # not among the bed rule's n
+            if np.isfinite(probs[list(wb)]).any():
+                top_whole = max((i for i in wb if np.isfinite(probs[i])), key=lambda i: probs[i])
+                whole = float(probs[top_whole])
         raw, top = aggregate(
             rule_probs,
             cfg.aggregation,
@@ -382,10 +386,10 @@ class DecisionMachine:
         )
         # the rule's hold (below): an event, once published, is held by k_channels channels
         hold = raw if cfg.aggregation != "binomial" or not top else float(probs[top[min(cfg.k_channels, len(top)) - 1]])
-        if wb is not None and math.isfinite(whole):  # the whole bed's channel: the bed is at least as high as it
+        if math.isfinite(whole):  # the whole bed's channels: the bed is at least as high as the highest of them
             raw = whole if math.isnan(raw) else max(raw, whole)
             hold = whole if math.isnan(hold) else max(hold, whole)
-            top = top if top and probs[top[0]] >= whole else (wb, *top)
+            top = top if top and probs[top[0]] >= whole else (top_whole, *top)
         self.last_raw_probability = raw
         self._last_time = float(time)
         self._last_shown = shown_t

@@ -26,9 +26,14 @@ filtering, so it may be applied before or after them):
   different references, is skipped (``skipped``, with why).
 - ``average``: every scalp electrode minus the mean of the scalp electrodes, labels ``Fp1-AVG``.
 - ``average_common``: the same, and one more output, the mean itself (the common mode, label :data:`COMMON`,
-  ``AVG``): what the average takes from every electrode, a seizure common to them all among it. ``common`` is its
-  index (the last output); the bed's decision counts it as the whole bed (:class:`realtime.decision.DecisionMachine`
-  ``whole_bed``), not as one more channel of the k-of-n rule.
+  ``AVG``): what the average takes from every electrode, a seizure common to them all among it.
+- ``average_hemispheres``: the average's outputs, and two more, the mean of each hemisphere's scalp electrodes
+  (``AVG-L``: the 10-10 positions numbered odd; ``AVG-R``: even; the midline, ``z``, in neither), a side's mean
+  formed only where it has at least 2 electrodes (else ``skipped`` says so): what the average takes from a seizure
+  over one side, which the whole mean holds only half of.
+
+The means (:data:`WHOLE_BED`) are the last outputs, their indices ``common``; the bed's decision counts each as the
+whole bed (:class:`realtime.decision.DecisionMachine` ``whole_bed``), not as one more channel of the k-of-n rule.
 
 An electrode given twice (``T3`` and ``T7``) is taken from its first input. Inputs no output uses are
 listed in ``unused``. A recording with a bipolar label (already bipolar: re-referencing a part of it
@@ -80,8 +85,10 @@ DOUBLE_BANANA = (
 # or more of the mean, and the outputs one signal many times over (two electrodes: x1 - mean = -(x2 - mean)), which
 # the bed rule would count as that many channels
 MIN_AVERAGE_ELECTRODES = 8
-AVERAGES = ("average", "average_common")  # the kinds that take the common average of the scalp electrodes
+AVERAGES = ("average", "average_common", "average_hemispheres")  # the kinds that take the scalp electrodes' average
 COMMON = "AVG"  # average_common's output that is the mean of the scalp electrodes (the common mode)
+# The kinds with means that count as the whole bed: (label, the electrodes' side: 1 left, 0 right, None every one)
+WHOLE_BED = {"average_common": ((COMMON, None),), "average_hemispheres": (("AVG-L", 1), ("AVG-R", 0))}
 _CANONICAL = {n.upper(): n for n in (*SCALP, *REFERENCE_SITES)} | OLD_NAMES
 _PREFIX = re.compile(r"^(?:EEG|POL)[\s:]+", re.IGNORECASE)
 
@@ -113,6 +120,12 @@ def parse_label(label: str) -> Lead | None:
     if second in _CANONICAL:
         return Lead(electrode, _CANONICAL[second], True)
     return None
+
+
+def _side(electrode: str) -> int | None:
+    """1 for the left hemisphere (10-10 positions numbered odd: ``F7``), 0 for the right (even: ``AF10``), None for
+    the midline (``Cz``)."""
+    return int(electrode[-1]) % 2 if electrode[-1].isdigit() else None
 
 
 class Montage:
@@ -162,12 +175,19 @@ class Montage:
         else:
             outputs = [(found[e][0], -1, f"{e}-AVG") for e in scalp]
         self.applied = kind if outputs else "as_recorded"
-        # the common mode's output (average_common): the last, after the electrodes' (not in _plus/_minus)
-        self.common: int | None = len(outputs) if self.applied == "average_common" else None
+        # the means that count as the whole bed (WHOLE_BED): the last outputs, after the electrodes' (not in _plus)
+        self._means: list[tuple[str, np.ndarray]] = []  # (label, its inputs [n_in] bool)
+        for label, side in WHOLE_BED.get(self.applied, ()):
+            members = [found[e][0] for e in scalp if side is None or _side(e) == side]
+            if len(members) < 2:
+                self.skipped.append(f"{label} (fewer than 2 electrodes: {[e for e in scalp if _side(e) == side]})")
+                continue
+            self._means.append((label, np.isin(np.arange(len(self.ch_names)), members)))
+        self.common = tuple(range(len(outputs), len(outputs) + len(self._means)))
         if not outputs:
             self.skipped = []
             outputs = [(i, -1, n) for i, n in enumerate(self.ch_names)]
-        self.names = [name for _, _, name in outputs] + ([COMMON] if self.common is not None else [])
+        self.names = [name for _, _, name in outputs] + [label for label, _ in self._means]
         self._plus = np.array([a for a, _, _ in outputs], dtype=np.intp)
         self._minus = np.array([b for _, b, _ in outputs], dtype=np.intp)
         used = set(self.used_inputs)
@@ -200,10 +220,10 @@ class Montage:
         """``[n_out]`` of ``(input, reference inputs)``: output ``j`` is ``x[input] - mean(x[reference
         inputs])`` when every input is usable (no reference inputs: the input as recorded; one: a bipolar
         derivation; every scalp electrode: the common average). For reading a recording's outputs one
-        input at a time (training: ``train.datasets.edf``); ``ValueError`` for ``average_common``, whose common
-        mode is a rule of the bed, not a channel to train on."""
-        if self.common is not None:
-            raise ValueError("montage: average_common's common mode has no terms: train on 'average'")
+        input at a time (training: ``train.datasets.edf``); ``ValueError`` for the kinds with means for the whole
+        bed (``average_common``, ``average_hemispheres``), a rule of the bed, not a channel to train on."""
+        if self.common:
+            raise ValueError(f"montage: {self.applied}'s means for the whole bed have no terms: train on 'average'")
         if self.applied == "average":
             averaged = tuple(np.flatnonzero(self._averaged).tolist())
             return [(int(a), averaged) for a in self._plus]
@@ -229,8 +249,8 @@ class Montage:
             averaged = self._averaged & usable
             mean = 1.0 / max(int(np.count_nonzero(averaged)), 1)
             m[rows[:, None], averaged] -= mean
-            if self.common is not None:
-                m[self.common, averaged] = mean
+            for j, (_, members) in zip(self.common, self._means, strict=True):
+                m[j, members & usable] = 1.0 / max(int(np.count_nonzero(members & usable)), 1)
         m[~self.usable_out(usable)] = np.nan
         return m
 
@@ -239,8 +259,7 @@ class Montage:
         average, at least two scalp electrodes are)."""
         usable = self._check_usable(usable)
         ok = usable[self._plus] & np.where(self._minus >= 0, usable[self._minus], True)
-        if self.common is not None:
-            ok = np.append(ok, True)
+        ok = np.append(ok, np.array([np.count_nonzero(members & usable) >= 2 for _, members in self._means], bool))
         if self.applied in AVERAGES and np.count_nonzero(self._averaged & usable) < 2:
             ok[:] = False
         return ok
@@ -253,14 +272,14 @@ class Montage:
         ok = self.usable_out(np.array([r is None for r in reasons_in], dtype=bool))
         out: list[str | None] = []
         for j in range(self.n_out):
-            terms = (self._plus[j], self._minus[j]) if j != self.common else ()
+            terms = (self._plus[j], self._minus[j]) if j not in self.common else ()
             bad = [i for i in terms if i >= 0 and reasons_in[i] is not None]
             if ok[j]:
                 out.append(None)
             elif bad:
                 out.append("; ".join(f"{self.ch_names[i]}: {reasons_in[i]}" for i in bad))
             else:
-                out.append("fewer than 2 usable electrodes for the average")
+                out.append(f"fewer than 2 usable electrodes for {'its mean' if j in self.common else 'the average'}")
         return out
 
     def apply(self, x: np.ndarray, usable: np.ndarray) -> np.ndarray:
@@ -270,17 +289,17 @@ class Montage:
         if x.ndim != 2 or x.shape[0] != self.n_in:
             raise ValueError(f"montage: x must have shape ({self.n_in}, n_samples), got {x.shape}")
         usable = self._check_usable(usable) & np.isfinite(x).all(axis=1)
-        rows = self._plus if self.common is None else np.append(self._plus, self._plus[0])  # the last row: the mean
+        rows = np.append(self._plus, np.full(len(self.common), self._plus[0]))  # the means' rows: filled below
         y = x[rows]  # a copy; in place from here (a third 18 x 1200 temporary costs 10 times more)
         if self.applied == "bipolar":
             y -= x[self._minus]
         elif self.applied in AVERAGES:
             averaged = self._averaged & usable
             if averaged.any():
-                mean = x[averaged].mean(axis=0)
-                y[: self._plus.size] -= mean
-                if self.common is not None:
-                    y[self.common] = mean
+                y[: self._plus.size] -= x[averaged].mean(axis=0)
+            for j, (_, members) in zip(self.common, self._means, strict=True):
+                if (members & usable).any():
+                    y[j] = x[members & usable].mean(axis=0)
         y[~self.usable_out(usable)] = np.nan
         return y
 
@@ -290,10 +309,14 @@ class Montage:
             text = "as recorded" + (f" ({self.kind} asked: {self.reason})" if self.reason else "")
         elif self.applied == "bipolar":
             text = f"bipolar double banana: {self.n_out} of {len(DOUBLE_BANANA)} derivations"
-        elif self.common is None:
+        elif not self.common:
             text = f"common average of {self.n_out} scalp electrodes"
-        else:
+        elif self.applied == "average_common":
             text = f"common average of {self._plus.size} scalp electrodes and their mean ({COMMON}: the whole bed)"
+        else:
+            means = ", ".join(self.names[j] for j in self.common)
+            text = f"common average of {self._plus.size} scalp electrodes and each hemisphere's mean ({means}: "
+            text += "the whole bed)"
         if self.skipped:
             text += f"; skipped {', '.join(self.skipped)}"
         if self.unused:

@@ -542,11 +542,11 @@ class Pipeline:
         resampling filter: short, 3 periods, the window ends 12 ms before the newest sample); left out: DC1-DC (...)``,
         and which channels' units were assumed µV (:meth:`units_detail`): what the daemon's
         ``status.signal`` connected message and offline scoring's log say."""
-        n = len(self.ch_names) - (self.montage.common is not None)  # the whole bed's channel is not one of n
+        n = len(self.ch_names) - len(self.montage.common)  # the whole bed's channels are not among n
         rule = self.decision.config.aggregation
         k = "the highest channel" if rule == "max" else f"{self.decision.k_for(n)} of {n} channels"
-        if self.montage.common is not None:
-            k += f", or {self.ch_names[self.montage.common]} alone"
+        if self.montage.common:
+            k += f", or {' or '.join(self.ch_names[j] for j in self.montage.common)} alone"
         scaling = "off" if self.scaler is None else f"above {self.scaler.limit_uv:g} uV"
         if self.scaler is not None and self.scaler.delta_limit_uv:
             scaling += f", delta above {self.scaler.delta_limit_uv:g} uV"

@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from realtime.montage import MONTAGES
+from realtime.montage import MONTAGES, WHOLE_BED
 
 
 def _default(f: dataclasses.Field) -> Any:
@@ -352,7 +352,7 @@ class HParams:
             errs.append(f"fit.precision not understood: {self.fit.precision!r}")
         if self.fit.strategy not in ("auto", "cpu", "mirrored", "multi_worker", "tpu"):
             errs.append(f"fit.strategy not understood: {self.fit.strategy!r}")
-        trainable = [m for m in MONTAGES if m != "average_common"]  # its common mode is a rule of the bed, not data
+        trainable = [m for m in MONTAGES if m not in WHOLE_BED]  # their means for the whole bed: a rule of the bed
         if self.data.montage not in trainable:
             errs.append(f"data.montage must be one of {', '.join(map(repr, trainable))}, got {self.data.montage!r}")
         if self.data.edf_group_by not in ("file", "folder"):

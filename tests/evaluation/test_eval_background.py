@@ -246,7 +246,7 @@ def test_front_ends_pass_the_montage_through_the_config(measured):
 
     r = read_recording(recs[0].path)
     data, names, left_out, whole_bed = bg.front_end_signal(r, load_config(None, {"signal.montage": "bipolar"}), det)
-    assert whole_bed is None
+    assert whole_bed == ()
     assert names == derivations and not left_out
     np.testing.assert_allclose(data[0], r.data[BCI2000.index("Fp1.")] - r.data[BCI2000.index("F7..")])
 

@@ -44,7 +44,7 @@ def test_the_study_scores_each_excerpt_in_each_form(toy_export):
     det = load_detector(toy_export, backend="litert")  # p(seizure) rises with a window's amplitude (60 µV: 0.5)
     res = study(det, build_config({"decision": {"on_threshold": 0.8, "min_duration_s": 2.0}}))
     assert set(FORMS) <= set(res) and set(res["residual_uv"]) == {"seizure", "non_seizure"}
-    assert [res[f]["seizure"]["channels"] for f in FORMS] == [23, 18, 16, 19]  # average_common: and AVG
+    assert [res[f]["seizure"]["channels"] for f in FORMS] == [23, 18, 16, 19, 20]  # AVG; AVG-L and AVG-R
     assert res["average"]["seizure"]["montage"] == "as recorded"
     assert res["average_to_bipolar"]["seizure"]["montage"].startswith("bipolar double banana: 16 of 18")
     for form in FORMS:  # the toy reads the seizure's size: an onset in each form, none on the non-seizure excerpt

@@ -514,7 +514,7 @@ def test_the_whole_beds_channel_counts_as_the_bed_not_as_one_of_n():
     least as high as it, to start an event and to hold it; without it, one high channel of 5 is not the bed."""
     rule = cfg(aggregation="binomial", k_channels=2, channel_false_rate=0.01, bed_false_rate=1e-4)
     low = [0.1, 0.1, 0.1, 0.1]
-    with_avg = DecisionMachine(rule, 1.0, whole_bed=4)
+    with_avg = DecisionMachine(rule, 1.0, whole_bed=(4,))
     without = DecisionMachine(rule, 1.0)
     for i, p_avg in enumerate([0.9, 0.9, 0.6, 0.2]):
         probs = np.array([*low, p_avg])
@@ -529,17 +529,36 @@ def test_the_whole_beds_channel_counts_as_the_bed_not_as_one_of_n():
         elif i == 3:
             assert [e.kind for e in events] == ["offset"]
     # n counts the other channels: the same k as a bed of 4, and the rule's own channels still start an event
-    both = DecisionMachine(rule, 1.0, whole_bed=4)
+    both = DecisionMachine(rule, 1.0, whole_bed=(4,))
     assert both.k_for(4) == 3
     assert both.step(0.0, -4.0, 0.0, np.array([0.95, 0.9, 0.85, 0.1, 0.2]))[0].channels == (0, 1, 2)
     assert both.last_raw_probability == pytest.approx(0.85)  # the rule's 3rd highest, above AVG's 0.2
     # AVG left out of a window (NaN): the rule alone; only AVG usable: AVG is the bed
-    alone = DecisionMachine(rule, 1.0, whole_bed=1)
+    alone = DecisionMachine(rule, 1.0, whole_bed=(1,))
     alone.step(0.0, -4.0, 0.0, np.array([np.nan, 0.3]))
     assert alone.last_raw_probability == pytest.approx(0.3)
     alone.step(1.0, -3.0, 1.0, np.array([0.4, np.nan]))
     assert alone.last_raw_probability == pytest.approx(0.4)
-    with pytest.raises(ValueError, match="whole_bed 4 is not one of the window's 2 channels"):
-        DecisionMachine(rule, 1.0, whole_bed=4).step(0.0, -4.0, 0.0, np.array([0.1, 0.2]))
-    with pytest.raises(ValueError, match="got -1"):
-        DecisionMachine(rule, 1.0, whole_bed=-1)
+    with pytest.raises(ValueError, match=r"whole_bed \[4\] is not among the window's 2 channels"):
+        DecisionMachine(rule, 1.0, whole_bed=(4,)).step(0.0, -4.0, 0.0, np.array([0.1, 0.2]))
+    for bad in (-1, 4, (2, -1)):
+        with pytest.raises(ValueError, match=f"got {bad!r}".replace("(", r"\(").replace(")", r"\)")):
+            DecisionMachine(rule, 1.0, whole_bed=bad)
+
+
+def test_several_whole_bed_channels_each_count_as_the_bed():
+    """``whole_bed`` with two channels (average_hemispheres' AVG-L and AVG-R, the last two here): both out of the bed
+    rule's n, and the bed is the highest of the rule's and theirs: either side's mean alone starts and holds an event,
+    named as the onset's channel; NaN on one side leaves the other."""
+    rule = cfg(aggregation="binomial", k_channels=2, channel_false_rate=0.01, bed_false_rate=1e-4)
+    m = DecisionMachine(rule, 1.0, whole_bed=(4, 5))
+    assert m.k_for(4) == 3
+    (onset,) = m.step(0.0, -4.0, 0.0, np.array([0.1, 0.1, 0.1, 0.1, 0.3, 0.9]))
+    assert onset.kind == "onset" and onset.channels == (5,) and m.last_raw_probability == pytest.approx(0.9)
+    assert m.step(1.0, -3.0, 1.0, np.array([0.1, 0.1, 0.1, 0.1, 0.7, np.nan])) == [] and m.alarm_active  # held by L
+    assert m.last_raw_probability == pytest.approx(0.7)
+    (offset,) = m.step(2.0, -2.0, 2.0, np.array([0.1, 0.1, 0.1, 0.1, 0.2, 0.3]))
+    assert offset.kind == "offset"
+    both_nan = DecisionMachine(rule, 1.0, whole_bed=(4, 5))
+    both_nan.step(0.0, -4.0, 0.0, np.array([0.95, 0.9, 0.85, 0.1, np.nan, np.nan]))
+    assert both_nan.last_raw_probability == pytest.approx(0.85)  # the rule alone: its 3rd highest of 4

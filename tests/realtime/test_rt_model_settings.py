@@ -507,7 +507,8 @@ def test_the_montage_a_model_was_trained_on_is_its_default_and_another_one_is_wa
 def test_a_card_naming_an_unknown_montage_is_refused_at_load(toy_export, tmp_path):
     with pytest.raises(
         ModelLoadError,
-        match=r"field 'montage' must be one of 'as_recorded', 'bipolar', 'average', 'average_common', got 'banana'",
+        match=r"field 'montage' must be one of 'as_recorded', 'bipolar', 'average', 'average_common', "
+        r"'average_hemispheres', got 'banana'",
     ):
         load_detector(with_montage(toy_export, tmp_path / "bad", "banana"), backend="litert")
 

@@ -136,7 +136,7 @@ def test_average_common_adds_the_mean_that_the_average_takes_away():
     clean = stack(brain())
     x = clean + common_mode()
     ac = Montage([*TUH19, "EEG EKG-REF"], "average_common")
-    assert ac.applied == "average_common" and ac.common == 19 and ac.names[-1] == "AVG" and ac.n_out == 20
+    assert ac.applied == "average_common" and ac.common == (19,) and ac.names[-1] == "AVG" and ac.n_out == 20
     assert ac.names[:19] == Montage(TUH19, "average").names and ac.unused == ["EEG EKG-REF"]
     assert ac.describe().startswith("common average of 19 scalp electrodes and their mean (AVG: the whole bed)")
     usable = np.ones(20, dtype=bool)
@@ -155,11 +155,65 @@ def test_average_common_adds_the_mean_that_the_average_takes_away():
     one = np.zeros(20, dtype=bool)
     one[3] = True  # one electrode: no average, no mean
     assert not ac.usable_out(one).any()
-    assert ac.reasons_out([None if u else "flat" for u in one])[19] == "fewer than 2 usable electrodes for the average"
-    with pytest.raises(ValueError, match="average_common's common mode has no terms"):
+    reasons = ac.reasons_out([None if u else "flat" for u in one])
+    assert [reasons[ac.names.index("F4-AVG")], reasons[19]] == [  # F4: input 3, the one usable
+        "fewer than 2 usable electrodes for the average",
+        "fewer than 2 usable electrodes for its mean",
+    ]
+    with pytest.raises(ValueError, match="average_common's means for the whole bed have no terms"):
         _ = ac.terms
     assert Montage(TUH19[:7], "average_common").applied == "as_recorded"  # 7 electrodes: as the average
-    assert Montage(TUH19, "average").common is None and Montage(TUH19, "bipolar").common is None
+    assert Montage(TUH19, "average").common == () and Montage(TUH19, "bipolar").common == ()
+
+
+def test_average_hemispheres_adds_each_sides_mean():
+    """``average_hemispheres``: the average's 19 channels and, last, AVG-L and AVG-R, the means as recorded of the 8
+    electrodes numbered odd and even (the midline in neither): a field over the left side, which the average halves,
+    is whole in AVG-L and absent from AVG-R; the matrix gives the same; a flagged electrode leaves its side's mean;
+    a side of fewer than 2 electrodes has no mean (skipped, said); no training terms."""
+    clean = stack(brain())
+    left = [e for e in MODERN19 if e[-1] in "13579"]
+    assert len(left) == 8 and {"Fp1", "F7", "T7", "P7", "O1"} <= set(left)
+    field = np.array([1.0 if e in left else 0.0 for e in MODERN19])[:, None] * common_mode()
+    x = clean + field
+    ah = Montage([*TUH19, "EEG EKG-REF"], "average_hemispheres")
+    assert ah.applied == "average_hemispheres" and ah.common == (19, 20) and ah.names[19:] == ["AVG-L", "AVG-R"]
+    assert ah.names[:19] == Montage(TUH19, "average").names and ah.unused == ["EEG EKG-REF"]
+    assert ah.describe().startswith(
+        "common average of 19 scalp electrodes and each hemisphere's mean (AVG-L, AVG-R: the whole bed)"
+    )
+    xin = np.vstack([x, np.zeros(N_SAMPLES)])
+    usable = np.ones(20, dtype=bool)
+    y = ah.apply(xin, usable)
+    np.testing.assert_allclose(y[:19], Montage(TUH19, "average").apply(x, ALL), atol=1e-12)
+    is_left = np.array([e in left for e in MODERN19])
+    is_right = np.array([e[-1] in "02468" for e in MODERN19])
+    np.testing.assert_allclose(y[19] - clean[is_left].mean(axis=0), common_mode(), atol=1e-9)  # the field, whole
+    np.testing.assert_allclose(y[20], clean[is_right].mean(axis=0), atol=1e-9)  # none of it on the right
+    np.testing.assert_allclose(ah.matrix @ xin, y, atol=1e-9)
+    f7 = MODERN19.index("F7")
+    usable[f7] = False
+    y = ah.apply(xin, usable)
+    np.testing.assert_allclose(y[19], x[is_left & (np.arange(19) != f7)].mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(ah.matrix_for(usable) @ np.where(usable[:, None], xin, 0.0), y, atol=1e-9)
+    only_one_left = usable & ~np.append(is_left, False)
+    only_one_left[MODERN19.index("O1")] = True
+    assert ah.usable_out(only_one_left)[19:].tolist() == [False, True]
+    reasons = ah.reasons_out([None if u else "flat" for u in only_one_left])
+    assert reasons[19:] == ["fewer than 2 usable electrodes for its mean", None]
+    with pytest.raises(ValueError, match="average_hemispheres's means for the whole bed have no terms"):
+        _ = ah.terms
+    # the left side reduced to Fp1: 9 scalp electrodes, an average, and only the right side's mean
+    few_left = [n for n, e in zip(TUH19, MODERN19, strict=True) if e not in left or e == "Fp1"]
+    lopsided = Montage(few_left, "average_hemispheres")
+    assert lopsided.applied == "average_hemispheres" and lopsided.names[-1] == "AVG-R" and len(lopsided.common) == 1
+    assert "skipped AVG-L (fewer than 2 electrodes: ['Fp1'])" in lopsided.describe()
+    # 64 BCI2000 electrodes: each side's mean over all of its positions
+    bci = Montage(["Fc5.", "Fc3.", "Fc1.", "Fcz.", "Fc2.", "C6..", "Cz..", "Af10"], "average_hemispheres")
+    np.testing.assert_allclose(
+        bci.matrix[-2:] * 3,
+        [[1, 1, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 0, 1]],  # Fcz, Cz: the midline
+    )
 
 
 def test_one_broken_electrode_is_left_out_and_contaminates_nothing():
@@ -330,7 +384,7 @@ def test_a_referential_file_is_scored_as_recorded_by_default_and_in_common_avera
 
 
 def test_errors_quote_the_value():
-    with pytest.raises(ValueError, match=r"'as_recorded', 'bipolar', 'average', 'average_common', got 'banana'"):
+    with pytest.raises(ValueError, match=r"'average_common', 'average_hemispheres', got 'banana'"):
         Montage(TUH19, "banana")
     m = Montage(TUH19, "bipolar")
     with pytest.raises(ValueError, match=r"shape \(19, n_samples\), got \(18, 10\)"):
@@ -390,13 +444,13 @@ def test_a_montage_that_cannot_be_formed_is_a_warning_at_the_pipelines_start(cap
     assert levels(TUH19, "bipolar") == {"INFO"}
 
 
-def test_a_seizure_common_to_every_electrode_alarms_as_recorded_and_with_the_common_mode_not_in_the_average(
+def test_a_seizure_common_to_every_electrode_alarms_as_recorded_and_with_the_means_not_in_the_average(
     tmp_path, toy_export
 ):
     """A referential file through the offline pipeline (the toy amplitude model: p(seizure) rises with a window's
     size): 60 s of small EEG, then 30 s of a large 4 Hz rhythm alike on every electrode. As recorded it alarms on
     the electrodes; the average takes it away entirely; average_common alarms on AVG alone (the whole bed), and
-    says so in its channels line."""
+    says so in its channels line; average_hemispheres on its two sides' means."""
     import dataclasses
 
     from realtime.config import apply_model_settings, build_config
@@ -429,3 +483,6 @@ def test_a_seizure_common_to_every_electrode_alarms_as_recorded_and_with_the_com
     assert len(common_mode_onsets) == 1 and 60 < common_mode_onsets[0][0] < 70
     assert common_mode_onsets[0][1] == ["AVG"]  # the average's 19 channels carry nothing of it
     assert "bed rule (binomial): 3 of 19 channels, or AVG alone" in pipe.channels_detail()
+    pipe, sides_onsets = onsets("average_hemispheres")  # each side's mean holds all of it
+    assert len(sides_onsets) == 1 and 60 < sides_onsets[0][0] < 70 and set(sides_onsets[0][1]) == {"AVG-L", "AVG-R"}
+    assert "bed rule (binomial): 3 of 19 channels, or AVG-L or AVG-R alone" in pipe.channels_detail()

@@ -122,6 +122,7 @@ def test_hparams_refuse_an_unknown_montage_quoting_it():
         load(None, {"data.montage": "banana"})
     assert load(None, {"data.montage": "average"}).data.montage == "average"
     assert HParams().data.montage == "as_recorded"
-    # the daemon's average_common adds the common mode as a rule of the bed: nothing a network trains on
-    with pytest.raises(HParamsError, match=r"'average', got 'average_common'"):
-        load(None, {"data.montage": "average_common"})
+    # the daemon's average_common and average_hemispheres add means that are a rule of the bed: nothing to train on
+    for kind in ("average_common", "average_hemispheres"):
+        with pytest.raises(HParamsError, match=rf"'average', got '{kind}'"):
+            load(None, {"data.montage": kind})
