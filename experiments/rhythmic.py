@@ -1,7 +1,7 @@
 """Sustained rhythmic artefacts at the bedside: does the bed alarm, and does the montage matter?
 
     python -m experiments.rhythmic [EXPORT] [--background ../shared/data/background] [--persons 6]
-        [--seconds 90] [--json OUT]
+        [--seconds 90] [--montages as_recorded bipolar average] [--json OUT]
 
 ``experiments.artifacts`` adds short artefacts to single windows and counts channel-windows. Some bedside
 artefacts are neither short nor on one electrode: a nurse patting a child (1-3 Hz), a rocking bed or chair
@@ -18,7 +18,8 @@ Spatial patterns (``pattern``):
 
 - ``common``: the same artefact on every electrode (a shared reference or the whole cap moving). Re-referencing
   removes it exactly (a bipolar pair or the common average subtracts what every electrode shares), so only
-  the recording as recorded is scored with it (the other montages see the clean recording);
+  the recording as recorded, and the montages that add means for the whole bed (``average_common``,
+  ``average_hemispheres``: the means keep it), are scored with it (the other montages see the clean recording);
 - ``posterior``: the electrodes a pillow or a hand touches (parietal, occipital: P7, P3, Pz, P4, P8, O1,
   O2), each with its own gain (0.4-1.0), the rest untouched: nothing cancels it.
 
@@ -134,12 +135,15 @@ def count(times: list[float]) -> dict:
     return {"during": len(during), "elsewhere": len(times) - len(during)}
 
 
-def study(files: list[Path], detector, config, seconds: float, *, kinds=KINDS, amplitudes=AMPLITUDES_UV) -> dict:
-    """``{"clean": {montage: {"during", "elsewhere", "recordings_alarmed"}}, kind: {pattern: {amplitude: {montage:
-    ...}}}}`` over ``files``; ``recordings_alarmed``: recordings with an onset during the artefact."""
+def study(
+    files: list[Path], detector, config, seconds: float, *, kinds=KINDS, amplitudes=AMPLITUDES_UV, montages=MONTAGES
+) -> dict:
+    """``{"montages": [...], "clean": {montage: {"during", "elsewhere", "recordings_alarmed"}}, kind: {pattern:
+    {amplitude: {montage: ...}}}}`` over ``files``; ``recordings_alarmed``: recordings with an onset during the
+    artefact."""
     from realtime.recordings import open_recording
 
-    cfgs = {m: dataclasses.replace(config, signal=dataclasses.replace(config.signal, montage=m)) for m in MONTAGES}
+    cfgs = {m: dataclasses.replace(config, signal=dataclasses.replace(config.signal, montage=m)) for m in montages}
 
     def run(kind, amp, pattern, montages) -> dict:
         cells = {m: {"during": 0, "elsewhere": 0, "recordings_alarmed": 0} for m in montages}
@@ -152,24 +156,26 @@ def study(files: list[Path], detector, config, seconds: float, *, kinds=KINDS, a
                 cells[m]["recordings_alarmed"] += int(c["during"] > 0)
         return cells
 
-    out: dict = {"recordings": len(files), "seconds": seconds, "clean": run(None, 0.0, "common", MONTAGES)}
+    out: dict = {"montages": list(montages), "recordings": len(files), "seconds": seconds}
+    out["clean"] = run(None, 0.0, "common", montages)
+    # a common artefact cancels exactly in the bipolar and average montages: the others see it
+    sees_common = [m for m in montages if m not in ("bipolar", "average")]
     for kind in kinds:
         out[kind] = {}
         for pattern in PATTERNS:
-            # a common artefact cancels exactly in the bipolar and average montages: only as recorded sees it
-            montages = ("as_recorded",) if pattern == "common" else MONTAGES
-            out[kind][pattern] = {f"{a:g}": run(kind, a, pattern, montages) for a in amplitudes}
+            scored = sees_common if pattern == "common" else montages
+            out[kind][pattern] = {f"{a:g}": run(kind, a, pattern, scored) for a in amplitudes}
     return out
 
 
 def table(res: dict) -> str:
-    n = res["recordings"]
-    head = "| artefact | pattern | amplitude µV | " + " | ".join(MONTAGES) + " |"
-    lines = [head, "|---|---|---|" + "---|" * len(MONTAGES)]
+    n, montages = res["recordings"], res.get("montages", MONTAGES)
+    head = "| artefact | pattern | amplitude µV | " + " | ".join(montages) + " |"
+    lines = [head, "|---|---|---|" + "---|" * len(montages)]
 
     def cells(row: dict) -> str:
         return " | ".join(
-            f"{row[m]['recordings_alarmed']}/{n} ({row[m]['during']})" if m in row else "= clean" for m in MONTAGES
+            f"{row[m]['recordings_alarmed']}/{n} ({row[m]['during']})" if m in row else "= clean" for m in montages
         )
 
     lines.append(f"| none | | | {cells(res['clean'])} |")
@@ -234,12 +240,13 @@ def write_report(res: dict, text: str, json_path: str) -> int:
 def main(argv=None) -> int:
     ap = study_args(__doc__.splitlines()[0], KINDS)
     ap.add_argument("--seconds", type=float, default=90.0)
+    ap.add_argument("--montages", nargs="+", default=list(MONTAGES), choices=CONFIG_MONTAGES)
     args = ap.parse_args(argv)
     det, config, files, head = study_setup(args)
     res = {
         **head,
         "artefact": {"start_s": ARTEFACT_START_S, "seconds": ARTEFACT_S, "counted_until_s_after": SETTLE_AFTER_S},
-        **study(files, det, config, args.seconds, kinds={k: KINDS[k] for k in args.kinds}),
+        **study(files, det, config, args.seconds, kinds={k: KINDS[k] for k in args.kinds}, montages=args.montages),
     }
     return write_report(res, table(res), args.json)
 

@@ -61,10 +61,12 @@ def test_the_study_counts_a_beds_onsets_during_the_artefact(recording, toy_expor
 
     det = load_detector(toy_export, backend="litert")  # p(seizure) rises with a window's amplitude (60 µV: 0.5)
     config = build_config({"decision": {"on_threshold": 0.8, "min_duration_s": 2.0}})
-    res = study([recording], det, config, 80.0, kinds={"tremor": 5.0}, amplitudes=(20.0, 400.0))
-    assert res["clean"] == {m: {"during": 0, "elsewhere": 0, "recordings_alarmed": 0} for m in MONTAGES}
+    montages = (*MONTAGES, "average_hemispheres")
+    res = study([recording], det, config, 80.0, kinds={"tremor": 5.0}, amplitudes=(20.0, 400.0), montages=montages)
+    assert res["clean"] == {m: {"during": 0, "elsewhere": 0, "recordings_alarmed": 0} for m in montages}
     common, posterior = res["tremor"]["common"], res["tremor"]["posterior"]
-    assert set(common["400"]) == {"as_recorded"}  # cancelled exactly by the other montages
+    assert set(common["400"]) == {"as_recorded", "average_hemispheres"}  # cancelled exactly by bipolar and average
     assert common["20"]["as_recorded"]["recordings_alarmed"] == 0
     assert common["400"]["as_recorded"]["recordings_alarmed"] == 1 == posterior["400"]["average"]["recordings_alarmed"]
-    assert "| tremor (5 Hz) | common | 400 | 1/1 (1) | = clean | = clean |" in table(res)
+    assert common["400"]["average_hemispheres"]["recordings_alarmed"] == 1  # the sides' means keep it
+    assert "| tremor (5 Hz) | common | 400 | 1/1 (1) | = clean | = clean | 1/1 (1) |" in table(res)
