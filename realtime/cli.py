@@ -111,9 +111,10 @@ def build_detect_parser() -> argparse.ArgumentParser:
         "--montage",
         choices=MONTAGES,
         help=(
-            "re-reference the EEG before scoring (signal.montage; default: the model card's, else as_recorded; "
-            "average: quieter on a large common slow background, misses most seizures common to every electrode; "
-            "average_common: the average and its mean as one channel for the whole bed, misses half-sided seizures)"
+            "re-reference the EEG before scoring (signal.montage; default: the model card's, else "
+            "average_hemispheres: the common average and each hemisphere's mean as channels for the whole bed; "
+            "average: misses most seizures common to every electrode; average_common: the average and its mean, "
+            "misses half-sided seizures; as_recorded: alarms on a large common slow background)"
         ),
     )
     g.add_argument(

@@ -77,18 +77,18 @@ class SignalConfig:
     amplitude_span_s: float = 300.0  # the median covers this much signal (a seizure is shorter)
     amplitude_min_s: float = 60.0  # no judgement before this much signal
     # Re-referencing of the scored EEG channels (realtime.montage): "as_recorded", "bipolar" (the
-    # longitudinal double banana from 10-20 labels; a recording already bipolar is kept as it is) or
+    # longitudinal double banana from 10-20 labels; a recording already bipolar is kept as it is),
     # "average" (common average over the usable scalp electrodes; a bipolar recording, or one of fewer than 8 scalp
-    # electrodes, is kept as it is). "as_recorded" (docs/background.md "The default montage again: as recorded"):
-    # the average was quieter on imitations of clinical EEG (a patient's slow background: 0 false alarms in 4.89 h
-    # against 7, 1 of them after a file's first 24 s; frontal rhythmic delta, tremor, hyperventilation) but lost
-    # 18 of 22 seizures over a generalised field and 7 of 22 over a hemisphere that were found as recorded
-    # (experiments.seizure_field); both montages raise none on the background corpus. "average_common": the
-    # average's channels and their mean (AVG), which counts as the whole bed (realtime.decision whole_bed): the
-    # generalised seizures found again, but over one hemisphere 14 of 24 where as recorded finds 22 (docs/background.md
-    # "The common mode as one more channel"). A model card that names the montage its network was trained on
+    # electrodes, is kept as it is), "average_common" (and the electrodes' mean, AVG) or "average_hemispheres" (and
+    # each hemisphere's mean, AVG-L and AVG-R), whose means count as the whole bed (realtime.decision whole_bed).
+    # "average_hemispheres", chosen by its pre-registered gates (docs/background.md "Each hemisphere's mean as a
+    # channel for the whole bed"): on an imitated patient's slow background 1 false alarm in 4.89 h (as recorded 7,
+    # the average 0), none on the background corpus (as every montage); of 24 seizures over a focal, hemispheric,
+    # generalised and uniform field 19, 23, 21, 23 found within 10 s (as recorded 19, 22, 22, 22; the average 18,
+    # 14, 3, 0: it subtracts what electrodes share; average_common 18, 14, 21, 23: the whole mean holds half of a
+    # one-sided seizure) (experiments.seizure_field). A model card that names the montage its network was trained on
     # ("montage") takes precedence over this default (MODEL_SETTING_KEYS).
-    montage: str = "as_recorded"
+    montage: str = "average_hemispheres"
     # A channel whose background (the background_quantile of its 1.5-40 Hz window standard deviation over
     # amplitude_span_s, once background_min_s of it is seen) exceeds background_limit_uv is scaled down to it
     # before the model (realtime.scaling): a patient's high-amplitude background is shown to the network at a

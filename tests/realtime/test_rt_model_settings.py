@@ -486,7 +486,7 @@ def test_the_montage_a_model_was_trained_on_is_its_default_and_another_one_is_wa
     assert "the model was trained on the 'bipolar' montage" in montage_warning(cfg, det.settings)
     # a model without a montage (the shipped one: single-channel training data) keeps the built-in default
     cfg, src = apply_model_settings(build_config({}), load_detector(toy_export, backend="litert").settings)
-    assert (cfg.signal.montage, src["signal.montage"]) == ("as_recorded", "default")
+    assert (cfg.signal.montage, src["signal.montage"]) == ("average_hemispheres", "default")
     assert montage_warning(cfg, {}) is None
     # offline review of a referential file: the card's montage, the double banana, no ECG
     edf = _tuh_edf(tmp_path / "tuh.edf")

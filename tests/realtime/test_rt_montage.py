@@ -353,11 +353,10 @@ def test_bipolar_on_a_real_edf_in_tuh_layout(tmp_path):
         np.testing.assert_allclose(row, sig[a] - sig[b], atol=0.1)  # EDF's 16-bit quantisation, 800 µV gone
 
 
-def test_a_referential_file_is_scored_as_recorded_by_default_and_in_common_average_when_asked(tmp_path, toy_export):
-    """The built-in default (no config, no flag) on a TUH-style file: the 19 scalp electrodes as recorded, the ECG
-    lead left out (the average lost most seizures common to every electrode: docs/background.md "The default montage
-    again: as recorded"); asked for the average: 19 scalp electrodes less their mean; a bipolar file (CHB-MIT) stays
-    as recorded either way."""
+def test_a_referential_file_is_scored_with_the_sides_means_by_default_and_as_recorded_when_asked(tmp_path, toy_export):
+    """The built-in default (no config, no flag) on a TUH-style file: the 19 scalp electrodes less their mean and each
+    hemisphere's mean, the ECG lead left out (docs/background.md "Each hemisphere's mean as a channel for the whole
+    bed"); asked as recorded: the 19 as they come; a bipolar file (CHB-MIT) stays as recorded either way."""
     import dataclasses
 
     from realtime.config import apply_model_settings, build_config
@@ -372,15 +371,16 @@ def test_a_referential_file_is_scored_as_recorded_by_default_and_in_common_avera
     edfio.Edf(signals).write(tmp_path / "tuh.edf")
     det = load_detector(toy_export, backend="litert")
     config, src = apply_model_settings(build_config({}), det.settings)
-    assert (config.signal.montage, src["signal.montage"]) == ("as_recorded", "default")
+    assert (config.signal.montage, src["signal.montage"]) == ("average_hemispheres", "default")
     pipe = recording_pipeline(read_recording(tmp_path / "tuh.edf"), config, det)
+    assert pipe.montage.applied == "average_hemispheres" and pipe.unique_ch_names[-2:] == ["AVG-L", "AVG-R"]
+    assert sorted(pipe.unique_ch_names[:-2]) == sorted(f"{e}-AVG" for e in MODERN19)
+    recorded = dataclasses.replace(config, signal=dataclasses.replace(config.signal, montage="as_recorded"))
+    pipe = recording_pipeline(read_recording(tmp_path / "tuh.edf"), recorded, det)
     assert pipe.montage.applied == "as_recorded" and pipe.unique_ch_names == TUH19
-    average = dataclasses.replace(config, signal=dataclasses.replace(config.signal, montage="average"))
-    pipe = recording_pipeline(read_recording(tmp_path / "tuh.edf"), average, det)
-    assert pipe.montage.applied == "average" and sorted(pipe.unique_ch_names) == sorted(f"{e}-AVG" for e in MODERN19)
-    for cfg in (config, average):
+    for cfg in (config, recorded):
         chbmit = recording_pipeline(read_recording(CHBMIT_SEIZURE_EDF), cfg, det)
-        assert chbmit.montage.applied == "as_recorded" and chbmit.montage.already_bipolar == (cfg is average)
+        assert chbmit.montage.applied == "as_recorded" and chbmit.montage.already_bipolar == (cfg is config)
 
 
 def test_errors_quote_the_value():
