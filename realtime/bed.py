@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from realtime.alarm import AlarmTracker
-from realtime.config import IMPLICIT_BED, BedConfig
+from realtime.config import IMPLICIT_BED, BedConfig, montage_asked
 
 if TYPE_CHECKING:
     from realtime.alarm import LogState
@@ -319,6 +319,7 @@ class Bed:
                 include=s.include,
                 exclude=s.exclude,
                 signal=cfg.signal,
+                montage_asked=montage_asked(cfg, getattr(self.daemon.detector, "settings", None)),
                 phase=self.phase,
             )
         except ValueError as exc:  # unknown unit, missing channels, window too long for the buffer

@@ -797,6 +797,15 @@ def montage_warning(cfg: Config, settings: Mapping[str, Mapping[str, Any]] | Non
     )
 
 
+def montage_asked(cfg: Config, settings: Mapping[str, Mapping[str, Any]] | None) -> bool:
+    """Whether ``cfg.signal.montage`` was asked for (a config file, a flag, code, or the model's card) rather than
+    left at the built-in default. A montage that cannot be formed is then a warning (the network sees channels unlike
+    those asked for); the built-in default's falling back on a recording it cannot re-reference (one channel, a
+    bipolar recording) is what that default does with such a recording, said at INFO."""
+    trained = ((settings or {}).get("signal") or {}).get("montage")
+    return cfg.sources is None or "signal.montage" in cfg.sources or trained is not None
+
+
 def describe_settings(cfg: Config, sources: Mapping[str, str]) -> str:
     """``decision.on_threshold=0.6 (model card), ...; the card's decision settings derived by ...``: the
     model-specific settings and their sources (from :func:`apply_model_settings`), for the start-up log."""

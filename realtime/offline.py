@@ -75,6 +75,7 @@ from realtime.config import (
     ConfigError,
     apply_model_settings,
     describe_settings,
+    montage_asked,
     montage_warning,
 )
 from realtime.levels import SAME_PATIENT_S
@@ -140,6 +141,7 @@ def recording_pipeline(rec: RecordingInfo, config: Config, detector) -> Pipeline
         include=config.stream.include,
         exclude=config.stream.exclude,
         signal=config.signal,
+        montage_asked=montage_asked(config, getattr(detector, "settings", None)),
     )
 
 

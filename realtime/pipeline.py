@@ -163,6 +163,7 @@ class Pipeline:
         max_std_uv: float = MAX_STD_UV,
         signal: SignalConfig | None = None,
         phase: float = 0.0,
+        montage_asked: bool = True,  # signal.montage not the built-in default (realtime.config.montage_asked)
     ):
         all_names = [str(n) for n in ch_names]
         if not all_names:
@@ -213,9 +214,10 @@ class Pipeline:
             self.unique_ch_names = unique_names(self.ch_names)
             for name in self.montage.unused:
                 self.left_out_channels[name] = f"not used by the {self.montage.applied} montage"
-        # a montage that cannot be formed (too few electrodes, mixed references) leaves the network channels
-        # unlike those it was set for, or trained on (the card's montage): said as a warning
-        (log.warning if self.montage.fell_back else log.info)("montage: %s", self.montage.describe())
+        # a montage asked for that cannot be formed (too few electrodes, mixed references) leaves the network
+        # channels unlike those it was set for, or trained on (the card's montage): said as a warning
+        fell_back = self.montage.fell_back and montage_asked
+        (log.warning if fell_back else log.info)("montage: %s", self.montage.describe())
 
         self.detector = detector
         self.sfreq = float(sfreq)

@@ -444,6 +444,28 @@ def test_a_montage_that_cannot_be_formed_is_a_warning_at_the_pipelines_start(cap
     assert levels(TUH19, "bipolar") == {"INFO"}
 
 
+def test_the_built_in_default_falling_back_is_said_at_info_and_a_montage_asked_for_at_warning(toy_export, caplog):
+    """The built-in average_hemispheres on a bipolar recording (CHB-MIT) stays as recorded, which is what that default
+    does with it: INFO; the same montage asked for by a config file, or a card's montage, falling back: WARNING."""
+    import logging
+
+    from realtime.config import build_config, montage_asked
+    from realtime.model import load_detector
+    from realtime.offline import recording_pipeline
+
+    det = load_detector(toy_export, backend="litert")
+    asked = build_config({"signal": {"montage": "average_hemispheres"}})
+    assert not montage_asked(build_config({}), det.settings) and montage_asked(asked, det.settings)
+    assert montage_asked(build_config({}), {"signal": {"montage": "bipolar"}})  # the card's
+    for cfg, level in ((build_config({}), "INFO"), (asked, "WARNING")):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="realtime.pipeline"):
+            pipe = recording_pipeline(read_recording(CHBMIT_SEIZURE_EDF), cfg, det)
+        assert pipe.montage.applied == "as_recorded" and pipe.montage.fell_back
+        said = [r for r in caplog.records if r.getMessage().startswith("montage: as recorded")]
+        assert [r.levelname for r in said] == [level]
+
+
 def test_a_seizure_common_to_every_electrode_alarms_as_recorded_and_with_the_means_not_in_the_average(
     tmp_path, toy_export
 ):
