@@ -90,9 +90,9 @@ EMOTIV_RATE = 256.0
 
 
 def test_a_referential_stream_is_scored_in_common_average_and_its_gain_judged_by_input(toy_export, tmp_path):
-    """``signal.montage = "average_common"``: 19 referential electrodes and an ECG lead; the scored channels are the
-    electrodes less their mean and the mean itself (AVG, the whole bed), and a gain 20x too small is reported on the
-    input's own label."""
+    """The default montage (``average_hemispheres``): 19 referential electrodes and an ECG lead; the scored channels
+    are the electrodes less their mean and each hemisphere's mean (AVG-L, AVG-R, each the whole bed), and a gain 20x
+    too small is reported on the input's own label."""
     electrodes = ["FP1", "F7", "T3", "T5", "O1", "FP2", "F8", "T4", "T6", "O2", "F3", "C3", "P3", "F4", "C4", "P4"]
     labels = [f"EEG {e}-REF" for e in [*electrodes, "FZ", "CZ", "PZ"]] + ["EEG EKG-REF"]
     name, log_path = unique("average"), tmp_path / "alerts.jsonl"
@@ -110,7 +110,6 @@ def test_a_referential_stream_is_scored_in_common_average_and_its_gain_judged_by
                 "amplitude_span_s": 4.0,
                 "amplitude_min_s": 2.0,
                 "background_min_s": 2.0,
-                "montage": "average_common",
             },
         }
     )
@@ -126,12 +125,14 @@ def test_a_referential_stream_is_scored_in_common_average_and_its_gain_judged_by
             outlet.push_chunk((chunk * gain).astype(np.float32))
             d.iterate()
         assert d.pipeline is not None and d.windows_total >= 4
-        assert d.pipeline.montage.applied == "average_common" and len(d.pipeline.ch_names) == 20
-        assert all(n.endswith("-AVG") for n in d.pipeline.ch_names[:19]) and d.pipeline.ch_names[19] == "AVG"
+        assert d.pipeline.montage.applied == "average_hemispheres" and len(d.pipeline.ch_names) == 21
+        assert all(n.endswith("-AVG") for n in d.pipeline.ch_names[:19])
+        assert d.pipeline.ch_names[19:] == ["AVG-L", "AVG-R"]
         signals = _logged(log_path, "status.signal")
         (connected,) = [m for m in signals if m["state"] == "connected"]
-        assert "common average of 19 scalp electrodes and their mean (AVG: the whole bed)" in connected["detail"]
-        assert "3 of 19 channels, or AVG alone" in connected["detail"]
+        detail = connected["detail"]
+        assert "19 scalp electrodes and each hemisphere's mean (AVG-L, AVG-R: the whole bed)" in detail
+        assert "3 of 19 channels, or AVG-L or AVG-R alone" in detail
         quality = [m["detail"] for m in signals if m["state"] == "quality"]
         assert quality and "EEG C3-REF" in quality[-1] and "-AVG" not in quality[-1]
     finally:
