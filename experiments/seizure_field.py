@@ -1,14 +1,17 @@
 """What the common average costs a widespread seizure: real seizure EEG over fields from one region to every electrode.
 
     python -m experiments.seizure_field [EXPORT] [--background ../shared/data/background] [--data-root ../shared/data]
-        [--persons 20] [--kinds focal hemispheric generalised uniform] [--montages as_recorded ...] [--json OUT]
+        [--persons 20] [--kinds focal hemispheric generalised uniform] [--montages as_recorded ...] [--lag-ms 0]
+        [--json OUT]
 
 The test split's seizure segments (the stitched test recordings' 24: New Delhi ictal, scalp, 5.12 s; Bonn S,
 intracranial, 23.6 s; never trained on) are each made zero-mean and tapered as :mod:`evaluation.stitch` makes them,
 resampled to the background's rate and added at their own amplitude to REAL 19-channel background (seizure ``i`` on
 the ``i mod n``-th of the first ``--persons`` eegmmidb persons' R03 recordings, ``n`` those who have one, from
-``START_S`` in; needs ``../shared``), the same waveform on every electrode of a field (:func:`field_gains`; no lag
-between electrodes, the worst case for the average). Each recording, and each background recording alone (the
+``START_S`` in; needs ``../shared``), the same waveform on every electrode of a field (:func:`field_gains`; by
+default no lag between electrodes, the worst case for the average; ``--lag-ms L``: each electrode of the field
+delayed by its own lag, drawn uniformly from 0 to ``L`` ms per seizure, the earliest at 0, as a seizure spreads).
+Each recording, and each background recording alone (the
 control), is scored as ``realtime-detect --file`` scores it (the export's card settings, the shipped config) in each
 montage of ``--montages`` (default :data:`experiments.rhythmic.MONTAGES`).
 
@@ -91,20 +94,27 @@ def test_seizures(data_root: Path, card: dict) -> list[Seizure]:
     ]
 
 
-def with_seizure(r: RecordingInfo, seizure: Seizure | None, kind: str, right: bool) -> tuple[RecordingInfo, tuple]:
+def with_seizure(
+    r: RecordingInfo, seizure: Seizure | None, kind: str, right: bool, *, lag_s: float = 0.0, seed: int = 0
+) -> tuple[RecordingInfo, tuple]:
     """``(recording, (onset_s, offset_s))``: ``r`` with ``seizure`` over ``kind``'s field from ``START_S``
-    (``seizure`` None: ``r`` as it is, and the span a Bonn segment would have)."""
+    (``seizure`` None: ``r`` as it is, and the span a Bonn segment would have); ``lag_s`` > 0: each electrode of the
+    field delayed by a lag drawn uniformly from [0, ``lag_s``] (generator ``seed``), the earliest electrode at 0."""
     from evaluation.stitch import resample, taper
 
     if seizure is None:
         return r, (START_S, START_S + 23.6)
     x = taper(resample(seizure.signal_uv, seizure.sfreq, r.sfreq), int(round(TAPER_S * r.sfreq)))
+    gains = field_gains(list(r.ch_names), kind, right)
+    lags = np.round(np.random.default_rng(seed).uniform(0.0, lag_s, gains.size) * r.sfreq).astype(int)
+    lags = np.where(gains > 0, lags - (lags[gains > 0].min() if (gains > 0).any() else 0), 0)  # the field's only
     a = int(round(START_S * r.sfreq))
-    if a + x.size > r.n_samples:
+    if a + x.size + lags.max() > r.n_samples:
         raise ValueError(f"{seizure.recording_id!r} ({x.size / r.sfreq:g} s) does not fit {r.path!r} from {START_S} s")
     added = np.zeros((len(r.ch_names), r.n_samples))
-    added[:, a : a + x.size] = field_gains(list(r.ch_names), kind, right)[:, None] * x[None, :]
-    return Edited(source=r, added=added, **r.metadata()), (START_S, START_S + x.size / r.sfreq)
+    for j in np.flatnonzero(gains):
+        added[j, a + lags[j] : a + lags[j] + x.size] = gains[j] * x
+    return Edited(source=r, added=added, **r.metadata()), (START_S, START_S + (x.size + lags.max()) / r.sfreq)
 
 
 def score(r: RecordingInfo, span: tuple[float, float], config, detector) -> dict:
@@ -135,15 +145,17 @@ def summary(cells: list[dict]) -> dict:
     }
 
 
-def study(files: list[Path], seizures: list[Seizure], detector, config, *, kinds=KINDS, montages=MONTAGES) -> dict:
-    """``{"montages": [...], "control": {montage: summary}, kind: {montage: {"all", source: summary, "per_seizure":
-    [...]}}}``."""
+def study(
+    files: list[Path], seizures: list[Seizure], detector, config, *, kinds=KINDS, montages=MONTAGES, lag_s=0.0
+) -> dict:
+    """``{"montages": [...], "lag_s", "control": {montage: summary}, kind: {montage: {"all", source: summary,
+    "per_seizure": [...]}}}`` (``lag_s``: :func:`with_seizure`'s, seizure ``i``'s lags drawn with seed ``i``)."""
     from realtime.recordings import open_recording
 
     cfgs = {m: dataclasses.replace(config, signal=dataclasses.replace(config.signal, montage=m)) for m in montages}
     backgrounds = [open_recording(f, annotations=False) for f in files]
     out: dict = {"recordings": [str(f) for f in files], "seizures": [s.recording_id for s in seizures]}
-    out["montages"], out["control"] = list(montages), {}
+    out["montages"], out["lag_s"], out["control"] = list(montages), lag_s, {}
     for m in montages:
         cells = [score(*with_seizure(b, None, "uniform", False), cfgs[m], detector) for b in backgrounds]
         out["control"][m] = {"recordings": len(cells), "onsets": sum(len(c["onset_times_s"]) for c in cells)}
@@ -152,7 +164,9 @@ def study(files: list[Path], seizures: list[Seizure], detector, config, *, kinds
         for m in montages:
             cells = []
             for i, s in enumerate(seizures):
-                rec, span = with_seizure(backgrounds[i % len(backgrounds)], s, kind, right=bool(i % 2))
+                rec, span = with_seizure(
+                    backgrounds[i % len(backgrounds)], s, kind, right=bool(i % 2), lag_s=lag_s, seed=i
+                )
                 cells.append({"seizure": s.recording_id, "source": s.source, **score(rec, span, cfgs[m], detector)})
             sources = sorted({c["source"] for c in cells})
             out[kind][m] = {
@@ -186,12 +200,18 @@ def main(argv=None) -> int:
     ap = study_args(__doc__.splitlines()[0], KINDS)
     ap.add_argument("--data-root", default="../shared/data")
     ap.add_argument("--montages", nargs="+", default=list(MONTAGES), choices=CONFIG_MONTAGES)
+    ap.add_argument("--lag-ms", type=float, default=0.0, help="each field electrode's lag, uniform in [0, this]")
     ap.set_defaults(persons=20)
     args = ap.parse_args(argv)
     det, config, files, head = study_setup(args)
     files = [f for f in files if f.exists()]  # not every person has R03 (S047 has only R01)
     seizures = test_seizures(Path(args.data_root), det.card)
-    res = {**head, "start_s": START_S, **study(files, seizures, det, config, kinds=args.kinds, montages=args.montages)}
+    lag_s = args.lag_ms / 1000.0
+    res = {
+        **head,
+        "start_s": START_S,
+        **study(files, seizures, det, config, kinds=args.kinds, montages=args.montages, lag_s=lag_s),
+    }
     return write_report(res, table(res), args.json)
 
 

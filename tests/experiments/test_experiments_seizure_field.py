@@ -71,6 +71,19 @@ def test_the_seizure_is_added_from_its_start_on_its_field_only_made_zero_mean_an
     assert abs(x.mean()) < 1.0 and abs(x[0]) < 5.0 and np.abs(x).max() == pytest.approx(600.0, rel=0.01)
     assert np.abs(x[: int(TAPER_S * FS)]).max() < np.abs(x[int(TAPER_S * FS) : int(2 * TAPER_S * FS)]).max()
     assert with_seizure(r, None, "focal", False)[0] is r
+    # lagged: each field electrode carries the same waveform from its own lag in [0, 0.1 s], the earliest at 0
+    gains = field_gains(LABELS, "hemispheric")
+    template = (with_seizure(r, seizure(), "hemispheric", False)[0].read(0, r.n_samples) - r.read(0, r.n_samples))[
+        int(np.argmax(gains)), a:b
+    ]  # the unlagged waveform at weight 1
+    lagged, span = with_seizure(r, seizure(), "hemispheric", right=False, lag_s=0.1, seed=3)
+    diff = lagged.read(0, r.n_samples) - r.read(0, r.n_samples)
+    lags = []
+    for j in np.flatnonzero(gains):
+        (k,) = [k for k in range(int(0.1 * FS) + 1) if np.allclose(diff[j, a + k : b + k], gains[j] * template)]
+        lags.append(k)
+    assert min(lags) == 0 and 0 < max(lags) <= int(0.1 * FS) and len(set(lags)) > 3
+    assert span[1] == pytest.approx(START_S + 10.0 + max(lags) / FS) and not diff[gains == 0].any()
     with pytest.raises(ValueError, match="does not fit"):
         with_seizure(r, seizure(seconds=40.0), "focal", False)
 
@@ -94,6 +107,6 @@ def test_the_study_scores_every_montage_a_common_field_vanishes_in_the_average_a
     # the field's plateau (F7, T7, P7 alike) cancels along its chain: the banana carries it on Fp1-F7 and P7-O1 only,
     # two channels, where the bed rule asks 3 of 16
     assert res["focal"]["bipolar"]["all"]["detected"] == 0
-    assert set(KINDS) >= set(res) - {"recordings", "seizures", "control", "montages"}
+    assert set(KINDS) >= set(res) - {"recordings", "seizures", "control", "montages", "lag_s"}
     assert res["montages"] == list(MONTAGES)
     assert "| uniform | all | 1/1, 1 within 10 s" in table(res)
