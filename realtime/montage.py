@@ -256,7 +256,7 @@ class Montage:
 
     def usable_out(self, usable: np.ndarray) -> np.ndarray:
         """``[n_out]`` bool from ``usable [n_in]``: every input an output uses is usable (and, for the
-        average, at least two scalp electrodes are)."""
+        average, at least two scalp electrodes are; for a mean, at least two of its electrodes)."""
         usable = self._check_usable(usable)
         ok = usable[self._plus] & np.where(self._minus >= 0, usable[self._minus], True)
         ok = np.append(ok, np.array([np.count_nonzero(members & usable) >= 2 for _, members in self._means], bool))
