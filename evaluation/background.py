@@ -267,10 +267,12 @@ def score_peer(rec: BackgroundRecording, config, scorer, probe, cache_dir: Path 
 # --------------------------------------------------------------------------- counting
 def not_10_20(names: Iterable[str]) -> list[str]:
     """The channel names that do not read as a 10-20 electrode or derivation
-    (:func:`realtime.montage.parse_label`; a repeat suffix ``#2`` ignored): what an alarm should never carry."""
-    from realtime.montage import parse_label
+    (:func:`realtime.montage.parse_label`; a repeat suffix ``#2`` ignored) nor as a montage's mean of the scalp
+    electrodes (``AVG``, ``AVG-L``, ``AVG-R``: :data:`realtime.montage.WHOLE_BED`): what an alarm should never carry."""
+    from realtime.montage import WHOLE_BED, parse_label
 
-    return [n for n in names if parse_label(n.split("#")[0]) is None]
+    means = {label for kind in WHOLE_BED.values() for label, _ in kind}
+    return [n for n in names if n.split("#")[0] not in means and parse_label(n.split("#")[0]) is None]
 
 
 def alarms(scores: Scores, events: Sequence) -> list[dict[str, Any]]:

@@ -399,3 +399,10 @@ def test_edited_takes_a_gain_per_sample(tmp_path):
     edited = bg.Edited(source=r, gain=ramp, **r.metadata())
     np.testing.assert_allclose(edited.read(100, 300), x[:, 100:300] * ramp[100:300])
     np.testing.assert_allclose(bg.Edited(source=r, gain=2.0, **r.metadata()).read(0, 10), x[:, :10] * 2.0)
+
+
+def test_an_alarm_names_a_channel_that_is_not_eeg_but_not_a_montages_mean():
+    """An alarm's ``not_10_20`` channels: an ECG lead, a DC input, a counter are named; a 10-20 electrode in any
+    naming, a derivation, a repeat and the means the montages add for the whole bed (AVG, AVG-L, AVG-R) are not."""
+    names = ["EEG FP1-REF", "Fp1-F7", "T3-AVG", "Fp1.#2", "AVG", "AVG-L", "AVG-R", "EEG EKG-REF", "DC1-DC", "Counter"]
+    assert bg.not_10_20(names) == ["EEG EKG-REF", "DC1-DC", "Counter"]
