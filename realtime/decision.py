@@ -373,8 +373,9 @@ class DecisionMachine:
                 raise ValueError(f"whole_bed {outside} is not among the window's {probs.size} channels")
             rule_probs = probs.copy()
             rule_probs[list(wb)] = math.nan  # not among the bed rule's n
-            if np.isfinite(probs[list(wb)]).any():
-                top_whole = max((i for i in wb if np.isfinite(probs[i])), key=lambda i: probs[i])
+            theirs = probs[list(wb)]
+            if np.isfinite(theirs).any():
+                top_whole = wb[int(np.nanargmax(theirs))]
                 whole = float(probs[top_whole])
         raw, top = aggregate(
             rule_probs,
