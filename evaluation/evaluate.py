@@ -102,6 +102,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "decision key it leaves unset comes from the model card, as in the daemon",
     )
     ap.add_argument("--backend", default="tensorflow", choices=["tensorflow", "litert"])
+    ap.add_argument(
+        "--precision",
+        default="float32",
+        choices=["float32", "bfloat16"],
+        help="the network's arithmetic (the daemon's model.precision; bfloat16: TensorFlow and the export's "
+        "saved_model_bfloat16/); the baseline and the peer run as they do",
+    )
     ap.add_argument("--edf", action="append", default=[], help="a user EDF/BDF recording to score (repeatable)")
     ap.add_argument(
         "--annotations",
@@ -286,7 +293,10 @@ def cv_fold_detectors(args, net) -> dict | None:
 
     try:
         folds = fold_detectors(
-            args.cv_run, args.cv_exports, lambda p: load_detector(p, backend=args.backend), settings=net.settings
+            args.cv_run,
+            args.cv_exports,
+            lambda p: load_detector(p, backend=args.backend, precision=args.precision),
+            settings=net.settings,
         )
     except (OSError, ValueError, ModelLoadError) as exc:
         raise SystemExit(f"train-detector evaluate: --cv-run: {exc}") from None
@@ -399,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     for d in (out_dir, fig_dir, art):
         d.mkdir(parents=True, exist_ok=True)
 
-    net = load_detector(args.model, backend=args.backend)
+    net = load_detector(args.model, backend=args.backend, precision=args.precision)
     card = net.card
     log.info("model %s (%s) from %s", net.model_version, net.architecture, args.model)
     folds = cv_fold_detectors(args, net)

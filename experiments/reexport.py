@@ -97,15 +97,27 @@ def compare(old_dir: Path, new_dir: Path, windows: dict[str, np.ndarray]) -> dic
     return out
 
 
-def reexport(src: Path, dest: Path, *, command: str, tolerance: float = 1e-5, n_random: int = 256) -> dict:
-    """Rebuild ``src`` into the new folder ``dest`` (which must not exist) and compare; returns the report.
+def bfloat16_against_float32(export: Path, windows: dict[str, np.ndarray]) -> dict[str, float]:
+    """``{window set: max |p_bfloat16 - p_float32|}`` of one export, both on TensorFlow."""
+    from realtime.model import load_detector
+
+    f32 = load_detector(export, backend="tensorflow", device="cpu")
+    bf16 = load_detector(export, backend="tensorflow", device="cpu", precision="bfloat16")
+    return {name: float(np.max(np.abs(bf16.predict(x) - f32.predict(x)))) for name, x in windows.items()}
+
+
+def reexport(
+    src: Path, dest: Path, *, command: str, tolerance: float = 1e-5, n_random: int = 256, bfloat16: bool = False
+) -> dict:
+    """Rebuild ``src`` into the new folder ``dest`` (which must not exist) and compare; returns the report. The new
+    export has a bfloat16 SavedModel (``train.export.BFLOAT16_DIR``) when ``bfloat16`` or when ``src`` has one.
 
     Raises :class:`train.weights.WeightsError` when the weights do not match, :class:`ReexportError` (its subclass;
     ``dest`` removed) when the card disagrees with itself or a probability differs by more than ``tolerance``.
     """
     from evaluation.model_settings import write_card_settings
     from realtime.model import read_card
-    from train.export import export_model, verify_export
+    from train.export import BFLOAT16_ATOL, BFLOAT16_DIR, export_model, verify_export
     from train.hparams import from_dict
     from train.models import build
 
@@ -142,6 +154,7 @@ def reexport(src: Path, dest: Path, *, command: str, tolerance: float = 1e-5, n_
             metrics=card["metrics"],
             model_version=card["model_version"],
             tflite=(src / "model.tflite").is_file(),
+            bfloat16=bfloat16 or (src / BFLOAT16_DIR).is_dir(),
         )
         keras_errors = verify_export(infer, dest)
         new_card = json.loads((dest / "model_card.json").read_text())
@@ -161,6 +174,12 @@ def reexport(src: Path, dest: Path, *, command: str, tolerance: float = 1e-5, n_
             raise ReexportError(
                 f"the new export's probabilities differ from the old one's by up to {worst!r} "
                 f"(> {tolerance!r}): {diffs}"
+            )
+        bf16 = bfloat16_against_float32(dest, windows) if (dest / BFLOAT16_DIR).is_dir() else {}
+        if bf16 and not max(bf16.values()) <= BFLOAT16_ATOL:
+            raise ReexportError(
+                f"the new export's bfloat16 probabilities differ from its float32 ones by more than "
+                f"{BFLOAT16_ATOL}: {bf16}"
             )
         final = read_card(dest)
     except BaseException:
@@ -182,6 +201,7 @@ def reexport(src: Path, dest: Path, *, command: str, tolerance: float = 1e-5, n_
         "windows": {k: int(len(v)) for k, v in windows.items()},
         "max_abs_diff": diffs,
         "keras_vs_new_export": keras_errors,
+        "bfloat16_vs_float32": bf16,
         "hyperparameters_added": added,
         "card_keys_kept": sorted(extra) + (["settings"] if card.get("settings") else []),
     }
@@ -215,6 +235,11 @@ def main(argv=None) -> int:
     where.add_argument("--out", default=None, help="write the new export here (must not exist)")
     ap.add_argument("--tolerance", type=float, default=1e-5, help="max |p_old - p_new| accepted")
     ap.add_argument("--random-windows", type=int, default=256)
+    ap.add_argument(
+        "--bfloat16",
+        action="store_true",
+        help="add saved_model_bfloat16/ (train-detector export --bfloat16); kept anyway where EXPORT has one",
+    )
     args = ap.parse_args(argv)
     src = Path(args.export).resolve()
     if args.out and Path(args.out).exists():
@@ -222,7 +247,9 @@ def main(argv=None) -> int:
     dest = Path(args.out) if args.out else Path(tempfile.mkdtemp(dir=src.parent, prefix=f".{src.name}-new-")) / "x"
     command = "python -m experiments.reexport " + " ".join(shlex.quote(a) for a in argv)
     try:
-        report = reexport(src, dest, command=command, tolerance=args.tolerance, n_random=args.random_windows)
+        report = reexport(
+            src, dest, command=command, tolerance=args.tolerance, n_random=args.random_windows, bfloat16=args.bfloat16
+        )
     except WeightsError as exc:  # ReexportError, or the weights that do not match
         print(f"python -m experiments.reexport: {exc}", file=sys.stderr)
         return 1

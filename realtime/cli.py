@@ -33,6 +33,7 @@ OVERRIDES = {
     "model": "model.path",
     "backend": "model.backend",
     "device": "model.device",
+    "model_precision": "model.precision",
     "endpoint": "alerts.endpoint",
     "replay_endpoint": "alerts.replay_endpoint",
     "alert_log": "alerts.log_path",
@@ -146,6 +147,12 @@ def build_detect_parser() -> argparse.ArgumentParser:
         help="inference backend (model.backend; auto: LiteRT on the CPU, TensorFlow where a GPU is present)",
     )
     g.add_argument("--device", choices=("auto", "cpu", "gpu"), help="inference device (model.device)")
+    g.add_argument(
+        "--model-precision",
+        choices=("float32", "bfloat16"),
+        help="the network's arithmetic (model.precision): bfloat16 runs the export's saved_model_bfloat16 on "
+        "TensorFlow, 1.8x faster on a CPU with AMX, p(seizure) within about 0.007 of float32",
+    )
     g = ap.add_argument_group("outputs")
     g.add_argument("--endpoint", metavar="ZMQ", help="ZeroMQ PUB bind address (alerts.endpoint)")
     g.add_argument("--replay-endpoint", metavar="ZMQ", help="ZeroMQ REP replay bind address, '' = off")

@@ -129,6 +129,9 @@ class ModelConfig:
     # size of realtime.model.batch_sizes (1, 2, 4, 8, 16, 24, 32), so that the runtime sees a handful of
     # shapes and its memory stays flat
     batch_windows: int = 32
+    # the network's arithmetic: "float32", or "bfloat16" (TensorFlow and the export's saved_model_bfloat16/: 1.8x
+    # faster on a CPU with AMX, p(seizure) within about 0.007; docs/benchmarks.md "bfloat16 on a CPU that has it")
+    precision: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -480,6 +483,14 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
         f"model.backend: expected 'auto', 'tensorflow' or 'litert', got {m.backend!r}",
     )
     check(m.device in ("auto", "cpu", "gpu"), f"model.device: expected 'auto', 'cpu' or 'gpu', got {m.device!r}")
+    check(
+        m.precision in ("float32", "bfloat16"),
+        f"model.precision: expected 'float32' or 'bfloat16', got {m.precision!r}",
+    )
+    check(
+        not (m.precision == "bfloat16" and m.backend == "litert"),
+        "model.precision: 'bfloat16' runs on the TensorFlow backend only, but model.backend is 'litert'",
+    )
     check(
         isinstance(m.threads, int) and not isinstance(m.threads, bool) and 0 <= m.threads <= MAX_MODEL_THREADS,
         f"model.threads: expected an integer in [0, {MAX_MODEL_THREADS}] (0 = every core), got {m.threads!r}",

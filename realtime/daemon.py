@@ -148,6 +148,7 @@ class TimedDetector:
         self.window_samples: int = int(detector.window_samples)
         self.backend: str = str(getattr(detector, "backend", ""))
         self.device: str = str(getattr(detector, "device", ""))
+        self.precision: str = str(getattr(detector, "precision", "float32"))
         self.settings: Mapping[str, Mapping[str, Any]] = getattr(detector, "settings", None) or {}
 
     def predict(self, windows_uv: np.ndarray) -> np.ndarray:
@@ -341,6 +342,7 @@ class Daemon:
                     device=cfg.model.device,
                     threads=cfg.model.threads,
                     batch_windows=cfg.model.batch_windows,
+                    precision=cfg.model.precision,
                 )
                 loaded.warmup()  # every batch size it will run at: its memory is flat from here
                 self._detector = loaded
@@ -371,6 +373,7 @@ class Daemon:
             architecture=self.detector.architecture,
             backend=str(det.backend),
             device=str(det.device),
+            precision=self.detector.precision,
         )
         for bed in self.beds.values():
             bed.open()

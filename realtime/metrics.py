@@ -165,7 +165,7 @@ class Metrics(_Exporter):
         self.model_info = Gauge(
             f"{p}model_info",
             "The loaded model (value is always 1)",
-            ["model_version", "architecture", "backend", "device"],
+            ["model_version", "architecture", "backend", "device", "precision"],
             registry=r,
         )
         self.errors = Counter(f"{p}errors", "Errors handled without stopping the daemon, by kind", ["kind"], registry=r)
@@ -209,10 +209,12 @@ class Metrics(_Exporter):
     def _per_stream(self) -> list[Any]:
         return [metric for metric, _init in self._streams]
 
-    def set_model_info(self, *, model_version: str, architecture: str, backend: str, device: str) -> None:
+    def set_model_info(
+        self, *, model_version: str, architecture: str, backend: str, device: str, precision: str = "float32"
+    ) -> None:
         self.model_info.clear()
         self.model_info.labels(
-            model_version=model_version, architecture=architecture, backend=backend, device=device
+            model_version=model_version, architecture=architecture, backend=backend, device=device, precision=precision
         ).set(1)
 
     def error(self, kind: str) -> None:

@@ -84,6 +84,12 @@ BACKENDS = ("auto", "tensorflow", "litert")
 # settings but the montage, which a card gives as its own field ("montage").
 SETTINGS_KEYS = {section: tuple(k for k in keys if k != "montage") for section, keys in MODEL_SETTING_KEYS.items()}
 DEVICES = ("auto", "cpu", "gpu")
+# The arithmetic the network runs in: "float32" (every backend), or "bfloat16" (TensorFlow only, from the export's
+# saved_model_bfloat16/, written by `train-detector export --bfloat16`): 1.8x faster per window on a CPU with AMX,
+# p(seizure) within about 0.007 (docs/benchmarks.md "bfloat16 on a CPU that has it").
+PRECISIONS = ("float32", "bfloat16")
+BFLOAT16_DIR = "saved_model_bfloat16"  # train.export.BFLOAT16_DIR
+CPU_BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of a CPU that multiplies bfloat16 itself
 MAX_THREADS = 1024  # realtime.config.MAX_MODEL_THREADS
 # The model runs on batches of these sizes only: a batch is split into chunks of batch_windows windows and
 # the last chunk is padded with zero windows to the next size of batch_sizes(batch_windows), whose outputs
@@ -342,6 +348,7 @@ class ExportedDetector:
         input_name: str | None,
         threads: int = 0,
         batch_windows: int = BATCH_WINDOWS,
+        precision: str = "float32",
     ):
         self.path: Path = path
         self.card: dict = card
@@ -354,6 +361,7 @@ class ExportedDetector:
         self.settings: Mapping[str, Mapping[str, Any]] = card_settings(card)
         self.backend: str = backend
         self.device: str = device
+        self.precision: str = precision  # the network's arithmetic (PRECISIONS)
         self.threads: int = threads  # CPU threads of the runtime (0: the runtime's own choice)
         self.batch_windows: int = batch_windows  # the largest batch the runtime sees
         self.batch_sizes: tuple[int, ...] = batch_sizes(batch_windows)  # the only batch sizes it sees
@@ -413,8 +421,8 @@ class ExportedDetector:
     def __repr__(self) -> str:
         return (
             f"ExportedDetector({self.model_version!r}, {self.architecture}, backend={self.backend}, "
-            f"device={self.device}, threads={self.threads}, {self.window_samples} samples at "
-            f"{self.sample_rate_hz:g} Hz)"
+            f"device={self.device}, precision={self.precision}, threads={self.threads}, "
+            f"{self.window_samples} samples at {self.sample_rate_hz:g} Hz)"
         )
 
 
@@ -431,12 +439,26 @@ def gpu_present(dev_dir: str | Path = "/dev") -> bool:
         return False
 
 
-def resolve_backend(backend: str = "auto", device: str = "auto", export: str | Path | None = None) -> str:
+def cpu_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (a flag of :data:`CPU_BFLOAT16_FLAGS` in ``cpuinfo``);
+    False where that cannot be read. Never raises."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return False
+    flags = {f for line in text.splitlines() if line.startswith("flags") for f in line.partition(":")[2].split()}
+    return any(f in flags for f in CPU_BFLOAT16_FLAGS)
+
+
+def resolve_backend(
+    backend: str = "auto", device: str = "auto", export: str | Path | None = None, precision: str = "float32"
+) -> str:
     """The backend to load: ``"tensorflow"`` and ``"litert"`` unchanged; ``"auto"`` -> TensorFlow first
     where a GPU may be used (``device`` ``"gpu"``, or ``"auto"`` and :func:`gpu_present`), else LiteRT
     first (on the CPU: faster than TensorFlow without oneDNN, a quarter of its memory, no TensorFlow
     import); the other when the first cannot be imported, or for LiteRT when ``export`` has no
-    ``model.tflite``. An error naming both when neither can be used."""
+    ``model.tflite``; TensorFlow only for ``precision`` ``"bfloat16"``. An error naming both when neither can
+    be used."""
     if backend != "auto":
         return backend
     errors: dict[str, str] = {}
@@ -456,9 +478,14 @@ def resolve_backend(backend: str = "auto", device: str = "auto", export: str | P
         return True
 
     gpu = device == "gpu" or (device == "auto" and gpu_present())
-    for name in ("tensorflow", "litert") if gpu else ("litert", "tensorflow"):
+    order = ("tensorflow", "litert") if gpu else ("litert", "tensorflow")
+    for name in order if precision == "float32" else ("tensorflow",):
         if usable(name):
             return name
+    if precision != "float32":
+        raise ModelLoadError(
+            f"model precision {precision!r} needs TensorFlow ({errors.get('tensorflow')}): pip install tensorflow"
+        )
     raise ModelLoadError(
         f"model backend 'auto' found neither TensorFlow ({errors.get('tensorflow')}) nor a usable LiteRT "
         f"runtime ({errors.get('litert')}): pip install tensorflow, or ai-edge-litert"
@@ -494,13 +521,17 @@ def load_detector(
     device: str = "auto",
     threads: int = 0,
     batch_windows: int = BATCH_WINDOWS,
+    precision: str = "float32",
 ) -> ExportedDetector:
     """Load and check an export (``None``/``""`` = :func:`default_model_path`); ``backend`` "auto" picks
     LiteRT on the CPU and TensorFlow where a GPU may be used (:func:`resolve_backend`); ``threads``: the runtime's
     CPU threads, 0 = every core (:func:`resolve_threads`); ``batch_windows``: the largest batch the
-    runtime is given (see :data:`BATCH_WINDOWS`)."""
+    runtime is given (see :data:`BATCH_WINDOWS`); ``precision``: :data:`PRECISIONS` ("bfloat16": TensorFlow and
+    the export's :data:`BFLOAT16_DIR`; a WARNING where the CPU does not multiply bfloat16 itself, which is slower)."""
     if backend not in BACKENDS:
         raise ModelLoadError(f"model backend must be one of {BACKENDS}, got {backend!r}")
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"model precision must be one of {PRECISIONS}, got {precision!r}")
     if device not in DEVICES:
         raise ModelLoadError(f"model device must be one of {DEVICES}, got {device!r}")
     if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS:
@@ -518,12 +549,32 @@ def load_detector(
     export = Path(path) if path else default_model_path()
     card = read_card(export)
     asked = backend
-    backend = resolve_backend(backend, device, export)
+    if precision == "bfloat16":
+        if backend == "litert":
+            raise ModelLoadError(
+                "model precision 'bfloat16' runs on the TensorFlow backend only (LiteRT computes in float32); "
+                "use backend 'auto' or 'tensorflow', or precision 'float32'"
+            )
+        if not (export / BFLOAT16_DIR).is_dir():
+            raise ModelLoadError(
+                f"model precision 'bfloat16' needs the export's {BFLOAT16_DIR}/, which {str(export)!r} has not: "
+                "export with `train-detector export --bfloat16` (or `python -m experiments.reexport EXPORT --bfloat16`)"
+            )
+    backend = resolve_backend(backend, device, export, precision)
     if asked == "auto":
         why = f"device {device!r}" if device != "auto" else "GPU device present" if gpu_present() else "no GPU device"
+        why += ", precision bfloat16" if precision == "bfloat16" else ""
         log.info("model backend 'auto': %s (%s)", backend, why)
     if backend == "tensorflow":
-        runner, input_name, dev, n_threads = _load_tensorflow(export, device, int(card["window_samples"]), threads)
+        runner, input_name, dev, n_threads = _load_tensorflow(
+            export, device, int(card["window_samples"]), threads, BFLOAT16_DIR if precision == "bfloat16" else None
+        )
+        if precision == "bfloat16" and dev == "CPU" and not cpu_bfloat16():
+            log.warning(
+                "model precision 'bfloat16' on a CPU without %s: TensorFlow emulates it, slower than float32 "
+                "(precision 'float32' is faster here)",
+                " or ".join(CPU_BFLOAT16_FLAGS),
+            )
     else:
         if device == "gpu":
             raise ModelLoadError(
@@ -532,14 +583,15 @@ def load_detector(
         n_threads = resolve_threads(threads)
         runner, input_name = _load_litert(export, n_threads)
         dev = "CPU"
-    det = ExportedDetector(export, card, backend, dev, runner, input_name, n_threads, batch_windows)
+    det = ExportedDetector(export, card, backend, dev, runner, input_name, n_threads, batch_windows, precision)
     log.info(
-        "loaded model %s (%s) from %s: backend %s on %s, %s CPU thread(s)",
+        "loaded model %s (%s) from %s: backend %s on %s in %s, %s CPU thread(s)",
         det.model_version,
         det.architecture,
         export,
         backend,
         dev,
+        precision,
         n_threads,
     )
     return det
@@ -561,8 +613,8 @@ def _tensorflow_threads(tf, threads: int) -> int:
     return tf.config.threading.get_intra_op_parallelism_threads() or resolve_threads(0)
 
 
-def _load_tensorflow(export: Path, device: str, window_samples: int, threads: int = 0):
-    sm = export / "saved_model"
+def _load_tensorflow(export: Path, device: str, window_samples: int, threads: int = 0, saved_model: str | None = None):
+    sm = export / (saved_model or "saved_model")
     if not sm.is_dir():
         raise ModelLoadError(f"model export {str(export)!r} has no saved_model/ directory")
     try:

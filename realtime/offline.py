@@ -466,6 +466,7 @@ def run_offline(
                 device=config.model.device,
                 threads=config.model.threads,
                 batch_windows=config.model.batch_windows,
+                precision=config.model.precision,
             )
         except ModelLoadError as exc:  # nothing can be scored: one error line, no traceback
             log.error("cannot load the model: %s", exc)

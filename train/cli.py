@@ -4,7 +4,7 @@ train-detector fit --config config/train/default.toml [--out runs/NAME] [--data-
                    [--epochs N] [--architecture lstm] [--set section.name=value ...] [--background-cache DIR]
                    [--shard-cache DIR]
 train-detector ensemble RUN_DIR RUN_DIR [...] --out DIR [--data-root ../shared/data]
-train-detector export RUN_DIR OUT_DIR [--overwrite] [--model-version V]
+train-detector export RUN_DIR OUT_DIR [--overwrite] [--model-version V] [--bfloat16]
 train-detector evaluate ...      (evaluation.evaluate.main(argv))
 """
 
@@ -156,6 +156,7 @@ def _export(args) -> int:
         training=training,
         metrics=metrics,
         model_version=args.model_version,
+        bfloat16=args.bfloat16,
         overwrite=args.overwrite,
     )
     errs = verify_export(infer, out)
@@ -268,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--overwrite", action="store_true")
     e.add_argument("--model-version", default=None)
     e.add_argument("--note", action="append", default=[], help="a note for the card's training.notes (repeatable)")
+    e.add_argument(
+        "--bfloat16",
+        action="store_true",
+        help="also write saved_model_bfloat16/: the network computing in bfloat16, for the daemon's model.precision "
+        "'bfloat16' on a CPU with AMX or AVX512-BF16 (docs/benchmarks.md 'bfloat16 on a CPU that has it')",
+    )
     e.add_argument(
         "--settings-from",
         default=None,

@@ -1,4 +1,5 @@
-"""Export: inference model -> SavedModel (endpoint ``serve``) + LiteRT flatbuffer + model_card.json.
+"""Export: inference model -> SavedModel (endpoint ``serve``) + LiteRT flatbuffer + model_card.json, and on request
+a second SavedModel computing in bfloat16 (``saved_model_bfloat16/``, for CPUs that multiply bfloat16 in hardware).
 
 Contract: docs/architecture.md. ``verify_export`` reloads both files and checks they compute what
 the Keras model computes.
@@ -24,6 +25,28 @@ def sha256_files(root: Path) -> dict[str, str]:
         if p.is_file() and p.name != "model_card.json":
             out[p.relative_to(root).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
+
+
+BFLOAT16_DIR = "saved_model_bfloat16"  # the export's bfloat16 SavedModel (realtime.model: model.precision)
+BFLOAT16_ATOL = 0.02  # verify_export: its p(seizure) against the float32 Keras model (measured up to 0.007)
+
+
+def bfloat16_twin(infer_model, hp):
+    """``infer_model`` rebuilt under Keras' ``mixed_bfloat16`` policy with its weights: the filter bank, the blocks and
+    the dense layers compute in bfloat16 from float32 weights, the softmax head in float32 (as in mixed-precision
+    training). The same function to bfloat16 rounding (p(seizure) within about 0.01)."""
+    import keras
+
+    from train.models import build
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        _, twin = build(hp)
+    finally:
+        keras.config.set_dtype_policy(before)
+    twin.set_weights(infer_model.get_weights())
+    return twin
 
 
 def save_serving(infer_model, path: Path | str, window_samples: int) -> None:
@@ -59,9 +82,11 @@ def export_model(
     metrics: dict | None = None,
     model_version: str | None = None,
     tflite: bool = True,
+    bfloat16: bool = False,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``out_dir/{saved_model/, model.tflite, model_card.json}``; returns ``out_dir``.
+    """Write ``out_dir/{saved_model/, model.tflite, model_card.json}`` (and ``saved_model_bfloat16/`` with
+    ``bfloat16``: :func:`bfloat16_twin`); returns ``out_dir``.
 
     Atomic: everything is written into a temporary sibling directory and moved into place only when
     all of it (the LiteRT conversion and the card included) succeeded. On any failure the temporary
@@ -82,6 +107,8 @@ def export_model(
         if tflite:
             conv = tf.lite.TFLiteConverter.from_saved_model(str(tmp / "saved_model"))
             (tmp / "model.tflite").write_bytes(conv.convert())
+        if bfloat16:
+            save_serving(bfloat16_twin(infer_model, hp), tmp / BFLOAT16_DIR, n)
         now = _dt.datetime.now(_dt.UTC)
         card = {
             "format_version": 1,
@@ -131,7 +158,8 @@ def export_model(
 
 
 def verify_export(infer_model, out_dir: Path | str, x: np.ndarray | None = None, atol: float = 1e-4) -> dict:
-    """Reload SavedModel and LiteRT, compare with the Keras model on ``x`` ([n, window] µV); returns max errors."""
+    """Reload SavedModel and LiteRT, compare with the Keras model on ``x`` ([n, window] µV); returns max errors. The
+    bfloat16 SavedModel, where there is one, is held to :data:`BFLOAT16_ATOL` instead of ``atol``."""
     import tensorflow as tf
 
     out_dir = Path(out_dir)
@@ -154,9 +182,14 @@ def verify_export(infer_model, out_dir: Path | str, x: np.ndarray | None = None,
     if (out_dir / "model.tflite").exists():
         got_lite = run_tflite(out_dir / "model.tflite", x)
         errs["tflite"] = float(np.max(np.abs(got_lite - ref)))
+    if (out_dir / BFLOAT16_DIR).exists():
+        sm_bf = tf.saved_model.load(str(out_dir / BFLOAT16_DIR))  # kept alive while its function runs
+        got_bf = np.asarray(sm_bf.serve(tf.constant(x)))
+        errs[BFLOAT16_DIR] = float(np.max(np.abs(got_bf - ref)))
     for k, v in errs.items():
-        if not v <= atol:
-            raise AssertionError(f"export {k} differs from the Keras model by {v!r} (> {atol!r})")
+        limit = BFLOAT16_ATOL if k == BFLOAT16_DIR else atol
+        if not v <= limit:
+            raise AssertionError(f"export {k} differs from the Keras model by {v!r} (> {limit!r})")
     return errs
 
 

@@ -36,7 +36,7 @@ CONTRACT = {  # docs/architecture.md, "Contract: metrics": family name -> (type,
     "realtime_detect_channels_scaled": ("gauge", {"stream"}),
     "realtime_detect_channels_excluded": ("gauge", {"stream"}),
     "realtime_detect_decision_settling": ("gauge", {"stream"}),
-    "realtime_detect_model_info": ("gauge", {"model_version", "architecture", "backend", "device"}),
+    "realtime_detect_model_info": ("gauge", {"model_version", "architecture", "backend", "device", "precision"}),
     "realtime_detect_errors": ("counter", {"kind"}),
     "realtime_detect_stream_reconnects": ("counter", {"stream"}),
     "realtime_detect_last_window_timestamp_seconds": ("gauge", {"stream"}),
@@ -92,9 +92,11 @@ def test_every_contract_metric_is_served_with_its_type_and_labels():
         assert value("realtime_detect_errors", "realtime_detect_errors_total", kind="inference") == 0
         assert value("realtime_detect_model_info", "realtime_detect_model_info", backend="tensorflow") == 1
         # Model info is replaced, not accumulated.
-        m.set_model_info(model_version="toy-2", architecture="toy", backend="litert", device="CPU")
+        m.set_model_info(
+            model_version="toy-2", architecture="toy", backend="tensorflow", device="CPU", precision="bfloat16"
+        )
         info = scrape(port)["realtime_detect_model_info"].samples
-        assert [s.labels["model_version"] for s in info] == ["toy-2"]
+        assert [(s.labels["model_version"], s.labels["precision"]) for s in info] == [("toy-2", "bfloat16")]
     finally:
         m.close()
 

@@ -136,3 +136,34 @@ def test_export_reloads_and_matches_keras(trained, tmp_path, synth_windows):
     out = export_model(infer_model, wide, tmp_path / "wide", training={"note": "test"}, metrics={})
     signal = load_detector(str(out), backend="litert").settings["signal"]
     assert signal["resample_filter"] == "training" and "reaches 70 Hz" in signal["derived_by"]
+
+
+def test_export_bfloat16_twin_computes_in_bfloat16_and_loads_in_the_daemon(trained, tmp_path, synth_windows, caplog):
+    """``export_model(bfloat16=True)`` adds saved_model_bfloat16/: the same weights, bfloat16 arithmetic (its graph
+    holds bfloat16 convolutions or matmuls, the output stays float32), p(seizure) within train.export.BFLOAT16_ATOL
+    of float32; the daemon's loader runs it with model.precision 'bfloat16' and refuses it on LiteRT."""
+    import tensorflow as tf
+
+    from realtime.model import ModelLoadError, cpu_bfloat16, load_detector
+    from train.export import BFLOAT16_ATOL, BFLOAT16_DIR
+
+    hp, _, infer_model, _ = trained
+    out = export_model(infer_model, hp, tmp_path / "export", training={}, metrics={}, bfloat16=True)
+    card = json.loads((out / "model_card.json").read_text())
+    assert any(k.startswith(f"{BFLOAT16_DIR}/") for k in card["files"])  # in the card's checksums
+    errs = verify_export(infer_model, out, synth_windows[0][:6])
+    assert errs["saved_model"] <= 1e-4 and errs[BFLOAT16_DIR] <= BFLOAT16_ATOL
+    loaded = tf.saved_model.load(str(out / BFLOAT16_DIR))
+    fn = loaded.signatures["serving_default"]
+    functions = fn.graph.as_graph_def().library.function
+    ops = [(n.op, n.attr["T"].type) for f in functions for n in f.node_def if "T" in n.attr]
+    assert any(op in ("Conv2D", "MatMul") and t == tf.bfloat16.as_datatype_enum for op, t in ops), ops[:20]
+    assert [t.dtype for t in fn.structured_outputs.values()] == [tf.float32]
+    caplog.set_level("WARNING", logger="realtime.model")
+    det = load_detector(out, precision="bfloat16")  # backend auto: TensorFlow, the only one that can
+    assert (det.backend, det.precision) == ("tensorflow", "bfloat16")
+    assert ("emulates it" in caplog.text) == (not cpu_bfloat16())  # said only where the CPU lacks bfloat16
+    x = synth_windows[0][:8]
+    np.testing.assert_allclose(det.predict(x), np.asarray(infer_model(x))[:, 1], atol=BFLOAT16_ATOL)
+    with pytest.raises(ModelLoadError, match="TensorFlow backend only"):
+        load_detector(out, backend="litert", precision="bfloat16")
