@@ -3,6 +3,7 @@ daemon process per bed, over real LSL, ZeroMQ and HTTP on this machine.
 
     .venv/bin/python benchmarks/capacity.py --beds 10,25,50 --duration-s 60 [--backend auto|litert|tensorflow]
         [--quick] [--separate-max 10] [--warmup-s 10] [--threads N] [--device auto|cpu|gpu] [--model EXPORT]
+        [--precision float32|bfloat16]
         [--chunk-s 0.03125] [--out DIR] [--name FILE.json]
 
 For every bed count N in ``--beds``, three runs, one after the other, each with its own fresh processes:
@@ -324,6 +325,8 @@ def daemon_config(args, work: Path, tag: str, model: str, beds: list[tuple[str, 
     ]
     if args.threads is not None:
         lines.append(f"threads = {int(args.threads)}")
+    if args.precision is not None:
+        lines.append(f"precision = {toml_str(args.precision)}")
     if args.resample_filter is not None:
         lines += ["", "[signal]", f"resample_filter = {toml_str(args.resample_filter)}"]
     lines += [
@@ -727,6 +730,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("auto", "tensorflow", "litert"), default="auto")
     ap.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     ap.add_argument("--threads", type=int, default=None, help="model.threads (default: the daemon's, 0 = every core)")
+    ap.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),
+        default=None,
+        help="model.precision (default: the daemon's, float32; bfloat16 needs --backend tensorflow or auto)",
+    )
     ap.add_argument("--model", default="", help="export directory (default: the shipped model)")
     ap.add_argument(
         "--resample-filter",
@@ -790,6 +799,7 @@ def main(argv: list[str] | None = None) -> int:
             "backend": args.backend,
             "device": args.device,
             "threads": args.threads,
+            "precision": args.precision or "float32",
             "model": model or "shipped (realtime/models/default)",
             "lsl_config": os.environ["LSLAPICFG"],
             "per_window_message": "alerts.publish_windows = true: a status.window per bed per scored window (no seq, "

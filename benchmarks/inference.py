@@ -61,7 +61,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from benchmarks.procfs import machine_cpu_s  # noqa: E402
-from realtime.model import default_model_path, load_detector, resolve_threads  # noqa: E402
+from realtime.model import BFLOAT16_DIR, default_model_path, load_detector, resolve_threads  # noqa: E402
 
 N_CH = 23  # channels of one bed
 HOP_S = 1.0
@@ -84,6 +84,34 @@ def matmul_rate(n: int = 2048, seconds: float = 1.5) -> dict:
     flop = 2.0 * n**3
     return {
         "n": n,
+        "gflops_wall": flop / min(walls) / 1e9,
+        "gflops_per_cpu_s": flop / float(np.median(cpus)) / 1e9,
+        "runs": len(walls),
+    }
+
+
+def matmul_rate_bfloat16(n: int = 2048, seconds: float = 1.5) -> dict:
+    """bfloat16 ``[n, n] @ [n, n]`` in TensorFlow on the CPU (oneDNN: AMX or AVX512-BF16 where the CPU has them), as
+    :func:`matmul_rate`: the multiply rate of the arithmetic the ``tensorflow-bfloat16`` backend runs in."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    with tf.device("/CPU:0"):
+        a, b = (tf.constant(rng.standard_normal((n, n), dtype=np.float32), dtype=tf.bfloat16) for _ in range(2))
+        mm = tf.function(lambda a, b: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], tf.float32)))
+        mm(a, b).numpy()
+        walls: list[float] = []
+        cpus: list[float] = []
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end or len(walls) < 3:
+            t, c = time.perf_counter(), time.process_time()
+            mm(a, b).numpy()
+            walls.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
+    flop = 2.0 * n**3
+    return {
+        "n": n,
+        "dtype": "bfloat16",
         "gflops_wall": flop / min(walls) / 1e9,
         "gflops_per_cpu_s": flop / float(np.median(cpus)) / 1e9,
         "runs": len(walls),
@@ -175,6 +203,13 @@ def make_backends(export: Path, device: str, threads: int) -> tuple[dict, dict]:
 
     fns["tensorflow-xla"] = run_xla
     notes["tensorflow-xla"] = "tf.function(jit_compile=True) around serve; not used by the daemon"
+    if (export / BFLOAT16_DIR).is_dir():
+        bf = load_detector(export, backend="tensorflow", device=device, threads=threads, precision="bfloat16")
+        fns["tensorflow-bfloat16"] = bf.predict
+        notes["tensorflow-bfloat16"] = (
+            f"realtime.model, model.precision bfloat16 ({BFLOAT16_DIR}), {bf.device}, {bf.threads} thread(s); "
+            "its % of the multiply rate is against the bfloat16 matmul (matmul_bfloat16)"
+        )
     if (export / "model.tflite").is_file():
         for name, n in (("litert-1", 1), ("litert", threads)):
             d = load_detector(export, backend="litert", threads=n)
@@ -207,8 +242,12 @@ def time_per_window(fn: Callable, x: np.ndarray, seconds: float, batch: int) -> 
 
 
 def rss_child(export: str, backend: str, device: str, threads: int) -> None:
-    """Runs in a fresh process: load, score 64 windows, print ``{"rss_mb", "hwm_mb"}`` as JSON."""
-    det = load_detector(export or None, backend=backend, device=device, threads=threads)
+    """Runs in a fresh process: load, score 64 windows, print ``{"rss_mb", "hwm_mb"}`` as JSON. ``backend``: a
+    backend, or ``tensorflow-bfloat16``."""
+    backend, _, precision = backend.partition("-")
+    det = load_detector(
+        export or None, backend=backend, device=device, threads=threads, precision=precision or "float32"
+    )
     det.predict(np.random.default_rng(0).normal(0, 50, (64, det.window_samples)).astype(np.float32))
     status = Path("/proc/self/status").read_text().splitlines()
     kb = {line.split(":")[0]: int(line.split()[1]) for line in status if line.startswith(("VmRSS", "VmHWM"))}
@@ -440,11 +479,19 @@ def main(argv: list[str] | None = None) -> int:
     macs = count_macs(export)
     flop = 2 * macs["total"]
     result["matmul"] = mm
+    mm_bf16 = matmul_rate_bfloat16(seconds=seconds) if (export / BFLOAT16_DIR).is_dir() else None
+    if mm_bf16 is not None:
+        result["matmul_bfloat16"] = mm_bf16
     result["model"].update({"macs_per_window": macs, "mflop_per_window": flop / 1e6})
     print(
         f"float32 matmul {mm['n']}x{mm['n']}: {mm['gflops_wall']:.1f} GFLOP/s wall, "
         f"{mm['gflops_per_cpu_s']:.1f} per CPU s"
     )
+    if mm_bf16 is not None:
+        print(
+            f"bfloat16 matmul (TensorFlow): {mm_bf16['gflops_wall']:.1f} GFLOP/s wall, "
+            f"{mm_bf16['gflops_per_cpu_s']:.1f} per CPU s"
+        )
     print(
         f"model: {flop / 1e6:.1f} MFLOP/window ({macs['total'] / 1e6:.2f} M multiply-adds: filter bank "
         f"{macs['filter_bank'] / 1e6:.2f} M, other convolutions {macs['convolutions'] / 1e6:.2f} M, "
@@ -457,20 +504,23 @@ def main(argv: list[str] | None = None) -> int:
     result["backends"] = {name: {"note": notes[name]} for name in notes}
     w = int(json.loads((export / "model_card.json").read_text())["window_samples"])
     x = windows(max([*batches, N_CH]), w)
-    header = f"{'backend':<17}{'batch':>6}{'wall ms/win':>13}{'CPU ms/win':>12}{'wall % mm':>11}{'CPU % mm':>10}"
+    header = f"{'backend':<21}{'batch':>6}{'wall ms/win':>13}{'CPU ms/win':>12}{'wall % mm':>11}{'CPU % mm':>10}"
     print(header)
     print("-" * len(header))
     for name, fn in fns.items():
         rows = {}
+        ref = mm_bf16 if name.endswith("bfloat16") and mm_bf16 is not None else mm  # the rate of its own arithmetic
         for label, batch, xs in [("per-window", 1, x[:N_CH])] + [(str(b), b, x[:b]) for b in batches]:
             r = time_per_window(fn, xs, seconds, batch)
             r["gflops_wall"] = flop / (r["wall_ms"] / 1e3) / 1e9
-            r["fraction_of_matmul_wall"] = r["gflops_wall"] / mm["gflops_wall"]
+            r["fraction_of_matmul_wall"] = r["gflops_wall"] / ref["gflops_wall"]
             r["gflops_per_cpu_s"] = flop / (r["cpu_ms"] / 1e3) / 1e9
-            r["fraction_of_matmul_cpu"] = r["gflops_per_cpu_s"] / mm["gflops_per_cpu_s"]
+            r["fraction_of_matmul_cpu"] = r["gflops_per_cpu_s"] / ref["gflops_per_cpu_s"]
+            if ref is not mm:
+                r["fraction_of_float32_matmul_wall"] = r["gflops_wall"] / mm["gflops_wall"]
             rows[label] = r
             print(
-                f"{name:<17}{label:>6}{r['wall_ms']:>13.3f}{r['cpu_ms']:>12.3f}"
+                f"{name:<21}{label:>6}{r['wall_ms']:>13.3f}{r['cpu_ms']:>12.3f}"
                 f"{100 * r['fraction_of_matmul_wall']:>10.1f}%{100 * r['fraction_of_matmul_cpu']:>9.1f}%",
                 flush=True,
             )
@@ -486,9 +536,11 @@ def main(argv: list[str] | None = None) -> int:
                 "capacity_beds_arithmetic_cpu": resolve_threads(0) * HOP_S / (N_CH * best_cpu["cpu_ms"] / 1e3),
             }
         )
+    if "tensorflow-bfloat16" in fns:
+        print("% mm: of the float32 matmul above; tensorflow-bfloat16's of the bfloat16 matmul (its own arithmetic)")
     print("\nresident memory (fresh process: load, score 64 windows) and ARITHMETIC capacity")
-    print(f"{'backend':<17}{'RSS MB':>8}{'peak MB':>9}{'beds (wall)*':>14}{'beds (CPU)*':>13}")
-    for name in ("tensorflow", "litert"):
+    print(f"{'backend':<21}{'RSS MB':>8}{'peak MB':>9}{'beds (wall)*':>14}{'beds (CPU)*':>13}")
+    for name in ("tensorflow", "tensorflow-bfloat16", "litert"):
         if name not in fns:
             continue
         rss = measure_rss(export, name, args.device, args.threads)
@@ -496,9 +548,9 @@ def main(argv: list[str] | None = None) -> int:
         cap = result["backends"][name]["capacity_beds_arithmetic"]
         cap_cpu = result["backends"][name]["capacity_beds_arithmetic_cpu"]
         if "error" in rss:
-            print(f"{name:<17} memory: {rss['error']}")
+            print(f"{name:<21} memory: {rss['error']}")
         else:
-            print(f"{name:<17}{rss['rss_mb']:>8.0f}{rss['hwm_mb']:>9.0f}{cap:>14.0f}{cap_cpu:>13.0f}")
+            print(f"{name:<21}{rss['rss_mb']:>8.0f}{rss['hwm_mb']:>9.0f}{cap:>14.0f}{cap_cpu:>13.0f}")
     print(
         f"* arithmetic, not measured: {HOP_S:g} s hop / ({N_CH} channels x best batched wall time per window), "
         "and usable cores x hop / (23 x least median CPU time per window); the model's time only"

@@ -42,8 +42,8 @@ function of the three loaded dicts; :func:`table` formats them.
 How each target is read from the scripts' JSON:
 
 - batched CPU inference >= 60 % of the multiply rate: the largest ``fraction_of_matmul_wall`` (achieved
-  FLOP per wall second / the float32 matmul's, both in the inference run) over every backend's batched calls;
-  the largest per CPU second beside it;
+  FLOP per wall second / the matmul's of the same arithmetic, both in the inference run: float32, and bfloat16
+  for ``tensorflow-bfloat16``) over every backend's batched calls; the largest per CPU second beside it;
 - LiteRT >= 2x faster than the issue's 1.8-2.1 ms per window: ``litert`` (every core, the daemon's default)
   at its best batched wall time per window; met when 2x against both ends (<= 0.90 ms); the issue's figure
   was measured at another time on the export of then (benchmarks/compare_exports.py times two exports in one
@@ -152,7 +152,7 @@ def _missing(target: str, source: str, why: str) -> dict[str, Any]:
 
 
 T_PER_WINDOW = "per-window predict (the naive way) against batched"
-T_MATMUL = "batched CPU inference >= 60 % of the float32 multiply rate measured in the same run"
+T_MATMUL = "batched CPU inference >= 60 % of the multiply rate measured in the same run"
 T_LITERT = "LiteRT >= 2x faster than the issue's 1.8-2.1 ms per window"
 T_BEDS = "one daemon keeps >= 50 beds (23 ch, 256 Hz, hop 1 s) in real time"
 T_P99 = "p99 latency, newest sample to message at a subscriber, < 100 ms"
@@ -170,6 +170,7 @@ def _inference_rows(inf: dict[str, Any] | None, why: str) -> list[dict[str, Any]
         return [_missing(t, src, why) for t in (T_PER_WINDOW, T_MATMUL, T_LITERT)]
     rows: list[dict[str, Any]] = []
     mm = inf["matmul"]
+    mm_bf = inf.get("matmul_bfloat16")
     mflop = inf["model"]["mflop_per_window"]
     batched_all: list[tuple[str, str, dict[str, Any]]] = []
     for name, b in inf["backends"].items():
@@ -205,7 +206,13 @@ def _inference_rows(inf: dict[str, Any] | None, why: str) -> list[dict[str, Any]
                 T_MATMUL,
                 f"{_pct(frac)} per wall second ({wn}, batch {wk}); {_pct(cr['fraction_of_matmul_cpu'])} per CPU "
                 f"second ({cn}, batch {ck}); the model {mflop:.1f} MFLOP/window counted from its layers, the "
-                f"matmul {mm['gflops_wall']:.0f} GFLOP/s ({mm['gflops_per_cpu_s']:.0f} per CPU s)",
+                f"float32 matmul {mm['gflops_wall']:.0f} GFLOP/s ({mm['gflops_per_cpu_s']:.0f} per CPU s)"
+                + (
+                    f", the bfloat16 matmul {mm_bf['gflops_wall']:.0f} ({mm_bf['gflops_per_cpu_s']:.0f}; "
+                    "tensorflow-bfloat16's share is of it)"
+                    if mm_bf
+                    else ""
+                ),
                 frac >= TARGETS["fraction_of_matmul"],
                 src,
                 factor=TARGETS["fraction_of_matmul"] / frac if frac > 0 else math.inf,
