@@ -575,6 +575,11 @@ def load_detector(
                 "(precision 'float32' is faster here)",
                 " or ".join(CPU_BFLOAT16_FLAGS),
             )
+        elif precision == "bfloat16" and dev == "CPU" and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip() == "0":
+            log.warning(
+                "model precision 'bfloat16' with TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's Eigen kernels emulate it, "
+                "slower than float32 (the hardened unit sets it: systemd/onednn.conf turns oneDNN on)"
+            )
     else:
         if device == "gpu":
             raise ModelLoadError(

@@ -167,3 +167,22 @@ def test_commands_quick_and_full(tmp_path):
     assert ward.parse_args(["--skip", "train-input"]).skip == {"train_input"}
     with pytest.raises(SystemExit):
         ward.parse_args(["--skip", "soak"])
+
+
+def test_the_bfloat16_backend_is_held_to_its_own_multiply_rate(capacity, train_input):
+    """2026-12-05 (inference-vm-2026-12-05-bfloat16.json): tensorflow-bfloat16 was the fastest backend per window,
+    but its share is of the bfloat16 matmul (AMX, 4.4x float32's), so the row's best share stays a float32
+    backend's and the detail names both rates."""
+    inf = _load("inference-vm-2026-12-05-bfloat16.json")
+    bf = inf["backends"]["tensorflow-bfloat16"]["batched"]["256"]
+    assert bf["fraction_of_matmul_wall"] == pytest.approx(
+        bf["gflops_wall"] / inf["matmul_bfloat16"]["gflops_wall"]
+    ) and bf["fraction_of_float32_matmul_wall"] == pytest.approx(bf["gflops_wall"] / inf["matmul"]["gflops_wall"])
+    fastest = min(
+        ((name, b["batched"]["256"]["wall_ms"]) for name, b in inf["backends"].items() if b.get("batched")),
+        key=lambda t: t[1],
+    )
+    assert fastest[0] == "tensorflow-bfloat16"
+    mm = _by_target(ward.summarize(inf, capacity, train_input))[ward.T_MATMUL]
+    assert mm["values"]["backend"] != "tensorflow-bfloat16" and mm["met"] is False
+    assert "the bfloat16 matmul 1434" in mm["measured"] and "tensorflow-bfloat16's share is of it" in mm["measured"]
