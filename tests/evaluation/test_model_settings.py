@@ -103,7 +103,12 @@ def test_writes_decision_then_signal_keeping_every_other_key(export):
     card2 = read_card(export)
     assert card2["settings"]["signal"] == card["settings"]["signal"]
     assert card2["settings"]["decision"]["on_threshold"] == 0.9
-    assert sorted(p.name for p in export.iterdir()) == ["model.tflite", "model_card.json", "saved_model"]
+    assert sorted(p.name for p in export.iterdir()) == [
+        "model.tflite",
+        "model_card.json",
+        "saved_model",
+        "saved_model_bfloat16",
+    ]
     assert (export / "model_card.json").stat().st_mode & 0o777 == 0o644
 
 
@@ -144,7 +149,12 @@ def test_bad_values_or_sections_write_nothing(export):
     with pytest.raises(SettingsError, match=r"signal settings lack 'derived_by'"):
         write_card_settings(export, "signal", {"amplitude_low_uv": 1.0, "amplitude_high_uv": 2.0})
     assert (export / "model_card.json").read_bytes() == card_bytes
-    assert sorted(p.name for p in export.iterdir()) == ["model.tflite", "model_card.json", "saved_model"]
+    assert sorted(p.name for p in export.iterdir()) == [
+        "model.tflite",
+        "model_card.json",
+        "saved_model",
+        "saved_model_bfloat16",
+    ]
 
 
 def test_refuses_a_folder_that_is_not_a_valid_export(export, tmp_path):

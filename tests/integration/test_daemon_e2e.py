@@ -154,6 +154,7 @@ def test_seizure_excerpt_raises_an_onset_and_sighup_reloads_without_reconnect(da
                 architecture="toy",
                 backend="tensorflow",  # "auto" on an export without model.tflite
                 device="CPU",
+                precision="float32",
             )
             == 1
         )
