@@ -3,7 +3,7 @@ daemon process per bed, over real LSL, ZeroMQ and HTTP on this machine.
 
     .venv/bin/python benchmarks/capacity.py --beds 10,25,50 --duration-s 60 [--backend auto|litert|tensorflow]
         [--quick] [--separate-max 10] [--warmup-s 10] [--threads N] [--device auto|cpu|gpu] [--model EXPORT]
-        [--precision float32|bfloat16]
+        [--precision float32|bfloat16] [--batch-windows 32]
         [--chunk-s 0.03125] [--out DIR] [--name FILE.json]
 
 For every bed count N in ``--beds``, three runs, one after the other, each with its own fresh processes:
@@ -330,6 +330,8 @@ def daemon_config(
         lines.append(f"threads = {int(args.threads)}")
     if args.precision is not None and precision:
         lines.append(f"precision = {toml_str(args.precision)}")
+    if args.batch_windows is not None:
+        lines.append(f"batch_windows = {int(args.batch_windows)}")
     if args.resample_filter is not None:
         lines += ["", "[signal]", f"resample_filter = {toml_str(args.resample_filter)}"]
     lines += [
@@ -739,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="model.precision (default: the daemon's, float32; bfloat16 needs --backend tensorflow or auto)",
     )
+    ap.add_argument("--batch-windows", type=int, default=None, help="model.batch_windows (default: the daemon's, 32)")
     ap.add_argument("--model", default="", help="export directory (default: the shipped model)")
     ap.add_argument(
         "--resample-filter",
@@ -803,6 +806,7 @@ def main(argv: list[str] | None = None) -> int:
             "device": args.device,
             "threads": args.threads,
             "precision": args.precision or "float32",
+            "batch_windows": args.batch_windows,
             "model": model or "shipped (realtime/models/default)",
             "lsl_config": os.environ["LSLAPICFG"],
             "per_window_message": "alerts.publish_windows = true: a status.window per bed per scored window (no seq, "
