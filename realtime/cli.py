@@ -151,7 +151,7 @@ def build_detect_parser() -> argparse.ArgumentParser:
         "--model-precision",
         choices=("float32", "bfloat16"),
         help="the network's arithmetic (model.precision): bfloat16 runs the export's saved_model_bfloat16 on "
-        "TensorFlow, 1.8x faster on a CPU with AMX, p(seizure) within about 0.007 of float32",
+        "TensorFlow, about 2x faster on a CPU with AMX, p(seizure) within about 0.007 of float32",
     )
     g = ap.add_argument_group("outputs")
     g.add_argument("--endpoint", metavar="ZMQ", help="ZeroMQ PUB bind address (alerts.endpoint)")

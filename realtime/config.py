@@ -129,7 +129,7 @@ class ModelConfig:
     # size of realtime.model.batch_sizes (1, 2, 4, 8, 16, 24, 32), so that the runtime sees a handful of
     # shapes and its memory stays flat
     batch_windows: int = 32
-    # the network's arithmetic: "float32", or "bfloat16" (TensorFlow and the export's saved_model_bfloat16/: 1.8x
+    # the network's arithmetic: "float32", or "bfloat16" (TensorFlow and the export's saved_model_bfloat16/: about 2x
     # faster on a CPU with AMX, p(seizure) within about 0.007; docs/benchmarks.md "bfloat16 on a CPU that has it")
     precision: str = "float32"
 

@@ -85,8 +85,8 @@ BACKENDS = ("auto", "tensorflow", "litert")
 SETTINGS_KEYS = {section: tuple(k for k in keys if k != "montage") for section, keys in MODEL_SETTING_KEYS.items()}
 DEVICES = ("auto", "cpu", "gpu")
 # The arithmetic the network runs in: "float32" (every backend), or "bfloat16" (TensorFlow only, from the export's
-# saved_model_bfloat16/, written by `train-detector export --bfloat16`): 1.8x faster per window on a CPU with AMX,
-# p(seizure) within about 0.007 (docs/benchmarks.md "bfloat16 on a CPU that has it").
+# saved_model_bfloat16/, written by `train-detector export --bfloat16`): 1.9-2.3x faster per window than float32 on a
+# CPU with AMX, p(seizure) within about 0.007 (docs/benchmarks.md "bfloat16 on a CPU that has it").
 PRECISIONS = ("float32", "bfloat16")
 BFLOAT16_DIR = "saved_model_bfloat16"  # train.export.BFLOAT16_DIR
 CPU_BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of a CPU that multiplies bfloat16 itself

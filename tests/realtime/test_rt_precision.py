@@ -88,7 +88,8 @@ def test_precision_in_the_config_and_on_the_command_line():
 
 def test_offline_scoring_in_bfloat16_raises_the_same_onset(tmp_path):
     """``realtime-detect --file --model-precision bfloat16`` (a real process) alarms on the CHB-MIT seizure excerpt
-    at the same time as float32 and stays quiet on the non-seizure one."""
+    within one hop of float32 (here at the same time; another CPU rounds bfloat16 its own way) and stays quiet on the
+    non-seizure one."""
     import json
 
     def onsets(precision: str) -> list[tuple[str, float]]:
@@ -113,6 +114,6 @@ def test_offline_scoring_in_bfloat16_raises_the_same_onset(tmp_path):
         lines = [json.loads(line) for line in out.stdout.splitlines()]
         return [(Path(m["file"]).name, m["time"]) for m in lines if m.get("type") == "seizure.onset"]
 
-    got = onsets("bfloat16")
-    assert got == onsets("float32")
-    assert [f for f, _ in got] == ["chb01_03_Seizure.edf"]
+    got, want = onsets("bfloat16"), onsets("float32")
+    assert [f for f, _ in got] == [f for f, _ in want] == ["chb01_03_Seizure.edf"]
+    assert abs(got[0][1] - want[0][1]) <= 1.0
