@@ -293,6 +293,8 @@ def _capacity_rows(cap: dict[str, Any] | None, inf: dict[str, Any] | None, why: 
     r0 = single[cap_n] if held else None
     arith = ""
     backend = single[tried[0]].get("backend")
+    if backend == "tensorflow" and cap.get("settings", {}).get("precision") == "bfloat16":
+        backend = "tensorflow-bfloat16"  # inference.py's name for the arithmetic capacity.py ran
     if inf and backend in inf.get("backends", {}):
         a = inf["backends"][backend].get("capacity_beds_arithmetic")
         if _finite(a):

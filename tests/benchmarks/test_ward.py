@@ -186,3 +186,15 @@ def test_the_bfloat16_backend_is_held_to_its_own_multiply_rate(capacity, train_i
     mm = _by_target(ward.summarize(inf, capacity, train_input))[ward.T_MATMUL]
     assert mm["values"]["backend"] != "tensorflow-bfloat16" and mm["met"] is False
     assert "the bfloat16 matmul 1434" in mm["measured"] and "tensorflow-bfloat16's share is of it" in mm["measured"]
+
+
+def test_the_bfloat16_ward_run():
+    """2026-12-05 (ward-vm-2026-12-05-bfloat16/: capacity.py --precision bfloat16 --batch-windows 128 at 50, 60, 65
+    beds): 65 beds held, and the arithmetic capacity beside it is the bfloat16 backend's, not float32's."""
+    run = RESULTS / "ward-vm-2026-12-05-bfloat16"
+    inf, cap = (json.loads((run / f"{n}.json").read_text()) for n in ("inference", "capacity"))
+    assert cap["settings"]["precision"] == "bfloat16" and cap["settings"]["batch_windows"] == 128
+    beds = _by_target(ward.summarize(inf, cap, None))[ward.T_BEDS]
+    assert beds["met"] is True and beds["values"]["capacity_beds"] == 65
+    a = inf["backends"]["tensorflow-bfloat16"]["capacity_beds_arithmetic"]
+    assert f"(inference.py, tensorflow-bfloat16): {a:.0f}" in beds["measured"]
