@@ -45,6 +45,10 @@ log = logging.getLogger("realtime.daemon")
 # said when a bed's levels are kept for its patient beyond a short outage (docs/daemon.md "A bed's patient")
 KEPT_FOR_PATIENT = "the background levels of the bed's patient scale its channels until they have their own history"
 QUALITY_HOLD_S = 5.0  # at most one status.signal "quality" (or "clock") message per bed per this many seconds
+# A bed whose inlet deferred its pull (the next window's samples not there yet) is not stepped again before they can
+# be (InletStep.ready_in_s), and at most this long: the loop then visits a bed a few times per window instead of every
+# turn. A burst from a device that was behind waits at most this long before it is pulled.
+STEP_AHEAD_MAX_S = 0.05
 
 
 class Bed:
@@ -70,6 +74,7 @@ class Bed:
         self.alarm = AlarmTracker(daemon.config.alerts.reannounce_s)  # acks and re-announcements
         self.status = ""
         self.pulled = 0  # samples pulled by the last acquire()
+        self._next_step_at = -math.inf  # the inlet's clock: acquire() does not step it before (STEP_AHEAD_MAX_S)
         self._quality_sent: tuple = ()
         self._scaled_reported: frozenset[str] = frozenset()  # messages.scaled_to_report's state
         self._lost_at = -math.inf  # time.monotonic() of the last loss: how long the stream was away
@@ -148,13 +153,19 @@ class Bed:
         handled; samples are pushed and the windows now due returned, prepared for the model. The pull asks
         for the samples the next window needs: a pull that waits returns when they are there (or at its
         timeout); one that does not wait is not made until they are there (or ``realtime.inlet.MAX_DEFER_S``
-        has passed). So a bed costs about a pull per window, not one per chunk its device pushes."""
+        has passed), and after such a step the inlet is not stepped again before they can be there
+        (``InletStep.ready_in_s``, at most :data:`STEP_AHEAD_MAX_S`). So a bed costs about a pull per window, not one
+        per chunk its device pushes, and a few visits per window, not one per turn of the loop."""
         self.pulled = 0
         inlet = self._inlet
+        if self._next_step_at > -math.inf and inlet.clock() < self._next_step_at:
+            return []
         wanted = self.pipeline.samples_until_due if self.pipeline is not None else 1
         step = inlet.step(pull_timeout_s, resolve_wait_s=resolve_wait_s, pull_when_samples=wanted)
         if step.deferred:
+            self._next_step_at = inlet.clock() + min(step.ready_in_s, STEP_AHEAD_MAX_S)
             return []
+        self._next_step_at = -math.inf
         if step.event == "connected":
             self._on_connected(step.detail)
         elif step.event == "lost":

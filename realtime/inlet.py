@@ -132,6 +132,9 @@ class InletStep:
     detail: str = ""
     backlog_samples: int = 0  # samples in liblsl's inlet buffer when this pull began: pulled + still waiting
     deferred: bool = False  # no pull: fewer samples wait than the step asked for (``pull_when_samples``)
+    # deferred: the least time before a pull is due again: the missing samples at the stream's nominal rate (a source
+    # in real time cannot send them sooner), or MAX_DEFER_S after the last pull if that comes first; 0: unknown
+    ready_in_s: float = 0.0
 
     @property
     def n_samples(self) -> int:
@@ -318,14 +321,12 @@ class Inlet:
         if self.clock() >= self._next_ambiguity_check:
             self._check_ambiguity()
         wanted = max(1, min(int(pull_when_samples), self.max_chunk_samples))
-        if (
-            wanted > 1
-            and timeout_s <= 0
-            and self.state == "connected"
-            and self.clock() - self._last_pull < MAX_DEFER_S
-            and self._available() < wanted
-        ):
-            return InletStep(deferred=True)
+        if wanted > 1 and timeout_s <= 0 and self.state == "connected":
+            since_pull_s = self.clock() - self._last_pull
+            if since_pull_s < MAX_DEFER_S and (missing := wanted - self._available()) > 0:
+                sfreq = self.meta.sfreq if self.meta is not None else 0.0
+                ready_in_s = min(missing / sfreq, MAX_DEFER_S - since_pull_s) if sfreq > 0 else 0.0
+                return InletStep(deferred=True, ready_in_s=ready_in_s)
         step = self._pull(timeout_s, wanted if timeout_s > 0 else 1)
         self._last_pull = self.clock()  # after it: a first pull waits for liblsl's clock offset
         return step

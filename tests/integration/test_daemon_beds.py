@@ -629,3 +629,55 @@ def test_a_bed_catching_up_goes_to_the_model_after_the_current_beds(toy_export, 
     finally:
         d.shutdown()
         del outlets
+
+
+def test_a_bed_waiting_for_its_next_window_is_not_stepped_every_turn(toy_export, tmp_path):
+    """Between windows, a bed whose inlet deferred its pull is stepped again only when its samples can be there, and
+    at least every STEP_AHEAD_MAX_S (a few visits per window, where it was every turn of the loop); its next window is
+    still scored once its samples come."""
+    from realtime.bed import STEP_AHEAD_MAX_S
+
+    names = {"a": unique("ahead-a"), "b": unique("ahead-b")}
+    outlets = {b: in_process_outlet(n) for b, n in names.items()}
+    rng = np.random.default_rng(0)
+    d = Daemon(
+        build_config(
+            toy_sections(toy_export, tmp_path / "alerts.jsonl", beds=[{"bed": b, "name": n} for b, n in names.items()])
+        ),
+        env={},
+    )
+    try:
+        d.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(bed.windows_total >= 2 for bed in d.beds.values()):
+            for outlet in outlets.values():
+                outlet.push_chunk((rng.normal(size=(16, 4)) * 20).astype(np.float32))
+            time.sleep(16 / 256)
+            d.iterate()
+        assert all(bed.windows_total >= 2 for bed in d.beds.values())
+        steps = dict.fromkeys(d.beds, 0)
+        for b, bed in d.beds.items():
+            inlet, real_step = bed.inlet, bed.inlet.step
+
+            def counted(*args, _b=b, _real=real_step, **kwargs):
+                steps[_b] += 1
+                return _real(*args, **kwargs)
+
+            inlet.step = counted
+        turns, t0 = 0, time.monotonic()
+        while time.monotonic() - t0 < 0.5:  # no samples come: every bed waits for most of a window
+            d.iterate()
+            turns += 1
+            time.sleep(0.002)
+        assert turns > 30  # each turn sleeps IDLE_WAIT_S when no bed had samples
+        assert all(n <= 0.5 / STEP_AHEAD_MAX_S + 3 for n in steps.values()), (turns, steps)
+        before = {b: bed.windows_total for b, bed in d.beds.items()}
+        for outlet in outlets.values():
+            outlet.push_chunk((rng.normal(size=(256, 4)) * 20).astype(np.float32))  # the next window's samples
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(bed.windows_total == before[b] for b, bed in d.beds.items()):
+            d.iterate()
+            time.sleep(0.002)
+        assert all(bed.windows_total > before[b] for b, bed in d.beds.items())
+    finally:
+        d.shutdown()

@@ -204,13 +204,16 @@ def test_a_step_asked_to_wait_pulls_once_the_samples_are_there_or_max_defer_s_af
         for _ in range(3):
             step = inlet.step(0.0, pull_when_samples=101)
             assert step.deferred and step.n_samples == 0 and step.event is None
+            assert step.ready_in_s == pytest.approx(1 / 256)  # one sample missing at 256 Hz
         step = inlet.step(0.0, pull_when_samples=100)  # enough wait: all of it is pulled at once
         assert not step.deferred and step.n_samples == 100
         np.testing.assert_array_equal(step.samples, rows[10:110])
         outlet.push_chunk(rows[110:140])
         wait_until_waiting(30)
         frozen[0] += MAX_DEFER_S * 0.9
-        assert inlet.step(0.0, pull_when_samples=1000).deferred
+        step = inlet.step(0.0, pull_when_samples=1000)
+        # 970 samples missing (3.8 s at 256 Hz), but MAX_DEFER_S after the last pull comes first
+        assert step.deferred and step.ready_in_s == pytest.approx(MAX_DEFER_S * 0.1)
         frozen[0] += MAX_DEFER_S * 0.2  # MAX_DEFER_S after the last pull: pulled whatever is there
         step = inlet.step(0.0, pull_when_samples=1000)
         assert not step.deferred and step.n_samples == 30
