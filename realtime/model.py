@@ -88,7 +88,7 @@ DEVICES = ("auto", "cpu", "gpu")
 # saved_model_bfloat16/, written by `train-detector export --bfloat16`): 1.9-2.3x faster per window than float32 on a
 # CPU with AMX, p(seizure) within about 0.007 (docs/benchmarks.md "bfloat16 on a CPU that has it").
 PRECISIONS = ("float32", "bfloat16")
-BFLOAT16_DIR = "saved_model_bfloat16"  # train.export.BFLOAT16_DIR
+BFLOAT16_DIR = "saved_model_bfloat16"  # the export's bfloat16 SavedModel (train-detector export --bfloat16)
 CPU_BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of a CPU that multiplies bfloat16 itself
 MAX_THREADS = 1024  # realtime.config.MAX_MODEL_THREADS
 # The model runs on batches of these sizes only: a batch is split into chunks of batch_windows windows and

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from realtime.model import BFLOAT16_DIR  # the export's bfloat16 SavedModel, which model.precision loads
 from realtime.preprocess import SHORT_FLAT_TO_HZ
 from train.models import CLASSES
 
@@ -27,7 +28,6 @@ def sha256_files(root: Path) -> dict[str, str]:
     return out
 
 
-BFLOAT16_DIR = "saved_model_bfloat16"  # the export's bfloat16 SavedModel (realtime.model: model.precision)
 BFLOAT16_ATOL = 0.02  # verify_export: its p(seizure) against the float32 Keras model (measured up to 0.007)
 
 
