@@ -573,6 +573,18 @@ def test_several_beds_pull_when_a_window_is_due_not_a_chunk_at_a_time(toy_export
         assert all(n > len(ts) / chunk / 4 for n in pushes.values()), pushes  # the old way: a chunk or few a pull
 
 
+def _until_every_bed_scored(d: Daemon, outlets: dict, rng: np.random.Generator, windows: int) -> None:
+    """Push 16 samples of noise to every outlet each 1/16 s and turn ``d``'s loop until every bed has scored
+    ``windows`` windows (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not all(bed.windows_total >= windows for bed in d.beds.values()):
+        for outlet in outlets.values():
+            outlet.push_chunk((rng.normal(size=(16, 4)) * 20).astype(np.float32))
+        time.sleep(16 / 256)
+        d.iterate()
+    assert all(bed.windows_total >= windows for bed in d.beds.values())
+
+
 class _CallSizes:
     """The daemon's model as it is, each ``predict`` call's number of windows recorded."""
 
@@ -598,13 +610,7 @@ def test_a_bed_catching_up_goes_to_the_model_after_the_current_beds(toy_export, 
     d = Daemon(build_config(toy_sections(toy_export, tmp_path / "alerts.jsonl", beds=beds)), env={})
     try:
         d.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not all(bed.windows_total >= 2 for bed in d.beds.values()):
-            for outlet in outlets.values():
-                outlet.push_chunk((rng.normal(size=(16, 4)) * 20).astype(np.float32))
-            time.sleep(16 / 256)
-            d.iterate()
-        assert all(bed.windows_total >= 2 for bed in d.beds.values())
+        _until_every_bed_scored(d, outlets, rng, windows=2)
         for _ in range(20):  # take what is on its way: a pull finds nothing more
             time.sleep(0.02)
             d.iterate()
@@ -640,21 +646,11 @@ def test_a_bed_waiting_for_its_next_window_is_not_stepped_every_turn(toy_export,
     names = {"a": unique("ahead-a"), "b": unique("ahead-b")}
     outlets = {b: in_process_outlet(n) for b, n in names.items()}
     rng = np.random.default_rng(0)
-    d = Daemon(
-        build_config(
-            toy_sections(toy_export, tmp_path / "alerts.jsonl", beds=[{"bed": b, "name": n} for b, n in names.items()])
-        ),
-        env={},
-    )
+    beds = [{"bed": b, "name": n} for b, n in names.items()]
+    d = Daemon(build_config(toy_sections(toy_export, tmp_path / "alerts.jsonl", beds=beds)), env={})
     try:
         d.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not all(bed.windows_total >= 2 for bed in d.beds.values()):
-            for outlet in outlets.values():
-                outlet.push_chunk((rng.normal(size=(16, 4)) * 20).astype(np.float32))
-            time.sleep(16 / 256)
-            d.iterate()
-        assert all(bed.windows_total >= 2 for bed in d.beds.values())
+        _until_every_bed_scored(d, outlets, rng, windows=2)
         steps = dict.fromkeys(d.beds, 0)
         for b, bed in d.beds.items():
             inlet, real_step = bed.inlet, bed.inlet.step
