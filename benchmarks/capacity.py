@@ -308,11 +308,17 @@ def toml_str(s: str) -> str:
 
 
 def daemon_config(
-    args, work: Path, tag: str, model: str, beds: list[tuple[str, str, str]] | None, one=None, precision: bool = True
+    args,
+    work: Path,
+    tag: str,
+    model: str,
+    beds: list[tuple[str, str, str]] | None,
+    one=None,
+    with_precision: bool = True,
 ) -> Path:
     """A TOML config: ``beds`` ``[(label, stream name, source id)]`` as ``[[beds]]``, or ``one`` ``(name, source
-    id)`` as ``[stream]``; loopback endpoints on free ports, metrics on a free port, its own alert log; ``precision``
-    False: without ``--precision`` (the model-free run's toy export has no bfloat16 SavedModel)."""
+    id)`` as ``[stream]``; loopback endpoints on free ports, metrics on a free port, its own alert log;
+    ``with_precision`` False: without ``--precision`` (the model-free run's toy export has no bfloat16 SavedModel)."""
     lines = ["[stream]"]
     if one is not None:
         lines += [f"name = {toml_str(one[0])}", f"source_id = {toml_str(one[1])}"]
@@ -328,7 +334,7 @@ def daemon_config(
     ]
     if args.threads is not None:
         lines.append(f"threads = {int(args.threads)}")
-    if args.precision is not None and precision:
+    if args.precision is not None and with_precision:
         lines.append(f"precision = {toml_str(args.precision)}")
     if args.batch_windows is not None:
         lines.append(f"batch_windows = {int(args.batch_windows)}")
@@ -410,7 +416,7 @@ def run_one(args, mode: str, n: int, work: Path, model: str, env: dict[str, str]
                 daemons.append(Proc(f"daemon{i}", argv, env, work / f"daemon-{tag}-{i:03d}.log"))
             labels = [name for _, name, _ in streams]  # one unlabelled bed each: its stream's name
         else:
-            cfg = daemon_config(args, work, tag, model, streams, precision=mode != "model-free")
+            cfg = daemon_config(args, work, tag, model, streams, with_precision=mode != "model-free")
             argv = [sys.executable, "-m", "realtime", "detect", "--config", str(cfg)]
             daemons.append(Proc("daemon", argv, env, work / f"daemon-{tag}.log"))
             labels = [label for label, _, _ in streams]

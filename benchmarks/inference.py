@@ -67,18 +67,16 @@ N_CH = 23  # channels of one bed
 HOP_S = 1.0
 
 
-def matmul_rate(n: int = 2048, seconds: float = 1.5) -> dict:
-    """float32 ``[n, n] @ [n, n]`` (2 n^3 FLOP): best GFLOP per wall second and GFLOP per CPU second."""
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
-    out = np.empty((n, n), dtype=np.float32)
-    np.matmul(a, b, out=out)
+def _matmul_timed(run: Callable[[], object], n: int, seconds: float) -> dict:
+    """``run`` (one ``[n, n] @ [n, n]``, 2 n^3 FLOP) timed for about ``seconds`` after one warm call: best GFLOP per
+    wall second, median GFLOP per CPU second."""
+    run()
     walls: list[float] = []
     cpus: list[float] = []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end or len(walls) < 3:
         t, c = time.perf_counter(), time.process_time()
-        np.matmul(a, b, out=out)
+        run()
         walls.append(time.perf_counter() - t)
         cpus.append(time.process_time() - c)
     flop = 2.0 * n**3
@@ -90,6 +88,14 @@ def matmul_rate(n: int = 2048, seconds: float = 1.5) -> dict:
     }
 
 
+def matmul_rate(n: int = 2048, seconds: float = 1.5) -> dict:
+    """float32 ``[n, n] @ [n, n]`` in numpy (OpenBLAS, all cores): :func:`_matmul_timed`."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), dtype=np.float32)
+    return _matmul_timed(lambda: np.matmul(a, b, out=out), n, seconds)
+
+
 def matmul_rate_bfloat16(n: int = 2048, seconds: float = 1.5) -> dict:
     """bfloat16 ``[n, n] @ [n, n]`` in TensorFlow on the CPU (oneDNN: AMX or AVX512-BF16 where the CPU has them), as
     :func:`matmul_rate`: the multiply rate of the arithmetic the ``tensorflow-bfloat16`` backend runs in."""
@@ -99,23 +105,7 @@ def matmul_rate_bfloat16(n: int = 2048, seconds: float = 1.5) -> dict:
     with tf.device("/CPU:0"):
         a, b = (tf.constant(rng.standard_normal((n, n), dtype=np.float32), dtype=tf.bfloat16) for _ in range(2))
         mm = tf.function(lambda a, b: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], tf.float32)))
-        mm(a, b).numpy()
-        walls: list[float] = []
-        cpus: list[float] = []
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end or len(walls) < 3:
-            t, c = time.perf_counter(), time.process_time()
-            mm(a, b).numpy()
-            walls.append(time.perf_counter() - t)
-            cpus.append(time.process_time() - c)
-    flop = 2.0 * n**3
-    return {
-        "n": n,
-        "dtype": "bfloat16",
-        "gflops_wall": flop / min(walls) / 1e9,
-        "gflops_per_cpu_s": flop / float(np.median(cpus)) / 1e9,
-        "runs": len(walls),
-    }
+        return {**_matmul_timed(lambda: mm(a, b).numpy(), n, seconds), "dtype": "bfloat16"}
 
 
 def count_macs(export: Path) -> dict:
