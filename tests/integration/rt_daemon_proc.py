@@ -38,6 +38,18 @@ class Notifications:
             except (TimeoutError, OSError):
                 continue
 
+    def wait(self, predicate, timeout_s: float, what: str) -> str:
+        """The first item that satisfies ``predicate``, waiting up to ``timeout_s``: a datagram sent just after an
+        alert (the daemon publishes first) may not have been collected when the test reads the alert."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = next((n for n in self.items if predicate(n)), None)
+            if found is not None:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {what} in {timeout_s} s; notifications: {self.items[-10:]}")
+            time.sleep(0.05)
+
     def close(self) -> None:
         self._stop = True
         self._thread.join(timeout=2)

@@ -122,7 +122,7 @@ def test_non_seizure_excerpt_stays_quiet_then_signal_lost(daemon):
     assert metric(samples, "realtime_detect_samples_received_total", stream=daemon.name) == 10496
     assert metric(samples, "realtime_detect_windows_processed_total", stream=daemon.name) >= 10
     assert metric(samples, "realtime_detect_stream_connected", stream=daemon.name) == 0
-    assert any(n.startswith("STATUS=connected to " + daemon.name) for n in daemon.notify.items)
+    daemon.notify.wait(lambda n: n.startswith("STATUS=connected to " + daemon.name), 5, "STATUS=connected")
 
 
 def test_seizure_excerpt_raises_an_onset_and_sighup_reloads_without_reconnect(daemon):
@@ -134,7 +134,7 @@ def test_seizure_excerpt_raises_an_onset_and_sighup_reloads_without_reconnect(da
         assert onset["probability"] >= 0.8 and len(onset["channels"]) >= 2
         assert onset["window_start"] < onset["window_end"] <= onset["publish_time"] + 1e-6
         assert onset["model_version"] == "toy-amplitude-1"
-        assert any(n.startswith("STATUS=ALARM on " + daemon.name) for n in daemon.notify.items)
+        daemon.notify.wait(lambda n: n.startswith("STATUS=ALARM on " + daemon.name), 5, "STATUS=ALARM")
 
         before = daemon.scrape()
         reconnects = metric(before, "realtime_detect_stream_reconnects_total", stream=daemon.name)
@@ -262,7 +262,7 @@ def test_sigterm_stops_with_a_final_status_and_exit_0(daemon):
     assert daemon.log_text().count("could not open stream") <= 3
     final = daemon.wait_message(lambda m: m["type"] == "status.heartbeat" and m.get("final"), 5, "final heartbeat")
     assert final["alarm_active"] in (True, False) and final["windows_total"] > 0
-    assert "STOPPING=1" in daemon.notify.items
+    daemon.notify.wait(lambda n: n == "STOPPING=1", 5, "STOPPING=1")
     # Everything subscribers saw is in the alert log, in the same order (logged before sent).
     logged = [json.loads(ln) for ln in (daemon.tmp / "alerts.jsonl").read_text().splitlines()]
     by_seq = {m["seq"]: m for m in logged}
