@@ -86,7 +86,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from realtime.config import RESAMPLE_FILTERS  # noqa: E402
+from realtime.config import MODEL_BACKENDS, MODEL_DEVICES, MODEL_PRECISIONS, RESAMPLE_FILTERS  # noqa: E402
 from realtime.demo import _READY, DATA, lsl_config_path  # noqa: E402
 from realtime.recordings import available_memory_bytes  # noqa: E402
 
@@ -738,12 +738,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--beds", default="10,25,50", help="bed counts, comma-separated (default 10,25,50)")
     ap.add_argument("--duration-s", type=float, default=60.0, help="the measured interval of each run")
     ap.add_argument("--warmup-s", type=float, default=None, help="after every bed scores (default 10; --quick 3)")
-    ap.add_argument("--backend", choices=("auto", "tensorflow", "litert"), default="auto")
-    ap.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    ap.add_argument("--backend", choices=MODEL_BACKENDS, default="auto")
+    ap.add_argument("--device", choices=MODEL_DEVICES, default="auto")
     ap.add_argument("--threads", type=int, default=None, help="model.threads (default: the daemon's, 0 = every core)")
     ap.add_argument(
         "--precision",
-        choices=("float32", "bfloat16"),
+        choices=MODEL_PRECISIONS,
         default=None,
         help="model.precision (default: the daemon's, float32; bfloat16 needs --backend tensorflow or auto)",
     )

@@ -61,6 +61,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from benchmarks.procfs import machine_cpu_s  # noqa: E402
+from realtime.config import MODEL_DEVICES  # noqa: E402
 from realtime.model import BFLOAT16_DIR, default_model_path, load_detector, resolve_threads  # noqa: E402
 
 N_CH = 23  # channels of one bed
@@ -418,7 +419,7 @@ def host_info() -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="", help="export directory (default: the shipped model)")
-    ap.add_argument("--device", default="cpu", choices=("auto", "cpu", "gpu"), help="TensorFlow device (cpu)")
+    ap.add_argument("--device", default="cpu", choices=MODEL_DEVICES, help="TensorFlow device (cpu)")
     ap.add_argument("--threads", type=int, default=0, help="model.threads for the multi-thread backends")
     ap.add_argument("--quick", action="store_true", help="fewer batch sizes, shorter runs (~1 min)")
     ap.add_argument("--batches", default="", help="batch sizes, comma-separated (default 7,23,64,256)")

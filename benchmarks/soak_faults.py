@@ -154,6 +154,7 @@ from benchmarks.soak_check import (  # noqa: E402
     where,
     window_span_holes,
 )
+from realtime.config import MODEL_BACKENDS  # noqa: E402
 from realtime.demo import _READY, DATA, Child, lsl_config_path  # noqa: E402
 
 MIB = 1024 * 1024
@@ -1039,7 +1040,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the daemon's window.buffer_s (and its inlet's); default: 30 s or 3 s of wall time at --speed, the longer",
     )
     ap.add_argument("--model-threads", type=int, default=0, help="the daemon's model.threads (default 0: every core)")
-    ap.add_argument("--backend", choices=("auto", "tensorflow", "litert"), default="auto")
+    ap.add_argument("--backend", choices=MODEL_BACKENDS, default="auto")
     ap.add_argument("--out", default=None)
     ap.add_argument("--analyse", metavar="WORK_DIR", default=None, help="only analyse the files of an earlier run")
     args = ap.parse_args(argv)

@@ -32,6 +32,8 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from realtime.config import MODEL_BACKENDS  # noqa: E402
+
 CYCLE_S, SEIZURE_S = 82.0, (42.0, 82.0)
 RANDOM_CHUNKS = (64, 128, 256, 512, 1024, 2048)
 
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cycles", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backend", choices=("auto", "tensorflow", "litert"), default="auto")
+    ap.add_argument("--backend", choices=MODEL_BACKENDS, default="auto")
     ap.add_argument("--model", default=None)
     args = ap.parse_args(argv)
     if args.cycles < 2:

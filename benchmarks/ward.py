@@ -79,6 +79,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from realtime.config import MODEL_BACKENDS  # noqa: E402
 
 SCRIPTS = {  # key in the combined JSON -> (script, file written into the run folder)
     "inference": ("benchmarks/inference.py", "inference.json"),
@@ -546,7 +549,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="capacity.py: one daemon per bed up to this (default 20; --quick 5)",
     )
-    ap.add_argument("--backend", choices=("auto", "tensorflow", "litert"), default="auto", help="capacity.py's backend")
+    ap.add_argument("--backend", choices=MODEL_BACKENDS, default="auto", help="capacity.py's backend")
     ap.add_argument("--model", default="", help="export for inference.py and capacity.py (default: the shipped)")
     ap.add_argument("--inference-args", default="", help="more arguments for inference.py (one string)")
     ap.add_argument("--capacity-args", default="", help="more arguments for capacity.py (one string)")

@@ -81,6 +81,7 @@ from evaluation.runs import (
     replay_decision,
 )
 from evaluation.tuning import tune_decision
+from realtime.config import MODEL_BACKENDS, MODEL_PRECISIONS
 
 log = logging.getLogger("evaluation.evaluate")
 
@@ -101,11 +102,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="daemon configuration whose [window] and [decision] settings are evaluated; a "
         "decision key it leaves unset comes from the model card, as in the daemon",
     )
-    ap.add_argument("--backend", default="tensorflow", choices=["tensorflow", "litert"])
+    ap.add_argument("--backend", default="tensorflow", choices=MODEL_BACKENDS[1:])
     ap.add_argument(
         "--precision",
         default="float32",
-        choices=["float32", "bfloat16"],
+        choices=MODEL_PRECISIONS,
         help="the network's arithmetic (the daemon's model.precision; bfloat16: TensorFlow and the export's "
         "saved_model_bfloat16/); the baseline and the peer run as they do",
     )

@@ -29,6 +29,7 @@ import numpy as np
 from evaluation.recordings import CHBMIT_NONSEIZURE as NONSEIZURE
 from evaluation.recordings import CHBMIT_SEIZURE as SEIZURE
 from evaluation.recordings import CHBMIT_SEIZURE_SPAN
+from realtime.config import MODEL_BACKENDS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ONSET_IN_EXCERPT_S = CHBMIT_SEIZURE_SPAN[0]  # the seizure starts 1 s into the excerpt, lasts to its end
@@ -103,7 +104,7 @@ def sweep(detector, config, *, phases: int, stitched: bool, cycles: int, channel
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="an export (default: the shipped model)")
-    ap.add_argument("--backend", choices=("auto", "tensorflow", "litert"), default="auto")
+    ap.add_argument("--backend", choices=MODEL_BACKENDS, default="auto")
     ap.add_argument("--phases", type=int, default=8)
     ap.add_argument("--stitched", action="store_true")
     ap.add_argument("--cycles", type=int, default=4)

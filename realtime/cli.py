@@ -13,7 +13,14 @@ import sys
 import time
 
 from realtime import __version__
-from realtime.config import CARRY_CHOICES, MONTAGES, RESAMPLE_FILTERS
+from realtime.config import (
+    CARRY_CHOICES,
+    MODEL_BACKENDS,
+    MODEL_DEVICES,
+    MODEL_PRECISIONS,
+    MONTAGES,
+    RESAMPLE_FILTERS,
+)
 from realtime.daemon import EX_CONFIG, EX_OK, EX_SOFTWARE, configure_logging
 
 log = logging.getLogger("realtime.cli")
@@ -143,13 +150,13 @@ def build_detect_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", metavar="PATH", help="model export directory (model.path; default: the shipped model)")
     g.add_argument(
         "--backend",
-        choices=("auto", "tensorflow", "litert"),
+        choices=MODEL_BACKENDS,
         help="inference backend (model.backend; auto: LiteRT on the CPU, TensorFlow where a GPU is present)",
     )
-    g.add_argument("--device", choices=("auto", "cpu", "gpu"), help="inference device (model.device)")
+    g.add_argument("--device", choices=MODEL_DEVICES, help="inference device (model.device)")
     g.add_argument(
         "--model-precision",
-        choices=("float32", "bfloat16"),
+        choices=MODEL_PRECISIONS,
         help="the network's arithmetic (model.precision): bfloat16 runs the export's saved_model_bfloat16 on "
         "TensorFlow, about 2x faster on a CPU with AMX, p(seizure) within about 0.007 of float32",
     )

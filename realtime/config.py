@@ -122,15 +122,16 @@ class SignalConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     path: str = ""  # export directory; "" = the model shipped in realtime/models/default
-    backend: str = "auto"  # "auto" (LiteRT on the CPU, TensorFlow where a GPU is present), "tensorflow" or "litert"
+    backend: str = "auto"  # MODEL_BACKENDS: "auto" (LiteRT on the CPU, TensorFlow where a GPU is present), ...
     device: str = "auto"  # "auto" (GPU when TensorFlow runs and sees one), "cpu" or "gpu"
     threads: int = 0  # CPU threads of the model's runtime; 0 = every core this process may use
     # the largest batch the model's runtime is given: bigger batches are split, smaller ones padded to the next
     # size of realtime.model.batch_sizes (1, 2, 4, 8, 16, 24, 32), so that the runtime sees a handful of
     # shapes and its memory stays flat
     batch_windows: int = 32
-    # the network's arithmetic: "float32", or "bfloat16" (TensorFlow and the export's saved_model_bfloat16/: about 2x
-    # faster on a CPU with AMX, p(seizure) within about 0.007; docs/benchmarks.md "bfloat16 on a CPU that has it")
+    # the network's arithmetic: "float32", or "bfloat16" (TensorFlow and the export's saved_model_bfloat16/, or
+    # OpenVINO: about 2x faster on a CPU with AMX, p(seizure) within about 0.007; docs/benchmarks.md "bfloat16 on a CPU
+    # that has it")
     precision: str = "float32"
 
 
@@ -273,6 +274,10 @@ class Config:
 
 # "average_common": the common average's channels and the common mode itself (AVG), which counts as the whole bed;
 # "average_hemispheres": the average's channels and each hemisphere's mean (AVG-L, AVG-R), each counting as the bed
+# model.backend, model.device, model.precision (realtime.model checks them again at load); LiteRT computes in float32
+MODEL_BACKENDS = ("auto", "tensorflow", "litert", "openvino")
+MODEL_DEVICES = ("auto", "cpu", "gpu")
+MODEL_PRECISIONS = ("float32", "bfloat16")
 MONTAGES = ("as_recorded", "bipolar", "average", "average_common", "average_hemispheres")
 RESAMPLE_FILTERS = ("training", "short")  # signal.resample_filter (realtime.preprocess.half_periods_for)
 # realtime-detect --file --carry: which files start from an earlier file's background levels
@@ -478,18 +483,12 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
     check(
         sg.montage in MONTAGES, f"signal.montage: expected one of {', '.join(map(repr, MONTAGES))}, got {sg.montage!r}"
     )
-    check(
-        m.backend in ("auto", "tensorflow", "litert"),
-        f"model.backend: expected 'auto', 'tensorflow' or 'litert', got {m.backend!r}",
-    )
-    check(m.device in ("auto", "cpu", "gpu"), f"model.device: expected 'auto', 'cpu' or 'gpu', got {m.device!r}")
-    check(
-        m.precision in ("float32", "bfloat16"),
-        f"model.precision: expected 'float32' or 'bfloat16', got {m.precision!r}",
-    )
+    for key, names in (("backend", MODEL_BACKENDS), ("device", MODEL_DEVICES), ("precision", MODEL_PRECISIONS)):
+        chosen = getattr(m, key)
+        check(chosen in names, f"model.{key}: expected one of {', '.join(map(repr, names))}, got {chosen!r}")
     check(
         not (m.precision == "bfloat16" and m.backend == "litert"),
-        "model.precision: 'bfloat16' runs on the TensorFlow backend only, but model.backend is 'litert'",
+        "model.precision: 'bfloat16' runs on the TensorFlow or OpenVINO backend, but model.backend is 'litert'",
     )
     check(
         isinstance(m.threads, int) and not isinstance(m.threads, bool) and 0 <= m.threads <= MAX_MODEL_THREADS,

@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 
 from realtime import __version__
+from realtime.config import MODEL_BACKENDS
 
 PACKAGE = Path(__file__).resolve().parent
 DATA = PACKAGE / "data"
@@ -162,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="realtime-demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     ap.add_argument("--model", default=None, help="model export (default: the shipped realtime/models/default)")
-    ap.add_argument("--backend", choices=("auto", "tensorflow", "litert"), default=None)
+    ap.add_argument("--backend", choices=MODEL_BACKENDS, default=None)
     ap.add_argument("--file", default=str(DEFAULT_RECORDING), help="recording to replay (default: the seizure excerpt)")
     ap.add_argument("--speed", type=float, default=1.0, help="replay speed (default 1: real time)")
     ap.add_argument("--hop-s", type=float, default=1.0)

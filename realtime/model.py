@@ -1,4 +1,4 @@
-"""Loading a model export (card + sha256 checks) and batched prediction, TensorFlow or LiteRT.
+"""Loading a model export (card + sha256 checks) and batched prediction, TensorFlow, LiteRT or OpenVINO.
 
 :func:`load_detector` reads ``<export>/model_card.json``, checks every field the card must have and
 the sha256 of every file it lists (:class:`ModelLoadError` names the file, field or value), then
@@ -15,6 +15,12 @@ loads the backend:
 - ``"litert"``: ``ai_edge_litert.interpreter.Interpreter(<export>/model.tflite, num_threads=...)`` (or
   ``tflite_runtime.interpreter``) through its single signature runner (CPU), which resizes its input
   to the batch.
+- ``"openvino"`` (``pip install openvino``: not in the plain install): OpenVINO's CPU plugin on the same
+  ``<export>/model.tflite``, converted in memory at load (about 0.3 s), one infer request, every batch size of
+  :func:`batch_sizes` compiled on first use (warmup). Its arithmetic is asked for by name (with no hint it runs
+  bfloat16 on a CPU with AMX): ``precision`` "float32" (within float32 rounding of LiteRT) or "bfloat16" (its
+  own conversion of the float32 graph: no export file of its own); the precision in force is read back from
+  the compiled model and is the one reported (docs/benchmarks.md "OpenVINO").
 
 ``threads`` (``model.threads``): the runtime's CPU threads; 0 (the default) = every core this process
 may use (:func:`resolve_threads`). LiteRT otherwise picks its own number (one thread for XNNPACK);
@@ -52,13 +58,20 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from realtime.config import MODEL_SETTING_KEYS, MONTAGES, RESAMPLE_FILTERS
+from realtime.config import (
+    MODEL_BACKENDS,
+    MODEL_DEVICES,
+    MODEL_PRECISIONS,
+    MODEL_SETTING_KEYS,
+    MONTAGES,
+    RESAMPLE_FILTERS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +92,18 @@ REQUIRED_CARD_FIELDS = (
     "files",
     "created",
 )
-BACKENDS = ("auto", "tensorflow", "litert")
+BACKENDS = MODEL_BACKENDS
 # The card's optional "settings": section -> the keys a model may carry (each optional): the configuration's model
 # settings but the montage, which a card gives as its own field ("montage").
 SETTINGS_KEYS = {section: tuple(k for k in keys if k != "montage") for section, keys in MODEL_SETTING_KEYS.items()}
-DEVICES = ("auto", "cpu", "gpu")
-# The arithmetic the network runs in: "float32" (every backend), or "bfloat16" (TensorFlow only, from the export's
-# saved_model_bfloat16/, written by `train-detector export --bfloat16`): 1.9-2.3x faster per window than float32 on a
-# CPU with AMX, p(seizure) within about 0.007 (docs/benchmarks.md "bfloat16 on a CPU that has it").
-PRECISIONS = ("float32", "bfloat16")
+DEVICES = MODEL_DEVICES
+# The arithmetic the network runs in: "float32" (every backend), or "bfloat16": TensorFlow from the export's
+# saved_model_bfloat16/ (written by `train-detector export --bfloat16`), 1.9-2.3x faster per window than float32 on a
+# CPU with AMX, p(seizure) within about 0.007 (docs/benchmarks.md "bfloat16 on a CPU that has it"); or OpenVINO from
+# the export's model.tflite, which it converts itself (docs/benchmarks.md "OpenVINO").
+PRECISIONS = MODEL_PRECISIONS
+# backend "auto" with precision "bfloat16": the first of these that can run it
+AUTO_BFLOAT16_ORDER = ("tensorflow", "openvino")
 BFLOAT16_DIR = "saved_model_bfloat16"  # the export's bfloat16 SavedModel (train-detector export --bfloat16)
 CPU_BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of a CPU that multiplies bfloat16 itself
 MAX_THREADS = 1024  # realtime.config.MAX_MODEL_THREADS
@@ -344,8 +360,7 @@ class ExportedDetector:
         card: dict,
         backend: str,
         device: str,
-        runner,
-        input_name: str | None,
+        runner: Callable[[np.ndarray], np.ndarray],
         threads: int = 0,
         batch_windows: int = BATCH_WINDOWS,
         precision: str = "float32",
@@ -365,19 +380,10 @@ class ExportedDetector:
         self.threads: int = threads  # CPU threads of the runtime (0: the runtime's own choice)
         self.batch_windows: int = batch_windows  # the largest batch the runtime sees
         self.batch_sizes: tuple[int, ...] = batch_sizes(batch_windows)  # the only batch sizes it sees
-        self._runner = runner
-        self._input_name = input_name
+        self._runner = runner  # [size, window_samples] float32 -> [size, len(classes)]
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        if self.backend == "tensorflow":
-            import tensorflow as tf
-
-            with tf.device("/GPU:0" if self.device == "GPU:0" else "/CPU:0"):
-                return np.asarray(self._runner(tf.constant(x)))
-        outputs = self._runner(**{str(self._input_name): x})
-        if len(outputs) != 1:
-            raise ModelLoadError(f"LiteRT signature returned {len(outputs)} outputs ({sorted(outputs)}), expected 1")
-        return np.asarray(next(iter(outputs.values())))
+        return np.asarray(self._runner(x))
 
     def predict(self, windows_uv: np.ndarray) -> np.ndarray:
         """``windows_uv [n, window_samples]`` µV -> ``[n]`` p(positive_class) as float64."""
@@ -453,12 +459,11 @@ def cpu_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
 def resolve_backend(
     backend: str = "auto", device: str = "auto", export: str | Path | None = None, precision: str = "float32"
 ) -> str:
-    """The backend to load: ``"tensorflow"`` and ``"litert"`` unchanged; ``"auto"`` -> TensorFlow first
-    where a GPU may be used (``device`` ``"gpu"``, or ``"auto"`` and :func:`gpu_present`), else LiteRT
-    first (on the CPU: faster than TensorFlow without oneDNN, a quarter of its memory, no TensorFlow
-    import); the other when the first cannot be imported, or for LiteRT when ``export`` has no
-    ``model.tflite``; TensorFlow only for ``precision`` ``"bfloat16"``. An error naming both when neither can
-    be used."""
+    """The backend to load: a named one unchanged; ``"auto"`` in float32 -> TensorFlow first where a GPU may be
+    used (``device`` ``"gpu"``, or ``"auto"`` and :func:`gpu_present`), else LiteRT first (on the CPU: faster than
+    TensorFlow without oneDNN, a quarter of its memory, no TensorFlow import); the other when the first cannot be
+    imported, or for LiteRT when ``export`` has no ``model.tflite``; in bfloat16 -> the first of
+    :data:`AUTO_BFLOAT16_ORDER` that imports and whose file the export has. An error naming each when none can."""
     if backend != "auto":
         return backend
     errors: dict[str, str] = {}
@@ -467,8 +472,15 @@ def resolve_backend(
         try:
             if name == "tensorflow":
                 import tensorflow  # noqa: F401
+
+                if precision == "bfloat16" and export is not None and not (Path(export) / BFLOAT16_DIR).is_dir():
+                    errors[name] = f"the export has no {BFLOAT16_DIR}/"
+                    return False
             else:
-                _litert_interpreter()
+                if name == "openvino":
+                    import openvino  # noqa: F401
+                else:
+                    _litert_interpreter()
                 if export is not None and not (Path(export) / "model.tflite").is_file():
                     errors[name] = "the export has no model.tflite"
                     return False
@@ -478,13 +490,19 @@ def resolve_backend(
         return True
 
     gpu = device == "gpu" or (device == "auto" and gpu_present())
-    order = ("tensorflow", "litert") if gpu else ("litert", "tensorflow")
-    for name in order if precision == "float32" else ("tensorflow",):
+    if precision == "bfloat16":
+        order = AUTO_BFLOAT16_ORDER
+    else:
+        order = ("tensorflow", "litert") if gpu else ("litert", "tensorflow")
+    for name in order:
         if usable(name):
             return name
     if precision != "float32":
         raise ModelLoadError(
-            f"model precision {precision!r} needs TensorFlow ({errors.get('tensorflow')}): pip install tensorflow"
+            f"model precision {precision!r} needs "
+            + " or ".join(f"{name} ({errors.get(name)})" for name in order)
+            + ": pip install openvino, or tensorflow with an export that has "
+            + BFLOAT16_DIR
         )
     raise ModelLoadError(
         f"model backend 'auto' found neither TensorFlow ({errors.get('tensorflow')}) nor a usable LiteRT "
@@ -549,24 +567,28 @@ def load_detector(
     export = Path(path) if path else default_model_path()
     card = read_card(export)
     asked = backend
-    if precision == "bfloat16":
-        if backend == "litert":
-            raise ModelLoadError(
-                "model precision 'bfloat16' runs on the TensorFlow backend only (LiteRT computes in float32); "
-                "use backend 'auto' or 'tensorflow', or precision 'float32'"
-            )
-        if not (export / BFLOAT16_DIR).is_dir():
-            raise ModelLoadError(
-                f"model precision 'bfloat16' needs the export's {BFLOAT16_DIR}/, which {str(export)!r} has not: "
-                "export with `train-detector export --bfloat16` (or `python -m experiments.reexport EXPORT --bfloat16`)"
-            )
+    if precision == "bfloat16" and backend == "litert":
+        raise ModelLoadError(
+            "model precision 'bfloat16' runs on the TensorFlow or OpenVINO backend (LiteRT computes in float32); "
+            "use backend 'auto', 'tensorflow' or 'openvino', or precision 'float32'"
+        )
     backend = resolve_backend(backend, device, export, precision)
     if asked == "auto":
         why = f"device {device!r}" if device != "auto" else "GPU device present" if gpu_present() else "no GPU device"
         why += ", precision bfloat16" if precision == "bfloat16" else ""
         log.info("model backend 'auto': %s (%s)", backend, why)
+    if backend != "tensorflow" and device == "gpu":
+        raise ModelLoadError(
+            f"the {backend} backend runs on the CPU here; use device 'auto' or 'cpu', or backend 'tensorflow' for a GPU"
+        )
     if backend == "tensorflow":
-        runner, input_name, dev, n_threads = _load_tensorflow(
+        if precision == "bfloat16" and not (export / BFLOAT16_DIR).is_dir():
+            raise ModelLoadError(
+                f"model precision 'bfloat16' on TensorFlow needs the export's {BFLOAT16_DIR}/, which {str(export)!r} "
+                "has not: export with `train-detector export --bfloat16` (or `python -m experiments.reexport EXPORT "
+                "--bfloat16`), or use backend 'openvino'"
+            )
+        runner, dev, n_threads = _load_tensorflow(
             export, device, int(card["window_samples"]), threads, BFLOAT16_DIR if precision == "bfloat16" else None
         )
         if precision == "bfloat16" and dev == "CPU" and not cpu_bfloat16():
@@ -580,15 +602,15 @@ def load_detector(
                 "model precision 'bfloat16' with TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's Eigen kernels emulate it, "
                 "slower than float32 (the hardened unit sets it: systemd/onednn.conf turns oneDNN on)"
             )
-    else:
-        if device == "gpu":
-            raise ModelLoadError(
-                "the LiteRT backend runs on the CPU only; use device 'auto' or 'cpu', or backend 'tensorflow' for a GPU"
-            )
+    elif backend == "openvino":
         n_threads = resolve_threads(threads)
-        runner, input_name = _load_litert(export, n_threads)
+        runner, precision = _load_openvino(export, n_threads, precision)
         dev = "CPU"
-    det = ExportedDetector(export, card, backend, dev, runner, input_name, n_threads, batch_windows, precision)
+    else:
+        n_threads = resolve_threads(threads)
+        runner = _load_litert(export, n_threads)
+        dev = "CPU"
+    det = ExportedDetector(export, card, backend, dev, runner, n_threads, batch_windows, precision)
     log.info(
         "loaded model %s (%s) from %s: backend %s on %s in %s, %s CPU thread(s)",
         det.model_version,
@@ -653,17 +675,12 @@ def _load_tensorflow(export: Path, device: str, window_samples: int, threads: in
         raise ModelLoadError(
             f"SavedModel {str(sm)!r}: its 'serve' endpoint does not take [None, {window_samples}] float32: {exc}"
         ) from None
-    # Keep a reference to the loaded object: the concrete function needs its variables alive.
-    runner = _KeepAlive(compiled, loaded)
-    return runner, None, ("GPU:0" if dev == "GPU:0" else "CPU"), n_threads
 
+    def run(x: np.ndarray, _keep=loaded) -> np.ndarray:  # _keep: the concrete function needs its variables alive
+        with tf.device("/" + dev):
+            return compiled(tf.constant(x)).numpy()
 
-class _KeepAlive:
-    def __init__(self, fn, owner):
-        self._fn, self._owner = fn, owner
-
-    def __call__(self, x):
-        return self._fn(x)
+    return run, ("GPU:0" if dev == "GPU:0" else "CPU"), n_threads
 
 
 def _load_litert(export: Path, threads: int):
@@ -685,6 +702,56 @@ def _load_litert(export: Path, threads: int):
     inputs = sigs[key]["inputs"]
     if len(inputs) != 1:
         raise ModelLoadError(f"LiteRT signature {key!r} has inputs {inputs}, expected exactly one")
-    runner = interp.get_signature_runner(key)
-    runner._keepalive = interp  # the runner needs the interpreter alive
-    return runner, inputs[0]
+    signature = interp.get_signature_runner(key)
+    name = inputs[0]
+
+    def run(x: np.ndarray, _keep=interp) -> np.ndarray:  # _keep: the runner needs the interpreter alive
+        outputs = signature(**{name: x})
+        if len(outputs) != 1:
+            raise ModelLoadError(f"LiteRT signature returned {len(outputs)} outputs ({sorted(outputs)}), expected 1")
+        return next(iter(outputs.values()))
+
+    return run
+
+
+# OpenVINO's names of the two arithmetics (its CPU plugin's INFERENCE_PRECISION_HINT); with no hint it picks bfloat16
+# on a CPU with AMX, so float32 is always asked for by name.
+OPENVINO_PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}
+
+
+def _load_openvino(export: Path, threads: int, precision: str) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """OpenVINO's CPU plugin on the export's ``model.tflite`` (converted at load, nothing written): ``(run, the
+    precision in force)``; the plugin runs bfloat16 only where the CPU has it, else float32 (a WARNING says so)."""
+    tfl = export / "model.tflite"
+    if not tfl.is_file():
+        raise ModelLoadError(f"model export {str(export)!r} has no model.tflite (needed by the openvino backend)")
+    try:
+        import openvino
+    except ImportError as exc:
+        raise ModelLoadError(f"the openvino backend needs OpenVINO (pip install openvino): {exc}") from None
+    config = {
+        "INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[precision],
+        "INFERENCE_NUM_THREADS": threads,
+        "PERFORMANCE_HINT": "LATENCY",  # one stream: a call uses every thread
+    }
+    try:
+        core = openvino.Core()
+        model = core.read_model(str(tfl))
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise ValueError(f"it has {len(model.inputs)} inputs and {len(model.outputs)} outputs, expected 1 and 1")
+        compiled = core.compile_model(model, "CPU", config)
+        in_force = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+    except Exception as exc:
+        raise ModelLoadError(f"OpenVINO cannot compile {str(tfl)!r} for the CPU with {config}: {exc}") from None
+    ran = next((name for name, hint in OPENVINO_PRECISIONS.items() if hint == in_force), None)
+    if ran is None:
+        raise ModelLoadError(f"OpenVINO compiled {str(tfl)!r} in {in_force!r}, not one of {PRECISIONS}")
+    if ran != precision:
+        log.warning("model precision %r asked of OpenVINO, which runs %r on this CPU", precision, ran)
+    request = compiled.create_infer_request()
+    output = compiled.output(0)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.array(request.infer({0: x})[output])  # a copy: the request reuses its output buffer
+
+    return run, ran
