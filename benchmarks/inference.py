@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import importlib.util
 import json
 import os
 import platform
@@ -62,7 +63,13 @@ import numpy as np  # noqa: E402
 
 from benchmarks.procfs import machine_cpu_s  # noqa: E402
 from realtime.config import MODEL_DEVICES  # noqa: E402
-from realtime.model import BFLOAT16_DIR, default_model_path, load_detector, resolve_threads  # noqa: E402
+from realtime.model import (  # noqa: E402
+    BFLOAT16_DIR,
+    PRECISIONS,
+    default_model_path,
+    load_detector,
+    resolve_threads,
+)
 
 N_CH = 23  # channels of one bed
 HOP_S = 1.0
@@ -139,7 +146,6 @@ def count_macs(export: Path) -> dict:
 
 def _onnx_runner(export: Path, threads: int) -> tuple[Callable[[np.ndarray], np.ndarray] | None, str]:
     """ONNX Runtime on the SavedModel converted by tf2onnx (a temporary file), or ``(None, why not)``."""
-    import importlib.util
 
     try:
         import onnxruntime as ort
@@ -206,6 +212,16 @@ def make_backends(export: Path, device: str, threads: int) -> tuple[dict, dict]:
             d = load_detector(export, backend="litert", threads=n)
             fns[name] = d.predict
             notes[name] = f"realtime.model, LiteRT (XNNPACK), {d.threads} thread(s)"
+        if importlib.util.find_spec("openvino") is not None:
+            for precision in PRECISIONS:
+                d = load_detector(export, backend="openvino", threads=threads, precision=precision)
+                name = "openvino" if precision == "float32" else f"openvino-{precision}"
+                fns[name] = d.predict
+                notes[name] = (
+                    f"realtime.model, OpenVINO CPU plugin on model.tflite, {d.precision}, {d.threads} thread(s)"
+                )
+        else:
+            notes["openvino"] = "not measured: openvino is not installed (pip install openvino)"
     onnx, why = _onnx_runner(export, resolve_threads(threads))
     if onnx is not None:
         fns["onnxruntime"] = onnx
@@ -527,11 +543,11 @@ def main(argv: list[str] | None = None) -> int:
                 "capacity_beds_arithmetic_cpu": resolve_threads(0) * HOP_S / (N_CH * best_cpu["cpu_ms"] / 1e3),
             }
         )
-    if "tensorflow-bfloat16" in fns:
-        print("% mm: of the float32 matmul above; tensorflow-bfloat16's of the bfloat16 matmul (its own arithmetic)")
+    if mm_bf16 is not None:
+        print("% mm: of the float32 matmul above; a bfloat16 backend's of the bfloat16 matmul (its own arithmetic)")
     print("\nresident memory (fresh process: load, score 64 windows) and ARITHMETIC capacity")
     print(f"{'backend':<21}{'RSS MB':>8}{'peak MB':>9}{'beds (wall)*':>14}{'beds (CPU)*':>13}")
-    for name in ("tensorflow", "tensorflow-bfloat16", "litert"):
+    for name in ("tensorflow", "tensorflow-bfloat16", "litert", "openvino", "openvino-bfloat16"):
         if name not in fns:
             continue
         rss = measure_rss(export, name, args.device, args.threads)

@@ -714,6 +714,24 @@ def _load_litert(export: Path, threads: int):
     return run
 
 
+NO_WRITABLE_CODE = (
+    "this process may not map writable+executable memory, where OpenVINO generates its kernels (systemd's "
+    "MemoryDenyWriteExecute=yes: the hardened unit; systemd/onednn.conf lifts it)"
+)
+
+
+def writable_code_allowed() -> bool:
+    """Whether this process may map writable+executable memory (systemd's ``MemoryDenyWriteExecute=yes`` refuses it:
+    the just-in-time kernels of oneDNN and OpenVINO need it)."""
+    import mmap
+
+    try:
+        mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC).close()
+    except (PermissionError, OSError):
+        return False
+    return True
+
+
 # OpenVINO's names of the two arithmetics (its CPU plugin's INFERENCE_PRECISION_HINT); with no hint it picks bfloat16
 # on a CPU with AMX, so float32 is always asked for by name.
 OPENVINO_PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}
@@ -721,7 +739,11 @@ OPENVINO_PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}
 
 def _load_openvino(export: Path, threads: int, precision: str) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
     """OpenVINO's CPU plugin on the export's ``model.tflite`` (converted at load, nothing written): ``(run, the
-    precision in force)``; the plugin runs bfloat16 only where the CPU has it, else float32 (a WARNING says so)."""
+    precision in force)``; the plugin runs bfloat16 only where the CPU has it, else float32 (a WARNING says so).
+    One compiled model per batch size, compiled when the size is first run (``warmup`` runs every size of
+    :func:`batch_sizes`): a static shape ran 1.2-1.3x faster per window than one model with a dynamic batch
+    (docs/benchmarks.md "OpenVINO"); one of size 1 is compiled here, so that a plugin that cannot run is an error at
+    load."""
     tfl = export / "model.tflite"
     if not tfl.is_file():
         raise ModelLoadError(f"model export {str(export)!r} has no model.tflite (needed by the openvino backend)")
@@ -734,24 +756,34 @@ def _load_openvino(export: Path, threads: int, precision: str) -> tuple[Callable
         "INFERENCE_NUM_THREADS": threads,
         "PERFORMANCE_HINT": "LATENCY",  # one stream: a call uses every thread
     }
+    core = openvino.Core()
+    requests: dict[int, tuple[Any, Any]] = {}
+
+    def compiled(n: int) -> tuple[Any, Any]:
+        """The infer request and output of the model compiled for batches of ``n`` windows."""
+        if n not in requests:
+            shaped = model.clone()
+            shaped.reshape([n, *shaped.inputs[0].get_partial_shape()[1:]])
+            c = core.compile_model(shaped, "CPU", config)
+            requests[n] = (c.create_infer_request(), c.output(0))
+        return requests[n]
+
     try:
-        core = openvino.Core()
         model = core.read_model(str(tfl))
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise ValueError(f"it has {len(model.inputs)} inputs and {len(model.outputs)} outputs, expected 1 and 1")
-        compiled = core.compile_model(model, "CPU", config)
-        in_force = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        in_force = compiled(1)[0].get_compiled_model().get_property("INFERENCE_PRECISION_HINT").get_type_name()
     except Exception as exc:
-        raise ModelLoadError(f"OpenVINO cannot compile {str(tfl)!r} for the CPU with {config}: {exc}") from None
+        hint = "" if writable_code_allowed() else f"; {NO_WRITABLE_CODE}"
+        raise ModelLoadError(f"OpenVINO cannot compile {str(tfl)!r} for the CPU with {config}: {exc}{hint}") from None
     ran = next((name for name, hint in OPENVINO_PRECISIONS.items() if hint == in_force), None)
     if ran is None:
         raise ModelLoadError(f"OpenVINO compiled {str(tfl)!r} in {in_force!r}, not one of {PRECISIONS}")
     if ran != precision:
         log.warning("model precision %r asked of OpenVINO, which runs %r on this CPU", precision, ran)
-    request = compiled.create_infer_request()
-    output = compiled.output(0)
 
     def run(x: np.ndarray) -> np.ndarray:
+        request, output = compiled(x.shape[0])
         return np.array(request.infer({0: x})[output])  # a copy: the request reuses its output buffer
 
     return run, ran

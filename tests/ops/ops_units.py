@@ -74,9 +74,18 @@ def write_unit_copy(src: Path, dest_dir: Path, *, dropin: Path | None = None) ->
     return dest
 
 
-def sandbox_args(unit_path: Path) -> list[str]:
-    """ops_seccomp_sandbox.py arguments for the unit's SystemCallFilter= and MemoryDenyWriteExecute=."""
+def with_dropin(unit_path: Path, dropin: Path | None = None) -> dict[str, list[tuple[str, str]]]:
+    """The unit as systemd reads it with ``dropin`` (its entries after the unit's: a repeated single-valued key's last
+    value wins)."""
     unit = parse_unit(unit_path)
+    for section, entries in (parse_unit(dropin) if dropin else {}).items():
+        unit.setdefault(section, []).extend(entries)
+    return unit
+
+
+def sandbox_args(unit_path: Path, dropin: Path | None = None) -> list[str]:
+    """ops_seccomp_sandbox.py arguments for the unit's (and drop-in's) SystemCallFilter= and MemoryDenyWriteExecute=."""
+    unit = with_dropin(unit_path, dropin)
     args: list[str] = []
     for line in values(unit, "Service", "SystemCallFilter"):
         deny = line.startswith("~")

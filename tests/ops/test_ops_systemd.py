@@ -22,6 +22,7 @@ from ops_units import (
     parse_unit,
     sandbox_args,
     values,
+    with_dropin,
     write_unit_copy,
 )
 
@@ -170,6 +171,41 @@ def test_ops_model_runs_under_unit_sandbox(toy_export):
     assert "ok bfloat16 bfloat16" in proc.stdout
     # the WARNING: oneDNN off (or, on a CPU without bfloat16, that first): slower than float32
     assert "model precision 'bfloat16'" in proc.stderr and "slower than float32" in proc.stderr
+
+
+OPENVINO_CODE = r"""
+import numpy as np
+from realtime.model import ModelLoadError, load_detector, writable_code_allowed
+
+print("writable code", writable_code_allowed())
+try:
+    det = load_detector(None, backend="openvino", precision="bfloat16")
+except ModelLoadError as exc:
+    print("load error:", exc)
+else:
+    p = det.predict((np.random.default_rng(0).standard_normal((19, 1024)) * 150).astype("float32"))
+    assert p.shape == (19,) and np.all((p >= 0) & (p <= 1)), p
+    print("ok openvino", det.precision)
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("dropin", [None, ONEDNN_DROPIN], ids=["unit", "unit+onednn"])
+def test_ops_openvino_under_the_unit_is_refused_clearly_and_runs_with_the_onednn_dropin(dropin):
+    """OpenVINO generates its kernels in writable+executable memory: under the unit as it is the model cannot load, and
+    the error says why and which drop-in lifts it (the daemon then exits 69, EX_UNAVAILABLE: no crash); with
+    systemd/onednn.conf it runs."""
+    env = dict(os.environ, **environment(with_dropin(TEMPLATE, dropin)))
+    cmd = [sys.executable, str(SANDBOX), *sandbox_args(TEMPLATE, dropin), "--", sys.executable, "-c", OPENVINO_CODE]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    if dropin is None:
+        assert "writable code False" in proc.stdout
+        assert "load error: OpenVINO cannot compile" in proc.stdout
+        assert "MemoryDenyWriteExecute=yes" in proc.stdout and "systemd/onednn.conf lifts it" in proc.stdout
+    else:
+        assert "writable code True" in proc.stdout
+        assert "ok openvino" in proc.stdout, proc.stdout + proc.stderr[-2000:]
 
 
 def test_ops_sandbox_refuses_what_the_unit_forbids(tmp_path):

@@ -1,5 +1,5 @@
-"""The inference backends (realtime/model.py): every backend, at every batch size, gives the probabilities
-the export's own SavedModel endpoint gives, within float32 rounding, on the shipped model and on the toy
+"""The inference backends (realtime/model.py): every backend (OpenVINO in float32), at every batch size, gives the
+probabilities the export's own SavedModel endpoint gives, within float32 rounding, on the shipped model and on the toy
 export; ``threads`` (``model.threads``) reaches LiteRT's thread pool and is checked at load and in the
 config."""
 
@@ -18,7 +18,7 @@ from realtime.recordings import read_recording
 
 REPO = Path(__file__).resolve().parents[2]
 SEIZURE = REPO / "realtime" / "data" / "chbmit" / "chb01_03_Seizure.edf"
-BACKENDS = ("tensorflow", "litert")
+BACKENDS = ("tensorflow", "litert", "openvino")
 BATCH_SIZES = (1, 7, 23, 64)  # 7 and 23 run padded (to 8 and 24), 64 as two chunks of 32
 # "Within float32 rounding": about 84 float32 ulps at 1.0. Measured on the 2-core x86 VM: at most 5.5 ulps
 # (6.6e-7) between any backend and batch size and the SavedModel endpoint, on both models. The former

@@ -1,7 +1,8 @@
-"""load_detector on the toy export (TensorFlow and LiteRT) and the checks on the card and files."""
+"""load_detector on the toy export (TensorFlow, LiteRT and OpenVINO) and the checks on the card and files."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import shutil
@@ -23,7 +24,7 @@ def windows() -> np.ndarray:
     return rng.normal(size=(6, 1024)) * np.array([1, 10, 40, 60, 100, 300])[:, None]
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "litert"])
+@pytest.mark.parametrize("backend", ["tensorflow", "litert", "openvino"])
 def test_predict_matches_the_toy_formula(toy_export, windows, backend):
     det = load_detector(toy_export, backend=backend, device="auto")
     assert det.backend == backend and det.device in ("CPU", "GPU:0")
@@ -104,7 +105,7 @@ def test_a_backlog_is_chunked_at_batch_windows_and_only_warmed_shapes_run(toy_ex
     assert set(seen) <= set(det.batch_sizes)
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "litert"])
+@pytest.mark.parametrize("backend", ["tensorflow", "litert", "openvino"])
 def test_predict_refuses_bad_input(toy_export, windows, backend):
     det = load_detector(toy_export, backend=backend)
     bad = windows.copy()
@@ -122,8 +123,9 @@ def test_tensorflow_cpu_when_asked_and_gpu_refused_without_one(toy_export):
     if not tf.config.list_physical_devices("GPU"):
         with pytest.raises(ModelLoadError, match="TensorFlow sees no GPU"):
             load_detector(toy_export, device="gpu")
-    with pytest.raises(ModelLoadError, match="LiteRT backend runs on the CPU only"):
-        load_detector(toy_export, backend="litert", device="gpu")
+    for backend in ("litert", "openvino"):
+        with pytest.raises(ModelLoadError, match=f"the {backend} backend runs on the CPU here"):
+            load_detector(toy_export, backend=backend, device="gpu")
     with pytest.raises(ModelLoadError, match="got 'onnx'"):
         load_detector(toy_export, backend="onnx")
 
@@ -181,9 +183,23 @@ def test_missing_export_and_missing_tflite(tmp_path, export_copy):
             if k != "model.tflite"
         },
     )
-    with pytest.raises(ModelLoadError, match=r"has no model.tflite"):
-        load_detector(export_copy, backend="litert")
+    for backend in ("litert", "openvino"):
+        with pytest.raises(ModelLoadError, match=rf"has no model.tflite \(needed by the {backend} backend\)"):
+            load_detector(export_copy, backend=backend)
     assert load_detector(export_copy, backend="tensorflow").backend == "tensorflow"
+
+
+def test_a_tflite_file_that_is_not_a_model_is_an_error_naming_it(export_copy):
+    """The card's checksum matches (the file was exported so), but the runtimes cannot read it: a load error that
+    names the file, never a crash."""
+    tfl = export_copy / "model.tflite"
+    tfl.write_bytes(b"not a flatbuffer" * 64)
+    files = json.loads((export_copy / "model_card.json").read_text())["files"]
+    edit_card(export_copy, files={**files, "model.tflite": hashlib.sha256(tfl.read_bytes()).hexdigest()})
+    with pytest.raises(ModelLoadError, match=rf"cannot load LiteRT model {str(tfl)!r}"):
+        load_detector(export_copy, backend="litert")
+    with pytest.raises(ModelLoadError, match=rf"OpenVINO cannot compile {str(tfl)!r} for the CPU"):
+        load_detector(export_copy, backend="openvino")
 
 
 def test_default_model_path():

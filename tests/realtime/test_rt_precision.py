@@ -1,6 +1,6 @@
-"""model.precision (realtime/model.py): bfloat16 runs the export's saved_model_bfloat16/ on TensorFlow; the shipped
-model has one and stays within a bfloat16 rounding of float32 on real EEG; what cannot run it is refused, quoting
-what was asked; the CPU check reads /proc/cpuinfo's flags."""
+"""model.precision (realtime/model.py): bfloat16 runs the export's saved_model_bfloat16/ on TensorFlow, or its
+model.tflite on OpenVINO; the shipped model has both and stays within a bfloat16 rounding of float32 on real EEG in
+each; what cannot run it is refused, quoting what was asked; the CPU check reads /proc/cpuinfo's flags."""
 
 from __future__ import annotations
 
@@ -55,13 +55,42 @@ def test_the_shipped_model_in_bfloat16_is_within_its_rounding_of_float32(chbmit_
     assert "precision=bfloat16" in repr(bf16)
 
 
+def test_the_shipped_model_in_bfloat16_on_openvino_is_within_its_rounding_of_float32(chbmit_windows):
+    """OpenVINO converts the float32 model.tflite itself; the precision it reports is the one it compiled (read
+    back), bfloat16 on a CPU that has it, else float32 with a WARNING."""
+    f32 = load_detector(None, backend="openvino", precision="float32")
+    bf16 = load_detector(None, backend="openvino", precision="bfloat16")
+    p32, p16 = f32.predict(chbmit_windows), bf16.predict(chbmit_windows)
+    np.testing.assert_allclose(p32, load_detector(None, backend="litert").predict(chbmit_windows), rtol=0, atol=1e-5)
+    diff = np.abs(p16 - p32)
+    assert diff.max() <= BFLOAT16_ATOL
+    if cpu_bfloat16():
+        assert bf16.precision == "bfloat16"
+        assert diff.max() > 1e-5  # it is bfloat16, not float32 under another name
+    else:  # pragma: no cover - a CPU without bfloat16: OpenVINO compiles float32 and says so
+        assert bf16.precision == "float32" and diff.max() <= 1e-5
+
+
 def test_what_cannot_run_bfloat16_is_refused_quoting_it(toy_export):
     with pytest.raises(ModelLoadError, match=r"one of \('float32', 'bfloat16'\), got 'float16'"):
         load_detector(None, precision="float16")
-    with pytest.raises(ModelLoadError, match="TensorFlow backend only"):
+    with pytest.raises(ModelLoadError, match="runs on the TensorFlow or OpenVINO backend"):
         load_detector(None, backend="litert", precision="bfloat16")
-    with pytest.raises(ModelLoadError, match=rf"needs the export's {BFLOAT16_DIR}/.*--bfloat16"):
-        load_detector(toy_export, precision="bfloat16")  # the toy export has none
+    with pytest.raises(ModelLoadError, match=rf"on TensorFlow needs the export's {BFLOAT16_DIR}/.*--bfloat16"):
+        load_detector(toy_export, backend="tensorflow", precision="bfloat16")  # the toy export has none
+    # "auto" falls back to OpenVINO, which converts the export's model.tflite itself
+    assert load_detector(toy_export, precision="bfloat16").backend == "openvino"
+
+
+def test_without_openvino_the_errors_say_what_to_install(toy_export, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` raises ImportError, as where not installed
+    with pytest.raises(ModelLoadError, match=r"the openvino backend needs OpenVINO \(pip install openvino\)"):
+        load_detector(None, backend="openvino")
+    with pytest.raises(
+        ModelLoadError,
+        match=rf"precision 'bfloat16' needs tensorflow \(the export has no {BFLOAT16_DIR}/\) or openvino \(.+\): pip",
+    ):
+        load_detector(toy_export, precision="bfloat16")
 
 
 def test_cpu_bfloat16_reads_the_flags(tmp_path):
@@ -80,19 +109,22 @@ def test_cpu_bfloat16_reads_the_flags(tmp_path):
 def test_precision_in_the_config_and_on_the_command_line():
     assert build_config({}).model.precision == "float32"
     assert build_config({"model": {"precision": "bfloat16"}}).model.precision == "bfloat16"
-    with pytest.raises(ConfigError, match=r"model\.precision: expected 'float32' or 'bfloat16', got 'half'"):
+    with pytest.raises(ConfigError, match=r"model\.precision: expected one of 'float32', 'bfloat16', got 'half'"):
         build_config({"model": {"precision": "half"}})
-    with pytest.raises(ConfigError, match="'bfloat16' runs on the TensorFlow backend only"):
+    with pytest.raises(ConfigError, match=r"model\.backend: expected one of 'auto', .*'openvino', got 'onnx'"):
+        build_config({"model": {"backend": "onnx"}})
+    assert build_config({"model": {"backend": "openvino"}}).model.backend == "openvino"
+    with pytest.raises(ConfigError, match="'bfloat16' runs on the TensorFlow or OpenVINO backend"):
         build_config({"model": {"precision": "bfloat16", "backend": "litert"}})
 
 
 def test_offline_scoring_in_bfloat16_raises_the_same_onset(tmp_path):
-    """``realtime-detect --file --model-precision bfloat16`` (a real process) alarms on the CHB-MIT seizure excerpt
-    within one hop of float32 (here at the same time; another CPU rounds bfloat16 its own way) and stays quiet on the
-    non-seizure one."""
+    """``realtime-detect --file --model-precision bfloat16`` (a real process; TensorFlow, then OpenVINO) alarms on the
+    CHB-MIT seizure excerpt within one hop of float32 (here at the same time; another CPU rounds bfloat16 its own way)
+    and stays quiet on the non-seizure one."""
     import json
 
-    def onsets(precision: str) -> list[tuple[str, float]]:
+    def onsets(precision: str, *backend: str) -> list[tuple[str, float]]:
         out = subprocess.run(
             [
                 sys.executable,
@@ -104,6 +136,7 @@ def test_offline_scoring_in_bfloat16_raises_the_same_onset(tmp_path):
                 "--json",
                 "--model-precision",
                 precision,
+                *backend,
             ],
             capture_output=True,
             text=True,
@@ -114,6 +147,8 @@ def test_offline_scoring_in_bfloat16_raises_the_same_onset(tmp_path):
         lines = [json.loads(line) for line in out.stdout.splitlines()]
         return [(Path(m["file"]).name, m["time"]) for m in lines if m.get("type") == "seizure.onset"]
 
-    got, want = onsets("bfloat16"), onsets("float32")
-    assert [f for f, _ in got] == [f for f, _ in want] == ["chb01_03_Seizure.edf"]
-    assert abs(got[0][1] - want[0][1]) <= 1.0
+    want = onsets("float32")
+    assert [f for f, _ in want] == ["chb01_03_Seizure.edf"]
+    for got in (onsets("bfloat16"), onsets("bfloat16", "--backend", "openvino")):
+        assert [f for f, _ in got] == [f for f, _ in want]
+        assert abs(got[0][1] - want[0][1]) <= 1.0

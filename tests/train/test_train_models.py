@@ -160,10 +160,10 @@ def test_export_bfloat16_twin_computes_in_bfloat16_and_loads_in_the_daemon(train
     assert any(op in ("Conv2D", "MatMul") and t == tf.bfloat16.as_datatype_enum for op, t in ops), ops[:20]
     assert [t.dtype for t in fn.structured_outputs.values()] == [tf.float32]
     caplog.set_level("WARNING", logger="realtime.model")
-    det = load_detector(out, precision="bfloat16")  # backend auto: TensorFlow, the only one that can
+    det = load_detector(out, precision="bfloat16")  # backend auto: TensorFlow, the first of AUTO_BFLOAT16_ORDER
     assert (det.backend, det.precision) == ("tensorflow", "bfloat16")
     assert ("emulates it" in caplog.text) == (not cpu_bfloat16())  # said only where the CPU lacks bfloat16
     x = synth_windows[0][:8]
     np.testing.assert_allclose(det.predict(x), np.asarray(infer_model(x))[:, 1], atol=BFLOAT16_ATOL)
-    with pytest.raises(ModelLoadError, match="TensorFlow backend only"):
+    with pytest.raises(ModelLoadError, match="runs on the TensorFlow or OpenVINO backend"):
         load_detector(out, backend="litert", precision="bfloat16")
