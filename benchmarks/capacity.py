@@ -745,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
         "--precision",
         choices=MODEL_PRECISIONS,
         default=None,
-        help="model.precision (default: the daemon's, float32; bfloat16 needs --backend tensorflow or auto)",
+        help="model.precision (default: the daemon's, float32; bfloat16 needs --backend tensorflow, openvino or auto)",
     )
     ap.add_argument("--batch-windows", type=int, default=None, help="model.batch_windows (default: the daemon's, 32)")
     ap.add_argument("--model", default="", help="export directory (default: the shipped model)")

@@ -64,6 +64,7 @@ import numpy as np  # noqa: E402
 from benchmarks.procfs import machine_cpu_s  # noqa: E402
 from realtime.config import MODEL_DEVICES  # noqa: E402
 from realtime.model import (  # noqa: E402
+    BATCH_WINDOWS,
     BFLOAT16_DIR,
     PRECISIONS,
     default_model_path,
@@ -173,13 +174,14 @@ def _onnx_runner(export: Path, threads: int) -> tuple[Callable[[np.ndarray], np.
     return (lambda x: sess.run(None, {name: x})[0]), f"onnxruntime {ort.__version__}, {threads} thread(s)"
 
 
-def make_backends(export: Path, device: str, threads: int) -> tuple[dict, dict]:
-    """``({name: predict([n, W] float32) -> array}, {name: note})``."""
+def make_backends(export: Path, device: str, threads: int, batch_windows: int = BATCH_WINDOWS) -> tuple[dict, dict]:
+    """``({name: predict([n, W] float32) -> array}, {name: note})``; the daemon's backends through
+    ``ExportedDetector.predict`` with ``model.batch_windows`` = ``batch_windows`` (a batch above it runs as chunks)."""
     import tensorflow as tf
 
     fns: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
     notes: dict[str, str] = {}
-    det = load_detector(export, backend="tensorflow", device=device, threads=threads)
+    det = load_detector(export, backend="tensorflow", device=device, threads=threads, batch_windows=batch_windows)
     fns["tensorflow"] = det.predict
     notes["tensorflow"] = f"realtime.model, concrete function, {det.device}, {det.threads} thread(s)"
     loaded = tf.saved_model.load(str(export / "saved_model"))
@@ -201,7 +203,14 @@ def make_backends(export: Path, device: str, threads: int) -> tuple[dict, dict]:
     fns["tensorflow-xla"] = run_xla
     notes["tensorflow-xla"] = "tf.function(jit_compile=True) around serve; not used by the daemon"
     if (export / BFLOAT16_DIR).is_dir():
-        bf = load_detector(export, backend="tensorflow", device=device, threads=threads, precision="bfloat16")
+        bf = load_detector(
+            export,
+            backend="tensorflow",
+            device=device,
+            threads=threads,
+            precision="bfloat16",
+            batch_windows=batch_windows,
+        )
         fns["tensorflow-bfloat16"] = bf.predict
         notes["tensorflow-bfloat16"] = (
             f"realtime.model, model.precision bfloat16 ({BFLOAT16_DIR}), {bf.device}, {bf.threads} thread(s); "
@@ -209,12 +218,14 @@ def make_backends(export: Path, device: str, threads: int) -> tuple[dict, dict]:
         )
     if (export / "model.tflite").is_file():
         for name, n in (("litert-1", 1), ("litert", threads)):
-            d = load_detector(export, backend="litert", threads=n)
+            d = load_detector(export, backend="litert", threads=n, batch_windows=batch_windows)
             fns[name] = d.predict
             notes[name] = f"realtime.model, LiteRT (XNNPACK), {d.threads} thread(s)"
         if importlib.util.find_spec("openvino") is not None:
             for precision in PRECISIONS:
-                d = load_detector(export, backend="openvino", threads=threads, precision=precision)
+                d = load_detector(
+                    export, backend="openvino", threads=threads, precision=precision, batch_windows=batch_windows
+                )
                 name = "openvino" if precision == "float32" else f"openvino-{precision}"
                 fns[name] = d.predict
                 notes[name] = (
@@ -309,9 +320,7 @@ def exact_batch(det, batch: int):
     included)."""
     from realtime.model import ExportedDetector
 
-    return ExportedDetector(
-        det.path, det.card, det.backend, det.device, det._runner, det._input_name, det.threads, batch
-    )
+    return ExportedDetector(det.path, det.card, det.backend, det.device, det._runner, det.threads, batch, det.precision)
 
 
 def shape_set(det, spec: str):
@@ -440,6 +449,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer batch sizes, shorter runs (~1 min)")
     ap.add_argument("--batches", default="", help="batch sizes, comma-separated (default 7,23,64,256)")
     ap.add_argument(
+        "--batch-windows",
+        type=int,
+        default=BATCH_WINDOWS,
+        help=f"model.batch_windows of the daemon's backends: larger batches run in chunks (default {BATCH_WINDOWS})",
+    )
+    ap.add_argument(
         "--batch-sizes",
         default="",
         help="the batch-size sweep instead of the backend comparison: TensorFlow at these sizes, comma-separated",
@@ -507,7 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_sizes:
         sweep(args, export, result, flop, mm)
         return _finish(args, result, busy0, total0, cpu0)
-    fns, notes = make_backends(export, args.device, args.threads)
+    fns, notes = make_backends(export, args.device, args.threads, args.batch_windows)
+    result["batch_windows"] = args.batch_windows
     result["backends"] = {name: {"note": notes[name]} for name in notes}
     w = int(json.loads((export / "model_card.json").read_text())["window_samples"])
     x = windows(max([*batches, N_CH]), w)

@@ -43,7 +43,7 @@ How each target is read from the scripts' JSON:
 
 - batched CPU inference >= 60 % of the multiply rate: the largest ``fraction_of_matmul_wall`` (achieved
   FLOP per wall second / the matmul's of the same arithmetic, both in the inference run: float32, and bfloat16
-  for ``tensorflow-bfloat16``) over every backend's batched calls; the largest per CPU second beside it;
+  for a ``-bfloat16`` backend) over every backend's batched calls; the largest per CPU second beside it;
 - LiteRT >= 2x faster than the issue's 1.8-2.1 ms per window: ``litert`` (every core, the daemon's default)
   at its best batched wall time per window; met when 2x against both ends (<= 0.90 ms); the issue's figure
   was measured at another time on the export of then (benchmarks/compare_exports.py times two exports in one
@@ -212,7 +212,7 @@ def _inference_rows(inf: dict[str, Any] | None, why: str) -> list[dict[str, Any]
                 f"float32 matmul {mm['gflops_wall']:.0f} GFLOP/s ({mm['gflops_per_cpu_s']:.0f} per CPU s)"
                 + (
                     f", the bfloat16 matmul {mm_bf['gflops_wall']:.0f} ({mm_bf['gflops_per_cpu_s']:.0f}; "
-                    "tensorflow-bfloat16's share is of it)"
+                    "a bfloat16 backend's share is of it)"
                     if mm_bf
                     else ""
                 ),
@@ -296,8 +296,8 @@ def _capacity_rows(cap: dict[str, Any] | None, inf: dict[str, Any] | None, why: 
     r0 = single[cap_n] if held else None
     arith = ""
     backend = single[tried[0]].get("backend")
-    if backend == "tensorflow" and cap.get("settings", {}).get("precision") == "bfloat16":
-        backend = "tensorflow-bfloat16"  # inference.py's name for the arithmetic capacity.py ran
+    if backend in ("tensorflow", "openvino") and cap.get("settings", {}).get("precision") == "bfloat16":
+        backend += "-bfloat16"  # inference.py's name for the arithmetic capacity.py ran
     if inf and backend in inf.get("backends", {}):
         a = inf["backends"][backend].get("capacity_beds_arithmetic")
         if _finite(a):
