@@ -198,3 +198,19 @@ def test_the_bfloat16_ward_run():
     assert beds["met"] is True and beds["values"]["capacity_beds"] == 65
     a = inf["backends"]["tensorflow-bfloat16"]["capacity_beds_arithmetic"]
     assert f"(inference.py, tensorflow-bfloat16): {a:.0f}" in beds["measured"]
+
+
+def test_the_openvino_ward_run():
+    """2026-12-05 (ward-vm-2026-12-05-openvino/: capacity.py --backend openvino --precision bfloat16 --batch-windows 64
+    at 50, 55, 60 beds): the beds, memory and ready held together, and the arithmetic capacity beside the beds is
+    OpenVINO's bfloat16 backend's."""
+    run = RESULTS / "ward-vm-2026-12-05-openvino"
+    inf, cap = (json.loads((run / f"{n}.json").read_text()) for n in ("inference", "capacity"))
+    assert cap["settings"]["precision"] == "bfloat16" and cap["settings"]["batch_windows"] == 64
+    rows = _by_target(ward.summarize(inf, cap, None))
+    beds = rows[ward.T_BEDS]
+    assert beds["met"] is True and beds["values"]["capacity_beds"] == 60
+    a = inf["backends"]["openvino-bfloat16"]["capacity_beds_arithmetic"]
+    assert f"(inference.py, openvino-bfloat16): {a:.0f}" in beds["measured"]
+    assert rows[ward.T_RSS]["met"] is True and rows[ward.T_READY]["met"] is True
+    assert rows[ward.T_P99]["met"] is False
