@@ -27,9 +27,10 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 PROJECT = canonicalize_name(PYPROJECT["project"]["name"])
 SEIZURE_EDF = REPO / "realtime" / "data" / "chbmit" / "chb01_03_Seizure.edf"
 TRAIN_ONLY = {"tensorflow", "keras", "tensorboard", "matplotlib"}
-# Modules realtime/ imports only inside a function: the TensorFlow backend (the train extra) and
-# tflite_runtime, a second LiteRT runtime tried when ai_edge_litert is missing (installed by nobody here).
-RUNTIME_OPTIONAL_MODULES = {"tensorflow", "tflite_runtime"}
+# Modules realtime/ imports only inside a function: the TensorFlow backend (the train extra), the OpenVINO backend (the
+# openvino extra) and tflite_runtime, a second LiteRT runtime tried when ai_edge_litert is missing (installed by nobody
+# here).
+RUNTIME_OPTIONAL_MODULES = {"tensorflow", "openvino", "tflite_runtime"}
 
 BLOCK_TRAIN_ONLY = """
 import importlib.abc, sys
