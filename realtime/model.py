@@ -17,10 +17,10 @@ loads the backend:
   to the batch.
 - ``"openvino"`` (``pip install openvino``: not in the plain install): OpenVINO's CPU plugin on the same
   ``<export>/model.tflite``, converted in memory at load (about 0.3 s), one compiled model and infer request per
-  batch size of :func:`batch_sizes`, each compiled when first run (the warm-up). Its arithmetic is asked for by name (with no hint it runs
-  bfloat16 on a CPU with AMX): ``precision`` "float32" (within float32 rounding of LiteRT) or "bfloat16" (its
-  own conversion of the float32 graph: no export file of its own); the precision in force is read back from
-  the compiled model and is the one reported (docs/benchmarks.md "OpenVINO").
+  batch size of :func:`batch_sizes`, each compiled when first run (the warm-up). Its arithmetic is asked for by
+  name (with no hint it runs bfloat16 on a CPU with AMX): ``precision`` "float32" (within float32 rounding of
+  LiteRT) or "bfloat16" (its own conversion of the float32 graph: no export file of its own); the precision in
+  force is read back from the compiled model and is the one reported (docs/benchmarks.md "OpenVINO").
 
 ``threads`` (``model.threads``): the runtime's CPU threads; 0 (the default) = every core this process
 may use (:func:`resolve_threads`). LiteRT otherwise picks its own number (one thread for XNNPACK);
