@@ -1,7 +1,7 @@
 """Soak benchmark of the daemon (not a test): memory and continuity while the cable is yanked again and again.
 
     TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/soak_daemon.py [--minutes 10] [--yank-every-s 40]
-        [--gap-s 5] [--model EXPORT] [--backend tensorflow|litert] [--out benchmarks/results/NAME.json]
+        [--gap-s 5] [--model EXPORT] [--backend tensorflow|litert|openvino] [--out benchmarks/results/NAME.json]
 
 The daemon (``python -m realtime detect``, the shipped model unless ``--model``) runs as a real process
 on loopback ports; ``python -m realtime replay --loop`` plays the shipped CHB-MIT seizure excerpt
@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from benchmarks.procfs import mem_bytes  # noqa: E402
+from realtime.config import MODEL_BACKENDS  # noqa: E402
 from realtime.demo import _READY, DEFAULT_RECORDING, Child, lsl_config_path  # noqa: E402
 
 MIB = 1024 * 1024
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--yank-every-s", type=float, default=40.0)
     ap.add_argument("--gap-s", type=float, default=5.0)
     ap.add_argument("--model", default=None)
-    ap.add_argument("--backend", choices=("tensorflow", "litert"), default="tensorflow")
+    ap.add_argument("--backend", choices=MODEL_BACKENDS[1:], default="tensorflow")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     if not (args.minutes > 0 and args.yank_every_s > 0 and args.gap_s >= 0):

@@ -62,6 +62,7 @@ from typing import Any
 
 import numpy as np
 
+from realtime.config import MODEL_BACKENDS
 from realtime.rates import poisson_interval
 from realtime.recordings import RecordingInfo
 
@@ -653,7 +654,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--aggregation", nargs="+", choices=AGGREGATIONS, default=None, help="decision.aggregation values to compare"
     )
-    ap.add_argument("--backend", default="tensorflow", choices=["tensorflow", "litert"])
+    ap.add_argument("--backend", default="tensorflow", choices=MODEL_BACKENDS[1:])
     ap.add_argument(
         "--baseline",
         default=None,
