@@ -1,7 +1,7 @@
 """Capacity benchmark (not a test): how many 23-channel 256 Hz beds one daemon keeps in real time, against one
 daemon process per bed, over real LSL, ZeroMQ and HTTP on this machine.
 
-    .venv/bin/python benchmarks/capacity.py --beds 10,25,50 --duration-s 60 [--backend auto|litert|tensorflow]
+    .venv/bin/python benchmarks/capacity.py --beds 10,25,50 --duration-s 60 [--backend auto|litert|tensorflow|openvino]
         [--quick] [--separate-max 10] [--warmup-s 10] [--threads N] [--device auto|cpu|gpu] [--model EXPORT]
         [--precision float32|bfloat16] [--batch-windows 32]
         [--chunk-s 0.03125] [--out DIR] [--name FILE.json]

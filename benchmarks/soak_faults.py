@@ -3,7 +3,7 @@ outlet is killed, hung and its clock jumps, and a subscriber never reads.
 
     TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/soak_faults.py [--signal-hours 1] [--speed 20]
         [--fault-every-signal-s 200 | --fault-every-s WALL_S] [--kill-gap-s 3] [--hang-s 5] [--jump-s 3600]
-        [--backend auto|tensorflow|litert] [--model EXPORT] [--model-threads N] [--channels N] [--buffer-s S]
+        [--backend auto|tensorflow|litert|openvino] [--model EXPORT] [--model-threads N] [--channels N] [--buffer-s S]
         [--out benchmarks/results/NAME.json]
     .venv/bin/python benchmarks/soak_faults.py --analyse WORK_DIR      # the analysis again, from a run's files
 

@@ -2,7 +2,7 @@
 through the pipeline in chunks of one hop and in bursty chunks of random length.
 
     TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/soak_skipping.py [--cycles 12] [--seed 0]
-        [--backend auto|tensorflow|litert] [--model EXPORT]
+        [--backend auto|tensorflow|litert|openvino] [--model EXPORT]
 
 The recording is benchmarks/soak_faults.py's cycle (the CHB-MIT non-seizure excerpt, then the seizure
 excerpt: 82 s, one seizure from 42 s to 82 s), repeated ``--cycles`` times, pushed into one

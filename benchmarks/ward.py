@@ -1,7 +1,7 @@
 """Issue #13's benchmarks in one command (not a test): inference, capacity and training input, one table of targets.
 
     .venv/bin/python benchmarks/ward.py [--quick] [--beds 10,20,30,40] [--duration-s 40] [--warmup-s S]
-        [--separate-max 20] [--backend auto|litert|tensorflow] [--model EXPORT]
+        [--separate-max 20] [--backend auto|litert|tensorflow|openvino] [--model EXPORT]
         [--inference-args "..."] [--capacity-args "..."] [--train-args "..."] [--skip capacity,...]
         [--out DIR] [--name FILE.json] [--run-dir DIR]
     .venv/bin/python benchmarks/ward.py --from-dir DIR      # the table again from a run folder's JSON, no runs

@@ -1,6 +1,6 @@
 """Onset latency over window phases: the shipped CHB-MIT seizure scored with its window grid shifted.
 
-    python -m experiments.phase_sweep [--model EXPORT] [--backend auto|tensorflow|litert] [--phases 8]
+    python -m experiments.phase_sweep [--model EXPORT] [--backend auto|tensorflow|litert|openvino] [--phases 8]
         [--stitched --cycles 4] [--channels N] [--json OUT]
 
 A live daemon starts its window grid when its stream connects, so where the windows fall in a seizure is an
