@@ -108,7 +108,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="float32",
         choices=MODEL_PRECISIONS,
         help="the network's arithmetic (the daemon's model.precision; bfloat16: TensorFlow and the export's "
-        "saved_model_bfloat16/); the baseline and the peer run as they do",
+        "saved_model_bfloat16/, or OpenVINO with --backend openvino); the baseline and the peer run as they do",
     )
     ap.add_argument("--edf", action="append", default=[], help="a user EDF/BDF recording to score (repeatable)")
     ap.add_argument(

@@ -158,7 +158,8 @@ def build_detect_parser() -> argparse.ArgumentParser:
         "--model-precision",
         choices=MODEL_PRECISIONS,
         help="the network's arithmetic (model.precision): bfloat16 runs the export's saved_model_bfloat16 on "
-        "TensorFlow, about 2x faster on a CPU with AMX, p(seizure) within about 0.007 of float32",
+        "TensorFlow, or its model.tflite on OpenVINO (--backend openvino), about 2x faster on a CPU with AMX, "
+        "p(seizure) within about 0.007 of float32",
     )
     g = ap.add_argument_group("outputs")
     g.add_argument("--endpoint", metavar="ZMQ", help="ZeroMQ PUB bind address (alerts.endpoint)")

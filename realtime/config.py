@@ -272,12 +272,12 @@ class Config:
     sources: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
 
 
-# "average_common": the common average's channels and the common mode itself (AVG), which counts as the whole bed;
-# "average_hemispheres": the average's channels and each hemisphere's mean (AVG-L, AVG-R), each counting as the bed
 # model.backend, model.device, model.precision (realtime.model checks them again at load); LiteRT computes in float32
 MODEL_BACKENDS = ("auto", "tensorflow", "litert", "openvino")
 MODEL_DEVICES = ("auto", "cpu", "gpu")
 MODEL_PRECISIONS = ("float32", "bfloat16")
+# "average_common": the common average's channels and the common mode itself (AVG), which counts as the whole bed;
+# "average_hemispheres": the average's channels and each hemisphere's mean (AVG-L, AVG-R), each counting as the bed
 MONTAGES = ("as_recorded", "bipolar", "average", "average_common", "average_hemispheres")
 RESAMPLE_FILTERS = ("training", "short")  # signal.resample_filter (realtime.preprocess.half_periods_for)
 # realtime-detect --file --carry: which files start from an earlier file's background levels
