@@ -261,8 +261,11 @@ def rate_reason(info: ChannelInfo, eeg_rate_hz: float | None) -> str | None:
 
 def eeg_rate_hz(infos: Sequence[ChannelInfo]) -> float | None:
     """The most common rate among channels with a voltage unit that are EEG by type, label and
-    transducer (ties: the highest); among all voltage channels when none is; None when no rate is known."""
+    transducer (ties: the highest); among all voltage channels when none is; None when no rate is known. Rates under
+    :data:`MIN_NATIVE_RATE_HZ` compete only when no channel has another: trend signals in µV (a monitor's aEEG at
+    1 Hz) or signals of no samples must not outvote the EEG beside them."""
     voltage = [c for c in infos if c.rate_hz is not None and unit_reason(c) is None]
+    voltage = [c for c in voltage if c.rate_hz is not None and c.rate_hz >= MIN_NATIVE_RATE_HZ] or voltage
     eeg = [c for c in voltage if not_eeg_reason(c) is None] or voltage
     rates = collections.Counter(c.rate_hz for c in eeg if c.rate_hz is not None)
     return max(rates, key=lambda r: (rates[r], r)) if rates else None

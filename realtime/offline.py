@@ -411,16 +411,26 @@ def score_recording(
         ends.pop(end_key(rec), None)
         if end is not None:
             ends[end_key(rec)] = end
-    return Scored(n_events, n_onsets, rec.duration_s, end, n_unknown, took is not None)
+    return Scored(n_events, n_onsets, scorable_s(rec, pipe.native_window_samples), end, n_unknown, took is not None)
+
+
+def scorable_s(rec: RecordingInfo, window_samples: int) -> float:
+    """Seconds of ``rec``'s signal in contiguous stretches of at least one window (``window_samples`` at its rate):
+    a stretch shorter than a window is never scored, so no alarm could have come from it, and it is no time of the
+    summary's rate (a folder of clips under 4 s would otherwise read as hours of quiet EEG)."""
+    lengths = np.diff([*(first for first, _ in rec.segments), rec.n_samples])
+    return float(lengths[lengths >= window_samples].sum()) / rec.sfreq
 
 
 def summary_line(scored: Sequence[Scored], failed: int) -> dict:
-    """The last line of offline scoring: ``{"type": "summary", "file": null, "files", "failed", "signal_s", "onsets",
-    "onsets_per_hour", "onsets_per_hour_ci95": [low, high], "onsets_background_unknown", "files_levels_carried"}``
-    over the files scored (the rate and its exact Poisson interval, :func:`realtime.rates.poisson_interval`, ``null``
-    without signal; of the onsets, those raised before their channels' background level was known, on channels above
-    the scaler's limit; the files that started from the previous file's background levels, as its continuation or the
-    same patient's: the others each opened an unscaled start).
+    """The last line of offline scoring: ``{"type": "summary", "file": null, "files", "failed", "files_unscored",
+    "signal_s", "onsets", "onsets_per_hour", "onsets_per_hour_ci95": [low, high], "onsets_background_unknown",
+    "files_levels_carried"}`` over the files scored (of them, those with no stretch as long as a window: nothing
+    scored; the seconds of signal in the stretches that were; the rate and its exact Poisson interval,
+    :func:`realtime.rates.poisson_interval`, ``null`` without signal; of the onsets, those raised before their
+    channels' background level was known, on channels above the scaler's limit; the files that started from the
+    previous file's background levels, as its continuation or the same patient's: the others each opened an unscaled
+    start).
     On seizure-free EEG every onset is a false alarm: this is the false-alarm rate, with its uncertainty."""
     from realtime.rates import poisson_interval
 
@@ -432,6 +442,7 @@ def summary_line(scored: Sequence[Scored], failed: int) -> dict:
         "file": None,  # every line has a "file"; this one is about them all
         "files": len(scored),
         "failed": failed,
+        "files_unscored": sum(s.signal_s == 0 for s in scored),
         "signal_s": round(signal_s, 3),
         "onsets": onsets,
         "onsets_per_hour": onsets / hours if hours > 0 else None,
@@ -528,10 +539,11 @@ def run_offline(
     out.flush()
     rate = summary["onsets_per_hour"]
     log.info(
-        "%d file(s) scored (%d failed, %d from the previous file's background levels), %.2f h of signal: %d seizure "
-        "onset(s), %d before the background was known%s",
+        "%d file(s) scored (%d failed, %d with nothing as long as a window, %d from the previous file's background "
+        "levels), %.2f h of signal: %d seizure onset(s), %d before the background was known%s",
         len(scored),
         failed,
+        summary["files_unscored"],
         summary["files_levels_carried"],
         summary["signal_s"] / 3600.0,
         summary["onsets"],

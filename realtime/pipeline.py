@@ -212,8 +212,10 @@ class Pipeline:
         else:  # scored channels are the montage's derivations
             self.ch_names = list(self.montage.names)
             self.unique_ch_names = unique_names(self.ch_names)
-            for name in self.montage.unused:
-                self.left_out_channels[name] = f"not used by the {self.montage.applied} montage"
+            used = set(self.montage.used_inputs)  # keyed by unique name: a label given twice is two inputs
+            for i, name in enumerate(self.unique_input_names):
+                if i not in used:
+                    self.left_out_channels[name] = f"not used by the {self.montage.applied} montage"
         # a montage asked for that cannot be formed (too few electrodes, mixed references) leaves the network
         # channels unlike those it was set for, or trained on (the card's montage): said as a warning
         fell_back = self.montage.fell_back and montage_asked

@@ -468,7 +468,9 @@ _ANNOTATION_LABELS = ("EDF Annotations", "BDF Annotations")
 
 def _text(field: bytes) -> str:
     """A header field: ASCII as the standard says, else UTF-8, else Windows-1252, else Latin-1 (what Windows-era
-    writers used: ``µ`` as 0xB5, an en dash as 0x96)."""
+    writers used: ``µ`` as 0xB5, an en dash as 0x96); cut at a NUL byte, with which some writers pad a field
+    where the standard pads with spaces."""
+    field = field.split(b"\x00", 1)[0]
     for encoding in ("utf-8", "cp1252"):
         try:
             return field.decode(encoding).strip()
@@ -622,12 +624,17 @@ def _record_runs(path: Path, kind: str, onsets: np.ndarray, duration: float, sfr
 
 
 def _calibration_reason(signal: Any) -> str | None:
-    """Why an EDF/BDF signal's values cannot be calibrated to its unit (an empty digital or physical range), or
-    None. edfio hands back the raw digital values of an empty digital range, with a Python warning only."""
+    """Why an EDF/BDF signal's values cannot be calibrated to its unit (an empty digital or physical range, or a
+    digital range upside down), or None. edfio hands back the raw digital values of an empty digital range, with a
+    Python warning only, and reads an inverted digital range as a negative gain: the standard asks for digital
+    maximum > minimum (an inverted polarity is a physical range upside down), so such a header is broken and its
+    polarity unknown, and a channel of unknown sign must not enter a common average."""
     dmin, dmax = signal.digital_min, signal.digital_max
     pmin, pmax = signal.physical_min, signal.physical_max
     if dmin == dmax:
         return f"digital minimum equals digital maximum ({dmin:g}): its values cannot be calibrated"
+    if dmin > dmax:
+        return f"digital minimum {dmin:g} above digital maximum {dmax:g}: a broken header, its polarity unknown"
     if pmin == pmax:
         return f"physical minimum equals physical maximum ({pmin:g}): its values cannot be calibrated"
     return None

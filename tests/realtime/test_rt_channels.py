@@ -163,6 +163,14 @@ def test_rates_inside_one_recording():
     assert eeg_rate_hz([ChannelInfo("A", rate_hz=256.0), ChannelInfo("B", rate_hz=512.0)]) == 512.0  # tie: highest
     assert eeg_rate_hz([ChannelInfo("ECG", rate_hz=128.0)]) == 128.0  # no EEG at all: the voltage signals' rate
     assert eeg_rate_hz([ChannelInfo("A")]) is None
+    # trend signals in µV (a monitor's aEEG at 1 Hz, labels no convention names) or signals of no samples are no
+    # EEG rate, however many of them there are; alone, they are still the recording's rate (and refused for it)
+    trends = [ChannelInfo(f"aEEG C{i} {m}", unit="uV", rate_hz=1.0) for i in (3, 4) for m in ("max", "min")]
+    empty = [ChannelInfo(f"EEG F{i}-REF", unit="uV", rate_hz=0.0) for i in range(1, 9)]
+    three = [ChannelInfo(f"EEG {n}", unit="uV", rate_hz=256.0) for n in ("C3-P3", "C4-P4", "P3-P4")]
+    assert eeg_rate_hz(trends + three) == eeg_rate_hz(empty + three) == 256.0
+    assert eeg_rate_hz(trends) == 1.0
+    assert rate_reason(trends[0], 256.0) == "sampled at 1 Hz (the EEG at 256 Hz)"
     assert rate_reason(infos[7], 250.0) == "sampled at 1 Hz (the EEG at 250 Hz)"
     assert rate_reason(infos[5], 250.0) is None  # EEG at >= 100 Hz: resampled, not left out
     assert rate_reason(infos[8], 250.0) == "label 'ECG' names an ECG lead"

@@ -47,6 +47,7 @@ def test_chbmit_excerpts_json_lines(detector, tmp_path):
         "file": None,
         "files": 2,
         "failed": 1,
+        "files_unscored": 0,
         "signal_s": 82.0,
         "onsets": 1,
         "onsets_per_hour": pytest.approx(1 / hours),
@@ -143,6 +144,22 @@ def test_a_folder_stands_for_the_recordings_under_it(detector, tmp_path):
     (error,) = [ln for ln in lines if ln["type"] == "error"]
     assert error["file"] == str(tmp_path / "empty") and error["error"].startswith("no recording (.edf, .bdf, .npz)")
     assert (summary["files"], summary["failed"], summary["onsets"], summary["signal_s"]) == (2, 1, 1, 82.0)
+
+
+def test_signal_that_no_window_covers_is_no_time_of_the_summarys_rate(detector, tmp_path):
+    """A clip shorter than one window is read and not scored: counted as a file with nothing scored, and its seconds
+    are not hours of quiet EEG under the onsets per hour (a folder of such clips read as 0 per hour before)."""
+    import shutil
+
+    rng = np.random.default_rng(0)
+    for i in range(3):  # 4 s at 256 Hz: under one window (4.096 s) plus the resampling filter's margin
+        write_npz(tmp_path / f"clip{i}.npz", rng.normal(0, 20, (4, 1024)), 256.0, ["Fp1", "Fp2", "C3", "C4"])
+    shutil.copy(NONSEIZURE, tmp_path / "quiet.edf")
+    buf = io.StringIO()
+    assert run_offline([tmp_path], build_config({}), model=detector, out=buf) == 0
+    summary = lines_of(buf)[-1]
+    assert (summary["files"], summary["files_unscored"], summary["signal_s"]) == (4, 3, 41.0)
+    assert summary["onsets_per_hour_ci95"] == pytest.approx(list(poisson_interval(summary["onsets"], 41 / 3600)))
 
 
 def test_unloadable_model_is_one_error_line(tmp_path):

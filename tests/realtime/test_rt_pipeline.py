@@ -303,6 +303,18 @@ def test_a_montage_cancels_a_large_reference_signal(detector, montage, alarms):
     assert f"montage: {pipe.montage.describe()}" in pipe.channels_detail()
 
 
+def test_every_input_a_montage_does_not_use_is_named_once_under_its_unique_name(detector):
+    """A label given twice is two inputs: the electrode's second copy and both copies of a site no montage uses
+    (sphenoidal SP1) are each named, none under the name of an input that is scored."""
+    from realtime.config import SignalConfig
+
+    pipe = make(
+        detector, ch_names=[*TUH, "EEG FP1-REF", "EEG SP1-REF", "EEG SP1-REF"], signal=SignalConfig(montage="average")
+    )
+    why = "not used by the average montage"
+    assert pipe.left_out_channels == dict.fromkeys(("EEG A1-REF", "EEG FP1-REF#2", "EEG SP1-REF", "EEG SP1-REF#2"), why)
+
+
 def test_a_broken_electrode_leaves_out_only_its_derivations(detector):
     from realtime.config import SignalConfig
 

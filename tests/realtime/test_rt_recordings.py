@@ -247,6 +247,40 @@ def test_a_signal_that_cannot_be_calibrated_is_left_out_with_its_reason(tmp_path
     np.testing.assert_allclose(rec.data, x[1:10], atol=0.1)
 
 
+def test_a_digital_range_upside_down_is_left_out_and_a_physical_one_inverts_the_polarity(tmp_path):
+    """The standard asks for digital maximum > minimum: swapped, edfio would read the signal negated with no word
+    (a channel of unknown sign in the common average); a physical range upside down is an inverted polarity, read
+    as written."""
+
+    def swapped(raw, field):
+        raw[field(120, 8, 0)], raw[field(128, 8, 0)] = bytes(raw[field(128, 8, 0)]), bytes(raw[field(120, 8, 0)])
+        raw[field(104, 8, 1)], raw[field(112, 8, 1)] = bytes(raw[field(112, 8, 1)]), bytes(raw[field(104, 8, 1)])
+
+    path, x = archive_edf(tmp_path, "swapped.edf", swapped)
+    rec = read_recording(path)
+    assert (
+        rec.left_out["EEG FP1-REF"]
+        == "digital minimum 32767 above digital maximum -32768: a broken header, its polarity unknown"
+    )
+    assert rec.ch_names[0] == LABELS[1]
+    np.testing.assert_allclose(rec.data[0], -x[1], atol=0.1)
+
+
+def test_header_text_padded_with_nul_bytes_reads_as_padded_with_spaces(tmp_path):
+    """Some writers pad a field with NUL bytes where the standard asks for spaces (MNE's reader cuts a field at the
+    first NUL): the labels still name their electrodes and the dimension is still microvolts."""
+
+    def nul(raw, field):
+        for i in range(len(LABELS)):
+            raw[field(0, 16, i)] = LABELS[i].encode().ljust(16, b"\x00")
+            raw[field(96, 8, i)] = b"uV".ljust(8, b"\x00")
+
+    path, x = archive_edf(tmp_path, "nul.edf", nul)
+    rec = read_recording(path)
+    assert rec.ch_names == LABELS and not rec.left_out and {c.unit for c in rec.channels} == {"uV"}
+    np.testing.assert_allclose(rec.data, x, atol=0.1)
+
+
 def test_a_signal_whose_calibration_fields_cannot_be_read_is_left_out_and_the_others_read(tmp_path):
     """A physical minimum written with a decimal comma, a physical maximum 'nan', an empty digital minimum, a
     digital maximum that is not an integer: edfio reads such a field only when the signal is used, and the
