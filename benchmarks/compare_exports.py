@@ -1,7 +1,7 @@
 """A/B of model exports (not a test): the same windows through each export, per backend, in one run.
 
     .venv/bin/python benchmarks/compare_exports.py EXPORT_OR_REV [EXPORT_OR_REV ...] [--batch 24]
-        [--rounds 10] [--calls 25] [--backends tensorflow,litert] [--threads 0] [--name NAME]
+        [--rounds 10] [--calls 25] [--backends tensorflow,litert,openvino-bfloat16] [--threads 0] [--name NAME]
 
 An argument is an export directory, or ``git:REV`` for the shipped model (realtime/models/default) at
 git revision REV (extracted with ``git archive`` into a temporary directory), e.g.::
@@ -79,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=24, help="windows per call (default 24: a 23-channel bed's pass)")
     ap.add_argument("--rounds", type=int, default=10, help="rounds, alternating order (default 10)")
     ap.add_argument("--calls", type=int, default=25, help="calls per export x backend per round (default 25)")
-    ap.add_argument("--backends", default="tensorflow,litert", help="comma-separated (default tensorflow,litert)")
+    ap.add_argument(
+        "--backends",
+        default="tensorflow,litert",
+        help="comma-separated (default tensorflow,litert); BACKEND-bfloat16 (e.g. openvino-bfloat16): model.precision",
+    )
     ap.add_argument("--threads", default="0", help="runtime threads, comma-separated (default 0: the runtime's)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="directory for the JSON")
     ap.add_argument("--name", default="", help="result file name (default compare-exports-<host>-<date>.json)")
@@ -112,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         for arg, path in zip(args.exports, paths, strict=True):
             for backend in backends:
                 for n in threads:
-                    det = exact_batch(load_detector(path, backend=backend, threads=n), args.batch)
+                    runtime, _, precision = backend.partition("-")  # "openvino-bfloat16": model.precision
+                    det = exact_batch(
+                        load_detector(path, backend=runtime, threads=n, precision=precision or "float32"), args.batch
+                    )
                     if x.shape[1] != det.window_samples:
                         x = windows(args.batch, det.window_samples)
                     name = f"{arg} | {backend}{tag(n)}"

@@ -14,7 +14,7 @@ from train.layers import FilterBank, InceptionBlock, InputScaling
         InputScaling("window_minmax", name="s2"),
         FilterBank([4.0, 12.0, 40.0], 255, 500.0, "hann", True, name="fb"),
         FilterBank([4.0, 12.0, 40.0], 255, 500.0, "hann", False, 2, name="fb2"),
-        InceptionBlock(3, [5, 7], 4, "avg", 2, 2, activation="swish", name="ib"),
+        InceptionBlock(3, [5, 7], 4, "avg", 2, 2, activation="swish", time_block=2, name="ib"),
     ],
 )
 def test_get_config_round_trip_keeps_every_argument(layer):
@@ -133,6 +133,8 @@ def test_scaling_behaviour_under_gain():
         (lambda: InputScaling("fixed_uv", -3.0), "-3.0"),
         (lambda: InceptionBlock(pool="median"), "'median'"),
         (lambda: InceptionBlock(dilation_rate=0), "0"),
+        (lambda: InceptionBlock(time_block=0), "0"),
+        (lambda: InceptionBlock(time_block=True), "True"),
         (lambda: FilterBank([1.5, 3.0], 64, 500.0), "64"),
         (lambda: FilterBank([1.5, 3.0], 65, 500.0, upsample_factor=0), "0"),
         (lambda: FilterBank([1.5, 3.0], 65, 500.0, upsample_factor=1.5), "1.5"),
@@ -160,10 +162,48 @@ def _unfolded(block, x):
         ("avg", 4, [5, 9], 64),
         ("max", 4, [4, 9], 64),  # an even kernel: dilated convolutions
         ("avg", 8, [5, 9], 72),  # 72 samples: phases in module 0, 36 not a multiple of 8 in module 1
+        ("max", 1, [5, 9], 36),  # time-blocked by 4 in module 0, 18 samples not a multiple of 4 in module 1
     ],
 )
-def test_inference_with_batch_norm_folded_equals_the_layers_in_sequence(pool, dilation, kernel_sizes, samples):
-    _check_folded(pool, dilation, kernel_sizes, samples, rtol=1e-5)
+@pytest.mark.parametrize("time_block", [1, 2, 4])
+def test_inference_with_batch_norm_folded_equals_the_layers_in_sequence(
+    pool, dilation, kernel_sizes, samples, time_block
+):
+    _check_folded(pool, dilation, kernel_sizes, samples, rtol=1e-5, time_block=time_block)
+
+
+@pytest.mark.parametrize("k", [3, 9, 25])
+@pytest.mark.parametrize("p", [2, 4, 8])
+def test_blocked_conv_is_the_same_convolution(k, p):
+    """p time steps as channels, a block-Toeplitz kernel: the 'same' convolution of numpy's definition."""
+    from train.layers.inception_block import blocked_conv
+
+    rng = np.random.default_rng(k * 10 + p)
+    x = rng.normal(0, 1, (2, 1, 8 * p, 3)).astype("float32")
+    kernel = rng.normal(0, 1, (1, k, 3, 5)).astype("float32")
+    bias = rng.normal(0, 1, 5).astype("float32")
+    got = np.asarray(blocked_conv(x, kernel, bias, p, lambda y: y))
+    h = (k - 1) // 2
+    padded = np.pad(x[:, 0], ((0, 0), (h, h), (0, 0)))
+    want = np.stack([np.einsum("bjc,jcf->bf", padded[:, i : i + k], kernel[0]) for i in range(8 * p)], axis=1) + bias
+    np.testing.assert_allclose(got[:, 0], want, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(("policy", "blocked"), [("float32", True), ("mixed_bfloat16", False)])
+def test_only_float32_convolutions_are_time_blocked(monkeypatch, policy, blocked):
+    """bfloat16 (the export's twin, AMX) keeps the plain convolutions: blocked, they were slower there."""
+    import train.layers.inception_block as ib
+
+    calls = []
+    real = ib.blocked_conv
+    monkeypatch.setattr(ib, "blocked_conv", lambda *a: calls.append(a[3]) or real(*a))
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        block = InceptionBlock(4, [5, 9], 1, "max", 2, 2, time_block=4, name="ib")
+        block(np.zeros((1, 32, 5), "float32"), training=False)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert calls == ([4] * 4 if blocked else [])  # two modules x two branches of more than one tap
 
 
 @pytest.mark.parametrize("dilation", [1, 4])
@@ -176,9 +216,9 @@ def test_folded_inference_under_mixed_precision(dilation):
         keras.mixed_precision.set_global_policy("float32")
 
 
-def _check_folded(pool, dilation, kernel_sizes, samples, rtol):
+def _check_folded(pool, dilation, kernel_sizes, samples, rtol, time_block=None):
     rng = np.random.default_rng(3)
-    block = InceptionBlock(4, kernel_sizes, dilation, pool, 2, 2, name="ib")
+    block = InceptionBlock(4, kernel_sizes, dilation, pool, 2, 2, time_block=time_block, name="ib")
     x = rng.normal(0, 1, (3, samples, 5)).astype("float32")
     block(x, training=False)
     for mod in block._mods:  # statistics and affine far from the initial 0 / 1, different per channel
