@@ -117,7 +117,7 @@ def reconcile_streams(
             continue
         try:
             msg = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # garbage, however deeply nested: as AlertLog does
             continue
         if not isinstance(msg, dict):
             continue
@@ -301,6 +301,13 @@ class AlarmTracker:
             },
             True,
         )
+
+    def withdraw_ack(self, event_id: int) -> None:
+        """Take back an acknowledgement :meth:`acknowledge` accepted but that could not be logged or published: the
+        event stays unacknowledged (re-announced, acknowledgeable), as every station saw it."""
+        ev = self.open
+        if ev is not None and ev.event_id == event_id:
+            ev.acked_by, ev.ack_time, ev.note = None, None, ""
 
     def due_reannounce(self, now_mono: float) -> int | None:
         """The number (1, 2, ...) of the re-announcement due at ``now_mono``, or None; counts it as sent.

@@ -58,6 +58,7 @@ import json
 import logging
 import os
 import queue
+import random
 import stat
 import threading
 import time
@@ -68,6 +69,7 @@ from typing import Any
 
 import zmq
 import zmq.auth
+import zmq.utils.z85
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 from zmq.utils.monitor import recv_monitor_message
@@ -82,6 +84,8 @@ REPLAY_LIMIT = 10_000  # messages per replay answer
 MAX_REQUEST_BYTES = 4096  # a replay/ack request larger than this is refused with an error reply
 MAX_FRAME_BYTES = 64 * 1024  # ZMQ_MAXMSGSIZE of the replay socket: a peer sending more is disconnected
 REPLAY_RATE_PER_S = 20.0  # replay/ack requests answered per second (a burst of as many), the rest refused
+REPLAY_TRIES = 5  # a subscriber asks a page refused with "try again" this many times in all
+REPLAY_RETRY_S = 0.2  # before its second try; doubled before each further one, times 1-2 (jitter): 0.2-6 s in all
 ACK_WAIT_S = 2.0  # how long the replay thread waits for the daemon loop to answer an acknowledgement
 NOTE_MAX_CHARS = 200  # an acknowledgement's note
 SEQ_BLOCK = 1000  # sequence numbers reserved per write of the high-water mark
@@ -149,7 +153,8 @@ def _parse_line(line: bytes) -> dict | None:
         msg = json.loads(line)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
-    if not isinstance(msg, dict) or not isinstance(msg.get("seq"), int):
+    seq = msg.get("seq") if isinstance(msg, dict) else None
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:  # JSON true is no sequence number
         return None
     return msg
 
@@ -439,6 +444,15 @@ def _load_key_file(path: str | Path, *, secret: bool, what: str) -> tuple[bytes,
             f"{what} {str(path)!r}: expected a {'secret' if secret else 'public'} key file made by "
             f"realtime-keys (NAME.key_secret / NAME.key)"
         )
+    for key in (public, secret_key):  # 40 characters that are not Z85 (a mistyped one): libzmq refuses the socket
+        try:
+            if key is not None and len(zmq.utils.z85.decode(key)) != 32:
+                raise ValueError("not 32 bytes")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PublisherConfigError(
+                f"{what} {str(path)!r}: a key in it is not a Z85-encoded CURVE key ({exc or type(exc).__name__}); "
+                "make a new pair with realtime-keys"
+            ) from None
     return public, secret_key
 
 
@@ -696,9 +710,13 @@ class Publisher:
     def _socket(self, kind: int, server_secret: bytes) -> zmq.Socket:
         sock = self._ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
-        if server_secret:
-            sock.curve_server = True
-            sock.curve_secretkey = server_secret
+        try:
+            if server_secret:
+                sock.curve_server = True
+                sock.curve_secretkey = server_secret
+        except zmq.ZMQError:
+            sock.close(0)  # not yet kept anywhere: left open, the context could never terminate
+            raise
         return sock
 
     def _reserve(self, mark: int) -> None:
@@ -797,6 +815,8 @@ class Publisher:
             return {"error": f"note: expected a string of at most {NOTE_MAX_CHARS} characters, got {note!r:.100}"}
         if any(ord(c) < 32 or ord(c) == 127 for c in note):
             return {"error": f"note: control characters (newlines, tabs) are not allowed, got {note!r:.100}"}
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in note):  # valid JSON ("\\ud800"), no UTF-8: it could not be logged
+            return {"error": f"note: not Unicode text (a lone surrogate: another encoding?), got {note!r:.100}"}
         unknown = set(req) - {"ack", "note"}
         if unknown:
             return {"error": f"unknown acknowledgement fields {sorted(unknown)!r} (known: ack, note)"}
@@ -1027,27 +1047,26 @@ class Subscriber:
                 )
 
     def replay(self, since_seq: int) -> list[dict]:
-        """Every logged message after ``since_seq`` (all pages); [] with a warning if unreachable."""
+        """Every logged message after ``since_seq`` (all pages); what it got, with a warning, if unreachable. A page
+        refused with "try again" (the replay socket's rate limit, a busy daemon: a ward's stations reconnecting at
+        once) is asked again up to :data:`REPLAY_TRIES` times, waiting longer each time with jitter: a gap left
+        unfilled here is never asked for again."""
         out: list[dict] = []
         while True:
-            req = self._ctx.socket(zmq.REQ)
-            req.setsockopt(zmq.LINGER, 0)
-            req.setsockopt(zmq.RCVTIMEO, int(self.replay_timeout_s * 1000))
-            req.setsockopt(zmq.SNDTIMEO, int(self.replay_timeout_s * 1000))
-            if self.keys is not None:
-                self.keys.apply(req)
-            try:
-                req.connect(self.replay_endpoint)
-                req.send(json.dumps({"since_seq": since_seq}).encode())
-                reply = json.loads(req.recv())
-            except (zmq.ZMQError, ValueError) as exc:
-                self._warn(
-                    f"no answer from the replay socket {self.replay_endpoint} within {self.replay_timeout_s:g} s "
-                    f"({exc}: not running, or a CURVE key mismatch); continuing with live messages"
-                )
-                return out
-            finally:
-                req.close(linger=0)
+            reply: Any = None
+            for attempt in range(REPLAY_TRIES):
+                if attempt:
+                    time.sleep(REPLAY_RETRY_S * 2 ** (attempt - 1) * (1.0 + random.random()))
+                try:
+                    reply = self._replay_page(since_seq)
+                except (zmq.ZMQError, ValueError) as exc:
+                    self._warn(
+                        f"no answer from the replay socket {self.replay_endpoint} within {self.replay_timeout_s:g} s "
+                        f"({exc}: not running, or a CURVE key mismatch); continuing with live messages"
+                    )
+                    return out
+                if not (isinstance(reply, dict) and "try again" in str(reply.get("error", ""))):
+                    break
             if not isinstance(reply, dict) or "error" in reply:
                 self._warn(f"replay refused: {reply.get('error') if isinstance(reply, dict) else reply!r:.200}")
                 return out
@@ -1056,6 +1075,21 @@ class Subscriber:
             if not reply.get("more") or not msgs:
                 return out
             since_seq = msgs[-1]["seq"]
+
+    def _replay_page(self, since_seq: int) -> Any:
+        """One replay request's decoded reply; ``zmq.ZMQError`` (no answer in time) or ``ValueError`` (not JSON)."""
+        req = self._ctx.socket(zmq.REQ)
+        req.setsockopt(zmq.LINGER, 0)
+        req.setsockopt(zmq.RCVTIMEO, int(self.replay_timeout_s * 1000))
+        req.setsockopt(zmq.SNDTIMEO, int(self.replay_timeout_s * 1000))
+        if self.keys is not None:
+            self.keys.apply(req)
+        try:
+            req.connect(self.replay_endpoint)
+            req.send(json.dumps({"since_seq": since_seq}).encode())
+            return json.loads(req.recv())
+        finally:
+            req.close(linger=0)
 
     def _fill(self, since_seq: int) -> None:
         for msg in self.replay(since_seq):

@@ -766,16 +766,10 @@ class Daemon:
                     reply = {"error": f"event_id: expected an integer >= 1, got {req.event_id!r}"}
             else:
                 outcome = bed.alarm.acknowledge(req.event_id, req.by, req.note, time.time())
+                reply = outcome.reply
                 if outcome.accepted:
                     label = bed.stream_label
-                    log.info(
-                        "seizure event %d on %s acknowledged by %s%s",
-                        req.event_id,
-                        label,
-                        req.by,
-                        f": {req.note}" if req.note else "",
-                    )
-                    bed.publish(
+                    sent = bed.publish(
                         ack_message(
                             bed._envelope,
                             time=self._lsl_now(),
@@ -785,10 +779,23 @@ class Daemon:
                             ack_time=outcome.reply["ack_time"],
                         )
                     )
-                    self._metrics.acks.labels(stream=label).inc()
-                    self._metrics.alarm_acknowledged.labels(stream=label).set(1)
-                    bed.set_status(f"ALARM on {label}: seizure event {req.event_id} acknowledged by {req.by}")
-                reply = outcome.reply
+                    if sent is None:  # neither logged nor sent (the error log says why): no station learns of it
+                        bed.alarm.withdraw_ack(req.event_id)
+                        reply = {
+                            "error": f"the acknowledgement of event {req.event_id} could not be logged and published "
+                            "(the daemon's log says why); the event stays unacknowledged"
+                        }
+                    else:
+                        log.info(
+                            "seizure event %d on %s acknowledged by %s%s",
+                            req.event_id,
+                            label,
+                            req.by,
+                            f": {req.note}" if req.note else "",
+                        )
+                        self._metrics.acks.labels(stream=label).inc()
+                        self._metrics.alarm_acknowledged.labels(stream=label).set(1)
+                        bed.set_status(f"ALARM on {label}: seizure event {req.event_id} acknowledged by {req.by}")
         except Exception as exc:  # a bug here must not stop the loop, nor leave the client waiting
             self._metrics.error("internal")
             self._errors.error("ack", "acknowledgement %r failed: %s", req, exc)

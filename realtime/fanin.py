@@ -537,6 +537,7 @@ class Fanin:
 
     def _socket(self, kind: int, server_secret: bytes = b"") -> zmq.Socket:
         sock = self._ctx.socket(kind)
+        self._socks.append(sock)  # kept first: closed on any error below, else the context could never terminate
         sock.setsockopt(zmq.LINGER, 0)
         if kind in (zmq.XSUB, zmq.XPUB):
             sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
@@ -545,7 +546,6 @@ class Fanin:
         if server_secret:
             sock.curve_server = True
             sock.curve_secretkey = server_secret
-        self._socks.append(sock)
         return sock
 
     # -- threads ------------------------------------------------------------------------------------
@@ -787,6 +787,9 @@ class FaninSubscriber(Subscriber):
         connect_warn_s: float = 5.0,
     ):
         self.cursors: dict[str, int] = {}  # upstream -> last seq received
+        # the cursor of an upstream nothing was received from yet: ``since`` (its start-up replay found nothing, or it
+        # was down), so that its first messages, sent before the fan-in reconnected to it, are fetched as a gap
+        self._since = since
         self.upstream_of: dict[str, str] = {}  # run -> upstream
         self._unlocated: dict[str, float] = {}  # run -> when to try locating it again (monotonic s)
         super().__init__(
@@ -885,8 +888,9 @@ class FaninSubscriber(Subscriber):
         due = run is not None and time.monotonic() >= self._unlocated.get(run, 0.0)
         if name is None and run is not None and self.replay_endpoint and due:
             name = self._locate(run, seq)
-        if live and name is not None and name in self.cursors and seq > self.cursors[name] + 1:
-            self._take_all(self.fetch({name: self.cursors[name]}))  # the missed ones first
+        cursor = self.cursors.get(name, self._since) if name is not None else None
+        if live and name is not None and cursor is not None and seq > cursor + 1:
+            self._take_all(self.fetch({name: cursor}))  # the missed ones first
             if (run, seq) in self._seen_set:
                 return
         self._take(msg, name)

@@ -552,8 +552,10 @@ def decode(frames: Sequence[bytes]) -> dict[str, Any]:
                 MessageError(f"JSON contains {c!r}, which is not valid JSON")
             ),
         )
-    except json.JSONDecodeError as exc:
-        raise MessageError(f"payload is not valid JSON ({exc}): {text!r:.200}") from None
+    except MessageError:
+        raise
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, an integer of over 4300 digits, deep nesting
+        raise MessageError(f"payload is not valid JSON ({type(exc).__name__}: {exc}): {text!r:.200}") from None
     validate(message)
     if message["type"] != topic:
         raise MessageError(f"topic frame {topic!r} does not match the message type {message['type']!r}")

@@ -209,6 +209,21 @@ def test_plaintext_off_loopback_and_half_configured_curve_are_refused(tmp_path, 
     assert not log_path.exists()  # refused before anything was opened
 
 
+def test_a_key_file_with_a_mistyped_character_is_refused_at_once(tmp_path, keys, ctx):
+    """40 characters that are not all Z85 (one mistyped): a configuration error naming the file, for the daemon's
+    secret key and a client's; before, libzmq refused the socket and the daemon hung at start, saying nothing."""
+    from realtime.alerts import ClientKeys
+
+    bad = tmp_path / "bad.key_secret"
+    text = keys["server_secret"].read_text()
+    secret = text.split('secret-key = "')[1][:40]
+    bad.write_text(text.replace(secret, "~" + secret[1:]))
+    with pytest.raises(PublisherConfigError, match=r"bad\.key_secret'.*not a Z85-encoded CURVE key"):
+        curve_publisher(tmp_path, ctx, {**keys, "bad": bad}, secret="bad")
+    with pytest.raises(PublisherConfigError, match="not a Z85-encoded CURVE key"):
+        ClientKeys.load(keys["server"], bad)
+
+
 def test_plaintext_off_loopback_explicitly_allowed_passes_the_check_with_a_warning(tmp_path, caplog):
     """``allow_plaintext_remote``: the check lets the address through and says what it costs. The address is
     TEST-NET-1 (RFC 5737), assigned to no host: the bind then fails, so nothing listens off loopback here."""
@@ -265,5 +280,9 @@ def test_acknowledgements_need_curve_and_an_answer(tmp_path, ctx, keys):
         assert pub.pending_acks() == []  # the client gave up: not handed to the daemon later
         long_note = ack_request(pub.replay_endpoint, 1, "x" * 201, keys=nurse, context=ctx)
         assert "at most 200 characters" in long_note["error"]
+        # valid JSON, no Unicode: a Latin-1 "Müller" read as UTF-8 by the client's shell ("\udcfc") could not be
+        # logged, so the daemon would answer ok for an acknowledgement no station ever learns of
+        surrogate = ack_request(pub.replay_endpoint, 1, "M\udcfcller", keys=nurse, context=ctx)
+        assert "lone surrogate" in surrogate["error"] and pub.pending_acks() == []
     finally:
         pub.close(flush_s=0)

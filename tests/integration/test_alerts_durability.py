@@ -151,3 +151,34 @@ def test_oversize_deeply_nested_and_too_many_requests_get_clear_errors(tmp_path,
         assert "messages" in replay_request(pub.replay_endpoint, {"since_seq": 0}, context=ctx)
     finally:
         pub.close(flush_s=0)
+
+
+def test_stations_that_reconnect_at_once_all_get_the_log_through_the_rate_limit(tmp_path, ctx):
+    """A ward's stations back at once after a network outage, more than the replay socket answers a second: each
+    asks a page refused with "rate limited ...; try again" again, later, and gets every logged message (before, a
+    station took the refusal as final and never asked for that gap again: its alarms lost)."""
+    import concurrent.futures
+
+    pub = Publisher(
+        "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", tmp_path / "alerts.jsonl", context=ctx, replay_rate_per_s=4
+    )
+    try:
+        logged = [pub.publish(heartbeat(float(i)))["seq"] for i in range(3)]
+
+        def station(_: int) -> tuple[list[int], list[str]]:
+            warnings: list[str] = []
+            sub = Subscriber(pub.endpoint, pub.replay_endpoint, since=0, context=ctx, warn=warnings.append)
+            try:
+                got = []
+                while (msg := sub.receive(0.2)) is not None:
+                    got.append(msg["seq"])
+                return got, warnings
+            finally:
+                sub.close()
+
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            results = list(pool.map(station, range(12)))  # 12 at once, 4 answered a second
+        assert [got for got, _ in results] == [logged] * 12, results
+        assert not [w for _, ws in results for w in ws]
+    finally:
+        pub.close(flush_s=0)

@@ -174,6 +174,35 @@ def test_fanin_live_from_three_daemons_and_gaps_filled_per_upstream(pubs, tmp_pa
         fanin.close()
 
 
+def test_a_station_started_while_the_fanin_was_away_fetches_what_each_daemon_sent_since(pubs):
+    """``since``: every upstream's cursor until something of it arrives. The fan-in is not running when the station
+    starts (its start-up replay unanswered: no cursor from it), a daemon's onset meanwhile reaches no one; once the
+    fan-in runs, the first live message of that daemon fetches the onset before it. Before, an upstream with no
+    message received yet had no cursor, and the onset was never asked for."""
+    warnings: list[str] = []
+    port, replay_port = free_port(), free_port()
+    cfg = FaninConfig(
+        upstreams=upstreams(pubs), bind=f"tcp://127.0.0.1:{port}", replay_bind=f"tcp://127.0.0.1:{replay_port}"
+    )
+    since = pubs["bed1"].publish(heartbeat("bed1"))["seq"]
+    sub = FaninSubscriber(cfg.bind, cfg.replay_bind, since=since, replay_timeout_s=0.3, warn=warnings.append)
+    fanin = None
+    try:
+        assert not sub.cursors and sub.receive(0.1) is None
+        onset = pubs["bed1"].publish(signal_message(envelope("bed1"), time=2.0, state="lost", detail="x"))["seq"]
+        fanin = Fanin(cfg).start()
+        got = collect(
+            sub,
+            lambda g: any(m["seq"] > onset and m["stream"]["name"] == "bed1" for m in g),
+            publish=lambda: pubs["bed1"].publish(heartbeat("bed1", 3.0)),
+        )
+        assert by_bed(got)["bed1"][0] == onset == since + 1
+    finally:
+        sub.close()
+        if fanin is not None:
+            fanin.close()
+
+
 def test_fanin_replay_across_daemons_returns_exactly_the_missed_per_upstream(pubs):
     for n, (bed, pub) in enumerate(pubs.items(), start=2):
         for i in range(n * 2):

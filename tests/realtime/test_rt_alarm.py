@@ -59,6 +59,19 @@ def test_a_bad_name_or_note_is_refused():
     assert "got 5" in t.acknowledge(1, "a", 5, 1.0).reply["error"]
 
 
+def test_an_acknowledgement_that_could_not_be_published_is_withdrawn():
+    """The daemon withdraws an accepted acknowledgement its seizure.ack could not be logged and published for: the
+    event is re-announced and may be acknowledged again, as every station still sees it."""
+    t = AlarmTracker(reannounce_s=60)
+    t.opened(1, 100.0, now_mono=0.0)
+    assert t.acknowledge(1, "station-1", "seen", 1.0).accepted and t.due_reannounce(60.0) is None
+    t.withdraw_ack(2)  # another event: nothing changes
+    assert t.acknowledged
+    t.withdraw_ack(1)
+    assert not t.acknowledged and t.due_reannounce(60.0) == 1
+    assert t.acknowledge(1, "station-2", "", 61.0).reply["already"] is False
+
+
 def test_after_the_offset_an_ack_is_refused_and_a_new_event_starts_unacknowledged():
     t = AlarmTracker(reannounce_s=60)
     t.opened(1, 100.0, 0.0)

@@ -111,6 +111,16 @@ def test_three_beds_from_one_reading_open_acknowledged_and_clean():
         assert _without_ack(states[bed]) == _one_bed_reading(_lines(LOG), matches), bed
 
 
+def test_garbage_lines_however_deep_are_skipped_as_the_alert_log_skips_them():
+    """A torn line, bytes that are not UTF-8 and a line nested past the JSON parser's recursion limit (in the log
+    by a disk fault, or by hand): skipped, the rest read as without them; before, the deep one gave up the whole
+    reading (event ids from 1 again, the open events never closed)."""
+    garbage = [b'{"type":"seizure.onset","event_id":', b'\xff\xfe "seizure.', b"[" * 100_000 + b'"seizure.']
+    lines = _lines(LOG)
+    states = reconcile_streams([*garbage, *lines[:3], *garbage, *lines[3:]], MATCHERS)  # before and after all seen
+    assert states == reconcile_streams(lines, MATCHERS)
+
+
 def test_the_restart_offsets_close_each_open_event_once():
     states = settle_restarts(reconcile_streams(_lines(LOG), MATCHERS), MATCHERS)
     assert [s.open_onset["event_id"] if s.open_onset else None for s in states.values()] == [2, 3, None]

@@ -129,3 +129,17 @@ def test_a_filling_disk_counts_every_lost_line_and_keeps_the_log_readable(tmp_pa
     # The torn fragment stays on a line of its own; the next record is not glued to it.
     assert [m["seq"] for m in parsed] == out["sent"] + out["after"]
     assert len(torn) == 1 and torn[0].startswith(b'{"schema"') and torn[0].count(b'"schema"') == 1
+
+
+def test_a_last_line_whose_seq_is_not_a_number_is_skipped_like_a_torn_one(tmp_path):
+    """``"seq": true`` (JSON's true is a Python int) or a negative seq at the end of the log: not a message of this
+    log, so the numbering continues from the last real one; before, the daemon refused to start on it."""
+    from realtime.alerts import AlertLog
+
+    path = tmp_path / "alerts.jsonl"
+    path.write_text('{"seq": 7, "type": "status.heartbeat"}\n{"seq": true}\n{"seq": -3}\n')
+    log = AlertLog(path)
+    try:
+        assert log.last_seq == 7
+    finally:
+        log.close()

@@ -102,6 +102,11 @@ def test_decode_rejects_bad_frames():
         decode([b"seizure.onset", b"{not json"])
     with pytest.raises(MessageError, match="NaN"):
         decode([b"seizure.onset", good[1].replace(b'"probability":0.93', b'"probability":NaN')])
+    # what a hostile or broken peer may send: the promised MessageError, never a RecursionError or a bare ValueError
+    with pytest.raises(MessageError, match="RecursionError"):
+        decode([b"seizure.onset", b"[" * 100_000])
+    with pytest.raises(MessageError, match="not valid JSON"):
+        decode([b"seizure.onset", b'{"seq": ' + b"9" * 5000 + b"}"])
 
 
 def test_encode_refuses_nan_and_unstamped():
