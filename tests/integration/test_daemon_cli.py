@@ -173,8 +173,8 @@ def test_file_mode_prints_json_lines_per_event_and_window(toy_export):
     assert len(windows) >= 15 and all(ln["file"] == str(seizure) for ln in lines)
     assert summary["type"] == "summary" and (summary["files"], summary["onsets"], summary["signal_s"]) == (1, 1, 41.0)
     said = (
-        "1 file(s) scored (0 failed, 0 from the previous file's background levels), 0.01 h of signal: 1 seizure "
-        "onset(s), 1 before the background was known"
+        "1 file(s) scored (0 failed, 0 with nothing as long as a window, 0 from the previous file's background "
+        "levels), 0.01 h of signal: 1 seizure onset(s), 1 before the background was known"
     )
     assert f"{said}, 87.80 per hour" in out.stderr
     assert len(onsets) == 1 and 0 <= onsets[0]["time"] < 41  # seconds from the start of the recording
