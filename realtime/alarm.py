@@ -95,7 +95,9 @@ class _Scan:
 
 
 def reconcile_streams(
-    lines_newest_first: Iterable[bytes], matchers: Mapping[K, Callable[[Mapping[str, str]], bool]]
+    lines_newest_first: Iterable[bytes],
+    matchers: Mapping[K, Callable[[Mapping[str, str]], bool]],
+    needles: Mapping[K, bytes | None] | None = None,
 ) -> dict[K, LogState]:
     """Every bed's :class:`LogState` from one reading of the alert log, newest line first.
 
@@ -103,17 +105,31 @@ def reconcile_streams(
     "source_id"}`` and says whether it is that bed's stream (it is asked once per distinct stream). Each bed's
     answer is what reading the log for it alone gives (:func:`reconcile_log`); the lines are read once, and no
     further than the newest onset or offset of the bed found last: the iterable is not consumed past it. Once
-    every bed has seen a message of its stream, lines without ``"seizure.`` are skipped unparsed. Lines that
-    are not JSON objects (a torn line) are skipped. Pure: no I/O, the lines come from the caller.
+    every bed has seen a message of its stream, lines without ``"seizure.`` are skipped unparsed. ``needles``: a
+    bed's key -> bytes that every logged line of its stream holds (its stream name or source id as JSON writes it),
+    or None: a line without ``"seizure.`` and without the needle of any bed not yet seen is skipped unparsed too,
+    so a bed whose stream was never logged does not have the whole log parsed for it. Lines that are not JSON
+    objects (a torn line) are skipped. Pure: no I/O, the lines come from the caller.
     """
     pending: dict[K, _Scan] = {key: _Scan() for key in matchers}
     done: dict[K, LogState] = {}
     whose: dict[tuple[str, str, str], tuple[K, ...]] = {}  # a stream -> the keys whose matcher takes it
-    unseen = len(pending)  # pending beds with no message of their stream yet: every line counts for them
+    needles = needles or {}
+    unseen_keys = set(pending)  # pending beds with no message of their stream yet: their lines count for them
+    unseen = len(unseen_keys)
+
+    def wanted(line: bytes) -> bool:
+        """Whether a line without ``"seizure.`` may matter: a bed not yet seen without a needle, or one's needle."""
+        for key in unseen_keys:
+            needle = needles.get(key)
+            if needle is None or needle in line:
+                return True
+        return False
+
     last_event_id = 0
     closed: set[int] = set()  # event ids with an offset newer than the line being read (any stream's)
     for line in lines_newest_first if pending else ():
-        if not unseen and _SEIZURE not in line:
+        if _SEIZURE not in line and (not unseen or not wanted(line)):
             continue
         try:
             msg = json.loads(line)
@@ -147,6 +163,7 @@ def reconcile_streams(
                 del pending[key]
             if was_unseen and (state is not None or scan.last_time is not None):
                 unseen -= 1
+                unseen_keys.discard(key)
         if not pending:
             break
     for key, scan in pending.items():

@@ -84,6 +84,8 @@ REPLAY_LIMIT = 10_000  # messages per replay answer
 MAX_REQUEST_BYTES = 4096  # a replay/ack request larger than this is refused with an error reply
 MAX_FRAME_BYTES = 64 * 1024  # ZMQ_MAXMSGSIZE of the replay socket: a peer sending more is disconnected
 REPLAY_RATE_PER_S = 20.0  # replay/ack requests answered per second (a burst of as many), the rest refused
+BISECT_BYTES = 8 << 20  # a replay from a log larger than this enters it where its numbering passes the asked seq
+BISECT_PROBE_BYTES = 64 << 10  # how far one bisection probe reads for a whole message line
 REPLAY_TRIES = 5  # a subscriber asks a page refused with "try again" this many times in all
 REPLAY_RETRY_S = 0.2  # before its second try; doubled before each further one, times 1-2 (jitter): 0.2-6 s in all
 ACK_WAIT_S = 2.0  # how long the replay thread waits for the daemon loop to answer an acknowledgement
@@ -410,11 +412,14 @@ class AlertLog:
     def read_since(
         self, since_seq: int, topics: tuple[str, ...] = (), limit: int = REPLAY_LIMIT, upto_bytes: int | None = None
     ) -> tuple[list[dict], bool]:
-        """Messages with ``seq > since_seq`` (oldest first, at most ``limit``) and whether more exist."""
+        """Messages with ``seq > since_seq`` (oldest first, at most ``limit``) and whether more exist. A log over
+        :data:`BISECT_BYTES` is entered where its numbering passes ``since_seq`` (:meth:`_start_before`), not read
+        from its first line: a page costs the same in a log of a month as in one of a day."""
         out: list[dict] = []
         upto = self.size() if upto_bytes is None else upto_bytes
         with open(self.path, "rb") as fh:
-            read = 0
+            read = self._start_before(fh, since_seq, upto) if upto > BISECT_BYTES else 0
+            fh.seek(read)
             for line in fh:
                 read += len(line)
                 if read > upto:
@@ -426,6 +431,31 @@ class AlertLog:
                     return out, True
                 out.append(msg)
         return out, False
+
+    @staticmethod
+    def _start_before(fh: Any, since_seq: int, upto: int) -> int:
+        """A line start in the log (``fh``, binary) before which every message has ``seq <= since_seq``: a bisection
+        over byte offsets on the first whole message line after each probe. The numbering only grows down the log (a
+        restart continues above its last ``seq``), so nothing after ``since_seq`` is passed over; a probe that finds
+        no message within :data:`BISECT_PROBE_BYTES` (torn or foreign lines) ends the bisection where it stands."""
+        lo, hi = 0, upto  # invariant: the messages before offset lo have seq <= since_seq
+        while hi - lo > BISECT_PROBE_BYTES:
+            mid = (lo + hi) // 2
+            fh.seek(mid)
+            fh.readline()  # the rest of the line the probe fell in
+            start, seq = fh.tell(), None
+            while seq is None and fh.tell() < min(upto, start + BISECT_PROBE_BYTES):
+                at = fh.tell()
+                msg = _parse_line(fh.readline())
+                if msg is not None:
+                    seq, start = msg["seq"], at
+            if seq is None:
+                break
+            if seq <= since_seq:
+                lo = start
+            else:
+                hi = mid
+        return lo
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -22,6 +22,7 @@ The metrics' ``stream`` label is the bed's label, or for the unlabelled bed its 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -644,6 +645,13 @@ class Bed:
         """Whether a logged message's ``stream`` (``name``, ``type``, ``source_id``) is this bed's (its inlet's
         criteria): the matcher of this bed in :func:`realtime.alarm.reconcile_streams`."""
         return bool(self.spec.matches(stream["name"], stream["type"], stream["source_id"]))
+
+    def log_needle(self) -> bytes | None:
+        """Bytes every logged message of this bed's stream holds: its name or source id as a JSON string, as the
+        alert log writes it (:func:`realtime.alarm.reconcile_streams` ``needles``); None when the bed is known by
+        type alone (matched in any case, so no byte string is certain)."""
+        key = self.spec.name or self.spec.source_id
+        return json.dumps(key, ensure_ascii=False).encode() if key else None
 
     def close_left_open(self, state: LogState) -> None:
         """What the alert log said of this bed's stream (:meth:`realtime.daemon.Daemon.reconcile_beds`, which

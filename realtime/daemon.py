@@ -654,7 +654,8 @@ class Daemon:
         matchers = {bed.label: bed.matches_stream for bed in beds}
         t0 = time.monotonic()
         try:
-            states = reconcile_streams(lines_newest_first(path), matchers)
+            needles = {bed.label: bed.log_needle() for bed in beds}  # a bed never logged: not every line parsed
+            states = reconcile_streams(lines_newest_first(path), matchers, needles)
         except Exception as exc:  # an unreadable log must not keep the detector from starting
             self._metrics.error("alert_log")
             log.error(

@@ -121,6 +121,25 @@ def test_garbage_lines_however_deep_are_skipped_as_the_alert_log_skips_them():
     assert states == reconcile_streams(lines, MATCHERS)
 
 
+def test_a_bed_never_logged_does_not_have_every_line_parsed_when_its_stream_can_be_told_by_bytes(monkeypatch):
+    """A bed added later (discovered, or by a reload) whose stream was never logged: without needles every line is
+    parsed for it, back to the first (a month's log stalled the loop past the watchdog); with its name as a needle
+    only the event lines and those holding it are, and every bed's answer is the same."""
+    import realtime.alarm as alarm
+
+    log = [_beat(float(t), "bed-c") for t in range(2000)] + LOG  # a long history of heartbeats, then LOG
+    matchers = {**MATCHERS, "bed-new": _matcher("amp-new")}
+    needles = {bed: json.dumps(STREAMS[bed]["name"]).encode() for bed in MATCHERS} | {"bed-new": b'"amp-new"'}
+    parsed = []
+    real_loads = json.loads
+    monkeypatch.setattr(alarm.json, "loads", lambda b: parsed.append(b) or real_loads(b))
+    plain = reconcile_streams(_lines(log), matchers)
+    everything, parsed[:] = len(parsed), []
+    assert reconcile_streams(_lines(log), matchers, needles) == plain
+    assert everything >= len(log) and len(parsed) < 20  # the event lines and a few heartbeats of the beds seen
+    assert plain["bed-new"].open_onset is None and plain["bed-new"].last_event_id == 3
+
+
 def test_the_restart_offsets_close_each_open_event_once():
     states = settle_restarts(reconcile_streams(_lines(LOG), MATCHERS), MATCHERS)
     assert [s.open_onset["event_id"] if s.open_onset else None for s in states.values()] == [2, 3, None]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from realtime.alerts import SequenceMark, is_local_endpoint
@@ -141,5 +142,39 @@ def test_a_last_line_whose_seq_is_not_a_number_is_skipped_like_a_torn_one(tmp_pa
     log = AlertLog(path)
     try:
         assert log.last_seq == 7
+    finally:
+        log.close()
+
+
+def test_a_large_log_is_entered_where_its_numbering_passes_since_with_the_same_answer(tmp_path, monkeypatch):
+    """A replay from a log over BISECT_BYTES bisects to where ``seq`` passes ``since_seq`` instead of parsing every
+    line from the first (a month of a ward's heartbeats took longer than a subscriber waits): the same pages as
+    reading from the start, for every ``since``, with torn and foreign lines, gaps in the numbering and topics."""
+    import realtime.alerts as alerts
+
+    path = tmp_path / "alerts.jsonl"
+    rng = np.random.default_rng(1)
+    lines, seq = [], 0
+    for i in range(600):
+        seq += int(rng.integers(1, 4))  # a restart jumps the numbering
+        kind = "seizure.onset" if i % 97 == 0 else "status.heartbeat"
+        lines.append(json.dumps({"seq": seq, "type": kind, "pad": "x" * int(rng.integers(0, 200))}).encode())
+        if i % 100 == 7:
+            lines.append(b'{"seq": 12, "type": "status.heartbe')  # torn (no newline glued to the next)
+        if i % 140 == 3:
+            lines.append(b"not json at all " * int(rng.integers(1, 40)))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    log = alerts.AlertLog(path)
+    try:
+        monkeypatch.setattr(alerts, "BISECT_BYTES", 1 << 40)
+        for since in range(-1, seq + 2):  # every one: a bisection off by a message shows
+            for topics, limit in (((), 3), (("seizure.",), 2)):
+                monkeypatch.setattr(alerts, "BISECT_BYTES", 1 << 40)
+                want = log.read_since(since, topics, limit)
+                monkeypatch.setattr(alerts, "BISECT_BYTES", 1024)
+                monkeypatch.setattr(alerts, "BISECT_PROBE_BYTES", 256)
+                assert log.read_since(since, topics, limit) == want, (since, topics)
+        with open(path, "rb") as fh:  # and it does enter the log near since, not at its start
+            assert alerts.AlertLog._start_before(fh, seq // 2, path.stat().st_size) > path.stat().st_size // 4
     finally:
         log.close()
