@@ -26,6 +26,7 @@ from realtime.daemon import EX_CONFIG, EX_OK, EX_SOFTWARE, configure_logging
 log = logging.getLogger("realtime.cli")
 
 # CLI flag -> dotted config key (flags left unset do not override the file)
+MAX_TIMEOUT_S = 86400.0  # realtime-alerts --timeout-s: a day (ZeroMQ's receive timeout is an int of milliseconds)
 OVERRIDES = {
     "stream": "stream.name",
     "type": "stream.type",
@@ -305,8 +306,8 @@ def alerts_main(argv: list[str] | None = None) -> int:
         ap.error(f"--count must be >= 1, got {args.count!r}")
     if args.since is not None and args.since < 0:
         ap.error(f"--since must be >= 0, got {args.since!r}")
-    if args.timeout_s is not None and not args.timeout_s > 0:
-        ap.error(f"--timeout-s must be > 0, got {args.timeout_s!r}")
+    if args.timeout_s is not None and not 0 < args.timeout_s <= MAX_TIMEOUT_S:  # nan and inf too
+        ap.error(f"--timeout-s must be in (0, {MAX_TIMEOUT_S:g}] s, got {args.timeout_s!r}")
     if bool(args.server_key) != bool(args.client_key):
         ap.error("--server-key and --client-key go together (the daemon's public key, this client's secret key)")
     if args.note is not None and args.ack is None:

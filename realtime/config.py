@@ -325,6 +325,8 @@ MIN_HEARTBEAT_S = 0.1  # heartbeats are logged and published: 10 per second at m
 MIN_REANNOUNCE_S = 1.0  # re-announcements are logged and published: one per second at most
 # Every other duration: finite and at most an hour (a longer one is a typo: the daemon would wait for ever).
 MAX_DURATION_S = 3600.0
+MAX_SMOOTHING_WINDOWS = 3600  # decision.smoothing_windows: an hour of windows at a hop of 1 s
+MAX_CHANNELS = 4096  # decision.k_channels: more channels than any recording has
 MAX_BATCH_WINDOWS = 4096  # model.batch_windows (realtime.model.MAX_BATCH_WINDOWS)
 MAX_MODEL_THREADS = 1024  # model.threads: more is a typo (the runtimes make one OS thread each)
 MAX_CHUNK_SAMPLES = 1 << 20  # the inlet preallocates [max_chunk_samples, n_channels] float64
@@ -354,9 +356,14 @@ def _coerce(section: str, f: dataclasses.Field, value: Any, errors: list[str]) -
         errors.append(f"{key}: expected an integer, got {value!r}")
     elif kind == "float":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if math.isfinite(value):
-                return float(value)
-            errors.append(f"{key}: expected a finite number, got {value!r}")
+            try:
+                number = float(value)
+            except OverflowError:  # TOML integers have no size limit
+                number = math.inf
+            if math.isfinite(number):
+                return number
+            shown = repr(value) if isinstance(value, float) else f"{str(value)[:20]}... ({len(str(value))} digits)"
+            errors.append(f"{key}: expected a finite number, got {shown}")
         else:
             errors.append(f"{key}: expected a number, got {value!r}")
     elif kind == "str":
@@ -511,8 +518,14 @@ def _validate(cfg: Config, errors: list[str], *, pairs: bool = True) -> None:
         f"decision.channel_correlation: must be in [0, 1), got {d.channel_correlation!r}",
     )
     within("decision.settle_s", d.settle_s, 0, MAX_DURATION_S)
-    check(d.k_channels >= 1, f"decision.k_channels: must be >= 1, got {d.k_channels!r}")
-    check(d.smoothing_windows >= 1, f"decision.smoothing_windows: must be >= 1, got {d.smoothing_windows!r}")
+    check(
+        1 <= d.k_channels <= MAX_CHANNELS,
+        f"decision.k_channels: must be in [1, {MAX_CHANNELS}], got {str(d.k_channels)[:40]}",
+    )
+    check(
+        1 <= d.smoothing_windows <= MAX_SMOOTHING_WINDOWS,
+        f"decision.smoothing_windows: must be in [1, {MAX_SMOOTHING_WINDOWS}], got {str(d.smoothing_windows)[:40]}",
+    )
     check(0 < d.on_threshold <= 1, f"decision.on_threshold: must be in (0, 1], got {d.on_threshold!r}")
     check(0 <= d.off_threshold <= 1, f"decision.off_threshold: must be in [0, 1], got {d.off_threshold!r}")
     check(
@@ -789,9 +802,30 @@ def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = N
             raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError([f"cannot read config file {str(path)!r}: {exc.strerror or exc}"]) from exc
+        except UnicodeDecodeError as exc:  # TOML is UTF-8: a Latin-1 "café" in a comment
+            raise ConfigError([f"config file {str(path)!r} is not UTF-8 text: {exc}"]) from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"config file {str(path)!r} is not valid TOML: {exc}"]) from exc
     return build_config(raw, overrides)
+
+
+def unused_stream_flags(cfg: Config) -> str | None:
+    """A warning when ``--stream`` or ``--source-id`` (given once) name a stream but the config file's ``[[beds]]``
+    are the daemon's beds, else ``None``: the flags select nothing then. (Not an error: the systemd template passes
+    ``--stream %I`` whatever its file holds; ``--stream`` given more than once replaces the file's beds.)"""
+    sources = cfg.sources or {}
+    if not cfg.beds or sources.get("beds") != SOURCE_FILE:
+        return None
+    given = [f"--{key.replace('_', '-')} {getattr(cfg.stream, key)!r}" for key in ("name", "source_id")]
+    given = [
+        g for g, key in zip(given, ("name", "source_id"), strict=True) if sources.get(f"stream.{key}") == SOURCE_FLAG
+    ]
+    if not given:
+        return None
+    return (
+        f"{' and '.join(given).replace('--name', '--stream')} from the command line not used: the config file's "
+        f"[[beds]] ({len(cfg.beds)}) are this daemon's beds (give --stream once per bed to replace them)"
+    )
 
 
 def montage_warning(cfg: Config, settings: Mapping[str, Mapping[str, Any]] | None) -> str | None:

@@ -87,6 +87,7 @@ from realtime.config import (
     load_config,
     montage_warning,
     static_beds,
+    unused_stream_flags,
 )
 from realtime.levels import SAVE_EVERY_S, LevelStore, levels_path
 
@@ -366,8 +367,9 @@ class Daemon:
             raise StartupError(f"the configuration does not fit the model: {exc}", EX_CONFIG) from exc
         cfg = self.config
         log_settings(cfg, self.setting_sources)
-        if warning := montage_warning(cfg, self.detector.settings):
-            log.warning("%s", warning)
+        for warning in (montage_warning(cfg, self.detector.settings), unused_stream_flags(cfg)):
+            if warning:
+                log.warning("%s", warning)
         self._metrics.set_model_info(
             model_version=str(det.model_version),
             architecture=self.detector.architecture,
@@ -480,7 +482,13 @@ class Daemon:
         if self._reload_requested:
             self._reload_requested = False
             log.info("received SIGHUP: reloading %s", self.config_path or "(no config file)")
-            self.reload()
+            try:
+                self.reload()
+            except Exception as exc:  # a bug in applying a valid file must not stop the beds' detection
+                self._metrics.error("config")
+                self._errors.error(
+                    "reload", "reload failed part-way: %s; some of the file's settings may not be in force", exc
+                )
         self._discover()
         self._tick()
         self._alarm_duties()

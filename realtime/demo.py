@@ -16,6 +16,7 @@ Exit 0 if a ``seizure.onset`` was seen, 1 if not, 69 if the daemon could not sta
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import signal
@@ -173,8 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.speed > 0:
-        print(f"realtime-demo: --speed must be > 0, got {args.speed!r}", file=sys.stderr)
+    if not (math.isfinite(args.speed) and args.speed > 0):
+        print(f"realtime-demo: --speed must be a finite number > 0, got {args.speed!r}", file=sys.stderr)
+        return 2
+    if not Path(args.file).is_file():  # else the detector would wait a minute for a replay that never starts
+        print(f"realtime-demo: --file {args.file!r} is not a recording file", file=sys.stderr)
         return 2
     env = dict(os.environ)
     env.setdefault("LSLAPICFG", str(lsl_config_path()))

@@ -346,6 +346,17 @@ class HParams:
             )
         if not (math.isfinite(self.fit.positive_loss_weight) and self.fit.positive_loss_weight > 0):
             errs.append(f"fit.positive_loss_weight must be finite and > 0, got {self.fit.positive_loss_weight!r}")
+        f = self.fit
+        if f.epochs < 1 or f.batch_size < 1 or f.val_batch_size < 1:
+            errs.append(
+                f"fit.epochs, fit.batch_size and fit.val_batch_size must be >= 1, got {f.epochs!r}, "
+                f"{f.batch_size!r} and {f.val_batch_size!r}"
+            )
+        if not all(math.isfinite(r) and r > 0 for r in (f.learning_rate, f.min_learning_rate)):
+            errs.append(
+                f"fit.learning_rate and fit.min_learning_rate must be finite and > 0, got {f.learning_rate!r} and "
+                f"{f.min_learning_rate!r}"
+            )
         if self.augment.mixup_alpha < 0:
             errs.append(f"augment.mixup_alpha must be >= 0 (0 = off), got {self.augment.mixup_alpha!r}")
         if self.fit.precision not in ("auto", "float32", "mixed_float16", "mixed_bfloat16"):
@@ -412,10 +423,26 @@ def from_dict(d: Mapping[str, Any]) -> HParams:
             elif isinstance(default, float):
                 if isinstance(v, bool) or not isinstance(v, (int, float)):
                     raise HParamsError(f"{section}.{k} must be a number, got {v!r}")
-                v = float(v)
+                try:
+                    v = float(v)
+                except OverflowError:  # TOML integers have no size limit
+                    raise HParamsError(f"{section}.{k} must be a finite number, got {str(v)[:20]}...") from None
+            elif isinstance(default, list):  # "abc" is no list of three letters; ["a"] no list of frequencies
+                kind = type(default[0]) if default else None
+                if not isinstance(v, list) or (kind is not None and not all(_of_kind(x, kind) for x in v)):
+                    raise HParamsError(f"{section}.{k} must be a list like {default!r}, got {v!r}")
+            elif isinstance(default, dict) and not isinstance(v, dict):
+                raise HParamsError(f"{section}.{k} must be a table like {default!r}, got {v!r}")
             conv[k] = v
         kwargs[section] = cls(**conv)
     return HParams(**kwargs).validate()
+
+
+def _of_kind(x: Any, kind: type) -> bool:
+    """``x`` may stand in a list whose defaults are of ``kind``: a number for floats (not a bool), else that type."""
+    if isinstance(x, bool):
+        return kind is bool
+    return isinstance(x, (int, float)) if kind is float else isinstance(x, kind)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -168,3 +168,42 @@ def test_discovered_beds_take_their_patient_from_discover_patients_never_shown()
     assert "1234567" not in text and "adm-0002" not in text
     with pytest.raises(ConfigError, match=r"discover\.patients: expected a table of source id = patient, got list"):
         build_config({"discover": {"type": "EEG", "patients": ["adm-0001"]}})
+
+
+def test_a_single_stream_flag_beside_the_files_beds_is_said_not_to_be_used():
+    """--stream / --source-id given once with [[beds]] in the file: the file's beds run, and the start-up log says
+    the flags select nothing (they were silently ignored); --stream given more than once replaces the beds."""
+    from realtime.config import unused_stream_flags
+
+    ward = {"beds": [{"name": "amp-a"}, {"name": "amp-b"}]}
+    said = unused_stream_flags(build_config(ward, {"stream.name": "mybed", "stream.source_id": "SID"}))
+    assert said == (
+        "--stream 'mybed' and --source-id 'SID' from the command line not used: the config file's [[beds]] (2) are "
+        "this daemon's beds (give --stream once per bed to replace them)"
+    )
+    assert unused_stream_flags(build_config(ward, {})) is None
+    assert unused_stream_flags(build_config({}, {"stream.name": "mybed"})) is None
+    replaced = build_config(ward, {"beds": [{"bed": n, "name": n} for n in ("x", "y")]})
+    assert unused_stream_flags(replaced) is None and [b.name for b in replaced.beds] == ["x", "y"]
+
+
+@pytest.mark.parametrize("timeout", ["inf", "nan", "1e7", "0"])
+def test_realtime_alerts_refuses_a_timeout_zeromq_cannot_take(timeout, capsys):
+    """--timeout-s inf or 1e7 s: a usage error quoting it (exit 2), where ZeroMQ's millisecond timeout overflowed."""
+    from realtime.cli import alerts_main
+
+    with pytest.raises(SystemExit) as info:
+        alerts_main(["--ack", "1", "--timeout-s", timeout, "--replay-endpoint", "tcp://127.0.0.1:1"])
+    assert info.value.code == 2 and "--timeout-s must be in (0, 86400] s, got" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [(["--speed", "inf"], "--speed must be"), (["--file", "/nonexistent.edf"], "is not a recording file")],
+)
+def test_realtime_demo_refuses_what_its_replay_would_refuse_before_starting_anything(args, said, capsys):
+    """An infinite speed or a missing recording: exit 2 at once, saying why (the detector waited 12 s for a replay
+    that had exited, then summed up "no seizure onset")."""
+    from realtime.demo import main
+
+    assert main(args) == 2 and said in capsys.readouterr().err

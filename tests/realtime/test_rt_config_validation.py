@@ -89,6 +89,11 @@ def test_a_flag_value_of_nan_is_refused():
         ({"decision": {"settle_s": -1}}, "decision.settle_s: must be in [0, 3600] s, got -1.0"),
         ({"alerts": {"heartbeat_s": 0.001}}, "alerts.heartbeat_s: must be in [0.1, 3600] s, got 0.001"),
         ({"alerts": {"reannounce_s": 0.01}}, "alerts.reannounce_s: must be 0 (off) or in [1, 3600] s, got 0.01"),
+        # TOML integers have no size: a float setting given one too large for a float, and integer settings that
+        # passed and then broke the decision's buffers (a SIGHUP with them stopped the daemon)
+        ({"window": {"hop_s": 10**400}}, "window.hop_s: expected a finite number, got 1000000000"),
+        ({"decision": {"smoothing_windows": 10**23}}, "decision.smoothing_windows: must be in [1, 3600], got 1000"),
+        ({"decision": {"k_channels": 10**23}}, "decision.k_channels: must be in [1, 4096], got 1000"),
     ],
 )
 def test_bounds_quote_the_value(raw, expected):
@@ -134,3 +139,11 @@ def test_window_settings_against_the_models_window():
     assert window_errors(fits, math.nan) == ["the model's window must last a finite positive time, got nan s"]
     # without window_s (a SIGHUP reload, which keeps window.* anyway) nothing is checked against the model
     apply_model_settings(long_hop, {})
+
+
+def test_a_config_file_that_is_not_utf8_is_a_configuration_error(tmp_path):
+    """A Latin-1 "café" in a comment: the file's error, not a UnicodeDecodeError (on SIGHUP it stopped the daemon)."""
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("[decision]\non_threshold = 0.9  # caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_config(path)

@@ -2,6 +2,7 @@
 
 import functools
 import json
+import math
 import operator
 import re
 
@@ -35,6 +36,20 @@ def test_hparams_defaults_files_overrides_and_errors(tmp_path):
         load(None, {"fit.epochs": "ten"})
     with pytest.raises(HParamsError, match=r"mixup_alpha.*-0.2"):
         load(None, {"augment.mixup_alpha": -0.2})
+    # what used to pass, or end in a traceback: a string for a list, a number too large for a float, a list of
+    # the wrong elements, no epochs, a learning rate of nan
+    with pytest.raises(HParamsError, match=r"band_edges_hz must be a list like \[1.5, .*got 'abc'"):
+        load(None, dict([parse_override("filterbank.band_edges_hz=abc")]))
+    with pytest.raises(HParamsError, match=r"data\.sources must be a list like"):
+        load(None, dict([parse_override("data.sources=edf")]))
+    with pytest.raises(HParamsError, match=r"kernel_sizes must be a list like \[9, 25\], got \['x'\]"):
+        load(None, {"inception.kernel_sizes": ["x"]})
+    with pytest.raises(HParamsError, match=r"scaling.scale_uv must be a finite number, got 1000"):
+        load(None, dict([parse_override("scaling.scale_uv=1" + "0" * 400)]))
+    with pytest.raises(HParamsError, match=r"fit.epochs, fit.batch_size and fit.val_batch_size must be >= 1, got 0"):
+        load(None, {"fit.epochs": 0})
+    with pytest.raises(HParamsError, match=r"fit.learning_rate .* got nan"):
+        load(None, {"fit.learning_rate": math.nan})
     bad = tmp_path / "bad.toml"
     bad.write_text("[fit]\nepochs = [\n")
     with pytest.raises(HParamsError, match="not valid TOML"):
