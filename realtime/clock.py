@@ -271,7 +271,8 @@ class SampleClock:
         """Check samples ``start:`` of the chunk, handle the first finding, return where to go on from."""
         t_ref, n_ref, period = self._fit()
         part = ts[start:]
-        residual = part - (t_ref + (np.arange(first_index + start - n_ref, first_index + ts.size - n_ref) * period))
+        # integer sample indices, then the fit's reference: np.arange on float bounds may give one element more
+        residual = part - (t_ref + (np.arange(first_index + start, first_index + ts.size) - n_ref) * period)
         before = ts[start - 1] if start > 0 else prev
         step = np.empty_like(part)
         step[0] = 0.0 if before is None else part[0] - before - period

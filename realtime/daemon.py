@@ -1004,9 +1004,14 @@ class Daemon:
             )
 
     def forget_levels(self, bed: Bed) -> None:
-        """``bed``'s patient changed: the levels its device recorded are not kept for a restart either."""
-        if self._levels is not None and bed.envelope is not None:
+        """``bed``'s patient changed: the levels its device recorded are not kept for a restart either; before its
+        stream first connected, those of every device its criteria take (the envelope holds only the criteria)."""
+        if self._levels is None:
+            return
+        if bed.inlet is not None and bed.inlet.meta is not None:
             self._levels.forget(bed.device)
+        else:
+            self._levels.forget_matching(bed.spec.matches)
 
     def shutdown(self) -> None:
         """Final heartbeats, close sockets and the metrics endpoint (idempotent)."""

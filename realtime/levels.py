@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,8 @@ class LevelStore:
                 levels = [math.nan if v is None else float(v) for v in entry["levels_uv"]]
                 if len(levels) != len(entry["channels"]):
                     raise ValueError(f"{len(levels)} levels for {len(entry['channels'])} channels")
+                if not all(math.isfinite(float(entry[k])) for k in ("sfreq", "wall_time")):  # JSON's NaN, Infinity
+                    raise ValueError(f"sfreq {entry['sfreq']!r} and wall_time {entry['wall_time']!r} must be finite")
                 self._beds[device] = {
                     "sfreq": float(entry["sfreq"]),
                     "channels": [str(c) for c in entry["channels"]],
@@ -140,6 +142,12 @@ class LevelStore:
     def forget(self, device: Device) -> None:
         """``device``'s bed has another patient now: its levels are not kept (written at the next :meth:`save`)."""
         self._beds.pop(device, None)
+
+    def forget_matching(self, matches: Callable[[str, str, str], bool]) -> None:
+        """:meth:`forget` every device ``matches(name, type, source_id)`` takes: a bed whose patient changed before
+        its stream connected, known only by its criteria (a name, a type)."""
+        for device in [d for d in self._beds if matches(*d)]:
+            self._beds.pop(device)
 
     def _max_age_s(self, entry: dict[str, Any], patient: str | None = None) -> float:
         """How old ``entry``'s levels may be for a bed of ``patient`` (None: kept for whichever bed comes): ``keep_s``

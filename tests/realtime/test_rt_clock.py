@@ -221,3 +221,19 @@ def test_a_gap_in_the_samples_settles_again_but_a_jump_does_not(detector):
     assert found == ["gap"] and after_gap - 1.5 > plain + 0.5  # settled again: armed later
     after_jump, found = onset(t + 3600 * (t >= 22.0))
     assert found == ["jump"] and after_jump - 3600 == pytest.approx(plain)  # no settling, nothing lost
+
+
+def test_a_large_chunk_after_a_short_hiccup_is_observed_whatever_its_size():
+    """A 0.16 s stretch stamped 0.3 s late across a pull's boundary leaves the fit's reference sample between two
+    integers; a backlog of 716-4096 samples pulled in one chunk then made a residual array one element too long (a
+    float np.arange) and the whole burst of EEG was dropped as a bad chunk."""
+    import copy
+
+    ts = 1000.0 + np.arange(int(10 * FS) + 4096) / FS
+    ts[1660:1700] += 0.3
+    c, i = clock(), 0
+    while i < int(10 * FS):
+        c.observe(i, ts[i : i + 32])
+        i += 32
+    for size in range(700, 1300, 3):
+        copy.deepcopy(c).observe(i, ts[i : i + size])  # raised ValueError for about a third of the sizes

@@ -91,6 +91,9 @@ def test_no_file_is_no_warning_and_a_bad_file_is_a_warning_not_an_error(tmp_path
     path.write_text(json.dumps({"format": FORMAT, "beds": [{**entry, "levels_uv": [1.0, 2.0]}]}))
     assert "(ValueError: 2 levels for 1 channels)" in store.load()
     assert store.take(("a", "EEG", ""), 256.0, ["Cz"], T0) is None  # nothing kept from a bad file
+    # JSON's NaN as a time would pass every age check (a comparison with NaN is false): levels of unknown age
+    path.write_text(json.dumps({"format": FORMAT, "beds": [{**entry, "levels_uv": [80.0], "wall_time": math.nan}]}))
+    assert "must be finite" in store.load() and store.take(("a", "EEG", ""), 256.0, ["Cz"], T0) is None
 
 
 def test_errors_quote_the_values(tmp_path):
@@ -149,6 +152,16 @@ def test_levels_of_no_patient_keep_the_devices_rule_and_forget_drops_an_entry(tm
     store.forget(DEVICE)  # the bed's patient changed
     store.save(T0 + 1)
     assert json.loads(store.path.read_text())["beds"] == []
+
+
+def test_forget_matching_drops_every_device_a_beds_criteria_take(tmp_path):
+    """A patient given to a bed before its stream first connected: the bed knows only its criteria (a name), so the
+    levels of every device they take are dropped (before, nothing was, and the new patient got the old one's)."""
+    store = saved(tmp_path)
+    store.record(("other", "EEG", "amp-1"), 256.0, CHANNELS, np.ones(3), T0)
+    store.forget_matching(lambda name, type_, source_id: name == DEVICE[0])
+    store.save(T0 + 1)
+    assert [b["name"] for b in json.loads(store.path.read_text())["beds"]] == ["other"]
 
 
 def test_a_patients_digest_is_none_for_no_patient():
