@@ -428,8 +428,9 @@ def from_dict(d: Mapping[str, Any]) -> HParams:
                 except OverflowError:  # TOML integers have no size limit
                     raise HParamsError(f"{section}.{k} must be a finite number, got {str(v)[:20]}...") from None
             elif isinstance(default, list):  # "abc" is no list of three letters; ["a"] no list of frequencies
-                kind = type(default[0]) if default else None
-                if not isinstance(v, list) or (kind is not None and not all(_of_kind(x, kind) for x in v)):
+                kind = type(default[0]) if default else None  # an empty default: validate() knows its elements
+                wrong = not all(_of_kind(x, kind) for x in v) if isinstance(v, list) and kind else None
+                if isinstance(v, str) or (kind and not isinstance(v, list)) or wrong:
                     raise HParamsError(f"{section}.{k} must be a list like {default!r}, got {v!r}")
             elif isinstance(default, dict) and not isinstance(v, dict):
                 raise HParamsError(f"{section}.{k} must be a table like {default!r}, got {v!r}")
