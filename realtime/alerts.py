@@ -69,7 +69,6 @@ from typing import Any
 
 import zmq
 import zmq.auth
-import zmq.utils.z85
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 from zmq.utils.monitor import recv_monitor_message
@@ -476,7 +475,7 @@ def _load_key_file(path: str | Path, *, secret: bool, what: str) -> tuple[bytes,
         )
     for key in (public, secret_key):  # 40 characters that are not Z85 (a mistyped one): libzmq refuses the socket
         try:
-            if key is not None and len(zmq.utils.z85.decode(key)) != 32:
+            if key is not None and len(z85.decode(key)) != 32:
                 raise ValueError("not 32 bytes")
         except (ValueError, KeyError, TypeError) as exc:
             raise PublisherConfigError(
