@@ -816,15 +816,17 @@ def unused_stream_flags(cfg: Config) -> str | None:
     sources = cfg.sources or {}
     if not cfg.beds or sources.get("beds") != SOURCE_FILE:
         return None
-    given = [f"--{key.replace('_', '-')} {getattr(cfg.stream, key)!r}" for key in ("name", "source_id")]
+    flags = {"name": "--stream", "source_id": "--source-id"}
     given = [
-        g for g, key in zip(given, ("name", "source_id"), strict=True) if sources.get(f"stream.{key}") == SOURCE_FLAG
+        f"{flag} {getattr(cfg.stream, key)!r}"
+        for key, flag in flags.items()
+        if sources.get(f"stream.{key}") == SOURCE_FLAG
     ]
     if not given:
         return None
     return (
-        f"{' and '.join(given).replace('--name', '--stream')} from the command line not used: the config file's "
-        f"[[beds]] ({len(cfg.beds)}) are this daemon's beds (give --stream once per bed to replace them)"
+        f"{' and '.join(given)} from the command line not used: the config file's [[beds]] ({len(cfg.beds)}) are "
+        "this daemon's beds (give --stream once per bed to replace them)"
     )
 
 
