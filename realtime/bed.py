@@ -352,7 +352,7 @@ class Bed:
         self._clock_sent_at = -math.inf
         self.envelope = Envelope.of(meta, host=self.daemon.host, model_version=self.daemon.model_version)
         if not self.label and self.stream_label != meta.name:  # the unlabelled bed is named by its stream
-            m.stream_connected.labels(stream=self.stream_label).set(0)
+            m.remove_stream(self.stream_label)  # its series under the old name (a StreamDisconnected for ever) go
             self.stream_label = meta.name
             m.init_stream(meta.name)
         m.channels_excluded.labels(stream=self.stream_label).set(len(left_out))
@@ -453,6 +453,7 @@ class Bed:
                             ev.probability,
                         )
                     self.publish(offset_message(ev, self._envelope, self._pipeline.unique_ch_names))
+                self.daemon._metrics.alarm_active.labels(stream=self.stream_label).set(0)  # no window may follow
             was = self._envelope.stream["source_id"]
             if not self._new_pipeline():  # the envelope now names the device whose samples come
                 return

@@ -60,12 +60,15 @@ def make_outlet(rec, name: str, type_: str, source_id: str, chunk_samples: int, 
     desc.append_child_value("model", "realtime-replay")
     acq = desc.append_child("acquisition")
     acq.append_child_value("recording", path.name)
+    from realtime.channels import not_eeg_reason
+
     channels = desc.append_child("channels")
-    for label in rec.ch_names:
+    for label, channel in zip(rec.ch_names, rec.channels, strict=True):
         ch = channels.append_child("channel")
         ch.append_child_value("label", str(label))
         ch.append_child_value("unit", "microvolts")
-        ch.append_child_value("type", "EEG")
+        # what the file says a channel is (its label, transducer, type): a live daemon leaves out what --file does
+        ch.append_child_value("type", channel.type or ("EEG" if not_eeg_reason(channel) is None else "MISC"))
     return pylsl.StreamOutlet(info, chunk_size=chunk_samples, max_buffered=60)
 
 

@@ -81,9 +81,9 @@ def test_replay_plays_an_npz_in_volts_as_microvolts_with_labels():
 
     rate = 200.0
     t = np.arange(int(rate * 4)) / rate
-    data = np.vstack([50e-6 * np.sin(2 * np.pi * 7 * t), 20e-6 * np.cos(2 * np.pi * 3 * t)])  # volts
+    data = np.vstack([50e-6 * np.sin(2 * np.pi * 7 * t), 20e-6 * np.cos(2 * np.pi * 3 * t), 1e-3 * t])  # volts
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_npz(Path(tmp) / "rec.npz", data, rate, ["Fz", "Cz"], unit="V")
+        path = write_npz(Path(tmp) / "rec.npz", data, rate, ["Fz", "Cz", "ECG"], unit="V")
         name = unique("npz")
         proc = subprocess.Popen(
             [
@@ -113,7 +113,8 @@ def test_replay_plays_an_npz_in_volts_as_microvolts_with_labels():
             while inlet.meta is None and time.monotonic() < deadline:
                 inlet.step(0.1)
             assert inlet.meta is not None, "replay stream not found"
-            assert inlet.meta.ch_names == ("Fz", "Cz") and inlet.meta.units == ("microvolts", "microvolts")
+            assert inlet.meta.ch_names == ("Fz", "Cz", "ECG") and inlet.meta.units == ("microvolts",) * 3
+            assert inlet.meta.types == ("EEG", "EEG", "MISC")  # what the file says (--file leaves the ECG out too)
             assert inlet.meta.sfreq == rate and inlet.meta.source_id == f"replay-{name}"
             chunks, stamps = [], []
             while sum(len(s) for s in stamps) < data.shape[1] and time.monotonic() < deadline:
@@ -122,7 +123,7 @@ def test_replay_plays_an_npz_in_volts_as_microvolts_with_labels():
                     chunks.append(step.samples.copy())
                     stamps.append(step.timestamps.copy())
             got = np.concatenate(chunks)
-            assert got.shape == (data.shape[1], 2) and got.dtype == np.float32
+            assert got.shape == (data.shape[1], 3) and got.dtype == np.float32
             np.testing.assert_allclose(got.T, data * 1e6, atol=1e-3)
             ts = np.concatenate(stamps)
             # Stamped at speed x rate: exactly regular, 1 / (2 * 200 Hz) apart.

@@ -174,3 +174,39 @@ def test_a_seizure_open_prolonged_s_publishes_one_seizure_prolonged(toy_export, 
     assert prolonged["event_id"] == onset["event_id"] and prolonged["onset_time"] == onset["time"]
     assert 4.0 <= prolonged["duration_s"] < 6.0 and prolonged["seq"] > onset["seq"]
     assert prolonged["channels"] and set(prolonged["channels"]) <= {"C0", "C1", "C2", "C3"}
+
+
+def test_an_unlabelled_beds_series_follow_its_stream_and_a_rejected_layout_ends_its_alarm_gauge(toy_export, tmp_path):
+    """A bed found by source id is labelled by its stream's name once connected: no series is left under the label
+    it waited with (a StreamDisconnected for ever). The stream back with a layout it cannot score (another unit):
+    the open event is closed, and alarm_active says so (it stayed 1, no window following to reset it)."""
+    from rt_helpers import start_outlet, stop
+
+    sid, name = unique("amp"), unique("ward")
+    d = quality_daemon(
+        name,
+        tmp_path / "alerts.jsonl",
+        model_path=toy_export,
+        stream={"name": "", "source_id": sid, "resolve_timeout_s": 0.2, "stale_after_s": 1.0},
+        decision={"settle_s": 0.0, "min_duration_s": 0.0},
+    )
+    outlet = start_outlet("--name", name, "--source-id", sid, "--amplitude", "300")
+    try:
+        d.start()
+        gauge = d.metrics.registry.get_sample_value
+        assert gauge("realtime_detect_stream_connected", {"stream": sid}) == 0  # waiting, under its criteria
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not logged(tmp_path / "alerts.jsonl", "seizure.onset"):
+            d.iterate()
+        assert gauge("realtime_detect_alarm_active", {"stream": name}) == 1
+        assert gauge("realtime_detect_stream_connected", {"stream": sid}) is None  # no stale bed under the old label
+        stop(outlet)
+        outlet = start_outlet("--name", name, "--source-id", sid, "--unit", "furlongs")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not logged(tmp_path / "alerts.jsonl", "seizure.offset"):
+            d.iterate()
+        assert logged(tmp_path / "alerts.jsonl", "seizure.offset")
+        assert gauge("realtime_detect_alarm_active", {"stream": name}) == 0
+    finally:
+        d.shutdown()
+        stop(outlet)
