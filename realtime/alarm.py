@@ -115,12 +115,11 @@ def reconcile_streams(
     done: dict[K, LogState] = {}
     whose: dict[tuple[str, str, str], tuple[K, ...]] = {}  # a stream -> the keys whose matcher takes it
     needles = needles or {}
-    unseen_keys = set(pending)  # pending beds with no message of their stream yet: their lines count for them
-    unseen = len(unseen_keys)
+    unseen = set(pending)  # pending beds with no message of their stream yet: their lines count for them
 
     def wanted(line: bytes) -> bool:
         """Whether a line without ``"seizure.`` may matter: a bed not yet seen without a needle, or one's needle."""
-        for key in unseen_keys:
+        for key in unseen:
             needle = needles.get(key)
             if needle is None or needle in line:
                 return True
@@ -162,8 +161,7 @@ def reconcile_streams(
                 done[key] = state
                 del pending[key]
             if was_unseen and (state is not None or scan.last_time is not None):
-                unseen -= 1
-                unseen_keys.discard(key)
+                unseen.discard(key)
         if not pending:
             break
     for key, scan in pending.items():

@@ -65,6 +65,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from realtime.config import (
+    MAX_SMOOTHING_WINDOWS,
     MODEL_BACKENDS,
     MODEL_DEVICES,
     MODEL_PRECISIONS,
@@ -211,8 +212,8 @@ def validate_settings(settings: Any, where: str = "settings") -> dict[str, dict[
             f"{d['off_threshold']!r} > on_threshold {d['on_threshold']!r}"
         )
     sw = d.get("smoothing_windows", 1)
-    if isinstance(sw, bool) or not isinstance(sw, int) or not 1 <= sw <= 3600:
-        raise bad("decision", "smoothing_windows", "an integer in [1, 3600]")
+    if isinstance(sw, bool) or not isinstance(sw, int) or not 1 <= sw <= MAX_SMOOTHING_WINDOWS:
+        raise bad("decision", "smoothing_windows", f"an integer in [1, {MAX_SMOOTHING_WINDOWS}]")
     if "min_duration_s" in d and not (_number(d["min_duration_s"]) and d["min_duration_s"] >= 0):
         raise bad("decision", "min_duration_s", "a number >= 0")
     for key in ("channel_false_rate", "bed_false_rate"):

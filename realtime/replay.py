@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from realtime import __version__
+from realtime.channels import not_eeg_reason
 
 log = logging.getLogger("realtime.replay")
 
@@ -60,8 +61,6 @@ def make_outlet(rec, name: str, type_: str, source_id: str, chunk_samples: int, 
     desc.append_child_value("model", "realtime-replay")
     acq = desc.append_child("acquisition")
     acq.append_child_value("recording", path.name)
-    from realtime.channels import not_eeg_reason
-
     channels = desc.append_child("channels")
     for label, channel in zip(rec.ch_names, rec.channels, strict=True):
         ch = channels.append_child("channel")

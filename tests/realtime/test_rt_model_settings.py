@@ -78,6 +78,7 @@ def test_valid_settings_are_kept_and_each_section_and_key_is_optional():
         ({"decision": {"on_threshold": 0.5, "off_threshold": 0.6}}, "0.6"),
         ({"decision": {"smoothing_windows": 0}}, "0"),
         ({"decision": {"smoothing_windows": 2.5}}, "2.5"),
+        ({"decision": {"smoothing_windows": 10**23}}, "100000000000000000000000"),  # a card the decision could not hold
         ({"decision": {"min_duration_s": -1}}, "-1"),
         ({"decision": {"on_thresold": 0.5}}, "'on_thresold'"),
         ({"decision": {"derived_by": 3}}, "3"),
